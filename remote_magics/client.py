@@ -1,0 +1,339 @@
+"""One connection to a remote kernel: its ZeroMQ sockets, signed messages, and the wait for a reply.
+
+The notebook kernel runs its own event loop, so nothing here runs asyncio: :meth:`Connection.request`
+polls the sockets directly, relays the iopub messages of its request as they arrive, watches the
+heartbeat, and turns a KeyboardInterrupt (the stop button) into an interrupt of the remote kernel.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import zmq
+from jupyter_client.session import Session
+
+from . import protocol
+from .errors import ConnectionLost, RemoteKernelDied, RemoteMagicsError, RemoteTimeout
+
+log = logging.getLogger(__name__)
+
+#: Seconds between heartbeat pings while we wait.
+HEARTBEAT_INTERVAL = 1.0
+#: Seconds a reply may trail its request's idle status (they come on different sockets).
+REPLY_GRACE = 10.0
+#: Seconds we wait for the remote kernel to answer an interrupt before giving up on it.
+INTERRUPT_GRACE = 5.0
+
+
+@dataclass
+class Reply:
+    """A reply message: its content, its binary frames, and what the exchange cost."""
+
+    msg_type: str
+    content: dict
+    frames: list = field(default_factory=list)
+    bytes_sent: int = 0
+    bytes_received: int = 0
+
+
+class Connection:
+    """The sockets of one kernel, described by its connection info (the connection file's dict).
+
+    ``interrupt`` interrupts the kernel by other means than the control channel (a signal, for a
+    kernel we started); ``exit_status`` returns the kernel process's exit status, or None while
+    it runs, when we can know it.
+    """
+
+    def __init__(
+        self,
+        info: dict,
+        *,
+        name: str,
+        interrupt: Callable[[], None] | None = None,
+        exit_status: Callable[[], int | None] | None = None,
+        heartbeat_timeout: float = 3.0,
+    ) -> None:
+        self.name = name
+        self.info = info
+        self._interrupt = interrupt
+        self._exit_status = exit_status
+        self.heartbeat_timeout = heartbeat_timeout
+        key = info.get("key", "")
+        self.key = key.encode() if isinstance(key, str) else key
+        self.session = Session(
+            key=self.key, signature_scheme=info.get("signature_scheme", "hmac-sha256")
+        )
+        self.context = zmq.Context()
+        self.shell = self._socket(zmq.DEALER, "shell_port")
+        self.control = self._socket(zmq.DEALER, "control_port")
+        self.iopub = self._socket(zmq.SUB, "iopub_port")
+        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.hb = self._socket(zmq.DEALER, "hb_port")
+        self.poller = zmq.Poller()
+        for sock in (self.shell, self.iopub, self.hb):
+            self.poller.register(sock, zmq.POLLIN)
+        self.closed = False
+
+    def _socket(self, kind: int, port_key: str) -> zmq.Socket:
+        sock = self.context.socket(kind)
+        sock.linger = 0
+        if kind == zmq.SUB:
+            sock.rcvhwm = 0  # never drop a cell's output on our side
+        transport = self.info.get("transport", "tcp")
+        ip = self.info.get("ip", "127.0.0.1")
+        port = self.info[port_key]
+        address = f"{transport}://{ip}:{port}" if transport == "tcp" else f"{transport}://{ip}-{port}"
+        sock.connect(address)
+        return sock
+
+    # --- sending -------------------------------------------------------------------------
+
+    def send(self, msg_type: str, content: dict, frames: Sequence = (), *, channel: str = "shell") -> str:
+        """Sign and send a message (with a digest of its frames); returns its msg_id."""
+        content = dict(content)
+        frames = list(frames)
+        content["digest"] = protocol.frames_digest(self.key, frames)
+        msg = self.session.msg(msg_type, content)
+        sock = self.control if channel == "control" else self.shell
+        self.session.send(sock, msg, buffers=frames)
+        return msg["header"]["msg_id"]
+
+    def interrupt(self) -> None:
+        """Interrupt the remote kernel: by signal when we own it, else on the control channel."""
+        if self._interrupt is not None:
+            self._interrupt()
+        else:
+            self.send("interrupt_request", {}, channel="control")
+
+    # --- receiving -----------------------------------------------------------------------
+
+    def _recv(self, sock: zmq.Socket) -> dict | None:
+        """One signed message from ``sock``, or None for one that fails its signature."""
+        raw = sock.recv_multipart(copy=False)
+        try:
+            _, parts = self.session.feed_identities(raw, copy=False)
+            return self.session.deserialize(parts, content=True, copy=False)
+        except Exception:
+            log.warning("remote_magics: dropped a message from '%s' that failed its signature check",
+                        self.name)
+            return None
+
+    def request(
+        self,
+        msg_type: str,
+        content: dict,
+        frames: Sequence = (),
+        *,
+        timeout: float | None = None,
+        on_output: Callable[[dict], None] | None = None,
+        answer_required: bool = True,
+    ) -> Reply | None:
+        """Send a request and wait for its reply, relaying its output to ``on_output``.
+
+        Returns once both the reply and the kernel's idle status for the request are in, so every
+        output has been relayed. Raises :class:`RemoteTimeout` past ``timeout`` seconds (after
+        interrupting the remote), :class:`RemoteKernelDied` or :class:`ConnectionLost` when the
+        kernel dies or stops answering, and KeyboardInterrupt after interrupting the remote when
+        the user interrupts us. With ``answer_required=False``, a request the kernel does not know
+        (idle status, no reply) returns None.
+        """
+        if self.closed:
+            raise ConnectionLost(f"the connection to '{self.name}' is closed; reconnect with "
+                                 f"%remote_connect")
+        sent = sum(memoryview(f).nbytes for f in frames)
+        msg_id = self.send(msg_type, content, frames)
+        waiter = _Waiter(self, msg_id, timeout)
+        reply = None
+        idle_at = None
+        while reply is None or idle_at is None:
+            try:
+                ready = dict(self.poller.poll(waiter.poll_ms()))
+            except KeyboardInterrupt:
+                waiter.user_interrupt()
+                continue
+            if self.shell in ready:
+                reply = self._take_reply(msg_id) or reply
+            if self.iopub in ready:
+                idle_at = self._relay(msg_id, on_output) or idle_at
+            if self.hb in ready:
+                waiter.beat()
+            if reply is None and idle_at is not None and time.monotonic() - idle_at > (
+                    0.5 if not answer_required else REPLY_GRACE):
+                if not answer_required:
+                    return None
+                raise ConnectionLost(f"kernel '{self.name}' finished a request without replying")
+            if reply is not None and idle_at is None and waiter.reply_waited() > REPLY_GRACE:
+                log.warning("remote_magics: no idle status from '%s'; some output may be missing",
+                            self.name)
+                break
+            waiter.check(reply is not None)
+        waiter.done()
+        reply.bytes_sent = sent
+        return reply
+
+    def _take_reply(self, msg_id: str) -> Reply | None:
+        found = None
+        while self.shell.poll(0):
+            msg = self._recv(self.shell)
+            if msg is None or msg["parent_header"].get("msg_id") != msg_id:
+                continue  # late replies of requests we stopped waiting for
+            frames = msg["buffers"]
+            if not protocol.digest_ok(self.key, frames, msg["content"].get("digest")):
+                log.error("remote_magics: dropped a reply from '%s' whose frames fail their "
+                          "digest", self.name)
+                continue
+            found = Reply(msg["header"]["msg_type"], msg["content"], frames,
+                          bytes_received=sum(f.nbytes for f in frames))
+        return found
+
+    def _relay(self, msg_id: str, on_output: Callable[[dict], None] | None) -> float | None:
+        idle_at = None
+        while self.iopub.poll(0):
+            msg = self._recv(self.iopub)
+            if msg is None or msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            if msg["msg_type"] == "status":
+                if msg["content"].get("execution_state") == "idle":
+                    idle_at = time.monotonic()
+            elif on_output is not None:
+                on_output(msg)
+        return idle_at
+
+    def wait_ready(self, timeout: float, alive: Callable[[], bool] | None = None) -> bool:
+        """Wait until the kernel answers a ``kernel_info_request`` and its iopub reaches us.
+
+        A new SUB socket misses messages until its subscription is live, so we ask again until
+        the kernel's status for one of our requests arrives. False after ``timeout`` seconds.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if alive is not None and not alive():
+                return False
+            msg_id = self.send("kernel_info_request", {})
+            replied = published = False
+            until = min(time.monotonic() + 1.0, deadline)
+            while time.monotonic() < until and not (replied and published):
+                ready = dict(self.poller.poll(max(int((until - time.monotonic()) * 1000), 1)))
+                for sock in (self.shell, self.iopub):
+                    while sock in ready and sock.poll(0):
+                        msg = self._recv(sock)
+                        if msg is not None and msg["parent_header"].get("msg_id") == msg_id:
+                            replied = replied or sock is self.shell
+                            published = published or sock is self.iopub
+                if self.hb in ready:
+                    while self.hb.poll(0):
+                        self.hb.recv()
+            if replied and published:
+                return True
+        return False
+
+    def ping(self, timeout: float) -> bool:
+        """Whether the kernel's heartbeat answers within ``timeout`` seconds."""
+        while self.hb.poll(0):
+            self.hb.recv()
+        self.hb.send(b"ping")
+        return bool(self.hb.poll(int(timeout * 1000)) and self.hb.recv())
+
+    def exit_status(self) -> int | None:
+        """The kernel process's exit status if it has ended and we can know it, else None."""
+        return self._exit_status() if self._exit_status is not None else None
+
+    def close(self) -> None:
+        """Close the sockets and their context; the kernel itself is not touched."""
+        if not self.closed:
+            self.closed = True
+            self.context.destroy(linger=0)
+
+
+class _Waiter:
+    """The clock of one request: deadlines, heartbeat, interrupts."""
+
+    def __init__(self, conn: Connection, msg_id: str, timeout: float | None) -> None:
+        self.conn = conn
+        self.msg_id = msg_id
+        now = time.monotonic()
+        self.deadline = now + timeout if timeout else None
+        self.timeout = timeout
+        self.last_beat = now
+        self.next_ping = now
+        self.interrupted_at: float | None = None
+        self.cause: str | None = None  # "user" or "timeout" once we have interrupted
+        self.reply_at: float | None = None
+
+    def poll_ms(self) -> int:
+        now = time.monotonic()
+        if now >= self.next_ping:
+            self.conn.hb.send(b"ping")
+            self.next_ping = now + HEARTBEAT_INTERVAL
+        wait = self.next_ping - now
+        if self.deadline is not None and self.cause is None:
+            wait = min(wait, max(self.deadline - now, 0))
+        return max(int(wait * 1000), 1)
+
+    def beat(self) -> None:
+        while self.conn.hb.poll(0):
+            self.conn.hb.recv()
+        self.last_beat = time.monotonic()
+
+    def user_interrupt(self) -> None:
+        if self.cause == "user":  # a second stop while we wait: give up waiting
+            raise KeyboardInterrupt
+        self.cause = "user"
+        self.interrupted_at = time.monotonic()
+        self.conn.interrupt()
+
+    def reply_waited(self) -> float:
+        now = time.monotonic()
+        if self.reply_at is None:
+            self.reply_at = now
+        return now - self.reply_at
+
+    def check(self, have_reply: bool) -> None:
+        """Raise if the kernel is dead, silent, or past its deadline without answering."""
+        now = time.monotonic()
+        if now - self.last_beat > self.conn.heartbeat_timeout:
+            self._lost()
+        if self.deadline is not None and now >= self.deadline and self.cause is None:
+            self.cause = "timeout"
+            self.interrupted_at = now
+            self.conn.interrupt()
+        if (self.interrupted_at is not None and not have_reply
+                and now - self.interrupted_at > INTERRUPT_GRACE):
+            self.done()
+            raise ConnectionLost(
+                f"kernel '{self.conn.name}' did not stop within {INTERRUPT_GRACE:.0f} s of being "
+                "interrupted; it may be stuck in code that ignores interrupts. Its state is "
+                "unknown: restart it with %remote_connect --restart, or wait and run "
+                "%remote_targets to see whether it answers again."
+            )
+
+    def _lost(self) -> None:
+        status = self.conn.exit_status()
+        if status is not None:
+            raise RemoteKernelDied(
+                f"the remote kernel of target '{self.conn.name}' died (exit status {status}) "
+                "while running the cell. Its remote objects are lost. Restart it with "
+                f"%remote_connect --restart {self.conn.name}, then run the cell again."
+            )
+        raise ConnectionLost(
+            f"target '{self.conn.name}' stopped answering its heartbeat for "
+            f"{self.conn.heartbeat_timeout:.0f} s: its kernel died, was stopped, or the network "
+            "to it is down. Check the kernel's host; %remote_connect --restart "
+            f"{self.conn.name} restarts a kernel we started."
+        )
+
+    def done(self) -> None:
+        """Raise what an interrupt or a timeout turned the request into, if anything."""
+        if self.cause == "user":
+            raise KeyboardInterrupt
+        if self.cause == "timeout":
+            raise RemoteTimeout(
+                f"the cell ran past its timeout of {self.timeout:g} s on target "
+                f"'{self.conn.name}' and was interrupted; nothing in the notebook changed. "
+                "Raise --timeout (or %config RemoteMagics.timeout) to give it longer."
+            )
+
+
+__all__ = ["Connection", "Reply", "RemoteMagicsError"]

@@ -1,0 +1,381 @@
+"""The engine: the part of remote_magics that runs inside the remote kernel.
+
+An ordinary ipykernel kernel that also answers the shell messages of :mod:`.protocol` (run,
+fetch, release, info) and keeps an object store for the values that stay remote. Started as
+``python -m remote_magics.engine -f CONNECTION_FILE``, or installed into any running ipykernel
+by :func:`install` (the client ships this module's source when remote_magics is not importable
+there). Its imports are the standard library, ipykernel and cloudpickle only.
+"""
+from __future__ import annotations
+
+import ast
+import linecache
+import os
+import platform
+import secrets
+import socket
+import sys
+import traceback
+from typing import Any
+
+from . import protocol, serialize
+
+
+class ObjectStore:
+    """Objects kept remote for proxies: id → object, with a reference count per client."""
+
+    def __init__(self) -> None:
+        self._objects: dict[str, Any] = {}
+        self._counts: dict[str, dict[str, int]] = {}  # id → {client: count}
+        self._ids: dict[int, str] = {}  # id(object) → object id, so one object has one id
+
+    def add(self, obj: Any, client: str) -> str:
+        """Hold ``obj`` for ``client`` (one more reference) and return its id."""
+        oid = self._ids.get(id(obj))
+        if oid is None:
+            oid = secrets.token_hex(16)
+            self._objects[oid] = obj
+            self._ids[id(obj)] = oid
+            self._counts[oid] = {}
+        counts = self._counts[oid]
+        counts[client] = counts.get(client, 0) + 1
+        return oid
+
+    def get(self, oid: str, client: str) -> Any:
+        """The object, if ``client`` holds a reference to it; KeyError otherwise."""
+        if client not in self._counts.get(oid, ()):
+            raise KeyError(oid)
+        return self._objects[oid]
+
+    def release(self, oid: str, client: str) -> bool:
+        """Drop one of ``client``'s references; the object goes when no client holds any."""
+        counts = self._counts.get(oid)
+        if not counts or client not in counts:
+            return False
+        counts[client] -= 1
+        if counts[client] <= 0:
+            del counts[client]
+        if not counts:
+            obj = self._objects.pop(oid)
+            del self._counts[oid]
+            self._ids.pop(id(obj), None)
+        return True
+
+    def drop_client(self, client: str) -> int:
+        """Release every reference ``client`` holds; returns how many objects it held."""
+        held = [oid for oid, counts in self._counts.items() if client in counts]
+        for oid in held:
+            self._counts[oid][client] = 1
+            self.release(oid, client)
+        return len(held)
+
+    def count(self, client: str | None = None) -> int:
+        """How many objects are held (for ``client``, or for anyone)."""
+        if client is None:
+            return len(self._objects)
+        return sum(1 for counts in self._counts.values() if client in counts)
+
+
+def describe(obj: Any, oid: str) -> dict:
+    """A proxy's descriptor: type, length, shape, dtype and size, as far as cheaply known."""
+    kind = type(obj)
+    desc: dict[str, Any] = dict.fromkeys(protocol.DESCRIPTOR_FIELDS)
+    desc.update(id=oid, type=f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."))
+    try:
+        desc["len"] = len(obj) if hasattr(kind, "__len__") else None
+    except Exception:  # a __len__ that fails is no reason to fail the run
+        desc["len"] = None
+    shape = getattr(obj, "shape", None)
+    if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
+        desc["shape"] = list(shape)
+        desc["dtype"] = str(getattr(obj, "dtype", "")) or None
+    desc["size"], desc["size_exact"] = _size(obj)
+    return desc
+
+
+def _size(obj: Any) -> tuple[int | None, bool]:
+    """Memory size of ``obj`` in bytes, exact for buffers, estimated from a sample for containers."""
+    nbytes = getattr(obj, "nbytes", None)
+    if isinstance(nbytes, int):
+        return nbytes, True
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return memoryview(obj).nbytes, True
+    try:
+        size = sys.getsizeof(obj)
+        if isinstance(obj, (list, tuple, set, frozenset, dict)) and obj:
+            items = list(obj.items()) if isinstance(obj, dict) else obj
+            sample = [items[i] for i in range(0, len(items), max(1, len(items) // 100))]
+            each = sum(_deep_size(item) for item in sample) / len(sample)
+            return int(size + each * len(obj)), False
+        return size, True
+    except Exception:  # objects whose size cannot be taken get none
+        return None, False
+
+
+def _deep_size(item: Any) -> int:
+    if isinstance(item, tuple):
+        return sys.getsizeof(item) + sum(sys.getsizeof(part) for part in item)
+    return sys.getsizeof(item)
+
+
+class Engine:
+    """Our shell handlers, attached to one ipykernel kernel."""
+
+    def __init__(self, kernel: Any) -> None:
+        self.kernel = kernel
+        self.session = kernel.session
+        self.key: bytes = kernel.session.key
+        self.engine_id = secrets.token_hex(8)
+        self.store = ObjectStore()
+
+    def install(self) -> None:
+        """Register the handlers of our request types with the kernel."""
+        self.kernel.shell_handlers.update(
+            {
+                protocol.RUN_REQUEST: self.run_request,
+                protocol.FETCH_REQUEST: self.fetch_request,
+                protocol.RELEASE_REQUEST: self.release_request,
+                protocol.INFO_REQUEST: self.info_request,
+            }
+        )
+        self.kernel._remote_magics_engine = self
+
+    # --- messaging -----------------------------------------------------------------------
+
+    def _reply(self, stream, ident, parent, content: dict, frames: list = ()) -> None:
+        msg_type = protocol.reply_type(parent["header"]["msg_type"])
+        frames = list(frames)
+        content["digest"] = protocol.frames_digest(self.key, frames)
+        content["engine_id"] = self.engine_id
+        self.session.send(stream, msg_type, content, parent, ident=ident, buffers=frames)
+
+    def _authentic(self, msg: dict) -> bool:
+        if protocol.digest_ok(self.key, msg["buffers"], msg["content"].get("digest")):
+            return True
+        self.kernel.log.error("remote_magics: dropped a %s whose frames fail their digest",
+                              msg["header"]["msg_type"])
+        return False
+
+    def _resolver(self, client: str):
+        def resolve(engine_id: str, oid: str) -> Any:
+            if engine_id != self.engine_id:
+                raise LookupError(f"the proxy {oid} belongs to another engine ({engine_id})")
+            try:
+                return self.store.get(oid, client)
+            except KeyError:
+                raise LookupError(
+                    f"remote object {oid} is not held for this client on this engine "
+                    "(released, or the kernel restarted)"
+                ) from None
+        return resolve
+
+    # --- handlers ------------------------------------------------------------------------
+
+    async def run_request(self, stream, ident, parent) -> None:
+        """Run a cell: unpickle its inputs, run it, return or keep each name it bound."""
+        if not self._authentic(parent):
+            return
+        content = parent["content"]
+        client = parent["header"]["session"]
+        try:
+            namespace = self._namespace(content, parent["buffers"], client)
+            value = await self._execute(content, namespace)
+        except BaseException as err:  # the client waits for a reply whatever happens
+            self._flush_figures()
+            self._reply(stream, ident, parent, self._error_content(err))
+            return
+        self._flush_figures()
+        reply, frames = self._outputs(content, namespace, value, client)
+        self._reply(stream, ident, parent, reply, frames)
+
+    def _namespace(self, content: dict, frames: list, client: str) -> dict:
+        namespace: dict[str, Any] = {"__name__": "__main__"}
+        shell = getattr(self.kernel, "shell", None)
+        if shell is not None:
+            namespace["get_ipython"] = shell.get_ipython
+        namespace.update(dict.fromkeys(content.get("placeholders", ())))
+        start = 0
+        with serialize.resolving(self._resolver(client)):
+            for item in content.get("inputs", ()):
+                end = start + item["nframes"]
+                try:
+                    namespace[item["name"]] = serialize.loads(frames[start:end])
+                except Exception as err:
+                    raise InputError(item["name"], err) from err
+                start = end
+        return namespace
+
+    async def _execute(self, content: dict, namespace: dict) -> Any:
+        """Run the cell's code in ``namespace``; the value of a last expression, else None."""
+        filename = f"<remote cell {content.get('cell_id', 0)}>"
+        code = content["code"]
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags)
+        last = None
+        if content.get("last_expr") and tree.body and isinstance(tree.body[-1], ast.Expr):
+            last = ast.Expression(tree.body.pop().value)
+        for node, mode in ((tree, "exec"), (last, "eval")):
+            if node is None:
+                continue
+            compiled = compile(node, filename, mode, flags=flags)
+            outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
+            if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
+                outcome = await outcome
+        return outcome if last is not None else None
+
+    def _flush_figures(self) -> None:
+        """Show figures the cell made, as ``execute_request`` does after a cell."""
+        shell = getattr(self.kernel, "shell", None)
+        if shell is None:
+            return
+        try:
+            shell.events.trigger("post_execute")
+        except Exception:
+            self.kernel.log.debug("post_execute hooks failed", exc_info=True)
+
+    def _error_content(self, err: BaseException) -> dict:
+        if isinstance(err, InputError):
+            cause = err.__cause__
+            kind, evalue = type(cause), str(err)
+            lines = traceback.format_exception(cause)
+        else:
+            kind, evalue = type(err), str(err)
+            lines = self._format_traceback(err)
+        return {"status": "error", "ename": kind.__name__, "evalue": evalue, "traceback": lines,
+                "etype": f"{kind.__module__}.{kind.__qualname__}",
+                "outputs": [], "result": None, "deleted": []}
+
+    def _format_traceback(self, err: BaseException) -> list[str]:
+        tb = err.__traceback__
+        own = Engine._execute.__code__.co_filename
+        while tb is not None and tb.tb_frame.f_code.co_filename == own:
+            tb = tb.tb_next  # our own frames are noise to the user
+        shell = getattr(self.kernel, "shell", None)
+        try:
+            return shell.InteractiveTB.structured_traceback(type(err), err, tb)
+        except Exception:  # no IPython formatter: plain Python formatting
+            return traceback.format_exception(type(err), err, tb)
+
+    def _outputs(self, content: dict, namespace: dict, value: Any, client: str):
+        """The reply's outputs, result and frames, by the download policy."""
+        inputs = {item["name"] for item in content.get("inputs", ())}
+        frames: list = []
+        outputs, deleted = [], []
+        for name in content.get("outputs", ()):
+            if name not in namespace:
+                if name in inputs or name in content.get("placeholders", ()):
+                    deleted.append(name)
+                continue
+            outputs.append(self._encode(name, namespace[name], content, client, frames))
+        result = None
+        if value is not None:
+            result = self._encode("Out", value, content, client, frames)
+        return {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted}, frames
+
+    def _encode(self, name: str, obj: Any, content: dict, client: str, frames: list) -> dict:
+        policy = content.get("download", "small")
+        reason = None
+        if policy != "none":
+            limit = content.get("bytes") if policy == "small" else None
+            try:
+                item = serialize.dumps(obj, limit)
+            except serialize.TooLarge:
+                pass
+            except Exception as err:  # cannot be pickled: it stays remote, and we say why
+                reason = f"{type(err).__name__}: {err}"
+            else:
+                frames.extend(item)
+                ref = describe(obj, self.store.add(obj, client))
+                return {"name": name, "kind": "value", "nframes": len(item), "ref": ref}
+        ref = describe(obj, self.store.add(obj, client))
+        return {"name": name, "kind": "proxy", "ref": ref, "reason": reason}
+
+    async def fetch_request(self, stream, ident, parent) -> None:
+        """Send an object's whole value."""
+        if not self._authentic(parent):
+            return
+        client = parent["header"]["session"]
+        oid = parent["content"].get("id", "")
+        try:
+            item = serialize.dumps(self.store.get(oid, client))
+        except KeyError:
+            self._reply(stream, ident, parent, {
+                "status": "error", "ename": "LookupError",
+                "evalue": f"remote object {oid} is not held for this client", "traceback": []})
+            return
+        except Exception as err:
+            self._reply(stream, ident, parent, {
+                "status": "error", "ename": type(err).__name__, "evalue": str(err),
+                "traceback": traceback.format_exception(err)})
+            return
+        self._reply(stream, ident, parent, {"status": "ok", "nframes": len(item)}, item)
+
+    async def release_request(self, stream, ident, parent) -> None:
+        """Drop the client's references to objects."""
+        if not self._authentic(parent):
+            return
+        client = parent["header"]["session"]
+        released = sum(self.store.release(oid, client) for oid in parent["content"].get("ids", ()))
+        if parent["content"].get("all"):
+            released += self.store.drop_client(client)
+        self._reply(stream, ident, parent, {"status": "ok", "released": released})
+
+    async def info_request(self, stream, ident, parent) -> None:
+        """Describe the engine and what it holds for this client."""
+        if not self._authentic(parent):
+            return
+        import cloudpickle
+
+        client = parent["header"]["session"]
+        self._reply(stream, ident, parent, {
+            "status": "ok",
+            "protocol_version": protocol.PROTOCOL_VERSION,
+            "objects": self.store.count(client),
+            "total_objects": self.store.count(),
+            "pid": os.getpid(),
+            "hostname": socket.gethostname(),
+            "python": sys.executable,
+            "python_version": platform.python_version(),
+            "cwd": os.getcwd(),
+            "versions": {"cloudpickle": cloudpickle.__version__},
+        })
+
+
+class InputError(Exception):
+    """An input of the cell could not be unpickled in the engine."""
+
+    def __init__(self, name: str, cause: BaseException) -> None:
+        super().__init__(
+            f"the value of '{name}' could not be unpickled in the remote kernel: "
+            f"{type(cause).__name__}: {cause}"
+        )
+        self.name = name
+
+
+def install(kernel: Any) -> Engine:
+    """Attach an engine to a running ipykernel kernel (once; later calls return the same one)."""
+    engine = getattr(kernel, "_remote_magics_engine", None)
+    if engine is None:
+        engine = Engine(kernel)
+        engine.install()
+    return engine
+
+
+def main() -> None:
+    """``python -m remote_magics.engine -f CONNECTION_FILE``: an ipykernel with our handlers."""
+    from ipykernel.ipkernel import IPythonKernel
+    from ipykernel.kernelapp import IPKernelApp
+
+    class EngineKernel(IPythonKernel):
+        implementation = "remote_magics.engine"
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            install(self)
+
+    IPKernelApp.launch_instance(kernel_class=EngineKernel)
+
+
+if __name__ == "__main__":
+    main()

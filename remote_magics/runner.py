@@ -1,0 +1,187 @@
+"""One remote run of a cell, from the client's side: what to send, and what the reply means.
+
+:func:`prepare` turns a cell and a namespace into a run request (which names to ship, pickled);
+:func:`apply` turns the reply into values and proxies and, only when every name decoded, puts
+them into the namespace, so a failed run changes nothing.
+"""
+from __future__ import annotations
+
+import os
+import site
+import sys
+import sysconfig
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Mapping
+
+from . import capture, serialize
+from .errors import RemoteError, SerializationError
+from .proxy import RemoteObject
+
+if TYPE_CHECKING:
+    from .client import Reply
+    from .targets import Target
+
+
+@dataclass
+class RunResult:
+    """What one remote run did: the names it brought back, its result, and what it cost."""
+
+    target: str
+    values: dict[str, Any] = field(default_factory=dict)  # name → local value or RemoteObject
+    deleted: list[str] = field(default_factory=list)
+    result: Any = None  # the last expression's value (or proxy), None when there is none
+    notes: list[str] = field(default_factory=list)  # one line per name that stayed remote unasked
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    seconds: float = 0.0
+
+    @property
+    def proxies(self) -> dict[str, RemoteObject]:
+        """The names that came back as proxies."""
+        return {k: v for k, v in self.values.items() if isinstance(v, RemoteObject)}
+
+
+@dataclass
+class Request:
+    """A run request ready to send: its content and its frames."""
+
+    content: dict
+    frames: list
+    cell: capture.CellNames
+
+
+def prepare(
+    code: str,
+    namespace: Mapping[str, Any],
+    target: "Target",
+    *,
+    download: str,
+    limit: int,
+    hidden: Mapping[str, Any] = {},
+    cell_id: int = 0,
+) -> Request:
+    """Analyse ``code`` and pickle the names it reads from ``namespace``.
+
+    ``hidden`` holds the namespace's own machinery (IPython's ``In``, ``Out``, ``get_ipython``):
+    a name bound to the same object there is not shipped. Raises :class:`SerializationError`
+    naming the first value that cannot be pickled; nothing has been sent by then.
+    """
+    cell = capture.analyze(code)
+    inputs, frames = [], []
+    with serialize.by_value(local_modules()):
+        for name in cell.reads:
+            if name not in namespace or (name in hidden and hidden[name] is namespace[name]):
+                continue
+            value = namespace[name]
+            with serialize.noting_proxies() as proxies:
+                try:
+                    item = serialize.dumps(value)
+                except Exception as err:
+                    raise SerializationError(name, value, err) from err
+            for proxy in proxies:
+                if proxy._target is not target:
+                    raise SerializationError(name, value, ValueError(
+                        f"it holds a proxy to an object on target '{proxy.target}', not "
+                        f"'{target.name}'; fetch it with .fetch() or run the cell on "
+                        f"--target {proxy.target}"))
+            inputs.append({"name": name, "nframes": len(item)})
+            frames.extend(item)
+    placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
+    content = {
+        "code": code,
+        "inputs": inputs,
+        "placeholders": placeholders,
+        "outputs": list(cell.writes),
+        "deletes": list(cell.deletes),
+        "last_expr": cell.last_expr,
+        "download": download,
+        "bytes": limit,
+        "cell_id": cell_id,
+    }
+    return Request(content, frames, cell)
+
+
+def apply(reply: "Reply", target: "Target", namespace: dict) -> RunResult:
+    """Decode a run reply and update ``namespace``; raises :class:`RemoteError` for a failed run."""
+    content = reply.content
+    if content.get("status") != "ok":
+        raise RemoteError.from_reply(content, target.name)
+    run = RunResult(target.name, bytes_received=reply.bytes_received)
+    frames = reply.frames
+    start = 0
+    decoded = []
+    for output in [*content.get("outputs", []), content.get("result")]:
+        if output is None:
+            continue
+        if output["kind"] == "value":
+            end = start + output["nframes"]
+            value, note = _load(output, frames[start:end], target)
+            start = end
+        else:
+            value = RemoteObject(target, output["ref"], output.get("reason"))
+            note = None
+            if output.get("reason"):
+                note = (f"'{output['name']}' stays remote as a proxy: it cannot be pickled "
+                        f"({output['reason']})")
+        if note:
+            run.notes.append(note)
+        decoded.append((output, value))
+    for output, value in decoded:
+        if output is content.get("result"):
+            run.result = value
+        else:
+            run.values[output["name"]] = value
+    run.deleted = [name for name in content.get("deleted", []) if name in namespace]
+    namespace.update(run.values)
+    for name in run.deleted:
+        del namespace[name]
+    target.flush_releases()
+    return run
+
+
+def _load(output: dict, frames: list, target: "Target") -> tuple[Any, str | None]:
+    """A downloaded value, or a proxy with a note when it cannot be unpickled here."""
+    try:
+        value = serialize.loads(frames)
+    except Exception as err:
+        proxy = RemoteObject(target, output["ref"], f"{type(err).__name__}: {err}")
+        return proxy, (f"'{output['name']}' stays remote as a proxy: it cannot be unpickled "
+                       f"in this kernel ({type(err).__name__}: {err})")
+    target.release_later(output["ref"]["id"])  # the engine kept it in case this failed
+    return value, None
+
+
+_installed_roots: tuple[str, ...] | None = None
+
+
+def _installed() -> tuple[str, ...]:
+    """Directories whose modules the remote side imports by itself (stdlib, site-packages)."""
+    global _installed_roots
+    if _installed_roots is None:
+        roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+        roots.update(site.getsitepackages())
+        roots.add(site.getusersitepackages())
+        _installed_roots = tuple(os.path.realpath(r) + os.sep for r in roots if r)
+    return _installed_roots
+
+
+_is_local: dict[str, bool] = {}  # module name → whether it lives outside installed locations
+
+
+def local_modules() -> list[ModuleType]:
+    """Loaded modules that live outside any installed location: the notebook's own helpers.
+
+    These go by value, since a remote kernel cannot be assumed to import them.
+    """
+    found = []
+    for name, module in list(sys.modules.items()):
+        local = _is_local.get(name)
+        if local is None:
+            path = getattr(module, "__file__", None)
+            local = bool(path) and name != "__main__" and name.split(".")[0] != "remote_magics" \
+                and not os.path.realpath(path).startswith(_installed())
+            _is_local[name] = local
+        if local:
+            found.append(module)
+    return found

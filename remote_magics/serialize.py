@@ -1,0 +1,156 @@
+"""Pickling values into ZeroMQ frames, for the client and the engine alike.
+
+cloudpickle with pickle protocol 5: functions and classes defined in a notebook go by value,
+installed modules by reference, and every out-of-band buffer (a numpy array's data, a large
+``bytes``) becomes a frame of its own, sent and received without a copy. A proxy pickles as a
+reference that the engine resolves from its object store (:func:`resolve_proxy`), so a proxy
+costs a few bytes on the wire wherever it sits in a value.
+
+Standard library and cloudpickle only: this module is shipped as source to kernels that do not
+have remote_magics installed.
+"""
+from __future__ import annotations
+
+import contextlib
+import pickle
+import sys
+import threading
+from types import ModuleType
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import cloudpickle
+
+PROTOCOL = 5
+
+
+class TooLarge(Exception):
+    """Raised by :func:`dumps` once a value's serialized size passes its limit."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"serialized size exceeds {limit} bytes")
+        self.limit = limit
+
+
+class _Sink:
+    """A write-only file that counts bytes and stops the pickler past a limit."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.limit = limit
+
+    def add(self, nbytes: int) -> None:
+        self.size += nbytes
+        if self.limit is not None and self.size > self.limit:
+            raise TooLarge(self.limit)
+
+    def write(self, data: bytes) -> int:
+        self.add(len(data))
+        self.parts.append(bytes(data))
+        return len(data)
+
+
+def dumps(obj: Any, limit: int | None = None) -> list:
+    """Pickle ``obj`` into frames: the pickle stream, then one frame per out-of-band buffer.
+
+    With ``limit``, stop as soon as the frames' total size passes it and raise
+    :class:`TooLarge`, so a 1 GB value is never fully serialized just to learn it is big.
+    """
+    sink = _Sink(limit)
+    buffers: list[memoryview] = []
+
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            view = buffer.raw()
+        except BufferError:  # not contiguous: it goes in-band, inside the pickle stream
+            return True
+        sink.add(view.nbytes)
+        buffers.append(view)
+        return False
+
+    if limit is None:
+        head = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=out_of_band)
+    else:
+        cloudpickle.CloudPickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
+        head = b"".join(sink.parts)
+    return [head, *buffers]
+
+
+def loads(frames: Sequence) -> Any:
+    """Rebuild a value from the frames made by :func:`dumps`; buffers are used in place."""
+    return pickle.loads(frames[0], buffers=frames[1:])
+
+
+def nbytes(frames: Iterable) -> int:
+    """Total size of frames in bytes."""
+    return sum(memoryview(frame).nbytes for frame in frames)
+
+
+# --- proxies ------------------------------------------------------------------------------
+
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def resolving(resolver: Callable[[str, str], Any]) -> Iterator[None]:
+    """Within this block, unpickled proxy references are turned into objects by ``resolver``.
+
+    ``resolver(engine_id, object_id)`` returns the object; the engine provides it.
+    """
+    previous = getattr(_state, "resolver", None)
+    _state.resolver = resolver
+    try:
+        yield
+    finally:
+        _state.resolver = previous
+
+
+@contextlib.contextmanager
+def noting_proxies() -> Iterator[list]:
+    """Collect, into the yielded list, every proxy pickled within this block."""
+    previous = getattr(_state, "noted", None)
+    noted: list = []
+    _state.noted = noted
+    try:
+        yield noted
+    finally:
+        _state.noted = previous
+
+
+def proxy_reference(proxy: Any, engine_id: str, object_id: str) -> tuple:
+    """What a proxy's ``__reduce__`` returns: a call of :func:`resolve_proxy` at the engine."""
+    noted = getattr(_state, "noted", None)
+    if noted is not None:
+        noted.append(proxy)
+    return resolve_proxy, (engine_id, object_id)
+
+
+def resolve_proxy(engine_id: str, object_id: str) -> Any:
+    """Called by the unpickler at the engine to turn a proxy reference into the object."""
+    resolver = getattr(_state, "resolver", None)
+    if resolver is None:
+        raise pickle.UnpicklingError(
+            f"a proxy to remote object {object_id} can only be unpickled by its engine; "
+            "call .fetch() on the proxy to get its value"
+        )
+    return resolver(engine_id, object_id)
+
+
+# --- modules that the other side cannot import --------------------------------------------
+
+@contextlib.contextmanager
+def by_value(modules: Iterable[ModuleType]) -> Iterator[None]:
+    """Within this block, cloudpickle pickles these modules' functions and classes by value."""
+    registered = []
+    try:
+        for module in modules:
+            if module.__name__ in sys.modules:
+                try:
+                    cloudpickle.register_pickle_by_value(module)
+                except ValueError:  # already registered by the user
+                    continue
+                registered.append(module)
+        yield
+    finally:
+        for module in registered:
+            cloudpickle.unregister_pickle_by_value(module)
