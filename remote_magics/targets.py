@@ -8,6 +8,7 @@ connection file (the engine is installed into it, shipped as source if need be).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import json
 import logging
 import os
@@ -43,6 +44,7 @@ class Target:
         self.engine_id = ""
         self.details: dict = {}
         self.runs = 0
+        self.last_run: runner.RunResult | None = None
 
     @property
     def owned(self) -> bool:
@@ -88,6 +90,7 @@ class Target:
         result = runner.apply(reply, self, namespace)
         result.bytes_sent = reply.bytes_sent
         result.seconds = time.perf_counter() - started
+        self.last_run = dataclasses.replace(result, values={}, result=None)  # stats, not values
         return result
 
     def fetch(self, object_id: str, timeout: float | None = None) -> Any:

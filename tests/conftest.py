@@ -1,0 +1,54 @@
+"""Shared fixtures: one IPython shell and one local engine kernel for the whole session."""
+from __future__ import annotations
+
+import os
+import re
+import sys
+
+import pytest
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+# Kernels started by the tests must not pop up windows or pick a GUI backend.
+os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+
+
+def plain(text: str) -> str:
+    """``text`` without ANSI colour codes."""
+    return ANSI.sub("", text)
+
+
+@pytest.fixture(scope="session")
+def shell():
+    """A real InteractiveShell with the extension loaded."""
+    from IPython.testing.globalipapp import start_ipython
+
+    ip = start_ipython()
+    ip.run_line_magic("load_ext", "remote_magics")
+    yield ip
+
+
+@pytest.fixture(scope="session")
+def target(shell):
+    """The session's local engine kernel, connected as 'default'."""
+    import remote_magics
+
+    tgt = remote_magics.connect(name="default")
+    yield tgt
+    remote_magics.registry.close_all()
+
+
+@pytest.fixture
+def run(shell, target):
+    """Run a cell in the shell; return the ExecutionResult, raising nothing."""
+    remote_magics_registry = __import__("remote_magics").registry
+    remote_magics_registry.current = target.name
+
+    def _run(cell: str):
+        return shell.run_cell(cell, store_history=False)
+
+    return _run
+
+
+def pytest_configure(config):
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 3000))

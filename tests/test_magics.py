@@ -1,0 +1,187 @@
+"""%%remote driven through a real InteractiveShell against a real engine kernel."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from IPython.utils.capture import capture_output
+
+import remote_magics
+from remote_magics import RemoteObject, SerializationError
+from tests.conftest import plain
+
+IS_PRIME = '''
+def isPrime(p):
+    x = 2
+    while x*x <= p:
+        if p % x == 0:
+            return 0
+        x = x + 1
+    return 1
+'''
+
+
+def test_isprime_example_downloads_all(shell, run):
+    run(IS_PRIME)
+    res = run("%%remote --download=all\nresult = sum(isPrime(x) for x in range(100_000))")
+    assert res.error_in_exec is None
+    assert shell.user_ns["result"] == 9594
+
+
+def test_small_policy_keeps_big_list_remote_and_proxy_is_reused(shell, run, target):
+    run(IS_PRIME)
+    res = run("%%remote --download=small --bytes 100000\n"
+              "primes = [x for x in range(2_000_000) if isPrime(x)]\nn = len(primes)")
+    assert res.error_in_exec is None
+    assert shell.user_ns["n"] == 148935 and type(shell.user_ns["n"]) is int
+    primes = shell.user_ns["primes"]
+    assert isinstance(primes, RemoteObject)
+    text = repr(primes)
+    assert "list" in text and "148,935" in text and "MB" in text and "'default'" in text
+    assert "list" in primes._repr_html_()
+
+    res = run("%%remote\nlast = primes[-100:]")
+    assert res.error_in_exec is None
+    assert shell.user_ns["last"][-1] == 1999993 and len(shell.user_ns["last"]) == 100
+    assert target.last_run.bytes_sent < 10_000  # the proxy went as a reference
+    assert target.last_run.bytes_received < 10_000
+    whole = primes.fetch()
+    assert len(whole) == 148935 and whole[:4] == [0, 1, 2, 3]
+
+
+def test_augmented_read_of_local_name(shell, run):
+    shell.user_ns["x"] = 41
+    assert run("%%remote\nx = x + 1").error_in_exec is None
+    assert shell.user_ns["x"] == 42
+
+
+def test_comprehension_and_lambda_read_notebook_names(shell, run):
+    shell.user_ns.update(scale=3, offset=1)
+    res = run("%%remote\nf = lambda v: v * scale\nys = [f(i) + offset for i in range(4)]")
+    assert res.error_in_exec is None
+    assert shell.user_ns["ys"] == [1, 4, 7, 10]
+    assert shell.user_ns["f"](2) == 6
+
+
+def test_function_calling_another_notebook_function(shell, run):
+    run("def inner(v):\n    return v * 10\ndef outer(v):\n    return inner(v) + 1")
+    assert run("%%remote\nz = outer(4)").error_in_exec is None
+    assert shell.user_ns["z"] == 41
+
+
+def test_notebook_class_and_instance_round_trip(shell, run):
+    run("class Point:\n    def __init__(self, x, y):\n        self.x, self.y = x, y\n"
+        "    def norm2(self):\n        return self.x ** 2 + self.y ** 2\np0 = Point(3, 4)")
+    res = run("%%remote --download=all\np1 = Point(p0.x + 1, p0.y)\nd = p0.norm2()")
+    assert res.error_in_exec is None
+    assert shell.user_ns["d"] == 25
+    p1 = shell.user_ns["p1"]
+    assert (p1.x, p1.y, p1.norm2()) == (4, 4, 32)
+
+
+@pytest.mark.parametrize("policy", ["all", "small", "none"])
+def test_200mb_array_round_trip_under_each_policy(shell, run, target, policy):
+    big = np.arange(25_000_000, dtype=np.float64)  # 200 MB
+    shell.user_ns["big"] = big
+    res = run(f"%%remote --download={policy}\nback = big * 1.0\nback[0] = -1.0")
+    assert res.error_in_exec is None
+    assert target.last_run.bytes_sent >= big.nbytes
+    back = shell.user_ns.pop("back")
+    if policy == "all":
+        assert isinstance(back, np.ndarray)
+        assert target.last_run.bytes_received >= big.nbytes
+    else:
+        assert isinstance(back, RemoteObject) and back.shape == (25_000_000,)
+        assert "float64" in repr(back)
+        back = back.fetch()
+    assert back[0] == -1.0 and np.array_equal(back[1:], big[1:])
+    del shell.user_ns["big"]
+
+
+def test_last_expression_is_the_cells_result(shell, run):
+    res = run("%%remote\n6 * 7")
+    assert res.error_in_exec is None and res.result == 42
+
+
+def test_output_streams_while_the_cell_runs(target):
+    import time
+
+    arrivals = []
+    code = "import time\nprint('first', flush=True)\ntime.sleep(1)\nprint('second')"
+    target.run(code, {}, on_output=lambda msg: arrivals.append((time.monotonic(), msg)))
+    finished = time.monotonic()
+    texts = [(t, m["content"].get("text", "")) for t, m in arrivals if m["msg_type"] == "stream"]
+    first = next(t for t, text in texts if "first" in text)
+    assert any("second" in text for _, text in texts)
+    assert finished - first > 0.8  # 'first' arrived while the remote still slept
+
+
+def test_remote_matplotlib_figure_comes_back_as_png(shell, run):
+    with capture_output() as captured:
+        res = run("%%remote\nimport matplotlib.pyplot as plt\nplt.plot([1, 2, 3])\nplt.show()")
+    assert res.error_in_exec is None
+    assert any("image/png" in out.data for out in captured.outputs)
+
+
+def test_remote_html_repr_shows_as_html(shell, run):
+    with capture_output() as captured:
+        res = run("%%remote\nfrom IPython.display import HTML, display\ndisplay(HTML('<b>hi</b>'))")
+    assert res.error_in_exec is None
+    assert any(out.data.get("text/html") == "<b>hi</b>" for out in captured.outputs)
+
+
+def test_remote_zero_division_is_caught_as_zero_division(shell, run):
+    shell.user_ns.pop("never", None)
+    res = run("%%remote\nnever = 1\n1/0")
+    err = res.error_in_exec
+    assert isinstance(err, ZeroDivisionError)
+    assert isinstance(err, remote_magics.RemoteError)
+    assert err.ename == "ZeroDivisionError"
+    text = plain("\n".join(err._render_traceback_()))
+    assert "1/0" in text and "remote cell" in text
+    assert "never" not in shell.user_ns  # a failed run changes nothing
+
+
+def test_unpicklable_local_raises_serialization_error_before_running(shell, run, tmp_path):
+    marker = tmp_path / "ran"
+    shell.user_ns["lock"] = threading.Lock()
+    shell.user_ns["marker_path"] = str(marker)
+    res = run("%%remote\nopen(marker_path, 'w').close()\nheld = lock.locked()")
+    err = res.error_in_exec
+    assert isinstance(err, SerializationError)
+    assert err.name == "lock" and "_thread.lock" in str(err)
+    assert not marker.exists()
+    del shell.user_ns["lock"]
+
+
+def test_generator_result_stays_a_proxy_with_a_note(shell, run, capsys):
+    res = run("%%remote --download=all\ngen = (i for i in range(3))")
+    assert res.error_in_exec is None
+    gen = shell.user_ns.pop("gen")
+    assert isinstance(gen, RemoteObject) and "generator" in repr(gen)
+    assert "gen" in capsys.readouterr().err
+
+
+def test_releasing_a_proxy_drops_the_engine_object_count(shell, run, target):
+    before = target.info()["objects"]
+    assert run("%%remote --download=none\nheld = list(range(10))").error_in_exec is None
+    assert target.info()["objects"] == before + 1
+    del shell.user_ns["held"]
+    import gc
+
+    gc.collect()
+    assert target.info()["objects"] == before  # info() flushes the queued release first
+
+
+def test_deleting_a_local_name_remotely_deletes_it_locally(shell, run):
+    shell.user_ns["doomed"] = 5
+    assert run("%%remote\ndel doomed").error_in_exec is None
+    assert "doomed" not in shell.user_ns
+
+
+def test_percent_remote_before_connect_says_what_to_run(shell):
+    from remote_magics.targets import Registry
+
+    with pytest.raises(remote_magics.NotConnected, match="%remote_connect"):
+        Registry().get()
