@@ -4,12 +4,14 @@ Written for the ``%%remote`` magic: before a cell runs in a remote kernel, ``rea
 notebook variables it may need; afterwards ``writes`` and ``deletes`` say which names to bring
 back or remove. This module knows the Python AST and nothing about IPython, kernels or sockets.
 
-The analysis follows Python's scoping rules. One walk over the cell, in evaluation order, keeps
-the set of names the cell has *definitely* bound so far; looking a name up in the cell's globals
-before that is a read. Function and lambda bodies run at an unknown later time, so their global
-look-ups are judged against what was bound when the ``def`` or ``lambda`` ran. Where flow is
-uncertain (branches, loops, exceptions, short-circuit operators) a binding counts as possibly
-missing, so ``reads`` may hold extra names but never misses one.
+The analysis follows Python's scoping rules in one walk over the cell, in evaluation order. The
+walk keeps the set of names the cell has *definitely* bound so far; looking a name up in the
+cell's globals before that is a read. Function and lambda bodies run at an unknown later time,
+so their global look-ups are judged against what was bound when the ``def`` or ``lambda`` ran.
+Where flow is uncertain (branches, loops, exceptions, short-circuit operators) a binding counts
+as possibly missing, so ``reads`` may hold extra names but never misses one. One exception, by
+design: a ``with`` body counts as running to the end, though a context manager can swallow an
+exception raised in it.
 """
 from __future__ import annotations
 
@@ -71,48 +73,25 @@ class _Scope:
 
     kind: Literal["module", "class", "function", "comprehension"]
     parent: _Scope | None = None
-    local: frozenset[str] = frozenset()  # names bound anywhere in the scope, in any order
-    global_names: frozenset[str] = frozenset()  # names declared ``global`` in the scope
-    private: str = ""  # the enclosing class's name, for mangling ``__x``
-
-
-@dataclass
-class _Bindings:
-    """What one scope's code binds, deletes and declares, regardless of order."""
-
-    bound: set[str] = field(default_factory=set)
-    deleted: set[str] = field(default_factory=set)
+    private: str = ""  # the enclosing class's name, for mangling `__x`
+    deferred: bool = False  # inside a function or lambda body: runs at some later call
+    local: set[str] = field(default_factory=set)  # bound so far; complete when the walk leaves
     global_names: set[str] = field(default_factory=set)
     nonlocal_names: set[str] = field(default_factory=set)
-
-    def locals(self, extra: Iterable[str] = ()) -> frozenset[str]:
-        """The scope's local names: its bindings (plus ``extra``) minus declared outer names."""
-        return frozenset(self.bound.union(extra) - self.global_names - self.nonlocal_names)
+    pending: list[str] = field(default_factory=list)  # look-ups resolved when `local` is complete
 
 
 # A key of _Walker.bound: a cell global's name, or (class scope, name) for a class body.
 _Key = Union[str, tuple[_Scope, str]]
 
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
-_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-_IGNORED_FIELDS = frozenset({"ctx", "op", "ops", "type_comment"})
-_FIELDS_BY_TYPE: dict[type, tuple[str, ...]] = {}
-
-
-def _children(node: ast.AST) -> list[ast.AST]:
-    """The node's child nodes in field order, without operator and context markers."""
-    kind = type(node)
-    fields = _FIELDS_BY_TYPE.get(kind)
-    if fields is None:
-        fields = _FIELDS_BY_TYPE[kind] = tuple(f for f in kind._fields if f not in _IGNORED_FIELDS)
-    children: list[ast.AST] = []
-    for name in fields:
-        value = getattr(node, name, None)
-        if type(value) is list:
-            children.extend(item for item in value if isinstance(item, ast.AST))
-        elif isinstance(value, ast.AST):
-            children.append(value)
-    return children
+# Fields that never hold a node (Constant and MatchSingleton, whose `value` is not one, have
+# handlers; so do Import, ImportFrom, Global and Nonlocal, whose `names` are not walked).
+_NOT_NODES = frozenset({
+    "ctx", "op", "ops", "id", "attr", "arg", "asname", "module", "level", "names", "name",
+    "conversion", "is_async", "simple", "type_comment", "kind", "kwd_attrs", "rest", "tag",
+})
+_NODE_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _params(args: ast.arguments) -> list[ast.arg]:
@@ -134,11 +113,6 @@ def _outer_parts(node: ast.AST) -> list[ast.AST]:
     return parts
 
 
-def _imported_name(alias: ast.alias) -> str:
-    """The name an import binds: ``import a.b`` binds ``a``, ``import a.b as c`` binds ``c``."""
-    return alias.asname or alias.name.partition(".")[0]
-
-
 def _target_names(target: ast.AST) -> list[str]:
     """Names bound by an assignment target (attributes and subscripts bind no name)."""
     if isinstance(target, ast.Name):
@@ -150,44 +124,15 @@ def _target_names(target: ast.AST) -> list[str]:
     return []
 
 
-def _scan(nodes: Iterable[ast.AST]) -> _Bindings:
-    """Collect the bindings of one scope's code, not descending into nested scopes' bodies."""
-    found = _Bindings()
-    # The flag marks code inside a comprehension, whose targets bind in the comprehension.
-    stack = [(node, False) for node in nodes]
-    while stack:
-        node, in_comprehension = stack.pop()
-        kind = type(node)
-        if kind is ast.Name:
-            if type(node.ctx) is not ast.Load and not in_comprehension:
-                found.bound.add(node.id)
-                if type(node.ctx) is ast.Del:
-                    found.deleted.add(node.id)
-            continue
-        if kind is ast.NamedExpr:  # walrus binds here even from inside a comprehension
-            found.bound.add(node.target.id)
-            stack.append((node.value, in_comprehension))
-            continue
-        if kind in _DEFINITIONS:
-            found.bound.add(node.name)
-        if kind in _DEFINITIONS or kind is ast.Lambda:
-            stack.extend((part, in_comprehension) for part in _outer_parts(node))
-            continue
-        if kind is ast.Global:
-            found.global_names.update(node.names)
-        elif kind is ast.Nonlocal:
-            found.nonlocal_names.update(node.names)
-        elif kind is ast.Import or kind is ast.ImportFrom:
-            found.bound.update(_imported_name(a) for a in node.names if a.name != "*")
-        elif kind is ast.ExceptHandler and node.name:
-            found.bound.add(node.name)
-            found.deleted.add(node.name)  # Python deletes the name when the handler ends
-        elif kind in (ast.MatchAs, ast.MatchStar) and node.name:
-            found.bound.add(node.name)
-        elif kind is ast.MatchMapping and node.rest:
-            found.bound.add(node.rest)
-        inner = in_comprehension or kind in _COMPREHENSIONS
-        stack.extend((child, inner) for child in _children(node))
+def _deleted_names(nodes: Iterable[ast.AST]) -> set[str]:
+    """Names a ``del`` or an ``except ... as`` may unbind anywhere inside ``nodes``."""
+    found = set()
+    for node in nodes:
+        for inner in ast.walk(node):
+            if isinstance(inner, ast.Name) and isinstance(inner.ctx, ast.Del):
+                found.add(inner.id)
+            elif isinstance(inner, ast.ExceptHandler) and inner.name:
+                found.add(inner.name)
     return found
 
 
@@ -209,13 +154,30 @@ class _Walker:
         if handler is not None:
             handler(self, node)
         else:
-            for child in _children(node):
-                self.visit(child)
+            self.visit_children(node)
+
+    def visit_children(self, node: ast.AST) -> None:
+        kind = type(node)
+        fields = _NODE_FIELDS.get(kind)
+        if fields is None:
+            fields = _NODE_FIELDS[kind] = tuple(f for f in kind._fields if f not in _NOT_NODES)
+        visit = self.visit
+        for name in fields:
+            value = getattr(node, name)
+            if type(value) is list:
+                for item in value:
+                    if item is not None:  # `**d` in a dict display has a None key
+                        visit(item)
+            elif value is not None:
+                visit(value)
 
     def visit_all(self, nodes: Iterable[ast.AST | None]) -> None:
         for node in nodes:
             if node is not None:
                 self.visit(node)
+
+    def ignore(self, node: ast.AST) -> None:
+        pass
 
     @contextmanager
     def maybe(self) -> Iterator[None]:
@@ -244,48 +206,74 @@ class _Walker:
     def forget_deletions(self, *nodes: ast.AST) -> None:
         """In a class body, a ``del`` in a loop or try may already have run anywhere in it."""
         if self.scope.kind == "class":
-            self.bound.difference_update((self.scope, name) for name in _scan(nodes).deleted)
+            names = _deleted_names(nodes)
+            self.bound.difference_update((self.scope, self.mangle(name)) for name in names)
 
     # -- names ------------------------------------------------------------------------------
 
     def mangle(self, name: str) -> str:
+        """Python renames `__x` to `_Class__x` inside a class body and the scopes nested in it."""
         if self.scope.private and name.startswith("__") and not name.endswith("__"):
             return f"_{self.scope.private}{name}"
         return name
 
     def read_global(self, name: str) -> None:
-        name = self.mangle(name)
         if name not in self.bound:
             self.reads[name] = None
 
     def load(self, name: str) -> None:
-        """Resolve a name look-up the way the compiler does, noting it if it reaches globals."""
+        name = self.mangle(name)
         scope = self.scope
-        if scope.kind == "class" and name not in scope.global_names:
-            if (scope, name) in self.bound:
-                return
-            if name in scope.local:  # the class namespace lacks it: Python goes straight to globals
-                return self.read_global(name)
-            scope = scope.parent
-        while scope.kind != "module" and name not in scope.global_names:
-            if scope.kind != "class" and name in scope.local:  # class bodies hide nothing
-                return
+        if scope.kind != "class":
+            self.resolve(name, scope)
+        elif name in scope.global_names:
+            self.read_global(name)
+        elif (scope, name) in self.bound:
+            return
+        elif scope.deferred:  # a function around the class may bind it: wait for its bindings
+            scope.pending.append(name)
+        else:
+            self.read_global(name)
+
+    def resolve(self, name: str, scope: _Scope) -> None:
+        """Follow a look-up outward from ``scope`` until some scope settles where it goes."""
+        while scope.kind != "module":
+            if scope.kind != "class":  # a class body's names are invisible to nested scopes
+                if name in scope.global_names:
+                    break
+                if scope.kind == "function" and name not in scope.nonlocal_names:
+                    scope.pending.append(name)  # local or not, we know once the body is walked
+                    return
+                if name in scope.local:
+                    return
             scope = scope.parent
         self.read_global(name)
 
+    def close(self, scope: _Scope) -> None:
+        """Settle a function's or class's pending look-ups, now that all its bindings are known."""
+        for name in scope.pending:
+            if name in scope.global_names:
+                self.read_global(name)
+            elif scope.kind == "class" and name in scope.local:
+                self.read_global(name)  # missing from the class namespace: Python tries globals
+            elif name not in scope.local:
+                self.resolve(name, scope.parent)
+
     def bind(self, name: str, scope: _Scope | None = None, deleted: bool = False) -> None:
         """Note that ``name`` is bound (or deleted) in ``scope``, the current one by default."""
+        name = self.mangle(name)
         scope = scope or self.scope
         if scope.kind == "module" or name in scope.global_names:
-            name = self.mangle(name)
             self.writes[name] = None
             if deleted:
                 self.deletes[name] = None
             self.bound.add(name)  # bound or deleted, the notebook's old value is gone either way
-        elif scope.kind == "class":
-            key = (scope, name)
-            self.bound.discard(key) if deleted else self.bound.add(key)
-        # Function and comprehension locals need no tracking: their scope is fixed at compile time.
+        elif name not in scope.nonlocal_names:
+            scope.local.add(name)
+            if scope.kind == "class" and deleted:
+                self.bound.discard((scope, name))
+            elif scope.kind == "class":
+                self.bound.add((scope, name))
 
     def visit_name(self, node: ast.Name) -> None:
         if type(node.ctx) is ast.Load:
@@ -300,12 +288,17 @@ class _Walker:
             scope = scope.parent
         self.bind(node.target.id, scope)
 
+    def visit_declaration(self, node: ast.Global | ast.Nonlocal) -> None:
+        scope = self.scope
+        names = scope.global_names if isinstance(node, ast.Global) else scope.nonlocal_names
+        names.update(self.mangle(name) for name in node.names)
+
     def visit_import(self, node: ast.Import | ast.ImportFrom) -> None:
         for alias in node.names:
             if alias.name == "*":
                 self.star_import = True
-            else:
-                self.bind(_imported_name(alias))
+            else:  # `import a.b` binds `a`, `import a.b as c` binds `c`
+                self.bind(alias.asname or alias.name.partition(".")[0])
 
     # -- assignments ------------------------------------------------------------------------
 
@@ -325,7 +318,7 @@ class _Walker:
         if node.value is not None:
             self.visit_all([node.value, node.target])
         elif not isinstance(node.target, ast.Name):
-            self.visit_all(_children(node.target))  # `a.b: int` evaluates `a` but assigns nothing
+            self.visit_children(node.target)  # `a.b: int` evaluates `a` but assigns nothing
         if self.scope.kind != "function":  # annotations of function locals are never evaluated
             self.visit(node.annotation)
 
@@ -345,8 +338,9 @@ class _Walker:
 
     def visit_compare(self, node: ast.Compare) -> None:
         self.visit_all([node.left, node.comparators[0]])
-        with self.maybe():  # `a < b < c` evaluates c only if a < b
-            self.visit_all(node.comparators[1:])
+        if len(node.comparators) > 1:
+            with self.maybe():  # `a < b < c` evaluates c only if a < b
+                self.visit_all(node.comparators[1:])
 
     def visit_assert(self, node: ast.Assert) -> None:
         with self.maybe():  # `python -O` skips asserts
@@ -392,7 +386,7 @@ class _Walker:
             self.bind(node.name)
         self.visit_all(node.body)
         if node.name and self.scope.kind == "class":  # Python deletes the name after the handler
-            self.bound.discard((self.scope, node.name))
+            self.bound.discard((self.scope, self.mangle(node.name)))
 
     def visit_match(self, node: ast.Match) -> None:
         self.visit(node.subject)
@@ -412,49 +406,48 @@ class _Walker:
 
     # -- nested scopes ----------------------------------------------------------------------
 
-    def visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def new_scope(self, kind: Literal["class", "function", "comprehension"]) -> _Scope:
+        outer = self.scope
+        return _Scope(kind, outer, outer.private, outer.deferred or kind == "function")
+
+    def walk_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> _Scope:
+        """Walk a body that runs at some later call; its scope is returned still to be closed."""
         self.visit_all(_outer_parts(node))
-        with self.maybe():
-            if not node.decorator_list and self.scope.kind == "module":
-                self.bound.add(node.name)  # no code runs between creating the function and binding it
-            self.walk_function(node.args, node.body)
-        self.bind(node.name)
+        scope = self.new_scope("function")
+        body = node.body if isinstance(node.body, list) else [node.body]
+        with self.maybe(), self.inside(scope):
+            scope.local.update(self.mangle(arg.arg) for arg in _params(node.args))
+            self.visit_all(body)
+        return scope
+
+    def visit_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+        scope = self.walk_function(node)
+        if not node.decorator_list and self.scope.kind == "module":
+            self.bind(node.name)  # no code can call the function before its name is bound
+            self.close(scope)
+        else:
+            self.close(scope)
+            self.bind(node.name)
 
     def visit_lambda(self, node: ast.Lambda) -> None:
-        self.visit_all(_outer_parts(node))
-        with self.maybe():
-            self.walk_function(node.args, [node.body])
-
-    def walk_function(self, args: ast.arguments, body: list[Any]) -> None:
-        """Walk a body that runs at some later call: its global look-ups are all reads."""
-        found = _scan(body)
-        scope = _Scope(
-            "function",
-            self.scope,
-            found.locals(arg.arg for arg in _params(args)),
-            frozenset(found.global_names),
-            self.scope.private,
-        )
-        with self.inside(scope):
-            self.visit_all(body)
+        self.close(self.walk_function(node))
 
     def visit_class(self, node: ast.ClassDef) -> None:
         self.visit_all(_outer_parts(node))
-        found = _scan(node.body)
-        scope = _Scope(
-            "class", self.scope, found.locals(), frozenset(found.global_names), node.name.lstrip("_")
-        )
+        scope = self.new_scope("class")
+        scope.private = node.name.lstrip("_")
         # Python sets these in the class namespace before the body runs.
         self.bound.update([(scope, "__module__"), (scope, "__qualname__")])
         with self.inside(scope):
             self.visit_all(node.body)
+        self.close(scope)
         self.bind(node.name)
 
     def visit_comprehension(self, node: ast.ListComp | ast.SetComp | ast.DictComp) -> None:
         first, *rest = node.generators
         self.visit(first.iter)  # the first iterable is evaluated in the enclosing scope
-        targets = frozenset(name for gen in node.generators for name in _target_names(gen.target))
-        scope = _Scope("comprehension", self.scope, targets, private=self.scope.private)
+        scope = self.new_scope("comprehension")
+        scope.local.update(self.mangle(n) for g in node.generators for n in _target_names(g.target))
         elements = [node.key, node.value] if isinstance(node, ast.DictComp) else [node.elt]
         with self.maybe(), self.inside(scope):
             self.visit_all([first.target, *first.ifs])
@@ -465,7 +458,11 @@ class _Walker:
 
 _HANDLERS: dict[type, Callable[[_Walker, Any], None]] = {
     ast.Name: _Walker.visit_name,
+    ast.Constant: _Walker.ignore,
+    ast.MatchSingleton: _Walker.ignore,
     ast.NamedExpr: _Walker.visit_named_expr,
+    ast.Global: _Walker.visit_declaration,
+    ast.Nonlocal: _Walker.visit_declaration,
     ast.Import: _Walker.visit_import,
     ast.ImportFrom: _Walker.visit_import,
     ast.Assign: _Walker.visit_assign,

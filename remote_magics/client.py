@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import zmq
 from jupyter_client.session import Session
@@ -25,6 +25,8 @@ HEARTBEAT_INTERVAL = 1.0
 REPLY_GRACE = 10.0
 #: Seconds we wait for the remote kernel to answer an interrupt before giving up on it.
 INTERRUPT_GRACE = 5.0
+#: Seconds between checks of whether a kernel process we can see has exited.
+STATUS_INTERVAL = 0.5
 
 
 @dataclass
@@ -81,6 +83,17 @@ class Connection:
         sock.linger = 0
         if kind == zmq.SUB:
             sock.rcvhwm = 0  # never drop a cell's output on our side
+        if self.info.get("curve_publickey"):  # a kernel bound to a network address: CurveZMQ
+            public = self.info["curve_publickey"]
+            public = public.encode() if isinstance(public, str) else public
+            secret = self.info.get("curve_secretkey")
+            sock.curve_serverkey = public
+            if secret is None:  # a tcp:// URL names only the server's key: a key pair of our own
+                if not hasattr(self, "_curve_keys"):
+                    self._curve_keys = zmq.curve_keypair()
+                public, secret = self._curve_keys
+            sock.curve_publickey = public  # Jupyter's scheme: clients reuse the kernel's keypair
+            sock.curve_secretkey = secret.encode() if isinstance(secret, str) else secret
         transport = self.info.get("transport", "tcp")
         ip = self.info.get("ip", "127.0.0.1")
         port = self.info[port_key]
@@ -139,39 +152,26 @@ class Connection:
         the user interrupts us. With ``answer_required=False``, a request the kernel does not know
         (idle status, no reply) returns None.
         """
+        return self.start(msg_type, content, frames, timeout=timeout, on_output=on_output,
+                          answer_required=answer_required).wait()
+
+    def start(
+        self,
+        msg_type: str,
+        content: dict,
+        frames: Sequence = (),
+        *,
+        timeout: float | None = None,
+        on_output: Callable[[dict], None] | None = None,
+        answer_required: bool = True,
+    ) -> "Pending":
+        """Send a request and return it in flight; :func:`wait_all` waits for many at once."""
         if self.closed:
             raise ConnectionLost(f"the connection to '{self.name}' is closed; reconnect with "
                                  f"%remote_connect")
         sent = sum(memoryview(f).nbytes for f in frames)
         msg_id = self.send(msg_type, content, frames)
-        waiter = _Waiter(self, msg_id, timeout)
-        reply = None
-        idle_at = None
-        while reply is None or idle_at is None:
-            try:
-                ready = dict(self.poller.poll(waiter.poll_ms()))
-            except KeyboardInterrupt:
-                waiter.user_interrupt()
-                continue
-            if self.shell in ready:
-                reply = self._take_reply(msg_id) or reply
-            if self.iopub in ready:
-                idle_at = self._relay(msg_id, on_output) or idle_at
-            if self.hb in ready:
-                waiter.beat()
-            if reply is None and idle_at is not None and time.monotonic() - idle_at > (
-                    0.5 if not answer_required else REPLY_GRACE):
-                if not answer_required:
-                    return None
-                raise ConnectionLost(f"kernel '{self.name}' finished a request without replying")
-            if reply is not None and idle_at is None and waiter.reply_waited() > REPLY_GRACE:
-                log.warning("remote_magics: no idle status from '%s'; some output may be missing",
-                            self.name)
-                break
-            waiter.check(reply is not None)
-        waiter.done()
-        reply.bytes_sent = sent
-        return reply
+        return Pending(self, msg_id, sent, timeout, on_output, answer_required)
 
     def _take_reply(self, msg_id: str) -> Reply | None:
         found = None
@@ -248,6 +248,109 @@ class Connection:
             self.context.destroy(linger=0)
 
 
+class Pending:
+    """One request in flight on one connection, until its reply and its idle status are in.
+
+    ``error`` holds what the request turned into when it failed (timeout, lost kernel,
+    interrupt); :meth:`result` returns the reply or raises that.
+    """
+
+    def __init__(self, conn: Connection, msg_id: str, sent: int, timeout: float | None,
+                 on_output: Callable[[dict], None] | None, answer_required: bool) -> None:
+        self.conn = conn
+        self.msg_id = msg_id
+        self.bytes_sent = sent
+        self.started = time.perf_counter()
+        self.on_output = on_output
+        self.answer_required = answer_required
+        self.waiter = _Waiter(conn, msg_id, timeout)
+        self.reply: Reply | None = None
+        self.idle_at: float | None = None
+        self.error: BaseException | None = None
+        self.finished = False
+
+    def advance(self, ready: dict) -> bool:
+        """Take what the ready sockets hold for this request; True once it has finished."""
+        conn = self.conn
+        try:
+            if conn.shell in ready:
+                self.reply = conn._take_reply(self.msg_id) or self.reply
+            if conn.iopub in ready:
+                self.idle_at = conn._relay(self.msg_id, self.on_output) or self.idle_at
+            if conn.hb in ready:
+                self.waiter.beat()
+            if self.reply is not None and self.idle_at is not None:
+                return self._finish()
+            if self.reply is None and self.idle_at is not None and time.monotonic() - self.idle_at > (
+                    0.5 if not self.answer_required else REPLY_GRACE):
+                if not self.answer_required:
+                    return self._finish()
+                raise ConnectionLost(f"kernel '{conn.name}' finished a request without replying")
+            if self.reply is not None and self.idle_at is None and \
+                    self.waiter.reply_waited() > REPLY_GRACE:
+                log.warning("remote_magics: no idle status from '%s'; some output may be missing",
+                            conn.name)
+                return self._finish()
+            self.waiter.check(self.reply is not None)
+        except BaseException as err:  # kept for result(): the other requests still finish
+            self.error = err
+            self.finished = True
+        return self.finished
+
+    def _finish(self) -> bool:
+        self.finished = True
+        self.waiter.done()
+        if self.reply is not None:
+            self.reply.bytes_sent = self.bytes_sent
+        return True
+
+    def interrupt(self) -> None:
+        """The user pressed stop: interrupt the remote kernel (a second stop gives up waiting)."""
+        self.waiter.user_interrupt()
+
+    def result(self) -> Reply | None:
+        """The reply, or raise what the request turned into."""
+        if self.error is not None:
+            raise self.error
+        return self.reply
+
+    def wait(self) -> Reply | None:
+        """Wait for this request alone; see :meth:`Connection.request`."""
+        for _ in wait_all([self]):
+            pass
+        return self.result()
+
+
+def wait_all(pending: list[Pending]) -> Iterator[Pending]:
+    """Wait for requests in flight on any connections; yield each one as it finishes.
+
+    One poll over every connection's sockets, so N kernels run in parallel without threads.
+    ``pending`` may grow while we iterate (a member that finished is given more work).
+    A KeyboardInterrupt interrupts every kernel still running and the wait goes on for their
+    replies (each then holds a KeyboardInterrupt as its error); a second one gives up.
+    """
+    poller = zmq.Poller()
+    polled: set[int] = set()
+    while True:
+        active = [p for p in pending if not p.finished]
+        if not active:
+            return
+        for p in active:
+            if id(p.conn) not in polled:
+                polled.add(id(p.conn))
+                for sock in (p.conn.shell, p.conn.iopub, p.conn.hb):
+                    poller.register(sock, zmq.POLLIN)
+        try:
+            ready = dict(poller.poll(min(p.waiter.poll_ms() for p in active)))
+        except KeyboardInterrupt:
+            for p in active:
+                p.interrupt()
+            continue
+        for p in active:
+            if p.advance(ready):
+                yield p
+
+
 class _Waiter:
     """The clock of one request: deadlines, heartbeat, interrupts."""
 
@@ -262,6 +365,7 @@ class _Waiter:
         self.interrupted_at: float | None = None
         self.cause: str | None = None  # "user" or "timeout" once we have interrupted
         self.reply_at: float | None = None
+        self.next_status_check = now + STATUS_INTERVAL
 
     def poll_ms(self) -> int:
         now = time.monotonic()
@@ -296,6 +400,10 @@ class _Waiter:
         now = time.monotonic()
         if now - self.last_beat > self.conn.heartbeat_timeout:
             self._lost()
+        if now >= self.next_status_check:  # a dead process is known at once, not after silence
+            self.next_status_check = now + STATUS_INTERVAL
+            if self.conn.exit_status() is not None:
+                self._lost()
         if self.deadline is not None and now >= self.deadline and self.cause is None:
             self.cause = "timeout"
             self.interrupted_at = now
@@ -337,4 +445,4 @@ class _Waiter:
             )
 
 
-__all__ = ["Connection", "Reply", "RemoteMagicsError"]
+__all__ = ["Connection", "Pending", "Reply", "RemoteMagicsError", "wait_all"]

@@ -346,9 +346,13 @@ class InputError(Exception):
     """An input of the cell could not be unpickled in the engine."""
 
     def __init__(self, name: str, cause: BaseException) -> None:
+        hint = ""
+        if isinstance(cause, ImportError) and cause.name:
+            hint = (f" The cell uses module '{cause.name}' by reference and it is not installed"
+                    " in the remote kernel's environment: install it there.")
         super().__init__(
             f"the value of '{name}' could not be unpickled in the remote kernel: "
-            f"{type(cause).__name__}: {cause}"
+            f"{type(cause).__name__}: {cause}.{hint}"
         )
         self.name = name
 

@@ -51,6 +51,82 @@ class ProxyError(RemoteMagicsError):
     """A proxy's remote object cannot be reached (released, or its kernel is gone)."""
 
 
+class SshError(RemoteMagicsError):
+    """An ssh target could not be started; the subclasses name the usual causes."""
+
+
+def _said(output: str) -> str:
+    return f" ssh said: {output.strip()}" if output.strip() else ""
+
+
+class HostUnreachable(SshError):
+    """The host (or a served engine's address) did not accept a connection."""
+
+    def __init__(self, address: Any, output: str = "", hint: str = "") -> None:
+        super().__init__(
+            f"cannot reach {address}: nothing accepted the connection (the host is down, the "
+            "name does not resolve, or no server listens on that port)." + _said(output) + " "
+            + (hint or "Check the host name and port; `ssh HOST` in a terminal must work first."))
+
+
+class AuthenticationRefused(SshError):
+    """ssh reached the host but the host refused to log us in (or its key is not trusted)."""
+
+    def __init__(self, address: Any, output: str = "") -> None:
+        hint = ("Its host key is not in known_hosts: run `ssh HOST` once in a terminal to accept "
+                "it." if "Host key verification" in output else
+                "Load your key into the agent (ssh-add) or name it with IdentityFile in "
+                "~/.ssh/config; remote_magics runs ssh in batch mode, so it cannot ask for a "
+                "password.")
+        super().__init__(f"{address} refused to authenticate us." + _said(output) + " " + hint)
+
+
+class NoSuchPython(SshError):
+    """The Python command given for the target does not exist on the host."""
+
+    def __init__(self, address: Any, python: str, output: str = "") -> None:
+        super().__init__(
+            f"there is no Python at '{python}' on {address}." + _said(output) +
+            " Give the interpreter's path there with --python, e.g. --python "
+            "/opt/conda/bin/python (`ssh HOST which python3` shows the default one).")
+        self.python = python
+
+
+class RemoteKernelMissing(SshError):
+    """The host's Python lacks a module that the engine needs (ipykernel, cloudpickle)."""
+
+    def __init__(self, address: Any, python: str, missing: list) -> None:
+        names = " ".join(missing)
+        super().__init__(
+            f"the Python at {python} on {address} cannot run an engine: it lacks "
+            f"{', '.join(missing)}. Install it there with `{python} -m pip install {names}` "
+            "(remote_magics itself need not be installed; its engine is sent over), or pick "
+            "another interpreter with --python.")
+        self.missing = list(missing)
+
+
+class RemotePortInUse(RemoteMagicsError):
+    """The ports asked for on the remote host (or for a served engine) are taken."""
+
+    def __init__(self, where: str, detail: str = "") -> None:
+        super().__init__(
+            f"the engine on {where} cannot bind its ports: {detail or 'they are in use'}. "
+            "Give a wider --port-range (five consecutive free ports are needed), leave it out "
+            "to use any free ports, or stop the program that holds them.")
+
+
+class ConnectionRefused(RemoteMagicsError):
+    """A served engine accepted the TCP connection but refused our security handshake."""
+
+    def __init__(self, address: str, curve: bool) -> None:
+        why = ("the Curve server key in the URL is not this engine's" if curve else
+               "the engine requires CurveZMQ encryption and the URL has no curve= key")
+        super().__init__(
+            f"the served engine at {address} refused the connection: {why}. Copy the whole "
+            "URL that `remote-magics serve` printed (its curve= part is the server's public "
+            "key), or use the connection file it wrote.")
+
+
 class RemoteError(RemoteMagicsError):
     """An exception raised by the cell in the remote kernel.
 
@@ -78,7 +154,8 @@ class RemoteError(RemoteMagicsError):
         """The error for a failed run's reply ``content``."""
         kind = _remote_class(content.get("etype", ""))
         error_class = cls if kind is None else _subclass(cls, kind)
-        error = error_class.__new__(error_class, content.get("evalue", ""))
+        error = _instantiate(error_class, content.get("evalue", "")) or _instantiate(
+            cls, content.get("evalue", ""))
         error.args = (content.get("evalue", ""),)
         error.ename = content.get("ename", "Exception")
         error.evalue = content.get("evalue", "")
@@ -101,6 +178,16 @@ def _remote_class(qualified: str) -> type | None:
     return None
 
 
+def _instantiate(error_class: type, message: str) -> BaseException | None:
+    """An instance made without running a constructor that may want other arguments."""
+    for make in (lambda: error_class(message), lambda: error_class.__new__(error_class, message)):
+        try:
+            return make()
+        except TypeError:
+            continue
+    return None
+
+
 def _subclass(base: type, kind: type) -> type:
     """A class that is both ``base`` and ``kind``; ``base`` alone if Python cannot combine them."""
     if issubclass(kind, base):
@@ -113,3 +200,58 @@ def _subclass(base: type, kind: type) -> type:
             _subclasses[kind] = base
     return _subclasses[kind]
 
+
+
+class FanOutError(RemoteMagicsError):
+    """A fan-out run failed on some members; the others' results stay reachable.
+
+    ``results`` has one entry per member, in member order: its
+    :class:`~remote_magics.runner.RunResult`, or the exception it failed with. ``failures``
+    maps each failed member's name to its exception. The notebook's names did not change.
+    """
+
+    def __init__(self, targets: list[str], results: list) -> None:
+        self.targets = list(targets)
+        self.results = list(results)
+        self.failures = {name: r for name, r in zip(targets, results)
+                         if isinstance(r, BaseException)}
+        lines = [f"  {name}: {_one_line(err)}" for name, err in self.failures.items()]
+        ok = len(self.targets) - len(self.failures)
+        super().__init__(
+            f"the cell failed on {len(self.failures)} of {len(self.targets)} targets:\n"
+            + "\n".join(lines)
+            + f"\nThe results of the {ok} that succeeded are in this error's .results (in a notebook: "
+            "sys.last_value.results); nothing in the notebook changed.")
+
+    def _render_traceback_(self) -> list[str]:
+        lines = [f"{_RED}{type(self).__name__}{_RESET}: {self}"]
+        for name, err in self.failures.items():
+            if isinstance(err, RemoteError):
+                lines.append("")
+                lines.extend(err._render_traceback_())
+        return lines
+
+
+class MapError(RemoteMagicsError):
+    """An item of a remote map failed. ``index`` and ``item`` name it; ``error`` is what it raised."""
+
+    def __init__(self, index: int, item: Any, error: BaseException) -> None:
+        self.index = index
+        self.item = item
+        self.error = error
+        shown = repr(item)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        super().__init__(f"item {index} ({shown}) failed: {_one_line(error)}. Results of the "
+                         "other items were discarded; fix the function or the item and map again.")
+
+    def _render_traceback_(self) -> list[str]:
+        lines = [f"{_RED}{type(self).__name__}{_RESET}: {self}"]
+        if isinstance(self.error, RemoteError):
+            lines.extend(self.error._render_traceback_())
+        return lines
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, RemoteError):
+        return f"{err.ename}: {err.evalue}"
+    return f"{type(err).__name__}: {err}".split("\n")[0]

@@ -10,7 +10,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Enum, Float, Integer
 
 from . import protocol, targets
-from .proxy import format_size
+from .proxy import RemoteObject, format_size
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
           "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
@@ -43,14 +43,36 @@ class RemoteMagics(Magics):
     @argument("--name", default=None, help="Name of the target (default: 'default').")
     @argument("--timeout", type=float, default=60.0,
               help="Seconds to wait for the kernel to start and answer (default 60).")
+    @argument("--restart", metavar="NAME", default=None,
+              help="Restart the kernel of target NAME (one we started); its proxies are lost.")
+    @argument("-n", type=int, default=None,
+              help="Start N kernels as one pool (members NAME[0], NAME[1], ...; default name "
+                   "'pool'); with dask://SCHEDULER:PORT, one kernel per worker, at most N.")
     @line_magic
-    def remote_connect(self, line: str) -> None:
+    def remote_connect(self, line: str):
         """Connect to a remote kernel and make it the current target of %%remote."""
         args = parse_argstring(self.remote_connect, line)
+        if args.restart is not None:
+            self._restart(args.restart, args.timeout)
+            return
+        if args.n is not None or (args.target or "").startswith("dask://"):
+            pool = targets.connect(args.target, name=args.name, timeout=args.timeout, n=args.n)
+            print(f"Connected pool '{pool.name}' of {len(pool)}: "
+                  + ", ".join(f"{m.name} ({_where(m)})" for m in pool) + ".")
+            return pool
         target = targets.connect(args.target, name=args.name, timeout=args.timeout)
         details = target.details
         print(f"Connected target '{target.name}': {_where(target)}, python "
               f"{details.get('python_version', '?')}.")
+
+    def _restart(self, name: str, timeout: float) -> None:
+        target = targets.registry.get(name)
+        lost = sorted(key for key, value in self.shell.user_ns.items()
+                      if isinstance(value, RemoteObject) and value._target is target)
+        target.restart(timeout=timeout)
+        print(f"Restarted target '{target.name}': {_where(target)}.")
+        if lost:
+            print(f"These proxies pointed into the old kernel and are lost: {', '.join(lost)}.")
 
     @magic_arguments()
     @argument("--download", "-d", choices=protocol.DOWNLOAD_POLICIES, default=None,
@@ -60,6 +82,13 @@ class RemoteMagics(Magics):
               help="With --download=small, the largest serialized size that comes back "
                    "(default 1MiB; accepts 100000, 500kB, 1MiB).")
     @argument("--target", "-t", default=None, help="Name of the target (default: current).")
+    @argument("--targets", default=None,
+              help="Run on several targets in parallel: a pool's name, 'all', or names "
+                   "separated by commas (pool[0],other). Each bound name comes back as a list.")
+    @argument("--scatter", action="append", default=[], metavar="NAME",
+              help="With --targets: split the sequence NAME into one chunk per target.")
+    @argument("--gather", action="append", default=[], metavar="NAME",
+              help="With --targets: join the targets' values of NAME back into one, in order.")
     @argument("--timeout", type=float, default=None,
               help="Interrupt the remote cell and raise RemoteTimeout after this many seconds.")
     @cell_magic
@@ -70,6 +99,8 @@ class RemoteMagics(Magics):
         timeout = args.timeout if args.timeout is not None else (self.timeout or None)
         if timeout is not None and timeout <= 0:
             raise UsageError("--timeout takes a positive number of seconds")
+        if args.targets is not None or args.scatter or args.gather:
+            return self._fan_out(args, cell, limit, timeout)
         target = targets.registry.get(args.target)
         code = self.shell.transform_cell(cell)
         run = target.run(
@@ -81,6 +112,60 @@ class RemoteMagics(Magics):
             print(f"remote_magics: {note}", file=sys.stderr)
         return run.result
 
+    def _fan_out(self, args, cell: str, limit: int, timeout: float | None):
+        from . import pool
+
+        if args.targets is None:
+            raise UsageError("--scatter and --gather need --targets (a pool, 'all' or a,b,c)")
+        if args.target is not None:
+            raise UsageError("give either --target (one) or --targets (several), not both")
+        fan = pool.run_on(
+            pool.resolve(args.targets), self.shell.transform_cell(cell), self.shell.user_ns,
+            download=args.download or self.download, bytes=limit, timeout=timeout,
+            hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
+            scatter=_names(args.scatter), gather=_names(args.gather))
+        for run in fan.runs:
+            for note in run.notes:
+                print(f"remote_magics: {run.target}: {note}", file=sys.stderr)
+        return fan.result
+
+    @magic_arguments()
+    @argument("func", help="Name of the function in the notebook.")
+    @argument("items", help="Name of the iterable in the notebook.")
+    @argument("--targets", default=None,
+              help="A pool's name, 'all' or names separated by commas (default: the only pool).")
+    @argument("--chunksize", type=int, default=None,
+              help="Items sent per request (default: about four chunks per target).")
+    @argument("--timeout", type=float, default=None, help="Seconds allowed per chunk.")
+    @argument("--no-progress", action="store_true", help="Do not show a progress bar.")
+    @line_magic
+    def remote_map(self, line: str):
+        """``results = %remote_map func items``: func over items on a pool, load balanced, in order."""
+        from . import pool
+
+        args = parse_argstring(self.remote_map, line)
+        members = self._map_targets(args.targets)
+        values = []
+        for name in (args.func, args.items):
+            if name not in self.shell.user_ns:
+                raise UsageError(f"%remote_map takes names from the notebook; '{name}' is not "
+                                 "defined (assign the function or the items to a name first)")
+            values.append(self.shell.user_ns[name])
+        return pool.map_on(members, values[0], values[1], args.chunksize, timeout=args.timeout,
+                           progress=not args.no_progress)
+
+    def _map_targets(self, text: str | None) -> list:
+        from . import pool
+
+        if text is not None:
+            return pool.resolve(text)
+        groups = list(targets.registry.groups.values())
+        if len(groups) != 1:
+            raise UsageError("%remote_map needs --targets: "
+                             + ("no pool is connected" if not groups else
+                                f"pools {', '.join(g.name for g in groups)} are connected"))
+        return groups[0].members
+
     @line_magic
     def remote_targets(self, line: str) -> None:
         """List the connected targets: name, kernel, alive, objects held."""
@@ -89,12 +174,15 @@ class RemoteMagics(Magics):
         if not targets.registry.targets:
             print("No targets. Connect one with %remote_connect.")
             return
-        rows = [("", "name", "kernel", "alive", "objects")]
+        rows = [("", "name", "group", "kernel", "alive", "objects")]
+        group_of = {m.name: group for group, pool in targets.registry.groups.items()
+                    for m in pool.members}
         for name, target in targets.registry.targets.items():
             alive = target.alive()
             held = str(target.info().get("objects", "?")) if alive else "-"
             current = "*" if name == targets.registry.current else ""
-            rows.append((current, name, _where(target), "yes" if alive else "no", held))
+            rows.append((current, name, group_of.get(name, ""), _where(target),
+                         "yes" if alive else "no", held))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
@@ -106,12 +194,25 @@ class RemoteMagics(Magics):
     def remote_disconnect(self, line: str) -> None:
         """Close a target; a kernel we started is shut down, its proxies become unusable."""
         args = parse_argstring(self.remote_disconnect, line)
+        groups = list(targets.registry.groups) if args.all else (
+            [args.name] if args.name in targets.registry.groups else [])
+        for group in groups:
+            pool = targets.registry.groups[group]
+            pool.close()
+            print(f"Pool '{group}' ({len(pool)} kernels) shut down.")
+        if groups and not args.all:
+            return
         names = list(targets.registry.targets) if args.all else [targets.registry.get(args.name).name]
         for name in names:
             target = targets.registry.targets[name]
             targets.registry.remove(name)
             action = "shut down" if target.owned else "disconnected (kernel left running)"
             print(f"Target '{name}' {action}.")
+
+
+def _names(options: list[str]) -> list[str]:
+    """``--scatter a,b --scatter c`` → ["a", "b", "c"]."""
+    return [name.strip() for option in options for name in option.split(",") if name.strip()]
 
 
 def _where(target: targets.Target) -> str:

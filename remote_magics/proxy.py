@@ -5,6 +5,7 @@ import html
 from typing import TYPE_CHECKING, Any
 
 from . import serialize
+from .errors import ProxyError
 
 if TYPE_CHECKING:
     from .targets import Target
@@ -35,6 +36,7 @@ class RemoteObject:
         self._target = target
         self._descriptor = dict(descriptor)
         self._id: str = descriptor["id"]
+        self._engine_id: str = target.engine_id  # a restarted kernel has a new engine id
         self.reason = reason
         self._released = False
 
@@ -71,7 +73,21 @@ class RemoteObject:
 
     def fetch(self, timeout: float | None = None) -> Any:
         """Download the value and return it; the remote copy stays until this proxy goes."""
+        self.check()
         return self._target.fetch(self._id, timeout=timeout)
+
+    def check(self) -> None:
+        """Raise :class:`ProxyError` if the remote object can no longer be reached."""
+        problem = None
+        if self._released:
+            problem = "it was released"
+        elif self._target.engine_id != self._engine_id:
+            problem = f"target '{self.target}' was restarted since, which lost it"
+        elif self._target.lost is not None:
+            problem = self._target.lost
+        if problem:
+            raise ProxyError(f"the remote {self.type_name} behind this proxy is gone: {problem}. "
+                             "Recompute it with a %%remote cell.")
 
     def release(self) -> None:
         """Release the remote object now, instead of when the proxy is garbage collected."""
@@ -86,7 +102,8 @@ class RemoteObject:
     def __del__(self) -> None:
         if not getattr(self, "_released", True):
             self._released = True
-            self._target.release_later(self._id)
+            if self._target.engine_id == self._engine_id:
+                self._target.release_later(self._id)
 
     def _summary(self) -> list[str]:
         parts = []

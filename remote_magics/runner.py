@@ -80,6 +80,7 @@ def prepare(
                 except Exception as err:
                     raise SerializationError(name, value, err) from err
             for proxy in proxies:
+                proxy.check()
                 if proxy._target is not target:
                     raise SerializationError(name, value, ValueError(
                         f"it holds a proxy to an object on target '{proxy.target}', not "

@@ -12,17 +12,18 @@ import dataclasses
 import json
 import logging
 import os
+import socket
 import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping, Sequence
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 from . import protocol, relay, runner, serialize
-from .client import Connection, Reply
+from .client import Connection, Pending, Reply
 from .errors import ConnectionLost, NotConnected, ProxyError, RemoteKernelDied, RemoteMagicsError
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,24 @@ class Target:
         self.details: dict = {}
         self.runs = 0
         self.last_run: runner.RunResult | None = None
+        self.lost: str | None = None  # why the kernel is gone, once we know it died
+        self.before_run: list[Callable[["Target"], Any]] = []  # e.g. --sync-path's mirror
+
+    def _usable(self) -> None:
+        """Raise at once, instead of waiting on a kernel that is known to be gone."""
+        if self.connection.closed:
+            raise NotConnected(f"target '{self.name}' is disconnected; connect again with "
+                               "%remote_connect")
+        if self.lost is not None:
+            raise RemoteKernelDied(self.lost)
+
+    def _watch(self, outcome: Callable[[], Any]) -> Any:
+        """Return ``outcome()``, remembering a kernel death it reports."""
+        try:
+            return outcome()
+        except RemoteKernelDied as err:
+            self.lost = str(err)
+            raise
 
     @property
     def owned(self) -> bool:
@@ -53,11 +72,9 @@ class Target:
 
     def _request(self, msg_type: str, content: dict, frames: list = (), *,
                  timeout: float | None = None, on_output: Callable | None = None) -> Reply:
-        if self.connection.closed:
-            raise NotConnected(f"target '{self.name}' is disconnected; connect again with "
-                               "%remote_connect")
-        return self.connection.request(msg_type, content, frames, timeout=timeout,
-                                       on_output=on_output)
+        self._usable()
+        return self._watch(lambda: self.connection.request(
+            msg_type, content, frames, timeout=timeout, on_output=on_output))
 
     def run(
         self,
@@ -77,19 +94,37 @@ class Target:
         size is at most ``bytes`` come back, the rest stay remote as proxies) or ``none``.
         ``namespace`` changes only when the run succeeds.
         """
+        pending = self.start_run(code, namespace, download=download, bytes=bytes,
+                                 timeout=timeout, on_output=on_output, hidden=hidden,
+                                 cell_id=cell_id)
+        self._watch(pending.wait)
+        return self.finish_run(pending, namespace)
+
+    def start_run(self, code: str, namespace: Mapping[str, Any], *, download: str = "small",
+                  bytes: int = 1 << 20, timeout: float | None = None,
+                  on_output: Callable[[dict], None] | None = relay.show,
+                  hidden: Mapping[str, Any] | None = None,
+                  cell_id: int | None = None) -> Pending:
+        """Send a run without waiting for it (a pool sends to every member, then waits)."""
         if download not in protocol.DOWNLOAD_POLICIES:
             raise ValueError(f"download must be one of {', '.join(protocol.DOWNLOAD_POLICIES)}, "
                              f"not {download!r}")
-        started = time.perf_counter()
+        self._usable()
+        for hook in list(self.before_run):
+            hook(self)
         self.runs += 1
         request = runner.prepare(code, namespace, self, download=download, limit=int(bytes),
                                  hidden=hidden or {}, cell_id=cell_id or self.runs)
         self.flush_releases()
-        reply = self._request(protocol.RUN_REQUEST, request.content, request.frames,
-                              timeout=timeout, on_output=on_output)
+        return self.connection.start(protocol.RUN_REQUEST, request.content, request.frames,
+                                     timeout=timeout, on_output=on_output)
+
+    def finish_run(self, pending: Pending, namespace: dict) -> runner.RunResult:
+        """The result of a run started by :meth:`start_run` that has finished; updates ``namespace``."""
+        reply = self._watch(pending.result)
         result = runner.apply(reply, self, namespace)
         result.bytes_sent = reply.bytes_sent
-        result.seconds = time.perf_counter() - started
+        result.seconds = time.perf_counter() - pending.started
         self.last_run = dataclasses.replace(result, values={}, result=None)  # stats, not values
         return result
 
@@ -120,6 +155,22 @@ class Target:
             ids, self._releases = self._releases, []
         if ids and not self.connection.closed:
             self.connection.send(protocol.RELEASE_REQUEST, {"ids": ids})
+
+    def restart(self, timeout: float = 60.0) -> None:
+        """Restart a kernel we started: a fresh engine; every proxy to the old one is lost."""
+        km = self.kernel_manager
+        if km is None:
+            raise RemoteMagicsError(
+                f"target '{self.name}' is a kernel we did not start ({self.spec}), so we cannot "
+                "restart it: restart it where it runs, then %remote_disconnect and "
+                "%remote_connect again.")
+        self.connection.close()
+        km.restart_kernel(now=True)
+        with self._releases_lock:
+            self._releases.clear()
+        self.connection = _owned_connection(self.name, km)
+        self.lost = None
+        _handshake(self, timeout)
 
     def alive(self, timeout: float = 2.0) -> bool:
         """Whether the kernel answers its heartbeat."""
@@ -156,6 +207,7 @@ class Registry:
     def __init__(self) -> None:
         self.targets: dict[str, Target] = {}
         self.current: str | None = None
+        self.groups: dict[str, Any] = {}  # name → pool.Pool, whose members are in targets
         atexit.register(self.close_all)
 
     def add(self, target: Target) -> Target:
@@ -194,13 +246,25 @@ registry = Registry()
 
 
 def connect(spec: str | None = None, *, name: str | None = None, timeout: float = 60.0,
-            cwd: str | None = None) -> Target:
+            cwd: str | None = None, n: int | None = None, python: str | None = None,
+            ssh_options: Sequence[str] = (), port_range: str | None = None,
+            sync_path: str | None = None) -> Any:
     """Connect to a remote kernel and make it the current target.
 
     ``spec`` is None or ``"local"`` to start a new engine kernel on this machine (in ``cwd``,
-    by default the current directory), or the path (or name, as Jupyter finds it) of a running
-    kernel's connection file. ``name`` defaults to ``"default"``.
+    by default the current directory), ``kernelspec:NAME`` to start one through that
+    kernelspec, or the path (or name, as Jupyter finds it) of a running kernel's connection
+    file. ``name`` defaults to ``"default"``. With ``n`` (or a ``dask://SCHEDULER`` spec) it
+    returns a :class:`~remote_magics.pool.Pool` of kernels instead, named ``"pool"`` by default.
+    ``ssh://[user@]host[:port]`` starts an engine on that host with ``python`` (default
+    ``python3``; ``ssh_options`` go to the ssh command line, ``port_range`` bounds the host's
+    ports) and tunnels it; ``tcp://HOST:PORT?key=...`` reaches a served engine
+    (:mod:`.serve`). ``sync_path`` mirrors a local directory's Python files to the target.
     """
+    if n is not None or (spec or "").startswith("dask://"):
+        from .pool import connect_pool
+
+        return connect_pool(spec, n=n, name=name, timeout=timeout, cwd=cwd)
     name = name or "default"
     if name in registry.targets:
         existing = registry.targets[name]
@@ -212,12 +276,29 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
             f"first with %remote_disconnect {name}, or pick another name with --name.")
     if spec in (None, "", "local"):
         target = _start_local(name, timeout=timeout, cwd=cwd)
-    elif spec.startswith(("ssh://", "tcp://")):
-        raise RemoteMagicsError(
-            f"{spec.split(':')[0]}:// targets are not supported yet: start a kernel there and "
-            "pass its connection file to %remote_connect.")
+    elif spec.startswith("kernelspec:"):
+        from .provision import start_kernelspec
+
+        target = start_kernelspec(spec, [name], timeout=timeout, cwd=cwd)[0]
+    elif spec.startswith("ssh://"):
+        from . import ssh
+
+        target = ssh.connect(spec, name, timeout=timeout, cwd=cwd, python=python,
+                             ssh_options=ssh_options, port_range=port_range)
+    elif spec.startswith("tcp://"):
+        from . import serve
+
+        target = serve.connect(spec, name, timeout=timeout)
     else:
         target = _attach(spec, name, timeout=timeout)
+    if sync_path:
+        from . import sync
+
+        try:
+            sync.mirror(target, sync_path)
+        except BaseException:
+            target.close()
+            raise
     return registry.add(target)
 
 
@@ -234,19 +315,69 @@ class _EngineSpecs(KernelSpecManager):
 
 
 def _start_local(name: str, *, timeout: float, cwd: str | None) -> Target:
-    km = KernelManager(kernel_name=ENGINE_SPEC_NAME, kernel_spec_manager=_EngineSpecs())
+    target = _launch(name, KernelManager(kernel_name=ENGINE_SPEC_NAME,
+                                         kernel_spec_manager=_EngineSpecs()), "local", cwd=cwd)
+    _ready(target, timeout)
+    return target
+
+
+def _launch(name: str, km: KernelManager, spec: str, *, cwd: str | None) -> Target:
+    """Start a kernel with ``km`` and connect to it, without waiting for it to answer.
+
+    A pool launches all its kernels first and then waits for each (:func:`_ready`), so they
+    boot side by side.
+    """
     km.start_kernel(cwd=cwd or os.getcwd())
     try:
-        info = km.get_connection_info(session=False)
-        conn = Connection(info, name=name, interrupt=km.interrupt_kernel,
-                          exit_status=lambda: km.provisioner.poll() if km.provisioner else None)
-        target = Target(name, conn, spec="local", kernel_manager=km)
-        _handshake(target, timeout)
+        conn = _owned_connection(name, km)
     except BaseException:
         km.shutdown_kernel(now=True)
         km.cleanup_resources()
         raise
-    return target
+    return Target(name, conn, spec=spec, kernel_manager=km)
+
+
+def _owned_connection(name: str, km: KernelManager) -> Connection:
+    """A connection to a kernel we started: interrupts by signal, exit status from the process."""
+    return Connection(km.get_connection_info(session=False), name=name,
+                      interrupt=km.interrupt_kernel,
+                      exit_status=lambda: _exit_status(km))
+
+
+def _exit_status(km: KernelManager) -> int | str | None:
+    """The exit status of a kernel we started, once it has ended; None while it runs."""
+    process = getattr(km.provisioner, "process", None)
+    if process is not None:
+        return process.poll()
+    return None if km.is_alive() else "unknown"
+
+
+def _pid_status(pid: int) -> Callable[[], str | None]:
+    """For a kernel process on this machine that we did not start: 'unknown' once it is gone."""
+    def status() -> str | None:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return "unknown"
+        except PermissionError:  # exists, owned by someone else
+            return None
+        try:  # a dead child of some other process lingers as a zombie until reaped
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rpartition(")")[2].split()[0] in ("Z", "X"):
+                    return "unknown"
+        except OSError:
+            pass
+        return None
+    return status
+
+
+def _ready(target: Target, timeout: float, install: bool = False) -> None:
+    """Handshake with a launched kernel; on failure shut it down and raise."""
+    try:
+        _handshake(target, timeout, install=install)
+    except BaseException:
+        target.close(shutdown=True)
+        raise
 
 
 def _attach(spec: str, name: str, *, timeout: float) -> Target:
@@ -265,6 +396,9 @@ def _attach(spec: str, name: str, *, timeout: float) -> Target:
     except BaseException:
         conn.close()
         raise
+    local_ip = str(info.get("ip", "")).startswith("127.") or info.get("transport") == "ipc"
+    if local_ip and target.details.get("hostname") == socket.gethostname():
+        conn._exit_status = _pid_status(int(target.details["pid"]))
     return target
 
 
@@ -291,11 +425,15 @@ def _handshake(target: Target, timeout: float, install: bool = False) -> None:
         if alive is not None and not alive():
             raise RemoteKernelDied(f"the kernel of '{target.name}' exited while starting; "
                                    "run it by hand to see its error.")
+        if conn.ping(1.0):
+            raise ConnectionLost(
+                f"the kernel of '{target.name}' is running (its heartbeat answers) but dropped "
+                f"every message for {timeout:g} s: the key in the connection file is likely "
+                "wrong, so the kernel cannot verify our signatures. Use the kernel's current "
+                "connection file.")
         raise ConnectionLost(
-            f"the kernel of '{target.name}' did not answer within {timeout:g} s. If its "
-            "heartbeat answers but nothing else does, the key in the connection file is likely "
-            "wrong (a kernel drops messages it cannot verify); otherwise the kernel is not "
-            "running or not reachable.")
+            f"the kernel of '{target.name}' did not answer within {timeout:g} s: it is not "
+            "running, or not reachable at the address in its connection file.")
     if install:
         _install_engine(target)
     info = conn.request(protocol.INFO_REQUEST, {}, timeout=timeout, answer_required=False)

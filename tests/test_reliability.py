@@ -1,0 +1,378 @@
+"""Stopping, timing out, losing the kernel, and bad input: never a hang, never a changed namespace."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+
+import psutil
+import pytest
+from IPython.core.error import UsageError
+
+import remote_magics
+from remote_magics import (ConnectionLost, NotConnected, ProxyError, RemoteError,
+                           RemoteKernelDied, RemoteObject, RemoteTimeout, SerializationError,
+                           protocol, serialize)
+from remote_magics.targets import Registry
+from tests.test_targets import _plain_kernel
+
+SLEEP = "import time\nslept = 0\nfor _ in range(300):\n    time.sleep(0.1)\n    slept += 1\n"
+
+
+def _after(seconds: float, action) -> threading.Timer:
+    timer = threading.Timer(seconds, action)
+    timer.start()
+    return timer
+
+
+def _interrupt_me() -> None:
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+@pytest.fixture(scope="module")
+def worker(shell):
+    """A kernel of this module's own, which its tests interrupt and time out."""
+    target = remote_magics.connect(name="worker")
+    yield target
+    remote_magics.disconnect("worker")
+
+
+@pytest.fixture
+def doomed(shell, request):
+    """A kernel that the test is allowed to kill."""
+    name = f"doomed-{request.node.name[:20]}"
+    target = remote_magics.connect(name=name)
+    yield target
+    if name in remote_magics.registry.targets:
+        remote_magics.disconnect(name)
+
+
+@pytest.fixture(scope="module")
+def attached(shell):
+    """A plain ipykernel reached through its connection file (interrupts go on the control channel)."""
+    km = _plain_kernel()
+    target = remote_magics.connect(km.connection_file, name="attached")
+    yield target, km
+    if "attached" in remote_magics.registry.targets:
+        remote_magics.disconnect("attached")
+    km.shutdown_kernel(now=True)
+    km.cleanup_resources()
+
+
+def _interrupted_run(target, namespace):
+    started = time.monotonic()
+    timer = _after(0.5, _interrupt_me)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            target.run(SLEEP, namespace)
+    finally:
+        timer.cancel()
+    return time.monotonic() - started
+
+
+@pytest.mark.parametrize("which", ["owned", "attached"])
+def test_stop_interrupts_the_remote_cell_and_keeps_the_kernel(which, worker, attached):
+    target = worker if which == "owned" else attached[0]
+    namespace = {"keep": 1}
+    elapsed = _interrupted_run(target, namespace)
+    assert elapsed < 0.5 + 3  # the remote stopped well before its 30 s of sleep
+    assert namespace == {"keep": 1}
+    again = target.run("after = keep + 1", namespace)
+    assert namespace["after"] == 2 and again.values == {"after": 2}
+
+
+def test_timeout_interrupts_and_raises_remote_timeout(shell, worker):
+    remote_magics.registry.current = "worker"
+    shell.user_ns.pop("slept", None)
+    started = time.monotonic()
+    res = shell.run_cell("%%remote --timeout 1\n" + SLEEP)
+    assert isinstance(res.error_in_exec, RemoteTimeout)
+    assert "timeout of 1 s" in str(res.error_in_exec)
+    assert time.monotonic() - started < 1 + 4
+    assert "slept" not in shell.user_ns
+    assert worker.run("ok = 1", {}).values == {"ok": 1}
+
+
+def test_config_timeout_is_the_default(shell, worker):
+    remote_magics.registry.current = "worker"
+    shell.run_line_magic("config", "RemoteMagics.timeout = 1.0")
+    try:
+        res = shell.run_cell("%%remote\n" + SLEEP)
+        assert isinstance(res.error_in_exec, RemoteTimeout)
+    finally:
+        shell.run_line_magic("config", "RemoteMagics.timeout = 0.0")
+
+
+@pytest.mark.parametrize("how", ["os_exit", "sigkill", "segfault"])
+def test_kernel_death_mid_cell_raises_remote_kernel_died(shell, doomed, how):
+    pid = doomed.details["pid"]
+    keep = doomed.run("kept = list(range(10))", {}, download="none").values["kept"]
+    code = {
+        "os_exit": "import os, time\ntime.sleep(0.3)\nos._exit(1)",
+        "sigkill": SLEEP,
+        "segfault": "import ctypes\nctypes.string_at(0)",
+    }[how]
+    timer = _after(0.5, lambda: os.kill(pid, signal.SIGKILL)) if how == "sigkill" else None
+    started = time.monotonic()
+    try:
+        with pytest.raises(RemoteKernelDied) as info:
+            doomed.run(code, {})
+    finally:
+        if timer:
+            timer.cancel()
+    assert time.monotonic() - started < 5 + 1
+    message = str(info.value)
+    assert doomed.name in message
+    expected = {"os_exit": "exit status 1", "sigkill": "exit status -9",
+                "segfault": "exit status -11"}[how]
+    assert expected in message
+    # Afterwards nothing waits: the proxy and the target say so at once.
+    with pytest.raises(ProxyError, match="gone"):
+        keep.fetch()
+    with pytest.raises(RemoteKernelDied):
+        doomed.run("x = 1", {})
+
+
+def test_restart_tells_which_proxies_were_lost(shell, doomed, capsys):
+    remote_magics.registry.current = doomed.name
+    assert shell.run_cell("%%remote --download=none\nheld = [1, 2, 3]").error_in_exec is None
+    assert isinstance(shell.user_ns["held"], RemoteObject)
+    with pytest.raises(RemoteKernelDied):
+        doomed.run("import os\nos._exit(3)", {})
+    capsys.readouterr()
+    shell.run_line_magic("remote_connect", f"--restart {doomed.name}")
+    out = capsys.readouterr().out
+    assert "Restarted" in out and "held" in out
+    with pytest.raises(ProxyError, match="restarted"):
+        shell.user_ns["held"].fetch()
+    res = shell.run_cell("%%remote\nfine = 5")
+    assert res.error_in_exec is None and shell.user_ns["fine"] == 5
+    res = shell.run_cell("%%remote\nagain = held")
+    assert isinstance(res.error_in_exec, ProxyError)
+    del shell.user_ns["held"]
+
+
+def test_stopped_kernel_gives_connection_lost_within_the_heartbeat_window(doomed):
+    pid = doomed.details["pid"]
+    timer = _after(0.5, lambda: os.kill(pid, signal.SIGSTOP))
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectionLost, match="heartbeat"):
+            doomed.run(SLEEP, {})
+        assert time.monotonic() - started < 0.5 + doomed.connection.heartbeat_timeout + 2
+    finally:
+        timer.cancel()
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_attached_kernel_killed_is_reported_as_died(shell):
+    km = _plain_kernel()
+    try:
+        target = remote_magics.connect(km.connection_file, name="attached-doomed")
+        timer = _after(0.5, lambda: os.kill(km.provisioner.process.pid, signal.SIGKILL))
+        with pytest.raises(RemoteKernelDied, match="attached-doomed"):
+            target.run(SLEEP, {})
+        timer.cancel()
+    finally:
+        if "attached-doomed" in remote_magics.registry.targets:
+            remote_magics.disconnect("attached-doomed")
+        km.shutdown_kernel(now=True)
+        km.cleanup_resources()
+
+
+# --- bad input ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("line", ["--download=bogus", "--bytes lots", "--timeout -1",
+                                  "--no-such-option"])
+def test_bad_magic_arguments_are_usage_errors_and_nothing_runs(shell, target, line):
+    shell.user_ns.pop("ran", None)
+    res = shell.run_cell(f"%%remote {line}\nran = True")
+    assert isinstance(res.error_in_exec, UsageError)
+    assert "ran" not in shell.user_ns
+
+
+def test_unknown_target_names_the_connected_ones(shell, target):
+    res = shell.run_cell("%%remote --target nosuch\nx = 1")
+    assert isinstance(res.error_in_exec, NotConnected)
+    assert "nosuch" in str(res.error_in_exec) and "default" in str(res.error_in_exec)
+
+
+def test_remote_before_any_connect_says_to_run_remote_connect(shell, monkeypatch):
+    monkeypatch.setattr(remote_magics.targets, "registry", Registry())
+    res = shell.run_cell("%%remote\nx = 1")
+    assert isinstance(res.error_in_exec, NotConnected)
+    assert "%remote_connect" in str(res.error_in_exec)
+
+
+def test_wrong_key_in_connection_file_is_named(attached, tmp_path):
+    _, km = attached
+    info = json.loads(open(km.connection_file).read())
+    info["key"] = "not-the-key"
+    wrong = tmp_path / "kernel-wrong.json"
+    wrong.write_text(json.dumps(info))
+    with pytest.raises(ConnectionLost, match="key"):
+        remote_magics.connect(str(wrong), name="wrongkey", timeout=3)
+    assert "wrongkey" not in remote_magics.registry.targets
+
+
+def test_module_missing_remotely_is_named_with_its_target(shell, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(
+        "import sys\nclass _Block:\n    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'numpy':\n"
+        "            raise ModuleNotFoundError(\"No module named 'numpy'\", name='numpy')\n"
+        "sys.meta_path.insert(0, _Block())\n")
+    km = _plain_kernel({"PYTHONPATH": str(site)})
+    try:
+        target = remote_magics.connect(km.connection_file, name="nonumpy")
+        import numpy as np
+
+        with pytest.raises(RemoteError) as info:
+            target.run("y = np.zeros(3)", {"np": np})
+        assert isinstance(info.value, ImportError)
+        assert "numpy" in str(info.value) and "nonumpy" in str(info.value)
+        assert "install it there" in str(info.value)
+    finally:
+        if "nonumpy" in remote_magics.registry.targets:
+            remote_magics.disconnect("nonumpy")
+        km.shutdown_kernel(now=True)
+        km.cleanup_resources()
+
+
+def test_remote_memory_error_is_reported_and_the_session_survives(worker):
+    with pytest.raises(RemoteError) as info:
+        worker.run("huge = bytearray(2 ** 60)", {})
+    assert isinstance(info.value, MemoryError)
+    assert worker.run("small = 1", {}).values == {"small": 1}
+
+
+UNPICKLABLE_HERE = '''
+import os
+_home = os.getpid()
+def _rebuild(home):
+    import os
+    if os.getpid() != home:
+        raise MemoryError("too large for this kernel")
+    return Thing()
+class Thing:
+    def __reduce__(self):
+        return (_rebuild, (_home,))
+thing = Thing()
+'''
+
+
+def test_value_that_fails_to_unpickle_locally_stays_a_proxy_with_the_reason(worker):
+    run = worker.run(UNPICKLABLE_HERE, {}, download="all")
+    thing = run.values["thing"]
+    assert isinstance(thing, RemoteObject)
+    assert any("thing" in note and "MemoryError" in note for note in run.notes)
+    assert worker.run("ok = type(thing).__name__", {"thing": thing}).values["ok"] == "Thing"
+
+
+# --- security -------------------------------------------------------------------------------
+
+def test_a_frame_altered_in_flight_is_refused_and_nothing_runs(worker, tmp_path):
+    from remote_magics import protocol, runner
+
+    marker = tmp_path / "ran"
+    namespace = {"blob": bytearray(b"x" * 200_000), "marker_path": str(marker)}
+    request = runner.prepare("open(marker_path, 'w').close()\nn = len(blob)", namespace, worker,
+                             download="all", limit=1 << 20)
+    conn = worker.connection
+    content = dict(request.content, digest=protocol.frames_digest(conn.key, request.frames))
+    frames = [bytes(f) for f in request.frames]
+    assert len(frames) >= 2  # the bytearray travels out of band
+    altered = bytearray(frames[-1])
+    altered[100] ^= 0xFF
+    frames[-1] = bytes(altered)
+    msg = conn.session.msg(protocol.RUN_REQUEST, content)
+    conn.session.send(conn.shell, msg, buffers=frames)  # signed header and content, bad frame
+    deadline = time.monotonic() + 3
+    replies = []
+    while time.monotonic() < deadline:
+        if conn.shell.poll(100):
+            reply = conn._recv(conn.shell)
+            if reply and reply["parent_header"].get("msg_id") == msg["header"]["msg_id"]:
+                replies.append(reply)
+    assert replies == [] and not marker.exists()
+    assert worker.run("still = 1", {}).values == {"still": 1}
+
+
+def test_message_signed_with_another_key_is_dropped(worker, tmp_path):
+    from jupyter_client.session import Session
+
+    from remote_magics import protocol
+
+    marker = tmp_path / "ran"
+    forger = Session(key=b"someone-else")
+    content = {"code": f"open({str(marker)!r}, 'w').close()", "inputs": [], "outputs": [],
+               "digest": protocol.frames_digest(b"someone-else", [])}
+    msg = forger.msg(protocol.RUN_REQUEST, content)
+    forger.send(worker.connection.shell, msg)
+    assert worker.run("after = 1", {}).values == {"after": 1}  # runs after the forged one
+    assert not marker.exists()
+
+
+def test_connection_files_are_private_and_sockets_bind_loopback(worker):
+    mode = os.stat(worker.kernel_manager.connection_file).st_mode & 0o777
+    assert mode == 0o600
+    listening = [c for c in psutil.Process(worker.details["pid"]).net_connections("tcp")
+                 if c.status == psutil.CONN_LISTEN]
+    assert len(listening) >= 5
+    assert {c.laddr.ip for c in listening} == {"127.0.0.1"}
+
+
+def test_two_clients_cannot_touch_each_others_objects(worker):
+    other = remote_magics.connect(worker.kernel_manager.connection_file, name="other-client")
+    try:
+        mine = worker.run("mine = [1, 2]", {}, download="none").values["mine"]
+        theirs = other.run("theirs = [3, 4]", {}, download="none").values["theirs"]
+        assert other.info()["objects"] == 1
+        assert other.info()["total_objects"] >= 2
+        with pytest.raises(ProxyError):
+            other.fetch(mine._id)
+        other.connection.send("remote_release_request", {"ids": [mine._id]})
+        assert mine.fetch() == [1, 2]  # their release of my id did nothing
+        with pytest.raises(SerializationError, match="worker"):
+            other.run("x = leaked", {"leaked": mine})  # the client refuses another's proxy
+        item = serialize.dumps(mine)  # the engine refuses it too, if a client sends it anyway
+        content = {"code": "x = leaked", "inputs": [{"name": "leaked", "nframes": len(item)}],
+                   "outputs": ["x"], "download": "all", "bytes": 1 << 20}
+        reply = other.connection.request(protocol.RUN_REQUEST, content, item, timeout=30)
+        assert reply.content["status"] == "error" and "not held" in reply.content["evalue"]
+        total = worker.info()["total_objects"]
+        del theirs
+    except BaseException:
+        remote_magics.disconnect("other-client")
+        raise
+    remote_magics.disconnect("other-client")  # a client that leaves releases what it held
+    assert worker.info()["total_objects"] == total - 1
+
+
+# --- no leaks -------------------------------------------------------------------------------
+
+def _footprint():
+    me = psutil.Process()
+    return me.num_threads(), me.num_fds(), len(me.children(recursive=True))
+
+
+def test_disconnect_and_failed_connect_leave_nothing_behind(shell, tmp_path):
+    remote_magics.connect(name="leakcheck").run("x = 1", {})
+    remote_magics.disconnect("leakcheck")  # warm up: imports, lazily created helpers
+    before = _footprint()
+    remote_magics.connect(name="leakcheck").run("x = 1", {})
+    remote_magics.disconnect("leakcheck")
+    bad = tmp_path / "kernel-dead.json"
+    bad.write_text(json.dumps({"ip": "127.0.0.1", "transport": "tcp", "key": "k",
+                               "signature_scheme": "hmac-sha256", "shell_port": 1,
+                               "iopub_port": 2, "stdin_port": 3, "control_port": 4,
+                               "hb_port": 5}))
+    with pytest.raises(ConnectionLost):
+        remote_magics.connect(str(bad), name="deadfile", timeout=1)
+    deadline = time.monotonic() + 5
+    while _footprint() != before and time.monotonic() < deadline:
+        time.sleep(0.1)  # zmq's io threads end asynchronously after a context is destroyed
+    assert _footprint() == before
