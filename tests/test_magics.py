@@ -185,3 +185,35 @@ def test_percent_remote_before_connect_says_what_to_run(shell):
 
     with pytest.raises(remote_magics.NotConnected, match="%remote_connect"):
         Registry().get()
+
+
+def test_config_sets_default_download_policy_and_bytes(shell, run):
+    shell.run_line_magic("config", "RemoteMagics.download = 'none'")
+    try:
+        assert run("%%remote\nsmall_one = 1").error_in_exec is None
+        assert isinstance(shell.user_ns.pop("small_one"), RemoteObject)
+    finally:
+        shell.run_line_magic("config", "RemoteMagics.download = 'small'")
+    shell.run_line_magic("config", "RemoteMagics.bytes = 100")
+    try:
+        assert run("%%remote\nmid = b'x' * 1000").error_in_exec is None
+        assert isinstance(shell.user_ns.pop("mid"), RemoteObject)
+    finally:
+        shell.run_line_magic("config", "RemoteMagics.bytes = 1048576")
+    assert run("%%remote\nmid = b'x' * 1000").error_in_exec is None
+    assert shell.user_ns.pop("mid") == b"x" * 1000
+
+
+def test_bytes_option_accepts_units(shell, run):
+    assert run("%%remote --bytes 2kB\nfits = b'x' * 1500\nspills = b'x' * 3000").error_in_exec is None
+    assert shell.user_ns.pop("fits") == b"x" * 1500
+    assert isinstance(shell.user_ns.pop("spills"), RemoteObject)
+
+
+def test_proxies_inside_containers_travel_as_references(shell, run, target):
+    assert run("%%remote --download=none\nblock = bytes(5_000_000)").error_in_exec is None
+    shell.user_ns["bundle"] = [shell.user_ns["block"], {"again": shell.user_ns["block"]}]
+    assert run("%%remote\nsizes = [len(bundle[0]), len(bundle[1]['again'])]").error_in_exec is None
+    assert shell.user_ns["sizes"] == [5_000_000, 5_000_000]
+    assert target.last_run.bytes_sent < 10_000
+    del shell.user_ns["bundle"], shell.user_ns["block"]
