@@ -111,3 +111,31 @@ def test_malformed_connection_file_is_reported(tmp_path):
     with pytest.raises(RemoteMagicsError, match="cannot read the connection file"):
         remote_magics.connect(str(bad), name="bad")
     assert "bad" not in remote_magics.registry.targets
+
+
+@pytest.mark.parametrize("how", ["exit", "killed"])
+def test_kernels_we_started_end_when_the_notebook_process_ends(how):
+    import signal
+    import subprocess
+
+    import psutil
+
+    script = ("import sys, remote_magics\nt = remote_magics.connect()\n"
+              "print(t.details['pid'], flush=True)\nsys.stdin.readline()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        engine = psutil.Process(int(proc.stdout.readline()))
+        assert engine.is_running()
+        if how == "exit":
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+        else:
+            proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        engine.wait(timeout=15)  # raises TimeoutExpired if the engine outlives its notebook
+        assert not engine.is_running()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
