@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv clean bench bench-quick
 
 venv: $(STAMP)
 
@@ -19,6 +19,19 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+BENCH_STAMP := $(VENV)/.installed-bench
+
+$(BENCH_STAMP): $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+# Benchmarks against the peers; the table is printed and written to benchmarks/RESULTS.md.
+bench: $(BENCH_STAMP)
+	$(PY) -m benchmarks
+
+bench-quick: $(BENCH_STAMP)
+	$(PY) -m benchmarks --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

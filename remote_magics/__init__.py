@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from .errors import (
     ConnectionLost,
+    FanOutError,
+    MapError,
     NotConnected,
     ProxyError,
     RemoteError,
@@ -18,6 +20,7 @@ from .errors import (
 from .proxy import RemoteObject
 from .runner import RunResult
 from .targets import Target, connect, registry
+from .pool import Pool
 
 __version__ = "0.1.0"
 
@@ -45,7 +48,7 @@ def unload_ipython_extension(ipython) -> None:
 
 
 __all__ = [
-    "ConnectionLost", "NotConnected", "ProxyError", "RemoteError", "RemoteKernelDied",
+    "ConnectionLost", "FanOutError", "MapError", "NotConnected", "Pool", "ProxyError", "RemoteError", "RemoteKernelDied",
     "RemoteMagicsError", "RemoteObject", "RemoteTimeout", "RunResult", "SerializationError",
     "Target", "connect", "disconnect", "registry", "__version__",
 ]

@@ -270,9 +270,11 @@ class _Walker:
             self.bound.add(name)  # bound or deleted, the notebook's old value is gone either way
         elif name not in scope.nonlocal_names:
             scope.local.add(name)
-            if scope.kind == "class" and deleted:
+            if scope.kind != "class":  # function scopes are fixed at compile time: order is moot
+                return
+            if deleted:
                 self.bound.discard((scope, name))
-            elif scope.kind == "class":
+            else:
                 self.bound.add((scope, name))
 
     def visit_name(self, node: ast.Name) -> None:

@@ -27,6 +27,8 @@ REPLY_GRACE = 10.0
 INTERRUPT_GRACE = 5.0
 #: Seconds between checks of whether a kernel process we can see has exited.
 STATUS_INTERVAL = 0.5
+#: iopub messages relayed per wake-up at most (a flood of output must not starve the heartbeat).
+RELAY_BATCH = 500
 
 
 @dataclass
@@ -191,7 +193,9 @@ class Connection:
 
     def _relay(self, msg_id: str, on_output: Callable[[dict], None] | None) -> float | None:
         idle_at = None
-        while self.iopub.poll(0):
+        for _ in range(RELAY_BATCH):  # bounded, so heartbeats and deadlines get their turn
+            if not self.iopub.poll(0):
+                break
             msg = self._recv(self.iopub)
             if msg is None or msg["parent_header"].get("msg_id") != msg_id:
                 continue
@@ -277,7 +281,7 @@ class Pending:
                 self.reply = conn._take_reply(self.msg_id) or self.reply
             if conn.iopub in ready:
                 self.idle_at = conn._relay(self.msg_id, self.on_output) or self.idle_at
-            if conn.hb in ready:
+            if conn.hb in ready or conn.hb.poll(0):  # a long iopub drain must not look like silence
                 self.waiter.beat()
             if self.reply is not None and self.idle_at is not None:
                 return self._finish()

@@ -139,15 +139,28 @@ class Engine:
             }
         )
         self.kernel._remote_magics_engine = self
+        from . import engine_channels, engine_live  # live proxies and channels: their own modules
+
+        engine_live.install(self)
+        engine_channels.install(self)
 
     # --- messaging -----------------------------------------------------------------------
 
     def _reply(self, stream, ident, parent, content: dict, frames: list = ()) -> None:
         msg_type = protocol.reply_type(parent["header"]["msg_type"])
         frames = list(frames)
+        self._announce(parent, "download", frames)
         content["digest"] = protocol.frames_digest(self.key, frames)
         content["engine_id"] = self.engine_id
         self.session.send(stream, msg_type, content, parent, ident=ident, buffers=frames)
+
+    def _announce(self, parent: dict, direction: str, frames: list) -> None:
+        """Tell the client, on iopub, that a big transfer is under way (it shows progress)."""
+        size = serialize.nbytes(frames)
+        if size > protocol.PROGRESS_BYTES:
+            self.session.send(self.kernel.iopub_socket, protocol.TRANSFER,
+                              {"direction": direction, "nbytes": size}, parent=parent,
+                              ident=b"remote_transfer")
 
     def _authentic(self, msg: dict) -> bool:
         if protocol.digest_ok(self.key, msg["buffers"], msg["content"].get("digest")):
@@ -175,6 +188,7 @@ class Engine:
         """Run a cell: unpickle its inputs, run it, return or keep each name it bound."""
         if not self._authentic(parent):
             return
+        self._announce(parent, "upload", parent["buffers"])
         content = parent["content"]
         client = parent["header"]["session"]
         try:
@@ -287,8 +301,10 @@ class Engine:
             else:
                 frames.extend(item)
                 ref = describe(obj, self.store.add(obj, client))
+                ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
                 return {"name": name, "kind": "value", "nframes": len(item), "ref": ref}
         ref = describe(obj, self.store.add(obj, client))
+        ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
         return {"name": name, "kind": "proxy", "ref": ref, "reason": reason}
 
     async def fetch_request(self, stream, ident, parent) -> None:

@@ -56,10 +56,11 @@ class SshError(RemoteMagicsError):
 
 
 def _said(output: str) -> str:
-    return f" ssh said: {output.strip()}" if output.strip() else ""
+    said = " ".join(output.split())
+    return f" ssh said: {said.rstrip('.')}." if said else ""
 
 
-class HostUnreachable(SshError):
+class HostUnreachable(RemoteMagicsError):
     """The host (or a served engine's address) did not accept a connection."""
 
     def __init__(self, address: Any, output: str = "", hint: str = "") -> None:
@@ -113,6 +114,17 @@ class RemotePortInUse(RemoteMagicsError):
             f"the engine on {where} cannot bind its ports: {detail or 'they are in use'}. "
             "Give a wider --port-range (five consecutive free ports are needed), leave it out "
             "to use any free ports, or stop the program that holds them.")
+
+
+class PackageInstallError(RemoteMagicsError):
+    """pip failed in the target's environment; the cell that asked for the packages did not run."""
+
+    def __init__(self, target: str, what: str, status: int, output: str) -> None:
+        super().__init__(
+            f"pip {what!r} failed on target '{target}' (exit status {status}), so the cell did "
+            "not run. Fix the requirement or the target's package index, then run the cell "
+            f"again. pip said:\n{output.rstrip()}")
+        self.output = output
 
 
 class ConnectionRefused(RemoteMagicsError):

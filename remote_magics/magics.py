@@ -2,14 +2,15 @@
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Enum, Float, Integer
+from traitlets import Enum, Float, Integer, List, Unicode
 
-from . import protocol, targets
+from . import channels, jobs, packages, progress, protocol, targets
 from .proxy import RemoteObject, format_size
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
@@ -35,6 +36,9 @@ class RemoteMagics(Magics):
                     help="With download=small, values up to this serialized size come back.")
     timeout = Float(0.0, config=True,
                     help="Default %%remote timeout in seconds; 0 means no timeout.")
+    pip_options = List(Unicode(), config=True,
+                       help="Options for the pip install of %%remote --packages, e.g. "
+                            "['--index-url', 'https://mirror/simple'].")
 
     @magic_arguments()
     @argument("target", nargs="?", default=None,
@@ -45,6 +49,17 @@ class RemoteMagics(Magics):
               help="Seconds to wait for the kernel to start and answer (default 60).")
     @argument("--restart", metavar="NAME", default=None,
               help="Restart the kernel of target NAME (one we started); its proxies are lost.")
+    @argument("--python", default=None,
+              help="ssh:// targets: the host's Python that runs the engine (default python3).")
+    @argument("--ssh-config", default=None, metavar="FILE",
+              help="ssh:// targets: an ssh config file to use instead of ~/.ssh/config.")
+    @argument("--ssh-option", action="append", default=[], metavar="OPTION",
+              help="ssh:// targets: an ssh -o option, such as ProxyJump=bastion (repeatable).")
+    @argument("--port-range", default=None, metavar="LO-HI",
+              help="ssh:// targets: ports the engine may bind on the host (default: any).")
+    @argument("--sync-path", default=None, metavar="DIR",
+              help="Mirror DIR's Python files to the target (before each run), so cells can "
+                   "import them by name.")
     @argument("-n", type=int, default=None,
               help="Start N kernels as one pool (members NAME[0], NAME[1], ...; default name "
                    "'pool'); with dask://SCHEDULER:PORT, one kernel per worker, at most N.")
@@ -60,7 +75,11 @@ class RemoteMagics(Magics):
             print(f"Connected pool '{pool.name}' of {len(pool)}: "
                   + ", ".join(f"{m.name} ({_where(m)})" for m in pool) + ".")
             return pool
-        target = targets.connect(args.target, name=args.name, timeout=args.timeout)
+        ssh_options = [*(["-F", args.ssh_config] if args.ssh_config else []),
+                       *(f"-o{option}" for option in args.ssh_option)]
+        target = targets.connect(args.target, name=args.name, timeout=args.timeout,
+                                 python=args.python, ssh_options=ssh_options,
+                                 port_range=args.port_range, sync_path=args.sync_path)
         details = target.details
         print(f"Connected target '{target.name}': {_where(target)}, python "
               f"{details.get('python_version', '?')}.")
@@ -91,6 +110,18 @@ class RemoteMagics(Magics):
               help="With --targets: join the targets' values of NAME back into one, in order.")
     @argument("--timeout", type=float, default=None,
               help="Interrupt the remote cell and raise RemoteTimeout after this many seconds.")
+    @argument("--packages", default=None, metavar="REQS",
+              help="Requirements to pip install in the target first, once per target: "
+                   "\"pytz>=2023,numpy\".")
+    @argument("--async", dest="run_async", action="store_true",
+              help="Return at once with a job (a concurrent.futures.Future); job.result() "
+                   "brings the cell's names back. Jobs on one target run in order.")
+    @argument("-o", "--job", dest="job_name", default=None, metavar="NAME",
+              help="With --async: the notebook name of the job (default _remote_job).")
+    @argument("--channel", default=None, metavar="NAME",
+              help="Give the cell and the notebook a channel called NAME (send, receive).")
+    @argument("--quiet", "-q", action="store_true",
+              help="No progress bars and no 'waiting for its turn' note.")
     @cell_magic
     def remote(self, line: str, cell: str):
         """Run the cell in a remote kernel, with the notebook names it reads; bring back what it binds."""
@@ -102,12 +133,26 @@ class RemoteMagics(Magics):
         if args.targets is not None or args.scatter or args.gather:
             return self._fan_out(args, cell, limit, timeout)
         target = targets.registry.get(args.target)
+        if args.packages:
+            packages.ensure(target, packages.parse_requirements(args.packages.strip("\"'")),
+                            pip_options=self.pip_options)
         code = self.shell.transform_cell(cell)
-        run = target.run(
-            code, self.shell.user_ns,
-            download=args.download or self.download, bytes=limit, timeout=timeout,
-            hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
-        )
+        if args.channel:
+            self.shell.user_ns[args.channel] = channels.Channel(target)
+        if args.run_async:
+            self.shell.user_ns[args.job_name or "_remote_job"] = jobs.submit(
+                target, code, self.shell.user_ns, download=args.download or self.download,
+                bytes=limit, timeout=timeout, hidden=self.shell.user_ns_hidden,
+                cell_id=self.shell.execution_count, show=True, quiet=args.quiet)
+            return None
+        jobs.wait_turn(target, quiet=args.quiet)
+        with channels.closing_after_run(), progress.watching(quiet=args.quiet) as watch:
+            run = target.run(
+                code, self.shell.user_ns,
+                download=args.download or self.download, bytes=limit, timeout=timeout,
+                hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
+                on_output=watch.on_output,
+            )
         for note in run.notes:
             print(f"remote_magics: {note}", file=sys.stderr)
         return run.result
@@ -167,6 +212,15 @@ class RemoteMagics(Magics):
         return groups[0].members
 
     @line_magic
+    def remote_pip(self, line: str) -> None:
+        """``%remote_pip [TARGET] install pytz``: run pip in a target's environment (default: current)."""
+        words = shlex.split(line)
+        name = words.pop(0) if words and words[0] in targets.registry.targets else None
+        if not words:
+            raise UsageError("usage: %remote_pip [TARGET] install REQUIREMENT ...")
+        packages.pip(targets.registry.get(name), words)
+
+    @line_magic
     def remote_targets(self, line: str) -> None:
         """List the connected targets: name, kernel, alive, objects held."""
         if line.strip():
@@ -218,6 +272,8 @@ def _names(options: list[str]) -> list[str]:
 def _where(target: targets.Target) -> str:
     details = target.details
     kind = "local engine" if target.owned else f"kernel {target.spec}"
+    if target.owned and target.spec.startswith("ssh://"):
+        kind = f"engine over {target.spec}"
     return f"{kind} pid {details.get('pid', '?')} on {details.get('hostname', '?')}"
 
 

@@ -31,7 +31,8 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
     remote id under which the engine holds the value until the client releases it, so a value
     that fails to unpickle locally can stay remote) or ``{"name", "kind": "proxy", "ref",
     "reason"}`` (left remote; ``reason`` says why when the policy did not choose it).
-    ``ref`` is an object descriptor (:data:`DESCRIPTOR_FIELDS`).
+    ``ref`` is an object descriptor (:data:`DESCRIPTOR_FIELDS`), plus ``download`` and
+    ``bytes``: the policy it was encoded under, which a live proxy's results follow.
 ``remote_fetch_request`` → ``id``.  ``remote_fetch_reply`` ← ``status``, ``nframes``, ``digest``;
     frames: the object's item.
 ``remote_release_request`` → ``ids`` (a list; an id listed twice is released twice).
@@ -39,6 +40,29 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
 ``remote_info_request`` → nothing. ``remote_info_reply`` ← ``engine_id``, ``objects`` (count held
     for this client), ``total_objects``, ``pid``, ``hostname``, ``python``, ``cwd``,
     ``versions``.
+
+``remote_op_request`` → (live proxies) ``id`` (the object), ``op`` (one of :data:`LIVE_OPS`),
+    ``name`` (the attribute for getattr/setattr, the operator for binop/unop, e.g. "add",
+    "radd", "eq", "neg"), ``nframes`` (0, or the frames of one item: the pickled ``(args,
+    kwargs)``, which may hold proxies), ``chunk`` (for "next": how many items), ``download``,
+    ``bytes``, ``digest``. ``remote_op_reply`` ← ``status``; ``value`` (JSON) for the ops of
+    :data:`JSON_OPS`; else ``output`` (an Output, as in the run reply; a getattr that yields a
+    callable always stays remote); for "next" either ``chunk`` (nframes of one item: the list
+    of items) or ``items`` ([Output]), and ``done`` (bool); on error as the run reply.
+    ``iter`` keeps an iterator remote and returns its proxy; ``next`` takes up to ``chunk``
+    items from an iterator's proxy, so iteration costs one round trip per chunk.
+``remote_channel_data`` ← (iopub, parent: the run that holds the channel) ``channel`` (id),
+    ``nframes``, ``digest``; frames: one item. ``remote_channel_close`` ← (iopub) ``channel``:
+    the remote cell closed it.
+``remote_channel_send`` → (control: the shell is busy running the cell) ``channel``,
+    ``nframes``, ``digest``; frames: one item. ``remote_channel_close`` → (control) ``channel``:
+    the notebook closed it. ``remote_channel_ack`` → (control) ``channel``, ``count`` (messages
+    received so far): the engine keeps at most :data:`CHANNEL_WINDOW` messages (and
+    :data:`CHANNEL_WINDOW_BYTES`) unacknowledged, so iopub's queue (1000 messages, beyond which
+    a PUB socket drops) never overflows. No replies; the control channel is served by its own
+    thread while the cell runs, through the ports and tunnels the connection already has.
+``remote_transfer`` ← (iopub, parent: the request) ``nbytes``, ``direction`` ("download"):
+    sent before a reply whose frames pass :data:`PROGRESS_BYTES`, so the client can show progress.
 
 Objects held by the engine are scoped to the client's Jupyter session id (``header.session``):
 one client cannot fetch or release another's. Ids are unguessable random tokens.
@@ -53,7 +77,7 @@ import hashlib
 import hmac
 from typing import Iterable
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 3  # 2: long frames digested piecewise (frames_digest); 3: live ops, channels
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -64,8 +88,32 @@ RELEASE_REPLY = "remote_release_reply"
 INFO_REQUEST = "remote_info_request"
 INFO_REPLY = "remote_info_reply"
 
-REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST)
-REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY)
+OP_REQUEST = "remote_op_request"
+OP_REPLY = "remote_op_reply"
+
+REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST)
+REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY, OP_REPLY)
+
+#: Operations of a live proxy (``remote_op_request``'s ``op``).
+LIVE_OPS = ("getattr", "setattr", "delattr", "getitem", "setitem", "delitem", "call", "len",
+            "bool", "contains", "iter", "next", "binop", "unop", "dir", "preview", "keys")
+#: Operations whose result Python needs as a plain local value: returned as JSON, whatever the policy.
+JSON_OPS = ("setattr", "delattr", "setitem", "delitem", "len", "bool", "contains", "dir",
+            "preview", "keys")
+
+CHANNEL_DATA = "remote_channel_data"
+CHANNEL_SEND = "remote_channel_send"
+CHANNEL_CLOSE = "remote_channel_close"
+CHANNEL_ACK = "remote_channel_ack"
+#: Messages a remote cell may send ahead of the notebook's acknowledgements.
+CHANNEL_WINDOW = 256
+#: Bytes a remote cell may send ahead of the notebook's acknowledgements (one message always may).
+CHANNEL_WINDOW_BYTES = 64 << 20
+#: The notebook acknowledges every this many messages.
+CHANNEL_ACK_EVERY = 64
+TRANSFER = "remote_transfer"
+#: Transfers larger than this (bytes) show a progress bar.
+PROGRESS_BYTES = 50_000_000
 
 DOWNLOAD_POLICIES = ("all", "small", "none")
 
@@ -78,15 +126,43 @@ def reply_type(request_type: str) -> str:
     return request_type[: -len("_request")] + "_reply"
 
 
+#: A frame longer than this enters the digest as the SHA-256 of each piece of this size.
+DIGEST_CHUNK = 1 << 22
+
+_digest_pool = None
+
+
+def _sha256(view: memoryview) -> bytes:
+    return hashlib.sha256(view).digest()
+
+
 def frames_digest(key: bytes, frames: Iterable) -> str:
-    """HMAC-SHA256 of the frames (lengths included, so frames cannot be re-split); "" with no key."""
+    """HMAC-SHA256 of the frames (lengths included, so frames cannot be re-split); "" with no key.
+
+    A frame longer than :data:`DIGEST_CHUNK` enters the HMAC as the SHA-256 digests of its
+    pieces (hash, then MAC: still a keyed MAC over every byte). The pieces are hashed on one
+    thread per core, since hashlib releases the GIL: the digest bounds bulk throughput otherwise.
+    """
+    global _digest_pool
     if not key:
         return ""
     mac = hmac.new(key, digestmod=hashlib.sha256)
     for frame in frames:
         view = memoryview(frame)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
         mac.update(view.nbytes.to_bytes(8, "little"))
-        mac.update(view)
+        if view.nbytes <= DIGEST_CHUNK:
+            mac.update(view)
+            continue
+        if _digest_pool is None:
+            import concurrent.futures
+            import os
+
+            _digest_pool = concurrent.futures.ThreadPoolExecutor(
+                max_workers=os.cpu_count() or 1, thread_name_prefix="remote_magics-digest")
+        pieces = [view[i:i + DIGEST_CHUNK] for i in range(0, view.nbytes, DIGEST_CHUNK)]
+        mac.update(b"".join(_digest_pool.map(_sha256, pieces)))
     return mac.hexdigest()
 
 

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import serialize
 from .errors import ProxyError
+from .live import LiveOperations, preview_html
 
 if TYPE_CHECKING:
     from .targets import Target
@@ -24,12 +25,13 @@ def format_size(size: int | None, exact: bool = True) -> str:
     return f"{mark}{size} B"
 
 
-class RemoteObject:
+class RemoteObject(LiveOperations):
     """A value that lives in a remote kernel.
 
     Use it in a later ``%%remote`` cell on the same target and it is resolved there, at no
     transfer cost; ``.fetch()`` brings the value home. When the last local reference goes, the
-    remote object is released (batched, without blocking the notebook).
+    remote object is released (batched, without blocking the notebook). Python's operators
+    (``len``, ``p[i]``, ``p.attr``, calls, iteration, arithmetic) run remotely: see :mod:`.live`.
     """
 
     def __init__(self, target: "Target", descriptor: dict, reason: str | None = None) -> None:
@@ -129,5 +131,5 @@ class RemoteObject:
             f"<code>{html.escape(self.target)}</code>"
             f"<table><tr>{cells}</tr></table>"
             "<small>stays remote: use it in a <code>%%remote</code> cell, or "
-            f"<code>.fetch()</code> it</small>{note}</div>"
+            f"<code>.fetch()</code> it</small>{note}{preview_html(self)}</div>"
         )

@@ -10,7 +10,11 @@ def show(msg: dict) -> None:
     """Re-publish one iopub message of a remote request in the local notebook."""
     kind = msg["msg_type"]
     content = msg["content"]
-    if kind == "stream":
+    if kind.startswith("remote_channel_"):  # objects a remote cell sent on a channel
+        from .channels import deliver
+
+        deliver(msg)
+    elif kind == "stream":
         stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
         stream.write(content.get("text", ""))
         stream.flush()

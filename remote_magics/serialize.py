@@ -22,6 +22,9 @@ import cloudpickle
 
 PROTOCOL = 5
 
+#: Types that plain pickle handles exactly as cloudpickle does, at a fraction of the cost.
+_PLAIN = frozenset({int, float, complex, bool, type(None), str})
+
 
 class TooLarge(Exception):
     """Raised by :func:`dumps` once a value's serialized size passes its limit."""
@@ -56,6 +59,11 @@ def dumps(obj: Any, limit: int | None = None) -> list:
     With ``limit``, stop as soon as the frames' total size passes it and raise
     :class:`TooLarge`, so a 1 GB value is never fully serialized just to learn it is big.
     """
+    if type(obj) in _PLAIN:  # the C pickler alone: a cell reading 1,000 numbers stays fast
+        head = pickle.dumps(obj, protocol=PROTOCOL)
+        if limit is not None and len(head) > limit:
+            raise TooLarge(limit)
+        return [head]
     sink = _Sink(limit)
     buffers: list[memoryview] = []
 

@@ -130,7 +130,11 @@ class Target:
 
     def fetch(self, object_id: str, timeout: float | None = None) -> Any:
         """The value of a remote object, downloaded."""
-        reply = self._request(protocol.FETCH_REQUEST, {"id": object_id}, timeout=timeout)
+        from .progress import watching
+
+        with watching() as watch:  # a download over 50 MB shows a progress bar
+            reply = self._request(protocol.FETCH_REQUEST, {"id": object_id}, timeout=timeout,
+                                  on_output=watch.on_output)
         if reply.content.get("status") != "ok":
             raise ProxyError(
                 f"cannot fetch remote object {object_id} from target '{self.name}': "
@@ -444,7 +448,7 @@ def _handshake(target: Target, timeout: float, install: bool = False) -> None:
     target.details = info.content
 
 
-_SHIPPED = ("protocol", "serialize", "engine")
+_SHIPPED = ("protocol", "serialize", "engine_live", "engine_channels", "engine")
 
 _BOOTSTRAP = """
 def _remote_magics_bootstrap(sources, version):

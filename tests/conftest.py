@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from tests.fixtures_ssh import ssh_target, sshd  # noqa: F401,E402 - session fixtures, shared
+
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 # Kernels started by the tests must not pop up windows or pick a GUI backend.

@@ -1,0 +1,85 @@
+"""Cells whose cost should not grow with the data: proxy reuse, capture, many small inputs.
+
+- Proxy reuse: ``y = x[0]`` where ``x`` is a proxy to a 1 GB array must cost about a null cell
+  (the proxy travels as a reference; only the float comes back).
+- Capture: :func:`remote_magics.capture.analyze` of a 500-line cell (no kernel involved).
+- Many small values: a cell that reads 1,000 small local variables, each pickled and shipped.
+The null cell is measured again here, so every ratio is of figures taken minutes apart at most.
+"""
+from __future__ import annotations
+
+import ast
+
+from . import peers
+from .harness import MB, Bench
+
+TITLE = "Proxy reuse, capture, many small values"
+ORDER = 30
+GROUP = "cells"
+
+
+def cell_of(lines: int) -> str:
+    """A realistic notebook cell of about ``lines`` lines: imports, loops, functions, classes."""
+    blocks = []
+    i = 0
+    while sum(b.count("\n") for b in blocks) < lines:
+        blocks.append(
+            f"import math as m{i}\n"
+            f"data{i} = [v * {i} for v in range(10) if v % 2]\n"
+            f"total{i} = sum(data{i}) + len(data{i})\n"
+            f"for k{i}, v{i} in enumerate(data{i}):\n"
+            f"    total{i} += k{i} * v{i}\n"
+            f"def f{i}(a, b=total{i}):\n"
+            f"    c = a + b + source{i % 7}\n"
+            f"    return [c * n for n in range(a)]\n"
+            f"class C{i}:\n"
+            f"    scale = {i}\n"
+            f"    def run(self, z):\n"
+            f"        return f{i}(z) + [self.scale]\n"
+            f"with open(path{i % 3}) as fh{i}:\n"
+            f"    text{i} = fh{i}.read()\n"
+            f"if (n{i} := len(text{i})) > 10:\n"
+            f"    out{i} = {{k: v for k, v in zip(data{i}, range(n{i}))}}\n"
+            f"else:\n"
+            f"    out{i} = lambda q: q + total{i}\n"
+            f"del data{i}\n"
+        )
+        i += 1
+    return "".join(blocks)
+
+
+def run(bench: Bench) -> None:
+    """Null cell, proxy reuse of a 1 GB proxy, 1,000 small inputs; capture of 500 lines."""
+    from remote_magics import capture
+
+    trials = bench.trials(200, 40)
+    code = cell_of(500)
+    analyze = getattr(capture.analyze, "__wrapped__", capture.analyze)  # past any cache
+    bench.time("capture", "capture.500", f"capture.analyze of a {code.count(chr(10))}-line cell "
+               "(uncached)", lambda: analyze(code), trials=bench.trials(100, 30))
+    bench.time("capture", "capture.parse", "ast.parse alone of the same cell (CPython's floor)",
+               lambda: ast.parse(code), trials=bench.trials(100, 30))
+    simple = "\n".join(f"x{i} = y{i % 50} + {i}" for i in range(500))
+    bench.time("capture", "capture.simple", "capture.analyze of 500 simple assignments "
+               "(uncached)", lambda: analyze(simple), trials=bench.trials(100, 30))
+    bench.limit("capture of a 500-line cell < 5 ms", "capture.500", at_most_seconds=0.005)
+    with peers.ours() as ours:
+        ns = ours.shell.user_ns
+        ours.cell("%%remote --download=none\nimport numpy as np\n"
+                  f"x = np.ones({1000 * MB // 8})")
+        bench.interleave(GROUP, [
+            ("cells.null", "%%remote pass (null cell, for the ratios)",
+             lambda: ours.cell("%%remote\npass")),
+            ("cells.proxy", "%%remote y = x[0], x a 1 GB proxy",
+             lambda: ours.cell("%%remote\ny = x[0]")),
+        ], trials=trials)
+        ns.pop("x").release()
+        ns.pop("y", None)
+        names = [f"v{i}" for i in range(1000)]
+        ns.update({name: i for i, name in enumerate(names)})
+        cell = "%%remote\nn = len([" + ", ".join(names) + "])"
+        bench.time(GROUP, "cells.many", "%%remote reading 1,000 small local variables",
+                   lambda: ours.cell(cell), trials=bench.trials(50, 15))
+        for name in names:
+            del ns[name]
+    bench.target("proxy reuse of 1 GB ≤ 2 × null cell", "cells.proxy", "cells.null", at_most=2.0)

@@ -1,0 +1,249 @@
+"""Channels, notebook side: stream objects between the notebook and a running remote cell.
+
+execnet's model. ``ch = Channel(target)`` (or ``%%remote --channel ch``) gives the notebook an
+object with ``send``, ``receive``, iteration, ``setcallback(fn, endmarker)`` and
+``waitclose(timeout)``; a remote cell that reads ``ch`` gets the engine's end of the same channel
+(:mod:`.engine_channels`), with ``send`` and ``receive``. Objects travel by cloudpickle with
+out-of-band buffers. The channel closes when the run that holds it ends; if the run failed,
+``receive`` and ``waitclose`` raise its error (a :class:`~remote_magics.errors.RemoteError`).
+
+Messages from the remote cell arrive with the run's output, on whichever thread relays the run
+(the notebook's for a plain ``%%remote``, the job's thread for ``--async``), so a callback runs
+there. Messages to the remote cell go on the kernel's control channel (see :mod:`.protocol`).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import secrets
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from typing import TYPE_CHECKING, Any, Callable, Iterator
+
+from . import protocol, serialize
+from .errors import SerializationError
+
+if TYPE_CHECKING:
+    from .targets import Target
+
+log = logging.getLogger(__name__)
+
+_open: "weakref.WeakValueDictionary[str, Channel]" = weakref.WeakValueDictionary()
+_state = threading.local()
+NO_ENDMARKER = object()
+
+
+@contextlib.contextmanager
+def shipping() -> Iterator[list]:
+    """Collect, into the yielded list, every channel pickled (sent to a cell) in this block."""
+    previous = getattr(_state, "shipped", None)
+    shipped: list = []
+    _state.shipped = shipped
+    try:
+        yield shipped
+    finally:
+        _state.shipped = previous
+
+
+@contextlib.contextmanager
+def closing_after_run() -> Iterator[list]:
+    """Around one run: the channels it took are closed when it ends, with its error if it failed."""
+    with shipping() as shipped:
+        try:
+            yield shipped
+        except BaseException as err:
+            finish(shipped, err)
+            raise
+    finish(shipped, None)
+
+
+def finish(channels: list, error: BaseException | None) -> None:
+    """Close ``channels``: the run that held them is over (``error`` if it failed)."""
+    for channel in channels:
+        channel._finish(error)
+
+
+def deliver(msg: dict) -> None:
+    """Hand a ``remote_channel_*`` iopub message to its channel (called by the relay)."""
+    channel = _open.get(msg["content"].get("channel", ""))
+    if channel is None:
+        log.debug("remote_magics: a message for an unknown channel was dropped")
+        return
+    channel._deliver(msg)
+
+
+class Channel:
+    """The notebook's end of a channel to cells on ``target`` (the current target by default)."""
+
+    def __init__(self, target: "Target | None" = None) -> None:
+        if target is None:
+            from .targets import registry
+
+            target = registry.get()
+        self.target = target
+        self.id = secrets.token_hex(16)
+        self._items: deque = deque()
+        self._cond = threading.Condition(threading.RLock())
+        self._closed = False
+        self._error: BaseException | None = None
+        self._callback: Callable[[Any], Any] | None = None
+        self._endmarker: Any = NO_ENDMARKER
+        self.received = 0
+        _open[self.id] = self
+
+    def __reduce__(self) -> tuple:
+        shipped = getattr(_state, "shipped", None)
+        if shipped is not None:
+            shipped.append(self)
+        from .engine_channels import attach
+
+        return attach, (self.id,)
+
+    # --- to the remote cell ----------------------------------------------------------------
+
+    def send(self, obj: Any) -> None:
+        """Send ``obj`` to the remote cell (which takes it with ``ch.receive()``)."""
+        from . import jobs
+
+        if self._closed:
+            raise OSError("the channel is closed: its run has ended")
+        try:
+            frames = serialize.dumps(obj)
+        except Exception as err:
+            raise SerializationError("the object sent on the channel", obj, err) from err
+        # zmq sends big frames later, from its own thread: copy buffers the caller may reuse
+        frames = [frame if isinstance(frame, bytes) or memoryview(frame).readonly
+                  else bytes(frame) for frame in frames]
+        jobs.connection_for(self.target).send(
+            protocol.CHANNEL_SEND, {"channel": self.id, "nframes": len(frames)}, frames,
+            channel="control")
+
+    def close(self) -> None:
+        """Close the channel on both sides: the remote ``receive`` raises EOFError."""
+        self._finish(None)
+
+    # --- from the remote cell --------------------------------------------------------------
+
+    def receive(self, timeout: float | None = None) -> Any:
+        """The next object the remote cell sent.
+
+        Raises TimeoutError after ``timeout`` seconds, EOFError once the channel is closed and
+        drained, and the run's error (a RemoteError) when the remote cell failed.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            if self._callback is not None:
+                raise RuntimeError("this channel has a callback; receive() would never get anything")
+            while not self._items:
+                if self._closed:
+                    if self._error is not None:
+                        raise self._error
+                    raise EOFError("the channel is closed and every object was received")
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"nothing arrived on the channel within {timeout:g} s")
+                self._cond.wait(remaining)
+            return self._items.popleft()
+
+    def __iter__(self) -> "Channel":
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return self.receive()
+        except EOFError:
+            raise StopIteration from None
+
+    def setcallback(self, callback: Callable[[Any], Any], endmarker: Any = NO_ENDMARKER) -> None:
+        """Call ``callback(obj)`` for each object, queued ones first; ``callback(endmarker)`` at close.
+
+        Callbacks run on the thread that relays the run (the job's thread for ``--async``).
+        """
+        with self._cond:
+            if self._callback is not None:
+                raise RuntimeError("this channel already has a callback")
+            while self._items:
+                callback(self._items.popleft())
+            if self._closed:
+                if endmarker is not NO_ENDMARKER:
+                    callback(endmarker)
+                return
+            self._callback, self._endmarker = callback, endmarker
+
+    def waitclose(self, timeout: float | None = None) -> None:
+        """Wait until the channel closes; raise the run's error if it failed, TimeoutError past ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while not self._closed:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"the channel did not close within {timeout:g} s")
+                self._cond.wait(remaining)
+            if self._error is not None:
+                raise self._error
+
+    def isclosed(self) -> bool:
+        """Whether the channel is closed (its run ended, or one side closed it)."""
+        return self._closed
+
+    # --- the relay's side ------------------------------------------------------------------
+
+    def _deliver(self, msg: dict) -> None:
+        content = msg["content"]
+        if msg["msg_type"] == protocol.CHANNEL_CLOSE:
+            self._finish(None)
+            return
+        frames = msg["buffers"][: content.get("nframes", 0)]
+        if not protocol.digest_ok(self.target.connection.key, frames, content.get("digest")):
+            log.error("remote_magics: dropped a channel message whose frames fail their digest")
+            return
+        obj = serialize.loads(frames)
+        if (self.received + 1) % protocol.CHANNEL_ACK_EVERY == 0:  # the sender's window
+            self._send_control(protocol.CHANNEL_ACK, {"count": self.received + 1})
+        with self._cond:
+            self.received += 1
+            if self._callback is None:
+                self._items.append(obj)
+                self._cond.notify_all()
+                return
+            self._call(obj)
+
+    def _call(self, obj: Any) -> None:
+        try:
+            self._callback(obj)
+        except Exception:  # one bad callback must not stop the run's relay
+            log.exception("remote_magics: a channel callback raised")
+            print(f"remote_magics: the channel callback raised {sys.exc_info()[1]!r}",
+                  file=sys.stderr)
+
+    def _finish(self, error: BaseException | None) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
+            self._error = error
+            self._cond.notify_all()
+            if self._callback is not None and self._endmarker is not NO_ENDMARKER:
+                self._call(self._endmarker)
+        self._tell_remote_closed()  # frees the engine's end
+
+    def _tell_remote_closed(self) -> None:
+        self._send_control(protocol.CHANNEL_CLOSE, {})
+
+    def _send_control(self, msg_type: str, content: dict) -> None:
+        from . import jobs
+
+        try:
+            conn = jobs.connection_for(self.target)
+            if not conn.closed:
+                conn.send(msg_type, dict(content, channel=self.id), channel="control")
+        except Exception:  # the kernel is gone: nothing remote to tell
+            log.debug("remote_magics: could not send %s", msg_type, exc_info=True)
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return (f"<Channel {state} to target '{self.target.name}', "
+                f"{len(self._items)} waiting, {self.received} received>")

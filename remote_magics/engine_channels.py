@@ -1,0 +1,164 @@
+"""Channels, engine side: the ``ch`` a remote cell sends to and receives from (execnet's model).
+
+A notebook :class:`~remote_magics.channels.Channel` pickles as a call of :func:`attach` with its
+id, so a cell that reads ``ch`` gets the :class:`Channel` of this module with that id. What the
+cell sends goes out on iopub as ``remote_channel_data``, with the run as its parent, so the
+client that relays the run receives it. What the notebook sends comes in on the control
+channel (``remote_channel_send``): the shell is busy running the cell, and ipykernel serves
+control on a thread of its own, through the ports (and tunnels) the connection already has.
+
+Shipped as source with the engine: standard library, ipykernel and cloudpickle only.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+from collections import deque
+from typing import Any
+
+from . import protocol, serialize
+
+_channels: dict[str, "Channel"] = {}
+_lock = threading.Lock()
+_engine: Any = None
+_CLOSED = object()  # queued when the notebook closes the channel
+#: Seconds ``send`` waits for the notebook to acknowledge earlier messages before it gives up.
+SEND_TIMEOUT = 300.0
+
+
+def install(engine: Any) -> None:
+    """Serve the notebook's side of channels on the kernel's control channel."""
+    global _engine
+    _engine = engine
+    engine.kernel.control_handlers[protocol.CHANNEL_SEND] = _on_send
+    engine.kernel.control_handlers[protocol.CHANNEL_CLOSE] = _on_close
+    engine.kernel.control_handlers[protocol.CHANNEL_ACK] = _on_ack
+
+
+def _get(channel_id: str) -> "Channel":
+    with _lock:
+        channel = _channels.get(channel_id)
+        if channel is None:  # the notebook may send before the cell that reads it starts
+            channel = _channels[channel_id] = Channel(channel_id)
+        return channel
+
+
+def attach(channel_id: str) -> "Channel":
+    """Called by the unpickler when a cell reads a notebook channel: the engine's end of it."""
+    channel = _get(channel_id)
+    kernel = _engine.kernel if _engine is not None else None
+    channel._parent = kernel.get_parent("shell") if kernel is not None else None
+    return channel
+
+
+def _on_send(stream, ident, parent) -> None:
+    if not _engine._authentic(parent):
+        return
+    content = parent["content"]
+    frames = list(parent["buffers"][: content.get("nframes", 0)])
+    _get(content.get("channel", ""))._incoming.put((frames, parent["header"]["session"]))
+
+
+def _on_ack(stream, ident, parent) -> None:
+    content = parent["content"]
+    with _lock:
+        channel = _channels.get(content.get("channel", ""))
+    if channel is not None:
+        channel._acked(int(content.get("count", 0)))
+
+
+def _on_close(stream, ident, parent) -> None:
+    channel_id = parent["content"].get("channel", "")
+    with _lock:
+        channel = _channels.pop(channel_id, None)
+    if channel is not None:
+        channel._incoming.put(_CLOSED)
+
+
+class Channel:
+    """The remote cell's end of a channel: ``send(obj)``, ``receive(timeout)``, iteration, ``close()``."""
+
+    def __init__(self, channel_id: str) -> None:
+        self.id = channel_id
+        self._incoming: queue.Queue = queue.Queue()
+        self._parent: dict | None = None
+        self._closed = False
+        self._eof = False
+        self._window = threading.Condition()
+        self._sizes: deque = deque()  # sizes of the messages sent and not yet acknowledged
+        self._sent = 0
+        self._acknowledged = 0
+
+    def send(self, obj: Any) -> None:
+        """Send ``obj`` to the notebook (cloudpickle, out-of-band buffers as frames of their own)."""
+        if self._closed:
+            raise OSError(f"channel {self.id} is closed")
+        frames = serialize.dumps(obj)
+        # the frames leave on ipykernel's io thread later: copy mutable buffers, so the cell
+        # may reuse an array it has sent
+        frames = [frame if isinstance(frame, bytes) or memoryview(frame).readonly
+                  else bytes(frame) for frame in frames]
+        size = serialize.nbytes(frames)
+        with self._window:  # wait for the notebook to catch up: iopub drops what overflows
+            if not self._window.wait_for(self._room_for(size), timeout=SEND_TIMEOUT):
+                raise TimeoutError(f"the notebook took nothing from channel {self.id} for "
+                                   f"{SEND_TIMEOUT:g} s")
+            self._sent += 1
+            self._sizes.append(size)
+        self._publish(protocol.CHANNEL_DATA, {"nframes": len(frames)}, frames)
+
+    def _room_for(self, size: int):
+        def room() -> bool:
+            pending = self._sent - self._acknowledged
+            return pending == 0 or (pending < protocol.CHANNEL_WINDOW and
+                                    sum(self._sizes) + size <= protocol.CHANNEL_WINDOW_BYTES)
+        return room
+
+    def _acked(self, count: int) -> None:
+        with self._window:
+            while self._acknowledged < min(count, self._sent):
+                self._acknowledged += 1
+                self._sizes.popleft()
+            self._window.notify_all()
+
+    def receive(self, timeout: float | None = None) -> Any:
+        """The next object the notebook sent; TimeoutError after ``timeout`` s, EOFError once closed."""
+        if self._eof:
+            raise EOFError(f"channel {self.id} was closed by the notebook")
+        try:
+            frames = self._incoming.get(timeout=timeout)
+        except queue.Empty:
+            raise TimeoutError(f"nothing received on channel {self.id} within {timeout} s") from None
+        if frames is _CLOSED:
+            self._eof = True
+            raise EOFError(f"channel {self.id} was closed by the notebook")
+        frames, client = frames
+        with serialize.resolving(_engine._resolver(client)):  # proxies in it resolve here
+            return serialize.loads(frames)
+
+    def __iter__(self):
+        while True:
+            try:
+                yield self.receive()
+            except EOFError:
+                return
+
+    def close(self) -> None:
+        """Tell the notebook that this side sends no more."""
+        if not self._closed:
+            self._closed = True
+            self._publish(protocol.CHANNEL_CLOSE, {}, [])
+
+    def isclosed(self) -> bool:
+        """Whether this side has closed the channel."""
+        return self._closed
+
+    def _publish(self, msg_type: str, content: dict, frames: list) -> None:
+        engine = _engine
+        content = dict(content, channel=self.id,
+                       digest=protocol.frames_digest(engine.key, frames))
+        engine.session.send(engine.kernel.iopub_socket, msg_type, content, parent=self._parent,
+                            ident=b"remote_channel", buffers=frames)
+
+    def __repr__(self) -> str:
+        return f"<remote channel {self.id}{' closed' if self._closed else ''}>"

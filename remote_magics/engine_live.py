@@ -1,0 +1,191 @@
+"""Live proxies, engine side: one operation on a stored object per ``remote_op_request``.
+
+Runs inside the remote kernel next to :mod:`.engine` and is shipped with it as source, so its
+imports are the standard library, ipykernel and cloudpickle only. Results go back through the
+engine's own encoding (:meth:`Engine._encode`), so a live operation's result follows the same
+download policy as a cell's names: small values come back, big ones stay remote as new proxies.
+"""
+from __future__ import annotations
+
+import itertools
+import operator
+import reprlib
+import sys
+import traceback
+from typing import Any
+
+from . import protocol, serialize
+
+#: Operator names a binop/unop may use; each is a function of :mod:`operator`.
+BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_",
+          "xor", "lshift", "rshift", "eq", "ne", "lt", "le", "gt", "ge")
+UNARY = ("neg", "pos", "abs", "invert")
+#: Rows (items) a preview shows.
+PREVIEW_ROWS = 10
+#: Characters of a preview's text, at most.
+PREVIEW_CHARS = 4000
+
+
+def install(engine: Any) -> None:
+    """Register the ``remote_op_request`` handler with the engine's kernel."""
+
+    async def op_request(stream, ident, parent) -> None:
+        handle(engine, stream, ident, parent)
+
+    engine.kernel.shell_handlers[protocol.OP_REQUEST] = op_request
+
+
+def handle(engine: Any, stream, ident, parent: dict) -> None:
+    """Apply one operation and reply; always replies, whatever the operation raises."""
+    if not engine._authentic(parent):
+        return
+    content = parent["content"]
+    client = parent["header"]["session"]
+    frames: list = []
+    try:
+        reply = _apply(engine, content, parent["buffers"], client, frames)
+    except BaseException as err:  # the client waits for a reply whatever happens
+        frames = []
+        reply = _error(err)
+    engine._reply(stream, ident, parent, reply, frames)
+
+
+def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list) -> dict:
+    op, name = content.get("op"), content.get("name")
+    if op not in protocol.LIVE_OPS:
+        raise ValueError(f"unknown live operation {op!r}")
+    try:
+        obj = engine.store.get(content.get("id", ""), client)
+    except KeyError:
+        raise LookupError(f"remote object {content.get('id')} is not held for this client "
+                          "(released, or the kernel restarted)") from None
+    args: tuple = ()
+    kwargs: dict = {}
+    if content.get("nframes"):
+        with serialize.resolving(engine._resolver(client)):
+            args, kwargs = serialize.loads(buffers[: content["nframes"]])
+    if op in protocol.JSON_OPS:
+        return {"status": "ok", "value": _json_op(obj, op, name, args)}
+    if op == "next":
+        return _next_chunk(engine, obj, content, client, frames)
+    policy = {"download": content.get("download", "small"), "bytes": content.get("bytes")}
+    if op == "getattr":
+        result = getattr(obj, name)
+        if callable(result) and not isinstance(result, type):
+            policy["download"] = "none"  # a bound method would pickle its whole object
+    elif op == "getitem":
+        result = obj[args[0]]
+    elif op == "call":
+        result = obj(*args, **kwargs)
+    elif op == "iter":
+        result = iter(obj)
+        policy["download"] = "none"
+    elif op == "binop":
+        result = _binop(obj, name, args[0])
+    elif op == "unop":
+        if name not in UNARY:
+            raise ValueError(f"unknown unary operator {name!r}")
+        result = getattr(operator, name)(obj)
+    else:  # pragma: no cover - LIVE_OPS and the branches above agree
+        raise ValueError(f"unknown live operation {op!r}")
+    return {"status": "ok", "output": engine._encode("result", result, policy, client, frames)}
+
+
+def _binop(obj: Any, name: str, other: Any) -> Any:
+    """``obj <op> other``, or ``other <op> obj`` for a reflected name such as "radd"."""
+    reflected = name.startswith("r") and name[1:] in BINARY and name not in BINARY
+    base = name[1:] if reflected else name
+    if base not in BINARY:
+        raise ValueError(f"unknown binary operator {name!r}")
+    function = getattr(operator, base)
+    return function(other, obj) if reflected else function(obj, other)
+
+
+def _json_op(obj: Any, op: str, name: str | None, args: tuple) -> Any:
+    if op == "len":
+        return len(obj)
+    if op == "bool":
+        return bool(obj)
+    if op == "contains":
+        return bool(args[0] in obj)
+    if op == "dir":
+        return sorted(str(entry) for entry in dir(obj))
+    if op == "preview":
+        return preview(obj)
+    if op == "keys":
+        keys = obj.keys() if hasattr(obj, "keys") else ()
+        return [key for key in itertools.islice(keys, 1000) if isinstance(key, (str, int))]
+    if op == "setattr":
+        setattr(obj, name, args[0])
+    elif op == "delattr":
+        delattr(obj, name)
+    elif op == "setitem":
+        obj[args[0]] = args[1]
+    elif op == "delitem":
+        del obj[args[0]]
+    return None
+
+
+def _next_chunk(engine: Any, iterator: Any, content: dict, client: str, frames: list) -> dict:
+    """Up to ``chunk`` items: as one pickled list when small enough, else one Output each."""
+    count = max(1, int(content.get("chunk") or 1))
+    items = list(itertools.islice(iterator, count))
+    done = len(items) < count
+    policy = content.get("download", "small")
+    if policy != "none":
+        limit = content.get("bytes") if policy == "small" else None
+        try:
+            item = serialize.dumps(items, limit)
+        except serialize.TooLarge:
+            pass  # some items are big: each one goes by the policy on its own
+        except Exception:
+            pass  # some item cannot be pickled: it stays remote, the others come back
+        else:
+            frames.extend(item)
+            return {"status": "ok", "chunk": len(item), "done": done}
+    policy_content = {"download": policy, "bytes": content.get("bytes")}
+    outputs = [engine._encode("item", value, policy_content, client, frames) for value in items]
+    return {"status": "ok", "items": outputs, "done": done}
+
+
+def preview(obj: Any, rows: int = PREVIEW_ROWS) -> dict:
+    """The head of a value as text and, when the value renders as HTML (a DataFrame), as HTML."""
+    shown = obj
+    head = getattr(obj, "head", None)
+    if callable(head) and not isinstance(obj, type):
+        try:
+            shown = head(rows)
+        except Exception:  # a head() with another signature: preview the object itself
+            shown = obj
+    html = None
+    render = getattr(shown, "_repr_html_", None)
+    if callable(render) and not isinstance(shown, type):
+        try:
+            html = render()
+        except Exception:
+            html = None
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and isinstance(shown, numpy.ndarray):
+        with numpy.printoptions(threshold=rows * 2, edgeitems=max(1, rows // 2)):
+            text = repr(shown)
+    elif shown is not obj:
+        text = repr(shown)
+    else:
+        short = reprlib.Repr()
+        short.maxlist = short.maxtuple = short.maxset = short.maxfrozenset = rows
+        short.maxdeque = short.maxarray = short.maxdict = rows
+        short.maxstring = short.maxother = 200
+        short.maxlevel = 3
+        text = short.repr(obj)
+    if len(text) > PREVIEW_CHARS:
+        text = text[:PREVIEW_CHARS] + " …"
+    if html is not None and len(html) > 20 * PREVIEW_CHARS:
+        html = None
+    return {"text": text, "html": html}
+
+
+def _error(err: BaseException) -> dict:
+    kind = type(err)
+    return {"status": "error", "ename": kind.__name__, "evalue": str(err),
+            "etype": f"{kind.__module__}.{kind.__qualname__}",
+            "traceback": traceback.format_exception_only(kind, err)}

@@ -1,0 +1,426 @@
+"""Async cells: ``%%remote --async`` runs a cell as a :class:`Job` while the notebook goes on.
+
+A :class:`Job` is a real :class:`concurrent.futures.Future`. Each target has one worker thread
+that runs its jobs one after another, in submission order, over a :class:`Connection` of its
+own (a ZeroMQ socket belongs to one thread). That connection carries the target's Jupyter
+session id, so the engine scopes objects to the same client: proxies made by a job work in the
+notebook and the other way round.
+
+The names a job's cell reads are pickled when it is submitted, on the notebook's thread, so the
+job sees the values of that moment. The names it binds reach the namespace when
+:meth:`Job.result` is first called (exactly once), on the notebook's thread. Output the cell
+prints while it runs goes into the job's own display (a display id, updated from the worker
+thread), so it stays under the cell that started the job. A plain ``%%remote`` (or a live
+proxy operation) on a target with jobs waits for them: :func:`wait_turn`.
+"""
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import html
+import logging
+import queue
+import sys
+import threading
+import time
+import weakref
+from concurrent.futures._base import CANCELLED_AND_NOTIFIED, RUNNING
+from typing import TYPE_CHECKING, Any
+
+import zmq
+
+from . import channels, protocol, runner
+from .client import Connection, Pending
+from .errors import ConnectionLost, RemoteError, RemoteKernelDied
+
+if TYPE_CHECKING:
+    from .targets import Target
+
+log = logging.getLogger(__name__)
+
+#: Seconds an idle worker waits between checks that its target is still connected.
+IDLE_CHECK = 0.5
+#: Seconds between two updates of a running job's display, at most one per this interval.
+REFRESH_INTERVAL = 0.2
+#: Characters of printed output a job's display keeps (the tail).
+OUTPUT_CHARS = 20_000
+#: Milliseconds the worker polls at most before it looks at a cancel request.
+_CANCEL_POLL_MS = 100
+
+_workers: "weakref.WeakKeyDictionary[Target, _Worker]" = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+_numbers = iter(range(1, sys.maxsize))
+
+
+class Job(concurrent.futures.Future):
+    """One ``%%remote --async`` cell: a Future of the cell's value.
+
+    ``result(timeout)`` waits, then assigns the cell's names into the namespace by its download
+    policy (the first time only) and returns the cell's last expression value (or None).
+    ``cancel()`` takes a queued job off the queue, or interrupts a running one. ``elapsed`` is
+    the seconds it has run; ``output`` the text it printed; ``run`` the
+    :class:`~remote_magics.runner.RunResult` once its names are in.
+    """
+
+    def __init__(self, target: "Target", request: runner.Request, namespace: dict, *,
+                 timeout: float | None, inputs: dict, shipped: list, quiet: bool) -> None:
+        super().__init__()
+        self.number = next(_numbers)
+        self.target = target
+        self.timeout = timeout
+        self.quiet = quiet
+        self.output = ""
+        self.rich: list[dict] = []  # display_data bundles the cell showed
+        self.run: runner.RunResult | None = None
+        self.submitted = time.monotonic()
+        self.started: float | None = None
+        self.finished: float | None = None
+        self._request: runner.Request | None = request
+        self._namespace = namespace
+        self._inputs = inputs  # holds the proxies the cell reads until the engine has them
+        self._channels = shipped
+        self._thread = threading.current_thread()
+        self._apply_lock = threading.Lock()
+        self._applied = False
+        self._value: Any = None
+        self._cancel_requested = False
+        self._handle: Any = None
+        self._last_refresh = 0.0
+
+    # --- the Future ----------------------------------------------------------------------
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds the job has run (0 while queued)."""
+        if self.started is None:
+            return 0.0
+        return (self.finished or time.monotonic()) - self.started
+
+    @property
+    def status(self) -> str:
+        """``queued``, ``running``, ``done``, ``failed`` or ``cancelled``."""
+        if self.cancelled():
+            return "cancelled"
+        if not self.done():
+            return "running" if self.running() else "queued"
+        return "failed" if self.exception(0) is not None else "done"
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the cell; put its names into the namespace (once); return its value."""
+        reply = super().result(timeout)
+        with self._apply_lock:
+            if not self._applied:
+                if threading.current_thread() is not self._thread:
+                    raise RuntimeError("call result() on the thread that submitted the job (the "
+                                       "notebook's): it changes the notebook's namespace")
+                run = runner.apply(reply, self.target, self._namespace)
+                run.bytes_sent = reply.bytes_sent
+                run.seconds = self.elapsed
+                for note in run.notes:
+                    print(f"remote_magics: {note}", file=sys.stderr)
+                self.run, self._value, self._applied = run, run.result, True
+                self._namespace = None
+        return self._value
+
+    def cancel(self) -> bool:
+        """Cancel a queued job, or interrupt a running one; False once it has finished."""
+        if super().cancel():
+            channels.finish(self._channels, concurrent.futures.CancelledError())
+            self._refresh(force=True)
+            return True
+        with self._condition:
+            if self._state != RUNNING:
+                return False
+            self._cancel_requested = True
+        return True
+
+    def _cancelled_while_running(self) -> None:
+        with self._condition:
+            self._state = CANCELLED_AND_NOTIFIED
+            for waiter in self._waiters:
+                waiter.add_cancelled(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
+
+    # --- the worker's side ---------------------------------------------------------------
+
+    def _on_output(self, msg: dict) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind.startswith("remote_channel_"):
+            channels.deliver(msg)
+            return
+        if kind == "stream":
+            self.output = (self.output + content.get("text", ""))[-OUTPUT_CHARS:]
+        elif kind in ("display_data", "execute_result"):
+            self.rich.append(content.get("data", {}))
+        elif kind == "error":
+            self.output += "\n".join(content.get("traceback", [])) + "\n"
+        elif kind == "clear_output":
+            self.output, self.rich = "", []
+        self._refresh()
+
+    def _refresh(self, force: bool = False) -> None:
+        """Update the job's display (throttled), wherever the cell that started it is."""
+        if self._handle is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_refresh < REFRESH_INTERVAL:
+            return
+        self._last_refresh = now
+        try:
+            self._handle.update(self)
+        except Exception:  # a display must never break the job
+            log.debug("job display update failed", exc_info=True)
+
+    def _show(self) -> None:
+        from IPython.display import display
+
+        self._handle = display(self, display_id=True)
+
+    # --- display ---------------------------------------------------------------------------
+
+    def _headline(self) -> str:
+        status = self.status
+        where = f"job {self.number} on '{self.target.name}'"
+        if status == "queued":
+            return f"{where}: queued"
+        if status == "failed":
+            error = self.exception(0)
+            what = f"{error.ename}: {error.evalue}" if isinstance(error, RemoteError) else \
+                f"{type(error).__name__}: {error}"
+            return f"{where}: failed after {self.elapsed:.1f} s ({what})"
+        if status == "done" and not self._applied:
+            return f"{where}: done in {self.elapsed:.1f} s; .result() brings its names back"
+        return f"{where}: {status} {self.elapsed:.1f} s"
+
+    def __repr__(self) -> str:
+        lines = [f"<Job {self._headline()}>"]
+        if self.output:
+            lines.append(self.output.rstrip("\n"))
+        lines.extend(f"[{next(iter(bundle), 'output')}]" for bundle in self.rich)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colour = {"running": "#1565c0", "queued": "#777", "done": "#2e7d32",
+                  "failed": "#c62828", "cancelled": "#777"}[self.status]
+        parts = [f"<div class='remote-magics-job'><b style='color:{colour}'>"
+                 f"{html.escape(self._headline())}</b>"]
+        if self.output:
+            parts.append(f"<pre>{html.escape(self.output)}</pre>")
+        parts.extend(_bundle_html(bundle) for bundle in self.rich)
+        parts.append("</div>")
+        return "".join(parts)
+
+
+def _bundle_html(bundle: dict) -> str:
+    if "text/html" in bundle:
+        return str(bundle["text/html"])
+    for mime in ("image/png", "image/jpeg"):
+        if mime in bundle:
+            data = bundle[mime]
+            data = data if isinstance(data, str) else base64.b64encode(data).decode()
+            return f"<img src='data:{mime};base64,{data}'/>"
+    if "image/svg+xml" in bundle:
+        return str(bundle["image/svg+xml"])
+    return f"<pre>{html.escape(str(bundle.get('text/plain', '')))}</pre>"
+
+
+class _Worker:
+    """The thread that runs one target's jobs in order, with a connection of its own."""
+
+    def __init__(self, target: "Target") -> None:
+        self.target = target
+        self.queue: queue.Queue = queue.Queue()
+        self.jobs: list[Job] = []  # submitted and not finished, in order
+        self.connection: Connection | None = None
+        self._main: Connection | None = None
+        self.thread = threading.Thread(target=self._loop, daemon=True,
+                                       name=f"remote_magics-jobs-{target.name}")
+        self.thread._remote_magics_worker = self  # type: ignore[attr-defined]
+        self.thread.start()
+
+    def add(self, job: Job) -> None:
+        with _lock:
+            self.jobs.append(job)
+        self.queue.put(job)
+
+    def unfinished(self) -> list[Job]:
+        with _lock:
+            return [job for job in self.jobs if not job.done()]
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.queue.put(None)
+        self.thread.join(timeout)
+
+    def _loop(self) -> None:
+        try:
+            while True:
+                try:
+                    job = self.queue.get(timeout=IDLE_CHECK)
+                except queue.Empty:
+                    if self.target.connection.closed:
+                        return
+                    continue
+                if job is None:
+                    return
+                try:
+                    self._run(job)
+                finally:
+                    with _lock:
+                        if job in self.jobs:
+                            self.jobs.remove(job)
+        finally:
+            with _lock:
+                if _workers.get(self.target) is self:
+                    del _workers[self.target]
+            for job in self.unfinished():  # the target went away with jobs still queued
+                job.cancel()
+            if self.connection is not None:
+                self.connection.close()
+
+    def _connect(self) -> Connection:
+        main = self.target.connection
+        if self.connection is not None and self._main is main and not self.connection.closed:
+            return self.connection
+        if self.connection is not None:
+            self.connection.close()
+        conn = Connection(main.info, name=main.name, interrupt=main._interrupt,
+                          exit_status=main._exit_status, heartbeat_timeout=main.heartbeat_timeout)
+        conn.session.session = main.session.session  # the same client for the engine's store
+        if not conn.wait_ready(30.0):
+            conn.close()
+            raise ConnectionLost(f"target '{main.name}' did not answer the job's connection")
+        self.connection, self._main = conn, main
+        return conn
+
+    def _run(self, job: Job) -> None:
+        if not job.set_running_or_notify_cancel():
+            return
+        job.started = time.monotonic()
+        job._refresh(force=True)
+        error: BaseException | None = None
+        reply = None
+        try:
+            conn = self._connect()
+            request, job._request = job._request, None
+            pending = conn.start(protocol.RUN_REQUEST, request.content, request.frames,
+                                 timeout=job.timeout, on_output=job._on_output)
+            del request
+            self._wait(pending, job)
+            reply = pending.result()
+        except BaseException as err:  # kept on the job; the worker goes on with the next one
+            error = err
+        job.finished = time.monotonic()
+        job._inputs = {}
+        if isinstance(error, RemoteKernelDied):
+            self.target.lost = str(error)
+        if error is None and reply.content.get("status") != "ok":
+            error = RemoteError.from_reply(reply.content, self.target.name)
+        channels.finish(job._channels, error)
+        if job._cancel_requested and error is not None:
+            job._cancelled_while_running()
+        elif error is not None:
+            job.set_exception(error)
+        else:
+            job.set_result(reply)
+        job._refresh(force=True)
+
+    def _wait(self, pending: Pending, job: Job) -> None:
+        conn = pending.conn
+        poller = zmq.Poller()
+        for sock in (conn.shell, conn.iopub, conn.hb):
+            poller.register(sock, zmq.POLLIN)
+        interrupted = False
+        while not pending.finished:
+            if job._cancel_requested and not interrupted:
+                interrupted = True
+                try:
+                    pending.interrupt()
+                except KeyboardInterrupt:
+                    pass
+            ready = dict(poller.poll(min(pending.waiter.poll_ms(), _CANCEL_POLL_MS)))
+            pending.advance(ready)
+
+
+def submit(target: "Target", code: str, namespace: dict, *, download: str = "small",
+           bytes: int = 1 << 20, timeout: float | None = None, hidden: dict | None = None,
+           cell_id: int | None = None, show: bool = False, quiet: bool = False) -> Job:
+    """Queue ``code`` to run on ``target`` after the jobs before it; return its :class:`Job` at once.
+
+    The names the cell reads are pickled now (a :class:`SerializationError` is raised here).
+    With ``show``, the job displays itself and keeps that display up to date.
+    """
+    if download not in protocol.DOWNLOAD_POLICIES:
+        raise ValueError(f"download must be one of {', '.join(protocol.DOWNLOAD_POLICIES)}, "
+                         f"not {download!r}")
+    target._usable()
+    for hook in list(target.before_run):
+        hook(target)
+    target.runs += 1
+    with channels.shipping() as shipped:
+        request = runner.prepare(code, namespace, target, download=download, limit=int(bytes),
+                                 hidden=hidden or {}, cell_id=cell_id or target.runs)
+    target.flush_releases()
+    inputs = {name: namespace[name] for name in request.cell.reads if name in namespace}
+    job = Job(target, request, namespace, timeout=timeout, inputs=inputs, shipped=shipped,
+              quiet=quiet)
+    if show:
+        job._show()
+    _worker_for(target).add(job)
+    return job
+
+
+def _worker_for(target: "Target") -> _Worker:
+    with _lock:
+        worker = _workers.get(target)
+        if worker is None or not worker.thread.is_alive():
+            worker = _workers[target] = _Worker(target)
+        return worker
+
+
+def jobs_of(target: "Target") -> list[Job]:
+    """The target's jobs that have not finished, in submission order."""
+    worker = _workers.get(target)
+    return worker.unfinished() if worker is not None else []
+
+
+def busy(target: "Target") -> bool:
+    """Whether jobs are queued or running on ``target``."""
+    return bool(jobs_of(target))
+
+
+def is_worker_thread() -> bool:
+    """Whether the calling thread is a job worker (whose callbacks must not use main connections)."""
+    return hasattr(threading.current_thread(), "_remote_magics_worker")
+
+
+def wait_turn(target: "Target", quiet: bool = False) -> None:
+    """Wait until ``target``'s jobs have finished, saying so unless ``quiet``."""
+    ahead = jobs_of(target)
+    if not ahead or is_worker_thread():
+        return
+    if not quiet:
+        numbers = ", ".join(str(job.number) for job in ahead)
+        print(f"remote_magics: target '{target.name}' is busy with job {numbers}; "
+              "waiting for its turn", file=sys.stderr)
+    concurrent.futures.wait(ahead)
+
+
+def connection_for(target: "Target") -> Connection:
+    """The connection the calling thread may use for ``target``: the worker's own, or the main one."""
+    worker = getattr(threading.current_thread(), "_remote_magics_worker", None)
+    if worker is not None and worker.target is target and worker.connection is not None:
+        return worker.connection
+    if worker is None and threading.current_thread() is threading.main_thread():
+        return target.connection
+    raise RuntimeError("a target's connection may be used only from the notebook's thread "
+                       "or from that target's job thread")
+
+
+def shutdown(target: "Target | None" = None, timeout: float = 10.0) -> None:
+    """Stop the worker threads (of ``target``, or all), after their current jobs."""
+    with _lock:
+        workers = [w for t, w in _workers.items() if target is None or t is target]
+    for worker in workers:
+        worker.stop(timeout)

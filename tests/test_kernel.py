@@ -1,0 +1,283 @@
+"""The remote kernel, driven as a frontend drives it: execute_requests to the installed kernelspec.
+
+The kernelspec is installed by the command line into a temporary prefix, never the user's own
+Jupyter directories; one kernel (and the engine its first cell starts) serves the module.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import psutil
+import pytest
+from jupyter_client.manager import KernelManager
+
+from remote_magics.kernel import cell_for, spec_manager
+from tests.conftest import plain
+
+TIMEOUT = 120
+
+
+def execute(kc, code: str, timeout: float = TIMEOUT) -> tuple[dict, list[dict]]:
+    """Send one execute_request; its reply content and the iopub messages it produced."""
+    msg_id = kc.execute(code)
+    outputs = []
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        if msg["msg_type"] == "status":
+            if msg["content"]["execution_state"] == "idle":
+                break
+            continue
+        outputs.append(msg)
+    while True:
+        reply = kc.get_shell_msg(timeout=timeout)
+        if reply["parent_header"].get("msg_id") == msg_id:
+            return reply["content"], outputs
+
+
+def text_of(outputs: list[dict]) -> str:
+    parts = []
+    for msg in outputs:
+        content = msg["content"]
+        if msg["msg_type"] == "stream":
+            parts.append(content["text"])
+        elif msg["msg_type"] == "error":
+            parts.append("\n".join(content["traceback"]) + "\n")
+        elif "data" in content:
+            parts.append(content["data"].get("text/plain", "") + "\n")
+    return plain("".join(parts))
+
+
+def install(prefix, *args: str) -> None:
+    subprocess.run([sys.executable, "-m", "remote_magics", "install-kernel", "--prefix",
+                    str(prefix), *args], check=True, capture_output=True, timeout=60)
+
+
+class Frontend:
+    """A kernel started from an installed kernelspec, and a client talking to it."""
+
+    def __init__(self, prefix, kernel_name: str, cwd) -> None:
+        self.km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=spec_manager(prefix))
+        self.km.start_kernel(cwd=str(cwd))
+        self.kc = self.km.blocking_client()
+        self.kc.start_channels()
+        try:
+            self.kc.wait_for_ready(timeout=60)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def pid(self) -> int:
+        return self.km.provisioner.process.pid
+
+    def run(self, code: str, timeout: float = TIMEOUT) -> tuple[dict, str]:
+        reply, outputs = execute(self.kc, code, timeout)
+        return reply, text_of(outputs)
+
+    def close(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=False)
+        self.km.cleanup_resources()
+
+
+@pytest.fixture(scope="module")
+def prefix(tmp_path_factory):
+    path = tmp_path_factory.mktemp("jupyter-prefix")
+    install(path, "--name", "tk", "--download", "small", "--bytes", "10kB")
+    return path
+
+
+@pytest.fixture(scope="module")
+def frontend(prefix, tmp_path_factory):
+    front = Frontend(prefix, "remote-tk", tmp_path_factory.mktemp("remote-kernel-cwd"))
+    yield front
+    front.close()
+
+
+def engine_pid(front: Frontend) -> int:
+    reply, text = front.run("%%local\nimport remote_magics\n"
+                            "print('engine', remote_magics.registry.get().details['pid'])")
+    assert reply["status"] == "ok", text
+    return int(text.split("engine", 1)[1].split()[0])
+
+
+def test_kernelspec_is_listed_by_jupyter_with_remote_display_name(prefix):
+    specs = spec_manager(prefix).get_all_specs()
+    spec = specs["remote-tk"]["spec"]
+    assert spec["display_name"] == "Python 3 (remote: tk)"
+    assert spec["argv"][:3] == [sys.executable, "-m", "remote_magics.kernel"]
+    assert "--RemoteMagics.bytes=10000" in spec["argv"]
+    assert spec["metadata"]["remote_magics"]["target"] == "local"
+
+
+def test_kernel_info_names_the_remote_kernel(frontend):
+    frontend.kc.kernel_info()
+    reply = frontend.kc.get_shell_msg(timeout=30)
+    assert reply["content"]["implementation"] == "remote_magics.kernel"
+    assert reply["content"]["language_info"]["name"] == "python"
+    assert "target 'tk'" in reply["content"]["banner"]
+
+
+def test_plain_cell_runs_on_the_target_and_its_names_come_back(frontend):
+    reply, text = frontend.run("import os\nprint('remote pid', os.getpid())\nanswer = 6 * 7")
+    assert reply["status"] == "ok", text
+    remote_pid = int(text.split("remote pid")[1].split()[0])
+    assert remote_pid != frontend.pid
+    assert psutil.Process(remote_pid).ppid() == frontend.pid  # the engine the kernel started
+
+    reply, text = frontend.run("%%local\nimport os\nprint('local', os.getpid(), answer)")
+    assert reply["status"] == "ok", text
+    assert text.strip() == f"local {frontend.pid} 42"
+
+
+def test_last_expression_is_the_cells_result(frontend):
+    reply, outputs = execute(frontend.kc, "import os\nos.getpid(), 'from the engine'")
+    assert reply["status"] == "ok"
+    results = [m for m in outputs if m["msg_type"] == "execute_result"]
+    assert len(results) == 1
+    assert f"({engine_pid(frontend)}, 'from the engine')" == results[0]["content"]["data"]["text/plain"]
+    assert results[0]["content"]["execution_count"] == reply["execution_count"]
+
+
+def test_big_value_stays_remote_as_proxy_per_kernelspec_policy(frontend):
+    reply, text = frontend.run("big = list(range(100_000))\nsmall = big[:3]")
+    assert reply["status"] == "ok", text
+    reply, outputs = execute(frontend.kc, "%%local\nprint(type(big).__name__, small)\nbig")
+    assert reply["status"] == "ok"
+    assert "RemoteObject [0, 1, 2]" in text_of(outputs)
+    shown = [m["content"]["data"] for m in outputs if m["msg_type"] == "execute_result"]
+    assert "RemoteObject" in shown[0]["text/html"] and "100,000" in shown[0]["text/plain"]
+    reply, text = frontend.run("total = sum(big)")  # the proxy goes back as a reference
+    assert reply["status"] == "ok", text
+    reply, text = frontend.run("%%local\nprint(total)")
+    assert text.strip() == str(sum(range(100_000)))
+
+
+def test_explicit_remote_magic_and_target_magics_work_inside(frontend):
+    reply, text = frontend.run("%%remote --download=none\ntiny = 5")
+    assert reply["status"] == "ok", text
+    reply, text = frontend.run("%%local\nprint(type(tiny).__name__, tiny.fetch())")
+    assert text.strip() == "RemoteObject 5"
+    reply, text = frontend.run("%remote_targets")
+    assert reply["status"] == "ok", text
+    assert "tk" in text and "yes" in text
+
+
+def test_config_in_a_local_cell_changes_the_download_policy(frontend):
+    assert frontend.run("%%local\n%config RemoteMagics.download = 'none'")[0]["status"] == "ok"
+    try:
+        assert frontend.run("z = 1")[0]["status"] == "ok"
+        reply, text = frontend.run("%%local\nprint(type(z).__name__)")
+        assert text.strip() == "RemoteObject"
+    finally:
+        frontend.run("%%local\n%config RemoteMagics.download = 'small'")
+
+
+def test_plot_arrives_as_png(frontend):
+    reply, outputs = execute(frontend.kc, "import matplotlib.pyplot as plt\n"
+                                          "plt.plot([1, 3, 2])\nplt.show()")
+    assert reply["status"] == "ok", text_of(outputs)
+    images = [m for m in outputs if m["msg_type"] == "display_data"
+              and "image/png" in m["content"]["data"]]
+    assert len(images) == 1
+
+
+def test_remote_exception_is_an_error_reply_with_remote_traceback(frontend):
+    reply, outputs = execute(frontend.kc, "def ratio(a, b):\n    return a / b\nr = ratio(1, 0)")
+    assert reply["status"] == "error"
+    assert "ZeroDivisionError" in reply["ename"]
+    errors = [m for m in outputs if m["msg_type"] == "error"]
+    assert len(errors) == 1
+    traceback = plain("\n".join(errors[0]["content"]["traceback"]))
+    assert "return a / b" in traceback and "division by zero" in traceback
+    reply, text = frontend.run("%%local\nprint('r' in globals())")
+    assert text.strip() == "False"
+
+
+def test_local_with_arguments_is_a_usage_error(frontend):
+    reply, text = frontend.run("%%local now\nx = 1")
+    assert reply["status"] == "error"
+    assert "%%local takes no arguments" in text
+
+
+def test_interrupt_reaches_the_remote_cell_and_kernel_goes_on(frontend):
+    msg_id = frontend.kc.execute(
+        "import time\nprint('started', flush=True)\ntry:\n    for _ in range(1200):\n"
+        "        time.sleep(0.1)\nexcept KeyboardInterrupt:\n"
+        "    print('remote interrupted', flush=True)\n    raise\nfinished = True")
+    seen = []
+    while True:
+        msg = frontend.kc.get_iopub_msg(timeout=TIMEOUT)
+        if msg["parent_header"].get("msg_id") != msg_id:
+            continue
+        seen.append(msg)
+        if msg["msg_type"] == "stream" and "started" in msg["content"]["text"]:
+            frontend.km.interrupt_kernel()  # SIGINT to the remote kernel, as the stop button
+        if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            break
+    reply = frontend.kc.get_shell_msg(timeout=TIMEOUT)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert reply["content"]["status"] == "error"
+    assert reply["content"]["ename"] == "KeyboardInterrupt"
+    assert "remote interrupted" in text_of(seen)
+    reply, text = frontend.run("%%local\nprint('finished' in globals())")
+    assert text.strip() == "False"
+    reply, text = frontend.run("print('still', 1 + 1)")
+    assert reply["status"] == "ok" and text.strip() == "still 2"
+
+
+def test_unreachable_target_fails_the_cell_with_advice_and_kernel_lives(tmp_path):
+    missing = tmp_path / "kernel-gone.json"
+    missing.write_text(json.dumps({"shell_port": 1}))  # no key: not a usable connection file
+    install(tmp_path, "--name", "gone", "--target", str(missing))
+    front = Frontend(tmp_path, "remote-gone", tmp_path)
+    try:
+        reply, text = front.run("x = 1")
+        assert reply["status"] == "error"
+        assert "cannot read the connection file" in text and str(missing) in text
+        reply, text = front.run("%%local\nprint('alive')")
+        assert reply["status"] == "ok" and text.strip() == "alive"
+    finally:
+        front.close()
+
+
+def test_shutdown_stops_the_engine_it_started(prefix, tmp_path):
+    front = Frontend(prefix, "remote-tk", tmp_path)
+    try:
+        assert front.run("y = 1")[0]["status"] == "ok"
+        engine = psutil.Process(engine_pid(front))
+    finally:
+        front.close()
+    engine.wait(timeout=30)  # raises TimeoutExpired if the engine outlives its kernel
+    assert not engine.is_running()
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("x = 1", "%%remote\nx = 1"),
+    ("%%local\nx = 1\n", "x = 1\n"),
+    ("\n%%local  \nprint(1)", "print(1)"),
+    ("%%remote --download=all\nx = 1", "%%remote --download=all\nx = 1"),
+    ("%remote_targets", "%remote_targets"),
+    ("# which targets?\n%remote_connect f.json --name b\n%remote_targets",
+     "# which targets?\n%remote_connect f.json --name b\n%remote_targets"),
+    ("%remote_targets\nx = 1", "%%remote\n%remote_targets\nx = 1"),
+    ("%%time\nx = 1", "%%remote\n%%time\nx = 1"),
+    ("%pip install thing", "%%remote\n%pip install thing"),
+    ("", ""),
+    ("  \n", "  \n"),
+])
+def test_cell_routing(cell, expected):
+    assert cell_for(cell) == expected
+
+
+def test_first_remote_cell_connects_the_configured_target():
+    code = cell_for("%%remote --download=all\nx = 1", "local --name tk")
+    assert code == ("get_ipython().run_line_magic('remote_connect', 'local --name tk')\n"
+                    "get_ipython().run_cell_magic('remote', '--download=all', 'x = 1')\n")
+    assert cell_for("%remote_targets", "local --name tk") == "%remote_targets"
+    assert cell_for("%%local\nx", "local --name tk") == "x"
+

@@ -1,0 +1,88 @@
+"""Local code: helper modules the target cannot import go by value; --sync-path mirrors a folder."""
+from __future__ import annotations
+
+import os
+import sys
+import textwrap
+
+import pytest
+
+import remote_magics
+from remote_magics import RemoteError
+
+
+@pytest.fixture
+def helpers(tmp_path):
+    """``helpers.py`` next to "the notebook": importable here, absent from the target's cwd."""
+    folder = tmp_path / "notebook_dir"
+    folder.mkdir()
+    (folder / "helpers.py").write_text(textwrap.dedent("""
+        SCALE = 10
+
+        def double(x):
+            return 2 * x
+
+        class Point:
+            def __init__(self, x):
+                self.x = x
+
+            def scaled(self):
+                return Point(self.x * SCALE)
+    """))
+    sys.path.insert(0, str(folder))
+    sys.modules.pop("helpers", None)
+    try:
+        yield folder
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("helpers", None)
+
+
+def test_a_function_using_a_local_helper_module_runs_remotely(shell, run, target, helpers):
+    # the target (started in another directory) cannot import helpers by itself
+    res = run("%%remote\nimport helpers")
+    assert isinstance(res.error_in_exec, RemoteError)
+    assert "ModuleNotFoundError" in str(res.error_in_exec)
+    assert target.details["cwd"] != str(helpers)
+
+    assert run("import helpers\nfrom helpers import double").error_in_exec is None
+    run("def use(x):\n    return double(x) + helpers.SCALE")
+    res = run("%%remote\nused = use(16)\np = helpers.Point(3).scaled().x\nd = double(5)")
+    assert res.error_in_exec is None
+    assert (shell.user_ns["used"], shell.user_ns["p"], shell.user_ns["d"]) == (42, 30, 10)
+
+
+def test_sync_path_mirrors_python_files_for_imports_by_name(shell, tmp_path):
+    lib = tmp_path / "lib"
+    (lib / "pkg").mkdir(parents=True)
+    (lib / "mylib.py").write_text("VALUE = 1\n")
+    (lib / "pkg" / "__init__.py").write_text("")
+    (lib / "pkg" / "sub.py").write_text("def hello():\n    return 'hello from sub'\n")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    registry = remote_magics.registry
+    previous = registry.current
+    shell.run_line_magic("remote_connect", f"--name synced --sync-path {lib}")
+    target = registry.get("synced")
+    try:
+        cell = ("%%remote --target synced\nimport mylib, pkg.sub\n"
+                "value, greeting = mylib.VALUE, pkg.sub.hello()")
+        assert shell.run_cell(cell, store_history=False).error_in_exec is None
+        assert (shell.user_ns["value"], shell.user_ns["greeting"]) == (1, "hello from sub")
+
+        (lib / "mylib.py").write_text("VALUE = 'changed here'\n")  # picked up by the next run
+        assert shell.run_cell(cell, store_history=False).error_in_exec is None
+        assert shell.user_ns["value"] == "changed here"
+
+        os.remove(lib / "pkg" / "sub.py")
+        res = shell.run_cell(cell, store_history=False)
+        assert isinstance(res.error_in_exec, RemoteError) and "pkg.sub" in str(res.error_in_exec)
+    finally:
+        registry.remove("synced")
+        registry.current = previous if previous in registry.targets else registry.current
+
+
+def test_sync_path_must_exist():
+    with pytest.raises(remote_magics.RemoteMagicsError, match="no such directory"):
+        remote_magics.connect(name="nosync", sync_path="/no/such/dir")
+    assert "nosync" not in remote_magics.registry.targets
