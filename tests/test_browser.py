@@ -164,8 +164,11 @@ def test_quickstart_and_remote_kernel_in_jupyterlab(lab, browser, tmp_path):
         _run_first_cell_until_it_answers(page, panel, "Connected target 'default'")
         _menu(page, "Run", "Run All Cells")
         outputs.filter(has_text=re.compile(r"counted in process \d+")).wait_for(timeout=MINUTE)
-        outputs.filter(has_text="<RemoteObject list").first.wait_for(timeout=3 * MINUTE)
+        quick_proxy = panel.locator(".jp-RenderedHTMLCommon .remote-magics-proxy")
+        quick_proxy.first.wait_for(timeout=3 * MINUTE)
+        assert "list" in quick_proxy.first.inner_text()
         outputs.filter(has_text="shut down").first.wait_for(timeout=3 * MINUTE)
+        assert panel.locator(".jp-RenderedImage img").count() >= 1  # the remote plot
         assert outputs.filter(has_text=re.compile(r"^\s*9594\s*$")).count() == 1
         assert panel.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']"
                              ).filter(has_text="Error").count() == 0

@@ -21,9 +21,9 @@ PATHS = sorted(NOTEBOOKS.glob("*.ipynb"))
 
 EXPECTED: dict[str, dict] = {
     "01-quickstart": {
-        "texts": [r"counted in process \d+", r"^9594$", r"^\(148935, <RemoteObject list",
-                  r"1999993\]", r"^148935$", r"Target 'default' shut down"],
-        "mime": [],
+        "texts": [r"counted in process \d+", r"^9594$", r"^148935$", r"^<RemoteObject list",
+                  r"1999993\]", r"plotting 148935 primes", r"Target 'default' shut down"],
+        "mime": ["text/html", "image/png"],
         "errors": 0,
     },
     "02-proxies": {
