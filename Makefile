@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean bench bench-quick
+.PHONY: demo test venv clean bench bench-quick system-deps
 
 venv: $(STAMP)
 
@@ -17,8 +17,26 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m remote_magics.demo
 
-test: $(STAMP)
+test: $(STAMP) system-deps
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Debian packages the tests drive for real: OpenSSH (ssh targets, a real sshd on 127.0.0.1)
+# and Chromium (the JupyterLab browser test, driven by Playwright; never a downloaded browser).
+SYSTEM_DEPS := /usr/sbin/sshd /usr/bin/ssh /usr/bin/chromium
+
+system-deps:
+	@missing=""; for f in $(SYSTEM_DEPS); do [ -x $$f ] || missing="$$missing $$f"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing openssh-server openssh-client chromium (missing:$$missing)"; \
+	    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	      openssh-server openssh-client chromium; \
+	  else \
+	    echo "make test needs$$missing: install the Debian packages openssh-server," \
+	      "openssh-client and chromium (or your system's equivalents), then run it again."; \
+	    exit 1; \
+	  fi; \
+	fi
 
 BENCH_STAMP := $(VENV)/.installed-bench
 
