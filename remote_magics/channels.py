@@ -92,6 +92,7 @@ class Channel:
         self._callback: Callable[[Any], Any] | None = None
         self._endmarker: Any = NO_ENDMARKER
         self.received = 0
+        self._unacked_bytes = 0
         _open[self.id] = self
 
     def __reduce__(self) -> tuple:
@@ -201,7 +202,10 @@ class Channel:
             log.error("remote_magics: dropped a channel message whose frames fail their digest")
             return
         obj = serialize.loads(frames)
-        if (self.received + 1) % protocol.CHANNEL_ACK_EVERY == 0:  # the sender's window
+        self._unacked_bytes += serialize.nbytes(frames)
+        if ((self.received + 1) % protocol.CHANNEL_ACK_EVERY == 0
+                or self._unacked_bytes >= protocol.CHANNEL_WINDOW_BYTES // 4):  # sender's window
+            self._unacked_bytes = 0
             self._send_control(protocol.CHANNEL_ACK, {"count": self.received + 1})
         with self._cond:
             self.received += 1

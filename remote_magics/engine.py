@@ -127,6 +127,7 @@ class Engine:
         self.key: bytes = kernel.session.key
         self.engine_id = secrets.token_hex(8)
         self.store = ObjectStore()
+        self.running: dict | None = None  # the run request being handled
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -189,6 +190,7 @@ class Engine:
         if not self._authentic(parent):
             return
         self._announce(parent, "upload", parent["buffers"])
+        self.running = parent  # channels a cell reads publish with this run as their parent
         content = parent["content"]
         client = parent["header"]["session"]
         try:

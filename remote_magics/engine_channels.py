@@ -46,8 +46,7 @@ def _get(channel_id: str) -> "Channel":
 def attach(channel_id: str) -> "Channel":
     """Called by the unpickler when a cell reads a notebook channel: the engine's end of it."""
     channel = _get(channel_id)
-    kernel = _engine.kernel if _engine is not None else None
-    channel._parent = kernel.get_parent("shell") if kernel is not None else None
+    channel._parent = getattr(_engine, "running", None)
     return channel
 
 

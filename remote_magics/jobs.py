@@ -50,6 +50,7 @@ _CANCEL_POLL_MS = 100
 _workers: "weakref.WeakKeyDictionary[Target, _Worker]" = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 _numbers = iter(range(1, sys.maxsize))
+_id_blocks = iter(range(1, sys.maxsize))
 
 
 class Job(concurrent.futures.Future):
@@ -288,6 +289,9 @@ class _Worker:
         conn = Connection(main.info, name=main.name, interrupt=main._interrupt,
                           exit_status=main._exit_status, heartbeat_timeout=main.heartbeat_timeout)
         conn.session.session = main.session.session  # the same client for the engine's store
+        # msg_ids are "{session}_{pid}_{count}": a counter of our own, far from the main
+        # connection's, or a reply or idle status of the one would finish the other's request
+        conn.session.message_count = next(_id_blocks) << 40
         if not conn.wait_ready(30.0):
             conn.close()
             raise ConnectionLost(f"target '{main.name}' did not answer the job's connection")
@@ -405,6 +409,17 @@ def wait_turn(target: "Target", quiet: bool = False) -> None:
         print(f"remote_magics: target '{target.name}' is busy with job {numbers}; "
               "waiting for its turn", file=sys.stderr)
     concurrent.futures.wait(ahead)
+    _drop_stale_output(target.connection)
+
+
+def _drop_stale_output(conn: Connection) -> None:
+    """Discard what the idle main connection's iopub queued while jobs ran (their output).
+
+    The main connection subscribes to all of iopub, so a job's output and channel messages
+    pile up there too; nothing waits on them. Called on the notebook's thread between requests.
+    """
+    while not conn.closed and conn.iopub.poll(0):
+        conn.iopub.recv_multipart(copy=False)
 
 
 def connection_for(target: "Target") -> Connection:

@@ -51,6 +51,15 @@ EXPECTED: dict[str, dict] = {
         "mime": [],
         "errors": 0,
     },
+    "05-async-and-channels": {
+        "texts": [r"step 2", r"the notebook is free while the job is (running|queued)",
+                  r"^total = 45 - the job ran", r"got \{'i': 4, 'square': 16\}",
+                  r"alpha -> ALPHA\nbeta -> BETA", r"channel closed: True",
+                  r"^\(100000,\s+\['w0', 'w1', 'w2'\],\s+True,\s+42\)",
+                  r"Target 'default' shut down"],
+        "mime": ["text/html"],
+        "errors": 0,
+    },
     "06-fan-out": {
         "texts": [r"Connected pool 'pool' of 2", r"pool\[1\]\s+pool\s+local engine",
                   r"\[pool\[0\]\]\nhello from \d+\n\[pool\[1\]\]\nhello from \d+", r"^True$",

@@ -1,0 +1,140 @@
+"""Channels: objects streamed between the notebook and a running remote cell, both ways."""
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import remote_magics
+from remote_magics import RemoteError, channels, jobs
+
+
+@pytest.fixture(scope="module")
+def stream(shell):
+    """A kernel of this module's own for the streaming tests."""
+    target = remote_magics.connect(name="stream")
+    yield target
+    jobs.shutdown(target)
+    remote_magics.disconnect("stream")
+
+
+@pytest.fixture
+def cell(shell, stream):
+    remote_magics.registry.current = stream.name
+
+    def _run(text: str):
+        result = shell.run_cell(text, store_history=False)
+        assert result.error_in_exec is None, result.error_in_exec
+        return result
+    return _run
+
+
+def test_synchronous_cell_sends_and_the_notebook_receives_after(shell, cell):
+    cell("%%remote --channel ch\nfor i in range(3):\n    ch.send({'i': i})\ndone = True")
+    ch = shell.user_ns["ch"]
+    assert [ch.receive(5) for _ in range(3)] == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert ch.isclosed()
+    with pytest.raises(EOFError):
+        ch.receive(5)
+    assert list(ch) == []
+
+
+def test_async_producer_and_notebook_talk_both_ways(shell, cell):
+    cell("%%remote --async -o echo --channel talk\n"
+         "for word in talk:\n"
+         "    if word == 'stop':\n"
+         "        break\n"
+         "    talk.send(word.upper())\n"
+         "talk.send('bye')")
+    talk = shell.user_ns["talk"]
+    replies = []
+    for word in ("alpha", "beta", "gamma"):
+        talk.send(word)
+        replies.append(talk.receive(30))
+    talk.send("stop")
+    assert replies == ["ALPHA", "BETA", "GAMMA"] and talk.receive(30) == "bye"
+    talk.waitclose(30)
+    assert shell.user_ns["echo"].result(30) is None
+
+
+def test_notebook_may_send_before_the_queued_cell_starts(shell, cell):
+    cell("%%remote --async -o wait_a_bit\nimport time\ntime.sleep(0.5)")
+    cell("%%remote --async -o late --channel early\ngot = early.receive(30)")
+    shell.user_ns["early"].send(np.arange(5))
+    shell.user_ns["late"].result(30)
+    assert shell.user_ns["got"].tolist() == [0, 1, 2, 3, 4]
+
+
+def test_callback_gets_every_object_then_the_endmarker(shell, cell):
+    cell("%%remote --async -o producer --channel feed\nfor i in range(100):\n    feed.send(i)")
+    seen = []
+    closed = threading.Event()
+
+    def collect(item):
+        seen.append(item)
+        if item == "END":
+            closed.set()
+    shell.user_ns["feed"].setcallback(collect, endmarker="END")
+    assert closed.wait(30)
+    assert seen == [*range(100), "END"]
+    shell.user_ns["producer"].result(30)
+
+
+def test_remote_error_closes_the_channel_and_is_raised_locally(shell, cell):
+    cell("%%remote --async -o failing --channel broken\nbroken.send(1)\nraise KeyError('nope')")
+    broken = shell.user_ns["broken"]
+    assert broken.receive(30) == 1
+    with pytest.raises(KeyError) as caught:
+        broken.receive(30)
+    assert isinstance(caught.value, RemoteError)
+    with pytest.raises(RemoteError):
+        broken.waitclose(30)
+    result = shell.run_cell("%%remote --channel sync_broken\nsync_broken.send(2)\n1/0",
+                            store_history=False)
+    assert isinstance(result.error_in_exec, ZeroDivisionError)
+    assert shell.user_ns["sync_broken"].receive(5) == 2
+    with pytest.raises(ZeroDivisionError):
+        shell.user_ns["sync_broken"].waitclose(5)
+
+
+def test_receive_timeout_and_remote_receive_timeout(shell, cell):
+    cell("%%remote --async -o quiet_one --channel silent\n"
+         "try:\n    silent.receive(0.2)\nexcept TimeoutError:\n    timed_out = True\n"
+         "import time\ntime.sleep(0.5)")
+    with pytest.raises(TimeoutError):
+        shell.user_ns["silent"].receive(0.1)
+    shell.user_ns["quiet_one"].result(30)
+    assert shell.user_ns["timed_out"] is True
+
+
+def test_ten_thousand_small_messages_arrive_in_order(stream, capsys):
+    ch = channels.Channel(stream)
+    ns = {"ch": ch}
+    started = time.perf_counter()
+    job = jobs.submit(stream, "for i in range(10_000):\n    ch.send(i)", ns)
+    received = list(ch)
+    seconds = time.perf_counter() - started
+    job.result(60)
+    assert received == list(range(10_000))
+    with capsys.disabled():
+        print(f"\n[channels] 10,000 small messages: {10_000 / seconds:,.0f} messages/s")
+
+
+def test_hundred_ten_megabyte_arrays_arrive_intact(stream, capsys):
+    ch = channels.Channel(stream)
+    ns = {"ch": ch}
+    started = time.perf_counter()
+    job = jobs.submit(stream, "import numpy as np\nblock = np.ones(10_000_000 // 8)\n"
+                              "for i in range(100):\n    block[0] = i\n    ch.send(block)", ns)
+    firsts, total = [], 0
+    for block in ch:
+        firsts.append(int(block[0]))
+        total += block.nbytes
+        assert block[1] == 1.0 and block.shape == (1_250_000,)
+    seconds = time.perf_counter() - started
+    job.result(60)
+    assert firsts == list(range(100)) and total == 1_000_000_000  # a reused array is copied at send
+    with capsys.disabled():
+        print(f"\n[channels] 100 x 10 MB arrays: {total / 1e6 / seconds:,.0f} MB/s")

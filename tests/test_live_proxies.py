@@ -1,0 +1,195 @@
+"""Live proxies: Python's operators on a RemoteObject run remotely, results by the download policy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from IPython.core.completer import provisionalcompleter
+
+from remote_magics import ProxyError, RemoteError, RemoteObject, live
+
+
+@pytest.fixture(scope="module")
+def values(target):
+    """Proxies to a long list, an array, a dict, a DataFrame and an object, made once."""
+    ns: dict = {}
+    target.run(
+        "import numpy as np, pandas as pd\n"
+        "xs = list(range(200_000))\n"
+        "arr = np.arange(1_000_000, dtype=np.float64)\n"
+        "table = {f'key{i}': i for i in range(50_000)}\n"
+        "df = pd.DataFrame({'a': range(100_000), 'b': [str(i) for i in range(100_000)]})\n"
+        "class Box:\n"
+        "    def __init__(self):\n"
+        "        self.size = 3\n"
+        "        self.items = list(range(300_000))\n"
+        "    def scaled(self, k):\n"
+        "        return self.size * k\n"
+        "box = Box()\n",
+        ns, download="small", bytes=100_000)
+    assert all(isinstance(ns[n], RemoteObject) for n in ("xs", "arr", "table", "df", "box"))
+    return ns
+
+
+@pytest.fixture
+def counted(target, monkeypatch):
+    """Counts the requests that reach the target's connection."""
+    calls = []
+    original = target._request
+
+    def counting(msg_type, *args, **kwargs):
+        calls.append(msg_type)
+        return original(msg_type, *args, **kwargs)
+
+    monkeypatch.setattr(target, "_request", counting)
+    return calls
+
+
+def test_len_index_slice_contains_and_bool_run_remotely(values, counted):
+    xs = values["xs"]
+    assert len(xs) == 200_000
+    assert xs[7] == 7 and xs[-1] == 199_999
+    assert xs[10:15] == [10, 11, 12, 13, 14]
+    assert 199_999 in xs and -1 not in xs
+    assert bool(xs) is True
+    assert counted == ["remote_op_request"] * 7
+
+
+def test_results_follow_the_proxys_policy_small_value_big_proxy(values):
+    xs = values["xs"]
+    head = xs[:100]
+    assert type(head) is list and head == list(range(100))
+    tail = xs[100:]  # ~1.8 MB > the 100 kB limit of the run that made xs
+    assert isinstance(tail, RemoteObject) and tail.remote_len == 199_900
+    assert tail[0] == 100 and len(tail) == 199_900  # and a proxy of a proxy is live too
+
+
+def test_attributes_and_method_calls(values):
+    box = values["box"]
+    assert box.size == 3
+    assert box.scaled(5) == 15
+    assert isinstance(box.items, RemoteObject)  # 300,000 ints stay remote
+    assert box.items[2] == 2
+    xs = values["xs"]
+    assert xs.index(4242) == 4242 and xs.count(5) == 1
+
+
+def test_setting_and_deleting_remotely(target):
+    ns: dict = {}
+    target.run("d = {'a': 1}\nclass O: pass\no = O()", ns, download="none")
+    d, o = ns["d"], ns["o"]
+    d["b"] = 2
+    del d["a"]
+    o.colour = "red"
+    assert d.fetch() == {"b": 2}
+    assert o.colour == "red" and o.fetch().colour == "red"
+
+
+def test_iteration_takes_one_round_trip_per_chunk(values, counted):
+    xs = values["xs"]
+    assert sum(xs) == sum(range(200_000))
+    chunks = -(-200_000 // live.ITER_CHUNK)
+    # one request makes the iterator, then one per chunk (the last one reports the end)
+    assert len(counted) <= chunks + 2
+    assert list(values["table"])[:3] == ["key0", "key1", "key2"]
+
+
+def test_iteration_of_big_items_keeps_them_remote(target):
+    ns: dict = {}
+    target.run("rows = [bytes(200_000) for _ in range(3)] + [b'x']", ns, download="small",
+               bytes=100_000)
+    items = list(ns["rows"])
+    assert [type(item) for item in items[:3]] == [RemoteObject] * 3
+    assert items[3] == b"x" and len(items[0]) == 200_000
+
+
+def test_arithmetic_and_comparisons_on_an_array(values):
+    arr = values["arr"]
+    doubled = arr * 2
+    assert isinstance(doubled, RemoteObject) and doubled.shape == (1_000_000,)
+    assert doubled[3] == 6.0
+    assert (arr + 1)[0] == 1.0 and (10 - arr)[4] == 6.0 and (-arr)[2] == -2.0
+    assert (arr > 999_990).sum() == 9
+    assert arr.mean() == pytest.approx(499_999.5)
+    assert (arr == arr).all()  # a proxy as the argument is resolved remotely, not sent
+    assert abs(-arr)[5] == 5.0
+
+
+def test_list_arithmetic_and_comparison(target):
+    ns: dict = {}
+    target.run("a = [1, 2]\nb = [1, 2]\nn = 7", ns, download="none")
+    a, b, n = ns["a"], ns["b"], ns["n"]
+    assert isinstance(a + b, RemoteObject)  # download=none: results stay remote too
+    assert (a + [3]).fetch() == [1, 2, 3]
+    assert (a == b).fetch() is True and (a < [5]).fetch() is True
+    assert (3 * n).fetch() == 21 and (n % 4).fetch() == 3
+
+
+def test_isinstance_hash_and_repr_stay_local(values, counted):
+    xs = values["xs"]
+    assert isinstance(xs, RemoteObject) and not isinstance(xs, list)
+    assert {xs: 1}[xs] == 1
+    assert "list" in repr(xs) and xs.type_name == "list" and xs.remote_len == 200_000
+    assert xs.target == "default" and xs.nbytes > 0 and xs.reason is None
+    assert counted == []
+
+
+def test_errors_are_remote_errors_of_the_original_class(values):
+    xs = values["xs"]
+    with pytest.raises(IndexError) as caught:
+        xs[10**9]
+    assert isinstance(caught.value, RemoteError)
+    with pytest.raises(AttributeError):
+        xs.no_such_attribute
+    assert not hasattr(xs, "no_such_attribute") and hasattr(xs, "append")
+    with pytest.raises(KeyError):
+        values["table"]["missing"]
+
+
+def test_dir_and_tab_completion_show_remote_attributes(shell, values):
+    box = values["box"]
+    names = dir(box)
+    assert {"scaled", "size", "items", "fetch", "release"} <= set(names)
+    shell.user_ns["box_proxy"] = box
+    shell.user_ns["table_proxy"] = values["table"]
+    try:
+        with provisionalcompleter():
+            matches = [c.text for c in shell.Completer.completions("box_proxy.sca", 13)]
+        assert "scaled" in matches
+        assert "key999" in values["table"]._ipython_key_completions_()  # the first 1000
+    finally:
+        del shell.user_ns["box_proxy"], shell.user_ns["table_proxy"]
+
+
+def test_html_preview_is_computed_remotely(values):
+    page = values["xs"]._repr_html_()
+    assert "[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, ...]" in page and "RemoteObject" in page
+    page = values["df"]._repr_html_()
+    assert "<table" in page and "dataframe" in page and "99999" not in page  # the head only
+    page = values["arr"]._repr_html_()
+    assert "0.00000e+00" in page or "0., 1., 2." in page
+
+
+def test_proxy_arguments_from_another_target_are_refused(values, target):
+    other = RemoteObject.__new__(RemoteObject)
+    other.__dict__.update(values["xs"].__dict__, _target=object.__new__(type(target)))
+    other._target.__dict__.update(name="elsewhere", engine_id=target.engine_id, lost=None)
+    object.__setattr__(other, "_released", True)  # never released for real: not ours
+    with pytest.raises(ProxyError):
+        values["xs"] + other
+
+
+def test_released_proxy_says_so(target):
+    ns: dict = {}
+    target.run("gone = list(range(10))", ns, download="none")
+    gone = ns["gone"]
+    gone.release()
+    with pytest.raises(ProxyError):
+        len(gone)
+    with pytest.raises(AttributeError):
+        gone.append
+    assert "RemoteObject" in gone._repr_html_()
+
+
+def test_numpy_asarray_fetches(values):
+    local = np.asarray(values["arr"])
+    assert isinstance(local, np.ndarray) and local[10] == 10.0

@@ -1,0 +1,48 @@
+"""Progress bars for transfers over 50 MB; --quiet hides them; small transfers never show one."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from remote_magics import progress, protocol
+
+
+def _transfer(direction: str, nbytes: int) -> dict:
+    return {"msg_type": protocol.TRANSFER, "content": {"direction": direction, "nbytes": nbytes}}
+
+
+def test_watch_shows_bars_only_for_big_transfers_and_relays_the_rest(capsys):
+    relayed = []
+    with progress.watching(relay=relayed.append) as watch:
+        watch.on_output(_transfer("upload", 60_000_000))
+        watch.on_output(_transfer("download", 10_000))
+        watch.on_output({"msg_type": "stream", "content": {"text": "hi"}})
+        watch.on_output(_transfer("download", 70_000_000))
+    assert watch.bars == ["upload", "download"]
+    assert [m["msg_type"] for m in relayed] == ["stream"]
+    err = capsys.readouterr().err
+    assert "upload" in err and "60.0M/60.0M" in err and "download" in err and "70.0M/70.0M" in err
+    assert "B/s" in err
+
+
+def test_quiet_watch_shows_nothing(capsys):
+    with progress.watching(quiet=True, relay=lambda m: None) as watch:
+        watch.on_output(_transfer("upload", 60_000_000))
+    assert watch.bars == [] and "upload" not in capsys.readouterr().err
+
+
+def test_big_cell_transfers_and_fetch_show_progress_and_quiet_hides_it(shell, run, capfd):
+    shell.user_ns["payload"] = np.ones(8_000_000)  # 64 MB up
+    assert run("%%remote --download all\nback = payload * 2").error_in_exec is None
+    err = capfd.readouterr().err
+    assert "upload" in err and "download" in err and "64.0M/64.0M" in err and "MB/s" in err
+    assert run("%%remote --download all --quiet\nback = payload * 3").error_in_exec is None
+    assert "upload" not in capfd.readouterr().err
+    assert run("%%remote --download none\nremote_big = payload + 1").error_in_exec is None
+    capfd.readouterr()
+    fetched = shell.user_ns["remote_big"].fetch()
+    assert fetched[0] == 2.0 and "download" in capfd.readouterr().err
+    assert run("%%remote --download all\nsmall = 1").error_in_exec is None
+    assert "download" not in capfd.readouterr().err
+    for name in ("payload", "back", "remote_big"):
+        shell.user_ns.pop(name, None)
