@@ -144,6 +144,7 @@ class Connection:
         timeout: float | None = None,
         on_output: Callable[[dict], None] | None = None,
         answer_required: bool = True,
+        patience: float | None = None,
     ) -> Reply | None:
         """Send a request and wait for its reply, relaying its output to ``on_output``.
 
@@ -152,10 +153,11 @@ class Connection:
         interrupting the remote), :class:`RemoteKernelDied` or :class:`ConnectionLost` when the
         kernel dies or stops answering, and KeyboardInterrupt after interrupting the remote when
         the user interrupts us. With ``answer_required=False``, a request the kernel does not know
-        (idle status, no reply) returns None.
+        (idle status, no reply) returns None. ``patience`` gives up waiting after that many
+        seconds without interrupting anything (for requests that queue behind a busy kernel).
         """
         return self.start(msg_type, content, frames, timeout=timeout, on_output=on_output,
-                          answer_required=answer_required).wait()
+                          answer_required=answer_required, patience=patience).wait()
 
     def start(
         self,
@@ -166,6 +168,7 @@ class Connection:
         timeout: float | None = None,
         on_output: Callable[[dict], None] | None = None,
         answer_required: bool = True,
+        patience: float | None = None,
     ) -> "Pending":
         """Send a request and return it in flight; :func:`wait_all` waits for many at once."""
         if self.closed:
@@ -173,7 +176,7 @@ class Connection:
                                  f"%remote_connect")
         sent = sum(memoryview(f).nbytes for f in frames)
         msg_id = self.send(msg_type, content, frames)
-        return Pending(self, msg_id, sent, timeout, on_output, answer_required)
+        return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience)
 
     def _take_reply(self, msg_id: str) -> Reply | None:
         found = None
@@ -260,14 +263,15 @@ class Pending:
     """
 
     def __init__(self, conn: Connection, msg_id: str, sent: int, timeout: float | None,
-                 on_output: Callable[[dict], None] | None, answer_required: bool) -> None:
+                 on_output: Callable[[dict], None] | None, answer_required: bool,
+                 patience: float | None = None) -> None:
         self.conn = conn
         self.msg_id = msg_id
         self.bytes_sent = sent
         self.started = time.perf_counter()
         self.on_output = on_output
         self.answer_required = answer_required
-        self.waiter = _Waiter(conn, msg_id, timeout)
+        self.waiter = _Waiter(conn, msg_id, timeout, patience)
         self.reply: Reply | None = None
         self.idle_at: float | None = None
         self.error: BaseException | None = None
@@ -358,10 +362,13 @@ def wait_all(pending: list[Pending]) -> Iterator[Pending]:
 class _Waiter:
     """The clock of one request: deadlines, heartbeat, interrupts."""
 
-    def __init__(self, conn: Connection, msg_id: str, timeout: float | None) -> None:
+    def __init__(self, conn: Connection, msg_id: str, timeout: float | None,
+                 patience: float | None = None) -> None:
         self.conn = conn
         self.msg_id = msg_id
         now = time.monotonic()
+        self.give_up = now + patience if patience else None
+        self.patience = patience
         self.deadline = now + timeout if timeout else None
         self.timeout = timeout
         self.last_beat = now
@@ -408,6 +415,11 @@ class _Waiter:
             self.next_status_check = now + STATUS_INTERVAL
             if self.conn.exit_status() is not None:
                 self._lost()
+        if self.give_up is not None and now >= self.give_up and not have_reply:
+            raise RemoteTimeout(
+                f"target '{self.conn.name}' did not answer within {self.patience:g} s: its "
+                "kernel is alive but busy (another client's cell, or a long job). Try again "
+                "when it is idle.")
         if self.deadline is not None and now >= self.deadline and self.cause is None:
             self.cause = "timeout"
             self.interrupted_at = now

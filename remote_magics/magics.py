@@ -11,6 +11,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Enum, Float, Integer, List, Unicode
 
 from . import channels, jobs, packages, progress, protocol, targets
+from .errors import RemoteTimeout
 from .proxy import RemoteObject, format_size
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
@@ -233,7 +234,14 @@ class RemoteMagics(Magics):
                     for m in pool.members}
         for name, target in targets.registry.targets.items():
             alive = target.alive()
-            held = str(target.info().get("objects", "?")) if alive else "-"
+            held = "-"
+            if alive and jobs.busy(target):
+                held = f"busy: job {', '.join(str(job.number) for job in jobs.jobs_of(target))}"
+            elif alive:
+                try:
+                    held = str(target.info().get("objects", "?"))
+                except RemoteTimeout:
+                    held = "busy"
             current = "*" if name == targets.registry.current else ""
             rows.append((current, name, group_of.get(name, ""), _where(target),
                          "yes" if alive else "no", held))

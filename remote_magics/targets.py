@@ -49,8 +49,12 @@ class Target:
         self.lost: str | None = None  # why the kernel is gone, once we know it died
         self.before_run: list[Callable[["Target"], Any]] = []  # e.g. --sync-path's mirror
 
-    def _usable(self) -> None:
-        """Raise at once, instead of waiting on a kernel that is known to be gone."""
+    def _usable(self, wait_for_jobs: bool = False) -> None:
+        """Raise at once if the kernel is known to be gone; first, if asked, wait for its jobs."""
+        if wait_for_jobs:
+            from . import jobs  # jobs builds on targets
+
+            jobs.wait_turn(self)
         if self.connection.closed:
             raise NotConnected(f"target '{self.name}' is disconnected; connect again with "
                                "%remote_connect")
@@ -71,10 +75,11 @@ class Target:
         return self.kernel_manager is not None
 
     def _request(self, msg_type: str, content: dict, frames: list = (), *,
-                 timeout: float | None = None, on_output: Callable | None = None) -> Reply:
-        self._usable()
+                 timeout: float | None = None, on_output: Callable | None = None,
+                 patience: float | None = None) -> Reply:
+        self._usable(wait_for_jobs=True)
         return self._watch(lambda: self.connection.request(
-            msg_type, content, frames, timeout=timeout, on_output=on_output))
+            msg_type, content, frames, timeout=timeout, on_output=on_output, patience=patience))
 
     def run(
         self,
@@ -109,7 +114,7 @@ class Target:
         if download not in protocol.DOWNLOAD_POLICIES:
             raise ValueError(f"download must be one of {', '.join(protocol.DOWNLOAD_POLICIES)}, "
                              f"not {download!r}")
-        self._usable()
+        self._usable(wait_for_jobs=True)
         for hook in list(self.before_run):
             hook(self)
         self.runs += 1
@@ -144,7 +149,7 @@ class Target:
     def info(self) -> dict:
         """The engine's description: pid, host, objects held for us, versions."""
         self.flush_releases()
-        reply = self._request(protocol.INFO_REQUEST, {}, timeout=30)
+        reply = self._request(protocol.INFO_REQUEST, {}, patience=30)  # never interrupts
         self.details = reply.content
         return reply.content
 

@@ -158,3 +158,22 @@ def test_job_connection_message_ids_never_collide_with_the_main_ones(shell, cell
     main = {busy.connection.session.msg_id for _ in range(1000)}
     assert worker.connection.session.session == busy.connection.session.session  # one client
     assert not ours & main
+
+
+def test_remote_targets_reports_a_busy_target_without_disturbing_its_job(shell, cell, capsys):
+    cell("%%remote --async -o listed\nimport time\ntime.sleep(1.5)\nfinished = 'yes'")
+    capsys.readouterr()
+    shell.run_line_magic("remote_targets", "")
+    listing = capsys.readouterr().out
+    assert "busy: job" in listing
+    job = shell.user_ns["listed"]
+    job.result(30)
+    assert shell.user_ns["finished"] == "yes"  # the listing neither waited for nor interrupted it
+
+
+def test_api_calls_wait_for_the_targets_jobs(shell, cell, busy):
+    cell("%%remote --async -o first\nimport time\ntime.sleep(1)\norder = ['job']")
+    ns = {}
+    busy.run("seen = 'api'", ns)  # queued behind the job, not interleaved with it
+    assert shell.user_ns["first"].done()
+    assert ns["seen"] == "api"
