@@ -28,7 +28,6 @@ import logging
 import os
 import platform
 import statistics
-import sys
 import time
 import traceback
 from dataclasses import dataclass, field

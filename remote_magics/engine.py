@@ -153,7 +153,33 @@ class Engine:
         self._announce(parent, "download", frames)
         content["digest"] = protocol.frames_digest(self.key, frames)
         content["engine_id"] = self.engine_id
+        self._output_done(parent)
         self.session.send(stream, msg_type, content, parent, ident=ident, buffers=frames)
+
+    def _output_done(self, parent: dict) -> None:
+        """Publish, behind all the output the request made, that it made no more.
+
+        The kernel's idle status says the same, but only after it has waited twice on its output
+        thread; this marker lets the client finish a null cell about half a millisecond sooner.
+        """
+        streams = [stream for stream in (sys.stdout, sys.stderr) if stream is not None]
+        pub_thread = getattr(streams[0], "pub_thread", None) if streams else None
+
+        def flush_then_mark() -> None:
+            for stream in streams:
+                flush = getattr(stream, "_flush", None)
+                (flush or stream.flush)()  # on the output thread, this queues its messages
+            self.session.send(self.kernel.iopub_socket, protocol.OUTPUT_DONE, {}, parent,
+                              ident=b"remote_magics.output_done")  # queued behind them
+
+        if pub_thread is not None and all(getattr(s, "pub_thread", None) is pub_thread
+                                          for s in streams):
+            pub_thread.schedule(flush_then_mark)
+        else:  # streams replaced by the user's code: flush them here, then mark
+            for stream in streams:
+                stream.flush()
+            self.session.send(self.kernel.iopub_socket, protocol.OUTPUT_DONE, {}, parent,
+                              ident=b"remote_magics.output_done")
 
     def _announce(self, parent: dict, direction: str, frames: list) -> None:
         """Tell the client, on iopub, that a big transfer is under way (it shows progress)."""

@@ -132,6 +132,9 @@ class RemoteMagics(Magics):
         if timeout is not None and timeout <= 0:
             raise UsageError("--timeout takes a positive number of seconds")
         if args.targets is not None or args.scatter or args.gather:
+            if args.run_async or args.channel:
+                raise UsageError("--async and --channel run on one target; they cannot be "
+                                 "combined with --targets, --scatter or --gather")
             return self._fan_out(args, cell, limit, timeout)
         target = targets.registry.get(args.target)
         if args.packages:

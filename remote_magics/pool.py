@@ -420,27 +420,10 @@ def _failed_index(err: BaseException, start: int) -> int:
     return int(found[-1]) if found else start
 
 
-class _Counter:
-    """A progress line for when tqdm is not installed."""
-
-    def __init__(self, total: int) -> None:
-        self.total, self.done = total, 0
-
-    def update(self, n: int) -> None:
-        self.done += n
-        sys.stderr.write(f"\rremote_map: {self.done}/{self.total}")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        sys.stderr.write("\n")
-
-
 def _progress(total: int) -> Any:
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return _Counter(total)
-    return tqdm(total=total, desc="remote_map", unit="item", leave=False)
+    from .progress import tqdm_class
+
+    return tqdm_class()(total=total, desc="remote_map", unit="item", leave=False)
 
 
 # --- making pools ----------------------------------------------------------------------------

@@ -4,13 +4,15 @@ The engine announces a big transfer on iopub (``remote_transfer``, see :mod:`.pr
 an upload once the request has arrived, a download just before the reply leaves. A value
 travels as one ZeroMQ message, which arrives whole or not at all, so the bar cannot move byte
 by byte without splitting values into many messages (which costs bulk throughput); it shows
-the size, then fills when the transfer is over, with its rate. ``tqdm.auto``: a widget in
-Jupyter (with ipywidgets), text elsewhere.
+the size, then fills when the transfer is over, with its rate. A widget in Jupyter, text
+elsewhere (:func:`tqdm_class`).
 """
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import logging
+import sys
 import time
 from typing import Any, Callable, Iterator
 
@@ -19,20 +21,29 @@ from . import protocol, relay
 log = logging.getLogger(__name__)
 
 
-def _bar(total: int, desc: str) -> Any:
-    """A tqdm bar counting bytes, or None when tqdm is not installed."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    options = dict(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1000,
-                   leave=True, mininterval=0.1)
-    try:
-        return tqdm(**options)
-    except Exception:  # a notebook without ipywidgets: the text bar
-        from tqdm.std import tqdm as text_tqdm
+def tqdm_class() -> type:
+    """tqdm's widget bar inside a Jupyter kernel (ipywidgets installed), its text bar elsewhere.
 
-        return text_tqdm(**options)
+    Decided from the running shell, not from ``tqdm.auto``'s look at IPython's configuration,
+    which a terminal IPython can carry too.
+    """
+    from tqdm.std import tqdm as text_bar
+
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is not None and getattr(shell, "kernel", None) is not None:
+        if importlib.util.find_spec("ipywidgets") is None:  # the widget bar needs it
+            return text_bar
+        from tqdm.notebook import tqdm as widget_bar
+
+        return widget_bar
+    return text_bar
+
+
+def _bar(total: int, desc: str) -> Any:
+    """A bar counting bytes."""
+    return tqdm_class()(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1000,
+                        leave=True, mininterval=0.1)
 
 
 class Watch:
@@ -56,8 +67,6 @@ class Watch:
         direction = content.get("direction", "download")
         self.bars.append(direction)
         bar = _bar(nbytes, direction)
-        if bar is None:
-            return
         if direction == "upload":  # it has arrived: from the moment the run began until now
             bar.start_t = self.started
             bar.update(nbytes)

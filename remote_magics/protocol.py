@@ -64,6 +64,10 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
 ``remote_transfer`` ← (iopub, parent: the request) ``nbytes``, ``direction`` ("download"):
     sent before a reply whose frames pass :data:`PROGRESS_BYTES`, so the client can show progress.
 
+``remote_output_done`` ← (iopub, parent: any request of ours) no fields: published behind
+    all the output the request made, just before its reply; the client stops relaying there
+    instead of waiting for the kernel's idle status, which comes later.
+
 Objects held by the engine are scoped to the client's Jupyter session id (``header.session``):
 one client cannot fetch or release another's. Ids are unguessable random tokens.
 
@@ -77,7 +81,7 @@ import hashlib
 import hmac
 from typing import Iterable
 
-PROTOCOL_VERSION = 3  # 2: long frames digested piecewise (frames_digest); 3: live ops, channels
+PROTOCOL_VERSION = 4  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -88,6 +92,7 @@ RELEASE_REPLY = "remote_release_reply"
 INFO_REQUEST = "remote_info_request"
 INFO_REPLY = "remote_info_reply"
 
+OUTPUT_DONE = "remote_output_done"
 OP_REQUEST = "remote_op_request"
 OP_REPLY = "remote_op_reply"
 

@@ -168,6 +168,7 @@ def _installed() -> tuple[str, ...]:
 
 
 _is_local: dict[str, bool] = {}  # module name → whether it lives outside installed locations
+_local_cache: tuple[int, list[ModuleType]] = (-1, [])
 
 
 def local_modules() -> list[ModuleType]:
@@ -175,6 +176,9 @@ def local_modules() -> list[ModuleType]:
 
     These go by value, since a remote kernel cannot be assumed to import them.
     """
+    global _local_cache
+    if _local_cache[0] == len(sys.modules):  # nothing imported since: the same answer
+        return _local_cache[1]
     found = []
     for name, module in list(sys.modules.items()):
         local = _is_local.get(name)
@@ -185,4 +189,5 @@ def local_modules() -> list[ModuleType]:
             _is_local[name] = local
         if local:
             found.append(module)
+    _local_cache = (len(sys.modules), found)
     return found

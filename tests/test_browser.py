@@ -68,7 +68,9 @@ def lab(tmp_path_factory):
     subprocess.run([sys.executable, "-m", "remote_magics", "install-kernel", "--name", "browser",
                     "--prefix", str(prefix)], check=True, capture_output=True, timeout=120)
     settings = base / "settings"
-    _write_setting(settings, "notebook-extension/tracker", {"autoStartDefaultKernel": True})
+    # windowing off: every cell stays in the page, also when Run All scrolls it out of view
+    _write_setting(settings, "notebook-extension/tracker",
+                   {"autoStartDefaultKernel": True, "windowingMode": "none"})
     _write_setting(settings, "apputils-extension/notification", {"fetchNews": "false"})
     env = {**os.environ,
            "JUPYTERLAB_SETTINGS_DIR": str(settings),

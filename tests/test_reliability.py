@@ -185,7 +185,8 @@ def test_attached_kernel_killed_is_reported_as_died(shell):
 # --- bad input ------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("line", ["--download=bogus", "--bytes lots", "--timeout -1",
-                                  "--no-such-option"])
+                                  "--no-such-option", "--async --targets default",
+                                  "--channel ch --targets default"])
 def test_bad_magic_arguments_are_usage_errors_and_nothing_runs(shell, target, line):
     shell.user_ns.pop("ran", None)
     res = shell.run_cell(f"%%remote {line}\nran = True")
@@ -376,3 +377,46 @@ def test_disconnect_and_failed_connect_leave_nothing_behind(shell, tmp_path):
     while _footprint() != before and time.monotonic() < deadline:
         time.sleep(0.1)  # zmq's io threads end asynchronously after a context is destroyed
     assert _footprint() == before
+
+
+def test_client_drops_and_logs_a_reply_with_a_bad_signature(caplog):
+    """A fake kernel on loopback answers once with the wrong key, then with the right one."""
+    import zmq
+    from jupyter_client.session import Session
+
+    from remote_magics.client import Connection
+
+    key = b"the-right-key"
+    ctx = zmq.Context()
+    info = {"ip": "127.0.0.1", "transport": "tcp", "key": key.decode(),
+            "signature_scheme": "hmac-sha256"}
+    socks = {}
+    for name, kind in [("shell", zmq.ROUTER), ("iopub", zmq.PUB), ("control", zmq.ROUTER),
+                       ("hb", zmq.ROUTER), ("stdin", zmq.ROUTER)]:
+        socks[name] = ctx.socket(kind)
+        socks[name].linger = 0
+        info[f"{name}_port"] = socks[name].bind_to_random_port("tcp://127.0.0.1")
+    conn = Connection(info, name="fake", heartbeat_timeout=60)
+    good, forger = Session(key=key), Session(key=b"a-wrong-key")
+
+    def answer(session):
+        assert socks["shell"].poll(10_000)
+        idents, parts = good.feed_identities(socks["shell"].recv_multipart())
+        request = good.deserialize(parts)
+        content = {"status": "ok", "objects": 0, "digest": protocol.frames_digest(key, [])}
+        session.send(socks["shell"], protocol.INFO_REPLY, content, parent=request, ident=idents)
+        session.send(socks["iopub"], "status", {"execution_state": "idle"}, parent=request)
+
+    try:
+        caplog.set_level("WARNING", logger="remote_magics.client")
+        pending = conn.start(protocol.INFO_REQUEST, {}, patience=2)
+        answer(forger)
+        with pytest.raises(RemoteTimeout, match="did not answer"):
+            pending.wait()
+        assert "failed its signature check" in caplog.text
+        pending = conn.start(protocol.INFO_REQUEST, {}, patience=10)
+        answer(good)
+        assert pending.wait().content["status"] == "ok"
+    finally:
+        conn.close()
+        ctx.destroy(linger=0)
