@@ -15,6 +15,18 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
 
 
+#: The pyfora seed's example function, as a notebook cell.
+IS_PRIME = '''
+def isPrime(p):
+    x = 2
+    while x*x <= p:
+        if p % x == 0:
+            return 0
+        x = x + 1
+    return 1
+'''
+
+
 def plain(text: str) -> str:
     """``text`` without ANSI colour codes."""
     return ANSI.sub("", text)

@@ -1,6 +1,7 @@
 """%%remote driven through a real InteractiveShell against a real engine kernel."""
 from __future__ import annotations
 
+import gc
 import threading
 
 import numpy as np
@@ -9,17 +10,7 @@ from IPython.utils.capture import capture_output
 
 import remote_magics
 from remote_magics import RemoteObject, SerializationError
-from tests.conftest import plain
-
-IS_PRIME = '''
-def isPrime(p):
-    x = 2
-    while x*x <= p:
-        if p % x == 0:
-            return 0
-        x = x + 1
-    return 1
-'''
+from tests.conftest import IS_PRIME, plain
 
 
 def test_isprime_example_downloads_all(shell, run):
@@ -164,12 +155,11 @@ def test_generator_result_stays_a_proxy_with_a_note(shell, run, capsys):
 
 
 def test_releasing_a_proxy_drops_the_engine_object_count(shell, run, target):
+    gc.collect()  # proxies that earlier tests dropped are released now, not during the test
     before = target.info()["objects"]
     assert run("%%remote --download=none\nheld = list(range(10))").error_in_exec is None
     assert target.info()["objects"] == before + 1
     del shell.user_ns["held"]
-    import gc
-
     gc.collect()
     assert target.info()["objects"] == before  # info() flushes the queued release first
 

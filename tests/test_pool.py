@@ -15,17 +15,7 @@ import remote_magics
 from remote_magics import RemoteObject
 from remote_magics.errors import FanOutError, MapError, NotConnected, RemoteMagicsError
 from remote_magics.pool import PerMember, Pool, concat, resolve, split
-from tests.conftest import plain
-
-IS_PRIME = '''
-def isPrime(p):
-    x = 2
-    while x*x <= p:
-        if p % x == 0:
-            return 0
-        x = x + 1
-    return 1
-'''
+from tests.conftest import IS_PRIME, plain
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Stopping, timing out, losing the kernel, and bad input: never a hang, never a changed namespace."""
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -344,6 +345,7 @@ def test_two_clients_cannot_touch_each_others_objects(worker):
                    "outputs": ["x"], "download": "all", "bytes": 1 << 20}
         reply = other.connection.request(protocol.RUN_REQUEST, content, item, timeout=30)
         assert reply.content["status"] == "error" and "not held" in reply.content["evalue"]
+        gc.collect()  # earlier tests' dropped proxies are released now, not mid-count
         total = worker.info()["total_objects"]
         del theirs
     except BaseException:
