@@ -226,6 +226,8 @@ class Engine:
             self._flush_figures()
             self._reply(stream, ident, parent, self._error_content(err))
             return
+        finally:
+            self.running = None
         self._flush_figures()
         reply, frames = self._outputs(content, namespace, value, client)
         self._reply(stream, ident, parent, reply, frames)

@@ -62,16 +62,16 @@ def _on_notebook_thread(target: Any) -> None:
 
 
 def request(proxy: "RemoteObject", op: str, *, name: str | None = None, args: tuple = (),
-            kwargs: dict | None = None, chunk: int | None = None, wait: bool = True,
-            timeout: float | None = None):
-    """Send one operation on ``proxy``'s remote object; return the reply (raises RemoteError)."""
-    from . import jobs
+            kwargs: dict | None = None, chunk: int | None = None,
+            timeout: float | None = None, patience: float | None = None):
+    """Send one operation on ``proxy``'s remote object; return the reply (raises RemoteError).
 
+    It waits its turn behind the target's jobs (as every Target request does). ``patience``
+    gives up without interrupting the kernel, for previews and completions.
+    """
     proxy.check()
     target = proxy._target
     _on_notebook_thread(target)
-    if wait:
-        jobs.wait_turn(target)
     download, limit = _policy(proxy)
     content = {"id": proxy._id, "op": op, "name": name, "download": download, "bytes": limit,
                "chunk": chunk, "nframes": 0}
@@ -88,7 +88,8 @@ def request(proxy: "RemoteObject", op: str, *, name: str | None = None, args: tu
                 raise ProxyError(f"an argument is a proxy on target '{other.target}', and this "
                                  f"proxy lives on '{target.name}'; .fetch() one of them first")
         content["nframes"] = len(frames)
-    reply = target._request(protocol.OP_REQUEST, content, frames, timeout=timeout)
+    reply = target._request(protocol.OP_REQUEST, content, frames, timeout=timeout,
+                            patience=patience)
     if reply.content.get("status") != "ok":
         raise RemoteError.from_reply(reply.content, target.name)
     return reply
@@ -160,7 +161,7 @@ def remote_dir(proxy: "RemoteObject") -> list[str]:
     if jobs.busy(proxy._target):
         return []
     try:
-        return list(operate(proxy, "dir", wait=False, timeout=PREVIEW_TIMEOUT))
+        return list(operate(proxy, "dir", patience=PREVIEW_TIMEOUT))
     except Exception:  # completion must never fail the notebook
         log.debug("remote dir failed", exc_info=True)
         return []
@@ -168,7 +169,7 @@ def remote_dir(proxy: "RemoteObject") -> list[str]:
 
 def preview(proxy: "RemoteObject") -> dict:
     """The head of the remote value (text, and HTML for DataFrames), computed remotely."""
-    return operate(proxy, "preview", wait=False, timeout=PREVIEW_TIMEOUT)
+    return operate(proxy, "preview", patience=PREVIEW_TIMEOUT)
 
 
 def preview_html(proxy: "RemoteObject") -> str:
@@ -223,7 +224,7 @@ class LiveOperations:
         if jobs.busy(self._target):
             return []
         try:
-            return operate(self, "keys", wait=False, timeout=PREVIEW_TIMEOUT)
+            return operate(self, "keys", patience=PREVIEW_TIMEOUT)
         except Exception:  # completion must never fail the notebook
             return []
 

@@ -13,13 +13,11 @@ Kernels are launched side by side first and waited for afterwards, so N boot in 
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import sys
 from typing import Any, Callable, Sequence
 from urllib.parse import urlparse
 
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import KernelManager
 
 from . import targets
@@ -49,8 +47,7 @@ def _start_all(names: Sequence[str], launch: Callable[[str], Target], *, timeout
 def start_local(names: Sequence[str], *, timeout: float, cwd: str | None) -> list[Target]:
     """One new engine kernel on this machine per name."""
     return _start_all(names, lambda name: targets._launch(
-        name, KernelManager(kernel_name=targets.ENGINE_SPEC_NAME,
-                            kernel_spec_manager=targets._EngineSpecs()), "local", cwd=cwd),
+        name, targets.engine_kernel_manager(), "local", cwd=cwd),
         timeout=timeout, install=False)
 
 
@@ -132,25 +129,17 @@ def start_dask(spec: str, name: str, *, n: int | None,
     return members, client.close
 
 
-class _WorkerSpecs(KernelSpecManager):
-    """The kernelspec a worker starts: plain ipykernel in the worker's Python, Curve capable."""
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(
-            argv=[sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                  f"--IPKernelApp.parent_handle={os.getpid()}", "--IPKernelApp.log_level=ERROR"],
-            display_name="remote_magics worker kernel", language="python",
-            interrupt_mode="message", resource_dir="",
-            metadata={"supported_encryption": ["curve"]},
-        )
-
-
 async def _start_worker_engine(dask_worker: Any) -> dict:
     """Run on a Dask worker: start a kernel bound to the worker's own address, with Curve."""
     from jupyter_client.manager import AsyncKernelManager
 
     host = urlparse(dask_worker.address).hostname or "127.0.0.1"
-    km = AsyncKernelManager(kernel_name="remote-magics-worker", kernel_spec_manager=_WorkerSpecs(),
+    # plain ipykernel in the worker's Python, Curve capable
+    spec = targets.child_kernel_spec("ipykernel_launcher", "remote_magics worker kernel",
+                                     interrupt_mode="message",
+                                     metadata={"supported_encryption": ["curve"]})
+    km = AsyncKernelManager(kernel_name="remote-magics-worker",
+                            kernel_spec_manager=targets.OneSpec(spec),
                             ip=host, transport_encryption="required")
     await km.start_kernel()
     token = secrets.token_hex(16)

@@ -311,21 +311,35 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
     return registry.add(target)
 
 
-class _EngineSpecs(KernelSpecManager):
-    """Knows one kernelspec: our engine, run by this Python."""
+class OneSpec(KernelSpecManager):
+    """A kernelspec manager that knows one kernelspec, whatever name is asked for."""
+
+    def __init__(self, spec: KernelSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
 
     def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return KernelSpec(
-            argv=[sys.executable, "-m", "remote_magics.engine", "-f", "{connection_file}",
-                  f"--IPKernelApp.parent_handle={os.getpid()}", "--IPKernelApp.log_level=ERROR"],
-            display_name="remote_magics engine", language="python",
-            interrupt_mode="signal", resource_dir="",
-        )
+        return self.spec
+
+
+def child_kernel_spec(module: str, display_name: str, **fields: Any) -> KernelSpec:
+    """A kernel of this Python (``python -m module``) that ends with this process, logging errors only."""
+    return KernelSpec(
+        argv=[sys.executable, "-m", module, "-f", "{connection_file}",
+              f"--IPKernelApp.parent_handle={os.getpid()}", "--IPKernelApp.log_level=ERROR"],
+        display_name=display_name, language="python", resource_dir="", **fields,
+    )
+
+
+def engine_kernel_manager() -> KernelManager:
+    """A KernelManager for a new engine kernel on this machine."""
+    spec = child_kernel_spec("remote_magics.engine", "remote_magics engine",
+                             interrupt_mode="signal")
+    return KernelManager(kernel_name=ENGINE_SPEC_NAME, kernel_spec_manager=OneSpec(spec))
 
 
 def _start_local(name: str, *, timeout: float, cwd: str | None) -> Target:
-    target = _launch(name, KernelManager(kernel_name=ENGINE_SPEC_NAME,
-                                         kernel_spec_manager=_EngineSpecs()), "local", cwd=cwd)
+    target = _launch(name, engine_kernel_manager(), "local", cwd=cwd)
     _ready(target, timeout)
     return target
 
