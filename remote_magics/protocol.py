@@ -72,8 +72,11 @@ Objects held by the engine are scoped to the client's Jupyter session id (``head
 one client cannot fetch or release another's. Ids are unguessable random tokens.
 
 Output produced while a request runs (stdout, stderr, ``display_data``) goes out on iopub with the
-request as its parent, as for ``execute_request``; the kernel's ``idle`` status for the request
-follows all of it, so the client relays until it has both the reply and that status.
+request as its parent, as for ``execute_request``; ``remote_output_done`` follows all of it, so the
+client relays until it has both the reply and that marker (or, for a request the kernel does not
+know, its ``idle`` status). Engines we start (``python -m remote_magics.engine``) handle our
+requests on the main thread without ipykernel's busy/idle statuses; a kernel we attach to
+publishes them as for any request.
 """
 from __future__ import annotations
 
@@ -139,6 +142,29 @@ _digest_pool = None
 
 def _sha256(view: memoryview) -> bytes:
     return hashlib.sha256(view).digest()
+
+
+def unpack_message(session, parts: list) -> dict:
+    """A verified Jupyter message from its frames after the identities (``session``: jupyter's).
+
+    Like ``Session.deserialize`` without its parsing of every date: dates are never used here,
+    and parsing them was a third of a null cell's time on each side. Raises ValueError for a
+    message whose signature is wrong.
+    """
+    signature, *fields = (bytes(part.buffer) if hasattr(part, "buffer") else bytes(part)
+                          for part in parts[:5])
+    if session.auth is not None:
+        mac = session.auth.copy()
+        for data in fields:
+            mac.update(data)
+        if not hmac.compare_digest(mac.hexdigest().encode(), signature):
+            raise ValueError("bad signature")
+    header = session.unpack(fields[0])
+    return {"header": header, "msg_id": header.get("msg_id"),
+            "msg_type": header.get("msg_type"), "parent_header": session.unpack(fields[1]),
+            "metadata": session.unpack(fields[2]), "content": session.unpack(fields[3]),
+            "buffers": [part.buffer if hasattr(part, "buffer") else memoryview(part)
+                        for part in parts[5:]]}
 
 
 def frames_digest(key: bytes, frames: Iterable) -> str:
