@@ -6,6 +6,7 @@ heartbeat, and turns a KeyboardInterrupt (the stop button) into an interrupt of 
 """
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -14,7 +15,7 @@ from typing import Callable, Iterator, Sequence
 import zmq
 from jupyter_client.session import Session
 
-from . import protocol
+from . import protocol, streaming
 from .errors import ConnectionLost, RemoteKernelDied, RemoteMagicsError, RemoteTimeout
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,10 @@ INTERRUPT_GRACE = 5.0
 STATUS_INTERVAL = 0.5
 #: iopub messages relayed per wake-up at most (a flood of output must not starve the heartbeat).
 RELAY_BATCH = 500
+#: Bytes of an upload sent ahead of the engine's acknowledgements (it digests them meanwhile).
+UPLOAD_WINDOW = 4 * protocol.STREAM_CHUNK
+#: Seconds of chunks of a download taken per wake-up at most (the heartbeat gets its turn).
+CHUNK_BUDGET = 0.2
 
 
 @dataclass
@@ -79,12 +84,15 @@ class Connection:
         for sock in (self.shell, self.iopub, self.hb):
             self.poller.register(sock, zmq.POLLIN)
         self.closed = False
+        self._incoming = streaming.Incoming(self.key)  # the awaited reply's streamed frames
 
     def _socket(self, kind: int, port_key: str) -> zmq.Socket:
         sock = self.context.socket(kind)
         sock.linger = 0
         if kind == zmq.SUB:
             sock.rcvhwm = 0  # never drop a cell's output on our side
+        elif port_key == "shell_port":  # a download's chunks wait on the engine, uncopied
+            sock.rcvhwm = streaming.RECEIVE_QUEUE
         if self.info.get("curve_publickey"):  # a kernel bound to a network address: CurveZMQ
             public = self.info["curve_publickey"]
             public = public.encode() if isinstance(public, str) else public
@@ -105,15 +113,43 @@ class Connection:
 
     # --- sending -------------------------------------------------------------------------
 
-    def send(self, msg_type: str, content: dict, frames: Sequence = (), *, channel: str = "shell") -> str:
-        """Sign and send a message (with a digest of its frames); returns its msg_id."""
-        content = dict(content)
-        frames = list(frames)
-        content["digest"] = protocol.frames_digest(self.key, frames)
-        msg = self.session.msg(msg_type, content)
-        sock = self.control if channel == "control" else self.shell
-        self.session.send(sock, msg, buffers=frames)
+    def send(self, msg_type: str, content: dict, frames: Sequence = (), *, channel: str = "shell",
+             on_progress: Callable[[str, int, int], None] | None = None) -> str:
+        """Sign and send a message (with a digest of its frames); returns its msg_id.
+
+        On the shell channel, big frames are streamed ahead of the message (:mod:`.streaming`),
+        paced by the engine's acknowledgements, which ``on_progress("upload", done, total)``
+        follows. Raises :class:`ConnectionLost` when the engine refuses a chunk or goes away.
+        """
+        if channel == "control":  # a channel's messages stay whole
+            msg = streaming.send(self.session, self.control, msg_type, content, frames, self.key,
+                                 chunk=None)
+            return msg["header"]["msg_id"]
+        window = streaming.Window(UPLOAD_WINDOW, on_progress, self._next_ack,
+                                  self._upload_stalled, interval=HEARTBEAT_INTERVAL)
+        try:
+            msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
+                                 window=window)
+        except streaming.StreamError as err:
+            raise ConnectionLost(f"target '{self.name}' refused an upload ({err}): its data was "
+                                 "altered on the way, and nothing ran. Run it again.") from None
+        window.finish()
         return msg["header"]["msg_id"]
+
+    def _next_ack(self, timeout: float) -> dict | None:
+        """During an upload, the next iopub message: an acknowledgement's content, else {}."""
+        if not self.iopub.poll(max(int(timeout * 1000), 1)):
+            return None
+        msg = self._recv(self.iopub)  # no request of ours runs yet: nothing else to relay
+        return msg["content"] if msg is not None and msg["msg_type"] == protocol.CHUNK_ACK else {}
+
+    def _upload_stalled(self) -> None:
+        """An upload is not acknowledged: fine if the kernel still answers, else raise."""
+        if not self.ping(self.heartbeat_timeout):
+            raise ConnectionLost(
+                f"target '{self.name}' stopped answering its heartbeat during an upload: its "
+                "kernel died, was stopped, or the network to it is down. Check the kernel's "
+                f"host; %remote_connect --restart {self.name} restarts a kernel we started.")
 
     def interrupt(self) -> None:
         """Interrupt the remote kernel: by signal when we own it, else on the control channel."""
@@ -145,6 +181,7 @@ class Connection:
         on_output: Callable[[dict], None] | None = None,
         answer_required: bool = True,
         patience: float | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
     ) -> Reply | None:
         """Send a request and wait for its reply, relaying its output to ``on_output``.
 
@@ -155,9 +192,12 @@ class Connection:
         the user interrupts us. With ``answer_required=False``, a request the kernel does not know
         (idle status, no reply) returns None. ``patience`` gives up waiting after that many
         seconds without interrupting anything (for requests that queue behind a busy kernel).
+        ``on_progress(direction, done, total)`` follows the bytes of a streamed upload or
+        download ("upload" or "download"), chunk by chunk.
         """
         return self.start(msg_type, content, frames, timeout=timeout, on_output=on_output,
-                          answer_required=answer_required, patience=patience).wait()
+                          answer_required=answer_required, patience=patience,
+                          on_progress=on_progress).wait()
 
     def start(
         self,
@@ -169,30 +209,64 @@ class Connection:
         on_output: Callable[[dict], None] | None = None,
         answer_required: bool = True,
         patience: float | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
     ) -> "Pending":
         """Send a request and return it in flight; :func:`wait_all` waits for many at once."""
         if self.closed:
             raise ConnectionLost(f"the connection to '{self.name}' is closed; reconnect with "
                                  f"%remote_connect")
         sent = sum(memoryview(f).nbytes for f in frames)
-        msg_id = self.send(msg_type, content, frames)
+        self._incoming.clear()  # what an abandoned request left half-downloaded
+        msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
+        self._incoming = streaming.Incoming(
+            self.key, functools.partial(on_progress, "download") if on_progress else None)
         return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience)
 
     def _take_reply(self, msg_id: str) -> Reply | None:
+        """The reply to ``msg_id`` if it is in; chunks streamed ahead of it are put in place.
+
+        Takes chunks for at most :data:`CHUNK_BUDGET` seconds, so a long download leaves the
+        heartbeat its turn. Raises :class:`ConnectionLost` for a reply whose chunks were dropped.
+        """
         found = None
-        while self.shell.poll(0):
+        budget = time.monotonic() + CHUNK_BUDGET
+        while found is None and self.shell.poll(0):
             msg = self._recv(self.shell)
             if msg is None or msg["parent_header"].get("msg_id") != msg_id:
                 continue  # late replies of requests we stopped waiting for
-            frames = msg["buffers"]
-            ours = msg["msg_type"] in protocol.REPLY_TYPES  # Jupyter's own replies carry no digest
-            if ours and not protocol.digest_ok(self.key, frames, msg["content"].get("digest")):
-                log.error("remote_magics: dropped a reply from '%s' whose frames fail their "
-                          "digest", self.name)
+            content, frames = msg["content"], msg["buffers"]
+            if msg["msg_type"] == protocol.CHUNK:
+                try:
+                    self._incoming.add(content, frames)
+                except streaming.StreamError as err:
+                    log.error("remote_magics: dropped a chunk from '%s': %s", self.name, err)
+                if time.monotonic() > budget:
+                    break
                 continue
-            found = Reply(msg["header"]["msg_type"], msg["content"], frames,
-                          bytes_received=sum(f.nbytes for f in frames))
+            if msg["msg_type"] in protocol.REPLY_TYPES:  # Jupyter's own replies carry no digest
+                if not streaming.message_ok(self.key, content, frames):
+                    log.error("remote_magics: dropped a reply from '%s' whose frames fail their "
+                              "digest", self.name)
+                    continue
+                try:
+                    frames = self._incoming.claim(content, frames)
+                except streaming.StreamError as err:
+                    log.error("remote_magics: dropped a reply from '%s': %s", self.name, err)
+                    raise ConnectionLost(
+                        f"the reply from target '{self.name}' arrived damaged ({err}: a chunk of "
+                        "it failed its digest check or went missing) and was dropped; the "
+                        "connection may be corrupting data. Run the cell again.") from None
+            found = Reply(msg["header"]["msg_type"], content, frames,
+                          bytes_received=sum(memoryview(f).nbytes for f in frames))
         return found
+
+    @property
+    def chunk_at(self) -> float:
+        """When (``time.monotonic()``) a chunk of the awaited reply last came; 0.0 before any.
+
+        A reply whose chunks still come after the request's idle status is late, not missing.
+        """
+        return self._incoming.arrived_at
 
     def _relay(self, msg_id: str, on_output: Callable[[dict], None] | None) -> float | None:
         idle_at = None
@@ -254,6 +328,7 @@ class Connection:
         """Close the sockets and their context; the kernel itself is not touched."""
         if not self.closed:
             self.closed = True
+            self._incoming.clear()
             self.context.destroy(linger=0)
 
 
@@ -291,7 +366,8 @@ class Pending:
                 self.waiter.beat()
             if self.reply is not None and self.idle_at is not None:
                 return self._finish()
-            if self.reply is None and self.idle_at is not None and time.monotonic() - self.idle_at > (
+            quiet_since = max(self.idle_at or 0.0, conn.chunk_at)  # a streamed reply still coming
+            if self.reply is None and self.idle_at is not None and time.monotonic() - quiet_since > (
                     0.5 if not self.answer_required else REPLY_GRACE):
                 if not self.answer_required:
                     return self._finish()

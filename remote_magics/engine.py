@@ -18,7 +18,7 @@ import sys
 import traceback
 from typing import Any
 
-from . import protocol, serialize
+from . import protocol, serialize, streaming
 
 
 class ObjectStore:
@@ -128,6 +128,7 @@ class Engine:
         self.engine_id = secrets.token_hex(8)
         self.store = ObjectStore()
         self.running: dict | None = None  # the run request being handled
+        self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -144,6 +145,7 @@ class Engine:
 
         engine_live.install(self)
         engine_channels.install(self)
+        streaming.install(self)
 
     async def dispatch(self, raw: list) -> bool:
         """Handle one of our requests with the least ceremony; False for any other message.
@@ -186,10 +188,10 @@ class Engine:
         msg_type = protocol.reply_type(parent["header"]["msg_type"])
         frames = list(frames)
         self._announce(parent, "download", frames)
-        content["digest"] = protocol.frames_digest(self.key, frames)
         content["engine_id"] = self.engine_id
         self._output_done(parent)
-        self.session.send(stream, msg_type, content, parent, ident=ident, buffers=frames)
+        streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
+                       ident=ident)
         flush = getattr(stream, "flush", None)
         if flush is not None:  # a ZMQStream queues sends until its loop turns: send it now
             flush(2)  # zmq.POLLOUT
@@ -220,18 +222,45 @@ class Engine:
                               ident=b"remote_magics.output_done")
 
     def _announce(self, parent: dict, direction: str, frames: list) -> None:
-        """Tell the client, on iopub, that a big transfer is under way (it shows progress)."""
+        """Tell the client, on iopub, that a big transfer is under way (it shows progress).
+
+        Not for a streamed transfer, whose progress the client follows chunk by chunk.
+        """
         size = serialize.nbytes(frames)
-        if size > protocol.PROGRESS_BYTES:
+        if size > protocol.PROGRESS_BYTES and not (parent["content"].get("streamed")
+                                                   or streaming.streams(frames)):
             self.session.send(self.kernel.iopub_socket, protocol.TRANSFER,
                               {"direction": direction, "nbytes": size}, parent=parent,
                               ident=b"remote_transfer")
 
     def _authentic(self, msg: dict) -> bool:
-        if protocol.digest_ok(self.key, msg["buffers"], msg["content"].get("digest")):
+        """Whether a message's frames pass their digest; every handler asks first.
+
+        A request's streamed frames are put in place here, and whatever else its client
+        streamed and never claimed is dropped.
+        """
+        kind, content = msg["header"]["msg_type"], msg["content"]
+        if not streaming.message_ok(self.key, content, msg["buffers"]):
+            return self._drop(msg, "whose frames fail their digest")
+        if kind not in protocol.REQUEST_TYPES:  # channel messages (control thread): never streamed
             return True
-        self.kernel.log.error("remote_magics: dropped a %s whose frames fail their digest",
-                              msg["header"]["msg_type"])
+        incoming = self.incoming.pop(msg["header"]["session"], None) or streaming.Incoming(self.key)
+        try:
+            msg["buffers"] = incoming.claim(content, msg["buffers"])
+        except streaming.StreamError as err:
+            return self._drop(msg, f"({err})")
+        return True
+
+    def _drop(self, msg: dict, why: str) -> bool:
+        """Log and drop a message (returns False), publishing a dropped request's idle status.
+
+        Our fast dispatch publishes none, and without it the client would wait for ever.
+        """
+        kind = msg["header"]["msg_type"]
+        self.kernel.log.error("remote_magics: dropped a %s %s", kind, why)
+        if kind in protocol.REQUEST_TYPES:
+            self.session.send(self.kernel.iopub_socket, "status", {"execution_state": "idle"},
+                              parent=msg, ident=b"remote_magics.status")
         return False
 
     def _resolver(self, client: str):

@@ -183,7 +183,7 @@ class RemoteMagics(Magics):
                 code, self.shell.user_ns,
                 download=args.download or self.download, bytes=limit, timeout=timeout,
                 hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
-                on_output=watch.on_output,
+                on_output=watch.on_output, on_progress=watch.on_progress,
             )
         for note in run.notes:
             print(f"remote_magics: {note}", file=sys.stderr)

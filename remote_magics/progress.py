@@ -1,11 +1,11 @@
 """Progress bars for big transfers: uploads and downloads over :data:`protocol.PROGRESS_BYTES`.
 
-The engine announces a big transfer on iopub (``remote_transfer``, see :mod:`.protocol`):
-an upload once the request has arrived, a download just before the reply leaves. A value
-travels as one ZeroMQ message, which arrives whole or not at all, so the bar cannot move byte
-by byte without splitting values into many messages (which costs bulk throughput); it shows
-the size, then fills when the transfer is over, with its rate. A widget in Jupyter, text
-elsewhere (:func:`tqdm_class`).
+A big frame (an array's data) travels as a stream of chunks (:mod:`.streaming`), and the
+connection reports each one (:meth:`Watch.on_progress`): an upload's bar moves as its chunks
+leave, a download's as they arrive, with bytes and rate. A transfer of many small frames is one
+ZeroMQ message, which arrives whole or not at all: the engine announces it on iopub
+(``remote_transfer``, see :mod:`.protocol`), and its bar shows the size, then fills when the
+transfer is over. A widget in Jupyter, text elsewhere (:func:`tqdm_class`).
 """
 from __future__ import annotations
 
@@ -47,14 +47,34 @@ def _bar(total: int, desc: str) -> Any:
 
 
 class Watch:
-    """Passes a run's output to ``relay``, and turns transfer announcements into bars."""
+    """Passes a run's output to ``relay``, and turns transfers into bars.
+
+    Give :meth:`on_output` as a request's ``on_output`` and :meth:`on_progress` as its
+    ``on_progress`` (see :meth:`.client.Connection.request`).
+    """
 
     def __init__(self, quiet: bool = False, relay: Callable[[dict], None] = relay.show) -> None:
         self.quiet = quiet
         self.relay = relay
         self.started = time.time()  # tqdm counts in wall-clock seconds
         self.download: Any = None
+        self.streaming: dict[str, Any] = {}  # direction → the bar of a streamed transfer
         self.bars: list[str] = []  # what was shown, for tests and reports
+        self.updates: list[tuple[str, int]] = []  # (direction, bytes done) of streamed transfers
+
+    def on_progress(self, direction: str, done: int, total: int) -> None:
+        """A streamed transfer moved: ``done`` of its ``total`` bytes are through."""
+        if self.quiet or total <= protocol.PROGRESS_BYTES:
+            return
+        self.updates.append((direction, done))
+        bar = self.streaming.get(direction)
+        if bar is None:
+            self.bars.append(direction)
+            bar = self.streaming[direction] = _bar(total, direction)
+        bar.update(max(min(done, total) - bar.n, 0))
+        if done >= total:
+            bar.close()
+            del self.streaming[direction]
 
     def on_output(self, msg: dict) -> None:
         if msg["msg_type"] != protocol.TRANSFER:
@@ -77,11 +97,14 @@ class Watch:
             self.download = bar
 
     def finish(self) -> None:
-        """The reply is in: a download announced before it is complete."""
+        """The reply is in: a download announced before it is complete; other bars end."""
         bar, self.download = self.download, None
         if bar is not None:
             bar.update(bar.total - bar.n)
             bar.close()
+        for bar in self.streaming.values():  # a transfer cut short: the bar stays where it got
+            bar.close()
+        self.streaming.clear()
 
 
 @contextlib.contextmanager

@@ -9,6 +9,32 @@ not cover binary frames, so every message of ours that carries frames also carri
 ``content["digest"]``: an HMAC-SHA256, with the same key, of the frames' lengths and bytes
 (:func:`frames_digest`). A side that finds a wrong digest logs the message and drops it.
 
+A frame longer than :data:`STREAM_CHUNK` bytes does not travel inside its message: it is
+*streamed* ahead of it, on the same socket, as ``remote_chunk`` messages of at most
+:data:`STREAM_CHUNK` bytes each (more for a frame so big that its transfer would otherwise take
+more than 512 chunks), so the digests of both sides overlap the transfer and a progress bar can
+follow it (:mod:`.streaming`). The message itself then carries an empty placeholder frame at each
+streamed index and ``content["streamed"]`` = ``{"transfer": id, "frames": [[index, nbytes],
+...]}`` (``id`` a random token), and its ``digest`` covers its frames as sent (placeholders
+included) followed by the transfer id encoded as one more frame. Any request or reply of ours on
+the shell socket may be streamed, both ways; messages on iopub and control never are.
+
+``remote_chunk`` → and ← (shell; a reply's chunks have the request as parent) ``transfer``,
+    ``index`` (the frame's index in the message), ``offset`` (of this chunk in the frame),
+    ``nbytes`` (the frame's size), ``total`` (the message's frames in all, for progress),
+    ``digest``: :func:`frames_digest` of the frames ``b"remote_chunk"``, the transfer id, then
+    index, offset and nbytes each as 8 bytes little-endian, then the chunk; one frame: the chunk.
+    A frame's chunks come in order and cover it exactly; a receiver drops a chunk that fails
+    its digest or comes out of order, and with it the transfer and the message that claims it.
+    No reply. A peer sends one message's chunks, then that message: a chunk of a new transfer
+    abandons an unclaimed one, and the engine forgets a client's unclaimed chunks when it
+    handles that client's next request.
+``remote_chunk_ack`` ← (iopub, parent: a chunk of an upload) ``transfer``, ``index``,
+    ``offset``: the engine has taken that chunk (and every one before it); with ``error`` (str)
+    when it dropped it. The client keeps at most a few chunks unacknowledged, so an upload
+    never piles up in the engine's memory, and shows the acknowledged bytes as its progress;
+    it stops waiting for acknowledgements after some seconds without one (a busy kernel).
+
 Values travel as *items*. An item is one Python object pickled by cloudpickle with protocol 5:
 the first frame is the pickle stream, the following ``nframes - 1`` frames are its out-of-band
 buffers (numpy arrays, bytes), each a ZeroMQ frame of its own, never copied into the pickle.
@@ -61,8 +87,10 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
     :data:`CHANNEL_WINDOW_BYTES`) unacknowledged, so iopub's queue (1000 messages, beyond which
     a PUB socket drops) never overflows. No replies; the control channel is served by its own
     thread while the cell runs, through the ports and tunnels the connection already has.
-``remote_transfer`` ← (iopub, parent: the request) ``nbytes``, ``direction`` ("download"):
-    sent before a reply whose frames pass :data:`PROGRESS_BYTES`, so the client can show progress.
+``remote_transfer`` ← (iopub, parent: the request) ``nbytes``, ``direction`` ("upload" once
+    a request has arrived, "download" before its reply leaves): for a transfer that passes
+    :data:`PROGRESS_BYTES` with no frame streamed, whose progress the client cannot follow
+    chunk by chunk, so it can show its size and rate at least.
 
 ``remote_output_done`` ← (iopub, parent: any request of ours) no fields: published behind
     all the output the request made, just before its reply; the client stops relaying there
@@ -84,7 +112,8 @@ import hashlib
 import hmac
 from typing import Iterable
 
-PROTOCOL_VERSION = 4  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done
+PROTOCOL_VERSION = 5  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+#                       5: big frames streamed as remote_chunk messages
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -120,6 +149,10 @@ CHANNEL_WINDOW_BYTES = 64 << 20
 #: The notebook acknowledges every this many messages.
 CHANNEL_ACK_EVERY = 64
 TRANSFER = "remote_transfer"
+CHUNK = "remote_chunk"
+CHUNK_ACK = "remote_chunk_ack"
+#: Frames longer than this (bytes) are streamed ahead of their message, in chunks of this size.
+STREAM_CHUNK = 8 << 20
 #: Transfers larger than this (bytes) show a progress bar.
 PROGRESS_BYTES = 50_000_000
 
@@ -142,6 +175,18 @@ _digest_pool = None
 
 def _sha256(view: memoryview) -> bytes:
     return hashlib.sha256(view).digest()
+
+
+def digest_pool():
+    """The threads, one per core, that hash long frames' pieces (and copy streamed chunks)."""
+    global _digest_pool
+    if _digest_pool is None:
+        import concurrent.futures
+        import os
+
+        _digest_pool = concurrent.futures.ThreadPoolExecutor(
+            max_workers=os.cpu_count() or 1, thread_name_prefix="remote_magics-digest")
+    return _digest_pool
 
 
 def unpack_message(session, parts: list) -> dict:
@@ -174,7 +219,6 @@ def frames_digest(key: bytes, frames: Iterable) -> str:
     pieces (hash, then MAC: still a keyed MAC over every byte). The pieces are hashed on one
     thread per core, since hashlib releases the GIL: the digest bounds bulk throughput otherwise.
     """
-    global _digest_pool
     if not key:
         return ""
     mac = hmac.new(key, digestmod=hashlib.sha256)
@@ -186,14 +230,8 @@ def frames_digest(key: bytes, frames: Iterable) -> str:
         if view.nbytes <= DIGEST_CHUNK:
             mac.update(view)
             continue
-        if _digest_pool is None:
-            import concurrent.futures
-            import os
-
-            _digest_pool = concurrent.futures.ThreadPoolExecutor(
-                max_workers=os.cpu_count() or 1, thread_name_prefix="remote_magics-digest")
         pieces = [view[i:i + DIGEST_CHUNK] for i in range(0, view.nbytes, DIGEST_CHUNK)]
-        mac.update(b"".join(_digest_pool.map(_sha256, pieces)))
+        mac.update(b"".join(digest_pool().map(_sha256, pieces)))
     return mac.hexdigest()
 
 

@@ -76,10 +76,11 @@ class Target:
 
     def _request(self, msg_type: str, content: dict, frames: list = (), *,
                  timeout: float | None = None, on_output: Callable | None = None,
-                 patience: float | None = None) -> Reply:
+                 patience: float | None = None, on_progress: Callable | None = None) -> Reply:
         self._usable(wait_for_jobs=True)
         return self._watch(lambda: self.connection.request(
-            msg_type, content, frames, timeout=timeout, on_output=on_output, patience=patience))
+            msg_type, content, frames, timeout=timeout, on_output=on_output, patience=patience,
+            on_progress=on_progress))
 
     def run(
         self,
@@ -92,16 +93,18 @@ class Target:
         on_output: Callable[[dict], None] | None = relay.show,
         hidden: dict | None = None,
         cell_id: int | None = None,
+        on_progress: Callable[[str, int, int], None] | None = None,
     ) -> runner.RunResult:
         """Run ``code`` remotely with the names it reads from ``namespace``; bring back what it binds.
 
         ``download`` is ``all`` (every bound value comes back), ``small`` (values whose serialized
         size is at most ``bytes`` come back, the rest stay remote as proxies) or ``none``.
-        ``namespace`` changes only when the run succeeds.
+        ``namespace`` changes only when the run succeeds. ``on_progress`` follows big
+        transfers (:meth:`.progress.Watch.on_progress`).
         """
         pending = self.start_run(code, namespace, download=download, bytes=bytes,
                                  timeout=timeout, on_output=on_output, hidden=hidden,
-                                 cell_id=cell_id)
+                                 cell_id=cell_id, on_progress=on_progress)
         self._watch(pending.wait)
         return self.finish_run(pending, namespace)
 
@@ -109,7 +112,8 @@ class Target:
                   bytes: int = 1 << 20, timeout: float | None = None,
                   on_output: Callable[[dict], None] | None = relay.show,
                   hidden: Mapping[str, Any] | None = None,
-                  cell_id: int | None = None) -> Pending:
+                  cell_id: int | None = None,
+                  on_progress: Callable[[str, int, int], None] | None = None) -> Pending:
         """Send a run without waiting for it (a pool sends to every member, then waits)."""
         if download not in protocol.DOWNLOAD_POLICIES:
             raise ValueError(f"download must be one of {', '.join(protocol.DOWNLOAD_POLICIES)}, "
@@ -122,7 +126,8 @@ class Target:
                                  hidden=hidden or {}, cell_id=cell_id or self.runs)
         self.flush_releases()
         return self.connection.start(protocol.RUN_REQUEST, request.content, request.frames,
-                                     timeout=timeout, on_output=on_output)
+                                     timeout=timeout, on_output=on_output,
+                                     on_progress=on_progress)
 
     def finish_run(self, pending: Pending, namespace: dict) -> runner.RunResult:
         """The result of a run started by :meth:`start_run` that has finished; updates ``namespace``."""
@@ -139,7 +144,7 @@ class Target:
 
         with watching() as watch:  # a download over 50 MB shows a progress bar
             reply = self._request(protocol.FETCH_REQUEST, {"id": object_id}, timeout=timeout,
-                                  on_output=watch.on_output)
+                                  on_output=watch.on_output, on_progress=watch.on_progress)
         if reply.content.get("status") != "ok":
             raise ProxyError(
                 f"cannot fetch remote object {object_id} from target '{self.name}': "
@@ -467,7 +472,7 @@ def _handshake(target: Target, timeout: float, install: bool = False) -> None:
     target.details = info.content
 
 
-_SHIPPED = ("protocol", "serialize", "engine_live", "engine_channels", "engine")
+_SHIPPED = ("protocol", "serialize", "streaming", "engine_live", "engine_channels", "engine")
 
 _BOOTSTRAP = """
 def _remote_magics_bootstrap(sources, version):

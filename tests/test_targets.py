@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 
@@ -10,6 +11,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 import remote_magics
+from remote_magics import protocol
 from remote_magics.errors import RemoteMagicsError
 
 
@@ -83,7 +85,12 @@ def test_zero_install_ships_the_engine_source(shell, blocked_kernel):
         big = shell.user_ns.pop("big")
         assert isinstance(big, remote_magics.RemoteObject)
         assert big.fetch() == list(range(10_000))
+        blob = shell.user_ns["blob"] = bytearray(os.urandom(3 * protocol.STREAM_CHUNK))
+        res = shell.run_cell("%%remote --target bare --download=all --quiet\nback = blob")
+        assert res.error_in_exec is None  # streamed both ways through a stock ipykernel
+        assert shell.user_ns.pop("back") == blob
     finally:
+        shell.user_ns.pop("blob", None)
         remote_magics.disconnect("bare")
 
 

@@ -1,0 +1,370 @@
+"""Big frames streamed ahead of their message as ``remote_chunk`` messages, for both sides.
+
+A frame longer than :data:`protocol.STREAM_CHUNK` does not travel inside its message: it goes
+first, cut into chunks, each one an ordinary signed Jupyter message on the same socket with a
+digest of its own (see :mod:`.protocol`). The sender digests each chunk just before sending it
+without a copy, so hashing the next chunk overlaps ZeroMQ's transfer of this one; the receiver
+digests each chunk as it arrives and copies it into place, so its hashing overlaps the transfer
+too, and a progress bar can follow the bytes.
+
+:class:`Outgoing` cuts one message's frames; :func:`send` sends them; :class:`Window` paces a
+client's upload by the engine's acknowledgements; :class:`Incoming` puts one peer's chunks back
+together and hands the frames to the message that claims them; :func:`install` is the engine's
+side.
+
+Standard library only: shipped as source with the engine to kernels that lack remote_magics.
+"""
+from __future__ import annotations
+
+import hmac
+import mmap
+import secrets
+import time
+from typing import Any, Callable, Iterator, Sequence
+
+from . import protocol
+
+#: Chunks one transfer is cut into at most (a huge frame gets bigger chunks): fewer than
+#: ZeroMQ's high-water mark of 1000 messages, past which a ROUTER socket drops messages.
+MAX_CHUNKS = 512
+
+#: Messages the client's shell socket holds at most: a download's chunks beyond wait in the
+#: engine, uncopied, instead of piling up in the notebook's memory while it digests.
+RECEIVE_QUEUE = 4
+
+_TAG = b"remote_chunk"  # a chunk's digest can never equal a message's
+
+
+class StreamError(Exception):
+    """A chunk, or a streamed message, that does not fit its transfer: both are dropped."""
+
+
+def _u64(number: int) -> bytes:
+    return number.to_bytes(8, "little")
+
+
+def _bytes_view(frame: Any) -> memoryview:
+    view = memoryview(frame)
+    return view if view.ndim == 1 and view.itemsize == 1 else view.cast("B")
+
+
+def chunk_digest(key: bytes, transfer: str, index: int, offset: int, nbytes: int,
+                 chunk: Any) -> str:
+    """A chunk's digest: binds the key, the transfer, the frame's index and size, the offset and
+    the chunk's bytes, so a chunk cannot be replayed into another transfer or place."""
+    return protocol.frames_digest(
+        key, (_TAG, transfer.encode(), _u64(index), _u64(offset), _u64(nbytes), chunk))
+
+
+def message_digest(key: bytes, content: dict, frames: Sequence) -> str:
+    """A message's digest over its frames as sent; a streamed message's is bound to its transfer."""
+    streamed = content.get("streamed")
+    if not streamed:
+        return protocol.frames_digest(key, frames)
+    return protocol.frames_digest(key, [*frames, str(streamed.get("transfer", "")).encode()])
+
+
+def message_ok(key: bytes, content: dict, frames: Sequence) -> bool:
+    """Whether a message's ``digest`` is right for its frames as sent (constant-time compare)."""
+    if not key:
+        return True
+    return hmac.compare_digest(message_digest(key, content, frames), content.get("digest") or "")
+
+
+def streams(frames: Sequence, chunk: int = protocol.STREAM_CHUNK) -> bool:
+    """Whether a message with these frames would stream any of them."""
+    return any(memoryview(frame).nbytes > chunk for frame in frames)
+
+
+class Outgoing:
+    """One message's frames, those longer than ``chunk`` bytes taken out to go ahead as chunks.
+
+    ``frames`` is what the message itself carries: an empty placeholder at each streamed index.
+    ``chunk=None`` streams nothing (messages on the control channel stay whole).
+    """
+
+    def __init__(self, key: bytes, frames: Sequence,
+                 chunk: int | None = protocol.STREAM_CHUNK) -> None:
+        self.key = key
+        self.frames: list = []
+        self.streamed: list[tuple[int, memoryview]] = []
+        for index, frame in enumerate(frames):
+            if chunk is not None and memoryview(frame).nbytes > chunk:
+                self.streamed.append((index, _bytes_view(frame)))
+                self.frames.append(b"")
+            else:
+                self.frames.append(frame)
+        self.nbytes = sum(memoryview(frame).nbytes for frame in frames)
+        self.transfer = secrets.token_hex(16) if self.streamed else ""
+        streamed_bytes = sum(view.nbytes for _, view in self.streamed)
+        self.chunk = max(chunk or 0, -(-streamed_bytes // MAX_CHUNKS))
+
+    def chunks(self) -> Iterator[tuple[dict, memoryview]]:
+        """Each chunk's content and bytes, in order; a digest is made only as its chunk is due."""
+        for index, view in self.streamed:
+            for offset in range(0, view.nbytes, self.chunk):
+                piece = view[offset:offset + self.chunk]
+                yield {"transfer": self.transfer, "index": index, "offset": offset,
+                       "nbytes": view.nbytes, "total": self.nbytes,
+                       "digest": chunk_digest(self.key, self.transfer, index, offset,
+                                              view.nbytes, piece)}, piece
+
+    def seal(self, content: dict) -> dict:
+        """A copy of the message's content with its ``streamed`` field and its ``digest``."""
+        content = dict(content)
+        content.pop("streamed", None)
+        if self.streamed:
+            listed = [[index, view.nbytes] for index, view in self.streamed]
+            content["streamed"] = {"transfer": self.transfer, "frames": listed}
+        content["digest"] = message_digest(self.key, content, self.frames)
+        return content
+
+
+def send(session: Any, sock: Any, msg_type: str, content: dict, frames: Sequence, key: bytes, *,
+         parent: dict | None = None, ident: Any = None, chunk: int | None = protocol.STREAM_CHUNK,
+         window: "Window | None" = None) -> dict:
+    """Send a message with ``jupyter_client``'s ``session``, its big frames streamed ahead of it.
+
+    A ``window`` (the client's) paces the chunks by the engine's acknowledgements. Returns the
+    message as ``session.send`` does.
+    """
+    out = Outgoing(key, frames, chunk)
+    flush = getattr(sock, "flush", None)  # a ZMQStream (the engine's shell) queues until flushed
+    for chunk_content, piece in out.chunks():
+        session.send(sock, protocol.CHUNK, chunk_content, parent=parent, ident=ident,
+                     buffers=[piece])
+        if flush is not None:  # on its way now, while the next chunk is digested
+            flush(2)  # zmq.POLLOUT
+        if window is not None:
+            window.add(chunk_content, piece.nbytes)
+    if window is not None and out.streamed:
+        window.drain()  # every chunk in before the message: a refused one stops it here
+    return session.send(sock, msg_type, out.seal(content), parent=parent, ident=ident,
+                        buffers=out.frames)
+
+
+class Window:
+    """An upload's chunks sent but not yet acknowledged by the engine: at most ``size`` bytes.
+
+    The engine acknowledges each chunk once it is verified and in place (``remote_chunk_ack``),
+    so progress (``on_progress("upload", done, total)``) follows the bytes that have arrived,
+    and chunks never pile up in the engine's memory faster than it digests them.
+    ``next_ack(timeout)`` returns the content of the next acknowledgement, ``{}`` for any other
+    message, or None once ``timeout`` seconds pass, after which ``stalled()`` raises if the
+    engine is gone. After ``patience`` seconds without one (an engine busy with another
+    client's cell), the rest of the upload goes without waiting. Give it to :func:`send`,
+    then call :meth:`finish`.
+    """
+
+    def __init__(self, size: int, on_progress: Callable[[str, int, int], None] | None,
+                 next_ack: Callable[[float], dict | None], stalled: Callable[[], None], *,
+                 interval: float = 1.0, patience: float = 10.0) -> None:
+        self.size = size
+        self.on_progress = on_progress
+        self.next_ack = next_ack
+        self.stalled = stalled
+        self.interval = interval
+        self.patience = patience
+        self.transfer = ""
+        self.unacked: list[tuple[tuple[int, int], int]] = []  # ((index, offset), nbytes)
+        self.unacked_bytes = self.acked = self.total = 0
+        self.waiting = True
+
+    def add(self, content: dict, nbytes: int) -> None:
+        """One more chunk sent; wait while more than ``size`` bytes are unacknowledged.
+
+        Raises :class:`StreamError` when the engine refuses a chunk.
+        """
+        self.transfer, self.total = content["transfer"], content["total"]
+        self.unacked.append(((content["index"], content["offset"]), nbytes))
+        self.unacked_bytes += nbytes
+        self._wait(self.size)
+
+    def drain(self) -> None:
+        """Wait until every chunk is acknowledged (or the engine is too busy to say)."""
+        self._wait(0)
+
+    def _wait(self, limit: int) -> None:
+        heard = time.monotonic()
+        while self.waiting and self.unacked_bytes > limit:
+            ack = self.next_ack(self.interval)
+            if ack is None:
+                self.stalled()
+            elif ack.get("transfer") == self.transfer and self._acknowledged(ack):
+                heard = time.monotonic()
+            if time.monotonic() - heard > self.patience:
+                self.waiting = False
+
+    def _acknowledged(self, ack: dict) -> bool:
+        if ack.get("error"):
+            raise StreamError(str(ack["error"]))
+        place = (ack.get("index"), ack.get("offset"))
+        if place not in [sent for sent, _ in self.unacked]:
+            return False
+        while self.unacked:  # the engine takes chunks in order: all before it are in too
+            sent, nbytes = self.unacked.pop(0)
+            self.unacked_bytes -= nbytes
+            self.acked += nbytes
+            if sent == place:
+                break
+        if self.on_progress is not None:
+            self.on_progress("upload", self.acked, self.total)
+        return True
+
+    def finish(self) -> None:
+        """The message is sent: the bar completes (its own frames are on their way)."""
+        if self.total and self.on_progress is not None:
+            self.on_progress("upload", self.total, self.total)
+
+
+class _Frame:
+    """One streamed frame being filled: its buffer, and how much of it has arrived."""
+
+    __slots__ = ("buffer", "view", "filled")
+
+    def __init__(self, nbytes: int) -> None:
+        if hasattr(mmap, "MAP_PRIVATE"):  # private: mmap's default, shared, is costlier shmem
+            self.buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
+        else:  # Windows
+            self.buffer = mmap.mmap(-1, nbytes)
+        try:  # 2 MB pages: faulting in fresh memory 4 kB at a time costs as much as a digest
+            self.buffer.madvise(mmap.MADV_HUGEPAGE)
+        except (AttributeError, OSError):  # no transparent huge pages here
+            pass
+        self.view = memoryview(self.buffer)
+        self.filled = 0
+
+
+class Incoming:
+    """The transfer under way from one peer: its chunks verified and put in place until claimed.
+
+    A peer sends one message's chunks and then that message, so a chunk of a new transfer means
+    the one under way was abandoned (an interrupted upload): it is dropped, never kept.
+    """
+
+    def __init__(self, key: bytes, on_progress: Callable[[int, int], None] | None = None) -> None:
+        self.key = key
+        self.on_progress = on_progress  # (bytes in, total) after each chunk and at the claim
+        self.arrived_at = 0.0  # time.monotonic() of the last chunk taken
+        self.transfer = ""
+        self.total = 0
+        self.received = 0
+        self.frames: dict[int, _Frame] = {}
+        self.failed = ""  # a transfer with a bad chunk: its later chunks are ignored quietly
+
+    def clear(self) -> None:
+        """Forget the transfer under way (its buffers go when nothing else holds them)."""
+        self.transfer, self.total, self.received, self.frames = "", 0, 0, {}
+
+    def add(self, content: dict, buffers: Sequence) -> tuple[int, int]:
+        """Take one chunk; returns the transfer's bytes received so far and its total.
+
+        Raises :class:`StreamError` for a chunk that fails its digest or does not come next in
+        its frame; the transfer is then dropped, so the message that claims it is dropped too.
+        """
+        try:
+            transfer = str(content["transfer"])
+            index, offset = int(content["index"]), int(content["offset"])
+            nbytes, total = int(content["nbytes"]), int(content["total"])
+        except (KeyError, TypeError, ValueError):
+            transfer = str(content.get("transfer", ""))
+            raise self._fail(transfer, "a chunk without its fields") from None
+        if transfer == self.failed:
+            return self.received, self.total
+        if len(buffers) != 1:
+            raise self._fail(transfer, f"a chunk with {len(buffers)} frames instead of 1")
+        piece = _bytes_view(buffers[0])
+        if transfer != self.transfer:
+            self.clear()  # a new transfer: the one under way was abandoned
+            self.transfer, self.total = transfer, total
+        frame = self.frames.get(index)
+        if frame is None:
+            if offset != 0 or nbytes <= 0 or index < 0:
+                raise self._fail(transfer, f"frame {index} starting at offset {offset}")
+            frame = self.frames[index] = _Frame(nbytes)
+        if (offset != frame.filled or nbytes != len(frame.buffer) or total != self.total
+                or not 0 < piece.nbytes <= nbytes - offset
+                or self.received + piece.nbytes > total):
+            raise self._fail(transfer, f"a chunk of frame {index} out of order (offset {offset}, "
+                                       f"{frame.filled} of {nbytes} bytes in)")
+        if not self._digest_ok(content, transfer, index, offset, nbytes, piece):
+            raise self._fail(transfer, "a chunk whose bytes fail their digest")
+        frame.view[offset:offset + piece.nbytes] = piece
+        frame.filled += piece.nbytes
+        self.received += piece.nbytes
+        self.arrived_at = time.monotonic()
+        if self.on_progress is not None:
+            self.on_progress(self.received, self.total)
+        return self.received, self.total
+
+    def _digest_ok(self, content: dict, transfer: str, index: int, offset: int, nbytes: int,
+                   piece: memoryview) -> bool:
+        if not self.key:
+            return True
+        expected = chunk_digest(self.key, transfer, index, offset, nbytes, piece)
+        return hmac.compare_digest(expected, str(content.get("digest") or ""))
+
+    def _fail(self, transfer: str, why: str) -> StreamError:
+        if transfer == self.transfer:
+            self.clear()
+        self.failed = transfer
+        return StreamError(f"{why} (transfer {transfer[:8]})")
+
+    def claim(self, content: dict, frames: Sequence) -> list:
+        """The frames of a verified message, its streamed frames put back in place.
+
+        Raises :class:`StreamError` when the message's transfer is not complete here (a chunk
+        was dropped) or does not match what the message lists.
+        """
+        streamed = content.get("streamed")
+        if not streamed:
+            return list(frames)
+        transfer = str(streamed.get("transfer", ""))
+        held, held_frames = self.transfer, self.frames
+        self.clear()  # claimed or not, the transfer is over
+        if not transfer or transfer != held:
+            raise StreamError(f"a message whose streamed frames did not all arrive "
+                              f"(transfer {transfer[:8]})")
+        frames = list(frames)
+        listed = {}
+        for entry in streamed.get("frames", ()):
+            index, nbytes = int(entry[0]), int(entry[1])
+            frame = held_frames.get(index)
+            if (frame is None or index in listed or not 0 <= index < len(frames)
+                    or memoryview(frames[index]).nbytes != 0
+                    or frame.filled != nbytes or len(frame.buffer) != nbytes):
+                raise StreamError(f"a message whose streamed frame {index} does not match its "
+                                  f"chunks (transfer {transfer[:8]})")
+            listed[index] = frame
+        if len(listed) != len(held_frames):
+            raise StreamError(f"a message that leaves chunks of its transfer {transfer[:8]} unused")
+        for index, frame in listed.items():
+            frames[index] = frame.view
+        if self.on_progress is not None:  # the message's own frames are in too
+            total = sum(memoryview(frame).nbytes for frame in frames)
+            self.on_progress(total, total)
+        return frames
+
+
+def install(engine: Any) -> None:
+    """Register the engine's ``remote_chunk`` handler: a client's upload, chunk by chunk.
+
+    The chunks wait in ``engine.incoming`` (client session → :class:`Incoming`) until the
+    request they go ahead of claims them (``Engine._authentic``).
+    """
+
+    async def chunk(stream, ident, parent) -> None:
+        client, content = parent["header"]["session"], parent["content"]
+        incoming = engine.incoming.get(client)
+        if incoming is None:
+            incoming = engine.incoming[client] = Incoming(engine.key)
+        ack = {name: content.get(name) for name in ("transfer", "index", "offset")}
+        try:
+            incoming.add(content, parent["buffers"])
+        except StreamError as err:
+            engine.kernel.log.error("remote_magics: dropped a chunk: %s", err)
+            ack["error"] = str(err)
+        engine.session.send(engine.kernel.iopub_socket, protocol.CHUNK_ACK, ack, parent=parent,
+                            ident=b"remote_magics.chunk_ack")  # the client sends more
+
+    engine.kernel.shell_handlers[protocol.CHUNK] = chunk

@@ -1,0 +1,299 @@
+"""Big frames streamed as chunk messages: round trips through real kernels, moving progress bars,
+chunks that fail their digest or come out of order are dropped, unclaimed uploads are forgotten."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from remote_magics import RemoteObject, progress, protocol, streaming
+
+KEY = b"k" * 32
+MB = 1_000_000
+
+
+def _chunks(frames: list, key: bytes = KEY) -> tuple[streaming.Outgoing, list]:
+    out = streaming.Outgoing(key, frames)
+    return out, list(out.chunks())
+
+
+def _received(out: streaming.Outgoing, chunks: list, key: bytes = KEY) -> list:
+    incoming = streaming.Incoming(key)
+    for content, piece in chunks:
+        incoming.add(content, [piece])
+    content = out.seal({"status": "ok"})
+    assert streaming.message_ok(key, content, out.frames)
+    return incoming.claim(content, out.frames)
+
+
+# --- the chunks themselves (no kernel) ------------------------------------------------------
+
+def test_only_frames_longer_than_a_chunk_are_streamed_and_come_back_whole():
+    big = os.urandom(protocol.STREAM_CHUNK * 2 + 12345)
+    edge = bytes(protocol.STREAM_CHUNK)  # exactly one chunk long: stays in the message
+    frames = [b"head", big, edge, memoryview(os.urandom(protocol.STREAM_CHUNK + 1))]
+    out, chunks = _chunks(frames)
+    assert [index for index, _ in out.streamed] == [1, 3]
+    assert out.frames[1] == b"" and out.frames[2] is edge and out.frames[3] == b""
+    assert len(chunks) == 3 + 2
+    assert all(piece.nbytes <= protocol.STREAM_CHUNK for _, piece in chunks)
+    received = _received(out, chunks)
+    assert [bytes(f) for f in received] == [bytes(f) for f in frames]
+
+
+def test_a_message_without_big_frames_is_sent_as_before():
+    out, chunks = _chunks([b"head", b"x" * 1000])
+    assert chunks == [] and "streamed" not in out.seal({})
+    assert out.seal({})["digest"] == protocol.frames_digest(KEY, [b"head", b"x" * 1000])
+
+
+def test_a_huge_transfer_takes_at_most_max_chunks_chunks():
+    out = streaming.Outgoing(KEY, [b"h", memoryview(bytearray(10 * protocol.STREAM_CHUNK))],
+                             chunk=protocol.STREAM_CHUNK // 100)
+    chunks = list(out.chunks())
+    assert len(chunks) <= streaming.MAX_CHUNKS < 10 * 100
+    assert sum(piece.nbytes for _, piece in chunks) == 10 * protocol.STREAM_CHUNK
+
+
+def test_the_assembled_buffer_unpickles_as_a_writable_numpy_array():
+    from remote_magics import serialize
+
+    array = np.random.default_rng(0).random(3 * protocol.STREAM_CHUNK // 8)
+    out, chunks = _chunks(serialize.dumps(array))
+    back = serialize.loads(_received(out, chunks))
+    assert np.array_equal(back, array) and back.flags.writeable
+
+
+def test_a_chunk_with_a_tampered_digest_or_bytes_is_dropped_and_so_is_its_message():
+    out, chunks = _chunks([b"head", os.urandom(3 * protocol.STREAM_CHUNK)])
+    incoming = streaming.Incoming(KEY)
+    incoming.add(*_as_message(chunks[0]))
+    tampered = bytearray(chunks[1][1])
+    tampered[100] ^= 1
+    with pytest.raises(streaming.StreamError, match="digest"):
+        incoming.add(chunks[1][0], [tampered])
+    assert incoming.add(*_as_message(chunks[2])) == (0, 0)  # the rest is ignored quietly
+    with pytest.raises(streaming.StreamError, match="did not all arrive"):
+        incoming.claim(out.seal({}), out.frames)
+    with pytest.raises(streaming.StreamError, match="digest"):
+        streaming.Incoming(KEY).add(dict(chunks[0][0], digest="0" * 64), [chunks[0][1]])
+
+
+def test_a_chunk_cannot_be_replayed_elsewhere_nor_out_of_order():
+    out, chunks = _chunks([b"head", os.urandom(3 * protocol.STREAM_CHUNK)])
+    other, _ = _chunks([b"head", os.urandom(3 * protocol.STREAM_CHUNK)])
+    content, piece = chunks[1]
+    moved = dict(content, offset=0)  # the second chunk claimed as the first
+    with pytest.raises(streaming.StreamError, match="digest"):
+        streaming.Incoming(KEY).add(moved, [piece])
+    foreign = dict(chunks[0][0], transfer=other.transfer)  # into another transfer
+    with pytest.raises(streaming.StreamError, match="digest"):
+        streaming.Incoming(KEY).add(foreign, [chunks[0][1]])
+    incoming = streaming.Incoming(KEY)
+    incoming.add(*_as_message(chunks[0]))
+    with pytest.raises(streaming.StreamError, match="out of order"):
+        incoming.add(*_as_message(chunks[2]))  # a chunk skipped
+    incoming = streaming.Incoming(KEY)
+    incoming.add(*_as_message(chunks[0]))
+    with pytest.raises(streaming.StreamError, match="out of order"):
+        incoming.add(*_as_message(chunks[0]))  # the same chunk twice
+
+
+def test_the_message_digest_binds_its_transfer_and_a_message_must_match_its_chunks():
+    out, chunks = _chunks([b"head", os.urandom(2 * protocol.STREAM_CHUNK + 1)])
+    content = out.seal({})
+    swapped = dict(content, streamed=dict(content["streamed"], transfer="f" * 32))
+    assert not streaming.message_ok(KEY, swapped, out.frames)
+    incoming = streaming.Incoming(KEY)
+    for chunk in chunks:
+        incoming.add(*_as_message(chunk))
+    wrong = dict(content, streamed=dict(content["streamed"], frames=[[1, 5]]))
+    with pytest.raises(streaming.StreamError, match="does not match"):
+        incoming.claim(wrong, out.frames)
+
+
+def test_a_new_transfer_abandons_the_one_under_way():
+    first, chunks = _chunks([b"head", os.urandom(2 * protocol.STREAM_CHUNK + 1)])
+    second, others = _chunks([b"head", os.urandom(2 * protocol.STREAM_CHUNK + 1)])
+    incoming = streaming.Incoming(KEY)
+    incoming.add(*_as_message(chunks[0]))
+    for chunk in others:
+        incoming.add(*_as_message(chunk))
+    with pytest.raises(streaming.StreamError):
+        incoming.claim(first.seal({}), first.frames)
+    assert incoming.frames == {}
+
+
+def _as_message(chunk: tuple) -> tuple:
+    content, piece = chunk
+    return content, [piece]
+
+
+def test_watch_progress_moves_a_bar_and_quiet_hides_it(capsys):
+    with progress.watching(relay=lambda m: None) as watch:
+        for done in (20 * MB, 40 * MB, 60 * MB):
+            watch.on_progress("download", done, 60 * MB)
+        watch.on_progress("upload", 1 * MB, 2 * MB)  # small: no bar
+    assert watch.bars == ["download"] and len(watch.updates) == 3
+    assert "60.0M/60.0M" in capsys.readouterr().err
+    with progress.watching(quiet=True, relay=lambda m: None) as watch:
+        watch.on_progress("download", 60 * MB, 60 * MB)
+    assert watch.bars == [] and watch.updates == []
+
+
+# --- through real kernels -------------------------------------------------------------------
+
+def test_a_100_mb_array_goes_up_and_comes_back_equal(shell, run):
+    payload = np.random.default_rng(1).random(100 * MB // 8)
+    shell.user_ns["payload"] = payload
+    try:
+        result = run("%%remote --download all --quiet\nback = payload\nfirst = float(payload[0])")
+        assert result.error_in_exec is None
+        assert shell.user_ns["first"] == payload[0]
+        back = shell.user_ns["back"]
+        assert back is not payload and np.array_equal(back, payload)
+    finally:
+        for name in ("payload", "back", "first"):
+            shell.user_ns.pop(name, None)
+
+
+def test_fetch_of_a_big_value_and_live_ops_stream_both_ways(target):
+    ns: dict = {}
+    target.run("import numpy as np\nbig = np.arange(4_000_000, dtype=np.float64)\n"
+               "pair = (np.ones(1_500_000), np.zeros(1_500_000))", ns,
+               download="small", bytes=20 * MB)
+    big = ns["big"]
+    assert isinstance(big, RemoteObject)
+    assert np.array_equal(big.fetch(), np.arange(4_000_000, dtype=np.float64))
+    assert np.array_equal(big[:2_000_000], np.arange(2_000_000, dtype=np.float64))  # op reply
+    total = big + np.ones(4_000_000)  # the argument goes up streamed; the result stays remote
+    assert isinstance(total, RemoteObject)
+    assert np.array_equal(total[:2_000_000], np.arange(1, 2_000_001, dtype=np.float64))
+    ones, zeros = ns["pair"]  # two streamed frames in one reply
+    assert ones.sum() == 1_500_000 and zeros.sum() == 0
+
+
+def test_progress_bars_move_chunk_by_chunk_both_ways(target, capsys):
+    ns = {"payload": np.random.default_rng(2).random(200 * MB // 8)}
+    with progress.watching(relay=lambda m: None) as watch:
+        target.run("back = payload + 0", ns, download="all", on_output=watch.on_output,
+                   on_progress=watch.on_progress)
+    assert np.array_equal(ns["back"], ns["payload"])
+    for direction in ("upload", "download"):
+        done = [n for d, n in watch.updates if d == direction]
+        assert len(done) > 1, watch.updates
+        assert done == sorted(done) and done[-1] > 200 * MB
+    assert watch.bars == ["upload", "download"]
+    err = capsys.readouterr().err
+    assert "upload" in err and "download" in err and "200M/200M" in err
+
+
+def test_an_upload_the_client_never_claims_is_dropped_by_its_next_request(target):
+    conn = target.connection
+    out = streaming.Outgoing(conn.key, [b"head", os.urandom(3 * protocol.STREAM_CHUNK)])
+    for content, piece in list(out.chunks())[:2]:  # an upload interrupted after two chunks
+        conn.session.send(conn.shell, protocol.CHUNK, content, buffers=[piece])
+    session = conn.session.session
+    held = ("{k: v.received for k, v in get_ipython().kernel._remote_magics_engine"
+            ".incoming.items() if v.transfer}")
+    before = _engine_expression(conn, held)
+    assert before.get(session) == 2 * protocol.STREAM_CHUNK
+    target.info()  # any request of ours from this client
+    assert session not in _engine_expression(conn, held)
+
+
+def test_a_request_whose_upload_fails_its_digest_is_dropped_and_the_client_told(target,
+                                                                               monkeypatch):
+    from remote_magics import ConnectionLost, client
+
+    monkeypatch.setattr(client, "REPLY_GRACE", 0.5)
+    real = streaming.chunk_digest
+    monkeypatch.setattr(streaming, "chunk_digest", lambda key, *args: real(key + b"?", *args))
+    with pytest.raises(ConnectionLost, match="refused an upload.*digest"):
+        target.run("n = len(blob)", {"blob": bytearray(2 * protocol.STREAM_CHUNK)}, download="all")
+    monkeypatch.undo()
+    assert target.run("n = len(blob)", {"blob": bytearray(2 * protocol.STREAM_CHUNK)},
+                      download="all").values == {"n": 2 * protocol.STREAM_CHUNK}
+
+
+def _engine_expression(conn, expression: str) -> dict:
+    """Evaluate ``expression`` in the engine kernel (a plain execute_request, not one of ours)."""
+    import ast
+
+    reply = conn.request("execute_request", {
+        "code": "", "silent": True, "store_history": False, "allow_stdin": False,
+        "user_expressions": {"value": expression}}, timeout=30)
+    value = reply.content["user_expressions"]["value"]
+    assert value["status"] == "ok", value
+    return ast.literal_eval(value["data"]["text/plain"])
+
+
+# --- the client's side against a fake kernel ------------------------------------------------
+
+@pytest.fixture
+def fake_kernel():
+    """A Connection to sockets we answer ourselves: connection, shell ROUTER, iopub, session."""
+    import zmq
+    from jupyter_client.session import Session
+
+    from remote_magics.client import Connection
+
+    key = b"the-key"
+    ctx = zmq.Context()
+    info = {"ip": "127.0.0.1", "transport": "tcp", "key": key.decode(),
+            "signature_scheme": "hmac-sha256"}
+    socks = {}
+    for name, kind in [("shell", zmq.ROUTER), ("iopub", zmq.PUB), ("control", zmq.ROUTER),
+                       ("hb", zmq.ROUTER), ("stdin", zmq.ROUTER)]:
+        socks[name] = ctx.socket(kind)
+        socks[name].linger = 0
+        info[f"{name}_port"] = socks[name].bind_to_random_port("tcp://127.0.0.1")
+    conn = Connection(info, name="fake", heartbeat_timeout=60)
+    try:
+        yield conn, socks["shell"], socks["iopub"], Session(key=key)
+    finally:
+        conn.close()
+        ctx.destroy(linger=0)
+
+
+def _request(shell, session) -> tuple:
+    assert shell.poll(10_000)
+    idents, parts = session.feed_identities(shell.recv_multipart())
+    return idents, session.deserialize(parts)
+
+
+def test_client_assembles_a_streamed_reply_and_reports_each_chunk(fake_kernel):
+    conn, shell, iopub, session = fake_kernel
+    value = os.urandom(3 * protocol.STREAM_CHUNK + 5)
+    updates = []
+    pending = conn.start(protocol.FETCH_REQUEST, {"id": "x"}, timeout=30,
+                         on_progress=lambda *args: updates.append(args))
+    idents, request = _request(shell, session)
+    streaming.send(session, shell, protocol.FETCH_REPLY, {"status": "ok", "nframes": 2},
+                   [b"head", value], session.key, parent=request, ident=idents)
+    session.send(iopub, "status", {"execution_state": "idle"}, parent=request)
+    reply = pending.wait()
+    assert bytes(reply.frames[1]) == value and reply.bytes_received == len(value) + 4
+    assert [done for _, done, _ in updates] == [protocol.STREAM_CHUNK * i for i in (1, 2, 3)] + [
+        len(value), len(value) + 4]
+    assert {direction for direction, _, _ in updates} == {"download"}
+
+
+def test_client_fails_at_once_on_a_reply_whose_chunk_was_altered(fake_kernel, caplog):
+    from remote_magics import ConnectionLost
+
+    conn, shell, iopub, session = fake_kernel
+    pending = conn.start(protocol.FETCH_REQUEST, {"id": "x"}, timeout=30)
+    idents, request = _request(shell, session)
+    out = streaming.Outgoing(session.key, [b"head", os.urandom(2 * protocol.STREAM_CHUNK + 1)])
+    for i, (content, piece) in enumerate(out.chunks()):
+        if i == 1:
+            piece = bytes(piece[:-1]) + b"?"
+        session.send(shell, protocol.CHUNK, content, parent=request, ident=idents, buffers=[piece])
+    session.send(shell, protocol.FETCH_REPLY, out.seal({"status": "ok", "nframes": 2}),
+                 parent=request, ident=idents, buffers=out.frames)
+    session.send(iopub, "status", {"execution_state": "idle"}, parent=request)
+    with pytest.raises(ConnectionLost, match="arrived damaged"):
+        pending.wait()
+    assert "a chunk whose bytes fail their digest" in caplog.text
