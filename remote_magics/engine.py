@@ -305,15 +305,13 @@ class Engine:
         if shell is not None:
             namespace["get_ipython"] = shell.get_ipython
         namespace.update(dict.fromkeys(content.get("placeholders", ())))
-        start = 0
+        inputs = content.get("inputs", [])
         with serialize.resolving(self._resolver(client)):
-            for item in content.get("inputs", ()):
-                end = start + item["nframes"]
+            for item, own in zip(inputs, serialize.unpack(inputs, frames, content.get("packed"))):
                 try:
-                    namespace[item["name"]] = serialize.loads(frames[start:end])
+                    namespace[item["name"]] = serialize.loads(own)
                 except Exception as err:
                     raise InputError(item["name"], err) from err
-                start = end
         return namespace
 
     async def _execute(self, content: dict, namespace: dict) -> Any:
@@ -322,10 +320,12 @@ class Engine:
         code = content["code"]
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
-        tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags)
+        tree: Any = code  # without a last expression, compile the text: no Python AST objects
         last = None
-        if content.get("last_expr") and tree.body and isinstance(tree.body[-1], ast.Expr):
-            last = ast.Expression(tree.body.pop().value)
+        if content.get("last_expr"):
+            tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags)
+            if tree.body and isinstance(tree.body[-1], ast.Expr):
+                last = ast.Expression(tree.body.pop().value)
         for node, mode in ((tree, "exec"), (last, "eval")):
             if node is None:
                 continue
@@ -382,7 +382,9 @@ class Engine:
         result = None
         if value is not None:
             result = self._encode("Out", value, content, client, frames)
-        return {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted}, frames
+        frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)
+        return {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
+                "packed": packed}, frames
 
     def _encode(self, name: str, obj: Any, content: dict, client: str, frames: list) -> dict:
         policy = content.get("download", "small")

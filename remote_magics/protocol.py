@@ -39,6 +39,10 @@ Values travel as *items*. An item is one Python object pickled by cloudpickle wi
 the first frame is the pickle stream, the following ``nframes - 1`` frames are its out-of-band
 buffers (numpy arrays, bytes), each a ZeroMQ frame of its own, never copied into the pickle.
 Item descriptions (dicts, in the JSON content) appear in the same order as their frames.
+In a run request and a run reply, an item of one frame of at most ``serialize.PACK_BYTES``
+shares the message's last frame with the other such items (``packed``: true): its description
+has ``nframes`` 0 and ``at``, [offset, size] in that frame (a cell reading 1,000 numbers sends
+one frame, not 1,000).
 
 Messages (``content`` fields; "→" client to engine, "←" engine to client):
 
@@ -47,11 +51,12 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
     ``placeholders`` ([names bound to None so that ``del name`` works]), ``outputs`` ([names the
     cell may bind]), ``deletes`` ([names the cell may delete]), ``last_expr`` (bool),
     ``download`` ("all" | "small" | "none"), ``bytes`` (int, the limit for "small"),
-    ``cell_id`` (int, names the cell in tracebacks), ``digest``. Frames: the inputs' items.
+    ``cell_id`` (int, names the cell in tracebacks), ``packed``, ``digest``. Frames: the
+    inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
-    ``deleted`` ([names]), on error ``ename``, ``evalue``, ``traceback`` ([str, ANSI colored]),
-    ``engine_id``, ``digest``. Frames: the items of the outputs whose ``kind`` is "value",
+    ``deleted`` ([names]), ``packed``, on error ``ename``, ``evalue``, ``traceback`` ([str,
+    ANSI colored]), ``engine_id``, ``digest``. Frames: the items of the outputs whose ``kind`` is "value",
     output order, then the result's.
     An Output is ``{"name", "kind": "value", "nframes", "ref"}`` (downloaded; ``ref`` is the
     remote id under which the engine holds the value until the client releases it, so a value

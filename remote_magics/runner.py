@@ -74,11 +74,14 @@ def prepare(
             if name not in namespace or (name in hidden and hidden[name] is namespace[name]):
                 continue
             value = namespace[name]
-            with serialize.noting_proxies() as proxies:
-                try:
-                    item = serialize.dumps(value)
-                except Exception as err:
-                    raise SerializationError(name, value, err) from err
+            if type(value) in serialize.PLAIN:  # holds no proxy: the quick way
+                item, proxies = serialize.dumps(value), ()
+            else:
+                with serialize.noting_proxies() as proxies:
+                    try:
+                        item = serialize.dumps(value)
+                    except Exception as err:
+                        raise SerializationError(name, value, err) from err
             for proxy in proxies:
                 proxy.check()
                 if proxy._target is not target:
@@ -89,6 +92,7 @@ def prepare(
             inputs.append({"name": name, "nframes": len(item)})
             frames.extend(item)
     placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
+    frames, packed = serialize.pack(inputs, frames)
     content = {
         "code": code,
         "inputs": inputs,
@@ -99,6 +103,7 @@ def prepare(
         "download": download,
         "bytes": limit,
         "cell_id": cell_id,
+        "packed": packed,
     }
     return Request(content, frames, cell)
 
@@ -109,16 +114,13 @@ def apply(reply: "Reply", target: "Target", namespace: dict) -> RunResult:
     if content.get("status") != "ok":
         raise RemoteError.from_reply(content, target.name)
     run = RunResult(target.name, bytes_received=reply.bytes_received)
-    frames = reply.frames
-    start = 0
+    outputs = [output for output in [*content.get("outputs", []), content.get("result")]
+               if output is not None]
     decoded = []
-    for output in [*content.get("outputs", []), content.get("result")]:
-        if output is None:
-            continue
+    for output, frames in zip(outputs, serialize.unpack(outputs, reply.frames,
+                                                        content.get("packed", False))):
         if output["kind"] == "value":
-            end = start + output["nframes"]
-            value, note = _load(output, frames[start:end], target)
-            start = end
+            value, note = _load(output, frames, target)
         else:
             value = RemoteObject(target, output["ref"], output.get("reason"))
             note = None

@@ -287,9 +287,10 @@ def test_a_frame_altered_in_flight_is_refused_and_nothing_runs(worker, tmp_path)
     content = dict(request.content, digest=protocol.frames_digest(conn.key, request.frames))
     frames = [bytes(f) for f in request.frames]
     assert len(frames) >= 2  # the bytearray travels out of band
-    altered = bytearray(frames[-1])
+    big = max(range(len(frames)), key=lambda i: len(frames[i]))  # the bytearray's own frame
+    altered = bytearray(frames[big])
     altered[100] ^= 0xFF
-    frames[-1] = bytes(altered)
+    frames[big] = bytes(altered)
     msg = conn.session.msg(protocol.RUN_REQUEST, content)
     conn.session.send(conn.shell, msg, buffers=frames)  # signed header and content, bad frame
     deadline = time.monotonic() + 3

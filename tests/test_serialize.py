@@ -56,3 +56,30 @@ def test_proxy_reference_needs_its_engine_to_resolve():
         serialize.loads(frames)
     with serialize.resolving(lambda engine, oid: (engine, oid)):
         assert serialize.loads(frames) == [("engine-1", "obj-1"), {"k": ("engine-1", "obj-1")}]
+
+
+def test_small_items_share_one_frame_and_come_back_in_order():
+    values = [1, "two", np.arange(100_000), None, [3.0] * 10, b"x" * (serialize.PACK_BYTES + 1)]
+    items, frames = [], []
+    for value in values:
+        item = serialize.dumps(value)
+        items.append({"nframes": len(item)})
+        frames.extend(item)
+    items.append({"kind": "proxy"})  # a description without frames keeps its place
+    packed_frames, packed = serialize.pack(items, frames)
+    assert packed
+    shared = [item for item in items if "at" in item]
+    assert len(shared) == 4  # 1, "two", None and the list; the array and the big bytes keep theirs
+    assert len(packed_frames) == len(frames) - len(shared) + 1
+    found = serialize.unpack(items, packed_frames, packed)
+    assert found[-1] == []
+    back = [serialize.loads(own) for own in found[:-1]]
+    assert back[:2] == [1, "two"] and back[3:5] == [None, [3.0] * 10]
+    assert np.array_equal(back[2], values[2]) and back[5] == values[5]
+
+
+def test_nothing_small_leaves_frames_as_they_are():
+    item = serialize.dumps(np.arange(100_000))
+    items = [{"nframes": len(item)}]
+    assert serialize.pack(items, item) == (item, False)
+    assert serialize.unpack(items, item, False) == [item]
