@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 import zmq
 
 from . import channels, protocol, runner
-from .client import Connection, Pending
+from .client import Connection
+from .waiting import Pending
 from .errors import ConnectionLost, RemoteError, RemoteKernelDied
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 A :class:`Pool` is a named group of targets (``pool[0]``, ``pool[1]``, ...), each an ordinary
 :class:`~remote_magics.targets.Target` in the registry. :func:`run_on` sends a cell to every
-member first and then waits for all of them in one poll loop (:func:`client.wait_all`), each run
+member first and then waits for all of them in one poll loop (:func:`.waiting.wait_all`), each run
 prepared and applied by :mod:`.runner` exactly as for one target. :meth:`Pool.map` is load
 balanced: each member gets the next chunk as soon as it finishes its last one.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import capture, relay
-from .client import Pending, wait_all
+from .waiting import Pending, wait_all
 from .errors import FanOutError, MapError, NotConnected, RemoteMagicsError
 from .proxy import RemoteObject
 from .runner import RunResult

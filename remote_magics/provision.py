@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import KernelManager
 
-from . import targets
+from . import handshake, targets
 from .client import Connection
 from .errors import RemoteMagicsError
 from .targets import Target
@@ -36,7 +36,7 @@ def _start_all(names: Sequence[str], launch: Callable[[str], Target], *, timeout
         for name in names:
             started.append(launch(name))
         for target in started:
-            targets._handshake(target, timeout, install=install)
+            handshake.handshake(target, timeout, install=install)
     except BaseException:
         for target in started:
             target.close(shutdown=True)
@@ -120,7 +120,7 @@ def start_dask(spec: str, name: str, *, n: int | None,
                 f"{name}[{i}]", Connection(info, name=f"{name}[{i}]"), spec=spec,
                 client=client, worker=worker, token=token))
         for target in members:
-            targets._handshake(target, timeout, install=True)
+            handshake.handshake(target, timeout, install=True)
     except BaseException:
         for target in members:
             target.close(shutdown=True)

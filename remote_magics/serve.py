@@ -211,7 +211,8 @@ def connect(spec: str, name: str, *, timeout: float = 60.0) -> "Target":
     """A :class:`~remote_magics.targets.Target` on the served engine at the ``tcp://`` URL ``spec``."""
     from .client import Connection
     from .errors import ConnectionRefused, HostUnreachable, RemoteMagicsError
-    from .targets import Target, _handshake
+    from .handshake import handshake
+    from .targets import Target
 
     try:
         info = parse_url(spec)
@@ -227,7 +228,7 @@ def connect(spec: str, name: str, *, timeout: float = 60.0) -> "Target":
     conn = Connection(info, name=name)
     target = Target(name, conn, spec=address)
     try:
-        _handshake(target, timeout)
+        handshake(target, timeout)
     except BaseException:
         conn.close()
         raise

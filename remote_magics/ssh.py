@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from . import serve, targets
+from . import handshake, serve, targets
 from .errors import (
     AuthenticationRefused,
     HostUnreachable,
@@ -42,7 +42,7 @@ from .errors import (
 log = logging.getLogger(__name__)
 
 #: Modules shipped to the host, from this package's own source: the engine's, and the launcher.
-SHIPPED = (*targets._SHIPPED, "serve")
+SHIPPED = (*handshake.SHIPPED, "serve")
 
 # Runs on the host: unpack the shipped package into a private temporary directory, run serve.stdio.
 _LOADER = """\
@@ -315,7 +315,7 @@ def connect(spec: str, name: str, *, timeout: float = 60.0, **options: Any) -> t
         kernel.cleanup_resources()
         raise
     try:
-        targets._ready(target, timeout)
+        handshake.ready(target, timeout)
     except RemoteMagicsError:
         if kernel.exit is not None and kernel.exit.get("port_in_use"):
             raise RemotePortInUse(str(kernel.address), "a port was taken as the kernel started") \

@@ -22,9 +22,10 @@ from typing import Any, Callable, Mapping, Sequence
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-from . import protocol, relay, runner, serialize
-from .client import Connection, Pending, Reply
-from .errors import ConnectionLost, NotConnected, ProxyError, RemoteKernelDied, RemoteMagicsError
+from . import handshake, protocol, relay, runner, serialize
+from .client import Connection, Reply
+from .waiting import Pending
+from .errors import NotConnected, ProxyError, RemoteKernelDied, RemoteMagicsError
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +185,7 @@ class Target:
             self._releases.clear()
         self.connection = _owned_connection(self.name, km)
         self.lost = None
-        _handshake(self, timeout)
+        handshake.handshake(self, timeout)
 
     def alive(self, timeout: float = 2.0) -> bool:
         """Whether the kernel answers its heartbeat."""
@@ -345,14 +346,14 @@ def engine_kernel_manager() -> KernelManager:
 
 def _start_local(name: str, *, timeout: float, cwd: str | None) -> Target:
     target = _launch(name, engine_kernel_manager(), "local", cwd=cwd)
-    _ready(target, timeout)
+    handshake.ready(target, timeout)
     return target
 
 
 def _launch(name: str, km: KernelManager, spec: str, *, cwd: str | None) -> Target:
     """Start a kernel with ``km`` and connect to it, without waiting for it to answer.
 
-    A pool launches all its kernels first and then waits for each (:func:`_ready`), so they
+    A pool launches all its kernels first and then waits for each (:func:`.handshake.ready`), so they
     boot side by side.
     """
     km.start_kernel(cwd=cwd or os.getcwd())
@@ -399,15 +400,6 @@ def _pid_status(pid: int) -> Callable[[], str | None]:
     return status
 
 
-def _ready(target: Target, timeout: float, install: bool = False) -> None:
-    """Handshake with a launched kernel; on failure shut it down and raise."""
-    try:
-        _handshake(target, timeout, install=install)
-    except BaseException:
-        target.close(shutdown=True)
-        raise
-
-
 def _attach(spec: str, name: str, *, timeout: float) -> Target:
     path = _connection_file(spec)
     try:
@@ -420,7 +412,7 @@ def _attach(spec: str, name: str, *, timeout: float) -> Target:
     conn = Connection(info, name=name)
     target = Target(name, conn, spec=str(path))
     try:
-        _handshake(target, timeout, install=True)
+        handshake.handshake(target, timeout, install=True)
     except BaseException:
         conn.close()
         raise
@@ -441,76 +433,3 @@ def _connection_file(spec: str) -> str:
         raise RemoteMagicsError(
             f"no connection file found for '{spec}'. Give the path of a running kernel's "
             "connection file (jupyter --runtime-dir lists them).") from None
-
-
-def _handshake(target: Target, timeout: float, install: bool = False) -> None:
-    """Wait until the kernel answers and our iopub subscription is live; install the engine."""
-    conn = target.connection
-    alive = None
-    if target.kernel_manager is not None:
-        alive = target.kernel_manager.is_alive
-    if not conn.wait_ready(timeout, alive=alive):
-        if alive is not None and not alive():
-            raise RemoteKernelDied(f"the kernel of '{target.name}' exited while starting; "
-                                   "run it by hand to see its error.")
-        if conn.ping(1.0):
-            raise ConnectionLost(
-                f"the kernel of '{target.name}' is running (its heartbeat answers) but dropped "
-                f"every message for {timeout:g} s: the key in the connection file is likely "
-                "wrong, so the kernel cannot verify our signatures. Use the kernel's current "
-                "connection file.")
-        raise ConnectionLost(
-            f"the kernel of '{target.name}' did not answer within {timeout:g} s: it is not "
-            "running, or not reachable at the address in its connection file.")
-    if install:
-        _install_engine(target)
-    info = conn.request(protocol.INFO_REQUEST, {}, timeout=timeout, answer_required=False)
-    if info is None:
-        raise RemoteMagicsError(f"the kernel of '{target.name}' does not answer remote_magics "
-                                "requests; is it an IPython kernel (ipykernel)?")
-    target.engine_id = info.content["engine_id"]
-    target.details = info.content
-
-
-_SHIPPED = ("protocol", "serialize", "streaming", "engine_live", "engine_channels", "engine")
-
-_BOOTSTRAP = """
-def _remote_magics_bootstrap(sources, version):
-    import sys, types
-    try:
-        import remote_magics.engine as engine
-        if engine.protocol.PROTOCOL_VERSION != version:
-            raise ImportError("another protocol version")
-    except ImportError:
-        package = types.ModuleType("remote_magics")
-        package.__path__ = []
-        sys.modules["remote_magics"] = package
-        for name, source in sources:
-            module = types.ModuleType("remote_magics." + name)
-            module.__package__ = "remote_magics"
-            sys.modules[module.__name__] = module
-            setattr(package, name, module)
-            exec(compile(source, "<remote_magics." + name + " (shipped)>", "exec"), module.__dict__)
-        engine = sys.modules["remote_magics.engine"]
-    engine.install(get_ipython().kernel)
-_remote_magics_bootstrap({sources!r}, {version!r})
-del _remote_magics_bootstrap
-"""
-
-
-def _install_engine(target: Target) -> None:
-    """Install our handlers into a plain ipykernel, shipping our source when it lacks us."""
-    here = Path(__file__).parent
-    sources = [(name, (here / f"{name}.py").read_text()) for name in _SHIPPED]
-    code = _BOOTSTRAP.format(sources=sources, version=protocol.PROTOCOL_VERSION)
-    reply = target.connection.request(
-        "execute_request",
-        {"code": code, "silent": True, "store_history": False, "user_expressions": {},
-         "allow_stdin": False, "stop_on_error": False},
-        timeout=60,
-    )
-    if reply.content.get("status") != "ok":
-        raise RemoteMagicsError(
-            f"could not install the remote_magics engine into '{target.name}': "
-            f"{reply.content.get('ename')}: {reply.content.get('evalue')}. The kernel needs "
-            "ipykernel and cloudpickle: pip install cloudpickle in the kernel's environment.")

@@ -205,9 +205,9 @@ def test_an_upload_the_client_never_claims_is_dropped_by_its_next_request(target
 
 def test_a_request_whose_upload_fails_its_digest_is_dropped_and_the_client_told(target,
                                                                                monkeypatch):
-    from remote_magics import ConnectionLost, client
+    from remote_magics import ConnectionLost, waiting
 
-    monkeypatch.setattr(client, "REPLY_GRACE", 0.5)
+    monkeypatch.setattr(waiting, "REPLY_GRACE", 0.5)
     real = streaming.chunk_digest
     monkeypatch.setattr(streaming, "chunk_digest", lambda key, *args: real(key + b"?", *args))
     with pytest.raises(ConnectionLost, match="refused an upload.*digest"):
