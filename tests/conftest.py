@@ -1,6 +1,7 @@
 """Shared fixtures: one IPython shell and one local engine kernel for the whole session."""
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
@@ -30,6 +31,33 @@ def isPrime(p):
 def plain(text: str) -> str:
     """``text`` without ANSI colour codes."""
     return ANSI.sub("", text)
+
+
+@contextlib.contextmanager
+def fake_kernel_sockets(key: bytes):
+    """A Connection to loopback sockets that the test answers itself; yields it and the sockets.
+
+    For what a real kernel will not do on request: answer with a wrong key, or damage a reply.
+    """
+    import zmq
+
+    from remote_magics.client import Connection
+
+    ctx = zmq.Context()
+    info = {"ip": "127.0.0.1", "transport": "tcp", "key": key.decode(),
+            "signature_scheme": "hmac-sha256"}
+    socks = {}
+    for name, kind in [("shell", zmq.ROUTER), ("iopub", zmq.PUB), ("control", zmq.ROUTER),
+                       ("hb", zmq.ROUTER), ("stdin", zmq.ROUTER)]:
+        socks[name] = ctx.socket(kind)
+        socks[name].linger = 0
+        info[f"{name}_port"] = socks[name].bind_to_random_port("tcp://127.0.0.1")
+    conn = Connection(info, name="fake", heartbeat_timeout=60)
+    try:
+        yield conn, socks
+    finally:
+        conn.close()
+        ctx.destroy(linger=0)
 
 
 @pytest.fixture(scope="session")

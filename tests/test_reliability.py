@@ -17,6 +17,7 @@ from remote_magics import (ConnectionLost, NotConnected, ProxyError, RemoteError
                            RemoteKernelDied, RemoteObject, RemoteTimeout, SerializationError,
                            protocol, serialize)
 from remote_magics.targets import Registry
+from tests.conftest import fake_kernel_sockets
 from tests.test_targets import _plain_kernel
 
 SLEEP = "import time\nslept = 0\nfor _ in range(300):\n    time.sleep(0.1)\n    slept += 1\n"
@@ -384,22 +385,9 @@ def test_disconnect_and_failed_connect_leave_nothing_behind(shell, tmp_path):
 
 def test_client_drops_and_logs_a_reply_with_a_bad_signature(caplog):
     """A fake kernel on loopback answers once with the wrong key, then with the right one."""
-    import zmq
     from jupyter_client.session import Session
 
-    from remote_magics.client import Connection
-
     key = b"the-right-key"
-    ctx = zmq.Context()
-    info = {"ip": "127.0.0.1", "transport": "tcp", "key": key.decode(),
-            "signature_scheme": "hmac-sha256"}
-    socks = {}
-    for name, kind in [("shell", zmq.ROUTER), ("iopub", zmq.PUB), ("control", zmq.ROUTER),
-                       ("hb", zmq.ROUTER), ("stdin", zmq.ROUTER)]:
-        socks[name] = ctx.socket(kind)
-        socks[name].linger = 0
-        info[f"{name}_port"] = socks[name].bind_to_random_port("tcp://127.0.0.1")
-    conn = Connection(info, name="fake", heartbeat_timeout=60)
     good, forger = Session(key=key), Session(key=b"a-wrong-key")
 
     def answer(session):
@@ -410,7 +398,7 @@ def test_client_drops_and_logs_a_reply_with_a_bad_signature(caplog):
         session.send(socks["shell"], protocol.INFO_REPLY, content, parent=request, ident=idents)
         session.send(socks["iopub"], "status", {"execution_state": "idle"}, parent=request)
 
-    try:
+    with fake_kernel_sockets(key) as (conn, socks):
         caplog.set_level("WARNING", logger="remote_magics.client")
         pending = conn.start(protocol.INFO_REQUEST, {}, patience=2)
         answer(forger)
@@ -420,6 +408,3 @@ def test_client_drops_and_logs_a_reply_with_a_bad_signature(caplog):
         pending = conn.start(protocol.INFO_REQUEST, {}, patience=10)
         answer(good)
         assert pending.wait().content["status"] == "ok"
-    finally:
-        conn.close()
-        ctx.destroy(linger=0)

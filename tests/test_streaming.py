@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from remote_magics import RemoteObject, progress, protocol, streaming
+from tests.conftest import fake_kernel_sockets
 
 KEY = b"k" * 32
 MB = 1_000_000
@@ -234,27 +235,10 @@ def _engine_expression(conn, expression: str) -> dict:
 @pytest.fixture
 def fake_kernel():
     """A Connection to sockets we answer ourselves: connection, shell ROUTER, iopub, session."""
-    import zmq
     from jupyter_client.session import Session
 
-    from remote_magics.client import Connection
-
-    key = b"the-key"
-    ctx = zmq.Context()
-    info = {"ip": "127.0.0.1", "transport": "tcp", "key": key.decode(),
-            "signature_scheme": "hmac-sha256"}
-    socks = {}
-    for name, kind in [("shell", zmq.ROUTER), ("iopub", zmq.PUB), ("control", zmq.ROUTER),
-                       ("hb", zmq.ROUTER), ("stdin", zmq.ROUTER)]:
-        socks[name] = ctx.socket(kind)
-        socks[name].linger = 0
-        info[f"{name}_port"] = socks[name].bind_to_random_port("tcp://127.0.0.1")
-    conn = Connection(info, name="fake", heartbeat_timeout=60)
-    try:
-        yield conn, socks["shell"], socks["iopub"], Session(key=key)
-    finally:
-        conn.close()
-        ctx.destroy(linger=0)
+    with fake_kernel_sockets(b"the-key") as (conn, socks):
+        yield conn, socks["shell"], socks["iopub"], Session(key=b"the-key")
 
 
 def _request(shell, session) -> tuple:
