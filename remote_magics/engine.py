@@ -96,9 +96,6 @@ class Engine:
         self._output_done(parent)
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
                        ident=ident)
-        flush = getattr(stream, "flush", None)
-        if flush is not None:  # a ZMQStream queues sends until its loop turns: send it now
-            flush(2)  # zmq.POLLOUT
 
     def _output_done(self, parent: dict) -> None:
         """Publish, behind all the output the request made, that it made no more.

@@ -16,7 +16,6 @@ Standard library only: shipped as source with the engine to kernels that lack re
 """
 from __future__ import annotations
 
-import hmac
 import mmap
 import secrets
 import time
@@ -48,27 +47,33 @@ def _bytes_view(frame: Any) -> memoryview:
     return view if view.ndim == 1 and view.itemsize == 1 else view.cast("B")
 
 
+def _chunk_fields(transfer: str, index: int, offset: int, nbytes: int, chunk: Any) -> tuple:
+    return (_TAG, transfer.encode(), _u64(index), _u64(offset), _u64(nbytes), chunk)
+
+
 def chunk_digest(key: bytes, transfer: str, index: int, offset: int, nbytes: int,
                  chunk: Any) -> str:
     """A chunk's digest: binds the key, the transfer, the frame's index and size, the offset and
     the chunk's bytes, so a chunk cannot be replayed into another transfer or place."""
-    return protocol.frames_digest(
-        key, (_TAG, transfer.encode(), _u64(index), _u64(offset), _u64(nbytes), chunk))
+    return protocol.frames_digest(key, _chunk_fields(transfer, index, offset, nbytes, chunk))
+
+
+def _message_fields(content: dict, frames: Sequence) -> Sequence:
+    streamed = content.get("streamed")
+    if not streamed:
+        return frames
+    return [*frames, str(streamed.get("transfer", "")).encode()]
 
 
 def message_digest(key: bytes, content: dict, frames: Sequence) -> str:
     """A message's digest over its frames as sent; a streamed message's is bound to its transfer."""
-    streamed = content.get("streamed")
-    if not streamed:
-        return protocol.frames_digest(key, frames)
-    return protocol.frames_digest(key, [*frames, str(streamed.get("transfer", "")).encode()])
+    return protocol.frames_digest(key, _message_fields(content, frames))
 
 
 def message_ok(key: bytes, content: dict, frames: Sequence) -> bool:
     """Whether a message's ``digest`` is right for its frames as sent (constant-time compare)."""
-    if not key:
-        return True
-    return hmac.compare_digest(message_digest(key, content, frames), content.get("digest") or "")
+    return protocol.digest_ok(key, _message_fields(content, frames),
+                              str(content.get("digest") or ""))
 
 
 def streams(frames: Sequence, chunk: int = protocol.STREAM_CHUNK) -> bool:
@@ -139,8 +144,11 @@ def send(session: Any, sock: Any, msg_type: str, content: dict, frames: Sequence
             window.add(chunk_content, piece.nbytes)
     if window is not None and out.streamed:
         window.drain()  # every chunk in before the message: a refused one stops it here
-    return session.send(sock, msg_type, out.seal(content), parent=parent, ident=ident,
-                        buffers=out.frames)
+    msg = session.send(sock, msg_type, out.seal(content), parent=parent, ident=ident,
+                       buffers=out.frames)
+    if flush is not None:  # a reply leaves now, not when the engine's loop next turns
+        flush(2)
+    return msg
 
 
 class Window:
@@ -299,10 +307,8 @@ class Incoming:
 
     def _digest_ok(self, content: dict, transfer: str, index: int, offset: int, nbytes: int,
                    piece: memoryview) -> bool:
-        if not self.key:
-            return True
-        expected = chunk_digest(self.key, transfer, index, offset, nbytes, piece)
-        return hmac.compare_digest(expected, str(content.get("digest") or ""))
+        return protocol.digest_ok(self.key, _chunk_fields(transfer, index, offset, nbytes, piece),
+                                  str(content.get("digest") or ""))
 
     def _fail(self, transfer: str, why: str) -> StreamError:
         if transfer == self.transfer:
