@@ -120,7 +120,7 @@ def _floor_and_ours(bench: Bench, arrays: dict) -> None:
 
 def _digest(bench: Bench, arrays: dict) -> None:
     """What the frames' keyed digest costs one side: each transfer of ours pays it twice."""
-    from remote_magics import protocol
+    from remote_magics.wire import protocol
 
     key = b"k" * 32
     for n, array in arrays.items():

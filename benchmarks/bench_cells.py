@@ -2,7 +2,7 @@
 
 - Proxy reuse: ``y = x[0]`` where ``x`` is a proxy to a 1 GB array must cost about a null cell
   (the proxy travels as a reference; only the float comes back).
-- Capture: :func:`remote_magics.capture.analyze` of a 500-line cell (no kernel involved).
+- Capture: :func:`remote_magics.cells.capture.analyze` of a 500-line cell (no kernel involved).
 - Many small values: a cell that reads 1,000 small local variables, each pickled and shipped.
 The null cell is measured again here, so every ratio is of figures taken minutes apart at most.
 """
@@ -50,7 +50,7 @@ def cell_of(lines: int) -> str:
 
 def run(bench: Bench) -> None:
     """Null cell, proxy reuse of a 1 GB proxy, 1,000 small inputs; capture of 500 lines."""
-    from remote_magics import capture
+    from remote_magics.cells import capture
 
     trials = bench.trials(200, 40)
     code = cell_of(500)

@@ -2,35 +2,58 @@
 
 In IPython: ``%load_ext remote_magics``, ``%remote_connect``, then ``%%remote`` cells.
 From Python: ``target = remote_magics.connect()``, ``target.run(code, namespace)``.
+
+The names below load on first use (PEP 562), so ``python -m remote_magics.engine`` in a remote
+kernel imports nothing of the notebook side.
 """
 from __future__ import annotations
 
-from .errors import (
-    ConnectionLost,
-    FanOutError,
-    MapError,
-    NotConnected,
-    ProxyError,
-    RemoteError,
-    RemoteKernelDied,
-    RemoteMagicsError,
-    RemoteTimeout,
-    SerializationError,
-)
-from .proxy import RemoteObject
-from .runner import RunResult
-from .targets import Target, connect, registry
-from .pool import Pool
+from typing import Any
 
 __version__ = "0.1.0"
 
+_ERRORS = ("ConnectionLost", "FanOutError", "MapError", "NotConnected", "ProxyError",
+           "RemoteError", "RemoteKernelDied", "RemoteMagicsError", "RemoteTimeout",
+           "SerializationError")
 
-def disconnect(name: str | None = None) -> None:
-    """Close a target (the current one by default); kernels we started are shut down."""
-    registry.remove(registry.get(name).name)
+__all__ = [*_ERRORS, "Pool", "RemoteObject", "RunResult", "Target", "connect", "disconnect",
+           "registry", "__version__"]
 
 
-def load_ipython_extension(ipython) -> None:
+def __getattr__(name: str) -> Any:
+    """The public API, imported when first asked for."""
+    if name in _ERRORS:
+        from . import errors
+
+        return getattr(errors, name)
+    if name == "RemoteObject":
+        from .cells.proxy import RemoteObject
+
+        return RemoteObject
+    if name == "RunResult":
+        from .cells.runner import RunResult
+
+        return RunResult
+    if name in ("Target", "registry"):
+        from . import targets
+
+        return getattr(targets, name)
+    if name == "Pool":
+        from .pool import Pool
+
+        return Pool
+    if name in ("connect", "disconnect"):
+        from . import connecting
+
+        return getattr(connecting, name)
+    raise AttributeError(f"module 'remote_magics' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magics``: register the magics."""
     from .magics import RemoteMagics, flush_all_releases
 
@@ -39,16 +62,9 @@ def load_ipython_extension(ipython) -> None:
         ipython.events.register("post_execute", flush_all_releases)
 
 
-def unload_ipython_extension(ipython) -> None:
+def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext remote_magics``: stop flushing releases after cells."""
     from .magics import flush_all_releases
 
     if flush_all_releases in ipython.events.callbacks["post_execute"]:
         ipython.events.unregister("post_execute", flush_all_releases)
-
-
-__all__ = [
-    "ConnectionLost", "FanOutError", "MapError", "NotConnected", "Pool", "ProxyError", "RemoteError", "RemoteKernelDied",
-    "RemoteMagicsError", "RemoteObject", "RemoteTimeout", "RunResult", "SerializationError",
-    "Target", "connect", "disconnect", "registry", "__version__",
-]

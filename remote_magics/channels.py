@@ -3,13 +3,14 @@
 execnet's model. ``ch = Channel(target)`` (or ``%%remote --channel ch``) gives the notebook an
 object with ``send``, ``receive``, iteration, ``setcallback(fn, endmarker)`` and
 ``waitclose(timeout)``; a remote cell that reads ``ch`` gets the engine's end of the same channel
-(:mod:`.engine_channels`), with ``send`` and ``receive``. Objects travel by cloudpickle with
+(:mod:`remote_magics.engine.channels`), with ``send`` and ``receive``. Objects travel by cloudpickle with
 out-of-band buffers. The channel closes when the run that holds it ends; if the run failed,
 ``receive`` and ``waitclose`` raise its error (a :class:`~remote_magics.errors.RemoteError`).
 
 Messages from the remote cell arrive with the run's output, on whichever thread relays the run
 (the notebook's for a plain ``%%remote``, the job's thread for ``--async``), so a callback runs
-there. Messages to the remote cell go on the kernel's control channel (see :mod:`.protocol`).
+there (this module hands them to the connection: :func:`~remote_magics.client.connection.handle_iopub`).
+Messages to the remote cell go on the kernel's control channel (see :mod:`remote_magics.wire.protocol`).
 """
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import Any, Callable, Iterator
 
-from . import protocol, serialize
+from .client.connection import handle_iopub
+from .engine.channels import attach
 from .errors import SerializationError
-
-if TYPE_CHECKING:
-    from .targets import Target
+from .targets.base import Target, registry
+from .wire import protocol, serialize
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def finish(channels: list, error: BaseException | None) -> None:
 
 
 def deliver(msg: dict) -> None:
-    """Hand a ``remote_channel_*`` iopub message to its channel (called by the relay)."""
+    """Hand a ``remote_channel_*`` iopub message to its channel (the connection's relay calls it)."""
     channel = _open.get(msg["content"].get("channel", ""))
     if channel is None:
         log.debug("remote_magics: a message for an unknown channel was dropped")
@@ -75,13 +76,15 @@ def deliver(msg: dict) -> None:
     channel._deliver(msg)
 
 
+for _kind in (protocol.CHANNEL_DATA, protocol.CHANNEL_CLOSE):
+    handle_iopub(_kind, deliver)
+
+
 class Channel:
     """The notebook's end of a channel to cells on ``target`` (the current target by default)."""
 
-    def __init__(self, target: "Target | None" = None) -> None:
+    def __init__(self, target: Target | None = None) -> None:
         if target is None:
-            from .targets import registry
-
             target = registry.get()
         self.target = target
         self.id = secrets.token_hex(16)
@@ -99,16 +102,12 @@ class Channel:
         shipped = getattr(_state, "shipped", None)
         if shipped is not None:
             shipped.append(self)
-        from .engine_channels import attach
-
         return attach, (self.id,)
 
     # --- to the remote cell ----------------------------------------------------------------
 
     def send(self, obj: Any) -> None:
         """Send ``obj`` to the remote cell (which takes it with ``ch.receive()``)."""
-        from . import jobs
-
         if self._closed:
             raise OSError("the channel is closed: its run has ended")
         try:
@@ -118,7 +117,7 @@ class Channel:
         # zmq sends big frames later, from its own thread: copy buffers the caller may reuse
         frames = [frame if isinstance(frame, bytes) or memoryview(frame).readonly
                   else bytes(frame) for frame in frames]
-        jobs.connection_for(self.target).send(
+        self.target.connection_for_thread().send(
             protocol.CHANNEL_SEND, {"channel": self.id, "nframes": len(frames)}, frames,
             channel="control")
 
@@ -238,10 +237,8 @@ class Channel:
         self._send_control(protocol.CHANNEL_CLOSE, {})
 
     def _send_control(self, msg_type: str, content: dict) -> None:
-        from . import jobs
-
         try:
-            conn = jobs.connection_for(self.target)
+            conn = self.target.connection_for_thread()
             if not conn.closed:
                 conn.send(msg_type, dict(content, channel=self.id), channel="control")
         except Exception:  # the kernel is gone: nothing remote to tell

@@ -10,7 +10,7 @@ import argparse
 import sys
 from typing import Sequence
 
-from . import protocol
+from .wire import protocol
 
 PROG = "remote-magics"
 
@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "default) or the path of a running kernel's connection file.")
     p.add_argument("--download", choices=protocol.DOWNLOAD_POLICIES, default="small",
                    help="Which assigned values come back to the notebook (default small).")
-    p.add_argument("--bytes", type=_bytes, default=1 << 20,
+    p.add_argument("--bytes", type=_bytes, default=protocol.DEFAULT_BYTES,
                    help="With --download=small, the largest serialized size that comes back "
                         "(default 1MiB; accepts 100000, 500kB, 1MiB).")
     p.add_argument("--timeout", type=_positive, default=None,
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", metavar="P", help="Also look under the prefix P.")
     p.set_defaults(run=_list)
 
-    from . import serve  # stdlib only at import: cheap
+    from . import serve  # the notebook side only once it runs: cheap
 
     p = sub.add_parser("serve", help="start an engine kernel for notebooks to connect to",
                        description="Start an engine kernel on this machine (127.0.0.1 unless "

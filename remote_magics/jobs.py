@@ -11,7 +11,8 @@ job sees the values of that moment. The names it binds reach the namespace when
 :meth:`Job.result` is first called (exactly once), on the notebook's thread. Output the cell
 prints while it runs goes into the job's own display (a display id, updated from the worker
 thread), so it stays under the cell that started the job. A plain ``%%remote`` (or a live
-proxy operation) on a target with jobs waits for them: :func:`wait_turn`.
+proxy operation) on a target with jobs waits for them: the target's job queue is a
+:class:`JobQueue`, reached through :meth:`~remote_magics.targets.base.Target.wait_for_jobs`.
 """
 from __future__ import annotations
 
@@ -24,18 +25,16 @@ import sys
 import threading
 import time
 import weakref
-from concurrent.futures._base import CANCELLED_AND_NOTIFIED, RUNNING
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import zmq
 
-from . import channels, protocol, runner
-from .client import Connection
-from .waiting import Pending
+from . import channels
+from .cells import runner
+from .client.connection import Connection, Pending, mark_job_thread
 from .errors import ConnectionLost, RemoteError, RemoteKernelDied
-
-if TYPE_CHECKING:
-    from .targets import Target
+from .targets.base import Target
+from .wire import protocol
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +47,9 @@ OUTPUT_CHARS = 20_000
 #: Milliseconds the worker polls at most before it looks at a cancel request.
 _CANCEL_POLL_MS = 100
 
-_workers: "weakref.WeakKeyDictionary[Target, _Worker]" = weakref.WeakKeyDictionary()
+_queues: "weakref.WeakSet[JobQueue]" = weakref.WeakSet()
 _lock = threading.Lock()
 _numbers = iter(range(1, sys.maxsize))
-_id_blocks = iter(range(1, sys.maxsize))
 
 
 class Job(concurrent.futures.Future):
@@ -64,7 +62,7 @@ class Job(concurrent.futures.Future):
     :class:`~remote_magics.runner.RunResult` once its names are in.
     """
 
-    def __init__(self, target: "Target", request: runner.Request, namespace: dict, *,
+    def __init__(self, target: Target, request: runner.Request, namespace: dict, *,
                  timeout: float | None, inputs: dict, shipped: list, quiet: bool) -> None:
         super().__init__()
         self.number = next(_numbers)
@@ -86,10 +84,17 @@ class Job(concurrent.futures.Future):
         self._applied = False
         self._value: Any = None
         self._cancel_requested = False
+        self._start_lock = threading.Lock()  # cancel() against the worker starting the job
         self._handle: Any = None
         self._last_refresh = 0.0
 
     # --- the Future ----------------------------------------------------------------------
+    # The Future stays PENDING while the job runs (``started`` says it runs), so that a running
+    # job that is cancelled can still become CANCELLED through Future's own public methods.
+
+    def running(self) -> bool:
+        """Whether the job is running now."""
+        return self.started is not None and not self.done()
 
     @property
     def elapsed(self) -> float:
@@ -118,40 +123,42 @@ class Job(concurrent.futures.Future):
                 run = runner.apply(reply, self.target, self._namespace)
                 run.bytes_sent = reply.bytes_sent
                 run.seconds = self.elapsed
-                for note in run.notes:
-                    print(f"remote_magics: {note}", file=sys.stderr)
+                run.print_notes()
                 self.run, self._value, self._applied = run, run.result, True
                 self._namespace = None
         return self._value
 
     def cancel(self) -> bool:
         """Cancel a queued job, or interrupt a running one; False once it has finished."""
-        if super().cancel():
-            channels.finish(self._channels, concurrent.futures.CancelledError())
-            self._refresh(force=True)
-            return True
-        with self._condition:
-            if self._state != RUNNING:
+        with self._start_lock:
+            if self.done():
                 return False
-            self._cancel_requested = True
+            if self.started is not None:  # running: the worker interrupts it, then cancels
+                self._cancel_requested = True
+                return True
+            self._mark_cancelled()
+        channels.finish(self._channels, concurrent.futures.CancelledError())
+        self._refresh(force=True)
         return True
 
-    def _cancelled_while_running(self) -> None:
-        with self._condition:
-            self._state = CANCELLED_AND_NOTIFIED
-            for waiter in self._waiters:
-                waiter.add_cancelled(self)
-            self._condition.notify_all()
-        self._invoke_callbacks()
+    def _mark_cancelled(self) -> None:
+        """PENDING → CANCELLED, and tell whoever waits (``concurrent.futures.wait``) at once."""
+        super().cancel()
+        self.set_running_or_notify_cancel()
+
+    def _start(self) -> bool:
+        """The worker takes the job: False if it was cancelled while queued."""
+        with self._start_lock:
+            if self.cancelled():
+                return False
+            self.started = time.monotonic()
+            return True
 
     # --- the worker's side ---------------------------------------------------------------
 
     def _on_output(self, msg: dict) -> None:
         kind = msg["msg_type"]
         content = msg["content"]
-        if kind.startswith("remote_channel_"):
-            channels.deliver(msg)
-            return
         if kind == "stream":
             self.output = (self.output + content.get("text", ""))[-OUTPUT_CHARS:]
         elif kind in ("display_data", "execute_result"):
@@ -228,10 +235,13 @@ def _bundle_html(bundle: dict) -> str:
     return f"<pre>{html.escape(str(bundle.get('text/plain', '')))}</pre>"
 
 
-class _Worker:
-    """The thread that runs one target's jobs in order, with a connection of its own."""
+class JobQueue:
+    """One target's jobs, and the thread that runs them in order, with a connection of its own.
 
-    def __init__(self, target: "Target") -> None:
+    It is the target's ``job_queue``: the target asks it whether it is busy and waits on it.
+    """
+
+    def __init__(self, target: Target) -> None:
         self.target = target
         self.queue: queue.Queue = queue.Queue()
         self.jobs: list[Job] = []  # submitted and not finished, in order
@@ -239,7 +249,6 @@ class _Worker:
         self._main: Connection | None = None
         self.thread = threading.Thread(target=self._loop, daemon=True,
                                        name=f"remote_magics-jobs-{target.name}")
-        self.thread._remote_magics_worker = self  # type: ignore[attr-defined]
         self.thread.start()
 
     def add(self, job: Job) -> None:
@@ -251,11 +260,34 @@ class _Worker:
         with _lock:
             return [job for job in self.jobs if not job.done()]
 
+    def wait(self, quiet: bool = False) -> None:
+        """Wait until the queued and running jobs have finished, saying so unless ``quiet``."""
+        ahead = self.unfinished()
+        if not ahead:
+            return
+        if not quiet:
+            numbers = ", ".join(str(job.number) for job in ahead)
+            print(f"remote_magics: target '{self.target.name}' is busy with job {numbers}; "
+                  "waiting for its turn", file=sys.stderr)
+        concurrent.futures.wait(ahead)
+        self._drop_stale_output()
+
+    def _drop_stale_output(self) -> None:
+        """Discard what the idle main connection's iopub queued while jobs ran (their output).
+
+        The main connection subscribes to all of iopub, so a job's output and channel messages
+        pile up there too; nothing waits on them. Called on the notebook's thread between requests.
+        """
+        conn = self.target.connection
+        while not conn.closed and conn.iopub.poll(0):
+            conn.iopub.recv_multipart(copy=False)
+
     def stop(self, timeout: float = 10.0) -> None:
         self.queue.put(None)
         self.thread.join(timeout)
 
     def _loop(self) -> None:
+        mark_job_thread(self)
         try:
             while True:
                 try:
@@ -274,8 +306,8 @@ class _Worker:
                             self.jobs.remove(job)
         finally:
             with _lock:
-                if _workers.get(self.target) is self:
-                    del _workers[self.target]
+                if self.target.job_queue is self:
+                    self.target.job_queue = None
             for job in self.unfinished():  # the target went away with jobs still queued
                 job.cancel()
             if self.connection is not None:
@@ -287,12 +319,7 @@ class _Worker:
             return self.connection
         if self.connection is not None:
             self.connection.close()
-        conn = Connection(main.info, name=main.name, interrupt=main._interrupt,
-                          exit_status=main._exit_status, heartbeat_timeout=main.heartbeat_timeout)
-        conn.session.session = main.session.session  # the same client for the engine's store
-        # msg_ids are "{session}_{pid}_{count}": a counter of our own, far from the main
-        # connection's, or a reply or idle status of the one would finish the other's request
-        conn.session.message_count = next(_id_blocks) << 40
+        conn = main.twin()  # the same client for the engine's store
         if not conn.wait_ready(30.0):
             conn.close()
             raise ConnectionLost(f"target '{main.name}' did not answer the job's connection")
@@ -300,9 +327,8 @@ class _Worker:
         return conn
 
     def _run(self, job: Job) -> None:
-        if not job.set_running_or_notify_cancel():
+        if not job._start():
             return
-        job.started = time.monotonic()
         job._refresh(force=True)
         error: BaseException | None = None
         reply = None
@@ -324,7 +350,7 @@ class _Worker:
             error = RemoteError.from_reply(reply.content, self.target.name)
         channels.finish(job._channels, error)
         if job._cancel_requested and error is not None:
-            job._cancelled_while_running()
+            job._mark_cancelled()
         elif error is not None:
             job.set_exception(error)
         else:
@@ -348,18 +374,16 @@ class _Worker:
             pending.advance(ready)
 
 
-def submit(target: "Target", code: str, namespace: dict, *, download: str = "small",
-           bytes: int = 1 << 20, timeout: float | None = None, hidden: dict | None = None,
+def submit(target: Target, code: str, namespace: dict, *, download: str = "small",
+           bytes: int = protocol.DEFAULT_BYTES, timeout: float | None = None, hidden: dict | None = None,
            cell_id: int | None = None, show: bool = False, quiet: bool = False) -> Job:
     """Queue ``code`` to run on ``target`` after the jobs before it; return its :class:`Job` at once.
 
     The names the cell reads are pickled now (a :class:`SerializationError` is raised here).
     With ``show``, the job displays itself and keeps that display up to date.
     """
-    if download not in protocol.DOWNLOAD_POLICIES:
-        raise ValueError(f"download must be one of {', '.join(protocol.DOWNLOAD_POLICIES)}, "
-                         f"not {download!r}")
-    target._usable()
+    protocol.check_download(download)
+    target.check_usable()
     for hook in list(target.before_run):
         hook(target)
     target.runs += 1
@@ -372,71 +396,23 @@ def submit(target: "Target", code: str, namespace: dict, *, download: str = "sma
               quiet=quiet)
     if show:
         job._show()
-    _worker_for(target).add(job)
+    queue_of(target).add(job)
     return job
 
 
-def _worker_for(target: "Target") -> _Worker:
+def queue_of(target: Target) -> JobQueue:
+    """The target's job queue, started at its first job (again after its thread ended)."""
     with _lock:
-        worker = _workers.get(target)
-        if worker is None or not worker.thread.is_alive():
-            worker = _workers[target] = _Worker(target)
-        return worker
+        queue = target.job_queue
+        if not isinstance(queue, JobQueue) or not queue.thread.is_alive():
+            queue = target.job_queue = JobQueue(target)
+            _queues.add(queue)
+        return queue
 
 
-def jobs_of(target: "Target") -> list[Job]:
-    """The target's jobs that have not finished, in submission order."""
-    worker = _workers.get(target)
-    return worker.unfinished() if worker is not None else []
-
-
-def busy(target: "Target") -> bool:
-    """Whether jobs are queued or running on ``target``."""
-    return bool(jobs_of(target))
-
-
-def is_worker_thread() -> bool:
-    """Whether the calling thread is a job worker (whose callbacks must not use main connections)."""
-    return hasattr(threading.current_thread(), "_remote_magics_worker")
-
-
-def wait_turn(target: "Target", quiet: bool = False) -> None:
-    """Wait until ``target``'s jobs have finished, saying so unless ``quiet``."""
-    ahead = jobs_of(target)
-    if not ahead or is_worker_thread():
-        return
-    if not quiet:
-        numbers = ", ".join(str(job.number) for job in ahead)
-        print(f"remote_magics: target '{target.name}' is busy with job {numbers}; "
-              "waiting for its turn", file=sys.stderr)
-    concurrent.futures.wait(ahead)
-    _drop_stale_output(target.connection)
-
-
-def _drop_stale_output(conn: Connection) -> None:
-    """Discard what the idle main connection's iopub queued while jobs ran (their output).
-
-    The main connection subscribes to all of iopub, so a job's output and channel messages
-    pile up there too; nothing waits on them. Called on the notebook's thread between requests.
-    """
-    while not conn.closed and conn.iopub.poll(0):
-        conn.iopub.recv_multipart(copy=False)
-
-
-def connection_for(target: "Target") -> Connection:
-    """The connection the calling thread may use for ``target``: the worker's own, or the main one."""
-    worker = getattr(threading.current_thread(), "_remote_magics_worker", None)
-    if worker is not None and worker.target is target and worker.connection is not None:
-        return worker.connection
-    if worker is None and threading.current_thread() is threading.main_thread():
-        return target.connection
-    raise RuntimeError("a target's connection may be used only from the notebook's thread "
-                       "or from that target's job thread")
-
-
-def shutdown(target: "Target | None" = None, timeout: float = 10.0) -> None:
-    """Stop the worker threads (of ``target``, or all), after their current jobs."""
+def shutdown(target: Target | None = None, timeout: float = 10.0) -> None:
+    """Stop the job threads (of ``target``, or all), after their current jobs."""
     with _lock:
-        workers = [w for t, w in _workers.items() if target is None or t is target]
-    for worker in workers:
-        worker.stop(timeout)
+        queues = [q for q in _queues if target is None or q.target is target]
+    for queue in queues:
+        queue.stop(timeout)

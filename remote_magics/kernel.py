@@ -28,7 +28,9 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from traitlets import Float, Unicode
 
-from . import __version__, protocol, targets
+from . import __version__, targets
+from .engine.host import engine_command
+from .wire import protocol
 
 #: Where a kernelspec keeps what remote_magics needs to know about it.
 METADATA_KEY = "remote_magics"
@@ -155,11 +157,10 @@ def spec_name(name: str) -> str:
 
 
 def remote_spec(name: str, target: str = "local", *, download: str = "small",
-                bytes: int = 1 << 20, timeout: float | None = None,
+                bytes: int = protocol.DEFAULT_BYTES, timeout: float | None = None,
                 python: str = sys.executable) -> dict:
     """The kernel.json of a remote kernel whose cells run on ``target``."""
-    if download not in protocol.DOWNLOAD_POLICIES:
-        raise ValueError(f"download must be one of {', '.join(protocol.DOWNLOAD_POLICIES)}")
+    protocol.check_download(download)
     if target not in ("", "local") and "://" not in target and os.path.exists(target):
         target = os.path.abspath(target)  # the kernel starts in the notebook's directory
     argv = [python, "-m", "remote_magics.kernel", "-f", "{connection_file}",
@@ -181,7 +182,7 @@ def remote_spec(name: str, target: str = "local", *, download: str = "small",
 def engine_spec(python: str = sys.executable) -> dict:
     """The kernel.json of the engine itself, for a JupyterHub or a kernel provisioner to start."""
     return {
-        "argv": [python, "-m", "remote_magics.engine", "-f", "{connection_file}"],
+        "argv": engine_command("{connection_file}", python=python, log_level=None),
         "display_name": "remote_magics engine",
         "language": "python",
         "interrupt_mode": "signal",

@@ -1,18 +1,20 @@
-"""The IPython magics: parse arguments, call the Python API in :mod:`.targets`, report."""
+"""The IPython magics: parse arguments, call the Python API (:mod:`.connecting`, :mod:`.targets`,
+:mod:`.jobs`, :mod:`.pool`, ...), report."""
 from __future__ import annotations
 
 import re
 import shlex
-import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from traitlets import Enum, Float, Integer, List, Unicode
 
-from . import channels, jobs, packages, progress, protocol, targets
+from . import channels, connecting, jobs, packages, pool, targets
+from .cells import display
+from .cells.proxy import RemoteObject, format_size
 from .errors import RemoteTimeout
-from .proxy import RemoteObject, format_size
+from .wire import protocol
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
           "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
@@ -61,7 +63,7 @@ class RemoteMagics(Magics):
 
     download = Enum(protocol.DOWNLOAD_POLICIES, default_value="small", config=True,
                     help="Default download policy of %%remote: all, small or none.")
-    bytes = Integer(1 << 20, config=True,
+    bytes = Integer(protocol.DEFAULT_BYTES, config=True,
                     help="With download=small, values up to this serialized size come back.")
     timeout = Float(0.0, config=True,
                     help="Default %%remote timeout in seconds; 0 means no timeout.")
@@ -99,16 +101,15 @@ class RemoteMagics(Magics):
         if args.restart is not None:
             self._restart(args.restart, args.timeout)
             return
-        if args.n is not None or (args.target or "").startswith("dask://"):
-            pool = targets.connect(args.target, name=args.name, timeout=args.timeout, n=args.n)
-            print(f"Connected pool '{pool.name}' of {len(pool)}: "
-                  + ", ".join(f"{m.name} ({_where(m)})" for m in pool) + ".")
-            return pool
         ssh_options = [*(["-F", args.ssh_config] if args.ssh_config else []),
                        *(f"-o{option}" for option in args.ssh_option)]
-        target = targets.connect(args.target, name=args.name, timeout=args.timeout,
-                                 python=args.python, ssh_options=ssh_options,
-                                 port_range=args.port_range, sync_path=args.sync_path)
+        target = connecting.connect(args.target, name=args.name, timeout=args.timeout, n=args.n,
+                                    python=args.python, ssh_options=ssh_options,
+                                    port_range=args.port_range, sync_path=args.sync_path)
+        if isinstance(target, pool.Pool):
+            print(f"Connected pool '{target.name}' of {len(target)}: "
+                  + ", ".join(f"{m.name} ({_where(m)})" for m in target) + ".")
+            return target
         details = target.details
         print(f"Connected target '{target.name}': {_where(target)}, python "
               f"{details.get('python_version', '?')}.")
@@ -116,7 +117,7 @@ class RemoteMagics(Magics):
     def _restart(self, name: str, timeout: float) -> None:
         target = targets.registry.get(name)
         lost = sorted(key for key, value in self.shell.user_ns.items()
-                      if isinstance(value, RemoteObject) and value._target is target)
+                      if isinstance(value, RemoteObject) and value.owner is target)
         target.restart(timeout=timeout)
         print(f"Restarted target '{target.name}': {_where(target)}.")
         if lost:
@@ -177,21 +178,18 @@ class RemoteMagics(Magics):
                 bytes=limit, timeout=timeout, hidden=self.shell.user_ns_hidden,
                 cell_id=self.shell.execution_count, show=True, quiet=args.quiet)
             return None
-        jobs.wait_turn(target, quiet=args.quiet)
-        with channels.closing_after_run(), progress.watching(quiet=args.quiet) as watch:
+        target.wait_for_jobs(quiet=args.quiet)
+        with channels.closing_after_run(), display.watching(quiet=args.quiet) as watch:
             run = target.run(
                 code, self.shell.user_ns,
                 download=args.download or self.download, bytes=limit, timeout=timeout,
                 hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
                 on_output=watch.on_output, on_progress=watch.on_progress,
             )
-        for note in run.notes:
-            print(f"remote_magics: {note}", file=sys.stderr)
+        run.print_notes()
         return run.result
 
     def _fan_out(self, args, cell: str, limit: int, timeout: float | None):
-        from . import pool
-
         if args.targets is None:
             raise UsageError("--scatter and --gather need --targets (a pool, 'all' or a,b,c)")
         if args.target is not None:
@@ -202,8 +200,7 @@ class RemoteMagics(Magics):
             hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
             scatter=_names(args.scatter), gather=_names(args.gather))
         for run in fan.runs:
-            for note in run.notes:
-                print(f"remote_magics: {run.target}: {note}", file=sys.stderr)
+            run.print_notes(run.target)
         return fan.result
 
     @magic_arguments()
@@ -218,8 +215,6 @@ class RemoteMagics(Magics):
     @line_magic
     def remote_map(self, line: str):
         """``results = %remote_map func items``: func over items on a pool, load balanced, in order."""
-        from . import pool
-
         args = parse_argstring(self.remote_map, line)
         members = self._map_targets(args.targets)
         values = []
@@ -232,8 +227,6 @@ class RemoteMagics(Magics):
                            progress=not args.no_progress)
 
     def _map_targets(self, text: str | None) -> list:
-        from . import pool
-
         if text is not None:
             return pool.resolve(text)
         groups = list(targets.registry.groups.values())
@@ -261,13 +254,13 @@ class RemoteMagics(Magics):
             print("No targets. Connect one with %remote_connect.")
             return
         rows = [("", "name", "group", "kernel", "alive", "objects")]
-        group_of = {m.name: group for group, pool in targets.registry.groups.items()
-                    for m in pool.members}
+        group_of = {m.name: group for group, members in targets.registry.groups.items()
+                    for m in members.members}
         for name, target in targets.registry.targets.items():
             alive = target.alive()
             held = "-"
-            if alive and jobs.busy(target):
-                held = f"busy: job {', '.join(str(job.number) for job in jobs.jobs_of(target))}"
+            if alive and target.busy():
+                held = f"busy: job {', '.join(str(job.number) for job in target.jobs())}"
             elif alive:
                 try:
                     held = str(target.info().get("objects", "?"))
@@ -290,9 +283,9 @@ class RemoteMagics(Magics):
         groups = list(targets.registry.groups) if args.all else (
             [args.name] if args.name in targets.registry.groups else [])
         for group in groups:
-            pool = targets.registry.groups[group]
-            pool.close()
-            print(f"Pool '{group}' ({len(pool)} kernels) shut down.")
+            closing = targets.registry.groups[group]
+            closing.close()
+            print(f"Pool '{group}' ({len(closing)} kernels) shut down.")
         if groups and not args.all:
             return
         names = list(targets.registry.targets) if args.all else [targets.registry.get(args.name).name]

@@ -10,62 +10,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Sequence
 
-from . import relay
+from .cells import display
+from .engine.tasks import pip as remote_pip
 from .errors import PackageInstallError
-
-if TYPE_CHECKING:
-    from .targets import Target
+from .targets.base import Target
 
 #: Requirements already handled, per engine (a new kernel gets a new engine id).
 _satisfied: dict[str, set[str]] = {}
-
-# Runs in the target; binds only pip_status, which comes back.
-_PIP = '''
-def _remote_magics_pip(command, requirements):
-    import importlib, subprocess, sys
-
-    def satisfied(text):
-        try:
-            from packaging.requirements import Requirement
-        except ImportError:
-            try:
-                from pip._vendor.packaging.requirements import Requirement
-            except ImportError:
-                return False
-        from importlib import metadata
-        try:
-            req = Requirement(text)
-        except Exception:
-            return False
-        if req.url or req.extras:
-            return False  # pip decides
-        if req.marker is not None and not req.marker.evaluate():
-            return True
-        try:
-            version = metadata.version(req.name)
-        except metadata.PackageNotFoundError:
-            return False
-        return req.specifier.contains(version, prereleases=True)
-
-    todo = [r for r in requirements if not satisfied(r)]
-    if requirements and not todo:
-        return 0, ""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "pip", *command, *todo], stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-    tail = []
-    for line in process.stdout:
-        print(line, end="", flush=True)
-        tail = (tail + [line])[-40:]
-    status = process.wait()
-    importlib.invalidate_caches()
-    return status, "".join(tail)
-pip_status = _remote_magics_pip(command, requirements)
-del _remote_magics_pip
-'''
-
 
 def parse_requirements(text: str) -> list[str]:
     """``"pytz>=2023,numpy"`` → ``["pytz>=2023", "numpy"]``; ``"x>=1,<2"`` stays one requirement."""
@@ -80,18 +33,19 @@ def parse_requirements(text: str) -> list[str]:
     return found
 
 
-def _run_pip(target: "Target", command: list[str], requirements: list[str], what: str,
+def _run_pip(target: Target, command: list[str], requirements: list[str], what: str,
              on_output: Callable[[dict], None] | None) -> int:
-    namespace = {"command": command, "requirements": requirements}
-    target.run(_PIP, namespace, download="all", on_output=on_output)
+    namespace = {"pip": remote_pip, "command": command, "requirements": requirements}
+    target.run("pip_status = pip(command, requirements)", namespace, download="all",
+               on_output=on_output)
     status, tail = namespace["pip_status"]
     if status != 0:
         raise PackageInstallError(target.name, what, status, tail)
     return status
 
 
-def ensure(target: "Target", requirements: Sequence[str], *, pip_options: Sequence[str] = (),
-           on_output: Callable[[dict], None] | None = relay.show) -> list[str]:
+def ensure(target: Target, requirements: Sequence[str], *, pip_options: Sequence[str] = (),
+           on_output: Callable[[dict], None] | None = display.show) -> list[str]:
     """Install what ``target`` lacks of ``requirements``; the requirements that were checked.
 
     Raises :class:`~remote_magics.errors.PackageInstallError` with pip's output when pip fails.
@@ -105,8 +59,8 @@ def ensure(target: "Target", requirements: Sequence[str], *, pip_options: Sequen
     return todo
 
 
-def pip(target: "Target", args: str | Sequence[str], *,
-        on_output: Callable[[dict], None] | None = relay.show) -> None:
+def pip(target: Target, args: str | Sequence[str], *,
+        on_output: Callable[[dict], None] | None = display.show) -> None:
     """Run ``pip ARGS`` in ``target``'s environment, its output streaming here."""
     argv = shlex.split(args) if isinstance(args, str) else list(args)
     if not argv:

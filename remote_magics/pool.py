@@ -2,12 +2,13 @@
 
 A :class:`Pool` is a named group of targets (``pool[0]``, ``pool[1]``, ...), each an ordinary
 :class:`~remote_magics.targets.Target` in the registry. :func:`run_on` sends a cell to every
-member first and then waits for all of them in one poll loop (:func:`.waiting.wait_all`), each run
-prepared and applied by :mod:`.runner` exactly as for one target. :meth:`Pool.map` is load
+member first and then waits for all of them in one poll loop
+(:func:`remote_magics.client.connection.wait_all`), each run prepared and applied by
+:mod:`remote_magics.cells.runner` exactly as for one target. :meth:`Pool.map` is load
 balanced: each member gets the next chunk as soon as it finishes its last one.
 
-Where the kernels come from is :mod:`.provision`'s business (local engines, a kernelspec, a Dask
-cluster); this module only groups and drives them.
+Where the kernels come from is the business of their kind (:mod:`remote_magics.targets`: local
+engines, a kernelspec, a Dask cluster); this module only groups and drives them.
 """
 from __future__ import annotations
 
@@ -20,12 +21,15 @@ from collections import ChainMap
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from . import capture, relay
-from .waiting import Pending, wait_all
+from . import targets
+from .cells import capture, display
+from .cells.proxy import RemoteObject
+from .cells.runner import RunResult
+from .client.connection import Pending, wait_all
+from .engine.tasks import MAP_ITEM_NOTE, map_chunk
 from .errors import FanOutError, MapError, NotConnected, RemoteMagicsError
-from .proxy import RemoteObject
-from .runner import RunResult
 from .targets import Target, registry
+from .wire import protocol
 
 log = logging.getLogger(__name__)
 
@@ -233,9 +237,9 @@ def run_on(
     namespace: dict,
     *,
     download: str = "small",
-    bytes: int = 1 << 20,
+    bytes: int = protocol.DEFAULT_BYTES,
     timeout: float | None = None,
-    on_output: Callable[[dict], None] | None = relay.show,
+    on_output: Callable[[dict], None] | None = display.show,
     hidden: Mapping[str, Any] | None = None,
     cell_id: int | None = None,
     scatter: Sequence[str] = (),
@@ -330,16 +334,8 @@ def _combine(names: list[str], runs: list, namespace: dict, gather: Sequence[str
 
 # --- map -------------------------------------------------------------------------------------
 
-_MAP_CODE = """\
-_remote_map_results = []
-for _remote_map_index, _remote_map_item in enumerate(_remote_map_items, _remote_map_start):
-    try:
-        _remote_map_results.append(_remote_map_func(_remote_map_item))
-    except BaseException as _remote_map_error:
-        _remote_map_error.add_note(f"(remote_magics map item {_remote_map_index})")
-        raise
-"""
-_MAP_INDEX = re.compile(r"\(remote_magics map item ([0-9]+)\)")
+_MAP_CODE = "_remote_map_results = map_chunk(_remote_map_func, _remote_map_items, _remote_map_start)"
+_MAP_INDEX = re.compile(re.escape(MAP_ITEM_NOTE).replace(r"\{index\}", "([0-9]+)"))
 
 
 def map_on(members: Sequence[Target], func: Callable, iterable: Iterable,
@@ -373,10 +369,10 @@ def map_on(members: Sequence[Target], func: Callable, iterable: Iterable,
         if chunk is None:
             return
         start, part = chunk
-        namespace = {"_remote_map_func": func, "_remote_map_items": part,
-                     "_remote_map_start": start}
+        namespace = {"map_chunk": map_chunk, "_remote_map_func": func,
+                     "_remote_map_items": part, "_remote_map_start": start}
         p = member.start_run(_MAP_CODE, namespace, download="all", timeout=timeout,
-                             on_output=relay.show)
+                             on_output=display.show)
         flights[id(p)] = (member, start, len(part))
         pending.append(p)
 
@@ -421,9 +417,7 @@ def _failed_index(err: BaseException, start: int) -> int:
 
 
 def _progress(total: int) -> Any:
-    from .progress import tqdm_class
-
-    return tqdm_class()(total=total, desc="remote_map", unit="item", leave=False)
+    return display.tqdm_class()(total=total, desc="remote_map", unit="item", leave=False)
 
 
 # --- making pools ----------------------------------------------------------------------------
@@ -433,8 +427,6 @@ def connect_pool(spec: str | None, *, n: int | None, name: str | None, timeout: 
                  cwd: str | None = None) -> Pool:
     """Start (or find) a pool: ``local`` or ``kernelspec:NAME`` with ``n`` kernels, or
     ``dask://SCHEDULER:PORT`` with one kernel per worker (at most ``n``)."""
-    from . import provision
-
     name = name or "pool"
     spec = spec or "local"
     existing = registry.groups.get(name)
@@ -452,20 +444,10 @@ def connect_pool(spec: str | None, *, n: int | None, name: str | None, timeout: 
         raise RemoteMagicsError(f"'{name}' already names a target; pick another name with --name")
     if n is not None and n < 1:
         raise RemoteMagicsError("-n takes a number of kernels of at least 1")
-    on_close: list[Callable[[], None]] = []
-    if spec == "local":
-        members = provision.start_local([f"{name}[{i}]" for i in range(n or 1)],
-                                        timeout=timeout, cwd=cwd)
-    elif spec.startswith("kernelspec:"):
-        members = provision.start_kernelspec(spec, [f"{name}[{i}]" for i in range(n or 1)],
-                                             timeout=timeout, cwd=cwd)
-    elif spec.startswith("dask://"):
-        members, cleanup = provision.start_dask(spec, name, n=n, timeout=timeout)
-        on_close.append(cleanup)
-    else:
-        raise RemoteMagicsError(
-            f"-n takes 'local', 'kernelspec:NAME' or 'dask://SCHEDULER:PORT', not {spec!r}")
-    pool = Pool(name, members, spec=spec, on_close=on_close)
+    kind = targets.kind_of(spec)
+    members, cleanup = targets.start(spec, name, n=n if (n is not None or kind.group) else 1,
+                                     timeout=timeout, cwd=cwd)
+    pool = Pool(name, members, spec=spec, on_close=[cleanup] if cleanup else [])
     registry.groups[name] = pool
     for member in members:
         registry.add(member)

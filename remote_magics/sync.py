@@ -1,7 +1,7 @@
 """``--sync-path DIR``: mirror a local directory's Python files to a target.
 
 Functions from local modules already travel by value when a cell uses them (see
-:func:`remote_magics.runner.local_modules`); this is for cells that ``import mylib`` by name. The
+:func:`remote_magics.cells.runner.local_modules`); this is for cells that ``import mylib`` by name. The
 files go to a private directory on the target that is put first on its ``sys.path``. Before every
 run, files that changed here since the last run are sent again (and files deleted here are
 deleted there); a changed module is dropped from the target's ``sys.modules`` so the next import
@@ -12,46 +12,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from .engine.tasks import sync_files
 from .errors import RemoteMagicsError
-
-if TYPE_CHECKING:
-    from .targets import Target
+from .targets.base import Target
 
 log = logging.getLogger(__name__)
 
 #: Files larger than this are not mirrored (a data file with a .py name is a mistake).
 MAX_FILE_BYTES = 10 * 1024 * 1024
-
-# Runs on the target, in the run's own namespace: only the function's name is bound, then deleted.
-_APPLY = '''
-def _remote_magics_sync(root, files, removed):
-    import importlib, os, sys, tempfile
-    roots = sys.__dict__.setdefault("_remote_magics_sync_roots", {})
-    if root not in roots:
-        roots[root] = tempfile.mkdtemp(prefix="remote_magics-sync-")
-        sys.path.insert(0, roots[root])
-    base = roots[root]
-    for rel in [*files, *removed]:
-        module = rel[:-3].replace("/", ".")
-        for name in (module, module.removesuffix(".__init__")):
-            sys.modules.pop(name, None)
-    for rel, data in files.items():
-        path = os.path.join(base, *rel.split("/"))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, "wb") as out:
-            out.write(data)
-    for rel in removed:
-        try:
-            os.remove(os.path.join(base, *rel.split("/")))
-        except FileNotFoundError:
-            pass
-    importlib.invalidate_caches()
-_remote_magics_sync(root, files, removed)
-del _remote_magics_sync
-'''
-
 
 class Mirror:
     """One local directory mirrored to one target; :meth:`push` sends what changed."""
@@ -78,7 +47,7 @@ class Mirror:
                                                                           stat.st_size)
         return found
 
-    def push(self, target: "Target") -> int:
+    def push(self, target: Target) -> int:
         """Send the files that changed since the last push; returns how many were sent."""
         if self._pushing:  # the push is itself a run; it must not push again
             return 0
@@ -90,8 +59,10 @@ class Mirror:
             return 0
         self._pushing = True
         try:
-            namespace = {"root": str(self.root), "files": changed, "removed": removed}
-            target.run(_APPLY, namespace, download="none", on_output=None)
+            namespace = {"sync_files": sync_files, "root": str(self.root), "files": changed,
+                         "removed": removed}
+            target.run("sync_files(root, files, removed)", namespace, download="none",
+                       on_output=None)
         finally:
             self._pushing = False
         self.sent = now
@@ -99,7 +70,7 @@ class Mirror:
         return len(changed)
 
 
-def mirror(target: "Target", directory: str | os.PathLike) -> Mirror:
+def mirror(target: Target, directory: str | os.PathLike) -> Mirror:
     """Mirror ``directory`` to ``target`` now and before each of its runs."""
     m = Mirror(directory)
     m.push(target)

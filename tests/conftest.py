@@ -41,7 +41,7 @@ def fake_kernel_sockets(key: bytes):
     """
     import zmq
 
-    from remote_magics.client import Connection
+    from remote_magics.client.connection import Connection
 
     ctx = zmq.Context()
     info = {"ip": "127.0.0.1", "transport": "tcp", "key": key.decode(),

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from remote_magics.capture import CellNames, analyze
+from remote_magics.cells.capture import CellNames, analyze
 
 
 def case(name: str, code: str, reads: set[str], writes: set[str], deletes: set[str] = set(),

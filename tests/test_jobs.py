@@ -153,7 +153,7 @@ def _try(function, *args):
 def test_job_connection_message_ids_never_collide_with_the_main_ones(shell, cell, busy):
     cell("%%remote --async -o probe\nprobe_value = 1")
     shell.user_ns["probe"].result(30)
-    worker = jobs._workers[busy]
+    worker = busy.job_queue
     ours = {worker.connection.session.msg_id for _ in range(1000)}
     main = {busy.connection.session.msg_id for _ in range(1000)}
     assert worker.connection.session.session == busy.connection.session.session  # one client

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from IPython.core.completer import provisionalcompleter
 
-from remote_magics import ProxyError, RemoteError, RemoteObject, live
+from remote_magics import ProxyError, RemoteError, RemoteObject
+from remote_magics.cells import live
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +35,13 @@ def values(target):
 def counted(target, monkeypatch):
     """Counts the requests that reach the target's connection."""
     calls = []
-    original = target._request
+    original = target.request
 
     def counting(msg_type, *args, **kwargs):
         calls.append(msg_type)
         return original(msg_type, *args, **kwargs)
 
-    monkeypatch.setattr(target, "_request", counting)
+    monkeypatch.setattr(target, "request", counting)
     return calls
 
 

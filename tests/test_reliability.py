@@ -14,8 +14,8 @@ from IPython.core.error import UsageError
 
 import remote_magics
 from remote_magics import (ConnectionLost, NotConnected, ProxyError, RemoteError,
-                           RemoteKernelDied, RemoteObject, RemoteTimeout, SerializationError,
-                           protocol, serialize)
+                           RemoteKernelDied, RemoteObject, RemoteTimeout, SerializationError)
+from remote_magics.wire import protocol, serialize
 from remote_magics.targets import Registry
 from tests.conftest import fake_kernel_sockets
 from tests.test_targets import _plain_kernel
@@ -278,7 +278,7 @@ def test_value_that_fails_to_unpickle_locally_stays_a_proxy_with_the_reason(work
 # --- security -------------------------------------------------------------------------------
 
 def test_a_frame_altered_in_flight_is_refused_and_nothing_runs(worker, tmp_path):
-    from remote_magics import protocol, runner
+    from remote_magics.cells import runner
 
     marker = tmp_path / "ran"
     namespace = {"blob": bytearray(b"x" * 200_000), "marker_path": str(marker)}
@@ -308,7 +308,6 @@ def test_a_frame_altered_in_flight_is_refused_and_nothing_runs(worker, tmp_path)
 def test_message_signed_with_another_key_is_dropped(worker, tmp_path):
     from jupyter_client.session import Session
 
-    from remote_magics import protocol
 
     marker = tmp_path / "ran"
     forger = Session(key=b"someone-else")
@@ -399,7 +398,7 @@ def test_client_drops_and_logs_a_reply_with_a_bad_signature(caplog):
         session.send(socks["iopub"], "status", {"execution_state": "idle"}, parent=request)
 
     with fake_kernel_sockets(key) as (conn, socks):
-        caplog.set_level("WARNING", logger="remote_magics.client")
+        caplog.set_level("WARNING", logger="remote_magics.client.connection")
         pending = conn.start(protocol.INFO_REQUEST, {}, patience=2)
         answer(forger)
         with pytest.raises(RemoteTimeout, match="did not answer"):

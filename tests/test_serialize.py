@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from remote_magics import serialize
+from remote_magics.wire import serialize
 
 
 def test_numpy_array_travels_out_of_band_without_a_copy():

@@ -17,6 +17,9 @@ from zmq.utils import z85
 
 import remote_magics
 from remote_magics import serve
+from remote_magics.engine import host
+from remote_magics.targets import served
+from remote_magics.wire import protocol
 from remote_magics.errors import ConnectionRefused, HostUnreachable
 
 
@@ -141,7 +144,7 @@ def test_non_loopback_address_requires_curve(capsys):
 
 
 def test_port_range_in_use_is_reported(capsys):
-    ports = serve.pick_ports("127.0.0.1")
+    ports = host.pick_ports("127.0.0.1")
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", ports["iopub_port"]))
         status = serve.main(["--ip", "127.0.0.1",
@@ -154,23 +157,23 @@ def test_url_round_trip_carries_ports_key_and_server_key():
     public, secret = zmq.curve_keypair()
     info = {"transport": "tcp", "ip": "10.1.2.3", "key": "k&y", "signature_scheme": "hmac-sha256",
             "curve_publickey": public.decode(), "curve_secretkey": secret.decode(),
-            **{name: 6000 + i for i, name in enumerate(serve.PORT_NAMES)}}
-    url = serve.format_url("gpu-box", info)
+            **{name: 6000 + i for i, name in enumerate(protocol.PORT_NAMES)}}
+    url = served.format_url("gpu-box", info)
     assert secret.decode() not in url
-    back = serve.parse_url(url)
+    back = served.parse_url(url)
     assert back["ip"] == "gpu-box" and back["key"] == "k&y"
     assert back["curve_publickey"] == public.decode()
-    assert [back[n] for n in serve.PORT_NAMES] == [6000, 6001, 6002, 6003, 6004]
+    assert [back[n] for n in protocol.PORT_NAMES] == [6000, 6001, 6002, 6003, 6004]
     with pytest.raises(ValueError):
-        serve.parse_url("tcp://host:1?token=x")
+        served.parse_url("tcp://host:1?token=x")
 
 
 def test_port_range_parsing():
-    assert serve.parse_port_range(None) == (0, 0)
-    assert serve.parse_port_range("50000-50010") == (50000, 50010)
+    assert host.parse_port_range(None) == (0, 0)
+    assert host.parse_port_range("50000-50010") == (50000, 50010)
     with pytest.raises(ValueError, match="at least 5"):
-        serve.parse_port_range("50000-50002")
-    assert serve.is_loopback("127.0.0.2") and not serve.is_loopback("0.0.0.0")
+        host.parse_port_range("50000-50002")
+    assert host.is_loopback("127.0.0.2") and not host.is_loopback("0.0.0.0")
 
 
 def test_cli_serve_subcommand_uses_this_module():

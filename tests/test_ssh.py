@@ -11,7 +11,10 @@ import pytest
 from IPython.utils.capture import capture_output
 
 import remote_magics
-from remote_magics import RemoteKernelDied, RemoteTimeout, serve, ssh
+from remote_magics import RemoteKernelDied, RemoteTimeout
+from remote_magics.engine import host
+from remote_magics.targets import ssh
+from remote_magics.wire import protocol
 from remote_magics.errors import (
     AuthenticationRefused,
     ConnectionLost,
@@ -52,9 +55,9 @@ def test_ssh_kernel_binds_only_the_hosts_loopback_and_is_reached_through_tunnels
     assert remote["ip"] == "127.0.0.1" and remote.get("transport", "tcp") == "tcp"
     local = ssh_target.connection.info
     assert local["ip"] == "127.0.0.1"
-    remote_ports = {remote[name] for name in serve.PORT_NAMES}
+    remote_ports = {remote[name] for name in protocol.PORT_NAMES}
     assert remote_ports == set(ssh_target.kernel_manager.remote["ready"].values())
-    assert not remote_ports & {local[name] for name in serve.PORT_NAMES}  # tunnelled, not direct
+    assert not remote_ports & {local[name] for name in protocol.PORT_NAMES}  # tunnelled, not direct
     listeners = {c.laddr.port: c.laddr.ip for c in psutil.net_connections("tcp")
                  if c.status == psutil.CONN_LISTEN and c.laddr.port in remote_ports}
     assert listeners and set(listeners.values()) == {"127.0.0.1"}
@@ -159,7 +162,7 @@ def test_python_without_ipykernel_says_what_to_install(sshd, tmp_path):
 
 
 def test_remote_port_in_use_is_named(sshd):
-    ports = serve.pick_ports("127.0.0.1")
+    ports = host.pick_ports("127.0.0.1")
     with socket.socket() as squatter:
         squatter.bind(("127.0.0.1", ports["control_port"]))
         squatter.listen()
@@ -171,7 +174,7 @@ def test_remote_port_in_use_is_named(sshd):
 
 
 def test_port_range_is_honoured_on_the_host(sshd):
-    ports = serve.pick_ports("127.0.0.1")
+    ports = host.pick_ports("127.0.0.1")
     target = remote_magics.connect(
         "ssh://rmtest", name="ssh_ports", python=sys.executable, ssh_options=sshd.options,
         port_range=f"{ports['shell_port']}-{ports['hb_port']}", timeout=60)

@@ -7,7 +7,9 @@ import os
 import numpy as np
 import pytest
 
-from remote_magics import RemoteObject, progress, protocol, streaming
+from remote_magics import RemoteObject
+from remote_magics.cells import display
+from remote_magics.wire import protocol, streaming
 from tests.conftest import fake_kernel_sockets
 
 KEY = b"k" * 32
@@ -58,7 +60,7 @@ def test_a_huge_transfer_takes_at_most_max_chunks_chunks():
 
 
 def test_the_assembled_buffer_unpickles_as_a_writable_numpy_array():
-    from remote_magics import serialize
+    from remote_magics.wire import serialize
 
     array = np.random.default_rng(0).random(3 * protocol.STREAM_CHUNK // 8)
     out, chunks = _chunks(serialize.dumps(array))
@@ -132,13 +134,13 @@ def _as_message(chunk: tuple) -> tuple:
 
 
 def test_watch_progress_moves_a_bar_and_quiet_hides_it(capsys):
-    with progress.watching(relay=lambda m: None) as watch:
+    with display.watching(relay=lambda m: None) as watch:
         for done in (20 * MB, 40 * MB, 60 * MB):
             watch.on_progress("download", done, 60 * MB)
         watch.on_progress("upload", 1 * MB, 2 * MB)  # small: no bar
     assert watch.bars == ["download"] and len(watch.updates) == 3
     assert "60.0M/60.0M" in capsys.readouterr().err
-    with progress.watching(quiet=True, relay=lambda m: None) as watch:
+    with display.watching(quiet=True, relay=lambda m: None) as watch:
         watch.on_progress("download", 60 * MB, 60 * MB)
     assert watch.bars == [] and watch.updates == []
 
@@ -177,7 +179,7 @@ def test_fetch_of_a_big_value_and_live_ops_stream_both_ways(target):
 
 def test_progress_bars_move_chunk_by_chunk_both_ways(target, capsys):
     ns = {"payload": np.random.default_rng(2).random(200 * MB // 8)}
-    with progress.watching(relay=lambda m: None) as watch:
+    with display.watching(relay=lambda m: None) as watch:
         target.run("back = payload + 0", ns, download="all", on_output=watch.on_output,
                    on_progress=watch.on_progress)
     assert np.array_equal(ns["back"], ns["payload"])
@@ -206,7 +208,8 @@ def test_an_upload_the_client_never_claims_is_dropped_by_its_next_request(target
 
 def test_a_request_whose_upload_fails_its_digest_is_dropped_and_the_client_told(target,
                                                                                monkeypatch):
-    from remote_magics import ConnectionLost, waiting
+    from remote_magics import ConnectionLost
+    from remote_magics.client import connection as waiting
 
     monkeypatch.setattr(waiting, "REPLY_GRACE", 0.5)
     real = streaming.chunk_digest

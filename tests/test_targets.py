@@ -11,7 +11,7 @@ from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
 import remote_magics
-from remote_magics import protocol
+from remote_magics.wire import protocol
 from remote_magics.errors import RemoteMagicsError
 
 

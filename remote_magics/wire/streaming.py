@@ -9,8 +9,8 @@ too, and a progress bar can follow the bytes.
 
 :class:`Outgoing` cuts one message's frames; :func:`send` sends them; :class:`Window` paces a
 client's upload by the engine's acknowledgements; :class:`Incoming` puts one peer's chunks back
-together and hands the frames to the message that claims them; :func:`install` is the engine's
-side.
+together and hands the frames to the message that claims them (the engine's ``remote_chunk``
+handler, :meth:`remote_magics.engine.core.Engine.chunk_request`, feeds one per client).
 
 Standard library only: shipped as source with the engine to kernels that lack remote_magics.
 """
@@ -351,26 +351,3 @@ class Incoming:
             self.on_progress(total, total)
         return frames
 
-
-def install(engine: Any) -> None:
-    """Register the engine's ``remote_chunk`` handler: a client's upload, chunk by chunk.
-
-    The chunks wait in ``engine.incoming`` (client session → :class:`Incoming`) until the
-    request they go ahead of claims them (``Engine._authentic``).
-    """
-
-    async def chunk(stream, ident, parent) -> None:
-        client, content = parent["header"]["session"], parent["content"]
-        incoming = engine.incoming.get(client)
-        if incoming is None:
-            incoming = engine.incoming[client] = Incoming(engine.key)
-        ack = {name: content.get(name) for name in ("transfer", "index", "offset")}
-        try:
-            incoming.add(content, parent["buffers"])
-        except StreamError as err:
-            engine.kernel.log.error("remote_magics: dropped a chunk: %s", err)
-            ack["error"] = str(err)
-        engine.session.send(engine.kernel.iopub_socket, protocol.CHUNK_ACK, ack, parent=parent,
-                            ident=b"remote_magics.chunk_ack")  # the client sends more
-
-    engine.kernel.shell_handlers[protocol.CHUNK] = chunk

@@ -1,10 +1,11 @@
-"""The engine: the part of remote_magics that runs inside the remote kernel.
+"""The engine: our shell handlers inside the remote kernel.
 
-An ordinary ipykernel kernel that also answers the shell messages of :mod:`.protocol` (run,
-fetch, release, info) and keeps an object store for the values that stay remote. Started as
-``python -m remote_magics.engine -f CONNECTION_FILE``, or installed into any running ipykernel
-by :func:`install` (the client ships this module's source when remote_magics is not importable
-there). Its imports are the standard library, ipykernel and cloudpickle only.
+An ordinary ipykernel kernel that also answers the shell messages of
+:mod:`remote_magics.wire.protocol` (run, fetch, release, info, chunks of uploads) and keeps an
+object store for the values that stay remote. Started as ``python -m remote_magics.engine -f
+CONNECTION_FILE`` (:func:`main`), or installed into any running ipykernel by :func:`install`
+(the client ships the engine's source when remote_magics is not importable there). Its imports
+are the standard library, ipykernel, cloudpickle and the wire format only.
 """
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ import sys
 import traceback
 from typing import Any
 
-from . import protocol, serialize, streaming
+from ..wire import protocol, serialize, streaming
+from . import channels, live
 from .store import ObjectStore, describe
 
 
@@ -42,14 +44,12 @@ class Engine:
                 protocol.FETCH_REQUEST: self.fetch_request,
                 protocol.RELEASE_REQUEST: self.release_request,
                 protocol.INFO_REQUEST: self.info_request,
+                protocol.CHUNK: self.chunk_request,
             }
         )
         self.kernel._remote_magics_engine = self
-        from . import engine_channels, engine_live  # live proxies and channels: their own modules
-
-        engine_live.install(self)
-        engine_channels.install(self)
-        streaming.install(self)
+        live.install(self)
+        channels.install(self)
 
     async def dispatch(self, raw: list) -> bool:
         """Handle one of our requests with the least ceremony; False for any other message.
@@ -88,7 +88,7 @@ class Engine:
 
     # --- messaging -----------------------------------------------------------------------
 
-    def _reply(self, stream, ident, parent, content: dict, frames: list = ()) -> None:
+    def reply(self, stream, ident, parent, content: dict, frames: list = ()) -> None:
         msg_type = protocol.reply_type(parent["header"]["msg_type"])
         frames = list(frames)
         self._announce(parent, "download", frames)
@@ -134,7 +134,7 @@ class Engine:
                               {"direction": direction, "nbytes": size}, parent=parent,
                               ident=b"remote_transfer")
 
-    def _authentic(self, msg: dict) -> bool:
+    def authentic(self, msg: dict) -> bool:
         """Whether a message's frames pass their digest; every handler asks first.
 
         A request's streamed frames are put in place here, and whatever else its client
@@ -164,7 +164,7 @@ class Engine:
                               parent=msg, ident=b"remote_magics.status")
         return False
 
-    def _resolver(self, client: str):
+    def resolver(self, client: str):
         def resolve(engine_id: str, oid: str) -> Any:
             if engine_id != self.engine_id:
                 raise LookupError(f"the proxy {oid} belongs to another engine ({engine_id})")
@@ -181,7 +181,7 @@ class Engine:
 
     async def run_request(self, stream, ident, parent) -> None:
         """Run a cell: unpickle its inputs, run it, return or keep each name it bound."""
-        if not self._authentic(parent):
+        if not self.authentic(parent):
             return
         self._announce(parent, "upload", parent["buffers"])
         self.running = parent  # channels a cell reads publish with this run as their parent
@@ -192,13 +192,13 @@ class Engine:
             value = await self._execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
             self._flush_figures()
-            self._reply(stream, ident, parent, self._error_content(err))
+            self.reply(stream, ident, parent, self._error_content(err))
             return
         finally:
             self.running = None
         self._flush_figures()
         reply, frames = self._outputs(content, namespace, value, client)
-        self._reply(stream, ident, parent, reply, frames)
+        self.reply(stream, ident, parent, reply, frames)
 
     def _namespace(self, content: dict, frames: list, client: str) -> dict:
         namespace: dict[str, Any] = {"__name__": "__main__"}
@@ -207,7 +207,7 @@ class Engine:
             namespace["get_ipython"] = shell.get_ipython
         namespace.update(dict.fromkeys(content.get("placeholders", ())))
         inputs = content.get("inputs", [])
-        with serialize.resolving(self._resolver(client)):
+        with serialize.resolving(self.resolver(client)):
             for item, own in zip(inputs, serialize.unpack(inputs, frames, content.get("packed"))):
                 try:
                     namespace[item["name"]] = serialize.loads(own)
@@ -279,15 +279,15 @@ class Engine:
                 if name in inputs or name in content.get("placeholders", ()):
                     deleted.append(name)
                 continue
-            outputs.append(self._encode(name, namespace[name], content, client, frames))
+            outputs.append(self.encode(name, namespace[name], content, client, frames))
         result = None
         if value is not None:
-            result = self._encode("Out", value, content, client, frames)
+            result = self.encode("Out", value, content, client, frames)
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)
         return {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
                 "packed": packed}, frames
 
-    def _encode(self, name: str, obj: Any, content: dict, client: str, frames: list) -> dict:
+    def encode(self, name: str, obj: Any, content: dict, client: str, frames: list) -> dict:
         policy = content.get("download", "small")
         reason = None
         if policy != "none":
@@ -307,44 +307,63 @@ class Engine:
         ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
         return {"name": name, "kind": "proxy", "ref": ref, "reason": reason}
 
+    async def chunk_request(self, stream, ident, parent) -> None:
+        """Take one chunk of a client's upload (:mod:`..wire.streaming`), and acknowledge it.
+
+        The chunks wait in :attr:`incoming` (client session → its Incoming) until the request
+        they go ahead of claims them (:meth:`authentic`).
+        """
+        client, content = parent["header"]["session"], parent["content"]
+        incoming = self.incoming.get(client)
+        if incoming is None:
+            incoming = self.incoming[client] = streaming.Incoming(self.key)
+        ack = {name: content.get(name) for name in ("transfer", "index", "offset")}
+        try:
+            incoming.add(content, parent["buffers"])
+        except streaming.StreamError as err:
+            self.kernel.log.error("remote_magics: dropped a chunk: %s", err)
+            ack["error"] = str(err)
+        self.session.send(self.kernel.iopub_socket, protocol.CHUNK_ACK, ack, parent=parent,
+                          ident=b"remote_magics.chunk_ack")  # the client sends more
+
     async def fetch_request(self, stream, ident, parent) -> None:
         """Send an object's whole value."""
-        if not self._authentic(parent):
+        if not self.authentic(parent):
             return
         client = parent["header"]["session"]
         oid = parent["content"].get("id", "")
         try:
             item = serialize.dumps(self.store.get(oid, client))
         except KeyError:
-            self._reply(stream, ident, parent, {
+            self.reply(stream, ident, parent, {
                 "status": "error", "ename": "LookupError",
                 "evalue": f"remote object {oid} is not held for this client", "traceback": []})
             return
         except Exception as err:
-            self._reply(stream, ident, parent, {
+            self.reply(stream, ident, parent, {
                 "status": "error", "ename": type(err).__name__, "evalue": str(err),
                 "traceback": traceback.format_exception(err)})
             return
-        self._reply(stream, ident, parent, {"status": "ok", "nframes": len(item)}, item)
+        self.reply(stream, ident, parent, {"status": "ok", "nframes": len(item)}, item)
 
     async def release_request(self, stream, ident, parent) -> None:
         """Drop the client's references to objects."""
-        if not self._authentic(parent):
+        if not self.authentic(parent):
             return
         client = parent["header"]["session"]
         released = sum(self.store.release(oid, client) for oid in parent["content"].get("ids", ()))
         if parent["content"].get("all"):
             released += self.store.drop_client(client)
-        self._reply(stream, ident, parent, {"status": "ok", "released": released})
+        self.reply(stream, ident, parent, {"status": "ok", "released": released})
 
     async def info_request(self, stream, ident, parent) -> None:
         """Describe the engine and what it holds for this client."""
-        if not self._authentic(parent):
+        if not self.authentic(parent):
             return
         import cloudpickle
 
         client = parent["header"]["session"]
-        self._reply(stream, ident, parent, {
+        self.reply(stream, ident, parent, {
             "status": "ok",
             "protocol_version": protocol.PROTOCOL_VERSION,
             "objects": self.store.count(client),
@@ -407,6 +426,3 @@ def main() -> None:
 
     EngineApp.launch_instance(kernel_class=EngineKernel)
 
-
-if __name__ == "__main__":
-    main()

@@ -117,8 +117,9 @@ import hashlib
 import hmac
 from typing import Iterable
 
-PROTOCOL_VERSION = 5  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
-#                       5: big frames streamed as remote_chunk messages
+PROTOCOL_VERSION = 6  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+#                       5: big frames streamed as remote_chunk messages; 6: modules moved into
+#                       wire/ and engine/ (pickled references name the new paths)
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -162,6 +163,25 @@ STREAM_CHUNK = 8 << 20
 PROGRESS_BYTES = 50_000_000
 
 DOWNLOAD_POLICIES = ("all", "small", "none")
+#: With download "small", values up to this serialized size (bytes) come back by default.
+DEFAULT_BYTES = 1 << 20
+
+
+def check_download(download: str) -> None:
+    """Raise ValueError unless ``download`` is one of :data:`DOWNLOAD_POLICIES`."""
+    if download not in DOWNLOAD_POLICIES:
+        raise ValueError(f"download must be one of {', '.join(DOWNLOAD_POLICIES)}, "
+                         f"not {download!r}")
+
+
+#: A kernel's ports in a connection file, in the order a served engine's URL implies them.
+PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def connection_info(ip: str, key: str, ports: dict, **extra: object) -> dict:
+    """A Jupyter connection file's dict: TCP on ``ip``, HMAC-SHA256 with ``key``, ``ports``."""
+    return {"transport": "tcp", "ip": ip, "key": key, "signature_scheme": "hmac-sha256",
+            **ports, **extra}
 
 #: Fields of an object descriptor; any but ``id`` and ``type`` may be null.
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact")

@@ -1,8 +1,8 @@
 """Live proxies, engine side: one operation on a stored object per ``remote_op_request``.
 
-Runs inside the remote kernel next to :mod:`.engine` and is shipped with it as source, so its
+Runs inside the remote kernel next to :mod:`.core` and is shipped with it as source, so its
 imports are the standard library, ipykernel and cloudpickle only. Results go back through the
-engine's own encoding (:meth:`Engine._encode`), so a live operation's result follows the same
+engine's own encoding (:meth:`Engine.encode`), so a live operation's result follows the same
 download policy as a cell's names: small values come back, big ones stay remote as new proxies.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 import traceback
 from typing import Any
 
-from . import protocol, serialize
+from ..wire import protocol, serialize
 
 #: Operator names a binop/unop may use; each is a function of :mod:`operator`.
 BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_",
@@ -37,7 +37,7 @@ def install(engine: Any) -> None:
 
 def handle(engine: Any, stream, ident, parent: dict) -> None:
     """Apply one operation and reply; always replies, whatever the operation raises."""
-    if not engine._authentic(parent):
+    if not engine.authentic(parent):
         return
     content = parent["content"]
     client = parent["header"]["session"]
@@ -47,7 +47,7 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
     except BaseException as err:  # the client waits for a reply whatever happens
         frames = []
         reply = _error(err)
-    engine._reply(stream, ident, parent, reply, frames)
+    engine.reply(stream, ident, parent, reply, frames)
 
 
 def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list) -> dict:
@@ -62,7 +62,7 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     args: tuple = ()
     kwargs: dict = {}
     if content.get("nframes"):
-        with serialize.resolving(engine._resolver(client)):
+        with serialize.resolving(engine.resolver(client)):
             args, kwargs = serialize.loads(buffers[: content["nframes"]])
     if op in protocol.JSON_OPS:
         return {"status": "ok", "value": _json_op(obj, op, name, args)}
@@ -88,7 +88,7 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         result = getattr(operator, name)(obj)
     else:  # pragma: no cover - LIVE_OPS and the branches above agree
         raise ValueError(f"unknown live operation {op!r}")
-    return {"status": "ok", "output": engine._encode("result", result, policy, client, frames)}
+    return {"status": "ok", "output": engine.encode("result", result, policy, client, frames)}
 
 
 def _binop(obj: Any, name: str, other: Any) -> Any:
@@ -144,7 +144,7 @@ def _next_chunk(engine: Any, iterator: Any, content: dict, client: str, frames: 
             frames.extend(item)
             return {"status": "ok", "chunk": len(item), "done": done}
     policy_content = {"download": policy, "bytes": content.get("bytes")}
-    outputs = [engine._encode("item", value, policy_content, client, frames) for value in items]
+    outputs = [engine.encode("item", value, policy_content, client, frames) for value in items]
     return {"status": "ok", "items": outputs, "done": done}
 
 

@@ -1,11 +1,13 @@
-"""Progress bars for big transfers: uploads and downloads over :data:`protocol.PROGRESS_BYTES`.
+"""Showing a remote cell's output in the notebook: its messages, and bars for big transfers.
 
-A big frame (an array's data) travels as a stream of chunks (:mod:`.streaming`), and the
-connection reports each one (:meth:`Watch.on_progress`): an upload's bar moves as its chunks
-leave, a download's as they arrive, with bytes and rate. A transfer of many small frames is one
-ZeroMQ message, which arrives whole or not at all: the engine announces it on iopub
-(``remote_transfer``, see :mod:`.protocol`), and its bar shows the size, then fills when the
-transfer is over. A widget in Jupyter, text elsewhere (:func:`tqdm_class`).
+:func:`show` re-publishes one iopub message of a remote request as the remote kernel published it.
+A :class:`Watch` passes a run's output on and turns big transfers (over
+:data:`~remote_magics.wire.protocol.PROGRESS_BYTES`) into progress bars: a big frame travels as
+a stream of chunks (:mod:`remote_magics.wire.streaming`), and the connection reports each one
+(:meth:`Watch.on_progress`), so an upload's bar moves as its chunks leave and a download's as
+they arrive. A transfer of many small frames is one ZeroMQ message, which arrives whole or not
+at all: the engine announces it on iopub (``remote_transfer``), and its bar shows the size, then
+fills when the transfer is over. A widget in Jupyter, text elsewhere (:func:`tqdm_class`).
 """
 from __future__ import annotations
 
@@ -16,9 +18,32 @@ import sys
 import time
 from typing import Any, Callable, Iterator
 
-from . import protocol, relay
+from IPython.display import clear_output, publish_display_data
+
+from ..wire import protocol
 
 log = logging.getLogger(__name__)
+
+
+def show(msg: dict) -> None:
+    """Re-publish one iopub message of a remote request in the local notebook."""
+    kind = msg["msg_type"]
+    content = msg["content"]
+    if kind == "stream":
+        stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
+        stream.write(content.get("text", ""))
+        stream.flush()
+    elif kind in ("display_data", "update_display_data", "execute_result"):
+        publish_display_data(
+            data=content.get("data", {}),
+            metadata=content.get("metadata") or {},
+            transient=content.get("transient") or None,
+            update=kind == "update_display_data",
+        )
+    elif kind == "clear_output":
+        clear_output(wait=bool(content.get("wait")))
+    elif kind == "error":  # code that showed a traceback itself without raising
+        sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
 
 
 def tqdm_class() -> type:
@@ -50,10 +75,10 @@ class Watch:
     """Passes a run's output to ``relay``, and turns transfers into bars.
 
     Give :meth:`on_output` as a request's ``on_output`` and :meth:`on_progress` as its
-    ``on_progress`` (see :meth:`.client.Connection.request`).
+    ``on_progress`` (see :meth:`remote_magics.client.connection.Connection.request`).
     """
 
-    def __init__(self, quiet: bool = False, relay: Callable[[dict], None] = relay.show) -> None:
+    def __init__(self, quiet: bool = False, relay: Callable[[dict], None] = show) -> None:
         self.quiet = quiet
         self.relay = relay
         self.started = time.time()  # tqdm counts in wall-clock seconds
@@ -108,7 +133,7 @@ class Watch:
 
 
 @contextlib.contextmanager
-def watching(quiet: bool = False, relay: Callable[[dict], None] = relay.show) -> Iterator[Watch]:
+def watching(quiet: bool = False, relay: Callable[[dict], None] = show) -> Iterator[Watch]:
     """A :class:`Watch` for one request; its bars end when the block does."""
     watch = Watch(quiet, relay)
     try:

@@ -2,7 +2,9 @@
 
 :func:`prepare` turns a cell and a namespace into a run request (which names to ship, pickled);
 :func:`apply` turns the reply into values and proxies and, only when every name decoded, puts
-them into the namespace, so a failed run changes nothing.
+them into the namespace, so a failed run changes nothing. ``target`` is a
+:class:`~remote_magics.targets.base.Target` (its ``name``, ``release_later`` and
+``flush_releases``); this module is below targets, so it takes any such object.
 """
 from __future__ import annotations
 
@@ -12,15 +14,13 @@ import sys
 import sysconfig
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
-from . import capture, serialize
-from .errors import RemoteError, SerializationError
+from ..client.connection import Reply
+from ..errors import RemoteError, SerializationError
+from ..wire import serialize
+from . import capture
 from .proxy import RemoteObject
-
-if TYPE_CHECKING:
-    from .client import Reply
-    from .targets import Target
 
 
 @dataclass
@@ -41,6 +41,11 @@ class RunResult:
         """The names that came back as proxies."""
         return {k: v for k, v in self.values.items() if isinstance(v, RemoteObject)}
 
+    def print_notes(self, label: str = "") -> None:
+        """Tell the user, on stderr, of every name that stayed remote unasked (one line each)."""
+        for note in self.notes:
+            print(f"remote_magics: {label + ': ' if label else ''}{note}", file=sys.stderr)
+
 
 @dataclass
 class Request:
@@ -54,7 +59,7 @@ class Request:
 def prepare(
     code: str,
     namespace: Mapping[str, Any],
-    target: "Target",
+    target: Any,
     *,
     download: str,
     limit: int,
@@ -84,7 +89,7 @@ def prepare(
                         raise SerializationError(name, value, err) from err
             for proxy in proxies:
                 proxy.check()
-                if proxy._target is not target:
+                if proxy.owner is not target:
                     raise SerializationError(name, value, ValueError(
                         f"it holds a proxy to an object on target '{proxy.target}', not "
                         f"'{target.name}'; fetch it with .fetch() or run the cell on "
@@ -108,7 +113,7 @@ def prepare(
     return Request(content, frames, cell)
 
 
-def apply(reply: "Reply", target: "Target", namespace: dict) -> RunResult:
+def apply(reply: "Reply", target: Any, namespace: dict) -> RunResult:
     """Decode a run reply and update ``namespace``; raises :class:`RemoteError` for a failed run."""
     content = reply.content
     if content.get("status") != "ok":
@@ -119,14 +124,7 @@ def apply(reply: "Reply", target: "Target", namespace: dict) -> RunResult:
     decoded = []
     for output, frames in zip(outputs, serialize.unpack(outputs, reply.frames,
                                                         content.get("packed", False))):
-        if output["kind"] == "value":
-            value, note = _load(output, frames, target)
-        else:
-            value = RemoteObject(target, output["ref"], output.get("reason"))
-            note = None
-            if output.get("reason"):
-                note = (f"'{output['name']}' stays remote as a proxy: it cannot be pickled "
-                        f"({output['reason']})")
+        value, note = RemoteObject.decode(output, frames, target)
         if note:
             run.notes.append(note)
         decoded.append((output, value))
@@ -141,18 +139,6 @@ def apply(reply: "Reply", target: "Target", namespace: dict) -> RunResult:
         del namespace[name]
     target.flush_releases()
     return run
-
-
-def _load(output: dict, frames: list, target: "Target") -> tuple[Any, str | None]:
-    """A downloaded value, or a proxy with a note when it cannot be unpickled here."""
-    try:
-        value = serialize.loads(frames)
-    except Exception as err:
-        proxy = RemoteObject(target, output["ref"], f"{type(err).__name__}: {err}")
-        return proxy, (f"'{output['name']}' stays remote as a proxy: it cannot be unpickled "
-                       f"in this kernel ({type(err).__name__}: {err})")
-    target.release_later(output["ref"]["id"])  # the engine kept it in case this failed
-    return value, None
 
 
 _installed_roots: tuple[str, ...] | None = None

@@ -9,7 +9,7 @@ import secrets
 import sys
 from typing import Any
 
-from . import protocol
+from ..wire import protocol
 
 
 class ObjectStore:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from remote_magics import progress, protocol
+from remote_magics.cells import display
+from remote_magics.wire import protocol
 
 
 def _transfer(direction: str, nbytes: int) -> dict:
@@ -12,7 +13,7 @@ def _transfer(direction: str, nbytes: int) -> dict:
 
 def test_watch_shows_bars_only_for_big_transfers_and_relays_the_rest(capsys):
     relayed = []
-    with progress.watching(relay=relayed.append) as watch:
+    with display.watching(relay=relayed.append) as watch:
         watch.on_output(_transfer("upload", 60_000_000))
         watch.on_output(_transfer("download", 10_000))
         watch.on_output({"msg_type": "stream", "content": {"text": "hi"}})
@@ -25,7 +26,7 @@ def test_watch_shows_bars_only_for_big_transfers_and_relays_the_rest(capsys):
 
 
 def test_quiet_watch_shows_nothing(capsys):
-    with progress.watching(quiet=True, relay=lambda m: None) as watch:
+    with display.watching(quiet=True, relay=lambda m: None) as watch:
         watch.on_output(_transfer("upload", 60_000_000))
     assert watch.bars == [] and "upload" not in capsys.readouterr().err
 

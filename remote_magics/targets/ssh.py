@@ -3,8 +3,8 @@
 ``ssh://[user@]host[:port]`` runs the system ``ssh`` client, so ``~/.ssh/config`` (aliases,
 ProxyJump, identities) and the ssh agent apply as they do in a terminal. One ssh connection
 carries everything: it is started as a ControlMaster (``-M -S SOCKET``) whose own session runs
-the remote half (:func:`remote_magics.serve.stdio`, shipped as source with the engine, so the host
-needs only a Python with ipykernel and cloudpickle); the kernel binds the host's loopback, and
+the remote half (:func:`remote_magics.engine.host.stdio`, shipped as source with the engine, so
+the host needs only a Python with ipykernel and cloudpickle); the kernel binds the host's loopback, and
 each of its five ports is forwarded to a loopback port here with ``ssh -S SOCKET -O forward -L``.
 Closing the connection (``%remote_disconnect``, or this process dying) closes the remote half's
 stdin, which stops the kernel.
@@ -25,11 +25,11 @@ import tempfile
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
-from . import handshake, serve, targets
-from .errors import (
+from ..client.handshake import shipped_sources
+from ..engine.host import free_port
+from ..errors import (
     AuthenticationRefused,
     HostUnreachable,
     NoSuchPython,
@@ -38,25 +38,25 @@ from .errors import (
     RemotePortInUse,
     SshError,
 )
+from ..wire import protocol
+from .base import Kind, Target, owned_connection, register_kind
 
 log = logging.getLogger(__name__)
 
-#: Modules shipped to the host, from this package's own source: the engine's, and the launcher.
-SHIPPED = (*handshake.SHIPPED, "serve")
-
-# Runs on the host: unpack the shipped package into a private temporary directory, run serve.stdio.
+# Runs on the host: unpack the shipped package into a private temporary directory, then run
+# its remote half (remote_magics.engine.host.stdio).
 _LOADER = """\
 import json, os, sys, tempfile
 settings = json.loads(sys.stdin.readline())
 workdir = tempfile.mkdtemp(prefix="remote_magics-")
-package = os.path.join(workdir, "remote_magics")
-os.mkdir(package)
-for name, source in settings.pop("sources").items():
-    with open(os.path.join(package, name + ".py"), "w") as out:
+for path, source in settings.pop("sources").items():
+    file = os.path.join(workdir, *path.split("/"))
+    os.makedirs(os.path.dirname(file), exist_ok=True)
+    with open(file, "w") as out:
         out.write(source)
 sys.path.insert(0, workdir)
-from remote_magics import serve
-sys.exit(serve.stdio(settings, workdir))
+from remote_magics.engine import host
+sys.exit(host.stdio(settings, workdir))
 """
 
 _UNREACHABLE = re.compile(
@@ -98,7 +98,7 @@ class SshAddress:
 class SshKernel:
     """An engine kernel on an ssh host, reached through one multiplexed ssh connection.
 
-    It offers the part of ``KernelManager`` that :class:`~remote_magics.targets.Target` uses
+    It offers the part of ``KernelManager`` that :class:`~remote_magics.targets.base.Target` uses
     for a kernel it owns: :meth:`is_alive`, :meth:`get_connection_info`, :meth:`interrupt_kernel`,
     :meth:`restart_kernel`, :meth:`shutdown_kernel`, :meth:`cleanup_resources`.
     """
@@ -144,12 +144,8 @@ class SshKernel:
         """Start the remote kernel and the tunnels; the connection info to reach it from here."""
         self._fresh()
         self.timeout = timeout
-        here = Path(__file__).parent
-        settings = {
-            "sources": {name: (here / f"{name}.py").read_text() for name in SHIPPED},
-            "key": self.key, "port_range": self.port_range, "cwd": self.cwd,
-        }
-        settings["sources"]["__init__"] = ""
+        settings = {"sources": shipped_sources(), "key": self.key,
+                    "port_range": self.port_range, "cwd": self.cwd}
         command = self._ssh("-M", "-T", "-o", "ControlPersist=no", "-o", "BatchMode=yes",
                             "-o", f"ConnectTimeout={max(int(timeout), 1)}")
         self.process = subprocess.Popen(
@@ -241,11 +237,10 @@ class SshKernel:
 
     def _forward(self, remote_ports: dict) -> dict:
         """Forward each remote port to a free loopback port here, through the master connection."""
-        info = {"transport": "tcp", "ip": "127.0.0.1", "key": self.key,
-                "signature_scheme": "hmac-sha256"}
+        info = protocol.connection_info("127.0.0.1", self.key, {})
         for name, remote_port in remote_ports.items():
             for attempt in range(5):
-                local_port = serve.free_port("127.0.0.1")
+                local_port = free_port("127.0.0.1")
                 done = subprocess.run(
                     self._ssh("-O", "forward", "-L", f"127.0.0.1:{local_port}:127.0.0.1:{remote_port}"),
                     capture_output=True, text=True, timeout=30)
@@ -304,18 +299,21 @@ class SshKernel:
         shutil.rmtree(self._dir, ignore_errors=True)
 
 
-def connect(spec: str, name: str, *, timeout: float = 60.0, **options: Any) -> targets.Target:
-    """A :class:`~remote_magics.targets.Target` on a new engine at ``spec``; see :func:`start`."""
-    kernel, _ = start(spec, timeout=timeout, **options)
+def start(spec: str, name: str, *, timeout: float = 60.0, cwd: str | None = None,
+          python: str | None = None, ssh_options: Sequence[str] = (),
+          port_range: str | None = None, **options: Any) -> tuple[list[Target], None]:
+    """A target on a new engine at ``spec`` (``ssh://[user@]host[:port]``); see :func:`start_kernel`."""
+    kernel = start_kernel(spec, timeout=timeout, cwd=cwd, python=python, ssh_options=ssh_options,
+                          port_range=port_range)
     try:
-        target = targets.Target(name, targets._owned_connection(name, kernel),
-                                spec=str(kernel.address), kernel_manager=kernel)
+        target = Target(name, owned_connection(name, kernel), spec=str(kernel.address),
+                        kernel_manager=kernel)
     except BaseException:
         kernel.shutdown_kernel()
         kernel.cleanup_resources()
         raise
     try:
-        handshake.ready(target, timeout)
+        target.ready(timeout)
     except RemoteMagicsError:
         if kernel.exit is not None and kernel.exit.get("port_in_use"):
             raise RemotePortInUse(str(kernel.address), "a port was taken as the kernel started") \
@@ -325,15 +323,15 @@ def connect(spec: str, name: str, *, timeout: float = 60.0, **options: Any) -> t
                            f"{kernel.exit['exit']}). Its last output:\n"
                            f"{kernel.exit.get('stderr', '').strip()}") from None
         raise
-    return target
+    return [target], None
 
 
-def start(spec: str, *, python: str | None = None, ssh_options: Sequence[str] = (),
-          port_range: str | None = None, cwd: str | None = None,
-          timeout: float = 60.0) -> tuple[SshKernel, dict]:
-    """Start an engine on the host of ``spec`` (``ssh://[user@]host[:port]``).
+def start_kernel(spec: str, *, python: str | None = None, ssh_options: Sequence[str] = (),
+                 port_range: str | None = None, cwd: str | None = None,
+                 timeout: float = 60.0) -> SshKernel:
+    """Start an engine on the host of ``spec`` (``ssh://[user@]host[:port]``), its ports tunnelled.
 
-    Returns the kernel handle and the connection info of its tunnelled ports on this machine.
+    Returns the kernel handle; its ``info`` is the connection info of the tunnels on this machine.
     """
     if shutil.which("ssh") is None:
         raise SshError("no `ssh` command here: install the OpenSSH client (apt-get install "
@@ -341,8 +339,12 @@ def start(spec: str, *, python: str | None = None, ssh_options: Sequence[str] = 
     kernel = SshKernel(SshAddress.parse(spec), python=python or "python3",
                        ssh_options=ssh_options, port_range=port_range, cwd=cwd)
     try:
-        return kernel, kernel.start(timeout)
+        kernel.start(timeout)
     except BaseException:
         kernel.shutdown_kernel()
         kernel.cleanup_resources()
         raise
+    return kernel
+
+
+register_kind(Kind("ssh", start))

@@ -1,74 +1,23 @@
-"""Where a pool's kernels come from: machinery people already run, never a scheduler of ours.
+"""Dask targets: ``dask://SCHEDULER:PORT`` starts one kernel on each worker of a Dask cluster.
 
-- ``local``: engine kernels started here by jupyter_client's KernelManager.
-- ``kernelspec:NAME``: kernels started by KernelManager with that kernelspec, so whichever
-  kernel provisioner the kernelspec names (local, or a gateway's Kubernetes/YARN/Docker ones)
-  supplies them; our engine goes in through the zero-install path.
-- ``dask://SCHEDULER:PORT``: one kernel per Dask worker, started on the worker (Dask's own
-  deployments reach Slurm, PBS, Kubernetes and clouds). Those kernels bind to the worker's
-  address, so they use CurveZMQ (keys provisioned by jupyter_client, ``transport_encryption``).
-
-Kernels are launched side by side first and waited for afterwards, so N boot in parallel.
+Dask's own deployments reach Slurm, PBS, Kubernetes and clouds; we never run a scheduler of our
+own. Those kernels bind to the worker's address, so they use CurveZMQ (keys provisioned by
+jupyter_client, ``transport_encryption``). They always come as a pool, one member per worker.
+The functions that run on a worker travel by reference, so the workers need remote_magics.
 """
 from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 from urllib.parse import urlparse
 
-from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-from jupyter_client.manager import KernelManager
-
-from . import handshake, targets
-from .client import Connection
-from .errors import RemoteMagicsError
-from .targets import Target
+from ..client.connection import Connection
+from ..errors import RemoteMagicsError
+from .base import Kind, Target, member_names, register_kind
+from .local import OneSpec, child_kernel_spec
 
 log = logging.getLogger(__name__)
-
-
-def _start_all(names: Sequence[str], launch: Callable[[str], Target], *, timeout: float,
-               install: bool) -> list[Target]:
-    """Launch every kernel, then wait for each; on any failure shut all of them down."""
-    started: list[Target] = []
-    try:
-        for name in names:
-            started.append(launch(name))
-        for target in started:
-            handshake.handshake(target, timeout, install=install)
-    except BaseException:
-        for target in started:
-            target.close(shutdown=True)
-        raise
-    return started
-
-
-def start_local(names: Sequence[str], *, timeout: float, cwd: str | None) -> list[Target]:
-    """One new engine kernel on this machine per name."""
-    return _start_all(names, lambda name: targets._launch(
-        name, targets.engine_kernel_manager(), "local", cwd=cwd),
-        timeout=timeout, install=False)
-
-
-def start_kernelspec(spec: str, names: Sequence[str], *, timeout: float,
-                     cwd: str | None) -> list[Target]:
-    """One kernel per name, started through the kernelspec ``spec`` names (``kernelspec:NAME``)."""
-    kernel_name = spec.partition(":")[2]
-    specs = KernelSpecManager()
-    try:
-        specs.get_kernel_spec(kernel_name)
-    except NoSuchKernel:
-        known = ", ".join(sorted(specs.find_kernel_specs())) or "none"
-        raise RemoteMagicsError(
-            f"no kernelspec named '{kernel_name}'. Installed kernelspecs: {known} "
-            "(jupyter kernelspec list shows them).") from None
-    return _start_all(names, lambda name: targets._launch(
-        name, KernelManager(kernel_name=kernel_name, kernel_spec_manager=specs), spec, cwd=cwd),
-        timeout=timeout, install=True)
-
-
-# --- Dask ------------------------------------------------------------------------------------
 
 
 class WorkerTarget(Target):
@@ -92,9 +41,9 @@ class WorkerTarget(Target):
             self._client.run(_stop_worker_engine, self._token, workers=[self.worker])
 
 
-def start_dask(spec: str, name: str, *, n: int | None,
-               timeout: float) -> tuple[list[Target], Callable[[], None]]:
-    """One kernel on each of the cluster's workers (the first ``n`` when given)."""
+def start(spec: str, name: str, *, n: int | None = None, timeout: float,
+          **options: Any) -> tuple[list[Target], Callable[[], None]]:
+    """One kernel on each of the cluster's workers (the first ``n`` when given): ``name[i]``."""
     try:
         from distributed import Client
     except ImportError:
@@ -113,14 +62,15 @@ def start_dask(spec: str, name: str, *, n: int | None,
         if not workers:
             raise RemoteMagicsError(f"the Dask cluster at {address} has no workers")
         infos = client.run(_start_worker_engine, workers=workers)
+        names = member_names(name, len(workers))
         for i, worker in enumerate(workers):
             info = dict(infos[worker])
             token = info.pop("remote_magics_token")
             members.append(WorkerTarget(
-                f"{name}[{i}]", Connection(info, name=f"{name}[{i}]"), spec=spec,
+                names[i], Connection(info, name=names[i]), spec=spec,
                 client=client, worker=worker, token=token))
         for target in members:
-            handshake.handshake(target, timeout, install=True)
+            target.handshake(timeout, install=True)
     except BaseException:
         for target in members:
             target.close(shutdown=True)
@@ -135,11 +85,11 @@ async def _start_worker_engine(dask_worker: Any) -> dict:
 
     host = urlparse(dask_worker.address).hostname or "127.0.0.1"
     # plain ipykernel in the worker's Python, Curve capable
-    spec = targets.child_kernel_spec("ipykernel_launcher", "remote_magics worker kernel",
+    spec = child_kernel_spec("ipykernel_launcher", "remote_magics worker kernel",
                                      interrupt_mode="message",
                                      metadata={"supported_encryption": ["curve"]})
     km = AsyncKernelManager(kernel_name="remote-magics-worker",
-                            kernel_spec_manager=targets.OneSpec(spec),
+                            kernel_spec_manager=OneSpec(spec),
                             ip=host, transport_encryption="required")
     await km.start_kernel()
     token = secrets.token_hex(16)
@@ -164,3 +114,6 @@ def _worker_kernels(worker: Any) -> dict:
     if kernels is None:
         kernels = worker._remote_magics_kernels = {}
     return kernels
+
+
+register_kind(Kind("dask", start, group=True))

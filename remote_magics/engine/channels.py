@@ -16,7 +16,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from . import protocol, serialize
+from ..wire import protocol, serialize
 
 _channels: dict[str, "Channel"] = {}
 _lock = threading.Lock()
@@ -51,7 +51,7 @@ def attach(channel_id: str) -> "Channel":
 
 
 def _on_send(stream, ident, parent) -> None:
-    if not _engine._authentic(parent):
+    if not _engine.authentic(parent):
         return
     content = parent["content"]
     frames = list(parent["buffers"][: content.get("nframes", 0)])
@@ -132,7 +132,7 @@ class Channel:
             self._eof = True
             raise EOFError(f"channel {self.id} was closed by the notebook")
         frames, client = frames
-        with serialize.resolving(_engine._resolver(client)):  # proxies in it resolve here
+        with serialize.resolving(_engine.resolver(client)):  # proxies in it resolve here
             return serialize.loads(frames)
 
     def __iter__(self):

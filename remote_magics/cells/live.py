@@ -1,0 +1,59 @@
+"""Live proxy operations, client side: one ``remote_op_request`` on a remote object.
+
+A :class:`~remote_magics.cells.proxy.RemoteObject` turns Python's operators (``len(p)``,
+``p[i]``, ``p.attr``, calls, iteration, arithmetic) into one operation each (:mod:`remote_magics.
+wire.protocol`'s ``LIVE_OPS``); :func:`request` sends it and returns the engine's reply. The
+result comes back by the proxy's download policy (small → value, big → a new proxy).
+
+Operations use the target's main connection, so they belong to the notebook's thread; while
+an async job runs on the target they wait for it (tab completion and previews do not wait).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..client.connection import Reply, job_queue_of_thread
+from ..errors import ProxyError, RemoteError, SerializationError
+from ..wire import protocol, serialize
+
+#: Items fetched per round trip when iterating over a proxy.
+ITER_CHUNK = 1000
+#: Seconds a preview or a completion may take before it goes without (never interrupting).
+PREVIEW_TIMEOUT = 10.0
+
+
+def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
+            name: str | None = None, args: tuple = (), kwargs: dict | None = None,
+            chunk: int | None = None, timeout: float | None = None,
+            patience: float | None = None) -> Reply:
+    """Send one operation on the object ``object_id`` of ``target``; its reply (raises RemoteError).
+
+    It waits its turn behind the target's jobs (as every Target request does). ``patience``
+    gives up without interrupting the kernel, for previews and completions. A proxy among the
+    arguments must live on the same target.
+    """
+    if job_queue_of_thread() is not None:
+        raise RuntimeError(
+            "live proxy operations use the target's main connection and must run on the "
+            "notebook's thread, not in a job's or a channel's callback; pass the value to the "
+            "remote cell instead")
+    content = {"id": object_id, "op": op, "name": name, "download": download, "bytes": limit,
+               "chunk": chunk, "nframes": 0}
+    frames: list = []
+    if args or kwargs:
+        with serialize.noting_proxies() as noted:
+            try:
+                frames = serialize.dumps((tuple(args), dict(kwargs or {})))
+            except Exception as err:
+                raise SerializationError(f"an argument of {op}", (args, kwargs), err) from err
+        for other in noted:
+            other.check()
+            if other.owner is not target:
+                raise ProxyError(f"an argument is a proxy on target '{other.target}', and this "
+                                 f"proxy lives on '{target.name}'; .fetch() one of them first")
+        content["nframes"] = len(frames)
+    reply = target.request(protocol.OP_REQUEST, content, frames, timeout=timeout,
+                           patience=patience)
+    if reply.content.get("status") != "ok":
+        raise RemoteError.from_reply(reply.content, target.name)
+    return reply

@@ -1,0 +1,365 @@
+"""RemoteObject: a local stand-in for a value that stays in a remote kernel, and its operators.
+
+``len(p)``, ``p[i]``, ``p[a:b]``, ``p.attr``, ``p.method(...)``, ``iter(p)``, ``x in p``,
+arithmetic and comparisons each send one live operation (:mod:`.live`); the result comes back
+by the proxy's download policy (small → value, big → a new proxy). Iteration takes
+:data:`.live.ITER_CHUNK` items per round trip. What stays local: ``isinstance`` (a proxy is a
+``RemoteObject``), ``hash`` and ``is`` (identity of the proxy), ``repr`` (from the descriptor),
+the proxy's own attributes (``fetch``, ``release``, ``check``, ``target``, ``owner``,
+``type_name``, ``remote_len``, ``shape``, ``dtype``, ``nbytes``, ``reason``) and every name
+that starts with an underscore (tools probe such names: ``_repr_png_``, pandas' ``_typ``).
+"""
+from __future__ import annotations
+
+import html
+import logging
+import threading
+from collections import deque
+from typing import Any, Iterator
+
+from ..errors import ProxyError
+from ..wire import protocol, serialize
+from . import live
+
+log = logging.getLogger(__name__)
+
+#: Instance attributes of RemoteObject itself; they are never forwarded.
+_LOCAL_NAMES = frozenset({"reason"})
+
+_BINARY = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "truediv",
+           "floordiv": "floordiv", "mod": "mod", "pow": "pow", "matmul": "matmul",
+           "and": "and_", "or": "or_", "xor": "xor", "lshift": "lshift", "rshift": "rshift"}
+_COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
+_UNARY = ("neg", "pos", "abs", "invert")
+
+
+def format_size(size: int | None, exact: bool = True) -> str:
+    """A byte count in the units a person reads (``~`` marks an estimate)."""
+    if size is None:
+        return "size unknown"
+    mark = "" if exact else "~"
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if value < 1000 or unit == "TB":
+            return f"{mark}{value:.0f} {unit}" if unit == "B" else f"{mark}{value:.1f} {unit}"
+        value /= 1000
+    return f"{mark}{size} B"
+
+
+class GoneAttributeError(ProxyError, AttributeError):
+    """An attribute of a proxy whose remote object is gone: both a ProxyError and an AttributeError."""
+
+
+class RemoteObject:
+    """A value that lives in a remote kernel.
+
+    Use it in a later ``%%remote`` cell on the same target and it is resolved there, at no
+    transfer cost; ``.fetch()`` brings the value home. When the last local reference goes, the
+    remote object is released (batched, without blocking the notebook). Python's operators
+    (``len``, ``p[i]``, ``p.attr``, calls, iteration, arithmetic) run remotely.
+    """
+
+    __hash__ = object.__hash__  # identity of the proxy, so proxies stay usable as dict keys
+
+    def __init__(self, target: Any, descriptor: dict, reason: str | None = None) -> None:
+        self._target = target
+        self._descriptor = dict(descriptor)
+        self._id: str = descriptor["id"]
+        self._engine_id: str = target.engine_id  # a restarted kernel has a new engine id
+        self.reason = reason
+        self._released = False
+
+    @classmethod
+    def decode(cls, output: dict, frames: list, target: Any) -> tuple[Any, str | None]:
+        """The value of one output of a reply (a run's name, an operation's result), and a note.
+
+        A downloaded value comes back as itself; one that cannot be unpickled here stays a
+        proxy, and the note says why (None when there is nothing to say).
+        """
+        if output["kind"] != "value":
+            note = None
+            if output.get("reason"):
+                note = (f"'{output['name']}' stays remote as a proxy: it cannot be pickled "
+                        f"({output['reason']})")
+            return cls(target, output["ref"], output.get("reason")), note
+        try:
+            value = serialize.loads(frames)
+        except Exception as err:
+            proxy = cls(target, output["ref"], f"{type(err).__name__}: {err}")
+            return proxy, (f"'{output['name']}' stays remote as a proxy: it cannot be "
+                           f"unpickled in this kernel ({type(err).__name__}: {err})")
+        target.release_later(output["ref"]["id"])  # the engine kept it in case this failed
+        return value, None
+
+    # --- the proxy's own attributes ------------------------------------------------------
+
+    @property
+    def target(self) -> str:
+        """The name of the target whose kernel holds the value."""
+        return self._target.name
+
+    @property
+    def owner(self) -> Any:
+        """The :class:`~remote_magics.targets.base.Target` whose kernel holds the value."""
+        return self._target
+
+    @property
+    def type_name(self) -> str:
+        """The remote value's type, as ``module.Class`` (builtins without a module)."""
+        return self._descriptor["type"]
+
+    @property
+    def remote_len(self) -> int | None:
+        """``len()`` of the remote value when it has one (known without a round trip)."""
+        return self._descriptor.get("len")
+
+    @property
+    def shape(self) -> tuple | None:
+        """The remote value's shape, for array-likes."""
+        shape = self._descriptor.get("shape")
+        return tuple(shape) if shape is not None else None
+
+    @property
+    def dtype(self) -> str | None:
+        """The remote value's dtype, for array-likes."""
+        return self._descriptor.get("dtype")
+
+    @property
+    def nbytes(self) -> int | None:
+        """The remote value's size in memory, in bytes (exact for buffers, else an estimate)."""
+        return self._descriptor.get("size")
+
+    def fetch(self, timeout: float | None = None) -> Any:
+        """Download the value and return it; the remote copy stays until this proxy goes."""
+        self.check()
+        return self._target.fetch(self._id, timeout=timeout)
+
+    def check(self) -> None:
+        """Raise :class:`ProxyError` if the remote object can no longer be reached."""
+        problem = None
+        if self._released:
+            problem = "it was released"
+        elif self._target.engine_id != self._engine_id:
+            problem = f"target '{self.target}' was restarted since, which lost it"
+        elif self._target.lost is not None:
+            problem = self._target.lost
+        if problem:
+            raise ProxyError(f"the remote {self.type_name} behind this proxy is gone: {problem}. "
+                             "Recompute it with a %%remote cell.")
+
+    def release(self) -> None:
+        """Release the remote object now, instead of when the proxy is garbage collected."""
+        if not self._released:
+            self._released = True
+            self._target.release_later(self._id)
+            self._target.flush_releases()
+
+    def __reduce__(self) -> tuple:
+        return serialize.proxy_reference(self, self._target.engine_id, self._id)
+
+    def __del__(self) -> None:
+        if not getattr(self, "_released", True):
+            self._released = True
+            if self._target.engine_id == self._engine_id:
+                self._target.release_later(self._id)
+
+    # --- live operations -----------------------------------------------------------------
+
+    def _policy(self) -> tuple[str, int]:
+        return (self._descriptor.get("download") or "small",
+                int(self._descriptor.get("bytes") or protocol.DEFAULT_BYTES))
+
+    def _request(self, op: str, **options: Any):
+        self.check()
+        download, limit = self._policy()
+        return live.request(self._target, self._id, op, download=download, limit=limit,
+                            **options)
+
+    def _operate(self, op: str, **options: Any) -> Any:
+        """One operation on the remote object, its result decoded: JSON, a local value, or a proxy."""
+        reply = self._request(op, **options)
+        if "value" in reply.content:
+            return reply.content["value"]
+        return self._decode(reply.content["output"], reply.frames)
+
+    def _decode(self, output: dict, frames: list) -> Any:
+        """An output of an op reply; new proxies inherit this proxy's download policy."""
+        download, limit = self._policy()
+        output = dict(output, ref=dict(output["ref"], download=download, bytes=limit))
+        value, note = RemoteObject.decode(output, frames, self._target)
+        if note:
+            log.info("remote_magics: %s", note)
+        return value
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_") or "_target" not in self.__dict__:
+            raise AttributeError(name)
+        try:
+            return self._operate("getattr", name=name)
+        except ProxyError as err:
+            raise GoneAttributeError(str(err)) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if (name.startswith("_") or name in _LOCAL_NAMES or "_released" not in self.__dict__
+                or name in self.__dict__ or hasattr(type(self), name)):
+            object.__setattr__(self, name, value)
+        else:
+            self._operate("setattr", name=name, args=(value,))
+
+    def __delattr__(self, name: str) -> None:
+        if name.startswith("_") or name in self.__dict__ or hasattr(type(self), name):
+            object.__delattr__(self, name)
+        else:
+            self._operate("delattr", name=name)
+
+    def _quiet(self, op: str, default: Any) -> Any:
+        """An operation for a completion or a preview: never waits for jobs, never fails."""
+        if self._target.busy():
+            return default
+        try:
+            return self._operate(op, patience=live.PREVIEW_TIMEOUT)
+        except Exception:  # completion must never fail the notebook
+            log.debug("remote %s failed", op, exc_info=True)
+            return default
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(object.__dir__(self)) | set(self._quiet("dir", [])))
+
+    def _ipython_key_completions_(self) -> list:
+        return self._quiet("keys", [])
+
+    def __len__(self) -> int:
+        return self._operate("len")
+
+    def __bool__(self) -> bool:
+        return self._operate("bool")
+
+    def __contains__(self, item: Any) -> bool:
+        return self._operate("contains", args=(item,))
+
+    def __iter__(self) -> Iterator:
+        return RemoteIterator(self)
+
+    def __getitem__(self, key: Any) -> Any:
+        return self._operate("getitem", args=(key,))
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        self._operate("setitem", args=(key, value))
+
+    def __delitem__(self, key: Any) -> None:
+        self._operate("delitem", args=(key,))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._operate("call", args=args, kwargs=kwargs)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        import numpy
+
+        return numpy.asarray(self.fetch(), dtype=dtype)
+
+    def __int__(self) -> int:
+        return int(self.fetch())
+
+    def __float__(self) -> float:
+        return float(self.fetch())
+
+    # --- display -------------------------------------------------------------------------
+
+    def _summary(self) -> list[str]:
+        parts = []
+        if self.shape is not None:
+            parts.append("shape=" + "×".join(str(n) for n in self.shape))
+            if self.dtype:
+                parts.append(f"dtype={self.dtype}")
+        elif self.remote_len is not None:
+            parts.append(f"len={self.remote_len:,}")
+        parts.append(format_size(self.nbytes, bool(self._descriptor.get("size_exact"))))
+        return parts
+
+    def __repr__(self) -> str:
+        return (f"<RemoteObject {self.type_name} {' '.join(self._summary())} "
+                f"on target '{self.target}'>")
+
+    def _preview_html(self) -> str:
+        """HTML of the remote value's head, computed remotely; a short note when it cannot be had."""
+        if self._released or threading.current_thread() is not threading.main_thread():
+            return ""
+        if self._target.busy():
+            return "<br><small>preview: the target is busy with a job</small>"
+        try:
+            shown = self._operate("preview", patience=live.PREVIEW_TIMEOUT)
+        except Exception as err:  # a display must never fail
+            return f"<br><small>no preview: {html.escape(type(err).__name__)}</small>"
+        if shown.get("html"):
+            return f"<div class='remote-magics-preview'>{shown['html']}</div>"
+        return f"<pre class='remote-magics-preview'>{html.escape(shown.get('text') or '')}</pre>"
+
+    def _repr_html_(self) -> str:
+        cells = "".join(f"<td>{html.escape(part)}</td>" for part in self._summary())
+        note = f"<br><small>{html.escape(self.reason)}</small>" if self.reason else ""
+        return (
+            "<div class='remote-magics-proxy'><b>RemoteObject</b> "
+            f"<code>{html.escape(self.type_name)}</code> on target "
+            f"<code>{html.escape(self.target)}</code>"
+            f"<table><tr>{cells}</tr></table>"
+            "<small>stays remote: use it in a <code>%%remote</code> cell, or "
+            f"<code>.fetch()</code> it</small>{note}{self._preview_html()}</div>"
+        )
+
+
+def _binary(name: str, reflected: bool):
+    op = ("r" if reflected else "") + name
+
+    def method(self, other):
+        return self._operate("binop", name=op, args=(other,))
+    return method
+
+
+def _unary(name: str):
+    def method(self):
+        return self._operate("unop", name=name)
+    return method
+
+
+for _dunder, _name in _BINARY.items():
+    setattr(RemoteObject, f"__{_dunder}__", _binary(_name, False))
+    setattr(RemoteObject, f"__r{_dunder}__", _binary(_name, True))
+for _name in _COMPARE:
+    setattr(RemoteObject, f"__{_name}__", _binary(_name, False))
+for _name in _UNARY:
+    setattr(RemoteObject, f"__{_name}__", _unary(_name))
+
+
+class RemoteIterator:
+    """Iterates over a remote iterator, :data:`.live.ITER_CHUNK` items per round trip."""
+
+    def __init__(self, proxy: RemoteObject, chunk: int = live.ITER_CHUNK) -> None:
+        self._iterator = proxy._operate("iter")
+        self._chunk = chunk
+        self._buffer: deque = deque()
+        self._done = False
+
+    def __iter__(self) -> "RemoteIterator":
+        return self
+
+    def __next__(self) -> Any:
+        if not self._buffer and not self._done:
+            self._fill()
+        if not self._buffer:
+            raise StopIteration
+        return self._buffer.popleft()
+
+    def _fill(self) -> None:
+        reply = self._iterator._request("next", chunk=self._chunk)
+        content = reply.content
+        self._done = bool(content.get("done"))
+        if "chunk" in content:
+            self._buffer.extend(serialize.loads(reply.frames[: content["chunk"]]))
+        else:
+            start = 0
+            for output in content.get("items", ()):
+                end = start + (output.get("nframes") or 0)
+                self._buffer.append(self._iterator._decode(output, reply.frames[start:end]))
+                start = end
+        if self._done:
+            self._iterator.release()

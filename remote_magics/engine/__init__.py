@@ -1,0 +1,14 @@
+"""The engine: everything that runs in the remote kernel, and on an ssh host to start one.
+
+Shipped as source into kernels that lack remote_magics (with :mod:`remote_magics.wire`), so every
+module here imports only the standard library, cloudpickle, ipykernel and the wire format.
+
+- :mod:`.core`: the :class:`~.core.Engine`, our shell handlers in an ipykernel kernel.
+- :mod:`.store`: the objects that stay remote, per client.
+- :mod:`.live`, :mod:`.channels`: live proxy operations, and the cell's end of a channel.
+- :mod:`.tasks`: functions the client runs remotely (file mirroring, pip, map chunks).
+- :mod:`.host`: an engine kernel as a child process, its ports and connection file (``serve``
+  and the host side of ssh targets).
+
+``python -m remote_magics.engine -f CONNECTION_FILE`` starts an engine kernel.
+"""

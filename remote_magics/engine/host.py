@@ -1,0 +1,232 @@
+"""An engine kernel as a child process on this host: its ports, its connection file, its life.
+
+Used by ``remote-magics serve`` (:mod:`remote_magics.serve`) and, on an ssh host, by
+:func:`stdio`, the remote half of an ssh target: the ssh loader unpacks the shipped package into
+a private directory and calls it. Standard library only at import time, because it is shipped.
+"""
+from __future__ import annotations
+
+import collections
+import ipaddress
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+from ..wire import protocol
+
+#: Modules the remote Python needs for an engine; ssh targets check them first.
+REQUIRED_MODULES = ("ipykernel", "cloudpickle")
+#: What stderr says when a port could not be bound (libzmq's EADDRINUSE message).
+ADDRESS_IN_USE = "Address already in use"
+
+
+class PortsInUse(Exception):
+    """No five consecutive free ports in the requested range."""
+
+
+def is_loopback(ip: str) -> bool:
+    """Whether binding to ``ip`` keeps the engine off the network."""
+    if ip == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_port_range(text: str | None) -> tuple[int, int]:
+    """``"50000-50100"`` or ``"50000"`` → (low, high); None or ``"0"`` → (0, 0), any free ports."""
+    if not text or text.strip() == "0":
+        return 0, 0
+    low, _, high = text.strip().partition("-")
+    try:
+        lo, hi = int(low), int(high or low)
+    except ValueError:
+        raise ValueError(f"a port range is LOW-HIGH, such as 50000-50100, not {text!r}") from None
+    if not 0 < lo <= hi < 65536 or hi - lo < len(protocol.PORT_NAMES) - 1:
+        raise ValueError(f"the port range {text!r} must hold at least "
+                         f"{len(protocol.PORT_NAMES)} ports between 1 and 65535")
+    return lo, hi
+
+
+def _free(ip: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port(ip: str) -> int:
+    """A port that is free on ``ip`` now (the system's choice)."""
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((ip, 0))
+        return sock.getsockname()[1]
+
+
+def pick_ports(ip: str, low: int = 0, high: int = 0) -> dict[str, int]:
+    """Five consecutive free ports on ``ip``: within ``low``-``high``, or anywhere when 0."""
+    count = len(protocol.PORT_NAMES)
+    if low:
+        starts = range(low, high - count + 2)
+    else:
+        starts = [free_port(ip) for _ in range(64)]
+    for start in starts:
+        if start + count - 1 < 65536 and all(_free(ip, start + i) for i in range(count)):
+            return {name: start + i for i, name in enumerate(protocol.PORT_NAMES)}
+    taken = sorted(p for p in range(low, high + 1) if not _free(ip, p))[:10] if low else []
+    raise PortsInUse(f"no {count} consecutive free ports on {ip} in {low}-{high}"
+                     + (f" (in use: {', '.join(map(str, taken))})" if taken else ""))
+
+
+def write_connection_file(path: str, info: dict) -> None:
+    """Write ``info`` as a connection file readable by its owner only (mode 0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(info, out, indent=1)
+
+
+def engine_command(connection_file: str, *, module: str = "remote_magics.engine",
+                   python: str | None = None, parent: int | None = None,
+                   log_level: str | None = "ERROR") -> list[str]:
+    """The command line of an engine kernel: ``python -m remote_magics.engine -f FILE``.
+
+    ``module``: another kernel module (``ipykernel_launcher``); ``parent``: the pid whose end
+    ends the kernel too; ``log_level``: ipykernel's logging (None: its default).
+    """
+    argv = [python or sys.executable, "-m", module, "-f", connection_file]
+    if parent is not None:
+        argv.append(f"--IPKernelApp.parent_handle={parent}")
+    if log_level is not None:
+        argv.append(f"--IPKernelApp.log_level={log_level}")
+    return argv
+
+
+class Supervisor:
+    """The engine kernel as a child process: started, watched, stopped with its children."""
+
+    def __init__(self, connection_file: str, *, pythonpath: str | None = None,
+                 cwd: str | None = None) -> None:
+        env = dict(os.environ)
+        if pythonpath:
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=40)
+        self.process = subprocess.Popen(
+            engine_command(connection_file, parent=os.getpid()),  # it ends if we are killed
+            stdin=subprocess.DEVNULL, stdout=sys.stderr.fileno(), stderr=subprocess.PIPE,
+            env=env, cwd=cwd, start_new_session=True,  # its own group: we stop its children too
+        )
+        self._copier = threading.Thread(target=self._copy_stderr, daemon=True)
+        self._copier.start()
+
+    def _copy_stderr(self) -> None:
+        for raw in self.process.stderr:
+            line = raw.decode(errors="replace")
+            self.stderr_tail.append(line)
+            sys.stderr.write(line)
+            sys.stderr.flush()
+
+    @property
+    def port_in_use(self) -> bool:
+        """Whether the kernel failed because one of its ports was taken."""
+        return any(ADDRESS_IN_USE in line for line in self.stderr_tail)
+
+    def wait_listening(self, ip: str, port: int, timeout: float) -> bool:
+        """Wait until the kernel has bound ``port`` (False if it exits or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _free(ip, port):
+                return True
+            try:
+                self.process.wait(0.05)  # the pause between looks is a wait on the kernel
+                return False
+            except subprocess.TimeoutExpired:
+                continue
+        return False
+
+    def wait(self, timeout: float | None = None) -> int:
+        status = self.process.wait(timeout)
+        self._copier.join(timeout=5)
+        return status
+
+    def interrupt(self) -> None:
+        """SIGINT to the kernel's process group, as ipykernel's own interrupt does."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGINT)
+
+    def stop(self, grace: float = 5.0) -> None:
+        """Stop the kernel and everything it started: SIGTERM, then SIGKILL after ``grace``."""
+        if self.process.poll() is not None:
+            return
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                return
+            try:
+                self.process.wait(grace)
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+
+# --- ssh targets: the remote half ---------------------------------------------------------------
+
+def _emit(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def stdio(settings: dict, workdir: str) -> int:
+    """Run an engine for an ssh target; ``workdir`` holds the shipped package, and is removed.
+
+    ``settings``: ``key`` (the HMAC key), ``port_range`` ("LO-HI" or null), ``cwd`` (or null
+    for the home directory). Answers on stdout with one JSON line: ``{"ready": {ports}, "pid",
+    "hostname", "python"}``, or ``{"error": "missing", "missing": [modules], "python"}``, or
+    ``{"error": "ports", "detail"}``; then ``{"exit": status, "port_in_use": bool, "stderr"}``
+    once the kernel ends. A line ``interrupt`` on stdin interrupts the kernel; closing stdin
+    stops it.
+    """
+    import importlib.util
+    import shutil
+
+    try:
+        missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
+        if missing:
+            _emit({"error": "missing", "missing": missing, "python": sys.executable,
+                   "version": sys.version.split()[0]})
+            return 3
+        try:
+            ports = pick_ports("127.0.0.1", *parse_port_range(settings.get("port_range")))
+        except (PortsInUse, ValueError) as err:
+            _emit({"error": "ports", "detail": str(err), "hostname": socket.gethostname()})
+            return 4
+        info = protocol.connection_info("127.0.0.1", settings["key"], ports)
+        connection_file = os.path.join(workdir, "engine.json")
+        write_connection_file(connection_file, info)
+        kernel = Supervisor(connection_file, pythonpath=workdir,
+                            cwd=settings.get("cwd") or os.path.expanduser("~"))
+        _emit({"ready": ports, "pid": kernel.process.pid, "hostname": socket.gethostname(),
+               "python": sys.executable})
+
+        def obey() -> None:
+            for line in sys.stdin:  # ends when the ssh connection closes our stdin
+                if line.strip() == "interrupt":
+                    kernel.interrupt()
+            kernel.stop()
+
+        threading.Thread(target=obey, daemon=True).start()
+        status = kernel.wait()
+        _emit({"exit": status, "port_in_use": kernel.port_in_use,
+               "stderr": "".join(kernel.stderr_tail)[-4000:]})
+        return 0
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)

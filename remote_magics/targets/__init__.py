@@ -1,0 +1,64 @@
+"""Targets: the remote kernels a notebook runs cells on, and every way of obtaining one.
+
+:mod:`.base` holds :class:`~.base.Target`, the registry of connected targets and the registry of
+kinds. Each kind registers itself by the scheme of its spec when imported here:
+
+=============================  ===================================================  ============
+spec                           what happens                                         module
+=============================  ===================================================  ============
+nothing, ``local``             a new engine kernel on this machine                  :mod:`.local`
+a connection file              attach to a running kernel, install the engine       :mod:`.attach`
+``kernelspec:NAME``            kernels started through that kernelspec             :mod:`.kernelspec`
+``ssh://[user@]host[:port]``   an engine started on that host, ports tunnelled      :mod:`.ssh`
+``tcp://HOST:PORT?key=...``    an engine started there by ``remote-magics serve``    :mod:`.served`
+``dask://SCHEDULER:PORT``      one kernel per worker of a Dask cluster (a pool)     :mod:`.dask`
+=============================  ===================================================  ============
+
+:func:`connect` connects one target and registers it; pools (``-n``, Dask) are made by
+:mod:`remote_magics.pool` from :func:`start`.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..errors import RemoteMagicsError
+from . import attach, dask, kernelspec, local, served, ssh  # noqa: F401  each registers its kind
+from .base import Kind, Registry, Target, kind_of, registry
+
+
+def start(spec: str | None, name: str, *, n: int | None = None, timeout: float = 60.0,
+          cwd: str | None = None, **options: Any) -> tuple[list[Target], Callable[[], None] | None]:
+    """Start the targets ``spec`` names, not yet registered: see :class:`~.base.Kind`."""
+    kind = kind_of(spec)
+    if n is not None and not (kind.many or kind.group):
+        raise RemoteMagicsError(
+            f"-n takes 'local', 'kernelspec:NAME' or 'dask://SCHEDULER:PORT', not {spec!r}")
+    return kind.start(spec, name, n=n, timeout=timeout, cwd=cwd, **options)
+
+
+def connect(spec: str | None = None, *, name: str | None = None, timeout: float = 60.0,
+            cwd: str | None = None, **options: Any) -> Target:
+    """Connect one target (see the table above) and make it the current one.
+
+    ``name`` defaults to ``"default"``. Connecting a live target of the same name and spec
+    again returns it. ``options`` go to the kind: ``python``, ``ssh_options`` and
+    ``port_range`` for ssh.
+    """
+    name = name or "default"
+    if name in registry.targets:
+        existing = registry.targets[name]
+        if existing.spec == (spec or "local") and existing.alive():
+            registry.current = name
+            return existing
+        raise RemoteMagicsError(
+            f"a target named '{name}' is already connected ({existing.spec}). Disconnect it "
+            f"first with %remote_disconnect {name}, or pick another name with --name.")
+    kind = kind_of(spec)
+    if kind.group:
+        raise RemoteMagicsError(f"{spec} starts a pool of kernels: connect it with "
+                                "remote_magics.connect (or %remote_connect), which makes pools")
+    (target,), _ = kind.start(spec, name, timeout=timeout, cwd=cwd, **options)
+    return registry.add(target)
+
+
+__all__ = ["Kind", "Registry", "Target", "connect", "kind_of", "registry", "start"]
