@@ -608,6 +608,11 @@ def test_reads_and_writes_keep_first_seen_order() -> None:
     pytest.param("if c:\n    x", False, id="expression_inside_block"),
     pytest.param("", False, id="empty_cell"),
     pytest.param("# just a comment\n", False, id="comment_only"),
+    pytest.param("plt.plot(x);", False, id="trailing_semicolon_silences"),
+    pytest.param("f(1,\n  2);  # note", False, id="semicolon_before_comment"),
+    pytest.param("x; y", True, id="semicolon_between_statements"),
+    pytest.param("s = 'a;'\ns", True, id="semicolon_inside_a_string"),
+    pytest.param("x  # ;", True, id="semicolon_inside_a_comment"),
 ])
 def test_last_expr(code: str, expected: bool) -> None:
     assert analyze(code).last_expr is expected

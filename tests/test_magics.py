@@ -95,6 +95,22 @@ def test_last_expression_is_the_cells_result(shell, run):
     assert res.error_in_exec is None and res.result == 42
 
 
+def test_trailing_semicolon_silences_the_result_as_in_a_plain_cell(shell, run):
+    with capture_output() as shown:
+        res = run("%%remote\nfrom itertools import count\nnext(count(3));")
+    assert res.error_in_exec is None and res.result is None
+    assert "3" not in shown.stdout and not shown.outputs  # no Out[n], as locally
+    assert run("%%remote\nnext(iter([3]))").result == 3  # without the ';' it shows
+
+
+def test_class_of_a_lazily_imported_module_comes_back_as_itself(shell, run):
+    res = run("%%remote --download=all\nimport numpy as np\n"
+              "r = np.zeros(2, dtype=[('age', int)]).view(np.recarray)\nr.age[1] = 7")
+    assert res.error_in_exec is None
+    assert type(shell.user_ns["r"]) is np.recarray
+    assert shell.user_ns["r"]["age"].tolist() == [0, 7]
+
+
 def test_output_streams_while_the_cell_runs(target):
     import time
 

@@ -83,3 +83,20 @@ def test_nothing_small_leaves_frames_as_they_are():
     items = [{"nframes": len(item)}]
     assert serialize.pack(items, item) == (item, False)
     assert serialize.unpack(items, item, False) == [item]
+
+
+def test_class_of_a_module_not_yet_imported_travels_by_reference():
+    """numpy.rec is imported lazily; its recarray must not be pickled by value (a look-alike)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\nfrom remote_magics.wire import serialize\n"
+            "r = np.zeros(2, dtype=[('age', int)]).view(np.recarray)\n"
+            "assert 'numpy.rec' not in sys.modules\n"
+            "frames = serialize.dumps(r)\n"
+            "back = serialize.loads(frames)\n"
+            "print(type(back) is np.recarray, back['age'].tolist(), len(frames[0]) < 1000)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.strip()
+    assert out == "True [0, 0] True"
+

@@ -16,6 +16,8 @@ exception raised in it.
 from __future__ import annotations
 
 import ast
+import io
+import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +35,8 @@ class CellNames:
     (builtins and dunders included: the caller filters them against the namespace).
     ``writes``: names the cell binds, or may bind, at cell level, including deleted ones.
     ``deletes``: names the cell may remove with ``del`` at cell level (also in ``writes``).
-    ``last_expr``: the last top-level statement is an expression, the cell's result (``Out[n]``).
+    ``last_expr``: the last top-level statement is an expression, the cell's result (``Out[n]``);
+    not when the cell ends with ``;``, which silences the result as IPython does.
     ``star_import``: the cell does ``from m import *``, so ``writes`` is incomplete.
     """
 
@@ -62,9 +65,30 @@ def analyze(code: str) -> CellNames:
         reads=tuple(walker.reads),
         writes=tuple(walker.writes),
         deletes=tuple(walker.deletes),
-        last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr),
+        last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
+        and not _ends_with_semicolon(code, tree.body[-1].lineno),
         star_import=walker.star_import,
     )
+
+
+def _ends_with_semicolon(code: str, from_line: int) -> bool:
+    """Whether the code's last token (comments aside) is ``;``: IPython's quiet result.
+
+    Only the lines from the last statement on are tokenized (a long cell stays cheap).
+    """
+    tail = "".join(code.splitlines(keepends=True)[from_line - 1:])
+    last = None
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(tail).readline):
+            if token.type not in _NOT_CODE:
+                last = token.string
+    except (tokenize.TokenError, SyntaxError):
+        return False
+    return last == ";"
+
+
+_NOT_CODE = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+             tokenize.ENDMARKER}
 
 
 @dataclass(eq=False)  # eq=False: scopes hash by identity, as keys of class-body bindings

@@ -12,9 +12,13 @@ have remote_magics installed.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import importlib.util
+import io
 import pickle
 import sys
 import threading
+import types
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -53,6 +57,38 @@ class _Sink:
         return len(data)
 
 
+_importable: dict[str, bool] = {}  # module name → whether importing it made it available
+
+
+def _import_module_of(obj: Any) -> None:
+    """Import the module of a class or function when it is installed but not yet imported.
+
+    cloudpickle sends a class by reference only when its module is in ``sys.modules``; a class
+    of a lazily imported submodule (``numpy.rec.recarray`` before anything imported
+    ``numpy.rec``) would otherwise travel by value and come back as a look-alike class.
+    """
+    name = getattr(obj, "__module__", None)
+    if not isinstance(name, str) or name in sys.modules or name == "__main__" \
+            or _importable.get(name) is False:
+        return
+    try:
+        found = importlib.util.find_spec(name) is not None
+        if found:
+            importlib.import_module(name)
+    except Exception:  # a module made at run time, or one that fails to import: by value
+        found = False
+    _importable[name] = found and name in sys.modules
+
+
+class Pickler(cloudpickle.CloudPickler):
+    """cloudpickle's pickler, sending classes and functions of installed modules by reference."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType)):
+            _import_module_of(obj)
+        return super().reducer_override(obj)
+
+
 def dumps(obj: Any, limit: int | None = None) -> list:
     """Pickle ``obj`` into frames: the pickle stream, then one frame per out-of-band buffer.
 
@@ -77,9 +113,11 @@ def dumps(obj: Any, limit: int | None = None) -> list:
         return False
 
     if limit is None:
-        head = cloudpickle.dumps(obj, protocol=PROTOCOL, buffer_callback=out_of_band)
+        stream = io.BytesIO()
+        Pickler(stream, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
+        head = stream.getvalue()
     else:
-        cloudpickle.CloudPickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
+        Pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
         head = b"".join(sink.parts)
     return [head, *buffers]
 
