@@ -218,7 +218,7 @@ class FanOutError(RemoteMagicsError):
     """A fan-out run failed on some members; the others' results stay reachable.
 
     ``results`` has one entry per member, in member order: its
-    :class:`~remote_magics.runner.RunResult`, or the exception it failed with. ``failures``
+    :class:`~remote_magics.cells.runner.RunResult`, or the exception it failed with. ``failures``
     maps each failed member's name to its exception. The notebook's names did not change.
     """
 

@@ -59,7 +59,7 @@ class Job(concurrent.futures.Future):
     policy (the first time only) and returns the cell's last expression value (or None).
     ``cancel()`` takes a queued job off the queue, or interrupts a running one. ``elapsed`` is
     the seconds it has run; ``output`` the text it printed; ``run`` the
-    :class:`~remote_magics.runner.RunResult` once its names are in.
+    :class:`~remote_magics.cells.runner.RunResult` once its names are in.
     """
 
     def __init__(self, target: Target, request: runner.Request, namespace: dict, *,

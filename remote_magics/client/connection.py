@@ -148,7 +148,7 @@ class Connection:
              on_progress: Callable[[str, int, int], None] | None = None) -> str:
         """Sign and send a message (with a digest of its frames); returns its msg_id.
 
-        On the shell channel, big frames are streamed ahead of the message (:mod:`.streaming`),
+        On the shell channel, big frames are streamed ahead of the message (:mod:`remote_magics.wire.streaming`),
         paced by the engine's acknowledgements, which ``on_progress("upload", done, total)``
         follows. Raises :class:`ConnectionLost` when the engine refuses a chunk or goes away.
         """

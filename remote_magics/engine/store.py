@@ -1,6 +1,6 @@
 """The engine's object store: the values that stay remote for proxies, and their descriptors.
 
-Runs inside the remote kernel, shipped with :mod:`.engine` as source to kernels that lack
+Runs inside the remote kernel, shipped with :mod:`.core` as source to kernels that lack
 remote_magics: standard library only.
 """
 from __future__ import annotations
