@@ -9,7 +9,9 @@ Julia Evans' pandas cookbook. Each is run under nbclient
   first, every code cell run as ``%%remote --download=...``;
 - ``kernel``: the notebook unchanged under the remote kernelspec (every cell runs remotely).
 
-A cell is compared only where its plain run succeeds. What is compared, after normalising object
+Every way starts with the same cell seeding Python's and NumPy's global random generators, so
+cells that draw unseeded random numbers still compare. A cell is compared only where its plain
+run succeeds. What is compared, after normalising object
 addresses: the text it printed, its results' plain text, whether it showed an image, and the class
 of any error. ``python -m tests.differential [numpy|pandas] [MODE ...]`` prints the divergent
 cells of each mode; :func:`compare` is what a test asserts on.
@@ -71,14 +73,21 @@ def pandas_cookbook() -> list[tuple[str, list[str], Path]]:
     return found
 
 
+#: The first cell of every way: the global random generators seeded alike.
+SEED = "import random as _random, numpy as _numpy\n_random.seed(0)\n_numpy.random.seed(0)"
+#: Cells the harness puts before the corpus's own in a way (their outcomes are dropped).
+_SETUP = {"plain": 1, "kernel": 1, "all": 2, "small": 2}
+
+
 def _notebook(cells: Iterable[str], mode: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
+    new = nbformat.v4.new_code_cell
     if mode in ("all", "small"):
-        nb.cells.append(nbformat.v4.new_code_cell("%load_ext remote_magics\n%remote_connect --name differential"))
-        nb.cells.extend(nbformat.v4.new_code_cell(f"%%remote --download={mode}\n{source}")
-                        for source in cells)
+        nb.cells.append(new("%load_ext remote_magics\n%remote_connect --name differential"))
+        nb.cells.extend(new(f"%%remote --download={mode}\n{source}")
+                        for source in [SEED, *cells])
     else:
-        nb.cells.extend(nbformat.v4.new_code_cell(source) for source in cells)
+        nb.cells.extend(new(source) for source in [SEED, *cells])
     return nb
 
 
@@ -129,7 +138,7 @@ def run(cells: list[str], mode: str, cwd: Path, timeout: int = 60) -> list[Outco
         print(f"differential: {mode} run stopped: {type(err).__name__}", file=sys.stderr)
     ran = [cell for cell in nb.cells if cell.get("execution_count") is not None]
     outcomes = [_outcome(cell) for cell in ran]
-    outcomes = outcomes[1:] if mode in ("all", "small") else outcomes
+    outcomes = outcomes[_SETUP[mode]:]
     return outcomes + [STOPPED] * (len(cells) - len(outcomes))
 
 
