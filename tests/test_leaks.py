@@ -166,3 +166,16 @@ def test_late_output_waits_for_a_request_that_shows_output(engine):
     shown: list = []
     engine.run("pass", {}, on_output=shown.append)
     assert LATE_MARKER + "printed by the thread\n" in _texts(shown)
+
+
+def test_late_output_is_kept_while_a_cell_waits_for_the_targets_jobs(engine):
+    from remote_magics import jobs
+
+    ns: dict = {}
+    engine.run(THREAD, ns, download="none")
+    job = jobs.submit(engine, "go.set()\ndone.wait(60)\nimport time\ntime.sleep(1)", ns)
+    shown: list = []
+    engine.run("pass", {}, on_output=shown.append)  # waits for the job, then runs
+    job.result(60)
+    assert LATE_MARKER + "printed by the thread\n" in _texts(shown)
+    assert "printed by the thread" not in job.output  # not the job's: its cell did not start it

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 import remote_magics
-from remote_magics import RemoteObject, SerializationError
+from remote_magics import RemoteError, RemoteObject, SerializationError
 from remote_magics.errors import NoSuchPython, ProxyError, RemoteKernelMissing
 from tests.fixtures_pythons import (OLDER_CLOUDPICKLE, older_cloudpickle_python,  # noqa: F401
                                     other_minor_python, other_python)
@@ -126,6 +126,17 @@ def test_code_by_value_to_another_python_version_is_refused_naming_both(older, v
     assert "Nothing ran remotely" in message
 
 
+def test_a_value_that_does_not_load_in_another_python_names_both_versions(older):
+    import enum
+
+    here = "%d.%d.%d" % sys.version_info[:3]
+    with pytest.raises(RemoteError) as caught:  # StrEnum is new in Python 3.11
+        older.run("y = kind", {"kind": enum.StrEnum})
+    message = str(caught.value)
+    assert "could not be unpickled" in message
+    assert f"Python {older.details['python_version']} there and {here} here" in message
+
+
 def test_code_by_value_from_another_python_version_stays_remote_naming_both(older):
     here = "%d.%d.%d" % sys.version_info[:3]
     run = older.run("def g(x):\n    return x + 1\nn = g(1)\ndata = {'a': [1, 2.5, 'x']}",
@@ -150,5 +161,13 @@ def test_over_ssh_a_function_for_another_python_version_is_refused_naming_both(s
             target.run("y = f(1)", {"f": _double})
         assert here in str(caught.value)
         assert target.run("y = x + 1", {"x": 1}, download="all").values == {"y": 2}
+        # the engine's connection file is in the host's Jupyter runtime dir, private
+        where = target.run("import os\nfrom ipykernel.kernelapp import IPKernelApp\n"
+                           "from jupyter_core.paths import jupyter_runtime_dir\n"
+                           "file = IPKernelApp.instance().abs_connection_file\n"
+                           "runtime = jupyter_runtime_dir()\n"
+                           "mode = os.stat(file).st_mode & 0o777", {}, download="all").values
+        assert os.path.dirname(where["file"]) == where["runtime"] and where["mode"] == 0o600
     finally:
         remote_magics.disconnect("ssh-older")
+    assert not os.path.exists(where["file"])  # this machine is the host: it is gone

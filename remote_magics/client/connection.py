@@ -384,6 +384,14 @@ class Connection:
                 on_output(msg)
         return idle_at
 
+    def drain_iopub(self) -> None:
+        """Drop what iopub queued while no request of ours waited (other clients' output, a job
+        thread's), keeping the late output of this connection's requests for the next one."""
+        while not self.closed and self.iopub.poll(0):
+            msg = self._recv(self.iopub)
+            if msg is not None and self._is_late(msg, ""):
+                self._keep_late(msg)
+
     def _is_late(self, msg: dict, msg_id: str) -> bool:
         """Whether ``msg`` is output of an earlier request of this connection (not ``msg_id``)."""
         parent = msg["parent_header"].get("msg_id") or ""

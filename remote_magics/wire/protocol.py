@@ -138,9 +138,10 @@ import hashlib
 import hmac
 from typing import Iterable
 
-PROTOCOL_VERSION = 6  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+PROTOCOL_VERSION = 7  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
 #                       5: big frames streamed as remote_chunk messages; 6: modules moved into
-#                       wire/ and engine/ (pickled references name the new paths)
+#                       wire/ and engine/ (pickled references name the new paths); 7: settled
+#                       replies, threads keep their run as parent, versions in the info reply
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
