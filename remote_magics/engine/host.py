@@ -250,11 +250,11 @@ def stdio(settings: dict, workdir: str) -> int:
 
     ``settings``: ``key`` (the HMAC key), ``port_range`` ("LO-HI" or null), ``cwd`` (or null
     for the home directory), ``runtime_dir`` (Jupyter's, for the connection file; else it goes
-    into ``workdir``; either way it is removed with the kernel). Answers on stdout with one JSON line: ``{"ready": {ports}, "pid",
-    "hostname", "python"}``, or ``{"error": "missing", "missing": [modules], "python"}``, or
-    ``{"error": "ports", "detail"}``; then ``{"exit": status, "port_in_use": bool, "stderr"}``
-    once the kernel ends. A line ``interrupt`` on stdin interrupts the kernel; closing stdin
-    stops it.
+    into ``workdir``; either way it is removed with the kernel). Answers on stdout with one
+    JSON line: ``{"ready": {ports}, "pid", "hostname", "python"}``, or ``{"error": "missing",
+    "missing": [modules], "python"}``, or ``{"error": "ports", "detail"}``; then ``{"exit":
+    status, "port_in_use": bool, "stderr"}`` once the kernel ends. A line ``interrupt`` on
+    stdin interrupts the kernel; closing stdin stops it.
     """
     import importlib.util
     import shutil

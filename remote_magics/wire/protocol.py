@@ -236,8 +236,9 @@ def versions() -> dict[str, str | None]:
 
 
 def held_ids(content: dict) -> list[str]:
-    """The ids of the objects a reply holds for the client: its Outputs' refs (a run's names and
-    result, an operation's output or items), one per Output, so an object held twice is listed twice."""
+    """The ids of the objects a reply holds for the client: its Outputs' refs (a run's names
+    and result, an operation's output or items), one per Output: an object held twice is listed
+    twice."""
     outputs = [*(content.get("outputs") or ()), *(content.get("items") or ()),
                content.get("result"), content.get("output")]
     return [out["ref"]["id"] for out in outputs

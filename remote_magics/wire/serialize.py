@@ -57,7 +57,7 @@ class _Sink:
 
 
 class BytecodeByValue(Exception):
-    """A value holds Python code by value (a function or class of the notebook), where it may not go.
+    """A value holds Python code by value (a notebook's function or class) where it may not go.
 
     Bytecode is specific to a Python minor version: between two, it fails to load, or loads and
     misbehaves. :func:`dumps` and :func:`loads` raise this with ``bytecode=False``.
