@@ -86,12 +86,18 @@ def other_python() -> str:
     return _without_remote_magics(python)
 
 
-#: The cloudpickle that :func:`older_cloudpickle_python` has (this run's is newer).
-OLDER_CLOUDPICKLE = "3.0.0"
+def _other_cloudpickle() -> str:
+    import cloudpickle
+
+    return "3.0.0" if cloudpickle.__version__ != "3.0.0" else "3.1.0"
+
+
+#: The cloudpickle that :func:`other_cloudpickle_python` has (not this run's).
+OTHER_CLOUDPICKLE = _other_cloudpickle()
 
 
 @pytest.fixture(scope="session")
-def older_cloudpickle_python() -> str:
-    """A virtualenv of this Python with an older cloudpickle, and no numpy."""
-    python = venv(same_minor_python(), ["ipykernel", f"cloudpickle=={OLDER_CLOUDPICKLE}"])
+def other_cloudpickle_python() -> str:
+    """A virtualenv of this Python with another cloudpickle version, and no numpy."""
+    python = venv(same_minor_python(), ["ipykernel", f"cloudpickle=={OTHER_CLOUDPICKLE}"])
     return _without_remote_magics(python)

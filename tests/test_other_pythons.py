@@ -1,7 +1,7 @@
 """Engines on other local interpreters (``local --python``), and versions that differ.
 
 The interpreters are real virtualenvs without remote_magics (:mod:`tests.fixtures_pythons`):
-one of this Python with an older cloudpickle and no numpy, one of another Python minor version.
+one of this Python with another cloudpickle version and no numpy, one of another Python minor version.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 import remote_magics
 from remote_magics import RemoteError, RemoteObject, SerializationError
 from remote_magics.errors import NoSuchPython, ProxyError, RemoteKernelMissing
-from tests.fixtures_pythons import (OLDER_CLOUDPICKLE, older_cloudpickle_python,  # noqa: F401
+from tests.fixtures_pythons import (OTHER_CLOUDPICKLE, other_cloudpickle_python,  # noqa: F401
                                     other_minor_python, other_python)
 
 
@@ -37,15 +37,15 @@ def _run(shell, cell: str):
 
 
 def test_local_python_runs_the_engine_there_from_shipped_sources(shell, capsys,
-                                                                 older_cloudpickle_python):
-    shell.run_line_magic("remote_connect", f"local --python {older_cloudpickle_python} --name venv")
+                                                                 other_cloudpickle_python):
+    shell.run_line_magic("remote_connect", f"local --python {other_cloudpickle_python} --name venv")
     said = capsys.readouterr().out
     target = remote_magics.registry.targets["venv"]
     pid = target.details["pid"]
     try:
-        assert target.spec == f"local --python {older_cloudpickle_python}"
+        assert target.spec == f"local --python {other_cloudpickle_python}"
         # the connect line says what differs: cloudpickle, and numpy missing there
-        assert f"cloudpickle {OLDER_CLOUDPICKLE}" in said and "numpy is not installed there" in said
+        assert f"cloudpickle {OTHER_CLOUDPICKLE}" in said and "numpy is not installed there" in said
         shell.user_ns.update(xs=[1, 2, 3], double=_double)
         error = _run(shell, "%%remote --target venv --download all\n"
                             "import sys, remote_magics\nexe = sys.executable\n"
@@ -54,7 +54,7 @@ def test_local_python_runs_the_engine_there_from_shipped_sources(shell, capsys,
                             "except ImportError:\n    notebook_side = False\n"
                             "total = sum(double(x) for x in xs)")
         assert error is None
-        assert shell.user_ns["exe"] == older_cloudpickle_python
+        assert shell.user_ns["exe"] == other_cloudpickle_python
         assert os.path.basename(os.path.dirname(shell.user_ns["shipped"])).startswith(
             "remote_magics-engine-")
         assert shell.user_ns["notebook_side"] is False  # only the engine was shipped
@@ -64,7 +64,7 @@ def test_local_python_runs_the_engine_there_from_shipped_sources(shell, capsys,
         assert shell.user_ns["big"].fetch() == list(range(10))
         shipped = os.path.dirname(shell.user_ns["shipped"])
         # connecting the same again reuses it
-        assert remote_magics.connect("local", name="venv", python=older_cloudpickle_python) \
+        assert remote_magics.connect("local", name="venv", python=other_cloudpickle_python) \
             is target
     finally:
         for name in ("xs", "double", "exe", "shipped", "notebook_side", "total", "big"):
@@ -74,12 +74,12 @@ def test_local_python_runs_the_engine_there_from_shipped_sources(shell, capsys,
     assert not os.path.exists(shipped)  # the shipped sources went with the kernel
 
 
-def test_local_python_starts_a_pool_of_that_interpreter(shell, older_cloudpickle_python):
-    pool = remote_magics.connect("local", n=2, name="vpool", python=older_cloudpickle_python)
+def test_local_python_starts_a_pool_of_that_interpreter(shell, other_cloudpickle_python):
+    pool = remote_magics.connect("local", n=2, name="vpool", python=other_cloudpickle_python)
     try:
         run = pool.run("import sys\nexe = sys.executable", {}, download="all")
-        assert list(run.values["exe"]) == [older_cloudpickle_python] * 2
-        assert pool.spec == f"local --python {older_cloudpickle_python}"
+        assert list(run.values["exe"]) == [other_cloudpickle_python] * 2
+        assert pool.spec == f"local --python {other_cloudpickle_python}"
     finally:
         pool.close()
 
