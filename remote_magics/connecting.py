@@ -24,13 +24,14 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
     kernelspec, or the path (or name, as Jupyter finds it) of a running kernel's connection
     file. ``name`` defaults to ``"default"``. With ``n`` (or a ``dask://SCHEDULER`` spec) it
     returns a :class:`~remote_magics.pool.Pool` of kernels instead, named ``"pool"`` by default.
-    ``ssh://[user@]host[:port]`` starts an engine on that host with ``python`` (default
-    ``python3``; ``ssh_options`` go to the ssh command line, ``port_range`` bounds the host's
-    ports) and tunnels it; ``tcp://HOST:PORT?key=...`` reaches a served engine
+    ``python`` runs a local engine (or pool) with another interpreter that has ipykernel and
+    cloudpickle. ``ssh://[user@]host[:port]`` starts an engine on that host with ``python``
+    (default ``python3``; ``ssh_options`` go to the ssh command line, ``port_range`` bounds
+    the host's ports) and tunnels it; ``tcp://HOST:PORT?key=...`` reaches a served engine
     (``remote-magics serve``). ``sync_path`` mirrors a local directory's Python files to the target.
     """
     if n is not None or targets.kind_of(spec).group:
-        return connect_pool(spec, n=n, name=name, timeout=timeout, cwd=cwd)
+        return connect_pool(spec, n=n, name=name, timeout=timeout, cwd=cwd, python=python)
     before = registry.targets.get(name or "default")
     target = targets.connect(spec, name=name, timeout=timeout, cwd=cwd, python=python,
                              ssh_options=ssh_options, port_range=port_range)

@@ -85,11 +85,12 @@ class AuthenticationRefused(SshError):
 class NoSuchPython(SshError):
     """The Python command given for the target does not exist on the host."""
 
-    def __init__(self, address: Any, python: str, output: str = "") -> None:
+    def __init__(self, address: Any, python: str, output: str = "",
+                 hint: str = "`ssh HOST which python3` shows the default one") -> None:
         super().__init__(
             f"there is no Python at '{python}' on {address}." + _said(output) +
             " Give the interpreter's path there with --python, e.g. --python "
-            "/opt/conda/bin/python (`ssh HOST which python3` shows the default one).")
+            f"/opt/conda/bin/python ({hint}).")
         self.python = python
 
 

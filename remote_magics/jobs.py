@@ -276,11 +276,10 @@ class JobQueue:
         """Discard what the idle main connection's iopub queued while jobs ran (their output).
 
         The main connection subscribes to all of iopub, so a job's output and channel messages
-        pile up there too; nothing waits on them. Called on the notebook's thread between requests.
+        pile up there too; nothing waits on them (late output of the main connection's own
+        requests is kept). Called on the notebook's thread between requests.
         """
-        conn = self.target.connection
-        while not conn.closed and conn.iopub.poll(0):
-            conn.iopub.recv_multipart(copy=False)
+        self.target.connection.drain_iopub()
 
     def stop(self, timeout: float = 10.0) -> None:
         self.queue.put(None)

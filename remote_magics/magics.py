@@ -13,6 +13,7 @@ from traitlets import Enum, Float, Integer, List, Unicode
 from . import channels, connecting, jobs, packages, pool, targets
 from .cells import display
 from .cells.proxy import RemoteObject, format_size
+from .client import handshake
 from .errors import RemoteTimeout
 from .wire import protocol
 
@@ -81,7 +82,9 @@ class RemoteMagics(Magics):
     @argument("--restart", metavar="NAME", default=None,
               help="Restart the kernel of target NAME (one we started); its proxies are lost.")
     @argument("--python", default=None,
-              help="ssh:// targets: the host's Python that runs the engine (default python3).")
+              help="The Python that runs the engine: for local targets (also with -n) another "
+                   "interpreter or environment on this machine (default: this one); for ssh:// "
+                   "targets the host's (default python3). It needs ipykernel and cloudpickle.")
     @argument("--ssh-config", default=None, metavar="FILE",
               help="ssh:// targets: an ssh config file to use instead of ~/.ssh/config.")
     @argument("--ssh-option", action="append", default=[], metavar="OPTION",
@@ -109,10 +112,17 @@ class RemoteMagics(Magics):
         if isinstance(target, pool.Pool):
             print(f"Connected pool '{target.name}' of {len(target)}: "
                   + ", ".join(f"{m.name} ({_where(m)})" for m in target) + ".")
+            for note in dict.fromkeys(handshake.version_note(m.details, target.name)
+                                      for m in target):
+                if note:
+                    print(note)
             return target
         details = target.details
         print(f"Connected target '{target.name}': {_where(target)}, python "
               f"{details.get('python_version', '?')}.")
+        note = handshake.version_note(details, target.name)
+        if note:
+            print(note)
 
     def _restart(self, name: str, timeout: float) -> None:
         target = targets.registry.get(name)

@@ -28,7 +28,7 @@ from .cells.runner import RunResult
 from .client.connection import Pending, wait_all
 from .engine.tasks import MAP_ITEM_NOTE, map_chunk
 from .errors import FanOutError, MapError, NotConnected, RemoteMagicsError
-from .targets import Target, registry
+from .targets import Target, local, registry
 from .wire import protocol
 
 log = logging.getLogger(__name__)
@@ -424,14 +424,21 @@ def _progress(total: int) -> Any:
 
 
 def connect_pool(spec: str | None, *, n: int | None, name: str | None, timeout: float = 60.0,
-                 cwd: str | None = None) -> Pool:
+                 cwd: str | None = None, python: str | None = None) -> Pool:
     """Start (or find) a pool: ``local`` or ``kernelspec:NAME`` with ``n`` kernels, or
-    ``dask://SCHEDULER:PORT`` with one kernel per worker (at most ``n``)."""
+    ``dask://SCHEDULER:PORT`` with one kernel per worker (at most ``n``). ``python``: the
+    interpreter of ``local`` members (see :mod:`remote_magics.targets.local`)."""
     name = name or "pool"
     spec = spec or "local"
+    options, label = {}, spec  # label: the spec as the pool shows it
+    if python is not None:
+        if targets.kind_of(spec) is not local.KIND:
+            raise RemoteMagicsError(f"--python with -n takes 'local' targets, not {spec!r}")
+        options["python"] = python
+        label = local.spec_text(local.resolve_python(python))
     existing = registry.groups.get(name)
     if existing is not None:
-        if existing.spec == spec and (n is None or n == len(existing)) \
+        if existing.spec == label and (n is None or n == len(existing)) \
                 and all(m.alive() for m in existing):
             return existing
         raise RemoteMagicsError(
@@ -446,8 +453,8 @@ def connect_pool(spec: str | None, *, n: int | None, name: str | None, timeout: 
         raise RemoteMagicsError("-n takes a number of kernels of at least 1")
     kind = targets.kind_of(spec)
     members, cleanup = targets.start(spec, name, n=n if (n is not None or kind.group) else 1,
-                                     timeout=timeout, cwd=cwd)
-    pool = Pool(name, members, spec=spec, on_close=[cleanup] if cleanup else [])
+                                     timeout=timeout, cwd=cwd, **options)
+    pool = Pool(name, members, spec=label, on_close=[cleanup] if cleanup else [])
     registry.groups[name] = pool
     for member in members:
         registry.add(member)

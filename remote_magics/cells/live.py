@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..client.connection import Reply, job_queue_of_thread
+from ..client.handshake import across_versions, bytecode_barrier
 from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import protocol, serialize
 
@@ -41,9 +42,14 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
                "chunk": chunk, "nframes": 0}
     frames: list = []
     if args or kwargs:
+        barrier = bytecode_barrier(getattr(target, "details", None) or {})
         with serialize.noting_proxies() as noted:
             try:
-                frames = serialize.dumps((tuple(args), dict(kwargs or {})))
+                frames = serialize.dumps((tuple(args), dict(kwargs or {})),
+                                         bytecode=barrier is None)
+            except serialize.BytecodeByValue as err:
+                raise SerializationError(f"an argument of {op}", (args, kwargs),
+                                         across_versions(err, barrier)) from None
             except Exception as err:
                 raise SerializationError(f"an argument of {op}", (args, kwargs), err) from err
         for other in noted:

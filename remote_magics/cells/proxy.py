@@ -17,6 +17,7 @@ import threading
 from collections import deque
 from typing import Any, Iterator
 
+from ..client.handshake import bytecode_barrier
 from ..errors import ProxyError
 from ..wire import protocol, serialize
 from . import live
@@ -82,8 +83,13 @@ class RemoteObject:
                 note = (f"'{output['name']}' stays remote as a proxy: it cannot be pickled "
                         f"({output['reason']})")
             return cls(target, output["ref"], output.get("reason")), note
+        barrier = bytecode_barrier(getattr(target, "details", None) or {})
         try:
-            value = serialize.loads(frames)
+            value = serialize.loads(frames, bytecode=barrier is None)
+        except serialize.BytecodeByValue as err:  # it would load wrong, or crash, here
+            reason = f"{err}, and {barrier}: bytecode does not cross Python versions"
+            return cls(target, output["ref"], reason), (
+                f"'{output['name']}' stays remote as a proxy: {reason}")
         except Exception as err:
             proxy = cls(target, output["ref"], f"{type(err).__name__}: {err}")
             return proxy, (f"'{output['name']}' stays remote as a proxy: it cannot be "

@@ -17,6 +17,8 @@ from types import ModuleType
 from typing import Any, Mapping
 
 from ..client.connection import Reply
+from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
+    remote_versions
 from ..errors import RemoteError, SerializationError
 from ..wire import serialize
 from . import capture
@@ -74,6 +76,7 @@ def prepare(
     """
     cell = capture.analyze(code)
     inputs, frames = [], []
+    barrier = bytecode_barrier(getattr(target, "details", None) or {})
     with serialize.by_value(local_modules()):
         for name in cell.reads:
             if name not in namespace or (name in hidden and hidden[name] is namespace[name]):
@@ -84,7 +87,10 @@ def prepare(
             else:
                 with serialize.noting_proxies() as proxies:
                     try:
-                        item = serialize.dumps(value)
+                        item = serialize.dumps(value, bytecode=barrier is None)
+                    except serialize.BytecodeByValue as err:
+                        raise SerializationError(name, value, across_versions(err, barrier)) \
+                            from None
                     except Exception as err:
                         raise SerializationError(name, value, err) from err
             for proxy in proxies:
@@ -113,10 +119,25 @@ def prepare(
     return Request(content, frames, cell)
 
 
+def version_hint(details: dict) -> str:
+    """A sentence naming both sides' Python and cloudpickle versions when they differ, else ""."""
+    here, there = dict(local_versions()), remote_versions(details)
+    pairs = [f"{label} {there[what]} there and {here[what]} here"
+             for what, label in (("python", "Python"), ("cloudpickle", "cloudpickle"))
+             if there.get(what) and there[what] != here[what]]
+    if not pairs:
+        return ""
+    return (" The versions differ (" + ", ".join(pairs) + "): a value pickled by one may not "
+            "load in the other, functions and classes by value above all.")
+
+
 def apply(reply: "Reply", target: Any, namespace: dict) -> RunResult:
     """Decode a run reply and update ``namespace``; raises :class:`RemoteError` for a failed run."""
     content = reply.content
     if content.get("status") != "ok":
+        if content.get("input"):  # an input did not unpickle there: versions may be why
+            hint = version_hint(getattr(target, "details", None) or {})
+            content = {**content, "evalue": content.get("evalue", "") + hint}
         raise RemoteError.from_reply(content, target.name)
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]

@@ -11,9 +11,11 @@ watches the kernel process, and turns a timeout or the stop button into an inter
 """
 from __future__ import annotations
 
+import collections
 import functools
 import itertools
 import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,6 +43,10 @@ RELAY_BATCH = 500
 UPLOAD_WINDOW = 4 * protocol.STREAM_CHUNK
 #: Seconds of chunks of a download taken per wake-up at most (the heartbeat gets its turn).
 CHUNK_BUDGET = 0.2
+#: Late output messages kept for a request that shows output, at most (the oldest go first).
+LATE_KEEP = 10_000
+#: The line shown before output that comes after its request ended (a thread's, a child's).
+LATE_MARKER = "[remote_magics: late output from an earlier cell]\n"
 
 
 _iopub_handlers: dict[str, Callable[[dict], None]] = {}
@@ -60,6 +66,24 @@ def mark_job_thread(queue: object) -> None:
 def job_queue_of_thread() -> object | None:
     """The job queue whose worker the calling thread is, or None on any other thread."""
     return getattr(_thread_role, "job_queue", None)
+
+
+class _Session(Session):
+    """Jupyter's Session, whose message ids start with a token of their connection.
+
+    So a connection knows which iopub messages answer its own earlier requests (late output),
+    while twins share the session id that scopes the engine's objects.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.id_prefix = f"{secrets.token_hex(8)}_"
+
+    @property
+    def msg_id(self) -> str:
+        number = self.message_count
+        self.message_count += 1
+        return f"{self.id_prefix}{number}"
 
 
 def handle_iopub(msg_type: str, handler: Callable[[dict], None]) -> None:
@@ -102,7 +126,7 @@ class Connection:
         self.heartbeat_timeout = heartbeat_timeout
         key = info.get("key", "")
         self.key = key.encode() if isinstance(key, str) else key
-        self.session = Session(
+        self.session = _Session(
             key=self.key, signature_scheme=info.get("signature_scheme", "hmac-sha256")
         )
         self.context = zmq.Context()
@@ -116,6 +140,11 @@ class Connection:
             self.poller.register(sock, zmq.POLLIN)
         self.closed = False
         self._incoming = streaming.Incoming(self.key)  # the awaited reply's streamed frames
+        # holding requests that are over → whether their reply reached us (protocol: settled)
+        self.unsettled: dict[str, bool] = {}
+        self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
+        self.late_dropped = 0  # late messages that did not fit in ``late``
+        self._late_shown = False  # the marker is up: the next late message needs none
 
     def _socket(self, kind: int, port_key: str) -> zmq.Socket:
         sock = self.context.socket(kind)
@@ -171,8 +200,12 @@ class Connection:
         """During an upload, the next iopub message: an acknowledgement's content, else {}."""
         if not self.iopub.poll(max(int(timeout * 1000), 1)):
             return None
-        msg = self._recv(self.iopub)  # no request of ours runs yet: nothing else to relay
-        return msg["content"] if msg is not None and msg["msg_type"] == protocol.CHUNK_ACK else {}
+        msg = self._recv(self.iopub)  # no request of ours runs yet: only late output to keep
+        if msg is not None and msg["msg_type"] == protocol.CHUNK_ACK:
+            return msg["content"]
+        if msg is not None and self._is_late(msg, ""):
+            self._keep_late(msg)
+        return {}
 
     def _upload_stalled(self) -> None:
         """An upload is not acknowledged: fine if the kernel still answers, else raise."""
@@ -248,10 +281,25 @@ class Connection:
                                  f"%remote_connect")
         sent = sum(memoryview(f).nbytes for f in frames)
         self._incoming.clear()  # what an abandoned request left half-downloaded
-        msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
+        settled, self.unsettled = self.unsettled, {}  # every earlier request is over
+        if settled:
+            content = {**content, "settled": settled}
+        try:
+            msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
+        except BaseException:
+            self.unsettled = {**settled, **self.unsettled}  # the engine did not learn of them
+            raise
+        if msg_type in protocol.HOLDING_TYPES:
+            self.unsettled[msg_id] = False  # until its reply is in
+        self._late_shown = False
         self._incoming = streaming.Incoming(
             self.key, functools.partial(on_progress, "download") if on_progress else None)
         return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience)
+
+    def received(self, msg_id: str) -> None:
+        """The reply to ``msg_id`` reached its caller: the objects it holds are ours to release."""
+        if msg_id in self.unsettled:
+            self.unsettled[msg_id] = True
 
     def take_reply(self, msg_id: str) -> Reply | None:
         """The reply to ``msg_id`` if it is in; chunks streamed ahead of it are put in place.
@@ -303,15 +351,28 @@ class Connection:
         """Pass the iopub messages of request ``msg_id`` to ``on_output`` (a bounded batch).
 
         Message types with a handler of their own (:func:`handle_iopub`) go to it instead.
-        Returns when the request's output ended (``remote_output_done`` or idle), if it did.
+        Output of an earlier request of this connection (a thread's or a forked child's, printed
+        after its request ended) goes too, after :data:`LATE_MARKER`; with no ``on_output`` it
+        is kept for the next request that has one. Returns when the request's output ended
+        (``remote_output_done`` or idle), if it did.
         """
         idle_at = None
+        if on_output is not None and (self.late or self.late_dropped):
+            self._show_late(on_output)
         for _ in range(RELAY_BATCH):  # bounded, so heartbeats and deadlines get their turn
             if not self.iopub.poll(0):
                 break
             msg = self._recv(self.iopub)
-            if msg is None or msg["parent_header"].get("msg_id") != msg_id:
+            if msg is None:
                 continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                if self._is_late(msg, msg_id):
+                    self._keep_late(msg)
+                    if on_output is not None:
+                        self._show_late(on_output)
+                continue
+            if msg["msg_type"] in protocol.OUTPUT_TYPES:
+                self._late_shown = False  # the request's own output: a later late one is marked
             if msg["msg_type"] == protocol.OUTPUT_DONE:
                 idle_at = time.monotonic()
             elif msg["msg_type"] == "status":
@@ -322,6 +383,39 @@ class Connection:
             elif on_output is not None:
                 on_output(msg)
         return idle_at
+
+    def drain_iopub(self) -> None:
+        """Drop what iopub queued while no request of ours waited (other clients' output, a job
+        thread's), keeping the late output of this connection's requests for the next one."""
+        while not self.closed and self.iopub.poll(0):
+            msg = self._recv(self.iopub)
+            if msg is not None and self._is_late(msg, ""):
+                self._keep_late(msg)
+
+    def _is_late(self, msg: dict, msg_id: str) -> bool:
+        """Whether ``msg`` is output of an earlier request of this connection (not ``msg_id``)."""
+        parent = msg["parent_header"].get("msg_id") or ""
+        return (parent != msg_id and parent.startswith(self.session.id_prefix)
+                and msg["msg_type"] in protocol.OUTPUT_TYPES)
+
+    def _keep_late(self, msg: dict) -> None:
+        if len(self.late) == self.late.maxlen:
+            self.late_dropped += 1
+        self.late.append(msg)
+
+    def _show_late(self, on_output: Callable[[dict], None]) -> None:
+        """Pass the kept late output on, after the marker line when it is not up yet."""
+        if not self._late_shown:
+            self._late_shown = True
+            text = LATE_MARKER
+            if self.late_dropped:
+                text += (f"[remote_magics: {self.late_dropped} earlier messages of it were "
+                         "dropped: more came than we keep between requests]\n")
+                self.late_dropped = 0
+            on_output({"msg_type": "stream", "header": {"msg_type": "stream"},
+                       "parent_header": {}, "content": {"name": "stdout", "text": text}})
+        while self.late:
+            on_output(self.late.popleft())
 
     def wait_ready(self, timeout: float, alive: Callable[[], bool] | None = None) -> bool:
         """Wait until the kernel answers a ``kernel_info_request`` and its iopub reaches us.
@@ -366,8 +460,8 @@ class Connection:
         """A second connection to the same kernel as the same client, for another thread.
 
         It carries this connection's Jupyter session id, so the engine scopes objects to the
-        same client. Message ids are "{session}_{pid}_{count}": the twin counts from far away,
-        or a reply or idle status to one would finish the other's request.
+        same client. Its message ids have a prefix of their own (and count from far away), so a
+        reply, an idle status or late output of one is never taken for the other's.
         """
         twin = Connection(self.info, name=self.name, interrupt=self._interrupt,
                           exit_status=self._exit_status, heartbeat_timeout=self.heartbeat_timeout)
@@ -443,6 +537,7 @@ class Pending:
         self.waiter.done()
         if self.reply is not None:
             self.reply.bytes_sent = self.bytes_sent
+            self.conn.received(self.msg_id)
         return True
 
     def interrupt(self) -> None:

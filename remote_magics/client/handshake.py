@@ -37,6 +37,75 @@ def shipped_sources() -> dict[str, str]:
     return sources
 
 
+@functools.lru_cache(maxsize=None)
+def local_versions() -> tuple[tuple[str, str | None], ...]:
+    """This notebook's :func:`~remote_magics.wire.protocol.versions`, as sorted pairs."""
+    return tuple(sorted(protocol.versions().items()))
+
+
+def _minor(version: str | None) -> str | None:
+    return ".".join(version.split(".")[:2]) if version else None
+
+
+def _major(version: str | None) -> str | None:
+    return version.split(".")[0] if version else None
+
+
+def remote_versions(details: dict) -> dict[str, str | None]:
+    """A target's versions from its info reply (older engines report fewer)."""
+    found = dict(details.get("versions") or {})
+    found.setdefault("python", details.get("python_version"))
+    return found
+
+
+def bytecode_barrier(details: dict) -> str | None:
+    """None when code can go by value between this notebook and the target; else why not.
+
+    Bytecode differs between Python minor versions: a function or class by value from one
+    fails to load in the other, or loads and misbehaves.
+    """
+    here = dict(local_versions())["python"]
+    there = remote_versions(details).get("python")
+    if there is None or _minor(there) == _minor(here):
+        return None
+    return f"the target runs Python {there} and this notebook Python {here}"
+
+
+def across_versions(err: BaseException, barrier: str) -> BaseException:
+    """``err`` (code that may not cross), its message completed with ``barrier`` (the versions)."""
+    err.args = (f"{err}, and {barrier}: bytecode does not cross Python versions (what a module "
+                "installed on both sides defines goes by reference, and does)",)
+    return err
+
+
+def version_note(details: dict, name: str) -> str | None:
+    """One line on what cannot cross between this notebook and target ``name``, or None."""
+    here, there = dict(local_versions()), remote_versions(details)
+    parts = []
+    barrier = bytecode_barrier(details)
+    if barrier:
+        parts.append(f"it runs Python {there['python']} and this notebook {here['python']}, so "
+                     "functions and classes defined in the notebook or a cell cannot travel by "
+                     "value either way (define them in a %%remote cell to use them there, or in a "
+                     "module installed on both sides); data travels as usual")
+    if "cloudpickle" in there and there["cloudpickle"] != here["cloudpickle"]:
+        parts.append(f"it has cloudpickle {there['cloudpickle']} and this notebook "
+                     f"{here['cloudpickle']}, which may fail to load each other's functions and "
+                     f"classes (install cloudpickle=={here['cloudpickle']} there)")
+    if "numpy" in there:
+        mine, theirs = here["numpy"], there["numpy"]
+        if mine and not theirs:
+            parts.append("numpy is not installed there, so numpy arrays cannot be sent to it")
+        elif theirs and not mine:
+            parts.append("numpy is not installed here, so its numpy arrays stay remote as proxies")
+        elif mine and theirs and _major(mine) != _major(theirs):
+            parts.append(f"it has numpy {theirs} and this notebook {mine}: arrays may fail to "
+                         "load across numpy major versions")
+    if not parts:
+        return None
+    return f"remote_magics: target '{name}': " + "; ".join(parts) + "."
+
+
 def handshake(conn: Connection, name: str, timeout: float, *,
               alive: Callable[[], bool] | None = None, install: bool = False) -> dict:
     """Wait until the kernel answers and our iopub subscription is live; its engine's info.

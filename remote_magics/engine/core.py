@@ -10,18 +10,51 @@ are the standard library, ipykernel, cloudpickle and the wire format only.
 from __future__ import annotations
 
 import ast
+import contextvars
+import functools
 import linecache
 import os
 import platform
 import secrets
 import socket
 import sys
+import threading
 import traceback
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
 from . import channels, live
 from .store import ObjectStore, describe
+
+#: True in the context of a run (and of the threads it starts, which inherit its context).
+IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("remote_magics_in_run",
+                                                              default=False)
+
+
+def inherit_run_context() -> None:
+    """Make threads that a run starts inherit its context (once per process).
+
+    ipykernel takes an output's parent from a context variable, and a new thread starts with an
+    empty context: it falls back to whatever request the kernel handles when it prints, so a
+    thread's output after its cell went to a later request, or to none. Started in a copy of the
+    run's context, it keeps the run as the parent of everything it prints; the client shows what
+    comes after the run as late output. Threads started outside our runs are left alone.
+    """
+    original = threading.Thread.start
+    if getattr(original, "remote_magics_inherits", False):
+        return
+
+    @functools.wraps(original)
+    def start(thread: threading.Thread, *args: Any, **kwargs: Any) -> None:
+        if IN_RUN.get():
+            try:
+                thread.run = functools.partial(contextvars.copy_context().run, thread.run)
+            except AttributeError:  # a Thread subclass with __slots__: it prints as before
+                pass
+        return original(thread, *args, **kwargs)
+
+    start.remote_magics_inherits = True  # type: ignore[attr-defined]
+    threading.Thread.start = start  # type: ignore[method-assign]
 
 
 class Engine:
@@ -35,6 +68,8 @@ class Engine:
         self.store = ObjectStore()
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
+        # request msg_id → (client, ids its reply holds), until the client settles it
+        self.unsettled: dict[str, tuple[str, list[str]]] = {}
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -50,6 +85,7 @@ class Engine:
         self.kernel._remote_magics_engine = self
         live.install(self)
         channels.install(self)
+        inherit_run_context()
 
     async def dispatch(self, raw: list) -> bool:
         """Handle one of our requests with the least ceremony; False for any other message.
@@ -93,6 +129,7 @@ class Engine:
         frames = list(frames)
         self._announce(parent, "download", frames)
         content["engine_id"] = self.engine_id
+        self._hold_until_settled(parent, content)
         self._output_done(parent)
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
                        ident=ident)
@@ -122,6 +159,31 @@ class Engine:
             self.session.send(self.kernel.iopub_socket, protocol.OUTPUT_DONE, {}, parent,
                               ident=b"remote_magics.output_done")
 
+    def _hold_until_settled(self, parent: dict, content: dict) -> None:
+        """Remember what a reply holds for its client, until the client says it received it."""
+        if parent["header"]["msg_type"] not in protocol.HOLDING_TYPES:
+            return
+        held = protocol.held_ids(content)
+        if held:
+            if len(self.unsettled) >= protocol.UNSETTLED_KEEP:  # a client that never settles
+                self.unsettled.pop(next(iter(self.unsettled)))
+            self.unsettled[parent["header"]["msg_id"]] = (parent["header"]["session"], held)
+
+    def settle(self, msg: dict) -> None:
+        """Apply a request's ``settled``: release what replies its client never received held."""
+        settled = msg["content"].get("settled")
+        if not isinstance(settled, dict):
+            return
+        client = msg["header"]["session"]
+        for msg_id, received in settled.items():
+            entry = self.unsettled.get(msg_id)
+            if entry is None or entry[0] != client:
+                continue
+            del self.unsettled[msg_id]
+            if not received:
+                for oid in entry[1]:
+                    self.store.release(oid, client)
+
     def _announce(self, parent: dict, direction: str, frames: list) -> None:
         """Tell the client, on iopub, that a big transfer is under way (it shows progress).
 
@@ -150,6 +212,7 @@ class Engine:
             msg["buffers"] = incoming.claim(content, msg["buffers"])
         except streaming.StreamError as err:
             return self._drop(msg, f"({err})")
+        self.settle(msg)
         return True
 
     def _drop(self, msg: dict, why: str) -> bool:
@@ -185,6 +248,7 @@ class Engine:
             return
         self._announce(parent, "upload", parent["buffers"])
         self.running = parent  # channels a cell reads publish with this run as their parent
+        in_run = IN_RUN.set(True)  # threads the cell starts keep this run as their parent
         content = parent["content"]
         client = parent["header"]["session"]
         try:
@@ -196,6 +260,7 @@ class Engine:
             return
         finally:
             self.running = None
+            IN_RUN.reset(in_run)
         self._flush_figures()
         reply, frames = self._outputs(content, namespace, value, client)
         self.reply(stream, ident, parent, reply, frames)
@@ -254,9 +319,12 @@ class Engine:
         else:
             kind, evalue = type(err), str(err)
             lines = self._format_traceback(err)
-        return {"status": "error", "ename": kind.__name__, "evalue": evalue, "traceback": lines,
-                "etype": f"{kind.__module__}.{kind.__qualname__}",
-                "outputs": [], "result": None, "deleted": []}
+        content = {"status": "error", "ename": kind.__name__, "evalue": evalue,
+                   "traceback": lines, "etype": f"{kind.__module__}.{kind.__qualname__}",
+                   "outputs": [], "result": None, "deleted": []}
+        if isinstance(err, InputError):
+            content["input"] = err.name  # the client adds what versions differ, if any
+        return content
 
     def _format_traceback(self, err: BaseException) -> list[str]:
         tb = err.__traceback__
@@ -354,14 +422,13 @@ class Engine:
         released = sum(self.store.release(oid, client) for oid in parent["content"].get("ids", ()))
         if parent["content"].get("all"):
             released += self.store.drop_client(client)
+            self.unsettled = {k: v for k, v in self.unsettled.items() if v[0] != client}
         self.reply(stream, ident, parent, {"status": "ok", "released": released})
 
     async def info_request(self, stream, ident, parent) -> None:
         """Describe the engine and what it holds for this client."""
         if not self.authentic(parent):
             return
-        import cloudpickle
-
         client = parent["header"]["session"]
         self.reply(stream, ident, parent, {
             "status": "ok",
@@ -373,7 +440,7 @@ class Engine:
             "python": sys.executable,
             "python_version": platform.python_version(),
             "cwd": os.getcwd(),
-            "versions": {"cloudpickle": cloudpickle.__version__},
+            "versions": protocol.versions(),
         })
 
 
@@ -405,6 +472,9 @@ def main() -> None:
     """``python -m remote_magics.engine -f CONNECTION_FILE``: an ipykernel with our handlers."""
     from ipykernel.ipkernel import IPythonKernel
     from ipykernel.kernelapp import IPKernelApp
+    from ipykernel.parentpoller import ParentPollerUnix
+
+    from .host import ParentWatch
 
     class EngineKernel(IPythonKernel):
         implementation = "remote_magics.engine"
@@ -418,6 +488,11 @@ def main() -> None:
                 await super().dispatch_shell(msg, *args, **kwargs)
 
     class EngineApp(IPKernelApp):
+        def init_poller(self) -> None:
+            super().init_poller()
+            if isinstance(self.poller, ParentPollerUnix):  # ours also removes the connection file
+                self.poller = ParentWatch(self.parent_handle, lambda: self.abs_connection_file)
+
         def init_control(self, context: Any) -> None:
             super().init_control(context)
             # Shell messages on the main thread, as before ipykernel 7's subshells: each request

@@ -10,12 +10,14 @@ import collections
 import ipaddress
 import json
 import os
+import select
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+from typing import Callable
 
 from ..wire import protocol
 
@@ -94,20 +96,78 @@ def write_connection_file(path: str, info: dict) -> None:
         json.dump(info, out, indent=1)
 
 
+#: ``python -c`` code that runs the engine from shipped sources in the directory ``argv[1]``,
+#: ahead of the working directory, which ``python -m`` would search first.
+SHIPPED_LOADER = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                  "from remote_magics.engine.core import main; main()")
+
+
 def engine_command(connection_file: str, *, module: str = "remote_magics.engine",
                    python: str | None = None, parent: int | None = None,
-                   log_level: str | None = "ERROR") -> list[str]:
+                   log_level: str | None = "ERROR", shipped: str | None = None) -> list[str]:
     """The command line of an engine kernel: ``python -m remote_magics.engine -f FILE``.
 
     ``module``: another kernel module (``ipykernel_launcher``); ``parent``: the pid whose end
-    ends the kernel too; ``log_level``: ipykernel's logging (None: its default).
+    ends the kernel too; ``log_level``: ipykernel's logging (None: its default); ``shipped``:
+    the directory of shipped sources to run the engine from (for a Python without remote_magics).
     """
-    argv = [python or sys.executable, "-m", module, "-f", connection_file]
+    start = ["-c", SHIPPED_LOADER, shipped] if shipped else ["-m", module]
+    argv = [python or sys.executable, *start, "-f", connection_file]
     if parent is not None:
         argv.append(f"--IPKernelApp.parent_handle={parent}")
     if log_level is not None:
         argv.append(f"--IPKernelApp.log_level={log_level}")
     return argv
+
+
+class ParentWatch(threading.Thread):
+    """Ends the engine when the process that started it ends, removing its connection file first.
+
+    It takes the place of ipykernel's parent poller (``--IPKernelApp.parent_handle``), which
+    ends the kernel with ``os._exit`` and so leaves the connection file, key and all, behind
+    when whatever wrote it was killed: the launcher that would have removed it is gone.
+    """
+
+    def __init__(self, parent: int, connection_file: Callable[[], str]) -> None:
+        super().__init__(daemon=True, name="remote_magics-parent-watch")
+        self.parent = parent
+        self.connection_file = connection_file
+        self.was_parent = os.getppid() == parent
+
+    def run(self) -> None:
+        self.wait_for_parent()
+        try:
+            os.unlink(self.connection_file())
+        except OSError:
+            pass
+        os._exit(1)
+
+    def _gone(self) -> bool:
+        if self.was_parent:
+            return os.getppid() != self.parent  # reparented: it has ended
+        try:
+            os.kill(self.parent, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass
+        return False
+
+    def wait_for_parent(self) -> None:
+        """Return once the parent process has ended."""
+        try:
+            handle = os.pidfd_open(self.parent)
+        except ProcessLookupError:
+            return
+        except (AttributeError, OSError):  # no pidfd (not Linux): look every second, as ipykernel
+            while not self._gone():
+                time.sleep(1.0)
+            return
+        try:
+            if not self._gone():  # the pid was not reused before we opened it
+                select.select([handle], [], [])  # readable once that process has ended
+        finally:
+            os.close(handle)
 
 
 class Supervisor:
@@ -189,15 +249,17 @@ def stdio(settings: dict, workdir: str) -> int:
     """Run an engine for an ssh target; ``workdir`` holds the shipped package, and is removed.
 
     ``settings``: ``key`` (the HMAC key), ``port_range`` ("LO-HI" or null), ``cwd`` (or null
-    for the home directory). Answers on stdout with one JSON line: ``{"ready": {ports}, "pid",
-    "hostname", "python"}``, or ``{"error": "missing", "missing": [modules], "python"}``, or
-    ``{"error": "ports", "detail"}``; then ``{"exit": status, "port_in_use": bool, "stderr"}``
-    once the kernel ends. A line ``interrupt`` on stdin interrupts the kernel; closing stdin
-    stops it.
+    for the home directory), ``runtime_dir`` (Jupyter's, for the connection file; else it goes
+    into ``workdir``; either way it is removed with the kernel). Answers on stdout with one
+    JSON line: ``{"ready": {ports}, "pid", "hostname", "python"}``, or ``{"error": "missing",
+    "missing": [modules], "python"}``, or ``{"error": "ports", "detail"}``; then ``{"exit":
+    status, "port_in_use": bool, "stderr"}`` once the kernel ends. A line ``interrupt`` on
+    stdin interrupts the kernel; closing stdin stops it.
     """
     import importlib.util
     import shutil
 
+    connection_file = os.path.join(workdir, "engine.json")
     try:
         missing = [m for m in REQUIRED_MODULES if importlib.util.find_spec(m) is None]
         if missing:
@@ -210,7 +272,13 @@ def stdio(settings: dict, workdir: str) -> int:
             _emit({"error": "ports", "detail": str(err), "hostname": socket.gethostname()})
             return 4
         info = protocol.connection_info("127.0.0.1", settings["key"], ports)
-        connection_file = os.path.join(workdir, "engine.json")
+        if settings.get("runtime_dir"):
+            try:
+                os.makedirs(settings["runtime_dir"], mode=0o700, exist_ok=True)
+                connection_file = os.path.join(settings["runtime_dir"],
+                                               f"remote-magics-ssh-{os.getpid()}.json")
+            except OSError:  # not writable: the private workdir will do
+                pass
         write_connection_file(connection_file, info)
         kernel = Supervisor(connection_file, pythonpath=workdir,
                             cwd=settings.get("cwd") or os.path.expanduser("~"))
@@ -229,4 +297,8 @@ def stdio(settings: dict, workdir: str) -> int:
                "stderr": "".join(kernel.stderr_tail)[-4000:]})
         return 0
     finally:
+        try:
+            os.unlink(connection_file)
+        except OSError:
+            pass
         shutil.rmtree(workdir, ignore_errors=True)

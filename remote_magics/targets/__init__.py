@@ -41,13 +41,16 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
     """Connect one target (see the table above) and make it the current one.
 
     ``name`` defaults to ``"default"``. Connecting a live target of the same name and spec
-    again returns it. ``options`` go to the kind: ``python``, ``ssh_options`` and
-    ``port_range`` for ssh.
+    again returns it. ``options`` go to the kind: ``python`` (for ssh and local targets),
+    ``ssh_options`` and ``port_range`` for ssh.
     """
     name = name or "default"
     if name in registry.targets:
         existing = registry.targets[name]
-        if existing.spec == (spec or "local") and existing.alive():
+        wanted = spec or "local"
+        if kind_of(spec) is local.KIND and options.get("python"):
+            wanted = local.spec_text(local.resolve_python(options["python"]))
+        if existing.spec == wanted and existing.alive():
             registry.current = name
             return existing
         raise RemoteMagicsError(

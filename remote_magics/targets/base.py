@@ -178,7 +178,14 @@ class Target:
             raise ProxyError(
                 f"cannot fetch remote object {object_id} from target '{self.name}': "
                 f"{reply.content.get('ename')}: {reply.content.get('evalue')}")
-        return serialize.loads(reply.frames)
+        barrier = handshake.bytecode_barrier(self.details)
+        try:
+            return serialize.loads(reply.frames, bytecode=barrier is None)
+        except serialize.BytecodeByValue as err:
+            raise ProxyError(
+                f"cannot fetch remote object {object_id} from target '{self.name}': {err}, and "
+                f"{barrier}: bytecode does not cross Python versions, so it stays remote. Use "
+                "it there (in a %%remote cell), or fetch what it computes instead.") from None
 
     def info(self) -> dict:
         """The engine's description: pid, host, objects held for us, versions."""

@@ -13,7 +13,7 @@ from jupyter_client.manager import KernelManager
 
 from ..errors import RemoteMagicsError
 from .base import Kind, Target, member_names, register_kind
-from .local import launch, start_all
+from .local import launch, runtime_connection_file, start_all
 
 
 def start(spec: str, name: str, *, n: int | None = None, timeout: float, cwd: str | None = None,
@@ -30,8 +30,9 @@ def start(spec: str, name: str, *, n: int | None = None, timeout: float, cwd: st
             f"no kernelspec named '{kernel_name}'. Installed kernelspecs: {known} "
             "(jupyter kernelspec list shows them).") from None
     return start_all(names, lambda name: launch(
-        name, KernelManager(kernel_name=kernel_name, kernel_spec_manager=specs), spec, cwd=cwd),
-        timeout=timeout, install=True), None
+        name, KernelManager(kernel_name=kernel_name, kernel_spec_manager=specs,
+                            connection_file=runtime_connection_file("remote-magics-kernel")),
+        spec, cwd=cwd), timeout=timeout, install=True), None
 
 
 register_kind(Kind("kernelspec", start, many=True))

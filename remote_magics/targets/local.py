@@ -1,19 +1,34 @@
 """Local targets: new engine kernels on this machine, started by jupyter_client's KernelManager.
 
 ``%remote_connect`` (or ``local``) starts one; ``local -n N`` starts N side by side for a pool.
+``local --python PATH`` starts it with another interpreter (a conda env, a virtualenv) that has
+ipykernel and cloudpickle but not remote_magics: the engine's sources are shipped into a private
+directory, which it imports them from, as for ssh targets. Connection files go to Jupyter's runtime
+directory, and the engine removes its own when the notebook process ends without doing so.
 """
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import subprocess
+import tempfile
+import uuid
 from typing import Any, Callable, Sequence
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
+from jupyter_core.paths import jupyter_runtime_dir
+from traitlets import Unicode
 
-from ..engine.host import engine_command
+from ..client.handshake import shipped_sources
+from ..engine.host import REQUIRED_MODULES, engine_command
+from ..errors import NoSuchPython, RemoteKernelMissing, RemoteMagicsError
 from .base import Kind, Target, member_names, owned_connection, register_kind
 
 ENGINE_SPEC_NAME = "remote-magics-engine"
+#: Seconds the check of a ``--python`` interpreter may take.
+PYTHON_CHECK_TIMEOUT = 60.0
 
 
 class OneSpec(KernelSpecManager):
@@ -33,11 +48,103 @@ def child_kernel_spec(module: str, display_name: str, **fields: Any) -> KernelSp
                       display_name=display_name, language="python", resource_dir="", **fields)
 
 
-def engine_kernel_manager() -> KernelManager:
-    """A KernelManager for a new engine kernel on this machine."""
-    spec = child_kernel_spec("remote_magics.engine", "remote_magics engine",
-                             interrupt_mode="signal")
-    return KernelManager(kernel_name=ENGINE_SPEC_NAME, kernel_spec_manager=OneSpec(spec))
+def runtime_connection_file(prefix: str = "remote-magics-engine") -> str:
+    """A new connection file's path in Jupyter's runtime directory (made, mode 0700, if missing).
+
+    Where ``jupyter --runtime-dir`` and Jupyter's tools look, instead of the system's temporary
+    folder, which is where a KernelManager of its own would write it.
+    """
+    directory = jupyter_runtime_dir()
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    return os.path.join(directory, f"{prefix}-{uuid.uuid4()}.json")
+
+
+class ShippedEngineManager(KernelManager):
+    """A KernelManager whose engine imports remote_magics from sources shipped into ``workdir``.
+
+    The directory is removed with the kernel's other resources (kept across a restart).
+    """
+
+    workdir = Unicode("", help="The private directory that holds the shipped sources.")
+
+    def cleanup_resources(self, restart: bool = False) -> None:
+        super().cleanup_resources(restart=restart)
+        if not restart and self.workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+_CHECK = ("import importlib.util, json\n"
+          "print(json.dumps({'missing': [m for m in %r if importlib.util.find_spec(m) is None]}))")
+
+
+def resolve_python(python: str) -> str:
+    """The absolute path of the interpreter ``python`` names (a path, or a command on PATH).
+
+    Symbolic links are kept: a virtualenv's ``bin/python`` is one. Raises :class:`NoSuchPython`.
+    """
+    found = shutil.which(python)
+    if found is None:
+        raise NoSuchPython("this machine", python, hint="`which python3` shows the default one")
+    return os.path.abspath(found)
+
+
+def check_python(python: str) -> str:
+    """:func:`resolve_python`, once the interpreter is known to be able to run an engine.
+
+    Raises :class:`NoSuchPython` when there is none, :class:`RemoteKernelMissing` when it lacks
+    ipykernel or cloudpickle.
+    """
+    found = resolve_python(python)
+    report: dict = {}
+    try:
+        done = subprocess.run([found, "-c", _CHECK % (REQUIRED_MODULES,)], capture_output=True,
+                              text=True, timeout=PYTHON_CHECK_TIMEOUT, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        said = str(err)
+    else:
+        try:
+            report = json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            said = " ".join(done.stderr.split())[-500:] or f"exit status {done.returncode}"
+    if not report:
+        raise RemoteMagicsError(
+            f"the interpreter {found} (--python {python}) did not run a Python check: {said}. "
+            f"Give a Python 3 interpreter's path; `{python} --version` must work in a "
+            "terminal.") from None
+    if report["missing"]:
+        raise RemoteKernelMissing("this machine", found, report["missing"])
+    return found
+
+
+def ship_engine() -> str:
+    """A new private directory (mode 0700) holding the shipped sources of the engine."""
+    workdir = tempfile.mkdtemp(prefix="remote_magics-engine-")
+    for path, source in shipped_sources().items():
+        file = os.path.join(workdir, *path.split("/"))
+        os.makedirs(os.path.dirname(file), exist_ok=True)
+        with open(file, "w") as out:
+            out.write(source)
+    return workdir
+
+
+def engine_kernel_manager(python: str | None = None) -> KernelManager:
+    """A KernelManager for a new engine kernel on this machine (``python``: checked, absolute).
+
+    With ``python``, the engine runs on that interpreter from shipped sources.
+    """
+    connection_file = runtime_connection_file()
+    if python is None:
+        spec = child_kernel_spec("remote_magics.engine", "remote_magics engine",
+                                 interrupt_mode="signal")
+        return KernelManager(kernel_name=ENGINE_SPEC_NAME, kernel_spec_manager=OneSpec(spec),
+                             connection_file=connection_file)
+    workdir = ship_engine()
+    spec = KernelSpec(argv=engine_command("{connection_file}", python=python, parent=os.getpid(),
+                                          shipped=workdir),
+                      display_name=f"remote_magics engine ({python})", language="python",
+                      resource_dir="", interrupt_mode="signal")
+    return ShippedEngineManager(kernel_name=ENGINE_SPEC_NAME, kernel_spec_manager=OneSpec(spec),
+                                connection_file=connection_file, workdir=workdir)
 
 
 def launch(name: str, km: KernelManager, spec: str, *, cwd: str | None) -> Target:
@@ -46,7 +153,11 @@ def launch(name: str, km: KernelManager, spec: str, *, cwd: str | None) -> Targe
     A pool launches all its kernels first and then waits for each (:func:`start_all`), so they
     boot side by side.
     """
-    km.start_kernel(cwd=cwd or os.getcwd())
+    try:
+        km.start_kernel(cwd=cwd or os.getcwd())
+    except BaseException:
+        km.cleanup_resources()  # the connection file, and a shipped engine's sources
+        raise
     try:
         conn = owned_connection(name, km)
     except BaseException:
@@ -72,12 +183,26 @@ def start_all(names: Sequence[str], launch_one: Callable[[str], Target], *, time
     return started
 
 
+def spec_text(python: str | None) -> str:
+    """How a local target's spec reads: ``local``, or ``local --python PATH``."""
+    return f"local --python {python}" if python else "local"
+
+
 def start(spec: str | None, name: str, *, n: int | None = None, timeout: float,
-          cwd: str | None = None, **options: Any) -> tuple[list[Target], None]:
-    """A new engine kernel on this machine (``n``: that many, side by side)."""
+          cwd: str | None = None, python: str | None = None,
+          **options: Any) -> tuple[list[Target], None]:
+    """A new engine kernel on this machine (``n``: that many, side by side).
+
+    ``python``: the interpreter to run it with (this one by default), which needs ipykernel and
+    cloudpickle only.
+    """
     names = [name] if n is None else member_names(name, n)
-    return start_all(names, lambda name: launch(name, engine_kernel_manager(), "local", cwd=cwd),
+    if python is not None:
+        python = check_python(python)
+    return start_all(names, lambda name: launch(name, engine_kernel_manager(python),
+                                                spec_text(python), cwd=cwd),
                      timeout=timeout, install=False), None
 
 
-register_kind(Kind("local", start, many=True))
+KIND = Kind("local", start, many=True)
+register_kind(KIND)

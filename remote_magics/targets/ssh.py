@@ -55,6 +55,11 @@ for path, source in settings.pop("sources").items():
     with open(file, "w") as out:
         out.write(source)
 sys.path.insert(0, workdir)
+try:  # the engine's connection file goes where Jupyter keeps them on that host
+    from jupyter_core.paths import jupyter_runtime_dir
+    settings["runtime_dir"] = jupyter_runtime_dir()
+except Exception:
+    pass
 from remote_magics.engine import host
 sys.exit(host.stdio(settings, workdir))
 """

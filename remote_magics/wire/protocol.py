@@ -46,6 +46,8 @@ one frame, not 1,000).
 
 Messages (``content`` fields; "→" client to engine, "←" engine to client):
 
+Any request → ``settled`` (optional; see *Settling replies* below).
+
 ``remote_run_request`` →
     ``code`` (str, already transformed by IPython), ``inputs`` ([{"name", "nframes"}]),
     ``placeholders`` ([names bound to None so that ``del name`` works]), ``outputs`` ([names the
@@ -56,7 +58,8 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
     ``deleted`` ([names]), ``packed``, on error ``ename``, ``evalue``, ``traceback`` ([str,
-    ANSI colored]), ``engine_id``, ``digest``. Frames: the items of the outputs whose ``kind`` is "value",
+    ANSI colored]) and, when an input could not be unpickled, ``input`` (its name),
+    ``engine_id``, ``digest``. Frames: the items of the outputs whose ``kind`` is "value",
     output order, then the result's.
     An Output is ``{"name", "kind": "value", "nframes", "ref"}`` (downloaded; ``ref`` is the
     remote id under which the engine holds the value until the client releases it, so a value
@@ -69,8 +72,9 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
 ``remote_release_request`` → ``ids`` (a list; an id listed twice is released twice).
     ``remote_release_reply`` ← ``status``, ``released`` (int).
 ``remote_info_request`` → nothing. ``remote_info_reply`` ← ``engine_id``, ``objects`` (count held
-    for this client), ``total_objects``, ``pid``, ``hostname``, ``python``, ``cwd``,
-    ``versions``.
+    for this client), ``total_objects``, ``pid``, ``hostname``, ``python``, ``python_version``,
+    ``cwd``, ``versions`` (:func:`versions`: ``python``, ``cloudpickle``, ``numpy``, each a
+    version string or null when absent; the client compares them with its own at connect).
 
 ``remote_op_request`` → (live proxies) ``id`` (the object), ``op`` (one of :data:`LIVE_OPS`),
     ``name`` (the attribute for getattr/setattr, the operator for binop/unop, e.g. "add",
@@ -104,6 +108,23 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
 Objects held by the engine are scoped to the client's Jupyter session id (``header.session``):
 one client cannot fetch or release another's. Ids are unguessable random tokens.
 
+*Settling replies.* A reply to a run or an operation (:data:`HOLDING_TYPES`) holds objects for
+the client (:func:`held_ids`: its Outputs' ``ref`` ids, values included), which the client
+learns of only if the reply reaches it. Every request of ours may carry ``settled``: {request
+msg_id: bool}, for the earlier holding requests of the same connection that are over: true for
+a reply the client received (it now owns those ids and releases them itself), false for one it
+gave up on (a second stop, a lost connection, a reply cut short). The engine releases what a
+false one's reply held, and forgets both. A connection waits for one request at a time, so its
+next request settles every earlier one; nothing a client never saw outlives its next request.
+The engine handles a connection's requests in order, so a request that settles another comes
+after that one's reply was made.
+
+*Late output.* Threads that a run starts keep the run as the parent of their output (they start
+in a copy of its context), and a forked child keeps it too; so output printed after the run's
+``remote_output_done`` (between cells, or during a later request) still names the run. A client
+relays such output, whose parent is an earlier request of its own connection, with the next
+request it waits for, after a one-line marker; it keeps it until a request that shows output.
+
 Output produced while a request runs (stdout, stderr, ``display_data``) goes out on iopub with the
 request as its parent, as for ``execute_request``; ``remote_output_done`` follows all of it, so the
 client relays until it has both the reply and that marker (or, for a request the kernel does not
@@ -117,9 +138,10 @@ import hashlib
 import hmac
 from typing import Iterable
 
-PROTOCOL_VERSION = 6  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+PROTOCOL_VERSION = 7  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
 #                       5: big frames streamed as remote_chunk messages; 6: modules moved into
-#                       wire/ and engine/ (pickled references name the new paths)
+#                       wire/ and engine/ (pickled references name the new paths); 7: settled
+#                       replies, threads keep their run as parent, versions in the info reply
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -136,6 +158,12 @@ OP_REPLY = "remote_op_reply"
 
 REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST)
 REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY, OP_REPLY)
+#: Requests whose replies hold objects for the client until it settles them.
+HOLDING_TYPES = (RUN_REQUEST, OP_REQUEST)
+#: Unsettled replies an engine remembers at most (a client that never settles cannot grow it).
+UNSETTLED_KEEP = 10_000
+#: iopub message types that are output, relayed also when they come late.
+OUTPUT_TYPES = ("stream", "display_data", "update_display_data", "execute_result", "error")
 
 #: Operations of a live proxy (``remote_op_request``'s ``op``).
 LIVE_OPS = ("getattr", "setattr", "delattr", "getitem", "setitem", "delitem", "call", "len",
@@ -185,6 +213,36 @@ def connection_info(ip: str, key: str, ports: dict, **extra: object) -> dict:
 
 #: Fields of an object descriptor; any but ``id`` and ``type`` may be null.
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact")
+
+
+def versions() -> dict[str, str | None]:
+    """This process's versions of what values need on both sides: Python, cloudpickle, numpy."""
+    import platform
+    import sys
+
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for name in ("cloudpickle", "numpy"):
+        module = sys.modules.get(name)
+        version = getattr(module, "__version__", None)
+        if version is None:  # not imported: its installed version, without importing it
+            import importlib.metadata
+
+            try:
+                version = importlib.metadata.version(name)
+            except importlib.metadata.PackageNotFoundError:
+                version = None
+        found[name] = version
+    return found
+
+
+def held_ids(content: dict) -> list[str]:
+    """The ids of the objects a reply holds for the client: its Outputs' refs (a run's names
+    and result, an operation's output or items), one per Output: an object held twice is listed
+    twice."""
+    outputs = [*(content.get("outputs") or ()), *(content.get("items") or ()),
+               content.get("result"), content.get("output")]
+    return [out["ref"]["id"] for out in outputs
+            if isinstance(out, dict) and isinstance(out.get("ref"), dict) and out["ref"].get("id")]
 
 
 def reply_type(request_type: str) -> str:

@@ -11,6 +11,7 @@ have remote_magics installed.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib
 import importlib.util
@@ -89,11 +90,55 @@ class Pickler(cloudpickle.CloudPickler):
         return super().reducer_override(obj)
 
 
-def dumps(obj: Any, limit: int | None = None) -> list:
+class BytecodeByValue(Exception):
+    """A value holds Python code by value (a notebook's function or class) where it may not go.
+
+    Bytecode is specific to a Python minor version: between two, it fails to load, or loads and
+    misbehaves. :func:`dumps` and :func:`loads` raise this with ``bytecode=False``.
+    """
+
+    def __init__(self, name: str | None = None) -> None:
+        super().__init__("it holds Python code by value (" + (f"'{name}': " if name else "")
+                         + "a function, or a method of a class, defined in the notebook or a cell)")
+        self.name = name
+
+
+def _refuse_code(code: types.CodeType) -> Any:
+    raise BytecodeByValue(getattr(code, "co_qualname", code.co_name))
+
+
+class _NoBytecodePickler(Pickler):
+    """cloudpickle, except that a code object (what a function by value carries) raises."""
+
+    dispatch_table = collections.ChainMap(
+        {types.CodeType: _refuse_code}, getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
+
+
+class _NoBytecodeUnpickler(pickle.Unpickler):
+    """pickle's unpickler, except that making a code object raises :class:`BytecodeByValue`."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = super().find_class(module, name)
+        if found is types.CodeType:
+            raise BytecodeByValue()
+        if name == "_builtin_type" and module.startswith("cloudpickle"):  # how it names CodeType
+
+            def builtin_type(type_name: str) -> Any:
+                if type_name == "CodeType":
+                    raise BytecodeByValue()
+                return found(type_name)
+
+            return builtin_type
+        return found
+
+
+def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
     """Pickle ``obj`` into frames: the pickle stream, then one frame per out-of-band buffer.
 
     With ``limit``, stop as soon as the frames' total size passes it and raise
     :class:`TooLarge`, so a 1 GB value is never fully serialized just to learn it is big.
+    With ``bytecode=False``, raise :class:`BytecodeByValue` rather than pickle code by value
+    (for a peer on another Python version).
     """
     if type(obj) in PLAIN:  # the C pickler alone: a cell reading 1,000 numbers stays fast
         head = pickle.dumps(obj, protocol=PROTOCOL)
@@ -112,19 +157,25 @@ def dumps(obj: Any, limit: int | None = None) -> list:
         buffers.append(view)
         return False
 
+    pickler = Pickler if bytecode else _NoBytecodePickler
     if limit is None:
         stream = io.BytesIO()
-        Pickler(stream, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
+        pickler(stream, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
         head = stream.getvalue()
     else:
-        Pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
+        pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
         head = b"".join(sink.parts)
     return [head, *buffers]
 
 
-def loads(frames: Sequence) -> Any:
-    """Rebuild a value from the frames made by :func:`dumps`; buffers are used in place."""
-    return pickle.loads(frames[0], buffers=frames[1:])
+def loads(frames: Sequence, *, bytecode: bool = True) -> Any:
+    """Rebuild a value from the frames made by :func:`dumps`; buffers are used in place.
+
+    With ``bytecode=False``, raise :class:`BytecodeByValue` before making any code object.
+    """
+    if bytecode:
+        return pickle.loads(frames[0], buffers=frames[1:])
+    return _NoBytecodeUnpickler(io.BytesIO(frames[0]), buffers=frames[1:]).load()
 
 
 #: An item of one frame up to this size shares a frame with the message's other small items.
