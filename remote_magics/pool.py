@@ -426,7 +426,10 @@ def _progress(total: int) -> Any:
 def connect_pool(spec: str | None, *, n: int | None, name: str | None, timeout: float = 60.0,
                  cwd: str | None = None) -> Pool:
     """Start (or find) a pool: ``local`` or ``kernelspec:NAME`` with ``n`` kernels, or
-    ``dask://SCHEDULER:PORT`` with one kernel per worker (at most ``n``)."""
+    ``dask://SCHEDULER:PORT`` with one kernel per worker (at most ``n``).
+
+    The current target stays what it was; only when there was none does ``pool[0]`` become it.
+    """
     name = name or "pool"
     spec = spec or "local"
     existing = registry.groups.get(name)
@@ -449,7 +452,6 @@ def connect_pool(spec: str | None, *, n: int | None, name: str | None, timeout: 
                                      timeout=timeout, cwd=cwd)
     pool = Pool(name, members, spec=spec, on_close=[cleanup] if cleanup else [])
     registry.groups[name] = pool
-    for member in members:
-        registry.add(member)
-    registry.current = members[0].name
+    for member in members:  # the current target stays: a plain %%remote still runs there
+        registry.add(member, current=False)
     return pool
