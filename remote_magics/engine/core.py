@@ -10,6 +10,7 @@ are the standard library, ipykernel, cloudpickle and the wire format only.
 from __future__ import annotations
 
 import ast
+import asyncio
 import linecache
 import os
 import platform
@@ -79,6 +80,8 @@ class Engine:
         kernel.pre_handler_hook()
         try:
             await handler(kernel.shell_stream, idents, msg)
+        except asyncio.CancelledError:  # the kernel is shutting down
+            raise
         except BaseException:  # an interrupt after the guard's own try: the engine goes on
             kernel.log.error("remote_magics: %s handler failed", msg_type, exc_info=True)
         finally:
@@ -97,11 +100,13 @@ class Engine:
                 await handler(stream, ident, parent)
             except BaseException as err:  # never ends the engine, never leaves a request unanswered
                 msg_id = parent["header"].get("msg_id")
-                self.kernel.log.error("remote_magics: %s handler failed",
-                                      parent["header"].get("msg_type"), exc_info=True)
                 if self.accepted == msg_id and self.replied != msg_id:
                     self.running = None
                     self.reply(stream, ident, parent, self._error_content(err))
+                self.kernel.log.error("remote_magics: %s handler failed: %s",
+                                      parent["header"].get("msg_type"), tracebacks.one_line(err))
+                if isinstance(err, asyncio.CancelledError):  # the kernel is shutting down
+                    raise
         return guarded
 
     # --- messaging -----------------------------------------------------------------------
