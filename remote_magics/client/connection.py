@@ -638,12 +638,12 @@ class _Waiter:
         if status is not None:
             raise RemoteKernelDied(
                 f"the remote kernel of target '{self.conn.name}' died (exit status {status}) "
-                f"while running the cell. Its remote objects are lost. To go on, "
+                "while running the cell. Its remote objects are lost. To go on, "
                 f"{self.conn.restart_advice()}, then run the cell again.", status=status)
         raise ConnectionLost(
             f"target '{self.conn.name}' stopped answering its heartbeat for "
             f"{self.conn.heartbeat_timeout:.0f} s: its kernel died, was stopped, or the network "
-            f"to it is down. Check the kernel's host; if the kernel is gone, "
+            "to it is down. Check the kernel's host; if the kernel is gone, "
             f"{self.conn.restart_advice()}."
         )
 
