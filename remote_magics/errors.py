@@ -21,7 +21,7 @@ class NotConnected(RemoteMagicsError):
 
 
 class RemoteKernelDied(RemoteMagicsError):
-    """The remote kernel process ended while we needed it; ``status`` is its exit status if known."""
+    """The remote kernel process ended while we needed it; ``status``: its exit status, if known."""
 
     def __init__(self, message: str, *, status: Any = None) -> None:
         super().__init__(message)
@@ -203,6 +203,11 @@ class RemoteInterrupt(KeyboardInterrupt):
             return _remote_lines(f"Interrupted on target '{self.target}':", self.traceback,
                                  "KeyboardInterrupt")
         return [f"{_RED}{type(self).__name__}{_RESET}: {self}"]
+
+
+# What a frontend is told (ipykernel's ``ename``) and what IPython shows: an interrupted cell is
+# a KeyboardInterrupt, as in Jupyter. ``__qualname__`` stays, so pickle finds the class.
+RemoteInterrupt.__name__ = "KeyboardInterrupt"
 
 
 _subclasses: dict[type, type] = {}

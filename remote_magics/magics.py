@@ -331,7 +331,7 @@ class RemoteMagics(Magics):
 
 
 def _output_history(name: str) -> bool:
-    """Whether ``name`` is one of IPython's output history names: ``_``, ``__``, ``___``, ``_11``."""
+    """Whether ``name`` is one of IPython's output history names (``_``, ``__``, ``_11``)."""
     return name in ("_", "__", "___") or (name[:1] == "_" and name[1:].isdigit())
 
 

@@ -24,7 +24,7 @@ CONNECTED: dict = {}
 
 @pytest.fixture(scope="module")
 def pool(shell, target):
-    """Two engine kernels as the group 'pool', for the whole module (beside the session's target)."""
+    """Two engine kernels as the group 'pool', for the whole module, beside the session's target."""
     remote_magics.registry.current = target.name
     with capture_output() as out:
         res = shell.run_cell("pool = %remote_connect local -n 2 --name pool", store_history=False)

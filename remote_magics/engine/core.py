@@ -272,7 +272,7 @@ class Engine:
             self.kernel.log.debug("post_execute hooks failed", exc_info=True)
 
     def _error_content(self, err: BaseException) -> dict:
-        """An error reply's fields for ``err``; never raises, and costs little however deep it is."""
+        """An error reply's fields for ``err``: never raises, and costs little however deep."""
         if isinstance(err, InputError) and err.__cause__ is not None:
             cause = err.__cause__
             return tracebacks.error_content(cause, cause.__traceback__, evalue=err.message)

@@ -152,7 +152,8 @@ def _walk(obj: Any) -> int | None:
     while todo:
         current = todo.pop()
         total += sys.getsizeof(current)
-        if isinstance(inspect.getattr_static(type(current), "__sizeof__", None), types.FunctionType):
+        own_sizeof = inspect.getattr_static(type(current), "__sizeof__", None)
+        if isinstance(own_sizeof, types.FunctionType):
             continue
         for ref in gc.get_referents(current):
             if id(ref) in seen or isinstance(ref, _SHARED):

@@ -78,7 +78,7 @@ def format_traceback(err: BaseException, tb: TracebackType | None, shell: Any = 
 
 
 def _chain(err: BaseException, tb: TracebackType | None) -> list[tuple]:
-    """``[(exception, traceback, link to the one before it)]``, newest first, as Python shows them."""
+    """``[(exception, traceback, link to the one before it)]``, newest first, as Python links them."""
     chain = [(err, tb, "")]
     seen = {id(err)}
     while len(chain) < CHAIN:
