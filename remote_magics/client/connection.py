@@ -255,8 +255,11 @@ class Connection:
         Returns once both the reply and the kernel's idle status for the request are in, so every
         output has been relayed. Raises :class:`RemoteTimeout` past ``timeout`` seconds (after
         interrupting the remote), :class:`RemoteKernelDied` or :class:`ConnectionLost` when the
-        kernel dies or stops answering, and KeyboardInterrupt after interrupting the remote when
-        the user interrupts us. With ``answer_required=False``, a request the kernel does not know
+        kernel dies or stops answering, and :class:`RemoteInterrupt` (a KeyboardInterrupt, with
+        the remote line) after interrupting the remote when the user interrupts us. A request
+        that does not stop within :data:`INTERRUPT_GRACE` seconds of its interrupt is left
+        running, and says so (:meth:`still_running_for` tells the next one). With
+        ``answer_required=False``, a request the kernel does not know
         (idle status, no reply) returns None. ``patience`` gives up waiting after that many
         seconds without interrupting anything (for requests that queue behind a busy kernel).
         ``on_progress(direction, done, total)`` follows the bytes of a streamed upload or
