@@ -13,8 +13,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _ERRORS = ("ConnectionLost", "FanOutError", "MapError", "NotConnected", "ProxyError",
-           "RemoteError", "RemoteKernelDied", "RemoteMagicsError", "RemoteTimeout",
-           "SerializationError")
+           "RemoteError", "RemoteInterrupt", "RemoteKernelDied", "RemoteMagicsError",
+           "RemoteTimeout", "SerializationError")
 
 __all__ = [*_ERRORS, "Pool", "RemoteObject", "RunResult", "Target", "connect", "disconnect",
            "registry", "__version__"]

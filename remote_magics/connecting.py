@@ -17,7 +17,7 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
             cwd: str | None = None, n: int | None = None, python: str | None = None,
             ssh_options: Sequence[str] = (), port_range: str | None = None,
             sync_path: str | None = None) -> Target | Pool:
-    """Connect to a remote kernel and make it the current target.
+    """Connect to a remote kernel and make it the current target (a pool: only if there was none).
 
     ``spec`` is None or ``"local"`` to start a new engine kernel on this machine (in ``cwd``,
     by default the current directory), ``kernelspec:NAME`` to start one through that
@@ -29,7 +29,11 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
     (default ``python3``; ``ssh_options`` go to the ssh command line, ``port_range`` bounds
     the host's ports) and tunnels it; ``tcp://HOST:PORT?key=...`` reaches a served engine
     (``remote-magics serve``). ``sync_path`` mirrors a local directory's Python files to the target.
+    ``timeout`` is the seconds the kernel gets to start and answer.
     """
+    if not timeout > 0:
+        raise ValueError(f"timeout takes a positive number of seconds (the time a kernel gets "
+                         f"to start and answer), not {timeout!r}")
     if n is not None or targets.kind_of(spec).group:
         return connect_pool(spec, n=n, name=name, timeout=timeout, cwd=cwd, python=python)
     before = registry.targets.get(name or "default")

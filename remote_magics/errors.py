@@ -21,7 +21,11 @@ class NotConnected(RemoteMagicsError):
 
 
 class RemoteKernelDied(RemoteMagicsError):
-    """The remote kernel process ended while we needed it."""
+    """The remote kernel process ended while we needed it; ``status``: its exit status, if known."""
+
+    def __init__(self, message: str, *, status: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class ConnectionLost(RemoteMagicsError):
@@ -158,9 +162,8 @@ class RemoteError(RemoteMagicsError):
         return f"{self.ename}: {self.evalue} (raised in remote kernel '{self.target}')"
 
     def _render_traceback_(self) -> list[str]:
-        header = f"{_RED}Remote error on target '{self.target}':{_RESET}"
-        lines = [line for chunk in self.traceback for line in chunk.rstrip("\n").split("\n")]
-        return [header, *lines] if lines else [header, f"{self.ename}: {self.evalue}"]
+        return _remote_lines(f"Remote error on target '{self.target}':", self.traceback,
+                             f"{self.ename}: {self.evalue}")
 
     @classmethod
     def from_reply(cls, content: dict, target: str) -> "RemoteError":
@@ -175,6 +178,37 @@ class RemoteError(RemoteMagicsError):
         error.traceback = list(content.get("traceback", []))
         error.target = target
         return error
+
+
+def _remote_lines(header: str, traceback: list[str], fallback: str) -> list[str]:
+    """A remote traceback as IPython shows it: a header, then the remote lines."""
+    lines = [line for chunk in traceback for line in chunk.rstrip("\n").split("\n")]
+    return [f"{_RED}{header}{_RESET}", *(lines or [fallback])]
+
+
+class RemoteInterrupt(KeyboardInterrupt):
+    """The stop button interrupted a remote cell (or gave up waiting for one).
+
+    A ``KeyboardInterrupt``, so code that stops on one still does. IPython shows it as the
+    remote line the cell was at (``traceback``, from the remote kernel), not as the notebook's
+    own frames; without a remote traceback (the cell did not stop), as its message.
+    """
+
+    def __init__(self, message: str, *, target: str = "", traceback: list[str] = ()) -> None:
+        super().__init__(message)
+        self.target = target
+        self.traceback = list(traceback)
+
+    def _render_traceback_(self) -> list[str]:
+        if self.traceback:
+            return _remote_lines(f"Interrupted on target '{self.target}':", self.traceback,
+                                 "KeyboardInterrupt")
+        return [f"{_RED}{type(self).__name__}{_RESET}: {self}"]
+
+
+# What a frontend is told (ipykernel's ``ename``) and what IPython shows: an interrupted cell is
+# a KeyboardInterrupt, as in Jupyter. ``__qualname__`` stays, so pickle finds the class.
+RemoteInterrupt.__name__ = "KeyboardInterrupt"
 
 
 _subclasses: dict[type, type] = {}

@@ -30,7 +30,7 @@ from typing import Any
 import zmq
 
 from . import channels
-from .cells import runner
+from .cells import display, runner
 from .client.connection import Connection, Pending, mark_job_thread
 from .errors import ConnectionLost, RemoteError, RemoteKernelDied
 from .targets.base import Target
@@ -85,7 +85,7 @@ class Job(concurrent.futures.Future):
         self._value: Any = None
         self._cancel_requested = False
         self._start_lock = threading.Lock()  # cancel() against the worker starting the job
-        self._handle: Any = None
+        self._handles: list = []  # every display of the job, updated in place as it changes
         self._last_refresh = 0.0
 
     # --- the Future ----------------------------------------------------------------------
@@ -126,6 +126,7 @@ class Job(concurrent.futures.Future):
                 run.print_notes()
                 self.run, self._value, self._applied = run, run.result, True
                 self._namespace = None
+                self._refresh(force=True)  # its displays no longer say ".result() brings..."
         return self._value
 
     def cancel(self) -> bool:
@@ -170,22 +171,37 @@ class Job(concurrent.futures.Future):
         self._refresh()
 
     def _refresh(self, force: bool = False) -> None:
-        """Update the job's display (throttled), wherever the cell that started it is."""
-        if self._handle is None:
+        """Update the job's displays (throttled; at once when ``force``), wherever they are."""
+        if not self._handles:
             return
         now = time.monotonic()
         if not force and now - self._last_refresh < REFRESH_INTERVAL:
             return
         self._last_refresh = now
         try:
-            self._handle.update(self)
+            bundle = self._bundle()
+            for handle in list(self._handles):
+                handle.update(bundle, raw=True)
         except Exception:  # a display must never break the job
             log.debug("job display update failed", exc_info=True)
 
     def _show(self) -> None:
+        self._ipython_display_()
+
+    def _ipython_display_(self) -> None:
+        """Display the job (``job`` as a cell's last line, ``display(job)``) and keep it current.
+
+        Each display gets a display id, and every change of the job's status or output
+        updates it in place, so a job shown while running does not stay "running".
+        """
         from IPython.display import display
 
-        self._handle = display(self, display_id=True)
+        handle = display(self._bundle(), raw=True, display_id=True)
+        if handle is not None:
+            self._handles.append(handle)
+
+    def _bundle(self) -> dict:
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
 
     # --- display ---------------------------------------------------------------------------
 
@@ -267,8 +283,8 @@ class JobQueue:
             return
         if not quiet:
             numbers = ", ".join(str(job.number) for job in ahead)
-            print(f"remote_magics: target '{self.target.name}' is busy with job {numbers}; "
-                  "waiting for its turn", file=sys.stderr)
+            display.note(f"remote_magics: target '{self.target.name}' is busy with job "
+                         f"{numbers}; waiting for its turn")
         concurrent.futures.wait(ahead)
         self._drop_stale_output()
 
@@ -344,7 +360,7 @@ class JobQueue:
         job.finished = time.monotonic()
         job._inputs = {}
         if isinstance(error, RemoteKernelDied):
-            self.target.lost = str(error)
+            self.target.mark_lost(error)
         if error is None and reply.content.get("status") != "ok":
             error = RemoteError.from_reply(reply.content, self.target.name)
         channels.finish(job._channels, error)
@@ -402,16 +418,16 @@ def submit(target: Target, code: str, namespace: dict, *, download: str = "small
 def queue_of(target: Target) -> JobQueue:
     """The target's job queue, started at its first job (again after its thread ended)."""
     with _lock:
-        queue = target.job_queue
-        if not isinstance(queue, JobQueue) or not queue.thread.is_alive():
-            queue = target.job_queue = JobQueue(target)
-            _queues.add(queue)
-        return queue
+        found = target.job_queue
+        if not isinstance(found, JobQueue) or not found.thread.is_alive():
+            found = target.job_queue = JobQueue(target)
+            _queues.add(found)
+        return found
 
 
 def shutdown(target: Target | None = None, timeout: float = 10.0) -> None:
     """Stop the job threads (of ``target``, or all), after their current jobs."""
     with _lock:
         queues = [q for q in _queues if target is None or q.target is target]
-    for queue in queues:
-        queue.stop(timeout)
+    for each in queues:
+        each.stop(timeout)

@@ -21,6 +21,18 @@ _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb":
           "mib": 1024**2, "g": 1000**3, "gb": 1000**3, "gib": 1024**3}
 
 
+def parse_arguments(magic, line: str):
+    """``parse_argstring`` for one of our magics, with every malformed line a UsageError.
+
+    shlex's own complaint (an unterminated quote) would otherwise surface as a ValueError.
+    """
+    try:
+        return parse_argstring(magic, line)
+    except ValueError as err:
+        raise UsageError(f"cannot read the arguments {line.strip()!r}: {err} (quote a value "
+                         "that holds spaces, and close every quote)") from None
+
+
 def parse_bytes(text: str) -> int:
     """``"100000"``, ``"100kB"``, ``"1MiB"``, ``"1_000_000"`` → a byte count."""
     match = re.fullmatch(r"\s*([0-9][0-9_]*(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
@@ -99,8 +111,14 @@ class RemoteMagics(Magics):
                    "'pool'); with dask://SCHEDULER:PORT, one kernel per worker, at most N.")
     @line_magic
     def remote_connect(self, line: str):
-        """Connect to a remote kernel and make it the current target of %%remote."""
-        args = parse_argstring(self.remote_connect, line)
+        """Connect to a remote kernel and make it the current target of %%remote.
+
+        A pool (``-n``) becomes the current target only when there was none.
+        """
+        args = parse_arguments(self.remote_connect, line)
+        if args.timeout <= 0:
+            raise UsageError("--timeout takes a positive number of seconds (the time the kernel "
+                             f"gets to start and answer), not {args.timeout:g}")
         if args.restart is not None:
             self._restart(args.restart, args.timeout)
             return
@@ -110,8 +128,12 @@ class RemoteMagics(Magics):
                                     python=args.python, ssh_options=ssh_options,
                                     port_range=args.port_range, sync_path=args.sync_path)
         if isinstance(target, pool.Pool):
+            current = targets.registry.current
+            where = "a member of it" if current in {m.name for m in target} else "unchanged"
             print(f"Connected pool '{target.name}' of {len(target)}: "
-                  + ", ".join(f"{m.name} ({_where(m)})" for m in target) + ".")
+                  + ", ".join(f"{m.name} ({_where(m)})" for m in target)
+                  + f". The current target is '{current}' ({where}); use --targets "
+                  f"{target.name} to run a cell on every member.")
             for note in dict.fromkeys(handshake.version_note(m.details, target.name)
                                       for m in target):
                 if note:
@@ -127,13 +149,14 @@ class RemoteMagics(Magics):
     def _restart(self, name: str, timeout: float) -> None:
         target = targets.registry.get(name)
         lost = sorted(key for key, value in self.shell.user_ns.items()
-                      if isinstance(value, RemoteObject) and value.owner is target)
+                      if isinstance(value, RemoteObject) and value.owner is target
+                      and not _output_history(key))
         target.restart(timeout=timeout)
         print(f"Restarted target '{target.name}': {_where(target)}.")
         if lost:
             print(f"These proxies pointed into the old kernel and are lost: {', '.join(lost)}.")
 
-    @magic_arguments()
+    @magic_arguments(name="%remote")  # a cell magic: its usage line reads %%remote
     @argument("--download", "-d", choices=protocol.DOWNLOAD_POLICIES, default=None,
               help="Which assigned values come back: all, small (default) or none; the rest "
                    "stay remote as proxies.")
@@ -165,7 +188,7 @@ class RemoteMagics(Magics):
     @cell_magic
     def remote(self, line: str, cell: str):
         """Run the cell in a remote kernel, with the notebook names it reads; bring back what it binds."""
-        args = parse_argstring(self.remote, line)
+        args = parse_arguments(self.remote, line)
         limit = parse_bytes(args.bytes) if args.bytes is not None else self.bytes
         timeout = args.timeout if args.timeout is not None else (self.timeout or None)
         if timeout is not None and timeout <= 0:
@@ -186,18 +209,26 @@ class RemoteMagics(Magics):
             self.shell.user_ns[args.job_name or "_remote_job"] = jobs.submit(
                 target, code, self.shell.user_ns, download=args.download or self.download,
                 bytes=limit, timeout=timeout, hidden=self.shell.user_ns_hidden,
-                cell_id=self.shell.execution_count, show=True, quiet=args.quiet)
+                cell_id=self._cell_number(), show=True, quiet=args.quiet)
             return None
         target.wait_for_jobs(quiet=args.quiet)
         with channels.closing_after_run(), display.watching(quiet=args.quiet) as watch:
             run = target.run(
                 code, self.shell.user_ns,
                 download=args.download or self.download, bytes=limit, timeout=timeout,
-                hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
-                on_output=watch.on_output, on_progress=watch.on_progress,
+                hidden=self.shell.user_ns_hidden, cell_id=self._cell_number(),
+                on_output=watch.on_output, on_progress=watch.on_progress, quiet=args.quiet,
             )
         run.print_notes()
         return run.result
+
+    def _cell_number(self) -> int:
+        """The running cell's number N (its ``In[N]``), which names it in remote tracebacks.
+
+        IPython 9 counts the cell before running it, IPython 8 after; the number its ``Out[N]``
+        would get is the cell's own in both.
+        """
+        return self.shell.displayhook.prompt_count
 
     def _fan_out(self, args, cell: str, limit: int, timeout: float | None):
         if args.targets is None:
@@ -207,7 +238,7 @@ class RemoteMagics(Magics):
         fan = pool.run_on(
             pool.resolve(args.targets), python_of(self.shell, cell), self.shell.user_ns,
             download=args.download or self.download, bytes=limit, timeout=timeout,
-            hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
+            hidden=self.shell.user_ns_hidden, cell_id=self._cell_number(),
             scatter=_names(args.scatter), gather=_names(args.gather))
         for run in fan.runs:
             run.print_notes(run.target)
@@ -225,7 +256,7 @@ class RemoteMagics(Magics):
     @line_magic
     def remote_map(self, line: str):
         """``results = %remote_map func items``: func over items on a pool, load balanced, in order."""
-        args = parse_argstring(self.remote_map, line)
+        args = parse_arguments(self.remote_map, line)
         members = self._map_targets(args.targets)
         values = []
         for name in (args.func, args.items):
@@ -249,7 +280,10 @@ class RemoteMagics(Magics):
     @line_magic
     def remote_pip(self, line: str) -> None:
         """``%remote_pip [TARGET] install pytz``: run pip in a target's environment (default: current)."""
-        words = shlex.split(line)
+        try:
+            words = shlex.split(line)
+        except ValueError as err:
+            raise UsageError(f"cannot read {line.strip()!r}: {err}") from None
         name = words.pop(0) if words and words[0] in targets.registry.targets else None
         if not words:
             raise UsageError("usage: %remote_pip [TARGET] install REQUIREMENT ...")
@@ -289,7 +323,7 @@ class RemoteMagics(Magics):
     @line_magic
     def remote_disconnect(self, line: str) -> None:
         """Close a target; a kernel we started is shut down, its proxies become unusable."""
-        args = parse_argstring(self.remote_disconnect, line)
+        args = parse_arguments(self.remote_disconnect, line)
         groups = list(targets.registry.groups) if args.all else (
             [args.name] if args.name in targets.registry.groups else [])
         for group in groups:
@@ -304,6 +338,11 @@ class RemoteMagics(Magics):
             targets.registry.remove(name)
             action = "shut down" if target.owned else "disconnected (kernel left running)"
             print(f"Target '{name}' {action}.")
+
+
+def _output_history(name: str) -> bool:
+    """Whether ``name`` is one of IPython's output history names (``_``, ``__``, ``_11``)."""
+    return name in ("_", "__", "___") or (name[:1] == "_" and name[1:].isdigit())
 
 
 def _names(options: list[str]) -> list[str]:

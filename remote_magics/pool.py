@@ -289,7 +289,7 @@ def run_on(
     finally:
         grouped.flush_all()
     runs: list[RunResult | BaseException] = []
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     for i, (member, p) in enumerate(zip(members, pending)):
         if p is None:
             runs.append(failures[i])
@@ -298,12 +298,12 @@ def run_on(
         try:
             runs.append(member.finish_run(p, scratch))
         except KeyboardInterrupt as err:
-            interrupted = True
+            interrupted = interrupted or err
             runs.append(err)
         except Exception as err:
             runs.append(err)
     if interrupted:
-        raise KeyboardInterrupt
+        raise interrupted  # the first member's: it shows where its remote cell was
     if any(isinstance(r, BaseException) for r in runs):
         raise FanOutError(names, runs)
     return _combine(names, runs, namespace, gather, time.perf_counter() - started)
@@ -361,7 +361,7 @@ def map_on(members: Sequence[Target], func: Callable, iterable: Iterable,
     flights: dict[int, tuple[Target, int, int]] = {}  # id(pending) → (member, start, length)
     pending: list[Pending] = []
     failure: tuple[int, BaseException] | None = None
-    interrupted = False
+    interrupted: KeyboardInterrupt | None = None
     queue = iter(chunks)
 
     def send(member: Target) -> None:
@@ -383,8 +383,8 @@ def map_on(members: Sequence[Target], func: Callable, iterable: Iterable,
             member, start, length = flights.pop(id(done))
             try:
                 run = member.finish_run(done, {})
-            except KeyboardInterrupt:
-                interrupted = True
+            except KeyboardInterrupt as err:
+                interrupted = interrupted or err
                 continue
             except Exception as err:
                 index = _failed_index(err, start)
@@ -400,7 +400,7 @@ def map_on(members: Sequence[Target], func: Callable, iterable: Iterable,
         if bar is not None:
             bar.close()
     if interrupted:
-        raise KeyboardInterrupt
+        raise interrupted  # the first member's: it shows where its remote cell was
     if failure is not None:
         raise MapError(failure[0], items[failure[0]], failure[1])
     return results
@@ -427,7 +427,10 @@ def connect_pool(spec: str | None, *, n: int | None, name: str | None, timeout: 
                  cwd: str | None = None, python: str | None = None) -> Pool:
     """Start (or find) a pool: ``local`` or ``kernelspec:NAME`` with ``n`` kernels, or
     ``dask://SCHEDULER:PORT`` with one kernel per worker (at most ``n``). ``python``: the
-    interpreter of ``local`` members (see :mod:`remote_magics.targets.local`)."""
+    interpreter of ``local`` members (see :mod:`remote_magics.targets.local`).
+
+    The current target stays what it was; only when there was none does ``pool[0]`` become it.
+    """
     name = name or "pool"
     spec = spec or "local"
     options, label = {}, spec  # label: the spec as the pool shows it
@@ -456,7 +459,6 @@ def connect_pool(spec: str | None, *, n: int | None, name: str | None, timeout: 
                                      timeout=timeout, cwd=cwd, **options)
     pool = Pool(name, members, spec=label, on_close=[cleanup] if cleanup else [])
     registry.groups[name] = pool
-    for member in members:
-        registry.add(member)
-    registry.current = members[0].name
+    for member in members:  # the current target stays: a plain %%remote still runs there
+        registry.add(member, current=False)
     return pool

@@ -78,12 +78,14 @@ def test_synchronous_cell_waits_its_turn_and_says_so(shell, cell):
     with capture_output() as captured:
         cell("%%remote\nafter = list(flags)")
     assert shell.user_ns["after"] == ["finished"]  # it ran after the job, not beside it
-    assert "busy with job" in captured.stderr and "waiting for its turn" in captured.stderr
+    # a plain note on stdout: stderr would show it as an error (pink in JupyterLab)
+    assert "busy with job" in captured.stdout and "waiting for its turn" in captured.stdout
+    assert "busy" not in captured.stderr
     assert shell.user_ns["slow"].done()
     with capture_output() as captured:
         cell(f"%%remote --async -o slow2\n{SLOW}")
         cell("%%remote --quiet\nx_quiet = 1")
-    assert "busy" not in captured.stderr
+    assert "busy" not in captured.stdout and "busy" not in captured.stderr
 
 
 def test_cancel_interrupts_a_running_job_and_drops_a_queued_one(shell, cell, busy):
@@ -121,6 +123,28 @@ def test_remote_output_updates_the_display_of_the_cell_that_started_the_job(shel
     assert updates and all(p[1]["display_id"] == first_id for p in updates)
     assert "tick 2" in updates[-1][0]["text/plain"] and "tick 2" in shell.user_ns["shown"]._repr_html_()
     assert "done" in updates[-1][0]["text/plain"]
+
+
+def test_a_job_displayed_later_is_updated_in_place_as_its_status_changes(shell, cell):
+    cell(f"%%remote --async -o later\n{SLOW}")
+    job = shell.user_ns["later"]
+    published = []
+    original = shell.display_pub.publish
+
+    def record(data, metadata=None, *args, **kwargs):
+        published.append((data, kwargs.get("transient") or {}, kwargs.get("update", False)))
+    shell.display_pub.publish = record
+    try:
+        cell("later")  # the job as a cell's last line, while it is queued or running
+        shown = [p for p in published if not p[2]]  # not the updates of the job's first display
+        job.result(30)
+    finally:
+        shell.display_pub.publish = original
+    assert len(shown) == 1 and shown[0][1].get("display_id")  # a display id of its own
+    assert any(word in shown[0][0]["text/plain"] for word in ("queued", "running"))
+    display_id = shown[0][1]["display_id"]
+    updates = [p for p in published if p[2] and p[1].get("display_id") == display_id]
+    assert updates and "done" in updates[-1][0]["text/plain"]  # not frozen at "running"
 
 
 def test_proxies_made_by_a_job_work_in_the_notebook_and_back(shell, cell):

@@ -194,3 +194,21 @@ def test_released_proxy_says_so(target):
 def test_numpy_asarray_fetches(values):
     local = np.asarray(values["arr"])
     assert isinstance(local, np.ndarray) and local[10] == 10.0
+
+
+def test_completion_leaves_out_proxy_attributes_this_value_lacks(values):
+    names = dir(values["xs"])
+    assert "append" in names and "remote_len" in names and "fetch" in names
+    assert "shape" not in names and "dtype" not in names  # a list has neither
+    assert {"shape", "dtype", "nbytes"} <= set(dir(values["arr"]))
+
+
+def test_scalar_repr_and_a_deep_size_estimate(target):
+    ns: dict = {}
+    target.run("import numpy as np\nfrom matplotlib.figure import Figure\n"
+               "zero_d = np.float64(2.5)\nfig = Figure()\nfig.add_subplot().plot(range(100))\n",
+               ns, download="none")
+    assert "shape=() dtype=float64" in repr(ns["zero_d"])
+    fig = ns["fig"]
+    assert fig.nbytes > 10_000  # what the figure holds, not sys.getsizeof's 56 bytes
+    assert "~" in repr(fig)  # an estimate, and shown as one

@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import gc
+import os
+import signal
 import threading
 
 import numpy as np
 import pytest
+from IPython.core.error import UsageError
 from IPython.utils.capture import capture_output
 
 import remote_magics
@@ -223,3 +226,38 @@ def test_proxies_inside_containers_travel_as_references(shell, run, target):
     assert shell.user_ns["sizes"] == [5_000_000, 5_000_000]
     assert target.last_run.bytes_sent < 10_000
     del shell.user_ns["bundle"], shell.user_ns["block"]
+
+
+def test_remote_traceback_names_the_cell_by_its_own_number(shell, run):
+    res = shell.run_cell("%%remote\n1/0", store_history=True)
+    text = plain("\n".join(res.error_in_exec._render_traceback_()))
+    assert f"<remote cell {res.execution_count}>" in text  # In[N] is <remote cell N>
+
+
+def test_stop_button_shows_a_short_interrupt_at_the_remote_line(shell, run):
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with capture_output() as shown:
+            res = shell.run_cell("%%remote\nimport time\nfor _ in range(600):\n"
+                                 "    time.sleep(0.1)", store_history=True)
+    finally:
+        timer.cancel()
+    assert isinstance(res.error_in_exec, KeyboardInterrupt)
+    text = plain(shown.stdout + shown.stderr)
+    assert "KeyboardInterrupt" in text and "time.sleep(0.1)" in text
+    assert f"<remote cell {res.execution_count}>" in text
+    assert "magics.py" not in text and "connection.py" not in text  # not the notebook's frames
+    assert len(text.strip().splitlines()) < 20
+
+
+def test_malformed_arguments_are_usage_errors(shell, run):
+    res = run('%%remote --target "unterminated\nx = 1')
+    assert isinstance(res.error_in_exec, UsageError)
+    res = run("%remote_pip 'unterminated")
+    assert isinstance(res.error_in_exec, UsageError)
+
+
+def test_usage_line_of_the_cell_magic_says_percent_percent_remote(shell):
+    usage = shell.find_cell_magic("remote").__doc__
+    assert "%%remote [--download" in usage

@@ -18,14 +18,19 @@ from remote_magics.pool import PerMember, Pool, concat, resolve, split
 from tests.conftest import IS_PRIME, plain
 
 
+#: What connecting the module's pool did to the current target, and what it printed.
+CONNECTED: dict = {}
+
+
 @pytest.fixture(scope="module")
-def pool(shell):
-    """Two engine kernels as the group 'pool', for the whole module."""
-    before = remote_magics.registry.current
-    res = shell.run_cell("pool = %remote_connect local -n 2 --name pool", store_history=False)
+def pool(shell, target):
+    """Two engine kernels as the group 'pool', for the whole module, beside the session's target."""
+    remote_magics.registry.current = target.name
+    with capture_output() as out:
+        res = shell.run_cell("pool = %remote_connect local -n 2 --name pool", store_history=False)
     assert res.error_in_exec is None
+    CONNECTED.update(before=target.name, after=remote_magics.registry.current, printed=out.stdout)
     made = shell.user_ns["pool"]
-    remote_magics.registry.current = before  # other modules' plain %%remote cells stay put
     yield made
     made.close()
 
@@ -43,6 +48,16 @@ def pids(pool: Pool) -> list[int]:
 
 
 # --- pools -----------------------------------------------------------------------------------
+
+
+def test_connecting_a_pool_leaves_the_current_target_alone_and_says_so(shell, pool, target):
+    assert CONNECTED["after"] == CONNECTED["before"] == target.name
+    assert f"current target is '{target.name}' (unchanged)" in CONNECTED["printed"]
+    held = target.run("held = [1, 2, 3]", {}, download="none").values["held"]
+    shell.user_ns["held_here"] = held
+    res = shell.run_cell("%%remote\nn_held = len(held_here)", store_history=False)
+    assert res.error_in_exec is None and shell.user_ns["n_held"] == 3  # ran on the target
+    del shell.user_ns["held_here"]
 
 
 def test_pool_members_are_registered_addressable_and_listed(shell, pool, run):

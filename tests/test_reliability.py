@@ -17,7 +17,7 @@ from remote_magics import (ConnectionLost, NotConnected, ProxyError, RemoteError
                            RemoteKernelDied, RemoteObject, RemoteTimeout, SerializationError)
 from remote_magics.wire import protocol, serialize
 from remote_magics.targets import Registry
-from tests.conftest import fake_kernel_sockets
+from tests.conftest import fake_kernel_sockets, plain
 from tests.test_targets import _plain_kernel
 
 SLEEP = "import time\nslept = 0\nfor _ in range(300):\n    time.sleep(0.1)\n    slept += 1\n"
@@ -133,8 +133,12 @@ def test_kernel_death_mid_cell_raises_remote_kernel_died(shell, doomed, how):
     # Afterwards nothing waits: the proxy and the target say so at once.
     with pytest.raises(ProxyError, match="gone"):
         keep.fetch()
-    with pytest.raises(RemoteKernelDied):
+    card = keep._repr_html_()
+    assert "gone" in card and "fetch()" not in card  # nothing left to use or fetch
+    with pytest.raises(RemoteKernelDied) as later:
         doomed.run("x = 1", {})
+    assert "died earlier" in str(later.value) and "did not run" in str(later.value)
+    assert "while running" not in str(later.value)  # that cell never ran
 
 
 def test_restart_tells_which_proxies_were_lost(shell, doomed, capsys):
@@ -144,16 +148,20 @@ def test_restart_tells_which_proxies_were_lost(shell, doomed, capsys):
     with pytest.raises(RemoteKernelDied):
         doomed.run("import os\nos._exit(3)", {})
     capsys.readouterr()
+    shell.user_ns.update({"_": shell.user_ns["held"], "_11": shell.user_ns["held"]})  # Out[11]
     shell.run_line_magic("remote_connect", f"--restart {doomed.name}")
     out = capsys.readouterr().out
     assert "Restarted" in out and "held" in out
+    lost = out.split("are lost: ")[1].split(".")[0].split(", ")
+    assert lost == ["held"]  # IPython's output history names are not the user's
     with pytest.raises(ProxyError, match="restarted"):
         shell.user_ns["held"].fetch()
     res = shell.run_cell("%%remote\nfine = 5")
     assert res.error_in_exec is None and shell.user_ns["fine"] == 5
     res = shell.run_cell("%%remote\nagain = held")
     assert isinstance(res.error_in_exec, ProxyError)
-    del shell.user_ns["held"]
+    del shell.user_ns["held"], shell.user_ns["_11"]
+    shell.user_ns["_"] = ""
 
 
 def test_stopped_kernel_gives_connection_lost_within_the_heartbeat_window(doomed):
@@ -188,7 +196,7 @@ def test_attached_kernel_killed_is_reported_as_died(shell):
 
 @pytest.mark.parametrize("line", ["--download=bogus", "--bytes lots", "--timeout -1",
                                   "--no-such-option", "--async --targets default",
-                                  "--channel ch --targets default"])
+                                  "--channel ch --targets default", '"unterminated'])
 def test_bad_magic_arguments_are_usage_errors_and_nothing_runs(shell, target, line):
     shell.user_ns.pop("ran", None)
     res = shell.run_cell(f"%%remote {line}\nran = True")
@@ -407,3 +415,127 @@ def test_client_drops_and_logs_a_reply_with_a_bad_signature(caplog):
         pending = conn.start(protocol.INFO_REQUEST, {}, patience=10)
         answer(good)
         assert pending.wait().content["status"] == "ok"
+
+
+# --- every request gets a reply, whatever user objects do -----------------------------------
+
+MISBEHAVING = {
+    "nbytes": "class Odd:\n    @property\n    def nbytes(self):\n        raise ValueError('no size')\n",
+    "shape": "class Odd:\n    @property\n    def shape(self):\n        raise ValueError('no shape')\n",
+    "KeyboardInterrupt": "class Odd:\n    def __reduce__(self):\n        raise KeyboardInterrupt\n",
+    "SystemExit": "class Odd:\n    def __reduce__(self):\n        raise SystemExit(3)\n",
+}
+
+
+@pytest.mark.parametrize("how", list(MISBEHAVING))
+def test_a_value_that_cannot_be_described_or_encoded_never_costs_the_reply(worker, how):
+    pid = worker.info()["pid"]
+    code = MISBEHAVING[how] + "odd = Odd()\n"
+    run = worker.run(code, {}, download="all", timeout=30)
+    odd = run.values["odd"]
+    if how in ("KeyboardInterrupt", "SystemExit"):  # it cannot be pickled: it stays remote
+        assert isinstance(odd, RemoteObject)
+        assert [note for note in run.notes if "'odd' stays remote" in note and how in note]
+        with pytest.raises(ProxyError, match=how):
+            odd.fetch(timeout=30)  # the fetch gets an answer too
+        assert worker.run("back = odd", {"odd": odd}, timeout=30).values["back"] is not None
+    else:  # pickles fine; only its descriptor could not be read
+        assert type(odd).__name__ == "Odd"
+        proxy = worker.run(code + "odd = Odd()", {}, download="none", timeout=30).values["odd"]
+        assert isinstance(proxy, RemoteObject) and proxy.shape is None
+    assert worker.info()["pid"] == pid  # the same engine, still answering
+
+
+def test_live_operation_results_that_cannot_be_pickled_stay_remote(worker):
+    made = worker.run(MISBEHAVING["SystemExit"] + "class Maker:\n    pad = bytes(2_000_000)\n"
+                      "    def make(self):\n        return Odd()\nmaker = Maker()", {},
+                      download="small", bytes=1000, timeout=30)
+    result = made.values["maker"].make()  # by the proxy's policy, small: it would come back
+    assert isinstance(result, RemoteObject) and "SystemExit" in result.reason
+    assert worker.run("ok = 1", {}).values == {"ok": 1}
+
+
+def test_an_error_whose_message_raises_keyboard_interrupt_still_gets_a_reply(worker):
+    code = ("class Mute(Exception):\n    def __str__(self):\n        raise KeyboardInterrupt\n"
+            "raise Mute()")
+    with pytest.raises(RemoteError) as info:
+        worker.run(code, {}, timeout=30)
+    assert info.value.ename == "Mute"
+    assert worker.run("ok = 1", {}).values == {"ok": 1}
+
+
+def test_a_deep_recursion_error_arrives_collapsed(worker):
+    code = ("import sys\nsys.setrecursionlimit(200_000)\ndef down(n):\n    return down(n + 1)\n"
+            "down(0)")
+    with pytest.raises(RemoteError) as info:
+        worker.run(code, {}, timeout=60)  # IPython's formatter alone would take minutes
+    assert isinstance(info.value, RecursionError)
+    lines = plain("".join(info.value.traceback)).splitlines()
+    assert len(lines) < 30
+    skipped = [line for line in lines if "skipping similar frames: down at line 4" in line]
+    assert len(skipped) == 1 and int(skipped[0].split("(")[1].split()[0].replace(",", "")) > 190_000
+    assert lines[-1].startswith("RecursionError")
+
+
+# --- interrupts that do not stop the cell ---------------------------------------------------
+
+IGNORES_INTERRUPTS = ("import time\ndeadline = time.monotonic() + {seconds}\n"
+                      "while time.monotonic() < deadline:\n    try:\n        time.sleep(0.05)\n"
+                      "    except KeyboardInterrupt:\n        pass\nfinished = True\n")
+
+
+@pytest.mark.parametrize("how", ["timeout", "stop"])
+def test_a_cell_that_ignores_the_interrupt_is_said_to_be_still_running(shell, worker, monkeypatch,
+                                                                       capsys, how):
+    from remote_magics.client import connection
+
+    monkeypatch.setattr(connection, "INTERRUPT_GRACE", 2.0)
+    remote_magics.registry.current = "worker"
+    shell.user_ns.pop("finished", None)
+    line = "--timeout 1" if how == "timeout" else ""
+    timer = _after(1.0, _interrupt_me) if how == "stop" else None
+    try:
+        res = shell.run_cell(f"%%remote {line}\n" + IGNORES_INTERRUPTS.format(seconds=8))
+    finally:
+        if timer:
+            timer.cancel()
+    err = res.error_in_exec
+    assert isinstance(err, RemoteTimeout if how == "timeout" else KeyboardInterrupt)
+    assert "still running" in str(err) and "--restart worker" in str(err)
+    assert "finished" not in shell.user_ns
+    capsys.readouterr()
+    res = shell.run_cell("%%remote\nafter = 1")  # waits for the cell that did not stop
+    assert res.error_in_exec is None and shell.user_ns["after"] == 1
+    out = capsys.readouterr().out
+    assert "still running the cell that did not stop" in out and "waits" in out
+    res = shell.run_cell("%%remote\nagain = 2")  # nothing left to wait for: no note
+    assert res.error_in_exec is None and "still running" not in capsys.readouterr().out
+
+
+# --- errors that say the right thing --------------------------------------------------------
+
+def test_a_negative_or_too_short_connect_timeout_says_so(shell):
+    res = shell.run_cell("%remote_connect --timeout -5 --name shortwait")
+    assert isinstance(res.error_in_exec, UsageError)
+    assert "positive" in str(res.error_in_exec)
+    with pytest.raises(ConnectionLost) as info:
+        remote_magics.connect(name="shortwait", timeout=0.01)
+    assert "too short" in str(info.value) and "key" not in str(info.value)
+    assert "shortwait" not in remote_magics.registry.targets
+
+
+def test_kernel_killed_during_an_upload_is_reported_as_died(doomed):
+    import numpy as np
+
+    pid = doomed.details["pid"]
+    big = np.ones(25_000_000)  # 200 MB: streamed in chunks that the engine acknowledges
+    killed = []
+
+    def on_progress(direction, done, total):
+        if direction == "upload" and done > total // 8 and not killed:
+            killed.append(pid)
+            os.kill(pid, signal.SIGKILL)
+
+    with pytest.raises(RemoteKernelDied) as info:
+        doomed.run("n = len(big)", {"big": big}, on_progress=on_progress)
+    assert "exit status -9" in str(info.value) and "did not run" in str(info.value)

@@ -5,6 +5,7 @@ import argparse
 import json
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -192,3 +193,19 @@ def test_served_kernel_ends_when_serve_is_killed(tmp_path):
     served.process.kill()
     served.process.wait(10)
     kernel.wait(timeout=30)
+
+
+def test_a_lost_served_engine_is_not_said_to_restart_with_the_magic(plain_engine):
+    target = remote_magics.connect(plain_engine.url, name="served_stopped", timeout=30)
+    pid = target.details["pid"]
+    timer = threading.Timer(0.5, os.kill, (pid, signal.SIGSTOP))
+    timer.start()
+    try:
+        with pytest.raises(remote_magics.ConnectionLost, match="heartbeat") as info:
+            target.run("import time\ntime.sleep(4)", {})
+    finally:
+        timer.cancel()
+        os.kill(pid, signal.SIGCONT)
+        remote_magics.disconnect("served_stopped")
+    assert "--restart" not in str(info.value)  # it works only for kernels we started
+    assert "restart it where it runs" in str(info.value)

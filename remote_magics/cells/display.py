@@ -46,6 +46,14 @@ def show(msg: dict) -> None:
         sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
 
 
+def note(text: str) -> None:
+    """A one-line note to the user (waiting for a busy target, say): plain output, not an error.
+
+    On stdout, which Jupyter shows as ordinary output; stderr would colour it as an error.
+    """
+    print(text, file=sys.stdout, flush=True)
+
+
 def tqdm_class() -> type:
     """tqdm's widget bar inside a Jupyter kernel (ipywidgets installed), its text bar elsewhere.
 

@@ -142,16 +142,18 @@ class RemoteObject:
 
     def check(self) -> None:
         """Raise :class:`ProxyError` if the remote object can no longer be reached."""
-        problem = None
-        if self._released:
-            problem = "it was released"
-        elif self._target.engine_id != self._engine_id:
-            problem = f"target '{self.target}' was restarted since, which lost it"
-        elif self._target.lost is not None:
-            problem = self._target.lost
+        problem = self._gone()
         if problem:
             raise ProxyError(f"the remote {self.type_name} behind this proxy is gone: {problem}. "
                              "Recompute it with a %%remote cell.")
+
+    def _gone(self) -> str | None:
+        """Why the remote object can no longer be reached, or None while it can."""
+        if self._released:
+            return "it was released"
+        if self._target.engine_id != self._engine_id:
+            return f"target '{self.target}' was restarted since, which lost it"
+        return self._target.lost
 
     def release(self) -> None:
         """Release the remote object now, instead of when the proxy is garbage collected."""
@@ -229,7 +231,10 @@ class RemoteObject:
             return default
 
     def __dir__(self) -> list[str]:
-        return sorted(set(object.__dir__(self)) | set(self._quiet("dir", [])))
+        # the proxy's own attributes that this value lacks (a list's shape) are no completions
+        unknown = {name for name in ("remote_len", "shape", "dtype", "nbytes", "reason")
+                   if getattr(self, name) is None}
+        return sorted((set(object.__dir__(self)) - unknown) | set(self._quiet("dir", [])))
 
     def _ipython_key_completions_(self) -> list:
         return self._quiet("keys", [])
@@ -274,7 +279,7 @@ class RemoteObject:
     def _summary(self) -> list[str]:
         parts = []
         if self.shape is not None:
-            parts.append("shape=" + "×".join(str(n) for n in self.shape))
+            parts.append("shape=" + ("×".join(str(n) for n in self.shape) or "()"))
             if self.dtype:
                 parts.append(f"dtype={self.dtype}")
         elif self.remote_len is not None:
@@ -303,13 +308,18 @@ class RemoteObject:
     def _repr_html_(self) -> str:
         cells = "".join(f"<td>{html.escape(part)}</td>" for part in self._summary())
         note = f"<br><small>{html.escape(self.reason)}</small>" if self.reason else ""
+        gone = self._gone()
+        if gone:  # nothing left to use or fetch: say why, and what to do
+            status = (f"<small>gone: {html.escape(gone)}; recompute it with a "
+                      "<code>%%remote</code> cell</small>")
+        else:
+            status = ("<small>stays remote: use it in a <code>%%remote</code> cell, or "
+                      f"<code>.fetch()</code> it</small>{note}{self._preview_html()}")
         return (
             "<div class='remote-magics-proxy'><b>RemoteObject</b> "
             f"<code>{html.escape(self.type_name)}</code> on target "
             f"<code>{html.escape(self.target)}</code>"
-            f"<table><tr>{cells}</tr></table>"
-            "<small>stays remote: use it in a <code>%%remote</code> cell, or "
-            f"<code>.fetch()</code> it</small>{note}{self._preview_html()}</div>"
+            f"<table><tr>{cells}</tr></table>{status}</div>"
         )
 
 

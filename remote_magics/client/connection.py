@@ -24,7 +24,7 @@ from typing import Callable, Iterator, Sequence
 import zmq
 from jupyter_client.session import Session
 
-from ..errors import ConnectionLost, RemoteKernelDied, RemoteTimeout
+from ..errors import ConnectionLost, RemoteInterrupt, RemoteKernelDied, RemoteTimeout
 from ..wire import protocol, streaming
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,9 @@ class Connection:
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
         self.late_dropped = 0  # late messages that did not fit in ``late``
         self._late_shown = False  # the marker is up: the next late message needs none
+        self.restartable = False  # whether %remote_connect --restart can restart the kernel
+        self.still_running: str | None = None  # a request that did not stop when interrupted
+        self.still_running_since = 0.0
 
     def _socket(self, kind: int, port_key: str) -> zmq.Socket:
         sock = self.context.socket(kind)
@@ -209,11 +212,44 @@ class Connection:
 
     def _upload_stalled(self) -> None:
         """An upload is not acknowledged: fine if the kernel still answers, else raise."""
-        if not self.ping(self.heartbeat_timeout):
-            raise ConnectionLost(
-                f"target '{self.name}' stopped answering its heartbeat during an upload: its "
-                "kernel died, was stopped, or the network to it is down. Check the kernel's "
-                f"host; %remote_connect --restart {self.name} restarts a kernel we started.")
+        if self.exit_status() is None and self.ping(self.heartbeat_timeout):
+            return
+        status = self.exit_status()
+        if status is not None:
+            raise RemoteKernelDied(
+                f"the remote kernel of target '{self.name}' died (exit status {status}) while "
+                "the cell's data was being sent to it; the cell did not run. Its remote objects "
+                f"are lost. To go on, {self.restart_advice()}, then run the cell again.",
+                status=status)
+        raise ConnectionLost(
+            f"target '{self.name}' stopped answering its heartbeat during an upload: its "
+            "kernel was stopped, or the network to it is down. Check the kernel's host; "
+            f"{self.restart_advice()}.")
+
+    def restart_advice(self) -> str:
+        """How the user restarts this connection's kernel, as a clause of a sentence."""
+        if self.restartable:
+            return f"restart it with %remote_connect --restart {self.name}"
+        return (f"we did not start this kernel, so restart it where it runs, then "
+                f"%remote_disconnect {self.name} and %remote_connect it again")
+
+    def abandon(self, msg_id: str) -> None:
+        """Stop waiting for request ``msg_id``, which still runs: later requests queue behind it."""
+        self.still_running, self.still_running_since = msg_id, time.monotonic()
+
+    def still_running_for(self) -> float | None:
+        """Seconds since we stopped waiting for a request that still runs; None when none does.
+
+        Its reply, once in, says it has finished: the replies waiting on the shell socket are
+        read (none of them is awaited now).
+        """
+        while self.still_running is not None and not self.closed and self.shell.poll(0):
+            msg = self._recv(self.shell)
+            if msg is not None and msg["parent_header"].get("msg_id") == self.still_running:
+                self.still_running = None
+        if self.still_running is None or self.closed:
+            return None
+        return time.monotonic() - self.still_running_since
 
     def interrupt(self) -> None:
         """Interrupt the remote kernel: by signal when we own it, else on the control channel."""
@@ -252,8 +288,11 @@ class Connection:
         Returns once both the reply and the kernel's idle status for the request are in, so every
         output has been relayed. Raises :class:`RemoteTimeout` past ``timeout`` seconds (after
         interrupting the remote), :class:`RemoteKernelDied` or :class:`ConnectionLost` when the
-        kernel dies or stops answering, and KeyboardInterrupt after interrupting the remote when
-        the user interrupts us. With ``answer_required=False``, a request the kernel does not know
+        kernel dies or stops answering, and :class:`RemoteInterrupt` (a KeyboardInterrupt, with
+        the remote line) after interrupting the remote when the user interrupts us. A request
+        that does not stop within :data:`INTERRUPT_GRACE` seconds of its interrupt is left
+        running, and says so (:meth:`still_running_for` tells the next one). With
+        ``answer_required=False``, a request the kernel does not know
         (idle status, no reply) returns None. ``patience`` gives up waiting after that many
         seconds without interrupting anything (for requests that queue behind a busy kernel).
         ``on_progress(direction, done, total)`` follows the bytes of a streamed upload or
@@ -312,6 +351,8 @@ class Connection:
         while found is None and self.shell.poll(0):
             msg = self._recv(self.shell)
             if msg is None or msg["parent_header"].get("msg_id") != msg_id:
+                if msg is not None and msg["parent_header"].get("msg_id") == self.still_running:
+                    self.still_running = None  # the request we stopped waiting for has finished
                 continue  # late replies of requests we stopped waiting for
             content, frames = msg["content"], msg["buffers"]
             if msg["msg_type"] == protocol.CHUNK:
@@ -465,6 +506,7 @@ class Connection:
         """
         twin = Connection(self.info, name=self.name, interrupt=self._interrupt,
                           exit_status=self._exit_status, heartbeat_timeout=self.heartbeat_timeout)
+        twin.restartable = self.restartable
         twin.session.session = self.session.session
         twin.session.message_count = next(_twin_blocks) << 40
         return twin
@@ -527,6 +569,14 @@ class Pending:
                             conn.name)
                 return self._finish()
             self.waiter.check(self.reply is not None)
+        except KeyboardInterrupt as err:
+            if isinstance(err, RemoteInterrupt):  # what the request turned into
+                self.error, self.finished = err, True
+            else:  # the stop button, pressed while we relayed output: as during the poll
+                try:
+                    self.interrupt()
+                except BaseException as second:  # a second stop gives up waiting
+                    self.error, self.finished = second, True
         except BaseException as err:  # kept for result(): the other requests still finish
             self.error = err
             self.finished = True
@@ -534,7 +584,7 @@ class Pending:
 
     def _finish(self) -> bool:
         self.finished = True
-        self.waiter.done()
+        self.waiter.done(self.reply)
         if self.reply is not None:
             self.reply.bytes_sent = self.bytes_sent
             self.conn.received(self.msg_id)
@@ -623,7 +673,7 @@ class _Waiter:
 
     def user_interrupt(self) -> None:
         if self.cause == "user":  # a second stop while we wait: give up waiting
-            raise KeyboardInterrupt
+            raise self.not_stopped(gave_up=True)
         self.cause = "user"
         self.interrupted_at = time.monotonic()
         self.conn.interrupt()
@@ -654,33 +704,58 @@ class _Waiter:
             self.conn.interrupt()
         if (self.interrupted_at is not None and not have_reply
                 and now - self.interrupted_at > INTERRUPT_GRACE):
-            self.done()
-            raise ConnectionLost(
-                f"kernel '{self.conn.name}' did not stop within {INTERRUPT_GRACE:.0f} s of being "
-                "interrupted; it may be stuck in code that ignores interrupts. Its state is "
-                "unknown: restart it with %remote_connect --restart, or wait and run "
-                "%remote_targets to see whether it answers again."
-            )
+            raise self.not_stopped()
+
+    def not_stopped(self, gave_up: bool = False) -> BaseException:
+        """The error for a request that has not stopped since we interrupted it.
+
+        It still runs remotely: the connection remembers it, so the next request says that it
+        waits for it (:meth:`Connection.still_running_for`).
+        """
+        self.conn.abandon(self.msg_id)
+        name = self.conn.name
+        still = (f"did not stop within {INTERRUPT_GRACE:.0f} s of being interrupted (it may catch "
+                 "KeyboardInterrupt, or be in code that does not see interrupts): it is still "
+                 "running there")
+        if gave_up:
+            what = (f"you stopped waiting for target '{name}': its cell had not stopped since "
+                    "the first interrupt and may still be running there")
+        elif self.cause == "timeout":
+            what = (f"the cell ran past its timeout of {self.timeout:g} s on target '{name}' and "
+                    f"was interrupted, but {still}")
+        else:
+            what = f"the cell on target '{name}' {still}"
+        message = (f"{what}. Nothing in the notebook changed. The next request to '{name}' "
+                   f"waits until that cell finishes; to stop it now, {self.conn.restart_advice()}.")
+        if self.cause == "timeout" and not gave_up:
+            return RemoteTimeout(message)
+        return RemoteInterrupt(message, target=name)
 
     def _lost(self) -> None:
         status = self.conn.exit_status()
         if status is not None:
             raise RemoteKernelDied(
                 f"the remote kernel of target '{self.conn.name}' died (exit status {status}) "
-                "while running the cell. Its remote objects are lost. Restart it with "
-                f"%remote_connect --restart {self.conn.name}, then run the cell again."
-            )
+                "while running the cell. Its remote objects are lost. To go on, "
+                f"{self.conn.restart_advice()}, then run the cell again.", status=status)
         raise ConnectionLost(
             f"target '{self.conn.name}' stopped answering its heartbeat for "
             f"{self.conn.heartbeat_timeout:.0f} s: its kernel died, was stopped, or the network "
-            "to it is down. Check the kernel's host; %remote_connect --restart "
-            f"{self.conn.name} restarts a kernel we started."
+            "to it is down. Check the kernel's host; if the kernel is gone, "
+            f"{self.conn.restart_advice()}."
         )
 
-    def done(self) -> None:
-        """Raise what an interrupt or a timeout turned the request into, if anything."""
-        if self.cause == "user":
-            raise KeyboardInterrupt
+    def done(self, reply: Reply | None) -> None:
+        """Raise what an interrupt or a timeout turned the request into, if anything.
+
+        A cell that caught the stop button's interrupt and finished on its own ends as it
+        would in the notebook: with its own outcome.
+        """
+        content = reply.content if reply is not None else {}
+        if self.cause == "user" and (content.get("ename") == "KeyboardInterrupt" or not content):
+            raise RemoteInterrupt(
+                f"the cell on target '{self.conn.name}' was interrupted; nothing in the notebook "
+                "changed.", target=self.conn.name, traceback=content.get("traceback", []))
         if self.cause == "timeout":
             raise RemoteTimeout(
                 f"the cell ran past its timeout of {self.timeout:g} s on target "

@@ -18,6 +18,8 @@ from .connection import Connection
 
 #: The folders of the package that run remotely; nothing else is shipped.
 SHIPPED_FOLDERS = ("wire", "engine")
+#: Seconds more that a silent kernel gets, to tell a short timeout from a wrong key.
+TIMEOUT_PROBE = 2.0
 #: The package's ``__init__`` where it is shipped: the notebook side's API is not there.
 SHIPPED_INIT = '"""remote_magics, as shipped to a remote kernel: its wire format and engine only."""\n'
 
@@ -117,12 +119,23 @@ def handshake(conn: Connection, name: str, timeout: float, *,
         if alive is not None and not alive():
             raise RemoteKernelDied(f"the kernel of '{name}' exited while starting; "
                                    "run it by hand to see its error.")
-        if conn.ping(1.0):
+        too_short = (
+            f"the kernel of '{name}' did not answer within the timeout of {timeout:g} s: the "
+            "timeout is too short for it to start and answer (a new kernel takes a second or "
+            "more, longer on a busy machine). Give it longer with --timeout (the default is "
+            "60 s)")
+        beating = conn.ping(1.0)
+        if conn.restartable:  # a kernel we started: it has our key, and it is still alive
+            raise ConnectionLost(too_short + ("." if beating else
+                                              ", or check that its ports can be reached."))
+        if beating:  # alive but silent: a short timeout, or a key it cannot verify us with
+            if conn.wait_ready(TIMEOUT_PROBE, alive=alive):
+                raise ConnectionLost(too_short + ".")
             raise ConnectionLost(
                 f"the kernel of '{name}' is running (its heartbeat answers) but dropped "
-                f"every message for {timeout:g} s: the key in the connection file is likely "
-                "wrong, so the kernel cannot verify our signatures. Use the kernel's current "
-                "connection file.")
+                f"every message for {timeout + TIMEOUT_PROBE:g} s: the key in the connection "
+                "file is likely wrong, so the kernel cannot verify our signatures. Use the "
+                "kernel's current connection file.")
         raise ConnectionLost(
             f"the kernel of '{name}' did not answer within {timeout:g} s: it is not "
             "running, or not reachable at the address in its connection file.")

@@ -10,6 +10,7 @@ are the standard library, ipykernel, cloudpickle and the wire format only.
 from __future__ import annotations
 
 import ast
+import asyncio
 import contextvars
 import functools
 import linecache
@@ -19,11 +20,10 @@ import secrets
 import socket
 import sys
 import threading
-import traceback
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, live
+from . import channels, live, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -70,16 +70,18 @@ class Engine:
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
         # request msg_id → (client, ids its reply holds), until the client settles it
         self.unsettled: dict[str, tuple[str, list[str]]] = {}
+        self.accepted: str | None = None  # the msg_id of the last request that passed its checks
+        self.replied: str | None = None  # the msg_id of the last request answered
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
         self.kernel.shell_handlers.update(
             {
-                protocol.RUN_REQUEST: self.run_request,
-                protocol.FETCH_REQUEST: self.fetch_request,
-                protocol.RELEASE_REQUEST: self.release_request,
-                protocol.INFO_REQUEST: self.info_request,
-                protocol.CHUNK: self.chunk_request,
+                protocol.RUN_REQUEST: self.guard(self.run_request),
+                protocol.FETCH_REQUEST: self.guard(self.fetch_request),
+                protocol.RELEASE_REQUEST: self.guard(self.release_request),
+                protocol.INFO_REQUEST: self.guard(self.info_request),
+                protocol.CHUNK: self.guard(self.chunk_request),
             }
         )
         self.kernel._remote_magics_engine = self
@@ -114,13 +116,34 @@ class Engine:
         kernel.pre_handler_hook()
         try:
             await handler(kernel.shell_stream, idents, msg)
-        except Exception:
+        except asyncio.CancelledError:  # the kernel is shutting down
+            raise
+        except BaseException:  # an interrupt after the guard's own try: the engine goes on
             kernel.log.error("remote_magics: %s handler failed", msg_type, exc_info=True)
-        except KeyboardInterrupt:  # an interrupt that came after the handler's own try
-            kernel.log.error("remote_magics: KeyboardInterrupt outside a run")
         finally:
             kernel.post_handler_hook()
         return True
+
+    def guard(self, handler):
+        """``handler``, made to answer whatever happens inside it.
+
+        User objects run inside every handler (a cell, a ``__reduce__``, a property, a
+        ``__str__``): whatever they raise, ``KeyboardInterrupt`` and ``SystemExit`` included, a
+        request that passed its checks gets an error reply, and the engine goes on.
+        """
+        async def guarded(stream, ident, parent) -> None:
+            try:
+                await handler(stream, ident, parent)
+            except BaseException as err:  # never ends the engine, never leaves a request unanswered
+                msg_id = parent["header"].get("msg_id")
+                if self.accepted == msg_id and self.replied != msg_id:
+                    self.running = None
+                    self.reply(stream, ident, parent, self._error_content(err))
+                self.kernel.log.error("remote_magics: %s handler failed: %s",
+                                      parent["header"].get("msg_type"), tracebacks.one_line(err))
+                if isinstance(err, asyncio.CancelledError):  # the kernel is shutting down
+                    raise
+        return guarded
 
     # --- messaging -----------------------------------------------------------------------
 
@@ -133,6 +156,7 @@ class Engine:
         self._output_done(parent)
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
                        ident=ident)
+        self.replied = parent["header"].get("msg_id")
 
     def _output_done(self, parent: dict) -> None:
         """Publish, behind all the output the request made, that it made no more.
@@ -212,6 +236,7 @@ class Engine:
             msg["buffers"] = incoming.claim(content, msg["buffers"])
         except streaming.StreamError as err:
             return self._drop(msg, f"({err})")
+        self.accepted = msg["header"].get("msg_id")  # from here on, it is answered (guard)
         self.settle(msg)
         return True
 
@@ -312,30 +337,17 @@ class Engine:
             self.kernel.log.debug("post_execute hooks failed", exc_info=True)
 
     def _error_content(self, err: BaseException) -> dict:
-        if isinstance(err, InputError):
+        """An error reply's fields for ``err``: never raises, and costs little however deep."""
+        if isinstance(err, InputError) and err.__cause__ is not None:
             cause = err.__cause__
-            kind, evalue = type(cause), str(err)
-            lines = traceback.format_exception(cause)
-        else:
-            kind, evalue = type(err), str(err)
-            lines = self._format_traceback(err)
-        content = {"status": "error", "ename": kind.__name__, "evalue": evalue,
-                   "traceback": lines, "etype": f"{kind.__module__}.{kind.__qualname__}",
-                   "outputs": [], "result": None, "deleted": []}
-        if isinstance(err, InputError):
+            content = tracebacks.error_content(cause, cause.__traceback__, evalue=err.message)
             content["input"] = err.name  # the client adds what versions differ, if any
-        return content
-
-    def _format_traceback(self, err: BaseException) -> list[str]:
+            return content
         tb = err.__traceback__
         own = Engine._execute.__code__.co_filename
         while tb is not None and tb.tb_frame.f_code.co_filename == own:
             tb = tb.tb_next  # our own frames are noise to the user
-        shell = getattr(self.kernel, "shell", None)
-        try:
-            return shell.InteractiveTB.structured_traceback(type(err), err, tb)
-        except Exception:  # no IPython formatter: plain Python formatting
-            return traceback.format_exception(type(err), err, tb)
+        return tracebacks.error_content(err, tb, shell=getattr(self.kernel, "shell", None))
 
     def _outputs(self, content: dict, namespace: dict, value: Any, client: str):
         """The reply's outputs, result and frames, by the download policy."""
@@ -364,8 +376,8 @@ class Engine:
                 item = serialize.dumps(obj, limit)
             except serialize.TooLarge:
                 pass
-            except Exception as err:  # cannot be pickled: it stays remote, and we say why
-                reason = f"{type(err).__name__}: {err}"
+            except BaseException as err:  # cannot be pickled (whatever its __reduce__ raises):
+                reason = tracebacks.one_line(err)  # it stays remote, and we say why
             else:
                 frames.extend(item)
                 ref = describe(obj, self.store.add(obj, client))
@@ -401,16 +413,16 @@ class Engine:
         client = parent["header"]["session"]
         oid = parent["content"].get("id", "")
         try:
-            item = serialize.dumps(self.store.get(oid, client))
+            obj = self.store.get(oid, client)
         except KeyError:
             self.reply(stream, ident, parent, {
                 "status": "error", "ename": "LookupError",
                 "evalue": f"remote object {oid} is not held for this client", "traceback": []})
             return
-        except Exception as err:
-            self.reply(stream, ident, parent, {
-                "status": "error", "ename": type(err).__name__, "evalue": str(err),
-                "traceback": traceback.format_exception(err)})
+        try:
+            item = serialize.dumps(obj)
+        except BaseException as err:  # whatever its __reduce__ raises, the client gets an answer
+            self.reply(stream, ident, parent, tracebacks.error_content(err, err.__traceback__))
             return
         self.reply(stream, ident, parent, {"status": "ok", "nframes": len(item)}, item)
 
@@ -452,10 +464,9 @@ class InputError(Exception):
         if isinstance(cause, ImportError) and cause.name:
             hint = (f" The cell uses module '{cause.name}' by reference and it is not installed"
                     " in the remote kernel's environment: install it there.")
-        super().__init__(
-            f"the value of '{name}' could not be unpickled in the remote kernel: "
-            f"{type(cause).__name__}: {cause}.{hint}"
-        )
+        self.message = (f"the value of '{name}' could not be unpickled in the remote kernel: "
+                        f"{tracebacks.one_line(cause)}.{hint}")
+        super().__init__(self.message)
         self.name = name
 
 

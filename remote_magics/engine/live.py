@@ -15,6 +15,7 @@ import traceback
 from typing import Any
 
 from ..wire import protocol, serialize
+from . import tracebacks
 
 #: Operator names a binop/unop may use; each is a function of :mod:`operator`.
 BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_",
@@ -32,7 +33,7 @@ def install(engine: Any) -> None:
     async def op_request(stream, ident, parent) -> None:
         handle(engine, stream, ident, parent)
 
-    engine.kernel.shell_handlers[protocol.OP_REQUEST] = op_request
+    engine.kernel.shell_handlers[protocol.OP_REQUEST] = engine.guard(op_request)
 
 
 def handle(engine: Any, stream, ident, parent: dict) -> None:
@@ -138,7 +139,7 @@ def _next_chunk(engine: Any, iterator: Any, content: dict, client: str, frames: 
             item = serialize.dumps(items, limit)
         except serialize.TooLarge:
             pass  # some items are big: each one goes by the policy on its own
-        except Exception:
+        except BaseException:  # noqa: B036 - whatever an item's __reduce__ raises
             pass  # some item cannot be pickled: it stays remote, the others come back
         else:
             frames.extend(item)
@@ -186,6 +187,6 @@ def preview(obj: Any, rows: int = PREVIEW_ROWS) -> dict:
 
 def _error(err: BaseException) -> dict:
     kind = type(err)
-    return {"status": "error", "ename": kind.__name__, "evalue": str(err),
+    return {"status": "error", "ename": kind.__name__, "evalue": tracebacks.message(err),
             "etype": f"{kind.__module__}.{kind.__qualname__}",
             "traceback": traceback.format_exception_only(kind, err)}

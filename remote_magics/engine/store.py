@@ -5,9 +5,12 @@ remote_magics: standard library only.
 """
 from __future__ import annotations
 
+import gc
+import inspect
 import secrets
 import sys
-from typing import Any
+import types
+from typing import Any, Callable
 
 from ..wire import protocol
 
@@ -68,42 +71,95 @@ class ObjectStore:
 
 
 def describe(obj: Any, oid: str) -> dict:
-    """A proxy's descriptor: type, length, shape, dtype and size, as far as cheaply known."""
+    """A proxy's descriptor: type, length, shape, dtype and size, as far as cheaply known.
+
+    Never raises: a field that the object will not give (a ``shape`` or ``nbytes`` property
+    that raises, even ``KeyboardInterrupt``) is left unknown (None).
+    """
     kind = type(obj)
     desc: dict[str, Any] = dict.fromkeys(protocol.DESCRIPTOR_FIELDS)
-    desc.update(id=oid, type=f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."))
-    try:
-        desc["len"] = len(obj) if hasattr(kind, "__len__") else None
-    except Exception:  # a __len__ that fails is no reason to fail the run
-        desc["len"] = None
-    shape = getattr(obj, "shape", None)
+    desc.update(id=oid, type=_attempt(
+        lambda: f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."),
+        getattr(kind, "__name__", "object")))
+    desc["len"] = _attempt(lambda: len(obj) if hasattr(kind, "__len__") else None)
+    shape = _attempt(lambda: getattr(obj, "shape", None))
     if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
-        desc["shape"] = list(shape)
-        desc["dtype"] = str(getattr(obj, "dtype", "")) or None
-    desc["size"], desc["size_exact"] = _size(obj)
+        desc["shape"] = [int(n) for n in shape]
+        desc["dtype"] = _attempt(lambda: str(getattr(obj, "dtype", "")) or None)
+    desc["size"], desc["size_exact"] = _attempt(lambda: _size(obj), (None, False))
     return desc
 
 
+def _attempt(get: Callable[[], Any], default: Any = None) -> Any:
+    """``get()``, or ``default`` whatever it raises: a user's property must not fail a reply."""
+    try:
+        return get()
+    except BaseException:  # noqa: B036 - KeyboardInterrupt and SystemExit from user code too
+        return default
+
+
+#: Objects a size estimate visits at most; an object graph bigger than that has no size shown.
+SIZE_WALK = 5000
+#: Objects a size estimate does not count: shared by everything, not owned by the value.
+_SHARED = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.CodeType,
+           types.MethodType, types.FrameType, types.GetSetDescriptorType,
+           types.WrapperDescriptorType, types.MethodDescriptorType)
+#: Types whose size ``sys.getsizeof`` gives exactly (they hold no other objects).
+_ATOMS = (int, float, complex, str, bool, type(None), range, slice)
+
+
 def _size(obj: Any) -> tuple[int | None, bool]:
-    """Memory size of ``obj`` in bytes, exact for buffers, estimated from a sample for containers."""
+    """Memory size of ``obj`` in bytes: exact for buffers, else an estimate (None: unknown).
+
+    Containers are estimated from a sample of their items; other objects by a walk of what
+    they refer to, bounded by :data:`SIZE_WALK` objects.
+    """
     nbytes = getattr(obj, "nbytes", None)
     if isinstance(nbytes, int):
         return nbytes, True
     if isinstance(obj, (bytes, bytearray, memoryview)):
         return memoryview(obj).nbytes, True
-    try:
+    if isinstance(obj, _ATOMS):
+        return sys.getsizeof(obj), True
+    if isinstance(obj, (list, tuple, set, frozenset, dict)):
         size = sys.getsizeof(obj)
-        if isinstance(obj, (list, tuple, set, frozenset, dict)) and obj:
-            items = list(obj.items()) if isinstance(obj, dict) else obj
-            sample = [items[i] for i in range(0, len(items), max(1, len(items) // 100))]
-            each = sum(_deep_size(item) for item in sample) / len(sample)
-            return int(size + each * len(obj)), False
-        return size, True
-    except Exception:  # objects whose size cannot be taken get none
-        return None, False
+        if not obj:
+            return size, True
+        items = list(obj.items()) if isinstance(obj, dict) else obj
+        if not isinstance(items, (list, tuple)):
+            items = list(items)
+        sample = [items[i] for i in range(0, len(items), max(1, len(items) // 100))]
+        each = sum(_deep_size(item) for item in sample) / len(sample)
+        return int(size + each * len(obj)), False
+    return _walk(obj), False
 
 
 def _deep_size(item: Any) -> int:
     if isinstance(item, tuple):
         return sys.getsizeof(item) + sum(sys.getsizeof(part) for part in item)
     return sys.getsizeof(item)
+
+
+def _walk(obj: Any) -> int | None:
+    """The summed ``sys.getsizeof`` of ``obj`` and what it refers to; None past :data:`SIZE_WALK`.
+
+    An object with a ``__sizeof__`` of its own in Python (a pandas object) counts what it holds
+    already, so the walk does not go into it.
+    """
+    seen = {id(obj)}
+    todo = [obj]
+    total = 0
+    while todo:
+        current = todo.pop()
+        total += sys.getsizeof(current)
+        own_sizeof = inspect.getattr_static(type(current), "__sizeof__", None)
+        if isinstance(own_sizeof, types.FunctionType):
+            continue
+        for ref in gc.get_referents(current):
+            if id(ref) in seen or isinstance(ref, _SHARED):
+                continue
+            seen.add(id(ref))
+            if len(seen) > SIZE_WALK:
+                return None
+            todo.append(ref)
+    return total

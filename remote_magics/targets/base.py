@@ -91,14 +91,30 @@ class Target:
             raise NotConnected(f"target '{self.name}' is disconnected; connect again with "
                                "%remote_connect")
         if self.lost is not None:
-            raise RemoteKernelDied(self.lost)
+            raise RemoteKernelDied(
+                f"{self.lost}, so this did not run. To go on, "
+                f"{self.connection.restart_advice()}, then run it again.")
+
+    def mark_lost(self, died: RemoteKernelDied) -> None:
+        """Remember that the kernel died (``died`` said so), for every later use of the target."""
+        status = f" (exit status {died.status})" if died.status is not None else ""
+        self.lost = f"the remote kernel of target '{self.name}' died earlier{status}"
+
+    def say_if_still_running(self, quiet: bool = False) -> None:
+        """Say so when a request will wait for a cell that did not stop when interrupted."""
+        seconds = self.connection.still_running_for()
+        if seconds is not None and not quiet:
+            display.note(
+                f"remote_magics: target '{self.name}' is still running the cell that did not "
+                f"stop when interrupted {seconds:.0f} s ago; this waits until it finishes. To "
+                f"stop it now, {self.connection.restart_advice()}.")
 
     def _watch(self, outcome: Callable[[], Any]) -> Any:
         """Return ``outcome()``, remembering a kernel death it reports."""
         try:
             return outcome()
         except RemoteKernelDied as err:
-            self.lost = str(err)
+            self.mark_lost(err)
             raise
 
     @property
@@ -111,6 +127,7 @@ class Target:
                 patience: float | None = None, on_progress: Callable | None = None) -> Reply:
         """One request to the engine after the target's jobs, its reply (see Connection.request)."""
         self.check_usable(wait_for_jobs=True)
+        self.say_if_still_running(quiet=patience is not None)
         return self._watch(lambda: self.connection.request(
             msg_type, content, frames, timeout=timeout, on_output=on_output, patience=patience,
             on_progress=on_progress))
@@ -127,17 +144,19 @@ class Target:
         hidden: dict | None = None,
         cell_id: int | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
+        quiet: bool = False,
     ) -> runner.RunResult:
         """Run ``code`` remotely with the names it reads from ``namespace``; bring back what it binds.
 
         ``download`` is ``all`` (every bound value comes back), ``small`` (values whose serialized
         size is at most ``bytes`` come back, the rest stay remote as proxies) or ``none``.
         ``namespace`` changes only when the run succeeds. ``on_progress`` follows big
-        transfers (:meth:`remote_magics.cells.display.Watch.on_progress`).
+        transfers (:meth:`remote_magics.cells.display.Watch.on_progress`). ``quiet`` leaves out
+        the note that the run waits for a cell that did not stop when interrupted.
         """
         pending = self.start_run(code, namespace, download=download, bytes=bytes,
                                  timeout=timeout, on_output=on_output, hidden=hidden,
-                                 cell_id=cell_id, on_progress=on_progress)
+                                 cell_id=cell_id, on_progress=on_progress, quiet=quiet)
         self._watch(pending.wait)
         return self.finish_run(pending, namespace)
 
@@ -146,8 +165,12 @@ class Target:
                   on_output: Callable[[dict], None] | None = display.show,
                   hidden: Mapping[str, Any] | None = None,
                   cell_id: int | None = None,
-                  on_progress: Callable[[str, int, int], None] | None = None) -> Pending:
-        """Send a run without waiting for it (a pool sends to every member, then waits)."""
+                  on_progress: Callable[[str, int, int], None] | None = None,
+                  quiet: bool = False) -> Pending:
+        """Send a run without waiting for it (a pool sends to every member, then waits).
+
+        Unless ``quiet``, says so when the run waits for a cell that did not stop.
+        """
         protocol.check_download(download)
         self.check_usable(wait_for_jobs=True)
         for hook in list(self.before_run):
@@ -156,9 +179,10 @@ class Target:
         request = runner.prepare(code, namespace, self, download=download, limit=int(bytes),
                                  hidden=hidden or {}, cell_id=cell_id or self.runs)
         self.flush_releases()
-        return self.connection.start(protocol.RUN_REQUEST, request.content, request.frames,
-                                     timeout=timeout, on_output=on_output,
-                                     on_progress=on_progress)
+        self.say_if_still_running(quiet)
+        return self._watch(lambda: self.connection.start(
+            protocol.RUN_REQUEST, request.content, request.frames, timeout=timeout,
+            on_output=on_output, on_progress=on_progress))
 
     def finish_run(self, pending: Pending, namespace: dict) -> runner.RunResult:
         """The result of a run started by :meth:`start_run` that has finished; updates ``namespace``."""
@@ -277,9 +301,11 @@ class Registry:
         self.groups: dict[str, Any] = {}  # name → pool.Pool, whose members are in targets
         atexit.register(self.close_all)
 
-    def add(self, target: Target) -> Target:
+    def add(self, target: Target, current: bool = True) -> Target:
+        """Register ``target``; it becomes the current one if ``current`` or if there was none."""
         self.targets[target.name] = target
-        self.current = target.name
+        if current or self.current not in self.targets:
+            self.current = target.name
         return target
 
     def get(self, name: str | None = None) -> Target:
@@ -323,8 +349,10 @@ def owned_connection(name: str, km: Any) -> Connection:
             return process.poll()
         return None if km.is_alive() else "unknown"
 
-    return Connection(km.get_connection_info(session=False), name=name,
+    conn = Connection(km.get_connection_info(session=False), name=name,
                       interrupt=km.interrupt_kernel, exit_status=exit_status)
+    conn.restartable = True  # Target.restart works for every kernel with a manager
+    return conn
 
 
 # --- kinds of target ---------------------------------------------------------------------------

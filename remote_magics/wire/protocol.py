@@ -105,6 +105,13 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     all the output the request made, just before its reply; the client stops relaying there
     instead of waiting for the kernel's idle status, which comes later.
 
+Every request that passes its checks gets its reply, whatever the user's objects raise while it
+is handled (a cell, a ``__reduce__``, a property, an exception's ``__str__``; KeyboardInterrupt and
+SystemExit included): on error the reply has ``status`` "error", and the engine goes on. A reply's
+``traceback`` is IPython's (ANSI coloured); one of more than 100 frames is collapsed (repeated
+frames in one line, as IPython shows recursion) and formatted as Python does, so that a deep
+RecursionError costs well under a second to describe.
+
 Objects held by the engine are scoped to the client's Jupyter session id (``header.session``):
 one client cannot fetch or release another's. Ids are unguessable random tokens.
 

@@ -1,0 +1,157 @@
+"""What the client is told about an exception raised in the engine, at a bounded cost.
+
+A user's exception is described whatever its objects do (a ``__str__`` that raises, an interrupt
+while formatting), and its traceback costs little however deep it is: IPython's formatter takes
+about a millisecond a frame, so a traceback of more than :data:`IPYTHON_FRAMES` frames (a
+RecursionError at a raised recursion limit has a million) is collapsed here, repeated frames
+summarized in one line each as IPython does, and formatted as Python does.
+
+Shipped with the engine as source: standard library only.
+"""
+from __future__ import annotations
+
+import traceback
+from types import TracebackType
+from typing import Any
+
+#: Frames a traceback may have and still go through IPython's formatter.
+IPYTHON_FRAMES = 100
+#: Frames of a collapsed traceback shown at most; the middle of a longer one is left out.
+SHOWN_FRAMES = 60
+#: The longest cycle of frames (mutual recursion) that is collapsed, in frames.
+LONGEST_CYCLE = 8
+#: Exceptions of a chain (``__cause__``, ``__context__``) shown at most.
+CHAIN = 10
+
+_CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
+_CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
+
+
+def message(err: BaseException) -> str:
+    """``str(err)``, whatever the exception's ``__str__`` does."""
+    try:
+        return str(err)
+    except BaseException:  # a __str__ that raises, even KeyboardInterrupt, has no message
+        return f"<{type(err).__name__}: its message could not be formatted>"
+
+
+def one_line(err: BaseException) -> str:
+    """``Type: message`` on one line, whatever the exception's ``__str__`` does."""
+    text = " ".join(message(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def error_content(err: BaseException, tb: TracebackType | None = None, *, shell: Any = None,
+                  evalue: str | None = None) -> dict:
+    """The fields of an error reply for ``err`` (its traceback from ``tb``), never raising.
+
+    ``shell`` is the kernel's IPython shell, whose formatter colours a short traceback.
+    """
+    kind = type(err)
+    try:
+        lines = format_traceback(err, tb, shell)
+    except BaseException:  # an interrupt while formatting: the reply goes without the frames
+        lines = [one_line(err)]
+    return {"status": "error", "ename": kind.__name__,
+            "evalue": message(err) if evalue is None else evalue, "traceback": lines,
+            "etype": f"{kind.__module__}.{kind.__qualname__}",
+            "outputs": [], "result": None, "deleted": []}
+
+
+def format_traceback(err: BaseException, tb: TracebackType | None, shell: Any = None) -> list[str]:
+    """``err``'s traceback from ``tb``: IPython's when it is short, else collapsed here."""
+    short = all(_frames(link_tb, IPYTHON_FRAMES + 1) <= IPYTHON_FRAMES
+                for _, link_tb, _ in _chain(err, tb))
+    if short:
+        if shell is not None:
+            try:
+                return shell.InteractiveTB.structured_traceback(type(err), err, tb)
+            except Exception:  # no IPython formatter: plain Python formatting
+                pass
+        return traceback.format_exception(type(err), err, tb)
+    lines: list[str] = []
+    for exc, exc_tb, link in reversed(_chain(err, tb)):
+        lines.extend(_collapsed(exc, exc_tb))
+        if link:
+            lines.append(link)
+    return lines
+
+
+def _chain(err: BaseException, tb: TracebackType | None) -> list[tuple]:
+    """``[(exception, traceback, link to the one before it)]``, newest first, as Python links them."""
+    chain = [(err, tb, "")]
+    seen = {id(err)}
+    while len(chain) < CHAIN:
+        exc = chain[-1][0]
+        if exc.__cause__ is not None:
+            older, link = exc.__cause__, _CAUSE
+        elif exc.__context__ is not None and not exc.__suppress_context__:
+            older, link = exc.__context__, _CONTEXT
+        else:
+            break
+        if id(older) in seen:
+            break
+        seen.add(id(older))
+        chain[-1] = (*chain[-1][:2], link)
+        chain.append((older, older.__traceback__, ""))
+    return chain
+
+
+def _frames(tb: TracebackType | None, most: int) -> int:
+    """How many frames ``tb`` has, counting up to ``most``."""
+    count = 0
+    while tb is not None and count < most:
+        count, tb = count + 1, tb.tb_next
+    return count
+
+
+def _collapsed(err: BaseException, tb: TracebackType | None) -> list[str]:
+    """One exception's traceback with repeated frames summarized, as Python formats it."""
+    lines = ["Traceback (most recent call last):\n"] if tb is not None else []
+    for entry in _collapse(tb):
+        if isinstance(entry, tuple):
+            lines.append(f"  [... {entry[0]}]\n")
+        else:
+            lines.extend(traceback.StackSummary.extract([(entry.tb_frame, entry.tb_lineno)])
+                         .format())
+    lines.extend(traceback.format_exception_only(type(err), err))
+    return lines
+
+
+def _collapse(tb: TracebackType | None) -> list:
+    """The frames of ``tb`` to show, and ``(note, frames left out)`` in place of those left out.
+
+    A cycle of up to :data:`LONGEST_CYCLE` frames that repeats more than three times shows its
+    first two rounds and its last, as IPython shows recursion; past :data:`SHOWN_FRAMES`, the
+    middle is left out too.
+    """
+    tbs = []
+    while tb is not None:
+        tbs.append(tb)
+        tb = tb.tb_next
+    keys = [(entry.tb_frame.f_code, entry.tb_lineno) for entry in tbs]
+    shown: list = []
+    i, n = 0, len(keys)
+    while i < n:
+        for cycle in range(1, LONGEST_CYCLE + 1):
+            end = i + cycle
+            while end < n and keys[end] == keys[end - cycle]:
+                end += 1
+            rounds = (end - i) // cycle
+            if rounds > 3:
+                break
+        else:
+            shown.append(tbs[i])
+            i += 1
+            continue
+        where = ", ".join(f"{code.co_name} at line {line}" for code, line in keys[i:i + cycle])
+        shown.extend(tbs[i:i + 2 * cycle])
+        shown.append((f"skipping similar frames: {where} ({rounds - 3:,} times)",
+                      (rounds - 3) * cycle))
+        shown.extend(tbs[i + (rounds - 1) * cycle:i + rounds * cycle])
+        i += rounds * cycle
+    if len(shown) > SHOWN_FRAMES:
+        half = SHOWN_FRAMES // 2
+        frames = sum(entry[1] if isinstance(entry, tuple) else 1 for entry in shown[half:-half])
+        shown = [*shown[:half], (f"skipping {frames:,} more frames", frames), *shown[-half:]]
+    return shown
