@@ -35,6 +35,7 @@ class Engine:
         self.store = ObjectStore()
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
+        self.history = protocol.SignatureHistory()  # what our dispatch accepted: no replays
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -70,7 +71,10 @@ class Engine:
         if handler is None:
             return False
         try:
-            msg = protocol.unpack_message(self.session, parts)
+            msg = protocol.unpack_message(self.session, parts, self.history)
+        except protocol.Replayed as replay:
+            self._drop(replay.message, "that was accepted before (a replay)")
+            return True
         except Exception:
             kernel.log.error("remote_magics: dropped a %s that failed its signature check", msg_type)
             return True
@@ -135,7 +139,8 @@ class Engine:
                               ident=b"remote_transfer")
 
     def authentic(self, msg: dict) -> bool:
-        """Whether a message's frames pass their digest; every handler asks first.
+        """Whether a message's frames pass their digest and it names its client; every handler
+        asks first.
 
         A request's streamed frames are put in place here, and whatever else its client
         streamed and never claimed is dropped.
@@ -143,9 +148,11 @@ class Engine:
         kind, content = msg["header"]["msg_type"], msg["content"]
         if not streaming.message_ok(self.key, content, msg["buffers"]):
             return self._drop(msg, "whose frames fail their digest")
+        if not protocol.client_of(msg):
+            return self._drop(msg, "without its client's secret (a client older than this engine?)")
         if kind not in protocol.REQUEST_TYPES:  # channel messages (control thread): never streamed
             return True
-        incoming = self.incoming.pop(msg["header"]["session"], None) or streaming.Incoming(self.key)
+        incoming = self.incoming.pop(protocol.client_of(msg), None) or streaming.Incoming(self.key)
         try:
             msg["buffers"] = incoming.claim(content, msg["buffers"])
         except streaming.StreamError as err:
@@ -186,7 +193,7 @@ class Engine:
         self._announce(parent, "upload", parent["buffers"])
         self.running = parent  # channels a cell reads publish with this run as their parent
         content = parent["content"]
-        client = parent["header"]["session"]
+        client = protocol.client_of(parent)
         try:
             namespace = self._namespace(content, parent["buffers"], client)
             value = await self._execute(content, namespace)
@@ -313,7 +320,10 @@ class Engine:
         The chunks wait in :attr:`incoming` (client session → its Incoming) until the request
         they go ahead of claims them (:meth:`authentic`).
         """
-        client, content = parent["header"]["session"], parent["content"]
+        client, content = protocol.client_of(parent), parent["content"]
+        if not client:
+            self._drop(parent, "without its client's secret (a client older than this engine?)")
+            return
         incoming = self.incoming.get(client)
         if incoming is None:
             incoming = self.incoming[client] = streaming.Incoming(self.key)
@@ -330,7 +340,7 @@ class Engine:
         """Send an object's whole value."""
         if not self.authentic(parent):
             return
-        client = parent["header"]["session"]
+        client = protocol.client_of(parent)
         oid = parent["content"].get("id", "")
         try:
             item = serialize.dumps(self.store.get(oid, client))
@@ -350,7 +360,7 @@ class Engine:
         """Drop the client's references to objects."""
         if not self.authentic(parent):
             return
-        client = parent["header"]["session"]
+        client = protocol.client_of(parent)
         released = sum(self.store.release(oid, client) for oid in parent["content"].get("ids", ()))
         if parent["content"].get("all"):
             released += self.store.drop_client(client)
@@ -362,7 +372,7 @@ class Engine:
             return
         import cloudpickle
 
-        client = parent["header"]["session"]
+        client = protocol.client_of(parent)
         self.reply(stream, ident, parent, {
             "status": "ok",
             "protocol_version": protocol.PROTOCOL_VERSION,
@@ -403,8 +413,11 @@ def install(kernel: Any) -> Engine:
 
 def main() -> None:
     """``python -m remote_magics.engine -f CONNECTION_FILE``: an ipykernel with our handlers."""
+    import zmq
     from ipykernel.ipkernel import IPythonKernel
     from ipykernel.kernelapp import IPKernelApp
+
+    from . import curve
 
     class EngineKernel(IPythonKernel):
         implementation = "remote_magics.engine"
@@ -418,11 +431,41 @@ def main() -> None:
                 await super().dispatch_shell(msg, *args, **kwargs)
 
     class EngineApp(IPKernelApp):
+        admission = None  # with Curve keys: who may connect (:mod:`.curve`)
+
         def init_control(self, context: Any) -> None:
             super().init_control(context)
             # Shell messages on the main thread, as before ipykernel 7's subshells: each request
             # and reply skips two thread hops, the larger part of a null cell's remote time.
             self.shell_channel_thread = None
+
+        def _apply_curve_server_options(self, socket: Any) -> None:
+            # ipykernel calls this on shell, stdin, control and iopub before they bind
+            super()._apply_curve_server_options(socket)
+            if self.curve_secretkey is not None:
+                if self.admission is None:
+                    self.admission = curve.admission(self.session.key, self.curve_publickey,
+                                                    self.log)
+                self.admission.protect(socket)
+
+        def init_heartbeat(self) -> None:
+            if getattr(self, "curve_secretkey", None) is None:
+                return super().init_heartbeat()
+            # as ipykernel's, with the heartbeat's own context guarded before its socket binds
+            from ipykernel.heartbeat import Heartbeat
+
+            context = zmq.Context()
+            self.admission.protect_new_sockets(context)
+            self.heartbeat = Heartbeat(context, (self.transport, self.ip, self.hb_port),
+                                       curve_publickey=self.curve_publickey,
+                                       curve_secretkey=self.curve_secretkey)
+            self.hb_port = self.heartbeat.port
+            self.heartbeat.start()
+
+        def close(self) -> None:
+            if self.admission is not None:
+                self.admission.stop()  # a context waits for every socket before it terminates
+            super().close()
 
     EngineApp.launch_instance(kernel_class=EngineKernel)
 

@@ -113,8 +113,10 @@ publishes them as for any request.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
+import threading
 from typing import Iterable
 
 PROTOCOL_VERSION = 6  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
@@ -183,6 +185,16 @@ def connection_info(ip: str, key: str, ports: dict, **extra: object) -> dict:
     return {"transport": "tcp", "ip": ip, "key": key, "signature_scheme": "hmac-sha256",
             **ports, **extra}
 
+def client_of(msg: dict) -> str:
+    """The secret of the client that sent ``msg`` ("" if it names none): what scopes its objects.
+
+    Not the Jupyter session id, which every message on iopub shows in its parent header; the
+    secret travels only in the content of the client's own messages (shell and control).
+    """
+    client = msg["content"].get("client")
+    return client if isinstance(client, str) else ""
+
+
 #: Fields of an object descriptor; any but ``id`` and ``type`` may be null.
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact")
 
@@ -214,12 +226,59 @@ def digest_pool():
     return _digest_pool
 
 
-def unpack_message(session, parts: list) -> dict:
+#: Signatures an engine remembers, to refuse a message it has accepted before (Jupyter's too).
+HISTORY_SIZE = 1 << 16
+
+
+class Replayed(ValueError):
+    """A correctly signed message whose signature was accepted before: a replay, to drop.
+
+    ``message`` is the message, parsed, so that its sender can be told it was dropped.
+    """
+
+    def __init__(self, message: dict) -> None:
+        super().__init__(f"a {message.get('msg_type')} accepted before (replayed)")
+        self.message = message
+
+
+class SignatureHistory:
+    """The signatures of the last ``size`` messages accepted: a message seen before is refused.
+
+    As Jupyter's ``Session.digest_history``, but the oldest is forgotten first (Jupyter's drops
+    a random tenth when full), so a replay is refused until ``size`` newer messages have been
+    accepted after its original. Safe to share between threads. ``refused`` counts replays.
+    """
+
+    def __init__(self, size: int = HISTORY_SIZE) -> None:
+        self.size = size
+        self.refused = 0
+        self._seen: set[bytes] = set()
+        self._order: collections.deque[bytes] = collections.deque()
+        self._lock = threading.Lock()
+
+    def accept(self, signature: bytes) -> bool:
+        """Remember ``signature``; False if it is remembered already (the message is a replay)."""
+        with self._lock:
+            if signature in self._seen:
+                self.refused += 1
+                return False
+            self._seen.add(signature)
+            self._order.append(signature)
+            if len(self._order) > self.size:
+                self._seen.discard(self._order.popleft())
+            return True
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def unpack_message(session, parts: list, history: SignatureHistory | None = None) -> dict:
     """A verified Jupyter message from its frames after the identities (``session``: jupyter's).
 
     Like ``Session.deserialize`` without its parsing of every date: dates are never used here,
     and parsing them was a third of a null cell's time on each side. Raises ValueError for a
-    message whose signature is wrong.
+    message whose signature is wrong, and :class:`Replayed` for one whose signature ``history``
+    has accepted before (only verified signatures enter it; with no key there is no history).
     """
     signature, *fields = (bytes(part.buffer) if hasattr(part, "buffer") else bytes(part)
                           for part in parts[:5])
@@ -230,11 +289,14 @@ def unpack_message(session, parts: list) -> dict:
         if not hmac.compare_digest(mac.hexdigest().encode(), signature):
             raise ValueError("bad signature")
     header = session.unpack(fields[0])
-    return {"header": header, "msg_id": header.get("msg_id"),
-            "msg_type": header.get("msg_type"), "parent_header": session.unpack(fields[1]),
-            "metadata": session.unpack(fields[2]), "content": session.unpack(fields[3]),
-            "buffers": [part.buffer if hasattr(part, "buffer") else memoryview(part)
-                        for part in parts[5:]]}
+    msg = {"header": header, "msg_id": header.get("msg_id"),
+           "msg_type": header.get("msg_type"), "parent_header": session.unpack(fields[1]),
+           "metadata": session.unpack(fields[2]), "content": session.unpack(fields[3]),
+           "buffers": [part.buffer if hasattr(part, "buffer") else memoryview(part)
+                       for part in parts[5:]]}
+    if history is not None and session.auth is not None and not history.accept(signature):
+        raise Replayed(msg)
+    return msg
 
 
 def frames_digest(key: bytes, frames: Iterable) -> str:
