@@ -3,7 +3,9 @@
 ``tcp://HOST:PORT?key=HMAC_KEY[&curve=SERVER_PUBLIC_KEY_HEX]``: ``PORT`` is the shell port;
 iopub, stdin, control and heartbeat follow it, in that order
 (:data:`remote_magics.wire.protocol.PORT_NAMES`). ``key`` signs messages; ``curve`` is the
-server's public key, in hex. :func:`format_url` writes such a URL, :func:`parse_url` reads it.
+server's public key, in hex. With ``curve``, our Curve key pair is made from ``key``
+(:func:`remote_magics.engine.curve.client_keys`): the engine admits no other. :func:`format_url`
+writes such a URL, :func:`parse_url` reads it.
 """
 from __future__ import annotations
 

@@ -9,6 +9,29 @@ not cover binary frames, so every message of ours that carries frames also carri
 ``content["digest"]``: an HMAC-SHA256, with the same key, of the frames' lengths and bytes
 (:func:`frames_digest`). A side that finds a wrong digest logs the message and drops it.
 
+Each message is accepted once only. Both sides remember the signatures of the messages they
+accepted (:class:`SignatureHistory`: the engine the last :data:`HISTORY_SIZE`, a client the
+last 16,384 it received) and drop, with a log line, a message whose signature they accepted
+before: a captured message sent again byte for byte (a replay). The engine answers a dropped
+request with an ``idle`` status on iopub (parent: the request), so a client waiting on it stops
+waiting. Messages that ipykernel dispatches itself (the control channel, and every message in
+a kernel we attached to) are checked the same way by Jupyter's ``Session`` and its own history.
+
+Every message of ours that a client sends (requests, their chunks, and channel messages on
+control) carries ``content["client"]``: a random token the client makes when it connects
+(:attr:`remote_magics.client.connection.Connection.client_secret`) and shares with its
+connections on other threads. It travels only in the content of that client's own messages,
+which no other client receives; nothing on iopub carries it (iopub shows every message's
+parent header, and so the Jupyter session id, to every client holding the key). The engine
+scopes objects, uploads under way and channels to it (:func:`client_of`) and drops a message
+without it.
+
+Under CurveZMQ (an engine served on a network address), a client's Curve key pair is not its
+own: its secret key is made from the connection key
+(:func:`remote_magics.engine.curve.client_keys`), and the engine's ZAP handler admits that key
+pair and the kernel's own only, on all five sockets: the server's public key alone reads and
+reaches nothing.
+
 A frame longer than :data:`STREAM_CHUNK` bytes does not travel inside its message: it is
 *streamed* ahead of it, on the same socket, as ``remote_chunk`` messages of at most
 :data:`STREAM_CHUNK` bytes each (more for a frame so big that its transfer would otherwise take
@@ -20,10 +43,11 @@ included) followed by the transfer id encoded as one more frame. Any request or 
 the shell socket may be streamed, both ways; messages on iopub and control never are.
 
 ``remote_chunk`` → and ← (shell; a reply's chunks have the request as parent) ``transfer``,
-    ``index`` (the frame's index in the message), ``offset`` (of this chunk in the frame),
-    ``nbytes`` (the frame's size), ``total`` (the message's frames in all, for progress),
-    ``digest``: :func:`frames_digest` of the frames ``b"remote_chunk"``, the transfer id, then
-    index, offset and nbytes each as 8 bytes little-endian, then the chunk; one frame: the chunk.
+    ``client`` (→ only), ``index`` (the frame's index in the message), ``offset`` (of this
+    chunk in the frame), ``nbytes`` (the frame's size), ``total`` (the message's frames in all,
+    for progress), ``digest``: :func:`frames_digest` of the frames ``b"remote_chunk"``, the
+    transfer id, then index, offset and nbytes each as 8 bytes little-endian, then the chunk;
+    one frame: the chunk.
     A frame's chunks come in order and cover it exactly; a receiver drops a chunk that fails
     its digest or comes out of order, and with it the transfer and the message that claims it.
     No reply. A peer sends one message's chunks, then that message: a chunk of a new transfer
@@ -101,8 +125,11 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
     all the output the request made, just before its reply; the client stops relaying there
     instead of waiting for the kernel's idle status, which comes later.
 
-Objects held by the engine are scoped to the client's Jupyter session id (``header.session``):
-one client cannot fetch or release another's. Ids are unguessable random tokens.
+Objects held by the engine are scoped to the client's secret (``content["client"]``, see
+above), not to its Jupyter session id, which iopub shows: one client cannot fetch, use or
+release another's. Ids are unguessable random tokens. A channel belongs to the client whose run
+first reads it (or whose ``remote_channel_send`` first names it); the engine drops the channel
+messages of any other client.
 
 Output produced while a request runs (stdout, stderr, ``display_data``) goes out on iopub with the
 request as its parent, as for ``execute_request``; ``remote_output_done`` follows all of it, so the
@@ -184,6 +211,7 @@ def connection_info(ip: str, key: str, ports: dict, **extra: object) -> dict:
     """A Jupyter connection file's dict: TCP on ``ip``, HMAC-SHA256 with ``key``, ``ports``."""
     return {"transport": "tcp", "ip": ip, "key": key, "signature_scheme": "hmac-sha256",
             **ports, **extra}
+
 
 def client_of(msg: dict) -> str:
     """The secret of the client that sent ``msg`` ("" if it names none): what scopes its objects.
