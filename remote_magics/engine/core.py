@@ -60,6 +60,7 @@ class Engine:
         the handler, waits twice on its output thread to flush stdout and stderr, which our
         handlers have already queued: on two cores that cost a null cell about a millisecond.
         The client finishes on the reply and ``remote_output_done``, so it needs none of them.
+        A message whose signature this dispatch accepted before (a replay) is dropped.
         """
         kernel = self.kernel
         try:
@@ -317,7 +318,7 @@ class Engine:
     async def chunk_request(self, stream, ident, parent) -> None:
         """Take one chunk of a client's upload (:mod:`..wire.streaming`), and acknowledge it.
 
-        The chunks wait in :attr:`incoming` (client session → its Incoming) until the request
+        The chunks wait in :attr:`incoming` (client secret → its Incoming) until the request
         they go ahead of claims them (:meth:`authentic`).
         """
         client, content = protocol.client_of(parent), parent["content"]
