@@ -135,8 +135,10 @@ class PackageInstallError(RemoteMagicsError):
 class ConnectionRefused(RemoteMagicsError):
     """A served engine accepted the TCP connection but refused our security handshake."""
 
-    def __init__(self, address: str, curve: bool) -> None:
-        why = ("the Curve server key in the URL is not this engine's" if curve else
+    def __init__(self, address: str, curve: bool, key: bool = False) -> None:
+        why = ("the engine admits only clients that hold its key, and the URL's key= is not "
+               "this engine's" if key else
+               "the Curve server key in the URL is not this engine's" if curve else
                "the engine requires CurveZMQ encryption and the URL has no curve= key")
         super().__init__(
             f"the served engine at {address} refused the connection: {why}. Copy the whole "

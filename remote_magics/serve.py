@@ -4,7 +4,9 @@
 (:class:`~remote_magics.engine.host.Supervisor`) bound to ``IP`` on five consecutive free ports
 of the range and prints the line to type in a notebook. On an address that is not loopback it
 refuses to start without ``--curve`` (CurveZMQ encryption, the server's key pair written into the
-connection file, which ipykernel reads). A notebook connects with the printed URL
+connection file, which ipykernel reads; the engine then admits only clients whose Curve key pair
+is made from the URL's key, :mod:`remote_magics.engine.curve`). A notebook connects with the
+printed URL
 (:func:`remote_magics.targets.served.format_url`)::
 
     tcp://HOST:PORT?key=HMAC_KEY[&curve=SERVER_PUBLIC_KEY_HEX]

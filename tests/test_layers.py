@@ -18,7 +18,8 @@ LAYERS = ("errors", "wire", "engine", "client", "cells", "targets", "")  # "": t
 #: The folders shipped to kernels and hosts that lack remote_magics.
 SHIPPED = ("wire", "engine")
 #: What shipped code may import besides itself: the standard library and these.
-SHIPPED_MAY_IMPORT = {"cloudpickle", "ipykernel"}
+#: (zmq: ipykernel's own dependency; engine.curve runs a ZAP handler for Curve-served engines.)
+SHIPPED_MAY_IMPORT = {"cloudpickle", "ipykernel", "zmq"}
 #: Imports that shipped code makes only to learn whether something is there, never needing it.
 OPTIONAL = {"packaging", "pip"}  # tasks.satisfied: a requirement's check, with a fallback
 

@@ -293,7 +293,8 @@ def test_a_frame_altered_in_flight_is_refused_and_nothing_runs(worker, tmp_path)
     request = runner.prepare("open(marker_path, 'w').close()\nn = len(blob)", namespace, worker,
                              download="all", limit=1 << 20)
     conn = worker.connection
-    content = dict(request.content, digest=protocol.frames_digest(conn.key, request.frames))
+    content = dict(request.content, digest=protocol.frames_digest(conn.key, request.frames),
+                   client=conn.client_secret)
     frames = [bytes(f) for f in request.frames]
     assert len(frames) >= 2  # the bytearray travels out of band
     big = max(range(len(frames)), key=lambda i: len(frames[i]))  # the bytearray's own frame

@@ -196,14 +196,15 @@ def test_an_upload_the_client_never_claims_is_dropped_by_its_next_request(target
     conn = target.connection
     out = streaming.Outgoing(conn.key, [b"head", os.urandom(3 * protocol.STREAM_CHUNK)])
     for content, piece in list(out.chunks())[:2]:  # an upload interrupted after two chunks
-        conn.session.send(conn.shell, protocol.CHUNK, content, buffers=[piece])
-    session = conn.session.session
+        conn.session.send(conn.shell, protocol.CHUNK, dict(content, client=conn.client_secret),
+                          buffers=[piece])
+    client = conn.client_secret  # the engine keeps a client's chunks under its secret
     held = ("{k: v.received for k, v in get_ipython().kernel._remote_magics_engine"
             ".incoming.items() if v.transfer}")
     before = _engine_expression(conn, held)
-    assert before.get(session) == 2 * protocol.STREAM_CHUNK
+    assert before.get(client) == 2 * protocol.STREAM_CHUNK
     target.info()  # any request of ours from this client
-    assert session not in _engine_expression(conn, held)
+    assert client not in _engine_expression(conn, held)
 
 
 def test_a_request_whose_upload_fails_its_digest_is_dropped_and_the_client_told(target,

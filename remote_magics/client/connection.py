@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Sequence
 import zmq
 from jupyter_client.session import Session
 
+from ..engine import curve
 from ..errors import ConnectionLost, RemoteInterrupt, RemoteKernelDied, RemoteTimeout
 from ..wire import protocol, streaming
 
@@ -47,6 +48,8 @@ CHUNK_BUDGET = 0.2
 LATE_KEEP = 10_000
 #: The line shown before output that comes after its request ended (a thread's, a child's).
 LATE_MARKER = "[remote_magics: late output from an earlier cell]\n"
+#: Signatures of received messages a connection remembers, to drop a message that comes twice.
+RECEIVED_HISTORY = 1 << 14
 
 
 _iopub_handlers: dict[str, Callable[[dict], None]] = {}
@@ -129,6 +132,9 @@ class Connection:
         self.session = _Session(
             key=self.key, signature_scheme=info.get("signature_scheme", "hmac-sha256")
         )
+        #: What the engine scopes our objects to: in our messages' content only, never on iopub.
+        self.client_secret = secrets.token_hex(16)
+        self.history = protocol.SignatureHistory(RECEIVED_HISTORY)  # replies and output, once
         self.context = zmq.Context()
         self.shell = self._socket(zmq.DEALER, "shell_port")
         self.control = self._socket(zmq.DEALER, "control_port")
@@ -161,10 +167,8 @@ class Connection:
             public = public.encode() if isinstance(public, str) else public
             secret = self.info.get("curve_secretkey")
             sock.curve_serverkey = public
-            if secret is None:  # a tcp:// URL names only the server's key: a key pair of our own
-                if not hasattr(self, "_curve_keys"):
-                    self._curve_keys = zmq.curve_keypair()
-                public, secret = self._curve_keys
+            if secret is None:  # a tcp:// URL names only the server's key: the engine admits
+                public, secret = curve.client_keys(self.key)  # the key pair made from key=
             sock.curve_publickey = public  # Jupyter's scheme: clients reuse the kernel's keypair
             sock.curve_secretkey = secret.encode() if isinstance(secret, str) else secret
         transport = self.info.get("transport", "tcp")
@@ -183,7 +187,11 @@ class Connection:
         On the shell channel, big frames are streamed ahead of the message (:mod:`remote_magics.wire.streaming`),
         paced by the engine's acknowledgements, which ``on_progress("upload", done, total)``
         follows. Raises :class:`ConnectionLost` when the engine refuses a chunk or goes away.
+        Our own message types (and their chunks) carry :attr:`client_secret`.
         """
+        ours = {"client": self.client_secret} if msg_type.startswith("remote_") else None
+        if ours:
+            content = dict(content, **ours)
         if channel == "control":  # a channel's messages stay whole
             msg = streaming.send(self.session, self.control, msg_type, content, frames, self.key,
                                  chunk=None)
@@ -192,7 +200,7 @@ class Connection:
                                   self._upload_stalled, interval=HEARTBEAT_INTERVAL)
         try:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
-                                 window=window)
+                                 window=window, chunk_fields=ours)
         except streaming.StreamError as err:
             raise ConnectionLost(f"target '{self.name}' refused an upload ({err}): its data was "
                                  "altered on the way, and nothing ran. Run it again.") from None
@@ -261,11 +269,16 @@ class Connection:
     # --- receiving -----------------------------------------------------------------------
 
     def _recv(self, sock: zmq.Socket) -> dict | None:
-        """One signed message from ``sock``, or None for one that fails its signature."""
+        """One signed message from ``sock``, or None for one that fails its signature or that
+        came before (a replay)."""
         raw = sock.recv_multipart(copy=False)
         try:
             _, parts = self.session.feed_identities(raw, copy=False)
-            return protocol.unpack_message(self.session, parts)
+            return protocol.unpack_message(self.session, parts, self.history)
+        except protocol.Replayed as replay:
+            log.warning("remote_magics: dropped a %s from '%s' that came before (a replay)",
+                        replay.message["msg_type"], self.name)
+            return None
         except Exception:
             log.warning("remote_magics: dropped a message from '%s' that failed its signature check",
                         self.name)
@@ -500,13 +513,15 @@ class Connection:
     def twin(self) -> "Connection":
         """A second connection to the same kernel as the same client, for another thread.
 
-        It carries this connection's Jupyter session id, so the engine scopes objects to the
-        same client. Its message ids have a prefix of their own (and count from far away), so a
-        reply, an idle status or late output of one is never taken for the other's.
+        It carries this connection's client secret, so the engine scopes objects to the same
+        client, and its Jupyter session id. Its message ids have a prefix of their own (and
+        count from far away), so a reply, an idle status or late output of one is never taken
+        for the other's.
         """
         twin = Connection(self.info, name=self.name, interrupt=self._interrupt,
                           exit_status=self._exit_status, heartbeat_timeout=self.heartbeat_timeout)
         twin.restartable = self.restartable
+        twin.client_secret = self.client_secret
         twin.session.session = self.session.session
         twin.session.message_count = next(_twin_blocks) << 40
         return twin

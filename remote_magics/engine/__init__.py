@@ -1,7 +1,8 @@
 """The engine: everything that runs in the remote kernel, and on an ssh host to start one.
 
 Shipped as source into kernels that lack remote_magics (with :mod:`remote_magics.wire`), so every
-module here imports only the standard library, cloudpickle, ipykernel and the wire format.
+module here imports only the standard library, cloudpickle, ipykernel (and ZeroMQ, ipykernel's
+own dependency, for :mod:`.curve`) and the wire format.
 
 - :mod:`.core`: the :class:`~.core.Engine`, our shell handlers in an ipykernel kernel.
 - :mod:`.store`: the objects that stay remote, per client.
@@ -9,6 +10,8 @@ module here imports only the standard library, cloudpickle, ipykernel and the wi
 - :mod:`.tasks`: functions the client runs remotely (file mirroring, pip, map chunks).
 - :mod:`.host`: an engine kernel as a child process, its ports and connection file (``serve``
   and the host side of ssh targets).
+- :mod:`.curve`: who may connect to an engine served with CurveZMQ (ZAP), and the client key
+  pair made from the connection key.
 
 ``python -m remote_magics.engine -f CONNECTION_FILE`` starts an engine kernel.
 """

@@ -35,42 +35,62 @@ def install(engine: Any) -> None:
     engine.kernel.control_handlers[protocol.CHANNEL_ACK] = _on_ack
 
 
-def _get(channel_id: str) -> "Channel":
+def _get(channel_id: str, client: str) -> "Channel | None":
+    """The channel, made if new; None when another client owns it (its id shows on iopub)."""
     with _lock:
         channel = _channels.get(channel_id)
         if channel is None:  # the notebook may send before the cell that reads it starts
             channel = _channels[channel_id] = Channel(channel_id)
+        if not channel._owner:
+            channel._owner = client
+        if client != channel._owner:
+            _engine.kernel.log.error("remote_magics: dropped a message for channel %s from "
+                                     "another client than its own", channel_id[:8])
+            return None
         return channel
 
 
 def attach(channel_id: str) -> "Channel":
     """Called by the unpickler when a cell reads a notebook channel: the engine's end of it."""
-    channel = _get(channel_id)
-    channel._parent = getattr(_engine, "running", None)
+    running = getattr(_engine, "running", None)
+    channel = _get(channel_id, protocol.client_of(running) if running else "")
+    if channel is None:
+        raise LookupError(f"channel {channel_id[:8]} belongs to another client")
+    channel._parent = running
     return channel
 
 
 def _on_send(stream, ident, parent) -> None:
     if not _engine.authentic(parent):
         return
-    content = parent["content"]
+    content, client = parent["content"], protocol.client_of(parent)
     frames = list(parent["buffers"][: content.get("nframes", 0)])
-    _get(content.get("channel", ""))._incoming.put((frames, parent["header"]["session"]))
+    channel = _get(content.get("channel", ""), client)
+    if channel is not None:
+        channel._incoming.put((frames, client))
+
+
+def _owned(parent: dict) -> "Channel | None":
+    """The existing channel a control message names, if its sender is the channel's client."""
+    channel_id, client = parent["content"].get("channel", ""), protocol.client_of(parent)
+    with _lock:
+        channel = _channels.get(channel_id)
+        if channel is None or not client or client != channel._owner:
+            return None
+        return channel
 
 
 def _on_ack(stream, ident, parent) -> None:
-    content = parent["content"]
-    with _lock:
-        channel = _channels.get(content.get("channel", ""))
+    channel = _owned(parent)
     if channel is not None:
-        channel._acked(int(content.get("count", 0)))
+        channel._acked(int(parent["content"].get("count", 0)))
 
 
 def _on_close(stream, ident, parent) -> None:
-    channel_id = parent["content"].get("channel", "")
-    with _lock:
-        channel = _channels.pop(channel_id, None)
+    channel = _owned(parent)
     if channel is not None:
+        with _lock:
+            _channels.pop(channel.id, None)
         channel._incoming.put(_CLOSED)
 
 
@@ -81,6 +101,7 @@ class Channel:
         self.id = channel_id
         self._incoming: queue.Queue = queue.Queue()
         self._parent: dict | None = None
+        self._owner = ""  # the secret of the client whose channel this is (protocol.client_of)
         self._closed = False
         self._eof = False
         self._window = threading.Condition()

@@ -72,6 +72,7 @@ class Engine:
         self.unsettled: dict[str, tuple[str, list[str]]] = {}
         self.accepted: str | None = None  # the msg_id of the last request that passed its checks
         self.replied: str | None = None  # the msg_id of the last request answered
+        self.history = protocol.SignatureHistory()  # what our dispatch accepted: no replays
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -97,6 +98,7 @@ class Engine:
         the handler, waits twice on its output thread to flush stdout and stderr, which our
         handlers have already queued: on two cores that cost a null cell about a millisecond.
         The client finishes on the reply and ``remote_output_done``, so it needs none of them.
+        A message whose signature this dispatch accepted before (a replay) is dropped.
         """
         kernel = self.kernel
         try:
@@ -108,7 +110,10 @@ class Engine:
         if handler is None:
             return False
         try:
-            msg = protocol.unpack_message(self.session, parts)
+            msg = protocol.unpack_message(self.session, parts, self.history)
+        except protocol.Replayed as replay:
+            self._drop(replay.message, "that was accepted before (a replay)")
+            return True
         except Exception:
             kernel.log.error("remote_magics: dropped a %s that failed its signature check", msg_type)
             return True
@@ -191,14 +196,14 @@ class Engine:
         if held:
             if len(self.unsettled) >= protocol.UNSETTLED_KEEP:  # a client that never settles
                 self.unsettled.pop(next(iter(self.unsettled)))
-            self.unsettled[parent["header"]["msg_id"]] = (parent["header"]["session"], held)
+            self.unsettled[parent["header"]["msg_id"]] = (protocol.client_of(parent), held)
 
     def settle(self, msg: dict) -> None:
         """Apply a request's ``settled``: release what replies its client never received held."""
         settled = msg["content"].get("settled")
         if not isinstance(settled, dict):
             return
-        client = msg["header"]["session"]
+        client = protocol.client_of(msg)
         for msg_id, received in settled.items():
             entry = self.unsettled.get(msg_id)
             if entry is None or entry[0] != client:
@@ -221,7 +226,8 @@ class Engine:
                               ident=b"remote_transfer")
 
     def authentic(self, msg: dict) -> bool:
-        """Whether a message's frames pass their digest; every handler asks first.
+        """Whether a message's frames pass their digest and it names its client; every handler
+        asks first.
 
         A request's streamed frames are put in place here, and whatever else its client
         streamed and never claimed is dropped.
@@ -229,9 +235,11 @@ class Engine:
         kind, content = msg["header"]["msg_type"], msg["content"]
         if not streaming.message_ok(self.key, content, msg["buffers"]):
             return self._drop(msg, "whose frames fail their digest")
+        if not protocol.client_of(msg):
+            return self._drop(msg, "without its client's secret (a client older than this engine?)")
         if kind not in protocol.REQUEST_TYPES:  # channel messages (control thread): never streamed
             return True
-        incoming = self.incoming.pop(msg["header"]["session"], None) or streaming.Incoming(self.key)
+        incoming = self.incoming.pop(protocol.client_of(msg), None) or streaming.Incoming(self.key)
         try:
             msg["buffers"] = incoming.claim(content, msg["buffers"])
         except streaming.StreamError as err:
@@ -275,7 +283,7 @@ class Engine:
         self.running = parent  # channels a cell reads publish with this run as their parent
         in_run = IN_RUN.set(True)  # threads the cell starts keep this run as their parent
         content = parent["content"]
-        client = parent["header"]["session"]
+        client = protocol.client_of(parent)
         try:
             namespace = self._namespace(content, parent["buffers"], client)
             value = await self._execute(content, namespace)
@@ -390,10 +398,13 @@ class Engine:
     async def chunk_request(self, stream, ident, parent) -> None:
         """Take one chunk of a client's upload (:mod:`..wire.streaming`), and acknowledge it.
 
-        The chunks wait in :attr:`incoming` (client session → its Incoming) until the request
+        The chunks wait in :attr:`incoming` (client secret → its Incoming) until the request
         they go ahead of claims them (:meth:`authentic`).
         """
-        client, content = parent["header"]["session"], parent["content"]
+        client, content = protocol.client_of(parent), parent["content"]
+        if not client:
+            self._drop(parent, "without its client's secret (a client older than this engine?)")
+            return
         incoming = self.incoming.get(client)
         if incoming is None:
             incoming = self.incoming[client] = streaming.Incoming(self.key)
@@ -410,7 +421,7 @@ class Engine:
         """Send an object's whole value."""
         if not self.authentic(parent):
             return
-        client = parent["header"]["session"]
+        client = protocol.client_of(parent)
         oid = parent["content"].get("id", "")
         try:
             obj = self.store.get(oid, client)
@@ -430,7 +441,7 @@ class Engine:
         """Drop the client's references to objects."""
         if not self.authentic(parent):
             return
-        client = parent["header"]["session"]
+        client = protocol.client_of(parent)
         released = sum(self.store.release(oid, client) for oid in parent["content"].get("ids", ()))
         if parent["content"].get("all"):
             released += self.store.drop_client(client)
@@ -441,7 +452,7 @@ class Engine:
         """Describe the engine and what it holds for this client."""
         if not self.authentic(parent):
             return
-        client = parent["header"]["session"]
+        client = protocol.client_of(parent)
         self.reply(stream, ident, parent, {
             "status": "ok",
             "protocol_version": protocol.PROTOCOL_VERSION,
@@ -481,11 +492,14 @@ def install(kernel: Any) -> Engine:
 
 def main() -> None:
     """``python -m remote_magics.engine -f CONNECTION_FILE``: an ipykernel with our handlers."""
+    import zmq
     from ipykernel.ipkernel import IPythonKernel
     from ipykernel.kernelapp import IPKernelApp
     from ipykernel.parentpoller import ParentPollerUnix
 
     from .host import ParentWatch
+
+    from . import curve
 
     class EngineKernel(IPythonKernel):
         implementation = "remote_magics.engine"
@@ -499,6 +513,8 @@ def main() -> None:
                 await super().dispatch_shell(msg, *args, **kwargs)
 
     class EngineApp(IPKernelApp):
+        admission = None  # with Curve keys: who may connect (:mod:`.curve`)
+
         def init_poller(self) -> None:
             super().init_poller()
             if isinstance(self.poller, ParentPollerUnix):  # ours also removes the connection file
@@ -509,6 +525,34 @@ def main() -> None:
             # Shell messages on the main thread, as before ipykernel 7's subshells: each request
             # and reply skips two thread hops, the larger part of a null cell's remote time.
             self.shell_channel_thread = None
+
+        def _apply_curve_server_options(self, socket: Any) -> None:
+            # ipykernel calls this on shell, stdin, control and iopub before they bind
+            super()._apply_curve_server_options(socket)
+            if self.curve_secretkey is not None:
+                if self.admission is None:
+                    self.admission = curve.admission(self.session.key, self.curve_publickey,
+                                                    self.log)
+                self.admission.protect(socket)
+
+        def init_heartbeat(self) -> None:
+            if getattr(self, "curve_secretkey", None) is None:
+                return super().init_heartbeat()
+            # as ipykernel's, with the heartbeat's own context guarded before its socket binds
+            from ipykernel.heartbeat import Heartbeat
+
+            context = zmq.Context()
+            self.admission.protect_new_sockets(context)
+            self.heartbeat = Heartbeat(context, (self.transport, self.ip, self.hb_port),
+                                       curve_publickey=self.curve_publickey,
+                                       curve_secretkey=self.curve_secretkey)
+            self.hb_port = self.heartbeat.port
+            self.heartbeat.start()
+
+        def close(self) -> None:
+            if self.admission is not None:
+                self.admission.stop()  # a context waits for every socket before it terminates
+            super().close()
 
     EngineApp.launch_instance(kernel_class=EngineKernel)
 

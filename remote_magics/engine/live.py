@@ -41,7 +41,7 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
     if not engine.authentic(parent):
         return
     content = parent["content"]
-    client = parent["header"]["session"]
+    client = protocol.client_of(parent)
     frames: list = []
     try:
         reply = _apply(engine, content, parent["buffers"], client, frames)

@@ -3,7 +3,9 @@
 ``tcp://HOST:PORT?key=HMAC_KEY[&curve=SERVER_PUBLIC_KEY_HEX]``: ``PORT`` is the shell port;
 iopub, stdin, control and heartbeat follow it, in that order
 (:data:`remote_magics.wire.protocol.PORT_NAMES`). ``key`` signs messages; ``curve`` is the
-server's public key, in hex. :func:`format_url` writes such a URL, :func:`parse_url` reads it.
+server's public key, in hex. With ``curve``, our Curve key pair is made from ``key``
+(:func:`remote_magics.engine.curve.client_keys`): the engine admits no other. :func:`format_url`
+writes such a URL, :func:`parse_url` reads it.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from zmq.utils import z85
 from zmq.utils.monitor import recv_monitor_message
 
 from ..client.connection import Connection
+from ..engine import curve
 from ..errors import ConnectionRefused, HostUnreachable, RemoteMagicsError
 from ..wire import protocol
 from .base import Kind, Target, register_kind
@@ -64,17 +67,20 @@ def _z85_key(text: str) -> str:
 
 
 def probe(info: dict, timeout: float) -> str:
-    """How a served engine's shell port answers: ``"ok"``, ``"refused"`` or ``"unreachable"``.
+    """How a served engine's shell port answers: ``"ok"``, ``"refused"``, ``"unauthorized"`` or
+    ``"unreachable"``.
 
     ``refused`` means a TCP connection was made but the ZeroMQ security handshake failed: the
     engine wants Curve and we have no key, or our server key is not the engine's.
+    ``unauthorized``: the engine refused our Curve client key, made from the URL's ``key=``
+    (:func:`remote_magics.engine.curve.client_keys`), so that key is not the engine's.
     """
     context = zmq.Context()
     sock = context.socket(zmq.DEALER)
     sock.linger = 0
     if info.get("curve_publickey"):
         sock.curve_serverkey = info["curve_publickey"].encode()
-        sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+        sock.curve_publickey, sock.curve_secretkey = curve.client_keys(info["key"].encode())
     monitor = sock.get_monitor_socket()
     failed = zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL \
         | zmq.EVENT_HANDSHAKE_FAILED_AUTH
@@ -88,6 +94,8 @@ def probe(info: dict, timeout: float) -> str:
             event = recv_monitor_message(monitor)["event"]
             if event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 return "ok"
+            if event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:  # the engine's ZAP handler said no
+                return "unauthorized"
             if event & failed:
                 return "refused"
             connected += event == zmq.EVENT_CONNECTED
@@ -113,8 +121,9 @@ def connect(spec: str, name: str, *, timeout: float = 60.0) -> Target:
     if verdict == "unreachable":
         raise HostUnreachable(address, hint="Is `remote-magics serve` running there, and is "
                               "the port in the URL the one it printed?")
-    if verdict == "refused":
-        raise ConnectionRefused(address, curve=bool(info.get("curve_publickey")))
+    if verdict in ("refused", "unauthorized"):
+        raise ConnectionRefused(address, curve=bool(info.get("curve_publickey")),
+                                key=verdict == "unauthorized")
     conn = Connection(info, name=name)
     target = Target(name, conn, spec=address)
     try:

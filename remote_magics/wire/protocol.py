@@ -9,6 +9,29 @@ not cover binary frames, so every message of ours that carries frames also carri
 ``content["digest"]``: an HMAC-SHA256, with the same key, of the frames' lengths and bytes
 (:func:`frames_digest`). A side that finds a wrong digest logs the message and drops it.
 
+Each message is accepted once only. Both sides remember the signatures of the messages they
+accepted (:class:`SignatureHistory`: the engine the last :data:`HISTORY_SIZE`, a client the
+last 16,384 it received) and drop, with a log line, a message whose signature they accepted
+before: a captured message sent again byte for byte (a replay). The engine answers a dropped
+request with an ``idle`` status on iopub (parent: the request), so a client waiting on it stops
+waiting. Messages that ipykernel dispatches itself (the control channel, and every message in
+a kernel we attached to) are checked the same way by Jupyter's ``Session`` and its own history.
+
+Every message of ours that a client sends (requests, their chunks, and channel messages on
+control) carries ``content["client"]``: a random token the client makes when it connects
+(:attr:`remote_magics.client.connection.Connection.client_secret`) and shares with its
+connections on other threads. It travels only in the content of that client's own messages,
+which no other client receives; nothing on iopub carries it (iopub shows every message's
+parent header, and so the Jupyter session id, to every client holding the key). The engine
+scopes objects, uploads under way and channels to it (:func:`client_of`) and drops a message
+without it.
+
+Under CurveZMQ (an engine served on a network address), a client's Curve key pair is not its
+own: its secret key is made from the connection key
+(:func:`remote_magics.engine.curve.client_keys`), and the engine's ZAP handler admits that key
+pair and the kernel's own only, on all five sockets: the server's public key alone reads and
+reaches nothing.
+
 A frame longer than :data:`STREAM_CHUNK` bytes does not travel inside its message: it is
 *streamed* ahead of it, on the same socket, as ``remote_chunk`` messages of at most
 :data:`STREAM_CHUNK` bytes each (more for a frame so big that its transfer would otherwise take
@@ -20,10 +43,11 @@ included) followed by the transfer id encoded as one more frame. Any request or 
 the shell socket may be streamed, both ways; messages on iopub and control never are.
 
 ``remote_chunk`` → and ← (shell; a reply's chunks have the request as parent) ``transfer``,
-    ``index`` (the frame's index in the message), ``offset`` (of this chunk in the frame),
-    ``nbytes`` (the frame's size), ``total`` (the message's frames in all, for progress),
-    ``digest``: :func:`frames_digest` of the frames ``b"remote_chunk"``, the transfer id, then
-    index, offset and nbytes each as 8 bytes little-endian, then the chunk; one frame: the chunk.
+    ``client`` (→ only), ``index`` (the frame's index in the message), ``offset`` (of this
+    chunk in the frame), ``nbytes`` (the frame's size), ``total`` (the message's frames in all,
+    for progress), ``digest``: :func:`frames_digest` of the frames ``b"remote_chunk"``, the
+    transfer id, then index, offset and nbytes each as 8 bytes little-endian, then the chunk;
+    one frame: the chunk.
     A frame's chunks come in order and cover it exactly; a receiver drops a chunk that fails
     its digest or comes out of order, and with it the transfer and the message that claims it.
     No reply. A peer sends one message's chunks, then that message: a chunk of a new transfer
@@ -112,8 +136,11 @@ SystemExit included): on error the reply has ``status`` "error", and the engine 
 frames in one line, as IPython shows recursion) and formatted as Python does, so that a deep
 RecursionError costs well under a second to describe.
 
-Objects held by the engine are scoped to the client's Jupyter session id (``header.session``):
-one client cannot fetch or release another's. Ids are unguessable random tokens.
+Objects held by the engine are scoped to the client's secret (``content["client"]``, see
+above), not to its Jupyter session id, which iopub shows: one client cannot fetch, use or
+release another's. Ids are unguessable random tokens. A channel belongs to the client whose run
+first reads it (or whose ``remote_channel_send`` first names it); the engine drops the channel
+messages of any other client.
 
 *Settling replies.* A reply to a run or an operation (:data:`HOLDING_TYPES`) holds objects for
 the client (:func:`held_ids`: its Outputs' ``ref`` ids, values included), which the client
@@ -141,14 +168,17 @@ publishes them as for any request.
 """
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
+import threading
 from typing import Iterable
 
-PROTOCOL_VERSION = 7  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+PROTOCOL_VERSION = 8  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
 #                       5: big frames streamed as remote_chunk messages; 6: modules moved into
 #                       wire/ and engine/ (pickled references name the new paths); 7: settled
-#                       replies, threads keep their run as parent, versions in the info reply
+#                       replies, threads keep their run as parent, versions in the info reply;
+#                       8: objects scoped to a client secret in the content, replays refused
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -218,6 +248,17 @@ def connection_info(ip: str, key: str, ports: dict, **extra: object) -> dict:
     return {"transport": "tcp", "ip": ip, "key": key, "signature_scheme": "hmac-sha256",
             **ports, **extra}
 
+
+def client_of(msg: dict) -> str:
+    """The secret of the client that sent ``msg`` ("" if it names none): what scopes its objects.
+
+    Not the Jupyter session id, which every message on iopub shows in its parent header; the
+    secret travels only in the content of the client's own messages (shell and control).
+    """
+    client = msg["content"].get("client")
+    return client if isinstance(client, str) else ""
+
+
 #: Fields of an object descriptor; any but ``id`` and ``type`` may be null.
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact")
 
@@ -279,12 +320,59 @@ def digest_pool():
     return _digest_pool
 
 
-def unpack_message(session, parts: list) -> dict:
+#: Signatures an engine remembers, to refuse a message it has accepted before (Jupyter's too).
+HISTORY_SIZE = 1 << 16
+
+
+class Replayed(ValueError):
+    """A correctly signed message whose signature was accepted before: a replay, to drop.
+
+    ``message`` is the message, parsed, so that its sender can be told it was dropped.
+    """
+
+    def __init__(self, message: dict) -> None:
+        super().__init__(f"a {message.get('msg_type')} accepted before (replayed)")
+        self.message = message
+
+
+class SignatureHistory:
+    """The signatures of the last ``size`` messages accepted: a message seen before is refused.
+
+    As Jupyter's ``Session.digest_history``, but the oldest is forgotten first (Jupyter's drops
+    a random tenth when full), so a replay is refused until ``size`` newer messages have been
+    accepted after its original. Safe to share between threads. ``refused`` counts replays.
+    """
+
+    def __init__(self, size: int = HISTORY_SIZE) -> None:
+        self.size = size
+        self.refused = 0
+        self._seen: set[bytes] = set()
+        self._order: collections.deque[bytes] = collections.deque()
+        self._lock = threading.Lock()
+
+    def accept(self, signature: bytes) -> bool:
+        """Remember ``signature``; False if it is remembered already (the message is a replay)."""
+        with self._lock:
+            if signature in self._seen:
+                self.refused += 1
+                return False
+            self._seen.add(signature)
+            self._order.append(signature)
+            if len(self._order) > self.size:
+                self._seen.discard(self._order.popleft())
+            return True
+
+    def __len__(self) -> int:
+        return len(self._order)
+
+
+def unpack_message(session, parts: list, history: SignatureHistory | None = None) -> dict:
     """A verified Jupyter message from its frames after the identities (``session``: jupyter's).
 
     Like ``Session.deserialize`` without its parsing of every date: dates are never used here,
     and parsing them was a third of a null cell's time on each side. Raises ValueError for a
-    message whose signature is wrong.
+    message whose signature is wrong, and :class:`Replayed` for one whose signature ``history``
+    has accepted before (only verified signatures enter it; with no key there is no history).
     """
     signature, *fields = (bytes(part.buffer) if hasattr(part, "buffer") else bytes(part)
                           for part in parts[:5])
@@ -295,11 +383,14 @@ def unpack_message(session, parts: list) -> dict:
         if not hmac.compare_digest(mac.hexdigest().encode(), signature):
             raise ValueError("bad signature")
     header = session.unpack(fields[0])
-    return {"header": header, "msg_id": header.get("msg_id"),
-            "msg_type": header.get("msg_type"), "parent_header": session.unpack(fields[1]),
-            "metadata": session.unpack(fields[2]), "content": session.unpack(fields[3]),
-            "buffers": [part.buffer if hasattr(part, "buffer") else memoryview(part)
-                        for part in parts[5:]]}
+    msg = {"header": header, "msg_id": header.get("msg_id"),
+           "msg_type": header.get("msg_type"), "parent_header": session.unpack(fields[1]),
+           "metadata": session.unpack(fields[2]), "content": session.unpack(fields[3]),
+           "buffers": [part.buffer if hasattr(part, "buffer") else memoryview(part)
+                       for part in parts[5:]]}
+    if history is not None and session.auth is not None and not history.accept(signature):
+        raise Replayed(msg)
+    return msg
 
 
 def frames_digest(key: bytes, frames: Iterable) -> str:

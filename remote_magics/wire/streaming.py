@@ -127,15 +127,18 @@ class Outgoing:
 
 def send(session: Any, sock: Any, msg_type: str, content: dict, frames: Sequence, key: bytes, *,
          parent: dict | None = None, ident: Any = None, chunk: int | None = protocol.STREAM_CHUNK,
-         window: "Window | None" = None) -> dict:
+         window: "Window | None" = None, chunk_fields: dict | None = None) -> dict:
     """Send a message with ``jupyter_client``'s ``session``, its big frames streamed ahead of it.
 
-    A ``window`` (the client's) paces the chunks by the engine's acknowledgements. Returns the
-    message as ``session.send`` does.
+    A ``window`` (the client's) paces the chunks by the engine's acknowledgements;
+    ``chunk_fields`` go into every chunk's content too (a client's secret). Returns the message
+    as ``session.send`` does.
     """
     out = Outgoing(key, frames, chunk)
     flush = getattr(sock, "flush", None)  # a ZMQStream (the engine's shell) queues until flushed
     for chunk_content, piece in out.chunks():
+        if chunk_fields:
+            chunk_content.update(chunk_fields)
         session.send(sock, protocol.CHUNK, chunk_content, parent=parent, ident=ident,
                      buffers=[piece])
         if flush is not None:  # on its way now, while the next chunk is digested

@@ -1,0 +1,343 @@
+"""Attacks on real sockets on loopback: replayed messages, one client against another, Curve strangers.
+
+A replay is a message captured on the way and sent again byte for byte (no key needed); the
+second client holds the kernel's key and sees everything on iopub; the Curve stranger has the
+served engine's public key (it is in the URL) and a key pair of its own.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import zmq
+from zmq.utils.monitor import recv_monitor_message
+
+import remote_magics
+from remote_magics import channels, jobs
+from remote_magics.client.connection import Connection
+from remote_magics.engine import curve
+from remote_magics.targets import served
+from remote_magics.wire import protocol, serialize, streaming
+from tests.conftest import fake_kernel_sockets
+from tests.test_serve import curve_engine  # noqa: F401 - a served engine of this module's own
+from tests.test_targets import _plain_kernel
+
+MB = 1 << 20
+
+
+@pytest.fixture(scope="module")
+def owned(shell):
+    """An engine we start: our requests take the engine's own fast dispatch."""
+    target = remote_magics.connect(name="security")
+    yield target
+    jobs.shutdown(target)
+    remote_magics.disconnect("security")
+
+
+@pytest.fixture(scope="module")
+def attached(shell):
+    """A plain ipykernel with the engine installed: our requests take ipykernel's dispatch."""
+    km = _plain_kernel()
+    target = remote_magics.connect(km.connection_file, name="security-attached")
+    yield target
+    remote_magics.disconnect("security-attached")
+    km.shutdown_kernel(now=True)
+    km.cleanup_resources()
+
+
+@pytest.fixture
+def capture(monkeypatch):
+    """``capture(conn)``: from then on, the exact frames of every message ``conn`` sends, as an
+    eavesdropper on the wire would record them: [(msg_type, frames)]."""
+    def start(conn: Connection) -> list:
+        sent = []
+        real = conn.session.serialize
+
+        def spy(msg, ident=None):
+            frames = real(msg, ident)  # Session.send appends the buffers to this very list
+            sent.append((msg["header"]["msg_type"], frames))
+            return frames
+        monkeypatch.setattr(conn.session, "serialize", spy)
+        return sent
+    return start
+
+
+def _counter_cell(path) -> str:
+    return f"with open({str(path)!r}, 'a') as out:\n    out.write('x')\nn = len(blob)"
+
+
+def _raw_messages(sock: zmq.Socket, until: float) -> list[list[bytes]]:
+    """Every multipart message ``sock`` receives until ``until`` (time.monotonic())."""
+    got = []
+    while (left := until - time.monotonic()) > 0:
+        if sock.poll(int(left * 1000) + 1):
+            got.append(sock.recv_multipart())
+    return got
+
+
+# --- 1. replay ----------------------------------------------------------------------------------
+
+def test_a_replayed_run_request_with_its_streamed_chunks_runs_once_and_gets_no_reply(
+        owned, capture, tmp_path):
+    """A run with a streamed upload, captured, is sent again from another socket byte for byte."""
+    conn = owned.connection
+    counter = tmp_path / "counter"
+    refused = "refused = get_ipython().kernel._remote_magics_engine.history.refused"
+    before = owned.run(refused, {}, download="all").values["refused"]
+    sent = capture(conn)
+    run = owned.run(_counter_cell(counter), {"blob": bytes(2 * protocol.STREAM_CHUNK + 1)},
+                    download="all")
+    assert run.values["n"] == 2 * protocol.STREAM_CHUNK + 1 and counter.read_text() == "x"
+    replayed = sent[:[kind for kind, _ in sent].index(protocol.RUN_REQUEST) + 1]  # then releases
+    assert [kind for kind, _ in replayed] == [protocol.CHUNK] * 3 + [protocol.RUN_REQUEST]
+    request_id = conn.session.unpack(replayed[-1][1][2])["msg_id"]
+
+    attacker = conn.context.socket(zmq.DEALER)  # no key: it only resends what it saw
+    attacker.linger = 0
+    attacker.connect(f"tcp://127.0.0.1:{conn.info['shell_port']}")
+    try:
+        for _, frames in replayed:
+            attacker.send_multipart(frames)
+        # the engine drops the replayed request with an idle status for it (as for any request
+        # it drops), so that a client waiting on it would not wait for ever
+        dropped = False
+        deadline = time.monotonic() + 60
+        while not dropped and time.monotonic() < deadline:
+            if conn.iopub.poll(500):
+                msg = conn._recv(conn.iopub)
+                dropped = (msg is not None and msg["msg_type"] == "status"
+                           and msg["parent_header"].get("msg_id") == request_id)
+        assert dropped, "the engine never dropped the replayed request"
+        assert not attacker.poll(1000), "the replay got a reply"
+    finally:
+        attacker.close(0)
+    assert counter.read_text() == "x"
+    after = owned.run(refused, {}, download="all").values["refused"]
+    assert after - before == len(replayed)  # every chunk and the request
+
+
+@pytest.mark.parametrize("which", ["owned", "attached"])
+def test_a_request_resent_byte_for_byte_on_its_own_socket_runs_once(which, owned, attached,
+                                                                    capture, tmp_path):
+    """Our dispatch (owned) and ipykernel's (attached) both accept a request once only."""
+    target = owned if which == "owned" else attached
+    conn = target.connection
+    counter = tmp_path / "counter"
+    sent = capture(conn)
+    target.run(_counter_cell(counter), {"blob": b"12345"}, download="all")
+    frames = next(frames for kind, frames in sent if kind == protocol.RUN_REQUEST)
+    assert counter.read_text() == "x"
+    first = conn.session.unpack(frames[2])["msg_id"]
+    conn.shell.send_multipart(frames)  # on the same socket, so it is handled before the next
+    follow = conn.send(protocol.INFO_REQUEST, {})
+    parents = []
+    deadline = time.monotonic() + 60
+    while follow not in parents and time.monotonic() < deadline:
+        if conn.shell.poll(500):
+            msg = conn._recv(conn.shell)
+            parents.append(msg["parent_header"].get("msg_id") if msg else None)
+    assert follow in parents
+    assert first not in parents  # no second reply
+    assert counter.read_text() == "x"  # the cell ran once
+
+
+def test_a_replayed_channel_message_on_control_is_delivered_once(owned, capture):
+    conn = owned.connection
+    ch = channels.Channel(owned)
+    sent = capture(conn)
+    ch.send("first")
+    frames = next(frames for kind, frames in sent if kind == protocol.CHANNEL_SEND)
+    conn.control.send_multipart(frames)  # replayed, before the next one on the same socket
+    ch.send("second")
+    run = owned.run("got = []\nwhile not got or got[-1] != 'second':\n"
+                    "    got.append(ch.receive(30))", {"ch": ch}, download="all")
+    assert run.values["got"] == ["first", "second"]
+
+
+def test_client_drops_a_chunk_and_output_that_come_twice(caplog):
+    """A fake kernel on loopback sends a download's first chunk, and an output, twice."""
+    from jupyter_client.session import Session
+
+    session = Session(key=b"the-key")
+    with fake_kernel_sockets(b"the-key") as (conn, socks):
+        caplog.set_level("WARNING", logger="remote_magics.client.connection")
+        outputs = []
+        pending = conn.start(protocol.FETCH_REQUEST, {"id": "x"}, timeout=30,
+                             on_output=outputs.append)
+        assert socks["shell"].poll(10_000)
+        idents, parts = session.feed_identities(socks["shell"].recv_multipart())
+        request = session.deserialize(parts)
+        value = bytes(range(256)) * (3 * protocol.STREAM_CHUNK // 256)
+        out = streaming.Outgoing(session.key, [b"head", value])
+        for i, (content, piece) in enumerate(out.chunks()):
+            chunk = session.msg(protocol.CHUNK, content, parent=request)
+            for _ in range(2 if i == 0 else 1):  # the same bytes again
+                session.send(socks["shell"], chunk, ident=idents, buffers=[piece])
+        printed = session.msg("stream", {"name": "stdout", "text": "once\n"}, parent=request)
+        for _ in range(2):
+            session.send(socks["iopub"], printed)
+        session.send(socks["shell"], protocol.FETCH_REPLY,
+                     out.seal({"status": "ok", "nframes": 2}), parent=request, ident=idents,
+                     buffers=out.frames)
+        session.send(socks["iopub"], protocol.OUTPUT_DONE, {}, parent=request)
+        reply = pending.wait()
+        assert bytes(reply.frames[1]) == value  # the duplicate did not break the transfer
+        assert [m["content"]["text"] for m in outputs] == ["once\n"]
+        assert caplog.text.count("a replay") == 2
+
+
+def test_replay_history_forgets_the_oldest_first_and_counts_refusals():
+    history = protocol.SignatureHistory(size=3)
+    assert all(history.accept(s) for s in (b"a", b"b", b"c"))
+    assert not history.accept(b"a") and history.refused == 1
+    assert history.accept(b"d")  # "a" is forgotten now, and only "a"
+    assert not history.accept(b"b") and not history.accept(b"d")
+    assert history.accept(b"a") and len(history) == 3
+
+
+# --- 2. one client against another -------------------------------------------------------------
+
+def test_a_second_client_with_the_key_and_everything_on_iopub_cannot_touch_the_first_ones(owned):
+    first = owned.connection
+    eve = Connection(first.info, name="eve")  # holds the key: a client of the same engine
+    try:
+        assert eve.wait_ready(30)
+        # the first client works: a proxy, output, a streamed upload, a live operation, a channel
+        mine = owned.run("mine = [1, 2, 3]\nprint('hello from the first client')", {},
+                         download="none").values["mine"]
+        owned.run("n = len(blob)", {"blob": bytes(protocol.STREAM_CHUNK + 1)}, download="all")
+        assert len(mine) == 3
+        ch = channels.Channel(owned)
+        job_names = {"ch": ch}
+        job = jobs.submit(owned, "ch.send('ready')\ngot = ch.receive(60)", job_names,
+                          download="all")
+        assert ch.receive(60) == "ready"
+
+        seen = _raw_messages(eve.iopub, time.monotonic() + 1.0)
+        wire = b"".join(frame for msg in seen for frame in msg)
+        assert first.client_secret.encode() not in wire  # the secret never shows on iopub
+        parsed = [protocol.unpack_message(eve.session, eve.session.feed_identities(m)[1])
+                  for m in seen]
+        sessions = {m["parent_header"].get("session") for m in parsed} - {None, eve.session.session}
+        assert sessions == {first.session.session}  # what iopub does show: the session id
+        channel_ids = {m["content"]["channel"] for m in parsed
+                       if m["msg_type"] == protocol.CHANNEL_DATA}
+        assert channel_ids == {ch.id}
+        eve.session.session = first.session.session  # copied
+
+        # the cell holds the shell while it waits on its channel: meanwhile, on control
+        evil = serialize.dumps("evil")
+        eve.send(protocol.CHANNEL_SEND, {"channel": ch.id, "nframes": len(evil)}, evil,
+                 channel="control")
+        eve.send(protocol.CHANNEL_CLOSE, {"channel": ch.id}, channel="control")
+        eve.send("kernel_info_request", {}, channel="control")  # answered after the two above
+        assert eve.control.poll(30_000)
+        ch.send("good")
+        job.result(60)
+        assert job_names["got"] == "good"  # neither the intruder's object nor an EOF
+
+        fetch = eve.request(protocol.FETCH_REQUEST, {"id": mine._id}, timeout=30)
+        assert fetch.content["status"] == "error" and "not held" in fetch.content["evalue"]
+        op = eve.request(protocol.OP_REQUEST, {"id": mine._id, "op": "len", "nframes": 0},
+                         timeout=30)
+        assert op.content["status"] == "error" and "not held" in op.content["evalue"]
+        item = serialize.dumps(mine)
+        use = eve.request(protocol.RUN_REQUEST, {
+            "code": "x = leaked", "inputs": [{"name": "leaked", "nframes": len(item)}],
+            "outputs": ["x"], "download": "all", "bytes": MB}, item, timeout=30)
+        assert use.content["status"] == "error" and "not held" in use.content["evalue"]
+        release = eve.request(protocol.RELEASE_REQUEST, {"ids": [mine._id] * 3, "all": True},
+                              timeout=30)
+        assert release.content["released"] == 0
+        assert eve.request(protocol.INFO_REQUEST, {}, timeout=30).content["objects"] == 0
+
+        assert mine.fetch() == [1, 2, 3] and len(mine) == 3  # still held, still usable
+        assert owned.run("y = mine + [4]", {"mine": mine}, download="all").values["y"] == [
+            1, 2, 3, 4]
+    finally:
+        eve.close()
+
+
+# --- 3. Curve: only clients that hold the URL's key get in --------------------------------------
+
+def _stranger(context: zmq.Context, kind: int, info: dict,
+              port: str) -> tuple[zmq.Socket, zmq.Socket]:
+    """A socket with the server's public key and a key pair of its own, and its monitor."""
+    sock = context.socket(kind)
+    sock.linger = 0
+    sock.curve_serverkey = info["curve_publickey"].encode()
+    sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+    if kind == zmq.SUB:
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+    monitor = sock.get_monitor_socket()
+    sock.connect(f"tcp://{info['ip']}:{info[port]}")
+    return sock, monitor
+
+
+def _refused_by_zap(monitor: zmq.Socket, timeout: float = 30) -> bool:
+    """Whether the monitored socket's handshake fails on the engine's authentication (ZAP 400)."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        if not monitor.poll(int(left * 1000) + 1):
+            break
+        event = recv_monitor_message(monitor)
+        if event["event"] == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            return False
+        if event["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            return event["value"] == 400
+    return False
+
+
+def test_curve_stranger_with_the_public_key_reads_no_output_while_a_client_works(curve_engine):
+    info = served.parse_url(curve_engine.url)
+    context = zmq.Context()
+    sub, monitor = _stranger(context, zmq.SUB, info, "iopub_port")
+    try:
+        assert _refused_by_zap(monitor)
+        target = remote_magics.connect(curve_engine.url, name="curve-client", timeout=60)
+        try:
+            printed = []
+            run = target.run("print('for the client only')\nanswer = 42", {}, download="all",
+                             on_output=printed.append)
+            assert run.values["answer"] == 42
+            assert any("for the client only" in m["content"].get("text", "") for m in printed)
+        finally:
+            remote_magics.disconnect("curve-client")
+        assert not sub.poll(500), "the stranger received iopub messages"
+    finally:
+        context.destroy(linger=0)
+
+
+def test_curve_stranger_cannot_run_anything_or_reach_any_socket(curve_engine, tmp_path):
+    from jupyter_client.session import Session
+
+    info = served.parse_url(curve_engine.url)
+    marker = tmp_path / "ran"
+    context = zmq.Context()
+    shell, shell_monitor = _stranger(context, zmq.DEALER, info, "shell_port")
+    others = [_stranger(context, zmq.DEALER, info, port)
+              for port in ("control_port", "stdin_port", "hb_port")]
+    try:
+        session = Session(key=info["key"].encode())  # it even has the HMAC key
+        content = {"code": f"open({str(marker)!r}, 'w').close()", "inputs": [], "outputs": [],
+                   "client": "stranger", "digest": protocol.frames_digest(session.key, [])}
+        session.send(shell, protocol.RUN_REQUEST, content)
+        others[-1][0].send(b"ping")
+        assert _refused_by_zap(shell_monitor)
+        assert all(_refused_by_zap(monitor) for _, monitor in others)
+        assert not shell.poll(200) and not others[-1][0].poll(200)  # no reply, no heartbeat
+        target = remote_magics.connect(curve_engine.url, name="curve-after", timeout=60)
+        try:
+            assert target.run("ok = 1", {}, download="all").values == {"ok": 1}
+        finally:
+            remote_magics.disconnect("curve-after")
+        assert not marker.exists()
+    finally:
+        context.destroy(linger=0)
+
+
+def test_curve_client_keys_come_from_the_url_key_alone():
+    public, secret = curve.client_keys(b"the-key")
+    assert (public, secret) == curve.client_keys(b"the-key")
+    assert zmq.curve_public(secret) == public and len(public) == 40
+    assert curve.client_keys(b"another-key")[0] != public
