@@ -530,12 +530,15 @@ class Connection:
         """The kernel process's exit status if it has ended and we can know it, else None."""
         return self._exit_status() if self._exit_status is not None else None
 
-    def close(self) -> None:
-        """Close the sockets and their context; the kernel itself is not touched."""
+    def close(self, linger: float = 0.0) -> None:
+        """Close the sockets and their context; the kernel itself is not touched.
+
+        ``linger``: seconds to let messages still queued here (a last release) reach the kernel.
+        """
         if not self.closed:
             self.closed = True
             self._incoming.clear()
-            self.context.destroy(linger=0)
+            self.context.destroy(linger=int(linger * 1000))
 
 
 class Pending:

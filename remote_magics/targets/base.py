@@ -277,13 +277,15 @@ class Target:
             return
         if shutdown is None:
             shutdown = self.owned
+        linger = 0.0
         try:
             if not shutdown:
                 with self._releases_lock:
                     self._releases.clear()
                 self.connection.send(protocol.RELEASE_REQUEST, {"ids": [], "all": True})
+                linger = 1.0  # the release must leave before the sockets go
         finally:
-            self.connection.close()
+            self.connection.close(linger)
             if shutdown and self.kernel_manager is not None:
                 self.kernel_manager.shutdown_kernel(now=True)
                 self.kernel_manager.cleanup_resources()
