@@ -20,7 +20,8 @@ SHIPPED = ("wire", "engine")
 #: What shipped code may import besides itself: the standard library and these.
 SHIPPED_MAY_IMPORT = {"cloudpickle", "ipykernel"}
 #: Imports that shipped code makes only to learn whether something is there, never needing it.
-OPTIONAL = {"packaging", "pip"}  # tasks.satisfied: a requirement's check, with a fallback
+OPTIONAL = {"packaging", "pip",  # tasks.satisfied: a requirement's check, with a fallback
+            "jupyter_core"}  # persist.runtime_dir: Jupyter's runtime dir, with a fallback
 
 
 def module_name(path: Path) -> str:

@@ -20,7 +20,7 @@ import traceback
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, live
+from . import channels, jobs, live, persist
 from .store import ObjectStore, describe
 
 
@@ -35,6 +35,8 @@ class Engine:
         self.store = ObjectStore()
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
+        self.jobs = jobs.JobTable(self)  # detached jobs
+        self.persistence: persist.Persistence | None = None  # set when it outlives its clients
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -50,6 +52,8 @@ class Engine:
         self.kernel._remote_magics_engine = self
         live.install(self)
         channels.install(self)
+        jobs.install(self)
+        persist.install(self)
 
     async def dispatch(self, raw: list) -> bool:
         """Handle one of our requests with the least ceremony; False for any other message.
@@ -86,6 +90,31 @@ class Engine:
             kernel.post_handler_hook()
         return True
 
+    def dispatch_control(self, raw: list) -> bool:
+        """Handle one of our control requests (:data:`~..wire.protocol.CONTROL_REQUEST_TYPES`).
+
+        For the kernels we start: without ipykernel's busy and idle statuses, which would go
+        to every client's iopub at each look a client takes at a job's output.
+        """
+        try:
+            idents, parts = self.session.feed_identities(raw, copy=False)
+            msg_type = self.session.unpack(parts[1].bytes).get("msg_type", "")
+        except Exception:
+            return False
+        if msg_type not in protocol.CONTROL_REQUEST_TYPES:
+            return False
+        try:
+            msg = protocol.unpack_message(self.session, parts)
+        except Exception:
+            self.kernel.log.error("remote_magics: dropped a %s that failed its signature check",
+                                  msg_type)
+            return True
+        try:
+            self.kernel.control_handlers[msg_type](self.kernel.control_stream, idents, msg)
+        except Exception:
+            self.kernel.log.error("remote_magics: %s handler failed", msg_type, exc_info=True)
+        return True
+
     # --- messaging -----------------------------------------------------------------------
 
     def reply(self, stream, ident, parent, content: dict, frames: list = ()) -> None:
@@ -96,6 +125,11 @@ class Engine:
         self._output_done(parent)
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
                        ident=ident)
+
+    def reply_control(self, stream, ident, parent, content: dict) -> None:
+        """Reply to a request on the control channel (no frames, never streamed)."""
+        streaming.send(self.session, stream, protocol.reply_type(parent["header"]["msg_type"]),
+                       content, [], self.key, parent=parent, ident=ident, chunk=None)
 
     def _output_done(self, parent: dict) -> None:
         """Publish, behind all the output the request made, that it made no more.
@@ -188,19 +222,19 @@ class Engine:
         content = parent["content"]
         client = parent["header"]["session"]
         try:
-            namespace = self._namespace(content, parent["buffers"], client)
-            value = await self._execute(content, namespace)
+            namespace = self.namespace(content, parent["buffers"], client)
+            value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
-            self._flush_figures()
-            self.reply(stream, ident, parent, self._error_content(err))
+            self.flush_figures()
+            self.reply(stream, ident, parent, self.error_content(err))
             return
         finally:
             self.running = None
-        self._flush_figures()
-        reply, frames = self._outputs(content, namespace, value, client)
+        self.flush_figures()
+        reply, frames = self.outputs(content, namespace, value, client)
         self.reply(stream, ident, parent, reply, frames)
 
-    def _namespace(self, content: dict, frames: list, client: str) -> dict:
+    def namespace(self, content: dict, frames: list, client: str) -> dict:
         namespace: dict[str, Any] = {"__name__": "__main__"}
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:
@@ -215,7 +249,7 @@ class Engine:
                     raise InputError(item["name"], err) from err
         return namespace
 
-    async def _execute(self, content: dict, namespace: dict) -> Any:
+    async def execute(self, content: dict, namespace: dict) -> Any:
         """Run the cell's code in ``namespace``; the value of a last expression, else None."""
         filename = f"<remote cell {content.get('cell_id', 0)}>"
         code = content["code"]
@@ -236,7 +270,7 @@ class Engine:
                 outcome = await outcome
         return outcome if last is not None else None
 
-    def _flush_figures(self) -> None:
+    def flush_figures(self) -> None:
         """Show figures the cell made, as ``execute_request`` does after a cell."""
         shell = getattr(self.kernel, "shell", None)
         if shell is None:
@@ -246,7 +280,7 @@ class Engine:
         except Exception:
             self.kernel.log.debug("post_execute hooks failed", exc_info=True)
 
-    def _error_content(self, err: BaseException) -> dict:
+    def error_content(self, err: BaseException) -> dict:
         if isinstance(err, InputError):
             cause = err.__cause__
             kind, evalue = type(cause), str(err)
@@ -260,7 +294,7 @@ class Engine:
 
     def _format_traceback(self, err: BaseException) -> list[str]:
         tb = err.__traceback__
-        own = Engine._execute.__code__.co_filename
+        own = Engine.execute.__code__.co_filename
         while tb is not None and tb.tb_frame.f_code.co_filename == own:
             tb = tb.tb_next  # our own frames are noise to the user
         shell = getattr(self.kernel, "shell", None)
@@ -269,7 +303,7 @@ class Engine:
         except Exception:  # no IPython formatter: plain Python formatting
             return traceback.format_exception(type(err), err, tb)
 
-    def _outputs(self, content: dict, namespace: dict, value: Any, client: str):
+    def outputs(self, content: dict, namespace: dict, value: Any, client: str):
         """The reply's outputs, result and frames, by the download policy."""
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -374,6 +408,8 @@ class Engine:
             "python_version": platform.python_version(),
             "cwd": os.getcwd(),
             "versions": {"cloudpickle": cloudpickle.__version__},
+            "persist": self.persistence.info() if self.persistence is not None else None,
+            "jobs": len(self.jobs.jobs),
         })
 
 
@@ -401,21 +437,66 @@ def install(kernel: Any) -> Engine:
     return engine
 
 
+#: Options of ``python -m remote_magics.engine`` that are ours, not ipykernel's.
+PERSIST_DIR_OPTION = "--persist-dir"
+IDLE_TIMEOUT_OPTION = "--idle-timeout"
+
+
+def own_options(argv: list[str]) -> tuple[dict, list[str]]:
+    """Our options (``--persist-dir DIR``, ``--idle-timeout S``) taken out of ``argv``."""
+    options, rest = {}, []
+    words = iter(argv)
+    for word in words:
+        name, equals, value = word.partition("=")
+        if name in (PERSIST_DIR_OPTION, IDLE_TIMEOUT_OPTION):
+            options[name] = value if equals else next(words)
+        else:
+            rest.append(word)
+    return options, rest
+
+
 def main() -> None:
-    """``python -m remote_magics.engine -f CONNECTION_FILE``: an ipykernel with our handlers."""
+    """``python -m remote_magics.engine -f CONNECTION_FILE``: an ipykernel with our handlers.
+
+    With ``--persist-dir DIR [--idle-timeout S]`` (how :func:`.host.ensure_persistent` starts
+    one) it is persistent: it holds the state directory ``DIR``, whose ``kernel.json`` is its
+    connection file, ends after ``S`` seconds idle, and writes its record there once it is up.
+    """
     from ipykernel.ipkernel import IPythonKernel
     from ipykernel.kernelapp import IPKernelApp
+
+    options, sys.argv[1:] = own_options(sys.argv[1:])  # what ipykernel parses is its own
 
     class EngineKernel(IPythonKernel):
         implementation = "remote_magics.engine"
 
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            install(self)
+            engine = install(self)
+            if PERSIST_DIR_OPTION in options:
+                state = persist.StateDir(options[PERSIST_DIR_OPTION])
+                try:
+                    persist.make_persistent(engine, state, float(options.get(
+                        IDLE_TIMEOUT_OPTION, protocol.IDLE_TIMEOUT)), clients=0)
+                except persist.StateBusy as err:
+                    raise SystemExit(f"remote_magics: {err}") from None
+                persist.write_record(engine, state.connection_file)  # clients may come now
 
         async def dispatch_shell(self, msg: list, *args: Any, **kwargs: Any) -> None:
-            if not await self._remote_magics_engine.dispatch(msg):
-                await super().dispatch_shell(msg, *args, **kwargs)
+            persistence = self._remote_magics_engine.persistence
+            watch = persistence.watch if persistence is not None else None
+            if watch is not None:
+                watch.begin()  # a request in progress: not idle
+            try:
+                if not await self._remote_magics_engine.dispatch(msg):
+                    await super().dispatch_shell(msg, *args, **kwargs)
+            finally:
+                if watch is not None:
+                    watch.end()
+
+        async def dispatch_control(self, msg: list) -> None:
+            if not self._remote_magics_engine.dispatch_control(msg):
+                await super().dispatch_control(msg)
 
     class EngineApp(IPKernelApp):
         def init_control(self, context: Any) -> None:
@@ -425,4 +506,3 @@ def main() -> None:
             self.shell_channel_thread = None
 
     EngineApp.launch_instance(kernel_class=EngineKernel)
-

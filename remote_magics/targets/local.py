@@ -1,16 +1,23 @@
 """Local targets: new engine kernels on this machine, started by jupyter_client's KernelManager.
 
 ``%remote_connect`` (or ``local``) starts one; ``local -n N`` starts N side by side for a pool.
+``local --persist`` reaches the persistent engine of that name on this machine, or starts one
+detached from this process (:func:`remote_magics.engine.host.ensure_persistent`).
 """
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any, Callable, Sequence
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import KernelManager
 
+from ..client.connection import Connection
+from ..engine import host
 from ..engine.host import engine_command
+from ..errors import RemoteMagicsError, RemotePortInUse
+from .attach import pid_status
 from .base import Kind, Target, member_names, owned_connection, register_kind
 
 ENGINE_SPEC_NAME = "remote-magics-engine"
@@ -72,12 +79,42 @@ def start_all(names: Sequence[str], launch_one: Callable[[str], Target], *, time
     return started
 
 
+def start_persistent(name: str, *, timeout: float, cwd: str | None = None,
+                     idle_timeout: float | None = None) -> Target:
+    """The persistent engine ``name`` on this machine, reached or started, handshaken."""
+    try:
+        record = host.ensure_persistent(name, idle_timeout=idle_timeout, cwd=cwd or os.getcwd(),
+                                        timeout=timeout)
+    except host.PortsInUse as err:
+        raise RemotePortInUse("this machine", str(err)) from None
+    except (host.EngineStartFailed, ValueError, OSError) as err:
+        raise RemoteMagicsError(str(err)) from None
+    pid = record["pid"]
+
+    def interrupt() -> None:  # the engine alone: what its detached jobs started goes on
+        os.kill(pid, signal.SIGINT)
+
+    conn = Connection(record["connection"], name=name, interrupt=interrupt,
+                      exit_status=pid_status(pid))
+    target = Target(name, conn, spec="local")
+    target.persistent, target.reconnected = {"name": name}, record["reconnected"]
+    try:
+        target.handshake(timeout)
+    except BaseException:
+        conn.close()
+        raise
+    return target
+
+
 def start(spec: str | None, name: str, *, n: int | None = None, timeout: float,
-          cwd: str | None = None, **options: Any) -> tuple[list[Target], None]:
-    """A new engine kernel on this machine (``n``: that many, side by side)."""
+          cwd: str | None = None, persist: bool = False, idle_timeout: float | None = None,
+          **options: Any) -> tuple[list[Target], None]:
+    """A new engine kernel on this machine (``n``: that many, side by side); see :func:`start_persistent`."""
+    if persist:
+        return [start_persistent(name, timeout=timeout, cwd=cwd, idle_timeout=idle_timeout)], None
     names = [name] if n is None else member_names(name, n)
     return start_all(names, lambda name: launch(name, engine_kernel_manager(), "local", cwd=cwd),
                      timeout=timeout, install=False), None
 
 
-register_kind(Kind("local", start, many=True))
+register_kind(Kind("local", start, many=True, persist=True))
