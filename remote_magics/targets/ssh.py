@@ -27,12 +27,13 @@ import tempfile
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..client.handshake import shipped_sources
 from ..engine.host import free_port
 from ..errors import (
     AuthenticationRefused,
+    ConnectionLost,
     HostUnreachable,
     NoSuchPython,
     RemoteKernelMissing,
@@ -328,6 +329,7 @@ def start(spec: str, name: str, *, timeout: float = 60.0, cwd: str | None = None
     if persist:
         target.persistent = {"name": name}
         target.reconnected = bool(kernel.remote.get("persist", {}).get("reconnected"))
+        target.connection.set_exit_status(persistent_status(kernel, name))
     try:
         target.ready(timeout)
     except RemoteMagicsError:
@@ -340,6 +342,21 @@ def start(spec: str, name: str, *, timeout: float = 60.0, cwd: str | None = None
                            f"{kernel.exit.get('stderr', '').strip()}") from None
         raise
     return [target], None
+
+
+def persistent_status(kernel: SshKernel, name: str) -> Callable[[], Any]:
+    """A persistent engine's exit status, as its host reported it; ConnectionLost once our link
+    is gone, since the engine itself then runs on."""
+    def status() -> Any:
+        if kernel.exit is not None:
+            return kernel.exit.get("exit", "unknown")
+        if kernel.process is None or kernel.process.poll() is not None:
+            raise ConnectionLost(
+                f"the ssh connection to {kernel.address} has closed; the persistent engine "
+                f"'{name}' there runs on. Reconnect with %remote_connect {kernel.address} "
+                f"--name {name} --persist.")
+        return None
+    return status
 
 
 def start_kernel(spec: str, *, python: str | None = None, ssh_options: Sequence[str] = (),
