@@ -27,6 +27,10 @@ from . import attach, dask, kernelspec, local, served, ssh  # noqa: F401  each r
 from .base import Kind, Registry, Target, kind_of, registry
 
 
+#: The first protocol version with persistent engines and detached jobs.
+PERSIST_PROTOCOL = 7
+
+
 def start(spec: str | None, name: str, *, n: int | None = None, timeout: float = 60.0,
           cwd: str | None = None, **options: Any) -> tuple[list[Target], Callable[[], None] | None]:
     """Start the targets ``spec`` names, not yet registered: see :class:`~.base.Kind`."""
@@ -79,6 +83,11 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
     (target,), _ = kind.start(spec, name, timeout=timeout, cwd=cwd, **options)
     if persist:
         try:
+            if target.details.get("protocol_version", 0) < PERSIST_PROTOCOL:
+                raise RemoteMagicsError(
+                    f"the engine of '{name}' runs an older remote_magics (protocol "
+                    f"{target.details.get('protocol_version')}), which has no persistent "
+                    "engines; upgrade remote_magics where it runs")
             target.persist(name, idle_timeout)
         except BaseException:
             target.close(shutdown=False)  # an engine that it started idles out by itself
