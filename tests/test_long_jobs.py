@@ -321,6 +321,7 @@ def test_an_idle_persistent_engine_ends_after_its_idle_timeout(shell, tmp_path, 
         meeting.go()  # the job ends: now nothing keeps the engine
         assert wait_gone(engine)
         assert not (state / "record.json").exists() and not (state / "kernel.json").exists()
+        assert "idle for" in (state / "engine.log").read_text()  # it says why it went
 
 
 # --- output bound ------------------------------------------------------------------------------------

@@ -367,9 +367,13 @@ class JobTable:
             job.namespace, job.value = names, value
             if job.save and self.state is not None:
                 job.finished = time.time()
-                job.unsaved = self.state.save_job(job.id, dict(job.info(), status="done"),
-                                                  names, value, job.content)
-                job.saved = True
+                try:
+                    job.unsaved = self.state.save_job(job.id, dict(job.info(), status="done"),
+                                                      names, value, job.content)
+                    job.saved = True
+                except Exception as err:  # a full disk: the names stay in memory, unsaved
+                    self.engine.kernel.log.error("remote_magics: job %s not saved: %s", job.id, err)
+                    job.unsaved = [*names, *(["Out"] if value is not None else [])]
             status = "done"
         elif job.cancel_requested and isinstance(error, KeyboardInterrupt):
             job.namespace, status = None, "cancelled"

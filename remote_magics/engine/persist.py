@@ -73,12 +73,19 @@ def runtime_dir() -> str:
     return jupyter_runtime_dir()
 
 
-def write_private(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` readable by its owner only (0600), all at once (a rename)."""
+def write_private(path: str, data: bytes | Callable[[Any], None]) -> None:
+    """Write ``data`` to ``path`` readable by its owner only (0600), all at once (a rename).
+
+    ``data`` is bytes, or a function that writes to the open file.
+    """
     partial = f"{path}.{os.getpid()}.partial"
     fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            data(out) if callable(data) else out.write(data)
+    except BaseException:
+        _remove(partial)
+        raise
     os.replace(partial, path)
 
 
@@ -198,8 +205,8 @@ class StateDir:
             items.append((RESULT_FILE, "Out", value))
         for file, name, obj in items:
             path = os.path.join(directory, file)
-            try:
-                write_private(path, cloudpickle.dumps(obj, protocol=5))
+            try:  # pickled straight into the file: a big value is not copied in memory
+                write_private(path, lambda out, obj=obj: cloudpickle.dump(obj, out, protocol=5))
             except Exception as err:  # one name that cannot be pickled loses only itself
                 log.warning("remote_magics: job %s: cannot save '%s': %s", job_id, name, err)
                 unsaved.append(name)
@@ -242,8 +249,9 @@ def end(state: StateDir | None, *, discard: bool, why: str) -> None:
     """End this engine at once: its state cleared (``discard``: all of it), its processes ended."""
     try:
         with contextlib.suppress(Exception):  # its log, for whoever wonders where it went
-            print(f"remote_magics engine {os.getpid()}: {why}; ending.", file=sys.__stderr__,
-                  flush=True)
+            with open(state.log_file if state else os.devnull, "a") as log_file:
+                print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} remote_magics engine "
+                      f"{os.getpid()}: {why}; ending.", file=log_file)
         if state is not None:
             state.clear(discard)
         if os.getpgid(0) == os.getpid():  # our own process group: what the jobs started ends too
