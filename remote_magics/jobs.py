@@ -618,7 +618,7 @@ class DetachedJob(JobDisplay, concurrent.futures.Future):
         self._namespace = namespace
         self._thread = threading.current_thread()
         self._apply_lock = threading.Lock()
-        self._applied = bool(info.get("collected"))
+        self._applied = False  # its names are in this notebook
         self._value: Any = None
         self._seen = time.monotonic()  # when ``info`` came
 
@@ -728,6 +728,9 @@ class DetachedJob(JobDisplay, concurrent.futures.Future):
             return (f"{self.label} {self.number} on '{self.target.name}': not followed any more "
                     f"(the connection went; it was {self.info['status']}); if its engine is "
                     f"alive it runs on: reconnect, then %remote_job {self.number}")
+        if self.status == "done" and self.info.get("collected") and not self._applied:
+            return (f"{self.label} {self.number} on '{self.target.name}': done in "
+                    f"{self.elapsed:.1f} s; its names were collected elsewhere")
         return super()._headline()
 
     def shown_text(self) -> str:

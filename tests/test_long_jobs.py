@@ -187,6 +187,10 @@ for line in job.output:
     print("LINE", line, flush=True)
 print("RESULT", job.result(60), namespace["answer"], flush=True)
 print("JOBS", [(j["id"], j["status"], j["collected"]) for j in target.detached_jobs()], flush=True)
+try:
+    target.job({number}, {{}}).result(60)
+except Exception as err:
+    print("AGAIN", type(err).__name__ + ":", err, flush=True)
 remote_magics.disconnect({name!r}, shutdown=True)
 print("SHUT", flush=True)
 """
@@ -216,6 +220,8 @@ def test_detached_job_survives_a_killed_notebook_and_a_new_process_collects_it(t
         assert lines == [f"{when} {i}" for when in ("before", "after") for i in range(3)]
         assert second.expect("RESULT") == "43 42"
         assert second.expect("JOBS") == f"[({number}, 'done', True)]"
+        assert second.expect("AGAIN").startswith("RemoteError: JobError: job 1's results were "
+                                                 "collected already")
         second.expect("SHUT")
         assert wait_gone(engine)
         assert not (tmp_path / "runtime" / persist.FOLDER / name).exists()
@@ -438,6 +444,33 @@ def test_plain_cells_run_beside_a_detached_job(target, meeting):
     assert {j["id"]: j["status"] for j in target.detached_jobs()}[job.number] == "running"
     meeting.go()
     assert job.result(WAIT) is None
+
+
+def test_a_kernel_we_attach_to_runs_detached_jobs_too(shell, meeting):
+    """A plain ipykernel (its own control dispatch) keeps a detached job past our disconnect."""
+    from tests.test_targets import _plain_kernel
+
+    km = _plain_kernel()
+    try:
+        target = remote_magics.connect(km.connection_file, name="attached-long")
+        job = jobs.detach(target, meeting.code(before="print('started', flush=True)",
+                                               after="print('finished')\nfound = 7"), {})
+        meeting.arrived()
+        remote_magics.disconnect("attached-long")  # the kernel is not ours: it runs on
+        again = remote_magics.connect(km.connection_file, name="attached-long")
+        namespace: dict = {}
+        follow = again.job(job.number, namespace)
+        meeting.go()
+        assert list(follow.output) == ["started", "finished"]
+        follow.result(WAIT)
+        assert namespace["found"] == 7
+        with pytest.raises(RemoteMagicsError, match="already outlives"):
+            remote_magics.connect(km.connection_file, name="attached-persist", persist=True)
+    finally:
+        if "attached-long" in remote_magics.registry.targets:
+            remote_magics.disconnect("attached-long")
+        km.shutdown_kernel(now=True)
+        km.cleanup_resources()
 
 
 def test_bad_combinations_are_refused(shell, target):
