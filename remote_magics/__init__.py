@@ -12,7 +12,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_ERRORS = ("ConnectionLost", "FanOutError", "MapError", "NotConnected", "ProxyError",
+_ERRORS = ("ConnectionLost", "FanOutError", "JobError", "MapError", "NotConnected", "ProxyError",
            "RemoteError", "RemoteInterrupt", "RemoteKernelDied", "RemoteMagicsError",
            "RemoteTimeout", "SerializationError")
 

@@ -55,6 +55,10 @@ class ProxyError(RemoteMagicsError):
     """A proxy's remote object cannot be reached (released, or its kernel is gone)."""
 
 
+class JobError(RemoteMagicsError):
+    """A detached job cannot be found, collected or followed (the message says why)."""
+
+
 class SshError(RemoteMagicsError):
     """An ssh target could not be started; the subclasses name the usual causes."""
 

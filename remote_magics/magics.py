@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -40,6 +41,43 @@ def parse_bytes(text: str) -> int:
     if not match or unit not in _UNITS:
         raise UsageError(f"--bytes takes a size such as 100000, 500kB or 1MiB, not {text!r}")
     return int(float(match.group(1).replace("_", "")) * _UNITS[unit])
+
+
+_SECONDS = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """``"3600"``, ``"90s"``, ``"30m"``, ``"2h"``, ``"1d"`` → seconds."""
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match and match.group(2).lower()
+    if not match or unit not in _SECONDS or float(match.group(1)) <= 0:
+        raise UsageError(f"--idle-timeout takes a duration such as 3600, 90s, 30m, 12h or 1d, "
+                         f"not {text!r}")
+    return float(match.group(1)) * _SECONDS[unit]
+
+
+def format_duration(seconds: float) -> str:
+    """``12.3 s``, ``4 min 05 s``, ``2 h 03 min``, ``1 d 02 h``."""
+    seconds = max(float(seconds), 0.0)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes:02d} min"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours:02d} h"
+
+
+def _clock(when: float | None) -> str:
+    if not when:
+        return "-"
+    today = time.strftime("%Y-%m-%d")
+    stamp = time.localtime(when)
+    return time.strftime("%H:%M:%S" if time.strftime("%Y-%m-%d", stamp) == today
+                         else "%Y-%m-%d %H:%M", stamp)
 
 
 #: Where IPython syntax can start: help marks, escapes at a line's start, prompts, `a = %m`/`a = !c`.
@@ -83,6 +121,12 @@ class RemoteMagics(Magics):
     pip_options = List(Unicode(), config=True,
                        help="Options for the pip install of %%remote --packages, e.g. "
                             "['--index-url', 'https://mirror/simple'].")
+    idle_timeout = Float(protocol.IDLE_TIMEOUT, config=True,
+                         help="Seconds a persistent engine (--persist) stays up idle, with no "
+                              "client and no job, before it ends (default a day).")
+    job_output_lines = Integer(protocol.JOB_OUTPUT_LINES, config=True,
+                               help="Lines of output a detached job keeps in its engine (the "
+                                    "newest).")
 
     @magic_arguments()
     @argument("target", nargs="?", default=None,
@@ -109,6 +153,14 @@ class RemoteMagics(Magics):
     @argument("-n", type=int, default=None,
               help="Start N kernels as one pool (members NAME[0], NAME[1], ...; default name "
                    "'pool'); with dask://SCHEDULER:PORT, one kernel per worker, at most N.")
+    @argument("--persist", action="store_true",
+              help="local, ssh:// and tcp:// targets: an engine that outlives this notebook and "
+                   "its ssh connection; connecting again by the same target and --name (from "
+                   "any notebook) reaches it. It ends after --idle-timeout, or with "
+                   "%%remote_disconnect NAME --shutdown.")
+    @argument("--idle-timeout", default=None, metavar="DURATION",
+              help="With --persist: how long the engine stays up with no client and no job "
+                   "(3600, 90s, 30m, 12h, 1d; default a day).")
     @line_magic
     def remote_connect(self, line: str):
         """Connect to a remote kernel and make it the current target of %%remote.
@@ -122,11 +174,16 @@ class RemoteMagics(Magics):
         if args.restart is not None:
             self._restart(args.restart, args.timeout)
             return
+        if args.idle_timeout is not None and not args.persist:
+            raise UsageError("--idle-timeout goes with --persist")
+        idle_timeout = parse_duration(args.idle_timeout) if args.idle_timeout is not None else (
+            self.idle_timeout if self.idle_timeout != protocol.IDLE_TIMEOUT else None)
         ssh_options = [*(["-F", args.ssh_config] if args.ssh_config else []),
                        *(f"-o{option}" for option in args.ssh_option)]
         target = connecting.connect(args.target, name=args.name, timeout=args.timeout, n=args.n,
                                     python=args.python, ssh_options=ssh_options,
-                                    port_range=args.port_range, sync_path=args.sync_path)
+                                    port_range=args.port_range, sync_path=args.sync_path,
+                                    persist=args.persist, idle_timeout=idle_timeout)
         if isinstance(target, pool.Pool):
             current = targets.registry.current
             where = "a member of it" if current in {m.name for m in target} else "unchanged"
@@ -140,8 +197,17 @@ class RemoteMagics(Magics):
                     print(note)
             return target
         details = target.details
-        print(f"Connected target '{target.name}': {_where(target)}, python "
-              f"{details.get('python_version', '?')}.")
+        if target.persistent is None:
+            print(f"Connected target '{target.name}': {_where(target)}, python "
+                  f"{details.get('python_version', '?')}.")
+        elif target.reconnected:
+            print(f"Reconnected target '{target.name}' to its {_where(target)} (started "
+                  f"{_clock(target.persistent.get('started'))}); {_jobs_summary(target)}.")
+        else:
+            print(f"Connected target '{target.name}': {_where(target)}, python "
+                  f"{details.get('python_version', '?')}. It outlives this notebook and ends "
+                  f"after {format_duration(target.persistent['idle_timeout'])} idle (no client, "
+                  f"no job), or with %remote_disconnect {target.name} --shutdown.")
         note = handshake.version_note(details, target.name)
         if note:
             print(note)
@@ -181,6 +247,13 @@ class RemoteMagics(Magics):
                    "brings the cell's names back. Jobs on one target run in order.")
     @argument("-o", "--job", dest="job_name", default=None, metavar="NAME",
               help="With --async: the notebook name of the job (default _remote_job).")
+    @argument("--detach", action="store_true",
+              help="Run the cell as a detached job in the engine (implies --async): it keeps "
+                   "running when this notebook goes away, keeps its output and the names it "
+                   "binds until collected; a new notebook gets it back with %%remote_job N.")
+    @argument("--save", action="store_true",
+              help="With --detach on a persistent target: also write the job's names to disk "
+                   "on its host when it finishes, so an engine crash afterwards loses nothing.")
     @argument("--channel", default=None, metavar="NAME",
               help="Give the cell and the notebook a channel called NAME (send, receive).")
     @argument("--quiet", "-q", action="store_true",
@@ -193,10 +266,15 @@ class RemoteMagics(Magics):
         timeout = args.timeout if args.timeout is not None else (self.timeout or None)
         if timeout is not None and timeout <= 0:
             raise UsageError("--timeout takes a positive number of seconds")
+        if args.save and not args.detach:
+            raise UsageError("--save goes with --detach")
+        if args.detach and (args.channel or args.timeout is not None):
+            raise UsageError("a detached job has no --channel and no --timeout (it outlives "
+                             "the notebook); stop it with job.cancel()")
         if args.targets is not None or args.scatter or args.gather:
-            if args.run_async or args.channel:
-                raise UsageError("--async and --channel run on one target; they cannot be "
-                                 "combined with --targets, --scatter or --gather")
+            if args.run_async or args.channel or args.detach:
+                raise UsageError("--async, --detach and --channel run on one target; they "
+                                 "cannot be combined with --targets, --scatter or --gather")
             return self._fan_out(args, cell, limit, timeout)
         target = targets.registry.get(args.target)
         if args.packages:
@@ -205,6 +283,12 @@ class RemoteMagics(Magics):
         code = python_of(self.shell, cell)
         if args.channel:
             self.shell.user_ns[args.channel] = channels.Channel(target)
+        if args.detach:
+            self.shell.user_ns[args.job_name or "_remote_job"] = jobs.detach(
+                target, code, self.shell.user_ns, download=args.download or self.download,
+                bytes=limit, hidden=self.shell.user_ns_hidden, cell_id=self.shell.execution_count,
+                save=args.save, output_lines=self.job_output_lines, show=True, quiet=args.quiet)
+            return None
         if args.run_async:
             self.shell.user_ns[args.job_name or "_remote_job"] = jobs.submit(
                 target, code, self.shell.user_ns, download=args.download or self.download,
@@ -318,8 +402,42 @@ class RemoteMagics(Magics):
             print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
 
     @magic_arguments()
+    @argument("--target", "-t", default=None, help="Name of the target (default: current).")
+    @line_magic
+    def remote_jobs(self, line: str) -> None:
+        """List the detached jobs of a target's engine: id, status, start, elapsed, first line."""
+        args = parse_argstring(self.remote_jobs, line)
+        target = targets.registry.get(args.target)
+        found = target.detached_jobs()
+        if not found:
+            print(f"Target '{target.name}' has no detached jobs (%%remote --detach starts one).")
+            return
+        rows = [("id", "status", "started", "elapsed", "names", "cell")]
+        for job in found:
+            names = ("collected" if job["collected"] else "saved" if job["saved"] else
+                     "kept" if job["status"] == "done" else "-")
+            rows.append((str(job["id"]), job["status"], _clock(job["started"]),
+                         format_duration(job["elapsed"]) if job["started"] else "-", names,
+                         job["first_line"]))
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        for row in rows:
+            print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+    @magic_arguments()
+    @argument("number", type=int, help="The job's id in its engine (%%remote_jobs lists them).")
+    @argument("--target", "-t", default=None, help="Name of the target (default: current).")
+    @line_magic
+    def remote_job(self, line: str):
+        """``job = %remote_job 3``: a target's detached job 3, to follow and collect."""
+        args = parse_argstring(self.remote_job, line)
+        return targets.registry.get(args.target).job(args.number, self.shell.user_ns)
+
+    @magic_arguments()
     @argument("name", nargs="?", default=None, help="Target to close (default: current).")
     @argument("--all", action="store_true", help="Close every target.")
+    @argument("--shutdown", action="store_true",
+              help="End a persistent engine too (with its uncollected and saved results); "
+                   "without it a persistent engine runs on.")
     @line_magic
     def remote_disconnect(self, line: str) -> None:
         """Close a target; a kernel we started is shut down, its proxies become unusable."""
@@ -335,9 +453,21 @@ class RemoteMagics(Magics):
         names = list(targets.registry.targets) if args.all else [targets.registry.get(args.name).name]
         for name in names:
             target = targets.registry.targets[name]
-            targets.registry.remove(name)
-            action = "shut down" if target.owned else "disconnected (kernel left running)"
-            print(f"Target '{name}' {action}.")
+            if target.persistent is None:
+                targets.registry.remove(name)
+                action = "shut down" if target.owned else "disconnected (kernel left running)"
+                print(f"Target '{name}' {action}.")
+            elif args.shutdown:
+                lost = target.uncollected_jobs()
+                targets.registry.remove(name, shutdown=True)
+                print(f"Target '{name}' shut down: its persistent engine has ended"
+                      + (f"; the results of job {', '.join(map(str, lost))}, never collected, "
+                         "are gone" if lost else "") + ".")
+            else:
+                targets.registry.remove(name)
+                print(f"Target '{name}' disconnected; its persistent engine runs on "
+                      f"(%remote_connect ... --name {name} --persist reconnects, and with "
+                      "--shutdown here it ends).")
 
 
 def _output_history(name: str) -> bool:
@@ -355,7 +485,21 @@ def _where(target: targets.Target) -> str:
     kind = "local engine" if target.owned else f"kernel {target.spec}"
     if target.owned and target.spec.startswith("ssh://"):
         kind = f"engine over {target.spec}"
+    if target.persistent is not None:
+        kind = "persistent engine" + ("" if target.spec == "local" else f" at {target.spec}")
     return f"{kind} pid {details.get('pid', '?')} on {details.get('hostname', '?')}"
+
+
+def _jobs_summary(target: targets.Target) -> str:
+    """``detached jobs: 1 running, 2 done (%remote_jobs lists them)``, or that there are none."""
+    found = target.detached_jobs()
+    if not found:
+        return "no detached jobs"
+    counts: dict[str, int] = {}
+    for job in found:
+        counts[job["status"]] = counts.get(job["status"], 0) + 1
+    return ("detached jobs: " + ", ".join(f"{count} {status}" for status, count in counts.items())
+            + " (%remote_jobs lists them)")
 
 
 def flush_all_releases() -> None:
@@ -367,4 +511,5 @@ def flush_all_releases() -> None:
             pass
 
 
-__all__ = ["RemoteMagics", "parse_bytes", "python_of", "format_size", "flush_all_releases"]
+__all__ = ["RemoteMagics", "parse_bytes", "parse_duration", "format_duration", "python_of",
+           "format_size", "flush_all_releases"]

@@ -21,7 +21,8 @@ SHIPPED = ("wire", "engine")
 #: (zmq: ipykernel's own dependency; engine.curve runs a ZAP handler for Curve-served engines.)
 SHIPPED_MAY_IMPORT = {"cloudpickle", "ipykernel", "zmq"}
 #: Imports that shipped code makes only to learn whether something is there, never needing it.
-OPTIONAL = {"packaging", "pip"}  # tasks.satisfied: a requirement's check, with a fallback
+OPTIONAL = {"packaging", "pip",  # tasks.satisfied: a requirement's check, with a fallback
+            "jupyter_core"}  # persist.runtime_dir: Jupyter's runtime dir, with a fallback
 
 
 def module_name(path: Path) -> str:

@@ -70,6 +70,20 @@ EXPECTED: dict[str, dict] = {
         "mime": [],
         "errors": 2,
     },
+    "07-long-jobs": {
+        "texts": [r"(Connected|Reconnected) target 'longjobs'.* persistent engine pid \d+",
+                  r"job \d+ is (queued|running|done) - the notebook is free",
+                  r"Target 'longjobs' disconnected; its persistent engine runs on",
+                  r"Reconnected target 'longjobs' to its persistent engine",
+                  r"id\s+status\s+started\s+elapsed\s+names\s+cell\n\d+\s+(running|done)",
+                  r"^epoch 0: loss 1\.0\nepoch 1: loss 0\.5\nepoch 2: loss 0\.333\n"
+                  r"epoch 3: loss 0\.25\nepoch 4: loss 0\.2$",
+                  r"^\{'epochs': 5, 'loss': 0\.2\}$", r"\d+\s+done\s+.*collected\s+import time",
+                  r"total = 499999500000 - saved on disk: True",
+                  r"Target 'longjobs' shut down: its persistent engine has ended"],
+        "mime": ["text/html"],
+        "errors": 0,
+    },
 }
 
 

@@ -259,6 +259,52 @@ class Connection:
             return None
         return time.monotonic() - self.still_running_since
 
+    def control_request(self, msg_type: str, content: dict, *, timeout: float = 30.0) -> Reply:
+        """Send one of our control requests and wait for its reply, on the control channel.
+
+        ipykernel serves control on a thread of its own, so this is answered while a cell runs.
+        Raises :class:`RemoteKernelDied` when the kernel is known to have ended, and
+        :class:`ConnectionLost` after ``timeout`` seconds without the reply.
+        """
+        if self.closed:
+            raise ConnectionLost(f"the connection to '{self.name}' is closed; reconnect with "
+                                 f"%remote_connect")
+        msg_id = self.send(msg_type, content, channel="control")
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if not self.control.poll(max(int(min(left, STATUS_INTERVAL) * 1000), 1)):
+                status = self.exit_status()
+                if status is not None:
+                    raise RemoteKernelDied(f"the remote kernel of target '{self.name}' has ended "
+                                           f"(exit status {status}).")
+                continue
+            msg = self._recv(self.control)
+            if msg is None or msg["parent_header"].get("msg_id") != msg_id:
+                continue  # the reply of an interrupt, or of a request we gave up on
+            if not streaming.message_ok(self.key, msg["content"], msg["buffers"]):
+                log.error("remote_magics: dropped a reply from '%s' whose digest is wrong", self.name)
+                continue
+            return Reply(msg["msg_type"], msg["content"], list(msg["buffers"]))
+        raise ConnectionLost(f"target '{self.name}' did not answer on its control channel within "
+                             f"{timeout:g} s: its kernel died, is stuck, or the network to it is "
+                             "down.")
+
+    def watch_end(self) -> Callable[[float], bool]:
+        """Watch for the kernel closing our shell connection; call the result to wait for it.
+
+        ``wait(timeout)`` returns True once the connection has closed (the kernel ended), False
+        after ``timeout`` seconds. Set up before asking the kernel to end, so no event is missed.
+        """
+        monitor = self.shell.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+
+        def wait(timeout: float) -> bool:
+            try:
+                return bool(monitor.poll(max(int(timeout * 1000), 1)))
+            finally:
+                self.shell.disable_monitor()
+                monitor.close(0)
+        return wait
+
     def interrupt(self) -> None:
         """Interrupt the remote kernel: by signal when we own it, else on the control channel."""
         if self._interrupt is not None:

@@ -7,9 +7,11 @@ own dependency, for :mod:`.curve`) and the wire format.
 - :mod:`.core`: the :class:`~.core.Engine`, our shell handlers in an ipykernel kernel.
 - :mod:`.store`: the objects that stay remote, per client.
 - :mod:`.live`, :mod:`.channels`: live proxy operations, and the cell's end of a channel.
+- :mod:`.jobs`: detached jobs, run on a thread of the engine, their output and names kept.
+- :mod:`.persist`: a persistent engine's state on its host (record, saved results), its idle end.
 - :mod:`.tasks`: functions the client runs remotely (file mirroring, pip, map chunks).
 - :mod:`.host`: an engine kernel as a child process, its ports and connection file (``serve``
-  and the host side of ssh targets).
+  and the host side of ssh targets), and persistent engines found or started.
 - :mod:`.curve`: who may connect to an engine served with CurveZMQ (ZAP), and the client key
   pair made from the connection key.
 

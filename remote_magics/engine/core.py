@@ -23,7 +23,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, live, tracebacks
+from . import channels, jobs, live, persist, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -73,6 +73,9 @@ class Engine:
         self.accepted: str | None = None  # the msg_id of the last request that passed its checks
         self.replied: str | None = None  # the msg_id of the last request answered
         self.history = protocol.SignatureHistory()  # what our dispatch accepted: no replays
+        self.control_history = protocol.SignatureHistory()  # the same, on the control thread
+        self.jobs = jobs.JobTable(self)  # detached jobs
+        self.persistence: persist.Persistence | None = None  # set when it outlives its clients
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -89,6 +92,8 @@ class Engine:
         live.install(self)
         channels.install(self)
         inherit_run_context()
+        jobs.install(self)
+        persist.install(self)
 
     async def dispatch(self, raw: list) -> bool:
         """Handle one of our requests with the least ceremony; False for any other message.
@@ -143,12 +148,41 @@ class Engine:
                 msg_id = parent["header"].get("msg_id")
                 if self.accepted == msg_id and self.replied != msg_id:
                     self.running = None
-                    self.reply(stream, ident, parent, self._error_content(err))
+                    self.reply(stream, ident, parent, self.error_content(err))
                 self.kernel.log.error("remote_magics: %s handler failed: %s",
                                       parent["header"].get("msg_type"), tracebacks.one_line(err))
                 if isinstance(err, asyncio.CancelledError):  # the kernel is shutting down
                     raise
         return guarded
+
+    def dispatch_control(self, raw: list) -> bool:
+        """Handle one of our control requests (:data:`~..wire.protocol.CONTROL_REQUEST_TYPES`).
+
+        For the kernels we start: without ipykernel's busy and idle statuses, which would go
+        to every client's iopub at each look a client takes at a job's output.
+        """
+        try:
+            idents, parts = self.session.feed_identities(raw, copy=False)
+            msg_type = self.session.unpack(parts[1].bytes).get("msg_type", "")
+        except Exception:
+            return False
+        if msg_type not in protocol.CONTROL_REQUEST_TYPES:
+            return False
+        try:
+            msg = protocol.unpack_message(self.session, parts, self.control_history)
+        except protocol.Replayed:
+            self.kernel.log.error("remote_magics: dropped a %s that was accepted before (a replay)",
+                                  msg_type)
+            return True
+        except Exception:
+            self.kernel.log.error("remote_magics: dropped a %s that failed its signature check",
+                                  msg_type)
+            return True
+        try:
+            self.kernel.control_handlers[msg_type](self.kernel.control_stream, idents, msg)
+        except Exception:
+            self.kernel.log.error("remote_magics: %s handler failed", msg_type, exc_info=True)
+        return True
 
     # --- messaging -----------------------------------------------------------------------
 
@@ -162,6 +196,11 @@ class Engine:
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
                        ident=ident)
         self.replied = parent["header"].get("msg_id")
+
+    def reply_control(self, stream, ident, parent, content: dict) -> None:
+        """Reply to a request on the control channel (no frames, never streamed)."""
+        streaming.send(self.session, stream, protocol.reply_type(parent["header"]["msg_type"]),
+                       content, [], self.key, parent=parent, ident=ident, chunk=None)
 
     def _output_done(self, parent: dict) -> None:
         """Publish, behind all the output the request made, that it made no more.
@@ -285,20 +324,20 @@ class Engine:
         content = parent["content"]
         client = protocol.client_of(parent)
         try:
-            namespace = self._namespace(content, parent["buffers"], client)
-            value = await self._execute(content, namespace)
+            namespace = self.namespace(content, parent["buffers"], client)
+            value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
-            self._flush_figures()
-            self.reply(stream, ident, parent, self._error_content(err))
+            self.flush_figures()
+            self.reply(stream, ident, parent, self.error_content(err))
             return
         finally:
             self.running = None
             IN_RUN.reset(in_run)
-        self._flush_figures()
-        reply, frames = self._outputs(content, namespace, value, client)
+        self.flush_figures()
+        reply, frames = self.outputs(content, namespace, value, client)
         self.reply(stream, ident, parent, reply, frames)
 
-    def _namespace(self, content: dict, frames: list, client: str) -> dict:
+    def namespace(self, content: dict, frames: list, client: str) -> dict:
         namespace: dict[str, Any] = {"__name__": "__main__"}
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:
@@ -313,7 +352,7 @@ class Engine:
                     raise InputError(item["name"], err) from err
         return namespace
 
-    async def _execute(self, content: dict, namespace: dict) -> Any:
+    async def execute(self, content: dict, namespace: dict) -> Any:
         """Run the cell's code in ``namespace``; the value of a last expression, else None."""
         filename = f"<remote cell {content.get('cell_id', 0)}>"
         code = content["code"]
@@ -334,7 +373,7 @@ class Engine:
                 outcome = await outcome
         return outcome if last is not None else None
 
-    def _flush_figures(self) -> None:
+    def flush_figures(self) -> None:
         """Show figures the cell made, as ``execute_request`` does after a cell."""
         shell = getattr(self.kernel, "shell", None)
         if shell is None:
@@ -344,7 +383,7 @@ class Engine:
         except Exception:
             self.kernel.log.debug("post_execute hooks failed", exc_info=True)
 
-    def _error_content(self, err: BaseException) -> dict:
+    def error_content(self, err: BaseException) -> dict:
         """An error reply's fields for ``err``: never raises, and costs little however deep."""
         if isinstance(err, InputError) and err.__cause__ is not None:
             cause = err.__cause__
@@ -352,12 +391,12 @@ class Engine:
             content["input"] = err.name  # the client adds what versions differ, if any
             return content
         tb = err.__traceback__
-        own = Engine._execute.__code__.co_filename
+        own = Engine.execute.__code__.co_filename
         while tb is not None and tb.tb_frame.f_code.co_filename == own:
             tb = tb.tb_next  # our own frames are noise to the user
         return tracebacks.error_content(err, tb, shell=getattr(self.kernel, "shell", None))
 
-    def _outputs(self, content: dict, namespace: dict, value: Any, client: str):
+    def outputs(self, content: dict, namespace: dict, value: Any, client: str):
         """The reply's outputs, result and frames, by the download policy."""
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -464,6 +503,8 @@ class Engine:
             "python_version": platform.python_version(),
             "cwd": os.getcwd(),
             "versions": protocol.versions(),
+            "persist": self.persistence.info() if self.persistence is not None else None,
+            "jobs": len(self.jobs.jobs),
         })
 
 
@@ -490,8 +531,31 @@ def install(kernel: Any) -> Engine:
     return engine
 
 
+#: Options of ``python -m remote_magics.engine`` that are ours, not ipykernel's.
+PERSIST_DIR_OPTION = "--persist-dir"
+IDLE_TIMEOUT_OPTION = "--idle-timeout"
+
+
+def own_options(argv: list[str]) -> tuple[dict, list[str]]:
+    """Our options (``--persist-dir DIR``, ``--idle-timeout S``) taken out of ``argv``."""
+    options, rest = {}, []
+    words = iter(argv)
+    for word in words:
+        name, equals, value = word.partition("=")
+        if name in (PERSIST_DIR_OPTION, IDLE_TIMEOUT_OPTION):
+            options[name] = value if equals else next(words)
+        else:
+            rest.append(word)
+    return options, rest
+
+
 def main() -> None:
-    """``python -m remote_magics.engine -f CONNECTION_FILE``: an ipykernel with our handlers."""
+    """``python -m remote_magics.engine -f CONNECTION_FILE``: an ipykernel with our handlers.
+
+    With ``--persist-dir DIR [--idle-timeout S]`` (how :func:`.host.ensure_persistent` starts
+    one) it is persistent: it holds the state directory ``DIR``, whose ``kernel.json`` is its
+    connection file, ends after ``S`` seconds idle, and writes its record there once it is up.
+    """
     import zmq
     from ipykernel.ipkernel import IPythonKernel
     from ipykernel.kernelapp import IPKernelApp
@@ -501,16 +565,38 @@ def main() -> None:
 
     from . import curve
 
+    options, sys.argv[1:] = own_options(sys.argv[1:])  # what ipykernel parses is its own
+
     class EngineKernel(IPythonKernel):
         implementation = "remote_magics.engine"
 
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
-            install(self)
+            engine = install(self)
+            if PERSIST_DIR_OPTION in options:
+                state = persist.StateDir(options[PERSIST_DIR_OPTION])
+                try:
+                    persist.make_persistent(engine, state, float(options.get(
+                        IDLE_TIMEOUT_OPTION, protocol.IDLE_TIMEOUT)), clients=0)
+                except persist.StateBusy as err:
+                    raise SystemExit(f"remote_magics: {err}") from None
+                persist.write_record(engine, state.connection_file)  # clients may come now
 
         async def dispatch_shell(self, msg: list, *args: Any, **kwargs: Any) -> None:
-            if not await self._remote_magics_engine.dispatch(msg):
-                await super().dispatch_shell(msg, *args, **kwargs)
+            persistence = self._remote_magics_engine.persistence
+            watch = persistence.watch if persistence is not None else None
+            if watch is not None:
+                watch.begin()  # a request in progress: not idle
+            try:
+                if not await self._remote_magics_engine.dispatch(msg):
+                    await super().dispatch_shell(msg, *args, **kwargs)
+            finally:
+                if watch is not None:
+                    watch.end()
+
+        async def dispatch_control(self, msg: list) -> None:
+            if not self._remote_magics_engine.dispatch_control(msg):
+                await super().dispatch_control(msg)
 
     class EngineApp(IPKernelApp):
         admission = None  # with Curve keys: who may connect (:mod:`.curve`)
@@ -555,4 +641,3 @@ def main() -> None:
             super().close()
 
     EngineApp.launch_instance(kernel_class=EngineKernel)
-

@@ -2,7 +2,9 @@
 
 Used by ``remote-magics serve`` (:mod:`remote_magics.serve`) and, on an ssh host, by
 :func:`stdio`, the remote half of an ssh target: the ssh loader unpacks the shipped package into
-a private directory and calls it. Standard library only at import time, because it is shipped.
+a private directory and calls it. :func:`ensure_persistent` finds or starts a persistent engine
+(:mod:`.persist`), on this machine for a local target and from :func:`stdio` on an ssh host.
+Standard library only at import time, because it is shipped.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import ipaddress
 import json
 import os
 import select
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +24,7 @@ import time
 from typing import Callable
 
 from ..wire import protocol
+from . import persist
 
 #: Modules the remote Python needs for an engine; ssh targets check them first.
 REQUIRED_MODULES = ("ipykernel", "cloudpickle")
@@ -29,6 +34,10 @@ ADDRESS_IN_USE = "Address already in use"
 
 class PortsInUse(Exception):
     """No five consecutive free ports in the requested range."""
+
+
+class EngineStartFailed(Exception):
+    """A persistent engine exited, or did not come up, while starting; the message has its log."""
 
 
 def is_loopback(ip: str) -> bool:
@@ -238,6 +247,93 @@ class Supervisor:
                 continue
 
 
+# --- persistent engines --------------------------------------------------------------------------
+
+_launched: list[subprocess.Popen] = []  # engines started here, reaped when they end
+
+
+def ensure_persistent(name: str, *, idle_timeout: float | None = None, cwd: str | None = None,
+                      python: str | None = None, port_range: str | None = None,
+                      source: str | None = None, timeout: float = 60.0) -> dict:
+    """The record of the live persistent engine ``name`` on this host; one is started if none runs.
+
+    A new engine runs ``python`` (this one by default) in ``cwd`` (the home directory by
+    default), detached from this process: its own session, no parent to watch, its output in
+    its log. It ends after ``idle_timeout`` seconds idle (a day by default). ``source`` is a
+    directory holding the ``remote_magics`` package to copy for it (an ssh host's shipped copy).
+    The record gains ``reconnected``: whether the engine was running already.
+    Raises ValueError for a bad name or port range, :class:`PortsInUse`, :class:`EngineStartFailed`.
+    """
+    state = persist.StateDir.for_name(name)
+    with state.launching():
+        record = state.live_record()
+        if record is not None:
+            return dict(record, reconnected=True)
+        pythonpath = None
+        if source is not None:
+            shutil.copytree(os.path.join(source, "remote_magics"),
+                            os.path.join(state.source, "remote_magics"))
+            pythonpath = state.source
+        low, high = parse_port_range(port_range)
+        for _ in range(3):  # a port taken between our look and the kernel's bind: new ports
+            ports = pick_ports("127.0.0.1", low, high)
+            write_connection_file(state.connection_file, protocol.connection_info(
+                "127.0.0.1", secrets.token_hex(32), ports))
+            process = _launch(state, idle_timeout or protocol.IDLE_TIMEOUT, cwd, python,
+                              pythonpath)
+            record = _wait_record(state, process, timeout)
+            if record is not None:
+                return dict(record, reconnected=False)
+            if not _log_tail(state).count(ADDRESS_IN_USE):
+                break
+        raise EngineStartFailed(f"the persistent engine '{name}' did not start (exit status "
+                                f"{process.poll()}). Its log ({state.log_file}) ends:\n"
+                                + _log_tail(state))
+
+
+def _launch(state: persist.StateDir, idle_timeout: float, cwd: str | None, python: str | None,
+            pythonpath: str | None) -> subprocess.Popen:
+    env = dict(os.environ)
+    env.pop("JPY_PARENT_PID", None)  # ipykernel would watch this process and end with it
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (pythonpath, env.get("PYTHONPATH")) if p)
+    command = [*engine_command(state.connection_file, python=python),
+               "--persist-dir", state.path, "--idle-timeout", repr(float(idle_timeout))]
+    fd = os.open(state.log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as log:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            cwd=cwd or os.path.expanduser("~"),
+            start_new_session=True)  # no signal for this process's group or terminal reaches it
+    _launched[:] = [p for p in _launched if p.poll() is None] + [process]
+    return process
+
+
+def _wait_record(state: persist.StateDir, process: subprocess.Popen, timeout: float) -> dict | None:
+    """Wait until the engine has written its record (it is up), or has exited: its record or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        record = state.read_record()
+        if record is not None and record.get("pid") == process.pid:
+            return record
+        try:
+            process.wait(0.05)  # the pause between looks is a wait on the engine
+            return None
+        except subprocess.TimeoutExpired:
+            continue
+    process.kill()
+    process.wait(10)
+    return None
+
+
+def _log_tail(state: persist.StateDir) -> str:
+    try:
+        with open(state.log_file, errors="replace") as log:
+            return log.read()[-4000:]
+    except OSError:
+        return ""
+
+
 # --- ssh targets: the remote half ---------------------------------------------------------------
 
 def _emit(message: dict) -> None:
@@ -250,11 +346,17 @@ def stdio(settings: dict, workdir: str) -> int:
 
     ``settings``: ``key`` (the HMAC key), ``port_range`` ("LO-HI" or null), ``cwd`` (or null
     for the home directory), ``runtime_dir`` (Jupyter's, for the connection file; else it goes
-    into ``workdir``; either way it is removed with the kernel). Answers on stdout with one
-    JSON line: ``{"ready": {ports}, "pid", "hostname", "python"}``, or ``{"error": "missing",
-    "missing": [modules], "python"}``, or ``{"error": "ports", "detail"}``; then ``{"exit":
-    status, "port_in_use": bool, "stderr"}`` once the kernel ends. A line ``interrupt`` on
-    stdin interrupts the kernel; closing stdin stops it.
+    into ``workdir``; either way it is removed with the kernel), ``persist`` (null, or
+    ``{"name", "idle_timeout"}``: see below), ``timeout``. Answers on stdout with one JSON line:
+    ``{"ready": {ports}, "pid", "hostname", "python"}``, or ``{"error": "missing", "missing":
+    [modules], "python"}``, or ``{"error": "ports", "detail"}``; then ``{"exit": status,
+    "port_in_use": bool, "stderr"}`` once the kernel ends. A line ``interrupt`` on stdin
+    interrupts the kernel; closing stdin stops it.
+
+    With ``persist``, the engine is the persistent one of that name on this host, found or
+    started (:func:`ensure_persistent`): ``ready`` also has ``key`` (the engine's, which the
+    client uses instead of its own) and ``persist`` (``reconnected``, ``started``), an error
+    may be ``{"error": "start", "detail"}``, and closing stdin leaves the engine running.
     """
     import importlib.util
     import shutil
@@ -266,6 +368,8 @@ def stdio(settings: dict, workdir: str) -> int:
             _emit({"error": "missing", "missing": missing, "python": sys.executable,
                    "version": sys.version.split()[0]})
             return 3
+        if settings.get("persist"):
+            return _stdio_persistent(settings, workdir)
         try:
             ports = pick_ports("127.0.0.1", *parse_port_range(settings.get("port_range")))
         except (PortsInUse, ValueError) as err:
@@ -302,3 +406,41 @@ def stdio(settings: dict, workdir: str) -> int:
         except OSError:
             pass
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _stdio_persistent(settings: dict, workdir: str) -> int:
+    """:func:`stdio` for a persistent engine: find or start it, report it, leave it running."""
+    wanted = settings["persist"]
+    try:
+        record = ensure_persistent(wanted["name"], idle_timeout=wanted.get("idle_timeout"),
+                                   cwd=settings.get("cwd"), python=sys.executable,
+                                   port_range=settings.get("port_range"), source=workdir,
+                                   timeout=float(settings.get("timeout") or 60))
+    except PortsInUse as err:
+        _emit({"error": "ports", "detail": str(err), "hostname": socket.gethostname()})
+        return 4
+    except (EngineStartFailed, ValueError, OSError) as err:
+        _emit({"error": "start", "detail": str(err), "hostname": socket.gethostname()})
+        return 5
+    info, pid = record["connection"], record["pid"]
+    _emit({"ready": {name: info[name] for name in protocol.PORT_NAMES}, "pid": pid,
+           "hostname": socket.gethostname(), "python": record.get("python"), "key": info["key"],
+           "persist": {"reconnected": record["reconnected"], "started": record.get("started")}})
+    state = persist.StateDir.for_name(wanted["name"])
+    closed = threading.Event()
+
+    def obey() -> None:
+        for line in sys.stdin:  # ends when the ssh connection closes our stdin
+            if line.strip() == "interrupt":
+                try:
+                    os.kill(pid, signal.SIGINT)  # the engine only: its jobs' processes go on
+                except ProcessLookupError:
+                    pass
+        closed.set()
+
+    threading.Thread(target=obey, daemon=True).start()
+    while not closed.wait(0.5):  # each pause a wait on stdin's end
+        if not state.held():
+            _emit({"exit": "unknown", "port_in_use": False, "stderr": _log_tail(state)})
+            return 0
+    return 0

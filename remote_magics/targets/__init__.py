@@ -21,9 +21,14 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from ..engine import persist as engine_persist
 from ..errors import RemoteMagicsError
 from . import attach, dask, kernelspec, local, served, ssh  # noqa: F401  each registers its kind
 from .base import Kind, Registry, Target, kind_of, registry
+
+
+#: The first protocol version with persistent engines and detached jobs.
+PERSIST_PROTOCOL = 9
 
 
 def start(spec: str | None, name: str, *, n: int | None = None, timeout: float = 60.0,
@@ -37,12 +42,16 @@ def start(spec: str | None, name: str, *, n: int | None = None, timeout: float =
 
 
 def connect(spec: str | None = None, *, name: str | None = None, timeout: float = 60.0,
-            cwd: str | None = None, **options: Any) -> Target:
+            cwd: str | None = None, persist: bool = False, idle_timeout: float | None = None,
+            **options: Any) -> Target:
     """Connect one target (see the table above) and make it the current one.
 
     ``name`` defaults to ``"default"``. Connecting a live target of the same name and spec
     again returns it. ``options`` go to the kind: ``python`` (for ssh and local targets),
-    ``ssh_options`` and ``port_range`` for ssh.
+    ``ssh_options`` and ``port_range`` for ssh. With ``persist`` (local, ssh and served engines)
+    the engine outlives this process and its ssh connection: the persistent engine called
+    ``name`` is reached when one runs, else started; it ends ``idle_timeout`` seconds (default a
+    day) after its last client and job, or with ``close(shutdown=True)``.
     """
     name = name or "default"
     if name in registry.targets:
@@ -50,8 +59,11 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
         wanted = spec or "local"
         if kind_of(spec) is local.KIND and options.get("python"):
             wanted = local.spec_text(local.resolve_python(options["python"]))
-        if existing.spec == wanted and existing.alive():
+        if existing.spec == wanted and existing.alive() \
+                and (not persist or existing.persistent is not None):
             registry.current = name
+            if persist and idle_timeout:
+                existing.persist(name, idle_timeout)
             return existing
         raise RemoteMagicsError(
             f"a target named '{name}' is already connected ({existing.spec}). Disconnect it "
@@ -60,7 +72,29 @@ def connect(spec: str | None = None, *, name: str | None = None, timeout: float 
     if kind.group:
         raise RemoteMagicsError(f"{spec} starts a pool of kernels: connect it with "
                                 "remote_magics.connect (or %remote_connect), which makes pools")
+    if persist:
+        if not kind.persist:
+            raise RemoteMagicsError(
+                f"--persist is for engines we start ('local', ssh://) and served ones (tcp://), "
+                f"not {spec!r}" + (": a kernel you attach to already outlives this notebook"
+                                   if kind.scheme == "file" else ""))
+        try:
+            engine_persist.check_name(name)
+        except ValueError as err:
+            raise RemoteMagicsError(str(err)) from None
+        options.update(persist=True, idle_timeout=idle_timeout)
     (target,), _ = kind.start(spec, name, timeout=timeout, cwd=cwd, **options)
+    if persist:
+        try:
+            if target.details.get("protocol_version", 0) < PERSIST_PROTOCOL:
+                raise RemoteMagicsError(
+                    f"the engine of '{name}' runs an older remote_magics (protocol "
+                    f"{target.details.get('protocol_version')}), which has no persistent "
+                    "engines; upgrade remote_magics where it runs")
+            target.persist(name, idle_timeout)
+        except BaseException:
+            target.close(shutdown=False)  # an engine that it started idles out by itself
+            raise
     return registry.add(target)
 
 

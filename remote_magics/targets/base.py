@@ -13,12 +13,12 @@ import dataclasses
 import logging
 import threading
 import time
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, ClassVar, Mapping, Protocol
 
 from ..cells import display, runner
 from ..client import handshake
 from ..client.connection import Connection, Pending, Reply, job_queue_of_thread
-from ..errors import NotConnected, ProxyError, RemoteKernelDied, RemoteMagicsError
+from ..errors import JobError, NotConnected, ProxyError, RemoteKernelDied, RemoteMagicsError
 from ..wire import protocol, serialize
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,15 @@ class JobQueue(Protocol):
 
 
 class Target:
-    """A connected remote kernel with our engine in it."""
+    """A connected remote kernel with our engine in it.
+
+    ``persistent`` is the engine's PersistInfo (:mod:`~remote_magics.wire.protocol`) when it
+    outlives us (``--persist``): closing the target then leaves it running, and
+    ``close(shutdown=True)`` ends it. ``reconnected`` says that it ran before we connected.
+    """
+
+    #: Makes the :class:`~remote_magics.jobs.DetachedJob` of :meth:`job`; set by remote_magics.jobs.
+    make_job: ClassVar[Callable[..., Any] | None] = None
 
     def __init__(self, name: str, connection: Connection, *, spec: str,
                  kernel_manager: Any = None) -> None:
@@ -43,6 +51,8 @@ class Target:
         self.spec = spec
         self.connection = connection
         self.kernel_manager = kernel_manager
+        self.persistent: dict | None = None
+        self.reconnected = False
         self._releases: list[str] = []
         self._releases_lock = threading.Lock()
         self.engine_id = ""
@@ -119,8 +129,8 @@ class Target:
 
     @property
     def owned(self) -> bool:
-        """Whether we started this kernel (and so shut it down on disconnect)."""
-        return self.kernel_manager is not None
+        """Whether we started this kernel and shut it down on disconnect (not a persistent one)."""
+        return self.kernel_manager is not None and self.persistent is None
 
     def request(self, msg_type: str, content: dict, frames: list = (), *,
                 timeout: float | None = None, on_output: Callable | None = None,
@@ -218,6 +228,77 @@ class Target:
         self.details = reply.content
         return reply.content
 
+    # --- detached jobs and persistence (the engine's own; see remote_magics.jobs) ------------
+
+    def job(self, number: int, namespace: dict | None = None) -> Any:
+        """The engine's detached job ``number`` as a :class:`~remote_magics.jobs.DetachedJob`.
+
+        Its ``result()`` puts the job's names into ``namespace`` (by default the IPython
+        namespace when there is one).
+        """
+        if Target.make_job is None:
+            raise RemoteMagicsError("detached jobs need remote_magics.jobs: import it first")
+        return Target.make_job(self, number, namespace)
+
+    def control_request(self, msg_type: str, content: dict,
+                        connection: Connection | None = None) -> dict:
+        """One of our control requests (answered while a cell runs); its reply's content.
+
+        Raises :class:`JobError` with the engine's words when it answers with an error.
+        """
+        self.check_usable()
+        conn = connection or self.connection_for_thread()
+        reply = self._watch(lambda: conn.control_request(msg_type, content)).content
+        if reply.get("status") != "ok":
+            raise JobError(f"target '{self.name}': {reply.get('evalue') or reply.get('ename')}")
+        return reply
+
+    def detached_jobs(self) -> list[dict]:
+        """The engine's detached jobs (JobInfo dicts of :mod:`~remote_magics.wire.protocol`)."""
+        return self.control_request(protocol.JOBS_REQUEST, {})["jobs"]
+
+    def uncollected_jobs(self) -> list[int]:
+        """The detached jobs whose names nobody has collected (queued and running ones too)."""
+        return [job["id"] for job in self.detached_jobs()
+                if job["status"] in ("queued", "running")
+                or (job["status"] == "done" and not job["collected"])]
+
+    def cancel_job(self, number: int) -> bool:
+        """Cancel a queued detached job or interrupt a running one; False once it has ended."""
+        return bool(self.control_request(protocol.JOB_CANCEL_REQUEST, {"job": number})["cancelled"])
+
+    def collect_job(self, number: int, namespace: dict) -> runner.RunResult:
+        """Bring a finished detached job's names into ``namespace``; the engine then releases them."""
+        reply = self.request(protocol.JOB_COLLECT_REQUEST, {"job": number})
+        result = runner.apply(reply, self, namespace)
+        result.bytes_sent = reply.bytes_sent
+        return result
+
+    def persist(self, name: str, idle_timeout: float | None = None) -> dict:
+        """Make the engine persistent as ``name`` (or set its idle timeout); its PersistInfo."""
+        reply = self.request(protocol.PERSIST_REQUEST, {"name": name, "idle_timeout": idle_timeout},
+                             patience=30)
+        if reply.content.get("status") != "ok":
+            raise RemoteMagicsError(f"target '{self.name}' cannot be persistent: "
+                                    f"{reply.content.get('evalue')}")
+        self.persistent = reply.content["persist"]
+        return self.persistent
+
+    def end_engine(self, timeout: float = 30.0) -> list[int]:
+        """End a persistent engine now with what it holds; the jobs whose results nobody collected.
+
+        Its saved results go too. Returns once its shell connection has closed.
+        """
+        uncollected = self.uncollected_jobs()
+        ended = self.connection.watch_end()
+        self.connection.send(protocol.SHUTDOWN_REQUEST, {}, channel="control")
+        if not ended(timeout):
+            raise RemoteMagicsError(f"the persistent engine of '{self.name}' did not end within "
+                                    f"{timeout:g} s of being told to; it may be stuck in code that "
+                                    f"holds the interpreter. Its pid is {self.details.get('pid')} on "
+                                    f"{self.details.get('hostname')}.")
+        return uncollected
+
     def release_later(self, object_id: str) -> None:
         """Queue a release of one reference (safe from ``__del__``, any thread)."""
         with self._releases_lock:
@@ -233,6 +314,10 @@ class Target:
     def restart(self, timeout: float = 60.0) -> None:
         """Restart a kernel we started: a fresh engine; every proxy to the old one is lost."""
         km = self.kernel_manager
+        if self.persistent is not None:
+            raise RemoteMagicsError(
+                f"target '{self.name}' is a persistent engine: end it with %remote_disconnect "
+                f"{self.name} --shutdown, then %remote_connect ... --persist starts a new one.")
         if km is None:
             raise RemoteMagicsError(
                 f"target '{self.name}' is a kernel we did not start ({self.spec}), so we cannot "
@@ -259,7 +344,7 @@ class Target:
         try:
             self.handshake(timeout, install=install)
         except BaseException:
-            self.close(shutdown=True)
+            self.close(shutdown=self.persistent is None)  # a persistent engine idles out itself
             raise
         return self
 
@@ -272,21 +357,27 @@ class Target:
         return self.connection.ping(timeout)
 
     def close(self, shutdown: bool | None = None) -> None:
-        """Disconnect; shut the kernel down when we started it (or when ``shutdown`` says so)."""
+        """Disconnect; shut the kernel down when we started it (or when ``shutdown`` says so).
+
+        A persistent engine is left running, unless ``shutdown`` ends it (:meth:`end_engine`).
+        """
         if self.connection.closed:
             return
         if shutdown is None:
             shutdown = self.owned
         linger = 0.0
         try:
-            if not shutdown:
+            if shutdown and self.persistent is not None:
+                self.end_engine()
+            elif not shutdown:
                 with self._releases_lock:
                     self._releases.clear()
                 self.connection.send(protocol.RELEASE_REQUEST, {"ids": [], "all": True})
                 linger = 1.0  # the release must leave before the sockets go
         finally:
             self.connection.close(linger)
-            if shutdown and self.kernel_manager is not None:
+            # a persistent ssh target's kernel manager is our ssh link, which ends either way
+            if (shutdown or self.persistent is not None) and self.kernel_manager is not None:
                 self.kernel_manager.shutdown_kernel(now=True)
                 self.kernel_manager.cleanup_resources()
 
@@ -368,13 +459,17 @@ class Kind:
     ``name``, or with ``n`` that many members named ``name[0]``, ``name[1]``, ...
     (:func:`member_names`), each handshaken, and returns them with a cleanup to call once all of
     them are closed (or None). ``many``: ``-n N`` starts N of them as a pool; ``group``: they
-    always come as a pool (one per worker of a cluster, at most ``n``).
+    always come as a pool (one per worker of a cluster, at most ``n``). ``persist``: ``start``
+    also takes ``persist=True`` and ``idle_timeout``, and reaches the persistent engine ``name``
+    (starting it when none runs), which :func:`remote_magics.targets.connect` then makes
+    persistent (:meth:`Target.persist`).
     """
 
     scheme: str
     start: Callable[..., tuple[list[Target], Callable[[], None] | None]]
     many: bool = False
     group: bool = False
+    persist: bool = False  # takes persist=True (and idle_timeout): an engine that outlives us
 
 
 KINDS: dict[str, Kind] = {}

@@ -5,12 +5,16 @@
 ipykernel and cloudpickle but not remote_magics: the engine's sources are shipped into a private
 directory, which it imports them from, as for ssh targets. Connection files go to Jupyter's runtime
 directory, and the engine removes its own when the notebook process ends without doing so.
+
+``local --persist`` reaches the persistent engine of that name on this machine, or starts one
+detached from this process (:func:`remote_magics.engine.host.ensure_persistent`).
 """
 from __future__ import annotations
 
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -21,9 +25,12 @@ from jupyter_client.manager import KernelManager
 from jupyter_core.paths import jupyter_runtime_dir
 from traitlets import Unicode
 
+from ..client.connection import Connection
 from ..client.handshake import shipped_sources
+from ..engine import host
 from ..engine.host import REQUIRED_MODULES, engine_command
-from ..errors import NoSuchPython, RemoteKernelMissing, RemoteMagicsError
+from ..errors import NoSuchPython, RemoteKernelMissing, RemoteMagicsError, RemotePortInUse
+from .attach import pid_status
 from .base import Kind, Target, member_names, owned_connection, register_kind
 
 ENGINE_SPEC_NAME = "remote-magics-engine"
@@ -188,14 +195,46 @@ def spec_text(python: str | None) -> str:
     return f"local --python {python}" if python else "local"
 
 
+def start_persistent(name: str, *, timeout: float, cwd: str | None = None,
+                     idle_timeout: float | None = None) -> Target:
+    """The persistent engine ``name`` on this machine, reached or started, handshaken."""
+    try:
+        record = host.ensure_persistent(name, idle_timeout=idle_timeout, cwd=cwd or os.getcwd(),
+                                        timeout=timeout)
+    except host.PortsInUse as err:
+        raise RemotePortInUse("this machine", str(err)) from None
+    except (host.EngineStartFailed, ValueError, OSError) as err:
+        raise RemoteMagicsError(str(err)) from None
+    pid = record["pid"]
+
+    def interrupt() -> None:  # the engine alone: what its detached jobs started goes on
+        os.kill(pid, signal.SIGINT)
+
+    conn = Connection(record["connection"], name=name, interrupt=interrupt,
+                      exit_status=pid_status(pid))
+    target = Target(name, conn, spec="local")
+    target.persistent, target.reconnected = {"name": name}, record["reconnected"]
+    try:
+        target.handshake(timeout)
+    except BaseException:
+        conn.close()
+        raise
+    return target
+
+
 def start(spec: str | None, name: str, *, n: int | None = None, timeout: float,
-          cwd: str | None = None, python: str | None = None,
-          **options: Any) -> tuple[list[Target], None]:
+          cwd: str | None = None, python: str | None = None, persist: bool = False,
+          idle_timeout: float | None = None, **options: Any) -> tuple[list[Target], None]:
     """A new engine kernel on this machine (``n``: that many, side by side).
 
     ``python``: the interpreter to run it with (this one by default), which needs ipykernel and
-    cloudpickle only.
+    cloudpickle only. ``persist``: the persistent engine of that name (see :func:`start_persistent`).
     """
+    if persist:
+        if python is not None:
+            raise RemoteMagicsError("--persist with --python is not supported yet: a persistent "
+                                    "local engine runs with the notebook's Python")
+        return [start_persistent(name, timeout=timeout, cwd=cwd, idle_timeout=idle_timeout)], None
     names = [name] if n is None else member_names(name, n)
     if python is not None:
         python = check_python(python)
@@ -204,5 +243,5 @@ def start(spec: str | None, name: str, *, n: int | None = None, timeout: float,
                      timeout=timeout, install=False), None
 
 
-KIND = Kind("local", start, many=True)
+KIND = Kind("local", start, many=True, persist=True)
 register_kind(KIND)

@@ -135,8 +135,12 @@ def connect(spec: str, name: str, *, timeout: float = 60.0) -> Target:
 
 
 def start(spec: str, name: str, *, timeout: float, **options: Any) -> tuple[list[Target], None]:
-    """The served engine at ``spec``, as one target."""
+    """The served engine at ``spec``, as one target.
+
+    A served engine already outlives its notebooks; with ``persist``,
+    :func:`remote_magics.targets.connect` gives it a name and an idle timeout afterwards.
+    """
     return [connect(spec, name, timeout=timeout)], None
 
 
-register_kind(Kind("tcp", start))
+register_kind(Kind("tcp", start, persist=True))

@@ -7,7 +7,9 @@ the remote half (:func:`remote_magics.engine.host.stdio`, shipped as source with
 the host needs only a Python with ipykernel and cloudpickle); the kernel binds the host's loopback, and
 each of its five ports is forwarded to a loopback port here with ``ssh -S SOCKET -O forward -L``.
 Closing the connection (``%remote_disconnect``, or this process dying) closes the remote half's
-stdin, which stops the kernel.
+stdin, which stops the kernel. With ``--persist`` the remote half reaches (or starts) the
+persistent engine of the target's name on the host instead, and leaves it running when the
+connection closes; the engine's key comes back from the host, where its record keeps it.
 """
 from __future__ import annotations
 
@@ -25,12 +27,13 @@ import tempfile
 import threading
 import urllib.parse
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..client.handshake import shipped_sources
 from ..engine.host import free_port
 from ..errors import (
     AuthenticationRefused,
+    ConnectionLost,
     HostUnreachable,
     NoSuchPython,
     RemoteKernelMissing,
@@ -112,8 +115,9 @@ class SshKernel:
 
     def __init__(self, address: SshAddress, *, python: str = "python3",
                  ssh_options: Sequence[str] = (), port_range: str | None = None,
-                 cwd: str | None = None) -> None:
+                 cwd: str | None = None, persist: dict | None = None) -> None:
         self.address = address
+        self.persist = persist  # {"name", "idle_timeout"}: a persistent engine, left running
         self.python = python
         self.ssh_options = list(ssh_options)
         self.port_range = port_range
@@ -150,7 +154,8 @@ class SshKernel:
         self._fresh()
         self.timeout = timeout
         settings = {"sources": shipped_sources(), "key": self.key,
-                    "port_range": self.port_range, "cwd": self.cwd}
+                    "port_range": self.port_range, "cwd": self.cwd, "persist": self.persist,
+                    "timeout": timeout}
         command = self._ssh("-M", "-T", "-o", "ControlPersist=no", "-o", "BatchMode=yes",
                             "-o", f"ConnectTimeout={max(int(timeout), 1)}")
         self.process = subprocess.Popen(
@@ -169,6 +174,7 @@ class SshKernel:
             self.shutdown_kernel()
             self._raise_remote(first)
         self.remote = first
+        self.key = first.get("key") or self.key  # a persistent engine's own, from its record
         try:
             self.info = self._forward(first["ready"])
         except BaseException:
@@ -238,6 +244,9 @@ class SshKernel:
     def _raise_remote(self, message: dict) -> None:
         if message["error"] == "missing":
             raise RemoteKernelMissing(self.address, message["python"], message["missing"])
+        if message["error"] == "start":
+            raise SshError(f"the persistent engine on {self.address} did not start: "
+                           f"{message.get('detail', '')}")
         raise RemotePortInUse(str(self.address), message.get("detail", ""))
 
     def _forward(self, remote_ports: dict) -> dict:
@@ -306,10 +315,15 @@ class SshKernel:
 
 def start(spec: str, name: str, *, timeout: float = 60.0, cwd: str | None = None,
           python: str | None = None, ssh_options: Sequence[str] = (),
-          port_range: str | None = None, **options: Any) -> tuple[list[Target], None]:
-    """A target on a new engine at ``spec`` (``ssh://[user@]host[:port]``); see :func:`start_kernel`."""
+          port_range: str | None = None, persist: bool = False,
+          idle_timeout: float | None = None, **options: Any) -> tuple[list[Target], None]:
+    """A target on a new engine at ``spec`` (``ssh://[user@]host[:port]``); see :func:`start_kernel`.
+
+    With ``persist``, the host's persistent engine called ``name``, reached or started.
+    """
     kernel = start_kernel(spec, timeout=timeout, cwd=cwd, python=python, ssh_options=ssh_options,
-                          port_range=port_range)
+                          port_range=port_range,
+                          persist={"name": name, "idle_timeout": idle_timeout} if persist else None)
     try:
         target = Target(name, owned_connection(name, kernel), spec=str(kernel.address),
                         kernel_manager=kernel)
@@ -317,6 +331,10 @@ def start(spec: str, name: str, *, timeout: float = 60.0, cwd: str | None = None
         kernel.shutdown_kernel()
         kernel.cleanup_resources()
         raise
+    if persist:
+        target.persistent = {"name": name}
+        target.reconnected = bool(kernel.remote.get("persist", {}).get("reconnected"))
+        target.connection.set_exit_status(persistent_status(kernel, name))
     try:
         target.ready(timeout)
     except RemoteMagicsError:
@@ -331,18 +349,34 @@ def start(spec: str, name: str, *, timeout: float = 60.0, cwd: str | None = None
     return [target], None
 
 
+def persistent_status(kernel: SshKernel, name: str) -> Callable[[], Any]:
+    """A persistent engine's exit status, as its host reported it; ConnectionLost once our link
+    is gone, since the engine itself then runs on."""
+    def status() -> Any:
+        if kernel.exit is not None:
+            return kernel.exit.get("exit", "unknown")
+        if kernel.process is None or kernel.process.poll() is not None:
+            raise ConnectionLost(
+                f"the ssh connection to {kernel.address} has closed; the persistent engine "
+                f"'{name}' there runs on. Reconnect with %remote_connect {kernel.address} "
+                f"--name {name} --persist.")
+        return None
+    return status
+
+
 def start_kernel(spec: str, *, python: str | None = None, ssh_options: Sequence[str] = (),
                  port_range: str | None = None, cwd: str | None = None,
-                 timeout: float = 60.0) -> SshKernel:
+                 timeout: float = 60.0, persist: dict | None = None) -> SshKernel:
     """Start an engine on the host of ``spec`` (``ssh://[user@]host[:port]``), its ports tunnelled.
 
     Returns the kernel handle; its ``info`` is the connection info of the tunnels on this machine.
+    ``persist`` (``{"name", "idle_timeout"}``) reaches or starts the host's persistent engine.
     """
     if shutil.which("ssh") is None:
         raise SshError("no `ssh` command here: install the OpenSSH client (apt-get install "
                        "openssh-client) to use ssh:// targets.")
     kernel = SshKernel(SshAddress.parse(spec), python=python or "python3",
-                       ssh_options=ssh_options, port_range=port_range, cwd=cwd)
+                       ssh_options=ssh_options, port_range=port_range, cwd=cwd, persist=persist)
     try:
         kernel.start(timeout)
     except BaseException:
@@ -352,4 +386,4 @@ def start_kernel(spec: str, *, python: str | None = None, ssh_options: Sequence[
     return kernel
 
 
-register_kind(Kind("ssh", start))
+register_kind(Kind("ssh", start, persist=True))

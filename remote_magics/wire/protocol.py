@@ -142,7 +142,7 @@ release another's. Ids are unguessable random tokens. A channel belongs to the c
 first reads it (or whose ``remote_channel_send`` first names it); the engine drops the channel
 messages of any other client.
 
-*Settling replies.* A reply to a run or an operation (:data:`HOLDING_TYPES`) holds objects for
+*Settling replies.* A reply to a run, an operation or a job collection (:data:`HOLDING_TYPES`) holds objects for
 the client (:func:`held_ids`: its Outputs' ``ref`` ids, values included), which the client
 learns of only if the reply reaches it. Every request of ours may carry ``settled``: {request
 msg_id: bool}, for the earlier holding requests of the same connection that are over: true for
@@ -159,6 +159,57 @@ in a copy of its context), and a forked child keeps it too; so output printed af
 relays such output, whose parent is an earlier request of its own connection, with the next
 request it waits for, after a one-line marker; it keeps it until a request that shows output.
 
+Detached jobs (``%%remote --detach``) run on a thread of the engine, one after another, beside
+the cells on its main thread; the engine keeps each one's output, status and bound names until
+a client collects them, whichever client that is. Requests marked (control) go on the kernel's
+control channel and are answered there by ipykernel's control thread, also while a cell runs;
+their replies carry a ``digest`` (of no frames) like every reply of ours.
+
+``remote_detach_request`` → the fields of ``remote_run_request``, plus ``save`` (bool: write
+    the names to disk when it finishes; only on a persistent engine) and ``output_lines`` (int:
+    how many entries of output the engine keeps, the newest). Frames: the inputs' items, read
+    when the request arrives. ``remote_detach_reply`` ← ``status``, ``job`` (a JobInfo); on
+    error as the run reply (an input that cannot be unpickled: nothing was queued).
+``remote_jobs_request`` → (control) nothing. ``remote_jobs_reply`` ← ``status``, ``jobs``
+    ([JobInfo], by id).
+``remote_job_output_request`` → (control) ``job`` (id), ``since`` (the first entry wanted).
+    ``remote_job_output_reply`` ← ``status``, ``job`` (JobInfo), ``entries`` ([[seq, kind,
+    payload]]: ``kind`` "stdout" or "stderr" with a line of text (its newline included), or
+    "display" with a MIME bundle), ``first`` (the oldest seq still kept: the entries before it
+    were dropped), ``next`` (the seq the next entry will get), ``partial`` ({"stdout",
+    "stderr"}: text printed since the last newline, not an entry yet), ``more`` (bool: ask
+    again from ``next`` at once). A client follows a job by asking from its own ``next``.
+``remote_job_cancel_request`` → (control) ``job``. ``remote_job_cancel_reply`` ← ``status``,
+    ``cancelled`` (bool: it was queued or running), ``job``. A queued job never runs; a running
+    one gets KeyboardInterrupt in its thread at its next Python line.
+``remote_job_collect_request`` → ``job``. ``remote_job_collect_reply`` ← as
+    ``remote_run_reply``: the names the job bound, encoded now for this client by the job's
+    download policy (its failure's error fields if it failed). The engine then releases them
+    (and their saved copy); a second collect is an error.
+    A JobInfo is ``{"id", "first_line", "status" ("queued" | "running" | "done" | "failed" |
+    "cancelled"), "submitted", "started", "finished" (Unix times or null), "elapsed" (s),
+    "save", "saved" (its names are on disk), "unsaved" ([names that could not be saved]),
+    "collected", "dropped" (entries of output dropped), "lines" (entries kept), "error"
+    (``{"ename", "evalue", "etype", "traceback"}`` or null)}``.
+
+A *persistent* engine (``%remote_connect ... --persist``) does not end with its notebook or
+its ssh connection. It keeps its state in a directory named after the target under Jupyter's
+runtime directory on its host (:mod:`remote_magics.engine.persist`): the record (its connection
+info and key, mode 0600), which a new client reads to reconnect, and saved job results.
+
+``remote_persist_request`` → ``name`` (the state directory's name), ``idle_timeout`` (seconds,
+    or null to keep the engine's): make the engine persistent, or change its idle timeout. It
+    ends by itself once no client is connected, no job is queued or running and no request
+    ran for ``idle_timeout`` s. ``remote_persist_reply`` ← ``status``, ``persist``
+    (PersistInfo: ``name``, ``idle_timeout``, ``state`` (the directory), ``clients``
+    (connections to its shell now), ``idle`` (seconds idle so far, or null while in use),
+    ``started``); on error ``ename``, ``evalue``.
+``remote_shutdown_request`` → (control) nothing: a persistent engine removes its record, its
+    saved results and its state directory, then ends at once with every process it started.
+    No reply; the client watches the engine go.
+``remote_info_reply`` also carries ``persist`` (PersistInfo, or null for an engine that ends
+with its notebook) and ``jobs`` (how many detached jobs it holds).
+
 Output produced while a request runs (stdout, stderr, ``display_data``) goes out on iopub with the
 request as its parent, as for ``execute_request``; ``remote_output_done`` follows all of it, so the
 client relays until it has both the reply and that marker (or, for a request the kernel does not
@@ -174,11 +225,12 @@ import hmac
 import threading
 from typing import Iterable
 
-PROTOCOL_VERSION = 8  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+PROTOCOL_VERSION = 9  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
 #                       5: big frames streamed as remote_chunk messages; 6: modules moved into
 #                       wire/ and engine/ (pickled references name the new paths); 7: settled
 #                       replies, threads keep their run as parent, versions in the info reply;
-#                       8: objects scoped to a client secret in the content, replays refused
+#                       8: objects scoped to a client secret in the content, replays refused;
+#                       9: detached jobs, persistent engines
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -193,10 +245,35 @@ OUTPUT_DONE = "remote_output_done"
 OP_REQUEST = "remote_op_request"
 OP_REPLY = "remote_op_reply"
 
-REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST)
-REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY, OP_REPLY)
+DETACH_REQUEST = "remote_detach_request"
+DETACH_REPLY = "remote_detach_reply"
+JOBS_REQUEST = "remote_jobs_request"
+JOBS_REPLY = "remote_jobs_reply"
+JOB_OUTPUT_REQUEST = "remote_job_output_request"
+JOB_OUTPUT_REPLY = "remote_job_output_reply"
+JOB_CANCEL_REQUEST = "remote_job_cancel_request"
+JOB_CANCEL_REPLY = "remote_job_cancel_reply"
+JOB_COLLECT_REQUEST = "remote_job_collect_request"
+JOB_COLLECT_REPLY = "remote_job_collect_reply"
+PERSIST_REQUEST = "remote_persist_request"
+PERSIST_REPLY = "remote_persist_reply"
+SHUTDOWN_REQUEST = "remote_shutdown_request"
+
+#: Our requests on the shell channel (their frames may be streamed).
+REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST,
+                 DETACH_REQUEST, JOB_COLLECT_REQUEST, PERSIST_REQUEST)
+REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY, OP_REPLY, DETACH_REPLY,
+               JOB_COLLECT_REPLY, PERSIST_REPLY)
+#: Our requests on the control channel, answered by the control thread while a cell runs.
+CONTROL_REQUEST_TYPES = (JOBS_REQUEST, JOB_OUTPUT_REQUEST, JOB_CANCEL_REQUEST, SHUTDOWN_REQUEST)
+#: Job statuses; the last three are final.
+JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
+#: Entries of output a detached job keeps by default (the newest).
+JOB_OUTPUT_LINES = 10_000
+#: Seconds a persistent engine waits idle, with no client and no job, before it ends: a day.
+IDLE_TIMEOUT = 86_400.0
 #: Requests whose replies hold objects for the client until it settles them.
-HOLDING_TYPES = (RUN_REQUEST, OP_REQUEST)
+HOLDING_TYPES = (RUN_REQUEST, OP_REQUEST, JOB_COLLECT_REQUEST)
 #: Unsettled replies an engine remembers at most (a client that never settles cannot grow it).
 UNSETTLED_KEEP = 10_000
 #: iopub message types that are output, relayed also when they come late.
