@@ -191,7 +191,6 @@ class Job(JobDisplay, concurrent.futures.Future):
         self._value: Any = None
         self._cancel_requested = False
         self._start_lock = threading.Lock()  # cancel() against the worker starting the job
-        self._handles: list = []  # every display of the job, updated in place as it changes
         self._last_refresh = 0.0
 
     # --- the Future ----------------------------------------------------------------------
