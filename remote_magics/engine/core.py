@@ -20,7 +20,7 @@ import traceback
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, live
+from . import channels, live, namespace
 from .store import ObjectStore, describe
 
 
@@ -50,6 +50,7 @@ class Engine:
         self.kernel._remote_magics_engine = self
         live.install(self)
         channels.install(self)
+        namespace.install(self)
 
     async def dispatch(self, raw: list) -> bool:
         """Handle one of our requests with the least ceremony; False for any other message.

@@ -72,6 +72,27 @@ Messages (``content`` fields; "→" client to engine, "←" engine to client):
     for this client), ``total_objects``, ``pid``, ``hostname``, ``python``, ``cwd``,
     ``versions``.
 
+``remote_names_request`` → (the remote kernel, before a ``%%local`` cell) ``names`` ([str]: the
+    names the cell may read), ``download``, ``bytes``. ``remote_names_reply`` ← ``status``,
+    ``outputs`` ([Output], as in the run reply: each name of the kernel's ``user_ns`` that was
+    asked for, by the download policy; IPython's own names such as ``In`` never), ``missing``
+    ([names the namespace does not hold]), ``result`` (null), ``deleted`` ([]), ``packed``,
+    ``digest``. Frames: as in the run reply.
+``remote_bind_request`` → (the remote kernel, after a ``%%local`` cell or a cell of
+    ``%remote_*`` magics) ``inputs`` (as in the run request: values to bind in ``user_ns``,
+    proxies of this engine resolved), ``packed``, ``changed`` ([names among the inputs that
+    the cell changed in place: the kernel's object is updated in place where its type allows,
+    so its other names see the change; else bound anew]), ``deletes`` ([names to remove]),
+    ``execution_count`` (int or null), ``cell`` (str or null), ``result`` (bool), ``digest``.
+    With ``cell``, the kernel records it as ``In[execution_count]`` (a cell that ran in the
+    notebook's kernel) and its next cell is ``execution_count + 1``; with ``result``, the last
+    input is that cell's result, recorded as ``Out[execution_count]`` and ``_``. Without
+    ``cell``, ``execution_count`` is the number its next cell takes (when higher than its
+    own). ``remote_bind_reply`` ← ``status``, ``failed`` ([{"name", "error"}]: inputs that
+    could not be unpickled there, not bound), ``execution_count`` (the kernel's next).
+    The remote kernel also sends Jupyter's own ``execute_request`` (its ordinary cells, run
+    by the kernel's IPython shell with ``store_history``), ``complete_request`` and
+    ``inspect_request`` to the engine, and relays their output and replies.
 ``remote_op_request`` → (live proxies) ``id`` (the object), ``op`` (one of :data:`LIVE_OPS`),
     ``name`` (the attribute for getattr/setattr, the operator for binop/unop, e.g. "add",
     "radd", "eq", "neg"), ``nframes`` (0, or the frames of one item: the pickled ``(args,
@@ -117,9 +138,10 @@ import hashlib
 import hmac
 from typing import Iterable
 
-PROTOCOL_VERSION = 6  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+PROTOCOL_VERSION = 7  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
 #                       5: big frames streamed as remote_chunk messages; 6: modules moved into
-#                       wire/ and engine/ (pickled references name the new paths)
+#                       wire/ and engine/ (pickled references name the new paths); 7: names
+#                       and bind requests (the remote kernel's state lives in the engine)
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -130,12 +152,19 @@ RELEASE_REPLY = "remote_release_reply"
 INFO_REQUEST = "remote_info_request"
 INFO_REPLY = "remote_info_reply"
 
+NAMES_REQUEST = "remote_names_request"
+NAMES_REPLY = "remote_names_reply"
+BIND_REQUEST = "remote_bind_request"
+BIND_REPLY = "remote_bind_reply"
+
 OUTPUT_DONE = "remote_output_done"
 OP_REQUEST = "remote_op_request"
 OP_REPLY = "remote_op_reply"
 
-REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST)
-REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY, OP_REPLY)
+REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST,
+                 NAMES_REQUEST, BIND_REQUEST)
+REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY, OP_REPLY, NAMES_REPLY,
+               BIND_REPLY)
 
 #: Operations of a live proxy (``remote_op_request``'s ``op``).
 LIVE_OPS = ("getattr", "setattr", "delattr", "getitem", "setitem", "delitem", "call", "len",
