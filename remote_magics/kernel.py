@@ -308,6 +308,7 @@ class RemoteKernel(IPythonKernel):
             self.local_only |= set(sent)
             self.synced_engine = None  # its count is not known to match ours
             return
+        self.local_only -= set(changes.deleted)
         self.keep_here(target, sent, failed)
 
     def show(self, msg: dict) -> None:
