@@ -336,7 +336,7 @@ class RemoteKernel(IPythonKernel):
         return {"status": "error", "execution_count": count, "user_expressions": {},
                 "payload": [], **error}
 
-    # --- completion and inspection --------------------------------------------------------
+    # --- completion and inspection: the engine's ---------------------------------------------
 
     def ask_engine(self, msg_type: str, content: dict) -> dict | None:
         """A request to the engine's own shell while it is idle; None when it cannot answer."""

@@ -12,8 +12,10 @@ such object: ``request``, ``name``, ``release_later``, ``flush_releases``).
 from __future__ import annotations
 
 import hashlib
+import io
 import keyword
 import re
+import tokenize
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -32,19 +34,37 @@ NO_RESULT = object()
 def names_read(raw: str, python: str) -> list[str]:
     """The names a local cell may read: those its code reads, and every word of its text.
 
-    The words cover what the syntax tree cannot see (a magic's arguments, ``eval('x')``,
-    ``df.query('a > @lim')``); asking for a name the engine does not hold costs nothing.
+    The words (of its code and its strings, not its comments) cover what the syntax tree cannot
+    see: a magic's arguments, ``eval('x')``, ``df.query('a > @lim')``. Asking for a name the
+    engine does not hold costs nothing.
     """
     try:
         found = list(capture.analyze(python).reads)
     except SyntaxError:  # the local shell reports it; the words still tell what it may read
         found = []
     seen = set(found)
-    for word in _IDENTIFIER.findall(raw):
+    for word in _words(raw):
         if word not in seen and not keyword.iskeyword(word):
             seen.add(word)
             found.append(word)
     return found
+
+
+_TEXT_TOKENS = {tokenize.STRING, getattr(tokenize, "FSTRING_MIDDLE", tokenize.STRING)}
+
+
+def _words(raw: str) -> list[str]:
+    """The identifiers in a cell's text, comments left out (all of them if it does not tokenize)."""
+    words = []
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(raw).readline):
+            if token.type == tokenize.NAME:
+                words.append(token.string)
+            elif token.type in _TEXT_TOKENS:
+                words.extend(_IDENTIFIER.findall(token.string))
+    except (tokenize.TokenError, SyntaxError):  # IPython syntax Python cannot tokenize
+        return _IDENTIFIER.findall(raw)
+    return words
 
 
 def user_names(namespace: Mapping[str, Any], hidden: Mapping[str, Any]) -> dict[str, Any]:
