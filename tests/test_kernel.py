@@ -13,6 +13,8 @@ import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 
+from remote_magics.cells.local_cell import names_read
+from remote_magics.engine.namespace import update_in_place
 from remote_magics.kernel import route, spec_manager
 from tests.conftest import plain
 
@@ -326,6 +328,39 @@ def test_local_cell_reads_engine_values_and_what_it_binds_goes_back(frontend):
     assert text.split() == ["21", "False", "[1,", "2]", "21", "%%local"]
     reply, text = frontend.run("%%local\nprint(local_pid == os.getpid())")
     assert text.strip() == "True"
+
+
+def test_local_cell_changes_an_engine_array_in_place(frontend):
+    assert frontend.run("import numpy as np\narr = np.zeros(3)\nview = arr[:]")[0]["status"] == "ok"
+    reply, text = frontend.run("%%local\narr[0] = 5")
+    assert reply["status"] == "ok", text
+    reply, text = frontend.run("print(view[0], view.base is arr)")
+    assert text.split() == ["5.0", "True"]
+
+
+def test_a_local_cell_asks_for_the_words_of_its_code_and_strings_not_its_comments():
+    code = "x = y + 1  # about zed\n%timeit q.sum()\ndf.query('a > @lim')"
+    words = names_read(code, "x = y + 1")
+    assert words[:1] == ["y"]
+    assert {"q", "df", "lim", "timeit"} <= set(words) and "zed" not in words
+
+
+def test_engine_updates_a_changed_value_in_place_where_its_type_allows():
+    import numpy as np
+
+    class Plain:
+        pass
+
+    old_list, old_dict, old_array, old_plain = [1], {"a": 1}, np.zeros(2), Plain()
+    new_plain = Plain()
+    new_plain.value = 3
+    assert update_in_place(old_list, [1, 2]) and old_list == [1, 2]
+    assert update_in_place(old_dict, {"b": 2}) and old_dict == {"b": 2}
+    assert update_in_place(old_array, np.ones(2)) and old_array.tolist() == [1.0, 1.0]
+    assert update_in_place(old_plain, new_plain) and old_plain.value == 3
+    assert not update_in_place(old_array, np.ones(3))  # another shape: bound anew
+    assert not update_in_place(np.random.default_rng(1), np.random.default_rng(2))
+    assert not update_in_place((1,), (2,))
 
 
 def test_local_value_that_cannot_travel_stays_here_and_says_so(frontend):

@@ -6,6 +6,8 @@ module here imports only the standard library, cloudpickle, ipykernel and the wi
 - :mod:`.core`: the :class:`~.core.Engine`, our shell handlers in an ipykernel kernel.
 - :mod:`.store`: the objects that stay remote, per client.
 - :mod:`.live`, :mod:`.channels`: live proxy operations, and the cell's end of a channel.
+- :mod:`.namespace`: the kernel's own names as the remote kernel's state, out to a ``%%local``
+  cell and back.
 - :mod:`.tasks`: functions the client runs remotely (file mirroring, pip, map chunks).
 - :mod:`.host`: an engine kernel as a child process, its ports and connection file (``serve``
   and the host side of ssh targets).
