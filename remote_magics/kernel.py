@@ -1,26 +1,37 @@
-"""The remote kernel: a Jupyter kernel whose every cell runs on a target, as ``%%remote`` runs it.
+"""The remote kernel: a Jupyter kernel whose state lives in an engine, and whose cells run there.
 
-It is an ordinary ipykernel kernel (the *local* side: its namespace holds what cells bring back)
-that sends each cell to its target through the ``%%remote`` magic, so proxies, streamed output,
-plots, errors and interrupts behave exactly as they do there. ``%%local`` runs a cell in this
-kernel instead, and cells made only of ``%remote_*`` line magics (``%remote_connect``,
-``%remote_targets``, ...) run here too. Its target and download options come from the kernelspec's
-argv as traitlets config (``--RemoteKernel.target=...``, ``--RemoteMagics.download=...``).
+The kernel the frontend talks to is a small local ipykernel; the notebook's namespace is the
+engine's own ``user_ns``. Each ordinary cell goes to the engine as an ``execute_request`` (with
+``store_history``), so IPython itself runs it there: magics, ``?``, ``;``, display hooks, inline
+figures, ``%whos``, ``%timeit``, ``In``/``Out`` and the execution count behave as in a plain
+kernel, and the engine's output, reply and payloads come back as this kernel's own. Tab
+completion and inspection (Shift-Tab) ask the engine too, and the stop button interrupts it.
+
+Only a ``%%local`` cell moves data (:mod:`remote_magics.cells.local_cell`): the names it reads come
+from the engine by the download policy (values, or proxies for big ones), it runs in this
+kernel, and what it binds, deletes or changes in place goes back. A ``%%remote`` cell runs
+the same way (the ``%%remote`` magic, here, reading and writing the engine's names). Cells made
+only of ``%remote_*`` line magics (``%remote_connect``, ``%remote_targets``, ...) run here.
+The target and the download options come from the kernelspec's argv as traitlets config
+(``--RemoteKernel.target=...``, ``--RemoteMagics.download=...``).
 
 This module also builds and installs the kernelspecs (the remote kernel's and the engine's), always
 through ``jupyter_client``'s :class:`KernelSpecManager`.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import re
-import shlex
+import signal
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, NamedTuple
 
 from ipykernel.ipkernel import IPythonKernel
 from IPython.core.error import UsageError
@@ -28,9 +39,14 @@ from IPython.core.magic import Magics, cell_magic, magics_class
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from traitlets import Float, Unicode
 
-from . import __version__, targets
+from . import __version__, connecting, targets
+from .cells import local_cell
 from .engine.host import engine_command
+from .errors import NotConnected
+from .magics import RemoteMagics, python_of
 from .wire import protocol
+
+log = logging.getLogger(__name__)
 
 #: Where a kernelspec keeps what remote_magics needs to know about it.
 METADATA_KEY = "remote_magics"
@@ -38,39 +54,76 @@ METADATA_KEY = "remote_magics"
 SPEC_PREFIX = "remote-"
 
 _LOCAL_HEADER = re.compile(r"%%local[ \t]*(?:\n|$)")
+_LOCAL_MAGIC = re.compile(r"%%local\b")
 _REMOTE_HEADER = re.compile(r"%%remote([ \t][^\n]*)?(?:\n|$)")
 _REMOTE_LINE_MAGIC = re.compile(r"%remote\w*(?:\s|$)")
 _NAME = re.compile(r"[A-Za-z0-9._-]+")
 
+#: Where a cell runs: in the engine, here with the engine's names, or here alone.
+ENGINE, LOCAL, HERE = "engine", "local", "here"
+#: The engine's iopub messages that a cell shows; the others (its execute_input, status) are
+#: this kernel's own to publish.
+SHOWN = ("stream", "display_data", "update_display_data", "execute_result", "error",
+         "clear_output")
+#: Seconds a completion or an inspection waits for the engine before this kernel answers.
+COMPLETION_PATIENCE = 5.0
 
-def cell_for(code: str, connect_args: str | None = None) -> str:
-    """The code this kernel runs locally for a cell the user sent.
 
-    ``%%local`` cells lose their first line and run here; ``%%remote...`` cells, cells of
-    ``%remote_*`` line magics only, and blank cells run here unchanged; every other cell becomes a
-    ``%%remote`` cell. ``connect_args``, when given, are the ``%remote_connect`` arguments of a
-    target to connect first (no target is connected yet).
+class Route(NamedTuple):
+    """Where a cell runs (:data:`ENGINE`, :data:`LOCAL` or :data:`HERE`) and the code run there."""
+
+    where: str
+    code: str
+
+
+def route(code: str) -> Route:
+    """Where the remote kernel runs a cell the user sent.
+
+    ``%%local`` cells lose their first line and run here with the engine's names (:data:`LOCAL`),
+    and so do ``%%remote`` cells, unchanged (the magic runs here). Blank cells, cells made only
+    of ``%remote_*`` line magics, and ``%%local`` with arguments (a usage error) run here alone
+    (:data:`HERE`). Every other cell runs in the engine (:data:`ENGINE`).
     """
     stripped = code.lstrip()
     if _LOCAL_HEADER.match(stripped):
-        return _LOCAL_HEADER.sub("", stripped, count=1)
+        return Route(LOCAL, _LOCAL_HEADER.sub("", stripped, count=1))
+    if _LOCAL_MAGIC.match(stripped):
+        return Route(HERE, code)
+    if _REMOTE_HEADER.match(stripped):
+        return Route(LOCAL, code)
     lines = [line.strip() for line in code.splitlines()]
     lines = [line for line in lines if line and not line.startswith("#")]
-    header = _REMOTE_HEADER.match(stripped)
-    if header and connect_args is not None:  # an explicit %%remote cell, also needs a target
-        return _as_remote(stripped[header.end():], connect_args, (header.group(1) or "").strip())
-    if not lines or stripped.startswith(("%%remote", "%%local")):
-        return code
-    if all(_REMOTE_LINE_MAGIC.match(line) for line in lines):
-        return code
-    return _as_remote(code, connect_args)
+    if all(_REMOTE_LINE_MAGIC.match(line) for line in lines):  # also a blank cell
+        return Route(HERE, code)
+    return Route(ENGINE, code)
 
 
-def _as_remote(code: str, connect_args: str | None, options: str = "") -> str:
-    if connect_args is None:
-        return "%%remote\n" + code
-    return (f"get_ipython().run_line_magic('remote_connect', {connect_args!r})\n"
-            f"get_ipython().run_cell_magic('remote', {options!r}, {code!r})\n")
+@contextlib.contextmanager
+def interrupting(target: targets.Target) -> Iterator[None]:
+    """While the engine runs a cell, the stop button (SIGINT here) interrupts the engine.
+
+    The signal goes straight on, whatever this kernel is doing at that instant (relaying the
+    cell's output, say), and the engine's reply then says KeyboardInterrupt; a KeyboardInterrupt
+    raised here instead could end the wait with the engine still running. A second stop while
+    the engine has not answered raises KeyboardInterrupt here, as ``%%remote`` does.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    stops = 0
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stops
+        stops += 1
+        if stops > 1:
+            raise KeyboardInterrupt
+        target.connection.interrupt()
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @magics_class
@@ -79,13 +132,13 @@ class LocalMagics(Magics):
 
     @cell_magic
     def local(self, line: str, cell: str) -> None:
-        """Run this cell in the local kernel (the remote kernel's own namespace)."""
+        """Run this cell in the local kernel, with the engine's names."""
         raise UsageError(f"%%local takes no arguments, not {line.strip()!r}: put %%local alone "
                          "on the first line of a cell to run that cell locally.")
 
 
 class RemoteKernel(IPythonKernel):
-    """A kernel that runs every cell on a remote target as ``%%remote`` does."""
+    """A kernel whose state lives in an engine on a target, where its cells run natively."""
 
     implementation = "remote_magics.kernel"
     implementation_version = __version__
@@ -103,24 +156,215 @@ class RemoteKernel(IPythonKernel):
         super().__init__(**kwargs)
         self.shell.extension_manager.load_extension("remote_magics")
         self.shell.register_magics(LocalMagics)
+        self.synced_engine: str | None = None  # the engine whose count and names match ours
+        self.pending: set[str] = set()  # names bound here before any engine was connected
+        self.local_only: set[str] = set()  # names that could not go to the engine
 
     @property
     def banner(self) -> str:  # type: ignore[override]
-        return (f"{super().banner}\nremote_magics remote kernel: cells run on target "
-                f"'{self.target_name}' ({self.target}); %%local runs a cell here.\n")
+        return (f"{super().banner}\nremote_magics remote kernel: cells run in the engine of "
+                f"target '{self.target_name}' ({self.target}), which keeps the notebook's "
+                "names; %%local runs a cell here.\n")
 
-    def connect_args(self) -> str | None:
-        """``%remote_connect`` arguments for the configured target, while none is connected."""
-        if targets.registry.targets:
+    # --- where the state lives ------------------------------------------------------------
+
+    def options(self) -> RemoteMagics:
+        """The ``RemoteMagics`` configurable (download, bytes, timeout), as ``%config`` sets it."""
+        return self.shell.magics_manager.registry["RemoteMagics"]
+
+    def current_target(self) -> targets.Target | None:
+        """The target whose engine holds the notebook's names, if one is connected."""
+        try:
+            return targets.registry.get()
+        except NotConnected:
             return None
-        return (f"{shlex.quote(self.target)} --name {shlex.quote(self.target_name)} "
-                f"--timeout {self.connect_timeout:g}")
+
+    def engine(self) -> targets.Target:
+        """The current target; the configured one is connected first when there is none."""
+        if not targets.registry.targets:
+            connecting.connect(self.target, name=self.target_name, timeout=self.connect_timeout)
+        return targets.registry.get()
+
+    def sync(self, target: targets.Target) -> None:
+        """Before the first cell on an engine: its count follows ours, our pending names go there."""
+        if target.engine_id == self.synced_engine:
+            return
+        ns = self.shell.user_ns
+        values = {name: ns[name] for name in sorted(self.pending) if name in ns}
+        failed, count = local_cell.push(target, values,
+                                        execution_count=self.shell.execution_count)
+        self.keep_here(target, values, failed)
+        self.pending.clear()
+        if count is not None and count > self.shell.execution_count:
+            self.shell.execution_count = count
+        self.synced_engine = target.engine_id
+
+    def keep_here(self, target: targets.Target, sent: dict, failed: dict) -> None:
+        """After names went to the engine: this kernel keeps only those that could not go."""
+        for name, why in failed.items():
+            print(f"remote_magics: '{name}' stays in this kernel only: it cannot go to target "
+                  f"'{target.name}' ({why})", file=sys.stderr)
+        self.local_only = (self.local_only - set(sent)) | set(failed)
+        for name in sent:
+            if name not in failed:
+                self.shell.user_ns.pop(name, None)
+
+    # --- cells ----------------------------------------------------------------------------
 
     async def do_execute(self, code: str, silent: bool, store_history: bool = True,
                          user_expressions: dict | None = None, allow_stdin: bool = False,
                          **kwargs: Any) -> dict:
-        return await super().do_execute(cell_for(code, self.connect_args()), silent,
-                                        store_history, user_expressions, allow_stdin, **kwargs)
+        where, body = route(code)
+        if where == ENGINE:
+            return self.execute_in_engine(code, silent, store_history, user_expressions)
+        count = self.shell.execution_count
+        history = store_history and not silent
+        if where == HERE:
+            reply = await super().do_execute(code, silent, store_history, user_expressions,
+                                              allow_stdin, **kwargs)
+            target = self.current_target()
+            if target is not None and history:
+                self.settle(target, local_cell.Changes(), code, count)
+            return reply
+        return await self.execute_here(body, code, silent, store_history, user_expressions,
+                                       allow_stdin, **kwargs)
+
+    def execute_in_engine(self, code: str, silent: bool, store_history: bool,
+                          user_expressions: dict | None) -> dict:
+        """Run a cell in the engine's shell; its reply is this kernel's, its output shown here."""
+        try:
+            target = self.engine()
+            self.sync(target)
+            with interrupting(target):
+                reply = target.execute(
+                    {"code": code, "silent": silent, "store_history": store_history,
+                     "user_expressions": user_expressions or {}, "allow_stdin": False,
+                     "stop_on_error": False},
+                    timeout=self.options().timeout or None, on_output=self.show)
+        except (Exception, KeyboardInterrupt) as err:
+            return self.failed(err, silent, store_history)
+        content = dict(reply.content)
+        count = content.get("execution_count")
+        if store_history and not silent and isinstance(count, int):
+            self.shell.execution_count = count + 1
+        return content
+
+    async def execute_here(self, code: str, raw: str, silent: bool, store_history: bool,
+                           user_expressions: dict | None, allow_stdin: bool,
+                           **kwargs: Any) -> dict:
+        """Run a cell in this kernel, with the names it reads fetched from the engine first."""
+        ns, hidden = self.shell.user_ns, self.shell.user_ns_hidden
+        try:
+            python = python_of(self.shell, code)
+        except Exception:  # the shell reports it when it runs the cell
+            python = code
+        read = [name for name in local_cell.names_read(raw, python)
+                if not (name in hidden and hidden.get(name) is ns.get(name))]
+        target = self.current_target()
+        fetched: list[str] = []
+        if target is not None:
+            try:
+                self.sync(target)
+                options = self.options()
+                fetched, notes = local_cell.fetch(
+                    target, read, ns, download=options.download, limit=options.bytes,
+                    keep=self.local_only | self.pending)
+            except (Exception, KeyboardInterrupt) as err:
+                return self.failed(err, silent, store_history)
+            self.local_only -= set(fetched)
+            for note in notes:
+                print(f"remote_magics: {note}", file=sys.stderr)
+        watch = local_cell.watch(ns, hidden, read)
+        count = self.shell.execution_count
+        reply = await super().do_execute(code, silent, store_history, user_expressions,
+                                          allow_stdin, **kwargs)
+        changes = watch.changes(ns, hidden)
+        if target is None:  # they go to the engine when one is connected
+            self.pending = (self.pending | set(changes.bound) | set(changes.changed)) \
+                - set(changes.deleted)
+            return reply
+        history = store_history and not silent
+        outputs = self.shell.history_manager.output_hist
+        result = outputs[count] if history and count in outputs else local_cell.NO_RESULT
+        self.settle(target, changes, raw if history else None, count, result)
+        for name in fetched:  # the engine holds them: nothing stale stays here
+            if name not in self.local_only and name not in changes.bound:
+                ns.pop(name, None)
+        return reply
+
+    def settle(self, target: targets.Target, changes: local_cell.Changes, cell: str | None,
+               count: int, result: Any = local_cell.NO_RESULT) -> None:
+        """After a cell ran here: what it bound, changed and deleted goes to the engine, and
+        the cell into the engine's history (``In``, ``Out``, its execution count)."""
+        sent = {**changes.bound, **changes.changed}
+        try:
+            self.sync(target)
+            failed, _ = local_cell.push(
+                target, sent, changed=changes.changed, deletes=changes.deleted, cell=cell,
+                execution_count=count if cell is not None else None, result=result)
+        except (Exception, KeyboardInterrupt) as err:
+            print(f"remote_magics: what this cell bound stays in this kernel only: it could not "
+                  f"go to target '{target.name}' ({type(err).__name__}: {err})", file=sys.stderr)
+            self.local_only |= set(sent)
+            self.synced_engine = None  # its count is not known to match ours
+            return
+        self.local_only -= set(changes.deleted)
+        self.keep_here(target, sent, failed)
+
+    def show(self, msg: dict) -> None:
+        """Publish one iopub message of the engine's cell as this kernel's own."""
+        kind = msg["msg_type"]
+        if kind not in SHOWN:
+            return
+        self.session.send(self.iopub_socket, kind, msg["content"],
+                          parent=self.get_parent("shell"), metadata=msg.get("metadata") or {},
+                          ident=f"kernel.{self.ident}.{kind}".encode())
+
+    def failed(self, err: BaseException, silent: bool, store_history: bool) -> dict:
+        """Show an error of ours (no engine, a dead kernel) as the cell's; the error reply."""
+        render = getattr(err, "_render_traceback_", None)
+        lines = render() if render is not None else \
+            self.shell.InteractiveTB.structured_traceback(type(err), err, err.__traceback__)
+        error = {"ename": type(err).__name__, "evalue": str(err), "traceback": lines}
+        if not silent:
+            self.session.send(self.iopub_socket, "error", error, parent=self.get_parent("shell"),
+                              ident=f"kernel.{self.ident}.error".encode())
+        count = self.shell.execution_count
+        if store_history and not silent:
+            self.shell.execution_count += 1  # the cell counts, as in a plain kernel
+            self.synced_engine = None
+        return {"status": "error", "execution_count": count, "user_expressions": {},
+                "payload": [], **error}
+
+    # --- completion and inspection: the engine's ---------------------------------------------
+
+    def ask_engine(self, msg_type: str, content: dict) -> dict | None:
+        """A request to the engine's own shell while it is idle; None when it cannot answer."""
+        target = self.current_target()
+        if target is None or target.busy() or target.lost is not None:
+            return None
+        try:
+            reply = target.request(msg_type, content, patience=COMPLETION_PATIENCE)
+        except Exception:  # a completion must never fail the frontend: ours, then
+            log.debug("remote_magics: the engine did not answer a %s", msg_type, exc_info=True)
+            return None
+        return reply.content if reply.content.get("status") == "ok" else None
+
+    def do_complete(self, code: str, cursor_pos: int) -> dict:
+        """Completions from the engine, whose names they are; this kernel's (magics) otherwise."""
+        found = self.ask_engine("complete_request", {"code": code, "cursor_pos": cursor_pos})
+        if found and found.get("matches"):
+            return found
+        return super().do_complete(code, cursor_pos)
+
+    def do_inspect(self, code: str, cursor_pos: int, detail_level: int = 0,
+                   omit_sections: Any = ()) -> dict:
+        """What Shift-Tab shows, from the engine; this kernel's own otherwise."""
+        found = self.ask_engine("inspect_request", {"code": code, "cursor_pos": cursor_pos,
+                                                    "detail_level": detail_level})
+        if found and found.get("found"):
+            return found
+        return super().do_inspect(code, cursor_pos, detail_level, omit_sections)
 
     def do_shutdown(self, restart: bool) -> Any:
         targets.registry.close_all()  # engines we started go with us, also on restart

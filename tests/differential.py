@@ -122,15 +122,15 @@ def run(cells: list[str], mode: str, cwd: Path, timeout: int = 60) -> list[Outco
                    resources={"metadata": {"path": str(cwd)}})
     try:
         if mode == "kernel":
-            from jupyter_client.manager import KernelManager
+            from jupyter_client.manager import AsyncKernelManager
 
             from remote_magics import kernel
 
             with tempfile.TemporaryDirectory() as prefix:
                 kernel.install(kernel.remote_spec("differential"), "remote-differential",
                                prefix=prefix)
-                km = KernelManager(kernel_name="remote-differential",
-                                   kernel_spec_manager=kernel.spec_manager(prefix))
+                km = AsyncKernelManager(kernel_name="remote-differential",
+                                        kernel_spec_manager=kernel.spec_manager(prefix))
                 NotebookClient(nb, km=km, **options).execute()
         else:
             NotebookClient(nb, kernel_name="python3", **options).execute()

@@ -13,7 +13,9 @@ import psutil
 import pytest
 from jupyter_client.manager import KernelManager
 
-from remote_magics.kernel import cell_for, spec_manager
+from remote_magics.cells.local_cell import names_read
+from remote_magics.engine.namespace import update_in_place
+from remote_magics.kernel import route, spec_manager
 from tests.conftest import plain
 
 TIMEOUT = 120
@@ -157,11 +159,13 @@ def test_big_value_stays_remote_as_proxy_per_kernelspec_policy(frontend):
     assert text.strip() == str(sum(range(100_000)))
 
 
-def test_explicit_remote_magic_and_target_magics_work_inside(frontend):
+def test_explicit_remote_magic_runs_here_on_the_engines_names_and_target_magics_work(frontend):
+    # on purpose: a %%remote cell is the magic, run in this kernel with the engine's names (as
+    # %%local), so its proxy goes back into the engine as the object it points to
     reply, text = frontend.run("%%remote --download=none\ntiny = 5")
     assert reply["status"] == "ok", text
-    reply, text = frontend.run("%%local\nprint(type(tiny).__name__, tiny.fetch())")
-    assert text.strip() == "RemoteObject 5"
+    reply, text = frontend.run("print(type(tiny).__name__, tiny + 1)")
+    assert text.strip() == "int 6"
     reply, text = frontend.run("%remote_targets")
     assert reply["status"] == "ok", text
     assert "tk" in text and "yes" in text
@@ -206,7 +210,7 @@ def test_local_with_arguments_is_a_usage_error(frontend):
 
 def test_interrupt_reaches_the_remote_cell_and_kernel_goes_on(frontend):
     msg_id = frontend.kc.execute(
-        "import time\nprint('started', flush=True)\ntry:\n    for _ in range(1200):\n"
+        "import time\ntry:\n    print('started', flush=True)\n    for _ in range(1200):\n"
         "        time.sleep(0.1)\nexcept KeyboardInterrupt:\n"
         "    print('remote interrupted', flush=True)\n    raise\nfinished = True")
     seen = []
@@ -228,6 +232,190 @@ def test_interrupt_reaches_the_remote_cell_and_kernel_goes_on(frontend):
     assert text.strip() == "False"
     reply, text = frontend.run("print('still', 1 + 1)")
     assert reply["status"] == "ok" and text.strip() == "still 2"
+
+
+def results_of(outputs: list[dict]) -> list[dict]:
+    return [m["content"] for m in outputs if m["msg_type"] == "execute_result"]
+
+
+def test_functions_read_the_notebooks_current_globals(frontend):
+    assert frontend.run("scale = 2\ndef f(x): return x * scale")[0]["status"] == "ok"
+    assert frontend.run("scale = 10")[0]["status"] == "ok"
+    reply, outputs = execute(frontend.kc, "f(1)")
+    assert [r["data"]["text/plain"] for r in results_of(outputs)] == ["10"]
+
+
+def test_in_place_changes_and_shared_objects_persist(frontend):
+    assert frontend.run("lst = [1, 2]\nalias = lst")[0]["status"] == "ok"
+    assert frontend.run("lst.append(3)")[0]["status"] == "ok"
+    reply, outputs = execute(frontend.kc, "lst, alias is lst")
+    assert [r["data"]["text/plain"] for r in results_of(outputs)] == ["([1, 2, 3], True)"]
+
+
+def test_random_generator_state_advances_between_cells(frontend):
+    assert frontend.run("import numpy as np\nrng = np.random.default_rng(1)")[0]["status"] == "ok"
+    first = frontend.run("print(rng.integers(100, size=3))")[1]
+    second = frontend.run("print(rng.integers(100, size=3))")[1]
+    assert first.strip() and second.strip() and first != second
+
+
+def test_trailing_semicolon_shows_no_result(frontend):
+    assert frontend.run("x = 5")[0]["status"] == "ok"
+    reply, outputs = execute(frontend.kc, "x;")
+    assert reply["status"] == "ok"
+    assert [m["msg_type"] for m in outputs] == ["execute_input"]
+    reply, outputs = execute(frontend.kc, "x")
+    assert [r["data"]["text/plain"] for r in results_of(outputs)] == ["5"]
+
+
+def test_whos_lists_the_notebooks_variables(frontend):
+    assert frontend.run("whos_number = 12345\nwhos_text = 'hello'")[0]["status"] == "ok"
+    reply, text = frontend.run("%whos")
+    assert reply["status"] == "ok", text
+    rows = {line.split()[0]: line.split()[1] for line in text.splitlines()[2:] if line.strip()}
+    assert rows["whos_number"] == "int" and rows["whos_text"] == "str"
+
+
+def test_timeit_works_and_leaves_no_names_behind(frontend):
+    reply, text = frontend.run("%timeit -n1 -r1 sum(range(10))")
+    assert reply["status"] == "ok" and "per loop" in text, text
+    reply, text = frontend.run("%timeit -n1 -r1 timeit_made = sum(range(10))")
+    assert reply["status"] == "ok" and "per loop" in text, text
+    reply, text = frontend.run("print('timeit_made' in globals())")
+    assert text.strip() == "False"
+
+
+def test_question_mark_shows_the_object_info(frontend):
+    assert frontend.run("zz = 1")[0]["status"] == "ok"
+    reply, outputs = execute(frontend.kc, "zz?")
+    assert reply["status"] == "ok"
+    pages = [plain(p["data"]["text/plain"]) for p in reply["payload"] if p["source"] == "page"]
+    assert len(pages) == 1
+    assert "Type:" in pages[0] and "int" in pages[0] and "String form: 1" in pages[0]
+
+
+def test_figure_as_last_value_shows_as_an_image(frontend):
+    reply, text = frontend.run("import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+                               "ax.plot([1, 3, 2])\nplt.close(fig)")
+    assert reply["status"] == "ok", text
+    reply, outputs = execute(frontend.kc, "fig")
+    assert reply["status"] == "ok"
+    results = results_of(outputs)
+    assert len(results) == 1 and "image/png" in results[0]["data"]
+    assert results[0]["execution_count"] == reply["execution_count"]
+
+
+def test_in_and_out_and_the_execution_count_are_the_engines(frontend):
+    reply, outputs = execute(frontend.kc, "41 + 1")
+    count = reply["execution_count"]
+    inputs = [m["content"]["execution_count"] for m in outputs if m["msg_type"] == "execute_input"]
+    assert inputs == [count]
+    reply, text = frontend.run(f"print(In[{count}], Out[{count}], _{count}, _i{count})")
+    assert text.split() == ["41", "+", "1", "42", "42", "41", "+", "1"]
+    assert reply["execution_count"] == count + 1
+
+
+def test_local_cell_reads_engine_values_and_what_it_binds_goes_back(frontend):
+    assert frontend.run("base = 20\nshared = [1]\nsame = shared")[0]["status"] == "ok"
+    reply, outputs = execute(frontend.kc, "%%local\nimport os\nderived = base + 1\n"
+                                          "local_pid = os.getpid()\nshared.append(2)\nderived")
+    assert reply["status"] == "ok", text_of(outputs)
+    assert [r["data"]["text/plain"] for r in results_of(outputs)] == ["21"]
+    count = reply["execution_count"]
+    reply, text = frontend.run("import os\nprint(derived, local_pid == os.getpid(), same, "
+                               f"Out[{count}], In[{count}].splitlines()[0])")
+    assert reply["status"] == "ok", text
+    assert text.split() == ["21", "False", "[1,", "2]", "21", "%%local"]
+    reply, text = frontend.run("%%local\nprint(local_pid == os.getpid())")
+    assert text.strip() == "True"
+
+
+def test_local_cell_changes_an_engine_array_in_place(frontend):
+    assert frontend.run("import numpy as np\narr = np.zeros(3)\nview = arr[:]")[0]["status"] == "ok"
+    reply, text = frontend.run("%%local\narr[0] = 5")
+    assert reply["status"] == "ok", text
+    reply, text = frontend.run("print(view[0], view.base is arr)")
+    assert text.split() == ["5.0", "True"]
+
+
+def test_a_local_cell_asks_for_the_words_of_its_code_and_strings_not_its_comments():
+    code = "x = y + 1  # about zed\n%timeit q.sum()\ndf.query('a > @lim')"
+    words = names_read(code, "x = y + 1")
+    assert words[:1] == ["y"]
+    assert {"q", "df", "lim", "timeit"} <= set(words) and "zed" not in words
+
+
+def test_engine_updates_a_changed_value_in_place_where_its_type_allows():
+    import numpy as np
+
+    class Plain:
+        pass
+
+    old_list, old_dict, old_array, old_plain = [1], {"a": 1}, np.zeros(2), Plain()
+    new_plain = Plain()
+    new_plain.value = 3
+    assert update_in_place(old_list, [1, 2]) and old_list == [1, 2]
+    assert update_in_place(old_dict, {"b": 2}) and old_dict == {"b": 2}
+    assert update_in_place(old_array, np.ones(2)) and old_array.tolist() == [1.0, 1.0]
+    assert update_in_place(old_plain, new_plain) and old_plain.value == 3
+    assert not update_in_place(old_array, np.ones(3))  # another shape: bound anew
+    assert not update_in_place(np.random.default_rng(1), np.random.default_rng(2))
+    assert not update_in_place((1,), (2,))
+
+
+def test_local_value_that_cannot_travel_stays_here_and_says_so(frontend):
+    reply, text = frontend.run("%%local\nimport threading\nlock = threading.Lock()")
+    assert reply["status"] == "ok"
+    assert "'lock' stays in this kernel only" in text
+    reply, text = frontend.run("%%local\nprint(type(lock).__name__)")
+    assert text.strip() == "lock"
+    reply, text = frontend.run("print('lock' in globals())")
+    assert text.strip() == "False"
+
+
+def test_failing_cell_keeps_the_names_bound_before_the_error(frontend):
+    reply, text = frontend.run("import math as kept_math\nimport not_installed_module_xyz")
+    assert reply["status"] == "error" and reply["ename"] == "ModuleNotFoundError"
+    reply, text = frontend.run("print(kept_math.floor(2.5))")
+    assert text.strip() == "2"
+
+
+def test_completion_and_inspection_see_the_engines_names(frontend):
+    assert frontend.run("remote_only_value = 7")[0]["status"] == "ok"
+    msg_id = frontend.kc.complete("remote_only_v", 13)
+    reply = frontend.kc.get_shell_msg(timeout=TIMEOUT)
+    assert reply["parent_header"]["msg_id"] == msg_id
+    assert "remote_only_value" in reply["content"]["matches"]
+    msg_id = frontend.kc.inspect("remote_only_value", 17)
+    reply = frontend.kc.get_shell_msg(timeout=TIMEOUT)
+    assert reply["content"]["found"] is True
+    assert "int" in plain(reply["content"]["data"]["text/plain"])
+    frontend.kc.complete("%remote_tar", 11)  # our own magics complete here
+    reply = frontend.kc.get_shell_msg(timeout=TIMEOUT)
+    assert "%remote_targets" in reply["content"]["matches"]
+
+
+def test_local_cells_before_the_engine_starts_and_a_dying_engine(prefix, tmp_path):
+    front = Frontend(prefix, "remote-tk", tmp_path)
+    try:
+        reply, text = front.run("%%local\nearly = 7")
+        assert reply["status"] == "ok" and reply["execution_count"] == 1, text
+        reply, outputs = execute(front.kc, "early * 2")
+        assert [r["data"]["text/plain"] for r in results_of(outputs)] == ["14"]
+        assert reply["execution_count"] == 2
+        reply, text = front.run("import os\nos._exit(3)")
+        assert reply["status"] == "error" and reply["ename"] == "RemoteKernelDied", text
+        assert "died" in text and "%remote_connect --restart tk" in text
+        reply, text = front.run("1 + 1")
+        assert reply["ename"] == "RemoteKernelDied"
+        reply, text = front.run("%%local\nprint('local still works')")
+        assert reply["ename"] == "RemoteKernelDied"  # its names would come from the dead engine
+        reply, text = front.run("%remote_connect --restart tk")
+        assert reply["status"] == "ok", text
+        reply, text = front.run("print('early' in globals())")
+        assert text.strip() == "False"  # a new engine starts empty, as a restarted kernel
+    finally:
+        front.close()
 
 
 def test_unreachable_target_fails_the_cell_with_advice_and_kernel_lives(tmp_path):
@@ -256,28 +444,21 @@ def test_shutdown_stops_the_engine_it_started(prefix, tmp_path):
     assert not engine.is_running()
 
 
-@pytest.mark.parametrize("cell, expected", [
-    ("x = 1", "%%remote\nx = 1"),
-    ("%%local\nx = 1\n", "x = 1\n"),
-    ("\n%%local  \nprint(1)", "print(1)"),
-    ("%%remote --download=all\nx = 1", "%%remote --download=all\nx = 1"),
-    ("%remote_targets", "%remote_targets"),
-    ("# which targets?\n%remote_connect f.json --name b\n%remote_targets",
+@pytest.mark.parametrize("cell, where, code", [
+    ("x = 1", "engine", "x = 1"),
+    ("%%local\nx = 1\n", "local", "x = 1\n"),
+    ("\n%%local  \nprint(1)", "local", "print(1)"),
+    ("%%local now\nx = 1", "here", "%%local now\nx = 1"),
+    ("%%remote --download=all\nx = 1", "local", "%%remote --download=all\nx = 1"),
+    ("%remote_targets", "here", "%remote_targets"),
+    ("# which targets?\n%remote_connect f.json --name b\n%remote_targets", "here",
      "# which targets?\n%remote_connect f.json --name b\n%remote_targets"),
-    ("%remote_targets\nx = 1", "%%remote\n%remote_targets\nx = 1"),
-    ("%%time\nx = 1", "%%remote\n%%time\nx = 1"),
-    ("%pip install thing", "%%remote\n%pip install thing"),
-    ("", ""),
-    ("  \n", "  \n"),
+    ("%remote_targets\nx = 1", "engine", "%remote_targets\nx = 1"),
+    ("%%time\nx = 1", "engine", "%%time\nx = 1"),
+    ("%pip install thing", "engine", "%pip install thing"),
+    ("zz?", "engine", "zz?"),
+    ("", "here", ""),
+    ("  \n", "here", "  \n"),
 ])
-def test_cell_routing(cell, expected):
-    assert cell_for(cell) == expected
-
-
-def test_first_remote_cell_connects_the_configured_target():
-    code = cell_for("%%remote --download=all\nx = 1", "local --name tk")
-    assert code == ("get_ipython().run_line_magic('remote_connect', 'local --name tk')\n"
-                    "get_ipython().run_cell_magic('remote', '--download=all', 'x = 1')\n")
-    assert cell_for("%remote_targets", "local --name tk") == "%remote_targets"
-    assert cell_for("%%local\nx", "local --name tk") == "x"
-
+def test_cell_routing(cell, where, code):
+    assert route(cell) == (where, code)

@@ -46,7 +46,8 @@ EXPECTED: dict[str, dict] = {
     "04-remote-kernel": {
         "texts": [r"Installed kernelspec 'remote-demo' \(Python 3 \(remote: demo\)\)",
                   r"remote-demo\s+Python 3 \(remote: demo\)\s+local",
-                  r"the cell ran in pid \d+", r"local side, pid \d+ - answer = 42",
+                  r"the cell ran in pid \d+", r"answers\s+list\s+n=2",
+                  r"local side, pid \d+ - answer = 42", r"^\[42, 43, 0\] 3$",
                   r"\*\s+demo .* yes", r"Removed kernelspec .*remote-demo"],
         "mime": [],
         "errors": 0,

@@ -5,6 +5,8 @@
 - :mod:`.proxy`: :class:`~.proxy.RemoteObject`, for values that stay remote, with its operators;
   :mod:`.live` sends one operation on it.
 - :mod:`.display`: the remote output shown in the notebook, and progress bars.
+- :mod:`.local_cell`: a ``%%local`` cell of the remote kernel: the engine's names it reads in,
+  what it bound or changed back.
 
 Below :mod:`remote_magics.targets`: a :class:`~remote_magics.targets.base.Target` runs cells
 with these, and hands itself in as the object that sends requests and releases proxies.

@@ -9,6 +9,8 @@ own dependency, for :mod:`.curve`) and the wire format.
 - :mod:`.live`, :mod:`.channels`: live proxy operations, and the cell's end of a channel.
 - :mod:`.jobs`: detached jobs, run on a thread of the engine, their output and names kept.
 - :mod:`.persist`: a persistent engine's state on its host (record, saved results), its idle end.
+- :mod:`.namespace`: the kernel's own names as the remote kernel's state, out to a ``%%local``
+  cell and back.
 - :mod:`.tasks`: functions the client runs remotely (file mirroring, pip, map chunks).
 - :mod:`.host`: an engine kernel as a child process, its ports and connection file (``serve``
   and the host side of ssh targets), and persistent engines found or started.

@@ -23,7 +23,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, jobs, live, persist, tracebacks
+from . import channels, jobs, live, namespace, persist, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -94,6 +94,7 @@ class Engine:
         inherit_run_context()
         jobs.install(self)
         persist.install(self)
+        namespace.install(self)
 
     async def dispatch(self, raw: list) -> bool:
         """Handle one of our requests with the least ceremony; False for any other message.

@@ -142,6 +142,30 @@ class Target:
             msg_type, content, frames, timeout=timeout, on_output=on_output, patience=patience,
             on_progress=on_progress))
 
+    def execute(self, content: dict, *, timeout: float | None = None,
+                on_output: Callable[[dict], None] | None = None) -> Reply:
+        """Run a cell in the engine's own IPython shell (an ``execute_request``); its reply.
+
+        For the remote kernel, whose state lives in the engine's namespace. ``content`` is the
+        request's (``code``, ``silent``, ``store_history``, ...); ``on_output`` gets its iopub
+        messages. A cell the stop button interrupted returns the engine's reply (an error
+        reply naming KeyboardInterrupt, its traceback already relayed); a dead kernel, a lost
+        connection or ``timeout`` raise as :meth:`run` does.
+        """
+        self.check_usable(wait_for_jobs=True)
+        pending = self.connection.start("execute_request", content, timeout=timeout,
+                                        on_output=on_output)
+
+        def outcome() -> Reply:
+            try:
+                return pending.wait()
+            except KeyboardInterrupt:
+                if pending.reply is None:  # a second stop: we gave up waiting
+                    raise
+                return pending.reply
+
+        return self._watch(outcome)
+
     def run(
         self,
         code: str,

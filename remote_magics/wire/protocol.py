@@ -100,6 +100,27 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     ``cwd``, ``versions`` (:func:`versions`: ``python``, ``cloudpickle``, ``numpy``, each a
     version string or null when absent; the client compares them with its own at connect).
 
+``remote_names_request`` → (the remote kernel, before a ``%%local`` cell) ``names`` ([str]: the
+    names the cell may read), ``download``, ``bytes``. ``remote_names_reply`` ← ``status``,
+    ``outputs`` ([Output], as in the run reply: each name of the kernel's ``user_ns`` that was
+    asked for, by the download policy; IPython's own names such as ``In`` never), ``missing``
+    ([names the namespace does not hold]), ``result`` (null), ``deleted`` ([]), ``packed``,
+    ``digest``. Frames: as in the run reply.
+``remote_bind_request`` → (the remote kernel, after a ``%%local`` cell or a cell of
+    ``%remote_*`` magics) ``inputs`` (as in the run request: values to bind in ``user_ns``,
+    proxies of this engine resolved), ``packed``, ``changed`` ([names among the inputs that
+    the cell changed in place: the kernel's object is updated in place where its type allows,
+    so its other names see the change; else bound anew]), ``deletes`` ([names to remove]),
+    ``execution_count`` (int or null), ``cell`` (str or null), ``result`` (bool), ``digest``.
+    With ``cell``, the kernel records it as ``In[execution_count]`` (a cell that ran in the
+    notebook's kernel) and its next cell is ``execution_count + 1``; with ``result``, the last
+    input is that cell's result, recorded as ``Out[execution_count]`` and ``_``. Without
+    ``cell``, ``execution_count`` is the number its next cell takes (when higher than its
+    own). ``remote_bind_reply`` ← ``status``, ``failed`` ([{"name", "error"}]: inputs that
+    could not be unpickled there, not bound), ``execution_count`` (the kernel's next).
+    The remote kernel also sends Jupyter's own ``execute_request`` (its ordinary cells, run
+    by the kernel's IPython shell with ``store_history``), ``complete_request`` and
+    ``inspect_request`` to the engine, and relays their output and replies.
 ``remote_op_request`` → (live proxies) ``id`` (the object), ``op`` (one of :data:`LIVE_OPS`),
     ``name`` (the attribute for getattr/setattr, the operator for binop/unop, e.g. "add",
     "radd", "eq", "neg"), ``nframes`` (0, or the frames of one item: the pickled ``(args,
@@ -225,12 +246,14 @@ import hmac
 import threading
 from typing import Iterable
 
-PROTOCOL_VERSION = 9  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+PROTOCOL_VERSION = 10  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
 #                       5: big frames streamed as remote_chunk messages; 6: modules moved into
 #                       wire/ and engine/ (pickled references name the new paths); 7: settled
 #                       replies, threads keep their run as parent, versions in the info reply;
 #                       8: objects scoped to a client secret in the content, replays refused;
-#                       9: detached jobs, persistent engines
+#                       9: detached jobs, persistent engines;
+#                       10: names and bind requests (the remote kernel's state lives in the
+#                       engine)
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"
@@ -240,6 +263,11 @@ RELEASE_REQUEST = "remote_release_request"
 RELEASE_REPLY = "remote_release_reply"
 INFO_REQUEST = "remote_info_request"
 INFO_REPLY = "remote_info_reply"
+
+NAMES_REQUEST = "remote_names_request"
+NAMES_REPLY = "remote_names_reply"
+BIND_REQUEST = "remote_bind_request"
+BIND_REPLY = "remote_bind_reply"
 
 OUTPUT_DONE = "remote_output_done"
 OP_REQUEST = "remote_op_request"
@@ -261,9 +289,9 @@ SHUTDOWN_REQUEST = "remote_shutdown_request"
 
 #: Our requests on the shell channel (their frames may be streamed).
 REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST,
-                 DETACH_REQUEST, JOB_COLLECT_REQUEST, PERSIST_REQUEST)
+                 DETACH_REQUEST, JOB_COLLECT_REQUEST, PERSIST_REQUEST, NAMES_REQUEST, BIND_REQUEST)
 REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY, OP_REPLY, DETACH_REPLY,
-               JOB_COLLECT_REPLY, PERSIST_REPLY)
+               JOB_COLLECT_REPLY, PERSIST_REPLY, NAMES_REPLY, BIND_REPLY)
 #: Our requests on the control channel, answered by the control thread while a cell runs.
 CONTROL_REQUEST_TYPES = (JOBS_REQUEST, JOB_OUTPUT_REQUEST, JOB_CANCEL_REQUEST, SHUTDOWN_REQUEST)
 #: Job statuses; the last three are final.
@@ -273,7 +301,7 @@ JOB_OUTPUT_LINES = 10_000
 #: Seconds a persistent engine waits idle, with no client and no job, before it ends: a day.
 IDLE_TIMEOUT = 86_400.0
 #: Requests whose replies hold objects for the client until it settles them.
-HOLDING_TYPES = (RUN_REQUEST, OP_REQUEST, JOB_COLLECT_REQUEST)
+HOLDING_TYPES = (RUN_REQUEST, OP_REQUEST, JOB_COLLECT_REQUEST, NAMES_REQUEST)
 #: Unsettled replies an engine remembers at most (a client that never settles cannot grow it).
 UNSETTLED_KEEP = 10_000
 #: iopub message types that are output, relayed also when they come late.

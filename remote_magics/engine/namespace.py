@@ -1,0 +1,165 @@
+"""The kernel's own namespace as the remote kernel's state: names out to a ``%%local`` cell, and back.
+
+The remote kernel (:mod:`remote_magics.kernel`) runs its cells here through IPython's own
+``execute_request``, so the notebook's names live in this kernel's ``user_ns``. Only a cell that
+runs in the notebook's kernel (``%%local``) moves data: before it runs, ``remote_names_request``
+gives it the names it reads, each a value or a proxy by the download policy (encoded as a run's
+outputs are, :meth:`Engine.encode`); afterwards ``remote_bind_request`` puts back what it bound
+or changed, and records the cell in this kernel's history so ``In``, ``Out`` and the execution
+count stay the notebook's.
+
+Runs inside the remote kernel and is shipped with the engine as source: standard library,
+ipykernel and cloudpickle only.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from ..wire import protocol, serialize
+
+
+def install(engine: Any) -> None:
+    """Register the handlers of ``remote_names_request`` and ``remote_bind_request``."""
+
+    async def names_request(stream, ident, parent) -> None:
+        handle(engine, stream, ident, parent, names)
+
+    async def bind_request(stream, ident, parent) -> None:
+        handle(engine, stream, ident, parent, bind)
+
+    engine.kernel.shell_handlers[protocol.NAMES_REQUEST] = names_request
+    engine.kernel.shell_handlers[protocol.BIND_REQUEST] = bind_request
+
+
+def handle(engine: Any, stream, ident, parent: dict, action) -> None:
+    """Run ``action`` for one request and reply; always replies, whatever it raises."""
+    if not engine.authentic(parent):
+        return
+    frames: list = []
+    try:
+        shell = engine.kernel.shell
+        reply = action(engine, shell, parent, frames)
+    except BaseException as err:  # the client waits for a reply whatever happens
+        frames = []
+        reply = {"status": "error", "ename": type(err).__name__, "evalue": str(err),
+                 "traceback": [f"{type(err).__name__}: {err}"]}
+    engine.reply(stream, ident, parent, reply, frames)
+
+
+def visible(shell: Any, name: str) -> bool:
+    """Whether ``name`` is one of the user's names (not IPython's own ``In``, ``get_ipython``...)."""
+    ns, hidden = shell.user_ns, shell.user_ns_hidden
+    return name in ns and not (name in hidden and hidden[name] is ns[name])
+
+
+def names(engine: Any, shell: Any, parent: dict, frames: list) -> dict:
+    """The values of the names asked for, by the request's download policy; the rest missing."""
+    content = parent["content"]
+    client = protocol.client_of(parent)
+    outputs, missing = [], []
+    for name in content.get("names", ()):
+        if visible(shell, name):
+            outputs.append(engine.encode(name, shell.user_ns[name], content, client, frames))
+        elif name not in shell.user_ns:
+            missing.append(name)
+    packed_frames, packed = serialize.pack(outputs, frames)
+    frames[:] = packed_frames
+    return {"status": "ok", "outputs": outputs, "result": None, "deleted": [],
+            "missing": missing, "packed": packed}
+
+
+def bind(engine: Any, shell: Any, parent: dict, frames: list) -> dict:
+    """Bind, update in place, or delete names; record a cell that ran elsewhere in the history."""
+    content = parent["content"]
+    client = protocol.client_of(parent)
+    items = content.get("inputs", [])
+    values: dict[str, Any] = {}
+    failed = []
+    result_name = items[-1]["name"] if items and content.get("result") else None
+    with serialize.resolving(engine.resolver(client)):
+        for item, own in zip(items, serialize.unpack(items, parent["buffers"],
+                                                     content.get("packed"))):
+            try:
+                values[item["name"]] = serialize.loads(own)
+            except Exception as err:
+                failed.append({"name": item["name"], "error": f"{type(err).__name__}: {err}"})
+    result = values.pop(result_name) if result_name in values else None
+    changed = set(content.get("changed", ()))
+    for name, value in values.items():
+        if name in changed and visible(shell, name) and update_in_place(shell.user_ns[name], value):
+            continue
+        shell.user_ns[name] = value
+    for name in content.get("deletes", ()):
+        if visible(shell, name):
+            del shell.user_ns[name]
+    count = content.get("execution_count")
+    if count is not None:
+        record(shell, int(count), content.get("cell"), result, result_name is not None)
+    return {"status": "ok", "failed": failed, "execution_count": shell.execution_count}
+
+
+def record(shell: Any, count: int, cell: str | None, result: Any, has_result: bool) -> None:
+    """Record cell ``count`` (run in the notebook's kernel) as ``In[count]``, and its result.
+
+    Without ``cell``, only make ``count`` the number of this kernel's next cell (when higher).
+    """
+    history = shell.history_manager
+    before = shell.execution_count
+    while len(history.input_hist_parsed) < count:  # cells this kernel never saw
+        history.input_hist_parsed.append("")
+        history.input_hist_raw.append("")
+    if cell is None:
+        shell.execution_count = max(before, count)
+        return
+    if len(history.input_hist_parsed) == count:
+        history.store_inputs(count, cell, cell)
+        if has_result:
+            shell.execution_count = count + 1  # the display hook numbers Out by the one before
+            shell.displayhook.update_user_ns(result)
+    shell.execution_count = max(before, count + 1)
+
+
+def update_in_place(old: Any, new: Any) -> bool:
+    """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
+
+    For lists, dicts, sets, bytearrays, arrays of the same shape and dtype, and plain objects
+    of the same class (their ``__dict__``); False when ``old`` cannot be updated so.
+    """
+    if type(old) is not type(new) or old is new:
+        return old is new
+    try:
+        if isinstance(old, (list, bytearray)):
+            old[:] = new
+        elif isinstance(old, dict):
+            old.clear()
+            old.update(new)
+        elif isinstance(old, set):
+            old.clear()
+            old.update(new)
+        elif _is_array(old):
+            if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
+                return False
+            old[...] = new
+        elif _plain_object(old):
+            old.__dict__.clear()
+            old.__dict__.update(new.__dict__)
+        else:
+            return False
+    except Exception:  # an object that refuses: it is bound anew instead
+        return False
+    return True
+
+
+def _is_array(obj: Any) -> bool:
+    kind = type(obj)
+    return kind.__module__ == "numpy" and kind.__name__ == "ndarray"
+
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
+
+
+def _plain_object(obj: Any) -> bool:
+    """Whether all of ``obj``'s state is its ``__dict__``: Python classes only, no slots."""
+    classes = type(obj).__mro__[:-1]
+    return isinstance(getattr(obj, "__dict__", None), dict) and bool(classes) and all(
+        cls.__flags__ & _HEAPTYPE and not vars(cls).get("__slots__") for cls in classes)
