@@ -168,6 +168,14 @@ def test_a_failing_cell_keeps_what_it_bound_before_the_error(shell, run):
     assert "after" not in shell.user_ns and shell.user_ns["maybe"] == "stays"  # never reached
 
 
+def test_a_star_import_brings_its_names_back(shell, run):
+    shell.user_ns.pop("sqrt", None)
+    res = run("%%remote --download=all\nfrom math import *")
+    assert res.error_in_exec is None
+    import math
+    assert shell.user_ns["sqrt"] is math.sqrt and shell.user_ns["pi"] == math.pi
+
+
 def test_a_delete_that_does_not_run_leaves_the_name_alone(shell, run):
     shell.user_ns["kept_value"] = [1, 2]
     res = run("%%remote\nif False:\n    del kept_value\ndone = True")

@@ -111,6 +111,7 @@ def prepare(
         "outputs": list(cell.writes),
         "deletes": list(cell.deletes),
         "last_expr": cell.last_expr,
+        "star_import": cell.star_import,
         "download": download,
         "bytes": limit,
         "cell_id": cell_id,

@@ -432,7 +432,13 @@ class Engine:
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
         outputs, deleted = [], []
-        for name in content.get("outputs", ()):
+        names = list(content.get("outputs", ()))
+        if content.get("star_import"):  # `from m import *` binds names the client cannot list
+            given = {*inputs, *content.get("placeholders", ()), "__name__", "get_ipython"}
+            listed = set(names)
+            names += [n for n in namespace if n not in given and n not in listed
+                      and not n.startswith("__")]
+        for name in names:
             if name not in namespace:
                 if name in inputs or name in content.get("placeholders", ()):
                     deleted.append(name)
