@@ -150,7 +150,37 @@ def test_remote_zero_division_is_caught_as_zero_division(shell, run):
     assert err.ename == "ZeroDivisionError"
     text = plain("\n".join(err._render_traceback_()))
     assert "1/0" in text and "remote cell" in text
-    assert "never" not in shell.user_ns  # a failed run changes nothing
+    assert shell.user_ns["never"] == 1  # bound before the error: kept, as in a plain cell
+
+
+def test_a_failing_cell_keeps_what_it_bound_before_the_error(shell, run):
+    """Issue 13 cause 6: `import numpy as np` then `import not_installed` keeps np."""
+    for name in ("np_kept", "total", "gone"):
+        shell.user_ns.pop(name, None)
+    shell.user_ns["gone"] = "here"
+    shell.user_ns["maybe"] = "stays"
+    res = run("%%remote --download=all\nimport numpy as np_kept\n"
+              "total = sum(range(10))\ndel gone\nimport not_installed_anywhere\n"
+              "after = 1\ndel maybe")
+    assert isinstance(res.error_in_exec, ModuleNotFoundError)
+    assert shell.user_ns["np_kept"] is np and shell.user_ns["total"] == 45
+    assert "gone" not in shell.user_ns  # deleted before the error
+    assert "after" not in shell.user_ns and shell.user_ns["maybe"] == "stays"  # never reached
+
+
+def test_a_star_import_brings_its_names_back(shell, run):
+    shell.user_ns.pop("sqrt", None)
+    res = run("%%remote --download=all\nfrom math import *")
+    assert res.error_in_exec is None
+    import math
+    assert shell.user_ns["sqrt"] is math.sqrt and shell.user_ns["pi"] == math.pi
+
+
+def test_a_delete_that_does_not_run_leaves_the_name_alone(shell, run):
+    shell.user_ns["kept_value"] = [1, 2]
+    res = run("%%remote\nif False:\n    del kept_value\ndone = True")
+    assert res.error_in_exec is None and shell.user_ns["done"] is True
+    assert shell.user_ns["kept_value"] == [1, 2]  # not replaced by anything
 
 
 def test_unpicklable_local_raises_serialization_error_before_running(shell, run, tmp_path):

@@ -111,6 +111,7 @@ def prepare(
         "outputs": list(cell.writes),
         "deletes": list(cell.deletes),
         "last_expr": cell.last_expr,
+        "star_import": cell.star_import,
         "download": download,
         "bytes": limit,
         "cell_id": cell_id,
@@ -132,13 +133,27 @@ def version_hint(details: dict) -> str:
 
 
 def apply(reply: "Reply", target: Any, namespace: dict) -> RunResult:
-    """Decode a run reply and update ``namespace``; raises :class:`RemoteError` for a failed run."""
+    """Decode a run reply and update ``namespace``; raises :class:`RemoteError` for a failed run.
+
+    A failed run's reply also holds the names the cell bound before its error: they reach
+    ``namespace`` first, as a plain cell keeps them.
+    """
     content = reply.content
+    run = bind(reply, target, namespace)
     if content.get("status") != "ok":
         if content.get("input"):  # an input did not unpickle there: versions may be why
             hint = version_hint(getattr(target, "details", None) or {})
             content = {**content, "evalue": content.get("evalue", "") + hint}
-        raise RemoteError.from_reply(content, target.name)
+        error = RemoteError.from_reply(content, target.name)
+        if run.values or run.deleted:
+            run.print_notes()
+        raise error
+    return run
+
+
+def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
+    """Put the names a run reply holds into ``namespace`` (values or proxies); what it did."""
+    content = reply.content
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]

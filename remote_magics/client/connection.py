@@ -816,14 +816,16 @@ class _Waiter:
         would in the notebook: with its own outcome.
         """
         content = reply.content if reply is not None else {}
+        kept = ("the names it bound before that are in the notebook, as after a plain cell's "
+                "interrupt" if content.get("outputs") else "nothing in the notebook changed")
         if self.cause == "user" and (content.get("ename") == "KeyboardInterrupt" or not content):
             raise RemoteInterrupt(
-                f"the cell on target '{self.conn.name}' was interrupted; nothing in the notebook "
-                "changed.", target=self.conn.name, traceback=content.get("traceback", []))
+                f"the cell on target '{self.conn.name}' was interrupted; {kept}.",
+                target=self.conn.name, traceback=content.get("traceback", []))
         if self.cause == "timeout":
             raise RemoteTimeout(
                 f"the cell ran past its timeout of {self.timeout:g} s on target "
-                f"'{self.conn.name}' and was interrupted; nothing in the notebook changed. "
+                f"'{self.conn.name}' and was interrupted; {kept}. "
                 "Raise --timeout (or %config RemoteMagics.timeout) to give it longer."
             )
 

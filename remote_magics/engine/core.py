@@ -57,6 +57,17 @@ def inherit_run_context() -> None:
     threading.Thread.start = start  # type: ignore[method-assign]
 
 
+class _Placeholder:
+    """What a name the cell may delete (and does not read) holds until the cell binds it."""
+
+    def __repr__(self) -> str:
+        return "<the notebook's value, not sent>"
+
+
+#: The value of such a name in the run's namespace: ``del name`` works, and nothing comes back.
+PLACEHOLDER = _Placeholder()
+
+
 class Engine:
     """Our shell handlers, attached to one ipykernel kernel."""
 
@@ -324,12 +335,16 @@ class Engine:
         in_run = IN_RUN.set(True)  # threads the cell starts keep this run as their parent
         content = parent["content"]
         client = protocol.client_of(parent)
+        namespace = None
         try:
             namespace = self.namespace(content, parent["buffers"], client)
             value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
             self.flush_figures()
-            self.reply(stream, ident, parent, self.error_content(err))
+            reply, frames = self.error_content(err), []
+            if namespace is not None:  # as a plain cell, it keeps what it bound before the error
+                reply, frames = self.bound_before(reply, content, namespace, client)
+            self.reply(stream, ident, parent, reply, frames)
             return
         finally:
             self.running = None
@@ -338,12 +353,28 @@ class Engine:
         reply, frames = self.outputs(content, namespace, value, client)
         self.reply(stream, ident, parent, reply, frames)
 
+    def bound_before(self, reply: dict, content: dict, namespace: dict,
+                     client: str) -> tuple[dict, list]:
+        """An error reply with the names the cell bound (or deleted) before it failed.
+
+        Encoded by the download policy, as a finished cell's are; if that fails too, the error
+        goes alone.
+        """
+        try:
+            bound, frames = self.outputs(content, namespace, None, client)
+        except BaseException as err:  # a value that cannot even be described: the error alone
+            self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
+                                  tracebacks.one_line(err))
+            return reply, []
+        return dict(reply, outputs=bound["outputs"], deleted=bound["deleted"],
+                    packed=bound["packed"]), frames
+
     def namespace(self, content: dict, frames: list, client: str) -> dict:
         namespace: dict[str, Any] = {"__name__": "__main__"}
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:
             namespace["get_ipython"] = shell.get_ipython
-        namespace.update(dict.fromkeys(content.get("placeholders", ())))
+        namespace.update(dict.fromkeys(content.get("placeholders", ()), PLACEHOLDER))
         inputs = content.get("inputs", [])
         with serialize.resolving(self.resolver(client)):
             for item, own in zip(inputs, serialize.unpack(inputs, frames, content.get("packed"))):
@@ -402,10 +433,18 @@ class Engine:
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
         outputs, deleted = [], []
-        for name in content.get("outputs", ()):
+        names = list(content.get("outputs", ()))
+        if content.get("star_import"):  # `from m import *` binds names the client cannot list
+            given = {*inputs, *content.get("placeholders", ()), "__name__", "get_ipython"}
+            listed = set(names)
+            names += [n for n in namespace if n not in given and n not in listed
+                      and not n.startswith("__")]
+        for name in names:
             if name not in namespace:
                 if name in inputs or name in content.get("placeholders", ()):
                     deleted.append(name)
+                continue
+            if namespace[name] is PLACEHOLDER:  # a `del` that did not run: the name stays as it was
                 continue
             outputs.append(self.encode(name, namespace[name], content, client, frames))
         result = None

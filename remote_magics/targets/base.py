@@ -18,7 +18,8 @@ from typing import Any, Callable, ClassVar, Mapping, Protocol
 from ..cells import display, runner
 from ..client import handshake
 from ..client.connection import Connection, Pending, Reply, job_queue_of_thread
-from ..errors import JobError, NotConnected, ProxyError, RemoteKernelDied, RemoteMagicsError
+from ..errors import (JobError, NotConnected, ProxyError, RemoteInterrupt, RemoteKernelDied,
+                      RemoteMagicsError, RemoteTimeout)
 from ..wire import protocol, serialize
 
 log = logging.getLogger(__name__)
@@ -191,8 +192,18 @@ class Target:
         pending = self.start_run(code, namespace, download=download, bytes=bytes,
                                  timeout=timeout, on_output=on_output, hidden=hidden,
                                  cell_id=cell_id, on_progress=on_progress, quiet=quiet)
-        self._watch(pending.wait)
+        self._stopped_keeps(pending.wait, pending, namespace)
         return self.finish_run(pending, namespace)
+
+    def _stopped_keeps(self, outcome: Callable[[], Any], pending: Pending, namespace: dict) -> Any:
+        """``outcome()`` of a run; if it was interrupted or timed out, the names the cell bound
+        before it stopped reach ``namespace`` first, as after a plain cell's interrupt."""
+        try:
+            return self._watch(outcome)
+        except (RemoteInterrupt, RemoteTimeout):
+            if pending.reply is not None and pending.reply.content.get("outputs"):
+                runner.bind(pending.reply, self, namespace)
+            raise
 
     def start_run(self, code: str, namespace: Mapping[str, Any], *, download: str = "small",
                   bytes: int = protocol.DEFAULT_BYTES, timeout: float | None = None,
@@ -220,7 +231,7 @@ class Target:
 
     def finish_run(self, pending: Pending, namespace: dict) -> runner.RunResult:
         """The result of a run started by :meth:`start_run` that has finished; updates ``namespace``."""
-        reply = self._watch(pending.result)
+        reply = self._stopped_keeps(pending.result, pending, namespace)
         result = runner.apply(reply, self, namespace)
         result.bytes_sent = reply.bytes_sent
         result.seconds = time.perf_counter() - pending.started

@@ -74,8 +74,11 @@ Any request → ``settled`` (optional; see *Settling replies* below).
 
 ``remote_run_request`` →
     ``code`` (str, already transformed by IPython), ``inputs`` ([{"name", "nframes"}]),
-    ``placeholders`` ([names bound to None so that ``del name`` works]), ``outputs`` ([names the
+    ``placeholders`` ([names bound to a placeholder so that ``del name`` works; one still bound
+    to it at the end does not come back]), ``outputs`` ([names the
     cell may bind]), ``deletes`` ([names the cell may delete]), ``last_expr`` (bool),
+    ``star_import`` (bool: the cell does ``from m import *``, so the engine also returns every
+    other name the cell bound),
     ``download`` ("all" | "small" | "none"), ``bytes`` (int, the limit for "small"),
     ``cell_id`` (int, names the cell in tracebacks), ``packed``, ``digest``. Frames: the
     inputs' items.
