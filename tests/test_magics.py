@@ -155,7 +155,7 @@ def test_remote_zero_division_is_caught_as_zero_division(shell, run):
 
 def test_a_failing_cell_keeps_what_it_bound_before_the_error(shell, run):
     """Issue 13 cause 6: `import numpy as np` then `import not_installed` keeps np."""
-    for name in ("np_kept", "total", "gone"):
+    for name in ("np_kept", "total", "gone", "after"):
         shell.user_ns.pop(name, None)
     shell.user_ns["gone"] = "here"
     shell.user_ns["maybe"] = "stays"
