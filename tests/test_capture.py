@@ -790,3 +790,30 @@ def test_every_read_and_write_seen_at_run_time_is_predicted(code: str) -> None:
     assert changed <= set(names.writes)
     removed = {n for n in NAMES if n not in namespace}
     assert removed <= set(names.deletes)
+
+
+@pytest.mark.parametrize(("code", "reads", "writes"), [
+    pytest.param("get_ipython().run_line_magic('timeit', '-n1 -r 2 x.sum()')", {"x"}, set(),
+                 id="timeit_statement_after_its_options"),
+    pytest.param("get_ipython().run_line_magic('time', 'z = y.sum()')", {"y"}, {"z"},
+                 id="time_binds_in_the_cell"),
+    pytest.param("get_ipython().run_cell_magic('time', '', 'w = v + 1\\n')", {"v"}, {"w"},
+                 id="cell_magic_body"),
+    pytest.param("get_ipython().run_cell_magic('timeit', 'setup = s0', 'f(setup)')",
+                 {"s0", "f"}, set(), id="timeit_setup_line_binds_in_its_own_function"),
+    pytest.param("get_ipython().run_line_magic('timeit', 'k = 1')", set(), set(),
+                 id="timeit_assigns_nothing_here"),
+    pytest.param("df.query('a > @lim and b < @top')", {"df", "lim", "top"}, set(),
+                 id="query_at_names"),
+    pytest.param("pd.eval('df1 + df2')", {"pd", "df1", "df2"}, set(), id="pandas_eval"),
+    pytest.param("eval('x')", {"x"}, set(), id="builtin_eval"),
+    pytest.param("exec('q = p')", {"p"}, {"q"}, id="builtin_exec"),
+    pytest.param("print('data')", set(), set(), id="other_strings_are_text"),
+    pytest.param("df.eval('c = a + b')", {"df"}, set(), id="column_names_are_not_variables"),
+    pytest.param("get_ipython().run_line_magic('pwd', '')", set(), set(), id="other_magics"),
+])
+def test_names_in_strings_whose_meaning_is_known(code: str, reads: set, writes: set) -> None:
+    names = analyze(code)
+    assert set(names.reads) - {"get_ipython", "eval", "exec", "print"} == reads
+    assert set(names.writes) == writes
+

@@ -176,6 +176,25 @@ def test_a_star_import_brings_its_names_back(shell, run):
     assert shell.user_ns["sqrt"] is math.sqrt and shell.user_ns["pi"] == math.pi
 
 
+def test_magics_and_query_strings_inside_a_remote_cell_see_the_notebooks_names(shell, run,
+                                                                               target):
+    """Issue 13 cause 4: `%timeit x.sum()`, `%time z = y.sum()`, `df.query('a > @lim')`."""
+    import pandas as pd
+
+    shell.user_ns.update(xs_magic=np.arange(10), ys_magic=np.arange(5), lim_magic=2,
+                         frame_magic=pd.DataFrame({"a": [1, 2, 3, 4]}))
+    shell.user_ns.pop("zs_magic", None)
+    res = run("%%remote --download=all\n%timeit -n1 -r1 xs_magic.sum()\n"
+              "%time zs_magic = ys_magic.sum()\n"
+              "picked = frame_magic.query('a > @lim_magic')\nevaluated = eval('lim_magic + 1')")
+    assert res.error_in_exec is None
+    assert shell.user_ns["zs_magic"] == 10
+    assert shell.user_ns["picked"]["a"].tolist() == [3, 4] and shell.user_ns["evaluated"] == 3
+    leftover = target.run("import sys\nshell_names = sorted(n for n in get_ipython().user_ns "
+                          "if n.endswith('_magic'))", {}, download="all").values
+    assert leftover["shell_names"] == []  # %timeit copied nothing into the kernel's own names
+
+
 def test_a_delete_that_does_not_run_leaves_the_name_alone(shell, run):
     shell.user_ns["kept_value"] = [1, 2]
     res = run("%%remote\nif False:\n    del kept_value\ndone = True")

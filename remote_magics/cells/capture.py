@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -69,6 +70,65 @@ def analyze(code: str) -> CellNames:
         and not _ends_with_semicolon(code, tree.body[-1].lineno),
         star_import=walker.star_import,
     )
+
+
+#: IPython magics that run their argument (or cell body) as Python in the caller's namespace:
+#: the options before it that take a value, and whether what it assigns binds there.
+_CODE_MAGICS = {"time": ((), True), "timeit": (("-n", "-r", "-p"), False)}
+
+
+def _text(node: ast.AST) -> str | None:
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _magic_code(line: str, valued: tuple[str, ...]) -> str:
+    """A line magic's Python after its leading options (``-n1 -r 3 x.sum()`` → ``x.sum()``)."""
+    rest = line.lstrip()
+    while rest.startswith("-"):
+        option, _, rest = rest.partition(" ")
+        if option in valued:  # its value is the next word
+            _, _, rest = rest.lstrip().partition(" ")
+        rest = rest.lstrip()
+    return rest
+
+
+def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
+    """Python that a call runs from string arguments whose meaning is known: (code, mode, binds).
+
+    ``get_ipython().run_line_magic('timeit', '-n1 x.sum()')`` and ``run_cell_magic('time', '',
+    body)`` (what ``%timeit`` and ``%%time`` become), ``eval('x')``, ``exec('y = x')``, and
+    ``pd.eval('df1 + df2')``.
+    """
+    func, args = node.func, node.args
+    texts = [_text(arg) for arg in args]
+    if isinstance(func, ast.Name) and func.id in ("eval", "exec") and texts and texts[0]:
+        yield texts[0], func.id, True
+    elif isinstance(func, ast.Attribute):
+        owner = func.value
+        if func.attr == "eval" and isinstance(owner, ast.Name) and owner.id in ("pd", "pandas") \
+                and texts and texts[0]:
+            yield texts[0].replace("@", ""), "eval", True
+        elif (func.attr in ("run_line_magic", "run_cell_magic") and isinstance(owner, ast.Call)
+              and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"
+              and len(texts) >= 2 and texts[0] in _CODE_MAGICS and texts[1] is not None):
+            valued, binds = _CODE_MAGICS[texts[0]]
+            if func.attr == "run_line_magic":
+                yield _magic_code(texts[1], valued), "exec", binds
+            elif len(texts) >= 3 and texts[2] is not None:
+                setup = _magic_code(texts[1], valued) if texts[0] == "timeit" else ""
+                yield f"{setup}\n{texts[2]}", "exec", binds  # %%timeit's line: its setup
+
+
+_AT_NAME = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def _at_names(node: ast.Call) -> list[str]:
+    """Names a pandas ``query``/``eval`` string refers to as ``@name`` (the caller's variables)."""
+    func = node.func
+    if not (isinstance(func, ast.Attribute) and func.attr in ("query", "eval")):
+        return []
+    text = _text(node.args[0]) if node.args else None
+    return _AT_NAME.findall(text) if text else []
 
 
 def _ends_with_semicolon(code: str, from_line: int) -> bool:
@@ -307,6 +367,26 @@ class _Walker:
         else:
             self.bind(node.id, deleted=type(node.ctx) is ast.Del)
 
+    def visit_call(self, node: ast.Call) -> None:
+        """A call; code it runs from a string (a magic's, ``eval``'s, ``query``'s) counts too."""
+        self.visit_children(node)
+        for code, mode, binds in _code_in_strings(node):
+            try:
+                tree = compile(code, "<string>", mode, flags=_PARSE_FLAGS, dont_inherit=True)
+            except (SyntaxError, ValueError):
+                continue
+            if not binds:  # it runs in a function of its own (%timeit): only its reads count
+                inner = _Walker()
+                inner.visit_all(tree.body)
+                for name in inner.reads:
+                    self.load(name)
+            elif mode == "exec":
+                self.visit_all(tree.body)
+            else:
+                self.visit(tree.body)
+        for name in _at_names(node):
+            self.load(name)
+
     def visit_named_expr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
         scope = self.scope
@@ -484,6 +564,7 @@ class _Walker:
 
 _HANDLERS: dict[type, Callable[[_Walker, Any], None]] = {
     ast.Name: _Walker.visit_name,
+    ast.Call: _Walker.visit_call,
     ast.Constant: _Walker.ignore,
     ast.MatchSingleton: _Walker.ignore,
     ast.NamedExpr: _Walker.visit_named_expr,

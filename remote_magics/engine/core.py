@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import contextvars
 import functools
 import linecache
@@ -396,14 +397,32 @@ class Engine:
             tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags)
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = ast.Expression(tree.body.pop().value)
-        for node, mode in ((tree, "exec"), (last, "eval")):
-            if node is None:
-                continue
-            compiled = compile(node, filename, mode, flags=flags)
-            outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
-            if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
-                outcome = await outcome
+        with self._magics_leave_no_names(code, namespace):
+            for node, mode in ((tree, "exec"), (last, "eval")):
+                if node is None:
+                    continue
+                compiled = compile(node, filename, mode, flags=flags)
+                outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
+                if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
+                    outcome = await outcome
         return outcome if last is not None else None
+
+    @contextlib.contextmanager
+    def _magics_leave_no_names(self, code: str, namespace: dict):
+        """Around a cell that calls magics: the names they copy from the run into the kernel's
+        own namespace (``%timeit`` does) go again, so a later cell never sees them stale."""
+        shell = getattr(self.kernel, "shell", None)
+        if shell is None or "_magic(" not in code:
+            yield
+            return
+        user_ns = shell.user_ns
+        before = set(user_ns)
+        try:
+            yield
+        finally:
+            for name in [n for n in user_ns if n not in before]:
+                if name in namespace and user_ns[name] is namespace[name]:
+                    del user_ns[name]
 
     def flush_figures(self) -> None:
         """Show figures the cell made, as ``execute_request`` does after a cell."""
