@@ -443,15 +443,9 @@ def submit(target: Target, code: str, namespace: dict, *, download: str = "small
     The names the cell reads are pickled now (a :class:`SerializationError` is raised here).
     With ``show``, the job displays itself and keeps that display up to date.
     """
-    protocol.check_download(download)
-    target.check_usable()
-    for hook in list(target.before_run):
-        hook(target)
-    target.runs += 1
     with channels.shipping() as shipped:
-        request = runner.prepare(code, namespace, target, download=download, limit=int(bytes),
-                                 hidden=hidden or {}, cell_id=cell_id or target.runs)
-    target.flush_releases()
+        request = target.prepare_run(code, namespace, download=download, bytes=bytes,
+                                     hidden=hidden, cell_id=cell_id, wait_for_jobs=False)
     inputs = {name: namespace[name] for name in request.cell.reads if name in namespace}
     job = Job(target, request, namespace, timeout=timeout, inputs=inputs, shipped=shipped,
               quiet=quiet)
@@ -856,18 +850,12 @@ def detach(target: Target, code: str, namespace: dict, *, download: str = "small
     ``output_lines`` lines of its output. With ``show``, the job displays itself here and keeps
     that display up to date.
     """
-    protocol.check_download(download)
     if save and target.persistent is None:
         raise JobError(f"--save needs a persistent target, and '{target.name}' is not one: "
                        "connect with --persist (its engine then keeps saved results where a "
                        "new engine finds them after a crash)")
-    target.check_usable(wait_for_jobs=True)
-    for hook in list(target.before_run):
-        hook(target)
-    target.runs += 1
-    request = runner.prepare(code, namespace, target, download=download, limit=int(bytes),
-                             hidden=hidden or {}, cell_id=cell_id or target.runs)
-    target.flush_releases()
+    request = target.prepare_run(code, namespace, download=download, bytes=bytes,
+                                 hidden=hidden, cell_id=cell_id)
     content = dict(request.content, save=bool(save), output_lines=int(output_lines))
     reply = target.request(protocol.DETACH_REQUEST, content, request.frames)
     if reply.content.get("status") != "ok":

@@ -216,18 +216,32 @@ class Target:
 
         Unless ``quiet``, says so when the run waits for a cell that did not stop.
         """
+        request = self.prepare_run(code, namespace, download=download, bytes=bytes,
+                                   hidden=hidden, cell_id=cell_id)
+        self.say_if_still_running(quiet)
+        return self._watch(lambda: self.connection.start(
+            protocol.RUN_REQUEST, request.content, request.frames, timeout=timeout,
+            on_output=on_output, on_progress=on_progress))
+
+    def prepare_run(self, code: str, namespace: Mapping[str, Any], *, download: str,
+                    bytes: int, hidden: Mapping[str, Any] | None, cell_id: int | None,
+                    wait_for_jobs: bool = True) -> runner.Request:
+        """A run request, pickled and ready to send, after the target's checks and hooks.
+
+        Every way of running a cell (a plain run, an ``--async`` or a detached job) starts here:
+        the download policy is checked, the target must be usable (after its jobs, unless
+        ``wait_for_jobs`` is false), ``before_run`` hooks run (``--sync-path``), and releases
+        queued so far leave with it. Raises :class:`SerializationError` before anything is sent.
+        """
         protocol.check_download(download)
-        self.check_usable(wait_for_jobs=True)
+        self.check_usable(wait_for_jobs=wait_for_jobs)
         for hook in list(self.before_run):
             hook(self)
         self.runs += 1
         request = runner.prepare(code, namespace, self, download=download, limit=int(bytes),
                                  hidden=hidden or {}, cell_id=cell_id or self.runs)
         self.flush_releases()
-        self.say_if_still_running(quiet)
-        return self._watch(lambda: self.connection.start(
-            protocol.RUN_REQUEST, request.content, request.frames, timeout=timeout,
-            on_output=on_output, on_progress=on_progress))
+        return request
 
     def finish_run(self, pending: Pending, namespace: dict) -> runner.RunResult:
         """The result of a run started by :meth:`start_run` that has finished; updates ``namespace``."""
