@@ -359,7 +359,9 @@ def test_engine_updates_a_changed_value_in_place_where_its_type_allows():
     assert update_in_place(old_array, np.ones(2)) and old_array.tolist() == [1.0, 1.0]
     assert update_in_place(old_plain, new_plain) and old_plain.value == 3
     assert not update_in_place(old_array, np.ones(3))  # another shape: bound anew
-    assert not update_in_place(np.random.default_rng(1), np.random.default_rng(2))
+    moved, fresh = np.random.default_rng(1), np.random.default_rng(2)
+    assert update_in_place(moved, fresh)  # a generator takes the other's state
+    assert moved.integers(1000) == np.random.default_rng(2).integers(1000)
     assert not update_in_place((1,), (2,))
 
 

@@ -195,6 +195,44 @@ def test_magics_and_query_strings_inside_a_remote_cell_see_the_notebooks_names(s
     assert leftover["shell_names"] == []  # %timeit copied nothing into the kernel's own names
 
 
+def test_values_a_cell_changes_in_place_change_in_the_notebook_for_every_alias(shell, run):
+    """Issue 13 cause 1: in-place changes come back, into the same local objects."""
+    import pandas as pd
+
+    shell.user_ns.update(lst_ip=[1, 2, 3], d_ip={"a": 1}, x2_ip=np.zeros((2, 2)),
+                         series_ip=pd.Series([1.0, 2.0], index=["a", "b"]))
+    shell.user_ns["alias_lst"] = shell.user_ns["lst_ip"]
+    shell.user_ns["alias_x2"] = shell.user_ns["x2_ip"]
+    res = run("%%remote\nlst_ip.append(4)\nd_ip['k'] = 'v'\nx2_ip[0, 0] = 12\n"
+              "series_ip['e'] = 1.25")
+    assert res.error_in_exec is None
+    assert shell.user_ns["alias_lst"] == [1, 2, 3, 4]  # the same list, changed
+    assert shell.user_ns["lst_ip"] is shell.user_ns["alias_lst"]
+    assert shell.user_ns["d_ip"] == {"a": 1, "k": "v"}
+    assert shell.user_ns["alias_x2"][0, 0] == 12 and shell.user_ns["x2_ip"] is shell.user_ns["alias_x2"]
+    assert shell.user_ns["series_ip"]["e"] == 1.25
+
+
+def test_a_random_generator_used_remotely_moves_on_as_it_would_locally(shell, run):
+    run("import numpy as np\nrng_ip = np.random.default_rng(1)")
+    first = run("%%remote\na_ip = rng_ip.integers(100, size=3)")
+    second = run("%%remote\nb_ip = rng_ip.integers(100, size=3)\nsame = bool((a_ip == b_ip).all())")
+    assert first.error_in_exec is None and second.error_in_exec is None
+    assert shell.user_ns["same"] is False
+    expected = np.random.default_rng(1)
+    assert shell.user_ns["a_ip"].tolist() == expected.integers(100, size=3).tolist()
+    assert shell.user_ns["b_ip"].tolist() == expected.integers(100, size=3).tolist()
+
+
+def test_objects_a_cell_only_reads_do_not_come_back(target):
+    ns = {"read_only_ip": list(range(1000))}
+    kept = ns["read_only_ip"]
+    run = target.run("total_ip = sum(read_only_ip)\nn_ip = len(read_only_ip)", ns)
+    assert ns["total_ip"] == 499500
+    assert set(run.values) == {"total_ip", "n_ip"}  # the list was not sent back
+    assert ns["read_only_ip"] is kept
+
+
 def test_a_delete_that_does_not_run_leaves_the_name_alone(shell, run):
     shell.user_ns["kept_value"] = [1, 2]
     res = run("%%remote\nif False:\n    del kept_value\ndone = True")

@@ -39,6 +39,10 @@ class CellNames:
     ``last_expr``: the last top-level statement is an expression, the cell's result (``Out[n]``);
     not when the cell ends with ``;``, which silences the result as IPython does.
     ``star_import``: the cell does ``from m import *``, so ``writes`` is incomplete.
+    ``maybe_changed``: names the cell reads that it may change in place without assigning them:
+    a method is called on them (``lst.append(4)``), something in them is assigned or deleted
+    (``x[0] = 1``, ``df.loc[m, 'c'] = v``, ``obj.a = 2``), or they are passed to a call
+    (``np.random.shuffle(x)``). Whether one did change is for the side that runs it to see.
     """
 
     reads: tuple[str, ...]
@@ -46,6 +50,7 @@ class CellNames:
     deletes: tuple[str, ...]
     last_expr: bool
     star_import: bool
+    maybe_changed: tuple[str, ...] = ()
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -69,7 +74,36 @@ def analyze(code: str) -> CellNames:
         last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
         and not _ends_with_semicolon(code, tree.body[-1].lineno),
         star_import=walker.star_import,
+        maybe_changed=tuple(name for name in _maybe_changed(tree) if name in walker.reads),
     )
+
+
+def _base_name(node: ast.AST) -> str | None:
+    """The name an attribute or item chain starts from: ``df`` of ``df.loc[m, 'c']``."""
+    while isinstance(node, (ast.Attribute, ast.Subscript)):
+        node = node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _maybe_changed(tree: ast.AST) -> dict[str, None]:
+    """Names whose objects the code may change in place (see ``CellNames.maybe_changed``)."""
+    found: dict[str, None] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            if isinstance(node.func, ast.Attribute):
+                found[_base_name(node.func.value)] = None
+            for arg in [*node.args, *(k.value for k in node.keywords)]:
+                arg = arg.value if isinstance(arg, ast.Starred) else arg
+                if isinstance(arg, ast.Name):
+                    found[arg.id] = None
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                for part in ast.walk(target):
+                    if isinstance(part, (ast.Attribute, ast.Subscript)):
+                        found[_base_name(part)] = None
+    found.pop(None, None)
+    return found
 
 
 #: IPython magics that run their argument (or cell body) as Python in the caller's namespace:

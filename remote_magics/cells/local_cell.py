@@ -11,7 +11,6 @@ such object: ``request``, ``name``, ``release_later``, ``flush_releases``).
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import keyword
 import re
@@ -77,16 +76,7 @@ def fingerprint(value: Any) -> bytes | None:
     """A digest of a value's pickle, to see whether a cell changed it in place; None if unpicklable."""
     if type(value) in serialize.PLAIN or isinstance(value, RemoteObject):
         return None  # immutable, or changed remotely by its own operations
-    try:
-        frames = serialize.dumps(value)
-    except Exception:
-        return None
-    digest = hashlib.blake2b(digest_size=32)
-    for frame in frames:
-        view = memoryview(frame)
-        digest.update(view.nbytes.to_bytes(8, "little"))
-        digest.update(view.cast("B") if view.ndim != 1 or view.itemsize != 1 else view)
-    return digest.digest()
+    return serialize.fingerprint(value)
 
 
 def fetch(target: Any, names: Iterable[str], namespace: dict, *, download: str, limit: int,

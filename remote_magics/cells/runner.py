@@ -17,6 +17,7 @@ from types import ModuleType
 from typing import Any, Mapping
 
 from ..client.connection import Reply
+from ..engine.namespace import update_in_place
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
 from ..errors import RemoteError, SerializationError
@@ -103,6 +104,9 @@ def prepare(
             inputs.append({"name": name, "nframes": len(item)})
             frames.extend(item)
     placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
+    shipped = {item["name"] for item in inputs}
+    watch = [n for n in cell.maybe_changed if n in shipped and n not in cell.writes
+             and may_change(namespace[n])]
     frames, packed = serialize.pack(inputs, frames)
     content = {
         "code": code,
@@ -112,6 +116,7 @@ def prepare(
         "deletes": list(cell.deletes),
         "last_expr": cell.last_expr,
         "star_import": cell.star_import,
+        "watch": watch,
         "download": download,
         "bytes": limit,
         "cell_id": cell_id,
@@ -151,8 +156,24 @@ def apply(reply: "Reply", target: Any, namespace: dict) -> RunResult:
     return run
 
 
+def may_change(value: Any) -> bool:
+    """Whether a cell could change ``value`` in place (worth watching when it runs remotely).
+
+    Not immutable scalars, and not the code and modules a cell calls (functions, classes,
+    modules), which go by reference or by value and come back as themselves.
+    """
+    return not (type(value) in serialize.PLAIN or isinstance(value, (
+        type, ModuleType, RemoteObject, tuple, frozenset, bytes, range))
+        or callable(value) and hasattr(value, "__code__"))
+
+
 def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
-    """Put the names a run reply holds into ``namespace`` (values or proxies); what it did."""
+    """Put the names a run reply holds into ``namespace`` (values or proxies); what it did.
+
+    A name the cell changed in place (an output marked ``changed``) keeps its object here, made
+    equal to the remote one, so every other name for it sees the change too; an object that
+    cannot be updated so is replaced.
+    """
     content = reply.content
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
@@ -167,8 +188,12 @@ def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
     for output, value in decoded:
         if output is content.get("result"):
             run.result = value
-        else:
-            run.values[output["name"]] = value
+            continue
+        name = output["name"]
+        if output.get("changed") and name in namespace and \
+                update_in_place(namespace[name], value):
+            value = namespace[name]
+        run.values[name] = value
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]
     namespace.update(run.values)
     for name in run.deleted:

@@ -69,6 +69,32 @@ class _Placeholder:
 PLACEHOLDER = _Placeholder()
 
 
+#: An input larger than this (pickled) is not watched for in-place changes: the cost of looking.
+WATCH_BYTES = 64 << 20
+
+
+def watch(content: dict, namespace: dict) -> dict:
+    """The inputs a run may change in place (the request's ``watch``), with a digest of each now.
+
+    ``{name: (object, digest)}``; an input whose pickle is over :data:`WATCH_BYTES`, or that
+    does not pickle, is not watched.
+    """
+    watched = {}
+    for name in content.get("watch", ()):
+        if name in namespace:
+            digest = serialize.fingerprint(namespace[name], WATCH_BYTES)
+            if digest is not None:
+                watched[name] = (namespace[name], digest)
+    return watched
+
+
+def changed_in_place(watched: dict, namespace: dict) -> list[str]:
+    """The watched inputs still bound to the same object whose pickle changed during the run."""
+    return [name for name, (obj, digest) in watched.items()
+            if namespace.get(name, PLACEHOLDER) is obj
+            and serialize.fingerprint(obj, WATCH_BYTES) != digest]
+
+
 class Engine:
     """Our shell handlers, attached to one ipykernel kernel."""
 
@@ -337,32 +363,34 @@ class Engine:
         content = parent["content"]
         client = protocol.client_of(parent)
         namespace = None
+        watched: dict = {}
         try:
             namespace = self.namespace(content, parent["buffers"], client)
+            watched = watch(content, namespace)
             value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
             self.flush_figures()
             reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
-                reply, frames = self.bound_before(reply, content, namespace, client)
+                reply, frames = self.bound_before(reply, content, namespace, client, watched)
             self.reply(stream, ident, parent, reply, frames)
             return
         finally:
             self.running = None
             IN_RUN.reset(in_run)
         self.flush_figures()
-        reply, frames = self.outputs(content, namespace, value, client)
+        reply, frames = self.outputs(content, namespace, value, client, watched)
         self.reply(stream, ident, parent, reply, frames)
 
-    def bound_before(self, reply: dict, content: dict, namespace: dict,
-                     client: str) -> tuple[dict, list]:
+    def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
+                     watched: dict | None = None) -> tuple[dict, list]:
         """An error reply with the names the cell bound (or deleted) before it failed.
 
         Encoded by the download policy, as a finished cell's are; if that fails too, the error
         goes alone.
         """
         try:
-            bound, frames = self.outputs(content, namespace, None, client)
+            bound, frames = self.outputs(content, namespace, None, client, watched)
         except BaseException as err:  # a value that cannot even be described: the error alone
             self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
                                   tracebacks.one_line(err))
@@ -447,12 +475,19 @@ class Engine:
             tb = tb.tb_next  # our own frames are noise to the user
         return tracebacks.error_content(err, tb, shell=getattr(self.kernel, "shell", None))
 
-    def outputs(self, content: dict, namespace: dict, value: Any, client: str):
-        """The reply's outputs, result and frames, by the download policy."""
+    def outputs(self, content: dict, namespace: dict, value: Any, client: str,
+                watched: dict | None = None):
+        """The reply's outputs, result and frames, by the download policy.
+
+        ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
+        did change come back too, marked ``changed``, as if the cell had assigned them.
+        """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
         outputs, deleted = [], []
         names = list(content.get("outputs", ()))
+        changed = set(changed_in_place(watched or {}, namespace)) - set(names)
+        names += sorted(changed)
         if content.get("star_import"):  # `from m import *` binds names the client cannot list
             given = {*inputs, *content.get("placeholders", ()), "__name__", "get_ipython"}
             listed = set(names)
@@ -465,7 +500,10 @@ class Engine:
                 continue
             if namespace[name] is PLACEHOLDER:  # a `del` that did not run: the name stays as it was
                 continue
-            outputs.append(self.encode(name, namespace[name], content, client, frames))
+            output = self.encode(name, namespace[name], content, client, frames)
+            if name in changed:
+                output["changed"] = True
+            outputs.append(output)
         result = None
         if value is not None:
             result = self.encode("Out", value, content, client, frames)

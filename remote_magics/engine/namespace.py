@@ -122,8 +122,9 @@ def record(shell: Any, count: int, cell: str | None, result: Any, has_result: bo
 def update_in_place(old: Any, new: Any) -> bool:
     """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
 
-    For lists, dicts, sets, bytearrays, arrays of the same shape and dtype, and plain objects
-    of the same class (their ``__dict__``); False when ``old`` cannot be updated so.
+    For lists, dicts, sets, bytearrays, arrays of the same shape and dtype, numpy random
+    generators, and plain objects of the same class (their ``__dict__``); False when ``old``
+    cannot be updated so.
     """
     if type(old) is not type(new) or old is new:
         return old is new
@@ -140,6 +141,8 @@ def update_in_place(old: Any, new: Any) -> bool:
             if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
                 return False
             old[...] = new
+        elif _random_generator(old):  # numpy's Generator: its state is its bit generator's
+            old.bit_generator.state = new.bit_generator.state
         elif _plain_object(old):
             old.__dict__.clear()
             old.__dict__.update(new.__dict__)
@@ -148,6 +151,11 @@ def update_in_place(old: Any, new: Any) -> bool:
     except Exception:  # an object that refuses: it is bound anew instead
         return False
     return True
+
+
+def _random_generator(obj: Any) -> bool:
+    kind = type(obj)
+    return kind.__module__.startswith("numpy.random") and hasattr(obj, "bit_generator")
 
 
 def _is_array(obj: Any) -> bool:

@@ -78,7 +78,9 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     to it at the end does not come back]), ``outputs`` ([names the
     cell may bind]), ``deletes`` ([names the cell may delete]), ``last_expr`` (bool),
     ``star_import`` (bool: the cell does ``from m import *``, so the engine also returns every
-    other name the cell bound),
+    other name the cell bound), ``watch`` ([inputs the cell may change in place: the engine
+    digests each one's pickle before and after the run, up to 64 MiB, and returns those that
+    changed as outputs marked ``changed``]),
     ``download`` ("all" | "small" | "none"), ``bytes`` (int, the limit for "small"),
     ``cell_id`` (int, names the cell in tracebacks), ``packed``, ``digest``. Frames: the
     inputs' items.
@@ -93,7 +95,11 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     that fails to unpickle locally can stay remote) or ``{"name", "kind": "proxy", "ref",
     "reason"}`` (left remote; ``reason`` says why when the policy did not choose it).
     ``ref`` is an object descriptor (:data:`DESCRIPTOR_FIELDS`), plus ``download`` and
-    ``bytes``: the policy it was encoded under, which a live proxy's results follow.
+    ``bytes``: the policy it was encoded under, which a live proxy's results follow. An
+    Output of a run may also have ``changed`` (true: an input the cell changed in place,
+    which the client updates in place where it can, so other names for it see the change).
+    An error reply also carries the ``outputs``, ``deleted`` and ``packed`` of the names the
+    cell bound (or changed) before it failed.
 ``remote_fetch_request`` → ``id``.  ``remote_fetch_reply`` ← ``status``, ``nframes``, ``digest``;
     frames: the object's item.
 ``remote_release_request`` → ``ids`` (a list; an id listed twice is released twice).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
 import importlib
 import importlib.util
 import io
@@ -166,6 +167,23 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
         pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
         head = b"".join(sink.parts)
     return [head, *buffers]
+
+
+def fingerprint(obj: Any, limit: int | None = None) -> bytes | None:
+    """A digest of ``obj``'s pickle, to see whether code changed it in place.
+
+    None when it cannot be pickled, or (with ``limit``) when its pickle is larger than that.
+    """
+    try:
+        frames = dumps(obj, limit)
+    except Exception:  # TooLarge, or a value that does not pickle
+        return None
+    digest = hashlib.blake2b(digest_size=32)
+    for frame in frames:
+        view = memoryview(frame)
+        digest.update(view.nbytes.to_bytes(8, "little"))
+        digest.update(view.cast("B") if view.ndim != 1 or view.itemsize != 1 else view)
+    return digest.digest()
 
 
 def loads(frames: Sequence, *, bytecode: bool = True) -> Any:
