@@ -302,8 +302,11 @@ class RemoteMagics(Magics):
                 download=args.download or self.download, bytes=limit, timeout=timeout,
                 hidden=self.shell.user_ns_hidden, cell_id=self._cell_number(),
                 on_output=watch.on_output, on_progress=watch.on_progress, quiet=args.quiet,
+                show_result=True,
             )
         run.print_notes()
+        if run.display is not None and run.result is not None:
+            show_as(self.shell, run.result, run.display)
         return run.result
 
     def _cell_number(self) -> int:
@@ -473,6 +476,24 @@ class RemoteMagics(Magics):
 def _output_history(name: str) -> bool:
     """Whether ``name`` is one of IPython's output history names (``_``, ``__``, ``_11``)."""
     return name in ("_", "__", "___") or (name[:1] == "_" and name[1:].isdigit())
+
+
+def show_as(shell, value, shown: dict) -> None:
+    """Make the shell show ``value``, the cell's result, as the remote kernel formatted it.
+
+    The value (or proxy) is still ``Out[n]`` and ``_``; only how it looks comes from where the
+    cell ran, with the display options the cell set there. Once: the next result IPython
+    displays, if it is ``value``.
+    """
+    hook = shell.displayhook
+
+    def compute_format_data(result):
+        del hook.compute_format_data  # back to the class's own, whatever comes next
+        if result is value:
+            return shown["data"], shown["metadata"]
+        return hook.compute_format_data(result)
+
+    hook.compute_format_data = compute_format_data
 
 
 def _names(options: list[str]) -> list[str]:

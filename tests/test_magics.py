@@ -233,6 +233,27 @@ def test_objects_a_cell_only_reads_do_not_come_back(target):
     assert ns["read_only_ip"] is kept
 
 
+def test_a_result_shows_as_the_remote_kernel_formats_it_with_the_options_set_there(shell, run):
+    """pandas options set in a remote cell apply to how its results look, as in a plain kernel."""
+    run("%%remote\nimport pandas as pd\npd.set_option('display.max_rows', 4)")
+    with capture_output() as shown:
+        res = run("%%remote\nimport pandas as pd\npd.Series(range(10))")
+    assert res.error_in_exec is None
+    assert res.result.tolist() == list(range(10))  # Out[n] is the value itself
+    text = shown.stdout + "".join(o.data.get("text/plain", "") for o in shown.outputs)
+    assert ".." in text and "Length: 10" in text  # truncated by the engine's max_rows
+    run("%%remote\nimport pandas as pd\npd.reset_option('display.max_rows')")
+
+
+def test_a_result_that_stays_remote_shows_its_proxy_card_not_its_remote_repr(shell, run):
+    with capture_output() as shown:
+        res = run("%%remote --download=none\nclass Shown:\n    def __repr__(self):\n"
+                  "        return '<shown remotely>'\nShown()")
+    assert isinstance(res.result, RemoteObject)
+    text = shown.stdout + "".join(o.data.get("text/plain", "") for o in shown.outputs)
+    assert "RemoteObject" in text and "<shown remotely>" not in text  # no repr shipped
+
+
 def test_a_delete_that_does_not_run_leaves_the_name_alone(shell, run):
     shell.user_ns["kept_value"] = [1, 2]
     res = run("%%remote\nif False:\n    del kept_value\ndone = True")

@@ -34,6 +34,7 @@ class RunResult:
     values: dict[str, Any] = field(default_factory=dict)  # name → local value or RemoteObject
     deleted: list[str] = field(default_factory=list)
     result: Any = None  # the last expression's value (or proxy), None when there is none
+    display: dict | None = None  # the result as the remote kernel formatted it: data, metadata
     notes: list[str] = field(default_factory=list)  # one line per name that stayed remote unasked
     bytes_sent: int = 0
     bytes_received: int = 0
@@ -68,9 +69,12 @@ def prepare(
     limit: int,
     hidden: Mapping[str, Any] = {},
     cell_id: int = 0,
+    show_result: bool = False,
 ) -> Request:
     """Analyse ``code`` and pickle the names it reads from ``namespace``.
 
+    ``show_result``: the engine also formats the cell's result as it would display it
+    (:attr:`RunResult.display`), for a notebook that shows it.
     ``hidden`` holds the namespace's own machinery (IPython's ``In``, ``Out``, ``get_ipython``):
     a name bound to the same object there is not shipped. Raises :class:`SerializationError`
     naming the first value that cannot be pickled; nothing has been sent by then.
@@ -117,6 +121,7 @@ def prepare(
         "last_expr": cell.last_expr,
         "star_import": cell.star_import,
         "watch": watch,
+        "show_result": show_result,
         "download": download,
         "bytes": limit,
         "cell_id": cell_id,
@@ -187,7 +192,7 @@ def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
         decoded.append((output, value))
     for output, value in decoded:
         if output is content.get("result"):
-            run.result = value
+            run.result, run.display = value, output.get("display")
             continue
         name = output["name"]
         if output.get("changed") and name in namespace and \

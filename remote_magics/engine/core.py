@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import base64
 import contextlib
 import contextvars
 import functools
+import json
 import linecache
 import os
 import platform
@@ -507,9 +509,32 @@ class Engine:
         result = None
         if value is not None:
             result = self.encode("Out", value, content, client, frames)
+            if content.get("show_result") and result["kind"] == "value":  # a proxy shows its card
+                result["display"] = self.format_result(value)
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)
         return {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
                 "packed": packed}, frames
+
+    def format_result(self, value: Any) -> dict | None:
+        """The cell result's display, made here as this kernel shows it: ``{"data", "metadata"}``.
+
+        Formatted where the cell ran, so the options it set there (pandas' display width,
+        numpy's print options, rcParams) apply, as they would in a plain kernel; None when it
+        cannot be formatted (the client formats its own copy then).
+        """
+        shell = getattr(self.kernel, "shell", None)
+        if shell is None:
+            return None
+        try:
+            data, metadata = shell.display_formatter.format(value)
+            data = {mime: base64.b64encode(shown).decode() if isinstance(shown, bytes) else shown
+                    for mime, shown in data.items()}
+            json.dumps([data, metadata])  # what goes in the reply must be JSON
+        except BaseException as err:  # a repr that fails: the notebook formats it instead
+            self.kernel.log.debug("remote_magics: result not formatted: %s",
+                                  tracebacks.one_line(err))
+            return None
+        return {"data": data, "metadata": metadata}
 
     def encode(self, name: str, obj: Any, content: dict, client: str, frames: list) -> dict:
         policy = content.get("download", "small")

@@ -180,18 +180,22 @@ class Target:
         cell_id: int | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
         quiet: bool = False,
+        show_result: bool = False,
     ) -> runner.RunResult:
         """Run ``code`` remotely with the names it reads from ``namespace``; bring back what it binds.
 
         ``download`` is ``all`` (every bound value comes back), ``small`` (values whose serialized
         size is at most ``bytes`` come back, the rest stay remote as proxies) or ``none``.
-        ``namespace`` changes only when the run succeeds. ``on_progress`` follows big
-        transfers (:meth:`remote_magics.cells.display.Watch.on_progress`). ``quiet`` leaves out
-        the note that the run waits for a cell that did not stop when interrupted.
+        A failed or interrupted run still brings back what the cell bound before it stopped.
+        ``on_progress`` follows big transfers (:meth:`remote_magics.cells.display.Watch.on_progress`).
+        ``quiet`` leaves out the note that the run waits for a cell that did not stop when
+        interrupted. ``show_result``: the engine also formats the result as it displays it
+        (``RunResult.display``).
         """
         pending = self.start_run(code, namespace, download=download, bytes=bytes,
                                  timeout=timeout, on_output=on_output, hidden=hidden,
-                                 cell_id=cell_id, on_progress=on_progress, quiet=quiet)
+                                 cell_id=cell_id, on_progress=on_progress, quiet=quiet,
+                                 show_result=show_result)
         self._stopped_keeps(pending.wait, pending, namespace)
         return self.finish_run(pending, namespace)
 
@@ -211,13 +215,13 @@ class Target:
                   hidden: Mapping[str, Any] | None = None,
                   cell_id: int | None = None,
                   on_progress: Callable[[str, int, int], None] | None = None,
-                  quiet: bool = False) -> Pending:
+                  quiet: bool = False, show_result: bool = False) -> Pending:
         """Send a run without waiting for it (a pool sends to every member, then waits).
 
         Unless ``quiet``, says so when the run waits for a cell that did not stop.
         """
         request = self.prepare_run(code, namespace, download=download, bytes=bytes,
-                                   hidden=hidden, cell_id=cell_id)
+                                   hidden=hidden, cell_id=cell_id, show_result=show_result)
         self.say_if_still_running(quiet)
         return self._watch(lambda: self.connection.start(
             protocol.RUN_REQUEST, request.content, request.frames, timeout=timeout,
@@ -225,7 +229,7 @@ class Target:
 
     def prepare_run(self, code: str, namespace: Mapping[str, Any], *, download: str,
                     bytes: int, hidden: Mapping[str, Any] | None, cell_id: int | None,
-                    wait_for_jobs: bool = True) -> runner.Request:
+                    wait_for_jobs: bool = True, show_result: bool = False) -> runner.Request:
         """A run request, pickled and ready to send, after the target's checks and hooks.
 
         Every way of running a cell (a plain run, an ``--async`` or a detached job) starts here:
@@ -239,7 +243,8 @@ class Target:
             hook(self)
         self.runs += 1
         request = runner.prepare(code, namespace, self, download=download, limit=int(bytes),
-                                 hidden=hidden or {}, cell_id=cell_id or self.runs)
+                                 hidden=hidden or {}, cell_id=cell_id or self.runs,
+                                 show_result=show_result)
         self.flush_releases()
         return request
 

@@ -80,7 +80,9 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     ``star_import`` (bool: the cell does ``from m import *``, so the engine also returns every
     other name the cell bound), ``watch`` ([inputs the cell may change in place: the engine
     digests each one's pickle before and after the run, up to 64 MiB, and returns those that
-    changed as outputs marked ``changed``]),
+    changed as outputs marked ``changed``]), ``show_result`` (bool: also format the result
+    for display there; its Output then has ``display``: ``{"data", "metadata"}``, a MIME
+    bundle, or null when it could not be formatted; only for a result that comes back as a value),
     ``download`` ("all" | "small" | "none"), ``bytes`` (int, the limit for "small"),
     ``cell_id`` (int, names the cell in tracebacks), ``packed``, ``digest``. Frames: the
     inputs' items.
