@@ -427,7 +427,7 @@ class Engine:
             tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags)
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = ast.Expression(tree.body.pop().value)
-        with self._magics_leave_no_names(code, namespace):
+        with self._magics_leave_no_names(code, namespace), self._as_in_a_cell():
             for node, mode in ((tree, "exec"), (last, "eval")):
                 if node is None:
                     continue
@@ -436,6 +436,15 @@ class Engine:
                 if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
                     outcome = await outcome
         return outcome if last is not None else None
+
+    def _as_in_a_cell(self):
+        """IPython's builtins (``get_ipython``) in place, as while a notebook cell runs.
+
+        Libraries look for them when imported (pandas decides there whether it runs in a
+        Jupyter kernel, which sets how wide its tables print).
+        """
+        shell = getattr(self.kernel, "shell", None)
+        return shell.builtin_trap if shell is not None else contextlib.nullcontext()
 
     @contextlib.contextmanager
     def _magics_leave_no_names(self, code: str, namespace: dict):
@@ -526,7 +535,8 @@ class Engine:
         if shell is None:
             return None
         try:
-            data, metadata = shell.display_formatter.format(value)
+            with shell.builtin_trap:  # as inside a cell: get_ipython() answers (pandas asks it)
+                data, metadata = shell.display_formatter.format(value)
             data = {mime: base64.b64encode(shown).decode() if isinstance(shown, bytes) else shown
                     for mime, shown in data.items()}
             json.dumps([data, metadata])  # what goes in the reply must be JSON
