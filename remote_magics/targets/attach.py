@@ -47,11 +47,7 @@ def attach(spec: str, name: str, *, timeout: float) -> Target:
             "kernel's connection file (jupyter --runtime-dir lists them).") from None
     conn = Connection(info, name=name)
     target = Target(name, conn, spec=str(path))
-    try:
-        target.handshake(timeout, install=True)
-    except BaseException:
-        conn.close()
-        raise
+    target.ready(timeout, install=True, launched=False)
     local_ip = str(info.get("ip", "")).startswith("127.") or info.get("transport") == "ipc"
     if local_ip and target.details.get("hostname") == socket.gethostname():
         conn.set_exit_status(pid_status(int(target.details["pid"])))

@@ -393,12 +393,19 @@ class Target:
                                            install=install)
         self.engine_id = self.details["engine_id"]
 
-    def ready(self, timeout: float, install: bool = False) -> "Target":
-        """:meth:`handshake` with a kernel just launched; on failure shut it down and raise."""
+    def ready(self, timeout: float, install: bool = False, launched: bool = True) -> "Target":
+        """:meth:`handshake` with a kernel just reached; on failure let it go and raise.
+
+        A kernel we ``launched`` is shut down (a persistent engine idles out by itself); for
+        one we did not start, only our connection is closed.
+        """
         try:
             self.handshake(timeout, install=install)
         except BaseException:
-            self.close(shutdown=self.persistent is None)  # a persistent engine idles out itself
+            if launched:
+                self.close(shutdown=self.persistent is None)
+            else:
+                self.connection.close()
             raise
         return self
 

@@ -214,12 +214,7 @@ def start_persistent(name: str, *, timeout: float, cwd: str | None = None,
                       exit_status=pid_status(pid))
     target = Target(name, conn, spec="local")
     target.persistent, target.reconnected = {"name": name}, record["reconnected"]
-    try:
-        target.handshake(timeout)
-    except BaseException:
-        conn.close()
-        raise
-    return target
+    return target.ready(timeout, launched=False)
 
 
 def start(spec: str | None, name: str, *, n: int | None = None, timeout: float,

@@ -126,12 +126,7 @@ def connect(spec: str, name: str, *, timeout: float = 60.0) -> Target:
                                 key=verdict == "unauthorized")
     conn = Connection(info, name=name)
     target = Target(name, conn, spec=address)
-    try:
-        target.handshake(timeout)
-    except BaseException:
-        conn.close()
-        raise
-    return target
+    return target.ready(timeout, launched=False)
 
 
 def start(spec: str, name: str, *, timeout: float, **options: Any) -> tuple[list[Target], None]:
