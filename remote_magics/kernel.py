@@ -191,7 +191,7 @@ class RemoteKernel(IPythonKernel):
             return
         ns = self.shell.user_ns
         values = {name: ns[name] for name in sorted(self.pending) if name in ns}
-        failed, count = local_cell.push(target, values,
+        failed, count = local_cell.push(target, values, namespace=ns,
                                         execution_count=self.shell.execution_count)
         self.keep_here(target, values, failed)
         self.pending.clear()
@@ -301,7 +301,8 @@ class RemoteKernel(IPythonKernel):
             self.sync(target)
             failed, _ = local_cell.push(
                 target, sent, changed=changes.changed, deletes=changes.deleted, cell=cell,
-                execution_count=count if cell is not None else None, result=result)
+                execution_count=count if cell is not None else None, result=result,
+                namespace=self.shell.user_ns)
         except (Exception, KeyboardInterrupt) as err:
             print(f"remote_magics: what this cell bound stays in this kernel only: it could not "
                   f"go to target '{target.name}' ({type(err).__name__}: {err})", file=sys.stderr)

@@ -80,37 +80,24 @@ def prepare(
     naming the first value that cannot be pickled; nothing has been sent by then.
     """
     cell = capture.analyze(code)
-    inputs, frames = [], []
     barrier = bytecode_barrier(getattr(target, "details", None) or {})
-    with serialize.by_value(local_modules()):
-        for name in cell.reads:
-            if name not in namespace or (name in hidden and hidden[name] is namespace[name]):
-                continue
-            value = namespace[name]
-            if type(value) in serialize.PLAIN:  # holds no proxy: the quick way
-                item, proxies = serialize.dumps(value), ()
-            else:
-                with serialize.noting_proxies() as proxies:
-                    try:
-                        item = serialize.dumps(value, bytecode=barrier is None)
-                    except serialize.BytecodeByValue as err:
-                        raise SerializationError(name, value, across_versions(err, barrier)) \
-                            from None
-                    except Exception as err:
-                        raise SerializationError(name, value, err) from err
-            for proxy in proxies:
-                proxy.check()
-                if proxy.owner is not target:
-                    raise SerializationError(name, value, ValueError(
-                        f"it holds a proxy to an object on target '{proxy.target}', not "
-                        f"'{target.name}'; fetch it with .fetch() or run the cell on "
-                        f"--target {proxy.target}"))
-            inputs.append({"name": name, "nframes": len(item)})
-            frames.extend(item)
-    placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
-    shipped = {item["name"] for item in inputs}
+    names = [name for name in cell.reads if name in namespace
+             and not (name in hidden and hidden[name] is namespace[name])]
+    shipped = set(names)
     watch = [n for n in cell.maybe_changed if n in shipped and n not in cell.writes
              and may_change(namespace[n])]
+    # One stream for all names: two names for one object stay one object at the engine.
+    with serialize.by_value(local_modules()), serialize.cell_namespace(namespace):
+        stream = serialize.Outgoing(bytecode=barrier is None)
+        inputs, frames = pickle_inputs(stream, names, namespace, target, barrier)
+        if watch:  # what the cell may change goes with every notebook name that shares it
+            sharing = names_sharing(stream.holds(), namespace, hidden,
+                                    skip=shipped | set(cell.writes) | set(cell.deletes))
+            more, more_frames = pickle_inputs(stream, sharing, namespace, target, barrier)
+            inputs += more
+            frames += more_frames
+            watch += sharing
+    placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
     frames, packed = serialize.pack(inputs, frames)
     content = {
         "code": code,
@@ -128,6 +115,52 @@ def prepare(
         "packed": packed,
     }
     return Request(content, frames, cell)
+
+
+def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mapping[str, Any],
+                  target: Any, barrier: str | None) -> tuple[list[dict], list]:
+    """Pickle ``names`` of ``namespace`` into ``stream``: the request's inputs and frames.
+
+    Raises :class:`SerializationError` naming the first value that cannot be pickled, or that
+    holds a proxy to another target.
+    """
+    inputs, frames = [], []
+    for name in names:
+        value = namespace[name]
+        if type(value) in serialize.PLAIN:  # holds no proxy: the quick way
+            item, fields, proxies = serialize.dumps(value), {}, ()
+        else:
+            with serialize.noting_proxies() as proxies:
+                try:
+                    item, fields = stream.dump(value)
+                except serialize.BytecodeByValue as err:
+                    raise SerializationError(name, value, across_versions(err, barrier)) \
+                        from None
+                except Exception as err:
+                    raise SerializationError(name, value, err) from err
+        for proxy in proxies:
+            proxy.check()
+            if proxy.owner is not target:
+                raise SerializationError(name, value, ValueError(
+                    f"it holds a proxy to an object on target '{proxy.target}', not "
+                    f"'{target.name}'; fetch it with .fetch() or run the cell on "
+                    f"--target {proxy.target}"))
+        inputs.append({"name": name, "nframes": len(item), **fields})
+        frames.extend(item)
+    return inputs, frames
+
+
+def names_sharing(held: set[int], namespace: Mapping[str, Any], hidden: Mapping[str, Any],
+                  skip: set[str]) -> list[str]:
+    """The notebook's other names whose objects are among ``held`` (reached by what is sent).
+
+    They travel with the names a cell may change and come back with them, so a change reaches
+    every name of the notebook that sees it (``ax.plot(...)`` also changes ``fig``). Not
+    IPython's own names, nor ``_``-names (``_``, ``_5``: past results), nor what cannot change.
+    """
+    return [name for name, value in namespace.items()
+            if id(value) in held and name not in skip and not name.startswith("_")
+            and not (name in hidden and hidden[name] is value) and may_change(value)]
 
 
 def version_hint(details: dict) -> str:
@@ -183,14 +216,13 @@ def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]
-    decoded = []
-    for output, frames in zip(outputs, serialize.unpack(outputs, reply.frames,
-                                                        content.get("packed", False))):
-        value, note = RemoteObject.decode(output, frames, target)
+    frames = serialize.unpack(outputs, reply.frames, content.get("packed", False))
+    # functions defined there see this namespace; objects both sides hold stay this side's
+    with serialize.cell_namespace(namespace), serialize.updating(namespace):
+        decoded = RemoteObject.decode_all(outputs, frames, target)
+    for output, (value, note) in zip(outputs, decoded):
         if note:
             run.notes.append(note)
-        decoded.append((output, value))
-    for output, value in decoded:
         if output is content.get("result"):
             run.result, run.display = value, output.get("display")
             continue

@@ -57,11 +57,14 @@ def names(engine: Any, shell: Any, parent: dict, frames: list) -> dict:
     content = parent["content"]
     client = protocol.client_of(parent)
     outputs, missing = [], []
-    for name in content.get("names", ()):
-        if visible(shell, name):
-            outputs.append(engine.encode(name, shell.user_ns[name], content, client, frames))
-        elif name not in shell.user_ns:
-            missing.append(name)
+    batch = engine.batch()  # one stream: names for one object stay one object there
+    with serialize.cell_namespace(shell.user_ns):
+        for name in content.get("names", ()):
+            if visible(shell, name):
+                outputs.append(engine.encode(name, shell.user_ns[name], content, client, frames,
+                                             batch))
+            elif name not in shell.user_ns:
+                missing.append(name)
     packed_frames, packed = serialize.pack(outputs, frames)
     frames[:] = packed_frames
     return {"status": "ok", "outputs": outputs, "result": None, "deleted": [],
@@ -76,13 +79,14 @@ def bind(engine: Any, shell: Any, parent: dict, frames: list) -> dict:
     values: dict[str, Any] = {}
     failed = []
     result_name = items[-1]["name"] if items and content.get("result") else None
-    with serialize.resolving(engine.resolver(client)):
-        for item, own in zip(items, serialize.unpack(items, parent["buffers"],
-                                                     content.get("packed"))):
-            try:
-                values[item["name"]] = serialize.loads(own)
-            except Exception as err:
-                failed.append({"name": item["name"], "error": f"{type(err).__name__}: {err}"})
+    with serialize.resolving(engine.resolver(client)), serialize.cell_namespace(shell.user_ns):
+        loaded = serialize.load_names(items, serialize.unpack(items, parent["buffers"],
+                                                              content.get("packed")))
+    for item, (value, err) in zip(items, loaded):
+        if err is None:
+            values[item["name"]] = value
+        else:
+            failed.append({"name": item["name"], "error": f"{type(err).__name__}: {err}"})
     result = values.pop(result_name) if result_name in values else None
     changed = set(content.get("changed", ()))
     for name, value in values.items():

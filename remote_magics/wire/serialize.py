@@ -11,8 +11,10 @@ have remote_magics installed.
 """
 from __future__ import annotations
 
+import builtins
 import collections
 import contextlib
+import copyreg
 import hashlib
 import importlib
 import importlib.util
@@ -22,7 +24,7 @@ import sys
 import threading
 import types
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import cloudpickle
 
@@ -83,11 +85,24 @@ def _import_module_of(obj: Any) -> None:
 
 
 class Pickler(cloudpickle.CloudPickler):
-    """cloudpickle's pickler, sending classes and functions of installed modules by reference."""
+    """cloudpickle's pickler, sending classes and functions of installed modules by reference.
+
+    Within :func:`cell_namespace`, a function of this side's cells goes without its globals
+    dict (the receiver gives it its own); within :func:`returning`, an object the receiver
+    already holds under a name is rebuilt into that very object.
+    """
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, (type, types.FunctionType)):
             _import_module_of(obj)
+            reduced = super().reducer_override(obj)
+            if reduced is not NotImplemented and type(obj) is types.FunctionType \
+                    and obj.__globals__ is getattr(_state, "namespace", None):
+                return (make_cell_function, *reduced[1:5], set_cell_function_state)
+            return reduced
+        returning = getattr(_state, "returning", None)
+        if returning and id(obj) in returning:
+            return _as_existing(obj, returning[id(obj)])
         return super().reducer_override(obj)
 
 
@@ -167,6 +182,135 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
         pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
         head = b"".join(sink.parts)
     return [head, *buffers]
+
+
+#: Before a name, the memo is copied (to roll it back if the name fails) while the stream so
+#: far is at most this long; past it, a failure clears the memo instead (the copy costs as
+#: much as the stream has memo entries, and each entry took at least a byte of the stream).
+SNAPSHOT_BYTES = 64 << 10
+
+
+class Outgoing:
+    """One run's names, pickled one after another into one stream that keeps its memo.
+
+    An object reachable from two names is pickled once, and the receiver's :class:`Incoming`
+    gives both names one object again (``a = [1]; b = a`` keeps ``a is b``). A plain scalar
+    goes alone, by the C pickler (a cell reading 1,000 numbers stays fast). A name that fails
+    (it does not pickle, or passes its limit) leaves the stream as it was before it.
+    """
+
+    def __init__(self, *, bytecode: bool = True) -> None:
+        self._sink = _Sink(None)
+        self._buffers: list[memoryview] = []
+        pickler = Pickler if bytecode else _NoBytecodePickler
+        self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=self._out_of_band)
+        self._written = 0
+        self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
+
+    def _out_of_band(self, buffer: pickle.PickleBuffer) -> bool:
+        try:
+            view = buffer.raw()
+        except BufferError:  # not contiguous: it goes in-band, inside the pickle stream
+            return True
+        self._sink.add(view.nbytes)
+        self._buffers.append(view)
+        return False
+
+    def dump(self, obj: Any, limit: int | None = None) -> tuple[list, dict]:
+        """``obj``'s frames (as :func:`dumps` makes them) and the fields its item must carry.
+
+        Raises what :func:`dumps` raises; the stream is then as it was before this call.
+        """
+        if type(obj) in PLAIN:
+            return dumps(obj, limit), {}
+        snapshot = self._pickler.memo.copy() if self._written <= SNAPSHOT_BYTES else None
+        sink, self._buffers = self._sink, []
+        sink.parts, sink.size, sink.limit = [], 0, limit
+        try:
+            self._pickler.dump(obj)
+        except BaseException:
+            if snapshot is not None:
+                self._pickler.memo = snapshot
+            else:
+                self._pickler.clear_memo()
+                self._fresh = True
+            raise
+        head = b"".join(sink.parts)
+        self._written += len(head)
+        fields: dict = {"shared": True}
+        if self._fresh:
+            fields["fresh"], self._fresh = True, False
+        return [head, *self._buffers], fields
+
+    def restart(self) -> None:
+        """Forget what the stream holds, for a name that was dumped and then not sent: the
+        next name starts anew, and tells the receiver to."""
+        self._pickler.clear_memo()
+        self._fresh = True
+
+    def holds(self) -> set[int]:
+        """The ids of every object pickled in the stream so far (to find what shares them)."""
+        return set(self._pickler.memo.copy())
+
+
+class _Buffers:
+    """The out-of-band buffers of the item being loaded, handed out in order."""
+
+    def __init__(self) -> None:
+        self.queue: collections.deque = collections.deque()
+
+    def __iter__(self) -> "_Buffers":
+        return self
+
+    def __next__(self) -> Any:
+        if not self.queue:
+            raise StopIteration
+        return self.queue.popleft()
+
+
+def load_names(items: Sequence[dict], frames: Sequence[Sequence], *,
+               bytecode: bool = True) -> list[tuple[Any, BaseException | None]]:
+    """Rebuild the values an :class:`Outgoing` pickled, in order: ``(value, None)`` or
+    ``(None, error)`` for each item (``frames`` holds each item's frames).
+
+    One unpickler loads every shared item, so objects shared between names are shared again.
+    An item after one that failed, and that shares its stream, fails too (its references
+    into the stream cannot be trusted), until one marked ``fresh`` starts it anew.
+    """
+    shared = [index for index, item in enumerate(items) if item.get("shared") and frames[index]]
+    stream = io.BytesIO(b"".join(frames[index][0] for index in shared))
+    unpickler_class = pickle.Unpickler if bytecode else _NoBytecodeUnpickler
+    buffers = _Buffers()
+    unpickler, failed, offset = None, None, 0
+    results: list[tuple[Any, BaseException | None]] = []
+    for index, item in enumerate(items):
+        own = frames[index]
+        if not (item.get("shared") and own):
+            try:
+                results.append((loads(own, bytecode=bytecode), None))
+            except Exception as err:
+                results.append((None, err))
+            continue
+        start, offset = offset, offset + memoryview(own[0]).nbytes
+        if item.get("fresh") or unpickler is None:
+            stream.seek(start)
+            unpickler, failed = unpickler_class(stream, buffers=buffers), None
+        if failed is not None:
+            results.append((None, pickle.UnpicklingError(
+                f"it shares objects with '{failed}', which could not be unpickled")))
+            continue
+        buffers.queue.clear()
+        buffers.queue.extend(own[1:])
+        try:
+            value = unpickler.load()
+            if stream.tell() != offset:
+                raise pickle.UnpicklingError("the pickle stream is out of step with its items")
+        except Exception as err:
+            failed = item.get("name", "?")
+            results.append((None, err))
+            continue
+        results.append((value, None))
+    return results
 
 
 def fingerprint(obj: Any, limit: int | None = None) -> bytes | None:
@@ -293,6 +437,133 @@ def resolve_proxy(engine_id: str, object_id: str) -> Any:
             "call .fetch() on the proxy to get its value"
         )
     return resolver(engine_id, object_id)
+
+
+# --- functions of the notebook's cells, and objects both sides hold ------------------------
+
+@contextlib.contextmanager
+def cell_namespace(namespace: dict) -> Iterator[None]:
+    """Within this block, ``namespace`` is this side's cell namespace (the notebook's, or a run's).
+
+    A function whose globals are ``namespace`` is pickled without them: the receiver rebuilds it
+    with its own cell namespace as globals, so it sees the names of the side it runs on, as a
+    function defined there would. The globals it reads still travel, and the receiver binds those
+    it lacks (never one it has: its own object is the one its other names see). An unpickled
+    function of the other side's cells takes ``namespace`` as its globals.
+    """
+    previous = getattr(_state, "namespace", None)
+    _state.namespace = namespace
+    try:
+        yield
+    finally:
+        _state.namespace = previous
+
+
+def make_cell_function(code: types.CodeType, own_globals: dict, name: str | None,
+                       defaults: tuple | None, closure: tuple | None) -> types.FunctionType:
+    """Called by the unpickler: a function of the other side's cells, in this side's namespace.
+
+    Outside :func:`cell_namespace` it takes ``own_globals`` (what cloudpickle would give it).
+    """
+    namespace = getattr(_state, "namespace", None)
+    if namespace is None:
+        namespace = own_globals
+    if "__builtins__" not in namespace:
+        namespace["__builtins__"] = builtins
+    return types.FunctionType(code, namespace, name, defaults, closure)
+
+
+def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
+    """Called by the unpickler: cloudpickle's function state, except that the globals it read
+    are bound only where the namespace lacks them."""
+    attributes, slots = state
+    func.__dict__.update(attributes)
+    namespace = func.__globals__
+    for name, value in slots.pop("__globals__").items():
+        if name not in namespace:
+            namespace[name] = value
+    closure = slots.pop("__closure__")
+    slots.pop("_cloudpickle_submodules", None)  # only held the submodules it imports
+    if closure is not None:
+        for cell, sent in zip(func.__closure__ or (), closure):
+            try:
+                cell.cell_contents = sent.cell_contents
+            except ValueError:  # an empty cell
+                continue
+    for name, value in slots.items():
+        setattr(func, name, value)
+
+
+@contextlib.contextmanager
+def returning(objects: dict[str, Any]) -> Iterator[None]:
+    """Within this block, the objects of ``objects`` (the receiver holds each under its name)
+    pickle as "that object, with this state": :func:`updating` on the receiver rebuilds them into
+    the objects it holds, so every reference to one, from any name, is the receiver's own object.
+
+    For objects whose state is their ``__dict__`` (instances of Python classes); others pickle as
+    usual.
+    """
+    previous = getattr(_state, "returning", None)
+    _state.returning = {id(obj): name for name, obj in objects.items()}
+    try:
+        yield
+    finally:
+        _state.returning = previous
+
+
+@contextlib.contextmanager
+def updating(objects: Mapping[str, Any]) -> Iterator[None]:
+    """Within this block, an object sent within :func:`returning` under a name of ``objects``
+    is rebuilt into ``objects[name]`` (its state replaced) when that is of the same class."""
+    previous = getattr(_state, "updating", None)
+    _state.updating = objects
+    try:
+        yield
+    finally:
+        _state.updating = previous
+
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
+
+
+def _as_existing(obj: Any, name: str) -> Any:
+    """The reduction of ``obj`` as the receiver's object ``name``, or NotImplemented."""
+    kind = type(obj)
+    if not kind.__flags__ & _HEAPTYPE or isinstance(obj, (list, dict, set, tuple)) \
+            or not isinstance(getattr(obj, "__dict__", None), dict):
+        return NotImplemented
+    try:
+        reduced = obj.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return NotImplemented
+    if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
+            or any(part is not None for part in reduced[3:5]):
+        return NotImplemented
+    state = reduced[2] if len(reduced) > 2 else None
+    return existing_object, (name, reduced[1]), state, None, None, replace_state
+
+
+def existing_object(name: str, newargs: tuple) -> Any:
+    """Called by the unpickler: the object the receiver holds as ``name``, else a new one."""
+    held = (getattr(_state, "updating", None) or {}).get(name)
+    if held is not None and type(held) is newargs[0]:
+        return held
+    return copyreg.__newobj__(*newargs)
+
+
+def replace_state(obj: Any, state: Any) -> None:
+    """Called by the unpickler: make ``state`` all of ``obj``'s state (as a fresh object's)."""
+    if state is None:
+        return
+    setstate = getattr(obj, "__setstate__", None)
+    if setstate is not None:
+        setstate(state)
+        return
+    attributes, slots = state if isinstance(state, tuple) else (state, None)
+    obj.__dict__.clear()
+    obj.__dict__.update(attributes or {})
+    for key, value in (slots or {}).items():
+        setattr(obj, key, value)
 
 
 # --- modules that the other side cannot import --------------------------------------------
