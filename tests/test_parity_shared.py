@@ -149,3 +149,45 @@ def test_a_name_that_cannot_pickle_stays_remote_and_the_others_still_share(shell
     assert isinstance(shell.user_ns.pop("b_sh"), RemoteObject)
     assert shell.user_ns["a_sh"] is shell.user_ns["seen_sh"]
     clear(shell)
+
+
+# --- the remote kernel: %%local cells move the engine's names, the same way round ------------
+
+#: Cells of a notebook under the remote kernelspec, the last of each printing what it sees.
+KERNEL_CASES = {
+    "a local cell sees two engine names for one object as one object, and so does the engine": [
+        "a_k = [1, 2]\nb_k = a_k",
+        "%%local\nb_k.append(3)\nseen_k = list(a_k)\nsame_k = a_k is b_k\nc_k = [0]\nd_k = c_k",
+        "print(a_k, a_k is b_k, seen_k, same_k, c_k is d_k)"],
+    "a function from the engine reads the local cell's globals, and one from a local cell the "
+    "engine's": [
+        "scale_k = 2\ndef f_k(x):\n    return x * scale_k",
+        "%%local\nscale_k = 10\nres_k = f_k(1)\ndef g_k():\n    return CONST_K",
+        "CONST_K = 5\nprint(res_k, g_k())"],
+}
+
+
+@pytest.fixture(scope="module")
+def frontend(tmp_path_factory):
+    from tests.test_kernel import Frontend, install
+
+    prefix = tmp_path_factory.mktemp("jupyter-prefix-shared")
+    install(prefix, "--name", "tks", "--download", "small", "--bytes", "10kB")
+    front = Frontend(prefix, "remote-tks", tmp_path_factory.mktemp("remote-kernel-cwd"))
+    yield front
+    front.close()
+
+
+@pytest.mark.parametrize("case", sorted(KERNEL_CASES))
+def test_the_remote_kernel_gives_what_the_plain_cells_give(frontend, shell, case):
+    from IPython.utils.capture import capture_output
+
+    cells = KERNEL_CASES[case]
+    with capture_output() as plain_run:
+        for cell in cells:
+            result = shell.run_cell(cell.removeprefix("%%local\n"), store_history=False)
+            assert result.error_in_exec is None, result.error_in_exec
+    for cell in cells:
+        reply, text = frontend.run(cell)
+        assert reply["status"] == "ok", text
+    assert text.split() == plain_run.stdout.split()
