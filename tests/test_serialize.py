@@ -172,13 +172,25 @@ def test_a_name_past_its_limit_leaves_the_stream_as_it_was():
     assert back["b"][0] is back["a"]
 
 
-def test_after_a_long_stream_a_failure_starts_it_anew_and_says_so():
-    long = [str(i) for i in range(serialize.SNAPSHOT_BYTES // 4)]  # past the snapshot size
-    items, frames = stream_of({"long": long, "big": [long[0], list(range(100_000))],
-                               "after": [long[1]]}, limit=serialize.SNAPSHOT_BYTES * 4)
+def test_after_a_long_stream_a_failed_name_still_leaves_the_rest_shared():
+    long = [str(i) for i in range(100_000)]
+    items, frames = stream_of({"long": long, "big": [long[0], list(range(1_000_000))],
+                               "after": [long[1]]}, limit=2_000_000)
     assert [item["name"] for item in items] == ["long", "after"]
-    assert items[1].get("fresh") is True
-    assert loaded(items, frames)["after"] == ["1"]
+    back = loaded(items, frames)
+    assert back["after"][0] is back["long"][1]
+
+
+def test_a_restarted_stream_tells_the_receiver_to_start_anew():
+    a = [1]
+    stream = serialize.Outgoing()
+    first, fields = stream.dump(a)
+    stream.dump([a, [2]])  # dumped, then not sent
+    stream.restart()
+    second, again = stream.dump([a])
+    assert again == {"shared": True, "fresh": True}
+    back = loaded([{"name": "a", **fields}, {"name": "b", **again}], [first, second])
+    assert back["b"] == [[1]] and back["b"][0] is not back["a"]  # sharing ends at a restart
 
 
 def test_a_name_that_does_not_unpickle_fails_the_names_after_it_in_its_stream():

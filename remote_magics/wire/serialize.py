@@ -184,16 +184,10 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
     return [head, *buffers]
 
 
-#: Before a name, the memo is copied (to roll it back if the name fails) while the stream so
-#: far is at most this long; past it, a failure clears the memo instead (the copy costs as
-#: much as the stream has memo entries, and each entry took at least a byte of the stream).
-SNAPSHOT_BYTES = 64 << 10
-
-
 class Outgoing:
     """One run's names, pickled one after another into one stream that keeps its memo.
 
-    An object reachable from two names is pickled once, and the receiver's :class:`Incoming`
+    An object reachable from two names is pickled once, and the receiver's :func:`load_names`
     gives both names one object again (``a = [1]; b = a`` keeps ``a is b``). A plain scalar
     goes alone, by the C pickler (a cell reading 1,000 numbers stays fast). A name that fails
     (it does not pickle, or passes its limit) leaves the stream as it was before it.
@@ -204,7 +198,6 @@ class Outgoing:
         self._buffers: list[memoryview] = []
         pickler = Pickler if bytecode else _NoBytecodePickler
         self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=self._out_of_band)
-        self._written = 0
         self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
 
     def _out_of_band(self, buffer: pickle.PickleBuffer) -> bool:
@@ -223,24 +216,27 @@ class Outgoing:
         """
         if type(obj) in PLAIN:
             return dumps(obj, limit), {}
-        snapshot = self._pickler.memo.copy() if self._written <= SNAPSHOT_BYTES else None
         sink, self._buffers = self._sink, []
         sink.parts, sink.size, sink.limit = [], 0, limit
+        marker: list = []  # memoized first: its memo index is where this name's entries start
         try:
-            self._pickler.dump(obj)
+            self._pickler.dump((marker, obj))
         except BaseException:
-            if snapshot is not None:
-                self._pickler.memo = snapshot
-            else:
-                self._pickler.clear_memo()
-                self._fresh = True
+            self._roll_back(marker)
             raise
         head = b"".join(sink.parts)
-        self._written += len(head)
         fields: dict = {"shared": True}
         if self._fresh:
             fields["fresh"], self._fresh = True, False
         return [head, *self._buffers], fields
+
+    def _roll_back(self, marker: list) -> None:
+        """Drop from the memo what the failed name put there (costs a copy of the memo)."""
+        memo = self._pickler.memo.copy()
+        start = memo.get(id(marker), (None,))[0]
+        if start is None:  # it failed before anything went into the memo: nothing to drop
+            return
+        self._pickler.memo = {key: entry for key, entry in memo.items() if entry[0] < start}
 
     def restart(self) -> None:
         """Forget what the stream holds, for a name that was dumped and then not sent: the
@@ -302,7 +298,7 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *,
         buffers.queue.clear()
         buffers.queue.extend(own[1:])
         try:
-            value = unpickler.load()
+            value = unpickler.load()[1]  # (its marker, the value): see Outgoing.dump
             if stream.tell() != offset:
                 raise pickle.UnpicklingError("the pickle stream is out of step with its items")
         except Exception as err:
