@@ -62,6 +62,10 @@ CASES = {
                     "q_sh = Q_sh()"),
          ("local", "tag_sh = 'here'")],
         "repr(q_sh)"),
+    "a notebook object the cell passes on, unchanged, comes back as the notebook's own": (
+        [("local", "class M_sh:\n    pass\nm_sh = M_sh()\nm_sh.w = [1.0]\nw_sh = m_sh.w"),
+         ("remote", "res_sh = dict(model=m_sh)")],
+        "(res_sh['model'] is m_sh, m_sh.w is w_sh, w_sh)"),
     "names bound before an error come back as one object": (
         [("remote", "a_sh = [1]\nb_sh = a_sh\nraise ValueError('stop')")],
         "(a_sh, a_sh is b_sh)"),
@@ -72,14 +76,18 @@ CASES = {
 #: reaches it), as README says; and a name read only inside a string (`eval('label_sh')`)
 #: reaches a later remote cell only by the run namespace's lookup of missing names (issue 13,
 #: cause 4, built apart from this).
-NOT_UNDER_NONE = {"a remote function reads the notebook's current globals",
+#: And a value bound remotely that holds a notebook value holds the copy the engine got (it
+#: stays there as a proxy, and the notebook's object stays here).
+NOT_UNDER_NONE = {"a notebook object the cell passes on, unchanged, comes back as the "
+                  "notebook's own",
+                  "a remote function reads the notebook's current globals",
                   "a remote function finds a global bound later in the notebook",
                   "a remote class's method reads the notebook's globals",
                   "a notebook class's method reads the remote cell's globals"}
 
 NAMES = ("a_sh", "b_sh", "seen_sh", "same_sh", "fig_sh", "ax_sh", "plt_sh", "scale_sh", "f_sh",
          "g_sh", "CONST_SH", "k_sh", "h_sh", "y_sh", "label_sh", "P_sh", "shown_sh", "Q_sh",
-         "q_sh", "tag_sh", "probe_sh")
+         "q_sh", "tag_sh", "probe_sh", "M_sh", "m_sh", "w_sh", "res_sh")
 
 
 def clear(shell) -> None:

@@ -274,10 +274,25 @@ def test_an_object_the_receiver_holds_is_updated_in_place_with_its_references():
     ax.peers.append(fig)
     there = pickle.loads(pickle.dumps(fig))  # the remote copy, changed there
     there.peers[0].label = "drawn"
-    with serialize.returning({"fig": there, "ax": there.peers[0]}):
+    with serialize.returning({"fig": there, "ax": there.peers[0]}, changed={"fig", "ax"}):
         frames = serialize.dumps(there.peers[0])
     with serialize.updating({"fig": fig, "ax": ax}):
         back = serialize.loads(frames)
     assert back is ax and ax.label == "drawn" and ax.peers[0] is fig and fig.peers[0] is ax
     fresh = serialize.loads(frames)  # a receiver that holds nothing gets new objects
     assert fresh is not ax and fresh.label == "drawn" and fresh.peers[0].peers[0] is fresh
+
+
+def test_an_unchanged_object_the_receiver_holds_goes_as_a_bare_reference():
+    weights = np.arange(1000.0)
+    model = Node("model")
+    model.peers.append(weights)
+    there = pickle.loads(pickle.dumps(model))
+    with serialize.returning({"model": there, "weights": there.peers[0]}):
+        frames = serialize.dumps({"result": there})
+    assert len(frames) == 1 and len(frames[0]) < 200  # no state, no buffer: references
+    with serialize.updating({"model": model, "weights": weights}):
+        back = serialize.loads(frames)
+    assert back["result"] is model and model.peers[0] is weights
+    with pytest.raises(pickle.UnpicklingError, match="'model'"):
+        serialize.loads(frames)  # a receiver that no longer holds it cannot take a reference

@@ -510,18 +510,20 @@ class Engine:
         frames: list = []
         outputs, deleted = [], []
         names = list(content.get("outputs", ()))
-        changed = set(changed_in_place(watched or {}, namespace)) - set(names)
+        changed_there = set(changed_in_place(watched or {}, namespace))
+        changed = changed_there - set(names)
         names += sorted(changed)
         if content.get("star_import"):  # `from m import *` binds names the client cannot list
             given = {*inputs, *content.get("placeholders", ()), "__name__", "get_ipython"}
             listed = set(names)
             names += [n for n in namespace if n not in given and n not in listed
                       and not n.startswith("__")]
-        # The client's objects that the cell may have changed: sent back as "that object"
+        # The client's objects that the cell may have changed: wherever they appear in what goes
+        # back, they are the client's own objects (those that changed, with their new state)
         held = {name: obj for name, (obj, _) in (watched or {}).items()
                 if namespace.get(name, PLACEHOLDER) is obj}
         batch = Batch()
-        with serialize.cell_namespace(namespace), serialize.returning(held):
+        with serialize.cell_namespace(namespace), serialize.returning(held, changed_there):
             for name in names:
                 if name not in namespace:
                     if name in inputs or name in content.get("placeholders", ()):

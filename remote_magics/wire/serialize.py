@@ -102,7 +102,8 @@ class Pickler(cloudpickle.CloudPickler):
             return reduced
         returning = getattr(_state, "returning", None)
         if returning and id(obj) in returning:
-            return _as_existing(obj, returning[id(obj)])
+            name, changed = returning[id(obj)]
+            return _as_existing(obj, name) if changed else (held_object, (name,))
         return super().reducer_override(obj)
 
 
@@ -491,16 +492,21 @@ def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
 
 
 @contextlib.contextmanager
-def returning(objects: dict[str, Any]) -> Iterator[None]:
-    """Within this block, the objects of ``objects`` (the receiver holds each under its name)
-    pickle as "that object, with this state": :func:`updating` on the receiver rebuilds them into
-    the objects it holds, so every reference to one, from any name, is the receiver's own object.
+def returning(objects: Mapping[str, Any], changed: Iterable[str] = ()) -> Iterator[None]:
+    """Within this block, the objects of ``objects`` (copies of what the receiver holds under
+    those names) pickle as the receiver's own objects, so every reference to one, from any name,
+    is the receiver's object again (within :func:`updating` there).
 
-    For objects whose state is their ``__dict__`` (instances of Python classes); others pickle as
-    usual.
+    One whose name is not in ``changed`` goes as a bare reference (the receiver's object is
+    equal to it). A changed one goes as "that object, with this state" when its state is its
+    ``__dict__`` (an instance of a Python class): the receiver's object takes the new state.
+    A changed object of another kind pickles as usual (a new object; the caller updates the
+    receiver's in place). Builtin containers (list, dict, set, tuple) always pickle as usual:
+    the pickler asks no one about them.
     """
     previous = getattr(_state, "returning", None)
-    _state.returning = {id(obj): name for name, obj in objects.items()}
+    changed = set(changed)
+    _state.returning = {id(obj): (name, name in changed) for name, obj in objects.items()}
     try:
         yield
     finally:
@@ -537,6 +543,14 @@ def _as_existing(obj: Any, name: str) -> Any:
         return NotImplemented
     state = reduced[2] if len(reduced) > 2 else None
     return existing_object, (name, reduced[1]), state, None, None, replace_state
+
+
+def held_object(name: str) -> Any:
+    """Called by the unpickler: the object the receiver holds as ``name`` (unchanged there)."""
+    held = (getattr(_state, "updating", None) or {}).get(name, _state)
+    if held is _state:
+        raise pickle.UnpicklingError(f"it refers to the notebook's '{name}', no longer bound here")
+    return held
 
 
 def existing_object(name: str, newargs: tuple) -> Any:
