@@ -71,7 +71,10 @@ def prepare(
     cell_id: int = 0,
     show_result: bool = False,
 ) -> Request:
-    """Analyse ``code`` and pickle the names it reads from ``namespace``.
+    """Analyse ``code`` and pickle the names it reads from ``namespace``, in one stream.
+
+    With the names the cell may change in place go the notebook's other names that share
+    objects with them (:func:`names_sharing`), watched too, so they come back together.
 
     ``show_result``: the engine also formats the cell's result as it would display it
     (:attr:`RunResult.display`), for a notebook that shows it.
@@ -208,9 +211,12 @@ def may_change(value: Any) -> bool:
 def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
     """Put the names a run reply holds into ``namespace`` (values or proxies); what it did.
 
-    A name the cell changed in place (an output marked ``changed``) keeps its object here, made
-    equal to the remote one, so every other name for it sees the change too; an object that
-    cannot be updated so is replaced.
+    The outputs are one pickle stream: names for one object get one object. An object the
+    cell read and did not change comes back as this namespace's own; one it changed, of a
+    Python class, is rebuilt into this namespace's object wherever it appears. Any other name
+    the cell changed in place (an output marked ``changed``) keeps its object here, made equal
+    to the remote one, so every other name for it sees the change too; an object that cannot be
+    updated so is replaced. Functions defined there take ``namespace`` as their globals.
     """
     content = reply.content
     run = RunResult(target.name, bytes_received=reply.bytes_received)

@@ -6,6 +6,11 @@ installed modules by reference, and every out-of-band buffer (a numpy array's da
 reference that the engine resolves from its object store (:func:`resolve_proxy`), so a proxy
 costs a few bytes on the wire wherever it sits in a value.
 
+A run's names go in one stream (:class:`Outgoing`, :func:`load_names`), so objects shared by
+names stay shared; within :func:`cell_namespace`, functions of the cells resolve their globals
+on the side they run on; within :func:`returning` / :func:`updating`, objects the receiver
+already holds come back as its own.
+
 Standard library and cloudpickle only: this module is shipped as source to kernels that do not
 have remote_magics installed.
 """
