@@ -172,6 +172,11 @@ KERNEL_CASES = {
         "scale_k = 2\ndef f_k(x):\n    return x * scale_k",
         "%%local\nscale_k = 10\nres_k = f_k(1)\ndef g_k():\n    return CONST_K",
         "CONST_K = 5\nprint(res_k, g_k())"],
+    "a local cell drawing on the engine's axes changes the engine's figure": [
+        "import matplotlib.pyplot as plt_k\nfig_k, ax_k = plt_k.subplots()\nplt_k.close(fig_k)",
+        "%%local\nax_k.plot([1, 2]);",
+        "print(len(fig_k.axes[0].lines), fig_k.axes[0] is ax_k, len(ax_k.lines),"
+        " ax_k.figure is fig_k)"],
 }
 
 
@@ -180,7 +185,7 @@ def frontend(tmp_path_factory):
     from tests.test_kernel import Frontend, install
 
     prefix = tmp_path_factory.mktemp("jupyter-prefix-shared")
-    install(prefix, "--name", "tks", "--download", "small", "--bytes", "10kB")
+    install(prefix, "--name", "tks", "--download", "all")  # %%local cells get values
     front = Frontend(prefix, "remote-tks", tmp_path_factory.mktemp("remote-kernel-cwd"))
     yield front
     front.close()
@@ -191,10 +196,10 @@ def test_the_remote_kernel_gives_what_the_plain_cells_give(frontend, shell, case
     from IPython.utils.capture import capture_output
 
     cells = KERNEL_CASES[case]
-    with capture_output() as plain_run:
-        for cell in cells:
+    for cell in cells:  # what the last cell prints is compared
+        with capture_output() as plain_run:
             result = shell.run_cell(cell.removeprefix("%%local\n"), store_history=False)
-            assert result.error_in_exec is None, result.error_in_exec
+        assert result.error_in_exec is None, result.error_in_exec
     for cell in cells:
         reply, text = frontend.run(cell)
         assert reply["status"] == "ok", text

@@ -123,6 +123,11 @@ class Watch:
     names: dict[str, Any]
     prints: dict[str, bytes]
 
+    def kept(self, names: Iterable[str], namespace: Mapping[str, Any]) -> dict[str, Any]:
+        """The names of ``names`` still bound, in ``namespace``, to the object they had before."""
+        return {name: self.names[name] for name in names
+                if name in self.names and namespace.get(name, self) is self.names[name]}
+
     def changes(self, namespace: Mapping[str, Any], hidden: Mapping[str, Any]) -> Changes:
         """What the cell bound, deleted and changed in place, compared with now."""
         now = user_names(namespace, hidden)
@@ -139,24 +144,28 @@ class Watch:
 def push(target: Any, values: Mapping[str, Any], *, changed: Iterable[str] = (),
          deletes: Iterable[str] = (), cell: str | None = None,
          execution_count: int | None = None, result: Any = NO_RESULT,
-         namespace: Mapping[str, Any] | None = None) -> tuple[dict, int | None]:
+         namespace: Mapping[str, Any] | None = None,
+         held: Mapping[str, Any] = {}) -> tuple[dict, int | None]:
     """Bind ``values`` in the engine's namespace (``changed`` ones updated in place), delete
     ``deletes``, and record ``cell`` as ``In[execution_count]`` (with ``result`` as its ``Out``).
 
     ``namespace``: this kernel's namespace, where the values live (its functions go without it
     and take the engine's as globals there). All values travel in one pickle stream, so names
-    for one object are one object in the engine too.
+    for one object are one object in the engine too. ``held``: objects this kernel fetched
+    from the engine, by name, still bound here; wherever they appear in ``values`` they are the
+    engine's own objects there (with their new state when in ``changed``).
     Returns the names that could not go, each with the reason (they stay in this kernel only),
     and the engine's next execution count. Raises :class:`RemoteError` when the engine refuses,
     and what :meth:`Target.request` raises.
     """
     failed: dict[str, str] = {}
     inputs, frames = [], []
+    changed = list(changed)
     entries = list(values.items())
     if result is not NO_RESULT:
         entries.append(("Out", result))
     stream = serialize.Outgoing()
-    with serialize.by_value(runner.local_modules()), \
+    with serialize.by_value(runner.local_modules()), serialize.returning(held, changed), \
             serialize.cell_namespace(namespace if namespace is not None else {}):
         for index, (name, value) in enumerate(entries):
             try:

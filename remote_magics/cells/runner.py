@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any, Mapping
 
 from ..client.connection import Reply
-from ..engine.namespace import update_in_place
+from ..engine.namespace import changeable, update_in_place
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
 from ..errors import RemoteError, SerializationError
@@ -203,9 +203,7 @@ def may_change(value: Any) -> bool:
     Not immutable scalars, and not the code and modules a cell calls (functions, classes,
     modules), which go by reference or by value and come back as themselves.
     """
-    return not (type(value) in serialize.PLAIN or isinstance(value, (
-        type, ModuleType, RemoteObject, tuple, frozenset, bytes, range))
-        or callable(value) and hasattr(value, "__code__"))
+    return not isinstance(value, RemoteObject) and changeable(value)
 
 
 def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
