@@ -58,6 +58,8 @@ class Request:
     content: dict
     frames: list
     cell: capture.CellNames
+    #: the objects sent that the cell may change, by name: what comes back refers to these
+    held: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare(
@@ -117,7 +119,7 @@ def prepare(
         "cell_id": cell_id,
         "packed": packed,
     }
-    return Request(content, frames, cell)
+    return Request(content, frames, cell, {name: namespace[name] for name in watch})
 
 
 def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mapping[str, Any],
@@ -178,14 +180,15 @@ def version_hint(details: dict) -> str:
             "load in the other, functions and classes by value above all.")
 
 
-def apply(reply: "Reply", target: Any, namespace: dict) -> RunResult:
+def apply(reply: "Reply", target: Any, namespace: dict,
+          held: Mapping[str, Any] | None = None) -> RunResult:
     """Decode a run reply and update ``namespace``; raises :class:`RemoteError` for a failed run.
 
     A failed run's reply also holds the names the cell bound before its error: they reach
-    ``namespace`` first, as a plain cell keeps them.
+    ``namespace`` first, as a plain cell keeps them. ``held``: see :func:`bind`.
     """
     content = reply.content
-    run = bind(reply, target, namespace)
+    run = bind(reply, target, namespace, held)
     if content.get("status") != "ok":
         if content.get("input"):  # an input did not unpickle there: versions may be why
             hint = version_hint(getattr(target, "details", None) or {})
@@ -206,7 +209,8 @@ def may_change(value: Any) -> bool:
     return not isinstance(value, RemoteObject) and changeable(value)
 
 
-def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
+def bind(reply: "Reply", target: Any, namespace: dict,
+         held: Mapping[str, Any] | None = None) -> RunResult:
     """Put the names a run reply holds into ``namespace`` (values or proxies); what it did.
 
     The outputs are one pickle stream: names for one object get one object. An object the
@@ -215,6 +219,8 @@ def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
     the cell changed in place (an output marked ``changed``) keeps its object here, made equal
     to the remote one, so every other name for it sees the change too; an object that cannot be
     updated so is replaced. Functions defined there take ``namespace`` as their globals.
+    ``held``: the objects the request sent to be watched (:attr:`Request.held`), for a reply
+    that comes while the notebook runs on (``--async``); by default they are ``namespace``'s.
     """
     content = reply.content
     run = RunResult(target.name, bytes_received=reply.bytes_received)
@@ -222,7 +228,8 @@ def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
                if output is not None]
     frames = serialize.unpack(outputs, reply.frames, content.get("packed", False))
     # functions defined there see this namespace; objects both sides hold stay this side's
-    with serialize.cell_namespace(namespace), serialize.updating(namespace):
+    with serialize.cell_namespace(namespace), \
+            serialize.updating(namespace if held is None else held):
         decoded = RemoteObject.decode_all(outputs, frames, target)
     for output, (value, note) in zip(outputs, decoded):
         if note:
