@@ -193,13 +193,27 @@ def test_a_restarted_stream_tells_the_receiver_to_start_anew():
     assert back["b"] == [[1]] and back["b"][0] is not back["a"]  # sharing ends at a restart
 
 
-def test_a_name_that_does_not_unpickle_fails_the_names_after_it_in_its_stream():
-    items, frames = stream_of({"a": [1], "b": [2], "c": [3]})
-    frames[1] = [b"\x80\x05not a pickle"]
+def test_a_name_that_does_not_unpickle_fails_alone_and_so_do_those_sharing_its_objects():
+    import sys
+    import types
+
+    module = types.ModuleType("gone_after_pickling")
+    exec("class Thing:\n    pass", module.__dict__)  # noqa: S102 - a test's own module
+    module.Thing.__module__ = module.__name__
+    sys.modules[module.__name__] = module
+    try:
+        a, inner = [1], ["inner"]
+        items, frames = stream_of({"a": a, "b": [a, inner, module.Thing(), "kk"],
+                                   "c": [a, {"k": 2}], "d": [inner], "e": {"k": [3], "kk": 4}})
+    finally:
+        del sys.modules[module.__name__]  # the receiver cannot import it
     results = serialize.load_names(items, frames)
     assert results[0] == ([1], None)
-    assert results[1][1] is not None
-    assert "'b'" in str(results[2][1])  # its references into the stream cannot be trusted
+    assert isinstance(results[1][1], ImportError)
+    assert results[2][1] is None and results[2][0][0] is results[0][0]  # shares 'a' only
+    assert results[2][0] == [[1], {"k": 2}]
+    assert "'b'" in str(results[3][1])  # refers to an object of the failed name
+    assert results[4] == ({"k": [3], "kk": 4}, None)  # a string it shares with 'b' is known
 
 
 # --- functions of the cells resolve their globals where they run (issue 13, cause 2) ------

@@ -25,6 +25,7 @@ import importlib
 import importlib.util
 import io
 import pickle
+import pickletools
 import sys
 import threading
 import types
@@ -276,43 +277,175 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *,
     ``(None, error)`` for each item (``frames`` holds each item's frames).
 
     One unpickler loads every shared item, so objects shared between names are shared again.
-    An item after one that failed, and that shares its stream, fails too (its references
-    into the stream cannot be trusted), until one marked ``fresh`` starts it anew.
+    An item that fails (its class is not importable here) fails alone: the items after it
+    load, unless they refer to objects of the failed one (then they fail too, saying so).
     """
     shared = [index for index, item in enumerate(items) if item.get("shared") and frames[index]]
-    stream = io.BytesIO(b"".join(frames[index][0] for index in shared))
-    unpickler_class = pickle.Unpickler if bytecode else _NoBytecodeUnpickler
-    buffers = _Buffers()
-    unpickler, failed, offset = None, None, 0
+    loader = _Loader(io.BytesIO(b"".join(frames[index][0] for index in shared)),
+                     pickle.Unpickler if bytecode else _NoBytecodeUnpickler)
     results: list[tuple[Any, BaseException | None]] = []
     for index, item in enumerate(items):
         own = frames[index]
-        if not (item.get("shared") and own):
-            try:
-                results.append((loads(own, bytecode=bytecode), None))
-            except Exception as err:
-                results.append((None, err))
+        if item.get("shared") and own:
+            results.append(loader.load(item, own))
             continue
-        start, offset = offset, offset + memoryview(own[0]).nbytes
-        if item.get("fresh") or unpickler is None:
-            stream.seek(start)
-            unpickler, failed = unpickler_class(stream, buffers=buffers), None
-        if failed is not None:
-            results.append((None, pickle.UnpicklingError(
-                f"it shares objects with '{failed}', which could not be unpickled")))
-            continue
-        buffers.queue.clear()
-        buffers.queue.extend(own[1:])
         try:
-            value = unpickler.load()[1]  # (its marker, the value): see Outgoing.dump
-            if stream.tell() != offset:
+            results.append((loads(own, bytecode=bytecode), None))
+        except Exception as err:
+            results.append((None, err))
+    return results
+
+
+class _Loader:
+    """The unpickler of one stream's items, which keeps the memo in step past a failed item.
+
+    Until an item fails, items load as they come. After one, the memo entries the sender made
+    for it (counted from the pickle's opcodes) are filled with None, so later entries keep
+    their numbers; a later item is read first, and fails without loading if it refers to a
+    failed item's entries (so no None is ever handed out for one).
+    """
+
+    def __init__(self, stream: io.BytesIO, unpickler_class: type) -> None:
+        self.stream, self.unpickler_class = stream, unpickler_class
+        self.buffers = _Buffers()
+        self.unpickler: Any = None
+        self.offset = 0
+        self.loaded: list = []  # segments loaded since the unpickler started (until a failure)
+        self.size: int | None = None  # the memo's size, known once an item failed
+        self.gone: list[tuple[int, int, str]] = []  # failed items' memo entries: [lo, hi), name
+        self.known: dict[int, Any] = {}  # the strings among those, known from their pickles
+
+    def load(self, item: dict, own: Sequence) -> tuple[Any, BaseException | None]:
+        segment = own[0]
+        start = self.offset
+        self.offset += memoryview(segment).nbytes
+        if item.get("fresh") or self.unpickler is None:
+            self.stream.seek(start)
+            self.unpickler = self.unpickler_class(self.stream, buffers=self.buffers)
+            self.loaded, self.size, self.gone, self.known = [], None, [], {}
+        name = item.get("name", "?")
+        use = None
+        if self.size is not None:
+            use = _memo_use(segment)
+            shares = use is None or next((lost for lo, hi, lost in self.gone if any(
+                lo <= i < hi and i not in self.known for i in use[1])), None)
+            if shares:
+                error = pickle.UnpicklingError(
+                    f"it shares objects with '{shares}', which could not be unpickled"
+                    if isinstance(shares, str) else "it follows a value that did not unpickle")
+                self._skip(name if use is None else shares, start, use)
+                return None, error
+        self.buffers.queue.clear()
+        self.buffers.queue.extend(own[1:])
+        try:
+            value = self.unpickler.load()[1]  # (its marker, the value): see Outgoing.dump
+            if self.stream.tell() != self.offset:
                 raise pickle.UnpicklingError("the pickle stream is out of step with its items")
         except Exception as err:
-            failed = item.get("name", "?")
-            results.append((None, err))
-            continue
-        results.append((value, None))
-    return results
+            if self.size is None:
+                self.size = 0
+                for done in self.loaded:
+                    counted = _memo_use(done)
+                    self.size = None if counted is None or self.size is None \
+                        else self.size + counted[0]
+                if self.size is None:  # a pickle whose memo cannot be counted: no more items
+                    self.gone = [(0, 1 << 62, name)]
+                    self.size = 0
+            self._skip(name, start, use if use is not None else _memo_use(segment))
+            return None, err
+        if self.size is None:
+            self.loaded.append(segment)
+        else:
+            self.size += use[0] if use is not None else 0
+        return value, None
+
+    def _skip(self, name: str, start: int, use: tuple | None) -> None:
+        """Go past an item not loaded (or that failed): its memo entries become None, but for
+        the strings its pickle gives (a later name may share an interned string with it)."""
+        if use is None:  # its entries cannot be counted: nothing after it can be trusted
+            self.gone.append((0, 1 << 62, name))
+            added = 0
+        else:
+            added = use[0]
+            self.gone.append((self.size, self.size + added, name))
+            self.known.update({self.size + index: atom for index, atom in use[2].items()})
+        held = self.unpickler.memo.copy()
+        self.size += added
+        # A new unpickler (the old one may hold the rest of the failed pickle), whose memo is
+        # rebuilt by a small pickle it loads first: each entry put at its number, None for the
+        # failed ones (CPython's Unpickler.memo setter loses the count of entries, so it cannot
+        # be used: the next entry would overwrite the first).
+        entries = [held.get(index, self.known.get(index)) for index in range(self.size)]
+        rebuild = b"\x80\x05" + b"".join(
+            b"J" + index.to_bytes(4, "little", signed=True) + b"Qr"
+            + index.to_bytes(4, "little") + b"0" for index in range(self.size)) + b"N."
+        self.stream.seek(self.offset)
+        self.unpickler = self.unpickler_class(_Chain(io.BytesIO(rebuild), self.stream),
+                                              buffers=self.buffers)
+        self.unpickler.persistent_load = entries.__getitem__
+        self.unpickler.load()
+        self.unpickler.persistent_load = _no_persistent_ids
+
+
+def _no_persistent_ids(pid: Any) -> Any:
+    raise pickle.UnpicklingError("a persistent id in a stream of names")
+
+
+class _Chain:
+    """A file that reads its parts one after another (for :class:`_Loader`)."""
+
+    def __init__(self, *parts: io.BytesIO) -> None:
+        self.parts = list(parts)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.parts[0].read(size)
+        while len(self.parts) > 1 and (size < 0 or len(data) < size):
+            self.parts.pop(0)
+            data += self.parts[0].read(size - len(data) if size >= 0 else -1)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(view.nbytes)
+        view[:len(data)] = data
+        return len(data)
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.parts[0].readline(size)
+        while len(self.parts) > 1 and not data.endswith(b"\n"):
+            self.parts.pop(0)
+            data += self.parts[0].readline()
+        return data
+
+
+_MEMO_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+_MEMO_PUTS_AT = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+#: Opcodes that push a string or bytes given in the pickle itself (its memo entry is known).
+_ATOMS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINBYTES",
+                    "BINBYTES", "BINBYTES8"})
+
+
+def _memo_use(segment: Any) -> tuple[int, set[int], dict[int, Any]] | None:
+    """How many memo entries a pickle adds, which it reads, and the strings among those it adds
+    (by their number within it); None if it numbers its own entries."""
+    added, read, atoms = 0, set(), {}
+    previous = None
+    try:
+        for opcode, arg, _ in pickletools.genops(bytes(segment)):
+            if opcode.name == "MEMOIZE":
+                if previous is not None and previous[0] in _ATOMS:
+                    atoms[added] = previous[1]
+                added += 1
+            elif opcode.name in _MEMO_GETS:
+                read.add(arg)
+            elif opcode.name in _MEMO_PUTS_AT:  # not what protocol 5's C pickler writes
+                return None
+            previous = (opcode.name, arg)
+    except Exception:  # a damaged pickle
+        return None
+    return added, read, atoms
 
 
 def fingerprint(obj: Any, limit: int | None = None) -> bytes | None:
