@@ -106,9 +106,12 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
     return found
 
 
-#: IPython magics that run their argument (or cell body) as Python in the caller's namespace:
-#: the options before it that take a value, and whether what it assigns binds there.
-_CODE_MAGICS = {"time": ((), True), "timeit": (("-n", "-r", "-p"), False)}
+#: IPython magics that run their argument (or cell body) as Python in the caller's namespace,
+#: or describe the object it names (``x?``): the options before it that take a value, and
+#: whether what it assigns binds there.
+_CODE_MAGICS = {"time": ((), True), "timeit": (("-n", "-r", "-p"), False),
+                **dict.fromkeys(("pinfo", "pinfo2", "pdef", "pdoc", "psource", "pfile"),
+                                ((), False))}  # `x?` and friends: the object they describe
 
 
 def _text(node: ast.AST) -> str | None:
