@@ -29,12 +29,14 @@ _lock = threading.Lock()
 _waiting: dict[str, "_Ask"] = {}  # lookup token → the ask waiting for its answer
 
 
-class FetchError(NameError):
-    """A name the notebook holds could not be brought into the run."""
+def _not_fetched(message: str, name: str) -> NameError:
+    """The cell's error for a name the notebook holds that could not be brought into the run.
 
-    def __init__(self, message: str, name: str) -> None:
-        super().__init__(message)
-        self.name = name
+    A plain NameError (the notebook knows the class), whose message says why.
+    """
+    error = NameError(message)
+    error.name = name
+    return error
 
 
 class _Ask:
@@ -108,7 +110,7 @@ class Builtins(dict):
             try:
                 content, frames = ask.answer.get(timeout=protocol.LOOKUP_TIMEOUT)
             except queue.Empty:
-                raise FetchError(
+                raise _not_fetched(
                     f"name '{name}' is not defined: the notebook did not answer within "
                     f"{protocol.LOOKUP_TIMEOUT:g} s when the remote cell asked for it (it "
                     "stopped waiting for the cell?). Pass it to the cell by name.",
@@ -126,25 +128,25 @@ class Builtins(dict):
         return value
 
     def _value(self, name: str, content: dict, frames: list, client: str) -> Any:
-        """The value an answer carries; KeyError when not found; FetchError when refused."""
+        """The value an answer carries; KeyError when not found; NameError saying why when refused."""
         if content.get("name") != name:
-            raise FetchError(f"name '{name}': the notebook's answer was for another name "
+            raise _not_fetched(f"name '{name}': the notebook's answer was for another name "
                              f"({str(content.get('name'))[:80]!r}); refused.", name)
         if content.get("found") is not True:
             error = content.get("error")
             if isinstance(error, str) and error:
-                raise FetchError(f"name '{name}' could not be fetched from the notebook: "
+                raise _not_fetched(f"name '{name}' could not be fetched from the notebook: "
                                  f"{error}", name)
             raise KeyError(name)  # not defined there either: a plain cell's NameError
         nframes = content.get("nframes")
         if not isinstance(nframes, int) or nframes < 1 or nframes != len(frames):
-            raise FetchError(f"name '{name}': the notebook's answer is malformed ({nframes!r} "
+            raise _not_fetched(f"name '{name}': the notebook's answer is malformed ({nframes!r} "
                              f"frames announced, {len(frames)} sent); refused.", name)
         try:
             with serialize.resolving(_engine.resolver(client)):
                 return serialize.loads(frames)
         except Exception as err:
-            raise FetchError(f"the notebook's value of '{name}' could not be unpickled in the "
+            raise _not_fetched(f"the notebook's value of '{name}' could not be unpickled in the "
                              f"remote kernel: {type(err).__name__}: {err}", name) from err
 
 
