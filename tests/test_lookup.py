@@ -123,6 +123,15 @@ def test_builtins_and_names_the_cell_was_given_are_never_asked_for(shell, run, a
     assert asked == []
 
 
+def test_only_a_cell_that_calls_eval_exec_or_globals_runs_with_the_builtins_that_ask(shell, run):
+    """The others keep CPython's fastest global lookups in the functions they define."""
+    shell.user_ns.pop("kinds", None)
+    res = run("%%remote\ndef kind():\n    return type(__builtins__).__name__\nkinds = [kind()]")
+    assert res.error_in_exec is None and shell.user_ns["kinds"] != ["Builtins"]
+    res = run("%%remote\nkinds = [type(__builtins__).__name__, eval('len([])')]")
+    assert res.error_in_exec is None and shell.user_ns["kinds"] == ["Builtins", 0]
+
+
 def test_a_value_that_cannot_be_sent_fails_the_cell_with_a_name_error_that_says_why(shell, run):
     shell.user_ns.update(lock_lookup=threading.Lock())
     res = run("%%remote\nheld = eval('lock_' + 'lookup')")

@@ -16,7 +16,7 @@ import time
 from typing import Any, Callable, ClassVar, Mapping, Protocol
 
 from ..cells import display, runner
-from ..cells.lookup import answerer
+from ..cells.lookup import answerer, may_ask
 from ..client import handshake
 from ..client.connection import Connection, Pending, Reply, job_queue_of_thread
 from ..errors import (JobError, NotConnected, ProxyError, RemoteInterrupt, RemoteKernelDied,
@@ -194,7 +194,8 @@ class Target:
         interrupted. ``show_result``: the engine also formats the result as it displays it
         (``RunResult.display``). ``lookup``: a name the cell reads that the analysis did not
         ship is fetched from ``namespace`` when the cell first reads it (this call waits and
-        answers), instead of a NameError.
+        answers), instead of a NameError; offered only to a cell that calls ``eval``,
+        ``exec``, ``globals()`` and the like (:func:`~remote_magics.cells.lookup.may_ask`).
         """
         pending = self.start_run(code, namespace, download=download, bytes=bytes,
                                  timeout=timeout, on_output=on_output, hidden=hidden,
@@ -229,7 +230,7 @@ class Target:
         request = self.prepare_run(code, namespace, download=download, bytes=bytes,
                                    hidden=hidden, cell_id=cell_id, show_result=show_result)
         on_lookup = None
-        if lookup:
+        if lookup and may_ask(code):
             request.content["lookup"] = True
             on_lookup = answerer(namespace, hidden or {}, self)
         self.say_if_still_running(quiet)
