@@ -175,6 +175,32 @@ def test_a_thread_the_cell_left_running_is_not_answered_after_the_run(shell, run
     assert shell.user_ns["late_seen"] == {"error": "name 'late_x' is not defined"}
 
 
+@pytest.fixture(scope="module")
+def attached(shell):
+    """A plain ipykernel with the engine installed: its control thread is ipykernel's own."""
+    from tests.test_targets import _plain_kernel
+
+    km = _plain_kernel()
+    target = remote_magics.connect(km.connection_file, name="lookup-attached")
+    yield target
+    remote_magics.disconnect("lookup-attached")
+    km.shutdown_kernel(now=True)
+    km.cleanup_resources()
+
+
+def test_an_attached_kernel_fetches_on_first_use_and_shows_help_too(shell, run, attached):
+    shell.user_ns.update(att_x=np.arange(3), att_name="att_" + "x")
+    res = run("%%remote --target lookup-attached --download=all\n"
+              "att_sum = int(eval(att_name).sum())")
+    assert res.error_in_exec is None, res.error_in_exec
+    assert shell.user_ns["att_sum"] == 3
+    with capture_output() as here:
+        run("att_x?")
+    with capture_output() as there:
+        assert run("%%remote --target lookup-attached\natt_x?").error_in_exec is None
+    assert plain(there.stdout) == plain(here.stdout)
+
+
 # --- where nobody listens: a plain NameError, at once ------------------------------------------
 
 def test_an_async_job_does_not_ask_and_fails_with_a_name_error(shell, target, asked):

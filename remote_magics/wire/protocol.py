@@ -154,9 +154,10 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     a PUB socket drops) never overflows. No replies; the control channel is served by its own
     thread while the cell runs, through the ports and tunnels the connection already has.
 ``remote_lookup_request`` ← (iopub, parent: the run) ``lookup`` (a random token),
-    ``name`` (str): a run whose request had ``lookup`` true reads a name it was not given
-    (fetch on first use: ``eval(name)``, ``globals`` a function reads that the analysis did not
-    see); the client that waits for the run looks it up in the notebook's namespace.
+    ``name`` (str): a run whose request had ``lookup`` true read a name that neither its
+    namespace nor the builtins hold (fetch on first use: ``eval(name)`` of a computed string,
+    ``exec`` of a file); the client that waits for the run looks it up in the notebook's
+    namespace. Asked once per name and run: a name found is bound in the run.
     ``remote_lookup_answer`` → (control: the shell is busy running the cell) ``lookup``,
     ``name``, ``found`` (bool), ``nframes``, ``watch`` (bool: the value may change in place, so
     it is watched as an input), ``error`` (str or null: it could not be pickled), ``digest``;
