@@ -10,27 +10,27 @@ the target's own.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Callable, Mapping
 
 from ..client.connection import LookupAnswer
 from ..client.handshake import across_versions, bytecode_barrier
 from ..wire import serialize
-from . import runner
+from . import capture, runner
 
 log = logging.getLogger(__name__)
 
-#: Calls through which a cell reads names that no analysis of its code can see: ``eval`` and
-#: ``exec`` of computed strings, ``globals()``/``vars()``/``locals()``, ``compile``,
-#: ``__import__``, and ``%run -i``. Only a cell that makes one is offered lookups: the builtins
-#: that ask cost the functions the cell defines about 0.1 µs per builtin they read.
-_DYNAMIC = re.compile(r"(?<![\w.])(?:eval|exec|compile|globals|vars|locals|__import__)\s*\("
-                      r"|run_line_magic\(\s*['\"]run['\"]")
+#: Builtins through which a cell reads names that no analysis of its code can see: ``eval``
+#: and ``exec`` of computed strings, ``globals()``, ``vars()``, ``locals()``, ``compile``,
+#: ``__import__``. Only a cell that reads one (or runs ``%run``) is offered lookups: the
+#: builtins that ask cost the functions the cell defines about 0.1 µs per builtin they read.
+DYNAMIC_BUILTINS = frozenset({"eval", "exec", "compile", "globals", "vars", "locals",
+                              "__import__"})
 
 
-def may_ask(code: str) -> bool:
-    """Whether the cell (IPython's Python for it) may read names its analysis cannot see."""
-    return _DYNAMIC.search(code) is not None
+def may_ask(cell: capture.CellNames, code: str) -> bool:
+    """Whether a cell (its analysis, and IPython's Python for it) may read names the analysis
+    cannot see; its reads list the builtins it reads, ``%time`` and ``%timeit`` code included."""
+    return not DYNAMIC_BUILTINS.isdisjoint(cell.reads) or "_magic('run'" in code
 
 
 def answerer(namespace: Mapping[str, Any], hidden: Mapping[str, Any],

@@ -230,7 +230,7 @@ class Target:
         request = self.prepare_run(code, namespace, download=download, bytes=bytes,
                                    hidden=hidden, cell_id=cell_id, show_result=show_result)
         on_lookup = None
-        if lookup and may_ask(code):
+        if lookup and may_ask(request.cell, request.content["code"]):
             request.content["lookup"] = True
             on_lookup = answerer(namespace, hidden or {}, self)
         self.say_if_still_running(quiet)
