@@ -113,6 +113,28 @@ def test_a_name_the_notebook_does_not_hold_either_fails_as_in_a_plain_cell(shell
     assert asked == ["nowhere_lookup"]
 
 
+def test_code_run_in_globals_of_its_own_does_not_see_the_notebook_as_in_a_plain_cell(shell,
+                                                                                       run):
+    shell.user_ns.update(own_x=1)
+    cell = "try:\n    exec('y = own_x', {})\nexcept NameError as err:\n    own_error = str(err)"
+    shell.user_ns.pop("own_error", None)
+    assert run(cell).error_in_exec is None
+    plain_error = shell.user_ns.pop("own_error")
+    res = run("%%remote --download=all\n" + cell + "\nfound = eval('own_' + 'x')")
+    assert res.error_in_exec is None, res.error_in_exec
+    assert shell.user_ns["own_error"] == plain_error == "name 'own_x' is not defined"
+    assert shell.user_ns["found"] == 1  # the cell's own globals do fetch it
+
+
+def test_a_function_the_cell_defines_with_lookups_works_in_the_notebook_afterwards(shell, run):
+    shell.user_ns.update(fn_x=[1, 2])
+    res = run("%%remote --download=all\ndef sized(v):\n    return len(v) + abs(-1)\n"
+              "first = sized(eval('fn_' + 'x'))")
+    assert res.error_in_exec is None, res.error_in_exec
+    assert shell.user_ns["first"] == 3
+    assert shell.user_ns["sized"]([1, 2, 3]) == 4  # its builtins here are the notebook's
+
+
 def test_builtins_and_names_the_cell_was_given_are_never_asked_for(shell, run, asked):
     shell.user_ns.update(given_lookup=[3, 1, 2])
     res = run("%%remote\nprint(len(given_lookup), sorted(given_lookup), min(given_lookup))\n"

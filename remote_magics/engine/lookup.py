@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import queue
 import secrets
+import sys
 import threading
 from typing import Any
 
@@ -95,6 +96,8 @@ class Builtins(dict):
             pass
         if not self.listening or (name.startswith("__") and name.endswith("__")):
             raise KeyError(name)
+        if sys._getframe(1).f_globals is not self.namespace:  # `exec(code, {})`: its own globals,
+            raise KeyError(name)  # which hold no notebook names in a plain cell either
         return self.fetch(name)
 
     def fetch(self, name: str) -> Any:
