@@ -76,6 +76,16 @@ def test_a_file_run_with_exec_reads_the_notebooks_names(shell, run, tmp_path, po
     assert local(shell.user_ns["from_script"]).tolist() == [0, 2, 4]
 
 
+def test_a_script_run_with_percent_run_i_reads_the_notebooks_names(shell, run, tmp_path):
+    script = tmp_path / "report.py"
+    script.write_text("print('report', base_run * 3)\n")
+    shell.user_ns.update(base_run=14)
+    with capture_output() as shown:
+        res = run(f"%%remote\n%run -i {script}")
+    assert res.error_in_exec is None, res.error_in_exec
+    assert "report 42" in shown.stdout
+
+
 @pytest.mark.parametrize("policy", POLICIES)
 def test_globals_subscripted_by_a_constant_name_reads_and_binds_the_notebooks_name(
         shell, run, policy):
