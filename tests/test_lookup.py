@@ -357,6 +357,18 @@ def test_lookup_answers_with_a_bad_signature_another_token_or_another_client_are
         eve.close()
 
 
+def test_a_notebook_that_never_answers_fails_the_cell_with_a_name_error_saying_so(target):
+    set_timeout = "import remote_magics.wire.protocol as p\np.LOOKUP_TIMEOUT = {}"
+    target.run(set_timeout.format(1.0), {})  # the engine's own module: one second, this once
+    try:
+        with pytest.raises(NameError) as caught:
+            _ask_and_answer(target, "eval('mute_' + 'x')", {"mute_x": 1},
+                            lambda conn, msg, real: None)
+    finally:
+        target.run(set_timeout.format(protocol.LOOKUP_TIMEOUT), {})
+    assert "the notebook did not answer within 1 s" in str(caught.value)
+
+
 @pytest.mark.parametrize("bad", ["frames", "name", "error"])
 def test_a_malformed_lookup_answer_fails_the_cell_with_a_clear_error(target, bad):
     def malformed(conn, msg, real):
