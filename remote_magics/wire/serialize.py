@@ -280,19 +280,20 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *,
     An item that fails (its class is not importable here) fails alone: the items after it
     load, unless they refer to objects of the failed one (then they fail too, saying so).
     """
-    shared = [index for index, item in enumerate(items) if item.get("shared") and frames[index]]
+    shared = [index for index, item in enumerate(items) if "shared" in item and frames[index]]
     loader = _Loader(io.BytesIO(b"".join(frames[index][0] for index in shared)),
-                     pickle.Unpickler if bytecode else _NoBytecodeUnpickler)
+                     pickle.Unpickler if bytecode else _NoBytecodeUnpickler) if shared else None
     results: list[tuple[Any, BaseException | None]] = []
-    for index, item in enumerate(items):
-        own = frames[index]
-        if item.get("shared") and own:
-            results.append(loader.load(item, own))
+    add = results.append
+    for item, own in zip(items, frames):
+        if loader is not None and "shared" in item and own:
+            add(loader.load(item, own))
             continue
-        try:
-            results.append((loads(own, bytecode=bytecode), None))
+        try:  # a value that went alone (a plain scalar): the quick way
+            add((pickle.loads(own[0], buffers=own[1:]) if bytecode else loads(own, bytecode=False),
+                 None))
         except Exception as err:
-            results.append((None, err))
+            add((None, err))
     return results
 
 
