@@ -22,7 +22,7 @@ from ..client.handshake import across_versions, bytecode_barrier, local_versions
     remote_versions
 from ..errors import RemoteError, SerializationError
 from ..wire import serialize
-from . import capture
+from . import capture, uploads
 from .proxy import RemoteObject
 
 
@@ -82,7 +82,9 @@ def prepare(
     cell = capture.analyze(code)
     inputs, frames = [], []
     barrier = bytecode_barrier(getattr(target, "details", None) or {})
-    with serialize.by_value(local_modules()):
+    # a big array the engine keeps unchanged goes as a reference to its copy (uploads.py)
+    with serialize.by_value(local_modules()), \
+            serialize.substituting(uploads.ledger.substitute(target)):
         for name in cell.reads:
             if name not in namespace or (name in hidden and hidden[name] is namespace[name]):
                 continue
@@ -128,6 +130,16 @@ def prepare(
         "packed": packed,
     }
     return Request(content, frames, cell)
+
+
+def lacked_uploads(reply: "Reply | None", target: Any) -> bool:
+    """Whether a run failed before running only because its engine no longer kept an upload
+    the run referred to; those are forgotten, so the same run sent again uploads them."""
+    if reply is None or reply.content.get("status") == "ok":
+        return False
+    report = reply.content.get("uploads")
+    uploads.ledger.settle(target, report)
+    return uploads.ledger.lost(report)
 
 
 def version_hint(details: dict) -> str:
@@ -180,6 +192,7 @@ def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
     cannot be updated so is replaced.
     """
     content = reply.content
+    uploads.ledger.settle(target, content.get("uploads"))
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]

@@ -26,7 +26,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, jobs, live, namespace, persist, tracebacks
+from . import channels, jobs, kept, live, namespace, persist, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -106,6 +106,7 @@ class Engine:
         self.key: bytes = kernel.session.key
         self.engine_id = secrets.token_hex(8)
         self.store = ObjectStore()
+        self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
         # request msg_id → (client, ids its reply holds), until the client settles it
@@ -366,8 +367,10 @@ class Engine:
         client = protocol.client_of(parent)
         namespace = None
         watched: dict = {}
+        uploads = self.kept.run(client)
         try:
-            namespace = self.namespace(content, parent["buffers"], client)
+            with serialize.keeping(uploads):
+                namespace = self.namespace(content, parent["buffers"], client)
             watched = watch(content, namespace)
             value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
@@ -375,6 +378,7 @@ class Engine:
             reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 reply, frames = self.bound_before(reply, content, namespace, client, watched)
+            reply["uploads"] = uploads.report()
             self.reply(stream, ident, parent, reply, frames)
             return
         finally:
@@ -382,6 +386,7 @@ class Engine:
             IN_RUN.reset(in_run)
         self.flush_figures()
         reply, frames = self.outputs(content, namespace, value, client, watched)
+        reply["uploads"] = uploads.report()
         self.reply(stream, ident, parent, reply, frames)
 
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
@@ -614,7 +619,9 @@ class Engine:
             return
         client = protocol.client_of(parent)
         released = sum(self.store.release(oid, client) for oid in parent["content"].get("ids", ()))
+        released += self.kept.release(client, parent["content"].get("uploads", ()))
         if parent["content"].get("all"):
+            self.kept.drop_client(client)
             released += self.store.drop_client(client)
             self.unsettled = {k: v for k, v in self.unsettled.items() if v[0] != client}
         self.reply(stream, ident, parent, {"status": "ok", "released": released})
@@ -628,6 +635,7 @@ class Engine:
             "status": "ok",
             "protocol_version": protocol.PROTOCOL_VERSION,
             "objects": self.store.count(client),
+            "kept": self.kept.count(client),
             "total_objects": self.store.count(),
             "pid": os.getpid(),
             "hostname": socket.gethostname(),

@@ -55,6 +55,7 @@ class Target:
         self.persistent: dict | None = None
         self.reconnected = False
         self._releases: list[str] = []
+        self._upload_releases: list[str] = []  # kept uploads to drop (cells/uploads.py)
         self._releases_lock = threading.Lock()
         self.engine_id = ""
         self.details: dict = {}
@@ -192,11 +193,14 @@ class Target:
         interrupted. ``show_result``: the engine also formats the result as it displays it
         (``RunResult.display``).
         """
-        pending = self.start_run(code, namespace, download=download, bytes=bytes,
-                                 timeout=timeout, on_output=on_output, hidden=hidden,
-                                 cell_id=cell_id, on_progress=on_progress, quiet=quiet,
-                                 show_result=show_result)
-        self._stopped_keeps(pending.wait, pending, namespace)
+        for attempt in range(2):
+            pending = self.start_run(code, namespace, download=download, bytes=bytes,
+                                     timeout=timeout, on_output=on_output, hidden=hidden,
+                                     cell_id=cell_id, on_progress=on_progress, quiet=quiet,
+                                     show_result=show_result)
+            self._stopped_keeps(pending.wait, pending, namespace)
+            if attempt or not runner.lacked_uploads(pending.reply, self):
+                break  # else nothing ran: the engine lacked a kept copy, now sent again
         return self.finish_run(pending, namespace)
 
     def _stopped_keeps(self, outcome: Callable[[], Any], pending: Pending, namespace: dict) -> Any:
@@ -358,12 +362,18 @@ class Target:
         with self._releases_lock:
             self._releases.append(object_id)
 
+    def release_upload_later(self, token: str) -> None:
+        """Queue the release of a kept upload (safe from ``__del__``, any thread)."""
+        with self._releases_lock:
+            self._upload_releases.append(token)
+
     def flush_releases(self) -> None:
         """Send the queued releases without waiting for the engine's answer."""
         with self._releases_lock:
             ids, self._releases = self._releases, []
-        if ids and not self.connection.closed:
-            self.connection.send(protocol.RELEASE_REQUEST, {"ids": ids})
+            tokens, self._upload_releases = self._upload_releases, []
+        if (ids or tokens) and not self.connection.closed:
+            self.connection.send(protocol.RELEASE_REQUEST, {"ids": ids, "uploads": tokens})
 
     def restart(self, timeout: float = 60.0) -> None:
         """Restart a kernel we started: a fresh engine; every proxy to the old one is lost."""
@@ -381,6 +391,7 @@ class Target:
         km.restart_kernel(now=True)
         with self._releases_lock:
             self._releases.clear()
+            self._upload_releases.clear()
         self.connection = owned_connection(self.name, km)
         self.lost = None
         self.handshake(timeout)
@@ -433,6 +444,7 @@ class Target:
             elif not shutdown:
                 with self._releases_lock:
                     self._releases.clear()
+                    self._upload_releases.clear()
                 self.connection.send(protocol.RELEASE_REQUEST, {"ids": [], "all": True})
                 linger = 1.0  # the release must leave before the sockets go
         finally:

@@ -88,6 +88,11 @@ class Pickler(cloudpickle.CloudPickler):
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, (type, types.FunctionType)):
             _import_module_of(obj)
+        substitute = getattr(_state, "substitute", None)
+        if substitute is not None:  # an upload the engine keeps (:func:`substituting`)
+            reduced = substitute(obj)
+            if reduced is not NotImplemented:
+                return reduced
         return super().reducer_override(obj)
 
 
@@ -293,6 +298,60 @@ def resolve_proxy(engine_id: str, object_id: str) -> Any:
             "call .fetch() on the proxy to get its value"
         )
     return resolver(engine_id, object_id)
+
+
+# --- uploads the engine keeps between runs ------------------------------------------------
+
+@contextlib.contextmanager
+def substituting(substitute: Callable[[Any], Any]) -> Iterator[None]:
+    """Within this block, every object pickled is first offered to ``substitute(obj)``.
+
+    It returns ``NotImplemented`` to pickle the object as usual, or a reduce tuple: the client
+    returns :func:`keep_reference` for a value the engine already keeps, or
+    :func:`kept_upload`'s for one it should keep. Being pickle-level, this works for an object
+    anywhere in a run's values, and once per object however many names hold it.
+    """
+    previous = getattr(_state, "substitute", None)
+    _state.substitute = substitute
+    try:
+        yield
+    finally:
+        _state.substitute = previous
+
+
+@contextlib.contextmanager
+def keeping(keeper: Any) -> Iterator[None]:
+    """Within this block, kept uploads unpickled go to ``keeper`` (the engine provides it):
+    ``keeper.keep(token, obj)`` for a new one, ``keeper.get(token)`` for a reference."""
+    previous = getattr(_state, "keeper", None)
+    _state.keeper = keeper
+    try:
+        yield
+    finally:
+        _state.keeper = previous
+
+
+def kept_upload(token: str, rebuild: Callable, args: tuple) -> Any:
+    """Called by the unpickler at the engine: ``rebuild(*args)``, kept under ``token``."""
+    obj = rebuild(*args)
+    keeper = getattr(_state, "keeper", None)
+    if keeper is not None:
+        keeper.keep(token, obj)
+    return obj
+
+
+def keep_reference(token: str) -> tuple:
+    """The reduce tuple of a value the engine keeps under ``token``: no bytes travel."""
+    return resolve_kept, (token,)
+
+
+def resolve_kept(token: str) -> Any:
+    """Called by the unpickler at the engine to turn a kept upload's token into the value."""
+    keeper = getattr(_state, "keeper", None)
+    if keeper is None:
+        raise pickle.UnpicklingError(
+            f"a reference to upload {token} can only be unpickled by the engine that kept it")
+    return keeper.get(token)
 
 
 # --- modules that the other side cannot import --------------------------------------------
