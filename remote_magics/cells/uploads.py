@@ -73,15 +73,21 @@ class Uploads:
         """The function :func:`..wire.serialize.substituting` calls for each object pickled for
         ``target``: a reference for a kept unchanged array, a kept upload for a new big one."""
         ndarray = _ndarray()
+        sent: dict[int, str] = {}  # id(array) → token, for an array met again in the same run
 
         def substitute(obj: Any) -> Any:
             if ndarray is None or type(obj) is not ndarray or obj.nbytes < KEEP_BYTES:
                 return NotImplemented
+            if id(obj) in sent:  # the engine keeps it first, then resolves this reference
+                return serialize.keep_reference(sent[id(obj)])
             try:
-                return self.reduce(obj, target)
+                reduced = self.reduce(obj, target)
             except Exception:  # never fail a run for this: the array goes as usual
                 log.debug("uploads: not kept", exc_info=True)
                 return NotImplemented
+            if reduced is not NotImplemented:
+                sent[id(obj)] = reduced[1][0]
+            return reduced
 
         return substitute
 

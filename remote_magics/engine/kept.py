@@ -60,12 +60,17 @@ class RunKeeper:
     client: str
     kept: list[str] = field(default_factory=list)  # tokens kept by this run
     lost: list[str] = field(default_factory=list)  # tokens asked for but not held
+    # this run's uploads, kept or not: another reference in the same run resolves to them
+    received: dict[str, Any] = field(default_factory=dict)
 
     def keep(self, token: str, obj: Any) -> None:
+        self.received[token] = obj
         if self.keeper.keep(self.client, token, obj):
             self.kept.append(token)
 
     def get(self, token: str) -> Any:
+        if token in self.received:
+            return self.received[token]
         try:
             return self.keeper.get(self.client, token)
         except KeptCopyLost:
