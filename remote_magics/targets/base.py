@@ -226,6 +226,17 @@ class Target:
         """
         request = self.prepare_run(code, namespace, download=download, bytes=bytes,
                                    hidden=hidden, cell_id=cell_id, show_result=show_result)
+        return self.send_run(request, timeout=timeout, on_output=on_output,
+                             on_progress=on_progress, quiet=quiet)
+
+    def send_run(self, request: runner.Request, *, timeout: float | None = None,
+                 on_output: Callable[[dict], None] | None = display.show,
+                 on_progress: Callable[[str, int, int], None] | None = None,
+                 quiet: bool = False) -> Pending:
+        """Send a run made by :meth:`prepare_run`; it is in flight when this returns.
+
+        A pool calls this from one thread per member, so that big uploads go out together.
+        """
         self.say_if_still_running(quiet)
         return self._watch(lambda: self.connection.start(
             protocol.RUN_REQUEST, request.content, request.frames, timeout=timeout,
