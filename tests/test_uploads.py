@@ -196,3 +196,37 @@ def test_a_copy_the_engine_no_longer_keeps_is_uploaded_again_in_the_same_cell(
     assert shell.user_ns["s"] == 4.0 and sent(target) > array.nbytes
     assert run("%%remote\ns = float(a[4])").error_in_exec is None
     assert sent(target) < SMALL
+
+
+def test_page_tracking_sees_every_byte_of_a_range_and_not_its_neighbours():
+    memory = bytearray(3 * 4096 + 100)  # on the heap: its first and last pages are shared
+    view = np.frombuffer(memory, dtype=np.uint8)[10:-10]
+    span = pages.tracker().span(view.ctypes.data, view.nbytes)
+    try:
+        for index in (0, 5000, view.size - 1):  # first shared page, a whole page, last one
+            span.protect()
+            assert not span.written()
+            view[index] ^= 1
+            assert span.written()
+        span.protect()
+        memory[0] ^= 1  # a neighbour on the same page
+        memory[-1] ^= 1
+        assert not span.written()
+    finally:
+        span.close()
+
+
+def test_overlapping_spans_keep_each_others_writes():
+    array = np.zeros(4 << 20, dtype=np.uint8)
+    tracker = pages.tracker()
+    whole = tracker.span(array.ctypes.data, array.nbytes)
+    half = tracker.span(array.ctypes.data, array.nbytes // 2)
+    try:
+        whole.protect()
+        half.protect()
+        array[100_000] = 1
+        half.protect()  # protecting again clears the shared pages' marks...
+        assert whole.written()  # ...but not what the other span had not seen yet
+    finally:
+        half.close()
+        whole.close()

@@ -378,7 +378,7 @@ class Engine:
             reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 reply, frames = self.bound_before(reply, content, namespace, client, watched)
-            reply["uploads"] = uploads.report()
+            uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
             return
         finally:
@@ -386,7 +386,7 @@ class Engine:
             IN_RUN.reset(in_run)
         self.flush_figures()
         reply, frames = self.outputs(content, namespace, value, client, watched)
-        reply["uploads"] = uploads.report()
+        uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
 
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,

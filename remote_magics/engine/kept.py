@@ -77,9 +77,16 @@ class RunKeeper:
             self.lost.append(token)
             raise
 
+    def add_to(self, reply: dict) -> None:
+        """Put :meth:`report` into a run's reply as ``uploads``, unless there is nothing to say."""
+        report = self.report()
+        if any(report.values()):
+            reply["uploads"] = report
+
     def report(self) -> dict:
         """For the run's reply: ``kept`` (tokens now held), ``dropped`` (no longer), ``lost``."""
-        dropped = self.keeper.drop_changed(self.client)
+        dropped = self.keeper.drop_changed(self.client) if self.keeper.clients.get(
+            self.client) else []
         kept = [token for token in self.kept if token not in dropped]
         return {"kept": kept, "dropped": dropped, "lost": self.lost}
 

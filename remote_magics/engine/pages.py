@@ -78,21 +78,32 @@ _PAGEMAP_SCAN = _iowr(ord("f"), 16, ctypes.sizeof(_Scan))
 class Span:
     """A watched range of memory: :meth:`protect` starts a period, :meth:`written` asks about it.
 
-    Made by :meth:`Tracker.span`; :meth:`close` when the memory's owner goes.
+    The whole pages inside the range are write-tracked; the bytes of the range on a page it
+    shares with other memory at either end (malloc's heap puts neighbours there, which write
+    all the time) are compared with a copy taken at :meth:`protect` instead, so a neighbour's
+    write is not taken for a change. Made by :meth:`Tracker.span`; :meth:`close` when the
+    memory's owner goes.
     """
 
-    def __init__(self, tracker: "Tracker", start: int, end: int) -> None:
+    def __init__(self, tracker: "Tracker", address: int, nbytes: int, start: int,
+                 end: int) -> None:
         self.tracker = tracker
-        self.start, self.end = start, end
+        self.start, self.end = start, end  # the whole pages, tracked
+        # (address, length) of the bytes on the shared pages before and after them
+        self.edges = [(address, start - address), (end, address + nbytes - end)] \
+            if start < end else [(address, nbytes)]
+        self.copies: list[bytes] = []
         self.dirty = True  # written, as far as we know, until protected
 
     def protect(self) -> None:
         """From now on, any write to the range makes :meth:`written` true."""
         self.tracker.protect(self)
+        self.copies = [ctypes.string_at(where, size) for where, size in self.edges]
 
     def written(self) -> bool:
         """Whether any byte of the range may have been written since :meth:`protect`."""
-        return self.dirty or self.tracker.scan(self.start, self.end)
+        return self.dirty or (self.start < self.end and self.tracker.scan(self.start, self.end)) \
+            or self.copies != [ctypes.string_at(where, size) for where, size in self.edges]
 
     def close(self) -> None:
         """Stop watching (the memory is about to go, or is no longer of interest)."""
@@ -114,17 +125,18 @@ class Tracker:
         will not watch that memory (it is not private anonymous memory, or another owner)."""
         if os.getpid() != self.pid or nbytes <= 0:
             return None  # a forked child does not inherit the registration
-        start = address // self.page * self.page
-        end = -(-(address + nbytes) // self.page) * self.page
-        if not private_anonymous(start, end):
+        if not private_anonymous(address // self.page * self.page, address + nbytes):
             return None  # shared memory changes through other mappings without a trace here
-        try:
-            fcntl.ioctl(self.uffd, _UFFDIO_REGISTER,
-                        _Register(_Range(start, end - start), _REGISTER_MODE_WP, 0), True)
-        except OSError as err:
-            log.debug("pages: %#x+%d cannot be watched: %s", start, end - start, err)
-            return None
-        span = Span(self, start, end)
+        start = -(-address // self.page) * self.page  # the whole pages inside
+        end = max(start, (address + nbytes) // self.page * self.page)
+        if start < end:
+            try:
+                fcntl.ioctl(self.uffd, _UFFDIO_REGISTER,
+                            _Register(_Range(start, end - start), _REGISTER_MODE_WP, 0), True)
+            except OSError as err:
+                log.debug("pages: %#x+%d cannot be watched: %s", start, end - start, err)
+                return None
+        span = Span(self, address, nbytes, start, end)
         with self.lock:
             self.spans.add(span)
         return span
@@ -132,6 +144,9 @@ class Tracker:
     def protect(self, span: Span) -> None:
         """Start a new period for ``span``. Its pages' marks are shared with every span that
         overlaps it, so a write one of those has not seen yet is recorded on it first."""
+        if span.start == span.end:
+            span.dirty = False  # its bytes are all compared with a copy
+            return
         with self.lock:
             for other in list(self.spans):
                 if other is span or other.dirty or other.end <= span.start \
@@ -158,7 +173,8 @@ class Tracker:
         """Stop watching ``span``; its pages are unregistered unless another span holds them."""
         with self.lock:
             self.spans.discard(span)
-            if any(o.start < span.end and span.start < o.end for o in self.spans):
+            if span.start == span.end or any(o.start < span.end and span.start < o.end
+                                             for o in self.spans):
                 return
             try:
                 fcntl.ioctl(self.uffd, _UFFDIO_UNREGISTER,
