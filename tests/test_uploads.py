@@ -230,3 +230,15 @@ def test_overlapping_spans_keep_each_others_writes():
     finally:
         half.close()
         whole.close()
+
+
+def test_kept_copy_watched_for_changes_by_its_pages(shell, run, target, array):
+    # a method call may change the array in place: the engine watches the kept copy's pages
+    # instead of digesting it before and after
+    assert run("%%remote --download=all\nm = a.sum()").error_in_exec is None
+    assert run("%%remote --download=all\nm = a.sum()").error_in_exec is None
+    assert sent(target) < SMALL and target.last_run.bytes_received < SMALL  # a did not come back
+    assert run("%%remote --download=all\na.fill(3.0)").error_in_exec is None
+    assert shell.user_ns["a"] is array and array[12] == 3.0  # came back, updated in place
+    assert run("%%remote\nm = float(a.sum())").error_in_exec is None
+    assert shell.user_ns["m"] == 3.0 * N

@@ -26,7 +26,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, jobs, kept, live, namespace, persist, tracebacks
+from . import channels, jobs, kept, live, namespace, pages, persist, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -75,16 +75,18 @@ PLACEHOLDER = _Placeholder()
 WATCH_BYTES = 64 << 20
 
 
-def watch(content: dict, namespace: dict) -> dict:
+def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     """The inputs a run may change in place (the request's ``watch``), with a digest of each now.
 
     ``{name: (object, digest)}``; an input whose pickle is over :data:`WATCH_BYTES`, or that
-    does not pickle, is not watched.
+    does not pickle, is not watched. ``spans(obj)``: the write-tracked memory of a kept upload
+    (:mod:`.kept`), which stands in for its digest at no cost.
     """
     watched = {}
     for name in content.get("watch", ()):
         if name in namespace:
-            digest = serialize.fingerprint(namespace[name], WATCH_BYTES)
+            span = spans(namespace[name]) if spans is not None else None
+            digest = span or serialize.fingerprint(namespace[name], WATCH_BYTES)
             if digest is not None:
                 watched[name] = (namespace[name], digest)
     return watched
@@ -94,7 +96,8 @@ def changed_in_place(watched: dict, namespace: dict) -> list[str]:
     """The watched inputs still bound to the same object whose pickle changed during the run."""
     return [name for name, (obj, digest) in watched.items()
             if namespace.get(name, PLACEHOLDER) is obj
-            and serialize.fingerprint(obj, WATCH_BYTES) != digest]
+            and (digest.written() if isinstance(digest, pages.Span)
+                 else serialize.fingerprint(obj, WATCH_BYTES) != digest)]
 
 
 class Engine:
@@ -371,7 +374,7 @@ class Engine:
         try:
             with serialize.keeping(uploads):
                 namespace = self.namespace(content, parent["buffers"], client)
-            watched = watch(content, namespace)
+            watched = watch(content, namespace, uploads.span_of)
             value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
             self.flush_figures()

@@ -68,14 +68,26 @@ class RunKeeper:
         if self.keeper.keep(self.client, token, obj):
             self.kept.append(token)
 
+    def span_of(self, obj: Any) -> pages.Span | None:
+        """The write-tracked memory of ``obj`` if it is a copy this run uses that the engine
+        keeps (unchanged when the run started), else None."""
+        held = self.keeper.clients.get(self.client)
+        if not held:
+            return None
+        for token, value in self.received.items():
+            if value is obj and token in held:
+                return held[token].span
+        return None
+
     def get(self, token: str) -> Any:
         if token in self.received:
             return self.received[token]
         try:
-            return self.keeper.get(self.client, token)
+            self.received[token] = self.keeper.get(self.client, token)
         except KeptCopyLost:
             self.lost.append(token)
             raise
+        return self.received[token]
 
     def add_to(self, reply: dict) -> None:
         """Put :meth:`report` into a run's reply as ``uploads``, unless there is nothing to say."""
