@@ -242,3 +242,24 @@ def test_kept_copy_watched_for_changes_by_its_pages(shell, run, target, array):
     assert shell.user_ns["a"] is array and array[12] == 3.0  # came back, updated in place
     assert run("%%remote\nm = float(a.sum())").error_in_exec is None
     assert shell.user_ns["m"] == 3.0 * N
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.asfortranarray(np.arange(N, dtype=np.float32).reshape(1024, -1)),
+    lambda: np.arange(N).astype("M8[s]"),
+    lambda: np.zeros(N // 2, dtype=[("x", "f8"), ("n", "i8")]),
+], ids=["fortran-float32", "datetime64", "structured"])
+def test_kinds_of_arrays_are_kept_and_seen_changed(shell, run, target, make):
+    shell.user_ns["a"] = a = make()
+    try:
+        assert run("%%remote\ns = a.copy()").error_in_exec is None
+        assert run("%%remote --download=all\nt = a.copy()").error_in_exec is None
+        assert sent(target) < SMALL
+        a.reshape(-1, order="A").view("u1")[-1] ^= 1  # one bit of the last element
+        assert run("%%remote --download=all\nt = a.copy()").error_in_exec is None
+        assert sent(target) > a.nbytes and np.array_equal(shell.user_ns["t"], a)
+    finally:
+        for name in ("a", "s", "t"):
+            shell.user_ns.pop(name, None)
+        del a
+        gc.collect()

@@ -102,8 +102,8 @@ class Uploads:
             if held is not None and held.confirmed and held.engine_id == target.engine_id:
                 self.recent.setdefault(target, OrderedDict()).move_to_end(held.token)
                 return serialize.keep_reference(held.token)
-            reduced = array.__reduce_ex__(serialize.PROTOCOL)
-            if not (isinstance(reduced, tuple) and len(reduced) == 2):
+            reduced = array.__reduce_ex__(serialize.PROTOCOL)  # (rebuild, args[, state])
+            if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):
                 return NotImplemented
             if record is None:
                 record = self.track(array)
@@ -157,7 +157,7 @@ class Uploads:
             from blake3 import blake3
         except ImportError:
             return None
-        data = memoryview(array.reshape(-1, order="A")).cast("B")
+        data = array.reshape(-1, order="A").view("u1")  # its bytes, whatever the dtype
         return blake3(data, key=self.keyed, max_threads=blake3.AUTO).digest()
 
     # --- after a run's reply ------------------------------------------------------------------

@@ -331,9 +331,12 @@ def keeping(keeper: Any) -> Iterator[None]:
         _state.keeper = previous
 
 
-def kept_upload(token: str, rebuild: Callable, args: tuple) -> Any:
-    """Called by the unpickler at the engine: ``rebuild(*args)``, kept under ``token``."""
+def kept_upload(token: str, rebuild: Callable, args: tuple, state: Any = None) -> Any:
+    """Called by the unpickler at the engine: ``rebuild(*args)`` (then given ``state``, as
+    pickle does), kept under ``token``."""
     obj = rebuild(*args)
+    if state is not None:
+        obj.__setstate__(state)
     keeper = getattr(_state, "keeper", None)
     if keeper is not None:
         keeper.keep(token, obj)
