@@ -263,3 +263,26 @@ def test_kinds_of_arrays_are_kept_and_seen_changed(shell, run, target, make):
             shell.user_ns.pop(name, None)
         del a
         gc.collect()
+
+
+def test_pool_members_each_keep_a_broadcast_array_and_scatter_stays_right(shell):
+    pool = remote_magics.connect("local", n=2, name="uploads-pool")
+    try:
+        shell.user_ns["a"] = a = np.arange(N, dtype=np.float64)
+        cell = "%%remote --targets uploads-pool\ns = float(a[-1])"
+        for _ in range(2):
+            assert shell.run_cell(cell, store_history=False).error_in_exec is None
+        assert list(shell.user_ns["s"]) == [N - 1.0, N - 1.0]
+        assert all(member.last_run.bytes_sent < SMALL for member in pool)  # both kept it
+        a[-1] = -1.0
+        assert shell.run_cell(cell, store_history=False).error_in_exec is None
+        assert list(shell.user_ns["s"]) == [-1.0, -1.0]
+        assert all(member.last_run.bytes_sent > a.nbytes for member in pool)
+        scatter = "%%remote --targets uploads-pool --scatter a\ns = float(a[-1])"
+        for _ in range(2):
+            assert shell.run_cell(scatter, store_history=False).error_in_exec is None
+            assert list(shell.user_ns["s"]) == [N // 2 - 1.0, -1.0]
+    finally:
+        for name in ("a", "s"):
+            shell.user_ns.pop(name, None)
+        pool.close()

@@ -228,14 +228,6 @@ class Uploads:
             if record is not None and record.ref() is None:
                 self.drop(record)
 
-    def kept(self, target: Any) -> tuple[int, int]:
-        """How many arrays ``target`` keeps for us, and their bytes (confirmed copies)."""
-        with self.lock:
-            helds = [r.held[target] for r in self.tracked.values()
-                     if target in r.held and r.held[target].confirmed
-                     and r.held[target].engine_id == target.engine_id]
-        return len(helds), sum(h.nbytes for h in helds)
-
 
 def layout(array: Any) -> tuple:
     """Everything of an array's pickle except its bytes: where they are and how they are read."""
