@@ -4,14 +4,21 @@
   (the proxy travels as a reference; only the float comes back).
 - Capture: :func:`remote_magics.cells.capture.analyze` of a 500-line cell (no kernel involved).
 - Many small values: a cell that reads 1,000 small local variables, each pickled and shipped.
+- No re-upload: a local 1 GB array (100 MB with --quick) read by five cells in a row: the first
+  uploads it, cells 2 to 5 send a reference to the engine's kept copy (it is unchanged: its
+  pages' write tracking says so); then one element changed and read again (uploaded again).
 The null cell is measured again here, so every ratio is of figures taken minutes apart at most.
 """
 from __future__ import annotations
 
 import ast
 
+import gc
+import statistics
+import time
+
 from . import peers
-from .harness import MB, Bench
+from .harness import MB, Bench, Row
 
 TITLE = "Proxy reuse, capture, many small values"
 ORDER = 30
@@ -83,3 +90,65 @@ def run(bench: Bench) -> None:
         for name in names:
             del ns[name]
     bench.target("proxy reuse of 1 GB ≤ 2 × null cell", "cells.proxy", "cells.null", at_most=2.0)
+    reuse(bench)
+
+
+def reuse(bench: Bench) -> None:
+    """A local array read by five cells: uploaded once, then references; changed: again."""
+    import numpy as np
+
+    size = 100 * MB if bench.quick else 1000 * MB
+    label = "100 MB" if bench.quick else "1 GB"
+    cell = "%%remote\ns = float(a[-1])"
+    with peers.ours("bench-reuse") as ours:
+        ns, target = ours.shell.user_ns, ours.target
+
+        def read(expect_upload: bool) -> None:
+            ours.cell(cell)
+            uploaded = target.last_run.bytes_sent >= size
+            if uploaded != expect_upload:  # the figures would measure something else
+                raise AssertionError(f"expected upload={expect_upload}, sent "
+                                     f"{target.last_run.bytes_sent:,} bytes")
+
+        first = Row(GROUP, "cells.reuse.first", f"%%remote reading a new local {label} array "
+                    "(cell 1: uploads it)")
+        rest = Row(GROUP, "cells.reuse.rest", f"the same {label} array unchanged, mean of cells "
+                   "2-5 (a reference to the engine's kept copy)")
+        for _ in range(bench.trials(5, 3)):
+            bench._check_deadline()
+            ns.pop("a", None)
+            gc.collect()
+            ours.cell("%%remote\npass")  # the last array's kept copy is released first
+            ns["a"] = np.ones(size // 8)
+            started = time.perf_counter()
+            read(True)
+            first.seconds.append(time.perf_counter() - started)
+            times = []
+            for _ in range(4):
+                started = time.perf_counter()
+                read(False)
+                times.append(time.perf_counter() - started)
+            rest.seconds.append(statistics.mean(times))
+        bench.rows += [first, rest]
+        bench.interleave(GROUP, [
+            ("cells.null2", "%%remote pass (null cell, interleaved with the next row)",
+             lambda: ours.cell("%%remote\npass")),
+            ("cells.reuse", f"%%remote s = float(a[-1]), a an unchanged local {label} array",
+             lambda: read(False)),
+        ], trials=bench.trials(100, 30))
+
+        def change() -> None:
+            ns["a"][-1] += 1.0
+
+        bench.time(GROUP, "cells.reuse.changed", f"the same {label} array, one element changed "
+                   "since (uploaded again)", lambda: read(True), setup=change,
+                   trials=bench.trials(5, 3), warmup=0)
+        ns.pop("a", None)
+        ns.pop("s", None)
+        gc.collect()
+    bench.target(f"cells 2-5 reading an unchanged {label} array < 2 × null cell",
+                 "cells.reuse.rest", "cells.null", at_most=2.0)
+    bench.target(f"an unchanged {label} array read again < 2 × null cell (interleaved)",
+                 "cells.reuse", "cells.null2", at_most=2.0)
+    bench.target(f"a changed {label} array costs about its first upload (≤ 1.2×)",
+                 "cells.reuse.changed", "cells.reuse.first", at_most=1.2)

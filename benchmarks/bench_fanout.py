@@ -11,6 +11,12 @@ Rows (N = 3,000,000; 300,000 with --quick), all measured in the same run on the 
   each with 2 engines / 2 worker processes.
 The functions are defined in the shell's ``__main__`` namespace, as in a notebook, so every
 tool ships them by value.
+
+Data fan-out (:func:`data`; 1 GB, 100 MB with --quick), MB/s of the whole array:
+- ``%%remote --targets POOL --scatter big``: each of 2 members gets half the array;
+- a read-only array every member reads (broadcast), changed by one element before each trial
+  so that it is uploaded again (an unchanged one is not: bench_cells.py);
+- Dask ``client.scatter([half, half])`` to 2 workers, and ``client.scatter(big, broadcast=True)``.
 """
 from __future__ import annotations
 
@@ -22,11 +28,12 @@ import uuid
 from typing import Iterator
 
 from . import peers
-from .harness import Bench
+from .harness import MB, Bench
 
-TITLE = "Fan-out over 2 kernels: isPrime sum"
+TITLE = "Fan-out over 2 kernels: isPrime sum, and data"
 ORDER = 60
 GROUP = "fanout"
+GROUP_DATA = "fan-out data"
 
 SOURCE = '''
 def isPrime(p):
@@ -43,6 +50,91 @@ def count_primes(xs):
 
 
 def run(bench: Bench) -> None:
+    """The isPrime fan-out, then the data fan-out."""
+    compute(bench)
+    data(bench)
+
+
+def data(bench: Bench) -> None:
+    """1 GB (100 MB quick) scattered over / given to every member of a 2-kernel pool, and Dask."""
+    import numpy as np
+
+    import remote_magics
+
+    size = 100 * MB if bench.quick else 1000 * MB
+    label = "100 MB" if bench.quick else "1 GB"
+    ip = peers.shell()
+    ns = ip.user_ns
+    ns["big"] = np.random.default_rng(0).integers(0, 255, size, dtype=np.uint8)
+    trials = bench.trials(5, 3)
+    pool = remote_magics.connect("local", n=2, name="bench-fanout-data", timeout=peers.TIMEOUT)
+
+    def cell(text: str) -> None:
+        result = ip.run_cell(text, store_history=False)
+        if not result.success:
+            raise RuntimeError(f"cell failed: {result.error_in_exec!r}")
+
+    def scatter() -> None:
+        cell("%%remote --targets bench-fanout-data --scatter big\nn = big.size")
+        if sum(ns["n"]) != size:
+            raise AssertionError(f"scattered {ns['n']}, not {size}")
+
+    def touch() -> None:  # a changed array: uploaded again, as a new one would be
+        ns["big"][0] ^= 1
+        ns["big"].flags.writeable = False
+
+    def broadcast() -> None:
+        cell("%%remote --targets bench-fanout-data\nn = big.size")
+        if list(ns["n"]) != [size, size]:
+            raise AssertionError(f"broadcast {ns['n']}")
+
+    def writable() -> None:
+        ns["big"].flags.writeable = True
+
+    cases = [
+        dict(group=GROUP_DATA, row_id="fanout.data.scatter", label=f"remote_magics --scatter of "
+             f"{label} over a local pool of 2", fn=scatter, nbytes=size),
+        dict(group=GROUP_DATA, row_id="fanout.data.broadcast", label=f"remote_magics: a "
+             f"read-only {label} array read by both members (broadcast; changed before each "
+             "trial)", fn=broadcast, nbytes=size, setup=touch, teardown=writable),
+    ]
+    try:
+        import distributed
+
+        with _dask(2) as client:
+            halves = np.array_split(ns["big"], 2)
+
+            def dask_scatter() -> None:
+                futures = client.scatter(halves, direct=True)
+                distributed.wait(futures)
+                client.cancel(futures)
+
+            def dask_broadcast() -> None:
+                future = client.scatter(ns["big"], broadcast=True, direct=True, hash=False)
+                distributed.wait(future)
+                client.cancel(future)
+
+            cases += [
+                dict(group=GROUP_DATA, row_id="fanout.data.dask_scatter", label=f"Dask scatter of "
+                     f"{label} in 2 halves to 2 workers", fn=dask_scatter, nbytes=size),
+                dict(group=GROUP_DATA, row_id="fanout.data.dask_broadcast", label="Dask "
+                     "scatter(..., broadcast=True) to 2 workers", fn=dask_broadcast, nbytes=size),
+            ]
+            bench.transfers(cases, trials=trials)  # trial by trial in turn: load falls alike
+    except ImportError as err:
+        bench.skip(GROUP_DATA, "fanout.data.dask_scatter", "Dask scatter", f"not installed: {err}")
+        bench.transfers(cases, trials=trials)
+    finally:
+        pool.close()
+        ns.pop("big", None)
+        ns.pop("n", None)
+    bench.target(f"--scatter {label} over 2 ≥ Dask scatter to 2 workers", "fanout.data.scatter",
+                 "fanout.data.dask_scatter", at_least=1.0)
+    bench.target(f"broadcast {label} to 2 ≥ Dask scatter(broadcast=True)",
+                 "fanout.data.broadcast", "fanout.data.dask_broadcast", at_least=1.0)
+
+
+def compute(bench: Bench) -> None:
     """Local, pool scatter/gather (contiguous and interleaved), pool.map, ipyparallel, Dask."""
     import remote_magics
 
@@ -147,10 +239,17 @@ def _ipyparallel(engines: int) -> Iterator:
 
 @contextlib.contextmanager
 def _dask(workers: int) -> Iterator:
+    import dask
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+    settings = {"distributed.comm.compression": None,  # as bench_bulk.py's Dask
+                "distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+                "distributed.worker.memory.pause": False,
+                "distributed.worker.memory.terminate": False}
+    with dask.config.set(settings), \
+            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                         host="127.0.0.1", dashboard_address=None, silence_logs=logging.ERROR,
+                         memory_limit=0) as cluster, \
             Client(cluster, timeout=peers.TIMEOUT) as client:
         yield client
 

@@ -16,6 +16,7 @@ import logging
 import math
 import re
 import sys
+import threading
 import time
 from collections import ChainMap
 from dataclasses import dataclass, field
@@ -29,7 +30,10 @@ from .client.connection import Pending, wait_all
 from .engine.tasks import MAP_ITEM_NOTE, map_chunk
 from .errors import FanOutError, MapError, NotConnected, RemoteMagicsError
 from .targets import Target, local, registry
-from .wire import protocol
+from .wire import protocol, serialize
+
+#: Above this many bytes in all, a run goes to the members from one thread each.
+PARALLEL_BYTES = 8 << 20
 
 log = logging.getLogger(__name__)
 
@@ -267,19 +271,10 @@ def run_on(
                 overlay[name] = entry
     deletable = [n for n in capture.analyze(code).deletes if n in namespace]
     grouped = _Grouped(names, on_output)
-    pending: list[Pending | None] = []
-    failures: dict[int, BaseException] = {}
-    for i, member in enumerate(members):
-        try:
-            pending.append(member.start_run(
-                code, ChainMap(overlays[i], namespace), download=download, bytes=bytes,
-                timeout=timeout, on_output=grouped.collector(i), hidden=hidden,
-                cell_id=cell_id))
-        except Exception as err:
-            if not any(pending):
-                raise  # nothing was sent anywhere: the plain error says it best
-            pending.append(None)
-            failures[i] = err
+    requests = [member.prepare_run(code, ChainMap(overlays[i], namespace), download=download,
+                                   bytes=bytes, hidden=hidden, cell_id=cell_id)
+                for i, member in enumerate(members)]  # a value that does not pickle: none sent
+    pending, failures = send_all(members, requests, timeout, grouped)
     index_of = {id(p): i for i, p in enumerate(pending) if p is not None}
     for i in failures:
         grouped.finish(i)
@@ -307,6 +302,39 @@ def run_on(
     if any(isinstance(r, BaseException) for r in runs):
         raise FanOutError(names, runs)
     return _combine(names, runs, namespace, gather, time.perf_counter() - started)
+
+
+def send_all(members: Sequence[Target], requests: list, timeout: float | None,
+             grouped: "_Grouped") -> tuple[list[Pending | None], dict[int, BaseException]]:
+    """Send each member its prepared run, all at once: one thread per member beyond the first,
+    so that big uploads to several kernels overlap rather than queue. Returns the runs in flight
+    (None where sending failed) and each failure; raises when nothing was sent anywhere."""
+    pending: list[Pending | None] = [None] * len(members)
+    failures: dict[int, BaseException] = {}
+
+    def send(i: int) -> None:
+        try:
+            pending[i] = members[i].send_run(requests[i], timeout=timeout,
+                                             on_output=grouped.collector(i))
+        except Exception as err:  # reported with the member's result
+            if not big and not any(pending):
+                raise  # nothing was sent anywhere: the plain error says it best
+            failures[i] = err
+
+    big = len(members) > 1 and sum(serialize.nbytes(r.frames) for r in requests) > PARALLEL_BYTES
+    threads = [threading.Thread(target=send, args=(i,), name=f"remote_magics send {i}",
+                                daemon=True) for i in range(1, len(members))] if big else []
+    for thread in threads:
+        thread.start()
+    try:
+        for i in range(1 if big else len(members)):
+            send(i)
+    finally:
+        for thread in threads:
+            thread.join()  # each send ends: its engine acknowledges, refuses or is found dead
+    if big and len(failures) == len(members):
+        raise failures[0]  # nothing was sent anywhere: the plain error says it best
+    return pending, failures
 
 
 def _combine(names: list[str], runs: list, namespace: dict, gather: Sequence[str],

@@ -22,7 +22,7 @@ from ..client.handshake import across_versions, bytecode_barrier, local_versions
     remote_versions
 from ..errors import RemoteError, SerializationError
 from ..wire import serialize
-from . import capture
+from . import capture, uploads
 from .proxy import RemoteObject
 
 
@@ -92,7 +92,9 @@ def prepare(
     watch = [n for n in cell.maybe_changed if n in shipped and n not in cell.writes
              and may_change(namespace[n])]
     # One stream for all names: two names for one object stay one object at the engine.
-    with serialize.by_value(local_modules()), serialize.cell_namespace(namespace):
+    # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
+    with serialize.by_value(local_modules()), serialize.cell_namespace(namespace), \
+            serialize.substituting(uploads.ledger.substitute(target)):
         stream = serialize.Outgoing(bytecode=barrier is None)
         inputs, frames = pickle_inputs(stream, names, namespace, target, barrier)
         if watch:  # what the cell may change goes with every notebook name that shares it
@@ -168,6 +170,16 @@ def names_sharing(held: set[int], namespace: Mapping[str, Any], hidden: Mapping[
             and not (name in hidden and hidden[name] is value) and may_change(value)]
 
 
+def lacked_uploads(reply: "Reply | None", target: Any) -> bool:
+    """Whether a run failed before running only because its engine no longer kept an upload
+    the run referred to; those are forgotten, so the same run sent again uploads them."""
+    if reply is None or reply.content.get("status") == "ok":
+        return False
+    report = reply.content.get("uploads")
+    uploads.ledger.settle(target, report)
+    return uploads.ledger.lost(report)
+
+
 def version_hint(details: dict) -> str:
     """A sentence naming both sides' Python and cloudpickle versions when they differ, else ""."""
     here, there = dict(local_versions()), remote_versions(details)
@@ -223,6 +235,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     that comes while the notebook runs on (``--async``); by default they are ``namespace``'s.
     """
     content = reply.content
+    uploads.ledger.settle(target, content.get("uploads"))
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]

@@ -27,7 +27,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, jobs, live, lookup, namespace, persist, tracebacks
+from . import channels, jobs, kept, live, lookup, namespace, pages, persist, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -76,16 +76,18 @@ PLACEHOLDER = _Placeholder()
 WATCH_BYTES = 64 << 20
 
 
-def watch(content: dict, namespace: dict) -> dict:
+def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     """The inputs a run may change in place (the request's ``watch``), with a digest of each now.
 
     ``{name: (object, digest)}``; an input whose pickle is over :data:`WATCH_BYTES`, or that
-    does not pickle, is not watched.
+    does not pickle, is not watched. ``spans(obj)``: the write-tracked memory of a kept upload
+    (:mod:`.kept`), which stands in for its digest at no cost.
     """
     watched = {}
     for name in content.get("watch", ()):
         if name in namespace:
-            digest = serialize.fingerprint(namespace[name], WATCH_BYTES)
+            span = spans(namespace[name]) if spans is not None else None
+            digest = span or serialize.fingerprint(namespace[name], WATCH_BYTES)
             if digest is not None:
                 watched[name] = (namespace[name], digest)
     return watched
@@ -95,7 +97,8 @@ def changed_in_place(watched: dict, namespace: dict) -> list[str]:
     """The watched inputs still bound to the same object whose pickle changed during the run."""
     return [name for name, (obj, digest) in watched.items()
             if namespace.get(name, PLACEHOLDER) is obj
-            and serialize.fingerprint(obj, WATCH_BYTES) != digest]
+            and (digest.written() if isinstance(digest, pages.Span)
+                 else serialize.fingerprint(obj, WATCH_BYTES) != digest)]
 
 
 @dataclasses.dataclass
@@ -117,6 +120,7 @@ class Engine:
         self.key: bytes = kernel.session.key
         self.engine_id = secrets.token_hex(8)
         self.store = ObjectStore()
+        self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
         # request msg_id → (client, ids its reply holds), until the client settles it
@@ -379,9 +383,11 @@ class Engine:
         namespace = None
         watched: dict = {}
         asking = None
+        uploads = self.kept.run(client)
         try:
-            namespace = self.namespace(content, parent["buffers"], client)
-            watched = watch(content, namespace)
+            with serialize.keeping(uploads):
+                namespace = self.namespace(content, parent["buffers"], client)
+            watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
@@ -389,6 +395,7 @@ class Engine:
             reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 reply, frames = self.bound_before(reply, content, namespace, client, watched)
+            uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
             return
         finally:
@@ -397,6 +404,7 @@ class Engine:
             IN_RUN.reset(in_run)
         self.flush_figures()
         reply, frames = self.outputs(content, namespace, value, client, watched)
+        uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
 
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
@@ -705,7 +713,9 @@ class Engine:
             return
         client = protocol.client_of(parent)
         released = sum(self.store.release(oid, client) for oid in parent["content"].get("ids", ()))
+        released += self.kept.release(client, parent["content"].get("uploads", ()))
         if parent["content"].get("all"):
+            self.kept.drop_client(client)
             released += self.store.drop_client(client)
             self.unsettled = {k: v for k, v in self.unsettled.items() if v[0] != client}
         self.reply(stream, ident, parent, {"status": "ok", "released": released})
@@ -719,6 +729,7 @@ class Engine:
             "status": "ok",
             "protocol_version": protocol.PROTOCOL_VERSION,
             "objects": self.store.count(client),
+            "kept": self.kept.count(client),
             "total_objects": self.store.count(),
             "pid": os.getpid(),
             "hostname": socket.gethostname(),

@@ -29,7 +29,7 @@ import threading
 import time
 from typing import Any
 
-from ..wire import protocol
+from ..wire import protocol, serialize
 
 #: Characters of output a job keeps at most (its newest), whatever its bound in lines.
 OUTPUT_CHARS = 16 << 20
@@ -412,7 +412,9 @@ def install(engine: Any) -> None:
             return
         content = parent["content"]
         try:
-            namespace = engine.namespace(content, parent["buffers"], protocol.client_of(parent))
+            with serialize.keeping(engine.kept.run(protocol.client_of(parent))):
+                namespace = engine.namespace(content, parent["buffers"],
+                                             protocol.client_of(parent))
             job = table.submit(content, namespace)
         except BaseException as err:  # nothing was queued; the client waits for a reply
             engine.reply(stream, ident, parent, engine.error_content(err))

@@ -35,6 +35,16 @@ class ObjectStore:
         counts[client] = counts.get(client, 0) + 1
         return oid
 
+    def add_as(self, oid: str, obj: Any, client: str) -> bool:
+        """Hold a new ``obj`` for ``client`` under the id ``oid`` the client chose (a kept
+        upload's token); False when that id or that object is held already."""
+        if oid in self._objects or id(obj) in self._ids:
+            return False
+        self._objects[oid] = obj
+        self._ids[id(obj)] = oid
+        self._counts[oid] = {client: 1}
+        return True
+
     def get(self, oid: str, client: str) -> Any:
         """The object, if ``client`` holds a reference to it; KeyError otherwise."""
         if client not in self._counts.get(oid, ()):

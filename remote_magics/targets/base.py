@@ -56,6 +56,7 @@ class Target:
         self.persistent: dict | None = None
         self.reconnected = False
         self._releases: list[str] = []
+        self._upload_releases: list[str] = []  # kept uploads to drop (cells/uploads.py)
         self._releases_lock = threading.Lock()
         self.engine_id = ""
         self.details: dict = {}
@@ -197,11 +198,14 @@ class Target:
         answers), instead of a NameError; offered only to a cell that calls ``eval``,
         ``exec``, ``globals()`` and the like (:func:`~remote_magics.cells.lookup.may_ask`).
         """
-        pending = self.start_run(code, namespace, download=download, bytes=bytes,
-                                 timeout=timeout, on_output=on_output, hidden=hidden,
-                                 cell_id=cell_id, on_progress=on_progress, quiet=quiet,
-                                 show_result=show_result, lookup=lookup)
-        self._stopped_keeps(pending.wait, pending, namespace)
+        for attempt in range(2):
+            pending = self.start_run(code, namespace, download=download, bytes=bytes,
+                                     timeout=timeout, on_output=on_output, hidden=hidden,
+                                     cell_id=cell_id, on_progress=on_progress, quiet=quiet,
+                                     show_result=show_result, lookup=lookup)
+            self._stopped_keeps(pending.wait, pending, namespace)
+            if attempt or not runner.lacked_uploads(pending.reply, self):
+                break  # else nothing ran: the engine lacked a kept copy, now sent again
         return self.finish_run(pending, namespace)
 
     def _stopped_keeps(self, outcome: Callable[[], Any], pending: Pending, namespace: dict) -> Any:
@@ -233,6 +237,19 @@ class Target:
         if lookup and may_ask(request.cell, request.content["code"]):
             request.content["lookup"] = True
             on_lookup = answerer(namespace, hidden or {}, self)
+        return self.send_run(request, timeout=timeout, on_output=on_output,
+                             on_progress=on_progress, quiet=quiet, on_lookup=on_lookup)
+
+    def send_run(self, request: runner.Request, *, timeout: float | None = None,
+                 on_output: Callable[[dict], None] | None = display.show,
+                 on_progress: Callable[[str, int, int], None] | None = None,
+                 quiet: bool = False,
+                 on_lookup: Callable[[str], Any] | None = None) -> Pending:
+        """Send a run made by :meth:`prepare_run`; it is in flight when this returns.
+
+        A pool calls this from one thread per member, so that big uploads go out together.
+        ``on_lookup`` answers the cell's asks for names (:meth:`start_run`'s ``lookup``).
+        """
         self.say_if_still_running(quiet)
         return self._watch(lambda: self.connection.start(
             protocol.RUN_REQUEST, request.content, request.frames, timeout=timeout,
@@ -369,12 +386,18 @@ class Target:
         with self._releases_lock:
             self._releases.append(object_id)
 
+    def release_upload_later(self, token: str) -> None:
+        """Queue the release of a kept upload (safe from ``__del__``, any thread)."""
+        with self._releases_lock:
+            self._upload_releases.append(token)
+
     def flush_releases(self) -> None:
         """Send the queued releases without waiting for the engine's answer."""
         with self._releases_lock:
             ids, self._releases = self._releases, []
-        if ids and not self.connection.closed:
-            self.connection.send(protocol.RELEASE_REQUEST, {"ids": ids})
+            tokens, self._upload_releases = self._upload_releases, []
+        if (ids or tokens) and not self.connection.closed:
+            self.connection.send(protocol.RELEASE_REQUEST, {"ids": ids, "uploads": tokens})
 
     def restart(self, timeout: float = 60.0) -> None:
         """Restart a kernel we started: a fresh engine; every proxy to the old one is lost."""
@@ -392,6 +415,7 @@ class Target:
         km.restart_kernel(now=True)
         with self._releases_lock:
             self._releases.clear()
+            self._upload_releases.clear()
         self.connection = owned_connection(self.name, km)
         self.lost = None
         self.handshake(timeout)
@@ -444,6 +468,7 @@ class Target:
             elif not shutdown:
                 with self._releases_lock:
                     self._releases.clear()
+                    self._upload_releases.clear()
                 self.connection.send(protocol.RELEASE_REQUEST, {"ids": [], "all": True})
                 linger = 1.0  # the release must leave before the sockets go
         finally:

@@ -103,12 +103,20 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     which the client updates in place where it can, so other names for it see the change).
     An error reply also carries the ``outputs``, ``deleted`` and ``packed`` of the names the
     cell bound (or changed) before it failed.
+    Both carry ``uploads``: ``{"kept", "dropped", "lost"}`` (tokens). An input's pickle may hold
+    big arrays as kept uploads (``serialize.kept_upload(token, ...)``: the engine keeps the
+    value for this client under ``token``) and as references to them
+    (``serialize.resolve_kept(token)``: no bytes travel). ``kept``: the uploads of this run the
+    engine keeps; ``dropped``: kept copies that changed on the engine (the cell wrote them), no
+    longer kept; ``lost``: references the engine could not resolve (the run did not start: the
+    client sends it again with the bytes). See ``engine/kept.py`` and ``cells/uploads.py``.
 ``remote_fetch_request`` → ``id``.  ``remote_fetch_reply`` ← ``status``, ``nframes``, ``digest``;
     frames: the object's item.
-``remote_release_request`` → ``ids`` (a list; an id listed twice is released twice).
+``remote_release_request`` → ``ids`` (a list; an id listed twice is released twice),
+    ``uploads`` (optional: tokens of kept uploads to drop).
     ``remote_release_reply`` ← ``status``, ``released`` (int).
 ``remote_info_request`` → nothing. ``remote_info_reply`` ← ``engine_id``, ``objects`` (count held
-    for this client), ``total_objects``, ``pid``, ``hostname``, ``python``, ``python_version``,
+    for this client), ``kept`` ([count, bytes] of uploads kept for this client), ``total_objects``, ``pid``, ``hostname``, ``python``, ``python_version``,
     ``cwd``, ``versions`` (:func:`versions`: ``python``, ``cloudpickle``, ``numpy``, each a
     version string or null when absent; the client compares them with its own at connect).
 

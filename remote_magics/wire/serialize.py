@@ -106,6 +106,11 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is getattr(_state, "namespace", None):
                 return (make_cell_function, *reduced[1:5], set_cell_function_state)
             return reduced
+        substitute = getattr(_state, "substitute", None)
+        if substitute is not None:  # an upload the engine keeps (:func:`substituting`)
+            reduced = substitute(obj)
+            if reduced is not NotImplemented:
+                return reduced
         returning = getattr(_state, "returning", None)
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
@@ -713,6 +718,63 @@ def replace_state(obj: Any, state: Any) -> None:
     obj.__dict__.update(attributes or {})
     for key, value in (slots or {}).items():
         setattr(obj, key, value)
+
+
+# --- uploads the engine keeps between runs ------------------------------------------------
+
+@contextlib.contextmanager
+def substituting(substitute: Callable[[Any], Any]) -> Iterator[None]:
+    """Within this block, every object pickled is first offered to ``substitute(obj)``.
+
+    It returns ``NotImplemented`` to pickle the object as usual, or a reduce tuple: the client
+    returns :func:`keep_reference` for a value the engine already keeps, or
+    :func:`kept_upload`'s for one it should keep. Being pickle-level, this works for an object
+    anywhere in a run's values, and once per object however many names hold it.
+    """
+    previous = getattr(_state, "substitute", None)
+    _state.substitute = substitute
+    try:
+        yield
+    finally:
+        _state.substitute = previous
+
+
+@contextlib.contextmanager
+def keeping(keeper: Any) -> Iterator[None]:
+    """Within this block, kept uploads unpickled go to ``keeper`` (the engine provides it):
+    ``keeper.keep(token, obj)`` for a new one, ``keeper.get(token)`` for a reference."""
+    previous = getattr(_state, "keeper", None)
+    _state.keeper = keeper
+    try:
+        yield
+    finally:
+        _state.keeper = previous
+
+
+def kept_upload(token: str, rebuild: Callable, args: tuple, state: Any = None) -> Any:
+    """Called by the unpickler at the engine: ``rebuild(*args)`` (then given ``state``, as
+    pickle does), kept under ``token``."""
+    obj = rebuild(*args)
+    if state is not None:
+        obj.__setstate__(state)
+    keeper = getattr(_state, "keeper", None)
+    if keeper is not None:
+        keeper.keep(token, obj)
+    return obj
+
+
+def keep_reference(token: str) -> tuple:
+    """The reduce tuple of a value the engine keeps under ``token``: no bytes travel."""
+    return resolve_kept, (token,)
+
+
+def resolve_kept(token: str) -> Any:
+    """Called by the unpickler at the engine to turn a kept upload's token into the value."""
+    keeper = getattr(_state, "keeper", None)
+    if keeper is None:
+        raise pickle.UnpicklingError(
+            f"a reference to upload {token} can only be unpickled by the engine that kept it")
+    return keeper.get(token)
 
 
 # --- modules that the other side cannot import --------------------------------------------

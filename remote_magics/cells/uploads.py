@@ -1,0 +1,243 @@
+"""Big arrays uploaded once: which local arrays each engine keeps, and whether they changed.
+
+A ``%%remote`` cell ships every value it reads. A numpy array of at least :data:`KEEP_BYTES`
+is uploaded with a token, and the engine keeps its copy (:mod:`..engine.kept`); a later run that
+reads the same array sends only the token, if the array is unchanged. Unchanged is detected,
+never assumed: the array's pages are write-protected in the asynchronous mode of a userfaultfd
+(:mod:`..engine.pages`) when its bytes are sent, and any write since then (through any name,
+a view, the kernel) is found in microseconds. Without that (another OS, an older kernel), a
+keyed BLAKE3 digest of the bytes decides when the ``blake3`` package is installed, and
+otherwise the array is simply uploaded every time.
+
+The engine drops a copy that changed there (the cell wrote it), and says so in the reply; a
+kept copy is released when the local array dies, when it changed here, when a target's kept
+bytes pass :data:`CAP_BYTES` (least recently used first), and with the connection or engine.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+import sys
+import threading
+import weakref
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from ..engine import pages
+from ..wire import serialize
+
+log = logging.getLogger(__name__)
+
+#: An array smaller than this is uploaded every time: checking costs more than sending.
+KEEP_BYTES = 1 << 20
+#: At most this many bytes kept per target; past it, the least recently used copies go.
+CAP_BYTES = 8 << 30
+
+
+@dataclass
+class Held:
+    """What one target keeps of one array: its token, for which engine, and its size."""
+
+    token: str
+    engine_id: str
+    nbytes: int
+    confirmed: bool = False  # the engine said it kept it
+
+
+@dataclass
+class Tracked:
+    """A local array whose bytes went to one or more engines, and how to tell they changed."""
+
+    ref: weakref.ref
+    layout: tuple  # address, shape, strides, dtype: what the pickle says besides the bytes
+    span: pages.Span | None
+    digest: bytes | None = None
+    held: "weakref.WeakKeyDictionary[Any, Held]" = field(
+        default_factory=weakref.WeakKeyDictionary)  # target → what it keeps
+
+
+class Uploads:
+    """The client's record of kept uploads, for every target (one per process: :data:`ledger`)."""
+
+    def __init__(self) -> None:
+        self.tracked: dict[int, Tracked] = {}  # id(array) → its record
+        self.recent: "weakref.WeakKeyDictionary[Any, OrderedDict[str, Tracked]]" = \
+            weakref.WeakKeyDictionary()  # target → token → record, least recently used first
+        self.lock = threading.RLock()
+        self.keyed = secrets.token_bytes(32)  # the digest's key: no one can aim a collision
+
+    # --- while a run's values are pickled ---------------------------------------------------
+
+    def substitute(self, target: Any) -> Callable[[Any], Any]:
+        """The function :func:`..wire.serialize.substituting` calls for each object pickled for
+        ``target``: a reference for a kept unchanged array, a kept upload for a new big one."""
+        ndarray = _ndarray()
+        sent: dict[int, str] = {}  # id(array) → token, for an array met again in the same run
+
+        def substitute(obj: Any) -> Any:
+            if ndarray is None or type(obj) is not ndarray or obj.nbytes < KEEP_BYTES:
+                return NotImplemented
+            if id(obj) in sent:  # the engine keeps it first, then resolves this reference
+                return serialize.keep_reference(sent[id(obj)])
+            try:
+                reduced = self.reduce(obj, target)
+            except Exception:  # never fail a run for this: the array goes as usual
+                log.debug("uploads: not kept", exc_info=True)
+                return NotImplemented
+            if reduced is not NotImplemented:
+                sent[id(obj)] = reduced[1][0]
+            return reduced
+
+        return substitute
+
+    def reduce(self, array: Any, target: Any) -> Any:
+        """A reference to ``target``'s copy of ``array`` when it is unchanged, else an upload
+        that ``target`` keeps; ``NotImplemented`` for an array that cannot be kept."""
+        if array.dtype.hasobject or not (array.flags.c_contiguous or array.flags.f_contiguous):
+            return NotImplemented
+        with self.lock:
+            record = self.current(array)
+            held = record.held.get(target) if record is not None else None
+            if held is not None and held.confirmed and held.engine_id == target.engine_id:
+                self.recent.setdefault(target, OrderedDict()).move_to_end(held.token)
+                return serialize.keep_reference(held.token)
+            reduced = array.__reduce_ex__(serialize.PROTOCOL)  # (rebuild, args[, state])
+            if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):
+                return NotImplemented
+            if record is None:
+                record = self.track(array)
+                if record is None:
+                    return NotImplemented
+            if held is not None:  # a copy not confirmed, or of an engine before a restart
+                self.release(target, record, held)
+            token = secrets.token_hex(16)
+            record.held[target] = Held(token, target.engine_id, array.nbytes)
+            return serialize.kept_upload, (token, *reduced)
+
+    def current(self, array: Any) -> Tracked | None:
+        """The record of ``array`` if what its engines keep is still equal to it, else None
+        (its copies released: it changed, or it is a new array where an old one was)."""
+        record = self.tracked.get(id(array))
+        if record is None:
+            return None
+        if record.ref() is array and record.layout == layout(array) and not self.changed(record):
+            return record
+        self.drop(record)
+        return None
+
+    def changed(self, record: Tracked) -> bool:
+        """Whether the array's bytes may have changed since they were sent."""
+        if record.span is not None:
+            return record.span.written()
+        array = record.ref()
+        return array is None or record.digest is None or record.digest != self.digest(array)
+
+    def track(self, array: Any) -> Tracked | None:
+        """Start a record of ``array``, watching its memory from now (before its bytes go)."""
+        address, nbytes = array.ctypes.data, array.nbytes
+        tracker = pages.tracker()
+        span = tracker.span(address, nbytes) if tracker is not None else None
+        digest = None
+        if span is not None:
+            span.protect()
+        else:
+            digest = self.digest(array)
+            if digest is None:  # no cheap way to see a change: upload every time
+                return None
+        key = id(array)
+        record = Tracked(weakref.ref(array, lambda _, key=key: self.died(key)), layout(array),
+                         span, digest)
+        self.tracked[key] = record
+        return record
+
+    def digest(self, array: Any) -> bytes | None:
+        """A keyed BLAKE3 digest of the array's bytes, or None without the ``blake3`` package."""
+        try:
+            from blake3 import blake3
+        except ImportError:
+            return None
+        data = array.reshape(-1, order="A").view("u1")  # its bytes, whatever the dtype
+        return blake3(data, key=self.keyed, max_threads=blake3.AUTO).digest()
+
+    # --- after a run's reply ------------------------------------------------------------------
+
+    def settle(self, target: Any, report: dict | None) -> None:
+        """Apply what the engine did with this run's uploads (the reply's ``uploads``)."""
+        if not report:
+            return
+        kept = set(report.get("kept", ()))
+        gone = set(report.get("dropped", ())) | set(report.get("lost", ()))
+        with self.lock:
+            recent = self.recent.setdefault(target, OrderedDict())
+            for record in list(self.tracked.values()):
+                held = record.held.get(target)
+                if held is None:
+                    continue
+                if held.token in gone:
+                    record.held.pop(target, None)
+                    recent.pop(held.token, None)
+                elif held.token in kept and not held.confirmed:
+                    held.confirmed = True
+                    recent[held.token] = record
+            self.cap(target)
+
+    def lost(self, report: dict | None) -> bool:
+        """Whether a run failed only because its engine no longer had a kept copy (run it again:
+        the copies it lacked are forgotten, so they are uploaded)."""
+        return bool(report and report.get("lost"))
+
+    def cap(self, target: Any) -> None:
+        """Release ``target``'s least recently used kept copies past :data:`CAP_BYTES`."""
+        recent = self.recent.get(target)
+        if not recent:
+            return
+        total = sum(r.held[target].nbytes for r in recent.values() if target in r.held)
+        while recent and total > CAP_BYTES:
+            token, record = recent.popitem(last=False)
+            held = record.held.get(target)
+            if held is not None and held.token == token:
+                total -= held.nbytes
+                self.release(target, record, held)
+
+    # --- releases -----------------------------------------------------------------------------
+
+    def release(self, target: Any, record: Tracked, held: Held) -> None:
+        """Tell ``target``'s engine (with its next message) to drop its copy."""
+        record.held.pop(target, None)
+        recent = self.recent.get(target)
+        if recent is not None:
+            recent.pop(held.token, None)
+        if held.engine_id == target.engine_id:
+            target.release_upload_later(held.token)
+
+    def drop(self, record: Tracked) -> None:
+        """Forget a record: every engine's copy is released, and its memory no longer watched."""
+        for target, held in list(record.held.items()):
+            self.release(target, record, held)
+        for key, found in list(self.tracked.items()):
+            if found is record:
+                del self.tracked[key]
+        if record.span is not None:
+            record.span.close()
+
+    def died(self, key: int) -> None:
+        """The local array went: so do its kept copies (called by its weakref, any thread)."""
+        with self.lock:
+            record = self.tracked.get(key)
+            if record is not None and record.ref() is None:
+                self.drop(record)
+
+
+def layout(array: Any) -> tuple:
+    """Everything of an array's pickle except its bytes: where they are and how they are read."""
+    return array.ctypes.data, array.shape, array.strides, array.dtype
+
+
+def _ndarray() -> type | None:
+    numpy = sys.modules.get("numpy")  # no numpy imported: no array to keep
+    return getattr(numpy, "ndarray", None) if numpy is not None else None
+
+
+#: The process's one record (one page tracker serves every array and target).
+ledger = Uploads()

@@ -1,0 +1,183 @@
+"""Uploads the engine keeps between runs, so an unchanged big value is sent once.
+
+The client marks a big array it uploads with a token (:func:`..wire.serialize.kept_upload`);
+the engine keeps the unpickled value in its object store under that token, for that client
+only, and a later run that reads the same unchanged array sends just the token
+(:func:`..wire.serialize.keep_reference`). The client decides that its array is unchanged
+(``cells/uploads.py``); here the engine makes sure its own copy is unchanged too: a cell that
+changes the kept value in place, a thread it started, or another name for it, and the kept copy
+is dropped at the end of the run (or refused when a run asks for it), so the client uploads its
+own value again. Without write tracking (:mod:`.pages`) nothing is kept.
+
+A kept copy goes when the client says so (its array died, it changed, a memory cap), when the
+client disconnects, and with the engine. Standard library only.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import pages
+from .store import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+class KeptCopyLost(LookupError):
+    """A run refers to a kept upload the engine no longer holds (or whose copy changed)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__(f"the engine no longer keeps upload {token} (it changed or was "
+                         "released); the client uploads it again")
+        self.token = token
+
+
+@dataclass
+class Kept:
+    """One kept copy: its size, and the span of memory that tells whether it changed."""
+
+    span: pages.Span
+    nbytes: int
+
+
+def memory_of(obj: Any) -> tuple[int, int] | None:
+    """``(address, nbytes)`` of an object's one contiguous buffer (a numpy array's), else None."""
+    interface = getattr(type(obj), "__array_interface__", None)
+    if interface is None or getattr(obj, "dtype", None) is None or obj.dtype.hasobject:
+        return None
+    flags = obj.flags
+    if not (flags.c_contiguous or flags.f_contiguous):
+        return None
+    return obj.ctypes.data, obj.nbytes
+
+
+@dataclass
+class RunKeeper:
+    """What one run does with kept uploads, given to :func:`..wire.serialize.keeping`."""
+
+    keeper: "Keeper"
+    client: str
+    kept: list[str] = field(default_factory=list)  # tokens kept by this run
+    lost: list[str] = field(default_factory=list)  # tokens asked for but not held
+    # this run's uploads, kept or not: another reference in the same run resolves to them
+    received: dict[str, Any] = field(default_factory=dict)
+
+    def keep(self, token: str, obj: Any) -> None:
+        self.received[token] = obj
+        if self.keeper.keep(self.client, token, obj):
+            self.kept.append(token)
+
+    def span_of(self, obj: Any) -> pages.Span | None:
+        """The write-tracked memory of ``obj`` if it is a copy this run uses that the engine
+        keeps (unchanged when the run started), else None."""
+        held = self.keeper.clients.get(self.client)
+        if not held:
+            return None
+        for token, value in self.received.items():
+            if value is obj and token in held:
+                return held[token].span
+        return None
+
+    def get(self, token: str) -> Any:
+        if token in self.received:
+            return self.received[token]
+        try:
+            self.received[token] = self.keeper.get(self.client, token)
+        except KeptCopyLost:
+            self.lost.append(token)
+            raise
+        return self.received[token]
+
+    def add_to(self, reply: dict) -> None:
+        """Put :meth:`report` into a run's reply as ``uploads``, unless there is nothing to say."""
+        report = self.report()
+        if any(report.values()):
+            reply["uploads"] = report
+
+    def report(self) -> dict:
+        """For the run's reply: ``kept`` (tokens now held), ``dropped`` (no longer), ``lost``."""
+        dropped = self.keeper.drop_changed(self.client) if self.keeper.clients.get(
+            self.client) else []
+        kept = [token for token in self.kept if token not in dropped]
+        return {"kept": kept, "dropped": dropped, "lost": self.lost}
+
+
+class Keeper:
+    """The engine's kept uploads: client → token → :class:`Kept`; the values live in the store."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+        self.clients: dict[str, dict[str, Kept]] = {}
+
+    def run(self, client: str) -> RunKeeper:
+        """The keeper of one run of ``client``."""
+        return RunKeeper(self, client)
+
+    def keep(self, client: str, token: str, obj: Any) -> bool:
+        """Keep ``obj`` for ``client`` under ``token``; False when it cannot be watched here."""
+        tracker = pages.tracker()
+        memory = memory_of(obj) if tracker is not None else None
+        span = tracker.span(*memory) if memory is not None else None
+        if span is None:
+            return False
+        if not self.store.add_as(token, obj, client):
+            span.close()
+            return False
+        span.protect()
+        self.forget(client, [token])  # a token kept twice: the newer copy
+        self.clients.setdefault(client, {})[token] = Kept(span, memory[1])
+        return True
+
+    def get(self, client: str, token: str) -> Any:
+        """The kept value, unchanged since it came; :class:`KeptCopyLost` otherwise."""
+        kept = self.clients.get(client, {}).get(token)
+        if kept is None or kept.span.written():
+            self.drop(client, token)
+            raise KeptCopyLost(token)
+        try:
+            return self.store.get(token, client)
+        except KeyError:
+            self.forget(client, [token])
+            raise KeptCopyLost(token) from None
+
+    def drop_changed(self, client: str) -> list[str]:
+        """Drop ``client``'s kept copies that changed (after a run); their tokens."""
+        held = self.clients.get(client, {})
+        changed = [token for token, kept in held.items() if kept.span.written()]
+        for token in changed:
+            self.drop(client, token)
+        return changed
+
+    def drop(self, client: str, token: str) -> None:
+        """Drop one kept copy (the store keeps the value while proxies still hold it)."""
+        if token in self.clients.get(client, {}):
+            self.store.release(token, client)
+        self.forget(client, [token])
+
+    def forget(self, client: str, tokens: list[str]) -> None:
+        """Stop watching kept copies whose store reference went (or goes) elsewhere."""
+        held = self.clients.get(client)
+        for token in tokens:
+            kept = held.pop(token, None) if held else None
+            if kept is not None:
+                kept.span.close()
+
+    def release(self, client: str, tokens: list[str]) -> int:
+        """The client releases these kept copies (its array died or changed); how many went."""
+        held = self.clients.get(client, {})
+        mine = [token for token in tokens if token in held]
+        for token in mine:
+            self.drop(client, token)
+        return len(mine)
+
+    def drop_client(self, client: str) -> None:
+        """Forget everything kept for ``client`` (its references go with the store's)."""
+        for kept in self.clients.pop(client, {}).values():
+            kept.span.close()
+
+    def count(self, client: str | None = None) -> tuple[int, int]:
+        """How many copies are kept, and their bytes (for ``client``, or for anyone)."""
+        groups = [self.clients.get(client, {})] if client is not None else self.clients.values()
+        items = [kept for group in groups for kept in group.values()]
+        return len(items), sum(kept.nbytes for kept in items)

@@ -1,0 +1,288 @@
+"""A big local array read by remote cells is uploaded once while unchanged, and again once changed.
+
+Against the session's real engine kernel; the bytes a run sent come from the connection's own
+count (``target.last_run.bytes_sent``). Arrays of 16 MB keep the suite quick; the 1 GB case is in
+the benchmarks (bench_cells.py).
+"""
+from __future__ import annotations
+
+import gc
+import mmap
+
+import numpy as np
+import pytest
+
+import remote_magics
+from remote_magics.cells import uploads
+from remote_magics.engine import pages
+
+N = 2 << 20  # float64 items: 16 MB
+SMALL = 64 << 10  # what a run that sends no array's bytes stays under
+
+
+def sent(target) -> int:
+    return target.last_run.bytes_sent
+
+
+def kept_on_engine(target) -> int:
+    return target.info()["kept"][0]
+
+
+@pytest.fixture
+def array(shell, run):
+    """A fresh 16 MB array named ``a`` in the notebook; gone (and released) afterwards."""
+    shell.user_ns["a"] = np.arange(N, dtype=np.float64)
+    yield shell.user_ns["a"]
+    for name in ("a", "b", "v", "s", "t"):
+        shell.user_ns.pop(name, None)
+    gc.collect()
+
+
+def test_this_machine_tracks_writes_so_the_cheap_path_is_what_is_tested():
+    assert pages.tracker() is not None
+
+
+def test_unchanged_array_read_by_five_cells_is_uploaded_once(shell, run, target, array):
+    sizes = []
+    for _ in range(5):
+        assert run("%%remote\ns = float(a[-1]) + float(a[0])").error_in_exec is None
+        assert shell.user_ns["s"] == N - 1
+        sizes.append(sent(target))
+    assert sizes[0] > array.nbytes
+    assert all(size < SMALL for size in sizes[1:]), sizes
+    assert kept_on_engine(target) >= 1
+
+
+@pytest.mark.parametrize("change, index, value", [
+    ("a[0] = -1.0", 0, -1.0),
+    ("a[-1] = -2.0", N - 1, -2.0),
+    ("v = a[N // 2:]\nv[3] = -3.0\ndel v", N // 2 + 3, -3.0),  # a view changes the base
+    ("np.copyto(a, 7.0)", 12345, 7.0),
+])
+def test_changed_array_is_uploaded_again_and_the_cell_sees_the_change(
+        shell, run, target, array, change, index, value):
+    shell.user_ns.update(np=np, N=N)
+    assert run("%%remote\ns = float(a[0])").error_in_exec is None
+    assert run("%%remote\ns = float(a[0])").error_in_exec is None
+    assert sent(target) < SMALL
+    exec(change, shell.user_ns)
+    assert run(f"%%remote\ns = float(a[{index}])").error_in_exec is None
+    assert shell.user_ns["s"] == value
+    assert sent(target) > array.nbytes
+    assert run(f"%%remote\ns = float(a[{index}])").error_in_exec is None
+    assert shell.user_ns["s"] == value and sent(target) < SMALL
+
+
+def test_written_by_the_kernel_is_uploaded_again(shell, run, target, array):
+    assert run("%%remote\ns = float(a[1])").error_in_exec is None
+    with open("/dev/zero", "rb") as zero:
+        zero.readinto(memoryview(array)[1:2].cast("B"))  # the kernel writes, not Python
+    assert run("%%remote\ns = float(a[1])").error_in_exec is None
+    assert shell.user_ns["s"] == 0.0 and sent(target) > array.nbytes
+
+
+def test_new_shape_of_the_same_bytes_is_sent_as_it_is_now(shell, run, target, array):
+    assert run("%%remote\nt = a.shape").error_in_exec is None
+    array.shape = (2, N // 2)  # in place: no byte written
+    assert run("%%remote\nt = a.shape").error_in_exec is None
+    assert shell.user_ns["t"] == (2, N // 2)
+
+
+def test_overlapping_arrays_each_see_a_change_made_through_the_other(shell, run, target, array):
+    shell.user_ns["v"] = array[: N // 2]
+    assert run("%%remote\ns = float(a[1] + v[1])").error_in_exec is None
+    array[1] = 100.0
+    assert run("%%remote\ns = float(v[1])").error_in_exec is None  # v uploaded again...
+    assert shell.user_ns["s"] == 100.0
+    assert run("%%remote\ns = float(a[1])").error_in_exec is None  # ...and a still seen changed
+    assert shell.user_ns["s"] == 100.0 and sent(target) > array.nbytes
+
+
+def test_two_names_for_one_array_upload_it_once(shell, run, target, array):
+    shell.user_ns["b"] = array
+    assert run("%%remote\ns = a is b").error_in_exec is None
+    assert sent(target) < 2 * array.nbytes
+    assert run("%%remote\ns = float(a[2] + b[2])").error_in_exec is None
+    assert shell.user_ns["s"] == 4.0 and sent(target) < SMALL
+
+
+def test_kept_copy_changed_on_the_engine_is_not_used(shell, run, target, array):
+    # b is the engine's kept copy itself, left there as a proxy; changing it must not leak into
+    # what a later cell sees as the notebook's a
+    assert run("%%remote --download=none\nb = a").error_in_exec is None
+    assert run("%%remote --download=none\nb[5] = -5.0").error_in_exec is None
+    assert run("%%remote\ns = float(a[5])").error_in_exec is None
+    assert shell.user_ns["s"] == 5.0
+    assert array[5] == 5.0
+
+
+def test_cell_that_changes_the_array_brings_it_back_and_the_copies_agree(
+        shell, run, target, array):
+    assert run("%%remote --download=all\na[7] = -7.0").error_in_exec is None
+    assert array[7] == -7.0  # issue 13: a changed input comes back in place
+    assert run("%%remote\ns = float(a[7])").error_in_exec is None
+    assert shell.user_ns["s"] == -7.0
+
+
+def test_kept_copy_is_released_when_the_local_array_dies(shell, run, target):
+    gc.collect()
+    assert run("%%remote\npass").error_in_exec is None  # earlier tests' releases go first
+    before = kept_on_engine(target)
+    shell.user_ns["a"] = np.arange(N, dtype=np.float64)
+    assert run("%%remote\ns = float(a[0])").error_in_exec is None
+    assert kept_on_engine(target) == before + 1
+    del shell.user_ns["a"]
+    gc.collect()
+    assert run("%%remote\npass").error_in_exec is None  # releases leave with the next request
+    assert kept_on_engine(target) == before
+
+
+def test_array_in_shared_memory_is_uploaded_again_after_a_change(shell, run, target):
+    # another process could write shared memory without this one seeing a write: not tracked
+    memory = mmap.mmap(-1, N * 8)
+    shell.user_ns["a"] = a = np.frombuffer(memory, dtype=np.float64)
+    try:
+        assert run("%%remote\ns = float(a[3])").error_in_exec is None
+        a[3] = 3.5
+        assert run("%%remote\ns = float(a[3])").error_in_exec is None
+        assert shell.user_ns["s"] == 3.5 and sent(target) > a.nbytes
+    finally:
+        del shell.user_ns["a"], a
+        gc.collect()
+
+
+def test_uploads_again_after_a_restart_and_a_reconnect(shell):
+    tgt = remote_magics.connect(name="uploads-restart")
+    try:
+        ns = {"a": np.arange(N, dtype=np.float64)}
+        tgt.run("s = float(a[9])", ns)
+        tgt.run("s = float(a[9])", ns)
+        assert tgt.last_run.bytes_sent < SMALL
+        tgt.restart()
+        tgt.run("s = float(a[9])", ns)
+        assert ns["s"] == 9.0 and tgt.last_run.bytes_sent > ns["a"].nbytes
+        assert tgt.info()["kept"][0] == 1
+        tgt.run("s = float(a[9])", ns)
+        assert tgt.last_run.bytes_sent < SMALL
+    finally:
+        remote_magics.registry.remove("uploads-restart")
+    again = remote_magics.connect(name="uploads-again")
+    try:
+        again.run("s = float(a[9])", ns)
+        assert ns["s"] == 9.0 and again.last_run.bytes_sent > ns["a"].nbytes
+    finally:
+        remote_magics.registry.remove("uploads-again")
+
+
+def test_small_arrays_are_not_kept(shell, run, target):
+    shell.user_ns["a"] = np.arange(1000)
+    try:
+        before = kept_on_engine(target)
+        assert run("%%remote\ns = int(a[-1])").error_in_exec is None
+        assert kept_on_engine(target) == before
+        assert uploads.KEEP_BYTES > shell.user_ns["a"].nbytes
+    finally:
+        del shell.user_ns["a"]
+
+
+def test_a_copy_the_engine_no_longer_keeps_is_uploaded_again_in_the_same_cell(
+        shell, run, target, array):
+    assert run("%%remote\ns = float(a[4])").error_in_exec is None
+    held = uploads.ledger.tracked[id(array)].held[target]
+    assert held.confirmed
+    target.release_upload_later(held.token)  # behind the ledger's back: it still counts on it
+    target.flush_releases()
+    assert run("%%remote\ns = float(a[4])").error_in_exec is None
+    assert shell.user_ns["s"] == 4.0 and sent(target) > array.nbytes
+    assert run("%%remote\ns = float(a[4])").error_in_exec is None
+    assert sent(target) < SMALL
+
+
+def test_page_tracking_sees_every_byte_of_a_range_and_not_its_neighbours():
+    memory = bytearray(3 * 4096 + 100)  # on the heap: its first and last pages are shared
+    view = np.frombuffer(memory, dtype=np.uint8)[10:-10]
+    span = pages.tracker().span(view.ctypes.data, view.nbytes)
+    try:
+        for index in (0, 5000, view.size - 1):  # first shared page, a whole page, last one
+            span.protect()
+            assert not span.written()
+            view[index] ^= 1
+            assert span.written()
+        span.protect()
+        memory[0] ^= 1  # a neighbour on the same page
+        memory[-1] ^= 1
+        assert not span.written()
+    finally:
+        span.close()
+
+
+def test_overlapping_spans_keep_each_others_writes():
+    array = np.zeros(4 << 20, dtype=np.uint8)
+    tracker = pages.tracker()
+    whole = tracker.span(array.ctypes.data, array.nbytes)
+    half = tracker.span(array.ctypes.data, array.nbytes // 2)
+    try:
+        whole.protect()
+        half.protect()
+        array[100_000] = 1
+        half.protect()  # protecting again clears the shared pages' marks...
+        assert whole.written()  # ...but not what the other span had not seen yet
+    finally:
+        half.close()
+        whole.close()
+
+
+def test_kept_copy_watched_for_changes_by_its_pages(shell, run, target, array):
+    # a method call may change the array in place: the engine watches the kept copy's pages
+    # instead of digesting it before and after
+    assert run("%%remote --download=all\nm = a.sum()").error_in_exec is None
+    assert run("%%remote --download=all\nm = a.sum()").error_in_exec is None
+    assert sent(target) < SMALL and target.last_run.bytes_received < SMALL  # a did not come back
+    assert run("%%remote --download=all\na.fill(3.0)").error_in_exec is None
+    assert shell.user_ns["a"] is array and array[12] == 3.0  # came back, updated in place
+    assert run("%%remote\nm = float(a.sum())").error_in_exec is None
+    assert shell.user_ns["m"] == 3.0 * N
+
+
+@pytest.mark.parametrize("make", [
+    lambda: np.asfortranarray(np.arange(N, dtype=np.float32).reshape(1024, -1)),
+    lambda: np.arange(N).astype("M8[s]"),
+    lambda: np.zeros(N // 2, dtype=[("x", "f8"), ("n", "i8")]),
+], ids=["fortran-float32", "datetime64", "structured"])
+def test_kinds_of_arrays_are_kept_and_seen_changed(shell, run, target, make):
+    shell.user_ns["a"] = a = make()
+    try:
+        assert run("%%remote\ns = a.copy()").error_in_exec is None
+        assert run("%%remote --download=all\nt = a.copy()").error_in_exec is None
+        assert sent(target) < SMALL
+        a.reshape(-1, order="A").view("u1")[-1] ^= 1  # one bit of the last element
+        assert run("%%remote --download=all\nt = a.copy()").error_in_exec is None
+        assert sent(target) > a.nbytes and np.array_equal(shell.user_ns["t"], a)
+    finally:
+        for name in ("a", "s", "t"):
+            shell.user_ns.pop(name, None)
+        del a
+        gc.collect()
+
+
+def test_pool_members_each_keep_a_broadcast_array_and_scatter_stays_right(shell):
+    pool = remote_magics.connect("local", n=2, name="uploads-pool")
+    try:
+        shell.user_ns["a"] = a = np.arange(N, dtype=np.float64)
+        cell = "%%remote --targets uploads-pool\ns = float(a[-1])"
+        for _ in range(2):
+            assert shell.run_cell(cell, store_history=False).error_in_exec is None
+        assert list(shell.user_ns["s"]) == [N - 1.0, N - 1.0]
+        assert all(member.last_run.bytes_sent < SMALL for member in pool)  # both kept it
+        a[-1] = -1.0
+        assert shell.run_cell(cell, store_history=False).error_in_exec is None
+        assert list(shell.user_ns["s"]) == [-1.0, -1.0]
+        assert all(member.last_run.bytes_sent > a.nbytes for member in pool)
+        scatter = "%%remote --targets uploads-pool --scatter a\ns = float(a[-1])"
+        for _ in range(2):
+            assert shell.run_cell(scatter, store_history=False).error_in_exec is None
+            assert list(shell.user_ns["s"]) == [N // 2 - 1.0, -1.0]
+    finally:
+        for name in ("a", "s"):
+            shell.user_ns.pop(name, None)
+        pool.close()
