@@ -18,7 +18,7 @@ from remote_magics.client.connection import Connection
 from remote_magics.engine import curve
 from remote_magics.targets import served
 from remote_magics.wire import protocol, serialize, streaming
-from tests.conftest import fake_kernel_sockets
+from tests.conftest import fake_kernel_sockets, network_path
 from tests.test_serve import curve_engine  # noqa: F401 - a served engine of this module's own
 from tests.test_targets import _plain_kernel
 
@@ -29,7 +29,8 @@ MB = 1 << 20
 def owned(shell):
     """An engine we start: our requests take the engine's own fast dispatch."""
     target = remote_magics.connect(name="security")
-    yield target
+    with network_path(target):  # these tests watch the chunks of the network path
+        yield target
     jobs.shutdown(target)
     remote_magics.disconnect("security")
 

@@ -147,7 +147,7 @@ def test_watch_progress_moves_a_bar_and_quiet_hides_it(capsys):
 
 # --- through real kernels -------------------------------------------------------------------
 
-def test_a_100_mb_array_goes_up_and_comes_back_equal(shell, run):
+def test_a_100_mb_array_goes_up_and_comes_back_equal_as_chunks(shell, run, network):
     payload = np.random.default_rng(1).random(100 * MB // 8)
     shell.user_ns["payload"] = payload
     try:
@@ -161,7 +161,8 @@ def test_a_100_mb_array_goes_up_and_comes_back_equal(shell, run):
             shell.user_ns.pop(name, None)
 
 
-def test_fetch_of_a_big_value_and_live_ops_stream_both_ways(target):
+def test_fetch_of_a_big_value_and_live_ops_stream_both_ways(network):
+    target = network
     ns: dict = {}
     target.run("import numpy as np\nbig = np.arange(4_000_000, dtype=np.float64)\n"
                "pair = (np.ones(1_500_000), np.zeros(1_500_000))", ns,
@@ -177,7 +178,8 @@ def test_fetch_of_a_big_value_and_live_ops_stream_both_ways(target):
     assert ones.sum() == 1_500_000 and zeros.sum() == 0
 
 
-def test_progress_bars_move_chunk_by_chunk_both_ways(target, capsys):
+def test_progress_bars_move_chunk_by_chunk_both_ways(network, capsys):
+    target = network
     ns = {"payload": np.random.default_rng(2).random(200 * MB // 8)}
     with display.watching(relay=lambda m: None) as watch:
         target.run("back = payload + 0", ns, download="all", on_output=watch.on_output,
@@ -207,8 +209,9 @@ def test_an_upload_the_client_never_claims_is_dropped_by_its_next_request(target
     assert client not in _engine_expression(conn, held)
 
 
-def test_a_request_whose_upload_fails_its_digest_is_dropped_and_the_client_told(target,
+def test_a_request_whose_upload_fails_its_digest_is_dropped_and_the_client_told(network,
                                                                                monkeypatch):
+    target = network
     from remote_magics import ConnectionLost
     from remote_magics.client import connection as waiting
 

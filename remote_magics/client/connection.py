@@ -146,6 +146,11 @@ class Connection:
             self.poller.register(sock, zmq.POLLIN)
         self.closed = False
         self._incoming = streaming.Incoming(self.key)  # the awaited reply's streamed frames
+        # same host (:meth:`agree_shared`): big frames go by sealed shared-memory segments
+        self.shared = streaming.Shared()  # ours, until the engine has mapped them
+        self.shared_send = False  # the engine reads our segments
+        self.shared_receive = False  # we read the engine's
+        self.shared_taken: list[int] = []  # the engine's segments we mapped: it may close them
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
@@ -200,12 +205,29 @@ class Connection:
                                   self._upload_stalled, interval=HEARTBEAT_INTERVAL)
         try:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
-                                 window=window, chunk_fields=ours)
+                                 window=window, chunk_fields=ours,
+                                 shared=self.shared if self.shared_send else None)
         except streaming.StreamError as err:
             raise ConnectionLost(f"target '{self.name}' refused an upload ({err}): its data was "
                                  "altered on the way, and nothing ran. Run it again.") from None
         window.finish()
         return msg["header"]["msg_id"]
+
+    def shared_offer(self) -> dict:
+        """What an info request carries to agree on shared memory (see :meth:`agree_shared`)."""
+        return {"shared_probe": streaming.probe()}
+
+    def agree_shared(self, info: dict) -> None:
+        """Use shared memory each way the engine's info reply shows it works (same host, user).
+
+        The engine read our probe (``shared_ok``): it can map our segments; we read its probe:
+        we can map its segments, and say so in each request.
+        """
+        self.shared_send = info.get("shared_ok") is True
+        self.shared_receive = (streaming.probe() is not None  # not turned off here
+                               and streaming.probe_ok(info.get("shared_probe")))
+        log.debug("remote_magics: target '%s': shared memory to it %s, from it %s", self.name,
+                  self.shared_send, self.shared_receive)
 
     def _next_ack(self, timeout: float) -> dict | None:
         """During an upload, the next iopub message: an acknowledgement's content, else {}."""
@@ -382,10 +404,15 @@ class Connection:
         settled, self.unsettled = self.unsettled, {}  # every earlier request is over
         if settled:
             content = {**content, "settled": settled}
+        taken, self.shared_taken = (self.shared_taken, []) if msg_type.startswith("remote_") \
+            else ([], self.shared_taken)
+        if msg_type.startswith("remote_") and (taken or self.shared_receive):
+            content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive}
         try:
             msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
         except BaseException:
             self.unsettled = {**settled, **self.unsettled}  # the engine did not learn of them
+            self.shared_taken = taken + self.shared_taken
             raise
         if msg_type in protocol.HOLDING_TYPES:
             self.unsettled[msg_id] = False  # until its reply is in
@@ -429,6 +456,8 @@ class Connection:
                     continue
                 try:
                     frames = self._incoming.claim(content, frames)
+                    self.shared.close()  # the engine answered: it has mapped all we sent
+                    self.shared_taken.extend(streaming.shared_fds(content))
                 except streaming.StreamError as err:
                     log.error("remote_magics: dropped a reply from '%s': %s", self.name, err)
                     raise ConnectionLost(
@@ -567,6 +596,7 @@ class Connection:
         twin = Connection(self.info, name=self.name, interrupt=self._interrupt,
                           exit_status=self._exit_status, heartbeat_timeout=self.heartbeat_timeout)
         twin.restartable = self.restartable
+        twin.shared_send, twin.shared_receive = self.shared_send, self.shared_receive
         twin.client_secret = self.client_secret
         twin.session.session = self.session.session
         twin.session.message_count = next(_twin_blocks) << 40
@@ -584,6 +614,7 @@ class Connection:
         if not self.closed:
             self.closed = True
             self._incoming.clear()
+            self.shared.close()
             self.context.destroy(linger=int(linger * 1000))
 
 

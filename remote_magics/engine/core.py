@@ -108,6 +108,7 @@ class Engine:
         self.store = ObjectStore()
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
+        self.shared = streaming.Shared()  # segments of replies, until their client took them
         # request msg_id → (client, ids its reply holds), until the client settles it
         self.unsettled: dict[str, tuple[str, list[str]]] = {}
         self.accepted: str | None = None  # the msg_id of the last request that passed its checks
@@ -234,8 +235,10 @@ class Engine:
         content["engine_id"] = self.engine_id
         self._hold_until_settled(parent, content)
         self._output_done(parent)
+        # a client that can map our segments (it read our probe) says so in each request
+        shared = self.shared if parent["content"].get("shared_ok") is True else None
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
-                       ident=ident)
+                       ident=ident, shared=shared, owner=protocol.client_of(parent))
         self.replied = parent["header"].get("msg_id")
 
     def reply_control(self, stream, ident, parent, content: dict) -> None:
@@ -319,6 +322,9 @@ class Engine:
             return self._drop(msg, "without its client's secret (a client older than this engine?)")
         if kind not in protocol.REQUEST_TYPES:  # channel messages (control thread): never streamed
             return True
+        taken = content.get("shared_taken")
+        if isinstance(taken, list):  # segments of our replies that the client has mapped
+            self.shared.close(protocol.client_of(msg), taken)
         incoming = self.incoming.pop(protocol.client_of(msg), None) or streaming.Incoming(self.key)
         try:
             msg["buffers"] = incoming.claim(content, msg["buffers"])
@@ -616,6 +622,7 @@ class Engine:
         released = sum(self.store.release(oid, client) for oid in parent["content"].get("ids", ()))
         if parent["content"].get("all"):
             released += self.store.drop_client(client)
+            self.shared.close(client)
             self.unsettled = {k: v for k, v in self.unsettled.items() if v[0] != client}
         self.reply(stream, ident, parent, {"status": "ok", "released": released})
 
@@ -637,6 +644,9 @@ class Engine:
             "versions": protocol.versions(),
             "persist": self.persistence.info() if self.persistence is not None else None,
             "jobs": len(self.jobs.jobs),
+            # same host: our offer of shared memory, and whether we could read the client's
+            "shared_probe": streaming.probe(),
+            "shared_ok": streaming.probe_ok(parent["content"].get("shared_probe")),
         })
 
 
