@@ -488,7 +488,7 @@ class Shared:
         """A sealed segment holding ``view``, or None when there is no room (stream it then)."""
         if view.nbytes > shared_room():
             return None
-        self.expire(owner)
+        self.expire()
         try:
             fd = _new_segment(view)
         except OSError as err:  # ENOMEM, ENOSPC in a small container, EPERM under seccomp...
@@ -506,11 +506,11 @@ class Shared:
                 del self.held[fd]
                 os.close(fd)
 
-    def expire(self, owner: str) -> None:
-        """Close ``owner``'s segments older than :data:`SHARED_KEEP` (replies it never took)."""
+    def expire(self) -> None:
+        """Close segments older than :data:`SHARED_KEEP`: replies a client never took (it went
+        away, or stopped waiting), which would otherwise hold their memory for ever."""
         old = time.monotonic() - SHARED_KEEP
-        self.close(owner, [fd for fd, (held_for, made) in self.held.items()
-                           if held_for == owner and made < old])
+        self.close(None, [fd for fd, (_, made) in self.held.items() if made < old])
 
 
 def open_shared(pid: int, fd: int, nbytes: int) -> memoryview:
