@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--only WORD ...] [--rows WORD ...] [--output PATH]``: run, print, write RESULTS.md."""
+"""``python -m benchmarks [--quick] [--only WORD ...] [--rows WORD ...] [--output PATH]``: run,
+print, write RESULTS.md."""
 from __future__ import annotations
 
 import argparse

@@ -393,3 +393,59 @@ def test_an_engine_with_less_room_than_a_reply_streams_it(shell, monkeypatch):
         assert _grew(before, "streamed_received") == 20 * MB  # down: the engine's is not
     finally:
         remote_magics.disconnect("small-shared-memory")
+
+
+# --- the digest of big frames: keyed BLAKE3 when both sides have it ------------------------
+
+def test_a_blake3_digest_is_keyed_bound_to_lengths_and_checked_by_its_prefix(monkeypatch):
+    frames = [b"head", os.urandom(3 * MB)]
+    b3 = protocol.frames_digest(KEY, frames, protocol.BLAKE3)
+    assert b3.startswith("b3:") and b3 != protocol.frames_digest(KEY, frames)
+    assert protocol.digest_ok(KEY, frames, b3)
+    assert protocol.digest_ok(KEY, frames, protocol.frames_digest(KEY, frames))  # HMAC still
+    assert not protocol.digest_ok(b"another key", frames, b3)
+    tampered = [b"head", bytes([frames[1][0] ^ 1]) + frames[1][1:]]
+    assert not protocol.digest_ok(KEY, tampered, b3)
+    assert not protocol.digest_ok(KEY, [b"hea", b"d" + frames[1]], b3)  # re-split frames
+    monkeypatch.setattr(protocol, "_blake3_module", lambda: None)  # a kernel without blake3
+    assert protocol.digest_schemes() == [protocol.HMAC_SHA256]
+    assert protocol.agreed_scheme([protocol.BLAKE3, protocol.HMAC_SHA256]) == protocol.HMAC_SHA256
+    assert not protocol.digest_ok(KEY, frames, b3)  # it cannot check one: never accepted
+
+
+def test_chunks_to_and_from_the_engine_carry_blake3_digests(network, monkeypatch):
+    assert network.connection.digest == protocol.BLAKE3
+    made = []
+    real = streaming.chunk_digest
+
+    def spy(key, *args):
+        made.append(real(key, *args))
+        return made[-1]
+    monkeypatch.setattr(streaming, "chunk_digest", spy)
+    ns = {"payload": np.random.default_rng(9).random(20 * MB // 8)}
+    run = network.run("back = payload - 1", ns, download="all")
+    assert np.array_equal(run.values["back"], ns["payload"] - 1)
+    assert made and all(digest.startswith("b3:") for digest in made)
+
+
+def test_an_engine_without_blake3_agrees_on_hmac_and_big_frames_still_go(shell, monkeypatch,
+                                                                         tmp_path):
+    import remote_magics
+
+    (tmp_path / "blake3.py").write_text("raise ImportError('no blake3 in this kernel')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    tgt = remote_magics.connect(name="no-blake3")
+    try:
+        monkeypatch.undo()
+        assert tgt.run("import sys\nb3 = 'blake3' in sys.modules", {},
+                       download="all").values["b3"] is False
+        assert tgt.connection.digest == protocol.HMAC_SHA256
+        from tests.conftest import network_path
+
+        with network_path(tgt):
+            ns = {"payload": np.random.default_rng(10).random(20 * MB // 8)}
+            run = tgt.run("back = payload * 2", ns, download="all")
+        assert np.array_equal(run.values["back"], ns["payload"] * 2)
+    finally:
+        remote_magics.disconnect("no-blake3")

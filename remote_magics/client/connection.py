@@ -151,6 +151,7 @@ class Connection:
         self.shared_send = False  # the engine reads our segments
         self.shared_receive = False  # we read the engine's
         self.shared_taken: list[int] = []  # the engine's segments we mapped: it may close them
+        self.digest = protocol.HMAC_SHA256  # big frames' digest, as agreed in the handshake
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
@@ -206,23 +207,27 @@ class Connection:
         try:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
                                  window=window, chunk_fields=ours,
-                                 shared=self.shared if self.shared_send else None)
+                                 shared=self.shared if self.shared_send else None,
+                                 scheme=self.digest)
         except streaming.StreamError as err:
             raise ConnectionLost(f"target '{self.name}' refused an upload ({err}): its data was "
                                  "altered on the way, and nothing ran. Run it again.") from None
         window.finish()
         return msg["header"]["msg_id"]
 
-    def shared_offer(self) -> dict:
-        """What an info request carries to agree on shared memory (see :meth:`agree_shared`)."""
-        return {"shared_probe": streaming.probe()}
+    def offer(self) -> dict:
+        """What the handshake's info request carries to agree on the data path (:meth:`agree`)."""
+        return {"shared_probe": streaming.probe(), "digests": protocol.digest_schemes()}
 
-    def agree_shared(self, info: dict) -> None:
-        """Use shared memory each way the engine's info reply shows it works (same host, user).
+    def agree(self, info: dict) -> None:
+        """Use what the engine's info reply shows both sides can do: its digest for big frames
+        (keyed BLAKE3 when both have it), and shared memory each way it works (same host, user).
 
         The engine read our probe (``shared_ok``): it can map our segments; we read its probe:
         we can map its segments, and say so in each request.
         """
+        if info.get("digest_scheme") in protocol.digest_schemes():
+            self.digest = info["digest_scheme"]
         self.shared_send = info.get("shared_ok") is True
         self.shared_receive = (streaming.probe() is not None  # not turned off here
                                and streaming.probe_ok(info.get("shared_probe")))
@@ -408,6 +413,8 @@ class Connection:
             else ([], self.shared_taken)
         if msg_type.startswith("remote_") and (taken or self.shared_receive):
             content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive}
+        if msg_type.startswith("remote_") and self.digest != protocol.HMAC_SHA256:
+            content = {**content, "digest_scheme": self.digest}  # for the reply's frames too
         try:
             msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
         except BaseException:
@@ -597,6 +604,7 @@ class Connection:
                           exit_status=self._exit_status, heartbeat_timeout=self.heartbeat_timeout)
         twin.restartable = self.restartable
         twin.shared_send, twin.shared_receive = self.shared_send, self.shared_receive
+        twin.digest = self.digest
         twin.client_secret = self.client_secret
         twin.session.session = self.session.session
         twin.session.message_count = next(_twin_blocks) << 40

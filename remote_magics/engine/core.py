@@ -237,8 +237,10 @@ class Engine:
         self._output_done(parent)
         # a client that can map our segments (it read our probe) says so in each request
         shared = self.shared if parent["content"].get("shared_ok") is True else None
+        scheme = protocol.agreed_scheme([parent["content"].get("digest_scheme")])
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
-                       ident=ident, shared=shared, owner=protocol.client_of(parent))
+                       ident=ident, shared=shared, owner=protocol.client_of(parent),
+                       scheme=scheme)
         self.replied = parent["header"].get("msg_id")
 
     def reply_control(self, stream, ident, parent, content: dict) -> None:
@@ -647,6 +649,7 @@ class Engine:
             # same host: our offer of shared memory, and whether we could read the client's
             "shared_probe": streaming.probe(),
             "shared_ok": streaming.probe_ok(parent["content"].get("shared_probe")),
+            "digest_scheme": protocol.agreed_scheme(parent["content"].get("digests")),
         })
 
 

@@ -69,10 +69,11 @@ def _chunk_fields(transfer: str, index: int, offset: int, nbytes: int, chunk: An
 
 
 def chunk_digest(key: bytes, transfer: str, index: int, offset: int, nbytes: int,
-                 chunk: Any) -> str:
+                 chunk: Any, scheme: str = protocol.HMAC_SHA256) -> str:
     """A chunk's digest: binds the key, the transfer, the frame's index and size, the offset and
     the chunk's bytes, so a chunk cannot be replayed into another transfer or place."""
-    return protocol.frames_digest(key, _chunk_fields(transfer, index, offset, nbytes, chunk))
+    return protocol.frames_digest(key, _chunk_fields(transfer, index, offset, nbytes, chunk),
+                                  scheme)
 
 
 def _message_fields(content: dict, frames: Sequence) -> Sequence:
@@ -87,9 +88,10 @@ def _message_fields(content: dict, frames: Sequence) -> Sequence:
     return fields
 
 
-def message_digest(key: bytes, content: dict, frames: Sequence) -> str:
+def message_digest(key: bytes, content: dict, frames: Sequence,
+                   scheme: str = protocol.HMAC_SHA256) -> str:
     """A message's digest over its frames as sent; a streamed message's is bound to its transfer."""
-    return protocol.frames_digest(key, _message_fields(content, frames))
+    return protocol.frames_digest(key, _message_fields(content, frames), scheme)
 
 
 def message_ok(key: bytes, content: dict, frames: Sequence) -> bool:
@@ -114,8 +116,10 @@ class Outgoing:
 
     def __init__(self, key: bytes, frames: Sequence,
                  chunk: int | None = protocol.STREAM_CHUNK, *,
-                 shared: "Shared | None" = None, owner: str = "") -> None:
+                 shared: "Shared | None" = None, owner: str = "",
+                 scheme: str = protocol.HMAC_SHA256) -> None:
         self.key = key
+        self.scheme = scheme  # the digest agreed with the peer (protocol.agreed_scheme)
         self.frames: list = []
         self.streamed: list[tuple[int, memoryview]] = []
         self.shared: list[list[int]] = []  # [index, fd, nbytes] of each frame in a segment
@@ -143,7 +147,7 @@ class Outgoing:
                 yield {"transfer": self.transfer, "index": index, "offset": offset,
                        "nbytes": view.nbytes, "total": self.nbytes,
                        "digest": chunk_digest(self.key, self.transfer, index, offset,
-                                              view.nbytes, piece)}, piece
+                                              view.nbytes, piece, self.scheme)}, piece
 
     def seal(self, content: dict) -> dict:
         """A copy of the message's content with its ``streamed`` field and its ``digest``."""
@@ -155,22 +159,24 @@ class Outgoing:
             content["streamed"] = {"transfer": self.transfer, "frames": listed}
         if self.shared:
             content["shared"] = {"pid": os.getpid(), "frames": self.shared}
-        content["digest"] = message_digest(self.key, content, self.frames)
+        content["digest"] = message_digest(self.key, content, self.frames, self.scheme)
         return content
 
 
 def send(session: Any, sock: Any, msg_type: str, content: dict, frames: Sequence, key: bytes, *,
          parent: dict | None = None, ident: Any = None, chunk: int | None = protocol.STREAM_CHUNK,
          window: "Window | None" = None, chunk_fields: dict | None = None,
-         shared: "Shared | None" = None, owner: str = "") -> dict:
+         shared: "Shared | None" = None, owner: str = "",
+         scheme: str = protocol.HMAC_SHA256) -> dict:
     """Send a message with ``jupyter_client``'s ``session``, its big frames streamed ahead of it.
 
     A ``window`` (the client's) paces the chunks by the engine's acknowledgements;
     ``chunk_fields`` go into every chunk's content too (a client's secret). With ``shared``
     (a peer on this host that reads our segments), big frames go into sealed segments held for
-    ``owner`` instead, as room allows. Returns the message as ``session.send`` does.
+    ``owner`` instead, as room allows. ``scheme``: the digest agreed with the peer. Returns the
+    message as ``session.send`` does.
     """
-    out = Outgoing(key, frames, chunk, shared=shared, owner=owner)
+    out = Outgoing(key, frames, chunk, shared=shared, owner=owner, scheme=scheme)
     stats["streamed_sent"] += sum(view.nbytes for _, view in out.streamed)
     flush = getattr(sock, "flush", None)  # a ZMQStream (the engine's shell) queues until flushed
     for chunk_content, piece in out.chunks():
