@@ -206,10 +206,13 @@ def _digest(bench: Bench, arrays: dict) -> None:
 
     key = b"k" * 32
     for n, array in arrays.items():
-        bench.transfer(_group("up", n), _row("digest", n, "remote"),
-                       "remote_magics frames_digest alone, one side (bound of the network path)",
-                       lambda: protocol.frames_digest(key, [b"head", array]),
-                       nbytes=n, remote_pid=None, trials=_trials(bench, n))
+        for scheme in protocol.digest_schemes():
+            tool = "remote" if scheme == protocol.HMAC_SHA256 else scheme
+            bench.transfer(_group("up", n), _row("digest", n, tool),
+                           f"remote_magics frames_digest alone, {scheme}, one side (a bound of "
+                           "the network path)",
+                           lambda: protocol.frames_digest(key, [b"head", array], scheme),
+                           nbytes=n, remote_pid=None, trials=_trials(bench, n))
 
 
 def _ipyparallel(bench: Bench, arrays: dict) -> None:
