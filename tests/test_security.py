@@ -418,3 +418,14 @@ def test_an_upload_in_a_segment_that_could_still_change_is_refused_and_nothing_r
     run = target.run(_counter_cell(counter), {"blob": bytes(2 * protocol.STREAM_CHUNK)},
                      download="all")
     assert run.values["n"] == 2 * protocol.STREAM_CHUNK and counter.read_text() == "x"
+
+
+def test_a_fifo_named_as_a_segment_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # ours open: /proc/self/fd/N names it
+    try:
+        with pytest.raises(streaming.StreamError, match="not sealed"):
+            streaming.open_shared(os.getpid(), fd, 4096)
+    finally:
+        os.close(fd)

@@ -29,6 +29,7 @@ import logging
 import mmap
 import os
 import secrets
+import threading
 import time
 from typing import Any, Callable, Iterator, Sequence
 
@@ -489,6 +490,7 @@ class Shared:
 
     def __init__(self) -> None:
         self.held: dict[int, tuple[str, float]] = {}  # fd → (owner, time.monotonic() made)
+        self._lock = threading.Lock()  # an engine's job threads reply too
 
     def put(self, view: memoryview, owner: str = "") -> int | None:
         """A sealed segment holding ``view``, or None when there is no room (stream it then)."""
@@ -501,22 +503,29 @@ class Shared:
             log.info("remote_magics: shared memory unavailable for %d bytes (%s); streaming",
                      view.nbytes, err)
             return None
-        self.held[fd] = (owner, time.monotonic())
+        with self._lock:
+            self.held[fd] = (owner, time.monotonic())
         stats["shared_sent"] += view.nbytes
         return fd
 
     def close(self, owner: str | None = None, fds: Sequence | None = None) -> None:
         """Close the segments held for ``owner`` (all owners' with None); only ``fds`` if given."""
-        for fd, (held_for, _) in list(self.held.items()):
-            if (owner is None or held_for == owner) and (fds is None or fd in fds):
+        with self._lock:
+            closing = [fd for fd, (held_for, _) in self.held.items()
+                       if (owner is None or held_for == owner) and (fds is None or fd in fds)]
+            for fd in closing:
                 del self.held[fd]
-                os.close(fd)
+        for fd in closing:
+            os.close(fd)
 
     def expire(self) -> None:
         """Close segments older than :data:`SHARED_KEEP`: replies a client never took (it went
         away, or stopped waiting), which would otherwise hold their memory for ever."""
         old = time.monotonic() - SHARED_KEEP
-        self.close(None, [fd for fd, (_, made) in self.held.items() if made < old])
+        with self._lock:
+            expired = [fd for fd, (_, made) in self.held.items() if made < old]
+        if expired:
+            self.close(None, expired)
 
 
 def open_shared(pid: int, fd: int, nbytes: int) -> memoryview:
@@ -527,7 +536,9 @@ def open_shared(pid: int, fd: int, nbytes: int) -> memoryview:
     crash us with SIGBUS on access).
     """
     try:
-        own = os.open(f"/proc/{int(pid)}/fd/{int(fd)}", os.O_RDONLY | os.O_CLOEXEC)
+        # non-blocking: a FIFO named instead of a segment must not hang us (it is refused below)
+        own = os.open(f"/proc/{int(pid)}/fd/{int(fd)}",
+                      os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as err:
         raise StreamError(f"shared segment {pid}/{fd} cannot be opened ({err})") from None
     try:
