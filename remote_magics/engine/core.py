@@ -231,12 +231,15 @@ class Engine:
     def reply(self, stream, ident, parent, content: dict, frames: list = ()) -> None:
         msg_type = protocol.reply_type(parent["header"]["msg_type"])
         frames = list(frames)
-        self._announce(parent, "download", frames)
+        # a client that can map our segments (it read our probe) says so in each request
+        shared = self.shared if parent["content"].get("shared_ok") is True else None
+        room = streaming.shared_room() if shared is not None else 0
+        self._announce(parent, "download", frames, streamed=any(
+            protocol.STREAM_CHUNK < memoryview(f).nbytes and memoryview(f).nbytes > room
+            for f in frames))
         content["engine_id"] = self.engine_id
         self._hold_until_settled(parent, content)
         self._output_done(parent)
-        # a client that can map our segments (it read our probe) says so in each request
-        shared = self.shared if parent["content"].get("shared_ok") is True else None
         scheme = protocol.agreed_scheme([parent["content"].get("digest_scheme")])
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
                        ident=ident, shared=shared, owner=protocol.client_of(parent),
@@ -298,14 +301,13 @@ class Engine:
                 for oid in entry[1]:
                     self.store.release(oid, client)
 
-    def _announce(self, parent: dict, direction: str, frames: list) -> None:
+    def _announce(self, parent: dict, direction: str, frames: list, streamed: bool) -> None:
         """Tell the client, on iopub, that a big transfer is under way (it shows progress).
 
-        Not for a streamed transfer, whose progress the client follows chunk by chunk.
+        Not for a ``streamed`` transfer, whose progress the client follows chunk by chunk.
         """
         size = serialize.nbytes(frames)
-        if size > protocol.PROGRESS_BYTES and not (parent["content"].get("streamed")
-                                                   or streaming.streams(frames)):
+        if size > protocol.PROGRESS_BYTES and not streamed:
             self.session.send(self.kernel.iopub_socket, protocol.TRANSFER,
                               {"direction": direction, "nbytes": size}, parent=parent,
                               ident=b"remote_transfer")
@@ -367,7 +369,8 @@ class Engine:
         """Run a cell: unpickle its inputs, run it, return or keep each name it bound."""
         if not self.authentic(parent):
             return
-        self._announce(parent, "upload", parent["buffers"])
+        self._announce(parent, "upload", parent["buffers"],
+                       streamed=bool(parent["content"].get("streamed")))
         self.running = parent  # channels a cell reads publish with this run as their parent
         in_run = IN_RUN.set(True)  # threads the cell starts keep this run as their parent
         content = parent["content"]
