@@ -104,7 +104,7 @@ def sshd() -> Iterator[Sshd]:
                          f"AuthorizedKeysFile {directory}/authorized_keys\nPidFile none\n"
                          "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
                          "PasswordAuthentication no\nAllowTcpForwarding yes\n"
-                         "MaxStartups 50\n")
+                         "MaxStartups 50\nSubsystem sftp internal-sftp\n")  # scp uses sftp
         user = os.environ.get("USER") or __import__("getpass").getuser()
         with open(os.path.join(directory, "ssh_config"), "w") as config:
             config.write(f"Host rmtest\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
