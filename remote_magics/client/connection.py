@@ -146,7 +146,7 @@ class Connection:
             self.poller.register(sock, zmq.POLLIN)
         self.closed = False
         self._incoming = streaming.Incoming(self.key)  # the awaited reply's streamed frames
-        # same host (:meth:`agree_shared`): big frames go by sealed shared-memory segments
+        # same host (:meth:`agree`): big frames go by sealed shared-memory segments
         self.shared = streaming.Shared()  # ours, until the engine has mapped them
         self.shared_send = False  # the engine reads our segments
         self.shared_receive = False  # we read the engine's
@@ -409,12 +409,13 @@ class Connection:
         settled, self.unsettled = self.unsettled, {}  # every earlier request is over
         if settled:
             content = {**content, "settled": settled}
-        taken, self.shared_taken = (self.shared_taken, []) if msg_type.startswith("remote_") \
-            else ([], self.shared_taken)
-        if msg_type.startswith("remote_") and (taken or self.shared_receive):
-            content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive}
-        if msg_type.startswith("remote_") and self.digest != protocol.HMAC_SHA256:
-            content = {**content, "digest_scheme": self.digest}  # for the reply's frames too
+        taken: list[int] = []
+        if msg_type.startswith("remote_"):  # our engine's requests: how its reply may come
+            taken, self.shared_taken = self.shared_taken, []
+            if taken or self.shared_receive:
+                content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive}
+            if self.digest != protocol.HMAC_SHA256:
+                content = {**content, "digest_scheme": self.digest}
         try:
             msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
         except BaseException:

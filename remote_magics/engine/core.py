@@ -233,10 +233,9 @@ class Engine:
         frames = list(frames)
         # a client that can map our segments (it read our probe) says so in each request
         shared = self.shared if parent["content"].get("shared_ok") is True else None
-        room = streaming.shared_room() if shared is not None else 0
-        self._announce(parent, "download", frames, streamed=any(
-            protocol.STREAM_CHUNK < memoryview(f).nbytes and memoryview(f).nbytes > room
-            for f in frames))
+        big = [n for n in (memoryview(f).nbytes for f in frames) if n > protocol.STREAM_CHUNK]
+        room = streaming.shared_room() if big and shared is not None else 0
+        self._announce(parent, "download", frames, streamed=any(n > room for n in big))
         content["engine_id"] = self.engine_id
         self._hold_until_settled(parent, content)
         self._output_done(parent)
