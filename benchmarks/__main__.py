@@ -64,13 +64,13 @@ def main(argv: list[str] | None = None) -> int:
                              "benchmarks/RESULTS.md, or benchmarks/.cache/RESULTS-quick.md "
                              "with --quick, so a quick run never replaces the full results)")
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="seconds for the whole run (default 540, quick 110)")
+                        help="seconds for the whole run (default 900, quick 150)")
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    limit = args.time_limit or (110.0 if args.quick else 540.0)
+    limit = args.time_limit or (150.0 if args.quick else 900.0)
     started = time.monotonic()
     bench = harness.Bench(quick=args.quick, deadline=started + limit)
     bench.only_rows = list(args.rows)
