@@ -1,4 +1,5 @@
-"""``python -m benchmarks [--quick] [--only WORD ...] [--output PATH]``: run, print, write RESULTS.md."""
+"""``python -m benchmarks [--quick] [--only WORD ...] [--rows WORD ...] [--output PATH]``: run,
+print, write RESULTS.md."""
 from __future__ import annotations
 
 import argparse
@@ -55,20 +56,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer trials, no 1 GB cases")
     parser.add_argument("--only", nargs="*", default=(),
                         help="run only the bench_*.py modules whose name contains a word")
+    parser.add_argument("--rows", nargs="*", default=(),
+                        help="within a module, run only the sections whose name contains a "
+                             "word (bench_bulk: core, digest, ipp, dask, execnet, ssh)")
     parser.add_argument("--output", default=None,
                         help="where to write the report ('-' for nowhere; default "
                              "benchmarks/RESULTS.md, or benchmarks/.cache/RESULTS-quick.md "
                              "with --quick, so a quick run never replaces the full results)")
     parser.add_argument("--time-limit", type=float, default=None,
-                        help="seconds for the whole run (default 540, quick 110)")
+                        help="seconds for the whole run (default 900, quick 150)")
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    limit = args.time_limit or (110.0 if args.quick else 540.0)
+    limit = args.time_limit or (150.0 if args.quick else 900.0)
     started = time.monotonic()
     bench = harness.Bench(quick=args.quick, deadline=started + limit)
+    bench.only_rows = list(args.rows)
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.alarm(int(limit + 45))
     errors: list[str] = []

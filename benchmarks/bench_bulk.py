@@ -2,17 +2,30 @@
 
 Ours: ``%%remote --download=all`` with the array as the cell's input (upload: ``n = x.size``) or
 output (download: ``y = big``, where ``big`` is a proxy to an array made remotely), through the
-InteractiveShell, and ``proxy.fetch()`` for the API. Peers: raw pyzmq multipart with
-``copy=False`` (the floor), ipyparallel push/pull, Dask scatter/gather (``direct=True``, no
-hashing, no compression), execnet bytes over a channel (the payload is already ``bytes``: the
-conversion is not timed). Payloads are random, so no peer gains from compression. Raw pyzmq and
-ours run trial by trial in turn (their ratio is a target; other load on the machine then falls on
-both); each other peer runs alone. The 1 GB cases run one at a time and every copy is freed
+InteractiveShell, and ``proxy.fetch()`` for the API; each by both data paths of a local engine:
+the network path (big frames streamed as signed chunks over ZeroMQ, what a target on another
+host gets) and the same-host path (a sealed shared-memory segment mapped by the receiver).
+Peers: raw pyzmq multipart with ``copy=False`` (the floor of the network path), Dask
+scatter/gather (``direct=True``, no hashing, no compression), ipyparallel push/pull, execnet
+bytes over a channel (the payload is already ``bytes``: the conversion is not timed). Payloads
+are random, so no peer gains from compression. Raw pyzmq, both paths of ours and Dask run trial
+by trial in turn (their ratios are the targets; other load on the machine then falls on each
+alike); the other peers run alone. The 1 GB cases run one at a time and every copy is freed
 before the next.
+
+Across hosts (section ``ssh``): an engine behind the test sshd on 127.0.0.1 (the tunnels a
+remote host gets; big frames forced onto the network path, since the host is in fact this one)
+against ``scp`` of the same bytes through the same sshd.
+
+Sections, for ``python -m benchmarks --only bulk --rows WORD``: core, digest, ipp, dask
+(with core), execnet, ssh.
 """
 from __future__ import annotations
 
 import gc
+import os
+import subprocess
+import tempfile
 
 import numpy as np
 
@@ -52,21 +65,44 @@ def run(bench: Bench) -> None:
     sizes = _sizes(bench)
     arrays = {n: _make(n) for n in sizes}
     bench.cleanup(arrays.clear)
-    _floor_and_ours(bench, arrays)
-    _digest(bench, arrays)
-    _guard(bench, "ipp", "ipyparallel", lambda: _ipyparallel(bench, arrays), arrays)
-    _guard(bench, "dask", "Dask", lambda: _dask(bench, arrays), arrays)
-    _guard(bench, "execnet", "execnet", lambda: _execnet(bench, arrays), arrays)
+    if bench.wants("core") or bench.wants("dask"):
+        _guard(bench, "dask", "Dask", lambda: _core(bench, arrays), arrays)
+    if bench.wants("digest"):
+        _digest(bench, arrays)
+    if bench.wants("ipp"):
+        _guard(bench, "ipp", "ipyparallel", lambda: _ipyparallel(bench, arrays), arrays)
+    if bench.wants("execnet"):
+        _guard(bench, "execnet", "execnet", lambda: _execnet(bench, arrays), arrays)
+    if bench.wants("ssh"):
+        _guard(bench, "ssh", "ssh", lambda: _ssh(bench, arrays), arrays)
+    bench.note("bulk: the same-host rows' peak RSS leaves out the shared-memory segment: the "
+               "sender writes it without mapping it, the receiver maps it and its pages count "
+               "once touched (the upload's `n = x.size` touches none). On the host it is one "
+               "copy of the payload, shared by both sides, besides the sender's own array.")
     for n in sizes:
         for direction in ("up", "down"):
-            ours = _row(direction, n, "remote")
             what = f"{direction}load {_name(n)}"
-            bench.target(f"{what}: %%remote ≥ 0.8 × raw pyzmq", ours, _row(direction, n, "zmq"),
-                         at_least=0.8)
+            dask = "Dask " + ("scatter" if direction == "up" else "gather")
+            paths = [("remote", "%%remote (network path)")]
+            if direction == "down":
+                paths.append(("fetch", "proxy.fetch() (network path)"))
+            for tool, label in paths:
+                ours = _row(direction, n, tool)
+                bench.target(f"{what}: {label} ≥ 1 × {dask}", ours, _row(direction, n, "dask"),
+                             at_least=1)
+                bench.target(f"{what}: {label} ≥ 1 × raw pyzmq", ours, _row(direction, n, "zmq"),
+                             at_least=1)
+            for tool, label in [("shm", "%%remote (same host)")] + (
+                    [("shmfetch", "proxy.fetch() (same host)")] if direction == "down" else []):
+                bench.target(f"{what}: {label} ≥ 2 × {dask}", _row(direction, n, tool),
+                             _row(direction, n, "dask"), at_least=2)
+            ours = _row(direction, n, "remote")
             bench.target(f"{what}: %%remote ≥ 3 × ipyparallel", ours, _row(direction, n, "ipp"),
                          at_least=3)
             bench.target(f"{what}: %%remote ≥ 3 × execnet", ours, _row(direction, n, "execnet"),
                          at_least=3)
+            bench.target(f"{what} across hosts: %%remote over ssh ≥ 1 × scp",
+                         _row(direction, n, "ssh"), _row(direction, n, "scp"), at_least=1)
 
 
 def _guard(bench: Bench, tool: str, label: str, fn, arrays) -> None:
@@ -81,41 +117,87 @@ def _guard(bench: Bench, tool: str, label: str, fn, arrays) -> None:
     gc.collect()
 
 
-def _floor_and_ours(bench: Bench, arrays: dict) -> None:
-    """Raw pyzmq and ours trial by trial in turn: their ratio is the target that matters most."""
-    with peers.raw_zmq() as peer, peers.ours() as ours:
-        ns = ours.shell.user_ns
+def _core(bench: Bench, arrays: dict) -> None:
+    """Raw pyzmq, both paths of ours and Dask, trial by trial in turn: their ratios are the
+    targets that matter most."""
+    with peers.raw_zmq() as peer, peers.ours("bench") as same, \
+            peers.ours("bench-net") as net, peers.dask() as dk:
+        net.network()
+        assert same.target.connection.shared_send, "a local engine that cannot share memory"
+        ns = same.shell.user_ns  # one shell drives both targets
+        client = dk.client
+        held = []
+
+        def forget() -> None:
+            held.clear()
+
         for n, array in arrays.items():
             trials = _trials(bench, n)
             ns["x"] = array
+            up = _group("up", n)
             bench.transfers([
-                dict(group=_group("up", n), row_id=_row("up", n, "zmq"),
+                dict(group=up, row_id=_row("up", n, "zmq"),
                      label="raw pyzmq multipart copy=False (floor)",
                      fn=lambda: peer.upload(array), nbytes=n, remote_pid=peer.pid),
-                dict(group=_group("up", n), row_id=_row("up", n, "remote"),
-                     label="remote_magics %%remote --download=all, n = x.size",
-                     fn=lambda: ours.cell("%%remote --download=all\nn = x.size"),
-                     nbytes=n, remote_pid=ours.pid),
+                dict(group=up, row_id=_row("up", n, "remote"),
+                     label="remote_magics %%remote --download=all, n = x.size: network path",
+                     fn=lambda: net.cell("%%remote --target bench-net --download=all\n"
+                                         "n = x.size"),
+                     nbytes=n, remote_pid=net.pid),
+                dict(group=up, row_id=_row("up", n, "shm"),
+                     label="remote_magics %%remote, n = x.size: same host (shared memory)",
+                     fn=lambda: same.cell("%%remote --target bench --download=all\n"
+                                          "n = x.size"),
+                     nbytes=n, remote_pid=same.pid),
+                dict(group=up, row_id=_row("up", n, "dask"), label="Dask scatter",
+                     fn=lambda: held.append(client.scatter(array, direct=True, hash=False)),
+                     teardown=forget, nbytes=n, remote_pid=dk.pid),
             ], trials=trials)
             del ns["x"]
             peer.call(b"alloc", str(n).encode())
-            ours.cell(f"%%remote --download=none\nimport numpy as np\n"
-                      f"big = np.random.default_rng(1).random({n // 8})")
+            bigs = {}  # each target's proxy to its own array, put in place as "big" for its cell
+            for ours, name in ((net, "bench-net"), (same, "bench")):
+                ours.cell(f"%%remote --target {name} --download=none\nimport numpy as np\n"
+                          f"big = np.random.default_rng(1).random({n // 8})\nx = None")
+                bigs[name] = ns.pop("big")
+            big = client.submit(_random, n // 8, pure=False)
+            from distributed import wait
+
+            wait(big, timeout=peers.TIMEOUT)
+            down = _group("down", n)
             bench.transfers([
-                dict(group=_group("down", n), row_id=_row("down", n, "zmq"),
+                dict(group=down, row_id=_row("down", n, "zmq"),
                      label="raw pyzmq multipart copy=False (floor)", fn=peer.download,
                      nbytes=n, remote_pid=peer.pid),
-                dict(group=_group("down", n), row_id=_row("down", n, "remote"),
-                     label="remote_magics %%remote --download=all, y = big",
-                     fn=lambda: ours.cell("%%remote --download=all\ny = big"),
-                     teardown=lambda: ns.pop("y", None), nbytes=n, remote_pid=ours.pid),
-                dict(group=_group("down", n), row_id=_row("down", n, "fetch"),
-                     label="remote_magics API: proxy.fetch()", fn=ns["big"].fetch,
-                     nbytes=n, remote_pid=ours.pid),
+                dict(group=down, row_id=_row("down", n, "remote"),
+                     label="remote_magics %%remote --download=all, y = big: network path",
+                     setup=lambda: ns.__setitem__("big", bigs["bench-net"]),
+                     fn=lambda: net.cell("%%remote --target bench-net --download=all\n"
+                                         "y = big"),
+                     teardown=lambda: (ns.pop("y", None), ns.pop("big", None)),
+                     nbytes=n, remote_pid=net.pid),
+                dict(group=down, row_id=_row("down", n, "fetch"),
+                     label="remote_magics API: proxy.fetch(): network path",
+                     fn=bigs["bench-net"].fetch, nbytes=n, remote_pid=net.pid),
+                dict(group=down, row_id=_row("down", n, "shm"),
+                     label="remote_magics %%remote, y = big: same host (shared memory)",
+                     setup=lambda: ns.__setitem__("big", bigs["bench"]),
+                     fn=lambda: same.cell("%%remote --target bench --download=all\ny = big"),
+                     teardown=lambda: (ns.pop("y", None), ns.pop("big", None)),
+                     nbytes=n, remote_pid=same.pid),
+                dict(group=down, row_id=_row("down", n, "shmfetch"),
+                     label="remote_magics API: proxy.fetch(): same host (shared memory)",
+                     fn=bigs["bench"].fetch, nbytes=n, remote_pid=same.pid),
+                dict(group=down, row_id=_row("down", n, "dask"), label="Dask gather",
+                     fn=lambda: client.gather(big, direct=True),
+                     nbytes=n, remote_pid=dk.pid),
             ], trials=trials)
+            del big
             peer.call(b"free")
-            ns.pop("big").release()
-            ours.target.info()  # the release is in once the engine has answered
+            for ours, name in ((net, "bench-net"), (same, "bench")):
+                bigs.pop(name).release()
+                ours.cell(f"%%remote --target {name} --download=none\nbig = None")
+                ours.target.info()  # the release is in once the engine has answered
 
 
 def _digest(bench: Bench, arrays: dict) -> None:
@@ -124,10 +206,13 @@ def _digest(bench: Bench, arrays: dict) -> None:
 
     key = b"k" * 32
     for n, array in arrays.items():
-        bench.transfer(_group("up", n), _row("digest", n, "remote"),
-                       "remote_magics frames_digest alone, one side (bound of ours)",
-                       lambda: protocol.frames_digest(key, [b"head", array]),
-                       nbytes=n, remote_pid=None, trials=_trials(bench, n))
+        for scheme in protocol.digest_schemes():
+            tool = "remote" if scheme == protocol.HMAC_SHA256 else scheme
+            bench.transfer(_group("up", n), _row("digest", n, tool),
+                           f"remote_magics frames_digest alone, {scheme}, one side (a bound of "
+                           "the network path)",
+                           lambda: protocol.frames_digest(key, [b"head", array], scheme),
+                           nbytes=n, remote_pid=None, trials=_trials(bench, n))
 
 
 def _ipyparallel(bench: Bench, arrays: dict) -> None:
@@ -157,31 +242,6 @@ def _random(count: int):
     return np.random.default_rng(1).random(count)
 
 
-def _dask(bench: Bench, arrays: dict) -> None:
-    from distributed import wait
-
-    with peers.dask() as dk:
-        client = dk.client
-        held = []
-
-        def scatter(array) -> None:
-            held.append(client.scatter(array, direct=True, hash=False))
-
-        def forget() -> None:
-            held.clear()
-
-        for n, array in arrays.items():
-            bench.transfer(_group("up", n), _row("up", n, "dask"), "Dask scatter",
-                           lambda: scatter(array), teardown=forget,
-                           nbytes=n, remote_pid=dk.pid, trials=_trials(bench, n))
-            big = client.submit(_random, n // 8, pure=False)
-            wait(big, timeout=peers.TIMEOUT)
-            bench.transfer(_group("down", n), _row("down", n, "dask"), "Dask gather",
-                           lambda: client.gather(big, direct=True),
-                           nbytes=n, remote_pid=dk.pid, trials=_trials(bench, n))
-            del big
-
-
 def _execnet(bench: Bench, arrays: dict) -> None:
     with peers.execnet() as ex:
         for n, array in arrays.items():
@@ -195,3 +255,51 @@ def _execnet(bench: Bench, arrays: dict) -> None:
                            "execnet bytes over a channel", ex.download,
                            nbytes=n, remote_pid=ex.pid, trials=_trials(bench, n))
             ex.call("alloc", 0)
+
+
+def _ssh(bench: Bench, arrays: dict) -> None:
+    """An engine through the test sshd's tunnels (network path) against scp of the same bytes."""
+    with peers.sshd() as server, peers.ours_ssh(server) as ours, \
+            tempfile.TemporaryDirectory(prefix="bench-scp-") as scratch:
+        ours.network()
+        ns = ours.shell.user_ns
+        name = ours.target.name
+        local = os.path.join(scratch, "payload")
+        there = os.path.join(scratch, "there")
+
+        def scp(source: str, dest: str) -> None:
+            subprocess.run(["scp", "-q", "-F", str(server.config), source, dest], check=True,
+                           timeout=peers.TIMEOUT, stdin=subprocess.DEVNULL)
+
+        for n, array in arrays.items():
+            trials = _trials(bench, n)
+            array.tofile(local)  # scp's source: a file (in the page cache: not re-read from disk)
+            ns["x"] = array
+            bench.transfers([
+                dict(group=_group("up", n), row_id=_row("up", n, "ssh"),
+                     label="across hosts: %%remote n = x.size through ssh tunnels",
+                     fn=lambda: ours.cell(f"%%remote --target {name} --download=all\n"
+                                          "n = x.size"),
+                     nbytes=n, remote_pid=ours.pid),
+                dict(group=_group("up", n), row_id=_row("up", n, "scp"),
+                     label="across hosts: scp of the same bytes through the same sshd",
+                     fn=lambda: scp(local, f"rmtest:{there}"),
+                     teardown=lambda: os.path.exists(there) and os.unlink(there),
+                     nbytes=n, remote_pid=None),
+            ], trials=trials)
+            del ns["x"]
+            ours.cell(f"%%remote --target {name} --download=none\nimport numpy as np\n"
+                      f"big = np.random.default_rng(1).random({n // 8})\nx = None")
+            bench.transfers([
+                dict(group=_group("down", n), row_id=_row("down", n, "ssh"),
+                     label="across hosts: %%remote y = big through ssh tunnels",
+                     fn=lambda: ours.cell(f"%%remote --target {name} --download=all\ny = big"),
+                     teardown=lambda: ns.pop("y", None), nbytes=n, remote_pid=ours.pid),
+                dict(group=_group("down", n), row_id=_row("down", n, "scp"),
+                     label="across hosts: scp of the same bytes through the same sshd",
+                     fn=lambda: scp(f"rmtest:{local}", there),
+                     teardown=lambda: os.path.exists(there) and os.unlink(there),
+                     nbytes=n, remote_pid=None),
+            ], trials=trials)
+            ns.pop("big").release()
+            os.unlink(local)

@@ -152,6 +152,11 @@ class Bench:
         self._cleanups: list[Callable[[], Any]] = []
         self.load_before = _load()
 
+    def wants(self, section: str) -> bool:
+        """Whether ``--rows`` selects this section of a module (every section without it)."""
+        only = getattr(self, "only_rows", None)
+        return not only or any(word in section for word in only)
+
     def trials(self, full: int, quick: int) -> int:
         return quick if self.quick else full
 

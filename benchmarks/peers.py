@@ -43,6 +43,12 @@ class Ours:
         self.shell = ip
         self.pid = int(target.details["pid"])
 
+    def network(self) -> "Ours":
+        """Big frames go as streamed chunks both ways, as to a target on another host, not by
+        the shared memory this same-host target agreed on."""
+        self.target.connection.shared_send = self.target.connection.shared_receive = False
+        return self
+
     def cell(self, text: str) -> None:
         """Run a notebook cell through the shell; raise what it raised."""
         result = self.shell.run_cell(text, store_history=False, silent=False)
@@ -60,6 +66,82 @@ def ours(name: str = "bench") -> Iterator[Ours]:
         yield Ours(target, ip)
     finally:
         remote_magics.registry.remove(target.name)
+
+
+class Sshd:
+    """A test OpenSSH sshd on 127.0.0.1 and the client config that names it ``rmtest``."""
+
+    def __init__(self, directory: str, port: int) -> None:
+        self.directory = directory
+        self.port = port
+        self.config = os.path.join(directory, "ssh_config")
+
+
+@contextlib.contextmanager
+def sshd() -> Iterator[Sshd]:
+    """An sshd of our own on a free port of 127.0.0.1, with generated keys (as the tests')."""
+    import shutil
+    import socket
+
+    binary = shutil.which("sshd") or "/usr/sbin/sshd"
+    with tempfile.TemporaryDirectory(prefix="bench-sshd-") as directory:
+        os.chmod(directory, 0o700)
+        for key in ("host_key", "user_key"):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f",
+                            os.path.join(directory, key)], check=True, timeout=30)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        with open(os.path.join(directory, "user_key.pub")) as pub, \
+                open(os.path.join(directory, "authorized_keys"), "w") as auth:
+            auth.write(pub.read())
+        with open(os.path.join(directory, "host_key.pub")) as pub, \
+                open(os.path.join(directory, "known_hosts"), "w") as known:
+            known.write(f"[127.0.0.1]:{port} {pub.read()}")
+        with open(os.path.join(directory, "sshd_config"), "w") as config:
+            config.write(f"Port {port}\nListenAddress 127.0.0.1\n"
+                         f"HostKey {directory}/host_key\n"
+                         f"AuthorizedKeysFile {directory}/authorized_keys\nPidFile none\n"
+                         "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
+                         "PasswordAuthentication no\nAllowTcpForwarding yes\n"
+                         "MaxStartups 50\nSubsystem sftp internal-sftp\n")  # scp uses sftp
+        user = os.environ.get("USER") or __import__("getpass").getuser()
+        with open(os.path.join(directory, "ssh_config"), "w") as config:
+            config.write(f"Host rmtest\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n"
+                         f"  IdentityFile {directory}/user_key\n  IdentitiesOnly yes\n"
+                         f"  UserKnownHostsFile {directory}/known_hosts\n"
+                         "  StrictHostKeyChecking yes\n  LogLevel ERROR\n")
+        os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
+        process = subprocess.Popen([binary, "-D", "-e", "-f", os.path.join(directory,
+                                                                           "sshd_config")],
+                                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            with selectors.DefaultSelector() as sel:
+                sel.register(process.stderr, selectors.EVENT_READ)
+                while "Server listening" not in (line := (process.stderr.readline()
+                                                          if sel.select(1) else "")):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError(f"the benchmark's sshd did not start: {line}")
+            yield Sshd(directory, port)
+        finally:
+            _end(process)
+
+
+@contextlib.contextmanager
+def ours_ssh(server: Sshd, name: str = "bench-ssh") -> Iterator[Ours]:
+    """An engine on the sshd's host, reached through ssh tunnels as a remote host would be."""
+    import remote_magics
+
+    ip = shell()
+    ip.run_line_magic("remote_connect", f"ssh://rmtest --name {name} --python {sys.executable} "
+                                        f"--ssh-config {server.config}")
+    target = remote_magics.registry.get(name)
+    try:
+        yield Ours(target, ip)
+    finally:
+        remote_magics.registry.remove(name)
 
 
 # --- raw pyzmq ----------------------------------------------------------------------------

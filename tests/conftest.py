@@ -80,6 +80,28 @@ def target(shell):
     remote_magics.registry.close_all()
 
 
+@contextlib.contextmanager
+def network_path(*targets):
+    """Big frames to and from these targets go as streamed chunks, as across hosts, not by
+    shared memory (which same-host targets agree on at connection)."""
+    conns = [t.connection for t in targets]
+    saved = [(c.shared_send, c.shared_receive) for c in conns]
+    for conn in conns:
+        conn.shared_send = conn.shared_receive = False
+    try:
+        yield
+    finally:
+        for conn, (send, receive) in zip(conns, saved):
+            conn.shared_send, conn.shared_receive = send, receive
+
+
+@pytest.fixture
+def network(target):
+    """The session's target with big frames streamed as chunks both ways (no shared memory)."""
+    with network_path(target):
+        yield target
+
+
 @pytest.fixture
 def run(shell, target):
     """Run a cell in the shell; return the ExecutionResult, raising nothing."""

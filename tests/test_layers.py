@@ -22,7 +22,8 @@ SHIPPED = ("wire", "engine")
 SHIPPED_MAY_IMPORT = {"cloudpickle", "ipykernel", "zmq"}
 #: Imports that shipped code makes only to learn whether something is there, never needing it.
 OPTIONAL = {"packaging", "pip",  # tasks.satisfied: a requirement's check, with a fallback
-            "jupyter_core"}  # persist.runtime_dir: Jupyter's runtime dir, with a fallback
+            "jupyter_core",  # persist.runtime_dir: Jupyter's runtime dir, with a fallback
+            "blake3"}  # protocol.frames_digest: a faster keyed digest when both sides have it
 
 
 def module_name(path: Path) -> str:

@@ -14,6 +14,7 @@ import pytest
 import remote_magics
 from remote_magics import ConnectionLost
 from remote_magics.client.connection import LATE_MARKER
+from tests.conftest import network_path
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +70,7 @@ def test_a_reply_cut_short_by_a_stopped_kernel_leaves_nothing_held(doomed):
             os.kill(pid, signal.SIGSTOP)
             stopped.append(done)
 
-    with pytest.raises(ConnectionLost, match="heartbeat"):
+    with network_path(doomed), pytest.raises(ConnectionLost, match="heartbeat"):  # in chunks
         doomed.run("big = bytes(150_000_000)", {}, download="all", on_progress=on_progress)
     assert stopped
     os.kill(pid, signal.SIGCONT)

@@ -17,7 +17,7 @@ from remote_magics import (ConnectionLost, NotConnected, ProxyError, RemoteError
                            RemoteKernelDied, RemoteObject, RemoteTimeout, SerializationError)
 from remote_magics.wire import protocol, serialize
 from remote_magics.targets import Registry
-from tests.conftest import fake_kernel_sockets, plain
+from tests.conftest import fake_kernel_sockets, network_path, plain
 from tests.test_targets import _plain_kernel
 
 SLEEP = "import time\nslept = 0\nfor _ in range(300):\n    time.sleep(0.1)\n    slept += 1\n"
@@ -539,6 +539,6 @@ def test_kernel_killed_during_an_upload_is_reported_as_died(doomed):
             killed.append(pid)
             os.kill(pid, signal.SIGKILL)
 
-    with pytest.raises(RemoteKernelDied) as info:
+    with network_path(doomed), pytest.raises(RemoteKernelDied) as info:  # chunks, not memfd
         doomed.run("n = len(big)", {"big": big}, on_progress=on_progress)
     assert "exit status -9" in str(info.value) and "did not run" in str(info.value)

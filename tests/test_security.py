@@ -6,6 +6,9 @@ served engine's public key (it is in the URL) and a key pair of its own.
 """
 from __future__ import annotations
 
+import fcntl
+import mmap
+import os
 import time
 
 import pytest
@@ -18,7 +21,7 @@ from remote_magics.client.connection import Connection
 from remote_magics.engine import curve
 from remote_magics.targets import served
 from remote_magics.wire import protocol, serialize, streaming
-from tests.conftest import fake_kernel_sockets
+from tests.conftest import fake_kernel_sockets, network_path
 from tests.test_serve import curve_engine  # noqa: F401 - a served engine of this module's own
 from tests.test_targets import _plain_kernel
 
@@ -29,7 +32,8 @@ MB = 1 << 20
 def owned(shell):
     """An engine we start: our requests take the engine's own fast dispatch."""
     target = remote_magics.connect(name="security")
-    yield target
+    with network_path(target):  # these tests watch the chunks of the network path
+        yield target
     jobs.shutdown(target)
     remote_magics.disconnect("security")
 
@@ -341,3 +345,87 @@ def test_curve_client_keys_come_from_the_url_key_alone():
     assert (public, secret) == curve.client_keys(b"the-key")
     assert zmq.curve_public(secret) == public and len(public) == 40
     assert curve.client_keys(b"another-key")[0] != public
+
+
+# --- 5. same host: shared-memory segments -------------------------------------------------------
+
+def test_a_sent_segment_is_sealed_so_no_process_can_change_grow_or_shrink_it():
+    """Tampering with a segment is impossible, not detected: the kernel refuses every change
+    once it is sealed, before the message naming it leaves (so no digest over its bytes)."""
+    shared = streaming.Shared()
+    fd = shared.put(memoryview(bytes(range(256)) * 40_000))
+    try:
+        assert fd is not None
+        for flags in (os.O_RDWR, os.O_WRONLY):  # what another process of ours could open
+            other = os.open(f"/proc/{os.getpid()}/fd/{fd}", flags)
+            try:
+                with pytest.raises(PermissionError):
+                    os.pwrite(other, b"tampered", 0)
+                with pytest.raises(PermissionError):
+                    os.ftruncate(other, 10)  # a shrunk mapping would crash the receiver
+                with pytest.raises(PermissionError):
+                    os.ftruncate(other, 20_000_000)
+            finally:
+                os.close(other)
+        with pytest.raises(PermissionError):
+            mmap.mmap(fd, 10_240_000, flags=mmap.MAP_SHARED)  # no writable mapping either
+        view = streaming.open_shared(os.getpid(), fd, 10_240_000)
+        assert bytes(view[:256]) == bytes(range(256))
+    finally:
+        shared.close()
+    assert not shared.held
+
+
+def test_a_segment_not_sealed_or_of_another_size_is_refused_by_the_receiver():
+    fd = os.memfd_create("unsealed", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    try:
+        os.write(fd, b"x" * 4096)
+        with pytest.raises(streaming.StreamError, match="not sealed"):
+            streaming.open_shared(os.getpid(), fd, 4096)
+        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK
+                    | fcntl.F_SEAL_GROW)
+        with pytest.raises(streaming.StreamError, match="does not hold"):
+            streaming.open_shared(os.getpid(), fd, 8192)
+        assert bytes(streaming.open_shared(os.getpid(), fd, 4096)) == b"x" * 4096
+    finally:
+        os.close(fd)
+    plain = os.open(os.devnull, os.O_RDONLY)  # a file that is no segment at all
+    try:
+        with pytest.raises(streaming.StreamError, match="not sealed"):
+            streaming.open_shared(os.getpid(), plain, 0)
+    finally:
+        os.close(plain)
+
+
+def test_an_upload_in_a_segment_that_could_still_change_is_refused_and_nothing_runs(
+        target, monkeypatch, tmp_path):
+    """A client whose segment is not write-sealed (it could be changed after it was signed
+    for): the engine drops the request, and the cell does not run."""
+    from remote_magics import ConnectionLost, RemoteMagicsError
+    from remote_magics.client import connection as waiting
+
+    assert target.connection.shared_send
+    monkeypatch.setattr(waiting, "REPLY_GRACE", 0.5)
+    monkeypatch.setattr(streaming, "_SEALS", fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    counter = tmp_path / "counter"
+    before = dict(streaming.stats)
+    with pytest.raises((ConnectionLost, RemoteMagicsError)):
+        target.run(_counter_cell(counter), {"blob": bytes(2 * protocol.STREAM_CHUNK)},
+                   download="all")
+    assert streaming.stats["shared_sent"] - before.get("shared_sent", 0) > 2 * protocol.STREAM_CHUNK
+    assert not counter.exists()
+    monkeypatch.undo()
+    run = target.run(_counter_cell(counter), {"blob": bytes(2 * protocol.STREAM_CHUNK)},
+                     download="all")
+    assert run.values["n"] == 2 * protocol.STREAM_CHUNK and counter.read_text() == "x"
+
+
+def test_a_fifo_named_as_a_segment_is_refused_without_waiting_for_a_writer(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # ours open: /proc/self/fd/N names it
+    try:
+        with pytest.raises(streaming.StreamError, match="not sealed"):
+            streaming.open_shared(os.getpid(), fd, 4096)
+    finally:
+        os.close(fd)

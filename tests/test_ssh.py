@@ -63,6 +63,39 @@ def test_ssh_kernel_binds_only_the_hosts_loopback_and_is_reached_through_tunnels
     assert listeners and set(listeners.values()) == {"127.0.0.1"}
 
 
+def test_a_big_array_crosses_the_ssh_tunnels_both_ways_as_chunks(ssh_target):
+    """As to a host that is really another: shared memory off, every byte through the tunnels."""
+    import numpy as np
+
+    from remote_magics.wire import streaming
+    from tests.conftest import network_path
+
+    payload = np.random.default_rng(7).random(60_000_000 // 8)
+    before = dict(streaming.stats)
+    with network_path(ssh_target):
+        ns = {"payload": payload}
+        ssh_target.run("back = payload[::-1].copy()", ns, download="all", on_output=None)
+    assert np.array_equal(ns["back"], payload[::-1])
+    for key in ("streamed_sent", "streamed_received"):
+        assert streaming.stats[key] - before.get(key, 0) == payload.nbytes
+
+
+def test_an_ssh_target_on_this_very_host_is_detected_and_uses_shared_memory(ssh_target):
+    """The test sshd's host is this one, as the probes find: big frames skip the tunnels."""
+    import numpy as np
+
+    from remote_magics.wire import streaming
+
+    assert ssh_target.connection.shared_send and ssh_target.connection.shared_receive
+    payload = np.random.default_rng(8).random(60_000_000 // 8)
+    before = dict(streaming.stats)
+    ns = {"payload": payload}
+    ssh_target.run("back = payload * 3", ns, download="all", on_output=None)
+    assert np.array_equal(ns["back"], payload * 3)
+    for key in ("shared_sent", "shared_received"):
+        assert streaming.stats[key] - before.get(key, 0) == payload.nbytes
+
+
 def test_engine_source_is_shipped_to_the_host(ssh_target):
     ns: dict = {}
     ssh_target.run("import remote_magics.engine as e\npath = e.__file__", ns, on_output=None)

@@ -147,7 +147,7 @@ def test_watch_progress_moves_a_bar_and_quiet_hides_it(capsys):
 
 # --- through real kernels -------------------------------------------------------------------
 
-def test_a_100_mb_array_goes_up_and_comes_back_equal(shell, run):
+def test_a_100_mb_array_goes_up_and_comes_back_equal_as_chunks(shell, run, network):
     payload = np.random.default_rng(1).random(100 * MB // 8)
     shell.user_ns["payload"] = payload
     try:
@@ -161,7 +161,8 @@ def test_a_100_mb_array_goes_up_and_comes_back_equal(shell, run):
             shell.user_ns.pop(name, None)
 
 
-def test_fetch_of_a_big_value_and_live_ops_stream_both_ways(target):
+def test_fetch_of_a_big_value_and_live_ops_stream_both_ways(network):
+    target = network
     ns: dict = {}
     target.run("import numpy as np\nbig = np.arange(4_000_000, dtype=np.float64)\n"
                "pair = (np.ones(1_500_000), np.zeros(1_500_000))", ns,
@@ -177,7 +178,8 @@ def test_fetch_of_a_big_value_and_live_ops_stream_both_ways(target):
     assert ones.sum() == 1_500_000 and zeros.sum() == 0
 
 
-def test_progress_bars_move_chunk_by_chunk_both_ways(target, capsys):
+def test_progress_bars_move_chunk_by_chunk_both_ways(network, capsys):
+    target = network
     ns = {"payload": np.random.default_rng(2).random(200 * MB // 8)}
     with display.watching(relay=lambda m: None) as watch:
         target.run("back = payload + 0", ns, download="all", on_output=watch.on_output,
@@ -207,8 +209,9 @@ def test_an_upload_the_client_never_claims_is_dropped_by_its_next_request(target
     assert client not in _engine_expression(conn, held)
 
 
-def test_a_request_whose_upload_fails_its_digest_is_dropped_and_the_client_told(target,
+def test_a_request_whose_upload_fails_its_digest_is_dropped_and_the_client_told(network,
                                                                                monkeypatch):
+    target = network
     from remote_magics import ConnectionLost
     from remote_magics.client import connection as waiting
 
@@ -285,3 +288,164 @@ def test_client_fails_at_once_on_a_reply_whose_chunk_was_altered(fake_kernel, ca
     with pytest.raises(ConnectionLost, match="arrived damaged"):
         pending.wait()
     assert "a chunk whose bytes fail their digest" in caplog.text
+
+
+# --- same host: sealed shared-memory segments -------------------------------------------------
+
+def _moved() -> dict:
+    return dict(streaming.stats)
+
+
+def _grew(before: dict, key: str) -> int:
+    return streaming.stats[key] - before.get(key, 0)
+
+
+def test_a_local_engine_and_its_client_agree_on_shared_memory_both_ways(target):
+    conn = target.connection
+    assert conn.shared_send and conn.shared_receive
+    assert streaming.probe_ok(streaming.probe())
+    offer = streaming.probe()
+    assert not streaming.probe_ok(dict(offer, nonce="00" * 16))  # someone else's segment
+    assert not streaming.probe_ok(dict(offer, pid=2 ** 22 + 7))  # no such process here
+    assert not streaming.probe_ok(None)
+
+
+def test_a_100_mb_array_goes_up_and_comes_back_by_shared_memory_writable_both_sides(shell, run):
+    payload = np.random.default_rng(3).random(100 * MB // 8)
+    shell.user_ns["payload"] = payload
+    before = _moved()
+    try:
+        result = run("%%remote --download all --quiet\nback = payload\npayload[0] = -1.0\n"
+                     "first = float(payload[0])")
+        assert result.error_in_exec is None
+        assert shell.user_ns["first"] == -1.0  # the engine's array is writable (copy on write)
+        back = shell.user_ns["back"]
+        assert back.flags.writeable and back[0] == -1.0
+        assert np.array_equal(back[1:], payload[1:]) and payload[0] != -1.0
+        back[1] = 7.0  # ours is writable too, and goes up as changed
+        assert run("%%remote --download all --quiet\nsecond = float(back[1])"
+                   ).error_in_exec is None
+        assert shell.user_ns["second"] == 7.0
+    finally:
+        for name in ("payload", "back", "first", "second"):
+            shell.user_ns.pop(name, None)
+    assert _grew(before, "shared_sent") >= 2 * payload.nbytes  # payload, then back went up
+    assert _grew(before, "shared_received") >= payload.nbytes  # back came down
+    assert _grew(before, "streamed_sent") == _grew(before, "streamed_received") == 0
+
+
+def test_fetch_of_a_big_value_maps_the_engines_segment_and_the_engine_then_closes_it(target):
+    ns: dict = {}
+    target.run("import numpy as np\nbig = np.arange(5_000_000, dtype=np.float64)", ns,
+               download="none")
+    before = _moved()
+    value = ns["big"].fetch()
+    assert np.array_equal(value, np.arange(5_000_000, dtype=np.float64))
+    assert _grew(before, "shared_received") == value.nbytes
+    held = "held = len(get_ipython().kernel._remote_magics_engine.shared.held)"
+    assert target.run(held, {}, download="all").values["held"] == 0  # we said we took it
+    ns.pop("big").release()
+
+
+def test_a_frame_larger_than_the_room_in_shared_memory_goes_by_the_network_path(
+        target, monkeypatch):
+    payload = np.random.default_rng(4).random(30 * MB // 8)
+    monkeypatch.setenv(streaming.SHARED_ENV, str(10 * MB))  # as a container's small /dev/shm
+    before = _moved()
+    ns = {"payload": payload, "small": np.ones(1_100_000)}  # 8.8 MB: past a chunk, it fits
+    run = target.run("n = payload.size\nm = small.size", ns, download="all")
+    assert run.values == {"n": payload.size, "m": 1_100_000}
+    assert _grew(before, "streamed_sent") == payload.nbytes
+    assert _grew(before, "shared_sent") == 8_800_000
+
+
+def test_an_engine_that_cannot_use_shared_memory_works_by_the_network_path(shell, monkeypatch):
+    import remote_magics
+
+    monkeypatch.setenv(streaming.SHARED_ENV, "0")  # the engine started now inherits it
+    tgt = remote_magics.connect(name="no-shared-memory")
+    try:
+        monkeypatch.delenv(streaming.SHARED_ENV)  # ours may: the engine's answer decides
+        assert not tgt.connection.shared_send
+        before = _moved()
+        ns = {"payload": np.random.default_rng(5).random(20 * MB // 8)}
+        run = tgt.run("back = payload * 2", ns, download="all")
+        assert np.array_equal(run.values["back"], ns["payload"] * 2)
+        assert _grew(before, "streamed_sent") == _grew(before, "streamed_received") == 20 * MB
+        assert _grew(before, "shared_sent") == _grew(before, "shared_received") == 0
+    finally:
+        remote_magics.disconnect("no-shared-memory")
+
+
+def test_an_engine_with_less_room_than_a_reply_streams_it(shell, monkeypatch):
+    import remote_magics
+
+    monkeypatch.setenv(streaming.SHARED_ENV, str(10 * MB))
+    tgt = remote_magics.connect(name="small-shared-memory")
+    try:
+        monkeypatch.delenv(streaming.SHARED_ENV)
+        assert tgt.connection.shared_send and tgt.connection.shared_receive
+        before = _moved()
+        ns = {"payload": np.random.default_rng(6).random(20 * MB // 8)}
+        run = tgt.run("back = payload + 1", ns, download="all")
+        assert np.array_equal(run.values["back"], ns["payload"] + 1)
+        assert _grew(before, "shared_sent") == 20 * MB  # up: our room is ample
+        assert _grew(before, "streamed_received") == 20 * MB  # down: the engine's is not
+    finally:
+        remote_magics.disconnect("small-shared-memory")
+
+
+# --- the digest of big frames: keyed BLAKE3 when both sides have it ------------------------
+
+def test_a_blake3_digest_is_keyed_bound_to_lengths_and_checked_by_its_prefix(monkeypatch):
+    frames = [b"head", os.urandom(3 * MB)]
+    b3 = protocol.frames_digest(KEY, frames, protocol.BLAKE3)
+    assert b3.startswith("b3:") and b3 != protocol.frames_digest(KEY, frames)
+    assert protocol.digest_ok(KEY, frames, b3)
+    assert protocol.digest_ok(KEY, frames, protocol.frames_digest(KEY, frames))  # HMAC still
+    assert not protocol.digest_ok(b"another key", frames, b3)
+    tampered = [b"head", bytes([frames[1][0] ^ 1]) + frames[1][1:]]
+    assert not protocol.digest_ok(KEY, tampered, b3)
+    assert not protocol.digest_ok(KEY, [b"hea", b"d" + frames[1]], b3)  # re-split frames
+    monkeypatch.setattr(protocol, "_blake3_module", lambda: None)  # a kernel without blake3
+    assert protocol.digest_schemes() == [protocol.HMAC_SHA256]
+    assert protocol.agreed_scheme([protocol.BLAKE3, protocol.HMAC_SHA256]) == protocol.HMAC_SHA256
+    assert not protocol.digest_ok(KEY, frames, b3)  # it cannot check one: never accepted
+
+
+def test_chunks_to_and_from_the_engine_carry_blake3_digests(network, monkeypatch):
+    assert network.connection.digest == protocol.BLAKE3
+    made = []
+    real = streaming.chunk_digest
+
+    def spy(key, *args):
+        made.append(real(key, *args))
+        return made[-1]
+    monkeypatch.setattr(streaming, "chunk_digest", spy)
+    ns = {"payload": np.random.default_rng(9).random(20 * MB // 8)}
+    run = network.run("back = payload - 1", ns, download="all")
+    assert np.array_equal(run.values["back"], ns["payload"] - 1)
+    assert made and all(digest.startswith("b3:") for digest in made)
+
+
+def test_an_engine_without_blake3_agrees_on_hmac_and_big_frames_still_go(shell, monkeypatch,
+                                                                         tmp_path):
+    import remote_magics
+
+    (tmp_path / "blake3.py").write_text("raise ImportError('no blake3 in this kernel')\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    tgt = remote_magics.connect(name="no-blake3")
+    try:
+        monkeypatch.undo()
+        assert tgt.run("import sys\nb3 = 'blake3' in sys.modules", {},
+                       download="all").values["b3"] is False
+        assert tgt.connection.digest == protocol.HMAC_SHA256
+        from tests.conftest import network_path
+
+        with network_path(tgt):
+            ns = {"payload": np.random.default_rng(10).random(20 * MB // 8)}
+            run = tgt.run("back = payload * 2", ns, download="all")
+        assert np.array_equal(run.values["back"], ns["payload"] * 2)
+    finally:
+        remote_magics.disconnect("no-blake3")

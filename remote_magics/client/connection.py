@@ -160,6 +160,12 @@ class Connection:
             self.poller.register(sock, zmq.POLLIN)
         self.closed = False
         self._incoming = streaming.Incoming(self.key)  # the awaited reply's streamed frames
+        # same host (:meth:`agree`): big frames go by sealed shared-memory segments
+        self.shared = streaming.Shared()  # ours, until the engine has mapped them
+        self.shared_send = False  # the engine reads our segments
+        self.shared_receive = False  # we read the engine's
+        self.shared_taken: list[int] = []  # the engine's segments we mapped: it may close them
+        self.digest = protocol.HMAC_SHA256  # big frames' digest, as agreed in the handshake
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
@@ -214,12 +220,33 @@ class Connection:
                                   self._upload_stalled, interval=HEARTBEAT_INTERVAL)
         try:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
-                                 window=window, chunk_fields=ours)
+                                 window=window, chunk_fields=ours,
+                                 shared=self.shared if self.shared_send else None,
+                                 scheme=self.digest)
         except streaming.StreamError as err:
             raise ConnectionLost(f"target '{self.name}' refused an upload ({err}): its data was "
                                  "altered on the way, and nothing ran. Run it again.") from None
         window.finish()
         return msg["header"]["msg_id"]
+
+    def offer(self) -> dict:
+        """What the handshake's info request carries to agree on the data path (:meth:`agree`)."""
+        return {"shared_probe": streaming.probe(), "digests": protocol.digest_schemes()}
+
+    def agree(self, info: dict) -> None:
+        """Use what the engine's info reply shows both sides can do: its digest for big frames
+        (keyed BLAKE3 when both have it), and shared memory each way it works (same host, user).
+
+        The engine read our probe (``shared_ok``): it can map our segments; we read its probe:
+        we can map its segments, and say so in each request.
+        """
+        if info.get("digest_scheme") in protocol.digest_schemes():
+            self.digest = info["digest_scheme"]
+        self.shared_send = info.get("shared_ok") is True
+        self.shared_receive = (streaming.probe() is not None  # not turned off here
+                               and streaming.probe_ok(info.get("shared_probe")))
+        log.debug("remote_magics: target '%s': shared memory to it %s, from it %s", self.name,
+                  self.shared_send, self.shared_receive)
 
     def _next_ack(self, timeout: float) -> dict | None:
         """During an upload, the next iopub message: an acknowledgement's content, else {}."""
@@ -401,10 +428,18 @@ class Connection:
         settled, self.unsettled = self.unsettled, {}  # every earlier request is over
         if settled:
             content = {**content, "settled": settled}
+        taken: list[int] = []
+        if msg_type.startswith("remote_"):  # our engine's requests: how its reply may come
+            taken, self.shared_taken = self.shared_taken, []
+            if taken or self.shared_receive:
+                content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive}
+            if self.digest != protocol.HMAC_SHA256:
+                content = {**content, "digest_scheme": self.digest}
         try:
             msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
         except BaseException:
             self.unsettled = {**settled, **self.unsettled}  # the engine did not learn of them
+            self.shared_taken = taken + self.shared_taken
             raise
         if msg_type in protocol.HOLDING_TYPES:
             self.unsettled[msg_id] = False  # until its reply is in
@@ -449,6 +484,8 @@ class Connection:
                     continue
                 try:
                     frames = self._incoming.claim(content, frames)
+                    self.shared.close()  # the engine answered: it has mapped all we sent
+                    self.shared_taken.extend(streaming.shared_fds(content))
                 except streaming.StreamError as err:
                     log.error("remote_magics: dropped a reply from '%s': %s", self.name, err)
                     raise ConnectionLost(
@@ -605,6 +642,8 @@ class Connection:
         twin = Connection(self.info, name=self.name, interrupt=self._interrupt,
                           exit_status=self._exit_status, heartbeat_timeout=self.heartbeat_timeout)
         twin.restartable = self.restartable
+        twin.shared_send, twin.shared_receive = self.shared_send, self.shared_receive
+        twin.digest = self.digest
         twin.client_secret = self.client_secret
         twin.session.session = self.session.session
         twin.session.message_count = next(_twin_blocks) << 40
@@ -622,6 +661,7 @@ class Connection:
         if not self.closed:
             self.closed = True
             self._incoming.clear()
+            self.shared.close()
             self.context.destroy(linger=int(linger * 1000))
 
 

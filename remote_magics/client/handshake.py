@@ -141,10 +141,12 @@ def handshake(conn: Connection, name: str, timeout: float, *,
             "running, or not reachable at the address in its connection file.")
     if install:
         install_engine(conn, name)
-    info = conn.request(protocol.INFO_REQUEST, {}, timeout=timeout, answer_required=False)
+    info = conn.request(protocol.INFO_REQUEST, conn.offer(), timeout=timeout,
+                        answer_required=False)
     if info is None:
         raise RemoteMagicsError(f"the kernel of '{name}' does not answer remote_magics "
                                 "requests; is it an IPython kernel (ipykernel)?")
+    conn.agree(info.content)
     return info.content
 
 

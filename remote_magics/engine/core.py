@@ -123,6 +123,7 @@ class Engine:
         self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
+        self.shared = streaming.Shared()  # segments of replies, until their client took them
         # request msg_id → (client, ids its reply holds), until the client settles it
         self.unsettled: dict[str, tuple[str, list[str]]] = {}
         self.accepted: str | None = None  # the msg_id of the last request that passed its checks
@@ -246,12 +247,18 @@ class Engine:
     def reply(self, stream, ident, parent, content: dict, frames: list = ()) -> None:
         msg_type = protocol.reply_type(parent["header"]["msg_type"])
         frames = list(frames)
-        self._announce(parent, "download", frames)
+        # a client that can map our segments (it read our probe) says so in each request
+        shared = self.shared if parent["content"].get("shared_ok") is True else None
+        big = [n for n in (memoryview(f).nbytes for f in frames) if n > protocol.STREAM_CHUNK]
+        room = streaming.shared_room() if big and shared is not None else 0
+        self._announce(parent, "download", frames, streamed=any(n > room for n in big))
         content["engine_id"] = self.engine_id
         self._hold_until_settled(parent, content)
         self._output_done(parent)
+        scheme = protocol.agreed_scheme([parent["content"].get("digest_scheme")])
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
-                       ident=ident)
+                       ident=ident, shared=shared, owner=protocol.client_of(parent),
+                       scheme=scheme)
         self.replied = parent["header"].get("msg_id")
 
     def reply_control(self, stream, ident, parent, content: dict) -> None:
@@ -309,14 +316,13 @@ class Engine:
                 for oid in entry[1]:
                     self.store.release(oid, client)
 
-    def _announce(self, parent: dict, direction: str, frames: list) -> None:
+    def _announce(self, parent: dict, direction: str, frames: list, streamed: bool) -> None:
         """Tell the client, on iopub, that a big transfer is under way (it shows progress).
 
-        Not for a streamed transfer, whose progress the client follows chunk by chunk.
+        Not for a ``streamed`` transfer, whose progress the client follows chunk by chunk.
         """
         size = serialize.nbytes(frames)
-        if size > protocol.PROGRESS_BYTES and not (parent["content"].get("streamed")
-                                                   or streaming.streams(frames)):
+        if size > protocol.PROGRESS_BYTES and not streamed:
             self.session.send(self.kernel.iopub_socket, protocol.TRANSFER,
                               {"direction": direction, "nbytes": size}, parent=parent,
                               ident=b"remote_transfer")
@@ -335,6 +341,9 @@ class Engine:
             return self._drop(msg, "without its client's secret (a client older than this engine?)")
         if kind not in protocol.REQUEST_TYPES:  # channel messages (control thread): never streamed
             return True
+        taken = content.get("shared_taken")
+        if isinstance(taken, list):  # segments of our replies that the client has mapped
+            self.shared.close(protocol.client_of(msg), taken)
         incoming = self.incoming.pop(protocol.client_of(msg), None) or streaming.Incoming(self.key)
         try:
             msg["buffers"] = incoming.claim(content, msg["buffers"])
@@ -375,7 +384,8 @@ class Engine:
         """Run a cell: unpickle its inputs, run it, return or keep each name it bound."""
         if not self.authentic(parent):
             return
-        self._announce(parent, "upload", parent["buffers"])
+        self._announce(parent, "upload", parent["buffers"],
+                       streamed=bool(parent["content"].get("streamed")))
         self.running = parent  # channels a cell reads publish with this run as their parent
         in_run = IN_RUN.set(True)  # threads the cell starts keep this run as their parent
         content = parent["content"]
@@ -717,6 +727,7 @@ class Engine:
         if parent["content"].get("all"):
             self.kept.drop_client(client)
             released += self.store.drop_client(client)
+            self.shared.close(client)
             self.unsettled = {k: v for k, v in self.unsettled.items() if v[0] != client}
         self.reply(stream, ident, parent, {"status": "ok", "released": released})
 
@@ -739,6 +750,10 @@ class Engine:
             "versions": protocol.versions(),
             "persist": self.persistence.info() if self.persistence is not None else None,
             "jobs": len(self.jobs.jobs),
+            # same host: our offer of shared memory, and whether we could read the client's
+            "shared_probe": streaming.probe(),
+            "shared_ok": streaming.probe_ok(parent["content"].get("shared_probe")),
+            "digest_scheme": protocol.agreed_scheme(parent["content"].get("digests")),
         })
 
 

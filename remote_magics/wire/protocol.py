@@ -7,7 +7,11 @@ Every message is an ordinary Jupyter message on the kernel's shell socket (DEALE
 signed by ``jupyter_client.session.Session`` with the connection key. Jupyter's signature does
 not cover binary frames, so every message of ours that carries frames also carries
 ``content["digest"]``: an HMAC-SHA256, with the same key, of the frames' lengths and bytes
-(:func:`frames_digest`). A side that finds a wrong digest logs the message and drops it.
+(:func:`frames_digest`). A side that finds a wrong digest logs the message and drops it. When
+both sides have the ``blake3`` package (optional: a kernel without it keeps HMAC-SHA256), they
+agree in the handshake (``remote_info_request``'s ``digests``, the reply's ``digest_scheme``)
+on a keyed BLAKE3 for big frames instead, twice as fast; such a digest reads ``b3:<hex>``, and a
+request names it in ``digest_scheme`` so that its reply uses it too.
 
 Each message is accepted once only. Both sides remember the signatures of the messages they
 accepted (:class:`SignatureHistory`: the engine the last :data:`HISTORY_SIZE`, a client the
@@ -445,6 +449,58 @@ def reply_type(request_type: str) -> str:
 #: A frame longer than this enters the digest as the SHA-256 of each piece of this size.
 DIGEST_CHUNK = 1 << 22
 
+HMAC_SHA256 = "hmac-sha256"
+BLAKE3 = "blake3"
+_BLAKE3_PREFIX = "b3:"
+#: A digest over at least this many bytes uses BLAKE3's threads (below, starting them costs more).
+_BLAKE3_THREADED = 1 << 20
+
+
+def _blake3_module():
+    """The ``blake3`` package, or None: an optional speed-up, never needed (engines are shipped
+    into kernels that lack it)."""
+    try:
+        import blake3  # optional: see digest_schemes
+    except ImportError:
+        return None
+    return blake3
+
+
+def digest_schemes() -> list[str]:
+    """The keyed digests this process can make and check, the fastest first."""
+    return ([BLAKE3] if _blake3_module() is not None else []) + [HMAC_SHA256]
+
+
+def agreed_scheme(offered: object) -> str:
+    """The fastest digest both this process and a peer offering ``offered`` (a list) can make."""
+    offered = offered if isinstance(offered, list) else []
+    return next((s for s in digest_schemes() if s in offered), HMAC_SHA256)
+
+
+_derived: dict[bytes, bytes] = {}
+
+
+def _blake3_key(key: bytes) -> bytes:
+    """BLAKE3's 32-byte key, derived from the connection key (any length) for this use only."""
+    derived = _derived.get(key)
+    if derived is None:
+        derived = _derived[key] = hashlib.sha256(b"remote_magics frames blake3\0" + key).digest()
+    return derived
+
+
+def _blake3_digest(blake3, key: bytes, frames: Iterable) -> str:
+    views = []
+    for frame in frames:
+        view = memoryview(frame)
+        views.append(view if view.ndim == 1 and view.itemsize == 1 else view.cast("B"))
+    total = sum(view.nbytes for view in views)
+    mac = blake3.blake3(key=_blake3_key(key),
+                        max_threads=blake3.blake3.AUTO if total >= _BLAKE3_THREADED else 1)
+    for view in views:  # lengths included, so frames cannot be re-split
+        mac.update(view.nbytes.to_bytes(8, "little"))
+        mac.update(view)  # the GIL is released while it hashes
+    return _BLAKE3_PREFIX + mac.hexdigest()
+
 _digest_pool = None
 
 
@@ -537,15 +593,22 @@ def unpack_message(session, parts: list, history: SignatureHistory | None = None
     return msg
 
 
-def frames_digest(key: bytes, frames: Iterable) -> str:
+def frames_digest(key: bytes, frames: Iterable, scheme: str = HMAC_SHA256) -> str:
     """HMAC-SHA256 of the frames (lengths included, so frames cannot be re-split); "" with no key.
 
     A frame longer than :data:`DIGEST_CHUNK` enters the HMAC as the SHA-256 digests of its
     pieces (hash, then MAC: still a keyed MAC over every byte). The pieces are hashed on one
     thread per core, since hashlib releases the GIL: the digest bounds bulk throughput otherwise.
+    With ``scheme`` :data:`BLAKE3` (only where :func:`digest_schemes` offers it), a keyed BLAKE3
+    over the same lengths and bytes instead, ``"b3:<hex>"``.
     """
     if not key:
         return ""
+    if scheme == BLAKE3:
+        blake3 = _blake3_module()
+        if blake3 is None:
+            raise ValueError("a blake3 digest asked for, but the blake3 package is not here")
+        return _blake3_digest(blake3, key, frames)
     mac = hmac.new(key, digestmod=hashlib.sha256)
     for frame in frames:
         view = memoryview(frame)
@@ -564,4 +627,10 @@ def digest_ok(key: bytes, frames: Iterable, digest: str | None) -> bool:
     """Whether ``digest`` is the right one for ``frames`` under ``key`` (constant-time compare)."""
     if not key:
         return True
-    return hmac.compare_digest(frames_digest(key, frames), digest or "")
+    digest = digest or ""
+    scheme = HMAC_SHA256
+    if digest.startswith(_BLAKE3_PREFIX):  # either scheme is a MAC with our key: no downgrade
+        if _blake3_module() is None:
+            return False  # we never offered it, so no peer of ours made it
+        scheme = BLAKE3
+    return hmac.compare_digest(frames_digest(key, frames, scheme), digest)
