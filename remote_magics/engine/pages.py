@@ -24,6 +24,8 @@ import sys
 import threading
 import weakref
 
+from ..wire import streaming
+
 log = logging.getLogger(__name__)
 
 _SYS_USERFAULTFD = {"x86_64": 323, "aarch64": 282}.get(platform.machine())
@@ -183,9 +185,15 @@ class Tracker:
                 pass
 
 
+#: How a private mapping of one of our sealed shared segments shows in ``/proc/self/maps``:
+#: sealed against writes before it was mapped, so only this process can change its pages.
+_SEGMENT = f"/memfd:{streaming.SEGMENT_NAME} (deleted)".encode()
+
+
 def private_anonymous(start: int, end: int) -> bool:
-    """Whether every byte of ``[start, end)`` is private anonymous memory of this process
-    (malloc's heap or its own mappings), from ``/proc/self/maps``."""
+    """Whether every byte of ``[start, end)`` is memory only this process can change: private
+    anonymous memory (malloc's heap or its own mappings), or a private mapping of a sealed
+    shared segment that carried a big frame here, from ``/proc/self/maps``."""
     covered = start
     try:
         with open("/proc/self/maps", "rb") as maps:
@@ -195,8 +203,9 @@ def private_anonymous(start: int, end: int) -> bool:
                 if high <= covered or low >= end:
                     continue
                 path = fields[5].strip() if len(fields) > 5 else b""
-                if low > covered or fields[1][3:4] != b"p" or fields[4] != b"0" \
-                        or (path and path != b"[heap]"):
+                anonymous = fields[4] == b"0" and path in (b"", b"[heap]")
+                if low > covered or fields[1][3:4] != b"p" \
+                        or not (anonymous or path == _SEGMENT):
                     return False
                 covered = high
                 if covered >= end:

@@ -461,6 +461,11 @@ def shared_room() -> int:
     return room
 
 
+#: The name of our shared segments (``/memfd:remote_magics`` in ``/proc/self/maps``): a receiver
+#: maps one privately only after checking its seals, so nobody can change what it maps.
+SEGMENT_NAME = "remote_magics"
+
+
 def _new_segment(view: memoryview) -> int:
     """A sealed memfd holding ``view``'s bytes (the one copy this side makes); raises OSError.
 
@@ -468,7 +473,7 @@ def _new_segment(view: memoryview) -> int:
     set; once sealed, no process can change, grow or shrink it (the kernel refuses), so the
     bytes the receiver maps are the bytes signed for, with no digest to compute over them.
     """
-    fd = os.memfd_create("remote_magics", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
+    fd = os.memfd_create(SEGMENT_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
     try:
         os.ftruncate(fd, view.nbytes)  # the size first: no growing of the file at each write
         offset = 0
