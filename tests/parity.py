@@ -15,7 +15,8 @@ given), asserts that each way's :class:`Trace` equals the plain one, and returns
 
 - ``plain``: the session's ``InteractiveShell``, names cleared first (and restored after);
 - ``all`` / ``small`` / ``none``: the same shell, every cell as ``%%remote --download=...``
-  on the session's engine; the notebook's names are the shell's;
+  on the session's engine; the notebook's names are the shell's (a proxy compared by the value
+  it stands for: keeping a big value remote is what ``small`` asks);
 - ``kernel``: a kernel under the remote kernelspec, driven with jupyter_client; the notebook's
   names are the engine's, brought here in one pickle (so sharing between them shows).
 
@@ -200,12 +201,21 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     recorder = _Recorder(shell)
     try:
         outcomes = [recorder.run(prefix + source) for source in cells]
-        names = user_names(shell.user_ns, shell.user_ns_hidden)
+        names = {name: _home(value)
+                 for name, value in user_names(shell.user_ns, shell.user_ns_hidden).items()}
     finally:
         shell.user_ns.clear()
         shell.user_ns.update(saved)
         shell.display_formatter.active_types = active
     return Trace(way, outcomes, names)
+
+
+def _home(value: Any) -> Any:
+    """A proxy's value, fetched: a name ``small`` keeps remote (too big) compares by its value,
+    since keeping it there is what the policy asks; anything else as it is."""
+    from remote_magics.cells.proxy import RemoteObject
+
+    return value.fetch(timeout=60) if isinstance(value, RemoteObject) else value
 
 
 #: The cell that lists the engine's user names, in the remote kernel, as one pickle (base64).

@@ -120,6 +120,16 @@ def test_timeit_leaves_no_stale_names(parity):
     parity(["%timeit -n1 -r1 q = 1", "print('q' in globals())"])
 
 
+def test_a_result_too_big_to_come_back_shows_as_in_a_plain_cell(parity):
+    """Under ``small`` the result stays remote (Out is its proxy), but the cell shows the same."""
+    traces = parity(["import numpy as np\nimport pandas as pd\n"
+                     "import matplotlib.pyplot as plt\n"
+                     "frame = pd.DataFrame(np.arange(400000).reshape(-1, 4))",
+                     "frame", "frame[0].plot()", "frame * 2"])
+    assert traces["plain"].cells[2].displays == ("image",)
+    assert traces["plain"].cells[2].result.startswith("text: <Axes")
+
+
 # -- cause 6: a failing cell keeps the names it bound before the error ----------------------------
 
 def test_import_then_failing_import_keeps_the_first(parity):
