@@ -73,9 +73,9 @@ class Outcome:
 ACCEPTED_NOTE = re.compile(
     r"^remote_magics: '\w+' stays remote as a proxy: it cannot be pickled \(.*\)\n", re.M)
 
-#: The last cell of every way (local in ``all``/``small``): the notebook's user names, each with
-#: a digest of its value (see the module docstring), as one JSON line.
-STATE_PROBE = r'''
+#: What the last cell of every way runs (local in ``all``/``small``): the notebook's user names,
+#: each with a digest of its value (see the module docstring), as one JSON line.
+_PROBE_CODE = r'''
 def _differential_digest(value, depth=0):
     import hashlib, pickle, re, types
     kind = type(value)
@@ -129,6 +129,7 @@ def _differential_digest(value, depth=0):
 
 def _differential_state():
     import json
+    from IPython import get_ipython
     ip = get_ipython()
     state = {}
     for name, value in list(ip.user_ns.items()):
@@ -142,6 +143,10 @@ def _differential_state():
 
 _differential_state()
 '''
+#: The probe cell: run in a namespace of its own, so that the notebook's names (``from numpy
+#: import *`` binds ``bool``, ``all``, ``sum``) shadow none of the builtins it uses, and it
+#: binds nothing.
+STATE_PROBE = f"exec({_PROBE_CODE!r}, {{}})"
 
 
 @dataclasses.dataclass
@@ -179,7 +184,9 @@ def _notebook(cells: Iterable[str], mode: str) -> nbformat.NotebookNode:
     new = nbformat.v4.new_code_cell
     if mode in ("all", "small", "none"):
         nb.cells.append(new("%load_ext remote_magics\n%remote_connect --name differential"))
-        nb.cells.extend(new(f"%%remote --download={mode}\n{source}")
+        # an empty cell stays empty: Jupyter does not run it (``%%remote`` alone would be
+        # IPython's own "cell body is empty" UsageError)
+        nb.cells.extend(new(f"%%remote --download={mode}\n{source}" if source.strip() else "")
                         for source in [SEED, *cells])
     else:
         nb.cells.extend(new(source) for source in [SEED, *cells])
@@ -216,6 +223,8 @@ def _state(cell: nbformat.NotebookNode) -> dict[str, str] | None:
     return None
 
 
+#: What an empty cell shows.
+EMPTY = Outcome("", False, None)
 #: What a cell shows that never finished (the run stopped there: this and later cells).
 STOPPED = Outcome("", False, "stopped: the cell did not finish within the timeout")
 
@@ -254,11 +263,14 @@ def run(cells: list[str], mode: str, cwd: Path, timeout: int = 60) -> Run:
             NotebookClient(nb, kernel_name="python3", **options).execute()
     except Exception as err:  # a cell that hangs: what ran before it still counts
         print(f"differential: {mode} run stopped: {type(err).__name__}", file=sys.stderr)
-    ran = [cell for cell in nb.cells if cell.get("execution_count") is not None]
-    state = _state(ran[-1]) if len(ran) == len(nb.cells) else None
-    outcomes = [_outcome(cell) for cell in ran]
-    outcomes = outcomes[_SETUP[mode]:][:len(cells)]
-    return Run(outcomes + [STOPPED] * (len(cells) - len(outcomes)), state)
+    probe = nb.cells[-1]
+    state = _state(probe) if probe.get("execution_count") is not None else None
+    outcomes = [
+        _outcome(cell) if cell.get("execution_count") is not None
+        else EMPTY if not source.strip()  # nbclient skips an empty cell: it shows nothing
+        else STOPPED
+        for cell, source in zip(nb.cells[_SETUP[mode]:], cells)]
+    return Run(outcomes, state)
 
 
 def compare(cells: list[str], cwd: Path, modes: Iterable[str] = MODES) -> dict:
@@ -286,6 +298,11 @@ def compare(cells: list[str], cwd: Path, modes: Iterable[str] = MODES) -> dict:
                       if n not in unstable_names and plain_state.get(n) != state.get(n)},
             "notes": [note.strip() for i in compared for note in other.outcomes[i].notes],
         }
+        for note in report[mode]["notes"]:  # the note is true: the value cannot be pickled here
+            name = note.split("'")[1]
+            if not (plain_state.get(name) or "unpicklable").startswith("unpicklable"):
+                report[mode]["names"][f"{name} (noted as unpicklable)"] = (
+                    plain_state[name], state.get(name))
         if other.state is None:
             report[mode]["names"]["(the run stopped before its names could be read)"] = (
                 "", None)
@@ -304,7 +321,7 @@ def _print(name: str, report: dict, modes: Iterable[str]) -> None:
         for key, (mine, theirs) in entry["names"].items():
             print(f"   name {key}: plain {mine!r} / {mode} {theirs!r}")
         for d in entry["divergent"]:
-            print(f"   cell {d.cell}: {d.source.splitlines()[0][:70]!r}")
+            print(f"   cell {d.cell}: {(d.source.splitlines() or [''])[0][:70]!r}")
             print(f"      plain:  {d.plain.brief()}")
             print(f"      remote: {d.remote.brief()}")
 
