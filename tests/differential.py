@@ -12,8 +12,8 @@ Julia Evans' pandas cookbook. Each is run under nbclient
 Every way starts with the same cell seeding Python's and NumPy's global random generators, so
 cells that draw unseeded random numbers still compare. What is compared:
 
-- per cell: the text it printed, its results' plain text, whether it showed an image, and the
-  class of any error;
+- per cell: the text it printed, its results' plain text and HTML, whether it showed an image,
+  and the class of any error;
 - after the last cell: the names the notebook holds (the local kernel's in ``plain``, ``all``,
   ``small``; the engine's in ``kernel``), each by a digest of its value (:data:`STATE_PROBE`),
   so a change made in place, or a name lost or left stale, shows even when nothing printed it.
@@ -208,8 +208,8 @@ def _outcome(cell: nbformat.NotebookNode) -> Outcome:
         else:
             data = output.get("data", {})
             image = image or any(m.startswith("image/") for m in data)
-            if "text/plain" in data and not any(m.startswith("image/") for m in data):
-                parts.append(data["text/plain"] + "\n")
+            if not any(m.startswith("image/") for m in data):  # a table shows as HTML too
+                parts += [data[mime] + "\n" for mime in ("text/plain", "text/html") if mime in data]
     text = _ADDRESS.sub("0xADDR", _ANSI.sub("", "".join(parts)))
     return Outcome(text, image, error, tuple(notes))
 
@@ -231,7 +231,7 @@ STOPPED = Outcome("", False, "stopped: the cell did not finish within the timeou
 
 @dataclasses.dataclass
 class Run:
-    """One way's run: each cell's outcome, and the notebook's names after (None: never got there)."""
+    """One way's run: each cell's outcome, and the names after (None: it never got there)."""
 
     outcomes: list[Outcome]
     state: dict[str, str] | None

@@ -2,7 +2,9 @@
 
 A cell must behave the same every way (issue 13): what it printed, the result it showed, the
 error it raised, and afterwards every name the notebook sees, with equal values and the same
-objects shared between names. Use it from a test with the ``parity`` fixture (tests/conftest.py)::
+objects shared between names. Use it from any test file with the ``parity`` fixture::
+
+    from tests.parity import parity, parity_kernel  # noqa: F401 - the harness's fixtures
 
     def test_something(parity):
         parity(["lst = [1, 2]", "alias = lst", "alias.append(3)", "lst"],
@@ -35,8 +37,12 @@ import re
 import sys
 from typing import Any, Callable, Iterable
 
+import pytest
+
+from tests.test_kernel import Frontend, execute, install
+
 #: The ways a list of cells runs; ``plain`` is the reference.
-WAYS = ("plain", "all", "small", "kernel")
+WAYS = ("plain", "all", "small", "none", "kernel")
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -52,10 +58,13 @@ def normal(text: str) -> str:
 
 
 def _shown(data: dict) -> str:
-    """One result or display as compared: ``image`` for a picture, else its plain text."""
+    """One result or display as compared: ``image`` for a picture, else its plain text and its
+    HTML (a table shows as HTML in a notebook)."""
     if any(mime.startswith("image/") for mime in data):
         return "image"
-    return "text: " + normal(data.get("text/plain", ""))
+    html = data.get("text/html")
+    return "text: " + normal(data.get("text/plain", "")) + (
+        "\nhtml: " + normal(html) if html else "")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,8 +240,6 @@ def run_kernel(kc, cells: list[str], timeout: float = 120) -> Trace:
     The engine's names are reset first (``%reset -f``); after the cells, they come here in one
     pickle, so two names for one object are still one object.
     """
-    from tests.test_kernel import execute
-
     reply, _ = execute(kc, "%reset -f", timeout)
     assert reply["status"] == "ok", reply
     outcomes = [_kernel_cell(*execute(kc, source, timeout)) for source in cells]
@@ -308,3 +315,32 @@ def _identity(trace: Trace, left: str, right: str) -> list[str]:
     except Exception as err:  # a name missing is a difference too
         ok = f"{type(err).__name__}: {err}"
     return [] if ok is True else [f"{trace.way}: {left} is not {right} ({ok})"]
+
+
+# -- the fixtures (import both into a test module) ----------------------------------------
+
+@pytest.fixture(scope="session")
+def parity_kernel(tmp_path_factory):
+    """A kernel under the remote kernelspec (default download policy), for the session."""
+    prefix = tmp_path_factory.mktemp("parity-prefix")
+    install(prefix, "--name", "parity")
+    front = Frontend(prefix, "remote-parity", tmp_path_factory.mktemp("parity-cwd"))
+    yield front
+    front.close()
+
+
+@pytest.fixture
+def parity(shell, target, parity_kernel):
+    """``parity(cells, shared=(), ways=WAYS)``: run ``cells`` every way, assert they agree."""
+    shell.run_line_magic("matplotlib", "inline")  # figures show as a notebook shows them
+    runners = {
+        "plain": lambda cells: run_shell(shell, cells, "plain"),
+        "kernel": lambda cells: run_kernel(parity_kernel.kc, cells),
+        **{way: (lambda cells, way=way: run_shell(shell, cells, way, target.name))
+           for way in ("all", "small", "none")},
+    }
+
+    def _parity(cells, shared=(), **options):
+        return check(runners, list(cells), shared, **options)
+
+    return _parity

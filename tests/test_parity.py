@@ -1,38 +1,9 @@
 """A cell behaves the same plainly, as a ``%%remote`` cell (each download policy) and in the
-remote kernel: issue 13's reproductions, each run every way by the harness in tests/parity.py."""
+remote kernel: issue 13's reproductions, each run every way by the ``parity`` fixture
+(tests/parity.py)."""
 from __future__ import annotations
 
-import pytest
-
-from tests.parity import check, run_kernel, run_shell
-from tests.test_kernel import Frontend, install
-
-
-@pytest.fixture(scope="module")
-def remote_kernel(tmp_path_factory):
-    """A kernel under the remote kernelspec (default download policy), for the module."""
-    prefix = tmp_path_factory.mktemp("parity-prefix")
-    install(prefix, "--name", "parity")
-    front = Frontend(prefix, "remote-parity", tmp_path_factory.mktemp("parity-cwd"))
-    yield front
-    front.close()
-
-
-@pytest.fixture
-def parity(shell, target, remote_kernel):
-    """``parity(cells, shared=(), ways=WAYS)``: run ``cells`` every way, assert they agree."""
-    shell.run_line_magic("matplotlib", "inline")  # figures show as a notebook shows them
-    runners = {
-        "plain": lambda cells: run_shell(shell, cells, "plain"),
-        "kernel": lambda cells: run_kernel(remote_kernel.kc, cells),
-        **{way: (lambda cells, way=way: run_shell(shell, cells, way, target.name))
-           for way in ("all", "small", "none")},
-    }
-
-    def _parity(cells, shared=(), **options):
-        return check(runners, list(cells), shared, **options)
-
-    return _parity
+from tests.parity import parity, parity_kernel  # noqa: F401 - the harness's fixtures
 
 
 # -- cause 1: in-place changes come back ----------------------------------------------------------
