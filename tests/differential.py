@@ -5,8 +5,8 @@ Julia Evans' pandas cookbook. Each is run under nbclient
 
 - ``plain``: a plain python3 kernel, twice (cells whose two plain runs differ are unseeded
   randomness or timings, and are not compared);
-- ``all`` / ``small``: the same kernel with ``%load_ext remote_magics`` and ``%remote_connect``
-  first, every code cell run as ``%%remote --download=...``;
+- ``all`` / ``small`` / ``none``: the same kernel with ``%load_ext remote_magics`` and
+  ``%remote_connect`` first, every code cell run as ``%%remote --download=...``;
 - ``kernel``: the notebook unchanged under the remote kernelspec (every cell runs remotely).
 
 Every way starts with the same cell seeding Python's and NumPy's global random generators, so
@@ -15,7 +15,7 @@ cells that draw unseeded random numbers still compare. What is compared:
 - per cell: the text it printed, its results' plain text and HTML, whether it showed an image,
   and the class of any error;
 - after the last cell: the names the notebook holds (the local kernel's in ``plain``, ``all``,
-  ``small``; the engine's in ``kernel``), each by a digest of its value (:data:`STATE_PROBE`),
+  ``small``, ``none``; the engine's in ``kernel``), each by a digest of its value (:data:`STATE_PROBE`),
   so a change made in place, or a name lost or left stale, shows even when nothing printed it.
 
 Normalised, and why:
@@ -27,8 +27,8 @@ Normalised, and why:
 - the one note a remote cell must print where a value cannot travel (:data:`ACCEPTED_NOTE`:
   ``'con' stays remote as a proxy: it cannot be pickled (...)``), and nothing else; the name's
   digest then says only its type, both sides (the plain value cannot be pickled either);
-- a name that is a proxy after the run (``small`` keeps big values remote) is digested by the
-  value it stands for, fetched: keeping it remote is what the policy asks.
+- a name that is a proxy after the run (``small`` keeps big values remote, ``none`` all) is
+  digested by the value it stands for, fetched: keeping it remote is what the policy asks.
 
 ``python -m tests.differential [numpy|pandas] [MODE ...]`` prints the divergent cells and names
 of each mode; :func:`compare` is what a test asserts on.
@@ -47,7 +47,7 @@ import nbformat
 from nbclient import NotebookClient
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-MODES = ("all", "small", "kernel")  # and "none", which a run may ask for
+MODES = ("all", "small", "kernel", "none")
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -12,7 +12,7 @@ import pytest
 
 from tests import differential
 
-MODES = ("all", "small", "kernel", "none")
+MODES = differential.MODES
 
 #: numpy-100's exercise 98 makes a 400 MB array and times three ways to cube it: 36 s each way,
 #: and all it prints are timings, which are never compared (unstable between plain runs).
