@@ -22,10 +22,11 @@ given), asserts that each way's :class:`Trace` equals the plain one, and returns
 - ``kernel``: a kernel under the remote kernelspec, driven with jupyter_client; the notebook's
   names are the engine's, brought here in one pickle (so sharing between them shows).
 
-What is compared, per cell: stdout, stderr, the result shown (its plain text, or ``image``), the
-displays shown (the same), and the error's class. Object addresses are normalised (``0xADDR``)
-and ANSI colours dropped; nothing else is. Afterwards: the same user names (IPython's own and
-``_``-names aside), each value equal by :func:`same`, and each ``shared`` pair identical.
+What is compared, per cell: stdout, stderr, the result shown (its plain text and HTML, or
+``image``), the displays shown (the same), and the error's class. Object addresses and durations
+(``%time``, ``%timeit``) are normalised, ANSI colours dropped; nothing else is. Afterwards: the
+same user names (IPython's own and ``_``-names aside), each value equal by :func:`same`, and
+each ``shared`` pair identical. In ``kernel`` every name must pickle (cloudpickle) to come here.
 """
 from __future__ import annotations
 
@@ -210,7 +211,8 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     recorder = _Recorder(shell)
     try:
         outcomes = [recorder.run(prefix + source) for source in cells]
-        names = {name: _home(value)
+        fetched: dict[int, Any] = {}  # one proxy, one value: names sharing it still share
+        names = {name: _home(value, fetched)
                  for name, value in user_names(shell.user_ns, shell.user_ns_hidden).items()}
     finally:
         shell.user_ns.clear()
@@ -219,12 +221,17 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     return Trace(way, outcomes, names)
 
 
-def _home(value: Any) -> Any:
-    """A proxy's value, fetched: a name ``small`` keeps remote (too big) compares by its value,
-    since keeping it there is what the policy asks; anything else as it is."""
+def _home(value: Any, fetched: dict[int, Any]) -> Any:
+    """A proxy's value, fetched (once per proxy, kept in ``fetched``): a name ``small`` keeps
+    remote (too big) compares by its value, since keeping it there is what the policy asks;
+    anything else as it is."""
     from remote_magics.cells.proxy import RemoteObject
 
-    return value.fetch(timeout=60) if isinstance(value, RemoteObject) else value
+    if not isinstance(value, RemoteObject):
+        return value
+    if id(value) not in fetched:
+        fetched[id(value)] = value.fetch(timeout=60)
+    return fetched[id(value)]
 
 
 #: The cell that lists the engine's user names, in the remote kernel, as one pickle (base64).
