@@ -48,7 +48,7 @@ WAYS = ("plain", "all", "small", "none", "kernel")
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 #: A duration as %time and %timeit print it; "us" and "+-" where stdout cannot encode "μs", "±".
-_DURATION = re.compile(r"\d+(\.\d+)?\s*(ns|us|µs|μs|ms|s)\b")
+_DURATION = re.compile(r"\d+(\.\d+)?(e[+-]?\d+)?\s*(ns|us|µs|μs|ms|s)\b")
 
 
 def normal(text: str) -> str:
@@ -203,6 +203,10 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     own; the notebook's names after the cells are returned in the :class:`Trace`.
     """
     saved, active = dict(shell.user_ns), shell.display_formatter.active_types
+    # IPython's own records of _, __, ___ (which tell it whether a user assigned them) must
+    # match the names put back, or it stops updating them
+    hidden, hook = dict(shell.user_ns_hidden), shell.displayhook
+    unders = [getattr(hook, name) for name in ("_", "__", "___")]
     # every kind of output, as a notebook's kernel formats it (a terminal keeps only text)
     shell.display_formatter.active_types = list(shell.display_formatter.formatters)
     for name in user_names(shell.user_ns, shell.user_ns_hidden):
@@ -218,6 +222,10 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
         shell.user_ns.clear()
         shell.user_ns.update(saved)
         shell.display_formatter.active_types = active
+        shell.user_ns_hidden.clear()
+        shell.user_ns_hidden.update(hidden)
+        for name, value in zip(("_", "__", "___"), unders):
+            setattr(hook, name, value)
     return Trace(way, outcomes, names)
 
 

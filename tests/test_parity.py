@@ -43,6 +43,12 @@ def test_list_append_and_dict_item_set_in_place(parity):
             "lst.append(4)", "d[k] = v", "print(lst, d)"])
 
 
+def test_in_place_change_of_a_value_too_big_to_come_back(parity):
+    """Under ``small`` the array stays remote (a proxy): the change is made there, and seen."""
+    parity(["import numpy as np\nbig = np.zeros(300_000)", "big[0] = 7\nbig[1:3] += 1",
+            "big[:4]", "big.sum()"])
+
+
 def test_fitted_model_keeps_what_its_method_set(parity):
     parity(["class Model:\n    def __init__(self):\n        self.coef_ = None\n"
             "    def fit(self, X, y):\n        self.coef_ = sum(y) / len(X)\n        return self\n"
@@ -64,6 +70,11 @@ def test_time_and_timeit_see_the_cells_names_and_time_brings_its_names_back(pari
                      "%timeit -n1 -r1 x.sum()",
                      "%time z = y.sum()", "z"])
     assert "4.0" in traces["plain"].cells[3].result
+
+
+def test_time_cell_magic_brings_its_names_back(parity):
+    traces = parity(["y = [1, 2, 3]", "%%time\nw = sum(y)\nv = w * 2", "w, v"])
+    assert traces["plain"].cells[2].result == "text: (6, 12)"
 
 
 # -- cause 5: IPython's own features ---------------------------------------------------------------
