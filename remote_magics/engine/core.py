@@ -448,19 +448,20 @@ class Engine:
 
     @contextlib.contextmanager
     def _magics_leave_no_names(self, code: str, namespace: dict):
-        """Around a cell that calls magics: the run's namespace is the kernel's ``user_ns`` while
-        it runs, as a notebook's is for a plain cell. Magics read and bind there (``%%time``'s
-        body, ``%timeit``'s globals), so what they bind comes back with the cell, and nothing
-        they bind stays behind in the kernel for a later cell to see stale."""
+        """Around a cell that calls magics: the names they copy from the run into the kernel's
+        own namespace (``%timeit`` does) go again, so a later cell never sees them stale."""
         shell = getattr(self.kernel, "shell", None)
         if shell is None or "_magic(" not in code:
             yield
             return
-        user_ns, shell.user_ns = shell.user_ns, namespace
+        user_ns = shell.user_ns
+        before = set(user_ns)
         try:
             yield
         finally:
-            shell.user_ns = user_ns
+            for name in [n for n in user_ns if n not in before]:
+                if name in namespace and user_ns[name] is namespace[name]:
+                    del user_ns[name]
 
     def flush_figures(self) -> None:
         """Show figures the cell made, as ``execute_request`` does after a cell."""
