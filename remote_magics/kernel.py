@@ -156,6 +156,9 @@ class RemoteKernel(IPythonKernel):
         super().__init__(**kwargs)
         self.shell.extension_manager.load_extension("remote_magics")
         self.shell.register_magics(LocalMagics)
+        # a %%remote cell runs here with the names it reads fetched from the engine: asked
+        # for a name it was not given, this kernel would have nothing more to answer with
+        self.options().fetch_on_first_use = False
         self.synced_engine: str | None = None  # the engine whose count and names match ours
         self.pending: set[str] = set()  # names bound here before any engine was connected
         self.local_only: set[str] = set()  # names that could not go to the engine

@@ -9,7 +9,7 @@ import time
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Enum, Float, Integer, List, Unicode
+from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
 from . import channels, connecting, jobs, packages, pool, targets
 from .cells import display
@@ -124,6 +124,11 @@ class RemoteMagics(Magics):
     idle_timeout = Float(protocol.IDLE_TIMEOUT, config=True,
                          help="Seconds a persistent engine (--persist) stays up idle, with no "
                               "client and no job, before it ends (default a day).")
+    fetch_on_first_use = Bool(True, config=True,
+                              help="A name a %%remote cell reads that its analysis did not see "
+                                   "(eval of a computed string, exec of a file) is fetched from "
+                                   "the notebook when the cell first reads it, instead of a "
+                                   "NameError.")
     job_output_lines = Integer(protocol.JOB_OUTPUT_LINES, config=True,
                                help="Lines of output a detached job keeps in its engine (the "
                                     "newest).")
@@ -302,7 +307,7 @@ class RemoteMagics(Magics):
                 download=args.download or self.download, bytes=limit, timeout=timeout,
                 hidden=self.shell.user_ns_hidden, cell_id=self._cell_number(),
                 on_output=watch.on_output, on_progress=watch.on_progress, quiet=args.quiet,
-                show_result=True,
+                show_result=True, lookup=self.fetch_on_first_use,
             )
         run.print_notes()
         if run.display is not None and run.result is not None:

@@ -811,9 +811,20 @@ def test_every_read_and_write_seen_at_run_time_is_predicted(code: str) -> None:
     pytest.param("print('data')", set(), set(), id="other_strings_are_text"),
     pytest.param("df.eval('c = a + b')", {"df"}, set(), id="column_names_are_not_variables"),
     pytest.param("get_ipython().run_line_magic('pwd', '')", set(), set(), id="other_magics"),
+    pytest.param("get_ipython().run_line_magic('pinfo', 'np.add')", {"np"}, set(),
+                 id="question_mark_describes_its_object"),
+    pytest.param("get_ipython().run_line_magic('pinfo2', 'zz[0].sum')", {"zz"}, set(),
+                 id="double_question_mark"),
+    pytest.param("get_ipython().run_line_magic('pdoc', 'f')", {"f"}, set(), id="pdoc"),
+    pytest.param("y = globals()['x']", {"x"}, {"y"}, id="globals_item_read"),
+    pytest.param("globals()['made'] = 1", set(), {"made"}, id="globals_item_bound"),
+    pytest.param("def f():\n    globals()['inner'] = 1\nf()", set(), {"f", "inner"},
+                 id="globals_item_bound_from_a_function"),
+    pytest.param("x = 1\ny = globals()['x']", set(), {"x", "y"}, id="globals_item_bound_before"),
+    pytest.param("y = globals()[key]", {"key"}, {"y"}, id="globals_computed_key_is_not_a_name"),
 ])
 def test_names_in_strings_whose_meaning_is_known(code: str, reads: set, writes: set) -> None:
     names = analyze(code)
-    assert set(names.reads) - {"get_ipython", "eval", "exec", "print"} == reads
+    assert set(names.reads) - {"get_ipython", "eval", "exec", "print", "globals"} == reads
     assert set(names.writes) == writes
 

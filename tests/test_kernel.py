@@ -171,6 +171,19 @@ def test_explicit_remote_magic_runs_here_on_the_engines_names_and_target_magics_
     assert "tk" in text and "yes" in text
 
 
+def test_a_remote_cell_of_the_remote_kernel_does_not_ask_for_names_and_fails_plainly(frontend):
+    """Fetch on first use is off here: the %%remote cell runs in this kernel with the engine's
+    names it reads, so a name it reads unseen is a plain NameError, at once."""
+    assert frontend.run("unseen_rk = 1")[0]["status"] == "ok"
+    reply, text = frontend.run("%%local\nprint(get_ipython().magics_manager.registry["
+                               "'RemoteMagics'].fetch_on_first_use)")
+    assert text.strip() == "False", text
+    reply, outputs = execute(frontend.kc, "%%remote\neval('unseen_' + 'rk')", TIMEOUT)
+    assert reply["status"] == "error" and "NameError" in reply["ename"]
+    assert "name 'unseen_rk' is not defined" in reply["evalue"]
+    assert frontend.run("print(unseen_rk)")[1].strip() == "1"  # an ordinary cell sees it
+
+
 def test_config_in_a_local_cell_changes_the_download_policy(frontend):
     assert frontend.run("%%local\n%config RemoteMagics.download = 'none'")[0]["status"] == "ok"
     try:

@@ -5,6 +5,7 @@
 - :mod:`.proxy`: :class:`~.proxy.RemoteObject`, for values that stay remote, with its operators;
   :mod:`.live` sends one operation on it.
 - :mod:`.display`: the remote output shown in the notebook, and progress bars.
+- :mod:`.lookup`: the notebook's answer to a running cell's ask for a name it was not given.
 - :mod:`.local_cell`: a ``%%local`` cell of the remote kernel: the engine's names it reads in,
   what it bound or changed back.
 

@@ -106,9 +106,12 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
     return found
 
 
-#: IPython magics that run their argument (or cell body) as Python in the caller's namespace:
-#: the options before it that take a value, and whether what it assigns binds there.
-_CODE_MAGICS = {"time": ((), True), "timeit": (("-n", "-r", "-p"), False)}
+#: IPython magics that run their argument (or cell body) as Python in the caller's namespace,
+#: or describe the object it names (``x?``): the options before it that take a value, and
+#: whether what it assigns binds there.
+_CODE_MAGICS = {"time": ((), True), "timeit": (("-n", "-r", "-p"), False),
+                **dict.fromkeys(("pinfo", "pinfo2", "pdef", "pdoc", "psource", "pfile"),
+                                ((), False))}  # `x?` and friends: the object they describe
 
 
 def _text(node: ast.AST) -> str | None:
@@ -421,6 +424,25 @@ class _Walker:
         for name in _at_names(node):
             self.load(name)
 
+    def visit_subscript(self, node: ast.Subscript) -> None:
+        """A subscript; ``globals()['x']`` reads or binds the cell's global ``x`` (a key
+        computed at run time is fetched on first use, and what it binds stays remote)."""
+        self.visit_children(node)
+        owner = node.value
+        if not (isinstance(owner, ast.Call) and not owner.args
+                and isinstance(owner.func, ast.Name) and owner.func.id == "globals"):
+            return
+        name = _text(node.slice)
+        if name is None or not name.isidentifier():
+            return
+        module = self.scope
+        while module.parent is not None:
+            module = module.parent
+        if type(node.ctx) is ast.Load:
+            self.load(name)
+        else:
+            self.bind(name, module, deleted=type(node.ctx) is ast.Del)
+
     def visit_named_expr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
         scope = self.scope
@@ -602,6 +624,7 @@ _HANDLERS: dict[type, Callable[[_Walker, Any], None]] = {
     ast.Constant: _Walker.ignore,
     ast.MatchSingleton: _Walker.ignore,
     ast.NamedExpr: _Walker.visit_named_expr,
+    ast.Subscript: _Walker.visit_subscript,
     ast.Global: _Walker.visit_declaration,
     ast.Nonlocal: _Walker.visit_declaration,
     ast.Import: _Walker.visit_import,

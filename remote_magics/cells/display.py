@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any, Callable, Iterator
 
+from IPython.core import page
 from IPython.display import clear_output, publish_display_data
 
 from ..wire import protocol
@@ -44,6 +45,8 @@ def show(msg: dict) -> None:
         clear_output(wait=bool(content.get("wait")))
     elif kind == "error":  # code that showed a traceback itself without raising
         sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
+    elif kind == protocol.PAGE and isinstance(content.get("data"), dict):  # `x?` in the cell
+        page.page(content["data"], start=content.get("start") or 0)  # paged as here
 
 
 def note(text: str) -> None:

@@ -105,6 +105,20 @@ class Reply:
     bytes_received: int = 0
 
 
+@dataclass
+class LookupAnswer:
+    """The notebook's answer to a running cell's ask for a name (``remote_lookup_answer``).
+
+    ``frames``: the value's item when ``found``; ``watch``: the cell may change it in place;
+    ``error``: why a value that exists cannot be sent.
+    """
+
+    found: bool = False
+    frames: list = field(default_factory=list)
+    watch: bool = False
+    error: str | None = None
+
+
 class Connection:
     """The sockets of one kernel, described by its connection info (the connection file's dict).
 
@@ -372,8 +386,13 @@ class Connection:
         answer_required: bool = True,
         patience: float | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
+        on_lookup: Callable[[str], "LookupAnswer"] | None = None,
     ) -> "Pending":
-        """Send a request and return it in flight; :func:`wait_all` waits for many at once."""
+        """Send a request and return it in flight; :func:`wait_all` waits for many at once.
+
+        ``on_lookup(name)`` answers the run's ``remote_lookup_request`` messages while we wait
+        (fetch on first use; the request's ``lookup`` says the engine may ask).
+        """
         if self.closed:
             raise ConnectionLost(f"the connection to '{self.name}' is closed; reconnect with "
                                  f"%remote_connect")
@@ -392,7 +411,8 @@ class Connection:
         self._late_shown = False
         self._incoming = streaming.Incoming(
             self.key, functools.partial(on_progress, "download") if on_progress else None)
-        return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience)
+        return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience,
+                       on_lookup)
 
     def received(self, msg_id: str) -> None:
         """The reply to ``msg_id`` reached its caller: the objects it holds are ours to release."""
@@ -447,7 +467,8 @@ class Connection:
         """
         return self._incoming.arrived_at
 
-    def relay(self, msg_id: str, on_output: Callable[[dict], None] | None) -> float | None:
+    def relay(self, msg_id: str, on_output: Callable[[dict], None] | None,
+              on_lookup: Callable[[str], "LookupAnswer"] | None = None) -> float | None:
         """Pass the iopub messages of request ``msg_id`` to ``on_output`` (a bounded batch).
 
         Message types with a handler of their own (:func:`handle_iopub`) go to it instead.
@@ -478,11 +499,28 @@ class Connection:
             elif msg["msg_type"] == "status":
                 if msg["content"].get("execution_state") == "idle":
                     idle_at = time.monotonic()
+            elif msg["msg_type"] == protocol.LOOKUP_REQUEST:
+                self.answer_lookup(msg, on_lookup)
             elif msg["msg_type"] in _iopub_handlers:
                 _iopub_handlers[msg["msg_type"]](msg)
             elif on_output is not None:
                 on_output(msg)
         return idle_at
+
+    def answer_lookup(self, msg: dict, on_lookup: Callable[[str], "LookupAnswer"] | None) -> None:
+        """Answer the running cell's ask for a name, on control (the shell is busy with the cell).
+
+        A malformed ask is dropped with a log line; with no ``on_lookup`` (a run that did not
+        offer lookups) the name is not found, so the cell fails as a plain cell would.
+        """
+        token, name = msg["content"].get("lookup"), msg["content"].get("name")
+        if not (isinstance(token, str) and isinstance(name, str) and name.isidentifier()):
+            log.error("remote_magics: dropped a malformed lookup request from '%s'", self.name)
+            return
+        answer = on_lookup(name) if on_lookup is not None else LookupAnswer()
+        content = {"lookup": token, "name": name, "found": answer.found,
+                   "nframes": len(answer.frames), "watch": answer.watch, "error": answer.error}
+        self.send(protocol.LOOKUP_ANSWER, content, answer.frames, channel="control")
 
     def drain_iopub(self) -> None:
         """Drop what iopub queued while no request of ours waited (other clients' output, a job
@@ -596,12 +634,14 @@ class Pending:
 
     def __init__(self, conn: Connection, msg_id: str, sent: int, timeout: float | None,
                  on_output: Callable[[dict], None] | None, answer_required: bool,
-                 patience: float | None = None) -> None:
+                 patience: float | None = None,
+                 on_lookup: Callable[[str], "LookupAnswer"] | None = None) -> None:
         self.conn = conn
         self.msg_id = msg_id
         self.bytes_sent = sent
         self.started = time.perf_counter()
         self.on_output = on_output
+        self.on_lookup = on_lookup
         self.answer_required = answer_required
         self.waiter = _Waiter(conn, msg_id, timeout, patience)
         self.reply: Reply | None = None
@@ -616,7 +656,8 @@ class Pending:
             if conn.shell in ready:
                 self.reply = conn.take_reply(self.msg_id) or self.reply
             if conn.iopub in ready:
-                self.idle_at = conn.relay(self.msg_id, self.on_output) or self.idle_at
+                self.idle_at = conn.relay(self.msg_id, self.on_output,
+                                          self.on_lookup) or self.idle_at
             if conn.hb in ready or conn.hb.poll(0):  # a long iopub drain must not look like silence
                 self.waiter.beat()
             if self.reply is not None and self.idle_at is not None:

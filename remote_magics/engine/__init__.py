@@ -7,6 +7,8 @@ own dependency, for :mod:`.curve`) and the wire format.
 - :mod:`.core`: the :class:`~.core.Engine`, our shell handlers in an ipykernel kernel.
 - :mod:`.store`: the objects that stay remote, per client.
 - :mod:`.live`, :mod:`.channels`: live proxy operations, and the cell's end of a channel.
+- :mod:`.lookup`: fetch on first use: a run's builtins that ask the notebook for a name the
+  cell reads and was not given.
 - :mod:`.jobs`: detached jobs, run on a thread of the engine, their output and names kept.
 - :mod:`.persist`: a persistent engine's state on its host (record, saved results), its idle end.
 - :mod:`.namespace`: the kernel's own names as the remote kernel's state, out to a ``%%local``

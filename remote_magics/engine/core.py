@@ -26,7 +26,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, jobs, live, namespace, persist, tracebacks
+from . import channels, jobs, live, lookup, namespace, persist, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -131,6 +131,7 @@ class Engine:
         self.kernel._remote_magics_engine = self
         live.install(self)
         channels.install(self)
+        lookup.install(self)
         inherit_run_context()
         jobs.install(self)
         persist.install(self)
@@ -366,9 +367,11 @@ class Engine:
         client = protocol.client_of(parent)
         namespace = None
         watched: dict = {}
+        asking = None
         try:
             namespace = self.namespace(content, parent["buffers"], client)
             watched = watch(content, namespace)
+            asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
             self.flush_figures()
@@ -378,6 +381,7 @@ class Engine:
             self.reply(stream, ident, parent, reply, frames)
             return
         finally:
+            lookup.close(asking)  # names the cell's threads read from now on: not asked
             self.running = None
             IN_RUN.reset(in_run)
         self.flush_figures()
@@ -427,7 +431,7 @@ class Engine:
             tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags)
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = ast.Expression(tree.body.pop().value)
-        with self._magics_leave_no_names(code, namespace), self._as_in_a_cell():
+        with self._magics_see_the_run(code, namespace), self._as_in_a_cell():
             for node, mode in ((tree, "exec"), (last, "eval")):
                 if node is None:
                     continue
@@ -445,6 +449,53 @@ class Engine:
         """
         shell = getattr(self.kernel, "shell", None)
         return shell.builtin_trap if shell is not None else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _magics_see_the_run(self, code: str, namespace: dict):
+        """Around a cell that calls magics: IPython's namespace is the run's while it runs.
+
+        As in a plain cell, ``x?``, ``%pinfo``, ``%whos``, ``%%time`` and ``%timeit`` look the
+        cell's names up in the shell's ``user_ns``, and what they bind there stays in the run.
+        On the main thread only: a detached job's thread must not swap the namespace under a
+        cell the main thread runs; its magics use the kernel's, and leave no names there.
+        """
+        shell = getattr(self.kernel, "shell", None)
+        if shell is None or "_magic(" not in code:
+            yield
+            return
+        if threading.current_thread() is not threading.main_thread():
+            with self._magics_leave_no_names(code, namespace):
+                yield
+            return
+        own = shell.user_ns_hidden.get("get_ipython")
+        if own is not None and namespace.get("get_ipython") == own:
+            namespace["get_ipython"] = own  # the very object: %whos leaves it out, as IPython's
+        kernel_ns = shell.user_ns
+        shell.user_ns = namespace
+        payloads = getattr(shell, "payload_manager", None)
+        before = len(payloads.read_payload()) if payloads is not None else 0
+        try:
+            yield
+        finally:
+            shell.user_ns = kernel_ns
+            if payloads is not None:
+                self._page_in_the_notebook(payloads, before)
+
+    def _page_in_the_notebook(self, payloads: Any, before: int) -> None:
+        """Send what the cell paged (``x?``'s help) to the notebook, which pages it as a plain
+        cell's; the kernel's own payloads go with its next ``execute_request``, not these."""
+        written = payloads.read_payload()
+        pages = [p for p in written[before:] if isinstance(p, dict) and p.get("source") == "page"]
+        if not pages:
+            return
+        payloads.clear_payload()
+        for payload in written:
+            if not any(payload is page for page in pages):
+                payloads.write_payload(payload)
+        for page in pages:
+            self.session.send(self.kernel.iopub_socket, protocol.PAGE,
+                              {"data": page.get("data"), "start": page.get("start", 0)},
+                              parent=self.running, ident=b"remote_magics.page")
 
     @contextlib.contextmanager
     def _magics_leave_no_names(self, code: str, namespace: dict):
@@ -500,7 +551,8 @@ class Engine:
         changed = set(changed_in_place(watched or {}, namespace)) - set(names)
         names += sorted(changed)
         if content.get("star_import"):  # `from m import *` binds names the client cannot list
-            given = {*inputs, *content.get("placeholders", ()), "__name__", "get_ipython"}
+            given = {*inputs, *content.get("placeholders", ()), *lookup.fetched(namespace),
+                     "__name__", "get_ipython"}
             listed = set(names)
             names += [n for n in namespace if n not in given and n not in listed
                       and not n.startswith("__")]

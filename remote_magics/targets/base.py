@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable, ClassVar, Mapping, Protocol
 
 from ..cells import display, runner
+from ..cells.lookup import answerer, may_ask
 from ..client import handshake
 from ..client.connection import Connection, Pending, Reply, job_queue_of_thread
 from ..errors import (JobError, NotConnected, ProxyError, RemoteInterrupt, RemoteKernelDied,
@@ -181,6 +182,7 @@ class Target:
         on_progress: Callable[[str, int, int], None] | None = None,
         quiet: bool = False,
         show_result: bool = False,
+        lookup: bool = False,
     ) -> runner.RunResult:
         """Run ``code`` remotely with the names it reads from ``namespace``; bring back what it binds.
 
@@ -190,12 +192,15 @@ class Target:
         ``on_progress`` follows big transfers (:meth:`remote_magics.cells.display.Watch.on_progress`).
         ``quiet`` leaves out the note that the run waits for a cell that did not stop when
         interrupted. ``show_result``: the engine also formats the result as it displays it
-        (``RunResult.display``).
+        (``RunResult.display``). ``lookup``: a name the cell reads that the analysis did not
+        ship is fetched from ``namespace`` when the cell first reads it (this call waits and
+        answers), instead of a NameError; offered only to a cell that calls ``eval``,
+        ``exec``, ``globals()`` and the like (:func:`~remote_magics.cells.lookup.may_ask`).
         """
         pending = self.start_run(code, namespace, download=download, bytes=bytes,
                                  timeout=timeout, on_output=on_output, hidden=hidden,
                                  cell_id=cell_id, on_progress=on_progress, quiet=quiet,
-                                 show_result=show_result)
+                                 show_result=show_result, lookup=lookup)
         self._stopped_keeps(pending.wait, pending, namespace)
         return self.finish_run(pending, namespace)
 
@@ -215,17 +220,23 @@ class Target:
                   hidden: Mapping[str, Any] | None = None,
                   cell_id: int | None = None,
                   on_progress: Callable[[str, int, int], None] | None = None,
-                  quiet: bool = False, show_result: bool = False) -> Pending:
+                  quiet: bool = False, show_result: bool = False,
+                  lookup: bool = False) -> Pending:
         """Send a run without waiting for it (a pool sends to every member, then waits).
 
-        Unless ``quiet``, says so when the run waits for a cell that did not stop.
+        Unless ``quiet``, says so when the run waits for a cell that did not stop. With
+        ``lookup`` (see :meth:`run`), whoever waits for it answers the cell's asks for names.
         """
         request = self.prepare_run(code, namespace, download=download, bytes=bytes,
                                    hidden=hidden, cell_id=cell_id, show_result=show_result)
+        on_lookup = None
+        if lookup and may_ask(request.cell, request.content["code"]):
+            request.content["lookup"] = True
+            on_lookup = answerer(namespace, hidden or {}, self)
         self.say_if_still_running(quiet)
         return self._watch(lambda: self.connection.start(
             protocol.RUN_REQUEST, request.content, request.frames, timeout=timeout,
-            on_output=on_output, on_progress=on_progress))
+            on_output=on_output, on_progress=on_progress, on_lookup=on_lookup))
 
     def prepare_run(self, code: str, namespace: Mapping[str, Any], *, download: str,
                     bytes: int, hidden: Mapping[str, Any] | None, cell_id: int | None,

@@ -84,8 +84,9 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     for display there; its Output then has ``display``: ``{"data", "metadata"}``, a MIME
     bundle, or null when it could not be formatted; only for a result that comes back as a value),
     ``download`` ("all" | "small" | "none"), ``bytes`` (int, the limit for "small"),
-    ``cell_id`` (int, names the cell in tracebacks), ``packed``, ``digest``. Frames: the
-    inputs' items.
+    ``cell_id`` (int, names the cell in tracebacks), ``lookup`` (bool, optional: the client
+    answers ``remote_lookup_request`` while it waits, see below), ``packed``, ``digest``.
+    Frames: the inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
     ``deleted`` ([names]), ``packed``, on error ``ename``, ``evalue``, ``traceback`` ([str,
@@ -152,6 +153,20 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     :data:`CHANNEL_WINDOW_BYTES`) unacknowledged, so iopub's queue (1000 messages, beyond which
     a PUB socket drops) never overflows. No replies; the control channel is served by its own
     thread while the cell runs, through the ports and tunnels the connection already has.
+``remote_lookup_request`` ← (iopub, parent: the run) ``lookup`` (a random token),
+    ``name`` (str): a run whose request had ``lookup`` true read a name that neither its
+    namespace nor the builtins hold (fetch on first use: ``eval(name)`` of a computed string,
+    ``exec`` of a file); the client that waits for the run looks it up in the notebook's
+    namespace. Asked once per name and run: a name found is bound in the run.
+    ``remote_lookup_answer`` → (control: the shell is busy running the cell) ``lookup``,
+    ``name``, ``found`` (bool), ``nframes``, ``watch`` (bool: the value may change in place, so
+    it is watched as an input), ``error`` (str or null: it could not be pickled), ``digest``;
+    frames: the value's item. The engine takes the answer only from the run's own client, for
+    a lookup it is waiting on, and waits :data:`LOOKUP_TIMEOUT` s at most; not found, the
+    cell's NameError is a plain cell's. Detached and ``--async`` jobs, pool members and the
+    remote kernel's ``%%remote`` cells never ask (nobody answers there): a plain NameError.
+``remote_page`` ← (iopub, parent: the run) ``data`` (a MIME bundle), ``start`` (int): what
+    the cell paged (``x?``, ``%pinfo``); the notebook pages it as a plain cell's help.
 ``remote_transfer`` ← (iopub, parent: the request) ``nbytes``, ``direction`` ("upload" once
     a request has arrived, "download" before its reply leaves): for a transfer that passes
     :data:`PROGRESS_BYTES` with no frame streamed, whose progress the client cannot follow
@@ -335,6 +350,11 @@ CHANNEL_WINDOW = 256
 CHANNEL_WINDOW_BYTES = 64 << 20
 #: The notebook acknowledges every this many messages.
 CHANNEL_ACK_EVERY = 64
+PAGE = "remote_page"
+LOOKUP_REQUEST = "remote_lookup_request"
+LOOKUP_ANSWER = "remote_lookup_answer"
+#: Seconds a run waits for the notebook to answer a lookup before the name counts as undefined.
+LOOKUP_TIMEOUT = 30.0
 TRANSFER = "remote_transfer"
 CHUNK = "remote_chunk"
 CHUNK_ACK = "remote_chunk_ack"

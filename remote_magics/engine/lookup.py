@@ -1,0 +1,185 @@
+"""Fetch on first use: a name a run reads and was not given is asked of the notebook.
+
+The client ships the names its analysis of the cell finds; a name it cannot see (``eval(name)``
+of a computed string, ``exec(open('f.py').read())``, ``%run -i``) would be a NameError. For a
+run whose client listens (the request's ``lookup``), the run's namespace gets ``__builtins__``
+= a :class:`Builtins`: a copy of the builtins whose ``__missing__`` is reached only by a name
+that neither the namespace nor the builtins hold, read by code whose globals are the run's
+(the cell, the functions it defines, ``eval``/``exec`` without globals of their own). It asks
+the client on iopub (``remote_lookup_request``, the run as parent), which answers on control
+while the shell is busy with the cell; found, the value is bound in the run's namespace (and
+watched for in-place changes, as an input); not found, the cell gets the NameError a plain
+cell gets.
+
+The namespace itself stays an exact dict, so module-level code keeps CPython's fast lookups:
+a dict subclass with ``__missing__`` as globals would make every builtin a cell reads a Python
+call. Functions lose only their specialised global lookups (a builtin read costs them about
+0.1 µs more), which is why the client asks for lookups only for a cell that reads ``eval``,
+``exec`` and the like (:func:`remote_magics.cells.lookup.may_ask`).
+
+Shipped as source with the engine: standard library and the wire format only.
+"""
+from __future__ import annotations
+
+import builtins
+import queue
+import secrets
+import sys
+import threading
+from typing import Any
+
+from ..wire import protocol, serialize
+
+_engine: Any = None
+_lock = threading.Lock()
+_waiting: dict[str, "_Ask"] = {}  # lookup token → the ask waiting for its answer
+
+
+def _not_fetched(message: str, name: str) -> NameError:
+    """The cell's error for a name the notebook holds that could not be brought into the run.
+
+    A plain NameError (the notebook knows the class), whose message says why.
+    """
+    error = NameError(message)
+    error.name = name
+    return error
+
+
+class _Ask:
+    """One lookup in flight: who may answer it, and where the answer goes."""
+
+    def __init__(self, client: str) -> None:
+        self.client = client
+        self.answer: queue.Queue = queue.Queue(maxsize=1)
+
+
+def install(engine: Any) -> None:
+    """Take lookup answers on the kernel's control channel."""
+    global _engine
+    _engine = engine
+    engine.kernel.control_handlers[protocol.LOOKUP_ANSWER] = _on_answer
+
+
+def _on_answer(stream, ident, parent) -> None:
+    """An answer on control: to the ask of its token, if its sender is the run's client."""
+    if not _engine.authentic(parent):
+        return
+    token = parent["content"].get("lookup")
+    with _lock:
+        ask = _waiting.pop(token, None) if isinstance(token, str) else None
+        if ask is not None and ask.client != protocol.client_of(parent):
+            _waiting[token] = ask  # not its client's: the real answer may still come
+            ask = None
+    if ask is None:
+        _engine.kernel.log.error("remote_magics: dropped a lookup answer for no lookup of its "
+                                 "client's (another run's, or one that timed out)")
+        return
+    ask.answer.put((parent["content"], list(parent["buffers"])))
+
+
+class Builtins(dict):
+    """A run's ``__builtins__``: the builtins, and the notebook's names on first use."""
+
+    __slots__ = ("namespace", "parent", "watched", "watch_bytes", "fetched", "listening")
+
+    def __init__(self, namespace: dict, parent: dict, watched: dict, watch_bytes: int) -> None:
+        super().__init__(builtins.__dict__)
+        self.namespace = namespace  # the run's globals: where a fetched name is bound
+        self.parent = parent  # the run request: the lookup's parent, and its client
+        self.watched = watched  # core.watch's: a fetched value is watched like an input
+        self.watch_bytes = watch_bytes
+        self.fetched: list[str] = []
+        self.listening = True  # False once the run is over: nobody answers any more
+
+    def __reduce__(self):  # a namespace that gets pickled holds the builtins, not our state
+        return dict, (dict(self),)
+
+    def __missing__(self, name: str) -> Any:
+        try:  # added to the builtins module after the copy (IPython's builtin_trap)
+            return builtins.__dict__[name]
+        except KeyError:
+            pass
+        if not self.listening or (name.startswith("__") and name.endswith("__")):
+            raise KeyError(name)
+        if sys._getframe(1).f_globals is not self.namespace:  # `exec(code, {})`: its own globals,
+            raise KeyError(name)  # which hold no notebook names in a plain cell either
+        return self.fetch(name)
+
+    def fetch(self, name: str) -> Any:
+        """Ask the run's client for ``name``; bind and return its value, or raise KeyError."""
+        client = protocol.client_of(self.parent)
+        token, ask = secrets.token_hex(16), _Ask(client)
+        with _lock:
+            _waiting[token] = ask
+        try:
+            _engine.session.send(_engine.kernel.iopub_socket, protocol.LOOKUP_REQUEST,
+                                 {"lookup": token, "name": name}, parent=self.parent,
+                                 ident=b"remote_magics.lookup")
+            try:
+                content, frames = ask.answer.get(timeout=protocol.LOOKUP_TIMEOUT)
+            except queue.Empty:
+                raise _not_fetched(
+                    f"name '{name}' is not defined: the notebook did not answer within "
+                    f"{protocol.LOOKUP_TIMEOUT:g} s when the remote cell asked for it (it "
+                    "stopped waiting for the cell?). Pass it to the cell by name.",
+                    name) from None
+        finally:
+            with _lock:
+                _waiting.pop(token, None)
+        value = self._value(name, content, frames, client)
+        self.namespace[name] = value
+        self.fetched.append(name)
+        if content.get("watch") is True and name not in self.watched:
+            digest = serialize.fingerprint(value, self.watch_bytes)
+            if digest is not None:
+                self.watched[name] = (value, digest)
+        return value
+
+    def _value(self, name: str, content: dict, frames: list, client: str) -> Any:
+        """The value an answer carries; KeyError when not found; NameError saying why when refused."""
+        if content.get("name") != name:
+            raise _not_fetched(f"name '{name}': the notebook's answer was for another name "
+                             f"({str(content.get('name'))[:80]!r}); refused.", name)
+        if content.get("found") is not True:
+            error = content.get("error")
+            if isinstance(error, str) and error:
+                raise _not_fetched(f"name '{name}' could not be fetched from the notebook: "
+                                 f"{error}", name)
+            raise KeyError(name)  # not defined there either: a plain cell's NameError
+        nframes = content.get("nframes")
+        if not isinstance(nframes, int) or nframes < 1 or nframes != len(frames):
+            raise _not_fetched(f"name '{name}': the notebook's answer is malformed ({nframes!r} "
+                             f"frames announced, {len(frames)} sent); refused.", name)
+        try:
+            with serialize.resolving(_engine.resolver(client)):
+                return serialize.loads(frames)
+        except Exception as err:
+            raise _not_fetched(f"the notebook's value of '{name}' could not be unpickled in the "
+                             f"remote kernel: {type(err).__name__}: {err}", name) from err
+
+
+def for_run(content: dict, namespace: dict, parent: dict, watched: dict,
+            watch_bytes: int) -> Builtins | None:
+    """Give ``namespace`` the builtins that fetch on first use, when the run's client listens.
+
+    ``watched`` (``{name: (object, digest)}``) gets each fetched value whose pickle is at most
+    ``watch_bytes``, when the client says it may change. Returns the builtins (:func:`close`
+    them when the run ends), or None for a run whose client does not listen.
+    """
+    if not content.get("lookup") or _engine is None:
+        return None
+    found = Builtins(namespace, parent, watched, watch_bytes)
+    namespace["__builtins__"] = found
+    return found
+
+
+def close(found: Builtins | None) -> None:
+    """The run is over: its client answers no more (functions it made still run, without)."""
+    if found is not None:
+        found.listening = False
+
+
+def fetched(namespace: dict) -> list[str]:
+    """The names a run's namespace was given on first use (they count as its inputs)."""
+    found = namespace.get("__builtins__")
+    return list(found.fetched) if isinstance(found, Builtins) else []
