@@ -93,8 +93,11 @@ def test_figure_as_last_value_shows_as_an_image(parity):
     assert traces["plain"].cells[1].result == "image"
 
 
-def test_whos_lists_the_notebooks_names(parity):
-    traces = parity(["whos_number = 12345\nwhos_text = 'hello'", "%whos"])
+def test_whos_in_the_remote_kernel_lists_the_notebooks_names(parity):
+    """Issue 13 cause 5 is the remote kernel's. Inside a ``%%remote`` cell ``%whos`` lists the
+    run's names (what the cell read and bound), as the README says: tests/test_lookup.py."""
+    traces = parity(["whos_number = 12345\nwhos_text = 'hello'", "%whos"],
+                    ways=("plain", "kernel"))
     assert "whos_number" in traces["plain"].cells[1].stdout
 
 
