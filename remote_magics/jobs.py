@@ -184,6 +184,7 @@ class Job(JobDisplay, concurrent.futures.Future):
         self._request: runner.Request | None = request
         self._namespace = namespace
         self._inputs = inputs  # holds the proxies the cell reads until the engine has them
+        self._held = request.held  # what comes back refers to these, even if names moved on
         self._channels = shipped
         self._thread = threading.current_thread()
         self._apply_lock = threading.Lock()
@@ -225,7 +226,7 @@ class Job(JobDisplay, concurrent.futures.Future):
                 if threading.current_thread() is not self._thread:
                     raise RuntimeError("call result() on the thread that submitted the job (the "
                                        "notebook's): it changes the notebook's namespace")
-                run = runner.apply(reply, self.target, self._namespace)
+                run = runner.apply(reply, self.target, self._namespace, self._held)
                 run.bytes_sent = reply.bytes_sent
                 run.seconds = self.elapsed
                 run.print_notes()

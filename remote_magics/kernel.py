@@ -194,7 +194,7 @@ class RemoteKernel(IPythonKernel):
             return
         ns = self.shell.user_ns
         values = {name: ns[name] for name in sorted(self.pending) if name in ns}
-        failed, count = local_cell.push(target, values,
+        failed, count = local_cell.push(target, values, namespace=ns,
                                         execution_count=self.shell.execution_count)
         self.keep_here(target, values, failed)
         self.pending.clear()
@@ -277,7 +277,7 @@ class RemoteKernel(IPythonKernel):
             self.local_only -= set(fetched)
             for note in notes:
                 print(f"remote_magics: {note}", file=sys.stderr)
-        watch = local_cell.watch(ns, hidden, read)
+        watch = local_cell.watch(ns, hidden, [*read, *fetched])  # fetched: also names sharing
         count = self.shell.execution_count
         reply = await super().do_execute(code, silent, store_history, user_expressions,
                                           allow_stdin, **kwargs)
@@ -289,22 +289,25 @@ class RemoteKernel(IPythonKernel):
         history = store_history and not silent
         outputs = self.shell.history_manager.output_hist
         result = outputs[count] if history and count in outputs else local_cell.NO_RESULT
-        self.settle(target, changes, raw if history else None, count, result)
+        self.settle(target, changes, raw if history else None, count, result,
+                    held=watch.kept(fetched, ns))
         for name in fetched:  # the engine holds them: nothing stale stays here
             if name not in self.local_only and name not in changes.bound:
                 ns.pop(name, None)
         return reply
 
     def settle(self, target: targets.Target, changes: local_cell.Changes, cell: str | None,
-               count: int, result: Any = local_cell.NO_RESULT) -> None:
+               count: int, result: Any = local_cell.NO_RESULT, held: dict | None = None) -> None:
         """After a cell ran here: what it bound, changed and deleted goes to the engine, and
-        the cell into the engine's history (``In``, ``Out``, its execution count)."""
+        the cell into the engine's history (``In``, ``Out``, its execution count). ``held``:
+        the engine's objects the cell fetched and kept bound (they go back as those objects)."""
         sent = {**changes.bound, **changes.changed}
         try:
             self.sync(target)
             failed, _ = local_cell.push(
                 target, sent, changed=changes.changed, deletes=changes.deleted, cell=cell,
-                execution_count=count if cell is not None else None, result=result)
+                execution_count=count if cell is not None else None, result=result,
+                namespace=self.shell.user_ns, held=held or {})
         except (Exception, KeyboardInterrupt) as err:
             print(f"remote_magics: what this cell bound stays in this kernel only: it could not "
                   f"go to target '{target.name}' ({type(err).__name__}: {err})", file=sys.stderr)

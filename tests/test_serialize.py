@@ -100,3 +100,213 @@ def test_class_of_a_module_not_yet_imported_travels_by_reference():
                          timeout=60, check=True).stdout.strip()
     assert out == "True [0, 0] True"
 
+
+
+# --- one stream for a run's names (issue 13, cause 3) -------------------------------------
+
+def stream_of(values: dict, limit: int | None = None) -> tuple[list[dict], list[list]]:
+    """Pickle ``values`` name after name into one stream; the items and frames that went."""
+    stream = serialize.Outgoing()
+    items, frames = [], []
+    for name, value in values.items():
+        try:
+            own, fields = stream.dump(value, limit)
+        except Exception:  # it stays behind, as a name that stays remote
+            continue
+        items.append({"name": name, "nframes": len(own), **fields})
+        frames.append(own)
+    return items, frames
+
+
+def loaded(items: list[dict], frames: list[list]) -> dict:
+    results = serialize.load_names(items, frames)
+    assert [err for _, err in results] == [None] * len(items)
+    return {item["name"]: value for item, (value, _) in zip(items, results)}
+
+
+def test_names_of_one_stream_that_share_an_object_get_one_object_back():
+    a = [1, 2]
+    arr = np.arange(10.0)
+    back = loaded(*stream_of({"a": a, "b": a, "n": 3, "arr": arr, "holder": {"k": arr}}))
+    assert back["a"] is back["b"] and back["a"] == [1, 2] and back["n"] == 3
+    assert back["holder"]["k"] is back["arr"]
+
+
+def test_a_later_name_that_reaches_an_earlier_one_costs_a_reference():
+    big = list(range(10_000))
+    items, frames = stream_of({"big": big, "again": big, "inside": [big]})
+    assert len(frames[1][0]) < 20 and len(frames[2][0]) < 30
+    back = loaded(items, frames)
+    assert back["again"] is back["big"] and back["inside"][0] is back["big"]
+
+
+def test_plain_scalars_go_alone_by_the_c_pickler():
+    items, frames = stream_of({"x": 1.5, "s": "text", "lst": [1]})
+    assert [item.get("shared", False) for item in items] == [False, False, True]
+    assert frames[0] == [pickle.dumps(1.5, protocol=serialize.PROTOCOL)]
+
+
+def test_arrays_in_a_stream_stay_zero_copy_frames():
+    arr = np.arange(1_000_000, dtype=np.float64)
+    items, frames = stream_of({"first": [1], "arr": arr})
+    assert len(frames[1]) == 2 and np.shares_memory(np.frombuffer(frames[1][1]), arr)
+    back = loaded(items, frames)
+    assert np.shares_memory(back["arr"], np.frombuffer(frames[1][1]))
+
+
+def test_a_name_that_fails_leaves_the_stream_as_it_was():
+    import threading
+
+    a = [1, 2]
+    items, frames = stream_of({"a": a, "bad": [a, [3], threading.Lock()], "b": [a, [3]]})
+    assert [item["name"] for item in items] == ["a", "b"]
+    back = loaded(items, frames)
+    assert back["b"] == [[1, 2], [3]] and back["b"][0] is back["a"]
+
+
+def test_a_name_past_its_limit_leaves_the_stream_as_it_was():
+    a = [1, 2]
+    items, frames = stream_of({"a": a, "big": [a, list(range(100_000))], "b": [a]}, limit=1000)
+    assert [item["name"] for item in items] == ["a", "b"]
+    back = loaded(items, frames)
+    assert back["b"][0] is back["a"]
+
+
+def test_after_a_long_stream_a_failed_name_still_leaves_the_rest_shared():
+    long = [str(i) for i in range(100_000)]
+    items, frames = stream_of({"long": long, "big": [long[0], list(range(1_000_000))],
+                               "after": [long[1]]}, limit=2_000_000)
+    assert [item["name"] for item in items] == ["long", "after"]
+    back = loaded(items, frames)
+    assert back["after"][0] is back["long"][1]
+
+
+def test_a_restarted_stream_tells_the_receiver_to_start_anew():
+    a = [1]
+    stream = serialize.Outgoing()
+    first, fields = stream.dump(a)
+    stream.dump([a, [2]])  # dumped, then not sent
+    stream.restart()
+    second, again = stream.dump([a])
+    assert again == {"shared": True, "fresh": True}
+    back = loaded([{"name": "a", **fields}, {"name": "b", **again}], [first, second])
+    assert back["b"] == [[1]] and back["b"][0] is not back["a"]  # sharing ends at a restart
+
+
+def test_a_name_that_does_not_unpickle_fails_alone_and_so_do_those_sharing_its_objects():
+    import sys
+    import types
+
+    module = types.ModuleType("gone_after_pickling")
+    exec("class Thing:\n    pass", module.__dict__)  # noqa: S102 - a test's own module
+    module.Thing.__module__ = module.__name__
+    sys.modules[module.__name__] = module
+    try:
+        a, inner = [1], ["inner"]
+        items, frames = stream_of({"a": a, "b": [a, inner, module.Thing(), "kk"],
+                                   "c": [a, {"k": 2}], "d": [inner], "e": {"k": [3], "kk": 4}})
+    finally:
+        del sys.modules[module.__name__]  # the receiver cannot import it
+    results = serialize.load_names(items, frames)
+    assert results[0] == ([1], None)
+    assert isinstance(results[1][1], ImportError)
+    assert results[2][1] is None and results[2][0][0] is results[0][0]  # shares 'a' only
+    assert results[2][0] == [[1], {"k": 2}]
+    assert "'b'" in str(results[3][1])  # refers to an object of the failed name
+    assert results[4] == ({"k": [3], "kk": 4}, None)  # a string it shares with 'b' is known
+
+
+# --- functions of the cells resolve their globals where they run (issue 13, cause 2) ------
+
+def cell_functions(code: str) -> dict:
+    namespace = {"__name__": "__main__"}
+    exec(code, namespace)  # noqa: S102 - a test's own cell
+    return namespace
+
+
+def test_a_cell_function_takes_the_receivers_namespace_as_its_globals():
+    sent = cell_functions("scale = 2\ndef f(x):\n    return x * scale\n"
+                          "class C:\n    def __repr__(self):\n        return str(eval('scale'))")
+    with serialize.cell_namespace(sent):
+        frames = serialize.dumps([sent["f"], sent["C"]])
+    receiver = {"__name__": "__main__", "scale": 10}
+    with serialize.cell_namespace(receiver):
+        f, cls = serialize.loads(frames)
+    assert f.__globals__ is receiver and f(1) == 10 and repr(cls()) == "10"
+    receiver["scale"] = 7
+    assert f(1) == 7
+
+
+def test_the_globals_a_function_reads_travel_but_never_replace_the_receivers():
+    sent = cell_functions("table = [1]\ndef f():\n    return table")
+    with serialize.cell_namespace(sent):
+        frames = serialize.dumps(sent["f"])
+    empty: dict = {}
+    with serialize.cell_namespace(empty):
+        assert serialize.loads(frames)() == [1] and empty["table"] == [1]
+    own = [2]
+    holder = {"table": own}
+    with serialize.cell_namespace(holder):
+        f = serialize.loads(frames)
+    assert f() is own and holder["table"] is own
+
+
+def test_a_global_bound_after_the_function_arrived_is_found():
+    sent = cell_functions("def f():\n    return CONST")
+    with serialize.cell_namespace(sent):
+        frames = serialize.dumps(sent["f"])
+    receiver: dict = {}
+    with serialize.cell_namespace(receiver):
+        f = serialize.loads(frames)
+    receiver["CONST"] = 5
+    assert f() == 5
+
+
+def test_functions_of_other_namespaces_and_of_installed_modules_go_as_before():
+    import json
+
+    sent = cell_functions("def f():\n    return 1")
+    frames = serialize.dumps(sent["f"])  # outside cell_namespace: cloudpickle's own way
+    receiver: dict = {}
+    with serialize.cell_namespace(receiver):
+        f = serialize.loads(frames)
+        assert serialize.loads(serialize.dumps(json.dumps)) is json.dumps
+    assert f.__globals__ is not receiver and f() == 1
+
+
+# --- an object both sides hold is rebuilt into the receiver's own -------------------------
+
+class Node:
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.peers: list = []
+
+
+def test_an_object_the_receiver_holds_is_updated_in_place_with_its_references():
+    fig, ax = Node("fig"), Node("ax")
+    fig.peers.append(ax)
+    ax.peers.append(fig)
+    there = pickle.loads(pickle.dumps(fig))  # the remote copy, changed there
+    there.peers[0].label = "drawn"
+    with serialize.returning({"fig": there, "ax": there.peers[0]}, changed={"fig", "ax"}):
+        frames = serialize.dumps(there.peers[0])
+    with serialize.updating({"fig": fig, "ax": ax}):
+        back = serialize.loads(frames)
+    assert back is ax and ax.label == "drawn" and ax.peers[0] is fig and fig.peers[0] is ax
+    fresh = serialize.loads(frames)  # a receiver that holds nothing gets new objects
+    assert fresh is not ax and fresh.label == "drawn" and fresh.peers[0].peers[0] is fresh
+
+
+def test_an_unchanged_object_the_receiver_holds_goes_as_a_bare_reference():
+    weights = np.arange(1000.0)
+    model = Node("model")
+    model.peers.append(weights)
+    there = pickle.loads(pickle.dumps(model))
+    with serialize.returning({"model": there, "weights": there.peers[0]}):
+        frames = serialize.dumps({"result": there})
+    assert len(frames) == 1 and len(frames[0]) < 200  # no state, no buffer: references
+    with serialize.updating({"model": model, "weights": weights}):
+        back = serialize.loads(frames)
+    assert back["result"] is model and model.peers[0] is weights
+    with pytest.raises(pickle.UnpicklingError, match="'model'"):
+        serialize.loads(frames)  # a receiver that no longer holds it cannot take a reference

@@ -123,6 +123,11 @@ class Watch:
     names: dict[str, Any]
     prints: dict[str, bytes]
 
+    def kept(self, names: Iterable[str], namespace: Mapping[str, Any]) -> dict[str, Any]:
+        """The names of ``names`` still bound, in ``namespace``, to the object they had before."""
+        return {name: self.names[name] for name in names
+                if name in self.names and namespace.get(name, self) is self.names[name]}
+
     def changes(self, namespace: Mapping[str, Any], hidden: Mapping[str, Any]) -> Changes:
         """What the cell bound, deleted and changed in place, compared with now."""
         now = user_names(namespace, hidden)
@@ -138,30 +143,40 @@ class Watch:
 
 def push(target: Any, values: Mapping[str, Any], *, changed: Iterable[str] = (),
          deletes: Iterable[str] = (), cell: str | None = None,
-         execution_count: int | None = None, result: Any = NO_RESULT) -> tuple[dict, int | None]:
+         execution_count: int | None = None, result: Any = NO_RESULT,
+         namespace: Mapping[str, Any] | None = None,
+         held: Mapping[str, Any] = {}) -> tuple[dict, int | None]:
     """Bind ``values`` in the engine's namespace (``changed`` ones updated in place), delete
     ``deletes``, and record ``cell`` as ``In[execution_count]`` (with ``result`` as its ``Out``).
 
+    ``namespace``: this kernel's namespace, where the values live (its functions go without it
+    and take the engine's as globals there). All values travel in one pickle stream, so names
+    for one object are one object in the engine too. ``held``: objects this kernel fetched
+    from the engine, by name, still bound here; wherever they appear in ``values`` they are the
+    engine's own objects there (with their new state when in ``changed``).
     Returns the names that could not go, each with the reason (they stay in this kernel only),
     and the engine's next execution count. Raises :class:`RemoteError` when the engine refuses,
     and what :meth:`Target.request` raises.
     """
     failed: dict[str, str] = {}
     inputs, frames = [], []
+    changed = list(changed)
     entries = list(values.items())
     if result is not NO_RESULT:
         entries.append(("Out", result))
-    with serialize.by_value(runner.local_modules()):
+    stream = serialize.Outgoing()
+    with serialize.by_value(runner.local_modules()), serialize.returning(held, changed), \
+            serialize.cell_namespace(namespace if namespace is not None else {}):
         for index, (name, value) in enumerate(entries):
             try:
-                item = _pickled(target, value)
+                item, fields = _pickled(target, value, stream)
             except Exception as err:
                 if index < len(values):  # a result that cannot go is simply not recorded
                     failed[name] = f"{type(err).__name__}: {err}"
                 else:
                     result = NO_RESULT
                 continue
-            inputs.append({"name": name, "nframes": len(item)})
+            inputs.append({"name": name, "nframes": len(item), **fields})
             frames.extend(item)
     frames, packed = serialize.pack(inputs, frames)
     content = {"inputs": inputs, "packed": packed,
@@ -178,15 +193,20 @@ def push(target: Any, values: Mapping[str, Any], *, changed: Iterable[str] = (),
     return failed, reply.content.get("execution_count")
 
 
-def _pickled(target: Any, value: Any) -> list:
-    """``value`` pickled for the engine of ``target``; a proxy it holds must point there."""
+def _pickled(target: Any, value: Any, stream: serialize.Outgoing) -> tuple[list, dict]:
+    """``value`` pickled into ``stream`` for the engine of ``target`` (its frames and item
+    fields); a proxy it holds must point there."""
     if type(value) in serialize.PLAIN:
-        return serialize.dumps(value)
+        return serialize.dumps(value), {}
     with serialize.noting_proxies() as proxies:
-        item = serialize.dumps(value)
-    for proxy in proxies:
-        proxy.check()
-        if proxy.owner is not target:
-            raise ValueError(f"it holds a proxy to an object on target '{proxy.target}', not "
-                             f"'{target.name}'")
-    return item
+        item, fields = stream.dump(value)
+    try:
+        for proxy in proxies:
+            proxy.check()
+            if proxy.owner is not target:
+                raise ValueError(f"it holds a proxy to an object on target '{proxy.target}', "
+                                 f"not '{target.name}'")
+    except Exception:
+        stream.restart()  # it is not sent: later names may not refer to what it pickled
+        raise
+    return item, fields

@@ -45,7 +45,8 @@ def answerer(namespace: Mapping[str, Any], hidden: Mapping[str, Any],
             return LookupAnswer()
         value = namespace[name]
         try:
-            frames = _pickle(value, target)
+            with serialize.cell_namespace(namespace):  # its functions take the run's globals
+                frames = _pickle(value, target)
         except Exception as err:
             kind = type(value)
             log.debug("remote_magics: '%s' asked for by the remote cell is not sent", name,

@@ -86,16 +86,54 @@ class RemoteObject:
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
         try:
             value = serialize.loads(frames, bytecode=barrier is None)
-        except serialize.BytecodeByValue as err:  # it would load wrong, or crash, here
+        except Exception as err:
+            return cls._undecodable(output, err, barrier, target)
+        target.release_later(output["ref"]["id"])  # the engine kept it in case this failed
+        return value, None
+
+    @classmethod
+    def decode_all(cls, outputs: list[dict], frames: list[list],
+                   target: Any) -> list[tuple[Any, str | None]]:
+        """:meth:`decode` for every output of one reply, whose values share one pickle stream.
+
+        An object reachable from two names comes back as one object, and two names for one
+        object that stayed remote get one proxy.
+        """
+        barrier = bytecode_barrier(getattr(target, "details", None) or {})
+        values = [index for index, output in enumerate(outputs) if output["kind"] == "value"]
+        loaded = dict(zip(values, serialize.load_names(
+            [outputs[i] for i in values], [frames[i] for i in values], bytecode=barrier is None)))
+        proxies: dict[str, RemoteObject] = {}
+        decoded: list[tuple[Any, str | None]] = []
+        for index, output in enumerate(outputs):
+            if index in loaded:
+                value, err = loaded[index]
+                if err is None:
+                    target.release_later(output["ref"]["id"])  # kept there in case this failed
+                    decoded.append((value, None))
+                else:
+                    decoded.append(cls._undecodable(output, err, barrier, target))
+                continue
+            oid = output["ref"]["id"]
+            if oid in proxies:  # the engine sent one reference for all its names
+                decoded.append((proxies[oid], None))
+                continue
+            proxy, note = cls.decode(output, frames[index], target)
+            proxies[oid] = proxy
+            decoded.append((proxy, note))
+        return decoded
+
+    @classmethod
+    def _undecodable(cls, output: dict, err: Exception, barrier: str | None,
+                     target: Any) -> tuple["RemoteObject", str]:
+        """A proxy for an output whose value did not unpickle here, and the note saying why."""
+        if isinstance(err, serialize.BytecodeByValue):  # it would load wrong, or crash, here
             reason = f"{err}, and {barrier}: bytecode does not cross Python versions"
             return cls(target, output["ref"], reason), (
                 f"'{output['name']}' stays remote as a proxy: {reason}")
-        except Exception as err:
-            proxy = cls(target, output["ref"], f"{type(err).__name__}: {err}")
-            return proxy, (f"'{output['name']}' stays remote as a proxy: it cannot be "
-                           f"unpickled in this kernel ({type(err).__name__}: {err})")
-        target.release_later(output["ref"]["id"])  # the engine kept it in case this failed
-        return value, None
+        proxy = cls(target, output["ref"], f"{type(err).__name__}: {err}")
+        return proxy, (f"'{output['name']}' stays remote as a proxy: it cannot be "
+                       f"unpickled in this kernel ({type(err).__name__}: {err})")
 
     # --- the proxy's own attributes ------------------------------------------------------
 

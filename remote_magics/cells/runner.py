@@ -17,7 +17,7 @@ from types import ModuleType
 from typing import Any, Mapping
 
 from ..client.connection import Reply
-from ..engine.namespace import update_in_place
+from ..engine.namespace import changeable, update_in_place
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
 from ..errors import RemoteError, SerializationError
@@ -58,6 +58,8 @@ class Request:
     content: dict
     frames: list
     cell: capture.CellNames
+    #: the objects sent that the cell may change, by name: what comes back refers to these
+    held: dict[str, Any] = field(default_factory=dict)
 
 
 def prepare(
@@ -71,7 +73,10 @@ def prepare(
     cell_id: int = 0,
     show_result: bool = False,
 ) -> Request:
-    """Analyse ``code`` and pickle the names it reads from ``namespace``.
+    """Analyse ``code`` and pickle the names it reads from ``namespace``, in one stream.
+
+    With the names the cell may change in place go the notebook's other names that share
+    objects with them (:func:`names_sharing`), watched too, so they come back together.
 
     ``show_result``: the engine also formats the cell's result as it would display it
     (:attr:`RunResult.display`), for a notebook that shows it.
@@ -80,37 +85,24 @@ def prepare(
     naming the first value that cannot be pickled; nothing has been sent by then.
     """
     cell = capture.analyze(code)
-    inputs, frames = [], []
     barrier = bytecode_barrier(getattr(target, "details", None) or {})
-    with serialize.by_value(local_modules()):
-        for name in cell.reads:
-            if name not in namespace or (name in hidden and hidden[name] is namespace[name]):
-                continue
-            value = namespace[name]
-            if type(value) in serialize.PLAIN:  # holds no proxy: the quick way
-                item, proxies = serialize.dumps(value), ()
-            else:
-                with serialize.noting_proxies() as proxies:
-                    try:
-                        item = serialize.dumps(value, bytecode=barrier is None)
-                    except serialize.BytecodeByValue as err:
-                        raise SerializationError(name, value, across_versions(err, barrier)) \
-                            from None
-                    except Exception as err:
-                        raise SerializationError(name, value, err) from err
-            for proxy in proxies:
-                proxy.check()
-                if proxy.owner is not target:
-                    raise SerializationError(name, value, ValueError(
-                        f"it holds a proxy to an object on target '{proxy.target}', not "
-                        f"'{target.name}'; fetch it with .fetch() or run the cell on "
-                        f"--target {proxy.target}"))
-            inputs.append({"name": name, "nframes": len(item)})
-            frames.extend(item)
-    placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
-    shipped = {item["name"] for item in inputs}
+    names = [name for name in cell.reads if name in namespace
+             and not (name in hidden and hidden[name] is namespace[name])]
+    shipped = set(names)
     watch = [n for n in cell.maybe_changed if n in shipped and n not in cell.writes
              and may_change(namespace[n])]
+    # One stream for all names: two names for one object stay one object at the engine.
+    with serialize.by_value(local_modules()), serialize.cell_namespace(namespace):
+        stream = serialize.Outgoing(bytecode=barrier is None)
+        inputs, frames = pickle_inputs(stream, names, namespace, target, barrier)
+        if watch:  # what the cell may change goes with every notebook name that shares it
+            sharing = names_sharing(stream.holds(), namespace, hidden,
+                                    skip=shipped | set(cell.writes) | set(cell.deletes))
+            more, more_frames = pickle_inputs(stream, sharing, namespace, target, barrier)
+            inputs += more
+            frames += more_frames
+            watch += sharing
+    placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
     frames, packed = serialize.pack(inputs, frames)
     content = {
         "code": code,
@@ -127,7 +119,53 @@ def prepare(
         "cell_id": cell_id,
         "packed": packed,
     }
-    return Request(content, frames, cell)
+    return Request(content, frames, cell, {name: namespace[name] for name in watch})
+
+
+def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mapping[str, Any],
+                  target: Any, barrier: str | None) -> tuple[list[dict], list]:
+    """Pickle ``names`` of ``namespace`` into ``stream``: the request's inputs and frames.
+
+    Raises :class:`SerializationError` naming the first value that cannot be pickled, or that
+    holds a proxy to another target.
+    """
+    inputs, frames = [], []
+    for name in names:
+        value = namespace[name]
+        if type(value) in serialize.PLAIN:  # holds no proxy: the quick way
+            item, fields, proxies = serialize.dumps(value), {}, ()
+        else:
+            with serialize.noting_proxies() as proxies:
+                try:
+                    item, fields = stream.dump(value)
+                except serialize.BytecodeByValue as err:
+                    raise SerializationError(name, value, across_versions(err, barrier)) \
+                        from None
+                except Exception as err:
+                    raise SerializationError(name, value, err) from err
+        for proxy in proxies:
+            proxy.check()
+            if proxy.owner is not target:
+                raise SerializationError(name, value, ValueError(
+                    f"it holds a proxy to an object on target '{proxy.target}', not "
+                    f"'{target.name}'; fetch it with .fetch() or run the cell on "
+                    f"--target {proxy.target}"))
+        inputs.append({"name": name, "nframes": len(item), **fields})
+        frames.extend(item)
+    return inputs, frames
+
+
+def names_sharing(held: set[int], namespace: Mapping[str, Any], hidden: Mapping[str, Any],
+                  skip: set[str]) -> list[str]:
+    """The notebook's other names whose objects are among ``held`` (reached by what is sent).
+
+    They travel with the names a cell may change and come back with them, so a change reaches
+    every name of the notebook that sees it (``ax.plot(...)`` also changes ``fig``). Not
+    IPython's own names, nor ``_``-names (``_``, ``_5``: past results), nor what cannot change.
+    """
+    return [name for name, value in namespace.items()
+            if id(value) in held and name not in skip and not name.startswith("_")
+            and not (name in hidden and hidden[name] is value) and may_change(value)]
 
 
 def version_hint(details: dict) -> str:
@@ -142,14 +180,15 @@ def version_hint(details: dict) -> str:
             "load in the other, functions and classes by value above all.")
 
 
-def apply(reply: "Reply", target: Any, namespace: dict) -> RunResult:
+def apply(reply: "Reply", target: Any, namespace: dict,
+          held: Mapping[str, Any] | None = None) -> RunResult:
     """Decode a run reply and update ``namespace``; raises :class:`RemoteError` for a failed run.
 
     A failed run's reply also holds the names the cell bound before its error: they reach
-    ``namespace`` first, as a plain cell keeps them.
+    ``namespace`` first, as a plain cell keeps them. ``held``: see :func:`bind`.
     """
     content = reply.content
-    run = bind(reply, target, namespace)
+    run = bind(reply, target, namespace, held)
     if content.get("status") != "ok":
         if content.get("input"):  # an input did not unpickle there: versions may be why
             hint = version_hint(getattr(target, "details", None) or {})
@@ -167,30 +206,34 @@ def may_change(value: Any) -> bool:
     Not immutable scalars, and not the code and modules a cell calls (functions, classes,
     modules), which go by reference or by value and come back as themselves.
     """
-    return not (type(value) in serialize.PLAIN or isinstance(value, (
-        type, ModuleType, RemoteObject, tuple, frozenset, bytes, range))
-        or callable(value) and hasattr(value, "__code__"))
+    return not isinstance(value, RemoteObject) and changeable(value)
 
 
-def bind(reply: "Reply", target: Any, namespace: dict) -> RunResult:
+def bind(reply: "Reply", target: Any, namespace: dict,
+         held: Mapping[str, Any] | None = None) -> RunResult:
     """Put the names a run reply holds into ``namespace`` (values or proxies); what it did.
 
-    A name the cell changed in place (an output marked ``changed``) keeps its object here, made
-    equal to the remote one, so every other name for it sees the change too; an object that
-    cannot be updated so is replaced.
+    The outputs are one pickle stream: names for one object get one object. An object the
+    cell read and did not change comes back as this namespace's own; one it changed, of a
+    Python class, is rebuilt into this namespace's object wherever it appears. Any other name
+    the cell changed in place (an output marked ``changed``) keeps its object here, made equal
+    to the remote one, so every other name for it sees the change too; an object that cannot be
+    updated so is replaced. Functions defined there take ``namespace`` as their globals.
+    ``held``: the objects the request sent to be watched (:attr:`Request.held`), for a reply
+    that comes while the notebook runs on (``--async``); by default they are ``namespace``'s.
     """
     content = reply.content
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]
-    decoded = []
-    for output, frames in zip(outputs, serialize.unpack(outputs, reply.frames,
-                                                        content.get("packed", False))):
-        value, note = RemoteObject.decode(output, frames, target)
+    frames = serialize.unpack(outputs, reply.frames, content.get("packed", False))
+    # functions defined there see this namespace; objects both sides hold stay this side's
+    with serialize.cell_namespace(namespace), \
+            serialize.updating(namespace if held is None else held):
+        decoded = RemoteObject.decode_all(outputs, frames, target)
+    for output, (value, note) in zip(outputs, decoded):
         if note:
             run.notes.append(note)
-        decoded.append((output, value))
-    for output, value in decoded:
         if output is content.get("result"):
             run.result, run.display = value, output.get("display")
             continue

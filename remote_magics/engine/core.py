@@ -14,6 +14,7 @@ import asyncio
 import base64
 import contextlib
 import contextvars
+import dataclasses
 import functools
 import json
 import linecache
@@ -95,6 +96,16 @@ def changed_in_place(watched: dict, namespace: dict) -> list[str]:
     return [name for name, (obj, digest) in watched.items()
             if namespace.get(name, PLACEHOLDER) is obj
             and serialize.fingerprint(obj, WATCH_BYTES) != digest]
+
+
+@dataclasses.dataclass
+class Batch:
+    """The names of one reply being encoded: one pickle stream for their values (objects they
+    share stay shared), and the objects that stay remote (id → their reference and why), so
+    that two names for one of them get one proxy."""
+
+    stream: serialize.Outgoing = dataclasses.field(default_factory=serialize.Outgoing)
+    remote: dict[int, tuple[dict, str | None]] = dataclasses.field(default_factory=dict)
 
 
 class Engine:
@@ -411,12 +422,14 @@ class Engine:
             namespace["get_ipython"] = shell.get_ipython
         namespace.update(dict.fromkeys(content.get("placeholders", ()), PLACEHOLDER))
         inputs = content.get("inputs", [])
-        with serialize.resolving(self.resolver(client)):
-            for item, own in zip(inputs, serialize.unpack(inputs, frames, content.get("packed"))):
-                try:
-                    namespace[item["name"]] = serialize.loads(own)
-                except Exception as err:
-                    raise InputError(item["name"], err) from err
+        # one stream: names for one object are one object here; functions get this namespace
+        with serialize.resolving(self.resolver(client)), serialize.cell_namespace(namespace):
+            loaded = serialize.load_names(inputs, serialize.unpack(inputs, frames,
+                                                                   content.get("packed")))
+        for item, (value, err) in zip(inputs, loaded):
+            if err is not None:
+                raise InputError(item["name"], err) from err
+            namespace[item["name"]] = value
         return namespace
 
     async def execute(self, content: dict, namespace: dict) -> Any:
@@ -548,7 +561,8 @@ class Engine:
         frames: list = []
         outputs, deleted = [], []
         names = list(content.get("outputs", ()))
-        changed = set(changed_in_place(watched or {}, namespace)) - set(names)
+        changed_there = set(changed_in_place(watched or {}, namespace))
+        changed = changed_there - set(names)
         names += sorted(changed)
         if content.get("star_import"):  # `from m import *` binds names the client cannot list
             given = {*inputs, *content.get("placeholders", ()), *lookup.fetched(namespace),
@@ -556,22 +570,28 @@ class Engine:
             listed = set(names)
             names += [n for n in namespace if n not in given and n not in listed
                       and not n.startswith("__")]
-        for name in names:
-            if name not in namespace:
-                if name in inputs or name in content.get("placeholders", ()):
-                    deleted.append(name)
-                continue
-            if namespace[name] is PLACEHOLDER:  # a `del` that did not run: the name stays as it was
-                continue
-            output = self.encode(name, namespace[name], content, client, frames)
-            if name in changed:
-                output["changed"] = True
-            outputs.append(output)
-        result = None
-        if value is not None:
-            result = self.encode("Out", value, content, client, frames)
-            if content.get("show_result"):  # a proxy too: the cell shows the value, not a card
-                result["display"] = self.format_result(value)
+        # The client's objects that the cell may have changed: wherever they appear in what goes
+        # back, they are the client's own objects (those that changed, with their new state)
+        held = {name: obj for name, (obj, _) in (watched or {}).items()
+                if namespace.get(name, PLACEHOLDER) is obj}
+        batch = Batch()
+        with serialize.cell_namespace(namespace), serialize.returning(held, changed_there):
+            for name in names:
+                if name not in namespace:
+                    if name in inputs or name in content.get("placeholders", ()):
+                        deleted.append(name)
+                    continue
+                if namespace[name] is PLACEHOLDER:  # a `del` that did not run: the name stays
+                    continue
+                output = self.encode(name, namespace[name], content, client, frames, batch)
+                if name in changed:
+                    output["changed"] = True
+                outputs.append(output)
+            result = None
+            if value is not None:
+                result = self.encode("Out", value, content, client, frames, batch)
+                if content.get("show_result"):  # a proxy too: the cell shows the value, not a card
+                    result["display"] = self.format_result(value)
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)
         return {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
                 "packed": packed}, frames
@@ -598,13 +618,30 @@ class Engine:
             return None
         return {"data": data, "metadata": metadata}
 
-    def encode(self, name: str, obj: Any, content: dict, client: str, frames: list) -> dict:
+    @staticmethod
+    def batch() -> Batch:
+        """A new :class:`Batch`, for the names of one reply (:meth:`encode`)."""
+        return Batch()
+
+    def encode(self, name: str, obj: Any, content: dict, client: str, frames: list,
+               batch: "Batch | None" = None) -> dict:
+        """One name's output by the download policy: its value's frames, or a proxy.
+
+        With ``batch``, it joins the other names of the same reply (one pickle stream, one
+        proxy per object that stays remote).
+        """
         policy = content.get("download", "small")
         reason = None
+        remote = batch.remote.get(id(obj)) if batch is not None else None
+        if remote is not None:  # another name of this reply: the same proxy
+            return {"name": name, "kind": "proxy", "ref": remote[0], "reason": remote[1]}
         if policy != "none":
             limit = content.get("bytes") if policy == "small" else None
             try:
-                item = serialize.dumps(obj, limit)
+                if batch is None:
+                    item, fields = serialize.dumps(obj, limit), {}
+                else:
+                    item, fields = batch.stream.dump(obj, limit)
             except serialize.TooLarge:
                 pass
             except BaseException as err:  # cannot be pickled (whatever its __reduce__ raises):
@@ -613,9 +650,11 @@ class Engine:
                 frames.extend(item)
                 ref = describe(obj, self.store.add(obj, client))
                 ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
-                return {"name": name, "kind": "value", "nframes": len(item), "ref": ref}
+                return {"name": name, "kind": "value", "nframes": len(item), "ref": ref, **fields}
         ref = describe(obj, self.store.add(obj, client))
         ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
+        if batch is not None:
+            batch.remote[id(obj)] = (ref, reason)
         return {"name": name, "kind": "proxy", "ref": ref, "reason": reason}
 
     async def chunk_request(self, stream, ident, parent) -> None:

@@ -151,7 +151,8 @@ class Builtins(dict):
             raise _not_fetched(f"name '{name}': the notebook's answer is malformed ({nframes!r} "
                              f"frames announced, {len(frames)} sent); refused.", name)
         try:
-            with serialize.resolving(_engine.resolver(client)):
+            with serialize.resolving(_engine.resolver(client)), \
+                    serialize.cell_namespace(self.namespace):  # a function: the run's globals
                 return serialize.loads(frames)
         except Exception as err:
             raise _not_fetched(f"the notebook's value of '{name}' could not be unpickled in the "

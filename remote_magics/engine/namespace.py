@@ -13,6 +13,7 @@ ipykernel and cloudpickle only.
 """
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 from ..wire import protocol, serialize
@@ -57,15 +58,42 @@ def names(engine: Any, shell: Any, parent: dict, frames: list) -> dict:
     content = parent["content"]
     client = protocol.client_of(parent)
     outputs, missing = [], []
-    for name in content.get("names", ()):
-        if visible(shell, name):
-            outputs.append(engine.encode(name, shell.user_ns[name], content, client, frames))
-        elif name not in shell.user_ns:
-            missing.append(name)
+    batch = engine.batch()  # one stream: names for one object stay one object there
+    asked = list(content.get("names", ()))
+    with serialize.cell_namespace(shell.user_ns):
+        for name in asked:
+            if visible(shell, name):
+                outputs.append(engine.encode(name, shell.user_ns[name], content, client, frames,
+                                             batch))
+            elif name not in shell.user_ns:
+                missing.append(name)
+        # the names that share what goes: a change there reaches them when it comes back
+        for name in sharing(shell, batch.stream.holds(), set(asked)):
+            outputs.append(engine.encode(name, shell.user_ns[name], content, client, frames,
+                                         batch))
     packed_frames, packed = serialize.pack(outputs, frames)
     frames[:] = packed_frames
     return {"status": "ok", "outputs": outputs, "result": None, "deleted": [],
             "missing": missing, "packed": packed}
+
+
+def sharing(shell: Any, held: set[int], skip: set[str]) -> list[str]:
+    """The user's other names whose objects are among ``held`` (reached by what is sent), and
+    could change in place: they travel too, so a ``%%local`` cell that changes ``ax`` sends
+    back ``fig`` with it."""
+    return [name for name, value in shell.user_ns.items()
+            if id(value) in held and name not in skip and not name.startswith("_")
+            and visible(shell, name) and changeable(value)]
+
+
+#: Values that no code changes in place (or that go by reference, as code and modules do).
+_UNCHANGING = (type, ModuleType, tuple, frozenset, bytes, range)
+
+
+def changeable(value: Any) -> bool:
+    """Whether code could change ``value`` in place: not scalars, classes, modules, functions."""
+    return not (type(value) in serialize.PLAIN or isinstance(value, _UNCHANGING)
+                or callable(value) and hasattr(value, "__code__"))
 
 
 def bind(engine: Any, shell: Any, parent: dict, frames: list) -> dict:
@@ -76,13 +104,15 @@ def bind(engine: Any, shell: Any, parent: dict, frames: list) -> dict:
     values: dict[str, Any] = {}
     failed = []
     result_name = items[-1]["name"] if items and content.get("result") else None
-    with serialize.resolving(engine.resolver(client)):
-        for item, own in zip(items, serialize.unpack(items, parent["buffers"],
-                                                     content.get("packed"))):
-            try:
-                values[item["name"]] = serialize.loads(own)
-            except Exception as err:
-                failed.append({"name": item["name"], "error": f"{type(err).__name__}: {err}"})
+    with serialize.resolving(engine.resolver(client)), serialize.cell_namespace(shell.user_ns), \
+            serialize.updating(shell.user_ns):  # objects it fetched come back as these
+        loaded = serialize.load_names(items, serialize.unpack(items, parent["buffers"],
+                                                              content.get("packed")))
+    for item, (value, err) in zip(items, loaded):
+        if err is None:
+            values[item["name"]] = value
+        else:
+            failed.append({"name": item["name"], "error": f"{type(err).__name__}: {err}"})
     result = values.pop(result_name) if result_name in values else None
     changed = set(content.get("changed", ()))
     for name, value in values.items():

@@ -6,23 +6,31 @@ installed modules by reference, and every out-of-band buffer (a numpy array's da
 reference that the engine resolves from its object store (:func:`resolve_proxy`), so a proxy
 costs a few bytes on the wire wherever it sits in a value.
 
+A run's names go in one stream (:class:`Outgoing`, :func:`load_names`), so objects shared by
+names stay shared; within :func:`cell_namespace`, functions of the cells resolve their globals
+on the side they run on; within :func:`returning` / :func:`updating`, objects the receiver
+already holds come back as its own.
+
 Standard library and cloudpickle only: this module is shipped as source to kernels that do not
 have remote_magics installed.
 """
 from __future__ import annotations
 
+import builtins
 import collections
 import contextlib
+import copyreg
 import hashlib
 import importlib
 import importlib.util
 import io
 import pickle
+import pickletools
 import sys
 import threading
 import types
 from types import ModuleType
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import cloudpickle
 
@@ -83,11 +91,25 @@ def _import_module_of(obj: Any) -> None:
 
 
 class Pickler(cloudpickle.CloudPickler):
-    """cloudpickle's pickler, sending classes and functions of installed modules by reference."""
+    """cloudpickle's pickler, sending classes and functions of installed modules by reference.
+
+    Within :func:`cell_namespace`, a function of this side's cells goes without its globals
+    dict (the receiver gives it its own); within :func:`returning`, an object the receiver
+    already holds under a name is rebuilt into that very object.
+    """
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, (type, types.FunctionType)):
             _import_module_of(obj)
+            reduced = super().reducer_override(obj)
+            if reduced is not NotImplemented and type(obj) is types.FunctionType \
+                    and obj.__globals__ is getattr(_state, "namespace", None):
+                return (make_cell_function, *reduced[1:5], set_cell_function_state)
+            return reduced
+        returning = getattr(_state, "returning", None)
+        if returning and id(obj) in returning:
+            name, changed = returning[id(obj)]
+            return _as_existing(obj, name) if changed else (held_object, (name,))
         return super().reducer_override(obj)
 
 
@@ -167,6 +189,264 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
         pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
         head = b"".join(sink.parts)
     return [head, *buffers]
+
+
+class Outgoing:
+    """One run's names, pickled one after another into one stream that keeps its memo.
+
+    An object reachable from two names is pickled once, and the receiver's :func:`load_names`
+    gives both names one object again (``a = [1]; b = a`` keeps ``a is b``). A plain scalar
+    goes alone, by the C pickler (a cell reading 1,000 numbers stays fast). A name that fails
+    (it does not pickle, or passes its limit) leaves the stream as it was before it.
+    """
+
+    def __init__(self, *, bytecode: bool = True) -> None:
+        self._sink = _Sink(None)
+        self._buffers: list[memoryview] = []
+        pickler = Pickler if bytecode else _NoBytecodePickler
+        self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=self._out_of_band)
+        self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
+
+    def _out_of_band(self, buffer: pickle.PickleBuffer) -> bool:
+        try:
+            view = buffer.raw()
+        except BufferError:  # not contiguous: it goes in-band, inside the pickle stream
+            return True
+        self._sink.add(view.nbytes)
+        self._buffers.append(view)
+        return False
+
+    def dump(self, obj: Any, limit: int | None = None) -> tuple[list, dict]:
+        """``obj``'s frames (as :func:`dumps` makes them) and the fields its item must carry.
+
+        Raises what :func:`dumps` raises; the stream is then as it was before this call.
+        """
+        if type(obj) in PLAIN:
+            return dumps(obj, limit), {}
+        sink, self._buffers = self._sink, []
+        sink.parts, sink.size, sink.limit = [], 0, limit
+        marker: list = []  # memoized first: its memo index is where this name's entries start
+        try:
+            self._pickler.dump((marker, obj))
+        except BaseException:
+            self._roll_back(marker)
+            raise
+        head = b"".join(sink.parts)
+        fields: dict = {"shared": True}
+        if self._fresh:
+            fields["fresh"], self._fresh = True, False
+        return [head, *self._buffers], fields
+
+    def _roll_back(self, marker: list) -> None:
+        """Drop from the memo what the failed name put there (costs a copy of the memo)."""
+        memo = self._pickler.memo.copy()
+        start = memo.get(id(marker), (None,))[0]
+        if start is None:  # it failed before anything went into the memo: nothing to drop
+            return
+        self._pickler.memo = {key: entry for key, entry in memo.items() if entry[0] < start}
+
+    def restart(self) -> None:
+        """Forget what the stream holds, for a name that was dumped and then not sent: the
+        next name starts anew, and tells the receiver to."""
+        self._pickler.clear_memo()
+        self._fresh = True
+
+    def holds(self) -> set[int]:
+        """The ids of every object pickled in the stream so far (to find what shares them)."""
+        return set(self._pickler.memo.copy())
+
+
+class _Buffers:
+    """The out-of-band buffers of the item being loaded, handed out in order."""
+
+    def __init__(self) -> None:
+        self.queue: collections.deque = collections.deque()
+
+    def __iter__(self) -> "_Buffers":
+        return self
+
+    def __next__(self) -> Any:
+        if not self.queue:
+            raise StopIteration
+        return self.queue.popleft()
+
+
+def load_names(items: Sequence[dict], frames: Sequence[Sequence], *,
+               bytecode: bool = True) -> list[tuple[Any, BaseException | None]]:
+    """Rebuild the values an :class:`Outgoing` pickled, in order: ``(value, None)`` or
+    ``(None, error)`` for each item (``frames`` holds each item's frames).
+
+    One unpickler loads every shared item, so objects shared between names are shared again.
+    An item that fails (its class is not importable here) fails alone: the items after it
+    load, unless they refer to objects of the failed one (then they fail too, saying so).
+    """
+    shared = [index for index, item in enumerate(items) if "shared" in item and frames[index]]
+    loader = _Loader(io.BytesIO(b"".join(frames[index][0] for index in shared)),
+                     pickle.Unpickler if bytecode else _NoBytecodeUnpickler) if shared else None
+    results: list[tuple[Any, BaseException | None]] = []
+    add = results.append
+    for item, own in zip(items, frames):
+        if loader is not None and "shared" in item and own:
+            add(loader.load(item, own))
+            continue
+        try:  # a value that went alone (a plain scalar): the quick way
+            add((pickle.loads(own[0], buffers=own[1:]) if bytecode else loads(own, bytecode=False),
+                 None))
+        except Exception as err:
+            add((None, err))
+    return results
+
+
+class _Loader:
+    """The unpickler of one stream's items, which keeps the memo in step past a failed item.
+
+    Until an item fails, items load as they come. After one, the memo entries the sender made
+    for it (counted from the pickle's opcodes) are filled with None, so later entries keep
+    their numbers; a later item is read first, and fails without loading if it refers to a
+    failed item's entries (so no None is ever handed out for one).
+    """
+
+    def __init__(self, stream: io.BytesIO, unpickler_class: type) -> None:
+        self.stream, self.unpickler_class = stream, unpickler_class
+        self.buffers = _Buffers()
+        self.unpickler: Any = None
+        self.offset = 0
+        self.loaded: list = []  # segments loaded since the unpickler started (until a failure)
+        self.size: int | None = None  # the memo's size, known once an item failed
+        self.gone: list[tuple[int, int, str]] = []  # failed items' memo entries: [lo, hi), name
+        self.known: dict[int, Any] = {}  # the strings among those, known from their pickles
+
+    def load(self, item: dict, own: Sequence) -> tuple[Any, BaseException | None]:
+        segment = own[0]
+        start = self.offset
+        self.offset += memoryview(segment).nbytes
+        if item.get("fresh") or self.unpickler is None:
+            self.stream.seek(start)
+            self.unpickler = self.unpickler_class(self.stream, buffers=self.buffers)
+            self.loaded, self.size, self.gone, self.known = [], None, [], {}
+        name = item.get("name", "?")
+        use = None
+        if self.size is not None:
+            use = _memo_use(segment)
+            shares = use is None or next((lost for lo, hi, lost in self.gone if any(
+                lo <= i < hi and i not in self.known for i in use[1])), None)
+            if shares:
+                error = pickle.UnpicklingError(
+                    f"it shares objects with '{shares}', which could not be unpickled"
+                    if isinstance(shares, str) else "it follows a value that did not unpickle")
+                self._skip(name if use is None else shares, start, use)
+                return None, error
+        self.buffers.queue.clear()
+        self.buffers.queue.extend(own[1:])
+        try:
+            value = self.unpickler.load()[1]  # (its marker, the value): see Outgoing.dump
+            if self.stream.tell() != self.offset:
+                raise pickle.UnpicklingError("the pickle stream is out of step with its items")
+        except Exception as err:
+            if self.size is None:
+                self.size = 0
+                for done in self.loaded:
+                    counted = _memo_use(done)
+                    self.size = None if counted is None or self.size is None \
+                        else self.size + counted[0]
+                if self.size is None:  # a pickle whose memo cannot be counted: no more items
+                    self.gone = [(0, 1 << 62, name)]
+                    self.size = 0
+            self._skip(name, start, use if use is not None else _memo_use(segment))
+            return None, err
+        if self.size is None:
+            self.loaded.append(segment)
+        else:
+            self.size += use[0] if use is not None else 0
+        return value, None
+
+    def _skip(self, name: str, start: int, use: tuple | None) -> None:
+        """Go past an item not loaded (or that failed): its memo entries become None, but for
+        the strings its pickle gives (a later name may share an interned string with it)."""
+        if use is None:  # its entries cannot be counted: nothing after it can be trusted
+            self.gone.append((0, 1 << 62, name))
+            added = 0
+        else:
+            added = use[0]
+            self.gone.append((self.size, self.size + added, name))
+            self.known.update({self.size + index: atom for index, atom in use[2].items()})
+        held = self.unpickler.memo.copy()
+        self.size += added
+        # A new unpickler (the old one may hold the rest of the failed pickle), whose memo is
+        # rebuilt by a small pickle it loads first: each entry put at its number, None for the
+        # failed ones (CPython's Unpickler.memo setter loses the count of entries, so it cannot
+        # be used: the next entry would overwrite the first).
+        entries = [held.get(index, self.known.get(index)) for index in range(self.size)]
+        rebuild = b"\x80\x05" + b"".join(
+            b"J" + index.to_bytes(4, "little", signed=True) + b"Qr"
+            + index.to_bytes(4, "little") + b"0" for index in range(self.size)) + b"N."
+        self.stream.seek(self.offset)
+        self.unpickler = self.unpickler_class(_Chain(io.BytesIO(rebuild), self.stream),
+                                              buffers=self.buffers)
+        self.unpickler.persistent_load = entries.__getitem__
+        self.unpickler.load()
+        self.unpickler.persistent_load = _no_persistent_ids
+
+
+def _no_persistent_ids(pid: Any) -> Any:
+    raise pickle.UnpicklingError("a persistent id in a stream of names")
+
+
+class _Chain:
+    """A file that reads its parts one after another (for :class:`_Loader`)."""
+
+    def __init__(self, *parts: io.BytesIO) -> None:
+        self.parts = list(parts)
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.parts[0].read(size)
+        while len(self.parts) > 1 and (size < 0 or len(data) < size):
+            self.parts.pop(0)
+            data += self.parts[0].read(size - len(data) if size >= 0 else -1)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        data = self.read(view.nbytes)
+        view[:len(data)] = data
+        return len(data)
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self.parts[0].readline(size)
+        while len(self.parts) > 1 and not data.endswith(b"\n"):
+            self.parts.pop(0)
+            data += self.parts[0].readline()
+        return data
+
+
+_MEMO_GETS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+_MEMO_PUTS_AT = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+
+
+#: Opcodes that push a string or bytes given in the pickle itself (its memo entry is known).
+_ATOMS = frozenset({"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "SHORT_BINBYTES",
+                    "BINBYTES", "BINBYTES8"})
+
+
+def _memo_use(segment: Any) -> tuple[int, set[int], dict[int, Any]] | None:
+    """How many memo entries a pickle adds, which it reads, and the strings among those it adds
+    (by their number within it); None if it numbers its own entries."""
+    added, read, atoms = 0, set(), {}
+    previous = None
+    try:
+        for opcode, arg, _ in pickletools.genops(bytes(segment)):
+            if opcode.name == "MEMOIZE":
+                if previous is not None and previous[0] in _ATOMS:
+                    atoms[added] = previous[1]
+                added += 1
+            elif opcode.name in _MEMO_GETS:
+                read.add(arg)
+            elif opcode.name in _MEMO_PUTS_AT:  # not what protocol 5's C pickler writes
+                return None
+            previous = (opcode.name, arg)
+    except Exception:  # a damaged pickle
+        return None
+    return added, read, atoms
 
 
 def fingerprint(obj: Any, limit: int | None = None) -> bytes | None:
@@ -293,6 +573,146 @@ def resolve_proxy(engine_id: str, object_id: str) -> Any:
             "call .fetch() on the proxy to get its value"
         )
     return resolver(engine_id, object_id)
+
+
+# --- functions of the notebook's cells, and objects both sides hold ------------------------
+
+@contextlib.contextmanager
+def cell_namespace(namespace: dict) -> Iterator[None]:
+    """Within this block, ``namespace`` is this side's cell namespace (the notebook's, or a run's).
+
+    A function whose globals are ``namespace`` is pickled without them: the receiver rebuilds it
+    with its own cell namespace as globals, so it sees the names of the side it runs on, as a
+    function defined there would. The globals it reads still travel, and the receiver binds those
+    it lacks (never one it has: its own object is the one its other names see). An unpickled
+    function of the other side's cells takes ``namespace`` as its globals.
+    """
+    previous = getattr(_state, "namespace", None)
+    _state.namespace = namespace
+    try:
+        yield
+    finally:
+        _state.namespace = previous
+
+
+def make_cell_function(code: types.CodeType, own_globals: dict, name: str | None,
+                       defaults: tuple | None, closure: tuple | None) -> types.FunctionType:
+    """Called by the unpickler: a function of the other side's cells, in this side's namespace.
+
+    Outside :func:`cell_namespace` it takes ``own_globals`` (what cloudpickle would give it).
+    """
+    namespace = getattr(_state, "namespace", None)
+    if namespace is None:
+        namespace = own_globals
+    if "__builtins__" not in namespace:
+        namespace["__builtins__"] = builtins
+    return types.FunctionType(code, namespace, name, defaults, closure)
+
+
+def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
+    """Called by the unpickler: cloudpickle's function state, except that the globals it read
+    are bound only where the namespace lacks them."""
+    attributes, slots = state
+    func.__dict__.update(attributes)
+    namespace = func.__globals__
+    for name, value in slots.pop("__globals__").items():
+        if name not in namespace:
+            namespace[name] = value
+    closure = slots.pop("__closure__")
+    slots.pop("_cloudpickle_submodules", None)  # only held the submodules it imports
+    if closure is not None:
+        for cell, sent in zip(func.__closure__ or (), closure):
+            try:
+                cell.cell_contents = sent.cell_contents
+            except ValueError:  # an empty cell
+                continue
+    for name, value in slots.items():
+        setattr(func, name, value)
+
+
+@contextlib.contextmanager
+def returning(objects: Mapping[str, Any], changed: Iterable[str] = ()) -> Iterator[None]:
+    """Within this block, the objects of ``objects`` (copies of what the receiver holds under
+    those names) pickle as the receiver's own objects, so every reference to one, from any name,
+    is the receiver's object again (within :func:`updating` there).
+
+    One whose name is not in ``changed`` goes as a bare reference (the receiver's object is
+    equal to it). A changed one goes as "that object, with this state" when its state is its
+    ``__dict__`` (an instance of a Python class): the receiver's object takes the new state.
+    A changed object of another kind pickles as usual (a new object; the caller updates the
+    receiver's in place). Builtin containers (list, dict, set, tuple) always pickle as usual:
+    the pickler asks no one about them.
+    """
+    previous = getattr(_state, "returning", None)
+    changed = set(changed)
+    _state.returning = {id(obj): (name, name in changed) for name, obj in objects.items()}
+    try:
+        yield
+    finally:
+        _state.returning = previous
+
+
+@contextlib.contextmanager
+def updating(objects: Mapping[str, Any]) -> Iterator[None]:
+    """Within this block, an object sent within :func:`returning` under a name of ``objects``
+    is rebuilt into ``objects[name]`` (its state replaced) when that is of the same class."""
+    previous = getattr(_state, "updating", None)
+    _state.updating = objects
+    try:
+        yield
+    finally:
+        _state.updating = previous
+
+
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
+
+
+def _as_existing(obj: Any, name: str) -> Any:
+    """The reduction of ``obj`` as the receiver's object ``name``, or NotImplemented."""
+    kind = type(obj)
+    if not kind.__flags__ & _HEAPTYPE or isinstance(obj, (list, dict, set, tuple)) \
+            or not isinstance(getattr(obj, "__dict__", None), dict):
+        return NotImplemented
+    try:
+        reduced = obj.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return NotImplemented
+    if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
+            or any(part is not None for part in reduced[3:5]):
+        return NotImplemented
+    state = reduced[2] if len(reduced) > 2 else None
+    return existing_object, (name, reduced[1]), state, None, None, replace_state
+
+
+def held_object(name: str) -> Any:
+    """Called by the unpickler: the object the receiver holds as ``name`` (unchanged there)."""
+    held = (getattr(_state, "updating", None) or {}).get(name, _state)
+    if held is _state:
+        raise pickle.UnpicklingError(f"it refers to the notebook's '{name}', no longer bound here")
+    return held
+
+
+def existing_object(name: str, newargs: tuple) -> Any:
+    """Called by the unpickler: the object the receiver holds as ``name``, else a new one."""
+    held = (getattr(_state, "updating", None) or {}).get(name)
+    if held is not None and type(held) is newargs[0]:
+        return held
+    return copyreg.__newobj__(*newargs)
+
+
+def replace_state(obj: Any, state: Any) -> None:
+    """Called by the unpickler: make ``state`` all of ``obj``'s state (as a fresh object's)."""
+    if state is None:
+        return
+    setstate = getattr(obj, "__setstate__", None)
+    if setstate is not None:
+        setstate(state)
+        return
+    attributes, slots = state if isinstance(state, tuple) else (state, None)
+    obj.__dict__.clear()
+    obj.__dict__.update(attributes or {})
+    for key, value in (slots or {}).items():
+        setattr(obj, key, value)
 
 
 # --- modules that the other side cannot import --------------------------------------------
