@@ -38,9 +38,9 @@ def test_index_names_set_in_place(parity):
             "pop.index.names = ['state', 'year']", "pop"])
 
 
-def test_list_append_and_dict_item_set_in_place(parity):
-    parity(["lst = [1, 2, 3]\nd = {}\nk, v = 'key', 'value'",
-            "lst.append(4)", "d[k] = v", "print(lst, d)"])
+def test_list_append_and_dict_item_reach_every_alias(parity):
+    parity(["lst = [1, 2, 3]\nsame = lst\nd = {}\nk, v = 'key', 'value'",
+            "lst.append(4)", "d[k] = v", "print(same, d)"], shared=[("lst", "same")])
 
 
 def test_in_place_change_of_a_value_too_big_to_come_back(parity):
@@ -89,7 +89,8 @@ def test_trailing_semicolon_shows_no_result(parity):
 
 def test_figure_as_last_value_shows_as_an_image(parity):
     traces = parity(["import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
-                     "ax.plot([1, 3, 2])\nplt.close(fig)", "fig"])
+                     "ax.plot([1, 3, 2])\nplt.close(fig)", "fig"],
+                    shared=[("fig.axes[0]", "ax")])
     assert traces["plain"].cells[1].result == "image"
 
 
