@@ -5,20 +5,38 @@ Julia Evans' pandas cookbook. Each is run under nbclient
 
 - ``plain``: a plain python3 kernel, twice (cells whose two plain runs differ are unseeded
   randomness or timings, and are not compared);
-- ``all`` / ``small``: the same kernel with ``%load_ext remote_magics`` and ``%remote_connect``
-  first, every code cell run as ``%%remote --download=...``;
+- ``all`` / ``small`` / ``none``: the same kernel with ``%load_ext remote_magics`` and
+  ``%remote_connect`` first, every code cell run as ``%%remote --download=...``;
 - ``kernel``: the notebook unchanged under the remote kernelspec (every cell runs remotely).
 
 Every way starts with the same cell seeding Python's and NumPy's global random generators, so
-cells that draw unseeded random numbers still compare. A cell is compared only where its plain
-run succeeds. What is compared, after normalising object
-addresses: the text it printed, its results' plain text, whether it showed an image, and the class
-of any error. ``python -m tests.differential [numpy|pandas] [MODE ...]`` prints the divergent
-cells of each mode; :func:`compare` is what a test asserts on.
+cells that draw unseeded random numbers still compare. What is compared:
+
+- per cell: the text it printed, its results' plain text and HTML, whether it showed an image,
+  and the class of any error;
+- after the last cell: the names the notebook holds (the local kernel's in ``plain``, ``all``,
+  ``small``, ``none``; the engine's in ``kernel``), each by a digest of its value (:data:`STATE_PROBE`),
+  so a change made in place, or a name lost or left stale, shows even when nothing printed it.
+
+Normalised, and why:
+
+- object addresses (``0x7f...``): they differ every run;
+- cells whose plain run fails (offline, or data the corpus lacks) are not compared: there is no
+  right answer to compare with;
+- cells (and names after the run) whose two plain runs differ: unseeded randomness or timings;
+- the one note a remote cell must print where a value cannot travel (:data:`ACCEPTED_NOTE`:
+  ``'con' stays remote as a proxy: it cannot be pickled (...)``), and nothing else; the name's
+  digest then says only its type, both sides (the plain value cannot be pickled either);
+- a name that is a proxy after the run (``small`` keeps big values remote, ``none`` all) is
+  digested by the value it stands for, fetched: keeping it remote is what the policy asks.
+
+``python -m tests.differential [numpy|pandas] [MODE ...]`` prints the divergent cells and names
+of each mode; :func:`compare` is what a test asserts on.
 """
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import sys
 import tempfile
@@ -29,7 +47,7 @@ import nbformat
 from nbclient import NotebookClient
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
-MODES = ("all", "small", "kernel")
+MODES = ("all", "small", "kernel", "none")
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -43,10 +61,92 @@ class Outcome:
     text: str  # streams and plain-text results, in order
     image: bool
     error: str | None  # the error's class name
+    notes: tuple[str, ...] = dataclasses.field(default=(), compare=False)  # accepted notes
 
     def brief(self) -> str:
         shown = self.text if len(self.text) < 300 else self.text[:300] + "..."
         return f"error={self.error} image={self.image} text={shown!r}"
+
+
+#: The one note a remote cell may print that a plain cell does not: a value that cannot be
+#: pickled (an open sqlite connection, a numpy.nditer) cannot travel, so it stays remote.
+ACCEPTED_NOTE = re.compile(
+    r"^remote_magics: '\w+' stays remote as a proxy: it cannot be pickled \(.*\)\n", re.M)
+
+#: What the last cell of every way runs (local in ``all``/``small``): the notebook's user names,
+#: each with a digest of its value (see the module docstring), as one JSON line.
+_PROBE_CODE = r'''
+def _differential_digest(value, depth=0):
+    import hashlib, pickle, re, types
+    kind = type(value)
+    if kind.__name__ == "RemoteObject" and kind.__module__.startswith("remote_magics"):
+        try:
+            value = value.fetch()
+        except Exception:  # it cannot come here (an open connection): only its type compares
+            return "unpicklable " + value.type_name
+        kind = type(value)
+    name = kind.__module__ + "." + kind.__qualname__
+    short = lambda text: text if len(text) < 200 else hashlib.sha1(text.encode()).hexdigest()
+    address = re.compile(r"0x[0-9a-fA-F]{6,}")
+    if isinstance(value, types.ModuleType):
+        return "module " + value.__name__
+    if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
+        return name + " " + getattr(value, "__qualname__", "?")
+    if isinstance(value, (str, bytes, int, float, complex, bool, type(None), range)):
+        return name + " " + short(repr(value))
+    if depth < 3 and isinstance(value, (list, tuple, set, frozenset, dict)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        if isinstance(value, dict):
+            items = [(repr(k), _differential_digest(v, depth + 1)) for k, v in value.items()]
+        else:
+            items = [_differential_digest(v, depth + 1) for v in items]
+        return name + " " + short(repr(items))
+    module = kind.__module__.split(".")[0]
+    if module == "numpy" and hasattr(value, "dtype") and hasattr(value, "tobytes"):
+        if value.dtype.kind == "O":
+            return name + " " + short(repr(value.tolist()))
+        return f"{name} {value.dtype.str} {getattr(value, 'shape', ())} " + \
+            hashlib.sha1(value.tobytes()).hexdigest()
+    if module == "numpy" and hasattr(value, "bit_generator"):
+        return name + " " + short(repr(value.bit_generator.state))
+    if module == "pandas" and hasattr(value, "to_csv") or kind.__name__ == "Index":
+        frame = value.to_frame() if hasattr(value, "to_frame") and not hasattr(value, "columns") \
+            else value
+        return f"{name} {getattr(value, 'name', None)!r} {list(frame.index.names)} " + \
+            short(repr(frame.dtypes.tolist()) + frame.to_csv())
+    if module == "matplotlib" and hasattr(value, "axes"):
+        axes = value.axes if isinstance(value.axes, list) else [value]
+        return name + " " + repr([len(ax.lines) + len(ax.patches) + len(ax.collections)
+                                  for ax in axes])
+    try:
+        pickle.dumps(value)
+    except Exception:  # cannot travel: only its type compares (the note says it stayed remote)
+        return "unpicklable " + name
+    text = address.sub("0xADDR", repr(value))
+    if "0xADDR" in text and depth < 3 and hasattr(value, "__dict__"):
+        return name + " " + _differential_digest(dict(vars(value)), depth + 1)
+    return name + " " + short(text)
+
+def _differential_state():
+    import json
+    from IPython import get_ipython
+    ip = get_ipython()
+    state = {}
+    for name, value in list(ip.user_ns.items()):
+        if name.startswith("_") or name in ip.user_ns_hidden:
+            continue
+        try:
+            state[name] = _differential_digest(value)
+        except Exception as err:  # a value whose digest fails: its type and why
+            state[name] = f"{type(value).__qualname__} undigestible {type(err).__name__}"
+    print("DIFFERENTIAL-STATE " + json.dumps(state))
+
+_differential_state()
+'''
+#: The probe cell: run in a namespace of its own, so that the notebook's names (``from numpy
+#: import *`` binds ``bool``, ``all``, ``sum``) shadow none of the builtins it uses, and it
+#: binds nothing.
+STATE_PROBE = f"exec({_PROBE_CODE!r}, {{}})"
 
 
 @dataclasses.dataclass
@@ -76,43 +176,70 @@ def pandas_cookbook() -> list[tuple[str, list[str], Path]]:
 #: The first cell of every way: the global random generators seeded alike.
 SEED = "import random as _random, numpy as _numpy\n_random.seed(0)\n_numpy.random.seed(0)"
 #: Cells the harness puts before the corpus's own in a way (their outcomes are dropped).
-_SETUP = {"plain": 1, "kernel": 1, "all": 2, "small": 2}
+_SETUP = {"plain": 1, "kernel": 1, "all": 2, "small": 2, "none": 2}
 
 
 def _notebook(cells: Iterable[str], mode: str) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     new = nbformat.v4.new_code_cell
-    if mode in ("all", "small"):
+    if mode in ("all", "small", "none"):
         nb.cells.append(new("%load_ext remote_magics\n%remote_connect --name differential"))
-        nb.cells.extend(new(f"%%remote --download={mode}\n{source}")
+        # an empty cell stays empty: Jupyter does not run it (``%%remote`` alone would be
+        # IPython's own "cell body is empty" UsageError)
+        nb.cells.extend(new(f"%%remote --download={mode}\n{source}" if source.strip() else "")
                         for source in [SEED, *cells])
     else:
         nb.cells.extend(new(source) for source in [SEED, *cells])
+    nb.cells.append(new(STATE_PROBE))
     return nb
 
 
 def _outcome(cell: nbformat.NotebookNode) -> Outcome:
-    parts, image, error = [], False, None
+    parts, image, error, notes = [], False, None, []
     for output in cell.get("outputs", []):
         if output.output_type == "stream":
-            parts.append(output.text)
+            text = output.text
+            if output.name == "stderr":
+                notes += [m.group(0) for m in ACCEPTED_NOTE.finditer(text)]
+                text = ACCEPTED_NOTE.sub("", text)
+            parts.append(text)
         elif output.output_type == "error":
             error = output.ename
         else:
             data = output.get("data", {})
             image = image or any(m.startswith("image/") for m in data)
-            if "text/plain" in data and not any(m.startswith("image/") for m in data):
-                parts.append(data["text/plain"] + "\n")
+            if not any(m.startswith("image/") for m in data):  # a table shows as HTML too
+                parts += [data[mime] + "\n" for mime in ("text/plain", "text/html") if mime in data]
     text = _ADDRESS.sub("0xADDR", _ANSI.sub("", "".join(parts)))
-    return Outcome(text, image, error)
+    return Outcome(text, image, error, tuple(notes))
 
 
+def _state(cell: nbformat.NotebookNode) -> dict[str, str] | None:
+    """The names and digests :data:`STATE_PROBE` printed; None when it did not run."""
+    for output in cell.get("outputs", []):
+        if output.output_type == "stream" and "DIFFERENTIAL-STATE " in output.text:
+            line = output.text.split("DIFFERENTIAL-STATE ", 1)[1].splitlines()[0]
+            return {k: _ADDRESS.sub("0xADDR", v) for k, v in json.loads(line).items()}
+    return None
+
+
+#: What an empty cell shows.
+EMPTY = Outcome("", False, None)
 #: What a cell shows that never finished (the run stopped there: this and later cells).
 STOPPED = Outcome("", False, "stopped: the cell did not finish within the timeout")
 
 
-def run(cells: list[str], mode: str, cwd: Path, timeout: int = 60) -> list[Outcome]:
-    """Run ``cells`` one way (``plain`` or a :data:`MODES` entry); each cell's :class:`Outcome`.
+@dataclasses.dataclass
+class Run:
+    """One way's run: each cell's outcome, and the names after (None: it never got there)."""
+
+    outcomes: list[Outcome]
+    state: dict[str, str] | None
+
+
+def run(cells: list[str], mode: str, cwd: Path, timeout: int = 60) -> Run:
+    """Run ``cells`` one way (``plain`` or a :data:`MODES` entry): each cell's :class:`Outcome`,
+    and the names after the last cell.
 
     A cell that does not finish within ``timeout`` seconds stops the run: it and the cells
     after it are :data:`STOPPED`.
@@ -136,35 +263,65 @@ def run(cells: list[str], mode: str, cwd: Path, timeout: int = 60) -> list[Outco
             NotebookClient(nb, kernel_name="python3", **options).execute()
     except Exception as err:  # a cell that hangs: what ran before it still counts
         print(f"differential: {mode} run stopped: {type(err).__name__}", file=sys.stderr)
-    ran = [cell for cell in nb.cells if cell.get("execution_count") is not None]
-    outcomes = [_outcome(cell) for cell in ran]
-    outcomes = outcomes[_SETUP[mode]:]
-    return outcomes + [STOPPED] * (len(cells) - len(outcomes))
+    probe = nb.cells[-1]
+    state = _state(probe) if probe.get("execution_count") is not None else None
+    outcomes = [
+        _outcome(cell) if cell.get("execution_count") is not None
+        else EMPTY if not source.strip()  # nbclient skips an empty cell: it shows nothing
+        else STOPPED
+        for cell, source in zip(nb.cells[_SETUP[mode]:], cells)]
+    return Run(outcomes, state)
 
 
 def compare(cells: list[str], cwd: Path, modes: Iterable[str] = MODES) -> dict:
-    """Per mode: how many cells were compared, and the divergent ones; plus what was left out."""
+    """Per mode: how many cells were compared, the divergent ones, and the names that differ
+    after the run (name → (plain digest, this mode's), None where a name is missing); plus what
+    was left out."""
     first, second = run(cells, "plain", cwd), run(cells, "plain", cwd)
-    failing = [i for i, o in enumerate(first) if o.error is not None]
-    unstable = [i for i, (a, b) in enumerate(zip(first, second)) if a != b and i not in failing]
+    failing = [i for i, o in enumerate(first.outcomes) if o.error is not None]
+    unstable = [i for i, (a, b) in enumerate(zip(first.outcomes, second.outcomes))
+                if a != b and i not in failing]
     compared = [i for i in range(len(cells)) if i not in failing and i not in unstable]
-    report: dict = {"cells": len(cells), "plain_fails": failing, "unstable": unstable}
+    plain_state, again = first.state or {}, second.state or {}
+    unstable_names = sorted(n for n in {*plain_state, *again}
+                            if plain_state.get(n) != again.get(n))
+    report: dict = {"cells": len(cells), "plain_fails": failing, "unstable": unstable,
+                    "unstable_names": unstable_names}
     for mode in modes:
-        outcomes = run(cells, mode, cwd)
-        report[mode] = {"compared": len(compared), "divergent": [
-            Divergence(i, cells[i], first[i], outcomes[i])
-            for i in compared if outcomes[i] != first[i]]}
+        other = run(cells, mode, cwd)
+        state = other.state or {}
+        report[mode] = {
+            "compared": len(compared),
+            "divergent": [Divergence(i, cells[i], first.outcomes[i], other.outcomes[i])
+                          for i in compared if other.outcomes[i] != first.outcomes[i]],
+            "names": {n: (plain_state.get(n), state.get(n)) for n in sorted({*plain_state, *state})
+                      if n not in unstable_names and plain_state.get(n) != state.get(n)},
+            "notes": [note.strip() for i in compared for note in other.outcomes[i].notes],
+        }
+        for note in report[mode]["notes"]:  # the note is true: the value cannot be pickled here
+            name = note.split("'")[1]
+            if not (plain_state.get(name) or "unpicklable").startswith("unpicklable"):
+                report[mode]["names"][f"{name} (noted as unpicklable)"] = (
+                    plain_state[name], state.get(name))
+        if other.state is None:
+            report[mode]["names"]["(the run stopped before its names could be read)"] = (
+                "", None)
     return report
 
 
 def _print(name: str, report: dict, modes: Iterable[str]) -> None:
     print(f"== {name}: {report['cells']} cells; plain run fails in {len(report['plain_fails'])}, "
-          f"unstable in {len(report['unstable'])}")
+          f"unstable in {len(report['unstable'])}; names unstable: {report['unstable_names']}")
     for mode in modes:
         entry = report[mode]
-        print(f"-- {mode}: {entry['compared']} compared, {len(entry['divergent'])} divergent")
+        print(f"-- {mode}: {entry['compared']} compared, {len(entry['divergent'])} divergent, "
+              f"{len(entry['names'])} names differ after; {len(entry['notes'])} accepted notes")
+        for note in entry["notes"]:
+            print(f"   note: {note}")
+        for key, (mine, theirs) in entry["names"].items():
+            print(f"   name {key}: plain {mine!r} / {mode} {theirs!r}")
         for d in entry["divergent"]:
-            print(f"   cell {d.cell}: {d.source.splitlines()[0][:70]!r}")
+            print(f"   cell {d.cell}: {(d.source.splitlines() or [''])[0][:70]!r}")
             print(f"      plain:  {d.plain.brief()}")
             print(f"      remote: {d.remote.brief()}")
 

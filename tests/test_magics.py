@@ -245,13 +245,15 @@ def test_a_result_shows_as_the_remote_kernel_formats_it_with_the_options_set_the
     run("%%remote\nimport pandas as pd\npd.reset_option('display.max_rows')")
 
 
-def test_a_result_that_stays_remote_shows_its_proxy_card_not_its_remote_repr(shell, run):
+def test_a_result_that_stays_remote_shows_as_a_plain_cell_shows_it_and_out_is_its_proxy(
+        shell, run):
     with capture_output() as shown:
         res = run("%%remote --download=none\nclass Shown:\n    def __repr__(self):\n"
                   "        return '<shown remotely>'\nShown()")
     assert isinstance(res.result, RemoteObject)
+    assert shell.user_ns["_"] is res.result
     text = shown.stdout + "".join(o.data.get("text/plain", "") for o in shown.outputs)
-    assert "RemoteObject" in text and "<shown remotely>" not in text  # no repr shipped
+    assert "<shown remotely>" in text and "RemoteObject" not in text
 
 
 def test_a_delete_that_does_not_run_leaves_the_name_alone(shell, run):

@@ -608,7 +608,7 @@ class Engine:
             result = None
             if value is not None:
                 result = self.encode("Out", value, content, client, frames, batch)
-                if content.get("show_result") and result["kind"] == "value":  # a proxy: its card
+                if content.get("show_result"):  # a proxy too: the cell shows the value, not a card
                     result["display"] = self.format_result(value)
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)
         return {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,

@@ -1,0 +1,137 @@
+"""A cell behaves the same plainly, as a ``%%remote`` cell (each download policy) and in the
+remote kernel: issue 13's reproductions, each run every way by the ``parity`` fixture
+(tests/parity.py)."""
+from __future__ import annotations
+
+from tests.parity import parity, parity_kernel  # noqa: F401 - the harness's fixtures
+
+
+# -- cause 1: in-place changes come back ----------------------------------------------------------
+
+def test_random_generator_state_advances_between_cells(parity):
+    traces = parity(["import numpy as np\nrng = np.random.default_rng(1)",
+                     "a = rng.integers(100, size=3)",
+                     "b = rng.integers(100, size=3); (a == b).all()"])
+    assert "False" in traces["plain"].cells[2].result
+
+
+def test_array_element_set_in_place(parity):
+    parity(["import numpy as np\nx2 = np.arange(6).reshape(2, 3)", "x2[0, 0] = 12", "x2"])
+
+
+def test_new_dataframe_column_and_series_item(parity):
+    parity(["import pandas as pd\ndata = pd.Series([0.25, 0.5], index=['a', 'b'])\n"
+            "df = pd.DataFrame({1: [1.0, 2.0], 2: [3, 4]})",
+            "data['e'] = 1.25", "df[3] = float('nan')", "data", "df"])
+
+
+def test_loc_assignment_with_a_mask(parity):
+    parity(["import pandas as pd\nmerged = pd.DataFrame({'state': [None, 'CA', None], "
+            "'abbrev': ['PR', 'CA', 'USA']})",
+            "mask = merged['abbrev'] == 'PR'\nmerged.loc[mask, 'state'] = 'Puerto Rico'",
+            "merged"])
+
+
+def test_index_names_set_in_place(parity):
+    parity(["import pandas as pd\npop = pd.Series([1, 2], index=pd.MultiIndex.from_tuples("
+            "[('CA', 2000), ('NY', 2010)]))",
+            "pop.index.names = ['state', 'year']", "pop"])
+
+
+def test_list_append_and_dict_item_reach_every_alias(parity):
+    parity(["lst = [1, 2, 3]\nsame = lst\nd = {}\nk, v = 'key', 'value'",
+            "lst.append(4)", "d[k] = v", "print(same, d)"], shared=[("lst", "same")])
+
+
+def test_in_place_change_of_a_value_too_big_to_come_back(parity):
+    """Under ``small`` the array stays remote (a proxy): the change is made there, and seen."""
+    parity(["import numpy as np\nbig = np.zeros(300_000)", "big[0] = 7\nbig[1:3] += 1",
+            "big[:4]", "big.sum()"])
+
+
+def test_fitted_model_keeps_what_its_method_set(parity):
+    parity(["class Model:\n    def __init__(self):\n        self.coef_ = None\n"
+            "    def fit(self, X, y):\n        self.coef_ = sum(y) / len(X)\n        return self\n"
+            "    def __repr__(self):\n        return f'Model(coef_={self.coef_})'\n"
+            "model = Model()",
+            "model.fit([1, 2], [3, 5])", "model.coef_"])
+
+
+# -- cause 4: names the AST cannot see (static analysis of strings and magic arguments) ----------
+
+def test_query_and_pd_eval_see_the_names_their_strings_use(parity):
+    parity(["import pandas as pd\ndf = pd.DataFrame({'a': [1, 5, 9]})\nlim = 4\n"
+            "df1 = pd.DataFrame({'x': [1, 2]})\ndf2 = pd.DataFrame({'x': [10, 20]})",
+            "df.query('a > @lim')", "pd.eval('df1 + df2')", "x = 3", "eval('x')"])
+
+
+def test_time_and_timeit_see_the_cells_names_and_time_brings_its_names_back(parity):
+    traces = parity(["import numpy as np\nx = np.arange(10)\ny = np.ones(4)",
+                     "%timeit -n1 -r1 x.sum()",
+                     "%time z = y.sum()", "z"])
+    assert "4.0" in traces["plain"].cells[3].result
+
+
+def test_time_cell_magic_brings_its_names_back(parity):
+    traces = parity(["y = [1, 2, 3]", "%%time\nw = sum(y)\nv = w * 2", "w, v"])
+    assert traces["plain"].cells[2].result == "text: (6, 12)"
+
+
+# -- cause 5: IPython's own features ---------------------------------------------------------------
+
+def test_trailing_semicolon_shows_no_result(parity):
+    traces = parity(["import matplotlib.pyplot as plt\nn = 5", "n;", "n",
+                     "plt.plot([1, 2, 3]);"])
+    plain = traces["plain"].cells
+    assert plain[1].result is None and plain[2].result == "text: 5"
+    assert plain[3].result is None and plain[3].displays == ("image",)
+
+
+def test_figure_as_last_value_shows_as_an_image(parity):
+    traces = parity(["import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\n"
+                     "ax.plot([1, 3, 2])\nplt.close(fig)", "fig"],
+                    shared=[("fig.axes[0]", "ax")])
+    assert traces["plain"].cells[1].result == "image"
+
+
+def test_whos_in_the_remote_kernel_lists_the_notebooks_names(parity):
+    """Issue 13 cause 5 is the remote kernel's. Inside a ``%%remote`` cell ``%whos`` lists the
+    run's names (what the cell read and bound), as the README says: tests/test_lookup.py."""
+    traces = parity(["whos_number = 12345\nwhos_text = 'hello'", "%whos"],
+                    ways=("plain", "kernel"))
+    assert "whos_number" in traces["plain"].cells[1].stdout
+
+
+def test_timeit_leaves_no_stale_names(parity):
+    parity(["%timeit -n1 -r1 q = 1", "print('q' in globals())"])
+
+
+def test_a_result_too_big_to_come_back_shows_as_in_a_plain_cell(parity):
+    """Under ``small`` the result stays remote (Out is its proxy), but the cell shows the same."""
+    traces = parity(["import numpy as np\nimport pandas as pd\n"
+                     "import matplotlib.pyplot as plt\n"
+                     "frame = pd.DataFrame(np.arange(400000).reshape(-1, 4))",
+                     "frame", "frame[0].plot()", "frame * 2"])
+    assert traces["plain"].cells[2].displays == ("image",)
+    assert traces["plain"].cells[2].result.startswith("text: <Axes")
+
+
+# -- cause 6: a failing cell keeps the names it bound before the error ----------------------------
+
+def test_import_then_failing_import_keeps_the_first(parity):
+    traces = parity(["import numpy as np\nimport not_installed_anywhere", "np.arange(3)"])
+    assert traces["plain"].cells[0].error == "ModuleNotFoundError"
+
+
+def test_computation_then_error_keeps_the_computed_names(parity):
+    traces = parity(["total = sum(range(10 ** 6))\nsquares = [i * i for i in range(5)]\n"
+                     "1 / 0", "total, squares"])
+    assert traces["plain"].cells[0].error == "ZeroDivisionError"
+
+
+# -- cause 7: classes of installed modules travel by reference ------------------------------------
+
+def test_recarray_made_remotely_works_locally(parity):
+    parity(["import numpy as np\ndata = np.zeros(2, dtype={'names': ('name', 'age'), "
+            "'formats': ('U10', 'i4')})\ndata['age'] = [25, 31]\nr = data.view(np.recarray)",
+            "r['age']", "r.age", "type(r).__module__"])
