@@ -244,17 +244,22 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     with serialize.cell_namespace(namespace), \
             serialize.updating(namespace if held is None else held):
         decoded = RemoteObject.decode_all(outputs, frames, target)
+    # a changed object updated in place here stays this side's under every name that holds it
+    # (`back = payload; payload[0] = -1` leaves `back is payload`, as in a plain cell)
+    updated = {}
+    for output, (value, _) in zip(outputs, decoded):
+        name = output.get("name")
+        if output.get("changed") and name in namespace and id(value) not in updated and \
+                update_in_place(namespace[name], value):
+            updated[id(value)] = namespace[name]
     for output, (value, note) in zip(outputs, decoded):
         if note:
             run.notes.append(note)
+        value = updated.get(id(value), value)
         if output is content.get("result"):
             run.result, run.display = value, output.get("display")
             continue
-        name = output["name"]
-        if output.get("changed") and name in namespace and \
-                update_in_place(namespace[name], value):
-            value = namespace[name]
-        run.values[name] = value
+        run.values[output["name"]] = value
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]
     namespace.update(run.values)
     for name in run.deleted:
