@@ -828,3 +828,12 @@ def test_names_in_strings_whose_meaning_is_known(code: str, reads: set, writes: 
     assert set(names.reads) - {"get_ipython", "eval", "exec", "print", "globals"} == reads
     assert set(names.writes) == writes
 
+
+
+def test_who_and_whos_list_every_notebook_name() -> None:
+    for line in ("get_ipython().run_line_magic('whos', '')",
+                 "get_ipython().run_line_magic('who', 'int')",
+                 "x = get_ipython().run_line_magic('who_ls', '')"):
+        assert analyze(line).lists_names, line
+    assert not analyze("get_ipython().run_line_magic('time', 'x.sum()')").lists_names
+    assert not analyze("whos()").lists_names

@@ -280,13 +280,27 @@ def test_help_paged_by_a_remote_cell_does_not_wait_for_the_engines_next_cell(tar
     assert left == 0
 
 
-def test_whos_inside_a_remote_cell_lists_the_runs_names(shell, run):
-    shell.user_ns.update(read_whos=np.arange(3))
-    with capture_output() as shown:
-        res = run("%%remote\nmade_whos = 1\nalso = read_whos\n%whos")
-    assert res.error_in_exec is None, res.error_in_exec
-    listed = {line.split()[0] for line in shown.stdout.splitlines()[2:] if line.strip()}
-    assert listed == {"made_whos", "also", "read_whos"}
+def test_whos_inside_a_remote_cell_lists_what_a_plain_cell_lists(shell, run):
+    hidden = shell.user_ns_hidden
+    saved = {n: v for n, v in shell.user_ns.items()
+             if not n.startswith("_") and not (n in hidden and hidden[n] is v)}
+    for name in saved:  # only this test's names: what other tests left may not travel
+        del shell.user_ns[name]
+    try:
+        shell.user_ns.update(read_whos=np.arange(3), other_whos={"a": 1}, n_whos=7)
+        with capture_output() as plain:
+            shell.run_cell("made_whos = 1\nalso = read_whos\n%whos")
+        del shell.user_ns["made_whos"], shell.user_ns["also"]
+        with capture_output() as shown:
+            res = run("%%remote\nmade_whos = 1\nalso = read_whos\n%whos")
+        assert res.error_in_exec is None, res.error_in_exec
+        listed = {line.split()[0] for line in shown.stdout.splitlines()[2:] if line.strip()}
+        assert listed == {"made_whos", "also", "read_whos", "other_whos", "n_whos"}
+        assert shown.stdout == plain.stdout  # the same table, line for line
+    finally:
+        for name in ("read_whos", "other_whos", "n_whos", "made_whos", "also"):
+            shell.user_ns.pop(name, None)
+        shell.user_ns.update(saved)
 
 
 @pytest.mark.parametrize("policy", POLICIES)

@@ -43,6 +43,8 @@ class CellNames:
     a method is called on them (``lst.append(4)``), something in them is assigned or deleted
     (``x[0] = 1``, ``df.loc[m, 'c'] = v``, ``obj.a = 2``), or they are passed to a call
     (``np.random.shuffle(x)``). Whether one did change is for the side that runs it to see.
+    ``lists_names``: the cell lists the notebook's names (``%who``, ``%whos``, ``%who_ls``), so
+    it reads every one of them.
     """
 
     reads: tuple[str, ...]
@@ -51,6 +53,7 @@ class CellNames:
     last_expr: bool
     star_import: bool
     maybe_changed: tuple[str, ...] = ()
+    lists_names: bool = False
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -74,6 +77,7 @@ def analyze(code: str) -> CellNames:
         last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
         and not _ends_with_semicolon(code, tree.body[-1].lineno),
         star_import=walker.star_import,
+        lists_names=walker.lists_names,
         maybe_changed=tuple(name for name in _maybe_changed(tree) if name in walker.reads),
     )
 
@@ -154,6 +158,19 @@ def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
             elif len(texts) >= 3 and texts[2] is not None:
                 setup = _magic_code(texts[1], valued) if texts[0] == "timeit" else ""
                 yield f"{setup}\n{texts[2]}", "exec", binds  # %%timeit's line: its setup
+
+
+#: IPython magics that list the names of the namespace they run in.
+_LISTING_MAGICS = frozenset(("who", "whos", "who_ls"))
+
+
+def _lists_names(node: ast.Call) -> bool:
+    """Whether the call is ``get_ipython().run_line_magic('whos', ...)`` or another listing."""
+    func, texts = node.func, [_text(arg) for arg in node.args[:1]]
+    return (isinstance(func, ast.Attribute) and func.attr == "run_line_magic"
+            and isinstance(func.value, ast.Call) and isinstance(func.value.func, ast.Name)
+            and func.value.func.id == "get_ipython" and bool(texts)
+            and texts[0] in _LISTING_MAGICS)
 
 
 _AT_NAME = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
@@ -267,6 +284,7 @@ class _Walker:
         self.writes: dict[str, None] = {}
         self.deletes: dict[str, None] = {}
         self.star_import = False
+        self.lists_names = False
 
     # -- traversal --------------------------------------------------------------------------
 
@@ -407,6 +425,8 @@ class _Walker:
     def visit_call(self, node: ast.Call) -> None:
         """A call; code it runs from a string (a magic's, ``eval``'s, ``query``'s) counts too."""
         self.visit_children(node)
+        if _lists_names(node):
+            self.lists_names = True
         for code, mode, binds in _code_in_strings(node):
             try:
                 tree = compile(code, "<string>", mode, flags=_PARSE_FLAGS, dont_inherit=True)

@@ -104,6 +104,15 @@ def prepare(
             inputs += more
             frames += more_frames
             watch += sharing
+        if cell.lists_names:  # %whos: every name of the notebook, as a plain cell lists them
+            listed = shipped | set(inputs_named(inputs))
+            for name in listable(namespace, hidden, target, skip=listed):
+                try:
+                    more, more_frames = pickle_inputs(stream, [name], namespace, target, barrier)
+                except SerializationError:  # what cannot travel is not listed there
+                    continue
+                inputs += more
+                frames += more_frames
     placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
     frames, packed = serialize.pack(inputs, frames)
     content = {
@@ -155,6 +164,21 @@ def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mappi
         inputs.append({"name": name, "nframes": len(item), **fields})
         frames.extend(item)
     return inputs, frames
+
+
+def inputs_named(inputs: list[dict]) -> list[str]:
+    """The names a request's inputs carry."""
+    return [item["name"] for item in inputs]
+
+
+def listable(namespace: Mapping[str, Any], hidden: Mapping[str, Any], target: Any,
+             skip: set[str]) -> list[str]:
+    """The notebook's names ``%who`` lists (not IPython's own, nor ``_``-names), but for
+    ``skip`` and proxies to another target (which cannot go there)."""
+    return [name for name, value in namespace.items()
+            if name not in skip and not name.startswith("_")
+            and not (name in hidden and hidden[name] is value)
+            and not (isinstance(value, RemoteObject) and value.owner is not target)]
 
 
 def names_sharing(held: set[int], namespace: Mapping[str, Any], hidden: Mapping[str, Any],
