@@ -79,6 +79,10 @@ def data(bench: Bench) -> None:
         if sum(ns["n"]) != size:
             raise AssertionError(f"scattered {ns['n']}, not {size}")
 
+    def change_halves() -> None:  # each half changed: uploaded again, as new halves would be
+        ns["big"][size // 4] ^= 1
+        ns["big"][3 * size // 4] ^= 1
+
     def touch() -> None:  # a changed array: uploaded again, as a new one would be
         ns["big"][0] ^= 1
         ns["big"].flags.writeable = False
@@ -93,7 +97,8 @@ def data(bench: Bench) -> None:
 
     cases = [
         dict(group=GROUP_DATA, row_id="fanout.data.scatter", label=f"remote_magics --scatter of "
-             f"{label} over a local pool of 2", fn=scatter, nbytes=size),
+             f"{label} over a local pool of 2 (both halves changed before each trial)",
+             fn=scatter, nbytes=size, setup=change_halves),
         dict(group=GROUP_DATA, row_id="fanout.data.broadcast", label=f"remote_magics: a "
              f"read-only {label} array read by both members (broadcast; changed before each "
              "trial)", fn=broadcast, nbytes=size, setup=touch, teardown=writable),
