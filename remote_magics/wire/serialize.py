@@ -536,29 +536,32 @@ _state = threading.local()
 
 
 @contextlib.contextmanager
+def _in_state(attribute: str, value: Any) -> Iterator[None]:
+    """Within this block, this thread's ``_state.<attribute>`` is ``value`` (then as before)."""
+    previous = getattr(_state, attribute, None)
+    setattr(_state, attribute, value)
+    try:
+        yield
+    finally:
+        setattr(_state, attribute, previous)
+
+
+@contextlib.contextmanager
 def resolving(resolver: Callable[[str, str], Any]) -> Iterator[None]:
     """Within this block, unpickled proxy references are turned into objects by ``resolver``.
 
     ``resolver(engine_id, object_id)`` returns the object; the engine provides it.
     """
-    previous = getattr(_state, "resolver", None)
-    _state.resolver = resolver
-    try:
+    with _in_state("resolver", resolver):
         yield
-    finally:
-        _state.resolver = previous
 
 
 @contextlib.contextmanager
 def noting_proxies() -> Iterator[list]:
     """Collect, into the yielded list, every proxy pickled within this block."""
-    previous = getattr(_state, "noted", None)
     noted: list = []
-    _state.noted = noted
-    try:
+    with _in_state("noted", noted):
         yield noted
-    finally:
-        _state.noted = previous
 
 
 def proxy_reference(proxy: Any, engine_id: str, object_id: str) -> tuple:
@@ -592,12 +595,8 @@ def cell_namespace(namespace: dict) -> Iterator[None]:
     it lacks (never one it has: its own object is the one its other names see). An unpickled
     function of the other side's cells takes ``namespace`` as its globals.
     """
-    previous = getattr(_state, "namespace", None)
-    _state.namespace = namespace
-    try:
+    with _in_state("namespace", namespace):
         yield
-    finally:
-        _state.namespace = previous
 
 
 def make_cell_function(code: types.CodeType, own_globals: dict, name: str | None,
@@ -648,25 +647,18 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = ()) -> Iterat
     receiver's in place). Builtin containers (list, dict, set, tuple) always pickle as usual:
     the pickler asks no one about them.
     """
-    previous = getattr(_state, "returning", None)
     changed = set(changed)
-    _state.returning = {id(obj): (name, name in changed) for name, obj in objects.items()}
-    try:
+    marked = {id(obj): (name, name in changed) for name, obj in objects.items()}
+    with _in_state("returning", marked):
         yield
-    finally:
-        _state.returning = previous
 
 
 @contextlib.contextmanager
 def updating(objects: Mapping[str, Any]) -> Iterator[None]:
     """Within this block, an object sent within :func:`returning` under a name of ``objects``
     is rebuilt into ``objects[name]`` (its state replaced) when that is of the same class."""
-    previous = getattr(_state, "updating", None)
-    _state.updating = objects
-    try:
+    with _in_state("updating", objects):
         yield
-    finally:
-        _state.updating = previous
 
 
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
@@ -731,24 +723,16 @@ def substituting(substitute: Callable[[Any], Any]) -> Iterator[None]:
     :func:`kept_upload`'s for one it should keep. Being pickle-level, this works for an object
     anywhere in a run's values, and once per object however many names hold it.
     """
-    previous = getattr(_state, "substitute", None)
-    _state.substitute = substitute
-    try:
+    with _in_state("substitute", substitute):
         yield
-    finally:
-        _state.substitute = previous
 
 
 @contextlib.contextmanager
 def keeping(keeper: Any) -> Iterator[None]:
     """Within this block, kept uploads unpickled go to ``keeper`` (the engine provides it):
     ``keeper.keep(token, obj)`` for a new one, ``keeper.get(token)`` for a reference."""
-    previous = getattr(_state, "keeper", None)
-    _state.keeper = keeper
-    try:
+    with _in_state("keeper", keeper):
         yield
-    finally:
-        _state.keeper = previous
 
 
 def kept_upload(token: str, rebuild: Callable, args: tuple, state: Any = None) -> Any:
