@@ -3,7 +3,9 @@
 A notebook :class:`~remote_magics.channels.Channel` pickles as a call of :func:`attach` with its
 id, so a cell that reads ``ch`` gets the :class:`Channel` of this module with that id. What the
 cell sends goes out on iopub as ``remote_channel_data``, with the run as its parent, so the
-client that relays the run receives it. What the notebook sends comes in on the control
+client that relays the run receives it, with the run's agreed digest; on the same host its big
+frames go in sealed segments (:mod:`remote_magics.wire.streaming`), closed when the notebook's
+acknowledgements list them as taken. What the notebook sends comes in on the control
 channel (``remote_channel_send``): the shell is busy running the cell, and ipykernel serves
 control on a thread of its own, through the ports (and tunnels) the connection already has.
 
