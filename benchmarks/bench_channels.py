@@ -4,6 +4,9 @@
   received them all when the cell is over (the run relays them), and each is checked.
 - notebook → remote: an ``--async`` cell reads 100 arrays from ``ch`` and sends back one total;
   the clock runs from the first ``send`` to that total.
+- remote → notebook on the network path: as the first, to an engine whose big frames may not go
+  by shared memory (what a target on another host gets: each message whole on iopub, with its
+  keyed digest).
 MB/s of the 1,000 MB that travel (100 MB with --quick: 10 arrays).
 """
 from __future__ import annotations
@@ -52,8 +55,27 @@ def run(bench: Bench) -> None:
         ], trials=bench.trials(5, 3))
         for name in ("item", "ch", "up", "job", "total"):
             ns.pop(name, None)
+    with peers.ours("bench-channels-net") as ours:
+        ours.network()
+        ns = ours.shell.user_ns
+        ours.cell("%%remote\nimport numpy as np\nitem = np.ones(10 * 1000 * 1000 // 8)")
+
+        def down_network() -> None:
+            ours.cell(f"%%remote --channel ch\nfor _ in range({count}):\n    ch.send(item)")
+            got = list(ns["ch"])
+            if len(got) != count or got[-1].nbytes != item.nbytes:
+                raise AssertionError(f"received {len(got)} arrays")
+
+        bench.transfers([
+            dict(group=GROUP, row_id="channels.down.net", label=f"remote cell → notebook, "
+                 f"{count} × 10 MB arrays over a channel: network path", fn=down_network,
+                 nbytes=size, remote_pid=ours.pid),
+        ], trials=bench.trials(5, 3))
+        for name in ("item", "ch"):
+            ns.pop(name, None)
     for row_id, text in (("channels.down", "remote → notebook"), ("channels.up",
-                                                                  "notebook → remote")):
+                                                                  "notebook → remote"),
+                         ("channels.down.net", "remote → notebook, network path")):
         bench.limit(f"channel {text}: {count} × 10 MB at ≥ 1 GB/s (≤ {size / 1e9:g} s)", row_id,
                     at_most_seconds=size / (1000 * MB))
 

@@ -28,7 +28,7 @@ from .client.connection import handle_iopub
 from .engine.channels import attach
 from .errors import SerializationError
 from .targets.base import Target, registry
-from .wire import protocol, serialize
+from .wire import protocol, serialize, streaming
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ class Channel:
         self._endmarker: Any = NO_ENDMARKER
         self.received = 0
         self._unacked_bytes = 0
+        self._taken: list[int] = []  # the engine's segments we mapped: it may close them
         _open[self.id] = self
 
     def __reduce__(self) -> tuple:
@@ -197,8 +198,14 @@ class Channel:
             self._finish(None)
             return
         frames = msg["buffers"][: content.get("nframes", 0)]
-        if not protocol.digest_ok(self.target.connection.key, frames, content.get("digest")):
+        if not streaming.message_ok(self.target.connection.key, content, frames):
             log.error("remote_magics: dropped a channel message whose frames fail their digest")
+            return
+        self._taken.extend(streaming.shared_fds(content))  # same host: big frames in segments
+        try:
+            frames = streaming.attach_shared(content, frames)
+        except streaming.StreamError as err:
+            log.error("remote_magics: dropped a channel message: %s", err)
             return
         obj = serialize.loads(frames)
         self._unacked_bytes += serialize.nbytes(frames)
@@ -237,6 +244,9 @@ class Channel:
         self._send_control(protocol.CHANNEL_CLOSE, {})
 
     def _send_control(self, msg_type: str, content: dict) -> None:
+        taken, self._taken = self._taken, []
+        if taken:  # the engine may close these now: our mappings keep the bytes
+            content = dict(content, taken=taken)
         try:
             conn = self.target.connection_for_thread()
             if not conn.closed:

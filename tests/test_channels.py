@@ -9,6 +9,8 @@ import pytest
 
 import remote_magics
 from remote_magics import RemoteError, channels, jobs
+from remote_magics.wire import streaming
+from tests.conftest import network_path
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +140,26 @@ def test_hundred_ten_megabyte_arrays_arrive_intact(stream, capsys):
     assert firsts == list(range(100)) and total == 1_000_000_000  # a reused array is copied at send
     with capsys.disabled():
         print(f"\n[channels] 100 x 10 MB arrays: {total / 1e6 / seconds:,.0f} MB/s")
+
+
+def test_big_arrays_from_a_same_host_cell_come_in_sealed_segments(stream):
+    ch = channels.Channel(stream)
+    before = streaming.stats["shared_received"]
+    job = jobs.submit(stream, "import numpy as np\nblock = np.arange(2_000_000)\n"
+                              "for i in range(5):\n    block[0] = -i\n    ch.send(block)", {"ch": ch})
+    got = list(ch)
+    job.result(60)
+    assert [int(block[0]) for block in got] == [0, -1, -2, -3, -4]  # each as it was at send
+    assert all(block[1:].tolist() == list(range(1, 2_000_000)) for block in got)
+    assert streaming.stats["shared_received"] - before == 5 * got[0].nbytes
+
+
+def test_big_arrays_over_the_network_path_come_whole_and_intact(shell, cell, stream):
+    before = streaming.stats["shared_received"]
+    with network_path(stream):
+        cell("%%remote --channel wire\nimport numpy as np\nblock = np.arange(2_000_000)\n"
+             "for i in range(3):\n    block[0] = -i\n    wire.send(block)")
+    got = list(shell.user_ns["wire"])
+    assert [int(block[0]) for block in got] == [0, -1, -2]
+    assert all(block[1:].tolist() == list(range(1, 2_000_000)) for block in got)
+    assert streaming.stats["shared_received"] == before

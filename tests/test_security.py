@@ -429,3 +429,38 @@ def test_a_fifo_named_as_a_segment_is_refused_without_waiting_for_a_writer(tmp_p
             streaming.open_shared(os.getpid(), fd, 4096)
     finally:
         os.close(fd)
+
+
+def test_a_tampered_channel_message_from_the_engine_is_dropped(shell):
+    """Each message of a same-host channel comes once as sent and three times altered on the
+    way (a frame's bytes, the segment it names, the process that holds it): only the true one
+    is delivered."""
+    target = remote_magics.connect(name="security-channel")
+    try:
+        ch = channels.Channel(target)
+        real = ch._deliver
+        altered = []
+
+        def tampering(msg):
+            content, buffers = msg["content"], list(msg["buffers"])
+            flipped = bytearray(buffers[0])
+            flipped[-2] ^= 1
+            other_fd = {**content["shared"],
+                        "frames": [[i, fd + 1, n] for i, fd, n in content["shared"]["frames"]]}
+            for fake in ({**msg, "buffers": [bytes(flipped), *buffers[1:]]},
+                         {**msg, "content": {**content, "shared": other_fd}},
+                         {**msg, "content": {**content, "shared": {**content["shared"],
+                                                                   "pid": os.getpid()}}}):
+                altered.append(fake)
+                real(fake)
+            real(msg)
+        ch._deliver = tampering
+        job = jobs.submit(target, "import numpy as np\nch.send(np.arange(2_000_000))",
+                          {"ch": ch})
+        got = list(ch)
+        job.result(60)
+        assert len(altered) == 3 and ch.received == 1
+        assert len(got) == 1 and got[0].tolist() == list(range(2_000_000))
+    finally:
+        jobs.shutdown(target)
+        remote_magics.disconnect("security-channel")

@@ -214,7 +214,7 @@ class Connection:
             content = dict(content, **ours)
         if channel == "control":  # a channel's messages stay whole
             msg = streaming.send(self.session, self.control, msg_type, content, frames, self.key,
-                                 chunk=None)
+                                 chunk=None, scheme=self.digest)
             return msg["header"]["msg_id"]
         window = streaming.Window(UPLOAD_WINDOW, on_progress, self._next_ack,
                                   self._upload_stalled, interval=HEARTBEAT_INTERVAL)

@@ -3,7 +3,9 @@
 A notebook :class:`~remote_magics.channels.Channel` pickles as a call of :func:`attach` with its
 id, so a cell that reads ``ch`` gets the :class:`Channel` of this module with that id. What the
 cell sends goes out on iopub as ``remote_channel_data``, with the run as its parent, so the
-client that relays the run receives it. What the notebook sends comes in on the control
+client that relays the run receives it, with the run's agreed digest; on the same host its big
+frames go in sealed segments (:mod:`remote_magics.wire.streaming`), closed when the notebook's
+acknowledgements list them as taken. What the notebook sends comes in on the control
 channel (``remote_channel_send``): the shell is busy running the cell, and ipykernel serves
 control on a thread of its own, through the ports (and tunnels) the connection already has.
 
@@ -16,7 +18,7 @@ import threading
 from collections import deque
 from typing import Any
 
-from ..wire import protocol, serialize
+from ..wire import protocol, serialize, streaming
 
 _channels: dict[str, "Channel"] = {}
 _lock = threading.Lock()
@@ -80,15 +82,24 @@ def _owned(parent: dict) -> "Channel | None":
         return channel
 
 
+def _release(channel: "Channel", content: dict) -> None:
+    """Close the segments the notebook says it has mapped (``taken``): only its own."""
+    taken = content.get("taken")
+    if isinstance(taken, list) and taken:
+        _engine.shared.close(channel._owner, [fd for fd in taken if isinstance(fd, int)])
+
+
 def _on_ack(stream, ident, parent) -> None:
     channel = _owned(parent)
     if channel is not None:
+        _release(channel, parent["content"])
         channel._acked(int(parent["content"].get("count", 0)))
 
 
 def _on_close(stream, ident, parent) -> None:
     channel = _owned(parent)
     if channel is not None:
+        _release(channel, parent["content"])
         with _lock:
             _channels.pop(channel.id, None)
         channel._incoming.put(_CLOSED)
@@ -114,10 +125,6 @@ class Channel:
         if self._closed:
             raise OSError(f"channel {self.id} is closed")
         frames = serialize.dumps(obj)
-        # the frames leave on ipykernel's io thread later: copy mutable buffers, so the cell
-        # may reuse an array it has sent
-        frames = [frame if isinstance(frame, bytes) or memoryview(frame).readonly
-                  else bytes(frame) for frame in frames]
         size = serialize.nbytes(frames)
         with self._window:  # wait for the notebook to catch up: iopub drops what overflows
             if not self._window.wait_for(self._room_for(size), timeout=SEND_TIMEOUT):
@@ -175,10 +182,24 @@ class Channel:
 
     def _publish(self, msg_type: str, content: dict, frames: list) -> None:
         engine = _engine
-        content = dict(content, channel=self.id,
-                       digest=protocol.frames_digest(engine.key, frames))
+        request = (self._parent or {}).get("content", {})
+        # the digest the notebook asked for in the run's request (keyed BLAKE3 where agreed)
+        scheme = protocol.agreed_scheme([request.get("digest_scheme")])
+        # same host (the notebook maps our segments): each big frame is written once into a
+        # sealed segment the notebook maps, instead of copied through iopub and digested twice
+        shared = engine.shared if request.get("shared_ok") is True else None
+        out = streaming.Outgoing(engine.key, frames, protocol.STREAM_CHUNK if shared else None,
+                                 shared=shared, owner=self._owner, scheme=scheme)
+        if out.streamed:  # no room in shared memory now: iopub carries the message whole
+            engine.shared.close(self._owner, [fd for _, fd, _ in out.shared])
+            out = streaming.Outgoing(engine.key, frames, None, scheme=scheme)
+        # what goes whole leaves on ipykernel's io thread later: copy mutable buffers, so the
+        # cell may reuse an array it has sent
+        out.frames = [frame if isinstance(frame, bytes) or memoryview(frame).readonly
+                      else bytes(frame) for frame in out.frames]
+        content = out.seal(dict(content, channel=self.id))
         engine.session.send(engine.kernel.iopub_socket, msg_type, content, parent=self._parent,
-                            ident=b"remote_channel", buffers=frames)
+                            ident=b"remote_channel", buffers=out.frames)
 
     def __repr__(self) -> str:
         return f"<remote channel {self.id}{' closed' if self._closed else ''}>"

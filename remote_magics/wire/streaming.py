@@ -571,6 +571,13 @@ def shared_fds(content: dict) -> list[int]:
     return [int(entry[1]) for entry in shared.get("frames", ())]
 
 
+def attach_shared(content: dict, frames: Sequence) -> list:
+    """A verified message's frames with the shared segments it names mapped in at their places
+    (the frames as they are when it names none). Raises :class:`StreamError` as ``claim`` does."""
+    shared = content.get("shared")
+    return _attach_shared(shared, frames) if shared else list(frames)
+
+
 def _attach_shared(shared: dict, frames: Sequence) -> list:
     """A message's frames with its shared segments mapped in at their indexes."""
     frames = list(frames)
