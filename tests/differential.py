@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -244,6 +245,15 @@ def run(cells: list[str], mode: str, cwd: Path, timeout: int = 60) -> Run:
     A cell that does not finish within ``timeout`` seconds stops the run: it and the cells
     after it are :data:`STOPPED`.
     """
+    # Each run works in a fresh copy of the corpus folder: cells write there (chapter 9's
+    # to_sql), and every way must start from the same files; ../shared stays untouched.
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / cwd.name
+        shutil.copytree(cwd, copy)
+        return _run_in(cells, mode, copy, timeout)
+
+
+def _run_in(cells: list[str], mode: str, cwd: Path, timeout: int) -> Run:
     nb = _notebook(cells, mode)
     options = dict(timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
                    resources={"metadata": {"path": str(cwd)}})
