@@ -169,7 +169,7 @@ def push(target: Any, values: Mapping[str, Any], *, changed: Iterable[str] = (),
             serialize.cell_namespace(namespace if namespace is not None else {}):
         for index, (name, value) in enumerate(entries):
             try:
-                item, fields = _pickled(target, value, stream)
+                item, fields = runner.dump_for(target, value, stream)
             except Exception as err:
                 if index < len(values):  # a result that cannot go is simply not recorded
                     failed[name] = f"{type(err).__name__}: {err}"
@@ -191,22 +191,3 @@ def push(target: Any, values: Mapping[str, Any], *, changed: Iterable[str] = (),
     failed.pop("Out", None)
     target.flush_releases()
     return failed, reply.content.get("execution_count")
-
-
-def _pickled(target: Any, value: Any, stream: serialize.Outgoing) -> tuple[list, dict]:
-    """``value`` pickled into ``stream`` for the engine of ``target`` (its frames and item
-    fields); a proxy it holds must point there."""
-    if type(value) in serialize.PLAIN:
-        return serialize.dumps(value), {}
-    with serialize.noting_proxies() as proxies:
-        item, fields = stream.dump(value)
-    try:
-        for proxy in proxies:
-            proxy.check()
-            if proxy.owner is not target:
-                raise ValueError(f"it holds a proxy to an object on target '{proxy.target}', "
-                                 f"not '{target.name}'")
-    except Exception:
-        stream.restart()  # it is not sent: later names may not refer to what it pickled
-        raise
-    return item, fields

@@ -66,9 +66,5 @@ def _pickle(value: Any, target: Any) -> list:
             frames = serialize.dumps(value, bytecode=barrier is None)
         except serialize.BytecodeByValue as err:
             raise across_versions(err, barrier) from None
-    for proxy in proxies:
-        proxy.check()
-        if proxy.owner is not target:
-            raise ValueError(f"it holds a proxy to an object on target '{proxy.target}', not "
-                             f"'{target.name}'")
+    runner.check_proxies(proxies, target)
     return frames

@@ -14,7 +14,7 @@ import sys
 import sysconfig
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..client.connection import Reply
 from ..engine.namespace import changeable, update_in_place
@@ -143,27 +143,41 @@ def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mappi
     inputs, frames = [], []
     for name in names:
         value = namespace[name]
-        if type(value) in serialize.PLAIN:  # holds no proxy: the quick way
-            item, fields, proxies = serialize.dumps(value), {}, ()
-        else:
-            with serialize.noting_proxies() as proxies:
-                try:
-                    item, fields = stream.dump(value)
-                except serialize.BytecodeByValue as err:
-                    raise SerializationError(name, value, across_versions(err, barrier)) \
-                        from None
-                except Exception as err:
-                    raise SerializationError(name, value, err) from err
-        for proxy in proxies:
-            proxy.check()
-            if proxy.owner is not target:
-                raise SerializationError(name, value, ValueError(
-                    f"it holds a proxy to an object on target '{proxy.target}', not "
-                    f"'{target.name}'; fetch it with .fetch() or run the cell on "
-                    f"--target {proxy.target}"))
+        try:
+            item, fields = dump_for(target, value, stream)
+        except serialize.BytecodeByValue as err:
+            raise SerializationError(name, value, across_versions(err, barrier)) from None
+        except Exception as err:
+            raise SerializationError(name, value, err) from err
         inputs.append({"name": name, "nframes": len(item), **fields})
         frames.extend(item)
     return inputs, frames
+
+
+def check_proxies(proxies: Iterable[RemoteObject], target: Any) -> None:
+    """Raise ValueError for a proxy that is not ``target``'s: no other engine can resolve it."""
+    for proxy in proxies:
+        proxy.check()
+        if proxy.owner is not target:
+            raise ValueError(f"it holds a proxy to an object on target '{proxy.target}', not "
+                             f"'{target.name}'; fetch it with .fetch() or run the cell on "
+                             f"--target {proxy.target}")
+
+
+def dump_for(target: Any, value: Any, stream: serialize.Outgoing) -> tuple[list, dict]:
+    """``value`` pickled into ``stream`` for the engine of ``target``: its frames and item
+    fields. A proxy it holds must be ``target``'s; when it is not, nothing of ``value`` stays
+    in the stream, so later names never refer to what was not sent."""
+    if type(value) in serialize.PLAIN:  # holds no proxy: the quick way, outside the stream
+        return serialize.dumps(value), {}
+    with serialize.noting_proxies() as proxies:
+        item, fields = stream.dump(value)
+    try:
+        check_proxies(proxies, target)
+    except ValueError:
+        stream.restart()
+        raise
+    return item, fields
 
 
 def inputs_named(inputs: list[dict]) -> list[str]:
