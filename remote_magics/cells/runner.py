@@ -20,7 +20,7 @@ from ..client.connection import Reply
 from ..engine.namespace import changeable, update_in_place
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
-from ..errors import RemoteError, SerializationError
+from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import serialize
 from . import capture, uploads
 from .proxy import RemoteObject
@@ -109,7 +109,7 @@ def prepare(
             for name in listable(namespace, hidden, target, skip=listed):
                 try:
                     more, more_frames = pickle_inputs(stream, [name], namespace, target, barrier)
-                except SerializationError:  # what cannot travel is not listed there
+                except (SerializationError, ProxyError):  # what cannot go is not listed
                     continue
                 inputs += more
                 frames += more_frames
@@ -145,6 +145,8 @@ def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mappi
         value = namespace[name]
         try:
             item, fields = dump_for(target, value, stream)
+        except ProxyError:  # a proxy whose object is gone says so itself
+            raise
         except serialize.BytecodeByValue as err:
             raise SerializationError(name, value, across_versions(err, barrier)) from None
         except Exception as err:
@@ -174,7 +176,7 @@ def dump_for(target: Any, value: Any, stream: serialize.Outgoing) -> tuple[list,
         item, fields = stream.dump(value)
     try:
         check_proxies(proxies, target)
-    except ValueError:
+    except Exception:  # another target's, or one whose object is gone (ProxyError)
         stream.restart()
         raise
     return item, fields
