@@ -28,7 +28,7 @@ from .client.connection import handle_iopub
 from .engine.channels import attach
 from .errors import SerializationError
 from .targets.base import Target, registry
-from .wire import protocol, serialize, streaming
+from .wire import protocol, serialize, shared, streaming
 
 log = logging.getLogger(__name__)
 
@@ -201,9 +201,9 @@ class Channel:
         if not streaming.message_ok(self.target.connection.key, content, frames):
             log.error("remote_magics: dropped a channel message whose frames fail their digest")
             return
-        self._taken.extend(streaming.shared_fds(content))  # same host: big frames in segments
+        self._taken.extend(shared.shared_fds(content))  # same host: big frames in segments
         try:
-            frames = streaming.attach_shared(content, frames)
+            frames = shared.attach_shared(content, frames)
         except streaming.StreamError as err:
             log.error("remote_magics: dropped a channel message: %s", err)
             return

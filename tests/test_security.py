@@ -20,7 +20,7 @@ from remote_magics import channels, jobs
 from remote_magics.client.connection import Connection
 from remote_magics.engine import curve
 from remote_magics.targets import served
-from remote_magics.wire import protocol, serialize, streaming
+from remote_magics.wire import protocol, serialize, shared, streaming
 from tests.conftest import fake_kernel_sockets, network_path
 from tests.test_serve import curve_engine  # noqa: F401 - a served engine of this module's own
 from tests.test_targets import _plain_kernel
@@ -352,8 +352,8 @@ def test_curve_client_keys_come_from_the_url_key_alone():
 def test_a_sent_segment_is_sealed_so_no_process_can_change_grow_or_shrink_it():
     """Tampering with a segment is impossible, not detected: the kernel refuses every change
     once it is sealed, before the message naming it leaves (so no digest over its bytes)."""
-    shared = streaming.Shared()
-    fd = shared.put(memoryview(bytes(range(256)) * 40_000))
+    segments = shared.Shared()
+    fd = segments.put(memoryview(bytes(range(256)) * 40_000))
     try:
         assert fd is not None
         for flags in (os.O_RDWR, os.O_WRONLY):  # what another process of ours could open
@@ -369,11 +369,11 @@ def test_a_sent_segment_is_sealed_so_no_process_can_change_grow_or_shrink_it():
                 os.close(other)
         with pytest.raises(PermissionError):
             mmap.mmap(fd, 10_240_000, flags=mmap.MAP_SHARED)  # no writable mapping either
-        view = streaming.open_shared(os.getpid(), fd, 10_240_000)
+        view = shared.open_shared(os.getpid(), fd, 10_240_000)
         assert bytes(view[:256]) == bytes(range(256))
     finally:
-        shared.close()
-    assert not shared.held
+        segments.close()
+    assert not segments.held
 
 
 def test_a_segment_not_sealed_or_of_another_size_is_refused_by_the_receiver():
@@ -381,18 +381,18 @@ def test_a_segment_not_sealed_or_of_another_size_is_refused_by_the_receiver():
     try:
         os.write(fd, b"x" * 4096)
         with pytest.raises(streaming.StreamError, match="not sealed"):
-            streaming.open_shared(os.getpid(), fd, 4096)
+            shared.open_shared(os.getpid(), fd, 4096)
         fcntl.fcntl(fd, fcntl.F_ADD_SEALS, fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK
                     | fcntl.F_SEAL_GROW)
         with pytest.raises(streaming.StreamError, match="does not hold"):
-            streaming.open_shared(os.getpid(), fd, 8192)
-        assert bytes(streaming.open_shared(os.getpid(), fd, 4096)) == b"x" * 4096
+            shared.open_shared(os.getpid(), fd, 8192)
+        assert bytes(shared.open_shared(os.getpid(), fd, 4096)) == b"x" * 4096
     finally:
         os.close(fd)
     plain = os.open(os.devnull, os.O_RDONLY)  # a file that is no segment at all
     try:
         with pytest.raises(streaming.StreamError, match="not sealed"):
-            streaming.open_shared(os.getpid(), plain, 0)
+            shared.open_shared(os.getpid(), plain, 0)
     finally:
         os.close(plain)
 
@@ -406,7 +406,7 @@ def test_an_upload_in_a_segment_that_could_still_change_is_refused_and_nothing_r
 
     assert target.connection.shared_send
     monkeypatch.setattr(waiting, "REPLY_GRACE", 0.5)
-    monkeypatch.setattr(streaming, "_SEALS", fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    monkeypatch.setattr(shared, "_SEALS", fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
     counter = tmp_path / "counter"
     before = dict(streaming.stats)
     with pytest.raises((ConnectionLost, RemoteMagicsError)):
@@ -426,7 +426,7 @@ def test_a_fifo_named_as_a_segment_is_refused_without_waiting_for_a_writer(tmp_p
     fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # ours open: /proc/self/fd/N names it
     try:
         with pytest.raises(streaming.StreamError, match="not sealed"):
-            streaming.open_shared(os.getpid(), fd, 4096)
+            shared.open_shared(os.getpid(), fd, 4096)
     finally:
         os.close(fd)
 

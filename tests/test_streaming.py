@@ -9,7 +9,7 @@ import pytest
 
 from remote_magics import RemoteObject
 from remote_magics.cells import display
-from remote_magics.wire import protocol, streaming
+from remote_magics.wire import protocol, shared, streaming
 from tests.conftest import fake_kernel_sockets
 
 KEY = b"k" * 32
@@ -303,11 +303,11 @@ def _grew(before: dict, key: str) -> int:
 def test_a_local_engine_and_its_client_agree_on_shared_memory_both_ways(target):
     conn = target.connection
     assert conn.shared_send and conn.shared_receive
-    assert streaming.probe_ok(streaming.probe())
-    offer = streaming.probe()
-    assert not streaming.probe_ok(dict(offer, nonce="00" * 16))  # someone else's segment
-    assert not streaming.probe_ok(dict(offer, pid=2 ** 22 + 7))  # no such process here
-    assert not streaming.probe_ok(None)
+    assert shared.probe_ok(shared.probe())
+    offer = shared.probe()
+    assert not shared.probe_ok(dict(offer, nonce="00" * 16))  # someone else's segment
+    assert not shared.probe_ok(dict(offer, pid=2 ** 22 + 7))  # no such process here
+    assert not shared.probe_ok(None)
 
 
 def test_a_100_mb_array_goes_up_and_comes_back_by_shared_memory_writable_both_sides(shell, run):
@@ -350,7 +350,7 @@ def test_fetch_of_a_big_value_maps_the_engines_segment_and_the_engine_then_close
 def test_a_frame_larger_than_the_room_in_shared_memory_goes_by_the_network_path(
         target, monkeypatch):
     payload = np.random.default_rng(4).random(30 * MB // 8)
-    monkeypatch.setenv(streaming.SHARED_ENV, str(10 * MB))  # as a container's small /dev/shm
+    monkeypatch.setenv(shared.SHARED_ENV, str(10 * MB))  # as a container's small /dev/shm
     before = _moved()
     ns = {"payload": payload, "small": np.ones(1_100_000)}  # 8.8 MB: past a chunk, it fits
     run = target.run("n = payload.size\nm = small.size", ns, download="all")
@@ -362,10 +362,10 @@ def test_a_frame_larger_than_the_room_in_shared_memory_goes_by_the_network_path(
 def test_an_engine_that_cannot_use_shared_memory_works_by_the_network_path(shell, monkeypatch):
     import remote_magics
 
-    monkeypatch.setenv(streaming.SHARED_ENV, "0")  # the engine started now inherits it
+    monkeypatch.setenv(shared.SHARED_ENV, "0")  # the engine started now inherits it
     tgt = remote_magics.connect(name="no-shared-memory")
     try:
-        monkeypatch.delenv(streaming.SHARED_ENV)  # ours may: the engine's answer decides
+        monkeypatch.delenv(shared.SHARED_ENV)  # ours may: the engine's answer decides
         assert not tgt.connection.shared_send
         before = _moved()
         ns = {"payload": np.random.default_rng(5).random(20 * MB // 8)}
@@ -380,10 +380,10 @@ def test_an_engine_that_cannot_use_shared_memory_works_by_the_network_path(shell
 def test_an_engine_with_less_room_than_a_reply_streams_it(shell, monkeypatch):
     import remote_magics
 
-    monkeypatch.setenv(streaming.SHARED_ENV, str(10 * MB))
+    monkeypatch.setenv(shared.SHARED_ENV, str(10 * MB))
     tgt = remote_magics.connect(name="small-shared-memory")
     try:
-        monkeypatch.delenv(streaming.SHARED_ENV)
+        monkeypatch.delenv(shared.SHARED_ENV)
         assert tgt.connection.shared_send and tgt.connection.shared_receive
         before = _moved()
         ns = {"payload": np.random.default_rng(6).random(20 * MB // 8)}

@@ -26,7 +26,7 @@ from jupyter_client.session import Session
 
 from ..engine import curve
 from ..errors import ConnectionLost, RemoteInterrupt, RemoteKernelDied, RemoteTimeout
-from ..wire import protocol, streaming
+from ..wire import protocol, shared, streaming
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Connection:
         self.closed = False
         self._incoming = streaming.Incoming(self.key)  # the awaited reply's streamed frames
         # same host (:meth:`agree`): big frames go by sealed shared-memory segments
-        self.shared = streaming.Shared()  # ours, until the engine has mapped them
+        self.shared = shared.Shared()  # ours, until the engine has mapped them
         self.shared_send = False  # the engine reads our segments
         self.shared_receive = False  # we read the engine's
         self.shared_taken: list[int] = []  # the engine's segments we mapped: it may close them
@@ -231,7 +231,7 @@ class Connection:
 
     def offer(self) -> dict:
         """What the handshake's info request carries to agree on the data path (:meth:`agree`)."""
-        return {"shared_probe": streaming.probe(), "digests": protocol.digest_schemes()}
+        return {"shared_probe": shared.probe(), "digests": protocol.digest_schemes()}
 
     def agree(self, info: dict) -> None:
         """Use what the engine's info reply shows both sides can do: its digest for big frames
@@ -243,8 +243,8 @@ class Connection:
         if info.get("digest_scheme") in protocol.digest_schemes():
             self.digest = info["digest_scheme"]
         self.shared_send = info.get("shared_ok") is True
-        self.shared_receive = (streaming.probe() is not None  # not turned off here
-                               and streaming.probe_ok(info.get("shared_probe")))
+        self.shared_receive = (shared.probe() is not None  # not turned off here
+                               and shared.probe_ok(info.get("shared_probe")))
         log.debug("remote_magics: target '%s': shared memory to it %s, from it %s", self.name,
                   self.shared_send, self.shared_receive)
 
@@ -483,9 +483,9 @@ class Connection:
                               "digest", self.name)
                     continue
                 try:
-                    frames = self._incoming.claim(content, frames)
+                    frames = self._incoming.claim(content, shared.attach_shared(content, frames))
                     self.shared.close()  # the engine answered: it has mapped all we sent
-                    self.shared_taken.extend(streaming.shared_fds(content))
+                    self.shared_taken.extend(shared.shared_fds(content))
                 except streaming.StreamError as err:
                     log.error("remote_magics: dropped a reply from '%s': %s", self.name, err)
                     raise ConnectionLost(

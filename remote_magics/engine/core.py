@@ -26,7 +26,7 @@ import sys
 import threading
 from typing import Any
 
-from ..wire import protocol, serialize, streaming
+from ..wire import protocol, serialize, shared, streaming
 from . import channels, jobs, kept, live, lookup, namespace, pages, persist, tracebacks
 from .store import ObjectStore, describe
 
@@ -123,7 +123,7 @@ class Engine:
         self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
-        self.shared = streaming.Shared()  # segments of replies, until their client took them
+        self.shared = shared.Shared()  # segments of replies, until their client took them
         # request msg_id → (client, ids its reply holds), until the client settles it
         self.unsettled: dict[str, tuple[str, list[str]]] = {}
         self.accepted: str | None = None  # the msg_id of the last request that passed its checks
@@ -248,16 +248,16 @@ class Engine:
         msg_type = protocol.reply_type(parent["header"]["msg_type"])
         frames = list(frames)
         # a client that can map our segments (it read our probe) says so in each request
-        shared = self.shared if parent["content"].get("shared_ok") is True else None
+        segments = self.shared if parent["content"].get("shared_ok") is True else None
         big = [n for n in (memoryview(f).nbytes for f in frames) if n > protocol.STREAM_CHUNK]
-        room = streaming.shared_room() if big and shared is not None else 0
+        room = shared.shared_room() if big and segments is not None else 0
         self._announce(parent, "download", frames, streamed=any(n > room for n in big))
         content["engine_id"] = self.engine_id
         self._hold_until_settled(parent, content)
         self._output_done(parent)
         scheme = protocol.agreed_scheme([parent["content"].get("digest_scheme")])
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
-                       ident=ident, shared=shared, owner=protocol.client_of(parent),
+                       ident=ident, shared=segments, owner=protocol.client_of(parent),
                        scheme=scheme)
         self.replied = parent["header"].get("msg_id")
 
@@ -346,7 +346,7 @@ class Engine:
             self.shared.close(protocol.client_of(msg), taken)
         incoming = self.incoming.pop(protocol.client_of(msg), None) or streaming.Incoming(self.key)
         try:
-            msg["buffers"] = incoming.claim(content, msg["buffers"])
+            msg["buffers"] = incoming.claim(content, shared.attach_shared(content, msg["buffers"]))
         except streaming.StreamError as err:
             return self._drop(msg, f"({err})")
         self.accepted = msg["header"].get("msg_id")  # from here on, it is answered (guard)
@@ -751,8 +751,8 @@ class Engine:
             "persist": self.persistence.info() if self.persistence is not None else None,
             "jobs": len(self.jobs.jobs),
             # same host: our offer of shared memory, and whether we could read the client's
-            "shared_probe": streaming.probe(),
-            "shared_ok": streaming.probe_ok(parent["content"].get("shared_probe")),
+            "shared_probe": shared.probe(),
+            "shared_ok": shared.probe_ok(parent["content"].get("shared_probe")),
             "digest_scheme": protocol.agreed_scheme(parent["content"].get("digests")),
         })
 

@@ -24,7 +24,7 @@ import sys
 import threading
 import weakref
 
-from ..wire import streaming
+from ..wire import shared
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class Tracker:
 
 #: How a private mapping of one of our sealed shared segments shows in ``/proc/self/maps``:
 #: sealed against writes before it was mapped, so only this process can change its pages.
-_SEGMENT = f"/memfd:{streaming.SEGMENT_NAME} (deleted)".encode()
+_SEGMENT = f"/memfd:{shared.SEGMENT_NAME} (deleted)".encode()
 
 
 def private_anonymous(start: int, end: int) -> bool:

@@ -7,13 +7,10 @@ without a copy, so hashing the next chunk overlaps ZeroMQ's transfer of this one
 digests each chunk as it arrives and copies it into place, so its hashing overlaps the transfer
 too, and a progress bar can follow the bytes.
 
-Between two processes of one user on one host, a big frame need not cross a socket at all: the
-sender writes it once into a sealed ``memfd`` (:class:`Shared`) and the message names it; the
-receiver opens it through ``/proc/<pid>/fd/<fd>`` and maps it in place (:func:`open_shared`), so
-its bytes land nowhere else. Whether the peer can do that is detected, not assumed: each side
-offers a sealed probe holding a random nonce (:func:`probe`), which the other must read back
-(:func:`probe_ok`) before it is used. Anything that fails (no memfd, not enough memory, a peer in
-another container) falls back to the chunks above.
+Between two processes of one user on one host, a big frame need not cross a socket at all: it
+goes into a sealed segment instead (:mod:`.shared`, given to :class:`Outgoing` as ``shared``), and
+the message lists it in its ``shared`` field; the receiver maps it in
+(:func:`remote_magics.wire.shared.attach_shared`) before it claims the streamed frames.
 
 :class:`Outgoing` cuts one message's frames; :func:`send` sends them; :class:`Window` paces a
 client's upload by the engine's acknowledgements; :class:`Incoming` puts one peer's chunks back
@@ -27,11 +24,9 @@ from __future__ import annotations
 import collections
 import logging
 import mmap
-import os
 import secrets
-import threading
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Protocol, Sequence
 
 from . import protocol
 
@@ -56,11 +51,23 @@ class StreamError(Exception):
     """A chunk, or a streamed message, that does not fit its transfer: both are dropped."""
 
 
+class Placer(Protocol):
+    """Where a big frame goes instead of being streamed: same-host segments
+    (:class:`remote_magics.wire.shared.Shared` is the one kind)."""
+
+    def put(self, view: memoryview, owner: str) -> int | None:
+        """A reference to a place holding ``view``'s bytes for ``owner``, or None (stream it)."""
+
+    def listing(self, placed: list) -> dict:
+        """The message's ``shared`` field for ``placed``: ``[index, reference, nbytes]`` each."""
+
+
 def _u64(number: int) -> bytes:
     return number.to_bytes(8, "little")
 
 
-def _bytes_view(frame: Any) -> memoryview:
+def bytes_view(frame: Any) -> memoryview:
+    """``frame``'s bytes as a flat unsigned-byte view (no copy)."""
     view = memoryview(frame)
     return view if view.ndim == 1 and view.itemsize == 1 else view.cast("B")
 
@@ -111,22 +118,23 @@ class Outgoing:
 
     ``frames`` is what the message itself carries: an empty placeholder at each streamed index.
     ``chunk=None`` streams nothing (messages on the control channel stay whole). With ``shared``
-    (the peer maps our segments: same host), a long frame goes into a sealed segment of
-    ``shared``, held for ``owner``, when there is room; else it is streamed.
+    (the peer maps our segments: same host), a long frame goes into a segment of ``shared``,
+    held for ``owner``, when there is room; else it is streamed.
     """
 
     def __init__(self, key: bytes, frames: Sequence,
                  chunk: int | None = protocol.STREAM_CHUNK, *,
-                 shared: "Shared | None" = None, owner: str = "",
+                 shared: "Placer | None" = None, owner: str = "",
                  scheme: str = protocol.HMAC_SHA256) -> None:
         self.key = key
         self.scheme = scheme  # the digest agreed with the peer (protocol.agreed_scheme)
         self.frames: list = []
         self.streamed: list[tuple[int, memoryview]] = []
+        self.placer = shared
         self.shared: list[list[int]] = []  # [index, fd, nbytes] of each frame in a segment
         for index, frame in enumerate(frames):
             if chunk is not None and memoryview(frame).nbytes > chunk:
-                view = _bytes_view(frame)
+                view = bytes_view(frame)
                 fd = shared.put(view, owner) if shared is not None else None
                 if fd is None:
                     self.streamed.append((index, view))
@@ -159,7 +167,7 @@ class Outgoing:
             listed = [[index, view.nbytes] for index, view in self.streamed]
             content["streamed"] = {"transfer": self.transfer, "frames": listed}
         if self.shared:
-            content["shared"] = {"pid": os.getpid(), "frames": self.shared}
+            content["shared"] = self.placer.listing(self.shared)
         content["digest"] = message_digest(self.key, content, self.frames, self.scheme)
         return content
 
@@ -167,7 +175,7 @@ class Outgoing:
 def send(session: Any, sock: Any, msg_type: str, content: dict, frames: Sequence, key: bytes, *,
          parent: dict | None = None, ident: Any = None, chunk: int | None = protocol.STREAM_CHUNK,
          window: "Window | None" = None, chunk_fields: dict | None = None,
-         shared: "Shared | None" = None, owner: str = "",
+         shared: "Placer | None" = None, owner: str = "",
          scheme: str = protocol.HMAC_SHA256) -> dict:
     """Send a message with ``jupyter_client``'s ``session``, its big frames streamed ahead of it.
 
@@ -328,7 +336,7 @@ class Incoming:
             return self.received, self.total
         if len(buffers) != 1:
             raise self._fail(transfer, f"a chunk with {len(buffers)} frames instead of 1")
-        piece = _bytes_view(buffers[0])
+        piece = bytes_view(buffers[0])
         if transfer != self.transfer:
             self.clear()  # a new transfer: the one under way was abandoned
             self.transfer, self.total = transfer, total
@@ -370,9 +378,6 @@ class Incoming:
         Raises :class:`StreamError` when the message's transfer is not complete here (a chunk
         was dropped) or does not match what the message lists.
         """
-        shared = content.get("shared")
-        if shared:
-            frames = _attach_shared(shared, frames)
         streamed = content.get("streamed")
         if not streamed:
             return list(frames)
@@ -401,230 +406,3 @@ class Incoming:
             total = sum(memoryview(frame).nbytes for frame in frames)
             self.on_progress(total, total)
         return frames
-
-
-
-# --- same host: sealed shared-memory segments ---------------------------------------------
-
-#: Environment variable: "0" turns shared memory off for the frames this process sends; a
-#: number of bytes is the most one frame may put there (the rest is streamed).
-SHARED_ENV = "REMOTE_MAGICS_SHARED_MEMORY"
-#: Seconds an engine keeps a segment its client has not said it took (a lost reply's).
-SHARED_KEEP = 600.0
-
-try:
-    import fcntl
-
-    _SEALS = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_SEAL
-except (ImportError, AttributeError):  # not Linux, or a Python without memfd seals
-    fcntl = None  # type: ignore[assignment]
-    _SEALS = 0
-#: Bytes per write into a segment: big enough that a call costs nothing, small enough that an
-#: interrupt or a full memory stops it soon.
-_WRITE_STEP = 64 << 20
-
-
-def shared_supported() -> bool:
-    """Whether this process can make sealed segments and open a peer's (Linux, Python 3.8+)."""
-    return (fcntl is not None and hasattr(os, "memfd_create")
-            and hasattr(os, "MFD_ALLOW_SEALING") and os.path.isdir("/proc/self/fd"))
-
-
-def _available_memory() -> int:
-    """Bytes of memory the kernel says can still be taken without swapping (MemAvailable)."""
-    try:
-        with open("/proc/meminfo", "rb") as meminfo:
-            for line in meminfo:
-                if line.startswith(b"MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
-def shared_room() -> int:
-    """The most bytes one frame may put into shared memory now: 0 when it may not at all.
-
-    Half the memory available (a segment must never push the host into swap or the OOM killer;
-    the rest of the frame then goes by the network path), or :data:`SHARED_ENV`'s limit.
-    """
-    if not shared_supported():
-        return 0
-    room = _available_memory() // 2
-    limit = os.environ.get(SHARED_ENV, "").strip()
-    if limit:
-        try:
-            room = min(room, max(int(float(limit)), 0))
-        except ValueError:
-            log.warning("remote_magics: %s=%r is not a number of bytes; ignored", SHARED_ENV,
-                        limit)
-    return room
-
-
-#: The name of our shared segments (``/memfd:remote_magics`` in ``/proc/self/maps``): a receiver
-#: maps one privately only after checking its seals, so nobody can change what it maps.
-SEGMENT_NAME = "remote_magics"
-
-
-def _new_segment(view: memoryview) -> int:
-    """A sealed memfd holding ``view``'s bytes (the one copy this side makes); raises OSError.
-
-    Written with pwrite, never through a shared writable mapping, so that the write seal can be
-    set; once sealed, no process can change, grow or shrink it (the kernel refuses), so the
-    bytes the receiver maps are the bytes signed for, with no digest to compute over them.
-    """
-    fd = os.memfd_create(SEGMENT_NAME, os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-    try:
-        os.ftruncate(fd, view.nbytes)  # the size first: no growing of the file at each write
-        offset = 0
-        while offset < view.nbytes:
-            offset += os.pwrite(fd, view[offset:offset + _WRITE_STEP], offset)
-        fcntl.fcntl(fd, fcntl.F_ADD_SEALS, _SEALS)
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-class Shared:
-    """The sealed segments one side has sent and keeps open until the receiver has mapped them.
-
-    Segments are held for an ``owner`` (the client's secret on the engine's side) and closed
-    with :meth:`close`; a receiver's mapping keeps the bytes after we close ours.
-    """
-
-    def __init__(self) -> None:
-        self.held: dict[int, tuple[str, float]] = {}  # fd → (owner, time.monotonic() made)
-        self._lock = threading.Lock()  # an engine's job threads reply too
-
-    def put(self, view: memoryview, owner: str = "") -> int | None:
-        """A sealed segment holding ``view``, or None when there is no room (stream it then)."""
-        if view.nbytes > shared_room():
-            return None
-        self.expire()
-        try:
-            fd = _new_segment(view)
-        except OSError as err:  # ENOMEM, ENOSPC in a small container, EPERM under seccomp...
-            log.info("remote_magics: shared memory unavailable for %d bytes (%s); streaming",
-                     view.nbytes, err)
-            return None
-        with self._lock:
-            self.held[fd] = (owner, time.monotonic())
-        stats["shared_sent"] += view.nbytes
-        return fd
-
-    def close(self, owner: str | None = None, fds: Sequence | None = None) -> None:
-        """Close the segments held for ``owner`` (all owners' with None); only ``fds`` if given."""
-        with self._lock:
-            closing = [fd for fd, (held_for, _) in self.held.items()
-                       if (owner is None or held_for == owner) and (fds is None or fd in fds)]
-            for fd in closing:
-                del self.held[fd]
-        for fd in closing:
-            os.close(fd)
-
-    def expire(self) -> None:
-        """Close segments older than :data:`SHARED_KEEP`: replies a client never took (it went
-        away, or stopped waiting), which would otherwise hold their memory for ever."""
-        old = time.monotonic() - SHARED_KEEP
-        with self._lock:
-            expired = [fd for fd, (_, made) in self.held.items() if made < old]
-        if expired:
-            self.close(None, expired)
-
-
-def open_shared(pid: int, fd: int, nbytes: int) -> memoryview:
-    """Map a peer's sealed segment of ``nbytes`` in place: copy-on-write, so writable here.
-
-    Raises :class:`StreamError` unless it is sealed against writing, growing and shrinking, and
-    of that size: an unsealed file could change under us after any check (and a shrunk one would
-    crash us with SIGBUS on access).
-    """
-    try:
-        # non-blocking: a FIFO named instead of a segment must not hang us (it is refused below)
-        own = os.open(f"/proc/{int(pid)}/fd/{int(fd)}",
-                      os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
-    except OSError as err:
-        raise StreamError(f"shared segment {pid}/{fd} cannot be opened ({err})") from None
-    try:
-        try:
-            seals = fcntl.fcntl(own, fcntl.F_GET_SEALS)
-        except OSError:  # not a memfd at all
-            seals = 0
-        need = fcntl.F_SEAL_WRITE | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW
-        if seals & need != need:
-            raise StreamError(f"shared segment {pid}/{fd} is not sealed against changes")
-        if os.fstat(own).st_size != nbytes or nbytes <= 0:
-            raise StreamError(f"shared segment {pid}/{fd} does not hold {nbytes} bytes")
-        mapping = mmap.mmap(own, nbytes, flags=mmap.MAP_PRIVATE,
-                            prot=mmap.PROT_READ | mmap.PROT_WRITE)
-    finally:
-        os.close(own)
-    return memoryview(mapping)
-
-
-def shared_fds(content: dict) -> list[int]:
-    """The segments (the sender's fds) a message named, for the receiver to say it took them."""
-    shared = content.get("shared")
-    if not isinstance(shared, dict):
-        return []
-    return [int(entry[1]) for entry in shared.get("frames", ())]
-
-
-def attach_shared(content: dict, frames: Sequence) -> list:
-    """A verified message's frames with the shared segments it names mapped in at their places
-    (the frames as they are when it names none). Raises :class:`StreamError` as ``claim`` does."""
-    shared = content.get("shared")
-    return _attach_shared(shared, frames) if shared else list(frames)
-
-
-def _attach_shared(shared: dict, frames: Sequence) -> list:
-    """A message's frames with its shared segments mapped in at their indexes."""
-    frames = list(frames)
-    try:
-        pid = int(shared["pid"])
-        listed = [(int(i), int(fd), int(n)) for i, fd, n in shared["frames"]]
-    except (KeyError, TypeError, ValueError):
-        raise StreamError("a message whose shared segments are not listed right") from None
-    if not shared_supported():
-        raise StreamError("a message in shared memory, which this host cannot map")
-    for index, fd, nbytes in listed:
-        if not 0 <= index < len(frames) or memoryview(frames[index]).nbytes != 0:
-            raise StreamError(f"a message whose shared frame {index} has no place")
-        frames[index] = open_shared(pid, fd, nbytes)
-        stats["shared_received"] += nbytes
-    return frames
-
-
-_probe: dict | None = None
-
-
-def probe() -> dict | None:
-    """This process's offer of shared memory: a sealed segment holding a random nonce.
-
-    ``{"pid", "fd", "nbytes", "nonce"}``, or None when shared memory is off or unsupported here.
-    A peer that reads the nonce back (:func:`probe_ok`) is on this host, in our process
-    namespace, with the rights to open our segments: detected, never assumed.
-    """
-    global _probe
-    if not shared_supported() or os.environ.get(SHARED_ENV, "").strip() == "0":
-        return None
-    if _probe is None:
-        nonce = secrets.token_bytes(16)
-        try:
-            fd = _new_segment(memoryview(nonce))
-        except OSError:
-            return None
-        _probe = {"pid": os.getpid(), "fd": fd, "nbytes": len(nonce), "nonce": nonce.hex()}
-    return dict(_probe)
-
-
-def probe_ok(offer: object) -> bool:
-    """Whether a peer's :func:`probe` can be read here: then it can send us shared segments."""
-    if not isinstance(offer, dict) or not shared_supported():
-        return False
-    try:
-        view = open_shared(int(offer["pid"]), int(offer["fd"]), int(offer["nbytes"]))
-        return bytes(view) == bytes.fromhex(str(offer["nonce"]))
-    except (StreamError, KeyError, TypeError, ValueError, OSError):
-        return False
