@@ -407,12 +407,108 @@ def test_an_upload_in_a_segment_that_could_still_change_is_refused_and_nothing_r
     assert target.connection.shared_send
     monkeypatch.setattr(waiting, "REPLY_GRACE", 0.5)
     monkeypatch.setattr(shared, "_SEALS", fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW)
+    monkeypatch.setenv(shared.PULL_ENV, "0")  # a segment, not a buffer lent to be pulled
     counter = tmp_path / "counter"
     before = dict(streaming.stats)
     with pytest.raises((ConnectionLost, RemoteMagicsError)):
         target.run(_counter_cell(counter), {"blob": bytes(2 * protocol.STREAM_CHUNK)},
                    download="all")
     assert streaming.stats["shared_sent"] - before.get("shared_sent", 0) > 2 * protocol.STREAM_CHUNK
+    assert not counter.exists()
+    monkeypatch.undo()
+    run = target.run(_counter_cell(counter), {"blob": bytes(2 * protocol.STREAM_CHUNK)},
+                     download="all")
+    assert run.values["n"] == 2 * protocol.STREAM_CHUNK and counter.read_text() == "x"
+
+
+def _lent(payload: bytes) -> tuple[shared.Shared, dict]:
+    """A buffer of ours lent as a message would name it: (its holder, the message's content)."""
+    segments = shared.Shared()
+    lending = shared.Lending(segments)
+    ref = lending.put(memoryview(payload))
+    assert ref in segments.lent
+    return segments, {"shared": lending.listing([[1, ref, len(payload)]])}
+
+
+def test_a_lent_buffer_is_copied_only_while_its_lease_stands():
+    """A reader copies first and then checks the lease the lender ends before it lets the
+    buffer go: bytes copied from memory taken back (maybe reused) are never used."""
+    payload = os.urandom(3 * MB)
+    segments, content = _lent(payload)
+    frames = shared.attach_shared(content, [b"head", b""])
+    assert bytes(frames[1]) == payload and not frames[1].readonly
+    segments.close()  # taken back: its lease ends
+    with pytest.raises(streaming.StreamError, match="taken back"):
+        shared.attach_shared(content, [b"head", b""])
+
+
+def test_a_lent_buffer_named_wrongly_is_refused():
+    payload = os.urandom(3 * MB)
+    segments, content = _lent(payload)
+    pid, ((index, ref, nbytes, address, lease, token, done),) = (content["shared"]["pid"],
+                                                                  content["shared"]["lent"])
+    try:
+        def named(**change) -> dict:
+            entry = {**dict(index=index, ref=ref, nbytes=nbytes, address=address, lease=lease,
+                            token=token, done=done), **change}
+            return {"shared": {"pid": change.get("pid", pid), "frames": [],
+                               "lent": [[entry[k] for k in ("index", "ref", "nbytes", "address",
+                                                              "lease", "token", "done")]]}}
+
+        with pytest.raises(streaming.StreamError, match="taken back"):  # another lend's token
+            shared.attach_shared(named(token="00" * 16), [b"head", b""])
+        with pytest.raises(streaming.StreamError, match="cannot be read"):  # nothing there
+            shared.attach_shared(named(address=4096), [b"head", b""])
+        with pytest.raises(streaming.StreamError, match="cannot be read"):  # no such process
+            shared.attach_shared(named(pid=2 ** 22 + 7), [b"head", b""])
+        with pytest.raises(streaming.StreamError, match="no place"):  # a frame with bytes
+            shared.attach_shared(named(), [b"head", b"x"])
+        with pytest.raises(streaming.StreamError, match="not listed right"):
+            shared.attach_shared(named(token="not hex"), [b"head", b""])
+    finally:
+        segments.close()
+
+
+def test_a_message_whose_lent_buffer_was_renamed_on_the_way_fails_its_digest():
+    key = b"k" * 32
+    segments = shared.Shared()
+    try:
+        out = streaming.Outgoing(key, [b"head", os.urandom(3 * protocol.STREAM_CHUNK)],
+                                 shared=shared.Lending(segments))
+        content = out.seal({})
+        assert content["shared"]["lent"] and streaming.message_ok(key, content, out.frames)
+        moved = {**content, "shared": {**content["shared"], "lent": [
+            [*entry[:3], entry[3] + 4096, *entry[4:]] for entry in content["shared"]["lent"]]}}
+        assert not streaming.message_ok(key, moved, out.frames)
+    finally:
+        segments.close()
+
+
+def test_an_upload_lent_and_taken_back_before_the_engine_copied_it_is_refused_and_nothing_runs(
+        target, monkeypatch, tmp_path):
+    """A lend whose lease ended before the engine's copy (the notebook took its buffer back):
+    the engine drops the request, and the cell does not run."""
+    from remote_magics import ConnectionLost, RemoteMagicsError
+    from remote_magics.client import connection as waiting
+
+    assert target.connection.lend_send
+    monkeypatch.setattr(waiting, "REPLY_GRACE", 0.5)
+    real = shared.Shared.listing
+
+    def ended(self, placed):  # named in the message, then its lease ends at once
+        field = real(self, placed)
+        for ref in list(self.lent):
+            self.lent[ref].end()
+            del self.lent[ref], self.held[ref]
+        return field
+
+    monkeypatch.setattr(shared.Shared, "listing", ended)
+    counter = tmp_path / "counter"
+    before = dict(streaming.stats)
+    with pytest.raises((ConnectionLost, RemoteMagicsError)):
+        target.run(_counter_cell(counter), {"blob": bytes(2 * protocol.STREAM_CHUNK)},
+                   download="all")
+    assert streaming.stats["shared_lent"] - before.get("shared_lent", 0) > 2 * protocol.STREAM_CHUNK
     assert not counter.exists()
     monkeypatch.undo()
     run = target.run(_counter_cell(counter), {"blob": bytes(2 * protocol.STREAM_CHUNK)},

@@ -395,6 +395,85 @@ def test_an_engine_with_less_room_than_a_reply_streams_it(shell, monkeypatch):
         remote_magics.disconnect("small-shared-memory")
 
 
+# --- same host: buffers lent and copied out by the receiver (process_vm_readv) ---------------
+
+ENGINE_LENDS = ("lent = len(get_ipython().kernel._remote_magics_engine.shared.lent)\n"
+                "pulled = __import__('remote_magics.wire.streaming').wire.streaming"
+                ".stats['shared_pulled']")
+
+
+def test_a_local_engine_and_its_client_agree_to_copy_each_others_buffers_both_ways(target):
+    conn = target.connection
+    assert conn.lend_send and conn.pull_receive
+    offer = shared.probe()
+    assert shared.pull_ok(offer)
+    assert not shared.pull_ok(dict(offer, nonce="00" * 16))  # other bytes at that address
+    assert not shared.pull_ok(dict(offer, address=4096))  # nothing mapped there
+    assert not shared.pull_ok(dict(offer, pid=2 ** 22 + 7))  # no such process here
+    assert not shared.pull_ok({k: v for k, v in offer.items() if k != "address"})
+
+
+def test_big_frames_are_copied_out_of_the_senders_memory_and_the_engine_takes_its_lends_back(
+        target):
+    payload = np.random.default_rng(7).random(40 * MB // 8)
+    before = _moved()
+    engine_before = target.run(ENGINE_LENDS, {}, download="all").values["pulled"]
+    run = target.run("back = payload[::-1].copy()", {"payload": payload}, download="all")
+    back = run.values["back"]
+    assert np.array_equal(back, payload[::-1]) and back.flags.writeable
+    assert _grew(before, "shared_lent") == payload.nbytes  # up: lent, copied by the engine
+    assert _grew(before, "shared_pulled") == payload.nbytes  # down: copied by us
+    assert _grew(before, "streamed_sent") == _grew(before, "streamed_received") == 0
+    after = target.run(ENGINE_LENDS, {}, download="all").values
+    assert after["pulled"] - engine_before == payload.nbytes
+    assert after["lent"] == 0  # we said we were done: the engine took its buffer back
+
+
+def test_with_pulls_turned_off_here_big_frames_go_in_sealed_segments(target, monkeypatch):
+    monkeypatch.setenv(shared.PULL_ENV, "0")
+    payload = np.random.default_rng(8).random(20 * MB // 8)
+    before = _moved()
+    run = target.run("back = payload + 1", {"payload": payload}, download="all")
+    assert np.array_equal(run.values["back"], payload + 1)
+    assert _grew(before, "shared_sent") == _grew(before, "shared_received") == payload.nbytes
+    assert _grew(before, "shared_lent") == _grew(before, "shared_pulled") == 0
+
+
+def test_an_engine_that_cannot_copy_our_memory_gets_sealed_segments(shell, monkeypatch):
+    import remote_magics
+
+    monkeypatch.setenv(shared.PULL_ENV, "0")  # the engine started now inherits it
+    tgt = remote_magics.connect(name="no-pulls")
+    try:
+        monkeypatch.delenv(shared.PULL_ENV)
+        conn = tgt.connection
+        assert conn.shared_send and conn.shared_receive
+        assert not conn.lend_send and not conn.pull_receive
+        before = _moved()
+        ns = {"payload": np.random.default_rng(9).random(20 * MB // 8)}
+        run = tgt.run("back = payload * 2", ns, download="all")
+        assert np.array_equal(run.values["back"], ns["payload"] * 2)
+        assert _grew(before, "shared_sent") == _grew(before, "shared_received") == 20 * MB
+        assert _grew(before, "shared_lent") == _grew(before, "shared_pulled") == 0
+    finally:
+        remote_magics.disconnect("no-pulls")
+
+
+def test_a_lend_nobody_reads_is_taken_back_at_its_timeout_and_a_declined_one_at_once():
+    segments = shared.Shared()
+    lending = shared.Lending(segments)
+    view = memoryview(bytes(range(256)) * 40_000)
+    ref = lending.put(view)
+    assert ref in segments.lent
+    assert not lending.wait(timeout=0.2)  # nobody said done: taken back all the same
+    assert not segments.lent and not segments.held
+    ref = lending.put(view)
+    content = {"shared": lending.listing([[1, ref, view.nbytes]])}
+    shared.decline(content)  # a reply nobody waits for any more
+    assert lending.wait(timeout=30.0)  # returns at once: the reader said it will not read
+    assert not segments.lent
+
+
 # --- the digest of big frames: keyed BLAKE3 when both sides have it ------------------------
 
 def test_a_blake3_digest_is_keyed_bound_to_lengths_and_checked_by_its_prefix(monkeypatch):

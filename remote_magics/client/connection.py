@@ -164,6 +164,8 @@ class Connection:
         self.shared = shared.Shared()  # ours, until the engine has mapped them
         self.shared_send = False  # the engine reads our segments
         self.shared_receive = False  # we read the engine's
+        self.lend_send = False  # the engine copies our big frames out of our memory
+        self.pull_receive = False  # we copy the engine's out of its memory
         self.shared_taken: list[int] = []  # the engine's segments we mapped: it may close them
         self.digest = protocol.HMAC_SHA256  # big frames' digest, as agreed in the handshake
         # holding requests that are over → whether their reply reached us (protocol: settled)
@@ -221,7 +223,8 @@ class Connection:
         try:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
                                  window=window, chunk_fields=ours,
-                                 shared=self.shared if self.shared_send else None,
+                                 shared=(shared.Lending(self.shared, self.lend_send)
+                                         if self.shared_send else None),
                                  scheme=self.digest)
         except streaming.StreamError as err:
             raise ConnectionLost(f"target '{self.name}' refused an upload ({err}): its data was "
@@ -245,6 +248,10 @@ class Connection:
         self.shared_send = info.get("shared_ok") is True
         self.shared_receive = (shared.probe() is not None  # not turned off here
                                and shared.probe_ok(info.get("shared_probe")))
+        # the engine copies our big frames out of our memory (uploads lent, not copied), and
+        # we copy its replies' out of its memory: each way where process_vm_readv works
+        self.lend_send = self.shared_send and info.get("pull_ok") is True
+        self.pull_receive = self.shared_receive and shared.pull_ok(info.get("shared_probe"))
         log.debug("remote_magics: target '%s': shared memory to it %s, from it %s", self.name,
                   self.shared_send, self.shared_receive)
 
@@ -432,7 +439,8 @@ class Connection:
         if msg_type.startswith("remote_"):  # our engine's requests: how its reply may come
             taken, self.shared_taken = self.shared_taken, []
             if taken or self.shared_receive:
-                content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive}
+                content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive,
+                           "pull_ok": self.pull_receive and shared.pull_supported()}
             if self.digest != protocol.HMAC_SHA256:
                 content = {**content, "digest_scheme": self.digest}
         try:
@@ -467,6 +475,9 @@ class Connection:
             if msg is None or msg["parent_header"].get("msg_id") != msg_id:
                 if msg is not None and msg["parent_header"].get("msg_id") == self.still_running:
                     self.still_running = None  # the request we stopped waiting for has finished
+                if msg is not None and streaming.message_ok(self.key, msg["content"],
+                                                            msg["buffers"]):
+                    shared.decline(msg["content"])  # its engine need not wait for us to copy
                 continue  # late replies of requests we stopped waiting for
             content, frames = msg["content"], msg["buffers"]
             if msg["msg_type"] == protocol.CHUNK:
@@ -643,6 +654,7 @@ class Connection:
                           exit_status=self._exit_status, heartbeat_timeout=self.heartbeat_timeout)
         twin.restartable = self.restartable
         twin.shared_send, twin.shared_receive = self.shared_send, self.shared_receive
+        twin.lend_send, twin.pull_receive = self.lend_send, self.pull_receive
         twin.digest = self.digest
         twin.client_secret = self.client_secret
         twin.session.session = self.session.session

@@ -248,7 +248,8 @@ class Engine:
         msg_type = protocol.reply_type(parent["header"]["msg_type"])
         frames = list(frames)
         # a client that can map our segments (it read our probe) says so in each request
-        segments = self.shared if parent["content"].get("shared_ok") is True else None
+        segments = (shared.Lending(self.shared, parent["content"].get("pull_ok") is True)
+                    if parent["content"].get("shared_ok") is True else None)
         big = [n for n in (memoryview(f).nbytes for f in frames) if n > protocol.STREAM_CHUNK]
         room = shared.shared_room() if big and segments is not None else 0
         self._announce(parent, "download", frames, streamed=any(n > room for n in big))
@@ -260,6 +261,8 @@ class Engine:
                        ident=ident, shared=segments, owner=protocol.client_of(parent),
                        scheme=scheme)
         self.replied = parent["header"].get("msg_id")
+        if segments is not None:  # what we lent stays as it is until the client has copied it
+            segments.wait()
 
     def reply_control(self, stream, ident, parent, content: dict) -> None:
         """Reply to a request on the control channel (no frames, never streamed)."""
@@ -753,6 +756,7 @@ class Engine:
             # same host: our offer of shared memory, and whether we could read the client's
             "shared_probe": shared.probe(),
             "shared_ok": shared.probe_ok(parent["content"].get("shared_probe")),
+            "pull_ok": shared.pull_ok(parent["content"].get("shared_probe")),
             "digest_scheme": protocol.agreed_scheme(parent["content"].get("digests")),
         })
 

@@ -17,10 +17,15 @@ Standard library only: shipped as source with the engine to kernels that lack re
 """
 from __future__ import annotations
 
+import ctypes
+import hmac
+import itertools
 import logging
 import mmap
 import os
 import secrets
+import select
+import stat
 import threading
 import time
 from typing import Sequence
@@ -45,6 +50,23 @@ except (ImportError, AttributeError):  # not Linux, or a Python without memfd se
 #: Bytes per write into a segment: big enough that a call costs nothing, small enough that an
 #: interrupt or a full memory stops it soon.
 _WRITE_STEP = 64 << 20
+
+#: Environment variable: "0" turns pulls off in this process (it neither lends its buffers nor
+#: copies a peer's): big frames then go in sealed segments.
+PULL_ENV = "REMOTE_MAGICS_SAME_HOST_PULL"
+#: Seconds a lender waits for its reader at least, and the reading speed it allows for besides
+#: (bytes a second), before it takes a buffer back: a reader gone never holds it up for long.
+LEND_WAIT = 10.0
+LEND_RATE = 50e6
+#: Bytes per process_vm_readv call: a reader's threads take turns, chunk by chunk.
+_PULL_STEP = 8 << 20
+#: A frame below this is pulled by one thread: a thread's start costs more than it saves.
+_PULL_SPLIT = 32 << 20
+_POPULATE_WRITE = 23  # MADV_POPULATE_WRITE (Linux 5.14): fault the pages in, in one call
+#: Lend references start here, above any fd, so one ``held`` table and one ``shared_taken``
+#: list serve segments and lends alike.
+_FIRST_REFERENCE = 1 << 32
+_references = itertools.count(_FIRST_REFERENCE)
 
 
 def shared_supported() -> bool:
@@ -118,6 +140,7 @@ class Shared:
 
     def __init__(self) -> None:
         self.held: dict[int, tuple[str, float]] = {}  # fd → (owner, time.monotonic() made)
+        self.lent: dict[int, _Lend] = {}  # reference → a buffer lent (also in ``held``)
         self._lock = threading.Lock()  # an engine's job threads reply too
 
     def put(self, view: memoryview, owner: str = "") -> int | None:
@@ -136,19 +159,93 @@ class Shared:
         stats["shared_sent"] += view.nbytes
         return fd
 
+    def lend(self, view: memoryview, owner: str = "") -> int | None:
+        """Lend ``view`` to a peer that copies it out itself (:func:`pull`): no copy here.
+
+        Returns the lend's reference, or None when it cannot be lent (then place it as a
+        segment). The buffer is held, and its lease stands, until :meth:`close` (the reader
+        said it is done, :meth:`wait`, or the lend expired): a reader checks the lease after
+        its copy, so it never uses bytes read from a buffer already taken back.
+        """
+        if view.nbytes > shared_room() or not pull_supported():
+            return None
+        self.expire()
+        try:
+            lend = _Lend(view)
+        except (OSError, ValueError, TypeError) as err:  # a full lease table, no pipe left...
+            log.info("remote_magics: cannot lend %d bytes (%s); a segment instead",
+                     view.nbytes, err)
+            return None
+        ref = next(_references)
+        with self._lock:
+            self.held[ref] = (owner, time.monotonic())
+            self.lent[ref] = lend
+        stats["shared_sent"] += view.nbytes
+        stats["shared_lent"] += view.nbytes
+        return ref
+
     def listing(self, placed: list) -> dict:
-        """A message's ``shared`` field: this process and ``[index, fd, nbytes]`` per segment."""
-        return {"pid": os.getpid(), "frames": placed}
+        """A message's ``shared`` field: this process, ``frames`` (``[index, fd, nbytes]`` per
+        segment) and ``lent`` (``[index, reference, nbytes, address, lease, token, done]`` per
+        buffer lent: where it is, where its lease is, the lease's token, the fd to say done)."""
+        segments, lent = [], []
+        with self._lock:
+            for index, ref, nbytes in placed:
+                lend = self.lent.get(ref)
+                if lend is None:
+                    segments.append([index, ref, nbytes])
+                else:
+                    lent.append([index, ref, nbytes, lend.address, lend.lease, lend.token.hex(),
+                                 lend.done_write])
+        field: dict = {"pid": os.getpid(), "frames": segments}
+        if lent:
+            field["lent"] = lent
+        return field
+
+    def wait(self, refs: Sequence, timeout: float) -> bool:
+        """Wait until the reader of each of ``refs`` (lent) says it is done, at most ``timeout``
+        seconds; then take them all back (:meth:`close`). True when every reader said so."""
+        with self._lock:
+            waiting = {self.lent[ref].done_read: self.lent[ref] for ref in refs
+                       if ref in self.lent}
+        poller = select.poll()
+        for fd in waiting:
+            poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + timeout
+        while waiting:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for fd, _ in poller.poll(left * 1000):
+                try:
+                    said = os.read(fd, 4096)
+                except BlockingIOError:
+                    continue
+                if waiting[fd].token in said or not said:  # done, or the pipe is gone
+                    poller.unregister(fd)
+                    del waiting[fd]
+        if waiting:
+            log.warning("remote_magics: %d lent buffer(s) not read within %.0f s; taken back",
+                        len(waiting), timeout)
+        self.close(None, refs)
+        return not waiting
 
     def close(self, owner: str | None = None, fds: Sequence | None = None) -> None:
-        """Close the segments held for ``owner`` (all owners' with None); only ``fds`` if given."""
+        """Close the segments held for ``owner`` (all owners' with None); only ``fds`` if given.
+        A buffer lent is taken back: its lease ends first, so a late reader refuses it."""
         with self._lock:
             closing = [fd for fd, (held_for, _) in self.held.items()
                        if (owner is None or held_for == owner) and (fds is None or fd in fds)]
+            lends = []
             for fd in closing:
                 del self.held[fd]
+                if fd in self.lent:
+                    lends.append(self.lent.pop(fd))
+        for lend in lends:
+            lend.end()
         for fd in closing:
-            os.close(fd)
+            if fd < _FIRST_REFERENCE:
+                os.close(fd)
 
     def expire(self) -> None:
         """Close segments older than :data:`SHARED_KEEP`: replies a client never took (it went
@@ -191,11 +288,12 @@ def open_shared(pid: int, fd: int, nbytes: int) -> memoryview:
 
 
 def shared_fds(content: dict) -> list[int]:
-    """The segments (the sender's fds) a message named, for the receiver to say it took them."""
+    """The segments (the sender's fds) and lends a message named, for the receiver to say it
+    took them."""
     shared = content.get("shared")
     if not isinstance(shared, dict):
         return []
-    return [int(entry[1]) for entry in shared.get("frames", ())]
+    return [int(entry[1]) for key in ("frames", "lent") for entry in shared.get(key, ())]
 
 
 def attach_shared(content: dict, frames: Sequence) -> list:
@@ -216,15 +314,263 @@ def attach_shared(content: dict, frames: Sequence) -> list:
         raise StreamError("a message whose shared segments are not listed right") from None
     if not shared_supported():
         raise StreamError("a message in shared memory, which this host cannot map")
-    for index, fd, nbytes in listed:
-        if not 0 <= index < len(frames) or memoryview(frames[index]).nbytes != 0:
+    try:
+        lent = [(int(i), int(ref), int(n), int(address), int(lease), bytes.fromhex(token),
+                 int(done)) for i, ref, n, address, lease, token, done in shared.get("lent", ())]
+    except (TypeError, ValueError):
+        raise StreamError("a message whose lent buffers are not listed right") from None
+    places = [index for index, *_ in listed] + [index for index, *_ in lent]
+    for index in places:
+        if (not 0 <= index < len(frames) or memoryview(frames[index]).nbytes != 0
+                or places.count(index) > 1):
             raise StreamError(f"a message whose shared frame {index} has no place")
+    for index, fd, nbytes in listed:
         frames[index] = open_shared(pid, fd, nbytes)
         stats["shared_received"] += nbytes
+    for index, ref, nbytes, address, lease, token, done in lent:
+        frames[index] = pull(pid, address, nbytes, lease, token, done)
+        stats["shared_received"] += nbytes
+        stats["shared_pulled"] += nbytes
     return frames
 
 
+def decline(content: dict) -> None:
+    """Tell the sender of a verified message we will not read the buffers it lent (a reply
+    nobody waits for any more), so it takes them back at once instead of at its timeout."""
+    shared = content.get("shared")
+    if not isinstance(shared, dict) or not shared.get("lent"):
+        return
+    try:
+        pid = int(shared["pid"])
+        for entry in shared["lent"]:
+            _say_done(pid, int(entry[6]), bytes.fromhex(entry[5]))
+    except (KeyError, TypeError, ValueError, IndexError):
+        pass
+
+
+# --- pulls: the receiver copies a lent buffer out of the sender with process_vm_readv -------
+#
+# A sealed segment costs the sender a fresh shared-memory page per 4 kB (shmem allocation is
+# what bounds it, near 3 GB/s, and one file's pages fill one at a time); a pull costs the
+# receiver fresh private pages, which its threads fault in and fill side by side (about 1.5x
+# faster on 2 cores). The sender lends the buffer it already has: no copy there at all.
+
+
+class _IOVec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class _PyBuffer(ctypes.Structure):
+    _fields_ = [("buf", ctypes.c_void_p), ("obj", ctypes.c_void_p), ("len", ctypes.c_ssize_t),
+                ("itemsize", ctypes.c_ssize_t), ("readonly", ctypes.c_int),
+                ("ndim", ctypes.c_int), ("format", ctypes.c_char_p),
+                ("shape", ctypes.c_void_p), ("strides", ctypes.c_void_p),
+                ("suboffsets", ctypes.c_void_p), ("internal", ctypes.c_void_p)]
+
+
+_libc_handle = None
+
+
+def _libc():
+    """The C library, with ``process_vm_readv`` and ``madvise``; None where it has no such call."""
+    global _libc_handle
+    if _libc_handle is None:
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.process_vm_readv.restype = ctypes.c_ssize_t
+            libc.process_vm_readv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong,
+                                              ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
+            libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+            _libc_handle = libc
+        except (OSError, AttributeError):
+            _libc_handle = False
+    return _libc_handle or None
+
+
+def pull_supported() -> bool:
+    """Whether this process may lend its buffers and copy a peer's (Linux, not turned off)."""
+    return (shared_supported() and os.environ.get(PULL_ENV, "").strip() != "0"
+            and os.environ.get(SHARED_ENV, "").strip() != "0" and _libc() is not None)
+
+
+def _address(view: memoryview) -> int:
+    """The address of a contiguous buffer's first byte, read-only ones too (no copy)."""
+    buffer = _PyBuffer()
+    if ctypes.pythonapi.PyObject_GetBuffer(ctypes.py_object(view), ctypes.byref(buffer), 0):
+        raise ValueError("a buffer without an address")
+    try:
+        return int(buffer.buf or 0)
+    finally:
+        ctypes.pythonapi.PyBuffer_Release(ctypes.byref(buffer))
+
+
+def _read(pid: int, address: int, into: int, nbytes: int) -> None:
+    """Copy ``nbytes`` at ``address`` in process ``pid`` to ``into`` here; raises OSError."""
+    local, remote = _IOVec(into, nbytes), _IOVec(address, nbytes)
+    got = _libc().process_vm_readv(pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0)
+    if got != nbytes:
+        err = ctypes.get_errno() if got < 0 else 0
+        raise OSError(err, os.strerror(err) if err else f"{max(got, 0)} of {nbytes} bytes")
+
+
+_LEASE = 16  # bytes of a lease: the lend's random token while it stands, zeros after
+_leases: mmap.mmap | None = None
+_leases_address = 0
+_free_leases: list[int] = []
+_leases_lock = threading.Lock()
+
+
+def _take_lease() -> int:
+    """The address of a free lease slot in this process's lease table (made once, never freed:
+    a reader may look at a slot at any time)."""
+    global _leases, _leases_address
+    with _leases_lock:
+        if _leases is None:
+            _leases = mmap.mmap(-1, 1 << 16)
+            _leases_address = ctypes.addressof(ctypes.c_char.from_buffer(_leases))
+            _free_leases.extend(range((1 << 16) - _LEASE, -1, -_LEASE))
+        if not _free_leases:
+            raise ValueError(f"{(1 << 16) // _LEASE} buffers lent already")
+        return _leases_address + _free_leases.pop()
+
+
+class _Lend:
+    """One buffer lent: held (so never freed), its lease, and the pipe its reader says done on."""
+
+    __slots__ = ("view", "address", "lease", "token", "done_read", "done_write")
+
+    def __init__(self, view: memoryview) -> None:
+        self.view = view  # holds the exporter's memory until the lend ends
+        self.address = _address(view)
+        self.done_read, self.done_write = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            self.lease = _take_lease()
+        except ValueError:
+            os.close(self.done_read)
+            os.close(self.done_write)
+            raise
+        self.token = secrets.token_bytes(_LEASE)
+        ctypes.memmove(self.lease, self.token, _LEASE)
+
+    def end(self) -> None:
+        """Take the buffer back: the lease ends before the buffer may go (a reader checks it
+        after copying), then the pipe closes and the slot is free again."""
+        ctypes.memset(self.lease, 0, _LEASE)
+        os.close(self.done_read)
+        os.close(self.done_write)
+        with _leases_lock:
+            _free_leases.append(self.lease - _leases_address)
+        self.view = None
+
+
+def _say_done(pid: int, fd: int, token: bytes) -> None:
+    """Write ``token`` into the sender's done pipe (``/proc/<pid>/fd/<fd>``), if it is one."""
+    try:
+        done = os.open(f"/proc/{int(pid)}/fd/{int(fd)}",
+                       os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return  # the lend is over already: nothing waits
+    try:
+        if stat.S_ISFIFO(os.fstat(done).st_mode):  # never write into another kind of file
+            os.write(done, token)
+    except OSError:
+        pass
+    finally:
+        os.close(done)
+
+
+def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: int) -> memoryview:
+    """Copy a buffer lent by process ``pid`` into fresh private memory here; writable.
+
+    Threads fault in their pages and copy chunk by chunk side by side. After the copy, the
+    lend's lease must still hold ``token`` (the sender ends it before it lets the buffer go),
+    else the bytes may come from memory already reused, and :class:`~.streaming.StreamError`
+    is raised; so it is for a buffer that cannot be read whole. Then the sender is told
+    (its pipe ``done``) that it may take the buffer back.
+    """
+    if nbytes <= 0 or len(token) != _LEASE or _libc() is None:
+        raise StreamError(f"lent buffer {pid}/{address:#x} cannot be pulled here")
+    try:
+        buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
+    except (OSError, ValueError) as err:
+        raise StreamError(f"no memory for a lent buffer of {nbytes} bytes ({err})") from None
+    anchor = ctypes.c_char.from_buffer(buffer)
+    into = ctypes.addressof(anchor)
+    steps = range(0, nbytes, _PULL_STEP)
+    workers = 1 if nbytes < _PULL_SPLIT else max(1, min(4, os.cpu_count() or 1, len(steps)))
+    failed: list[OSError] = []
+    libc = _libc()
+
+    def work(first: int) -> None:
+        try:
+            for offset in steps[first::workers]:
+                size = min(_PULL_STEP, nbytes - offset)
+                libc.madvise(into + offset, size, _POPULATE_WRITE)  # may fail: faults then
+                _read(pid, address + offset, into + offset, size)
+                if failed:
+                    return
+        except OSError as err:
+            failed.append(err)
+
+    helpers = [threading.Thread(target=work, args=(first,), daemon=True,
+                                name="remote_magics-pull") for first in range(1, workers)]
+    for helper in helpers:
+        helper.start()
+    work(0)
+    for helper in helpers:
+        helper.join()
+    seen = ctypes.create_string_buffer(_LEASE)
+    if not failed:
+        try:
+            _read(pid, lease, ctypes.addressof(seen), _LEASE)
+        except OSError as err:
+            failed.append(err)
+    del anchor
+    if failed:
+        buffer.close()
+        raise StreamError(f"lent buffer {pid}/{address:#x} cannot be read ({failed[0]})")
+    if not hmac.compare_digest(seen.raw, token):
+        buffer.close()
+        raise StreamError(f"lent buffer {pid}/{address:#x} was taken back before it was read")
+    _say_done(pid, done, token)
+    return memoryview(buffer)
+
+
+class Lending:
+    """A placer (see :class:`~.streaming.Placer`) for one message to a peer that pulls: big
+    frames are lent when ``lend`` (the peer read our probe's memory), else put in segments of
+    ``shared``. :meth:`wait` holds the lent buffers until the peer has copied them."""
+
+    def __init__(self, shared: Shared, lend: bool = True) -> None:
+        self.shared = shared
+        self.lend = lend and pull_supported()
+        self.lent: list[int] = []
+        self.nbytes = 0
+
+    def put(self, view: memoryview, owner: str = "") -> int | None:
+        ref = self.shared.lend(view, owner) if self.lend else None
+        if ref is None:
+            return self.shared.put(view, owner)
+        self.lent.append(ref)
+        self.nbytes += view.nbytes
+        return ref
+
+    def listing(self, placed: list) -> dict:
+        return self.shared.listing(placed)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the peer to copy what was lent (:data:`LEND_WAIT` plus the time to read it
+        at :data:`LEND_RATE` unless ``timeout``), then take it back; True if it did."""
+        if not self.lent:
+            return True
+        if timeout is None:
+            timeout = LEND_WAIT + self.nbytes / LEND_RATE
+        lent, self.lent, self.nbytes = self.lent, [], 0
+        return self.shared.wait(lent, timeout)
+
+
 _probe: dict | None = None
+_probe_nonce = b""
 
 
 def probe() -> dict | None:
@@ -244,7 +590,12 @@ def probe() -> dict | None:
         except OSError:
             return None
         _probe = {"pid": os.getpid(), "fd": fd, "nbytes": len(nonce), "nonce": nonce.hex()}
-    return dict(_probe)
+        global _probe_nonce
+        _probe_nonce = nonce  # held for ever: a peer reads it here (pull_ok)
+    offer = dict(_probe)
+    if pull_supported():  # where the nonce is in our memory, for a peer that pulls
+        offer["address"] = _address(memoryview(_probe_nonce))
+    return offer
 
 
 def probe_ok(offer: object) -> bool:
@@ -255,4 +606,18 @@ def probe_ok(offer: object) -> bool:
         view = open_shared(int(offer["pid"]), int(offer["fd"]), int(offer["nbytes"]))
         return bytes(view) == bytes.fromhex(str(offer["nonce"]))
     except (StreamError, KeyError, TypeError, ValueError, OSError):
+        return False
+
+
+def pull_ok(offer: object) -> bool:
+    """Whether a peer's :func:`probe` can be copied out of its memory here (process_vm_readv:
+    same user, no seccomp filter or ptrace rule against it): then it may lend us buffers."""
+    if not isinstance(offer, dict) or not pull_supported() or "address" not in offer:
+        return False
+    try:
+        nonce = bytes.fromhex(str(offer["nonce"]))
+        seen = ctypes.create_string_buffer(len(nonce))
+        _read(int(offer["pid"]), int(offer["address"]), ctypes.addressof(seen), len(nonce))
+        return bool(nonce) and hmac.compare_digest(seen.raw, nonce)
+    except (KeyError, TypeError, ValueError, OSError):
         return False
