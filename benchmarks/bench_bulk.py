@@ -4,7 +4,8 @@ Ours: ``%%remote --download=all`` with the array as the cell's input (upload: ``
 output (download: ``y = big``, where ``big`` is a proxy to an array made remotely), through the
 InteractiveShell, and ``proxy.fetch()`` for the API; each by both data paths of a local engine:
 the network path (big frames streamed as signed chunks over ZeroMQ, what a target on another
-host gets) and the same-host path (a sealed shared-memory segment mapped by the receiver).
+host gets) and the same-host path (the receiver copies the frame out of the sender's memory
+with process_vm_readv; a sealed shared-memory segment where that is not allowed).
 Peers: raw pyzmq multipart with ``copy=False`` (the floor of the network path), Dask
 scatter/gather (``direct=True``, no hashing, no compression), ipyparallel push/pull, execnet
 bytes over a channel (the payload is already ``bytes``: the conversion is not timed). Payloads
@@ -75,10 +76,11 @@ def run(bench: Bench) -> None:
         _guard(bench, "execnet", "execnet", lambda: _execnet(bench, arrays), arrays)
     if bench.wants("ssh"):
         _guard(bench, "ssh", "ssh", lambda: _ssh(bench, arrays), arrays)
-    bench.note("bulk: the same-host rows' peak RSS leaves out the shared-memory segment: the "
-               "sender writes it without mapping it, the receiver maps it and its pages count "
-               "once touched (the upload's `n = x.size` touches none). On the host it is one "
-               "copy of the payload, shared by both sides, besides the sender's own array.")
+    bench.note("bulk: the same-host rows copy the payload out of the sender's memory into the "
+               "receiver's (process_vm_readv): the receiver's peak RSS grows by one copy, the "
+               "sender's by none. Where such copies are not allowed (a sealed shared-memory "
+               "segment instead), the peak RSS leaves the segment out until its pages are "
+               "touched: one copy on the host, shared by both sides.")
     for n in sizes:
         for direction in ("up", "down"):
             what = f"{direction}load {_name(n)}"

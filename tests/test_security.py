@@ -435,11 +435,11 @@ def test_a_lent_buffer_is_copied_only_while_its_lease_stands():
     buffer go: bytes copied from memory taken back (maybe reused) are never used."""
     payload = os.urandom(3 * MB)
     segments, content = _lent(payload)
-    frames = shared.attach_shared(content, [b"head", b""])
+    frames = shared.attach_shared(content, [b"head", b""], os.getpid())
     assert bytes(frames[1]) == payload and not frames[1].readonly
     segments.close()  # taken back: its lease ends
     with pytest.raises(streaming.StreamError, match="taken back"):
-        shared.attach_shared(content, [b"head", b""])
+        shared.attach_shared(content, [b"head", b""], os.getpid())
 
 
 def test_a_lent_buffer_named_wrongly_is_refused():
@@ -455,16 +455,22 @@ def test_a_lent_buffer_named_wrongly_is_refused():
                                "lent": [[entry[k] for k in ("index", "ref", "nbytes", "address",
                                                               "lease", "token", "done")]]}}
 
+        ours = os.getpid()
         with pytest.raises(streaming.StreamError, match="taken back"):  # another lend's token
-            shared.attach_shared(named(token="00" * 16), [b"head", b""])
+            shared.attach_shared(named(token="00" * 16), [b"head", b""], ours)
         with pytest.raises(streaming.StreamError, match="cannot be read"):  # nothing there
-            shared.attach_shared(named(address=4096), [b"head", b""])
+            shared.attach_shared(named(address=4096), [b"head", b""], ours)
         with pytest.raises(streaming.StreamError, match="cannot be read"):  # no such process
-            shared.attach_shared(named(pid=2 ** 22 + 7), [b"head", b""])
+            shared.attach_shared(named(pid=2 ** 22 + 7), [b"head", b""], shared.ANY_LENDER)
+        with pytest.raises(streaming.StreamError, match="never agreed"):  # not our peer's
+            shared.attach_shared(named(), [b"head", b""], ours + 1)
+        with pytest.raises(streaming.StreamError, match="never agreed"):  # lends not agreed
+            shared.attach_shared(named(), [b"head", b""])
         with pytest.raises(streaming.StreamError, match="no place"):  # a frame with bytes
-            shared.attach_shared(named(), [b"head", b"x"])
+            shared.attach_shared(named(), [b"head", b"x"], ours)
         with pytest.raises(streaming.StreamError, match="not listed right"):
-            shared.attach_shared(named(token="not hex"), [b"head", b""])
+            shared.attach_shared(named(token="not hex"), [b"head", b""], ours)
+        assert bytes(shared.attach_shared(named(), [b"head", b""], ours)[1]) == payload
     finally:
         segments.close()
 

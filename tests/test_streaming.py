@@ -469,7 +469,11 @@ def test_a_lend_nobody_reads_is_taken_back_at_its_timeout_and_a_declined_one_at_
     assert not segments.lent and not segments.held
     ref = lending.put(view)
     content = {"shared": lending.listing([[1, ref, view.nbytes]])}
-    shared.decline(content)  # a reply nobody waits for any more
+    shared.decline(content, os.getpid() + 1)  # not the lender we agreed on: nothing said
+    assert not lending.wait(timeout=0.2)
+    ref = lending.put(view)
+    content = {"shared": lending.listing([[1, ref, view.nbytes]])}
+    shared.decline(content, os.getpid())  # a reply nobody waits for any more
     assert lending.wait(timeout=30.0)  # returns at once: the reader said it will not read
     assert not segments.lent
 

@@ -166,6 +166,7 @@ class Connection:
         self.shared_receive = False  # we read the engine's
         self.lend_send = False  # the engine copies our big frames out of our memory
         self.pull_receive = False  # we copy the engine's out of its memory
+        self.lender = 0  # the engine's pid once we copy from it: no other process's lends
         self.shared_taken: list[int] = []  # the engine's segments we mapped: it may close them
         self.digest = protocol.HMAC_SHA256  # big frames' digest, as agreed in the handshake
         # holding requests that are over → whether their reply reached us (protocol: settled)
@@ -252,6 +253,7 @@ class Connection:
         # we copy its replies' out of its memory: each way where process_vm_readv works
         self.lend_send = self.shared_send and info.get("pull_ok") is True
         self.pull_receive = self.shared_receive and shared.pull_ok(info.get("shared_probe"))
+        self.lender = int(info["shared_probe"]["pid"]) if self.pull_receive else 0
         log.debug("remote_magics: target '%s': shared memory to it %s, from it %s", self.name,
                   self.shared_send, self.shared_receive)
 
@@ -477,7 +479,7 @@ class Connection:
                     self.still_running = None  # the request we stopped waiting for has finished
                 if msg is not None and streaming.message_ok(self.key, msg["content"],
                                                             msg["buffers"]):
-                    shared.decline(msg["content"])  # its engine need not wait for us to copy
+                    shared.decline(msg["content"], self.lender)  # its engine need not wait for us to copy
                 continue  # late replies of requests we stopped waiting for
             content, frames = msg["content"], msg["buffers"]
             if msg["msg_type"] == protocol.CHUNK:
@@ -494,7 +496,8 @@ class Connection:
                               "digest", self.name)
                     continue
                 try:
-                    frames = self._incoming.claim(content, shared.attach_shared(content, frames))
+                    frames = self._incoming.claim(content,
+                                                  shared.attach_shared(content, frames, self.lender))
                     self.shared.close()  # the engine answered: it has mapped all we sent
                     self.shared_taken.extend(shared.shared_fds(content))
                 except streaming.StreamError as err:
@@ -655,6 +658,7 @@ class Connection:
         twin.restartable = self.restartable
         twin.shared_send, twin.shared_receive = self.shared_send, self.shared_receive
         twin.lend_send, twin.pull_receive = self.lend_send, self.pull_receive
+        twin.lender = self.lender
         twin.digest = self.digest
         twin.client_secret = self.client_secret
         twin.session.session = self.session.session

@@ -349,7 +349,8 @@ class Engine:
             self.shared.close(protocol.client_of(msg), taken)
         incoming = self.incoming.pop(protocol.client_of(msg), None) or streaming.Incoming(self.key)
         try:
-            msg["buffers"] = incoming.claim(content, shared.attach_shared(content, msg["buffers"]))
+            msg["buffers"] = incoming.claim(
+                content, shared.attach_shared(content, msg["buffers"], shared.ANY_LENDER))
         except streaming.StreamError as err:
             return self._drop(msg, f"({err})")
         self.accepted = msg["header"].get("msg_id")  # from here on, it is answered (guard)

@@ -1,17 +1,26 @@
-"""Same-host transfers: a big frame in a sealed shared-memory segment instead of chunks.
+"""Same-host transfers: a big frame copied out of the sender's memory, or in a sealed segment.
 
-Between two processes of one user on one host, a big frame need not cross a socket at all: the
-sender writes it once into a sealed ``memfd`` (:class:`Shared`) and the message names it; the
-receiver opens it through ``/proc/<pid>/fd/<fd>`` and maps it in place (:func:`open_shared`), so
-its bytes land nowhere else. Whether the peer can do that is detected, not assumed: each side
-offers a sealed probe holding a random nonce (:func:`probe`), which the other must read back
-(:func:`probe_ok`) before it is used. Anything that fails (no memfd, not enough memory, a peer in
-another container) falls back to the chunks of :mod:`.streaming`.
+Between two processes of one user on one host, a big frame need not cross a socket at all.
+Two ways, both detected, never assumed: each side offers a probe (:func:`probe`), a random nonce
+in a sealed ``memfd`` and at an address in its memory, which the other must read back.
 
-The sender gives its :class:`Shared` to :func:`.streaming.send` (it places the big frames); the
-receiver calls :func:`attach_shared` on a verified message before it claims the streamed frames,
-and tells the sender which segments it took (:func:`shared_fds`), so the sender closes them
-(:meth:`Shared.close`); segments nobody claimed expire (:data:`SHARED_KEEP`).
+- **Pull** (where the peer read our nonce out of our memory, :func:`pull_ok`): the sender lends
+  the buffer it already has (:meth:`Shared.lend`; no copy on its side) and the message names
+  its address; the receiver copies it with ``process_vm_readv`` into fresh private memory, its
+  threads faulting in and filling pages side by side (:func:`pull`), then checks the lend's
+  lease, which the sender ends before it lets the buffer go, and says done through a pipe the
+  message names. A sender waits for that (:meth:`Lending.wait`, bounded) before it goes on.
+- **Sealed segment** (where pulls are not agreed: a seccomp filter, ``PULL_ENV=0``): the sender
+  writes the frame once into a sealed ``memfd`` (:meth:`Shared.put`); the receiver opens it
+  through ``/proc/<pid>/fd/<fd>``, checks its seals and size, and maps it in place
+  (:func:`open_shared`), so its bytes land nowhere else.
+
+Anything that fails (no memfd, not enough memory, a peer in another container) falls back to
+the chunks of :mod:`.streaming`. The sender gives a placer (:class:`Lending` over its
+:class:`Shared`) to :func:`.streaming.send`; the receiver calls :func:`attach_shared` on a
+verified message before it claims the streamed frames, and tells the sender which segments it
+took (:func:`shared_fds`), so the sender closes them (:meth:`Shared.close`); segments nobody
+claimed expire (:data:`SHARED_KEEP`).
 
 Standard library only: shipped as source with the engine to kernels that lack remote_magics.
 """
@@ -296,12 +305,19 @@ def shared_fds(content: dict) -> list[int]:
     return [int(entry[1]) for key in ("frames", "lent") for entry in shared.get(key, ())]
 
 
-def attach_shared(content: dict, frames: Sequence) -> list:
-    """A verified message's frames with the shared segments it names mapped in at their places
-    (the frames as they are when it names none).
+#: ``attach_shared``'s ``lender`` that takes lends from any process: an engine's (a client
+#: that holds the key may run code there anyway, so it can read nothing it could not already).
+ANY_LENDER = -1
 
-    Raises :class:`~.streaming.StreamError` for a segment that cannot be mapped as named (then
-    the message is dropped, as for a bad chunk).
+
+def attach_shared(content: dict, frames: Sequence, lender: int = 0) -> list:
+    """A verified message's frames with the shared segments it names mapped in at their places
+    (the frames as they are when it names none), and the buffers it lends copied in.
+
+    Lends are taken only from process ``lender`` (the peer whose probe we read; 0: from none,
+    :data:`ANY_LENDER`: from any), so a peer cannot make us copy another process's memory.
+    Raises :class:`~.streaming.StreamError` for a segment that cannot be mapped as named, or a
+    lend that cannot be copied (then the message is dropped, as for a bad chunk).
     """
     shared = content.get("shared")
     frames = list(frames)
@@ -319,6 +335,9 @@ def attach_shared(content: dict, frames: Sequence) -> list:
                  int(done)) for i, ref, n, address, lease, token, done in shared.get("lent", ())]
     except (TypeError, ValueError):
         raise StreamError("a message whose lent buffers are not listed right") from None
+    if lent and lender not in (pid, ANY_LENDER):
+        raise StreamError(f"a message lending buffers of process {pid}, which we never agreed "
+                          "to copy from")
     places = [index for index, *_ in listed] + [index for index, *_ in lent]
     for index in places:
         if (not 0 <= index < len(frames) or memoryview(frames[index]).nbytes != 0
@@ -334,14 +353,17 @@ def attach_shared(content: dict, frames: Sequence) -> list:
     return frames
 
 
-def decline(content: dict) -> None:
+def decline(content: dict, lender: int = 0) -> None:
     """Tell the sender of a verified message we will not read the buffers it lent (a reply
-    nobody waits for any more), so it takes them back at once instead of at its timeout."""
+    nobody waits for any more), so it takes them back at once instead of at its timeout.
+    Only to process ``lender``, as for :func:`attach_shared`."""
     shared = content.get("shared")
     if not isinstance(shared, dict) or not shared.get("lent"):
         return
     try:
         pid = int(shared["pid"])
+        if lender not in (pid, ANY_LENDER):
+            return
         for entry in shared["lent"]:
             _say_done(pid, int(entry[6]), bytes.fromhex(entry[5]))
     except (KeyError, TypeError, ValueError, IndexError):

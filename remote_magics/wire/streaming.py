@@ -43,7 +43,9 @@ _TAG = b"remote_chunk"  # a chunk's digest can never equal a message's
 log = logging.getLogger(__name__)
 
 #: Bytes moved by this process, by path: "shared_sent", "shared_received", "streamed_sent",
-#: "streamed_received" (what the tests check, and what a user may look at to see the path used).
+#: "streamed_received" (what the tests check, and what a user may look at to see the path used);
+#: of the shared ones, "shared_lent" were lent to a peer that copied them out of our memory,
+#: "shared_pulled" copied here out of a peer's (the rest went in sealed segments).
 stats: collections.Counter = collections.Counter()
 
 
