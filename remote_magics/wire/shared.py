@@ -526,21 +526,26 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
     def work(first: int) -> None:
         try:
             for offset in steps[first::workers]:
+                if failed:
+                    return
                 size = min(_PULL_STEP, nbytes - offset)
                 libc.madvise(into + offset, size, _POPULATE_WRITE)  # may fail: faults then
                 _read(pid, address + offset, into + offset, size)
-                if failed:
-                    return
-        except OSError as err:
-            failed.append(err)
+        except Exception as err:  # any failure in a helper must fail the pull
+            failed.append(err if isinstance(err, OSError) else OSError(0, repr(err)))
 
     helpers = [threading.Thread(target=work, args=(first,), daemon=True,
                                 name="remote_magics-pull") for first in range(1, workers)]
     for helper in helpers:
         helper.start()
-    work(0)
-    for helper in helpers:
-        helper.join()
+    try:
+        work(0)
+    except BaseException:  # an interrupt: the helpers stop at their next chunk
+        failed.append(OSError(0, "interrupted"))
+        raise
+    finally:  # never unmap the buffer while a helper still writes into it
+        for helper in helpers:
+            helper.join()
     seen = ctypes.create_string_buffer(_LEASE)
     if not failed:
         try:
