@@ -173,6 +173,7 @@ class Connection:
         self.use_data_port = True  # False: big frames go as chunks on the shell socket
         self.link: dataport.Link | None = None
         self.link_failed = False  # the data port could not be reached: chunks from now on
+        self.dropped: dict[str, str] = {}  # request msg_id → why the engine dropped it
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
@@ -265,7 +266,8 @@ class Connection:
                                and streaming.probe_ok(info.get("shared_probe")))
         # a tunnelled kernel's connection info names the data port's local end (None: none);
         # a kernel reached directly announces its own, at the address of its other ports
-        port = self.info["data_port"] if "data_port" in self.info else info.get("data_port")
+        port = (self.info[protocol.DATA_PORT] if protocol.DATA_PORT in self.info
+                else info.get(protocol.DATA_PORT))
         if (isinstance(port, int) and port > 0 and self.info.get("transport", "tcp") == "tcp"
                 and not self.info.get("curve_publickey")):
             self.data_address = (self.info.get("ip", "127.0.0.1"), port)
@@ -586,6 +588,8 @@ class Connection:
             elif msg["msg_type"] == "status":
                 if msg["content"].get("execution_state") == "idle":
                     idle_at = time.monotonic()
+                    if msg["content"].get("remote_dropped"):  # our engine refused the request
+                        self.dropped[msg_id] = str(msg["content"]["remote_dropped"])
             elif msg["msg_type"] == protocol.LOOKUP_REQUEST:
                 self.answer_lookup(msg, on_lookup)
             elif msg["msg_type"] in _iopub_handlers:
@@ -755,6 +759,12 @@ class Pending:
                 self.waiter.beat()
             if self.reply is not None and self.idle_at is not None:
                 return self._finish()
+            dropped = conn.dropped.pop(self.msg_id, None)
+            if self.reply is None and dropped is not None:
+                raise ConnectionLost(
+                    f"target '{conn.name}' dropped the request, and nothing ran: a request "
+                    f"{dropped}. Its data was altered on the way or did not all arrive; run it "
+                    "again.")
             quiet_since = max(self.idle_at or 0.0, conn.chunk_at)  # a streamed reply still coming
             if self.reply is None and self.idle_at is not None and time.monotonic() - quiet_since > (
                     0.5 if not self.answer_required else REPLY_GRACE):

@@ -385,8 +385,9 @@ class Engine:
         """
         kind = msg["header"]["msg_type"]
         self.kernel.log.error("remote_magics: dropped a %s %s", kind, why)
-        if kind in protocol.REQUEST_TYPES:
-            self.session.send(self.kernel.iopub_socket, "status", {"execution_state": "idle"},
+        if kind in protocol.REQUEST_TYPES:  # with why, so that the client says it at once
+            self.session.send(self.kernel.iopub_socket, "status",
+                              {"execution_state": "idle", "remote_dropped": why},
                               parent=msg, ident=b"remote_magics.status")
         return False
 
@@ -780,7 +781,7 @@ class Engine:
             "shared_ok": streaming.probe_ok(parent["content"].get("shared_probe")),
             "digest_scheme": protocol.agreed_scheme(parent["content"].get("digests")),
             # big frames may go by this TCP port (at the kernel's ip) instead of chunks
-            "data_port": self.dataport.port if self.dataport is not None else None,
+            protocol.DATA_PORT: self.dataport.port if self.dataport is not None else None,
         })
 
 
@@ -816,7 +817,7 @@ def open_data_port(kernel: Any) -> "dataport.Listener | None":
     port = 0
     try:
         with open(getattr(app, "abs_connection_file", "") or "") as file:
-            port = int(json.load(file).get("data_port") or 0)
+            port = int(json.load(file).get(protocol.DATA_PORT) or 0)
     except (OSError, ValueError, TypeError, AttributeError):
         pass
     try:

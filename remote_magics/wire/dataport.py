@@ -381,6 +381,8 @@ def connect(address: tuple[str, int], key: bytes, client: str, *, name: str = ""
                                   "the connection key")
         secret = client.encode()
         sock.sendall(len(secret).to_bytes(1, "little") + secret)
+        if _recv_exact(sock, 1) != b"\x01":  # listed by the engine: requests may name it now
+            raise ConnectionError("the engine did not admit the data port link")
     except BaseException:
         sock.close()
         raise
@@ -448,11 +450,20 @@ class Listener:
                              err if str(err) else "it sent nothing in time")
             sock.close()
             return
-        link = Link(sock, self.key, client_nonce.hex(), client=client, on_close=self._forget)
+        link_id = client_nonce.hex()
         with self._lock:
-            self.links[link.id] = link
-        if link.closed:  # closed before it was listed
-            self._forget(link)
+            stale = self.links.pop(link_id, None)
+        if stale is not None:  # a nonce used twice: not a client of ours
+            stale.close("its link id was used again")
+            sock.close()
+            return
+        link = Link(sock, self.key, link_id, client=client, on_close=self._forget)
+        with self._lock:
+            self.links[link_id] = link
+        try:
+            sock.sendall(b"\x01")  # listed: the client's requests may name it from now on
+        except OSError as err:
+            link.close(f"admission failed: {err}")
 
     def _forget(self, link: Link) -> None:
         with self._lock:

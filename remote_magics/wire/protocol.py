@@ -389,6 +389,9 @@ def check_download(download: str) -> None:
 
 #: A kernel's ports in a connection file, in the order a served engine's URL implies them.
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+#: The engine's data port in a connection file, where one is chosen for it (an ssh target's,
+#: which forwards it); None there means none may be used (:mod:`.dataport`).
+DATA_PORT = "data_port"
 
 
 def connection_info(ip: str, key: str, ports: dict, **extra: object) -> dict:
