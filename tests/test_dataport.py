@@ -253,3 +253,23 @@ def test_a_local_engine_announces_its_data_port_at_its_kernels_ip(target):
                                      timeout=30).content
     assert isinstance(info[protocol.DATA_PORT], int)
     assert target.connection.data_address == ("127.0.0.1", info[protocol.DATA_PORT])
+
+
+def test_an_upload_interrupted_on_the_data_port_leaves_the_next_cell_working(data_port):
+    target = data_port
+    conn = target.connection
+    payload = np.random.default_rng(4).random(100 * MB // 8)
+
+    def stop(direction: str, done: int, total: int) -> None:
+        if direction == "upload" and done < total:
+            raise KeyboardInterrupt  # the stop button, with part of the bytes sent
+
+    with pytest.raises(KeyboardInterrupt):
+        target.run("n = payload.size", {"payload": payload}, download="all", on_progress=stop)
+    broken = conn.link
+    assert broken is None or broken.closed  # the engine would wait for the rest: closed
+    before = dict(streaming.stats)
+    assert target.run("n = payload.size", {"payload": payload}, download="all").values == {
+        "n": payload.size}
+    assert conn.link is not broken and not conn.link.closed  # a new link
+    assert _grew(before, "ported_sent") == payload.nbytes

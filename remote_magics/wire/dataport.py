@@ -211,8 +211,8 @@ class Link:
                         sent += piece.nbytes
                         if on_progress is not None:
                             on_progress(sent, total)
-        except OSError as err:
-            self.close(f"sending failed: {err}")
+        except BaseException as err:  # an interrupt too: the peer would wait for the rest
+            self.close(f"sending failed: {err!r}")
             raise
         finally:
             hashing.join()
@@ -227,6 +227,9 @@ class Link:
                 ready, _, _ = select.select([self.sock], [], [], 1.0)
                 if not ready:
                     continue  # idle between transfers: look at ``closed`` again
+                if not self.sock.recv(1, socket.MSG_PEEK):
+                    self.close()  # the peer closed it between transfers: nothing was lost
+                    return
                 self._receive_one()
         except (OSError, ConnectionError, ValueError, streaming.StreamError) as err:
             self.close(str(err) or type(err).__name__)
