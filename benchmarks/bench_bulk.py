@@ -3,9 +3,11 @@
 Ours: ``%%remote --download=all`` with the array as the cell's input (upload: ``n = x.size``) or
 output (download: ``y = big``, where ``big`` is a proxy to an array made remotely), through the
 InteractiveShell, and ``proxy.fetch()`` for the API; each by both data paths of a local engine:
-the network path (big frames streamed as signed chunks over ZeroMQ, what a target on another
-host gets) and the same-host path (the receiver copies the frame out of the sender's memory
-with process_vm_readv; a sealed shared-memory segment where that is not allowed).
+the network path (big frames over the engine's data port, a side TCP connection authenticated
+with the key and digested as the bytes move, what a target on another host gets; signed
+ZeroMQ chunks are its fallback) and the same-host path (the receiver copies the frame out of
+the sender's memory with process_vm_readv; a sealed shared-memory segment where that is not
+allowed).
 Peers: raw pyzmq multipart with ``copy=False`` (the floor of the network path), Dask
 scatter/gather (``direct=True``, no hashing, no compression), ipyparallel push/pull, execnet
 bytes over a channel (the payload is already ``bytes``: the conversion is not timed). Payloads
@@ -15,7 +17,8 @@ alike); the other peers run alone. The 1 GB cases run one at a time and every co
 before the next.
 
 Across hosts (section ``ssh``): an engine behind the test sshd on 127.0.0.1 (the tunnels a
-remote host gets; big frames forced onto the network path, since the host is in fact this one)
+remote host gets, the data port's forward included; big frames forced onto the network path,
+since the host is in fact this one)
 against ``scp`` of the same bytes through the same sshd.
 
 Sections, for ``python -m benchmarks --only bulk --rows WORD``: core, digest, ipp, dask
@@ -150,7 +153,8 @@ def _core(bench: Bench, arrays: dict) -> None:
                      label="raw pyzmq multipart copy=False (floor)",
                      fn=lambda: peer.upload(array), nbytes=n, remote_pid=peer.pid),
                 dict(group=up, row_id=_row("up", n, "remote"),
-                     label="remote_magics %%remote --download=all, n = x.size: network path",
+                     label="remote_magics %%remote --download=all, n = x.size: network path "
+                           "(data port)",
                      fn=lambda: net.cell(_changed(array, "%%remote --target bench-net "
                                                          "--download=all\nn = x.size")),
                      nbytes=n, remote_pid=net.pid),
@@ -180,14 +184,15 @@ def _core(bench: Bench, arrays: dict) -> None:
                      label="raw pyzmq multipart copy=False (floor)", fn=peer.download,
                      nbytes=n, remote_pid=peer.pid),
                 dict(group=down, row_id=_row("down", n, "remote"),
-                     label="remote_magics %%remote --download=all, y = big: network path",
+                     label="remote_magics %%remote --download=all, y = big: network path "
+                           "(data port)",
                      setup=lambda: ns.__setitem__("big", bigs["bench-net"]),
                      fn=lambda: net.cell("%%remote --target bench-net --download=all\n"
                                          "y = big"),
                      teardown=lambda: (ns.pop("y", None), ns.pop("big", None)),
                      nbytes=n, remote_pid=net.pid),
                 dict(group=down, row_id=_row("down", n, "fetch"),
-                     label="remote_magics API: proxy.fetch(): network path",
+                     label="remote_magics API: proxy.fetch(): network path (data port)",
                      fn=bigs["bench-net"].fetch, nbytes=n, remote_pid=net.pid),
                 dict(group=down, row_id=_row("down", n, "shm"),
                      label="remote_magics %%remote, y = big: same host (shared memory)",
@@ -287,7 +292,7 @@ def _ssh(bench: Bench, arrays: dict) -> None:
             ns["x"] = array
             bench.transfers([
                 dict(group=_group("up", n), row_id=_row("up", n, "ssh"),
-                     label="across hosts: %%remote n = x.size through ssh tunnels",
+                     label="across hosts: %%remote n = x.size through ssh tunnels (data port)",
                      fn=lambda: ours.cell(_changed(array, f"%%remote --target {name} "
                                                           "--download=all\nn = x.size")),
                      nbytes=n, remote_pid=ours.pid),
@@ -302,7 +307,7 @@ def _ssh(bench: Bench, arrays: dict) -> None:
                       f"big = np.random.default_rng(1).random({n // 8})\nx = None")
             bench.transfers([
                 dict(group=_group("down", n), row_id=_row("down", n, "ssh"),
-                     label="across hosts: %%remote y = big through ssh tunnels",
+                     label="across hosts: %%remote y = big through ssh tunnels (data port)",
                      fn=lambda: ours.cell(f"%%remote --target {name} --download=all\ny = big"),
                      teardown=lambda: ns.pop("y", None), nbytes=n, remote_pid=ours.pid),
                 dict(group=_group("down", n), row_id=_row("down", n, "scp"),

@@ -44,8 +44,9 @@ class Ours:
         self.pid = int(target.details["pid"])
 
     def network(self) -> "Ours":
-        """Big frames go as streamed chunks both ways, as to a target on another host, not by
-        the shared memory this same-host target agreed on."""
+        """Big frames go by the network path both ways (the engine's data port, chunks where
+        there is none), as to a target on another host, not by the shared memory this same-host
+        target agreed on."""
         self.target.connection.shared_send = self.target.connection.shared_receive = False
         return self
 

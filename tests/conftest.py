@@ -81,24 +81,33 @@ def target(shell):
 
 
 @contextlib.contextmanager
-def network_path(*targets):
-    """Big frames to and from these targets go as streamed chunks, as across hosts, not by
-    shared memory (which same-host targets agree on at connection)."""
+def network_path(*targets, port: bool = False):
+    """Big frames to and from these targets go as across hosts, not by shared memory (which
+    same-host targets agree on at connection): by the engine's data port with ``port``, else as
+    streamed chunks on the shell socket (the fallback path)."""
     conns = [t.connection for t in targets]
-    saved = [(c.shared_send, c.shared_receive) for c in conns]
+    saved = [(c.shared_send, c.shared_receive, c.use_data_port) for c in conns]
     for conn in conns:
         conn.shared_send = conn.shared_receive = False
+        conn.use_data_port = port
     try:
         yield
     finally:
-        for conn, (send, receive) in zip(conns, saved):
-            conn.shared_send, conn.shared_receive = send, receive
+        for conn, (send, receive, use_port) in zip(conns, saved):
+            conn.shared_send, conn.shared_receive, conn.use_data_port = send, receive, use_port
 
 
 @pytest.fixture
 def network(target):
     """The session's target with big frames streamed as chunks both ways (no shared memory)."""
     with network_path(target):
+        yield target
+
+
+@pytest.fixture
+def data_port(target):
+    """The session's target with big frames by its data port both ways (no shared memory)."""
+    with network_path(target, port=True):
         yield target
 
 

@@ -55,9 +55,10 @@ def test_ssh_kernel_binds_only_the_hosts_loopback_and_is_reached_through_tunnels
     assert remote["ip"] == "127.0.0.1" and remote.get("transport", "tcp") == "tcp"
     local = ssh_target.connection.info
     assert local["ip"] == "127.0.0.1"
-    remote_ports = {remote[name] for name in protocol.PORT_NAMES}
+    names = (*protocol.PORT_NAMES, protocol.DATA_PORT)  # the engine's data port too
+    remote_ports = {remote[name] for name in names}
     assert remote_ports == set(ssh_target.kernel_manager.remote["ready"].values())
-    assert not remote_ports & {local[name] for name in protocol.PORT_NAMES}  # tunnelled, not direct
+    assert not remote_ports & {local[name] for name in names}  # tunnelled, not direct
     listeners = {c.laddr.port: c.laddr.ip for c in psutil.net_connections("tcp")
                  if c.status == psutil.CONN_LISTEN and c.laddr.port in remote_ports}
     assert listeners and set(listeners.values()) == {"127.0.0.1"}
@@ -78,6 +79,28 @@ def test_a_big_array_crosses_the_ssh_tunnels_both_ways_as_chunks(ssh_target):
     assert np.array_equal(ns["back"], payload[::-1])
     for key in ("streamed_sent", "streamed_received"):
         assert streaming.stats[key] - before.get(key, 0) == payload.nbytes
+
+
+def test_a_big_array_crosses_the_forwarded_data_port_both_ways(ssh_target):
+    """Shared memory off: big frames go by the engine's data port, through its own tunnel."""
+    import numpy as np
+
+    from remote_magics.wire import streaming
+    from tests.conftest import network_path
+
+    conn = ssh_target.connection
+    remote_port = ssh_target.kernel_manager.remote["ready"][protocol.DATA_PORT]
+    assert conn.data_address == ("127.0.0.1", conn.info[protocol.DATA_PORT])
+    assert conn.info[protocol.DATA_PORT] != remote_port  # the tunnel's local end, not the engine's
+    payload = np.random.default_rng(9).random(60_000_000 // 8)
+    before = dict(streaming.stats)
+    with network_path(ssh_target, port=True):
+        ns = {"payload": payload}
+        ssh_target.run("back = payload[::-1].copy()", ns, download="all", on_output=None)
+    assert np.array_equal(ns["back"], payload[::-1])
+    for key in ("ported_sent", "ported_received"):
+        assert streaming.stats[key] - before.get(key, 0) == payload.nbytes
+    assert streaming.stats["streamed_sent"] == before.get("streamed_sent", 0)
 
 
 def test_an_ssh_target_on_this_very_host_is_detected_and_uses_shared_memory(ssh_target):

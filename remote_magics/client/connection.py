@@ -26,7 +26,7 @@ from jupyter_client.session import Session
 
 from ..engine import curve
 from ..errors import ConnectionLost, RemoteInterrupt, RemoteKernelDied, RemoteTimeout
-from ..wire import protocol, shared, streaming
+from ..wire import dataport, protocol, shared, streaming
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ STATUS_INTERVAL = 0.5
 RELAY_BATCH = 500
 #: Bytes of an upload sent ahead of the engine's acknowledgements (it digests them meanwhile).
 UPLOAD_WINDOW = 4 * protocol.STREAM_CHUNK
+#: Seconds to open and authenticate a link to an engine's data port before using chunks instead.
+DATA_PORT_TIMEOUT = 5.0
 #: Seconds of chunks of a download taken per wake-up at most (the heartbeat gets its turn).
 CHUNK_BUDGET = 0.2
 #: Late output messages kept for a request that shows output, at most (the oldest go first).
@@ -169,6 +171,12 @@ class Connection:
         self.lender = 0  # the engine's pid once we copy from it: no other process's lends
         self.shared_taken: list[int] = []  # the engine's segments we mapped: it may close them
         self.digest = protocol.HMAC_SHA256  # big frames' digest, as agreed in the handshake
+        # elsewhere (no shared memory): big frames by the engine's data port (:meth:`agree`)
+        self.data_address: tuple[str, int] | None = None
+        self.use_data_port = True  # False: big frames go as chunks on the shell socket
+        self.link: dataport.Link | None = None
+        self.link_failed = False  # the data port could not be reached: chunks from now on
+        self.dropped: dict[str, str] = {}  # request msg_id → why the engine dropped it
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
@@ -219,6 +227,17 @@ class Connection:
             msg = streaming.send(self.session, self.control, msg_type, content, frames, self.key,
                                  chunk=None, scheme=self.digest)
             return msg["header"]["msg_id"]
+        link = (self.data_link() if ours and not self.shared_send
+                and dataport.big_frames(frames) else None)
+        if link is not None:
+            progress = functools.partial(on_progress, "upload") if on_progress else None
+            try:
+                msg = dataport.send(self.session, self.shell, link, msg_type, content, frames,
+                                    self.key, scheme=self.digest, on_progress=progress)
+                return msg["header"]["msg_id"]
+            except OSError as err:  # the link is closed: the engine never saw this transfer named
+                log.warning("remote_magics: data port to '%s' failed (%s); sending as chunks",
+                            self.name, err)
         window = streaming.Window(UPLOAD_WINDOW, on_progress, self._next_ack,
                                   self._upload_stalled, interval=HEARTBEAT_INTERVAL)
         try:
@@ -254,8 +273,33 @@ class Connection:
         self.lend_send = self.shared_send and info.get("pull_ok") is True
         self.pull_receive = self.shared_receive and shared.pull_ok(info.get("shared_probe"))
         self.lender = int(info["shared_probe"]["pid"]) if self.pull_receive else 0
+        # a tunnelled kernel's connection info names the data port's local end (None: none);
+        # a kernel reached directly announces its own, at the address of its other ports
+        port = (self.info[protocol.DATA_PORT] if protocol.DATA_PORT in self.info
+                else info.get(protocol.DATA_PORT))
+        if (isinstance(port, int) and port > 0 and self.info.get("transport", "tcp") == "tcp"
+                and not self.info.get("curve_publickey")):
+            self.data_address = (self.info.get("ip", "127.0.0.1"), port)
         log.debug("remote_magics: target '%s': shared memory to it %s, from it %s", self.name,
                   self.shared_send, self.shared_receive)
+
+    def data_link(self) -> "dataport.Link | None":
+        """The open link to the engine's data port, opened now if need be; None to use chunks
+        (no data port, turned off, or it could not be reached: then never again on this
+        connection)."""
+        if (self.link is not None and not self.link.closed) or self.data_address is None:
+            return self.link if self.link is not None and not self.link.closed else None
+        if not (self.use_data_port and dataport.enabled()) or self.link_failed:
+            return None
+        try:
+            self.link = dataport.connect(self.data_address, self.key, self.client_secret,
+                                         name=self.name, timeout=DATA_PORT_TIMEOUT)
+        except OSError as err:
+            self.link_failed = True
+            log.warning("remote_magics: target '%s': its data port %s:%s cannot be reached (%s); "
+                        "big frames go as chunks", self.name, *self.data_address, err)
+            return None
+        return self.link
 
     def _next_ack(self, timeout: float) -> dict | None:
         """During an upload, the next iopub message: an acknowledgement's content, else {}."""
@@ -445,6 +489,10 @@ class Connection:
                            "pull_ok": self.pull_receive and shared.pull_supported()}
             if self.digest != protocol.HMAC_SHA256:
                 content = {**content, "digest_scheme": self.digest}
+            link = self.data_link() if not self.shared_receive else None
+            if link is not None:  # the reply's big frames may come by it
+                link.clear()  # what an abandoned request left there
+                content = {**content, "data_link": link.id}
         try:
             msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
         except BaseException:
@@ -496,6 +544,10 @@ class Connection:
                               "digest", self.name)
                     continue
                 try:
+                    if content.get("ported"):  # big frames that came by the data port
+                        if self.link is None:
+                            raise streaming.StreamError("its data-port link is not open")
+                        frames = self.link.claim(content, frames)
                     frames = self._incoming.claim(content,
                                                   shared.attach_shared(content, frames, self.lender))
                     self.shared.close()  # the engine answered: it has mapped all we sent
@@ -550,6 +602,8 @@ class Connection:
             elif msg["msg_type"] == "status":
                 if msg["content"].get("execution_state") == "idle":
                     idle_at = time.monotonic()
+                    if msg["content"].get("remote_dropped"):  # our engine refused the request
+                        self.dropped[msg_id] = str(msg["content"]["remote_dropped"])
             elif msg["msg_type"] == protocol.LOOKUP_REQUEST:
                 self.answer_lookup(msg, on_lookup)
             elif msg["msg_type"] in _iopub_handlers:
@@ -660,6 +714,7 @@ class Connection:
         twin.lend_send, twin.pull_receive = self.lend_send, self.pull_receive
         twin.lender = self.lender
         twin.digest = self.digest
+        twin.data_address, twin.use_data_port = self.data_address, self.use_data_port
         twin.client_secret = self.client_secret
         twin.session.session = self.session.session
         twin.session.message_count = next(_twin_blocks) << 40
@@ -678,6 +733,8 @@ class Connection:
             self.closed = True
             self._incoming.clear()
             self.shared.close()
+            if self.link is not None:
+                self.link.close()
             self.context.destroy(linger=int(linger * 1000))
 
 
@@ -718,6 +775,12 @@ class Pending:
                 self.waiter.beat()
             if self.reply is not None and self.idle_at is not None:
                 return self._finish()
+            dropped = conn.dropped.pop(self.msg_id, None)
+            if self.reply is None and dropped is not None:
+                raise ConnectionLost(
+                    f"target '{conn.name}' dropped the request, and nothing ran: a request "
+                    f"{dropped}. Its data was altered on the way or did not all arrive; run it "
+                    "again.")
             quiet_since = max(self.idle_at or 0.0, conn.chunk_at)  # a streamed reply still coming
             if self.reply is None and self.idle_at is not None and time.monotonic() - quiet_since > (
                     0.5 if not self.answer_required else REPLY_GRACE):

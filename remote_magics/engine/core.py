@@ -26,7 +26,7 @@ import sys
 import threading
 from typing import Any
 
-from ..wire import protocol, serialize, shared, streaming
+from ..wire import dataport, protocol, serialize, shared, streaming
 from . import channels, jobs, kept, live, lookup, namespace, pages, persist, tracebacks
 from .store import ObjectStore, describe
 
@@ -124,6 +124,7 @@ class Engine:
         self.running: dict | None = None  # the run request being handled
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
         self.shared = shared.Shared()  # segments of replies, until their client took them
+        self.dataport: dataport.Listener | None = None  # big frames over a side TCP port
         # request msg_id → (client, ids its reply holds), until the client settles it
         self.unsettled: dict[str, tuple[str, list[str]]] = {}
         self.accepted: str | None = None  # the msg_id of the last request that passed its checks
@@ -145,6 +146,7 @@ class Engine:
             }
         )
         self.kernel._remote_magics_engine = self
+        self.dataport = open_data_port(self.kernel)
         live.install(self)
         channels.install(self)
         lookup.install(self)
@@ -252,17 +254,35 @@ class Engine:
                     if parent["content"].get("shared_ok") is True else None)
         big = [n for n in (memoryview(f).nbytes for f in frames) if n > protocol.STREAM_CHUNK]
         room = shared.shared_room() if big and segments is not None else 0
-        self._announce(parent, "download", frames, streamed=any(n > room for n in big))
+        # a client on another host (or without shared memory) gets big frames by its data port
+        link = (self.data_link(parent) if big and segments is None else None)
+        self._announce(parent, "download", frames,
+                       streamed=link is None and any(n > room for n in big))
         content["engine_id"] = self.engine_id
         self._hold_until_settled(parent, content)
         self._output_done(parent)
         scheme = protocol.agreed_scheme([parent["content"].get("digest_scheme")])
+        if link is not None:
+            try:
+                dataport.send(self.session, stream, link, msg_type, content, frames, self.key,
+                              parent=parent, ident=ident, scheme=scheme)
+                self.replied = parent["header"].get("msg_id")
+                return
+            except OSError as err:  # the link is closed now: its chunks go on the shell instead
+                self.kernel.log.warning("remote_magics: data port failed (%s); sending the reply "
+                                        "as chunks", err)
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
                        ident=ident, shared=segments, owner=protocol.client_of(parent),
                        scheme=scheme)
         self.replied = parent["header"].get("msg_id")
         if segments is not None:  # what we lent stays as it is until the client has copied it
             segments.wait()
+
+    def data_link(self, msg: dict) -> "dataport.Link | None":
+        """The data-port link a request's client named (``data_link``), if open and its own."""
+        if self.dataport is None:
+            return None
+        return self.dataport.link_for(msg["content"].get("data_link"), protocol.client_of(msg))
 
     def reply_control(self, stream, ident, parent, content: dict) -> None:
         """Reply to a request on the control channel (no frames, never streamed)."""
@@ -349,6 +369,11 @@ class Engine:
             self.shared.close(protocol.client_of(msg), taken)
         incoming = self.incoming.pop(protocol.client_of(msg), None) or streaming.Incoming(self.key)
         try:
+            if content.get("ported"):  # big frames that came by the data port: verified there
+                link = self.data_link(msg)
+                if link is None:
+                    raise streaming.StreamError("its data-port link is not open")
+                msg["buffers"] = link.claim(content, msg["buffers"])
             msg["buffers"] = incoming.claim(
                 content, shared.attach_shared(content, msg["buffers"], shared.ANY_LENDER))
         except streaming.StreamError as err:
@@ -364,8 +389,9 @@ class Engine:
         """
         kind = msg["header"]["msg_type"]
         self.kernel.log.error("remote_magics: dropped a %s %s", kind, why)
-        if kind in protocol.REQUEST_TYPES:
-            self.session.send(self.kernel.iopub_socket, "status", {"execution_state": "idle"},
+        if kind in protocol.REQUEST_TYPES:  # with why, so that the client says it at once
+            self.session.send(self.kernel.iopub_socket, "status",
+                              {"execution_state": "idle", "remote_dropped": why},
                               parent=msg, ident=b"remote_magics.status")
         return False
 
@@ -759,6 +785,8 @@ class Engine:
             "shared_ok": shared.probe_ok(parent["content"].get("shared_probe")),
             "pull_ok": shared.pull_ok(parent["content"].get("shared_probe")),
             "digest_scheme": protocol.agreed_scheme(parent["content"].get("digests")),
+            # big frames may go by this TCP port (at the kernel's ip) instead of chunks
+            protocol.DATA_PORT: self.dataport.port if self.dataport is not None else None,
         })
 
 
@@ -774,6 +802,35 @@ class InputError(Exception):
                         f"{tracebacks.one_line(cause)}.{hint}")
         super().__init__(self.message)
         self.name = name
+
+
+def open_data_port(kernel: Any) -> "dataport.Listener | None":
+    """The engine's data port (:mod:`..wire.dataport`), at the kernel's ip; None where it may not
+    have one.
+
+    Not for a kernel served with CurveZMQ (the side connection is not encrypted: its big frames
+    stay in the encrypted chunks), on a wildcard address, on another transport, or with
+    ``REMOTE_MAGICS_DATA_PORT=0``. The port is the connection file's ``data_port`` when it names
+    one (an ssh target forwards that one), else any free port.
+    """
+    app = getattr(kernel, "parent", None)
+    ip = str(getattr(app, "ip", "") or "")
+    if (not dataport.enabled() or not kernel.session.key
+            or getattr(app, "transport", "tcp") != "tcp"
+            or getattr(app, "curve_secretkey", None) or ip in ("", "0.0.0.0", "::", "*")):
+        return None
+    port = 0
+    try:
+        with open(getattr(app, "abs_connection_file", "") or "") as file:
+            port = int(json.load(file).get(protocol.DATA_PORT) or 0)
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    try:
+        return dataport.Listener(kernel.session.key, ip, port, kernel.log)
+    except OSError as err:
+        kernel.log.warning("remote_magics: no data port on %s:%s (%s); big frames go as chunks",
+                           ip, port, err)
+        return None
 
 
 def install(kernel: Any) -> Engine:

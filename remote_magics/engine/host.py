@@ -83,6 +83,16 @@ def free_port(ip: str) -> int:
         return sock.getsockname()[1]
 
 
+def pick_data_port(ip: str, taken: dict, low: int = 0, high: int = 0) -> int:
+    """A free port on ``ip`` for the engine's data port, none of ``taken``'s: within
+    ``low``-``high`` when given (0 when none is left there: big frames then go as chunks)."""
+    if not low:
+        return free_port(ip)
+    used = set(taken.values())
+    return next((port for port in range(low, high + 1) if port not in used and _free(ip, port)),
+                0)
+
+
 def pick_ports(ip: str, low: int = 0, high: int = 0) -> dict[str, int]:
     """Five consecutive free ports on ``ip``: within ``low``-``high``, or anywhere when 0."""
     count = len(protocol.PORT_NAMES)
@@ -375,6 +385,9 @@ def stdio(settings: dict, workdir: str) -> int:
         except (PortsInUse, ValueError) as err:
             _emit({"error": "ports", "detail": str(err), "hostname": socket.gethostname()})
             return 4
+        data_port = pick_data_port("127.0.0.1", ports, *parse_port_range(settings.get("port_range")))
+        if data_port:  # the engine listens there; the client's tunnel reaches it
+            ports = {**ports, protocol.DATA_PORT: data_port}
         info = protocol.connection_info("127.0.0.1", settings["key"], ports)
         if settings.get("runtime_dir"):
             try:

@@ -251,7 +251,9 @@ class SshKernel:
 
     def _forward(self, remote_ports: dict) -> dict:
         """Forward each remote port to a free loopback port here, through the master connection."""
-        info = protocol.connection_info("127.0.0.1", self.key, {})
+        # no data port unless the remote side chose one (forwarded below): the port an engine
+        # announces is on its host, not this one
+        info = protocol.connection_info("127.0.0.1", self.key, {protocol.DATA_PORT: None})
         for name, remote_port in remote_ports.items():
             for attempt in range(5):
                 local_port = free_port("127.0.0.1")

@@ -3,4 +3,5 @@
 - :mod:`.protocol`: our message types, their fields and frames, and the digests that sign frames.
 - :mod:`.serialize`: cloudpickle with out-of-band buffers, packing of small items, proxies.
 - :mod:`.streaming`: big frames streamed ahead of their message as signed chunks.
+- :mod:`.dataport`: big frames over the engine's side TCP port, authenticated and digested.
 """

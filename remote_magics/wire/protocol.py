@@ -63,6 +63,17 @@ the shell socket may be streamed, both ways; messages on iopub and control never
     never piles up in the engine's memory, and shows the acknowledged bytes as its progress;
     it stops waiting for acknowledgements after some seconds without one (a busy kernel).
 
+Over the engine's *data port* instead (:mod:`.dataport`; the reply to ``remote_info_request``
+names it in ``data_port``, an int or null, and an ssh target's connection info in its own
+``data_port``), a message's frames over :data:`STREAM_CHUNK` go ahead of it on a side TCP
+connection the client opened and authenticated (a *link*), and the message carries an empty
+placeholder at each such index and ``content["ported"]`` = ``{"transfer": id, "frames":
+[[index, nbytes], ...], "digest": digest}``: the digest (keyed BLAKE3 ``b3:<hex>`` or
+HMAC-SHA256, as agreed) of the transfer id, the frames' sizes and their bytes, which the
+receiver computes as they arrive and compares before it uses them. A request names the client's
+open link in ``data_link`` (its id), which lets its reply come that way too; the engine uses a
+link only for the client that opened it. Both ways, the bytes go before their message.
+
 Values travel as *items*. An item is one Python object pickled by cloudpickle with protocol 5:
 the first frame is the pickle stream, the following ``nframes - 1`` frames are its out-of-band
 buffers (numpy arrays, bytes), each a ZeroMQ frame of its own, never copied into the pickle.
@@ -389,6 +400,9 @@ def check_download(download: str) -> None:
 
 #: A kernel's ports in a connection file, in the order a served engine's URL implies them.
 PORT_NAMES = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+#: The engine's data port in a connection file, where one is chosen for it (an ssh target's,
+#: which forwards it); None there means none may be used (:mod:`.dataport`).
+DATA_PORT = "data_port"
 
 
 def connection_info(ip: str, key: str, ports: dict, **extra: object) -> dict:

@@ -282,20 +282,27 @@ class Window:
             self.on_progress("upload", self.total, self.total)
 
 
+def fresh_buffer(nbytes: int) -> mmap.mmap:
+    """Fresh private memory for ``nbytes`` of a frame that arrives from a peer (chunks or the
+    data port), on huge pages where the kernel has them."""
+    if hasattr(mmap, "MAP_PRIVATE"):  # private: mmap's default, shared, is costlier shmem
+        buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
+    else:  # Windows
+        buffer = mmap.mmap(-1, nbytes)
+    try:  # 2 MB pages: faulting in fresh memory 4 kB at a time costs as much as a digest
+        buffer.madvise(mmap.MADV_HUGEPAGE)
+    except (AttributeError, OSError):  # no transparent huge pages here
+        pass
+    return buffer
+
+
 class _Frame:
     """One streamed frame being filled: its buffer, and how much of it has arrived."""
 
     __slots__ = ("buffer", "view", "filled")
 
     def __init__(self, nbytes: int) -> None:
-        if hasattr(mmap, "MAP_PRIVATE"):  # private: mmap's default, shared, is costlier shmem
-            self.buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
-        else:  # Windows
-            self.buffer = mmap.mmap(-1, nbytes)
-        try:  # 2 MB pages: faulting in fresh memory 4 kB at a time costs as much as a digest
-            self.buffer.madvise(mmap.MADV_HUGEPAGE)
-        except (AttributeError, OSError):  # no transparent huge pages here
-            pass
+        self.buffer = fresh_buffer(nbytes)
         self.view = memoryview(self.buffer)
         self.filled = 0
 
