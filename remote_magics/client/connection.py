@@ -477,9 +477,10 @@ class Connection:
             if msg is None or msg["parent_header"].get("msg_id") != msg_id:
                 if msg is not None and msg["parent_header"].get("msg_id") == self.still_running:
                     self.still_running = None  # the request we stopped waiting for has finished
-                if msg is not None and streaming.message_ok(self.key, msg["content"],
-                                                            msg["buffers"]):
-                    shared.decline(msg["content"], self.lender)  # its engine need not wait for us to copy
+                if (msg is not None and msg["msg_type"] in protocol.REPLY_TYPES
+                        and "shared" in msg["content"]
+                        and streaming.message_ok(self.key, msg["content"], msg["buffers"])):
+                    shared.decline(msg["content"], self.lender)  # its engine need not wait
                 continue  # late replies of requests we stopped waiting for
             content, frames = msg["content"], msg["buffers"]
             if msg["msg_type"] == protocol.CHUNK:
@@ -496,8 +497,8 @@ class Connection:
                               "digest", self.name)
                     continue
                 try:
-                    frames = self._incoming.claim(content,
-                                                  shared.attach_shared(content, frames, self.lender))
+                    frames = shared.attach_shared(content, frames, self.lender)
+                    frames = self._incoming.claim(content, frames)
                     self.shared.close()  # the engine answered: it has mapped all we sent
                     self.shared_taken.extend(shared.shared_fds(content))
                 except streaming.StreamError as err:
