@@ -522,24 +522,30 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
     workers = 1 if nbytes < _PULL_SPLIT else max(1, min(4, os.cpu_count() or 1, len(steps)))
     failed: list[OSError] = []
     libc = _libc()
+    # each thread takes the next chunk when it is free: on a busy host, one that gets no
+    # core for a while leaves its share to the others instead of holding up the end
+    taking = iter(steps)
+    take_lock = threading.Lock()
 
-    def work(first: int) -> None:
+    def next_offset() -> int | None:
+        with take_lock:
+            return next(taking, None)
+
+    def work() -> None:
         try:
-            for offset in steps[first::workers]:
-                if failed:
-                    return
+            while not failed and (offset := next_offset()) is not None:
                 size = min(_PULL_STEP, nbytes - offset)
                 libc.madvise(into + offset, size, _POPULATE_WRITE)  # may fail: faults then
                 _read(pid, address + offset, into + offset, size)
         except Exception as err:  # any failure in a helper must fail the pull
             failed.append(err if isinstance(err, OSError) else OSError(0, repr(err)))
 
-    helpers = [threading.Thread(target=work, args=(first,), daemon=True,
-                                name="remote_magics-pull") for first in range(1, workers)]
+    helpers = [threading.Thread(target=work, daemon=True, name="remote_magics-pull")
+               for _ in range(1, workers)]
     for helper in helpers:
         helper.start()
     try:
-        work(0)
+        work()
     except BaseException:  # an interrupt: the helpers stop at their next chunk
         failed.append(OSError(0, "interrupted"))
         raise
