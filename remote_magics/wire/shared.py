@@ -141,10 +141,12 @@ def _new_segment(view: memoryview) -> int:
 
 
 class Shared:
-    """The sealed segments one side has sent and keeps open until the receiver has mapped them.
+    """The sealed segments one side has sent and keeps open until the receiver has mapped them,
+    and the buffers it has lent until the receiver has copied them.
 
-    Segments are held for an ``owner`` (the client's secret on the engine's side) and closed
-    with :meth:`close`; a receiver's mapping keeps the bytes after we close ours.
+    Both are held for an ``owner`` (the client's secret on the engine's side) and closed with
+    :meth:`close`; a receiver's mapping keeps a segment's bytes after we close ours, and a
+    receiver's copy is its own.
     """
 
     def __init__(self) -> None:
