@@ -224,7 +224,8 @@ class Connection:
         try:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
                                  window=window, chunk_fields=ours,
-                                 shared=(shared.Lending(self.shared, self.lend_send)
+                                 shared=(shared.Lending(self.shared,
+                                                        self.lend_send and shared.pull_now())
                                          if self.shared_send else None),
                                  scheme=self.digest)
         except streaming.StreamError as err:
@@ -442,7 +443,7 @@ class Connection:
             taken, self.shared_taken = self.shared_taken, []
             if taken or self.shared_receive:
                 content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive,
-                           "pull_ok": self.pull_receive and shared.pull_supported()}
+                           "pull_ok": self.pull_receive and shared.pull_now()}
             if self.digest != protocol.HMAC_SHA256:
                 content = {**content, "digest_scheme": self.digest}
         try:

@@ -61,7 +61,8 @@ except (ImportError, AttributeError):  # not Linux, or a Python without memfd se
 _WRITE_STEP = 64 << 20
 
 #: Environment variable: "0" turns pulls off in this process (it neither lends its buffers nor
-#: copies a peer's): big frames then go in sealed segments.
+#: copies a peer's): big frames then go in sealed segments; "1" pulls whenever the peer agreed;
+#: unset, a client pulls only while the host has a core free (:func:`pull_now`).
 PULL_ENV = "REMOTE_MAGICS_SAME_HOST_PULL"
 #: Seconds a lender waits for its reader at least, and the reading speed it allows for besides
 #: (bytes a second), before it takes a buffer back: a reader gone never holds it up for long.
@@ -415,6 +416,27 @@ def pull_supported() -> bool:
     """Whether this process may lend its buffers and copy a peer's (Linux, not turned off)."""
     return (shared_supported() and os.environ.get(PULL_ENV, "").strip() != "0"
             and os.environ.get(SHARED_ENV, "").strip() != "0" and _libc() is not None)
+
+
+def pull_now() -> bool:
+    """Whether a client's next transfer should be pulled (where the peer agreed), not sealed.
+
+    A pull's receiver faults in and fills its pages with several threads, which gains only
+    while cores are free; on a host whose cores are all busy a sealed segment is faster (one
+    writer, and a receiver that touches no page until it is used). So unless :data:`PULL_ENV`
+    says, pull only while fewer tasks are running than there are cores (``/proc/loadavg``).
+    """
+    setting = os.environ.get(PULL_ENV, "").strip()
+    if setting == "0" or not pull_supported():
+        return False
+    if setting == "1":
+        return True
+    try:
+        with open("/proc/loadavg", "rb") as loadavg:
+            running = int(loadavg.read().split()[3].split(b"/")[0])  # this task among them
+    except (OSError, ValueError, IndexError):
+        return True
+    return running < (os.cpu_count() or 1)
 
 
 def _address(view: memoryview) -> int:
