@@ -424,19 +424,22 @@ def pull_now() -> bool:
     A pull's receiver faults in and fills its pages with several threads, which gains only
     while cores are free; on a host whose cores are all busy a sealed segment is faster (one
     writer, and a receiver that touches no page until it is used). So unless :data:`PULL_ENV`
-    says, pull only while fewer tasks are running than there are cores (``/proc/loadavg``).
+    says, pull only while no more tasks run than there are cores, this one included
+    (``/proc/loadavg``), so one stray task on an idle host does not turn pulls off.
     """
     setting = os.environ.get(PULL_ENV, "").strip()
     if setting == "0" or not pull_supported():
         return False
-    if setting == "1":
-        return True
+    return setting == "1" or running_tasks() <= (os.cpu_count() or 1)
+
+
+def running_tasks() -> int:
+    """Tasks running or ready to run on the host now, this one included (1 when unknown)."""
     try:
         with open("/proc/loadavg", "rb") as loadavg:
-            running = int(loadavg.read().split()[3].split(b"/")[0])  # this task among them
+            return int(loadavg.read().split()[3].split(b"/")[0])
     except (OSError, ValueError, IndexError):
-        return True
-    return running < (os.cpu_count() or 1)
+        return 1
 
 
 def _address(view: memoryview) -> int:
