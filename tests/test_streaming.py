@@ -415,7 +415,8 @@ def test_a_local_engine_and_its_client_agree_to_copy_each_others_buffers_both_wa
 
 
 def test_big_frames_are_copied_out_of_the_senders_memory_and_the_engine_takes_its_lends_back(
-        target):
+        target, monkeypatch):
+    monkeypatch.setenv(shared.PULL_ENV, "1")  # pull even while other work keeps the cores busy
     payload = np.random.default_rng(7).random(40 * MB // 8)
     before = _moved()
     engine_before = target.run(ENGINE_LENDS, {}, download="all").values["pulled"]
@@ -458,6 +459,20 @@ def test_an_engine_that_cannot_copy_our_memory_gets_sealed_segments(shell, monke
         assert _grew(before, "shared_lent") == _grew(before, "shared_pulled") == 0
     finally:
         remote_magics.disconnect("no-pulls")
+
+
+def test_a_client_pulls_while_a_core_is_free_and_as_its_variable_says(monkeypatch):
+    monkeypatch.setenv(shared.PULL_ENV, "1")
+    assert shared.pull_now()
+    monkeypatch.setenv(shared.PULL_ENV, "0")
+    assert not shared.pull_now() and not shared.pull_supported()
+    monkeypatch.delenv(shared.PULL_ENV)
+    assert shared.running_tasks() >= 1  # this test's own task at least
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(shared, "running_tasks", lambda: cores + 1)  # every core busy
+    assert not shared.pull_now()
+    monkeypatch.setattr(shared, "running_tasks", lambda: cores)  # no more than there are cores
+    assert shared.pull_now()
 
 
 def test_a_lend_nobody_reads_is_taken_back_at_its_timeout_and_a_declined_one_at_once():

@@ -124,6 +124,34 @@ def test_cell_that_changes_the_array_brings_it_back_and_the_copies_agree(
     assert shell.user_ns["s"] == -7.0
 
 
+def test_an_array_copied_here_out_of_the_engines_memory_is_tracked_like_any_other(
+        shell, run, target, monkeypatch):
+    from remote_magics.wire import shared, streaming
+
+    assert target.connection.pull_receive
+    monkeypatch.setenv(shared.PULL_ENV, "1")  # pulled even while the cores are busy
+    before = streaming.stats["shared_pulled"]
+    shell.user_ns["N"] = N
+    try:
+        assert run("%%remote --download=all\nimport numpy as np\n"
+                   "b = np.arange(N, dtype=np.float64)").error_in_exec is None
+        assert streaming.stats["shared_pulled"] - before == N * 8  # it came by a pull
+        b = shell.user_ns["b"]
+        assert pages.private_anonymous(b.ctypes.data, b.ctypes.data + b.nbytes)
+        sizes = []
+        for _ in range(3):
+            assert run("%%remote\ns = float(b[-1])").error_in_exec is None
+            sizes.append(sent(target))
+        assert all(size < SMALL for size in sizes[1:]), sizes  # unchanged: not sent again
+        b[-1] = -1.0
+        assert run("%%remote\ns = float(b[-1])").error_in_exec is None
+        assert shell.user_ns["s"] == -1.0 and sent(target) > b.nbytes
+    finally:
+        for name in ("b", "N", "s"):
+            shell.user_ns.pop(name, None)
+        gc.collect()
+
+
 def test_kept_copy_is_released_when_the_local_array_dies(shell, run, target):
     gc.collect()
     assert run("%%remote\npass").error_in_exec is None  # earlier tests' releases go first

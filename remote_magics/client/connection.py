@@ -243,7 +243,8 @@ class Connection:
         try:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
                                  window=window, chunk_fields=ours,
-                                 shared=(shared.Lending(self.shared, self.lend_send)
+                                 shared=(shared.Lending(self.shared,
+                                                        self.lend_send and shared.pull_now())
                                          if self.shared_send else None),
                                  scheme=self.digest)
         except streaming.StreamError as err:
@@ -486,7 +487,7 @@ class Connection:
             taken, self.shared_taken = self.shared_taken, []
             if taken or self.shared_receive:
                 content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive,
-                           "pull_ok": self.pull_receive and shared.pull_supported()}
+                           "pull_ok": self.pull_receive and shared.pull_now()}
             if self.digest != protocol.HMAC_SHA256:
                 content = {**content, "digest_scheme": self.digest}
             link = self.data_link() if not self.shared_receive else None
@@ -525,9 +526,10 @@ class Connection:
             if msg is None or msg["parent_header"].get("msg_id") != msg_id:
                 if msg is not None and msg["parent_header"].get("msg_id") == self.still_running:
                     self.still_running = None  # the request we stopped waiting for has finished
-                if msg is not None and streaming.message_ok(self.key, msg["content"],
-                                                            msg["buffers"]):
-                    shared.decline(msg["content"], self.lender)  # its engine need not wait for us to copy
+                if (msg is not None and msg["msg_type"] in protocol.REPLY_TYPES
+                        and "shared" in msg["content"]
+                        and streaming.message_ok(self.key, msg["content"], msg["buffers"])):
+                    shared.decline(msg["content"], self.lender)  # its engine need not wait
                 continue  # late replies of requests we stopped waiting for
             content, frames = msg["content"], msg["buffers"]
             if msg["msg_type"] == protocol.CHUNK:
@@ -548,8 +550,8 @@ class Connection:
                         if self.link is None:
                             raise streaming.StreamError("its data-port link is not open")
                         frames = self.link.claim(content, frames)
-                    frames = self._incoming.claim(content,
-                                                  shared.attach_shared(content, frames, self.lender))
+                    frames = shared.attach_shared(content, frames, self.lender)
+                    frames = self._incoming.claim(content, frames)
                     self.shared.close()  # the engine answered: it has mapped all we sent
                     self.shared_taken.extend(shared.shared_fds(content))
                 except streaming.StreamError as err:

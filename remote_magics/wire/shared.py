@@ -61,7 +61,8 @@ except (ImportError, AttributeError):  # not Linux, or a Python without memfd se
 _WRITE_STEP = 64 << 20
 
 #: Environment variable: "0" turns pulls off in this process (it neither lends its buffers nor
-#: copies a peer's): big frames then go in sealed segments.
+#: copies a peer's): big frames then go in sealed segments; "1" pulls whenever the peer agreed;
+#: unset, a client pulls only while the host has a core free (:func:`pull_now`).
 PULL_ENV = "REMOTE_MAGICS_SAME_HOST_PULL"
 #: Seconds a lender waits for its reader at least, and the reading speed it allows for besides
 #: (bytes a second), before it takes a buffer back: a reader gone never holds it up for long.
@@ -141,10 +142,12 @@ def _new_segment(view: memoryview) -> int:
 
 
 class Shared:
-    """The sealed segments one side has sent and keeps open until the receiver has mapped them.
+    """The sealed segments one side has sent and keeps open until the receiver has mapped them,
+    and the buffers it has lent until the receiver has copied them.
 
-    Segments are held for an ``owner`` (the client's secret on the engine's side) and closed
-    with :meth:`close`; a receiver's mapping keeps the bytes after we close ours.
+    Both are held for an ``owner`` (the client's secret on the engine's side) and closed with
+    :meth:`close`; a receiver's mapping keeps a segment's bytes after we close ours, and a
+    receiver's copy is its own.
     """
 
     def __init__(self) -> None:
@@ -415,6 +418,30 @@ def pull_supported() -> bool:
             and os.environ.get(SHARED_ENV, "").strip() != "0" and _libc() is not None)
 
 
+def pull_now() -> bool:
+    """Whether a client's next transfer should be pulled (where the peer agreed), not sealed.
+
+    A pull's receiver faults in and fills its pages with several threads, which gains only
+    while cores are free; on a host whose cores are all busy a sealed segment is faster (one
+    writer, and a receiver that touches no page until it is used). So unless :data:`PULL_ENV`
+    says, pull only while no more tasks run than there are cores, this one included
+    (``/proc/loadavg``), so one stray task on an idle host does not turn pulls off.
+    """
+    setting = os.environ.get(PULL_ENV, "").strip()
+    if setting == "0" or not pull_supported():
+        return False
+    return setting == "1" or running_tasks() <= (os.cpu_count() or 1)
+
+
+def running_tasks() -> int:
+    """Tasks running or ready to run on the host now, this one included (1 when unknown)."""
+    try:
+        with open("/proc/loadavg", "rb") as loadavg:
+            return int(loadavg.read().split()[3].split(b"/")[0])
+    except (OSError, ValueError, IndexError):
+        return 1
+
+
 def _address(view: memoryview) -> int:
     """The address of a contiguous buffer's first byte, read-only ones too (no copy)."""
     buffer = _PyBuffer()
@@ -522,24 +549,30 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
     workers = 1 if nbytes < _PULL_SPLIT else max(1, min(4, os.cpu_count() or 1, len(steps)))
     failed: list[OSError] = []
     libc = _libc()
+    # each thread takes the next chunk when it is free: on a busy host, one that gets no
+    # core for a while leaves its share to the others instead of holding up the end
+    taking = iter(steps)
+    take_lock = threading.Lock()
 
-    def work(first: int) -> None:
+    def next_offset() -> int | None:
+        with take_lock:
+            return next(taking, None)
+
+    def work() -> None:
         try:
-            for offset in steps[first::workers]:
-                if failed:
-                    return
+            while not failed and (offset := next_offset()) is not None:
                 size = min(_PULL_STEP, nbytes - offset)
                 libc.madvise(into + offset, size, _POPULATE_WRITE)  # may fail: faults then
                 _read(pid, address + offset, into + offset, size)
         except Exception as err:  # any failure in a helper must fail the pull
             failed.append(err if isinstance(err, OSError) else OSError(0, repr(err)))
 
-    helpers = [threading.Thread(target=work, args=(first,), daemon=True,
-                                name="remote_magics-pull") for first in range(1, workers)]
+    helpers = [threading.Thread(target=work, daemon=True, name="remote_magics-pull")
+               for _ in range(1, workers)]
     for helper in helpers:
         helper.start()
     try:
-        work(0)
+        work()
     except BaseException:  # an interrupt: the helpers stop at their next chunk
         failed.append(OSError(0, "interrupted"))
         raise
