@@ -103,6 +103,29 @@ def test_serve_with_curve_on_a_second_loopback_address(shell, curve_engine):
     _round_trip(shell, curve_engine.url, "served_curve")
 
 
+def test_a_curve_served_engine_opens_no_data_port_and_keeps_big_frames_encrypted(curve_engine):
+    """The side connection is not encrypted: big frames stay in the Curve-encrypted chunks."""
+    import numpy as np
+
+    from remote_magics.wire import protocol, streaming
+
+    target = remote_magics.connect(curve_engine.url, name="served_no_port")
+    try:
+        conn = target.connection
+        info = conn.request(protocol.INFO_REQUEST, conn.offer(), timeout=30).content
+        assert info[protocol.DATA_PORT] is None and conn.data_address is None
+        conn.shared_send = conn.shared_receive = False  # as from another host
+        before = dict(streaming.stats)
+        ns = {"payload": np.ones(20_000_000 // 8)}
+        target.run("back = payload + 1", ns, download="all")
+        assert np.array_equal(ns["back"], np.full(20_000_000 // 8, 2.0))
+        assert streaming.stats["streamed_received"] - before.get("streamed_received", 0) \
+            == 20_000_000
+        assert streaming.stats["ported_sent"] == before.get("ported_sent", 0)
+    finally:
+        remote_magics.disconnect("served_no_port")
+
+
 def test_connection_file_is_private_and_works_too(shell, curve_engine):
     mode = stat.S_IMODE(os.stat(curve_engine.connection_file).st_mode)
     assert mode == 0o600

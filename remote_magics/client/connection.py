@@ -288,10 +288,11 @@ class Connection:
         """The open link to the engine's data port, opened now if need be; None to use chunks
         (no data port, turned off, or it could not be reached: then never again on this
         connection)."""
-        if (self.link is not None and not self.link.closed) or self.data_address is None:
-            return self.link if self.link is not None and not self.link.closed else None
-        if not (self.use_data_port and dataport.enabled()) or self.link_failed:
+        if (not (self.use_data_port and dataport.enabled()) or self.data_address is None
+                or self.link_failed):
             return None
+        if self.link is not None and not self.link.closed:
+            return self.link
         try:
             self.link = dataport.connect(self.data_address, self.key, self.client_secret,
                                          name=self.name, timeout=DATA_PORT_TIMEOUT)
