@@ -151,8 +151,7 @@ class Channel:
         if out.streamed:  # no room in shared memory now: the message goes whole
             self._segments.close(None, [fd for _, fd, _ in out.shared])
             out = streaming.Outgoing(conn.key, frames, None, scheme=conn.digest)
-        out.frames = [frame if isinstance(frame, bytes) or memoryview(frame).readonly
-                      else bytes(frame) for frame in out.frames]
+        out.frames = serialize.snapshot(out.frames)
         with self._room:
             self._unacknowledged += size
         conn.send_laid_out(protocol.CHANNEL_SEND, {"channel": self.id, "nframes": len(frames)},
