@@ -301,3 +301,32 @@ def test_a_cell_that_does_not_read_holds_back_the_sender_and_memory_stays_bounde
         data.send(block)
     started.result(60)
     assert ns["firsts"] == list(range(sent + 3))
+
+
+def test_a_kernel_attached_by_connection_file_paces_and_maps_channel_messages_too(shell):
+    """ipykernel's own control dispatch (not our engine kernel's) serves the channel: big
+    arrays both ways by shared memory, and the acknowledgements that pace the notebook."""
+    from tests.test_targets import _plain_kernel
+
+    km = _plain_kernel()
+    target = remote_magics.connect(km.connection_file, name="attached-channels")
+    try:
+        ch = channels.Channel(target)
+        ns = {"ch": ch}
+        sent_before = streaming.stats["shared_sent"]
+        job = jobs.submit(target, "firsts = []\nfor _ in range(12):\n"
+                                  "    block = ch.receive(60)\n    firsts.append(int(block[0]))\n"
+                                  "    ch.send(block)", ns, download="all")
+        block = np.zeros(10_000_000 // 8)
+        for i in range(12):  # 120 MB: more than the window, so acknowledgements must come
+            block[0] = i
+            ch.send(block)
+        back = [int(echoed[0]) for echoed in ch]
+        job.result(60)
+        assert ns["firsts"] == back == list(range(12))
+        assert streaming.stats["shared_sent"] - sent_before == 12 * block.nbytes
+    finally:
+        jobs.shutdown(target)
+        remote_magics.disconnect("attached-channels")
+        km.shutdown_kernel(now=True)
+        km.cleanup_resources()
