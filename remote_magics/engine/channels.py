@@ -281,8 +281,8 @@ class Channel:
             engine.shared.close(self._owner, [fd for _, fd, _ in out.shared])
             out = streaming.Outgoing(engine.key, frames, None, scheme=scheme)
         # what goes whole leaves on ipykernel's io thread later: copy mutable buffers, so the
-        # cell may reuse an array it has sent; that thread needs the GIL to send the last one
-        out.frames = serialize.snapshot(out.frames, release_gil=True)
+        # cell may reuse an array it has sent
+        out.frames = serialize.snapshot(out.frames)
         content = out.seal(dict(content, channel=self.id))
         engine.session.send(engine.kernel.iopub_socket, msg_type, content, parent=self._parent,
                             ident=b"remote_channel", buffers=out.frames)
