@@ -204,8 +204,9 @@ class Channel:
         if item is _CLOSED:
             self._eof = True
             raise EOFError(f"channel {self.id} was closed by the notebook")
+        frames, item.frames = item.frames, []  # an item owed an acknowledgement holds no bytes
         with serialize.resolving(_engine.resolver(item.client)):  # proxies in it resolve here
-            return serialize.loads(item.frames)
+            return serialize.loads(frames)
 
     def _arrived(self, item: Any) -> None:
         """On the control thread: a message (or the notebook's close) for the cell to read."""
