@@ -45,6 +45,8 @@ NO_ENDMARKER = object()
 SEND_TIMEOUT = 300.0
 #: Seconds between looks at whether the channel closed while ``send`` waits for room.
 _ROOM_POLL = 0.2
+#: Seconds between drains of the idle main connection's iopub while ``receive`` waits.
+_DRAIN_EVERY = 0.05
 
 
 @contextlib.contextmanager
@@ -204,6 +206,9 @@ class Channel:
         drained, and the run's error (a RemoteError) when the remote cell failed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        idle = self._idle_main_connection()
+        if idle is not None:
+            idle.drain_iopub()
         with self._cond:
             if self._callback is not None:
                 raise RuntimeError("this channel has a callback; receive() would never get anything")
@@ -215,8 +220,30 @@ class Channel:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"nothing arrived on the channel within {timeout:g} s")
-                self._cond.wait(remaining)
+                if idle is None:
+                    self._cond.wait(remaining)
+                    continue
+                self._cond.wait(_DRAIN_EVERY if remaining is None else min(remaining,
+                                                                           _DRAIN_EVERY))
+                self._cond.release()  # the job's thread delivers meanwhile
+                try:
+                    idle.drain_iopub()
+                finally:
+                    self._cond.acquire()
             return self._items.popleft()
+
+    def _idle_main_connection(self) -> Connection | None:
+        """The target's main connection when the notebook's own thread reads (so no request of
+        its waits now), else None.
+
+        It subscribes to all of the engine's iopub, so what an ``--async`` cell sends, relayed by
+        the job's connection, queues there too, unread: on the network path the whole stream
+        would pile up in the notebook's memory until its next request. Reading drops it.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        conn = self.target.connection
+        return None if conn.closed else conn
 
     def __iter__(self) -> "Channel":
         return self

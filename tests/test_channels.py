@@ -330,3 +330,41 @@ def test_a_kernel_attached_by_connection_file_paces_and_maps_channel_messages_to
         remote_magics.disconnect("attached-channels")
         km.shutdown_kernel(now=True)
         km.cleanup_resources()
+
+
+def _peak_growth_mb(fn) -> int:
+    """How far this process's resident memory rose above its level before ``fn()`` (MB)."""
+    def status(key: str) -> int:
+        with open("/proc/self/status") as lines:
+            return next(int(line.split()[1]) // 1024 for line in lines if line.startswith(key))
+    before = status("VmRSS")
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")  # VmHWM starts again from here
+    fn()
+    return status("VmHWM") - before
+
+
+def test_an_async_producer_read_on_the_notebooks_thread_does_not_pile_up_in_memory(shell):
+    """The main connection subscribes to all of iopub, so on the network path an --async cell's
+    messages (relayed by the job's connection) would queue there unread, the whole stream in
+    memory; reading the channel on the notebook's thread drops them as it waits."""
+    target = remote_magics.connect(name="channels-network")
+    try:
+        with network_path(target):  # before the first job: its connection takes the same path
+            ch = channels.Channel(target)
+            received = []
+            shared_before = streaming.stats["shared_received"]
+
+            def stream_600_mb() -> None:
+                job = jobs.submit(target, "import numpy as np\nblock = np.ones(10_000_000 // 8)\n"
+                                          "for i in range(60):\n    block[0] = i\n"
+                                          "    ch.send(block)", {"ch": ch})
+                received.extend(int(block[0]) for block in ch)  # each dropped once read
+                job.result(60)
+            growth = _peak_growth_mb(stream_600_mb)
+        assert received == list(range(60))
+        assert streaming.stats["shared_received"] == shared_before  # it came whole on iopub
+        assert growth < 250, f"{growth} MB"
+    finally:
+        jobs.shutdown(target)
+        remote_magics.disconnect("channels-network")
