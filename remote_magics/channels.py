@@ -10,7 +10,12 @@ out-of-band buffers. The channel closes when the run that holds it ends; if the 
 Messages from the remote cell arrive with the run's output, on whichever thread relays the run
 (the notebook's for a plain ``%%remote``, the job's thread for ``--async``), so a callback runs
 there (this module hands them to the connection: :func:`~remote_magics.client.connection.handle_iopub`).
-Messages to the remote cell go on the kernel's control channel (see :mod:`remote_magics.wire.protocol`).
+Messages to the remote cell go on the kernel's control channel (see :mod:`remote_magics.wire.protocol`);
+on the same host their big frames go in sealed segments the engine maps (closed here once its
+acknowledgement says it took them). ``send`` keeps at most
+:data:`~remote_magics.wire.protocol.CHANNEL_WINDOW_BYTES` unacknowledged, and the engine
+acknowledges only what the cell has room to read, so a slow cell slows the sender down instead
+of filling either side's memory.
 """
 from __future__ import annotations
 
@@ -24,7 +29,7 @@ import weakref
 from collections import deque
 from typing import Any, Callable, Iterator
 
-from .client.connection import handle_iopub
+from .client.connection import Connection, handle_control, handle_iopub
 from .engine.channels import attach
 from .errors import SerializationError
 from .targets.base import Target, registry
@@ -35,6 +40,13 @@ log = logging.getLogger(__name__)
 _open: "weakref.WeakValueDictionary[str, Channel]" = weakref.WeakValueDictionary()
 _state = threading.local()
 NO_ENDMARKER = object()
+#: Seconds ``send`` waits for the remote cell to make room (read earlier objects) before it
+#: raises TimeoutError.
+SEND_TIMEOUT = 300.0
+#: Seconds between looks at whether the channel closed while ``send`` waits for room.
+_ROOM_POLL = 0.2
+#: Seconds between drains of the idle main connection's iopub while ``receive`` waits.
+_DRAIN_EVERY = 0.05
 
 
 @contextlib.contextmanager
@@ -76,8 +88,16 @@ def deliver(msg: dict) -> None:
     channel._deliver(msg)
 
 
+def acknowledged(msg: dict) -> None:
+    """Hand the engine's ``remote_channel_ack`` (on control) to its channel: room to send more."""
+    channel = _open.get(msg["content"].get("channel", ""))
+    if channel is not None:
+        channel._acknowledged(msg["content"])
+
+
 for _kind in (protocol.CHANNEL_DATA, protocol.CHANNEL_CLOSE):
     handle_iopub(_kind, deliver)
+handle_control(protocol.CHANNEL_ACK, acknowledged)
 
 
 class Channel:
@@ -97,6 +117,12 @@ class Channel:
         self.received = 0
         self._unacked_bytes = 0
         self._taken: list[int] = []  # the engine's segments we mapped: it may close them
+        # to the remote cell: our sealed segments until the engine took them (same host), and
+        # the bytes sent and not yet acknowledged
+        self._segments = shared.Shared()
+        self._room = threading.Condition()
+        self._unacknowledged = 0
+        weakref.finalize(self, self._segments.close)
         _open[self.id] = self
 
     def __reduce__(self) -> tuple:
@@ -115,12 +141,57 @@ class Channel:
             frames = serialize.dumps(obj)
         except Exception as err:
             raise SerializationError("the object sent on the channel", obj, err) from err
-        # zmq sends big frames later, from its own thread: copy buffers the caller may reuse
-        frames = [frame if isinstance(frame, bytes) or memoryview(frame).readonly
-                  else bytes(frame) for frame in frames]
-        self.target.connection_for_thread().send(
-            protocol.CHANNEL_SEND, {"channel": self.id, "nframes": len(frames)}, frames,
-            channel="control")
+        conn = self.target.connection_for_thread()
+        size = serialize.nbytes(frames)
+        self._wait_for_room(conn, size)
+        # same host (the engine maps our segments): each big frame is written once into a
+        # sealed segment, the copy the sender may reuse its array after; else the message
+        # goes whole, and zmq sends it later from its own thread, so mutable buffers are copied
+        placer = self._segments if conn.shared_send else None
+        out = streaming.Outgoing(conn.key, frames, protocol.STREAM_CHUNK if placer else None,
+                                 shared=placer, scheme=conn.digest)
+        if out.streamed:  # no room in shared memory now: the message goes whole
+            self._segments.close(None, [fd for _, fd, _ in out.shared])
+            out = streaming.Outgoing(conn.key, frames, None, scheme=conn.digest)
+        out.frames = serialize.snapshot(out.frames)
+        with self._room:
+            self._unacknowledged += size
+        conn.send_laid_out(protocol.CHANNEL_SEND, {"channel": self.id, "nframes": len(frames)},
+                           out)
+
+    def _wait_for_room(self, conn: Connection, size: int) -> None:
+        """Wait until the engine has acknowledged enough that ``size`` more bytes fit the window.
+
+        Acknowledgements come on the control socket of the connection that sent the messages:
+        this thread's, which it reads here. One message always fits when nothing is pending.
+        """
+        deadline = time.monotonic() + SEND_TIMEOUT
+        while True:
+            while conn.serve_control(0):  # acknowledgements already in
+                pass
+            with self._room:
+                if self._closed:
+                    raise OSError("the channel is closed: its run has ended")
+                if (not self._unacknowledged
+                        or self._unacknowledged + size <= protocol.CHANNEL_WINDOW_BYTES):
+                    return
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"the remote cell read nothing from the channel for "
+                                   f"{SEND_TIMEOUT:g} s")
+            if conn.closed:
+                raise OSError("the channel's target is disconnected")
+            conn.serve_control(min(left, _ROOM_POLL))
+
+    def _acknowledged(self, content: dict) -> None:
+        taken = content.get("taken")
+        if isinstance(taken, list) and taken:  # the engine maps them: our fds may go
+            self._segments.close(None, [fd for fd in taken if isinstance(fd, int)])
+        nbytes = content.get("nbytes")
+        with self._room:
+            if isinstance(nbytes, int) and nbytes > 0:
+                self._unacknowledged = max(self._unacknowledged - nbytes, 0)
+            self._room.notify_all()
 
     def close(self) -> None:
         """Close the channel on both sides: the remote ``receive`` raises EOFError."""
@@ -135,6 +206,9 @@ class Channel:
         drained, and the run's error (a RemoteError) when the remote cell failed.
         """
         deadline = None if timeout is None else time.monotonic() + timeout
+        idle = self._idle_main_connection()
+        if idle is not None:
+            idle.drain_iopub()
         with self._cond:
             if self._callback is not None:
                 raise RuntimeError("this channel has a callback; receive() would never get anything")
@@ -146,8 +220,30 @@ class Channel:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     raise TimeoutError(f"nothing arrived on the channel within {timeout:g} s")
-                self._cond.wait(remaining)
+                if idle is None:
+                    self._cond.wait(remaining)
+                    continue
+                self._cond.wait(_DRAIN_EVERY if remaining is None else min(remaining,
+                                                                           _DRAIN_EVERY))
+                self._cond.release()  # the job's thread delivers meanwhile
+                try:
+                    idle.drain_iopub()
+                finally:
+                    self._cond.acquire()
             return self._items.popleft()
+
+    def _idle_main_connection(self) -> Connection | None:
+        """The target's main connection when the notebook's own thread reads (so no request of
+        its waits now), else None.
+
+        It subscribes to all of the engine's iopub, so what an ``--async`` cell sends, relayed by
+        the job's connection, queues there too, unread: on the network path the whole stream
+        would pile up in the notebook's memory until its next request. Reading drops it.
+        """
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        conn = self.target.connection
+        return None if conn.closed else conn
 
     def __iter__(self) -> "Channel":
         return self
@@ -239,6 +335,7 @@ class Channel:
             if self._callback is not None and self._endmarker is not NO_ENDMARKER:
                 self._call(self._endmarker)
         self._tell_remote_closed()  # frees the engine's end
+        self._segments.close()  # what the engine took it maps; the rest is not needed
 
     def _tell_remote_closed(self) -> None:
         self._send_control(protocol.CHANNEL_CLOSE, {})

@@ -310,3 +310,15 @@ def test_an_unchanged_object_the_receiver_holds_goes_as_a_bare_reference():
     assert back["result"] is model and model.peers[0] is weights
     with pytest.raises(pickle.UnpicklingError, match="'model'"):
         serialize.loads(frames)  # a receiver that no longer holds it cannot take a reference
+
+
+def test_snapshot_copies_mutable_buffers_and_keeps_immutable_ones():
+    big = np.arange(1_000_003)
+    small, frozen = bytearray(b"abc"), b"immutable"
+    head, *buffers = serialize.dumps({"big": big, "small": small})
+    copies = serialize.snapshot([head, *buffers, frozen])
+    assert copies[0] is head and copies[-1] is frozen  # bytes are never copied
+    big[0], small[0] = -1, ord("z")  # the sender reuses what it sent
+    value = serialize.loads(copies[:-1])
+    assert value["big"][0] == 0 and value["big"][1:].tolist() == big[1:].tolist()
+    assert value["small"] == bytearray(b"abc")

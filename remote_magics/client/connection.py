@@ -55,6 +55,7 @@ RECEIVED_HISTORY = 1 << 14
 
 
 _iopub_handlers: dict[str, Callable[[dict], None]] = {}
+_control_handlers: dict[str, Callable[[dict], None]] = {}
 _twin_blocks = itertools.count(1)
 _thread_role = threading.local()
 
@@ -94,6 +95,12 @@ class _Session(Session):
 def handle_iopub(msg_type: str, handler: Callable[[dict], None]) -> None:
     """Give iopub messages of ``msg_type`` (a channel's, say) to ``handler``, not to a request's output."""
     _iopub_handlers[msg_type] = handler
+
+
+def handle_control(msg_type: str, handler: Callable[[dict], None]) -> None:
+    """Give control messages of ``msg_type`` that answer no request (a channel's
+    acknowledgements) to ``handler``, once their digest is checked."""
+    _control_handlers[msg_type] = handler
 
 
 @dataclass
@@ -253,6 +260,37 @@ class Connection:
         window.finish()
         return msg["header"]["msg_id"]
 
+    def send_laid_out(self, msg_type: str, content: dict, out: streaming.Outgoing) -> str:
+        """Send on control a message whose frames ``out`` laid out (on the same host, its big
+        frames in sealed segments of ``out``'s :class:`~..wire.shared.Shared`); its msg_id."""
+        content = out.seal(dict(content, client=self.client_secret))
+        return self.session.send(self.control, msg_type, content,
+                                 buffers=out.frames)["header"]["msg_id"]
+
+    def serve_control(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s for a message on control that answers no request and hand
+        it to its handler (:func:`handle_control`); False when none came."""
+        if not self.control.poll(max(int(timeout * 1000), 0) if timeout else 0):
+            return False
+        msg = self._recv(self.control)
+        if msg is not None and not self._handled_control(msg):
+            log.debug("remote_magics: dropped a %s on control that nothing waits for",
+                      msg["msg_type"])
+        return True
+
+    def _handled_control(self, msg: dict) -> bool:
+        """Whether ``msg`` went to its :func:`handle_control` handler (one with a bad digest is
+        dropped)."""
+        handler = _control_handlers.get(msg["msg_type"])
+        if handler is None:
+            return False
+        if streaming.message_ok(self.key, msg["content"], msg["buffers"]):
+            handler(msg)
+        else:
+            log.error("remote_magics: dropped a %s from '%s' whose digest is wrong",
+                      msg["msg_type"], self.name)
+        return True
+
     def offer(self) -> dict:
         """What the handshake's info request carries to agree on the data path (:meth:`agree`)."""
         return {"shared_probe": shared.probe(), "digests": protocol.digest_schemes()}
@@ -375,7 +413,9 @@ class Connection:
                                            f"(exit status {status}).")
                 continue
             msg = self._recv(self.control)
-            if msg is None or msg["parent_header"].get("msg_id") != msg_id:
+            if msg is None or self._handled_control(msg):
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
                 continue  # the reply of an interrupt, or of a request we gave up on
             if not streaming.message_ok(self.key, msg["content"], msg["buffers"]):
                 log.error("remote_magics: dropped a reply from '%s' whose digest is wrong", self.name)

@@ -7,18 +7,23 @@ client that relays the run receives it, with the run's agreed digest; on the sam
 frames go in sealed segments (:mod:`remote_magics.wire.streaming`), closed when the notebook's
 acknowledgements list them as taken. What the notebook sends comes in on the control
 channel (``remote_channel_send``): the shell is busy running the cell, and ipykernel serves
-control on a thread of its own, through the ports (and tunnels) the connection already has.
+control on a thread of its own, through the ports (and tunnels) the connection already has. On
+the same host its big frames come in the notebook's sealed segments, mapped here on arrival.
+Each message is acknowledged to the socket that sent it (``remote_channel_ack`` on control) as
+soon as the cell has room for it (:data:`~..wire.protocol.CHANNEL_WINDOW_BYTES` unread), so the
+notebook's sends are paced by what the cell reads and never pile up here.
 
 Shipped as source with the engine: standard library, ipykernel and cloudpickle only.
 """
 from __future__ import annotations
 
-import queue
 import threading
+import time
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
-from ..wire import protocol, serialize, streaming
+from ..wire import protocol, serialize, shared, streaming
 
 _channels: dict[str, "Channel"] = {}
 _lock = threading.Lock()
@@ -68,8 +73,16 @@ def _on_send(stream, ident, parent) -> None:
     content, client = parent["content"], protocol.client_of(parent)
     frames = list(parent["buffers"][: content.get("nframes", 0)])
     channel = _get(content.get("channel", ""), client)
-    if channel is not None:
-        channel._incoming.put((frames, client))
+    if channel is None:
+        return
+    try:  # same host: its big frames are the notebook's sealed segments, mapped in place here
+        frames = shared.attach_shared(content, frames)
+    except streaming.StreamError as err:
+        _engine.kernel.log.error("remote_magics: dropped a message for channel %s: %s",
+                                 channel.id[:8], err)
+        return
+    channel._arrived(_Item(frames, client, serialize.nbytes(frames), list(ident),
+                           shared.shared_fds(content)))
 
 
 def _owned(parent: dict) -> "Channel | None":
@@ -102,7 +115,26 @@ def _on_close(stream, ident, parent) -> None:
         _release(channel, parent["content"])
         with _lock:
             _channels.pop(channel.id, None)
-        channel._incoming.put(_CLOSED)
+        channel._arrived(_CLOSED)
+
+
+@dataclass
+class _Item:
+    """One message from the notebook, until the cell reads it."""
+
+    frames: list
+    client: str
+    nbytes: int
+    ident: list  # the notebook socket that sent it: its acknowledgement goes there
+    taken: list = field(default_factory=list)  # the notebook's segments it came in
+    acked: bool = False
+
+
+def _control_thread(callback) -> None:
+    """Run ``callback`` on the control thread, which alone may send on the control socket."""
+    stream = getattr(_engine.kernel, "control_stream", None)
+    if stream is not None:
+        stream.io_loop.add_callback(callback)
 
 
 class Channel:
@@ -110,7 +142,9 @@ class Channel:
 
     def __init__(self, channel_id: str) -> None:
         self.id = channel_id
-        self._incoming: queue.Queue = queue.Queue()
+        self._incoming: deque = deque()  # _Item (or _CLOSED) from the notebook, until read
+        self._owed: list[_Item] = []  # read before they were acknowledged
+        self._arrival = threading.Condition()
         self._parent: dict | None = None
         self._owner = ""  # the secret of the client whose channel this is (protocol.client_of)
         self._closed = False
@@ -152,16 +186,70 @@ class Channel:
         """The next object the notebook sent; TimeoutError after ``timeout`` s, EOFError once closed."""
         if self._eof:
             raise EOFError(f"channel {self.id} was closed by the notebook")
-        try:
-            frames = self._incoming.get(timeout=timeout)
-        except queue.Empty:
-            raise TimeoutError(f"nothing received on channel {self.id} within {timeout} s") from None
-        if frames is _CLOSED:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._arrival:
+            while not self._incoming:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"nothing received on channel {self.id} within "
+                                       f"{timeout} s")
+                self._arrival.wait(left)
+            item = self._incoming.popleft()
+            if item is not _CLOSED and not item.acked:
+                self._owed.append(item)
+            owing = bool(self._owed) or any(not waiting.acked for waiting in self._incoming
+                                            if waiting is not _CLOSED)
+        if owing:  # room for more now: acknowledge what the notebook waits for
+            _control_thread(self._acknowledge)
+        if item is _CLOSED:
             self._eof = True
             raise EOFError(f"channel {self.id} was closed by the notebook")
-        frames, client = frames
-        with serialize.resolving(_engine.resolver(client)):  # proxies in it resolve here
+        frames, item.frames = item.frames, []  # an item owed an acknowledgement holds no bytes
+        with serialize.resolving(_engine.resolver(item.client)):  # proxies in it resolve here
             return serialize.loads(frames)
+
+    def _arrived(self, item: Any) -> None:
+        """On the control thread: a message (or the notebook's close) for the cell to read."""
+        with self._arrival:
+            self._incoming.append(item)
+            self._arrival.notify_all()
+        if item is not _CLOSED:
+            self._acknowledge()
+
+    def _acknowledge(self) -> None:
+        """On the control thread: acknowledge each message the cell has room for, to its sender.
+
+        Room: the unread bytes up to and including it are within the window, or it is the next
+        to read, or no cell holds the channel yet (what is sent ahead waits here, as before).
+        """
+        acks: dict[tuple, list] = {}
+        with self._arrival:
+            due, self._owed = self._owed, []
+            unread = 0
+            for position, item in enumerate(self._incoming):
+                if item is _CLOSED:
+                    break
+                unread += item.nbytes
+                if item.acked:
+                    continue
+                if (self._parent is not None and position > 0
+                        and unread > protocol.CHANNEL_WINDOW_BYTES):
+                    break
+                due.append(item)
+            for item in due:
+                item.acked = True
+                ack = acks.setdefault(tuple(item.ident), [0, []])
+                ack[0] += item.nbytes
+                ack[1].extend(item.taken)
+        for ident, (nbytes, taken) in acks.items():
+            try:
+                streaming.send(_engine.session, _engine.kernel.control_stream,
+                               protocol.CHANNEL_ACK, {"channel": self.id, "nbytes": nbytes,
+                                                      "taken": taken}, [], _engine.key,
+                               ident=list(ident), chunk=None)
+            except Exception:  # the kernel is shutting down: nobody waits for it
+                _engine.kernel.log.debug("remote_magics: could not acknowledge channel %s",
+                                         self.id[:8], exc_info=True)
 
     def __iter__(self):
         while True:
@@ -187,16 +275,15 @@ class Channel:
         scheme = protocol.agreed_scheme([request.get("digest_scheme")])
         # same host (the notebook maps our segments): each big frame is written once into a
         # sealed segment the notebook maps, instead of copied through iopub and digested twice
-        shared = engine.shared if request.get("shared_ok") is True else None
-        out = streaming.Outgoing(engine.key, frames, protocol.STREAM_CHUNK if shared else None,
-                                 shared=shared, owner=self._owner, scheme=scheme)
+        placer = engine.shared if request.get("shared_ok") is True else None
+        out = streaming.Outgoing(engine.key, frames, protocol.STREAM_CHUNK if placer else None,
+                                 shared=placer, owner=self._owner, scheme=scheme)
         if out.streamed:  # no room in shared memory now: iopub carries the message whole
             engine.shared.close(self._owner, [fd for _, fd, _ in out.shared])
             out = streaming.Outgoing(engine.key, frames, None, scheme=scheme)
         # what goes whole leaves on ipykernel's io thread later: copy mutable buffers, so the
         # cell may reuse an array it has sent
-        out.frames = [frame if isinstance(frame, bytes) or memoryview(frame).readonly
-                      else bytes(frame) for frame in out.frames]
+        out.frames = serialize.snapshot(out.frames)
         content = out.seal(dict(content, channel=self.id))
         engine.session.send(engine.kernel.iopub_socket, msg_type, content, parent=self._parent,
                             ident=b"remote_channel", buffers=out.frames)

@@ -216,7 +216,8 @@ class Engine:
         return guarded
 
     def dispatch_control(self, raw: list) -> bool:
-        """Handle one of our control requests (:data:`~..wire.protocol.CONTROL_REQUEST_TYPES`).
+        """Handle one of our control requests (:data:`~..wire.protocol.CONTROL_REQUEST_TYPES`)
+        or channel messages (:data:`~..wire.protocol.CHANNEL_CONTROL_TYPES`).
 
         For the kernels we start: without ipykernel's busy and idle statuses, which would go
         to every client's iopub at each look a client takes at a job's output.
@@ -226,7 +227,8 @@ class Engine:
             msg_type = self.session.unpack(parts[1].bytes).get("msg_type", "")
         except Exception:
             return False
-        if msg_type not in protocol.CONTROL_REQUEST_TYPES:
+        if (msg_type not in protocol.CONTROL_REQUEST_TYPES
+                and msg_type not in protocol.CHANNEL_CONTROL_TYPES):  # a channel's: one per item
             return False
         try:
             msg = protocol.unpack_message(self.session, parts, self.control_history)

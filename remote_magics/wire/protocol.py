@@ -170,12 +170,23 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     ``nframes``, ``digest``; frames: one item. ``remote_channel_close`` ← (iopub) ``channel``:
     the remote cell closed it.
 ``remote_channel_send`` → (control: the shell is busy running the cell) ``channel``,
-    ``nframes``, ``digest``; frames: one item. ``remote_channel_close`` → (control) ``channel``:
-    the notebook closed it. ``remote_channel_ack`` → (control) ``channel``, ``count`` (messages
-    received so far): the engine keeps at most :data:`CHANNEL_WINDOW` messages (and
-    :data:`CHANNEL_WINDOW_BYTES`) unacknowledged, so iopub's queue (1000 messages, beyond which
-    a PUB socket drops) never overflows. No replies; the control channel is served by its own
-    thread while the cell runs, through the ports and tunnels the connection already has.
+    ``nframes``, ``digest``, and on the same host ``shared`` (as in a request: frames over
+    :data:`STREAM_CHUNK` in sealed segments the engine maps on arrival); frames: one item.
+    ``remote_channel_close`` → (control) ``channel``: the notebook closed it.
+    ``remote_channel_ack`` → (control) ``channel``, ``count`` (messages received so far): the
+    engine keeps at most :data:`CHANNEL_WINDOW` messages (and :data:`CHANNEL_WINDOW_BYTES`)
+    unacknowledged, so iopub's queue (1000 messages, beyond which a PUB socket drops) never
+    overflows. No replies; the control channel is served by its own thread while the cell
+    runs, through the ports and tunnels the connection already has; a kernel we started
+    dispatches these three without ipykernel's busy and idle statuses.
+``remote_channel_ack`` ← (control, to the socket that sent the messages) ``channel``,
+    ``nbytes`` (of the notebook's messages it acknowledges), ``taken`` (the notebook's
+    segments among them, mapped here: the notebook closes them): a message is acknowledged on
+    arrival while the cell holding the channel has at most :data:`CHANNEL_WINDOW_BYTES` unread
+    (else once it reads enough), so the notebook, which keeps at most that many bytes
+    unacknowledged, can never fill the engine's memory faster than the cell reads. Before a
+    cell holds the channel every message is acknowledged on arrival (the notebook may send
+    ahead; it waits in the engine).
 ``remote_lookup_request`` ← (iopub, parent: the run) ``lookup`` (a random token),
     ``name`` (str): a run whose request had ``lookup`` true read a name that neither its
     namespace nor the builtins hold (fetch on first use: ``eval(name)`` of a computed string,
@@ -367,6 +378,8 @@ CHANNEL_DATA = "remote_channel_data"
 CHANNEL_SEND = "remote_channel_send"
 CHANNEL_CLOSE = "remote_channel_close"
 CHANNEL_ACK = "remote_channel_ack"
+#: The channel messages a notebook sends on control.
+CHANNEL_CONTROL_TYPES = (CHANNEL_SEND, CHANNEL_CLOSE, CHANNEL_ACK)
 #: Messages a remote cell may send ahead of the notebook's acknowledgements.
 CHANNEL_WINDOW = 256
 #: Bytes a remote cell may send ahead of the notebook's acknowledgements (one message always may).

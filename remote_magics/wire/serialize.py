@@ -525,6 +525,17 @@ def unpack(items: list[dict], frames: list, packed: bool) -> list[list]:
     return found
 
 
+def snapshot(frames: Iterable) -> list:
+    """The frames, each mutable buffer among them copied into ``bytes``: what a sender may
+    reuse after ``send`` returns while ZeroMQ still sends the copy from its own thread.
+
+    (A copy made through ctypes without the GIL, into fresh memory, was measured no faster for
+    a channel's 10 MB messages: the allocator's reused memory copies twice as fast.)
+    """
+    return [frame if isinstance(frame, bytes) or memoryview(frame).readonly else bytes(frame)
+            for frame in frames]
+
+
 def nbytes(frames: Iterable) -> int:
     """Total size of frames in bytes."""
     return sum(memoryview(frame).nbytes for frame in frames)
