@@ -27,7 +27,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize, streaming
-from . import channels, jobs, kept, live, lookup, namespace, pages, persist, tracebacks
+from . import channels, jobs, kept, live, lookup, namespace, pages, persist, quiet, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -132,6 +132,8 @@ class Engine:
         self.control_history = protocol.SignatureHistory()  # the same, on the control thread
         self.jobs = jobs.JobTable(self)  # detached jobs
         self.persistence: persist.Persistence | None = None  # set when it outlives its clients
+        # (msg_id, output counters at its arrival) of the request our fast dispatch handles
+        self.quiet_mark: tuple[str, tuple | None] | None = None
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -164,6 +166,7 @@ class Engine:
         A message whose signature this dispatch accepted before (a replay) is dropped.
         """
         kernel = self.kernel
+        marked = quiet.mark()  # before anything of this request can be output
         try:
             idents, parts = self.session.feed_identities(raw, copy=False)
             msg_type = self.session.unpack(parts[1].bytes).get("msg_type", "")
@@ -180,6 +183,7 @@ class Engine:
         except Exception:
             kernel.log.error("remote_magics: dropped a %s that failed its signature check", msg_type)
             return True
+        self.quiet_mark = (msg["header"].get("msg_id"), marked)
         kernel.set_parent(idents, msg, channel="shell")
         kernel.pre_handler_hook()
         try:
@@ -254,12 +258,24 @@ class Engine:
         self._announce(parent, "download", frames, streamed=any(n > room for n in big))
         content["engine_id"] = self.engine_id
         self._hold_until_settled(parent, content)
-        self._output_done(parent)
+        silent = self._silent(parent)
+        if silent:
+            content[protocol.QUIET] = True  # no output, so no marker: the client needs none
         scheme = protocol.agreed_scheme([parent["content"].get("digest_scheme")])
         streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
                        ident=ident, shared=shared, owner=protocol.client_of(parent),
                        scheme=scheme)
         self.replied = parent["header"].get("msg_id")
+        if not silent:  # after the reply: it leaves before the output thread wakes for the GIL
+            self._output_done(parent)
+
+    def _silent(self, parent: dict) -> bool:
+        """Whether the request made no output at all since it arrived (:mod:`.quiet`)."""
+        mark = self.quiet_mark
+        if mark is None or mark[0] != parent["header"].get("msg_id"):
+            return False  # not a request of our fast dispatch: nothing was counted
+        self.quiet_mark = None
+        return quiet.silent_since(mark[1])
 
     def reply_control(self, stream, ident, parent, content: dict) -> None:
         """Reply to a request on the control channel (no frames, never streamed)."""
@@ -849,6 +865,11 @@ def main() -> None:
 
     class EngineApp(IPKernelApp):
         admission = None  # with Curve keys: who may connect (:mod:`.curve`)
+
+        def init_io(self) -> None:
+            # stdout and stderr that can prove a request made no output (:mod:`.quiet`)
+            self.outstream_class = f"{quiet.__name__}.{quiet.CountingStream.__name__}"
+            super().init_io()
 
         def init_poller(self) -> None:
             super().init_poller()

@@ -308,6 +308,9 @@ BIND_REQUEST = "remote_bind_request"
 BIND_REPLY = "remote_bind_reply"
 
 OUTPUT_DONE = "remote_output_done"
+#: A reply field: True when the request made no output at all (proved by the engine), so no
+#: ``remote_output_done`` follows and the client finishes on the reply alone.
+QUIET = "quiet"
 OP_REQUEST = "remote_op_request"
 OP_REPLY = "remote_op_reply"
 
