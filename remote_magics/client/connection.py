@@ -700,8 +700,11 @@ class Pending:
                                           self.on_lookup) or self.idle_at
             if conn.hb in ready or conn.hb.poll(0):  # a long iopub drain must not look like silence
                 self.waiter.beat()
-            if self.reply is not None and (self.idle_at is not None  # no output follows a quiet
-                                           or self.reply.content.get(protocol.QUIET) is True):
+            if self.reply is not None and self.idle_at is not None:
+                return self._finish()
+            if self.reply is not None and self.reply.content.get(protocol.QUIET) is True:
+                # no output of its own follows: what iopub holds now (late output) is shown
+                conn.relay(self.msg_id, self.on_output, self.on_lookup)
                 return self._finish()
             quiet_since = max(self.idle_at or 0.0, conn.chunk_at)  # a streamed reply still coming
             if self.reply is None and self.idle_at is not None and time.monotonic() - quiet_since > (

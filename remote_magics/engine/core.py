@@ -293,6 +293,10 @@ class Engine:
 
         def flush_then_mark() -> None:
             for stream in streams:
+                drain = getattr(stream, "drain", None)  # C output still in its pipe first
+                if drain is not None:
+                    drain()
+            for stream in streams:
                 flush = getattr(stream, "_flush", None)
                 (flush or stream.flush)()  # on the output thread, this queues its messages
             self.session.send(self.kernel.iopub_socket, protocol.OUTPUT_DONE, {}, parent,

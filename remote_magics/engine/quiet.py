@@ -8,12 +8,13 @@ says ``quiet`` and the client finishes on the reply alone.
 
 "No output" is proved, never guessed. From the request's arrival to its reply: nothing was
 written to ``sys.stdout`` or ``sys.stderr`` (from any thread; output of C code reaches them
-through the pipe on their file descriptor, which our watcher empties under a lock, so bytes are
-either still in the pipe or already written), nothing was handed to the output thread (display
+through the pipe on their file descriptor, which is emptied under a lock, so bytes are either
+still in the pipe or already written), nothing was handed to the output thread (display
 data, figures, comms, our own iopub messages, streams' flushes), and the process did not fork (a
 forked child's output comes through another pipe of ipykernel's). Only the kernels we start use
 :class:`CountingStream` (``EngineApp.outstream_class``); in any other kernel nothing is proved
-and the marker goes as before.
+and the marker goes as before. When there was output, :meth:`CountingStream.drain` moves C
+output still in its pipe into the stream before the marker is queued, so it is never shown late.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class CountingStream(OutStream):
         return super().write(string)
 
     def _watch_pipe_fd(self) -> None:
-        # ipykernel's loop, with the read and the write done together under ``transfer``
+        # ipykernel's loop, but the bytes go from the pipe into the stream by drain()
         if self._fid is None:
             return
         poller = select.poll()
@@ -61,14 +62,32 @@ class CountingStream(OutStream):
         try:
             while self._should_watch:
                 poller.poll()
-                with self.transfer:
-                    data = os.read(self._fid, PIPE_BUFFER_SIZE)
-                    if not data or not self._should_watch:
-                        return
-                    self.write(data.decode(errors="replace"))
-                os.write(self._original_stdstream_copy, data)
+                if not self.drain():
+                    return
         except Exception:
             self._exc = sys.exc_info()
+
+    def drain(self) -> bool:
+        """Move what the file descriptor's pipe holds into the stream, now, on this thread.
+
+        Under :attr:`transfer`, so C output written before this call is in the stream after
+        it, whichever thread moved it. False once the pipe is closed or no longer watched.
+        """
+        if self._fid is None:
+            return False
+        poller = select.poll()
+        poller.register(self._fid, select.POLLIN)
+        moved = []
+        with self.transfer:
+            while poller.poll(0):  # readable: this read cannot block
+                data = os.read(self._fid, PIPE_BUFFER_SIZE)
+                if not data or not self._should_watch:
+                    return False
+                self.write(data.decode(errors="replace"))
+                moved.append(data)
+        for data in moved:  # echoed as ipykernel does, outside the lock
+            os.write(self._original_stdstream_copy, data)
+        return True
 
     def pending(self) -> bool:
         """Whether bytes written to the file descriptor have not reached the stream yet."""
