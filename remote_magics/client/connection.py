@@ -168,6 +168,7 @@ class Connection:
         self.digest = protocol.HMAC_SHA256  # big frames' digest, as agreed in the handshake
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
+        self.carried: collections.deque[str] = collections.deque()  # releases for the next request
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
         self.late_dropped = 0  # late messages that did not fit in ``late``
         self._late_shown = False  # the marker is up: the next late message needs none
@@ -429,6 +430,12 @@ class Connection:
         if settled:
             content = {**content, "settled": settled}
         taken: list[int] = []
+        carried = [self.carried.popleft() for _ in range(len(self.carried))]
+        if carried and msg_type in protocol.REQUEST_TYPES:
+            content = {**content, "release": carried}
+        else:  # a message that does not carry them: the next one will
+            self.carried.extendleft(reversed(carried))
+            carried = []
         if msg_type.startswith("remote_"):  # our engine's requests: how its reply may come
             taken, self.shared_taken = self.shared_taken, []
             if taken or self.shared_receive:
@@ -440,6 +447,7 @@ class Connection:
         except BaseException:
             self.unsettled = {**settled, **self.unsettled}  # the engine did not learn of them
             self.shared_taken = taken + self.shared_taken
+            self.carried.extendleft(reversed(carried))
             raise
         if msg_type in protocol.HOLDING_TYPES:
             self.unsettled[msg_id] = False  # until its reply is in
@@ -448,6 +456,11 @@ class Connection:
             self.key, functools.partial(on_progress, "download") if on_progress else None)
         return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience,
                        on_lookup)
+
+    def carry_release(self, object_id: str) -> None:
+        """Release an engine's reference with our next request (protocol: ``release``); any
+        thread."""
+        self.carried.append(object_id)
 
     def received(self, msg_id: str) -> None:
         """The reply to ``msg_id`` reached its caller: the objects it holds are ours to release."""

@@ -371,6 +371,9 @@ class Engine:
             return self._drop(msg, f"({err})")
         self.accepted = msg["header"].get("msg_id")  # from here on, it is answered (guard)
         self.settle(msg)
+        for oid in content.get("release") or ():  # small values the client has decoded
+            if isinstance(oid, str):
+                self.store.release(oid, protocol.client_of(msg))
         return True
 
     def _drop(self, msg: dict, why: str) -> bool:

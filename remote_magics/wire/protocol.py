@@ -74,7 +74,9 @@ one frame, not 1,000).
 
 Messages (``content`` fields; "→" client to engine, "←" engine to client):
 
-Any request → ``settled`` (optional; see *Settling replies* below).
+Any request → ``settled`` (optional; see *Settling replies* below), ``release`` (optional: ids
+of small values the client decoded, which the engine kept in case it could not: released as the
+request arrives, so a cell binding a small value costs no release message of its own).
 
 ``remote_run_request`` →
     ``code`` (str, already transformed by IPython), ``inputs`` ([{"name", "nframes"}]),
@@ -343,6 +345,10 @@ JOB_OUTPUT_LINES = 10_000
 IDLE_TIMEOUT = 86_400.0
 #: Requests whose replies hold objects for the client until it settles them.
 HOLDING_TYPES = (RUN_REQUEST, OP_REQUEST, JOB_COLLECT_REQUEST, NAMES_REQUEST)
+#: A value the client decoded whose ``ref`` size is at most this is released with the client's
+#: next request (its ``release``), not by a message of its own: it costs the engine no memory to
+#: speak of meanwhile.
+CARRY_RELEASE_BYTES = 64 << 10
 #: Unsettled replies an engine remembers at most (a client that never settles cannot grow it).
 UNSETTLED_KEEP = 10_000
 #: iopub message types that are output, relayed also when they come late.
