@@ -42,6 +42,7 @@ def _run(target, code: str, ns: dict | None = None) -> tuple[dict, str]:
 
 
 def test_a_cell_that_outputs_nothing_gets_a_quiet_reply(engine):
+    _run(engine, "pass")  # after whatever came before (its marker is output of a kind)
     for _ in range(3):
         content, text = _run(engine, "x = 1 + 1")
         assert content.get(protocol.QUIET) is True
@@ -139,3 +140,16 @@ def test_a_kernel_we_attach_to_still_ends_output_with_its_marker(engine):
     finally:
         km.shutdown_kernel(now=True)
         km.cleanup_resources()
+
+
+def test_output_a_thread_wrote_between_cells_is_shown_under_the_next_cell(engine):
+    """Written between cells (the stream flushes its buffer every 0.2 s): the next cell shows
+    it, marked late, whether a live operation in between relayed it or the cell did."""
+    ns: dict = {}
+    _run(engine, "import threading\ngo = threading.Event()\n"
+                 "def later():\n    go.wait(60)\n    print('between cells')\n"
+                 "thread = threading.Thread(target=later, daemon=True)\nthread.start()", ns)
+    ns["go"].set()
+    ns["thread"].join(60)  # it has printed: the text waits in the buffer, or is on its way
+    content, text = _run(engine, "pass")
+    assert LATE_MARKER + "between cells\n" in text

@@ -132,8 +132,8 @@ class Engine:
         self.control_history = protocol.SignatureHistory()  # the same, on the control thread
         self.jobs = jobs.JobTable(self)  # detached jobs
         self.persistence: persist.Persistence | None = None  # set when it outlives its clients
-        # (msg_id, output counters at its arrival) of the request our fast dispatch handles
-        self.quiet_mark: tuple[str, tuple | None] | None = None
+        self.fast_request: str | None = None  # the msg_id of the request our dispatch handles
+        self.quiet_mark: tuple | None = None  # output counters at our last reply (.quiet)
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -166,7 +166,6 @@ class Engine:
         A message whose signature this dispatch accepted before (a replay) is dropped.
         """
         kernel = self.kernel
-        marked = quiet.mark()  # before anything of this request can be output
         try:
             idents, parts = self.session.feed_identities(raw, copy=False)
             msg_type = self.session.unpack(parts[1].bytes).get("msg_type", "")
@@ -183,7 +182,7 @@ class Engine:
         except Exception:
             kernel.log.error("remote_magics: dropped a %s that failed its signature check", msg_type)
             return True
-        self.quiet_mark = (msg["header"].get("msg_id"), marked)
+        self.fast_request = msg["header"].get("msg_id")
         kernel.set_parent(idents, msg, channel="shell")
         kernel.pre_handler_hook()
         try:
@@ -268,14 +267,15 @@ class Engine:
         self.replied = parent["header"].get("msg_id")
         if not silent:  # after the reply: it leaves before the output thread wakes for the GIL
             self._output_done(parent)
+        self.quiet_mark = quiet.mark()  # the next reply is quiet if nothing is output from now
 
     def _silent(self, parent: dict) -> bool:
-        """Whether the request made no output at all since it arrived (:mod:`.quiet`)."""
-        mark = self.quiet_mark
-        if mark is None or mark[0] != parent["header"].get("msg_id"):
-            return False  # not a request of our fast dispatch: nothing was counted
-        self.quiet_mark = None
-        return quiet.silent_since(mark[1])
+        """Whether nothing was output since our last reply (:mod:`.quiet`), for a request of
+        our fast dispatch (only there is no idle status to wait for instead)."""
+        if self.fast_request != parent["header"].get("msg_id"):
+            return False
+        self.fast_request = None
+        return quiet.silent_since(self.quiet_mark)
 
     def reply_control(self, stream, ident, parent, content: dict) -> None:
         """Reply to a request on the control channel (no frames, never streamed)."""
@@ -300,7 +300,7 @@ class Engine:
                 flush = getattr(stream, "_flush", None)
                 (flush or stream.flush)()  # on the output thread, this queues its messages
             self.session.send(self.kernel.iopub_socket, protocol.OUTPUT_DONE, {}, parent,
-                              ident=b"remote_magics.output_done")  # queued behind them
+                              ident=quiet.MARKER_TOPIC)  # queued behind them
 
         if pub_thread is not None and all(getattr(s, "pub_thread", None) is pub_thread
                                           for s in streams):
@@ -309,7 +309,7 @@ class Engine:
             for stream in streams:
                 stream.flush()
             self.session.send(self.kernel.iopub_socket, protocol.OUTPUT_DONE, {}, parent,
-                              ident=b"remote_magics.output_done")
+                              ident=quiet.MARKER_TOPIC)
 
     def _hold_until_settled(self, parent: dict, content: dict) -> None:
         """Remember what a reply holds for its client, until the client says it received it."""
