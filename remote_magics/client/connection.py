@@ -812,7 +812,7 @@ class _Waiter:
         self.deadline = now + timeout if timeout else None
         self.timeout = timeout
         self.last_beat = now
-        self.next_ping = now
+        self.next_ping = now + HEARTBEAT_INTERVAL  # a request answered sooner needs no ping
         self.interrupted_at: float | None = None
         self.cause: str | None = None  # "user" or "timeout" once we have interrupted
         self.reply_at: float | None = None
