@@ -113,9 +113,11 @@ request arrives, so a cell binding a small value costs no release message of its
     big arrays as kept uploads (``serialize.kept_upload(token, ...)``: the engine keeps the
     value for this client under ``token``) and as references to them
     (``serialize.resolve_kept(token)``: no bytes travel). ``kept``: the uploads of this run the
-    engine keeps; ``dropped``: kept copies that changed on the engine (the cell wrote them), no
-    longer kept; ``lost``: references the engine could not resolve (the run did not start: the
-    client sends it again with the bytes). See ``engine/kept.py`` and ``cells/uploads.py``.
+    engine keeps; ``dropped``: kept copies no longer kept (engines of this version send none:
+    a copy that changed there is found when a run next refers to it); ``lost``: references the
+    engine could not resolve (a copy it no longer keeps, or one that changed: the run did not
+    start, and the client sends it again with the bytes). See ``engine/kept.py`` and
+    ``cells/uploads.py``.
 ``remote_fetch_request`` → ``id``.  ``remote_fetch_reply`` ← ``status``, ``nframes``, ``digest``;
     frames: the object's item.
 ``remote_release_request`` → ``ids`` (a list; an id listed twice is released twice),
