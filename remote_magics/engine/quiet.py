@@ -27,7 +27,11 @@ import select
 import sys
 import threading
 
-from ipykernel.iostream import PIPE_BUFFER_SIZE, OutStream
+from ipykernel import iostream
+from ipykernel.iostream import OutStream
+
+#: Bytes read from a stream's pipe at a time, as ipykernel reads them.
+PIPE_BUFFER_SIZE = getattr(iostream, "PIPE_BUFFER_SIZE", 1000)
 
 _forks = [0]  # forks of this process so far (a list: changed from the fork hook)
 
