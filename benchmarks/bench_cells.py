@@ -56,10 +56,22 @@ def cell_of(lines: int) -> str:
 
 
 def run(bench: Bench) -> None:
-    """Null cell, proxy reuse of a 1 GB proxy, 1,000 small inputs; capture of 500 lines."""
+    """Null cell, proxy reuse of a 1 GB proxy, 1,000 small inputs; capture of 500 lines; an
+    unchanged array read again. ``--rows capture``, ``proxy`` (the null cell too), ``reuse``
+    pick sections (the reuse targets need ``proxy``'s null cell)."""
+    trials = bench.trials(200, 40)
+    if bench.wants("capture"):
+        capture_rows(bench)
+    if bench.wants("proxy"):
+        proxy_rows(bench, trials)
+    if bench.wants("reuse"):
+        reuse(bench)
+
+
+def capture_rows(bench: Bench) -> None:
+    """capture.analyze of a 500-line cell and of 500 assignments, against ast.parse."""
     from remote_magics.cells import capture
 
-    trials = bench.trials(200, 40)
     code = cell_of(500)
     analyze = getattr(capture.analyze, "__wrapped__", capture.analyze)  # past any cache
     bench.time("capture", "capture.500", f"capture.analyze of a {code.count(chr(10))}-line cell "
@@ -70,6 +82,10 @@ def run(bench: Bench) -> None:
     bench.time("capture", "capture.simple", "capture.analyze of 500 simple assignments "
                "(uncached)", lambda: analyze(simple), trials=bench.trials(100, 30))
     bench.limit("capture of a 500-line cell < 5 ms", "capture.500", at_most_seconds=0.005)
+
+
+def proxy_rows(bench: Bench, trials: int) -> None:
+    """The null cell (for the ratios), a 1 GB proxy reused, 1,000 small inputs."""
     with peers.ours() as ours:
         ns = ours.shell.user_ns
         ours.cell("%%remote --download=none\nimport numpy as np\n"
@@ -90,7 +106,6 @@ def run(bench: Bench) -> None:
         for name in names:
             del ns[name]
     bench.target("proxy reuse of 1 GB ≤ 2 × null cell", "cells.proxy", "cells.null", at_most=2.0)
-    reuse(bench)
 
 
 def reuse(bench: Bench) -> None:

@@ -4,7 +4,8 @@ Ours: an empty ``%%remote`` cell run through a real InteractiveShell (capture, s
 return: everything the user waits for) and the API's ``target.run("pass", {})``. Peers: a raw
 pyzmq DEALER/ROUTER round trip (the floor), a plain ``execute_request`` to an ipykernel waited
 to idle, ipyparallel ``apply_sync(lambda: None)`` and ``%%px pass``, execnet ``remote_exec`` +
-receive, Dask ``client.submit(...).result()``.
+receive, Dask ``client.submit(...).result()``. ``--rows core`` (ours, raw pyzmq, plain kernel),
+``ipp``, ``execnet``, ``dask`` pick sections.
 """
 from __future__ import annotations
 
@@ -23,6 +24,22 @@ def _noop() -> None:
 def run(bench: Bench) -> None:
     """Ours, raw pyzmq and a plain kernel interleaved (the targets' ratios); then each peer."""
     trials = bench.trials(300, 60)
+    if bench.wants("core"):
+        core(bench, trials)
+    if bench.wants("ipp"):
+        with_ipyparallel(bench, trials)
+    if bench.wants("execnet"):
+        with_execnet(bench, trials)
+    if bench.wants("dask"):
+        with_dask(bench, trials)
+    bench.target("null %%remote ≤ 0.4 × plain execute_request", "null.remote", "null.execute",
+                 at_most=0.4)
+    bench.target("null %%remote below ipyparallel apply_sync (interleaved)", "null.remote2",
+                 "null.ipp", at_most=1.0)
+
+
+def core(bench: Bench, trials: int) -> None:
+    """Ours, raw pyzmq and a plain kernel, interleaved: the ratio of the null-cell target."""
     with peers.raw_zmq() as zmq_peer, peers.ours() as ours, peers.plain_kernel() as kernel:
         bench.interleave(GROUP, [
             ("null.zmq", "raw pyzmq DEALER/ROUTER round trip (floor)", zmq_peer.roundtrip),
@@ -32,6 +49,10 @@ def run(bench: Bench) -> None:
              lambda: ours.target.run("pass", {})),
             ("null.execute", "plain ipykernel execute_request, waited to idle", kernel.execute),
         ], trials=trials)
+
+
+def with_ipyparallel(bench: Bench, trials: int) -> None:
+    """Ours against ipyparallel, interleaved."""
     try:
         with peers.ipyparallel() as ipp, peers.ours() as ours:
             ip = peers.shell()
@@ -46,12 +67,20 @@ def run(bench: Bench) -> None:
             ], trials=trials)
     except Exception as err:
         bench.skip(GROUP, "null.ipp", "ipyparallel", f"{type(err).__name__}: {err}")
+
+
+def with_execnet(bench: Bench, trials: int) -> None:
+    """execnet's round trip."""
     try:
         with peers.execnet() as ex:
             bench.time(GROUP, "null.execnet", "execnet remote_exec + receive", ex.null,
                        trials=trials)
     except Exception as err:
         bench.skip(GROUP, "null.execnet", "execnet", f"{type(err).__name__}: {err}")
+
+
+def with_dask(bench: Bench, trials: int) -> None:
+    """Dask's submit and result."""
     try:
         with peers.dask() as dk:
             bench.time(GROUP, "null.dask", "Dask client.submit(f).result()",
@@ -59,7 +88,3 @@ def run(bench: Bench) -> None:
                        trials=trials)
     except Exception as err:
         bench.skip(GROUP, "null.dask", "Dask", f"{type(err).__name__}: {err}")
-    bench.target("null %%remote ≤ 0.4 × plain execute_request", "null.remote", "null.execute",
-                 at_most=0.4)
-    bench.target("null %%remote below ipyparallel apply_sync (interleaved)", "null.remote2",
-                 "null.ipp", at_most=1.0)

@@ -34,6 +34,13 @@ _COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
 _UNARY = ("neg", "pos", "abs", "invert")
 
 
+def small(output: dict) -> bool:
+    """Whether a value that came back is small (its engine-side estimate): the engine's copy of
+    it may wait for our next request to be released (:data:`~..wire.protocol.CARRY_RELEASE_BYTES`)."""
+    size = (output.get("ref") or {}).get("size")
+    return isinstance(size, int) and size <= protocol.CARRY_RELEASE_BYTES
+
+
 def format_size(size: int | None, exact: bool = True) -> str:
     """A byte count in the units a person reads (``~`` marks an estimate)."""
     if size is None:
@@ -88,7 +95,7 @@ class RemoteObject:
             value = serialize.loads(frames, bytecode=barrier is None)
         except Exception as err:
             return cls._undecodable(output, err, barrier, target)
-        target.release_later(output["ref"]["id"])  # the engine kept it in case this failed
+        target.release_later(output["ref"]["id"], small=small(output))  # kept in case this failed
         return value, None
 
     @classmethod
@@ -109,7 +116,8 @@ class RemoteObject:
             if index in loaded:
                 value, err = loaded[index]
                 if err is None:
-                    target.release_later(output["ref"]["id"])  # kept there in case this failed
+                    # the engine kept it in case this failed
+                    target.release_later(output["ref"]["id"], small=small(output))
                     decoded.append((value, None))
                 else:
                     decoded.append(cls._undecodable(output, err, barrier, target))

@@ -186,6 +186,7 @@ class Connection:
         self.dropped: dict[str, str] = {}  # request msg_id → why the engine dropped it
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
+        self.carried: collections.deque[str] = collections.deque()  # releases for the next request
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
         self.late_dropped = 0  # late messages that did not fit in ``late``
         self._late_shown = False  # the marker is up: the next late message needs none
@@ -524,6 +525,12 @@ class Connection:
         if settled:
             content = {**content, "settled": settled}
         taken: list[int] = []
+        carried = [self.carried.popleft() for _ in range(len(self.carried))]
+        if carried and msg_type in protocol.REQUEST_TYPES:
+            content = {**content, "release": carried}
+        else:  # a message that does not carry them: the next one will
+            self.carried.extendleft(reversed(carried))
+            carried = []
         if msg_type.startswith("remote_"):  # our engine's requests: how its reply may come
             taken, self.shared_taken = self.shared_taken, []
             if taken or self.shared_receive:
@@ -540,6 +547,7 @@ class Connection:
         except BaseException:
             self.unsettled = {**settled, **self.unsettled}  # the engine did not learn of them
             self.shared_taken = taken + self.shared_taken
+            self.carried.extendleft(reversed(carried))
             raise
         if msg_type in protocol.HOLDING_TYPES:
             self.unsettled[msg_id] = False  # until its reply is in
@@ -548,6 +556,11 @@ class Connection:
             self.key, functools.partial(on_progress, "download") if on_progress else None)
         return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience,
                        on_lookup)
+
+    def carry_release(self, object_id: str) -> None:
+        """Release an engine's reference with our next request (protocol: ``release``); any
+        thread."""
+        self.carried.append(object_id)
 
     def received(self, msg_id: str) -> None:
         """The reply to ``msg_id`` reached its caller: the objects it holds are ours to release."""
@@ -818,6 +831,10 @@ class Pending:
                 self.waiter.beat()
             if self.reply is not None and self.idle_at is not None:
                 return self._finish()
+            if self.reply is not None and self.reply.content.get(protocol.QUIET) is True:
+                # no output of its own follows: what iopub holds now (late output) is shown
+                conn.relay(self.msg_id, self.on_output, self.on_lookup)
+                return self._finish()
             dropped = conn.dropped.pop(self.msg_id, None)
             if self.reply is None and dropped is not None:
                 raise ConnectionLost(
@@ -917,7 +934,7 @@ class _Waiter:
         self.deadline = now + timeout if timeout else None
         self.timeout = timeout
         self.last_beat = now
-        self.next_ping = now
+        self.next_ping = now + HEARTBEAT_INTERVAL  # a request answered sooner needs no ping
         self.interrupted_at: float | None = None
         self.cause: str | None = None  # "user" or "timeout" once we have interrupted
         self.reply_at: float | None = None

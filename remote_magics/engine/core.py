@@ -27,7 +27,7 @@ import threading
 from typing import Any
 
 from ..wire import dataport, protocol, serialize, shared, streaming
-from . import channels, jobs, kept, live, lookup, namespace, pages, persist, tracebacks
+from . import channels, jobs, kept, live, lookup, namespace, pages, persist, quiet, tracebacks
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -133,6 +133,8 @@ class Engine:
         self.control_history = protocol.SignatureHistory()  # the same, on the control thread
         self.jobs = jobs.JobTable(self)  # detached jobs
         self.persistence: persist.Persistence | None = None  # set when it outlives its clients
+        self.fast_request: str | None = None  # the msg_id of the request our dispatch handles
+        self.quiet_mark: tuple | None = None  # output counters at our last reply (.quiet)
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -182,6 +184,7 @@ class Engine:
         except Exception:
             kernel.log.error("remote_magics: dropped a %s that failed its signature check", msg_type)
             return True
+        self.fast_request = msg["header"].get("msg_id")
         kernel.set_parent(idents, msg, channel="shell")
         kernel.pre_handler_hook()
         try:
@@ -262,23 +265,36 @@ class Engine:
                        streamed=link is None and any(n > room for n in big))
         content["engine_id"] = self.engine_id
         self._hold_until_settled(parent, content)
-        self._output_done(parent)
+        silent = self._silent(parent)
+        if silent:
+            content[protocol.QUIET] = True  # no output, so no marker: the client needs none
         scheme = protocol.agreed_scheme([parent["content"].get("digest_scheme")])
         if link is not None:
             try:
                 dataport.send(self.session, stream, link, msg_type, content, frames, self.key,
                               parent=parent, ident=ident, scheme=scheme)
-                self.replied = parent["header"].get("msg_id")
-                return
             except OSError as err:  # the link is closed now: its chunks go on the shell instead
                 self.kernel.log.warning("remote_magics: data port failed (%s); sending the reply "
                                         "as chunks", err)
-        streaming.send(self.session, stream, msg_type, content, frames, self.key, parent=parent,
-                       ident=ident, shared=segments, owner=protocol.client_of(parent),
-                       scheme=scheme)
+                link = None
+        if link is None:
+            streaming.send(self.session, stream, msg_type, content, frames, self.key,
+                           parent=parent, ident=ident, shared=segments,
+                           owner=protocol.client_of(parent), scheme=scheme)
         self.replied = parent["header"].get("msg_id")
+        if not silent:  # after the reply: it leaves before the output thread wakes for the GIL
+            self._output_done(parent)
+        self.quiet_mark = quiet.mark()  # the next reply is quiet if nothing is output from now
         if segments is not None:  # what we lent stays as it is until the client has copied it
             segments.wait()
+
+    def _silent(self, parent: dict) -> bool:
+        """Whether nothing was output since our last reply (:mod:`.quiet`), for a request of
+        our fast dispatch (only there is no idle status to wait for instead)."""
+        if self.fast_request != parent["header"].get("msg_id"):
+            return False
+        self.fast_request = None
+        return quiet.silent_since(self.quiet_mark)
 
     def data_link(self, msg: dict) -> "dataport.Link | None":
         """The data-port link a request's client named (``data_link``), if open and its own."""
@@ -302,10 +318,14 @@ class Engine:
 
         def flush_then_mark() -> None:
             for stream in streams:
+                drain = getattr(stream, "drain", None)  # C output still in its pipe first
+                if drain is not None:
+                    drain()
+            for stream in streams:
                 flush = getattr(stream, "_flush", None)
                 (flush or stream.flush)()  # on the output thread, this queues its messages
             self.session.send(self.kernel.iopub_socket, protocol.OUTPUT_DONE, {}, parent,
-                              ident=b"remote_magics.output_done")  # queued behind them
+                              ident=quiet.MARKER_TOPIC)  # queued behind them
 
         if pub_thread is not None and all(getattr(s, "pub_thread", None) is pub_thread
                                           for s in streams):
@@ -314,7 +334,7 @@ class Engine:
             for stream in streams:
                 stream.flush()
             self.session.send(self.kernel.iopub_socket, protocol.OUTPUT_DONE, {}, parent,
-                              ident=b"remote_magics.output_done")
+                              ident=quiet.MARKER_TOPIC)
 
     def _hold_until_settled(self, parent: dict, content: dict) -> None:
         """Remember what a reply holds for its client, until the client says it received it."""
@@ -382,6 +402,9 @@ class Engine:
             return self._drop(msg, f"({err})")
         self.accepted = msg["header"].get("msg_id")  # from here on, it is answered (guard)
         self.settle(msg)
+        for oid in content.get("release") or ():  # small values the client has decoded
+            if isinstance(oid, str):
+                self.store.release(oid, protocol.client_of(msg))
         return True
 
     def _drop(self, msg: dict, why: str) -> bool:
@@ -913,6 +936,11 @@ def main() -> None:
 
     class EngineApp(IPKernelApp):
         admission = None  # with Curve keys: who may connect (:mod:`.curve`)
+
+        def init_io(self) -> None:
+            # stdout and stderr that can prove a request made no output (:mod:`.quiet`)
+            self.outstream_class = f"{quiet.__name__}.{quiet.CountingStream.__name__}"
+            super().init_io()
 
         def init_poller(self) -> None:
             super().init_poller()

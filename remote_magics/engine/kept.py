@@ -6,8 +6,9 @@ only, and a later run that reads the same unchanged array sends just the token
 (:func:`..wire.serialize.keep_reference`). The client decides that its array is unchanged
 (``cells/uploads.py``); here the engine makes sure its own copy is unchanged too: a cell that
 changes the kept value in place, a thread it started, or another name for it, and the kept copy
-is dropped at the end of the run (or refused when a run asks for it), so the client uploads its
-own value again. Without write tracking (:mod:`.pages`) nothing is kept.
+is refused when a run next asks for it (the run does not start, and the client sends it again
+with its own value in the same cell). It is checked then only, not after every run as well: one
+scan of its pages per run that uses it. Without write tracking (:mod:`.pages`) nothing is kept.
 
 A kept copy goes when the client says so (its array died, it changed, a memory cap), when the
 client disconnects, and with the engine. Standard library only.
@@ -96,11 +97,9 @@ class RunKeeper:
             reply["uploads"] = report
 
     def report(self) -> dict:
-        """For the run's reply: ``kept`` (tokens now held), ``dropped`` (no longer), ``lost``."""
-        dropped = self.keeper.drop_changed(self.client) if self.keeper.clients.get(
-            self.client) else []
-        kept = [token for token in self.kept if token not in dropped]
-        return {"kept": kept, "dropped": dropped, "lost": self.lost}
+        """For the run's reply: ``kept`` (tokens now held) and ``lost``; ``dropped`` stays empty
+        (a copy the run changed is refused when a run next asks for it: :meth:`Keeper.get`)."""
+        return {"kept": list(self.kept), "dropped": [], "lost": self.lost}
 
 
 class Keeper:
@@ -140,14 +139,6 @@ class Keeper:
         except KeyError:
             self.forget(client, [token])
             raise KeptCopyLost(token) from None
-
-    def drop_changed(self, client: str) -> list[str]:
-        """Drop ``client``'s kept copies that changed (after a run); their tokens."""
-        held = self.clients.get(client, {})
-        changed = [token for token, kept in held.items() if kept.span.written()]
-        for token in changed:
-            self.drop(client, token)
-        return changed
 
     def drop(self, client: str, token: str) -> None:
         """Drop one kept copy (the store keeps the value while proxies still hold it)."""

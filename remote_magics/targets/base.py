@@ -381,8 +381,15 @@ class Target:
                                     f"{self.details.get('hostname')}.")
         return uncollected
 
-    def release_later(self, object_id: str) -> None:
-        """Queue a release of one reference (safe from ``__del__``, any thread)."""
+    def release_later(self, object_id: str, small: bool = False) -> None:
+        """Queue a release of one reference (safe from ``__del__``, any thread).
+
+        ``small``: the engine's copy of a small value this side decoded; it goes with the next
+        request to the engine (:meth:`Connection.carry_release`), not in a message of its own.
+        """
+        if small:
+            self.connection.carry_release(object_id)
+            return
         with self._releases_lock:
             self._releases.append(object_id)
 

@@ -85,7 +85,9 @@ one frame, not 1,000).
 
 Messages (``content`` fields; "→" client to engine, "←" engine to client):
 
-Any request → ``settled`` (optional; see *Settling replies* below).
+Any request → ``settled`` (optional; see *Settling replies* below), ``release`` (optional: ids
+of small values the client decoded, which the engine kept in case it could not: released as the
+request arrives, so a cell binding a small value costs no release message of its own).
 
 ``remote_run_request`` →
     ``code`` (str, already transformed by IPython), ``inputs`` ([{"name", "nframes"}]),
@@ -122,9 +124,11 @@ Any request → ``settled`` (optional; see *Settling replies* below).
     big arrays as kept uploads (``serialize.kept_upload(token, ...)``: the engine keeps the
     value for this client under ``token``) and as references to them
     (``serialize.resolve_kept(token)``: no bytes travel). ``kept``: the uploads of this run the
-    engine keeps; ``dropped``: kept copies that changed on the engine (the cell wrote them), no
-    longer kept; ``lost``: references the engine could not resolve (the run did not start: the
-    client sends it again with the bytes). See ``engine/kept.py`` and ``cells/uploads.py``.
+    engine keeps; ``dropped``: kept copies no longer kept (engines of this version send none:
+    a copy that changed there is found when a run next refers to it); ``lost``: references the
+    engine could not resolve (a copy it no longer keeps, or one that changed: the run did not
+    start, and the client sends it again with the bytes). See ``engine/kept.py`` and
+    ``cells/uploads.py``.
 ``remote_fetch_request`` → ``id``.  ``remote_fetch_reply`` ← ``status``, ``nframes``, ``digest``;
     frames: the object's item.
 ``remote_release_request`` → ``ids`` (a list; an id listed twice is released twice),
@@ -330,6 +334,9 @@ BIND_REQUEST = "remote_bind_request"
 BIND_REPLY = "remote_bind_reply"
 
 OUTPUT_DONE = "remote_output_done"
+#: A reply field: True when the request made no output at all (proved by the engine), so no
+#: ``remote_output_done`` follows and the client finishes on the reply alone.
+QUIET = "quiet"
 OP_REQUEST = "remote_op_request"
 OP_REPLY = "remote_op_reply"
 
@@ -362,6 +369,10 @@ JOB_OUTPUT_LINES = 10_000
 IDLE_TIMEOUT = 86_400.0
 #: Requests whose replies hold objects for the client until it settles them.
 HOLDING_TYPES = (RUN_REQUEST, OP_REQUEST, JOB_COLLECT_REQUEST, NAMES_REQUEST)
+#: A value the client decoded whose ``ref`` size is at most this is released with the client's
+#: next request (its ``release``), not by a message of its own: it costs the engine no memory to
+#: speak of meanwhile.
+CARRY_RELEASE_BYTES = 64 << 10
 #: Unsettled replies an engine remembers at most (a client that never settles cannot grow it).
 UNSETTLED_KEEP = 10_000
 #: iopub message types that are output, relayed also when they come late.
