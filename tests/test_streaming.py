@@ -30,6 +30,42 @@ def _received(out: streaming.Outgoing, chunks: list, key: bytes = KEY) -> list:
     return incoming.claim(content, out.frames)
 
 
+# --- faulting a fresh buffer in ahead of its bytes ----------------------------------------
+
+def _prefault_threads() -> list:
+    import threading
+
+    return [t for t in threading.enumerate() if t.name == "remote_magics-prefault"]
+
+
+def test_a_prefaulted_buffer_is_let_go_once_finished():
+    buffer = streaming.fresh_buffer(2 * streaming.Prefault.MIN)
+    prefault = streaming.Prefault(buffer)
+    prefault.advance(streaming.Prefault.STEP)
+    prefault.finish()
+    assert not _prefault_threads()
+    buffer.close()  # raises BufferError while the thread still holds the mapping
+
+
+def test_a_big_frame_by_chunks_arrives_whole_with_its_pages_faulted_in_ahead():
+    payload = np.random.default_rng(1).integers(0, 255, 3 * streaming.Prefault.MIN // 2,
+                                                 dtype=np.uint8)
+    out, chunks = _chunks([b"head", payload])
+    frames = _received(out, chunks)
+    assert np.array_equal(np.frombuffer(frames[1], dtype=np.uint8), payload)
+    assert not _prefault_threads()
+
+
+def test_an_abandoned_transfer_stops_faulting_in_its_frames():
+    out, chunks = _chunks([b"head", os.urandom(2 * streaming.Prefault.MIN)])
+    incoming = streaming.Incoming(KEY)
+    for content, piece in chunks[:3]:
+        incoming.add(content, [piece])
+    assert _prefault_threads()  # a frame this big is faulted in ahead while it arrives
+    incoming.clear()
+    assert not _prefault_threads()
+
+
 # --- the chunks themselves (no kernel) ------------------------------------------------------
 
 def test_only_frames_longer_than_a_chunk_are_streamed_and_come_back_whole():

@@ -268,16 +268,21 @@ class Link:
                 self._cond.notify_all()
             for buffer in incoming.buffers:
                 view, filled, hashed = memoryview(buffer), 0, 0
-                while filled < view.nbytes:
-                    n = self.sock.recv_into(view[filled:filled + STEP])
-                    if not n:
-                        raise ConnectionError("the peer closed the connection mid-transfer")
-                    filled += n
-                    incoming.received += n
-                    self.moved_at = time.monotonic()
-                    if filled - hashed >= DIGEST_STEP or filled == view.nbytes:
-                        pending.put(view[hashed:filled])
-                        hashed = filled
+                prefault = streaming.Prefault(buffer)  # its pages faulted in ahead of the bytes
+                try:
+                    while filled < view.nbytes:
+                        n = self.sock.recv_into(view[filled:filled + STEP])
+                        if not n:
+                            raise ConnectionError("the peer closed the connection mid-transfer")
+                        filled += n
+                        prefault.advance(filled)
+                        incoming.received += n
+                        self.moved_at = time.monotonic()
+                        if filled - hashed >= DIGEST_STEP or filled == view.nbytes:
+                            pending.put(view[hashed:filled])
+                            hashed = filled
+                finally:
+                    prefault.finish()
         finally:
             pending.put(None)
             hashing.join()

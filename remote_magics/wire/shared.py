@@ -39,7 +39,7 @@ import threading
 import time
 from typing import Sequence
 
-from .streaming import StreamError, stats
+from .streaming import StreamError, populate, stats
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,6 @@ LEND_RATE = 50e6
 _PULL_STEP = 8 << 20
 #: A frame below this is pulled by one thread: a thread's start costs more than it saves.
 _PULL_SPLIT = 32 << 20
-_POPULATE_WRITE = 23  # MADV_POPULATE_WRITE (Linux 5.14): fault the pages in, in one call
 #: Lend references start here, above any fd, so one ``held`` table and one ``shared_taken``
 #: list serve segments and lends alike.
 _FIRST_REFERENCE = 1 << 32
@@ -397,7 +396,7 @@ _libc_handle = None
 
 
 def _libc():
-    """The C library, with ``process_vm_readv`` and ``madvise``; None where it has no such call."""
+    """The C library, with ``process_vm_readv``; None where it has no such call."""
     global _libc_handle
     if _libc_handle is None:
         try:
@@ -405,7 +404,6 @@ def _libc():
             libc.process_vm_readv.restype = ctypes.c_ssize_t
             libc.process_vm_readv.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_ulong,
                                               ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong]
-            libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
             _libc_handle = libc
         except (OSError, AttributeError):
             _libc_handle = False
@@ -548,7 +546,6 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
     steps = range(0, nbytes, _PULL_STEP)
     workers = 1 if nbytes < _PULL_SPLIT else max(1, min(4, os.cpu_count() or 1, len(steps)))
     failed: list[OSError] = []
-    libc = _libc()
     # each thread takes the next chunk when it is free: on a busy host, one that gets no
     # core for a while leaves its share to the others instead of holding up the end
     taking = iter(steps)
@@ -562,7 +559,7 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
         try:
             while not failed and (offset := next_offset()) is not None:
                 size = min(_PULL_STEP, nbytes - offset)
-                libc.madvise(into + offset, size, _POPULATE_WRITE)  # may fail: faults then
+                populate(into + offset, size)  # may fail: the copy faults pages in then
                 _read(pid, address + offset, into + offset, size)
         except Exception as err:  # any failure in a helper must fail the pull
             failed.append(err if isinstance(err, OSError) else OSError(0, repr(err)))
