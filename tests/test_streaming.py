@@ -497,18 +497,21 @@ def test_an_engine_that_cannot_copy_our_memory_gets_sealed_segments(shell, monke
         remote_magics.disconnect("no-pulls")
 
 
-def test_a_client_pulls_while_a_core_is_free_and_as_its_variable_says(monkeypatch):
-    monkeypatch.setenv(shared.PULL_ENV, "1")
-    assert shared.pull_now()
-    monkeypatch.setenv(shared.PULL_ENV, "0")
-    assert not shared.pull_now() and not shared.pull_supported()
-    monkeypatch.delenv(shared.PULL_ENV)
+def test_a_client_pulls_uploads_always_and_replies_while_a_core_is_free(monkeypatch):
     assert shared.running_tasks() >= 1  # this test's own task at least
     cores = os.cpu_count() or 1
+    monkeypatch.delenv(shared.PULL_ENV, raising=False)
     monkeypatch.setattr(shared, "running_tasks", lambda: cores + 1)  # every core busy
-    assert not shared.pull_now()
+    assert not shared.pull_now(True), "a reply is sealed while every core is busy"
+    assert shared.pull_now(False), "an upload is pulled whatever the load"
     monkeypatch.setattr(shared, "running_tasks", lambda: cores)  # no more than there are cores
-    assert shared.pull_now()
+    assert shared.pull_now(True) and shared.pull_now(False)
+    monkeypatch.setattr(shared, "running_tasks", lambda: cores + 1)
+    monkeypatch.setenv(shared.PULL_ENV, "1")
+    assert shared.pull_now(True) and shared.pull_now(False)
+    monkeypatch.setenv(shared.PULL_ENV, "0")
+    assert not shared.pull_now(True) and not shared.pull_now(False)
+    assert not shared.pull_supported()
 
 
 def test_a_lend_nobody_reads_is_taken_back_at_its_timeout_and_a_declined_one_at_once():

@@ -252,7 +252,7 @@ class Connection:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
                                  window=window, chunk_fields=ours,
                                  shared=(shared.Lending(self.shared,
-                                                        self.lend_send and shared.pull_now())
+                                                        self.lend_send and shared.pull_now(False))
                                          if self.shared_send else None),
                                  scheme=self.digest)
         except streaming.StreamError as err:
@@ -535,7 +535,7 @@ class Connection:
             taken, self.shared_taken = self.shared_taken, []
             if taken or self.shared_receive:
                 content = {**content, "shared_taken": taken, "shared_ok": self.shared_receive,
-                           "pull_ok": self.pull_receive and shared.pull_now()}
+                           "pull_ok": self.pull_receive and shared.pull_now(True)}
             if self.digest != protocol.HMAC_SHA256:
                 content = {**content, "digest_scheme": self.digest}
             link = self.data_link() if not self.shared_receive else None
