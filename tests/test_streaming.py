@@ -9,7 +9,7 @@ import pytest
 
 from remote_magics import RemoteObject
 from remote_magics.cells import display
-from remote_magics.wire import protocol, shared, streaming
+from remote_magics.wire import protocol, recycle, shared, streaming
 from tests.conftest import fake_kernel_sockets
 
 KEY = b"k" * 32
@@ -38,16 +38,23 @@ def _prefault_threads() -> list:
     return [t for t in threading.enumerate() if t.name == "remote_magics-prefault"]
 
 
-def test_a_prefaulted_buffer_is_let_go_once_finished():
-    buffer = streaming.fresh_buffer(2 * streaming.Prefault.MIN)
+@pytest.fixture
+def cold():
+    """Received frames get new memory (nothing kept from an earlier test): faulted in ahead."""
+    recycle.release_all()
+
+
+def test_a_prefaulted_buffer_is_let_go_once_finished(cold):
+    buffer, warm = streaming.fresh_buffer(2 * streaming.Prefault.MIN)
+    assert not warm
     prefault = streaming.Prefault(buffer)
     prefault.advance(streaming.Prefault.STEP)
     prefault.finish()
     assert not _prefault_threads()
-    buffer.close()  # raises BufferError while the thread still holds the mapping
+    buffer.release()  # raises BufferError while the thread still holds the memory
 
 
-def test_a_big_frame_by_chunks_arrives_whole_with_its_pages_faulted_in_ahead():
+def test_a_big_frame_by_chunks_arrives_whole_with_its_pages_faulted_in_ahead(cold):
     payload = np.random.default_rng(1).integers(0, 255, 3 * streaming.Prefault.MIN // 2,
                                                  dtype=np.uint8)
     out, chunks = _chunks([b"head", payload])
@@ -56,7 +63,7 @@ def test_a_big_frame_by_chunks_arrives_whole_with_its_pages_faulted_in_ahead():
     assert not _prefault_threads()
 
 
-def test_an_abandoned_transfer_stops_faulting_in_its_frames():
+def test_an_abandoned_transfer_stops_faulting_in_its_frames(cold):
     out, chunks = _chunks([b"head", os.urandom(2 * streaming.Prefault.MIN)])
     incoming = streaming.Incoming(KEY)
     for content, piece in chunks[:3]:

@@ -147,7 +147,7 @@ class _Transfer:
     def __init__(self, transfer: bytes, sizes: list[int]) -> None:
         self.id = transfer.hex()
         self.sizes = sizes
-        self.buffers = [streaming.fresh_buffer(size) for size in sizes]
+        self.buffers, self.warm = zip(*(streaming.fresh_buffer(size) for size in sizes))
         self.received = 0
         self.digest = ""
 
@@ -266,9 +266,9 @@ class Link:
                 self.under_way = incoming
                 self.moved_at = time.monotonic()
                 self._cond.notify_all()
-            for buffer in incoming.buffers:
+            for buffer, warm in zip(incoming.buffers, incoming.warm):
                 view, filled, hashed = memoryview(buffer), 0, 0
-                prefault = streaming.Prefault(buffer)  # its pages faulted in ahead of the bytes
+                prefault = streaming.Prefault(buffer, warm)  # pages faulted in ahead of the bytes
                 try:
                     while filled < view.nbytes:
                         n = self.sock.recv_into(view[filled:filled + STEP])

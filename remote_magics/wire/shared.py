@@ -39,6 +39,7 @@ import threading
 import time
 from typing import Sequence
 
+from . import recycle
 from .streaming import StreamError, populate, stats
 
 log = logging.getLogger(__name__)
@@ -530,7 +531,8 @@ def _say_done(pid: int, fd: int, token: bytes) -> None:
 
 
 def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: int) -> memoryview:
-    """Copy a buffer lent by process ``pid`` into fresh private memory here; writable.
+    """Copy a buffer lent by process ``pid`` into private memory here (:func:`.recycle.take`);
+    writable.
 
     Threads fault in their pages and copy chunk by chunk side by side. After the copy, the
     lend's lease must still hold ``token`` (the sender ends it before it lets the buffer go),
@@ -541,7 +543,7 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
     if nbytes <= 0 or len(token) != _LEASE or _libc() is None:
         raise StreamError(f"lent buffer {pid}/{address:#x} cannot be pulled here")
     try:
-        buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
+        buffer, warm = recycle.take(nbytes)  # memory a frame used before, or new memory
     except (OSError, ValueError) as err:
         raise StreamError(f"no memory for a lent buffer of {nbytes} bytes ({err})") from None
     anchor = ctypes.c_char.from_buffer(buffer)
@@ -562,7 +564,8 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
         try:
             while not failed and (offset := next_offset()) is not None:
                 size = min(_PULL_STEP, nbytes - offset)
-                populate(into + offset, size)  # may fail: the copy faults pages in then
+                if not warm:  # may fail: the copy faults pages in then
+                    populate(into + offset, size)
                 _read(pid, address + offset, into + offset, size)
         except Exception as err:  # any failure in a helper must fail the pull
             failed.append(err if isinstance(err, OSError) else OSError(0, repr(err)))
@@ -587,13 +590,13 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
             failed.append(err)
     del anchor
     if failed:
-        buffer.close()
+        buffer.release()
         raise StreamError(f"lent buffer {pid}/{address:#x} cannot be read ({failed[0]})")
     if not hmac.compare_digest(seen.raw, token):
-        buffer.close()
+        buffer.release()
         raise StreamError(f"lent buffer {pid}/{address:#x} was taken back before it was read")
     _say_done(pid, done, token)
-    return memoryview(buffer)
+    return buffer
 
 
 class Lending:

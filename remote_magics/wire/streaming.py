@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import collections
 import logging
-import mmap
 import secrets
 import threading
 import time
 from typing import Any, Callable, Iterator, Protocol, Sequence
 
-from . import protocol
+from . import protocol, recycle
 
 #: Chunks one transfer is cut into at most (a huge frame gets bigger chunks): fewer than
 #: ZeroMQ's high-water mark of 1000 messages, past which a ROUTER socket drops messages.
@@ -283,17 +282,17 @@ class Window:
             self.on_progress("upload", self.total, self.total)
 
 
-def fresh_buffer(nbytes: int) -> mmap.mmap:
-    """Fresh private memory for ``nbytes`` of a frame that arrives from a peer (chunks or the
-    data port); :class:`Prefault` faults it in ahead of the bytes.
+def fresh_buffer(nbytes: int) -> tuple[memoryview, bool]:
+    """Private memory for ``nbytes`` of a frame that arrives from a peer (chunks or the data
+    port), writable, and whether its pages are in already: memory a received frame of about that
+    size used before, where there is some (:mod:`.recycle`), else new memory that
+    :class:`Prefault` faults in ahead of the bytes.
 
     Not on transparent huge pages: on this project's VMs (virtio-balloon free-page reporting)
     faulting in 2 MB pages ran at 0.4 to 6 GB/s from one transfer to the next, and a 1 GB
     data-port transfer at 360-1,800 MB/s; 4 kB pages faulted in ahead ran at 1,450-1,750, steadily.
     """
-    if hasattr(mmap, "MAP_PRIVATE"):  # private: mmap's default, shared, is costlier shmem
-        return mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)
-    return mmap.mmap(-1, nbytes)  # Windows
+    return recycle.take(nbytes)
 
 
 #: MADV_POPULATE_WRITE (Linux 5.14): fault a range of pages in, writable, in one call.
@@ -338,14 +337,14 @@ class Prefault:
     STEP = 32 << 20
     IDLE = 120.0  #: seconds without a byte arriving after which the thread gives up
 
-    def __init__(self, buffer: mmap.mmap) -> None:
+    def __init__(self, buffer: memoryview, warm: bool = False) -> None:
         self.nbytes = len(buffer)
         self.arrived = 0
         self._stop = False
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
-        if self.nbytes < self.MIN or _madvise() is None:
-            return
+        if self.nbytes < self.MIN or warm or _madvise() is None:
+            return  # small, its pages in already (:mod:`.recycle`), or no way to fault ahead
         import ctypes
 
         anchor = ctypes.c_char.from_buffer(buffer)  # held by the thread: no unmapping under it
@@ -396,10 +395,10 @@ class Prefault:
 class _Frame:
     """One streamed frame being filled: its buffer, and how much of it has arrived."""
 
-    __slots__ = ("buffer", "view", "filled", "prefault")
+    __slots__ = ("buffer", "warm", "view", "filled", "prefault")
 
     def __init__(self, nbytes: int) -> None:
-        self.buffer = fresh_buffer(nbytes)
+        self.buffer, self.warm = fresh_buffer(nbytes)
         self.view = memoryview(self.buffer)
         self.filled = 0
         self.prefault: Prefault | None = None  # started once a first chunk passed its digest
@@ -463,7 +462,7 @@ class Incoming:
         if not self._digest_ok(content, transfer, index, offset, nbytes, piece):
             raise self._fail(transfer, "a chunk whose bytes fail their digest")
         if frame.prefault is None and piece.nbytes < nbytes:
-            frame.prefault = Prefault(frame.buffer)
+            frame.prefault = Prefault(frame.buffer, frame.warm)
         frame.view[offset:offset + piece.nbytes] = piece
         frame.filled += piece.nbytes
         if frame.prefault is not None:
