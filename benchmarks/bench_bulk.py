@@ -7,7 +7,9 @@ the network path (big frames over the engine's data port, a side TCP connection 
 with the key and digested as the bytes move, what a target on another host gets; signed
 ZeroMQ chunks are its fallback) and the same-host path (the receiver copies the frame out of
 the sender's memory with process_vm_readv; a sealed shared-memory segment where that is not
-allowed).
+allowed). Both receive into memory an earlier frame of that size used (``wire.recycle``), as
+a re-run cell does from its second run on; the rows "into new memory each time" turn that off on
+both sides, as for the first transfer of a size (and Dask, which receives into new memory).
 Peers: raw pyzmq multipart with ``copy=False`` (the floor of the network path), Dask
 scatter/gather (``direct=True``, no hashing, no compression), ipyparallel push/pull, execnet
 bytes over a channel (the payload is already ``bytes``: the conversion is not timed). Payloads
@@ -97,6 +99,10 @@ def run(bench: Bench) -> None:
                              at_least=1)
                 bench.target(f"{what}: {label} ≥ 1 × raw pyzmq", ours, _row(direction, n, "zmq"),
                              at_least=1)
+            bench.target(f"{what}: %%remote (network path, new memory) ≥ 1 × {dask}",
+                         _row(direction, n, "netcold"), _row(direction, n, "dask"), at_least=1)
+            bench.target(f"{what}: %%remote (same host, new memory) ≥ 2 × {dask}",
+                         _row(direction, n, "shmcold"), _row(direction, n, "dask"), at_least=2)
             for tool, label in [("shm", "%%remote (same host)")] + (
                     [("shmfetch", "proxy.fetch() (same host)")] if direction == "down" else []):
                 bench.target(f"{what}: {label} ≥ 2 × {dask}", _row(direction, n, tool),
@@ -116,6 +122,42 @@ def _changed(array, cell: str) -> str:
     middle = array.size // 2  # a page of its own: its write is seen whatever value it writes
     array.flat[middle] = array.flat[middle]
     return cell
+
+
+def _recycling(on: bool, *targets) -> None:
+    """Turn received-memory recycling (``wire.recycle``) on or off here and in ``targets``'
+    engines: off, every big frame is received into new memory, as the first transfer of its
+    size is."""
+    from remote_magics.wire import recycle
+
+    value = "" if on else "0"
+    os.environ[recycle.ENV] = value
+    for ours in targets:
+        ours.target.run(f"import os\nos.environ[{recycle.ENV!r}] = {value!r}\n"
+                        "from remote_magics.wire import recycle\nrecycle.release_all()", {},
+                        download="none")
+    if not on:
+        recycle.release_all()
+
+
+def _with_cold(cases: list[dict], targets: dict) -> list[dict]:
+    """``cases``, and before the last (Dask's) one more case for each of ours named in
+    ``targets`` (tool → its Ours): the same transfer into new memory each time."""
+    cold = []
+    for case in cases:
+        tool = case["row_id"].rsplit(".", 1)[1]
+        if tool not in targets:
+            continue
+        ours, setup, teardown = targets[tool], case.get("setup"), case.get("teardown")
+        path = "network path" if tool == "remote" else "same host"
+        cold.append({**case, "row_id": case["row_id"].replace(f".{tool}", ".netcold" if
+                                                             tool == "remote" else ".shmcold"),
+                     "label": f"the same, {path}, into new memory each time (recycling off)",
+                     "setup": lambda ours=ours, setup=setup: (_recycling(False, ours),
+                                                             setup and setup()),
+                     "teardown": lambda ours=ours, teardown=teardown: (teardown and teardown(),
+                                                                       _recycling(True, ours))})
+    return cases[:-1] + cold + cases[-1:]
 
 
 def _guard(bench: Bench, tool: str, label: str, fn, arrays) -> None:
@@ -148,7 +190,7 @@ def _core(bench: Bench, arrays: dict) -> None:
             trials = _trials(bench, n)
             ns["x"] = array
             up = _group("up", n)
-            bench.transfers([
+            bench.transfers(_with_cold([
                 dict(group=up, row_id=_row("up", n, "zmq"),
                      label="raw pyzmq multipart copy=False (floor)",
                      fn=lambda: peer.upload(array), nbytes=n, remote_pid=peer.pid),
@@ -166,7 +208,7 @@ def _core(bench: Bench, arrays: dict) -> None:
                 dict(group=up, row_id=_row("up", n, "dask"), label="Dask scatter",
                      fn=lambda: held.append(client.scatter(array, direct=True, hash=False)),
                      teardown=forget, nbytes=n, remote_pid=dk.pid),
-            ], trials=trials)
+            ], {"remote": net, "shm": same}), trials=trials)
             del ns["x"]
             peer.call(b"alloc", str(n).encode())
             bigs = {}  # each target's proxy to its own array, put in place as "big" for its cell
@@ -179,7 +221,7 @@ def _core(bench: Bench, arrays: dict) -> None:
 
             wait(big, timeout=peers.TIMEOUT)
             down = _group("down", n)
-            bench.transfers([
+            bench.transfers(_with_cold([
                 dict(group=down, row_id=_row("down", n, "zmq"),
                      label="raw pyzmq multipart copy=False (floor)", fn=peer.download,
                      nbytes=n, remote_pid=peer.pid),
@@ -206,7 +248,7 @@ def _core(bench: Bench, arrays: dict) -> None:
                 dict(group=down, row_id=_row("down", n, "dask"), label="Dask gather",
                      fn=lambda: client.gather(big, direct=True),
                      nbytes=n, remote_pid=dk.pid),
-            ], trials=trials)
+            ], {"remote": net, "shm": same}), trials=trials)
             del big
             peer.call(b"free")
             for ours, name in ((net, "bench-net"), (same, "bench")):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import mmap
+import threading
 
 import numpy as np
 import pytest
@@ -258,6 +259,36 @@ def test_overlapping_spans_keep_each_others_writes():
     finally:
         half.close()
         whole.close()
+
+
+def test_a_span_closed_while_the_tracker_is_locked_waits_for_nothing():
+    """An array whose span is closed by its weakref callback, from a garbage collection inside
+    the tracker's own locked code (it hung the suite once): the close is finished when the lock
+    is let go, in that thread, and never waits for itself."""
+    tracker = pages.tracker()
+    array = np.zeros(1 << 20, dtype=np.uint8)
+    span = tracker.span(array.ctypes.data, array.nbytes)
+    other = np.zeros(1 << 20, dtype=np.uint8)
+    outer = tracker.span(other.ctypes.data, other.nbytes)
+    try:
+        done = threading.Event()
+
+        def inside_the_lock() -> None:
+            with tracker.locked():
+                span.close()  # as a weakref callback run by a collection here would
+                assert span in set(tracker.spans)  # finished at the lock's release
+            done.set()
+
+        worker = threading.Thread(target=inside_the_lock, daemon=True)
+        worker.start()
+        worker.join(10)
+        assert done.is_set(), "closing a span under the tracker's lock hung"
+        assert span not in set(tracker.spans) and not tracker.closing
+        outer.protect()  # the tracker still works
+        other[5] = 1
+        assert outer.written()
+    finally:
+        outer.close()
 
 
 def test_kept_copy_watched_for_changes_by_its_pages(shell, run, target, array):

@@ -15,6 +15,8 @@ so with None, and the caller must assume the memory changed. Standard library on
 """
 from __future__ import annotations
 
+import collections
+import contextlib
 import ctypes
 import fcntl
 import logging
@@ -23,6 +25,7 @@ import platform
 import sys
 import threading
 import weakref
+from typing import Iterator
 
 from ..wire import shared
 
@@ -121,6 +124,9 @@ class Tracker:
         self.page = os.sysconf("SC_PAGE_SIZE")
         self.spans: weakref.WeakSet[Span] = weakref.WeakSet()
         self.lock = threading.Lock()
+        # spans closed while the lock was taken: a closing span's owner may be an array that
+        # dies inside our own locked code (a garbage collection there runs its weakref callback)
+        self.closing: collections.deque[Span] = collections.deque()
 
     def span(self, address: int, nbytes: int) -> Span | None:
         """A span over the pages holding ``[address, address + nbytes)``; None when the kernel
@@ -139,7 +145,7 @@ class Tracker:
                 log.debug("pages: %#x+%d cannot be watched: %s", start, end - start, err)
                 return None
         span = Span(self, address, nbytes, start, end)
-        with self.lock:
+        with self.locked():
             self.spans.add(span)
         return span
 
@@ -149,7 +155,7 @@ class Tracker:
         if span.start == span.end:
             span.dirty = False  # its bytes are all compared with a copy
             return
-        with self.lock:
+        with self.locked():
             for other in list(self.spans):
                 if other is span or other.dirty or other.end <= span.start \
                         or span.end <= other.start:
@@ -171,13 +177,35 @@ class Tracker:
         except OSError:  # the memory went (unmapped): as good as changed
             return True
 
-    def forget(self, span: Span) -> None:
-        """Stop watching ``span``; its pages are unregistered unless another span holds them."""
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the lock; before letting it go, finish the spans closed meanwhile."""
         with self.lock:
+            try:
+                yield
+            finally:
+                self._close_pending()
+
+    def forget(self, span: Span) -> None:
+        """Stop watching ``span``; its pages are unregistered unless another span holds them.
+
+        Never waits for the lock: a span closed while it is held (by this thread, from a
+        weakref callback inside our own locked code, or by another) is finished by the holder
+        before it lets go, else by the next one to take it."""
+        self.closing.append(span)
+        if self.lock.acquire(blocking=False):
+            try:
+                self._close_pending()
+            finally:
+                self.lock.release()
+
+    def _close_pending(self) -> None:
+        while self.closing:
+            span = self.closing.popleft()
             self.spans.discard(span)
             if span.start == span.end or any(o.start < span.end and span.start < o.end
                                              for o in self.spans):
-                return
+                continue
             try:
                 fcntl.ioctl(self.uffd, _UFFDIO_UNREGISTER,
                             _Range(span.start, span.end - span.start), True)

@@ -82,6 +82,8 @@ class _Pool:
 
     def give_back(self, mapping: mmap.mmap) -> None:
         """Keep ``mapping`` (nothing refers to its bytes any more) for a later :meth:`take`."""
+        if not enabled():
+            return  # turned off since it was taken: unmapped when the last reference goes
         limit = cap()
         with self.lock:
             self.free.append((mapping, time.monotonic()))
