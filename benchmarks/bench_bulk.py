@@ -9,7 +9,8 @@ ZeroMQ chunks are its fallback) and the same-host path (the receiver copies the 
 the sender's memory with process_vm_readv; a sealed shared-memory segment where that is not
 allowed). Both receive into memory an earlier frame of that size used (``wire.recycle``), as
 a re-run cell does from its second run on; the rows "into new memory each time" turn that off on
-both sides, as for the first transfer of a size (and Dask, which receives into new memory).
+both sides, as for the first transfer of a size (and Dask, which receives into new memory); they
+run after the others, not trial by trial with them.
 Peers: raw pyzmq multipart with ``copy=False`` (the floor of the network path), Dask
 scatter/gather (``direct=True``, no hashing, no compression), ipyparallel push/pull, execnet
 bytes over a channel (the payload is already ``bytes``: the conversion is not timed). Payloads
@@ -140,9 +141,10 @@ def _recycling(on: bool, *targets) -> None:
         recycle.release_all()
 
 
-def _with_cold(cases: list[dict], targets: dict) -> list[dict]:
-    """``cases``, and before the last (Dask's) one more case for each of ours named in
-    ``targets`` (tool → its Ours): the same transfer into new memory each time."""
+def _cold(cases: list[dict], targets: dict) -> list[dict]:
+    """For each of ``cases`` run by one of ours named in ``targets`` (tool → its Ours), the same
+    transfer into new memory each time. Run after the others, not trial by trial with them:
+    turned off, recycling drops the memory the warm rows' next trials would have used."""
     cold = []
     for case in cases:
         tool = case["row_id"].rsplit(".", 1)[1]
@@ -157,7 +159,7 @@ def _with_cold(cases: list[dict], targets: dict) -> list[dict]:
                                                              setup and setup()),
                      "teardown": lambda ours=ours, teardown=teardown: (teardown and teardown(),
                                                                        _recycling(True, ours))})
-    return cases[:-1] + cold + cases[-1:]
+    return cold
 
 
 def _guard(bench: Bench, tool: str, label: str, fn, arrays) -> None:
@@ -190,7 +192,7 @@ def _core(bench: Bench, arrays: dict) -> None:
             trials = _trials(bench, n)
             ns["x"] = array
             up = _group("up", n)
-            bench.transfers(_with_cold([
+            cases = [
                 dict(group=up, row_id=_row("up", n, "zmq"),
                      label="raw pyzmq multipart copy=False (floor)",
                      fn=lambda: peer.upload(array), nbytes=n, remote_pid=peer.pid),
@@ -208,7 +210,9 @@ def _core(bench: Bench, arrays: dict) -> None:
                 dict(group=up, row_id=_row("up", n, "dask"), label="Dask scatter",
                      fn=lambda: held.append(client.scatter(array, direct=True, hash=False)),
                      teardown=forget, nbytes=n, remote_pid=dk.pid),
-            ], {"remote": net, "shm": same}), trials=trials)
+            ]
+            bench.transfers(cases, trials=trials)
+            bench.transfers(_cold(cases, {"remote": net, "shm": same}), trials=trials)
             del ns["x"]
             peer.call(b"alloc", str(n).encode())
             bigs = {}  # each target's proxy to its own array, put in place as "big" for its cell
@@ -221,7 +225,7 @@ def _core(bench: Bench, arrays: dict) -> None:
 
             wait(big, timeout=peers.TIMEOUT)
             down = _group("down", n)
-            bench.transfers(_with_cold([
+            cases = [
                 dict(group=down, row_id=_row("down", n, "zmq"),
                      label="raw pyzmq multipart copy=False (floor)", fn=peer.download,
                      nbytes=n, remote_pid=peer.pid),
@@ -248,7 +252,9 @@ def _core(bench: Bench, arrays: dict) -> None:
                 dict(group=down, row_id=_row("down", n, "dask"), label="Dask gather",
                      fn=lambda: client.gather(big, direct=True),
                      nbytes=n, remote_pid=dk.pid),
-            ], {"remote": net, "shm": same}), trials=trials)
+            ]
+            bench.transfers(cases, trials=trials)
+            bench.transfers(_cold(cases, {"remote": net, "shm": same}), trials=trials)
             del big
             peer.call(b"free")
             for ours, name in ((net, "bench-net"), (same, "bench")):
