@@ -45,7 +45,7 @@ def cold():
 
 
 def test_a_prefaulted_buffer_is_let_go_once_finished(cold):
-    buffer, warm = streaming.fresh_buffer(2 * streaming.Prefault.MIN)
+    buffer, warm = recycle.take(2 * streaming.Prefault.MIN)
     assert not warm
     prefault = streaming.Prefault(buffer)
     prefault.advance(streaming.Prefault.STEP)

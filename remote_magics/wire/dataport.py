@@ -17,8 +17,8 @@ client secret it stands for. A connection that sends anything else, or nothing w
 
 A transfer is one message's big frames, sent as one stream on the link (:meth:`Link.send`): a
 header (:data:`HEADER` then each frame's size), then the frames' bytes, from the sender's
-buffers without a copy; the receiver reads them straight into fresh memory
-(:func:`.streaming.fresh_buffer`). Both sides digest the bytes in a second thread, overlapped
+buffers without a copy; the receiver reads them straight into memory of the
+frame's size (:func:`.recycle.take`). Both sides digest the bytes in a second thread, overlapped
 with the transfer: a keyed BLAKE3 (key derived from the session key for this use only) or
 HMAC-SHA256, over the transfer id, the frames' sizes and their bytes. The message itself then
 goes on the shell socket with an empty placeholder at each such frame and ``content["ported"]``
@@ -45,7 +45,7 @@ import threading
 import time
 from typing import Any, Callable, Sequence
 
-from . import protocol, streaming
+from . import protocol, recycle, streaming
 
 #: Environment variable: "0" turns the data port off (an engine opens none, a client uses none).
 ENV = "REMOTE_MAGICS_DATA_PORT"
@@ -147,7 +147,7 @@ class _Transfer:
     def __init__(self, transfer: bytes, sizes: list[int]) -> None:
         self.id = transfer.hex()
         self.sizes = sizes
-        self.buffers, self.warm = zip(*(streaming.fresh_buffer(size) for size in sizes))
+        self.buffers, self.warm = zip(*(recycle.take(size) for size in sizes))
         self.received = 0
         self.digest = ""
 
@@ -267,7 +267,7 @@ class Link:
                 self.moved_at = time.monotonic()
                 self._cond.notify_all()
             for buffer, warm in zip(incoming.buffers, incoming.warm):
-                view, filled, hashed = memoryview(buffer), 0, 0
+                view, filled, hashed = buffer, 0, 0
                 prefault = streaming.Prefault(buffer, warm)  # pages faulted in ahead of the bytes
                 try:
                     while filled < view.nbytes:

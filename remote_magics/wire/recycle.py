@@ -9,6 +9,10 @@ into memory touched before (issue 15). A user who re-runs a cell with a changed 
 a result again, moves the same sizes again and again: the second and later transfers copy into
 pages that are already there.
 
+New memory is not on transparent huge pages: on this project's VMs faulting in 2 MB pages ran
+at 0.4 to 6 GB/s from one transfer to the next, and a 1 GB data-port transfer at 360-1,800 MB/s;
+4 kB pages faulted in ahead (:class:`.streaming.Prefault`) ran at 1,450-1,750, steadily.
+
 :func:`take` gives a writable byte view of exactly the size asked; a frame's array keeps the
 view, and the memory comes back here only when nothing refers to it any more (the view's
 exporter is a small object whose finalizer hands the memory back, never earlier). Memory kept

@@ -282,19 +282,6 @@ class Window:
             self.on_progress("upload", self.total, self.total)
 
 
-def fresh_buffer(nbytes: int) -> tuple[memoryview, bool]:
-    """Private memory for ``nbytes`` of a frame that arrives from a peer (chunks or the data
-    port), writable, and whether its pages are in already: memory a received frame of about that
-    size used before, where there is some (:mod:`.recycle`), else new memory that
-    :class:`Prefault` faults in ahead of the bytes.
-
-    Not on transparent huge pages: on this project's VMs (virtio-balloon free-page reporting)
-    faulting in 2 MB pages ran at 0.4 to 6 GB/s from one transfer to the next, and a 1 GB
-    data-port transfer at 360-1,800 MB/s; 4 kB pages faulted in ahead ran at 1,450-1,750, steadily.
-    """
-    return recycle.take(nbytes)
-
-
 #: MADV_POPULATE_WRITE (Linux 5.14): fault a range of pages in, writable, in one call.
 POPULATE_WRITE = 23
 _madvise_handle: Any = None
@@ -395,11 +382,10 @@ class Prefault:
 class _Frame:
     """One streamed frame being filled: its buffer, and how much of it has arrived."""
 
-    __slots__ = ("buffer", "warm", "view", "filled", "prefault")
+    __slots__ = ("buffer", "warm", "filled", "prefault")
 
     def __init__(self, nbytes: int) -> None:
-        self.buffer, self.warm = fresh_buffer(nbytes)
-        self.view = memoryview(self.buffer)
+        self.buffer, self.warm = recycle.take(nbytes)  # writable bytes
         self.filled = 0
         self.prefault: Prefault | None = None  # started once a first chunk passed its digest
 
@@ -463,7 +449,7 @@ class Incoming:
             raise self._fail(transfer, "a chunk whose bytes fail their digest")
         if frame.prefault is None and piece.nbytes < nbytes:
             frame.prefault = Prefault(frame.buffer, frame.warm)
-        frame.view[offset:offset + piece.nbytes] = piece
+        frame.buffer[offset:offset + piece.nbytes] = piece
         frame.filled += piece.nbytes
         if frame.prefault is not None:
             if frame.filled == nbytes:
@@ -517,7 +503,7 @@ class Incoming:
         if len(listed) != len(held_frames):
             raise StreamError(f"a message that leaves chunks of its transfer {transfer[:8]} unused")
         for index, frame in listed.items():
-            frames[index] = frame.view
+            frames[index] = frame.buffer
         if self.on_progress is not None:  # the message's own frames are in too
             total = sum(memoryview(frame).nbytes for frame in frames)
             self.on_progress(total, total)
