@@ -30,6 +30,11 @@ CELLS = [
     "pwd",
     "s = '%s' % 3\nt = s",
     "def f(a):\n    return a % 3\nz = f(4)",
+    "pass",
+    "import os",
+    "del x",
+    "for i in range(3): print(i)",
+    "with open('f') as f: pass\n",
 ]
 
 
@@ -86,3 +91,29 @@ def test_any_body_becomes_the_python_ipython_would_run(shell, lines):
 
 def test_one_line_body_keeps_automagic(shell):
     assert "pwd" in python_of(shell, "pwd") and "get_ipython" in python_of(shell, "pwd")
+
+
+def test_a_keyword_line_is_python_as_it_is_and_automagic_still_applies_to_others(shell,
+                                                                                 monkeypatch):
+    calls = []
+    real = shell.prefilter_manager.prefilter_lines
+    monkeypatch.setattr(shell.prefilter_manager, "prefilter_lines",
+                        lambda *a, **k: calls.append(a) or real(*a, **k))
+    assert python_of(shell, "pass") == "pass\n" and python_of(shell, "import os\n") == "import os\n"
+    assert calls == []  # a keyword is never a magic's name, nor a callable to autocall
+    assert "get_ipython" in python_of(shell, "pwd") and len(calls) == 1
+
+
+def test_arguments_parsed_before_come_back_as_a_fresh_copy(shell):
+    from remote_magics import magics
+
+    remote = shell.magics_manager.registry["RemoteMagics"].remote
+    first = magics.parse_arguments(remote, "--scatter a --download=all")
+    assert first.scatter == ["a"] and first.download == "all"
+    first.scatter.append("b")
+    first.download = "none"
+    again = magics.parse_arguments(remote, "--scatter a --download=all")
+    assert again.scatter == ["a"] and again.download == "all"
+    assert magics.parse_arguments(remote, "").scatter == []
+    with pytest.raises(Exception, match="cannot read the arguments"):
+        magics.parse_arguments(remote, "--target 'unclosed")

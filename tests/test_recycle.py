@@ -106,6 +106,29 @@ def test_a_forked_child_starts_with_nothing_kept():
     assert said == b"0" and recycle.kept() == SIZE
 
 
+@pytest.mark.parametrize("reaper", [False, True])
+def test_a_process_ending_with_a_received_array_still_held_exits(tmp_path, reaper):
+    """At the interpreter's end the array's memory is not kept: a reaper thread started then
+    never runs, and ``Thread.start`` would wait for it for ever (a kernel that never exits)."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "ends.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from remote_magics.wire import recycle\n"
+        f"if {reaper!r}:\n"
+        "    view, _ = recycle.take(recycle.MIN_BYTES)\n"
+        "    del view  # kept: a reaper runs now\n"
+        "view, _ = recycle.take(recycle.MIN_BYTES + 4096)\n"
+        "held = np.frombuffer(view, dtype=np.uint8)\n"
+        "del view\n"
+        "print('done', flush=True)\n")
+    ended = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                           timeout=60, cwd=os.getcwd())
+    assert ended.returncode == 0 and ended.stdout == "done\n", ended.stderr
+
+
 # --- through a real engine ----------------------------------------------------------------
 
 ENGINE_STATS = "from remote_magics.wire import recycle as _r\nstats = dict(_r.stats)"

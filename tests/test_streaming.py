@@ -521,6 +521,23 @@ def test_a_client_pulls_uploads_always_and_replies_while_a_core_is_free(monkeypa
     assert not shared.pull_supported()
 
 
+def test_a_message_looks_up_whether_it_may_lend_at_its_first_big_frame_only(monkeypatch):
+    """Most messages have no big frame: placing one costs no look-up (a null cell's time)."""
+    asked = []
+    real = shared.pull_supported
+    monkeypatch.setattr(shared, "pull_supported", lambda: asked.append(1) or real())
+    segments = shared.Shared()
+    try:
+        lending = shared.Lending(segments, True)
+        assert not asked
+        assert lending.lend and lending.lend and len(asked) == 1  # once per message
+        assert not shared.Lending(segments, False).lend  # the peer did not agree
+        monkeypatch.setenv(shared.PULL_ENV, "0")
+        assert not shared.Lending(segments, True).lend  # turned off here
+    finally:
+        segments.close()
+
+
 def test_a_lend_nobody_reads_is_taken_back_at_its_timeout_and_a_declined_one_at_once():
     segments = shared.Shared()
     lending = shared.Lending(segments)

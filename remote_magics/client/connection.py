@@ -251,8 +251,7 @@ class Connection:
         try:
             msg = streaming.send(self.session, self.shell, msg_type, content, frames, self.key,
                                  window=window, chunk_fields=ours,
-                                 shared=(shared.Lending(self.shared,
-                                                        self.lend_send and shared.pull_now(False))
+                                 shared=(shared.Lending(self.shared, self.lend_send)
                                          if self.shared_send else None),
                                  scheme=self.digest)
         except streaming.StreamError as err:

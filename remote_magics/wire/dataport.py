@@ -62,10 +62,13 @@ HEADER = b"RMDT"
 _HEADER_SIZE = len(HEADER) + 16 + 1 + 4
 #: Frames one transfer may carry at most.
 MAX_FRAMES = 4096
-#: Bytes moved per system call: big enough that a call costs nothing, small enough for progress.
-STEP = 16 << 20
-#: Bytes handed to the digest thread at a time, as they arrive.
-DIGEST_STEP = 4 << 20
+#: Bytes moved per system call, and handed to the digest thread at a time as they arrive: a
+#: piece the size of a core's L2 cache is still there when the digest reads it. On 2 cores,
+#: median of 14-42 trials: 2 MB against 16 MB sends and 4 MB digests moved 1 GB up 12% faster
+#: (2,215 against 1,969 MB/s) and fetched it 11% faster, 100 MB 5-6% faster each way; 1 MB and
+#: 512 kB were no better than 2 MB (a system call per piece starts to count).
+STEP = 2 << 20
+DIGEST_STEP = STEP
 #: Socket buffers asked for (the kernel caps them at its own limits).
 SOCKET_BUFFER = 8 << 20
 #: Transfers a link keeps received but unclaimed (an abandoned request's) before dropping the oldest.

@@ -29,6 +29,7 @@ import collections
 import ctypes
 import mmap
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -86,8 +87,11 @@ class _Pool:
 
     def give_back(self, mapping: mmap.mmap) -> None:
         """Keep ``mapping`` (nothing refers to its bytes any more) for a later :meth:`take`."""
-        if not enabled():
-            return  # turned off since it was taken: unmapped when the last reference goes
+        if not enabled() or sys.is_finalizing():
+            # turned off since it was taken, or the interpreter is ending (a reaper started now
+            # never runs, and its start would wait for it for ever): unmapped with its last
+            # reference
+            return
         limit = cap()
         with self.lock:
             self.free.append((mapping, time.monotonic()))

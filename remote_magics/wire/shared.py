@@ -79,10 +79,19 @@ _FIRST_REFERENCE = 1 << 32
 _references = itertools.count(_FIRST_REFERENCE)
 
 
+_supported: bool | None = None
+
+
 def shared_supported() -> bool:
-    """Whether this process can make sealed segments and open a peer's (Linux, Python 3.8+)."""
-    return (fcntl is not None and hasattr(os, "memfd_create")
-            and hasattr(os, "MFD_ALLOW_SEALING") and os.path.isdir("/proc/self/fd"))
+    """Whether this process can make sealed segments and open a peer's (Linux, Python 3.8+).
+
+    Asked on every request (a null cell's too), so found out once: none of it changes.
+    """
+    global _supported
+    if _supported is None:
+        _supported = (fcntl is not None and hasattr(os, "memfd_create")
+                      and hasattr(os, "MFD_ALLOW_SEALING") and os.path.isdir("/proc/self/fd"))
+    return _supported
 
 
 def _available_memory() -> int:
@@ -601,14 +610,24 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
 
 class Lending:
     """A placer (see :class:`~.streaming.Placer`) for one message to a peer that pulls: big
-    frames are lent when ``lend`` (the peer read our probe's memory), else put in segments of
-    ``shared``. :meth:`wait` holds the lent buffers until the peer has copied them."""
+    frames are lent when ``lend`` (the peer read our probe's memory, and for a reply the client
+    asked for it: :func:`pull_now`) and pulls are not turned off here, else put in segments of
+    ``shared``. That is looked up at the first big frame, when there is one: most messages
+    have none. :meth:`wait` holds the lent buffers until the peer has copied them."""
 
     def __init__(self, shared: Shared, lend: bool = True) -> None:
         self.shared = shared
-        self.lend = lend and pull_supported()
+        self.agreed = lend
+        self._lend: bool | None = None
         self.lent: list[int] = []
         self.nbytes = 0
+
+    @property
+    def lend(self) -> bool:
+        """Whether this message's big frames are lent (looked up once, at the first one)."""
+        if self._lend is None:
+            self._lend = self.agreed and pull_supported()
+        return self._lend
 
     def put(self, view: memoryview, owner: str = "") -> int | None:
         ref = self.shared.lend(view, owner) if self.lend else None
