@@ -51,6 +51,30 @@ def test_results_of_a_run_given_up_on_are_released_by_the_next_request(engine, d
     assert engine.info()["objects"] == held  # the next request released what it held
 
 
+def test_a_proxy_that_dies_while_releases_are_being_flushed_is_released_without_a_hang(engine):
+    """A collection can run inside the target's release lock (flush_releases makes a new list
+    there) and free a proxy in a reference cycle: its __del__ queues a release in that same
+    thread. The lock is reentrant: no hang, and the release still goes."""
+    import threading
+
+    held = engine.info()["objects"]
+    holder = [engine.run("gone = list(range(10))", {}, download="none").values["gone"]]
+    assert engine.info()["objects"] == held + 1
+    finished = threading.Event()
+
+    def flushing_while_it_dies() -> None:
+        with engine._releases_lock:  # where flush_releases is when the collection runs
+            holder.clear()  # the proxy's last reference: __del__ runs here
+        finished.set()
+
+    worker = threading.Thread(target=flushing_while_it_dies, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert finished.is_set(), "a release queued inside the release lock hung its thread"
+    engine.flush_releases()
+    assert engine.info()["objects"] == held
+
+
 def test_results_of_a_run_whose_reply_arrived_stay_held(engine):
     held = engine.info()["objects"]
     kept = engine.run("kept = list(range(10))", {}, download="none").values["kept"]

@@ -57,7 +57,9 @@ class Target:
         self.reconnected = False
         self._releases: list[str] = []
         self._upload_releases: list[str] = []  # kept uploads to drop (cells/uploads.py)
-        self._releases_lock = threading.Lock()
+        # reentrant: a collection run while it is held (a new list is an allocation) may call a
+        # proxy's __del__ or an array's weakref callback, which queue a release in this thread
+        self._releases_lock = threading.RLock()
         self.engine_id = ""
         self.details: dict = {}
         self.runs = 0
