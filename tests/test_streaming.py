@@ -527,13 +527,14 @@ def test_a_message_looks_up_whether_it_may_lend_at_its_first_big_frame_only(monk
     real = shared.pull_supported
     monkeypatch.setattr(shared, "pull_supported", lambda: asked.append(1) or real())
     segments = shared.Shared()
+    frame = memoryview(bytes(4096))
     try:
         lending = shared.Lending(segments, True)
         assert not asked
-        assert lending.lend and lending.lend and len(asked) == 1  # once per message
-        assert not shared.Lending(segments, False).lend  # the peer did not agree
+        assert lending.put(frame) in segments.lent and len(asked) == 1  # asked at the frame
+        assert shared.Lending(segments, False).put(frame) not in segments.lent  # not agreed
         monkeypatch.setenv(shared.PULL_ENV, "0")
-        assert not shared.Lending(segments, True).lend  # turned off here
+        assert shared.Lending(segments, True).put(frame) not in segments.lent  # off here
     finally:
         segments.close()
 

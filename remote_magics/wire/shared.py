@@ -611,23 +611,15 @@ def pull(pid: int, address: int, nbytes: int, lease: int, token: bytes, done: in
 class Lending:
     """A placer (see :class:`~.streaming.Placer`) for one message to a peer that pulls: big
     frames are lent when ``lend`` (the peer read our probe's memory, and for a reply the client
-    asked for it: :func:`pull_now`) and pulls are not turned off here, else put in segments of
-    ``shared``. That is looked up at the first big frame, when there is one: most messages
-    have none. :meth:`wait` holds the lent buffers until the peer has copied them."""
+    asked for it: :func:`pull_now`), else put in segments of ``shared``. Whether pulls are
+    turned off here is :meth:`Shared.lend`'s to say, at a big frame: most messages have none,
+    and cost no look-up. :meth:`wait` holds the lent buffers until the peer has copied them."""
 
     def __init__(self, shared: Shared, lend: bool = True) -> None:
         self.shared = shared
-        self.agreed = lend
-        self._lend: bool | None = None
+        self.lend = lend
         self.lent: list[int] = []
         self.nbytes = 0
-
-    @property
-    def lend(self) -> bool:
-        """Whether this message's big frames are lent (looked up once, at the first one)."""
-        if self._lend is None:
-            self._lend = self.agreed and pull_supported()
-        return self._lend
 
     def put(self, view: memoryview, owner: str = "") -> int | None:
         ref = self.shared.lend(view, owner) if self.lend else None
