@@ -9,11 +9,15 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
+import weakref
 
 import numpy as np
 import pytest
 
 from remote_magics import ConnectionLost, RemoteObject
+from remote_magics.cells import display
+from remote_magics.client import connection
 from remote_magics.engine import host
 from remote_magics.wire import dataport, protocol, streaming
 
@@ -115,6 +119,26 @@ def test_unclaimed_transfers_beyond_a_few_are_dropped(pair):
     client.close()  # so the claim below does not wait for more
     with pytest.raises(streaming.StreamError, match="did not arrive"):
         engine.claim(contents[0], [b""])
+
+
+def test_a_transfer_arriving_shows_its_progress_and_a_broken_one_lets_its_memory_go(pair):
+    _, client, engine = pair
+    total = 4 * MB
+    head = (dataport.HEADER + os.urandom(16) + b"\x00" + (1).to_bytes(4, "little")
+            + total.to_bytes(8, "little"))
+    assert engine.progress() is None  # between transfers
+    client.sock.sendall(head + b"x" * (total // 2))
+    deadline = time.monotonic() + 30
+    while engine.progress() != (total // 2, total):
+        assert time.monotonic() < deadline, engine.progress()
+        time.sleep(0.01)
+    arriving = weakref.ref(engine.under_way)
+    client.close()  # the peer goes mid-transfer: the link closes, and its buffers go with it
+    while not engine.closed:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    engine._reader.join(timeout=30)
+    assert engine.progress() is None and arriving() is None
 
 
 def test_a_client_with_the_wrong_key_is_refused_by_the_engine_and_the_engine_goes_on(pair,
@@ -273,3 +297,20 @@ def test_an_upload_interrupted_on_the_data_port_leaves_the_next_cell_working(dat
         "n": payload.size}
     assert conn.link is not broken and not conn.link.closed  # a new link
     assert _grew(before, "ported_sent") == payload.nbytes
+
+
+def test_a_download_over_the_data_port_moves_its_bar_as_the_bytes_arrive(data_port, monkeypatch,
+                                                                          capsys):
+    target = data_port
+    monkeypatch.setattr(connection, "PROGRESS_INTERVAL", 0.002)  # many looks at 200 MB
+    ns: dict = {}
+    with display.watching(relay=lambda m: None) as watch:
+        target.run("import numpy as np\nback = np.ones(25_000_000)", ns, download="all",
+                   on_output=watch.on_output, on_progress=watch.on_progress)
+    assert ns["back"].nbytes == 200 * MB and ns["back"].sum() == 25_000_000
+    done = [n for d, n in watch.updates if d == "download"]
+    assert any(0 < n < 200 * MB for n in done), watch.updates  # before the reply came
+    assert done == sorted(done)
+    assert watch.bars == ["download"]  # the announced bar moved: no second one
+    assert "200M/200M" in capsys.readouterr().err
+    assert not target.connection.port_download  # nothing awaited once the reply is in

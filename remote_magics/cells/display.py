@@ -5,9 +5,9 @@ A :class:`Watch` passes a run's output on and turns big transfers (over
 :data:`~remote_magics.wire.protocol.PROGRESS_BYTES`) into progress bars: a big frame travels as
 a stream of chunks (:mod:`remote_magics.wire.streaming`), and the connection reports each one
 (:meth:`Watch.on_progress`), so an upload's bar moves as its chunks leave and a download's as
-they arrive. A transfer of many small frames is one ZeroMQ message, which arrives whole or not
-at all: the engine announces it on iopub (``remote_transfer``), and its bar shows the size, then
-fills when the transfer is over. A widget in Jupyter, text elsewhere (:func:`tqdm_class`).
+they arrive. A transfer by the engine's data port, or of many small frames (one ZeroMQ message,
+which arrives whole or not at all), is announced on iopub (``remote_transfer``): its bar shows
+the size, moves as a data-port download's bytes arrive, and fills when the transfer is over. A widget in Jupyter, text elsewhere (:func:`tqdm_class`).
 """
 from __future__ import annotations
 
@@ -103,6 +103,11 @@ class Watch:
         if self.quiet or total <= protocol.PROGRESS_BYTES:
             return
         self.updates.append((direction, done))
+        if direction == "download" and self.download is not None:
+            # the announced download (its bytes come by the data port): :meth:`finish` ends it
+            bar = self.download
+            bar.update(max(min(done, bar.total) - bar.n, 0))
+            return
         bar = self.streaming.get(direction)
         if bar is None:
             self.bars.append(direction)

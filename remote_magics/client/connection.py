@@ -44,6 +44,8 @@ RELAY_BATCH = 500
 UPLOAD_WINDOW = 4 * protocol.STREAM_CHUNK
 #: Seconds to open and authenticate a link to an engine's data port before using chunks instead.
 DATA_PORT_TIMEOUT = 5.0
+#: Seconds between progress updates of a download arriving by the data port.
+PROGRESS_INTERVAL = 0.1
 #: Seconds of chunks of a download taken per wake-up at most (the heartbeat gets its turn).
 CHUNK_BUDGET = 0.2
 #: Late output messages kept for a request that shows output, at most (the oldest go first).
@@ -183,6 +185,7 @@ class Connection:
         self.use_data_port = True  # False: big frames go as chunks on the shell socket
         self.link: dataport.Link | None = None
         self.link_failed = False  # the data port could not be reached: chunks from now on
+        self.port_download = False  # the awaited reply's big frames come by the link now
         self.dropped: dict[str, str] = {}  # request msg_id → why the engine dropped it
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
@@ -551,6 +554,7 @@ class Connection:
         if msg_type in protocol.HOLDING_TYPES:
             self.unsettled[msg_id] = False  # until its reply is in
         self._late_shown = False
+        self.port_download = False
         self._incoming = streaming.Incoming(
             self.key, functools.partial(on_progress, "download") if on_progress else None)
         return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience,
@@ -613,6 +617,7 @@ class Connection:
                         f"the reply from target '{self.name}' arrived damaged ({err}: a chunk of "
                         "it failed its digest check or went missing) and was dropped; the "
                         "connection may be corrupting data. Run the cell again.") from None
+            self.port_download = False
             found = Reply(msg["header"]["msg_type"], content, frames,
                           bytes_received=sum(memoryview(f).nbytes for f in frames))
         return found
@@ -664,8 +669,23 @@ class Connection:
             elif msg["msg_type"] in _iopub_handlers:
                 _iopub_handlers[msg["msg_type"]](msg)
             elif on_output is not None:
+                if (msg["msg_type"] == protocol.TRANSFER and self.link is not None
+                        and msg["content"].get("direction") == "download"):
+                    self.port_download = True  # its bytes follow on the link: show them come
                 on_output(msg)
         return idle_at
+
+    def port_progress(self) -> bool:
+        """Pass how much of a download announced on the data port has arrived to the awaited
+        request's progress; whether one is awaited (the wait then looks again within
+        :data:`PROGRESS_INTERVAL`)."""
+        link = self.link
+        if not self.port_download or link is None:
+            return False
+        arrived = link.progress()
+        if arrived is not None and self._incoming.on_progress is not None:
+            self._incoming.on_progress(*arrived)
+        return True
 
     def answer_lookup(self, msg: dict, on_lookup: Callable[[str], "LookupAnswer"] | None) -> None:
         """Answer the running cell's ask for a name, on control (the shell is busy with the cell).
@@ -945,6 +965,8 @@ class _Waiter:
             self.conn.hb.send(b"ping")
             self.next_ping = now + HEARTBEAT_INTERVAL
         wait = self.next_ping - now
+        if self.conn.port_progress():  # a download arriving by the data port: its bar moves
+            wait = min(wait, PROGRESS_INTERVAL)
         if self.deadline is not None and self.cause is None:
             wait = min(wait, max(self.deadline - now, 0))
         return max(int(wait * 1000), 1)

@@ -150,6 +150,7 @@ class _Transfer:
         self.id = transfer.hex()
         self.sizes = sizes
         self.buffers, self.warm = zip(*(recycle.take(size) for size in sizes))
+        self.total = sum(sizes)
         self.received = 0
         self.digest = ""
 
@@ -173,7 +174,7 @@ class Link:
         self.closed = False
         self.reason = ""
         self.done: collections.OrderedDict[str, _Transfer] = collections.OrderedDict()
-        self.under_way: _Transfer | None = None
+        self.under_way: _Transfer | None = None  # the transfer arriving now (:meth:`progress`)
         self.moved_at = time.monotonic()  # when a byte of a transfer last arrived
         self._seen: set[str] = set()
         self._seen_order: collections.deque[str] = collections.deque()
@@ -285,11 +286,14 @@ class Link:
                             hashed = filled
                 finally:
                     prefault.finish()
+        except BaseException:
+            self.under_way = None  # a failed transfer's memory goes now, not with the link
+            raise
         finally:
             pending.put(None)
             hashing.join()
         incoming.digest = digest.hexdigest()
-        streaming.stats["ported_received"] += sum(sizes)
+        streaming.stats["ported_received"] += incoming.total
         with self._cond:
             self.under_way = None
             self.done[incoming.id] = incoming
@@ -297,6 +301,12 @@ class Link:
                 dropped, _ = self.done.popitem(last=False)
                 log.info("remote_magics: dropped unclaimed data-port transfer %s", dropped[:8])
             self._cond.notify_all()
+
+    def progress(self) -> tuple[int, int] | None:
+        """Bytes in so far and in all of the transfer arriving now; None between transfers.
+        Any thread (the receiving thread updates it as pieces land)."""
+        incoming = self.under_way
+        return None if incoming is None else (incoming.received, incoming.total)
 
     def _remember(self, transfer: str) -> None:
         self._seen.add(transfer)
