@@ -837,3 +837,38 @@ def test_who_and_whos_list_every_notebook_name() -> None:
         assert analyze(line).lists_names, line
     assert not analyze("get_ipython().run_line_magic('time', 'x.sum()')").lists_names
     assert not analyze("whos()").lists_names
+
+
+def test_the_in_place_change_walk_meets_every_inner_node_in_ast_walks_order() -> None:
+    """``_maybe_changed`` walks without ``ast.walk``'s generators: it must miss no node."""
+    import ast
+    import inspect
+
+    from remote_magics.cells import capture
+
+    odd = dedent("""\
+        match cmd:
+            case [x, *rest] if f(x): lst.append(rest)
+            case {"k": v, **kw}: d[v] = kw
+            case Point(x=0) | None: pass
+        try:
+            g(h := q)
+        except* ValueError as e:
+            del obj.attr[e]
+        lam = lambda a=z.pop(): [w.add(i) for i in a]
+        async def co(p: T = ann.x()):
+            async with m(): await q.put(p)
+        @deco(arg.m())
+        class K(Base, meta=M):
+            y: int = s.take()
+            def m(self, *a, **k): global G; G += 1; super().m(*a, **k)
+        aug.x += 1; r[::2] = [1]; print(*star, **kw2)
+        """)
+    for source in (odd, inspect.getsource(capture)):
+        tree = ast.parse(source)
+        expected = [n for n in ast.walk(tree) if type(n) not in capture._LEAVES
+                    and not isinstance(n, (ast.expr_context, ast.operator, ast.boolop,
+                                           ast.unaryop, ast.cmpop))]
+        assert capture._inner_nodes(tree) == expected
+    names = analyze(odd).maybe_changed
+    assert {"lst", "d", "obj", "w", "z", "aug", "r", "q", "star", "kw2", "s"} <= set(names)

@@ -521,6 +521,26 @@ def test_a_client_pulls_uploads_always_and_replies_while_a_core_is_free(monkeypa
     assert not shared.pull_supported()
 
 
+def test_the_host_load_is_read_from_a_held_descriptor_that_survives_being_closed():
+    def reference() -> int:
+        with open("/proc/loadavg", "rb") as loadavg:
+            return int(loadavg.read().split()[3].split(b"/")[0])
+
+    first = shared.running_tasks()
+    assert first >= 1 and abs(first - reference()) <= os.cpu_count() + 4  # the same count
+    held = shared._loadavg_fd
+    assert held >= 0 and shared.running_tasks() >= 1 and shared._loadavg_fd == held  # kept
+    os.close(held)  # closed under it (a daemon closing every descriptor, say)
+    assert shared.running_tasks() >= 1
+    again = shared._loadavg_fd
+    assert again >= 0 and os.readlink(f"/proc/self/fd/{again}") == "/proc/loadavg"
+    with open(os.devnull, "rb") as foreign:  # its number taken by another file
+        os.dup2(foreign.fileno(), again)
+        assert shared.running_tasks() == 1 and shared._loadavg_fd == -1  # not trusted
+        os.close(again)
+    assert shared.running_tasks() >= 1 and shared._loadavg_fd >= 0
+
+
 def test_a_message_looks_up_whether_it_may_lend_at_its_first_big_frame_only(monkeypatch):
     """Most messages have no big frame: placing one costs no look-up (a null cell's time)."""
     asked = []

@@ -89,10 +89,32 @@ def _base_name(node: ast.AST) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
+#: Nodes with no node inside them that :func:`_maybe_changed` looks at.
+_LEAVES = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast.Continue,
+                     ast.Global, ast.Nonlocal})
+
+
+def _inner_nodes(tree: ast.AST) -> list[ast.AST]:
+    """The nodes of ``tree`` but its leaves, breadth first as ``ast.walk`` gives them, without
+    its generators (this walk was a third of a long cell's analysis)."""
+    nodes, at, leaves = [tree], 0, _LEAVES
+    while at < len(nodes):
+        node = nodes[at]
+        at += 1
+        for name in _fields(type(node)):
+            value = getattr(node, name, None)
+            if type(value) is list:
+                nodes.extend(item for item in value
+                             if item is not None and type(item) not in leaves)
+            elif value is not None and type(value) not in leaves and isinstance(value, ast.AST):
+                nodes.append(value)
+    return nodes
+
+
 def _maybe_changed(tree: ast.AST) -> dict[str, None]:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``)."""
     found: dict[str, None] = {}
-    for node in ast.walk(tree):
+    for node in _inner_nodes(tree):
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Attribute):
                 found[_base_name(node.func.value)] = None
@@ -232,6 +254,14 @@ _NOT_NODES = frozenset({
 _NODE_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def _fields(kind: type) -> tuple[str, ...]:
+    """The fields of an AST node type that may hold nodes with names in them."""
+    fields = _NODE_FIELDS.get(kind)
+    if fields is None:
+        fields = _NODE_FIELDS[kind] = tuple(f for f in kind._fields if f not in _NOT_NODES)
+    return fields
+
+
 def _params(args: ast.arguments) -> list[ast.arg]:
     """Every parameter of a function or lambda."""
     every = [*args.posonlyargs, *args.args, args.vararg, *args.kwonlyargs, args.kwarg]
@@ -296,12 +326,8 @@ class _Walker:
             self.visit_children(node)
 
     def visit_children(self, node: ast.AST) -> None:
-        kind = type(node)
-        fields = _NODE_FIELDS.get(kind)
-        if fields is None:
-            fields = _NODE_FIELDS[kind] = tuple(f for f in kind._fields if f not in _NOT_NODES)
         visit = self.visit
-        for name in fields:
+        for name in _fields(type(node)):
             value = getattr(node, name)
             if type(value) is list:
                 for item in value:

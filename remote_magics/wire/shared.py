@@ -441,16 +441,38 @@ def pull_now(receiving: bool) -> bool:
     setting = os.environ.get(PULL_ENV, "").strip()
     if setting == "0" or not pull_supported():
         return False
-    return setting == "1" or not receiving or running_tasks() <= (os.cpu_count() or 1)
+    return setting == "1" or not receiving or running_tasks() <= _cpus()
+
+
+_cpu_count = 0
+_loadavg_fd = -1
+
+
+def _cpus() -> int:
+    """The host's CPUs, found once (glibc reads a file for it each time)."""
+    global _cpu_count
+    if not _cpu_count:
+        _cpu_count = os.cpu_count() or 1
+    return _cpu_count
 
 
 def running_tasks() -> int:
-    """Tasks running or ready to run on the host now, this one included (1 when unknown)."""
-    try:
-        with open("/proc/loadavg", "rb") as loadavg:
-            return int(loadavg.read().split()[3].split(b"/")[0])
-    except (OSError, ValueError, IndexError):
-        return 1
+    """Tasks running or ready to run on the host now, this one included (1 when unknown).
+
+    ``/proc/loadavg`` stays open and is read from its start each time (every request asks).
+    """
+    global _loadavg_fd
+    for _ in range(2):  # once more on a descriptor somebody closed under us
+        try:
+            if _loadavg_fd < 0:
+                _loadavg_fd = os.open("/proc/loadavg", os.O_RDONLY | os.O_CLOEXEC)
+            return int(os.pread(_loadavg_fd, 128, 0).split()[3].split(b"/")[0])
+        except OSError:
+            _loadavg_fd = -1
+        except (ValueError, IndexError):  # not the file it was (closed and its number reused)
+            _loadavg_fd = -1
+            return 1
+    return 1
 
 
 def _address(view: memoryview) -> int:
