@@ -77,6 +77,15 @@ def test_time_cell_magic_brings_its_names_back(parity):
     assert traces["plain"].cells[2].result == "text: (6, 12)"
 
 
+def test_in_place_changes_made_by_code_in_strings_come_back(parity):
+    """Found on PythonDataScienceHandbook 02.07 (``%timeit np.add.at(counts, i, 1)``)."""
+    traces = parity(["xs, ys, zs, ws = [], [], [], []",
+                     "%timeit -n1 -r1 xs.append(1)", "%time ys.append(1)",
+                     "exec('zs.append(1)')", "eval(\"exec('ws.append(1)')\")",
+                     "xs, ys, zs, ws"])
+    assert traces["plain"].cells[5].result == "text: ([1], [1], [1], [1])"
+
+
 # -- cause 5: IPython's own features ---------------------------------------------------------------
 
 def test_trailing_semicolon_shows_no_result(parity):

@@ -78,7 +78,8 @@ def analyze(code: str) -> CellNames:
         and not _ends_with_semicolon(code, tree.body[-1].lineno),
         star_import=walker.star_import,
         lists_names=walker.lists_names,
-        maybe_changed=tuple(name for name in _maybe_changed(tree) if name in walker.reads),
+        maybe_changed=tuple(name for name in {**_maybe_changed(tree), **walker.changed}
+                            if name in walker.reads),
     )
 
 
@@ -315,6 +316,7 @@ class _Walker:
         self.deletes: dict[str, None] = {}
         self.star_import = False
         self.lists_names = False
+        self.changed: dict[str, None] = {}  # maybe changed in place by code run from a string
 
     # -- traversal --------------------------------------------------------------------------
 
@@ -458,11 +460,13 @@ class _Walker:
                 tree = compile(code, "<string>", mode, flags=_PARSE_FLAGS, dont_inherit=True)
             except (SyntaxError, ValueError):
                 continue
+            self.changed.update(_maybe_changed(tree))  # `%timeit lst.append(1)` changes lst
             if not binds:  # it runs in a function of its own (%timeit): only its reads count
                 inner = _Walker()
                 inner.visit_all(tree.body)
                 for name in inner.reads:
                     self.load(name)
+                self.changed.update(inner.changed)
             elif mode == "exec":
                 self.visit_all(tree.body)
             else:
