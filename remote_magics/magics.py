@@ -17,7 +17,7 @@ from . import channels, connecting, jobs, packages, pool, targets
 from .cells import display
 from .cells.proxy import RemoteObject, format_size
 from .client import handshake
-from .errors import RemoteTimeout
+from .errors import RemoteError, RemoteTimeout
 from .wire import protocol
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
@@ -330,7 +330,7 @@ class RemoteMagics(Magics):
             )
         run.print_notes()
         if run.display is not None and run.result is not None:
-            show_as(self.shell, run.result, run.display)
+            show_as(self.shell, run.result, run.display, target.name)
         return run.result
 
     def _cell_number(self) -> int:
@@ -502,20 +502,24 @@ def _output_history(name: str) -> bool:
     return name in ("_", "__", "___") or (name[:1] == "_" and name[1:].isdigit())
 
 
-def show_as(shell, value, shown: dict) -> None:
+def show_as(shell, value, shown: dict, target: str) -> None:
     """Make the shell show ``value``, the cell's result, as the remote kernel formatted it.
 
     The value (or proxy) is still ``Out[n]`` and ``_``; only how it looks comes from where the
     cell ran, with the display options the cell set there. Once: the next result IPython
-    displays, if it is ``value``.
+    displays, if it is ``value``. A representation that raised there (``shown["error"]``)
+    shows its error here at that moment, and the cell goes on, as IPython's formatters do.
     """
     hook = shell.displayhook
 
     def compute_format_data(result):
         del hook.compute_format_data  # back to the class's own, whatever comes next
-        if result is value:
-            return shown["data"], shown["metadata"]
-        return hook.compute_format_data(result)
+        if result is not value:
+            return hook.compute_format_data(result)
+        if shown.get("error"):
+            error = RemoteError.from_reply(shown["error"], target)
+            shell.showtraceback((type(error), error, None))
+        return shown["data"], shown["metadata"]
 
     hook.compute_format_data = compute_format_data
 

@@ -125,6 +125,16 @@ def test_a_result_too_big_to_come_back_shows_as_in_a_plain_cell(parity):
     assert traces["plain"].cells[2].result.startswith("text: <Axes")
 
 
+def test_a_result_whose_repr_raises_shows_the_error_and_the_cell_goes_on(parity):
+    """Found on PythonDataScienceHandbook 03.06: IPython's formatter shows the repr's error
+    (an error output, not stderr text) and the cell itself does not fail."""
+    traces = parity(["class Bad:\n    def __repr__(self):\n        raise ValueError('boom')",
+                     "Bad()", "b = Bad()\nb", "print('after')"])
+    plain = traces["plain"].cells
+    assert plain[1].error == plain[2].error == "ValueError" and plain[1].stderr == ""
+    assert plain[3].stdout == "after\n"
+
+
 # -- cause 6: a failing cell keeps the names it bound before the error ----------------------------
 
 def test_import_then_failing_import_keeps_the_first(parity):

@@ -679,17 +679,32 @@ class Engine:
         shell = getattr(self.kernel, "shell", None)
         if shell is None:
             return None
+        failed: list[dict] = []
+
+        def showtraceback(exc_tuple: Any = None, *args: Any, **kwargs: Any) -> None:
+            # IPython's formatters report a repr that raises here, and format the value without
+            # that representation: the notebook shows the error as a plain kernel would
+            kind, err, tb = exc_tuple if exc_tuple is not None else sys.exc_info()
+            if err is not None and not failed:
+                failed.append(tracebacks.error_content(err, tb, shell=shell))
+
         try:
+            shell.showtraceback = showtraceback
             with shell.builtin_trap:  # as inside a cell: get_ipython() answers (pandas asks it)
                 data, metadata = shell.display_formatter.format(value)
             data = {mime: base64.b64encode(shown).decode() if isinstance(shown, bytes) else shown
                     for mime, shown in data.items()}
             json.dumps([data, metadata])  # what goes in the reply must be JSON
-        except BaseException as err:  # a repr that fails: the notebook formats it instead
+        except BaseException as err:  # a value that cannot be shown: the notebook formats it
             self.kernel.log.debug("remote_magics: result not formatted: %s",
                                   tracebacks.one_line(err))
             return None
-        return {"data": data, "metadata": metadata}
+        finally:
+            del shell.showtraceback
+        shown = {"data": data, "metadata": metadata}
+        if failed:
+            shown["error"] = failed[0]
+        return shown
 
     @staticmethod
     def batch() -> Batch:
