@@ -371,3 +371,25 @@ def test_malformed_arguments_are_usage_errors(shell, run):
 def test_usage_line_of_the_cell_magic_says_percent_percent_remote(shell):
     usage = shell.find_cell_magic("remote").__doc__
     assert "%%remote [--download" in usage
+
+
+def test_a_module_that_prints_when_imported_prints_once_either_way(shell, run):
+    """Found on WhirlwindTourOfPython 00 (``import this``): the module came back by name and
+    its import here printed the Zen a second time; read by a later cell, the engine's import
+    printed it again too."""
+    import sys
+
+    sys.modules.pop("this", None)
+    try:
+        with capture_output() as shown:
+            res = run("%%remote\nimport sys\nsys.modules.pop('this', None)\nimport this")
+        assert res.error_in_exec is None and "this" in sys.modules
+        assert shown.stdout.count("The Zen of Python") == 1, shown.stdout
+        run("%%remote\nimport sys\nsys.modules.pop('this', None)")  # the engine forgets it
+        with capture_output() as shown:
+            res = run("%%remote\nfirst = this.s[:3]")  # goes up by name: imported there again
+        assert res.error_in_exec is None and shell.user_ns["first"] == sys.modules["this"].s[:3]
+        assert "Zen" not in shown.stdout, shown.stdout
+    finally:
+        shell.user_ns.pop("this", None)
+        shell.user_ns.pop("first", None)

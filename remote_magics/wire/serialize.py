@@ -106,6 +106,8 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is getattr(_state, "namespace", None):
                 return (make_cell_function, *reduced[1:5], set_cell_function_state)
             return reduced
+        if isinstance(obj, ModuleType) and _by_reference(obj):
+            return quiet_import, (obj.__name__,)
         substitute = getattr(_state, "substitute", None)
         if substitute is not None:  # an upload the engine keeps (:func:`substituting`)
             reduced = substitute(obj)
@@ -116,6 +118,27 @@ class Pickler(cloudpickle.CloudPickler):
             name, changed = returning[id(obj)]
             return _as_existing(obj, name) if changed else (held_object, (name,))
         return super().reducer_override(obj)
+
+
+def _by_reference(module: ModuleType) -> bool:
+    """Whether cloudpickle would send ``module`` as its name (not a notebook's own module)."""
+    name = module.__name__
+    if sys.modules.get(name) is not module:
+        return False
+    registered = getattr(cloudpickle, "list_registry_pickle_by_value", tuple)()  # 2.0 and later
+    return not any(name == package or name.startswith(package + ".") for package in registered)
+
+
+def quiet_import(name: str) -> ModuleType:
+    """The module ``name``, imported here if it is not yet (what cloudpickle's ``subimport``
+    does), printing nothing: a module that prints when imported (``import this``) printed where
+    the cell imported it, and a plain cell prints it once."""
+    module = sys.modules.get(name)
+    if module is None:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            __import__(name)
+        module = sys.modules[name]
+    return module
 
 
 class BytecodeByValue(Exception):
