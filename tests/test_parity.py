@@ -86,6 +86,19 @@ def test_in_place_changes_made_by_code_in_strings_come_back(parity):
     assert traces["plain"].cells[5].result == "text: ([1], [1], [1], [1])"
 
 
+def test_notebook_code_that_evals_a_name_sees_the_notebooks_names(parity):
+    """Found on PythonDataScienceHandbook 03.06-03.08 (its ``display`` helper class): a method
+    or function of the notebook that calls ``eval`` runs with the run's globals, so the run
+    fetches the names it evaluates, in a result's ``__repr__`` too."""
+    traces = parity(["class Show:\n    def __init__(self, name):\n        self.name = name\n"
+                     "    def __repr__(self):\n        return repr(eval(self.name))\n"
+                     "x = 5\nshow_x = Show('x')",
+                     "Show('x')", "show_x", "def look(n):\n    return eval(n) * 2\ny = 4",
+                     "look('y')", "f = lambda: globals()['y']\nf()"])
+    assert [cell.result for cell in traces["plain"].cells[1:]] == [
+        "text: 5", "text: 5", None, "text: 8", "text: 4"]
+
+
 # -- cause 5: IPython's own features ---------------------------------------------------------------
 
 def test_trailing_semicolon_shows_no_result(parity):

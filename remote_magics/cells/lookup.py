@@ -9,7 +9,9 @@ the target's own.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import types
 from typing import Any, Callable, Mapping
 
 from ..client.connection import LookupAnswer
@@ -27,10 +29,42 @@ DYNAMIC_BUILTINS = frozenset({"eval", "exec", "compile", "globals", "vars", "loc
                               "__import__"})
 
 
-def may_ask(cell: capture.CellNames, code: str) -> bool:
+def may_ask(cell: capture.CellNames, code: str, namespace: Mapping[str, Any] = {}) -> bool:
     """Whether a cell (its analysis, and IPython's Python for it) may read names the analysis
-    cannot see; its reads list the builtins it reads, ``%time`` and ``%timeit`` code included."""
-    return not DYNAMIC_BUILTINS.isdisjoint(cell.reads) or "_magic('run'" in code
+    cannot see; its reads list the builtins it reads, ``%time`` and ``%timeit`` code included.
+
+    So may a notebook function or class it reads from ``namespace`` (or the class of an object
+    it reads) whose code calls one of :data:`DYNAMIC_BUILTINS`: it goes by value and runs
+    with the run's globals (a ``__repr__`` doing ``eval(self.name)``).
+    """
+    if not DYNAMIC_BUILTINS.isdisjoint(cell.reads) or "_magic('run'" in code:
+        return True
+    return any(_runs_dynamic(namespace[name], namespace) for name in cell.reads
+               if name in namespace)
+
+
+def _runs_dynamic(value: Any, namespace: Mapping[str, Any]) -> bool:
+    """Whether ``value`` is, or is an instance of, the notebook's own code calling a dynamic
+    builtin (code defined in ``namespace``: it will run with the run's globals)."""
+    if isinstance(value, types.FunctionType):
+        return value.__globals__ is namespace and _calls_dynamic(value.__code__)
+    kind = value if isinstance(value, type) else type(value)
+    if kind.__module__ != "__main__":  # an installed class keeps its module's globals
+        return False
+    for klass in kind.__mro__[:-1]:
+        for member in vars(klass).values():
+            member = getattr(member, "__func__", None) or getattr(member, "fget", None) or member
+            if (isinstance(member, types.FunctionType) and member.__globals__ is namespace
+                    and _calls_dynamic(member.__code__)):
+                return True
+    return False
+
+
+@functools.lru_cache(maxsize=1024)
+def _calls_dynamic(code: types.CodeType) -> bool:
+    """Whether ``code`` or code nested in it reads one of :data:`DYNAMIC_BUILTINS`."""
+    return not DYNAMIC_BUILTINS.isdisjoint(code.co_names) or any(
+        _calls_dynamic(const) for const in code.co_consts if isinstance(const, types.CodeType))
 
 
 def answerer(namespace: Mapping[str, Any], hidden: Mapping[str, Any],

@@ -456,6 +456,7 @@ class Engine:
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace)
         except BaseException as err:  # the client waits for a reply whatever happens
+            lookup.close(asking)  # names the cell's threads read from now on: not asked
             self.flush_figures()
             reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
@@ -464,11 +465,13 @@ class Engine:
             self.reply(stream, ident, parent, reply, frames)
             return
         finally:
-            lookup.close(asking)  # names the cell's threads read from now on: not asked
             self.running = None
             IN_RUN.reset(in_run)
         self.flush_figures()
-        reply, frames = self.outputs(content, namespace, value, client, watched)
+        try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
+            reply, frames = self.outputs(content, namespace, value, client, watched)
+        finally:
+            lookup.close(asking)
         uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
 

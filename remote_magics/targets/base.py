@@ -236,7 +236,7 @@ class Target:
         request = self.prepare_run(code, namespace, download=download, bytes=bytes,
                                    hidden=hidden, cell_id=cell_id, show_result=show_result)
         on_lookup = None
-        if lookup and may_ask(request.cell, request.content["code"]):
+        if lookup and may_ask(request.cell, request.content["code"], namespace):
             request.content["lookup"] = True
             on_lookup = answerer(namespace, hidden or {}, self)
         return self.send_run(request, timeout=timeout, on_output=on_output,
