@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Iterable
 
 import nbformat
+from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
@@ -268,7 +269,11 @@ def _run_in(cells: list[str], mode: str, cwd: Path, timeout: int) -> Run:
                                prefix=prefix)
                 km = AsyncKernelManager(kernel_name="remote-differential",
                                         kernel_spec_manager=kernel.spec_manager(prefix))
-                NotebookClient(nb, km=km, **options).execute()
+                try:
+                    NotebookClient(nb, km=km, **options).execute()
+                finally:  # nbclient stops only the kernels it made: this one and its engine
+                    if km.has_kernel:
+                        run_sync(km.shutdown_kernel)(now=False)
         else:
             NotebookClient(nb, kernel_name="python3", **options).execute()
     except Exception as err:  # a cell that hangs: what ran before it still counts
