@@ -43,6 +43,16 @@ def test_list_append_and_dict_item_reach_every_alias(parity):
             "lst.append(4)", "d[k] = v", "print(same, d)"], shared=[("lst", "same")])
 
 
+def test_numpy_views_share_memory_with_their_array_both_ways(parity):
+    """Found on PythonDataScienceHandbook 02.02: a subarray is a view, and writing through it
+    changes the array, whichever side made the view and whichever side writes."""
+    parity(["import numpy as np\nx2 = np.arange(9).reshape(3, 3)",
+            "x2_sub = x2[:2, :2]", "x2_sub[0, 0] = 99\nprint(x2)", "x2_sub[1, 1] += 5\nx2",
+            "col = x2[:, 1]\nrev = x2[::-1, ::-1]\ncol[0] = -1\nprint(rev[-1, -2])",
+            "y = np.arange(12.0)\nv = y[2:8:2]\nv *= 10\ny",
+            "flat = x2.ravel()\nflat[-1] = 7\nx2[2, 2]"])
+
+
 def test_in_place_change_of_a_value_too_big_to_come_back(parity):
     """Under ``small`` the array stays remote (a proxy): the change is made there, and seen."""
     parity(["import numpy as np\nbig = np.zeros(300_000)", "big[0] = 7\nbig[1:3] += 1",

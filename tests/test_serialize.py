@@ -322,3 +322,32 @@ def test_snapshot_copies_mutable_buffers_and_keeps_immutable_ones():
     value = serialize.loads(copies[:-1])
     assert value["big"][0] == 0 and value["big"][1:].tolist() == big[1:].tolist()
     assert value["small"] == bytearray(b"abc")
+
+
+def test_numpy_views_of_another_names_array_arrive_as_views_of_it():
+    """Found on PythonDataScienceHandbook 02.02 (``x2_sub = x2[:2, :2]``): a view is a view on
+    the other side too, whichever name goes first; one of an array not sent stays a copy."""
+    owner = np.arange(24.0).reshape(4, 6)
+    fortran = np.asfortranarray(np.arange(6).reshape(2, 3))
+    values = {"sub": owner[1:3, ::-2], "whole": owner, "col": owner[:, 4],
+              "tail": owner.ravel()[20:],
+              "f_row": fortran[1], "f": fortran}
+    stream = serialize.Outgoing(roots=values.values())
+    items, frames = [], []
+    for name, value in values.items():
+        own, fields = stream.dump(value)
+        items.append({"name": name, "nframes": len(own), **fields})
+        frames.append(own)
+    got = loaded(items, frames)
+    for name, value in values.items():
+        assert np.array_equal(got[name], value) and got[name].dtype == value.dtype, name
+    got["whole"][1, 5] = -1.0  # under sub, col and nothing else
+    assert got["sub"][0, 0] == -1.0 and got["col"][1] == 10.0 and got["col"].shape == (4,)
+    got["tail"][0] = -2.0
+    assert got["whole"][3, 2] == -2.0
+    got["f"][1, 2] = 50
+    assert got["f_row"][2] == 50
+    big = np.zeros(100_000)
+    items, frames = stream_of({"alone": big[:10]})  # its array is not sent: a copy of its bytes
+    assert sum(memoryview(f).nbytes for f in frames[0]) < 1000
+    assert np.array_equal(loaded(items, frames)["alone"], np.zeros(10))

@@ -95,7 +95,9 @@ def prepare(
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
     with serialize.by_value(local_modules()), serialize.cell_namespace(namespace), \
             serialize.substituting(uploads.ledger.substitute(target)):
-        stream = serialize.Outgoing(bytecode=barrier is None)
+        # a numpy view of another name's array goes as a view of it: they share memory there
+        stream = serialize.Outgoing(bytecode=barrier is None,
+                                    roots=[namespace[name] for name in names])
         inputs, frames = pickle_inputs(stream, names, namespace, target, barrier)
         if watch:  # what the cell may change goes with every notebook name that shares it
             sharing = names_sharing(stream.holds(), namespace, hidden,

@@ -447,11 +447,14 @@ class Engine:
         client = protocol.client_of(parent)
         namespace = None
         watched: dict = {}
+        sent: dict = {}
         asking = None
         uploads = self.kept.run(client)
         try:
             with serialize.keeping(uploads):
                 namespace = self.namespace(content, parent["buffers"], client)
+            sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
+                    if item.get("name") in namespace}  # the notebook's objects, as they came
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace)
@@ -460,7 +463,8 @@ class Engine:
             self.flush_figures()
             reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
-                reply, frames = self.bound_before(reply, content, namespace, client, watched)
+                reply, frames = self.bound_before(reply, content, namespace, client, watched,
+                                                  sent)
             uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
             return
@@ -469,21 +473,21 @@ class Engine:
             IN_RUN.reset(in_run)
         self.flush_figures()
         try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
-            reply, frames = self.outputs(content, namespace, value, client, watched)
+            reply, frames = self.outputs(content, namespace, value, client, watched, sent)
         finally:
             lookup.close(asking)
         uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
 
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
-                     watched: dict | None = None) -> tuple[dict, list]:
+                     watched: dict | None = None, sent: dict | None = None) -> tuple[dict, list]:
         """An error reply with the names the cell bound (or deleted) before it failed.
 
         Encoded by the download policy, as a finished cell's are; if that fails too, the error
         goes alone.
         """
         try:
-            bound, frames = self.outputs(content, namespace, None, client, watched)
+            bound, frames = self.outputs(content, namespace, None, client, watched, sent)
         except BaseException as err:  # a value that cannot even be described: the error alone
             self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
                                   tracebacks.one_line(err))
@@ -627,11 +631,13 @@ class Engine:
         return tracebacks.error_content(err, tb, shell=getattr(self.kernel, "shell", None))
 
     def outputs(self, content: dict, namespace: dict, value: Any, client: str,
-                watched: dict | None = None):
+                watched: dict | None = None, sent: dict | None = None):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
         did change come back too, marked ``changed``, as if the cell had assigned them.
+        ``sent``: every input as it came (name → object): a numpy view of one goes back as a
+        view of the notebook's array.
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -651,7 +657,9 @@ class Engine:
         held = {name: obj for name, (obj, _) in (watched or {}).items()
                 if namespace.get(name, PLACEHOLDER) is obj}
         batch = Batch()
-        with serialize.cell_namespace(namespace), serialize.returning(held, changed_there):
+        batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
+        with serialize.cell_namespace(namespace), \
+                serialize.returning(held, changed_there, sent or {}):
             for name in names:
                 if name not in namespace:
                     if name in inputs or name in content.get("placeholders", ()):

@@ -108,16 +108,24 @@ class Pickler(cloudpickle.CloudPickler):
             return reduced
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
+        returning = getattr(_state, "returning", None)
+        if returning and id(obj) in returning:
+            name, changed = returning[id(obj)]
+            reduced = _as_existing(obj, name) if changed else (held_object, (name,))
+            if reduced is not NotImplemented:
+                return reduced
+        if getattr(obj, "base", None) is not None:  # a numpy view of another name's array
+            reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
+                               getattr(self, "roots", ()))
+            if reduced is not NotImplemented:
+                return reduced
         substitute = getattr(_state, "substitute", None)
         if substitute is not None:  # an upload the engine keeps (:func:`substituting`)
             reduced = substitute(obj)
             if reduced is not NotImplemented:
                 return reduced
-        returning = getattr(_state, "returning", None)
-        if returning and id(obj) in returning:
-            name, changed = returning[id(obj)]
-            return _as_existing(obj, name) if changed else (held_object, (name,))
-        return super().reducer_override(obj)
+        return NotImplemented if returning and id(obj) in returning else \
+            super().reducer_override(obj)
 
 
 def _by_reference(module: ModuleType) -> bool:
@@ -228,11 +236,22 @@ class Outgoing:
     (it does not pickle, or passes its limit) leaves the stream as it was before it.
     """
 
-    def __init__(self, *, bytecode: bool = True) -> None:
+    def __init__(self, *, bytecode: bool = True, roots: Iterable[Any] = ()) -> None:
         self._sink = _Sink(None)
         self._buffers: list[memoryview] = []
         pickler = Pickler if bytecode else _NoBytecodePickler
         self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=self._out_of_band)
+        self.roots = roots
+
+    @property
+    def roots(self) -> list[Any]:
+        """The numpy arrays the stream's names are bound to: a view of one of them goes as a
+        view of it (:func:`_as_view`)."""
+        return self._pickler.roots
+
+    @roots.setter
+    def roots(self, objects: Iterable[Any]) -> None:
+        self._pickler.roots = _arrays(objects)
         self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
 
     def _out_of_band(self, buffer: pickle.PickleBuffer) -> bool:
@@ -669,7 +688,8 @@ def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
 
 
 @contextlib.contextmanager
-def returning(objects: Mapping[str, Any], changed: Iterable[str] = ()) -> Iterator[None]:
+def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
+              viewed: Mapping[str, Any] = {}) -> Iterator[None]:
     """Within this block, the objects of ``objects`` (copies of what the receiver holds under
     those names) pickle as the receiver's own objects, so every reference to one, from any name,
     is the receiver's object again (within :func:`updating` there).
@@ -683,7 +703,11 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = ()) -> Iterat
     """
     changed = set(changed)
     marked = {id(obj): (name, name in changed) for name, obj in objects.items()}
-    with _in_state("returning", marked):
+    # a numpy view of one of these, or of ``viewed`` (the receiver's objects under those
+    # names, as sent), is a view of the receiver's array (:func:`_as_view`)
+    viewing = {id(obj): (name, obj) for name, obj in {**viewed, **objects}.items()
+               if _arrays([obj])}
+    with _in_state("returning", marked), _in_state("viewing", viewing):
         yield
 
 
@@ -713,6 +737,77 @@ def _as_existing(obj: Any, name: str) -> Any:
         return NotImplemented
     state = reduced[2] if len(reduced) > 2 else None
     return existing_object, (name, reduced[1]), state, None, None, replace_state
+
+
+def _arrays(objects: Iterable[Any]) -> list[Any]:
+    """The contiguous numpy arrays among ``objects``: those a view can be made of."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return []
+    return [obj for obj in objects if type(obj) is numpy.ndarray
+            and (obj.flags.c_contiguous or obj.flags.f_contiguous) and obj.nbytes]
+
+
+def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]) -> Any:
+    """A numpy view as a view of the array whose memory holds it, when the receiver holds that
+    array under a name (``held``: id → (name, array), see :func:`returning`) or this stream
+    sends it too (``roots``): names that share memory plainly (``x2_sub = x2[:2, :2]``) share
+    it on the other side as well, and a change through one shows in the other. Else
+    NotImplemented (a copy, as numpy pickles it).
+
+    A view of a held array carries its values too, written into the receiver's array, so that
+    array holds what the view shows here (the cell may have written through the view).
+    """
+    numpy = sys.modules.get("numpy")
+    if numpy is None or type(obj) is not numpy.ndarray or not obj.nbytes:
+        return NotImplemented
+    low, high = numpy.lib.array_utils.byte_bounds(obj) if hasattr(
+        numpy.lib, "array_utils") else numpy.byte_bounds(obj)
+    owner = name = None
+    for candidate, candidate_name in [*((a, n) for n, a in held.values()),
+                                      *((a, None) for a in roots)]:
+        if candidate is obj:
+            continue
+        start = candidate.__array_interface__["data"][0]
+        if start <= low and high <= start + candidate.nbytes:
+            owner, name = candidate, candidate_name
+            break
+    if owner is None:
+        return NotImplemented
+    offset = obj.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
+    layout = (obj.shape, obj.strides, obj.dtype, offset, bool(obj.flags.writeable))
+    if name is not None:  # the receiver's own array, if it is laid out as ours: else a copy
+        whole = (owner.shape, owner.strides, owner.dtype.str)
+        return held_array_view, (name, whole, layout, numpy.array(obj))
+    return array_view, (owner, layout)
+
+
+def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
+    """Called by the unpickler: the view ``layout`` (shape, strides, dtype, byte offset,
+    writeable) of ``owner``'s memory, ``values`` written into it first when given."""
+    import numpy
+
+    shape, strides, dtype, offset, writeable = layout
+    # its bytes in memory order, as a view (a contiguous array's reshape is one)
+    raw = (owner if owner.flags.c_contiguous else owner.T).reshape(-1).view(numpy.uint8)
+    view = numpy.ndarray(shape, dtype, buffer=raw, offset=offset, strides=strides)
+    if values is not None:
+        view[...] = values
+    if not writeable:
+        view.flags.writeable = False
+    return view
+
+
+def held_array_view(name: str, whole: tuple, layout: tuple, values: Any) -> Any:
+    """Called by the unpickler: a view of the receiver's array ``name`` holding ``values``
+    when that array is laid out as the sender's was (``whole``: shape, strides, dtype) and
+    writable, else ``values`` themselves (a copy, as before views were kept)."""
+    held = (getattr(_state, "updating", None) or {}).get(name)
+    if (type(held) is not type(values) or (held.shape, held.strides, held.dtype.str) != whole
+            or not (held.flags.c_contiguous or held.flags.f_contiguous)
+            or not held.flags.writeable):
+        return values
+    return array_view(held, layout, values)
 
 
 def held_object(name: str) -> Any:
