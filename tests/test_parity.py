@@ -53,6 +53,18 @@ def test_numpy_views_share_memory_with_their_array_both_ways(parity):
             "flat = x2.ravel()\nflat[-1] = 7\nx2[2, 2]"])
 
 
+def test_a_name_bound_to_another_names_object_is_that_object(parity):
+    """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
+    change made through the new name in the same cell reaches the old one."""
+    traces = parity(["import numpy as np\nx = [1, 2]\na = np.arange(4)\n"
+                     "class M:\n    pass\nm1 = M()\nmodels = [m1, M()]",
+                     "y = x\nb = a\nbest = models", "y.append(3)\nb[0] = 9",
+                     "print(x, a, y is x, b is a, best is models, best[0] is m1)",
+                     "z = x\nz.append(4)\nprint(x)"],
+                    shared=[("x", "y"), ("a", "b"), ("models", "best")])
+    assert traces["plain"].cells[3].stdout == "[1, 2, 3] [9 1 2 3] True True True True\n"
+
+
 def test_in_place_change_of_a_value_too_big_to_come_back(parity):
     """Under ``small`` the array stays remote (a proxy): the change is made there, and seen."""
     parity(["import numpy as np\nbig = np.zeros(300_000)", "big[0] = 7\nbig[1:3] += 1",

@@ -254,6 +254,29 @@ def apply(reply: "Reply", target: Any, namespace: dict,
     return run
 
 
+#: Bytes of pickle up to which :func:`same_object` compares an object with its copy.
+SAME_BYTES = 16 << 20
+
+
+def same_object(original: Any, copy: Any) -> Any:
+    """``original`` (an object the notebook sent), made equal to ``copy`` (what came back for
+    it under another name) if the cell changed it through that name; None when that cannot be
+    told or done (the copy is bound then, as before)."""
+    if type(original) is not type(copy):
+        return None
+    before = serialize.fingerprint(original, SAME_BYTES)
+    if before is not None and before == serialize.fingerprint(copy, SAME_BYTES):
+        return original  # unchanged: its elements stay the notebook's own objects too
+    # changed through the new name (`y = x; y.append(3)`), or pickled differently: only a
+    # container or an array is made equal in place (an object's state swapped whole would
+    # leave what it refers to behind, as a figure's axes)
+    if before is not None and (isinstance(original, (list, dict, set, bytearray))
+                               or type(original).__module__ == "numpy") \
+            and update_in_place(original, copy):
+        return original
+    return None
+
+
 def may_change(value: Any) -> bool:
     """Whether a cell could change ``value`` in place (worth watching when it runs remotely).
 
@@ -294,6 +317,13 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         if output.get("changed") and name in namespace and id(value) not in updated and \
                 update_in_place(namespace[name], value):
             updated[id(value)] = namespace[name]
+    mine = namespace if held is None else held
+    for output, (value, _) in zip(outputs, decoded):
+        origin = output.get("same_as")  # `y = x`: y is the notebook's x, as in a plain cell
+        if origin in mine and id(value) not in updated:
+            original = same_object(mine[origin], value)
+            if original is not None:
+                updated[id(value)] = original
     for output, (value, note) in zip(outputs, decoded):
         if note:
             run.notes.append(note)

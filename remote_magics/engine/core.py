@@ -479,6 +479,17 @@ class Engine:
         uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
 
+    @staticmethod
+    def _mark_input(output: dict, obj: Any, sent: dict | None, name: str | None) -> None:
+        """An output bound to an object the notebook sent under another name (``y = x``) says
+        which (``same_as``): the notebook binds its own object again, as a plain cell would."""
+        if output.get("kind") != "value" or not sent:
+            return
+        for origin, given in sent.items():
+            if given is obj and origin != name:
+                output["same_as"] = origin
+                return
+
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
                      watched: dict | None = None, sent: dict | None = None) -> tuple[dict, list]:
         """An error reply with the names the cell bound (or deleted) before it failed.
@@ -670,10 +681,12 @@ class Engine:
                 output = self.encode(name, namespace[name], content, client, frames, batch)
                 if name in changed:
                     output["changed"] = True
+                self._mark_input(output, namespace[name], sent, name)
                 outputs.append(output)
             result = None
             if value is not None:
                 result = self.encode("Out", value, content, client, frames, batch)
+                self._mark_input(result, value, sent, None)
                 if content.get("show_result"):  # a proxy too: the cell shows the value, not a card
                     result["display"] = self.format_result(value)
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)

@@ -114,7 +114,10 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_existing(obj, name) if changed else (held_object, (name,))
             if reduced is not NotImplemented:
                 return reduced
-        if getattr(obj, "base", None) is not None:  # a numpy view of another name's array
+        # a numpy view of another name's array (the type first: a proxy's attributes are
+        # remote calls, and the engine may be waiting on us)
+        if type(obj).__name__ == "ndarray" and type(obj) is getattr(
+                sys.modules.get("numpy"), "ndarray", None) and obj.base is not None:
             reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
                                getattr(self, "roots", ()))
             if reduced is not NotImplemented:
