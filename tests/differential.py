@@ -85,7 +85,9 @@ def _differential_digest(value, depth=0):
         try:
             value = value.fetch()
         except Exception:  # it cannot come here (an open connection): only its type compares
-            return "unpicklable " + value.type_name
+            # type_name leaves builtins without their module: as the plain digest names them
+            named = value.type_name if "." in value.type_name else "builtins." + value.type_name
+            return "unpicklable " + named
         kind = type(value)
     name = kind.__module__ + "." + kind.__qualname__
     short = lambda text: text if len(text) < 200 else hashlib.sha1(text.encode()).hexdigest()
