@@ -788,7 +788,7 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
 def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
     """Called by the unpickler: the view ``layout`` (shape, strides, dtype, byte offset,
     writeable) of ``owner``'s memory, ``values`` written into it first when given."""
-    import numpy
+    numpy = sys.modules["numpy"]  # loaded: ``owner`` is one of its arrays
 
     shape, strides, dtype, offset, writeable = layout
     # its bytes in memory order, as a view (a contiguous array's reshape is one)
