@@ -25,6 +25,18 @@ def test_new_dataframe_column_and_series_item(parity):
             "data['e'] = 1.25", "df[3] = float('nan')", "data", "df"])
 
 
+def test_an_attribute_set_by_hand_on_a_pandas_object_travels(parity):
+    """Found on PythonDataScienceHandbook 03.11 (``data.columns = [...]`` on a Series): pandas
+    pickles only its own fields, so the attribute was lost on the way back."""
+    traces = parity(["import warnings\nwarnings.simplefilter('ignore')\nimport pandas as pd\n"
+                     "df = pd.DataFrame({'a': [1, 2]})\ns = pd.Series([1.0, 2.0])",
+                     "df.name = 'sales'\ns.columns = ['x']",
+                     "print(getattr(df, 'name', 'NO ATTRIBUTE'), s.columns)",
+                     "made = pd.DataFrame({'b': [3]})\nmade.note = 'kept'",
+                     "print(made.note, made.b.sum())"])
+    assert traces["plain"].cells[2].stdout == "sales ['x']\n"
+
+
 def test_loc_assignment_with_a_mask(parity):
     parity(["import pandas as pd\nmerged = pd.DataFrame({'state': [None, 'CA', None], "
             "'abbrev': ['PR', 'CA', 'USA']})",

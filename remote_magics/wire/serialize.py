@@ -127,8 +127,11 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = substitute(obj)
             if reduced is not NotImplemented:
                 return reduced
-        return NotImplemented if returning and id(obj) in returning else \
-            super().reducer_override(obj)
+        if returning and id(obj) in returning:
+            return NotImplemented
+        if type(obj).__module__.partition(".")[0] == "pandas":
+            return _with_own_attributes(obj)
+        return super().reducer_override(obj)
 
 
 def _by_reference(module: ModuleType) -> bool:
@@ -739,7 +742,37 @@ def _as_existing(obj: Any, name: str) -> Any:
             or any(part is not None for part in reduced[3:5]):
         return NotImplemented
     state = reduced[2] if len(reduced) > 2 else None
+    if kind.__module__.partition(".")[0] == "pandas":  # with the attributes a user set on it
+        extra = {key: value for key, value in obj.__dict__.items() if not key.startswith("_")}
+        if extra:
+            state = _plus_attributes(reduced, extra)[2] if _plus_attributes(
+                reduced, extra) is not NotImplemented else state
     return existing_object, (name, reduced[1]), state, None, None, replace_state
+
+
+def _with_own_attributes(obj: Any) -> Any:
+    """A pandas object's reduction, with the attributes a user set on it (``df.name =
+    'sales'``: pandas keeps no column so named) in its state, which pandas' ``__setstate__``
+    sets back; pandas itself pickles only its own fields. NotImplemented for anything else."""
+    own = getattr(obj, "__dict__", None)
+    extra = {key: value for key, value in own.items() if not key.startswith("_")} \
+        if isinstance(own, dict) else None
+    if not extra:
+        return NotImplemented
+    try:
+        reduced = obj.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return NotImplemented
+    return _plus_attributes(reduced, extra)
+
+
+def _plus_attributes(reduced: Any, extra: dict) -> Any:
+    """A pandas reduction whose state is the dict ``NDFrame.__setstate__`` reads, with
+    ``extra`` in it; NotImplemented for any other."""
+    if not (isinstance(reduced, tuple) and len(reduced) >= 3 and isinstance(reduced[2], dict)
+            and "_typ" in reduced[2]):
+        return NotImplemented
+    return (*reduced[:2], {**reduced[2], **extra}, *reduced[3:])
 
 
 def _arrays(objects: Iterable[Any]) -> list[Any]:
