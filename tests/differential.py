@@ -142,7 +142,10 @@ def _differential_state():
         try:
             state[name] = _differential_digest(value)
         except Exception as err:  # a value whose digest fails: its type and why
-            state[name] = f"{type(value).__qualname__} undigestible {type(err).__name__}"
+            kind = type(value).__qualname__
+            if kind == "RemoteObject":  # a proxy: the type it stands for, as the plain run names it
+                kind = value.type_name.rpartition(".")[2]
+            state[name] = f"{kind} undigestible {type(err).__name__}"
     print("DIFFERENTIAL-STATE " + json.dumps(state))
 
 _differential_state()
