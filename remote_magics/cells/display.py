@@ -7,7 +7,8 @@ a stream of chunks (:mod:`remote_magics.wire.streaming`), and the connection rep
 (:meth:`Watch.on_progress`), so an upload's bar moves as its chunks leave and a download's as
 they arrive. A transfer by the engine's data port, or of many small frames (one ZeroMQ message,
 which arrives whole or not at all), is announced on iopub (``remote_transfer``): its bar shows
-the size, moves as a data-port download's bytes arrive, and fills when the transfer is over. A widget in Jupyter, text elsewhere (:func:`tqdm_class`).
+the size, moves as a data-port download's bytes arrive, and fills when the transfer is over.
+A widget in Jupyter, text elsewhere (:func:`tqdm_class`).
 """
 from __future__ import annotations
 

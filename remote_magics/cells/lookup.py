@@ -53,7 +53,10 @@ def _runs_dynamic(value: Any, namespace: Mapping[str, Any]) -> bool:
         return False
     for klass in kind.__mro__[:-1]:
         for member in vars(klass).values():
-            member = getattr(member, "__func__", None) or getattr(member, "fget", None) or member
+            if isinstance(member, (staticmethod, classmethod)):  # no getattr: a class may hold
+                member = member.__func__  # a proxy, whose attributes are remote calls
+            elif isinstance(member, property):
+                member = member.fget
             if (isinstance(member, types.FunctionType) and member.__globals__ is namespace
                     and _calls_dynamic(member.__code__)):
                 return True

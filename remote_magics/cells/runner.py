@@ -305,9 +305,9 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]
     frames = serialize.unpack(outputs, reply.frames, content.get("packed", False))
+    mine = namespace if held is None else held  # the objects the request sent, by name
     # functions defined there see this namespace; objects both sides hold stay this side's
-    with serialize.cell_namespace(namespace), \
-            serialize.updating(namespace if held is None else held):
+    with serialize.cell_namespace(namespace), serialize.updating(mine):
         decoded = RemoteObject.decode_all(outputs, frames, target)
     # a changed object updated in place here stays this side's under every name that holds it
     # (`back = payload; payload[0] = -1` leaves `back is payload`, as in a plain cell)
@@ -317,7 +317,6 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         if output.get("changed") and name in namespace and id(value) not in updated and \
                 update_in_place(namespace[name], value):
             updated[id(value)] = namespace[name]
-    mine = namespace if held is None else held
     for output, (value, _) in zip(outputs, decoded):
         origin = output.get("same_as")  # `y = x`: y is the notebook's x, as in a plain cell
         if origin in mine and id(value) not in updated:

@@ -480,15 +480,16 @@ class Engine:
         self.reply(stream, ident, parent, reply, frames)
 
     @staticmethod
-    def _mark_input(output: dict, obj: Any, sent: dict | None, name: str | None) -> None:
+    def _mark_input(output: dict, obj: Any, origins: dict[int, list[str]],
+                    name: str | None) -> None:
         """An output bound to an object the notebook sent under another name (``y = x``) says
-        which (``same_as``): the notebook binds its own object again, as a plain cell would."""
-        if output.get("kind") != "value" or not sent:
-            return
-        for origin, given in sent.items():
-            if given is obj and origin != name:
-                output["same_as"] = origin
-                return
+        which (``same_as``): the notebook binds its own object again, as a plain cell would.
+        ``origins``: each input object's id → the names it came under."""
+        if output.get("kind") == "value":
+            for origin in origins.get(id(obj), ()):
+                if origin != name:
+                    output["same_as"] = origin
+                    return
 
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
                      watched: dict | None = None, sent: dict | None = None) -> tuple[dict, list]:
@@ -667,6 +668,9 @@ class Engine:
         # back, they are the client's own objects (those that changed, with their new state)
         held = {name: obj for name, (obj, _) in (watched or {}).items()
                 if namespace.get(name, PLACEHOLDER) is obj}
+        origins: dict[int, list[str]] = {}  # each input object → the names it came under
+        for origin, given in (sent or {}).items():
+            origins.setdefault(id(given), []).append(origin)
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         with serialize.cell_namespace(namespace), \
@@ -681,12 +685,12 @@ class Engine:
                 output = self.encode(name, namespace[name], content, client, frames, batch)
                 if name in changed:
                     output["changed"] = True
-                self._mark_input(output, namespace[name], sent, name)
+                self._mark_input(output, namespace[name], origins, name)
                 outputs.append(output)
             result = None
             if value is not None:
                 result = self.encode("Out", value, content, client, frames, batch)
-                self._mark_input(result, value, sent, None)
+                self._mark_input(result, value, origins, None)
                 if content.get("show_result"):  # a proxy too: the cell shows the value, not a card
                     result["display"] = self.format_result(value)
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)

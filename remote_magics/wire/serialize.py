@@ -114,14 +114,10 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_existing(obj, name) if changed else (held_object, (name,))
             if reduced is not NotImplemented:
                 return reduced
-        # a numpy view of another name's array (the type first: a proxy's attributes are
-        # remote calls, and the engine may be waiting on us)
-        if type(obj).__name__ == "ndarray" and type(obj) is getattr(
-                sys.modules.get("numpy"), "ndarray", None) and obj.base is not None:
-            reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
-                               getattr(self, "roots", ()))
-            if reduced is not NotImplemented:
-                return reduced
+        reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
+                           getattr(self, "roots", ()))
+        if reduced is not NotImplemented:  # a numpy view of another name's array
+            return reduced
         substitute = getattr(_state, "substitute", None)
         if substitute is not None:  # an upload the engine keeps (:func:`substituting`)
             reduced = substitute(obj)
@@ -129,9 +125,8 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if returning and id(obj) in returning:
             return NotImplemented
-        if type(obj).__module__.partition(".")[0] == "pandas":
-            return _with_own_attributes(obj)
-        return super().reducer_override(obj)
+        reduced = _with_own_attributes(obj)
+        return reduced if reduced is not NotImplemented else super().reducer_override(obj)
 
 
 def _by_reference(module: ModuleType) -> bool:
@@ -248,6 +243,7 @@ class Outgoing:
         pickler = Pickler if bytecode else _NoBytecodePickler
         self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=self._out_of_band)
         self.roots = roots
+        self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
 
     @property
     def roots(self) -> list[Any]:
@@ -258,7 +254,6 @@ class Outgoing:
     @roots.setter
     def roots(self, objects: Iterable[Any]) -> None:
         self._pickler.roots = _arrays(objects)
-        self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
 
     def _out_of_band(self, buffer: pickle.PickleBuffer) -> bool:
         try:
@@ -742,21 +737,28 @@ def _as_existing(obj: Any, name: str) -> Any:
             or any(part is not None for part in reduced[3:5]):
         return NotImplemented
     state = reduced[2] if len(reduced) > 2 else None
-    if kind.__module__.partition(".")[0] == "pandas":  # with the attributes a user set on it
-        extra = {key: value for key, value in obj.__dict__.items() if not key.startswith("_")}
-        if extra:
-            state = _plus_attributes(reduced, extra)[2] if _plus_attributes(
-                reduced, extra) is not NotImplemented else state
+    extra = _own_attributes(obj)
+    if extra:  # a pandas object's, with the attributes a user set on it
+        reduced = _plus_attributes(reduced, extra)
+        state = reduced[2] if reduced is not NotImplemented else state
     return existing_object, (name, reduced[1]), state, None, None, replace_state
 
 
+def _own_attributes(obj: Any) -> dict:
+    """The public attributes a user set on a pandas object (``df.name = 'sales'``: pandas
+    keeps no column so named); empty for any other object."""
+    module = type(obj).__module__
+    own = getattr(obj, "__dict__", None) if isinstance(module, str) and \
+        module.partition(".")[0] == "pandas" else None
+    return {key: value for key, value in own.items() if not key.startswith("_")} \
+        if isinstance(own, dict) else {}
+
+
 def _with_own_attributes(obj: Any) -> Any:
-    """A pandas object's reduction, with the attributes a user set on it (``df.name =
-    'sales'``: pandas keeps no column so named) in its state, which pandas' ``__setstate__``
-    sets back; pandas itself pickles only its own fields. NotImplemented for anything else."""
-    own = getattr(obj, "__dict__", None)
-    extra = {key: value for key, value in own.items() if not key.startswith("_")} \
-        if isinstance(own, dict) else None
+    """A pandas object's reduction with :func:`_own_attributes` in its state, which pandas'
+    ``__setstate__`` sets back (pandas itself pickles only its own fields); NotImplemented for
+    anything else."""
+    extra = _own_attributes(obj)
     if not extra:
         return NotImplemented
     try:
@@ -789,13 +791,14 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
     array under a name (``held``: id → (name, array), see :func:`returning`) or this stream
     sends it too (``roots``): names that share memory plainly (``x2_sub = x2[:2, :2]``) share
     it on the other side as well, and a change through one shows in the other. Else
-    NotImplemented (a copy, as numpy pickles it).
+    NotImplemented (a copy, as numpy pickles it), and for anything but a numpy view.
 
     A view of a held array carries its values too, written into the receiver's array, so that
     array holds what the view shows here (the cell may have written through the view).
     """
+    # the type first: a proxy's attributes are remote calls, and the engine may be waiting on us
     numpy = sys.modules.get("numpy")
-    if numpy is None or type(obj) is not numpy.ndarray or not obj.nbytes:
+    if numpy is None or type(obj) is not numpy.ndarray or obj.base is None or not obj.nbytes:
         return NotImplemented
     low, high = numpy.lib.array_utils.byte_bounds(obj) if hasattr(
         numpy.lib, "array_utils") else numpy.byte_bounds(obj)
