@@ -56,8 +56,10 @@ def __dir__() -> list[str]:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magics``: register the magics."""
     from .magics import RemoteMagics, flush_all_releases
+    from .wire import sources
 
     ipython.register_magics(RemoteMagics)
+    sources.label_cells(ipython.compile)  # tracebacks through remote cells' functions: 'Cell In[3]'
     if flush_all_releases not in ipython.events.callbacks["post_execute"]:
         ipython.events.register("post_execute", flush_all_releases)
 

@@ -156,7 +156,9 @@ class RemoteError(RemoteMagicsError):
     Carries the remote ``ename``, ``evalue`` and ``traceback``; IPython shows the remote
     traceback in place of a local one. :meth:`from_reply` returns an instance that is also an
     instance of the original exception class when that class is importable locally, so
-    ``except ZeroDivisionError:`` catches a remote division by zero.
+    ``except ZeroDivisionError:`` catches a remote division by zero. As in a plain cell, its
+    class is named as the remote one and its message is the remote one, which is what a
+    frontend is told (``ename``, ``evalue``); ``target`` names where it was raised.
     """
 
     ename: str = ""
@@ -165,7 +167,7 @@ class RemoteError(RemoteMagicsError):
     target: str = ""
 
     def __str__(self) -> str:
-        return f"{self.ename}: {self.evalue} (raised in remote kernel '{self.target}')"
+        return self.evalue
 
     def _render_traceback_(self) -> list[str]:
         return _remote_lines(f"Remote error on target '{self.target}':", self.traceback,
@@ -175,9 +177,13 @@ class RemoteError(RemoteMagicsError):
     def from_reply(cls, content: dict, target: str) -> "RemoteError":
         """The error for a failed run's reply ``content``."""
         kind = _remote_class(content.get("etype", ""))
-        error_class = cls if kind is None else _subclass(cls, kind)
+        named = _named(cls, content.get("ename"))
+        # IPython shows a SyntaxError as if it had compiled it itself (our frames, never
+        # ``_render_traceback_``): a remote one is named so, not made one
+        error_class = named if kind is None or issubclass(kind, SyntaxError) \
+            else _subclass(cls, kind)
         error = _instantiate(error_class, content.get("evalue", "")) or _instantiate(
-            cls, content.get("evalue", ""))
+            named, content.get("evalue", ""))
         error.args = (content.get("evalue", ""),)
         error.ename = content.get("ename", "Exception")
         error.evalue = content.get("evalue", "")
@@ -187,9 +193,30 @@ class RemoteError(RemoteMagicsError):
 
 
 def _remote_lines(header: str, traceback: list[str], fallback: str) -> list[str]:
-    """A remote traceback as IPython shows it: a header, then the remote lines."""
-    lines = [line for chunk in traceback for line in chunk.rstrip("\n").split("\n")]
-    return [f"{_RED}{header}{_RESET}", *(lines or [fallback])]
+    """A remote traceback as IPython shows it: a header, then the remote items as they came
+    (IPython's are a frame each, which is what sets a plain cell's spacing)."""
+    return [f"{_RED}{header}{_RESET}", *(traceback or [fallback])]
+
+
+class CellSyntaxError(RemoteMagicsError):
+    """A ``%%remote`` cell's code does not parse: nothing was sent.
+
+    Shown as IPython shows a plain cell's (``lines``: ``Cell In[7], line 1``, the line, a caret),
+    not as a trace through the magic; :meth:`of` names its class as Python's
+    (``SyntaxError``, ``IndentationError``), which is what a frontend is told.
+    """
+
+    def __init__(self, message: str, lines: list[str]) -> None:
+        super().__init__(message)
+        self.lines = list(lines)
+
+    def _render_traceback_(self) -> list[str]:
+        return self.lines
+
+    @classmethod
+    def of(cls, err: SyntaxError, lines: list[str]) -> "CellSyntaxError":
+        """The error for Python's ``err``, shown as ``lines``."""
+        return _named(cls, type(err).__name__)(str(err), lines)
 
 
 class RemoteInterrupt(KeyboardInterrupt):
@@ -218,6 +245,19 @@ RemoteInterrupt.__name__ = "KeyboardInterrupt"
 
 
 _subclasses: dict[type, type] = {}
+_named_classes: dict[tuple[type, str], type] = {}
+
+
+def _named(base: type, ename: Any) -> type:
+    """``base``, named as the remote class (``ename``) that is not importable here: a class the
+    remote cell defined. ``__qualname__`` stays, as for :class:`RemoteInterrupt`."""
+    if not isinstance(ename, str) or not ename.isidentifier() or ename == base.__name__:
+        return base
+    if (base, ename) not in _named_classes:
+        named = type(base.__name__, (base,), {"__module__": __name__})
+        named.__name__ = ename
+        _named_classes[(base, ename)] = named
+    return _named_classes[(base, ename)]
 
 
 def _remote_class(qualified: str) -> type | None:
@@ -226,7 +266,8 @@ def _remote_class(qualified: str) -> type | None:
     obj: Any = sys.modules.get(module_name)
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
-    if isinstance(obj, type) and issubclass(obj, Exception):
+    # SystemExit too: IPython shows it, and warns, as for a plain cell's ``sys.exit()``
+    if isinstance(obj, type) and issubclass(obj, (Exception, SystemExit)):
         return obj
     return None
 
@@ -249,8 +290,9 @@ def _subclass(base: type, kind: type) -> type:
         try:
             _subclasses[kind] = type(f"Remote{kind.__name__}", (base, kind), {
                 "__module__": __name__, "__str__": base.__str__})
-        except TypeError:  # exception classes with clashing C layouts
-            _subclasses[kind] = base
+            _subclasses[kind].__name__ = kind.__name__  # what a frontend is told, as plainly
+        except TypeError:  # exception classes with clashing C layouts: the name alone
+            _subclasses[kind] = _named(base, kind.__name__)
     return _subclasses[kind]
 
 

@@ -14,10 +14,10 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
 from . import channels, connecting, jobs, packages, pool, targets
-from .cells import display
+from .cells import capture, display
 from .cells.proxy import RemoteObject, format_size
 from .client import handshake
-from .errors import RemoteError, RemoteTimeout
+from .errors import CellSyntaxError, RemoteError, RemoteTimeout
 from .wire import protocol
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
@@ -304,7 +304,7 @@ class RemoteMagics(Magics):
         if args.packages:
             packages.ensure(target, packages.parse_requirements(args.packages.strip("\"'")),
                             pip_options=self.pip_options)
-        code = python_of(self.shell, cell)
+        code = self._python(cell)
         if args.channel:
             self.shell.user_ns[args.channel] = channels.Channel(target)
         if args.detach:
@@ -333,6 +333,20 @@ class RemoteMagics(Magics):
             show_as(self.shell, run.result, run.display, target.name)
         return run.result
 
+    def _python(self, cell: str) -> str:
+        """The cell body as Python (:func:`python_of`); a :class:`CellSyntaxError` shown as a
+        plain cell's syntax error (``Cell In[7], line 1``, the line, a caret) when it does not
+        parse, before anything is sent."""
+        code = python_of(self.shell, cell)
+        try:
+            capture.analyze(code)
+        except SyntaxError as err:
+            number = self._cell_number()
+            err.filename = self.shell.compile.cache(code, number)  # labelled In[number]
+            lines = self.shell.SyntaxTB.structured_traceback(type(err), err, [])
+            raise CellSyntaxError.of(err, lines) from None
+        return code
+
     def _cell_number(self) -> int:
         """The running cell's number N (its ``In[N]``), which names it in remote tracebacks.
 
@@ -347,7 +361,7 @@ class RemoteMagics(Magics):
         if args.target is not None:
             raise UsageError("give either --target (one) or --targets (several), not both")
         fan = pool.run_on(
-            pool.resolve(args.targets), python_of(self.shell, cell), self.shell.user_ns,
+            pool.resolve(args.targets), self._python(cell), self.shell.user_ns,
             download=args.download or self.download, bytes=limit, timeout=timeout,
             hidden=self.shell.user_ns_hidden, cell_id=self._cell_number(),
             scatter=_names(args.scatter), gather=_names(args.gather))

@@ -62,10 +62,14 @@ def fake_kernel_sockets(key: bytes):
 
 @pytest.fixture(scope="session")
 def shell():
-    """A real InteractiveShell with the extension loaded."""
+    """A real InteractiveShell with the extension loaded, naming its cells' code as a
+    notebook's kernel does (ipykernel's compiler: a file name that is never on disk, which is
+    what sets how IPython formats a traceback's frames), so it is a notebook's reference."""
     from IPython.testing.globalipapp import start_ipython
+    from ipykernel.compiler import XCachingCompiler
 
     ip = start_ipython()
+    ip.compile = XCachingCompiler()
     ip.run_line_magic("load_ext", "remote_magics")
     yield ip
 

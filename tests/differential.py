@@ -21,8 +21,8 @@ cells that draw unseeded random numbers still compare. What is compared:
 Normalised, and why:
 
 - object addresses (``0x7f...``): they differ every run;
-- cells whose plain run fails (offline, or data the corpus lacks) are not compared: there is no
-  right answer to compare with;
+- a cell whose plain run fails (offline, or data the corpus lacks) is compared as any other:
+  the remote run must fail with the same error class, after printing the same;
 - cells (and names after the run) whose two plain runs differ: unseeded randomness or timings;
 - the one note a remote cell must print where a value cannot travel (:data:`ACCEPTED_NOTE`:
   ``'con' stays remote as a proxy: it cannot be pickled (...)``), and nothing else; the name's
@@ -309,9 +309,8 @@ def compare(cells: list[str], cwd: Path, modes: Iterable[str] = MODES) -> dict:
     was left out."""
     first, second = run(cells, "plain", cwd), run(cells, "plain", cwd)
     failing = [i for i, o in enumerate(first.outcomes) if o.error is not None]
-    unstable = [i for i, (a, b) in enumerate(zip(first.outcomes, second.outcomes))
-                if a != b and i not in failing]
-    compared = [i for i in range(len(cells)) if i not in failing and i not in unstable]
+    unstable = [i for i, (a, b) in enumerate(zip(first.outcomes, second.outcomes)) if a != b]
+    compared = [i for i in range(len(cells)) if i not in unstable]
     plain_state, again = first.state or {}, second.state or {}
     unstable_names = sorted(n for n in {*plain_state, *again}
                             if plain_state.get(n) != again.get(n))

@@ -23,7 +23,8 @@ given), asserts that each way's :class:`Trace` equals the plain one, and returns
   names are the engine's, brought here in one pickle (so sharing between them shows).
 
 What is compared, per cell: stdout, stderr, the result shown (its plain text and HTML, or
-``image``), the displays shown (the same), and the error's class. Object addresses and durations
+``image``), the displays shown (the same), and the error's class and traceback as shown (cells
+numbered from the run's first, a remote error's header line left out). Object addresses and durations
 (``%time``, ``%timeit``) are normalised, ANSI colours dropped; nothing else is. Afterwards: the
 same user names (IPython's own and ``_``-names aside), each value equal by :func:`same`, and
 each ``shared`` pair identical. In ``kernel`` every name must pickle (cloudpickle) to come here.
@@ -36,6 +37,7 @@ import io
 import math
 import re
 import sys
+import warnings
 from typing import Any, Callable, Iterable
 
 import pytest
@@ -59,6 +61,19 @@ def normal(text: str) -> str:
     return _DURATION.sub("TIME", text.replace("+-", "±"))
 
 
+#: The line a remote error starts with, naming where it ran; a plain cell has no such line.
+_REMOTE_HEADER = re.compile(r"^(Remote error|Interrupted) on target '[^']*':\n")
+_CELL_LABEL = re.compile(r"In\[(\d+)\]")
+
+
+def traceback_text(items: Iterable[str], first: int) -> str:
+    """A shown traceback as compared: joined as a notebook shows it, normalised, the remote
+    header dropped, and each ``Cell In[n]`` numbered from the run's first cell (``In[+0]``),
+    since each way's cells have their own execution counts."""
+    text = _REMOTE_HEADER.sub("", normal("\n".join(items)))
+    return _CELL_LABEL.sub(lambda m: f"In[+{int(m.group(1)) - first}]", text)
+
+
 def _shown(data: dict) -> str:
     """One result or display as compared: ``image`` for a picture, else its plain text and its
     HTML (a table shows as HTML in a notebook)."""
@@ -78,6 +93,7 @@ class Cell:
     result: str | None = None
     displays: tuple[str, ...] = ()
     error: str | None = None
+    traceback: str | None = None  # as shown, see :func:`traceback_text`
 
 
 @dataclasses.dataclass
@@ -163,11 +179,16 @@ def user_names(namespace: dict, hidden: dict) -> dict[str, Any]:
             if not name.startswith("_") and name not in hidden}
 
 
+def _warning_to_stderr(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
+
+
 class _Recorder:
     """Around one cell in a shell: its stdout, stderr, displays, result and error, recorded."""
 
     def __init__(self, shell) -> None:
         self.shell = shell
+        self.first = shell.execution_count  # the first cell's: tracebacks count from it
 
     def run(self, source: str) -> Cell:
         from IPython.utils.capture import capture_output
@@ -177,12 +198,14 @@ class _Recorder:
         results: list[dict] = []
         shown: list[str] = []
         errors: list[str] = []
+        shown_tracebacks: list[str] = []
 
         def write_format_data(format_dict, md_dict=None) -> None:
             results.append(format_dict)
 
-        def show_traceback(etype, evalue, stb) -> None:  # the class is compared, not the text
+        def show_traceback(etype, evalue, stb) -> None:
             errors.append(getattr(evalue, "ename", None) or etype.__name__)
+            shown_tracebacks.append(traceback_text(stb, self.first))
 
         hook.write_format_data = write_format_data
         hook.write_output_prompt = lambda: None  # a terminal's "Out[n]:", which a notebook lacks
@@ -195,7 +218,8 @@ class _Recorder:
         shown.extend(_shown(output.data) for output in captured.outputs)
         return Cell(stdout=normal(captured.stdout), stderr=normal(captured.stderr),
                     result=_shown(results[-1]) if results else None, displays=tuple(shown),
-                    error=errors[-1] if errors else None)
+                    error=errors[-1] if errors else None,
+                    traceback=shown_tracebacks[-1] if shown_tracebacks else None)
 
 
 def run_shell(shell, cells: list[str], way: str = "plain", target: str = "default") -> Trace:
@@ -216,7 +240,11 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     prefix = "" if way == "plain" else f"%%remote --target {target} --download={way}\n"
     recorder = _Recorder(shell)
     try:
-        outcomes = [recorder.run(prefix + source) for source in cells]
+        # a warning shows on stderr once per place, as in a kernel (pytest records them instead)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _warning_to_stderr
+            outcomes = [recorder.run(prefix + source) for source in cells]
         fetched: dict[int, Any] = {}  # one proxy, one value: names sharing it still share
         mine = user_names(shell.user_ns, shell.user_ns_hidden)
         proxied = {name for name, value in mine.items() if _is_proxy(value)}
@@ -269,7 +297,11 @@ def run_kernel(kc, cells: list[str], timeout: float = 120) -> Trace:
     """
     reply, _ = execute(kc, "%reset -f", timeout)
     assert reply["status"] == "ok", reply
-    outcomes = [_kernel_cell(*execute(kc, source, timeout)) for source in cells]
+    outcomes, first = [], None
+    for source in cells:
+        reply, outputs = execute(kc, source, timeout)
+        first = reply.get("execution_count") if first is None else first
+        outcomes.append(_kernel_cell(reply, outputs, first or 0))
     reply, outputs = execute(kc, _NAMES_PROBE, timeout)
     text = "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream")
     assert reply["status"] == "ok" and "PARITY-NAMES" in text, (reply, text)
@@ -279,9 +311,9 @@ def run_kernel(kc, cells: list[str], timeout: float = 120) -> Trace:
     return Trace("kernel", outcomes, names)
 
 
-def _kernel_cell(reply: dict, outputs: list[dict]) -> Cell:
+def _kernel_cell(reply: dict, outputs: list[dict], first: int) -> Cell:
     stdout, stderr = io.StringIO(), io.StringIO()
-    result, shown, error = None, [], None
+    result, shown, error, traceback = None, [], None, None
     for msg in outputs:
         content = msg["content"]
         kind = msg["msg_type"]
@@ -293,10 +325,11 @@ def _kernel_cell(reply: dict, outputs: list[dict]) -> Cell:
             shown.append(_shown(content["data"]))
         elif kind == "error":
             error = content["ename"]
+            traceback = traceback_text(content.get("traceback", []), first)
     if reply.get("status") == "error" and error is None:
         error = reply.get("ename")
     return Cell(stdout=normal(stdout.getvalue()), stderr=normal(stderr.getvalue()),
-                result=result, displays=tuple(shown), error=error)
+                result=result, displays=tuple(shown), error=error, traceback=traceback)
 
 
 # -- the comparison ------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ def test_a_function_using_a_local_helper_module_runs_remotely(shell, run, target
     # the target (started in another directory) cannot import helpers by itself
     res = run("%%remote\nimport helpers")
     assert isinstance(res.error_in_exec, RemoteError)
-    assert "ModuleNotFoundError" in str(res.error_in_exec)
+    assert type(res.error_in_exec).__name__ == "ModuleNotFoundError"
+    assert "No module named 'helpers'" in str(res.error_in_exec)
     assert target.details["cwd"] != str(helpers)
 
     assert run("import helpers\nfrom helpers import double").error_in_exec is None

@@ -220,7 +220,8 @@ def test_detached_job_survives_a_killed_notebook_and_a_new_process_collects_it(t
         assert lines == [f"{when} {i}" for when in ("before", "after") for i in range(3)]
         assert second.expect("RESULT") == "43 42"
         assert second.expect("JOBS") == f"[({number}, 'done', True)]"
-        assert second.expect("AGAIN").startswith("RemoteError: JobError: job 1's results were "
+        # the engine's error, named and worded as there (it is a RemoteError here)
+        assert second.expect("AGAIN").startswith("JobError: job 1's results were "
                                                  "collected already")
         second.expect("SHUT")
         assert wait_gone(engine)

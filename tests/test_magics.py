@@ -148,9 +148,19 @@ def test_remote_zero_division_is_caught_as_zero_division(shell, run):
     assert isinstance(err, ZeroDivisionError)
     assert isinstance(err, remote_magics.RemoteError)
     assert err.ename == "ZeroDivisionError"
+    # a frontend is told what a plain cell tells it (ipykernel's ename, evalue)
+    assert type(err).__name__ == "ZeroDivisionError" and str(err) == "division by zero"
     text = plain("\n".join(err._render_traceback_()))
-    assert "1/0" in text and "remote cell" in text
+    assert text.startswith("Remote error on target 'default':")
+    assert f"Cell In[{res.execution_count}], line 2\n      1 never = 1\n----> 2 1/0" in text
     assert shell.user_ns["never"] == 1  # bound before the error: kept, as in a plain cell
+
+
+def test_a_remote_error_of_a_class_only_the_remote_side_has_is_named_as_there(shell, run):
+    res = run("%%remote\nclass Refused(Exception):\n    pass\nraise Refused('no')")
+    err = res.error_in_exec
+    assert isinstance(err, remote_magics.RemoteError)
+    assert type(err).__name__ == "Refused" and str(err) == "no" and err.target == "default"
 
 
 def test_a_failing_cell_keeps_what_it_bound_before_the_error(shell, run):
@@ -341,7 +351,7 @@ def test_proxies_inside_containers_travel_as_references(shell, run, target):
 def test_remote_traceback_names_the_cell_by_its_own_number(shell, run):
     res = shell.run_cell("%%remote\n1/0", store_history=True)
     text = plain("\n".join(res.error_in_exec._render_traceback_()))
-    assert f"<remote cell {res.execution_count}>" in text  # In[N] is <remote cell N>
+    assert f"Cell In[{res.execution_count}], line 1" in text  # the notebook's In[N]
 
 
 def test_stop_button_shows_a_short_interrupt_at_the_remote_line(shell, run):
@@ -356,7 +366,7 @@ def test_stop_button_shows_a_short_interrupt_at_the_remote_line(shell, run):
     assert isinstance(res.error_in_exec, KeyboardInterrupt)
     text = plain(shown.stdout + shown.stderr)
     assert "KeyboardInterrupt" in text and "time.sleep(0.1)" in text
-    assert f"<remote cell {res.execution_count}>" in text
+    assert f"Cell In[{res.execution_count}], line 3" in text
     assert "magics.py" not in text and "connection.py" not in text  # not the notebook's frames
     assert len(text.strip().splitlines()) < 20
 

@@ -201,3 +201,31 @@ def test_recarray_made_remotely_works_locally(parity):
     parity(["import numpy as np\ndata = np.zeros(2, dtype={'names': ('name', 'age'), "
             "'formats': ('U10', 'i4')})\ndata['age'] = [25, 31]\nr = data.view(np.recarray)",
             "r['age']", "r.age", "type(r).__module__"])
+
+
+def test_a_traceback_through_the_notebooks_functions_shows_their_cells_and_lines(parity):
+    parity(["def f(x):\n    y = x + 1\n    return 1 / (y - y)",
+            "def g(x):\n    return [f(v) for v in range(x)]",
+            "g(3)",
+            "h = lambda: g(2)\nh()",
+            "class C:\n    def m(self):\n        raise KeyError('nope')",
+            "C().m()"])
+
+
+def test_a_traceback_through_a_library_and_a_chained_error_show_as_plainly(parity):
+    parity(["import json\ndef load(text):\n    try:\n        return json.loads(text)\n"
+            "    except ValueError as err:\n        raise RuntimeError('bad input') from err",
+            "load('{')",
+            "x = 1\nx.append(2)"])
+
+
+def test_syntax_errors_of_the_cell_and_raised_while_it_ran_show_as_plainly(parity):
+    parity(["x = = 1", "def f(:\n    pass", "if True:\nprint(1)", "exec('y = = 2')",
+            "import ast\nast.parse('(')"])
+
+
+def test_sys_exit_shows_its_message_only_and_warns_as_plainly(parity):
+    # not in ``kernel``: there IPython itself runs the cell, and warns once per kernel process
+    # (so whether it warns here depends on the cells other tests ran in that kernel)
+    parity(["raise SystemExit(3)", "import sys\nsys.exit('bye')", "print('still here')"],
+           ways=("plain", "all", "small", "none"))

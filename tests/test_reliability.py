@@ -473,7 +473,7 @@ def test_a_deep_recursion_error_arrives_collapsed(worker):
     with pytest.raises(RemoteError) as info:
         worker.run(code, {}, timeout=60)  # IPython's formatter alone would take minutes
     assert isinstance(info.value, RecursionError)
-    lines = plain("".join(info.value.traceback)).splitlines()
+    lines = plain("\n".join(info.value.traceback)).splitlines()
     assert len(lines) < 30
     skipped = [line for line in lines if "skipping similar frames: down at line 4" in line]
     assert len(skipped) == 1 and int(skipped[0].split("(")[1].split()[0].replace(",", "")) > 190_000

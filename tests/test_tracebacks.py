@@ -45,7 +45,7 @@ def test_a_long_recursion_is_collapsed_with_the_exact_count_of_frames_left_out()
     finally:
         sys.setrecursionlimit(limit)
     content = tracebacks.error_content(err, err.__traceback__)
-    text = "".join(content["traceback"])
+    text = "\n".join(content["traceback"])
     line = _down.__code__.co_firstlineno + 3  # return _down(n - 1)
     recursing = _walked(err.__traceback__) - 2  # less _raised's frame and the one that raised
     assert recursing == 5_000
@@ -57,7 +57,7 @@ def test_a_long_recursion_is_collapsed_with_the_exact_count_of_frames_left_out()
 
 def test_mutual_recursion_is_collapsed_as_a_cycle():
     err = _raised(_ping, 800)
-    text = "".join(tracebacks.format_traceback(err, err.__traceback__))
+    text = "\n".join(tracebacks.format_traceback(err, err.__traceback__))
     ping, pong = _ping.__code__.co_firstlineno + 3, _pong.__code__.co_firstlineno + 1
     assert f"skipping similar frames: _ping at line {ping}, _pong at line {pong} (" in text
     assert len(text.splitlines()) < 40
@@ -71,8 +71,8 @@ def test_a_short_traceback_is_formatted_in_full_and_chains_are_kept():
             raise KeyError("top") from inner
 
     err = _raised(outer)
-    text = "".join(tracebacks.format_traceback(err, err.__traceback__))
-    assert text == "".join(traceback.format_exception(err))
+    text = "\n".join(tracebacks.format_traceback(err, err.__traceback__))
+    assert text == "".join(traceback.format_exception(err)).rstrip("\n")
 
 
 def test_a_long_chained_traceback_keeps_the_cause_and_its_link():
@@ -83,7 +83,7 @@ def test_a_long_chained_traceback_keeps_the_cause_and_its_link():
             raise KeyError("top") from inner
 
     err = _raised(outer)
-    text = "".join(tracebacks.format_traceback(err, err.__traceback__))
+    text = "\n".join(tracebacks.format_traceback(err, err.__traceback__))
     assert "direct cause of the following exception" in text
     assert text.index("ValueError: bottom") < text.index("KeyError: 'top'")
     assert "skipping similar frames: _down" in text

@@ -246,7 +246,8 @@ def apply(reply: "Reply", target: Any, namespace: dict,
     if content.get("status") != "ok":
         if content.get("input"):  # an input did not unpickle there: versions may be why
             hint = version_hint(getattr(target, "details", None) or {})
-            content = {**content, "evalue": content.get("evalue", "") + hint}
+            content = {**content, "evalue": f"target '{target.name}': "
+                       + content.get("evalue", "") + hint}
         error = RemoteError.from_reply(content, target.name)
         if run.values or run.deleted:
             run.print_notes()

@@ -26,7 +26,7 @@ import sys
 import threading
 from typing import Any
 
-from ..wire import dataport, protocol, serialize, shared, streaming
+from ..wire import dataport, protocol, serialize, shared, sources, streaming
 from . import channels, jobs, kept, live, lookup, namespace, pages, persist, quiet, tracebacks
 from .store import ObjectStore, describe
 
@@ -149,6 +149,9 @@ class Engine:
         )
         self.kernel._remote_magics_engine = self
         self.dataport = open_data_port(self.kernel)
+        shell = getattr(self.kernel, "shell", None)
+        if shell is not None:  # notebook functions' tracebacks here say 'Cell In[3]', as there
+            sources.label_cells(shell.compile)
         live.install(self)
         channels.install(self)
         lookup.install(self)
@@ -526,9 +529,8 @@ class Engine:
 
     async def execute(self, content: dict, namespace: dict) -> Any:
         """Run the cell's code in ``namespace``; the value of a last expression, else None."""
-        filename = f"<remote cell {content.get('cell_id', 0)}>"
         code = content["code"]
-        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        filename = self._cell_file(code, content.get("cell_id") or 0)
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
         tree: Any = code  # without a last expression, compile the text: no Python AST objects
         last = None
@@ -545,6 +547,23 @@ class Engine:
                 if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
                     outcome = await outcome
         return outcome if last is not None else None
+
+    def _cell_file(self, code: str, number: int) -> str:
+        """The file name the cell's code is compiled under, its lines kept for tracebacks.
+
+        The shell's own (``cache``): its tracebacks then say ``Cell In[7], line 2`` with the
+        notebook's execution count, as the plain cell's do, and a function the cell defines
+        carries that label back to the notebook (:mod:`..wire.sources`).
+        """
+        shell = getattr(self.kernel, "shell", None)
+        if shell is not None:
+            try:
+                return shell.compile.cache(code, number)
+            except Exception:  # a compiler without IPython's cache: our own name below
+                pass
+        filename = f"<remote cell {number}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        return filename
 
     def _as_in_a_cell(self):
         """IPython's builtins (``get_ipython``) in place, as while a notebook cell runs.

@@ -59,22 +59,68 @@ def error_content(err: BaseException, tb: TracebackType | None = None, *, shell:
 
 
 def format_traceback(err: BaseException, tb: TracebackType | None, shell: Any = None) -> list[str]:
-    """``err``'s traceback from ``tb``: IPython's when it is short, else collapsed here."""
+    """``err``'s traceback from ``tb``: IPython's when it is short, else collapsed here.
+
+    IPython's comes as it gives it (one item a frame, each ending in a newline: joined with
+    newlines, frames are a blank line apart, as in a plain cell); Python's, one item a line.
+    """
     short = all(_frames(link_tb, IPYTHON_FRAMES + 1) <= IPYTHON_FRAMES
                 for _, link_tb, _ in _chain(err, tb))
     if short:
         if shell is not None:
             try:
-                return shell.InteractiveTB.structured_traceback(type(err), err, tb)
+                if isinstance(err, SyntaxError):
+                    return _syntax_error(shell, err, tb)
+                return list(shell.InteractiveTB.structured_traceback(type(err), err, tb))
             except Exception:  # no IPython formatter: plain Python formatting
                 pass
-        return traceback.format_exception(type(err), err, tb)
+        return _one_a_line(traceback.format_exception(type(err), err, tb))
     lines: list[str] = []
     for exc, exc_tb, link in reversed(_chain(err, tb)):
         lines.extend(_collapsed(exc, exc_tb))
         if link:
             lines.append(link)
-    return lines
+    return _one_a_line(lines)
+
+
+def _syntax_error(shell: Any, err: SyntaxError, tb: TracebackType | None) -> list[str]:
+    """A SyntaxError as IPython shows a plain cell's: the cell's own, as the line and a caret;
+    one raised while it ran (``exec``, ``ast.parse``), under its frames as a list, which start,
+    as in IPython, at the line of ``run_code`` that ran the cell."""
+    frames = traceback.extract_tb(tb) if tb is not None else []
+    if frames:
+        frames = [*_run_code_frame(type(shell)), *frames]
+    return list(shell.SyntaxTB.structured_traceback(type(err), err, frames))
+
+
+_run_code_frames: dict[type, list] = {}
+
+
+def _run_code_frame(shell_class: type) -> list:
+    """The frame of IPython's ``run_code`` where it runs a cell, which IPython lists first in a
+    syntax error raised while a plain cell ran; none if that line is not found."""
+    if shell_class not in _run_code_frames:
+        found: list = []
+        try:
+            import inspect
+
+            run_code = inspect.unwrap(shell_class.run_code)
+            lines, first = inspect.getsourcelines(run_code)
+            for offset, line in enumerate(lines):
+                if line.strip().startswith("exec(code_obj"):
+                    found = [traceback.FrameSummary(inspect.getsourcefile(run_code) or "",
+                                                    first + offset, "run_code",
+                                                    line=line.strip())]
+                    break
+        except (TypeError, OSError, AttributeError):  # no source: the frames alone
+            pass
+        _run_code_frames[shell_class] = found
+    return _run_code_frames[shell_class]
+
+
+def _one_a_line(chunks: list[str]) -> list[str]:
+    """Python's formatted traceback (items ending in newlines) as one item a line."""
+    return "".join(chunks).rstrip("\n").split("\n")
 
 
 def _chain(err: BaseException, tb: TracebackType | None) -> list[tuple]:

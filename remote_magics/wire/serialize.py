@@ -34,6 +34,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import cloudpickle
 
+from . import sources
+
 PROTOCOL = 5
 
 #: Types that plain pickle handles exactly as cloudpickle does, at a fraction of the cost.
@@ -90,13 +92,23 @@ def _import_module_of(obj: Any) -> None:
     _importable[name] = found and name in sys.modules
 
 
+def _code_with_its_source(code: types.CodeType) -> tuple:
+    """A code object by value, with the file it was written in (:mod:`.sources`)."""
+    return sources.reduce_code(code, cloudpickle.CloudPickler.dispatch_table[types.CodeType](code))
+
+
 class Pickler(cloudpickle.CloudPickler):
     """cloudpickle's pickler, sending classes and functions of installed modules by reference.
 
     Within :func:`cell_namespace`, a function of this side's cells goes without its globals
     dict (the receiver gives it its own); within :func:`returning`, an object the receiver
-    already holds under a name is rebuilt into that very object.
+    already holds under a name is rebuilt into that very object. Code by value keeps its file
+    name, and a cell's lines go with it, so tracebacks through it read as a plain cell's.
     """
+
+    dispatch_table = collections.ChainMap(
+        {types.CodeType: _code_with_its_source},
+        getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, (type, types.FunctionType)):
@@ -179,7 +191,7 @@ class _NoBytecodeUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str) -> Any:
         found = super().find_class(module, name)
-        if found is types.CodeType:
+        if found is types.CodeType or found is sources.code_at:
             raise BytecodeByValue()
         if name == "_builtin_type" and module.startswith("cloudpickle"):  # how it names CodeType
 
