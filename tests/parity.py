@@ -282,10 +282,12 @@ def _home(value: Any, fetched: dict[int, Any]) -> Any:
 #: The cell that lists the engine's user names, in the remote kernel, as one pickle (base64).
 _NAMES_PROBE = (  # our pickler: what it carries that cloudpickle does not (a pandas object's
     # own attributes) is compared too
-    "import io as _io, base64 as _b64\nfrom remote_magics.wire.serialize import Pickler as _P\n"
+    "import io as _io, base64 as _b64\nfrom remote_magics.wire import serialize as _s\n"
     "_buf = _io.BytesIO()\n"
-    "_P(_buf, protocol=5).dump({_n: _v for _n, _v in get_ipython().user_ns.items() "
-    "if not _n.startswith('_') and _n not in get_ipython().user_ns_hidden})\n"
+    "_names = {_n: _v for _n, _v in get_ipython().user_ns.items() "
+    "if not _n.startswith('_') and _n not in get_ipython().user_ns_hidden}\n"
+    "with _s.module_globals(_names):\n"  # matplotlib's rcParams as the live one, as we send it
+    "    _s.Pickler(_buf, protocol=5).dump(_names)\n"
     "print('PARITY-NAMES', _b64.b64encode(_buf.getvalue()).decode())")
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import signal
 import threading
 
@@ -152,7 +153,7 @@ def test_remote_zero_division_is_caught_as_zero_division(shell, run):
     assert type(err).__name__ == "ZeroDivisionError" and str(err) == "division by zero"
     text = plain("\n".join(err._render_traceback_()))
     assert text.startswith("Remote error on target 'default':")
-    assert f"Cell In[{res.execution_count}], line 2\n      1 never = 1\n----> 2 1/0" in text
+    assert re.search(r"Cell In\[\d+\], line 2\n      1 never = 1\n----> 2 1/0", text)
     assert shell.user_ns["never"] == 1  # bound before the error: kept, as in a plain cell
 
 

@@ -229,3 +229,46 @@ def test_sys_exit_shows_its_message_only_and_warns_as_plainly(parity):
     # (so whether it warns here depends on the cells other tests ran in that kernel)
     parity(["raise SystemExit(3)", "import sys\nsys.exit('bye')", "print('still here')"],
            ways=("plain", "all", "small", "none"))
+
+
+def test_a_changed_objects_reference_to_one_the_cell_only_read_stays_that_object(parity):
+    # PDSH 04.06: after `ax.set_title(..)` and `fig` in one cell, the notebook's ax.figure was a
+    # second copy of fig, and later pictures of fig came out shifted and clipped
+    parity(["import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 10], [0, 1])",
+            "ax.set_title('a')\nfig", "ax.set_title('b')\nfig",
+            "class Node:\n    pass\np = Node()\nc = Node()\nc.parent = p",
+            "c.x = 1\np", "y = p\nc.x = 2"],
+           shared=[("ax.figure", "fig"), ("fig.axes[0]", "ax"), ("c.parent", "p"), ("y", "p")])
+
+
+def test_lists_and_dicts_the_notebook_holds_stay_its_own_inside_what_comes_back(parity):
+    parity(["p = [1]\nc = [p]", "c.append(2)",
+            "q = {}\nd = {'parent': q}\nq['child'] = d", "d['x'] = 1",
+            "lst = [1, 2]\nclass Model:\n    pass\nm = Model()",
+            "res = dict(model=m, data=lst)", "conf = {'lr': 0.1}\nm.conf = conf",
+            "conf['lr'] = 0.2\nm.seen = len(lst)"],
+           shared=[("c[0]", "p"), ("d['parent']", "q"), ("q['child']", "d"),
+                   ("res['data']", "lst"), ("res['model']", "m"), ("m.conf", "conf")])
+
+
+def test_cd_in_a_cell_changes_directory_without_an_error(parity, tmp_path_factory):
+    base = str(tmp_path_factory.mktemp("cd"))
+    parity([f"import os\nstart = os.getcwd()\nos.makedirs({base!r} + '/sub', exist_ok=True)\n"
+            f"os.chdir({base!r})", "%cd -q sub", "print(os.path.basename(os.getcwd()))",
+            "os.chdir(start)\ndel start"])
+
+
+def test_a_cell_reads_the_notebooks_history_names(parity):
+    # PDSH 01.04: `_`, `__`, `_N`, `Out[N]`, `In`, `_i` are IPython's own names, and a plain
+    # cell reads them as any other
+    parity(["1 + 1", "print(_)", "3 * 3", "print(_ + __)", "print(len(In) > 0)",
+            "print(type(_i).__name__, type(_ih).__name__, type(Out).__name__)"])
+
+
+def test_settings_bound_by_a_star_import_are_the_live_ones_every_way(parity):
+    # jrjohansson Lecture-4: `from pylab import *`, then `rcParams[...] = ...` must reach the
+    # settings matplotlib draws with (a copy of them changed nothing)
+    parity(["from matplotlib.pylab import *", "rcParams['lines.linewidth'] = 7",
+            "import matplotlib\nprint(rcParams is matplotlib.rcParams, "
+            "matplotlib.rcParams['lines.linewidth'])",
+            "rcParams['lines.linewidth'] = 1.5"])

@@ -9,6 +9,7 @@ them into the namespace, so a failed run changes nothing. ``target`` is a
 from __future__ import annotations
 
 import os
+import re
 import site
 import sys
 import sysconfig
@@ -58,7 +59,8 @@ class Request:
     content: dict
     frames: list
     cell: capture.CellNames
-    #: the objects sent that the cell may change, by name: what comes back refers to these
+    #: the objects sent, by name (read, or shared with what the cell may change): what comes
+    #: back refers to these
     held: dict[str, Any] = field(default_factory=dict)
 
 
@@ -88,17 +90,29 @@ def prepare(
     barrier = bytecode_barrier(getattr(target, "details", None) or {})
     names = [name for name in cell.reads if name in namespace
              and not (name in hidden and hidden[name] is namespace[name])]
-    shipped = set(names)
+    # the notebook's history the cell reads (`_`, `_3`, `Out[3]`, `_i`): IPython keeps it
+    # among its own names, and a plain cell reads it as any other
+    history = [name for name in cell.reads if name in namespace and name not in names
+               and HISTORY_NAME.fullmatch(name)]
+    shipped = set(names) | set(history)
     watch = [n for n in cell.maybe_changed if n in shipped and n not in cell.writes
-             and may_change(namespace[n])]
+             and n not in history and may_change(namespace[n])]
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
     with serialize.by_value(local_modules()), serialize.cell_namespace(namespace), \
-            serialize.substituting(uploads.ledger.substitute(target)):
+            serialize.substituting(uploads.ledger.substitute(target)), \
+            serialize.module_globals({name: namespace[name] for name in names}):
         # a numpy view of another name's array goes as a view of it: they share memory there
         stream = serialize.Outgoing(bytecode=barrier is None,
                                     roots=[namespace[name] for name in names])
         inputs, frames = pickle_inputs(stream, names, namespace, target, barrier)
+        for name in history:  # what cannot go (an unpicklable Out entry) is not there, as before
+            try:
+                more, more_frames = pickle_inputs(stream, [name], namespace, target, barrier)
+            except (SerializationError, ProxyError):
+                continue
+            inputs += more
+            frames += more_frames
         if watch:  # what the cell may change goes with every notebook name that shares it
             sharing = names_sharing(stream.holds(), namespace, hidden,
                                     skip=shipped | set(cell.writes) | set(cell.deletes))
@@ -132,7 +146,14 @@ def prepare(
         "cell_id": cell_id,
         "packed": packed,
     }
-    return Request(content, frames, cell, {name: namespace[name] for name in watch})
+    # what it sent: in the reply, a reference to one of these is to the notebook's own object
+    return Request(content, frames, cell,
+                   {name: namespace[name] for name in [*names, *watch] if name in namespace})
+
+
+#: The names of IPython's history a cell may read: results ``_``, ``__``, ``___``, ``_3``,
+#: ``Out``, ``_oh``; inputs ``_i``, ``_ii``, ``_iii``, ``_i3``, ``In``, ``_ih``.
+HISTORY_NAME = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|In|Out|_ih|_oh")
 
 
 def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mapping[str, Any],

@@ -111,6 +111,11 @@ class Batch:
     remote: dict[int, tuple[dict, str | None]] = dataclasses.field(default_factory=dict)
 
 
+#: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
+#: directory history of ``%cd``, ``%pushd``, ``%dhist``): a run that calls magics has them.
+MAGICS_MACHINERY = ("_dh",)
+
+
 class Engine:
     """Our shell handlers, attached to one ipykernel kernel."""
 
@@ -595,6 +600,9 @@ class Engine:
         if own is not None and namespace.get("get_ipython") == own:
             namespace["get_ipython"] = own  # the very object: %whos leaves it out, as IPython's
         kernel_ns = shell.user_ns
+        for machinery in MAGICS_MACHINERY:  # %cd and %dhist keep the directories they visit
+            if machinery not in namespace and machinery in kernel_ns:
+                namespace[machinery] = kernel_ns[machinery]
         shell.user_ns = namespace
         payloads = getattr(shell, "payload_manager", None)
         before = len(payloads.read_payload()) if payloads is not None else 0
@@ -679,21 +687,25 @@ class Engine:
         names += sorted(changed)
         if content.get("star_import"):  # `from m import *` binds names the client cannot list
             given = {*inputs, *content.get("placeholders", ()), *lookup.fetched(namespace),
-                     "__name__", "get_ipython"}
+                     "__name__", "get_ipython", *MAGICS_MACHINERY}
             listed = set(names)
             names += [n for n in namespace if n not in given and n not in listed
                       and not n.startswith("__")]
-        # The client's objects that the cell may have changed: wherever they appear in what goes
-        # back, they are the client's own objects (those that changed, with their new state)
+        # The client's objects the cell was given: wherever they appear in what goes back, they
+        # are the client's own objects (those that changed, with their new state), so a changed
+        # object's reference to one it only read is still to that one (`ax.figure is fig`)
         held = {name: obj for name, (obj, _) in (watched or {}).items()
                 if namespace.get(name, PLACEHOLDER) is obj}
+        held.update((name, obj) for name, obj in (sent or {}).items()
+                    if name not in held and namespace.get(name, PLACEHOLDER) is obj)
         origins: dict[int, list[str]] = {}  # each input object → the names it came under
         for origin, given in (sent or {}).items():
             origins.setdefault(id(given), []).append(origin)
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         with serialize.cell_namespace(namespace), \
-                serialize.returning(held, changed_there, sent or {}):
+                serialize.returning(held, changed_there, sent or {}), \
+                serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
             for name in names:
                 if name not in namespace:
                     if name in inputs or name in content.get("placeholders", ()):
@@ -828,7 +840,8 @@ class Engine:
                 "evalue": f"remote object {oid} is not held for this client", "traceback": []})
             return
         try:
-            item = serialize.dumps(obj)
+            with serialize.module_globals({}, [obj]):  # matplotlib's rcParams: the client's own
+                item = serialize.dumps(obj)
         except BaseException as err:  # whatever its __reduce__ raises, the client gets an answer
             self.reply(stream, ident, parent, tracebacks.error_content(err, err.__traceback__))
             return

@@ -120,6 +120,9 @@ class Pickler(cloudpickle.CloudPickler):
             return reduced
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
+        where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
+        if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
+            return module_attribute, where[:2]
         returning = getattr(_state, "returning", None)
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
@@ -162,6 +165,50 @@ def quiet_import(name: str) -> ModuleType:
     return module
 
 
+def module_attribute(module: str, name: str) -> Any:
+    """Called by the unpickler: ``module.name`` of this side (see :func:`module_globals`)."""
+    return getattr(quiet_import(module), name)
+
+
+def module_global(name: str | None, obj: Any) -> tuple[str, str] | None:
+    """``(module, name)`` when ``obj`` is the global ``name`` of an installed module (its class's
+    module or that module's package), as ``from matplotlib.pylab import *`` binds ``rcParams``:
+    such an object is process state (settings, registries), which a plain cell changes live.
+    With ``name`` None, under whatever name it has there."""
+    kind = type(obj)
+    if kind in PLAIN or isinstance(obj, (type, types.FunctionType, ModuleType)):
+        return None  # by reference already, or nothing to keep
+    owner = getattr(kind, "__module__", None)
+    if not isinstance(owner, str):
+        return None
+    for candidate in (owner, owner.partition(".")[0]):
+        module = sys.modules.get(candidate)
+        # the module's own dict: a lazy module's __getattr__ may import or warn
+        if module is None or candidate == "__main__" or not _by_reference(module):
+            continue
+        if name is None:
+            name = next((key for key, value in list(vars(module).items()) if value is obj), None)
+            if name is not None:
+                return candidate, name
+        elif vars(module).get(name) is obj:
+            return candidate, name
+    return None
+
+
+@contextlib.contextmanager
+def module_globals(named: Mapping[str, Any], unnamed: Iterable[Any] = ()) -> Iterator[None]:
+    """Within this block, those of ``named``'s objects (and of ``unnamed``'s, a proxy's object
+    fetched) that are installed modules' globals (:func:`module_global`) pickle as
+    ``module.name``: the receiver's own live object, wherever it appears, not a copy."""
+    found = {}
+    for name, obj in [*named.items(), *((None, obj) for obj in unnamed)]:
+        where = module_global(name, obj)
+        if where is not None:
+            found[id(obj)] = (*where, obj)
+    with _in_state("module_globals", found):
+        yield
+
+
 class BytecodeByValue(Exception):
     """A value holds Python code by value (a notebook's function or class) where it may not go.
 
@@ -186,7 +233,16 @@ class _NoBytecodePickler(Pickler):
         {types.CodeType: _refuse_code}, getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
 
-class _NoBytecodeUnpickler(pickle.Unpickler):
+class Unpickler(pickle.Unpickler):
+    """pickle's unpickler, which also rebuilds the references :func:`returning` makes to the
+    receiver's own lists, dicts, sets and bytearrays (:func:`held_container`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.persistent_load = held_container  # an attribute, which :class:`_Loader` swaps
+
+
+class _NoBytecodeUnpickler(Unpickler):
     """pickle's unpickler, except that making a code object raises :class:`BytecodeByValue`."""
 
     def find_class(self, module: str, name: str) -> Any:
@@ -230,13 +286,11 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
         return False
 
     pickler = Pickler if bytecode else _NoBytecodePickler
-    if limit is None:
-        stream = io.BytesIO()
-        pickler(stream, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
-        head = stream.getvalue()
-    else:
-        pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band).dump(obj)
-        head = b"".join(sink.parts)
+    stream = io.BytesIO() if limit is None else sink
+    made = pickler(stream, protocol=PROTOCOL, buffer_callback=out_of_band)
+    _refer_to_held_containers(made)
+    made.dump(obj)
+    head = stream.getvalue() if limit is None else b"".join(sink.parts)
     return [head, *buffers]
 
 
@@ -286,6 +340,7 @@ class Outgoing:
         sink, self._buffers = self._sink, []
         sink.parts, sink.size, sink.limit = [], 0, limit
         marker: list = []  # memoized first: its memo index is where this name's entries start
+        _refer_to_held_containers(self._pickler)
         try:
             self._pickler.dump((marker, obj))
         except BaseException:
@@ -342,7 +397,7 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *,
     """
     shared = [index for index, item in enumerate(items) if "shared" in item and frames[index]]
     loader = _Loader(io.BytesIO(b"".join(frames[index][0] for index in shared)),
-                     pickle.Unpickler if bytecode else _NoBytecodeUnpickler) if shared else None
+                     Unpickler if bytecode else _NoBytecodeUnpickler) if shared else None
     results: list[tuple[Any, BaseException | None]] = []
     add = results.append
     for item, own in zip(items, frames):
@@ -445,11 +500,7 @@ class _Loader:
                                               buffers=self.buffers)
         self.unpickler.persistent_load = entries.__getitem__
         self.unpickler.load()
-        self.unpickler.persistent_load = _no_persistent_ids
-
-
-def _no_persistent_ids(pid: Any) -> Any:
-    raise pickle.UnpicklingError("a persistent id in a stream of names")
+        self.unpickler.persistent_load = held_container
 
 
 class _Chain:
@@ -531,9 +582,8 @@ def loads(frames: Sequence, *, bytecode: bool = True) -> Any:
 
     With ``bytecode=False``, raise :class:`BytecodeByValue` before making any code object.
     """
-    if bytecode:
-        return pickle.loads(frames[0], buffers=frames[1:])
-    return _NoBytecodeUnpickler(io.BytesIO(frames[0]), buffers=frames[1:]).load()
+    unpickler = Unpickler if bytecode else _NoBytecodeUnpickler
+    return unpickler(io.BytesIO(frames[0]), buffers=frames[1:]).load()
 
 
 #: An item of one frame up to this size shares a frame with the message's other small items.
@@ -720,8 +770,69 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     # names, as sent), is a view of the receiver's array (:func:`_as_view`)
     viewing = {id(obj): (name, obj) for name, obj in {**viewed, **objects}.items()
                if _arrays([obj])}
-    with _in_state("returning", marked), _in_state("viewing", viewing):
+    # the pickler asks no reducer about these: they go by persistent id (:func:`held_container`)
+    containers = {id(obj): (name, name in changed, obj) for name, obj in objects.items()
+                  if type(obj) in CONTAINERS}
+    with _in_state("returning", marked), _in_state("viewing", viewing), \
+            _in_state("containers", containers):
         yield
+
+
+#: Builtin containers, which the pickler pickles without asking ``reducer_override``.
+CONTAINERS = frozenset({list, dict, set, bytearray})
+#: What a persistent id of :func:`returning` starts with.
+_HELD = "remote_magics.held"
+
+
+def _refer_to_held_containers(pickler: Any) -> None:
+    """Within :func:`returning`, ``pickler`` sends the receiver's own containers among the
+    objects as references to them (with their new contents, once, if the cell changed them);
+    elsewhere it asks nothing (a persistent id costs a call for every object pickled)."""
+    containers = getattr(_state, "containers", None)
+    if not containers:
+        if getattr(pickler, "held_containers", None) is not None:
+            pickler.persistent_id = _no_persistent_id
+            pickler.held_containers = None
+        return
+    pickler.held_containers, emitted = containers, set()
+
+    def persistent_id(obj: Any) -> Any:
+        found = containers.get(id(obj))
+        if found is None or found[2] is not obj:
+            return None
+        name, changed, _ = found
+        if not changed or id(obj) in emitted:
+            return (_HELD, name)
+        emitted.add(id(obj))  # its contents once; a copy, which this function lets through
+        return (_HELD, name, bytearray(obj) if type(obj) is bytearray else type(obj)(obj))
+
+    pickler.persistent_id = persistent_id
+
+
+def _no_persistent_id(obj: Any) -> None:
+    return None
+
+
+def held_container(pid: Any) -> Any:
+    """Called by the unpickler for a persistent id of :func:`returning`: the container the
+    receiver holds under that name, with the new contents it carries put in place (a plain
+    cell's change reaches every name that holds it); the contents alone where the receiver
+    holds no such container any more."""
+    if not (isinstance(pid, tuple) and len(pid) in (2, 3) and pid[0] == _HELD
+            and isinstance(pid[1], str)):
+        raise pickle.UnpicklingError("a persistent id that is not remote_magics' own")
+    if len(pid) == 2:
+        return held_object(pid[1])
+    contents = pid[2]
+    held = (getattr(_state, "updating", None) or {}).get(pid[1])
+    if type(held) is not type(contents) or type(contents) not in CONTAINERS:
+        return contents
+    if isinstance(held, (list, bytearray)):
+        held[:] = contents
+    else:
+        held.clear()
+        held.update(contents)
+    return held
 
 
 @contextlib.contextmanager
