@@ -7,6 +7,7 @@ import keyword
 import re
 import shlex
 import time
+from typing import Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -320,7 +321,8 @@ class RemoteMagics(Magics):
                 cell_id=self._cell_number(), show=True, quiet=args.quiet)
             return None
         target.wait_for_jobs(quiet=args.quiet)
-        with channels.closing_after_run(), display.watching(quiet=args.quiet) as watch:
+        with channels.closing_after_run(), \
+                display.watching(quiet=args.quiet, target=target.name) as watch:
             run = target.run(
                 code, self.shell.user_ns,
                 download=args.download or self.download, bytes=limit, timeout=timeout,
@@ -331,7 +333,24 @@ class RemoteMagics(Magics):
         run.print_notes()
         if run.display is not None and run.result is not None:
             show_as(self.shell, run.result, run.display, target.name)
+        after = watch.held_back()
+        if after is not None:  # its figures: after the result IPython shows now, as plainly
+            self._after_this_cell(after, shown_first=run.result is not None)
         return run.result
+
+    def _after_this_cell(self, show: Callable[[], None], shown_first: bool) -> None:
+        """``show`` once the result is shown (at this cell's post-execute, where a plain cell
+        shows its figures); at once when there is no result."""
+        if not shown_first:
+            show()
+            return
+        events = self.shell.events
+
+        def post_execute() -> None:
+            events.unregister("post_execute", post_execute)
+            show()
+
+        events.register("post_execute", post_execute)
 
     def _python(self, cell: str) -> str:
         """The cell body as Python (:func:`python_of`); a :class:`CellSyntaxError` shown as a

@@ -94,6 +94,7 @@ class Cell:
     displays: tuple[str, ...] = ()
     error: str | None = None
     traceback: str | None = None  # as shown, see :func:`traceback_text`
+    shown_before_result: int | None = None  # displays shown before the result (the order)
 
 
 @dataclasses.dataclass
@@ -200,8 +201,11 @@ class _Recorder:
         errors: list[str] = []
         shown_tracebacks: list[str] = []
 
+        before: list[int] = []  # displays shown before the result
+
         def write_format_data(format_dict, md_dict=None) -> None:
             results.append(format_dict)
+            before.append(len(captured.outputs))
 
         def show_traceback(etype, evalue, stb) -> None:
             errors.append(getattr(evalue, "ename", None) or etype.__name__)
@@ -219,7 +223,8 @@ class _Recorder:
         return Cell(stdout=normal(captured.stdout), stderr=normal(captured.stderr),
                     result=_shown(results[-1]) if results else None, displays=tuple(shown),
                     error=errors[-1] if errors else None,
-                    traceback=shown_tracebacks[-1] if shown_tracebacks else None)
+                    traceback=shown_tracebacks[-1] if shown_tracebacks else None,
+                    shown_before_result=before[-1] if before else None)
 
 
 def run_shell(shell, cells: list[str], way: str = "plain", target: str = "default") -> Trace:
@@ -315,14 +320,14 @@ def run_kernel(kc, cells: list[str], timeout: float = 120) -> Trace:
 
 def _kernel_cell(reply: dict, outputs: list[dict], first: int) -> Cell:
     stdout, stderr = io.StringIO(), io.StringIO()
-    result, shown, error, traceback = None, [], None, None
+    result, shown, error, traceback, before = None, [], None, None, None
     for msg in outputs:
         content = msg["content"]
         kind = msg["msg_type"]
         if kind == "stream":
             (stderr if content["name"] == "stderr" else stdout).write(content["text"])
         elif kind == "execute_result":
-            result = _shown(content["data"])
+            result, before = _shown(content["data"]), len(shown)
         elif kind == "display_data":
             shown.append(_shown(content["data"]))
         elif kind == "error":
@@ -331,7 +336,8 @@ def _kernel_cell(reply: dict, outputs: list[dict], first: int) -> Cell:
     if reply.get("status") == "error" and error is None:
         error = reply.get("ename")
     return Cell(stdout=normal(stdout.getvalue()), stderr=normal(stderr.getvalue()),
-                result=result, displays=tuple(shown), error=error, traceback=traceback)
+                result=result, displays=tuple(shown), error=error, traceback=traceback,
+                shown_before_result=before)
 
 
 # -- the comparison ------------------------------------------------------------------------------

@@ -272,3 +272,23 @@ def test_settings_bound_by_a_star_import_are_the_live_ones_every_way(parity):
             "import matplotlib\nprint(rcParams is matplotlib.rcParams, "
             "matplotlib.rcParams['lines.linewidth'])",
             "rcParams['lines.linewidth'] = 1.5"])
+
+
+def test_a_cells_figure_shows_after_its_result(parity):
+    traces = parity(["import matplotlib.pyplot as plt", "print('drawn')\nplt.plot([1, 2, 3])"])
+    shown = traces["plain"].cells[1]  # the case: a result, then the figure
+    assert shown.displays == ("image",) and shown.shown_before_result == 0
+
+
+def test_a_figure_that_fails_to_draw_after_the_cell_shows_an_error(parity):
+    # jrjohansson Lecture-4: a title mathtext cannot parse fails when the figure is drawn, after
+    # the cell ran; a plain cell shows that as an error
+    parity(["import matplotlib.pyplot as plt", "plt.plot([1, 2])\nplt.title(r'$\\frac{1$');",
+            "print('next')"])
+
+
+def test_xmode_sets_how_later_errors_show_every_way(parity):
+    # PDSH 01.06: %xmode Plain, then Verbose (with the frames' variables), as plainly
+    cells = ["def f(x):\n    y = x * 2\n    return 1 / (y - y)", "%xmode Plain", "f(1)",
+             "%xmode Verbose", "f(2)", "%xmode Context", "f(3)"]
+    parity(cells)

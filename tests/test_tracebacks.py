@@ -105,7 +105,7 @@ def test_a_formatter_that_is_interrupted_still_gives_a_reply():
     class Shell:
         class InteractiveTB:
             @staticmethod
-            def structured_traceback(*args):
+            def structured_traceback(*args, **kwargs):
                 raise KeyboardInterrupt  # the stop button, pressed while formatting
 
     err = _raised(_down, 2)

@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 from IPython.core import page
 from IPython.display import clear_output, publish_display_data
 
+from ..errors import RemoteError
 from ..wire import protocol
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,38 @@ def show(msg: dict) -> None:
         sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
     elif kind == protocol.PAGE and isinstance(content.get("data"), dict):  # `x?` in the cell
         page.page(content["data"], start=content.get("start") or 0)  # paged as here
+
+
+def show_error(content: dict, target: str) -> None:
+    """An error the remote kernel showed without its cell raising (a figure that failed to draw
+    after the cell), shown as an error, as a plain cell's post-execute error is."""
+    shell = _shell()
+    if shell is None:
+        show({"msg_type": "error", "content": content})
+        return
+    error = RemoteError.from_reply(content, target)
+    shell.showtraceback((type(error), error, None))
+
+
+def _shell() -> Any:
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
+def traceback_mode() -> str | None:
+    """How this notebook shows tracebacks (``%xmode``: Context, Plain, Verbose, Minimal...),
+    which a remote error is formatted in; None outside IPython."""
+    shell = _shell()
+    mode = getattr(getattr(shell, "InteractiveTB", None), "mode", None)
+    return mode if isinstance(mode, str) else None
+
+
+def take_traceback_mode(mode: Any) -> None:
+    """A remote cell ran ``%xmode``: the notebook shows tracebacks so from now on, as plainly."""
+    shell = _shell()
+    formatter = getattr(shell, "InteractiveTB", None)
+    if formatter is not None and isinstance(mode, str) and mode in formatter.valid_modes:
+        formatter.set_mode(mode)
 
 
 def note(text: str) -> None:
@@ -90,14 +123,18 @@ class Watch:
     ``on_progress`` (see :meth:`remote_magics.client.connection.Connection.request`).
     """
 
-    def __init__(self, quiet: bool = False, relay: Callable[[dict], None] = show) -> None:
+    def __init__(self, quiet: bool = False, relay: Callable[[dict], None] = show,
+                 target: str = "") -> None:
         self.quiet = quiet
         self.relay = relay
+        self.target = target  # with it, an error the kernel showed shows as an error here
         self.started = time.time()  # tqdm counts in wall-clock seconds
         self.download: Any = None
         self.streaming: dict[str, Any] = {}  # direction → the bar of a streamed transfer
         self.bars: list[str] = []  # what was shown, for tests and reports
         self.updates: list[tuple[str, int]] = []  # (direction, bytes done) of streamed transfers
+        # after ``remote_cell_ran``: what a plain cell shows after its result (:meth:`held`)
+        self.after_result: list[dict] | None = None
 
     def on_progress(self, direction: str, done: int, total: int) -> None:
         """A streamed transfer moved: ``done`` of its ``total`` bytes are through."""
@@ -119,8 +156,14 @@ class Watch:
             del self.streaming[direction]
 
     def on_output(self, msg: dict) -> None:
+        if msg["msg_type"] == protocol.CELL_RAN:
+            self.after_result = []
+            return
         if msg["msg_type"] != protocol.TRANSFER:
-            self.relay(msg)
+            if self.after_result is not None:
+                self.after_result.append(msg)
+            else:
+                self._relay(msg)
             return
         content = msg["content"]
         nbytes = int(content.get("nbytes") or 0)
@@ -138,6 +181,25 @@ class Watch:
                 self.download.close()
             self.download = bar
 
+    def held_back(self) -> Callable[[], None] | None:
+        """What came after the cell's own output (its figures), to show after its result (call
+        it then); None when nothing did."""
+        held, self.after_result = self.after_result, None
+        if not held:
+            return None
+
+        def show_them() -> None:
+            for msg in held:
+                self._relay(msg)
+
+        return show_them
+
+    def _relay(self, msg: dict) -> None:
+        if msg["msg_type"] == "error" and self.target:
+            show_error(msg["content"], self.target)
+        else:
+            self.relay(msg)
+
     def finish(self) -> None:
         """The reply is in: a download announced before it is complete; other bars end."""
         bar, self.download = self.download, None
@@ -150,9 +212,10 @@ class Watch:
 
 
 @contextlib.contextmanager
-def watching(quiet: bool = False, relay: Callable[[dict], None] = show) -> Iterator[Watch]:
-    """A :class:`Watch` for one request; its bars end when the block does."""
-    watch = Watch(quiet, relay)
+def watching(quiet: bool = False, relay: Callable[[dict], None] = show,
+             target: str = "") -> Iterator[Watch]:
+    """A :class:`Watch` for one request (to ``target``); its bars end when the block does."""
+    watch = Watch(quiet, relay, target)
     try:
         yield watch
     finally:

@@ -23,7 +23,7 @@ from ..client.handshake import across_versions, bytecode_barrier, local_versions
     remote_versions
 from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import serialize
-from . import capture, uploads
+from . import capture, display, uploads
 from .proxy import RemoteObject
 
 
@@ -144,6 +144,7 @@ def prepare(
         "download": download,
         "bytes": limit,
         "cell_id": cell_id,
+        "xmode": display.traceback_mode(),
         "packed": packed,
     }
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
@@ -263,6 +264,8 @@ def apply(reply: "Reply", target: Any, namespace: dict,
     ``namespace`` first, as a plain cell keeps them. ``held``: see :func:`bind`.
     """
     content = reply.content
+    if content.get("xmode"):  # the cell ran %xmode there: this notebook's mode, as plainly
+        display.take_traceback_mode(content["xmode"])
     run = bind(reply, target, namespace, held)
     if content.get("status") != "ok":
         if content.get("input"):  # an input did not unpickle there: versions may be why

@@ -458,6 +458,7 @@ class Engine:
         sent: dict = {}
         asking = None
         uploads = self.kept.run(client)
+        mode_before = self._traceback_mode()
         try:
             with serialize.keeping(uploads):
                 namespace = self.namespace(content, parent["buffers"], client)
@@ -469,19 +470,25 @@ class Engine:
         except BaseException as err:  # the client waits for a reply whatever happens
             lookup.close(asking)  # names the cell's threads read from now on: not asked
             self.flush_figures()
-            reply, frames = self.error_content(err), []
+            with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
+                reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 reply, frames = self.bound_before(reply, content, namespace, client, watched,
                                                   sent)
+            reply.update(mode)
             uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
             return
         finally:
             self.running = None
             IN_RUN.reset(in_run)
+        if value is not None and content.get("show_result"):
+            self._result_comes_first(parent)
         self.flush_figures()
         try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
-            reply, frames = self.outputs(content, namespace, value, client, watched, sent)
+            with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
+                reply, frames = self.outputs(content, namespace, value, client, watched, sent)
+            reply.update(mode)
         finally:
             lookup.close(asking)
         uploads.add_to(reply)
@@ -645,6 +652,45 @@ class Engine:
             for name in [n for n in user_ns if n not in before]:
                 if name in namespace and user_ns[name] is namespace[name]:
                     del user_ns[name]
+
+    def _traceback_mode(self) -> str | None:
+        formatter = getattr(getattr(self.kernel, "shell", None), "InteractiveTB", None)
+        return getattr(formatter, "mode", None)
+
+    @contextlib.contextmanager
+    def _tracebacks_as_the_notebooks(self, content: dict, before: str | None):
+        """Format the run's errors in the notebook's ``%xmode`` (the request's ``xmode``), or
+        in the one the cell itself set with ``%xmode``, which the reply then carries
+        (``{"xmode": mode}``, yielded) for the notebook to take, as a plain cell's would."""
+        formatter = getattr(getattr(self.kernel, "shell", None), "InteractiveTB", None)
+        now = getattr(formatter, "mode", None)
+        if formatter is None or now is None:
+            yield {}
+            return
+        if now != before:  # the cell ran %xmode: its mode, here and in the notebook
+            yield {"xmode": now}
+            return
+        wanted = content.get("xmode")
+        if not isinstance(wanted, str) or wanted == now or wanted not in formatter.valid_modes:
+            yield {}
+            return
+        formatter.set_mode(wanted)
+        try:
+            yield {}
+        finally:
+            formatter.set_mode(now)
+
+    def _result_comes_first(self, parent: dict) -> None:
+        """Mark where the cell's own output ends (``remote_cell_ran``): the figures the
+        post-execute hooks show next come after its result in the notebook, as in a plain
+        cell. What the cell printed goes out first."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:  # a closed or replaced stream: nothing of it to order
+                pass
+        self.session.send(self.kernel.iopub_socket, protocol.CELL_RAN, {}, parent=parent,
+                          ident=b"remote_cell_ran")
 
     def flush_figures(self) -> None:
         """Show figures the cell made, as ``execute_request`` does after a cell."""

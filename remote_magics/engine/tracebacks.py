@@ -71,7 +71,10 @@ def format_traceback(err: BaseException, tb: TracebackType | None, shell: Any = 
             try:
                 if isinstance(err, SyntaxError):
                     return _syntax_error(shell, err, tb)
-                return list(shell.InteractiveTB.structured_traceback(type(err), err, tb))
+                # tb_offset=0: ``tb`` starts at the cell's frame (IPython's default offset
+                # skips its own run_code frame, which the Plain and Minimal modes apply)
+                return list(shell.InteractiveTB.structured_traceback(type(err), err, tb,
+                                                                     tb_offset=0))
             except Exception:  # no IPython formatter: plain Python formatting
                 pass
         return _one_a_line(traceback.format_exception(type(err), err, tb))

@@ -210,6 +210,10 @@ request arrives, so a cell binding a small value costs no release message of its
     :data:`PROGRESS_BYTES` with no frame streamed, whose progress the client cannot follow
     chunk by chunk, so it can show its size and rate at least.
 
+``remote_cell_ran`` ← (iopub, parent: the run) no fields: the cell's code has run and left a
+    result to show; what follows is what the kernel's post-execute hooks show (inline figures),
+    which a plain cell shows after its result: the notebook shows it after the result too.
+
 ``remote_output_done`` ← (iopub, parent: any request of ours) no fields: published behind
     all the output the request made, just before its reply; the client stops relaying there
     instead of waiting for the kernel's idle status, which comes later.
@@ -404,6 +408,7 @@ LOOKUP_ANSWER = "remote_lookup_answer"
 #: Seconds a run waits for the notebook to answer a lookup before the name counts as undefined.
 LOOKUP_TIMEOUT = 30.0
 TRANSFER = "remote_transfer"
+CELL_RAN = "remote_cell_ran"
 CHUNK = "remote_chunk"
 CHUNK_ACK = "remote_chunk_ack"
 #: Frames longer than this (bytes) are streamed ahead of their message, in chunks of this size.
