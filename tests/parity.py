@@ -393,9 +393,11 @@ def parity_kernel(tmp_path_factory):
 
 
 @pytest.fixture
-def parity(shell, target, parity_kernel):
+def parity(shell, target, parity_kernel, monkeypatch):
     """``parity(cells, shared=(), ways=WAYS)``: run ``cells`` every way, assert they agree."""
     shell.run_line_magic("matplotlib", "inline")  # figures show as a notebook shows them
+    # `!cmd` as a kernel runs it (IPython's test shell prints its output stripped instead)
+    monkeypatch.setattr(shell, "system", shell.system_piped)
     runners = {
         "plain": lambda cells: run_shell(shell, cells, "plain"),
         "kernel": lambda cells: run_kernel(parity_kernel.kc, cells),
