@@ -401,9 +401,15 @@ def parity_kernel(tmp_path_factory):
 
 
 @pytest.fixture
-def parity(shell, target, parity_kernel):
+def parity(shell, target, parity_kernel, monkeypatch):
     """``parity(cells, shared=(), ways=WAYS)``: run ``cells`` every way, assert they agree."""
     shell.run_line_magic("matplotlib", "inline")  # figures show as a notebook shows them
+    # `!cmd` as a kernel runs it (IPython's test shell prints its output stripped instead)
+    monkeypatch.setattr(shell, "system", shell.system_piped)
+    # a fresh notebook: IPython's %run draws (and so shows) a figure when an earlier cell drew
+    # one (its matplotlib runner reads this flag), and earlier tests in this process did
+    import matplotlib.pyplot as plt
+    monkeypatch.setattr(plt.draw_if_interactive, "called", False, raising=False)
     runners = {
         "plain": lambda cells: run_shell(shell, cells, "plain"),
         "kernel": lambda cells: run_kernel(parity_kernel.kc, cells),

@@ -389,18 +389,33 @@ CASES = [
         finally:
             f.close()
         """, {"open", "p", "f"}, {"f"}),
-    case("except_as_name_is_written", """
+    case("except_as_name_is_written_and_unbound_after_its_handler", """
         try:
             run()
         except Exception as err:
             log(err)
-        """, {"run", "Exception", "log"}, {"err"}),
-    case("except_star_group_is_written", """
+        """, {"run", "Exception", "log"}, {"err"}, {"err"}),
+    case("except_star_group_is_written_and_unbound", """
         try:
             go()
         except* ValueError as eg:
             handle(eg)
-        """, {"go", "ValueError", "handle"}, {"eg"}),
+        """, {"go", "ValueError", "handle"}, {"eg"}, {"eg"}),
+    case("except_as_name_bound_again_after_the_handler_is_bound", """
+        try:
+            go()
+        except KeyError as e:
+            pass
+        e = 2
+        print(e)
+        """, {"go", "KeyError", "print"}, {"e"}, {"e"}),
+    case("except_as_name_in_a_function_is_its_local", """
+        def f():
+            try:
+                go()
+            except KeyError as e:
+                return e
+        """, {"go", "KeyError"}, {"f"}),
     case("del_of_subscript_in_loop_reads_container", """
         for k in keys:
             del cache[k]
@@ -822,6 +837,36 @@ def test_every_read_and_write_seen_at_run_time_is_predicted(code: str) -> None:
                  id="globals_item_bound_from_a_function"),
     pytest.param("x = 1\ny = globals()['x']", set(), {"x", "y"}, id="globals_item_bound_before"),
     pytest.param("y = globals()[key]", {"key"}, {"y"}, id="globals_computed_key_is_not_a_name"),
+    # what IPython's var_expand evaluates in a shell command or a magic's line
+    pytest.param("get_ipython().system('echo {message} $message $$literal')", {"message"}, set(),
+                 id="shell_command_braces_and_dollars"),
+    pytest.param("files = get_ipython().getoutput('ls {base.upper()}/${sub}')", {"base", "sub"},
+                 {"files"}, id="getoutput_expressions"),
+    pytest.param("get_ipython().system(\"awk '{print $1}' $path\")", {"path"}, set(),
+                 id="shell_syntax_in_braces_and_quotes_is_no_name"),
+    pytest.param("get_ipython().system('echo {[v for v in items]} {d[1:2]}')", {"items", "d"},
+                 set(), id="comprehension_and_slice_in_braces"),
+    pytest.param("def f(word):\n    get_ipython().system('echo {word} $glob')", {"glob"}, {"f"},
+                 id="a_functions_locals_expand_too"),
+    pytest.param("get_ipython().run_cell_magic('writefile', '$where/a.txt', 'text {nope}\\n')",
+                 {"where"}, set(), id="cell_magic_line_expands_not_its_body"),
+    pytest.param("get_ipython().run_line_magic('cd', '{base}')", {"base"}, set(),
+                 id="line_magic_expands"),
+    pytest.param("get_ipython().run_line_magic('timeit', '-n1 {x: 1 for x in ys}')", {"ys"},
+                 set(), id="no_var_expand_magics_are_code_only"),
+    # %prun, %%prun, %%capture, %debug run code in the notebook's namespace
+    pytest.param("get_ipython().run_line_magic('prun', '-q -s cumulative -l 3 t = g(4)')", {"g"},
+                 {"t"}, id="prun_statement_after_its_options"),
+    pytest.param("r = get_ipython().run_line_magic('prun', '-r -q g(1)')", {"g"}, {"r"},
+                 id="prun_r_returns_stats"),
+    pytest.param("get_ipython().run_cell_magic('prun', '-q -T out.txt first = a', 'b = first')",
+                 {"a"}, {"first", "b"}, id="prun_cell_runs_its_line_then_its_body"),
+    pytest.param("get_ipython().run_cell_magic('capture', '--no-stderr cap', 'v = w\\n')", {"w"},
+                 {"v", "cap"}, id="capture_binds_its_name_after_its_body"),
+    pytest.param("get_ipython().run_cell_magic('capture', 'cap', '!echo $m\\n%time q = m\\n')",
+                 {"m"}, {"q", "cap"}, id="capture_body_is_ipython_syntax"),
+    pytest.param("get_ipython().run_line_magic('debug', '--breakpoint f.py:3 h(z)')", {"h", "z"},
+                 set(), id="debug_statement"),
 ])
 def test_names_in_strings_whose_meaning_is_known(code: str, reads: set, writes: set) -> None:
     names = analyze(code)
@@ -837,6 +882,22 @@ def test_who_and_whos_list_every_notebook_name() -> None:
         assert analyze(line).lists_names, line
     assert not analyze("get_ipython().run_line_magic('time', 'x.sum()')").lists_names
     assert not analyze("whos()").lists_names
+
+
+def test_run_binds_the_scripts_names_as_a_star_import() -> None:
+    for line in ("get_ipython().run_line_magic('run', 'script.py')",
+                 "get_ipython().run_line_magic('run', '-n -i script.py arg')",
+                 "get_ipython().run_cell_magic('capture', '', \"%run -m mod\\n\")"):
+        assert analyze(line).star_import, line
+    assert not analyze("get_ipython().run_line_magic('time', 'run(1)')").star_import
+    assert set(analyze("get_ipython().run_line_magic('run', '$script')").reads) == {
+        "get_ipython", "script"}
+
+
+def test_capture_with_a_quiet_body_deletes_its_name() -> None:
+    """IPython's ``%%capture out`` deletes ``out`` instead when its body ends with ``;``."""
+    names = analyze("get_ipython().run_cell_magic('capture', 'out', 'x = 1;\\n')")
+    assert set(names.writes) == {"x", "out"} and set(names.deletes) == {"out"}
 
 
 def test_the_in_place_change_walk_meets_every_inner_node_in_ast_walks_order() -> None:

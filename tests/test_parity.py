@@ -292,3 +292,79 @@ def test_xmode_sets_how_later_errors_show_every_way(parity):
     cells = ["def f(x):\n    y = x * 2\n    return 1 / (y - y)", "%xmode Plain", "f(1)",
              "%xmode Verbose", "f(2)", "%xmode Context", "f(3)"]
     parity(cells)
+
+
+# -- found by the differential hunt (PythonDataScienceHandbook 01, jrjohansson's lectures) -------
+
+def test_shell_commands_and_magic_lines_expand_the_notebooks_names(parity, tmp_path):
+    """D5: ``!cmd``, ``x = !cmd`` and a magic's line expand ``{expr}`` and ``$name`` from the
+    notebook's names (IPython's ``var_expand``), so the cell reads the names they use; in a
+    function too, whose globals are the run's."""
+    traces = parity([f"message = 'hello'\nwhere = {str(tmp_path)!r}\n!rm -f {{where}}/note.txt",
+                     "!echo {message} $message",
+                     "files = !echo {message.upper()}\nprint(files)",
+                     "%%writefile $where/note.txt\nsome text",
+                     "!cat $where/note.txt",
+                     # deleted after: a function calling get_ipython() does not come back
+                     "def shout(word):\n    !echo {word.upper()} $message\nshout('hi')\n"
+                     "del shout"])
+    plain = traces["plain"].cells
+    assert plain[1].stdout == "hello hello\r\n" and plain[2].stdout == "['HELLO']\n"
+    assert plain[4].stdout == "some text\r\n" and plain[5].stdout == "HI hello\r\n"
+
+
+def test_run_brings_back_every_name_the_script_defines(parity, tmp_path):
+    """D6: ``%run script.py`` binds the script's names in the notebook, as ``import *`` does,
+    with ``-n`` and ``-i`` too, and rebinds a name the cell read before."""
+    script = tmp_path / "myscript.py"
+    traces = parity([f"!rm -f {script}",
+                     f"%%file {script}\nN = 3\ndef square(x):\n    return x ** 2",
+                     f"%run {script}", "print(N, square(N))",
+                     f"N = 10\n%run -n {script}\nprint(N)",
+                     f"M = 4\n%run -i {script}", "print(M, N, square(M))",
+                     "N = 7", f"print(N)\n%run {script}", "print(N)"])
+    plain = traces["plain"].cells
+    assert plain[3].stdout == "3 9\n" and plain[4].stdout == "3\n"
+    assert plain[6].stdout == "4 3 16\n" and plain[9].stdout == "3\n"
+
+
+def test_run_i_changes_the_notebooks_own_objects(parity, tmp_path):
+    """``%run -i`` runs the script among the notebook's names (fetched on first use): one it
+    changes in place is still the notebook's object after, shared with its other names."""
+    script = tmp_path / "grow.py"
+    traces = parity([f"!rm -f {script}", f"%%file {script}\nK.append(len(K))",
+                     "K = [1]\nalias = K", f"%run -i {script}",
+                     "print(K, alias, K is alias)"], shared=[("K", "alias")])
+    assert traces["plain"].cells[4].stdout == "[1, 1] [1, 1] True\n"
+
+
+def test_prun_and_capture_run_their_code_with_the_notebooks_names(parity):
+    """D7: ``%prun`` and ``%%prun`` run code that reads and binds the notebook's names;
+    ``%%capture NAME`` binds NAME and runs its body as a cell."""
+    traces = parity(["def g(n):\n    return sum(range(n))",
+                     "%prun -q g(10)",
+                     "%prun -q -s cumulative -l 3 total = g(4)",
+                     "%%prun -q\ncell_total = g(5)",
+                     "%%capture cap\nprint(g(5))\ncaptured_value = g(3)",
+                     "print(cap.stdout, total, cell_total, captured_value)",
+                     "%%capture --no-stderr out2\n%time inner = g(6)\n!echo {inner}",
+                     "print(out2.stdout.splitlines()[-1], inner)",
+                     "quiet = 'before'", "%%capture quiet\nprint('hidden');",
+                     "print('quiet' in globals())"])
+    plain = traces["plain"].cells
+    assert plain[5].stdout == "10\n 6 10 3\n"
+    assert plain[7].stdout == "15 15\n" and plain[10].stdout == "False\n"
+
+
+def test_except_as_unbinds_the_notebooks_name_as_plainly(parity):
+    """D8: Python deletes an ``except ... as e`` name at the end of its handler: a notebook ``e``
+    is gone after a cell whose handler ran, kept when no handler ran, rebound when the cell
+    binds it again after."""
+    traces = parity(["e = 2.718\nerr = 'kept'\nagain = 1",
+                     "try:\n    1 / 0\nexcept ZeroDivisionError as e:\n    print('caught', e)",
+                     "print('e' in globals())",
+                     "try:\n    pass\nexcept ValueError as err:\n    pass",
+                     "try:\n    {}['k']\nexcept KeyError as again:\n    pass\nagain = 2",
+                     "print(err, again)"])
+    plain = traces["plain"].cells
+    assert plain[2].stdout == "False\n" and plain[5].stdout == "kept 2\n"

@@ -2,7 +2,8 @@
 
 Written for the ``%%remote`` magic: before a cell runs in a remote kernel, ``reads`` says which
 notebook variables it may need; afterwards ``writes`` and ``deletes`` say which names to bring
-back or remove. This module knows the Python AST and nothing about IPython, kernels or sockets.
+back or remove. This module knows the Python AST and IPython's magics as calls (what
+``%timeit``, ``!cmd`` and ``%%capture`` become), nothing about kernels or sockets.
 
 The analysis follows Python's scoping rules in one walk over the cell, in evaluation order. The
 walk keeps the set of names the cell has *definitely* bound so far; looking a name up in the
@@ -18,6 +19,7 @@ from __future__ import annotations
 import ast
 import io
 import re
+import string
 import tokenize
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -35,10 +37,12 @@ class CellNames:
     ``reads``: names the cell may look up in the notebook namespace before binding them itself
     (builtins and dunders included: the caller filters them against the namespace).
     ``writes``: names the cell binds, or may bind, at cell level, including deleted ones.
-    ``deletes``: names the cell may remove with ``del`` at cell level (also in ``writes``).
+    ``deletes``: names the cell may remove at cell level (also in ``writes``): with ``del``, or
+    as the ``except ... as NAME`` that Python unbinds after its handler.
     ``last_expr``: the last top-level statement is an expression, the cell's result (``Out[n]``);
     not when the cell ends with ``;``, which silences the result as IPython does.
-    ``star_import``: the cell does ``from m import *``, so ``writes`` is incomplete.
+    ``star_import``: the cell does ``from m import *`` or ``%run script.py`` (which binds the
+    script's names), so ``writes`` is incomplete.
     ``maybe_changed``: names the cell reads that it may change in place without assigning them:
     a method is called on them (``lst.append(4)``), something in them is assigned or deleted
     (``x[0] = 1``, ``df.loc[m, 'c'] = v``, ``obj.a = 2``), or they are passed to a call
@@ -135,14 +139,38 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
 
 #: IPython magics that run their argument (or cell body) as Python in the caller's namespace,
 #: or describe the object it names (``x?``): the options before it that take a value, and
-#: whether what it assigns binds there.
+#: whether what it assigns binds there. As a cell magic, what follows the options on the line
+#: runs before the body (``%%timeit``'s setup, ``%%prun``'s and ``%%debug``'s first statement).
 _CODE_MAGICS = {"time": ((), True), "timeit": (("-n", "-r", "-p"), False),
+                "prun": (("-D", "-l", "-s", "-T"), True),
+                "debug": (("-b", "--breakpoint"), True),
                 **dict.fromkeys(("pinfo", "pinfo2", "pdef", "pdoc", "psource", "pfile"),
                                 ((), False))}  # `x?` and friends: the object they describe
+
+#: Magics whose line IPython passes as it is: every other magic's line has its ``{expr}`` and
+#: ``$name`` expanded from the caller's names first (``InteractiveShell.var_expand``).
+_NO_VAR_EXPAND = frozenset(("time", "timeit", "prun", "debug"))
+
+#: ``get_ipython()`` methods that run a shell command after expanding it as a magic's line.
+_SHELL_COMMANDS = frozenset(("system", "system_piped", "system_raw", "getoutput"))
+
+#: ``$name`` and ``$name.attr`` outside single quotes, as IPython's ``DollarFormatter`` finds
+#: them (``$$name`` stands for a literal ``$name``).
+_DOLLAR = re.compile(r"(.*?)\$(\$?[\w\.]+)(?=([^']*'[^']*')*[^']*$)")
 
 
 def _text(node: ast.AST) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+def _shell_call(node: ast.Call) -> tuple[str, list[str | None]] | None:
+    """``get_ipython().method(...)``: the method's name and its arguments' texts (None for an
+    argument that is not a string literal); None for any other call."""
+    func = node.func
+    if (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Call)
+            and isinstance(func.value.func, ast.Name) and func.value.func.id == "get_ipython"):
+        return func.attr, [_text(arg) for arg in node.args]
+    return None
 
 
 def _magic_code(line: str, valued: tuple[str, ...]) -> str:
@@ -156,44 +184,105 @@ def _magic_code(line: str, valued: tuple[str, ...]) -> str:
     return rest
 
 
+def _expansions(text: str) -> list[str]:
+    """The Python expressions IPython's ``var_expand`` evaluates in a shell command or a magic's
+    line: each ``{expr}`` (``${expr}`` too) and each ``$name`` or ``$name.attr``, as its
+    ``DollarFormatter`` parses them. A line it cannot parse, IPython leaves as it is."""
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError:
+        return []
+    found = []
+    for literal, field_name, spec, _ in parts:
+        found += [m.group(2) for m in _DOLLAR.finditer(literal) if not m.group(2).startswith("$")]
+        if field_name:  # IPython puts a `:` part back: `{x[1:3]}` is a slice, not a format
+            found.append(f"{field_name}:{spec}" if spec else field_name)
+    return found
+
+
+_transformer: Any = None
+
+
+@lru_cache(maxsize=256)
+def _as_python(code: str) -> str:
+    """IPython's Python for code a magic runs as a cell (``%%capture``'s body, ``%%time``'s):
+    its own ``!cmd`` and ``%magic`` lines become calls, as IPython transforms them."""
+    global _transformer
+    if "%" not in code and "!" not in code and "?" not in code:
+        return code  # plain Python: nothing to transform
+    try:
+        if _transformer is None:
+            from IPython.core.inputtransformer2 import TransformerManager
+            _transformer = TransformerManager()
+        return _transformer.transform_cell(code)
+    except Exception:  # what IPython cannot transform does not run there either
+        return code
+
+
 def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
     """Python that a call runs from string arguments whose meaning is known: (code, mode, binds).
 
     ``get_ipython().run_line_magic('timeit', '-n1 x.sum()')`` and ``run_cell_magic('time', '',
-    body)`` (what ``%timeit`` and ``%%time`` become), ``eval('x')``, ``exec('y = x')``, and
-    ``pd.eval('df1 + df2')``.
+    body)`` (what ``%timeit`` and ``%%time`` become), ``%%capture``'s body, ``eval('x')``,
+    ``exec('y = x')``, ``pd.eval('df1 + df2')``, and the ``{expr}`` and ``$name`` that a shell
+    command (``!echo $x``, ``files = !ls {path}``) or a magic's line expands, which only read.
     """
     func, args = node.func, node.args
     texts = [_text(arg) for arg in args]
+    shell = _shell_call(node)
     if isinstance(func, ast.Name) and func.id in ("eval", "exec") and texts and texts[0]:
         yield texts[0], func.id, True
+    elif shell is not None:
+        method, texts = shell
+        if method in _SHELL_COMMANDS and texts and texts[0] is not None:
+            yield from ((expr, "eval", False) for expr in _expansions(texts[0]))
+        if method not in ("run_line_magic", "run_cell_magic") or len(texts) < 2 \
+                or texts[0] is None or texts[1] is None:
+            return
+        magic, line = texts[0], texts[1]
+        if magic not in _NO_VAR_EXPAND:
+            yield from ((expr, "eval", False) for expr in _expansions(line))
+        body = texts[2] if method == "run_cell_magic" and len(texts) >= 3 else None
+        if magic == "capture" and body is not None:  # runs its body as a cell of its own
+            yield _as_python(body), "exec", True
+        elif magic in _CODE_MAGICS:
+            valued, binds = _CODE_MAGICS[magic]
+            if method == "run_line_magic":
+                yield _as_python(_magic_code(line, valued)), "exec", binds
+            elif body is not None:
+                yield _as_python(f"{_magic_code(line, valued)}\n{body}"), "exec", binds
     elif isinstance(func, ast.Attribute):
         owner = func.value
         if func.attr == "eval" and isinstance(owner, ast.Name) and owner.id in ("pd", "pandas") \
                 and texts and texts[0]:
             yield texts[0].replace("@", ""), "eval", True
-        elif (func.attr in ("run_line_magic", "run_cell_magic") and isinstance(owner, ast.Call)
-              and isinstance(owner.func, ast.Name) and owner.func.id == "get_ipython"
-              and len(texts) >= 2 and texts[0] in _CODE_MAGICS and texts[1] is not None):
-            valued, binds = _CODE_MAGICS[texts[0]]
-            if func.attr == "run_line_magic":
-                yield _magic_code(texts[1], valued), "exec", binds
-            elif len(texts) >= 3 and texts[2] is not None:
-                setup = _magic_code(texts[1], valued) if texts[0] == "timeit" else ""
-                yield f"{setup}\n{texts[2]}", "exec", binds  # %%timeit's line: its setup
 
 
 #: IPython magics that list the names of the namespace they run in.
 _LISTING_MAGICS = frozenset(("who", "whos", "who_ls"))
 
 
-def _lists_names(node: ast.Call) -> bool:
-    """Whether the call is ``get_ipython().run_line_magic('whos', ...)`` or another listing."""
-    func, texts = node.func, [_text(arg) for arg in node.args[:1]]
-    return (isinstance(func, ast.Attribute) and func.attr == "run_line_magic"
-            and isinstance(func.value, ast.Call) and isinstance(func.value.func, ast.Name)
-            and func.value.func.id == "get_ipython" and bool(texts)
-            and texts[0] in _LISTING_MAGICS)
+def _line_magic(node: ast.Call) -> str | None:
+    """The magic's name, for ``get_ipython().run_line_magic('name', ...)``."""
+    shell = _shell_call(node)
+    if shell is None or shell[0] != "run_line_magic" or not shell[1]:
+        return None
+    return shell[1][0]
+
+
+def _capture_output(node: ast.Call) -> tuple[str, bool] | None:
+    """For ``%%capture [options] NAME`` (``run_cell_magic('capture', line, body)``): NAME, and
+    whether the body ends with ``;``, when IPython deletes NAME instead of binding it."""
+    shell = _shell_call(node)
+    if shell is None or shell[0] != "run_cell_magic" or len(shell[1]) < 3:
+        return None
+    magic, line, body = shell[1][:3]
+    if magic != "capture" or line is None or body is None:
+        return None
+    words = [word for word in line.split() if not word.startswith("-")]
+    if not words or not words[0].isidentifier():
+        return None
+    return words[0], _ends_with_semicolon(body, 1)
 
 
 _AT_NAME = re.compile(r"@([A-Za-z_][A-Za-z0-9_]*)")
@@ -451,28 +540,41 @@ class _Walker:
             self.bind(node.id, deleted=type(node.ctx) is ast.Del)
 
     def visit_call(self, node: ast.Call) -> None:
-        """A call; code it runs from a string (a magic's, ``eval``'s, ``query``'s) counts too."""
+        """A call; code it runs from a string (a magic's, ``eval``'s, ``query``'s) counts too,
+        and what IPython's magics bind: ``%run``'s script's names, ``%%capture``'s NAME."""
         self.visit_children(node)
-        if _lists_names(node):
+        magic = _line_magic(node)
+        if magic in _LISTING_MAGICS:
             self.lists_names = True
+        elif magic == "run":  # the script's names land in the notebook, as `import *`'s do
+            self.star_import = True
         for code, mode, binds in _code_in_strings(node):
             try:
                 tree = compile(code, "<string>", mode, flags=_PARSE_FLAGS, dont_inherit=True)
             except (SyntaxError, ValueError):
                 continue
+            body = tree.body if mode == "exec" else [tree.body]
             self.changed.update(_maybe_changed(tree))  # `%timeit lst.append(1)` changes lst
-            if not binds:  # it runs in a function of its own (%timeit): only its reads count
+            if not binds:  # it runs in a namespace of its own (%timeit): only its reads count
                 inner = _Walker()
-                inner.visit_all(tree.body)
+                inner.visit_all(body)
                 for name in inner.reads:
                     self.load(name)
                 self.changed.update(inner.changed)
-            elif mode == "exec":
-                self.visit_all(tree.body)
+                self.star_import |= inner.star_import
             else:
-                self.visit(tree.body)
+                self.visit_all(body)
+        captured = _capture_output(node)
+        if captured is not None:  # after its body: `%%capture out` binds out in the notebook
+            self.bind(captured[0], self.module_scope(), deleted=captured[1])
         for name in _at_names(node):
             self.load(name)
+
+    def module_scope(self) -> _Scope:
+        scope = self.scope
+        while scope.parent is not None:
+            scope = scope.parent
+        return scope
 
     def visit_subscript(self, node: ast.Subscript) -> None:
         """A subscript; ``globals()['x']`` reads or binds the cell's global ``x`` (a key
@@ -485,13 +587,10 @@ class _Walker:
         name = _text(node.slice)
         if name is None or not name.isidentifier():
             return
-        module = self.scope
-        while module.parent is not None:
-            module = module.parent
         if type(node.ctx) is ast.Load:
             self.load(name)
         else:
-            self.bind(name, module, deleted=type(node.ctx) is ast.Del)
+            self.bind(name, self.module_scope(), deleted=type(node.ctx) is ast.Del)
 
     def visit_named_expr(self, node: ast.NamedExpr) -> None:
         self.visit(node.value)
@@ -597,8 +696,8 @@ class _Walker:
         if node.name:
             self.bind(node.name)
         self.visit_all(node.body)
-        if node.name and self.scope.kind == "class":  # Python deletes the name after the handler
-            self.bound.discard((self.scope, self.mangle(node.name)))
+        if node.name:  # Python deletes the name after the handler: a notebook's goes too
+            self.bind(node.name, deleted=True)
 
     def visit_match(self, node: ast.Match) -> None:
         self.visit(node.subject)

@@ -76,6 +76,13 @@ PLACEHOLDER = _Placeholder()
 WATCH_BYTES = 64 << 20
 
 
+def _calls_the_shell(code: str) -> bool:
+    """Whether a cell's Python calls IPython's shell by name: a magic (``_magic(``), or a shell
+    command (``!cmd`` → ``.system(``, ``x = !cmd`` → ``.getoutput(``), whose ``{expr}`` and
+    ``$name`` IPython expands from the shell's ``user_ns``."""
+    return "_magic(" in code or ".system(" in code or ".getoutput(" in code
+
+
 def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     """The inputs a run may change in place (the request's ``watch``), with a digest of each now.
 
@@ -591,12 +598,13 @@ class Engine:
         """Around a cell that calls magics: IPython's namespace is the run's while it runs.
 
         As in a plain cell, ``x?``, ``%pinfo``, ``%whos``, ``%%time`` and ``%timeit`` look the
-        cell's names up in the shell's ``user_ns``, and what they bind there stays in the run.
+        cell's names up in the shell's ``user_ns``, and what they bind there stays in the run;
+        ``!echo {x}`` in a function expands ``x`` from there too.
         On the main thread only: a detached job's thread must not swap the namespace under a
         cell the main thread runs; its magics use the kernel's, and leave no names there.
         """
         shell = getattr(self.kernel, "shell", None)
-        if shell is None or "_magic(" not in code:
+        if shell is None or not _calls_the_shell(code):
             yield
             return
         if threading.current_thread() is not threading.main_thread():
@@ -641,7 +649,7 @@ class Engine:
         """Around a cell that calls magics: the names they copy from the run into the kernel's
         own namespace (``%timeit`` does) go again, so a later cell never sees them stale."""
         shell = getattr(self.kernel, "shell", None)
-        if shell is None or "_magic(" not in code:
+        if shell is None or not _calls_the_shell(code):
             yield
             return
         user_ns = shell.user_ns
@@ -732,7 +740,9 @@ class Engine:
         changed = changed_there - set(names)
         names += sorted(changed)
         if content.get("star_import"):  # `from m import *` binds names the client cannot list
-            given = {*inputs, *content.get("placeholders", ()), *lookup.fetched(namespace),
+            # an input still bound to the object that came is the notebook's own: not new
+            kept = {n for n in inputs if namespace.get(n) is (sent or {}).get(n, namespace.get(n))}
+            given = {*kept, *content.get("placeholders", ()), *lookup.fetched(namespace),
                      "__name__", "get_ipython", *MAGICS_MACHINERY}
             listed = set(names)
             names += [n for n in namespace if n not in given and n not in listed
