@@ -368,3 +368,9 @@ def test_except_as_unbinds_the_notebooks_name_as_plainly(parity):
                      "print(err, again)"])
     plain = traces["plain"].cells
     assert plain[2].stdout == "False\n" and plain[5].stdout == "kept 2\n"
+
+
+def test_a_function_that_runs_shell_commands_comes_back_and_runs_every_way(parity):
+    # a `!cmd` (or %magic) inside a def calls get_ipython(): the function must still travel
+    parity(["def greet(who):\n    !echo hello {who}", "greet('there')",
+            "listed = callable(greet)"])

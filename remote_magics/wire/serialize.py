@@ -120,6 +120,8 @@ class Pickler(cloudpickle.CloudPickler):
             return reduced
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
+        if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
+            return module_attribute, ("IPython", "get_ipython")
         where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
             return module_attribute, where[:2]
@@ -163,6 +165,15 @@ def quiet_import(name: str) -> ModuleType:
             __import__(name)
         module = sys.modules[name]
     return module
+
+
+def _shell_accessor(obj: Any) -> bool:
+    """Whether ``obj`` is an IPython shell's ``get_ipython`` method, which every cell's
+    namespace holds (``!cmd`` and ``%magic`` lines call it): pickled, it would carry the whole
+    shell, which cannot travel (its history database's connection)."""
+    owner = getattr(obj, "__self__", None)
+    return type(obj) is types.MethodType and getattr(obj, "__name__", None) == "get_ipython" \
+        and type(owner).__module__.split(".")[0] in ("IPython", "ipykernel")
 
 
 def module_attribute(module: str, name: str) -> Any:
