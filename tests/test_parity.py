@@ -374,3 +374,12 @@ def test_a_function_that_runs_shell_commands_comes_back_and_runs_every_way(parit
     # a `!cmd` (or %magic) inside a def calls get_ipython(): the function must still travel
     parity(["def greet(who):\n    !echo hello {who}", "greet('there')",
             "listed = callable(greet)"])
+
+
+def test_a_figure_left_open_under_another_backend_is_not_shown_again(parity):
+    # jrjohansson Lecture-4: with matplotlib.use('svg') nothing shows after the cell; the figure
+    # that came back must not be taken up (and shown) by the notebook's inline backend
+    parity(["import matplotlib\nbefore = matplotlib.get_backend()\nmatplotlib.use('svg')\n"
+            "import matplotlib.pyplot as plt", "fig, ax = plt.subplots()\nax.plot([1, 2]);",
+            "print(len(ax.lines))",
+            "plt.close('all')\nmatplotlib.use(before)\ndel before"])

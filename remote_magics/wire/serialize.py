@@ -143,6 +143,11 @@ class Pickler(cloudpickle.CloudPickler):
         if returning and id(obj) in returning:
             return NotImplemented
         reduced = _with_own_attributes(obj)
+        if reduced is NotImplemented and _is_figure(obj):
+            try:
+                reduced = _unmanaged(obj, obj.__reduce_ex__(PROTOCOL))
+            except Exception:  # it pickles as it would have
+                reduced = NotImplemented
         return reduced if reduced is not NotImplemented else super().reducer_override(obj)
 
 
@@ -870,6 +875,7 @@ def _as_existing(obj: Any, name: str) -> Any:
     if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
             or any(part is not None for part in reduced[3:5]):
         return NotImplemented
+    reduced = _unmanaged(obj, reduced)
     state = reduced[2] if len(reduced) > 2 else None
     extra = _own_attributes(obj)
     if extra:  # a pandas object's, with the attributes a user set on it
@@ -886,6 +892,23 @@ def _own_attributes(obj: Any) -> dict:
         module.partition(".")[0] == "pandas" else None
     return {key: value for key, value in own.items() if not key.startswith("_")} \
         if isinstance(own, dict) else {}
+
+
+def _is_figure(obj: Any) -> bool:
+    kind = type(obj)
+    return kind.__name__ == "Figure" and kind.__module__ == "matplotlib.figure"
+
+
+def _unmanaged(obj: Any, reduced: Any) -> Any:
+    """A matplotlib figure's reduction without its "restore to pyplot" flag (set while pyplot
+    holds it open, under a backend other than inline): the receiver's pyplot does not take it
+    up, so its own inline backend does not show it again after the cell (the side that drew it
+    showed it, or, under that backend, did not)."""
+    if not _is_figure(obj) or not (isinstance(reduced, tuple) and len(reduced) >= 3
+                                   and isinstance(reduced[2], dict)
+                                   and reduced[2].get("_restore_to_pylab")):
+        return reduced
+    return (*reduced[:2], {**reduced[2], "_restore_to_pylab": False}, *reduced[3:])
 
 
 def _with_own_attributes(obj: Any) -> Any:
