@@ -242,6 +242,9 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     shell.display_formatter.active_types = list(shell.display_formatter.formatters)
     for name in user_names(shell.user_ns, shell.user_ns_hidden):
         del shell.user_ns[name]
+    # IPython stops updating _ once a cell bound it (`for _ in ...` in an earlier test): in step
+    for name, value in zip(("_", "__", "___"), unders):
+        shell.user_ns[name] = value
     prefix = "" if way == "plain" else f"%%remote --target {target} --download={way}\n"
     recorder = _Recorder(shell)
     try:

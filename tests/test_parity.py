@@ -383,3 +383,13 @@ def test_a_figure_left_open_under_another_backend_is_not_shown_again(parity):
             "import matplotlib.pyplot as plt", "fig, ax = plt.subplots()\nax.plot([1, 2]);",
             "print(len(ax.lines))",
             "plt.close('all')\nmatplotlib.use(before)\ndel before"])
+
+
+def test_annotations_are_evaluated_as_in_a_plain_cell(parity):
+    # pytudes' Orderable Cards: the engine's own `from __future__ import annotations` must not
+    # leak into the cells it compiles (annotations turned into strings)
+    parity(["def f(x: int) -> list:\n    return [x]\nkinds = f.__annotations__",
+            "try:\n    def g(x: Undefined):\n        pass\nexcept NameError as err:\n"
+            "    print('NameError')",
+            "from dataclasses import dataclass, fields\n@dataclass\nclass P:\n    x: int\n"
+            "types = [f.type for f in fields(P)]"])

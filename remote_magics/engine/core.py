@@ -9,6 +9,7 @@ are the standard library, ipykernel, cloudpickle and the wire format only.
 """
 from __future__ import annotations
 
+import __future__
 import ast
 import asyncio
 import base64
@@ -118,6 +119,10 @@ class Batch:
     remote: dict[int, tuple[dict, str | None]] = dataclasses.field(default_factory=dict)
 
 
+#: The compiler flags of every ``__future__`` feature (what a cell's future import sets).
+_FUTURE_FLAGS = functools.reduce(
+    lambda flags, name: flags | getattr(__future__, name).compiler_flag,
+    __future__.all_feature_names, 0)
 #: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
 #: directory history of ``%cd``, ``%pushd``, ``%dhist``): a run that calls magics has them.
 MAGICS_MACHINERY = ("_dh",)
@@ -550,18 +555,25 @@ class Engine:
         """Run the cell's code in ``namespace``; the value of a last expression, else None."""
         code = content["code"]
         filename = self._cell_file(code, content.get("cell_id") or 0)
-        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        # the __future__ imports earlier cells made, as IPython's compiler keeps them; never
+        # this module's own (dont_inherit: `annotations` here must not make a cell's lazy)
+        shell_compiler = getattr(getattr(self.kernel, "shell", None), "compile", None)
+        futures = getattr(shell_compiler, "flags", 0) & _FUTURE_FLAGS
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | futures
         tree: Any = code  # without a last expression, compile the text: no Python AST objects
         last = None
         if content.get("last_expr"):
-            tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags)
+            tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags,
+                           dont_inherit=True)
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = ast.Expression(tree.body.pop().value)
         with self._magics_see_the_run(code, namespace), self._as_in_a_cell():
             for node, mode in ((tree, "exec"), (last, "eval")):
                 if node is None:
                     continue
-                compiled = compile(node, filename, mode, flags=flags)
+                compiled = compile(node, filename, mode, flags=flags, dont_inherit=True)
+                if shell_compiler is not None and compiled.co_flags & _FUTURE_FLAGS & ~futures:
+                    shell_compiler.flags |= compiled.co_flags & _FUTURE_FLAGS  # later cells too
                 outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
                 if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
                     outcome = await outcome
