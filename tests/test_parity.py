@@ -393,3 +393,10 @@ def test_annotations_are_evaluated_as_in_a_plain_cell(parity):
             "    print('NameError')",
             "from dataclasses import dataclass, fields\n@dataclass\nclass P:\n    x: int\n"
             "types = [f.type for f in fields(P)]"])
+
+
+def test_builtins_are_the_builtins_module_as_in_a_plain_cell(parity):
+    # pytudes' Snobol: vars(__builtins__), __builtins__.__name__, __builtin__
+    parity(["same = vars(__builtins__)['len'] is len\nprint(__builtins__.__name__)",
+            "print(__builtin__.__name__, __builtins__.abs(-2))",
+            "print(eval('vars(__builtins__)[\"min\"](3, 4)'))"])

@@ -13,6 +13,7 @@ import __future__
 import ast
 import asyncio
 import base64
+import builtins
 import contextlib
 import contextvars
 import dataclasses
@@ -535,7 +536,9 @@ class Engine:
                     packed=bound["packed"]), frames
 
     def namespace(self, content: dict, frames: list, client: str) -> dict:
-        namespace: dict[str, Any] = {"__name__": "__main__"}
+        # as IPython's user namespace: the builtins module under both names (`vars(__builtins__)`)
+        namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
+                                     "__builtin__": builtins}
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:
             namespace["get_ipython"] = shell.get_ipython
