@@ -400,3 +400,18 @@ def test_builtins_are_the_builtins_module_as_in_a_plain_cell(parity):
     parity(["same = vars(__builtins__)['len'] is len\nprint(__builtins__.__name__)",
             "print(__builtin__.__name__, __builtins__.abs(-2))",
             "print(eval('vars(__builtins__)[\"min\"](3, 4)'))"])
+
+
+def test_globals_a_notebook_function_rebinds_or_changes_come_back(parity):
+    # pytudes' Cheryl-and-Eve (`global DATES`), BASIC, Konane (`set_N(4)`): the everyday style
+    # of a function that sets or fills the notebook's globals
+    parity(["counter = 0\ndef inc():\n    global counter\n    counter += 1",
+            "inc()", "counter",
+            "def make():\n    global fresh\n    fresh = [1, 2]", "make()", "fresh",
+            "seen = []\ndef visit(x):\n    seen.append(x)\ndef walk(xs):\n    for x in xs:\n"
+            "        visit(x)", "walk([1, 2, 3])", "seen",
+            "from collections import Counter\ntally = Counter()\n"
+            "def count(word):\n    tally[word] += 1", "count('a'); count('a')", "tally"],
+           # not `none`: there a function stays in the run that defined it, with its globals
+           # (README's known limit)
+           ways=("plain", "all", "small", "kernel"))
