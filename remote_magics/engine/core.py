@@ -788,15 +788,22 @@ class Engine:
         # object's reference to one it only read is still to that one (`ax.figure is fig`)
         held = {name: obj for name, (obj, _) in (watched or {}).items()
                 if namespace.get(name, PLACEHOLDER) is obj}
-        held.update((name, obj) for name, obj in (sent or {}).items()
-                    if name not in held and namespace.get(name, PLACEHOLDER) is obj)
+        read = {name: obj for name, obj in (sent or {}).items()
+                if name not in held and namespace.get(name, PLACEHOLDER) is obj}
+        held.update(read)
+        # when something changed, one the cell only read (of a Python class) goes with its
+        # state too: a changed object may refer to objects inside it (a figure's transforms,
+        # which ax.bbox uses), which must be the notebook's, not copies; the notebook names
+        # sharing its objects came with the watched ones, so they stay the notebook's too
+        restated = changed_there | ({name for name, obj in read.items()
+                                     if serialize.restatable(obj)} if changed_there else set())
         origins: dict[int, list[str]] = {}  # each input object → the names it came under
         for origin, given in (sent or {}).items():
             origins.setdefault(id(given), []).append(origin)
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         with serialize.cell_namespace(namespace), \
-                serialize.returning(held, changed_there, sent or {}), \
+                serialize.returning(held, restated, sent or {}), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
             for name in names:
                 if name not in namespace:

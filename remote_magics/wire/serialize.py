@@ -862,11 +862,17 @@ def updating(objects: Mapping[str, Any]) -> Iterator[None]:
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
 
 
+def restatable(obj: Any) -> bool:
+    """Whether ``obj`` can go as "the receiver's object, with this state" (:func:`returning`):
+    an instance of a Python class whose state is its ``__dict__``."""
+    kind = type(obj)
+    return bool(kind.__flags__ & _HEAPTYPE) and not isinstance(obj, (list, dict, set, tuple)) \
+        and isinstance(getattr(obj, "__dict__", None), dict)
+
+
 def _as_existing(obj: Any, name: str) -> Any:
     """The reduction of ``obj`` as the receiver's object ``name``, or NotImplemented."""
-    kind = type(obj)
-    if not kind.__flags__ & _HEAPTYPE or isinstance(obj, (list, dict, set, tuple)) \
-            or not isinstance(getattr(obj, "__dict__", None), dict):
+    if not restatable(obj):
         return NotImplemented
     try:
         reduced = obj.__reduce_ex__(PROTOCOL)
