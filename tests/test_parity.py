@@ -418,3 +418,4 @@ def test_globals_a_notebook_function_rebinds_or_changes_come_back(parity):
            # not `none`: there a function stays in the run that defined it, with its globals
            # (README's known limit)
            ways=("plain", "all", "small", "kernel"))
+

@@ -351,3 +351,34 @@ def test_numpy_views_of_another_names_array_arrive_as_views_of_it():
     items, frames = stream_of({"alone": big[:10]})  # its array is not sent: a copy of its bytes
     assert sum(memoryview(f).nbytes for f in frames[0]) < 1000
     assert np.array_equal(loaded(items, frames)["alone"], np.zeros(10))
+
+
+def test_an_installed_modules_global_goes_by_its_name_even_a_closure():
+    # jrjohansson Lecture-5: `from sympy import *` binds `cacheit`, a closure cloudpickle cannot
+    # pickle by value; matplotlib's rcParams, which a copy of changes nothing
+    import sys
+    import types
+
+    def make():
+        def cached():
+            return 1
+        return cached
+
+    module = types.ModuleType("installed_elsewhere")
+    module.cacheit, module.settings = make(), {"lines.linewidth": 1.5}
+    module.cacheit.__module__ = module.__name__
+    sys.modules[module.__name__] = module
+    try:
+        class Settings(dict):
+            pass
+        Settings.__module__ = module.__name__
+        module.live = Settings(a=1)
+        assert serialize.module_global("cacheit", module.cacheit) == (module.__name__, "cacheit")
+        assert serialize.module_global(None, module.live) == (module.__name__, "live")
+        assert serialize.module_global("other", module.live) is None  # not under that name
+        with serialize.module_globals({"cacheit": module.cacheit}, [module.live]):
+            frames = serialize.dumps([module.cacheit, module.live])
+        cacheit, live = serialize.loads(frames)
+        assert cacheit is module.cacheit and live is module.live
+    finally:
+        del sys.modules[module.__name__]

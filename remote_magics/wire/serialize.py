@@ -111,6 +111,9 @@ class Pickler(cloudpickle.CloudPickler):
         getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
     def reducer_override(self, obj: Any) -> Any:
+        where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
+        if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
+            return module_attribute, where[:2]
         if isinstance(obj, (type, types.FunctionType)):
             _import_module_of(obj)
             reduced = super().reducer_override(obj)
@@ -122,9 +125,6 @@ class Pickler(cloudpickle.CloudPickler):
             return quiet_import, (obj.__name__,)
         if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
             return module_attribute, ("IPython", "get_ipython")
-        where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
-        if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
-            return module_attribute, where[:2]
         returning = getattr(_state, "returning", None)
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
@@ -192,8 +192,10 @@ def module_global(name: str | None, obj: Any) -> tuple[str, str] | None:
     such an object is process state (settings, registries), which a plain cell changes live.
     With ``name`` None, under whatever name it has there."""
     kind = type(obj)
-    if kind in PLAIN or isinstance(obj, (type, types.FunctionType, ModuleType)):
+    if kind in PLAIN or isinstance(obj, (type, ModuleType)):
         return None  # by reference already, or nothing to keep
+    if isinstance(obj, types.FunctionType):  # sympy's `cacheit`, a closure: by its global name
+        kind = obj  # its own module, not the function type's
     owner = getattr(kind, "__module__", None)
     if not isinstance(owner, str):
         return None
