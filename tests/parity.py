@@ -250,6 +250,8 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     # while the builtins hold one (Python's own displayhook sets that): in step, and none there
     for name, value in zip(("_", "__", "___"), unders):
         shell.user_ns[name] = value
+        if name in shell.user_ns_hidden:  # what IPython compares a hidden one with
+            shell.user_ns_hidden[name] = value
     builtin_under = builtins.__dict__.pop("_", _NONE)
     prefix = "" if way == "plain" else f"%%remote --target {target} --download={way}\n"
     recorder = _Recorder(shell)
