@@ -383,3 +383,37 @@ def test_a_figure_left_open_under_another_backend_is_not_shown_again(parity):
             "import matplotlib.pyplot as plt", "fig, ax = plt.subplots()\nax.plot([1, 2]);",
             "print(len(ax.lines))",
             "plt.close('all')\nmatplotlib.use(before)\ndel before"])
+
+
+def test_a_cached_function_of_the_notebook_runs_remotely_and_recurses_through_its_cache(parity):
+    # D4 (41 of 114 pytudes notebooks): an lru_cache wrapper pickled by reference to __main__,
+    # which a run's namespace is not; it travels as its function, cached again on the receiver
+    traces = parity(["from functools import lru_cache, cache",
+                     "@lru_cache\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)",
+                     "fib(20)", "def twice(n):\n    return 2 * fib(n)", "twice(30)",
+                     "@cache\ndef ways(n):\n    return 1 if n < 2 else ways(n - 1) + ways(n - 2)",
+                     "print(ways(200), ways.cache_parameters(), fib.cache_parameters())",
+                     "@lru_cache(maxsize=16, typed=True)\ndef sq(x):\n    return x * x",
+                     "print(sq(3), sq(3.0), sq.cache_parameters(), sq.__name__, sq.__wrapped__(4))",
+                     "class Grid:\n    @lru_cache(None)\n    def cells(self, n):\n        return n * n",
+                     "print(Grid().cells(7))"])
+    assert traces["plain"].cells[2].result == "text: 6765"
+
+
+def test_a_function_that_comes_back_inside_a_value_is_the_notebooks_own(parity):
+    # D5: a function the notebook sent comes back as the notebook's function, not a copy
+    traces = parity(["def variable(x):\n    return x + 1", "h = [variable]\nd = {variable: 'v'}",
+                     # (the harness compares a dict's keys by ==: a function only to itself)
+                     "print(h[0] is variable, d[variable])\ndel d"], shared=[("h[0]", "variable")])
+    assert traces["plain"].cells[2].stdout == "True v\n"
+
+
+def test_a_slotted_object_changed_remotely_is_updated_in_place(parity):
+    # D7: an object of a class with __slots__ has no __dict__ to replace (its __eq__: the
+    # harness compares an object without a __dict__ by ==)
+    traces = parity(["class S:\n    __slots__ = ('v', 'w')\n    def __init__(self):\n"
+                     "        self.v = 1\n    def __eq__(self, other):\n        return [getattr("
+                     "self, k, None) for k in S.__slots__] == [getattr(other, k, None) for k in "
+                     "S.__slots__]", "s = S()\nalias = s", "s.v = 5\ns.w = [s.v]",
+                     "print(s.v, alias.v, alias.w, alias is s)"], shared=[("s", "alias")])
+    assert traces["plain"].cells[3].stdout == "5 5 [5] True\n"

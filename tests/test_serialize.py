@@ -1,6 +1,7 @@
 """Pickling into frames: out-of-band buffers, the early stop, proxy references."""
 from __future__ import annotations
 
+import functools
 import pickle
 
 import numpy as np
@@ -351,3 +352,112 @@ def test_numpy_views_of_another_names_array_arrive_as_views_of_it():
     items, frames = stream_of({"alone": big[:10]})  # its array is not sent: a copy of its bytes
     assert sum(memoryview(f).nbytes for f in frames[0]) < 1000
     assert np.array_equal(loaded(items, frames)["alone"], np.zeros(10))
+
+
+# --- caches, functions and slotted objects of the notebook (pytudes hunt: D4, D5, D7) -----
+
+CACHED = '''
+from functools import lru_cache, cache
+
+@lru_cache
+def fib(n):
+    "Fibonacci, cached."
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+@lru_cache(maxsize=16, typed=True)
+def sq(x):
+    return x * x
+
+def twice(n):
+    return 2 * fib(n)
+
+class Grid:
+    @cache
+    def cells(self, n):
+        return n * n
+'''
+
+
+def test_a_cached_cell_function_travels_by_value_and_recurses_through_the_receivers_cache():
+    sent = cell_functions(CACHED)
+    sent["fib"](10)  # the sender's cache holds entries: they stay behind
+    with serialize.cell_namespace(sent):
+        frames = serialize.dumps([sent["fib"], sent["sq"], sent["twice"], sent["Grid"]])
+    receiver: dict = {"__name__": "__main__"}
+    with serialize.cell_namespace(receiver):
+        fib, sq, twice, grid = serialize.loads(frames)
+    assert type(fib) is type(sent["fib"]) and fib is not sent["fib"]
+    assert fib.__wrapped__.__globals__ is receiver and receiver["fib"] is fib
+    assert fib.cache_info().currsize == 0  # a new cache, empty
+    assert fib(20) == 6765 and fib.cache_info().misses == 21  # each n computed once: recursion
+    assert twice(20) == 2 * 6765 and fib.cache_info().misses == 21  # hits the same cache
+    assert (fib.__name__, fib.__qualname__, fib.__doc__) == ("fib", "fib", "Fibonacci, cached.")
+    assert sq.cache_parameters() == {"maxsize": 16, "typed": True}
+    assert fib.cache_parameters() == {"maxsize": 128, "typed": False}
+    assert sq(3) == 9 and sq(3.0) == 9.0 and sq.cache_info().currsize == 2  # typed: two entries
+    assert grid().cells(7) == 49 and grid.cells.cache_parameters()["maxsize"] is None
+    assert sent["fib"].cache_info().currsize == 11  # the sender's own cache is untouched
+
+
+@functools.lru_cache(maxsize=4)
+def cached_square(x: int) -> int:
+    return x * x
+
+
+def test_a_cache_of_an_installed_module_still_goes_by_reference():
+    with serialize.cell_namespace({}):
+        assert serialize.loads(serialize.dumps(cached_square)) is cached_square
+
+
+def test_a_function_the_receiver_holds_comes_back_as_its_own_wherever_it_is():
+    mine = cell_functions("def variable(x):\n    return x + 1\n@__import__('functools').cache\n"
+                          "def cached(x):\n    return x")
+    with serialize.cell_namespace(mine):
+        there_ns: dict = {}
+        with serialize.cell_namespace(there_ns):
+            there = serialize.loads(serialize.dumps(mine))  # the engine's copies
+    variable, cached = there["variable"], there["cached"]
+    value = [variable, {variable: "v"}, cached]
+    with serialize.cell_namespace(there_ns), \
+            serialize.returning({"variable": variable, "cached": cached}):
+        frames = serialize.dumps(value)
+    with serialize.cell_namespace(mine), serialize.updating(mine):
+        h, d, c = serialize.loads(frames)
+    assert h is mine["variable"] and d[mine["variable"]] == "v" and c is mine["cached"]
+    variable.calls, variable.__defaults__ = 3, (1,)  # the cell changed its attributes there
+    with serialize.cell_namespace(there_ns), \
+            serialize.returning({"variable": variable}, changed={"variable"}):
+        frames = serialize.dumps([variable])
+    with serialize.cell_namespace(mine), serialize.updating(mine):
+        (back,) = serialize.loads(frames)
+    assert back is mine["variable"] and back.calls == 3 and back() == 2
+
+
+SLOTTED = "class S:\n    __slots__ = ('v', 'w', '__p')\n    def __init__(self):\n        self.v = 1"
+
+
+def test_a_slotted_class_by_value_keeps_its_slots():
+    import subprocess
+    import sys
+
+    sent = cell_functions(SLOTTED + "\ns = S()")
+    frames = serialize.dumps(sent["s"])
+    code = ("import pickle, sys\ns = pickle.loads(sys.stdin.buffer.read())\n"
+            "print(hasattr(s, '__dict__'), s.v, type(s).__slots__)")
+    out = subprocess.run([sys.executable, "-c", code], input=frames[0], capture_output=True,
+                         timeout=60, check=True).stdout.decode().strip()
+    assert out == "False 1 ('v', 'w', '__p')"
+
+
+def test_a_slotted_object_the_receiver_holds_is_updated_in_place():
+    mine = cell_functions(SLOTTED + "\ns = S()\ns.w = 'old'\nholder = [s]")
+    s = mine["s"]
+    there = serialize.loads(serialize.dumps(s))  # in one process: the same class, a copy
+    there.v, there._S__p = 5, [2]
+    del there.w  # unset there: unset here after, as on a fresh object
+    with serialize.returning({"s": there}, changed={"s"}):
+        frames = serialize.dumps([there])
+    with serialize.updating(mine):
+        (back,) = serialize.loads(frames)
+    assert back is s and mine["holder"][0] is s
+    assert s.v == 5 and s._S__p == [2] and not hasattr(s, "w")

@@ -20,6 +20,7 @@ import builtins
 import collections
 import contextlib
 import copyreg
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -97,6 +98,21 @@ def _code_with_its_source(code: types.CodeType) -> tuple:
     return sources.reduce_code(code, cloudpickle.CloudPickler.dispatch_table[types.CodeType](code))
 
 
+def _with_slots(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, with the class's ``__slots__`` in the
+    namespace the receiver makes it from: cloudpickle sets ``__slots__`` only after making the
+    class, which then has no slots and gives its instances a ``__dict__`` (``s.v = 5`` made
+    remotely comes back as state the notebook's slotted object cannot take)."""
+    if reduced is NotImplemented or not isinstance(cls, type) or "__slots__" not in vars(cls) \
+            or not (isinstance(reduced, tuple) and len(reduced) > 1
+                    and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+                    and len(reduced[1]) > 3 and isinstance(reduced[1][3], dict)):
+        return reduced
+    args = list(reduced[1])
+    args[3] = {**args[3], "__slots__": vars(cls)["__slots__"]}
+    return (reduced[0], tuple(args), *reduced[2:])
+
+
 class Pickler(cloudpickle.CloudPickler):
     """cloudpickle's pickler, sending classes and functions of installed modules by reference.
 
@@ -112,12 +128,15 @@ class Pickler(cloudpickle.CloudPickler):
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, (type, types.FunctionType)):
+            returning = getattr(_state, "returning", None)
+            if returning and id(obj) in returning and type(obj) is types.FunctionType:
+                return _as_held_function(obj, *returning[id(obj)])
             _import_module_of(obj)
             reduced = super().reducer_override(obj)
             if reduced is not NotImplemented and type(obj) is types.FunctionType \
                     and obj.__globals__ is getattr(_state, "namespace", None):
                 return (make_cell_function, *reduced[1:5], set_cell_function_state)
-            return reduced
+            return _with_slots(obj, reduced)
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
         if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
@@ -126,10 +145,16 @@ class Pickler(cloudpickle.CloudPickler):
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
             return module_attribute, where[:2]
         returning = getattr(_state, "returning", None)
+        cached = _is_cache_wrapper(obj)
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
-            reduced = _as_existing(obj, name) if changed else (held_object, (name,))
+            # a cache's state is its function, which a cell cannot change: the receiver's own
+            reduced = _as_existing(obj, name) if changed and not cached else (held_object, (name,))
             if reduced is not NotImplemented:
+                return reduced
+        if cached:
+            reduced = _as_cached_function(obj)
+            if reduced is not NotImplemented:  # `@lru_cache def fib` of a cell: by value
                 return reduced
         reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
                            getattr(self, "roots", ()))
@@ -766,6 +791,76 @@ def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
         setattr(func, name, value)
 
 
+#: The type of a function of ``functools.lru_cache`` and ``functools.cache`` (written in C).
+_CACHE_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
+
+
+def _is_cache_wrapper(obj: Any) -> bool:
+    return type(obj) is _CACHE_WRAPPER
+
+
+def _found_by_name(obj: Any) -> bool:
+    """Whether ``obj`` is what its module and qualified name lead to, in an installed module
+    (so that pickle's reference to it finds it on the receiver too)."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    qualname = getattr(obj, "__qualname__", None)
+    if module is None or module.__name__ == "__main__" or not _by_reference(module) \
+            or not isinstance(qualname, str):
+        return False
+    found: Any = module
+    for part in qualname.split("."):
+        found = vars(found).get(part) if isinstance(found, (ModuleType, type)) else None
+    return found is obj
+
+
+def _as_cached_function(obj: Any) -> Any:
+    """A cache of a notebook's function (``@lru_cache def fib``, a cached method of a notebook
+    class) as its function by value, cached anew by the receiver with the same ``maxsize`` and
+    ``typed`` (:func:`cached_function`); NotImplemented for one of an installed module, which
+    pickles by reference. pickle refers to a cache by its name in its module, and a notebook's
+    ``__main__`` is not the receiver's: it could not travel at all.
+
+    The function's globals go with it as any cell function's do, the cache among them (``fib``
+    calls the global ``fib``), so the receiver's function recurses through the receiver's
+    cache. The cache's contents stay behind (C keeps them out of reach): it starts empty
+    there, which changes only ``cache_info()``'s counts, never a result.
+    """
+    wrapped = getattr(obj, "__wrapped__", None)
+    if type(wrapped) is not types.FunctionType or _found_by_name(obj):
+        return NotImplemented
+    parameters = obj.cache_parameters()
+    # its name, qualified name, docstring... as sent: the function is not yet complete when
+    # the receiver wraps it (its own state comes after, see set_cell_function_state)
+    attributes = {key: value for key, value in vars(obj).items() if key != "__wrapped__"}
+    return cached_function, (wrapped, parameters["maxsize"], parameters["typed"]), attributes
+
+
+def cached_function(func: types.FunctionType, maxsize: int | None, typed: bool) -> Any:
+    """Called by the unpickler: ``func`` cached as the sender's was (see
+    :func:`_as_cached_function`)."""
+    return functools.lru_cache(maxsize=maxsize, typed=typed)(func)
+
+
+def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tuple:
+    """The reduction of a function the receiver holds as ``name`` (it sent it): its own function,
+    wherever it appears (``h = [f]`` gives ``h[0] is f``, ``{f: 1}[f]`` finds it), with the
+    attributes and defaults the cell gave it when it ``changed``."""
+    if not changed:
+        return held_object, (name,)
+    state = {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
+             "__kwdefaults__": func.__kwdefaults__}
+    return held_object, (name,), state, None, None, set_function_attributes
+
+
+def set_function_attributes(func: Any, state: dict) -> None:
+    """Called by the unpickler: a held function's attributes and defaults, as the sender's."""
+    if type(func) is not types.FunctionType:  # the receiver holds something else there now
+        return
+    func.__dict__.clear()
+    func.__dict__.update(state["__dict__"])
+    func.__defaults__, func.__kwdefaults__ = state["__defaults__"], state["__kwdefaults__"]
+
+
 @contextlib.contextmanager
 def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
               viewed: Mapping[str, Any] = {}) -> Iterator[None]:
@@ -866,7 +961,7 @@ def _as_existing(obj: Any, name: str) -> Any:
     """The reduction of ``obj`` as the receiver's object ``name``, or NotImplemented."""
     kind = type(obj)
     if not kind.__flags__ & _HEAPTYPE or isinstance(obj, (list, dict, set, tuple)) \
-            or not isinstance(getattr(obj, "__dict__", None), dict):
+            or not (isinstance(getattr(obj, "__dict__", None), dict) or _slot_names(kind)):
         return NotImplemented
     try:
         reduced = obj.__reduce_ex__(PROTOCOL)
@@ -1031,10 +1126,33 @@ def replace_state(obj: Any, state: Any) -> None:
         setstate(state)
         return
     attributes, slots = state if isinstance(state, tuple) else (state, None)
-    obj.__dict__.clear()
-    obj.__dict__.update(attributes or {})
-    for key, value in (slots or {}).items():
+    own = getattr(obj, "__dict__", None)
+    if isinstance(own, dict):
+        own.clear()
+        own.update(attributes or {})
+    else:  # a slotted object: its state is its slots alone
+        slots = {**(attributes or {}), **(slots or {})}
+    slots = slots or {}
+    for key in _slot_names(type(obj)):
+        if key not in slots and hasattr(obj, key):  # unset there: unset here, as a fresh one's
+            delattr(obj, key)
+    for key, value in slots.items():
         setattr(obj, key, value)
+
+
+def _slot_names(kind: type) -> list[str]:
+    """The names of the slots that instances of ``kind`` have (``__slots__`` of it and its
+    bases, private names mangled), as ``copyreg`` finds them to pickle their state."""
+    names = []
+    for klass in kind.__mro__:
+        declared = vars(klass).get("__slots__", ())
+        for name in [declared] if isinstance(declared, str) else declared:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{klass.__name__.lstrip('_')}{name}"
+            names.append(name)
+    return names
 
 
 # --- uploads the engine keeps between runs ------------------------------------------------
