@@ -398,6 +398,8 @@ def test_a_cached_function_of_the_notebook_runs_remotely_and_recurses_through_it
                      "class Grid:\n    @lru_cache(None)\n    def cells(self, n):\n        return n * n",
                      "print(Grid().cells(7))"])
     assert traces["plain"].cells[2].result == "text: 6765"
+    for way in ("all", "small"):  # defined remotely, they come back: no proxies
+        assert not traces[way].proxied & {"fib", "twice", "ways", "sq", "Grid"}
 
 
 def test_a_function_that_comes_back_inside_a_value_is_the_notebooks_own(parity):

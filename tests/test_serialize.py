@@ -431,6 +431,16 @@ def test_a_function_the_receiver_holds_comes_back_as_its_own_wherever_it_is():
     with serialize.cell_namespace(mine), serialize.updating(mine):
         (back,) = serialize.loads(frames)
     assert back is mine["variable"] and back.calls == 3 and back() == 2
+    counting = cell_functions("def counter():\n    count = 0\n    def inc():\n"
+                              "        nonlocal count\n        count += 1\n        return count\n"
+                              "    return inc\ninc = counter()")
+    there = serialize.loads(serialize.dumps(counting["inc"]))
+    there()
+    with serialize.returning({"inc": there}, changed={"inc"}):
+        frames = serialize.dumps([there])
+    with serialize.updating(counting):
+        (back,) = serialize.loads(frames)
+    assert back is counting["inc"] and back() == 2  # its count went on from there
 
 
 SLOTTED = "class S:\n    __slots__ = ('v', 'w', '__p')\n    def __init__(self):\n        self.v = 1"

@@ -847,18 +847,28 @@ def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tup
     attributes and defaults the cell gave it when it ``changed``."""
     if not changed:
         return held_object, (name,)
+    closure = []  # the values its closure's variables hold there (``nonlocal count``)
+    for cell in func.__closure__ or ():
+        try:
+            closure.append((cell.cell_contents,))
+        except ValueError:  # an empty cell
+            closure.append(())
     state = {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
-             "__kwdefaults__": func.__kwdefaults__}
+             "__kwdefaults__": func.__kwdefaults__, "__closure__": closure}
     return held_object, (name,), state, None, None, set_function_attributes
 
 
 def set_function_attributes(func: Any, state: dict) -> None:
-    """Called by the unpickler: a held function's attributes and defaults, as the sender's."""
+    """Called by the unpickler: a held function's attributes, defaults and closure's values,
+    as the sender's."""
     if type(func) is not types.FunctionType:  # the receiver holds something else there now
         return
     func.__dict__.clear()
     func.__dict__.update(state["__dict__"])
     func.__defaults__, func.__kwdefaults__ = state["__defaults__"], state["__kwdefaults__"]
+    for cell, value in zip(func.__closure__ or (), state["__closure__"]):
+        if value:
+            cell.cell_contents = value[0]
 
 
 @contextlib.contextmanager
