@@ -415,8 +415,9 @@ def test_a_function_the_receiver_holds_comes_back_as_its_own_wherever_it_is():
     with serialize.cell_namespace(mine):
         there_ns: dict = {}
         with serialize.cell_namespace(there_ns):
-            there = serialize.loads(serialize.dumps(mine))  # the engine's copies
-    variable, cached = there["variable"], there["cached"]
+            # the engine's copies
+            variable, cached = serialize.loads(serialize.dumps([mine["variable"],
+                                                                mine["cached"]]))
     value = [variable, {variable: "v"}, cached]
     with serialize.cell_namespace(there_ns), \
             serialize.returning({"variable": variable, "cached": cached}):
