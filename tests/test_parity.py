@@ -406,7 +406,9 @@ def test_a_function_that_comes_back_inside_a_value_is_the_notebooks_own(parity):
     # D5: a function the notebook sent comes back as the notebook's function, not a copy
     traces = parity(["def variable(x):\n    return x + 1", "h = [variable]\nd = {variable: 'v'}",
                      # (the harness compares a dict's keys by ==: a function only to itself)
-                     "print(h[0] is variable, d[variable])\ndel d"], shared=[("h[0]", "variable")])
+                     "print(h[0] is variable, d[variable])\ndel d",
+                     "table = {variable: 1}", "for key in table:\n    table[key] += 1",
+                     "print(table[variable])\ndel table"], shared=[("h[0]", "variable")])
     assert traces["plain"].cells[2].stdout == "True v\n"
 
 

@@ -472,3 +472,32 @@ def test_a_slotted_object_the_receiver_holds_is_updated_in_place():
         (back,) = serialize.loads(frames)
     assert back is s and mine["holder"][0] is s
     assert s.v == 5 and s._S__p == [2] and not hasattr(s, "w")
+
+
+def test_a_function_sent_inside_a_value_comes_back_as_the_senders_own():
+    # sent inside a dict, not by its name: the sender's name for it goes with it
+    mine = cell_functions("def variable(x):\n    return x + 1\nfrom functools import cache\n"
+                          "@cache\ndef cached(x):\n    return x\nvariable.tag = ['mine']\n"
+                          "def make_adder(n):\n    def add(x):\n        return x + n\n"
+                          "    return add\nadd = make_adder(1)")
+    there_ns: dict = {}
+    tag = mine["variable"].tag
+    with serialize.cell_namespace(mine):
+        frames = serialize.dumps({"table": {mine["variable"]: 1, mine["cached"]: 2},
+                                  "add": mine["add"]})
+    with serialize.cell_namespace(there_ns):
+        there = serialize.loads(frames)
+    (variable, cached), add = list(there["table"]), there["add"]
+    assert variable is not mine["variable"] and variable.tag == ["mine"]
+    with serialize.cell_namespace(there_ns):
+        frames = serialize.dumps([there["table"], add])
+    with serialize.cell_namespace(mine), serialize.updating(mine):
+        table, add_back = serialize.loads(frames)
+    assert table[mine["variable"]] == 1 and table[mine["cached"]] == 2
+    assert mine["variable"].tag is tag  # its own attributes, not the copy's
+    assert add_back is not mine["add"] and add_back(1) == 2  # a closure: a copy, as before
+    mine["variable"] = lambda x: x  # the notebook's name now holds another function
+    with serialize.cell_namespace(mine), serialize.updating(mine):
+        table, _ = serialize.loads(frames)
+    back = list(table)[0]
+    assert back is not mine["variable"] and back(1) == 2  # a copy of what was sent

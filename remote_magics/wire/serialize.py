@@ -30,6 +30,7 @@ import pickletools
 import sys
 import threading
 import types
+import weakref
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -133,9 +134,11 @@ class Pickler(cloudpickle.CloudPickler):
                 return _as_held_function(obj, *returning[id(obj)])
             _import_module_of(obj)
             reduced = super().reducer_override(obj)
+            namespace = getattr(_state, "namespace", None)
             if reduced is not NotImplemented and type(obj) is types.FunctionType \
-                    and obj.__globals__ is getattr(_state, "namespace", None):
-                return (make_cell_function, *reduced[1:5], set_cell_function_state)
+                    and obj.__globals__ is namespace:
+                return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
+                        *reduced[2:5], set_cell_function_state)
             return _with_slots(obj, reduced)
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
@@ -757,22 +760,32 @@ def cell_namespace(namespace: dict) -> Iterator[None]:
 
 
 def make_cell_function(code: types.CodeType, own_globals: dict, name: str | None,
-                       defaults: tuple | None, closure: tuple | None) -> types.FunctionType:
+                       defaults: tuple | None, closure: tuple | None,
+                       origin: tuple | None = None) -> types.FunctionType:
     """Called by the unpickler: a function of the other side's cells, in this side's namespace.
 
     Outside :func:`cell_namespace` it takes ``own_globals`` (what cloudpickle would give it).
+    A function this side sent, which it holds under its name still (``origin``, see
+    :func:`_origin`), is this side's own function again.
     """
+    held = _own(origin)
+    # not a closure: two of one code may hold other values (make_adder(1), make_adder(2))
+    if type(held) is types.FunctionType and held.__code__ == code and closure is None \
+            and held.__closure__ is None:
+        return _reusing(held)
     namespace = getattr(_state, "namespace", None)
     if namespace is None:
         namespace = own_globals
     if "__builtins__" not in namespace:
         namespace["__builtins__"] = builtins
-    return types.FunctionType(code, namespace, name, defaults, closure)
+    return _from_the_sender(types.FunctionType(code, namespace, name, defaults, closure), origin)
 
 
 def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
     """Called by the unpickler: cloudpickle's function state, except that the globals it read
-    are bound only where the namespace lacks them."""
+    are bound only where the namespace lacks them (and none for this side's own function)."""
+    if _reused(func):
+        return
     attributes, slots = state
     func.__dict__.update(attributes)
     namespace = func.__globals__
@@ -832,13 +845,80 @@ def _as_cached_function(obj: Any) -> Any:
     # its name, qualified name, docstring... as sent: the function is not yet complete when
     # the receiver wraps it (its own state comes after, see set_cell_function_state)
     attributes = {key: value for key, value in vars(obj).items() if key != "__wrapped__"}
-    return cached_function, (wrapped, parameters["maxsize"], parameters["typed"]), attributes
+    origin = _origin(obj, getattr(_state, "namespace", None))
+    return (cached_function, (wrapped, parameters["maxsize"], parameters["typed"], origin),
+            attributes, None, None, set_cache_attributes)
 
 
-def cached_function(func: types.FunctionType, maxsize: int | None, typed: bool) -> Any:
+def cached_function(func: types.FunctionType, maxsize: int | None, typed: bool,
+                    origin: tuple | None = None) -> Any:
     """Called by the unpickler: ``func`` cached as the sender's was (see
-    :func:`_as_cached_function`)."""
-    return functools.lru_cache(maxsize=maxsize, typed=typed)(func)
+    :func:`_as_cached_function`), or the receiver's own cache of it (see :func:`_origin`)."""
+    held = _own(origin)
+    if _is_cache_wrapper(held) and getattr(held.__wrapped__, "__code__", None) == func.__code__:
+        return _reusing(held)
+    return _from_the_sender(functools.lru_cache(maxsize=maxsize, typed=typed)(func), origin)
+
+
+def set_cache_attributes(wrapper: Any, attributes: dict) -> None:
+    """Called by the unpickler: a new cache's name, docstring... as the sender's."""
+    if not _reused(wrapper):
+        vars(wrapper).update(attributes)
+
+
+#: The functions and caches that came from the other side, where its namespace holds them
+#: under these names (its cell functions, ``def variable``): see :func:`_origin`.
+_theirs: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
+def _origin(obj: Any, namespace: dict | None) -> tuple | None:
+    """Where a function or cache of the cells is held by name: ``("mine", name)`` when this
+    side's namespace holds it under its name, ``("yours", name)`` when it came from the other
+    side, held there so. The receiver keeps the first in mind (:data:`_theirs`); it rebuilds
+    the second into its own function (within :func:`updating`), if that still has the same
+    code: a function the notebook sent comes back inside any value as the notebook's own
+    (``table = {variable: 1}`` changed remotely still finds ``table[variable]``)."""
+    name = getattr(obj, "__name__", None)
+    if namespace is not None and isinstance(name, str) and namespace.get(name) is obj:
+        return ("mine", name)
+    try:
+        theirs = _theirs.get(obj)
+    except TypeError:  # not weakly referable
+        return None
+    return ("yours", theirs) if theirs is not None else None
+
+
+def _own(origin: Any) -> Any:
+    """The receiver's object that ``origin`` (``("yours", name)``) names, or None."""
+    if not (isinstance(origin, tuple) and len(origin) == 2 and origin[0] == "yours"):
+        return None
+    return (getattr(_state, "updating", None) or {}).get(origin[1])
+
+
+def _from_the_sender(obj: Any, origin: Any) -> Any:
+    """``obj`` (just made), kept in mind as the sender's own when it is (see :func:`_origin`)."""
+    if isinstance(origin, tuple) and len(origin) == 2 and origin[0] == "mine":
+        _theirs[obj] = origin[1]
+    return obj
+
+
+def _reusing(obj: Any) -> Any:
+    """``obj``, the receiver's own, marked so that the state the sender sent for its copy is
+    not put on it (its attributes and defaults stay its own objects)."""
+    reused = getattr(_state, "reused", None)
+    if reused is None:
+        reused = _state.reused = set()
+    reused.add(id(obj))
+    return obj
+
+
+def _reused(obj: Any) -> bool:
+    """Whether ``obj`` is the receiver's own object :func:`_reusing` handed out (once)."""
+    reused = getattr(_state, "reused", None)
+    if reused and id(obj) in reused:
+        reused.discard(id(obj))
+        return True
+    return False
 
 
 def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tuple:
