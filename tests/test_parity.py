@@ -421,3 +421,24 @@ def test_a_slotted_object_changed_remotely_is_updated_in_place(parity):
                      "S.__slots__]", "s = S()\nalias = s", "s.v = 5\ns.w = [s.v]",
                      "print(s.v, alias.v, alias.w, alias is s)"], shared=[("s", "alias")])
     assert traces["plain"].cells[3].stdout == "5 5 [5] True\n"
+
+
+def test_a_function_defined_again_remotely_is_a_new_function_as_plainly(parity):
+    # D5's other side: a def run again makes a new function (new defaults), even of one code
+    traces = parity(["def acc(x, seen=[]):\n    seen.append(x)\n    return len(seen)",
+                     "first = acc\nacc(1)", "def acc(x, seen=[]):\n    seen.append(x)\n"
+                     "    return len(seen)", "print(acc(2), first is acc, first(3))",
+                     "again = [acc]\nprint(again[0] is acc, acc(4))"], shared=[("again[0]", "acc")])
+    assert traces["plain"].cells[3].stdout == "1 False 2\n"
+
+
+def test_a_function_that_keeps_state_keeps_it_when_called_remotely(parity):
+    # D5's price: a function that comes back is the notebook's own, so what a call changes in
+    # it (a default list, a nonlocal, an attribute) must come back into it
+    traces = parity(["def counter():\n    count = 0\n    def inc():\n        nonlocal count\n"
+                     "        count += 1\n        return count\n    return inc",
+                     "inc = counter()\nalias = inc", "inc()", "inc()",
+                     "def calls(x, seen=[]):\n    seen.append(x)\n    calls.n = len(seen)\n"
+                     "    return len(seen)", "calls(1)", "calls(2)",
+                     "print(inc(), alias(), calls(3), calls.n)"], shared=[("inc", "alias")])
+    assert traces["plain"].cells[7].stdout == "3 4 3 3\n"

@@ -442,6 +442,15 @@ def test_a_function_the_receiver_holds_comes_back_as_its_own_wherever_it_is():
     with serialize.updating(counting):
         (back,) = serialize.loads(frames)
     assert back is counting["inc"] and back() == 2  # its count went on from there
+    keeping = cell_functions("def calls(x, seen=[]):\n    seen.append(x)\n    return len(seen)")
+    seen = keeping["calls"].__defaults__[0]
+    there = serialize.loads(serialize.dumps(keeping["calls"]))
+    there(1)
+    with serialize.returning({"calls": there}, changed={"calls"}):
+        frames = serialize.dumps([there])
+    with serialize.updating(keeping):
+        serialize.loads(frames)
+    assert keeping["calls"].__defaults__[0] is seen and seen == [1]  # the list, changed in place
 
 
 SLOTTED = "class S:\n    __slots__ = ('v', 'w', '__p')\n    def __init__(self):\n        self.v = 1"

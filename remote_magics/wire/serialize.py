@@ -872,20 +872,24 @@ _theirs: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
 def _origin(obj: Any, namespace: dict | None) -> tuple | None:
-    """Where a function or cache of the cells is held by name: ``("mine", name)`` when this
-    side's namespace holds it under its name, ``("yours", name)`` when it came from the other
-    side, held there so. The receiver keeps the first in mind (:data:`_theirs`); it rebuilds
-    the second into its own function (within :func:`updating`), if that still has the same
-    code: a function the notebook sent comes back inside any value as the notebook's own
-    (``table = {variable: 1}`` changed remotely still finds ``table[variable]``)."""
-    name = getattr(obj, "__name__", None)
-    if namespace is not None and isinstance(name, str) and namespace.get(name) is obj:
-        return ("mine", name)
+    """Where a function or cache of the cells is held by name: ``("yours", name)`` when it came
+    from the other side, held there so; else ``("mine", name)`` when this side's namespace
+    holds it under its name. The receiver keeps what it makes of either in mind (:data:`_theirs`);
+    it rebuilds a "yours" into its own function (within :func:`updating`), if that still has
+    the same code: a function the notebook sent comes back inside any value as the notebook's
+    own (``table = {variable: 1}`` changed remotely still finds ``table[variable]``). Never a
+    "mine": a function a cell defined anew there (``def f`` run again) is a new function, with
+    new defaults, as plainly, even if the receiver holds one of the same code."""
     try:
         theirs = _theirs.get(obj)
     except TypeError:  # not weakly referable
-        return None
-    return ("yours", theirs) if theirs is not None else None
+        theirs = None
+    if theirs is not None:
+        return ("yours", theirs)
+    name = getattr(obj, "__name__", None)
+    if namespace is not None and isinstance(name, str) and namespace.get(name) is obj:
+        return ("mine", name)
+    return None
 
 
 def _own(origin: Any) -> Any:
@@ -896,8 +900,10 @@ def _own(origin: Any) -> Any:
 
 
 def _from_the_sender(obj: Any, origin: Any) -> Any:
-    """``obj`` (just made), kept in mind as the sender's own when it is (see :func:`_origin`)."""
-    if isinstance(origin, tuple) and len(origin) == 2 and origin[0] == "mine":
+    """``obj`` (just made), kept in mind as a copy of the sender's ``name`` (see
+    :func:`_origin`): of the sender's own, or of what it got from this side (which this side
+    could not take back here, outside :func:`updating`: an engine's run)."""
+    if isinstance(origin, tuple) and len(origin) == 2 and isinstance(origin[1], str):
         _theirs[obj] = origin[1]
     return obj
 
@@ -943,12 +949,36 @@ def set_function_attributes(func: Any, state: dict) -> None:
     as the sender's."""
     if type(func) is not types.FunctionType:  # the receiver holds something else there now
         return
+    own = dict(func.__dict__)
     func.__dict__.clear()
-    func.__dict__.update(state["__dict__"])
-    func.__defaults__, func.__kwdefaults__ = state["__defaults__"], state["__kwdefaults__"]
+    func.__dict__.update({key: _into(own.get(key), value)
+                          for key, value in state["__dict__"].items()})
+    defaults, kwdefaults = state["__defaults__"], state["__kwdefaults__"]
+    if defaults is not None and len(defaults) == len(func.__defaults__ or ()):
+        defaults = tuple(map(_into, func.__defaults__, defaults))
+    if kwdefaults is not None and func.__kwdefaults__ is not None:
+        kwdefaults = {key: _into(func.__kwdefaults__.get(key), value)
+                      for key, value in kwdefaults.items()}
+    func.__defaults__, func.__kwdefaults__ = defaults, kwdefaults
     for cell, value in zip(func.__closure__ or (), state["__closure__"]):
         if value:
-            cell.cell_contents = value[0]
+            try:
+                cell.cell_contents = _into(cell.cell_contents, value[0])
+            except ValueError:  # empty here
+                cell.cell_contents = value[0]
+
+
+def _into(old: Any, new: Any) -> Any:
+    """``old`` with ``new``'s contents when both are one kind of builtin container (a default
+    ``seen=[]`` stays the list other names hold), else ``new``."""
+    if old is new or type(old) is not type(new) or type(new) not in CONTAINERS:
+        return new
+    if isinstance(old, (list, bytearray)):
+        old[:] = new
+    else:
+        old.clear()
+        old.update(new)
+    return old
 
 
 @contextlib.contextmanager
