@@ -442,3 +442,13 @@ def test_a_function_that_keeps_state_keeps_it_when_called_remotely(parity):
                      "    return len(seen)", "calls(1)", "calls(2)",
                      "print(inc(), alias(), calls(3), calls.n)"], shared=[("inc", "alias")])
     assert traces["plain"].cells[7].stdout == "3 4 3 3\n"
+
+
+def test_a_class_with_a_cached_property_comes_back(parity):
+    # Python 3.11's cached_property holds a lock: the class, and its objects, stayed proxies
+    traces = parity(["from functools import cached_property",
+                     "class Area:\n    def __init__(self, side):\n        self.side = side\n"
+                     "    @cached_property\n    def area(self):\n        return self.side ** 2",
+                     "square = Area(3)\nsquare.area", "print(square.area, vars(square))"])
+    for way in ("all", "small"):
+        assert not traces[way].proxied & {"Area", "square"}

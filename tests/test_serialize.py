@@ -510,3 +510,22 @@ def test_a_function_sent_inside_a_value_comes_back_as_the_senders_own():
         table, _ = serialize.loads(frames)
     back = list(table)[0]
     assert back is not mine["variable"] and back(1) == 2  # a copy of what was sent
+
+
+def test_a_cell_class_with_a_cached_property_travels():
+    # Python 3.11's cached_property holds a lock, which cannot be pickled
+    import subprocess
+    import sys
+
+    sent = cell_functions("from functools import cached_property\nclass Area:\n"
+                          "    def __init__(self, side):\n        self.side = side\n"
+                          "    @cached_property\n    def area(self):\n"
+                          "        '''The area.'''\n        return self.side ** 2\n"
+                          "square = Area(3)\nsquare.area")
+    frames = serialize.dumps(sent["square"])
+    code = ("import pickle, sys\nsquare = pickle.loads(sys.stdin.buffer.read())\n"
+            "fresh = type(square)(4)\nprint(vars(square)['area'], fresh.area, "
+            "vars(fresh)['area'], type(square).area.__doc__)")
+    out = subprocess.run([sys.executable, "-c", code], input=frames[0], capture_output=True,
+                         timeout=60, check=True).stdout.decode().strip()
+    assert out == "9 16 16 The area."  # the value it had cached; a new one caches its own

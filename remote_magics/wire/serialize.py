@@ -159,6 +159,8 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_cached_function(obj)
             if reduced is not NotImplemented:  # `@lru_cache def fib` of a cell: by value
                 return reduced
+        if type(obj) is functools.cached_property:  # of a notebook class: see the function
+            return _as_cached_property(obj)
         reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
                            getattr(self, "roots", ()))
         if reduced is not NotImplemented:  # a numpy view of another name's array
@@ -848,6 +850,14 @@ def _as_cached_function(obj: Any) -> Any:
     origin = _origin(obj, getattr(_state, "namespace", None))
     return (cached_function, (wrapped, parameters["maxsize"], parameters["typed"], origin),
             attributes, None, None, set_cache_attributes)
+
+
+def _as_cached_property(obj: Any) -> tuple:
+    """A ``functools.cached_property`` (of a notebook class by value) without the lock Python
+    3.11 gives each one, which cannot be pickled (the class could not travel): a new one of
+    the same function, named as the sender's (its class sets that name only when made)."""
+    state = {key: value for key, value in vars(obj).items() if key not in ("func", "lock")}
+    return functools.cached_property, (obj.func,), state
 
 
 def cached_function(func: types.FunctionType, maxsize: int | None, typed: bool,
