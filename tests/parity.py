@@ -32,6 +32,7 @@ each ``shared`` pair identical. In ``kernel`` every name must pickle (cloudpickl
 from __future__ import annotations
 
 import base64
+import builtins
 import dataclasses
 import io
 import math
@@ -227,6 +228,9 @@ class _Recorder:
                     shown_before_result=before[-1] if before else None)
 
 
+_NONE = object()
+
+
 def run_shell(shell, cells: list[str], way: str = "plain", target: str = "default") -> Trace:
     """Run ``cells`` in ``shell`` plainly (``way="plain"``) or as ``%%remote --download=way``.
 
@@ -242,6 +246,11 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     shell.display_formatter.active_types = list(shell.display_formatter.formatters)
     for name in user_names(shell.user_ns, shell.user_ns_hidden):
         del shell.user_ns[name]
+    # IPython stops updating _ once a cell bound it (`for _ in ...` in an earlier test), or
+    # while the builtins hold one (Python's own displayhook sets that): in step, and none there
+    for name, value in zip(("_", "__", "___"), unders):
+        shell.user_ns[name] = value
+    builtin_under = builtins.__dict__.pop("_", _NONE)
     prefix = "" if way == "plain" else f"%%remote --target {target} --download={way}\n"
     recorder = _Recorder(shell)
     try:
@@ -262,6 +271,8 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
         shell.user_ns_hidden.update(hidden)
         for name, value in zip(("_", "__", "___"), unders):
             setattr(hook, name, value)
+        if builtin_under is not _NONE:
+            builtins._ = builtin_under
     return Trace(way, outcomes, names, proxied)
 
 

@@ -385,6 +385,38 @@ def test_a_figure_left_open_under_another_backend_is_not_shown_again(parity):
             "plt.close('all')\nmatplotlib.use(before)\ndel before"])
 
 
+def test_annotations_are_evaluated_as_in_a_plain_cell(parity):
+    # pytudes' Orderable Cards: the engine's own `from __future__ import annotations` must not
+    # leak into the cells it compiles (annotations turned into strings)
+    parity(["def f(x: int) -> list:\n    return [x]\nkinds = f.__annotations__",
+            "try:\n    def g(x: Undefined):\n        pass\nexcept NameError as err:\n"
+            "    print('NameError')",
+            "from dataclasses import dataclass, fields\n@dataclass\nclass P:\n    x: int\n"
+            "types = [f.type for f in fields(P)]"])
+
+
+def test_builtins_are_the_builtins_module_as_in_a_plain_cell(parity):
+    # pytudes' Snobol: vars(__builtins__), __builtins__.__name__, __builtin__
+    parity(["same = vars(__builtins__)['len'] is len\nprint(__builtins__.__name__)",
+            "print(__builtin__.__name__, __builtins__.abs(-2))",
+            "print(eval('vars(__builtins__)[\"min\"](3, 4)'))"])
+
+
+def test_globals_a_notebook_function_rebinds_or_changes_come_back(parity):
+    # pytudes' Cheryl-and-Eve (`global DATES`), BASIC, Konane (`set_N(4)`): the everyday style
+    # of a function that sets or fills the notebook's globals
+    parity(["counter = 0\ndef inc():\n    global counter\n    counter += 1",
+            "inc()", "counter",
+            "def make():\n    global fresh\n    fresh = [1, 2]", "make()", "fresh",
+            "seen = []\ndef visit(x):\n    seen.append(x)\ndef walk(xs):\n    for x in xs:\n"
+            "        visit(x)", "walk([1, 2, 3])", "seen",
+            "from collections import Counter\ntally = Counter()\n"
+            "def count(word):\n    tally[word] += 1", "count('a'); count('a')", "tally"],
+           # not `none`: there a function stays in the run that defined it, with its globals
+           # (README's known limit)
+           ways=("plain", "all", "small", "kernel"))
+
+
 def test_a_cached_function_of_the_notebook_runs_remotely_and_recurses_through_its_cache(parity):
     # D4 (41 of 114 pytudes notebooks): an lru_cache wrapper pickled by reference to __main__,
     # which a run's namespace is not; it travels as its function, cached again on the receiver

@@ -23,8 +23,6 @@ from ..wire import protocol, serialize
 from . import capture, runner
 from .proxy import RemoteObject
 
-#: IPython's own caches in a namespace (``_``, ``__``, ``_i``, ``_i5``, ``_5``...): never moved.
-HISTORY_NAME = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|_[ido]h")
 _IDENTIFIER = re.compile(r"[^\W\d]\w*")
 #: A result that is not there (a cell whose last line is no expression, or ends with ';').
 NO_RESULT = object()
@@ -69,7 +67,8 @@ def _words(raw: str) -> list[str]:
 def user_names(namespace: Mapping[str, Any], hidden: Mapping[str, Any]) -> dict[str, Any]:
     """The user's names of a namespace and their objects (IPython's own names left out)."""
     return {name: value for name, value in namespace.items()
-            if not (name in hidden and hidden[name] is value) and not HISTORY_NAME.fullmatch(name)}
+            if not (name in hidden and hidden[name] is value)
+            and not protocol.HISTORY_NAME.fullmatch(name)}
 
 
 def fingerprint(value: Any) -> bytes | None:

@@ -8,11 +8,13 @@ them into the namespace, so a failed run changes nothing. ``target`` is a
 """
 from __future__ import annotations
 
+import dis
+import functools
 import os
-import re
 import site
 import sys
 import sysconfig
+import types
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Iterable, Mapping
@@ -22,7 +24,7 @@ from ..engine.namespace import changeable, update_in_place
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
 from ..errors import ProxyError, RemoteError, SerializationError
-from ..wire import serialize
+from ..wire import protocol, serialize
 from . import capture, display, uploads
 from .proxy import RemoteObject
 
@@ -93,10 +95,16 @@ def prepare(
     # the notebook's history the cell reads (`_`, `_3`, `Out[3]`, `_i`): IPython keeps it
     # among its own names, and a plain cell reads it as any other
     history = [name for name in cell.reads if name in namespace and name not in names
-               and HISTORY_NAME.fullmatch(name)]
+               and protocol.HISTORY_NAME.fullmatch(name)]
+    # the notebook's globals its functions that the cell calls read or set (`global counter`):
+    # they travel with the functions anyway; as inputs, what the run does to them comes back
+    names += [name for name in globals_of_functions(namespace, names)
+              if name not in names and not (name in hidden and hidden[name] is namespace[name])]
     shipped = set(names) | set(history)
     watch = [n for n in cell.maybe_changed if n in shipped and n not in cell.writes
              and n not in history and may_change(namespace[n])]
+    watch += [n for n in names if n not in cell.reads and n not in watch
+              and may_change(namespace[n])]  # a function's global: the function may change it
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
     with serialize.by_value(local_modules()), serialize.cell_namespace(namespace), \
@@ -152,9 +160,34 @@ def prepare(
                    {name: namespace[name] for name in [*names, *watch] if name in namespace})
 
 
-#: The names of IPython's history a cell may read: results ``_``, ``__``, ``___``, ``_3``,
-#: ``Out``, ``_oh``; inputs ``_i``, ``_ii``, ``_iii``, ``_i3``, ``In``, ``_ih``.
-HISTORY_NAME = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|In|Out|_ih|_oh")
+def globals_of_functions(namespace: Mapping[str, Any], names: Iterable[str]) -> list[str]:
+    """The names of ``namespace`` that its own functions among ``names`` read or set as
+    globals, and the functions those call in turn (``visit`` appending to ``seen``)."""
+    found: list[str] = []
+    seen: set[str] = set()
+    queue = list(names)
+    while queue:
+        value = namespace.get(queue.pop())
+        if not (isinstance(value, types.FunctionType) and value.__globals__ is namespace):
+            continue
+        for name in _code_globals(value.__code__):
+            if name in namespace and name not in seen:
+                seen.add(name)
+                found.append(name)
+                queue.append(name)
+    return found
+
+
+@functools.lru_cache(maxsize=1024)
+def _code_globals(code: types.CodeType) -> tuple[str, ...]:
+    """The global names a function's code (and the code nested in it) loads, stores or deletes."""
+    found = dict.fromkeys(
+        instruction.argval for instruction in dis.get_instructions(code)
+        if instruction.opname in ("LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL"))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found.update(dict.fromkeys(_code_globals(const)))
+    return tuple(found)
 
 
 def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mapping[str, Any],

@@ -9,9 +9,11 @@ are the standard library, ipykernel, cloudpickle and the wire format only.
 """
 from __future__ import annotations
 
+import __future__
 import ast
 import asyncio
 import base64
+import builtins
 import contextlib
 import contextvars
 import dataclasses
@@ -118,6 +120,10 @@ class Batch:
     remote: dict[int, tuple[dict, str | None]] = dataclasses.field(default_factory=dict)
 
 
+#: The compiler flags of every ``__future__`` feature (what a cell's future import sets).
+_FUTURE_FLAGS = functools.reduce(
+    lambda flags, name: flags | getattr(__future__, name).compiler_flag,
+    __future__.all_feature_names, 0)
 #: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
 #: directory history of ``%cd``, ``%pushd``, ``%dhist``): a run that calls magics has them.
 MAGICS_MACHINERY = ("_dh",)
@@ -463,6 +469,7 @@ class Engine:
         namespace = None
         watched: dict = {}
         sent: dict = {}
+        before: dict | None = None
         asking = None
         uploads = self.kept.run(client)
         mode_before = self._traceback_mode()
@@ -471,6 +478,7 @@ class Engine:
                 namespace = self.namespace(content, parent["buffers"], client)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
+            before = dict(namespace)  # what the cell binds anew comes back, seen or not
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace)
@@ -481,7 +489,7 @@ class Engine:
                 reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 reply, frames = self.bound_before(reply, content, namespace, client, watched,
-                                                  sent)
+                                                  sent, before)
             reply.update(mode)
             uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
@@ -494,7 +502,8 @@ class Engine:
         self.flush_figures()
         try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
-                reply, frames = self.outputs(content, namespace, value, client, watched, sent)
+                reply, frames = self.outputs(content, namespace, value, client, watched, sent,
+                                             before)
             reply.update(mode)
         finally:
             lookup.close(asking)
@@ -514,14 +523,16 @@ class Engine:
                     return
 
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
-                     watched: dict | None = None, sent: dict | None = None) -> tuple[dict, list]:
+                     watched: dict | None = None, sent: dict | None = None,
+                     before: dict | None = None) -> tuple[dict, list]:
         """An error reply with the names the cell bound (or deleted) before it failed.
 
         Encoded by the download policy, as a finished cell's are; if that fails too, the error
         goes alone.
         """
         try:
-            bound, frames = self.outputs(content, namespace, None, client, watched, sent)
+            bound, frames = self.outputs(content, namespace, None, client, watched, sent,
+                                         before)
         except BaseException as err:  # a value that cannot even be described: the error alone
             self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
                                   tracebacks.one_line(err))
@@ -530,7 +541,9 @@ class Engine:
                     packed=bound["packed"]), frames
 
     def namespace(self, content: dict, frames: list, client: str) -> dict:
-        namespace: dict[str, Any] = {"__name__": "__main__"}
+        # as IPython's user namespace: the builtins module under both names (`vars(__builtins__)`)
+        namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
+                                     "__builtin__": builtins}
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:
             namespace["get_ipython"] = shell.get_ipython
@@ -550,18 +563,25 @@ class Engine:
         """Run the cell's code in ``namespace``; the value of a last expression, else None."""
         code = content["code"]
         filename = self._cell_file(code, content.get("cell_id") or 0)
-        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
+        # the __future__ imports earlier cells made, as IPython's compiler keeps them; never
+        # this module's own (dont_inherit: `annotations` here must not make a cell's lazy)
+        shell_compiler = getattr(getattr(self.kernel, "shell", None), "compile", None)
+        futures = getattr(shell_compiler, "flags", 0) & _FUTURE_FLAGS
+        flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | futures
         tree: Any = code  # without a last expression, compile the text: no Python AST objects
         last = None
         if content.get("last_expr"):
-            tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags)
+            tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags,
+                           dont_inherit=True)
             if tree.body and isinstance(tree.body[-1], ast.Expr):
                 last = ast.Expression(tree.body.pop().value)
         with self._magics_see_the_run(code, namespace), self._as_in_a_cell():
             for node, mode in ((tree, "exec"), (last, "eval")):
                 if node is None:
                     continue
-                compiled = compile(node, filename, mode, flags=flags)
+                compiled = compile(node, filename, mode, flags=flags, dont_inherit=True)
+                if shell_compiler is not None and compiled.co_flags & _FUTURE_FLAGS & ~futures:
+                    shell_compiler.flags |= compiled.co_flags & _FUTURE_FLAGS  # later cells too
                 outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
                 if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
                     outcome = await outcome
@@ -723,14 +743,28 @@ class Engine:
             tb = tb.tb_next  # our own frames are noise to the user
         return tracebacks.error_content(err, tb, shell=getattr(self.kernel, "shell", None))
 
+    @staticmethod
+    def _bound_unseen(namespace: dict, before: dict, listed: set) -> list[str]:
+        """Names the run bound, or bound anew, that the cell's analysis did not list: a notebook
+        function's ``global counter; counter += 1``, ``from m import *``, ``%run``, ``exec``.
+        Not IPython's history, its machinery, dunder names, nor names fetched on first use."""
+        fetched = set(lookup.fetched(namespace))
+        return [name for name, obj in namespace.items()
+                if name not in listed and name not in fetched and not name.startswith("__")
+                and name not in MAGICS_MACHINERY and name != "get_ipython"
+                and obj is not PLACEHOLDER and before.get(name, PLACEHOLDER) is not obj
+                and not protocol.HISTORY_NAME.fullmatch(name)]
+
     def outputs(self, content: dict, namespace: dict, value: Any, client: str,
-                watched: dict | None = None, sent: dict | None = None):
+                watched: dict | None = None, sent: dict | None = None,
+                before: dict | None = None):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
         did change come back too, marked ``changed``, as if the cell had assigned them.
         ``sent``: every input as it came (name → object): a numpy view of one goes back as a
-        view of the notebook's array.
+        view of the notebook's array. ``before``: the run's namespace before the cell ran
+        (a copy): whatever the cell bound anew comes back too, listed by the analysis or not.
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -739,7 +773,9 @@ class Engine:
         changed_there = set(changed_in_place(watched or {}, namespace))
         changed = changed_there - set(names)
         names += sorted(changed)
-        if content.get("star_import"):  # `from m import *` binds names the client cannot list
+        if before is not None:  # what the run bound or rebound that the analysis cannot see
+            names += self._bound_unseen(namespace, before, set(names))
+        elif content.get("star_import"):  # `from m import *` binds names the client cannot list
             # an input still bound to the object that came is the notebook's own: not new
             kept = {n for n in inputs if namespace.get(n) is (sent or {}).get(n, namespace.get(n))}
             given = {*kept, *content.get("placeholders", ()), *lookup.fetched(namespace),

@@ -94,6 +94,15 @@ class Builtins(dict):
     def __reduce__(self):  # a namespace that gets pickled holds the builtins, not our state
         return dict, (dict(self),)
 
+    # As a plain cell's ``__builtins__`` (the builtins module): `__builtins__.len`,
+    # `__builtins__.__name__`, `vars(__builtins__)` work on it too
+    @property
+    def __dict__(self) -> "Builtins":  # type: ignore[override]
+        return self
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(builtins, name)
+
     def __missing__(self, name: str) -> Any:
         try:  # added to the builtins module after the copy (IPython's builtin_trap)
             return builtins.__dict__[name]

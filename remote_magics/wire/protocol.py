@@ -311,6 +311,7 @@ from __future__ import annotations
 import collections
 import hashlib
 import hmac
+import re
 import threading
 from typing import Iterable
 
@@ -408,6 +409,10 @@ LOOKUP_ANSWER = "remote_lookup_answer"
 #: Seconds a run waits for the notebook to answer a lookup before the name counts as undefined.
 LOOKUP_TIMEOUT = 30.0
 TRANSFER = "remote_transfer"
+#: IPython's history in a namespace: results ``_``, ``__``, ``___``, ``_5``, ``Out``, ``_oh``;
+#: inputs ``_i``, ``_ii``, ``_iii``, ``_i5``, ``In``, ``_ih``; directories ``_dh``. A cell reads
+#: them from the notebook; they never come back from a run.
+HISTORY_NAME = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|In|Out|_[ido]h")
 CELL_RAN = "remote_cell_ran"
 CHUNK = "remote_chunk"
 CHUNK_ACK = "remote_chunk_ack"
