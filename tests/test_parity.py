@@ -419,3 +419,73 @@ def test_globals_a_notebook_function_rebinds_or_changes_come_back(parity):
            # (README's known limit)
            ways=("plain", "all", "small", "kernel"))
 
+
+
+
+def test_a_cached_function_of_the_notebook_runs_remotely_and_recurses_through_its_cache(parity):
+    # D4 (41 of 114 pytudes notebooks): an lru_cache wrapper pickled by reference to __main__,
+    # which a run's namespace is not; it travels as its function, cached again on the receiver
+    traces = parity(["from functools import lru_cache, cache",
+                     "@lru_cache\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)",
+                     "fib(20)", "def twice(n):\n    return 2 * fib(n)", "twice(30)",
+                     "@cache\ndef ways(n):\n    return 1 if n < 2 else ways(n - 1) + ways(n - 2)",
+                     "print(ways(200), ways.cache_parameters(), fib.cache_parameters())",
+                     "@lru_cache(maxsize=16, typed=True)\ndef sq(x):\n    return x * x",
+                     "print(sq(3), sq(3.0), sq.cache_parameters(), sq.__name__, sq.__wrapped__(4))",
+                     "class Grid:\n    @lru_cache(None)\n    def cells(self, n):\n        return n * n",
+                     "print(Grid().cells(7))"])
+    assert traces["plain"].cells[2].result == "text: 6765"
+    for way in ("all", "small"):  # defined remotely, they come back: no proxies
+        assert not traces[way].proxied & {"fib", "twice", "ways", "sq", "Grid"}
+
+
+def test_a_function_that_comes_back_inside_a_value_is_the_notebooks_own(parity):
+    # D5: a function the notebook sent comes back as the notebook's function, not a copy
+    traces = parity(["def variable(x):\n    return x + 1", "h = [variable]\nd = {variable: 'v'}",
+                     # (the harness compares a dict's keys by ==: a function only to itself)
+                     "print(h[0] is variable, d[variable])\ndel d",
+                     "table = {variable: 1}", "for key in table:\n    table[key] += 1",
+                     "print(table[variable])\ndel table"], shared=[("h[0]", "variable")])
+    assert traces["plain"].cells[2].stdout == "True v\n"
+
+
+def test_a_slotted_object_changed_remotely_is_updated_in_place(parity):
+    # D7: an object of a class with __slots__ has no __dict__ to replace (its __eq__: the
+    # harness compares an object without a __dict__ by ==)
+    traces = parity(["class S:\n    __slots__ = ('v', 'w')\n    def __init__(self):\n"
+                     "        self.v = 1\n    def __eq__(self, other):\n        return [getattr("
+                     "self, k, None) for k in S.__slots__] == [getattr(other, k, None) for k in "
+                     "S.__slots__]", "s = S()\nalias = s", "s.v = 5\ns.w = [s.v]",
+                     "print(s.v, alias.v, alias.w, alias is s)"], shared=[("s", "alias")])
+    assert traces["plain"].cells[3].stdout == "5 5 [5] True\n"
+
+
+def test_a_function_defined_again_remotely_is_a_new_function_as_plainly(parity):
+    # D5's other side: a def run again makes a new function (new defaults), even of one code
+    traces = parity(["def acc(x, seen=[]):\n    seen.append(x)\n    return len(seen)",
+                     "first = acc\nacc(1)", "def acc(x, seen=[]):\n    seen.append(x)\n"
+                     "    return len(seen)", "print(acc(2), first is acc, first(3))",
+                     "again = [acc]\nprint(again[0] is acc, acc(4))"], shared=[("again[0]", "acc")])
+    assert traces["plain"].cells[3].stdout == "1 False 2\n"
+
+
+def test_a_function_that_keeps_state_keeps_it_when_called_remotely(parity):
+    # D5's price: a function that comes back is the notebook's own, so what a call changes in
+    # it (a default list, a nonlocal, an attribute) must come back into it
+    traces = parity(["def counter():\n    count = 0\n    def inc():\n        nonlocal count\n"
+                     "        count += 1\n        return count\n    return inc",
+                     "inc = counter()\nalias = inc", "inc()", "inc()",
+                     "def calls(x, seen=[]):\n    seen.append(x)\n    calls.n = len(seen)\n"
+                     "    return len(seen)", "calls(1)", "calls(2)",
+                     "print(inc(), alias(), calls(3), calls.n)"], shared=[("inc", "alias")])
+    assert traces["plain"].cells[7].stdout == "3 4 3 3\n"
+
+
+def test_a_class_with_a_cached_property_comes_back(parity):
+    # Python 3.11's cached_property holds a lock: the class, and its objects, stayed proxies
+    traces = parity(["from functools import cached_property",
+                     "class Area:\n    def __init__(self, side):\n        self.side = side\n"
+                     "    @cached_property\n    def area(self):\n        return self.side ** 2",
+                     "square = Area(3)\nsquare.area", "print(square.area, vars(square))"])
+    for way in ("all", "small"):
+        assert not traces[way].proxied & {"Area", "square"}

@@ -1,6 +1,7 @@
 """Pickling into frames: out-of-band buffers, the early stop, proxy references."""
 from __future__ import annotations
 
+import functools
 import pickle
 
 import numpy as np
@@ -382,3 +383,180 @@ def test_an_installed_modules_global_goes_by_its_name_even_a_closure():
         assert cacheit is module.cacheit and live is module.live
     finally:
         del sys.modules[module.__name__]
+
+
+# --- caches, functions and slotted objects of the notebook (pytudes hunt: D4, D5, D7) -----
+
+CACHED = '''
+from functools import lru_cache, cache
+
+@lru_cache
+def fib(n):
+    "Fibonacci, cached."
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+@lru_cache(maxsize=16, typed=True)
+def sq(x):
+    return x * x
+
+def twice(n):
+    return 2 * fib(n)
+
+class Grid:
+    @cache
+    def cells(self, n):
+        return n * n
+'''
+
+
+def test_a_cached_cell_function_travels_by_value_and_recurses_through_the_receivers_cache():
+    sent = cell_functions(CACHED)
+    sent["fib"](10)  # the sender's cache holds entries: they stay behind
+    with serialize.cell_namespace(sent):
+        frames = serialize.dumps([sent["fib"], sent["sq"], sent["twice"], sent["Grid"]])
+    receiver: dict = {"__name__": "__main__"}
+    with serialize.cell_namespace(receiver):
+        fib, sq, twice, grid = serialize.loads(frames)
+    assert type(fib) is type(sent["fib"]) and fib is not sent["fib"]
+    assert fib.__wrapped__.__globals__ is receiver and receiver["fib"] is fib
+    assert fib.cache_info().currsize == 0  # a new cache, empty
+    assert fib(20) == 6765 and fib.cache_info().misses == 21  # each n computed once: recursion
+    assert twice(20) == 2 * 6765 and fib.cache_info().misses == 21  # hits the same cache
+    assert (fib.__name__, fib.__qualname__, fib.__doc__) == ("fib", "fib", "Fibonacci, cached.")
+    assert sq.cache_parameters() == {"maxsize": 16, "typed": True}
+    assert fib.cache_parameters() == {"maxsize": 128, "typed": False}
+    assert sq(3) == 9 and sq(3.0) == 9.0 and sq.cache_info().currsize == 2  # typed: two entries
+    assert grid().cells(7) == 49 and grid.cells.cache_parameters()["maxsize"] is None
+    assert sent["fib"].cache_info().currsize == 11  # the sender's own cache is untouched
+
+
+@functools.lru_cache(maxsize=4)
+def cached_square(x: int) -> int:
+    return x * x
+
+
+def test_a_cache_of_an_installed_module_still_goes_by_reference():
+    with serialize.cell_namespace({}):
+        assert serialize.loads(serialize.dumps(cached_square)) is cached_square
+
+
+def test_a_function_the_receiver_holds_comes_back_as_its_own_wherever_it_is():
+    mine = cell_functions("def variable(x):\n    return x + 1\n@__import__('functools').cache\n"
+                          "def cached(x):\n    return x")
+    with serialize.cell_namespace(mine):
+        there_ns: dict = {}
+        with serialize.cell_namespace(there_ns):
+            # the engine's copies
+            variable, cached = serialize.loads(serialize.dumps([mine["variable"],
+                                                                mine["cached"]]))
+    value = [variable, {variable: "v"}, cached]
+    with serialize.cell_namespace(there_ns), \
+            serialize.returning({"variable": variable, "cached": cached}):
+        frames = serialize.dumps(value)
+    with serialize.cell_namespace(mine), serialize.updating(mine):
+        h, d, c = serialize.loads(frames)
+    assert h is mine["variable"] and d[mine["variable"]] == "v" and c is mine["cached"]
+    variable.calls, variable.__defaults__ = 3, (1,)  # the cell changed its attributes there
+    with serialize.cell_namespace(there_ns), \
+            serialize.returning({"variable": variable}, changed={"variable"}):
+        frames = serialize.dumps([variable])
+    with serialize.cell_namespace(mine), serialize.updating(mine):
+        (back,) = serialize.loads(frames)
+    assert back is mine["variable"] and back.calls == 3 and back() == 2
+    counting = cell_functions("def counter():\n    count = 0\n    def inc():\n"
+                              "        nonlocal count\n        count += 1\n        return count\n"
+                              "    return inc\ninc = counter()")
+    there = serialize.loads(serialize.dumps(counting["inc"]))
+    there()
+    with serialize.returning({"inc": there}, changed={"inc"}):
+        frames = serialize.dumps([there])
+    with serialize.updating(counting):
+        (back,) = serialize.loads(frames)
+    assert back is counting["inc"] and back() == 2  # its count went on from there
+    keeping = cell_functions("def calls(x, seen=[]):\n    seen.append(x)\n    return len(seen)")
+    seen = keeping["calls"].__defaults__[0]
+    there = serialize.loads(serialize.dumps(keeping["calls"]))
+    there(1)
+    with serialize.returning({"calls": there}, changed={"calls"}):
+        frames = serialize.dumps([there])
+    with serialize.updating(keeping):
+        serialize.loads(frames)
+    assert keeping["calls"].__defaults__[0] is seen and seen == [1]  # the list, changed in place
+
+
+SLOTTED = "class S:\n    __slots__ = ('v', 'w', '__p')\n    def __init__(self):\n        self.v = 1"
+
+
+def test_a_slotted_class_by_value_keeps_its_slots():
+    import subprocess
+    import sys
+
+    sent = cell_functions(SLOTTED + "\ns = S()")
+    frames = serialize.dumps(sent["s"])
+    code = ("import pickle, sys\ns = pickle.loads(sys.stdin.buffer.read())\n"
+            "print(hasattr(s, '__dict__'), s.v, type(s).__slots__)")
+    out = subprocess.run([sys.executable, "-c", code], input=frames[0], capture_output=True,
+                         timeout=60, check=True).stdout.decode().strip()
+    assert out == "False 1 ('v', 'w', '__p')"
+
+
+def test_a_slotted_object_the_receiver_holds_is_updated_in_place():
+    mine = cell_functions(SLOTTED + "\ns = S()\ns.w = 'old'\nholder = [s]")
+    s = mine["s"]
+    there = serialize.loads(serialize.dumps(s))  # in one process: the same class, a copy
+    there.v, there._S__p = 5, [2]
+    del there.w  # unset there: unset here after, as on a fresh object
+    with serialize.returning({"s": there}, changed={"s"}):
+        frames = serialize.dumps([there])
+    with serialize.updating(mine):
+        (back,) = serialize.loads(frames)
+    assert back is s and mine["holder"][0] is s
+    assert s.v == 5 and s._S__p == [2] and not hasattr(s, "w")
+
+
+def test_a_function_sent_inside_a_value_comes_back_as_the_senders_own():
+    # sent inside a dict, not by its name: the sender's name for it goes with it
+    mine = cell_functions("def variable(x):\n    return x + 1\nfrom functools import cache\n"
+                          "@cache\ndef cached(x):\n    return x\nvariable.tag = ['mine']\n"
+                          "def make_adder(n):\n    def add(x):\n        return x + n\n"
+                          "    return add\nadd = make_adder(1)")
+    there_ns: dict = {}
+    tag = mine["variable"].tag
+    with serialize.cell_namespace(mine):
+        frames = serialize.dumps({"table": {mine["variable"]: 1, mine["cached"]: 2},
+                                  "add": mine["add"]})
+    with serialize.cell_namespace(there_ns):
+        there = serialize.loads(frames)
+    (variable, cached), add = list(there["table"]), there["add"]
+    assert variable is not mine["variable"] and variable.tag == ["mine"]
+    with serialize.cell_namespace(there_ns):
+        frames = serialize.dumps([there["table"], add])
+    with serialize.cell_namespace(mine), serialize.updating(mine):
+        table, add_back = serialize.loads(frames)
+    assert table[mine["variable"]] == 1 and table[mine["cached"]] == 2
+    assert mine["variable"].tag is tag  # its own attributes, not the copy's
+    assert add_back is not mine["add"] and add_back(1) == 2  # a closure: a copy, as before
+    mine["variable"] = lambda x: x  # the notebook's name now holds another function
+    with serialize.cell_namespace(mine), serialize.updating(mine):
+        table, _ = serialize.loads(frames)
+    back = list(table)[0]
+    assert back is not mine["variable"] and back(1) == 2  # a copy of what was sent
+
+
+def test_a_cell_class_with_a_cached_property_travels():
+    # Python 3.11's cached_property holds a lock, which cannot be pickled
+    import subprocess
+    import sys
+
+    sent = cell_functions("from functools import cached_property\nclass Area:\n"
+                          "    def __init__(self, side):\n        self.side = side\n"
+                          "    @cached_property\n    def area(self):\n"
+                          "        '''The area.'''\n        return self.side ** 2\n"
+                          "square = Area(3)\nsquare.area")
+    frames = serialize.dumps(sent["square"])
+    code = ("import pickle, sys\nsquare = pickle.loads(sys.stdin.buffer.read())\n"
+            "fresh = type(square)(4)\nprint(vars(square)['area'], fresh.area, "
+            "vars(fresh)['area'], type(square).area.__doc__)")
+    out = subprocess.run([sys.executable, "-c", code], input=frames[0], capture_output=True,
+                         timeout=60, check=True).stdout.decode().strip()
+    assert out == "9 16 16 The area."  # the value it had cached; a new one caches its own

@@ -46,7 +46,8 @@ class CellNames:
     ``maybe_changed``: names the cell reads that it may change in place without assigning them:
     a method is called on them (``lst.append(4)``), something in them is assigned or deleted
     (``x[0] = 1``, ``df.loc[m, 'c'] = v``, ``obj.a = 2``), or they are passed to a call
-    (``np.random.shuffle(x)``). Whether one did change is for the side that runs it to see.
+    (``np.random.shuffle(x)``), or called (a function that keeps state: ``acc(1)`` appends to
+    its default ``seen=[]``). Whether one did change is for the side that runs it to see.
     ``lists_names``: the cell lists the notebook's names (``%who``, ``%whos``, ``%who_ls``), so
     it reads every one of them.
     """
@@ -123,6 +124,8 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
         if isinstance(node, ast.Call):
             if isinstance(node.func, ast.Attribute):
                 found[_base_name(node.func.value)] = None
+            elif isinstance(node.func, ast.Name):  # a function that keeps state (`seen=[]`)
+                found[node.func.id] = None
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 arg = arg.value if isinstance(arg, ast.Starred) else arg
                 if isinstance(arg, ast.Name):

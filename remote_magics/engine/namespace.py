@@ -13,7 +13,7 @@ ipykernel and cloudpickle only.
 """
 from __future__ import annotations
 
-from types import ModuleType
+from types import FunctionType, ModuleType
 from typing import Any
 
 from ..wire import protocol, serialize
@@ -91,9 +91,22 @@ _UNCHANGING = (type, ModuleType, tuple, frozenset, bytes, range)
 
 
 def changeable(value: Any) -> bool:
-    """Whether code could change ``value`` in place: not scalars, classes, modules, functions."""
+    """Whether code could change ``value`` in place: not scalars, classes, modules, functions
+    (but a function that holds state of its own, see :func:`_holds_state`)."""
+    if type(value) is FunctionType:
+        return _holds_state(value)
     return not (type(value) in serialize.PLAIN or isinstance(value, _UNCHANGING)
                 or callable(value) and hasattr(value, "__code__"))
+
+
+def _holds_state(func: FunctionType) -> bool:
+    """Whether calling ``func`` may change what it holds: a default that can change in place
+    (``def acc(x, seen=[])``), a closure (``nonlocal count``), attributes of its own
+    (``f.calls += 1``). Now that a function the notebook sent comes back as the notebook's own,
+    such a change must come back with it (it is watched), as a copy of it used to bring it."""
+    defaults = [*(func.__defaults__ or ()), *(func.__kwdefaults__ or {}).values()]
+    return bool(func.__closure__ or func.__dict__) or any(
+        type(default) is not FunctionType and changeable(default) for default in defaults)
 
 
 def bind(engine: Any, shell: Any, parent: dict, frames: list) -> dict:

@@ -20,6 +20,7 @@ import builtins
 import collections
 import contextlib
 import copyreg
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -29,6 +30,7 @@ import pickletools
 import sys
 import threading
 import types
+import weakref
 from types import ModuleType
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
@@ -97,6 +99,21 @@ def _code_with_its_source(code: types.CodeType) -> tuple:
     return sources.reduce_code(code, cloudpickle.CloudPickler.dispatch_table[types.CodeType](code))
 
 
+def _with_slots(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, with the class's ``__slots__`` in the
+    namespace the receiver makes it from: cloudpickle sets ``__slots__`` only after making the
+    class, which then has no slots and gives its instances a ``__dict__`` (``s.v = 5`` made
+    remotely comes back as state the notebook's slotted object cannot take)."""
+    if reduced is NotImplemented or not isinstance(cls, type) or "__slots__" not in vars(cls) \
+            or not (isinstance(reduced, tuple) and len(reduced) > 1
+                    and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+                    and len(reduced[1]) > 3 and isinstance(reduced[1][3], dict)):
+        return reduced
+    args = list(reduced[1])
+    args[3] = {**args[3], "__slots__": vars(cls)["__slots__"]}
+    return (reduced[0], tuple(args), *reduced[2:])
+
+
 class Pickler(cloudpickle.CloudPickler):
     """cloudpickle's pickler, sending classes and functions of installed modules by reference.
 
@@ -115,22 +132,35 @@ class Pickler(cloudpickle.CloudPickler):
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
             return module_attribute, where[:2]
         if isinstance(obj, (type, types.FunctionType)):
+            returning = getattr(_state, "returning", None)
+            if returning and id(obj) in returning and type(obj) is types.FunctionType:
+                return _as_held_function(obj, *returning[id(obj)])
             _import_module_of(obj)
             reduced = super().reducer_override(obj)
+            namespace = getattr(_state, "namespace", None)
             if reduced is not NotImplemented and type(obj) is types.FunctionType \
-                    and obj.__globals__ is getattr(_state, "namespace", None):
-                return (make_cell_function, *reduced[1:5], set_cell_function_state)
-            return reduced
+                    and obj.__globals__ is namespace:
+                return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
+                        *reduced[2:5], set_cell_function_state)
+            return _with_slots(obj, reduced)
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
         if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
             return module_attribute, ("IPython", "get_ipython")
         returning = getattr(_state, "returning", None)
+        cached = _is_cache_wrapper(obj)
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
-            reduced = _as_existing(obj, name) if changed else (held_object, (name,))
+            # a cache's state is its function, which a cell cannot change: the receiver's own
+            reduced = _as_existing(obj, name) if changed and not cached else (held_object, (name,))
             if reduced is not NotImplemented:
                 return reduced
+        if cached:
+            reduced = _as_cached_function(obj)
+            if reduced is not NotImplemented:  # `@lru_cache def fib` of a cell: by value
+                return reduced
+        if type(obj) is functools.cached_property:  # of a notebook class: see the function
+            return _as_cached_property(obj)
         reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
                            getattr(self, "roots", ()))
         if reduced is not NotImplemented:  # a numpy view of another name's array
@@ -734,22 +764,32 @@ def cell_namespace(namespace: dict) -> Iterator[None]:
 
 
 def make_cell_function(code: types.CodeType, own_globals: dict, name: str | None,
-                       defaults: tuple | None, closure: tuple | None) -> types.FunctionType:
+                       defaults: tuple | None, closure: tuple | None,
+                       origin: tuple | None = None) -> types.FunctionType:
     """Called by the unpickler: a function of the other side's cells, in this side's namespace.
 
     Outside :func:`cell_namespace` it takes ``own_globals`` (what cloudpickle would give it).
+    A function this side sent, which it holds under its name still (``origin``, see
+    :func:`_origin`), is this side's own function again.
     """
+    held = _own(origin)
+    # not a closure: two of one code may hold other values (make_adder(1), make_adder(2))
+    if type(held) is types.FunctionType and held.__code__ == code and closure is None \
+            and held.__closure__ is None:
+        return _reusing(held)
     namespace = getattr(_state, "namespace", None)
     if namespace is None:
         namespace = own_globals
     if "__builtins__" not in namespace:
         namespace["__builtins__"] = builtins
-    return types.FunctionType(code, namespace, name, defaults, closure)
+    return _from_the_sender(types.FunctionType(code, namespace, name, defaults, closure), origin)
 
 
 def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
     """Called by the unpickler: cloudpickle's function state, except that the globals it read
-    are bound only where the namespace lacks them."""
+    are bound only where the namespace lacks them (and none for this side's own function)."""
+    if _reused(func):
+        return
     attributes, slots = state
     func.__dict__.update(attributes)
     namespace = func.__globals__
@@ -766,6 +806,191 @@ def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
                 continue
     for name, value in slots.items():
         setattr(func, name, value)
+
+
+#: The type of a function of ``functools.lru_cache`` and ``functools.cache`` (written in C).
+_CACHE_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
+
+
+def _is_cache_wrapper(obj: Any) -> bool:
+    return type(obj) is _CACHE_WRAPPER
+
+
+def _found_by_name(obj: Any) -> bool:
+    """Whether ``obj`` is what its module and qualified name lead to, in an installed module
+    (so that pickle's reference to it finds it on the receiver too)."""
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    qualname = getattr(obj, "__qualname__", None)
+    if module is None or module.__name__ == "__main__" or not _by_reference(module) \
+            or not isinstance(qualname, str):
+        return False
+    found: Any = module
+    for part in qualname.split("."):
+        found = vars(found).get(part) if isinstance(found, (ModuleType, type)) else None
+    return found is obj
+
+
+def _as_cached_function(obj: Any) -> Any:
+    """A cache of a notebook's function (``@lru_cache def fib``, a cached method of a notebook
+    class) as its function by value, cached anew by the receiver with the same ``maxsize`` and
+    ``typed`` (:func:`cached_function`); NotImplemented for one of an installed module, which
+    pickles by reference. pickle refers to a cache by its name in its module, and a notebook's
+    ``__main__`` is not the receiver's: it could not travel at all.
+
+    The function's globals go with it as any cell function's do, the cache among them (``fib``
+    calls the global ``fib``), so the receiver's function recurses through the receiver's
+    cache. The cache's contents stay behind (C keeps them out of reach): it starts empty
+    there, which changes only ``cache_info()``'s counts, never a result.
+    """
+    wrapped = getattr(obj, "__wrapped__", None)
+    if type(wrapped) is not types.FunctionType or _found_by_name(obj):
+        return NotImplemented
+    parameters = obj.cache_parameters()
+    # its name, qualified name, docstring... as sent: the function is not yet complete when
+    # the receiver wraps it (its own state comes after, see set_cell_function_state)
+    attributes = {key: value for key, value in vars(obj).items() if key != "__wrapped__"}
+    origin = _origin(obj, getattr(_state, "namespace", None))
+    return (cached_function, (wrapped, parameters["maxsize"], parameters["typed"], origin),
+            attributes, None, None, set_cache_attributes)
+
+
+def _as_cached_property(obj: Any) -> tuple:
+    """A ``functools.cached_property`` (of a notebook class by value) without the lock Python
+    3.11 gives each one, which cannot be pickled (the class could not travel): a new one of
+    the same function, named as the sender's (its class sets that name only when made)."""
+    state = {key: value for key, value in vars(obj).items() if key not in ("func", "lock")}
+    return functools.cached_property, (obj.func,), state
+
+
+def cached_function(func: types.FunctionType, maxsize: int | None, typed: bool,
+                    origin: tuple | None = None) -> Any:
+    """Called by the unpickler: ``func`` cached as the sender's was (see
+    :func:`_as_cached_function`), or the receiver's own cache of it (see :func:`_origin`)."""
+    held = _own(origin)
+    if _is_cache_wrapper(held) and getattr(held.__wrapped__, "__code__", None) == func.__code__:
+        return _reusing(held)
+    return _from_the_sender(functools.lru_cache(maxsize=maxsize, typed=typed)(func), origin)
+
+
+def set_cache_attributes(wrapper: Any, attributes: dict) -> None:
+    """Called by the unpickler: a new cache's name, docstring... as the sender's."""
+    if not _reused(wrapper):
+        vars(wrapper).update(attributes)
+
+
+#: The functions and caches that came from the other side, where its namespace holds them
+#: under these names (its cell functions, ``def variable``): see :func:`_origin`.
+_theirs: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
+def _origin(obj: Any, namespace: dict | None) -> tuple | None:
+    """Where a function or cache of the cells is held by name: ``("yours", name)`` when it came
+    from the other side, held there so; else ``("mine", name)`` when this side's namespace
+    holds it under its name. The receiver keeps what it makes of either in mind (:data:`_theirs`);
+    it rebuilds a "yours" into its own function (within :func:`updating`), if that still has
+    the same code: a function the notebook sent comes back inside any value as the notebook's
+    own (``table = {variable: 1}`` changed remotely still finds ``table[variable]``). Never a
+    "mine": a function a cell defined anew there (``def f`` run again) is a new function, with
+    new defaults, as plainly, even if the receiver holds one of the same code."""
+    try:
+        theirs = _theirs.get(obj)
+    except TypeError:  # not weakly referable
+        theirs = None
+    if theirs is not None:
+        return ("yours", theirs)
+    name = getattr(obj, "__name__", None)
+    if namespace is not None and isinstance(name, str) and namespace.get(name) is obj:
+        return ("mine", name)
+    return None
+
+
+def _own(origin: Any) -> Any:
+    """The receiver's object that ``origin`` (``("yours", name)``) names, or None."""
+    if not (isinstance(origin, tuple) and len(origin) == 2 and origin[0] == "yours"):
+        return None
+    return (getattr(_state, "updating", None) or {}).get(origin[1])
+
+
+def _from_the_sender(obj: Any, origin: Any) -> Any:
+    """``obj`` (just made), kept in mind as a copy of the sender's ``name`` (see
+    :func:`_origin`): of the sender's own, or of what it got from this side (which this side
+    could not take back here, outside :func:`updating`: an engine's run)."""
+    if isinstance(origin, tuple) and len(origin) == 2 and isinstance(origin[1], str):
+        _theirs[obj] = origin[1]
+    return obj
+
+
+def _reusing(obj: Any) -> Any:
+    """``obj``, the receiver's own, marked so that the state the sender sent for its copy is
+    not put on it (its attributes and defaults stay its own objects)."""
+    reused = getattr(_state, "reused", None)
+    if reused is None:
+        reused = _state.reused = set()
+    reused.add(id(obj))
+    return obj
+
+
+def _reused(obj: Any) -> bool:
+    """Whether ``obj`` is the receiver's own object :func:`_reusing` handed out (once)."""
+    reused = getattr(_state, "reused", None)
+    if reused and id(obj) in reused:
+        reused.discard(id(obj))
+        return True
+    return False
+
+
+def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tuple:
+    """The reduction of a function the receiver holds as ``name`` (it sent it): its own function,
+    wherever it appears (``h = [f]`` gives ``h[0] is f``, ``{f: 1}[f]`` finds it), with the
+    attributes and defaults the cell gave it when it ``changed``."""
+    if not changed:
+        return held_object, (name,)
+    closure = []  # the values its closure's variables hold there (``nonlocal count``)
+    for cell in func.__closure__ or ():
+        try:
+            closure.append((cell.cell_contents,))
+        except ValueError:  # an empty cell
+            closure.append(())
+    state = {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
+             "__kwdefaults__": func.__kwdefaults__, "__closure__": closure}
+    return held_object, (name,), state, None, None, set_function_attributes
+
+
+def set_function_attributes(func: Any, state: dict) -> None:
+    """Called by the unpickler: a held function's attributes, defaults and closure's values,
+    as the sender's."""
+    if type(func) is not types.FunctionType:  # the receiver holds something else there now
+        return
+    own = dict(func.__dict__)
+    func.__dict__.clear()
+    func.__dict__.update({key: _into(own.get(key), value)
+                          for key, value in state["__dict__"].items()})
+    defaults, kwdefaults = state["__defaults__"], state["__kwdefaults__"]
+    if defaults is not None and len(defaults) == len(func.__defaults__ or ()):
+        defaults = tuple(map(_into, func.__defaults__, defaults))
+    if kwdefaults is not None and func.__kwdefaults__ is not None:
+        kwdefaults = {key: _into(func.__kwdefaults__.get(key), value)
+                      for key, value in kwdefaults.items()}
+    func.__defaults__, func.__kwdefaults__ = defaults, kwdefaults
+    for cell, value in zip(func.__closure__ or (), state["__closure__"]):
+        if value:
+            try:
+                cell.cell_contents = _into(cell.cell_contents, value[0])
+            except ValueError:  # empty here
+                cell.cell_contents = value[0]
+
+
+def _into(old: Any, new: Any) -> Any:
+    """``old`` with ``new``'s contents when both are one kind of builtin container (a default
+    ``seen=[]`` stays the list other names hold), else ``new``."""
+    if old is new or type(old) is not type(new) or type(new) not in CONTAINERS:
+        return new
+    if isinstance(old, (list, bytearray)):
+        old[:] = new
+    else:
+        old.clear()
+        old.update(new)
+    return old
 
 
 @contextlib.contextmanager
@@ -866,10 +1091,10 @@ _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
 
 def restatable(obj: Any) -> bool:
     """Whether ``obj`` can go as "the receiver's object, with this state" (:func:`returning`):
-    an instance of a Python class whose state is its ``__dict__``."""
+    an instance of a Python class whose state is its ``__dict__`` or its slots."""
     kind = type(obj)
     return bool(kind.__flags__ & _HEAPTYPE) and not isinstance(obj, (list, dict, set, tuple)) \
-        and isinstance(getattr(obj, "__dict__", None), dict)
+        and (isinstance(getattr(obj, "__dict__", None), dict) or bool(_slot_names(kind)))
 
 
 def _as_existing(obj: Any, name: str) -> Any:
@@ -1039,10 +1264,33 @@ def replace_state(obj: Any, state: Any) -> None:
         setstate(state)
         return
     attributes, slots = state if isinstance(state, tuple) else (state, None)
-    obj.__dict__.clear()
-    obj.__dict__.update(attributes or {})
-    for key, value in (slots or {}).items():
+    own = getattr(obj, "__dict__", None)
+    if isinstance(own, dict):
+        own.clear()
+        own.update(attributes or {})
+    else:  # a slotted object: its state is its slots alone
+        slots = {**(attributes or {}), **(slots or {})}
+    slots = slots or {}
+    for key in _slot_names(type(obj)):
+        if key not in slots and hasattr(obj, key):  # unset there: unset here, as a fresh one's
+            delattr(obj, key)
+    for key, value in slots.items():
         setattr(obj, key, value)
+
+
+def _slot_names(kind: type) -> list[str]:
+    """The names of the slots that instances of ``kind`` have (``__slots__`` of it and its
+    bases, private names mangled), as ``copyreg`` finds them to pickle their state."""
+    names = []
+    for klass in kind.__mro__:
+        declared = vars(klass).get("__slots__", ())
+        for name in [declared] if isinstance(declared, str) else declared:
+            if name in ("__dict__", "__weakref__"):
+                continue
+            if name.startswith("__") and not name.endswith("__"):
+                name = f"_{klass.__name__.lstrip('_')}{name}"
+            names.append(name)
+    return names
 
 
 # --- uploads the engine keeps between runs ------------------------------------------------
