@@ -28,6 +28,12 @@ from ..wire import protocol
 log = logging.getLogger(__name__)
 
 
+def _shell() -> Any:
+    """The running IPython shell, if any (without importing IPython's machinery for it)."""
+    ipython = sys.modules.get("IPython")
+    return ipython.get_ipython() if ipython is not None else None
+
+
 def show(msg: dict) -> None:
     """Re-publish one iopub message of a remote request in the local notebook."""
     kind = msg["msg_type"]
@@ -62,11 +68,6 @@ def show_error(content: dict, target: str) -> None:
     shell.showtraceback((type(error), error, None))
 
 
-def _shell() -> Any:
-    ipython = sys.modules.get("IPython")
-    return ipython.get_ipython() if ipython is not None else None
-
-
 def traceback_mode() -> str | None:
     """How this notebook shows tracebacks (``%xmode``: Context, Plain, Verbose, Minimal...),
     which a remote error is formatted in; None outside IPython."""
@@ -99,8 +100,7 @@ def tqdm_class() -> type:
     """
     from tqdm.std import tqdm as text_bar
 
-    ipython = sys.modules.get("IPython")
-    shell = ipython.get_ipython() if ipython is not None else None
+    shell = _shell()
     if shell is not None and getattr(shell, "kernel", None) is not None:
         if importlib.util.find_spec("ipywidgets") is None:  # the widget bar needs it
             return text_bar
@@ -133,7 +133,7 @@ class Watch:
         self.streaming: dict[str, Any] = {}  # direction → the bar of a streamed transfer
         self.bars: list[str] = []  # what was shown, for tests and reports
         self.updates: list[tuple[str, int]] = []  # (direction, bytes done) of streamed transfers
-        # after ``remote_cell_ran``: what a plain cell shows after its result (:meth:`held`)
+        # after ``remote_cell_ran``: what a plain cell shows after its result (:meth:`held_back`)
         self.after_result: list[dict] | None = None
 
     def on_progress(self, direction: str, done: int, total: int) -> None:

@@ -681,16 +681,19 @@ class Engine:
                 if name in namespace and user_ns[name] is namespace[name]:
                     del user_ns[name]
 
+    def _traceback_formatter(self) -> Any:
+        """The shell's traceback formatter (its ``mode`` is ``%xmode``'s), or None."""
+        return getattr(getattr(self.kernel, "shell", None), "InteractiveTB", None)
+
     def _traceback_mode(self) -> str | None:
-        formatter = getattr(getattr(self.kernel, "shell", None), "InteractiveTB", None)
-        return getattr(formatter, "mode", None)
+        return getattr(self._traceback_formatter(), "mode", None)
 
     @contextlib.contextmanager
     def _tracebacks_as_the_notebooks(self, content: dict, before: str | None):
         """Format the run's errors in the notebook's ``%xmode`` (the request's ``xmode``), or
         in the one the cell itself set with ``%xmode``, which the reply then carries
         (``{"xmode": mode}``, yielded) for the notebook to take, as a plain cell's would."""
-        formatter = getattr(getattr(self.kernel, "shell", None), "InteractiveTB", None)
+        formatter = self._traceback_formatter()
         now = getattr(formatter, "mode", None)
         if formatter is None or now is None:
             yield {}

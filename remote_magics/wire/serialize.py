@@ -982,7 +982,7 @@ def set_function_attributes(func: Any, state: dict) -> None:
 
 def _into(old: Any, new: Any) -> Any:
     """``old`` with ``new``'s contents when both are one kind of builtin container (a default
-    ``seen=[]`` stays the list other names hold), else ``new``."""
+    ``seen=[]``, or a list a reply refers to, stays the one other names hold), else ``new``."""
     if old is new or type(old) is not type(new) or type(new) not in CONTAINERS:
         return new
     if isinstance(old, (list, bytearray)):
@@ -1066,16 +1066,7 @@ def held_container(pid: Any) -> Any:
         raise pickle.UnpicklingError("a persistent id that is not remote_magics' own")
     if len(pid) == 2:
         return held_object(pid[1])
-    contents = pid[2]
-    held = (getattr(_state, "updating", None) or {}).get(pid[1])
-    if type(held) is not type(contents) or type(contents) not in CONTAINERS:
-        return contents
-    if isinstance(held, (list, bytearray)):
-        held[:] = contents
-    else:
-        held.clear()
-        held.update(contents)
-    return held
+    return _into((getattr(_state, "updating", None) or {}).get(pid[1]), pid[2])
 
 
 @contextlib.contextmanager
