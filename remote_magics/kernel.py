@@ -219,7 +219,8 @@ class RemoteKernel(IPythonKernel):
                          **kwargs: Any) -> dict:
         where, body = route(code)
         if where == ENGINE:
-            return self.execute_in_engine(code, silent, store_history, user_expressions)
+            return self.execute_in_engine(code, silent, store_history, user_expressions,
+                                          allow_stdin)
         count = self.shell.execution_count
         history = store_history and not silent
         if where == HERE:
@@ -233,19 +234,26 @@ class RemoteKernel(IPythonKernel):
                                        allow_stdin, **kwargs)
 
     def execute_in_engine(self, code: str, silent: bool, store_history: bool,
-                          user_expressions: dict | None) -> dict:
-        """Run a cell in the engine's shell; its reply is this kernel's, its output shown here."""
+                          user_expressions: dict | None, allow_stdin: bool = False) -> dict:
+        """Run a cell in the engine's shell; its reply is this kernel's, its output shown here.
+
+        The cell's ``input()`` asks this kernel's frontend, as a plain kernel's does
+        (``stdin``: the engine asks us, and we ask with our own ``raw_input``).
+        """
+        self._forward_input(allow_stdin)
         try:
             target = self.engine()
             self.sync(target)
             with interrupting(target):
                 reply = target.execute(
                     {"code": code, "silent": silent, "store_history": store_history,
-                     "user_expressions": user_expressions or {}, "allow_stdin": False,
-                     "stop_on_error": False},
+                     "user_expressions": user_expressions or {}, "allow_stdin": allow_stdin,
+                     "stdin": allow_stdin, "stop_on_error": False},
                     timeout=self.options().timeout or None, on_output=self.show)
         except (Exception, KeyboardInterrupt) as err:
             return self.failed(err, silent, store_history)
+        finally:
+            self._restore_input()
         content = dict(reply.content)
         count = content.get("execution_count")
         if store_history and not silent and isinstance(count, int):

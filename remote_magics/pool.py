@@ -274,6 +274,8 @@ def run_on(
     requests = [member.prepare_run(code, ChainMap(overlays[i], namespace), download=download,
                                    bytes=bytes, hidden=hidden, cell_id=cell_id)
                 for i, member in enumerate(members)]  # a value that does not pickle: none sent
+    for request in requests:  # each member's input() asks here, as we wait for them all
+        request.content["stdin"] = display.stdin_allowed()
     pending, failures = send_all(members, requests, timeout, grouped)
     index_of = {id(p): i for i, p in enumerate(pending) if p is not None}
     for i in failures:

@@ -34,6 +34,16 @@ def _shell() -> Any:
     return ipython.get_ipython() if ipython is not None else None
 
 
+def stdin_allowed() -> bool:
+    """Whether ``input()`` in the running cell can ask anyone: in a kernel, whether its
+    frontend takes input (ipykernel's ``allow_stdin`` for the cell); elsewhere (a terminal, a
+    script) it reads this process's stdin."""
+    kernel = getattr(_shell(), "kernel", None)
+    if kernel is None:
+        return True
+    return bool(getattr(kernel, "_allow_stdin", False))
+
+
 def show(msg: dict) -> None:
     """Re-publish one iopub message of a remote request in the local notebook."""
     kind = msg["msg_type"]

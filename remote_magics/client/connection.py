@@ -11,8 +11,10 @@ watches the kernel process, and turns a timeout or the stop button into an inter
 """
 from __future__ import annotations
 
+import builtins
 import collections
 import functools
+import getpass
 import itertools
 import logging
 import secrets
@@ -229,9 +231,12 @@ class Connection:
         On the shell channel, big frames are streamed ahead of the message (:mod:`remote_magics.wire.streaming`),
         paced by the engine's acknowledgements, which ``on_progress("upload", done, total)``
         follows. Raises :class:`ConnectionLost` when the engine refuses a chunk or goes away.
-        Our own message types (and their chunks) carry :attr:`client_secret`.
+        Our own message types (and their chunks) carry :attr:`client_secret`, and so does an
+        ``execute_request`` whose ``input()`` asks us (``stdin``): the engine takes our answer
+        by it.
         """
-        ours = {"client": self.client_secret} if msg_type.startswith("remote_") else None
+        ours = {"client": self.client_secret} if (
+            msg_type.startswith("remote_") or "stdin" in content) else None
         if ours:
             content = dict(content, **ours)
         if channel == "control":  # a channel's messages stay whole
@@ -666,6 +671,8 @@ class Connection:
                         self.dropped[msg_id] = str(msg["content"]["remote_dropped"])
             elif msg["msg_type"] == protocol.LOOKUP_REQUEST:
                 self.answer_lookup(msg, on_lookup)
+            elif msg["msg_type"] == protocol.INPUT_REQUEST:
+                self.answer_input(msg)
             elif msg["msg_type"] in _iopub_handlers:
                 _iopub_handlers[msg["msg_type"]](msg)
             elif on_output is not None:
@@ -701,6 +708,25 @@ class Connection:
         content = {"lookup": token, "name": name, "found": answer.found,
                    "nframes": len(answer.frames), "watch": answer.watch, "error": answer.error}
         self.send(protocol.LOOKUP_ANSWER, content, answer.frames, channel="control")
+
+    def answer_input(self, msg: dict) -> None:
+        """Answer the running cell's ``input()`` with this process's own, on control.
+
+        In a notebook, during the cell, that is ipykernel's, which asks the frontend; in a
+        terminal it reads the terminal. What it raises (EOFError, the stop button's
+        KeyboardInterrupt) is the answer: the remote cell raises the same, and its error comes
+        back as the run's.
+        """
+        token, prompt = msg["content"].get("ask"), msg["content"].get("prompt")
+        if not (isinstance(token, str) and isinstance(prompt, str)):
+            log.error("remote_magics: dropped a malformed input request from '%s'", self.name)
+            return
+        ask = getpass.getpass if msg["content"].get("password") else builtins.input
+        try:
+            content = {"ask": token, "value": str(ask(prompt))}
+        except BaseException as err:  # noqa: BLE001 - the cell raises it, there
+            content = {"ask": token, "error": type(err).__name__, "message": str(err)}
+        self.send(protocol.INPUT_ANSWER, content, channel="control")
 
     def drain_iopub(self) -> None:
         """Drop what iopub queued while no request of ours waited (other clients' output, a job

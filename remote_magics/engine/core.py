@@ -457,7 +457,14 @@ class Engine:
     # --- handlers ------------------------------------------------------------------------
 
     async def run_request(self, stream, ident, parent) -> None:
-        """Run a cell: unpickle its inputs, run it, return or keep each name it bound."""
+        """Run a cell: unpickle its inputs, run it, return or keep each name it bound.
+
+        Its ``input()`` asks the notebook, when the client answers (:mod:`.lookup`).
+        """
+        with lookup.input_forwarded(parent["content"]):
+            await self._run(stream, ident, parent)
+
+    async def _run(self, stream, ident, parent) -> None:
         if not self.authentic(parent):
             return
         self._announce(parent, "upload", parent["buffers"],

@@ -17,11 +17,19 @@ call. Functions lose only their specialised global lookups (a builtin read costs
 0.1 µs more), which is why the client asks for lookups only for a cell that reads ``eval``,
 ``exec`` and the like (:func:`remote_magics.cells.lookup.may_ask`).
 
+``input()`` and ``getpass.getpass()`` ask the notebook the same way (:func:`install`): while a
+request whose client answers runs, ipykernel's ``raw_input`` is forwarded as ipykernel forwards
+it for an ``execute_request`` that allows stdin, and its ask goes to the client on iopub
+(``remote_input_request``), which asks the notebook's own frontend and answers on control. The
+cell then gets what a plain cell gets: the typed text, EOFError, KeyboardInterrupt, or
+ipykernel's own StdinNotImplementedError where the frontend takes no input.
+
 Shipped as source with the engine: standard library and the wire format only.
 """
 from __future__ import annotations
 
 import builtins
+import contextlib
 import queue
 import secrets
 import sys
@@ -54,17 +62,98 @@ class _Ask:
 
 
 def install(engine: Any) -> None:
-    """Take lookup answers on the kernel's control channel."""
+    """Take lookup and input answers on the kernel's control channel; ask the client for the
+    input of a request whose client answers (its content has ``stdin``)."""
     global _engine
     _engine = engine
-    engine.kernel.control_handlers[protocol.LOOKUP_ANSWER] = _on_answer
+    kernel = engine.kernel
+    kernel.control_handlers[protocol.LOOKUP_ANSWER] = _on_answer
+    kernel.control_handlers[protocol.INPUT_ANSWER] = _on_answer
+    own = getattr(kernel, "_input_request", None)  # ipykernel's: on its stdin socket
+    if own is None or getattr(own, "remote_magics", False):
+        return
+
+    def input_request(prompt: str, ident: Any, parent: Any, password: bool = False) -> str:
+        if isinstance(parent, dict) and "stdin" in (parent.get("content") or {}):
+            return ask_input(prompt, parent, password)
+        return own(prompt, ident, parent, password=password)  # a frontend of the kernel's own
+
+    input_request.remote_magics = True  # type: ignore[attr-defined]
+    kernel._input_request = input_request
+
+
+@contextlib.contextmanager
+def input_forwarded(content: dict):
+    """Around a run whose client answers input (``stdin`` in ``content``): ``input()`` and
+    ``getpass.getpass()`` are ipykernel's, which ask the client (or raise ipykernel's
+    StdinNotImplementedError when ``stdin`` is false: the notebook's frontend takes none)."""
+    kernel = getattr(_engine, "kernel", None)
+    forward = getattr(kernel, "_forward_input", None)
+    if ("stdin" not in content or forward is None
+            or threading.current_thread() is not threading.main_thread()):
+        yield
+        return
+    forward(bool(content["stdin"]))
+    try:
+        yield
+    finally:
+        kernel._restore_input()
+
+
+def ask_input(prompt: str, parent: dict, password: bool) -> str:
+    """Ask the client of ``parent`` for a line of input, as ipykernel asks its frontend.
+
+    Waits until the answer comes: a person is typing. An interrupt of the run (the notebook's
+    stop button) ends the wait with ipykernel's KeyboardInterrupt.
+    """
+    for stream in (sys.stdout, sys.stderr):  # what the cell printed shows before the prompt
+        if stream is not None:
+            stream.flush()
+    token, ask = secrets.token_hex(16), _Ask(protocol.client_of(parent))
+    with _lock:
+        _waiting[token] = ask
+    try:
+        _engine.session.send(_engine.kernel.iopub_socket, protocol.INPUT_REQUEST,
+                             {"ask": token, "prompt": str(prompt), "password": bool(password)},
+                             parent=parent, ident=b"remote_magics.input")
+        while True:
+            try:
+                content, _frames = ask.answer.get(timeout=0.5)
+                break
+            except queue.Empty:
+                continue
+            except KeyboardInterrupt:
+                raise KeyboardInterrupt("Interrupted by user") from None
+    finally:
+        with _lock:
+            _waiting.pop(token, None)
+    value = content.get("value")
+    if isinstance(value, str):
+        return value
+    raise _input_error(content.get("error"), content.get("message"))
+
+
+def _input_error(name: Any, message: Any) -> BaseException:
+    """What the notebook's ``input()`` raised, to raise in the cell."""
+    message = str(message) if message is not None else ""
+    if name in ("EOFError", "KeyboardInterrupt"):
+        return getattr(builtins, name)(*([message] if message else []))
+    if name == "StdinNotImplementedError":
+        try:
+            from IPython.core.error import StdinNotImplementedError
+            return StdinNotImplementedError(message)
+        except ImportError:
+            pass
+    return RuntimeError(f"input() failed in the notebook: {str(name)[:80]}: {message}")
 
 
 def _on_answer(stream, ident, parent) -> None:
     """An answer on control: to the ask of its token, if its sender is the run's client."""
     if not _engine.authentic(parent):
         return
-    token = parent["content"].get("lookup")
+    content = parent["content"]
+    token = content.get("ask") if parent["header"].get("msg_type") == protocol.INPUT_ANSWER \
+        else content.get("lookup")
     with _lock:
         ask = _waiting.pop(token, None) if isinstance(token, str) else None
         if ask is not None and ask.client != protocol.client_of(parent):

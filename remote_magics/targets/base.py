@@ -235,6 +235,7 @@ class Target:
         """
         request = self.prepare_run(code, namespace, download=download, bytes=bytes,
                                    hidden=hidden, cell_id=cell_id, show_result=show_result)
+        request.content["stdin"] = display.stdin_allowed()  # whoever waits answers input()
         on_lookup = None
         if lookup and may_ask(request.cell, request.content["code"], namespace):
             request.content["lookup"] = True
@@ -276,6 +277,7 @@ class Target:
                                  hidden=hidden or {}, cell_id=cell_id or self.runs,
                                  show_result=show_result)
         self.flush_releases()
+        request.content["stdin"] = False  # a job's input(): nobody waits to answer it
         return request
 
     def finish_run(self, pending: Pending, namespace: dict) -> runner.RunResult:

@@ -102,7 +102,9 @@ request arrives, so a cell binding a small value costs no release message of its
     bundle, or null when it could not be formatted; only for a result that comes back as a value),
     ``download`` ("all" | "small" | "none"), ``bytes`` (int, the limit for "small"),
     ``cell_id`` (int, names the cell in tracebacks), ``lookup`` (bool, optional: the client
-    answers ``remote_lookup_request`` while it waits, see below), ``packed``, ``digest``.
+    answers ``remote_lookup_request`` while it waits, see below), ``stdin`` (bool, optional:
+    the client answers ``remote_input_request`` while it waits, and whether the notebook's
+    frontend takes input: see below), ``packed``, ``digest``.
     Frames: the inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
@@ -203,6 +205,17 @@ request arrives, so a cell binding a small value costs no release message of its
     a lookup it is waiting on, and waits :data:`LOOKUP_TIMEOUT` s at most; not found, the
     cell's NameError is a plain cell's. Detached and ``--async`` jobs, pool members and the
     remote kernel's ``%%remote`` cells never ask (nobody answers there): a plain NameError.
+``remote_input_request`` ← (iopub, parent: the run, or an ``execute_request`` whose content
+    has ``stdin``) ``ask`` (a random token), ``prompt`` (str), ``password`` (bool): the cell
+    called ``input()`` or ``getpass.getpass()`` (ipykernel's ``raw_input``, forwarded while a
+    request with ``stdin`` runs, as ipykernel forwards it for ``allow_stdin``). The engine
+    flushes the cell's stdout and stderr first, then waits, as ipykernel waits for an
+    ``input_reply``, until the answer comes or the run is interrupted. With ``stdin`` false
+    the cell gets ipykernel's own StdinNotImplementedError and nothing is asked.
+    ``remote_input_answer`` → (control) ``ask``, and ``value`` (str: what the notebook's own
+    ``input()`` returned) or ``error`` and ``message`` (the class name and text of what it
+    raised: EOFError, KeyboardInterrupt when the notebook was interrupted at the prompt,
+    StdinNotImplementedError; the cell raises the same). Taken only from the run's own client.
 ``remote_page`` ← (iopub, parent: the run) ``data`` (a MIME bundle), ``start`` (int): what
     the cell paged (``x?``, ``%pinfo``); the notebook pages it as a plain cell's help.
 ``remote_transfer`` ← (iopub, parent: the request) ``nbytes``, ``direction`` ("upload" once
@@ -408,6 +421,8 @@ LOOKUP_REQUEST = "remote_lookup_request"
 LOOKUP_ANSWER = "remote_lookup_answer"
 #: Seconds a run waits for the notebook to answer a lookup before the name counts as undefined.
 LOOKUP_TIMEOUT = 30.0
+INPUT_REQUEST = "remote_input_request"
+INPUT_ANSWER = "remote_input_answer"
 TRANSFER = "remote_transfer"
 #: IPython's history in a namespace: results ``_``, ``__``, ``___``, ``_5``, ``Out``, ``_oh``;
 #: inputs ``_i``, ``_ii``, ``_iii``, ``_i5``, ``In``, ``_ih``; directories ``_dh``. A cell reads
