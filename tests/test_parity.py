@@ -422,6 +422,33 @@ def test_globals_a_notebook_function_rebinds_or_changes_come_back(parity):
 
 
 
+def test_class_attributes_a_cell_or_a_notebook_function_sets_come_back(parity):
+    # a class attribute as a registry (`Reg.items.append`, `Reg.count += 1` in a function the
+    # cell calls), set, replaced (a method) or deleted in the cell itself: the notebook's class
+    # takes the change, and its objects stay its objects
+    traces = parity(["class Reg:\n    items = []\n    count = 0\n    def size(self):\n"
+                     "        return len(self.items)",
+                     "def add(x):\n    Reg.items.append(x)\n    Reg.count += 1",
+                     "r0 = Reg()", "add(1)", "Reg.items, Reg.count, r0.size(), isinstance(r0, Reg)",
+                     "Reg.flag = 'set'\nReg.size = lambda self: -1", "Reg.flag, r0.size()",
+                     "del Reg.flag", "hasattr(Reg, 'flag')", "r = Reg()\nr.items is Reg.items"],
+                    shared=[("type(r0)", "Reg"), ("type(r)", "Reg")])
+    assert traces["plain"].cells[4].result == "text: ([1], 1, 1, True)"
+
+
+def test_a_class_that_comes_back_changed_keeps_its_methods_and_the_lists_names_hold(
+        shell, run, target):
+    run("class Tally:\n    seen = []\n    def note(self, x):\n        Tally.seen.append(x)")
+    ns = shell.user_ns
+    method, held, obj = vars(ns["Tally"])["note"], ns["Tally"].seen, ns["Tally"]()
+    ns["obj"] = obj
+    res = run("%%remote --download=all\nobj.note(5)\nTally.total = 1")
+    assert res.error_in_exec is None, res.error_in_exec
+    assert ns["Tally"].seen == [5] and held is ns["Tally"].seen  # the notebook's list, filled
+    assert vars(ns["Tally"])["note"] is method  # unchanged: the very function
+    assert ns["Tally"].total == 1 and type(ns["obj"]) is ns["Tally"] and ns["obj"] is obj
+
+
 def test_a_cached_function_of_the_notebook_runs_remotely_and_recurses_through_its_cache(parity):
     # D4 (41 of 114 pytudes notebooks): an lru_cache wrapper pickled by reference to __main__,
     # which a run's namespace is not; it travels as its function, cached again on the receiver

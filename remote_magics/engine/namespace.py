@@ -13,6 +13,7 @@ ipykernel and cloudpickle only.
 """
 from __future__ import annotations
 
+import abc
 from types import FunctionType, ModuleType
 from typing import Any
 
@@ -88,13 +89,18 @@ def sharing(shell: Any, held: set[int], skip: set[str]) -> list[str]:
 
 #: Values that no code changes in place (or that go by reference, as code and modules do).
 _UNCHANGING = (type, ModuleType, tuple, frozenset, bytes, range)
+#: The kinds of class a cell defines whose attributes may change (an enum's members cannot).
+_CELL_CLASS_KINDS = (type, abc.ABCMeta)
 
 
 def changeable(value: Any) -> bool:
     """Whether code could change ``value`` in place: not scalars, classes, modules, functions
-    (but a function that holds state of its own, see :func:`_holds_state`)."""
+    (but a function that holds state of its own, see :func:`_holds_state`, and a class of the
+    notebook's, whose attributes a cell may set: ``Registry.items.append(x)``)."""
     if type(value) is FunctionType:
         return _holds_state(value)
+    if type(value) in _CELL_CLASS_KINDS:
+        return value.__module__ == "__main__"
     return not (type(value) in serialize.PLAIN or isinstance(value, _UNCHANGING)
                 or callable(value) and hasattr(value, "__code__"))
 

@@ -133,8 +133,10 @@ class Pickler(cloudpickle.CloudPickler):
             return module_attribute, where[:2]
         if isinstance(obj, (type, types.FunctionType)):
             returning = getattr(_state, "returning", None)
-            if returning and id(obj) in returning and type(obj) is types.FunctionType:
-                return _as_held_function(obj, *returning[id(obj)])
+            if returning and id(obj) in returning:
+                if type(obj) is types.FunctionType:
+                    return _as_held_function(obj, *returning[id(obj)])
+                return _as_held_class(obj, *returning[id(obj)])
             _import_module_of(obj)
             reduced = super().reducer_override(obj)
             namespace = getattr(_state, "namespace", None)
@@ -613,6 +615,11 @@ def fingerprint(obj: Any, limit: int | None = None) -> bytes | None:
 
     None when it cannot be pickled, or (with ``limit``) when its pickle is larger than that.
     """
+    if isinstance(obj, type):  # a class: its attributes, and its methods by identity (a
+        # method replaced is another object; its code pickled by value would cost a millisecond)
+        obj = {key: ("code", id(value)) if callable(value) or isinstance(value, property)
+               or hasattr(value, "__func__")
+               else value for key, value in class_attributes(obj).items()}
     try:
         frames = dumps(obj, limit)
     except Exception:  # TooLarge, or a value that does not pickle
@@ -978,6 +985,64 @@ def set_function_attributes(func: Any, state: dict) -> None:
                 cell.cell_contents = _into(cell.cell_contents, value[0])
             except ValueError:  # empty here
                 cell.cell_contents = value[0]
+
+
+#: A class's own entries that are its machinery, not attributes a cell sets.
+_CLASS_MACHINERY = frozenset({"__dict__", "__weakref__", "_abc_impl", "__slots__"})
+
+
+def class_attributes(cls: type) -> dict:
+    """The attributes ``cls`` itself holds that code may set or delete (``Reg.items``, a
+    method): its ``__dict__`` without the machinery and the slots' descriptors."""
+    slots = vars(cls).get("__slots__", ())
+    skip = _CLASS_MACHINERY | ({slots} if isinstance(slots, str) else set(slots))
+    return {key: value for key, value in vars(cls).items() if key not in skip}
+
+
+def _as_held_class(cls: type, name: str, changed: bool) -> tuple:
+    """The reduction of a class the receiver holds as ``name`` (it sent it): its own class,
+    wherever it appears, with the attributes the cell set, changed or deleted when it
+    ``changed`` (``Reg.items.append(x)`` in a function the cell called)."""
+    if not changed:
+        return held_object, (name,)
+    return held_object, (name,), class_attributes(cls), None, None, set_class_attributes
+
+
+def set_class_attributes(cls: Any, state: dict) -> None:
+    """Called by the unpickler: a held class's attributes as the sender's. One that did not
+    change keeps its object (a method stays the very function); a container that changed keeps
+    its object too, with the new contents."""
+    if not isinstance(cls, type):  # the receiver holds something else there now
+        return
+    own = class_attributes(cls)
+    for key in own:
+        if key not in state:
+            delattr(cls, key)
+    for key, value in state.items():
+        old = own.get(key, _state)
+        if old is _state or not _same_code(old, value):
+            setattr(cls, key, _into(old, value))
+
+
+def _same_code(old: Any, new: Any) -> bool:
+    """Whether ``new`` is ``old`` again: the same object, or a method (plain, static, class
+    method, property) whose functions have the same code and defaults."""
+    if old is new:
+        return True
+    if type(old) is not type(new):
+        return False
+    if isinstance(old, (staticmethod, classmethod)):
+        return _same_code(old.__func__, new.__func__)
+    if isinstance(old, property):
+        return all(_same_code(getattr(old, part), getattr(new, part))
+                   for part in ("fget", "fset", "fdel"))
+    if type(old) is types.FunctionType:
+        try:
+            return bool(old.__code__ == new.__code__ and old.__defaults__ == new.__defaults__
+                        and old.__kwdefaults__ == new.__kwdefaults__)
+        except Exception:  # defaults that do not compare (arrays): a new function
+            return False
+    return False
 
 
 def _into(old: Any, new: Any) -> Any:
