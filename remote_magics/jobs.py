@@ -185,6 +185,7 @@ class Job(JobDisplay, concurrent.futures.Future):
         self._namespace = namespace
         self._inputs = inputs  # holds the proxies the cell reads until the engine has them
         self._held = request.held  # what comes back refers to these, even if names moved on
+        self._sent = request.sent
         self._channels = shipped
         self._thread = threading.current_thread()
         self._apply_lock = threading.Lock()
@@ -226,12 +227,13 @@ class Job(JobDisplay, concurrent.futures.Future):
                 if threading.current_thread() is not self._thread:
                     raise RuntimeError("call result() on the thread that submitted the job (the "
                                        "notebook's): it changes the notebook's namespace")
-                run = runner.apply(reply, self.target, self._namespace, self._held)
+                run = runner.apply(reply, self.target, self._namespace, self._held,
+                                   self._sent)
                 run.bytes_sent = reply.bytes_sent
                 run.seconds = self.elapsed
                 run.print_notes()
                 self.run, self._value, self._applied = run, run.result, True
-                self._namespace = None
+                self._namespace = self._sent = None  # what the request pickled: let go
                 self._refresh(force=True)  # its displays no longer say ".result() brings..."
         return self._value
 

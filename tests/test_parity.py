@@ -436,6 +436,43 @@ def test_class_attributes_a_cell_or_a_notebook_function_sets_come_back(parity):
     assert traces["plain"].cells[4].result == "text: ([1], 1, 1, True)"
 
 
+def test_an_augmented_assignment_changes_the_notebooks_object_in_place(parity):
+    # `lst += [2]`, `a *= 2`, `s |= {2}`, an `__iadd__` of the notebook's: the cell assigns the
+    # name the object it changed in place; its change was lost (the name counted as unchanged,
+    # so the notebook kept its old object as it was) and every alias missed it
+    traces = parity(["import numpy as np\nimport pandas as pd\nlst = [1]\nalias = lst\n"
+                     "a = np.arange(3.0)\nb = a\ns = {1}\nc = s\ndf = pd.DataFrame({'x': [1, 2]})\n"
+                     "class Acc:\n    def __init__(self):\n        self.n = 0\n"
+                     "    def __iadd__(self, k):\n        self.n += k\n        return self\n"
+                     "acc = Acc()\nacc2 = acc",
+                     "lst += [2]\na *= 2\ns |= {2}\ndf += 1\nacc += 5\nt = (1,)\nt += (2,)",
+                     "alias, b, c, df.x.tolist(), acc2.n, t", "x = 1\nx += 1", "x"],
+                    shared=[("lst", "alias"), ("a", "b"), ("s", "c"), ("acc", "acc2")])
+    assert traces["plain"].cells[2].result == \
+        "text: ([1, 2], array([0., 2., 4.]), {1, 2}, [2, 3], 5, (1, 2))"
+
+
+def test_a_name_bound_to_an_object_inside_what_the_cell_read_is_that_object(parity):
+    # `row = grid[0]`, `inner = d['a']`, `node = tree.kids[0]`, `held = Reg.items`: plainly the
+    # new name is the object inside, so a change through either shows in the other; before,
+    # each came back as a copy
+    traces = parity(["grid = [[0, 0], [0, 0]]\nd = {'a': {'x': 1}}\n"
+                     "class Node:\n    def __init__(self, kids=()):\n        self.kids = list(kids)\n"
+                     "        self.mark = 0\n"
+                     "tree = Node([Node(), Node()])\nclass Reg:\n    items = []",
+                     "row = grid[0]\ninner = d['a']\nnode = tree.kids[0]\nheld = Reg.items",
+                     "row[0] = 5\ninner['y'] = 2\nnode.mark = 7\nheld.append(1)",
+                     "grid, d, [k.mark for k in tree.kids], Reg.items",
+                     "first = grid.pop(0)\nfirst.append(9)", "print(grid, row, first is row)",
+                     "import numpy as np\ndata = {'X': np.arange(4.0)}\nnode.w = np.zeros(2)",
+                     "X = data['X']\nw = node.w", "X *= 2\nw[0] = 1", "print(data, tree.kids[0].w)"],
+                    shared=[("inner", "d['a']"), ("node", "tree.kids[0]"),
+                            ("held", "Reg.items"), ("first", "row"), ("X", "data['X']"),
+                            ("w", "node.w")])
+    assert traces["plain"].cells[3].result == \
+        "text: ([[5, 0], [0, 0]], {'a': {'x': 1, 'y': 2}}, [7, 0], [1])"
+
+
 def test_a_class_that_comes_back_changed_keeps_its_methods_and_the_lists_names_hold(
         shell, run, target):
     run("class Tally:\n    seen = []\n    def note(self, x):\n        Tally.seen.append(x)")

@@ -64,6 +64,8 @@ class Request:
     #: the objects sent, by name (read, or shared with what the cell may change): what comes
     #: back refers to these
     held: dict[str, Any] = field(default_factory=dict)
+    #: every object the request pickled: what comes back refers to those inside them too
+    sent: serialize.SentObjects | None = None
 
 
 def prepare(
@@ -157,7 +159,8 @@ def prepare(
     }
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
-                   {name: namespace[name] for name in [*names, *watch] if name in namespace})
+                   {name: namespace[name] for name in [*names, *watch] if name in namespace},
+                   stream.sent())
 
 
 def globals_of_functions(namespace: Mapping[str, Any], names: Iterable[str]) -> list[str]:
@@ -290,16 +293,17 @@ def version_hint(details: dict) -> str:
 
 
 def apply(reply: "Reply", target: Any, namespace: dict,
-          held: Mapping[str, Any] | None = None) -> RunResult:
+          held: Mapping[str, Any] | None = None,
+          sent: serialize.SentObjects | None = None) -> RunResult:
     """Decode a run reply and update ``namespace``; raises :class:`RemoteError` for a failed run.
 
     A failed run's reply also holds the names the cell bound before its error: they reach
-    ``namespace`` first, as a plain cell keeps them. ``held``: see :func:`bind`.
+    ``namespace`` first, as a plain cell keeps them. ``held``, ``sent``: see :func:`bind`.
     """
     content = reply.content
     if content.get("xmode"):  # the cell ran %xmode there: this notebook's mode, as plainly
         display.take_traceback_mode(content["xmode"])
-    run = bind(reply, target, namespace, held)
+    run = bind(reply, target, namespace, held, sent)
     if content.get("status") != "ok":
         if content.get("input"):  # an input did not unpickle there: versions may be why
             hint = version_hint(getattr(target, "details", None) or {})
@@ -345,7 +349,8 @@ def may_change(value: Any) -> bool:
 
 
 def bind(reply: "Reply", target: Any, namespace: dict,
-         held: Mapping[str, Any] | None = None) -> RunResult:
+         held: Mapping[str, Any] | None = None,
+         sent: serialize.SentObjects | None = None) -> RunResult:
     """Put the names a run reply holds into ``namespace`` (values or proxies); what it did.
 
     The outputs are one pickle stream: names for one object get one object. An object the
@@ -356,6 +361,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     updated so is replaced. Functions defined there take ``namespace`` as their globals.
     ``held``: the objects the request sent to be watched (:attr:`Request.held`), for a reply
     that comes while the notebook runs on (``--async``); by default they are ``namespace``'s.
+    ``sent``: every object the request pickled (:attr:`Request.sent`): one the reply refers to
+    inside a value (``row = grid[0]``) is that object here, with its new contents.
     """
     content = reply.content
     uploads.ledger.settle(target, content.get("uploads"))
@@ -365,7 +372,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     frames = serialize.unpack(outputs, reply.frames, content.get("packed", False))
     mine = namespace if held is None else held  # the objects the request sent, by name
     # functions defined there see this namespace; objects both sides hold stay this side's
-    with serialize.cell_namespace(namespace), serialize.updating(mine):
+    with serialize.cell_namespace(namespace), serialize.updating(mine, sent):
         decoded = RemoteObject.decode_all(outputs, frames, target)
     # a changed object updated in place here stays this side's under every name that holds it
     # (`back = payload; payload[0] = -1` leaves `back is payload`, as in a plain cell)

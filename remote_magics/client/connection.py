@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import zmq
 from jupyter_client.session import Session
@@ -862,6 +862,7 @@ class Pending:
         self.idle_at: float | None = None
         self.error: BaseException | None = None
         self.finished = False
+        self.objects: Any = None  # what the request pickled, for its reply to refer to (a run's)
 
     def advance(self, ready: dict) -> bool:
         """Take what the ready sockets hold for this request; True once it has finished."""

@@ -26,7 +26,7 @@ import secrets
 import socket
 import sys
 import threading
-from typing import Any
+from typing import Any, Sequence
 
 from ..wire import dataport, protocol, serialize, shared, sources, streaming
 from . import channels, jobs, kept, live, lookup, namespace, pages, persist, quiet, tracebacks
@@ -480,9 +480,10 @@ class Engine:
         asking = None
         uploads = self.kept.run(client)
         mode_before = self._traceback_mode()
+        memos: list = []  # how the inputs' objects were numbered: see serialize.InnerIndex
         try:
             with serialize.keeping(uploads):
-                namespace = self.namespace(content, parent["buffers"], client)
+                namespace = self.namespace(content, parent["buffers"], client, memos)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
@@ -496,7 +497,7 @@ class Engine:
                 reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 reply, frames = self.bound_before(reply, content, namespace, client, watched,
-                                                  sent, before)
+                                                  sent, before, memos)
             reply.update(mode)
             uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
@@ -510,7 +511,7 @@ class Engine:
         try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
-                                             before)
+                                             before, memos)
             reply.update(mode)
         finally:
             lookup.close(asking)
@@ -531,7 +532,7 @@ class Engine:
 
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
                      watched: dict | None = None, sent: dict | None = None,
-                     before: dict | None = None) -> tuple[dict, list]:
+                     before: dict | None = None, memos: list = ()) -> tuple[dict, list]:
         """An error reply with the names the cell bound (or deleted) before it failed.
 
         Encoded by the download policy, as a finished cell's are; if that fails too, the error
@@ -539,7 +540,7 @@ class Engine:
         """
         try:
             bound, frames = self.outputs(content, namespace, None, client, watched, sent,
-                                         before)
+                                         before, memos)
         except BaseException as err:  # a value that cannot even be described: the error alone
             self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
                                   tracebacks.one_line(err))
@@ -547,7 +548,8 @@ class Engine:
         return dict(reply, outputs=bound["outputs"], deleted=bound["deleted"],
                     packed=bound["packed"]), frames
 
-    def namespace(self, content: dict, frames: list, client: str) -> dict:
+    def namespace(self, content: dict, frames: list, client: str,
+                  memos: list | None = None) -> dict:
         # as IPython's user namespace: the builtins module under both names (`vars(__builtins__)`)
         namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
                                      "__builtin__": builtins}
@@ -559,7 +561,8 @@ class Engine:
         # one stream: names for one object are one object here; functions get this namespace
         with serialize.resolving(self.resolver(client)), serialize.cell_namespace(namespace):
             loaded = serialize.load_names(inputs, serialize.unpack(inputs, frames,
-                                                                   content.get("packed")))
+                                                                   content.get("packed")),
+                                          memos=memos)
         for item, (value, err) in zip(inputs, loaded):
             if err is not None:
                 raise InputError(item["name"], err) from err
@@ -767,7 +770,7 @@ class Engine:
 
     def outputs(self, content: dict, namespace: dict, value: Any, client: str,
                 watched: dict | None = None, sent: dict | None = None,
-                before: dict | None = None):
+                before: dict | None = None, memos: Sequence = ()):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
@@ -775,6 +778,9 @@ class Engine:
         ``sent``: every input as it came (name → object): a numpy view of one goes back as a
         view of the notebook's array. ``before``: the run's namespace before the cell ran
         (a copy): whatever the cell bound anew comes back too, listed by the analysis or not.
+        ``memos``: how the inputs' objects were numbered as they came
+        (:func:`~..wire.serialize.load_names`): an object inside them that goes back (``row =
+        grid[0]``) is the notebook's own, with its contents as they are now.
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -807,13 +813,21 @@ class Engine:
         # sharing its objects came with the watched ones, so they stay the notebook's too
         restated = changed_there | ({name for name, obj in read.items()
                                      if serialize.restatable(obj)} if changed_there else set())
+        # a name the cell assigned that still holds the object it came with may have changed in
+        # place (`lst += [2]`, `a *= 2` assign what they changed): it goes as changed, with its
+        # contents, and the notebook's object takes them
+        kept = {name for name in content.get("outputs", ())
+                if name in held and (sent or {}).get(name, PLACEHOLDER) is held[name]}
+        restated |= kept
+        changed |= kept
         origins: dict[int, list[str]] = {}  # each input object → the names it came under
         for origin, given in (sent or {}).items():
             origins.setdefault(id(given), []).append(origin)
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         with serialize.cell_namespace(namespace), \
-                serialize.returning(held, restated, sent or {}), \
+                serialize.returning(held, restated, sent or {},
+                                    serialize.InnerIndex(memos) if memos else None), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
             for name in names:
                 if name not in namespace:

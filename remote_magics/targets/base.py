@@ -217,7 +217,7 @@ class Target:
             return self._watch(outcome)
         except (RemoteInterrupt, RemoteTimeout):
             if pending.reply is not None and pending.reply.content.get("outputs"):
-                runner.bind(pending.reply, self, namespace)
+                runner.bind(pending.reply, self, namespace, sent=pending.objects)
             raise
 
     def start_run(self, code: str, namespace: Mapping[str, Any], *, download: str = "small",
@@ -240,8 +240,10 @@ class Target:
         if lookup and may_ask(request.cell, request.content["code"], namespace):
             request.content["lookup"] = True
             on_lookup = answerer(namespace, hidden or {}, self)
-        return self.send_run(request, timeout=timeout, on_output=on_output,
-                             on_progress=on_progress, quiet=quiet, on_lookup=on_lookup)
+        pending = self.send_run(request, timeout=timeout, on_output=on_output,
+                                on_progress=on_progress, quiet=quiet, on_lookup=on_lookup)
+        pending.objects = request.sent  # its reply's references to objects inside the inputs
+        return pending
 
     def send_run(self, request: runner.Request, *, timeout: float | None = None,
                  on_output: Callable[[dict], None] | None = display.show,
@@ -283,7 +285,7 @@ class Target:
     def finish_run(self, pending: Pending, namespace: dict) -> runner.RunResult:
         """The result of a run started by :meth:`start_run` that has finished; updates ``namespace``."""
         reply = self._stopped_keeps(pending.result, pending, namespace)
-        result = runner.apply(reply, self, namespace)
+        result = runner.apply(reply, self, namespace, sent=pending.objects)
         result.bytes_sent = reply.bytes_sent
         result.seconds = time.perf_counter() - pending.started
         self.last_run = dataclasses.replace(result, values={}, result=None)  # stats, not values

@@ -157,6 +157,11 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_existing(obj, name) if changed and not cached else (held_object, (name,))
             if reduced is not NotImplemented:
                 return reduced
+        inner = getattr(_state, "inner", None)
+        if inner is not None and not cached:
+            reduced = _as_inner(obj, inner)  # inside what was sent (`node = tree.kids[0]`)
+            if reduced is not NotImplemented:
+                return reduced
         if cached:
             reduced = _as_cached_function(obj)
             if reduced is not NotImplemented:  # `@lru_cache def fib` of a cell: by value
@@ -360,6 +365,7 @@ class Outgoing:
         self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=self._out_of_band)
         self.roots = roots
         self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
+        self._earlier: list[dict] = []  # the memos of the generations before a restart
 
     @property
     def roots(self) -> list[Any]:
@@ -413,8 +419,14 @@ class Outgoing:
     def restart(self) -> None:
         """Forget what the stream holds, for a name that was dumped and then not sent: the
         next name starts anew, and tells the receiver to."""
+        self._earlier.append(self._pickler.memo.copy())
         self._pickler.clear_memo()
         self._fresh = True
+
+    def sent(self) -> "SentObjects":
+        """What the stream pickled, by the number the receiver gives each object it rebuilds
+        (:func:`load_names`' ``memos``): a reply refers to one of these by that number."""
+        return SentObjects([*self._earlier, self._pickler.memo])
 
     def holds(self) -> set[int]:
         """The ids of every object pickled in the stream so far (to find what shares them)."""
@@ -436,14 +448,16 @@ class _Buffers:
         return self.queue.popleft()
 
 
-def load_names(items: Sequence[dict], frames: Sequence[Sequence], *,
-               bytecode: bool = True) -> list[tuple[Any, BaseException | None]]:
+def load_names(items: Sequence[dict], frames: Sequence[Sequence], *, bytecode: bool = True,
+               memos: list | None = None) -> list[tuple[Any, BaseException | None]]:
     """Rebuild the values an :class:`Outgoing` pickled, in order: ``(value, None)`` or
     ``(None, error)`` for each item (``frames`` holds each item's frames).
 
     One unpickler loads every shared item, so objects shared between names are shared again.
     An item that fails (its class is not importable here) fails alone: the items after it
     load, unless they refer to objects of the failed one (then they fail too, saying so).
+    ``memos`` gets the memo of each generation of the stream (:meth:`Outgoing.sent`'s
+    numbering: :class:`InnerIndex` finds the objects rebuilt by it).
     """
     shared = [index for index, item in enumerate(items) if "shared" in item and frames[index]]
     loader = _Loader(io.BytesIO(b"".join(frames[index][0] for index in shared)),
@@ -459,6 +473,8 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *,
                  None))
         except Exception as err:
             add((None, err))
+    if memos is not None and loader is not None:
+        memos.extend(unpickler.memo for unpickler in loader.generations)
     return results
 
 
@@ -480,6 +496,7 @@ class _Loader:
         self.size: int | None = None  # the memo's size, known once an item failed
         self.gone: list[tuple[int, int, str]] = []  # failed items' memo entries: [lo, hi), name
         self.known: dict[int, Any] = {}  # the strings among those, known from their pickles
+        self.generations: list = []  # each generation's unpickler (its memo), the newest last
 
     def load(self, item: dict, own: Sequence) -> tuple[Any, BaseException | None]:
         segment = own[0]
@@ -489,6 +506,7 @@ class _Loader:
             self.stream.seek(start)
             self.unpickler = self.unpickler_class(self.stream, buffers=self.buffers)
             self.loaded, self.size, self.gone, self.known = [], None, [], {}
+            self.generations.append(self.unpickler)
         name = item.get("name", "?")
         use = None
         if self.size is not None:
@@ -551,6 +569,7 @@ class _Loader:
         self.unpickler.persistent_load = entries.__getitem__
         self.unpickler.load()
         self.unpickler.persistent_load = held_container
+        self.generations[-1] = self.unpickler  # its memo: the generation's, in the same numbers
 
 
 class _Chain:
@@ -1060,7 +1079,8 @@ def _into(old: Any, new: Any) -> Any:
 
 @contextlib.contextmanager
 def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
-              viewed: Mapping[str, Any] = {}) -> Iterator[None]:
+              viewed: Mapping[str, Any] = {}, inner: "InnerIndex | None" = None
+              ) -> Iterator[None]:
     """Within this block, the objects of ``objects`` (copies of what the receiver holds under
     those names) pickle as the receiver's own objects, so every reference to one, from any name,
     is the receiver's object again (within :func:`updating` there).
@@ -1070,7 +1090,8 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     ``__dict__`` (an instance of a Python class): the receiver's object takes the new state.
     A changed object of another kind pickles as usual (a new object; the caller updates the
     receiver's in place). Builtin containers (list, dict, set, tuple) always pickle as usual:
-    the pickler asks no one about them.
+    the pickler asks no one about them. ``inner``: the objects sent inside ``objects`` go as
+    the receiver's own too, with their contents or state (whether they changed is not known).
     """
     changed = set(changed)
     marked = {id(obj): (name, name in changed) for name, obj in objects.items()}
@@ -1082,12 +1103,76 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     containers = {id(obj): (name, name in changed, obj) for name, obj in objects.items()
                   if type(obj) in CONTAINERS}
     with _in_state("returning", marked), _in_state("viewing", viewing), \
-            _in_state("containers", containers):
+            _in_state("containers", containers), _in_state("inner", inner):
         yield
 
 
 #: Builtin containers, which the pickler pickles without asking ``reducer_override``.
 CONTAINERS = frozenset({list, dict, set, bytearray})
+#: How a key of :func:`returning` names an object inside what was sent, not bound to a name:
+#: ``"#2.517"``, the 517th object the stream's third generation pickled (:class:`InnerIndex`,
+#: :class:`SentObjects`).
+INNER = "#"
+#: A run whose inputs hold more objects than this refers to none inside them (a copy comes
+#: back, as before): finding them costs a pass over all of them, both sides.
+INNER_LIMIT = 100_000
+
+
+class InnerIndex:
+    """The objects a run was sent (``memos``: :func:`load_names`'), found by identity as what
+    the run binds is pickled back within :func:`returning`: a list, dict, set or bytearray, or
+    an object of a Python class (:func:`restatable`), inside the inputs and bound to no name
+    (``row = grid[0]``, ``d['a']``, ``Reg.items``) goes back as the notebook's own object,
+    with its contents or state as they are now. Built at the first such object met: a pass
+    over every object sent (none past :data:`INNER_LIMIT`)."""
+
+    def __init__(self, memos: Sequence) -> None:
+        self._memos = memos
+        self._index: dict[int, tuple[int, int, Any]] | None = None
+
+    def key(self, obj: Any) -> str | None:
+        """``obj``'s key (:class:`SentObjects`'), or None for an object that was not sent."""
+        if self._index is None:
+            self._index, total = {}, 0
+            for generation, memo in enumerate(self._memos):
+                copy = memo.copy()
+                total += len(copy)
+                if total > INNER_LIMIT:
+                    self._index = {}
+                    break
+                self._index.update({id(obj): (generation, number, obj)
+                                    for number, obj in copy.items()})
+        found = self._index.get(id(obj))
+        if found is None or found[2] is not obj:
+            return None
+        return f"{INNER}{found[0]}.{found[1]}"
+
+
+class SentObjects:
+    """The objects one request's stream pickled (:meth:`Outgoing.sent`), found by the keys of
+    :class:`InnerIndex`: a reply's reference to one inside a value is this side's object."""
+
+    def __init__(self, memos: list) -> None:
+        self._memos = memos  # a pickler's memos, {id: (number, object)}, per generation
+        self._found: list[dict[int, Any]] | None = None
+
+    def get(self, key: str, default: Any = None) -> Any:
+        generation, _, index = key[len(INNER):].partition(".")
+        if self._found is None:  # once per reply that refers to one: a pass over the memo
+            self._found = [{number: obj for number, obj in memo.copy().values()}
+                           if hasattr(memo, "copy") else {} for memo in self._memos]
+        try:
+            return self._found[int(generation)].get(int(index), default)
+        except (ValueError, IndexError):
+            return default
+
+
+def _held(key: str, default: Any = None) -> Any:
+    """The receiver's object for a key of :func:`returning` (within :func:`updating`)."""
+    if key.startswith(INNER):
+        sent = getattr(_state, "sent", None)
+        return sent.get(key, default) if sent is not None else default
+    return (getattr(_state, "updating", None) or {}).get(key, default)
 #: What a persistent id of :func:`returning` starts with.
 _HELD = "remote_magics.held"
 
@@ -1097,17 +1182,24 @@ def _refer_to_held_containers(pickler: Any) -> None:
     objects as references to them (with their new contents, once, if the cell changed them);
     elsewhere it asks nothing (a persistent id costs a call for every object pickled)."""
     containers = getattr(_state, "containers", None)
-    if not containers:
+    inner = getattr(_state, "inner", None)
+    if not containers and inner is None:
         if getattr(pickler, "held_containers", None) is not None:
             pickler.persistent_id = _no_persistent_id
             pickler.held_containers = None
         return
+    containers = containers or {}
     pickler.held_containers, emitted = containers, set()
 
     def persistent_id(obj: Any) -> Any:
         found = containers.get(id(obj))
         if found is None or found[2] is not obj:
-            return None
+            if inner is None or type(obj) not in CONTAINERS:
+                return None
+            key = inner.key(obj)  # one inside what was sent (`row = grid[0]`)
+            if key is None:
+                return None
+            found = (key, True, obj)
         name, changed, _ = found
         if not changed or id(obj) in emitted:
             return (_HELD, name)
@@ -1131,14 +1223,15 @@ def held_container(pid: Any) -> Any:
         raise pickle.UnpicklingError("a persistent id that is not remote_magics' own")
     if len(pid) == 2:
         return held_object(pid[1])
-    return _into((getattr(_state, "updating", None) or {}).get(pid[1]), pid[2])
+    return _into(_held(pid[1]), pid[2])
 
 
 @contextlib.contextmanager
-def updating(objects: Mapping[str, Any]) -> Iterator[None]:
+def updating(objects: Mapping[str, Any], sent: "SentObjects | None" = None) -> Iterator[None]:
     """Within this block, an object sent within :func:`returning` under a name of ``objects``
-    is rebuilt into ``objects[name]`` (its state replaced) when that is of the same class."""
-    with _in_state("updating", objects):
+    is rebuilt into ``objects[name]`` (its state replaced) when that is of the same class;
+    one inside what ``sent`` pickled, into that object."""
+    with _in_state("updating", objects), _in_state("sent", sent):
         yield
 
 
@@ -1169,7 +1262,9 @@ def _as_existing(obj: Any, name: str) -> Any:
     extra = _own_attributes(obj)
     if extra:  # a pandas object's, with the attributes a user set on it
         reduced = _plus_attributes(reduced, extra)
-        state = reduced[2] if reduced is not NotImplemented else state
+        if reduced is NotImplemented:
+            return NotImplemented
+        state = reduced[2]
     return existing_object, (name, reduced[1]), state, None, None, replace_state
 
 
@@ -1267,6 +1362,40 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
     return array_view, (owner, layout)
 
 
+def _as_inner(obj: Any, inner: InnerIndex) -> Any:
+    """The reduction of an object that was sent inside a value, and goes back (within
+    :func:`returning`), as the receiver's own: an object of a Python class with its state, a
+    numpy array with its values; NotImplemented for any other, or one that was not sent."""
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and type(obj) is numpy.ndarray:  # the type first: a proxy's
+        key = inner.key(obj)  # attributes are remote calls
+        if key is None:
+            return NotImplemented
+        try:
+            reduced = obj.__reduce_ex__(PROTOCOL)
+        except Exception:
+            return NotImplemented
+        if not (isinstance(reduced, tuple) and len(reduced) == 2):
+            return NotImplemented
+        return held_array, (key, obj.shape, obj.dtype.str, *reduced)
+    if not restatable(obj):
+        return NotImplemented
+    key = inner.key(obj)
+    return _as_existing(obj, key) if key is not None else NotImplemented
+
+
+def held_array(key: str, shape: tuple, dtype: str, rebuild: Any, args: tuple) -> Any:
+    """Called by the unpickler: the receiver's array ``key``, holding the values ``rebuild(*args)``
+    makes, when it has that shape and dtype and is writable; else those values (a copy)."""
+    values = rebuild(*args)
+    held = _held(key)
+    if (type(held) is not type(values) or held.shape != tuple(shape) or held.dtype.str != dtype
+            or not held.flags.writeable):
+        return values
+    held[...] = values
+    return held
+
+
 def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
     """Called by the unpickler: the view ``layout`` (shape, strides, dtype, byte offset,
     writeable) of ``owner``'s memory, ``values`` written into it first when given."""
@@ -1297,7 +1426,7 @@ def held_array_view(name: str, whole: tuple, layout: tuple, values: Any) -> Any:
 
 def held_object(name: str) -> Any:
     """Called by the unpickler: the object the receiver holds as ``name`` (unchanged there)."""
-    held = (getattr(_state, "updating", None) or {}).get(name, _state)
+    held = _held(name, _state)
     if held is _state:
         raise pickle.UnpicklingError(f"it refers to the notebook's '{name}', no longer bound here")
     return held
@@ -1305,7 +1434,7 @@ def held_object(name: str) -> Any:
 
 def existing_object(name: str, newargs: tuple) -> Any:
     """Called by the unpickler: the object the receiver holds as ``name``, else a new one."""
-    held = (getattr(_state, "updating", None) or {}).get(name)
+    held = _held(name)
     if held is not None and type(held) is newargs[0]:
         return held
     return copyreg.__newobj__(*newargs)
