@@ -198,6 +198,16 @@ def test_quickstart_and_remote_kernel_in_jupyterlab(lab, browser, tmp_path):
         proxy.first.wait_for(timeout=2 * MINUTE)
         assert "RemoteObject" in proxy.first.inner_text()
         assert "list" in proxy.first.inner_text()
+
+        # input() in an engine cell asks here, in JupyterLab's own input box
+        _type_cell(page, ["who = input('Your name? ')", "print('hello', who.upper())"])
+        box = panel.locator(".jp-Stdin-input")
+        box.wait_for(timeout=MINUTE)
+        assert "Your name?" in panel.locator(".jp-Stdin-prompt").first.inner_text()
+        box.fill("ada")
+        box.press("Enter")
+        outputs = panel.locator(".jp-OutputArea-output")
+        outputs.filter(has_text="hello ADA").first.wait_for(timeout=MINUTE)
         page.screenshot(path=str(tmp_path / "remote-kernel.png"), full_page=True)
     finally:
         page.screenshot(path=str(tmp_path / "last.png"))  # what the page showed, also on failure
