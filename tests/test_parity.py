@@ -473,6 +473,17 @@ def test_a_name_bound_to_an_object_inside_what_the_cell_read_is_that_object(pari
         "text: ([[5, 0], [0, 0]], {'a': {'x': 1, 'y': 2}}, [7, 0], [1])"
 
 
+def test_a_default_or_a_lambda_taken_out_of_what_the_cell_read_is_the_notebooks_own(parity):
+    # travel5's leftovers: `seen = calls.__defaults__[0]` and a lambda inside a dict came back
+    # as copies (a later change through one did not reach the other; `k is opts['key']` False)
+    traces = parity(["def calls(x, seen=[]):\n    seen.append(x)\n    return len(seen)\n"
+                     "opts = {'key': lambda v: -v, 'n': 1}",
+                     "seen = calls.__defaults__[0]\nk = opts['key']\ncalls(1)",
+                     "seen.append(5)\nprint(calls(2), seen, k is opts['key'], k(3))"],
+                    shared=[("seen", "calls.__defaults__[0]"), ("k", "opts['key']")])
+    assert traces["plain"].cells[2].stdout == "3 [1, 5, 2] True -3\n"
+
+
 def test_a_class_that_comes_back_changed_keeps_its_methods_and_the_lists_names_hold(
         shell, run, target):
     run("class Tally:\n    seen = []\n    def note(self, x):\n        Tally.seen.append(x)")

@@ -137,6 +137,11 @@ class Pickler(cloudpickle.CloudPickler):
                 if type(obj) is types.FunctionType:
                     return _as_held_function(obj, *returning[id(obj)])
                 return _as_held_class(obj, *returning[id(obj)])
+            inner = getattr(_state, "inner", None)
+            key = inner.key(obj) if inner is not None and type(obj) is types.FunctionType \
+                else None
+            if key is not None:  # one the cell was sent inside a value (`key=lambda ...`)
+                return _as_held_function(obj, key, True)
             _import_module_of(obj)
             reduced = super().reducer_override(obj)
             namespace = getattr(_state, "namespace", None)
