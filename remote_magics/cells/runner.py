@@ -96,16 +96,19 @@ def prepare(
              and not (name in hidden and hidden[name] is namespace[name])]
     # the notebook's history the cell reads (`_`, `_3`, `Out[3]`, `_i`): IPython keeps it
     # among its own names, and a plain cell reads it as any other
-    history = [name for name in cell.reads if name in namespace and name not in names
+    listed = set(names)  # (sets: a cell reading 1,000 names made these lists quadratic)
+    history = [name for name in cell.reads if name in namespace and name not in listed
                and protocol.HISTORY_NAME.fullmatch(name)]
     # the notebook's globals its functions that the cell calls read or set (`global counter`):
     # they travel with the functions anyway; as inputs, what the run does to them comes back
     names += [name for name in globals_of_functions(namespace, names)
-              if name not in names and not (name in hidden and hidden[name] is namespace[name])]
+              if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
     shipped = set(names) | set(history)
-    watch = [n for n in cell.maybe_changed if n in shipped and n not in cell.writes
+    writes, reads = set(cell.writes), set(cell.reads)
+    watch = [n for n in cell.maybe_changed if n in shipped and n not in writes
              and n not in history and may_change(namespace[n])]
-    watch += [n for n in names if n not in cell.reads and n not in watch
+    watching = set(watch)
+    watch += [n for n in names if n not in reads and n not in watching
               and may_change(namespace[n])]  # a function's global: the function may change it
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
