@@ -138,12 +138,10 @@ def _input_error(name: Any, message: Any) -> BaseException:
     message = str(message) if message is not None else ""
     if name in ("EOFError", "KeyboardInterrupt"):
         return getattr(builtins, name)(*([message] if message else []))
-    if name == "StdinNotImplementedError":
-        try:
-            from IPython.core.error import StdinNotImplementedError
-            return StdinNotImplementedError(message)
-        except ImportError:
-            pass
+    if name == "StdinNotImplementedError":  # IPython's, as ipykernel raises it
+        kind = getattr(sys.modules.get("ipykernel.kernelbase"), name, None)
+        if isinstance(kind, type) and issubclass(kind, Exception):
+            return kind(message)
     return RuntimeError(f"input() failed in the notebook: {str(name)[:80]}: {message}")
 
 

@@ -1107,9 +1107,13 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     # the pickler asks no reducer about these: they go by persistent id (:func:`held_container`)
     containers = {id(obj): (name, name in changed, obj) for name, obj in objects.items()
                   if type(obj) in CONTAINERS}
-    with _in_state("returning", marked), _in_state("viewing", viewing), \
-            _in_state("containers", containers), _in_state("inner", inner):
-        yield
+    try:
+        with _in_state("returning", marked), _in_state("viewing", viewing), \
+                _in_state("containers", containers), _in_state("inner", inner):
+            yield
+    finally:
+        if inner is not None:
+            inner.close()
 
 
 #: Builtin containers, which the pickler pickles without asking ``reducer_override``.
@@ -1151,6 +1155,11 @@ class InnerIndex:
         if found is None or found[2] is not obj:
             return None
         return f"{INNER}{found[0]}.{found[1]}"
+
+    def close(self) -> None:
+        """Let go of what was sent: a pickler that still refers to this index (its persistent
+        ids; cloudpickle's picklers are freed by the collector) must not keep a 1 GB input."""
+        self._memos, self._index = (), {}
 
 
 class SentObjects:
