@@ -65,6 +65,15 @@ def test_numpy_views_share_memory_with_their_array_both_ways(parity):
             "flat = x2.ravel()\nflat[-1] = 7\nx2[2, 2]"])
 
 
+def test_two_views_of_one_memory_come_back_as_views_of_each_other(parity):
+    """Found on Python for Data Analysis ch. 04 (`arr = np.arange(15).reshape((3, 5)); arr.T`):
+    two views of one unnamed array each went as a view of the other, a recursion without end,
+    so both stayed remote as proxies ("excessively deep recursion")."""
+    parity(["import numpy as np", "arr = np.arange(15).reshape((3, 5))\narr.T",
+            "b = arr.T\nc = arr[:]\nd = arr.ravel()", "b[0, 0] = 99\nprint(arr[0, 0], c[0, 0], d[0])",
+            "print(np.shares_memory(arr, b), np.shares_memory(c, d))"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

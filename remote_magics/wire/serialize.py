@@ -1358,12 +1358,19 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
     low, high = numpy.lib.array_utils.byte_bounds(obj) if hasattr(
         numpy.lib, "array_utils") else numpy.byte_bounds(obj)
     owner = name = None
+    order = {id(a): i for i, a in enumerate(roots)}
     for candidate, candidate_name in [*((a, n) for n, a in held.values()),
                                       *((a, None) for a in roots)]:
         if candidate is obj:
             continue
         start = candidate.__array_interface__["data"][0]
         if start <= low and high <= start + candidate.nbytes:
+            # two views of one memory (`arr` and `arr.T`, both views of an unnamed array) must
+            # not each go as a view of the other (a recursion without end): of two sent here
+            # that cover each other, the later one is the view of the earlier one
+            if candidate_name is None and low <= start and start + candidate.nbytes <= high \
+                    and order.get(id(candidate), 0) >= order.get(id(obj), len(roots)):
+                continue
             owner, name = candidate, candidate_name
             break
     if owner is None:
