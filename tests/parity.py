@@ -125,6 +125,9 @@ def same(a: Any, b: Any, _depth: int = 0) -> bool:
     """
     if _depth > 20:
         return True
+    if isinstance(b, Unfetchable) or isinstance(a, Unfetchable):
+        kinds = {x.kind if isinstance(x, Unfetchable) else _kind(x) for x in (a, b)}
+        return len({kind.rpartition(".")[2] for kind in kinds}) == 1
     if _kind(a) != _kind(b):
         return False
     import types
@@ -290,11 +293,23 @@ def _home(value: Any, fetched: dict[int, Any]) -> Any:
     anything else as it is."""
     from remote_magics.cells.proxy import RemoteObject
 
+    from remote_magics.errors import ProxyError
+
     if not isinstance(value, RemoteObject):
         return value
     if id(value) not in fetched:
-        fetched[id(value)] = value.fetch(timeout=60)
+        try:
+            fetched[id(value)] = value.fetch(timeout=60)
+        except ProxyError:  # what cannot travel (an open file) stays remote: its kind alone
+            fetched[id(value)] = Unfetchable(value.type_name)
     return fetched[id(value)]
+
+
+@dataclasses.dataclass(frozen=True)
+class Unfetchable:
+    """A proxy to a value that cannot be fetched (an open file): compared by its type."""
+
+    kind: str
 
 
 #: The cell that lists the engine's user names, in the remote kernel, as one pickle (base64).
@@ -304,8 +319,13 @@ _NAMES_PROBE = (  # our pickler: what it carries that cloudpickle does not (a pa
     "_buf = _io.BytesIO()\n"
     "_names = {_n: _v for _n, _v in get_ipython().user_ns.items() "
     "if not _n.startswith('_') and _n not in get_ipython().user_ns_hidden}\n"
+    "_bad = {}\n"  # what cannot travel (an open file): its kind alone, as a proxy shows it
     "with _s.module_globals(_names):\n"  # matplotlib's rcParams as the live one, as we send it
-    "    _s.Pickler(_buf, protocol=5).dump(_names)\n"
+    "    for _n, _v in list(_names.items()):\n"
+    "        try:\n            _s.dumps(_v)\n        except Exception:\n"
+    "            _bad[_n] = f'{type(_v).__module__}.{type(_v).__qualname__}'\n"
+    "            del _names[_n]\n"
+    "    _s.Pickler(_buf, protocol=5).dump((_names, _bad))\n"
     "print('PARITY-NAMES', _b64.b64encode(_buf.getvalue()).decode())")
 
 
@@ -327,7 +347,8 @@ def run_kernel(kc, cells: list[str], timeout: float = 120) -> Trace:
     assert reply["status"] == "ok" and "PARITY-NAMES" in text, (reply, text)
     import cloudpickle
 
-    names = cloudpickle.loads(base64.b64decode(text.split("PARITY-NAMES", 1)[1].strip()))
+    names, bad = cloudpickle.loads(base64.b64decode(text.split("PARITY-NAMES", 1)[1].strip()))
+    names.update({name: Unfetchable(kind) for name, kind in bad.items()})
     return Trace("kernel", outcomes, names)
 
 

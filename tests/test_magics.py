@@ -286,6 +286,33 @@ def test_unpicklable_local_raises_serialization_error_before_running(shell, run,
     del shell.user_ns["lock"]
 
 
+def test_an_open_text_file_stays_where_it_was_opened(shell, run, tmp_path):
+    # pydata-book ch. 03: a remote cell's open file came back as a StringIO copy of its text,
+    # so its position moved on only here and writes through an r+ handle reached no file
+    path = tmp_path / "notes.txt"
+    path.write_text("Sueña el rico\nque mas\n", encoding="utf-8")
+    shell.user_ns["notes_path"] = str(path)
+    res = run("%%remote --download=all\nf1 = open(notes_path, encoding='utf-8')\nfirst = f1.read(3)\n"
+              "fh = open(notes_path, 'r+', encoding='utf-8')")
+    assert res.error_in_exec is None
+    ns = shell.user_ns
+    assert ns["first"] == "Sue" and isinstance(ns["f1"], RemoteObject)
+    assert isinstance(ns["fh"], RemoteObject) and "TextIOWrapper" in ns["fh"].type_name
+    res = run("%%remote --download=all\nf1.seek(3)\nnext_one = f1.read(1)\nat = f1.tell()\n"
+              "fh.seek(0, 2)\nfh.write('world\\n')\nfh.flush()\nf1.close()\nfh.close()")
+    assert res.error_in_exec is None
+    assert (ns["next_one"], ns["at"]) == ("ñ", 5)  # the file's own position, as plainly
+    assert path.read_text(encoding="utf-8") == "Sueña el rico\nque mas\nworld\n"
+    with open(path, encoding="utf-8") as here:  # opened in the notebook: not sent, and it says so
+        ns["here"] = here
+        res = run("%%remote\nhere.read()")
+        err = res.error_in_exec
+        assert isinstance(err, SerializationError) and err.name == "here"
+        assert "open it inside the cell, or pass its path" in str(err)
+    for name in ("f1", "fh", "here"):
+        ns.pop(name, None)
+
+
 def test_generator_result_stays_a_proxy_with_a_note(shell, run, capsys):
     res = run("%%remote --download=all\ngen = (i for i in range(3))")
     assert res.error_in_exec is None

@@ -99,6 +99,19 @@ def _code_with_its_source(code: types.CodeType) -> tuple:
     return sources.reduce_code(code, cloudpickle.CloudPickler.dispatch_table[types.CodeType](code))
 
 
+def _open_file(obj: io.TextIOWrapper) -> Any:
+    """An open text file does not travel: cloudpickle would send a copy of its text (a
+    ``StringIO``), whose position, writes and ``close`` reach no file. It stays where it was
+    opened (a proxy, if a remote cell opened it); sys.stdout and sys.stderr are the receiver's."""
+    if obj is sys.stdout:
+        return getattr, (sys, "stdout")
+    if obj is sys.stderr:
+        return getattr, (sys, "stderr")
+    raise pickle.PicklingError(
+        f"an open file ({getattr(obj, 'name', '?')!r}, mode {getattr(obj, 'mode', '?')!r}) "
+        "belongs to the process that opened it; open it inside the cell, or pass its path")
+
+
 def _with_slots(cls: Any, reduced: Any) -> Any:
     """cloudpickle's reduction of a class by value, with the class's ``__slots__`` in the
     namespace the receiver makes it from: cloudpickle sets ``__slots__`` only after making the
@@ -124,7 +137,7 @@ class Pickler(cloudpickle.CloudPickler):
     """
 
     dispatch_table = collections.ChainMap(
-        {types.CodeType: _code_with_its_source},
+        {types.CodeType: _code_with_its_source, io.TextIOWrapper: _open_file},
         getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
     def reducer_override(self, obj: Any) -> Any:
