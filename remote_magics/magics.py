@@ -323,13 +323,18 @@ class RemoteMagics(Magics):
         target.wait_for_jobs(quiet=args.quiet)
         with channels.closing_after_run(), \
                 display.watching(quiet=args.quiet, target=target.name) as watch:
-            run = target.run(
-                code, self.shell.user_ns,
-                download=args.download or self.download, bytes=limit, timeout=timeout,
-                hidden=self.shell.user_ns_hidden, cell_id=self._cell_number(),
-                on_output=watch.on_output, on_progress=watch.on_progress, quiet=args.quiet,
-                show_result=True, lookup=self.fetch_on_first_use,
-            )
+            try:
+                run = target.run(
+                    code, self.shell.user_ns,
+                    download=args.download or self.download, bytes=limit, timeout=timeout,
+                    hidden=self.shell.user_ns_hidden, cell_id=self._cell_number(),
+                    on_output=watch.on_output, on_progress=watch.on_progress,
+                    quiet=args.quiet, show_result=True, lookup=self.fetch_on_first_use,
+                )
+            except UsageError as err:  # a magic's misuse there: IPython's one line, as plainly
+                if isinstance(err, RemoteError) and type(err) is not UsageError:
+                    raise UsageError(err.evalue) from None
+                raise
         run.print_notes()
         if run.display is not None and run.result is not None:
             show_as(self.shell, run.result, run.display, target.name)

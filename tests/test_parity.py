@@ -74,6 +74,14 @@ def test_two_views_of_one_memory_come_back_as_views_of_each_other(parity):
             "print(np.shares_memory(arr, b), np.shares_memory(c, d))"])
 
 
+def test_a_magics_usage_error_is_one_line_as_plainly(parity):
+    # pydata-book ch. 06 (`%store` misused): a remote UsageError showed a whole chained
+    # traceback, as an error output, where IPython prints one line (not `kernel`: the remote
+    # kernel's reply says error, as ipykernel's does, where this harness's plain shell does not)
+    parity(["x = 1", "%timeit -badflag 1", "print('after')", "%time -q 1"],
+           ways=("plain", "all", "small", "none"))
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""
