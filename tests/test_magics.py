@@ -313,6 +313,30 @@ def test_an_open_text_file_stays_where_it_was_opened(shell, run, tmp_path):
         ns.pop(name, None)
 
 
+def test_a_memmap_open_for_writing_stays_where_it_was_opened(shell, run, tmp_path):
+    # pydata-book appendix A: a remote cell's np.memmap came back as a copy of its values, so
+    # writes through it in later cells never reached the file
+    import numpy as np
+
+    path = tmp_path / "mm.bin"
+    shell.user_ns["mm_path"] = str(path)
+    res = run("%%remote --download=all\nimport numpy as np\n"
+              "m = np.memmap(mm_path, dtype='float64', mode='w+', shape=(4,))\nsection = m[:2]")
+    assert res.error_in_exec is None
+    ns = shell.user_ns
+    assert isinstance(ns["m"], RemoteObject) and isinstance(ns["section"], RemoteObject)
+    assert run("%%remote\nsection[:] = 7\nm.flush()").error_in_exec is None
+    assert np.fromfile(path).tolist() == [7.0, 7.0, 0.0, 0.0]
+    ns["mine"] = np.memmap(path, dtype="float64", mode="r+", shape=(4,))
+    err = run("%%remote\nmine[0] = 1").error_in_exec
+    assert isinstance(err, SerializationError) and "open it inside the cell" in str(err)
+    ns["readonly"] = np.memmap(path, dtype="float64", mode="r", shape=(4,))
+    assert run("%%remote --download=all\ntotal = float(readonly.sum())").error_in_exec is None
+    assert ns["total"] == 14.0  # read-only: its values travel
+    for name in ("m", "section", "mine", "readonly"):
+        ns.pop(name, None)
+
+
 def test_generator_result_stays_a_proxy_with_a_note(shell, run, capsys):
     res = run("%%remote --download=all\ngen = (i for i in range(3))")
     assert res.error_in_exec is None

@@ -186,6 +186,8 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if type(obj) is functools.cached_property:  # of a notebook class: see the function
             return _as_cached_property(obj)
+        if type(obj).__name__ == "memmap":
+            _refuse_writable_map(obj)
         reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
                            getattr(self, "roots", ()))
         if reduced is not NotImplemented:  # a numpy view of another name's array
@@ -1394,6 +1396,20 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
         whole = (owner.shape, owner.strides, owner.dtype.str)
         return held_array_view, (name, whole, layout, numpy.array(obj))
     return array_view, (owner, layout)
+
+
+def _refuse_writable_map(obj: Any) -> None:
+    """A numpy memmap open for writing does not travel: a copy of its values (numpy's pickle)
+    would take writes that never reach its file. It stays where it was opened, as a file does;
+    one opened read-only (or copy-on-write) goes as its values."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(obj, numpy.memmap) or getattr(obj, "_mmap", None) is None \
+            or getattr(obj, "mode", None) not in ("r+", "w+"):
+        return
+    raise pickle.PicklingError(
+        f"a numpy memmap open for writing ({getattr(obj, 'filename', None)!r}, mode "
+        f"{obj.mode!r}) is tied to its file; open it inside the cell (np.memmap(path, "
+        "mode='r+', ...)), or pass its path")
 
 
 def _as_inner(obj: Any, inner: InnerIndex) -> Any:
