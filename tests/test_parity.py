@@ -82,6 +82,13 @@ def test_a_magics_usage_error_is_one_line_as_plainly(parity):
            ways=("plain", "all", "small", "none"))
 
 
+def test_xdel_in_a_remote_cell_deletes_the_notebooks_name(parity):
+    # pydata-book appendix A: `%xdel a` was a NameError (the cell was not sent `a`), and `%xdel`
+    # of a name bound in the same cell an AttributeError (no IPython last result there)
+    parity(["a = [1, 2]\nb = 3", "%xdel a", "print('a' in dir(), b)",
+            "big = [0] * 10\n%xdel big", "print('big' in dir())"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

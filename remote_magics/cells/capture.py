@@ -245,6 +245,9 @@ def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
         magic, line = texts[0], texts[1]
         if magic not in _NO_VAR_EXPAND:
             yield from ((expr, "eval", False) for expr in _expansions(line))
+        if magic == "xdel":  # `%xdel a`: reads `a`, then deletes it (and what refers to it)
+            names = [word for word in line.split() if word.isidentifier()]
+            yield "".join(f"{name}\ndel {name}\n" for name in names), "exec", True
         body = texts[2] if method == "run_cell_magic" and len(texts) >= 3 else None
         if magic == "capture" and body is not None:  # runs its body as a cell of its own
             yield _as_python(body), "exec", True

@@ -651,10 +651,21 @@ class Engine:
         shell.user_ns = namespace
         payloads = getattr(shell, "payload_manager", None)
         before = len(payloads.read_payload()) if payloads is not None else 0
+        # IPython's last cell result, which `%xdel` looks at: none here (a cell run by us is
+        # not one of IPython's run_cell's)
+        made = None
+        if getattr(shell, "last_execution_result", _Placeholder) is None:
+            result_class = getattr(sys.modules.get(type(shell).__module__), "ExecutionResult",
+                                   None) or getattr(sys.modules.get(
+                                       "IPython.core.interactiveshell"), "ExecutionResult", None)
+            if result_class is not None:
+                made = shell.last_execution_result = result_class(None)
         try:
             yield
         finally:
             shell.user_ns = kernel_ns
+            if made is not None and shell.last_execution_result is made:
+                shell.last_execution_result = None
             if payloads is not None:
                 self._page_in_the_notebook(payloads, before)
 
