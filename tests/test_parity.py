@@ -89,6 +89,15 @@ def test_xdel_in_a_remote_cell_deletes_the_notebooks_name(parity):
             "big = [0] * 10\n%xdel big", "print('big' in dir())"])
 
 
+def test_a_view_of_an_array_that_stays_remote_stays_remote_too(parity):
+    # pydata-book appendix A under `small`: `sub = big[:5]` with `big` too big to come back
+    # came back as a copy, so `sub[:] = 1` never reached `big`
+    parity(["import numpy as np\nbig = np.zeros(200_000)", "sub = big[:5]", "sub[:] = 1",
+            "print(big[:5].sum(), type(big).__name__, type(sub).__name__)",
+            "part = big[10:20]\npart += 2\nhead = big[:3].copy()",
+            "print(big[10:20].sum(), head)"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

@@ -102,6 +102,29 @@ def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     return watched
 
 
+def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
+    """Under ``small``: the numpy arrays that stay here, the inputs the notebook holds as
+    proxies and those the cell bound that are too big to go (their bytes alone pass the limit)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or content.get("download", "small") != "small":
+        return []
+    limit = content.get("bytes") or protocol.DEFAULT_BYTES
+    return [obj for obj in proxied if type(obj) is numpy.ndarray] + [
+        obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
+
+
+def _view_of(obj: Any, staying: Sequence) -> str | None:
+    """Why ``obj`` stays here: a numpy view of one of the arrays ``staying`` (the notebook's
+    copy would share no memory with it); None for anything else."""
+    if not staying or type(obj) is not type(staying[0]) or obj.base is None:
+        return None
+    numpy = sys.modules["numpy"]
+    for array in staying:
+        if array is not obj and numpy.may_share_memory(obj, array):
+            return "a view of an array that stays remote (writes through it reach that array)"
+    return None
+
+
 def changed_in_place(watched: dict, namespace: dict) -> list[str]:
     """The watched inputs still bound to the same object whose pickle changed during the run."""
     return [name for name, (obj, digest) in watched.items()
@@ -481,9 +504,10 @@ class Engine:
         uploads = self.kept.run(client)
         mode_before = self._traceback_mode()
         memos: list = []  # how the inputs' objects were numbered: see serialize.InnerIndex
+        proxied: list = []  # the inputs the notebook holds as proxies
         try:
             with serialize.keeping(uploads):
-                namespace = self.namespace(content, parent["buffers"], client, memos)
+                namespace = self.namespace(content, parent["buffers"], client, memos, proxied)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
@@ -497,7 +521,7 @@ class Engine:
                 reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 reply, frames = self.bound_before(reply, content, namespace, client, watched,
-                                                  sent, before, memos)
+                                                  sent, before, memos, proxied)
             reply.update(mode)
             uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
@@ -511,7 +535,7 @@ class Engine:
         try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
-                                             before, memos)
+                                             before, memos, proxied)
             reply.update(mode)
         finally:
             lookup.close(asking)
@@ -532,7 +556,8 @@ class Engine:
 
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
                      watched: dict | None = None, sent: dict | None = None,
-                     before: dict | None = None, memos: list = ()) -> tuple[dict, list]:
+                     before: dict | None = None, memos: list = (),
+                     proxied: list = ()) -> tuple[dict, list]:
         """An error reply with the names the cell bound (or deleted) before it failed.
 
         Encoded by the download policy, as a finished cell's are; if that fails too, the error
@@ -540,7 +565,7 @@ class Engine:
         """
         try:
             bound, frames = self.outputs(content, namespace, None, client, watched, sent,
-                                         before, memos)
+                                         before, memos, proxied)
         except BaseException as err:  # a value that cannot even be described: the error alone
             self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
                                   tracebacks.one_line(err))
@@ -549,7 +574,7 @@ class Engine:
                     packed=bound["packed"]), frames
 
     def namespace(self, content: dict, frames: list, client: str,
-                  memos: list | None = None) -> dict:
+                  memos: list | None = None, proxied: list | None = None) -> dict:
         # as IPython's user namespace: the builtins module under both names (`vars(__builtins__)`)
         namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
                                      "__builtin__": builtins}
@@ -559,7 +584,13 @@ class Engine:
         namespace.update(dict.fromkeys(content.get("placeholders", ()), PLACEHOLDER))
         inputs = content.get("inputs", [])
         # one stream: names for one object are one object here; functions get this namespace
-        with serialize.resolving(self.resolver(client)), serialize.cell_namespace(namespace):
+        resolve = self.resolver(client)
+        if proxied is not None:  # the objects the notebook holds as proxies: they stay here
+            def resolve(engine_id: str, oid: str, found=resolve) -> Any:
+                obj = found(engine_id, oid)
+                proxied.append(obj)
+                return obj
+        with serialize.resolving(resolve), serialize.cell_namespace(namespace):
             loaded = serialize.load_names(inputs, serialize.unpack(inputs, frames,
                                                                    content.get("packed")),
                                           memos=memos)
@@ -781,7 +812,7 @@ class Engine:
 
     def outputs(self, content: dict, namespace: dict, value: Any, client: str,
                 watched: dict | None = None, sent: dict | None = None,
-                before: dict | None = None, memos: Sequence = ()):
+                before: dict | None = None, memos: Sequence = (), proxied: Sequence = ()):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
@@ -791,7 +822,10 @@ class Engine:
         (a copy): whatever the cell bound anew comes back too, listed by the analysis or not.
         ``memos``: how the inputs' objects were numbered as they came
         (:func:`~..wire.serialize.load_names`): an object inside them that goes back (``row =
-        grid[0]``) is the notebook's own, with its contents as they are now.
+        grid[0]``) is the notebook's own, with its contents as they are now. ``proxied``: the
+        inputs the notebook holds as proxies: under ``small``, a numpy view of one of them (or
+        of an array that stays here for its size) stays here too, as a plain view shares its
+        array's memory.
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -836,6 +870,7 @@ class Engine:
             origins.setdefault(id(given), []).append(origin)
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
+        staying = _staying_arrays(content, proxied, [namespace.get(n) for n in names])
         with serialize.cell_namespace(namespace), \
                 serialize.returning(held, restated, sent or {},
                                     serialize.InnerIndex(memos) if memos else None), \
@@ -847,7 +882,8 @@ class Engine:
                     continue
                 if namespace[name] is PLACEHOLDER:  # a `del` that did not run: the name stays
                     continue
-                output = self.encode(name, namespace[name], content, client, frames, batch)
+                output = self.encode(name, namespace[name], content, client, frames, batch,
+                                     stay=_view_of(namespace[name], staying))
                 if name in changed:
                     output["changed"] = True
                 self._mark_input(output, namespace[name], origins, name)
@@ -905,13 +941,14 @@ class Engine:
         return Batch()
 
     def encode(self, name: str, obj: Any, content: dict, client: str, frames: list,
-               batch: "Batch | None" = None) -> dict:
+               batch: "Batch | None" = None, stay: str | None = None) -> dict:
         """One name's output by the download policy: its value's frames, or a proxy.
 
         With ``batch``, it joins the other names of the same reply (one pickle stream, one
-        proxy per object that stays remote).
+        proxy per object that stays remote). ``stay`` (why): it stays remote whatever the
+        policy, as a big value under ``small`` does, without a note.
         """
-        policy = content.get("download", "small")
+        policy = content.get("download", "small") if stay is None else "none"
         reason = None
         remote = batch.remote.get(id(obj)) if batch is not None else None
         if remote is not None:  # another name of this reply: the same proxy
