@@ -99,6 +99,22 @@ def test_timeout_interrupts_and_raises_remote_timeout(shell, worker):
     assert worker.run("ok = 1", {}).values == {"ok": 1}
 
 
+def test_names_a_timed_out_cell_keeps_remote_stay_usable(shell, worker):
+    # pytudes hunt (Beal, none mode): after an interrupt or a timeout, the proxies of the names
+    # the cell bound were released by the engine at the next request (the reply counted as
+    # never received), so the next cell's `print(k)` was a LookupError
+    remote_magics.registry.current = "worker"
+    res = shell.run_cell("%%remote --download=none --timeout 1\nk = [7]\ngen = iter(k)\n"
+                         + SLEEP)
+    assert isinstance(res.error_in_exec, RemoteTimeout)
+    assert type(shell.user_ns["k"]).__name__ == "RemoteObject"
+    res = shell.run_cell("%%remote --download=all\nseen = (k[0], next(gen))")
+    assert res.error_in_exec is None, res.error_in_exec
+    assert shell.user_ns["seen"] == (7, 7)
+    for name in ("k", "gen", "seen", "slept"):
+        shell.user_ns.pop(name, None)
+
+
 def test_config_timeout_is_the_default(shell, worker):
     remote_magics.registry.current = "worker"
     shell.run_line_magic("config", "RemoteMagics.timeout = 1.0")

@@ -914,10 +914,10 @@ class Pending:
 
     def _finish(self) -> bool:
         self.finished = True
+        if self.reply is not None:  # before done(), which raises for an interrupted run: its
+            self.reply.bytes_sent = self.bytes_sent  # reply's names still reach the notebook,
+            self.conn.received(self.msg_id)  # and the engine must keep what they refer to
         self.waiter.done(self.reply)
-        if self.reply is not None:
-            self.reply.bytes_sent = self.bytes_sent
-            self.conn.received(self.msg_id)
         return True
 
     def interrupt(self) -> None:
