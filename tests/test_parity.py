@@ -98,6 +98,17 @@ def test_a_view_of_an_array_that_stays_remote_stays_remote_too(parity):
             "print(big[10:20].sum(), head)"])
 
 
+def test_a_tuple_or_frozenset_the_cell_read_comes_back_as_the_notebooks_own(parity):
+    # pytudes' Golomb-Puzzle: `empty = (0, 0)` as a sentinel tested with `is`; a grid a remote
+    # cell built held copies, so `cell is empty` was False; a tuple whose list member changed
+    # is still the notebook's, holding its own list
+    parity(["empty = (0, 0)\nWALLS = frozenset({'a', 'b'})\npair = ([1], 2)\n"
+            "def Square(n):\n    return [[empty] * n for _ in range(n)]",
+            "g = Square(2)", "g[0][0] is empty", "h = [empty, WALLS]\nk = pair\npair[0].append(5)",
+            "print(h[0] is empty, h[1] is WALLS, k is pair, pair)", "t2 = (pair[0], 3)"],
+           shared=[("g[0][0]", "empty"), ("h[1]", "WALLS"), ("t2[0]", "pair[0]"), ("k", "pair")])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

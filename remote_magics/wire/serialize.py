@@ -1121,7 +1121,7 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
                if _arrays([obj])}
     # the pickler asks no reducer about these: they go by persistent id (:func:`held_container`)
     containers = {id(obj): (name, name in changed, obj) for name, obj in objects.items()
-                  if type(obj) in CONTAINERS}
+                  if type(obj) in CONTAINERS or type(obj) in UNCHANGING}
     try:
         with _in_state("returning", marked), _in_state("viewing", viewing), \
                 _in_state("containers", containers), _in_state("inner", inner):
@@ -1133,6 +1133,10 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
 
 #: Builtin containers, which the pickler pickles without asking ``reducer_override``.
 CONTAINERS = frozenset({list, dict, set, bytearray})
+#: Builtin values that never change, which it does not ask about either: one the receiver holds
+#: goes back as itself (`cell is empty` of a sentinel tuple holds), a tuple or frozenset with
+#: its members (which may be objects that changed).
+UNCHANGING = frozenset({tuple, frozenset, str, bytes})
 #: How a key of :func:`returning` names an object inside what was sent, not bound to a name:
 #: ``"#2.517"``, the 517th object the stream's third generation pickled (:class:`InnerIndex`,
 #: :class:`SentObjects`).
@@ -1222,14 +1226,19 @@ def _refer_to_held_containers(pickler: Any) -> None:
 
     def persistent_id(obj: Any) -> Any:
         found = containers.get(id(obj))
+        kind = type(obj)
         if found is None or found[2] is not obj:
-            if inner is None or type(obj) not in CONTAINERS:
+            if inner is None or (kind not in CONTAINERS and kind not in UNCHANGING):
                 return None
             key = inner.key(obj)  # one inside what was sent (`row = grid[0]`)
             if key is None:
                 return None
             found = (key, True, obj)
         name, changed, _ = found
+        if kind is str or kind is bytes:
+            return (_HELD, name)
+        if kind is tuple or kind is frozenset:  # its members, each time: they may have changed
+            return (_HELD, name, list(obj), kind.__name__)  # (a new list: this lets it through)
         if not changed or id(obj) in emitted:
             return (_HELD, name)
         emitted.add(id(obj))  # its contents once; a copy, which this function lets through
@@ -1247,12 +1256,29 @@ def held_container(pid: Any) -> Any:
     receiver holds under that name, with the new contents it carries put in place (a plain
     cell's change reaches every name that holds it); the contents alone where the receiver
     holds no such container any more."""
-    if not (isinstance(pid, tuple) and len(pid) in (2, 3) and pid[0] == _HELD
+    if not (isinstance(pid, tuple) and len(pid) in (2, 3, 4) and pid[0] == _HELD
             and isinstance(pid[1], str)):
         raise pickle.UnpicklingError("a persistent id that is not remote_magics' own")
     if len(pid) == 2:
         return held_object(pid[1])
+    if len(pid) == 4:  # a tuple or frozenset: the receiver's own if its members are too
+        return _same_members(_held(pid[1]), pid[2], pid[3])
     return _into(_held(pid[1]), pid[2])
+
+
+def _same_members(old: Any, members: list, kind: str) -> Any:
+    """``old`` (a tuple or frozenset the receiver holds) when ``members`` are its very members,
+    else a new one of them."""
+    if kind == "tuple":
+        if type(old) is tuple and len(old) == len(members) and all(
+                a is b for a, b in zip(old, members)):
+            return old
+        return tuple(members)
+    if kind == "frozenset":
+        if type(old) is frozenset and {id(m) for m in old} == {id(m) for m in members}:
+            return old
+        return frozenset(members)
+    raise pickle.UnpicklingError(f"a persistent id of an unknown kind ({kind[:40]!r})")
 
 
 @contextlib.contextmanager
