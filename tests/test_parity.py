@@ -541,6 +541,20 @@ def test_a_class_that_comes_back_changed_keeps_its_methods_and_the_lists_names_h
     assert ns["Tally"].total == 1 and type(ns["obj"]) is ns["Tally"] and ns["obj"] is obj
 
 
+def test_a_function_called_out_of_a_container_keeps_what_it_changes(parity):
+    # pytudes hunt H2/H3: `actions['log'](1)` (its global LOG), `d['c']()` (its closure),
+    # `fs[0](2)` (its default) lost their changes; `global X; del X` left X in the notebook
+    parity(["LOG = []\nactions = {'log': lambda x: LOG.append(x)}", "actions['log'](1)", "LOG",
+            "def make_counter():\n    n = [0]\n    def step():\n        n[0] += 1\n"
+            "        return n[0]\n    return step\nd = {'c': make_counter()}",
+            "d['c']()", "d['c']()",
+            "def f(x, memo={}):\n    memo[x] = 1\n    return len(memo)\nfs = [f]",
+            "fs[0](1)", "fs[0](2)", "f(4)",
+            "X = 1\ndef drop():\n    global X\n    del X", "drop()", "print('X' in dir())"],
+           # not `none`: there a function stays in the run that defined it, with its globals
+           ways=("plain", "all", "small", "kernel"))
+
+
 def test_a_cached_function_of_the_notebook_runs_remotely_and_recurses_through_its_cache(parity):
     # D4 (41 of 114 pytudes notebooks): an lru_cache wrapper pickled by reference to __main__,
     # which a run's namespace is not; it travels as its function, cached again on the receiver

@@ -122,8 +122,8 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
     found: dict[str, None] = {}
     for node in _inner_nodes(tree):
         if isinstance(node, ast.Call):
-            if isinstance(node.func, ast.Attribute):
-                found[_base_name(node.func.value)] = None
+            if isinstance(node.func, (ast.Attribute, ast.Subscript)):  # `d['log'](1)` too:
+                found[_base_name(node.func.value)] = None  # what it calls is held in `d`
             elif isinstance(node.func, ast.Name):  # a function that keeps state (`seen=[]`)
                 found[node.func.id] = None
             for arg in [*node.args, *(k.value for k in node.keywords)]:

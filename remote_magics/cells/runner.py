@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dis
 import functools
+import itertools
 import os
 import site
 import sys
@@ -168,20 +169,42 @@ def prepare(
 
 def globals_of_functions(namespace: Mapping[str, Any], names: Iterable[str]) -> list[str]:
     """The names of ``namespace`` that its own functions among ``names`` read or set as
-    globals, and the functions those call in turn (``visit`` appending to ``seen``)."""
+    globals, and the functions those call in turn (``visit`` appending to ``seen``); also
+    the functions held in a list, tuple or dict among them (``actions['log'](1)``)."""
     found: list[str] = []
     seen: set[str] = set()
     queue = list(names)
     while queue:
         value = namespace.get(queue.pop())
-        if not (isinstance(value, types.FunctionType) and value.__globals__ is namespace):
-            continue
-        for name in _code_globals(value.__code__):
-            if name in namespace and name not in seen:
-                seen.add(name)
-                found.append(name)
-                queue.append(name)
+        for function in _functions_in(value):
+            if function.__globals__ is not namespace:
+                continue
+            for name in _code_globals(function.__code__):
+                if name in namespace and name not in seen:
+                    seen.add(name)
+                    found.append(name)
+                    queue.append(name)
     return found
+
+
+#: How many members of a list, tuple or dict :func:`globals_of_functions` looks at for
+#: functions (a table of handlers is short; a list of a million numbers is not looked through).
+FUNCTIONS_IN_CONTAINERS = 64
+
+
+def _functions_in(value: Any) -> list[types.FunctionType]:
+    """``value`` if it is a function; the functions among its first members if it is a list,
+    tuple or dict (its values)."""
+    if isinstance(value, types.FunctionType):
+        return [value]
+    kind = type(value)
+    if kind is dict:
+        members = itertools.islice(value.values(), FUNCTIONS_IN_CONTAINERS)
+    elif kind is list or kind is tuple:
+        members = value[:FUNCTIONS_IN_CONTAINERS]
+    else:
+        return []
+    return [member for member in members if isinstance(member, types.FunctionType)]
 
 
 @functools.lru_cache(maxsize=1024)

@@ -836,6 +836,9 @@ class Engine:
         names += sorted(changed)
         if before is not None:  # what the run bound or rebound that the analysis cannot see
             names += self._bound_unseen(namespace, before, set(names))
+            # and the inputs it deleted unseen (`global X; del X` in a function it called)
+            listed = set(names)
+            names += [name for name in inputs if name not in namespace and name not in listed]
         elif content.get("star_import"):  # `from m import *` binds names the client cannot list
             # an input still bound to the object that came is the notebook's own: not new
             kept = {n for n in inputs if namespace.get(n) is (sent or {}).get(n, namespace.get(n))}
