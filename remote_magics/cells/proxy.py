@@ -161,6 +161,13 @@ class RemoteObject:
         return self._descriptor["type"]
 
     @property
+    def globals_read(self) -> list[str]:
+        """For a remote function, the global names its code reads or sets; else empty."""
+        found = self._descriptor.get("globals")
+        return [name for name in found if isinstance(name, str)] if isinstance(found, list) \
+            else []
+
+    @property
     def remote_len(self) -> int | None:
         """``len()`` of the remote value when it has one (known without a round trip)."""
         return self._descriptor.get("len")

@@ -8,7 +8,6 @@ them into the namespace, so a failed run changes nothing. ``target`` is a
 """
 from __future__ import annotations
 
-import dis
 import functools
 import itertools
 import os
@@ -176,14 +175,17 @@ def globals_of_functions(namespace: Mapping[str, Any], names: Iterable[str]) -> 
     queue = list(names)
     while queue:
         value = namespace.get(queue.pop())
+        reads: list[str] = []
         for function in _functions_in(value):
-            if function.__globals__ is not namespace:
-                continue
-            for name in _code_globals(function.__code__):
-                if name in namespace and name not in seen:
-                    seen.add(name)
-                    found.append(name)
-                    queue.append(name)
+            if function.__globals__ is namespace:
+                reads.extend(serialize.code_globals(function.__code__))
+        if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
+            reads.extend(value.globals_read)
+        for name in reads:
+            if name in namespace and name not in seen:
+                seen.add(name)
+                found.append(name)
+                queue.append(name)
     return found
 
 
@@ -205,18 +207,6 @@ def _functions_in(value: Any) -> list[types.FunctionType]:
     else:
         return []
     return [member for member in members if isinstance(member, types.FunctionType)]
-
-
-@functools.lru_cache(maxsize=1024)
-def _code_globals(code: types.CodeType) -> tuple[str, ...]:
-    """The global names a function's code (and the code nested in it) loads, stores or deletes."""
-    found = dict.fromkeys(
-        instruction.argval for instruction in dis.get_instructions(code)
-        if instruction.opname in ("LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL"))
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            found.update(dict.fromkeys(_code_globals(const)))
-    return tuple(found)
 
 
 def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mapping[str, Any],

@@ -26,6 +26,7 @@ import secrets
 import socket
 import sys
 import threading
+import types
 from typing import Any, Sequence
 
 from ..wire import dataport, protocol, serialize, shared, sources, streaming
@@ -147,6 +148,8 @@ class Batch:
 _FUTURE_FLAGS = functools.reduce(
     lambda flags, name: flags | getattr(__future__, name).compiler_flag,
     __future__.all_feature_names, 0)
+#: Builtins through which code reads globals no analysis sees (``eval`` of a computed name).
+_DYNAMIC = frozenset({"eval", "exec", "globals", "vars", "locals", "compile", "__import__"})
 #: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
 #: directory history of ``%cd``, ``%pushd``, ``%dhist``): a run that calls magics has them.
 MAGICS_MACHINERY = ("_dh",)
@@ -510,6 +513,7 @@ class Engine:
                 namespace = self.namespace(content, parent["buffers"], client, memos, proxied)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
+            self._functions_see_this_run(namespace)
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
@@ -627,6 +631,45 @@ class Engine:
                 if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
                     outcome = await outcome
         return outcome if last is not None else None
+
+    def _functions_see_this_run(self, namespace: dict) -> None:
+        """A function an earlier run defined, which stayed here (a proxy, under ``none``), reads
+        and sets its globals in this run's namespace, as a plain cell's function does in the
+        notebook's one namespace: each such input is bound to a twin of it (the same code,
+        defaults, closure and attributes) whose globals are this run's. The globals it reads
+        that this run was not sent (the notebook cannot see inside a proxy) are its old ones,
+        as before. A function that uses no cell's globals stays itself; plain functions only: a
+        class's methods keep the run that defined it."""
+        shell = getattr(self.kernel, "shell", None)
+        own = (getattr(shell, "user_ns", None), getattr(sys.modules.get("__main__"), "__dict__",
+                                                        None))
+        queue = [name for name, value in namespace.items() if type(value) is types.FunctionType]
+        while queue:
+            name = queue.pop()
+            function = namespace.get(name)
+            if type(function) is not types.FunctionType:
+                continue
+            old = function.__globals__
+            if old is namespace or any(old is ns for ns in own) \
+                    or old.get("__name__") != "__main__" or "__builtins__" not in old:
+                continue  # this run's, the kernel's, or a module's function
+            reads = serialize.code_globals(function.__code__)
+            if all(read in vars(builtins) and read not in old and read not in namespace
+                   for read in reads):
+                continue  # it uses no globals of a cell (`lambda v: -v`): it stays itself
+            twin = types.FunctionType(function.__code__, namespace, function.__name__,
+                                      function.__defaults__, function.__closure__)
+            twin.__kwdefaults__ = function.__kwdefaults__
+            twin.__dict__ = function.__dict__  # attributes set on either are the other's
+            for attribute in ("__qualname__", "__module__", "__doc__", "__annotations__"):
+                setattr(twin, attribute, getattr(function, attribute))
+            namespace[name] = twin
+            if not _DYNAMIC.isdisjoint(reads):  # `eval(name)`: any of its old names, as before
+                reads = [read for read in old if not read.startswith("__")]
+            for read in reads:
+                if read not in namespace and read in old:  # not sent: its old value, as before
+                    namespace[read] = old[read]
+                    queue.append(read)
 
     def _cell_file(self, code: str, number: int) -> str:
         """The file name the cell's code is compiled under, its lines kept for tracebacks.

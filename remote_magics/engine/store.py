@@ -12,7 +12,7 @@ import sys
 import types
 from typing import Any, Callable
 
-from ..wire import protocol
+from ..wire import protocol, serialize
 
 
 class ObjectStore:
@@ -97,6 +97,8 @@ def describe(obj: Any, oid: str) -> dict:
         desc["shape"] = [int(n) for n in shape]
         desc["dtype"] = _attempt(lambda: str(getattr(obj, "dtype", "")) or None)
     desc["size"], desc["size_exact"] = _attempt(lambda: _size(obj), (None, False))
+    if kind is types.FunctionType:  # a run that calls it is sent these from the notebook
+        desc["globals"] = _attempt(lambda: list(serialize.code_globals(obj.__code__)))
     return desc
 
 

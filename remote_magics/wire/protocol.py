@@ -471,8 +471,9 @@ def client_of(msg: dict) -> str:
     return client if isinstance(client, str) else ""
 
 
-#: Fields of an object descriptor; any but ``id`` and ``type`` may be null.
-DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact")
+#: Fields of an object descriptor; any but ``id`` and ``type`` may be null. ``globals``: for
+#: a function, the global names its code reads or sets (what a run calling it needs).
+DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact", "globals")
 
 
 def versions() -> dict[str, str | None]:

@@ -20,6 +20,7 @@ import builtins
 import collections
 import contextlib
 import copyreg
+import dis
 import functools
 import hashlib
 import importlib
@@ -647,6 +648,18 @@ def _memo_use(segment: Any) -> tuple[int, set[int], dict[int, Any]] | None:
     except Exception:  # a damaged pickle
         return None
     return added, read, atoms
+
+
+@functools.lru_cache(maxsize=1024)
+def code_globals(code: types.CodeType) -> tuple[str, ...]:
+    """The global names a function's code (and the code nested in it) loads, stores or deletes."""
+    found = dict.fromkeys(
+        instruction.argval for instruction in dis.get_instructions(code)
+        if instruction.opname in ("LOAD_GLOBAL", "STORE_GLOBAL", "DELETE_GLOBAL"))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            found.update(dict.fromkeys(code_globals(const)))
+    return tuple(found)
 
 
 def fingerprint(obj: Any, limit: int | None = None) -> bytes | None:
