@@ -13,7 +13,8 @@ import threading
 
 import pytest
 
-from tests.test_kernel import Frontend, install, text_of
+from tests.parity import parity_kernel  # noqa: F401 - the remote kernel fixture
+from tests.test_kernel import text_of
 from tests.test_targets import _plain_kernel
 
 TIMEOUT = 120
@@ -184,17 +185,8 @@ def test_an_async_job_does_not_ask_and_says_why(notebook):
 
 # --- the remote kernel: every cell runs in the engine --------------------------------------------
 
-@pytest.fixture(scope="module")
-def remote_kernel(tmp_path_factory):
-    prefix = tmp_path_factory.mktemp("input-prefix")
-    install(prefix, "--name", "ik")
-    front = Frontend(prefix, "remote-ik", tmp_path_factory.mktemp("input-cwd"))
-    yield front
-    front.close()
-
-
-def test_the_remote_kernels_input_asks_its_frontend(remote_kernel):
-    kc = remote_kernel.kc
+def test_the_remote_kernels_input_asks_its_frontend(parity_kernel):
+    kc = parity_kernel.kc
     reply, outputs, asked = execute(kc, "print('k')\nkname = input('Name: ')\nkname * 2",
                                     answers=["Bo"])
     assert reply["status"] == "ok", text_of(outputs)
