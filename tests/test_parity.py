@@ -547,7 +547,10 @@ def test_a_function_called_out_of_a_container_keeps_what_it_changes(parity):
             "d['c']()", "d['c']()",
             "def f(x, memo={}):\n    memo[x] = 1\n    return len(memo)\nfs = [f]",
             "fs[0](1)", "fs[0](2)", "f(4)",
-            "X = 1\ndef drop():\n    global X\n    del X", "drop()", "print('X' in dir())"])
+            "X = 1\ndef drop():\n    global X\n    del X", "drop()", "print('X' in dir())",
+            # called under another name: a loop's variable, map's argument
+            "def g(x, memo={}):\n    memo[x] = 1\n    return len(memo)",
+            "for h in [g]: h(1)", "g(2)", "list(map(g, [3, 4]))", "g(5)"])
 
 
 def test_a_function_a_remote_cell_defined_sees_the_notebooks_globals_every_way(parity):

@@ -108,6 +108,11 @@ def prepare(
     watch = [n for n in cell.maybe_changed if n in shipped and n not in writes
              and n not in history and may_change(namespace[n])]
     watching = set(watch)
+    # a function that keeps state (`memo={}`, a closure) may be called under another name
+    # (`for g in [f]: g(1)`, `map(f, xs)`): watched whenever the cell reads it
+    watch += [n for n in names if n in reads and n not in watching and n not in writes
+              and type(namespace[n]) is types.FunctionType and may_change(namespace[n])]
+    watching = set(watch)
     watch += [n for n in names if n not in reads and n not in watching
               and may_change(namespace[n])]  # a function's global: the function may change it
     # One stream for all names: two names for one object stay one object at the engine.

@@ -108,9 +108,13 @@ def _open_file(obj: io.TextIOWrapper) -> Any:
         return getattr, (sys, "stdout")
     if obj is sys.stderr:
         return getattr, (sys, "stderr")
+    name, mode = getattr(obj, "name", "?"), getattr(obj, "mode", "?")
+    if obj.closed:
+        raise pickle.PicklingError(f"a closed file ({name!r}) cannot be sent; open it again "
+                                   "inside the cell, or pass its path")
     raise pickle.PicklingError(
-        f"an open file ({getattr(obj, 'name', '?')!r}, mode {getattr(obj, 'mode', '?')!r}) "
-        "belongs to the process that opened it; open it inside the cell, or pass its path")
+        f"an open file ({name!r}, mode {mode!r}) belongs to the process that opened it; open "
+        "it inside the cell, or pass its path")
 
 
 def _with_slots(cls: Any, reduced: Any) -> Any:
