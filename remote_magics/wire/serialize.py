@@ -384,10 +384,24 @@ class Outgoing:
     """
 
     def __init__(self, *, bytecode: bool = True, roots: Iterable[Any] = ()) -> None:
-        self._sink = _Sink(None)
+        self._sink = sink = _Sink(None)
         self._buffers: list[memoryview] = []
+        taken = self._buffers_of_this_dump = [self._buffers]
+
+        def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+            # not a bound method: the pickler must not refer back to this stream, or the two
+            # make a cycle that keeps every object pickled (a reply's 10 MB arrays, the memo)
+            # alive until the collector's next full pass
+            try:
+                view = buffer.raw()
+            except BufferError:  # not contiguous: it goes in-band, inside the pickle stream
+                return True
+            sink.add(view.nbytes)
+            taken[0].append(view)
+            return False
+
         pickler = Pickler if bytecode else _NoBytecodePickler
-        self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=self._out_of_band)
+        self._pickler = pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band)
         self.roots = roots
         self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
         self._earlier: list[dict] = []  # the memos of the generations before a restart
@@ -402,15 +416,6 @@ class Outgoing:
     def roots(self, objects: Iterable[Any]) -> None:
         self._pickler.roots = _arrays(objects)
 
-    def _out_of_band(self, buffer: pickle.PickleBuffer) -> bool:
-        try:
-            view = buffer.raw()
-        except BufferError:  # not contiguous: it goes in-band, inside the pickle stream
-            return True
-        self._sink.add(view.nbytes)
-        self._buffers.append(view)
-        return False
-
     def dump(self, obj: Any, limit: int | None = None) -> tuple[list, dict]:
         """``obj``'s frames (as :func:`dumps` makes them) and the fields its item must carry.
 
@@ -419,6 +424,7 @@ class Outgoing:
         if type(obj) in PLAIN:
             return dumps(obj, limit), {}
         sink, self._buffers = self._sink, []
+        self._buffers_of_this_dump[0] = self._buffers
         sink.parts, sink.size, sink.limit = [], 0, limit
         marker: list = []  # memoized first: its memo index is where this name's entries start
         _refer_to_held_containers(self._pickler)
