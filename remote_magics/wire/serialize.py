@@ -355,23 +355,27 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
         return [head]
     sink = _Sink(limit)
     buffers: list[memoryview] = []
-
-    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
-        try:
-            view = buffer.raw()
-        except BufferError:  # not contiguous: it goes in-band, inside the pickle stream
-            return True
-        sink.add(view.nbytes)
-        buffers.append(view)
-        return False
-
     pickler = Pickler if bytecode else _NoBytecodePickler
     stream = io.BytesIO() if limit is None else sink
-    made = pickler(stream, protocol=PROTOCOL, buffer_callback=out_of_band)
+    made = pickler(stream, protocol=PROTOCOL, buffer_callback=_out_of_band(sink, [buffers]))
     _refer_to_held_containers(made)
     made.dump(obj)
     head = stream.getvalue() if limit is None else b"".join(sink.parts)
     return [head, *buffers]
+
+
+def _out_of_band(sink: _Sink, taken: list) -> Callable[[pickle.PickleBuffer], bool]:
+    """A pickler's buffer callback: a contiguous buffer goes out of band, into ``taken[0]``
+    (counted by ``sink``); one that is not goes in-band, inside the pickle stream."""
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            view = buffer.raw()
+        except BufferError:
+            return True
+        sink.add(view.nbytes)
+        taken[0].append(view)
+        return False
+    return out_of_band
 
 
 class Outgoing:
@@ -384,24 +388,15 @@ class Outgoing:
     """
 
     def __init__(self, *, bytecode: bool = True, roots: Iterable[Any] = ()) -> None:
-        self._sink = sink = _Sink(None)
+        self._sink = _Sink(None)
         self._buffers: list[memoryview] = []
-        taken = self._buffers_of_this_dump = [self._buffers]
-
-        def out_of_band(buffer: pickle.PickleBuffer) -> bool:
-            # not a bound method: the pickler must not refer back to this stream, or the two
-            # make a cycle that keeps every object pickled (a reply's 10 MB arrays, the memo)
-            # alive until the collector's next full pass
-            try:
-                view = buffer.raw()
-            except BufferError:  # not contiguous: it goes in-band, inside the pickle stream
-                return True
-            sink.add(view.nbytes)
-            taken[0].append(view)
-            return False
-
+        self._buffers_of_this_dump = [self._buffers]
         pickler = Pickler if bytecode else _NoBytecodePickler
-        self._pickler = pickler(sink, protocol=PROTOCOL, buffer_callback=out_of_band)
+        # the callback is not a bound method: a pickler that refers back to its stream makes a
+        # cycle, which kept every object pickled (a reply's arrays, the memo) alive until the
+        # collector's next full pass
+        self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=_out_of_band(
+            self._sink, self._buffers_of_this_dump))
         self.roots = roots
         self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
         self._earlier: list[dict] = []  # the memos of the generations before a restart
