@@ -21,12 +21,10 @@ from . import capture, runner
 
 log = logging.getLogger(__name__)
 
-#: Builtins through which a cell reads names that no analysis of its code can see: ``eval``
-#: and ``exec`` of computed strings, ``globals()``, ``vars()``, ``locals()``, ``compile``,
-#: ``__import__``. Only a cell that reads one (or runs ``%run``) is offered lookups: the
-#: builtins that ask cost the functions the cell defines about 0.1 µs per builtin they read.
-DYNAMIC_BUILTINS = frozenset({"eval", "exec", "compile", "globals", "vars", "locals",
-                              "__import__"})
+#: Builtins through which a cell reads names that no analysis of its code can see. Only a
+#: cell that reads one (or runs ``%run``) is offered lookups: the builtins that ask cost the
+#: functions the cell defines about 0.1 µs per builtin they read.
+DYNAMIC_BUILTINS = serialize.DYNAMIC_BUILTINS
 
 
 def may_ask(cell: capture.CellNames, code: str, namespace: Mapping[str, Any] = {}) -> bool:

@@ -114,16 +114,13 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
         obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
 
 
-def _view_of(obj: Any, staying: Sequence) -> str | None:
-    """Why ``obj`` stays here: a numpy view of one of the arrays ``staying`` (the notebook's
-    copy would share no memory with it); None for anything else."""
+def _view_of(obj: Any, staying: Sequence) -> bool:
+    """Whether ``obj`` is a numpy view of one of the arrays ``staying``: it stays here too (a
+    copy in the notebook would share no memory with it)."""
     if not staying or type(obj) is not type(staying[0]) or obj.base is None:
-        return None
+        return False
     numpy = sys.modules["numpy"]
-    for array in staying:
-        if array is not obj and numpy.may_share_memory(obj, array):
-            return "a view of an array that stays remote (writes through it reach that array)"
-    return None
+    return any(array is not obj and numpy.may_share_memory(obj, array) for array in staying)
 
 
 def changed_in_place(watched: dict, namespace: dict) -> list[str]:
@@ -148,8 +145,6 @@ class Batch:
 _FUTURE_FLAGS = functools.reduce(
     lambda flags, name: flags | getattr(__future__, name).compiler_flag,
     __future__.all_feature_names, 0)
-#: Builtins through which code reads globals no analysis sees (``eval`` of a computed name).
-_DYNAMIC = frozenset({"eval", "exec", "globals", "vars", "locals", "compile", "__import__"})
 #: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
 #: directory history of ``%cd``, ``%pushd``, ``%dhist``): a run that calls magics has them.
 MAGICS_MACHINERY = ("_dh",)
@@ -664,7 +659,7 @@ class Engine:
             for attribute in ("__qualname__", "__module__", "__doc__", "__annotations__"):
                 setattr(twin, attribute, getattr(function, attribute))
             namespace[name] = twin
-            if not _DYNAMIC.isdisjoint(reads):  # `eval(name)`: any of its old names, as before
+            if not serialize.DYNAMIC_BUILTINS.isdisjoint(reads):  # `eval(name)`: any of its old names, as before
                 reads = [read for read in old if not read.startswith("__")]
             for read in reads:
                 if read not in namespace and read in old:  # not sent: its old value, as before
@@ -729,9 +724,8 @@ class Engine:
         # not one of IPython's run_cell's)
         made = None
         if getattr(shell, "last_execution_result", _Placeholder) is None:
-            result_class = getattr(sys.modules.get(type(shell).__module__), "ExecutionResult",
-                                   None) or getattr(sys.modules.get(
-                                       "IPython.core.interactiveshell"), "ExecutionResult", None)
+            result_class = getattr(sys.modules.get("IPython.core.interactiveshell"),
+                                   "ExecutionResult", None)
             if result_class is not None:
                 made = shell.last_execution_result = result_class(None)
         try:
@@ -987,14 +981,14 @@ class Engine:
         return Batch()
 
     def encode(self, name: str, obj: Any, content: dict, client: str, frames: list,
-               batch: "Batch | None" = None, stay: str | None = None) -> dict:
+               batch: "Batch | None" = None, stay: bool = False) -> dict:
         """One name's output by the download policy: its value's frames, or a proxy.
 
         With ``batch``, it joins the other names of the same reply (one pickle stream, one
-        proxy per object that stays remote). ``stay`` (why): it stays remote whatever the
+        proxy per object that stays remote). With ``stay``, it stays remote whatever the
         policy, as a big value under ``small`` does, without a note.
         """
-        policy = content.get("download", "small") if stay is None else "none"
+        policy = "none" if stay else content.get("download", "small")
         reason = None
         remote = batch.remote.get(id(obj)) if batch is not None else None
         if remote is not None:  # another name of this reply: the same proxy

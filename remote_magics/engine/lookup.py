@@ -100,6 +100,22 @@ def input_forwarded(content: dict):
         kernel._restore_input()
 
 
+@contextlib.contextmanager
+def _asking(parent: dict, msg_type: str, key: str, content: dict):
+    """Ask the client of ``parent`` on iopub (``content``, and a new token under ``key``);
+    yields the :class:`_Ask` its answer on control reaches, until the block ends."""
+    token, ask = secrets.token_hex(16), _Ask(protocol.client_of(parent))
+    with _lock:
+        _waiting[token] = ask
+    try:
+        _engine.session.send(_engine.kernel.iopub_socket, msg_type, {key: token, **content},
+                             parent=parent, ident=f"remote_magics.{key}".encode())
+        yield ask
+    finally:
+        with _lock:
+            _waiting.pop(token, None)
+
+
 def ask_input(prompt: str, parent: dict, password: bool) -> str:
     """Ask the client of ``parent`` for a line of input, as ipykernel asks its frontend.
 
@@ -109,13 +125,8 @@ def ask_input(prompt: str, parent: dict, password: bool) -> str:
     for stream in (sys.stdout, sys.stderr):  # what the cell printed shows before the prompt
         if stream is not None:
             stream.flush()
-    token, ask = secrets.token_hex(16), _Ask(protocol.client_of(parent))
-    with _lock:
-        _waiting[token] = ask
-    try:
-        _engine.session.send(_engine.kernel.iopub_socket, protocol.INPUT_REQUEST,
-                             {"ask": token, "prompt": str(prompt), "password": bool(password)},
-                             parent=parent, ident=b"remote_magics.input")
+    with _asking(parent, protocol.INPUT_REQUEST, "ask", {"prompt": str(prompt),
+                                                          "password": bool(password)}) as ask:
         while True:
             try:
                 content, _frames = ask.answer.get(timeout=0.5)
@@ -124,9 +135,6 @@ def ask_input(prompt: str, parent: dict, password: bool) -> str:
                 continue
             except KeyboardInterrupt:
                 raise KeyboardInterrupt("Interrupted by user") from None
-    finally:
-        with _lock:
-            _waiting.pop(token, None)
     value = content.get("value")
     if isinstance(value, str):
         return value
@@ -203,14 +211,7 @@ class Builtins(dict):
 
     def fetch(self, name: str) -> Any:
         """Ask the run's client for ``name``; bind and return its value, or raise KeyError."""
-        client = protocol.client_of(self.parent)
-        token, ask = secrets.token_hex(16), _Ask(client)
-        with _lock:
-            _waiting[token] = ask
-        try:
-            _engine.session.send(_engine.kernel.iopub_socket, protocol.LOOKUP_REQUEST,
-                                 {"lookup": token, "name": name}, parent=self.parent,
-                                 ident=b"remote_magics.lookup")
+        with _asking(self.parent, protocol.LOOKUP_REQUEST, "lookup", {"name": name}) as ask:
             try:
                 content, frames = ask.answer.get(timeout=protocol.LOOKUP_TIMEOUT)
             except queue.Empty:
@@ -219,10 +220,7 @@ class Builtins(dict):
                     f"{protocol.LOOKUP_TIMEOUT:g} s when the remote cell asked for it (it "
                     "stopped waiting for the cell?). Pass it to the cell by name.",
                     name) from None
-        finally:
-            with _lock:
-                _waiting.pop(token, None)
-        value = self._value(name, content, frames, client)
+        value = self._value(name, content, frames, ask.client)
         self.namespace[name] = value
         self.fetched.append(name)
         if content.get("watch") is True and name not in self.watched:

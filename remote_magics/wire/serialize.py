@@ -655,6 +655,13 @@ def _memo_use(segment: Any) -> tuple[int, set[int], dict[int, Any]] | None:
     return added, read, atoms
 
 
+#: Builtins through which code reads names that no analysis of it can see: ``eval`` and
+#: ``exec`` of computed strings, ``globals()``, ``vars()``, ``locals()``, ``compile``,
+#: ``__import__``.
+DYNAMIC_BUILTINS = frozenset({"eval", "exec", "compile", "globals", "vars", "locals",
+                              "__import__"})
+
+
 @functools.lru_cache(maxsize=1024)
 def code_globals(code: types.CodeType) -> tuple[str, ...]:
     """The global names a function's code (and the code nested in it) loads, stores or deletes."""
@@ -1140,13 +1147,9 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     # the pickler asks no reducer about these: they go by persistent id (:func:`held_container`)
     containers = {id(obj): (name, name in changed, obj) for name, obj in objects.items()
                   if type(obj) in CONTAINERS or type(obj) in UNCHANGING}
-    try:
-        with _in_state("returning", marked), _in_state("viewing", viewing), \
-                _in_state("containers", containers), _in_state("inner", inner):
-            yield
-    finally:
-        if inner is not None:
-            inner.close()
+    with _in_state("returning", marked), _in_state("viewing", viewing), \
+            _in_state("containers", containers), _in_state("inner", inner):
+        yield
 
 
 #: Builtin containers, which the pickler pickles without asking ``reducer_override``.
@@ -1193,11 +1196,6 @@ class InnerIndex:
             return None
         return f"{INNER}{found[0]}.{found[1]}"
 
-    def close(self) -> None:
-        """Let go of what was sent: a pickler that still refers to this index (its persistent
-        ids; cloudpickle's picklers are freed by the collector) must not keep a 1 GB input."""
-        self._memos, self._index = (), {}
-
 
 class SentObjects:
     """The objects one request's stream pickled (:meth:`Outgoing.sent`), found by the keys of
@@ -1211,7 +1209,7 @@ class SentObjects:
         generation, _, index = key[len(INNER):].partition(".")
         if self._found is None:  # once per reply that refers to one: a pass over the memo
             self._found = [{number: obj for number, obj in memo.copy().values()}
-                           if hasattr(memo, "copy") else {} for memo in self._memos]
+                           for memo in self._memos]
         try:
             return self._found[int(generation)].get(int(index), default)
         except (ValueError, IndexError):
@@ -1224,6 +1222,8 @@ def _held(key: str, default: Any = None) -> Any:
         sent = getattr(_state, "sent", None)
         return sent.get(key, default) if sent is not None else default
     return (getattr(_state, "updating", None) or {}).get(key, default)
+
+
 #: What a persistent id of :func:`returning` starts with.
 _HELD = "remote_magics.held"
 
