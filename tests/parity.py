@@ -96,6 +96,8 @@ class Cell:
     error: str | None = None
     traceback: str | None = None  # as shown, see :func:`traceback_text`
     shown_before_result: int | None = None  # displays shown before the result (the order)
+    #: results shown before the last (IPython's ``ast_node_interactivity`` ``all`` or ``last``)
+    earlier_results: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -228,7 +230,8 @@ class _Recorder:
                     result=_shown(results[-1]) if results else None, displays=tuple(shown),
                     error=errors[-1] if errors else None,
                     traceback=shown_tracebacks[-1] if shown_tracebacks else None,
-                    shown_before_result=before[-1] if before else None)
+                    shown_before_result=before[-1] if before else None,
+                    earlier_results=tuple(_shown(data) for data in results[:-1]))
 
 
 _NONE = object()
@@ -355,12 +358,15 @@ def run_kernel(kc, cells: list[str], timeout: float = 120) -> Trace:
 def _kernel_cell(reply: dict, outputs: list[dict], first: int) -> Cell:
     stdout, stderr = io.StringIO(), io.StringIO()
     result, shown, error, traceback, before = None, [], None, None, None
+    earlier: list[str] = []
     for msg in outputs:
         content = msg["content"]
         kind = msg["msg_type"]
         if kind == "stream":
             (stderr if content["name"] == "stderr" else stdout).write(content["text"])
         elif kind == "execute_result":
+            if result is not None:
+                earlier.append(result)
             result, before = _shown(content["data"]), len(shown)
         elif kind == "display_data":
             shown.append(_shown(content["data"]))
@@ -371,7 +377,7 @@ def _kernel_cell(reply: dict, outputs: list[dict], first: int) -> Cell:
         error = reply.get("ename")
     return Cell(stdout=normal(stdout.getvalue()), stderr=normal(stderr.getvalue()),
                 result=result, displays=tuple(shown), error=error, traceback=traceback,
-                shown_before_result=before)
+                shown_before_result=before, earlier_results=tuple(earlier))
 
 
 # -- the comparison ------------------------------------------------------------------------------

@@ -632,3 +632,44 @@ def test_a_class_with_a_cached_property_comes_back(parity):
                      "square = Area(3)\nsquare.area", "print(square.area, vars(square))"])
     for way in ("all", "small"):
         assert not traces[way].proxied & {"Area", "square"}
+
+
+def test_interactivity_all_last_and_assign_show_what_a_plain_cell_shows(parity):
+    # pydata-book appendix B (`InteractiveShell.ast_node_interactivity = 'all'`, a common tip):
+    # a remote cell showed only its last value. Set by a cell, every way: in the remote ways
+    # and the remote kernel the cell runs in the engine, which then shows as its shell says
+    set_to = "get_ipython().ast_node_interactivity = {!r}".format
+    try:
+        traces = parity([set_to("all"), "x = 5\nx\nprint('between')\nx * 2",
+                         "for i in range(2):\n    i\nx + 1", "x\nx;",
+                         "x = 1\ny = [x]", set_to("last_expr_or_assign"), "y = 7",
+                         "y += 1", set_to("last"), "for i in range(2):\n    i * 3",
+                         "x\ny", set_to("none"), "x\ny", set_to("last_expr")])
+    finally:  # never left set for later tests, whatever failed
+        parity([set_to("last_expr")], ways=("plain", "all", "kernel"))
+    cells = traces["plain"].cells
+    assert cells[1].earlier_results == ("text: 5",) and cells[1].result == "text: 10"
+    assert cells[1].stdout == "between\n"
+    assert cells[2].earlier_results == ("text: 0", "text: 1") and cells[2].result == "text: 6"
+    assert cells[3].result is None and cells[3].earlier_results == ()
+    assert cells[6].result == "text: 7" and cells[7].result == "text: 8"
+    assert cells[9].earlier_results == ("text: 0",) and cells[9].result == "text: 3"
+    assert cells[10].earlier_results == () and cells[10].result == "text: 8"
+    assert cells[12].result is None
+
+
+def test_the_notebooks_own_interactivity_reaches_its_remote_cells(shell, target):
+    # set in the notebook (a config file, a plain cell): the engine shows as the notebook says
+    from tests.parity import run_shell
+
+    cells = ["x = 5\nx\nprint('between')\nx * 2", "for i in range(2):\n    i", "x\nx;"]
+    shell.ast_node_interactivity = "all"
+    try:
+        plain = run_shell(shell, cells, "plain")
+        remote = run_shell(shell, cells, "small", target.name)
+    finally:
+        shell.ast_node_interactivity = "last_expr"
+    assert plain.cells == remote.cells
+    assert remote.cells[0].earlier_results == ("text: 5",) and remote.cells[0].result == "text: 10"
+    assert remote.cells[1].earlier_results == ("text: 0",) and remote.cells[1].result == "text: 1"
+    assert remote.cells[2].result is None and remote.cells[2].earlier_results == ()

@@ -41,6 +41,8 @@ class CellNames:
     as the ``except ... as NAME`` that Python unbinds after its handler.
     ``last_expr``: the last top-level statement is an expression, the cell's result (``Out[n]``);
     not when the cell ends with ``;``, which silences the result as IPython does.
+    ``quiet``: the cell ends with ``;``: none of its statements shows a value, whatever the
+    shell's ``ast_node_interactivity``.
     ``star_import``: the cell does ``from m import *`` or ``%run script.py`` (which binds the
     script's names), so ``writes`` is incomplete.
     ``maybe_changed``: names the cell reads that it may change in place without assigning them:
@@ -59,6 +61,7 @@ class CellNames:
     star_import: bool
     maybe_changed: tuple[str, ...] = ()
     lists_names: bool = False
+    quiet: bool = False
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -75,12 +78,13 @@ def analyze(code: str) -> CellNames:
     tree = compile(code, "<cell>", "exec", flags=_PARSE_FLAGS, dont_inherit=True)
     walker = _Walker()
     walker.visit_all(tree.body)
+    quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
     return CellNames(
         reads=tuple(walker.reads),
         writes=tuple(walker.writes),
         deletes=tuple(walker.deletes),
-        last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr)
-        and not _ends_with_semicolon(code, tree.body[-1].lineno),
+        last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr) and not quiet,
+        quiet=quiet,
         star_import=walker.star_import,
         lists_names=walker.lists_names,
         maybe_changed=tuple(name for name in {**_maybe_changed(tree), **walker.changed}

@@ -52,7 +52,9 @@ def show(msg: dict) -> None:
         stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
         stream.write(content.get("text", ""))
         stream.flush()
-    elif kind in ("display_data", "update_display_data", "execute_result"):
+    elif kind == "execute_result":  # a statement the notebook's interactivity shows
+        show_result(content)
+    elif kind in ("display_data", "update_display_data"):
         publish_display_data(
             data=content.get("data", {}),
             metadata=content.get("metadata") or {},
@@ -65,6 +67,21 @@ def show(msg: dict) -> None:
         sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
     elif kind == protocol.PAGE and isinstance(content.get("data"), dict):  # `x?` in the cell
         page.page(content["data"], start=content.get("start") or 0)  # paged as here
+
+
+def show_result(content: dict) -> None:
+    """Show a remote statement's value (``ast_node_interactivity = 'all'``) as the shell shows
+    a result: ``Out[n]`` with this cell's number, formatted where it ran. Not the cell's own
+    result, which comes back as a value and is shown after the cell, as plainly."""
+    data, metadata = content.get("data") or {}, content.get("metadata") or {}
+    hook = getattr(_shell(), "displayhook", None)
+    if hook is None:
+        publish_display_data(data=data, metadata=metadata)
+        return
+    hook.start_displayhook()
+    hook.write_output_prompt()
+    hook.write_format_data(data, metadata)
+    hook.finish_displayhook()
 
 
 def show_error(content: dict, target: str) -> None:
@@ -84,6 +101,15 @@ def traceback_mode() -> str | None:
     shell = _shell()
     mode = getattr(getattr(shell, "InteractiveTB", None), "mode", None)
     return mode if isinstance(mode, str) else None
+
+
+def interactivity() -> str | None:
+    """Which statements of a cell show their values here (IPython's ``ast_node_interactivity``,
+    a class attribute set by hand included), when not IPython's default; None outside IPython."""
+    setting = getattr(_shell(), "ast_node_interactivity", None)
+    if setting in protocol.INTERACTIVITY and setting != protocol.INTERACTIVITY[0]:
+        return setting
+    return None
 
 
 def take_traceback_mode(mode: Any) -> None:

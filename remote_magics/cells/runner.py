@@ -165,6 +165,11 @@ def prepare(
         "xmode": display.traceback_mode(),
         "packed": packed,
     }
+    interactivity = display.interactivity()
+    if interactivity is not None:  # IPython's default (the last expression) goes unsaid
+        content["interactivity"] = interactivity
+    if cell.quiet:
+        content["quiet"] = True
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},

@@ -27,10 +27,11 @@ import socket
 import sys
 import threading
 import types
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..wire import dataport, protocol, serialize, shared, sources, streaming
-from . import channels, jobs, kept, live, lookup, namespace, pages, persist, quiet, tracebacks
+from . import (channels, interactive, jobs, kept, live, lookup, namespace, pages, persist, quiet,
+               tracebacks)
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -512,7 +513,7 @@ class Engine:
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
-            value = await self.execute(content, namespace)
+            value = await self.execute(content, namespace, self._show_statement(content))
         except BaseException as err:  # the client waits for a reply whatever happens
             lookup.close(asking)  # names the cell's threads read from now on: not asked
             self.flush_figures()
@@ -599,8 +600,13 @@ class Engine:
             namespace[item["name"]] = value
         return namespace
 
-    async def execute(self, content: dict, namespace: dict) -> Any:
-        """Run the cell's code in ``namespace``; the value of a last expression, else None."""
+    async def execute(self, content: dict, namespace: dict,
+                      show: Callable[[Any], None] | None = None) -> Any:
+        """Run the cell's code in ``namespace``; the value of a last expression, else None.
+
+        The values of the statements the notebook's interactivity shows besides (``all``,
+        ``last``: :mod:`.interactive`) go to ``show``; by default they are displayed (a detached
+        job keeps them with its output)."""
         code = content["code"]
         filename = self._cell_file(code, content.get("cell_id") or 0)
         # the __future__ imports earlier cells made, as IPython's compiler keeps them; never
@@ -608,15 +614,22 @@ class Engine:
         shell_compiler = getattr(getattr(self.kernel, "shell", None), "compile", None)
         futures = getattr(shell_compiler, "flags", 0) & _FUTURE_FLAGS
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | futures
+        # the notebook's interactivity; else this kernel's, which a remote cell may have set
+        setting = "none" if content.get("quiet") else (
+            content.get("interactivity") or interactive.setting_of(getattr(self.kernel, "shell",
+                                                                           None)))
         tree: Any = code  # without a last expression, compile the text: no Python AST objects
-        last = None
-        if content.get("last_expr"):
+        shown = last = None
+        if setting != interactive.DEFAULT or content.get("last_expr"):
             tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags,
                            dont_inherit=True)
-            if tree.body and isinstance(tree.body[-1], ast.Expr):
-                last = ast.Expression(tree.body.pop().value)
-        with self._magics_see_the_run(code, namespace), self._as_in_a_cell():
-            for node, mode in ((tree, "exec"), (last, "eval")):
+            split = interactive.plan(tree.body, setting)
+            tree.body = split.quiet
+            shown = ast.Interactive(split.shown) if split.shown else None
+            last = ast.Expression(split.result) if split.result is not None else None
+        with self._magics_see_the_run(code, namespace), self._as_in_a_cell(), \
+                interactive.showing(show or self._display):
+            for node, mode in ((tree, "exec"), (shown, "single"), (last, "eval")):
                 if node is None:
                     continue
                 compiled = compile(node, filename, mode, flags=flags, dont_inherit=True)
@@ -626,6 +639,36 @@ class Engine:
                 if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
                     outcome = await outcome
         return outcome if last is not None else None
+
+    def _show_statement(self, content: dict) -> Callable[[Any], None]:
+        """How the value of a statement the notebook's interactivity shows (``all``, ``last``:
+        :mod:`.interactive`) reaches it: formatted here, as the cell's result is, after what
+        the cell printed so far, as an ``execute_result`` the notebook shows as ``Out[n]``."""
+        parent = self.running
+
+        def show(value: Any) -> None:
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except Exception:  # a closed or replaced stream: nothing of it to order
+                    pass
+            shown = self.format_result(value) or {"data": {"text/plain": repr(value)},
+                                                  "metadata": {}}
+            self.session.send(self.kernel.iopub_socket, "execute_result",
+                              {"data": shown["data"], "metadata": shown["metadata"],
+                               "execution_count": content.get("cell_id")},
+                              parent=parent, ident=b"remote_magics.result")
+        return show
+
+    def _display(self, value: Any) -> None:
+        """Display ``value`` as ``display(value)`` in the cell would (a detached job's
+        statements: its output keeps them)."""
+        shell = getattr(self.kernel, "shell", None)
+        if shell is None:
+            print(repr(value))
+            return
+        data, metadata = shell.display_formatter.format(value)
+        shell.display_pub.publish(data=data, metadata=metadata)
 
     def _functions_see_this_run(self, namespace: dict) -> None:
         """A function an earlier run defined, which stayed here (a proxy, under ``none``), reads

@@ -104,7 +104,11 @@ request arrives, so a cell binding a small value costs no release message of its
     ``cell_id`` (int, names the cell in tracebacks), ``lookup`` (bool, optional: the client
     answers ``remote_lookup_request`` while it waits, see below), ``stdin`` (bool, optional:
     the client answers ``remote_input_request`` while it waits, and whether the notebook's
-    frontend takes input: see below), ``packed``, ``digest``.
+    frontend takes input: see below), ``interactivity`` (optional: the notebook's IPython
+    ``ast_node_interactivity``, one of :data:`INTERACTIVITY`, when not the default; the
+    engine then shows the values of the statements it names as ``execute_result`` messages
+    while the cell runs), ``quiet`` (optional, true: the cell ends with ``;``, so none of its
+    statements shows), ``packed``, ``digest``.
     Frames: the inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
@@ -437,6 +441,9 @@ STREAM_CHUNK = 8 << 20
 PROGRESS_BYTES = 50_000_000
 
 DOWNLOAD_POLICIES = ("all", "small", "none")
+#: IPython's ``ast_node_interactivity`` settings (which statements of a cell show their values);
+#: ``last_expr``, the first, is IPython's default, which a run request does not name.
+INTERACTIVITY = ("last_expr", "all", "last", "none", "last_expr_or_assign")
 #: With download "small", values up to this serialized size (bytes) come back by default.
 DEFAULT_BYTES = 1 << 20
 
