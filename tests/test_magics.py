@@ -355,6 +355,29 @@ def test_releasing_a_proxy_drops_the_engine_object_count(shell, run, target):
     assert target.info()["objects"] == before  # info() flushes the queued release first
 
 
+def test_a_notebook_cache_lasts_at_the_engine_until_the_notebooks_copy_dies(shell, run,
+                                                                             target):
+    # a cache the notebook made: the engine's copy keeps its entries from one remote cell to
+    # the next (a miss prints), and goes when the notebook's function does
+    gc.collect()
+    before = target.info()["objects"]
+    run("from functools import cache\n@cache\ndef square(n):\n    print('miss', n)\n"
+        "    return n * n")
+    with capture_output() as first:
+        assert run("%%remote\na = square(4)").error_in_exec is None
+    with capture_output() as second:
+        assert run("%%remote\nb = square(4) + square(5)\n"
+                   "info = square.cache_info()").error_in_exec is None
+    assert first.stdout == "miss 4\n" and second.stdout == "miss 5\n"
+    assert shell.user_ns["b"] == 41 and shell.user_ns["info"].hits == 1
+    assert target.info()["objects"] == before + 1  # the engine's cache, kept for this notebook
+    run("def square(n):\n    return n * n")  # the cached function is gone: so is its cache there
+    for name in ("a", "b", "info"):
+        del shell.user_ns[name]
+    gc.collect()
+    assert target.info()["objects"] == before
+
+
 def test_deleting_a_local_name_remotely_deletes_it_locally(shell, run):
     shell.user_ns["doomed"] = 5
     assert run("%%remote\ndel doomed").error_in_exec is None

@@ -673,3 +673,26 @@ def test_the_notebooks_own_interactivity_reaches_its_remote_cells(shell, target)
     assert remote.cells[0].earlier_results == ("text: 5",) and remote.cells[0].result == "text: 10"
     assert remote.cells[1].earlier_results == ("text: 0",) and remote.cells[1].result == "text: 1"
     assert remote.cells[2].result is None and remote.cells[2].earlier_results == ()
+
+
+def test_a_cached_function_keeps_its_entries_from_cell_to_cell(parity):
+    # pytudes Countdown: each remote cell started its cache empty, so work cached by an earlier
+    # cell was done again (13 s: the cell timed out), a miss that prints printed again, and
+    # cache_info() counted differently
+    traces = parity([
+        "from functools import lru_cache, cache\ncalls = []",
+        "@cache\ndef slow(n):\n    calls.append(n)\n    print('computing', n)\n    return n * n",
+        "slow(3)", "slow(3)", "print(slow.cache_info(), calls)",
+        "K = 10\n@lru_cache(maxsize=None)\ndef scaled(x):\n    return x * K", "scaled(2)",
+        "K = 100\nscaled(2), scaled(3)", "slow.cache_clear()\nslow(3)",
+        "@cache\ndef fib(n):\n    return n if n < 2 else fib(n - 1) + fib(n - 2)", "fib(300)",
+        "print(fib.cache_info().currsize, fib(299) + fib(298) == fib(300))",
+        "@lru_cache(maxsize=2)\ndef few(n):\n    print('miss', n)\n    return n",
+        "few(1), few(2), few(1)", "few(3), few(2), few(1)",
+        "print(few.cache_info())"])
+    cells = traces["plain"].cells
+    assert cells[2].stdout == "computing 3\n" and cells[3].stdout == ""
+    assert cells[4].stdout == ("CacheInfo(hits=1, misses=1, maxsize=None, currsize=1) [3]\n")
+    assert cells[7].result == "text: (20, 300)" and cells[8].stdout == "computing 3\n"
+    assert cells[11].stdout == "301 True\n"
+    assert cells[14].stdout == "miss 3\nmiss 2\nmiss 1\n"

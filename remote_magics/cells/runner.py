@@ -15,6 +15,7 @@ import site
 import sys
 import sysconfig
 import types
+import weakref
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any, Iterable, Mapping
@@ -119,7 +120,8 @@ def prepare(
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
     with serialize.by_value(local_modules()), serialize.cell_namespace(namespace), \
             serialize.substituting(uploads.ledger.substitute(target)), \
-            serialize.module_globals({name: namespace[name] for name in names}):
+            serialize.module_globals({name: namespace[name] for name in names}), \
+            serialize.keeping_caches(CachesKept(target)):
         # a numpy view of another name's array goes as a view of it: they share memory there
         stream = serialize.Outgoing(bytecode=barrier is None,
                                     roots=[namespace[name] for name in names])
@@ -217,6 +219,36 @@ def _functions_in(value: Any) -> list[types.FunctionType]:
     else:
         return []
     return [member for member in members if isinstance(member, types.FunctionType)]
+
+
+class CachesKept:
+    """The notebook's side of the caches an engine keeps between runs (``@lru_cache def fib``:
+    see :func:`~..wire.serialize.keeping_caches`): each cache of a cell function that crosses
+    to or from ``target`` is released there when the notebook's copy of it dies, as a proxy is.
+    The notebook never takes an engine's cache (its own copy calls its own function)."""
+
+    #: (token, id of the target) of every cache whose release is arranged
+    _arranged: set[tuple[str, int]] = set()
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+
+    def keep(self, token: str, wrapper: Any) -> None:
+        key = (token, id(self.target))
+        if key in self._arranged:
+            return
+        self._arranged.add(key)
+        weakref.finalize(wrapper, _release_cache, weakref.ref(self.target), token, key)
+
+    def find(self, token: str, func: Any) -> None:
+        return None
+
+
+def _release_cache(target: "weakref.ref", token: str, key: tuple) -> None:
+    CachesKept._arranged.discard(key)
+    alive = target()
+    if alive is not None:
+        alive.release_later(token)
 
 
 def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mapping[str, Any],
@@ -398,7 +430,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     frames = serialize.unpack(outputs, reply.frames, content.get("packed", False))
     mine = namespace if held is None else held  # the objects the request sent, by name
     # functions defined there see this namespace; objects both sides hold stay this side's
-    with serialize.cell_namespace(namespace), serialize.updating(mine, sent):
+    with serialize.cell_namespace(namespace), serialize.updating(mine, sent), \
+            serialize.keeping_caches(CachesKept(target)):
         decoded = RemoteObject.decode_all(outputs, frames, target)
     # a changed object updated in place here stays this side's under every name that holds it
     # (`back = payload; payload[0] = -1` leaves `back is payload`, as in a plain cell)

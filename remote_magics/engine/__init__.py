@@ -9,6 +9,9 @@ own dependency, for :mod:`.curve`) and the wire format.
 - :mod:`.live`, :mod:`.channels`: live proxy operations, and the cell's end of a channel.
 - :mod:`.lookup`: fetch on first use: a run's builtins that ask the notebook for a name the
   cell reads and was not given.
+- :mod:`.interactive`: which statements of a cell show their values (IPython's
+  ``ast_node_interactivity``).
+- :mod:`.caches`: caches of cell functions (``@lru_cache``) that last from run to run.
 - :mod:`.jobs`: detached jobs, run on a thread of the engine, their output and names kept.
 - :mod:`.persist`: a persistent engine's state on its host (record, saved results), its idle end.
 - :mod:`.namespace`: the kernel's own names as the remote kernel's state, out to a ``%%local``

@@ -30,8 +30,8 @@ import types
 from typing import Any, Callable, Sequence
 
 from ..wire import dataport, protocol, serialize, shared, sources, streaming
-from . import (channels, interactive, jobs, kept, live, lookup, namespace, pages, persist, quiet,
-               tracebacks)
+from . import (caches, channels, interactive, jobs, kept, live, lookup, namespace, pages, persist,
+               quiet, tracebacks)
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -504,8 +504,9 @@ class Engine:
         mode_before = self._traceback_mode()
         memos: list = []  # how the inputs' objects were numbered: see serialize.InnerIndex
         proxied: list = []  # the inputs the notebook holds as proxies
+        run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
         try:
-            with serialize.keeping(uploads):
+            with serialize.keeping(uploads), serialize.keeping_caches(run_caches):
                 namespace = self.namespace(content, parent["buffers"], client, memos, proxied)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
@@ -520,8 +521,9 @@ class Engine:
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
                 reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
-                reply, frames = self.bound_before(reply, content, namespace, client, watched,
-                                                  sent, before, memos, proxied)
+                with serialize.keeping_caches(run_caches):
+                    reply, frames = self.bound_before(reply, content, namespace, client,
+                                                      watched, sent, before, memos, proxied)
             reply.update(mode)
             uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
@@ -533,7 +535,8 @@ class Engine:
             self._result_comes_first(parent)
         self.flush_figures()
         try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
-            with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
+            with self._tracebacks_as_the_notebooks(content, mode_before) as mode, \
+                    serialize.keeping_caches(run_caches):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
                                              before, memos, proxied)
             reply.update(mode)
@@ -677,16 +680,20 @@ class Engine:
         defaults, closure and attributes) whose globals are this run's. The globals it reads
         that this run was not sent (the notebook cannot see inside a proxy) are its old ones,
         as before. A function that uses no cell's globals stays itself; plain functions only: a
-        class's methods keep the run that defined it."""
+        class's methods keep the run that defined it. A cache of such a function (``@cache
+        def fib``, :mod:`.caches`) stays itself, its entries kept, and calls the twin."""
         shell = getattr(self.kernel, "shell", None)
         own = (getattr(shell, "user_ns", None), getattr(sys.modules.get("__main__"), "__dict__",
                                                         None))
-        queue = [name for name, value in namespace.items() if type(value) is types.FunctionType]
+        queue = [name for name, value in namespace.items() if type(value) is types.FunctionType
+                 or caches.function_of(value) is not None]
         while queue:
             name = queue.pop()
-            function = namespace.get(name)
-            if type(function) is not types.FunctionType:
-                continue
+            function, cache = namespace.get(name), None
+            if type(function) is not types.FunctionType:  # a cache that lasts: its function's
+                cache, function = function, caches.function_of(function)
+                if function is None:
+                    continue
             old = function.__globals__
             if old is namespace or any(old is ns for ns in own) \
                     or old.get("__name__") != "__main__" or "__builtins__" not in old:
@@ -701,8 +708,12 @@ class Engine:
             twin.__dict__ = function.__dict__  # attributes set on either are the other's
             for attribute in ("__qualname__", "__module__", "__doc__", "__annotations__"):
                 setattr(twin, attribute, getattr(function, attribute))
-            namespace[name] = twin
-            if not serialize.DYNAMIC_BUILTINS.isdisjoint(reads):  # `eval(name)`: any of its old names, as before
+            if cache is not None:  # the same cache, its entries kept, calls the twin
+                caches.rebind(cache, twin)
+            else:
+                namespace[name] = twin
+            if not serialize.DYNAMIC_BUILTINS.isdisjoint(reads):
+                # `eval(name)`: any of its old names, as before
                 reads = [read for read in old if not read.startswith("__")]
             for read in reads:
                 if read not in namespace and read in old:  # not sent: its old value, as before
@@ -1193,6 +1204,7 @@ def install(kernel: Any) -> Engine:
     if engine is None:
         engine = Engine(kernel)
         engine.install()
+        caches.install()  # caches of cell functions last from run to run
     return engine
 
 

@@ -28,6 +28,7 @@ import importlib.util
 import io
 import pickle
 import pickletools
+import secrets
 import sys
 import threading
 import types
@@ -921,7 +922,8 @@ def _as_cached_function(obj: Any) -> Any:
     # the receiver wraps it (its own state comes after, see set_cell_function_state)
     attributes = {key: value for key, value in vars(obj).items() if key != "__wrapped__"}
     origin = _origin(obj, getattr(_state, "namespace", None))
-    return (cached_function, (wrapped, parameters["maxsize"], parameters["typed"], origin),
+    return (cached_function, (wrapped, parameters["maxsize"], parameters["typed"], origin,
+                              cache_token(obj)),
             attributes, None, None, set_cache_attributes)
 
 
@@ -934,13 +936,56 @@ def _as_cached_property(obj: Any) -> tuple:
 
 
 def cached_function(func: types.FunctionType, maxsize: int | None, typed: bool,
-                    origin: tuple | None = None) -> Any:
+                    origin: tuple | None = None, token: str | None = None) -> Any:
     """Called by the unpickler: ``func`` cached as the sender's was (see
-    :func:`_as_cached_function`), or the receiver's own cache of it (see :func:`_origin`)."""
+    :func:`_as_cached_function`), or the receiver's own cache of it (see :func:`_origin`), or
+    the cache an engine keeps for that one (``token``: see :func:`keeping_caches`)."""
     held = _own(origin)
     if _is_cache_wrapper(held) and getattr(held.__wrapped__, "__code__", None) == func.__code__:
         return _reusing(held)
-    return _from_the_sender(functools.lru_cache(maxsize=maxsize, typed=typed)(func), origin)
+    caches = getattr(_state, "caches", None)
+    if token is not None and caches is not None:
+        kept = caches.find(token, func)
+        if kept is not None:  # the engine's cache of it, with its entries, calling `func` now
+            return _from_the_sender(_reusing(kept), origin)
+    wrapper = functools.lru_cache(maxsize=maxsize, typed=typed)(func)
+    if token is not None:
+        _cache_tokens[wrapper] = token
+        if caches is not None:
+            caches.keep(token, wrapper)
+    return _from_the_sender(wrapper, origin)
+
+
+#: Each cache of a cell function that has crossed, and the token both sides know it by.
+_cache_tokens: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+
+
+def cache_token(wrapper: Any) -> str:
+    """The token a cache of a cell function goes by (made when it first crosses). A side that
+    keeps caches (:func:`keeping_caches`) is told of it: an engine keeps the cache under it, so
+    a later run given a cache of that token calls the same one, entries and all, as a plain
+    notebook's later cells do; the notebook releases it when its own copy dies."""
+    token = _cache_tokens.get(wrapper)
+    if token is None:
+        token = _cache_tokens[wrapper] = secrets.token_hex(16)
+    caches = getattr(_state, "caches", None)
+    if caches is not None:
+        caches.keep(token, wrapper)
+    return token
+
+
+@contextlib.contextmanager
+def keeping_caches(caches: Any) -> Iterator[None]:
+    """Within this block, caches of cell functions that cross (``@lru_cache def fib``) are
+    told to ``caches``: ``caches.keep(token, wrapper)`` for each one pickled or made by
+    unpickling, ``caches.find(token, func)`` for the cache kept under ``token``, made to call
+    ``func`` from now on (the engine's), or None (a new cache is made).
+
+    Python keeps a cache's entries out of reach, so they cannot travel: instead the engine
+    keeps its cache between runs, and each run's copy of the function is the one it calls.
+    """
+    with _in_state("caches", caches):
+        yield
 
 
 def set_cache_attributes(wrapper: Any, attributes: dict) -> None:
