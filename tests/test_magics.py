@@ -5,6 +5,7 @@ import gc
 import os
 import re
 import signal
+import sys
 import threading
 
 import numpy as np
@@ -376,6 +377,54 @@ def test_a_notebook_cache_lasts_at_the_engine_until_the_notebooks_copy_dies(shel
         del shell.user_ns[name]
     gc.collect()
     assert target.info()["objects"] == before
+
+
+SETTINGS_SHOWN = (
+    "print(np.array([1 / 3]), len(repr(pd.Series(range(100))).splitlines()))\n"
+    "print(decimal.Decimal(1) / 7, matplotlib.rcParams['lines.linewidth'])\n"
+    "def deep(n):\n    return 0 if n == 0 else deep(n - 1) + 1\nprint(deep(4000))")
+
+
+def test_settings_a_plain_cell_makes_hold_in_remote_cells_and_back(shell, run, target):
+    # one process plainly: print options, pandas options, the decimal context, rcParams and
+    # the recursion limit a plain cell sets hold in the remote cells after it, and those a
+    # remote cell sets hold in the plain cells after it (pytudes Socks, Euler-Opus)
+    import decimal
+
+    import matplotlib
+    import pandas as pd
+
+    saved = (np.get_printoptions(), pd.get_option("display.max_rows"),
+             decimal.getcontext().prec, sys.getrecursionlimit(),
+             matplotlib.rcParams["lines.linewidth"])
+    try:
+        run("import numpy as np, pandas as pd, decimal, sys, matplotlib\n"
+            "np.set_printoptions(precision=3)\npd.set_option('display.max_rows', 4)\n"
+            "decimal.getcontext().prec = 5\nsys.setrecursionlimit(5000)\n"
+            "matplotlib.rcParams['lines.linewidth'] = 7")
+        with capture_output() as plain:
+            assert run(SETTINGS_SHOWN).error_in_exec is None
+        with capture_output() as remote:
+            assert run("%%remote\n" + SETTINGS_SHOWN).error_in_exec is None
+        assert plain.stdout == "[0.333] 6\n0.14286 7.0\n4000\n"  # 6 lines: 2 rows, 2 rows
+        assert remote.stdout == plain.stdout
+        assert run("%%remote\nnp.set_printoptions(precision=2)\n"
+                   "pd.set_option('display.max_rows', 6)\ndecimal.getcontext().prec = 3")\
+            .error_in_exec is None
+        assert np.get_printoptions()["precision"] == 2
+        assert pd.get_option("display.max_rows") == 6 and decimal.getcontext().prec == 3
+        with capture_output() as after:  # and the engine's own, seen from a remote cell
+            run("%%remote\nprint(np.get_printoptions()['precision'], sys.getrecursionlimit())")
+        assert after.stdout == "2 5000\n"
+    finally:  # as before, here and (with the next run) there
+        options, rows, precision, limit, width = saved
+        np.set_printoptions(**options)
+        pd.set_option("display.max_rows", rows)
+        decimal.getcontext().prec = precision
+        sys.setrecursionlimit(limit)
+        matplotlib.rcParams["lines.linewidth"] = width
+        for name in ("deep", "pd", "decimal", "matplotlib"):
+            shell.user_ns.pop(name, None)
 
 
 def test_deleting_a_local_name_remotely_deletes_it_locally(shell, run):

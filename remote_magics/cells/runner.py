@@ -21,6 +21,7 @@ from types import ModuleType
 from typing import Any, Iterable, Mapping
 
 from ..client.connection import Reply
+from ..engine import settings
 from ..engine.namespace import changeable, update_in_place
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
@@ -170,6 +171,9 @@ def prepare(
     interactivity = display.interactivity()
     if interactivity is not None:  # IPython's default (the last expression) goes unsaid
         content["interactivity"] = interactivity
+    changed = settings_agreed(target).send()
+    if changed:
+        content["settings"] = changed
     if cell.quiet:
         content["quiet"] = True
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
@@ -219,6 +223,40 @@ def _functions_in(value: Any) -> list[types.FunctionType]:
     else:
         return []
     return [member for member in members if isinstance(member, types.FunctionType)]
+
+
+class SettingsAgreed:
+    """The process settings (:mod:`..engine.settings`) a target's engine was last seen to have:
+    a run sends those that changed here since, and takes those its cell changed there."""
+
+    def __init__(self) -> None:
+        self.engine = ""
+        self.state: dict[str, Any] = {}  # this side's settings when they last agreed
+
+    def send(self) -> str | None:
+        """The settings to send with a run (encoded), None if they agree; they agree after."""
+        now = settings.snapshot()
+        changed = settings.differing(now, self.state)
+        self.state = now
+        return settings.encode(changed) if changed else None
+
+    def take(self, encoded: Any) -> None:
+        """Take the settings a run changed at the engine."""
+        settings.take(settings.decode(encoded))
+        self.state = settings.snapshot()
+
+
+_agreed: "weakref.WeakKeyDictionary[Any, SettingsAgreed]" = weakref.WeakKeyDictionary()
+
+
+def settings_agreed(target: Any) -> SettingsAgreed:
+    """What ``target``'s engine has of this process's settings (all of them, to a new engine)."""
+    agreed = _agreed.get(target)
+    engine = getattr(target, "engine_id", "")
+    if agreed is None or agreed.engine != engine:  # a restarted engine has its own defaults
+        agreed = _agreed[target] = SettingsAgreed()
+        agreed.engine = engine
+    return agreed
 
 
 class CachesKept:
@@ -424,6 +462,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     """
     content = reply.content
     uploads.ledger.settle(target, content.get("uploads"))
+    if content.get("settings"):  # `np.set_printoptions(...)` in the cell holds here too
+        settings_agreed(target).take(content["settings"])
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]

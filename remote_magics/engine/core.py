@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 from ..wire import dataport, protocol, serialize, shared, sources, streaming
 from . import (caches, channels, interactive, jobs, kept, live, lookup, namespace, pages, persist,
-               quiet, tracebacks)
+               quiet, settings, tracebacks)
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -505,9 +505,12 @@ class Engine:
         memos: list = []  # how the inputs' objects were numbered: see serialize.InnerIndex
         proxied: list = []  # the inputs the notebook holds as proxies
         run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
+        settings_before = None
         try:
+            settings_before = self._take_settings(content)
             with serialize.keeping(uploads), serialize.keeping_caches(run_caches):
                 namespace = self.namespace(content, parent["buffers"], client, memos, proxied)
+            settings.take_pending()  # of libraries the inputs imported here (`pd`, sent)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
             self._functions_see_this_run(namespace)
@@ -525,6 +528,7 @@ class Engine:
                     reply, frames = self.bound_before(reply, content, namespace, client,
                                                       watched, sent, before, memos, proxied)
             reply.update(mode)
+            self._settings_changed(reply, settings_before)
             uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
             return
@@ -542,8 +546,26 @@ class Engine:
             reply.update(mode)
         finally:
             lookup.close(asking)
+        self._settings_changed(reply, settings_before)
         uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
+
+    @staticmethod
+    def _take_settings(content: dict) -> dict:
+        """Take the settings the notebook changed since they last agreed (:mod:`.settings`);
+        this process's settings then, which the run's reply compares its own with."""
+        if content.get("settings"):
+            settings.take(settings.decode(content["settings"]))
+        return settings.snapshot()
+
+    @staticmethod
+    def _settings_changed(reply: dict, before: dict | None) -> None:
+        """The settings the run changed (``np.set_printoptions`` in the cell), for the notebook
+        to take: a later plain cell there has them, as in one process."""
+        if before is not None:
+            changed = settings.differing(settings.snapshot(), before)
+            if changed:
+                reply["settings"] = settings.encode(changed)
 
     @staticmethod
     def _mark_input(output: dict, obj: Any, origins: dict[int, list[str]],

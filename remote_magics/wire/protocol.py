@@ -108,13 +108,16 @@ request arrives, so a cell binding a small value costs no release message of its
     ``ast_node_interactivity``, one of :data:`INTERACTIVITY`, when not the default; the
     engine then shows the values of the statements it names as ``execute_result`` messages
     while the cell runs), ``quiet`` (optional, true: the cell ends with ``;``, so none of its
-    statements shows), ``packed``, ``digest``.
+    statements shows), ``settings`` (optional: the process settings the notebook changed since
+    the engine last had them, recursion limit, NumPy print options, pandas options...,
+    encoded by ``engine.settings.encode``), ``packed``, ``digest``.
     Frames: the inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
     ``deleted`` ([names]), ``packed``, on error ``ename``, ``evalue``, ``traceback`` ([str,
     ANSI colored]) and, when an input could not be unpickled, ``input`` (its name),
-    ``engine_id``, ``digest``. Frames: the items of the outputs whose ``kind`` is "value",
+    ``engine_id``, ``digest``; ``settings`` (optional: the process settings the run changed,
+    as the request's). Frames: the items of the outputs whose ``kind`` is "value",
     output order, then the result's.
     An Output is ``{"name", "kind": "value", "nframes", "ref"}`` (downloaded; ``ref`` is the
     remote id under which the engine holds the value until the client releases it, so a value

@@ -1,0 +1,237 @@
+"""Process settings that a notebook and its engine share, as one process would have them.
+
+A plain notebook runs every cell in one process, so a setting one cell makes holds for the
+cells after it: the recursion limit, the ``decimal`` context, NumPy's print options, pandas'
+options, matplotlib's ``rcParams``. A remote cell runs in another process; so that it behaves as
+a plain one, each side sends the settings it changed since they last agreed (a run request
+carries the notebook's, its reply the engine's), and the other side takes them.
+
+:func:`snapshot` reads them (flat: ``"pandas.display.max_rows": 10``), only for the libraries
+already imported; :func:`differing` says which changed; :func:`take` sets them, and keeps those
+of a library not imported yet until it is (:func:`take_pending`, which :func:`snapshot` calls
+first). A value that cannot be set here (another version of the library) is left alone.
+Which backend matplotlib draws with is not a setting that crosses: each side keeps its own.
+Standard library only (the libraries are used where they are imported already).
+"""
+from __future__ import annotations
+
+import base64
+import pickle
+import sys
+import warnings
+from typing import Any, Callable
+
+import cloudpickle
+
+#: Settings of a library not imported on this side yet: key → value, set once it is.
+_pending: dict[str, Any] = {}
+
+
+# Each library's settings are read as its *state*, a tuple cheap to take and to compare (a
+# setting nobody changed is the same object, so two states compare by identity, value by
+# value); its ``spell`` says a state out as name → value, for the few runs that change one.
+
+def _decimal_read(module: Any) -> tuple:
+    context = module.getcontext()
+    traps = tuple(sorted(kind.__name__ for kind, on in context.traps.items() if on))
+    return (context.prec, context.rounding, context.Emin, context.Emax, context.capitals,
+            context.clamp, traps)
+
+
+def _decimal_write(module: Any, name: str, value: Any) -> None:
+    prec, rounding, emin, emax, capitals, clamp, traps = value
+    context = module.getcontext()
+    context.prec, context.rounding, context.Emin, context.Emax = prec, rounding, emin, emax
+    context.capitals, context.clamp = capitals, clamp
+    for kind in list(context.traps):
+        context.traps[kind] = kind.__name__ in traps
+
+
+def _numpy_read(module: Any) -> tuple:
+    return tuple(module.get_printoptions().items())
+
+
+def _numpy_write(module: Any, name: str, value: Any) -> None:
+    module.set_printoptions(**{name: value})
+
+
+#: pandas' option tree as last walked: the tree, each dict in it (its branches) with the
+#: option names its leaves have, and how many entries each branch had.
+_pandas_walked: list = [None, [], ()]
+
+
+def _pandas_branches(module: Any) -> tuple[list, tuple]:
+    """pandas' option branches ((prefix, dict) each) and their sizes, walked again only when
+    an option was registered since (a library that registers its own)."""
+    tree = module._config.config._global_config
+    root, branches, sizes = _pandas_walked
+    if root is not tree or tuple(map(len, (branch for _, branch in branches))) != sizes:
+        branches, stack = [], [("", tree)]
+        while stack:
+            prefix, branch = stack.pop()
+            branches.append((prefix, branch))
+            stack += [(prefix + name + ".", value) for name, value in branch.items()
+                      if isinstance(value, dict)]
+        sizes = tuple(len(branch) for _, branch in branches)
+        _pandas_walked[:] = [tree, branches, sizes]
+    return branches, sizes
+
+
+def _pandas_read(module: Any) -> tuple:
+    branches, sizes = _pandas_branches(module)
+    return (sizes, *map(tuple, map(dict.values, (branch for _, branch in branches))))
+
+
+def _pandas_spell(module: Any, state: tuple) -> dict[str, Any] | None:
+    branches, sizes = _pandas_branches(module)
+    if state[0] != sizes:  # read before an option was registered: cannot be spelled out
+        return None
+    skip = getattr(module._config.config, "_deprecated_options", {})  # they warn when set
+    return {prefix + name: value for (prefix, branch), values in zip(branches, state[1:])
+            for name, value in zip(branch, values)
+            if not isinstance(value, dict) and prefix + name not in skip}
+
+
+def _pandas_write(module: Any, name: str, value: Any) -> None:
+    module.set_option(name, value)
+
+
+#: matplotlib's rcParams that say how this process draws, not how a figure looks.
+_OWN_RC = frozenset({"backend", "backend_fallback", "interactive"})
+
+
+def _matplotlib_read(module: Any) -> tuple:
+    # dict's own view: RcParams' iteration sorts, and its item access checks each key
+    return tuple(dict.values(module.rcParams))
+
+
+def _matplotlib_spell(module: Any, state: tuple) -> dict[str, Any] | None:
+    names = tuple(dict.keys(module.rcParams))
+    if len(names) != len(state):
+        return None
+    return {name: value for name, value in zip(names, state) if name not in _OWN_RC}
+
+
+def _matplotlib_write(module: Any, name: str, value: Any) -> None:
+    module.rcParams[name] = value
+
+
+#: Each library's settings: how to read its state, to spell a state out (None: it cannot be),
+#: and to set one setting by its own name.
+LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
+                           Callable[[Any, tuple], dict[str, Any] | None],
+                           Callable[[Any, str, Any], None]]] = {
+    "sys": (lambda module: module.getrecursionlimit(),
+            lambda module, state: {"recursionlimit": state},
+            lambda module, name, value: module.setrecursionlimit(value)),
+    "decimal": (_decimal_read, lambda module, state: {"context": state}, _decimal_write),
+    "numpy": (_numpy_read, lambda module, state: dict(state), _numpy_write),
+    "pandas": (_pandas_read, _pandas_spell, _pandas_write),
+    "matplotlib": (_matplotlib_read, _matplotlib_spell, _matplotlib_write),
+}
+
+
+def snapshot() -> dict[str, Any]:
+    """This process's settings now (each library's state), for the libraries it has imported."""
+    if _pending:
+        take_pending()
+    found: dict[str, Any] = {}
+    for name, (read, _, _) in LIBRARIES.items():
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        try:
+            found[name] = read(module)
+        except Exception:  # a version that keeps them elsewhere: none of its settings cross
+            continue
+    return found
+
+
+def _spelled(library: str, state: Any) -> dict[str, Any] | None:
+    """A library's state as ``"pandas.display.max_rows"`` → value (None: it cannot be)."""
+    try:
+        values = LIBRARIES[library][1](sys.modules[library], state)
+    except Exception:
+        return None
+    if values is None:
+        return None
+    return {library + "." + name: value for name, value in values.items()}
+
+
+def differing(now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+    """The settings of ``now`` that ``then`` (two :func:`snapshot`s) lacks or holds another
+    value for, as key → value (every one, against an empty ``then``)."""
+    changed: dict[str, Any] = {}
+    for library, state in now.items():
+        before = then.get(library)
+        if before is not None and _same(before, state):
+            continue
+        values = _spelled(library, state) or {}
+        old = _spelled(library, before) if before is not None else None
+        changed.update((key, value) for key, value in values.items()
+                       if old is None or key not in old or not _same(old[key], value))
+    return changed
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(a is b or a == b)
+    except Exception:  # an array-valued setting: compared by identity only
+        return False
+
+
+def take(values: dict[str, Any]) -> None:
+    """Set ``values`` (key → value) here, those of a library not imported yet once it is; a
+    value this side's version refuses is left as it is."""
+    current: dict[str, Any] = {}
+    for library, state in snapshot().items():
+        current.update(_spelled(library, state) or {})
+    for key, value in values.items():
+        library = key.split(".", 1)[0]
+        if library not in LIBRARIES:
+            continue
+        if library not in sys.modules:
+            _pending[key] = value
+        elif key not in current or not _same(current[key], value):
+            _set(key, value)
+
+
+def take_pending() -> None:
+    """Set the settings kept for libraries that have been imported since."""
+    for key in [key for key in _pending if key.split(".", 1)[0] in sys.modules]:
+        _set(key, _pending.pop(key))
+
+
+def _set(key: str, value: Any) -> None:
+    library, name = key.split(".", 1)
+    try:
+        with warnings.catch_warnings():  # as set by a cell there: it warned there already
+            warnings.simplefilter("ignore")
+            LIBRARIES[library][2](sys.modules[library], name, value)
+    except Exception:  # another version of the library: this one is left as it is
+        pass
+
+
+def encode(values: dict[str, Any]) -> str:
+    """``values`` as text for a message's content (pickled, one by one: a setting may be a
+    function, or of a class the other side lacks, which then loses that one only)."""
+    each = {key: cloudpickle.dumps(value) for key, value in values.items()}
+    return base64.b64encode(pickle.dumps(each)).decode("ascii")
+
+
+def decode(text: Any) -> dict[str, Any]:
+    """What :func:`encode` made, less any value that cannot be read here."""
+    try:
+        each = pickle.loads(base64.b64decode(text))
+    except Exception:
+        return {}
+    values = {}
+    for key, data in each.items() if isinstance(each, dict) else ():
+        try:
+            values[key] = pickle.loads(data)
+        except Exception:  # another version, or a library this side lacks: that one stays
+            continue
+    return values
+
+
+__all__ = ["LIBRARIES", "snapshot", "differing", "take", "take_pending", "encode", "decode"]
