@@ -696,3 +696,28 @@ def test_a_cached_function_keeps_its_entries_from_cell_to_cell(parity):
     assert cells[7].result == "text: (20, 300)" and cells[8].stdout == "computing 3\n"
     assert cells[11].stdout == "301 True\n"
     assert cells[14].stdout == "miss 3\nmiss 2\nmiss 1\n"
+
+
+def test_a_class_a_remote_cell_defined_sees_the_notebooks_names_every_way(parity):
+    # PythonDataScienceHandbook 03.06-03.08 (its `display` class: `eval(name)` in
+    # `_repr_html_`): under `none` the class stays remote, and its methods read the names of
+    # the run that defined it, so names bound later were a NameError and changed ones stale
+    traces = parity([
+        "class Show:\n    def __init__(self, *names):\n        self.names = names\n"
+        "    def __repr__(self):\n        return '; '.join(f'{n}={eval(n)!r}' for n in self.names)",
+        "a = 1\nb = [2]", "Show('a', 'b')",
+        "scale = 2\nclass Scaled:\n    def __init__(self, x):\n        self.x = x\n"
+        "    def value(self):\n        return self.x * scale\n    @property\n"
+        "    def doubled(self):\n        return 2 * self.x * scale\n    @staticmethod\n"
+        "    def unit():\n        return scale\n    @classmethod\n    def make(cls):\n"
+        "        global made\n        made = cls(scale)\n        return made",
+        "s = Scaled(3)", "scale = 10\nprint(s.value(), s.doubled, Scaled.unit(), Scaled(1).value())",
+        "Scaled.make().x", "made.value()",
+        "class Wider(Scaled):\n    def value(self):\n        return super().value() + scale",
+        "scale = 100\nWider(1).value()",
+        "tag = 'old'\nclass Tagged:\n    def __repr__(self):\n        return eval('tag')",
+        "tag = 'new'", "Tagged()"])
+    cells = traces["plain"].cells
+    assert cells[2].result == "text: a=1; b=[2]" and cells[5].stdout == "30 60 10 10\n"
+    assert cells[6].result == "text: 10" and cells[7].result == "text: 100"
+    assert cells[9].result == "text: 200" and cells[12].result == "text: new"

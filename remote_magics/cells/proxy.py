@@ -162,7 +162,8 @@ class RemoteObject:
 
     @property
     def globals_read(self) -> list[str]:
-        """For a remote function, the global names its code reads or sets; else empty."""
+        """For a remote function, the global names its code reads or sets (for a cell's class or
+        an object of one, its methods' code); else empty."""
         found = self._descriptor.get("globals")
         return [name for name in found if isinstance(name, str)] if isinstance(found, list) \
             else []

@@ -513,7 +513,7 @@ class Engine:
             settings.take_pending()  # of libraries the inputs imported here (`pd`, sent)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
-            self._functions_see_this_run(namespace)
+            self._functions_see_this_run(namespace, bool(content.get("lookup")))
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
@@ -695,52 +695,99 @@ class Engine:
         data, metadata = shell.display_formatter.format(value)
         shell.display_pub.publish(data=data, metadata=metadata)
 
-    def _functions_see_this_run(self, namespace: dict) -> None:
+    def _functions_see_this_run(self, namespace: dict, asks: bool = False) -> None:
         """A function an earlier run defined, which stayed here (a proxy, under ``none``), reads
         and sets its globals in this run's namespace, as a plain cell's function does in the
         notebook's one namespace: each such input is bound to a twin of it (the same code,
         defaults, closure and attributes) whose globals are this run's. The globals it reads
         that this run was not sent (the notebook cannot see inside a proxy) are its old ones,
-        as before. A function that uses no cell's globals stays itself; plain functions only: a
-        class's methods keep the run that defined it. A cache of such a function (``@cache
-        def fib``, :mod:`.caches`) stays itself, its entries kept, and calls the twin."""
+        as before. A function that uses no cell's globals stays itself. A cache of such a
+        function (``@cache def fib``, :mod:`.caches`) stays itself, its entries kept, and calls
+        the twin; a class of an earlier run (an input, or an input's class) keeps its identity
+        and takes twins of its methods (a ``__repr__`` doing ``eval(name)`` sees this run).
+        ``asks``: the run asks the notebook for a name it lacks (:mod:`.lookup`), which is
+        where code reading names dynamically finds them, not in its old globals."""
         shell = getattr(self.kernel, "shell", None)
         own = (getattr(shell, "user_ns", None), getattr(sys.modules.get("__main__"), "__dict__",
                                                         None))
-        queue = [name for name, value in namespace.items() if type(value) is types.FunctionType
-                 or caches.function_of(value) is not None]
-        while queue:
-            name = queue.pop()
-            function, cache = namespace.get(name), None
-            if type(function) is not types.FunctionType:  # a cache that lasts: its function's
-                cache, function = function, caches.function_of(function)
-                if function is None:
-                    continue
+        queue = list(namespace)
+        classes: set[int] = set()
+
+        def twin_of(function: Any) -> Any:
+            """``function``'s twin in this run, or None when it stays itself."""
+            if type(function) is not types.FunctionType:
+                return None
             old = function.__globals__
             if old is namespace or any(old is ns for ns in own) \
                     or old.get("__name__") != "__main__" or "__builtins__" not in old:
-                continue  # this run's, the kernel's, or a module's function
+                return None  # this run's, the kernel's, or a module's function
             reads = serialize.code_globals(function.__code__)
-            if all(read in vars(builtins) and read not in old and read not in namespace
-                   for read in reads):
-                continue  # it uses no globals of a cell (`lambda v: -v`): it stays itself
+            dynamic = not serialize.DYNAMIC_BUILTINS.isdisjoint(reads)
+            if not dynamic and all(read in vars(builtins) and read not in old
+                                   and read not in namespace for read in reads):
+                return None  # it uses no globals of a cell (`lambda v: -v`): it stays itself
             twin = types.FunctionType(function.__code__, namespace, function.__name__,
                                       function.__defaults__, function.__closure__)
             twin.__kwdefaults__ = function.__kwdefaults__
             twin.__dict__ = function.__dict__  # attributes set on either are the other's
             for attribute in ("__qualname__", "__module__", "__doc__", "__annotations__"):
                 setattr(twin, attribute, getattr(function, attribute))
-            if cache is not None:  # the same cache, its entries kept, calls the twin
-                caches.rebind(cache, twin)
-            else:
-                namespace[name] = twin
-            if not serialize.DYNAMIC_BUILTINS.isdisjoint(reads):
-                # `eval(name)`: any of its old names, as before
-                reads = [read for read in old if not read.startswith("__")]
+            if dynamic:  # `eval(name)`: the notebook is asked for what it reads (`asks`), or
+                # it finds any of its old names, as before
+                reads = [] if asks else [read for read in old if not read.startswith("__")]
             for read in reads:
                 if read not in namespace and read in old:  # not sent: its old value, as before
                     namespace[read] = old[read]
                     queue.append(read)
+            return twin
+
+        while queue:
+            name = queue.pop()
+            value = namespace.get(name)
+            if type(value) is types.FunctionType:
+                twin = twin_of(value)
+                if twin is not None:
+                    namespace[name] = twin
+                continue
+            if caches.is_cache(value):
+                function = caches.function_of(value)
+                twin = twin_of(function) if function is not None else None
+                if twin is not None:  # a cache that lasts: it calls its function's twin
+                    caches.rebind(value, twin)
+                continue
+            kind = value if isinstance(value, type) else type(value)
+            if kind.__module__ != "__main__" or id(kind) in classes:
+                continue  # a library's class (int, ndarray...), or seen already
+            for klass in kind.__mro__:
+                if klass is kind or (klass.__module__ == "__main__"
+                                     and id(klass) not in classes):
+                    classes.add(id(klass))
+                    self._methods_see_this_run(klass, twin_of)
+
+    @staticmethod
+    def _methods_see_this_run(klass: type, twin_of: Callable[[Any], Any]) -> None:
+        """Put twins of ``klass``'s methods of an earlier run on it (see
+        :meth:`_functions_see_this_run`): plain, static and class methods, properties' parts,
+        caches."""
+        for name, attribute in list(vars(klass).items()):
+            replaced = None
+            if type(attribute) is types.FunctionType:
+                replaced = twin_of(attribute)
+            elif type(attribute) in (staticmethod, classmethod):
+                twin = twin_of(attribute.__func__)
+                replaced = type(attribute)(twin) if twin is not None else None
+            elif type(attribute) is property:
+                parts = (attribute.fget, attribute.fset, attribute.fdel)
+                twins = [twin_of(part) for part in parts]
+                if any(twin is not None for twin in twins):
+                    replaced = property(*(twin or part for twin, part in zip(twins, parts)),
+                                        attribute.__doc__)
+            elif caches.is_cache(attribute):
+                twin = twin_of(caches.function_of(attribute))
+                if twin is not None:
+                    caches.rebind(attribute, twin)
+            if replaced is not None:
+                setattr(klass, name, replaced)
 
     def _cell_file(self, code: str, number: int) -> str:
         """The file name the cell's code is compiled under, its lines kept for tracebacks.
