@@ -721,3 +721,21 @@ def test_a_class_a_remote_cell_defined_sees_the_notebooks_names_every_way(parity
     assert cells[2].result == "text: a=1; b=[2]" and cells[5].stdout == "30 60 10 10\n"
     assert cells[6].result == "text: 10" and cells[7].result == "text: 100"
     assert cells[9].result == "text: 200" and cells[12].result == "text: new"
+
+
+def test_a_change_inside_a_tuple_or_through_a_bound_method_comes_back(parity):
+    # hunt 8 (WhirlwindTourOfPython probes), silent: a tuple's list changed in place, and an
+    # object changed through a bound method held under another name, kept their old values
+    traces = parity([
+        "import numpy as np\nfrom collections import namedtuple\nPair = namedtuple('Pair', 'a b')\n"
+        "t = ([1],)\npr = Pair([1], [2])\narrs = (np.zeros(2),)\naa = [1, 2]\nboth = (aa, aa)\n"
+        "nested = (1, ('x', {'k': 1}))",
+        "t[0].append(2)\npr.a.append(9)\narrs[0][0] = 1\nboth[0].append(3)\nnested[1][1]['k'] = 2",
+        "print(t, pr, arrs, aa, both, nested)",
+        "class Acc:\n    total = 0\n    def add(self, v):\n        self.total += v\n"
+        "acc = Acc()\nadd = acc.add", "add(5)", "acc.total", "add(2)\nadd.__self__.total"],
+        shared=[("t[0]", "t[0]"), ("both[0]", "aa"), ("both[1]", "aa"), ("add.__self__", "acc")])
+    cells = traces["plain"].cells
+    assert cells[2].stdout == ("([1, 2],) Pair(a=[1, 9], b=[2]) (array([1., 0.]),) [1, 2, 3] "
+                               "([1, 2, 3], [1, 2, 3]) (1, ('x', {'k': 2}))\n")
+    assert cells[5].result == "text: 5" and cells[6].result == "text: 7"

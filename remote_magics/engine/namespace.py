@@ -14,7 +14,7 @@ ipykernel and cloudpickle only.
 from __future__ import annotations
 
 import abc
-from types import FunctionType, ModuleType
+from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 from ..wire import protocol, serialize
@@ -88,20 +88,38 @@ def sharing(shell: Any, held: set[int], skip: set[str]) -> list[str]:
 
 
 #: Values that no code changes in place (or that go by reference, as code and modules do).
-_UNCHANGING = (type, ModuleType, tuple, frozenset, bytes, range)
+_UNCHANGING = (type, ModuleType, bytes, range)
+#: Members of a tuple or frozenset looked at to see whether one can change in place; past
+#: these, it may (a digest before and after the run tells whether it did).
+_MEMBERS_LOOKED_AT = 10_000
 #: The kinds of class a cell defines whose attributes may change (an enum's members cannot).
 _CELL_CLASS_KINDS = (type, abc.ABCMeta)
 
 
-def changeable(value: Any) -> bool:
+def changeable(value: Any, _depth: int = 0) -> bool:
     """Whether code could change ``value`` in place: not scalars, classes, modules, functions
     (but a function that holds state of its own, see :func:`_holds_state`, and a class of the
-    notebook's, whose attributes a cell may set: ``Registry.items.append(x)``)."""
-    if type(value) is FunctionType:
+    notebook's, whose attributes a cell may set: ``Registry.items.append(x)``). A tuple,
+    namedtuple or frozenset can when a member can (``t = ([1],)``, ``t[0].append(2)``); a
+    bound method when its object can (``add = acc.add``, ``add(5)``)."""
+    kind = type(value)
+    if kind is FunctionType:
         return _holds_state(value)
-    if type(value) in _CELL_CLASS_KINDS:
+    if kind in _CELL_CLASS_KINDS:
         return value.__module__ == "__main__"
-    return not (type(value) in serialize.PLAIN or isinstance(value, _UNCHANGING)
+    if kind is MethodType:
+        owner = value.__self__
+        return not isinstance(owner, (type, ModuleType)) and changeable(owner, _depth + 1)
+    if isinstance(value, (tuple, frozenset)):
+        if _depth > 3:
+            return True
+        for count, member in enumerate(value):
+            if count == _MEMBERS_LOOKED_AT:
+                return True
+            if type(member) not in serialize.PLAIN and changeable(member, _depth + 1):
+                return True
+        return False
+    return not (kind in serialize.PLAIN or isinstance(value, _UNCHANGING)
                 or callable(value) and hasattr(value, "__code__"))
 
 
