@@ -739,3 +739,18 @@ def test_a_change_inside_a_tuple_or_through_a_bound_method_comes_back(parity):
     assert cells[2].stdout == ("([1, 2],) Pair(a=[1, 9], b=[2]) (array([1., 0.]),) [1, 2, 3] "
                                "([1, 2, 3], [1, 2, 3]) (1, ('x', {'k': 2}))\n")
     assert cells[5].result == "text: 5" and cells[6].result == "text: 7"
+
+
+def test_the_global_random_generators_stay_the_processes_own_inside_other_values(parity):
+    # hunt 8, silent: `from numpy.random import rand` (a bound method of numpy's global
+    # RandomState) and `from random import randint` crossed as copies of their generator, so
+    # `rand()` gave the same number every cell and `seed(1)` no longer governed them; a scipy
+    # frozen distribution's random_state likewise (scientific-python-lectures 3)
+    traces = parity([
+        "import random\nimport numpy as np\nfrom random import randint\n"
+        "from numpy.random import rand, seed\nholder = {'gen': random.random}",
+        "random.seed(1)\nnp.random.seed(1)", "randint(0, 10**6)", "rand()", "rand()",
+        "seed(2)\nrand()", "holder['gen']()",
+        "print(rand.__self__ is np.random.mtrand._rand, randint.__self__ is random._inst)"])
+    cells = traces["plain"].cells
+    assert cells[3].result != cells[4].result and cells[7].stdout == "True True\n"

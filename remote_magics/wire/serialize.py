@@ -150,6 +150,12 @@ class Pickler(cloudpickle.CloudPickler):
         where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
             return module_attribute, where[:2]
+        singletons = self.__dict__.get("singletons")
+        if singletons is None:
+            singletons = self.__dict__["singletons"] = _singletons()
+        where = singletons.get(id(obj))
+        if where is not None and where[2] is obj:  # `from random import randint`'s generator
+            return module_attribute, where[:2]
         if isinstance(obj, (type, types.FunctionType)):
             returning = getattr(_state, "returning", None)
             if returning and id(obj) in returning:
@@ -242,6 +248,21 @@ def _shell_accessor(obj: Any) -> bool:
     owner = getattr(obj, "__self__", None)
     return type(obj) is types.MethodType and getattr(obj, "__name__", None) == "get_ipython" \
         and type(owner).__module__.split(".")[0] in ("IPython", "ipykernel")
+
+
+#: Objects a process has one of, which code reaches inside other values (a bound method's
+#: object, a frozen distribution's ``random_state``): the receiver's own, as in one process.
+SINGLETONS = (("random", "_inst"), ("numpy.random.mtrand", "_rand"))
+
+
+def _singletons() -> dict[int, tuple[str, str, Any]]:
+    """:data:`SINGLETONS` of the modules imported here: id → (module, name, object)."""
+    found = {}
+    for module, name in SINGLETONS:
+        obj = getattr(sys.modules.get(module), name, None)
+        if obj is not None:
+            found[id(obj)] = (module, name, obj)
+    return found
 
 
 def module_attribute(module: str, name: str) -> Any:
