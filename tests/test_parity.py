@@ -754,3 +754,10 @@ def test_the_global_random_generators_stay_the_processes_own_inside_other_values
         "print(rand.__self__ is np.random.mtrand._rand, randint.__self__ is random._inst)"])
     cells = traces["plain"].cells
     assert cells[3].result != cells[4].result and cells[7].stdout == "True True\n"
+
+
+def test_a_result_changed_in_place_through_the_history_changes_its_names(parity):
+    # hunt 8, silent: `x` shown, then `_.append(2)`: the notebook's x kept [1]
+    traces = parity(["x = [1]\nx", "_.append(2)", "x", "d = {'k': 1}\nd", "_['j'] = 2", "d"])
+    cells = traces["plain"].cells
+    assert cells[2].result == "text: [1, 2]" and cells[5].result == "text: {'k': 1, 'j': 2}"

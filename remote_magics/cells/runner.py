@@ -107,8 +107,11 @@ def prepare(
               if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
     shipped = set(names) | set(history)
     writes, reads = set(cell.writes), set(cell.reads)
+    # a result in the history changed in place (`_.append(2)`) is the notebook's object, which
+    # its other names share: watched too (it comes back into that object, never rebound)
     watch = [n for n in cell.maybe_changed if n in shipped and n not in writes
-             and n not in history and may_change(namespace[n])]
+             and (n not in history or protocol.RESULT_NAME.fullmatch(n))
+             and may_change(namespace[n])]
     watching = set(watch)
     # a function that keeps state (`memo={}`, a closure) may be called under another name
     # (`for g in [f]: g(1)`, `map(f, xs)`): watched whenever the cell reads it
@@ -494,6 +497,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         if output is content.get("result"):
             run.result, run.display = value, output.get("display")
             continue
+        if protocol.HISTORY_NAME.fullmatch(output["name"]):
+            continue  # IPython's own (updated in place above): rebound, IPython stops updating it
         run.values[output["name"]] = value
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]
     namespace.update(run.values)

@@ -435,6 +435,8 @@ TRANSFER = "remote_transfer"
 #: inputs ``_i``, ``_ii``, ``_iii``, ``_i5``, ``In``, ``_ih``; directories ``_dh``. A cell reads
 #: them from the notebook; they never come back from a run.
 HISTORY_NAME = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|In|Out|_[ido]h")
+#: The history names that are results (``_``, ``__``, ``___``, ``_5``): the notebook's objects.
+RESULT_NAME = re.compile(r"_{1,3}|_\d+")
 CELL_RAN = "remote_cell_ran"
 CHUNK = "remote_chunk"
 CHUNK_ACK = "remote_chunk_ack"
