@@ -761,3 +761,20 @@ def test_a_result_changed_in_place_through_the_history_changes_its_names(parity)
     traces = parity(["x = [1]\nx", "_.append(2)", "x", "d = {'k': 1}\nd", "_['j'] = 2", "d"])
     cells = traces["plain"].cells
     assert cells[2].result == "text: [1, 2]" and cells[5].result == "text: {'k': 1, 'j': 2}"
+
+
+def test_functions_of_one_closure_still_share_its_variables_after_crossing(parity):
+    # hunt 8, silent: `inc, get = make()` sharing `nonlocal n`: after crossing each had its own
+    # copy of n, so `inc()` then `get()` gave 0 (a counting decorator's `count()` likewise)
+    traces = parity([
+        "def make():\n    n = 0\n    def inc():\n        nonlocal n\n        n += 1\n"
+        "    def get():\n        return n\n    return inc, get\ninc, get = make()",
+        "inc()", "get()", "print(inc.__closure__[0] is get.__closure__[0])",
+        "def counted(f):\n    calls = 0\n    def wrapper(x):\n        nonlocal calls\n"
+        "        calls += 1\n        return f(x)\n    wrapper.count = lambda: calls\n    return wrapper\n"
+        "@counted\ndef sq(x):\n    return x * x",
+        "sq(2), sq(3)", "sq.count()",
+        "def rec():\n    def again(k):\n        return k if k < 1 else again(k - 1)\n    return again\n"
+        "again = rec()", "again(3)"])
+    cells = traces["plain"].cells
+    assert cells[2].result == "text: 1" and cells[6].result == "text: 2"

@@ -146,6 +146,17 @@ class Pickler(cloudpickle.CloudPickler):
         {types.CodeType: _code_with_its_source, io.TextIOWrapper: _open_file},
         getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
+    def _sharing_cells(self, func: types.FunctionType, reduced: tuple) -> tuple:
+        """cloudpickle's reduction of ``func`` with closure cells shared as the sender's are:
+        it makes each function new empty cells (their values come after, which is what lets a
+        function be in its own closure), so two functions of one closure (``inc, get =
+        make()``) no longer shared a variable. One empty cell per cell of the sender instead,
+        the same for every function of this stream that has it."""
+        cells = self.__dict__.setdefault("cells", {})  # id(cell) -> (cell, its empty stand-in)
+        closure = tuple(cells.setdefault(id(cell), (cell, types.CellType()))[1]
+                        for cell in func.__closure__)
+        return (reduced[0], (*reduced[1][:4], closure), *reduced[2:])
+
     def reducer_override(self, obj: Any) -> Any:
         where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
@@ -169,6 +180,9 @@ class Pickler(cloudpickle.CloudPickler):
                 return _as_held_function(obj, key, True)
             _import_module_of(obj)
             reduced = super().reducer_override(obj)
+            if reduced is not NotImplemented and type(obj) is types.FunctionType \
+                    and obj.__closure__:
+                reduced = self._sharing_cells(obj, reduced)
             namespace = getattr(_state, "namespace", None)
             if reduced is not NotImplemented and type(obj) is types.FunctionType \
                     and obj.__globals__ is namespace:
