@@ -778,3 +778,20 @@ def test_functions_of_one_closure_still_share_its_variables_after_crossing(parit
         "again = rec()", "again(3)"])
     cells = traces["plain"].cells
     assert cells[2].result == "text: 1" and cells[6].result == "text: 2"
+
+
+def test_an_exception_kept_in_a_name_keeps_its_chain_and_its_message(parity):
+    # hunt 8, silent: an exception kept (`except ... as e: err = e`) lost __cause__ and
+    # __context__ when it crossed, and one whose class has its own __init__ grew its message
+    # at every crossing ('code 3' → 'code code 3')
+    traces = parity([
+        "try:\n    raise ValueError('x') from KeyError('k')\nexcept ValueError as e:\n    err = e\n"
+        "try:\n    {}['missing']\nexcept KeyError:\n    try:\n        1 / 0\n"
+        "    except ZeroDivisionError as e:\n        during = e",
+        "print(repr(err.__cause__), err.__suppress_context__, repr(during.__context__))",
+        "class MyErr(Exception):\n    def __init__(self, code):\n        super().__init__(f'code {code}')\n"
+        "        self.code = code\nme = MyErr(3)", "str(me), me.code", "errors = [me, err]",
+        "str(errors[0]), errors[1].__cause__"])
+    cells = traces["plain"].cells
+    assert cells[1].stdout == "KeyError('k') True KeyError('missing')\n"
+    assert cells[3].result == "text: ('code 3', 3)"

@@ -191,6 +191,10 @@ class Pickler(cloudpickle.CloudPickler):
             return _with_slots(obj, reduced)
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
+        if isinstance(obj, BaseException):
+            reduced = _as_exception(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
             return module_attribute, ("IPython", "get_ipython")
         returning = getattr(_state, "returning", None)
@@ -277,6 +281,49 @@ def _singletons() -> dict[int, tuple[str, str, Any]]:
         if obj is not None:
             found[id(obj)] = (module, name, obj)
     return found
+
+
+def _as_exception(err: BaseException) -> Any:
+    """An exception with what Python's own pickling of it drops: the exception it was raised
+    from or during (``__cause__``, ``__context__``, ``__suppress_context__``); and one of a
+    class with an ``__init__`` of its own is rebuilt without calling it again (Python calls it
+    with the final ``args``: ``MyErr(3)`` whose ``__init__`` says ``f'code {code}'`` became
+    ``'code code 3'``). Its traceback stays behind (frames cannot travel). NotImplemented for
+    an exception whose class pickles itself its own way."""
+    kind = type(err)
+    if getattr(kind, "__reduce__", None) is not BaseException.__reduce__ \
+            or getattr(kind, "__reduce_ex__", None) is not BaseException.__reduce_ex__:
+        return NotImplemented
+    chain = (err.__cause__, err.__context__, err.__suppress_context__)
+    state = getattr(err, "__dict__", None) or None
+    if chain == (None, None, False) and not _init_of_its_own(kind):
+        return NotImplemented  # Python's own pickling loses nothing
+    return exception_made, (kind, err.args), (state, chain), None, None, set_exception_state
+
+
+def _init_of_its_own(kind: type) -> bool:
+    """Whether an exception class (or a base of it) has an ``__init__`` written in Python."""
+    return any(isinstance(vars(klass).get("__init__"), types.FunctionType)
+               for klass in kind.__mro__)
+
+
+def exception_made(kind: type, args: tuple) -> BaseException:
+    """Called by the unpickler: an exception of ``kind`` holding ``args``, its Python
+    ``__init__`` not run again (its state comes after)."""
+    if _init_of_its_own(kind):
+        err = kind.__new__(kind, *args)
+        err.args = args
+        return err
+    return kind(*args)
+
+
+def set_exception_state(err: BaseException, state: tuple) -> None:
+    """Called by the unpickler: an exception's attributes and chain, as the sender's."""
+    attributes, (cause, context, suppress) = state
+    if attributes:
+        vars(err).update(attributes)
+    err.__cause__, err.__context__ = cause, context
+    err.__suppress_context__ = suppress
 
 
 def module_attribute(module: str, name: str) -> Any:
