@@ -795,3 +795,16 @@ def test_an_exception_kept_in_a_name_keeps_its_chain_and_its_message(parity):
     cells = traces["plain"].cells
     assert cells[1].stdout == "KeyError('k') True KeyError('missing')\n"
     assert cells[3].result == "text: ('code 3', 3)"
+
+
+def test_a_deque_or_an_array_changed_in_place_is_still_every_names(parity):
+    # hunt 8, silent: a deque (and an array.array) the cell changed was bound anew, so another
+    # name holding it kept the old one
+    traces = parity([
+        "import array\nfrom collections import deque\nq = deque()\nholder = [q]\n"
+        "bounded = deque([1, 2], maxlen=2)\nnums = array.array('i', [1])\n"
+        "kept = {'q': q, 'nums': nums}",
+        "q.append(1)\nbounded.append(3)\nnums.append(2)",
+        "print(holder, bounded, kept['nums'])", "print(kept['q'] is q, kept['nums'] is nums)"],
+        shared=[("holder[0]", "q"), ("kept['nums']", "nums"), ("kept['q']", "q")])
+    assert traces["plain"].cells[3].stdout == "True True\n"

@@ -14,6 +14,9 @@ ipykernel and cloudpickle only.
 from __future__ import annotations
 
 import abc
+import array
+import collections
+import random
 from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
@@ -189,9 +192,9 @@ def record(shell: Any, count: int, cell: str | None, result: Any, has_result: bo
 def update_in_place(old: Any, new: Any) -> bool:
     """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
 
-    For lists, dicts, sets, bytearrays, arrays of the same shape and dtype, numpy random
-    generators, and plain objects of the same class (their ``__dict__``); False when ``old``
-    cannot be updated so.
+    For lists, dicts, sets, deques, bytearrays and ``array.array``s, numpy arrays of the same
+    shape and dtype, random generators (numpy's and Python's ``random.Random``), and plain
+    objects of the same class (their ``__dict__``); False when ``old`` cannot be updated so.
     """
     if type(old) is not type(new) or old is new:
         return old is new
@@ -204,12 +207,23 @@ def update_in_place(old: Any, new: Any) -> bool:
         elif isinstance(old, set):
             old.clear()
             old.update(new)
+        elif isinstance(old, collections.deque):
+            if old.maxlen != new.maxlen:  # fixed when made
+                return False
+            old.clear()
+            old.extend(new)
+        elif isinstance(old, array.array):
+            old[:] = new
         elif _is_array(old):
             if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
                 return False
             old[...] = new
         elif _random_generator(old):  # numpy's Generator: its state is its bit generator's
             old.bit_generator.state = new.bit_generator.state
+        elif isinstance(old, random.Random):
+            old.setstate(new.getstate())
+        elif _legacy_random_state(old):
+            old.set_state(new.get_state())
         elif _plain_object(old):
             old.__dict__.clear()
             old.__dict__.update(new.__dict__)
@@ -218,6 +232,12 @@ def update_in_place(old: Any, new: Any) -> bool:
     except Exception:  # an object that refuses: it is bound anew instead
         return False
     return True
+
+
+def _legacy_random_state(obj: Any) -> bool:
+    """Whether ``obj`` is a numpy ``RandomState`` (``np.random.RandomState(0)``)."""
+    kind = type(obj)
+    return kind.__module__.startswith("numpy.random") and kind.__name__ == "RandomState"
 
 
 def _random_generator(obj: Any) -> bool:
