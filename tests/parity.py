@@ -170,6 +170,8 @@ def same(a: Any, b: Any, _depth: int = 0) -> bool:
         return len(a) == len(b) and all(same(x, y, _depth + 1) for x, y in zip(a, b))
     if isinstance(a, (set, frozenset, str, bytes, int, complex, bool, type(None))):
         return a == b
+    if type(a) in (type({}.keys()), type({}.values()), type({}.items())):  # no == of their own
+        return same(list(a), list(b), _depth + 1)
     if hasattr(a, "__dict__") and not isinstance(a, type):
         return same(vars(a), vars(b), _depth + 1)
     try:

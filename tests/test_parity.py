@@ -808,3 +808,12 @@ def test_a_deque_or_an_array_changed_in_place_is_still_every_names(parity):
         "print(holder, bounded, kept['nums'])", "print(kept['q'] is q, kept['nums'] is nums)"],
         shared=[("holder[0]", "q"), ("kept['nums']", "nums"), ("kept['q']", "q")])
     assert traces["plain"].cells[3].stdout == "True True\n"
+
+
+def test_a_dict_view_still_shows_its_dicts_changes(parity):
+    # hunt 8, silent: `ks = d.keys()` crossed as a view of a copy of d
+    traces = parity(["d = {'a': 1}\nks = d.keys()\nvs = d.values()\nits = d.items()",
+                     "d['b'] = 2", "print(ks, vs, its)", "views = [ks]\nd['c'] = 3",
+                     "print(views[0], len(ks))"])
+    assert traces["plain"].cells[2].stdout == (
+        "dict_keys(['a', 'b']) dict_values([1, 2]) dict_items([('a', 1), ('b', 2)])\n")

@@ -22,6 +22,7 @@ import contextlib
 import copyreg
 import dis
 import functools
+import gc
 import hashlib
 import importlib
 import importlib.util
@@ -195,6 +196,8 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_exception(obj)
             if reduced is not NotImplemented:
                 return reduced
+        if type(obj) in _DICT_VIEWS:
+            return _as_dict_view(obj)
         if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
             return module_attribute, ("IPython", "get_ipython")
         returning = getattr(_state, "returning", None)
@@ -281,6 +284,37 @@ def _singletons() -> dict[int, tuple[str, str, Any]]:
         if obj is not None:
             found[id(obj)] = (module, name, obj)
     return found
+
+
+#: The views of a dict (``d.keys()``, ``d.values()``, ``d.items()``) and the method each is of.
+_DICT_VIEWS = {type({}.keys()): "keys", type({}.values()): "values", type({}.items()): "items"}
+
+
+def _as_dict_view(view: Any) -> tuple:
+    """A view of a dict as a view of that very dict (it goes too, once however many names or
+    views hold it), so it still shows the dict's changes after crossing; cloudpickle's own
+    makes a view of a copy. The dict is found behind the view's read-only ``mapping``."""
+    mapping = getattr(view, "mapping", None)
+    found = [d for d in gc.get_referents(mapping) if isinstance(d, dict)] \
+        if mapping is not None else []
+    kind = _DICT_VIEWS[type(view)]
+    if len(found) != 1:  # not found: a view of a copy, as cloudpickle makes it
+        return copied_dict_view, (list(view), kind)
+    return dict_view_of, (found[0], kind)
+
+
+def dict_view_of(mapping: dict, kind: str) -> Any:
+    """Called by the unpickler: ``mapping.keys()`` (or ``values()``, ``items()``)."""
+    return getattr(mapping, kind)()
+
+
+def copied_dict_view(members: list, kind: str) -> Any:
+    """Called by the unpickler: a view of a new dict holding ``members``."""
+    if kind == "items":
+        return dict(members).items()
+    if kind == "keys":
+        return dict.fromkeys(members).keys()
+    return dict(enumerate(members)).values()
 
 
 def _as_exception(err: BaseException) -> Any:
