@@ -89,7 +89,7 @@ ACCEPTED_NOTE = re.compile(
 #: each with a digest of its value (see the module docstring), as one JSON line.
 _PROBE_CODE = r'''
 def _differential_digest(value, depth=0):
-    import hashlib, pickle, re, types
+    import cloudpickle, hashlib, re, types
     kind = type(value)
     if kind.__name__ == "RemoteObject" and kind.__module__.startswith("remote_magics"):
         try:
@@ -132,8 +132,9 @@ def _differential_digest(value, depth=0):
         axes = value.axes if isinstance(value.axes, list) else [value]
         return name + " " + repr([len(ax.lines) + len(ax.patches) + len(ax.collections)
                                   for ax in axes])
-    try:
-        pickle.dumps(value)
+    try:  # cloudpickle, as remote_magics: an object of a notebook class that stayed remote
+        # (`none`) is fetched as an object of a class by value, which pickle cannot find
+        cloudpickle.dumps(value)
     except Exception:  # cannot travel: only its type compares (the note says it stayed remote)
         return "unpicklable " + name
     text = address.sub("0xADDR", repr(value))

@@ -53,3 +53,30 @@ def test_pandas_cookbook_chapter_behaves_the_same_every_way(chapter):
     assert report["all"]["compared"] >= 5
     for mode in MODES:  # only an open sqlite connection, which cannot travel, says it stayed
         assert {note.split("'")[1] for note in report[mode]["notes"]} <= {"con"}
+
+
+#: Hunt 8: a remote cell's namespace was not ``__main__``, as a plain kernel's is: pickle by
+#: reference of its classes and functions failed (so did a multiprocessing pool), ``__main__.xx``
+#: and ``'xx' in globals()`` did not see the notebook's names, doctest found no tests, and a
+#: dataclass's string ``ClassVar`` (``from __future__ import annotations``) became a field.
+#: The parity harness's plain shell is no kernel's ``__main__``: a real kernel is the reference.
+AS_MAIN = [
+    'xx = 1\ndef double(x):\n    """\n    >>> double(2)\n    4\n    """\n    return 2 * x',
+    "import pickle\nclass B:\n    pass\nprint(len(pickle.dumps(B())) > 0, "
+    "pickle.loads(pickle.dumps(double))(3))",
+    "import __main__\nprint(__main__.xx, 'xx' in globals(), 'double' in dir())",
+    "import doctest\ndoctest.testmod()",
+    "from multiprocessing import Pool\ndef sq(x):\n    return x * x\n"
+    "with Pool(2) as pool:\n    print(pool.map(sq, range(4)))",
+    "if 'loaded' not in globals():\n    loaded = 'once'\n    print('loading')",
+    "if 'loaded' not in globals():\n    loaded = 'twice'\n    print('loading')",
+    "from __future__ import annotations\nimport dataclasses\nfrom typing import ClassVar\n"
+    "@dataclasses.dataclass\nclass DC:\n    x: int = 0\n    count: ClassVar[int] = 0\n"
+    "[f.name for f in dataclasses.fields(DC)]",
+]
+
+
+def test_a_remote_cell_runs_as_main_and_sees_every_name_when_it_looks(tmp_path):
+    report = differential.compare(AS_MAIN, tmp_path, MODES)
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

@@ -733,12 +733,15 @@ def test_a_change_inside_a_tuple_or_through_a_bound_method_comes_back(parity):
         "t[0].append(2)\npr.a.append(9)\narrs[0][0] = 1\nboth[0].append(3)\nnested[1][1]['k'] = 2",
         "print(t, pr, arrs, aa, both, nested)",
         "class Acc:\n    total = 0\n    def add(self, v):\n        self.total += v\n"
-        "acc = Acc()\nadd = acc.add", "add(5)", "acc.total", "add(2)\nadd.__self__.total"],
+        "acc = Acc()\nadd = acc.add", "add(5)", "acc.total", "add(2)\nadd.__self__.total",
+        "class Counter2:\n    n = 0\n    @classmethod\n    def bump(cls):\n        cls.n += 1\n"
+        "bump = Counter2.bump", "bump()", "Counter2.n"],
         shared=[("t[0]", "t[0]"), ("both[0]", "aa"), ("both[1]", "aa"), ("add.__self__", "acc")])
     cells = traces["plain"].cells
     assert cells[2].stdout == ("([1, 2],) Pair(a=[1, 9], b=[2]) (array([1., 0.]),) [1, 2, 3] "
                                "([1, 2, 3], [1, 2, 3]) (1, ('x', {'k': 2}))\n")
     assert cells[5].result == "text: 5" and cells[6].result == "text: 7"
+    assert cells[9].result == "text: 1"
 
 
 def test_the_global_random_generators_stay_the_processes_own_inside_other_values(parity):

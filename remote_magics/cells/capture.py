@@ -50,8 +50,9 @@ class CellNames:
     (``x[0] = 1``, ``df.loc[m, 'c'] = v``, ``obj.a = 2``), or they are passed to a call
     (``np.random.shuffle(x)``), or called (a function that keeps state: ``acc(1)`` appends to
     its default ``seen=[]``). Whether one did change is for the side that runs it to see.
-    ``lists_names``: the cell lists the notebook's names (``%who``, ``%whos``, ``%who_ls``), so
-    it reads every one of them.
+    ``lists_names``: the cell lists the notebook's names (``%who``, ``%whos``, ``%who_ls``), or
+    sees them all (``'df' in globals()``, ``dir()``, ``import __main__``, ``doctest.testmod()``),
+    so it reads every one of them.
     """
 
     reads: tuple[str, ...]
@@ -270,6 +271,22 @@ def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
 
 #: IPython magics that list the names of the namespace they run in.
 _LISTING_MAGICS = frozenset(("who", "whos", "who_ls"))
+
+
+#: Calls that see every name of the namespace: ``globals()``, ``dir()``, ``vars()``,
+#: ``locals()`` (``'df' in globals()``), and tools that search ``__main__`` (doctest, unittest).
+_NAMESPACE_BUILTINS = frozenset(("globals", "dir", "vars", "locals"))
+_MAIN_SEARCHERS = frozenset((("doctest", "testmod"), ("unittest", "main")))
+
+
+def _sees_the_namespace(node: ast.Call) -> bool:
+    """Whether a call reads the whole namespace, as :data:`_NAMESPACE_BUILTINS` and
+    :data:`_MAIN_SEARCHERS` do (a plain cell's sees every name of the notebook)."""
+    func = node.func
+    if isinstance(func, ast.Name):
+        return func.id in _NAMESPACE_BUILTINS and not node.args and not node.keywords
+    return isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) \
+        and (func.value.id, func.attr) in _MAIN_SEARCHERS
 
 
 def _line_magic(node: ast.Call) -> str | None:
@@ -554,7 +571,7 @@ class _Walker:
         and what IPython's magics bind: ``%run``'s script's names, ``%%capture``'s NAME."""
         self.visit_children(node)
         magic = _line_magic(node)
-        if magic in _LISTING_MAGICS:
+        if magic in _LISTING_MAGICS or _sees_the_namespace(node):
             self.lists_names = True
         elif magic == "run":  # the script's names land in the notebook, as `import *`'s do
             self.star_import = True
@@ -615,6 +632,9 @@ class _Walker:
         names.update(self.mangle(name) for name in node.names)
 
     def visit_import(self, node: ast.Import | ast.ImportFrom) -> None:
+        if getattr(node, "module", None) == "__main__" or any(
+                alias.name == "__main__" for alias in node.names):
+            self.lists_names = True  # the notebook's module: all its names
         for alias in node.names:
             if alias.name == "*":
                 self.star_import = True

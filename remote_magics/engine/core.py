@@ -80,6 +80,35 @@ PLACEHOLDER = _Placeholder()
 WATCH_BYTES = 64 << 20
 
 
+#: The module of each run in progress (its namespace is the module's): id of the namespace →
+#: the module (a run's functions keep the namespace; the module goes when the run ends).
+_RUN_MODULES: dict[int, types.ModuleType] = {}
+
+
+@contextlib.contextmanager
+def _the_run_is_main(namespace: dict):
+    """While a cell runs, ``sys.modules['__main__']`` is its namespace, as a plain cell's is the
+    notebook's: ``pickle`` finds its classes and functions by reference (``pickle.dump(model,
+    f)``, a ``multiprocessing`` pool's workers), ``import __main__`` sees its names, doctest
+    and dataclasses look there. On the main thread only (a detached job's thread runs beside
+    the main one's cells)."""
+    main = _RUN_MODULES.get(id(namespace))
+    if threading.current_thread() is not threading.main_thread() or main is None \
+            or main.__dict__ is not namespace:
+        yield
+        return
+    before = sys.modules.get("__main__")
+    sys.modules["__main__"] = main  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        if sys.modules.get("__main__") is main:
+            if before is None:
+                del sys.modules["__main__"]
+            else:
+                sys.modules["__main__"] = before
+
+
 def _calls_the_shell(code: str) -> bool:
     """Whether a cell's Python calls IPython's shell by name: a magic (``_magic(``), or a shell
     command (``!cmd`` → ``.system(``, ``x = !cmd`` → ``.getoutput(``), whose ``{expr}`` and
@@ -509,7 +538,8 @@ class Engine:
         try:
             settings_before = self._take_settings(content)
             with serialize.keeping(uploads), serialize.keeping_caches(run_caches):
-                namespace = self.namespace(content, parent["buffers"], client, memos, proxied)
+                namespace = self.namespace(content, parent["buffers"], client, memos, proxied,
+                                           as_main=True)
             settings.take_pending()  # of libraries the inputs imported here (`pd`, sent)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
@@ -535,6 +565,7 @@ class Engine:
         finally:
             self.running = None
             IN_RUN.reset(in_run)
+            _RUN_MODULES.pop(id(namespace), None)
         if value is not None and content.get("show_result"):
             self._result_comes_first(parent)
         self.flush_figures()
@@ -599,10 +630,13 @@ class Engine:
                     packed=bound["packed"]), frames
 
     def namespace(self, content: dict, frames: list, client: str,
-                  memos: list | None = None, proxied: list | None = None) -> dict:
-        # as IPython's user namespace: the builtins module under both names (`vars(__builtins__)`)
-        namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins,
-                                     "__builtin__": builtins}
+                  memos: list | None = None, proxied: list | None = None,
+                  as_main: bool = False) -> dict:
+        # as IPython's user namespace: a module's (`__main__` while the cell runs: see
+        # _the_run_is_main), with the builtins module under both names (`vars(__builtins__)`)
+        module = types.ModuleType("__main__")
+        namespace: dict[str, Any] = module.__dict__
+        namespace.update({"__builtins__": builtins, "__builtin__": builtins})
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:
             namespace["get_ipython"] = shell.get_ipython
@@ -623,6 +657,8 @@ class Engine:
             if err is not None:
                 raise InputError(item["name"], err) from err
             namespace[item["name"]] = value
+        if as_main:
+            _RUN_MODULES[id(namespace)] = module
         return namespace
 
     async def execute(self, content: dict, namespace: dict,
@@ -653,7 +689,7 @@ class Engine:
             shown = ast.Interactive(split.shown) if split.shown else None
             last = ast.Expression(split.result) if split.result is not None else None
         with self._magics_see_the_run(code, namespace), self._as_in_a_cell(), \
-                interactive.showing(show or self._display):
+                interactive.showing(show or self._display), _the_run_is_main(namespace):
             for node, mode in ((tree, "exec"), (shown, "single"), (last, "eval")):
                 if node is None:
                     continue

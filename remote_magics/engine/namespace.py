@@ -104,7 +104,8 @@ def changeable(value: Any, _depth: int = 0) -> bool:
     (but a function that holds state of its own, see :func:`_holds_state`, and a class of the
     notebook's, whose attributes a cell may set: ``Registry.items.append(x)``). A tuple,
     namedtuple or frozenset can when a member can (``t = ([1],)``, ``t[0].append(2)``); a
-    bound method when its object can (``add = acc.add``, ``add(5)``)."""
+    bound method when its object (or its class, for a class method) can (``add = acc.add``,
+    ``add(5)``)."""
     kind = type(value)
     if kind is FunctionType:
         return _holds_state(value)
@@ -112,7 +113,7 @@ def changeable(value: Any, _depth: int = 0) -> bool:
         return value.__module__ == "__main__"
     if kind is MethodType:
         owner = value.__self__
-        return not isinstance(owner, (type, ModuleType)) and changeable(owner, _depth + 1)
+        return not isinstance(owner, ModuleType) and changeable(owner, _depth + 1)
     if isinstance(value, (tuple, frozenset)):
         if _depth > 3:
             return True
