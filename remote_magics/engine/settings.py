@@ -23,8 +23,8 @@ from typing import Any, Callable
 
 import cloudpickle
 
-#: Settings of a library not imported on this side yet: key → value, set once it is.
-_pending: dict[str, Any] = {}
+#: Settings of a library not imported on this side yet, by library: key → value, set once it is.
+_pending: dict[str, dict[str, Any]] = {}
 
 
 # Each library's settings are read as its *state*, a tuple cheap to take and to compare (a
@@ -33,9 +33,17 @@ _pending: dict[str, Any] = {}
 
 def _decimal_read(module: Any) -> tuple:
     context = module.getcontext()
-    traps = tuple(sorted(kind.__name__ for kind, on in context.traps.items() if on))
     return (context.prec, context.rounding, context.Emin, context.Emax, context.capitals,
-            context.clamp, traps)
+            context.clamp, tuple(context.traps.values()))
+
+
+def _decimal_spell(module: Any, state: tuple) -> dict[str, Any]:
+    *numbers, traps = state
+    kinds = tuple(module.getcontext().traps)
+    if len(kinds) != len(traps):
+        return {}
+    names = tuple(sorted(kind.__name__ for kind, on in zip(kinds, traps) if on))
+    return {"context": (*numbers, names)}
 
 
 def _decimal_write(module: Any, name: str, value: Any) -> None:
@@ -56,30 +64,32 @@ def _numpy_write(module: Any, name: str, value: Any) -> None:
 
 
 #: pandas' option tree as last walked: the tree, each dict in it (its branches) with the
-#: option names its leaves have, and how many entries each branch had.
-_pandas_walked: list = [None, [], ()]
+#: prefix of its options' names, the dicts alone, and how many entries each had.
+_pandas_walked: list = [None, [], [], ()]
 
 
 def _pandas_branches(module: Any) -> tuple[list, tuple]:
     """pandas' option branches ((prefix, dict) each) and their sizes, walked again only when
     an option was registered since (a library that registers its own)."""
     tree = module._config.config._global_config
-    root, branches, sizes = _pandas_walked
-    if root is not tree or tuple(map(len, (branch for _, branch in branches))) != sizes:
+    root, branches, dicts, sizes = _pandas_walked
+    if root is not tree or tuple(map(len, dicts)) != sizes:
         branches, stack = [], [("", tree)]
         while stack:
             prefix, branch = stack.pop()
             branches.append((prefix, branch))
             stack += [(prefix + name + ".", value) for name, value in branch.items()
                       if isinstance(value, dict)]
-        sizes = tuple(len(branch) for _, branch in branches)
-        _pandas_walked[:] = [tree, branches, sizes]
+        dicts = [branch for _, branch in branches]
+        sizes = tuple(map(len, dicts))
+        _pandas_walked[:] = [tree, branches, dicts, sizes]
     return branches, sizes
 
 
 def _pandas_read(module: Any) -> tuple:
-    branches, sizes = _pandas_branches(module)
-    return (sizes, *map(tuple, map(dict.values, (branch for _, branch in branches))))
+    _pandas_branches(module)
+    _, _, dicts, sizes = _pandas_walked
+    return (sizes, *map(tuple, map(dict.values, dicts)))
 
 
 def _pandas_spell(module: Any, state: tuple) -> dict[str, Any] | None:
@@ -124,7 +134,7 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "sys": (lambda module: module.getrecursionlimit(),
             lambda module, state: {"recursionlimit": state},
             lambda module, name, value: module.setrecursionlimit(value)),
-    "decimal": (_decimal_read, lambda module, state: {"context": state}, _decimal_write),
+    "decimal": (_decimal_read, _decimal_spell, _decimal_write),
     "numpy": (_numpy_read, lambda module, state: dict(state), _numpy_write),
     "pandas": (_pandas_read, _pandas_spell, _pandas_write),
     "matplotlib": (_matplotlib_read, _matplotlib_spell, _matplotlib_write),
@@ -191,15 +201,16 @@ def take(values: dict[str, Any]) -> None:
         if library not in LIBRARIES:
             continue
         if library not in sys.modules:
-            _pending[key] = value
+            _pending.setdefault(library, {})[key] = value
         elif key not in current or not _same(current[key], value):
             _set(key, value)
 
 
 def take_pending() -> None:
     """Set the settings kept for libraries that have been imported since."""
-    for key in [key for key in _pending if key.split(".", 1)[0] in sys.modules]:
-        _set(key, _pending.pop(key))
+    for library in [library for library in _pending if library in sys.modules]:
+        for key, value in _pending.pop(library).items():
+            _set(key, value)
 
 
 def _set(key: str, value: Any) -> None:

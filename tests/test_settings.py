@@ -1,0 +1,54 @@
+"""Process settings both sides share (remote_magics.engine.settings), unit by unit; the whole
+round trip through a notebook and its engine is in test_magics
+(test_settings_a_plain_cell_makes_hold_in_remote_cells_and_back)."""
+from __future__ import annotations
+
+import sys
+import types
+
+import numpy as np
+
+from remote_magics.engine import settings
+
+
+def test_unchanged_settings_differ_in_nothing_and_a_change_is_found_by_its_key():
+    before = settings.snapshot()
+    assert settings.differing(settings.snapshot(), before) == {}
+    saved = np.get_printoptions()
+    try:
+        np.set_printoptions(precision=3)
+        assert settings.differing(settings.snapshot(), before) == {"numpy.precision": 3}
+    finally:
+        np.set_printoptions(**saved)
+    everything = settings.differing(before, {})
+    assert everything["sys.recursionlimit"] == sys.getrecursionlimit()
+
+
+def test_settings_of_a_library_not_imported_wait_until_it_is(monkeypatch):
+    module = types.ModuleType("fakelib")
+    module.options = {"width": 80}
+    monkeypatch.setitem(settings.LIBRARIES, "fakelib", (
+        lambda m: tuple(m.options.items()), lambda m, state: dict(state),
+        lambda m, name, value: m.options.__setitem__(name, value)))
+    monkeypatch.delitem(sys.modules, "fakelib", raising=False)
+    settings.take({"fakelib.width": 120})
+    assert "fakelib" not in settings.snapshot()  # nothing imported for it
+    assert settings._pending == {"fakelib": {"fakelib.width": 120}}
+    monkeypatch.setitem(sys.modules, "fakelib", module)
+    assert settings.snapshot()["fakelib"] == (("width", 120),)  # taken once it is imported
+    assert settings._pending == {} and module.options == {"width": 120}
+
+
+def test_a_value_the_other_side_cannot_read_is_left_out_alone():
+    import base64
+    import pickle
+
+    assert settings.decode(settings.encode({"numpy.precision": 4, "fakelib.f": len})) == {
+        "numpy.precision": 4, "fakelib.f": len}
+    # a value of a class this side lacks (another version, a library it has not): that one only
+    each = {"numpy.precision": pickle.dumps(4),
+            "fakelib.formatter": b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c"
+                                 b"\x07nowhere\x94\x8c\x01f\x94\x93\x94."}
+    text = base64.b64encode(pickle.dumps(each)).decode()
+    assert settings.decode(text) == {"numpy.precision": 4}
+    assert settings.decode("not base64 at all!") == {}
