@@ -820,3 +820,15 @@ def test_a_dict_view_still_shows_its_dicts_changes(parity):
                      "print(views[0], len(ks))"])
     assert traces["plain"].cells[2].stdout == (
         "dict_keys(['a', 'b']) dict_values([1, 2]) dict_items([('a', 1), ('b', 2)])\n")
+
+
+def test_reset_in_a_remote_cell_clears_the_notebooks_names(parity):
+    # pydata-book appendix B: `%reset -f` in a remote cell cleared only the run's names there
+    # (and sent back IPython's `exit` as a proxy): the notebook kept every name
+    traces = parity([
+        "a = 1\nb = [2]\ndef f():\n    return a", "%reset -f\nc = 3",
+        "print(sorted(n for n in globals() if not n.startswith('_') and n not in "
+        "('In', 'Out', 'exit', 'quit', 'get_ipython', 'open')))", "c + 1"])
+    cells = traces["plain"].cells
+    assert cells[1].stderr == "" and cells[2].stdout == "['c']\n"
+    assert set(traces["plain"].names) == {"c"}

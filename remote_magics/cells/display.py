@@ -112,6 +112,17 @@ def interactivity() -> str | None:
     return None
 
 
+def reset_names(namespace: dict) -> None:
+    """A remote cell ran ``%reset``: the notebook's names go, as a plain cell's ``%reset``
+    clears them (IPython's own reset, when ``namespace`` is the shell's)."""
+    shell = _shell()
+    if shell is not None and shell.user_ns is namespace:
+        shell.reset(new_session=False)
+        return
+    for name in [name for name in namespace if not name.startswith("__")]:
+        del namespace[name]
+
+
 def take_traceback_mode(mode: Any) -> None:
     """A remote cell ran ``%xmode``: the notebook shows tracebacks so from now on, as plainly."""
     shell = _shell()

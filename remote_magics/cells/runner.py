@@ -501,9 +501,11 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             continue  # IPython's own (updated in place above): rebound, IPython stops updating it
         run.values[output["name"]] = value
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]
+    if content.get("reset"):  # %reset there: the notebook's names go, as plainly, then the
+        display.reset_names(namespace)  # names the cell bound after it come
     namespace.update(run.values)
     for name in run.deleted:
-        del namespace[name]
+        namespace.pop(name, None)
     target.flush_releases()
     return run
 

@@ -80,6 +80,9 @@ PLACEHOLDER = _Placeholder()
 WATCH_BYTES = 64 << 20
 
 
+#: What a run's namespace holds as a module's (and keeps through ``%reset``).
+_MODULE_NAMES = ("__name__", "__doc__", "__package__", "__loader__", "__spec__",
+                 "__builtins__", "__builtin__")
 #: The module of each run in progress (its namespace is the module's): id of the namespace →
 #: the module (a run's functions keep the namespace; the module goes when the run ends).
 _RUN_MODULES: dict[int, types.ModuleType] = {}
@@ -191,6 +194,7 @@ class Engine:
         self.store = ObjectStore()
         self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
+        self.reset_in_run = False  # the run being handled ran %reset (see _reset_the_run)
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
         self.shared = shared.Shared()  # segments of replies, until their client took them
         self.dataport: dataport.Listener | None = None  # big frames over a side TCP port
@@ -533,6 +537,7 @@ class Engine:
         mode_before = self._traceback_mode()
         memos: list = []  # how the inputs' objects were numbered: see serialize.InnerIndex
         proxied: list = []  # the inputs the notebook holds as proxies
+        self.reset_in_run = False  # set by %reset in the cell (_reset_the_run)
         run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
         settings_before = None
         try:
@@ -559,6 +564,8 @@ class Engine:
                                                       watched, sent, before, memos, proxied)
             reply.update(mode)
             self._settings_changed(reply, settings_before)
+            if self.reset_in_run:
+                reply["reset"] = True
             uploads.add_to(reply)
             self.reply(stream, ident, parent, reply, frames)
             return
@@ -578,6 +585,8 @@ class Engine:
         finally:
             lookup.close(asking)
         self._settings_changed(reply, settings_before)
+        if self.reset_in_run:
+            reply["reset"] = True
         uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
 
@@ -877,6 +886,7 @@ class Engine:
             if machinery not in namespace and machinery in kernel_ns:
                 namespace[machinery] = kernel_ns[machinery]
         shell.user_ns = namespace
+        shell.reset = self._reset_the_run(namespace)  # %reset: the run's names, and the notebook's
         payloads = getattr(shell, "payload_manager", None)
         before = len(payloads.read_payload()) if payloads is not None else 0
         # IPython's last cell result, which `%xdel` looks at: none here (a cell run by us is
@@ -891,10 +901,23 @@ class Engine:
             yield
         finally:
             shell.user_ns = kernel_ns
+            del shell.reset
             if made is not None and shell.last_execution_result is made:
                 shell.last_execution_result = None
             if payloads is not None:
                 self._page_in_the_notebook(payloads, before)
+
+    def _reset_the_run(self, namespace: dict) -> Callable[..., None]:
+        """The shell's ``reset`` while a cell runs (``%reset``, ``%reset -f``): the run's names
+        go, and the reply says so, so that the notebook resets too, as a plain cell's
+        ``%reset`` clears the notebook (not this kernel's own names and history)."""
+        def reset(new_session: bool = True, aggressive: bool = False) -> None:
+            kept = {name: namespace[name] for name in (*_MODULE_NAMES, "get_ipython")
+                    if name in namespace}
+            namespace.clear()
+            namespace.update(kept)
+            self.reset_in_run = True
+        return reset
 
     def _page_in_the_notebook(self, payloads: Any, before: int) -> None:
         """Send what the cell paged (``x?``'s help) to the notebook, which pages it as a plain

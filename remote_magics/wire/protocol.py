@@ -117,7 +117,8 @@ request arrives, so a cell binding a small value costs no release message of its
     ``deleted`` ([names]), ``packed``, on error ``ename``, ``evalue``, ``traceback`` ([str,
     ANSI colored]) and, when an input could not be unpickled, ``input`` (its name),
     ``engine_id``, ``digest``; ``settings`` (optional: the process settings the run changed,
-    as the request's). Frames: the items of the outputs whose ``kind`` is "value",
+    as the request's); ``reset`` (optional, true: the cell ran ``%reset``, so the notebook
+    clears its names before binding those the cell bound after it). Frames: the items of the outputs whose ``kind`` is "value",
     output order, then the result's.
     An Output is ``{"name", "kind": "value", "nframes", "ref"}`` (downloaded; ``ref`` is the
     remote id under which the engine holds the value until the client releases it, so a value
