@@ -179,6 +179,8 @@ def prepare(
         content["settings"] = changed
     if cell.quiet:
         content["quiet"] = True
+    if cell.lists_names:  # every name the notebook holds went: one missing there is missing here
+        content["all_names"] = True
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},

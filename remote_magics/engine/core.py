@@ -548,7 +548,8 @@ class Engine:
             settings.take_pending()  # of libraries the inputs imported here (`pd`, sent)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
-            self._functions_see_this_run(namespace, bool(content.get("lookup")))
+            self._functions_see_this_run(namespace, bool(content.get("lookup")),
+                                         bool(content.get("all_names")))
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
@@ -740,7 +741,8 @@ class Engine:
         data, metadata = shell.display_formatter.format(value)
         shell.display_pub.publish(data=data, metadata=metadata)
 
-    def _functions_see_this_run(self, namespace: dict, asks: bool = False) -> None:
+    def _functions_see_this_run(self, namespace: dict, asks: bool = False,
+                                everything: bool = False) -> None:
         """A function an earlier run defined, which stayed here (a proxy, under ``none``), reads
         and sets its globals in this run's namespace, as a plain cell's function does in the
         notebook's one namespace: each such input is bound to a twin of it (the same code,
@@ -751,7 +753,9 @@ class Engine:
         the twin; a class of an earlier run (an input, or an input's class) keeps its identity
         and takes twins of its methods (a ``__repr__`` doing ``eval(name)`` sees this run).
         ``asks``: the run asks the notebook for a name it lacks (:mod:`.lookup`), which is
-        where code reading names dynamically finds them, not in its old globals."""
+        where code reading names dynamically finds them, not in its old globals.
+        ``everything``: the run was sent every name of the notebook (``dir()`` in the cell): one
+        it lacks is one the notebook lacks (deleted), never an old value."""
         shell = getattr(self.kernel, "shell", None)
         own = (getattr(shell, "user_ns", None), getattr(sys.modules.get("__main__"), "__dict__",
                                                         None))
@@ -780,7 +784,7 @@ class Engine:
             if dynamic:  # `eval(name)`: the notebook is asked for what it reads (`asks`), or
                 # it finds any of its old names, as before
                 reads = [] if asks else [read for read in old if not read.startswith("__")]
-            for read in reads:
+            for read in () if everything else reads:
                 if read not in namespace and read in old:  # not sent: its old value, as before
                     namespace[read] = old[read]
                     queue.append(read)

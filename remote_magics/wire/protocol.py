@@ -108,7 +108,8 @@ request arrives, so a cell binding a small value costs no release message of its
     ``ast_node_interactivity``, one of :data:`INTERACTIVITY`, when not the default; the
     engine then shows the values of the statements it names as ``execute_result`` messages
     while the cell runs), ``quiet`` (optional, true: the cell ends with ``;``, so none of its
-    statements shows), ``settings`` (optional: the process settings the notebook changed since
+    statements shows), ``all_names`` (optional, true: the cell looks at every name, ``dir()``,
+    and the request holds every name the notebook could send), ``settings`` (optional: the process settings the notebook changed since
     the engine last had them, recursion limit, NumPy print options, pandas options...,
     encoded by ``engine.settings.encode``), ``packed``, ``digest``.
     Frames: the inputs' items.
