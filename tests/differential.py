@@ -294,6 +294,11 @@ def _run_in(cells: list[str], mode: str, cwd: Path, timeout: int) -> Run:
             NotebookClient(nb, kernel_name="python3", **options).execute()
     except Exception as err:  # a cell that hangs: what ran before it still counts
         print(f"differential: {mode} run stopped: {type(err).__name__}", file=sys.stderr)
+    for setup in nb.cells[:_SETUP[mode]]:  # a setup cell that failed (`%remote_connect`): why
+        for output in setup.get("outputs", []):
+            if output.output_type == "error" or getattr(output, "name", "") == "stderr":
+                print(f"differential: {mode} setup: {output.get('ename') or ''} "
+                      f"{output.get('evalue') or output.get('text', '')}"[:2000], file=sys.stderr)
     probe = nb.cells[-1]
     state = _state(probe) if probe.get("execution_count") is not None else None
     outcomes = [
