@@ -832,3 +832,26 @@ def test_reset_in_a_remote_cell_clears_the_notebooks_names(parity):
     cells = traces["plain"].cells
     assert cells[1].stderr == "" and cells[2].stdout == "['c']\n"
     assert set(traces["plain"].names) == {"c"}
+
+
+def test_changes_through_a_with_a_decorator_or_a_defaultdict_read_come_back(parity):
+    # hunt 9, silent: a defaultdict filled by a read (and its default_factory set), attributes
+    # set on a dict's or list's subclass, what __enter__/__exit__ did to a notebook object, and
+    # a class attribute a classmethod decorator changed were all lost
+    traces = parity([
+        "from collections import defaultdict\ndd = defaultdict(list)\n"
+        "class Tagged(dict):\n    pass\ntg = Tagged(a=1)\nclass Box(list):\n    pass\nbx = Box([1])",
+        "dd['a']", "dd.default_factory = int", "dd['b']", "print(dict(dd), dd.default_factory)",
+        "tg.meta = 2\ntg['b'] = 2", "print(tg, tg.meta)", "bx.tag = 'x'\nbx.append(2)",
+        "print(bx, bx.tag)",
+        "class Ctx:\n    def __init__(self):\n        self.entered = 0\n    def __enter__(self):\n"
+        "        self.entered += 1\n        return self\n    def __exit__(self, *exc):\n"
+        "        self.exited = True\nctx = Ctx()", "with ctx:\n    pass",
+        "print(ctx.entered, ctx.exited)",
+        "class Reg:\n    handlers = []\n    @classmethod\n    def on(cls, f):\n"
+        "        cls.handlers.append(f.__name__)\n        return f",
+        "@Reg.on\ndef hello():\n    pass", "Reg.handlers"])
+    cells = traces["plain"].cells
+    assert cells[4].stdout == "{'a': [], 'b': 0} <class 'int'>\n"
+    assert cells[6].stdout == "{'a': 1, 'b': 2} 2\n" and cells[8].stdout == "[1, 2] x\n"
+    assert cells[11].stdout == "1 True\n" and cells[14].result == "text: ['hello']"

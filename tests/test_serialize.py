@@ -560,3 +560,32 @@ def test_a_cell_class_with_a_cached_property_travels():
     out = subprocess.run([sys.executable, "-c", code], input=frames[0], capture_output=True,
                          timeout=60, check=True).stdout.decode().strip()
     assert out == "9 16 16 The area."  # the value it had cached; a new one caches its own
+
+
+class _KeepsACache:
+    """A class whose __getstate__ leaves its cache out (pickled by reference: a module's)."""
+
+    def __init__(self):
+        self.data = [1]
+        self.cache = "warm"
+
+    def __getstate__(self):
+        return {"data": self.data}
+
+
+def test_an_object_updated_in_place_keeps_what_its_own_getstate_leaves_out():
+    # hunt 9, silent: after any remote change, the notebook's object lost the attributes its
+    # class's __getstate__ does not pickle (a cache, a lock): its state was replaced whole
+    from remote_magics.wire import serialize
+
+    held = _KeepsACache()
+    serialize.replace_state(held, {"data": [1, 2]})
+    assert held.data == [1, 2] and held.cache == "warm"
+
+    class Plain:
+        pass
+
+    plain = Plain()
+    plain.gone, plain.kept = 1, 2
+    serialize.replace_state(plain, {"kept": 3})  # a default state: deleted ones go
+    assert vars(plain) == {"kept": 3}

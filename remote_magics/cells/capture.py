@@ -87,10 +87,17 @@ def analyze(code: str) -> CellNames:
         last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr) and not quiet,
         quiet=quiet,
         star_import=walker.star_import,
-        lists_names=walker.lists_names,
+        lists_names=walker.lists_names or ("__main__" in code and _reads_main(tree)),
         maybe_changed=tuple(name for name in {**_maybe_changed(tree), **walker.changed}
                             if name in walker.reads),
     )
+
+
+def _reads_main(tree: ast.AST) -> bool:
+    """Whether the code looks the notebook's module up (``sys.modules['__main__']``): it sees
+    every name then."""
+    return any(isinstance(node, ast.Subscript) and _text(node.slice) == "__main__"
+               for node in ast.walk(tree))
 
 
 def _base_name(node: ast.AST) -> str | None:
@@ -141,6 +148,13 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
                 for part in ast.walk(target):
                     if isinstance(part, (ast.Attribute, ast.Subscript)):
                         found[_base_name(part)] = None
+        elif isinstance(node, (ast.With, ast.AsyncWith)):  # its __enter__ and __exit__ run
+            for item in node.items:
+                found[_base_name(item.context_expr)] = None
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            for decorator in node.decorator_list:  # `@Reg.on` calls Reg.on(f)
+                found[_base_name(decorator.func if isinstance(decorator, ast.Call)
+                                 else decorator)] = None
     found.pop(None, None)
     return found
 

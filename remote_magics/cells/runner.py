@@ -117,6 +117,9 @@ def prepare(
     # (`for g in [f]: g(1)`, `map(f, xs)`): watched whenever the cell reads it
     watch += [n for n in names if n in reads and n not in watching and n not in writes
               and type(namespace[n]) is types.FunctionType and may_change(namespace[n])]
+    # a dict that fills itself when read (a defaultdict: `dd['a']` inserts 'a')
+    watch += [n for n in names if n in reads and n not in watching and n not in writes
+              and isinstance(namespace[n], dict) and hasattr(type(namespace[n]), "__missing__")]
     watching = set(watch)
     watch += [n for n in names if n not in reads and n not in watching
               and may_change(namespace[n])]  # a function's global: the function may change it

@@ -205,6 +205,8 @@ def update_in_place(old: Any, new: Any) -> bool:
         elif isinstance(old, dict):
             old.clear()
             old.update(new)
+            if isinstance(old, collections.defaultdict):
+                old.default_factory = new.default_factory
         elif isinstance(old, set):
             old.clear()
             old.update(new)
@@ -228,8 +230,13 @@ def update_in_place(old: Any, new: Any) -> bool:
         elif _plain_object(old):
             old.__dict__.clear()
             old.__dict__.update(new.__dict__)
+            return True
         else:
             return False
+        own = getattr(old, "__dict__", None)  # a list's or dict's subclass: its attributes too
+        if isinstance(own, dict) and isinstance(getattr(new, "__dict__", None), dict):
+            own.clear()
+            own.update(new.__dict__)
     except Exception:  # an object that refuses: it is bound anew instead
         return False
     return True

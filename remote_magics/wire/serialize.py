@@ -1706,7 +1706,10 @@ def replace_state(obj: Any, state: Any) -> None:
     attributes, slots = state if isinstance(state, tuple) else (state, None)
     own = getattr(obj, "__dict__", None)
     if isinstance(own, dict):
-        own.clear()
+        # a class's own __getstate__ may leave some attributes out (a cache, a lock): those
+        # stay as they are here, as they would in a plain cell's object
+        if getattr(type(obj), "__getstate__", None) is getattr(object, "__getstate__", None):
+            own.clear()
         own.update(attributes or {})
     else:  # a slotted object: its state is its slots alone
         slots = {**(attributes or {}), **(slots or {})}
