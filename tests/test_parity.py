@@ -855,3 +855,23 @@ def test_changes_through_a_with_a_decorator_or_a_defaultdict_read_come_back(pari
     assert cells[4].stdout == "{'a': [], 'b': 0} <class 'int'>\n"
     assert cells[6].stdout == "{'a': 1, 'b': 2} 2\n" and cells[8].stdout == "[1, 2] x\n"
     assert cells[11].stdout == "1 True\n" and cells[14].result == "text: ['hello']"
+
+
+def test_changes_through_a_loops_variable_or_a_part_passed_to_a_call_come_back(parity):
+    # hunt 9, silent (teaching code's commonest shapes): `for row in grid: row.append(0)` brought
+    # back only the last row's change; a part passed to a call (`shuffle(deck.cards)`,
+    # `heappush(h['q'], x)`, `map(acc.add, xs)`) and a comprehension's (`[m.sort() for m in
+    # mats]`) changes were lost
+    traces = parity([
+        "import heapq, random\nrandom.seed(3)\ngrid = [[1], [2]]\npeople = [{'age': 1}, {'age': 2}]\n"
+        "mats = [[3, 1], [2, 0]]\nh = {'q': []}\nclass Deck:\n    def __init__(self):\n"
+        "        self.cards = list(range(6))\ndeck = Deck()\nclass Acc:\n    total = 0\n"
+        "    def add(self, v):\n        self.total += v\nacc = Acc()\n"
+        "accounts = [Acc(), Acc()]",
+        "for row in grid:\n    row.append(0)", "for p in people:\n    p['age'] += 1",
+        "[m.sort() for m in mats]", "heapq.heappush(h['q'], 5)", "random.shuffle(deck.cards)",
+        "list(map(acc.add, [1, 2]))", "for a in accounts:\n    a.add(10)",
+        "print(grid, people, mats, h, acc.total, [a.total for a in accounts])",
+        "print(sorted(deck.cards))"])
+    assert traces["plain"].cells[8].stdout == (
+        "[[1, 0], [2, 0]] [{'age': 2}, {'age': 3}] [[1, 3], [0, 2]] {'q': [5]} 3 [10, 10]\n")

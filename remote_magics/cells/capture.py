@@ -130,8 +130,13 @@ def _inner_nodes(tree: ast.AST) -> list[ast.AST]:
 
 
 def _maybe_changed(tree: ast.AST) -> dict[str, None]:
-    """Names whose objects the code may change in place (see ``CellNames.maybe_changed``)."""
+    """Names whose objects the code may change in place (see ``CellNames.maybe_changed``).
+
+    Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
+    ``grid``'s rows), a name bound to a part of one (``row = grid[0]``), a part passed to a call
+    (``shuffle(deck.cards)``, ``map(acc.add, xs)``)."""
     found: dict[str, None] = {}
+    aliases: list[tuple[list[str], str | None]] = []  # (names bound, the name they hold a part of)
     for node in _inner_nodes(tree):
         if isinstance(node, ast.Call):
             if isinstance(node.func, (ast.Attribute, ast.Subscript)):  # `d['log'](1)` too:
@@ -140,9 +145,15 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
                 found[node.func.id] = None
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 arg = arg.value if isinstance(arg, ast.Starred) else arg
-                if isinstance(arg, ast.Name):
-                    found[arg.id] = None
-        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+                if isinstance(arg, (ast.Name, ast.Attribute, ast.Subscript)):
+                    found[_base_name(arg)] = None
+        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
+            aliases.append((_bound_names(node.target), _base_name(node.iter)))
+        elif isinstance(node, ast.Assign) and isinstance(node.value, (ast.Attribute,
+                                                                      ast.Subscript)):
+            aliases.append(([n for t in node.targets for n in _bound_names(t)],
+                            _base_name(node.value)))
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:
                 for part in ast.walk(target):
@@ -155,8 +166,20 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
             for decorator in node.decorator_list:  # `@Reg.on` calls Reg.on(f)
                 found[_base_name(decorator.func if isinstance(decorator, ast.Call)
                                  else decorator)] = None
+    grown = True
+    while grown:  # what a loop's variable or an alias may change, its source may have changed
+        grown = False
+        for names, source in aliases:
+            if source is not None and source not in found and any(n in found for n in names):
+                found[source] = None
+                grown = True
     found.pop(None, None)
     return found
+
+
+def _bound_names(target: ast.AST) -> list[str]:
+    """The names an assignment or loop target binds (``row``, ``k, v``)."""
+    return [node.id for node in ast.walk(target) if isinstance(node, ast.Name)]
 
 
 #: IPython magics that run their argument (or cell body) as Python in the caller's namespace,
