@@ -875,3 +875,11 @@ def test_changes_through_a_loops_variable_or_a_part_passed_to_a_call_come_back(p
         "print(sorted(deck.cards))"])
     assert traces["plain"].cells[8].stdout == (
         "[[1, 0], [2, 0]] [{'age': 2}, {'age': 3}] [[1, 3], [0, 2]] {'q': [5]} 3 [10, 10]\n")
+
+
+def test_next_of_an_exhausted_generator_is_a_stop_iteration_every_way(parity):
+    # hunt 9 (Complete-Python-3-Bootcamp 11-01): a remote cell's StopIteration came out as
+    # "RuntimeError: coroutine raised StopIteration" (the engine runs cells in a coroutine)
+    traces = parity(["def gen():\n    yield 1", "g = gen()\nnext(g)", "next(g)", "next(iter([]))",
+                     "print('after')"], ways=("plain", "none", "kernel"))  # (all: a note)
+    assert traces["plain"].cells[2].error == "StopIteration"

@@ -554,7 +554,8 @@ class Engine:
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace, self._show_statement(content))
-        except BaseException as err:  # the client waits for a reply whatever happens
+        except BaseException as raised:  # the client waits for a reply whatever happens
+            err = tracebacks.original(raised)
             lookup.close(asking)  # names the cell's threads read from now on: not asked
             self.flush_figures()
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
@@ -706,7 +707,10 @@ class Engine:
                 compiled = compile(node, filename, mode, flags=flags, dont_inherit=True)
                 if shell_compiler is not None and compiled.co_flags & _FUTURE_FLAGS & ~futures:
                     shell_compiler.flags |= compiled.co_flags & _FUTURE_FLAGS  # later cells too
-                outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
+                try:
+                    outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
+                except StopIteration as err:  # out of this coroutine it would be a RuntimeError
+                    raise tracebacks.CellStopIteration(err) from None
                 if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
                     outcome = await outcome
         return outcome if last is not None else None

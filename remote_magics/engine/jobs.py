@@ -30,6 +30,7 @@ import time
 from typing import Any
 
 from ..wire import protocol, serialize
+from . import tracebacks
 
 #: Characters of output a job keeps at most (its newest), whatever its bound in lines.
 OUTPUT_CHARS = 16 << 20
@@ -388,7 +389,8 @@ async def _cell(engine: Any, content: dict, namespace: dict) -> tuple[Any, BaseE
     """Run a job's cell; its value, or what it raised (traceback from the cell's own frames)."""
     try:
         return await engine.execute(content, namespace), None
-    except BaseException as err:
+    except BaseException as raised:
+        err = tracebacks.original(raised)
         return None, err.with_traceback(err.__traceback__.tb_next)
 
 

@@ -27,6 +27,21 @@ _CAUSE = "\nThe above exception was the direct cause of the following exception:
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 
 
+class CellStopIteration(Exception):
+    """Carries a ``StopIteration`` a cell raised (``next(g)`` of an exhausted generator) out of
+    the coroutine that runs it, where Python would turn it into a RuntimeError (PEP 479); the
+    cell's error is :func:`original`'s, as a plain cell's is."""
+
+    def __init__(self, error: StopIteration) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+def original(err: BaseException) -> BaseException:
+    """The exception a cell raised (unwrapping a :class:`CellStopIteration`)."""
+    return err.error if isinstance(err, CellStopIteration) else err
+
+
 def message(err: BaseException) -> str:
     """``str(err)``, whatever the exception's ``__str__`` does."""
     try:
