@@ -883,3 +883,11 @@ def test_next_of_an_exhausted_generator_is_a_stop_iteration_every_way(parity):
     traces = parity(["def gen():\n    yield 1", "g = gen()\nnext(g)", "next(g)", "next(iter([]))",
                      "print('after')"], ways=("plain", "none", "kernel"))  # (all: a note)
     assert traces["plain"].cells[2].error == "StopIteration"
+
+
+def test_a_typing_named_tuple_class_of_a_cell_travels(parity):
+    # hunt 9: `class Emp(typing.NamedTuple)` could not be made in the notebook ("Cannot
+    # overwrite NamedTuple attribute __slots__"), so it stayed remote with a note
+    traces = parity(["import typing\nclass Emp(typing.NamedTuple):\n    name: str\n    id: int = 3\n"
+                     "e = Emp('a')", "e._asdict(), e.id, Emp._fields"])
+    assert traces["plain"].cells[1].result == "text: ({'name': 'a', 'id': 3}, 3, ('name', 'id'))"

@@ -123,8 +123,10 @@ def _with_slots(cls: Any, reduced: Any) -> Any:
     """cloudpickle's reduction of a class by value, with the class's ``__slots__`` in the
     namespace the receiver makes it from: cloudpickle sets ``__slots__`` only after making the
     class, which then has no slots and gives its instances a ``__dict__`` (``s.v = 5`` made
-    remotely comes back as state the notebook's slotted object cannot take)."""
+    remotely comes back as state the notebook's slotted object cannot take). Not a named
+    tuple's: ``typing.NamedTuple`` refuses ``__slots__`` in the namespace, and sets them itself."""
     if reduced is NotImplemented or not isinstance(cls, type) or "__slots__" not in vars(cls) \
+            or issubclass(cls, tuple) and hasattr(cls, "_fields") \
             or not (isinstance(reduced, tuple) and len(reduced) > 1
                     and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
                     and len(reduced[1]) > 3 and isinstance(reduced[1][3], dict)):
