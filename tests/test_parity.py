@@ -891,3 +891,14 @@ def test_a_typing_named_tuple_class_of_a_cell_travels(parity):
     traces = parity(["import typing\nclass Emp(typing.NamedTuple):\n    name: str\n    id: int = 3\n"
                      "e = Emp('a')", "e._asdict(), e.id, Emp._fields"])
     assert traces["plain"].cells[1].result == "text: ({'name': 'a', 'id': 3}, 3, ('name', 'id'))"
+
+
+def test_a_cached_property_computed_remotely_stays_computed(parity):
+    # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
+    # remote cell computed it again (and printed again)
+    traces = parity(["from functools import cached_property\nclass Area:\n    def __init__(self, s):\n"
+                     "        self.s = s\n    @cached_property\n    def area(self):\n"
+                     "        print('computing')\n        return self.s ** 2\nsq = Area(3)",
+                     "sq.area", "sq.area", "'area' in vars(sq)"])
+    cells = traces["plain"].cells
+    assert cells[1].stdout == "computing\n" and cells[2].stdout == ""

@@ -117,9 +117,9 @@ def prepare(
     # (`for g in [f]: g(1)`, `map(f, xs)`): watched whenever the cell reads it
     watch += [n for n in names if n in reads and n not in watching and n not in writes
               and type(namespace[n]) is types.FunctionType and may_change(namespace[n])]
-    # a dict that fills itself when read (a defaultdict: `dd['a']` inserts 'a')
+    # what fills itself when read (a defaultdict's `dd['a']`, a cached_property's `obj.area`)
     watch += [n for n in names if n in reads and n not in watching and n not in writes
-              and isinstance(namespace[n], dict) and hasattr(type(namespace[n]), "__missing__")]
+              and fills_when_read(namespace[n])]
     watching = set(watch)
     watch += [n for n in names if n not in reads and n not in watching
               and may_change(namespace[n])]  # a function's global: the function may change it
@@ -441,6 +441,25 @@ def same_object(original: Any, copy: Any) -> Any:
             and update_in_place(original, copy):
         return original
     return None
+
+
+#: Each class of the notebook's values → whether reading one may change it (see below).
+_filling: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
+
+
+def fills_when_read(value: Any) -> bool:
+    """Whether merely reading ``value`` may change it: a dict that fills missing keys
+    (``defaultdict``), an object with a ``functools.cached_property`` (read once, kept)."""
+    kind = type(value)
+    try:
+        found = _filling.get(kind)
+    except TypeError:
+        return False
+    if found is None:
+        found = _filling[kind] = (issubclass(kind, dict) and hasattr(kind, "__missing__")) or any(
+            isinstance(member, functools.cached_property)
+            for klass in kind.__mro__ for member in vars(klass).values())
+    return found
 
 
 def may_change(value: Any) -> bool:
