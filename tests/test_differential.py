@@ -80,3 +80,13 @@ def test_a_remote_cell_runs_as_main_and_sees_every_name_when_it_looks(tmp_path):
     report = differential.compare(AS_MAIN, tmp_path, MODES)
     assert not report["plain_fails"] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+def test_an_object_of_a_notebook_class_pickles_by_reference_every_way(tmp_path):
+    # hunt 9 (hunt 8's R13 under none): the cell reads only the object; its class, defined in
+    # an earlier cell, is in a plain kernel's __main__ and must be in the run's too
+    cells = ["class A:\n    pass\na = A()", "import pickle\nlen(pickle.dumps(a)) > 0",
+             "type(pickle.loads(pickle.dumps(a))).__name__"]
+    report = differential.compare(cells, tmp_path, MODES)
+    assert not report["plain_fails"], report
+    assert not divergences(report), "\n".join(divergences(report))

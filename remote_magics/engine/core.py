@@ -811,6 +811,9 @@ class Engine:
             kind = value if isinstance(value, type) else type(value)
             if kind.__module__ != "__main__" or id(kind) in classes:
                 continue  # a library's class (int, ndarray...), or seen already
+            if kind.__qualname__.isidentifier() and kind.__qualname__ not in namespace:
+                # the notebook's __main__ holds it (`pickle.dump(model, f)` looks it up there)
+                namespace[kind.__qualname__] = kind
             for klass in kind.__mro__:
                 if klass is kind or (klass.__module__ == "__main__"
                                      and id(klass) not in classes):
