@@ -45,6 +45,10 @@ def test_a_value_the_other_side_cannot_read_is_left_out_alone():
 
     assert settings.decode(settings.encode({"numpy.precision": 4, "fakelib.f": len})) == {
         "numpy.precision": 4, "fakelib.f": len}
+    import threading  # a value that cannot be pickled stays behind, alone
+    assert settings.decode(settings.encode({"numpy.precision": 4,
+                                            "fakelib.lock": threading.Lock()})) == {
+        "numpy.precision": 4}
     # a value of a class this side lacks (another version, a library it has not): that one only
     each = {"numpy.precision": pickle.dumps(4),
             "fakelib.formatter": b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c"

@@ -11,7 +11,7 @@ already imported; :func:`differing` says which changed; :func:`take` sets them, 
 of a library not imported yet until it is (:func:`take_pending`, which :func:`snapshot` calls
 first). A value that cannot be set here (another version of the library) is left alone.
 Which backend matplotlib draws with is not a setting that crosses: each side keeps its own.
-Standard library only (the libraries are used where they are imported already).
+Standard library and cloudpickle only (the libraries are used where they are imported already).
 """
 from __future__ import annotations
 
@@ -226,7 +226,12 @@ def _set(key: str, value: Any) -> None:
 def encode(values: dict[str, Any]) -> str:
     """``values`` as text for a message's content (pickled, one by one: a setting may be a
     function, or of a class the other side lacks, which then loses that one only)."""
-    each = {key: cloudpickle.dumps(value) for key, value in values.items()}
+    each = {}
+    for key, value in values.items():
+        try:
+            each[key] = cloudpickle.dumps(value)
+        except Exception:  # a setting that cannot travel (a formatter holding a lock): it stays
+            continue
     return base64.b64encode(pickle.dumps(each)).decode("ascii")
 
 
