@@ -902,3 +902,15 @@ def test_a_cached_property_computed_remotely_stays_computed(parity):
                      "sq.area", "sq.area", "'area' in vars(sq)"])
     cells = traces["plain"].cells
     assert cells[1].stdout == "computing\n" and cells[2].stdout == ""
+
+
+def test_an_iterator_moved_on_by_a_loop_keeps_its_place(parity):
+    # hunt 9, silent: `for v in cit: break` over an iterator of a notebook class lost its
+    # position (and a list iterator likewise)
+    traces = parity([
+        "class Count:\n    def __init__(self):\n        self.cur = 0\n    def __iter__(self):\n"
+        "        return self\n    def __next__(self):\n        self.cur += 1\n        return self.cur\n"
+        "cit = Count()\nit = iter([1, 2, 3])",
+        "for v in cit:\n    if v == 2:\n        break", "for v in it:\n    break", "cit.cur, next(it)",
+        "del it  # (the harness compares a list iterator by identity only)"])
+    assert traces["plain"].cells[3].result == "text: (2, 2)"

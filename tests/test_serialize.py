@@ -589,3 +589,13 @@ def test_an_object_updated_in_place_keeps_what_its_own_getstate_leaves_out():
     plain.gone, plain.kept = 1, 2
     serialize.replace_state(plain, {"kept": 3})  # a default state: deleted ones go
     assert vars(plain) == {"kept": 3}
+
+
+def test_update_in_place_keeps_what_an_objects_own_getstate_leaves_out():
+    from remote_magics.engine.namespace import update_in_place
+
+    held, changed = _KeepsACache(), _KeepsACache()
+    del changed.cache  # as it arrives: its __getstate__ left the cache out
+    changed.data.append(2)
+    assert update_in_place(held, changed)
+    assert held.data == [1, 2] and held.cache == "warm"

@@ -449,16 +449,18 @@ _filling: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
 
 def fills_when_read(value: Any) -> bool:
     """Whether merely reading ``value`` may change it: a dict that fills missing keys
-    (``defaultdict``), an object with a ``functools.cached_property`` (read once, kept)."""
+    (``defaultdict``), an object with a ``functools.cached_property`` (read once, kept), an
+    iterator (``for v in it: break`` moves it on)."""
     kind = type(value)
     try:
         found = _filling.get(kind)
     except TypeError:
         return False
     if found is None:
-        found = _filling[kind] = (issubclass(kind, dict) and hasattr(kind, "__missing__")) or any(
-            isinstance(member, functools.cached_property)
-            for klass in kind.__mro__ for member in vars(klass).values())
+        found = _filling[kind] = (issubclass(kind, dict) and hasattr(kind, "__missing__")) \
+            or hasattr(kind, "__next__") or any(
+                isinstance(member, functools.cached_property)
+                for klass in kind.__mro__ for member in vars(klass).values())
     return found
 
 

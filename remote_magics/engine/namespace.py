@@ -228,7 +228,9 @@ def update_in_place(old: Any, new: Any) -> bool:
         elif _legacy_random_state(old):
             old.set_state(new.get_state())
         elif _plain_object(old):
-            old.__dict__.clear()
+            # a class's own __getstate__ may leave attributes out (a cache, a lock): kept
+            if getattr(type(old), "__getstate__", None) is getattr(object, "__getstate__", None):
+                old.__dict__.clear()
             old.__dict__.update(new.__dict__)
             return True
         else:
