@@ -52,16 +52,8 @@ def _runs_dynamic(value: Any, namespace: Mapping[str, Any]) -> bool:
     kind = value if isinstance(value, type) else type(value)
     if kind.__module__ != "__main__":  # an installed class keeps its module's globals
         return False
-    for klass in kind.__mro__[:-1]:
-        for member in vars(klass).values():
-            if isinstance(member, (staticmethod, classmethod)):  # no getattr: a class may hold
-                member = member.__func__  # a proxy, whose attributes are remote calls
-            elif isinstance(member, property):
-                member = member.fget
-            if (isinstance(member, types.FunctionType) and member.__globals__ is namespace
-                    and _calls_dynamic(member.__code__)):
-                return True
-    return False
+    return any(function.__globals__ is namespace and _calls_dynamic(function.__code__)
+               for klass in kind.__mro__[:-1] for function in serialize.class_functions(klass))
 
 
 @functools.lru_cache(maxsize=1024)

@@ -113,13 +113,12 @@ def prepare(
              and (n not in history or protocol.RESULT_NAME.fullmatch(n))
              and may_change(namespace[n])]
     watching = set(watch)
-    # a function that keeps state (`memo={}`, a closure) may be called under another name
-    # (`for g in [f]: g(1)`, `map(f, xs)`): watched whenever the cell reads it
+    # watched whenever the cell reads them: a function that keeps state (`memo={}`, a
+    # closure), which may be called under another name (`for g in [f]: g(1)`, `map(f, xs)`),
+    # and what fills itself when read (a defaultdict's `dd['a']`, a cached_property's)
     watch += [n for n in names if n in reads and n not in watching and n not in writes
-              and type(namespace[n]) is types.FunctionType and may_change(namespace[n])]
-    # what fills itself when read (a defaultdict's `dd['a']`, a cached_property's `obj.area`)
-    watch += [n for n in names if n in reads and n not in watching and n not in writes
-              and fills_when_read(namespace[n])]
+              and (type(namespace[n]) is types.FunctionType and may_change(namespace[n])
+                   or fills_when_read(namespace[n]))]
     watching = set(watch)
     watch += [n for n in names if n not in reads and n not in watching
               and may_change(namespace[n])]  # a function's global: the function may change it
@@ -237,8 +236,8 @@ class SettingsAgreed:
     """The process settings (:mod:`..engine.settings`) a target's engine was last seen to have:
     a run sends those that changed here since, and takes those its cell changed there."""
 
-    def __init__(self) -> None:
-        self.engine = ""
+    def __init__(self, engine: str) -> None:
+        self.engine = engine  # its id: a restarted engine has its own settings again
         self.state: dict[str, Any] = {}  # this side's settings when they last agreed
 
     def send(self) -> str | None:
@@ -262,8 +261,7 @@ def settings_agreed(target: Any) -> SettingsAgreed:
     agreed = _agreed.get(target)
     engine = getattr(target, "engine_id", "")
     if agreed is None or agreed.engine != engine:  # a restarted engine has its own defaults
-        agreed = _agreed[target] = SettingsAgreed()
-        agreed.engine = engine
+        agreed = _agreed[target] = SettingsAgreed(engine)
     return agreed
 
 

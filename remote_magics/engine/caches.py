@@ -83,15 +83,6 @@ def rebind(wrapper: Any, func: types.FunctionType) -> bool:
     return True
 
 
-#: The type of Python's caches (``functools._lru_cache_wrapper``, written in C).
-_CACHE = type(_plain_lru_cache(None)(lambda: None))
-
-
-def is_cache(obj: Any) -> bool:
-    """Whether ``obj`` is one of Python's caches (a cheap test, before :func:`function_of`)."""
-    return type(obj) is _CACHE
-
-
 def function_of(wrapper: Any) -> types.FunctionType | None:
     """The function a rebindable cache calls now; None for anything else."""
     try:
@@ -125,4 +116,4 @@ class RunCaches:
         return wrapper
 
 
-__all__ = ["install", "lru_cache", "rebind", "is_cache", "function_of", "RunCaches"]
+__all__ = ["install", "lru_cache", "rebind", "function_of", "RunCaches"]

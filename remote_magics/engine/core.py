@@ -565,11 +565,7 @@ class Engine:
                     reply, frames = self.bound_before(reply, content, namespace, client,
                                                       watched, sent, before, memos, proxied)
             reply.update(mode)
-            self._settings_changed(reply, settings_before)
-            if self.reset_in_run:
-                reply["reset"] = True
-            uploads.add_to(reply)
-            self.reply(stream, ident, parent, reply, frames)
+            self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
             return
         finally:
             self.running = None
@@ -586,7 +582,16 @@ class Engine:
             reply.update(mode)
         finally:
             lookup.close(asking)
-        self._settings_changed(reply, settings_before)
+        self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
+
+    def _reply_to_run(self, stream, ident, parent, reply: dict, frames: list, uploads: Any,
+                      settings_before: dict | None) -> None:
+        """Send a run's reply (its cell finished or failed), with what the run did besides its
+        names: the settings it changed, a ``%reset``, the uploads kept."""
+        if settings_before is not None:
+            changed = settings.differing(settings.snapshot(), settings_before)
+            if changed:  # `np.set_printoptions` in the cell: the notebook's too, as in one process
+                reply["settings"] = settings.encode(changed)
         if self.reset_in_run:
             reply["reset"] = True
         uploads.add_to(reply)
@@ -599,15 +604,6 @@ class Engine:
         if content.get("settings"):
             settings.take(settings.decode(content["settings"]))
         return settings.snapshot()
-
-    @staticmethod
-    def _settings_changed(reply: dict, before: dict | None) -> None:
-        """The settings the run changed (``np.set_printoptions`` in the cell), for the notebook
-        to take: a later plain cell there has them, as in one process."""
-        if before is not None:
-            changed = settings.differing(settings.snapshot(), before)
-            if changed:
-                reply["settings"] = settings.encode(changed)
 
     @staticmethod
     def _mark_input(output: dict, obj: Any, origins: dict[int, list[str]],
@@ -722,11 +718,7 @@ class Engine:
         parent = self.running
 
         def show(value: Any) -> None:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:  # a closed or replaced stream: nothing of it to order
-                    pass
+            quiet.flush_printed()
             shown = self.format_result(value) or {"data": {"text/plain": repr(value)},
                                                   "metadata": {}}
             self.session.send(self.kernel.iopub_socket, "execute_result",
@@ -802,7 +794,7 @@ class Engine:
                 if twin is not None:
                     namespace[name] = twin
                 continue
-            if caches.is_cache(value):
+            if serialize.is_cache_wrapper(value):
                 function = caches.function_of(value)
                 twin = twin_of(function) if function is not None else None
                 if twin is not None:  # a cache that lasts: it calls its function's twin
@@ -838,7 +830,7 @@ class Engine:
                 if any(twin is not None for twin in twins):
                     replaced = property(*(twin or part for twin, part in zip(twins, parts)),
                                         attribute.__doc__)
-            elif caches.is_cache(attribute):
+            elif serialize.is_cache_wrapper(attribute):
                 twin = twin_of(caches.function_of(attribute))
                 if twin is not None:
                     caches.rebind(attribute, twin)
@@ -997,11 +989,7 @@ class Engine:
         """Mark where the cell's own output ends (``remote_cell_ran``): the figures the
         post-execute hooks show next come after its result in the notebook, as in a plain
         cell. What the cell printed goes out first."""
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:  # a closed or replaced stream: nothing of it to order
-                pass
+        quiet.flush_printed()
         self.session.send(self.kernel.iopub_socket, protocol.CELL_RAN, {}, parent=parent,
                           ident=b"remote_cell_ran")
 

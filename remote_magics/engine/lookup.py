@@ -37,6 +37,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize
+from . import quiet
 
 _engine: Any = None
 _lock = threading.Lock()
@@ -122,9 +123,7 @@ def ask_input(prompt: str, parent: dict, password: bool) -> str:
     Waits until the answer comes: a person is typing. An interrupt of the run (the notebook's
     stop button) ends the wait with ipykernel's KeyboardInterrupt.
     """
-    for stream in (sys.stdout, sys.stderr):  # what the cell printed shows before the prompt
-        if stream is not None:
-            stream.flush()
+    quiet.flush_printed()  # what the cell printed shows before the prompt
     with _asking(parent, protocol.INPUT_REQUEST, "ask", {"prompt": str(prompt),
                                                           "password": bool(password)}) as ask:
         while True:

@@ -145,6 +145,16 @@ def _count_published(pub_thread) -> None:
     pub_thread.send_multipart = counted
 
 
+def flush_printed() -> None:
+    """Send what the cell printed so far (``sys.stdout``, ``sys.stderr``), so that what goes on
+    iopub next (a prompt, a result) comes after it, as in a plain cell."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # a closed or replaced stream (None): nothing of it to order
+            pass
+
+
 def mark() -> tuple | None:
     """The output counters now (take it once a reply is sent), to compare with at the next
     reply; None where nothing can be proved (streams not ours: another kernel, or replaced)."""

@@ -5,7 +5,6 @@ remote_magics: standard library only.
 """
 from __future__ import annotations
 
-import functools
 import gc
 import inspect
 import secrets
@@ -99,7 +98,7 @@ def describe(obj: Any, oid: str) -> dict:
         desc["dtype"] = _attempt(lambda: str(getattr(obj, "dtype", "")) or None)
     desc["size"], desc["size_exact"] = _attempt(lambda: _size(obj), (None, False))
     if kind is types.FunctionType:  # a run that calls it is sent these from the notebook
-        desc["globals"] = _attempt(lambda: list(_code_globals(obj.__code__)))
+        desc["globals"] = _attempt(lambda: list(serialize.code_globals(obj.__code__)))
     else:  # a cell's class, or an object of one: what its methods read, likewise
         klass = obj if isinstance(obj, type) else kind
         if getattr(klass, "__module__", None) == "__main__":
@@ -107,24 +106,13 @@ def describe(obj: Any, oid: str) -> dict:
     return desc
 
 
-#: The global names a code object uses (:func:`..wire.serialize.code_globals`), remembered.
-_code_globals = functools.lru_cache(maxsize=4096)(serialize.code_globals)
-
-
 def _class_globals(klass: type) -> list[str]:
     """The global names the methods of a cell's class (and of its cells' bases) use."""
     found: dict[str, None] = {}
     for owner in klass.__mro__:
-        if owner is not klass and getattr(owner, "__module__", None) != "__main__":
-            continue
-        for member in vars(owner).values():
-            if isinstance(member, (staticmethod, classmethod)):
-                member = member.__func__
-            parts = (member.fget, member.fset, member.fdel) if isinstance(member, property) \
-                else (member,)
-            for part in parts:
-                if isinstance(part, types.FunctionType):
-                    found.update(dict.fromkeys(_code_globals(part.__code__)))
+        if owner is klass or getattr(owner, "__module__", None) == "__main__":
+            for function in serialize.class_functions(owner):
+                found.update(dict.fromkeys(serialize.code_globals(function.__code__)))
     return list(found)
 
 

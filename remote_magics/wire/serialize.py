@@ -203,7 +203,7 @@ class Pickler(cloudpickle.CloudPickler):
         if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
             return module_attribute, ("IPython", "get_ipython")
         returning = getattr(_state, "returning", None)
-        cached = _is_cache_wrapper(obj)
+        cached = is_cache_wrapper(obj)
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
             # a cache's state is its function, which a cell cannot change: the receiver's own
@@ -793,6 +793,20 @@ def code_globals(code: types.CodeType) -> tuple[str, ...]:
     return tuple(found)
 
 
+def class_functions(klass: type) -> list[types.FunctionType]:
+    """The functions of a class's own members: its methods, static and class methods, and the
+    parts of its properties (read from its ``__dict__``: no ``getattr``, which on a class holding
+    a proxy would be a remote call)."""
+    found = []
+    for member in vars(klass).values():
+        if isinstance(member, (staticmethod, classmethod)):
+            member = member.__func__
+        parts = (member.fget, member.fset, member.fdel) if isinstance(member, property) \
+            else (member,)
+        found += [part for part in parts if isinstance(part, types.FunctionType)]
+    return found
+
+
 def fingerprint(obj: Any, limit: int | None = None) -> bytes | None:
     """A digest of ``obj``'s pickle, to see whether code changed it in place.
 
@@ -1002,7 +1016,8 @@ def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
 _CACHE_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
 
 
-def _is_cache_wrapper(obj: Any) -> bool:
+def is_cache_wrapper(obj: Any) -> bool:
+    """Whether ``obj`` is one of Python's caches (``lru_cache``, ``cache``)."""
     return type(obj) is _CACHE_WRAPPER
 
 
@@ -1059,7 +1074,7 @@ def cached_function(func: types.FunctionType, maxsize: int | None, typed: bool,
     :func:`_as_cached_function`), or the receiver's own cache of it (see :func:`_origin`), or
     the cache an engine keeps for that one (``token``: see :func:`keeping_caches`)."""
     held = _own(origin)
-    if _is_cache_wrapper(held) and getattr(held.__wrapped__, "__code__", None) == func.__code__:
+    if is_cache_wrapper(held) and getattr(held.__wrapped__, "__code__", None) == func.__code__:
         return _reusing(held)
     caches = getattr(_state, "caches", None)
     if token is not None and caches is not None:
