@@ -261,15 +261,15 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
         if name in shell.user_ns_hidden:  # what IPython compares a hidden one with
             shell.user_ns_hidden[name] = value
     builtin_under = builtins.__dict__.pop("_", _NONE)
-    # as in a notebook's kernel, where Python leaves them out: pytest shows ResourceWarnings,
-    # and one for a pipe another test left open, collected during a cell, reads as its output
-    warnings.filterwarnings("ignore", category=ResourceWarning)
     prefix = "" if way == "plain" else f"%%remote --target {target} --download={way}\n"
     recorder = _Recorder(shell)
     try:
         # a warning shows on stderr once per place, as in a kernel (pytest records them instead)
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            # but not a ResourceWarning, which a kernel leaves out too: one for a pipe another
+            # test left open, collected during a cell, would read as that cell's output
+            warnings.filterwarnings("ignore", category=ResourceWarning)
             warnings.showwarning = _warning_to_stderr
             outcomes = [recorder.run(prefix + source) for source in cells]
         fetched: dict[int, Any] = {}  # one proxy, one value: names sharing it still share
