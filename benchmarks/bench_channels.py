@@ -92,8 +92,8 @@ def run(bench: Bench) -> None:
     count = 10 if bench.quick else 100
     size = count * 10 * MB
     # the network rows each on an engine of their own: a target that ran an --async job has a
-    # second connection (the job's) whose iopub gets a copy of every message too, which would
-    # double what a plain cell's channel moves (see the note)
+    # second connection (the job's), which gets a copy of every iopub message too (the big
+    # frames no longer go there: see the note)
     with peers.raw_zmq() as peer, peers.ours("bench-channels") as same, \
             peers.ours("bench-channels-net") as net, \
             peers.ours("bench-channels-net-up") as net_up:
@@ -107,10 +107,11 @@ def run(bench: Bench) -> None:
         for name in [f"item_{o.target.name.replace('-', '_')}" for o in (same, net, net_up)
                      ] + ["ch", "up", "job", "total"]:
             same.shell.user_ns.pop(name, None)
-    bench.note("channels: the network-path rows use an engine each. On one that has run an "
-               "--async job, the job's idle connection receives a copy of every iopub message "
-               "too, so a plain cell's channel moved about 0.75 GB/s there, with twice the "
-               "payload in the notebook's memory (measured while building this row).")
+    bench.note("channels: the network-path rows use an engine each, and their big frames go by "
+               "the data port of the connection relaying the run. Before they did (on iopub), an "
+               "engine that had run an --async job sent every big frame twice, once to the job's "
+               "idle connection too: a plain cell's channel moved about 0.75 GB/s there, with "
+               "twice the payload in the notebook's memory.")
     for row_id, text in (("channels.down", "remote → notebook"), ("channels.up",
                                                                   "notebook → remote"),
                          ("channels.down.net", "remote → notebook, network path"),

@@ -79,13 +79,13 @@ def finish(channels: list, error: BaseException | None) -> None:
         channel._finish(error)
 
 
-def deliver(msg: dict) -> None:
-    """Hand a ``remote_channel_*`` iopub message to its channel (the connection's relay calls it)."""
+def deliver(msg: dict, conn: Connection) -> None:
+    """Hand a ``remote_channel_*`` iopub message to its channel (``conn``'s relay calls it)."""
     channel = _open.get(msg["content"].get("channel", ""))
     if channel is None:
         log.debug("remote_magics: a message for an unknown channel was dropped")
         return
-    channel._deliver(msg)
+    channel._deliver(msg, conn)
 
 
 def acknowledged(msg: dict) -> None:
@@ -288,7 +288,7 @@ class Channel:
 
     # --- the relay's side ------------------------------------------------------------------
 
-    def _deliver(self, msg: dict) -> None:
+    def _deliver(self, msg: dict, conn: Connection) -> None:
         content = msg["content"]
         if msg["msg_type"] == protocol.CHANNEL_CLOSE:
             self._finish(None)
@@ -299,6 +299,11 @@ class Channel:
             return
         self._taken.extend(shared.shared_fds(content))  # same host: big frames in segments
         try:
+            if content.get("ported"):  # elsewhere: big frames by the relaying connection's link
+                if conn.link is None:
+                    raise streaming.StreamError("its big frames came by a data port link this "
+                                                "connection does not have")
+                frames = conn.link.claim(content, frames)
             frames = shared.attach_shared(content, frames)
         except streaming.StreamError as err:
             log.error("remote_magics: dropped a channel message: %s", err)

@@ -167,6 +167,36 @@ def test_big_arrays_over_the_network_path_come_whole_and_intact(shell, cell, str
     assert streaming.stats["shared_received"] == before
 
 
+def test_big_arrays_by_the_data_port_come_once_by_the_relaying_connections_link(shell):
+    """Across hosts a remote cell's big frames go by the data-port link of the connection that
+    relays its run: intact (the cell may change an array it sent), counted once, and never on
+    iopub, where the idle connection of an earlier --async job would get a copy of each."""
+    target = remote_magics.connect(name="channels-port")
+    try:
+        with network_path(target, port=True):  # before the first job: its twin takes it too
+            jobs.submit(target, "pass", {}).result(60)  # a job's connection, idle from now
+            idle = target.job_queue.connection
+            while idle.iopub.poll(0):
+                idle.iopub.recv_multipart()
+            ported_before = streaming.stats["ported_received"]
+            result = shell.run_cell("%%remote --target channels-port --channel ch\n"
+                                    "import numpy as np\nblock = np.arange(1_250_000)\n"
+                                    "for i in range(8):\n    block[0] = -i\n    ch.send(block)",
+                                    store_history=False)
+            assert result.error_in_exec is None, result.error_in_exec
+            got = list(shell.user_ns.pop("ch"))
+            on_idle_iopub = 0
+            while idle.iopub.poll(100):
+                on_idle_iopub += sum(len(frame) for frame in idle.iopub.recv_multipart())
+        assert [int(block[0]) for block in got] == [0, -1, -2, -3, -4, -5, -6, -7]
+        assert all(np.array_equal(block[1:], np.arange(1, 1_250_000)) for block in got)
+        assert streaming.stats["ported_received"] - ported_before == 8 * got[0].nbytes
+        assert on_idle_iopub < 200_000, f"the idle connection got {on_idle_iopub} bytes"
+    finally:
+        jobs.shutdown(target)
+        remote_magics.disconnect("channels-port")
+
+
 # --- notebook → remote cell: shared memory, pacing, authentication ---------------------------
 
 def _our_segments() -> int:

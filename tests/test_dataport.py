@@ -111,11 +111,17 @@ def test_a_transfer_id_sent_again_on_a_link_is_a_replay_and_closes_it(pair, capl
     assert engine.closed and "replay" in caplog.text
 
 
-def test_unclaimed_transfers_beyond_a_few_are_dropped(pair):
+def test_unclaimed_transfers_beyond_a_few_and_beyond_the_channel_window_are_dropped(
+        pair, monkeypatch):
     _, client, engine = pair
-    contents = [_message(client, [os.urandom(1000)]) for _ in range(dataport.KEEP + 2)]
+    monkeypatch.setattr(dataport, "KEEP_BYTES", 3000)  # a window of three 1,000-byte messages
+    kept = [_message(client, [os.urandom(1000)]) for _ in range(3)]
+    engine.claim(kept[-1], [b""])  # more than KEEP, within the window: all are kept
+    for content in kept[:-1]:
+        assert len(engine.claim(content, [b""])[0]) == 1000
+    contents = [_message(client, [os.urandom(1000)]) for _ in range(5)]
     engine.claim(contents[-1], [b""])  # the newest arrived: all before it did too
-    assert len(engine.done) == dataport.KEEP - 1
+    assert list(engine.done) == [c["ported"]["transfer"] for c in contents[2:4]]  # 3,000 bytes
     client.close()  # so the claim below does not wait for more
     with pytest.raises(streaming.StreamError, match="did not arrive"):
         engine.claim(contents[0], [b""])

@@ -58,7 +58,7 @@ LATE_MARKER = "[remote_magics: late output from an earlier cell]\n"
 RECEIVED_HISTORY = 1 << 14
 
 
-_iopub_handlers: dict[str, Callable[[dict], None]] = {}
+_iopub_handlers: dict[str, Callable[[dict, "Connection"], None]] = {}
 _control_handlers: dict[str, Callable[[dict], None]] = {}
 _twin_blocks = itertools.count(1)
 _thread_role = threading.local()
@@ -96,8 +96,9 @@ class _Session(Session):
         return f"{self.id_prefix}{number}"
 
 
-def handle_iopub(msg_type: str, handler: Callable[[dict], None]) -> None:
-    """Give iopub messages of ``msg_type`` (a channel's, say) to ``handler``, not to a request's output."""
+def handle_iopub(msg_type: str, handler: Callable[[dict, "Connection"], None]) -> None:
+    """Give iopub messages of ``msg_type`` (a channel's, say) to ``handler``, not to a request's
+    output, with the connection that relays them (whose data-port link may hold their frames)."""
     _iopub_handlers[msg_type] = handler
 
 
@@ -674,7 +675,7 @@ class Connection:
             elif msg["msg_type"] == protocol.INPUT_REQUEST:
                 self.answer_input(msg)
             elif msg["msg_type"] in _iopub_handlers:
-                _iopub_handlers[msg["msg_type"]](msg)
+                _iopub_handlers[msg["msg_type"]](msg, self)
             elif on_output is not None:
                 if (msg["msg_type"] == protocol.TRANSFER and self.link is not None
                         and msg["content"].get("direction") == "download"):

@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..wire import protocol, serialize, shared, streaming
+from ..wire import dataport, protocol, serialize, shared, streaming
 
 _channels: dict[str, "Channel"] = {}
 _lock = threading.Lock()
@@ -276,6 +276,19 @@ class Channel:
         # same host (the notebook maps our segments): each big frame is written once into a
         # sealed segment the notebook maps, instead of copied through iopub and digested twice
         placer = engine.shared if request.get("shared_ok") is True else None
+        # elsewhere: big frames by the data-port link of the client that relays the run. Only
+        # that connection reads them (iopub would give every connection of the notebook a
+        # copy), they are in the socket's buffers when ``port`` returns (no copy for ZeroMQ's
+        # thread), and the link digests them while they go
+        link = (engine.data_link(self._parent) if placer is None and self._parent is not None
+                and dataport.big_frames(frames) else None)
+        if link is not None:
+            try:
+                frames, ported = dataport.port(link, frames, scheme)
+                content = dict(content, ported=ported)
+            except OSError as err:  # the link is closed now: the message goes whole on iopub
+                engine.kernel.log.warning("remote_magics: data port failed (%s); channel %s "
+                                          "sends on iopub", err, self.id[:8])
         out = streaming.Outgoing(engine.key, frames, protocol.STREAM_CHUNK if placer else None,
                                  shared=placer, owner=self._owner, scheme=scheme)
         if out.streamed:  # no room in shared memory now: iopub carries the message whole

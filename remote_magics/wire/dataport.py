@@ -70,8 +70,11 @@ MAX_FRAMES = 4096
 STEP = 2 << 20
 #: Socket buffers asked for (the kernel caps them at its own limits).
 SOCKET_BUFFER = 8 << 20
-#: Transfers a link keeps received but unclaimed (an abandoned request's) before dropping the oldest.
+#: Transfers a link keeps received but unclaimed (an abandoned request's) before dropping the
+#: oldest, unless all it keeps fit in :data:`KEEP_BYTES`: a remote cell's channel sends up to
+#: that many bytes ahead of the notebook's acknowledgements, each message a transfer.
 KEEP = 2
+KEEP_BYTES = protocol.CHANNEL_WINDOW_BYTES
 #: Transfer ids a link remembers, to refuse one sent again.
 SEEN = 4096
 
@@ -297,8 +300,8 @@ class Link:
         with self._cond:
             self.under_way = None
             self.done[incoming.id] = incoming
-            while len(self.done) > KEEP:  # an abandoned request's: nobody will claim it
-                dropped, _ = self.done.popitem(last=False)
+            while len(self.done) > KEEP and sum(t.total for t in self.done.values()) > KEEP_BYTES:
+                dropped, _ = self.done.popitem(last=False)  # an abandoned request's: unclaimed
                 log.info("remote_magics: dropped unclaimed data-port transfer %s", dropped[:8])
             self._cond.notify_all()
 
@@ -513,6 +516,25 @@ def big_frames(frames: Sequence, chunk: int = protocol.STREAM_CHUNK) -> list[int
     return [i for i, frame in enumerate(frames) if memoryview(frame).nbytes > chunk]
 
 
+def port(link: Link, frames: Sequence, scheme: str = protocol.HMAC_SHA256,
+         on_progress: Callable[[int, int], None] | None = None) -> tuple[list, dict]:
+    """Send the big frames of a message over ``link`` now; the frames the message itself
+    carries (an empty placeholder at each of those) and its ``ported`` field.
+
+    The bytes are in the kernel's socket buffers when it returns: the sender may change them.
+    Raises ``OSError`` when the link fails (send the message another way then: nothing of it
+    reached the peer's code).
+    """
+    indexes = big_frames(frames)
+    views = [_bytes_view(frames[i]) for i in indexes]
+    transfer, digest = link.send(views, scheme, on_progress)
+    placed = list(frames)
+    for index in indexes:
+        placed[index] = b""
+    return placed, {"transfer": transfer, "digest": digest,
+                    "frames": [[i, v.nbytes] for i, v in zip(indexes, views)]}
+
+
 def send(session: Any, sock: Any, link: Link, msg_type: str, content: dict, frames: Sequence,
          key: bytes, *, parent: dict | None = None, ident: Any = None,
          scheme: str = protocol.HMAC_SHA256,
@@ -522,16 +544,9 @@ def send(session: Any, sock: Any, link: Link, msg_type: str, content: dict, fram
     Raises ``OSError`` when the link fails before the message is sent (send it by
     :func:`.streaming.send` then: nothing of it reached the peer's code).
     """
-    indexes = big_frames(frames)
-    views = [_bytes_view(frames[i]) for i in indexes]
-    transfer, digest = link.send(views, scheme, on_progress)
-    placed = list(frames)
-    for index in indexes:
-        placed[index] = b""
-    content = dict(content, ported={"transfer": transfer, "digest": digest,
-                                    "frames": [[i, v.nbytes] for i, v in zip(indexes, views)]})
-    return streaming.send(session, sock, msg_type, content, placed, key, parent=parent,
-                          ident=ident, chunk=None, scheme=scheme)
+    placed, ported = port(link, frames, scheme, on_progress)
+    return streaming.send(session, sock, msg_type, dict(content, ported=ported), placed, key,
+                          parent=parent, ident=ident, chunk=None, scheme=scheme)
 
 
 def _bytes_view(frame: Any) -> memoryview:
