@@ -6,7 +6,8 @@ Julia Evans' pandas cookbook. Each is run under nbclient
 - ``plain``: a plain python3 kernel, twice (cells whose two plain runs differ are unseeded
   randomness or timings, and are not compared);
 - ``all`` / ``small`` / ``none``: the same kernel with ``%load_ext remote_magics`` and
-  ``%remote_connect`` first, every code cell run as ``%%remote --download=...``;
+  ``%remote_connect`` first, every code cell run as ``%%remote --download=...`` (but a cell
+  that starts with :data:`PLAIN`, for notebooks that mix plain and remote cells);
 - ``kernel``: the notebook unchanged under the remote kernelspec (every cell runs remotely).
 
 Every way starts with the same cell seeding Python's and NumPy's global random generators, so
@@ -193,6 +194,9 @@ def pandas_cookbook() -> list[tuple[str, list[str], Path]]:
 
 #: The first cell of every way: the global random generators seeded alike.
 SEED = "import random as _random, numpy as _numpy\n_random.seed(0)\n_numpy.random.seed(0)"
+#: A cell that starts with this line runs plainly in the ``all``/``small``/``none`` ways too:
+#: a notebook that mixes plain and remote cells, as people use ``%%remote``.
+PLAIN = "# plain\n"
 #: Cells the harness puts before the corpus's own in a way (their outcomes are dropped).
 _SETUP = {"plain": 1, "kernel": 1, "all": 2, "small": 2, "none": 2}
 
@@ -204,7 +208,8 @@ def _notebook(cells: Iterable[str], mode: str) -> nbformat.NotebookNode:
         nb.cells.append(new("%load_ext remote_magics\n%remote_connect --name differential"))
         # an empty cell stays empty: Jupyter does not run it (``%%remote`` alone would be
         # IPython's own "cell body is empty" UsageError)
-        nb.cells.extend(new(f"%%remote --download={mode}\n{source}" if source.strip() else "")
+        nb.cells.extend(new(source if not source.strip() or source.startswith(PLAIN)
+                            else f"%%remote --download={mode}\n{source}")
                         for source in [SEED, *cells])
     else:
         nb.cells.extend(new(source) for source in [SEED, *cells])

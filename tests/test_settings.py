@@ -56,3 +56,44 @@ def test_a_value_the_other_side_cannot_read_is_left_out_alone():
     text = base64.b64encode(pickle.dumps(each)).decode()
     assert settings.decode(text) == {"numpy.precision": 4}
     assert settings.decode("not base64 at all!") == {}
+
+
+def test_logging_crosses_levels_and_output_handlers_and_keeps_the_others_on_their_side(
+        tmp_path):
+    import logging
+
+    logger = logging.getLogger("rm-settings-test")
+    before = settings.snapshot()
+    file_handler = logging.FileHandler(tmp_path / "log.txt")
+    shown = logging.StreamHandler(sys.stderr)
+    shown.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    try:
+        logger.setLevel(logging.DEBUG)
+        logger.propagate = False
+        logger.addHandler(file_handler)
+        logger.addHandler(shown)
+        changed = settings.differing(settings.snapshot(), before)
+        level, propagate, disabled, handlers = changed["logging.logger.rm-settings-test"]
+        assert (level, propagate, disabled) == (logging.DEBUG, False, False)
+        assert [kind for kind, *_ in handlers] == ["stream"]  # the file's stays here
+        crossed = settings.decode(settings.encode(changed))  # as the other side takes it
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+        settings.take(crossed)
+        assert logger.level == logging.DEBUG and not logger.propagate
+        assert file_handler in logger.handlers and shown not in logger.handlers  # made again
+        made = [h for h in logger.handlers if h is not file_handler]
+        assert len(made) == 1 and made[0].stream is sys.stderr
+        assert made[0].formatter._fmt == "%(levelname)s %(message)s"
+        logger.setLevel(logging.NOTSET)  # back to the defaults: that crosses too
+        assert settings.differing(settings.snapshot(), settings.snapshot()) == {}
+        now = settings.snapshot()
+        logger.handlers.clear()
+        logger.propagate = True
+        assert settings.differing(settings.snapshot(), now)["logging.logger.rm-settings-test"] \
+            == (logging.NOTSET, True, False, ())
+    finally:
+        logger.handlers.clear()
+        logger.setLevel(logging.NOTSET)
+        logger.propagate = True
+        file_handler.close()

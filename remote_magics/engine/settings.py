@@ -2,7 +2,8 @@
 
 A plain notebook runs every cell in one process, so a setting one cell makes holds for the
 cells after it: the recursion limit, the ``decimal`` context, NumPy's print options, pandas'
-options, matplotlib's ``rcParams``. A remote cell runs in another process; so that it behaves as
+options, matplotlib's ``rcParams``, the configuration of ``logging`` (levels, and the handlers
+that print to the cell's output). A remote cell runs in another process; so that it behaves as
 a plain one, each side sends the settings it changed since they last agreed (a run request
 carries the notebook's, its reply the engine's), and the other side takes them.
 
@@ -126,6 +127,77 @@ def _matplotlib_write(module: Any, name: str, value: Any) -> None:
     module.rcParams[name] = value
 
 
+# logging: the ``disable`` level, and each logger's level, propagation, whether disabled and
+# its handlers that mean the same on either side (a stream handler to this process's
+# ``sys.stdout`` or ``sys.stderr``, which a kernel shows as the cell's output, and a null
+# handler); others (a file's, a socket's) stay on their side, as does a handler's filters.
+
+#: The loggers once seen configured here: listed from then on, so that going back to the
+#: defaults (``setLevel(NOTSET)``, handlers removed) crosses too.
+_loggers_seen: set[str] = set()
+
+
+def _logging_handlers(module: Any, handlers: list) -> tuple:
+    return tuple((handler, handler.level, handler.formatter) for handler in handlers)
+
+
+def _logging_read(module: Any) -> tuple:
+    manager, root = module.Logger.manager, module.root
+    entries = [manager.disable, ("", root.level, root.propagate, root.disabled,
+                                 _logging_handlers(module, root.handlers))]
+    logger_class, seen = module.Logger, _loggers_seen
+    for name, logger in manager.loggerDict.items():
+        if not isinstance(logger, logger_class):  # a placeholder for a dotted name's parent
+            continue
+        if name not in seen:
+            if not (logger.level or logger.handlers or not logger.propagate or logger.disabled):
+                continue
+            seen.add(name)
+        entries.append((name, logger.level, logger.propagate, logger.disabled,
+                        _logging_handlers(module, logger.handlers)))
+    return tuple(entries)
+
+
+def _portable_handler(module: Any, handler: Any) -> tuple | None:
+    """How a handler is made again on the other side, or None (it stays on its own)."""
+    if type(handler) is module.NullHandler:
+        return ("null", "", handler.level, None)
+    if type(handler) is module.StreamHandler:
+        stream = ("stdout" if handler.stream is sys.stdout else
+                  "stderr" if handler.stream is sys.stderr else None)
+        if stream is not None:
+            return ("stream", stream, handler.level, handler.formatter)
+    return None
+
+
+def _logging_spell(module: Any, state: tuple) -> dict[str, Any]:
+    disable, *loggers = state
+    spelled: dict[str, Any] = {"disable": disable}
+    for name, level, propagate, disabled, handlers in loggers:
+        made = tuple(filter(None, (_portable_handler(module, handler)
+                                   for handler, _, _ in handlers)))
+        spelled["logger." + name] = (level, propagate, disabled, made)
+    return spelled
+
+
+def _logging_write(module: Any, name: str, value: Any) -> None:
+    if name == "disable":
+        module.disable(value)
+        return
+    level, propagate, disabled, handlers = value
+    logger = module.getLogger(name[len("logger."):] or None)
+    logger.setLevel(level)
+    logger.propagate, logger.disabled = propagate, disabled
+    for handler in [h for h in logger.handlers if _portable_handler(module, h) is not None]:
+        logger.removeHandler(handler)
+    for kind, stream, handler_level, formatter in handlers:
+        handler = (module.NullHandler() if kind == "null" else
+                   module.StreamHandler(getattr(sys, stream)))
+        handler.setLevel(handler_level)
+        handler.setFormatter(formatter)
+        logger.addHandler(handler)
+
+
 #: Each library's settings: how to read its state, to spell a state out (None: it cannot be),
 #: and to set one setting by its own name.
 LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
@@ -138,6 +210,7 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "numpy": (_numpy_read, lambda module, state: dict(state), _numpy_write),
     "pandas": (_pandas_read, _pandas_spell, _pandas_write),
     "matplotlib": (_matplotlib_read, _matplotlib_spell, _matplotlib_write),
+    "logging": (_logging_read, _logging_spell, _logging_write),
 }
 
 
