@@ -53,6 +53,7 @@ class CellNames:
     ``lists_names``: the cell lists the notebook's names (``%who``, ``%whos``, ``%who_ls``), or
     sees them all (``'df' in globals()``, ``dir()``, ``import __main__``, ``doctest.testmod()``),
     so it reads every one of them.
+    ``magics``: the magics the cell runs, as ``("line" | "cell", name)``.
     """
 
     reads: tuple[str, ...]
@@ -63,6 +64,7 @@ class CellNames:
     maybe_changed: tuple[str, ...] = ()
     lists_names: bool = False
     quiet: bool = False
+    magics: tuple[tuple[str, str], ...] = ()
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -90,6 +92,7 @@ def analyze(code: str) -> CellNames:
         lists_names=walker.lists_names or ("__main__" in code and _reads_main(tree)),
         maybe_changed=tuple(name for name in {**_maybe_changed(tree), **walker.changed}
                             if name in walker.reads),
+        magics=tuple(walker.magics),
     )
 
 
@@ -470,6 +473,7 @@ class _Walker:
         self.star_import = False
         self.lists_names = False
         self.changed: dict[str, None] = {}  # maybe changed in place by code run from a string
+        self.magics: dict[tuple[str, str], None] = {}  # ("line" | "cell", name) the cell runs
 
     # -- traversal --------------------------------------------------------------------------
 
@@ -608,6 +612,10 @@ class _Walker:
         and what IPython's magics bind: ``%run``'s script's names, ``%%capture``'s NAME."""
         self.visit_children(node)
         magic = _line_magic(node)
+        shell = _shell_call(node)
+        if shell is not None and shell[0] in ("run_line_magic", "run_cell_magic") and shell[1] \
+                and shell[1][0]:
+            self.magics[(shell[0][len("run_"):-len("_magic")], shell[1][0])] = None
         if magic in _LISTING_MAGICS or _sees_the_namespace(node):
             self.lists_names = True
         elif magic == "run":  # the script's names land in the notebook, as `import *`'s do

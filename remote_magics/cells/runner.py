@@ -93,6 +93,9 @@ def prepare(
     naming the first value that cannot be pickled; nothing has been sent by then.
     """
     cell = capture.analyze(code)
+    magics = custom_magics(cell)
+    # the body of a magic a notebook cell made is text the analysis cannot read: every name
+    lists_names = cell.lists_names or bool(magics)
     barrier = bytecode_barrier(getattr(target, "details", None) or {})
     names = [name for name in cell.reads if name in namespace
              and not (name in hidden and hidden[name] is namespace[name])]
@@ -146,7 +149,19 @@ def prepare(
             inputs += more
             frames += more_frames
             watch += sharing
-        if cell.lists_names:  # %whos: every name of the notebook, as a plain cell lists them
+        if magics:  # the magics the notebook made, registered at the engine for the cell
+            magics = [(kind, name, input_name, {input_name: made})
+                      for kind, name, made in magics if made is not None
+                      for input_name in [f"{MAGIC_INPUT}{kind}_{name}"]]
+            for kind, name, input_name, made in list(magics):
+                try:
+                    more, more_frames = pickle_inputs(stream, [input_name], made, target, barrier)
+                except (SerializationError, ProxyError):  # it stays unknown there, as before
+                    magics.remove((kind, name, input_name, made))
+                    continue
+                inputs += more
+                frames += more_frames
+        if lists_names:  # %whos: every name of the notebook, as a plain cell lists them
             listed = shipped | set(inputs_named(inputs))
             for name in listable(namespace, hidden, target, skip=listed):
                 try:
@@ -181,12 +196,44 @@ def prepare(
         content["settings"] = changed
     if cell.quiet:
         content["quiet"] = True
-    if cell.lists_names:  # every name the notebook holds went: one missing there is missing here
+    if lists_names:  # every name the notebook holds went: one missing there is missing here
         content["all_names"] = True
+    if magics:
+        content["magics"] = [[kind, name, input_name] for kind, name, input_name, _ in magics]
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
                    stream.sent())
+
+
+#: Packages whose magics every kernel of ours has: IPython's own, ipykernel's and ours.
+_KERNEL_MAGIC_PACKAGES = frozenset(("IPython", "ipykernel", "remote_magics"))
+#: The input name under which a magic of the notebook's goes (then ``kind_name``).
+MAGIC_INPUT = "__remote_magics_magic_"
+
+
+def custom_magics(cell: capture.CellNames) -> list[tuple[str, str, Any]]:
+    """The magics ``cell`` runs that the notebook has from elsewhere than IPython (a cell's
+    ``@register_cell_magic``, a module's, an extension's), as ``(kind, name, what makes it)``:
+    the function, or the ``Magics`` class whose method it is (None: the notebook has no such
+    magic; a remote cell made it). The engine registers them for the cell, as a plain cell
+    finds them in the notebook."""
+    if not cell.magics:
+        return []
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return []
+    found = []
+    for kind, name in cell.magics:
+        magic = shell.magics_manager.magics.get(kind, {}).get(name)
+        owner = getattr(magic, "__self__", None)
+        made = type(owner) if owner is not None and not isinstance(owner, type) else magic
+        package = (getattr(made, "__module__", None) or "").split(".")[0]
+        if package not in _KERNEL_MAGIC_PACKAGES:  # None: unknown here (a remote cell made it)
+            found.append((kind, name, made))
+    return found
 
 
 def globals_of_functions(namespace: Mapping[str, Any], names: Iterable[str]) -> list[str]:

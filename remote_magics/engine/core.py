@@ -550,6 +550,7 @@ class Engine:
                     if item.get("name") in namespace}  # the notebook's objects, as they came
             self._functions_see_this_run(namespace, bool(content.get("lookup")),
                                          bool(content.get("all_names")))
+            self._register_magics(content, namespace, sent)
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
@@ -596,6 +597,25 @@ class Engine:
             reply["reset"] = True
         uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
+
+    def _register_magics(self, content: dict, namespace: dict, sent: dict) -> None:
+        """Register the notebook's own magics the cell runs (``content["magics"]``: kind,
+        name, and the input that holds the function or ``Magics`` class), as a plain cell
+        finds them; they stay registered here, as they are there."""
+        shell = getattr(self.kernel, "shell", None)
+        for kind, name, input_name in content.get("magics", ()):
+            made = namespace.pop(input_name, None)
+            sent.pop(input_name, None)
+            if made is None or shell is None:
+                continue
+            try:
+                if isinstance(made, type):
+                    shell.register_magics(made)
+                else:
+                    shell.register_magic_function(made, magic_kind=kind, magic_name=name)
+            except Exception:  # it stays unknown here: the cell says so as before
+                self.kernel.log.warning("remote_magics: could not register the notebook's "
+                                        "magic %s", name, exc_info=True)
 
     @staticmethod
     def _take_settings(content: dict) -> dict:

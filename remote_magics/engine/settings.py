@@ -2,10 +2,12 @@
 
 A plain notebook runs every cell in one process, so a setting one cell makes holds for the
 cells after it: the recursion limit, the ``decimal`` context, NumPy's print options, pandas'
-options, matplotlib's ``rcParams``, the configuration of ``logging`` (levels, and the handlers
-that print to the cell's output). A remote cell runs in another process; so that it behaves as
-a plain one, each side sends the settings it changed since they last agreed (a run request
-carries the notebook's, its reply the engine's), and the other side takes them.
+options and error handling (``np.seterr``), matplotlib's ``rcParams``, the ``warnings``
+filters, the configuration of ``logging`` (levels, and the handlers that print to the cell's
+output), the environment variables a cell sets and the working directory. A remote cell runs in
+another process; so that it behaves as a plain one, each side sends the settings it changed
+since they last agreed (a run request carries the notebook's, its reply the engine's), and the
+other side takes them.
 
 :func:`snapshot` reads them (flat: ``"pandas.display.max_rows": 10``), only for the libraries
 already imported; :func:`differing` says which changed; :func:`take` sets them, and keeps those
@@ -57,11 +59,60 @@ def _decimal_write(module: Any, name: str, value: Any) -> None:
 
 
 def _numpy_read(module: Any) -> tuple:
-    return tuple(module.get_printoptions().items())
+    return tuple(module.get_printoptions().items()), tuple(module.geterr().items())
+
+
+def _numpy_spell(module: Any, state: tuple) -> dict[str, Any]:
+    printing, errors = state
+    return {**dict(printing), **{"err." + name: value for name, value in errors}}
 
 
 def _numpy_write(module: Any, name: str, value: Any) -> None:
-    module.set_printoptions(**{name: value})
+    if name.startswith("err."):  # np.seterr: what a division by zero does
+        module.seterr(**{name[len("err."):]: value})
+    else:
+        module.set_printoptions(**{name: value})
+
+
+# warnings: the filters, in order (``warnings.filterwarnings('ignore')``, ``simplefilter``).
+# Each crosses as text, its category by name, so that one of a library the other side lacks
+# (or of a class a cell made) drops that filter only.
+
+def _warnings_spell(module: Any, state: tuple) -> dict[str, Any]:
+    entries = []
+    for action, message, category, where, lineno in state:
+        entries.append((action, getattr(message, "pattern", None), getattr(message, "flags", 0),
+                        (getattr(category, "__module__", ""), getattr(category, "__qualname__", "")),
+                        getattr(where, "pattern", None), lineno))
+    return {"filters": tuple(entries)}
+
+
+def _warning_class(module_name: str, qualname: str) -> Any:
+    import importlib
+
+    try:
+        found: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
+        for part in qualname.split("."):
+            found = getattr(found, part)
+    except Exception:
+        return None
+    return found if isinstance(found, type) and issubclass(found, Warning) else None
+
+
+def _warnings_write(module: Any, name: str, value: Any) -> None:
+    import re
+
+    filters = []
+    for action, message, flags, category, where, lineno in value:
+        kind = _warning_class(*category)
+        if kind is not None:
+            filters.append((action, None if message is None else re.compile(message, flags),
+                            kind, None if where is None else re.compile(where), lineno))
+    module.resetwarnings()  # tells the C side the filters changed (its registries start over)
+    module.filters.extend(filters)
+    mutated = getattr(module, "_filters_mutated", None)
+    if mutated is not None:
+        mutated()
 
 
 #: pandas' option tree as last walked: the tree, each dict in it (its branches) with the
@@ -198,19 +249,121 @@ def _logging_write(module: Any, name: str, value: Any) -> None:
         logger.addHandler(handler)
 
 
+# os: the environment variables a cell set or deleted (those that differ from what the process
+# started with), and the working directory. A variable that names this machine or process
+# (``PATH``, ``HOME``, a kernel's own) stays on its side; the working directory crosses only to
+# the same directory (same device and inode: a target on this host).
+
+#: Environment variables that stay each process's own (and those starting with a prefix below).
+_OWN_ENVIRON = frozenset({
+    "PATH", "PYTHONPATH", "PYTHONHOME", "LD_LIBRARY_PATH", "LD_PRELOAD", "HOME", "PWD", "OLDPWD",
+    "SHELL", "USER", "LOGNAME", "HOSTNAME", "TMPDIR", "TEMP", "TMP", "DISPLAY", "MPLBACKEND",
+    "VIRTUAL_ENV", "CONDA_PREFIX", "CONDA_DEFAULT_ENV", "_"})
+_OWN_ENVIRON_PREFIXES = ("JPY_", "JUPYTER_", "IPY", "PYDEVD", "REMOTE_MAGICS_", "SSH_", "XDG_",
+                         "KERNEL_", "VSCODE_")
+_environ_seen: set[str] = set()  # once set by a cell: listed from then on (its deletion too)
+_environ_started: dict[str, str] | None = None
+
+
+def _environ_at_start() -> dict[str, str]:
+    """The environment this process started with (Linux keeps it apart from ``os.environ``);
+    elsewhere, the one it had when first asked."""
+    global _environ_started
+    if _environ_started is None:
+        import os
+
+        try:
+            with open("/proc/self/environ", "rb") as raw:
+                pairs = [item.split(b"=", 1) for item in raw.read().split(b"\0") if b"=" in item]
+            _environ_started = {os.fsdecode(k): os.fsdecode(v) for k, v in pairs}
+        except OSError:
+            _environ_started = dict(os.environ)
+    return _environ_started
+
+
+def _os_read(module: Any) -> tuple:
+    environ = module.environ
+    data = getattr(environ, "_data", None)  # the bytes behind it: no decoding per read
+    return (tuple(data.items()) if isinstance(data, dict) else tuple(environ.items()),
+            module.getcwd())
+
+
+def _os_spell(module: Any, state: tuple) -> dict[str, Any]:
+    items, cwd = state
+    spelled: dict[str, Any] = {}
+    try:
+        found = module.stat(cwd)
+        spelled["cwd"] = (cwd, found.st_dev, found.st_ino)
+    except OSError:
+        pass
+    started, decode = _environ_at_start(), module.fsdecode
+    now = {decode(name): decode(value) for name, value in items}
+    changed = {name for name in now if started.get(name) != now[name]}
+    changed |= {name for name in started if name not in now}
+    _environ_seen.update(name for name in changed if name not in _OWN_ENVIRON
+                         and not name.startswith(_OWN_ENVIRON_PREFIXES))
+    spelled.update(("environ." + name, now.get(name)) for name in _environ_seen)
+    return spelled
+
+
+def _os_write(module: Any, name: str, value: Any) -> None:
+    if name == "cwd":
+        path, device, inode = value
+        found = module.stat(path)
+        if (found.st_dev, found.st_ino) == (device, inode):  # the same directory: this host
+            module.chdir(path)
+        return
+    variable = name[len("environ."):]
+    _environ_seen.add(variable)
+    if value is None:
+        module.environ.pop(variable, None)
+    else:
+        module.environ[variable] = value
+    if variable == "TZ" and hasattr(__import__("time"), "tzset"):
+        __import__("time").tzset()  # as a cell that sets TZ does (time.tzname follows)
+
+
+# sys: the recursion limit, and the folders a cell put on ``sys.path`` (``sys.path.append('..')``
+# then an import): each crosses, at the front or the end as it was put, and is added where
+# missing; what the process's path had when this module was loaded stays each side's own.
+
+_path_at_start = tuple(sys.path)
+
+
+def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
+    limit, path = state
+    start = set(_path_at_start)
+    first = next((index for index, entry in enumerate(path) if entry in start), len(path))
+    added = [(index < first, entry) for index, entry in enumerate(path) if entry not in start]
+    return {"recursionlimit": limit,
+            "path": (tuple(entry for front, entry in added if front),
+                     tuple(entry for front, entry in added if not front))}
+
+
+def _sys_write(module: Any, name: str, value: Any) -> None:
+    if name == "recursionlimit":
+        module.setrecursionlimit(value)
+        return
+    front, back = value
+    missing = [entry for entry in front if entry not in module.path]
+    module.path[:0] = missing
+    module.path.extend(entry for entry in back if entry not in module.path)
+
+
 #: Each library's settings: how to read its state, to spell a state out (None: it cannot be),
 #: and to set one setting by its own name.
 LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
                            Callable[[Any, tuple], dict[str, Any] | None],
                            Callable[[Any, str, Any], None]]] = {
-    "sys": (lambda module: module.getrecursionlimit(),
-            lambda module, state: {"recursionlimit": state},
-            lambda module, name, value: module.setrecursionlimit(value)),
+    "sys": (lambda module: (module.getrecursionlimit(), tuple(module.path)), _sys_spell,
+            _sys_write),
     "decimal": (_decimal_read, _decimal_spell, _decimal_write),
-    "numpy": (_numpy_read, lambda module, state: dict(state), _numpy_write),
+    "numpy": (_numpy_read, _numpy_spell, _numpy_write),
+    "warnings": (lambda module: tuple(module.filters), _warnings_spell, _warnings_write),
     "pandas": (_pandas_read, _pandas_spell, _pandas_write),
     "matplotlib": (_matplotlib_read, _matplotlib_spell, _matplotlib_write),
     "logging": (_logging_read, _logging_spell, _logging_write),
+    "os": (_os_read, _os_spell, _os_write),
 }
 
 
@@ -289,6 +442,9 @@ def take_pending() -> None:
 def _set(key: str, value: Any) -> None:
     library, name = key.split(".", 1)
     try:
+        if library == "warnings":  # catch_warnings would put the filters back as they were
+            LIBRARIES[library][2](sys.modules[library], name, value)
+            return
         with warnings.catch_warnings():  # as set by a cell there: it warned there already
             warnings.simplefilter("ignore")
             LIBRARIES[library][2](sys.modules[library], name, value)
