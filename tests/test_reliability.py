@@ -5,6 +5,7 @@ import gc
 import json
 import os
 import signal
+import socket
 import threading
 import time
 
@@ -565,3 +566,33 @@ def test_kernel_killed_during_an_upload_is_reported_as_died(doomed):
     with network_path(doomed), pytest.raises(RemoteKernelDied) as info:  # chunks, not memfd
         doomed.run("n = len(big)", {"big": big}, on_progress=on_progress)
     assert "exit status -9" in str(info.value) and "did not run" in str(info.value)
+
+
+def test_a_kernel_whose_port_is_taken_while_it_starts_is_launched_again(shell):
+    """jupyter_client chooses a kernel's ports free, then the kernel binds them: on a busy
+    machine another process may take one in between, and the kernel exits ("Address already
+    in use"). The target launches it again, on new ports, instead of failing the connect."""
+    from remote_magics.targets import local
+
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    managers = []
+
+    def launch_one(name):
+        km = local.engine_kernel_manager()
+        if not managers:  # the first launch's shell port is one taken by now
+            km.cache_ports = False  # else jupyter_client's provisioner chooses them itself
+            km.shell_port = blocker.getsockname()[1]
+        managers.append(km)
+        return local.launch(name, km, "local", cwd=None)
+
+    targets = []
+    try:
+        targets = local.start_all(["relaunched"], launch_one, timeout=60, install=False)
+        assert len(managers) == 2 and not managers[0].is_alive()
+        assert targets[0].run("x = 6 * 7", {}, download="all").values["x"] == 42
+    finally:
+        for target in targets:
+            target.close(shutdown=True)
+        blocker.close()

@@ -29,7 +29,8 @@ from ..client.connection import Connection
 from ..client.handshake import shipped_sources
 from ..engine import host
 from ..engine.host import REQUIRED_MODULES, engine_command
-from ..errors import NoSuchPython, RemoteKernelMissing, RemoteMagicsError, RemotePortInUse
+from ..errors import (NoSuchPython, RemoteKernelDied, RemoteKernelMissing, RemoteMagicsError,
+                      RemotePortInUse)
 from .attach import pid_status
 from .base import Kind, Target, member_names, owned_connection, register_kind
 
@@ -174,6 +175,12 @@ def launch(name: str, km: KernelManager, spec: str, *, cwd: str | None) -> Targe
     return Target(name, conn, spec=spec, kernel_manager=km)
 
 
+#: Times a kernel that exited while starting is launched again. jupyter_client chooses its
+#: ports free, then the kernel binds them: another process may take one in between (seen on
+#: a loaded machine: "Address already in use"), and the next launch chooses others.
+RELAUNCHES = 2
+
+
 def start_all(names: Sequence[str], launch_one: Callable[[str], Target], *, timeout: float,
               install: bool) -> list[Target]:
     """Launch every kernel, then wait for each; on any failure shut all of them down."""
@@ -181,8 +188,16 @@ def start_all(names: Sequence[str], launch_one: Callable[[str], Target], *, time
     try:
         for name in names:
             started.append(launch_one(name))
-        for target in started:
-            target.handshake(timeout, install=install)
+        for index, name in enumerate(names):
+            for attempt in range(RELAUNCHES + 1):
+                try:
+                    started[index].handshake(timeout, install=install)
+                    break
+                except RemoteKernelDied:
+                    if attempt == RELAUNCHES:
+                        raise
+                    started.pop(index).close(shutdown=True)
+                    started.insert(index, launch_one(name))
     except BaseException:
         for target in started:
             target.close(shutdown=True)
