@@ -173,3 +173,29 @@ def test_magics_a_notebook_cell_registers_run_in_remote_cells(tmp_path, mixed):
     report = differential.compare(cells, tmp_path, ("all", "none"))
     assert not report["plain_fails"] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: A notebook function that looks at the whole namespace, called by a remote cell (hunt 10's
+#: M2, ThinkPython 3e chapters 14 and 18): before, it saw only the names the cell read, so
+#: `globals()[name]` raised KeyError, a doctest run with `globals()` failed, and a test suite
+#: run by `unittest.main()` inside a function ran 0 tests and passed, silently.
+FUNCTIONS_SEEING_ALL = [
+    "def helper():\n    return 1\ndef lookup(name):\n    return globals()[name]()",
+    "lookup('helper')",
+    "from doctest import run_docstring_examples\ndef double(x):\n    return 2 * x\n"
+    "def quad(x):\n    \"\"\"\n    >>> quad(double(1))\n    8\n    \"\"\"\n    return 4 * x\n"
+    "def run_doctests(func):\n    run_docstring_examples(func, globals(), name=func.__name__)",
+    "run_doctests(quad)",
+    "import unittest, io\nclass TestA(unittest.TestCase):\n    def test_ok(self):\n"
+    "        self.assertEqual(1 + 1, 2)\n    def test_bad(self):\n"
+    "        self.assertEqual(1 + 1, 3)\n"
+    "def run_unittest():\n    return unittest.main(argv=[''], verbosity=0, exit=False, "
+    "testRunner=unittest.TextTestRunner(stream=io.StringIO())).result",
+    "r = run_unittest()\nr.testsRun, len(r.failures)",
+]
+
+
+def test_a_notebook_function_that_looks_at_every_name_sees_them_all(tmp_path):
+    report = differential.compare(FUNCTIONS_SEEING_ALL, tmp_path, ("all", "none"))
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

@@ -106,8 +106,12 @@ def prepare(
                and protocol.HISTORY_NAME.fullmatch(name)]
     # the notebook's globals its functions that the cell calls read or set (`global counter`):
     # they travel with the functions anyway; as inputs, what the run does to them comes back
-    names += [name for name in globals_of_functions(namespace, names)
+    more, sees_all = globals_of_functions(namespace, names)
+    names += [name for name in more
               if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
+    # a function of the notebook that looks at the whole namespace (`globals()[name]`,
+    # `unittest.main()`), called by the cell: as a plain cell's, it sees every name
+    lists_names = lists_names or sees_all
     shipped = set(names) | set(history)
     writes, reads = set(cell.writes), set(cell.reads)
     # a result in the history changed in place (`_.append(2)`) is the notebook's object, which
@@ -236,27 +240,48 @@ def custom_magics(cell: capture.CellNames) -> list[tuple[str, str, Any]]:
     return found
 
 
-def globals_of_functions(namespace: Mapping[str, Any], names: Iterable[str]) -> list[str]:
+def globals_of_functions(namespace: Mapping[str, Any],
+                         names: Iterable[str]) -> tuple[list[str], bool]:
     """The names of ``namespace`` that its own functions among ``names`` read or set as
     globals, and the functions those call in turn (``visit`` appending to ``seen``); also
-    the functions held in a list, tuple or dict among them (``actions['log'](1)``)."""
+    the functions held in a list, tuple or dict among them (``actions['log'](1)``). And
+    whether one of them looks at the whole namespace (:func:`_sees_the_namespace`)."""
     found: list[str] = []
     seen: set[str] = set()
+    sees_all = False
     queue = list(names)
     while queue:
         value = namespace.get(queue.pop())
         reads: list[str] = []
         for function in _functions_in(value):
             if function.__globals__ is namespace:
-                reads.extend(serialize.code_globals(function.__code__))
+                globals_read = serialize.code_globals(function.__code__)
+                reads.extend(globals_read)
+                sees_all = sees_all or _sees_the_namespace(function.__code__, globals_read)
         if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
             reads.extend(value.globals_read)
+            sees_all = sees_all or any(name in value.globals_read  # (its attributes unknown)
+                                       for name in ("globals", *dict(_SEARCHES_MAIN)))
         for name in reads:
             if name in namespace and name not in seen:
                 seen.add(name)
                 found.append(name)
                 queue.append(name)
-    return found
+    return found, sees_all
+
+
+#: What a function's code calls to look at its whole module: ``globals()``, and the tools that
+#: search ``__main__`` (a module's global, then the attribute called on it).
+_SEARCHES_MAIN = (("unittest", "main"), ("doctest", "testmod"))
+
+
+def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> bool:
+    if "globals" in globals_read:
+        return True
+    names = set(code.co_names).union(*(const.co_names for const in code.co_consts
+                                       if isinstance(const, types.CodeType)))
+    return any(module in globals_read and attribute in names
+               for module, attribute in _SEARCHES_MAIN)
 
 
 #: How many members of a list, tuple or dict :func:`globals_of_functions` looks at for
