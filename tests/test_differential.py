@@ -199,3 +199,23 @@ def test_a_notebook_function_that_looks_at_every_name_sees_them_all(tmp_path):
     report = differential.compare(FUNCTIONS_SEEING_ALL, tmp_path, ("all", "none"))
     assert not report["plain_fails"] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: A `--download=none` cell's objects used by plain cells (hunt 10's P2, P3): `is None` on a
+#: proxy method's result, and `print` of a proxy (before: a proxy of None, never `is None`,
+#: and the proxy's repr printed instead of the object's `__str__`).
+NONE_IN_PLAIN_CELLS = [
+    "class N:\n    def __init__(self, v):\n        self.v = v\n    def __str__(self):\n"
+    "        return f'N({self.v})'\n    def child(self):\n        return N(self.v + 1)\n"
+    "    def find(self, k):\n        return None\n    def flag(self):\n        return False\n"
+    "n = N(1)\nnothing = None",
+    "# plain\nn.find(1) is None, n.flag() is False, nothing is None",
+    "# plain\nr = n.find(2)\nprint('missing' if r is None else 'found')",
+    "# plain\nprint(n)\nstr(n), f'{n}', '%s' % n, str(n.child())",
+]
+
+
+def test_a_none_cells_objects_in_plain_cells_print_and_compare_as_plainly(tmp_path):
+    report = differential.compare(NONE_IN_PLAIN_CELLS, tmp_path, ("none",))
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

@@ -345,6 +345,14 @@ class RemoteObject:
         return (f"<RemoteObject {self.type_name} {' '.join(self._summary())} "
                 f"on target '{self.target}'>")
 
+    def __str__(self) -> str:
+        """The remote object's ``str`` (``print(p)``, ``f'{p}'``, ``'%s' % p``), as a plain cell
+        prints the object; the proxy's repr while its target is busy with a job, or gone."""
+        if self._released or "_target" not in self.__dict__:
+            return repr(self)
+        text = self._quiet("str", None)
+        return text if isinstance(text, str) else repr(self)
+
     def _preview_html(self) -> str:
         """HTML of the remote value's head, computed remotely; a short note when it cannot be had."""
         if self._released or threading.current_thread() is not threading.main_thread():

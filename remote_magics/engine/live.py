@@ -107,6 +107,8 @@ def _json_op(obj: Any, op: str, name: str | None, args: tuple) -> Any:
         return len(obj)
     if op == "bool":
         return bool(obj)
+    if op == "str":
+        return str(obj)
     if op == "contains":
         return bool(args[0] in obj)
     if op == "dir":
