@@ -219,3 +219,25 @@ def test_a_none_cells_objects_in_plain_cells_print_and_compare_as_plainly(tmp_pa
     report = differential.compare(NONE_IN_PLAIN_CELLS, tmp_path, ("none",))
     assert not report["plain_fails"] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: More process state (hunt 10's PS8, PS9): the digits limit of int to str, the default socket
+#: timeout, the locale, and IPython's %precision for a remote cell's result, both ways.
+MORE_PROCESS = [
+    "# plain\nimport sys, socket, locale\nsys.set_int_max_str_digits(1000)\n"
+    "socket.setdefaulttimeout(3.5)\nlocale.setlocale(locale.LC_ALL, 'C.UTF-8')",
+    "try:\n    s = len(str(10 ** 2000))\nexcept ValueError as e:\n    s = 'ValueError'\n"
+    "print(s, socket.getdefaulttimeout(), locale.setlocale(locale.LC_ALL))",
+    "# plain\n%precision 2",
+    "import math\nmath.pi",
+    "# plain\n%precision %r",
+    "%precision 3",
+    "# plain\n2.718281828",
+    "# plain\n%precision %r",
+]
+
+
+def test_more_process_state_and_ipythons_precision_hold_both_ways(tmp_path):
+    report = differential.compare(MORE_PROCESS, tmp_path, ("all",))
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

@@ -1,13 +1,14 @@
 """Process settings that a notebook and its engine share, as one process would have them.
 
 A plain notebook runs every cell in one process, so a setting one cell makes holds for the
-cells after it: the recursion limit, the ``decimal`` context, NumPy's print options, pandas'
-options and error handling (``np.seterr``), matplotlib's ``rcParams``, the ``warnings``
-filters, the configuration of ``logging`` (levels, and the handlers that print to the cell's
-output), the environment variables a cell sets and the working directory. A remote cell runs in
-another process; so that it behaves as a plain one, each side sends the settings it changed
-since they last agreed (a run request carries the notebook's, its reply the engine's), and the
-other side takes them.
+cells after it: the recursion limit, the ``decimal`` context, NumPy's print options and error
+handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warnings`` filters,
+the configuration of ``logging`` (levels, and the handlers that print to the cell's output), the
+environment variables a cell sets, the working directory, ``sys.path``, the limit on the digits
+of an ``int`` made ``str``, the default socket timeout, the locale, and how IPython shows a
+result (``%precision``, ``%pprint``). A remote cell runs in another process; so that it behaves
+as a plain one, each side sends the settings it changed since they last agreed (a run request
+carries the notebook's, its reply the engine's), and the other side takes them.
 
 :func:`snapshot` reads them (flat: ``"pandas.display.max_rows": 10``), only for the libraries
 already imported; :func:`differing` says which changed; :func:`take` sets them, and keeps those
@@ -331,18 +332,24 @@ _path_at_start = tuple(sys.path)
 
 
 def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
-    limit, path = state
+    limit, path, digits = state
     start = set(_path_at_start)
     first = next((index for index, entry in enumerate(path) if entry in start), len(path))
     added = [(index < first, entry) for index, entry in enumerate(path) if entry not in start]
-    return {"recursionlimit": limit,
-            "path": (tuple(entry for front, entry in added if front),
-                     tuple(entry for front, entry in added if not front))}
+    spelled = {"recursionlimit": limit,
+               "path": (tuple(entry for front, entry in added if front),
+                        tuple(entry for front, entry in added if not front))}
+    if digits is not None:  # sys.set_int_max_str_digits (Python 3.11 and later)
+        spelled["int_max_str_digits"] = digits
+    return spelled
 
 
 def _sys_write(module: Any, name: str, value: Any) -> None:
     if name == "recursionlimit":
         module.setrecursionlimit(value)
+        return
+    if name == "int_max_str_digits":
+        module.set_int_max_str_digits(value)
         return
     front, back = value
     missing = [entry for entry in front if entry not in module.path]
@@ -350,13 +357,50 @@ def _sys_write(module: Any, name: str, value: Any) -> None:
     module.path.extend(entry for entry in back if entry not in module.path)
 
 
+# IPython: how the shell shows a result as text (``%precision 2``, ``%pprint``). The engine
+# formats a remote cell's result with its own shell's formatter.
+
+_formatter_of: list = [None, None]  # the shell, and its text/plain formatter, as last found
+
+
+def _plain_formatter(module: Any) -> Any:
+    try:  # the shell singleton itself: IPython.get_ipython() costs more than all the rest
+        shell = module.core.interactiveshell.InteractiveShell._instance
+    except AttributeError:
+        shell = module.get_ipython()
+    if shell is None:
+        return None
+    if _formatter_of[0] is not shell:
+        _formatter_of[:] = [shell, shell.display_formatter.formatters["text/plain"]]
+    return _formatter_of[1]
+
+
+def _ipython_read(module: Any) -> tuple:
+    formatter = _plain_formatter(module)
+    if formatter is None:
+        return ()
+    values = formatter._trait_values  # traitlets' own store: a plain read, no observers
+    return values.get("float_precision"), values.get("pprint")
+
+
+def _ipython_write(module: Any, name: str, value: Any) -> None:
+    formatter = _plain_formatter(module)
+    if formatter is not None:
+        setattr(formatter, name, value)
+
+
+def _socket_write(module: Any, name: str, value: Any) -> None:
+    module.setdefaulttimeout(value)
+
+
 #: Each library's settings: how to read its state, to spell a state out (None: it cannot be),
 #: and to set one setting by its own name.
 LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
                            Callable[[Any, tuple], dict[str, Any] | None],
                            Callable[[Any, str, Any], None]]] = {
-    "sys": (lambda module: (module.getrecursionlimit(), tuple(module.path)), _sys_spell,
-            _sys_write),
+    "sys": (lambda module: (module.getrecursionlimit(), tuple(module.path),
+                            getattr(module, "get_int_max_str_digits", lambda: None)()),
+            _sys_spell, _sys_write),
     "decimal": (_decimal_read, _decimal_spell, _decimal_write),
     "numpy": (_numpy_read, _numpy_spell, _numpy_write),
     "warnings": (lambda module: tuple(module.filters), _warnings_spell, _warnings_write),
@@ -364,6 +408,14 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "matplotlib": (_matplotlib_read, _matplotlib_spell, _matplotlib_write),
     "logging": (_logging_read, _logging_spell, _logging_write),
     "os": (_os_read, _os_spell, _os_write),
+    "IPython": (_ipython_read,
+                lambda module, state: dict(zip(("float_precision", "pprint"), state)),
+                _ipython_write),
+    "socket": (lambda module: module.getdefaulttimeout(),
+               lambda module, state: {"defaulttimeout": state}, _socket_write),
+    "locale": (lambda module: module.setlocale(module.LC_ALL),
+               lambda module, state: {"LC_ALL": state},
+               lambda module, name, value: module.setlocale(module.LC_ALL, value)),
 }
 
 
@@ -394,16 +446,19 @@ def _spelled(library: str, state: Any) -> dict[str, Any] | None:
     return {library + "." + name: value for name, value in values.items()}
 
 
+_ABSENT = object()
+
+
 def differing(now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
     """The settings of ``now`` that ``then`` (two :func:`snapshot`s) lacks or holds another
     value for, as key → value (every one, against an empty ``then``)."""
     changed: dict[str, Any] = {}
     for library, state in now.items():
-        before = then.get(library)
-        if before is not None and _same(before, state):
+        before = then.get(library, _ABSENT)  # a state may be None (no socket timeout)
+        if before is not _ABSENT and _same(before, state):
             continue
         values = _spelled(library, state) or {}
-        old = _spelled(library, before) if before is not None else None
+        old = _spelled(library, before) if before is not _ABSENT else None
         changed.update((key, value) for key, value in values.items()
                        if old is None or key not in old or not _same(old[key], value))
     return changed
