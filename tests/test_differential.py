@@ -201,9 +201,10 @@ def test_a_notebook_function_that_looks_at_every_name_sees_them_all(tmp_path):
     assert not divergences(report), "\n".join(divergences(report))
 
 
-#: A `--download=none` cell's objects used by plain cells (hunt 10's P2, P3): `is None` on a
-#: proxy method's result, and `print` of a proxy (before: a proxy of None, never `is None`,
-#: and the proxy's repr printed instead of the object's `__str__`).
+#: A `--download=none` cell's objects used by plain cells (hunt 10's P2, P3, P6): `is None` on
+#: a proxy method's result, `print` of a proxy, and modules it imported (before: a proxy of
+#: None, never `is None`, the proxy's repr printed instead of the object's `__str__`, and
+#: `math` a proxy whose every call ran remotely and gave a proxy).
 NONE_IN_PLAIN_CELLS = [
     "class N:\n    def __init__(self, v):\n        self.v = v\n    def __str__(self):\n"
     "        return f'N({self.v})'\n    def child(self):\n        return N(self.v + 1)\n"
@@ -212,6 +213,8 @@ NONE_IN_PLAIN_CELLS = [
     "# plain\nn.find(1) is None, n.flag() is False, nothing is None",
     "# plain\nr = n.find(2)\nprint('missing' if r is None else 'found')",
     "# plain\nprint(n)\nstr(n), f'{n}', '%s' % n, str(n.child())",
+    "import math\nimport json as js\nfrom os import path\nfrom math import sqrt",  # P6
+    "# plain\nmath.sqrt(16), sqrt(9), js.dumps({'a': 1}), type(path).__name__",
 ]
 
 

@@ -1190,8 +1190,11 @@ class Engine:
         policy, as a big value under ``small`` does, without a note.
         """
         policy = "none" if stay else content.get("download", "small")
-        if obj is None or obj is True or obj is False or obj is Ellipsis:
-            policy = "all"  # a singleton: `r is None` must hold in the notebook, under none too
+        if (obj is None or obj is True or obj is False or obj is Ellipsis
+                or isinstance(obj, (types.ModuleType, types.BuiltinFunctionType))):
+            # a singleton (`r is None` must hold in the notebook), or what goes by its name (a
+            # module: `import math` in a none cell gives the notebook math, not a proxy of it)
+            policy = "all"
         reason = None
         remote = batch.remote.get(id(obj)) if batch is not None else None
         if remote is not None:  # another name of this reply: the same proxy
