@@ -244,3 +244,21 @@ def test_more_process_state_and_ipythons_precision_hold_both_ways(tmp_path):
     report = differential.compare(MORE_PROCESS, tmp_path, ("all",))
     assert not report["plain_fails"] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
+#: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
+#: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).
+LOWERED_LIMIT = [
+    "# plain\nimport pandas as pd\nimport sys\nsys.setrecursionlimit(100)",
+    "pd.Series([1, 2]).tolist()",
+    "def deep(n):\n    return deep(n + 1) if n < 500 else n\ntry:\n    deep(0)\n"
+    "except RecursionError:\n    print('too deep')",
+    "# plain\nsys.setrecursionlimit(3000)",
+]
+
+
+def test_a_recursion_limit_lowered_after_imports_holds_without_breaking_them(tmp_path):
+    report = differential.compare(LOWERED_LIMIT, tmp_path, ("all",))
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

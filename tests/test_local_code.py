@@ -39,7 +39,11 @@ def helpers(tmp_path):
 
 
 def test_a_function_using_a_local_helper_module_runs_remotely(shell, run, target, helpers):
-    # the target (started in another directory) cannot import helpers by itself
+    # a folder the notebook put on sys.path is on the engine's too (this host), as in one process
+    assert run("%%remote\nimport helpers\nwhere = helpers.__file__").error_in_exec is None
+    assert shell.user_ns.pop("where") == str(helpers / "helpers.py")
+    # as on another host: the target (started in another directory) cannot import helpers
+    run(f"%%remote\nimport sys\nsys.path.remove({str(helpers)!r})\nsys.modules.pop('helpers')")
     res = run("%%remote\nimport helpers")
     assert isinstance(res.error_in_exec, RemoteError)
     assert type(res.error_in_exec).__name__ == "ModuleNotFoundError"

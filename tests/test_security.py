@@ -7,6 +7,7 @@ served engine's public key (it is in the URL) and a key pair of its own.
 from __future__ import annotations
 
 import fcntl
+import logging
 import mmap
 import os
 import time
@@ -544,7 +545,7 @@ def test_a_tampered_channel_message_from_the_engine_is_dropped(shell):
         real = ch._deliver
         altered = []
 
-        def tampering(msg):
+        def tampering(msg, conn):
             content, buffers = msg["content"], list(msg["buffers"])
             flipped = bytearray(buffers[0])
             flipped[-2] ^= 1
@@ -555,8 +556,8 @@ def test_a_tampered_channel_message_from_the_engine_is_dropped(shell):
                          {**msg, "content": {**content, "shared": {**content["shared"],
                                                                    "pid": os.getpid()}}}):
                 altered.append(fake)
-                real(fake)
-            real(msg)
+                real(fake, conn)
+            real(msg, conn)
         ch._deliver = tampering
         job = jobs.submit(target, "import numpy as np\nch.send(np.arange(2_000_000))",
                           {"ch": ch})
@@ -567,3 +568,36 @@ def test_a_tampered_channel_message_from_the_engine_is_dropped(shell):
     finally:
         jobs.shutdown(target)
         remote_magics.disconnect("security-channel")
+
+
+def test_a_channel_message_whose_data_port_bytes_fail_their_digest_is_dropped(shell, caplog):
+    """Across hosts a remote cell's big channel frames come by the data port: one whose bytes
+    do not match the digest its signed message names (altered on the way) is refused, and the
+    next message still arrives whole."""
+    target = remote_magics.connect(name="security-channel-port")
+    try:
+        with network_path(target, port=True):
+            ch = channels.Channel(target)
+            real = ch._deliver
+            refused = []
+
+            def tampering(msg, conn):
+                content = msg["content"]
+                if content.get("ported") and not refused:  # the first: its bytes "altered"
+                    digest = content["ported"]["digest"]
+                    forged = digest[:-1] + ("0" if digest[-1] != "0" else "1")
+                    msg = {**msg, "content": {**content,
+                                              "ported": {**content["ported"], "digest": forged}}}
+                    refused.append(msg)
+                real(msg, conn)
+            ch._deliver = tampering
+            with caplog.at_level(logging.ERROR, logger="remote_magics.channels"):
+                job = jobs.submit(target, "import numpy as np\nch.send(np.zeros(2_000_000))\n"
+                                          "ch.send(np.arange(2_000_000))", {"ch": ch})
+                got = list(ch)
+                job.result(60)
+        assert len(refused) == 1 and "digest" in caplog.text
+        assert len(got) == 1 and got[0].tolist() == list(range(2_000_000))
+    finally:
+        jobs.shutdown(target)
+        remote_magics.disconnect("security-channel-port")

@@ -541,11 +541,13 @@ class Engine:
         run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
         settings_before = None
         try:
-            settings_before = self._take_settings(content)
+            settings_before, lowered_limit = self._take_settings(content)
             with serialize.keeping(uploads), serialize.keeping_caches(run_caches):
                 namespace = self.namespace(content, parent["buffers"], client, memos, proxied,
                                            as_main=True)
             settings.take_pending()  # of libraries the inputs imported here (`pd`, sent)
+            if lowered_limit is not None:  # now that the inputs' libraries are imported
+                settings.take({"sys.recursionlimit": lowered_limit})
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
             self._functions_see_this_run(namespace, bool(content.get("lookup")),
@@ -618,12 +620,20 @@ class Engine:
                                         "magic %s", name, exc_info=True)
 
     @staticmethod
-    def _take_settings(content: dict) -> dict:
+    def _take_settings(content: dict) -> tuple[dict, int | None]:
         """Take the settings the notebook changed since they last agreed (:mod:`.settings`);
-        this process's settings then, which the run's reply compares its own with."""
+        this process's settings then, which the run's reply compares its own with, and a
+        recursion limit lower than ours, to set once the cell's inputs are rebuilt: their
+        libraries import here now (numpy's import goes deeper than a limit a notebook that
+        had imported it lowered to show a RecursionError)."""
+        lowered = None
         if content.get("settings"):
-            settings.take(settings.decode(content["settings"]))
-        return settings.snapshot()
+            values = settings.decode(content["settings"])
+            limit = values.get("sys.recursionlimit")
+            if isinstance(limit, int) and limit < sys.getrecursionlimit():
+                lowered = values.pop("sys.recursionlimit")
+            settings.take(values)
+        return settings.snapshot(), lowered
 
     @staticmethod
     def _mark_input(output: dict, obj: Any, origins: dict[int, list[str]],

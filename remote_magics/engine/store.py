@@ -91,6 +91,9 @@ def describe(obj: Any, oid: str) -> dict:
     desc.update(id=oid, type=_attempt(
         lambda: f"{kind.__module__}.{kind.__qualname__}".removeprefix("builtins."),
         getattr(kind, "__name__", "object")))
+    if isinstance(obj, types.ModuleType):  # its attributes may be lazy, or warn when read
+        desc["size"], desc["size_exact"] = _attempt(lambda: sys.getsizeof(obj)), False
+        return desc  # (numpy.core's `shape` says it is deprecated: no cell of the user read it)
     desc["len"] = _attempt(lambda: len(obj) if hasattr(kind, "__len__") else None)
     shape = _attempt(lambda: getattr(obj, "shape", None))
     if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
