@@ -155,6 +155,7 @@ MAGICS = [
     "@register_line_magic\ndef hello(line):\n    return 'hello ' + line",
     "import math\nn = 16",
     "%%once\nprint(math.sqrt(n))",
+    "%%once\nmath.sqrt(n)",  # its result shown by the cell it runs (was KeyError '_oh')
     "%hello world",
     "@register_cell_magic\ndef add_method_to(args, cell):\n    ns = get_ipython().user_ns\n"
     "    cls = ns.get(args, None)\n    if cls is None:\n"

@@ -179,8 +179,10 @@ _FUTURE_FLAGS = functools.reduce(
     lambda flags, name: flags | getattr(__future__, name).compiler_flag,
     __future__.all_feature_names, 0)
 #: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
-#: directory history of ``%cd``, ``%pushd``, ``%dhist``): a run that calls magics has them.
-MAGICS_MACHINERY = ("_dh",)
+#: directory history of ``%cd``, ``%pushd``, ``%dhist``; the output and input history that a
+#: cell a magic runs with ``get_ipython().run_cell`` stores its result in): a run that calls
+#: magics has them.
+MAGICS_MACHINERY = ("_dh", "_oh", "_ih")
 
 
 class Engine:
