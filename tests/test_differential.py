@@ -161,9 +161,10 @@ MAGICS = [
     "    cls = ns.get(args, None)\n    if cls is None:\n"
     "        return f\"Class '{args}' not found.\"\n    get_ipython().run_cell(cell)\n"
     "    name = cell.split('def ', 1)[1].split('(')[0]\n    setattr(cls, name, ns.pop(name))",
-    "class T:\n    pass\nt = T()",
-    "%%add_method_to T\ndef hello(self):\n    return 'hi'",
+    "class T:\n    pass\nt = T()\ndef helper():\n    return 'hi'",
+    "%%add_method_to T\ndef hello(self):\n    return helper()",  # it finds helper later
     "T().hello(), t.hello()",
+    "# plain\nprint(T().hello(), t.hello())",  # the notebook's T has it too (it is watched)
 ]
 
 

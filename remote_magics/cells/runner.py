@@ -129,6 +129,13 @@ def prepare(
     watching = set(watch)
     watch += [n for n in names if n not in reads and n not in watching
               and may_change(namespace[n])]  # a function's global: the function may change it
+    # a magic of the notebook's runs text the analysis cannot read: it may change any name
+    # (`%%add_method_to T` puts a method on T), so every name it is sent is watched
+    opaque = bool(magics)
+    if opaque:
+        watching = set(watch)
+        watch += [n for n in names if n not in watching and n not in writes
+                  and may_change(namespace[n])]
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
     with serialize.by_value(local_modules()), serialize.cell_namespace(namespace), \
@@ -174,6 +181,8 @@ def prepare(
                     continue
                 inputs += more
                 frames += more_frames
+                if opaque and may_change(namespace[name]):
+                    watch.append(name)
     placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
     frames, packed = serialize.pack(inputs, frames)
     content = {

@@ -921,6 +921,11 @@ class Engine:
             if machinery not in namespace and machinery in kernel_ns:
                 namespace[machinery] = kernel_ns[machinery]
         shell.user_ns = namespace
+        # and its globals: code a magic runs (`get_ipython().run_cell(body)`) executes in
+        # user_module's dict, where a function it defines finds its globals later
+        kernel_module, run_module = shell.user_module, _RUN_MODULES.get(id(namespace))
+        if run_module is not None:
+            shell.user_module = run_module
         shell.reset = self._reset_the_run(namespace)  # %reset: the run's names, and the notebook's
         payloads = getattr(shell, "payload_manager", None)
         before = len(payloads.read_payload()) if payloads is not None else 0
@@ -936,6 +941,7 @@ class Engine:
             yield
         finally:
             shell.user_ns = kernel_ns
+            shell.user_module = kernel_module
             del shell.reset
             if made is not None and shell.last_execution_result is made:
                 shell.last_execution_result = None
