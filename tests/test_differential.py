@@ -264,3 +264,19 @@ def test_a_recursion_limit_lowered_after_imports_holds_without_breaking_them(tmp
     report = differential.compare(LOWERED_LIMIT, tmp_path, ("all",))
     assert not report["plain_fails"] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: Code run from a string through IPython's API (hunt 10's M1c): its names are read and bound
+#: as the same code in the cell would be (before: NameError, and the change was lost).
+SHELL_CODE = [
+    "items = []\nn = 5",
+    "get_ipython().ex('items.append(n)')\nitems",
+    "y = get_ipython().ev('n + 1')\ny",
+    "get_ipython().ex('z = n * 2')\nz",
+]
+
+
+def test_code_a_cell_runs_through_ipythons_api_sees_and_binds_names(tmp_path):
+    report = differential.compare(SHELL_CODE, tmp_path, ("all", "none"))
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

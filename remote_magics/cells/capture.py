@@ -199,6 +199,10 @@ _CODE_MAGICS = {"time": ((), True), "timeit": (("-n", "-r", "-p"), False),
 #: ``$name`` expanded from the caller's names first (``InteractiveShell.var_expand``).
 _NO_VAR_EXPAND = frozenset(("time", "timeit", "prun", "debug"))
 
+#: ``get_ipython()`` methods that run their string argument as code in the shell's namespace:
+#: as a cell of its own, as statements, or as an expression.
+_SHELL_CODE = {"run_cell": "exec", "ex": "exec", "ev": "eval"}
+
 #: ``get_ipython()`` methods that run a shell command after expanding it as a magic's line.
 _SHELL_COMMANDS = frozenset(("system", "system_piped", "system_raw", "getoutput"))
 
@@ -272,8 +276,9 @@ def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
 
     ``get_ipython().run_line_magic('timeit', '-n1 x.sum()')`` and ``run_cell_magic('time', '',
     body)`` (what ``%timeit`` and ``%%time`` become), ``%%capture``'s body, ``eval('x')``,
-    ``exec('y = x')``, ``pd.eval('df1 + df2')``, and the ``{expr}`` and ``$name`` that a shell
-    command (``!echo $x``, ``files = !ls {path}``) or a magic's line expands, which only read.
+    ``exec('y = x')``, ``pd.eval('df1 + df2')``, ``get_ipython().ex('y = x')`` (and ``ev``,
+    ``run_cell``), and the ``{expr}`` and ``$name`` that a shell command (``!echo $x``,
+    ``files = !ls {path}``) or a magic's line expands, which only read.
     """
     func, args = node.func, node.args
     texts = [_text(arg) for arg in args]
@@ -284,6 +289,9 @@ def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
         method, texts = shell
         if method in _SHELL_COMMANDS and texts and texts[0] is not None:
             yield from ((expr, "eval", False) for expr in _expansions(texts[0]))
+        if method in _SHELL_CODE and texts and texts[0] is not None:  # `get_ipython().ex(s)`
+            yield _as_python(texts[0]), _SHELL_CODE[method], True
+            return
         if method not in ("run_line_magic", "run_cell_magic") or len(texts) < 2 \
                 or texts[0] is None or texts[1] is None:
             return

@@ -113,10 +113,15 @@ def _the_run_is_main(namespace: dict):
 
 
 def _calls_the_shell(code: str) -> bool:
-    """Whether a cell's Python calls IPython's shell by name: a magic (``_magic(``), or a shell
+    """Whether a cell's Python calls IPython's shell by name: a magic (``_magic(``), a shell
     command (``!cmd`` → ``.system(``, ``x = !cmd`` → ``.getoutput(``), whose ``{expr}`` and
-    ``$name`` IPython expands from the shell's ``user_ns``."""
-    return "_magic(" in code or ".system(" in code or ".getoutput(" in code
+    ``$name`` IPython expands from the shell's ``user_ns``, or code it runs there
+    (``get_ipython().ex(...)``, ``.ev(...)``, ``.run_cell(...)``)."""
+    return any(call in code for call in _SHELL_CALLS)
+
+
+#: What a cell's Python calls on IPython's shell that uses the shell's namespace.
+_SHELL_CALLS = ("_magic(", ".system(", ".getoutput(", ".ex(", ".ev(", ".run_cell(")
 
 
 def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
