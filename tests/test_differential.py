@@ -226,8 +226,9 @@ def test_a_none_cells_objects_in_plain_cells_print_and_compare_as_plainly(tmp_pa
     assert not divergences(report), "\n".join(divergences(report))
 
 
-#: More process state (hunt 10's PS8, PS9): the digits limit of int to str, the default socket
-#: timeout, the locale, and IPython's %precision for a remote cell's result, both ways.
+#: More process state (hunt 10's PS8, PS9, PS11): the digits limit of int to str, the default
+#: socket timeout, the locale, IPython's %precision for a remote cell's result, and the formats
+#: of inline figures (a remote cell's came as PNG after `figure_format = 'svg'`), both ways.
 MORE_PROCESS = [
     "# plain\nimport sys, socket, locale\nsys.set_int_max_str_digits(1000)\n"
     "socket.setdefaulttimeout(3.5)\nlocale.setlocale(locale.LC_ALL, 'C.UTF-8')",
@@ -239,6 +240,13 @@ MORE_PROCESS = [
     "%precision 3",
     "# plain\n2.718281828",
     "# plain\n%precision %r",
+    # inline figures' formats (`%config InlineBackend.figure_format`), before any figure
+    "# plain\nimport matplotlib.pyplot as plt\n%config InlineBackend.figure_format = 'svg'",
+    "fig = plt.figure(); plt.plot([1, 2]); plt.show()\n"
+    "print(sorted(get_ipython().display_formatter.format(fig)[0]))",
+    "%config InlineBackend.figure_formats = ['png', 'retina']",
+    "# plain\nfig = plt.figure()\nprint(sorted(get_ipython().display_formatter.format(fig)[0]))"
+    "\nplt.close(fig)",
 ]
 
 

@@ -97,3 +97,25 @@ def test_logging_crosses_levels_and_output_handlers_and_keeps_the_others_on_thei
         logger.setLevel(logging.NOTSET)
         logger.propagate = True
         file_handler.close()
+
+
+def test_warnings_filters_cross_exactly_python_s_own_string_ones_too():
+    """Python's own default filters name their module as a plain string (``'__main__'``,
+    matched exactly), filterwarnings' are regular expressions with flags: each crosses as it
+    is (a string taken for "any module" showed every DeprecationWarning on the other side)."""
+    import warnings
+
+    saved = list(warnings.filters)
+    try:
+        warnings.filters.insert(0, ("default", None, DeprecationWarning, "__main__", 0))
+        warnings.filterwarnings("ignore", message="noisy", category=UserWarning, module="x.y")
+        crossed = settings.decode(settings.encode(settings.differing(settings.snapshot(), {})))
+        expected = list(warnings.filters)
+        warnings.resetwarnings()
+        settings.take({key: value for key, value in crossed.items()
+                       if key.startswith("warnings.")})
+        assert list(warnings.filters) == expected
+        assert warnings.filters[1][3] == "__main__"
+    finally:
+        warnings.filters[:] = saved
+        warnings._filters_mutated()

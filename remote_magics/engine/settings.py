@@ -5,8 +5,8 @@ cells after it: the recursion limit, the ``decimal`` context, NumPy's print opti
 handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warnings`` filters,
 the configuration of ``logging`` (levels, and the handlers that print to the cell's output), the
 environment variables a cell sets, the working directory, ``sys.path``, the limit on the digits
-of an ``int`` made ``str``, the default socket timeout, the locale, and how IPython shows a
-result (``%precision``, ``%pprint``). A remote cell runs in another process; so that it behaves
+of an ``int`` made ``str``, the default socket timeout, the locale, how IPython shows a
+result (``%precision``, ``%pprint``) and the formats of inline figures. A remote cell runs in another process; so that it behaves
 as a plain one, each side sends the settings it changed since they last agreed (a run request
 carries the notebook's, its reply the engine's), and the other side takes them.
 
@@ -82,10 +82,24 @@ def _numpy_write(module: Any, name: str, value: Any) -> None:
 def _warnings_spell(module: Any, state: tuple) -> dict[str, Any]:
     entries = []
     for action, message, category, where, lineno in state:
-        entries.append((action, getattr(message, "pattern", None), getattr(message, "flags", 0),
+        entries.append((action, _pattern_text(message),
                         (getattr(category, "__module__", ""), getattr(category, "__qualname__", "")),
-                        getattr(where, "pattern", None), lineno))
+                        _pattern_text(where), lineno))
     return {"filters": tuple(entries)}
+
+
+def _pattern_text(pattern: Any) -> Any:
+    """A filter's message or module as it crosses: None (any), a plain string (Python's own
+    default filters match ``'__main__'`` exactly), or a regular expression's (text, flags)."""
+    if pattern is None or isinstance(pattern, str):
+        return pattern
+    return getattr(pattern, "pattern", ""), getattr(pattern, "flags", 0)
+
+
+def _pattern_of(text: Any) -> Any:
+    import re
+
+    return re.compile(*text) if isinstance(text, tuple) else text
 
 
 def _warning_class(module_name: str, qualname: str) -> Any:
@@ -101,14 +115,11 @@ def _warning_class(module_name: str, qualname: str) -> Any:
 
 
 def _warnings_write(module: Any, name: str, value: Any) -> None:
-    import re
-
     filters = []
-    for action, message, flags, category, where, lineno in value:
+    for action, message, category, where, lineno in value:
         kind = _warning_class(*category)
         if kind is not None:
-            filters.append((action, None if message is None else re.compile(message, flags),
-                            kind, None if where is None else re.compile(where), lineno))
+            filters.append((action, _pattern_of(message), kind, _pattern_of(where), lineno))
     module.resetwarnings()  # tells the C side the filters changed (its registries start over)
     module.filters.extend(filters)
     mutated = getattr(module, "_filters_mutated", None)
@@ -165,18 +176,69 @@ _OWN_RC = frozenset({"backend", "backend_fallback", "interactive"})
 
 def _matplotlib_read(module: Any) -> tuple:
     # dict's own view: RcParams' iteration sorts, and its item access checks each key
-    return tuple(dict.values(module.rcParams))
+    return tuple(dict.values(module.rcParams)), _inline_read()
 
 
 def _matplotlib_spell(module: Any, state: tuple) -> dict[str, Any] | None:
+    values, inline = state
     names = tuple(dict.keys(module.rcParams))
-    if len(names) != len(state):
+    if len(names) != len(values):
         return None
-    return {name: value for name, value in zip(names, state) if name not in _OWN_RC}
+    spelled = {name: value for name, value in zip(names, values) if name not in _OWN_RC}
+    spelled.update(_inline_spell(inline))
+    return spelled
 
 
 def _matplotlib_write(module: Any, name: str, value: Any) -> None:
+    if name.startswith("inline."):
+        _inline_write(name[len("inline."):], value)
+        return
     module.rcParams[name] = value
+
+
+# The inline backend's settings, with matplotlib's: the formats a cell's figures are shown in
+# (``%config InlineBackend.figure_format = 'retina'``) and how they are printed. The engine
+# shows a remote cell's figures with its own inline backend. Until a process draws its first
+# figure the backend is not made, and ``%config`` keeps them in the shell's configuration,
+# where the backend finds them when it is.
+
+_INLINE = ("figure_formats", "print_figure_kwargs", "close_figures")
+
+
+def _inline_backend() -> Any:
+    config = sys.modules.get("matplotlib_inline.config")
+    return getattr(getattr(config, "InlineBackend", None), "_instance", None)  # once made
+
+
+def _inline_read() -> tuple:
+    made = _inline_backend()
+    if made is not None:  # its traits' own store: no trait lookups
+        return tuple(made._trait_values.get(name) for name in _INLINE)
+    shell = _shell()
+    section = dict.get(shell.config, "InlineBackend") if shell is not None else None
+    if not section:
+        return ()
+    formats = section.get("figure_formats") or (
+        {section["figure_format"]} if section.get("figure_format") else None)
+    return formats, section.get("print_figure_kwargs"), section.get("close_figures")
+
+
+def _inline_spell(inline: tuple) -> dict[str, Any]:
+    formats, kwargs, close = inline or (None, None, None)
+    spelled = {"inline.figure_formats": tuple(sorted(formats)) if formats else None,
+               "inline.print_figure_kwargs": kwargs, "inline.close_figures": close}
+    return {name: value for name, value in spelled.items() if value is not None}
+
+
+def _inline_write(name: str, value: Any) -> None:
+    value = set(value) if name == "figure_formats" else value
+    made = _inline_backend()
+    if made is not None:
+        setattr(made, name, value)  # it shows figures so from now on
+        return
+    shell = _shell()
+    if shell is not None:  # where the backend looks when it is made
+        shell.config.InlineBackend[name] = value
 
 
 # logging: the ``disable`` level, and each logger's level, propagation, whether disabled and
@@ -363,11 +425,15 @@ def _sys_write(module: Any, name: str, value: Any) -> None:
 _formatter_of: list = [None, None]  # the shell, and its text/plain formatter, as last found
 
 
+def _shell() -> Any:
+    """IPython's shell in this process, or None (the singleton itself: ``get_ipython()`` costs
+    more than reading every setting)."""
+    module = sys.modules.get("IPython.core.interactiveshell")
+    return getattr(getattr(module, "InteractiveShell", None), "_instance", None)
+
+
 def _plain_formatter(module: Any) -> Any:
-    try:  # the shell singleton itself: IPython.get_ipython() costs more than all the rest
-        shell = module.core.interactiveshell.InteractiveShell._instance
-    except AttributeError:
-        shell = module.get_ipython()
+    shell = _shell()
     if shell is None:
         return None
     if _formatter_of[0] is not shell:
