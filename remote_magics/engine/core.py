@@ -202,6 +202,9 @@ class Engine:
         self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
         self.reset_in_run = False  # the run being handled ran %reset (see _reset_the_run)
+        # the settings as the last run's reply saw them: the next run's "before" unless the
+        # notebook sends some (a change made between runs, by a job, goes with the next reply)
+        self.settings_seen: dict | None = None
         self.incoming: dict[str, streaming.Incoming] = {}  # client → its upload under way
         self.shared = shared.Shared()  # segments of replies, until their client took them
         self.dataport: dataport.Listener | None = None  # big frames over a side TCP port
@@ -599,7 +602,8 @@ class Engine:
         """Send a run's reply (its cell finished or failed), with what the run did besides its
         names: the settings it changed, a ``%reset``, the uploads kept."""
         if settings_before is not None:
-            changed = settings.differing(settings.snapshot(), settings_before)
+            self.settings_seen = now = settings.snapshot()
+            changed = settings.differing(now, settings_before)
             if changed:  # `np.set_printoptions` in the cell: the notebook's too, as in one process
                 reply["settings"] = settings.encode(changed)
         if self.reset_in_run:
@@ -626,14 +630,15 @@ class Engine:
                 self.kernel.log.warning("remote_magics: could not register the notebook's "
                                         "magic %s", name, exc_info=True)
 
-    @staticmethod
-    def _take_settings(content: dict) -> tuple[dict, int | None]:
+    def _take_settings(self, content: dict) -> tuple[dict, int | None]:
         """Take the settings the notebook changed since they last agreed (:mod:`.settings`);
         this process's settings then, which the run's reply compares its own with, and a
         recursion limit lower than ours, to set once the cell's inputs are rebuilt: their
         libraries import here now (numpy's import goes deeper than a limit a notebook that
         had imported it lowered to show a RecursionError)."""
         lowered = None
+        if not content.get("settings") and self.settings_seen is not None:
+            return self.settings_seen, None  # as the last reply saw them: nothing came since
         if content.get("settings"):
             values = settings.decode(content["settings"])
             limit = values.get("sys.recursionlimit")
