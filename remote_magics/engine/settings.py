@@ -59,8 +59,23 @@ def _decimal_write(module: Any, name: str, value: Any) -> None:
         context.traps[kind] = kind.__name__ in traps
 
 
+#: NumPy's print options and error state as last read: the context variables' values (new
+#: objects whenever a cell changes them) and what they spell, read out only when they change.
+_numpy_seen: list = [None, (), None, ()]
+
+
 def _numpy_read(module: Any) -> tuple:
-    return tuple(module.get_printoptions().items()), tuple(module.geterr().items())
+    try:
+        printing = module._core.arrayprint.format_options.get()
+        errors = module._core._ufunc_config._extobj_contextvar.get()
+    except AttributeError:  # a NumPy that keeps them elsewhere: read them out each time
+        return tuple(module.get_printoptions().items()), tuple(module.geterr().items())
+    seen = _numpy_seen
+    if seen[0] is not printing:
+        seen[0], seen[1] = printing, tuple(module.get_printoptions().items())
+    if seen[2] is not errors:
+        seen[2], seen[3] = errors, tuple(module.geterr().items())
+    return seen[1], seen[3]
 
 
 def _numpy_spell(module: Any, state: tuple) -> dict[str, Any]:
