@@ -89,11 +89,19 @@ def analyze(code: str) -> CellNames:
         last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr) and not quiet,
         quiet=quiet,
         star_import=walker.star_import,
-        lists_names=walker.lists_names or ("__main__" in code and _reads_main(tree)),
+        lists_names=walker.lists_names or ("__main__" in code and _reads_main(tree))
+        or ("user_ns" in code and _reads_user_ns(tree)),
         maybe_changed=tuple(name for name in {**_maybe_changed(tree), **walker.changed}
                             if name in walker.reads),
         magics=tuple(walker.magics),
     )
+
+
+def _reads_user_ns(tree: ast.AST) -> bool:
+    """Whether the code reaches IPython's namespace itself (``get_ipython().user_ns[n]``): it
+    sees (and may bind) every name then."""
+    return any(isinstance(node, ast.Attribute) and node.attr in ("user_ns", "user_global_ns")
+               for node in ast.walk(tree))
 
 
 def _reads_main(tree: ast.AST) -> bool:

@@ -272,7 +272,8 @@ def globals_of_functions(namespace: Mapping[str, Any],
         if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
             reads.extend(value.globals_read)
             sees_all = sees_all or any(name in value.globals_read  # (its attributes unknown)
-                                       for name in ("globals", *dict(_SEARCHES_MAIN)))
+                                       for name in ("globals", *dict(_SEARCHES_MAIN),
+                                                    *serialize.LOOKS_AT_MAIN))
         for name in reads:
             if name in namespace and name not in seen:
                 seen.add(name)
@@ -289,8 +290,9 @@ _SEARCHES_MAIN = (("unittest", "main"), ("doctest", "testmod"))
 def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> bool:
     if "globals" in globals_read:
         return True
-    names = set(code.co_names).union(*(const.co_names for const in code.co_consts
-                                       if isinstance(const, types.CodeType)))
+    names = serialize.code_names(code)
+    if not names.isdisjoint(serialize.LOOKS_AT_MAIN):  # `import __main__`, a caller's frame's
+        return True  # globals, IPython's namespace
     return any(module in globals_read and attribute in names
                for module, attribute in _SEARCHES_MAIN)
 

@@ -115,13 +115,15 @@ def _the_run_is_main(namespace: dict):
 def _calls_the_shell(code: str) -> bool:
     """Whether a cell's Python calls IPython's shell by name: a magic (``_magic(``), a shell
     command (``!cmd`` → ``.system(``, ``x = !cmd`` → ``.getoutput(``), whose ``{expr}`` and
-    ``$name`` IPython expands from the shell's ``user_ns``, or code it runs there
-    (``get_ipython().ex(...)``, ``.ev(...)``, ``.run_cell(...)``)."""
+    ``$name`` IPython expands from the shell's ``user_ns``, code it runs there
+    (``get_ipython().ex(...)``, ``.ev(...)``, ``.run_cell(...)``), or that namespace itself
+    (``get_ipython().user_ns['x'] = 1``)."""
     return any(call in code for call in _SHELL_CALLS)
 
 
 #: What a cell's Python calls on IPython's shell that uses the shell's namespace.
-_SHELL_CALLS = ("_magic(", ".system(", ".getoutput(", ".ex(", ".ev(", ".run_cell(")
+_SHELL_CALLS = ("_magic(", ".system(", ".getoutput(", ".ex(", ".ev(", ".run_cell(", ".user_ns",
+                ".user_global_ns")
 
 
 def watch(content: dict, namespace: dict, spans: Any = None) -> dict:

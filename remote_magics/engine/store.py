@@ -101,12 +101,20 @@ def describe(obj: Any, oid: str) -> dict:
         desc["dtype"] = _attempt(lambda: str(getattr(obj, "dtype", "")) or None)
     desc["size"], desc["size_exact"] = _attempt(lambda: _size(obj), (None, False))
     if kind is types.FunctionType:  # a run that calls it is sent these from the notebook
-        desc["globals"] = _attempt(lambda: list(serialize.code_globals(obj.__code__)))
+        desc["globals"] = _attempt(lambda: list(serialize.code_globals(obj.__code__))
+                                   + _looks_at_main(obj.__code__))
     else:  # a cell's class, or an object of one: what its methods read, likewise
         klass = obj if isinstance(obj, type) else kind
         if getattr(klass, "__module__", None) == "__main__":
             desc["globals"] = _attempt(lambda: _class_globals(klass))
     return desc
+
+
+def _looks_at_main(code: types.CodeType) -> list[str]:
+    """Which of :data:`~..wire.serialize.LOOKS_AT_MAIN` a function uses: listed with its
+    globals in its proxy's descriptor."""
+    names = serialize.code_names(code)
+    return [name for name in serialize.LOOKS_AT_MAIN if name in names]
 
 
 def _class_globals(klass: type) -> list[str]:

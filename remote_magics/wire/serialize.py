@@ -793,6 +793,19 @@ def code_globals(code: types.CodeType) -> tuple[str, ...]:
     return tuple(found)
 
 
+def code_names(code: types.CodeType) -> set[str]:
+    """Every name a function's code (and the code nested in it) uses: its globals, the
+    attributes it reads, the modules it imports (``co_names``)."""
+    return set(code.co_names).union(*(code_names(const) for const in code.co_consts
+                                      if isinstance(const, types.CodeType)))
+
+
+#: Names in a function's code by which it reaches the whole namespace it runs in (``import
+#: __main__``, ``sys._getframe(1).f_globals``, ``get_ipython().user_ns``): a run calling it
+#: is sent every name, as a plain cell's call sees them all.
+LOOKS_AT_MAIN = ("__main__", "_getframe", "user_ns", "user_global_ns")
+
+
 def class_functions(klass: type) -> list[types.FunctionType]:
     """The functions of a class's own members: its methods, static and class methods, and the
     parts of its properties (read from its ``__dict__``: no ``getattr``, which on a class holding
