@@ -55,7 +55,6 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magics``: register the magics."""
-    from .cells import runner
     from .magics import RemoteMagics, flush_all_releases
     from .wire import sources
 
@@ -63,16 +62,11 @@ def load_ipython_extension(ipython: Any) -> None:
     sources.label_cells(ipython.compile)  # tracebacks through remote cells' functions: 'Cell In[3]'
     if flush_all_releases not in ipython.events.callbacks["post_execute"]:
         ipython.events.register("post_execute", flush_all_releases)
-    if runner.cell_started not in ipython.events.callbacks["pre_run_cell"]:
-        ipython.events.register("pre_run_cell", runner.cell_started)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext remote_magics``: stop flushing releases after cells."""
-    from .cells import runner
     from .magics import flush_all_releases
 
     if flush_all_releases in ipython.events.callbacks["post_execute"]:
         ipython.events.unregister("post_execute", flush_all_releases)
-    if runner.cell_started in ipython.events.callbacks["pre_run_cell"]:
-        ipython.events.unregister("pre_run_cell", runner.cell_started)

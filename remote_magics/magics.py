@@ -15,7 +15,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
 from . import channels, connecting, jobs, packages, pool, targets
-from .cells import capture, display, runner
+from .cells import capture, display
 from .cells.proxy import RemoteObject, format_size
 from .client import handshake
 from .errors import CellSyntaxError, RemoteError, RemoteTimeout
@@ -321,7 +321,7 @@ class RemoteMagics(Magics):
                 cell_id=self._cell_number(), show=True, quiet=args.quiet)
             return None
         target.wait_for_jobs(quiet=args.quiet)
-        with channels.closing_after_run(), runner.whole_cell(), \
+        with channels.closing_after_run(), \
                 display.watching(quiet=args.quiet, target=target.name) as watch:
             try:
                 run = target.run(

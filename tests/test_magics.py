@@ -528,25 +528,3 @@ def test_a_module_that_prints_when_imported_prints_once_either_way(shell, run):
         shell.user_ns.pop("this", None)
         shell.user_ns.pop("first", None)
 
-
-def test_remote_cells_in_a_row_send_settings_without_reading_them(shell, run, monkeypatch):
-    """A %%remote cell right after another (no plain cell between) has nothing of the
-    notebook's to send: it does not read the notebook's settings; after a plain cell it does."""
-    from remote_magics.engine import settings
-
-    assert run("%%remote\nx_in_row = 1").error_in_exec is None
-    reads = []
-    real = settings.snapshot
-    monkeypatch.setattr(settings, "snapshot", lambda: reads.append(1) or real())
-    assert run("%%remote\ny_in_row = 2").error_in_exec is None
-    assert reads == []
-    saved = np.get_printoptions()
-    try:
-        run("import numpy as np\nnp.set_printoptions(precision=2)")  # a plain cell
-        with capture_output() as seen:
-            assert run("%%remote\nprint(np.array([1 / 3]))").error_in_exec is None
-        assert reads and seen.stdout == "[0.33]\n"
-    finally:
-        np.set_printoptions(**saved)
-        for name in ("x_in_row", "y_in_row", "np"):
-            shell.user_ns.pop(name, None)

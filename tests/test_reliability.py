@@ -392,6 +392,20 @@ def _footprint():
     return me.num_threads(), me.num_fds(), len(me.children(recursive=True))
 
 
+def _open_files_now(before: dict | None = None) -> dict:
+    """This process's descriptors and what each names; with ``before``, only those new since
+    (what a failed footprint check says it found)."""
+    found = {}
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            found[fd] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # closed meanwhile
+            continue
+    if before is not None:
+        found = {fd: name for fd, name in found.items() if before.get(fd) != name}
+    return found
+
+
 def _grew(now: tuple, before: tuple) -> bool:
     """Whether threads, descriptors or children are more than before (fewer is not a leak:
     a thread or socket of an earlier test may end meanwhile)."""
@@ -401,7 +415,7 @@ def _grew(now: tuple, before: tuple) -> bool:
 def test_disconnect_and_failed_connect_leave_nothing_behind(shell, tmp_path):
     remote_magics.connect(name="leakcheck").run("x = 1", {})
     remote_magics.disconnect("leakcheck")  # warm up: imports, lazily created helpers
-    before = _footprint()
+    before, fds = _footprint(), _open_files_now()
     remote_magics.connect(name="leakcheck").run("x = 1", {})
     remote_magics.disconnect("leakcheck")
     bad = tmp_path / "kernel-dead.json"
@@ -414,7 +428,7 @@ def test_disconnect_and_failed_connect_leave_nothing_behind(shell, tmp_path):
     deadline = time.monotonic() + 5
     while _grew(_footprint(), before) and time.monotonic() < deadline:
         time.sleep(0.1)  # zmq's io threads end asynchronously after a context is destroyed
-    assert not _grew(_footprint(), before), (_footprint(), before)
+    assert not _grew(_footprint(), before), (_footprint(), before, _open_files_now(fds))
 
 
 def test_client_drops_and_logs_a_reply_with_a_bad_signature(caplog):

@@ -8,8 +8,6 @@ them into the namespace, so a failed run changes nothing. ``target`` is a
 """
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import itertools
 import os
@@ -20,7 +18,7 @@ import types
 import weakref
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..client.connection import Reply
 from ..engine import settings
@@ -317,47 +315,16 @@ def _functions_in(value: Any) -> list[types.FunctionType]:
     return [member for member in members if isinstance(member, types.FunctionType)]
 
 
-#: Cells the notebook's shell has started (its ``pre_run_cell`` event, :func:`cell_started`).
-_cells_started = [0]
-#: True while the notebook runs a ``%%remote`` cell: the cell's whole body runs remotely.
-_whole_cell: contextvars.ContextVar[bool] = contextvars.ContextVar("remote_magics_whole_cell",
-                                                                   default=False)
-
-
-def cell_started(*_: Any) -> None:
-    """IPython's ``pre_run_cell``: one more cell of the notebook has started."""
-    _cells_started[0] += 1
-
-
-@contextlib.contextmanager
-def whole_cell() -> Iterator[None]:
-    """Around a ``%%remote`` cell's run: nothing of the cell itself runs in the notebook."""
-    token = _whole_cell.set(True)
-    try:
-        yield
-    finally:
-        _whole_cell.reset(token)
-
-
 class SettingsAgreed:
     """The process settings (:mod:`..engine.settings`) a target's engine was last seen to have:
-    a run sends those that changed here since, and takes those its cell changed there.
-
-    A ``%%remote`` cell that follows a remote run of the same target with no other cell
-    between sends none without reading them: no code of the notebook ran since they agreed
-    (what a thread or a widget's callback changes meanwhile goes with the next run that
-    follows a plain cell)."""
+    a run sends those that changed here since, and takes those its cell changed there."""
 
     def __init__(self, engine: str) -> None:
         self.engine = engine  # its id: a restarted engine has its own settings again
         self.state: dict[str, Any] = {}  # this side's settings when they last agreed
-        self.agreed_at: int | None = None  # the cells started when a run's reply came
 
     def send(self) -> str | None:
         """The settings to send with a run (encoded), None if they agree; they agree after."""
-        if (self.agreed_at is not None and _whole_cell.get()
-                and _cells_started[0] == self.agreed_at + 1):
-            return None  # only this cell started since: nothing here changed them
         now = settings.snapshot()
         changed = settings.differing(now, self.state)
         self.state = now
@@ -368,7 +335,6 @@ class SettingsAgreed:
         if encoded:
             settings.take(settings.decode(encoded))
             self.state = settings.snapshot()
-        self.agreed_at = _cells_started[0]
 
 
 _agreed: "weakref.WeakKeyDictionary[Any, SettingsAgreed]" = weakref.WeakKeyDictionary()
