@@ -1,7 +1,8 @@
 """Bulk transfer: a float64 array of 100 MB and of 1 GB, sent to the remote and brought back.
 
 Ours: ``%%remote --download=all`` with the array as the cell's input (upload: ``n = x.size``) or
-output (download: ``y = big``, where ``big`` is a proxy to an array made remotely), through the
+output (download: ``y = big[:]``, where ``big`` is a proxy to an array made remotely: a view of
+it, so that a new object comes back; ``y = big`` would be the notebook's own proxy), through the
 InteractiveShell, and ``proxy.fetch()`` for the API; each by both data paths of a local engine:
 the network path (big frames over the engine's data port, a side TCP connection authenticated
 with the key and digested as the bytes move, what a target on another host gets; signed
@@ -230,20 +231,20 @@ def _core(bench: Bench, arrays: dict) -> None:
                      label="raw pyzmq multipart copy=False (floor)", fn=peer.download,
                      nbytes=n, remote_pid=peer.pid),
                 dict(group=down, row_id=_row("down", n, "remote"),
-                     label="remote_magics %%remote --download=all, y = big: network path "
+                     label="remote_magics %%remote --download=all, y = big[:]: network path "
                            "(data port)",
                      setup=lambda: ns.__setitem__("big", bigs["bench-net"]),
                      fn=lambda: net.cell("%%remote --target bench-net --download=all\n"
-                                         "y = big"),
+                                         "y = big[:]"),
                      teardown=lambda: (ns.pop("y", None), ns.pop("big", None)),
                      nbytes=n, remote_pid=net.pid),
                 dict(group=down, row_id=_row("down", n, "fetch"),
                      label="remote_magics API: proxy.fetch(): network path (data port)",
                      fn=bigs["bench-net"].fetch, nbytes=n, remote_pid=net.pid),
                 dict(group=down, row_id=_row("down", n, "shm"),
-                     label="remote_magics %%remote, y = big: same host (shared memory)",
+                     label="remote_magics %%remote, y = big[:]: same host (shared memory)",
                      setup=lambda: ns.__setitem__("big", bigs["bench"]),
-                     fn=lambda: same.cell("%%remote --target bench --download=all\ny = big"),
+                     fn=lambda: same.cell("%%remote --target bench --download=all\ny = big[:]"),
                      teardown=lambda: (ns.pop("y", None), ns.pop("big", None)),
                      nbytes=n, remote_pid=same.pid),
                 dict(group=down, row_id=_row("down", n, "shmfetch"),
@@ -355,8 +356,8 @@ def _ssh(bench: Bench, arrays: dict) -> None:
                       f"big = np.random.default_rng(1).random({n // 8})\nx = None")
             bench.transfers([
                 dict(group=_group("down", n), row_id=_row("down", n, "ssh"),
-                     label="across hosts: %%remote y = big through ssh tunnels (data port)",
-                     fn=lambda: ours.cell(f"%%remote --target {name} --download=all\ny = big"),
+                     label="across hosts: %%remote y = big[:] through ssh tunnels (data port)",
+                     fn=lambda: ours.cell(f"%%remote --target {name} --download=all\ny = big[:]"),
                      teardown=lambda: ns.pop("y", None), nbytes=n, remote_pid=ours.pid),
                 dict(group=_group("down", n), row_id=_row("down", n, "scp"),
                      label="across hosts: scp of the same bytes through the same sshd",

@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
 
         def down() -> None:
             ns["big"] = big
-            net.cell(f"%%remote --target {_TARGET} --download=all\ny = big")
+            net.cell(f"%%remote --target {_TARGET} --download=all\ny = big[:]")
             ns.pop("y", None)
             ns.pop("big", None)
 
