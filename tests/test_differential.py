@@ -35,6 +35,14 @@ def divergences(report: dict) -> list[str]:
     return found
 
 
+def assert_same_every_way(cells: list[str], cwd, modes) -> None:
+    """Run ``cells`` plainly and each of ``modes``: no cell fails or varies plainly, and none
+    diverges."""
+    report = differential.compare(cells, cwd, modes)
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))
+
+
 def test_numpy100_behaves_the_same_every_way():
     cells, cwd = differential.numpy100()
     cells = [cell for cell in cells if SLOW not in cell]
@@ -77,9 +85,7 @@ AS_MAIN = [
 
 
 def test_a_remote_cell_runs_as_main_and_sees_every_name_when_it_looks(tmp_path):
-    report = differential.compare(AS_MAIN, tmp_path, MODES)
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(AS_MAIN, tmp_path, MODES)
 
 
 def test_an_object_of_a_notebook_class_pickles_by_reference_every_way(tmp_path):
@@ -110,9 +116,7 @@ LOGGING = [
 
 
 def test_logging_set_up_in_a_plain_cell_holds_in_remote_cells_and_back(tmp_path):
-    report = differential.compare(LOGGING, tmp_path, ("all", "none"))
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(LOGGING, tmp_path, ("all", "none"))
 
 
 #: What a plain cell sets for the whole process, read by the remote cells after it, and the
@@ -140,9 +144,7 @@ PROCESS = [
 
 
 def test_process_state_a_plain_cell_sets_holds_in_remote_cells_and_back(tmp_path):
-    report = differential.compare(PROCESS, tmp_path, ("all", "none"))
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(PROCESS, tmp_path, ("all", "none"))
 
 
 #: Magics a notebook cell registers (ThinkPython 3e's `%%expect` and `%%add_method_to`, hunt
@@ -172,9 +174,7 @@ MAGICS = [
 def test_magics_a_notebook_cell_registers_run_in_remote_cells(tmp_path, mixed):
     cells = [differential.PLAIN + cell if mixed and cell.startswith("from IPython")
              or mixed and cell.startswith("@register") else cell for cell in MAGICS]
-    report = differential.compare(cells, tmp_path, ("all", "none"))
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(cells, tmp_path, ("all", "none"))
 
 
 #: A notebook function that looks at the whole namespace, called by a remote cell (hunt 10's
@@ -213,10 +213,7 @@ NAMESPACE_ITSELF = [
 
 
 def test_a_notebook_function_that_looks_at_every_name_sees_them_all(tmp_path):
-    report = differential.compare(FUNCTIONS_SEEING_ALL + NAMESPACE_ITSELF, tmp_path,
-                                  ("all", "none"))
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(FUNCTIONS_SEEING_ALL + NAMESPACE_ITSELF, tmp_path, ("all", "none"))
 
 
 #: A `--download=none` cell's objects used by plain cells (hunt 10's P2, P3, P6): `is None` on
@@ -237,9 +234,7 @@ NONE_IN_PLAIN_CELLS = [
 
 
 def test_a_none_cells_objects_in_plain_cells_print_and_compare_as_plainly(tmp_path):
-    report = differential.compare(NONE_IN_PLAIN_CELLS, tmp_path, ("none",))
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(NONE_IN_PLAIN_CELLS, tmp_path, ("none",))
 
 
 #: More process state (hunt 10's PS8, PS9, PS11): the digits limit of int to str, the default
@@ -267,9 +262,7 @@ MORE_PROCESS = [
 
 
 def test_more_process_state_and_ipythons_precision_hold_both_ways(tmp_path):
-    report = differential.compare(MORE_PROCESS, tmp_path, ("all",))
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(MORE_PROCESS, tmp_path, ("all",))
 
 
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
@@ -285,9 +278,7 @@ LOWERED_LIMIT = [
 
 
 def test_a_recursion_limit_lowered_after_imports_holds_without_breaking_them(tmp_path):
-    report = differential.compare(LOWERED_LIMIT, tmp_path, ("all",))
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(LOWERED_LIMIT, tmp_path, ("all",))
 
 
 #: Code run from a string through IPython's API (hunt 10's M1c): its names are read and bound
@@ -301,6 +292,4 @@ SHELL_CODE = [
 
 
 def test_code_a_cell_runs_through_ipythons_api_sees_and_binds_names(tmp_path):
-    report = differential.compare(SHELL_CODE, tmp_path, ("all", "none"))
-    assert not report["plain_fails"] and not report["unstable"], report
-    assert not divergences(report), "\n".join(divergences(report))
+    assert_same_every_way(SHELL_CODE, tmp_path, ("all", "none"))

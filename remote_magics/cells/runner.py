@@ -160,18 +160,19 @@ def prepare(
             inputs += more
             frames += more_frames
             watch += sharing
-        if magics:  # the magics the notebook made, registered at the engine for the cell
-            magics = [(kind, name, input_name, {input_name: made})
-                      for kind, name, made in magics if made is not None
-                      for input_name in [f"{MAGIC_INPUT}{kind}_{name}"]]
-            for kind, name, input_name, made in list(magics):
-                try:
-                    more, more_frames = pickle_inputs(stream, [input_name], made, target, barrier)
-                except (SerializationError, ProxyError):  # it stays unknown there, as before
-                    magics.remove((kind, name, input_name, made))
-                    continue
-                inputs += more
-                frames += more_frames
+        registered = []  # the magics the notebook made, registered at the engine for the cell
+        for kind, name, made in magics:
+            input_name = f"{MAGIC_INPUT}{kind}_{name}"
+            if made is None:  # a remote cell made it: the engine has it
+                continue
+            try:
+                more, more_frames = pickle_inputs(stream, [input_name], {input_name: made},
+                                                  target, barrier)
+            except (SerializationError, ProxyError):  # it stays unknown there, as before
+                continue
+            inputs += more
+            frames += more_frames
+            registered.append([kind, name, input_name])
         if lists_names:  # %whos: every name of the notebook, as a plain cell lists them
             listed = shipped | set(inputs_named(inputs))
             for name in listable(namespace, hidden, target, skip=listed):
@@ -211,8 +212,8 @@ def prepare(
         content["quiet"] = True
     if lists_names:  # every name the notebook holds went: one missing there is missing here
         content["all_names"] = True
-    if magics:
-        content["magics"] = [[kind, name, input_name] for kind, name, input_name, _ in magics]
+    if registered:
+        content["magics"] = registered
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
@@ -331,10 +332,9 @@ class SettingsAgreed:
         return settings.encode(changed) if changed else None
 
     def take(self, encoded: Any) -> None:
-        """Take the settings a run changed at the engine (``encoded``: None, none changed)."""
-        if encoded:
-            settings.take(settings.decode(encoded))
-            self.state = settings.snapshot()
+        """Take the settings a run changed at the engine."""
+        settings.take(settings.decode(encoded))
+        self.state = settings.snapshot()
 
 
 _agreed: "weakref.WeakKeyDictionary[Any, SettingsAgreed]" = weakref.WeakKeyDictionary()
@@ -573,8 +573,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     """
     content = reply.content
     uploads.ledger.settle(target, content.get("uploads"))
-    # `np.set_printoptions(...)` in the cell holds here too
-    settings_agreed(target).take(content.get("settings"))
+    if content.get("settings"):  # `np.set_printoptions(...)` in the cell holds here too
+        settings_agreed(target).take(content["settings"])
     run = RunResult(target.name, bytes_received=reply.bytes_received)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]

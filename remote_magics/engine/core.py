@@ -638,15 +638,13 @@ class Engine:
         recursion limit lower than ours, to set once the cell's inputs are rebuilt: their
         libraries import here now (numpy's import goes deeper than a limit a notebook that
         had imported it lowered to show a RecursionError)."""
-        lowered = None
-        if not content.get("settings") and self.settings_seen is not None:
-            return self.settings_seen, None  # as the last reply saw them: nothing came since
-        if content.get("settings"):
-            values = settings.decode(content["settings"])
-            limit = values.get("sys.recursionlimit")
-            if isinstance(limit, int) and limit < sys.getrecursionlimit():
-                lowered = values.pop("sys.recursionlimit")
-            settings.take(values)
+        if not content.get("settings"):  # as the last reply saw them: nothing came since
+            return self.settings_seen or settings.snapshot(), None
+        values = settings.decode(content["settings"])
+        limit = values.get("sys.recursionlimit")
+        lowered = (values.pop("sys.recursionlimit")
+                   if isinstance(limit, int) and limit < sys.getrecursionlimit() else None)
+        settings.take(values)
         return settings.snapshot(), lowered
 
     @staticmethod

@@ -5,10 +5,11 @@ cells after it: the recursion limit, the ``decimal`` context, NumPy's print opti
 handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warnings`` filters,
 the configuration of ``logging`` (levels, and the handlers that print to the cell's output), the
 environment variables a cell sets, the working directory, ``sys.path``, the limit on the digits
-of an ``int`` made ``str``, the default socket timeout, the locale, how IPython shows a
-result (``%precision``, ``%pprint``) and the formats of inline figures. A remote cell runs in another process; so that it behaves
-as a plain one, each side sends the settings it changed since they last agreed (a run request
-carries the notebook's, its reply the engine's), and the other side takes them.
+of an ``int`` made ``str``, the default socket timeout, the locale, how IPython shows a result
+(``%precision``, ``%pprint``) and the formats of inline figures. A remote cell runs in another
+process; so that it behaves as a plain one, each side sends the settings it changed since they
+last agreed (a run request carries the notebook's, its reply the engine's), and the other side
+takes them.
 
 :func:`snapshot` reads them (flat: ``"pandas.display.max_rows": 10``), only for the libraries
 already imported; :func:`differing` says which changed; :func:`take` sets them, and keeps those
@@ -22,6 +23,7 @@ from __future__ import annotations
 import base64
 import pickle
 import sys
+import time
 import warnings
 from typing import Any, Callable
 
@@ -397,8 +399,8 @@ def _os_write(module: Any, name: str, value: Any) -> None:
         module.environ.pop(variable, None)
     else:
         module.environ[variable] = value
-    if variable == "TZ" and hasattr(__import__("time"), "tzset"):
-        __import__("time").tzset()  # as a cell that sets TZ does (time.tzname follows)
+    if variable == "TZ" and hasattr(time, "tzset"):
+        time.tzset()  # as a cell that sets TZ does (time.tzname follows)
 
 
 # sys: the recursion limit, and the folders a cell put on ``sys.path`` (``sys.path.append('..')``
@@ -447,7 +449,7 @@ def _shell() -> Any:
     return getattr(getattr(module, "InteractiveShell", None), "_instance", None)
 
 
-def _plain_formatter(module: Any) -> Any:
+def _plain_formatter() -> Any:
     shell = _shell()
     if shell is None:
         return None
@@ -457,7 +459,7 @@ def _plain_formatter(module: Any) -> Any:
 
 
 def _ipython_read(module: Any) -> tuple:
-    formatter = _plain_formatter(module)
+    formatter = _plain_formatter()
     if formatter is None:
         return ()
     values = formatter._trait_values  # traitlets' own store: a plain read, no observers
@@ -465,7 +467,7 @@ def _ipython_read(module: Any) -> tuple:
 
 
 def _ipython_write(module: Any, name: str, value: Any) -> None:
-    formatter = _plain_formatter(module)
+    formatter = _plain_formatter()
     if formatter is not None:
         setattr(formatter, name, value)
 

@@ -793,11 +793,12 @@ def code_globals(code: types.CodeType) -> tuple[str, ...]:
     return tuple(found)
 
 
-def code_names(code: types.CodeType) -> set[str]:
+@functools.lru_cache(maxsize=1024)
+def code_names(code: types.CodeType) -> frozenset[str]:
     """Every name a function's code (and the code nested in it) uses: its globals, the
     attributes it reads, the modules it imports (``co_names``)."""
-    return set(code.co_names).union(*(code_names(const) for const in code.co_consts
-                                      if isinstance(const, types.CodeType)))
+    return frozenset(code.co_names).union(*(code_names(const) for const in code.co_consts
+                                            if isinstance(const, types.CodeType)))
 
 
 #: Names in a function's code by which it reaches the whole namespace it runs in (``import
