@@ -265,11 +265,17 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     recorder = _Recorder(shell)
     try:
         # a warning shows on stderr once per place, as in a kernel (pytest records them instead)
+        # and under a kernel's filters, which cross to the engine as they are: Python's own,
+        # which leave out a library's DeprecationWarning (one the engine's first import of
+        # matplotlib_inline raised showed as a remote cell's output, and not the plain one's,
+        # whose process had imported it long before) and a ResourceWarning (one for a pipe
+        # another test left open, collected during a cell, would read as that cell's output)
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
-            # but not a ResourceWarning, which a kernel leaves out too: one for a pipe another
-            # test left open, collected during a cell, would read as that cell's output
-            warnings.filterwarnings("ignore", category=ResourceWarning)
+            warnings.resetwarnings()
+            for category in (ResourceWarning, ImportWarning, PendingDeprecationWarning,
+                             DeprecationWarning):
+                warnings.filterwarnings("ignore", category=category)
+            warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
             warnings.showwarning = _warning_to_stderr
             outcomes = [recorder.run(prefix + source) for source in cells]
         fetched: dict[int, Any] = {}  # one proxy, one value: names sharing it still share

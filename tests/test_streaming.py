@@ -392,6 +392,29 @@ def test_fetch_of_a_big_value_maps_the_engines_segment_and_the_engine_then_close
     ns.pop("big").release()
 
 
+def test_a_view_of_a_proxied_array_comes_back_with_no_copy_made_at_the_engine(shell, run):
+    """``y = big[:]``, ``big`` a proxy: the engine copied the view's 200 MB first (to write into
+    a notebook array that is not there), so its peak memory grew by the payload and a 1 GB
+    download ran at 200 MB/s on this VM, against 12 GB/s for ``big.fetch()`` of the same bytes."""
+    peak = ("with open('/proc/self/status') as lines:\n"
+            "    peak_mb = next(int(l.split()[1]) // 1024 for l in lines if l.startswith('VmHWM'))")
+    try:
+        assert run("%%remote --download none --quiet\nimport numpy as np\n"
+                   "big = np.arange(25_000_000, dtype=np.float64)").error_in_exec is None
+        assert run(f"%%remote --download all --quiet\n{peak}\n"
+                   "open('/proc/self/clear_refs', 'w').write('5')").error_in_exec is None
+        before = shell.user_ns["peak_mb"]  # its peak from here on is its resident memory now
+        assert run("%%remote --download all --quiet\ny = big[1:]").error_in_exec is None
+        y = shell.user_ns["y"]
+        assert type(y) is np.ndarray and y.shape == (25_000_000 - 1,) and y[0] == 1.0
+        assert y[-1] == 25_000_000 - 1 and y.flags.writeable
+        assert run(f"%%remote --download all --quiet\n{peak}").error_in_exec is None
+        assert shell.user_ns["peak_mb"] - before < 100  # the payload is 200 MB
+    finally:
+        for name in ("big", "y", "peak_mb"):
+            shell.user_ns.pop(name, None)
+
+
 def test_a_frame_larger_than_the_room_in_shared_memory_goes_by_the_network_path(
         target, monkeypatch):
     payload = np.random.default_rng(4).random(30 * MB // 8)

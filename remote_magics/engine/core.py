@@ -1140,14 +1140,9 @@ class Engine:
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         staying = _staying_arrays(content, proxied, [namespace.get(n) for n in names])
-        # the notebook holds a proxy, not an array, for what came as one: a view of it there
-        # is a new array (`y = big[:]`), with no copy made here to write into it
-        held_as_proxies = {id(obj) for obj in proxied}
-        arrays_there = {name: obj for name, obj in (sent or {}).items()
-                        if id(obj) not in held_as_proxies}
         with serialize.cell_namespace(namespace), \
-                serialize.returning(held, restated, arrays_there,
-                                    serialize.InnerIndex(memos) if memos else None), \
+                serialize.returning(held, restated, sent or {},
+                                    serialize.InnerIndex(memos) if memos else None, proxied), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
             for name in names:
                 if name not in namespace:

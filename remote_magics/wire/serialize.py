@@ -1316,8 +1316,8 @@ def _into(old: Any, new: Any) -> Any:
 
 @contextlib.contextmanager
 def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
-              viewed: Mapping[str, Any] = {}, inner: "InnerIndex | None" = None
-              ) -> Iterator[None]:
+              viewed: Mapping[str, Any] = {}, inner: "InnerIndex | None" = None,
+              proxied: Iterable[Any] = ()) -> Iterator[None]:
     """Within this block, the objects of ``objects`` (copies of what the receiver holds under
     those names) pickle as the receiver's own objects, so every reference to one, from any name,
     is the receiver's object again (within :func:`updating` there).
@@ -1329,13 +1329,17 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     receiver's in place). Builtin containers (list, dict, set, tuple) always pickle as usual:
     the pickler asks no one about them. ``inner``: the objects sent inside ``objects`` go as
     the receiver's own too, with their contents or state (whether they changed is not known).
+    ``proxied``: those of them the receiver holds as proxies, not as arrays: a view of one is a
+    new array there (``y = big[:]``), as numpy pickles it, with no copy made here to write into
+    the receiver's array.
     """
     changed = set(changed)
     marked = {id(obj): (name, name in changed) for name, obj in objects.items()}
     # a numpy view of one of these, or of ``viewed`` (the receiver's objects under those
     # names, as sent), is a view of the receiver's array (:func:`_as_view`)
+    proxies = {id(obj) for obj in proxied}
     viewing = {id(obj): (name, obj) for name, obj in {**viewed, **objects}.items()
-               if _arrays([obj])}
+               if id(obj) not in proxies and _arrays([obj])}
     # the pickler asks no reducer about these: they go by persistent id (:func:`held_container`)
     containers = {id(obj): (name, name in changed, obj) for name, obj in objects.items()
                   if type(obj) in CONTAINERS or type(obj) in UNCHANGING}
