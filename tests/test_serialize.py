@@ -373,6 +373,27 @@ def test_a_view_of_an_array_the_receiver_holds_as_a_proxy_goes_without_a_copy():
         assert b"held_array_view" in bytes(serialize.dumps(view)[0])
 
 
+def test_a_view_of_an_unwritten_array_goes_without_values_and_is_rebuilt_from_the_receivers():
+    there = np.arange(1_000_000.0)  # the sender's copy of the receiver's `data`, not written
+    with serialize.returning({"data": there}, (), {"data": there}, None, (), [there]):
+        frames = serialize.dumps(there[100:])
+    assert sum(memoryview(f).nbytes for f in frames) < 1000  # a layout, no values
+    here = there.copy()
+    with serialize.updating({"data": here}):
+        view = serialize.loads(frames)
+    assert np.shares_memory(view, here) and view[0] == 100.0 and view.shape == (999_900,)
+    fortran = np.asfortranarray(np.arange(12.0).reshape(3, 4))  # sent C-ordered: strides differ
+    c_order = np.ascontiguousarray(fortran)
+    with serialize.returning({"m": c_order}, (), {}, None, (), [c_order]):
+        frames = serialize.dumps(c_order[1])
+    with serialize.updating({"m": fortran}):  # laid out otherwise here: a copy, as with values
+        row = serialize.loads(frames)
+    assert row.tolist() == [4.0, 5.0, 6.0, 7.0] and not np.shares_memory(row, fortran)
+    with pytest.raises(pickle.UnpicklingError, match="'m'"):
+        with serialize.updating({"m": np.zeros(5)}):  # not the array that was sent
+            serialize.loads(frames)
+
+
 def test_an_installed_modules_global_goes_by_its_name_even_a_closure():
     # jrjohansson Lecture-5: `from sympy import *` binds `cacheit`, a closure cloudpickle cannot
     # pickle by value; matplotlib's rcParams, which a copy of changes nothing

@@ -163,6 +163,18 @@ def _view_of(obj: Any, staying: Sequence) -> bool:
     return any(array is not obj and numpy.may_share_memory(obj, array) for array in staying)
 
 
+def unwritten(sent: dict, uploads: Any) -> list:
+    """The inputs of a run whose memory is known not written since they came: kept uploads
+    (:mod:`.kept`) whose write-tracked span the run left alone. The notebook's array holds the
+    same bytes, so a view of one (``train = data[:800_000]``) needs no values to go back."""
+    same = []
+    for obj in sent.values():
+        span = uploads.span_of(obj)
+        if span is not None and not span.written():
+            same.append(obj)
+    return same
+
+
 def changed_in_place(watched: dict, namespace: dict) -> list[str]:
     """The watched inputs still bound to the same object whose pickle changed during the run."""
     return [name for name, (obj, digest) in watched.items()
@@ -578,7 +590,8 @@ class Engine:
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 with serialize.keeping_caches(run_caches):
                     reply, frames = self.bound_before(reply, content, namespace, client,
-                                                      watched, sent, before, memos, proxied)
+                                                      watched, sent, before, memos, proxied,
+                                                      unwritten(sent, uploads))
             reply.update(mode)
             self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
             return
@@ -593,7 +606,7 @@ class Engine:
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode, \
                     serialize.keeping_caches(run_caches):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
-                                             before, memos, proxied)
+                                             before, memos, proxied, unwritten(sent, uploads))
             reply.update(mode)
         finally:
             lookup.close(asking)
@@ -662,7 +675,7 @@ class Engine:
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
                      watched: dict | None = None, sent: dict | None = None,
                      before: dict | None = None, memos: list = (),
-                     proxied: list = ()) -> tuple[dict, list]:
+                     proxied: list = (), same: list = ()) -> tuple[dict, list]:
         """An error reply with the names the cell bound (or deleted) before it failed.
 
         Encoded by the download policy, as a finished cell's are; if that fails too, the error
@@ -670,7 +683,7 @@ class Engine:
         """
         try:
             bound, frames = self.outputs(content, namespace, None, client, watched, sent,
-                                         before, memos, proxied)
+                                         before, memos, proxied, same)
         except BaseException as err:  # a value that cannot even be described: the error alone
             self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
                                   tracebacks.one_line(err))
@@ -1078,7 +1091,8 @@ class Engine:
 
     def outputs(self, content: dict, namespace: dict, value: Any, client: str,
                 watched: dict | None = None, sent: dict | None = None,
-                before: dict | None = None, memos: Sequence = (), proxied: Sequence = ()):
+                before: dict | None = None, memos: Sequence = (), proxied: Sequence = (),
+                same: Sequence = ()):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
@@ -1091,7 +1105,9 @@ class Engine:
         grid[0]``) is the notebook's own, with its contents as they are now. ``proxied``: the
         inputs the notebook holds as proxies: under ``small``, a numpy view of one of them (or
         of an array that stays here for its size) stays here too, as a plain view shares its
-        array's memory.
+        array's memory. ``same``: the inputs whose memory the run did not write (from
+        :func:`unwritten`): a view of one goes back without its values, which the notebook's
+        array holds already.
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -1142,7 +1158,8 @@ class Engine:
         staying = _staying_arrays(content, proxied, [namespace.get(n) for n in names])
         with serialize.cell_namespace(namespace), \
                 serialize.returning(held, restated, sent or {},
-                                    serialize.InnerIndex(memos) if memos else None, proxied), \
+                                    serialize.InnerIndex(memos) if memos else None, proxied,
+                                    same), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
             for name in names:
                 if name not in namespace:

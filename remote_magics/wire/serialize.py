@@ -1317,7 +1317,7 @@ def _into(old: Any, new: Any) -> Any:
 @contextlib.contextmanager
 def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
               viewed: Mapping[str, Any] = {}, inner: "InnerIndex | None" = None,
-              proxied: Iterable[Any] = ()) -> Iterator[None]:
+              proxied: Iterable[Any] = (), unwritten: Iterable[Any] = ()) -> Iterator[None]:
     """Within this block, the objects of ``objects`` (copies of what the receiver holds under
     those names) pickle as the receiver's own objects, so every reference to one, from any name,
     is the receiver's object again (within :func:`updating` there).
@@ -1331,14 +1331,17 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     the receiver's own too, with their contents or state (whether they changed is not known).
     ``proxied``: those of them the receiver holds as proxies, not as arrays: a view of one is a
     new array there (``y = big[:]``), as numpy pickles it, with no copy made here to write into
-    the receiver's array.
+    the receiver's array. ``unwritten``: those whose memory is known not to have been written
+    since they came (a kept upload the run did not write): the receiver's array holds the same
+    bytes, so a view of one goes without its values (``train = data[:800_000]``).
     """
     changed = set(changed)
     marked = {id(obj): (name, name in changed) for name, obj in objects.items()}
     # a numpy view of one of these, or of ``viewed`` (the receiver's objects under those
     # names, as sent), is a view of the receiver's array (:func:`_as_view`)
-    proxies = {id(obj) for obj in proxied}
-    viewing = {id(obj): (name, obj) for name, obj in {**viewed, **objects}.items()
+    proxies, same = {id(obj) for obj in proxied}, {id(obj) for obj in unwritten}
+    viewing = {id(obj): (name, obj, id(obj) in same)
+               for name, obj in {**viewed, **objects}.items()
                if id(obj) not in proxies and _arrays([obj])}
     # the pickler asks no reducer about these: they go by persistent id (:func:`held_container`)
     containers = {id(obj): (name, name in changed, obj) for name, obj in objects.items()
@@ -1596,7 +1599,7 @@ def _arrays(objects: Iterable[Any]) -> list[Any]:
             and (obj.flags.c_contiguous or obj.flags.f_contiguous) and obj.nbytes]
 
 
-def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]) -> Any:
+def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequence[Any]) -> Any:
     """A numpy view as a view of the array whose memory holds it, when the receiver holds that
     array under a name (``held``: id → (name, array), see :func:`returning`) or this stream
     sends it too (``roots``): names that share memory plainly (``x2_sub = x2[:2, :2]``) share
@@ -1604,7 +1607,8 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
     NotImplemented (a copy, as numpy pickles it), and for anything but a numpy view.
 
     A view of a held array carries its values too, written into the receiver's array, so that
-    array holds what the view shows here (the cell may have written through the view).
+    array holds what the view shows here (the cell may have written through the view); unless
+    that array's memory here is known unwritten since it came (``held``'s flag).
     """
     # the type first: a proxy's attributes are remote calls, and the engine may be waiting on us
     numpy = sys.modules.get("numpy")
@@ -1613,9 +1617,10 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
     low, high = numpy.lib.array_utils.byte_bounds(obj) if hasattr(
         numpy.lib, "array_utils") else numpy.byte_bounds(obj)
     owner = name = None
+    same = False
     order = {id(a): i for i, a in enumerate(roots)}
-    for candidate, candidate_name in [*((a, n) for n, a in held.values()),
-                                      *((a, None) for a in roots)]:
+    for candidate, candidate_name, unwritten in [*((a, n, u) for n, a, u in held.values()),
+                                                 *((a, None, False) for a in roots)]:
         if candidate is obj:
             continue
         start = candidate.__array_interface__["data"][0]
@@ -1626,7 +1631,7 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
             if candidate_name is None and low <= start and start + candidate.nbytes <= high \
                     and order.get(id(candidate), 0) >= order.get(id(obj), len(roots)):
                 continue
-            owner, name = candidate, candidate_name
+            owner, name, same = candidate, candidate_name, unwritten
             break
     if owner is None:
         return NotImplemented
@@ -1634,7 +1639,7 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any]], roots: Sequence[Any]
     layout = (obj.shape, obj.strides, obj.dtype, offset, bool(obj.flags.writeable))
     if name is not None:  # the receiver's own array, if it is laid out as ours: else a copy
         whole = (owner.shape, owner.strides, owner.dtype.str)
-        return held_array_view, (name, whole, layout, numpy.array(obj))
+        return held_array_view, (name, whole, layout, None if same else numpy.array(obj))
     return array_view, (owner, layout)
 
 
@@ -1705,11 +1710,28 @@ def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
 def held_array_view(name: str, whole: tuple, layout: tuple, values: Any) -> Any:
     """Called by the unpickler: a view of the receiver's array ``name`` holding ``values``
     when that array is laid out as the sender's was (``whole``: shape, strides, dtype) and
-    writable, else ``values`` themselves (a copy, as before views were kept)."""
+    writable, else ``values`` themselves (a copy, as before views were kept).
+
+    ``values`` None: the receiver's array holds them already (the sender's copy of it was not
+    written); then a view of it, or of a copy laid out as the sender's where it is laid out
+    otherwise here (a copy, as with values)."""
+    numpy = sys.modules["numpy"]  # loaded: the sender pickled one of its arrays
     held = (getattr(_state, "updating", None) or {}).get(name)
-    if (type(held) is not type(values) or (held.shape, held.strides, held.dtype.str) != whole
-            or not (held.flags.c_contiguous or held.flags.f_contiguous)
-            or not held.flags.writeable):
+    laid_out = (type(held) is numpy.ndarray
+                and (held.shape, held.strides, held.dtype.str) == whole
+                and (held.flags.c_contiguous or held.flags.f_contiguous))
+    if values is None:
+        if laid_out:
+            return array_view(held, layout)
+        if type(held) is numpy.ndarray and (held.shape, held.dtype.str) == (whole[0], whole[2]):
+            for order in ("C", "F"):
+                copy = numpy.array(held, order=order)
+                if copy.strides == tuple(whole[1]):
+                    return array_view(copy, layout)
+        raise pickle.UnpicklingError(
+            f"a view of the notebook's array '{name}', which the notebook no longer holds as "
+            "it was sent; run the cell again")
+    if not laid_out or not held.flags.writeable:
         return values
     return array_view(held, layout, values)
 
