@@ -6,7 +6,9 @@
 - Many small values: a cell that reads 1,000 small local variables, each pickled and shipped.
 - No re-upload: a local 1 GB array (100 MB with --quick) read by five cells in a row: the first
   uploads it, cells 2 to 5 send a reference to the engine's kept copy (it is unchanged: its
-  pages' write tracking says so); then one element changed and read again (uploaded again).
+  pages' write tracking says so); a view of it bound by a cell (``train = a[:n]``), which comes
+  back as a view of the notebook's array with no bytes; then one element changed and read again
+  (uploaded again).
 The null cell is measured again here, so every ratio is of figures taken minutes apart at most.
 """
 from __future__ import annotations
@@ -145,11 +147,21 @@ def reuse(bench: Bench) -> None:
                 times.append(time.perf_counter() - started)
             rest.seconds.append(statistics.mean(times))
         bench.rows += [first, rest]
+
+        def view() -> None:  # a view of the upload comes back: as a view, with no bytes
+            ours.cell("%%remote --download=all\ntrain = a[: len(a) // 2]")
+            moved = target.last_run.bytes_sent + target.last_run.bytes_received
+            if moved >= size // 2 or not np.shares_memory(ns["train"], ns["a"]):
+                raise AssertionError(f"expected a view of the notebook's a, {moved:,} bytes "
+                                     "moved")
+
         bench.interleave(GROUP, [
             ("cells.null2", "%%remote pass (null cell, interleaved with the next row)",
              lambda: ours.cell("%%remote\npass")),
             ("cells.reuse", f"%%remote s = float(a[-1]), a an unchanged local {label} array",
              lambda: read(False)),
+            ("cells.reuse.view", f"%%remote --download=all train = a[: len(a) // 2], a view of "
+             f"the same unchanged {label} array", view),
         ], trials=bench.trials(100, 30))
 
         def change() -> None:
@@ -158,12 +170,14 @@ def reuse(bench: Bench) -> None:
         bench.time(GROUP, "cells.reuse.changed", f"the same {label} array, one element changed "
                    "since (uploaded again)", lambda: read(True), setup=change,
                    trials=bench.trials(5, 3), warmup=0)
-        ns.pop("a", None)
-        ns.pop("s", None)
+        for name in ("a", "s", "train"):
+            ns.pop(name, None)
         gc.collect()
     bench.target(f"cells 2-5 reading an unchanged {label} array < 2 × null cell",
                  "cells.reuse.rest", "cells.null", at_most=2.0)
     bench.target(f"an unchanged {label} array read again < 2 × null cell (interleaved)",
                  "cells.reuse", "cells.null2", at_most=2.0)
+    bench.target(f"a view of an unchanged {label} array (train = a[:n]) < 2 × null cell "
+                 "(interleaved)", "cells.reuse.view", "cells.null2", at_most=2.0)
     bench.target(f"a changed {label} array costs about its first upload (≤ 1.2×)",
                  "cells.reuse.changed", "cells.reuse.first", at_most=1.2)
