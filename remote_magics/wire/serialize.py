@@ -1639,8 +1639,28 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
     layout = (obj.shape, obj.strides, obj.dtype, offset, bool(obj.flags.writeable))
     if name is not None:  # the receiver's own array, if it is laid out as ours: else a copy
         whole = (owner.shape, owner.strides, owner.dtype.str)
-        return held_array_view, (name, whole, layout, None if same else numpy.array(obj))
+        return held_array_view, (name, whole, layout, None if same else _values_of(obj))
     return array_view, (owner, layout)
+
+
+class _Values:
+    """A contiguous numpy view's values as numpy pickles an array (its bytes out of band, read
+    from the view's memory: no copy), away from :func:`_as_view`, which would send the view
+    as a view again."""
+
+    def __init__(self, array: Any) -> None:
+        self.reduced = array.__reduce_ex__(PROTOCOL)
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        return self.reduced
+
+
+def _values_of(obj: Any) -> Any:
+    """What a view of a held array carries as its values (:func:`held_array_view`): numpy's
+    reduction of the view itself where it is contiguous, else a contiguous copy."""
+    if obj.flags.c_contiguous or obj.flags.f_contiguous:
+        return _Values(obj)
+    return sys.modules["numpy"].array(obj)
 
 
 def _refuse_writable_map(obj: Any) -> None:
