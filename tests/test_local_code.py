@@ -57,6 +57,62 @@ def test_a_function_using_a_local_helper_module_runs_remotely(shell, run, target
     assert (shell.user_ns["used"], shell.user_ns["p"], shell.user_ns["d"]) == (42, 30, 10)
 
 
+@pytest.fixture
+def shapes(tmp_path):
+    """``shapes.py`` on the notebook's sys.path, which the engine (this host) gets too, so it
+    imports the module itself when a remote cell does."""
+    folder = tmp_path / "shapes_dir"
+    folder.mkdir()
+    (folder / "shapes.py").write_text(textwrap.dedent("""
+        class Frame:
+            count = 0
+
+            def clone(self):
+                return Frame()
+
+        class Boom(Exception):
+            pass
+
+        def wrap(x):
+            return isinstance(x, Frame)
+
+        def fact(n):
+            return 1 if n <= 1 else n * fact(n - 1)
+
+        def fail():
+            raise Boom("x")
+    """))
+    sys.path.insert(0, str(folder))
+    sys.modules.pop("shapes", None)
+    try:
+        yield folder
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop("shapes", None)
+
+
+def test_a_module_of_your_own_the_engine_imports_too_has_one_copy_of_each_class(
+        shell, run, target, shapes):
+    """M3 (silent): names of your own module imported piecemeal by remote cells. The notebook
+    sends the functions it got back by value; the engine, which imported the module itself, then
+    held two classes named Frame, and ``wrap(Frame())`` was False, ``except Boom`` missed."""
+    try:
+        assert run("%%remote\nfrom shapes import wrap, fact, fail").error_in_exec is None
+        res = run("%%remote\nfrom shapes import Frame, Boom\nr = [wrap(Frame()), fact(5), "
+                  "isinstance(Frame().clone(), Frame)]\ntry:\n    fail()\n"
+                  "except Boom:\n    r.append('caught')")
+        assert res.error_in_exec is None
+        assert shell.user_ns["r"] == [True, 120, True, "caught"]
+        # a class the notebook changed since is not the engine's any more: its copy goes
+        assert run("import shapes\nshapes.Frame.count = 5").error_in_exec is None
+        assert run("%%remote\nc = [Frame.count, wrap(Frame())]").error_in_exec is None
+        assert shell.user_ns["c"] == [5, True]
+    finally:
+        for name in ("wrap", "fact", "fail", "Frame", "Boom", "r", "c", "shapes"):
+            shell.user_ns.pop(name, None)
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+
+
 def test_sync_path_mirrors_python_files_for_imports_by_name(shell, tmp_path):
     lib = tmp_path / "lib"
     (lib / "pkg").mkdir(parents=True)

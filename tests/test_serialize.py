@@ -413,6 +413,33 @@ def test_a_view_of_a_held_array_carries_its_values_straight_out_of_the_arrays_me
         assert np.shares_memory(serialize.loads(frames), here) and here[2] == 2.0
 
 
+def test_a_definition_prints_alike_wherever_the_same_source_was_loaded():
+    import types
+
+    def load(source: str, filename: str) -> types.ModuleType:
+        module = types.ModuleType("mod_print")
+        exec(compile(source, filename, "exec"), module.__dict__)
+        for value in vars(module).values():
+            if isinstance(value, (type, types.FunctionType)):
+                value.__module__ = "mod_print"
+        return module
+
+    source = ("import math\nLIMIT = 3\nclass A:\n    n = {'k': (1, 2)}\n"
+              "    def again(self):\n        return A()\n"
+              "def f(x, y=LIMIT):\n    return A() if x > LIMIT else math.pi\n")
+    one, two = load(source, "/here/mod_print.py"), load(source, "/there/mod_print.py")
+    assert serialize.definition_print(one.f) == serialize.definition_print(two.f) is not None
+    assert serialize.definition_print(one.A) == serialize.definition_print(two.A)
+    two.LIMIT = 4  # a global its code reads
+    assert serialize.definition_print(one.f) != serialize.definition_print(two.f)
+    two.A.n = {"k": (1, 3)}  # a class member
+    assert serialize.definition_print(one.A) != serialize.definition_print(two.A)
+    changed = load(source.replace("math.pi", "math.e"), "/here/mod_print.py")
+    assert serialize.definition_print(one.f) != serialize.definition_print(changed.f)
+    one.A.n = np.zeros(2)  # a value it cannot print: never taken for the same
+    assert serialize.definition_print(one.A) is None
+
+
 def test_an_installed_modules_global_goes_by_its_name_even_a_closure():
     # jrjohansson Lecture-5: `from sympy import *` binds `cacheit`, a closure cloudpickle cannot
     # pickle by value; matplotlib's rcParams, which a copy of changes nothing

@@ -191,7 +191,7 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is namespace:
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
-            return _with_slots(obj, reduced)
+            return _as_module_member(obj, _with_slots(obj, reduced))
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
         if isinstance(obj, BaseException):
@@ -1643,13 +1643,13 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
     return array_view, (owner, layout)
 
 
-class _Values:
-    """A contiguous numpy view's values as numpy pickles an array (its bytes out of band, read
-    from the view's memory: no copy), away from :func:`_as_view`, which would send the view
-    as a view again."""
+class _Reduced:
+    """An object that pickles as a reduction made already: an object's own reduction, inside
+    another one of ours, away from :meth:`Pickler.reducer_override` (which would make ours
+    again for it)."""
 
-    def __init__(self, array: Any) -> None:
-        self.reduced = array.__reduce_ex__(PROTOCOL)
+    def __init__(self, reduced: Any) -> None:
+        self.reduced = reduced
 
     def __reduce_ex__(self, protocol: int) -> Any:
         return self.reduced
@@ -1657,10 +1657,170 @@ class _Values:
 
 def _values_of(obj: Any) -> Any:
     """What a view of a held array carries as its values (:func:`held_array_view`): numpy's
-    reduction of the view itself where it is contiguous, else a contiguous copy."""
+    reduction of the view itself where it is contiguous (its bytes out of band, read from the
+    view's memory: no copy), else a contiguous copy."""
     if obj.flags.c_contiguous or obj.flags.f_contiguous:
-        return _Values(obj)
+        return _Reduced(obj.__reduce_ex__(PROTOCOL))
     return sys.modules["numpy"].array(obj)
+
+
+def _as_module_member(obj: Any, reduced: Any) -> Any:
+    """A function or class of a module of the sender's own (sent by value: the receiver may
+    not have it) as :func:`module_member`, which takes the receiver's own where it has loaded
+    the same definition (:func:`definition_print`); ``reduced`` (cloudpickle's by-value
+    reduction) as it is for anything else.
+
+    The receiver decides before the definition's state (a function's globals, a class's
+    members) is unpickled, so the state's references to the definition itself (a recursive
+    function, a method making its own class) resolve to what it decided."""
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if not (isinstance(reduced, tuple) and len(reduced) == 6 and isinstance(module, str)
+            and isinstance(name, str) and "." not in name and "<" not in name
+            and getattr(sys.modules.get(module), name, None) is obj
+            and any(module == by_value or module.startswith(by_value + ".")
+                    for by_value in cloudpickle.list_registry_pickle_by_value())):
+        return reduced
+    printed = definition_print(obj)
+    if printed is None:
+        return reduced
+    make, args, state, _, _, setter = reduced
+    return (module_member, (module, name, printed, _Reduced((make, args))), (setter, state),
+            None, None, set_member_state)
+
+
+def module_member(module: str, name: str, printed: str, skeleton: Any) -> Any:
+    """Called by the unpickler: ``module.name`` as this side has loaded it, when that is the
+    same definition as the sender's (``printed``: its :func:`definition_print`), else
+    ``skeleton``, the sender's by value, whose state :func:`set_member_state` sets next.
+
+    An engine that imports a module of the notebook's own itself (``from shapes import Frame``
+    in a remote cell, on this host) has the module's own classes: the notebook's functions and
+    objects must use those, not a copy of each (two classes of one name, each failing the
+    other's ``isinstance`` and ``except``)."""
+    loaded = sys.modules.get(module)
+    own = getattr(loaded, name, None) if loaded is not None else None
+    if own is not None and own is not skeleton and definition_print(own) == printed:
+        return own
+    return skeleton
+
+
+def set_member_state(obj: Any, packed: tuple) -> None:
+    """Called by the unpickler: the by-value state of what :func:`module_member` returned, set
+    with cloudpickle's own setter, unless it is this side's own loaded definition."""
+    setter, state = packed
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    if getattr(module, getattr(obj, "__qualname__", "") or "", None) is obj:
+        return  # this side's own: its state is its module's
+    setter(obj, state)
+
+
+#: Class members that differ between a class and its copy by value whatever it defines.
+_MADE_MEMBERS = frozenset({"__dict__", "__weakref__", "__slotnames__", "_abc_impl",
+                           "__module__", "__qualname__"})
+
+
+def definition_print(obj: Any) -> str | None:
+    """A digest of what a function or class of a module defines, the same in two processes
+    that loaded the same definition: its code (not its file name), defaults, closure, class
+    members, and the globals its code reads, what those define printed alike (those of another
+    package by name, as they travel). None when it holds a value this cannot print (then it is
+    not taken for the same)."""
+    parts: list[str] = []
+    package = str(getattr(obj, "__module__", "")).split(".")[0]
+    if not _print_into(obj, parts, {}, package):
+        return None
+    return hashlib.blake2b("\x00".join(parts).encode("utf-8", "surrogatepass"),
+                           digest_size=16).hexdigest()
+
+
+def _print_into(value: Any, parts: list, seen: dict, package: str) -> bool:
+    """Append ``value``'s print (see :func:`definition_print`); False if it cannot be."""
+    if id(value) in seen:
+        parts.append(f"@{seen[id(value)]}")
+        return True
+    kind = type(value)
+    if kind in PLAIN or kind is bytes:
+        parts.append(f"{kind.__name__}:{value!r}")
+        return True
+    if isinstance(value, (types.FunctionType, type)):
+        module = getattr(value, "__module__", None)
+        if str(module).split(".")[0] != package:  # another package's: by its name
+            parts.append(f"R:{module}:{getattr(value, '__qualname__', None)}")
+            return True
+        seen[id(value)] = len(seen)
+        parts.append(f"{'F' if kind is types.FunctionType else 'C'}:{module}:"
+                     f"{value.__qualname__}")
+        if isinstance(value, type):
+            members = vars(value)
+            return all(_print_into(base, parts, seen, package) for base in value.__bases__) and all(
+                parts.append(key) or _print_into(members[key], parts, seen, package)
+                for key in members if key not in _MADE_MEMBERS)
+        code = value.__code__
+        cells = [cell.cell_contents if _cell_full(cell) else _EMPTY_CELL
+                 for cell in value.__closure__ or ()]
+        return _print_code(code, parts) and _print_into(value.__defaults__, parts, seen, package) \
+            and _print_into(value.__kwdefaults__, parts, seen, package) \
+            and all(_print_into(content, parts, seen, package) for content in cells) and all(
+                parts.append(name) or _print_into(value.__globals__[name], parts, seen, package)
+                for name in sorted(_code_names(code)) if name in value.__globals__)
+    if isinstance(value, (staticmethod, classmethod)):
+        parts.append(kind.__name__)
+        return _print_into(value.__func__, parts, seen, package)
+    if isinstance(value, property):
+        parts.append("property")
+        return all(_print_into(getattr(value, part), parts, seen, package)
+                   for part in ("fget", "fset", "fdel"))
+    if isinstance(value, (ModuleType, types.BuiltinFunctionType)):
+        parts.append(f"M:{value.__name__}:{getattr(value, '__module__', None)}")
+        return True
+    if kind in (tuple, list):
+        parts.append(f"{kind.__name__}:{len(value)}")
+        return all(_print_into(item, parts, seen, package) for item in value)
+    if kind is dict:
+        parts.append(f"dict:{len(value)}")
+        return all(parts.append(repr(key)) or _print_into(item, parts, seen, package)
+                   for key, item in value.items())
+    if value is _EMPTY_CELL:
+        parts.append("empty")
+        return True
+    return False
+
+
+_EMPTY_CELL = object()
+
+
+def _cell_full(cell: Any) -> bool:
+    try:
+        cell.cell_contents
+    except ValueError:
+        return False
+    return True
+
+
+def _print_code(code: types.CodeType, parts: list) -> bool:
+    """Append a code object's print: what it does, not where its file is."""
+    parts.extend((code.co_name, code.co_code.hex(), repr(code.co_names),
+                  repr(code.co_varnames), repr(code.co_freevars), repr(code.co_cellvars),
+                  f"{code.co_argcount}/{code.co_posonlyargcount}/{code.co_kwonlyargcount}/"
+                  f"{code.co_flags}"))
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if not _print_code(const, parts):
+                return False
+        elif isinstance(const, frozenset):
+            parts.append(repr(sorted(repr(item) for item in const)))
+        else:
+            parts.append(repr(const))
+    return True
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    """The global names a code object and the code inside it (lambdas, comprehensions) read."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
 
 
 def _refuse_writable_map(obj: Any) -> None:
