@@ -146,6 +146,32 @@ def test_cell_that_changes_the_array_brings_it_back_and_the_copies_agree(
     assert shell.user_ns["s"] == -7.0
 
 
+def test_an_array_a_cell_changed_and_sent_back_is_not_uploaded_again_until_it_changes_here(
+        shell, run, target, array):
+    """``a *= 2`` in a remote cell: ``a`` comes back whole, and the notebook's array then holds
+    the engine's copy's bytes: both are watched again, so the next cell sends a reference (a
+    1 GB array: 0 bytes and 0.1 s, against 1 GB again). Another target's copy is older: it
+    gets the new values."""
+    other = remote_magics.connect(name="uploads-second")
+    remote_magics.registry.current = target.name  # %%remote without --target: the session's
+    try:
+        assert run("%%remote --target uploads-second\ns = float(a[3])").error_in_exec is None
+        assert run("%%remote --download=all\na *= 2\na[3] = -3.0").error_in_exec is None
+        assert array[3] == -3.0 and array[4] == 8.0
+        assert target.last_run.bytes_received > array.nbytes
+        for _ in range(2):
+            assert run("%%remote\ns = float(a[3] + a[4])").error_in_exec is None
+            assert shell.user_ns["s"] == 5.0 and sent(target) < SMALL
+        assert run("%%remote --target uploads-second\ns = float(a[3])").error_in_exec is None
+        assert shell.user_ns["s"] == -3.0 and other.last_run.bytes_sent > array.nbytes
+        array[5] = -5.0  # changed here since: up again, with the change
+        assert run("%%remote\ns = float(a[5])").error_in_exec is None
+        assert shell.user_ns["s"] == -5.0 and sent(target) > array.nbytes
+    finally:
+        remote_magics.disconnect("uploads-second")
+        remote_magics.registry.current = target.name
+
+
 def test_an_array_copied_here_out_of_the_engines_memory_is_tracked_like_any_other(
         shell, run, target, monkeypatch):
     from remote_magics.wire import shared, streaming

@@ -614,6 +614,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     namespace.update(run.values)
     for name in run.deleted:
         namespace.pop(name, None)
+    # a kept upload the cell changed came back whole: equal to the engine's copy again
+    uploads.ledger.resynced(target, content.get("uploads"), namespace)
     target.flush_releases()
     return run
 

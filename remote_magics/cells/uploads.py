@@ -182,6 +182,34 @@ class Uploads:
                     recent[held.token] = record
             self.cap(target)
 
+    def resynced(self, target: Any, report: dict | None, namespace: dict) -> None:
+        """After a run's names are bound: the kept copies the run changed and sent back whole
+        (the report's ``resynced``: token → name), which the engine watches again. Where the
+        name holds this very array, laid out as sent, it has just taken those values (updated
+        in place), so it is watched again from now too, and the next run sends a reference;
+        every other target's copy of it is older, and is released. Anything else (the array was
+        replaced, a job's name moved on): the copy is released, and the array goes up again."""
+        tokens = (report or {}).get("resynced")
+        if not tokens:
+            return
+        with self.lock:
+            for record in list(self.tracked.values()):
+                held = record.held.get(target)
+                if held is None or held.token not in tokens:
+                    continue
+                array = record.ref()
+                if array is None or namespace.get(tokens[held.token]) is not array \
+                        or record.layout != layout(array) or not held.confirmed:
+                    self.release(target, record, held)
+                    continue
+                for other, copy in list(record.held.items()):
+                    if other is not target:
+                        self.release(other, record, copy)
+                if record.span is not None:
+                    record.span.protect()
+                else:
+                    record.digest = self.digest(array)
+
     def lost(self, report: dict | None) -> bool:
         """Whether a run failed only because its engine no longer had a kept copy (run it again:
         the copies it lacked are forgotten, so they are uploaded)."""

@@ -608,6 +608,9 @@ class Engine:
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
                                              before, memos, proxied, unwritten(sent, uploads))
             reply.update(mode)
+            uploads.resync({output["name"]: namespace[output["name"]]
+                            for output in reply["outputs"] if output.get("changed")
+                            and output.get("kind") == "value" and output["name"] in namespace})
         finally:
             lookup.close(asking)
         self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)

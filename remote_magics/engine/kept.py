@@ -63,6 +63,9 @@ class RunKeeper:
     lost: list[str] = field(default_factory=list)  # tokens asked for but not held
     # this run's uploads, kept or not: another reference in the same run resolves to them
     received: dict[str, Any] = field(default_factory=dict)
+    # kept copies the run changed that go back whole (token → name): equal again once the
+    # notebook takes the values, so kept on both sides (see :meth:`resync`)
+    resynced: dict[str, str] = field(default_factory=dict)
 
     def keep(self, token: str, obj: Any) -> None:
         self.received[token] = obj
@@ -79,6 +82,21 @@ class RunKeeper:
             if value is obj and token in held:
                 return held[token].span
         return None
+
+    def resync(self, going: dict[str, Any]) -> None:
+        """The kept copies the run wrote that go back whole as changed (``going``: name → the
+        object, its values in the reply): watched again from now, so that the next run that
+        reads them sends a reference, not the notebook's array again. The notebook's array
+        takes exactly these bytes (:meth:`..cells.uploads.Uploads.resynced`); if it cannot,
+        it releases the copy."""
+        held = self.keeper.clients.get(self.client)
+        if not held:
+            return
+        for name, obj in going.items():
+            for token, value in self.received.items():
+                if value is obj and token in held and held[token].span.written():
+                    held[token].span.protect()
+                    self.resynced[token] = name
 
     def get(self, token: str) -> Any:
         if token in self.received:
@@ -97,9 +115,11 @@ class RunKeeper:
             reply["uploads"] = report
 
     def report(self) -> dict:
-        """For the run's reply: ``kept`` (tokens now held) and ``lost``; ``dropped`` stays empty
-        (a copy the run changed is refused when a run next asks for it: :meth:`Keeper.get`)."""
-        return {"kept": list(self.kept), "dropped": [], "lost": self.lost}
+        """For the run's reply: ``kept`` (tokens now held), ``lost`` and ``resynced`` (token →
+        name: see :meth:`resync`); ``dropped`` stays empty (a copy the run changed otherwise is
+        refused when a run next asks for it: :meth:`Keeper.get`)."""
+        return {"kept": list(self.kept), "dropped": [], "lost": self.lost,
+                "resynced": dict(self.resynced)}
 
 
 class Keeper:
