@@ -9,7 +9,8 @@ a view, the kernel) is found in microseconds. Without that (another OS, an older
 keyed BLAKE3 digest of the bytes decides when the ``blake3`` package is installed, and
 otherwise the array is simply uploaded every time.
 
-The engine drops a copy that changed there (the cell wrote it), and says so in the reply; a
+The engine drops a copy that changed there (the cell wrote it), unless it went back whole, into
+the notebook's array: both are then watched again (:meth:`Uploads.resynced`); a
 kept copy is released when the local array dies, when it changed here, when a target's kept
 bytes pass :data:`CAP_BYTES` (least recently used first), and with the connection or engine.
 """
