@@ -189,8 +189,9 @@ def reuse(bench: Bench) -> None:
                  "cells.reuse", "cells.null2", at_most=2.0)
     bench.target(f"a view of an unchanged {label} array (train = a[:n]) < 2 × null cell "
                  "(interleaved)", "cells.reuse.view", "cells.null2", at_most=2.0)
-    # not against the null cell: the first cell after one that received the array also pays for
-    # the engine letting the sent buffers go (6-12 ms at 100 MB), whatever is sent
+    # not against the null cell: the first cell after one that received the array back costs
+    # 6-12 ms more at 100 MB than the next ones (not in bind, nor in either side's write
+    # check; where is not found yet), with no byte uploaded
     bench.target(f"a {label} array read after a remote cell changed it costs no upload (≤ 0.5 × "
                  "reading it changed here)", "cells.reuse.after", "cells.reuse.changed",
                  at_most=0.5)
