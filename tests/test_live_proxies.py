@@ -94,6 +94,32 @@ def test_iteration_takes_one_round_trip_per_chunk(values, counted):
     assert list(values["table"])[:3] == ["key0", "key1", "key2"]
 
 
+def test_a_remote_iterator_is_advanced_one_item_at_a_time_as_plainly(target):
+    """P5: ``next(p)`` on a proxied generator raised "'RemoteObject' object is not an
+    iterator"; and a loop over it read ahead by chunks, so the items after a ``break`` were gone
+    from it (silent)."""
+    import collections.abc
+
+    ns: dict = {}
+    target.run("g = (i * i for i in range(10))\nlines = iter(['a', 'b', 'c'])\nl = [1, 2]",
+               ns, download="small")
+    g = ns["g"]
+    assert isinstance(g, RemoteObject) and iter(g) is g
+    for x in g:
+        if x > 3:
+            break
+    assert x == 4 and next(g) == 9 and list(g) == [16, 25, 36, 49, 64, 81]
+    with pytest.raises(StopIteration):
+        next(g)
+    assert next(ns["lines"]) == "a"
+    assert list(ns["lines"]) == ["b", "c"]
+    listed = ns["l"]  # a list: not an iterator, iterated afresh each time, by chunks
+    assert not isinstance(listed, collections.abc.Iterator)
+    assert list(listed) == list(listed) == [1, 2]
+    with pytest.raises(TypeError):
+        next(listed)
+
+
 def test_iteration_of_big_items_keeps_them_remote(target):
     ns: dict = {}
     target.run("rows = [bytes(200_000) for _ in range(3)] + [b'x']", ns, download="small",

@@ -15,7 +15,7 @@ import html
 import logging
 import threading
 from collections import deque
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ..client.handshake import bytecode_barrier
 from ..errors import ProxyError
@@ -68,6 +68,13 @@ class RemoteObject:
     """
 
     __hash__ = object.__hash__  # identity of the proxy, so proxies stay usable as dict keys
+
+    def __new__(cls, target: Any = None, descriptor: dict | None = None,
+                reason: str | None = None) -> "RemoteObject":
+        # a remote iterator's proxy is one too (its descriptor says so): see RemoteIterating
+        if cls is RemoteObject and isinstance(descriptor, dict) and descriptor.get("iterator"):
+            cls = RemoteIterating
+        return super().__new__(cls)
 
     def __init__(self, target: Any, descriptor: dict, reason: str | None = None) -> None:
         self._target = target
@@ -408,6 +415,36 @@ for _name in _UNARY:
     setattr(RemoteObject, f"__{_name}__", _unary(_name))
 
 
+class RemoteIterating(RemoteObject):
+    """A proxy of a remote object that is its own iterator (a generator, an open file, a
+    ``map``): ``next(p)`` takes one item there, and ``iter(p)`` is ``p``, as plainly. A loop
+    over it takes one item a round trip: reading ahead in chunks would consume items a
+    ``break`` leaves for later (``next(lines)`` after the loop)."""
+
+    def __iter__(self) -> "RemoteIterating":
+        return self
+
+    def __next__(self) -> Any:
+        reply = self._request("next", chunk=1)
+        content = reply.content
+        if "chunk" in content:
+            items = serialize.loads(reply.frames[: content["chunk"]])
+        else:
+            items = [self._decode(output, reply.frames[i: i + (output.get("nframes") or 0)])
+                     for i, output in _frames_of(content.get("items", ()))]
+        if not items:
+            raise StopIteration
+        return items[0]
+
+
+def _frames_of(outputs: Sequence[dict]) -> Iterator[tuple[int, dict]]:
+    """Each output of an op reply with the index of its first frame."""
+    start = 0
+    for output in outputs:
+        yield start, output
+        start += output.get("nframes") or 0
+
+
 class RemoteIterator:
     """Iterates over a remote iterator, :data:`.live.ITER_CHUNK` items per round trip."""
 
@@ -434,10 +471,8 @@ class RemoteIterator:
         if "chunk" in content:
             self._buffer.extend(serialize.loads(reply.frames[: content["chunk"]]))
         else:
-            start = 0
-            for output in content.get("items", ()):
+            for start, output in _frames_of(content.get("items", ())):
                 end = start + (output.get("nframes") or 0)
                 self._buffer.append(self._iterator._decode(output, reply.frames[start:end]))
-                start = end
         if self._done:
             self._iterator.release()

@@ -95,6 +95,8 @@ def describe(obj: Any, oid: str) -> dict:
         desc["size"], desc["size_exact"] = _attempt(lambda: sys.getsizeof(obj)), False
         return desc  # (numpy.core's `shape` says it is deprecated: no cell of the user read it)
     desc["len"] = _attempt(lambda: len(obj) if hasattr(kind, "__len__") else None)
+    # its own iterator (a generator, a file, map()): `next(p)` takes one item, as plainly
+    desc["iterator"] = hasattr(kind, "__next__") and hasattr(kind, "__iter__")
     shape = _attempt(lambda: getattr(obj, "shape", None))
     if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
         desc["shape"] = [int(n) for n in shape]

@@ -131,7 +131,8 @@ request arrives, so a cell binding a small value costs no release message of its
     which the client updates in place where it can, so other names for it see the change).
     An error reply also carries the ``outputs``, ``deleted`` and ``packed`` of the names the
     cell bound (or changed) before it failed.
-    Both carry ``uploads``: ``{"kept", "dropped", "lost"}`` (tokens). An input's pickle may hold
+    Both carry ``uploads``: ``{"kept", "dropped", "lost"}`` (tokens), and ``resynced`` (token →
+    name: a kept copy the run changed that goes back whole, watched again on both sides). An input's pickle may hold
     big arrays as kept uploads (``serialize.kept_upload(token, ...)``: the engine keeps the
     value for this client under ``token``) and as references to them
     (``serialize.resolve_kept(token)``: no bytes travel). ``kept``: the uploads of this run the
@@ -487,7 +488,8 @@ def client_of(msg: dict) -> str:
 
 #: Fields of an object descriptor; any but ``id`` and ``type`` may be null. ``globals``: for
 #: a function, the global names its code reads or sets (what a run calling it needs).
-DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact", "globals")
+DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact", "globals",
+                     "iterator")
 
 
 def versions() -> dict[str, str | None]:
