@@ -92,7 +92,8 @@ _PROBE_CODE = r'''
 def _differential_digest(value, depth=0):
     import cloudpickle, hashlib, re, types
     kind = type(value)
-    if kind.__name__ == "RemoteObject" and kind.__module__.startswith("remote_magics"):
+    if kind.__module__.startswith("remote_magics") and any(
+            base.__name__ == "RemoteObject" for base in kind.__mro__):  # an iterator's too
         try:
             value = value.fetch()
         except Exception:  # it cannot come here (an open connection): only its type compares
@@ -155,7 +156,8 @@ def _differential_state():
             state[name] = _differential_digest(value)
         except Exception as err:  # a value whose digest fails: its type and why
             kind = type(value).__qualname__
-            if kind == "RemoteObject":  # a proxy: the type it stands for, as the plain run names it
+            if hasattr(value, "type_name") and type(value).__module__.startswith(
+                    "remote_magics"):  # a proxy: the type it stands for, as plainly named
                 kind = value.type_name.rpartition(".")[2]
             state[name] = f"{kind} undigestible {type(err).__name__}"
     print("DIFFERENTIAL-STATE " + json.dumps(state))

@@ -293,3 +293,23 @@ SHELL_CODE = [
 
 def test_code_a_cell_runs_through_ipythons_api_sees_and_binds_names(tmp_path):
     assert_same_every_way(SHELL_CODE, tmp_path, ("all", "none"))
+
+
+#: Hunt 11 on norvig/pytudes, MIXED: B1, a builtin method called plainly on a proxy
+#: (`xs.append(1)`, under `small` for a value too big to come back, or `none`) changed a copy
+#: of the list, silently; B7, a Counter subclass's attributes were lost crossing, and a remote
+#: change wrote the loss back into the notebook's object.
+PROXY_METHODS_AND_SUBCLASSES = [
+    "big = list(range(300_000))\nfrom collections import Counter, defaultdict\n"
+    "groups = defaultdict(list)",
+    "# plain\nbig.append(-1)\ngroups['y'].append(2)\nbig.extend([5, 6])\nbig.sort()",
+    "# plain\nprint(len(big), big[0], big[-1], len(groups['y']))",
+    "# plain\nclass Dist(Counter):\n    def __init__(self, items=(), name='Dist'):\n"
+    "        super().__init__(items)\n        self.name = name\nd = Dist('aab', name='mine')",
+    "d['c'] += 1\nseen = d.name",
+    "# plain\nprint(d.name, seen, d['c'], len(d))",
+]
+
+
+def test_builtin_methods_of_proxies_and_subclass_attributes_hold_in_mixed_runs(tmp_path):
+    assert_same_every_way(PROXY_METHODS_AND_SUBCLASSES, tmp_path, ("small", "none"))

@@ -1,6 +1,8 @@
 """Pickling into frames: out-of-band buffers, the early stop, proxy references."""
 from __future__ import annotations
 
+import collections
+import fractions
 import functools
 import pickle
 
@@ -438,6 +440,56 @@ def test_a_definition_prints_alike_wherever_the_same_source_was_loaded():
     assert serialize.definition_print(one.f) != serialize.definition_print(changed.f)
     one.A.n = np.zeros(2)  # a value it cannot print: never taken for the same
     assert serialize.definition_print(one.A) is None
+
+
+class Dist(collections.Counter):
+    def __init__(self, items=(), name="Dist"):
+        super().__init__(items)
+        self.name = name
+
+
+class Groups(collections.defaultdict):
+    pass
+
+
+class Card:
+    def __new__(cls, rank):
+        made = super().__new__(cls)
+        made.rank = rank
+        return made
+
+
+class Vec(tuple):
+    def __new__(cls, x, y):
+        return super().__new__(cls, (x, y))
+
+
+class Mine:
+    def __init__(self, n):
+        self.n, self.lock = n, "not sent"
+
+    def __reduce__(self):  # its author leaves its attributes out: so do we
+        return Mine, (self.n,)
+
+
+def test_subclasses_keep_their_attributes_and_classes_with_a_new_of_their_own_travel():
+    """Hunt 11 (pytudes): ``class ProbDist(Counter)`` with ``self.name`` printed ``ProbDist``
+    remotely (Counter's reduction drops attributes: silent); ``class Card: def __new__(cls,
+    rank)`` could not be unpickled at all."""
+    dist = Dist("aab", name="normal")
+    groups = Groups(list, {"x": [1]})
+    groups.tag = "t"
+    fraction = type("Third", (fractions.Fraction,), {})(1, 3)
+    fraction.tag = "f"
+    vec = Vec(1, 2)
+    vec.extra = 5
+    back = serialize.loads(serialize.dumps([dist, groups, fraction, Card("A"), vec, Mine(4)]))
+    assert back[0] == dist and back[0].name == "normal"
+    assert back[1]["x"] == [1] and back[1].default_factory is list and back[1].tag == "t"
+    assert back[2] == fraction and back[2].tag == "f"
+    assert type(back[3]) is Card and back[3].rank == "A"
+    assert back[4] == (1, 2) and back[4].extra == 5
+    assert back[5].n == 4 and back[5].lock == "not sent" and "lock" in vars(back[5])
 
 
 def test_an_installed_modules_global_goes_by_its_name_even_a_closure():

@@ -163,6 +163,14 @@ def _view_of(obj: Any, staying: Sequence) -> bool:
     return any(array is not obj and numpy.may_share_memory(obj, array) for array in staying)
 
 
+def _module_builtin(obj: Any) -> bool:
+    """Whether ``obj`` is a module's builtin function (``math.sqrt``, ``len``), which goes by its
+    name; not a builtin method bound to an object (``xs.append``, a proxy's method must change
+    the engine's list, not a copy of it)."""
+    return isinstance(obj, types.BuiltinFunctionType) and (
+        obj.__self__ is None or isinstance(obj.__self__, types.ModuleType))
+
+
 def unwritten(sent: dict, uploads: Any) -> list:
     """The inputs of a run whose memory is known not written since they came: kept uploads
     (:mod:`.kept`) whose write-tracked span the run left alone. The notebook's array holds the
@@ -1239,9 +1247,11 @@ class Engine:
         """
         policy = "none" if stay else content.get("download", "small")
         if (obj is None or obj is True or obj is False or obj is Ellipsis
-                or isinstance(obj, (types.ModuleType, types.BuiltinFunctionType))):
+                or isinstance(obj, types.ModuleType) or _module_builtin(obj)
+                or serialize.by_name(obj)):
             # a singleton (`r is None` must hold in the notebook), or what goes by its name (a
-            # module: `import math` in a none cell gives the notebook math, not a proxy of it)
+            # module: `import math` in a none cell gives the notebook math, not a proxy of it;
+            # `from collections import Counter`, a class a plain cell may subclass)
             policy = "all"
         reason = None
         remote = batch.remote.get(id(obj)) if batch is not None else None

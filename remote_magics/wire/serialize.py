@@ -232,6 +232,10 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = substitute(obj)
             if reduced is not NotImplemented:
                 return reduced
+        if type(obj).__flags__ & _HEAPTYPE:
+            reduced = _of_a_python_subclass(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if returning and id(obj) in returning:
             return NotImplemented
         reduced = _with_own_attributes(obj)
@@ -250,6 +254,17 @@ def _by_reference(module: ModuleType) -> bool:
         return False
     registered = getattr(cloudpickle, "list_registry_pickle_by_value", tuple)()  # 2.0 and later
     return not any(name == package or name.startswith(package + ".") for package in registered)
+
+
+def by_name(obj: Any) -> bool:
+    """Whether ``obj`` is a class or function an installed module holds under its name (what
+    pickles as that name: ``collections.Counter``), not one of a cell or of your own module."""
+    if not isinstance(obj, (type, types.FunctionType)):
+        return False
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    name = getattr(obj, "__qualname__", None)
+    return module is not None and module.__name__ != "__main__" and isinstance(name, str) \
+        and "." not in name and getattr(module, name, None) is obj and _by_reference(module)
 
 
 def quiet_import(name: str) -> ModuleType:
@@ -1581,6 +1596,72 @@ def _with_own_attributes(obj: Any) -> Any:
     return _plus_attributes(reduced, extra)
 
 
+#: Per class of the sender's: whether a Python class among its bases defines ``__new__``, and
+#: whether it inherits a reduction (``__reduce__``) of another module's class (see
+#: :func:`_of_a_python_subclass`).
+_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool]]" = weakref.WeakKeyDictionary()
+
+
+def _traits(kind: type) -> tuple[bool, bool]:
+    found = _class_traits.get(kind)
+    if found is None:
+        own_new = any(isinstance(vars(klass).get("__new__"), staticmethod)
+                      and isinstance(vars(klass)["__new__"].__func__, types.FunctionType)
+                      for klass in kind.__mro__)
+        reducer = next((klass for klass in kind.__mro__
+                        if "__reduce_ex__" in vars(klass) or "__reduce__" in vars(klass)), object)
+        borrowed = reducer is not object and reducer.__module__ != kind.__module__ \
+            and not hasattr(kind, "__setstate__")
+        found = _class_traits[kind] = (own_new, borrowed)
+    return found
+
+
+def _of_a_python_subclass(obj: Any) -> Any:
+    """The reduction of an object of a Python class, where the default one would not rebuild it
+    as it is; NotImplemented for any other.
+
+    - Its class (or a Python base) has a ``__new__`` that takes arguments (``Card('A')``, a
+      ``tuple`` or ``str`` subclass made from two values): the receiver makes it with
+      :func:`new_object`, which falls back on the builtin base's ``__new__`` when that call
+      fails, then sets its state, as a plain object's.
+    - It inherits another module's reduction that leaves its attributes out (``Counter``,
+      ``defaultdict``, ``Fraction``, ``Decimal``, ``date`` subclasses: ``self.name = ...`` was
+      lost crossing, and a remote change wrote the loss back): its ``__dict__`` goes as state.
+    """
+    own_new, borrowed = _traits(type(obj))
+    if not own_new and not borrowed:
+        return NotImplemented
+    attributes = getattr(obj, "__dict__", None)
+    if not own_new and not attributes:
+        return NotImplemented
+    try:
+        reduced = obj.__reduce_ex__(PROTOCOL)
+    except Exception:  # it fails as it would have
+        return NotImplemented
+    if not isinstance(reduced, tuple) or len(reduced) < 2:
+        return NotImplemented
+    if own_new and reduced[0] is copyreg.__newobj__:
+        reduced = (new_object, *reduced[1:])
+    if borrowed and attributes and (len(reduced) < 3 or reduced[2] is None):
+        reduced = (reduced[0], reduced[1], dict(attributes), *reduced[3:])
+    return reduced
+
+
+def new_object(cls: type, *args: Any) -> Any:
+    """Called by the unpickler: ``cls.__new__(cls, *args)``, as pickle makes an object, or, when
+    the class's own ``__new__`` wants other arguments, its builtin base's (``object``,
+    ``tuple``, ``str``...): its state comes next, as for any object."""
+    try:
+        return cls.__new__(cls, *args)
+    except TypeError:
+        for klass in cls.__mro__:
+            new = vars(klass).get("__new__")
+            if new is not None and not (isinstance(new, staticmethod)
+                                        and isinstance(new.__func__, types.FunctionType)):
+                return new(cls, *args) if klass is not object else object.__new__(cls)
+        raise
+
+
 def _plus_attributes(reduced: Any, extra: dict) -> Any:
     """A pandas reduction whose state is the dict ``NDFrame.__setstate__`` reads, with
     ``extra`` in it; NotImplemented for any other."""
@@ -1770,7 +1851,8 @@ def _print_into(value: Any, parts: list, seen: dict, package: str) -> bool:
         parts.append("property")
         return all(_print_into(getattr(value, part), parts, seen, package)
                    for part in ("fget", "fset", "fdel"))
-    if isinstance(value, (ModuleType, types.BuiltinFunctionType)):
+    if isinstance(value, ModuleType) or isinstance(value, types.BuiltinFunctionType) and (
+            value.__self__ is None or isinstance(value.__self__, ModuleType)):
         parts.append(f"M:{value.__name__}:{getattr(value, '__module__', None)}")
         return True
     if kind in (tuple, list):
