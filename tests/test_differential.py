@@ -313,3 +313,26 @@ PROXY_METHODS_AND_SUBCLASSES = [
 
 def test_builtin_methods_of_proxies_and_subclass_attributes_hold_in_mixed_runs(tmp_path):
     assert_same_every_way(PROXY_METHODS_AND_SUBCLASSES, tmp_path, ("small", "none"))
+
+
+#: Hunt 11 B2: a function that stays remote (every function of a `none` cell; one that cannot
+#: be pickled, in any mode), called from a plain cell, read its defining run's globals: a
+#: `scale` the notebook changed since was not seen (silent), a helper defined since raised
+#: NameError. A call from the notebook sends the notebook's values, as a run does.
+REMOTE_FUNCTIONS_CALLED_PLAINLY = [
+    "# plain\nscale = 2",
+    "def f(n):\n    return n * scale\ndef total():\n    return helper() + scale\n"
+    "import threading\nlock = threading.Lock()\n"
+    "def g(n):\n    with lock:\n        return n * scale",
+    "# plain\nscale = 10\ndef helper():\n    return 1",
+    "# plain\nprint(f(1), total(), g(3))",
+]
+
+
+def test_a_function_that_stays_remote_called_plainly_reads_the_notebooks_globals(tmp_path):
+    report = differential.compare(REMOTE_FUNCTIONS_CALLED_PLAINLY, tmp_path, ("all", "none"))
+    assert not report["plain_fails"] and not report["unstable"], report
+    # g holds a lock: it cannot be pickled, so it stays remote (with a note) in every mode
+    for mode in ("all", "none"):
+        assert not report[mode]["divergent"], divergences(report)
+        assert set(report[mode]["names"]) <= {"g", "g (noted as unpicklable)"}, report[mode]

@@ -26,12 +26,13 @@ PREVIEW_TIMEOUT = 10.0
 def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             name: str | None = None, args: tuple = (), kwargs: dict | None = None,
             chunk: int | None = None, timeout: float | None = None,
-            patience: float | None = None) -> Reply:
+            patience: float | None = None, names: dict | None = None) -> Reply:
     """Send one operation on the object ``object_id`` of ``target``; its reply (raises RemoteError).
 
     It waits its turn behind the target's jobs (as every Target request does). ``patience``
     gives up without interrupting the kernel, for previews and completions. A proxy among the
-    arguments must live on the same target.
+    arguments must live on the same target. ``names``: for a call, the notebook's values of
+    the globals the function reads (see :meth:`.proxy.RemoteObject.__call__`).
     """
     if job_queue_of_thread() is not None:
         raise RuntimeError(
@@ -41,11 +42,12 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     content = {"id": object_id, "op": op, "name": name, "download": download, "bytes": limit,
                "chunk": chunk, "nframes": 0}
     frames: list = []
-    if args or kwargs:
+    if args or kwargs or names:
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
         with serialize.noting_proxies() as noted:
             try:
-                frames = serialize.dumps((tuple(args), dict(kwargs or {})),
+                sent = (tuple(args), dict(kwargs or {}))
+                frames = serialize.dumps((*sent, names) if names else sent,
                                          bytecode=barrier is None)
             except serialize.BytecodeByValue as err:
                 raise SerializationError(f"an argument of {op}", (args, kwargs),

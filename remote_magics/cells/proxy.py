@@ -322,7 +322,27 @@ class RemoteObject:
         self._operate("delitem", args=(key,))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._operate("call", args=args, kwargs=kwargs)
+        return self._operate("call", args=args, kwargs=kwargs, names=self._notebook_globals())
+
+    def _notebook_globals(self) -> dict | None:
+        """For a call from the notebook's code: the notebook's values now of the globals a cell
+        function (or a cell class's methods) reads, as a run calling it sends them. A function
+        that stays remote read the engine's values of its defining run instead: a changed
+        ``scale`` was not seen, a helper defined since raised NameError."""
+        wanted = self._descriptor.get("globals")
+        if not wanted:
+            return None
+        try:
+            from IPython import get_ipython
+        except ImportError:
+            return None
+        shell = get_ipython()
+        if shell is None:
+            return None
+        namespace, hidden = shell.user_ns, shell.user_ns_hidden
+        _none = object()
+        return {name: namespace[name] for name in wanted if name in namespace
+                and hidden.get(name, _none) is not namespace[name]} or None
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         import numpy

@@ -12,6 +12,7 @@ import operator
 import reprlib
 import sys
 import traceback
+import types
 from typing import Any
 
 from ..wire import protocol, serialize
@@ -62,9 +63,11 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
                           "(released, or the kernel restarted)") from None
     args: tuple = ()
     kwargs: dict = {}
+    names = None
     if content.get("nframes"):
         with serialize.resolving(engine.resolver(client)):
-            args, kwargs = serialize.loads(buffers[: content["nframes"]])
+            args, kwargs, *more = serialize.loads(buffers[: content["nframes"]])
+        names = more[0] if more and isinstance(more[0], dict) else None
     if op in protocol.JSON_OPS:
         return {"status": "ok", "value": _json_op(obj, op, name, args)}
     if op == "next":
@@ -77,6 +80,8 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     elif op == "getitem":
         result = obj[args[0]]
     elif op == "call":
+        if names:
+            _take_globals(obj, names)
         result = obj(*args, **kwargs)
     elif op == "iter":
         result = iter(obj)
@@ -90,6 +95,25 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     else:  # pragma: no cover - LIVE_OPS and the branches above agree
         raise ValueError(f"unknown live operation {op!r}")
     return {"status": "ok", "output": engine.encode("result", result, policy, client, frames)}
+
+
+def _take_globals(obj: Any, names: dict) -> None:
+    """The notebook's values of the globals a cell's function (or a cell class's methods) reads,
+    put into the namespace it runs in, before a call from a plain cell: as a run that calls it
+    sends them. Only a cell's namespace takes them: a module's globals are its own."""
+    functions = [obj] if isinstance(obj, types.FunctionType) else []
+    if isinstance(obj, type):
+        for klass in obj.__mro__:
+            for member in vars(klass).values():
+                member = getattr(member, "__func__", member)
+                if isinstance(member, types.FunctionType):
+                    functions.append(member)
+    done = set()
+    for function in functions:
+        namespace = function.__globals__
+        if id(namespace) not in done and namespace.get("__name__") == "__main__":
+            done.add(id(namespace))
+            namespace.update(names)
 
 
 def _binop(obj: Any, name: str, other: Any) -> Any:
