@@ -336,3 +336,17 @@ def test_a_function_that_stays_remote_called_plainly_reads_the_notebooks_globals
     for mode in ("all", "none"):
         assert not report[mode]["divergent"], divergences(report)
         assert set(report[mode]["names"]) <= {"g", "g (noted as unpicklable)"}, report[mode]
+
+
+#: Hunt 11 B6 (pytudes Snobol: `vars(__builtins__)`): a function that reads `__builtins__`
+#: could not come back ("Can't pickle <built-in function input>"), stayed remote, and then read
+#: stale globals.
+READS_BUILTINS = [
+    "def nbuiltins():\n    return 'len' in vars(__builtins__)\nnbuiltins()",
+    "# plain\ntype(nbuiltins).__name__, nbuiltins()",
+    "def use_input(prompt=''):\n    return input is __builtins__.input\ntype(use_input).__name__",
+]
+
+
+def test_a_function_reading_builtins_comes_back_as_a_function(tmp_path):
+    assert_same_every_way(READS_BUILTINS, tmp_path, ("all", "small"))

@@ -185,8 +185,11 @@ class Builtins(dict):
         self.fetched: list[str] = []
         self.listening = True  # False once the run is over: nobody answers any more
 
-    def __reduce__(self):  # a namespace that gets pickled holds the builtins, not our state
-        return dict, (dict(self),)
+    def __reduce__(self):
+        # the builtins module, as a plain cell's `__builtins__` is: a copy of the dict took the
+        # run's own `input` (which forwards to the notebook), which pickles by no name, so a
+        # function reading `vars(__builtins__)` could not come back at all
+        return serialize.quiet_import, ("builtins",)
 
     # As a plain cell's ``__builtins__`` (the builtins module): `__builtins__.len`,
     # `__builtins__.__name__`, `vars(__builtins__)` work on it too
