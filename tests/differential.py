@@ -108,6 +108,9 @@ def _differential_digest(value, depth=0):
         return "module " + value.__name__
     if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType)):
         return name + " " + getattr(value, "__qualname__", "?")
+    if callable(value) and isinstance(getattr(value, "__wrapped__", None), types.FunctionType) \
+            and hasattr(value, "cache_info"):  # an lru_cache: as its function (a fetched one
+        return "builtins.function " + value.__wrapped__.__qualname__  # may not pickle again)
     if isinstance(value, (str, bytes, int, float, complex, bool, type(None), range)):
         return name + " " + short(repr(value))
     if depth < 3 and isinstance(value, (list, tuple, set, frozenset, dict)):
@@ -116,6 +119,9 @@ def _differential_digest(value, depth=0):
             items = [(repr(k), _differential_digest(v, depth + 1)) for k, v in value.items()]
         else:
             items = [_differential_digest(v, depth + 1) for v in items]
+        own = vars(value) if hasattr(value, "__dict__") else {}  # a subclass's attributes
+        if own:
+            items = [items, sorted((k, _differential_digest(v, depth + 1)) for k, v in own.items())]
         return name + " " + short(repr(items))
     module = kind.__module__.split(".")[0]
     if module == "numpy" and hasattr(value, "dtype") and hasattr(value, "tobytes"):
