@@ -1602,6 +1602,13 @@ def _with_own_attributes(obj: Any) -> Any:
 _class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool]]" = weakref.WeakKeyDictionary()
 
 
+#: Modules whose classes' reductions leave a subclass's attributes out (``Counter``,
+#: ``defaultdict``, ``Fraction``, ``Decimal``, ``date``...): only these get them added, not
+#: every reduction a class inherits (an ``Enum``'s members are singletons to leave alone).
+_DROPPING_ATTRIBUTES = frozenset({"collections", "fractions", "decimal", "_decimal",
+                                  "datetime", "_datetime", "_pydecimal", "_pydatetime"})
+
+
 def _traits(kind: type) -> tuple[bool, bool]:
     found = _class_traits.get(kind)
     if found is None:
@@ -1610,7 +1617,7 @@ def _traits(kind: type) -> tuple[bool, bool]:
                       for klass in kind.__mro__)
         reducer = next((klass for klass in kind.__mro__
                         if "__reduce_ex__" in vars(klass) or "__reduce__" in vars(klass)), object)
-        borrowed = reducer is not object and reducer.__module__ != kind.__module__ \
+        borrowed = reducer.__module__ in _DROPPING_ATTRIBUTES and reducer is not kind \
             and not hasattr(kind, "__setstate__")
         found = _class_traits[kind] = (own_new, borrowed)
     return found
