@@ -326,6 +326,14 @@ REMOTE_FUNCTIONS_CALLED_PLAINLY = [
     "def g(n):\n    with lock:\n        return n * scale",
     "# plain\nscale = 10\ndef helper():\n    return 1",
     "# plain\nprint(f(1), total(), g(3))",
+    # B2m, B2n: through a method of an object that stays remote (it holds a generator), the
+    # methods it calls, and a remote function calling another that names the helper
+    "class Feed:\n    def __init__(self):\n        self.g = (i for i in range(1, 10))\n"
+    "    def take(self):\n        return next(self.g) * scale + self.extra()\n"
+    "    def extra(self):\n        return bonus(0)\nfeed = Feed()\n"
+    "def outer():\n    return inner() + 1\ndef inner():\n    return helper() + bonus(1)",
+    "# plain\nscale = 100\ndef bonus(x):\n    return x + 1",
+    "# plain\nprint(feed.take(), outer())",
 ]
 
 
@@ -335,7 +343,8 @@ def test_a_function_that_stays_remote_called_plainly_reads_the_notebooks_globals
     # g holds a lock: it cannot be pickled, so it stays remote (with a note) in every mode
     for mode in ("all", "none"):
         assert not report[mode]["divergent"], divergences(report)
-        assert set(report[mode]["names"]) <= {"g", "g (noted as unpicklable)"}, report[mode]
+        assert set(report[mode]["names"]) <= {"g", "g (noted as unpicklable)", "feed",
+                                              "feed (noted as unpicklable)"}, report[mode]
 
 
 #: Hunt 11 B6 (pytudes Snobol: `vars(__builtins__)`): a function that reads `__builtins__`

@@ -16,7 +16,7 @@ import types
 from typing import Any
 
 from ..wire import protocol, serialize
-from . import tracebacks
+from . import store, tracebacks
 
 #: Operator names a binop/unop may use; each is a function of :mod:`operator`.
 BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_",
@@ -98,18 +98,12 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
 
 
 def _take_globals(obj: Any, names: dict) -> None:
-    """The notebook's values of the globals a cell's function (or a cell class's methods) reads,
-    put into the namespace it runs in, before a call from a plain cell: as a run that calls it
-    sends them. Only a cell's namespace takes them: a module's globals are its own."""
-    functions = [obj] if isinstance(obj, types.FunctionType) else []
-    if isinstance(obj, type):
-        for klass in obj.__mro__:
-            for member in vars(klass).values():
-                member = getattr(member, "__func__", member)
-                if isinstance(member, types.FunctionType):
-                    functions.append(member)
+    """The notebook's values of the globals a cell's function (a method, a cell class's
+    methods, and the cells' functions they call) reads, put into the namespaces they run in,
+    before a call from a plain cell: as a run that calls it sends them. Only a cell's namespace
+    takes them: a module's globals are its own."""
     done = set()
-    for function in functions:
+    for function in store.cell_functions(obj):
         namespace = function.__globals__
         if id(namespace) not in done and namespace.get("__name__") == "__main__":
             done.add(id(namespace))

@@ -102,14 +102,54 @@ def describe(obj: Any, oid: str) -> dict:
         desc["shape"] = [int(n) for n in shape]
         desc["dtype"] = _attempt(lambda: str(getattr(obj, "dtype", "")) or None)
     desc["size"], desc["size_exact"] = _attempt(lambda: _size(obj), (None, False))
-    if kind is types.FunctionType:  # a run that calls it is sent these from the notebook
-        desc["globals"] = _attempt(lambda: list(serialize.code_globals(obj.__code__))
-                                   + _looks_at_main(obj.__code__))
-    else:  # a cell's class, or an object of one: what its methods read, likewise
-        klass = obj if isinstance(obj, type) else kind
-        if getattr(klass, "__module__", None) == "__main__":
-            desc["globals"] = _attempt(lambda: _class_globals(klass))
+    # a run or a plain cell that calls it (its methods) is sent these from the notebook: what
+    # its code and the cells' functions and classes it reaches read
+    functions = _attempt(lambda: cell_functions(obj), [])
+    if functions:
+        desc["globals"] = _attempt(lambda: _globals_of(functions))
     return desc
+
+
+#: Functions :func:`cell_functions` follows at most (a cell calling a whole library of its own).
+_MOST_FUNCTIONS = 500
+
+
+def cell_functions(obj: Any) -> list[types.FunctionType]:
+    """The functions ``obj`` runs that read a cell's globals: ``obj`` itself (a function, the
+    function of a bound method), the methods of a cell's class (and of its cells' bases) for
+    the class or an object of it, and, through the globals their code names, the cells'
+    functions and classes those call (``outer`` calling ``inner`` calling ``helper``)."""
+    found: dict[int, types.FunctionType] = {}
+    waiting: list[Any] = [getattr(obj, "__func__", obj)]
+    if isinstance(obj, types.MethodType):  # and its class's other methods (`self.step()`)
+        owner = obj.__self__
+        waiting.insert(0, owner if isinstance(owner, type) else type(owner))
+    elif not isinstance(obj, (type, types.FunctionType)):
+        waiting.append(type(obj))
+    while waiting and len(found) < _MOST_FUNCTIONS:
+        item = waiting.pop()
+        if type(item) is types.FunctionType:
+            if id(item) in found or (found and item.__globals__.get("__name__") != "__main__"):
+                continue
+            found[id(item)] = item
+            for name in serialize.code_globals(item.__code__):
+                waiting.append(item.__globals__.get(name))
+        elif isinstance(item, type):
+            for owner in item.__mro__:
+                if getattr(owner, "__module__", None) == "__main__":
+                    waiting.extend(f for f in serialize.class_functions(owner)
+                                   if id(f) not in found)
+    return list(found.values())
+
+
+def _globals_of(functions: list[types.FunctionType]) -> list[str]:
+    """The global names ``functions``' code uses, and which of
+    :data:`~..wire.serialize.LOOKS_AT_MAIN` it uses."""
+    names: dict[str, None] = {}
+    for function in functions:
+        names.update(dict.fromkeys(serialize.code_globals(function.__code__)))
+        names.update(dict.fromkeys(_looks_at_main(function.__code__)))
+    return list(names)
 
 
 def _looks_at_main(code: types.CodeType) -> list[str]:
@@ -117,16 +157,6 @@ def _looks_at_main(code: types.CodeType) -> list[str]:
     globals in its proxy's descriptor."""
     names = serialize.code_names(code)
     return [name for name in serialize.LOOKS_AT_MAIN if name in names]
-
-
-def _class_globals(klass: type) -> list[str]:
-    """The global names the methods of a cell's class (and of its cells' bases) use."""
-    found: dict[str, None] = {}
-    for owner in klass.__mro__:
-        if owner is klass or getattr(owner, "__module__", None) == "__main__":
-            for function in serialize.class_functions(owner):
-                found.update(dict.fromkeys(serialize.code_globals(function.__code__)))
-    return list(found)
 
 
 def _attempt(get: Callable[[], Any], default: Any = None) -> Any:
