@@ -359,3 +359,18 @@ READS_BUILTINS = [
 
 def test_a_function_reading_builtins_comes_back_as_a_function(tmp_path):
     assert_same_every_way(READS_BUILTINS, tmp_path, ("all", "small"))
+
+
+#: Hunt 11 B9: a `functools.singledispatch` function defined plainly could not be sent (its
+#: cache is weak), so a remote cell could neither call it nor `@show.register` with it.
+SINGLE_DISPATCH = [
+    "# plain\nfrom functools import singledispatch\n@singledispatch\ndef show(x):\n"
+    "    return 'obj'\n@show.register\ndef _(x: str):\n    return 'str'",
+    "show(3), show('a')",
+    "@show.register\ndef _(x: int):\n    return 'int'",
+    "# plain\nshow(3), show('a'), show(2.5), sorted(k.__name__ for k in show.registry)",
+]
+
+
+def test_a_single_dispatch_function_travels_and_takes_registrations_both_ways(tmp_path):
+    assert_same_every_way(SINGLE_DISPATCH, tmp_path, ("all", "small"))

@@ -172,6 +172,8 @@ class Pickler(cloudpickle.CloudPickler):
             return module_attribute, where[:2]
         if isinstance(obj, (type, types.FunctionType)):
             returning = getattr(_state, "returning", None)
+            if type(obj) is types.FunctionType and _is_single_dispatch(obj):
+                return _as_single_dispatch(obj, (returning or {}).get(id(obj)))
             if returning and id(obj) in returning:
                 if type(obj) is types.FunctionType:
                     return _as_held_function(obj, *returning[id(obj)])
@@ -1232,6 +1234,50 @@ def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tup
     state = {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
              "__kwdefaults__": func.__kwdefaults__, "__closure__": closure}
     return held_object, (name,), state, None, None, set_function_attributes
+
+
+def _is_single_dispatch(func: types.FunctionType) -> bool:
+    """Whether ``func`` is a ``functools.singledispatch`` function (its closure holds a weak
+    cache, which cannot be pickled)."""
+    return isinstance(getattr(func, "registry", None), types.MappingProxyType) \
+        and callable(getattr(func, "register", None)) and callable(getattr(func, "dispatch", None))
+
+
+def _as_single_dispatch(func: types.FunctionType, held: tuple | None) -> tuple:
+    """A ``singledispatch`` function as its registry (type → implementation): made again by the
+    receiver (:func:`single_dispatch`), or, one it holds (``held``: its name, and whether the run
+    changed it), that one with the implementations registered since (``@show.register`` in a
+    remote cell)."""
+    registry = dict(func.registry)
+    if held is not None:
+        name, changed = held
+        if not changed:
+            return held_object, (name,)
+        return held_object, (name,), registry, None, None, register_all
+    attributes = {key: value for key, value in vars(func).items()
+                  if key not in ("register", "dispatch", "registry", "_clear_cache",
+                                 "__wrapped__")}
+    return single_dispatch, (registry, attributes)
+
+
+def single_dispatch(registry: dict, attributes: dict) -> Any:
+    """Called by the unpickler: a ``singledispatch`` function of ``registry``'s implementations
+    (``object``'s is its own function), with the sender's attributes."""
+    made = functools.singledispatch(registry[object])
+    register_all(made, registry)
+    for key, value in attributes.items():
+        setattr(made, key, value)
+    return made
+
+
+def register_all(func: Any, registry: dict) -> None:
+    """Called by the unpickler: each implementation of ``registry`` registered with ``func``,
+    a ``singledispatch`` function, where it has not that one already."""
+    if not callable(getattr(func, "register", None)):  # the receiver holds something else now
+        return
+    for kind, implementation in registry.items():
+        if kind is not object and func.registry.get(kind) is not implementation:
+            func.register(kind, implementation)
 
 
 def set_function_attributes(func: Any, state: dict) -> None:
