@@ -468,7 +468,7 @@ def install(spec: dict, kernel_name: str, *, user: bool = False,
                 (Path(source) / logo.name).write_bytes(logo.read_bytes())
         (Path(source) / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
         return spec_manager(prefix).install_kernel_spec(
-            source, kernel_name=kernel_name, user=user, prefix=prefix, replace=True)
+            source, kernel_name=kernel_name, user=user, prefix=prefix)  # it replaces always
 
 
 def uninstall(name: str, *, prefix: str | None = None) -> str:
