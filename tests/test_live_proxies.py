@@ -120,6 +120,32 @@ def test_a_remote_iterator_is_advanced_one_item_at_a_time_as_plainly(target):
         next(listed)
 
 
+def test_the_stop_button_stops_a_plain_loop_over_a_proxy(target):
+    """Hunt 11 (pytudes Dice_Baseball, MIXED): a plain loop over a remote generator, stopped,
+    went on: the interrupt reached the engine after the operation in flight had finished, so
+    its good reply swallowed the stop; the late interrupt then cut a later reply short."""
+    import _thread
+    import threading
+    import time
+
+    ns: dict = {}
+    target.run("import time\ndef gen():\n    i = 0\n    while True:\n"
+               "        time.sleep(0.02)\n        i += 1\n        yield i\ng = gen()", ns,
+               download="small")
+    g = ns["g"]
+    for delay in (0.3, 0.41, 0.53):
+        timer = threading.Timer(delay, _thread.interrupt_main)
+        timer.start()
+        started, steps = time.monotonic(), 0
+        with pytest.raises(KeyboardInterrupt):
+            for _ in zip(range(500), g):  # 10 s if nothing stops it
+                steps += 1
+        timer.join()
+        assert time.monotonic() - started < 5 and steps < 250
+        before = next(g)
+        assert next(g) == before + 1  # and the proxy goes on working, replies whole
+
+
 def test_iteration_of_big_items_keeps_them_remote(target):
     ns: dict = {}
     target.run("rows = [bytes(200_000) for _ in range(3)] + [b'x']", ns, download="small",

@@ -563,8 +563,13 @@ class Connection:
         self.port_download = False
         self._incoming = streaming.Incoming(
             self.key, functools.partial(on_progress, "download") if on_progress else None)
-        return Pending(self, msg_id, sent, timeout, on_output, answer_required, patience,
-                       on_lookup)
+        pending = Pending(self, msg_id, sent, timeout, on_output, answer_required, patience,
+                          on_lookup)
+        # a proxy's operation is one step of the notebook's own code (`for x in p: ...`): the
+        # stop button stops that code even when the operation finished before the interrupt
+        # reached it, as it stops a plain loop at its next step
+        pending.waiter.always_stops = msg_type == protocol.OP_REQUEST
+        return pending
 
     def carry_release(self, object_id: str) -> None:
         """Release an engine's reference with our next request (protocol: ``release``); any
@@ -984,6 +989,7 @@ class _Waiter:
         self.next_ping = now + HEARTBEAT_INTERVAL  # a request answered sooner needs no ping
         self.interrupted_at: float | None = None
         self.cause: str | None = None  # "user" or "timeout" once we have interrupted
+        self.always_stops = False  # a user's interrupt raises even after a good reply
         self.reply_at: float | None = None
         self.next_status_check = now + STATUS_INTERVAL
 
@@ -1087,7 +1093,8 @@ class _Waiter:
         content = reply.content if reply is not None else {}
         kept = ("the names it bound before that are in the notebook, as after a plain cell's "
                 "interrupt" if content.get("outputs") else "nothing in the notebook changed")
-        if self.cause == "user" and (content.get("ename") == "KeyboardInterrupt" or not content):
+        if self.cause == "user" and (content.get("ename") == "KeyboardInterrupt" or not content
+                                     or self.always_stops):
             raise RemoteInterrupt(
                 f"the cell on target '{self.conn.name}' was interrupted; {kept}.",
                 target=self.conn.name, traceback=content.get("traceback", []))

@@ -10,7 +10,9 @@ from __future__ import annotations
 import itertools
 import operator
 import reprlib
+import signal
 import sys
+import threading
 import traceback
 import types
 from typing import Any
@@ -49,7 +51,16 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
     except BaseException as err:  # the client waits for a reply whatever happens
         frames = []
         reply = _error(err)
-    engine.reply(stream, ident, parent, reply, frames)
+    # an interrupt that comes now is for an operation already over (the client interrupts when
+    # its user stops, and it knows): it must not cut the reply short (a message half sent made
+    # the next one fail its signature check) nor fail the handler (no reply at all)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) \
+        if threading.current_thread() is threading.main_thread() else None
+    try:
+        engine.reply(stream, ident, parent, reply, frames)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list) -> dict:
