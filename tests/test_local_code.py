@@ -1,6 +1,7 @@
 """Local code: helper modules the target cannot import go by value; --sync-path mirrors a folder."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import textwrap
@@ -9,6 +10,19 @@ import pytest
 
 import remote_magics
 from remote_magics import RemoteError
+
+
+@contextlib.contextmanager
+def _importable(folder, name: str):
+    """``folder`` on this side's sys.path (which the engine, on this host, gets too), and module
+    ``name`` imported afresh from it; both gone afterwards."""
+    sys.path.insert(0, str(folder))
+    sys.modules.pop(name, None)
+    try:
+        yield
+    finally:
+        sys.path.remove(str(folder))
+        sys.modules.pop(name, None)
 
 
 @pytest.fixture
@@ -29,13 +43,8 @@ def helpers(tmp_path):
             def scaled(self):
                 return Point(self.x * SCALE)
     """))
-    sys.path.insert(0, str(folder))
-    sys.modules.pop("helpers", None)
-    try:
+    with _importable(folder, "helpers"):
         yield folder
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("helpers", None)
 
 
 def test_a_function_using_a_local_helper_module_runs_remotely(shell, run, target, helpers):
@@ -82,13 +91,8 @@ def shapes(tmp_path):
         def fail():
             raise Boom("x")
     """))
-    sys.path.insert(0, str(folder))
-    sys.modules.pop("shapes", None)
-    try:
+    with _importable(folder, "shapes"):
         yield folder
-    finally:
-        sys.path.remove(str(folder))
-        sys.modules.pop("shapes", None)
 
 
 def test_a_module_of_your_own_the_engine_imports_too_has_one_copy_of_each_class(

@@ -1808,11 +1808,10 @@ def _as_module_member(obj: Any, reduced: Any) -> Any:
     members) is unpickled, so the state's references to the definition itself (a recursive
     function, a method making its own class) resolve to what it decided."""
     module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
-    if not (isinstance(reduced, tuple) and len(reduced) == 6 and isinstance(module, str)
+    loaded = sys.modules.get(module) if isinstance(module, str) else None
+    if not (isinstance(reduced, tuple) and len(reduced) == 6 and loaded is not None
             and isinstance(name, str) and "." not in name and "<" not in name
-            and getattr(sys.modules.get(module), name, None) is obj
-            and any(module == by_value or module.startswith(by_value + ".")
-                    for by_value in cloudpickle.list_registry_pickle_by_value())):
+            and getattr(loaded, name, None) is obj and not _by_reference(loaded)):
         return reduced
     printed = definition_print(obj)
     if printed is None:
