@@ -374,3 +374,23 @@ SINGLE_DISPATCH = [
 
 def test_a_single_dispatch_function_travels_and_takes_registrations_both_ways(tmp_path):
     assert_same_every_way(SINGLE_DISPATCH, tmp_path, ("all", "small"))
+
+
+#: Hunt 11 B4: a `none` cell that made a `P` changed the notebook's class `P` (its `__init__`
+#: counts instances in `P.n`): the class came back as a proxy, and `isinstance(x, P)` raised
+#: TypeError. And an instance of an older `P` the cell read looked changed too (its class's
+#: `__init__` reads the global `P`, whose `n` changed), so it came back as a proxy (silent:
+#: `isinstance(new, P)` turned False for the new one beside it, `type(old).n` failed).
+REDEFINED_CLASS_COUNTING = [
+    "# plain\nclass P:\n    n = 0\n    def __init__(self, x):\n        self.x = x\n"
+    "        P.n += 1\nold = P(1)",
+    "# plain\nclass P:\n    n = 0\n    def __init__(self, x):\n        self.x = x * 10\n"
+    "        P.n += 1\nnew = P(2)",
+    "third = P(3)\nprint(old.x, new.x, third.x, P.n)",
+    "# plain\nprint(type(P).__name__, P.n, type(old).n, type(old).__name__)\n"
+    "print(isinstance(new, P), isinstance(old, P), type(new) is P, P(4).x, P.n)",
+]
+
+
+def test_a_class_a_none_cell_changed_comes_back_as_a_class(tmp_path):
+    assert_same_every_way(REDEFINED_CLASS_COUNTING, tmp_path, ("all", "small", "none"))

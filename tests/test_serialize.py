@@ -737,3 +737,38 @@ def test_update_in_place_keeps_what_an_objects_own_getstate_leaves_out():
     changed.data.append(2)
     assert update_in_place(held, changed)
     assert held.data == [1, 2] and held.cache == "warm"
+
+
+
+_made: list = []  # a global the class below reads and changes
+
+
+def test_a_watch_digest_counts_a_class_by_its_own_state_not_its_methods_globals():
+    """Hunt 11 B4: an instance looked changed when a global its class's method reads changed
+    (the class went by value, with its methods' globals), and came back as a proxy under none."""
+    class Counted:  # a class that goes by value, as a cell's does
+        made = 0
+
+        def __init__(self, x):
+            self.x = x
+            _made.append(x)
+
+        def again(self):
+            return super().__repr__()  # a __class__ cell: the class is inside its own method
+
+    obj = Counted(1)
+    before = serialize.fingerprint(obj, 1 << 20, own=True)
+    assert before is not None
+    assert serialize.fingerprint(obj, 1 << 20, own=True) == before  # the same, every time
+    Counted(2)  # changes _made, which Counted.__init__ reads: obj itself did not change
+    assert serialize.fingerprint(obj, 1 << 20, own=True) == before
+    Counted.made += 1  # its class's own attribute: a change
+    assert serialize.fingerprint(obj, 1 << 20, own=True) != before
+    before = serialize.fingerprint(obj, 1 << 20, own=True)
+    obj.x = 5
+    assert serialize.fingerprint(obj, 1 << 20, own=True) != before
+    counter = collections.Counter("aab")
+    held = {"c": counter, "f": functools.partial(Counted, 3), "k": [Counted]}
+    before = serialize.fingerprint(held, 1 << 20, own=True)
+    counter["c"] += 1
+    assert serialize.fingerprint(held, 1 << 20, own=True) != before

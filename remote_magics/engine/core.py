@@ -137,7 +137,7 @@ def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     for name in content.get("watch", ()):
         if name in namespace:
             span = spans(namespace[name]) if spans is not None else None
-            digest = span or serialize.fingerprint(namespace[name], WATCH_BYTES)
+            digest = span or serialize.fingerprint(namespace[name], WATCH_BYTES, own=True)
             if digest is not None:
                 watched[name] = (namespace[name], digest)
     return watched
@@ -152,6 +152,11 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
     limit = content.get("bytes") or protocol.DEFAULT_BYTES
     return [obj for obj in proxied if type(obj) is numpy.ndarray] + [
         obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
+
+
+def _definition(obj: Any) -> bool:
+    """Whether ``obj`` is a class or a Python function: what a proxy cannot stand in for."""
+    return isinstance(obj, (type, types.FunctionType))
 
 
 def _view_of(obj: Any, staying: Sequence) -> bool:
@@ -188,7 +193,7 @@ def changed_in_place(watched: dict, namespace: dict) -> list[str]:
     return [name for name, (obj, digest) in watched.items()
             if namespace.get(name, PLACEHOLDER) is obj
             and (digest.written() if isinstance(digest, pages.Span)
-                 else serialize.fingerprint(obj, WATCH_BYTES) != digest)]
+                 else serialize.fingerprint(obj, WATCH_BYTES, own=True) != digest)]
 
 
 @dataclasses.dataclass
@@ -1179,8 +1184,12 @@ class Engine:
                     continue
                 if namespace[name] is PLACEHOLDER:  # a `del` that did not run: the name stays
                     continue
+                # a notebook class or function the cell changed (`P.count += 1`) comes back
+                # whole under any policy: a proxy in its place would fail `isinstance(x, P)`
+                # and make `P(...)` run remotely; its state is its members, small
                 output = self.encode(name, namespace[name], content, client, frames, batch,
-                                     stay=_view_of(namespace[name], staying))
+                                     stay=_view_of(namespace[name], staying),
+                                     back=name in changed and _definition(namespace[name]))
                 if name in changed:
                     output["changed"] = True
                 self._mark_input(output, namespace[name], origins, name)
@@ -1238,15 +1247,16 @@ class Engine:
         return Batch()
 
     def encode(self, name: str, obj: Any, content: dict, client: str, frames: list,
-               batch: "Batch | None" = None, stay: bool = False) -> dict:
+               batch: "Batch | None" = None, stay: bool = False, back: bool = False) -> dict:
         """One name's output by the download policy: its value's frames, or a proxy.
 
         With ``batch``, it joins the other names of the same reply (one pickle stream, one
         proxy per object that stays remote). With ``stay``, it stays remote whatever the
-        policy, as a big value under ``small`` does, without a note.
+        policy, as a big value under ``small`` does, without a note; with ``back``, it comes
+        back whatever the policy (unless it cannot be pickled).
         """
         policy = "none" if stay else content.get("download", "small")
-        if (obj is None or obj is True or obj is False or obj is Ellipsis
+        if (back or obj is None or obj is True or obj is False or obj is Ellipsis
                 or isinstance(obj, types.ModuleType) or _module_builtin(obj)
                 or serialize.by_name(obj)):
             # a singleton (`r is None` must hold in the notebook), or what goes by its name (a

@@ -226,7 +226,7 @@ class Builtins(dict):
         self.namespace[name] = value
         self.fetched.append(name)
         if content.get("watch") is True and name not in self.watched:
-            digest = serialize.fingerprint(value, self.watch_bytes)
+            digest = serialize.fingerprint(value, self.watch_bytes, own=True)
             if digest is not None:
                 self.watched[name] = (value, digest)
         return value

@@ -161,6 +161,10 @@ class Pickler(cloudpickle.CloudPickler):
         return (reduced[0], (*reduced[1][:4], closure), *reduced[2:])
 
     def reducer_override(self, obj: Any) -> Any:
+        root = getattr(_state, "own_state", None)
+        if root is not None and obj is not root and isinstance(obj, (type, types.FunctionType)) \
+                and not by_name(obj):
+            return _own_state(obj)  # within fingerprint(own=True): one that goes by value
         where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
             return module_attribute, where[:2]
@@ -247,6 +251,31 @@ class Pickler(cloudpickle.CloudPickler):
             except Exception:  # it pickles as it would have
                 reduced = NotImplemented
         return reduced if reduced is not NotImplemented else super().reducer_override(obj)
+
+
+def _own_state(obj: type | types.FunctionType) -> tuple:
+    """A reduction for a digest only (:func:`fingerprint` with ``own``): ``obj``'s identity and
+    the state that is its own, never unpickled. One met again (a method's ``__class__`` cell
+    holds its class) is its identity alone: a reduction's arguments are pickled before the
+    object is remembered, so a cycle through them would never end."""
+    seen = _state.own_seen
+    if id(obj) in seen:
+        return tuple, ((("again", id(obj)),),)
+    seen.add(id(obj))
+    if isinstance(obj, type):
+        return tuple, ((("class", id(obj)), obj.__bases__, class_attributes(obj)),)
+    closure = []
+    for cell in obj.__closure__ or ():
+        try:
+            closure.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            closure.append(PLACEHOLDER_CELL)
+    return tuple, ((("function", id(obj)), obj.__defaults__, obj.__kwdefaults__, closure,
+                    obj.__dict__),)
+
+
+#: What :func:`_own_state` counts for an empty closure cell.
+PLACEHOLDER_CELL = ("empty cell",)
 
 
 def _by_reference(module: ModuleType) -> bool:
@@ -838,11 +867,22 @@ def class_functions(klass: type) -> list[types.FunctionType]:
     return found
 
 
-def fingerprint(obj: Any, limit: int | None = None) -> bytes | None:
+def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False) -> bytes | None:
     """A digest of ``obj``'s pickle, to see whether code changed it in place.
 
     None when it cannot be pickled, or (with ``limit``) when its pickle is larger than that.
+    With ``own``, a class or function inside ``obj`` counts by its identity and its own state
+    (a class's attributes and bases; a function's defaults, closure and attributes), not by the
+    globals its code reads: an instance is not changed because a global its class's method
+    reads was (``P.n += 1`` in ``__init__`` made every old ``P`` look changed).
     """
+    if own:
+        before = getattr(_state, "own_state", None), getattr(_state, "own_seen", None)
+        _state.own_state, _state.own_seen = obj, set()
+        try:
+            return fingerprint(obj, limit)
+        finally:
+            _state.own_state, _state.own_seen = before
     if isinstance(obj, type):  # a class: its attributes, and its methods by identity (a
         # method replaced is another object; its code pickled by value would cost a millisecond)
         obj = {key: ("code", id(value)) if callable(value) or isinstance(value, property)
