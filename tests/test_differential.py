@@ -394,3 +394,20 @@ REDEFINED_CLASS_COUNTING = [
 
 def test_a_class_a_none_cell_changed_comes_back_as_a_class(tmp_path):
     assert_same_every_way(REDEFINED_CLASS_COUNTING, tmp_path, ("all", "small", "none"))
+
+
+#: Hunt 12 C1 (aima-python's InstrumentedProblem): an object whose class delegates what it
+#: lacks with `__getattr__` could not be unpickled (pickle asked the half-made object for
+#: `__setstate__`, `__getattr__` read `self.inner`, not set yet: RecursionError), so a remote
+#: cell could not read a notebook's one, and one made remotely stayed remote with a note.
+DELEGATING_WRAPPER = [
+    "# plain\nclass Wrap:\n    def __init__(self, inner):\n        self.inner = inner\n"
+    "        self.calls = 0\n    def __getattr__(self, attr):\n"
+    "        return getattr(self.inner, attr)\nw = Wrap([3, 1, 2])",
+    "w.calls += 1\nprint(w.count(1), w.calls)\nmade = Wrap({'a': 1})",
+    "# plain\nprint(w.calls, w.inner, made.get('a'), made.inner)",
+]
+
+
+def test_an_object_delegating_with_getattr_crosses_both_ways(tmp_path):
+    assert_same_every_way(DELEGATING_WRAPPER, tmp_path, ("all", "small", "none", "kernel"))

@@ -1685,7 +1685,8 @@ def _with_own_attributes(obj: Any) -> Any:
 #: Per class of the sender's: whether a Python class among its bases defines ``__new__``, and
 #: whether it inherits a reduction (``__reduce__``) of another module's class (see
 #: :func:`_of_a_python_subclass`).
-_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool]]" = weakref.WeakKeyDictionary()
+_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool, bool]]" = \
+    weakref.WeakKeyDictionary()
 
 
 #: Modules whose classes' reductions leave a subclass's attributes out (``Counter``,
@@ -1695,7 +1696,7 @@ _DROPPING_ATTRIBUTES = frozenset({"collections", "fractions", "decimal", "_decim
                                   "datetime", "_datetime", "_pydecimal", "_pydatetime"})
 
 
-def _traits(kind: type) -> tuple[bool, bool]:
+def _traits(kind: type) -> tuple[bool, bool, bool]:
     found = _class_traits.get(kind)
     if found is None:
         own_new = any(isinstance(vars(klass).get("__new__"), staticmethod)
@@ -1705,7 +1706,10 @@ def _traits(kind: type) -> tuple[bool, bool]:
                         if "__reduce_ex__" in vars(klass) or "__reduce__" in vars(klass)), object)
         borrowed = reducer.__module__ in _DROPPING_ATTRIBUTES and reducer is not kind \
             and not hasattr(kind, "__setstate__")
-        found = _class_traits[kind] = (own_new, borrowed)
+        delegating = not hasattr(kind, "__setstate__") and any(
+            isinstance(vars(klass).get("__getattr__"), types.FunctionType)
+            for klass in kind.__mro__)
+        found = _class_traits[kind] = (own_new, borrowed, delegating)
     return found
 
 
@@ -1720,12 +1724,16 @@ def _of_a_python_subclass(obj: Any) -> Any:
     - It inherits another module's reduction that leaves its attributes out (``Counter``,
       ``defaultdict``, ``Fraction``, ``Decimal``, ``date`` subclasses: ``self.name = ...`` was
       lost crossing, and a remote change wrote the loss back): its ``__dict__`` goes as state.
+    - Its class delegates what it lacks with a ``__getattr__`` (a wrapper's ``getattr(self.inner,
+      attr)``): its state is set by :func:`set_plain_state`; pickle's own way asks the half-made
+      object for ``__setstate__``, that ``__getattr__`` reads ``self.inner``, not set yet, and
+      so on until RecursionError (plain ``pickle.loads`` fails so too).
     """
-    own_new, borrowed = _traits(type(obj))
-    if not own_new and not borrowed:
+    own_new, borrowed, delegating = _traits(type(obj))
+    if not own_new and not borrowed and not delegating:
         return NotImplemented
     attributes = getattr(obj, "__dict__", None)
-    if not own_new and not attributes:
+    if not own_new and not delegating and not attributes:
         return NotImplemented
     try:
         reduced = obj.__reduce_ex__(PROTOCOL)
@@ -1737,7 +1745,22 @@ def _of_a_python_subclass(obj: Any) -> Any:
         reduced = (new_object, *reduced[1:])
     if borrowed and attributes and (len(reduced) < 3 or reduced[2] is None):
         reduced = (reduced[0], reduced[1], dict(attributes), *reduced[3:])
+    if delegating and len(reduced) > 2 and reduced[2] is not None and len(reduced) < 6:
+        reduced = (*reduced, *(None,) * (5 - len(reduced)), set_plain_state)
     return reduced
+
+
+def set_plain_state(obj: Any, state: Any) -> None:
+    """Called by the unpickler: ``state`` set as pickle sets an object's (its ``__dict__``,
+    then its slots), without asking the half-made object for ``__setstate__``: a class whose
+    ``__getattr__`` reads an attribute not yet set recursed for ever there."""
+    slots = None
+    if isinstance(state, tuple) and len(state) == 2:
+        state, slots = state
+    if state:
+        obj.__dict__.update(state)
+    for key, value in (slots or {}).items():
+        setattr(obj, key, value)
 
 
 def new_object(cls: type, *args: Any) -> Any:
