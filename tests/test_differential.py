@@ -411,3 +411,17 @@ DELEGATING_WRAPPER = [
 
 def test_an_object_delegating_with_getattr_crosses_both_ways(tmp_path):
     assert_same_every_way(DELEGATING_WRAPPER, tmp_path, ("all", "small", "none", "kernel"))
+
+
+#: `a *= 2` in a remote cell, where the notebook had `b = a`: under small (an array too big to
+#: come back) and none, `a` became a proxy of the changed array while `b` kept the old values
+#: (silent); an augmented name's other names now go with it and come back as it does.
+AUGMENTED_ALIASES = [
+    "# plain\nimport numpy as np\na = np.zeros(300_000)\nb = a\nlst = [3, 1]\nsame = lst",
+    "a *= 2\na += 1\nlst += [0]",
+    "# plain\nprint(b[:3], b.sum(), a is b, same, lst is same)",
+]
+
+
+def test_the_notebooks_other_names_for_an_augmented_object_see_the_change(tmp_path):
+    assert_same_every_way(AUGMENTED_ALIASES, tmp_path, ("all", "small", "none", "kernel"))

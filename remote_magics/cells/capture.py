@@ -50,6 +50,9 @@ class CellNames:
     (``x[0] = 1``, ``df.loc[m, 'c'] = v``, ``obj.a = 2``), or they are passed to a call
     (``np.random.shuffle(x)``), or called (a function that keeps state: ``acc(1)`` appends to
     its default ``seen=[]``). Whether one did change is for the side that runs it to see.
+    ``augmented``: names the cell gives an augmented assignment at cell level (``a *= 2``,
+    ``lst += [1]``, also in a function declaring them ``global``): a mutable object is changed
+    in place so, and stays bound to its name.
     ``lists_names``: the cell lists the notebook's names (``%who``, ``%whos``, ``%who_ls``), or
     sees them all (``'df' in globals()``, ``dir()``, ``import __main__``, ``doctest.testmod()``),
     so it reads every one of them.
@@ -62,6 +65,7 @@ class CellNames:
     last_expr: bool
     star_import: bool
     maybe_changed: tuple[str, ...] = ()
+    augmented: tuple[str, ...] = ()
     lists_names: bool = False
     quiet: bool = False
     magics: tuple[tuple[str, str], ...] = ()
@@ -94,6 +98,7 @@ def analyze(code: str) -> CellNames:
         maybe_changed=tuple(name for name in {**_maybe_changed(tree), **walker.changed}
                             if name in walker.reads),
         magics=tuple(walker.magics),
+        augmented=tuple(walker.augmented),
     )
 
 
@@ -490,6 +495,7 @@ class _Walker:
         self.lists_names = False
         self.changed: dict[str, None] = {}  # maybe changed in place by code run from a string
         self.magics: dict[tuple[str, str], None] = {}  # ("line" | "cell", name) the cell runs
+        self.augmented: dict[str, None] = {}  # global names given `x op= value`
 
     # -- traversal --------------------------------------------------------------------------
 
@@ -713,6 +719,9 @@ class _Walker:
             self.load(node.target.id)
             self.visit(node.value)
             self.bind(node.target.id)
+            name = self.mangle(node.target.id)
+            if self.scope.kind == "module" or name in self.scope.global_names:
+                self.augmented[name] = None
         else:
             self.visit_all([node.target, node.value])
 

@@ -153,7 +153,11 @@ def prepare(
                 continue
             inputs += more
             frames += more_frames
-        if watch:  # what the cell may change goes with every notebook name that shares it
+        # `a *= 2` changes a mutable `a` in place and binds it again: it is not watched (the
+        # engine sends back what the cell bound), but the notebook's other names for it must
+        # see the change as plainly (`b = a` before), so they go with it
+        augmented = [n for n in cell.augmented if n in shipped and may_change(namespace[n])]
+        if watch or augmented:  # what the cell may change goes with every name that shares it
             sharing = names_sharing(stream.holds(), namespace, hidden,
                                     skip=shipped | set(cell.writes) | set(cell.deletes))
             more, more_frames = pickle_inputs(stream, sharing, namespace, target, barrier)
