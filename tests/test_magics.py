@@ -443,7 +443,7 @@ def test_percent_remote_before_connect_says_what_to_run(shell):
 def test_config_sets_default_download_policy_and_bytes(shell, run):
     shell.run_line_magic("config", "RemoteMagics.download = 'none'")
     try:
-        assert run("%%remote\nsmall_one = 1").error_in_exec is None
+        assert run("%%remote\nsmall_one = [1]").error_in_exec is None
         assert isinstance(shell.user_ns.pop("small_one"), RemoteObject)
     finally:
         shell.run_line_magic("config", "RemoteMagics.download = 'small'")

@@ -154,6 +154,30 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
         obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
 
 
+#: The largest string or bytes (and the most members of a tuple) :func:`atom` takes.
+ATOM_SIZE = 4096
+
+
+def atom(obj: Any, depth: int = 0) -> bool:
+    """Whether ``obj`` is a number, a short string or bytes, or a short tuple or frozenset of
+    such: it comes back as a value under ``none`` too. A proxy of one compares equal to it (a
+    remote ``==``) but cannot hash as it does (a string's hash is per process), so plain code
+    using it as a dict key or in a set went silently wrong (``k in d`` False for a key just
+    put in; one group per item), nor be formatted, added or tested for its type as it is."""
+    kind = type(obj)
+    if kind is int:
+        return obj.bit_length() <= 8 * ATOM_SIZE
+    if kind is float or kind is complex:
+        return True
+    if kind is str or kind is bytes:
+        return len(obj) <= ATOM_SIZE
+    if kind is tuple or kind is frozenset:
+        return depth < 4 and len(obj) <= ATOM_SIZE // 64 and all(atom(x, depth + 1) for x in obj)
+    numpy = sys.modules.get("numpy")  # a numpy number, boolean, date or short string
+    return numpy is not None and isinstance(obj, numpy.generic) and obj.dtype.kind in "biufcmMSU" \
+        and obj.nbytes <= ATOM_SIZE
+
+
 def _definition(obj: Any) -> bool:
     """Whether ``obj`` is a class or a Python function: what a proxy cannot stand in for."""
     return isinstance(obj, (type, types.FunctionType))
@@ -1258,10 +1282,12 @@ class Engine:
         policy = "none" if stay else content.get("download", "small")
         if (back or obj is None or obj is True or obj is False or obj is Ellipsis
                 or isinstance(obj, types.ModuleType) or _module_builtin(obj)
-                or serialize.by_name(obj)):
+                or serialize.by_name(obj) or (policy == "none" and not stay and atom(obj))):
             # a singleton (`r is None` must hold in the notebook), or what goes by its name (a
             # module: `import math` in a none cell gives the notebook math, not a proxy of it;
-            # `from collections import Counter`, a class a plain cell may subclass)
+            # `from collections import Counter`, a class a plain cell may subclass), or, under
+            # none, a number or short string, which a proxy cannot stand in for (see atom;
+            # under small, `--bytes` is the user's word)
             policy = "all"
         reason = None
         remote = batch.remote.get(id(obj)) if batch is not None else None
