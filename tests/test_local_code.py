@@ -117,6 +117,27 @@ def test_a_module_of_your_own_the_engine_imports_too_has_one_copy_of_each_class(
         run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
 
 
+def test_an_object_of_your_module_the_engine_has_not_imported_yet_is_of_its_class(
+        shell, run, target, shapes):
+    """Hunt 12 C3, C4 (ThinkStats2's Pmf, silent): a plain cell imports your module and makes
+    an object; the first remote cell imports the module too. The object's class came by value
+    before that import made the module's own, so the module's isinstance checks missed it (a
+    wrong Cdf, no error), and inspect.getsource and pickle could not find the copy's module.
+    The engine imports the module from the same file when a definition of it arrives."""
+    try:
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+        assert run("import shapes\nframe = shapes.Frame()").error_in_exec is None
+        res = run("%%remote\nimport shapes, inspect, pickle\nr = [shapes.wrap(frame), "
+                  "inspect.getsource(type(frame)).split(':')[0], "
+                  "type(pickle.loads(pickle.dumps(frame))) is shapes.Frame]")
+        assert res.error_in_exec is None
+        assert shell.user_ns["r"] == [True, "class Frame", True]
+    finally:
+        for name in ("frame", "r", "shapes"):
+            shell.user_ns.pop(name, None)
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+
+
 def test_sync_path_mirrors_python_files_for_imports_by_name(shell, tmp_path):
     lib = tmp_path / "lib"
     (lib / "pkg").mkdir(parents=True)

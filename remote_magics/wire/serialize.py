@@ -27,6 +27,7 @@ import hashlib
 import importlib
 import importlib.util
 import io
+import os
 import pickle
 import pickletools
 import secrets
@@ -1880,11 +1881,41 @@ def _as_module_member(obj: Any, reduced: Any) -> Any:
     if printed is None:
         return reduced
     make, args, state, _, _, setter = reduced
-    return (module_member, (module, name, printed, _Reduced((make, args))), (setter, state),
-            None, None, set_member_state)
+    return (module_member, (module, name, printed, _Reduced((make, args)), module_file(loaded)),
+            (setter, state), None, None, set_member_state)
 
 
-def module_member(module: str, name: str, printed: str, skeleton: Any) -> Any:
+def module_file(module: ModuleType) -> tuple[str, int, int] | None:
+    """Where ``module`` was loaded from: its source file's real path, modification time and
+    size (None for a module without one); a receiver that finds the same file may import it."""
+    path = getattr(module, "__file__", None)
+    if not isinstance(path, str):
+        return None
+    try:
+        path = os.path.realpath(path)
+        found = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return path, found.st_mtime_ns, found.st_size
+
+
+def _import_same_file(module: str, where: Sequence | None) -> ModuleType | None:
+    """``module``, imported here (quietly) when this side has not yet but would import it from
+    the very file the sender did (same host: the path, time and size match); else None."""
+    if not where:
+        return None
+    try:
+        spec = importlib.util.find_spec(module)
+        origin = spec.origin if spec is not None else None
+        if origin is None or module_file(types.SimpleNamespace(__file__=origin)) != tuple(where):
+            return None
+        return quiet_import(module)
+    except Exception:  # it does not import here: the sender's copy is used
+        return None
+
+
+def module_member(module: str, name: str, printed: str, skeleton: Any,
+                  where: Sequence | None = None) -> Any:
     """Called by the unpickler: ``module.name`` as this side has loaded it, when that is the
     same definition as the sender's (``printed``: its :func:`definition_print`), else
     ``skeleton``, the sender's by value, whose state :func:`set_member_state` sets next.
@@ -1892,8 +1923,12 @@ def module_member(module: str, name: str, printed: str, skeleton: Any) -> Any:
     An engine that imports a module of the notebook's own itself (``from shapes import Frame``
     in a remote cell, on this host) has the module's own classes: the notebook's functions and
     objects must use those, not a copy of each (two classes of one name, each failing the
-    other's ``isinstance`` and ``except``)."""
-    loaded = sys.modules.get(module)
+    other's ``isinstance`` and ``except``). One it has not imported yet, but would import from
+    the sender's very file (``where``: :func:`module_file`), it imports now: else the cell's own
+    ``import thinkstats2`` would make a second class beside the copy that came (a ``Pmf`` the
+    module's ``isinstance`` checks then miss, silently), and ``inspect.getsource`` and pickle
+    would not find the copy's module."""
+    loaded = sys.modules.get(module) or _import_same_file(module, where)
     own = getattr(loaded, name, None) if loaded is not None else None
     if own is not None and own is not skeleton and definition_print(own) == printed:
         return own
