@@ -90,6 +90,12 @@ def shapes(tmp_path):
 
         def fail():
             raise Boom("x")
+
+        def tick():
+            tick.n += 1
+            return tick.n
+
+        tick.n = 0
     """))
     with _importable(folder, "shapes"):
         yield folder
@@ -134,6 +140,25 @@ def test_an_object_of_your_module_the_engine_has_not_imported_yet_is_of_its_clas
         assert shell.user_ns["r"] == [True, "class Frame", True]
     finally:
         for name in ("frame", "r", "shapes"):
+            shell.user_ns.pop(name, None)
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+
+
+def test_state_a_function_of_your_module_keeps_holds_in_every_remote_cell(
+        shell, run, target, shapes):
+    """Hunt 12 C7 (aima's standardize_variables counter, silent): from the second remote cell
+    on, the engine used the module's own function, whose attributes were as its import left
+    them: ``tick()`` counted from 0 again, and its count did not come back."""
+    try:
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+        assert run("from shapes import tick\nfirst = tick()").error_in_exec is None
+        for _ in range(2):
+            assert run("%%remote\nmore = [tick(), tick()]").error_in_exec is None
+        assert run("last = tick()").error_in_exec is None
+        assert (shell.user_ns["first"], shell.user_ns["more"], shell.user_ns["last"]) == \
+            (1, [4, 5], 6)
+    finally:
+        for name in ("tick", "first", "more", "last"):
             shell.user_ns.pop(name, None)
         run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
 

@@ -1952,8 +1952,9 @@ _MADE_MEMBERS = frozenset({"__dict__", "__weakref__", "__slotnames__", "_abc_imp
 
 def definition_print(obj: Any) -> str | None:
     """A digest of what a function or class of a module defines, the same in two processes
-    that loaded the same definition: its code (not its file name), defaults, closure, class
-    members, and the globals its code reads, what those define printed alike (those of another
+    that loaded the same definition: its code (not its file name), defaults, closure, a
+    function's attributes (``tick.n``, state it keeps), class members, and the globals its code
+    reads, what those define printed alike (those of another
     package by name, as they travel). None when it holds a value this cannot print (then it is
     not taken for the same)."""
     parts: list[str] = []
@@ -1991,6 +1992,7 @@ def _print_into(value: Any, parts: list, seen: dict, package: str) -> bool:
                  for cell in value.__closure__ or ()]
         return _print_code(code, parts) and _print_into(value.__defaults__, parts, seen, package) \
             and _print_into(value.__kwdefaults__, parts, seen, package) \
+            and _print_into(value.__dict__, parts, seen, package) \
             and all(_print_into(content, parts, seen, package) for content in cells) and all(
                 parts.append(name) or _print_into(value.__globals__[name], parts, seen, package)
                 for name in sorted(_code_names(code)) if name in value.__globals__)
