@@ -163,6 +163,44 @@ def test_state_a_function_of_your_module_keeps_holds_in_every_remote_cell(
         run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
 
 
+def test_your_module_holding_what_cannot_be_pickled_goes_as_its_file(
+        shell, run, target, tmp_path):
+    """Hunt 12 C6 (ThinkStats2's thinkplot keeps a generator once it has drawn): every remote
+    cell reading the module, or a module using it, failed with "cannot pickle 'generator'".
+    Such a module goes as its file to an engine on this host; where the file changed since,
+    the error says so."""
+    folder = tmp_path / "drawing_dir"
+    folder.mkdir()
+    (folder / "drawer.py").write_text(textwrap.dedent("""
+        colors = None
+
+        def start():
+            global colors
+            colors = (c for c in 'rgb')
+
+        def scale(x):
+            return 3 * x
+    """))
+    (folder / "uses.py").write_text("import drawer\n\ndef twice(x):\n    return 2 * drawer.scale(x)\n")
+    with _importable(folder, "drawer"), _importable(folder, "uses"):
+        try:
+            assert run("import drawer, uses\ndrawer.start()").error_in_exec is None
+            assert run("%%remote\nr = [uses.twice(1), drawer.scale(2), "
+                       "drawer.__name__]").error_in_exec is None
+            assert shell.user_ns["r"] == [6, 6, "drawer"]
+            (folder / "drawer.py").rename(folder / "moved.py")  # no file to go as
+            run("%%remote\nimport sys\nsys.modules.pop('drawer', None)")
+            res = run("%%remote\nr = drawer.scale(1)")
+            assert isinstance(res.error_in_exec, Exception)
+            assert "cannot pickle 'generator'" in str(res.error_in_exec)  # the first error
+            assert shell.user_ns["r"] == [6, 6, "drawer"]  # nothing ran
+        finally:
+            for name in ("drawer", "uses", "r"):
+                shell.user_ns.pop(name, None)
+            run("%%remote\nimport sys\nsys.modules.pop('drawer', None)\n"
+                "sys.modules.pop('uses', None)")
+
+
 def test_sync_path_mirrors_python_files_for_imports_by_name(shell, tmp_path):
     lib = tmp_path / "lib"
     (lib / "pkg").mkdir(parents=True)

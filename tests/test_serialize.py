@@ -772,3 +772,22 @@ def test_a_watch_digest_counts_a_class_by_its_own_state_not_its_methods_globals(
     before = serialize.fingerprint(held, 1 << 20, own=True)
     counter["c"] += 1
     assert serialize.fingerprint(held, 1 << 20, own=True) != before
+
+
+def test_a_module_sent_as_its_file_that_is_not_here_says_what_to_do(tmp_path):
+    """serialize.by_file: the receiver imports your module from the sender's very file; on
+    another host (no such file) the error says what happened and what to do."""
+    with pytest.raises(ImportError, match="could not be sent by value.*--sync-path"):
+        serialize.member_by_file("no_such_module_here", None, (str(tmp_path / "m.py"), 1, 2))
+    (tmp_path / "here_mod.py").write_text("X = 1\n")
+    where = serialize.module_file(type(serialize)("here_mod"))  # no __file__: None
+    assert where is None
+    import sys
+    sys.path.insert(0, str(tmp_path))
+    try:
+        probe = type(serialize)("here_mod")
+        probe.__file__ = str(tmp_path / "here_mod.py")
+        assert serialize.member_by_file("here_mod", "X", serialize.module_file(probe)) == 1
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("here_mod", None)

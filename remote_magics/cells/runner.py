@@ -18,7 +18,7 @@ import types
 import weakref
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 from ..client.connection import Reply
 from ..engine import settings
@@ -70,7 +70,29 @@ class Request:
     sent: serialize.SentObjects | None = None
 
 
-def prepare(
+def prepare(code: str, namespace: Mapping[str, Any], target: Any, **options: Any) -> Request:
+    """Analyse ``code`` and pickle the names it reads from ``namespace``, in one stream (see
+    :func:`prepare_once`, which has the options).
+
+    A module of your own goes by value, with the globals of it the cell's values reach; when
+    one of those cannot be pickled (thinkplot keeps a generator once it has drawn), the request
+    is made again with your modules by their file (:func:`~..wire.serialize.by_file`): an
+    engine on this host imports each from the same file. Only if that fails too is the first
+    error raised.
+    """
+    try:
+        return prepare_once(code, namespace, target, **options)
+    except SerializationError as err:
+        own = local_modules()
+        if not own:
+            raise
+        try:
+            return prepare_once(code, namespace, target, by_file=own, **options)
+        except (SerializationError, ProxyError):
+            raise err from None
+
+
+def prepare_once(
     code: str,
     namespace: Mapping[str, Any],
     target: Any,
@@ -80,6 +102,7 @@ def prepare(
     hidden: Mapping[str, Any] = {},
     cell_id: int = 0,
     show_result: bool = False,
+    by_file: Sequence[ModuleType] = (),
 ) -> Request:
     """Analyse ``code`` and pickle the names it reads from ``namespace``, in one stream.
 
@@ -87,7 +110,8 @@ def prepare(
     objects with them (:func:`names_sharing`), watched too, so they come back together.
 
     ``show_result``: the engine also formats the cell's result as it would display it
-    (:attr:`RunResult.display`), for a notebook that shows it.
+    (:attr:`RunResult.display`), for a notebook that shows it. ``by_file``: modules of your own
+    that go as their file, not by value (:func:`~..wire.serialize.by_file`).
     ``hidden`` holds the namespace's own machinery (IPython's ``In``, ``Out``, ``get_ipython``):
     a name bound to the same object there is not shipped. Raises :class:`SerializationError`
     naming the first value that cannot be pickled; nothing has been sent by then.
@@ -138,7 +162,8 @@ def prepare(
                   and may_change(namespace[n])]
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
-    with serialize.by_value(local_modules()), serialize.cell_namespace(namespace), \
+    with serialize.by_value(local_modules()), serialize.by_file(by_file), \
+            serialize.cell_namespace(namespace), \
             serialize.substituting(uploads.ledger.substitute(target)), \
             serialize.module_globals({name: namespace[name] for name in names}), \
             serialize.keeping_caches(CachesKept(target)):

@@ -175,6 +175,11 @@ class Pickler(cloudpickle.CloudPickler):
         where = singletons.get(id(obj))
         if where is not None and where[2] is obj:  # `from random import randint`'s generator
             return module_attribute, where[:2]
+        files = getattr(_state, "by_file", None)
+        if files is not None and isinstance(obj, (type, types.FunctionType, ModuleType)):
+            reduced = _as_by_file(obj, files)
+            if reduced is not NotImplemented:
+                return reduced
         if isinstance(obj, (type, types.FunctionType)):
             returning = getattr(_state, "returning", None)
             if type(obj) is types.FunctionType and _is_single_dispatch(obj):
@@ -2257,6 +2262,51 @@ def resolve_kept(token: str) -> Any:
 
 
 # --- modules that the other side cannot import --------------------------------------------
+
+@contextlib.contextmanager
+def by_file(modules: Iterable[ModuleType]) -> Iterator[None]:
+    """Within this block, these modules (your own, which go by value otherwise) and their
+    functions and classes go as their file (:func:`module_file`): the receiver imports the
+    module from that very file (:func:`member_by_file`). For a module a global of which cannot
+    be pickled; what your cells changed in it stays here."""
+    files = {module.__name__: where for module in modules
+             if (where := module_file(module)) is not None}
+    before = getattr(_state, "by_file", None)
+    _state.by_file = files or None
+    try:
+        yield
+    finally:
+        _state.by_file = before
+
+
+def _as_by_file(obj: Any, files: Mapping[str, tuple]) -> Any:
+    """``obj`` as :func:`member_by_file` (see :func:`by_file`), or NotImplemented."""
+    if isinstance(obj, ModuleType):
+        where = files.get(obj.__name__)
+        return NotImplemented if where is None else (member_by_file, (obj.__name__, None, where))
+    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    where = files.get(module) if isinstance(module, str) else None
+    if where is None or not isinstance(name, str) or "." in name or "<" in name \
+            or getattr(sys.modules.get(module), name, None) is not obj:
+        return NotImplemented
+    return member_by_file, (module, name, where)
+
+
+def member_by_file(module: str, name: str | None, where: Sequence) -> Any:
+    """Called by the unpickler: the module ``module`` (or its member ``name``) as this side
+    imports it from the sender's very file (``where``); ImportError saying so where it cannot."""
+    loaded = sys.modules.get(module)
+    if loaded is None or module_file(loaded) != tuple(where):
+        loaded = None if loaded is not None else _import_same_file(module, where)
+    if loaded is None:
+        raise ImportError(
+            f"your module '{module}' could not be sent by value (a global of it cannot be "
+            f"pickled), and this kernel cannot import it from the same file {where[0]}: it "
+            "is another host, or the file changed since the notebook imported it. Put the "
+            "module where the remote kernel imports it (%remote_connect --sync-path), or keep "
+            "what cannot be pickled out of its globals.", name=module)
+    return loaded if name is None else getattr(loaded, name)
+
 
 @contextlib.contextmanager
 def by_value(modules: Iterable[ModuleType]) -> Iterator[None]:
