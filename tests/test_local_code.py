@@ -96,6 +96,32 @@ def shapes(tmp_path):
             return tick.n
 
         tick.n = 0
+
+        class Reg:
+            n = 0
+            items = []
+
+            @classmethod
+            def bump(cls, x):
+                cls.n += 1
+                cls.items.append(x)
+                return cls.n
+
+        ROWS = 1
+
+        class Brewer:
+            drawn = 0
+
+        def plot():
+            Brewer.drawn += 1
+
+        def preplot(rows):
+            global ROWS
+            Brewer.drawn = 0
+            ROWS = rows
+
+        def subplot():
+            return ROWS
     """))
     with _importable(folder, "shapes"):
         yield folder
@@ -199,6 +225,39 @@ def test_your_module_holding_what_cannot_be_pickled_goes_as_its_file(
                 shell.user_ns.pop(name, None)
             run("%%remote\nimport sys\nsys.modules.pop('drawer', None)\n"
                 "sys.modules.pop('uses', None)")
+
+
+def test_a_class_of_your_module_keeps_what_remote_cells_set_on_it(shell, run, target, shapes):
+    """Hunt 12 C8 (silent): a class attribute of your module's class that a remote cell changed
+    (a classmethod's ``cls.n += 1``, ``cls.items.append``) never reached the notebook: only a
+    notebook class was watched."""
+    try:
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+        assert run("from shapes import Reg\nReg.bump('a')").error_in_exec is None
+        assert run("%%remote\nReg.bump('b')").error_in_exec is None
+        assert run("Reg.bump('c')").error_in_exec is None
+        assert run("%%remote\nReg.bump('d')").error_in_exec is None
+        assert (shell.user_ns["Reg"].n, shell.user_ns["Reg"].items) == (4, ["a", "b", "c", "d"])
+    finally:
+        shell.user_ns.pop("Reg", None)
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+
+
+def test_functions_of_one_module_share_its_globals_in_a_remote_cell(shell, run, target, shapes):
+    """Hunt 12 C9 (ThinkStats2 thinkplot's PrePlot, SubPlot): in a remote cell, a function of
+    your module that the notebook's state made differ went by value with its own globals, while
+    the engine's module held the others: ``global ROWS`` set in one was not the one the other
+    read (silently stale here; NameError where the global was new)."""
+    try:
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+        assert run("%%remote\nimport shapes").error_in_exec is None
+        assert run("shapes.plot()").error_in_exec is None  # the notebook's Brewer changes
+        assert run("%%remote\nshapes.preplot(2)\nrows = shapes.subplot()").error_in_exec is None
+        assert shell.user_ns["rows"] == 2
+    finally:
+        for name in ("shapes", "rows"):
+            shell.user_ns.pop(name, None)
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
 
 
 def test_sync_path_mirrors_python_files_for_imports_by_name(shell, tmp_path):

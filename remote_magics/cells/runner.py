@@ -579,9 +579,15 @@ def may_change(value: Any) -> bool:
     """Whether a cell could change ``value`` in place (worth watching when it runs remotely).
 
     Not immutable scalars, and not the code and modules a cell calls (functions, classes,
-    modules), which go by reference or by value and come back as themselves.
+    modules), which go by reference or by value and come back as themselves; but a class of
+    the notebook's, or of a module of your own (``Reg.items.append(x)`` in a classmethod).
     """
-    return not isinstance(value, RemoteObject) and changeable(value)
+    if isinstance(value, RemoteObject):
+        return False
+    if changeable(value):
+        return True
+    return isinstance(value, type) and isinstance(value.__dict__.get("__module__"), str) \
+        and any(module.__name__ == value.__module__ for module in local_modules())
 
 
 def bind(reply: "Reply", target: Any, namespace: dict,

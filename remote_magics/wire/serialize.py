@@ -150,6 +150,24 @@ class Pickler(cloudpickle.CloudPickler):
         {types.CodeType: _code_with_its_source, io.TextIOWrapper: _open_file},
         getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
+    def _function_getnewargs(self, func: types.FunctionType) -> tuple:
+        """cloudpickle's arguments for making ``func`` by value, where the globals of a
+        function of a module of your own are that module's dict at the receiver, when it
+        imports the module from the same file (:func:`module_namespace`): one module, one
+        namespace there, whichever of its functions are its own and which came by value."""
+        args = super()._function_getnewargs(func)
+        module = sys.modules.get(func.__globals__.get("__name__") or "")
+        if module is None or module.__dict__ is not func.__globals__ or _by_reference(module):
+            return args
+        where = module_file(module)
+        if where is None:
+            return args
+        wrapped = self.__dict__.setdefault("module_dicts", {})
+        base = args[1]
+        if id(base) not in wrapped:  # one object per module: pickle's memo shares it
+            wrapped[id(base)] = _Reduced((module_namespace, (module.__name__, where, base)))
+        return (args[0], wrapped[id(base)], *args[2:])
+
     def _sharing_cells(self, func: types.FunctionType, reduced: tuple) -> tuple:
         """cloudpickle's reduction of ``func`` with closure cells shared as the sender's are:
         it makes each function new empty cells (their values come after, which is what lets a
@@ -435,7 +453,8 @@ def module_global(name: str | None, obj: Any) -> tuple[str, str] | None:
     for candidate in (owner, owner.partition(".")[0]):
         module = sys.modules.get(candidate)
         # the module's own dict: a lazy module's __getattr__ may import or warn
-        if module is None or candidate == "__main__" or not _by_reference(module):
+        if module is None or candidate == "__main__" or not _by_reference(module) \
+                or candidate in SENDERS_MODULES:
             continue
         if name is None:
             name = next((key for key, value in list(vars(module).items()) if value is obj), None)
@@ -880,12 +899,17 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False) -> byt
     With ``own``, a class or function inside ``obj`` counts by its identity and its own state
     (a class's attributes and bases; a function's defaults, closure and attributes), not by the
     globals its code reads: an instance is not changed because a global its class's method
-    reads was (``P.n += 1`` in ``__init__`` made every old ``P`` look changed).
+    reads was (``P.n += 1`` in ``__init__`` made every old ``P`` look changed); ``obj`` itself,
+    a function, by its own state alike.
     """
     if own:
         before = getattr(_state, "own_state", None), getattr(_state, "own_seen", None)
         _state.own_state, _state.own_seen = obj, set()
         try:
+            if type(obj) is types.FunctionType:  # its own state too, even where it goes by
+                # name (a function of your module that this side's module holds)
+                obj = _own_state(obj)[1][0]
+                _state.own_state = obj
             return fingerprint(obj, limit)
         finally:
             _state.own_state, _state.own_seen = before
@@ -1936,18 +1960,75 @@ def module_member(module: str, name: str, printed: str, skeleton: Any,
     loaded = sys.modules.get(module) or _import_same_file(module, where)
     own = getattr(loaded, name, None) if loaded is not None else None
     if own is not None and own is not skeleton and definition_print(own) == printed:
+        _chosen().add(id(own))  # its state is its module's: set_member_state leaves it
         return own
     return skeleton
 
 
+def _chosen() -> set:
+    """The ids of the definitions :func:`module_member` took as this side's own, in this
+    thread, until :func:`set_member_state` has seen each."""
+    chosen = getattr(_state, "chosen_own", None)
+    if chosen is None:
+        chosen = _state.chosen_own = set()
+    return chosen
+
+
 def set_member_state(obj: Any, packed: tuple) -> None:
     """Called by the unpickler: the by-value state of what :func:`module_member` returned, set
-    with cloudpickle's own setter, unless it is this side's own loaded definition."""
+    with cloudpickle's own setter, unless it is this side's own loaded definition.
+
+    A copy whose code runs in this side's module (:func:`module_namespace`) takes its place in
+    that module, so the module's other functions and a cell's ``import`` of it see the copy."""
     setter, state = packed
-    module = sys.modules.get(getattr(obj, "__module__", None) or "")
-    if getattr(module, getattr(obj, "__qualname__", "") or "", None) is obj:
+    if id(obj) in _chosen():
+        _chosen().discard(id(obj))
         return  # this side's own: its state is its module's
+    # (a class copy an earlier run put in the module comes again as itself, cloudpickle
+    # tracking it: it takes the notebook's state)
+    module = sys.modules.get(getattr(obj, "__module__", None) or "")
+    name = getattr(obj, "__qualname__", "") or ""
     setter(obj, state)
+    if module is not None and _runs_in(obj, module.__dict__):
+        setattr(module, name, obj)
+
+
+def _runs_in(obj: Any, namespace: dict) -> bool:
+    """Whether the function ``obj``, or a method of the class ``obj``, has ``namespace`` as its
+    globals."""
+    if isinstance(obj, types.FunctionType):
+        return obj.__globals__ is namespace
+    for member in vars(obj).values():
+        func = getattr(member, "__func__", member)
+        if isinstance(func, types.FunctionType):
+            return func.__globals__ is namespace
+    return False
+
+
+#: The modules of the sender's own (by value there) that this side imported from the same file
+#: (:func:`module_namespace`): their globals are the sender's too, not this process's settings
+#: (:func:`module_global`), so a function of one that a run changed goes back with its state.
+SENDERS_MODULES: set[str] = set()
+
+
+def module_namespace(module: str, where: Sequence, base: dict) -> dict:
+    """Called by the unpickler: the globals of the by-value functions of the sender's module
+    ``module``: this side's module's own dict, when it loaded (or now imports) the module from
+    the sender's very file (``where``), else ``base``, a dict of their own, as cloudpickle makes.
+
+    Functions of one module then share one namespace here: a copy of ``preplot`` (its globals
+    changed in the notebook) and the module's own ``subplot`` read and set the same ``ROWS``;
+    with two, ``global ROWS`` in one was not seen by the other (thinkplot's ``SubPlot``
+    raised NameError after ``PrePlot``)."""
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        loaded = _import_same_file(module, where)
+    elif module_file(loaded) != tuple(where):
+        loaded = None
+    if loaded is None:
+        return base
+    SENDERS_MODULES.add(module)
+    return loaded.__dict__
 
 
 #: Class members that differ between a class and its copy by value whatever it defines.
