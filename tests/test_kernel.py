@@ -187,7 +187,7 @@ def test_a_remote_cell_of_the_remote_kernel_does_not_ask_for_names_and_fails_pla
 def test_config_in_a_local_cell_changes_the_download_policy(frontend):
     assert frontend.run("%%local\n%config RemoteMagics.download = 'none'")[0]["status"] == "ok"
     try:
-        assert frontend.run("z = 1")[0]["status"] == "ok"
+        assert frontend.run("z = [1]")[0]["status"] == "ok"
         reply, text = frontend.run("%%local\nprint(type(z).__name__)")
         assert text.strip() == "RemoteObject"
     finally:

@@ -84,7 +84,9 @@ def prepare(code: str, namespace: Mapping[str, Any], target: Any, **options: Any
         return prepare_once(code, namespace, target, **options)
     except SerializationError as err:
         own = local_modules()
-        if not own:
+        # (not code refused for another Python version: the file would not help there)
+        if not own or isinstance(err.__cause__, serialize.BytecodeByValue) \
+                or err.__cause__ is None:
             raise
         try:
             return prepare_once(code, namespace, target, by_file=own, **options)

@@ -134,12 +134,14 @@ def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     (:mod:`.kept`), which stands in for its digest at no cost.
     """
     watched = {}
-    for name in content.get("watch", ()):
-        if name in namespace:
-            span = spans(namespace[name]) if spans is not None else None
-            digest = span or serialize.fingerprint(namespace[name], WATCH_BYTES, own=True)
-            if digest is not None:
-                watched[name] = (namespace[name], digest)
+    names = [name for name in content.get("watch", ()) if name in namespace]
+    # a watched class goes back itself when it changes: inside the others, its identity
+    apart = frozenset(id(namespace[name]) for name in names if isinstance(namespace[name], type))
+    for name in names:
+        span = spans(namespace[name]) if spans is not None else None
+        digest = span or serialize.watch_digest(namespace[name], WATCH_BYTES, apart)
+        if digest is not None:
+            watched[name] = (namespace[name], digest)
     return watched
 
 
@@ -154,16 +156,17 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
         obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
 
 
-#: The largest string or bytes (and the most members of a tuple) :func:`atom` takes.
+#: The largest string or bytes :func:`atom` takes.
 ATOM_SIZE = 4096
 
 
-def atom(obj: Any, depth: int = 0) -> bool:
-    """Whether ``obj`` is a number, a short string or bytes, or a short tuple or frozenset of
-    such: it comes back as a value under ``none`` too. A proxy of one compares equal to it (a
-    remote ``==``) but cannot hash as it does (a string's hash is per process), so plain code
-    using it as a dict key or in a set went silently wrong (``k in d`` False for a key just
-    put in; one group per item), nor be formatted, added or tested for its type as it is."""
+def atom(obj: Any) -> bool:
+    """Whether ``obj`` is a number or a short string or bytes: it comes back as a value under
+    ``none`` too. A proxy of one compares equal to it (a remote ``==``) but cannot hash as it
+    does (a string's hash is per process), so plain code using it as a dict key or in a set
+    went silently wrong (``k in d`` False for a key just put in; one group per item), nor be
+    formatted, added or tested for its type as it is. (Not a tuple of them: one is a sentinel
+    tested with ``is`` across cells, `empty = (0, 0)`, which only its proxy keeps.)"""
     kind = type(obj)
     if kind is int:
         return obj.bit_length() <= 8 * ATOM_SIZE
@@ -171,8 +174,6 @@ def atom(obj: Any, depth: int = 0) -> bool:
         return True
     if kind is str or kind is bytes:
         return len(obj) <= ATOM_SIZE
-    if kind is tuple or kind is frozenset:
-        return depth < 4 and len(obj) <= ATOM_SIZE // 64 and all(atom(x, depth + 1) for x in obj)
     numpy = sys.modules.get("numpy")  # a numpy number, boolean, date or short string
     return numpy is not None and isinstance(obj, numpy.generic) and obj.dtype.kind in "biufcmMSU" \
         and obj.nbytes <= ATOM_SIZE
@@ -217,7 +218,7 @@ def changed_in_place(watched: dict, namespace: dict) -> list[str]:
     return [name for name, (obj, digest) in watched.items()
             if namespace.get(name, PLACEHOLDER) is obj
             and (digest.written() if isinstance(digest, pages.Span)
-                 else serialize.fingerprint(obj, WATCH_BYTES, own=True) != digest)]
+                 else serialize.changed_since(obj, digest, WATCH_BYTES))]
 
 
 @dataclasses.dataclass

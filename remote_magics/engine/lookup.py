@@ -226,7 +226,8 @@ class Builtins(dict):
         self.namespace[name] = value
         self.fetched.append(name)
         if content.get("watch") is True and name not in self.watched:
-            digest = serialize.fingerprint(value, self.watch_bytes, own=True)
+            digest = serialize.watch_digest(value, self.watch_bytes, frozenset(
+                id(obj) for obj, _ in self.watched.values() if isinstance(obj, type)))
             if digest is not None:
                 self.watched[name] = (value, digest)
         return value

@@ -224,6 +224,11 @@ class Pickler(cloudpickle.CloudPickler):
             return _as_module_member(obj, _with_slots(obj, reduced))
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
+        if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
+                and obj.__name__ != "__main__" and (where := module_file(obj)) is not None:
+            state = dict(vars(obj))  # your module, by value: see sender_module
+            state.pop("__builtins__", None)
+            return sender_module, (obj.__name__, where, state)
         if isinstance(obj, BaseException):
             reduced = _as_exception(obj)
             if reduced is not NotImplemented:
@@ -892,7 +897,24 @@ def class_functions(klass: type) -> list[types.FunctionType]:
     return found
 
 
-def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False) -> bytes | None:
+def watch_digest(obj: Any, limit: int, apart: frozenset = frozenset()) -> tuple | None:
+    """What tells later whether code changed ``obj`` in place (:func:`changed_since`): its
+    :func:`fingerprint` with ``own``, where the classes ``apart`` (ids; classes watched on
+    their own) count by identity alone, not by their attributes: ``P.n += 1`` changes ``P``,
+    which goes back itself, not every ``P`` object the cell read (under ``none`` each came back
+    as a proxy). None when it is not watched (see :func:`fingerprint`)."""
+    digest = fingerprint(obj, limit, own=True, apart=apart)
+    return None if digest is None else (digest, apart)
+
+
+def changed_since(obj: Any, digest: tuple, limit: int) -> bool:
+    """Whether ``obj`` changed since :func:`watch_digest` gave ``digest``."""
+    value, apart = digest
+    return fingerprint(obj, limit, own=True, apart=apart) != value
+
+
+def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
+                apart: frozenset = frozenset()) -> bytes | None:
     """A digest of ``obj``'s pickle, to see whether code changed it in place.
 
     None when it cannot be pickled, or (with ``limit``) when its pickle is larger than that.
@@ -904,7 +926,7 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False) -> byt
     """
     if own:
         before = getattr(_state, "own_state", None), getattr(_state, "own_seen", None)
-        _state.own_state, _state.own_seen = obj, set()
+        _state.own_state, _state.own_seen = obj, set(apart)
         try:
             if type(obj) is types.FunctionType:  # its own state too, even where it goes by
                 # name (a function of your module that this side's module holds)
@@ -1981,9 +2003,14 @@ def set_member_state(obj: Any, packed: tuple) -> None:
     A copy whose code runs in this side's module (:func:`module_namespace`) takes its place in
     that module, so the module's other functions and a cell's ``import`` of it see the copy."""
     setter, state = packed
-    if id(obj) in _chosen():
-        _chosen().discard(id(obj))
-        return  # this side's own: its state is its module's
+    if id(obj) in _chosen():  # this side's own: its state is its module's, but the globals it
+        _chosen().discard(id(obj))  # reads are the sender's values (`pageDict` the cell has)
+        carried = state[1].get("__globals__") if isinstance(obj, types.FunctionType) \
+            and isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict) \
+            else None
+        if isinstance(carried, dict):
+            obj.__globals__.update(carried)
+        return
     # (a class copy an earlier run put in the module comes again as itself, cloudpickle
     # tracking it: it takes the notebook's state)
     module = sys.modules.get(getattr(obj, "__module__", None) or "")
@@ -2003,6 +2030,29 @@ def _runs_in(obj: Any, namespace: dict) -> bool:
         if isinstance(func, types.FunctionType):
             return func.__globals__ is namespace
     return False
+
+
+def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
+    """Called by the unpickler: the sender's module ``name`` of its own, sent by value with its
+    globals (``state``). Where this side loaded (or now imports) it from the very same file
+    (``where``), it is this side's module, its globals made the sender's: one module, one
+    namespace, whose functions (its own and the copies that came) read what the notebook's
+    read (``nlp.pageDict`` set in the notebook, or in the cell, is the one ``HITS`` uses).
+    Elsewhere a new module with those globals, as cloudpickle makes one."""
+    loaded = sys.modules.get(name)
+    if loaded is None:
+        loaded = _import_same_file(name, where)
+    elif module_file(loaded) != tuple(where):
+        loaded = None
+    if loaded is None:
+        made = ModuleType(name)
+        made.__dict__.update(state)
+        made.__dict__["__builtins__"] = builtins.__dict__
+        return made
+    SENDERS_MODULES.add(name)
+    vars(loaded).update({key: value for key, value in state.items()
+                         if not (key.startswith("__") and key.endswith("__"))})
+    return loaded
 
 
 #: The modules of the sender's own (by value there) that this side imported from the same file
