@@ -122,6 +122,11 @@ def shapes(tmp_path):
 
         def subplot():
             return ROWS
+
+        pageDict = {}
+
+        def n_pages():
+            return len(pageDict)
     """))
     with _importable(folder, "shapes"):
         yield folder
@@ -256,6 +261,29 @@ def test_functions_of_one_module_share_its_globals_in_a_remote_cell(shell, run, 
         assert shell.user_ns["rows"] == 2
     finally:
         for name in ("shapes", "rows"):
+            shell.user_ns.pop(name, None)
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+
+
+def test_globals_of_your_module_are_one_namespace_both_ways(shell, run, target, shapes):
+    """Hunt 12 C10, R1 (aima nlp's ``nlp.pageDict = {...}`` before ``HITS``, silent): a global
+    set in your module by a remote cell was not seen by the module's own functions there, nor
+    by later cells or the notebook; and a function taken as the engine's own read the engine's
+    globals, not the notebook's object the cell changed."""
+    try:
+        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+        assert run("import shapes\nfrom shapes import pageDict").error_in_exec is None
+        assert run("%%remote\npageDict['A'] = 1\n"
+                   "r1 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
+        assert run("%%remote\nshapes.pageDict = {'A': 1, 'B': 2}\n"
+                   "r2 = shapes.n_pages()").error_in_exec is None
+        assert run("%%remote\nr3 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
+        assert run("r4 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
+        assert [shell.user_ns[name] for name in ("r1", "r2", "r3", "r4")] == \
+            [[1, 1], 2, [2, 2], [2, 2]]
+        assert shell.user_ns["pageDict"] == {"A": 1}  # the notebook's dict, changed in place
+    finally:
+        for name in ("shapes", "pageDict", "r1", "r2", "r3", "r4"):
             shell.user_ns.pop(name, None)
         run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
 

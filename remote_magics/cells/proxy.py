@@ -94,7 +94,7 @@ class RemoteObject:
         if output["kind"] != "value":
             note = None
             if output.get("reason"):
-                note = (f"'{output['name']}' stays remote as a proxy: it cannot be pickled "
+                note = (f"'{protocol.shown_name(output['name'])}' stays remote as a proxy: it cannot be pickled "
                         f"({output['reason']})")
             return cls(target, output["ref"], output.get("reason")), note
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
@@ -145,9 +145,9 @@ class RemoteObject:
         if isinstance(err, serialize.BytecodeByValue):  # it would load wrong, or crash, here
             reason = f"{err}, and {barrier}: bytecode does not cross Python versions"
             return cls(target, output["ref"], reason), (
-                f"'{output['name']}' stays remote as a proxy: {reason}")
+                f"'{protocol.shown_name(output['name'])}' stays remote as a proxy: {reason}")
         proxy = cls(target, output["ref"], f"{type(err).__name__}: {err}")
-        return proxy, (f"'{output['name']}' stays remote as a proxy: it cannot be "
+        return proxy, (f"'{protocol.shown_name(output['name'])}' stays remote as a proxy: it cannot be "
                        f"unpickled in this kernel ({type(err).__name__}: {err})")
 
     # --- the proxy's own attributes ------------------------------------------------------

@@ -644,6 +644,11 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             continue
         if protocol.HISTORY_NAME.fullmatch(output["name"]):
             continue  # IPython's own (updated in place above): rebound, IPython stops updating it
+        if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
+            module, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
+            if any(mine.__name__ == module for mine in local_modules()):
+                setattr(sys.modules[module], name, value)
+            continue
         run.values[output["name"]] = value
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]
     if content.get("reset"):  # %reset there: the notebook's names go, as plainly, then the

@@ -253,6 +253,7 @@ class Engine:
         self.store = ObjectStore()
         self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
+        self.modules_before: dict | None = None  # your modules' globals as its cell began
         self.reset_in_run = False  # the run being handled ran %reset (see _reset_the_run)
         # the settings as the last run's reply saw them: the next run's "before" unless the
         # notebook sends some (a change made between runs, by a job, goes with the next reply)
@@ -616,6 +617,8 @@ class Engine:
                                          bool(content.get("all_names")))
             self._register_magics(content, namespace, sent)
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
+            # and what it binds in your modules' namespaces here (`confmod.pageDict = {...}`)
+            self.modules_before = serialize.senders_modules_now()
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace, self._show_statement(content))
@@ -636,6 +639,7 @@ class Engine:
         finally:
             self.running = None
             IN_RUN.reset(in_run)
+            modules_before, self.modules_before = self.modules_before, None
             _RUN_MODULES.pop(id(namespace), None)
         if value is not None and content.get("show_result"):
             self._result_comes_first(parent)
@@ -644,7 +648,8 @@ class Engine:
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode, \
                     serialize.keeping_caches(run_caches):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
-                                             before, memos, proxied, unwritten(sent, uploads))
+                                             before, memos, proxied, unwritten(sent, uploads),
+                                             modules_before)
             reply.update(mode)
             uploads.resync({output["name"]: namespace[output["name"]]
                             for output in reply["outputs"] if output.get("changed")
@@ -1133,7 +1138,7 @@ class Engine:
     def outputs(self, content: dict, namespace: dict, value: Any, client: str,
                 watched: dict | None = None, sent: dict | None = None,
                 before: dict | None = None, memos: Sequence = (), proxied: Sequence = (),
-                same: Sequence = ()):
+                same: Sequence = (), modules_before: dict | None = None):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
@@ -1148,7 +1153,9 @@ class Engine:
         of an array that stays here for its size) stays here too, as a plain view shares its
         array's memory. ``same``: the inputs whose memory the run did not write (from
         :func:`unwritten`): a view of one goes back without its values, which the notebook's
-        array holds already.
+        array holds already. ``modules_before``: the globals of your modules here before the
+        cell (:func:`~..wire.serialize.senders_modules_now`): those it rebound go back too, to
+        be set in the notebook's module (:data:`~..wire.protocol.MODULE_GLOBAL`).
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -1219,6 +1226,9 @@ class Engine:
                     output["changed"] = True
                 self._mark_input(output, namespace[name], origins, name)
                 outputs.append(output)
+            for module, name, obj in serialize.rebound_since(modules_before or {}):
+                outputs.append(self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj,
+                                           content, client, frames, batch))
             result = None
             if value is not None:
                 result = self.encode("Out", value, content, client, frames, batch)

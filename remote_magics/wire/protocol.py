@@ -440,6 +440,15 @@ TRANSFER = "remote_transfer"
 HISTORY_NAME = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|In|Out|_[ido]h")
 #: The history names that are results (``_``, ``__``, ``___``, ``_5``): the notebook's objects.
 RESULT_NAME = re.compile(r"_{1,3}|_\d+")
+#: A run reply's output named ``MODULE_GLOBAL + "module:name"`` is a global the cell rebound in a
+#: module of the notebook's own (``confmod.pageDict = {...}``): set there, not in the namespace.
+MODULE_GLOBAL = "__remote_magics_module__"
+
+
+def shown_name(name: str) -> str:
+    """An output's name as a note shows it: a module's global as ``module.name``."""
+    return name[len(MODULE_GLOBAL):].replace(":", ".", 1) if name.startswith(MODULE_GLOBAL) \
+        else name
 CELL_RAN = "remote_cell_ran"
 CHUNK = "remote_chunk"
 CHUNK_ACK = "remote_chunk_ack"

@@ -2055,6 +2055,29 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
     return loaded
 
 
+def senders_modules_now() -> dict[str, dict]:
+    """Each of :data:`SENDERS_MODULES`' globals as they are now (name → a copy of its dict):
+    what :func:`rebound_since` compares with after a run."""
+    return {name: dict(vars(sys.modules[name])) for name in SENDERS_MODULES
+            if name in sys.modules}
+
+
+def rebound_since(before: dict[str, dict]) -> list[tuple[str, str, Any]]:
+    """The globals of the sender's modules bound anew since :func:`senders_modules_now` gave
+    ``before``: ``(module, name, value)`` (``confmod.pageDict = {...}`` in a cell)."""
+    found = []
+    for module, then in before.items():
+        loaded = sys.modules.get(module)
+        for name, value in list(vars(loaded).items()) if loaded is not None else ():
+            if not (name.startswith("__") and name.endswith("__")) \
+                    and then.get(name, _NOTHING) is not value:
+                found.append((module, name, value))
+    return found
+
+
+_NOTHING = object()
+
+
 #: The modules of the sender's own (by value there) that this side imported from the same file
 #: (:func:`module_namespace`): their globals are the sender's too, not this process's settings
 #: (:func:`module_global`), so a function of one that a run changed goes back with its state.
