@@ -266,3 +266,15 @@ def test_scalar_repr_and_a_deep_size_estimate(target):
     fig = ns["fig"]
     assert fig.nbytes > 10_000  # what the figure holds, not sys.getsizeof's 56 bytes
     assert "~" in repr(fig)  # an estimate, and shown as one
+
+
+def test_copying_a_proxy_copies_its_value_here(values):
+    """Hunt 12 C13 (PythonDataScienceHandbook 04.02): matplotlib copies what it plots, and
+    copy.copy of a proxy raised the wire reduction's UnpicklingError, so a plain plt.plot of a
+    remote array failed."""
+    import copy
+
+    xs = values["xs"]
+    shallow, deep = copy.copy(xs), copy.deepcopy({"k": xs})
+    assert type(shallow) is list and shallow == xs.fetch()
+    assert type(deep["k"]) is list and len(deep["k"]) == 200_000

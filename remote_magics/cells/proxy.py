@@ -11,6 +11,7 @@ that starts with an underscore (tools probe such names: ``_repr_png_``, pandas' 
 """
 from __future__ import annotations
 
+import copy
 import html
 import logging
 import threading
@@ -348,6 +349,14 @@ class RemoteObject:
         import numpy
 
         return numpy.asarray(self.fetch(), dtype=dtype)
+
+    def __copy__(self) -> Any:
+        """``copy.copy(p)``: a copy of the value, here (matplotlib copies what it plots: a
+        plain ``plt.plot(x, y)`` of a remote array failed on the proxy's wire reduction)."""
+        return copy.copy(self.fetch())
+
+    def __deepcopy__(self, memo: dict) -> Any:
+        return copy.deepcopy(self.fetch(), memo)
 
     def __int__(self) -> int:
         return int(self.fetch())
