@@ -127,6 +127,12 @@ def shapes(tmp_path):
 
         def n_pages():
             return len(pageDict)
+
+        import enum
+
+        class Color(enum.Enum):
+            RED = 'red'
+            GREEN = 'green'
     """))
     with _importable(folder, "shapes"):
         yield folder
@@ -169,8 +175,13 @@ def test_an_object_of_your_module_the_engine_has_not_imported_yet_is_of_its_clas
                   "type(pickle.loads(pickle.dumps(frame))) is shapes.Frame]")
         assert res.error_in_exec is None
         assert shell.user_ns["r"] == [True, "class Frame", True]
+        # an Enum's members too (hunt 12 C4b: `c is shapes.Color.GREEN` was False)
+        assert run("c = shapes.Color.GREEN").error_in_exec is None
+        assert run("%%remote\nimport shapes\nr = [c is shapes.Color.GREEN, "
+                   "c == shapes.Color.GREEN]").error_in_exec is None
+        assert shell.user_ns["r"] == [True, True]
     finally:
-        for name in ("frame", "r", "shapes"):
+        for name in ("frame", "r", "shapes", "c"):
             shell.user_ns.pop(name, None)
         run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
 

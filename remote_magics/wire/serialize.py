@@ -21,6 +21,7 @@ import collections
 import contextlib
 import copyreg
 import dis
+import enum
 import functools
 import gc
 import hashlib
@@ -2158,6 +2159,16 @@ def _print_into(value: Any, parts: list, seen: dict, package: str) -> bool:
     if isinstance(value, (staticmethod, classmethod)):
         parts.append(kind.__name__)
         return _print_into(value.__func__, parts, seen, package)
+    if isinstance(value, enum.Enum):  # a member of an Enum (the class's own members too)
+        parts.append(f"enum:{type(value).__qualname__}.{value._name_}")
+        return _print_into(value._value_, parts, seen, package)
+    if isinstance(value, (types.BuiltinMethodType, types.WrapperDescriptorType,
+                          types.MethodDescriptorType)) and isinstance(
+                              getattr(value, "__self__", None) or getattr(value, "__objclass__",
+                                                                          None), type):
+        owner = getattr(value, "__self__", None) or value.__objclass__  # `object.__new__`
+        parts.append(f"B:{owner.__module__}.{owner.__qualname__}.{value.__name__}")
+        return True
     if isinstance(value, property):
         parts.append("property")
         return all(_print_into(getattr(value, part), parts, seen, package)
