@@ -294,6 +294,8 @@ def _own_state(obj: type | types.FunctionType) -> tuple:
     seen.add(id(obj))
     if isinstance(obj, type):
         return tuple, ((("class", id(obj)), obj.__bases__, class_attributes(obj)),)
+    if _is_single_dispatch(obj):  # its state is its registry (its cache is weak)
+        return tuple, ((("function", id(obj)), dict(obj.registry)),)
     closure = []
     for cell in obj.__closure__ or ():
         try:
