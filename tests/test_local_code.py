@@ -133,6 +133,15 @@ def shapes(tmp_path):
         class Color(enum.Enum):
             RED = 'red'
             GREEN = 'green'
+
+        MISSING = object()
+
+        class Box:
+            def __init__(self):
+                self.v = MISSING
+
+            def empty(self):
+                return self.v is MISSING
     """))
     with _importable(folder, "shapes"):
         yield folder
@@ -292,9 +301,13 @@ def test_globals_of_your_module_are_one_namespace_both_ways(shell, run, target, 
         assert run("r4 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
         assert [shell.user_ns[name] for name in ("r1", "r2", "r3", "r4")] == \
             [[1, 1], 2, [2, 2], [2, 2]]
+        # a sentinel of the module is the notebook's (hunt 12 C11: `b.v is MISSING` was False)
+        assert run("%%remote\nbox = shapes.Box()").error_in_exec is None
+        assert run("r5 = [box.empty(), box.v is shapes.MISSING]").error_in_exec is None
+        assert shell.user_ns["r5"] == [True, True]
         assert shell.user_ns["pageDict"] == {"A": 1}  # the notebook's dict, changed in place
     finally:
-        for name in ("shapes", "pageDict", "r1", "r2", "r3", "r4"):
+        for name in ("shapes", "pageDict", "r1", "r2", "r3", "r4", "r5", "box"):
             shell.user_ns.pop(name, None)
         run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
 

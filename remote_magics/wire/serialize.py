@@ -2259,6 +2259,9 @@ def _as_inner(obj: Any, inner: InnerIndex) -> Any:
         if not (isinstance(reduced, tuple) and len(reduced) == 2):
             return NotImplemented
         return held_array, (key, obj.shape, obj.dtype.str, *reduced)
+    if type(obj) is object:  # a sentinel (`MISSING = object()`): it has no state
+        key = inner.key(obj)
+        return (held_object, (key,)) if key is not None else NotImplemented
     if not restatable(obj):
         return NotImplemented
     key = inner.key(obj)
