@@ -67,9 +67,10 @@ def test_a_function_using_a_local_helper_module_runs_remotely(shell, run, target
 
 
 @pytest.fixture
-def shapes(tmp_path):
+def shapes(tmp_path, shell, run):
     """``shapes.py`` on the notebook's sys.path, which the engine (this host) gets too, so it
-    imports the module itself when a remote cell does."""
+    imports the module itself when a remote cell does. The engine has not imported it before
+    the test, nor has afterwards; the names the test bound in the notebook go too."""
     folder = tmp_path / "shapes_dir"
     folder.mkdir()
     (folder / "shapes.py").write_text(textwrap.dedent("""
@@ -143,8 +144,14 @@ def shapes(tmp_path):
             def empty(self):
                 return self.v is MISSING
     """))
-    with _importable(folder, "shapes"):
+    before = set(shell.user_ns)
+    forget = "%%remote\nimport sys\nsys.modules.pop('shapes', None)"
+    with _importable(folder, "shapes"):  # the engine's path takes the folder with the run
+        run(forget)
         yield folder
+        for name in set(shell.user_ns) - before:
+            shell.user_ns.pop(name)
+        run(forget)
 
 
 def test_a_module_of_your_own_the_engine_imports_too_has_one_copy_of_each_class(
@@ -152,21 +159,16 @@ def test_a_module_of_your_own_the_engine_imports_too_has_one_copy_of_each_class(
     """M3 (silent): names of your own module imported piecemeal by remote cells. The notebook
     sends the functions it got back by value; the engine, which imported the module itself, then
     held two classes named Frame, and ``wrap(Frame())`` was False, ``except Boom`` missed."""
-    try:
-        assert run("%%remote\nfrom shapes import wrap, fact, fail").error_in_exec is None
-        res = run("%%remote\nfrom shapes import Frame, Boom\nr = [wrap(Frame()), fact(5), "
-                  "isinstance(Frame().clone(), Frame)]\ntry:\n    fail()\n"
-                  "except Boom:\n    r.append('caught')")
-        assert res.error_in_exec is None
-        assert shell.user_ns["r"] == [True, 120, True, "caught"]
-        # a class the notebook changed since is not the engine's any more: its copy goes
-        assert run("import shapes\nshapes.Frame.count = 5").error_in_exec is None
-        assert run("%%remote\nc = [Frame.count, wrap(Frame())]").error_in_exec is None
-        assert shell.user_ns["c"] == [5, True]
-    finally:
-        for name in ("wrap", "fact", "fail", "Frame", "Boom", "r", "c", "shapes"):
-            shell.user_ns.pop(name, None)
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+    assert run("%%remote\nfrom shapes import wrap, fact, fail").error_in_exec is None
+    res = run("%%remote\nfrom shapes import Frame, Boom\nr = [wrap(Frame()), fact(5), "
+              "isinstance(Frame().clone(), Frame)]\ntry:\n    fail()\n"
+              "except Boom:\n    r.append('caught')")
+    assert res.error_in_exec is None
+    assert shell.user_ns["r"] == [True, 120, True, "caught"]
+    # a class the notebook changed since is not the engine's any more: its copy goes
+    assert run("import shapes\nshapes.Frame.count = 5").error_in_exec is None
+    assert run("%%remote\nc = [Frame.count, wrap(Frame())]").error_in_exec is None
+    assert shell.user_ns["c"] == [5, True]
 
 
 def test_an_object_of_your_module_the_engine_has_not_imported_yet_is_of_its_class(
@@ -176,23 +178,17 @@ def test_an_object_of_your_module_the_engine_has_not_imported_yet_is_of_its_clas
     before that import made the module's own, so the module's isinstance checks missed it (a
     wrong Cdf, no error), and inspect.getsource and pickle could not find the copy's module.
     The engine imports the module from the same file when a definition of it arrives."""
-    try:
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
-        assert run("import shapes\nframe = shapes.Frame()").error_in_exec is None
-        res = run("%%remote\nimport shapes, inspect, pickle\nr = [shapes.wrap(frame), "
-                  "inspect.getsource(type(frame)).split(':')[0], "
-                  "type(pickle.loads(pickle.dumps(frame))) is shapes.Frame]")
-        assert res.error_in_exec is None
-        assert shell.user_ns["r"] == [True, "class Frame", True]
-        # an Enum's members too (hunt 12 C4b: `c is shapes.Color.GREEN` was False)
-        assert run("c = shapes.Color.GREEN").error_in_exec is None
-        assert run("%%remote\nimport shapes\nr = [c is shapes.Color.GREEN, "
-                   "c == shapes.Color.GREEN]").error_in_exec is None
-        assert shell.user_ns["r"] == [True, True]
-    finally:
-        for name in ("frame", "r", "shapes", "c"):
-            shell.user_ns.pop(name, None)
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+    assert run("import shapes\nframe = shapes.Frame()").error_in_exec is None
+    res = run("%%remote\nimport shapes, inspect, pickle\nr = [shapes.wrap(frame), "
+              "inspect.getsource(type(frame)).split(':')[0], "
+              "type(pickle.loads(pickle.dumps(frame))) is shapes.Frame]")
+    assert res.error_in_exec is None
+    assert shell.user_ns["r"] == [True, "class Frame", True]
+    # an Enum's members too (hunt 12 C4b: `c is shapes.Color.GREEN` was False)
+    assert run("c = shapes.Color.GREEN").error_in_exec is None
+    assert run("%%remote\nimport shapes\nr = [c is shapes.Color.GREEN, "
+               "c == shapes.Color.GREEN]").error_in_exec is None
+    assert shell.user_ns["r"] == [True, True]
 
 
 def test_state_a_function_of_your_module_keeps_holds_in_every_remote_cell(
@@ -200,18 +196,12 @@ def test_state_a_function_of_your_module_keeps_holds_in_every_remote_cell(
     """Hunt 12 C7 (aima's standardize_variables counter, silent): from the second remote cell
     on, the engine used the module's own function, whose attributes were as its import left
     them: ``tick()`` counted from 0 again, and its count did not come back."""
-    try:
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
-        assert run("from shapes import tick\nfirst = tick()").error_in_exec is None
-        for _ in range(2):
-            assert run("%%remote\nmore = [tick(), tick()]").error_in_exec is None
-        assert run("last = tick()").error_in_exec is None
-        assert (shell.user_ns["first"], shell.user_ns["more"], shell.user_ns["last"]) == \
-            (1, [4, 5], 6)
-    finally:
-        for name in ("tick", "first", "more", "last"):
-            shell.user_ns.pop(name, None)
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+    assert run("from shapes import tick\nfirst = tick()").error_in_exec is None
+    for _ in range(2):
+        assert run("%%remote\nmore = [tick(), tick()]").error_in_exec is None
+    assert run("last = tick()").error_in_exec is None
+    assert (shell.user_ns["first"], shell.user_ns["more"], shell.user_ns["last"]) == \
+        (1, [4, 5], 6)
 
 
 def test_your_module_holding_what_cannot_be_pickled_goes_as_its_file(
@@ -256,16 +246,11 @@ def test_a_class_of_your_module_keeps_what_remote_cells_set_on_it(shell, run, ta
     """Hunt 12 C8 (silent): a class attribute of your module's class that a remote cell changed
     (a classmethod's ``cls.n += 1``, ``cls.items.append``) never reached the notebook: only a
     notebook class was watched."""
-    try:
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
-        assert run("from shapes import Reg\nReg.bump('a')").error_in_exec is None
-        assert run("%%remote\nReg.bump('b')").error_in_exec is None
-        assert run("Reg.bump('c')").error_in_exec is None
-        assert run("%%remote\nReg.bump('d')").error_in_exec is None
-        assert (shell.user_ns["Reg"].n, shell.user_ns["Reg"].items) == (4, ["a", "b", "c", "d"])
-    finally:
-        shell.user_ns.pop("Reg", None)
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+    assert run("from shapes import Reg\nReg.bump('a')").error_in_exec is None
+    assert run("%%remote\nReg.bump('b')").error_in_exec is None
+    assert run("Reg.bump('c')").error_in_exec is None
+    assert run("%%remote\nReg.bump('d')").error_in_exec is None
+    assert (shell.user_ns["Reg"].n, shell.user_ns["Reg"].items) == (4, ["a", "b", "c", "d"])
 
 
 def test_functions_of_one_module_share_its_globals_in_a_remote_cell(shell, run, target, shapes):
@@ -273,16 +258,10 @@ def test_functions_of_one_module_share_its_globals_in_a_remote_cell(shell, run, 
     your module that the notebook's state made differ went by value with its own globals, while
     the engine's module held the others: ``global ROWS`` set in one was not the one the other
     read (silently stale here; NameError where the global was new)."""
-    try:
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
-        assert run("%%remote\nimport shapes").error_in_exec is None
-        assert run("shapes.plot()").error_in_exec is None  # the notebook's Brewer changes
-        assert run("%%remote\nshapes.preplot(2)\nrows = shapes.subplot()").error_in_exec is None
-        assert shell.user_ns["rows"] == 2
-    finally:
-        for name in ("shapes", "rows"):
-            shell.user_ns.pop(name, None)
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+    assert run("%%remote\nimport shapes").error_in_exec is None
+    assert run("shapes.plot()").error_in_exec is None  # the notebook's Brewer changes
+    assert run("%%remote\nshapes.preplot(2)\nrows = shapes.subplot()").error_in_exec is None
+    assert shell.user_ns["rows"] == 2
 
 
 def test_globals_of_your_module_are_one_namespace_both_ways(shell, run, target, shapes):
@@ -290,26 +269,20 @@ def test_globals_of_your_module_are_one_namespace_both_ways(shell, run, target, 
     set in your module by a remote cell was not seen by the module's own functions there, nor
     by later cells or the notebook; and a function taken as the engine's own read the engine's
     globals, not the notebook's object the cell changed."""
-    try:
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
-        assert run("import shapes\nfrom shapes import pageDict").error_in_exec is None
-        assert run("%%remote\npageDict['A'] = 1\n"
-                   "r1 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
-        assert run("%%remote\nshapes.pageDict = {'A': 1, 'B': 2}\n"
-                   "r2 = shapes.n_pages()").error_in_exec is None
-        assert run("%%remote\nr3 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
-        assert run("r4 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
-        assert [shell.user_ns[name] for name in ("r1", "r2", "r3", "r4")] == \
-            [[1, 1], 2, [2, 2], [2, 2]]
-        # a sentinel of the module is the notebook's (hunt 12 C11: `b.v is MISSING` was False)
-        assert run("%%remote\nbox = shapes.Box()").error_in_exec is None
-        assert run("r5 = [box.empty(), box.v is shapes.MISSING]").error_in_exec is None
-        assert shell.user_ns["r5"] == [True, True]
-        assert shell.user_ns["pageDict"] == {"A": 1}  # the notebook's dict, changed in place
-    finally:
-        for name in ("shapes", "pageDict", "r1", "r2", "r3", "r4", "r5", "box"):
-            shell.user_ns.pop(name, None)
-        run("%%remote\nimport sys\nsys.modules.pop('shapes', None)")
+    assert run("import shapes\nfrom shapes import pageDict").error_in_exec is None
+    assert run("%%remote\npageDict['A'] = 1\n"
+               "r1 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
+    assert run("%%remote\nshapes.pageDict = {'A': 1, 'B': 2}\n"
+               "r2 = shapes.n_pages()").error_in_exec is None
+    assert run("%%remote\nr3 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
+    assert run("r4 = [shapes.n_pages(), len(shapes.pageDict)]").error_in_exec is None
+    assert [shell.user_ns[name] for name in ("r1", "r2", "r3", "r4")] == \
+        [[1, 1], 2, [2, 2], [2, 2]]
+    # a sentinel of the module is the notebook's (hunt 12 C11: `b.v is MISSING` was False)
+    assert run("%%remote\nbox = shapes.Box()").error_in_exec is None
+    assert run("r5 = [box.empty(), box.v is shapes.MISSING]").error_in_exec is None
+    assert shell.user_ns["r5"] == [True, True]
+    assert shell.user_ns["pageDict"] == {"A": 1}  # the notebook's dict, changed in place
 
 
 def test_sync_path_mirrors_python_files_for_imports_by_name(shell, tmp_path):

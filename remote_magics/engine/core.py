@@ -253,7 +253,6 @@ class Engine:
         self.store = ObjectStore()
         self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
-        self.modules_before: dict | None = None  # your modules' globals as its cell began
         self.reset_in_run = False  # the run being handled ran %reset (see _reset_the_run)
         # the settings as the last run's reply saw them: the next run's "before" unless the
         # notebook sends some (a change made between runs, by a job, goes with the next reply)
@@ -593,6 +592,7 @@ class Engine:
         client = protocol.client_of(parent)
         namespace = None
         watched: dict = {}
+        modules_before = None  # your modules' globals here as the cell began
         sent: dict = {}
         before: dict | None = None
         asking = None
@@ -618,7 +618,7 @@ class Engine:
             self._register_magics(content, namespace, sent)
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             # and what it binds in your modules' namespaces here (`confmod.pageDict = {...}`)
-            self.modules_before = serialize.senders_modules_now()
+            modules_before = serialize.senders_modules_now()
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace, self._show_statement(content))
@@ -639,7 +639,6 @@ class Engine:
         finally:
             self.running = None
             IN_RUN.reset(in_run)
-            modules_before, self.modules_before = self.modules_before, None
             _RUN_MODULES.pop(id(namespace), None)
         if value is not None and content.get("show_result"):
             self._result_comes_first(parent)

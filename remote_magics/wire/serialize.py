@@ -1942,7 +1942,10 @@ def _as_module_member(obj: Any, reduced: Any) -> Any:
 def module_file(module: ModuleType) -> tuple[str, int, int] | None:
     """Where ``module`` was loaded from: its source file's real path, modification time and
     size (None for a module without one); a receiver that finds the same file may import it."""
-    path = getattr(module, "__file__", None)
+    return _file_print(getattr(module, "__file__", None))
+
+
+def _file_print(path: Any) -> tuple[str, int, int] | None:
     if not isinstance(path, str):
         return None
     try:
@@ -1953,19 +1956,25 @@ def module_file(module: ModuleType) -> tuple[str, int, int] | None:
     return path, found.st_mtime_ns, found.st_size
 
 
-def _import_same_file(module: str, where: Sequence | None) -> ModuleType | None:
-    """``module``, imported here (quietly) when this side has not yet but would import it from
-    the very file the sender did (same host: the path, time and size match); else None."""
+def same_file_module(module: str, where: Sequence | None) -> ModuleType | None:
+    """This side's ``module`` loaded from the very file the sender's was (same host: the path,
+    time and size match), imported now (quietly) if it is not loaded yet; else None. One found
+    is one of :data:`SENDERS_MODULES`."""
     if not where:
         return None
-    try:
-        spec = importlib.util.find_spec(module)
-        origin = spec.origin if spec is not None else None
-        if origin is None or module_file(types.SimpleNamespace(__file__=origin)) != tuple(where):
+    loaded = sys.modules.get(module)
+    if loaded is None:
+        try:
+            spec = importlib.util.find_spec(module)
+            if spec is None or _file_print(spec.origin) != tuple(where):
+                return None
+            loaded = quiet_import(module)
+        except Exception:  # it does not import here: the sender's copy is used
             return None
-        return quiet_import(module)
-    except Exception:  # it does not import here: the sender's copy is used
+    elif module_file(loaded) != tuple(where):
         return None
+    SENDERS_MODULES.add(module)
+    return loaded
 
 
 def module_member(module: str, name: str, printed: str, skeleton: Any,
@@ -1982,7 +1991,7 @@ def module_member(module: str, name: str, printed: str, skeleton: Any,
     ``import thinkstats2`` would make a second class beside the copy that came (a ``Pmf`` the
     module's ``isinstance`` checks then miss, silently), and ``inspect.getsource`` and pickle
     would not find the copy's module."""
-    loaded = sys.modules.get(module) or _import_same_file(module, where)
+    loaded = sys.modules.get(module) or same_file_module(module, where)
     own = getattr(loaded, name, None) if loaded is not None else None
     if own is not None and own is not skeleton and definition_print(own) == printed:
         _chosen().add(id(own))  # its state is its module's: set_member_state leaves it
@@ -2042,19 +2051,13 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
     namespace, whose functions (its own and the copies that came) read what the notebook's
     read (``nlp.pageDict`` set in the notebook, or in the cell, is the one ``HITS`` uses).
     Elsewhere a new module with those globals, as cloudpickle makes one."""
-    loaded = sys.modules.get(name)
-    if loaded is None:
-        loaded = _import_same_file(name, where)
-    elif module_file(loaded) != tuple(where):
-        loaded = None
+    loaded = same_file_module(name, where)
     if loaded is None:
         made = ModuleType(name)
         made.__dict__.update(state)
         made.__dict__["__builtins__"] = builtins.__dict__
         return made
-    SENDERS_MODULES.add(name)
-    vars(loaded).update({key: value for key, value in state.items()
-                         if not (key.startswith("__") and key.endswith("__"))})
+    vars(loaded).update({key: value for key, value in state.items() if not _dunder(key)})
     return loaded
 
 
@@ -2072,8 +2075,7 @@ def rebound_since(before: dict[str, dict]) -> list[tuple[str, str, Any]]:
     for module, then in before.items():
         loaded = sys.modules.get(module)
         for name, value in list(vars(loaded).items()) if loaded is not None else ():
-            if not (name.startswith("__") and name.endswith("__")) \
-                    and then.get(name, _NOTHING) is not value:
+            if not _dunder(name) and then.get(name, _NOTHING) is not value:
                 found.append((module, name, value))
     return found
 
@@ -2081,8 +2083,13 @@ def rebound_since(before: dict[str, dict]) -> list[tuple[str, str, Any]]:
 _NOTHING = object()
 
 
+def _dunder(name: str) -> bool:
+    """Whether a module global is the module's machinery (``__name__``, ``__file__``...)."""
+    return name.startswith("__") and name.endswith("__")
+
+
 #: The modules of the sender's own (by value there) that this side imported from the same file
-#: (:func:`module_namespace`): their globals are the sender's too, not this process's settings
+#: (:func:`same_file_module`): their globals are the sender's too, not this process's settings
 #: (:func:`module_global`), so a function of one that a run changed goes back with its state.
 SENDERS_MODULES: set[str] = set()
 
@@ -2096,15 +2103,8 @@ def module_namespace(module: str, where: Sequence, base: dict) -> dict:
     changed in the notebook) and the module's own ``subplot`` read and set the same ``ROWS``;
     with two, ``global ROWS`` in one was not seen by the other (thinkplot's ``SubPlot``
     raised NameError after ``PrePlot``)."""
-    loaded = sys.modules.get(module)
-    if loaded is None:
-        loaded = _import_same_file(module, where)
-    elif module_file(loaded) != tuple(where):
-        loaded = None
-    if loaded is None:
-        return base
-    SENDERS_MODULES.add(module)
-    return loaded.__dict__
+    loaded = same_file_module(module, where)
+    return base if loaded is None else loaded.__dict__
 
 
 #: Class members that differ between a class and its copy by value whatever it defines.
@@ -2465,9 +2465,7 @@ def _as_by_file(obj: Any, files: Mapping[str, tuple]) -> Any:
 def member_by_file(module: str, name: str | None, where: Sequence) -> Any:
     """Called by the unpickler: the module ``module`` (or its member ``name``) as this side
     imports it from the sender's very file (``where``); ImportError saying so where it cannot."""
-    loaded = sys.modules.get(module)
-    if loaded is None or module_file(loaded) != tuple(where):
-        loaded = None if loaded is not None else _import_same_file(module, where)
+    loaded = same_file_module(module, where)
     if loaded is None:
         raise ImportError(
             f"your module '{module}' could not be sent by value (a global of it cannot be "
