@@ -180,9 +180,26 @@ def reuse(bench: Bench) -> None:
         bench.time(GROUP, "cells.reuse.changed", f"the same {label} array, one element changed "
                    "since (uploaded again)", lambda: read(True), setup=change,
                    trials=bench.trials(5, 3), warmup=0)
-        for name in ("a", "s", "train"):
+        def made_there() -> None:  # a cell makes the array, and it comes down (all-remote)
+            ns.pop("m", None)
+            gc.collect()
+            ours.cell(f"%%remote --download=all\nimport numpy as np\nm = np.ones({size // 8})")
+            if target.last_run.bytes_received < size:
+                raise AssertionError("expected the new array back")
+
+        def read_made() -> None:
+            ours.cell("%%remote\ns = float(m[-1])")
+            if target.last_run.bytes_sent >= size:
+                raise AssertionError(f"expected no upload, sent {target.last_run.bytes_sent:,}")
+
+        bench.time(GROUP, "cells.reuse.made", f"a {label} array a remote cell made and sent back "
+                   "(--download=all), read by the next cell (the engine kept its own)",
+                   read_made, setup=made_there, trials=bench.trials(5, 3), warmup=0)
+        for name in ("a", "s", "train", "m"):
             ns.pop(name, None)
         gc.collect()
+    bench.target(f"a {label} array a remote cell made, read by the next cell < 2 × null cell",
+                 "cells.reuse.made", "cells.null", at_most=2.0)
     bench.target(f"cells 2-5 reading an unchanged {label} array < 2 × null cell",
                  "cells.reuse.rest", "cells.null", at_most=2.0)
     bench.target(f"an unchanged {label} array read again < 2 × null cell (interleaved)",

@@ -190,7 +190,7 @@ def test_an_array_copied_here_out_of_the_engines_memory_is_tracked_like_any_othe
         for _ in range(3):
             assert run("%%remote\ns = float(b[-1])").error_in_exec is None
             sizes.append(sent(target))
-        assert all(size < SMALL for size in sizes[1:]), sizes  # unchanged: not sent again
+        assert all(size < SMALL for size in sizes), sizes  # the engine's own: never sent up
         b[-1] = -1.0
         assert run("%%remote\ns = float(b[-1])").error_in_exec is None
         assert shell.user_ns["s"] == -1.0 and sent(target) > b.nbytes
@@ -198,6 +198,85 @@ def test_an_array_copied_here_out_of_the_engines_memory_is_tracked_like_any_othe
         for name in ("b", "N", "s"):
             shell.user_ns.pop(name, None)
         gc.collect()
+
+
+def test_a_big_array_a_cell_made_is_not_uploaded_by_the_cells_that_read_it(shell, run, target):
+    """All-remote notebooks (``--download=all``): a cell loads a frame, the next ones read it.
+    The engine keeps what it sent, so reading it back sends a reference, inside a DataFrame
+    too (ThinkStats2's 189 MB frame went up again for every cell). A change on either side
+    is seen: the notebook's is uploaded, the engine's copy refused and replaced in the cell."""
+    pd = pytest.importorskip("pandas")
+    gc.collect()
+    assert run("%%remote\npass").error_in_exec is None
+    before = kept_on_engine(target)
+    shell.user_ns["N"] = N
+    try:
+        assert run("%%remote --download=all\nimport numpy as np, pandas as pd\n"
+                   "b = np.arange(N, dtype=np.float64)\n"
+                   "df = pd.DataFrame({'x': np.arange(N, dtype=np.float64), 'y': 1.0})\n"
+                   "import builtins\nbuiltins._engine_b = b").error_in_exec is None
+        b, df = shell.user_ns["b"], shell.user_ns["df"]
+        assert isinstance(df, pd.DataFrame) and target.last_run.bytes_received > 2 * b.nbytes
+        assert kept_on_engine(target) >= before + 2  # b, and df's float block
+        for _ in range(3):
+            assert run("%%remote\ns = float(b[-1]) + float(df['x'].sum())").error_in_exec is None
+            assert shell.user_ns["s"] == N - 1 + N * (N - 1) / 2
+            assert sent(target) < SMALL
+        df.loc[3, "x"] = -3.0  # a change here: the frame's block goes up again, once
+        assert run("%%remote\ns = float(df['x'][3])").error_in_exec is None
+        assert shell.user_ns["s"] == -3.0 and sent(target) > b.nbytes
+        assert run("%%remote\ns = float(df['x'][3])").error_in_exec is None
+        assert sent(target) < SMALL
+        # the engine's copy written there (its cell kept it somewhere): refused, b goes again
+        assert run("%%remote\nimport builtins\nbuiltins._engine_b[0] = -1.0\n"
+                   "del builtins._engine_b").error_in_exec is None
+        assert run("%%remote\ns = float(b[0])").error_in_exec is None
+        assert shell.user_ns["s"] == 0.0 and sent(target) > b.nbytes
+        assert b[0] == 0.0
+        # under small, an array over the limit stays there as a proxy: nothing is kept for it
+        kept = kept_on_engine(target)
+        assert run("%%remote --download=small --bytes=1000\nimport numpy as np\n"
+                   "c = np.ones(N)").error_in_exec is None
+        assert type(shell.user_ns["c"]).__name__ == "RemoteObject"
+        assert kept_on_engine(target) == kept
+    finally:
+        for name in ("b", "df", "c", "N", "s"):
+            shell.user_ns.pop(name, None)
+        b = df = None
+        gc.collect()
+    assert run("%%remote\npass").error_in_exec is None  # the releases go with it
+    assert kept_on_engine(target) == before
+
+
+def test_a_kept_download_the_notebook_does_not_take_is_released(
+        shell, run, target, monkeypatch):
+    # a reply's array that does not end up held here (inside an object that fails to unpickle
+    # here; one this process cannot watch) must not stay kept on the engine
+    gc.collect()
+    assert run("%%remote\npass").error_in_exec is None
+    before = kept_on_engine(target)
+    shell.user_ns["N"] = N
+    try:
+        assert run("%%remote --download=all\nimport numpy as np\n"
+                   "class Odd:\n"
+                   "    def __init__(self): self.a = np.ones(N)\n"
+                   "    def __setstate__(self, state): raise ValueError('no')\n"
+                   "odd = Odd()").error_in_exec is None
+        assert type(shell.user_ns["odd"]).__name__ == "RemoteObject"
+        shell.user_ns.pop("odd")
+        gc.collect()
+        assert run("%%remote\npass").error_in_exec is None
+        assert kept_on_engine(target) == before
+        # a notebook that cannot watch its memory (no write tracking, no blake3) takes none
+        monkeypatch.setattr(uploads.ledger, "track", lambda array: None)
+        assert run("%%remote --download=all\nimport numpy as np\nb = np.ones(N)"
+                   ).error_in_exec is None
+        assert shell.user_ns["b"].sum() == N
+        assert run("%%remote\npass").error_in_exec is None
+        assert kept_on_engine(target) == before
+    finally:
+        for name in ("odd", "N", "Odd", "b"):
+            shell.user_ns.pop(name, None)
 
 
 def test_kept_copy_is_released_when_the_local_array_dies(shell, run, target):

@@ -618,9 +618,14 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     frames = serialize.unpack(outputs, reply.frames, content.get("packed", False))
     mine = namespace if held is None else held  # the objects the request sent, by name
     # functions defined there see this namespace; objects both sides hold stay this side's
-    with serialize.cell_namespace(namespace), serialize.updating(mine, sent), \
-            serialize.keeping_caches(CachesKept(target)):
-        decoded = RemoteObject.decode_all(outputs, frames, target)
+    # a big array the engine sent and keeps is watched here from now (uploads.py)
+    adoption = uploads.ledger.adopter(target)
+    try:
+        with serialize.cell_namespace(namespace), serialize.updating(mine, sent), \
+                serialize.keeping_caches(CachesKept(target)), serialize.adopting(adoption):
+            decoded = RemoteObject.decode_all(outputs, frames, target)
+    finally:
+        uploads.ledger.adopted(target, content.get("uploads"), adoption)
     # a changed object updated in place here stays this side's under every name that holds it
     # (`back = payload; payload[0] = -1` leaves `back is payload`, as in a plain cell)
     updated = {}

@@ -9,6 +9,11 @@ a view, the kernel) is found in microseconds. Without that (another OS, an older
 keyed BLAKE3 digest of the bytes decides when the ``blake3`` package is installed, and
 otherwise the array is simply uploaded every time.
 
+A big array a cell sends back by value is the engine's own, kept there too (:mod:`..engine.kept`):
+the notebook watches its copy from the moment it is unpickled (:meth:`Uploads.adopt`), so the
+next cell that reads it unchanged sends only its token, and a cell's result read by the next
+cell is not uploaded again.
+
 The engine drops a copy that changed there (the cell wrote it), unless it went back whole, into
 the notebook's array: both are then watched again (:meth:`Uploads.resynced`); a
 kept copy is released when the local array dies, when it changed here, when a target's kept
@@ -26,12 +31,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..engine import pages
+from ..engine.kept import KEEP_BYTES
 from ..wire import serialize
 
 log = logging.getLogger(__name__)
 
-#: An array smaller than this is uploaded every time: checking costs more than sending.
-KEEP_BYTES = 1 << 20
 #: At most this many bytes kept per target; past it, the least recently used copies go.
 CAP_BYTES = 8 << 30
 
@@ -161,6 +165,45 @@ class Uploads:
         data = array.reshape(-1, order="A").view("u1")  # its bytes, whatever the dtype
         return blake3(data, key=self.keyed, max_threads=blake3.AUTO).digest()
 
+    # --- while a run's reply is unpickled ---------------------------------------------------
+
+    def adopter(self, target: Any) -> "Adoption":
+        """What :func:`..wire.serialize.adopting` calls for each kept download of one reply
+        from ``target`` (give it to :meth:`adopted` once the reply is unpickled)."""
+        return Adoption(self, target)
+
+    def adopt(self, target: Any, token: str, array: Any) -> bool:
+        """Record a big array just unpickled from ``target``'s reply, whose engine keeps its
+        own (under ``token``): watched from now, so a later run that reads it unchanged sends a
+        reference. False when it cannot be watched here (the engine's copy is then released)."""
+        ndarray = _ndarray()
+        if ndarray is None or type(array) is not ndarray or array.dtype.hasobject \
+                or not (array.flags.c_contiguous or array.flags.f_contiguous):
+            return False
+        with self.lock:
+            record = self.current(array)
+            if record is None:
+                record = self.track(array)
+                if record is None:
+                    return False
+            held = record.held.get(target)
+            if held is not None:  # an array met twice: its first copy there is enough
+                return False
+            record.held[target] = Held(token, target.engine_id, array.nbytes, confirmed=True)
+            self.recent.setdefault(target, OrderedDict())[token] = record
+            return True
+
+    def adopted(self, target: Any, report: dict | None, adoption: "Adoption") -> None:
+        """After a reply is unpickled: the engine's copies of the arrays it offered (the
+        report's ``offered``) that no array here took are released, and the cap applies."""
+        offered = (report or {}).get("offered") or ()
+        with self.lock:
+            for token in offered:
+                if token not in adoption.tokens:
+                    target.release_upload_later(token)
+            if adoption.tokens:
+                self.cap(target)
+
     # --- after a run's reply ------------------------------------------------------------------
 
     def settle(self, target: Any, report: dict | None) -> None:
@@ -256,6 +299,21 @@ class Uploads:
             record = self.tracked.get(key)
             if record is not None and record.ref() is None:
                 self.drop(record)
+
+
+class Adoption:
+    """The kept downloads of one reply as it is unpickled (:meth:`Uploads.adopter`)."""
+
+    def __init__(self, uploads: Uploads, target: Any) -> None:
+        self.uploads, self.target = uploads, target
+        self.tokens: set[str] = set()  # those taken: the engine's copy of each is held here
+
+    def __call__(self, token: str, array: Any) -> None:
+        try:
+            if self.uploads.adopt(self.target, token, array):
+                self.tokens.add(token)
+        except Exception:  # never fail a reply for this: the array is simply not kept
+            log.debug("uploads: download not kept", exc_info=True)
 
 
 def layout(array: Any) -> tuple:

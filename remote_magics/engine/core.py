@@ -644,8 +644,12 @@ class Engine:
             self._result_comes_first(parent)
         self.flush_figures()
         try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
+            # a big array that goes by value is kept here too: read again, it need not come back
+            policy = content.get("download", "small")
+            offer = uploads.offering(content.get("bytes") if policy == "small" else None) \
+                if policy != "none" else None
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode, \
-                    serialize.keeping_caches(run_caches):
+                    serialize.keeping_caches(run_caches), serialize.substituting(offer):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
                                              before, memos, proxied, unwritten(sent, uploads),
                                              modules_before)

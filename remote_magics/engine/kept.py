@@ -10,19 +10,30 @@ is refused when a run next asks for it (the run does not start, and the client s
 with its own value in the same cell). It is checked then only, not after every run as well: one
 scan of its pages per run that uses it. Without write tracking (:mod:`.pages`) nothing is kept.
 
+The other way too: a big array a run's reply carries by value (a cell made it, under ``all`` or
+within ``small``'s limit) is kept here under a new token (:meth:`RunKeeper.offering`), and the
+client watches its copy from the moment it is unpickled (:func:`..wire.serialize.kept_download`),
+so a later cell that reads it, unchanged on both sides, sends only the token, as for an upload.
+The reply lists what it offered; the client releases what it did not take.
+
 A kept copy goes when the client says so (its array died, it changed, a memory cap), when the
-client disconnects, and with the engine. Standard library only.
+client disconnects, and with the engine. Standard library only, besides the wire format.
 """
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
+from ..wire import serialize
 from . import pages
 from .store import ObjectStore
 
 log = logging.getLogger(__name__)
+
+#: An array smaller than this goes every time, both ways: checking costs more than sending.
+KEEP_BYTES = 1 << 20
 
 
 class KeptCopyLost(LookupError):
@@ -53,6 +64,20 @@ def memory_of(obj: Any) -> tuple[int, int] | None:
     return obj.ctypes.data, obj.nbytes
 
 
+def whole_array(obj: Any) -> tuple[int, int] | None:
+    """:func:`memory_of` a plain numpy array that is all of its memory (not a slice of a bigger
+    one, which keeping would hold whole), else None."""
+    if type(obj).__name__ != "ndarray" or type(obj).__module__ != "numpy":
+        return None
+    memory = memory_of(obj)
+    root = obj.base
+    while getattr(root, "base", None) is not None and type(root) is type(obj):
+        root = root.base
+    if memory is None or (type(root) is type(obj) and root.nbytes > obj.nbytes):
+        return None
+    return memory
+
+
 @dataclass
 class RunKeeper:
     """What one run does with kept uploads, given to :func:`..wire.serialize.keeping`."""
@@ -66,6 +91,9 @@ class RunKeeper:
     # kept copies the run changed that go back whole (token → name): equal again once the
     # notebook takes the values, so kept on both sides (see :meth:`resync`)
     resynced: dict[str, str] = field(default_factory=dict)
+    # arrays of the reply kept here for the client (tokens): the ones it does not take, it
+    # releases (:meth:`offering`)
+    offered: list[str] = field(default_factory=list)
 
     def keep(self, token: str, obj: Any) -> None:
         self.received[token] = obj
@@ -98,6 +126,27 @@ class RunKeeper:
                     held[token].span.protect()
                     self.resynced[token] = name
 
+    def offering(self, limit: int | None) -> Callable[[Any], Any]:
+        """The substitute (:func:`..wire.serialize.substituting`) for the values of this run's
+        reply: a big plain array that goes by value is kept here under a new token and goes as
+        :func:`..wire.serialize.kept_download`. ``limit``: the most bytes a value may have to
+        go (``small``'s); a bigger array stays here as a proxy, so it is not offered. One held
+        here already (a kept upload, a proxy's object) goes as usual."""
+        def offer(obj: Any) -> Any:
+            memory = whole_array(obj)
+            if memory is None or memory[1] < KEEP_BYTES or (limit is not None
+                                                            and memory[1] > limit):
+                return NotImplemented
+            reduced = obj.__reduce_ex__(serialize.PROTOCOL)  # (rebuild, args[, state])
+            if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):
+                return NotImplemented
+            token = secrets.token_hex(16)
+            if not self.keeper.keep(self.client, token, obj):
+                return NotImplemented
+            self.offered.append(token)
+            return serialize.kept_download, (token, *reduced)
+        return offer
+
     def get(self, token: str) -> Any:
         if token in self.received:
             return self.received[token]
@@ -115,11 +164,12 @@ class RunKeeper:
             reply["uploads"] = report
 
     def report(self) -> dict:
-        """For the run's reply: ``kept`` (tokens now held), ``lost`` and ``resynced`` (token →
-        name: see :meth:`resync`); ``dropped`` stays empty (a copy the run changed otherwise is
-        refused when a run next asks for it: :meth:`Keeper.get`)."""
+        """For the run's reply: ``kept`` (tokens now held), ``lost``, ``resynced`` (token →
+        name: see :meth:`resync`) and ``offered`` (:meth:`offering`); ``dropped`` stays empty
+        (a copy the run changed otherwise is refused when a run next asks for it:
+        :meth:`Keeper.get`)."""
         return {"kept": list(self.kept), "dropped": [], "lost": self.lost,
-                "resynced": dict(self.resynced)}
+                "resynced": dict(self.resynced), "offered": list(self.offered)}
 
 
 class Keeper:

@@ -944,7 +944,8 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
                or hasattr(value, "__func__")
                else value for key, value in class_attributes(obj).items()}
     try:
-        frames = dumps(obj, limit)
+        with _in_state("substitute", None):  # the same value, the same pickle: no kept copies
+            frames = dumps(obj, limit)
     except Exception:  # TooLarge, or a value that does not pickle
         return None
     digest = hashlib.blake2b(digest_size=32)
@@ -2382,16 +2383,18 @@ def _slot_names(kind: type) -> list[str]:
     return names
 
 
-# --- uploads the engine keeps between runs ------------------------------------------------
+# --- big arrays kept on both sides between runs ------------------------------------------
 
 @contextlib.contextmanager
-def substituting(substitute: Callable[[Any], Any]) -> Iterator[None]:
+def substituting(substitute: Callable[[Any], Any] | None) -> Iterator[None]:
     """Within this block, every object pickled is first offered to ``substitute(obj)``.
 
     It returns ``NotImplemented`` to pickle the object as usual, or a reduce tuple: the client
     returns :func:`keep_reference` for a value the engine already keeps, or
-    :func:`kept_upload`'s for one it should keep. Being pickle-level, this works for an object
-    anywhere in a run's values, and once per object however many names hold it.
+    :func:`kept_upload`'s for one it should keep; the engine, :func:`kept_download`'s for an
+    array of a reply that it keeps too. Being pickle-level, this works for an object anywhere
+    in a run's values, and once per object however many names hold it. A digest
+    (:func:`fingerprint`) never substitutes: its pickle must be the same for the same value.
     """
     with _in_state("substitute", substitute):
         yield
@@ -2405,15 +2408,40 @@ def keeping(keeper: Any) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def adopting(adopter: Callable[[str, Any], None]) -> Iterator[None]:
+    """Within this block, a kept download unpickled (:func:`kept_download`) is given to
+    ``adopter(token, obj)`` (the client's record of kept arrays provides it)."""
+    with _in_state("adopter", adopter):
+        yield
+
+
+def _rebuilt(rebuild: Callable, args: tuple, state: Any) -> Any:
+    obj = rebuild(*args)
+    if state is not None:  # as pickle does with a reduce tuple's state
+        obj.__setstate__(state)
+    return obj
+
+
 def kept_upload(token: str, rebuild: Callable, args: tuple, state: Any = None) -> Any:
     """Called by the unpickler at the engine: ``rebuild(*args)`` (then given ``state``, as
     pickle does), kept under ``token``."""
-    obj = rebuild(*args)
-    if state is not None:
-        obj.__setstate__(state)
+    obj = _rebuilt(rebuild, args, state)
     keeper = getattr(_state, "keeper", None)
     if keeper is not None:
         keeper.keep(token, obj)
+    return obj
+
+
+def kept_download(token: str, rebuild: Callable, args: tuple, state: Any = None) -> Any:
+    """Called by the unpickler at the client for an array the engine sent and keeps under
+    ``token`` (it is the engine's own): rebuilt, then given to the adopter of
+    :func:`adopting`, which watches it from now, so that a later run that reads it unchanged
+    sends only ``token`` (:func:`keep_reference`)."""
+    obj = _rebuilt(rebuild, args, state)
+    adopter = getattr(_state, "adopter", None)
+    if adopter is not None:
+        adopter(token, obj)
     return obj
 
 
