@@ -914,3 +914,17 @@ def test_an_iterator_moved_on_by_a_loop_keeps_its_place(parity):
         "for v in cit:\n    if v == 2:\n        break", "for v in it:\n    break", "cit.cur, next(it)",
         "del it  # (the harness compares a list iterator by identity only)"])
     assert traces["plain"].cells[3].result == "text: (2, 2)"
+
+
+def test_a_name_held_by_a_variable_or_an_attribute_stays_interned(parity):
+    """CPython interns the names in code, and code compares them with ``is``: aima-python's
+    unifier (``x.op is y.op``) found no match once a knowledge base had crossed, as pickle makes
+    plain copies of strings (hunt 12 C5). A name bound to a variable or held by an object's
+    attribute stays interned both ways; one a remote cell changed and sent back too."""
+    parity(["class E:\n    def __init__(self, op):\n        self.op = op\n        self.n = 0\n"
+            "e = E('Enemy')\nop = 'Hostile'",
+            "f = E('Enemy')\ng = E('Hostile')\nprint(e.op is f.op, op is g.op)",
+            "e.n += 1\nprint(e.op is E('Enemy').op)",
+            "print(f.op is E('Enemy').op, g.op is op, e.op is E('Enemy').op, e.n)",
+            "made = ''.join(['En', 'emy'])\nh = E(made)",
+            "print(h.op == 'Enemy')"])

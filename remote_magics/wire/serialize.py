@@ -181,6 +181,8 @@ class Pickler(cloudpickle.CloudPickler):
         return (reduced[0], (*reduced[1][:4], closure), *reduced[2:])
 
     def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is _Interned:  # a name that goes interned (:func:`_interned_names`)
+            return interned, (obj.text,)
         root = getattr(_state, "own_state", None)
         if root is not None and obj is not root and isinstance(obj, (type, types.FunctionType)) \
                 and not by_name(obj):
@@ -547,6 +549,8 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
     (for a peer on another Python version).
     """
     if type(obj) in PLAIN:  # the C pickler alone: a cell reading 1,000 numbers stays fast
+        if type(obj) is str and goes_interned(obj):  # a name (`op = 'Enemy'`): interned there
+            obj = _Interned(obj)
         head = pickle.dumps(obj, protocol=PROTOCOL)
         if limit is not None and len(head) > limit:
             raise TooLarge(limit)
@@ -1564,8 +1568,10 @@ class SentObjects:
     def get(self, key: str, default: Any = None) -> Any:
         generation, _, index = key[len(INNER):].partition(".")
         if self._found is None:  # once per reply that refers to one: a pass over the memo
-            self._found = [{number: obj for number, obj in memo.copy().values()}
-                           for memo in self._memos]
+            # a name that went interned (:class:`_Interned`) is its string here: the receiver
+            # numbered the string it made where this side numbered the wrapper
+            self._found = [{number: obj.text if type(obj) is _Interned else obj
+                            for number, obj in memo.copy().values()} for memo in self._memos]
         try:
             return self._found[int(generation)].get(int(index), default)
         except (ValueError, IndexError):
@@ -1694,6 +1700,10 @@ def _as_existing(obj: Any, name: str) -> Any:
         if reduced is NotImplemented:
             return NotImplemented
         state = reduced[2]
+    attributes = getattr(obj, "__dict__", None)
+    names = _interned_names(attributes) if attributes and _traits(type(obj))[3] else None
+    if names and state is not None:  # its names stay interned (:func:`_interned_names`)
+        state = _with_interned(state, names)
     return existing_object, (name, reduced[1]), state, None, None, replace_state
 
 
@@ -1738,10 +1748,11 @@ def _with_own_attributes(obj: Any) -> Any:
     return _plus_attributes(reduced, extra)
 
 
-#: Per class of the sender's: whether a Python class among its bases defines ``__new__``, and
-#: whether it inherits a reduction (``__reduce__``) of another module's class (see
+#: Per class of the sender's: whether a Python class among its bases defines ``__new__``,
+#: whether it inherits a reduction (``__reduce__``) of another module's class, whether it
+#: delegates with ``__getattr__``, and whether its state is plainly its ``__dict__`` (see
 #: :func:`_of_a_python_subclass`).
-_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool, bool]]" = \
+_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool, bool, bool]]" = \
     weakref.WeakKeyDictionary()
 
 
@@ -1752,7 +1763,7 @@ _DROPPING_ATTRIBUTES = frozenset({"collections", "fractions", "decimal", "_decim
                                   "datetime", "_datetime", "_pydecimal", "_pydatetime"})
 
 
-def _traits(kind: type) -> tuple[bool, bool, bool]:
+def _traits(kind: type) -> tuple[bool, bool, bool, bool]:
     found = _class_traits.get(kind)
     if found is None:
         own_new = any(isinstance(vars(klass).get("__new__"), staticmethod)
@@ -1765,7 +1776,11 @@ def _traits(kind: type) -> tuple[bool, bool, bool]:
         delegating = not hasattr(kind, "__setstate__") and any(
             isinstance(vars(klass).get("__getattr__"), types.FunctionType)
             for klass in kind.__mro__)
-        found = _class_traits[kind] = (own_new, borrowed, delegating)
+        # its state is its __dict__ as pickle takes it (no reduction or __getstate__ of its own)
+        plain = kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is \
+            object.__reduce__ and getattr(kind, "__getstate__", None) is \
+            getattr(object, "__getstate__", None)
+        found = _class_traits[kind] = (own_new, borrowed, delegating, plain)
     return found
 
 
@@ -1784,11 +1799,14 @@ def _of_a_python_subclass(obj: Any) -> Any:
       attr)``): its state is set by :func:`set_plain_state`; pickle's own way asks the half-made
       object for ``__setstate__``, that ``__getattr__`` reads ``self.inner``, not set yet, and
       so on until RecursionError (plain ``pickle.loads`` fails so too).
+    - An attribute holds a name this process interned (``self.op = 'Enemy'``): it is interned
+      there too (:func:`_interned_names`).
     """
-    own_new, borrowed, delegating = _traits(type(obj))
-    if not own_new and not borrowed and not delegating:
-        return NotImplemented
+    own_new, borrowed, delegating, plain = _traits(type(obj))
     attributes = getattr(obj, "__dict__", None)
+    names = _interned_names(attributes) if plain and attributes else None
+    if not own_new and not borrowed and not delegating and not names:
+        return NotImplemented
     if not own_new and not delegating and not attributes:
         return NotImplemented
     try:
@@ -1797,12 +1815,14 @@ def _of_a_python_subclass(obj: Any) -> Any:
         return NotImplemented
     if not isinstance(reduced, tuple) or len(reduced) < 2:
         return NotImplemented
+    if names and len(reduced) > 2:
+        reduced = (*reduced[:2], _with_interned(reduced[2], names), *reduced[3:])
+    if delegating and len(reduced) > 2 and reduced[2] is not None and len(reduced) < 6:
+        reduced = (*reduced, *(None,) * (5 - len(reduced)), set_plain_state)
     if own_new and reduced[0] is copyreg.__newobj__:
         reduced = (new_object, *reduced[1:])
     if borrowed and attributes and (len(reduced) < 3 or reduced[2] is None):
         reduced = (reduced[0], reduced[1], dict(attributes), *reduced[3:])
-    if delegating and len(reduced) > 2 and reduced[2] is not None and len(reduced) < 6:
-        reduced = (*reduced, *(None,) * (5 - len(reduced)), set_plain_state)
     return reduced
 
 
@@ -1817,6 +1837,84 @@ def set_plain_state(obj: Any, state: Any) -> None:
         obj.__dict__.update(state)
     for key, value in (slots or {}).items():
         setattr(obj, key, value)
+
+
+#: A string attribute this long or shorter that is a name (``'Enemy'``) keeps its interning.
+INTERN_CHARS = 64
+
+#: Whether a string is the interned one of its value here. Python 3.13 can say; before 3.12,
+#: asking (``sys.intern``) interns a string that had no interned equal, which is harmless
+#: there (an interned string dies with its last reference); on 3.12, where interning makes a
+#: string immortal, strings are not asked, and go as plain copies.
+_is_interned: Callable[[str], bool] | None = getattr(sys, "_is_interned", None)
+if _is_interned is None and sys.version_info < (3, 12):
+    def _is_interned(text: str) -> bool:
+        return sys.intern(text) is text
+
+
+def _interned_names(attributes: dict) -> list | None:
+    """The keys of ``attributes`` whose values are names (short identifier strings) that are
+    interned here: CPython interns the names in code, and code compares them with ``is``
+    (aima's unifier: ``x.op is y.op``, its query's ops fresh constants). Pickle makes plain
+    copies of strings; these go as :class:`_Interned` (:func:`_with_interned`). None when
+    there are none."""
+    if _is_interned is None:
+        return None
+    names = None
+    for key, value in attributes.items():
+        if type(value) is str and goes_interned(value):
+            if names is None:
+                names = []
+            names.append(key)
+    return names
+
+
+def goes_interned(text: str) -> bool:
+    """Whether the string ``text`` is a name interned here, which goes as :func:`interned`."""
+    return len(text) <= INTERN_CHARS and text.isidentifier() and _is_interned is not None \
+        and _is_interned(text)
+
+
+def _with_interned(state: Any, names: list) -> Any:
+    """An object's state (its ``__dict__``, or that and its slots) where the values of
+    ``names`` go as :class:`_Interned`: a copy; the object's own dict is left alone. One
+    wrapper per string, so a name many objects hold is interned once and shared again."""
+    attributes, slots = (state if isinstance(state, tuple) and len(state) == 2
+                         else (state, None))
+    if not isinstance(attributes, dict):
+        return state
+    attributes = dict(attributes)
+    wrapped = _wrapped
+    for key in names:
+        text = attributes[key]
+        found = wrapped.get(id(text))
+        if found is None or found[0] is not text:
+            if len(wrapped) >= 10_000:
+                wrapped.clear()
+            found = wrapped[id(text)] = (text, _Interned(text))
+        attributes[key] = found[1]
+    return attributes if slots is None and not isinstance(state, tuple) else (attributes, slots)
+
+
+#: id(string) → (the string, its :class:`_Interned`): one wrapper per string, which keeps it.
+_wrapped: dict[int, tuple[str, "_Interned"]] = {}
+
+
+class _Interned:
+    """A name that goes interned (:func:`interned`)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __reduce__(self) -> tuple:  # for the C pickler alone (:func:`dumps`' plain values)
+        return interned, (self.text,)
+
+
+def interned(text: str) -> str:
+    """Called by the unpickler: ``text`` as this process's interned string of it."""
+    return sys.intern(text)
 
 
 def new_object(cls: type, *args: Any) -> Any:
