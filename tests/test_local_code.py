@@ -135,6 +135,12 @@ def shapes(tmp_path, shell, run):
             RED = 'red'
             GREEN = 'green'
 
+        SEEN = []
+
+        def remember(x):
+            SEEN.append(x)
+            return len(SEEN)
+
         MISSING = object()
 
         class Box:
@@ -283,6 +289,30 @@ def test_globals_of_your_module_are_one_namespace_both_ways(shell, run, target, 
     assert run("r5 = [box.empty(), box.v is shapes.MISSING]").error_in_exec is None
     assert shell.user_ns["r5"] == [True, True]
     assert shell.user_ns["pageDict"] == {"A": 1}  # the notebook's dict, changed in place
+
+
+def test_a_global_of_your_module_a_remote_cell_changes_in_place_comes_back(
+        shell, run, target, shapes):
+    """Hunt 12 (silent): a remote cell that changed a global of your module in place, through
+    the module (``shapes.pageDict['Z'] = 9``) or through one of its functions (``remember``
+    appending to the module's list), left the notebook's module as it was."""
+    assert run("import shapes\nfrom shapes import SEEN").error_in_exec is None
+    assert run("%%remote\nn = shapes.remember('a')").error_in_exec is None
+    assert run("%%remote\nn = shapes.remember('b')\nshapes.pageDict['Z'] = 9").error_in_exec \
+        is None
+    assert run("n2 = shapes.remember('c')").error_in_exec is None
+    assert shell.user_ns["n"] == 2 and shell.user_ns["n2"] == 3
+    assert shell.user_ns["SEEN"] == ["a", "b", "c"]  # the notebook's list, changed in place
+    assert shell.user_ns["SEEN"] is sys.modules["shapes"].SEEN
+    assert sys.modules["shapes"].pageDict == {"Z": 9}
+    assert run("%%remote\nr = (len(shapes.SEEN), shapes.pageDict)").error_in_exec is None
+    assert shell.user_ns["r"] == (3, {"Z": 9})
+    # a sentinel the cell only read is not "changed" (a first try replaced the notebook's)
+    assert run("box = shapes.Box()").error_in_exec is None
+    assert run("%%remote --download=none\nx = box.empty()\nother = shapes.Box()"
+               ).error_in_exec is None
+    assert run("r6 = [box.empty(), box.v is shapes.MISSING]").error_in_exec is None
+    assert shell.user_ns["r6"] == [True, True]
 
 
 def test_sync_path_mirrors_python_files_for_imports_by_name(shell, tmp_path):

@@ -652,7 +652,11 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
             module, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
             if any(mine.__name__ == module for mine in local_modules()):
-                setattr(sys.modules[module], name, value)
+                # changed in place there (`confmod.pageDict['A'] = 1`): the notebook's object
+                # takes the change, so every name that holds it sees it
+                current = getattr(sys.modules[module], name, None)
+                if not (output.get("changed") and update_in_place(current, value)):
+                    setattr(sys.modules[module], name, value)
             continue
         run.values[output["name"]] = value
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]

@@ -145,6 +145,50 @@ def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     return watched
 
 
+#: A global of your module bigger than this (pickled) is not watched for changes in place.
+GLOBAL_WATCH_BYTES = 4 << 20
+
+
+def watch_globals(start: dict[str, dict], now: dict[str, dict]) -> dict:
+    """The globals of your modules (:func:`~..wire.serialize.senders_modules_now`' ``now``)
+    that a run's inputs carried, the notebook's values bound here as they loaded (not what
+    ``start`` held), and that may change in place, with a digest of each now:
+    ``{(module, name): (object, digest)}``. One over :data:`GLOBAL_WATCH_BYTES` is not
+    watched."""
+    watched = {}
+    for module, values in now.items():
+        then = start.get(module, {})
+        for name, obj in values.items():
+            if name.startswith("__") or then.get(name, PLACEHOLDER) is obj \
+                    or not _changes_in_place(obj):
+                continue
+            digest = serialize.watch_digest(obj, GLOBAL_WATCH_BYTES)
+            if digest is not None:
+                watched[(module, name)] = (obj, digest)
+    return watched
+
+
+def globals_changed(watched: dict) -> list[tuple[str, str, Any]]:
+    """Those of :func:`watch_globals`' still bound in their module whose pickle changed since:
+    ``(module, name, object)``."""
+    found = []
+    for (module, name), (obj, digest) in watched.items():
+        loaded = sys.modules.get(module)
+        if loaded is not None and vars(loaded).get(name, PLACEHOLDER) is obj \
+                and serialize.changed_since(obj, digest, GLOBAL_WATCH_BYTES):
+            found.append((module, name, obj))
+    return found
+
+
+def _changes_in_place(obj: Any) -> bool:
+    """Whether ``obj`` is a value a cell may change in place (not a module, class, function,
+    or a value that never changes)."""
+    kind = type(obj)
+    return not (kind in serialize.PLAIN or kind in serialize.UNCHANGING
+                or isinstance(obj, (type, types.ModuleType, types.FunctionType,
+                                    types.BuiltinFunctionType, types.MethodType)))
+
+
 def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
     """Under ``small``: the numpy arrays that stay here, the inputs the notebook holds as
     proxies and those the cell bound that are too big to go (their bytes alone pass the limit)."""
@@ -603,8 +647,10 @@ class Engine:
         self.reset_in_run = False  # set by %reset in the cell (_reset_the_run)
         run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
         settings_before = None
+        module_watched: dict = {}  # your modules' globals the inputs carried: see watch_globals
         try:
             settings_before, lowered_limit = self._take_settings(content)
+            modules_at_start = serialize.senders_modules_now()
             with serialize.keeping(uploads), serialize.keeping_caches(run_caches):
                 namespace = self.namespace(content, parent["buffers"], client, memos, proxied,
                                            as_main=True)
@@ -619,6 +665,7 @@ class Engine:
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             # and what it binds in your modules' namespaces here (`confmod.pageDict = {...}`)
             modules_before = serialize.senders_modules_now()
+            module_watched = watch_globals(modules_at_start, modules_before)
             watched = watch(content, namespace, uploads.span_of)
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace, self._show_statement(content))
@@ -652,7 +699,7 @@ class Engine:
                     serialize.keeping_caches(run_caches), serialize.substituting(offer):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
                                              before, memos, proxied, unwritten(sent, uploads),
-                                             modules_before)
+                                             modules_before, module_watched)
             reply.update(mode)
             uploads.resync({output["name"]: namespace[output["name"]]
                             for output in reply["outputs"] if output.get("changed")
@@ -1141,7 +1188,8 @@ class Engine:
     def outputs(self, content: dict, namespace: dict, value: Any, client: str,
                 watched: dict | None = None, sent: dict | None = None,
                 before: dict | None = None, memos: Sequence = (), proxied: Sequence = (),
-                same: Sequence = (), modules_before: dict | None = None):
+                same: Sequence = (), modules_before: dict | None = None,
+                module_watched: dict | None = None):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
@@ -1159,12 +1207,17 @@ class Engine:
         array holds already. ``modules_before``: the globals of your modules here before the
         cell (:func:`~..wire.serialize.senders_modules_now`): those it rebound go back too, to
         be set in the notebook's module (:data:`~..wire.protocol.MODULE_GLOBAL`).
+        ``module_watched`` (from :func:`watch_globals`): those globals the inputs carried; one
+        the cell changed in place goes back too, marked ``changed``, for the notebook's object
+        to take the change (``confmod.pageDict['A'] = 1``, ``remember(x)`` appending to a list
+        of your module).
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
         outputs, deleted = [], []
         names = list(content.get("outputs", ()))
         changed_there = set(changed_in_place(watched or {}, namespace))
+        changed_globals = globals_changed(module_watched or {})  # (not within returning below)
         changed = changed_there - set(names)
         names += sorted(changed)
         if before is not None:  # what the run bound or rebound that the analysis cannot see
@@ -1232,6 +1285,11 @@ class Engine:
             for module, name, obj in serialize.rebound_since(modules_before or {}):
                 outputs.append(self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj,
                                            content, client, frames, batch))
+            for module, name, obj in changed_globals:
+                output = self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj, content,
+                                     client, frames, batch)
+                output["changed"] = True
+                outputs.append(output)
             result = None
             if value is not None:
                 result = self.encode("Out", value, content, client, frames, batch)
