@@ -928,3 +928,19 @@ def test_a_name_held_by_a_variable_or_an_attribute_stays_interned(parity):
             "print(f.op is E('Enemy').op, g.op is op, e.op is E('Enemy').op, e.n)",
             "made = ''.join(['En', 'emy'])\nh = E(made)",
             "print(h.op == 'Enemy')"])
+
+
+def test_an_array_and_a_view_of_it_inside_one_object_stay_one_memory(parity):
+    """Hunt 13 C4 (silent data loss; ThinkComplexity2's cells holding an array and a row of
+    it): an object holding an array and a view of it crossed as two arrays, so a change
+    through the view did not reach the array, and the view's stale copy, written back,
+    undid the change a remote cell made to that row. A view bound to a name whose array an
+    object holds (``r = w.array[0]``) is its view too."""
+    parity(["import numpy as np\nclass World:\n    def __init__(self):\n"
+            "        self.array = np.zeros((3, 3), int)\n        self.row = self.array[0]\n"
+            "w = World()\nd = {'a': np.zeros((3, 3), int)}\nd['r'] = d['a'][0]\n"
+            "r = w.array[1]",
+            "w.row[:] = 5\nr[:] = 7\nprint(w.array[:2])",
+            "w.array += 1\nd['a'] += 1",
+            "print(w.array, w.row, d['a'][0], d['r'], r)",
+            "print(np.shares_memory(w.row, w.array), np.shares_memory(d['r'], d['a']))"])

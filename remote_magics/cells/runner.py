@@ -418,7 +418,7 @@ def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mappi
     holds a proxy to another target.
     """
     inputs, frames = [], []
-    for name in names:
+    for name in serialize.views_last(names, namespace):
         value = namespace[name]
         try:
             item, fields = dump_for(target, value, stream)

@@ -262,7 +262,7 @@ class Pickler(cloudpickle.CloudPickler):
         if type(obj).__name__ == "memmap":
             _refuse_writable_map(obj)
         reduced = _as_view(obj, getattr(_state, "viewing", None) or {},
-                           getattr(self, "roots", ()))
+                           getattr(self, "roots", ()), self.__dict__.setdefault("arrays", {}))
         if reduced is not NotImplemented:  # a numpy view of another name's array
             return reduced
         substitute = getattr(_state, "substitute", None)
@@ -638,6 +638,7 @@ class Outgoing:
 
     def _roll_back(self, marker: list) -> None:
         """Drop from the memo what the failed name put there (costs a copy of the memo)."""
+        self._pickler.__dict__.pop("arrays", None)  # what a later view may refer to: in the memo
         memo = self._pickler.memo.copy()
         start = memo.get(id(marker), (None,))[0]
         if start is None:  # it failed before anything went into the memo: nothing to drop
@@ -649,6 +650,7 @@ class Outgoing:
         next name starts anew, and tells the receiver to."""
         self._earlier.append(self._pickler.memo.copy())
         self._pickler.clear_memo()
+        self._pickler.__dict__.pop("arrays", None)
         self._fresh = True
 
     def sent(self) -> "SentObjects":
@@ -1950,12 +1952,16 @@ def _arrays(objects: Iterable[Any]) -> list[Any]:
             and (obj.flags.c_contiguous or obj.flags.f_contiguous) and obj.nbytes]
 
 
-def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequence[Any]) -> Any:
+def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequence[Any],
+             arrays: dict | None = None) -> Any:
     """A numpy view as a view of the array whose memory holds it, when the receiver holds that
     array under a name (``held``: id → (name, array), see :func:`returning`) or this stream
-    sends it too (``roots``): names that share memory plainly (``x2_sub = x2[:2, :2]``) share
-    it on the other side as well, and a change through one shows in the other. Else
-    NotImplemented (a copy, as numpy pickles it), and for anything but a numpy view.
+    sends it too (``roots``; ``arrays``: the arrays this pickler pickled as themselves so far,
+    by the object that holds their memory, which this function keeps): names that share
+    memory plainly (``x2_sub = x2[:2, :2]``) share it on the other side as well, and a change
+    through one shows in the other; so do an array and a view of it that one object holds
+    (``self.array``, then ``self.row = self.array[0]``). Else NotImplemented (a copy, as numpy
+    pickles it), and for anything but a numpy view.
 
     A view of a held array carries its values too, written into the receiver's array, so that
     array holds what the view shows here (the cell may have written through the view); unless
@@ -1963,7 +1969,12 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
     """
     # the type first: a proxy's attributes are remote calls, and the engine may be waiting on us
     numpy = sys.modules.get("numpy")
-    if numpy is None or type(obj) is not numpy.ndarray or obj.base is None or not obj.nbytes:
+    if numpy is None or type(obj) is not numpy.ndarray or not obj.nbytes:
+        return NotImplemented
+    memory = _memory_of(obj)
+    if obj.base is None:
+        if arrays is not None:
+            arrays.setdefault(id(memory), []).append(obj)
         return NotImplemented
     low, high = numpy.lib.array_utils.byte_bounds(obj) if hasattr(
         numpy.lib, "array_utils") else numpy.byte_bounds(obj)
@@ -1984,7 +1995,15 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
                 continue
             owner, name, same = candidate, candidate_name, unwritten
             break
+    if owner is None and arrays is not None:  # one pickled earlier in this stream holds it
+        for candidate in arrays.get(id(memory), ()):
+            start = candidate.__array_interface__["data"][0]
+            if candidate is not obj and start <= low and high <= start + candidate.nbytes:
+                owner = candidate
+                break
     if owner is None:
+        if arrays is not None:  # it goes as an array of its own: a later view may be of it
+            arrays.setdefault(id(memory), []).append(obj)
         return NotImplemented
     offset = obj.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
     layout = (obj.shape, obj.strides, obj.dtype, offset, bool(obj.flags.writeable))
@@ -1992,6 +2011,28 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
         whole = (owner.shape, owner.strides, owner.dtype.str)
         return held_array_view, (name, whole, layout, None if same else _values_of(obj))
     return array_view, (owner, layout)
+
+
+def views_last(names: Sequence[str], values: Mapping[str, Any]) -> list[str]:
+    """``names`` in order, those bound to a numpy view after the others: pickled later in one
+    stream, a view finds the array that holds it among what went before (:func:`_as_view`),
+    even where that array is held by an object (``r = w.array[0]`` and ``w``)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return list(names)
+    ndarray = numpy.ndarray
+    return sorted(names, key=lambda name: type(values[name]) is ndarray  # the type first: a
+                  and values[name].base is not None)  # proxy's attributes are remote calls
+
+
+def _memory_of(array: Any) -> Any:
+    """The object that holds a numpy array's memory: the last of its chain of bases (itself
+    for one that owns its memory)."""
+    while array.base is not None:
+        array = array.base
+        if not hasattr(array, "base"):  # bytes, an mmap, a buffer of another library
+            break
+    return array
 
 
 class _Reduced:
