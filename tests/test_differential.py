@@ -443,3 +443,23 @@ NONE_ITEMS_AS_KEYS = [
 
 def test_items_read_through_a_none_proxy_hash_and_compare_as_plainly(tmp_path):
     assert_same_every_way(NONE_ITEMS_AS_KEYS, tmp_path, ("all", "none"))
+
+
+PROXY_CALLS = [
+    "import matplotlib.pyplot as plt\n"
+    "def show(x):\n    print('hello', x)\n"
+    "def draw(n):\n    plt.plot(range(n))\n    return n\n"
+    "class Table:\n    def __init__(self, n):\n        self.rows = list(range(n))\n"
+    "    def describe(self):\n        print('rows:', len(self.rows))\n        return len(self.rows)\n"
+    "t = Table(300_000)",
+    "# plain\nshow(3)",
+    "# plain\nt.describe()",
+    "# plain\ndraw(4)",
+]
+
+
+def test_what_a_function_that_stayed_remote_prints_or_draws_shows_in_the_plain_cell(tmp_path):
+    """Hunt 13 C2 (silent): a plain cell calling a function or method that stayed remote (every
+    function of a ``none`` cell; an object over ``small``'s limit) runs it there, and what it
+    printed was lost; a figure it drew came out with the next remote cell."""
+    assert_same_every_way(PROXY_CALLS, tmp_path, ("none", "small"))

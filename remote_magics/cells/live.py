@@ -16,6 +16,7 @@ from ..client.connection import Reply, job_queue_of_thread
 from ..client.handshake import across_versions, bytecode_barrier
 from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import protocol, serialize
+from . import display
 
 #: Items fetched per round trip when iterating over a proxy.
 ITER_CHUNK = 1000
@@ -60,8 +61,12 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
                 raise ProxyError(f"an argument is a proxy on target '{other.target}', and this "
                                  f"proxy lives on '{target.name}'; .fetch() one of them first")
         content["nframes"] = len(frames)
+    # what the code it runs prints or shows appears in the cell, as it would plainly (a
+    # function that stayed remote, called from a plain cell); previews and completions are
+    # ours, and show nothing
     reply = target.request(protocol.OP_REQUEST, content, frames, timeout=timeout,
-                           patience=patience)
+                           patience=patience,
+                           on_output=display.show if patience is None else None)
     if reply.content.get("status") != "ok":
         raise RemoteError.from_reply(reply.content, target.name)
     return reply

@@ -51,6 +51,8 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
     except BaseException as err:  # the client waits for a reply whatever happens
         frames = []
         reply = _error(err)
+    if content.get("op") in _RUNS_CODE:
+        _show_figures(engine)
     # an interrupt that comes now is for an operation already over (the client interrupts when
     # its user stops, and it knows): it must not cut the reply short (a message half sent made
     # the next one fail its signature check) nor fail the handler (no reply at all)
@@ -61,6 +63,24 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+#: The operations that run the object's own code (a call, a property, ``__getitem__``, an
+#: operator), which may draw.
+_RUNS_CODE = frozenset({"call", "getattr", "getitem", "binop", "unop"})
+
+
+def _show_figures(engine: Any) -> None:
+    """Show the figures an operation drew (``draw_graph(G)`` called through its proxy from a
+    plain cell), with the operation, as a cell's are shown when it ends; before, they came out
+    with the next remote cell. Nothing to do without pyplot, or with no figure open."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    try:
+        drawn = pyplot is not None and bool(pyplot.get_fignums())
+    except Exception:
+        drawn = False
+    if drawn:
+        engine.flush_figures()
 
 
 def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list) -> dict:
