@@ -174,6 +174,8 @@ def same(a: Any, b: Any, _depth: int = 0) -> bool:
         return same(list(a), list(b), _depth + 1)
     if hasattr(a, "__dict__") and not isinstance(a, type):
         return same(vars(a), vars(b), _depth + 1)
+    if type(a).__eq__ is object.__eq__:  # equal only to itself (`itertools.count(12)`): two
+        return normal(repr(a)) == normal(repr(b))  # ways' objects are equal as they show
     try:
         return bool(a == b)
     except Exception:

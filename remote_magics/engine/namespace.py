@@ -16,7 +16,10 @@ from __future__ import annotations
 import abc
 import array
 import collections
+import itertools
 import random
+import types
+import warnings
 from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
@@ -221,6 +224,8 @@ def update_in_place(old: Any, new: Any) -> bool:
             if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
                 return False
             old[...] = new
+        elif type(old) is itertools.count:  # an id counter (`next(ids)` there)
+            return _advance_count(old, new)
         elif _random_generator(old):  # numpy's Generator: its state is its bit generator's
             old.bit_generator.state = new.bit_generator.state
         elif isinstance(old, random.Random):
@@ -244,6 +249,29 @@ def update_in_place(old: Any, new: Any) -> bool:
     return True
 
 
+#: The most steps an ``itertools.count`` is advanced to take a remote cell's ``next`` calls.
+COUNT_STEPS = 1_000_000
+
+
+def _advance_count(old: Any, new: Any) -> bool:
+    """Advance the counter ``old`` to where ``new`` is (its state cannot be set): False when
+    ``new`` is behind it, counts by another step, or too far ahead."""
+    try:
+        with warnings.catch_warnings():  # its pickling is deprecated in Python 3.12
+            warnings.simplefilter("ignore", DeprecationWarning)
+            (_, here), (_, there) = old.__reduce__(), new.__reduce__()
+    except Exception:
+        return False
+    here, there = (*here, 1)[:2], (*there, 1)[:2]
+    if here[1] != there[1] or not here[1]:
+        return False
+    steps = (there[0] - here[0]) / here[1]
+    if steps != int(steps) or not 0 <= steps <= COUNT_STEPS:
+        return False
+    collections.deque(itertools.islice(old, int(steps)), maxlen=0)
+    return True
+
+
 def _legacy_random_state(obj: Any) -> bool:
     """Whether ``obj`` is a numpy ``RandomState`` (``np.random.RandomState(0)``)."""
     kind = type(obj)
@@ -264,7 +292,9 @@ _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
 
 
 def _plain_object(obj: Any) -> bool:
-    """Whether all of ``obj``'s state is its ``__dict__``: Python classes only, no slots."""
-    classes = type(obj).__mro__[:-1]
-    return isinstance(getattr(obj, "__dict__", None), dict) and bool(classes) and all(
-        cls.__flags__ & _HEAPTYPE and not vars(cls).get("__slots__") for cls in classes)
+    """Whether all of ``obj``'s state is its ``__dict__``: Python classes only, no slots, or a
+    ``types.SimpleNamespace`` (``cfg.epochs = 1`` in a remote cell reaches ``model.cfg``)."""
+    classes = [cls for cls in type(obj).__mro__[:-1] if cls is not types.SimpleNamespace]
+    return isinstance(getattr(obj, "__dict__", None), dict) and \
+        (bool(classes) or type(obj) is types.SimpleNamespace) and all(
+            cls.__flags__ & _HEAPTYPE and not vars(cls).get("__slots__") for cls in classes)
