@@ -699,7 +699,8 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *, bytecode: b
             add(loader.load(item, own))
             continue
         try:  # a value that went alone (a plain scalar): the quick way
-            add((pickle.loads(own[0], buffers=own[1:]) if bytecode else loads(own, bytecode=False),
+            add((pickle.loads(own[0], buffers=aligned(own[1:])) if bytecode
+                 else loads(own, bytecode=False),
                  None))
         except Exception as err:
             add((None, err))
@@ -750,7 +751,7 @@ class _Loader:
                 self._skip(name if use is None else shares, start, use)
                 return None, error
         self.buffers.queue.clear()
-        self.buffers.queue.extend(own[1:])
+        self.buffers.queue.extend(aligned(own[1:]))
         try:
             value = self.unpickler.load()[1]  # (its marker, the value): see Outgoing.dump
             if self.stream.tell() != self.offset:
@@ -968,7 +969,35 @@ def loads(frames: Sequence, *, bytecode: bool = True) -> Any:
     With ``bytecode=False``, raise :class:`BytecodeByValue` before making any code object.
     """
     unpickler = Unpickler if bytecode else _NoBytecodeUnpickler
-    return unpickler(io.BytesIO(frames[0]), buffers=frames[1:]).load()
+    return unpickler(io.BytesIO(frames[0]), buffers=aligned(frames[1:])).load()
+
+
+#: A received buffer up to this size, not on a 16-byte boundary, is copied to one that is.
+ALIGN_COPY_BYTES = 1 << 20
+
+
+def aligned(buffers: Sequence) -> list:
+    """Out-of-band buffers to unpickle from, each where a numpy array may use it as a fresh
+    array's memory: ZeroMQ hands small messages over as slices of its receive buffer, at any
+    address, and numpy computes on an unaligned array another way (no BLAS, other loops: the
+    last bits of ``GM.T @ x`` differed from the plain run's). A small one off a 16-byte
+    boundary, or any one off an 8-byte boundary, is copied (into memory as malloc gives it,
+    as a plain array's). Without numpy loaded, as they are."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not buffers:
+        return list(buffers)
+    found = []
+    for buffer in buffers:
+        try:
+            view = memoryview(buffer)
+            address = numpy.frombuffer(view, numpy.uint8).ctypes.data if view.nbytes else 0
+        except (TypeError, ValueError):  # not a plain byte buffer: as it is
+            found.append(buffer)
+            continue
+        if address % 8 or (address % 16 and view.nbytes <= ALIGN_COPY_BYTES):
+            buffer = bytearray(view)
+        found.append(buffer)
+    return found
 
 
 #: An item of one frame up to this size shares a frame with the message's other small items.
