@@ -956,3 +956,15 @@ def test_a_namespace_or_a_counter_a_remote_cell_changes_is_the_notebooks_own_aft
             "cfg.epochs = 1\nnext(ids)",
             "print(model.cfg is cfg, holder['ids'] is ids, model.cfg.epochs, next(holder['ids']))"],
            ways=("plain", "all", "small"))
+
+
+def test_a_class_made_under_another_name_changes_the_notebooks_class(parity):
+    """Hunt 13 C5 (silent): a notebook class whose ``__init__`` counts and registers its
+    instances, made in a remote cell through a subclass the cell defines or through a
+    variable, came back unchanged (only ``Base('b')`` itself was seen to change it)."""
+    parity(["class Base:\n    count = 0\n    registry = []\n    def __init__(self, name):\n"
+            "        self.name = name\n        Base.count += 1\n        Base.registry.append(name)",
+            "class Sub(Base):\n    pass\ns = Sub('a')",
+            "objs = [cls('c') for cls in [Base]]",
+            "print(Base.count, Base.registry, isinstance(s, Base))"],
+           ways=("plain", "all", "small", "kernel"))

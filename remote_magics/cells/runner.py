@@ -148,10 +148,12 @@ def prepare_once(
     watching = set(watch)
     # watched whenever the cell reads them: a function that keeps state (`memo={}`, a
     # closure), which may be called under another name (`for g in [f]: g(1)`, `map(f, xs)`),
-    # and what fills itself when read (a defaultdict's `dd['a']`, a cached_property's)
+    # a class of the notebook's, which may change itself when made under another name (its
+    # subclass the cell defines, `cls('c') for cls in [Base]`: `Base.count += 1`), and what
+    # fills itself when read (a defaultdict's `dd['a']`, a cached_property's)
     watch += [n for n in names if n in reads and n not in watching and n not in writes
-              and (type(namespace[n]) is types.FunctionType and may_change(namespace[n])
-                   or fills_when_read(namespace[n]))]
+              and ((type(namespace[n]) is types.FunctionType or isinstance(namespace[n], type))
+                   and may_change(namespace[n]) or fills_when_read(namespace[n]))]
     watching = set(watch)
     watch += [n for n in names if n not in reads and n not in watching
               and may_change(namespace[n])]  # a function's global: the function may change it
