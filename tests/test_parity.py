@@ -968,3 +968,22 @@ def test_a_class_made_under_another_name_changes_the_notebooks_class(parity):
             "objs = [cls('c') for cls in [Base]]",
             "print(Base.count, Base.registry, isinstance(s, Base))"],
            ways=("plain", "all", "small", "kernel"))
+
+
+def test_a_class_holding_a_lock_or_a_weak_cache_can_be_used_remotely(parity):
+    """Hunt 13 C7 (loud): a notebook class with a lock guarding its instances, or an interning
+    cache (a ``WeakValueDictionary``) as a class attribute, could not be used by any remote
+    cell: its class goes by value, and no pickle takes a lock or a weak reference. Now a lock
+    crosses as a new one of its kind, a weak mapping with its live items."""
+    parity(["import threading, weakref\nclass Counter:\n    _lock = threading.Lock()\n"
+            "    def __init__(self):\n        self.n = 0\n    def inc(self):\n"
+            "        with self._lock:\n            self.n += 1\nc = Counter()\n"
+            "class Interned:\n    _cache = weakref.WeakValueDictionary()\n"
+            "    def __new__(cls, name):\n        obj = cls._cache.get(name)\n"
+            "        if obj is None:\n            obj = super().__new__(cls)\n"
+            "            obj.name = name\n            cls._cache[name] = obj\n        return obj\n"
+            "a = Interned('a')",
+            "c.inc()\nprint(c.n)",
+            "b = Interned('b')\nprint(b.name, Interned('a') is a)",
+            "print(c.n, b.name, Interned('b') is b, type(Counter._lock).__name__)"],
+           ways=("plain", "all", "small", "kernel"))

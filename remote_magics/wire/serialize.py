@@ -138,6 +138,39 @@ def _with_slots(cls: Any, reduced: Any) -> Any:
     return (reduced[0], tuple(args), *reduced[2:])
 
 
+def _with_fresh_resources(reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, where the class attributes that no pickle
+    takes are what the class needs of them on the other side: a lock (``_lock =
+    threading.Lock()``, guarding its instances) a new one of its kind, a weak mapping or set
+    (an interning cache) one holding the same live items (those sent too stay in it). Before,
+    no remote cell could use such a class, nor any of its objects."""
+    if not (isinstance(reduced, tuple) and len(reduced) > 2
+            and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+            and isinstance(reduced[2], tuple) and reduced[2] and isinstance(reduced[2][0], dict)):
+        return reduced
+    members = reduced[2][0]
+    fresh = {key: made for key, value in members.items()
+             if (made := _fresh_resource(value)) is not None}
+    if not fresh:
+        return reduced
+    return (*reduced[:2], ({**members, **fresh}, *reduced[2][1:]), *reduced[3:])
+
+
+def _fresh_resource(value: Any) -> "_Reduced | None":
+    kind = type(value)
+    if kind in _LOCKS:
+        return _Reduced((_LOCKS[kind], ()))
+    if kind in (weakref.WeakValueDictionary, weakref.WeakKeyDictionary):
+        return _Reduced((kind, (dict(value.items()),)))
+    if kind is weakref.WeakSet:
+        return _Reduced((kind, (list(value),)))
+    return None
+
+
+#: The lock types, and what makes one: a lock never crosses; one of its kind, new and free, does.
+_LOCKS = {type(threading.Lock()): threading.Lock, type(threading.RLock()): threading.RLock}
+
+
 class Pickler(cloudpickle.CloudPickler):
     """cloudpickle's pickler, sending classes and functions of installed modules by reference.
 
@@ -224,7 +257,7 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is namespace:
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
-            return _as_module_member(obj, _with_slots(obj, reduced))
+            return _as_module_member(obj, _with_fresh_resources(_with_slots(obj, reduced)))
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__,)
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
@@ -295,7 +328,7 @@ def _own_state(obj: type | types.FunctionType) -> tuple:
         return tuple, ((("again", id(obj)),),)
     seen.add(id(obj))
     if isinstance(obj, type):
-        return tuple, ((("class", id(obj)), obj.__bases__, class_attributes(obj)),)
+        return tuple, ((("class", id(obj)), obj.__bases__, sendable_attributes(obj)),)
     if _is_single_dispatch(obj):  # its state is its registry (its cache is weak)
         return tuple, ((("function", id(obj)), dict(obj.registry)),)
     closure = []
@@ -949,7 +982,7 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
         # method replaced is another object; its code pickled by value would cost a millisecond)
         obj = {key: ("code", id(value)) if callable(value) or isinstance(value, property)
                or hasattr(value, "__func__")
-               else value for key, value in class_attributes(obj).items()}
+               else value for key, value in sendable_attributes(obj).items()}
     try:
         with _in_state("substitute", None):  # the same value, the same pickle: no kept copies
             frames = dumps(obj, limit)
@@ -1447,13 +1480,20 @@ def class_attributes(cls: type) -> dict:
     return {key: value for key, value in vars(cls).items() if key not in skip}
 
 
+def sendable_attributes(cls: type) -> dict:
+    """:func:`class_attributes`, a lock or a weak mapping among them as it crosses
+    (:func:`_fresh_resource`)."""
+    return {key: made if (made := _fresh_resource(value)) is not None else value
+            for key, value in class_attributes(cls).items()}
+
+
 def _as_held_class(cls: type, name: str, changed: bool) -> tuple:
     """The reduction of a class the receiver holds as ``name`` (it sent it): its own class,
     wherever it appears, with the attributes the cell set, changed or deleted when it
     ``changed`` (``Reg.items.append(x)`` in a function the cell called)."""
     if not changed:
         return held_object, (name,)
-    return held_object, (name,), class_attributes(cls), None, None, set_class_attributes
+    return held_object, (name,), sendable_attributes(cls), None, None, set_class_attributes
 
 
 def set_class_attributes(cls: Any, state: dict) -> None:
@@ -1468,6 +1508,8 @@ def set_class_attributes(cls: Any, state: dict) -> None:
             delattr(cls, key)
     for key, value in state.items():
         old = own.get(key, _state)
+        if type(old) in _LOCKS and type(value) is type(old):
+            continue  # a lock is this side's own: the one that came is a new one of its kind
         if old is _state or not _same_code(old, value):
             setattr(cls, key, _into(old, value))
 
