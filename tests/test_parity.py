@@ -987,3 +987,16 @@ def test_a_class_holding_a_lock_or_a_weak_cache_can_be_used_remotely(parity):
             "b = Interned('b')\nprint(b.name, Interned('a') is a)",
             "print(c.n, b.name, Interned('b') is b, type(Counter._lock).__name__)"],
            ways=("plain", "all", "small", "kernel"))
+
+
+def test_a_long_linked_list_crosses_both_ways(parity):
+    """Hunt 13 C1 (loud): pickle recurses once per link, so a linked list of a few hundred
+    nodes (DSIRP's linked lists and deques) could not go to the engine (excessively deep
+    recursion), nor come back. It is pickled again on a thread with a deep stack."""
+    parity(["class Node:\n    def __init__(self, v, nxt=None):\n        self.v, self.next = v, nxt\n"
+            "def make(n):\n    head = None\n    for i in range(n):\n        head = Node(i, head)\n"
+            "    return head\ndef length(node):\n    n = 0\n    while node is not None:\n"
+            "        n, node = n + 1, node.next\n    return n\nhead = make(5000)",
+            "tail = head.next\nhead.v = -1\nmade = make(4000)\nprint(length(head), length(made))",
+            "print(length(head), length(made), head.v, tail is head.next)"],
+           ways=("plain", "all", "small", "none"))

@@ -588,15 +588,69 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
         if limit is not None and len(head) > limit:
             raise TooLarge(limit)
         return [head]
-    sink = _Sink(limit)
-    buffers: list[memoryview] = []
-    pickler = Pickler if bytecode else _NoBytecodePickler
-    stream = io.BytesIO() if limit is None else sink
-    made = pickler(stream, protocol=PROTOCOL, buffer_callback=_out_of_band(sink, [buffers]))
-    _refer_to_held_containers(made)
-    made.dump(obj)
-    head = stream.getvalue() if limit is None else b"".join(sink.parts)
-    return [head, *buffers]
+    def dump() -> list:
+        sink = _Sink(limit)
+        buffers: list[memoryview] = []
+        pickler = Pickler if bytecode else _NoBytecodePickler
+        stream = io.BytesIO() if limit is None else sink
+        made = pickler(stream, protocol=PROTOCOL, buffer_callback=_out_of_band(sink, [buffers]))
+        _refer_to_held_containers(made)
+        made.dump(obj)
+        head = stream.getvalue() if limit is None else b"".join(sink.parts)
+        return [head, *buffers]
+
+    try:
+        return dump()
+    except Exception as err:
+        if not too_deep(err):
+            raise
+    return on_a_deep_stack(dump)
+
+
+#: For a structure deeper than the recursion limit allows (pickle recurses once per link of a
+#: linked list): the recursion limit, and the stack of the thread that pickles it (reserved,
+#: not used, until the pickle goes that deep: a node costs about 0.8 KB of it).
+DEEP_LIMIT = 300_000
+DEEP_STACK = 512 << 20
+
+
+def too_deep(err: BaseException) -> bool:
+    """Whether ``err`` says a pickle ran out of recursion (cloudpickle says so its own way)."""
+    return isinstance(err, RecursionError) or (
+        isinstance(err, pickle.PicklingError) and isinstance(err.__cause__, RecursionError))
+
+
+def on_a_deep_stack(work: Callable[[], Any]) -> Any:
+    """``work()`` again, on a thread with a stack of :data:`DEEP_STACK` bytes and the recursion
+    limit at :data:`DEEP_LIMIT`, with this thread's pickling state: a linked list of a few
+    hundred nodes crosses, as far as memory goes, where the main thread's 8 MB stack would
+    overflow (a crash, not an error) long before. Raises what ``work`` raises."""
+    state = dict(vars(_state))
+    outcome: list = []
+
+    def run() -> None:
+        vars(_state).update(state)
+        try:
+            outcome.append((True, work()))
+        except BaseException as err:  # noqa: BLE001 - handed back to the caller's thread
+            outcome.append((False, err))
+
+    limit = sys.getrecursionlimit()
+    size = threading.stack_size(DEEP_STACK)
+    try:
+        thread = threading.Thread(target=run, name="remote_magics-deep-pickle", daemon=True)
+        sys.setrecursionlimit(max(limit, DEEP_LIMIT))
+        thread.start()
+    finally:
+        threading.stack_size(size)
+    try:
+        thread.join()
+    finally:
+        sys.setrecursionlimit(limit)
+    done, value = outcome[0]
+    if not done:
+        raise value
+    return value
 
 
 def _out_of_band(sink: _Sink, taken: list) -> Callable[[pickle.PickleBuffer], bool]:
@@ -660,9 +714,18 @@ class Outgoing:
         _refer_to_held_containers(self._pickler)
         try:
             self._pickler.dump((marker, obj))
-        except BaseException:
+        except BaseException as err:
             self._roll_back(marker)
-            raise
+            if not too_deep(err):
+                raise
+            sink.parts, sink.size = [], 0  # a linked list: again, on a deep stack
+            self._buffers.clear()
+            marker = []
+            try:
+                on_a_deep_stack(lambda: self._pickler.dump((marker, obj)))
+            except BaseException:
+                self._roll_back(marker)
+                raise
         head = b"".join(sink.parts)
         fields: dict = {"shared": True}
         if self._fresh:
