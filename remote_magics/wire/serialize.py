@@ -2105,9 +2105,11 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
     numpy = sys.modules.get("numpy")
     if numpy is None or type(obj) is not numpy.ndarray or not obj.nbytes:
         return NotImplemented
+    if obj.dtype.hasobject:  # references, not memory: as numpy pickles it
+        arrays = None
     memory = _memory_of(obj)
     if obj.base is None:
-        if arrays is not None:
+        if arrays is not None and (obj.flags.c_contiguous or obj.flags.f_contiguous):
             arrays.setdefault(id(memory), []).append(obj)
         return NotImplemented
     low, high = numpy.lib.array_utils.byte_bounds(obj) if hasattr(
@@ -2136,9 +2138,9 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
                 owner = candidate
                 break
     if owner is None:
-        if arrays is not None:  # it goes as an array of its own: a later view may be of it
-            arrays.setdefault(id(memory), []).append(obj)
-        return NotImplemented
+        if arrays is not None and (obj.flags.c_contiguous or obj.flags.f_contiguous):
+            arrays.setdefault(id(memory), []).append(obj)  # it goes as an array of its own:
+        return NotImplemented  # a later view may be of it
     offset = obj.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
     layout = (obj.shape, obj.strides, obj.dtype, offset, bool(obj.flags.writeable))
     if name is not None:  # the receiver's own array, if it is laid out as ours: else a copy
