@@ -947,14 +947,18 @@ def test_an_array_and_a_view_of_it_inside_one_object_stay_one_memory(parity):
 
 
 def test_a_namespace_or_a_counter_a_remote_cell_changes_is_the_notebooks_own_after(parity):
-    """Hunt 13 C3 (silent): a ``types.SimpleNamespace`` and an ``itertools.count`` that a
-    remote cell changed came back as new objects, so another holder (``model.cfg``, a dict
-    holding the id counter) kept the old one, and the counter handed out duplicates."""
-    parity(["import itertools, types\ncfg = types.SimpleNamespace(lr=0.5)\n"
+    """Hunt 13 C3 (silent): a ``types.SimpleNamespace``, an ``itertools.count`` and an
+    ``io.StringIO`` that a remote cell changed came back as new objects, so another holder
+    (``model.cfg``, a dict holding the id counter, a logger's stream) kept the old one, and the
+    counter handed out duplicates."""
+    parity(["import io, itertools, types\ncfg = types.SimpleNamespace(lr=0.5)\n"
             "class Model:\n    def __init__(self, cfg):\n        self.cfg = cfg\n"
-            "model = Model(cfg)\nids = itertools.count(10)\nholder = {'ids': ids}",
-            "cfg.epochs = 1\nnext(ids)",
-            "print(model.cfg is cfg, holder['ids'] is ids, model.cfg.epochs, next(holder['ids']))"],
+            "model = Model(cfg)\nids = itertools.count(10)\nholder = {'ids': ids}\n"
+            "buf = io.StringIO()\nlog = {'out': buf}",
+            "cfg.epochs = 1\nnext(ids)\nbuf.write('one\\n')",
+            "print('two', file=log['out'])\n"
+            "print(model.cfg is cfg, holder['ids'] is ids, model.cfg.epochs, next(holder['ids']),\n"
+            "      log['out'] is buf, repr(buf.getvalue()))"],
            ways=("plain", "all", "small"))
 
 

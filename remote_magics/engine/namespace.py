@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import array
 import collections
+import io
 import itertools
 import random
 import types
@@ -197,8 +198,9 @@ def update_in_place(old: Any, new: Any) -> bool:
     """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
 
     For lists, dicts, sets, deques, bytearrays and ``array.array``s, numpy arrays of the same
-    shape and dtype, random generators (numpy's and Python's ``random.Random``), and plain
-    objects of the same class (their ``__dict__``); False when ``old`` cannot be updated so.
+    shape and dtype, random generators (numpy's and Python's ``random.Random``), an
+    ``itertools.count``, an ``io.StringIO`` or ``io.BytesIO``, and plain objects of the same
+    class (their ``__dict__``; a ``SimpleNamespace``); False when ``old`` cannot be updated so.
     """
     if type(old) is not type(new) or old is new:
         return old is new
@@ -226,6 +228,11 @@ def update_in_place(old: Any, new: Any) -> bool:
             old[...] = new
         elif type(old) is itertools.count:  # an id counter (`next(ids)` there)
             return _advance_count(old, new)
+        elif type(old) in (io.StringIO, io.BytesIO):  # a buffer written there (`print(...,
+            old.seek(0)  # file=buf)`, a logger's stream): its text, and where it is
+            old.truncate()
+            old.write(new.getvalue())
+            old.seek(new.tell())
         elif _random_generator(old):  # numpy's Generator: its state is its bit generator's
             old.bit_generator.state = new.bit_generator.state
         elif isinstance(old, random.Random):

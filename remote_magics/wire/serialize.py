@@ -636,7 +636,10 @@ def on_a_deep_stack(work: Callable[[], Any]) -> Any:
             outcome.append((False, err))
 
     limit = sys.getrecursionlimit()
-    size = threading.stack_size(DEEP_STACK)
+    try:
+        size = threading.stack_size(DEEP_STACK)
+    except (ValueError, RuntimeError):  # no such stack here: it fails as it did
+        return work()
     try:
         thread = threading.Thread(target=run, name="remote_magics-deep-pickle", daemon=True)
         sys.setrecursionlimit(max(limit, DEEP_LIMIT))
@@ -1086,7 +1089,8 @@ def aligned(buffers: Sequence) -> list:
     for buffer in buffers:
         try:
             view = memoryview(buffer)
-            address = numpy.frombuffer(view, numpy.uint8).ctypes.data if view.nbytes else 0
+            address = numpy.frombuffer(view, numpy.uint8).__array_interface__["data"][0] \
+                if view.nbytes else 0
         except (TypeError, ValueError):  # not a plain byte buffer: as it is
             found.append(buffer)
             continue
