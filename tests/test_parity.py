@@ -1004,3 +1004,17 @@ def test_a_long_linked_list_crosses_both_ways(parity):
             "tail = head.next\nhead.v = -1\nmade = make(4000)\nprint(length(head), length(made))",
             "print(length(head), length(made), head.v, tail is head.next)"],
            ways=("plain", "all", "small", "none"))
+
+
+def test_a_subclass_a_remote_cell_defines_is_the_one_its_base_registered(parity):
+    """Hunt 13 R1 (silent, a regression of the C5 fix): a base class registering its
+    subclasses in ``__init_subclass__``; a remote cell defines one. The base changed, and came
+    back after the subclass, whose bases held the base's state holding the subclass again:
+    the registry held a second copy, so ``registry['CSV']()`` made objects that were not
+    ``isinstance(..., CSV)``."""
+    parity(["class Plugin:\n    registry = {}\n    def __init_subclass__(cls, **kw):\n"
+            "        super().__init_subclass__(**kw)\n        Plugin.registry[cls.__name__] = cls",
+            "class CSV(Plugin):\n    pass",
+            "print(sorted(Plugin.registry), Plugin.registry['CSV'] is CSV,\n"
+            "      isinstance(Plugin.registry['CSV'](), CSV))"],
+           ways=("plain", "all", "small", "kernel"))

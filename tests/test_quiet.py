@@ -106,11 +106,25 @@ def test_a_quiet_cell_shows_late_output_the_connection_kept(engine):
     engine.run("import threading\ngo, done = threading.Event(), threading.Event()\n"
                "def later():\n    go.wait(60)\n    print('printed by the thread')\n    done.set()\n"
                "threading.Thread(target=later, daemon=True).start()", ns, download="none")
-    ns["go"].set()
-    engine.run("done.wait(60)", ns, on_output=None)  # shows nothing: the connection keeps it
+    # shows nothing: the connection keeps it (the thread's output is its first cell's)
+    engine.run("go.set()\ndone.wait(60)", ns, on_output=None)
     engine.info()
     content, text = _run(engine, "pass")
     assert LATE_MARKER + "printed by the thread\n" in text
+
+
+def test_a_plain_cell_calling_a_proxy_shows_late_output_the_connection_kept(engine, capsys):
+    """A live operation shows what it prints (hunt 13 C2), so late output kept until then shows
+    in that cell too, marked late, as it would under the next remote cell."""
+    ns: dict = {}
+    engine.run("import threading\ngo, done = threading.Event(), threading.Event()\n"
+               "def later():\n    go.wait(60)\n    print('printed by the thread')\n    done.set()\n"
+               "threading.Thread(target=later, daemon=True).start()", ns, download="none")
+    engine.run("go.set()\ndone.wait(60)", ns, on_output=None)
+    capsys.readouterr()
+    assert ns["done"].is_set() is True  # a live operation: the kept output shows with it
+    assert LATE_MARKER + "printed by the thread\n" in capsys.readouterr().out
+    assert LATE_MARKER not in _run(engine, "pass")[1]  # shown once
 
 
 def test_a_kernel_we_attach_to_still_ends_output_with_its_marker(engine):
@@ -144,12 +158,12 @@ def test_a_kernel_we_attach_to_still_ends_output_with_its_marker(engine):
 
 def test_output_a_thread_wrote_between_cells_is_shown_under_the_next_cell(engine):
     """Written between cells (the stream flushes its buffer every 0.2 s): the next cell shows
-    it, marked late, whether a live operation in between relayed it or the cell did."""
+    it, marked late, whether a request in between kept it or the cell did."""
     ns: dict = {}
     _run(engine, "import threading\ngo = threading.Event()\n"
                  "def later():\n    go.wait(60)\n    print('between cells')\n"
                  "thread = threading.Thread(target=later, daemon=True)\nthread.start()", ns)
-    ns["go"].set()
-    ns["thread"].join(60)  # it has printed: the text waits in the buffer, or is on its way
+    # it has printed: the text waits in the buffer, or is on its way
+    engine.run("go.set()\nthread.join(60)", ns, on_output=None)
     content, text = _run(engine, "pass")
     assert LATE_MARKER + "between cells\n" in text

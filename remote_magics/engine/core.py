@@ -1257,6 +1257,11 @@ class Engine:
         origins: dict[int, list[str]] = {}  # each input object → the names it came under
         for origin, given in (sent or {}).items():
             origins.setdefault(id(given), []).append(origin)
+        # a notebook class the cell changed goes first, with its state: a class the cell defined
+        # on it (`class CSV(Plugin)`, which Plugin's `__init_subclass__` registered) is then
+        # pickled once, inside that state; the other way round it went twice, its own bases
+        # holding Plugin's state that holds it, and the registry held a second copy
+        names.sort(key=lambda n: not (n in changed and isinstance(namespace.get(n), type)))
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         staying = _staying_arrays(content, proxied, [namespace.get(n) for n in names])
