@@ -278,3 +278,27 @@ def test_copying_a_proxy_copies_its_value_here(values):
     shallow, deep = copy.copy(xs), copy.deepcopy({"k": xs})
     assert type(shallow) is list and shallow == xs.fetch()
     assert type(deep["k"]) is list and len(deep["k"]) == 200_000
+
+
+def test_augmented_assignment_changes_the_remote_object_in_place(target):
+    """Hunt 13 C11 (silent; ThinkBayes2's ``pmf *= likelihood`` inside an update function, under
+    none): ``x *= 2`` on a proxy made a new remote object, so the caller's name for it kept the
+    old values. In place now, as plainly, and ``x`` stays the same proxy; an object without
+    in-place operators (a tuple) gives a new one, as plainly."""
+    ns: dict = {}
+    target.run("import numpy as np\na = np.ones(3)\nlst = [1, 1]\nt = (1,)", ns, download="none")
+    a, lst, t = ns["a"], ns["lst"], ns["t"]
+    assert all(isinstance(v, RemoteObject) for v in (a, lst, t))
+
+    def scale(x):
+        x *= 2
+        return x
+
+    assert scale(a) is a and a.fetch().tolist() == [2.0, 2.0, 2.0]
+    alias = lst
+    alias += [2]
+    assert alias is lst and lst.fetch() == [1, 1, 2]
+    before = t
+    t += (2,)
+    assert t is not before and before.fetch() == (1,)
+    assert (t.fetch() if isinstance(t, RemoteObject) else t) == (1, 2)

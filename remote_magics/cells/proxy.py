@@ -429,6 +429,19 @@ def _binary(name: str, reflected: bool):
     return method
 
 
+def _inplace(name: str):
+    op = "i" + name.rstrip("_")
+
+    def method(self, other):
+        # `x *= 2` where x is a proxy (a caller's Pmf, under none): changed there in place, as
+        # plainly, and x stays this proxy; an object without in-place operators gives a new one
+        reply = self._request("binop", name=op, args=(other,))
+        if reply.content.get("same"):
+            return self
+        return self._decode(reply.content["output"], reply.frames)
+    return method
+
+
 def _unary(name: str):
     def method(self):
         return self._operate("unop", name=name)
@@ -438,6 +451,7 @@ def _unary(name: str):
 for _dunder, _name in _BINARY.items():
     setattr(RemoteObject, f"__{_dunder}__", _binary(_name, False))
     setattr(RemoteObject, f"__r{_dunder}__", _binary(_name, True))
+    setattr(RemoteObject, f"__i{_dunder}__", _inplace(_name))
 for _name in _COMPARE:
     setattr(RemoteObject, f"__{_name}__", _binary(_name, False))
 for _name in _UNARY:

@@ -24,6 +24,9 @@ from . import store, tracebacks
 BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_",
           "xor", "lshift", "rshift", "eq", "ne", "lt", "le", "gt", "ge")
 UNARY = ("neg", "pos", "abs", "invert")
+#: In-place operator names (``x *= 2`` on a proxy): each a function of :mod:`operator`.
+INPLACE = ("iadd", "isub", "imul", "itruediv", "ifloordiv", "imod", "ipow", "imatmul", "iand",
+           "ior", "ixor", "ilshift", "irshift")
 #: Rows (items) a preview shows.
 PREVIEW_ROWS = 10
 #: Characters of a preview's text, at most.
@@ -117,6 +120,10 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     elif op == "iter":
         result = iter(obj)
         policy["download"] = "none"
+    elif op == "binop" and name in INPLACE:  # `pmf *= likelihood` in a plain cell
+        result = getattr(operator, name)(obj, args[0])
+        if result is obj:  # changed in place, as plainly: the proxy stays the same object
+            return {"status": "ok", "same": True}
     elif op == "binop":
         result = _binop(obj, name, args[0])
     elif op == "unop":
