@@ -150,7 +150,9 @@ threading.Thread(target=later, daemon=True).start()
 def test_a_threads_output_between_cells_is_shown_marked_late_under_the_next_cell(engine):
     ns: dict = {}
     engine.run(THREAD, ns, download="none")
-    ns["go"].set()  # a live operation: the thread prints during it, or after it
+    # a request that shows nothing: the thread prints during it, or after it (a live
+    # operation would show it now: a plain cell calling a proxy shows its output)
+    engine.run("go.set()", ns, on_output=None)
     shown: list = []
     engine.run("done.wait(60)", ns, on_output=shown.append)
     text = _texts(shown)
@@ -185,8 +187,7 @@ def test_a_forked_childs_output_after_its_cell_reaches_the_notebook_marked_late(
 def test_late_output_waits_for_a_request_that_shows_output(engine):
     ns: dict = {}
     engine.run(THREAD, ns, download="none")
-    ns["go"].set()
-    engine.run("done.wait(60)", ns, on_output=None)  # shows nothing: it keeps it
+    engine.run("go.set()\ndone.wait(60)", ns, on_output=None)  # shows nothing: it keeps it
     engine.info()
     shown: list = []
     engine.run("pass", {}, on_output=shown.append)
