@@ -101,13 +101,19 @@ def test_streams_the_cell_replaced_make_no_quiet_reply(engine):
     assert _run(engine, "pass")[0].get(protocol.QUIET) is True  # ours again: quiet again
 
 
-def test_a_quiet_cell_shows_late_output_the_connection_kept(engine):
+def _thread_output_kept(engine) -> dict:
+    """A remote cell's thread prints after its cell ended, during a request that shows nothing:
+    the connection keeps that output (it is its first cell's). The names, ``done`` a proxy."""
     ns: dict = {}
     engine.run("import threading\ngo, done = threading.Event(), threading.Event()\n"
                "def later():\n    go.wait(60)\n    print('printed by the thread')\n    done.set()\n"
                "threading.Thread(target=later, daemon=True).start()", ns, download="none")
-    # shows nothing: the connection keeps it (the thread's output is its first cell's)
     engine.run("go.set()\ndone.wait(60)", ns, on_output=None)
+    return ns
+
+
+def test_a_quiet_cell_shows_late_output_the_connection_kept(engine):
+    _thread_output_kept(engine)
     engine.info()
     content, text = _run(engine, "pass")
     assert LATE_MARKER + "printed by the thread\n" in text
@@ -116,11 +122,7 @@ def test_a_quiet_cell_shows_late_output_the_connection_kept(engine):
 def test_a_plain_cell_calling_a_proxy_shows_late_output_the_connection_kept(engine, capsys):
     """A live operation shows what it prints (hunt 13 C2), so late output kept until then shows
     in that cell too, marked late, as it would under the next remote cell."""
-    ns: dict = {}
-    engine.run("import threading\ngo, done = threading.Event(), threading.Event()\n"
-               "def later():\n    go.wait(60)\n    print('printed by the thread')\n    done.set()\n"
-               "threading.Thread(target=later, daemon=True).start()", ns, download="none")
-    engine.run("go.set()\ndone.wait(60)", ns, on_output=None)
+    ns = _thread_output_kept(engine)
     capsys.readouterr()
     assert ns["done"].is_set() is True  # a live operation: the kept output shows with it
     assert LATE_MARKER + "printed by the thread\n" in capsys.readouterr().out

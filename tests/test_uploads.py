@@ -29,6 +29,14 @@ def kept_on_engine(target) -> int:
     return target.info()["kept"][0]
 
 
+def kept_once_released(run, target) -> int:
+    """The copies the engine keeps once earlier tests' released arrays are gone there too (the
+    releases go with the next request)."""
+    gc.collect()
+    assert run("%%remote\npass").error_in_exec is None
+    return kept_on_engine(target)
+
+
 @pytest.fixture
 def array(shell, run):
     """A fresh 16 MB array named ``a`` in the notebook; gone (and released) afterwards."""
@@ -206,9 +214,7 @@ def test_a_big_array_a_cell_made_is_not_uploaded_by_the_cells_that_read_it(shell
     too (ThinkStats2's 189 MB frame went up again for every cell). A change on either side
     is seen: the notebook's is uploaded, the engine's copy refused and replaced in the cell."""
     pd = pytest.importorskip("pandas")
-    gc.collect()
-    assert run("%%remote\npass").error_in_exec is None
-    before = kept_on_engine(target)
+    before = kept_once_released(run, target)
     shell.user_ns["N"] = N
     try:
         assert run("%%remote --download=all\nimport numpy as np, pandas as pd\n"
@@ -252,9 +258,7 @@ def test_a_kept_download_the_notebook_does_not_take_is_released(
         shell, run, target, monkeypatch):
     # a reply's array that does not end up held here (inside an object that fails to unpickle
     # here; one this process cannot watch) must not stay kept on the engine
-    gc.collect()
-    assert run("%%remote\npass").error_in_exec is None
-    before = kept_on_engine(target)
+    before = kept_once_released(run, target)
     shell.user_ns["N"] = N
     try:
         assert run("%%remote --download=all\nimport numpy as np\n"
@@ -280,9 +284,7 @@ def test_a_kept_download_the_notebook_does_not_take_is_released(
 
 
 def test_kept_copy_is_released_when_the_local_array_dies(shell, run, target):
-    gc.collect()
-    assert run("%%remote\npass").error_in_exec is None  # earlier tests' releases go first
-    before = kept_on_engine(target)
+    before = kept_once_released(run, target)
     shell.user_ns["a"] = np.arange(N, dtype=np.float64)
     assert run("%%remote\ns = float(a[0])").error_in_exec is None
     assert kept_on_engine(target) == before + 1

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..engine import pages
-from ..engine.kept import KEEP_BYTES
+from ..engine.kept import KEEP_BYTES, memory_of
 from ..wire import serialize
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class Uploads:
     def reduce(self, array: Any, target: Any) -> Any:
         """A reference to ``target``'s copy of ``array`` when it is unchanged, else an upload
         that ``target`` keeps; ``NotImplemented`` for an array that cannot be kept."""
-        if array.dtype.hasobject or not (array.flags.c_contiguous or array.flags.f_contiguous):
+        if memory_of(array) is None:  # references, or not in one piece: it goes as usual
             return NotImplemented
         with self.lock:
             record = self.current(array)
@@ -177,8 +177,7 @@ class Uploads:
         own (under ``token``): watched from now, so a later run that reads it unchanged sends a
         reference. False when it cannot be watched here (the engine's copy is then released)."""
         ndarray = _ndarray()
-        if ndarray is None or type(array) is not ndarray or array.dtype.hasobject \
-                or not (array.flags.c_contiguous or array.flags.f_contiguous):
+        if ndarray is None or type(array) is not ndarray or memory_of(array) is None:
             return False
         with self.lock:
             record = self.current(array)

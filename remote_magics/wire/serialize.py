@@ -1955,14 +1955,14 @@ def _of_a_python_subclass(obj: Any) -> Any:
         return NotImplemented
     if not isinstance(reduced, tuple) or len(reduced) < 2:
         return NotImplemented
-    if names and len(reduced) > 2:
-        reduced = (*reduced[:2], _with_interned(reduced[2], names), *reduced[3:])
-    if delegating and len(reduced) > 2 and reduced[2] is not None and len(reduced) < 6:
-        reduced = (*reduced, *(None,) * (5 - len(reduced)), set_plain_state)
     if own_new and reduced[0] is copyreg.__newobj__:
         reduced = (new_object, *reduced[1:])
     if borrowed and attributes and (len(reduced) < 3 or reduced[2] is None):
         reduced = (reduced[0], reduced[1], dict(attributes), *reduced[3:])
+    if names and len(reduced) > 2:
+        reduced = (*reduced[:2], _with_interned(reduced[2], names), *reduced[3:])
+    if delegating and len(reduced) > 2 and reduced[2] is not None and len(reduced) < 6:
+        reduced = (*reduced, *(None,) * (5 - len(reduced)), set_plain_state)
     return reduced
 
 
@@ -2111,10 +2111,9 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
         return NotImplemented
     if obj.dtype.hasobject:  # references, not memory: as numpy pickles it
         arrays = None
-    memory = _memory_of(obj)
+    memory = _memory_of(obj) if arrays is not None else None
     if obj.base is None:
-        if arrays is not None and (obj.flags.c_contiguous or obj.flags.f_contiguous):
-            arrays.setdefault(id(memory), []).append(obj)
+        _may_hold_views(arrays, memory, obj)
         return NotImplemented
     low, high = numpy.lib.array_utils.byte_bounds(obj) if hasattr(
         numpy.lib, "array_utils") else numpy.byte_bounds(obj)
@@ -2141,16 +2140,23 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
             if candidate is not obj and start <= low and high <= start + candidate.nbytes:
                 owner = candidate
                 break
-    if owner is None:
-        if arrays is not None and (obj.flags.c_contiguous or obj.flags.f_contiguous):
-            arrays.setdefault(id(memory), []).append(obj)  # it goes as an array of its own:
-        return NotImplemented  # a later view may be of it
+    if owner is None:  # it goes as an array of its own
+        _may_hold_views(arrays, memory, obj)
+        return NotImplemented
     offset = obj.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
     layout = (obj.shape, obj.strides, obj.dtype, offset, bool(obj.flags.writeable))
     if name is not None:  # the receiver's own array, if it is laid out as ours: else a copy
         whole = (owner.shape, owner.strides, owner.dtype.str)
         return held_array_view, (name, whole, layout, None if same else _values_of(obj))
     return array_view, (owner, layout)
+
+
+def _may_hold_views(arrays: dict | None, memory: Any, obj: Any) -> None:
+    """Note ``obj``, pickled as an array of its own, in :func:`_as_view`'s ``arrays``: a view
+    pickled later may go as a view of it (one laid out in a row: the receiver makes the view
+    from its bytes)."""
+    if arrays is not None and (obj.flags.c_contiguous or obj.flags.f_contiguous):
+        arrays.setdefault(id(memory), []).append(obj)
 
 
 def views_last(names: Sequence[str], values: Mapping[str, Any]) -> list[str]:
