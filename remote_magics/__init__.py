@@ -55,10 +55,11 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magics``: register the magics."""
-    from .magics import RemoteMagics, flush_all_releases
+    from .magics import RemoteMagics, count_async_checks, flush_all_releases
     from .wire import sources
 
     ipython.register_magics(RemoteMagics)
+    count_async_checks(ipython)  # a remote cell's compile-time warnings show as often as plainly
     sources.label_cells(ipython.compile)  # tracebacks through remote cells' functions: 'Cell In[3]'
     if flush_all_releases not in ipython.events.callbacks["post_execute"]:
         ipython.events.register("post_execute", flush_all_releases)
@@ -66,7 +67,9 @@ def load_ipython_extension(ipython: Any) -> None:
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext remote_magics``: stop flushing releases after cells."""
-    from .magics import flush_all_releases
+    from .magics import flush_all_releases, stop_counting_async_checks
+
+    stop_counting_async_checks(ipython)
 
     if flush_all_releases in ipython.events.callbacks["post_execute"]:
         ipython.events.unregister("post_execute", flush_all_releases)

@@ -101,6 +101,55 @@ def _clock(when: float | None) -> str:
 _IPYTHON_SYNTAX = re.compile(r"\?|^[ \t]*(?:[%!,;/]|>>>|\.\.\.|In \[)|=[ \t]*[%!]", re.MULTILINE)
 
 
+class AsyncChecks:
+    """The shell's ``should_run_async``, counting how many times it was asked about the cell
+    that runs now (installed by ``%load_ext``, :func:`count_async_checks`).
+
+    Each time IPython asks whether a cell awaits, it compiles the cell (as ``<>``), and the
+    compiler's warnings (``"is" with a literal``, ``assertion is always true``) show each time:
+    ipykernel asks twice before a plain cell runs, IPython's terminal once. A ``%%remote``
+    cell's body was never asked about, so the magic asks as many times itself
+    (:meth:`ask_for`): the notebook shows the same lines a plain cell shows before it runs.
+    """
+
+    def __init__(self, original: Callable[..., bool]) -> None:
+        self.original = original
+        self.cell: str | None = None
+        self.count = 0
+
+    def __call__(self, raw_cell: str, **options) -> bool:
+        if raw_cell is self.cell or raw_cell == self.cell:
+            self.count += 1
+        else:
+            self.cell, self.count = raw_cell, 1
+        return self.original(raw_cell, **options)
+
+    def ask_for(self, body: str, code: str) -> None:
+        """Ask about ``body`` (as Python: ``code``) as often as the running cell was asked
+        about: its compile-time warnings show in the notebook, as many times as plainly."""
+        if self.cell is None or body.strip() not in self.cell:  # not asked about this cell:
+            return                                               # a run_cell_magic call, say
+        for _ in range(self.count):
+            try:
+                self.original(body, transformed_cell=code)
+            except Exception:  # noqa: BLE001 - IPython's own check; the run reports the cell
+                return
+
+
+def count_async_checks(shell) -> None:
+    """Put an :class:`AsyncChecks` in front of ``shell.should_run_async`` (once)."""
+    if not isinstance(getattr(shell, "should_run_async", None), AsyncChecks) \
+            and callable(getattr(shell, "should_run_async", None)):
+        shell.should_run_async = AsyncChecks(shell.should_run_async)
+
+
+def stop_counting_async_checks(shell) -> None:
+    """Undo :func:`count_async_checks`."""
+    checks = shell.__dict__.get("should_run_async")
+    if isinstance(checks, AsyncChecks):
+        del shell.should_run_async
+
+
 def python_of(shell, cell: str) -> str:
     """The cell body as the Python that IPython would run (``%magic`` and ``!cmd`` turned into calls).
 
@@ -362,6 +411,9 @@ class RemoteMagics(Magics):
         plain cell's syntax error (``Cell In[7], line 1``, the line, a caret) when it does not
         parse, before anything is sent."""
         code = python_of(self.shell, cell)
+        checks = getattr(self.shell, "should_run_async", None)
+        if isinstance(checks, AsyncChecks):
+            checks.ask_for(cell, code)
         try:
             capture.analyze(code)
         except SyntaxError as err:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import warnings
 from textwrap import dedent
 
 import pytest
@@ -933,3 +934,19 @@ def test_the_in_place_change_walk_meets_every_inner_node_in_ast_walks_order() ->
         assert capture._inner_nodes(tree) == expected
     names = analyze(odd).maybe_changed
     assert {"lst", "d", "obj", "w", "z", "aug", "r", "q", "star", "kw2", "s"} <= set(names)
+
+
+
+def test_the_analysis_shows_none_of_the_parsers_warnings():
+    """The parser warns about ``"\\d"`` (a DeprecationWarning before Python 3.12, a
+    SyntaxWarning since, shown as ``<cell>:2:``): the analysis of a remote cell must not add a
+    line a plain cell does not show (IPython's checks and the run show theirs)."""
+    code = r'''import re
+pattern = re.compile("\d+")
+get_ipython().run_line_magic("timeit", 're.compile("\\w")')
+'''
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        names = analyze(code)
+    assert "pattern" in names.writes
+    assert [str(w.message) for w in shown] == []

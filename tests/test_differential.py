@@ -8,6 +8,8 @@ whose cells run offline and exercise most (plots, groupby, strings, timestamps, 
 """
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests import differential
@@ -463,3 +465,19 @@ def test_what_a_function_that_stayed_remote_prints_or_draws_shows_in_the_plain_c
     function of a ``none`` cell; an object over ``small``'s limit) runs it there, and what it
     printed was lost; a figure it drew came out with the next remote cell."""
     assert_same_every_way(PROXY_CALLS, tmp_path, ("none", "small"))
+
+
+def test_compile_time_warnings_show_as_often_as_in_a_plain_kernel(tmp_path):
+    """A plain ipykernel compiles a cell as ``<>`` twice before it runs it (asking whether it
+    awaits), and each compile shows the compiler's warnings; a ``%%remote`` cell showed only the
+    engine's own compile's lines. The file a kernel names its cells after differs by process,
+    so this compares the text with that name normalised (the harness drops such cells)."""
+    cells = ["x = 'ab'\nif x is 'ab':\n    print('same')\nassert (x, 'never empty')\n", "x"]
+    cell_file = re.compile(r"/tmp/ipykernel_\d+/")
+    shown = {}
+    for mode in ("plain", "all", "kernel"):
+        run = differential.run(cells, mode, tmp_path)
+        shown[mode] = [cell_file.sub("CELL/", outcome.text) for outcome in run.outcomes]
+    assert shown["plain"][0].count('<>:2: SyntaxWarning: "is" with a literal') == 2
+    assert shown["all"] == shown["plain"]
+    assert shown["kernel"] == shown["plain"]

@@ -3,7 +3,7 @@ remote kernel: issue 13's reproductions, each run every way by the ``parity`` fi
 (tests/parity.py)."""
 from __future__ import annotations
 
-from tests.parity import parity, parity_kernel  # noqa: F401 - the harness's fixtures
+from tests.parity import parity, parity_kernel, run_shell  # noqa: F401 - the harness's fixtures
 
 
 # -- cause 1: in-place changes come back ----------------------------------------------------------
@@ -1018,3 +1018,23 @@ def test_a_subclass_a_remote_cell_defines_is_the_one_its_base_registered(parity)
             "print(sorted(Plugin.registry), Plugin.registry['CSV'] is CSV,\n"
             "      isinstance(Plugin.registry['CSV'](), CSV))"],
            ways=("plain", "all", "small", "kernel"))
+
+
+
+def test_compile_time_warnings_show_as_often_as_in_ipythons_own_shell(shell, target):
+    """IPython's own shell (a terminal's) compiles a cell as ``<>`` once before it runs it,
+    asking whether it awaits, and that compile shows the compiler's warnings; a remote cell
+    showed only the engine's own compile's lines. (The cell file's name differs here, the test
+    shell naming it by the raw cell: test_differential compares whole texts under ipykernel.)"""
+    cells = ["x = 'ab'\nif x is 'ab':\n    print('same')", "assert (x, 'never empty')\ny = 1"]
+
+    def asked(trace) -> list[list[str]]:
+        return [[line for line in cell.stderr.splitlines() if line.startswith("<>:")]
+                for cell in trace.cells]
+
+    plain = asked(run_shell(shell, cells, "plain"))
+    assert plain == [['<>:2: SyntaxWarning: "is" with a literal. Did you mean "=="?'],
+                     ["<>:1: SyntaxWarning: assertion is always true, perhaps remove "
+                      "parentheses?"]]
+    for way in ("all", "none"):
+        assert asked(run_shell(shell, cells, way, target.name)) == plain, way

@@ -21,6 +21,7 @@ import io
 import re
 import string
 import tokenize
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -74,6 +75,17 @@ class CellNames:
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
+def _parse(code: str, filename: str, mode: str) -> Any:
+    """The syntax tree of ``code``, with the parser's warnings (Python 3.12's ``invalid escape
+    sequence``) kept quiet: the cell shows the warnings IPython's checks and the run itself
+    give, as plainly, never one more from this analysis."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SyntaxWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)  # the same warning before 3.12
+        # dont_inherit: this module's own __future__ imports must not change how it parses.
+        return compile(code, filename, mode, flags=_PARSE_FLAGS, dont_inherit=True)
+
+
 @lru_cache(maxsize=512)
 def analyze(code: str) -> CellNames:
     """Analyse one cell's source (IPython syntax already transformed to Python).
@@ -81,8 +93,7 @@ def analyze(code: str) -> CellNames:
     Raises Python's own ``SyntaxError`` when the code does not parse. Results are cached, since
     the magic analyses the same cell text again on every run.
     """
-    # dont_inherit: this module's own __future__ imports must not change how the cell parses.
-    tree = compile(code, "<cell>", "exec", flags=_PARSE_FLAGS, dont_inherit=True)
+    tree = _parse(code, "<cell>", "exec")
     walker = _Walker()
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
@@ -644,7 +655,7 @@ class _Walker:
             self.star_import = True
         for code, mode, binds in _code_in_strings(node):
             try:
-                tree = compile(code, "<string>", mode, flags=_PARSE_FLAGS, dont_inherit=True)
+                tree = _parse(code, "<string>", mode)
             except (SyntaxError, ValueError):
                 continue
             body = tree.body if mode == "exec" else [tree.body]
