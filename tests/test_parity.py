@@ -1033,8 +1033,8 @@ def test_compile_time_warnings_show_as_often_as_in_ipythons_own_shell(shell, tar
                 for cell in trace.cells]
 
     plain = asked(run_shell(shell, cells, "plain"))
-    assert plain == [['<>:2: SyntaxWarning: "is" with a literal. Did you mean "=="?'],
-                     ["<>:1: SyntaxWarning: assertion is always true, perhaps remove "
-                      "parentheses?"]]
+    assert [len(lines) for lines in plain] == [1, 1]
+    assert plain[0][0].startswith('<>:2: SyntaxWarning: "is" with')  # 3.12: with 'str' literal
+    assert plain[1][0].startswith("<>:1: SyntaxWarning: assertion is always true")
     for way in ("all", "none"):
         assert asked(run_shell(shell, cells, way, target.name)) == plain, way
