@@ -15,8 +15,8 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
 from . import channels, connecting, jobs, packages, pool, targets
-from .cells import capture, display
-from .cells.proxy import RemoteObject, format_size
+from .cells import capture, display, runner
+from .cells.proxy import RemoteObject, format_size, owner_of
 from .client import handshake
 from .errors import CellSyntaxError, RemoteError, RemoteTimeout
 from .wire import protocol
@@ -123,6 +123,14 @@ class AsyncChecks:
         else:
             self.cell, self.count = raw_cell, 1
         return self.original(raw_cell, **options)
+
+    def typed(self, body: str) -> str:
+        """``body`` as the user typed it: the running cell after its magic line (IPython hands
+        a cell magic its body with a newline added); ``body`` itself when unsure."""
+        if self.cell is None or body.strip() not in self.cell:
+            return body
+        rest = self.cell.lstrip("\r\n").partition("\n")[2]
+        return rest if rest.strip() == body.strip() else body
 
     def ask_for(self, body: str, code: str) -> None:
         """Ask about ``body`` (as Python: ``code``) as often as the running cell was asked
@@ -289,7 +297,7 @@ class RemoteMagics(Magics):
     def _restart(self, name: str, timeout: float) -> None:
         target = targets.registry.get(name)
         lost = sorted(key for key, value in self.shell.user_ns.items()
-                      if isinstance(value, RemoteObject) and value.owner is target
+                      if isinstance(value, RemoteObject) and owner_of(value) is target
                       and not _output_history(key))
         target.restart(timeout=timeout)
         print(f"Restarted target '{target.name}': {_where(target)}.")
@@ -414,6 +422,7 @@ class RemoteMagics(Magics):
         checks = getattr(self.shell, "should_run_async", None)
         if isinstance(checks, AsyncChecks):
             checks.ask_for(cell, code)
+            runner.typed_as(code, checks.typed(cell))  # its file is named as a plain cell's
         try:
             capture.analyze(code)
         except SyntaxError as err:

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from . import targets
 from .cells import capture, display
-from .cells.proxy import RemoteObject
+from .cells.proxy import fetch
 from .cells.runner import RunResult
 from .client.connection import Pending, wait_all
 from .engine.tasks import MAP_ITEM_NOTE, map_chunk
@@ -173,7 +173,7 @@ def _bounds(length: int, parts: int) -> list[tuple[int, int]]:
 
 def concat(values: Sequence, name: str = "value") -> Any:
     """The members' values of one name joined in order (lists, tuples, arrays, pandas objects)."""
-    values = [v.fetch() if isinstance(v, RemoteObject) else v for v in values]
+    values = [fetch(v) for v in values]
     kinds = {type(v) for v in values}
     modules = {k.__module__.split(".")[0] for k in kinds}
     if modules == {"numpy"}:

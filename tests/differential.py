@@ -22,6 +22,8 @@ cells that draw unseeded random numbers still compare. What is compared:
 Normalised, and why:
 
 - object addresses (``0x7f...``): they differ every run;
+- the folder ipykernel names a cell's code after (``/tmp/ipykernel_4242/``, by its process id),
+  which a warning's line shows: without it every cell that warns was dropped as unstable;
 - a cell whose plain run fails (offline, or data the corpus lacks) is compared as any other:
   the remote run must fail with the same error class, after printing the same;
 - cells (and names after the run) whose two plain runs differ: unseeded randomness or timings;
@@ -64,6 +66,8 @@ MODES = ("all", "small", "kernel", "none")
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+#: The folder ipykernel names a cell's code after (its process id): a warning's line shows it.
+_CELL_FOLDER = re.compile(r"ipykernel_\d+/")
 _FENCE = re.compile(r"```python\n(.*?)```", re.S)
 
 
@@ -94,11 +98,13 @@ def _differential_digest(value, depth=0):
     kind = type(value)
     if kind.__module__.startswith("remote_magics") and any(
             base.__name__ == "RemoteObject" for base in kind.__mro__):  # an iterator's too
+        from remote_magics.cells import proxy  # the proxy's own, whatever its value's names
         try:
-            value = value.fetch()
+            value = proxy.fetch(value)
         except Exception:  # it cannot come here (an open connection): only its type compares
-            # type_name leaves builtins without their module: as the plain digest names them
-            named = value.type_name if "." in value.type_name else "builtins." + value.type_name
+            # the type leaves builtins without their module: as the plain digest names them
+            kind = value._descriptor["type"]
+            named = kind if "." in kind else "builtins." + kind
             return "unpicklable " + named
         kind = type(value)
     name = kind.__module__ + "." + kind.__qualname__
@@ -242,6 +248,7 @@ def _outcome(cell: nbformat.NotebookNode) -> Outcome:
             if not any(m.startswith("image/") for m in data):  # a table shows as HTML too
                 parts += [data[mime] + "\n" for mime in ("text/plain", "text/html") if mime in data]
     text = _ADDRESS.sub("0xADDR", _ANSI.sub("", "".join(parts)))
+    text = _CELL_FOLDER.sub("ipykernel_PID/", text)
     return Outcome(text, image, error, tuple(notes))
 
 

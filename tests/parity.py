@@ -307,7 +307,7 @@ def _home(value: Any, fetched: dict[int, Any]) -> Any:
     """A proxy's value, fetched (once per proxy, kept in ``fetched``): a name ``small`` keeps
     remote (too big) compares by its value, since keeping it there is what the policy asks;
     anything else as it is."""
-    from remote_magics.cells.proxy import RemoteObject
+    from remote_magics.cells.proxy import RemoteObject, fetch
 
     from remote_magics.errors import ProxyError
 
@@ -315,9 +315,9 @@ def _home(value: Any, fetched: dict[int, Any]) -> Any:
         return value
     if id(value) not in fetched:
         try:
-            fetched[id(value)] = value.fetch(timeout=60)
+            fetched[id(value)] = fetch(value, timeout=60)
         except ProxyError:  # what cannot travel (an open file) stays remote: its kind alone
-            fetched[id(value)] = Unfetchable(value.type_name)
+            fetched[id(value)] = Unfetchable(value._descriptor["type"])
     return fetched[id(value)]
 
 

@@ -481,3 +481,41 @@ def test_compile_time_warnings_show_as_often_as_in_a_plain_kernel(tmp_path):
     assert shown["plain"][0].count('<>:2: SyntaxWarning: "is" with') == 2  # 3.12: 'str' literal
     assert shown["all"] == shown["plain"]
     assert shown["kernel"] == shown["plain"]
+
+
+WARNINGS = [
+    "import warnings\nimport numpy as np\ndef f():\n    warnings.warn('careful')",
+    "f()",
+    "np.array([1.0]) / 0",
+    "where = %pwd\nnp.array([2.0]) / 0",
+    "np.set_printoptions(precision=3)\nf()\nnp.array([3.0]) / 0\n",
+    "# plain\nf()",
+]
+
+
+def test_a_warning_names_the_cell_as_a_plain_kernel_does(tmp_path):
+    """A warning shows the file of the line that warned, which ipykernel names by a hash of the
+    text the user typed; a remote cell's file was named by the Python it ran (with the newline
+    IPython adds to a magic's body, ``%pwd`` turned into a call), so every warning's line
+    differed."""
+    assert_same_every_way(WARNINGS, tmp_path, ("all", "none"))
+
+
+SHADOWED = [
+    "class Body:\n    def __init__(self):\n        self.target, self.owner = 'moon', 'nasa'\n"
+    "        self.shape, self.reason, self.dtype = 'sphere', 'science', 'rock'\n"
+    "    def check(self):\n        return 'ok'\n    def fetch(self, what):\n        return what * 2\n"
+    "b = Body()",
+    "# plain\nprint(b.target, b.owner, b.shape, b.reason, b.dtype, b.check(), b.fetch(4))",
+    "# plain\nb.target = 'mars'\nb.target",
+    "import pandas as pd\ns = pd.Series(dict(s=0.9, i=0.1))",
+    "# plain\nprint(s.dtype == 'float64', s.shape)",
+]
+
+
+def test_a_values_attributes_named_as_a_proxys_own_are_the_values(tmp_path):
+    """Hunt 14 C3 (silent): an object that stayed remote (every one under ``none``) answered
+    ``target``, ``owner``, ``shape``, ``reason``, ``dtype``, ``check()``, ``fetch()`` with its
+    proxy's own attributes (``b.target`` was the target's name, a Series' ``dtype`` the text
+    ``'float64'``, which pandas failed on); the value's own attribute is what it gives now."""
+    assert_same_every_way(SHADOWED, tmp_path, ("none", "small"))

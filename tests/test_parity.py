@@ -1038,3 +1038,29 @@ def test_compile_time_warnings_show_as_often_as_in_ipythons_own_shell(shell, tar
     assert plain[1][0].startswith("<>:1: SyntaxWarning: assertion is always true")
     for way in ("all", "none"):
         assert asked(run_shell(shell, cells, way, target.name)) == plain, way
+
+
+def test_a_first_attribute_set_on_a_function_comes_back(parity):
+    """Hunt 14 C1 (silent; ModSimPy's run_solve_ivp sets ``event_func.terminal = True`` on the
+    notebook's event function): a function with no attributes, closure or changeable default
+    was not watched, so an attribute a remote cell gave it was lost."""
+    parity(["def event_func(t, y):\n    return y",
+            "def run_solve(event, direction=0):\n    if not hasattr(event, 'terminal'):\n"
+            "        event.terminal = True\n    run_solve.calls = 1\n    return event.terminal",
+            "run_solve(event_func)",
+            "getattr(event_func, 'terminal', 'missing'), getattr(run_solve, 'calls', 'missing')",
+            "def later():\n    pass\nlater.__defaults__ = ()\nevent_func.__defaults__ = (1,)",
+            "event_func.__defaults__"])
+
+
+def test_a_small_array_that_crossed_owns_its_memory(parity):
+    """Hunt 14 C4 (loud; the Kalman book's arrays): an array rebuilt over a received buffer did
+    not own its memory, so ``arr.resize(12)`` raised "cannot resize this array: it does not own
+    its data", and a view the cell made of it had another ``base``."""
+    parity(["import numpy as np\narr = np.arange(10.)\nview = arr[2:5]\ngrown = np.arange(4.)",
+            "arr.flags.owndata, arr.flags.writeable, view.base is arr",
+            "grown.resize(6, refcheck=False)\ngrown",
+            "m = np.ones((3, 4), order='F')\nm.flags.f_contiguous, m.flags.owndata"],
+           # not in ``kernel``: the harness brings its names in a pickle of its own, where a
+           # view goes as a copy (the cells' own answers there are compared all the same)
+           shared=[("view.base", "arr")], ways=("plain", "all", "small", "none"))

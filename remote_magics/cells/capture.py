@@ -78,12 +78,21 @@ _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 def _parse(code: str, filename: str, mode: str) -> Any:
     """The syntax tree of ``code``, with the parser's warnings (Python 3.12's ``invalid escape
     sequence``) kept quiet: the cell shows the warnings IPython's checks and the run itself
-    give, as plainly, never one more from this analysis."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", SyntaxWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)  # the same warning before 3.12
+    give, as plainly, never one more from this analysis.
+
+    Not ``catch_warnings``: changing the filters makes Python forget which warnings it showed
+    already, and IPython's "To exit: use 'exit'" would show again at every ``sys.exit()``.
+    """
+    shown, warnings.showwarning = warnings.showwarning, _not_shown
+    try:
         # dont_inherit: this module's own __future__ imports must not change how it parses.
         return compile(code, filename, mode, flags=_PARSE_FLAGS, dont_inherit=True)
+    finally:
+        warnings.showwarning = shown
+
+
+def _not_shown(*_args: Any, **_kwargs: Any) -> None:
+    return None
 
 
 @lru_cache(maxsize=512)

@@ -10,11 +10,11 @@ an async job runs on the target they wait for it (tab completion and previews do
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..client.connection import Reply, job_queue_of_thread
 from ..client.handshake import across_versions, bytecode_barrier
-from ..errors import ProxyError, RemoteError, SerializationError
+from ..errors import RemoteError, SerializationError
 from ..wire import protocol, serialize
 from . import display
 
@@ -27,12 +27,13 @@ PREVIEW_TIMEOUT = 10.0
 def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             name: str | None = None, args: tuple = (), kwargs: dict | None = None,
             chunk: int | None = None, timeout: float | None = None,
-            patience: float | None = None, names: dict | None = None) -> Reply:
+            patience: float | None = None, names: dict | None = None,
+            check_proxies: Callable[[list], None] | None = None) -> Reply:
     """Send one operation on the object ``object_id`` of ``target``; its reply (raises RemoteError).
 
     It waits its turn behind the target's jobs (as every Target request does). ``patience``
-    gives up without interrupting the kernel, for previews and completions. A proxy among the
-    arguments must live on the same target. ``names``: for a call, the notebook's values of
+    gives up without interrupting the kernel, for previews and completions. The proxies among
+    the arguments go to ``check_proxies`` (they must live on the same target). ``names``: for a call, the notebook's values of
     the globals the function reads (see :meth:`.proxy.RemoteObject.__call__`).
     """
     if job_queue_of_thread() is not None:
@@ -55,11 +56,8 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
                                          across_versions(err, barrier)) from None
             except Exception as err:
                 raise SerializationError(f"an argument of {op}", (args, kwargs), err) from err
-        for other in noted:
-            other.check()
-            if other.owner is not target:
-                raise ProxyError(f"an argument is a proxy on target '{other.target}', and this "
-                                 f"proxy lives on '{target.name}'; .fetch() one of them first")
+        if noted and check_proxies is not None:
+            check_proxies(noted)
         content["nframes"] = len(frames)
     # what the code it runs prints or shows appears in the cell, as it would plainly (a
     # function that stayed remote, called from a plain cell); previews and completions are

@@ -18,7 +18,7 @@ from ..client.connection import LookupAnswer
 from ..client.handshake import across_versions, bytecode_barrier
 from ..wire import serialize
 from . import capture, runner
-from .proxy import RemoteObject
+from .proxy import RemoteObject, globals_read
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ def _runs_dynamic(value: Any, namespace: Mapping[str, Any]) -> bool:
     if isinstance(value, types.FunctionType):
         return value.__globals__ is namespace and _calls_dynamic(value.__code__)
     if isinstance(value, RemoteObject):  # a function or class that stayed remote: its code's
-        return not DYNAMIC_BUILTINS.isdisjoint(value.globals_read)
+        return not DYNAMIC_BUILTINS.isdisjoint(globals_read(value))
     kind = value if isinstance(value, type) else type(value)
     if kind.__module__ != "__main__":  # an installed class keeps its module's globals
         return False

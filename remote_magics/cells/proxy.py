@@ -6,8 +6,12 @@ by the proxy's download policy (small → value, big → a new proxy). Iteration
 :data:`.live.ITER_CHUNK` items per round trip. What stays local: ``isinstance`` (a proxy is a
 ``RemoteObject``), ``hash`` and ``is`` (identity of the proxy), ``repr`` (from the descriptor),
 the proxy's own attributes (``fetch``, ``release``, ``check``, ``target``, ``owner``,
-``type_name``, ``remote_len``, ``shape``, ``dtype``, ``nbytes``, ``reason``) and every name
-that starts with an underscore (tools probe such names: ``_repr_png_``, pandas' ``_typ``).
+``type_name``, ``globals_read``, ``remote_len``, ``shape``, ``dtype``, ``nbytes``, ``reason``:
+:data:`~..wire.protocol.PROXY_NAMES`) and every name that starts with an underscore (tools probe
+such names: ``_repr_png_``, pandas' ``_typ``). Where the remote value has an attribute of one of
+the proxy's own names (an object's ``target``, a Series' ``dtype``), the value's is what the
+proxy gives, as plainly; the module's functions (:func:`fetch`, :func:`owner_of`, ...) give the
+proxy's own then.
 """
 from __future__ import annotations
 
@@ -25,8 +29,6 @@ from . import live
 
 log = logging.getLogger(__name__)
 
-#: Instance attributes of RemoteObject itself; they are never forwarded.
-_LOCAL_NAMES = frozenset({"reason"})
 
 _BINARY = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "truediv",
            "floordiv": "floordiv", "mod": "mod", "pow": "pow", "matmul": "matmul",
@@ -82,7 +84,7 @@ class RemoteObject:
         self._descriptor = dict(descriptor)
         self._id: str = descriptor["id"]
         self._engine_id: str = target.engine_id  # a restarted kernel has a new engine id
-        self.reason = reason
+        self._reason = reason
         self._released = False
 
     @classmethod
@@ -152,73 +154,114 @@ class RemoteObject:
                        f"unpickled in this kernel ({type(err).__name__}: {err})")
 
     # --- the proxy's own attributes ------------------------------------------------------
+    # Each gives the remote value's attribute instead where the value has one of that name
+    # (the descriptor's ``shadows``): ``body.target`` is the body's, as plainly.
+
+    def _shadowed(self, name: str) -> bool:
+        shadows = self._descriptor.get("shadows")
+        return isinstance(shadows, list) and name in shadows
+
+    def _remote_attribute(self, name: str) -> Any:
+        try:
+            return self._operate("getattr", name=name)
+        except ProxyError as err:
+            raise GoneAttributeError(str(err)) from None
 
     @property
     def target(self) -> str:
         """The name of the target whose kernel holds the value."""
-        return self._target.name
+        return self._remote_attribute("target") if self._shadowed("target") else self._target.name
 
     @property
     def owner(self) -> Any:
         """The :class:`~remote_magics.targets.base.Target` whose kernel holds the value."""
-        return self._target
+        return self._remote_attribute("owner") if self._shadowed("owner") else self._target
 
     @property
     def type_name(self) -> str:
         """The remote value's type, as ``module.Class`` (builtins without a module)."""
+        if self._shadowed("type_name"):
+            return self._remote_attribute("type_name")
         return self._descriptor["type"]
 
     @property
     def globals_read(self) -> list[str]:
         """For a remote function, the global names its code reads or sets (for a cell's class or
         an object of one, its methods' code); else empty."""
-        found = self._descriptor.get("globals")
-        return [name for name in found if isinstance(name, str)] if isinstance(found, list) \
-            else []
+        if self._shadowed("globals_read"):
+            return self._remote_attribute("globals_read")
+        return globals_read(self)
 
     @property
     def remote_len(self) -> int | None:
         """``len()`` of the remote value when it has one (known without a round trip)."""
+        if self._shadowed("remote_len"):
+            return self._remote_attribute("remote_len")
         return self._descriptor.get("len")
 
     @property
     def shape(self) -> tuple | None:
-        """The remote value's shape, for array-likes."""
+        """The remote value's shape, for array-likes (the value's own, exactly)."""
         shape = self._descriptor.get("shape")
+        if shape is None and self._shadowed("shape"):
+            return self._remote_attribute("shape")
         return tuple(shape) if shape is not None else None
 
     @property
-    def dtype(self) -> str | None:
-        """The remote value's dtype, for array-likes."""
-        return self._descriptor.get("dtype")
+    def dtype(self) -> Any:
+        """The remote value's dtype, for array-likes: its text (``'float64'``) when the value
+        has none of its own; else the value's own (a numpy or pandas dtype)."""
+        return self._remote_attribute("dtype") if self._shadowed("dtype") \
+            else self._descriptor.get("dtype")
 
     @property
     def nbytes(self) -> int | None:
         """The remote value's size in memory, in bytes (exact for buffers, else an estimate)."""
-        return self._descriptor.get("size")
+        return self._remote_attribute("nbytes") if self._shadowed("nbytes") \
+            else self._descriptor.get("size")
 
-    def fetch(self, timeout: float | None = None) -> Any:
-        """Download the value and return it; the remote copy stays until this proxy goes."""
-        self.check()
+    @property
+    def reason(self) -> str | None:
+        """Why the value stays remote, when it could not travel (else None)."""
+        return self._remote_attribute("reason") if self._shadowed("reason") else self._reason
+
+    @property
+    def fetch(self) -> Callable[..., Any]:
+        """``p.fetch(timeout=None)``: download the value and return it; the remote copy stays
+        until this proxy goes (:func:`fetch` where the value has a ``fetch`` of its own)."""
+        return self._remote_attribute("fetch") if self._shadowed("fetch") else self._fetch
+
+    @property
+    def check(self) -> Callable[[], None]:
+        """``p.check()``: raise :class:`ProxyError` if the remote object can no longer be
+        reached."""
+        return self._remote_attribute("check") if self._shadowed("check") else self._check
+
+    @property
+    def release(self) -> Callable[[], None]:
+        """``p.release()``: release the remote object now, instead of when the proxy is garbage
+        collected."""
+        return self._remote_attribute("release") if self._shadowed("release") else self._release
+
+    def _fetch(self, timeout: float | None = None) -> Any:
+        self._check()
         return self._target.fetch(self._id, timeout=timeout)
 
-    def check(self) -> None:
-        """Raise :class:`ProxyError` if the remote object can no longer be reached."""
+    def _check(self) -> None:
         problem = self._gone()
         if problem:
-            raise ProxyError(f"the remote {self.type_name} behind this proxy is gone: {problem}. "
-                             "Recompute it with a %%remote cell.")
+            raise ProxyError(f"the remote {self._descriptor['type']} behind this proxy is gone: "
+                             f"{problem}. Recompute it with a %%remote cell.")
 
     def _gone(self) -> str | None:
         """Why the remote object can no longer be reached, or None while it can."""
         if self._released:
             return "it was released"
         if self._target.engine_id != self._engine_id:
-            return f"target '{self.target}' was restarted since, which lost it"
+            return f"target '{self._target.name}' was restarted since, which lost it"
         return self._target.lost
 
-    def release(self) -> None:
-        """Release the remote object now, instead of when the proxy is garbage collected."""
+    def _release(self) -> None:
         if not self._released:
             self._released = True
             self._target.release_later(self._id)
@@ -240,10 +283,21 @@ class RemoteObject:
                 int(self._descriptor.get("bytes") or protocol.DEFAULT_BYTES))
 
     def _request(self, op: str, **options: Any):
-        self.check()
+        self._check()
         download, limit = self._policy()
         return live.request(self._target, self._id, op, download=download, limit=limit,
+                            check_proxies=self._same_target,
                             **options)
+
+    def _same_target(self, others: list) -> None:
+        """Raise :class:`ProxyError` for a proxy among an operation's arguments that is gone, or
+        that lives on another target than this one."""
+        for other in others:
+            other._check()
+            if other._target is not self._target:
+                raise ProxyError(f"an argument is a proxy on target '{other._target.name}', and "
+                                 f"this proxy lives on '{self._target.name}'; .fetch() one of "
+                                 "them first")
 
     def _operate(self, op: str, **options: Any) -> Any:
         """One operation on the remote object, its result decoded: JSON, a local value, or a proxy."""
@@ -270,14 +324,18 @@ class RemoteObject:
             raise GoneAttributeError(str(err)) from None
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if (name.startswith("_") or name in _LOCAL_NAMES or "_released" not in self.__dict__
+        if "_released" in self.__dict__ and self._shadowed(name):  # the value's own
+            self._operate("setattr", name=name, args=(value,))
+        elif (name.startswith("_") or "_released" not in self.__dict__
                 or name in self.__dict__ or hasattr(type(self), name)):
             object.__setattr__(self, name, value)
         else:
             self._operate("setattr", name=name, args=(value,))
 
     def __delattr__(self, name: str) -> None:
-        if name.startswith("_") or name in self.__dict__ or hasattr(type(self), name):
+        if self._shadowed(name):
+            self._operate("delattr", name=name)
+        elif name.startswith("_") or name in self.__dict__ or hasattr(type(self), name):
             object.__delattr__(self, name)
         else:
             self._operate("delattr", name=name)
@@ -295,7 +353,7 @@ class RemoteObject:
     def __dir__(self) -> list[str]:
         # the proxy's own attributes that this value lacks (a list's shape) are no completions
         unknown = {name for name in ("remote_len", "shape", "dtype", "nbytes", "reason")
-                   if getattr(self, name) is None}
+                   if not self._shadowed(name) and getattr(self, name) is None}
         return sorted((set(object.__dir__(self)) - unknown) | set(self._quiet("dir", [])))
 
     def _ipython_key_completions_(self) -> list:
@@ -348,38 +406,39 @@ class RemoteObject:
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
         import numpy
 
-        return numpy.asarray(self.fetch(), dtype=dtype)
+        return numpy.asarray(self._fetch(), dtype=dtype)
 
     def __copy__(self) -> Any:
         """``copy.copy(p)``: a copy of the value, here (matplotlib copies what it plots: a
         plain ``plt.plot(x, y)`` of a remote array failed on the proxy's wire reduction)."""
-        return copy.copy(self.fetch())
+        return copy.copy(self._fetch())
 
     def __deepcopy__(self, memo: dict) -> Any:
-        return copy.deepcopy(self.fetch(), memo)
+        return copy.deepcopy(self._fetch(), memo)
 
     def __int__(self) -> int:
-        return int(self.fetch())
+        return int(self._fetch())
 
     def __float__(self) -> float:
-        return float(self.fetch())
+        return float(self._fetch())
 
     # --- display -------------------------------------------------------------------------
 
     def _summary(self) -> list[str]:
-        parts = []
-        if self.shape is not None:
-            parts.append("shape=" + ("×".join(str(n) for n in self.shape) or "()"))
-            if self.dtype:
-                parts.append(f"dtype={self.dtype}")
-        elif self.remote_len is not None:
-            parts.append(f"len={self.remote_len:,}")
-        parts.append(format_size(self.nbytes, bool(self._descriptor.get("size_exact"))))
+        """What the descriptor says (never the value's attributes: no round trip)."""
+        parts, described = [], self._descriptor
+        if described.get("shape") is not None:
+            parts.append("shape=" + ("×".join(str(n) for n in described["shape"]) or "()"))
+            if described.get("dtype"):
+                parts.append(f"dtype={described['dtype']}")
+        elif described.get("len") is not None:
+            parts.append(f"len={described['len']:,}")
+        parts.append(format_size(described.get("size"), bool(described.get("size_exact"))))
         return parts
 
     def __repr__(self) -> str:
-        return (f"<RemoteObject {self.type_name} {' '.join(self._summary())} "
-                f"on target '{self.target}'>")
+        return (f"<RemoteObject {self._descriptor['type']} {' '.join(self._summary())} "
+                f"on target '{self._target.name}'>")
 
     def __str__(self) -> str:
         """The remote object's ``str`` (``print(p)``, ``f'{p}'``, ``'%s' % p``), as a plain cell
@@ -405,7 +464,7 @@ class RemoteObject:
 
     def _repr_html_(self) -> str:
         cells = "".join(f"<td>{html.escape(part)}</td>" for part in self._summary())
-        note = f"<br><small>{html.escape(self.reason)}</small>" if self.reason else ""
+        note = f"<br><small>{html.escape(self._reason)}</small>" if self._reason else ""
         gone = self._gone()
         if gone:  # nothing left to use or fetch: say why, and what to do
             status = (f"<small>gone: {html.escape(gone)}; recompute it with a "
@@ -415,8 +474,8 @@ class RemoteObject:
                       f"<code>.fetch()</code> it</small>{note}{self._preview_html()}")
         return (
             "<div class='remote-magics-proxy'><b>RemoteObject</b> "
-            f"<code>{html.escape(self.type_name)}</code> on target "
-            f"<code>{html.escape(self.target)}</code>"
+            f"<code>{html.escape(self._descriptor['type'])}</code> on target "
+            f"<code>{html.escape(self._target.name)}</code>"
             f"<table><tr>{cells}</tr></table>{status}</div>"
         )
 
@@ -480,6 +539,36 @@ class RemoteIterating(RemoteObject):
         return items[0]
 
 
+# --- the proxy's own, whatever attributes its value has --------------------------------------
+
+def fetch(value: Any, timeout: float | None = None) -> Any:
+    """The value a proxy stands for, downloaded (``p.fetch()``, also where the value has a
+    ``fetch`` of its own); anything else as it is."""
+    return value._fetch(timeout) if isinstance(value, RemoteObject) else value
+
+
+def ensure_reachable(proxy: RemoteObject) -> None:
+    """Raise :class:`ProxyError` if ``proxy``'s remote object can no longer be reached."""
+    proxy._check()
+
+
+def release(proxy: RemoteObject) -> None:
+    """Release ``proxy``'s remote object now."""
+    proxy._release()
+
+
+def owner_of(proxy: RemoteObject) -> Any:
+    """The :class:`~remote_magics.targets.base.Target` whose kernel holds ``proxy``'s value."""
+    return proxy._target
+
+
+def globals_read(proxy: RemoteObject) -> list[str]:
+    """For a remote function, the global names its code reads or sets (for a cell's class or an
+    object of one, its methods' code); else empty."""
+    found = proxy._descriptor.get("globals")
+    return [name for name in found if isinstance(name, str)] if isinstance(found, list) else []
+
+
 def _frames_of(outputs: Sequence[dict]) -> Iterator[tuple[int, dict]]:
     """Each output of an op reply with the index of its first frame."""
     start = 0
@@ -518,4 +607,4 @@ class RemoteIterator:
                 end = start + (output.get("nframes") or 0)
                 self._buffer.append(self._iterator._decode(output, reply.frames[start:end]))
         if self._done:
-            self._iterator.release()
+            release(self._iterator)

@@ -28,7 +28,8 @@ from ..client.handshake import across_versions, bytecode_barrier, local_versions
 from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import protocol, serialize
 from . import capture, display, uploads
-from .proxy import RemoteObject
+from .proxy import RemoteObject, ensure_reachable, owner_of
+from .proxy import globals_read as globals_of_remote
 
 
 @dataclass
@@ -68,6 +69,20 @@ class Request:
     held: dict[str, Any] = field(default_factory=dict)
     #: every object the request pickled: what comes back refers to those inside them too
     sent: serialize.SentObjects | None = None
+
+
+#: The text the user typed for the cell the notebook runs now, by the Python it runs
+#: (:func:`typed_as`): ``(code, typed)``.
+_typed: tuple[str, str] = ("", "")
+
+
+def typed_as(code: str, typed: str) -> None:
+    """Say that ``code`` is what IPython made of ``typed``, the cell body as the user typed it
+    (a magic gets it with a newline added, and ``%timeit x`` becomes a call). A request for
+    ``code`` then carries it, and the engine names the cell's file as a plain cell's is named:
+    ipykernel names it by a hash of the typed text, and a warning's line shows that name."""
+    global _typed
+    _typed = (code, typed)
 
 
 def prepare(code: str, namespace: Mapping[str, Any], target: Any, **options: Any) -> Request:
@@ -235,6 +250,8 @@ def prepare_once(
         "xmode": display.traceback_mode(),
         "packed": packed,
     }
+    if (_typed[0] is code or _typed[0] == code) and _typed[1] != code:
+        content["typed"] = _typed[1]
     interactivity = display.interactivity()
     if interactivity is not None:  # IPython's default (the last expression) goes unsaid
         content["interactivity"] = interactivity
@@ -302,8 +319,8 @@ def globals_of_functions(namespace: Mapping[str, Any],
                 reads.extend(globals_read)
                 sees_all = sees_all or _sees_the_namespace(function.__code__, globals_read)
         if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
-            reads.extend(value.globals_read)
-            sees_all = sees_all or any(name in value.globals_read  # (its attributes unknown)
+            reads.extend(globals_of_remote(value))
+            sees_all = sees_all or any(name in globals_of_remote(value)  # (attributes unknown)
                                        for name in ("globals", *dict(_SEARCHES_MAIN),
                                                     *serialize.LOOKS_AT_MAIN))
         for name in reads:
@@ -438,11 +455,12 @@ def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mappi
 def check_proxies(proxies: Iterable[RemoteObject], target: Any) -> None:
     """Raise ValueError for a proxy that is not ``target``'s: no other engine can resolve it."""
     for proxy in proxies:
-        proxy.check()
-        if proxy.owner is not target:
-            raise ValueError(f"it holds a proxy to an object on target '{proxy.target}', not "
+        ensure_reachable(proxy)
+        owner = owner_of(proxy)
+        if owner is not target:
+            raise ValueError(f"it holds a proxy to an object on target '{owner.name}', not "
                              f"'{target.name}'; fetch it with .fetch() or run the cell on "
-                             f"--target {proxy.target}")
+                             f"--target {owner.name}")
 
 
 def dump_for(target: Any, value: Any, stream: serialize.Outgoing) -> tuple[list, dict]:
@@ -473,7 +491,7 @@ def listable(namespace: Mapping[str, Any], hidden: Mapping[str, Any], target: An
     return [name for name, value in namespace.items()
             if name not in skip and not name.startswith("_")
             and not (name in hidden and hidden[name] is value)
-            and not (isinstance(value, RemoteObject) and value.owner is not target)]
+            and not (isinstance(value, RemoteObject) and owner_of(value) is not target)]
 
 
 def names_sharing(held: set[int], namespace: Mapping[str, Any], hidden: Mapping[str, Any],

@@ -827,7 +827,7 @@ class Engine:
         ``last``: :mod:`.interactive`) go to ``show``; by default they are displayed (a detached
         job keeps them with its output)."""
         code = content["code"]
-        filename = self._cell_file(code, content.get("cell_id") or 0)
+        filename = self._cell_file(code, content.get("cell_id") or 0, content.get("typed"))
         # the __future__ imports earlier cells made, as IPython's compiler keeps them; never
         # this module's own (dont_inherit: `annotations` here must not make a cell's lazy)
         shell_compiler = getattr(getattr(self.kernel, "shell", None), "compile", None)
@@ -988,16 +988,20 @@ class Engine:
             if replaced is not None:
                 setattr(klass, name, replaced)
 
-    def _cell_file(self, code: str, number: int) -> str:
+    def _cell_file(self, code: str, number: int, typed: str | None = None) -> str:
         """The file name the cell's code is compiled under, its lines kept for tracebacks.
 
         The shell's own (``cache``): its tracebacks then say ``Cell In[7], line 2`` with the
         notebook's execution count, as the plain cell's do, and a function the cell defines
-        carries that label back to the notebook (:mod:`..wire.sources`).
+        carries that label back to the notebook (:mod:`..wire.sources`). ``typed``: the text
+        the user typed, when ``code`` is not it: ipykernel names the file by it, and a
+        warning's line shows the name.
         """
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:
             try:
+                if typed is not None:
+                    return shell.compile.cache(code, number, raw_code=typed)
                 return shell.compile.cache(code, number)
             except Exception:  # a compiler without IPython's cache: our own name below
                 pass

@@ -104,15 +104,19 @@ _CELL_CLASS_KINDS = (type, abc.ABCMeta)
 
 
 def changeable(value: Any, _depth: int = 0) -> bool:
-    """Whether code could change ``value`` in place: not scalars, classes, modules, functions
-    (but a function that holds state of its own, see :func:`_holds_state`, and a class of the
-    notebook's, whose attributes a cell may set: ``Registry.items.append(x)``). A tuple,
+    """Whether code could change ``value`` in place: not scalars, classes, modules (but a class
+    of the notebook's, whose attributes a cell may set: ``Registry.items.append(x)``). A Python
+    function can: its defaults (``def acc(x, seen=[])``), its closure (``nonlocal count``), its
+    attributes (``f.calls += 1``, or a first one: ``event.terminal = True`` set on the
+    notebook's function by a library the cell calls, hunt 14 C1); a function the notebook sent
+    comes back as the notebook's own, so such a change must come back with it (it is watched:
+    a digest of the function's own state, not of its code). A tuple,
     namedtuple or frozenset can when a member can (``t = ([1],)``, ``t[0].append(2)``); a
     bound method when its object (or its class, for a class method) can (``add = acc.add``,
     ``add(5)``)."""
     kind = type(value)
     if kind is FunctionType:
-        return _holds_state(value)
+        return True
     if kind in _CELL_CLASS_KINDS:
         return value.__module__ == "__main__"
     if kind is MethodType:
@@ -129,16 +133,6 @@ def changeable(value: Any, _depth: int = 0) -> bool:
         return False
     return not (kind in serialize.PLAIN or isinstance(value, _UNCHANGING)
                 or callable(value) and hasattr(value, "__code__"))
-
-
-def _holds_state(func: FunctionType) -> bool:
-    """Whether calling ``func`` may change what it holds: a default that can change in place
-    (``def acc(x, seen=[])``), a closure (``nonlocal count``), attributes of its own
-    (``f.calls += 1``). Now that a function the notebook sent comes back as the notebook's own,
-    such a change must come back with it (it is watched), as a copy of it used to bring it."""
-    defaults = [*(func.__defaults__ or ()), *(func.__kwdefaults__ or {}).values()]
-    return bool(func.__closure__ or func.__dict__) or any(
-        type(default) is not FunctionType and changeable(default) for default in defaults)
 
 
 def bind(engine: Any, shell: Any, parent: dict, frames: list) -> dict:

@@ -94,6 +94,7 @@ def describe(obj: Any, oid: str) -> dict:
     if isinstance(obj, types.ModuleType):  # its attributes may be lazy, or warn when read
         desc["size"], desc["size_exact"] = _attempt(lambda: sys.getsizeof(obj)), False
         return desc  # (numpy.core's `shape` says it is deprecated: no cell of the user read it)
+    desc["shadows"] = _attempt(lambda: _shadows(obj, kind), [])
     desc["len"] = _attempt(lambda: len(obj) if hasattr(kind, "__len__") else None)
     # its own iterator (a generator, a file, map()): `next(p)` takes one item, as plainly
     desc["iterator"] = hasattr(kind, "__next__") and hasattr(kind, "__iter__")
@@ -108,6 +109,16 @@ def describe(obj: Any, oid: str) -> dict:
     if functions:
         desc["globals"] = _attempt(lambda: _globals_of(functions))
     return desc
+
+
+def _shadows(obj: Any, kind: type) -> list[str]:
+    """The proxy's own names (:data:`~..wire.protocol.PROXY_NAMES`) that ``obj`` has as
+    attributes, looked up without running any code of it: in its ``__dict__`` or its classes'."""
+    own = getattr(obj, "__dict__", None)
+    own = own if isinstance(own, dict) else {}
+    classes = [vars(klass) for klass in kind.__mro__ if klass is not object]
+    return [name for name in protocol.PROXY_NAMES
+            if name in own or any(name in found for found in classes)]
 
 
 #: Functions :func:`cell_functions` follows at most (a cell calling a whole library of its own).

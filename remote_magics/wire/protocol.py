@@ -101,7 +101,9 @@ request arrives, so a cell binding a small value costs no release message of its
     for display there; its Output then has ``display``: ``{"data", "metadata"}``, a MIME
     bundle, or null when it could not be formatted; only for a result that comes back as a value),
     ``download`` ("all" | "small" | "none"), ``bytes`` (int, the limit for "small"),
-    ``cell_id`` (int, names the cell in tracebacks), ``lookup`` (bool, optional: the client
+    ``cell_id`` (int, names the cell in tracebacks), ``typed`` (str, optional: the cell body
+    as the user typed it, when ``code`` differs from it; the engine names the cell's file by
+    it, as ipykernel does), ``lookup`` (bool, optional: the client
     answers ``remote_lookup_request`` while it waits, see below), ``stdin`` (bool, optional:
     the client answers ``remote_input_request`` while it waits, and whether the notebook's
     frontend takes input: see below), ``interactivity`` (optional: the notebook's IPython
@@ -498,7 +500,12 @@ def client_of(msg: dict) -> str:
 #: Fields of an object descriptor; any but ``id`` and ``type`` may be null. ``globals``: for
 #: a function, the global names its code reads or sets (what a run calling it needs).
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact", "globals",
-                     "iterator")
+                     "iterator", "shadows")
+#: The public names of a proxy of its own (``p.fetch()``, ``p.shape``): a descriptor's
+#: ``shadows`` lists those the remote value has too, and for those the value's own attribute
+#: is what the proxy gives, as plainly (``body.target``, a Series' ``dtype``).
+PROXY_NAMES = ("fetch", "release", "check", "target", "owner", "type_name", "globals_read",
+               "remote_len", "shape", "dtype", "nbytes", "reason")
 
 
 def versions() -> dict[str, str | None]:

@@ -548,11 +548,39 @@ class _NoBytecodePickler(Pickler):
 
 class Unpickler(pickle.Unpickler):
     """pickle's unpickler, which also rebuilds the references :func:`returning` makes to the
-    receiver's own lists, dicts, sets and bytearrays (:func:`held_container`)."""
+    receiver's own lists, dicts, sets and bytearrays (:func:`held_container`), and makes a
+    small numpy array own its memory (:func:`_owning`)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.persistent_load = held_container  # an attribute, which :class:`_Loader` swaps
+
+    def find_class(self, module: str, name: str) -> Any:
+        found = super().find_class(module, name)
+        if name == "_frombuffer" and module in _NUMPY_NUMERIC:
+            return _owning(found)
+        return found
+
+
+#: Where numpy's pickles name the function that rebuilds an array over an out-of-band buffer.
+_NUMPY_NUMERIC = frozenset({"numpy._core.numeric", "numpy.core.numeric"})
+#: An array rebuilt over a received buffer up to this size is copied into memory of its own.
+OWN_BYTES = 1 << 20
+
+
+@functools.lru_cache(maxsize=4)
+def _owning(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
+    """numpy's ``_frombuffer``, except that an array up to :data:`OWN_BYTES` owns its memory,
+    as the array a plain cell made does: over the received buffer, ``owndata`` was False,
+    ``arr.resize(12)`` raised "cannot resize this array: it does not own its data", and a view
+    the cell made of it (``arr[2:5]``) had another ``base`` (hunt 14 C4). A bigger one stays
+    over its buffer: the copy would cost what a transfer saves (and uploads keep those)."""
+
+    def rebuilt(buffer: Any, dtype: Any, shape: Any, order: Any) -> Any:
+        array = frombuffer(buffer, dtype, shape, order)
+        return array.copy(order="K") if array.nbytes <= OWN_BYTES else array
+
+    return rebuilt
 
 
 class _NoBytecodeUnpickler(Unpickler):
@@ -1012,14 +1040,29 @@ def watch_digest(obj: Any, limit: int, apart: frozenset = frozenset()) -> tuple 
     their own) count by identity alone, not by their attributes: ``P.n += 1`` changes ``P``,
     which goes back itself, not every ``P`` object the cell read (under ``none`` each came back
     as a proxy). None when it is not watched (see :func:`fingerprint`)."""
-    digest = fingerprint(obj, limit, own=True, apart=apart)
+    digest = _bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart)
     return None if digest is None else (digest, apart)
 
 
 def changed_since(obj: Any, digest: tuple, limit: int) -> bool:
     """Whether ``obj`` changed since :func:`watch_digest` gave ``digest``."""
     value, apart = digest
-    return fingerprint(obj, limit, own=True, apart=apart) != value
+    return (_bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart)) != value
+
+
+def _bare_function(obj: Any) -> bytes | None:
+    """For a Python function with no attributes, no closure and only plain defaults, which code
+    can change only by giving it attributes or new defaults: which defaults and code it holds
+    (a hash and a few plain values, not a pickle: most functions a cell reads are such, and are
+    watched for nothing). None for anything else."""
+    if type(obj) is not types.FunctionType or obj.__dict__ or obj.__closure__:
+        return None
+    defaults, keywords = obj.__defaults__, obj.__kwdefaults__
+    if defaults and any(type(value) not in PLAIN for value in defaults) \
+            or keywords and any(type(value) not in PLAIN for value in keywords.values()):
+        return None
+    # values and a hash, not ids: a new tuple may take a freed one's address
+    return b"bare function %d %a %a" % (hash(obj.__code__), defaults, keywords)
 
 
 def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
