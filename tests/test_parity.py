@@ -1064,3 +1064,15 @@ def test_a_small_array_that_crossed_owns_its_memory(parity):
            # not in ``kernel``: the harness brings its names in a pickle of its own, where a
            # view goes as a copy (the cells' own answers there are compared all the same)
            shared=[("view.base", "arr")], ways=("plain", "all", "small", "none"))
+
+
+def test_an_index_two_pandas_objects_share_keeps_a_name_set_through_one(parity):
+    """Hunt 14 C5 (silent; ModSimPy's TimeSeries names its index): pandas objects share an Index
+    (``b = a * 2``); a remote ``a.index.name = 'Time'`` gave ``a`` a new Index and left ``b``'s
+    without the name. (Not under ``none``: a changed object stays remote there.)"""
+    parity(["import pandas as pd\na = pd.Series([1.0, 2.0, 3.0])\nb = a * 2",
+            "a.index.name = 'Time'",
+            "a.index is b.index, b.index.name",
+            "frame = pd.DataFrame({'x': [1, 2]})\ncolumns = frame.columns",
+            "frame.columns.names = ['what']\nframe['y'] = 3"],
+           shared=[("a.index", "b.index")], ways=("plain", "all", "small", "kernel"))

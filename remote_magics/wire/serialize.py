@@ -2575,7 +2575,8 @@ def _refuse_writable_map(obj: Any) -> None:
 def _as_inner(obj: Any, inner: InnerIndex) -> Any:
     """The reduction of an object that was sent inside a value, and goes back (within
     :func:`returning`), as the receiver's own: an object of a Python class with its state, a
-    numpy array with its values; NotImplemented for any other, or one that was not sent."""
+    numpy array with its values, a pandas Index with its names; NotImplemented for any other,
+    or one that was not sent."""
     numpy = sys.modules.get("numpy")
     if numpy is not None and type(obj) is numpy.ndarray:  # the type first: a proxy's
         key = inner.key(obj)  # attributes are remote calls
@@ -2591,10 +2592,37 @@ def _as_inner(obj: Any, inner: InnerIndex) -> Any:
     if type(obj) is object:  # a sentinel (`MISSING = object()`): it has no state
         key = inner.key(obj)
         return (held_object, (key,)) if key is not None else NotImplemented
+    pandas = sys.modules.get("pandas")
+    if pandas is not None and isinstance(obj, pandas.Index):
+        key = inner.key(obj)
+        if key is None:
+            return NotImplemented
+        try:
+            reduced = obj.__reduce_ex__(PROTOCOL)
+        except Exception:
+            return NotImplemented
+        if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3
+                and (len(reduced) == 2 or reduced[2] is None)):
+            return NotImplemented
+        return held_index, (key, list(obj.names), *reduced[:2])
     if not restatable(obj):
         return NotImplemented
     key = inner.key(obj)
     return _as_existing(obj, key) if key is not None else NotImplemented
+
+
+def held_index(key: str, names: list, rebuild: Any, args: tuple) -> Any:
+    """Called by the unpickler: the receiver's pandas Index that was sent inside a value (its
+    values cannot change in place), with the names it has now (``a.index.name = 'Time'``):
+    pandas objects share an Index (``b = a * 2``), and plainly both see the new name (hunt 14
+    C5); a new Index from ``rebuild(*args)`` where the receiver holds no such Index."""
+    held = _held(key)
+    pandas = sys.modules.get("pandas")
+    if pandas is None or not isinstance(held, pandas.Index) or held.nlevels != len(names):
+        return rebuild(*args)
+    if list(held.names) != names:
+        held.names = names
+    return held
 
 
 def held_array(key: str, shape: tuple, dtype: str, rebuild: Any, args: tuple) -> Any:
