@@ -510,6 +510,9 @@ SHADOWED = [
     "# plain\nb.target = 'mars'\nb.target",
     "import pandas as pd\ns = pd.Series(dict(s=0.9, i=0.1))",
     "# plain\nprint(s.dtype == 'float64', s.shape)",
+    "import numpy as np\nmu = [2.0, 7.0]",
+    "# plain\ntry:\n    np.array(mu, copy=False)\nexcept ValueError:\n    print('no copy')\n"
+    "print(np.asarray(mu))",
 ]
 
 
@@ -517,5 +520,28 @@ def test_a_values_attributes_named_as_a_proxys_own_are_the_values(tmp_path):
     """Hunt 14 C3 (silent): an object that stayed remote (every one under ``none``) answered
     ``target``, ``owner``, ``shape``, ``reason``, ``dtype``, ``check()``, ``fetch()`` with its
     proxy's own attributes (``b.target`` was the target's name, a Series' ``dtype`` the text
-    ``'float64'``, which pandas failed on); the value's own attribute is what it gives now."""
+    ``'float64'``, which pandas failed on); the value's own attribute is what it gives now.
+    C8: ``np.array(p, copy=False)`` of a proxy made an array, where NumPy 2 raises for what it
+    cannot take without a copy (a list); a proxy is always copied."""
     assert_same_every_way(SHADOWED, tmp_path, ("none", "small"))
+
+
+CHANGED_IN_PLACE = [
+    "# plain\nlst = [1]\nholder = {'l': lst}\nclass Sensor:\n    def __init__(self):\n"
+    "        self.readings = []\n    def read(self):\n        self.readings.append(len(self.readings))\n"
+    "sensor = Sensor()\nsystem = {'sensor': sensor}\nhandler = sensor.read",
+    "lst.append(2)\nsensor.read()",
+    "# plain\nprint(type(lst).__name__, holder['l'], lst)\nholder['l'].append(3)\nhandler()\n"
+    "print(lst, system['sensor'].readings, sensor.readings)",
+    "# plain\nimport pandas as pd\na = pd.Series([1.0, 2.0])\nb = a * 2",
+    "a.index.name = 'Time'",
+    "# plain\nprint(a.index is b.index, b.index.name)",
+]
+
+
+def test_a_notebook_object_a_none_cell_changes_stays_one_object(tmp_path):
+    """Hunt 14 C6 (silent): under ``none``, a notebook object a remote cell changed in place
+    became a proxy under its name, and every other holder (``holder['l']``, ``system``, a bound
+    method) kept the old object: two objects from then on. It comes back into the notebook's
+    object now, as under ``small``."""
+    assert_same_every_way(CHANGED_IN_PLACE, tmp_path, ("none",))

@@ -404,8 +404,15 @@ class RemoteObject:
                 and hidden.get(name, _none) is not namespace[name]} or None
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        """The value as a local numpy array: always a copy, so ``copy=False`` (NumPy 2's "no
+        copy") raises ValueError, as NumPy's protocol asks (hunt 14 C8: a plain list raised
+        so, and its proxy made an array)."""
         import numpy
 
+        if copy is False:
+            raise ValueError("Unable to avoid copy while creating an array as requested: the "
+                             f"value is a remote {self._descriptor['type']}, and making a local "
+                             "array of it copies it (use np.asarray(p) to allow the copy)")
         return numpy.asarray(self._fetch(), dtype=dtype)
 
     def __copy__(self) -> Any:

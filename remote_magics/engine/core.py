@@ -1286,7 +1286,8 @@ class Engine:
                 # and make `P(...)` run remotely; its state is its members, small
                 output = self.encode(name, namespace[name], content, client, frames, batch,
                                      stay=_view_of(namespace[name], staying),
-                                     back=name in changed and _definition(namespace[name]))
+                                     back=name in changed and _definition(namespace[name]),
+                                     own=name in changed)
                 if name in changed:
                     output["changed"] = True
                 self._mark_input(output, namespace[name], origins, name)
@@ -1352,15 +1353,22 @@ class Engine:
         return Batch()
 
     def encode(self, name: str, obj: Any, content: dict, client: str, frames: list,
-               batch: "Batch | None" = None, stay: bool = False, back: bool = False) -> dict:
+               batch: "Batch | None" = None, stay: bool = False, back: bool = False,
+               own: bool = False) -> dict:
         """One name's output by the download policy: its value's frames, or a proxy.
 
         With ``batch``, it joins the other names of the same reply (one pickle stream, one
         proxy per object that stays remote). With ``stay``, it stays remote whatever the
         policy, as a big value under ``small`` does, without a note; with ``back``, it comes
-        back whatever the policy (unless it cannot be pickled).
+        back whatever the policy (unless it cannot be pickled). ``own``: the notebook's object,
+        which the cell changed in place; under ``none`` it comes back as under ``small`` (up to
+        :data:`~..wire.protocol.DEFAULT_BYTES`), into the notebook's object, so the other
+        notebook objects holding it see the change, as plainly (a proxy under its name alone
+        split it in two: hunt 14 C6).
         """
         policy = "none" if stay else content.get("download", "small")
+        if own and policy == "none":
+            policy, content = "small", {**content, "bytes": protocol.DEFAULT_BYTES}
         if (back or obj is None or obj is True or obj is False or obj is Ellipsis
                 or isinstance(obj, types.ModuleType) or _module_builtin(obj)
                 or serialize.by_name(obj) or (policy == "none" and not stay and atom(obj))):
