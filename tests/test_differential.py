@@ -545,3 +545,27 @@ def test_a_notebook_object_a_none_cell_changes_stays_one_object(tmp_path):
     method) kept the old object: two objects from then on. It comes back into the notebook's
     object now, as under ``small``."""
     assert_same_every_way(CHANGED_IN_PLACE, tmp_path, ("none",))
+
+
+CALLS_CHANGING_ARGUMENTS = [
+    "import numpy as np\nimport pandas as pd\ndef bump(state):\n    state['n'] += 1\n"
+    "    state['seen'].append(1)\n    return len(state['seen'])\n"
+    "def move(state, by=1):\n    state.olin -= by\n    state.wellesley += by\n"
+    "def settle(t):\n    coffee.t_end = t\n"
+    "class Sim:\n    def __init__(self):\n        self.big = np.zeros(300_000)\n"
+    "    def update(self, state):\n        state['x'] += 1\nsim = Sim()",
+    "# plain\nclass Coffee:\n    t_end = 30\ncoffee = Coffee()\nd = {'n': 0, 'seen': []}\n"
+    "seen = d['seen']\nprint(bump(d), d, seen)",
+    "# plain\nbikeshare = pd.Series(dict(olin=10, wellesley=2))\nmove(bikeshare)\n"
+    "move(bikeshare, by=2)\nprint(bikeshare.olin, bikeshare.wellesley)",
+    "# plain\nsettle(45)\nstate = {'x': 1}\nsim.update(state)\nprint(coffee.t_end, state)",
+    "# plain\nd2 = {'n': 5, 'seen': seen}\nfor _ in range(3):\n    bump(d2)\nprint(d2, seen)",
+]
+
+
+def test_a_plain_call_of_a_remote_function_changes_its_arguments(tmp_path):
+    """Hunt 14 C2 (silent; ModSimPy's update functions, under ``none``, and a method of an
+    object too big for ``small``): a plain cell calling a function that stayed remote sent its
+    arguments as copies, and what the function changed in them (``state['n'] += 1``, a Series'
+    ``state.olin -= 1``, a notebook global ``coffee.t_end = t``) stayed with the copies."""
+    assert_same_every_way(CALLS_CHANGING_ARGUMENTS, tmp_path, ("none", "small"))

@@ -28,13 +28,16 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             name: str | None = None, args: tuple = (), kwargs: dict | None = None,
             chunk: int | None = None, timeout: float | None = None,
             patience: float | None = None, names: dict | None = None,
-            check_proxies: Callable[[list], None] | None = None) -> Reply:
+            check_proxies: Callable[[list], None] | None = None,
+            watch: list | None = None, sent: list | None = None) -> Reply:
     """Send one operation on the object ``object_id`` of ``target``; its reply (raises RemoteError).
 
     It waits its turn behind the target's jobs (as every Target request does). ``patience``
     gives up without interrupting the kernel, for previews and completions. The proxies among
     the arguments go to ``check_proxies`` (they must live on the same target). ``names``: for a call, the notebook's values of
-    the globals the function reads (see :meth:`.proxy.RemoteObject.__call__`).
+    the globals the function reads (see :meth:`.proxy.RemoteObject.__call__`); ``watch``: for a
+    call, the arguments the engine digests before and after it, and sends back when changed;
+    ``sent`` gets the pickler's memo of the arguments (:func:`~..wire.serialize.dumps`).
     """
     if job_queue_of_thread() is not None:
         raise RuntimeError(
@@ -43,14 +46,16 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             "remote cell instead")
     content = {"id": object_id, "op": op, "name": name, "download": download, "bytes": limit,
                "chunk": chunk, "nframes": 0}
+    if watch:
+        content["watch"] = watch
     frames: list = []
     if args or kwargs or names:
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
         with serialize.noting_proxies() as noted:
             try:
-                sent = (tuple(args), dict(kwargs or {}))
-                frames = serialize.dumps((*sent, names) if names else sent,
-                                         bytecode=barrier is None)
+                call = (tuple(args), dict(kwargs or {}))
+                frames = serialize.dumps((*call, names) if names else call,
+                                         bytecode=barrier is None, sent=sent)
             except serialize.BytecodeByValue as err:
                 raise SerializationError(f"an argument of {op}", (args, kwargs),
                                          across_versions(err, barrier)) from None

@@ -23,6 +23,7 @@ from collections import deque
 from typing import Any, Iterator, Sequence
 
 from ..client.handshake import bytecode_barrier
+from ..engine.namespace import changeable, update_in_place
 from ..errors import ProxyError
 from ..wire import protocol, serialize
 from . import live
@@ -381,7 +382,38 @@ class RemoteObject:
         self._operate("delitem", args=(key,))
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._operate("call", args=args, kwargs=kwargs, names=self._notebook_globals())
+        """A call there; what it changes in place in the notebook's arguments (``update(state)``
+        adding to ``state``) comes back into them, as plainly (hunt 14 C2: it changed copies)."""
+        names = self._notebook_globals()
+        watched = _arguments_to_watch(args, kwargs, names or {})
+        sent: list = []
+        reply = self._request("call", args=args, kwargs=kwargs, names=names,
+                              watch=list(watched) or None, sent=sent)
+        if "value" in reply.content:
+            return reply.content["value"]
+        output = reply.content["output"]
+        mine = output.get("nframes") or 0
+        changed = reply.content.get("changed")
+        if isinstance(changed, dict) and watched:
+            self._take_changes(changed, watched, reply.frames[mine:], sent)
+        return self._decode(output, reply.frames[:mine])
+
+    def _take_changes(self, changed: dict, watched: dict, frames: list, sent: list) -> None:
+        """Put what a call changed in the notebook's arguments into them (see :meth:`__call__`),
+        and into the objects they hold (``sent``: the memo of the arguments' pickle)."""
+        keys = [key for key in changed.get("keys") or () if key in watched]
+        if len(keys) != len(changed.get("keys") or ()):
+            raise ProxyError("the engine answered a call with changes to arguments it was not "
+                             "asked to watch: refused")
+        barrier = bytecode_barrier(getattr(self._target, "details", None) or {})
+        with serialize.updating({key: watched[key] for key in keys},
+                                serialize.SentObjects(sent) if sent else None):
+            values = serialize.loads(frames[: changed.get("nframes") or 0],
+                                     bytecode=barrier is None)
+        for key, value in zip(keys, values):
+            if value is not watched[key] and not update_in_place(watched[key], value):
+                log.info("remote_magics: argument %s of a remote call changed there, and the "
+                         "notebook's object could not be updated in place", key)
 
     def _notebook_globals(self) -> dict | None:
         """For a call from the notebook's code: the notebook's values now of the globals a cell
@@ -544,6 +576,20 @@ class RemoteIterating(RemoteObject):
         if not items:
             raise StopIteration
         return items[0]
+
+
+def _arguments_to_watch(args: tuple, kwargs: dict, names: dict) -> dict:
+    """The notebook's arguments of a call that it may change in place (not proxies: those are
+    the engine's objects already), by key: ``"0"`` a position, ``"k:name"`` a keyword, and
+    ``"g:name"`` a notebook global the function reads (``coffee.t_end = t`` in it)."""
+    watched = {str(index): value for index, value in enumerate(args)
+               if not isinstance(value, RemoteObject) and changeable(value)}
+    watched.update({f"k:{name}": value for name, value in kwargs.items()
+                    if not isinstance(value, RemoteObject) and changeable(value)})
+    watched.update({f"g:{name}": value for name, value in names.items()
+                    if not isinstance(value, RemoteObject) and changeable(value)
+                    and not isinstance(value, type)})  # a class changed: not a call's business
+    return watched
 
 
 # --- the proxy's own, whatever attributes its value has --------------------------------------

@@ -98,9 +98,10 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     args: tuple = ()
     kwargs: dict = {}
     names = None
+    memos: list = []  # the objects the arguments brought, for a call's changes to them
     if content.get("nframes"):
         with serialize.resolving(engine.resolver(client)):
-            args, kwargs, *more = serialize.loads(buffers[: content["nframes"]])
+            args, kwargs, *more = serialize.loads(buffers[: content["nframes"]], memos=memos)
         names = more[0] if more and isinstance(more[0], dict) else None
     if op in protocol.JSON_OPS:
         return {"status": "ok", "value": _json_op(obj, op, name, args)}
@@ -116,7 +117,15 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     elif op == "call":
         if names:
             _take_globals(obj, names)
+        watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"))
         result = obj(*args, **kwargs)
+        output = engine.encode("result", result, policy, client, frames)
+        reply = {"status": "ok", "output": output}
+        changed = {key: value for key, (value, digest) in watched.items()
+                   if serialize.changed_since(value, digest, ARGUMENT_WATCH_BYTES)}
+        if changed:
+            reply["changed"] = _changed_arguments(changed, frames, memos)
+        return reply
     elif op == "iter":
         result = iter(obj)
         policy["download"] = "none"
@@ -133,6 +142,48 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     else:  # pragma: no cover - LIVE_OPS and the branches above agree
         raise ValueError(f"unknown live operation {op!r}")
     return {"status": "ok", "output": engine.encode("result", result, policy, client, frames)}
+
+
+#: An argument whose pickle is over this is not watched for changes a call makes to it.
+ARGUMENT_WATCH_BYTES = 64 << 20
+
+
+def _watch_arguments(args: tuple, kwargs: dict, names: dict, keys: Any) -> dict:
+    """The arguments the notebook asked to watch (``"0"``, ``"1"``: positions; ``"k:name"``: a
+    keyword's; ``"g:name"``: a notebook global the function reads, sent with the call), with a
+    digest of each now: ``{key: (value, digest)}``."""
+    if not isinstance(keys, list):
+        return {}
+    watched = {}
+    for key in keys:
+        if not isinstance(key, str):
+            continue
+        if key.startswith(("k:", "g:")):
+            found = kwargs if key[0] == "k" else names
+            if key[2:] not in found:
+                continue
+            value = found[key[2:]]
+        elif key.isdigit() and int(key) < len(args):
+            value = args[int(key)]
+        else:
+            continue
+        digest = serialize.watch_digest(value, ARGUMENT_WATCH_BYTES)
+        if digest is not None:
+            watched[key] = (value, digest)
+    return watched
+
+
+def _changed_arguments(changed: dict, frames: list, memos: list) -> dict:
+    """The arguments a call changed in place, pickled after the result's frames as the
+    notebook's own objects (:func:`~..wire.serialize.returning`): an object of a Python class,
+    a list, dict or set takes its new state or contents there, and so do the objects the
+    arguments brought inside them (``memos``: ``state['seen']``, the notebook's own list); another
+    kind the notebook updates in place. ``{"keys": [...], "nframes": n}``."""
+    keys = list(changed)
+    with serialize.returning(changed, keys, inner=serialize.InnerIndex(memos) if memos else None):
+        item = serialize.dumps([changed[key] for key in keys])
+    frames.extend(item)
+    return {"keys": keys, "nframes": len(item)}
 
 
 def _take_globals(obj: Any, names: dict) -> None:

@@ -601,13 +601,15 @@ class _NoBytecodeUnpickler(Unpickler):
         return found
 
 
-def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
+def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True,
+          sent: list | None = None) -> list:
     """Pickle ``obj`` into frames: the pickle stream, then one frame per out-of-band buffer.
 
     With ``limit``, stop as soon as the frames' total size passes it and raise
     :class:`TooLarge`, so a 1 GB value is never fully serialized just to learn it is big.
     With ``bytecode=False``, raise :class:`BytecodeByValue` rather than pickle code by value
-    (for a peer on another Python version).
+    (for a peer on another Python version). ``sent`` gets the pickler's memo (for
+    :class:`SentObjects`: a reply may refer to the objects inside ``obj``).
     """
     if type(obj) in PLAIN:  # the C pickler alone: a cell reading 1,000 numbers stays fast
         if type(obj) is str and goes_interned(obj):  # a name (`op = 'Enemy'`): interned there
@@ -624,6 +626,8 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True) -> list:
         made = pickler(stream, protocol=PROTOCOL, buffer_callback=_out_of_band(sink, [buffers]))
         _refer_to_held_containers(made)
         made.dump(obj)
+        if sent is not None:
+            sent[:] = [made.memo]
         head = stream.getvalue() if limit is None else b"".join(sink.parts)
         return [head, *buffers]
 
@@ -1105,13 +1109,19 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
     return digest.digest()
 
 
-def loads(frames: Sequence, *, bytecode: bool = True) -> Any:
+def loads(frames: Sequence, *, bytecode: bool = True, memos: list | None = None) -> Any:
     """Rebuild a value from the frames made by :func:`dumps`; buffers are used in place.
 
     With ``bytecode=False``, raise :class:`BytecodeByValue` before making any code object.
+    ``memos`` gets the unpickler's memo (for :class:`InnerIndex`: the objects rebuilt, by the
+    numbers :func:`dumps`' ``sent`` knows them by).
     """
-    unpickler = Unpickler if bytecode else _NoBytecodeUnpickler
-    return unpickler(io.BytesIO(frames[0]), buffers=aligned(frames[1:])).load()
+    unpickler = (Unpickler if bytecode else _NoBytecodeUnpickler)(
+        io.BytesIO(frames[0]), buffers=aligned(frames[1:]))
+    value = unpickler.load()
+    if memos is not None:
+        memos[:] = [unpickler.memo]
+    return value
 
 
 #: A received buffer up to this size, not on a 16-byte boundary, is copied to one that is.
