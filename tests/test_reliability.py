@@ -638,3 +638,37 @@ def test_a_kernel_whose_port_is_taken_while_it_starts_is_launched_again(shell):
         for target in targets:
             target.close(shutdown=True)
         blocker.close()
+
+
+def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path):
+    """A port jupyter_client chose free was taken before the kernel bound it (seen under load:
+    "Address already in use"): the kernel kept running, held by a thread ipykernel had started,
+    so %remote_connect waited out its whole timeout instead of launching another. It ends now,
+    saying why, and the launcher's relaunch takes over."""
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    ports = []
+    for _ in range(4):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        ports.append(probe.getsockname()[1])
+        probe.close()
+    connection = tmp_path / "kernel.json"
+    connection.write_text(json.dumps(dict(
+        shell_port=ports[0], iopub_port=busy.getsockname()[1], stdin_port=ports[1],
+        control_port=ports[2], hb_port=ports[3], ip="127.0.0.1", key="k" * 32, transport="tcp",
+        signature_scheme="hmac-sha256", kernel_name="")))
+    process = subprocess.Popen([sys.executable, "-m", "remote_magics.engine", "-f",
+                                str(connection)], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        _, err = process.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError("the engine kept running after it failed to bind its ports")
+    finally:
+        busy.close()
+    assert process.returncode == 1
+    assert "Address already in use" in err

@@ -1657,4 +1657,30 @@ def main() -> None:
                 self.admission.stop()  # a context waits for every socket before it terminates
             super().close()
 
-    EngineApp.launch_instance(kernel_class=EngineKernel)
+    app = EngineApp.instance(kernel_class=EngineKernel)
+    try:
+        app.initialize()
+    except BaseException as err:  # noqa: BLE001 - whatever stops it, it must end now
+        _end_on_a_failed_start(err)
+    app.start()
+
+
+def _end_on_a_failed_start(err: BaseException) -> None:
+    """End the process at once: a kernel that failed to start (a port taken between its choice
+    and the bind, "Address already in use") kept running, as ipykernel's own does, held by a
+    thread it had started, so whoever launched it waited out a whole timeout instead of seeing
+    it end and launching another (:data:`..targets.local.RELAUNCHES`)."""
+    import traceback
+
+    stream = sys.__stderr__
+    code: Any = 1
+    if isinstance(err, SystemExit):
+        code = err.code
+        if code is not None and not isinstance(code, int):
+            print(code, file=stream)
+            code = 1
+    else:
+        traceback.print_exception(err, file=stream)
+    if stream is not None:
+        stream.flush()
+    os._exit(code or 0)
