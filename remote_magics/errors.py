@@ -174,8 +174,11 @@ class RemoteError(RemoteMagicsError):
                              f"{self.ename}: {self.evalue}")
 
     @classmethod
-    def from_reply(cls, content: dict, target: str) -> "RemoteError":
-        """The error for a failed run's reply ``content``."""
+    def from_reply(cls, content: dict, target: str,
+                   original: BaseException | None = None) -> "RemoteError":
+        """The error for a failed run's reply ``content``; with ``original``, the exception as
+        it crossed, its args and attributes too (``e.args[0]`` of a KeyError is the missing
+        key, ``e.code`` of a notebook error class), as a plain ``except`` sees them."""
         kind = _remote_class(content.get("etype", ""))
         named = _named(cls, content.get("ename"))
         # IPython shows a SyntaxError as if it had compiled it itself (our frames, never
@@ -185,6 +188,9 @@ class RemoteError(RemoteMagicsError):
         error = _instantiate(error_class, content.get("evalue", "")) or _instantiate(
             named, content.get("evalue", ""))
         error.args = (content.get("evalue", ""),)
+        if original is not None and issubclass(error_class, type(original)):
+            error.args = original.args
+            error.__dict__.update(getattr(original, "__dict__", None) or {})
         error.ename = content.get("ename", "Exception")
         error.evalue = content.get("evalue", "")
         error.traceback = list(content.get("traceback", []))

@@ -569,3 +569,20 @@ def test_a_plain_call_of_a_remote_function_changes_its_arguments(tmp_path):
     arguments as copies, and what the function changed in them (``state['n'] += 1``, a Series'
     ``state.olin -= 1``, a notebook global ``coffee.t_end = t``) stayed with the copies."""
     assert_same_every_way(CALLS_CHANGING_ARGUMENTS, tmp_path, ("none", "small"))
+
+
+RAISED_THROUGH_A_PROXY = [
+    "# plain\nclass SimError(Exception):\n    pass",
+    "d = {1.5: 'a'}\nclass Sim:\n    def run(self):\n        err = SimError('boom', 7)\n"
+    "        err.code = 7\n        raise err\nsim = Sim()",
+    "# plain\ntry:\n    d[2.5]\nexcept KeyError as e:\n    print(repr(e), type(e.args[0]).__name__)\n"
+    "try:\n    sim.run()\nexcept Exception as e:\n"
+    "    print(type(e).__name__, e.args, getattr(e, 'code', 'no code'), isinstance(e, SimError))",
+]
+
+
+def test_an_error_raised_through_a_proxy_keeps_its_args_and_attributes(tmp_path):
+    """Hunt 14 C15 (silent; ThinkBayes2's ``except KeyError as e`` on a ``none`` proxy): an
+    exception an operation on a proxy raised came with its args squashed into one string
+    (``KeyError('2.5')``) and without its attributes (``e.code``)."""
+    assert_same_every_way(RAISED_THROUGH_A_PROXY, tmp_path, ("none",))

@@ -1076,3 +1076,15 @@ def test_an_index_two_pandas_objects_share_keeps_a_name_set_through_one(parity):
             "frame = pd.DataFrame({'x': [1, 2]})\ncolumns = frame.columns",
             "frame.columns.names = ['what']\nframe['y'] = 3"],
            shared=[("a.index", "b.index")], ways=("plain", "all", "small", "kernel"))
+
+
+def test_a_class_of_another_metaclass_a_remote_cell_changes_comes_back(parity):
+    """Hunt 14 C11 (silent): a notebook class with a metaclass of its own, a Protocol or an Enum
+    was taken for one that cannot change, and a remote cell's ``Model.registry.append('a')``,
+    ``Model.count = 5`` were lost."""
+    parity(["import enum\nfrom typing import Protocol\nclass Meta(type):\n    pass\n"
+            "class Model(metaclass=Meta):\n    registry = []\n    count = 0\n"
+            "class Sized(Protocol):\n    calls = 0\n    def size(self) -> int: ...\n"
+            "class Color(enum.Enum):\n    RED = 1\nColor.hits = []",
+            "Model.registry.append('a')\nModel.count = 5\nSized.calls = 3\nColor.hits.append(1)",
+            "Model.registry, Model.count, Sized.calls, Color.hits, Color.RED is Color(1)"])

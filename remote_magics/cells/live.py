@@ -71,5 +71,19 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
                            patience=patience,
                            on_output=display.show if patience is None else None)
     if reply.content.get("status") != "ok":
-        raise RemoteError.from_reply(reply.content, target.name)
+        raise RemoteError.from_reply(reply.content, target.name, _exception_of(reply, target))
     return reply
+
+
+def _exception_of(reply: Reply, target: Any) -> BaseException | None:
+    """The exception an operation raised, as it crossed (its args, its attributes), or None
+    when it did not (it does not pickle, or not here)."""
+    count = reply.content.get("exception")
+    if not isinstance(count, int) or not 0 < count <= len(reply.frames):
+        return None
+    barrier = bytecode_barrier(getattr(target, "details", None) or {})
+    try:
+        found = serialize.loads(reply.frames[:count], bytecode=barrier is None)
+    except Exception:  # noqa: BLE001 - a class this side lacks: its text says enough
+        return None
+    return found if isinstance(found, BaseException) else None

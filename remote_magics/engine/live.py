@@ -49,11 +49,13 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
     content = parent["content"]
     client = protocol.client_of(parent)
     frames: list = []
+    failed: Exception | None = None
     try:
         reply = _apply(engine, content, parent["buffers"], client, frames)
     except BaseException as err:  # the client waits for a reply whatever happens
         frames = []
         reply = _error(err)
+        failed = err if isinstance(err, Exception) else None  # not an interrupt
     if content.get("op") in _RUNS_CODE:
         _show_figures(engine)
     # an interrupt that comes now is for an operation already over (the client interrupts when
@@ -62,6 +64,12 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN) \
         if threading.current_thread() is threading.main_thread() else None
     try:
+        if failed is not None:  # the exception itself: its args and attributes (`KeyError(2.5)`,
+            try:                # `err.code`), which its text alone loses
+                frames = serialize.dumps(failed, ERROR_BYTES)
+                reply["exception"] = len(frames)
+            except BaseException:  # noqa: BLE001 - one that does not pickle: its text only
+                frames = []
         engine.reply(stream, ident, parent, reply, frames)
     finally:
         if previous is not None:
@@ -292,6 +300,10 @@ def preview(obj: Any, rows: int = PREVIEW_ROWS) -> dict:
     if html is not None and len(html) > 20 * PREVIEW_CHARS:
         html = None
     return {"text": text, "html": html}
+
+
+#: An operation's exception whose pickle is bigger than this goes as its text only.
+ERROR_BYTES = 1 << 20
 
 
 def _error(err: BaseException) -> dict:

@@ -13,7 +13,6 @@ ipykernel and cloudpickle only.
 """
 from __future__ import annotations
 
-import abc
 import array
 import collections
 import io
@@ -99,8 +98,6 @@ _UNCHANGING = (type, ModuleType, bytes, range)
 #: Members of a tuple or frozenset looked at to see whether one can change in place; past
 #: these, it may (a digest before and after the run tells whether it did).
 _MEMBERS_LOOKED_AT = 10_000
-#: The kinds of class a cell defines whose attributes may change (an enum's members cannot).
-_CELL_CLASS_KINDS = (type, abc.ABCMeta)
 
 
 def changeable(value: Any, _depth: int = 0) -> bool:
@@ -117,7 +114,7 @@ def changeable(value: Any, _depth: int = 0) -> bool:
     kind = type(value)
     if kind is FunctionType:
         return True
-    if kind in _CELL_CLASS_KINDS:
+    if isinstance(value, type):  # of any metaclass: a Protocol, an Enum (hunt 14 C11)
         return value.__module__ == "__main__"
     if kind is MethodType:
         owner = value.__self__
