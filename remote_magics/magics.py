@@ -124,6 +124,11 @@ class AsyncChecks:
             self.cell, self.count = raw_cell, 1
         return self.original(raw_cell, **options)
 
+    def forget(self, *_: object) -> None:
+        """After each cell (``post_run_cell``): the next one counts from none, even when it is
+        the same text run again."""
+        self.cell, self.count = None, 0
+
     def typed(self, body: str) -> str:
         """``body`` as the user typed it: the running cell after its magic line (IPython hands
         a cell magic its body with a newline added); ``body`` itself when unsure."""
@@ -148,7 +153,8 @@ def count_async_checks(shell) -> None:
     """Put an :class:`AsyncChecks` in front of ``shell.should_run_async`` (once)."""
     if not isinstance(getattr(shell, "should_run_async", None), AsyncChecks) \
             and callable(getattr(shell, "should_run_async", None)):
-        shell.should_run_async = AsyncChecks(shell.should_run_async)
+        checks = shell.should_run_async = AsyncChecks(shell.should_run_async)
+        shell.events.register("post_run_cell", checks.forget)
 
 
 def stop_counting_async_checks(shell) -> None:
@@ -156,6 +162,8 @@ def stop_counting_async_checks(shell) -> None:
     checks = shell.__dict__.get("should_run_async")
     if isinstance(checks, AsyncChecks):
         del shell.should_run_async
+        if checks.forget in shell.events.callbacks["post_run_cell"]:
+            shell.events.unregister("post_run_cell", checks.forget)
 
 
 def python_of(shell, cell: str) -> str:

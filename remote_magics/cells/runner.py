@@ -201,7 +201,10 @@ def prepare_once(
         # engine sends back what the cell bound), but the notebook's other names for it must
         # see the change as plainly (`b = a` before), so they go with it
         augmented = [n for n in cell.augmented if n in shipped and may_change(namespace[n])]
-        if watch or augmented:  # what the cell may change goes with every name that shares it
+        # what the cell may change goes with every name that shares it; not for a function with
+        # nothing of its own, which only gains attributes, in place (0.3 ms a cell with 1,000
+        # names to look through)
+        if augmented or any(serialize.bare_function(namespace[n]) is None for n in watch):
             sharing = names_sharing(stream.holds(), namespace, hidden,
                                     skip=shipped | set(cell.writes) | set(cell.deletes))
             more, more_frames = pickle_inputs(stream, sharing, namespace, target, barrier)

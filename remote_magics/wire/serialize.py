@@ -1044,21 +1044,22 @@ def watch_digest(obj: Any, limit: int, apart: frozenset = frozenset()) -> tuple 
     their own) count by identity alone, not by their attributes: ``P.n += 1`` changes ``P``,
     which goes back itself, not every ``P`` object the cell read (under ``none`` each came back
     as a proxy). None when it is not watched (see :func:`fingerprint`)."""
-    digest = _bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart)
+    digest = bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart)
     return None if digest is None else (digest, apart)
 
 
 def changed_since(obj: Any, digest: tuple, limit: int) -> bool:
     """Whether ``obj`` changed since :func:`watch_digest` gave ``digest``."""
     value, apart = digest
-    return (_bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart)) != value
+    return (bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart)) != value
 
 
-def _bare_function(obj: Any) -> bytes | None:
+def bare_function(obj: Any) -> bytes | None:
     """For a Python function with no attributes, no closure and only plain defaults, which code
     can change only by giving it attributes or new defaults: which defaults and code it holds
     (a hash and a few plain values, not a pickle: most functions a cell reads are such, and are
-    watched for nothing). None for anything else."""
+    watched for nothing). None for anything else. Such a function holds no object another
+    name could share, so no other name need travel with it."""
     if type(obj) is not types.FunctionType or obj.__dict__ or obj.__closure__:
         return None
     defaults, keywords = obj.__defaults__, obj.__kwdefaults__
