@@ -2590,36 +2590,37 @@ def _as_inner(obj: Any, inner: InnerIndex) -> Any:
     or one that was not sent."""
     numpy = sys.modules.get("numpy")
     if numpy is not None and type(obj) is numpy.ndarray:  # the type first: a proxy's
-        key = inner.key(obj)  # attributes are remote calls
-        if key is None:
-            return NotImplemented
-        try:
-            reduced = obj.__reduce_ex__(PROTOCOL)
-        except Exception:
-            return NotImplemented
-        if not (isinstance(reduced, tuple) and len(reduced) == 2):
-            return NotImplemented
-        return held_array, (key, obj.shape, obj.dtype.str, *reduced)
+        found = _sent_call(obj, inner)  # attributes are remote calls
+        return NotImplemented if found is None \
+            else (held_array, (found[0], obj.shape, obj.dtype.str, *found[1:]))
     if type(obj) is object:  # a sentinel (`MISSING = object()`): it has no state
         key = inner.key(obj)
         return (held_object, (key,)) if key is not None else NotImplemented
     pandas = sys.modules.get("pandas")
     if pandas is not None and isinstance(obj, pandas.Index):
-        key = inner.key(obj)
-        if key is None:
-            return NotImplemented
-        try:
-            reduced = obj.__reduce_ex__(PROTOCOL)
-        except Exception:
-            return NotImplemented
-        if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3
-                and (len(reduced) == 2 or reduced[2] is None)):
-            return NotImplemented
-        return held_index, (key, list(obj.names), *reduced[:2])
+        found = _sent_call(obj, inner)
+        return NotImplemented if found is None \
+            else (held_index, (found[0], list(obj.names), *found[1:]))
     if not restatable(obj):
         return NotImplemented
     key = inner.key(obj)
     return _as_existing(obj, key) if key is not None else NotImplemented
+
+
+def _sent_call(obj: Any, inner: InnerIndex) -> tuple[str, Any, tuple] | None:
+    """``obj``'s key among what was sent, and the call that rebuilds it (its reduction, which
+    has no state to set): ``(key, rebuild, args)``; None when it was not sent, or reduces so."""
+    key = inner.key(obj)
+    if key is None:
+        return None
+    try:
+        reduced = obj.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return None
+    if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3
+            and (len(reduced) == 2 or reduced[2] is None)):
+        return None
+    return key, reduced[0], reduced[1]
 
 
 def held_index(key: str, names: list, rebuild: Any, args: tuple) -> Any:
