@@ -586,3 +586,17 @@ def test_an_error_raised_through_a_proxy_keeps_its_args_and_attributes(tmp_path)
     exception an operation on a proxy raised came with its args squashed into one string
     (``KeyError('2.5')``) and without its attributes (``e.code``)."""
     assert_same_every_way(RAISED_THROUGH_A_PROXY, tmp_path, ("none",))
+
+
+RESET_SELECTIVE = [
+    "# plain\nx = 5\nxs = [1]\nkeep = 1",
+    "%reset_selective -f ^x$",
+    "# plain\nprint('x' in dir(), 'xs' in dir(), 'keep' in dir())",
+]
+
+
+def test_reset_selective_in_a_remote_cell_deletes_the_notebooks_names(tmp_path):
+    """Hunt 14 C13: ``%reset_selective -f ^x$`` in a remote cell deleted ``x`` at the engine
+    only (the cell read no name, so none was sent); every name goes with such a cell now, and
+    those it deleted are deleted in the notebook too, as plainly."""
+    assert_same_every_way(RESET_SELECTIVE, tmp_path, ("all", "none"))

@@ -511,7 +511,10 @@ def test_a_value_that_cannot_be_described_or_encoded_never_costs_the_reply(worke
     else:  # pickles fine; only its descriptor could not be read
         assert type(odd).__name__ == "Odd"
         proxy = worker.run(code + "odd = Odd()", {}, download="none", timeout=30).values["odd"]
-        assert isinstance(proxy, RemoteObject) and proxy.shape is None
+        assert isinstance(proxy, RemoteObject) and proxy._descriptor["shape"] is None
+        # the value's own attribute, as plainly: its `shape` or `nbytes` raises (hunt 14 C3)
+        with pytest.raises(ValueError, match="no shape" if how == "shape" else "no size"):
+            getattr(proxy, how)
     assert worker.info()["pid"] == pid  # the same engine, still answering
 
 

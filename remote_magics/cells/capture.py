@@ -350,8 +350,9 @@ def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
             yield texts[0].replace("@", ""), "eval", True
 
 
-#: IPython magics that list the names of the namespace they run in.
-_LISTING_MAGICS = frozenset(("who", "whos", "who_ls"))
+#: IPython magics that list the names of the namespace they run in, or delete those a pattern
+#: matches (``%reset_selective -f ^x$``: every name goes, and those it deleted are gone here too).
+_LISTING_MAGICS = frozenset(("who", "whos", "who_ls", "reset_selective"))
 
 
 #: Calls that see every name of the namespace: ``globals()``, ``dir()``, ``vars()``,

@@ -34,10 +34,11 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
 
     It waits its turn behind the target's jobs (as every Target request does). ``patience``
     gives up without interrupting the kernel, for previews and completions. The proxies among
-    the arguments go to ``check_proxies`` (they must live on the same target). ``names``: for a call, the notebook's values of
-    the globals the function reads (see :meth:`.proxy.RemoteObject.__call__`); ``watch``: for a
-    call, the arguments the engine digests before and after it, and sends back when changed;
-    ``sent`` gets the pickler's memo of the arguments (:func:`~..wire.serialize.dumps`).
+    the arguments go to ``check_proxies`` (they must live on the same target). ``names``: for a
+    call, the notebook's values of the globals the function reads (see
+    :meth:`.proxy.RemoteObject.__call__`); ``watch``: for a call, the arguments the engine
+    digests before and after it, and sends back when changed; ``sent`` gets the pickler's memo
+    of the arguments (:func:`~..wire.serialize.dumps`).
     """
     if job_queue_of_thread() is not None:
         raise RuntimeError(

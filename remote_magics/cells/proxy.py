@@ -20,7 +20,7 @@ import html
 import logging
 import threading
 from collections import deque
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from ..client.handshake import bytecode_barrier
 from ..engine.namespace import changeable, update_in_place

@@ -8,6 +8,7 @@ download policy as a cell's names: small values come back, big ones stay remote 
 from __future__ import annotations
 
 import itertools
+import logging
 import operator
 import reprlib
 import signal
@@ -19,6 +20,8 @@ from typing import Any
 
 from ..wire import protocol, serialize
 from . import store, tracebacks
+
+log = logging.getLogger(__name__)
 
 #: Operator names a binop/unop may use; each is a function of :mod:`operator`.
 BINARY = ("add", "sub", "mul", "truediv", "floordiv", "mod", "pow", "matmul", "and_", "or_",
@@ -132,7 +135,11 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         changed = {key: value for key, (value, digest) in watched.items()
                    if serialize.changed_since(value, digest, ARGUMENT_WATCH_BYTES)}
         if changed:
-            reply["changed"] = _changed_arguments(changed, frames, memos)
+            try:
+                reply["changed"] = _changed_arguments(changed, frames, memos)
+            except Exception:  # noqa: BLE001 - the call succeeded: its changes stay here
+                log.warning("remote_magics: a call changed its arguments in ways that cannot be "
+                            "sent back", exc_info=True)
         return reply
     elif op == "iter":
         result = iter(obj)
@@ -189,7 +196,7 @@ def _changed_arguments(changed: dict, frames: list, memos: list) -> dict:
     kind the notebook updates in place. ``{"keys": [...], "nframes": n}``."""
     keys = list(changed)
     with serialize.returning(changed, keys, inner=serialize.InnerIndex(memos) if memos else None):
-        item = serialize.dumps([changed[key] for key in keys])
+        item = serialize.dumps([changed[key] for key in keys])  # before frames grow: all or none
     frames.extend(item)
     return {"keys": keys, "nframes": len(item)}
 
