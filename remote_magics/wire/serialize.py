@@ -564,13 +564,14 @@ class Unpickler(pickle.Unpickler):
 
 #: Where numpy's pickles name the function that rebuilds an array over an out-of-band buffer.
 _NUMPY_NUMERIC = frozenset({"numpy._core.numeric", "numpy.core.numeric"})
-#: An array rebuilt over a received buffer up to this size is copied into memory of its own.
+#: An array rebuilt over a received buffer under this size is copied into memory of its own
+#: (the size from which uploads and downloads are kept: :data:`..engine.kept.KEEP_BYTES`).
 OWN_BYTES = 1 << 20
 
 
 @functools.lru_cache(maxsize=4)
 def _owning(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
-    """numpy's ``_frombuffer``, except that an array up to :data:`OWN_BYTES` owns its memory,
+    """numpy's ``_frombuffer``, except that an array under :data:`OWN_BYTES` owns its memory,
     as the array a plain cell made does: over the received buffer, ``owndata`` was False,
     ``arr.resize(12)`` raised "cannot resize this array: it does not own its data", and a view
     the cell made of it (``arr[2:5]``) had another ``base`` (hunt 14 C4). A bigger one stays
@@ -578,7 +579,7 @@ def _owning(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
 
     def rebuilt(buffer: Any, dtype: Any, shape: Any, order: Any) -> Any:
         array = frombuffer(buffer, dtype, shape, order)
-        return array.copy(order="K") if array.nbytes <= OWN_BYTES else array
+        return array.copy(order="K") if array.nbytes < OWN_BYTES else array
 
     return rebuilt
 
