@@ -675,3 +675,16 @@ def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path):
         busy.close()
     assert process.returncode == 1
     assert "Address already in use" in err
+
+
+def test_a_request_whose_reply_never_came_stops_being_waited_for(worker, capsys):
+    """The client stops waiting for a request an interrupt did not stop, and says so before each
+    later one until its reply comes in; if that reply was lost (one cut short is dropped), every
+    later cell said the target was still running it. A reply to a later request says it has
+    finished too (the engine answers one request at a time, in order)."""
+    worker.connection.abandon("a request whose reply was lost")
+    capsys.readouterr()
+    assert worker.run("first = 1", {}, timeout=30).values == {"first": 1}
+    assert "still running the cell that did not stop" in capsys.readouterr().out
+    assert worker.run("second = 2", {}, timeout=30).values == {"second": 2}
+    assert "still running" not in capsys.readouterr().out

@@ -631,6 +631,11 @@ class Connection:
             self.port_download = False
             found = Reply(msg["header"]["msg_type"], content, frames,
                           bytes_received=sum(memoryview(f).nbytes for f in frames))
+            # the engine answers one request at a time, in order: this reply, to a request sent
+            # after the one we stopped waiting for, says that one has finished too, even if its
+            # own reply never came (one cut short was dropped, and every later cell said the
+            # target was still running it)
+            self.still_running = None
         return found
 
     @property
