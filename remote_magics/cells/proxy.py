@@ -302,10 +302,16 @@ class RemoteObject:
 
     def _operate(self, op: str, **options: Any) -> Any:
         """One operation on the remote object, its result decoded: JSON, a local value, or a proxy."""
-        reply = self._request(op, **options)
+        return self._result(self._request(op, **options))
+
+    def _result(self, reply: Any) -> Any:
+        """An op reply's result: its JSON value, or its output decoded from the output's own
+        frames (a call's reply has its changed arguments' frames after them)."""
         if "value" in reply.content:
             return reply.content["value"]
-        return self._decode(reply.content["output"], reply.frames)
+        output = reply.content["output"]
+        count = output.get("nframes")
+        return self._decode(output, reply.frames if count is None else reply.frames[:count])
 
     def _decode(self, output: dict, frames: list) -> Any:
         """An output of an op reply; new proxies inherit this proxy's download policy."""
@@ -319,10 +325,7 @@ class RemoteObject:
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_") or "_target" not in self.__dict__:
             raise AttributeError(name)
-        try:
-            return self._operate("getattr", name=name)
-        except ProxyError as err:
-            raise GoneAttributeError(str(err)) from None
+        return self._remote_attribute(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
         if "_released" in self.__dict__ and self._shadowed(name):  # the value's own
@@ -389,14 +392,11 @@ class RemoteObject:
         sent: list = []
         reply = self._request("call", args=args, kwargs=kwargs, names=names,
                               watch=list(watched) or None, sent=sent)
-        if "value" in reply.content:
-            return reply.content["value"]
-        output = reply.content["output"]
-        mine = output.get("nframes") or 0
         changed = reply.content.get("changed")
-        if isinstance(changed, dict) and watched:
+        if isinstance(changed, dict) and watched and "output" in reply.content:
+            mine = reply.content["output"].get("nframes") or 0
             self._take_changes(changed, watched, reply.frames[mine:], sent)
-        return self._decode(output, reply.frames[:mine])
+        return self._result(reply)
 
     def _take_changes(self, changed: dict, watched: dict, frames: list, sent: list) -> None:
         """Put what a call changed in the notebook's arguments into them (see :meth:`__call__`),
