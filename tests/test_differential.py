@@ -149,6 +149,33 @@ def test_process_state_a_plain_cell_sets_holds_in_remote_cells_and_back(tmp_path
     assert_same_every_way(PROCESS, tmp_path, ("all", "none"))
 
 
+#: How results show, set by a cell for the whole process (Kalman filters ch. 07 calls
+#: `sympy.init_printing()` in a plain cell, and remote cells showed its matrices unformatted):
+#: a printer registered for a type or by its module and name, a format turned off, and both
+#: put back, each way (before, each stayed on the side that set it).
+DISPLAY = [
+    "# plain\nclass Dog:\n    def __init__(self, name):\n        self.name = name\n"
+    "    def __repr__(self):\n        return f'Dog({self.name!r})'\n"
+    "    def _repr_html_(self):\n        return f'<b>{self.name}</b>'\nrex = Dog('Rex')\n"
+    "shown = get_ipython().display_formatter.formatters\n"
+    "shown['text/plain'].for_type(Dog, lambda o, p, cycle: p.text(f'<Dog {o.name}>'))",
+    "rex",
+    "[Dog('Ada'), rex]",
+    "get_ipython().display_formatter.formatters['text/html'].enabled = False\n"
+    "get_ipython().display_formatter.formatters['text/plain'].for_type_by_name("
+    "'fractions', 'Fraction', lambda o, p, cycle: p.text(f'{o.numerator} over {o.denominator}'))",
+    "# plain\nimport fractions\ndisplay(rex)\nfractions.Fraction(1, 3)",
+    "# plain\nshown['text/html'].enabled = True\nshown['text/plain'].pop(Dog)",
+    "import fractions\ndisplay(rex)\nfractions.Fraction(2, 3)",
+    "get_ipython().display_formatter.formatters['text/plain'].pop('fractions.Fraction')",
+    "# plain\nfractions.Fraction(1, 4)",
+]
+
+
+def test_how_results_show_set_in_one_cell_holds_in_the_cells_after_every_way(tmp_path):
+    assert_same_every_way(DISPLAY, tmp_path, ("all", "none"))
+
+
 #: Magics a notebook cell registers (ThinkPython 3e's `%%expect` and `%%add_method_to`, hunt
 #: 10): their body is text the analysis cannot read, so every name goes; and a magic a plain
 #: cell registered is registered for the remote cell too (before: NameError, "Class 'T' not

@@ -427,6 +427,42 @@ def test_settings_a_plain_cell_makes_hold_in_remote_cells_and_back(shell, run, t
             shell.user_ns.pop(name, None)
 
 
+def test_a_display_formatter_registered_on_one_side_shows_values_so_on_the_other(shell, run):
+    """Kalman filters ch. 07 (``sympy.init_printing()`` in a plain cell, its matrices shown by
+    remote ones): a printer registered for a type, by the class or by its module and name, shows
+    the other side's results so too, as in one process; taken away again, it is gone there too."""
+    formatters = shell.display_formatter.formatters
+
+    def shown(cell: str) -> str:
+        with capture_output() as out:
+            assert run(cell).error_in_exec is None
+        return out.stdout + "".join(o.data.get("text/plain", "") for o in out.outputs)
+
+    try:
+        run("class Dog:\n    def __init__(self, name):\n        self.name = name\n"
+            "    def __repr__(self):\n        return f'Dog({self.name!r})'\nrex = Dog('Rex')")
+        run("get_ipython().display_formatter.formatters['text/plain'].for_type("
+            "Dog, lambda o, p, cycle: p.text(f'<Dog {o.name}>'))")
+        assert "<Dog Rex>" in shown("%%remote\nrex")
+        assert "<Dog Ada>" in shown("%%remote\nDog('Ada')")  # a new one, of the class there
+        assert run("%%remote\nshown = get_ipython().display_formatter.formatters\n"
+                   "shown['text/plain'].for_type(Dog, lambda o, p, cycle: p.text('[dog]'))\n"
+                   "shown['text/plain'].for_type_by_name('fractions', 'Fraction', "
+                   "lambda o, p, cycle: p.text('a fraction'))\ndel shown").error_in_exec is None
+        assert "[dog]" in shown("rex") and "<Dog" not in shown("rex")
+        assert "a fraction" in shown("import fractions\nfractions.Fraction(1, 3)")
+        assert run("%%remote\nshown = get_ipython().display_formatter.formatters\n"
+                   "shown['text/plain'].pop(Dog)\ndel shown").error_in_exec is None
+        assert "Dog('Rex')" in shown("rex") and "[dog]" not in shown("rex")
+        formatters["text/plain"].pop("fractions.Fraction")  # plainly: the next cell's too
+        assert shown("%%remote\nimport fractions\nfractions.Fraction(1, 3)").endswith(
+            "Fraction(1, 3)\n")
+    finally:
+        formatters["text/plain"].pop("fractions.Fraction", None)
+        for name in ("Dog", "rex", "fractions"):
+            shell.user_ns.pop(name, None)
+
+
 def test_deleting_a_local_name_remotely_deletes_it_locally(shell, run):
     shell.user_ns["doomed"] = 5
     assert run("%%remote\ndel doomed").error_in_exec is None

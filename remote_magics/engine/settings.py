@@ -6,10 +6,10 @@ handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warn
 the configuration of ``logging`` (levels, and the handlers that print to the cell's output), the
 environment variables a cell sets, the working directory, ``sys.path``, the limit on the digits
 of an ``int`` made ``str``, the default socket timeout, the locale, how IPython shows a result
-(``%precision``, ``%pprint``) and the formats of inline figures. A remote cell runs in another
-process; so that it behaves as a plain one, each side sends the settings it changed since they
-last agreed (a run request carries the notebook's, its reply the engine's), and the other side
-takes them.
+(``%precision``, ``%pprint``, the display formatters a cell registers) and the formats of
+inline figures. A remote cell runs in another process; so that it behaves as a plain one, each
+side sends the settings it changed since they last agreed (a run request carries the
+notebook's, its reply the engine's), and the other side takes them.
 
 :func:`snapshot` reads them (flat: ``"pandas.display.max_rows": 10``), only for the libraries
 already imported; :func:`differing` says which changed; :func:`take` sets them, and keeps those
@@ -463,13 +463,137 @@ def _ipython_read(module: Any) -> tuple:
     if formatter is None:
         return ()
     values = formatter._trait_values  # traitlets' own store: a plain read, no observers
-    return values.get("float_precision"), values.get("pprint")
+    return values.get("float_precision"), values.get("pprint"), _printers_read()
+
+
+def _ipython_spell(module: Any, state: tuple) -> dict[str, Any]:
+    if not state:
+        return {}
+    precision, pprint, printers = state
+    return {"float_precision": precision, "pprint": pprint, **_printers_spell(printers)}
 
 
 def _ipython_write(module: Any, name: str, value: Any) -> None:
+    if name.startswith(("printer|", "enabled|")):
+        _printer_write(name, value)
+        return
     formatter = _plain_formatter()
     if formatter is not None:
         setattr(formatter, name, value)
+
+
+# IPython's display formatters: the functions a cell registers to show a type its way, for one
+# format (``formatters['text/plain'].for_type(Dog, ...)``, ``for_type_by_name``, and what
+# ``sympy.init_printing()`` registers), and whether a format is shown at all. Each crosses by
+# the type's module and name (the name IPython's own deferred printers go by), so that it finds
+# the other side's class of that name; one put back to the formatter's default crosses too. A
+# function the kernel's own inline backend registered (a figure's) stays each side's own.
+
+#: The printers once seen registered here, as (format, module, name): listed from then on, so
+#: that removing one crosses too.
+_printers_seen: set[tuple[str, str, str]] = set()
+_OWN_PRINTERS = ("matplotlib_inline", "ipykernel", "remote_magics")
+_printer_defaults_of: dict = {}  # (formatter's id, numpy imported) -> its default printers
+#: Whether each format was shown when first read here (a terminal shows text only, a notebook
+#: every format: each side keeps its own), and the formats a cell turned on or off since.
+_enabled_first: dict[str, Any] = {}
+_enabled_seen: set[str] = set()
+
+
+def _formatters() -> dict:
+    shell = _shell()
+    display = getattr(shell, "display_formatter", None) if shell is not None else None
+    return getattr(display, "formatters", None) or {}
+
+
+def _printers_read() -> tuple:
+    found = []
+    for mime, formatter in _formatters().items():
+        values = getattr(formatter, "_trait_values", {})
+        enabled = values.get("enabled")
+        _enabled_first.setdefault(mime, enabled)
+        found.append((mime, enabled, tuple(values.get("type_printers", {}).items()),
+                      tuple(values.get("deferred_printers", {}).items())))
+    return tuple(found)
+
+
+def _printer_key(kind: Any) -> tuple:
+    return getattr(kind, "__module__", None), getattr(kind, "__name__", None)
+
+
+def _printer_defaults(formatter: Any) -> dict:
+    """The printers ``formatter`` has by default, by (module, name) of their type."""
+    key = (id(formatter), "numpy" in sys.modules)  # text/plain's defaults add numpy's float
+    found = _printer_defaults_of.get(key)
+    if found is None:
+        try:
+            defaults = formatter.trait_defaults("type_printers", "deferred_printers")
+        except Exception:
+            defaults = {}
+        found = dict(defaults.get("deferred_printers") or {})
+        found.update((_printer_key(kind), function)
+                     for kind, function in (defaults.get("type_printers") or {}).items())
+        _printer_defaults_of[key] = found
+    return found
+
+
+def _is_default(function: Any, default: Any) -> bool:
+    """Whether ``function`` is the formatter's default printer: itself, or made anew by the
+    same code (text/plain makes its float printer for each formatter)."""
+    if function is default:
+        return True
+    code = getattr(function, "__code__", None)
+    return code is not None and code is getattr(default, "__code__", None)
+
+
+def _own_printer(function: Any) -> bool:
+    made_by = getattr(getattr(function, "func", function), "__module__", None) or ""
+    return made_by.startswith(_OWN_PRINTERS)
+
+
+def _printers_spell(printers: tuple) -> dict[str, Any]:
+    formatters = _formatters()
+    spelled: dict[str, Any] = {}
+    for mime, enabled, by_type, by_name in printers:
+        formatter = formatters.get(mime)
+        if formatter is None:
+            continue
+        if mime in _enabled_seen or enabled != _enabled_first.get(mime, enabled):
+            _enabled_seen.add(mime)
+            spelled["enabled|" + mime] = enabled
+        defaults = _printer_defaults(formatter)
+        entries = dict(by_name)
+        entries.update((_printer_key(kind), function) for kind, function in by_type)
+        for (module_name, type_name), function in entries.items():
+            if not isinstance(module_name, str) or not isinstance(type_name, str):
+                continue
+            default = defaults.get((module_name, type_name))
+            if (default is not None and _is_default(function, default)) or _own_printer(function):
+                continue
+            _printers_seen.add((mime, module_name, type_name))
+            spelled[f"printer|{mime}|{module_name}|{type_name}"] = function
+    for mime, module_name, type_name in _printers_seen:
+        spelled.setdefault(f"printer|{mime}|{module_name}|{type_name}", None)  # back to default
+    return spelled
+
+
+def _printer_write(name: str, value: Any) -> None:
+    formatter = _formatters().get(name.split("|", 2)[1])
+    if formatter is None:
+        return
+    if name.startswith("enabled|"):
+        _enabled_seen.add(name[len("enabled|"):])
+        formatter.enabled = value
+        return
+    _, mime, module_name, type_name = name.split("|", 3)
+    key = (module_name, type_name)
+    for kind in [kind for kind in formatter.type_printers if _printer_key(kind) == key]:
+        del formatter.type_printers[kind]  # a class looked up already: found by name again
+    formatter.deferred_printers.pop(key, None)
+    _printers_seen.add((mime, module_name, type_name))
+    function = value if value is not None else _printer_defaults(formatter).get(key)
+    if function is not None:
+        formatter.deferred_printers[key] = function
 
 
 def _socket_write(module: Any, name: str, value: Any) -> None:
@@ -491,9 +615,7 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "matplotlib": (_matplotlib_read, _matplotlib_spell, _matplotlib_write),
     "logging": (_logging_read, _logging_spell, _logging_write),
     "os": (_os_read, _os_spell, _os_write),
-    "IPython": (_ipython_read,
-                lambda module, state: dict(zip(("float_precision", "pprint"), state)),
-                _ipython_write),
+    "IPython": (_ipython_read, _ipython_spell, _ipython_write),
     "socket": (lambda module: module.getdefaulttimeout(),
                lambda module, state: {"defaulttimeout": state}, _socket_write),
     "locale": (lambda module: module.setlocale(module.LC_ALL),
