@@ -575,11 +575,17 @@ def _owning(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
     as the array a plain cell made does: over the received buffer, ``owndata`` was False,
     ``arr.resize(12)`` raised "cannot resize this array: it does not own its data", and a view
     the cell made of it (``arr[2:5]``) had another ``base`` (hunt 14 C4). A bigger one stays
-    over its buffer: the copy would cost what a transfer saves (and uploads keep those)."""
+    over its buffer: the copy would cost what a transfer saves (and uploads keep those). The
+    copy is read-only where the array was (its buffer crossed read-only: hunt 15 C1)."""
 
     def rebuilt(buffer: Any, dtype: Any, shape: Any, order: Any) -> Any:
         array = frombuffer(buffer, dtype, shape, order)
-        return array.copy(order="K") if array.nbytes < OWN_BYTES else array
+        if array.nbytes >= OWN_BYTES:
+            return array
+        owned = array.copy(order="K")
+        if not array.flags.writeable:
+            owned.flags.writeable = False
+        return owned
 
     return rebuilt
 
