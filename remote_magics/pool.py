@@ -272,7 +272,8 @@ def run_on(
     deletable = [n for n in capture.analyze(code).deletes if n in namespace]
     grouped = _Grouped(names, on_output)
     requests = [member.prepare_run(code, ChainMap(overlays[i], namespace), download=download,
-                                   bytes=bytes, hidden=hidden, cell_id=cell_id)
+                                   bytes=bytes, hidden=hidden, cell_id=cell_id,
+                                   shares_random=False)  # each member its own numbers
                 for i, member in enumerate(members)]  # a value that does not pickle: none sent
     for request in requests:  # each member's input() asks here, as we wait for them all
         request.content["stdin"] = display.stdin_allowed()

@@ -176,6 +176,30 @@ def test_how_results_show_set_in_one_cell_holds_in_the_cells_after_every_way(tmp
     assert_same_every_way(DISPLAY, tmp_path, ("all", "none"))
 
 
+#: Random numbers drawn from the global generators of `random` and `np.random` (hunts 14 and
+#: 15: Python for Data Analysis seeds `np.random` in its first cell; ThinkBayes2, ModSimPy):
+#: one stream, as in one process, whichever side seeds and whichever draws; a normal NumPy
+#: cached from a pair drawn on the other side too (before, a remote cell drew from its
+#: engine's own stream, so every number after a seed differed from the plain run's).
+RANDOM = [
+    "# plain\nimport random\nimport numpy as np\nrandom.seed(17)\nnp.random.seed(17)",
+    "print(random.random(), np.random.rand(2), np.random.normal())",
+    "# plain\nprint(random.random(), np.random.randint(100, size=3), np.random.normal())",
+    "print(random.gauss(0, 1), np.random.normal())",
+    "# plain\nprint(random.gauss(0, 1), np.random.normal())",  # each the other's cached one
+    "print(random.gauss(0, 1), np.random.normal())",
+    "# plain\nprint(random.gauss(0, 1), np.random.normal())",
+    "random.seed(3)\nnp.random.seed(3)",
+    "# plain\nprint(random.choice('abcdef'), np.random.permutation(5))",
+]
+
+
+def test_random_numbers_are_one_stream_every_way(tmp_path):
+    report = differential.compare(RANDOM, tmp_path, ("all", "small", "none"))
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))
+
+
 #: Magics a notebook cell registers (ThinkPython 3e's `%%expect` and `%%add_method_to`, hunt
 #: 10): their body is text the analysis cannot read, so every name goes; and a magic a plain
 #: cell registered is registered for the remote cell too (before: NameError, "Class 'T' not

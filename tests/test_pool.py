@@ -105,6 +105,36 @@ def test_fan_out_binds_a_list_by_member_and_groups_output(shell, pool, run):
     assert second < text.index(f"hello from {pids(pool)[1]}")
 
 
+def test_fan_out_members_draw_their_own_random_numbers_and_leave_the_notebooks(
+        shell, pool, run):
+    """A single remote cell draws from the notebook's random stream, as in one process; a
+    fan-out leaves each member its own, or every member of a Monte Carlo run would draw the
+    same numbers, and the notebook's stream goes on where it was. A member's next single run
+    draws from the notebook's stream again."""
+    import random
+
+    saved = random.getstate(), np.random.get_state()
+    try:
+        random.seed(5)
+        np.random.seed(5)
+        expected = [(random.random(), np.random.rand()) for _ in range(2)]
+        random.seed(5)
+        np.random.seed(5)
+        assert run("%%remote --targets pool\nimport random, numpy as np\n"
+                   "drawn = (random.random(), np.random.rand())").error_in_exec is None
+        first, second = shell.user_ns["drawn"]
+        assert first != second  # each member its own numbers
+        assert (random.random(), np.random.rand()) == expected[0]  # ours went on as they were
+        assert run("%%remote --target pool[0]\nimport random, numpy as np\n"
+                   "drawn = (random.random(), np.random.rand())").error_in_exec is None
+        assert shell.user_ns["drawn"] == expected[1]  # the notebook's stream, as in one process
+        assert (random.random(), np.random.rand()) != expected[1]  # and it went on
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+        shell.user_ns.pop("drawn", None)
+
+
 def test_targets_list_keeps_the_given_order(shell, pool, run):
     res = run("%%remote --targets pool[1],pool[0]\nimport os\nwho = os.getpid()")
     assert res.error_in_exec is None

@@ -120,6 +120,7 @@ def prepare_once(
     cell_id: int = 0,
     show_result: bool = False,
     by_file: Sequence[ModuleType] = (),
+    shares_random: bool = True,
 ) -> Request:
     """Analyse ``code`` and pickle the names it reads from ``namespace``, in one stream.
 
@@ -128,7 +129,9 @@ def prepare_once(
 
     ``show_result``: the engine also formats the cell's result as it would display it
     (:attr:`RunResult.display`), for a notebook that shows it. ``by_file``: modules of your own
-    that go as their file, not by value (:func:`~..wire.serialize.by_file`).
+    that go as their file, not by value (:func:`~..wire.serialize.by_file`). ``shares_random``:
+    the engine draws random numbers from the notebook's stream, as one process does; a fan-out
+    (each member one of many) leaves each member its own.
     ``hidden`` holds the namespace's own machinery (IPython's ``In``, ``Out``, ``get_ipython``):
     a name bound to the same object there is not shipped. Raises :class:`SerializationError`
     naming the first value that cannot be pickled; nothing has been sent by then.
@@ -258,9 +261,11 @@ def prepare_once(
     interactivity = display.interactivity()
     if interactivity is not None:  # IPython's default (the last expression) goes unsaid
         content["interactivity"] = interactivity
-    changed = settings_agreed(target).send()
+    changed = settings_agreed(target).send(shares_random)
     if changed:
         content["settings"] = changed
+    if not shares_random:
+        content["random"] = False
     if cell.quiet:
         content["quiet"] = True
     if lists_names:  # every name the notebook holds went: one missing there is missing here
@@ -376,11 +381,21 @@ class SettingsAgreed:
     def __init__(self, engine: str) -> None:
         self.engine = engine  # its id: a restarted engine has its own settings again
         self.state: dict[str, Any] = {}  # this side's settings when they last agreed
+        self.own_random = False  # a fan-out left the engine drawing its own random numbers
 
-    def send(self) -> str | None:
-        """The settings to send with a run (encoded), None if they agree; they agree after."""
+    def send(self, shares_random: bool = True) -> str | None:
+        """The settings to send with a run (encoded), None if they agree; they agree after.
+        Without ``shares_random`` (a fan-out), the random generators' state stays behind."""
         now = settings.snapshot()
         changed = settings.differing(now, self.state)
+        if not shares_random:
+            for key in settings.RANDOM_KEYS:
+                changed.pop(key, None)
+            self.own_random = True
+        elif self.own_random:  # the engine drew its own numbers since: ours go again
+            changed.update((key, value) for key, value in settings.differing(now, {}).items()
+                           if key in settings.RANDOM_KEYS)
+            self.own_random = False
         self.state = now
         return settings.encode(changed) if changed else None
 

@@ -715,6 +715,9 @@ class Engine:
         if settings_before is not None:
             self.settings_seen = now = settings.snapshot()
             changed = settings.differing(now, settings_before)
+            if parent["content"].get("random") is False:  # a fan-out's: its own numbers
+                for key in settings.RANDOM_KEYS:
+                    changed.pop(key, None)
             if changed:  # `np.set_printoptions` in the cell: the notebook's too, as in one process
                 reply["settings"] = settings.encode(changed)
         if self.reset_in_run:

@@ -67,29 +67,142 @@ _numpy_seen: list = [None, (), None, ()]
 
 
 def _numpy_read(module: Any) -> tuple:
+    drawn = _numpy_random_read()
     try:
         printing = module._core.arrayprint.format_options.get()
         errors = module._core._ufunc_config._extobj_contextvar.get()
     except AttributeError:  # a NumPy that keeps them elsewhere: read them out each time
-        return tuple(module.get_printoptions().items()), tuple(module.geterr().items())
+        return tuple(module.get_printoptions().items()), tuple(module.geterr().items()), drawn
     seen = _numpy_seen
     if seen[0] is not printing:
         seen[0], seen[1] = printing, tuple(module.get_printoptions().items())
     if seen[2] is not errors:
         seen[2], seen[3] = errors, tuple(module.geterr().items())
-    return seen[1], seen[3]
+    return seen[1], seen[3], drawn
 
 
 def _numpy_spell(module: Any, state: tuple) -> dict[str, Any]:
-    printing, errors = state
-    return {**dict(printing), **{"err." + name: value for name, value in errors}}
+    printing, errors, drawn = state
+    spelled = {**dict(printing), **{"err." + name: value for name, value in errors}}
+    if drawn is not None:
+        spelled["random_state"] = _drawn_state(drawn, _numpy_random_read(), _numpy_random_state)
+    return spelled
 
 
 def _numpy_write(module: Any, name: str, value: Any) -> None:
-    if name.startswith("err."):  # np.seterr: what a division by zero does
+    if name == "random_state":  # np.random.seed(17) or a draw: the global generator's state
+        module.random.set_state(pickle.loads(value))
+    elif name.startswith("err."):  # np.seterr: what a division by zero does
         module.seterr(**{name[len("err."):]: value})
     else:
         module.set_printoptions(**{name: value})
+
+
+# Random numbers: the state of the generators a plain ``random.random()`` and ``np.random.rand()``
+# draw from (``random.seed(17)``, ``np.random.seed(17)``). In one process every cell draws from
+# one stream, so a notebook that seeds once draws the same numbers whichever side runs a cell:
+# the state crosses as a setting. Reading it whole costs 10-30 µs, too much for every run, so a
+# run reads a fingerprint that any draw or seeding changes (where the generator is and a word of
+# its state, read in place), and the whole state only when that changed. A run on many targets
+# at once (a pool's fan-out) leaves the state alone: each member draws its own numbers there.
+
+#: The settings that hold the generators' state, which a fan-out leaves alone.
+RANDOM_KEYS = frozenset({"random.state", "numpy.random_state"})
+
+
+def _python_random_probe(generator: Any) -> Callable[[], Any]:
+    """A fingerprint of ``random``'s generator: its index and first and last words (CPython's
+    ``_random.Random``: a C int, then 624 32-bit words, after the object's header)."""
+    import ctypes
+
+    start = id(generator) + object.__basicsize__
+    index = ctypes.c_int.from_address(start)
+    words = (ctypes.c_uint32 * 624).from_address(start + ctypes.sizeof(ctypes.c_int))
+
+    def fingerprint() -> Any:
+        return index.value, words[0], words[623], generator.gauss_next
+
+    agrees = generator.getstate()[1] == (*words, index.value)
+    return fingerprint if agrees else generator.getstate  # another layout: read it whole
+
+
+def _numpy_random_probe(generator: Any) -> Callable[[], Any]:
+    """A fingerprint of NumPy's global ``RandomState``: for Mersenne Twister (its default), the
+    position and first and last words of the bit generator's state (found by its documented
+    ``ctypes.state_address``) and the normal it has cached (found in the ``RandomState`` by
+    the pointers around it); for another bit generator, its whole state."""
+    import ctypes
+
+    bits = generator._bit_generator
+
+    def whole() -> Any:
+        return pickle.dumps(generator.get_state(legacy=False))
+
+    if type(bits).__name__ != "MT19937":
+        return whole
+    address = bits.ctypes.state_address
+    words = (ctypes.c_uint32 * 625).from_address(address)  # 624 words, then the position
+    pointers = (ctypes.c_void_p * (type(generator).__basicsize__ // 8)).from_address(id(generator))
+    # its copy of the bit generator's functions starts with the state's address, and 5
+    # pointers on comes the cached normal's record, which starts with the copy's own address
+    found = [i for i in range(len(pointers) - 8) if pointers[i] == address
+             and pointers[i + 5] == id(generator) + 8 * i]
+    if len(found) != 1:
+        return whole
+    has_gauss = ctypes.c_int.from_address(id(generator) + 8 * (found[0] + 6))
+    gauss = ctypes.c_double.from_address(id(generator) + 8 * (found[0] + 7))
+
+    def fingerprint() -> Any:
+        return words[624], words[0], words[623], has_gauss.value, gauss.value
+
+    state = generator.get_state(legacy=False)
+    agrees = (state["state"]["pos"] == words[624] and state["has_gauss"] == has_gauss.value
+              and state["gauss"] == gauss.value and list(state["state"]["key"]) == words[:624])
+    return fingerprint if agrees else whole
+
+
+#: Each generator's fingerprint reader, made once: (generator, its bit generator, reader).
+_random_probes: dict[str, list] = {"python": [None, None, None], "numpy": [None, None, None]}
+
+
+def _fingerprint(kind: str, generator: Any, bits: Any, make: Callable[[Any], Callable]) -> Any:
+    probe = _random_probes[kind]
+    if probe[0] is not generator or probe[1] is not bits:  # a new generator (or none yet)
+        probe[:] = [generator, bits, make(generator)]
+    return probe[2]()
+
+
+def _numpy_random_read() -> Any:
+    generator = getattr(sys.modules.get("numpy.random.mtrand"), "_rand", None)
+    if generator is None:
+        return None
+    return _fingerprint("numpy", generator, getattr(generator, "_bit_generator", None),
+                        _numpy_random_probe)
+
+
+def _numpy_random_state() -> bytes:
+    return pickle.dumps(sys.modules["numpy.random.mtrand"]._rand.get_state(legacy=False))
+
+
+def _random_read(module: Any) -> Any:
+    generator = getattr(module, "_inst", None)
+    if generator is None:
+        return None
+    return _fingerprint("python", generator, None, _python_random_probe)
+
+
+def _drawn_state(drawn: Any, now: Any, state: Callable[[], Any]) -> Any:
+    """A generator's state as a setting: read whole if ``drawn`` is its fingerprint now; else
+    (an earlier snapshot's) a stand-in that equals no state, so that the change crosses."""
+    return state() if drawn == now else ("drawn before", drawn)
+
+
+def _random_spell(module: Any, state: Any) -> dict[str, Any]:
+    return {"state": _drawn_state(state, _random_read(module), module.getstate)}
+
+
+def _random_write(module: Any, name: str, value: Any) -> None:
+    module.setstate(value)
 
 
 # warnings: the filters, in order (``warnings.filterwarnings('ignore')``, ``simplefilter``).
@@ -610,6 +723,7 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
             _sys_spell, _sys_write),
     "decimal": (_decimal_read, _decimal_spell, _decimal_write),
     "numpy": (_numpy_read, _numpy_spell, _numpy_write),
+    "random": (_random_read, _random_spell, _random_write),
     "warnings": (lambda module: tuple(module.filters), _warnings_spell, _warnings_write),
     "pandas": (_pandas_read, _pandas_spell, _pandas_write),
     "matplotlib": (_matplotlib_read, _matplotlib_spell, _matplotlib_write),
@@ -739,4 +853,5 @@ def decode(text: Any) -> dict[str, Any]:
     return values
 
 
-__all__ = ["LIBRARIES", "snapshot", "differing", "take", "take_pending", "encode", "decode"]
+__all__ = ["LIBRARIES", "RANDOM_KEYS", "snapshot", "differing", "take", "take_pending", "encode",
+           "decode"]

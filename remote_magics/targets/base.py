@@ -262,13 +262,15 @@ class Target:
 
     def prepare_run(self, code: str, namespace: Mapping[str, Any], *, download: str,
                     bytes: int, hidden: Mapping[str, Any] | None, cell_id: int | None,
-                    wait_for_jobs: bool = True, show_result: bool = False) -> runner.Request:
+                    wait_for_jobs: bool = True, show_result: bool = False,
+                    shares_random: bool = True) -> runner.Request:
         """A run request, pickled and ready to send, after the target's checks and hooks.
 
         Every way of running a cell (a plain run, an ``--async`` or a detached job) starts here:
         the download policy is checked, the target must be usable (after its jobs, unless
         ``wait_for_jobs`` is false), ``before_run`` hooks run (``--sync-path``), and releases
-        queued so far leave with it. Raises :class:`SerializationError` before anything is sent.
+        queued so far leave with it. A fan-out's member draws its own random numbers
+        (``shares_random=False``). Raises :class:`SerializationError` before anything is sent.
         """
         protocol.check_download(download)
         self.check_usable(wait_for_jobs=wait_for_jobs)
@@ -277,7 +279,7 @@ class Target:
         self.runs += 1
         request = runner.prepare(code, namespace, self, download=download, limit=int(bytes),
                                  hidden=hidden or {}, cell_id=cell_id or self.runs,
-                                 show_result=show_result)
+                                 show_result=show_result, shares_random=shares_random)
         self.flush_releases()
         request.content["stdin"] = False  # a job's input(): nobody waits to answer it
         return request
