@@ -200,6 +200,32 @@ def test_random_numbers_are_one_stream_every_way(tmp_path):
     assert not divergences(report), "\n".join(divergences(report))
 
 
+#: pandas' copy-on-write (pandas 3; Python for Data Analysis ch. 05 and 07, hunt 15 C2, C3): a
+#: column, slice, shallow copy or array taken from a frame keeps its values when the frame is
+#: written to, whichever side took it and whichever side writes (before, objects that crossed
+#: shared memory without pandas knowing, and a write went through to every one of them).
+COPY_ON_WRITE = [
+    "# plain\nimport pandas as pd\nif int(pd.__version__.split('.')[0]) < 3:\n"
+    "    pd.set_option('mode.copy_on_write', True)  # pandas 3's only way\n"
+    "data = pd.DataFrame({'a': [1.0, 5.0, 3.0], 'b': [0.0, 0.0, 0.0]})\n"
+    "col = data['a']\ns = pd.Series([1, 2, 3, 4])\nfirst = s[:2]\nshallow = s.copy(deep=False)\n"
+    "arr = s.to_numpy()",
+    "data[data > 3] = 3\ns.iloc[0] = 100",
+    "# plain\nprint(col.tolist(), data['a'].tolist(), first.tolist(), shallow.tolist(), "
+    "arr.tolist(), s.tolist())",
+    "made = pd.DataFrame({'a': [1.0, 5.0, 3.0], 'b': [0.0, 0.0, 0.0]})\nmcol = made['a']\n"
+    "msub = made[['a']]\nmhead = made.head(2)",
+    "# plain\nmade.loc[1, 'a'] = 99.0\nprint(mcol.tolist(), msub['a'].tolist(), mhead['a'].tolist())",
+    "# plain\nkept = pd.DataFrame({'x': [1, 2, 3]})\nkcol = kept['x']",
+    "kept.loc[0, 'x'] = -1\nprint(kcol.tolist(), kept['x'].tolist())",
+    "# plain\nprint(kcol.tolist(), kept['x'].tolist())",
+]
+
+
+def test_pandas_copy_on_write_holds_every_way(tmp_path):
+    assert_same_every_way(COPY_ON_WRITE, tmp_path, ("all", "small", "none"))
+
+
 #: Magics a notebook cell registers (ThinkPython 3e's `%%expect` and `%%add_method_to`, hunt
 #: 10): their body is text the analysis cannot read, so every name goes; and a magic a plain
 #: cell registered is registered for the remote cell too (before: NameError, "Class 'T' not

@@ -26,7 +26,7 @@ from ..engine.namespace import changeable, update_in_place
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
 from ..errors import ProxyError, RemoteError, SerializationError
-from ..wire import protocol, serialize
+from ..wire import copy_on_write, protocol, serialize
 from . import capture, display, uploads
 from .proxy import RemoteObject, ensure_reachable, owner_of
 from .proxy import globals_read as globals_of_remote
@@ -658,6 +658,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     # functions defined there see this namespace; objects both sides hold stay this side's
     # a big array the engine sent and keeps is watched here from now (uploads.py)
     adoption = uploads.ledger.adopter(target)
+    copy_on_write.take_note()
     try:
         with serialize.cell_namespace(namespace), serialize.updating(mine, sent), \
                 serialize.keeping_caches(CachesKept(target)), serialize.adopting(adoption):
@@ -697,6 +698,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
                     setattr(sys.modules[module], name, value)
             continue
         run.values[output["name"]] = value
+    if copy_on_write.take_note():  # pandas objects came: those sharing memory say so
+        copy_on_write.link([*(value for value, _ in decoded), *namespace.values()])
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]
     if content.get("reset"):  # %reset there: the notebook's names go, as plainly, then the
         display.reset_names(namespace)  # names the cell bound after it come

@@ -29,7 +29,7 @@ import threading
 import types
 from typing import Any, Callable, Sequence
 
-from ..wire import dataport, protocol, serialize, shared, sources, streaming
+from ..wire import copy_on_write, dataport, protocol, serialize, shared, sources, streaming
 from . import (caches, channels, interactive, jobs, kept, live, lookup, namespace, pages, persist,
                quiet, settings, tracebacks)
 from .store import ObjectStore, describe
@@ -651,9 +651,12 @@ class Engine:
         try:
             settings_before, lowered_limit = self._take_settings(content)
             modules_at_start = serialize.senders_modules_now()
+            copy_on_write.take_note()
             with serialize.keeping(uploads), serialize.keeping_caches(run_caches):
                 namespace = self.namespace(content, parent["buffers"], client, memos, proxied,
                                            as_main=True)
+            if copy_on_write.take_note():  # pandas objects came: those sharing memory say so
+                copy_on_write.link(list(namespace.values()))
             settings.take_pending()  # of libraries the inputs imported here (`pd`, sent)
             if lowered_limit is not None:  # now that the inputs' libraries are imported
                 settings.take({"sys.recursionlimit": lowered_limit})

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import cloudpickle
 
-from . import sources
+from . import copy_on_write, sources
 
 PROTOCOL = 5
 
@@ -559,6 +559,8 @@ class Unpickler(pickle.Unpickler):
         found = super().find_class(module, name)
         if name == "_frombuffer" and module in _NUMPY_NUMERIC:
             return _owning(found)
+        if module.startswith("pandas.core.internals"):  # see copy_on_write.link
+            copy_on_write.note_blocks()
         return found
 
 
@@ -1867,8 +1869,19 @@ def updating(objects: Mapping[str, Any], sent: "SentObjects | None" = None) -> I
     """Within this block, an object sent within :func:`returning` under a name of ``objects``
     is rebuilt into ``objects[name]`` (its state replaced) when that is of the same class;
     one inside what ``sent`` pickled, into that object."""
-    with _in_state("updating", objects), _in_state("sent", sent):
+    with _in_state("updating", objects), _in_state("sent", sent), \
+            _in_state("shared_blocks", None):
         yield
+
+
+def _shared_block(array: Any) -> bool:
+    """Whether ``array``, the receiver's own, is a pandas block other objects share: a changed
+    one then takes its new values in new memory, as pandas' own write would (copy-on-write)."""
+    shared = getattr(_state, "shared_blocks", None)
+    if shared is None:  # once within each updating block
+        shared = _state.shared_blocks = copy_on_write.shared_arrays(
+            list((getattr(_state, "updating", None) or {}).values()))
+    return id(array) in shared
 
 
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
@@ -2650,7 +2663,7 @@ def held_array(key: str, shape: tuple, dtype: str, rebuild: Any, args: tuple) ->
     values = rebuild(*args)
     held = _held(key)
     if (type(held) is not type(values) or held.shape != tuple(shape) or held.dtype.str != dtype
-            or not held.flags.writeable):
+            or not held.flags.writeable or _shared_block(held)):
         return values
     held[...] = values
     return held
@@ -2696,7 +2709,7 @@ def held_array_view(name: str, whole: tuple, layout: tuple, values: Any) -> Any:
         raise pickle.UnpicklingError(
             f"a view of the notebook's array '{name}', which the notebook no longer holds as "
             "it was sent; run the cell again")
-    if not laid_out or not held.flags.writeable:
+    if not laid_out or not held.flags.writeable or _shared_block(held):
         return values
     return array_view(held, layout, values)
 
