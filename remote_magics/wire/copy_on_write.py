@@ -58,6 +58,9 @@ def active() -> Any:
         return None
 
 
+_ATOMS = frozenset({str, bytes, int, float, bool, complex, type(None)})  # hold no frames
+
+
 def pandas_objects(values: Iterable[Any], pandas: Any) -> list:
     """The pandas frames and series among ``values``, and inside their containers and
     objects' attributes (:data:`DEPTH` levels, :data:`LIMIT` objects at most)."""
@@ -66,7 +69,7 @@ def pandas_objects(values: Iterable[Any], pandas: Any) -> list:
     for _ in range(DEPTH + 1):
         deeper = []
         for value in level:
-            if id(value) in seen or len(seen) >= LIMIT:
+            if type(value) in _ATOMS or id(value) in seen or len(seen) >= LIMIT:
                 continue
             seen.add(id(value))
             if isinstance(value, kinds):
