@@ -119,3 +119,53 @@ def test_warnings_filters_cross_exactly_python_s_own_string_ones_too():
     finally:
         warnings.filters[:] = saved
         warnings._filters_mutated()
+
+
+def _random_changes(before: dict) -> set:
+    return set(settings.differing(settings.snapshot(), before)) & settings.RANDOM_KEYS
+
+
+def test_every_draw_and_seed_changes_the_random_setting_and_taking_it_draws_alike():
+    """The generators' state is read as a fingerprint in place: it must change with every
+    draw, seed and cached normal (a normal NumPy draws in pairs, and the second draw moves
+    nothing but that cache), and the state taken on the other side must draw the same."""
+    import random
+
+    saved = random.getstate(), np.random.get_state()
+    try:
+        np.random.rand()  # numpy.random is imported lazily: its generator exists from now
+        for change in (random.random, lambda: random.seed(4), lambda: random.gauss(0, 1),
+                       np.random.rand, lambda: np.random.seed(4), np.random.normal):
+            before = settings.snapshot()
+            assert _random_changes(before) == set()
+            change()
+            assert _random_changes(before), change
+        before = settings.snapshot()
+        np.random.normal()  # the second of the pair: only the cache moved
+        assert _random_changes(before) == {"numpy.random_state"}
+        state = settings.decode(settings.encode(
+            {key: value for key, value in settings.differing(settings.snapshot(), {}).items()
+             if key in settings.RANDOM_KEYS}))
+        drawn = (random.random(), random.gauss(0, 1), np.random.rand(3).tolist(),
+                 np.random.normal())
+        settings.take(state)
+        assert (random.random(), random.gauss(0, 1), np.random.rand(3).tolist(),
+                np.random.normal()) == drawn
+    finally:
+        random.setstate(saved[0])
+        np.random.set_state(saved[1])
+
+
+def test_another_bit_generator_is_read_whole_and_still_crosses():
+    bits = np.random.mtrand._rand._bit_generator
+    try:
+        np.random.set_bit_generator(np.random.PCG64(3))
+        before = settings.snapshot()
+        np.random.rand()
+        assert _random_changes(before) == {"numpy.random_state"}
+        state = settings.differing(settings.snapshot(), {})["numpy.random_state"]
+        drawn = np.random.rand()
+        settings.take({"numpy.random_state": state})
+        assert np.random.rand() == drawn
+    finally:
+        np.random.set_bit_generator(bits)

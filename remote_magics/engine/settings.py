@@ -168,7 +168,12 @@ _random_probes: dict[str, list] = {"python": [None, None, None], "numpy": [None,
 def _fingerprint(kind: str, generator: Any, bits: Any, make: Callable[[Any], Callable]) -> Any:
     probe = _random_probes[kind]
     if probe[0] is not generator or probe[1] is not bits:  # a new generator (or none yet)
-        probe[:] = [generator, bits, make(generator)]
+        if sys.implementation.name == "cpython":  # an object's id is its address
+            reader = make(generator)
+        else:
+            reader = (generator.getstate if kind == "python"
+                      else lambda: pickle.dumps(generator.get_state(legacy=False)))
+        probe[:] = [generator, bits, reader]
     return probe[2]()
 
 
