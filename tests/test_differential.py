@@ -226,6 +226,27 @@ def test_pandas_copy_on_write_holds_every_way(tmp_path):
     assert_same_every_way(COPY_ON_WRITE, tmp_path, ("all", "small", "none"))
 
 
+#: A module of your own reloaded by a remote cell (hunt 15 C4; the autoreload habit): the
+#: notebook's module is reloaded too, before the names the cell bound to its new functions
+#: arrive (before, the reload held in the engine only, silently, and plain cells ran the old
+#: code); and one reloaded plainly is the new one in the next remote cell.
+RELOAD = [
+    "# plain\nimport importlib, pathlib\n"
+    "pathlib.Path('mymod.py').write_text(\"def f():\\n    return 'v1'\\n\")\nimport mymod",
+    "print(mymod.f())\n"
+    "pathlib.Path('mymod.py').write_text(\"def f():\\n    return 'v2'\\nX = 5\\n\")\n"
+    "importlib.reload(mymod)\ng = mymod.f\nprint(mymod.f(), g())",
+    "# plain\nprint(mymod.f(), g(), g is mymod.f, mymod.X)",
+    "# plain\npathlib.Path('mymod.py').write_text(\"def f():\\n    return 'v3'\\n\")\n"
+    "mod = importlib.reload(mymod)",
+    "print(mymod.f())",
+]
+
+
+def test_a_module_reloaded_in_a_remote_cell_is_reloaded_in_the_notebook(tmp_path):
+    assert_same_every_way(RELOAD, tmp_path, ("all", "none"))
+
+
 #: Magics a notebook cell registers (ThinkPython 3e's `%%expect` and `%%add_method_to`, hunt
 #: 10): their body is text the analysis cannot read, so every name goes; and a magic a plain
 #: cell registered is registered for the remote cell too (before: NameError, "Class 'T' not

@@ -9,6 +9,7 @@ them into the namespace, so a failed run changes nothing. ``target`` is a
 from __future__ import annotations
 
 import functools
+import importlib
 import itertools
 import os
 import site
@@ -630,6 +631,21 @@ def may_change(value: Any) -> bool:
         and any(module.__name__ == value.__module__ for module in local_modules())
 
 
+def _reload_here(names: Any, run: "RunResult") -> None:
+    """Reload the modules of your own the cell reloaded (``importlib.reload(mymod)``), as one
+    process would: before its values are rebuilt, which may name the new functions."""
+    for name in names if isinstance(names, list) else ():
+        module = sys.modules.get(name) if isinstance(name, str) else None
+        if module is None or not any(mine is module for mine in local_modules()):
+            continue
+        try:
+            importlib.reload(module)
+        except Exception as err:  # its file is not on this host, or fails here
+            run.notes.append(f"the cell reloaded your module '{name}' there, and reloading it "
+                             f"here failed ({type(err).__name__}: {err}): this notebook keeps "
+                             f"the module it had; reload it in a plain cell")
+
+
 def bind(reply: "Reply", target: Any, namespace: dict,
          held: Mapping[str, Any] | None = None,
          sent: serialize.SentObjects | None = None) -> RunResult:
@@ -651,6 +667,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     if content.get("settings"):  # `np.set_printoptions(...)` in the cell holds here too
         settings_agreed(target).take(content["settings"])
     run = RunResult(target.name, bytes_received=reply.bytes_received)
+    _reload_here(content.get("reloaded"), run)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]
     frames = serialize.unpack(outputs, reply.frames, content.get("packed", False))

@@ -1313,8 +1313,12 @@ class Engine:
                 if content.get("show_result"):  # a proxy too: the cell shows the value, not a card
                     result["display"] = self.format_result(value)
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)
-        return {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
-                "packed": packed}, frames
+        reply = {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
+                 "packed": packed}
+        reloaded = serialize.reloaded_since(modules_before or {})
+        if reloaded:  # `importlib.reload(mymod)`: the notebook reloads its own, as one process
+            reply["reloaded"] = reloaded
+        return reply, frames
 
     def format_result(self, value: Any) -> dict | None:
         """The cell result's display, made here as this kernel shows it: ``{"data", "metadata"}``.

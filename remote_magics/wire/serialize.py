@@ -2440,6 +2440,14 @@ def rebound_since(before: dict[str, dict]) -> list[tuple[str, str, Any]]:
     return found
 
 
+def reloaded_since(before: dict[str, dict]) -> list[str]:
+    """The sender's modules reloaded since :func:`senders_modules_now` gave ``before``
+    (``importlib.reload(mymod)`` in a cell: a reload finds the module's spec anew)."""
+    return [module for module, then in before.items()
+            if getattr(sys.modules.get(module), "__spec__", None) is not then.get("__spec__")
+            and module in sys.modules]
+
+
 _NOTHING = object()
 
 
