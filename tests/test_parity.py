@@ -254,6 +254,16 @@ def test_computation_then_error_keeps_the_computed_names(parity):
 
 # -- cause 7: classes of installed modules travel by reference ------------------------------------
 
+def test_a_hard_mask_stays_hard(parity):
+    """NumPy's pickle of a masked array forgets ``harden_mask()`` (hunt 15 C6): a write through
+    a masked element then unmasked it, where plainly it stays masked."""
+    traces = parity(["import numpy as np\nm = np.ma.masked_array([1.0, 2.0, 3.0], mask=[0, 1, 0])\n"
+                     "m.harden_mask()\nsoft = np.ma.masked_array([1.0, 2.0], mask=[1, 0])",
+                     "m[1] = 20.0\nsoft[0] = 5.0\nprint(m, soft)",
+                     "print(m.hardmask, soft.hardmask, m.mask.tolist())"])
+    assert traces["plain"].cells[1].stdout == "[1.0 -- 3.0] [5.0 2.0]\n"
+
+
 def test_recarray_made_remotely_works_locally(parity):
     parity(["import numpy as np\ndata = np.zeros(2, dtype={'names': ('name', 'age'), "
             "'formats': ('U10', 'i4')})\ndata['age'] = [25, 31]\nr = data.view(np.recarray)",

@@ -303,6 +303,11 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = substitute(obj)
             if reduced is not NotImplemented:
                 return reduced
+        masked = sys.modules.get("numpy.ma.core")
+        if masked is not None and isinstance(obj, masked.MaskedArray) and obj.hardmask:
+            reduced = _as_hard_masked(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if type(obj).__flags__ & _HEAPTYPE:
             reduced = _of_a_python_subclass(obj)
             if reduced is not NotImplemented:
@@ -1929,6 +1934,26 @@ def _own_attributes(obj: Any) -> dict:
         module.partition(".")[0] == "pandas" else None
     return {key: value for key, value in own.items() if not key.startswith("_")} \
         if isinstance(own, dict) else {}
+
+
+def _as_hard_masked(obj: Any) -> Any:
+    """A NumPy masked array with a hard mask (``m.harden_mask()``), which its own pickle forgets,
+    so that a write through it unmasked what it would not have (hunt 15 C6)."""
+    try:
+        reduced = obj.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return NotImplemented
+    if not isinstance(reduced, tuple) or len(reduced) != 3:
+        return NotImplemented
+    return (*reduced[:2], (reduced[2], True), None, None, set_hard_masked_state)
+
+
+def set_hard_masked_state(obj: Any, state: tuple) -> None:
+    """Called by the unpickler: a masked array's own state, and its hard mask."""
+    own, hard = state
+    obj.__setstate__(own)
+    if hard:
+        obj.harden_mask()
 
 
 def _is_figure(obj: Any) -> bool:
