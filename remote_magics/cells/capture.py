@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import io
+import keyword
 import re
 import string
 import tokenize
@@ -348,6 +349,35 @@ def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
         if func.attr == "eval" and isinstance(owner, ast.Name) and owner.id in ("pd", "pandas") \
                 and texts and texts[0]:
             yield texts[0].replace("@", ""), "eval", True
+    formula = _formula(node)
+    if formula:  # patsy looks its names up in the caller's namespace: they only read
+        names = [name for name in _FORMULA_NAME.findall(formula) if not keyword.iskeyword(name)]
+        if names:
+            yield f"({', '.join(names)},)", "eval", False
+
+
+#: Calls that take a patsy formula (patsy's own, and statsmodels' formula API: ``smf.ols``),
+#: whose Python parts name the caller's values: ``'y ~ np.log(x1) + double(x0)'``.
+_FORMULA_CALLS = frozenset((
+    "dmatrices", "dmatrix", "ols", "wls", "gls", "glsar", "glm", "gee", "ordinal_gee",
+    "nominal_gee", "logit", "probit", "mnlogit", "poisson", "negativebinomial", "quantreg",
+    "rlm", "mixedlm", "phreg", "from_formula"))
+#: A name in a formula that is not an attribute (``np`` in ``np.log(x)``, not ``log``).
+_FORMULA_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+
+
+def _formula(node: ast.Call) -> str | None:
+    """The formula a :data:`_FORMULA_CALLS` call is given (its first argument, or
+    ``formula=``), when it is a string literal with a ``~`` or is patsy's ``dmatrix``'s."""
+    func = node.func
+    called = func.attr if isinstance(func, ast.Attribute) else \
+        func.id if isinstance(func, ast.Name) else None
+    if called not in _FORMULA_CALLS:
+        return None
+    given = [_text(node.args[0])] if node.args else []
+    given += [_text(word.value) for word in node.keywords if word.arg in ("formula", "formula_like")]
+    text = next((text for text in given if text), None)
+    return text if text and ("~" in text or called == "dmatrix") else None
 
 
 #: IPython magics that list the names of the namespace they run in, or delete those a pattern
