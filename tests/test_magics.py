@@ -463,6 +463,26 @@ def test_a_display_formatter_registered_on_one_side_shows_values_so_on_the_other
             shell.user_ns.pop(name, None)
 
 
+def test_history_in_a_remote_cell_shows_the_notebooks_inputs(shell, run):
+    """IPython's "Beyond Plain Python" (hunt 15 C5): ``%history`` in a remote cell showed the
+    engine's session (nothing) or, with ``-l``, another session's last inputs."""
+    try:
+        for cell in ("hist_a = 1", "hist_b = hist_a + 1"):
+            assert shell.run_cell(cell, store_history=True).error_in_exec is None
+        with capture_output() as tail:
+            assert shell.run_cell("%%remote\n%history -l 2", store_history=True)\
+                .error_in_exec is None
+        assert tail.stdout == "hist_a = 1\nhist_b = hist_a + 1\n"
+        count = shell.execution_count
+        with capture_output() as numbered:
+            assert shell.run_cell("%%remote\n%history -n -l 1", store_history=True)\
+                .error_in_exec is None
+        assert numbered.stdout == f"{count - 1:>4}:\n%%remote\n%history -l 2\n"
+    finally:
+        for name in ("hist_a", "hist_b"):
+            shell.user_ns.pop(name, None)
+
+
 def test_deleting_a_local_name_remotely_deletes_it_locally(shell, run):
     shell.user_ns["doomed"] = 5
     assert run("%%remote\ndel doomed").error_in_exec is None

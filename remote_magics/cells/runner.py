@@ -269,6 +269,8 @@ def prepare_once(
         content["random"] = False
     if cell.quiet:
         content["quiet"] = True
+    if any(name in _HISTORY_MAGICS for _, name in cell.magics):
+        content["history"] = notebook_history(code)
     if lists_names:  # every name the notebook holds went: one missing there is missing here
         content["all_names"] = True
     if registered:
@@ -277,6 +279,27 @@ def prepare_once(
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
                    stream.sent())
+
+
+#: IPython's magics that show or save the session's input history (``%history -n``).
+_HISTORY_MAGICS = frozenset(("history", "hist"))
+
+
+def notebook_history(code: str) -> list[list[str]] | None:
+    """The notebook's inputs this session, typed and as IPython ran them (``%history``'s
+    ``-n``, ranges, ``-f``): the engine shows them for a remote cell's ``%history``, as a plain
+    cell's shows them. This cell is there as the user typed its body, as a plain one is."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    history = getattr(shell, "history_manager", None)
+    if history is None:
+        return None
+    raw, parsed = list(history.input_hist_raw), list(history.input_hist_parsed)
+    if raw and parsed:  # the %%remote cell: its body, typed and run
+        typed = _typed[1] if _typed[0] is code or _typed[0] == code else code
+        raw[-1], parsed[-1] = typed, code
+    return [raw, parsed]
 
 
 #: Packages whose magics every kernel of ours has: IPython's own, ipykernel's and ours.

@@ -853,6 +853,7 @@ class Engine:
             shown = ast.Interactive(split.shown) if split.shown else None
             last = ast.Expression(split.result) if split.result is not None else None
         with self._magics_see_the_run(code, namespace), self._as_in_a_cell(), \
+                self._the_notebooks_history(content.get("history")), \
                 interactive.showing(show or self._display), _the_run_is_main(namespace):
             for node, mode in ((tree, "exec"), (shown, "single"), (last, "eval")):
                 if node is None:
@@ -1023,6 +1024,35 @@ class Engine:
         """
         shell = getattr(self.kernel, "shell", None)
         return shell.builtin_trap if shell is not None else contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def _the_notebooks_history(self, given: Any):
+        """Around a cell that runs ``%history``: the shell's inputs of this session are the
+        notebook's (``given``: typed, and as run), so it shows or saves them as a plain cell
+        does; this kernel's own are back after."""
+        history = getattr(getattr(self.kernel, "shell", None), "history_manager", None)
+        if history is None or not (isinstance(given, list) and len(given) == 2
+                                   and all(isinstance(part, list) for part in given)):
+            yield
+            return
+        own = list(history.input_hist_raw), list(history.input_hist_parsed)
+        history.input_hist_raw[:], history.input_hist_parsed[:] = given  # `In` is the list
+        session = history.session_number
+
+        def tail(n: int | None = 10, raw: bool = True, output: bool = False,
+                 include_latest: bool = False) -> list:  # `%history -l`: the notebook's last
+            lines = history.input_hist_raw if raw else history.input_hist_parsed
+            count = (10 if n is None else n) + (0 if include_latest else 1)
+            found = [(session, number, lines[number])
+                     for number in range(max(1, len(lines) - count), len(lines))]
+            return found if include_latest else found[:-1]
+
+        history.get_tail = tail  # this instance's, for the run
+        try:
+            yield
+        finally:
+            del history.get_tail
+            history.input_hist_raw[:], history.input_hist_parsed[:] = own
 
     @contextlib.contextmanager
     def _magics_see_the_run(self, code: str, namespace: dict):
