@@ -181,11 +181,28 @@ def test_list_arithmetic_and_comparison(target):
 
 def test_isinstance_hash_and_repr_stay_local(values, counted):
     xs = values["xs"]
+    repr(xs)  # asks for its summary once if the target ran anything since it was made
+    counted.clear()
     assert isinstance(xs, RemoteObject) and not isinstance(xs, list)
     assert {xs: 1}[xs] == 1
     assert "list" in repr(xs) and xs.type_name == "list" and xs.remote_len == 200_000
     assert xs.target == "default" and xs.nbytes > 0 and xs.reason is None
     assert counted == []
+
+
+def test_a_proxy_shown_after_its_value_changed_says_what_it_is_now(target, counted):
+    """pydata-book ch. 03 under ``none`` (hunt 15 C8): a plain call of a remote function that
+    appends to a remote list, then the list shown: its card said len=0 (as when it was made).
+    Shown again after a change, it asks once; shown again unchanged, it asks nothing."""
+    ns: dict = {}
+    target.run("a = []\ndef fill():\n    a.extend(range(10))", ns, download="none")
+    a, fill = ns["a"], ns["fill"]
+    assert "len=0" in repr(a)
+    counted.clear()
+    fill()
+    assert "len=10" in repr(a) and "len=10" in a._repr_html_()
+    counted.clear()
+    assert "len=10" in repr(a) and counted == []
 
 
 def test_errors_are_remote_errors_of_the_original_class(values):

@@ -24,6 +24,12 @@ ITER_CHUNK = 1000
 PREVIEW_TIMEOUT = 10.0
 
 
+#: Operations that only look at the object (a property read by ``getattr`` aside): a proxy's
+#: summary made before them still holds.
+LOOKING_OPS = frozenset(("getattr", "getitem", "len", "bool", "contains", "dir", "preview",
+                         "keys", "str", "summary"))
+
+
 def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             name: str | None = None, args: tuple = (), kwargs: dict | None = None,
             chunk: int | None = None, timeout: float | None = None,
@@ -47,6 +53,8 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             "remote cell instead")
     content = {"id": object_id, "op": op, "name": name, "download": download, "bytes": limit,
                "chunk": chunk, "nframes": 0}
+    if op not in LOOKING_OPS and hasattr(target, "changes"):  # a proxy's card is asked again
+        target.changes += 1
     if watch:
         content["watch"] = watch
     frames: list = []

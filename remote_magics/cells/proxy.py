@@ -36,6 +36,8 @@ _BINARY = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "truediv",
            "and": "and_", "or": "or_", "xor": "xor", "lshift": "lshift", "rshift": "rshift"}
 _COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
 _UNARY = ("neg", "pos", "abs", "invert")
+#: The descriptor's fields a proxy's card shows, asked again when it is shown.
+_SUMMARY = ("len", "shape", "dtype", "size", "size_exact")
 
 
 def small(output: dict) -> bool:
@@ -87,6 +89,7 @@ class RemoteObject:
         self._engine_id: str = target.engine_id  # a restarted kernel has a new engine id
         self._reason = reason
         self._released = False
+        self._summary_at = getattr(target, "changes", 0)  # what the target had done then
 
     @classmethod
     def decode(cls, output: dict, frames: list, target: Any) -> tuple[Any, str | None]:
@@ -475,7 +478,23 @@ class RemoteObject:
         parts.append(format_size(described.get("size"), bool(described.get("size_exact"))))
         return parts
 
+    def _refresh_summary(self) -> None:
+        """Ask for the value's length, shape and size as they are now, when its target ran a
+        cell or an operation that may have changed it since they were known (a plain call of a
+        remote function: hunt 15 C8); on the main thread, when the target can answer at once."""
+        if self._released or "_target" not in self.__dict__ \
+                or self.__dict__.get("_summary_at") == getattr(self._target, "changes", 0) \
+                or threading.current_thread() is not threading.main_thread():
+            return
+        self._take_summary(self._quiet("summary", None))
+
+    def _take_summary(self, fresh: Any) -> None:
+        if isinstance(fresh, dict):
+            self._descriptor.update((key, fresh[key]) for key in _SUMMARY if key in fresh)
+            self._summary_at = getattr(self._target, "changes", 0)
+
     def __repr__(self) -> str:
+        self._refresh_summary()
         return (f"<RemoteObject {self._descriptor['type']} {' '.join(self._summary())} "
                 f"on target '{self._target.name}'>")
 
@@ -497,20 +516,21 @@ class RemoteObject:
             shown = self._operate("preview", patience=live.PREVIEW_TIMEOUT)
         except Exception as err:  # a display must never fail
             return f"<br><small>no preview: {html.escape(type(err).__name__)}</small>"
+        self._take_summary(shown.get("summary"))
         if shown.get("html"):
             return f"<div class='remote-magics-preview'>{shown['html']}</div>"
         return f"<pre class='remote-magics-preview'>{html.escape(shown.get('text') or '')}</pre>"
 
     def _repr_html_(self) -> str:
-        cells = "".join(f"<td>{html.escape(part)}</td>" for part in self._summary())
         note = f"<br><small>{html.escape(self._reason)}</small>" if self._reason else ""
         gone = self._gone()
         if gone:  # nothing left to use or fetch: say why, and what to do
             status = (f"<small>gone: {html.escape(gone)}; recompute it with a "
                       "<code>%%remote</code> cell</small>")
-        else:
+        else:  # the preview first: it brings what the card says, as the value is now
             status = ("<small>stays remote: use it in a <code>%%remote</code> cell, or "
                       f"<code>.fetch()</code> it</small>{note}{self._preview_html()}")
+        cells = "".join(f"<td>{html.escape(part)}</td>" for part in self._summary())
         return (
             "<div class='remote-magics-proxy'><b>RemoteObject</b> "
             f"<code>{html.escape(self._descriptor['type'])}</code> on target "

@@ -235,8 +235,10 @@ def _json_op(obj: Any, op: str, name: str | None, args: tuple) -> Any:
         return bool(args[0] in obj)
     if op == "dir":
         return sorted(str(entry) for entry in dir(obj))
-    if op == "preview":
-        return preview(obj)
+    if op == "preview":  # and what the card says, as the value is now
+        return {**preview(obj), "summary": store.summary(obj)}
+    if op == "summary":  # a proxy shown again: what its card says, as the value is now
+        return store.summary(obj)
     if op == "keys":
         keys = obj.keys() if hasattr(obj, "keys") else ()
         return [key for key in itertools.islice(keys, 1000) if isinstance(key, (str, int))]

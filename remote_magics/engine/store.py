@@ -95,20 +95,28 @@ def describe(obj: Any, oid: str) -> dict:
         desc["size"], desc["size_exact"] = _attempt(lambda: sys.getsizeof(obj)), False
         return desc  # (numpy.core's `shape` says it is deprecated: no cell of the user read it)
     desc["shadows"] = _attempt(lambda: _shadows(obj, kind), [])
-    desc["len"] = _attempt(lambda: len(obj) if hasattr(kind, "__len__") else None)
     # its own iterator (a generator, a file, map()): `next(p)` takes one item, as plainly
     desc["iterator"] = hasattr(kind, "__next__") and hasattr(kind, "__iter__")
-    shape = _attempt(lambda: getattr(obj, "shape", None))
-    if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
-        desc["shape"] = [int(n) for n in shape]
-        desc["dtype"] = _attempt(lambda: str(getattr(obj, "dtype", "")) or None)
-    desc["size"], desc["size_exact"] = _attempt(lambda: _size(obj), (None, False))
+    desc.update(summary(obj))
     # a run or a plain cell that calls it (its methods) is sent these from the notebook: what
     # its code and the cells' functions and classes it reaches read
     functions = _attempt(lambda: cell_functions(obj), [])
     if functions:
         desc["globals"] = _attempt(lambda: _globals_of(functions))
     return desc
+
+
+def summary(obj: Any) -> dict:
+    """What a proxy's card shows of ``obj``, as it is now: its length, shape and dtype, and
+    size (each None where unknown; never raises)."""
+    found: dict[str, Any] = {"shape": None, "dtype": None}
+    found["len"] = _attempt(lambda: len(obj) if hasattr(type(obj), "__len__") else None)
+    shape = _attempt(lambda: getattr(obj, "shape", None))
+    if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
+        found["shape"] = [int(n) for n in shape]
+        found["dtype"] = _attempt(lambda: str(getattr(obj, "dtype", "")) or None)
+    found["size"], found["size_exact"] = _attempt(lambda: _size(obj), (None, False))
+    return found
 
 
 def _shadows(obj: Any, kind: type) -> list[str]:

@@ -63,6 +63,7 @@ class Target:
         self.engine_id = ""
         self.details: dict = {}
         self.runs = 0
+        self.changes = 0  # runs and proxy operations since it started that may change objects
         self.last_run: runner.RunResult | None = None
         self.lost: str | None = None  # why the kernel is gone, once we know it died
         self.before_run: list[Callable[["Target"], Any]] = []  # e.g. --sync-path's mirror
@@ -277,6 +278,7 @@ class Target:
         for hook in list(self.before_run):
             hook(self)
         self.runs += 1
+        self.changes += 1
         request = runner.prepare(code, namespace, self, download=download, limit=int(bytes),
                                  hidden=hidden or {}, cell_id=cell_id or self.runs,
                                  show_result=show_result, shares_random=shares_random)

@@ -411,10 +411,11 @@ OUTPUT_TYPES = ("stream", "display_data", "update_display_data", "execute_result
 
 #: Operations of a live proxy (``remote_op_request``'s ``op``).
 LIVE_OPS = ("getattr", "setattr", "delattr", "getitem", "setitem", "delitem", "call", "len",
-            "bool", "contains", "iter", "next", "binop", "unop", "dir", "preview", "keys", "str")
+            "bool", "contains", "iter", "next", "binop", "unop", "dir", "preview", "keys", "str",
+            "summary")
 #: Operations whose result Python needs as a plain local value: returned as JSON, whatever the policy.
 JSON_OPS = ("setattr", "delattr", "setitem", "delitem", "len", "bool", "contains", "dir",
-            "preview", "keys", "str")
+            "preview", "keys", "str", "summary")
 
 CHANNEL_DATA = "remote_channel_data"
 CHANNEL_SEND = "remote_channel_send"
