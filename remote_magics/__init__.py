@@ -55,7 +55,7 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magics``: register the magics."""
-    from .magics import RemoteMagics, count_async_checks, flush_all_releases
+    from .magics import RemoteMagics, count_async_checks, flush_all_releases, watch_class_attributes
     from .wire import sources
 
     ipython.register_magics(RemoteMagics)
@@ -63,13 +63,17 @@ def load_ipython_extension(ipython: Any) -> None:
     sources.label_cells(ipython.compile)  # tracebacks through remote cells' functions: 'Cell In[3]'
     if flush_all_releases not in ipython.events.callbacks["post_execute"]:
         ipython.events.register("post_execute", flush_all_releases)
+    if watch_class_attributes not in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.register("post_run_cell", watch_class_attributes)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext remote_magics``: stop flushing releases after cells."""
-    from .magics import flush_all_releases, stop_counting_async_checks
+    from .magics import flush_all_releases, stop_counting_async_checks, watch_class_attributes
 
     stop_counting_async_checks(ipython)
+    if watch_class_attributes in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.unregister("post_run_cell", watch_class_attributes)
 
     if flush_all_releases in ipython.events.callbacks["post_execute"]:
         ipython.events.unregister("post_execute", flush_all_releases)

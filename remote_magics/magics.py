@@ -7,7 +7,7 @@ import keyword
 import re
 import shlex
 import time
-from typing import Callable
+from typing import Any, Callable
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
@@ -18,6 +18,7 @@ from . import channels, connecting, jobs, packages, pool, targets
 from .cells import capture, display, runner
 from .cells.proxy import RemoteObject, format_size, owner_of
 from .client import handshake
+from .engine import settings
 from .errors import CellSyntaxError, RemoteError, RemoteTimeout
 from .wire import protocol
 
@@ -147,6 +148,31 @@ class AsyncChecks:
                 self.original(body, transformed_cell=code)
             except Exception:  # noqa: BLE001 - IPython's own check; the run reports the cell
                 return
+
+
+#: What a plain cell that may set a class's attribute has in its text (``pd.Series.x = f``,
+#: ``setattr(...)``, ``del C.x``, a pandas accessor's decorator): only those are analysed.
+_MAY_SET_CLASS_ATTRIBUTES = re.compile(
+    r"setattr\(|_accessor\b|^[ \t]*(?:del[ \t]+)?[A-Za-z_]\w*(?:\.\w+)+[ \t]*(?:[-+*/|&]?=[^=]|$)",
+    re.MULTILINE)
+
+
+def watch_class_attributes(result: Any) -> None:
+    """After a plain cell (``post_run_cell``): the attributes it may have set on a library's
+    classes (``pd.Series.total = f``, a pandas accessor) are watched as settings, so that the
+    engines' classes take them with the next run, as one process has one class."""
+    raw = getattr(getattr(result, "info", None), "raw_cell", None)
+    if not isinstance(raw, str) or not _MAY_SET_CLASS_ATTRIBUTES.search(raw) \
+            or raw.lstrip().startswith("%%remote"):  # a remote cell's: the run sees to them
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    try:
+        cell = capture.analyze(python_of(shell, raw))
+        settings.watch_class_attributes(runner.library_class_attributes(cell, shell.user_ns))
+    except Exception:  # noqa: BLE001 - a cell that does not parse sets nothing
+        return
 
 
 def count_async_checks(shell) -> None:

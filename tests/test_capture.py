@@ -608,6 +608,18 @@ def test_cell_names(code: str, reads: set[str], writes: set[str], deletes: set[s
         assert len(field) == len(set(field))
 
 
+def test_attributes_set_on_classes_outside_functions_are_listed() -> None:
+    names = analyze("import pandas as pd\n"
+                    "@pd.api.extensions.register_series_accessor('phys')\nclass P:\n"
+                    "    def __init__(self, obj):\n        self._obj = obj\n"
+                    "pd.Series.total = lambda self: 1\nsetattr(pd.DataFrame, 'rows', 2)\n"
+                    "del Series.old\nfor k in range(2):\n    Index.extra = k\n"
+                    "def f():\n    pd.Index.inside = 1\ndf[0] = 1\n")
+    assert set(names.class_attributes) == {
+        ("pandas:Series", "phys"), ("pd.Series", "total"), ("pd.DataFrame", "rows"),
+        ("Series", "old"), ("Index", "extra")}
+
+
 def test_reads_and_writes_keep_first_seen_order() -> None:
     names = analyze("b = a\nc = d + a + b\na = e\nb = 2\ndel c")
     assert names.reads == ("a", "d", "e")

@@ -247,6 +247,30 @@ def test_a_module_reloaded_in_a_remote_cell_is_reloaded_in_the_notebook(tmp_path
     assert_same_every_way(RELOAD, tmp_path, ("all", "none"))
 
 
+#: Attributes a cell sets on a library's class (hunt 14 C9: a pandas accessor registered with
+#: pandas' own API, a method added by hand), whichever side sets them: one process has one
+#: class (before, they stayed on the side that set them: AttributeError on the other).
+CLASS_ATTRIBUTES = [
+    "# plain\nimport pandas as pd\ns = pd.Series([1.0, 2.0])",
+    "@pd.api.extensions.register_series_accessor('phys')\nclass PhysAccessor:\n"
+    "    def __init__(self, obj):\n        self._obj = obj\n    def total(self):\n"
+    "        return float(self._obj.sum())\npd.Series.total2 = lambda self: float(self.sum())",
+    "# plain\nprint(hasattr(s, 'phys'), s.phys.total(), s.total2())",
+    "# plain\npd.DataFrame.nrows = property(lambda self: len(self))\n"
+    "@pd.api.extensions.register_dataframe_accessor('geo')\nclass Geo:\n"
+    "    def __init__(self, obj):\n        self._obj = obj\n    def first(self):\n"
+    "        return self._obj.iloc[0, 0]",
+    "df = pd.DataFrame({'a': [3, 4]})\nprint(df.nrows, df.geo.first())",
+    "del pd.Series.total2",
+    "# plain\nprint(hasattr(s, 'total2'))\ndel pd.DataFrame.nrows",
+    "print(hasattr(df, 'nrows'))",
+]
+
+
+def test_attributes_set_on_a_library_class_hold_on_both_sides(tmp_path):
+    assert_same_every_way(CLASS_ATTRIBUTES, tmp_path, ("all", "none"))
+
+
 #: Magics a notebook cell registers (ThinkPython 3e's `%%expect` and `%%add_method_to`, hunt
 #: 10): their body is text the analysis cannot read, so every name goes; and a magic a plain
 #: cell registered is registered for the remote cell too (before: NameError, "Class 'T' not

@@ -59,6 +59,11 @@ class CellNames:
     sees them all (``'df' in globals()``, ``dir()``, ``import __main__``, ``doctest.testmod()``),
     so it reads every one of them.
     ``magics``: the magics the cell runs, as ``("line" | "cell", name)``.
+    ``class_attributes``: attributes the cell may set (or delete) on a class it reaches by name, outside
+    its functions, as ``(owner, attribute)``: ``pd.Series.total = f`` (``("pd.Series",
+    "total")``), ``setattr(Series, 'total', f)``, and a pandas accessor registered with
+    ``@pd.api.extensions.register_series_accessor('phys')`` (``("pandas:Series", "phys")``).
+    Which of them are a library's classes is for the caller to see.
     """
 
     reads: tuple[str, ...]
@@ -71,6 +76,7 @@ class CellNames:
     lists_names: bool = False
     quiet: bool = False
     magics: tuple[tuple[str, str], ...] = ()
+    class_attributes: tuple[tuple[str, str], ...] = ()
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -120,7 +126,57 @@ def analyze(code: str) -> CellNames:
                             if name in walker.reads),
         magics=tuple(walker.magics),
         augmented=tuple(walker.augmented),
+        class_attributes=tuple(dict.fromkeys(class_attributes(tree.body))),
     )
+
+
+#: pandas' decorators that register an accessor: the class each adds it to.
+_ACCESSOR_REGISTRARS = {"register_series_accessor": "pandas:Series",
+                        "register_dataframe_accessor": "pandas:DataFrame",
+                        "register_index_accessor": "pandas:Index"}
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """``pd.Series`` for that chain of names and attributes; None for anything else."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
+
+
+def class_attributes(statements: Iterable[ast.AST]) -> Iterator[tuple[str, str]]:
+    """The ``(owner, attribute)`` pairs of :attr:`CellNames.class_attributes` in
+    ``statements``, outside function bodies (a method's ``self.x = 1`` is no class's)."""
+    waiting = list(statements)
+    while waiting:
+        node = waiting.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            waiting.extend(node.decorator_list)
+            continue
+        if isinstance(node, ast.Lambda):
+            continue
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else \
+            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
+        for target in targets:
+            if isinstance(target, ast.Attribute):
+                owner = _dotted(target.value)
+                if owner is not None:
+                    yield owner, target.attr
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else \
+                func.id if isinstance(func, ast.Name) else None
+            texts = [_text(arg) for arg in node.args]
+            if called == "setattr" and len(node.args) >= 2 and texts[1]:
+                owner = _dotted(node.args[0])
+                if owner is not None:
+                    yield owner, texts[1]
+            elif called in _ACCESSOR_REGISTRARS and texts and texts[0]:
+                yield _ACCESSOR_REGISTRARS[called], texts[0]
+        waiting.extend(ast.iter_child_nodes(node))
 
 
 def _reads_user_ns(tree: ast.AST) -> bool:

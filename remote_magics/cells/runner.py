@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import inspect
 import itertools
 import os
 import site
@@ -262,6 +263,7 @@ def prepare_once(
     interactivity = display.interactivity()
     if interactivity is not None:  # IPython's default (the last expression) goes unsaid
         content["interactivity"] = interactivity
+    settings.watch_class_attributes(library_class_attributes(cell, namespace))
     changed = settings_agreed(target).send(shares_random)
     if changed:
         content["settings"] = changed
@@ -271,6 +273,9 @@ def prepare_once(
         content["quiet"] = True
     if any(name in _HISTORY_MAGICS for _, name in cell.magics):
         content["history"] = notebook_history(code)
+    patched = library_class_attributes(cell, namespace)
+    if patched:  # `pd.Series.total = f` there: that class's here takes it too, as in one process
+        content["class_attributes"] = patched
     if lists_names:  # every name the notebook holds went: one missing there is missing here
         content["all_names"] = True
     if registered:
@@ -279,6 +284,34 @@ def prepare_once(
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
                    stream.sent())
+
+
+def library_class_attributes(cell: capture.CellNames,
+                             namespace: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """The attributes ``cell`` may set on a library's classes (``pd.Series.total = f``, a
+    pandas accessor), as ``(module, class's qualified name, attribute)``: owners looked up in
+    ``namespace`` by attribute (no code of theirs runs), classes of your own modules and of the
+    notebook left out (they travel whole)."""
+    found = []
+    own = None
+    for owner, attribute in cell.class_attributes:
+        if ":" in owner:  # `pandas:Series`: a library's class, when it is imported
+            module_name, _, path = owner.partition(":")
+            kind: Any = sys.modules.get(module_name)
+        else:
+            first, _, path = owner.partition(".")
+            kind = namespace.get(first)
+        for part in path.split(".") if path else ():
+            kind = inspect.getattr_static(kind, part, None)
+        module_name = getattr(kind, "__module__", None) if isinstance(kind, type) else None
+        if not isinstance(module_name, str) or module_name == "__main__":
+            continue
+        if own is None:
+            own = {module.__name__ for module in local_modules()}
+        if module_name.partition(".")[0] in own or module_name in own:
+            continue
+        found.append((module_name, kind.__qualname__, attribute))
+    return found
 
 
 #: IPython's magics that show or save the session's input history (``%history -n``).

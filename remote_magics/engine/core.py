@@ -649,6 +649,7 @@ class Engine:
         settings_before = None
         module_watched: dict = {}  # your modules' globals the inputs carried: see watch_globals
         try:
+            settings.watch_class_attributes(content.get("class_attributes"))
             settings_before, lowered_limit = self._take_settings(content)
             modules_at_start = serialize.senders_modules_now()
             copy_on_write.take_note()
@@ -658,6 +659,7 @@ class Engine:
             if copy_on_write.take_note():  # pandas objects came: those sharing memory say so
                 copy_on_write.link(list(namespace.values()))
             settings.take_pending()  # of libraries the inputs imported here (`pd`, sent)
+            settings.watch_class_attributes(content.get("class_attributes"))  # theirs too
             if lowered_limit is not None:  # now that the inputs' libraries are imported
                 settings.take({"sys.recursionlimit": lowered_limit})
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())

@@ -714,6 +714,58 @@ def _printer_write(name: str, value: Any) -> None:
         formatter.deferred_printers[key] = function
 
 
+# Attributes a cell set on a library's class: ``pd.Series.total = f``, a pandas accessor
+# (``@pd.api.extensions.register_series_accessor('phys')``). One process has one class, so the
+# other side's class takes them too. Which attributes are watched is told by the notebook (its
+# cells' code names them: :func:`watch_class_attributes`); one set here is watched from then on.
+
+#: The watched attributes: (module, class's qualified name, attribute) → the class.
+_class_attributes: dict[tuple[str, str, str], type] = {}
+
+
+def _library_class(module_name: str, qualname: str) -> Any:
+    """The class ``qualname`` of module ``module_name`` when that module is imported here."""
+    found: Any = sys.modules.get(module_name)
+    for part in qualname.split("."):
+        found = getattr(found, part, None)
+    return found if isinstance(found, type) else None
+
+
+def watch_class_attributes(attributes: Any) -> None:
+    """Watch these ``(module, class's qualified name, attribute)`` from now on, for the
+    classes imported here (a cell sets them: :attr:`..cells.capture.CellNames.class_attributes`)."""
+    for entry in attributes if isinstance(attributes, (list, tuple)) else ():
+        if isinstance(entry, (list, tuple)) and len(entry) == 3 \
+                and all(isinstance(part, str) for part in entry):
+            kind = _library_class(entry[0], entry[1])
+            if kind is not None:
+                _class_attributes[tuple(entry)] = kind
+
+
+def _classes_read(module: Any) -> tuple:
+    return tuple(vars(kind).get(attribute) for (_, _, attribute), kind
+                 in _class_attributes.items())
+
+
+def _classes_spell(module: Any, state: tuple) -> dict[str, Any] | None:
+    if len(state) != len(_class_attributes):  # read before one more was watched
+        return None
+    return {"class|" + "|".join(entry): value for entry, value in zip(_class_attributes, state)}
+
+
+def _classes_write(module: Any, name: str, value: Any) -> None:
+    module_name, qualname, attribute = name[len("class|"):].split("|")
+    kind = _library_class(module_name, qualname)
+    if kind is None:
+        return
+    _class_attributes[(module_name, qualname, attribute)] = kind
+    if value is None:
+        if attribute in vars(kind):
+            delattr(kind, attribute)
+    else:
+        setattr(kind, attribute, value)
+
+
 def _socket_write(module: Any, name: str, value: Any) -> None:
     module.setdefaulttimeout(value)
 
@@ -735,6 +787,7 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "logging": (_logging_read, _logging_spell, _logging_write),
     "os": (_os_read, _os_spell, _os_write),
     "IPython": (_ipython_read, _ipython_spell, _ipython_write),
+    "builtins": (_classes_read, _classes_spell, _classes_write),  # a library's classes
     "socket": (lambda module: module.getdefaulttimeout(),
                lambda module, state: {"defaulttimeout": state}, _socket_write),
     "locale": (lambda module: module.setlocale(module.LC_ALL),
@@ -859,4 +912,4 @@ def decode(text: Any) -> dict[str, Any]:
 
 
 __all__ = ["LIBRARIES", "RANDOM_KEYS", "snapshot", "differing", "take", "take_pending", "encode",
-           "decode"]
+           "decode", "watch_class_attributes"]
