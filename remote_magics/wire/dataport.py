@@ -381,10 +381,10 @@ class Link:
             self.closed = True
             self.reason = reason
             self.done.clear()
+            if reason != "closed":  # said before a waiting claim wakes to the reason
+                log.warning("remote_magics: data port link %s%s closed: %s", self.id[:8],
+                            f" to '{self.name}'" if self.name else "", reason)
             self._cond.notify_all()
-        if reason != "closed":
-            log.warning("remote_magics: data port link %s%s closed: %s", self.id[:8],
-                        f" to '{self.name}'" if self.name else "", reason)
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
