@@ -68,14 +68,16 @@ def test_numpy_views_share_memory_with_their_array_both_ways(parity):
 def test_a_read_only_array_stays_read_only_both_ways(parity):
     """pandas 3 hands out read-only arrays, and a notebook may protect its data so (hunt 15
     C1): a small array copied so that it owns its memory came writeable, so a write that
-    plainly raises went through, silently; a big one stays over its buffer."""
+    plainly raises went through, silently; a big one stays over its buffer; and one NumPy's
+    pickle gathers into new memory (``np.broadcast_to``) came writeable too."""
     traces = parity(["import numpy as np\nro = np.arange(4)\nro.flags.writeable = False\n"
-                     "big = np.zeros(300_000)\nbig.setflags(write=False)\nrw = np.ones(3)",
-                     "for a in (ro, big):\n    try:\n        a[0] = 9\n"
+                     "big = np.zeros(300_000)\nbig.setflags(write=False)\nrw = np.ones(3)\n"
+                     "spread = np.broadcast_to(np.arange(3), (2, 3))",
+                     "for a in (ro, big, spread):\n    try:\n        a[0] = 9\n"
                      "    except ValueError as e:\n        print('refused:', e)",
                      "rw[0] = 5\nprint(ro.flags.writeable, big.flags.writeable, "
                      "rw.flags.writeable, ro, big[:2], rw)"])
-    assert traces["plain"].cells[1].stdout.count("refused: assignment destination") == 2
+    assert traces["plain"].cells[1].stdout.count("refused: assignment destination") == 3
 
 
 def test_two_views_of_one_memory_come_back_as_views_of_each_other(parity):

@@ -308,6 +308,10 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_hard_masked(obj)
             if reduced is not NotImplemented:
                 return reduced
+        if _read_only_gathered(obj):
+            reduced = _as_read_only(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if type(obj).__flags__ & _HEAPTYPE:
             reduced = _of_a_python_subclass(obj)
             if reduced is not NotImplemented:
@@ -1946,6 +1950,31 @@ def _as_hard_masked(obj: Any) -> Any:
     if not isinstance(reduced, tuple) or len(reduced) != 3:
         return NotImplemented
     return (*reduced[:2], (reduced[2], True), None, None, set_hard_masked_state)
+
+
+def _read_only_gathered(obj: Any) -> bool:
+    """A read-only NumPy array that NumPy's pickle gathers into new memory (not contiguous:
+    ``np.broadcast_to(...)``, a strided view), which it rebuilds writeable."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and type(obj) is numpy.ndarray and not obj.flags.writeable \
+        and not (obj.flags.c_contiguous or obj.flags.f_contiguous)
+
+
+def _as_read_only(obj: Any) -> Any:
+    """Such an array, rebuilt read-only, as it was (hunt 15 C1: a remote write went through)."""
+    try:
+        reduced = obj.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return NotImplemented
+    if not isinstance(reduced, tuple) or len(reduced) != 3:
+        return NotImplemented
+    return (*reduced[:2], reduced[2], None, None, set_read_only_state)
+
+
+def set_read_only_state(obj: Any, state: Any) -> None:
+    """Called by the unpickler: an array's own state, then read-only."""
+    obj.__setstate__(state)
+    obj.flags.writeable = False
 
 
 def set_hard_masked_state(obj: Any, state: tuple) -> None:
