@@ -271,6 +271,31 @@ def test_attributes_set_on_a_library_class_hold_on_both_sides(tmp_path):
     assert_same_every_way(CLASS_ATTRIBUTES, tmp_path, ("all", "none"))
 
 
+#: An import hook a cell installs (IPython's "Importing Notebooks": a `sys.meta_path` finder of
+#: the notebook's own class, hunt 15 C11), whichever side installs it and whichever imports
+#: through it; and taken away again (before, it worked on its own side only).
+IMPORT_HOOKS = [
+    "# plain\nimport sys, importlib.abc, importlib.util\n"
+    "class VirtualFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+    "    def __init__(self, name, answer):\n        self.name, self.answer = name, answer\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name.startswith(self.name):\n"
+    "            return importlib.util.spec_from_loader(name, self)\n"
+    "    def create_module(self, spec):\n        return None\n"
+    "    def exec_module(self, module):\n        module.answer = self.answer\n"
+    "first = VirtualFinder('virtualmod', 42)\nsys.meta_path.append(first)",
+    "import virtualmod\nprint('hooked', virtualmod.answer)",
+    "sys.meta_path.insert(0, VirtualFinder('othermod', 7))",
+    "# plain\nimport othermod\nprint(virtualmod.answer, othermod.answer)",
+    "# plain\nsys.meta_path.remove(first)",
+    "try:\n    import virtualmod_b\nexcept ImportError as e:\n    print('gone:', e)",
+]
+
+
+def test_an_import_hook_a_cell_installs_works_on_both_sides(tmp_path):
+    assert_same_every_way(IMPORT_HOOKS, tmp_path, ("all", "none"))
+
+
 #: Magics a notebook cell registers (ThinkPython 3e's `%%expect` and `%%add_method_to`, hunt
 #: 10): their body is text the analysis cannot read, so every name goes; and a magic a plain
 #: cell registered is registered for the remote cell too (before: NameError, "Class 'T' not

@@ -526,10 +526,34 @@ def _os_write(module: Any, name: str, value: Any) -> None:
 # missing; what the process's path had when this module was loaded stays each side's own.
 
 _path_at_start = tuple(sys.path)
+#: The import hooks (``sys.meta_path`` finders) this process had when this module was loaded;
+#: those a cell adds of a class of the notebook's own cross (IPython's "Importing Notebooks":
+#: a finder that imports notebooks), a library's stay each side's own (``pyximport.install()``
+#: there installs it there).
+_meta_path_at_start = list(sys.meta_path)
+_meta_path_taken: list = []  # the finders the other side sent, in sys.meta_path here
+_meta_path_seen: list = [False]  # once a cell's finder was seen: its removal crosses too
+
+
+def _sys_read(module: Any) -> tuple:
+    return (module.getrecursionlimit(), tuple(module.path),
+            getattr(module, "get_int_max_str_digits", lambda: None)(), tuple(module.meta_path))
+
+
+def _cells_finders(meta_path: tuple) -> tuple[tuple, tuple]:
+    """The finders of a notebook class's in ``meta_path`` that this process did not start
+    with: those before its first own finder, and those after."""
+    start = {id(finder) for finder in _meta_path_at_start}
+    first = next((index for index, finder in enumerate(meta_path) if id(finder) in start),
+                 len(meta_path))
+    added = [(index < first, finder) for index, finder in enumerate(meta_path)
+             if id(finder) not in start and type(finder).__module__ == "__main__"]
+    return (tuple(finder for front, finder in added if front),
+            tuple(finder for front, finder in added if not front))
 
 
 def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
-    limit, path, digits = state
+    limit, path, digits, meta_path = state
     start = set(_path_at_start)
     first = next((index for index, entry in enumerate(path) if entry in start), len(path))
     added = [(index < first, entry) for index, entry in enumerate(path) if entry not in start]
@@ -538,6 +562,10 @@ def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
                         tuple(entry for front, entry in added if not front))}
     if digits is not None:  # sys.set_int_max_str_digits (Python 3.11 and later)
         spelled["int_max_str_digits"] = digits
+    front, back = _cells_finders(meta_path)
+    if front or back or _meta_path_seen[0]:
+        _meta_path_seen[0] = True
+        spelled["meta_path"] = (front, back)
     return spelled
 
 
@@ -547,6 +575,17 @@ def _sys_write(module: Any, name: str, value: Any) -> None:
         return
     if name == "int_max_str_digits":
         module.set_int_max_str_digits(value)
+        return
+    if name == "meta_path":  # the other side's, instead of those it sent before
+        for finder in _meta_path_taken:
+            if finder in module.meta_path:
+                module.meta_path.remove(finder)
+        front, back = value
+        module.meta_path[:0] = front
+        module.meta_path.extend(back)
+        _meta_path_taken[:] = [*front, *back]
+        _meta_path_at_start.extend(_meta_path_taken)  # not this side's to send back
+        _meta_path_seen[0] = True
         return
     front, back = value
     missing = [entry for entry in front if entry not in module.path]
@@ -775,9 +814,7 @@ def _socket_write(module: Any, name: str, value: Any) -> None:
 LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
                            Callable[[Any, tuple], dict[str, Any] | None],
                            Callable[[Any, str, Any], None]]] = {
-    "sys": (lambda module: (module.getrecursionlimit(), tuple(module.path),
-                            getattr(module, "get_int_max_str_digits", lambda: None)()),
-            _sys_spell, _sys_write),
+    "sys": (_sys_read, _sys_spell, _sys_write),
     "decimal": (_decimal_read, _decimal_spell, _decimal_write),
     "numpy": (_numpy_read, _numpy_spell, _numpy_write),
     "random": (_random_read, _random_spell, _random_write),
