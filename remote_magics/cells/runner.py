@@ -263,7 +263,8 @@ def prepare_once(
     interactivity = display.interactivity()
     if interactivity is not None:  # IPython's default (the last expression) goes unsaid
         content["interactivity"] = interactivity
-    settings.watch_class_attributes(library_class_attributes(cell, namespace))
+    patched = library_class_attributes(cell, namespace)  # `pd.Series.total = f` in the cell:
+    settings.watch_class_attributes(patched)  # the class on either side takes it, as in one
     changed = settings_agreed(target).send(shares_random)
     if changed:
         content["settings"] = changed
@@ -273,8 +274,7 @@ def prepare_once(
         content["quiet"] = True
     if any(name in _HISTORY_MAGICS for _, name in cell.magics):
         content["history"] = notebook_history(code)
-    patched = library_class_attributes(cell, namespace)
-    if patched:  # `pd.Series.total = f` there: that class's here takes it too, as in one process
+    if patched:  # the engine watches them too, from before the cell runs
         content["class_attributes"] = patched
     if lists_names:  # every name the notebook holds went: one missing there is missing here
         content["all_names"] = True
