@@ -195,7 +195,7 @@ RANDOM = [
 
 
 def test_random_numbers_are_one_stream_every_way(tmp_path):
-    report = differential.compare(RANDOM, tmp_path, ("all", "small", "none"))
+    report = differential.compare(RANDOM, tmp_path, ("all", "none"))
     assert not report["plain_fails"] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
 
@@ -223,7 +223,7 @@ COPY_ON_WRITE = [
 
 
 def test_pandas_copy_on_write_holds_every_way(tmp_path):
-    assert_same_every_way(COPY_ON_WRITE, tmp_path, ("all", "small", "none"))
+    assert_same_every_way(COPY_ON_WRITE, tmp_path, ("all", "none"))
 
 
 #: A module of your own reloaded by a remote cell (hunt 15 C4; the autoreload habit): the
