@@ -1943,13 +1943,19 @@ def _own_attributes(obj: Any) -> dict:
 def _as_hard_masked(obj: Any) -> Any:
     """A NumPy masked array with a hard mask (``m.harden_mask()``), which its own pickle forgets,
     so that a write through it unmasked what it would not have (hunt 15 C6)."""
+    return _restated(obj, lambda state: (state, True), set_hard_masked_state)
+
+
+def _restated(obj: Any, state_of: Callable[[Any], Any], setter: Callable[[Any, Any], None]) -> Any:
+    """``obj``'s own reduction (callable, arguments, state), with ``state_of(state)`` given to
+    ``setter`` when it is rebuilt, in place of ``__setstate__``; NotImplemented if it has none."""
     try:
         reduced = obj.__reduce_ex__(PROTOCOL)
     except Exception:
         return NotImplemented
     if not isinstance(reduced, tuple) or len(reduced) != 3:
         return NotImplemented
-    return (*reduced[:2], (reduced[2], True), None, None, set_hard_masked_state)
+    return (*reduced[:2], state_of(reduced[2]), None, None, setter)
 
 
 def _read_only_gathered(obj: Any) -> bool:
@@ -1962,13 +1968,7 @@ def _read_only_gathered(obj: Any) -> bool:
 
 def _as_read_only(obj: Any) -> Any:
     """Such an array, rebuilt read-only, as it was (hunt 15 C1: a remote write went through)."""
-    try:
-        reduced = obj.__reduce_ex__(PROTOCOL)
-    except Exception:
-        return NotImplemented
-    if not isinstance(reduced, tuple) or len(reduced) != 3:
-        return NotImplemented
-    return (*reduced[:2], reduced[2], None, None, set_read_only_state)
+    return _restated(obj, lambda state: state, set_read_only_state)
 
 
 def set_read_only_state(obj: Any, state: Any) -> None:
