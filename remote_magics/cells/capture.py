@@ -136,6 +136,13 @@ _ACCESSOR_REGISTRARS = {"register_series_accessor": "pandas:Series",
                         "register_index_accessor": "pandas:Index"}
 
 
+def _called_name(node: ast.Call) -> str | None:
+    """The name a call calls: ``ols`` of ``smf.ols(...)`` and of ``ols(...)``."""
+    func = node.func
+    return func.attr if isinstance(func, ast.Attribute) else \
+        func.id if isinstance(func, ast.Name) else None
+
+
 def _dotted(node: ast.AST) -> str | None:
     """``pd.Series`` for that chain of names and attributes; None for anything else."""
     parts = []
@@ -166,9 +173,7 @@ def class_attributes(statements: Iterable[ast.AST]) -> Iterator[tuple[str, str]]
                 if owner is not None:
                     yield owner, target.attr
         if isinstance(node, ast.Call):
-            func = node.func
-            called = func.attr if isinstance(func, ast.Attribute) else \
-                func.id if isinstance(func, ast.Name) else None
+            called = _called_name(node)
             texts = [_text(arg) for arg in node.args]
             if called == "setattr" and len(node.args) >= 2 and texts[1]:
                 owner = _dotted(node.args[0])
@@ -425,9 +430,7 @@ _FORMULA_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 def _formula(node: ast.Call) -> str | None:
     """The formula a :data:`_FORMULA_CALLS` call is given (its first argument, or
     ``formula=``), when it is a string literal with a ``~`` or is patsy's ``dmatrix``'s."""
-    func = node.func
-    called = func.attr if isinstance(func, ast.Attribute) else \
-        func.id if isinstance(func, ast.Name) else None
+    called = _called_name(node)
     if called not in _FORMULA_CALLS:
         return None
     given = [_text(node.args[0])] if node.args else []

@@ -21,6 +21,7 @@ Standard library and cloudpickle only (the libraries are used where they are imp
 from __future__ import annotations
 
 import base64
+import functools
 import pickle
 import sys
 import time
@@ -113,6 +114,8 @@ RANDOM_KEYS = frozenset({"random.state", "numpy.random_state"})
 def _python_random_probe(generator: Any) -> Callable[[], Any]:
     """A fingerprint of ``random``'s generator: its index and first and last words (CPython's
     ``_random.Random``: a C int, then 624 32-bit words, after the object's header)."""
+    if sys.implementation.name != "cpython":  # an object's id is its address only there
+        return generator.getstate
     import ctypes
 
     start = id(generator) + object.__basicsize__
@@ -134,23 +137,22 @@ def _numpy_random_probe(generator: Any) -> Callable[[], Any]:
     import ctypes
 
     bits = generator._bit_generator
-
-    def whole() -> Any:
-        return pickle.dumps(generator.get_state(legacy=False))
-
-    if type(bits).__name__ != "MT19937":
+    whole = functools.partial(_numpy_state, generator)
+    if type(bits).__name__ != "MT19937" or sys.implementation.name != "cpython":
         return whole
     address = bits.ctypes.state_address
     words = (ctypes.c_uint32 * 625).from_address(address)  # 624 words, then the position
-    pointers = (ctypes.c_void_p * (type(generator).__basicsize__ // 8)).from_address(id(generator))
+    step = ctypes.sizeof(ctypes.c_void_p)
+    pointers = (ctypes.c_void_p * (type(generator).__basicsize__ // step)).from_address(
+        id(generator))
     # its copy of the bit generator's functions starts with the state's address, and 5
     # pointers on comes the cached normal's record, which starts with the copy's own address
     found = [i for i in range(len(pointers) - 8) if pointers[i] == address
-             and pointers[i + 5] == id(generator) + 8 * i]
+             and pointers[i + 5] == id(generator) + step * i]
     if len(found) != 1:
         return whole
-    has_gauss = ctypes.c_int.from_address(id(generator) + 8 * (found[0] + 6))
-    gauss = ctypes.c_double.from_address(id(generator) + 8 * (found[0] + 7))
+    has_gauss = ctypes.c_int.from_address(id(generator) + step * (found[0] + 6))
+    gauss = ctypes.c_double.from_address(id(generator) + step * (found[0] + 7))
 
     def fingerprint() -> Any:
         return words[624], words[0], words[623], has_gauss.value, gauss.value
@@ -168,12 +170,7 @@ _random_probes: dict[str, list] = {"python": [None, None, None], "numpy": [None,
 def _fingerprint(kind: str, generator: Any, bits: Any, make: Callable[[Any], Callable]) -> Any:
     probe = _random_probes[kind]
     if probe[0] is not generator or probe[1] is not bits:  # a new generator (or none yet)
-        if sys.implementation.name == "cpython":  # an object's id is its address
-            reader = make(generator)
-        else:
-            reader = (generator.getstate if kind == "python"
-                      else lambda: pickle.dumps(generator.get_state(legacy=False)))
-        probe[:] = [generator, bits, reader]
+        probe[:] = [generator, bits, make(generator)]
     return probe[2]()
 
 
@@ -185,8 +182,13 @@ def _numpy_random_read() -> Any:
                         _numpy_random_probe)
 
 
+def _numpy_state(generator: Any) -> bytes:
+    """A ``RandomState``'s whole state, comparable (an array inside is not)."""
+    return pickle.dumps(generator.get_state(legacy=False))
+
+
 def _numpy_random_state() -> bytes:
-    return pickle.dumps(sys.modules["numpy.random.mtrand"]._rand.get_state(legacy=False))
+    return _numpy_state(sys.modules["numpy.random.mtrand"]._rand)
 
 
 def _random_read(module: Any) -> Any:

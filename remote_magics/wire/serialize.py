@@ -303,15 +303,9 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = substitute(obj)
             if reduced is not NotImplemented:
                 return reduced
-        masked = sys.modules.get("numpy.ma.core")
-        if masked is not None and isinstance(obj, masked.MaskedArray) and obj.hardmask:
-            reduced = _as_hard_masked(obj)
-            if reduced is not NotImplemented:
-                return reduced
-        if _read_only_gathered(obj):
-            reduced = _as_read_only(obj)
-            if reduced is not NotImplemented:
-                return reduced
+        reduced = _with_numpys_flags(obj)
+        if reduced is not NotImplemented:
+            return reduced
         if type(obj).__flags__ & _HEAPTYPE:
             reduced = _of_a_python_subclass(obj)
             if reduced is not NotImplemented:
@@ -1940,10 +1934,23 @@ def _own_attributes(obj: Any) -> dict:
         if isinstance(own, dict) else {}
 
 
-def _as_hard_masked(obj: Any) -> Any:
-    """A NumPy masked array with a hard mask (``m.harden_mask()``), which its own pickle forgets,
-    so that a write through it unmasked what it would not have (hunt 15 C6)."""
-    return _restated(obj, lambda state: (state, True), set_hard_masked_state)
+def _with_numpys_flags(obj: Any) -> Any:
+    """The reduction of a NumPy array whose own pickle forgets a flag it has, with a setter that
+    sets it again; NotImplemented for any other object. A masked array's hard mask
+    (``m.harden_mask()``: a write through it unmasked an element, hunt 15 C6), and a read-only
+    array NumPy gathers into new memory (not contiguous: ``np.broadcast_to(...)``, a strided
+    view), which it rebuilds writeable (a remote write went through, hunt 15 C1)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or not isinstance(obj, numpy.ndarray):
+        return NotImplemented
+    masked = sys.modules.get("numpy.ma.core")  # imported where a masked array was made
+    if masked is not None and isinstance(obj, masked.MaskedArray):
+        return _restated(obj, lambda state: (state, True), set_hard_masked_state) \
+            if obj.hardmask else NotImplemented
+    if type(obj) is numpy.ndarray and not obj.flags.writeable \
+            and not (obj.flags.c_contiguous or obj.flags.f_contiguous):
+        return _restated(obj, lambda state: state, set_read_only_state)
+    return NotImplemented
 
 
 def _restated(obj: Any, state_of: Callable[[Any], Any], setter: Callable[[Any, Any], None]) -> Any:
@@ -1956,19 +1963,6 @@ def _restated(obj: Any, state_of: Callable[[Any], Any], setter: Callable[[Any, A
     if not isinstance(reduced, tuple) or len(reduced) != 3:
         return NotImplemented
     return (*reduced[:2], state_of(reduced[2]), None, None, setter)
-
-
-def _read_only_gathered(obj: Any) -> bool:
-    """A read-only NumPy array that NumPy's pickle gathers into new memory (not contiguous:
-    ``np.broadcast_to(...)``, a strided view), which it rebuilds writeable."""
-    numpy = sys.modules.get("numpy")
-    return numpy is not None and type(obj) is numpy.ndarray and not obj.flags.writeable \
-        and not (obj.flags.c_contiguous or obj.flags.f_contiguous)
-
-
-def _as_read_only(obj: Any) -> Any:
-    """Such an array, rebuilt read-only, as it was (hunt 15 C1: a remote write went through)."""
-    return _restated(obj, lambda state: state, set_read_only_state)
 
 
 def set_read_only_state(obj: Any, state: Any) -> None:
