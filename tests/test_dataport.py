@@ -70,9 +70,10 @@ def test_frames_cross_a_link_both_ways_and_come_back_equal(pair, scheme):
     assert bytes(client.claim(content, [b"head", b""])[1]) == down[1]
 
 
-def test_a_transfer_whose_bytes_differ_from_its_signed_digest_is_refused(pair):
+@pytest.mark.parametrize("scheme", protocol.digest_schemes())
+def test_a_transfer_whose_bytes_differ_from_its_signed_digest_is_refused(pair, scheme):
     _, client, engine = pair
-    content = _message(client, [os.urandom(MB)])
+    content = _message(client, [os.urandom(MB)], scheme)
     digest = content["ported"]["digest"]
     content["ported"]["digest"] = digest[:-1] + ("0" if digest[-1] != "0" else "1")
     with pytest.raises(streaming.StreamError, match="fails its digest"):

@@ -23,7 +23,7 @@ SHIPPED_MAY_IMPORT = {"cloudpickle", "ipykernel", "zmq"}
 #: Imports that shipped code makes only to learn whether something is there, never needing it.
 OPTIONAL = {"packaging", "pip",  # tasks.satisfied: a requirement's check, with a fallback
             "jupyter_core",  # persist.runtime_dir: Jupyter's runtime dir, with a fallback
-            "blake3"}  # protocol.frames_digest: a faster keyed digest when both sides have it
+            "blake3", "cryptography"}  # protocol.frames_digest: faster MACs when both sides have them
 
 
 def module_name(path: Path) -> str:

@@ -603,7 +603,31 @@ def test_a_lend_nobody_reads_is_taken_back_at_its_timeout_and_a_declined_one_at_
     assert not segments.lent
 
 
-# --- the digest of big frames: keyed BLAKE3 when both sides have it ------------------------
+# --- the digest of big frames: AES-GMAC or keyed BLAKE3 when both sides have it -------------
+
+def test_a_gmac_digest_is_keyed_bound_to_lengths_and_nonce_and_checked_by_its_prefix(
+        monkeypatch):
+    frames = [b"head", os.urandom(3 * MB)]
+    gm = protocol.frames_digest(KEY, frames, protocol.GMAC)
+    again = protocol.frames_digest(KEY, frames, protocol.GMAC)
+    assert gm.startswith("gm:") and again.startswith("gm:") and gm != again  # a nonce each
+    assert protocol.digest_ok(KEY, frames, gm) and protocol.digest_ok(KEY, frames, again)
+    assert not protocol.digest_ok(b"another key", frames, gm)
+    tampered = [b"head", frames[1][:MB] + bytes([frames[1][MB] ^ 1]) + frames[1][MB + 1:]]
+    assert not protocol.digest_ok(KEY, tampered, gm)
+    assert not protocol.digest_ok(KEY, [b"hea", b"d" + frames[1]], gm)  # re-split frames
+    nonce = gm[3:27]
+    other = nonce[:-1] + ("0" if nonce[-1] != "0" else "1")
+    assert not protocol.digest_ok(KEY, frames, "gm:" + other + gm[27:])  # another nonce
+    for garbage in ("gm:", "gm:zz", gm[:-2], gm + "00", gm.upper()):
+        assert not protocol.digest_ok(KEY, frames, garbage)
+    small = [b"head", b"x" * 100]  # below GMAC_MIN_BYTES: the HMAC, which is faster there
+    assert protocol.frames_digest(KEY, small, protocol.GMAC) == protocol.frames_digest(KEY, small)
+    monkeypatch.setattr(protocol, "_gcm_module", lambda: None)  # a kernel without cryptography
+    assert protocol.GMAC not in protocol.digest_schemes()
+    assert protocol.agreed_scheme([protocol.GMAC, protocol.HMAC_SHA256]) == protocol.HMAC_SHA256
+    assert not protocol.digest_ok(KEY, frames, gm)  # it cannot check one: never accepted
+
 
 def test_a_blake3_digest_is_keyed_bound_to_lengths_and_checked_by_its_prefix(monkeypatch):
     frames = [b"head", os.urandom(3 * MB)]
@@ -616,13 +640,14 @@ def test_a_blake3_digest_is_keyed_bound_to_lengths_and_checked_by_its_prefix(mon
     assert not protocol.digest_ok(KEY, tampered, b3)
     assert not protocol.digest_ok(KEY, [b"hea", b"d" + frames[1]], b3)  # re-split frames
     monkeypatch.setattr(protocol, "_blake3_module", lambda: None)  # a kernel without blake3
+    monkeypatch.setattr(protocol, "_gcm_module", lambda: None)  # nor cryptography
     assert protocol.digest_schemes() == [protocol.HMAC_SHA256]
     assert protocol.agreed_scheme([protocol.BLAKE3, protocol.HMAC_SHA256]) == protocol.HMAC_SHA256
     assert not protocol.digest_ok(KEY, frames, b3)  # it cannot check one: never accepted
 
 
-def test_chunks_to_and_from_the_engine_carry_blake3_digests(network, monkeypatch):
-    assert network.connection.digest == protocol.BLAKE3
+def test_chunks_to_and_from_the_engine_carry_gmac_digests(network, monkeypatch):
+    assert network.connection.digest == protocol.GMAC  # both sides have cryptography
     made = []
     real = streaming.chunk_digest
 
@@ -633,27 +658,33 @@ def test_chunks_to_and_from_the_engine_carry_blake3_digests(network, monkeypatch
     ns = {"payload": np.random.default_rng(9).random(20 * MB // 8)}
     run = network.run("back = payload - 1", ns, download="all")
     assert np.array_equal(run.values["back"], ns["payload"] - 1)
-    assert made and all(digest.startswith("b3:") for digest in made)
+    assert made and all(digest.startswith("gm:") for digest in made)
 
 
-def test_an_engine_without_blake3_agrees_on_hmac_and_big_frames_still_go(shell, monkeypatch,
-                                                                         tmp_path):
+@pytest.mark.parametrize("lacking, agreed", [
+    (("cryptography",), protocol.BLAKE3),
+    (("cryptography", "blake3"), protocol.HMAC_SHA256),
+])
+def test_an_engine_without_the_faster_macs_agrees_on_the_next_and_big_frames_still_go(
+        shell, monkeypatch, tmp_path, lacking, agreed):
     import remote_magics
 
-    (tmp_path / "blake3.py").write_text("raise ImportError('no blake3 in this kernel')\n")
+    for package in lacking:
+        (tmp_path / f"{package}.py").write_text(f"raise ImportError('no {package} here')\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
         [str(tmp_path), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    tgt = remote_magics.connect(name="no-blake3")
+    tgt = remote_magics.connect(name="no-fast-mac")
     try:
         monkeypatch.undo()
-        assert tgt.run("import sys\nb3 = 'blake3' in sys.modules", {},
-                       download="all").values["b3"] is False
-        assert tgt.connection.digest == protocol.HMAC_SHA256
+        assert tgt.run(f"import sys\nthere = [p for p in {list(lacking)} if p in sys.modules]",
+                       {}, download="all").values["there"] == []
+        assert tgt.connection.digest == agreed
         from tests.conftest import network_path
 
-        with network_path(tgt):
-            ns = {"payload": np.random.default_rng(10).random(20 * MB // 8)}
-            run = tgt.run("back = payload * 2", ns, download="all")
-        assert np.array_equal(run.values["back"], ns["payload"] * 2)
+        for port in (False, True):  # streamed chunks on the shell, and the data port
+            with network_path(tgt, port=port):
+                ns = {"payload": np.random.default_rng(10).random(20 * MB // 8)}
+                run = tgt.run("back = payload * 2", ns, download="all")
+            assert np.array_equal(run.values["back"], ns["payload"] * 2)
     finally:
-        remote_magics.disconnect("no-blake3")
+        remote_magics.disconnect("no-fast-mac")

@@ -19,8 +19,9 @@ A transfer is one message's big frames, sent as one stream on the link (:meth:`L
 header (:data:`HEADER` then each frame's size), then the frames' bytes, from the sender's
 buffers without a copy; the receiver reads them straight into memory of the
 frame's size (:func:`.recycle.take`). Both sides digest the bytes in a second thread, overlapped
-with the transfer: a keyed BLAKE3 (key derived from the session key for this use only) or
-HMAC-SHA256, over the transfer id, the frames' sizes and their bytes. The message itself then
+with the transfer: the MAC the two sides agreed (AES-GMAC, keyed BLAKE3 or HMAC-SHA256, each
+with a key derived from the session key for this use only), over the transfer id, the frames'
+sizes and their bytes. The message itself then
 goes on the shell socket with an empty placeholder at each such frame and ``content["ported"]``
 = ``{"transfer": id, "frames": [[index, nbytes], ...], "digest": digest}``, under the message's
 signature. The receiver uses the frames only once the message claims them and the digest it
@@ -28,7 +29,8 @@ computed equals the signed one (:meth:`Link.claim`): a tampered transfer is refu
 runs. A transfer id is taken once: a transfer whose id the link has seen is a replay, and
 the link is closed. Anything that fails falls back to the chunks of :mod:`.streaming`.
 
-Standard library only (``blake3`` when present): shipped as source with the engine.
+Standard library only (``cryptography`` and ``blake3`` when present): shipped as source with the
+engine.
 """
 from __future__ import annotations
 
@@ -78,8 +80,8 @@ KEEP_BYTES = protocol.CHANNEL_WINDOW_BYTES
 #: Transfer ids a link remembers, to refuse one sent again.
 SEEN = 4096
 
-_SCHEMES = {protocol.HMAC_SHA256: 0, protocol.BLAKE3: 1}
-_BLAKE3_PREFIX = "b3:"
+_SCHEMES = {protocol.HMAC_SHA256: 0, protocol.BLAKE3: 1, protocol.GMAC: 2}
+_PREFIXES = {protocol.BLAKE3: "b3:", protocol.GMAC: "gm:"}
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +104,10 @@ class Digest:
 
     def __init__(self, key: bytes, scheme: str, transfer: bytes, sizes: Sequence[int]) -> None:
         self.scheme = scheme
-        if scheme == protocol.BLAKE3:
+        if scheme == protocol.GMAC:  # its nonce: the transfer id's first 12 random bytes, never
+            # twice (a link refuses an id it has seen; each side draws its own ids)
+            self.mac = protocol.Gmac(protocol.derived_key(key, b"data port gmac"), transfer[:12])
+        elif scheme == protocol.BLAKE3:
             blake3 = _blake3_module()
             if blake3 is None:
                 raise streaming.StreamError("a blake3 digest asked for, but blake3 is not here")
@@ -115,10 +120,11 @@ class Digest:
             self.mac.update(size.to_bytes(8, "little"))
 
     def update(self, view: memoryview) -> None:
-        self.mac.update(view)  # both release the GIL while they hash
+        self.mac.update(view)
 
     def hexdigest(self) -> str:
-        return (_BLAKE3_PREFIX if self.scheme == protocol.BLAKE3 else "") + self.mac.hexdigest()
+        text = self.mac.tag().hex() if self.scheme == protocol.GMAC else self.mac.hexdigest()
+        return _PREFIXES.get(self.scheme, "") + text
 
 
 def _proof(key: bytes, role: bytes, engine_nonce: bytes, client_nonce: bytes) -> bytes:

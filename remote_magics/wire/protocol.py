@@ -8,10 +8,12 @@ signed by ``jupyter_client.session.Session`` with the connection key. Jupyter's 
 not cover binary frames, so every message of ours that carries frames also carries
 ``content["digest"]``: an HMAC-SHA256, with the same key, of the frames' lengths and bytes
 (:func:`frames_digest`). A side that finds a wrong digest logs the message and drops it. When
-both sides have the ``blake3`` package (optional: a kernel without it keeps HMAC-SHA256), they
-agree in the handshake (``remote_info_request``'s ``digests``, the reply's ``digest_scheme``)
-on a keyed BLAKE3 for big frames instead, twice as fast; such a digest reads ``b3:<hex>``, and a
-request names it in ``digest_scheme`` so that its reply uses it too.
+both sides have the ``cryptography`` package, or the ``blake3`` package (both optional: a kernel
+without them keeps HMAC-SHA256), they agree in the handshake (``remote_info_request``'s
+``digests``, the reply's ``digest_scheme``) on a faster MAC for big frames: AES-256-GMAC, about
+twelve times faster (``gm:<nonce><tag>``, a nonce drawn for each digest), else a keyed BLAKE3,
+about three times (``b3:<hex>``); a request names it in ``digest_scheme`` so that its reply uses
+it too.
 
 Each message is accepted once only. Both sides remember the signatures of the messages they
 accepted (:class:`SignatureHistory`: the engine the last :data:`HISTORY_SIZE`, a client the
@@ -68,8 +70,9 @@ names it in ``data_port``, an int or null, and an ssh target's connection info i
 ``data_port``), a message's frames over :data:`STREAM_CHUNK` go ahead of it on a side TCP
 connection the client opened and authenticated (a *link*), and the message carries an empty
 placeholder at each such index and ``content["ported"]`` = ``{"transfer": id, "frames":
-[[index, nbytes], ...], "digest": digest}``: the digest (keyed BLAKE3 ``b3:<hex>`` or
-HMAC-SHA256, as agreed) of the transfer id, the frames' sizes and their bytes, which the
+[[index, nbytes], ...], "digest": digest}``: the digest (AES-GMAC ``gm:<tag>`` under the
+transfer id's first 12 bytes as its nonce, keyed BLAKE3 ``b3:<hex>`` or HMAC-SHA256, as agreed)
+of the transfer id, the frames' sizes and their bytes, which the
 receiver computes as they arrive and compares before it uses them. A request names the client's
 open link in ``data_link`` (its id), which lets its reply come that way too; the engine uses a
 link only for the client that opened it. Both ways, the bytes go before their message.
@@ -337,6 +340,7 @@ import collections
 import hashlib
 import hmac
 import re
+import secrets
 import threading
 from typing import Iterable
 
@@ -550,6 +554,15 @@ DIGEST_CHUNK = 1 << 22
 HMAC_SHA256 = "hmac-sha256"
 BLAKE3 = "blake3"
 _BLAKE3_PREFIX = "b3:"
+#: AES-256-GMAC (GCM's MAC over bytes it does not encrypt, NIST SP 800-38D): with AES and
+#: carry-less multiply in the CPU, four times BLAKE3's speed on one core (22 against 6 GB/s).
+GMAC = "aes-gmac"
+_GMAC_PREFIX = "gm:"
+_HEX = re.compile("[0-9a-f]+")
+#: Bytes a GMAC digest covers before a frames digest takes one (below, HMAC-SHA256 is faster).
+GMAC_MIN_BYTES = 1 << 16
+#: Bytes given to GMAC per call: it holds the GIL while it runs, so other threads get it between.
+_GMAC_PIECE = 1 << 20
 #: A digest over at least this many bytes uses BLAKE3's threads (below, starting them costs more).
 _BLAKE3_THREADED = 1 << 20
 
@@ -564,9 +577,43 @@ def _blake3_module():
     return blake3
 
 
+def _gcm_module():
+    """``cryptography``'s ciphers, or None: optional as ``blake3`` is."""
+    try:
+        from cryptography.hazmat.primitives import ciphers  # optional: see digest_schemes
+    except ImportError:
+        return None
+    return ciphers
+
+
+class Gmac:
+    """An AES-256-GMAC of bytes fed in order (:meth:`update`) under a 32-byte key and a 12-byte
+    nonce that this key must never see twice (a repeated nonce would give the key away)."""
+
+    def __init__(self, key: bytes, nonce: bytes) -> None:
+        ciphers = _gcm_module()
+        if ciphers is None:
+            raise ValueError("an AES-GMAC digest asked for, but the cryptography package is "
+                             "not here")
+        self._gcm = ciphers.Cipher(ciphers.algorithms.AES(key),
+                                   ciphers.modes.GCM(nonce)).encryptor()
+
+    def update(self, data) -> None:
+        view = memoryview(data)
+        if view.ndim != 1 or view.itemsize != 1:
+            view = view.cast("B")
+        for start in range(0, view.nbytes, _GMAC_PIECE):
+            self._gcm.authenticate_additional_data(view[start:start + _GMAC_PIECE])
+
+    def tag(self) -> bytes:
+        self._gcm.finalize()
+        return self._gcm.tag
+
+
 def digest_schemes() -> list[str]:
     """The keyed digests this process can make and check, the fastest first."""
-    return ([BLAKE3] if _blake3_module() is not None else []) + [HMAC_SHA256]
+    return (([GMAC] if _gcm_module() is not None else [])
+            + ([BLAKE3] if _blake3_module() is not None else []) + [HMAC_SHA256])
 
 
 def agreed_scheme(offered: object) -> str:
@@ -578,12 +625,27 @@ def agreed_scheme(offered: object) -> str:
 _derived: dict[bytes, bytes] = {}
 
 
+def derived_key(key: bytes, use: bytes) -> bytes:
+    """A 32-byte key derived from the connection key (any length) for one ``use`` only."""
+    derived = _derived.get(use + b"\0" + key)
+    if derived is None:
+        derived = _derived[use + b"\0" + key] = hashlib.sha256(
+            b"remote_magics " + use + b"\0" + key).digest()
+    return derived
+
+
 def _blake3_key(key: bytes) -> bytes:
     """BLAKE3's 32-byte key, derived from the connection key (any length) for this use only."""
-    derived = _derived.get(key)
-    if derived is None:
-        derived = _derived[key] = hashlib.sha256(b"remote_magics frames blake3\0" + key).digest()
-    return derived
+    return derived_key(key, b"frames blake3")
+
+
+def _gmac_digest(key: bytes, frames: Iterable, nonce: bytes) -> str:
+    mac = Gmac(derived_key(key, b"frames gmac"), nonce)
+    for frame in frames:  # lengths included, so frames cannot be re-split
+        view = memoryview(frame)
+        mac.update(view.nbytes.to_bytes(8, "little"))
+        mac.update(view)
+    return _GMAC_PREFIX + nonce.hex() + mac.tag().hex()
 
 
 def _blake3_digest(blake3, key: bytes, frames: Iterable) -> str:
@@ -698,10 +760,17 @@ def frames_digest(key: bytes, frames: Iterable, scheme: str = HMAC_SHA256) -> st
     pieces (hash, then MAC: still a keyed MAC over every byte). The pieces are hashed on one
     thread per core, since hashlib releases the GIL: the digest bounds bulk throughput otherwise.
     With ``scheme`` :data:`BLAKE3` (only where :func:`digest_schemes` offers it), a keyed BLAKE3
-    over the same lengths and bytes instead, ``"b3:<hex>"``.
+    over the same lengths and bytes instead, ``"b3:<hex>"``. With :data:`GMAC`, frames of at
+    least :data:`GMAC_MIN_BYTES` in all get an AES-GMAC over the same, under a nonce drawn for
+    this digest alone and written in it, ``"gm:<nonce hex><tag hex>"``; fewer get the HMAC.
     """
     if not key:
         return ""
+    if scheme == GMAC:
+        frames = [memoryview(frame) for frame in frames]
+        if sum(view.nbytes for view in frames) >= GMAC_MIN_BYTES:
+            return _gmac_digest(key, frames, secrets.token_bytes(12))
+        scheme = HMAC_SHA256
     if scheme == BLAKE3:
         blake3 = _blake3_module()
         if blake3 is None:
@@ -727,7 +796,13 @@ def digest_ok(key: bytes, frames: Iterable, digest: str | None) -> bool:
         return True
     digest = digest or ""
     scheme = HMAC_SHA256
-    if digest.startswith(_BLAKE3_PREFIX):  # either scheme is a MAC with our key: no downgrade
+    if digest.startswith(_GMAC_PREFIX):  # every scheme is a MAC with our key: no downgrade
+        nonce = digest[len(_GMAC_PREFIX):len(_GMAC_PREFIX) + 24]
+        if _gcm_module() is None or len(digest) != len(_GMAC_PREFIX) + 56 \
+                or not _HEX.fullmatch(digest[len(_GMAC_PREFIX):]):
+            return False  # we never offered it (so no peer of ours made it), or not one
+        return hmac.compare_digest(_gmac_digest(key, frames, bytes.fromhex(nonce)), digest)
+    if digest.startswith(_BLAKE3_PREFIX):
         if _blake3_module() is None:
             return False  # we never offered it, so no peer of ours made it
         scheme = BLAKE3
