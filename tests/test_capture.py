@@ -970,3 +970,21 @@ get_ipython().run_line_magic("timeit", 're.compile("\\w")')
         names = analyze(code)
     assert "pattern" in names.writes
     assert [str(w.message) for w in shown] == []
+
+
+@pytest.mark.parametrize("code, annotates", [
+    ("x: int = 5", True),
+    ("y: list", True),
+    ("obj.a: int = 1", True),  # Python sets up __annotations__ for it, stores nothing
+    ("if flag:\n    z: float = 1.0", True),
+    ("try:\n    pass\nexcept Exception:\n    e: int = 1", True),
+    ("match v:\n    case 1:\n        m: int = 1", True),
+    ("def f():\n    local: int = 1", False),  # a function's own
+    ("class C:\n    field: int = 1", False),  # the class's own
+    ("x = 5", False),
+])
+def test_cell_level_annotations_read_and_change_the_namespaces_annotations(code, annotates):
+    cell = analyze(code)
+    assert cell.annotates is annotates
+    assert ("__annotations__" in cell.reads) is annotates
+    assert ("__annotations__" in cell.maybe_changed) is annotates

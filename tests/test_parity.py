@@ -266,6 +266,28 @@ def test_a_hard_mask_stays_hard(parity):
     assert traces["plain"].cells[1].stdout == "[1.0 -- 3.0] [5.0 2.0]\n"
 
 
+def test_an_iterator_over_a_dict_stays_on_the_dict(parity):
+    """Pickle makes an iterator over a dict one over a list of what is left (hunt 16 C5): a
+    value set since was not seen, and the dict growing no longer stopped it."""
+    traces = parity(["d = {'x': 1, 'y': 2, 'z': 3}\ndi = iter(d.items())\nki = iter(d)",
+                     "print(next(di), next(ki))",
+                     "d['y'] = 99\nprint(next(di), type(di).__name__, next(ki))",
+                     "d['w'] = 0\ntry:\n    next(di)\nexcept RuntimeError as err:\n    print(err)",
+                     "done = iter({}.values())\nprint(list(done), type(done).__name__)"])
+    assert traces["plain"].cells[2].stdout == "('y', 99) dict_itemiterator y\n"
+    assert traces["plain"].cells[3].stdout == "dictionary changed size during iteration\n"
+
+
+def test_annotations_at_cell_level_go_into_the_notebooks_annotations(parity):
+    """A remote cell's ``x: int = 5`` went into the engine's own ``__annotations__`` (hunt 16
+    C4): the notebook's had none of them, or had no ``__annotations__`` at all."""
+    traces = parity(["xa: int = 5\nya: list",
+                     "if True:\n    za: float = 1.0\nprint(__annotations__)",
+                     "del xa\nwa: int\nprint(sorted(__annotations__))"])
+    assert traces["plain"].cells[1].stdout == \
+        "{'xa': <class 'int'>, 'ya': <class 'list'>, 'za': <class 'float'>}\n"
+
+
 def test_recarray_made_remotely_works_locally(parity):
     parity(["import numpy as np\ndata = np.zeros(2, dtype={'names': ('name', 'age'), "
             "'formats': ('U10', 'i4')})\ndata['age'] = [25, 31]\nr = data.view(np.recarray)",

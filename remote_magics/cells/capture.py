@@ -64,6 +64,9 @@ class CellNames:
     "total")``), ``setattr(Series, 'total', f)``, and a pandas accessor registered with
     ``@pd.api.extensions.register_series_accessor('phys')`` (``("pandas:Series", "phys")``).
     Which of them are a library's classes is for the caller to see.
+    ``annotates``: the cell annotates a name at cell level (``x: int = 5``, ``y: list``), which
+    Python records in the namespace's ``__annotations__`` (made when the cell starts, if
+    missing); that name is then among ``reads`` and ``maybe_changed``.
     """
 
     reads: tuple[str, ...]
@@ -77,6 +80,7 @@ class CellNames:
     quiet: bool = False
     magics: tuple[tuple[str, str], ...] = ()
     class_attributes: tuple[tuple[str, str], ...] = ()
+    annotates: bool = False
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -113,6 +117,10 @@ def analyze(code: str) -> CellNames:
     walker = _Walker()
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
+    annotates = _annotates(tree.body)
+    if annotates:  # Python's own: the namespace's `__annotations__` takes each, in place
+        walker.reads.setdefault(_ANNOTATIONS, None)
+        walker.changed.setdefault(_ANNOTATIONS, None)
     return CellNames(
         reads=tuple(walker.reads),
         writes=tuple(walker.writes),
@@ -127,7 +135,27 @@ def analyze(code: str) -> CellNames:
         magics=tuple(walker.magics),
         augmented=tuple(walker.augmented),
         class_attributes=tuple(dict.fromkeys(class_attributes(tree.body))),
+        annotates=annotates,
     )
+
+
+_ANNOTATIONS = "__annotations__"
+
+
+def _annotates(statements: Iterable[ast.AST]) -> bool:
+    """Whether Python's compiler sets up ``__annotations__`` for these cell-level statements:
+    one of them, or one in their blocks (not in a function's or class's), annotates a name."""
+    for node in statements:
+        if isinstance(node, ast.AnnAssign):
+            return True
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        blocks = [getattr(node, field, None) or [] for field in ("body", "orelse", "finalbody")]
+        blocks += [handler.body for handler in getattr(node, "handlers", None) or []]
+        blocks += [case.body for case in getattr(node, "cases", None) or []]
+        if any(_annotates(block) for block in blocks if isinstance(block, list)):
+            return True
+    return False
 
 
 #: pandas' decorators that register an accessor: the class each adds it to.

@@ -20,7 +20,7 @@ import types
 import weakref
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, MutableMapping, Sequence
 
 from ..client.connection import Reply
 from ..engine import settings
@@ -139,6 +139,9 @@ def prepare_once(
     naming the first value that cannot be pickled; nothing has been sent by then.
     """
     cell = capture.analyze(code)
+    if cell.annotates and "__annotations__" not in namespace \
+            and isinstance(namespace, MutableMapping):  # made here as a plain cell makes it,
+        namespace["__annotations__"] = {}  # when it starts: the cell's annotations go into it
     magics = custom_magics(cell)
     # the body of a magic a notebook cell made is text the analysis cannot read: every name
     lists_names = cell.lists_names or bool(magics)

@@ -1307,6 +1307,9 @@ class Engine:
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         staying = _staying_arrays(content, proxied, [namespace.get(n) for n in names])
+        # one the notebook holds as a proxy was changed here, where its proxy still points: it
+        # stays (by value it would part from what refers to it here: `di = iter(d.items())`)
+        remote_held = {id(obj) for obj in proxied}
         with serialize.cell_namespace(namespace), \
                 serialize.returning(held, restated, sent or {},
                                     serialize.InnerIndex(memos) if memos else None, proxied,
@@ -1325,7 +1328,8 @@ class Engine:
                 output = self.encode(name, namespace[name], content, client, frames, batch,
                                      stay=_view_of(namespace[name], staying),
                                      back=name in changed and _definition(namespace[name]),
-                                     own=name in changed)
+                                     own=name in changed
+                                     and id(namespace[name]) not in remote_held)
                 if name in changed:
                     output["changed"] = True
                 self._mark_input(output, namespace[name], origins, name)
