@@ -266,6 +266,19 @@ def test_a_hard_mask_stays_hard(parity):
     assert traces["plain"].cells[1].stdout == "[1.0 -- 3.0] [5.0 2.0]\n"
 
 
+def test_an_array_taken_from_a_frame_stays_a_view_of_its_block(parity):
+    """``np.asarray(df['a'])`` is a view of the frame's block (a read-only one under pandas'
+    copy-on-write), so a later write to the frame shows through it (hunt 16 C2, ThinkDSP's
+    ``Wave(df['Close'])``); made remotely, it came back as an array of its own. Under ``none``
+    it stays remote, a view of the engine's frame (a proxy, by design)."""
+    traces = parity(["import numpy as np, pandas as pd\n"
+                     "df = pd.DataFrame({'a': [1.0, 2.0, 3.0], 'b': [4.0, 5.0, 6.0]})",
+                     "arr = np.asarray(df['a'])\nrow = df.to_numpy()[1]",
+                     "df.loc[0, 'a'] = 99.0\nprint(arr[0], arr.flags.writeable)"],
+                    ways=("plain", "all", "small"))
+    assert traces["plain"].cells[2].stdout.startswith("99.0 ")
+
+
 def test_an_iterator_over_a_dict_stays_on_the_dict(parity):
     """Pickle makes an iterator over a dict one over a list of what is left (hunt 16 C5): a
     value set since was not seen, and the dict growing no longer stopped it."""

@@ -2290,6 +2290,8 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
             if candidate is not obj and start <= low and high <= start + candidate.nbytes:
                 owner = candidate
                 break
+    if owner is None:  # a view of an array inside what the notebook sent (`np.asarray(df.a)`
+        owner, name = _sent_owner(obj, low, high)  # of a frame's block): of the notebook's own
     if owner is None:  # it goes as an array of its own
         _may_hold_views(arrays, memory, obj)
         return NotImplemented
@@ -2299,6 +2301,20 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
         whole = (owner.shape, owner.strides, owner.dtype.str)
         return held_array_view, (name, whole, layout, None if same else _values_of(obj))
     return array_view, (owner, layout)
+
+
+def _sent_owner(obj: Any, low: int, high: int) -> tuple[Any, str | None]:
+    """The array among ``obj``'s bases that the receiver sent inside a value (within
+    :func:`returning`), holding its memory (``low`` to ``high``), and its key; else None."""
+    inner = getattr(_state, "inner", None)
+    base = obj.base
+    while inner is not None and type(base) is type(obj):
+        key = inner.key(base)
+        start = base.__array_interface__["data"][0]
+        if key is not None and start <= low and high <= start + base.nbytes:
+            return base, key
+        base = base.base
+    return None, None
 
 
 def _may_hold_views(arrays: dict | None, memory: Any, obj: Any) -> None:
@@ -2778,7 +2794,7 @@ def held_array_view(name: str, whole: tuple, layout: tuple, values: Any) -> Any:
     written); then a view of it, or of a copy laid out as the sender's where it is laid out
     otherwise here (a copy, as with values)."""
     numpy = sys.modules["numpy"]  # loaded: the sender pickled one of its arrays
-    held = (getattr(_state, "updating", None) or {}).get(name)
+    held = _held(name)  # a name's, or one the receiver sent inside a value
     laid_out = (type(held) is numpy.ndarray
                 and (held.shape, held.strides, held.dtype.str) == whole
                 and (held.flags.c_contiguous or held.flags.f_contiguous))
