@@ -279,6 +279,18 @@ def test_an_array_taken_from_a_frame_stays_a_view_of_its_block(parity):
     assert traces["plain"].cells[2].stdout.startswith("99.0 ")
 
 
+def test_a_ufunc_made_of_a_notebook_function_crosses(parity):
+    """``np.frompyfunc(add_elements, 2, 1)`` (Python for Data Analysis, appendix A; hunt 16
+    C3): NumPy pickles a ufunc by its name, which this one lacks, so a cell reading it failed
+    with SerializationError."""
+    traces = parity(["import numpy as np\ndef add_elements(x, y):\n    return x + y\n"
+                     "add_them = np.frompyfunc(add_elements, 2, 1)\n"
+                     "maxed = np.frompyfunc(max, 2, 1, identity=0)",
+                     "r1 = add_them(np.arange(4), np.arange(4))\nprint(r1, r1.dtype, add_them)",
+                     "print(add_them.reduce(np.arange(5)), maxed.reduce([3, 9, 2]), maxed.identity)"])
+    assert traces["plain"].cells[1].stdout.startswith("[0 2 4 6] object <ufunc 'add_elements")
+
+
 def test_an_iterator_over_a_dict_stays_on_the_dict(parity):
     """Pickle makes an iterator over a dict one over a list of what is left (hunt 16 C5): a
     value set since was not seen, and the dict growing no longer stopped it."""

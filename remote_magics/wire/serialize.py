@@ -273,6 +273,10 @@ class Pickler(cloudpickle.CloudPickler):
             return _as_dict_view(obj)
         if type(obj) in _DICT_ITERATORS:
             return _as_dict_iterator(obj)
+        if type(obj).__name__ == "ufunc" and obj.__name__.endswith(_VECTORIZED):
+            reduced = _as_python_ufunc(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
             return module_attribute, ("IPython", "get_ipython")
         returning = getattr(_state, "returning", None)
@@ -447,6 +451,31 @@ def dict_iterator_of(mapping: dict, kind: str, taken: int) -> Any:
     for _ in range(taken):
         next(iterator, None)
     return iterator
+
+
+#: What NumPy adds to a function's name for the ufunc ``np.frompyfunc`` makes of it.
+_VECTORIZED = " (vectorized)"
+
+
+def _as_python_ufunc(ufunc: Any) -> Any:
+    """A ufunc that ``np.frompyfunc`` made of a Python function, as that call on the function
+    (which goes as any function does); NumPy's own pickle looks it up by a name it lacks. The
+    function is the one callable the ufunc refers to; without it, NotImplemented."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None or type(ufunc) is not numpy.ufunc:
+        return NotImplemented
+    found = [each for each in gc.get_referents(ufunc) if callable(each)]
+    if len(found) != 1 or f"{getattr(found[0], '__name__', '')}{_VECTORIZED}" != ufunc.__name__:
+        return NotImplemented
+    return python_ufunc, (found[0], ufunc.nin, ufunc.nout, ufunc.identity)
+
+
+def python_ufunc(function: Any, nin: int, nout: int, identity: Any) -> Any:
+    """Called by the unpickler: ``np.frompyfunc(function, nin, nout, identity=identity)``."""
+    numpy = sys.modules.get("numpy") or importlib.import_module("numpy")
+    if identity is None:
+        return numpy.frompyfunc(function, nin, nout)
+    return numpy.frompyfunc(function, nin, nout, identity=identity)
 
 
 def dict_view_of(mapping: dict, kind: str) -> Any:
