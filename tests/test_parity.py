@@ -291,6 +291,20 @@ def test_a_ufunc_made_of_a_notebook_function_crosses(parity):
     assert traces["plain"].cells[1].stdout.startswith("[0 2 4 6] object <ufunc 'add_elements")
 
 
+def test_a_regex_match_and_a_memoryview_of_a_bytearray_cross(parity):
+    """Hunt 16 C6: a match object (``m = re.search(...)``) cannot be pickled, so a cell reading
+    it failed with SerializationError; a memoryview came as bytes, so writing through it failed
+    and never reached its bytearray."""
+    traces = parity(["import re\nm = re.search(r'(\\d+)-(\\d+)', 'range 10-20')\n"
+                     "full = re.fullmatch('a|ab', 'ab')\nbuf = bytearray(b'hello')\n"
+                     "mv = memoryview(buf)\nwords = memoryview(bytearray(8)).cast('I')",
+                     "print(m.group(1), m.span(), m.pos, full.group())",
+                     "mv[0] = ord('J')\nwords[1] = 7\nprint(bytes(mv[:2]), buf, words.tolist())",
+                     "print(buf, mv.readonly, type(mv).__name__, words.format)"],
+                    shared=[("mv.obj", "buf")], ways=("plain", "all", "small", "none"))
+    assert traces["plain"].cells[2].stdout == "b'Je' bytearray(b'Jello') [0, 7]\n"
+
+
 def test_an_iterator_over_a_dict_stays_on_the_dict(parity):
     """Pickle makes an iterator over a dict one over a list of what is left (hunt 16 C5): a
     value set since was not seen, and the dict growing no longer stopped it."""

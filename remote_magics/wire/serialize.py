@@ -31,6 +31,7 @@ import io
 import os
 import pickle
 import pickletools
+import re
 import secrets
 import sys
 import threading
@@ -273,6 +274,12 @@ class Pickler(cloudpickle.CloudPickler):
             return _as_dict_view(obj)
         if type(obj) in _DICT_ITERATORS:
             return _as_dict_iterator(obj)
+        if type(obj) is memoryview:
+            reduced = _as_memoryview(obj)
+            if reduced is not NotImplemented:
+                return reduced
+        if type(obj) is _MATCH:
+            return _as_match(obj)
         if type(obj).__name__ == "ufunc" and obj.__name__.endswith(_VECTORIZED):
             reduced = _as_python_ufunc(obj)
             if reduced is not NotImplemented:
@@ -451,6 +458,48 @@ def dict_iterator_of(mapping: dict, kind: str, taken: int) -> Any:
     for _ in range(taken):
         next(iterator, None)
     return iterator
+
+
+def _as_memoryview(view: memoryview) -> Any:
+    """A memoryview of all of an object's memory as one of that very object (which goes too),
+    so writing through it changes the object, on either side; cloudpickle's own makes bytes of
+    it. NotImplemented for a part of one (a copy then, as before), or one released."""
+    try:
+        base = view.obj
+        whole = memoryview(base)
+    except (ValueError, TypeError):
+        return NotImplemented
+    if base is None or view.nbytes != whole.nbytes or not view.c_contiguous \
+            or not whole.c_contiguous:
+        return NotImplemented
+    return memoryview_of, (base, view.format, view.shape, view.readonly)
+
+
+def memoryview_of(base: Any, fmt: str, shape: tuple, readonly: bool) -> memoryview:
+    """Called by the unpickler: a memoryview of all of ``base``, as ``fmt`` and ``shape``."""
+    view = memoryview(base)
+    if (view.format, view.shape) != (fmt, tuple(shape)):
+        view = view.cast("B").cast(fmt, shape)
+    return view.toreadonly() if readonly and not view.readonly else view
+
+
+_MATCH = type(re.match("", ""))
+
+
+def _as_match(match: Any) -> tuple:
+    """A regular expression's match object as the call that found it, made again (by
+    ``match``, ``search`` or ``fullmatch``, whichever finds the same groups); pickle has none."""
+    pattern, args = match.re, (match.string, match.pos, match.endpos)
+    for method in ("match", "search", "fullmatch"):
+        again = getattr(pattern, method)(*args)
+        if again is not None and again.regs == match.regs:
+            return found_again, (pattern, method, *args)
+    return found_again, (pattern, "search", *args)
+
+
+def found_again(pattern: Any, method: str, string: Any, pos: int, endpos: int) -> Any:
+    """Called by the unpickler: ``pattern.<method>(string, pos, endpos)``."""
+    return getattr(pattern, method)(string, pos, endpos)
 
 
 #: What NumPy adds to a function's name for the ufunc ``np.frompyfunc`` makes of it.
