@@ -2368,8 +2368,9 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
             if candidate is not obj and start <= low and high <= start + candidate.nbytes:
                 owner = candidate
                 break
-    if owner is None:  # a view of an array inside what the notebook sent (`np.asarray(df.a)`
-        owner, name = _sent_owner(obj, low, high)  # of a frame's block): of the notebook's own
+    if owner is None and not obj.dtype.hasobject:  # a view of an array inside what the
+        # notebook sent (`np.asarray(df.a)` of a frame's block): of the notebook's own
+        owner, name = _sent_owner(obj, low, high)
     if owner is None:  # it goes as an array of its own
         _may_hold_views(arrays, memory, obj)
         return NotImplemented
