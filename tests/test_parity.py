@@ -305,6 +305,22 @@ def test_a_regex_match_and_a_memoryview_of_a_bytearray_cross(parity):
     assert traces["plain"].cells[2].stdout == "b'Je' bytearray(b'Jello') [0, 7]\n"
 
 
+def test_views_of_an_array_the_cell_does_not_read_share_its_memory_and_keep_their_strides(
+        parity):
+    """Two views of one array the cell does not read went as two copies (hunt 16 C10, ThinkDSP's
+    ``Wave(ys[::2])`` and ``Wave(ys[5:])``): a write through one was not seen through the other,
+    and their write-backs overwrote each other in the notebook's array. A lone strided view came
+    contiguous, so NumPy summed its dot product in another order (C8)."""
+    traces = parity(["import numpy as np\nys = np.arange(10.0)\na = ys[::2]\nb = ys[5:]\n"
+                     "M = np.arange(64.0).reshape(8, 8).T\nrow5 = M[5, :]",
+                     "a *= 10\nprint(b, np.shares_memory(a, b))\nb += 100\n"
+                     "print(row5.strides, row5.flags.c_contiguous)",
+                     "print(ys)"], ways=("plain", "all", "small", "none"))
+    assert traces["plain"].cells[1].stdout == "[ 5. 60.  7. 80.  9.] True\n(64,) False\n"
+    assert traces["plain"].cells[2].stdout == \
+        "[  0.   1.  20.   3.  40. 105. 160. 107. 180. 109.]\n"
+
+
 def test_an_iterator_over_a_dict_stays_on_the_dict(parity):
     """Pickle makes an iterator over a dict one over a list of what is left (hunt 16 C5): a
     value set since was not seen, and the dict growing no longer stopped it."""

@@ -101,10 +101,11 @@ def test_overlapping_arrays_each_see_a_change_made_through_the_other(shell, run,
     shell.user_ns["v"] = array[: N // 2]
     assert run("%%remote\ns = float(a[1] + v[1])").error_in_exec is None
     array[1] = 100.0
-    assert run("%%remote\ns = float(v[1])").error_in_exec is None  # v uploaded again...
+    assert run("%%remote\ns = float(v[1])").error_in_exec is None  # v uploaded again (with a,
+    uploaded = sent(target)  # its array: half of it goes as all of it, whose memory it shares)
     assert shell.user_ns["s"] == 100.0
     assert run("%%remote\ns = float(a[1])").error_in_exec is None  # ...and a still seen changed
-    assert shell.user_ns["s"] == 100.0 and sent(target) > array.nbytes
+    assert shell.user_ns["s"] == 100.0 and uploaded + sent(target) > array.nbytes
 
 
 def test_two_names_for_one_array_upload_it_once(shell, run, target, array):

@@ -2371,6 +2371,8 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
     if owner is None and not obj.dtype.hasobject:  # a view of an array inside what the
         # notebook sent (`np.asarray(df.a)` of a frame's block): of the notebook's own
         owner, name = _sent_owner(obj, low, high)
+    if owner is None and arrays is not None:  # one whose array nothing here sends: the array
+        owner = _small_base(memory, obj)  # goes too when small, so other views of it share it
     if owner is None:  # it goes as an array of its own
         _may_hold_views(arrays, memory, obj)
         return NotImplemented
@@ -2394,6 +2396,28 @@ def _sent_owner(obj: Any, low: int, high: int) -> tuple[Any, str | None]:
             return base, key
         base = base.base
     return None, None
+
+
+#: A view whose array is not sent brings that array along when it is at most this big, or
+#: at most :data:`BASE_RATIO` times the view and :data:`BASE_CAP`: other views of it then share
+#: its memory there too (``a = ys[::2]; b = ys[5:]``), and the view keeps its strides. A view
+#: of a bigger one goes as a copy of its own elements, as numpy pickles it.
+BASE_BYTES = 1 << 16
+BASE_RATIO = 2
+BASE_CAP = 64 << 20
+
+
+def _small_base(memory: Any, view: Any) -> Any:
+    """The numpy array holding ``view``'s memory (``memory``), if it may go along; else None
+    (also for one the receiver holds by a name, as a proxy: :func:`returning`)."""
+    if type(memory) is not type(view) or memory is view or memory.dtype.hasobject \
+            or not (memory.flags.c_contiguous or memory.flags.f_contiguous) \
+            or id(memory) in (getattr(_state, "returning", None) or {}):
+        return None
+    if memory.nbytes > BASE_BYTES and (memory.nbytes > BASE_RATIO * view.nbytes
+                                       or memory.nbytes > BASE_CAP):
+        return None
+    return memory
 
 
 def _may_hold_views(arrays: dict | None, memory: Any, obj: Any) -> None:
