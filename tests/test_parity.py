@@ -328,7 +328,9 @@ def test_an_iterator_over_a_dict_stays_on_the_dict(parity):
                      "print(next(di), next(ki))",
                      "d['y'] = 99\nprint(next(di), type(di).__name__, next(ki))",
                      "d['w'] = 0\ntry:\n    next(di)\nexcept RuntimeError as err:\n    print(err)",
-                     "done = iter({}.values())\nprint(list(done), type(done).__name__)"])
+                     "done = iter({}.values())\nprint(list(done), type(done).__name__)",
+                     "st = {10, 20, 30}\nsti = iter(st)\nfirst = next(sti)",
+                     "st.add(40)\ntry:\n    next(sti)\nexcept RuntimeError as err:\n    print(err)"])
     assert traces["plain"].cells[2].stdout == "('y', 99) dict_itemiterator y\n"
     assert traces["plain"].cells[3].stdout == "dictionary changed size during iteration\n"
 

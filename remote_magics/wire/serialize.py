@@ -435,26 +435,27 @@ def _as_dict_view(view: Any) -> tuple:
 
 
 _DICT_ITERATORS = {type(iter({})): "keys", type(iter({}.values())): "values",
-                   type(iter({}.items())): "items"}
+                   type(iter({}.items())): "items", type(iter(set())): "set"}
 
 
 def _as_dict_iterator(iterator: Any) -> tuple:
-    """An iterator over a dict as one over that very dict, at the same place, so it still sees
+    """An iterator over a dict (or a set) as one over that very dict, at the same place, so it still sees
     the dict's changes after crossing (``next`` then gives a value set since, or raises when
     the dict grew); pickle's own makes an iterator over a list of the items left. The dict is
     found among the iterator's references; one that ended holds none, and goes as an ended one."""
     kind = _DICT_ITERATORS[type(iterator)]
-    found = [d for d in gc.get_referents(iterator) if isinstance(d, dict)]
+    found = [d for d in gc.get_referents(iterator)
+             if isinstance(d, (set, frozenset) if kind == "set" else dict)]
     if len(found) != 1:
-        return dict_iterator_of, ({}, kind, 0)
+        return dict_iterator_of, (set() if kind == "set" else {}, kind, 0)
     left = iterator.__length_hint__()  # 0 too once the dict changed size under it
     return dict_iterator_of, (found[0], kind, max(len(found[0]) - left, 0))
 
 
 def dict_iterator_of(mapping: dict, kind: str, taken: int) -> Any:
     """Called by the unpickler: an iterator over ``mapping.keys()`` (or ``values()``,
-    ``items()``) that has given ``taken`` members already."""
-    iterator = iter(getattr(mapping, kind)())
+    ``items()``; or over a set) that has given ``taken`` members already."""
+    iterator = iter(mapping) if kind == "set" else iter(getattr(mapping, kind)())
     for _ in range(taken):
         next(iterator, None)
     return iterator
