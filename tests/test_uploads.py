@@ -16,6 +16,7 @@ import pytest
 import remote_magics
 from remote_magics.cells import uploads
 from remote_magics.engine import pages
+from remote_magics.wire import recycle
 
 N = 2 << 20  # float64 items: 16 MB
 SMALL = 64 << 10  # what a run that sends no array's bytes stays under
@@ -372,6 +373,27 @@ def test_page_tracking_sees_every_byte_of_a_range_and_not_its_neighbours():
         assert not span.written()
     finally:
         span.close()
+
+
+def test_page_tracking_sees_writes_to_memory_backed_by_huge_pages():
+    """The engine receives big values into mappings it asks to be backed by huge pages
+    (recycle.huge): a write anywhere in one must still show, and nothing else."""
+    mapping = recycle.huge(mmap.mmap(-1, 64 << 20, flags=mmap.MAP_PRIVATE))
+    view = np.frombuffer(mapping, dtype=np.uint8)
+    view[::4096] = 1  # faulted in, as a received value is
+    span = pages.tracker().span(view.ctypes.data, view.nbytes)
+    try:
+        for index in (0, (2 << 20) + 7, (33 << 20) + 4095, view.size - 1):
+            span.protect()
+            assert not span.written()
+            view[index] ^= 1
+            assert span.written()
+        span.protect()
+        assert not span.written()
+    finally:
+        span.close()
+        del view
+        mapping.close()
 
 
 def test_overlapping_spans_keep_each_others_writes():

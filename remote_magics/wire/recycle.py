@@ -83,7 +83,7 @@ class _Pool:
                     best = i
             if best is not None:
                 return self.free.pop(best)[0], True
-        return mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE), False
+        return huge(mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)), False
 
     def give_back(self, mapping: mmap.mmap) -> None:
         """Keep ``mapping`` (nothing refers to its bytes any more) for a later :meth:`take`."""
@@ -152,6 +152,23 @@ def _lease_type(size: int) -> type:
             _lease_types.clear()
         _lease_types[size] = found
     return found
+
+
+def huge(mapping: mmap.mmap) -> mmap.mmap:
+    """``mapping``, asked to be backed by huge pages where the kernel does so on request (as
+    numpy asks for its big arrays): 512 times fewer first-touch faults, and a page-table walk
+    512 times shorter for each look at which pages were written (:mod:`..engine.pages`)."""
+    advice = getattr(mmap, "MADV_HUGEPAGE", None)
+    if advice is not None and len(mapping) >= HUGE_BYTES:
+        try:
+            mapping.madvise(advice)
+        except OSError:  # a kernel without transparent huge pages: small pages, as before
+            pass
+    return mapping
+
+
+#: Mappings at least this big are asked for huge pages (2 MiB each on x86-64).
+HUGE_BYTES = 4 << 20
 
 
 def take(nbytes: int) -> tuple[memoryview, bool]:
