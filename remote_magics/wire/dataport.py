@@ -111,8 +111,8 @@ class Digest:
             blake3 = _blake3_module()
             if blake3 is None:
                 raise streaming.StreamError("a blake3 digest asked for, but blake3 is not here")
-            derived = hashlib.sha256(b"remote_magics data port blake3\0" + key).digest()
-            self.mac = blake3.blake3(key=derived, max_threads=1)  # the other core moves bytes
+            self.mac = blake3.blake3(key=protocol.derived_key(key, b"data port blake3"),
+                                     max_threads=1)  # the other core moves bytes
         else:
             self.mac = hmac.new(key, b"remote_magics data port\0", hashlib.sha256)
         self.mac.update(transfer)
