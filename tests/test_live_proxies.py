@@ -167,6 +167,24 @@ def test_arithmetic_and_comparisons_on_an_array(values):
     assert abs(-arr)[5] == 5.0
 
 
+def test_a_numpy_ufunc_given_a_proxy_applies_to_its_value_as_plainly(target):
+    """``np.log10(p)`` of a remote Series went through ``__array__`` and came back a bare array
+    (hunt 16 C9, Elements of Data Science's ``np.log10(gss['REALINC'].dropna())`` under none):
+    the index and name were gone. It is the ufunc applied to the value now, as plainly."""
+    import pandas as pd
+
+    ns: dict = {}
+    target.run("import pandas as pd\ns = pd.Series([1.0, 10.0, 100.0], index=list('abc'), "
+               "name='v')", ns, download="none")
+    proxy, plain = ns["s"], pd.Series([1.0, 10.0, 100.0], index=list("abc"), name="v")
+    assert isinstance(proxy, RemoteObject)
+    pd.testing.assert_series_equal(np.log10(proxy), np.log10(plain))
+    pd.testing.assert_series_equal(np.arange(3.0) + proxy, np.arange(3.0) + plain)
+    assert np.add.reduce(proxy) == 111.0
+    with pytest.raises(TypeError):  # NumPy cannot write into a remote object
+        np.log10(np.ones(3), out=proxy)
+
+
 def test_list_arithmetic_and_comparison(target):
     ns: dict = {}
     target.run("a = [1, 2]\nb = [1, 2]\nn = 7", ns, download="none")

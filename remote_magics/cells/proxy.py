@@ -450,6 +450,16 @@ class RemoteObject:
                              "array of it copies it (use np.asarray(p) to allow the copy)")
         return numpy.asarray(self._fetch(), dtype=dtype)
 
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """A NumPy ufunc given a proxy (``np.log10(p)``, ``arr + p``, ``np.add.reduce(p)``):
+        applied here to the value, fetched, as to the value plainly: a pandas Series keeps its
+        index and name (through ``__array__`` it became a bare array: hunt 16 C9). One that
+        would write into a proxy (``out=p``) is refused, as NumPy refuses what it cannot
+        write into."""
+        if any(isinstance(each, RemoteObject) for each in kwargs.get("out") or ()):
+            return NotImplemented
+        return getattr(ufunc, method)(*(fetch(each) for each in inputs), **kwargs)
+
     def __copy__(self) -> Any:
         """``copy.copy(p)``: a copy of the value, here (matplotlib copies what it plots: a
         plain ``plt.plot(x, y)`` of a remote array failed on the proxy's wire reduction)."""
