@@ -280,7 +280,8 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if type(obj) is _MATCH:
             return _as_match(obj)
-        if type(obj).__name__ == "ufunc" and obj.__name__.endswith(_VECTORIZED):
+        if type(obj).__name__ == "ufunc" and str(getattr(obj, "__name__", "")).endswith(
+                _VECTORIZED):
             reduced = _as_python_ufunc(obj)
             if reduced is not NotImplemented:
                 return reduced
@@ -439,10 +440,11 @@ _DICT_ITERATORS = {type(iter({})): "keys", type(iter({}.values())): "values",
 
 
 def _as_dict_iterator(iterator: Any) -> tuple:
-    """An iterator over a dict (or a set) as one over that very dict, at the same place, so it still sees
-    the dict's changes after crossing (``next`` then gives a value set since, or raises when
-    the dict grew); pickle's own makes an iterator over a list of the items left. The dict is
-    found among the iterator's references; one that ended holds none, and goes as an ended one."""
+    """An iterator over a dict (or a set) as one over that very dict, at the same place, so it
+    still sees the dict's changes after crossing (``next`` then gives a value set since, or
+    raises when the dict grew); pickle's own makes an iterator over a list of the items left.
+    The dict is found among the iterator's references; one that ended holds none, and goes as
+    an ended one."""
     kind = _DICT_ITERATORS[type(iterator)]
     found = [d for d in gc.get_referents(iterator)
              if isinstance(d, (set, frozenset) if kind == "set" else dict)]
