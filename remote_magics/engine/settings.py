@@ -542,29 +542,26 @@ def _sys_read(module: Any) -> tuple:
             getattr(module, "get_int_max_str_digits", lambda: None)(), tuple(module.meta_path))
 
 
-def _cells_finders(meta_path: tuple) -> tuple[tuple, tuple]:
-    """The finders of a notebook class's in ``meta_path`` that this process did not start
-    with: those before its first own finder, and those after."""
-    start = {id(finder) for finder in _meta_path_at_start}
-    first = next((index for index, finder in enumerate(meta_path) if id(finder) in start),
-                 len(meta_path))
-    added = [(index < first, finder) for index, finder in enumerate(meta_path)
-             if id(finder) not in start and type(finder).__module__ == "__main__"]
-    return (tuple(finder for front, finder in added if front),
-            tuple(finder for front, finder in added if not front))
+def _added(items: tuple, started: set, key: Callable[[Any], Any] = lambda item: item,
+           keep: Callable[[Any], bool] = lambda item: True) -> tuple[tuple, tuple]:
+    """The ``items`` (that ``keep`` keeps) whose ``key`` is not among ``started``, the
+    process's own at its start: those before the first of its own, and those after."""
+    first = next((index for index, item in enumerate(items) if key(item) in started),
+                 len(items))
+    added = [(index < first, item) for index, item in enumerate(items)
+             if key(item) not in started and keep(item)]
+    return (tuple(item for front, item in added if front),
+            tuple(item for front, item in added if not front))
 
 
 def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
     limit, path, digits, meta_path = state
-    start = set(_path_at_start)
-    first = next((index for index, entry in enumerate(path) if entry in start), len(path))
-    added = [(index < first, entry) for index, entry in enumerate(path) if entry not in start]
-    spelled = {"recursionlimit": limit,
-               "path": (tuple(entry for front, entry in added if front),
-                        tuple(entry for front, entry in added if not front))}
+    spelled = {"recursionlimit": limit, "path": _added(path, set(_path_at_start))}
     if digits is not None:  # sys.set_int_max_str_digits (Python 3.11 and later)
         spelled["int_max_str_digits"] = digits
-    front, back = _cells_finders(meta_path)
+    # the finders of a notebook class's (a library's stay each side's own)
+    front, back = _added(meta_path, {id(finder) for finder in _meta_path_at_start}, key=id,
+                         keep=lambda finder: type(finder).__module__ == "__main__")
     if front or back or _meta_path_seen[0]:
         _meta_path_seen[0] = True
         spelled["meta_path"] = (front, back)

@@ -634,11 +634,6 @@ def derived_key(key: bytes, use: bytes) -> bytes:
     return derived
 
 
-def _blake3_key(key: bytes) -> bytes:
-    """BLAKE3's 32-byte key, derived from the connection key (any length) for this use only."""
-    return derived_key(key, b"frames blake3")
-
-
 def _gmac_digest(key: bytes, frames: Iterable, nonce: bytes) -> str:
     mac = Gmac(derived_key(key, b"frames gmac"), nonce)
     for frame in frames:  # lengths included, so frames cannot be re-split
@@ -654,7 +649,7 @@ def _blake3_digest(blake3, key: bytes, frames: Iterable) -> str:
         view = memoryview(frame)
         views.append(view if view.ndim == 1 and view.itemsize == 1 else view.cast("B"))
     total = sum(view.nbytes for view in views)
-    mac = blake3.blake3(key=_blake3_key(key),
+    mac = blake3.blake3(key=derived_key(key, b"frames blake3"),
                         max_threads=blake3.blake3.AUTO if total >= _BLAKE3_THREADED else 1)
     for view in views:  # lengths included, so frames cannot be re-split
         mac.update(view.nbytes.to_bytes(8, "little"))

@@ -83,7 +83,7 @@ class _Pool:
                     best = i
             if best is not None:
                 return self.free.pop(best)[0], True
-        return huge(mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE)), False
+        return fresh(nbytes), False
 
     def give_back(self, mapping: mmap.mmap) -> None:
         """Keep ``mapping`` (nothing refers to its bytes any more) for a later :meth:`take`."""
@@ -171,14 +171,19 @@ def huge(mapping: mmap.mmap) -> mmap.mmap:
 HUGE_BYTES = 4 << 20
 
 
+def fresh(nbytes: int) -> mmap.mmap:
+    """New private memory of ``nbytes``, in huge pages when big (:func:`huge`), kept or not."""
+    flags = {"flags": mmap.MAP_PRIVATE} if hasattr(mmap, "MAP_PRIVATE") else {}
+    return huge(mmap.mmap(-1, nbytes, **flags))
+
+
 def take(nbytes: int) -> tuple[memoryview, bool]:
     """A writable byte view of ``nbytes`` of private memory, and whether it was kept here (its
     pages are in already; its old bytes too: the caller writes every byte before use). Kept
     memory of about that size when there is some, else new memory. Raises ``OSError`` or
     ``ValueError`` when there is none to map."""
     if nbytes < MIN_BYTES or not enabled():
-        flags = {"flags": mmap.MAP_PRIVATE} if hasattr(mmap, "MAP_PRIVATE") else {}
-        return memoryview(mmap.mmap(-1, nbytes, **flags)), False
+        return memoryview(fresh(nbytes)), False
     mapping, reused = _pool.take(nbytes)
     stats["reused" if reused else "fresh"] += nbytes
     lease = _lease_type(len(mapping)).from_buffer(mapping)

@@ -280,8 +280,7 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if type(obj) is _MATCH:
             return _as_match(obj)
-        if type(obj).__name__ == "ufunc" and str(getattr(obj, "__name__", "")).endswith(
-                _VECTORIZED):
+        if type(obj).__name__ == "ufunc":
             reduced = _as_python_ufunc(obj)
             if reduced is not NotImplemented:
                 return reduced
@@ -514,8 +513,9 @@ def _as_python_ufunc(ufunc: Any) -> Any:
     (which goes as any function does); NumPy's own pickle looks it up by a name it lacks. The
     function is the one callable the ufunc refers to; without it, NotImplemented."""
     numpy = sys.modules.get("numpy")
-    if numpy is None or type(ufunc) is not numpy.ufunc:
-        return NotImplemented
+    if numpy is None or type(ufunc) is not numpy.ufunc \
+            or not ufunc.__name__.endswith(_VECTORIZED):
+        return NotImplemented  # NumPy's own, which its pickle finds by name
     found = [each for each in gc.get_referents(ufunc) if callable(each)]
     if len(found) != 1 or f"{getattr(found[0], '__name__', '')}{_VECTORIZED}" != ufunc.__name__:
         return NotImplemented
