@@ -1194,3 +1194,24 @@ def test_a_class_of_another_metaclass_a_remote_cell_changes_comes_back(parity):
             "class Color(enum.Enum):\n    RED = 1\nColor.hits = []",
             "Model.registry.append('a')\nModel.count = 5\nSized.calls = 3\nColor.hits.append(1)",
             "Model.registry, Model.count, Sized.calls, Color.hits, Color.RED is Color(1)"])
+
+
+def test_a_masked_array_matrix_or_record_array_over_an_array_writes_into_it(parity):
+    """A masked array, matrix or record array made over a notebook array without a copy, and
+    written by a remote cell, came back with its own memory (hunt 16 C11): the write no longer
+    reached the array it was made over, and later writes went only one way."""
+    traces = parity(["import numpy as np\nx = np.arange(5.0)\n"
+                     "m = np.ma.masked_array(x, mask=[0, 1, 0, 0, 0])\ny = np.arange(5.0)\n"
+                     "M = np.asmatrix(y.reshape(1, 5))\n"
+                     "s = np.zeros(3, dtype=[('a', float), ('b', int)])\nrec = s.view(np.recarray)\n"
+                     "class InfoArray(np.ndarray):\n    pass\n"
+                     "info = x[1:].view(InfoArray)\ninfo.note = 'made here'",
+                     "m[0] = 100\nM[0, 1] = 200\nrec.a[0] = 7.5\ninfo.note = 'changed'",
+                     "print(x, y, s['a'], m.data[0], np.shares_memory(m.data, x), "
+                     "np.shares_memory(M, y), info.note)",
+                     "m[2] = -1\nprint(x[2], info[1], m, m.mask.tolist())",
+                     "x[3] = 33\nprint(m[3], info[2], type(info).__name__)"],
+                    ways=("plain", "all", "small", "none"))
+    assert traces["plain"].cells[2].stdout == ("[100.   1.   2.   3.   4.] [  0. 200.   2.   3.   4.] "
+                                               "[7.5 0.  0. ] 100.0 True True changed\n")
+    assert traces["plain"].cells[4].stdout == "33.0 33.0 InfoArray\n"

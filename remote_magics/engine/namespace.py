@@ -189,9 +189,10 @@ def update_in_place(old: Any, new: Any) -> bool:
     """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
 
     For lists, dicts, sets, deques, bytearrays and ``array.array``s, numpy arrays of the same
-    shape and dtype, random generators (numpy's and Python's ``random.Random``), an
-    ``itertools.count``, an ``io.StringIO`` or ``io.BytesIO``, and plain objects of the same
-    class (their ``__dict__``; a ``SimpleNamespace``); False when ``old`` cannot be updated so.
+    shape and dtype (a masked array, matrix or record array with its attributes too), random
+    generators (numpy's and Python's ``random.Random``), an ``itertools.count``, an
+    ``io.StringIO`` or ``io.BytesIO``, and plain objects of the same class (their ``__dict__``;
+    a ``SimpleNamespace``); False when ``old`` cannot be updated so.
     """
     if type(old) is not type(new) or old is new:
         return old is new
@@ -217,6 +218,12 @@ def update_in_place(old: Any, new: Any) -> bool:
             if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
                 return False
             old[...] = new
+        elif _array_class(old) is not None:  # a masked array, a matrix, a record array: its
+            # memory (which may be another array's) takes the values, and it the attributes
+            plain = _array_class(old)
+            if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
+                return False
+            old.view(plain)[...] = new.view(plain)
         elif type(old) is itertools.count:  # an id counter (`next(ids)` there)
             return _advance_count(old, new)
         elif type(old) in (io.StringIO, io.BytesIO):  # a buffer written there (`print(...,
@@ -284,6 +291,12 @@ def _random_generator(obj: Any) -> bool:
 def _is_array(obj: Any) -> bool:
     kind = type(obj)
     return kind.__module__ == "numpy" and kind.__name__ == "ndarray"
+
+
+def _array_class(obj: Any) -> type | None:
+    """numpy's ``ndarray``, when ``obj`` is of a subclass of it; else None."""
+    return next((klass for klass in type(obj).__mro__[1:-1] if klass.__name__ == "ndarray"
+                 and klass.__module__ == "numpy"), None)
 
 
 _HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python

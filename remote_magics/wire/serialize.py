@@ -2322,7 +2322,7 @@ def _arrays(objects: Iterable[Any]) -> list[Any]:
 
 
 def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequence[Any],
-             arrays: dict | None = None) -> Any:
+             arrays: dict | None = None, noted: bool = True) -> Any:
     """A numpy view as a view of the array whose memory holds it, when the receiver holds that
     array under a name (``held``: id → (name, array), see :func:`returning`) or this stream
     sends it too (``roots``; ``arrays``: the arrays this pickler pickled as themselves so far,
@@ -2335,16 +2335,26 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
     A view of a held array carries its values too, written into the receiver's array, so that
     array holds what the view shows here (the cell may have written through the view); unless
     that array's memory here is known unwritten since it came (``held``'s flag).
+
+    A masked array, matrix or record array made over another array goes so too, as that view
+    made one of its class again (:func:`_as_subclass_view`). ``noted``: whether an array that
+    goes as itself is noted in ``arrays`` (not a stand-in made here for a moment).
     """
     # the type first: a proxy's attributes are remote calls, and the engine may be waiting on us
     numpy = sys.modules.get("numpy")
-    if numpy is None or type(obj) is not numpy.ndarray or not obj.nbytes:
+    if numpy is None:
+        return NotImplemented
+    if type(obj) is not numpy.ndarray:
+        return _as_subclass_view(obj, numpy.ndarray, held, roots, arrays) \
+            if issubclass(type(obj), numpy.ndarray) else NotImplemented
+    if not obj.nbytes:
         return NotImplemented
     if obj.dtype.hasobject:  # references, not memory: as numpy pickles it
         arrays = None
     memory = _memory_of(obj) if arrays is not None else None
     if obj.base is None:
-        _may_hold_views(arrays, memory, obj)
+        if noted:
+            _may_hold_views(arrays, memory, obj)
         return NotImplemented
     low, high = numpy.lib.array_utils.byte_bounds(obj) if hasattr(
         numpy.lib, "array_utils") else numpy.byte_bounds(obj)
@@ -2377,7 +2387,8 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
     if owner is None and arrays is not None:  # one whose array nothing here sends: the array
         owner = _small_base(memory, obj)  # goes too when small, so other views of it share it
     if owner is None:  # it goes as an array of its own
-        _may_hold_views(arrays, memory, obj)
+        if noted:
+            _may_hold_views(arrays, memory, obj)
         return NotImplemented
     offset = obj.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
     layout = (obj.shape, obj.strides, obj.dtype, offset, bool(obj.flags.writeable))
@@ -2389,16 +2400,68 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
 
 def _sent_owner(obj: Any, low: int, high: int) -> tuple[Any, str | None]:
     """The array among ``obj``'s bases that the receiver sent inside a value (within
-    :func:`returning`), holding its memory (``low`` to ``high``), and its key; else None."""
+    :func:`returning`), holding its memory (``low`` to ``high``), and its key; else None.
+    The chain of bases is followed through arrays of numpy's subclasses (a masked array's)."""
     inner = getattr(_state, "inner", None)
     base = obj.base
-    while inner is not None and type(base) is type(obj):
-        key = inner.key(base)
+    while inner is not None and isinstance(base, type(obj)):
+        key = inner.key(base) if type(base) is type(obj) else None
         start = base.__array_interface__["data"][0]
         if key is not None and start <= low and high <= start + base.nbytes:
             return base, key
         base = base.base
     return None, None
+
+
+def _as_subclass_view(obj: Any, ndarray: type, held: Mapping[int, tuple[str, Any, bool]],
+                      roots: Sequence[Any], arrays: dict | None) -> Any:
+    """An array of a subclass of numpy's made over another array's memory without a copy
+    (``np.ma.masked_array(x, mask=...)``, ``np.asmatrix(y)``, ``s.view(np.recarray)``), as a
+    view of that array (:func:`_as_view`) made one of its class again, with its attributes (a
+    masked array's mask): a write through it reaches that array on the other side too, and
+    back here. NotImplemented for any other, and for one :func:`_as_view` would copy (it
+    pickles as its class does)."""
+    kind = type(obj)
+    if obj.base is None or not _viewable_subclass(kind) or not obj.nbytes:
+        return NotImplemented
+    attributes = getattr(obj, "__dict__", None)
+    plain = obj.view(ndarray)
+    reduced = _as_view(plain, held, roots, arrays, noted=False)
+    if reduced is NotImplemented:
+        return NotImplemented
+    return subclass_view, (kind, *reduced, dict(attributes) if attributes else None)
+
+
+#: numpy's subclasses whose whole state, besides their memory, is their ``__dict__``.
+_NUMPY_SUBCLASSES = frozenset({("numpy", "matrix"), ("numpy.matrixlib.defmatrix", "matrix"),
+                               ("numpy", "recarray"), ("numpy.rec", "recarray"),
+                               ("numpy.ma.core", "MaskedArray"), ("numpy.ma", "MaskedArray")})
+
+
+def _viewable_subclass(kind: type) -> bool:
+    """Whether an array of class ``kind`` is rebuilt as a view made one of its class, with its
+    ``__dict__`` (:func:`_as_subclass_view`): numpy's matrix, record array and masked array, and
+    a notebook's own subclass that neither pickles itself nor has slots (an ``InfoArray`` with
+    an ``info`` attribute). Not a memory map: its file is its state."""
+    if (kind.__module__, kind.__name__) in _NUMPY_SUBCLASSES:
+        return True
+    own = [klass for klass in kind.__mro__ if klass.__module__.partition(".")[0] != "numpy"
+           and klass is not object]
+    return bool(own) and all(klass.__flags__ & _HEAPTYPE for klass in own) and not any(
+        name in vars(klass) for klass in own for name in
+        ("__reduce__", "__reduce_ex__", "__getstate__", "__setstate__", "__slots__")) \
+        and all((klass.__module__, klass.__name__) in _NUMPY_SUBCLASSES or klass.__name__
+                == "ndarray" for klass in kind.__mro__
+                if klass.__module__.partition(".")[0] == "numpy")
+
+
+def subclass_view(kind: type, make: Callable, args: tuple, attributes: dict | None) -> Any:
+    """Called by the unpickler: the array ``make(*args)`` makes (a view, see
+    :func:`_as_view`), made one of class ``kind`` with ``attributes``."""
+    view = make(*args).view(kind)
+    if attributes:
+        view.__dict__.update(attributes)
+    return view
 
 
 #: A view whose array is not sent brings that array along when it is at most this big, or
