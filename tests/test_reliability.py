@@ -204,6 +204,36 @@ def test_stopped_kernel_gives_connection_lost_within_the_heartbeat_window(doomed
         os.kill(pid, signal.SIGCONT)
 
 
+def test_a_notebook_busy_longer_than_the_heartbeat_window_does_not_lose_the_reply(doomed):
+    """Silence is a ping left unanswered, not time since the last answer: the notebook itself
+    may be busy that long between two polls (a big reply taken in on a loaded machine, a slow
+    output shown, a laptop asleep). The bench saw ConnectionLost after a 1 GB download so, with
+    the engine alive and its reply already here: the run's work was thrown away."""
+    doomed.connection.heartbeat_timeout = 1.0
+    seen = []
+
+    def slow_output(msg: dict) -> None:  # the notebook busy for longer than the window
+        seen.append(msg.get("msg_type"))
+        if len(seen) == 1:
+            time.sleep(1.6)
+
+    result = doomed.run("import sys, time\nprint('first')\nsys.stdout.flush()\n"
+                        "time.sleep(0.5)\ndone = 7", {},
+                        on_output=slow_output)
+    assert result.values["done"] == 7 and seen[0] == "stream"
+    # still told at once when the kernel really stops answering
+    pid = doomed.details["pid"]
+    timer = _after(0.3, lambda: os.kill(pid, signal.SIGSTOP))
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectionLost, match="heartbeat"):
+            doomed.run(SLEEP, {})
+        assert time.monotonic() - started < 0.3 + 1.0 + 2
+    finally:
+        timer.cancel()
+        os.kill(pid, signal.SIGCONT)
+
+
 def test_attached_kernel_killed_is_reported_as_died(shell):
     km = _plain_kernel()
     try:

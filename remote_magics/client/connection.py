@@ -990,8 +990,8 @@ class _Waiter:
         self.patience = patience
         self.deadline = now + timeout if timeout else None
         self.timeout = timeout
-        self.last_beat = now
         self.next_ping = now + HEARTBEAT_INTERVAL  # a request answered sooner needs no ping
+        self.unanswered_since: float | None = None  # the first ping not answered yet
         self.interrupted_at: float | None = None
         self.cause: str | None = None  # "user" or "timeout" once we have interrupted
         self.always_stops = False  # a user's interrupt raises even after a good reply
@@ -1003,6 +1003,8 @@ class _Waiter:
         if now >= self.next_ping:
             self.conn.hb.send(b"ping")
             self.next_ping = now + HEARTBEAT_INTERVAL
+            if self.unanswered_since is None:
+                self.unanswered_since = now
         wait = self.next_ping - now
         if self.conn.port_progress():  # a download arriving by the data port: its bar moves
             wait = min(wait, PROGRESS_INTERVAL)
@@ -1013,7 +1015,7 @@ class _Waiter:
     def beat(self) -> None:
         while self.conn.hb.poll(0):
             self.conn.hb.recv()
-        self.last_beat = time.monotonic()
+        self.unanswered_since = None
 
     def user_interrupt(self) -> None:
         if self.cause == "user":  # a second stop while we wait: give up waiting
@@ -1029,10 +1031,19 @@ class _Waiter:
         return now - self.reply_at
 
     def check(self, have_reply: bool) -> None:
-        """Raise if the kernel is dead, silent, or past its deadline without answering."""
+        """Raise if the kernel is dead, silent, or past its deadline without answering.
+
+        Silent: a ping sent has gone unanswered for the heartbeat's timeout. Not the time since
+        the last answer: the notebook itself may have been busy that long (taking a big reply
+        in, showing a slow output, a laptop asleep) and sent no ping meanwhile; a reply that
+        came then is not lost work."""
         now = time.monotonic()
-        if now - self.last_beat > self.conn.heartbeat_timeout:
-            self._lost()
+        if self.unanswered_since is not None and \
+                now - self.unanswered_since > self.conn.heartbeat_timeout:
+            if self.conn.hb.poll(0):  # answered while we were busy
+                self.beat()
+            else:
+                self._lost()
         if now >= self.next_status_check:  # a dead process is known at once, not after silence
             self.next_status_check = now + STATUS_INTERVAL
             if self.conn.exit_status() is not None:
