@@ -330,8 +330,13 @@ def test_an_iterator_over_a_dict_stays_on_the_dict(parity):
                      "d['w'] = 0\ntry:\n    next(di)\nexcept RuntimeError as err:\n    print(err)",
                      "done = iter({}.values())\nprint(list(done), type(done).__name__)",
                      "st = {10, 20, 30}\nsti = iter(st)\nfirst = next(sti)",
-                     "st.add(40)\ntry:\n    next(sti)\nexcept RuntimeError as err:\n    print(err)"])
+                     "st.add(40)\ntry:\n    next(sti)\nexcept RuntimeError as err:\n    print(err)",
+                     "from collections import OrderedDict\nod = OrderedDict(a=1, b=2, c=3)\n"
+                     "ov = iter(od.values())\nrk = reversed(od)\nit = iter(od.items())\n"
+                     "print(next(ov), next(rk), next(it))",
+                     "od['b'] = 20\nprint(next(ov), next(rk), next(it), type(ov).__name__)"])
     assert traces["plain"].cells[2].stdout == "('y', 99) dict_itemiterator y\n"
+    assert traces["plain"].cells[8].stdout == "20 b ('b', 20) odict_iterator\n"
     assert traces["plain"].cells[3].stdout == "dictionary changed size during iteration\n"
 
 

@@ -274,6 +274,10 @@ class Pickler(cloudpickle.CloudPickler):
             return _as_dict_view(obj)
         if type(obj) in _DICT_ITERATORS:
             return _as_dict_iterator(obj)
+        if type(obj) is _ORDERED_ITERATOR:
+            reduced = _as_ordered_iterator(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if type(obj) is memoryview:
             reduced = _as_memoryview(obj)
             if reduced is not NotImplemented:
@@ -453,13 +457,46 @@ def _as_dict_iterator(iterator: Any) -> tuple:
     return dict_iterator_of, (found[0], kind, max(len(found[0]) - left, 0))
 
 
-def dict_iterator_of(mapping: dict, kind: str, taken: int) -> Any:
+def dict_iterator_of(mapping: dict, kind: str, taken: int, backwards: bool = False) -> Any:
     """Called by the unpickler: an iterator over ``mapping.keys()`` (or ``values()``,
-    ``items()``; or over a set) that has given ``taken`` members already."""
-    iterator = iter(mapping) if kind == "set" else iter(getattr(mapping, kind)())
+    ``items()``; or over a set; ``backwards``: ``reversed`` of them) that has given ``taken``
+    members already."""
+    members = mapping if kind == "set" else getattr(mapping, kind)()
+    iterator = reversed(members) if backwards else iter(members)
     for _ in range(taken):
         next(iterator, None)
     return iterator
+
+
+_ORDERED_ITERATOR = type(iter(collections.OrderedDict()))
+
+
+def _as_ordered_iterator(iterator: Any) -> Any:
+    """An iterator over an ``OrderedDict`` as one over that very dict, at the same place (see
+    :func:`_as_dict_iterator`). Its one class serves keys, values and items, forwards and
+    backwards, and says not which: that is told from what it has left, against the dict's own
+    members (keys first, where the members left are the same objects). NotImplemented where
+    none fits (the dict changed under it): pickle's snapshot then."""
+    found = [d for d in gc.get_referents(iterator) if isinstance(d, collections.OrderedDict)]
+    if len(found) != 1:  # one that ended holds none
+        return dict_iterator_of, ({}, "keys", 0)
+    mapping = found[0]
+    try:
+        left = iterator.__reduce__()[1][0]
+    except Exception:
+        return NotImplemented
+    taken = len(mapping) - len(left)
+    if not isinstance(left, list) or taken < 0:
+        return NotImplemented
+    for kind in ("keys", "values", "items"):
+        for backwards in (False, True):
+            members = getattr(mapping, kind)()
+            rest = list(reversed(members) if backwards else members)[taken:]
+            if len(rest) == len(left) and all(
+                    a is b or (kind == "items" and a[0] is b[0] and a[1] is b[1])
+                    for a, b in zip(rest, left)):
+                return dict_iterator_of, (mapping, kind, taken, backwards)
+    return NotImplemented
 
 
 def _as_memoryview(view: memoryview) -> Any:
