@@ -234,6 +234,50 @@ def test_a_notebook_busy_longer_than_the_heartbeat_window_does_not_lose_the_repl
         os.kill(pid, signal.SIGCONT)
 
 
+def test_a_request_the_engine_never_received_is_reported_not_waited_for_for_ever(doomed,
+                                                                                 caplog):
+    """A request whose signature fails is dropped without an answer (a forger learns nothing),
+    and so would be one lost on the way: the heartbeat still answers, so the notebook waited
+    for ever (hunt 16 C1). It asks the engine on control what it knows of the request: idle,
+    and never saw it, means lost."""
+    session = doomed.connection.session
+    real, forged = session.sign, []
+
+    def sign_once_wrongly(msg_list):  # the next request leaves with a signature that fails
+        if not forged:
+            forged.append(True)
+            return b"0" * len(real(msg_list))
+        return real(msg_list)
+
+    session.sign = sign_once_wrongly
+    started = time.monotonic()
+    try:
+        with pytest.raises(ConnectionLost, match="never received this request") as info:
+            doomed.run("ran_unsigned = 1", {})
+    finally:
+        del session.sign
+    assert time.monotonic() - started < 15
+    assert "Nothing ran there" in str(info.value)
+    assert doomed.run("seen = 'ran_unsigned' in dir()", {}).values == {"seen": False}
+
+
+def test_a_request_behind_another_clients_cell_is_waited_for_not_called_lost(doomed):
+    """The engine busy with another client's cell has not read our request yet: it says it is
+    busy, and we wait (the request is not lost)."""
+    other = remote_magics.connect(doomed.kernel_manager.connection_file, name="other-client")
+    try:
+        assert other.connection.answers_status and doomed.connection.answers_status
+        busy = threading.Thread(target=other.run, args=("import time\ntime.sleep(5)", {}))
+        busy.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert doomed.run("after = 2", {}).values == {"after": 2}
+        assert time.monotonic() - started > 3  # it waited behind the other cell
+        busy.join(30)
+    finally:
+        remote_magics.disconnect("other-client")
+
+
 def test_attached_kernel_killed_is_reported_as_died(shell):
     km = _plain_kernel()
     try:

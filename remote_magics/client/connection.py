@@ -40,6 +40,16 @@ REPLY_GRACE = 10.0
 INTERRUPT_GRACE = 5.0
 #: Seconds between checks of whether a kernel process we can see has exited.
 STATUS_INTERVAL = 0.5
+#: Seconds a request waits for its reply before we ask the engine what it knows of it
+#: (:mod:`..engine.activity`), then seconds between two such questions.
+STATUS_ASK_AFTER = 2.0
+STATUS_ASK_EVERY = 1.0
+#: Seconds an engine that has not seen a request must have been idle, at two answers in a
+#: row, for the request to count as lost; longer for one that streamed chunks, whose last
+#: chunks and the request itself may still be on a slow link (another connection than the
+#: question's).
+LOST_IDLE = 3.0
+LOST_IDLE_STREAMED = 60.0
 #: iopub messages relayed per wake-up at most (a flood of output must not starve the heartbeat).
 RELAY_BATCH = 500
 #: Bytes of an upload sent ahead of the engine's acknowledgements (it digests them meanwhile).
@@ -185,6 +195,7 @@ class Connection:
         self.digest = protocol.HMAC_SHA256  # big frames' digest, as agreed in the handshake
         # elsewhere (no shared memory): big frames by the engine's data port (:meth:`agree`)
         self.data_address: tuple[str, int] | None = None
+        self.answers_status = False  # the engine says what it knows of a request (activity)
         self.use_data_port = True  # False: big frames go as chunks on the shell socket
         self.link: dataport.Link | None = None
         self.link_failed = False  # the data port could not be reached: chunks from now on
@@ -313,6 +324,7 @@ class Connection:
         """
         if info.get("digest_scheme") in protocol.digest_schemes():
             self.digest = info["digest_scheme"]
+        self.answers_status = info.get("answers_status") is True
         self.shared_send = info.get("shared_ok") is True
         self.shared_receive = (shared.probe() is not None  # not turned off here
                                and shared.probe_ok(info.get("shared_probe")))
@@ -415,24 +427,33 @@ class Connection:
         msg_id = self.send(msg_type, content, channel="control")
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            if not self.control.poll(max(int(min(left, STATUS_INTERVAL) * 1000), 1)):
-                status = self.exit_status()
-                if status is not None:
-                    raise RemoteKernelDied(f"the remote kernel of target '{self.name}' has ended "
-                                           f"(exit status {status}).")
-                continue
-            msg = self._recv(self.control)
-            if msg is None or self._handled_control(msg):
-                continue
-            if msg["parent_header"].get("msg_id") != msg_id:
-                continue  # the reply of an interrupt, or of a request we gave up on
-            if not streaming.message_ok(self.key, msg["content"], msg["buffers"]):
-                log.error("remote_magics: dropped a reply from '%s' whose digest is wrong", self.name)
-                continue
-            return Reply(msg["msg_type"], msg["content"], list(msg["buffers"]))
+            reply = self.control_reply(msg_id, max(int(min(left, STATUS_INTERVAL) * 1000), 1))
+            if reply is not None:
+                return reply
+            status = self.exit_status()
+            if status is not None:
+                raise RemoteKernelDied(f"the remote kernel of target '{self.name}' has ended "
+                                       f"(exit status {status}).")
         raise ConnectionLost(f"target '{self.name}' did not answer on its control channel within "
                              f"{timeout:g} s: its kernel died, is stuck, or the network to it is "
                              "down.")
+
+    def control_reply(self, msg_id: str, wait_ms: int = 0) -> Reply | None:
+        """The reply to our control request ``msg_id`` if it comes within ``wait_ms``; None if
+        not. What else comes on control goes to its handler, or is dropped (the reply of an
+        interrupt, or of a request we gave up on)."""
+        if not self.control.poll(wait_ms):
+            return None
+        while True:
+            msg = self._recv(self.control)
+            if msg is not None and not self._handled_control(msg) \
+                    and msg["parent_header"].get("msg_id") == msg_id:
+                if streaming.message_ok(self.key, msg["content"], msg["buffers"]):
+                    return Reply(msg["msg_type"], msg["content"], list(msg["buffers"]))
+                log.error("remote_magics: dropped a reply from '%s' whose digest is wrong",
+                          self.name)
+            if not self.control.poll(0):
+                return None
 
     def watch_end(self) -> Callable[[float], bool]:
         """Watch for the kernel closing our shell connection; call the result to wait for it.
@@ -868,7 +889,9 @@ class Pending:
         self.on_output = on_output
         self.on_lookup = on_lookup
         self.answer_required = answer_required
-        self.waiter = _Waiter(conn, msg_id, timeout, patience)
+        self.waiter = _Waiter(conn, msg_id, timeout, patience,
+                              lost_idle=LOST_IDLE_STREAMED if sent > protocol.STREAM_CHUNK
+                              else LOST_IDLE)
         self.reply: Reply | None = None
         self.idle_at: float | None = None
         self.error: BaseException | None = None
@@ -979,10 +1002,11 @@ def wait_all(pending: list[Pending]) -> Iterator[Pending]:
 
 
 class _Waiter:
-    """The clock of one request: deadlines, heartbeat, interrupts."""
+    """The clock of one request: deadlines, heartbeat, interrupts, and what the engine knows
+    of it (``lost_idle``: see :data:`LOST_IDLE`)."""
 
     def __init__(self, conn: Connection, msg_id: str, timeout: float | None,
-                 patience: float | None = None) -> None:
+                 patience: float | None = None, lost_idle: float = LOST_IDLE) -> None:
         self.conn = conn
         self.msg_id = msg_id
         now = time.monotonic()
@@ -997,6 +1021,11 @@ class _Waiter:
         self.always_stops = False  # a user's interrupt raises even after a good reply
         self.reply_at: float | None = None
         self.next_status_check = now + STATUS_INTERVAL
+        self.lost_idle = lost_idle
+        self.next_question = now + STATUS_ASK_AFTER  # to the engine, on control
+        self.question: tuple[str, float] | None = None  # the status request out, and when
+        self.unseen = 0  # answers in a row: idle, and this request unknown
+        self.answered_at: float | None = None  # when the engine first said it answered it
 
     def poll_ms(self) -> int:
         now = time.monotonic()
@@ -1048,6 +1077,9 @@ class _Waiter:
             self.next_status_check = now + STATUS_INTERVAL
             if self.conn.exit_status() is not None:
                 self._lost()
+        if not have_reply and self.conn.answers_status and (
+                now >= self.next_question or self.question is not None):
+            self._ask_engine(now)
         if self.give_up is not None and now >= self.give_up and not have_reply:
             raise RemoteTimeout(
                 f"target '{self.conn.name}' did not answer within {self.patience:g} s: its "
@@ -1060,6 +1092,48 @@ class _Waiter:
         if (self.interrupted_at is not None and not have_reply
                 and now - self.interrupted_at > INTERRUPT_GRACE):
             raise self.not_stopped()
+
+    def _ask_engine(self, now: float) -> None:
+        """Weigh the engine's answer to our last question about this request, and ask again
+        (:mod:`..engine.activity`): silence alone cannot tell a request that runs, or waits
+        behind another client's, from one lost on the way or dropped unanswered (a bad
+        signature), which would leave us waiting for ever."""
+        if self.question is not None:
+            asked, at = self.question
+            answer = self.conn.control_reply(asked)
+            if answer is not None:
+                self.question = None
+                self._weigh(answer.content, now)
+            elif now - at < 5 * STATUS_ASK_EVERY:
+                return  # its control thread has not answered yet (the GIL held by a C call)
+        if now >= self.next_question:
+            self.next_question = now + STATUS_ASK_EVERY
+            self.question = (self.conn.send(protocol.STATUS_REQUEST, {"msg_id": self.msg_id},
+                                            channel="control"), now)
+
+    def _weigh(self, answer: dict, now: float) -> None:
+        state = answer.get("state")
+        idle_for = answer.get("idle_for")
+        if state == "unknown" and answer.get("busy") is False and \
+                isinstance(idle_for, (int, float)) and idle_for >= self.lost_idle:
+            self.unseen += 1
+        else:
+            self.unseen = 0
+        if self.unseen >= 2:  # an idle engine reads a waiting request at once
+            raise ConnectionLost(
+                f"target '{self.conn.name}' never received this request: it has been idle for "
+                f"{idle_for:.0f} s without seeing it. It was lost on the way, or refused without "
+                "an answer (a request whose signature fails is dropped so: the kernel's log "
+                "says why). Nothing ran there and nothing in the notebook changed. Run the cell "
+                f"again; if this happens again, {self.conn.restart_advice()}.")
+        self.answered_at = (self.answered_at or now) if state == "answered" else None
+        if self.answered_at is not None and now - self.answered_at > REPLY_GRACE \
+                and now - self.conn.chunk_at > REPLY_GRACE:
+            raise ConnectionLost(
+                f"target '{self.conn.name}' finished this request more than {REPLY_GRACE:.0f} s "
+                "ago, but its reply never arrived. The cell ran there: what it changed is "
+                "changed in the engine, but nothing it bound reached the notebook. Look at the "
+                "remote state (a %%remote cell that prints it) before you run the cell again.")
 
     def not_stopped(self, gave_up: bool = False) -> BaseException:
         """The error for a request that has not stopped since we interrupted it.

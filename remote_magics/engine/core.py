@@ -30,8 +30,8 @@ import types
 from typing import Any, Callable, Sequence
 
 from ..wire import copy_on_write, dataport, protocol, serialize, shared, sources, streaming
-from . import (caches, channels, interactive, jobs, kept, live, lookup, namespace, pages, persist,
-               quiet, settings, tracebacks)
+from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
+               pages, persist, quiet, settings, tracebacks)
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -314,6 +314,7 @@ class Engine:
         self.persistence: persist.Persistence | None = None  # set when it outlives its clients
         self.fast_request: str | None = None  # the msg_id of the request our dispatch handles
         self.quiet_mark: tuple | None = None  # output counters at our last reply (.quiet)
+        self.activity: activity.Activity | None = None  # told on control (kernels we start)
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -352,11 +353,14 @@ class Engine:
         kernel = self.kernel
         try:
             idents, parts = self.session.feed_identities(raw, copy=False)
-            msg_type = self.session.unpack(parts[1].bytes).get("msg_type", "")
+            header = self.session.unpack(parts[1].bytes)
+            msg_type = header.get("msg_type", "")
         except Exception:  # not a message of ours (ipykernel's own markers, or garbage)
             return False
         handler = kernel.shell_handlers.get(msg_type) if msg_type.startswith("remote_") else None
-        if handler is None:
+        if handler is None:  # ipykernel's to handle (and to check): what it handles, as named
+            if self.activity is not None:
+                self.activity.handling(header.get("msg_id"))
             return False
         try:
             msg = protocol.unpack_message(self.session, parts, self.history)
@@ -367,6 +371,8 @@ class Engine:
             kernel.log.error("remote_magics: dropped a %s that failed its signature check", msg_type)
             return True
         self.fast_request = msg["header"].get("msg_id")
+        if self.activity is not None:  # passed its signature check: seen (a forged one is not)
+            self.activity.handling(self.fast_request)
         kernel.set_parent(idents, msg, channel="shell")
         kernel.pre_handler_hook()
         try:
@@ -1526,6 +1532,7 @@ class Engine:
             "versions": protocol.versions(),
             "persist": self.persistence.info() if self.persistence is not None else None,
             "jobs": len(self.jobs.jobs),
+            "answers_status": self.activity is not None,  # remote_status_request (.activity)
             # same host: our offer of shared memory, and whether we could read the client's
             "shared_probe": shared.probe(),
             "shared_ok": shared.probe_ok(parent["content"].get("shared_probe")),
@@ -1631,6 +1638,7 @@ def main() -> None:
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             engine = install(self)
+            activity.install(engine)  # every shell message passes dispatch_shell below
             if PERSIST_DIR_OPTION in options:
                 state = persist.StateDir(options[PERSIST_DIR_OPTION])
                 try:
@@ -1645,10 +1653,13 @@ def main() -> None:
             watch = persistence.watch if persistence is not None else None
             if watch is not None:
                 watch.begin()  # a request in progress: not idle
+            busy = self._remote_magics_engine.activity
+            busy.begin()
             try:
                 if not await self._remote_magics_engine.dispatch(msg):
                     await super().dispatch_shell(msg, *args, **kwargs)
             finally:
+                busy.end()
                 if watch is not None:
                     watch.end()
 

@@ -388,6 +388,8 @@ JOB_COLLECT_REPLY = "remote_job_collect_reply"
 PERSIST_REQUEST = "remote_persist_request"
 PERSIST_REPLY = "remote_persist_reply"
 SHUTDOWN_REQUEST = "remote_shutdown_request"
+STATUS_REQUEST = "remote_status_request"
+STATUS_REPLY = "remote_status_reply"
 
 #: Our requests on the shell channel (their frames may be streamed).
 REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST,
@@ -395,7 +397,8 @@ REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_R
 REPLY_TYPES = (RUN_REPLY, FETCH_REPLY, RELEASE_REPLY, INFO_REPLY, OP_REPLY, DETACH_REPLY,
                JOB_COLLECT_REPLY, PERSIST_REPLY, NAMES_REPLY, BIND_REPLY)
 #: Our requests on the control channel, answered by the control thread while a cell runs.
-CONTROL_REQUEST_TYPES = (JOBS_REQUEST, JOB_OUTPUT_REQUEST, JOB_CANCEL_REQUEST, SHUTDOWN_REQUEST)
+CONTROL_REQUEST_TYPES = (JOBS_REQUEST, JOB_OUTPUT_REQUEST, JOB_CANCEL_REQUEST, SHUTDOWN_REQUEST,
+                         STATUS_REQUEST)
 #: Job statuses; the last three are final.
 JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled")
 #: Entries of output a detached job keeps by default (the newest).
