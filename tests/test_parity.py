@@ -37,6 +37,18 @@ def test_an_attribute_set_by_hand_on_a_pandas_object_travels(parity):
     assert traces["plain"].cells[2].stdout == "sales ['x']\n"
 
 
+def test_a_pandas_object_with_an_attribute_that_refuses_pickling_still_crosses(parity):
+    """statsmodels' formula results hold frames on which patsy set ``design_info``, an object
+    that refuses pickling (hunt 17 C2, ThinkBayes2 chap16): pandas' own pickle leaves such an
+    attribute out, so plain pickling works, but the attributes we add made the whole value
+    fail to cross, both ways (refused, or kept remote as a proxy)."""
+    traces = parity(["import pandas as pd\nclass Spec:\n    def __getstate__(self):\n"
+                     "        raise NotImplementedError('Sorry, pickling not yet supported')\n"
+                     "df = pd.DataFrame({'a': [1, 2]})\ndf.design_info = Spec()\ndf.note = 'kept'",
+                     "total = int(df.a.sum())\nprint(total, df.note, type(df).__name__)"])
+    assert traces["plain"].cells[1].stdout == "3 kept DataFrame\n"
+
+
 def test_loc_assignment_with_a_mask(parity):
     parity(["import pandas as pd\nmerged = pd.DataFrame({'state': [None, 'CA', None], "
             "'abbrev': ['PR', 'CA', 'USA']})",

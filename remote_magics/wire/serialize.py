@@ -2072,12 +2072,30 @@ def _as_existing(obj: Any, name: str) -> Any:
 
 def _own_attributes(obj: Any) -> dict:
     """The public attributes a user set on a pandas object (``df.name = 'sales'``: pandas
-    keeps no column so named); empty for any other object."""
+    keeps no column so named); empty for any other object. Not one whose value refuses to be
+    pickled (patsy's ``design_info`` on the frames of a statsmodels formula, hunt 17 C2): pandas'
+    own pickle leaves them all out, and that one would make the whole value fail to cross."""
     module = type(obj).__module__
     own = getattr(obj, "__dict__", None) if isinstance(module, str) and \
         module.partition(".")[0] == "pandas" else None
-    return {key: value for key, value in own.items() if not key.startswith("_")} \
+    return {key: value for key, value in own.items()
+            if not key.startswith("_") and _picklable_at_first(value)} \
         if isinstance(own, dict) else {}
+
+
+def _picklable_at_first(value: Any) -> bool:
+    """Whether ``value``'s own reduction does not refuse at once (a class that forbids pickling
+    raises there); what it holds is not looked at."""
+    if type(value) in _ATOMS:
+        return True
+    try:
+        value.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return False
+    return True
+
+
+_ATOMS = frozenset({str, bytes, int, float, bool, complex, type(None), list, tuple, dict, set})
 
 
 def _with_numpys_flags(obj: Any) -> Any:
