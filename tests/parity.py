@@ -17,7 +17,7 @@ given), asserts that each way's :class:`Trace` equals the plain one, and returns
 
 - ``plain``: the session's ``InteractiveShell``, names cleared first (and restored after);
 - ``all`` / ``small`` / ``none``: the same shell, every cell as ``%%remote --download=...``
-  on the session's engine; the notebook's names are the shell's (a proxy compared by the value
+  on the session's engine (but a cell that starts with ``# plain``, which runs plainly there); the notebook's names are the shell's (a proxy compared by the value
   it stands for: keeping a big value remote is what ``small`` asks);
 - ``kernel``: a kernel under the remote kernelspec, driven with jupyter_client; the notebook's
   names are the engine's, brought here in one pickle (so sharing between them shows).
@@ -47,6 +47,9 @@ from tests.test_kernel import Frontend, execute, install
 
 #: The ways a list of cells runs; ``plain`` is the reference.
 WAYS = ("plain", "all", "small", "none", "kernel")
+#: A cell that starts so runs plainly in ``all``, ``small`` and ``none`` too (a notebook that
+#: mixes plain and ``%%remote`` cells: build plainly, change remotely, read plainly).
+PLAIN = "# plain\n"
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]{6,}")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -279,7 +282,8 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
                 warnings.filterwarnings("ignore", category=category)
             warnings.filterwarnings("default", category=DeprecationWarning, module="__main__")
             warnings.showwarning = _warning_to_stderr
-            outcomes = [recorder.run(prefix + source) for source in cells]
+            outcomes = [recorder.run(source if source.startswith(PLAIN) else prefix + source)
+                        for source in cells]
         fetched: dict[int, Any] = {}  # one proxy, one value: names sharing it still share
         mine = user_names(shell.user_ns, shell.user_ns_hidden)
         proxied = {name for name, value in mine.items() if _is_proxy(value)}

@@ -14,7 +14,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 from remote_magics.cells.local_cell import names_read
-from remote_magics.engine.namespace import update_in_place
+from remote_magics.wire.in_place import update_in_place
 from remote_magics.kernel import route, spec_manager
 from tests.conftest import plain
 

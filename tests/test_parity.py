@@ -1232,3 +1232,36 @@ def test_a_masked_array_matrix_or_record_array_over_an_array_writes_into_it(pari
     assert traces["plain"].cells[2].stdout == ("[100.   1.   2.   3.   4.] [  0. 200.   2.   3.   4.] "
                                                "[7.5 0.  0. ] 100.0 True True changed\n")
     assert traces["plain"].cells[4].stdout == "33.0 33.0 InfoArray\n"
+
+
+def test_a_library_object_held_by_a_notebook_object_stays_one_object(parity):
+    """A random generator or a deque held by a notebook object and by a name, changed by a
+    remote cell through the holder (``sim.rng.random()``), came back as a second object (hunt
+    17 C7): the notebook then drew every random number twice, and the log split in two."""
+    traces = parity(["# plain\nimport numpy as np, collections\nclass Sim:\n"
+                     "    def __init__(self, rng, log):\n        self.rng, self.log = rng, log\n"
+                     "rng = np.random.default_rng(3)\nlog = collections.deque([1], maxlen=10)\n"
+                     "tally = collections.Counter('ab')\nsim = Sim(rng, log)\nsim.tally = tally",
+                     "x = sim.rng.random()\nsim.log.append(2)\nsim.tally['c'] += 1",
+                     "# plain\nprint(round(rng.random(), 6), round(sim.rng.random(), 6), sim.log, "
+                     "tally['c'])"],
+                    shared=[("sim.rng", "rng"), ("sim.log", "log"), ("sim.tally", "tally")])
+    first, second = traces["plain"].cells[2].stdout.split()[:2]
+    assert first != second
+
+
+def test_what_an_objects_own_getstate_leaves_out_stays_after_a_remote_change(parity):
+    """An object whose ``__getstate__`` leaves a lock and a generator out, and whose
+    ``__setstate__`` makes them anew: changed by a remote cell, the notebook's object took the
+    engine copy's new lock and ``None`` for the generator (hunt 17 C3)."""
+    traces = parity(["# plain\nimport threading\nclass Holder:\n    def __init__(self):\n"
+                     "        self.data = [1, 2, 3]\n        self.lock = threading.Lock()\n"
+                     "        self.gen = (i for i in range(3))\n    def __getstate__(self):\n"
+                     "        d = dict(self.__dict__)\n        del d['lock'], d['gen']\n"
+                     "        return d\n    def __setstate__(self, d):\n"
+                     "        self.__dict__.update(d)\n        self.lock = threading.Lock()\n"
+                     "        self.gen = None\nh = Holder()\nlk = h.lock",
+                     "h.data.append(4)",
+                     "# plain\nprint(h.data, h.gen is not None, h.lock is lk, next(h.gen))"],
+                    shared=[("h.lock", "lk")], ways=("plain", "all", "small"))
+    assert traces["plain"].cells[2].stdout == "[1, 2, 3, 4] True True 0\n"

@@ -730,7 +730,7 @@ def test_an_object_updated_in_place_keeps_what_its_own_getstate_leaves_out():
 
 
 def test_update_in_place_keeps_what_an_objects_own_getstate_leaves_out():
-    from remote_magics.engine.namespace import update_in_place
+    from remote_magics.wire.in_place import update_in_place
 
     held, changed = _KeepsACache(), _KeepsACache()
     del changed.cache  # as it arrives: its __getstate__ left the cache out

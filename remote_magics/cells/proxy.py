@@ -23,9 +23,10 @@ from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
 from ..client.handshake import bytecode_barrier
-from ..engine.namespace import changeable, update_in_place
+from ..engine.namespace import changeable
 from ..errors import ProxyError
 from ..wire import protocol, serialize
+from ..wire.in_place import update_in_place
 from . import live
 
 log = logging.getLogger(__name__)

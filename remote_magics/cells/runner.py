@@ -24,11 +24,12 @@ from typing import Any, Iterable, Mapping, MutableMapping, Sequence
 
 from ..client.connection import Reply
 from ..engine import settings
-from ..engine.namespace import changeable, update_in_place
+from ..engine.namespace import changeable
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
 from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import copy_on_write, protocol, serialize
+from ..wire.in_place import update_in_place
 from . import capture, display, uploads
 from .proxy import RemoteObject, ensure_reachable, owner_of
 from .proxy import globals_read as globals_of_remote

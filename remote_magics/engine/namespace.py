@@ -13,17 +13,11 @@ ipykernel and cloudpickle only.
 """
 from __future__ import annotations
 
-import array
-import collections
-import io
-import itertools
-import random
-import types
-import warnings
 from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
 from ..wire import protocol, serialize
+from ..wire.in_place import update_in_place
 
 
 def install(engine: Any) -> None:
@@ -183,129 +177,3 @@ def record(shell: Any, count: int, cell: str | None, result: Any, has_result: bo
             shell.execution_count = count + 1  # the display hook numbers Out by the one before
             shell.displayhook.update_user_ns(result)
     shell.execution_count = max(before, count + 1)
-
-
-def update_in_place(old: Any, new: Any) -> bool:
-    """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
-
-    For lists, dicts, sets, deques, bytearrays and ``array.array``s, numpy arrays of the same
-    shape and dtype (a masked array, matrix or record array with its attributes too), random
-    generators (numpy's and Python's ``random.Random``), an ``itertools.count``, an
-    ``io.StringIO`` or ``io.BytesIO``, and plain objects of the same class (their ``__dict__``;
-    a ``SimpleNamespace``); False when ``old`` cannot be updated so.
-    """
-    if type(old) is not type(new) or old is new:
-        return old is new
-    try:
-        if isinstance(old, (list, bytearray)):
-            old[:] = new
-        elif isinstance(old, dict):
-            old.clear()
-            old.update(new)
-            if isinstance(old, collections.defaultdict):
-                old.default_factory = new.default_factory
-        elif isinstance(old, set):
-            old.clear()
-            old.update(new)
-        elif isinstance(old, collections.deque):
-            if old.maxlen != new.maxlen:  # fixed when made
-                return False
-            old.clear()
-            old.extend(new)
-        elif isinstance(old, array.array):
-            old[:] = new
-        elif _is_array(old):
-            if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
-                return False
-            old[...] = new
-        elif _array_class(old) is not None:  # a masked array, a matrix, a record array: its
-            # memory (which may be another array's) takes the values, and it the attributes
-            plain = _array_class(old)
-            if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
-                return False
-            old.view(plain)[...] = new.view(plain)
-        elif type(old) is itertools.count:  # an id counter (`next(ids)` there)
-            return _advance_count(old, new)
-        elif type(old) in (io.StringIO, io.BytesIO):  # a buffer written there (`print(...,
-            old.seek(0)  # file=buf)`, a logger's stream): its text, and where it is
-            old.truncate()
-            old.write(new.getvalue())
-            old.seek(new.tell())
-        elif _random_generator(old):  # numpy's Generator: its state is its bit generator's
-            old.bit_generator.state = new.bit_generator.state
-        elif isinstance(old, random.Random):
-            old.setstate(new.getstate())
-        elif _legacy_random_state(old):
-            old.set_state(new.get_state())
-        elif _plain_object(old):
-            # a class's own __getstate__ may leave attributes out (a cache, a lock): kept
-            if getattr(type(old), "__getstate__", None) is getattr(object, "__getstate__", None):
-                old.__dict__.clear()
-            old.__dict__.update(new.__dict__)
-            return True
-        else:
-            return False
-        own = getattr(old, "__dict__", None)  # a list's or dict's subclass: its attributes too
-        if isinstance(own, dict) and isinstance(getattr(new, "__dict__", None), dict):
-            own.clear()
-            own.update(new.__dict__)
-    except Exception:  # an object that refuses: it is bound anew instead
-        return False
-    return True
-
-
-#: The most steps an ``itertools.count`` is advanced to take a remote cell's ``next`` calls.
-COUNT_STEPS = 1_000_000
-
-
-def _advance_count(old: Any, new: Any) -> bool:
-    """Advance the counter ``old`` to where ``new`` is (its state cannot be set): False when
-    ``new`` is behind it, counts by another step, or too far ahead."""
-    try:
-        with warnings.catch_warnings():  # its pickling is deprecated in Python 3.12
-            warnings.simplefilter("ignore", DeprecationWarning)
-            (_, here), (_, there) = old.__reduce__(), new.__reduce__()
-    except Exception:
-        return False
-    here, there = (*here, 1)[:2], (*there, 1)[:2]
-    if here[1] != there[1] or not here[1]:
-        return False
-    steps = (there[0] - here[0]) / here[1]
-    if steps != int(steps) or not 0 <= steps <= COUNT_STEPS:
-        return False
-    collections.deque(itertools.islice(old, int(steps)), maxlen=0)
-    return True
-
-
-def _legacy_random_state(obj: Any) -> bool:
-    """Whether ``obj`` is a numpy ``RandomState`` (``np.random.RandomState(0)``)."""
-    kind = type(obj)
-    return kind.__module__.startswith("numpy.random") and kind.__name__ == "RandomState"
-
-
-def _random_generator(obj: Any) -> bool:
-    kind = type(obj)
-    return kind.__module__.startswith("numpy.random") and hasattr(obj, "bit_generator")
-
-
-def _is_array(obj: Any) -> bool:
-    kind = type(obj)
-    return kind.__module__ == "numpy" and kind.__name__ == "ndarray"
-
-
-def _array_class(obj: Any) -> type | None:
-    """numpy's ``ndarray``, when ``obj`` is of a subclass of it; else None."""
-    return next((klass for klass in type(obj).__mro__[1:-1] if klass.__name__ == "ndarray"
-                 and klass.__module__ == "numpy"), None)
-
-
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
-
-
-def _plain_object(obj: Any) -> bool:
-    """Whether all of ``obj``'s state is its ``__dict__``: Python classes only, no slots, or a
-    ``types.SimpleNamespace`` (``cfg.epochs = 1`` in a remote cell reaches ``model.cfg``)."""
-    classes = [cls for cls in type(obj).__mro__[:-1] if cls is not types.SimpleNamespace]
-    return isinstance(getattr(obj, "__dict__", None), dict) and \
-        (bool(classes) or type(obj) is types.SimpleNamespace) and all(
-            cls.__flags__ & _HEAPTYPE and not vars(cls).get("__slots__") for cls in classes)

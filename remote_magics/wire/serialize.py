@@ -43,6 +43,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import cloudpickle
 
 from . import copy_on_write, sources
+from .in_place import HEAPTYPE, left_out, update_in_place, updatable
 
 PROTOCOL = 5
 
@@ -323,7 +324,7 @@ class Pickler(cloudpickle.CloudPickler):
         reduced = _with_numpys_flags(obj)
         if reduced is not NotImplemented:
             return reduced
-        if type(obj).__flags__ & _HEAPTYPE:
+        if type(obj).__flags__ & HEAPTYPE:
             reduced = _of_a_python_subclass(obj)
             if reduced is not NotImplemented:
                 return reduced
@@ -2033,14 +2034,13 @@ def _shared_block(array: Any) -> bool:
     return id(array) in shared
 
 
-_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
 
 
 def restatable(obj: Any) -> bool:
     """Whether ``obj`` can go as "the receiver's object, with this state" (:func:`returning`):
     an instance of a Python class whose state is its ``__dict__`` or its slots."""
     kind = type(obj)
-    return bool(kind.__flags__ & _HEAPTYPE) and not isinstance(obj, (list, dict, set, tuple)) \
+    return bool(kind.__flags__ & HEAPTYPE) and not isinstance(obj, (list, dict, set, tuple)) \
         and (isinstance(getattr(obj, "__dict__", None), dict) or bool(_slot_names(kind)))
 
 
@@ -2086,7 +2086,7 @@ def _own_attributes(obj: Any) -> dict:
 def _picklable_at_first(value: Any) -> bool:
     """Whether ``value``'s own reduction does not refuse at once (a class that forbids pickling
     raises there); what it holds is not looked at."""
-    if type(value) in _ATOMS:
+    if type(value) in _PLAIN_VALUES:
         return True
     try:
         value.__reduce_ex__(PROTOCOL)
@@ -2095,7 +2095,9 @@ def _picklable_at_first(value: Any) -> bool:
     return True
 
 
-_ATOMS = frozenset({str, bytes, int, float, bool, complex, type(None), list, tuple, dict, set})
+#: Builtin values that always pickle, as far as their own reduction goes.
+_PLAIN_VALUES = frozenset({str, bytes, int, float, bool, complex, type(None), list, tuple, dict,
+                           set})
 
 
 def _with_numpys_flags(obj: Any) -> Any:
@@ -2502,7 +2504,7 @@ def _viewable_subclass(kind: type) -> bool:
         return True
     own = [klass for klass in kind.__mro__ if klass.__module__.partition(".")[0] != "numpy"
            and klass is not object]
-    return bool(own) and all(klass.__flags__ & _HEAPTYPE for klass in own) and not any(
+    return bool(own) and all(klass.__flags__ & HEAPTYPE for klass in own) and not any(
         name in vars(klass) for klass in own for name in
         ("__reduce__", "__reduce_ex__", "__getstate__", "__setstate__", "__slots__")) \
         and all((klass.__module__, klass.__name__) in _NUMPY_SUBCLASSES or klass.__name__
@@ -2945,10 +2947,48 @@ def _as_inner(obj: Any, inner: InnerIndex) -> Any:
         found = _sent_call(obj, inner)
         return NotImplemented if found is None \
             else (held_index, (found[0], list(obj.names), *found[1:]))
-    if not restatable(obj):
+    restate = restatable(obj)
+    if not restate and not updatable(obj):
         return NotImplemented
     key = inner.key(obj)
-    return _as_existing(obj, key) if key is not None else NotImplemented
+    if key is None:
+        return NotImplemented
+    reduced = _as_existing(obj, key) if restate else NotImplemented
+    if reduced is NotImplemented and updatable(obj) and type(obj) not in CONTAINERS \
+            and not callable(obj):
+        # a deque, a random generator, a Counter, an object with a reduction of its own:
+        # a new one here, and the receiver's made equal to it (hunt 17 C7: `sim.rng.random()`
+        # there left `sim.rng` and the notebook's `rng` two generators in one state)
+        try:
+            own = obj.__reduce_ex__(PROTOCOL)
+        except Exception:  # it fails as it would have
+            return NotImplemented
+        if isinstance(own, tuple) and own and own[0] is copyreg.__newobj__:
+            own = (new_object, *own[1:])  # pickle checks that one's class against ours
+        if isinstance(own, tuple) and own and own[0] is not copyreg.__newobj_ex__:
+            reduced = inner_in_place, (key, _Reduced(own))  # (a tuple: not a global's name)
+    return reduced
+
+
+class _Reduced:
+    """Pickles as the reduction it holds, an object's own (no reducer of ours sees that object
+    again): :func:`_as_inner`."""
+
+    __slots__ = ("reduction",)
+
+    def __init__(self, reduction: tuple) -> None:
+        self.reduction = reduction
+
+    def __reduce_ex__(self, protocol: int) -> Any:
+        return self.reduction
+
+
+def inner_in_place(key: str, value: Any) -> Any:
+    """Called by the unpickler: the receiver's object that was sent inside a value, made equal
+    to ``value`` in place (every name and holder of it sees the change); ``value`` itself where
+    the receiver holds no such object, or that one cannot be made so."""
+    held = _held(key, _state)
+    return held if held is not _state and update_in_place(held, value) else value
 
 
 def _sent_call(obj: Any, inner: InnerIndex) -> tuple[str, Any, tuple] | None:
@@ -3060,7 +3100,12 @@ def replace_state(obj: Any, state: Any) -> None:
         return
     setstate = getattr(obj, "__setstate__", None)
     if setstate is not None:
+        # what its own __getstate__ left out stays this object's (a lock another name holds, a
+        # generator half used), as plainly: its __setstate__ makes them anew (hunt 17 C3)
+        kept = left_out(obj)
         setstate(state)
+        if kept:
+            obj.__dict__.update(kept)
         return
     attributes, slots = state if isinstance(state, tuple) else (state, None)
     own = getattr(obj, "__dict__", None)
