@@ -7,6 +7,7 @@ from IPython.core.completer import provisionalcompleter
 
 from remote_magics import ProxyError, RemoteError, RemoteObject
 from remote_magics.cells import live
+from remote_magics.cells.proxy import fetch
 
 
 @pytest.fixture(scope="module")
@@ -337,3 +338,28 @@ def test_augmented_assignment_changes_the_remote_object_in_place(target):
     t += (2,)
     assert t is not before and before.fetch() == (1,)
     assert (t.fetch() if isinstance(t, RemoteObject) else t) == (1, 2)
+
+
+def test_a_proxy_formats_rounds_and_divides_as_its_value_and_an_exceptions_chain_is_read(target):
+    """Under none, ``f'{ts:%Y-%m-%d}'``, ``round(p, 1)`` and ``divmod(p, 1)`` of a proxy raised
+    TypeError, and ``err.__cause__`` / ``__context__`` / ``__traceback__`` of a kept exception
+    raised AttributeError (hunt 17 C10, C4)."""
+    from fractions import Fraction
+
+    ns: dict = {}
+    target.run("import datetime, fractions\nts = datetime.date(2024, 5, 17)\n"
+               "fr = fractions.Fraction(7, 9)\nx = 7.25\ntry:\n    {}['k']\n"
+               "except KeyError as e:\n    inner = e\ntry:\n"
+               "    raise ValueError('outer') from inner\nexcept ValueError as e:\n"
+               "    chained = e", ns, download="none")
+    assert all(isinstance(ns[name], RemoteObject) for name in ("ts", "fr", "chained"))
+    assert f"{ns['ts']:%Y-%m-%d}" == "2024-05-17" and f"{ns['x']:.1f}" == "7.2"
+    assert f"{ns['ts']}" == str(ns["ts"])  # no spec: the proxy's own str, as any object's
+    assert round(ns["fr"], 1) == Fraction(4, 5) and round(ns["x"]) == 7
+    quotient, rest = divmod(ns["x"], 2)
+    assert (fetch(quotient), fetch(rest)) == (3.0, 1.25)
+    assert repr(fetch(ns["chained"].__cause__)) == "KeyError('k')"
+    assert fetch(ns["chained"].__suppress_context__) is True
+    assert ns["chained"].__traceback__ is not None
+    with pytest.raises(AttributeError):  # other private names stay the proxy's own
+        ns["ts"].__cause__

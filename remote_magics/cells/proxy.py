@@ -37,6 +37,10 @@ _BINARY = {"add": "add", "sub": "sub", "mul": "mul", "truediv": "truediv",
            "and": "and_", "or": "or_", "xor": "xor", "lshift": "lshift", "rshift": "rshift"}
 _COMPARE = ("eq", "ne", "lt", "le", "gt", "ge")
 _UNARY = ("neg", "pos", "abs", "invert")
+#: What an exception's proxy reads remotely although private-looking (hunt 17 C4): its chain,
+#: whether the context shows, its traceback (a proxy: frames do not travel) and notes.
+_EXCEPTION_LINKS = frozenset({"__cause__", "__context__", "__suppress_context__",
+                              "__traceback__", "__notes__"})
 #: The descriptor's fields a proxy's card shows, asked again when it is shown.
 _SUMMARY = ("len", "shape", "dtype", "size", "size_exact")
 
@@ -327,6 +331,8 @@ class RemoteObject:
         return value
 
     def __getattr__(self, name: str) -> Any:
+        if name in _EXCEPTION_LINKS and (self.__dict__.get("_descriptor") or {}).get("exception"):
+            return self._remote_attribute(name)  # `err.__cause__` of a kept exception
         if name.startswith("_") or "_target" not in self.__dict__:
             raise AttributeError(name)
         return self._remote_attribute(name)
@@ -471,6 +477,20 @@ class RemoteObject:
 
     def __int__(self) -> int:
         return int(self._fetch())
+
+    def __format__(self, spec: str) -> str:
+        """``f'{p:%Y-%m-%d}'``, ``f'{p:.2f}'``: the value's own format, here (hunt 17 C10);
+        ``f'{p}'`` is the proxy's ``str``, as for any object."""
+        return format(self._fetch(), spec) if spec else str(self)
+
+    def __round__(self, ndigits: Any = None) -> Any:
+        return round(self._fetch()) if ndigits is None else round(self._fetch(), ndigits)
+
+    def __divmod__(self, other: Any) -> tuple:
+        return self // other, self % other
+
+    def __rdivmod__(self, other: Any) -> tuple:
+        return other // self, other % self
 
     def __float__(self) -> float:
         return float(self._fetch())

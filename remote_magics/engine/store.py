@@ -98,6 +98,8 @@ def describe(obj: Any, oid: str) -> dict:
     # its own iterator (a generator, a file, map()): `next(p)` takes one item, as plainly
     desc["iterator"] = hasattr(kind, "__next__") and hasattr(kind, "__iter__")
     desc.update(summary(obj))
+    if isinstance(obj, BaseException):  # its chain and traceback are read through the proxy
+        desc["exception"] = True
     # a run or a plain cell that calls it (its methods) is sent these from the notebook: what
     # its code and the cells' functions and classes it reaches read
     functions = _attempt(lambda: cell_functions(obj), [])
