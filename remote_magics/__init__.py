@@ -13,6 +13,7 @@ from typing import Any
 __version__ = "0.1.0"
 
 _ERRORS = ("ConnectionLost", "FanOutError", "JobError", "MapError", "NotConnected", "ProxyError",
+           "ProxyWarning",
            "RemoteError", "RemoteInterrupt", "RemoteKernelDied", "RemoteMagicsError",
            "RemoteTimeout", "SerializationError")
 

@@ -55,6 +55,10 @@ class ProxyError(RemoteMagicsError):
     """A proxy's remote object cannot be reached (released, or its kernel is gone)."""
 
 
+class ProxyWarning(UserWarning):
+    """A proxy was used where its value would behave otherwise: what was lost, and what to do."""
+
+
 class JobError(RemoteMagicsError):
     """A detached job cannot be found, collected or followed (the message says why)."""
 

@@ -363,3 +363,28 @@ def test_a_proxy_formats_rounds_and_divides_as_its_value_and_an_exceptions_chain
     assert ns["chained"].__traceback__ is not None
     with pytest.raises(AttributeError):  # other private names stay the proxy's own
         ns["ts"].__cause__
+
+
+def test_pandas_building_from_a_proxy_of_a_pandas_object_warns_what_is_left_behind(target):
+    """``pd.Series(p)`` / ``pd.DataFrame(p)`` of a remote Series or frame (ThinkBayes2's
+    ``Pmf(joint.sum())`` under none) builds from the bare values, silently without the index
+    (hunt 17 C1): no protocol lets a proxy hand pandas the object, so it says so, at the
+    user's line; asking for the array yourself (``np.asarray(p)``) drops the index plainly too."""
+    import warnings
+
+    import pandas as pd
+
+    from remote_magics import ProxyWarning
+
+    ns: dict = {}
+    target.run("import pandas as pd\ns = pd.Series([0.1, 0.9], index=[154.0, 160.0], name='h')",
+               ns, download="none")
+    with pytest.warns(ProxyWarning, match="index, name and columns are left behind") as seen:
+        built = pd.Series(ns["s"])
+    assert built.index.tolist() == [0, 1]  # what pandas does with an array-like
+    assert seen[0].filename == __file__  # the warning names this line, not pandas'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ProxyWarning)
+        assert np.asarray(ns["s"]).tolist() == [0.1, 0.9]
+        pd.testing.assert_series_equal(pd.Series(ns["s"].fetch()),
+                                       pd.Series([0.1, 0.9], index=[154.0, 160.0], name="h"))

@@ -18,13 +18,15 @@ from __future__ import annotations
 import copy
 import html
 import logging
+import sys
 import threading
+import warnings
 from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
 from ..client.handshake import bytecode_barrier
 from ..engine.namespace import changeable
-from ..errors import ProxyError
+from ..errors import ProxyError, ProxyWarning
 from ..wire import protocol, serialize
 from ..wire.in_place import update_in_place
 from . import live
@@ -455,6 +457,8 @@ class RemoteObject:
             raise ValueError("Unable to avoid copy while creating an array as requested: the "
                              f"value is a remote {self._descriptor['type']}, and making a local "
                              "array of it copies it (use np.asarray(p) to allow the copy)")
+        if self._descriptor["type"].startswith("pandas."):
+            _warn_if_pandas_builds_from(self._descriptor["type"])
         return numpy.asarray(self._fetch(), dtype=dtype)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -568,6 +572,23 @@ class RemoteObject:
             f"<code>{html.escape(self._target.name)}</code>"
             f"<table><tr>{cells}</tr></table>{status}</div>"
         )
+
+
+def _warn_if_pandas_builds_from(kind: str) -> None:
+    """Warn when pandas asked a proxy of a pandas object for its values as an array (hunt 17
+    C1): it then builds from the bare values, as from any array-like, and no protocol lets a
+    proxy hand it the object; plainly the Series kept its index. The warning points at the
+    line of the caller's own code."""
+    frame, level = sys._getframe(2), 3
+    if not frame.f_globals.get("__name__", "").startswith("pandas."):
+        return
+    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in (
+            "pandas", "numpy"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(f"pandas was given a proxy of a remote {kind} and took its bare values: its "
+                  "index, name and columns are left behind (pd.Series(p), pd.DataFrame(p), a "
+                  "Series subclass's constructor, df['x'] = p). Give pandas the value itself: "
+                  "p.fetch(), or run the cell remotely.", ProxyWarning, stacklevel=level)
 
 
 def _binary(name: str, reflected: bool):
