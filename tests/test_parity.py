@@ -1265,3 +1265,19 @@ def test_what_an_objects_own_getstate_leaves_out_stays_after_a_remote_change(par
                      "# plain\nprint(h.data, h.gen is not None, h.lock is lk, next(h.gen))"],
                     shared=[("h.lock", "lk")], ways=("plain", "all", "small"))
     assert traces["plain"].cells[2].stdout == "[1, 2, 3, 4] True True 0\n"
+
+
+def test_an_object_picklable_by_a_copyreg_reducer_takes_a_remote_change(parity):
+    """A class made picklable by ``copyreg.pickle(Conn, reducer)`` (it holds a lock the reducer
+    leaves out): the engine lacked the registration, so its copy did not pickle there, and a
+    change a remote cell made to it was silently dropped (hunt 17 C11)."""
+    traces = parity(["# plain\nimport copyreg, threading\nclass Conn:\n"
+                     "    def __init__(self, url):\n        self.url, self.hits = url, 0\n"
+                     "        self.lock = threading.Lock()\ndef _rebuild(url, hits):\n"
+                     "    c = Conn(url)\n    c.hits = hits\n    return c\n"
+                     "reducer = lambda c: (_rebuild, (c.url, c.hits))\n"
+                     "copyreg.pickle(Conn, reducer)\nc = Conn('db://x')",
+                     "c.hits += 1\nprint(c.url, c.hits)",
+                     "# plain\nprint(c.hits, copyreg.dispatch_table[Conn] is reducer)"],
+                    ways=("plain", "all", "small", "none"))
+    assert traces["plain"].cells[2].stdout == "1 True\n"

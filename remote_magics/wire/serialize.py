@@ -324,6 +324,10 @@ class Pickler(cloudpickle.CloudPickler):
         reduced = _with_numpys_flags(obj)
         if reduced is not NotImplemented:
             return reduced
+        if type(obj).__flags__ & HEAPTYPE and type(obj) in copyreg.dispatch_table:
+            reduced = _with_its_registration(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if type(obj).__flags__ & HEAPTYPE:
             reduced = _of_a_python_subclass(obj)
             if reduced is not NotImplemented:
@@ -373,6 +377,35 @@ def _by_reference(module: ModuleType) -> bool:
         return False
     registered = getattr(cloudpickle, "list_registry_pickle_by_value", tuple)()  # 2.0 and later
     return not any(name == package or name.startswith(package + ".") for package in registered)
+
+
+def _with_its_registration(obj: Any) -> Any:
+    """The reduction of an object of a cell's class (or your module's) made picklable by
+    ``copyreg.pickle(Cls, reducer)``, with that registration: the receiver registers it too
+    before it rebuilds the object, so it can pickle the object back, and tell whether a cell
+    changed it (hunt 17 C11: the engine's copy held the lock the reducer leaves out, did not
+    pickle there, and a change to it was silently dropped). NotImplemented for a class an
+    installed module holds (both sides register it when they import it)."""
+    kind = type(obj)
+    reducer = copyreg.dispatch_table[kind]
+    if by_name(kind):
+        return NotImplemented
+    try:
+        reduced = reducer(obj)
+    except Exception:  # it fails as it would have
+        return NotImplemented
+    if not isinstance(reduced, tuple) or len(reduced) < 2:
+        return NotImplemented
+    return (registered_object, (kind, reducer, reduced[0], reduced[1]), *reduced[2:])
+
+
+def registered_object(kind: type, reducer: Callable, rebuild: Callable, args: tuple) -> Any:
+    """Called by the unpickler: ``rebuild(*args)``, once ``reducer`` is ``kind``'s in
+    ``copyreg`` here too (:func:`_with_its_registration`)."""
+    here = copyreg.dispatch_table.get(kind)
+    if here is None or getattr(here, "__code__", here) != getattr(reducer, "__code__", reducer):
+        copyreg.pickle(kind, reducer)  # (the same one made again stays the one registered)
+    return rebuild(*args)
 
 
 def by_name(obj: Any) -> bool:
@@ -2038,10 +2071,14 @@ def _shared_block(array: Any) -> bool:
 
 def restatable(obj: Any) -> bool:
     """Whether ``obj`` can go as "the receiver's object, with this state" (:func:`returning`):
-    an instance of a Python class whose state is its ``__dict__`` or its slots."""
+    an instance of a Python class whose state is its ``__dict__`` or its slots. Not one of a
+    class with a reducer registered by ``copyreg.pickle`` (one that holds a lock, say, which the
+    reducer leaves out): it goes by that reducer, and the receiver's object is updated in place
+    (hunt 17 C11: the state as ``__dict__`` failed on the lock, and the change was lost)."""
     kind = type(obj)
     return bool(kind.__flags__ & HEAPTYPE) and not isinstance(obj, (list, dict, set, tuple)) \
-        and (isinstance(getattr(obj, "__dict__", None), dict) or bool(_slot_names(kind)))
+        and (isinstance(getattr(obj, "__dict__", None), dict) or bool(_slot_names(kind))) \
+        and kind not in copyreg.dispatch_table  # its reducer says what its state is (C11)
 
 
 def _as_existing(obj: Any, name: str) -> Any:
