@@ -1281,3 +1281,13 @@ def test_an_object_picklable_by_a_copyreg_reducer_takes_a_remote_change(parity):
                      "# plain\nprint(c.hits, copyreg.dispatch_table[Conn] is reducer)"],
                     ways=("plain", "all", "small", "none"))
     assert traces["plain"].cells[2].stdout == "1 True\n"
+
+
+def test_the_last_error_is_in_sys_for_a_remote_cell_as_for_a_plain_one(parity):
+    """``sys.last_value`` / ``last_type`` (what ``%tb``, ``%debug`` and ``pdb.pm()`` read) did not
+    exist in a remote cell, after a plain cell's error or its own (hunt 17 C5)."""
+    traces = parity(["1 / 0", "import sys\nprint(type(sys.last_value).__name__)",
+                     "# plain\nint('x')",
+                     "import sys\nprint(type(sys.last_value).__name__, sys.last_type.__name__)"],
+                    ways=("plain", "all", "small", "none"))
+    assert traces["plain"].cells[3].stdout == "ValueError ValueError\n"

@@ -682,6 +682,8 @@ class Engine:
             value = await self.execute(content, namespace, self._show_statement(content))
         except BaseException as raised:  # the client waits for a reply whatever happens
             err = tracebacks.original(raised)
+            if not isinstance(err, InputError):  # sys.last_value, as a shown error sets it
+                settings.take({"sys.last_value": err})
             lookup.close(asking)  # names the cell's threads read from now on: not asked
             self.flush_figures()
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode:

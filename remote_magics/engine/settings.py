@@ -539,7 +539,8 @@ _meta_path_seen: list = [False]  # once a cell's finder was seen: its removal cr
 
 def _sys_read(module: Any) -> tuple:
     return (module.getrecursionlimit(), tuple(module.path),
-            getattr(module, "get_int_max_str_digits", lambda: None)(), tuple(module.meta_path))
+            getattr(module, "get_int_max_str_digits", lambda: None)(), tuple(module.meta_path),
+            getattr(module, "last_value", None))
 
 
 def _added(items: tuple, started: set, key: Callable[[Any], Any] = lambda item: item,
@@ -555,8 +556,10 @@ def _added(items: tuple, started: set, key: Callable[[Any], Any] = lambda item: 
 
 
 def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
-    limit, path, digits, meta_path = state
+    limit, path, digits, meta_path, last = state
     spelled = {"recursionlimit": limit, "path": _added(path, set(_path_at_start))}
+    if last is not None:  # the last error a cell showed (%tb, %debug, pdb.pm() read it): its
+        spelled["last_value"] = last  # traceback does not cross (frames cannot travel)
     if digits is not None:  # sys.set_int_max_str_digits (Python 3.11 and later)
         spelled["int_max_str_digits"] = digits
     # the finders of a notebook class's (a library's stay each side's own)
@@ -569,6 +572,12 @@ def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
 
 
 def _sys_write(module: Any, name: str, value: Any) -> None:
+    if name == "last_value":  # as IPython sets them when it shows an error
+        module.last_type, module.last_value = type(value), value
+        module.last_traceback = getattr(value, "__traceback__", None)
+        if sys.version_info >= (3, 12):
+            module.last_exc = value
+        return
     if name == "recursionlimit":
         module.setrecursionlimit(value)
         return
