@@ -1291,3 +1291,20 @@ def test_the_last_error_is_in_sys_for_a_remote_cell_as_for_a_plain_one(parity):
                      "import sys\nprint(type(sys.last_value).__name__, sys.last_type.__name__)"],
                     ways=("plain", "all", "small", "none"))
     assert traces["plain"].cells[3].stdout == "ValueError ValueError\n"
+
+
+def test_a_class_made_remotely_is_registered_once_by_a_notebook_metaclass_or_base(parity):
+    """A class a remote cell defines, whose metaclass or base's ``__init_subclass__`` adds it to
+    a notebook list (a plugin registry), was listed twice: the list came back with it, then
+    rebuilding the class here added it again (hunt 17 C6)."""
+    traces = parity(["# plain\nclass Meta(type):\n    made = []\n"
+                     "    def __new__(mcls, name, bases, ns):\n"
+                     "        c = super().__new__(mcls, name, bases, ns)\n"
+                     "        mcls.made.append(name)\n        return c\nclass Plugin:\n"
+                     "    subclasses = []\n    def __init_subclass__(cls, **kw):\n"
+                     "        super().__init_subclass__(**kw)\n"
+                     "        Plugin.subclasses.append(cls.__name__)",
+                     "class M1(metaclass=Meta):\n    pass\nclass B(Plugin):\n    pass",
+                     "# plain\nprint(Meta.made, Plugin.subclasses)"],
+                    ways=("plain", "all", "small", "none"))
+    assert traces["plain"].cells[2].stdout == "['M1'] ['B']\n"

@@ -22,12 +22,13 @@ import keyword
 import re
 import string
 import tokenize
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal, Union
+
+from ..engine import settings
 
 __all__ = ["CellNames", "analyze"]
 
@@ -91,19 +92,10 @@ def _parse(code: str, filename: str, mode: str) -> Any:
     sequence``) kept quiet: the cell shows the warnings IPython's checks and the run itself
     give, as plainly, never one more from this analysis.
 
-    Not ``catch_warnings``: changing the filters makes Python forget which warnings it showed
-    already, and IPython's "To exit: use 'exit'" would show again at every ``sys.exit()``.
     """
-    shown, warnings.showwarning = warnings.showwarning, _not_shown
-    try:
+    with settings.unshown_warnings():
         # dont_inherit: this module's own __future__ imports must not change how it parses.
         return compile(code, filename, mode, flags=_PARSE_FLAGS, dont_inherit=True)
-    finally:
-        warnings.showwarning = shown
-
-
-def _not_shown(*_args: Any, **_kwargs: Any) -> None:
-    return None
 
 
 @lru_cache(maxsize=512)

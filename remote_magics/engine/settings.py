@@ -21,12 +21,13 @@ Standard library and cloudpickle only (the libraries are used where they are imp
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import pickle
 import sys
 import time
 import warnings
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import cloudpickle
 
@@ -919,14 +920,26 @@ def take_pending() -> None:
 def _set(key: str, value: Any) -> None:
     library, name = key.split(".", 1)
     try:
-        if library == "warnings":  # catch_warnings would put the filters back as they were
-            LIBRARIES[library][2](sys.modules[library], name, value)
-            return
-        with warnings.catch_warnings():  # as set by a cell there: it warned there already
-            warnings.simplefilter("ignore")
+        with unshown_warnings():  # as set by a cell there: it warned there already
             LIBRARIES[library][2](sys.modules[library], name, value)
     except Exception:  # another version of the library: this one is left as it is
         pass
+
+
+@contextlib.contextmanager
+def unshown_warnings() -> Iterator[None]:
+    """Warnings raised within are not shown. Not ``catch_warnings``: changing the filters
+    makes Python forget which warnings it showed already, so a warning shown once per place
+    (IPython's "To exit: use 'exit'" at ``sys.exit()``) would show again after each."""
+    shown, warnings.showwarning = warnings.showwarning, _not_shown
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
+
+
+def _not_shown(*_args: Any, **_kwargs: Any) -> None:
+    return None
 
 
 def encode(values: dict[str, Any]) -> str:

@@ -2029,7 +2029,16 @@ def held_container(pid: Any) -> Any:
         return held_object(pid[1])
     if len(pid) == 4:  # a tuple or frozenset: the receiver's own if its members are too
         return _same_members(_held(pid[1]), pid[2], pid[3])
-    return _into(_held(pid[1]), pid[2])
+    old = _held(pid[1])
+    deferred = getattr(_state, "contents", None)
+    if deferred is not None and old is not pid[2] and type(old) is type(pid[2]) \
+            and type(old) in CONTAINERS:
+        # its contents go in once all is rebuilt: rebuilding a class runs its metaclass and
+        # __init_subclass__, which may add to it what the sender's contents hold already
+        # (a plugin registry listed a class made remotely twice: hunt 17 C6)
+        deferred.append((old, pid[2]))
+        return old
+    return _into(old, pid[2])
 
 
 def _same_members(old: Any, members: list, kind: str) -> Any:
@@ -2052,9 +2061,12 @@ def updating(objects: Mapping[str, Any], sent: "SentObjects | None" = None) -> I
     """Within this block, an object sent within :func:`returning` under a name of ``objects``
     is rebuilt into ``objects[name]`` (its state replaced) when that is of the same class;
     one inside what ``sent`` pickled, into that object."""
+    contents: list = []
     with _in_state("updating", objects), _in_state("sent", sent), \
-            _in_state("shared_blocks", None):
+            _in_state("shared_blocks", None), _in_state("contents", contents):
         yield
+        for old, new in contents:  # (see held_container)
+            _into(old, new)
 
 
 def _shared_block(array: Any) -> bool:
