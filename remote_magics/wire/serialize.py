@@ -3008,8 +3008,10 @@ def _as_inner(obj: Any, inner: InnerIndex) -> Any:
         # a deque, a random generator, a Counter, an object with a reduction of its own:
         # a new one here, and the receiver's made equal to it (hunt 17 C7: `sim.rng.random()`
         # there left `sim.rng` and the notebook's `rng` two generators in one state)
+        # a Counter subclass's own attributes too (collections' reduction leaves them out)
+        own = _of_a_python_subclass(obj) if type(obj).__flags__ & HEAPTYPE else NotImplemented
         try:
-            own = obj.__reduce_ex__(PROTOCOL)
+            own = obj.__reduce_ex__(PROTOCOL) if own is NotImplemented else own
         except Exception:  # it fails as it would have
             return NotImplemented
         if isinstance(own, tuple) and own and own[0] is copyreg.__newobj__:
