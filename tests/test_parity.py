@@ -1308,3 +1308,33 @@ def test_a_class_made_remotely_is_registered_once_by_a_notebook_metaclass_or_bas
                      "# plain\nprint(Meta.made, Plugin.subclasses)"],
                     ways=("plain", "all", "small", "none"))
     assert traces["plain"].cells[2].stdout == "['M1'] ['B']\n"
+
+
+def test_a_dict_whose_attributes_are_its_items_stays_so(parity):
+    """The "AttrDict" of configs (``self.__dict__ = self``): pickle gave it a ``__dict__`` of its
+    own, so a remote ``cfg.lr = 0.1`` did not change ``cfg['lr']`` (hunt 17 C16)."""
+    traces = parity(["# plain\nclass AttrDict(dict):\n    def __init__(self, *a, **k):\n"
+                     "        super().__init__(*a, **k)\n        self.__dict__ = self\n"
+                     "cfg = AttrDict(lr=0.01)",
+                     "cfg.lr = 0.1\ncfg['epochs'] = 3\nprint(cfg.lr, cfg['lr'])",
+                     "# plain\nprint(cfg.lr, cfg['lr'], cfg.epochs, cfg.__dict__ is cfg)",
+                     "c2 = AttrDict(a=1)\nc2.b = 2",
+                     "# plain\nc2.z = 9\nprint(c2.__dict__ is c2, c2['b'], c2['z'])"],
+                    ways=("plain", "all", "small"))  # (under none c2 is a proxy: its own dict)
+    assert traces["plain"].cells[1].stdout == "0.1 0.1\n"
+    assert traces["plain"].cells[4].stdout == "True 2 9\n"
+
+
+def test_an_unevaluated_sympy_expression_stays_unevaluated(parity):
+    """SymPy's pickle builds an expression anew, evaluated: ``Add(x, 0, evaluate=False)``,
+    ``Eq(x, x, evaluate=False)`` and what ``with evaluate(False):`` built came back ``x`` and
+    ``True``, and ``q.lhs`` then raised (hunt 17 C14; SymPy tutorials show steps so)."""
+    traces = parity(["import sympy as sp\nx = sp.Symbol('x', positive=True)\n"
+                     "a = sp.Add(x, 0, evaluate=False)\nq = sp.Eq(x, x, evaluate=False)\n"
+                     "with sp.evaluate(False):\n    h = x + x\nm = sp.Mul(2, 3, evaluate=False)",
+                     "print(sp.srepr(a), q.lhs, sp.srepr(h), sp.srepr(m))",
+                     "e = (x + 1)**2\nprint(sp.expand(e), a.doit(), q.doit())"])
+    assert traces["plain"].cells[1].stdout == (
+        "Add(Symbol('x', positive=True), Integer(0)) x Add(Symbol('x', positive=True), "
+        "Symbol('x', positive=True)) Mul(Integer(2), Integer(3))\n")
+

@@ -63,7 +63,10 @@ def test_a_big_frame_by_chunks_arrives_whole_with_its_pages_faulted_in_ahead(col
     assert not _prefault_threads()
 
 
-def test_an_abandoned_transfer_stops_faulting_in_its_frames(cold):
+def test_an_abandoned_transfer_stops_faulting_in_its_frames(cold, monkeypatch):
+    # ahead by less than the frame, so the thread waits for bytes that never come (on huge
+    # pages it faults a frame within AHEAD in, whole, before the first check could see it)
+    monkeypatch.setattr(streaming.Prefault, "AHEAD", streaming.Prefault.STEP)
     out, chunks = _chunks([b"head", os.urandom(2 * streaming.Prefault.MIN)])
     incoming = streaming.Incoming(KEY)
     for content, piece in chunks[:3]:

@@ -285,6 +285,10 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if type(obj) is _MATCH:
             return _as_match(obj)
+        if _unevaluated_class(type(obj)):
+            reduced = _as_unevaluated(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if type(obj).__name__ == "ufunc":
             reduced = _as_python_ufunc(obj)
             if reduced is not NotImplemented:
@@ -301,7 +305,7 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         inner = getattr(_state, "inner", None)
         if inner is not None and not cached:
-            reduced = _as_inner(obj, inner)  # inside what was sent (`node = tree.kids[0]`)
+            reduced = _as_inner(obj, inner, self.__dict__.setdefault("in_place", set()))  # inside what was sent (`node = tree.kids[0]`)
             if reduced is not NotImplemented:
                 return reduced
         if cached:
@@ -322,6 +326,9 @@ class Pickler(cloudpickle.CloudPickler):
             if reduced is not NotImplemented:
                 return reduced
         reduced = _with_numpys_flags(obj)
+        if reduced is not NotImplemented:
+            return reduced
+        reduced = _as_self_attributed(obj)
         if reduced is not NotImplemented:
             return reduced
         if type(obj).__flags__ & HEAPTYPE and type(obj) in copyreg.dispatch_table:
@@ -397,6 +404,25 @@ def _with_its_registration(obj: Any) -> Any:
     if not isinstance(reduced, tuple) or len(reduced) < 2:
         return NotImplemented
     return (registered_object, (kind, reducer, reduced[0], reduced[1]), *reduced[2:])
+
+
+def _as_self_attributed(obj: Any) -> Any:
+    """A dict of a Python class whose attributes are its items (``self.__dict__ = self``) as
+    one again (:func:`self_attributed`); NotImplemented for any other object."""
+    if not (type(obj).__flags__ & HEAPTYPE and isinstance(obj, dict)
+            and getattr(obj, "__dict__", None) is obj):
+        return NotImplemented
+    return self_attributed, (type(obj),), None, None, iter(obj.items())
+
+
+def self_attributed(kind: type) -> Any:
+    """Called by the unpickler: an empty dict of class ``kind`` whose attributes are its items
+    (the "AttrDict" of many notebooks' configs, ``self.__dict__ = self``: ``cfg.lr`` and
+    ``cfg['lr']`` one entry); pickle gave it a ``__dict__`` of its own, and a change through
+    one no longer showed through the other (hunt 17 C16). Its items come next."""
+    obj = kind.__new__(kind)
+    obj.__dict__ = obj
+    return obj
 
 
 def registered_object(kind: type, reducer: Callable, rebuild: Callable, args: tuple) -> Any:
@@ -531,6 +557,54 @@ def _as_ordered_iterator(iterator: Any) -> Any:
                     for a, b in zip(rest, left)):
                 return dict_iterator_of, (mapping, kind, taken, backwards)
     return NotImplemented
+
+
+#: Per class: whether its objects are SymPy expressions rebuilt unevaluated (see below).
+_unevaluated: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
+
+
+def _unevaluated_class(kind: type) -> bool:
+    """Whether ``kind`` is a SymPy class whose construction evaluates unless told not to: sums,
+    products, powers, relations, applied functions (:func:`_as_unevaluated`)."""
+    found = _unevaluated.get(kind)
+    if found is None:
+        module = getattr(kind, "__module__", None)
+        bases = ()
+        if isinstance(module, str) and module.partition(".")[0] == "sympy":
+            parts = [("sympy.core.operations", "AssocOp"), ("sympy.core.relational",
+                     "Relational"), ("sympy.core.power", "Pow"), ("sympy.core.function",
+                                                                  "Application")]
+            bases = tuple(base for base in (getattr(sys.modules.get(name), attribute, None)
+                                            for name, attribute in parts)
+                          if isinstance(base, type))
+        found = bool(bases) and issubclass(kind, bases)
+        try:
+            _unevaluated[kind] = found
+        except TypeError:  # a class that takes no weak reference: asked each time
+            pass
+    return found
+
+
+def _as_unevaluated(expr: Any) -> Any:
+    """A SymPy expression as its class made of its arguments again, unevaluated: SymPy's own
+    pickle makes it anew evaluated, so ``Add(x, 0, evaluate=False)``, ``Eq(x, x,
+    evaluate=False)`` or what ``with evaluate(False):`` built came back ``x`` and ``true``
+    (hunt 17 C14). Its arguments are those of the expression as it is (already canonical where
+    it was evaluated), so the rebuilt one is the same expression either way."""
+    try:
+        reduced = expr.__reduce_ex__(PROTOCOL)
+    except Exception:
+        return NotImplemented
+    if not (isinstance(reduced, tuple) and len(reduced) >= 2 and reduced[0] is copyreg.__newobj__
+            and (len(reduced) == 2 or reduced[2] is None) and reduced[1]
+            and reduced[1][0] is type(expr)):
+        return NotImplemented
+    return unevaluated, (reduced[1][0], reduced[1][1:])
+
+
+def unevaluated(kind: type, args: tuple) -> Any:
+    """Called by the unpickler: the SymPy expression ``kind(*args)``, unevaluated."""
+    return kind(*args, evaluate=False)
 
 
 def _as_memoryview(view: memoryview) -> Any:
@@ -2978,11 +3052,13 @@ def _refuse_writable_map(obj: Any) -> None:
         "mode='r+', ...)), or pass its path")
 
 
-def _as_inner(obj: Any, inner: InnerIndex) -> Any:
+def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
     """The reduction of an object that was sent inside a value, and goes back (within
     :func:`returning`), as the receiver's own: an object of a Python class with its state, a
     numpy array with its values, a pandas Index with its names; NotImplemented for any other,
-    or one that was not sent."""
+    or one that was not sent. ``in_place``: the objects this stream sends so already (met
+    again inside their own reduction, a tree's child that names its parent, they go as they
+    are: it ends)."""
     numpy = sys.modules.get("numpy")
     if numpy is not None and type(obj) is numpy.ndarray:  # the type first: a proxy's
         found = _sent_call(obj, inner)  # attributes are remote calls
@@ -3004,12 +3080,14 @@ def _as_inner(obj: Any, inner: InnerIndex) -> Any:
         return NotImplemented
     reduced = _as_existing(obj, key) if restate else NotImplemented
     if reduced is NotImplemented and updatable(obj) and type(obj) not in CONTAINERS \
-            and not callable(obj):
+            and not callable(obj) and (in_place is None or id(obj) not in in_place):
         # a deque, a random generator, a Counter, an object with a reduction of its own:
         # a new one here, and the receiver's made equal to it (hunt 17 C7: `sim.rng.random()`
         # there left `sim.rng` and the notebook's `rng` two generators in one state)
         # a Counter subclass's own attributes too (collections' reduction leaves them out)
-        own = _of_a_python_subclass(obj) if type(obj).__flags__ & HEAPTYPE else NotImplemented
+        own = _as_self_attributed(obj)
+        if own is NotImplemented and type(obj).__flags__ & HEAPTYPE:
+            own = _of_a_python_subclass(obj)
         try:
             own = obj.__reduce_ex__(PROTOCOL) if own is NotImplemented else own
         except Exception:  # it fails as it would have
@@ -3018,6 +3096,8 @@ def _as_inner(obj: Any, inner: InnerIndex) -> Any:
             own = (new_object, *own[1:])  # pickle checks that one's class against ours
         if isinstance(own, tuple) and own and own[0] is not copyreg.__newobj_ex__:
             reduced = inner_in_place, (key, _Reduced(own))  # (a tuple: not a global's name)
+            if in_place is not None:
+                in_place.add(id(obj))
     return reduced
 
 
