@@ -17,8 +17,9 @@ given), asserts that each way's :class:`Trace` equals the plain one, and returns
 
 - ``plain``: the session's ``InteractiveShell``, names cleared first (and restored after);
 - ``all`` / ``small`` / ``none``: the same shell, every cell as ``%%remote --download=...``
-  on the session's engine (but a cell that starts with ``# plain``, which runs plainly there); the notebook's names are the shell's (a proxy compared by the value
-  it stands for: keeping a big value remote is what ``small`` asks);
+  on the session's engine (but a cell that starts with ``# plain``, which runs plainly
+  there); the notebook's names are the shell's (a proxy compared by the value it stands
+  for: keeping a big value remote is what ``small`` asks);
 - ``kernel``: a kernel under the remote kernelspec, driven with jupyter_client; the notebook's
   names are the engine's, brought here in one pickle (so sharing between them shows).
 

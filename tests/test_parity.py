@@ -1220,7 +1220,8 @@ def test_a_masked_array_matrix_or_record_array_over_an_array_writes_into_it(pari
     traces = parity(["import numpy as np\nx = np.arange(5.0)\n"
                      "m = np.ma.masked_array(x, mask=[0, 1, 0, 0, 0])\ny = np.arange(5.0)\n"
                      "M = np.asmatrix(y.reshape(1, 5))\n"
-                     "s = np.zeros(3, dtype=[('a', float), ('b', int)])\nrec = s.view(np.recarray)\n"
+                     "s = np.zeros(3, dtype=[('a', float), ('b', int)])\n"
+                     "rec = s.view(np.recarray)\n"
                      "class InfoArray(np.ndarray):\n    pass\n"
                      "info = x[1:].view(InfoArray)\ninfo.note = 'made here'",
                      "m[0] = 100\nM[0, 1] = 200\nrec.a[0] = 7.5\ninfo.note = 'changed'",
@@ -1229,8 +1230,9 @@ def test_a_masked_array_matrix_or_record_array_over_an_array_writes_into_it(pari
                      "m[2] = -1\nprint(x[2], info[1], m, m.mask.tolist())",
                      "x[3] = 33\nprint(m[3], info[2], type(info).__name__)"],
                     ways=("plain", "all", "small", "none"))
-    assert traces["plain"].cells[2].stdout == ("[100.   1.   2.   3.   4.] [  0. 200.   2.   3.   4.] "
-                                               "[7.5 0.  0. ] 100.0 True True changed\n")
+    assert traces["plain"].cells[2].stdout == (
+        "[100.   1.   2.   3.   4.] [  0. 200.   2.   3.   4.] [7.5 0.  0. ] 100.0 True True "
+        "changed\n")
     assert traces["plain"].cells[4].stdout == "33.0 33.0 InfoArray\n"
 
 
@@ -1338,3 +1340,15 @@ def test_an_unevaluated_sympy_expression_stays_unevaluated(parity):
         "Add(Symbol('x', positive=True), Integer(0)) x Add(Symbol('x', positive=True), "
         "Symbol('x', positive=True)) Mul(Integer(2), Integer(3))\n")
 
+
+
+def test_a_submodule_a_plain_cell_imported_is_there_for_a_remote_cell(parity):
+    """``import xml.dom.minidom`` in a plain cell, then ``xml.dom.minidom.parseString(...)`` in
+    a remote one: the engine imported ``xml`` alone, so it raised AttributeError (hunt 17 C18,
+    the cookbook's ``statsmodels.datasets.heart``)."""
+    traces = parity(["# plain\nimport xml.dom.minidom\nimport email.mime.text",
+                     "doc = xml.dom.minidom.parseString('<a><b/></a>')\n"
+                     "print(doc.documentElement.tagName, "
+                     "email.mime.text.MIMEText('hi').get_payload())"],
+                    ways=("plain", "all", "small", "none"))
+    assert traces["plain"].cells[1].stdout == "a hi\n"

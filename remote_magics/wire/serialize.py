@@ -261,7 +261,7 @@ class Pickler(cloudpickle.CloudPickler):
                         *reduced[2:5], set_cell_function_state)
             return _as_module_member(obj, _with_fresh_resources(_with_slots(obj, reduced)))
         if isinstance(obj, ModuleType) and _by_reference(obj):
-            return quiet_import, (obj.__name__,)
+            return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
                 and obj.__name__ != "__main__" and (where := module_file(obj)) is not None:
             state = dict(vars(obj))  # your module, by value: see sender_module
@@ -305,7 +305,8 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         inner = getattr(_state, "inner", None)
         if inner is not None and not cached:
-            reduced = _as_inner(obj, inner, self.__dict__.setdefault("in_place", set()))  # inside what was sent (`node = tree.kids[0]`)
+            # inside what was sent (`node = tree.kids[0]`)
+            reduced = _as_inner(obj, inner, self.__dict__.setdefault("in_place", set()))
             if reduced is not NotImplemented:
                 return reduced
         if cached:
@@ -445,16 +446,55 @@ def by_name(obj: Any) -> bool:
         and "." not in name and getattr(module, name, None) is obj and _by_reference(module)
 
 
-def quiet_import(name: str) -> ModuleType:
+def quiet_import(name: str, descendants: Sequence[str] = ()) -> ModuleType:
     """The module ``name``, imported here if it is not yet (what cloudpickle's ``subimport``
     does), printing nothing: a module that prints when imported (``import this``) printed where
-    the cell imported it, and a plain cell prints it once."""
+    the cell imported it, and a plain cell prints it once. So are ``descendants`` (the sender's
+    ``statsmodels.datasets`` after ``import statsmodels.datasets``: the cell reaches them as
+    attributes, hunt 17 C18), each as far as it imports here."""
     module = sys.modules.get(name)
     if module is None:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             __import__(name)
         module = sys.modules[name]
+    missing = [f"{name}.{part}" for part in descendants if f"{name}.{part}" not in sys.modules]
+    if missing:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            for full in missing:
+                try:
+                    importlib.import_module(full)
+                except Exception:  # not here: the cell fails reaching it, as it would
+                    continue
     return module
+
+
+#: Per package: the number of modules the process had when its descendants were last found,
+#: and those descendants (:func:`_imported_descendants`).
+_descendants: dict[str, tuple[int, tuple[str, ...]]] = {}
+
+
+def _imported_descendants(module: ModuleType) -> tuple[str, ...]:
+    """The submodules of ``module`` imported here that code reaches as its attributes
+    (``statsmodels.datasets``, ``xml.dom.minidom``), by their names under it; none private.
+    Found again only once the process imported more modules."""
+    name, count = module.__name__, len(sys.modules)
+    found = _descendants.get(name)
+    if found is not None and found[0] == count:
+        return found[1]
+    prefix, names = name + ".", []
+    for key, sub in list(sys.modules.items()):
+        if not key.startswith(prefix):
+            continue
+        parts = key[len(prefix):].split(".")
+        if any(part.startswith("_") for part in parts):
+            continue
+        reached: Any = module
+        for part in parts:
+            reached = getattr(reached, part, None) if isinstance(reached, ModuleType) else None
+        if reached is sub:
+            names.append(key[len(prefix):])
+    found = _descendants[name] = (count, tuple(sorted(names, key=lambda n: n.count("."))))
+    return found[1]
 
 
 def _shell_accessor(obj: Any) -> bool:
