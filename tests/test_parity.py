@@ -1243,11 +1243,16 @@ def test_a_library_object_held_by_a_notebook_object_stays_one_object(parity):
     traces = parity(["# plain\nimport numpy as np, collections\nclass Sim:\n"
                      "    def __init__(self, rng, log):\n        self.rng, self.log = rng, log\n"
                      "rng = np.random.default_rng(3)\nlog = collections.deque([1], maxlen=10)\n"
-                     "tally = collections.Counter('ab')\nsim = Sim(rng, log)\nsim.tally = tally",
-                     "x = sim.rng.random()\nsim.log.append(2)\nsim.tally['c'] += 1",
+                     "tally = collections.Counter('ab')\nsim = Sim(rng, log)\nsim.tally = tally\n"
+                     "import types\nclass Red:\n    def __init__(self, v=0):\n        self.v = v\n"
+                     "    def __reduce__(self):\n        return (Red, (self.v,))\n"
+                     "ns, red = types.SimpleNamespace(n=0), Red()\nsim.more = [ns, red]",
+                     "x = sim.rng.random()\nsim.log.append(2)\nsim.tally['c'] += 1\n"
+                     "sim.more[0].n += 1\nsim.more[1].v = 5",
                      "# plain\nprint(round(rng.random(), 6), round(sim.rng.random(), 6), sim.log, "
-                     "tally['c'])"],
-                    shared=[("sim.rng", "rng"), ("sim.log", "log"), ("sim.tally", "tally")])
+                     "tally['c'], ns.n, red.v)"],
+                    shared=[("sim.rng", "rng"), ("sim.log", "log"), ("sim.tally", "tally"),
+                            ("sim.more[0]", "ns"), ("sim.more[1]", "red")])
     first, second = traces["plain"].cells[2].stdout.split()[:2]
     assert first != second
 

@@ -118,12 +118,14 @@ def left_out(obj: Any) -> dict:
 def updatable(obj: Any) -> bool:
     """Whether ``obj`` is of a library's kind that :func:`update_in_place` may make equal to
     another: a deque, an ``array.array``, a random generator, a counter, a string buffer, a
-    subclass of list, dict or set (``Counter``, ``OrderedDict``, ``defaultdict``). Not a numpy
-    array (its memory goes its own way, as a view where it was one), nor an object of a Python
-    class otherwise (a library's internals, as pandas' block manager, are rebuilt their way)."""
+    subclass of list, dict or set (``Counter``, ``OrderedDict``, ``defaultdict``), a
+    ``SimpleNamespace``, an object of a notebook class (one with a reduction of its own). Not a
+    numpy array (its memory goes its own way, as a view where it was one), nor an object of a
+    library's Python class (its internals, as pandas' block manager, are rebuilt their way)."""
     kind = type(obj)
     return isinstance(obj, (collections.deque, array.array, random.Random)) \
-        or kind in (itertools.count, io.StringIO, io.BytesIO) \
+        or kind in (itertools.count, io.StringIO, io.BytesIO, types.SimpleNamespace) \
+        or (kind.__module__ == "__main__" and _plain_object(obj)) \
         or (isinstance(obj, (list, dict, set)) and kind.__module__.partition(".")[0]
             not in ("pandas", "numpy")) \
         or _random_generator(obj) or _legacy_random_state(obj)

@@ -410,8 +410,10 @@ def _with_its_registration(obj: Any) -> Any:
 def _as_self_attributed(obj: Any) -> Any:
     """A dict of a Python class whose attributes are its items (``self.__dict__ = self``) as
     one again (:func:`self_attributed`); NotImplemented for any other object."""
-    if not (type(obj).__flags__ & HEAPTYPE and isinstance(obj, dict)
-            and getattr(obj, "__dict__", None) is obj):
+    kind = type(obj)
+    if not (kind.__flags__ & HEAPTYPE and isinstance(obj, dict)
+            and kind.__reduce_ex__ is object.__reduce_ex__  # not one that pickles itself
+            and kind.__reduce__ is object.__reduce__ and getattr(obj, "__dict__", None) is obj):
         return NotImplemented
     return self_attributed, (type(obj),), None, None, iter(obj.items())
 
@@ -3126,9 +3128,11 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         # there left `sim.rng` and the notebook's `rng` two generators in one state)
         # a Counter subclass's own attributes too (collections' reduction leaves them out)
         own = _as_self_attributed(obj)
-        if own is NotImplemented and type(obj).__flags__ & HEAPTYPE:
-            own = _of_a_python_subclass(obj)
-        try:
+        try:  # its reducer in copyreg, if registered, as pickle would
+            if own is NotImplemented and type(obj) in copyreg.dispatch_table:
+                own = copyreg.dispatch_table[type(obj)](obj)
+            if own is NotImplemented and type(obj).__flags__ & HEAPTYPE:
+                own = _of_a_python_subclass(obj)
             own = obj.__reduce_ex__(PROTOCOL) if own is NotImplemented else own
         except Exception:  # it fails as it would have
             return NotImplemented
