@@ -1357,3 +1357,16 @@ def test_a_submodule_a_plain_cell_imported_is_there_for_a_remote_cell(parity):
                      "email.mime.text.MIMEText('hi').get_payload())"],
                     ways=("plain", "all", "small", "none"))
     assert traces["plain"].cells[1].stdout == "a hi\n"
+
+
+def test_a_librarys_own_instance_inside_a_value_stays_the_librarys(parity):
+    """A library's module-level instance inside a value a remote cell made (scipy's ``norm``,
+    ``dataclasses.MISSING``, ``decimal.DefaultContext``) came back a copy: ``is`` tests and
+    dicts keyed by it missed (hunt 17 C13)."""
+    traces = parity(["import dataclasses, decimal\n"
+                     "picked = [dataclasses.MISSING, decimal.DefaultContext, 3]",
+                     "# plain\nimport dataclasses, decimal\n"
+                     "print(picked[0] is dataclasses.MISSING, picked[1] is decimal.DefaultContext,"
+                     " {dataclasses.MISSING: 'unset'}.get(picked[0], 'MISS'))"],
+                    ways=("plain", "all", "small"))  # (none: a part read through a proxy)
+    assert traces["plain"].cells[1].stdout == "True True unset\n"

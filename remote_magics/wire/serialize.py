@@ -231,6 +231,12 @@ class Pickler(cloudpickle.CloudPickler):
         where = singletons.get(id(obj))
         if where is not None and where[2] is obj:  # `from random import randint`'s generator
             return module_attribute, where[:2]
+        held = _module_held.get(type(obj))
+        if held is None:
+            held = _held_by_its_module(type(obj))
+        where = held.get(id(obj)) if held else None
+        if where is not None and where[2] is obj:  # scipy's `norm`, `dataclasses.MISSING`
+            return module_attribute, where[:2]
         files = getattr(_state, "by_file", None)
         if files is not None and isinstance(obj, (type, types.FunctionType, ModuleType)):
             reduced = _as_by_file(obj, files)
@@ -511,6 +517,27 @@ def _shell_accessor(obj: Any) -> bool:
 #: Objects a process has one of, which code reaches inside other values (a bound method's
 #: object, a frozen distribution's ``random_state``): the receiver's own, as in one process.
 SINGLETONS = (("random", "_inst"), ("numpy.random.mtrand", "_rand"))
+
+
+#: Per class: the instances of it that the installed module defining it holds under a public
+#: name, id → (module, name, object) (:func:`_held_by_its_module`).
+_module_held: dict[type, dict[int, tuple[str, str, Any]]] = {}
+
+
+def _held_by_its_module(kind: type) -> dict[int, tuple[str, str, Any]]:
+    """The objects of class ``kind`` that the installed module defining it holds under a
+    public name: such an object is that library's own (scipy's ``norm``, ``dataclasses.MISSING``,
+    ``decimal.DefaultContext``), and code tests it by identity (``x is MISSING``,
+    ``{norm: ...}[dist]``), so it goes by its name, as the class does; a copy missed every such
+    test (hunt 17 C13). Found once per class."""
+    found: dict[int, tuple[str, str, Any]] = {}
+    module = sys.modules.get(getattr(kind, "__module__", None) or "")
+    if module is not None and module.__name__ != "builtins" and by_name(kind):
+        found = {id(value): (module.__name__, name, value)
+                 for name, value in list(vars(module).items())
+                 if type(value) is kind and not name.startswith("_")}
+    _module_held[kind] = found
+    return found
 
 
 def _singletons() -> dict[int, tuple[str, str, Any]]:
