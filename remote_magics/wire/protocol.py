@@ -389,7 +389,6 @@ PERSIST_REQUEST = "remote_persist_request"
 PERSIST_REPLY = "remote_persist_reply"
 SHUTDOWN_REQUEST = "remote_shutdown_request"
 STATUS_REQUEST = "remote_status_request"
-STATUS_REPLY = "remote_status_reply"
 
 #: Our requests on the shell channel (their frames may be streamed).
 REQUEST_TYPES = (RUN_REQUEST, FETCH_REQUEST, RELEASE_REQUEST, INFO_REQUEST, OP_REQUEST,

@@ -519,8 +519,9 @@ def _shell_accessor(obj: Any) -> bool:
 SINGLETONS = (("random", "_inst"), ("numpy.random.mtrand", "_rand"))
 
 
-#: Per class: the instances of it that the installed module defining it holds under a public
-#: name, id → (module, name, object) (:func:`_held_by_its_module`).
+#: Per class of a module (not a cell's: a notebook that redefines one would keep every old one
+#: alive): the instances of it that the module defining
+#: it holds under a public name, id → (module, name, object) (:func:`_held_by_its_module`).
 _module_held: dict[type, dict[int, tuple[str, str, Any]]] = {}
 
 
@@ -530,12 +531,12 @@ def _held_by_its_module(kind: type) -> dict[int, tuple[str, str, Any]]:
     ``decimal.DefaultContext``), and code tests it by identity (``x is MISSING``,
     ``{norm: ...}[dist]``), so it goes by its name, as the class does; a copy missed every such
     test (hunt 17 C13). Found once per class."""
-    found: dict[int, tuple[str, str, Any]] = {}
     module = sys.modules.get(getattr(kind, "__module__", None) or "")
-    if module is not None and module.__name__ != "builtins" and by_name(kind):
-        found = {id(value): (module.__name__, name, value)
-                 for name, value in list(vars(module).items())
-                 if type(value) is kind and not name.startswith("_")}
+    if module is None or module.__name__ == "__main__":
+        return {}
+    found = {} if module.__name__ == "builtins" or not by_name(kind) else {
+        id(value): (module.__name__, name, value) for name, value in list(vars(module).items())
+        if type(value) is kind and not name.startswith("_")}
     _module_held[kind] = found
     return found
 
@@ -634,18 +635,18 @@ _unevaluated: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionar
 
 def _unevaluated_class(kind: type) -> bool:
     """Whether ``kind`` is a SymPy class whose construction evaluates unless told not to: sums,
-    products, powers, relations, applied functions (:func:`_as_unevaluated`)."""
+    products, powers, relations, applied functions (:func:`_as_unevaluated`). Asked of every
+    object pickled: a string test first, the cache of SymPy's classes only after it."""
+    module = getattr(kind, "__module__", None)
+    if not (isinstance(module, str) and module.partition(".")[0] == "sympy"):
+        return False
     found = _unevaluated.get(kind)
     if found is None:
-        module = getattr(kind, "__module__", None)
-        bases = ()
-        if isinstance(module, str) and module.partition(".")[0] == "sympy":
-            parts = [("sympy.core.operations", "AssocOp"), ("sympy.core.relational",
-                     "Relational"), ("sympy.core.power", "Pow"), ("sympy.core.function",
-                                                                  "Application")]
-            bases = tuple(base for base in (getattr(sys.modules.get(name), attribute, None)
-                                            for name, attribute in parts)
-                          if isinstance(base, type))
+        parts = [("sympy.core.operations", "AssocOp"), ("sympy.core.relational", "Relational"),
+                 ("sympy.core.power", "Pow"), ("sympy.core.function", "Application")]
+        bases = tuple(base for base in (getattr(sys.modules.get(name), attribute, None)
+                                        for name, attribute in parts)
+                      if isinstance(base, type))
         found = bool(bases) and issubclass(kind, bases)
         try:
             _unevaluated[kind] = found
@@ -3141,14 +3142,14 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         found = _sent_call(obj, inner)
         return NotImplemented if found is None \
             else (held_index, (found[0], list(obj.names), *found[1:]))
-    restate = restatable(obj)
-    if not restate and not updatable(obj):
+    restate, update = restatable(obj), updatable(obj)
+    if not restate and not update:
         return NotImplemented
     key = inner.key(obj)
     if key is None:
         return NotImplemented
     reduced = _as_existing(obj, key) if restate else NotImplemented
-    if reduced is NotImplemented and updatable(obj) and type(obj) not in CONTAINERS \
+    if reduced is NotImplemented and update and type(obj) not in CONTAINERS \
             and not callable(obj) and (in_place is None or id(obj) not in in_place):
         # a deque, a random generator, a Counter, an object with a reduction of its own:
         # a new one here, and the receiver's made equal to it (hunt 17 C7: `sim.rng.random()`
