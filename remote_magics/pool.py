@@ -448,7 +448,7 @@ def _failed_index(err: BaseException, start: int) -> int:
 
 
 def _progress(total: int) -> Any:
-    return display.tqdm_class()(total=total, desc="remote_map", unit="item", leave=False)
+    return display.progress_bar(total, "remote_map", unit="item", leave=False)
 
 
 # --- making pools ----------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Progress bars for transfers over 50 MB; --quiet hides them; small transfers never show one."""
 from __future__ import annotations
 
+import nbformat
 import numpy as np
+from nbclient import NotebookClient
 
 from remote_magics.cells import display
 from remote_magics.wire import protocol
+from tests.conftest import plain
 
 
 def _transfer(direction: str, nbytes: int) -> dict:
@@ -47,3 +50,26 @@ def test_big_cell_transfers_and_fetch_show_progress_and_quiet_hides_it(shell, ru
     assert "download" not in capfd.readouterr().err
     for name in ("payload", "back", "remote_big"):
         shell.user_ns.pop(name, None)
+
+
+def test_a_saved_notebook_keeps_where_each_widget_bar_ended_not_its_start(tmp_path):
+    """nbclient, like nbconvert, has no widget manager: it saves the text a widget had when it
+    was shown. A bar is shown at 0%; it is shown again when it ends, so the saved notebook says
+    100% (before, every big transfer left a bar stuck at 0% in the saved output)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in (
+        "%load_ext remote_magics\n%remote_connect",
+        "import numpy as np\nup = np.ones(7_000_000)",  # 56 MB each way: over PROGRESS_BYTES
+        "%%remote --download=all\nback = up * 2",
+        "float(back[-1])",
+        "%remote_disconnect",
+    )]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", allow_errors=False,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute()
+    bars = [output for output in nb.cells[2].outputs
+            if "application/vnd.jupyter.widget-view+json" in output.get("data", {})]
+    texts = [plain(output.data["text/plain"]) for output in bars]
+    assert [text.split(":")[0] for text in texts] == ["upload", "download"], texts
+    assert all("100%" in text and "56.0M/56.0M" in text for text in texts), texts
+    assert nb.cells[3].outputs[0].data["text/plain"] == "2.0"

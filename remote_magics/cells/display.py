@@ -140,7 +140,8 @@ def note(text: str) -> None:
 
 
 def tqdm_class() -> type:
-    """tqdm's widget bar inside a Jupyter kernel (ipywidgets installed), its text bar elsewhere.
+    """tqdm's widget bar inside a Jupyter kernel (ipywidgets installed; :func:`_widget_bar`),
+    its text bar elsewhere.
 
     Decided from the running shell, not from ``tqdm.auto``'s look at IPython's configuration,
     which a terminal IPython can carry too.
@@ -151,16 +152,50 @@ def tqdm_class() -> type:
     if shell is not None and getattr(shell, "kernel", None) is not None:
         if importlib.util.find_spec("ipywidgets") is None:  # the widget bar needs it
             return text_bar
-        from tqdm.notebook import tqdm as widget_bar
-
-        return widget_bar
+        return _widget_bar()
     return text_bar
 
 
-def _bar(total: int, desc: str) -> Any:
-    """A bar counting bytes."""
-    return tqdm_class()(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1000,
-                        leave=True, mininterval=0.1)
+_widget_bars: list[type] = []  # the class, made once
+
+
+def _widget_bar() -> type:
+    """tqdm's widget bar, shown with a display id and shown again when it ends.
+
+    A frontend without a widget manager (nbconvert, nbclient, a notebook viewer) saves the text
+    a widget had when it was shown, which for a bar is its start: ``0%``, for ever, under a
+    transfer that finished. Shown again at its end, the saved text is where it ended (``100%``
+    and the rate), or nothing for a bar that does not stay (``leave=False``), as the widget
+    itself then shows.
+    """
+    if not _widget_bars:
+        from IPython.display import display
+        from tqdm.notebook import tqdm as widget_bar
+
+        class SavedWidgetBar(widget_bar):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs["display"] = False  # shown here instead, with an id
+                super().__init__(*args, **kwargs)
+                self.shown = None if self.disable else display(self.container, display_id=True)
+
+            def close(self) -> None:
+                shown, self.shown = getattr(self, "shown", None), None
+                super().close()
+                if shown is None:
+                    return
+                if self.leave:
+                    shown.update(self.container)
+                else:
+                    shown.update({"text/plain": ""}, raw=True)
+
+        _widget_bars.append(SavedWidgetBar)
+    return _widget_bars[0]
+
+
+def progress_bar(total: int, desc: str, unit: str = "B", leave: bool = True) -> Any:
+    """A bar counting ``total`` bytes (or items of another ``unit``), for :func:`tqdm_class`."""
+    scale = {"unit_scale": True, "unit_divisor": 1000} if unit == "B" else {}
+    return tqdm_class()(total=total, desc=desc, unit=unit, leave=leave, mininterval=0.1, **scale)
 
 
 class Watch:
@@ -196,7 +231,7 @@ class Watch:
         bar = self.streaming.get(direction)
         if bar is None:
             self.bars.append(direction)
-            bar = self.streaming[direction] = _bar(total, direction)
+            bar = self.streaming[direction] = progress_bar(total, direction)
         bar.update(max(min(done, total) - bar.n, 0))
         if done >= total:
             bar.close()
@@ -218,7 +253,7 @@ class Watch:
             return
         direction = content.get("direction", "download")
         self.bars.append(direction)
-        bar = _bar(nbytes, direction)
+        bar = progress_bar(nbytes, direction)
         if direction == "upload":  # it has arrived: from the moment the run began until now
             bar.start_t = self.started
             bar.update(nbytes)
