@@ -378,6 +378,28 @@ def test_engine_updates_a_changed_value_in_place_where_its_type_allows():
     assert not update_in_place((1,), (2,))
 
 
+def test_a_read_only_view_of_writable_memory_takes_the_values_through_that_memory():
+    """``np.asarray(df['a'])`` under pandas' copy-on-write is a read-only view of the frame's
+    writable block (hunt 16 C2b); an array read-only through and through is never written."""
+    import numpy as np
+
+    block = np.zeros(4)
+    view = block[1:3]
+    view.flags.writeable = False
+    assert update_in_place(view, np.array([5.0, 6.0]))
+    assert block.tolist() == [0.0, 5.0, 6.0, 0.0] and not view.flags.writeable
+    owned = np.zeros(2)
+    owned.flags.writeable = False  # its own memory, protected by the notebook: bound anew
+    assert not update_in_place(owned, np.ones(2)) and owned.tolist() == [0.0, 0.0]
+    frozen = np.zeros(4)
+    frozen.flags.writeable = False
+    over_frozen = frozen[:2]  # a view of memory whose owner is read-only: numpy refuses
+    assert not update_in_place(over_frozen, np.ones(2)) and frozen.tolist() == [0.0] * 4
+    spread = np.broadcast_to(np.zeros(3), (2, 3))  # one row in memory: never written
+    assert not update_in_place(spread, np.ones((2, 3)))
+    assert update_in_place(spread, np.zeros((2, 3)))  # equal already: nothing to do
+
+
 def test_local_value_that_cannot_travel_stays_here_and_says_so(frontend):
     reply, text = frontend.run("%%local\nimport threading\nlock = threading.Lock()")
     assert reply["status"] == "ok"

@@ -77,6 +77,17 @@ def test_numpy_views_share_memory_with_their_array_both_ways(parity):
             "flat = x2.ravel()\nflat[-1] = 7\nx2[2, 2]"])
 
 
+def test_a_read_only_view_of_a_frame_still_follows_it_after_a_remote_write(parity):
+    """Hunt 16 C2b: ``np.asarray(df['a'])`` is a read-only view of the frame's block (pandas'
+    copy-on-write); a remote cell wrote the frame, and the view came back bound anew: right
+    values, but a later plain write to the frame no longer showed in it."""
+    parity(["# plain\nimport numpy as np, pandas as pd\ndf = pd.DataFrame({'a': [1.0, 2.0, 3.0]})"
+            "\narr = np.asarray(df['a'])",
+            "df.loc[0, 'a'] = 99.0\nprint(arr[0])",
+            "# plain\nprint(np.shares_memory(arr, df['a'].to_numpy()), arr[0])\n"
+            "df.loc[0, 'a'] = 7.0\nprint(arr[0])"])
+
+
 def test_a_read_only_array_stays_read_only_both_ways(parity):
     """pandas 3 hands out read-only arrays, and a notebook may protect its data so (hunt 15
     C1): a small array copied so that it owns its memory came writeable, so a write that

@@ -47,8 +47,10 @@ def update_in_place(old: Any, new: Any) -> bool:
         elif isinstance(old, array.array):
             old[:] = new
         elif _is_array(old):
-            if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
+            if old.shape != new.shape or old.dtype != new.dtype:
                 return False
+            if not old.flags.writeable:
+                return _through_its_memory(old, new)
             old[...] = new
         elif _array_class(old) is not None:  # a masked array, a matrix, a record array: its
             # memory (which may be another array's) takes the values, and it the attributes
@@ -87,6 +89,33 @@ def update_in_place(old: Any, new: Any) -> bool:
             own.clear()
             own.update(new.__dict__)
     except Exception:  # an object that refuses: it is bound anew instead
+        return False
+    return True
+
+
+def _through_its_memory(old: Any, new: Any) -> bool:
+    """Make the read-only array ``old`` equal to ``new`` through the memory it views.
+
+    A read-only view of writable memory (``np.asarray(df['a'])`` under pandas' copy-on-write,
+    ``a.view()`` marked read-only) changes when that memory is written through a writable name
+    for it: a remote cell that wrote the frame changed the view there. Here its memory takes the
+    values too (the frame's block, when it came back first, already gave them), so the view
+    still follows the frame (hunt 16 C2b: it was bound anew, and a later plain write to the frame
+    no longer showed in it). An array read-only through and through (its own memory, a buffer
+    that refuses writes: numpy says so) and a broadcast view stay as they were: False.
+    """
+    try:
+        if bool((old == new).all()):
+            return True
+    except Exception:  # a comparison the dtype refuses: the memory is written, or not
+        pass
+    if old.base is None or any(step == 0 for step in old.strides):
+        return False
+    try:
+        writable = old.view()
+        writable.flags.writeable = True  # numpy refuses where the memory's owner is read-only
+        writable[...] = new
+    except Exception:
         return False
     return True
 
