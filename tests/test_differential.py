@@ -176,6 +176,26 @@ def test_how_results_show_set_in_one_cell_holds_in_the_cells_after_every_way(tmp
     assert_same_every_way(DISPLAY, tmp_path, ("all", "none"))
 
 
+#: SymPy's `init_printing()` sets how its objects show by setting attributes on its own class
+#: `Printable` (`_repr_png_`, the rendered formula a notebook shows), which no cell's code names:
+#: called in a plain cell, remote cells' results showed as text (hunt 17 C15, the IPython
+#: Cookbook's chapter 15), and the other way round.
+SYMPY_PRINTING = [
+    "# plain\nimport sympy\nsympy.init_printing()\nx = sympy.symbols('x')",
+    "(x + 1)**2",
+    "sympy.init_printing(use_latex=False)",
+    "# plain\n(x + 2)**2",
+    "sympy.init_printing()",
+    "# plain\nsympy.sqrt(x + 3)",
+]
+
+
+def test_sympy_init_printing_on_one_side_shows_formulas_so_on_the_other(tmp_path):
+    report = differential.compare(SYMPY_PRINTING, tmp_path, ("all",))
+    assert not report["plain_fails"] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))
+
+
 #: Random numbers drawn from the global generators of `random` and `np.random` (hunts 14 and
 #: 15: Python for Data Analysis seeds `np.random` in its first cell; ThinkBayes2, ModSimPy):
 #: one stream, as in one process, whichever side seeds and whichever draws; a normal NumPy

@@ -790,7 +790,24 @@ def watch_class_attributes(attributes: Any) -> None:
                 _class_attributes[tuple(entry)] = kind
 
 
+#: Attributes that a library's own setup function sets on a class of its own, which no cell's
+#: code names: SymPy's ``init_printing()`` sets how its objects show in a notebook
+#: (``Printable._repr_png_``, the rendered formula; ``_repr_latex_``, ``_repr_svg_``). Watched
+#: from when the module is imported (hunt 17 C15: the png printer stayed on its side).
+_SET_BY_LIBRARIES = {("sympy.printing.defaults", "Printable"):
+                     ("_repr_png_", "_repr_svg_", "_repr_latex_")}
+_set_by_libraries_seen: set[tuple[str, str]] = set()
+
+
+def _watch_set_by_libraries() -> None:
+    for (module_name, qualname), attributes in _SET_BY_LIBRARIES.items():
+        if module_name in sys.modules and (module_name, qualname) not in _set_by_libraries_seen:
+            _set_by_libraries_seen.add((module_name, qualname))
+            watch_class_attributes([(module_name, qualname, name) for name in attributes])
+
+
 def _classes_read(module: Any) -> tuple:
+    _watch_set_by_libraries()
     return tuple(vars(kind).get(attribute) for (_, _, attribute), kind
                  in _class_attributes.items())
 
