@@ -214,19 +214,22 @@ def test_your_module_holding_what_cannot_be_pickled_goes_as_its_file(
         shell, run, target, tmp_path):
     """Hunt 12 C6 (ThinkStats2's thinkplot keeps a generator once it has drawn): every remote
     cell reading the module, or a module using it, failed with "cannot pickle 'generator'".
-    Such a module goes as its file to an engine on this host; where the file changed since,
-    the error says so."""
+    Such a module goes as its file to an engine on this host, with the values of its globals
+    that hold data (hunt 18 C1: ``factor`` set plainly was the file's there); where the file
+    changed since, the error says so."""
     folder = tmp_path / "drawing_dir"
     folder.mkdir()
     (folder / "drawer.py").write_text(textwrap.dedent("""
         colors = None
+        factor = 1
 
         def start():
-            global colors
+            global colors, factor
             colors = (c for c in 'rgb')
+            factor = 3
 
         def scale(x):
-            return 3 * x
+            return factor * x
     """))
     (folder / "uses.py").write_text("import drawer\n\ndef twice(x):\n    return 2 * drawer.scale(x)\n")
     with _importable(folder, "drawer"), _importable(folder, "uses"):
@@ -235,6 +238,9 @@ def test_your_module_holding_what_cannot_be_pickled_goes_as_its_file(
             assert run("%%remote\nr = [uses.twice(1), drawer.scale(2), "
                        "drawer.__name__]").error_in_exec is None
             assert shell.user_ns["r"] == [6, 6, "drawer"]
+            assert run("drawer.factor = 4").error_in_exec is None
+            assert run("%%remote\nr2 = uses.twice(5)").error_in_exec is None  # drawer by uses
+            assert shell.user_ns["r2"] == 40
             (folder / "drawer.py").rename(folder / "moved.py")  # no file to go as
             run("%%remote\nimport sys\nsys.modules.pop('drawer', None)")
             res = run("%%remote\nr = drawer.scale(1)")
@@ -242,7 +248,7 @@ def test_your_module_holding_what_cannot_be_pickled_goes_as_its_file(
             assert "cannot pickle 'generator'" in str(res.error_in_exec)  # the first error
             assert shell.user_ns["r"] == [6, 6, "drawer"]  # nothing ran
         finally:
-            for name in ("drawer", "uses", "r"):
+            for name in ("drawer", "uses", "r", "r2"):
                 shell.user_ns.pop(name, None)
             run("%%remote\nimport sys\nsys.modules.pop('drawer', None)\n"
                 "sys.modules.pop('uses', None)")

@@ -3425,8 +3425,10 @@ def resolve_kept(token: str) -> Any:
 def by_file(modules: Iterable[ModuleType]) -> Iterator[None]:
     """Within this block, these modules (your own, which go by value otherwise) and their
     functions and classes go as their file (:func:`module_file`): the receiver imports the
-    module from that very file (:func:`member_by_file`). For a module a global of which cannot
-    be pickled; what your cells changed in it stays here."""
+    module from that very file (:func:`member_by_file`), and its globals that hold data (not
+    its functions, classes and modules) take their values here, those that can be pickled
+    (:func:`module_data`). For a module a global of which cannot be pickled: that one is as the
+    file makes it there."""
     files = {module.__name__: where for module in modules
              if (where := module_file(module)) is not None}
     before = getattr(_state, "by_file", None)
@@ -3438,16 +3440,56 @@ def by_file(modules: Iterable[ModuleType]) -> Iterator[None]:
 
 
 def _as_by_file(obj: Any, files: Mapping[str, tuple]) -> Any:
-    """``obj`` as :func:`member_by_file` (see :func:`by_file`), or NotImplemented."""
+    """``obj`` as :func:`member_by_file` (see :func:`by_file`), or NotImplemented. A member
+    goes as its module's attribute, the module once in the stream with its data."""
     if isinstance(obj, ModuleType):
         where = files.get(obj.__name__)
-        return NotImplemented if where is None else (member_by_file, (obj.__name__, None, where))
+        if where is None:
+            return NotImplemented
+        return member_by_file, (obj.__name__, None, where), module_data(obj, files), None, \
+            None, take_module_data
     module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
     where = files.get(module) if isinstance(module, str) else None
     if where is None or not isinstance(name, str) or "." in name or "<" in name \
             or getattr(sys.modules.get(module), name, None) is not obj:
         return NotImplemented
-    return member_by_file, (module, name, where)
+    return getattr, (sys.modules[module], name)
+
+
+def module_data(module: ModuleType, files: Mapping[str, tuple] = {}) -> dict[str, Any]:
+    """The globals of ``module`` that hold data, not code (functions, classes, modules, which
+    its file makes), and that can be pickled: a module that goes as its file takes them there
+    (hunt 18 C1: ``ownmod.setup(3)`` set a global the engine's import from the file lacked,
+    because another module of yours held a generator and every one went as its file). With
+    them, the modules of ``files`` it imported, which take theirs so too (a function of it
+    reads their globals)."""
+    found: dict[str, Any] = {}
+    for name, value in vars(module).items():
+        if name.startswith("__"):
+            continue
+        if isinstance(value, ModuleType):
+            if value.__name__ in files:
+                found[name] = value
+            continue
+        if isinstance(value, (type, types.FunctionType, types.BuiltinFunctionType)):
+            continue
+        try:  # out of band: a big array's bytes are not copied to ask
+            cloudpickle.dumps(value, protocol=PROTOCOL, buffer_callback=_ignore)
+        except Exception:  # it stays as the file makes it there
+            continue
+        found[name] = value
+    return found
+
+
+def _ignore(_buffer: Any) -> None:
+    return None
+
+
+def take_module_data(module: ModuleType, data: Any) -> None:
+    """Called by the unpickler: ``module`` (this side's, from the sender's file) takes the
+    sender's values of its data globals (:func:`module_data`)."""
+    if isinstance(data, dict):
+        vars(module).update(data)
 
 
 def member_by_file(module: str, name: str | None, where: Sequence) -> Any:
