@@ -196,6 +196,30 @@ def test_sympy_init_printing_on_one_side_shows_formulas_so_on_the_other(tmp_path
     assert not divergences(report), "\n".join(divergences(report))
 
 
+#: A log file and a log buffer the notebook configured get the records remote cells log, as
+#: plain cells' (hunt 18 C2: the engine's logger of that name lacked the notebook's handlers,
+#: so a remote cell's records were lost, and a child logger's warning went to the engine's
+#: last-resort handler, printed in the cell).
+LOGGING = [
+    "# plain\nimport logging, io\nbuf = io.StringIO()\nlg = logging.getLogger('probe')\n"
+    "kept = logging.StreamHandler(buf)\n"
+    "kept.setFormatter(logging.Formatter('%(name)s %(levelname)s %(message)s'))\n"
+    "lg.addHandler(kept)\nlg.setLevel(logging.INFO)\nlg.propagate = False\n"
+    "logging.basicConfig(filename='run.log', level=logging.INFO, force=True,\n"
+    "                    format='%(levelname)s:%(name)s:%(message)s')",
+    "lg.info('from %s', 'remote')\nlogging.getLogger('probe.child').warning('child')\n"
+    "logging.getLogger('other').info('to the file')\nlogging.getLogger('other').debug('not')\n"
+    "try:\n    1 / 0\nexcept ZeroDivisionError:\n    lg.exception('failed')",
+    "# plain\nlg.info('plain')\nlogging.info('root, plainly')\n"
+    "print([line for line in buf.getvalue().splitlines() if not line.startswith(' ')])\n"
+    "print(open('run.log').read())",
+]
+
+
+def test_records_remote_cells_log_reach_the_notebooks_log_file_and_buffer(tmp_path):
+    assert_same_every_way(LOGGING, tmp_path, ("all", "none", "kernel"))
+
+
 #: Random numbers drawn from the global generators of `random` and `np.random` (hunts 14 and
 #: 15: Python for Data Analysis seeds `np.random` in its first cell; ThinkBayes2, ModSimPy):
 #: one stream, as in one process, whichever side seeds and whichever draws; a normal NumPy

@@ -75,16 +75,37 @@ def test_logging_crosses_levels_and_output_handlers_and_keeps_the_others_on_thei
         changed = settings.differing(settings.snapshot(), before)
         level, propagate, disabled, handlers = changed["logging.logger.rm-settings-test"]
         assert (level, propagate, disabled) == (logging.DEBUG, False, False)
-        assert [kind for kind, *_ in handlers] == ["stream"]  # the file's stays here
+        # the file's stays here; the other side stands in for it, if it forwards records
+        assert [kind for kind, *_ in handlers] == ["forward", "stream"]
         crossed = settings.decode(settings.encode(changed))  # as the other side takes it
         logger.setLevel(logging.NOTSET)
         logger.propagate = True
-        settings.take(crossed)
+        settings.take(crossed)  # a side that forwards no records (a notebook): no stand-in
         assert logger.level == logging.DEBUG and not logger.propagate
         assert file_handler in logger.handlers and shown not in logger.handlers  # made again
         made = [h for h in logger.handlers if h is not file_handler]
         assert len(made) == 1 and made[0].stream is sys.stderr
         assert made[0].formatter._fmt == "%(levelname)s %(message)s"
+        sent: list = []
+        settings.log_forwarder = sent.append  # an engine's
+        try:
+            logger.setLevel(logging.NOTSET)
+            settings.take(crossed)
+            stand_in = [h for h in logger.handlers if isinstance(h, settings.Forwarding)]
+            assert len(stand_in) == 1 and stand_in[0].logger_name == "rm-settings-test"
+            assert "logging.logger.rm-settings-test" not in settings.differing(
+                settings.snapshot(), settings.snapshot())
+            logger.handlers.remove(shown) if shown in logger.handlers else None
+            logger.getChild("part").info("made %d", 7)  # propagates to the stand-in
+        finally:
+            settings.log_forwarder = None
+        logger.handlers[:] = [h for h in logger.handlers if not isinstance(h, settings.Forwarding)]
+        assert [item["record"]["msg"] for item in sent] == ["made 7"]
+        file_handler.flush()  # (one process plays both sides: its file has the record)
+        before_taking = (tmp_path / "log.txt").read_text()
+        settings.take_log_record(sent[0])  # in the notebook: its file handler writes it
+        file_handler.flush()
+        assert (tmp_path / "log.txt").read_text() == before_taking + "made 7\n"
         logger.setLevel(logging.NOTSET)  # back to the defaults: that crosses too
         assert settings.differing(settings.snapshot(), settings.snapshot()) == {}
         now = settings.snapshot()

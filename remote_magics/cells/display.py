@@ -22,6 +22,7 @@ from typing import Any, Callable, Iterator
 from IPython.core import page
 from IPython.display import clear_output, publish_display_data
 
+from ..engine import settings
 from ..errors import RemoteError
 from ..wire import protocol
 
@@ -67,6 +68,8 @@ def show(msg: dict) -> None:
         sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
     elif kind == protocol.PAGE and isinstance(content.get("data"), dict):  # `x?` in the cell
         page.page(content["data"], start=content.get("start") or 0)  # paged as here
+    elif kind == protocol.LOG_RECORD:  # for the notebook's own log handlers (a log file)
+        settings.take_log_record(content)
 
 
 def show_result(content: dict) -> None:

@@ -343,6 +343,7 @@ class Engine:
         jobs.install(self)
         persist.install(self)
         namespace.install(self)
+        settings.log_forwarder = self.forward_log_record
 
     async def dispatch(self, raw: list) -> bool:
         """Handle one of our requests with the least ceremony; False for any other message.
@@ -724,6 +725,15 @@ class Engine:
         finally:
             lookup.close(asking)
         self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
+
+    def forward_log_record(self, content: dict) -> None:
+        """Send a record for the notebook's own log handlers (:class:`.settings.Forwarding`),
+        under the request being handled (a run, a live proxy's call); a record logged when
+        none is (a thread left running) has no notebook to go to."""
+        parent = self.running or self.kernel.get_parent("shell")
+        if parent and parent.get("header", {}).get("msg_type") in protocol.REQUEST_TYPES:
+            self.session.send(self.kernel.iopub_socket, protocol.LOG_RECORD, content,
+                              parent=parent, ident=b"remote_log_record")
 
     def _reply_to_run(self, stream, ident, parent, reply: dict, frames: list, uploads: Any,
                       settings_before: dict | None) -> None:

@@ -23,8 +23,10 @@ from __future__ import annotations
 import base64
 import contextlib
 import functools
+import logging
 import pickle
 import sys
+import threading
 import time
 import warnings
 from typing import Any, Callable, Iterator
@@ -382,7 +384,76 @@ def _inline_write(name: str, value: Any) -> None:
 # logging: the ``disable`` level, and each logger's level, propagation, whether disabled and
 # its handlers that mean the same on either side (a stream handler to this process's
 # ``sys.stdout`` or ``sys.stderr``, which a kernel shows as the cell's output, and a null
-# handler); others (a file's, a socket's) stay on their side, as does a handler's filters.
+# handler); others (a file's, a socket's, a buffer's) stay on their side, as do a handler's
+# filters, and the notebook's get a stand-in in the engine (:class:`Forwarding`) that sends the
+# records a remote cell logs to them: a log file the notebook configured gets the lines of
+# remote cells too, as of plain ones. A handler the engine made stays there.
+
+#: Loggers of the processes' own machinery (the kernel's, its event loop's): theirs stay apart.
+_OWN_LOGGERS = ("tornado", "traitlets", "asyncio", "IPKernelApp", "ipykernel", "jupyter_client",
+                "remote_magics", "zmq", "concurrent")
+
+#: Set by an engine (:meth:`..engine.core.Engine`): sends a record a :class:`Forwarding`
+#: handler took to the notebook that asked for it, as a ``remote_log_record`` message.
+log_forwarder: Callable[[dict], None] | None = None
+
+
+class Forwarding(logging.Handler):
+    """In the engine, the notebook's handlers of one logger that cannot be made here (a file's,
+    a buffer's): each record it takes goes to the notebook, whose handlers handle it there
+    (:func:`take_log_record`)."""
+
+    def __init__(self, logger_name: str, level: int) -> None:
+        super().__init__(level)
+        self.logger_name = logger_name
+
+    def emit(self, record: logging.LogRecord) -> None:
+        forward = log_forwarder
+        if forward is None or getattr(_forwarding, "now", False):  # one sending logs: not again
+            return
+        _forwarding.now = True
+        try:
+            forward({"logger": self.logger_name, "record": _record_fields(record)})
+        except Exception:  # noqa: BLE001 - as any handler: logging says so, the cell goes on
+            self.handleError(record)
+        finally:
+            _forwarding.now = False
+
+
+_forwarding = threading.local()  # whether this thread is sending a record now
+
+
+def _record_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """A record as JSON: its message made, its exception as text (its traceback cannot go),
+    what else it holds (a call's ``extra``) as it is when JSON can carry it, else its repr."""
+    fields = dict(vars(record))
+    fields["msg"], fields["args"] = record.getMessage(), None
+    if record.exc_info and not record.exc_text:
+        fields["exc_text"] = logging.Formatter().formatException(record.exc_info)
+    fields["exc_info"] = None
+    return {key: value if value is None or isinstance(value, (str, int, float, bool))
+            else repr(value) for key, value in fields.items()}
+
+
+def take_log_record(content: Any) -> None:
+    """In the notebook: a record a remote cell logged, handled by the handlers of the logger it
+    names that did not cross (those :class:`Forwarding` stands in for), as a plain cell's is."""
+    if not isinstance(content, dict) or not isinstance(content.get("record"), dict) \
+            or not isinstance(content.get("logger"), str):
+        return
+    logger = logging.getLogger(content["logger"] or None)
+    record = logging.makeLogRecord(content["record"])
+    for handler in logger.handlers:
+        if _portable_handler(logging, handler) is None and record.levelno >= handler.level:
+            handler.handle(record)
+
+
+def _forwarded(logger_name: str, handler: Any) -> tuple | None:
+    """How the other side stands in for a handler that cannot be made there (see
+    :class:`Forwarding`), or None for one of the processes' own machinery."""
+    if isinstance(handler, Forwarding) or logger_name.partition(".")[0] in _OWN_LOGGERS:
+        return None
+    return ("forward", "", handler.level, None)
 
 #: The loggers once seen configured here: listed from then on, so that going back to the
 #: defaults (``setLevel(NOTSET)``, handlers removed) crosses too.
@@ -412,6 +483,8 @@ def _logging_read(module: Any) -> tuple:
 
 def _portable_handler(module: Any, handler: Any) -> tuple | None:
     """How a handler is made again on the other side, or None (it stays on its own)."""
+    if isinstance(handler, Forwarding):  # the notebook's, which stays there
+        return None
     if type(handler) is module.NullHandler:
         return ("null", "", handler.level, None)
     if type(handler) is module.StreamHandler:
@@ -427,7 +500,7 @@ def _logging_spell(module: Any, state: tuple) -> dict[str, Any]:
     spelled: dict[str, Any] = {"disable": disable}
     for name, level, propagate, disabled, handlers in loggers:
         made = tuple(filter(None, (_portable_handler(module, handler)
-                                   for handler, _, _ in handlers)))
+                                   or _forwarded(name, handler) for handler, _, _ in handlers)))
         spelled["logger." + name] = (level, propagate, disabled, made)
     return spelled
 
@@ -440,9 +513,15 @@ def _logging_write(module: Any, name: str, value: Any) -> None:
     logger = module.getLogger(name[len("logger."):] or None)
     logger.setLevel(level)
     logger.propagate, logger.disabled = propagate, disabled
-    for handler in [h for h in logger.handlers if _portable_handler(module, h) is not None]:
+    for handler in [h for h in logger.handlers if _portable_handler(module, h) is not None
+                    or isinstance(h, Forwarding)]:
         logger.removeHandler(handler)
     for kind, stream, handler_level, formatter in handlers:
+        if kind == "forward":  # a handler of the notebook's: its records go there
+            if log_forwarder is not None:
+                logger.addHandler(Forwarding(logger.name if logger is not module.root else "",
+                                             handler_level))
+            continue
         handler = (module.NullHandler() if kind == "null" else
                    module.StreamHandler(getattr(sys, stream)))
         handler.setLevel(handler_level)
@@ -987,4 +1066,4 @@ def decode(text: Any) -> dict[str, Any]:
 
 
 __all__ = ["LIBRARIES", "RANDOM_KEYS", "snapshot", "differing", "take", "take_pending", "encode",
-           "decode", "watch_class_attributes"]
+           "decode", "watch_class_attributes", "Forwarding", "take_log_record"]

@@ -237,6 +237,10 @@ request arrives, so a cell binding a small value costs no release message of its
     a request has arrived, "download" before its reply leaves): for a transfer that passes
     :data:`PROGRESS_BYTES` with no frame streamed, whose progress the client cannot follow
     chunk by chunk, so it can show its size and rate at least.
+``remote_log_record`` ← (iopub, parent: the request being handled) ``logger`` (a name, "" for
+    the root), ``record`` (a ``logging.LogRecord``'s fields as JSON, its message made): a record
+    the engine's stand-in for that logger's notebook handlers took (a log file the notebook
+    configured); the notebook's handlers of that logger handle it.
 
 ``remote_cell_ran`` ← (iopub, parent: the run) no fields: the cell's code has run and left a
     result to show; what follows is what the kernel's post-execute hooks show (inline figures),
@@ -443,6 +447,7 @@ LOOKUP_TIMEOUT = 30.0
 INPUT_REQUEST = "remote_input_request"
 INPUT_ANSWER = "remote_input_answer"
 TRANSFER = "remote_transfer"
+LOG_RECORD = "remote_log_record"
 #: IPython's history in a namespace: results ``_``, ``__``, ``___``, ``_5``, ``Out``, ``_oh``;
 #: inputs ``_i``, ``_ii``, ``_iii``, ``_i5``, ``In``, ``_ih``; directories ``_dh``. A cell reads
 #: them from the notebook; they never come back from a run.
