@@ -211,11 +211,12 @@ def test_state_a_function_of_your_module_keeps_holds_in_every_remote_cell(
 
 
 def test_your_module_holding_what_cannot_be_pickled_goes_as_its_file(
-        shell, run, target, tmp_path):
+        shell, run, target, tmp_path, capfd):
     """Hunt 12 C6 (ThinkStats2's thinkplot keeps a generator once it has drawn): every remote
     cell reading the module, or a module using it, failed with "cannot pickle 'generator'".
     Such a module goes as its file to an engine on this host, with the values of its globals
-    that hold data (hunt 18 C1: ``factor`` set plainly was the file's there); where the file
+    that hold data (hunt 18 C1: ``factor`` set plainly was the file's there), and a note names
+    the global that cannot go (C1b: it was the file's value there, silently); where the file
     changed since, the error says so."""
     folder = tmp_path / "drawing_dir"
     folder.mkdir()
@@ -235,9 +236,12 @@ def test_your_module_holding_what_cannot_be_pickled_goes_as_its_file(
     with _importable(folder, "drawer"), _importable(folder, "uses"):
         try:
             assert run("import drawer, uses\ndrawer.start()").error_in_exec is None
+            capfd.readouterr()
             assert run("%%remote\nr = [uses.twice(1), drawer.scale(2), "
                        "drawer.__name__]").error_in_exec is None
             assert shell.user_ns["r"] == [6, 6, "drawer"]
+            note = capfd.readouterr().err
+            assert "its global 'colors' cannot be pickled" in note and "'factor'" not in note
             assert run("drawer.factor = 4").error_in_exec is None
             assert run("%%remote\nr2 = uses.twice(5)").error_in_exec is None  # drawer by uses
             assert shell.user_ns["r2"] == 40

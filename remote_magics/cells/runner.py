@@ -190,7 +190,7 @@ def prepare_once(
                   and may_change(namespace[n])]
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
-    with serialize.by_value(local_modules()), serialize.by_file(by_file), \
+    with serialize.by_value(local_modules()), serialize.by_file(by_file) as left_in_file, \
             serialize.cell_namespace(namespace), \
             serialize.substituting(uploads.ledger.substitute(target)), \
             serialize.module_globals({name: namespace[name] for name in names}), \
@@ -244,6 +244,12 @@ def prepare_once(
                 frames += more_frames
                 if opaque and may_change(namespace[name]):
                     watch.append(name)
+    for module, name, why in left_in_file:  # never silently the file's value (hunt 18 C1b)
+        print(f"remote_magics: your module '{module}' went to the engine as its file (a global "
+              f"of one of your modules cannot be pickled), and its global '{name}' cannot be "
+              f"pickled ({why}): the engine's '{module}.{name}' is what the file makes, not the "
+              "notebook's value. Keep what cannot be pickled out of your modules' globals, or "
+              "run the code that uses it in a plain cell.", file=sys.stderr)
     placeholders = [n for n in cell.deletes if n in namespace and n not in cell.reads]
     frames, packed = serialize.pack(inputs, frames)
     content = {

@@ -3422,21 +3422,23 @@ def resolve_kept(token: str) -> Any:
 # --- modules that the other side cannot import --------------------------------------------
 
 @contextlib.contextmanager
-def by_file(modules: Iterable[ModuleType]) -> Iterator[None]:
+def by_file(modules: Iterable[ModuleType]) -> Iterator[list[tuple[str, str, str]]]:
     """Within this block, these modules (your own, which go by value otherwise) and their
     functions and classes go as their file (:func:`module_file`): the receiver imports the
     module from that very file (:func:`member_by_file`), and its globals that hold data (not
     its functions, classes and modules) take their values here, those that can be pickled
     (:func:`module_data`). For a module a global of which cannot be pickled: that one is as the
-    file makes it there."""
+    file makes it there; the block gives a list of those, ``(module, name, why)``, filled as
+    the modules are pickled."""
     files = {module.__name__: where for module in modules
              if (where := module_file(module)) is not None}
-    before = getattr(_state, "by_file", None)
+    before, left_before = getattr(_state, "by_file", None), getattr(_state, "left_in_file", None)
     _state.by_file = files or None
+    _state.left_in_file = left = []
     try:
-        yield
+        yield left
     finally:
-        _state.by_file = before
+        _state.by_file, _state.left_in_file = before, left_before
 
 
 def _as_by_file(obj: Any, files: Mapping[str, tuple]) -> Any:
@@ -3475,7 +3477,10 @@ def module_data(module: ModuleType, files: Mapping[str, tuple] = {}) -> dict[str
             continue
         try:  # out of band: a big array's bytes are not copied to ask
             cloudpickle.dumps(value, protocol=PROTOCOL, buffer_callback=_ignore)
-        except Exception:  # it stays as the file makes it there
+        except Exception as err:  # it stays as the file makes it there: the notebook says so
+            left = getattr(_state, "left_in_file", None)
+            if left is not None and (module.__name__, name) not in [k[:2] for k in left]:
+                left.append((module.__name__, name, f"{type(err).__name__}: {err}"))
             continue
         found[name] = value
     return found
