@@ -292,8 +292,9 @@ def test_a_module_reloaded_in_a_remote_cell_is_reloaded_in_the_notebook(tmp_path
 
 
 #: Attributes a cell sets on a library's class (hunt 14 C9: a pandas accessor registered with
-#: pandas' own API, a method added by hand), whichever side sets them: one process has one
-#: class (before, they stayed on the side that set them: AttributeError on the other).
+#: pandas' own API, a method added by hand) or module (hunt 18 C6: `np.myconst = 5`, a function
+#: patched in), whichever side sets them: one process has one class and one module (before,
+#: they stayed on the side that set them: AttributeError on the other).
 CLASS_ATTRIBUTES = [
     "# plain\nimport pandas as pd\ns = pd.Series([1.0, 2.0])",
     "@pd.api.extensions.register_series_accessor('phys')\nclass PhysAccessor:\n"
@@ -308,6 +309,11 @@ CLASS_ATTRIBUTES = [
     "del pd.Series.total2",
     "# plain\nprint(hasattr(s, 'total2'))\ndel pd.DataFrame.nrows",
     "print(hasattr(df, 'nrows'))",
+    "# plain\nimport textwrap",
+    "pd.myconst = 5\ndef short(text, width):\n    return text[:width]\ntextwrap.shorten = short",
+    "# plain\nprint(pd.myconst, textwrap.shorten('abcdef', 3))\npd.myconst = 6\n"
+    "del textwrap.shorten",
+    "print(pd.myconst, hasattr(textwrap, 'shorten'))",
 ]
 
 

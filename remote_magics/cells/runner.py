@@ -299,9 +299,10 @@ def prepare_once(
 def library_class_attributes(cell: capture.CellNames,
                              namespace: Mapping[str, Any]) -> list[tuple[str, str, str]]:
     """The attributes ``cell`` may set on a library's classes (``pd.Series.total = f``, a
-    pandas accessor), as ``(module, class's qualified name, attribute)``: owners looked up in
-    ``namespace`` by attribute (no code of theirs runs), classes of your own modules and of the
-    notebook left out (they travel whole)."""
+    pandas accessor) or modules (``np.myconst = 5``), as ``(module, class's qualified name or
+    "" for the module, attribute)``: owners looked up in ``namespace`` by attribute (no code of
+    theirs runs), classes of your own modules and of the notebook left out (they travel whole),
+    and the modules of the process itself (``sys.stdout = ...`` is each side's own)."""
     found = []
     own = None
     for owner, attribute in cell.class_attributes:
@@ -313,15 +314,28 @@ def library_class_attributes(cell: capture.CellNames,
             kind = namespace.get(first)
         for part in path.split(".") if path else ():
             kind = inspect.getattr_static(kind, part, None)
-        module_name = getattr(kind, "__module__", None) if isinstance(kind, type) else None
+        if isinstance(kind, ModuleType):  # hunt 18 C6: a library module's own attribute
+            module_name, qualname = kind.__name__, ""
+            if module_name.partition(".")[0] in _PROCESS_MODULES:
+                continue
+        elif isinstance(kind, type):
+            module_name, qualname = getattr(kind, "__module__", None), kind.__qualname__
+        else:
+            continue
         if not isinstance(module_name, str) or module_name == "__main__":
             continue
         if own is None:
             own = {module.__name__ for module in local_modules()}
         if module_name.partition(".")[0] in own or module_name in own:
             continue
-        found.append((module_name, kind.__qualname__, attribute))
+        found.append((module_name, qualname, attribute))
     return found
+
+
+#: Modules whose attributes are the process's own (its streams, environment, signals): a cell
+#: that sets one sets it on its side only.
+_PROCESS_MODULES = frozenset({"sys", "os", "posix", "builtins", "io", "signal", "threading",
+                              "gc", "importlib", "site", "faulthandler", "atexit"})
 
 
 #: IPython's magics that show or save the session's input history (``%history -n``).

@@ -851,8 +851,11 @@ _class_attributes: dict[tuple[str, str, str], type] = {}
 
 
 def _library_class(module_name: str, qualname: str) -> Any:
-    """The class ``qualname`` of module ``module_name`` when that module is imported here."""
+    """The class ``qualname`` of module ``module_name`` when that module is imported here; the
+    module itself for an empty ``qualname`` (``np.myconst = 5``)."""
     found: Any = sys.modules.get(module_name)
+    if not qualname:
+        return found
     for part in qualname.split("."):
         found = getattr(found, part, None)
     return found if isinstance(found, type) else None
