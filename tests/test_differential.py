@@ -220,6 +220,27 @@ def test_records_remote_cells_log_reach_the_notebooks_log_file_and_buffer(tmp_pa
     assert_same_every_way(LOGGING, tmp_path, ("all", "none", "kernel"))
 
 
+#: A library's warning for its caller, raised by code a plain cell ran through a proxy (hunt 18
+#: C8, ThinkStats2 chap11: `live.join(resp, on='caseid', rsuffix='_r')` with `live` kept
+#: remote): it names the cell's line and shows, as plainly; run from the engine's own code,
+#: Python's filters dropped it (a DeprecationWarning shows for `__main__`'s code only).
+PROXY_WARNINGS = [
+    "# plain\nimport pathlib\npathlib.Path('oldapi.py').write_text('import warnings\\n"
+    "class Table:\\n    def old(self, n):\\n        warnings.warn(\"old() is deprecated\", "
+    "DeprecationWarning, stacklevel=2)\\n        return n\\n')",
+    "import pandas as pd\nimport oldapi\ndf = pd.DataFrame({'k': [1, 2], 'v': [3, 4]})\n"
+    "table = oldapi.Table()",
+    "# plain\nother = pd.DataFrame({'v': [5, 6]}, index=[1, 2])\n"
+    "j = df.join(other, on='k', rsuffix='_r')",
+    "# plain\nn = table.old(3)",
+    "# plain\nprint(j.shape, n)",
+]
+
+
+def test_a_librarys_warning_for_a_plain_cells_call_through_a_proxy_shows(tmp_path):
+    assert_same_every_way(PROXY_WARNINGS, tmp_path, ("none",))
+
+
 #: Random numbers drawn from the global generators of `random` and `np.random` (hunts 14 and
 #: 15: Python for Data Analysis seeds `np.random` in its first cell; ThinkBayes2, ModSimPy):
 #: one stream, as in one process, whichever side seeds and whichever draws; a normal NumPy

@@ -10,6 +10,8 @@ an async job runs on the target they wait for it (tab completion and previews do
 """
 from __future__ import annotations
 
+import linecache
+import sys
 from typing import Any, Callable
 
 from ..client.connection import Reply, job_queue_of_thread
@@ -22,6 +24,25 @@ from . import display
 ITER_CHUNK = 1000
 #: Seconds a preview or a completion may take before it goes without (never interrupting).
 PREVIEW_TIMEOUT = 10.0
+
+
+#: Operations whose code may warn its caller (pandas' deprecations): the notebook's line that
+#: asked goes with them (:func:`callers_line`).
+CALLING_OPS = frozenset(("call", "getattr", "getitem"))
+
+
+def callers_line() -> list | None:
+    """The notebook cell's line that asked for an operation: its file, line number and text, as
+    a warning names it; None when the first frame outside remote_magics is not a cell's
+    (a library that handed a proxy on)."""
+    frame = sys._getframe(1)
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith(
+            "remote_magics"):
+        frame = frame.f_back
+    if frame is None or frame.f_globals.get("__name__") != "__main__":
+        return None
+    filename, lineno = frame.f_code.co_filename, frame.f_lineno
+    return [filename, lineno, linecache.getline(filename, lineno)]
 
 
 #: Operations that only look at the object (a property read by ``getattr`` aside): a proxy's
@@ -55,6 +76,10 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
                "chunk": chunk, "nframes": 0}
     if op not in LOOKING_OPS and hasattr(target, "changes"):  # a proxy's card is asked again
         target.changes += 1
+    if op in CALLING_OPS and patience is None:
+        caller = callers_line()
+        if caller is not None:
+            content["caller"] = caller
     if watch:
         content["watch"] = watch
     frames: list = []
