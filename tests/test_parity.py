@@ -1257,6 +1257,37 @@ def test_a_library_object_held_by_a_notebook_object_stays_one_object(parity):
     assert first != second
 
 
+def test_a_masked_array_inside_a_value_changed_remotely_stays_the_notebooks(parity):
+    """A masked array held by a name and inside a notebook object, changed by a remote cell
+    through the holder, came back as a second array (hunt 17 C7b): the name no longer saw the
+    change. Its hard mask stays too."""
+    parity(["# plain\nimport numpy as np\nclass Box:\n    pass\n"
+            "mm = np.ma.masked_array([1., 2., 3.], mask=[0, 0, 1])\nmm.harden_mask()\n"
+            "box = Box()\nbox.items = {'mm': mm}",
+            "it = box.items\nit['mm'][0] = 7.\nit['mm'][2] = 5.",
+            "# plain\nprint(mm, mm.hardmask, box.items['mm'] is mm)"],
+           shared=[("box.items['mm']", "mm")])
+
+
+def test_numpy_bit_generators_and_seed_sequences_stay_shared_after_a_remote_draw(parity):
+    """A second Generator over a generator's bit generator (``Generator(rng.bit_generator)``)
+    and a SeedSequence held by a name and by a Generator: after a remote cell drew from and
+    spawned from them, the notebook's ``bg`` and ``ss`` were copies (hunt 17 C7, C7c): the next
+    plain ``rng.spawn(1)`` handed out a child stream that repeated an earlier one."""
+    traces = parity(["# plain\nimport numpy as np\nss = np.random.SeedSequence(1234)\n"
+                     "rng = np.random.default_rng(ss)\nbg = rng.bit_generator\n"
+                     "other = np.random.Generator(bg)\nclass Sim:\n    pass\nsim = Sim()\n"
+                     "sim.rng = np.random.default_rng(np.random.SeedSequence(7))",
+                     "x = rng.random()\nkids = ss.spawn(2)\nkid_rngs = rng.spawn(2)\n"
+                     "more = sim.rng.spawn(2)",
+                     "# plain\nprint(rng.bit_generator is bg, rng.bit_generator.seed_seq is ss, "
+                     "ss.n_children_spawned, other.random() == rng.random(), "
+                     "rng.spawn(1)[0].integers(100), sim.rng.bit_generator.seed_seq."
+                     "n_children_spawned)"],
+                    shared=[("rng.bit_generator", "bg"), ("rng.bit_generator.seed_seq", "ss")])
+    assert traces["plain"].cells[2].stdout.startswith("True True 4 False")
+
+
 def test_what_an_objects_own_getstate_leaves_out_stays_after_a_remote_change(parity):
     """An object whose ``__getstate__`` leaves a lock and a generator out, and whose
     ``__setstate__`` makes them anew: changed by a remote cell, the notebook's object took the

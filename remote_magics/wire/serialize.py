@@ -3142,7 +3142,11 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         found = _sent_call(obj, inner)
         return NotImplemented if found is None \
             else (held_index, (found[0], list(obj.names), *found[1:]))
-    restate, update = restatable(obj), updatable(obj)
+    # a masked array, matrix or record array: its values and attributes go into the
+    # receiver's (a masked array in a dict came back a second one, hunt 17 C7b)
+    numpys = numpy is not None and isinstance(obj, numpy.ndarray) \
+        and (type(obj).__module__, type(obj).__name__) in _NUMPY_SUBCLASSES
+    restate, update = not numpys and restatable(obj), numpys or updatable(obj)
     if not restate and not update:
         return NotImplemented
     key = inner.key(obj)
@@ -3155,7 +3159,7 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         # a new one here, and the receiver's made equal to it (hunt 17 C7: `sim.rng.random()`
         # there left `sim.rng` and the notebook's `rng` two generators in one state)
         # a Counter subclass's own attributes too (collections' reduction leaves them out)
-        own = _as_self_attributed(obj)
+        own = _with_numpys_flags(obj) if numpys else _as_self_attributed(obj)
         try:  # its reducer in copyreg, if registered, as pickle would
             if own is NotImplemented and type(obj) in copyreg.dispatch_table:
                 own = copyreg.dispatch_table[type(obj)](obj)
