@@ -265,7 +265,8 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is namespace:
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
-            return _as_module_member(obj, _with_fresh_resources(_with_slots(obj, reduced)))
+            return _as_module_member(obj, _keeping_shared_dicts(
+                obj, _with_fresh_resources(_with_slots(obj, reduced))))
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
@@ -2248,6 +2249,10 @@ def _as_existing(obj: Any, name: str) -> Any:
     if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
             or any(part is not None for part in reduced[3:5]):
         return NotImplemented
+    places = _traits(type(obj))[4]
+    place = _shared_dict_place(obj, places) if places else None
+    if place is not None:  # the Borg idiom: the state its class holds
+        return _with_shared_dict(obj, place, copyreg.__newobj__, name)
     reduced = _unmanaged(obj, reduced)
     state = reduced[2] if len(reduced) > 2 else None
     extra = _own_attributes(obj)
@@ -2371,9 +2376,10 @@ def _with_own_attributes(obj: Any) -> Any:
 
 #: Per class of the sender's: whether a Python class among its bases defines ``__new__``,
 #: whether it inherits a reduction (``__reduce__``) of another module's class, whether it
-#: delegates with ``__getattr__``, and whether its state is plainly its ``__dict__`` (see
-#: :func:`_of_a_python_subclass`).
-_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool, bool, bool]]" = \
+#: delegates with ``__getattr__``, whether its state is plainly its ``__dict__`` (see
+#: :func:`_of_a_python_subclass`), and then where an instance's ``__dict__`` may be a dict the
+#: class holds (:func:`_shared_dict_place`).
+_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool, bool, bool, tuple]]" = \
     weakref.WeakKeyDictionary()
 
 
@@ -2384,7 +2390,7 @@ _DROPPING_ATTRIBUTES = frozenset({"collections", "fractions", "decimal", "_decim
                                   "datetime", "_datetime", "_pydecimal", "_pydatetime"})
 
 
-def _traits(kind: type) -> tuple[bool, bool, bool, bool]:
+def _traits(kind: type) -> tuple[bool, bool, bool, bool, tuple[tuple[int, str], ...]]:
     found = _class_traits.get(kind)
     if found is None:
         own_new = any(isinstance(vars(klass).get("__new__"), staticmethod)
@@ -2401,7 +2407,11 @@ def _traits(kind: type) -> tuple[bool, bool, bool, bool]:
         plain = kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is \
             object.__reduce__ and getattr(kind, "__getstate__", None) is \
             getattr(object, "__getstate__", None)
-        found = _class_traits[kind] = (own_new, borrowed, delegating, plain)
+        # the Borg idiom's places: (index in its __mro__, name) of each class attribute dict
+        places = tuple((index, name) for index, klass in enumerate(kind.__mro__[:-1])
+                       for name, value in vars(klass).items() if type(value) is dict) \
+            if plain else ()
+        found = _class_traits[kind] = (own_new, borrowed, delegating, plain, places)
     return found
 
 
@@ -2423,7 +2433,10 @@ def _of_a_python_subclass(obj: Any) -> Any:
     - An attribute holds a name this process interned (``self.op = 'Enemy'``): it is interned
       there too (:func:`_interned_names`).
     """
-    own_new, borrowed, delegating, plain = _traits(type(obj))
+    own_new, borrowed, delegating, plain, places = _traits(type(obj))
+    place = _shared_dict_place(obj, places) if places else None
+    if place is not None:
+        return _with_shared_dict(obj, place, new_object if own_new else copyreg.__newobj__)
     attributes = getattr(obj, "__dict__", None)
     names = _interned_names(attributes) if plain and attributes else None
     if not own_new and not borrowed and not delegating and not names:
@@ -2445,6 +2458,80 @@ def _of_a_python_subclass(obj: Any) -> Any:
     if delegating and len(reduced) > 2 and reduced[2] is not None and len(reduced) < 6:
         reduced = (*reduced, *(None,) * (5 - len(reduced)), set_plain_state)
     return reduced
+
+
+def _shared_dict_place(obj: Any, places: Sequence[tuple[int, str]]) -> tuple[int, str] | None:
+    """Which of ``places`` (its class's dict attributes, as (index in its ``__mro__``, name):
+    :func:`_traits`) holds ``obj``'s ``__dict__``: the Borg idiom, ``self.__dict__ =
+    self._shared``, every instance one state; None for an object with a ``__dict__`` of its
+    own. Pickle rebuilt such an object with a ``__dict__`` of its own, and a remote ``b =
+    Borg(); b.mode = 'slow'`` no longer reached ``a.mode`` (hunt 17 C16)."""
+    own = getattr(obj, "__dict__", None)
+    mro = type(obj).__mro__
+    place = next((place for place in places
+                  if own is not None and vars(mro[place[0]]).get(place[1]) is own), None)
+    if place is not None:  # the class, sent again, keeps that dict there (see the function)
+        _shared_dicts.setdefault(mro[place[0]], set()).add(place[1])
+    return place
+
+
+def _with_shared_dict(obj: Any, place: tuple[int, str], make: Callable,
+                      name: str | None = None) -> Any:
+    """The reduction of an object whose ``__dict__`` its class holds at ``place``
+    (:func:`_shared_dict_place`): made by ``make`` (into the receiver's object ``name`` if
+    given), with the dict its class holds there as its ``__dict__`` (:func:`set_shared_dict`)."""
+    args = (type(obj),)
+    state = (*place, obj.__dict__)
+    if name is not None:
+        return existing_object, (name, args), state, None, None, set_shared_dict
+    return make, args, state, None, None, set_shared_dict
+
+
+def set_shared_dict(obj: Any, state: tuple) -> None:
+    """Called by the unpickler: the dict ``obj``'s class holds where the sender's did (an
+    attribute of the class at that index of its ``__mro__``), with the items sent, as ``obj``'s
+    ``__dict__``; the items sent as a ``__dict__`` of its own where the class holds no dict
+    there."""
+    index, name, items = state
+    mro = type(obj).__mro__
+    held = vars(mro[index]).get(name) if isinstance(index, int) and 0 <= index < len(mro) \
+        else None
+    obj.__dict__ = _into(held, items) if type(held) is dict else dict(items)
+
+
+#: Per class: the names of its dict attributes that an instance of it had as its ``__dict__``
+#: when pickled here (the Borg idiom: :func:`_shared_dict_place`).
+_shared_dicts: "weakref.WeakKeyDictionary[type, set[str]]" = weakref.WeakKeyDictionary()
+
+
+def _keeping_shared_dicts(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, where a receiver that has the class already
+    (cloudpickle finds it again: a class an earlier run sent) keeps the dict it holds as the
+    Borg idiom's shared state (:data:`_shared_dicts`), with the items sent
+    (:func:`set_class_state`): cloudpickle set a new one, and an instance the engine kept (a
+    ``none`` run's) was left on the old one (hunt 17 C16). Not every container a class holds:
+    another reference to it in the stream (``held = Reg.items``) is to the one sent."""
+    names = _shared_dicts.get(cls) if isinstance(cls, type) else None
+    if not names or not (isinstance(reduced, tuple) and len(reduced) > 5
+                         and reduced[5] is not None
+                         and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+                         and isinstance(reduced[2], tuple) and reduced[2]
+                         and isinstance(reduced[2][0], dict)):
+        return reduced
+    kept = sorted(name for name in names if type(reduced[2][0].get(name)) is dict)
+    if not kept:
+        return reduced
+    return (*reduced[:2], (reduced[5], reduced[2], kept), *reduced[3:5], set_class_state)
+
+
+def set_class_state(cls: type, packed: tuple) -> None:
+    """Called by the unpickler: ``setter(cls, state)`` (cloudpickle's), where each dict of
+    ``kept`` that ``cls`` holds already keeps its object, with the items sent
+    (:func:`_keeping_shared_dicts`)."""
+    setter, (members, *rest), kept = packed
+    own = vars(cls)
+    setter(cls, ({key: _into(own.get(key), value) if key in kept else value
+                  for key, value in members.items()}, *rest))
 
 
 def set_plain_state(obj: Any, state: Any) -> None:
