@@ -1386,6 +1386,27 @@ def test_the_borg_idioms_shared_state_stays_shared_by_every_instance(parity):
     assert traces["plain"].cells[4].stdout == "mid mid 2 2 True True True 1 True\n"
 
 
+def test_a_tree_of_dict_nodes_naming_their_parent_keeps_its_nodes(parity):
+    """A tree of dict-subclass nodes whose children name their parent (``parent[name] = self``),
+    changed by a remote cell: the notebook's nodes were updated in place only after the new
+    nodes were built, and those were what the parents held, so ``root['a'] is a`` and ``b.parent
+    is a`` no longer held; a list subclass so too."""
+    traces = parity(["# plain\nclass Node(dict):\n    def __init__(self, name, parent=None):\n"
+                     "        super().__init__()\n        self.name, self.parent = name, parent\n"
+                     "        if parent is not None:\n            parent[name] = self\n"
+                     "class Kids(list):\n    pass\n"
+                     "root = Node('root')\na = Node('a', root)\nb = Node('b', a)\n"
+                     "kids = Kids([a])\nkids.owner = root\nroot.kids = kids",
+                     "Node('c', b)\nb.name = 'bee'\nkids.append(b)",
+                     "a['b'].name = 'B'\nroot['a']['x'] = Node('x')\nroot.kids.owner = a",
+                     "# plain\nprint(root['a'] is a, a['b'] is b, b.parent is a, b['c'].parent is b, "
+                     "b.name, sorted(a), root.kids is kids, kids[1] is b, kids.owner is a)"],
+                    shared=[("root['a']", "a"), ("a['b']", "b"), ("b.parent", "a"),
+                            ("b['c'].parent", "b"), ("kids[0]", "a"), ("root.kids", "kids")])
+    assert traces["plain"].cells[3].stdout == \
+        "True True True True B ['b', 'x'] True True True\n"
+
+
 def test_an_unevaluated_sympy_expression_stays_unevaluated(parity):
     """SymPy's pickle builds an expression anew, evaluated: ``Add(x, 0, evaluate=False)``,
     ``Eq(x, x, evaluate=False)`` and what ``with evaluate(False):`` built came back ``x`` and

@@ -2231,11 +2231,24 @@ def restatable(obj: Any) -> bool:
     an instance of a Python class whose state is its ``__dict__`` or its slots. Not one of a
     class with a reducer registered by ``copyreg.pickle`` (one that holds a lock, say, which the
     reducer leaves out): it goes by that reducer, and the receiver's object is updated in place
-    (hunt 17 C11: the state as ``__dict__`` failed on the lock, and the change was lost)."""
+    (hunt 17 C11: the state as ``__dict__`` failed on the lock, and the change was lost).
+    A subclass of list or dict goes so too, with its items (:func:`replace_container_state`),
+    when pickle's default reduction is its own (not ``Counter``'s, nor an AttrDict's)."""
     kind = type(obj)
-    return bool(kind.__flags__ & HEAPTYPE) and not isinstance(obj, (list, dict, set, tuple)) \
+    return bool(kind.__flags__ & HEAPTYPE) and not isinstance(obj, (set, tuple)) \
+        and (not isinstance(obj, (list, dict)) or _restatable_container(obj)) \
         and (isinstance(getattr(obj, "__dict__", None), dict) or bool(_slot_names(kind))) \
         and kind not in copyreg.dispatch_table  # its reducer says what its state is (C11)
+
+
+def _restatable_container(obj: list | dict) -> bool:
+    """Whether ``obj``, of a Python subclass of list or dict, pickles by pickle's own default
+    reduction (its attributes, then its items), so it can go as the receiver's object with its
+    items and attributes (:func:`_as_existing`): a tree of such nodes whose children name their
+    parent came back as new nodes, the receiver's own updated in place after it, so ``root['a']
+    is a`` no longer held (its items were the new nodes). Not one whose ``__dict__`` is
+    itself (:func:`_as_self_attributed`)."""
+    return _traits(type(obj))[3] and getattr(obj, "__dict__", None) is not obj
 
 
 def _as_existing(obj: Any, name: str) -> Any:
@@ -2246,8 +2259,9 @@ def _as_existing(obj: Any, name: str) -> Any:
         reduced = obj.__reduce_ex__(PROTOCOL)
     except Exception:
         return NotImplemented
+    container = isinstance(obj, (list, dict))  # its items go with its state (see restatable)
     if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
-            or any(part is not None for part in reduced[3:5]):
+            or (not container and any(part is not None for part in reduced[3:5])):
         return NotImplemented
     places = _traits(type(obj))[4]
     place = _shared_dict_place(obj, places) if places else None
@@ -2265,6 +2279,11 @@ def _as_existing(obj: Any, name: str) -> Any:
     names = _interned_names(attributes) if attributes and _traits(type(obj))[3] else None
     if names and state is not None:  # its names stay interned (:func:`_interned_names`)
         state = _with_interned(state, names)
+    if container:  # its items in its state: set after the object itself is known (a child
+        # naming its parent finds the receiver's parent), and all at once
+        items = list(obj.items()) if isinstance(obj, dict) else list(obj)
+        return existing_object, (name, reduced[1]), (state, items), None, None, \
+            replace_container_state
     return existing_object, (name, reduced[1]), state, None, None, replace_state
 
 
@@ -3386,6 +3405,19 @@ def existing_object(name: str, newargs: tuple) -> Any:
     if held is not None and type(held) is newargs[0]:
         return held
     return copyreg.__newobj__(*newargs)
+
+
+def replace_container_state(obj: Any, state: tuple) -> None:
+    """Called by the unpickler: a list's or dict's subclass's items, set as pickle sets them,
+    and attributes (:func:`replace_state`) as the sender's (:func:`_as_existing`)."""
+    attributes, items = state
+    obj.clear()
+    if isinstance(obj, dict):
+        for key, value in items:
+            obj[key] = value
+    else:
+        obj.extend(items)
+    replace_state(obj, attributes)
 
 
 def replace_state(obj: Any, state: Any) -> None:
