@@ -1407,6 +1407,24 @@ def test_a_tree_of_dict_nodes_naming_their_parent_keeps_its_nodes(parity):
         "True True True True B ['b', 'x'] True True True\n"
 
 
+def test_a_pil_images_pixel_access_and_draw_still_reach_it_after_a_remote_change(parity):
+    """A PIL image changed in place by a remote cell took a new C core in the notebook, so a
+    ``px = img.load()`` or ``ImageDraw.Draw(img)`` made plainly before no longer read or wrote
+    it (hunt 17 C12); a palette image keeps its palette, one inside a list is the same image."""
+    traces = parity(["# plain\nfrom PIL import Image, ImageDraw\nimg = Image.new('L', (4, 4), 0)\n"
+                     "px = img.load()\ndraw = ImageDraw.Draw(img)\n"
+                     "pal = Image.new('P', (2, 2), 1)\npal.putpalette([0, 0, 0, 9, 8, 7] * 128)\n"
+                     "ppx = pal.load()\nframes = [img, pal]",
+                     "img.putpixel((0, 0), 200)\nframes[1].putpixel((1, 1), 0)",
+                     "# plain\nprint(img.getpixel((0, 0)), px[0, 0])\npx[2, 2] = 50\n"
+                     "draw.point((3, 3), fill=77)\n"
+                     "print(img.getpixel((2, 2)), img.getpixel((3, 3)), ppx[1, 1], ppx[0, 0], "
+                     "pal.getpalette()[3:6], frames[1] is pal)"],
+                    shared=[("frames[0]", "img"), ("frames[1]", "pal")],
+                    ways=("plain", "all", "small", "none"))  # (px, draw: no pickle to compare)
+    assert traces["plain"].cells[2].stdout == "200 200\n50 77 0 1 [9, 8, 7] True\n"
+
+
 def test_an_unevaluated_sympy_expression_stays_unevaluated(parity):
     """SymPy's pickle builds an expression anew, evaluated: ``Add(x, 0, evaluate=False)``,
     ``Eq(x, x, evaluate=False)`` and what ``with evaluate(False):`` built came back ``x`` and

@@ -3420,9 +3420,33 @@ def replace_container_state(obj: Any, state: tuple) -> None:
     replace_state(obj, attributes)
 
 
+def _into_image_core(obj: Any, state: Any) -> bool:
+    """Whether ``obj``, a PIL image, took the pixels of ``state`` (its ``__getstate__``'s) into
+    its own C core: what ``px = img.load()`` and ``ImageDraw.Draw(img)`` write to, which its
+    ``__setstate__`` replaces with a new core (after a remote ``img.putpixel(...)`` a plain
+    ``px[2, 2] = 50`` no longer reached ``img``, hunt 17 C12). Only for the same mode and size,
+    and not a read-only image (a write there copies it first, a new core plainly too)."""
+    kind = type(obj)
+    if not kind.__module__.startswith("PIL.") or not isinstance(state, list) or len(state) != 5:
+        return False
+    image = sys.modules.get("PIL.Image")
+    info, mode, size, palette, data = state
+    try:
+        if image is None or not isinstance(obj, image.Image) or obj.readonly \
+                or obj.mode != mode or tuple(obj.size) != tuple(size) or obj.im is None:
+            return False
+    except Exception:  # not loaded (an opened file's), or no core: made anew
+        return False
+    obj.info = info
+    if palette and mode in ("L", "LA", "P", "PA"):  # as its __setstate__ sets them
+        obj.putpalette(palette)
+    obj.frombytes(data)
+    return True
+
+
 def replace_state(obj: Any, state: Any) -> None:
     """Called by the unpickler: make ``state`` all of ``obj``'s state (as a fresh object's)."""
-    if state is None:
+    if state is None or _into_image_core(obj, state):
         return
     setstate = getattr(obj, "__setstate__", None)
     if setstate is not None:
