@@ -3408,15 +3408,15 @@ def existing_object(name: str, newargs: tuple) -> Any:
 
 
 def replace_container_state(obj: Any, state: tuple) -> None:
-    """Called by the unpickler: a list's or dict's subclass's items, set as pickle sets them,
-    and attributes (:func:`replace_state`) as the sender's (:func:`_as_existing`)."""
+    """Called by the unpickler: a list's or dict's subclass's items, set as
+    :func:`.in_place.update_in_place` sets a container's, and attributes (:func:`replace_state`)
+    as the sender's (:func:`_as_existing`)."""
     attributes, items = state
-    obj.clear()
     if isinstance(obj, dict):
-        for key, value in items:
-            obj[key] = value
+        obj.clear()
+        obj.update(items)
     else:
-        obj.extend(items)
+        obj[:] = items
     replace_state(obj, attributes)
 
 
