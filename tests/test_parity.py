@@ -1364,26 +1364,33 @@ def test_a_dict_whose_attributes_are_its_items_stays_so(parity):
 
 
 def test_the_borg_idioms_shared_state_stays_shared_by_every_instance(parity):
-    """The Borg idiom (``self.__dict__ = self._shared``, by ``__init__`` or ``__new__``): pickle
-    gave each instance a ``__dict__`` of its own, so a remote ``b = Borg(); b.mode = 'slow'``
-    left ``a.mode`` alone, and ``b`` came back apart from ``Borg._shared`` (hunt 17 C16). A class
-    sent again kept its dict's object there too (an instance the engine holds stays in it)."""
+    """The Borg idiom (``self.__dict__ = self._shared``, by ``__init__`` or ``__new__``, or a
+    global dict): pickle gave each instance a ``__dict__`` of its own, so a remote ``b = Borg();
+    b.mode = 'slow'`` left ``a.mode`` alone, and ``b`` came back apart from ``Borg._shared``
+    (hunt 17 C16). A class sent again keeps its dict's object there too (an instance the engine
+    holds stays in it)."""
     traces = parity(["# plain\nclass Borg:\n    _shared = {}\n    def __init__(self):\n"
                      "        self.__dict__ = self._shared\nclass Borg2:\n    _state = {}\n"
                      "    def __new__(cls, *args):\n        obj = super().__new__(cls)\n"
                      "        obj.__dict__ = cls._state\n        return obj\n"
-                     "a = Borg()\na.mode = 'fast'\nholder = {'a': a, 'x': Borg2()}",
-                     "b = Borg()\nb.mode = 'slow'\nprint(a.mode, b.mode)\na.level = 2",
+                     "common = {}\nclass Borg3:\n    def __init__(self):\n"
+                     "        self.__dict__ = common\n"
+                     "a = Borg()\na.mode = 'fast'\nholder = {'a': a, 'x': Borg2()}\nm = Borg3()\n"
+                     "m.k = 1",
+                     "b = Borg()\nb.mode = 'slow'\nprint(a.mode, b.mode)\na.level = 2\n"
+                     "n = Borg3()\nn.k = 2\nprint(m.k)",
                      "holder['a'].mode = 'mid'\nholder['x'].v = 1",
                      "print(b.mode, b.__dict__ is Borg._shared, holder['a'].__dict__ is Borg._shared)",
                      "# plain\nc = Borg()\nprint(a.mode, c.mode, a.level, c.level, "
                      "a.__dict__ is Borg._shared, c.__dict__ is Borg._shared, holder['a'] is a, "
-                     "Borg2().v, holder['x'].__dict__ is Borg2._state)"],
+                     "Borg2().v, holder['x'].__dict__ is Borg2._state, m.k, Borg3().k, "
+                     "m.__dict__ is common)"],
                     shared=[("a.__dict__", "Borg._shared"), ("b.__dict__", "Borg._shared"),
-                            ("holder['x'].__dict__", "Borg2._state")])
-    assert traces["plain"].cells[1].stdout == "slow slow\n"
+                            ("holder['x'].__dict__", "Borg2._state"), ("m.__dict__", "common"),
+                            ("n.__dict__", "common")])
+    assert traces["plain"].cells[1].stdout == "slow slow\n2\n"
     assert traces["plain"].cells[3].stdout == "mid True True\n"
-    assert traces["plain"].cells[4].stdout == "mid mid 2 2 True True True 1 True\n"
+    assert traces["plain"].cells[4].stdout == "mid mid 2 2 True True True 1 True 2 2 True\n"
 
 
 def test_a_tree_of_dict_nodes_naming_their_parent_keeps_its_nodes(parity):

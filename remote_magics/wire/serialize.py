@@ -2255,18 +2255,18 @@ def _as_existing(obj: Any, name: str) -> Any:
     """The reduction of ``obj`` as the receiver's object ``name``, or NotImplemented."""
     if not restatable(obj):
         return NotImplemented
+    container = isinstance(obj, (list, dict))  # its items go with its state (see restatable)
+    plain, places = _traits(type(obj))[3:]
+    place = _shared_dict_place(obj, places) if plain and not container else None
+    if place is not None:  # the Borg idiom: a state something else holds too
+        return _with_shared_dict(obj, place, copyreg.__newobj__, name)
     try:
         reduced = obj.__reduce_ex__(PROTOCOL)
     except Exception:
         return NotImplemented
-    container = isinstance(obj, (list, dict))  # its items go with its state (see restatable)
     if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
             or (not container and any(part is not None for part in reduced[3:5])):
         return NotImplemented
-    places = _traits(type(obj))[4]
-    place = _shared_dict_place(obj, places) if places else None
-    if place is not None:  # the Borg idiom: the state its class holds
-        return _with_shared_dict(obj, place, copyreg.__newobj__, name)
     reduced = _unmanaged(obj, reduced)
     state = reduced[2] if len(reduced) > 2 else None
     extra = _own_attributes(obj)
@@ -2426,7 +2426,8 @@ def _traits(kind: type) -> tuple[bool, bool, bool, bool, tuple[tuple[int, str], 
         plain = kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is \
             object.__reduce__ and getattr(kind, "__getstate__", None) is \
             getattr(object, "__getstate__", None)
-        # the Borg idiom's places: (index in its __mro__, name) of each class attribute dict
+        # where the Borg idiom's shared state may be: (index in its __mro__, name) of each dict
+        # a class of it holds
         places = tuple((index, name) for index, klass in enumerate(kind.__mro__[:-1])
                        for name, value in vars(klass).items() if type(value) is dict) \
             if plain else ()
@@ -2453,7 +2454,7 @@ def _of_a_python_subclass(obj: Any) -> Any:
       there too (:func:`_interned_names`).
     """
     own_new, borrowed, delegating, plain, places = _traits(type(obj))
-    place = _shared_dict_place(obj, places) if places else None
+    place = _shared_dict_place(obj, places) if plain else None
     if place is not None:
         return _with_shared_dict(obj, place, new_object if own_new else copyreg.__newobj__)
     attributes = getattr(obj, "__dict__", None)
@@ -2479,26 +2480,39 @@ def _of_a_python_subclass(obj: Any) -> Any:
     return reduced
 
 
+#: How many references an object's own ``__dict__`` has in :func:`_shared_dict_place`: the
+#: object's, the local name's and the call's (CPython's count; None elsewhere).
+_OWN_DICT_REFERENCES = 3
+_reference_count = getattr(sys, "getrefcount", None)
+#: The place of a ``__dict__`` shared with something other than its class (a global).
+ELSEWHERE = (-1, "")
+
+
 def _shared_dict_place(obj: Any, places: Sequence[tuple[int, str]]) -> tuple[int, str] | None:
-    """Which of ``places`` (its class's dict attributes, as (index in its ``__mro__``, name):
-    :func:`_traits`) holds ``obj``'s ``__dict__``: the Borg idiom, ``self.__dict__ =
-    self._shared``, every instance one state; None for an object with a ``__dict__`` of its
-    own. Pickle rebuilt such an object with a ``__dict__`` of its own, and a remote ``b =
-    Borg(); b.mode = 'slow'`` no longer reached ``a.mode`` (hunt 17 C16)."""
+    """Where ``obj``'s ``__dict__`` is shared, when something else holds it too (the Borg
+    idiom, ``self.__dict__ = self._shared`` or ``= _state``, every instance one state): which
+    of ``places`` (its class's dict attributes, as (index in its ``__mro__``, name):
+    :func:`_traits`) holds it, else :data:`ELSEWHERE`; None for an object with a ``__dict__``
+    of its own (CPython's reference count says so: one look). Pickle rebuilt such an object
+    with a ``__dict__`` of its own, and a remote ``b = Borg(); b.mode = 'slow'`` no longer
+    reached ``a.mode`` (hunt 17 C16)."""
     own = getattr(obj, "__dict__", None)
+    if type(own) is not dict or (_reference_count is not None
+                                 and _reference_count(own) <= _OWN_DICT_REFERENCES):
+        return None
     mro = type(obj).__mro__
-    place = next((place for place in places
-                  if own is not None and vars(mro[place[0]]).get(place[1]) is own), None)
+    place = next((place for place in places if vars(mro[place[0]]).get(place[1]) is own), None)
     if place is not None:  # the class, sent again, keeps that dict there (see the function)
         _shared_dicts.setdefault(mro[place[0]], set()).add(place[1])
-    return place
+    return place if place is not None or _reference_count is None else ELSEWHERE
 
 
 def _with_shared_dict(obj: Any, place: tuple[int, str], make: Callable,
                       name: str | None = None) -> Any:
-    """The reduction of an object whose ``__dict__`` its class holds at ``place``
+    """The reduction of an object whose ``__dict__`` something else holds too
     (:func:`_shared_dict_place`): made by ``make`` (into the receiver's object ``name`` if
-    given), with the dict its class holds there as its ``__dict__`` (:func:`set_shared_dict`)."""
+    given), with that dict as its ``__dict__`` (:func:`set_shared_dict`), the very object
+    pickle's memo makes of it, wherever else the stream has it (a global a function reads)."""
     args = (type(obj),)
     state = (*place, obj.__dict__)
     if name is not None:
@@ -2509,13 +2523,13 @@ def _with_shared_dict(obj: Any, place: tuple[int, str], make: Callable,
 def set_shared_dict(obj: Any, state: tuple) -> None:
     """Called by the unpickler: the dict ``obj``'s class holds where the sender's did (an
     attribute of the class at that index of its ``__mro__``), with the items sent, as ``obj``'s
-    ``__dict__``; the items sent as a ``__dict__`` of its own where the class holds no dict
-    there."""
+    ``__dict__``; else the dict of the items sent itself, as it came (what else the stream
+    refers to it by has it too)."""
     index, name, items = state
     mro = type(obj).__mro__
     held = vars(mro[index]).get(name) if isinstance(index, int) and 0 <= index < len(mro) \
         else None
-    obj.__dict__ = _into(held, items) if type(held) is dict else dict(items)
+    obj.__dict__ = _into(held, items) if type(held) is dict else items
 
 
 #: Per class: the names of its dict attributes that an instance of it had as its ``__dict__``
