@@ -1268,6 +1268,37 @@ def test_a_library_object_held_by_a_notebook_object_stays_one_object(parity):
     assert first != second
 
 
+def test_a_masked_array_inside_a_value_changed_remotely_stays_the_notebooks(parity):
+    """A masked array held by a name and inside a notebook object, changed by a remote cell
+    through the holder, came back as a second array (hunt 17 C7b): the name no longer saw the
+    change. Its hard mask stays too."""
+    parity(["# plain\nimport numpy as np\nclass Box:\n    pass\n"
+            "mm = np.ma.masked_array([1., 2., 3.], mask=[0, 0, 1])\nmm.harden_mask()\n"
+            "box = Box()\nbox.items = {'mm': mm}",
+            "it = box.items\nit['mm'][0] = 7.\nit['mm'][2] = 5.",
+            "# plain\nprint(mm, mm.hardmask, box.items['mm'] is mm)"],
+           shared=[("box.items['mm']", "mm")])
+
+
+def test_numpy_bit_generators_and_seed_sequences_stay_shared_after_a_remote_draw(parity):
+    """A second Generator over a generator's bit generator (``Generator(rng.bit_generator)``)
+    and a SeedSequence held by a name and by a Generator: after a remote cell drew from and
+    spawned from them, the notebook's ``bg`` and ``ss`` were copies (hunt 17 C7, C7c): the next
+    plain ``rng.spawn(1)`` handed out a child stream that repeated an earlier one."""
+    traces = parity(["# plain\nimport numpy as np\nss = np.random.SeedSequence(1234)\n"
+                     "rng = np.random.default_rng(ss)\nbg = rng.bit_generator\n"
+                     "other = np.random.Generator(bg)\nclass Sim:\n    pass\nsim = Sim()\n"
+                     "sim.rng = np.random.default_rng(np.random.SeedSequence(7))",
+                     "x = rng.random()\nkids = ss.spawn(2)\nkid_rngs = rng.spawn(2)\n"
+                     "more = sim.rng.spawn(2)",
+                     "# plain\nprint(rng.bit_generator is bg, rng.bit_generator.seed_seq is ss, "
+                     "ss.n_children_spawned, other.random() == rng.random(), "
+                     "rng.spawn(1)[0].integers(100), sim.rng.bit_generator.seed_seq."
+                     "n_children_spawned)"],
+                    shared=[("rng.bit_generator", "bg"), ("rng.bit_generator.seed_seq", "ss")])
+    assert traces["plain"].cells[2].stdout.startswith("True True 4 False")
+
+
 def test_what_an_objects_own_getstate_leaves_out_stays_after_a_remote_change(parity):
     """An object whose ``__getstate__`` leaves a lock and a generator out, and whose
     ``__setstate__`` makes them anew: changed by a remote cell, the notebook's object took the
@@ -1341,6 +1372,75 @@ def test_a_dict_whose_attributes_are_its_items_stays_so(parity):
                     ways=("plain", "all", "small"))  # (under none c2 is a proxy: its own dict)
     assert traces["plain"].cells[1].stdout == "0.1 0.1\n"
     assert traces["plain"].cells[4].stdout == "True 2 9\n"
+
+
+def test_the_borg_idioms_shared_state_stays_shared_by_every_instance(parity):
+    """The Borg idiom (``self.__dict__ = self._shared``, by ``__init__`` or ``__new__``, or a
+    global dict): pickle gave each instance a ``__dict__`` of its own, so a remote ``b = Borg();
+    b.mode = 'slow'`` left ``a.mode`` alone, and ``b`` came back apart from ``Borg._shared``
+    (hunt 17 C16). A class sent again keeps its dict's object there too (an instance the engine
+    holds stays in it)."""
+    traces = parity(["# plain\nclass Borg:\n    _shared = {}\n    def __init__(self):\n"
+                     "        self.__dict__ = self._shared\nclass Borg2:\n    _state = {}\n"
+                     "    def __new__(cls, *args):\n        obj = super().__new__(cls)\n"
+                     "        obj.__dict__ = cls._state\n        return obj\n"
+                     "common = {}\nclass Borg3:\n    def __init__(self):\n"
+                     "        self.__dict__ = common\n"
+                     "a = Borg()\na.mode = 'fast'\nholder = {'a': a, 'x': Borg2()}\nm = Borg3()\n"
+                     "m.k = 1",
+                     "b = Borg()\nb.mode = 'slow'\nprint(a.mode, b.mode)\na.level = 2\n"
+                     "n = Borg3()\nn.k = 2\nprint(m.k)",
+                     "holder['a'].mode = 'mid'\nholder['x'].v = 1",
+                     "print(b.mode, b.__dict__ is Borg._shared, holder['a'].__dict__ is Borg._shared)",
+                     "# plain\nc = Borg()\nprint(a.mode, c.mode, a.level, c.level, "
+                     "a.__dict__ is Borg._shared, c.__dict__ is Borg._shared, holder['a'] is a, "
+                     "Borg2().v, holder['x'].__dict__ is Borg2._state, m.k, Borg3().k, "
+                     "m.__dict__ is common)"],
+                    shared=[("a.__dict__", "Borg._shared"), ("b.__dict__", "Borg._shared"),
+                            ("holder['x'].__dict__", "Borg2._state"), ("m.__dict__", "common"),
+                            ("n.__dict__", "common")])
+    assert traces["plain"].cells[1].stdout == "slow slow\n2\n"
+    assert traces["plain"].cells[3].stdout == "mid True True\n"
+    assert traces["plain"].cells[4].stdout == "mid mid 2 2 True True True 1 True 2 2 True\n"
+
+
+def test_a_tree_of_dict_nodes_naming_their_parent_keeps_its_nodes(parity):
+    """A tree of dict-subclass nodes whose children name their parent (``parent[name] = self``),
+    changed by a remote cell: the notebook's nodes were updated in place only after the new
+    nodes were built, and those were what the parents held, so ``root['a'] is a`` and ``b.parent
+    is a`` no longer held; a list subclass so too."""
+    traces = parity(["# plain\nclass Node(dict):\n    def __init__(self, name, parent=None):\n"
+                     "        super().__init__()\n        self.name, self.parent = name, parent\n"
+                     "        if parent is not None:\n            parent[name] = self\n"
+                     "class Kids(list):\n    pass\n"
+                     "root = Node('root')\na = Node('a', root)\nb = Node('b', a)\n"
+                     "kids = Kids([a])\nkids.owner = root\nroot.kids = kids",
+                     "Node('c', b)\nb.name = 'bee'\nkids.append(b)",
+                     "a['b'].name = 'B'\nroot['a']['x'] = Node('x')\nroot.kids.owner = a",
+                     "# plain\nprint(root['a'] is a, a['b'] is b, b.parent is a, b['c'].parent is b, "
+                     "b.name, sorted(a), root.kids is kids, kids[1] is b, kids.owner is a)"],
+                    shared=[("root['a']", "a"), ("a['b']", "b"), ("b.parent", "a"),
+                            ("b['c'].parent", "b"), ("kids[0]", "a"), ("root.kids", "kids")])
+    assert traces["plain"].cells[3].stdout == \
+        "True True True True B ['b', 'x'] True True True\n"
+
+
+def test_a_pil_images_pixel_access_and_draw_still_reach_it_after_a_remote_change(parity):
+    """A PIL image changed in place by a remote cell took a new C core in the notebook, so a
+    ``px = img.load()`` or ``ImageDraw.Draw(img)`` made plainly before no longer read or wrote
+    it (hunt 17 C12); a palette image keeps its palette, one inside a list is the same image."""
+    traces = parity(["# plain\nfrom PIL import Image, ImageDraw\nimg = Image.new('L', (4, 4), 0)\n"
+                     "px = img.load()\ndraw = ImageDraw.Draw(img)\n"
+                     "pal = Image.new('P', (2, 2), 1)\npal.putpalette([0, 0, 0, 9, 8, 7] * 128)\n"
+                     "ppx = pal.load()\nframes = [img, pal]",
+                     "img.putpixel((0, 0), 200)\nframes[1].putpixel((1, 1), 0)",
+                     "# plain\nprint(img.getpixel((0, 0)), px[0, 0])\npx[2, 2] = 50\n"
+                     "draw.point((3, 3), fill=77)\n"
+                     "print(img.getpixel((2, 2)), img.getpixel((3, 3)), ppx[1, 1], ppx[0, 0], "
+                     "pal.getpalette()[3:6], frames[1] is pal)"],
+                    shared=[("frames[0]", "img"), ("frames[1]", "pal")],
+                    ways=("plain", "all", "small", "none"))  # (px, draw: no pickle to compare)
+    assert traces["plain"].cells[2].stdout == "200 200\n50 77 0 1 [9, 8, 7] True\n"
 
 
 def test_an_unevaluated_sympy_expression_stays_unevaluated(parity):

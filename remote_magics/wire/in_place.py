@@ -66,7 +66,14 @@ def update_in_place(old: Any, new: Any) -> bool:
             old.write(new.getvalue())
             old.seek(new.tell())
         elif _random_generator(old):  # numpy's Generator: its state is its bit generator's
-            old.bit_generator.state = new.bit_generator.state
+            return update_in_place(old.bit_generator, new.bit_generator)
+        elif _bit_generator(old):  # a second Generator over it (`Generator(bg)`) draws on;
+            old.state = new.state  # its seed sequence counts the children spawned from it
+            if old.seed_seq is not None and new.seed_seq is not None:  # (hunt 17 C7c)
+                update_in_place(old.seed_seq, new.seed_seq)
+        elif _seed_sequence(old):  # Cython's own pickling: its state set into it
+            reduced = new.__reduce_ex__(2)
+            old.__setstate_cython__(reduced[2])
         elif isinstance(old, random.Random):
             old.setstate(new.getstate())
         elif _legacy_random_state(old):
@@ -146,7 +153,8 @@ def left_out(obj: Any) -> dict:
 
 def updatable(obj: Any) -> bool:
     """Whether ``obj`` is of a library's kind that :func:`update_in_place` may make equal to
-    another: a deque, an ``array.array``, a random generator, a counter, a string buffer, a
+    another: a deque, an ``array.array``, a random generator (numpy's bit generator, seed
+    sequence), a counter, a string buffer, a
     subclass of list, dict or set (``Counter``, ``OrderedDict``, ``defaultdict``), a
     ``SimpleNamespace``, an object of a notebook class (one with a reduction of its own). Not a
     numpy array (its memory goes its own way, as a view where it was one), nor an object of a
@@ -157,7 +165,8 @@ def updatable(obj: Any) -> bool:
         or (kind.__module__ == "__main__" and _plain_object(obj)) \
         or (isinstance(obj, (list, dict, set)) and kind.__module__.partition(".")[0]
             not in ("pandas", "numpy")) \
-        or _random_generator(obj) or _legacy_random_state(obj)
+        or _random_generator(obj) or _legacy_random_state(obj) or _bit_generator(obj) \
+        or _seed_sequence(obj)
 
 
 def _advance_count(old: Any, new: Any) -> bool:
@@ -188,6 +197,21 @@ def _legacy_random_state(obj: Any) -> bool:
 def _random_generator(obj: Any) -> bool:
     kind = type(obj)
     return kind.__module__.startswith("numpy.random") and hasattr(obj, "bit_generator")
+
+
+def _bit_generator(obj: Any) -> bool:
+    """Whether ``obj`` is a numpy bit generator (``rng.bit_generator``, ``np.random.PCG64()``)."""
+    kind = type(obj)
+    return kind.__module__.startswith("numpy.random") and any(
+        klass.__name__ == "BitGenerator" and klass.__module__ == "numpy.random.bit_generator"
+        for klass in kind.__mro__[1:])
+
+
+def _seed_sequence(obj: Any) -> bool:
+    """Whether ``obj`` is a numpy ``SeedSequence`` (``np.random.SeedSequence(1234)``)."""
+    kind = type(obj)
+    return kind.__name__ == "SeedSequence" and kind.__module__ == "numpy.random.bit_generator" \
+        and hasattr(obj, "__setstate_cython__")
 
 
 def _is_array(obj: Any) -> bool:

@@ -265,7 +265,8 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is namespace:
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
-            return _as_module_member(obj, _with_fresh_resources(_with_slots(obj, reduced)))
+            return _as_module_member(obj, _keeping_shared_dicts(
+                obj, _with_fresh_resources(_with_slots(obj, reduced))))
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
@@ -2230,23 +2231,41 @@ def restatable(obj: Any) -> bool:
     an instance of a Python class whose state is its ``__dict__`` or its slots. Not one of a
     class with a reducer registered by ``copyreg.pickle`` (one that holds a lock, say, which the
     reducer leaves out): it goes by that reducer, and the receiver's object is updated in place
-    (hunt 17 C11: the state as ``__dict__`` failed on the lock, and the change was lost)."""
+    (hunt 17 C11: the state as ``__dict__`` failed on the lock, and the change was lost).
+    A subclass of list or dict goes so too, with its items (:func:`replace_container_state`),
+    when pickle's default reduction is its own (not ``Counter``'s, nor an AttrDict's)."""
     kind = type(obj)
-    return bool(kind.__flags__ & HEAPTYPE) and not isinstance(obj, (list, dict, set, tuple)) \
+    return bool(kind.__flags__ & HEAPTYPE) and not isinstance(obj, (set, tuple)) \
+        and (not isinstance(obj, (list, dict)) or _restatable_container(obj)) \
         and (isinstance(getattr(obj, "__dict__", None), dict) or bool(_slot_names(kind))) \
         and kind not in copyreg.dispatch_table  # its reducer says what its state is (C11)
+
+
+def _restatable_container(obj: list | dict) -> bool:
+    """Whether ``obj``, of a Python subclass of list or dict, pickles by pickle's own default
+    reduction (its attributes, then its items), so it can go as the receiver's object with its
+    items and attributes (:func:`_as_existing`): a tree of such nodes whose children name their
+    parent came back as new nodes, the receiver's own updated in place after it, so ``root['a']
+    is a`` no longer held (its items were the new nodes). Not one whose ``__dict__`` is
+    itself (:func:`_as_self_attributed`)."""
+    return _traits(type(obj))[3] and getattr(obj, "__dict__", None) is not obj
 
 
 def _as_existing(obj: Any, name: str) -> Any:
     """The reduction of ``obj`` as the receiver's object ``name``, or NotImplemented."""
     if not restatable(obj):
         return NotImplemented
+    container = isinstance(obj, (list, dict))  # its items go with its state (see restatable)
+    plain, places = _traits(type(obj))[3:]
+    place = _shared_dict_place(obj, places) if plain and not container else None
+    if place is not None:  # the Borg idiom: a state something else holds too
+        return _with_shared_dict(obj, place, copyreg.__newobj__, name)
     try:
         reduced = obj.__reduce_ex__(PROTOCOL)
     except Exception:
         return NotImplemented
     if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
-            or any(part is not None for part in reduced[3:5]):
+            or (not container and any(part is not None for part in reduced[3:5])):
         return NotImplemented
     reduced = _unmanaged(obj, reduced)
     state = reduced[2] if len(reduced) > 2 else None
@@ -2260,6 +2279,11 @@ def _as_existing(obj: Any, name: str) -> Any:
     names = _interned_names(attributes) if attributes and _traits(type(obj))[3] else None
     if names and state is not None:  # its names stay interned (:func:`_interned_names`)
         state = _with_interned(state, names)
+    if container:  # its items in its state: set after the object itself is known (a child
+        # naming its parent finds the receiver's parent), and all at once
+        items = list(obj.items()) if isinstance(obj, dict) else list(obj)
+        return existing_object, (name, reduced[1]), (state, items), None, None, \
+            replace_container_state
     return existing_object, (name, reduced[1]), state, None, None, replace_state
 
 
@@ -2371,9 +2395,10 @@ def _with_own_attributes(obj: Any) -> Any:
 
 #: Per class of the sender's: whether a Python class among its bases defines ``__new__``,
 #: whether it inherits a reduction (``__reduce__``) of another module's class, whether it
-#: delegates with ``__getattr__``, and whether its state is plainly its ``__dict__`` (see
-#: :func:`_of_a_python_subclass`).
-_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool, bool, bool]]" = \
+#: delegates with ``__getattr__``, whether its state is plainly its ``__dict__`` (see
+#: :func:`_of_a_python_subclass`), and then where an instance's ``__dict__`` may be a dict the
+#: class holds (:func:`_shared_dict_place`).
+_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool, bool, bool, tuple]]" = \
     weakref.WeakKeyDictionary()
 
 
@@ -2384,7 +2409,7 @@ _DROPPING_ATTRIBUTES = frozenset({"collections", "fractions", "decimal", "_decim
                                   "datetime", "_datetime", "_pydecimal", "_pydatetime"})
 
 
-def _traits(kind: type) -> tuple[bool, bool, bool, bool]:
+def _traits(kind: type) -> tuple[bool, bool, bool, bool, tuple[tuple[int, str], ...]]:
     found = _class_traits.get(kind)
     if found is None:
         own_new = any(isinstance(vars(klass).get("__new__"), staticmethod)
@@ -2401,7 +2426,12 @@ def _traits(kind: type) -> tuple[bool, bool, bool, bool]:
         plain = kind.__reduce_ex__ is object.__reduce_ex__ and kind.__reduce__ is \
             object.__reduce__ and getattr(kind, "__getstate__", None) is \
             getattr(object, "__getstate__", None)
-        found = _class_traits[kind] = (own_new, borrowed, delegating, plain)
+        # where the Borg idiom's shared state may be: (index in its __mro__, name) of each dict
+        # a class of it holds
+        places = tuple((index, name) for index, klass in enumerate(kind.__mro__[:-1])
+                       for name, value in vars(klass).items() if type(value) is dict) \
+            if plain else ()
+        found = _class_traits[kind] = (own_new, borrowed, delegating, plain, places)
     return found
 
 
@@ -2423,7 +2453,10 @@ def _of_a_python_subclass(obj: Any) -> Any:
     - An attribute holds a name this process interned (``self.op = 'Enemy'``): it is interned
       there too (:func:`_interned_names`).
     """
-    own_new, borrowed, delegating, plain = _traits(type(obj))
+    own_new, borrowed, delegating, plain, places = _traits(type(obj))
+    place = _shared_dict_place(obj, places) if plain else None
+    if place is not None:
+        return _with_shared_dict(obj, place, new_object if own_new else copyreg.__newobj__)
     attributes = getattr(obj, "__dict__", None)
     names = _interned_names(attributes) if plain and attributes else None
     if not own_new and not borrowed and not delegating and not names:
@@ -2445,6 +2478,93 @@ def _of_a_python_subclass(obj: Any) -> Any:
     if delegating and len(reduced) > 2 and reduced[2] is not None and len(reduced) < 6:
         reduced = (*reduced, *(None,) * (5 - len(reduced)), set_plain_state)
     return reduced
+
+
+#: How many references an object's own ``__dict__`` has in :func:`_shared_dict_place`: the
+#: object's, the local name's and the call's (CPython's count; None elsewhere).
+_OWN_DICT_REFERENCES = 3
+_reference_count = getattr(sys, "getrefcount", None)
+#: The place of a ``__dict__`` shared with something other than its class (a global).
+ELSEWHERE = (-1, "")
+
+
+def _shared_dict_place(obj: Any, places: Sequence[tuple[int, str]]) -> tuple[int, str] | None:
+    """Where ``obj``'s ``__dict__`` is shared, when something else holds it too (the Borg
+    idiom, ``self.__dict__ = self._shared`` or ``= _state``, every instance one state): which
+    of ``places`` (its class's dict attributes, as (index in its ``__mro__``, name):
+    :func:`_traits`) holds it, else :data:`ELSEWHERE`; None for an object with a ``__dict__``
+    of its own (CPython's reference count says so: one look). Pickle rebuilt such an object
+    with a ``__dict__`` of its own, and a remote ``b = Borg(); b.mode = 'slow'`` no longer
+    reached ``a.mode`` (hunt 17 C16)."""
+    own = getattr(obj, "__dict__", None)
+    if type(own) is not dict or (_reference_count is not None
+                                 and _reference_count(own) <= _OWN_DICT_REFERENCES):
+        return None
+    mro = type(obj).__mro__
+    place = next((place for place in places if vars(mro[place[0]]).get(place[1]) is own), None)
+    if place is not None:  # the class, sent again, keeps that dict there (see the function)
+        _shared_dicts.setdefault(mro[place[0]], set()).add(place[1])
+    return place if place is not None or _reference_count is None else ELSEWHERE
+
+
+def _with_shared_dict(obj: Any, place: tuple[int, str], make: Callable,
+                      name: str | None = None) -> Any:
+    """The reduction of an object whose ``__dict__`` something else holds too
+    (:func:`_shared_dict_place`): made by ``make`` (into the receiver's object ``name`` if
+    given), with that dict as its ``__dict__`` (:func:`set_shared_dict`), the very object
+    pickle's memo makes of it, wherever else the stream has it (a global a function reads)."""
+    args = (type(obj),)
+    state = (*place, obj.__dict__)
+    if name is not None:
+        return existing_object, (name, args), state, None, None, set_shared_dict
+    return make, args, state, None, None, set_shared_dict
+
+
+def set_shared_dict(obj: Any, state: tuple) -> None:
+    """Called by the unpickler: the dict ``obj``'s class holds where the sender's did (an
+    attribute of the class at that index of its ``__mro__``), with the items sent, as ``obj``'s
+    ``__dict__``; else the dict of the items sent itself, as it came (what else the stream
+    refers to it by has it too)."""
+    index, name, items = state
+    mro = type(obj).__mro__
+    held = vars(mro[index]).get(name) if isinstance(index, int) and 0 <= index < len(mro) \
+        else None
+    obj.__dict__ = _into(held, items) if type(held) is dict else items
+
+
+#: Per class: the names of its dict attributes that an instance of it had as its ``__dict__``
+#: when pickled here (the Borg idiom: :func:`_shared_dict_place`).
+_shared_dicts: "weakref.WeakKeyDictionary[type, set[str]]" = weakref.WeakKeyDictionary()
+
+
+def _keeping_shared_dicts(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, where a receiver that has the class already
+    (cloudpickle finds it again: a class an earlier run sent) keeps the dict it holds as the
+    Borg idiom's shared state (:data:`_shared_dicts`), with the items sent
+    (:func:`set_class_state`): cloudpickle set a new one, and an instance the engine kept (a
+    ``none`` run's) was left on the old one (hunt 17 C16). Not every container a class holds:
+    another reference to it in the stream (``held = Reg.items``) is to the one sent."""
+    names = _shared_dicts.get(cls) if isinstance(cls, type) else None
+    if not names or not (isinstance(reduced, tuple) and len(reduced) > 5
+                         and reduced[5] is not None
+                         and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+                         and isinstance(reduced[2], tuple) and reduced[2]
+                         and isinstance(reduced[2][0], dict)):
+        return reduced
+    kept = sorted(name for name in names if type(reduced[2][0].get(name)) is dict)
+    if not kept:
+        return reduced
+    return (*reduced[:2], (reduced[5], reduced[2], kept), *reduced[3:5], set_class_state)
+
+
+def set_class_state(cls: type, packed: tuple) -> None:
+    """Called by the unpickler: ``setter(cls, state)`` (cloudpickle's), where each dict of
+    ``kept`` that ``cls`` holds already keeps its object, with the items sent
+    (:func:`_keeping_shared_dicts`)."""
+    setter, (members, *rest), kept = packed
+    own = vars(cls)
+    setter(cls, ({key: _into(own.get(key), value) if key in kept else value
+                  for key, value in members.items()}, *rest))
 
 
 def set_plain_state(obj: Any, state: Any) -> None:
@@ -3142,7 +3262,11 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         found = _sent_call(obj, inner)
         return NotImplemented if found is None \
             else (held_index, (found[0], list(obj.names), *found[1:]))
-    restate, update = restatable(obj), updatable(obj)
+    # a masked array, matrix or record array: its values and attributes go into the
+    # receiver's (a masked array in a dict came back a second one, hunt 17 C7b)
+    numpys = numpy is not None and isinstance(obj, numpy.ndarray) \
+        and (type(obj).__module__, type(obj).__name__) in _NUMPY_SUBCLASSES
+    restate, update = not numpys and restatable(obj), numpys or updatable(obj)
     if not restate and not update:
         return NotImplemented
     key = inner.key(obj)
@@ -3155,7 +3279,7 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         # a new one here, and the receiver's made equal to it (hunt 17 C7: `sim.rng.random()`
         # there left `sim.rng` and the notebook's `rng` two generators in one state)
         # a Counter subclass's own attributes too (collections' reduction leaves them out)
-        own = _as_self_attributed(obj)
+        own = _with_numpys_flags(obj) if numpys else _as_self_attributed(obj)
         try:  # its reducer in copyreg, if registered, as pickle would
             if own is NotImplemented and type(obj) in copyreg.dispatch_table:
                 own = copyreg.dispatch_table[type(obj)](obj)
@@ -3297,9 +3421,46 @@ def existing_object(name: str, newargs: tuple) -> Any:
     return copyreg.__newobj__(*newargs)
 
 
+def replace_container_state(obj: Any, state: tuple) -> None:
+    """Called by the unpickler: a list's or dict's subclass's items, set as
+    :func:`.in_place.update_in_place` sets a container's, and attributes (:func:`replace_state`)
+    as the sender's (:func:`_as_existing`)."""
+    attributes, items = state
+    if isinstance(obj, dict):
+        obj.clear()
+        obj.update(items)
+    else:
+        obj[:] = items
+    replace_state(obj, attributes)
+
+
+def _into_image_core(obj: Any, state: Any) -> bool:
+    """Whether ``obj``, a PIL image, took the pixels of ``state`` (its ``__getstate__``'s) into
+    its own C core: what ``px = img.load()`` and ``ImageDraw.Draw(img)`` write to, which its
+    ``__setstate__`` replaces with a new core (after a remote ``img.putpixel(...)`` a plain
+    ``px[2, 2] = 50`` no longer reached ``img``, hunt 17 C12). Only for the same mode and size,
+    and not a read-only image (a write there copies it first, a new core plainly too)."""
+    kind = type(obj)
+    if not kind.__module__.startswith("PIL.") or not isinstance(state, list) or len(state) != 5:
+        return False
+    image = sys.modules.get("PIL.Image")
+    info, mode, size, palette, data = state
+    try:
+        if image is None or not isinstance(obj, image.Image) or obj.readonly \
+                or obj.mode != mode or tuple(obj.size) != tuple(size) or obj.im is None:
+            return False
+    except Exception:  # not loaded (an opened file's), or no core: made anew
+        return False
+    obj.info = info
+    if palette and mode in ("L", "LA", "P", "PA"):  # as its __setstate__ sets them
+        obj.putpalette(palette)
+    obj.frombytes(data)
+    return True
+
+
 def replace_state(obj: Any, state: Any) -> None:
     """Called by the unpickler: make ``state`` all of ``obj``'s state (as a fresh object's)."""
-    if state is None:
+    if state is None or _into_image_core(obj, state):
         return
     setstate = getattr(obj, "__setstate__", None)
     if setstate is not None:
