@@ -100,6 +100,24 @@ def test_an_object_of_a_notebook_class_pickles_by_reference_every_way(tmp_path):
     assert not divergences(report), "\n".join(divergences(report))
 
 
+#: Hunt 17 H1: the harness accepted every "'x' stays remote as a proxy: it cannot be pickled"
+#: note, also on a value that pickles plainly (a bug of ours kept pandas frames and tuples remote,
+#: and the runs said 0 divergent cells); the plain end state decided only for a name still bound.
+FUSSY = ["import sqlite3, sys\ncon = sqlite3.connect(':memory:')\nclass Fussy:\n"
+         "    def __reduce__(self):  # refuses only where remote_magics runs\n"
+         "        if 'remote_magics.engine' in sys.modules:\n"
+         "            raise TypeError('refused here')\n        return (Fussy, ())\nf = Fussy()",
+         "del f"]
+
+
+def test_a_note_that_a_value_stays_remote_is_accepted_only_where_it_cannot_pickle_plainly(
+        tmp_path):
+    report = differential.compare(FUSSY, tmp_path, ("all",))
+    assert sorted(note.split("'")[1] for note in report["all"]["notes"]) == ["con", "f"]
+    assert list(report["all"]["names"]) == ["f (noted in cell 0 as unpicklable)"]
+    assert report["all"]["names"]["f (noted in cell 0 as unpicklable)"][0] == "picklable plainly"
+
+
 #: A plain cell configures logging, remote cells log and change levels, plain cells log after:
 #: as in one process (before, a remote cell's engine had no handler and showed nothing, and a
 #: level a remote cell set never reached the notebook).
