@@ -30,7 +30,7 @@ from ..errors import (ProxyError, ProxyWarning, RemoteError, RemoteMagicsError,
                       SerializationError)
 from ..wire import protocol, serialize
 from ..wire.in_place import update_in_place
-from . import live
+from . import live, twins
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +117,17 @@ class RemoteObject:
             value = serialize.loads(frames, bytecode=barrier is None)
         except Exception as err:
             return cls._undecodable(output, err, barrier, target)
-        target.release_later(output["ref"]["id"], small=small(output))  # kept in case this failed
+        cls._came_back(output, value, target)
         return value, None
+
+    @classmethod
+    def _came_back(cls, output: dict, value: Any, target: Any) -> None:
+        """The engine kept a value that came back in case it failed here: released, or, for a
+        tuple or frozenset a none cell sent, kept beside the copy (:mod:`.twins`)."""
+        if output.get("twin"):
+            twins.keep(target, value, cls(target, output["ref"]))
+        else:
+            target.release_later(output["ref"]["id"], small=small(output))
 
     @classmethod
     def decode_all(cls, outputs: list[dict], frames: list[list],
@@ -138,8 +147,7 @@ class RemoteObject:
             if index in loaded:
                 value, err = loaded[index]
                 if err is None:
-                    # the engine kept it in case this failed
-                    target.release_later(output["ref"]["id"], small=small(output))
+                    cls._came_back(output, value, target)
                     decoded.append((value, None))
                 else:
                     decoded.append(cls._undecodable(output, err, barrier, target))
