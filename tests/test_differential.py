@@ -666,6 +666,31 @@ def test_a_warning_names_the_cell_as_a_plain_kernel_does(tmp_path):
     assert_same_every_way(WARNINGS, tmp_path, ("all", "none"))
 
 
+#: Hunt 16 C7: a warning Python shows once per place showed again in a remote cell although a
+#: plain cell had shown it (the engine's registry of warnings shown is its own), and again in a
+#: plain cell after a remote one had (networkx's colormapping UserWarning, cookbook 14).
+WARNED_ONCE = [
+    "# plain\nopen('warnmod.py', 'w').write('import warnings\\ndef f(n):\\n    "
+    "warnings.warn(\"old API\", FutureWarning)\\n    return n\\ndef h(n):\\n    "
+    "warnings.warn(\"h API\", UserWarning)\\n    return n\\n')",
+    "# plain\nimport warnmod\nwarnmod.f(0)",
+    "warnmod.f(1)",
+    "# plain\nwarnmod.f(2)",
+    "import warnings\nwarnings.warn('stays', UserWarning)\nwarnings.warn('once per place', "
+    "SyntaxWarning)\nimport json\nprint(warnmod.f(3))",
+    "# plain\nimport warnings\nwarnings.simplefilter('default')\nwarnmod.f(4)",
+    "print(warnmod.f(5))",
+    "print(warnmod.h(6))",
+    "# plain\nprint(warnmod.h(7))",
+]
+
+
+def test_a_warning_shown_once_per_place_shows_once_across_plain_and_remote_cells(tmp_path):
+    report = differential.compare(WARNED_ONCE, tmp_path, ("all", "none"))
+    assert not divergences(report), "\n".join(divergences(report))
+    assert report["all"]["compared"] >= 5  # the cells that show it name the folder: dropped
+
+
 SHADOWED = [
     "class Body:\n    def __init__(self):\n        self.target, self.owner = 'moon', 'nasa'\n"
     "        self.shape, self.reason, self.dtype = 'sphere', 'science', 'rock'\n"

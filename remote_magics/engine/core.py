@@ -348,6 +348,7 @@ class Engine:
             }
         )
         self.kernel._remote_magics_engine = self
+        settings.watch_shown_warnings()  # what this kernel warned once the notebook does not
         self.dataport = open_data_port(self.kernel)
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:  # notebook functions' tracebacks here say 'Cell In[3]', as there
