@@ -440,6 +440,7 @@ class SettingsAgreed:
     a run sends those that changed here since, and takes those its cell changed there."""
 
     def __init__(self, engine: str) -> None:
+        settings.watch_shown_warnings()  # also without the extension (the Python API)
         self.engine = engine  # its id: a restarted engine has its own settings again
         self.state: dict[str, Any] = {}  # this side's settings when they last agreed
         self.own_random = False  # a fan-out left the engine drawing its own random numbers

@@ -200,7 +200,8 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
         obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
 
 
-#: The largest string or bytes :func:`atom` takes, and the most members of a tuple or frozenset.
+#: The largest string or bytes :func:`atom` takes, and the most a tuple or frozenset of them
+#: may hold in all (its members' sizes, a few bytes each for a number).
 ATOM_SIZE = 4096
 #: How deep tuples and frozensets nest in one :func:`atom` (``((1, 2), (3, 4))``).
 ATOM_DEPTH = 4
@@ -209,38 +210,54 @@ ATOM_DEPTH = 4
 _IMMUTABLE_VALUES = {"datetime": ("date", "datetime", "time", "timedelta", "timezone"),
                      "fractions": ("Fraction",), "decimal": ("Decimal",),
                      "pandas": ("Timestamp", "Timedelta", "Period")}
-
-
 #: The atoms whose identity code tests (a sentinel tuple): the notebook's copy of one a
 #: ``none`` cell made goes back as a reference to the engine's (:mod:`..cells.twins`).
 _TWINNED = (tuple, frozenset)
 
 
-def atom(obj: Any, depth: int = 0) -> bool:
+def atom(obj: Any) -> bool:
     """Whether ``obj`` is a small value that never changes and hashes by its value: a number, a
     short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction`` or a
-    ``Decimal``, or a short tuple or frozenset of such (or of None, True, False): it comes back
-    as a value under ``none`` too. A proxy of one compares equal to it (a remote ``==``) but
-    cannot hash as it does (a string's hash is per process), so plain code using it as a dict
-    key or in a set went silently wrong (``k in d`` False for a key just put in; one group per
-    item; ``table[(1, 2)]`` a KeyError), nor be formatted, added or tested for its type as it is.
-    A tuple holding a list is no atom: it can change."""
+    ``Decimal``, or a tuple or frozenset of such (or of None, True, False) of at most
+    :data:`ATOM_SIZE` in all: it comes back as a value under ``none`` too. A proxy of one
+    compares equal to it (a remote ``==``) but cannot hash as it does (a string's hash is per
+    process), so plain code using it as a dict key or in a set went silently wrong (``k in d``
+    False for a key just put in; one group per item; ``table[(1, 2)]`` a KeyError), nor be
+    formatted, added or tested for its type as it is. A tuple holding a list is no atom: it
+    can change."""
+    return _atom_size(obj, 0) is not None
+
+
+def _atom_size(obj: Any, depth: int) -> int | None:
+    """About the bytes ``obj`` takes as an :func:`atom`; None if it is none."""
     kind = type(obj)
     if kind is int:
-        return obj.bit_length() <= 8 * ATOM_SIZE
+        return obj.bit_length() // 8 + 1 if obj.bit_length() <= 8 * ATOM_SIZE else None
     if kind is float or kind is complex:
-        return True
+        return 8
     if kind is str or kind is bytes:
-        return len(obj) <= ATOM_SIZE
+        return len(obj) + 1 if len(obj) <= ATOM_SIZE else None
     if kind is tuple or kind is frozenset:
-        return depth < ATOM_DEPTH and len(obj) <= ATOM_SIZE // 64 and all(
-            member is None or member is True or member is False or atom(member, depth + 1)
-            for member in obj)
+        if depth >= ATOM_DEPTH or len(obj) > ATOM_SIZE:
+            return None
+        total = 1
+        for member in obj:
+            size = 1 if member is None or member is True or member is False \
+                else _atom_size(member, depth + 1)
+            if size is None:
+                return None
+            total += size
+            if total > ATOM_SIZE:
+                return None
+        return total
     if kind.__name__ in _IMMUTABLE_VALUES.get(kind.__module__, ()):  # the class, no subclass
-        return getattr(sys.modules.get(kind.__module__), kind.__name__, None) is kind
+        found = getattr(sys.modules.get(kind.__module__), kind.__name__, None) is kind
+        return 16 if found else None
     numpy = sys.modules.get("numpy")  # a numpy number, boolean, date or short string
-    return numpy is not None and isinstance(obj, numpy.generic) and obj.dtype.kind in "biufcmMSU" \
-        and obj.nbytes <= ATOM_SIZE
+    if numpy is not None and isinstance(obj, numpy.generic) and obj.dtype.kind in "biufcmMSU" \
+            and obj.nbytes <= ATOM_SIZE:
+        return obj.nbytes
+    return None
 
 
 def _definition(obj: Any) -> bool:
