@@ -56,12 +56,14 @@ def __dir__() -> list[str]:
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magics``: register the magics."""
+    from .engine import settings
     from .magics import RemoteMagics, count_async_checks, flush_all_releases, watch_class_attributes
     from .wire import sources
 
     ipython.register_magics(RemoteMagics)
     count_async_checks(ipython)  # a remote cell's compile-time warnings show as often as plainly
     sources.label_cells(ipython.compile)  # tracebacks through remote cells' functions: 'Cell In[3]'
+    settings.watch_shown_warnings()  # a warning a plain cell showed once, a remote one does not
     if flush_all_releases not in ipython.events.callbacks["post_execute"]:
         ipython.events.register("post_execute", flush_all_releases)
     if watch_class_attributes not in ipython.events.callbacks["post_run_cell"]:

@@ -70,6 +70,11 @@ def shell():
 
     ip = start_ipython()
     ip.compile = XCachingCompiler()
+    # every kind of output, as a notebook's kernel formats it (a terminal keeps only text), for
+    # the whole session: which formats the notebook shows crosses to the engine as a setting,
+    # so a test that switched them for its cells and back turned the engine's image/png off
+    # for every later test (a remote figure came back as text after the parity tests)
+    ip.display_formatter.active_types = list(ip.display_formatter.formatters)
     ip.run_line_magic("load_ext", "remote_magics")
     yield ip
 

@@ -28,8 +28,11 @@ Normalised, and why:
   the remote run must fail with the same error class, after printing the same;
 - cells (and names after the run) whose two plain runs differ: unseeded randomness or timings;
 - the one note a remote cell must print where a value cannot travel (:data:`ACCEPTED_NOTE`:
-  ``'con' stays remote as a proxy: it cannot be pickled (...)``), and nothing else; the name's
-  digest then says only its type, both sides (the plain value cannot be pickled either);
+  ``'con' stays remote as a proxy: it cannot be pickled (...)``), and nothing else, and only
+  where it is true: cloudpickle cannot pickle the plain run's value of that name after that
+  cell (one more plain run asks, :func:`picklable_plainly`); a note on a value that pickles
+  plainly is a divergence (a bug of ours kept it remote). The name's digest then says only
+  its type, both sides;
 - a name that is a proxy after the run (``small`` keeps big values remote, ``none`` all) is
   digested by the value it stands for, fetched: keeping it remote is what the policy asks.
 
@@ -176,6 +179,36 @@ def _differential_state():
 
 _differential_state()
 '''
+#: The first cell of the plain run that asks which noted names pickle (:func:`picklable_plainly`):
+#: after each cell, cloudpickle of the names noted there (``WANTED``: the cell's execution count
+#: → names), kept in ``_differential_picklable`` for :data:`_PICKLABLE_REPORT`.
+_PICKLABLE_HOOK = r'''
+def _differential_hook(wanted):
+    import cloudpickle
+    from IPython import get_ipython
+    ip = get_ipython()
+    found = ip.user_ns.setdefault("_differential_picklable", {})
+
+    def check(result):
+        for name in wanted.get(str(result.execution_count), ()):
+            key = f"{result.execution_count} {name}"
+            if name not in ip.user_ns:
+                found[key] = "missing"
+                continue
+            try:
+                cloudpickle.dumps(ip.user_ns[name])
+            except Exception:
+                found[key] = "unpicklable"
+            else:
+                found[key] = "picklable"
+    ip.events.register("post_run_cell", check)
+
+_differential_hook(WANTED)
+'''
+_PICKLABLE_REPORT = ("import json as _json\n"
+                     "print('DIFFERENTIAL-PICKLABLE ' + _json.dumps(_differential_picklable))")
+
+
 #: The probe cell: run in a namespace of its own, so that the notebook's names (``from numpy
 #: import *`` binds ``bool``, ``all``, ``sum``) shadow none of the builtins it uses, and it
 #: binds nothing.
@@ -342,6 +375,8 @@ def compare(cells: list[str], cwd: Path, modes: Iterable[str] = MODES) -> dict:
                             if plain_state.get(n) != again.get(n))
     report: dict = {"cells": len(cells), "plain_fails": failing, "unstable": unstable,
                     "unstable_names": unstable_names}
+    noted: dict[str, list[tuple[int, str]]] = {}  # mode → (cell, name) of each accepted note
+    states: dict[str, dict] = {}
     for mode in modes:
         other = run(cells, mode, cwd)
         state = other.state or {}
@@ -353,15 +388,59 @@ def compare(cells: list[str], cwd: Path, modes: Iterable[str] = MODES) -> dict:
                       if n not in unstable_names and plain_state.get(n) != state.get(n)},
             "notes": [note.strip() for i in compared for note in other.outcomes[i].notes],
         }
-        for note in report[mode]["notes"]:  # the note is true: the value cannot be pickled here
-            name = note.split("'")[1]
-            if not (plain_state.get(name) or "unpicklable").startswith("unpicklable"):
-                report[mode]["names"][f"{name} (noted as unpicklable)"] = (
-                    plain_state[name], state.get(name))
+        noted[mode] = [(i, note.split("'")[1])
+                       for i in compared for note in other.outcomes[i].notes]
+        states[mode] = state
         if other.state is None:
             report[mode]["names"]["(the run stopped before its names could be read)"] = (
                 "", None)
+    wanted = {pair for pairs in noted.values() for pair in pairs}
+    verdicts = picklable_plainly(cells, cwd, wanted) if wanted else {}
+    for mode, pairs in noted.items():  # a note is true only where the plain value cannot pickle
+        for cell, name in pairs:
+            verdict = verdicts.get((cell, name))
+            if verdict is None:  # that run did not get there: the plain value at the end decides
+                verdict = "unpicklable" if (plain_state.get(name) or "unpicklable").startswith(
+                    "unpicklable") else "picklable"
+            if verdict != "unpicklable":
+                report[mode]["names"][f"{name} (noted in cell {cell} as unpicklable)"] = (
+                    f"{verdict} plainly", states[mode].get(name))
     return report
+
+
+def picklable_plainly(cells: list[str], cwd: Path, wanted: set[tuple[int, str]],
+                      timeout: int = 60) -> dict[tuple[int, str], str]:
+    """For each ``(cell, name)`` of ``wanted``: whether cloudpickle pickles the plain run's value
+    of ``name`` right after cell ``cell`` ("picklable", "unpicklable", or "missing": the name
+    is unbound then), from one more plain run; a cell the run did not reach is left out."""
+    counts, count = {}, 2  # the hook's cell and SEED run first
+    for index, source in enumerate(cells):
+        if source.strip():  # nbclient skips an empty cell: it takes no execution count
+            count += 1
+            counts[index] = count
+    by_count: dict[str, list[str]] = {}
+    for cell, name in wanted:
+        by_count.setdefault(str(counts[cell]), []).append(name)
+    new = nbformat.v4.new_code_cell
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [new(_PICKLABLE_HOOK.replace("WANTED", repr(by_count))),
+                *(new(source) for source in [SEED, *cells]), new(_PICKLABLE_REPORT)]
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / cwd.name
+        shutil.copytree(cwd, copy)
+        try:
+            NotebookClient(nb, kernel_name="python3", timeout=timeout, allow_errors=True,
+                           interrupt_on_timeout=True,
+                           resources={"metadata": {"path": str(copy)}}).execute()
+        except Exception as err:  # a cell that hangs: what ran before it still counts
+            print(f"differential: the picklability run stopped: {type(err).__name__}",
+                  file=sys.stderr)
+    found: dict = {}
+    for output in nb.cells[-1].get("outputs", []):
+        if output.output_type == "stream" and "DIFFERENTIAL-PICKLABLE " in output.text:
+            found = json.loads(output.text.split("DIFFERENTIAL-PICKLABLE ", 1)[1].splitlines()[0])
+    return {(cell, name): found[f"{counts[cell]} {name}"] for cell, name in wanted
+            if f"{counts[cell]} {name}" in found}
 
 
 def _print(name: str, report: dict, modes: Iterable[str]) -> None:

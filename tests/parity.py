@@ -251,13 +251,11 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     The shell's user names are cleared first and put back after, so the cells see only their
     own; the notebook's names after the cells are returned in the :class:`Trace`.
     """
-    saved, active = dict(shell.user_ns), shell.display_formatter.active_types
+    saved = dict(shell.user_ns)
     # IPython's own records of _, __, ___ (which tell it whether a user assigned them) must
     # match the names put back, or it stops updating them
     hidden, hook = dict(shell.user_ns_hidden), shell.displayhook
     unders = [getattr(hook, name) for name in ("_", "__", "___")]
-    # every kind of output, as a notebook's kernel formats it (a terminal keeps only text)
-    shell.display_formatter.active_types = list(shell.display_formatter.formatters)
     for name in user_names(shell.user_ns, shell.user_ns_hidden):
         del shell.user_ns[name]
     # IPython stops updating _ once a cell bound it (`for _ in ...` in an earlier test), or
@@ -292,7 +290,6 @@ def run_shell(shell, cells: list[str], way: str = "plain", target: str = "defaul
     finally:
         shell.user_ns.clear()
         shell.user_ns.update(saved)
-        shell.display_formatter.active_types = active
         shell.user_ns_hidden.clear()
         shell.user_ns_hidden.update(hidden)
         for name, value in zip(("_", "__", "___"), unders):

@@ -100,6 +100,24 @@ def test_an_object_of_a_notebook_class_pickles_by_reference_every_way(tmp_path):
     assert not divergences(report), "\n".join(divergences(report))
 
 
+#: Hunt 17 H1: the harness accepted every "'x' stays remote as a proxy: it cannot be pickled"
+#: note, also on a value that pickles plainly (a bug of ours kept pandas frames and tuples remote,
+#: and the runs said 0 divergent cells); the plain end state decided only for a name still bound.
+FUSSY = ["import sqlite3, sys\ncon = sqlite3.connect(':memory:')\nclass Fussy:\n"
+         "    def __reduce__(self):  # refuses only where remote_magics runs\n"
+         "        if 'remote_magics.engine' in sys.modules:\n"
+         "            raise TypeError('refused here')\n        return (Fussy, ())\nf = Fussy()",
+         "del f"]
+
+
+def test_a_note_that_a_value_stays_remote_is_accepted_only_where_it_cannot_pickle_plainly(
+        tmp_path):
+    report = differential.compare(FUSSY, tmp_path, ("all",))
+    assert sorted(note.split("'")[1] for note in report["all"]["notes"]) == ["con", "f"]
+    assert list(report["all"]["names"]) == ["f (noted in cell 0 as unpicklable)"]
+    assert report["all"]["names"]["f (noted in cell 0 as unpicklable)"][0] == "picklable plainly"
+
+
 #: A plain cell configures logging, remote cells log and change levels, plain cells log after:
 #: as in one process (before, a remote cell's engine had no handler and showed nothing, and a
 #: level a remote cell set never reached the notebook).
@@ -717,6 +735,31 @@ def test_a_warning_names_the_cell_as_a_plain_kernel_does(tmp_path):
     IPython adds to a magic's body, ``%pwd`` turned into a call), so every warning's line
     differed."""
     assert_same_every_way(WARNINGS, tmp_path, ("all", "none"))
+
+
+#: Hunt 16 C7: a warning Python shows once per place showed again in a remote cell although a
+#: plain cell had shown it (the engine's registry of warnings shown is its own), and again in a
+#: plain cell after a remote one had (networkx's colormapping UserWarning, cookbook 14).
+WARNED_ONCE = [
+    "# plain\nopen('warnmod.py', 'w').write('import warnings\\ndef f(n):\\n    "
+    "warnings.warn(\"old API\", FutureWarning)\\n    return n\\ndef h(n):\\n    "
+    "warnings.warn(\"h API\", UserWarning)\\n    return n\\n')",
+    "# plain\nimport warnmod\nwarnmod.f(0)",
+    "warnmod.f(1)",
+    "# plain\nwarnmod.f(2)",
+    "import warnings\nwarnings.warn('stays', UserWarning)\nwarnings.warn('once per place', "
+    "SyntaxWarning)\nimport json\nprint(warnmod.f(3))",
+    "# plain\nimport warnings\nwarnings.simplefilter('default')\nwarnmod.f(4)",
+    "print(warnmod.f(5))",
+    "print(warnmod.h(6))",
+    "# plain\nprint(warnmod.h(7))",
+]
+
+
+def test_a_warning_shown_once_per_place_shows_once_across_plain_and_remote_cells(tmp_path):
+    report = differential.compare(WARNED_ONCE, tmp_path, ("all", "none"))
+    assert not divergences(report), "\n".join(divergences(report))
+    assert report["all"]["compared"] >= 5  # the cells that show it name the folder: dropped
 
 
 SHADOWED = [

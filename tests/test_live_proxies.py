@@ -322,7 +322,7 @@ def test_augmented_assignment_changes_the_remote_object_in_place(target):
     old values. In place now, as plainly, and ``x`` stays the same proxy; an object without
     in-place operators (a tuple) gives a new one, as plainly."""
     ns: dict = {}
-    target.run("import numpy as np\na = np.ones(3)\nlst = [1, 1]\nt = (1,)", ns, download="none")
+    target.run("import numpy as np\na = np.ones(3)\nlst = [1, 1]\nt = ([1],)", ns, download="none")
     a, lst, t = ns["a"], ns["lst"], ns["t"]
     assert all(isinstance(v, RemoteObject) for v in (a, lst, t))
 
@@ -336,8 +336,8 @@ def test_augmented_assignment_changes_the_remote_object_in_place(target):
     assert alias is lst and lst.fetch() == [1, 1, 2]
     before = t
     t += (2,)
-    assert t is not before and before.fetch() == (1,)
-    assert (t.fetch() if isinstance(t, RemoteObject) else t) == (1, 2)
+    assert t is not before and before.fetch() == ([1],)
+    assert (t.fetch() if isinstance(t, RemoteObject) else t) == ([1], 2)
 
 
 def test_a_proxy_formats_rounds_and_divides_as_its_value_and_an_exceptions_chain_is_read(target):
@@ -347,8 +347,10 @@ def test_a_proxy_formats_rounds_and_divides_as_its_value_and_an_exceptions_chain
     from fractions import Fraction
 
     ns: dict = {}
-    target.run("import datetime, fractions\nts = datetime.date(2024, 5, 17)\n"
-               "fr = fractions.Fraction(7, 9)\nx = 7.25\ntry:\n    {}['k']\n"
+    # (subclasses: a date or Fraction itself comes back under none, as a number does)
+    target.run("import datetime, fractions\nclass Day(datetime.date):\n    pass\n"
+               "class Ratio(fractions.Fraction):\n    pass\nts = Day(2024, 5, 17)\n"
+               "fr = Ratio(7, 9)\nx = 7.25\ntry:\n    {}['k']\n"
                "except KeyError as e:\n    inner = e\ntry:\n"
                "    raise ValueError('outer') from inner\nexcept ValueError as e:\n"
                "    chained = e", ns, download="none")
@@ -388,3 +390,55 @@ def test_pandas_building_from_a_proxy_of_a_pandas_object_warns_what_is_left_behi
         assert np.asarray(ns["s"]).tolist() == [0.1, 0.9]
         pd.testing.assert_series_equal(pd.Series(ns["s"].fetch()),
                                        pd.Series([0.1, 0.9], index=[154.0, 160.0], name="h"))
+
+
+def test_a_proxy_is_a_context_manager_as_its_value_is(target, tmp_path):
+    """Hunt 17 C10b: ``with f:`` on a file a remote cell opened (a proxy in every mode), and
+    the textbook ``with con:`` of a sqlite3 connection, raised "'RemoteIterating' object does
+    not support the context manager protocol". The value's ``__enter__`` and ``__exit__`` run
+    there: what ``__enter__`` returns comes back as a call's result (the proxy itself for a
+    file), the with-body's exception reaches ``__exit__`` (class and exception; no traceback)
+    and is suppressed only when it returns true; a value that is no context manager raises the
+    TypeError a plain ``with`` does."""
+    path = tmp_path / "data.txt"
+    path.write_text("l1\nl2\nl3\n")
+    ns: dict = {}
+    target.run(f"import sqlite3\nf = open({str(path)!r})\nfirst = f.readline()\n"
+               "con = sqlite3.connect(':memory:')\ncon.execute('create table t (x int)')",
+               ns, download="small")
+    f, con = ns["f"], ns["con"]
+    assert isinstance(f, RemoteObject) and isinstance(con, RemoteObject)
+    with f as g:
+        rest = f.read()
+    assert g is f and (ns["first"], rest, f.closed) == ("l1\n", "l2\nl3\n", True)
+    with con:
+        con.execute("insert into t values (1)")
+    with pytest.raises(ValueError, match="undo"), con:
+        con.execute("insert into t values (2)")
+        raise ValueError("undo")  # the transaction rolls back
+    assert con.execute("select count(*) from t").fetchone() == (1,)
+
+    target.run("import contextlib\nclass Box:\n    def __init__(self):\n        self.seen = []\n"
+               "    def __enter__(self):\n        return 5\n"
+               "    def __exit__(self, kind, error, tb):\n"
+               "        self.seen.append((kind and kind.__name__, str(error), tb))\n"
+               "        return kind is KeyError\nbox = Box()\nxs = [1, 2]\n"
+               "other = contextlib.nullcontext([0] * 100_000)", ns, download="none")
+    box, xs = ns["box"], ns["xs"]
+    assert isinstance(box, RemoteObject) and isinstance(xs, RemoteObject)
+    with box as five:
+        assert five == 5
+    with box:
+        raise KeyError("gone")  # the remote __exit__ returns true: suppressed
+    with pytest.raises(IndexError), box:
+        xs[7]  # an operation failing there: as its class, with its args
+    assert fetch(box.seen) == [(None, "None", None), ("KeyError", "'gone'", None),
+                               ("IndexError", "list index out of range", None)]
+    with ns["other"] as big:
+        assert isinstance(big, RemoteObject) and len(big) == 100_000
+    with pytest.raises(TypeError) as refused, xs:
+        pass
+    with pytest.raises(TypeError) as plainly, [1, 2]:
+        pass
+    assert str(refused.value) == str(plainly.value)
+    assert "'list' object does not support the context manager protocol" in str(refused.value)

@@ -147,6 +147,26 @@ def test_a_tuple_or_frozenset_the_cell_read_comes_back_as_the_notebooks_own(pari
            shared=[("g[0][0]", "empty"), ("h[1]", "WALLS"), ("t2[0]", "pair[0]"), ("k", "pair")])
 
 
+def test_small_immutable_values_a_none_cell_made_are_dict_keys_as_plainly(parity):
+    # hunt 17 C10: under none a tuple, frozenset, date, Timestamp, Fraction or Decimal a remote
+    # cell made was a proxy hashed as the proxy: `table[key]` raised KeyError, `key in table`
+    # was False; they come back as numbers and strings do. A sentinel among them stays the
+    # engine's own object there (`is` holds in later remote cells), and a tuple holding a list
+    # can change: it stays remote under none
+    parity(["import datetime, fractions, decimal\nimport pandas as pd\nkey = (1, 'a')\n"
+            "fkey = frozenset({'x'})\nd = datetime.date(2021, 1, 2)\n"
+            "ts = pd.Timestamp('2020-03-04 05:06')\nfr = fractions.Fraction(3, 4)\n"
+            "dec = decimal.Decimal('2.5')\nnested = ((1, 2.5), (b'x', None, True))\n"
+            "empty = (0, 0)\ngrid = [[empty] * 2 for _ in range(2)]",
+            "# plain\ntable = {(1, 'a'): 1, frozenset({'x'}): 2, datetime.date(2021, 1, 2): 3, "
+            "pd.Timestamp('2020-03-04 05:06'): 4, fractions.Fraction(3, 4): 5, "
+            "decimal.Decimal('2.5'): 6, ((1, 2.5), (b'x', None, True)): 7}\n"
+            "print([table.get(k, 'MISS') for k in (key, fkey, d, ts, fr, dec, nested)], "
+            "key in table, table[fkey], f'{d:%d/%m} {ts:%Y}', round(fr, 1), divmod(dec, 1))",
+            "grid[1][0] is empty", "pair = ([1], 2)\nmixed = (pair, empty)", "pair[0].append(3)",
+            "print(mixed[0][0], mixed[1] is empty)"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

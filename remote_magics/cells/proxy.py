@@ -26,10 +26,11 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..client.handshake import bytecode_barrier
 from ..engine.namespace import changeable
-from ..errors import ProxyError, ProxyWarning
+from ..errors import (ProxyError, ProxyWarning, RemoteError, RemoteMagicsError,
+                      SerializationError)
 from ..wire import protocol, serialize
 from ..wire.in_place import update_in_place
-from . import live
+from . import live, twins
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,17 @@ class RemoteObject:
             value = serialize.loads(frames, bytecode=barrier is None)
         except Exception as err:
             return cls._undecodable(output, err, barrier, target)
-        target.release_later(output["ref"]["id"], small=small(output))  # kept in case this failed
+        cls._came_back(output, value, target)
         return value, None
+
+    @classmethod
+    def _came_back(cls, output: dict, value: Any, target: Any) -> None:
+        """The engine kept a value that came back in case it failed here: released, or, for a
+        tuple or frozenset a none cell sent, kept beside the copy (:mod:`.twins`)."""
+        if output.get("twin"):
+            twins.keep(target, value, cls(target, output["ref"]))
+        else:
+            target.release_later(output["ref"]["id"], small=small(output))
 
     @classmethod
     def decode_all(cls, outputs: list[dict], frames: list[list],
@@ -137,8 +147,7 @@ class RemoteObject:
             if index in loaded:
                 value, err = loaded[index]
                 if err is None:
-                    # the engine kept it in case this failed
-                    target.release_later(output["ref"]["id"], small=small(output))
+                    cls._came_back(output, value, target)
                     decoded.append((value, None))
                 else:
                     decoded.append(cls._undecodable(output, err, barrier, target))
@@ -499,6 +508,31 @@ class RemoteObject:
     def __float__(self) -> float:
         return float(self._fetch())
 
+    def __enter__(self) -> Any:
+        """``with p as v:`` in a plain cell: the value's own ``__enter__``, there (a file or a
+        connection a remote cell opened: hunt 17 C10b); ``v`` is what it returns, as a call's
+        result comes back (``p`` itself where that is the object, as for a file)."""
+        reply = self._request("enter")
+        if reply.content.get("lacks"):
+            raise TypeError(_no_context_manager(str(reply.content.get("type")),
+                                                reply.content["lacks"]))
+        if reply.content.get("same"):
+            return self
+        return self._result(reply)
+
+    def __exit__(self, kind: Any, error: Any, traceback: Any) -> bool:
+        """The value's own ``__exit__``, there, given the with-body's exception class and
+        exception (its traceback does not cross: the remote ``__exit__`` gets None); true, so
+        the exception is suppressed, where the remote one returned true."""
+        if error is None:
+            return self._operate("exit", args=(None, None))
+        if not isinstance(error, RemoteError):
+            try:
+                return self._operate("exit", args=(kind, error))
+            except SerializationError:  # it holds what does not pickle: as its nearest base
+                pass
+        return self._operate("exit", args=_builtin_exception(error))
+
     # --- display -------------------------------------------------------------------------
 
     def _summary(self) -> list[str]:
@@ -589,6 +623,35 @@ def _warn_if_pandas_builds_from(kind: str) -> None:
                   "index, name and columns are left behind (pd.Series(p), pd.DataFrame(p), a "
                   "Series subclass's constructor, df['x'] = p). Give pandas the value itself: "
                   "p.fetch(), or run the cell remotely.", ProxyWarning, stacklevel=level)
+
+
+def _no_context_manager(name: str, lacks: Sequence[str]) -> str:
+    """The text of the TypeError this Python's ``with`` raises for an object of a class called
+    ``name`` that lacks the methods ``lacks`` (the text differs between Python versions)."""
+    stand_in = type(name, (), {method: lambda *args: None
+                               for method in ("__enter__", "__exit__") if method not in lacks})
+    try:
+        with stand_in():
+            pass
+    except TypeError as err:
+        return str(err)
+    return f"'{name}' object does not support the context manager protocol"
+
+
+def _builtin_exception(error: BaseException) -> tuple:
+    """``(class, exception)`` for a with-body's exception that cannot cross as itself: a
+    remote error (an operation in the body failed there: as the remote class, where it is
+    importable here) or one holding what does not pickle (as the nearest of its classes that
+    is Python's own, ``ValueError``); with its args."""
+    remote = isinstance(error, RemoteError)
+    for base in type(error).__mro__:
+        if issubclass(base, BaseException) and not issubclass(base, RemoteMagicsError) \
+                and (remote or base.__module__ == "builtins"):
+            try:
+                return base, base(*error.args)
+            except Exception:  # noqa: BLE001 - args this constructor does not take
+                continue
+    return Exception, Exception(str(error))
 
 
 def _binary(name: str, reflected: bool):

@@ -30,7 +30,7 @@ from ..client.handshake import across_versions, bytecode_barrier, local_versions
 from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import copy_on_write, protocol, serialize
 from ..wire.in_place import update_in_place
-from . import capture, display, uploads
+from . import capture, display, twins, uploads
 from .proxy import RemoteObject, ensure_reachable, owner_of
 from .proxy import globals_read as globals_of_remote
 
@@ -460,6 +460,7 @@ class SettingsAgreed:
     a run sends those that changed here since, and takes those its cell changed there."""
 
     def __init__(self, engine: str) -> None:
+        settings.watch_shown_warnings()  # also without the extension (the Python API)
         self.engine = engine  # its id: a restarted engine has its own settings again
         self.state: dict[str, Any] = {}  # this side's settings when they last agreed
         self.own_random = False  # a fan-out left the engine drawing its own random numbers
@@ -538,6 +539,13 @@ def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mappi
     inputs, frames = [], []
     for name in serialize.views_last(names, namespace):
         value = namespace[name]
+        original = twins.proxy_of(target, value)
+        if original is not None:  # a tuple a none cell sent: as the engine's own object
+            try:
+                ensure_reachable(original)
+                value = original
+            except ProxyError:  # its kernel restarted: the copy goes
+                twins.forget(target, value)
         try:
             item, fields = dump_for(target, value, stream)
         except ProxyError:  # a proxy whose object is gone says so itself

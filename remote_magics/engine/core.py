@@ -200,27 +200,64 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
         obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
 
 
-#: The largest string or bytes :func:`atom` takes.
+#: The largest string or bytes :func:`atom` takes, and the most a tuple or frozenset of them
+#: may hold in all (its members' sizes, a few bytes each for a number).
 ATOM_SIZE = 4096
+#: How deep tuples and frozensets nest in one :func:`atom` (``((1, 2), (3, 4))``).
+ATOM_DEPTH = 4
+#: Classes (by module and name) of small values that never change and hash by their value: an
+#: atom as a number is (hunt 17 C10).
+_IMMUTABLE_VALUES = {"datetime": ("date", "datetime", "time", "timedelta", "timezone"),
+                     "fractions": ("Fraction",), "decimal": ("Decimal",),
+                     "pandas": ("Timestamp", "Timedelta", "Period")}
+#: The atoms whose identity code tests (a sentinel tuple): the notebook's copy of one a
+#: ``none`` cell made goes back as a reference to the engine's (:mod:`..cells.twins`).
+_TWINNED = (tuple, frozenset)
 
 
 def atom(obj: Any) -> bool:
-    """Whether ``obj`` is a number or a short string or bytes: it comes back as a value under
-    ``none`` too. A proxy of one compares equal to it (a remote ``==``) but cannot hash as it
-    does (a string's hash is per process), so plain code using it as a dict key or in a set
-    went silently wrong (``k in d`` False for a key just put in; one group per item), nor be
-    formatted, added or tested for its type as it is. (Not a tuple of them: one is a sentinel
-    tested with ``is`` across cells, `empty = (0, 0)`, which only its proxy keeps.)"""
+    """Whether ``obj`` is a small value that never changes and hashes by its value: a number, a
+    short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction`` or a
+    ``Decimal``, or a tuple or frozenset of such (or of None, True, False) of at most
+    :data:`ATOM_SIZE` in all: it comes back as a value under ``none`` too. A proxy of one
+    compares equal to it (a remote ``==``) but cannot hash as it does (a string's hash is per
+    process), so plain code using it as a dict key or in a set went silently wrong (``k in d``
+    False for a key just put in; one group per item; ``table[(1, 2)]`` a KeyError), nor be
+    formatted, added or tested for its type as it is. A tuple holding a list is no atom: it
+    can change."""
+    return _atom_size(obj, 0) is not None
+
+
+def _atom_size(obj: Any, depth: int) -> int | None:
+    """About the bytes ``obj`` takes as an :func:`atom`; None if it is none."""
     kind = type(obj)
     if kind is int:
-        return obj.bit_length() <= 8 * ATOM_SIZE
+        return obj.bit_length() // 8 + 1 if obj.bit_length() <= 8 * ATOM_SIZE else None
     if kind is float or kind is complex:
-        return True
+        return 8
     if kind is str or kind is bytes:
-        return len(obj) <= ATOM_SIZE
+        return len(obj) + 1 if len(obj) <= ATOM_SIZE else None
+    if kind is tuple or kind is frozenset:
+        if depth >= ATOM_DEPTH or len(obj) > ATOM_SIZE:
+            return None
+        total = 1
+        for member in obj:
+            size = 1 if member is None or member is True or member is False \
+                else _atom_size(member, depth + 1)
+            if size is None:
+                return None
+            total += size
+            if total > ATOM_SIZE:
+                return None
+        return total
+    if kind.__name__ in _IMMUTABLE_VALUES.get(kind.__module__, ()):  # the class, no subclass
+        found = getattr(sys.modules.get(kind.__module__), kind.__name__, None) is kind
+        return 16 if found else None
     numpy = sys.modules.get("numpy")  # a numpy number, boolean, date or short string
-    return numpy is not None and isinstance(obj, numpy.generic) and obj.dtype.kind in "biufcmMSU" \
-        and obj.nbytes <= ATOM_SIZE
+    if numpy is not None and isinstance(obj, numpy.generic) and obj.dtype.kind in "biufcmMSU" \
+            and obj.nbytes <= ATOM_SIZE:
+        return obj.nbytes
+    return None
 
 
 def _definition(obj: Any) -> bool:
@@ -332,6 +369,7 @@ class Engine:
             }
         )
         self.kernel._remote_magics_engine = self
+        settings.watch_shown_warnings()  # what this kernel warned once the notebook does not
         self.dataport = open_data_port(self.kernel)
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:  # notebook functions' tracebacks here say 'Cell In[3]', as there
@@ -1437,14 +1475,18 @@ class Engine:
         policy = "none" if stay else content.get("download", "small")
         if own and policy == "none":
             policy, content = "small", {**content, "bytes": protocol.DEFAULT_BYTES}
+        # a tuple or frozenset let through under none: the notebook sends its copy back as a
+        # reference to this object, which a sentinel (`empty = (0, 0)`) is tested against here
+        twin = policy == "none" and not stay and type(obj) in _TWINNED and atom(obj)
         if (back or obj is None or obj is True or obj is False or obj is Ellipsis
                 or isinstance(obj, types.ModuleType) or _module_builtin(obj)
-                or serialize.by_name(obj) or (policy == "none" and not stay and atom(obj))):
+                or serialize.by_name(obj) or twin
+                or (policy == "none" and not stay and atom(obj))):
             # a singleton (`r is None` must hold in the notebook), or what goes by its name (a
             # module: `import math` in a none cell gives the notebook math, not a proxy of it;
             # `from collections import Counter`, a class a plain cell may subclass), or, under
-            # none, a number or short string, which a proxy cannot stand in for (see atom;
-            # under small, `--bytes` is the user's word)
+            # none, a number, short string or other small immutable value, which a proxy cannot
+            # stand in for (see atom; under small, `--bytes` is the user's word)
             policy = "all"
         reason = None
         remote = batch.remote.get(id(obj)) if batch is not None else None
@@ -1465,6 +1507,8 @@ class Engine:
                 frames.extend(item)
                 ref = describe(obj, self.store.add(obj, client))
                 ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
+                if twin:
+                    fields = {**fields, "twin": True}
                 return {"name": name, "kind": "value", "nframes": len(item), "ref": ref, **fields}
         ref = describe(obj, self.store.add(obj, client))
         ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))

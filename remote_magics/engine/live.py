@@ -84,7 +84,7 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
 
 #: The operations that run the object's own code (a call, a property, ``__getitem__``, an
 #: operator), which may draw.
-_RUNS_CODE = frozenset({"call", "getattr", "getitem", "binop", "unop"})
+_RUNS_CODE = frozenset({"call", "getattr", "getitem", "binop", "unop", "enter", "exit"})
 
 
 def _show_figures(engine: Any) -> None:
@@ -146,6 +146,14 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
                 log.warning("remote_magics: a call changed its arguments in ways that cannot be "
                             "sent back", exc_info=True)
         return reply
+    elif op == "enter":  # `with p:` in a plain cell
+        kind = type(obj)
+        lacks = [method for method in ("__enter__", "__exit__") if not hasattr(kind, method)]
+        if lacks:  # the notebook raises the TypeError its own `with` would
+            return {"status": "ok", "lacks": lacks, "type": kind.__name__}
+        result = kind.__enter__(obj)
+        if result is obj:  # a file's, a connection's: `with f as g` gives `g is f`, as plainly
+            return {"status": "ok", "same": True}
     elif op == "iter":
         result = iter(obj)
         policy["download"] = "none"
@@ -283,6 +291,8 @@ def _json_op(obj: Any, op: str, name: str | None, args: tuple) -> Any:
     if op == "keys":
         keys = obj.keys() if hasattr(obj, "keys") else ()
         return [key for key in itertools.islice(keys, 1000) if isinstance(key, (str, int))]
+    if op == "exit":  # the with-body's exception class and exception (no traceback), or None
+        return bool(type(obj).__exit__(obj, *args[:2], None))
     if op == "setattr":
         setattr(obj, name, args[0])
     elif op == "delattr":

@@ -219,13 +219,23 @@ def _random_write(module: Any, name: str, value: Any) -> None:
 # Each crosses as text, its category by name, so that one of a library the other side lacks
 # (or of a class a cell made) drops that filter only.
 
+def _warnings_read(module: Any) -> tuple:
+    return tuple(module.filters), _shown_now()
+
+
 def _warnings_spell(module: Any, state: tuple) -> dict[str, Any]:
+    filters, shown = state
     entries = []
-    for action, message, category, where, lineno in state:
-        entries.append((action, _pattern_text(message),
-                        (getattr(category, "__module__", ""), getattr(category, "__qualname__", "")),
+    for action, message, category, where, lineno in filters:
+        entries.append((action, _pattern_text(message), _class_name(category),
                         _pattern_text(where), lineno))
-    return {"filters": tuple(entries)}
+    # which warnings were shown goes again with filters that changed: setting them makes the
+    # other side forget what it was told (its registries start over, as this side's did)
+    return {"filters": tuple(entries), "shown": (tuple(entries), shown)}
+
+
+def _class_name(kind: Any) -> tuple[str, str]:
+    return getattr(kind, "__module__", ""), getattr(kind, "__qualname__", "")
 
 
 def _pattern_text(pattern: Any) -> Any:
@@ -255,6 +265,9 @@ def _warning_class(module_name: str, qualname: str) -> Any:
 
 
 def _warnings_write(module: Any, name: str, value: Any) -> None:
+    if name == "shown":
+        _mark_shown(value[1])
+        return
     filters = []
     for action, message, category, where, lineno in value:
         kind = _warning_class(*category)
@@ -265,6 +278,135 @@ def _warnings_write(module: Any, name: str, value: Any) -> None:
     mutated = getattr(module, "_filters_mutated", None)
     if mutated is not None:
         mutated()
+
+
+# Which warnings Python has shown once per place (its "already warned" registries: each
+# module's ``__warningregistry__`` and ``warnings.onceregistry``): one process remembers what
+# any cell showed, so the other side marks what this one showed, in the same registries, and
+# a warning shown by a remote cell is not shown again by a plain one, nor the other way (hunt
+# 16 C7). Python forgets them whenever the filters change (``catch_warnings`` too): so does
+# this record. A warning of a cell's own code is left out (a remote cell's namespace is new
+# each run); one of a module the receiving side has not imported is marked once it is.
+
+class _FiltersProbe(Warning):
+    """Never shown: a warning whose registry tells which version of the filters Python is at."""
+
+
+#: What this process's registries hold of warnings shown (or marked) since the filters last
+#: changed: (module or None for ``onceregistry``, text, category's (module, qualname), line)
+#: → the filters' version then.
+_shown: dict[tuple, int] = {}
+#: At most this many are recorded (the oldest go): a registry is no log.
+SHOWN_KEPT = 500
+#: The module of each file a warning was shown for (None: none), while ``sys.modules`` holds
+#: as many modules as the count kept under the key None.
+_modules_of_files: dict[Any, Any] = {}
+
+
+def _filters_version() -> Any:
+    """The version of the warnings filters Python is at (it starts its registries over when it
+    changes); None where it cannot be told. One warning that is never shown."""
+    registry: dict = {}
+    with unshown_warnings():
+        try:
+            warnings.warn_explicit("remote_magics: the filters' version", _FiltersProbe,
+                                   "<remote_magics>", 0, registry=registry)
+        except Warning:  # an "error" filter
+            pass
+    return registry.get("version")
+
+
+def _shown_now() -> frozenset:
+    """The shown warnings recorded here that Python still remembers."""
+    if not _shown:
+        return frozenset()
+    version = _filters_version()
+    for entry in [entry for entry, then in _shown.items() if then != version]:
+        del _shown[entry]
+    return frozenset(_shown)
+
+
+def _module_of_file(filename: str) -> str | None:
+    """The name of the imported module whose file is ``filename`` (None: a cell's code); a
+    pass over the modules once per file (a warning shown in a loop costs a lookup)."""
+    if _modules_of_files.get(None) != len(sys.modules):
+        _modules_of_files.clear()
+        _modules_of_files[None] = len(sys.modules)
+    if filename not in _modules_of_files:
+        _modules_of_files[filename] = next(
+            (name for name, module in list(sys.modules.items())
+             if getattr(module, "__file__", None) == filename), None)
+    return _modules_of_files[filename]
+
+
+def _note_shown(message: Any) -> None:
+    """Record what the registries hold of the warning ``message`` (a ``WarningMessage``)
+    Python is showing: their entries are made before it is shown."""
+    category = message.category
+    if category is _FiltersProbe or not isinstance(message.filename, str):
+        return
+    module = _module_of_file(message.filename)
+    registry = getattr(sys.modules.get(module), "__dict__", {}).get("__warningregistry__") \
+        if module else None
+    if not isinstance(registry, dict):
+        return
+    text = str(message.message) if isinstance(message.message, Warning) else message.message
+    version, kind = registry.get("version"), _class_name(category)
+    for lineno in {message.lineno, 0}:
+        if registry.get((text, category, lineno)):
+            _shown[(module, text, kind, lineno)] = version
+    if warnings.onceregistry.get((text, category)):
+        _shown[(None, text, kind, None)] = version
+    while len(_shown) > SHOWN_KEPT:
+        del _shown[next(iter(_shown))]
+
+
+#: Shown warnings of modules not imported here yet: marked once they are (the inputs of a run
+#: import them after its settings are taken).
+_unmarked: dict[tuple, None] = {}
+
+
+def _mark_shown(entries: Any) -> None:
+    """Mark the warnings the other side showed as shown here (see :func:`_note_shown`)."""
+    version = _filters_version()
+    for entry in entries:
+        module, text, kind, lineno = entry
+        category = _warning_class(*kind)
+        if category is None or _shown.get(entry, _ABSENT) == version:
+            continue
+        if module is None:
+            warnings.onceregistry[(text, category)] = True
+        else:
+            found = sys.modules.get(module)
+            if found is None:
+                _unmarked[entry] = None
+                while len(_unmarked) > SHOWN_KEPT:
+                    del _unmarked[next(iter(_unmarked))]
+                continue
+            _unmarked.pop(entry, None)
+            registry = found.__dict__.setdefault("__warningregistry__", {})
+            if registry.get("version") != version:  # what Python does before it looks
+                registry.clear()
+                registry["version"] = version
+            registry[(text, category, lineno)] = True
+        _shown[entry] = version
+
+
+def watch_shown_warnings() -> None:
+    """Record, from now on, which warnings this process shows (once per process)."""
+    showing = getattr(warnings, "_showwarnmsg", None)
+    if showing is None or getattr(showing, "remote_magics_watches", False):
+        return
+
+    def show(message: Any) -> None:
+        try:
+            _note_shown(message)
+        except Exception:  # noqa: BLE001 - recording must never keep a warning from showing
+            pass
+        showing(message)
+
+    show.remote_magics_watches = True  # type: ignore[attr-defined]
+    warnings._showwarnmsg = show  # type: ignore[attr-defined]
 
 
 #: pandas' option tree as last walked: the tree, each dict in it (its branches) with the
@@ -926,7 +1068,7 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "decimal": (_decimal_read, _decimal_spell, _decimal_write),
     "numpy": (_numpy_read, _numpy_spell, _numpy_write),
     "random": (_random_read, _random_spell, _random_write),
-    "warnings": (lambda module: tuple(module.filters), _warnings_spell, _warnings_write),
+    "warnings": (_warnings_read, _warnings_spell, _warnings_write),
     "pandas": (_pandas_read, _pandas_spell, _pandas_write),
     "matplotlib": (_matplotlib_read, _matplotlib_spell, _matplotlib_write),
     "logging": (_logging_read, _logging_spell, _logging_write),
@@ -943,7 +1085,7 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
 
 def snapshot() -> dict[str, Any]:
     """This process's settings now (each library's state), for the libraries it has imported."""
-    if _pending:
+    if _pending or _unmarked:
         take_pending()
     found: dict[str, Any] = {}
     for name, (read, _, _) in LIBRARIES.items():
@@ -1007,10 +1149,15 @@ def take(values: dict[str, Any]) -> None:
             _pending.setdefault(library, {})[key] = value
         elif key not in current or not _same(current[key], value):
             _set(key, value)
+            # its library's other settings as they are now: the warnings filters set, Python
+            # forgot which warnings it showed, and the other side's record of them is news
+            current.update(_spelled(library, LIBRARIES[library][0](sys.modules[library])) or {})
 
 
 def take_pending() -> None:
     """Set the settings kept for libraries that have been imported since."""
+    if _unmarked:
+        _mark_shown([entry for entry in _unmarked if entry[0] in sys.modules])
     for library in [library for library in _pending if library in sys.modules]:
         for key, value in _pending.pop(library).items():
             _set(key, value)
@@ -1069,4 +1216,5 @@ def decode(text: Any) -> dict[str, Any]:
 
 
 __all__ = ["LIBRARIES", "RANDOM_KEYS", "snapshot", "differing", "take", "take_pending", "encode",
-           "decode", "watch_class_attributes", "Forwarding", "take_log_record"]
+           "decode", "watch_class_attributes", "Forwarding", "take_log_record",
+           "watch_shown_warnings"]

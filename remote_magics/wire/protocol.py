@@ -187,6 +187,11 @@ request arrives, so a cell binding a small value costs no release message of its
     of items) or ``items`` ([Output]), and ``done`` (bool); on error as the run reply.
     ``iter`` keeps an iterator remote and returns its proxy; ``next`` takes up to ``chunk``
     items from an iterator's proxy, so iteration costs one round trip per chunk.
+    ``enter`` (``with p:``) calls the object's class's ``__enter__``: its result as an
+    ``output``, or ``same`` (true) when that is the object itself, or ``lacks`` (the names of
+    ``__enter__``/``__exit__`` its class lacks) and ``type`` (its class's name) without a call;
+    ``exit`` calls ``__exit__`` with the ``args`` sent (the with-body's exception class and
+    exception, or three None) and gives whether it returned true (suppress the exception).
 ``remote_channel_data`` ← (iopub, parent: the run that holds the channel) ``channel`` (id),
     ``nframes``, ``digest``; frames: one item. ``remote_channel_close`` ← (iopub) ``channel``:
     the remote cell closed it.
@@ -422,10 +427,10 @@ OUTPUT_TYPES = ("stream", "display_data", "update_display_data", "execute_result
 #: Operations of a live proxy (``remote_op_request``'s ``op``).
 LIVE_OPS = ("getattr", "setattr", "delattr", "getitem", "setitem", "delitem", "call", "len",
             "bool", "contains", "iter", "next", "binop", "unop", "dir", "preview", "keys", "str",
-            "summary")
+            "summary", "enter", "exit")
 #: Operations whose result Python needs as a plain local value: returned as JSON, whatever the policy.
 JSON_OPS = ("setattr", "delattr", "setitem", "delitem", "len", "bool", "contains", "dir",
-            "preview", "keys", "str", "summary")
+            "preview", "keys", "str", "summary", "exit")
 
 CHANNEL_DATA = "remote_channel_data"
 CHANNEL_SEND = "remote_channel_send"

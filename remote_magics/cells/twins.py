@@ -1,0 +1,51 @@
+"""Tuples and frozensets a ``--download=none`` cell sent back, and the engine's own objects.
+
+Under ``none`` a short tuple or frozenset of numbers and strings comes back as a value: a proxy
+of one could not hash as it does (``table[key]`` raised KeyError, ``key in table`` missed). The
+engine keeps its object, and the notebook keeps a proxy of it beside its copy: a later remote
+cell that reads the copy under a name gets the engine's object again, so a sentinel tested with
+``is`` there (``cell is empty``, with ``empty = (0, 0)`` held by a grid that stayed remote)
+still matches. At most :data:`KEPT` a target, the least recently used going first (its copy
+then goes by value, as before).
+"""
+from __future__ import annotations
+
+import threading
+import weakref
+from collections import OrderedDict
+from typing import Any
+
+#: Copies kept with their engine object's proxy, per target.
+KEPT = 1000
+
+_lock = threading.Lock()
+_kept: "weakref.WeakKeyDictionary[Any, OrderedDict[int, tuple[Any, Any]]]" = \
+    weakref.WeakKeyDictionary()
+
+
+def keep(target: Any, value: Any, proxy: Any) -> None:
+    """Remember that ``value`` (a copy that came back) is ``proxy``'s object at ``target``."""
+    with _lock:
+        kept = _kept.setdefault(target, OrderedDict())
+        kept[id(value)] = (value, proxy)  # held: its id stays its own
+        while len(kept) > KEPT:
+            kept.popitem(last=False)  # the proxy goes, and releases the engine's object
+
+
+def proxy_of(target: Any, value: Any) -> Any:
+    """The proxy of ``target``'s object that ``value`` is a copy of, or None."""
+    with _lock:
+        kept = _kept.get(target)
+        found = kept.get(id(value)) if kept else None
+        if found is None or found[0] is not value:
+            return None
+        kept.move_to_end(id(value))
+        return found[1]
+
+
+def forget(target: Any, value: Any) -> None:
+    """Drop what :func:`keep` remembered of ``value`` (its engine object is gone)."""
+    with _lock:
+        kept = _kept.get(target)
+        if kept and id(value) in kept and kept[id(value)][0] is value:
+            del kept[id(value)]
