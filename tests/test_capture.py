@@ -923,6 +923,14 @@ def test_capture_with_a_quiet_body_deletes_its_name() -> None:
     assert set(names.writes) == {"x", "out"} and set(names.deletes) == {"out"}
 
 
+def test_a_name_bound_to_another_names_object_may_change_it() -> None:
+    """``it = box; it['l'].append(2)`` changes ``box``: a remote cell so lost the change (box
+    was not watched, and came back as the notebook's unchanged object)."""
+    assert "box" in analyze("it = box\nit['l'].append(2)").maybe_changed
+    assert "src" in analyze("a = b = src\nb.x = 1").maybe_changed
+    assert "box" not in analyze("it = box\nv = it['l']").maybe_changed
+
+
 def test_the_in_place_change_walk_meets_every_inner_node_in_ast_walks_order() -> None:
     """``_maybe_changed`` walks without ``ast.walk``'s generators: it must miss no node."""
     import ast

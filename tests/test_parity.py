@@ -1463,6 +1463,16 @@ def test_a_pil_images_pixel_access_and_draw_still_reach_it_after_a_remote_change
     assert traces["plain"].cells[2].stdout == "200 200\n50 77 0 1 [9, 8, 7] True\n"
 
 
+def test_a_change_through_a_second_name_for_a_notebook_object_comes_back(parity):
+    """``it = box; it['l'].append(2)`` in a remote cell: ``box`` was not watched (the change
+    went through another name), so it came back unchanged and the change was lost; under
+    ``none`` ``it`` (and then ``box``) became a proxy of the engine's copy."""
+    parity(["# plain\nimport numpy as np\ny = np.zeros(3)\nl = [1]\nbox = {'y': y, 'l': l}",
+            "it = box\nit['y'][0] = 7.\nit['l'].append(2)",
+            "# plain\nprint(y, l, box['y'] is y, it is box, type(box).__name__)"],
+           shared=[("it", "box"), ("box['y']", "y"), ("box['l']", "l")])
+
+
 def test_an_unevaluated_sympy_expression_stays_unevaluated(parity):
     """SymPy's pickle builds an expression anew, evaluated: ``Add(x, 0, evaluate=False)``,
     ``Eq(x, x, evaluate=False)`` and what ``with evaluate(False):`` built came back ``x`` and

@@ -251,8 +251,8 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``).
 
     Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
-    ``grid``'s rows), a name bound to a part of one (``row = grid[0]``), a part passed to a call
-    (``shuffle(deck.cards)``, ``map(acc.add, xs)``)."""
+    ``grid``'s rows), a name bound to one or a part of one (``it = box``, ``row = grid[0]``),
+    a part passed to a call (``shuffle(deck.cards)``, ``map(acc.add, xs)``)."""
     found: dict[str, None] = {}
     aliases: list[tuple[list[str], str | None]] = []  # (names bound, the name they hold a part of)
     for node in _inner_nodes(tree):
@@ -268,7 +268,7 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             aliases.append((_bound_names(node.target), _base_name(node.iter)))
         elif isinstance(node, ast.Assign) and isinstance(node.value, (ast.Attribute,
-                                                                      ast.Subscript)):
+                                                                      ast.Subscript, ast.Name)):
             aliases.append(([n for t in node.targets for n in _bound_names(t)],
                             _base_name(node.value)))
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):

@@ -1385,10 +1385,12 @@ class Engine:
                 # a notebook class or function the cell changed (`P.count += 1`) comes back
                 # whole under any policy: a proxy in its place would fail `isinstance(x, P)`
                 # and make `P(...)` run remotely; its state is its members, small
+                # a name bound to an object the notebook sent (`it = box`) is the notebook's
+                # object too, under none as well: as a proxy it took the notebook's name along
                 output = self.encode(name, namespace[name], content, client, frames, batch,
                                      stay=_view_of(namespace[name], staying),
                                      back=name in changed and _definition(namespace[name]),
-                                     own=name in changed
+                                     own=(name in changed or id(namespace[name]) in origins)
                                      and id(namespace[name]) not in remote_held)
                 if name in changed:
                     output["changed"] = True
