@@ -164,7 +164,10 @@ def test_small_immutable_values_a_none_cell_made_are_dict_keys_as_plainly(parity
             "print([table.get(k, 'MISS') for k in (key, fkey, d, ts, fr, dec, nested)], "
             "key in table, table[fkey], f'{d:%d/%m} {ts:%Y}', round(fr, 1), divmod(dec, 1))",
             "grid[1][0] is empty", "pair = ([1], 2)\nmixed = (pair, empty)", "pair[0].append(3)",
-            "print(mixed[0][0], mixed[1] is empty)"])
+            "print(mixed[0][0], mixed[1] is empty)",
+            # hunt 18 C5: a column's dtype, which patsy and numpy take only as a dtype
+            "import numpy as np\nkind = pd.Series([1, 2]).dtype",
+            "# plain\nprint(np.zeros(2, dtype=kind), {kind: 'ints'}[np.dtype('int64')])"])
 
 
 def test_a_name_bound_to_another_names_object_is_that_object(parity):

@@ -217,8 +217,8 @@ _TWINNED = (tuple, frozenset)
 
 def atom(obj: Any) -> bool:
     """Whether ``obj`` is a small value that never changes and hashes by its value: a number, a
-    short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction`` or a
-    ``Decimal``, or a tuple or frozenset of such (or of None, True, False) of at most
+    short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction``, a
+    ``Decimal`` or a numpy dtype, or a tuple or frozenset of such (or of None, True, False) of at most
     :data:`ATOM_SIZE` in all: it comes back as a value under ``none`` too. A proxy of one
     compares equal to it (a remote ``==``) but cannot hash as it does (a string's hash is per
     process), so plain code using it as a dict key or in a set went silently wrong (``k in d``
@@ -257,6 +257,8 @@ def _atom_size(obj: Any, depth: int) -> int | None:
     if numpy is not None and isinstance(obj, numpy.generic) and obj.dtype.kind in "biufcmMSU" \
             and obj.nbytes <= ATOM_SIZE:
         return obj.nbytes
+    if numpy is not None and isinstance(obj, numpy.dtype) and not obj.hasobject:
+        return 16  # `df['g'].dtype`: patsy and numpy refused a proxy of one (hunt 18 C5)
     return None
 
 
