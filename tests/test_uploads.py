@@ -139,13 +139,24 @@ def test_a_view_of_an_unchanged_upload_comes_back_as_a_view_with_no_bytes(
 
 
 def test_kept_copy_changed_on_the_engine_is_not_used(shell, run, target, array):
-    # b is the engine's kept copy itself, left there as a proxy; changing it must not leak into
-    # what a later cell sees as the notebook's a
-    assert run("%%remote --download=none\nb = a").error_in_exec is None
-    assert run("%%remote --download=none\nb[5] = -5.0").error_in_exec is None
+    # holder[0] is the engine's kept copy itself, inside a list left there as a proxy (a
+    # notebook object inside a value that stays remote is the engine's from then on); changing
+    # it must not leak into what a later cell sees as the notebook's a
+    assert run("%%remote --download=none\nholder = [a]").error_in_exec is None
+    assert run("%%remote --download=none\nholder[0][5] = -5.0").error_in_exec is None
     assert run("%%remote\ns = float(a[5])").error_in_exec is None
     assert shell.user_ns["s"] == 5.0
     assert array[5] == 5.0
+    # `b = a` binds the notebook's own array, under none too (it was a proxy of the engine's
+    # copy): a change through b is a's, as plainly, and both copies agree again
+    assert run("%%remote --download=none\nb = a").error_in_exec is None
+    assert shell.user_ns["b"] is array
+    assert run("%%remote --download=all\nb[6] = -6.0").error_in_exec is None
+    assert array[6] == -6.0
+    assert run("%%remote\ns = float(a[6])").error_in_exec is None
+    assert shell.user_ns["s"] == -6.0
+    for name in ("holder", "b", "s"):
+        shell.user_ns.pop(name, None)
 
 
 def test_cell_that_changes_the_array_brings_it_back_and_the_copies_agree(
