@@ -1210,6 +1210,16 @@ def test_a_first_attribute_set_on_a_function_comes_back(parity):
             "event_func.__defaults__"])
 
 
+def test_an_array_in_a_permuted_axis_order_crosses(parity):
+    """Hunt 18 C12 (statsmodels' ARIMA results): numpy 2.4 pickles an array contiguous in a
+    permuted axis order with one more argument, which our rebuild did not pass on: an object
+    holding one, changed remotely, stayed remote as a proxy ("cannot be unpickled")."""
+    parity(["# plain\nimport numpy as np\nclass Holder:\n    pass\nh = Holder()\n"
+            "h.t = np.arange(24.).reshape(2, 3, 4).transpose(1, 0, 2)",
+            "h.n = 1\nt2 = np.arange(60.).reshape(3, 4, 5).transpose(2, 0, 1)",
+            "# plain\nprint(type(h).__name__, h.n, h.t.strides, t2.strides, t2[1, 2, 3])"])
+
+
 def test_a_small_array_that_crossed_owns_its_memory(parity):
     """Hunt 14 C4 (loud; the Kalman book's arrays): an array rebuilt over a received buffer did
     not own its memory, so ``arr.resize(12)`` raised "cannot resize this array: it does not own

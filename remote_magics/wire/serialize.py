@@ -906,10 +906,12 @@ def _owning(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
     ``arr.resize(12)`` raised "cannot resize this array: it does not own its data", and a view
     the cell made of it (``arr[2:5]``) had another ``base`` (hunt 14 C4). A bigger one stays
     over its buffer: the copy would cost what a transfer saves (and uploads keep those). The
-    copy is read-only where the array was (its buffer crossed read-only: hunt 15 C1)."""
+    copy is read-only where the array was (its buffer crossed read-only: hunt 15 C1). Whatever
+    else numpy's version passes goes on (numpy 2.4 adds the axis order of a transposed array:
+    it failed to load, hunt 18 C12)."""
 
-    def rebuilt(buffer: Any, dtype: Any, shape: Any, order: Any) -> Any:
-        array = frombuffer(buffer, dtype, shape, order)
+    def rebuilt(buffer: Any, dtype: Any, shape: Any, order: Any, *more: Any) -> Any:
+        array = frombuffer(buffer, dtype, shape, order, *more)
         if array.nbytes >= OWN_BYTES:
             return array
         owned = array.copy(order="K")
