@@ -13,6 +13,7 @@ A widget in Jupyter, text elsewhere (:func:`tqdm_class`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import sys
@@ -159,9 +160,7 @@ def tqdm_class() -> type:
     return text_bar
 
 
-_widget_bars: list[type] = []  # the class, made once
-
-
+@functools.lru_cache(maxsize=None)  # the class, made once
 def _widget_bar() -> type:
     """tqdm's widget bar, shown with a display id and shown again when it ends.
 
@@ -171,28 +170,26 @@ def _widget_bar() -> type:
     and the rate), or nothing for a bar that does not stay (``leave=False``), as the widget
     itself then shows.
     """
-    if not _widget_bars:
-        from IPython.display import display
-        from tqdm.notebook import tqdm as widget_bar
+    from IPython.display import display
+    from tqdm.notebook import tqdm as widget_bar
 
-        class SavedWidgetBar(widget_bar):
-            def __init__(self, *args: Any, **kwargs: Any) -> None:
-                kwargs["display"] = False  # shown here instead, with an id
-                super().__init__(*args, **kwargs)
-                self.shown = None if self.disable else display(self.container, display_id=True)
+    class SavedWidgetBar(widget_bar):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["display"] = False  # shown here instead, with an id
+            super().__init__(*args, **kwargs)
+            self.shown = None if self.disable else display(self.container, display_id=True)
 
-            def close(self) -> None:
-                shown, self.shown = getattr(self, "shown", None), None
-                super().close()
-                if shown is None:
-                    return
-                if self.leave:
-                    shown.update(self.container)
-                else:
-                    shown.update({"text/plain": ""}, raw=True)
+        def close(self) -> None:
+            shown, self.shown = getattr(self, "shown", None), None
+            super().close()
+            if shown is None:
+                return
+            if self.leave:
+                shown.update(self.container)
+            else:
+                shown.update({"text/plain": ""}, raw=True)
 
-        _widget_bars.append(SavedWidgetBar)
-    return _widget_bars[0]
+    return SavedWidgetBar
 
 
 def progress_bar(total: int, desc: str, unit: str = "B", leave: bool = True) -> Any:

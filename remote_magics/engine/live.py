@@ -124,17 +124,16 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     policy = {"download": content.get("download", "small"), "bytes": content.get("bytes")}
     caller = content.get("caller")
     if op == "getattr":
-        result = _as_asked(caller, "_result = getattr(_object, _name)", _object=obj, _name=name)
+        result = _as_asked(caller, getattr, obj, name)
         if callable(result) and not isinstance(result, type):
             policy["download"] = "none"  # a bound method would pickle its whole object
     elif op == "getitem":
-        result = _as_asked(caller, "_result = _object[_key]", _object=obj, _key=args[0])
+        result = _as_asked(caller, operator.getitem, obj, args[0])
     elif op == "call":
         if names:
             _take_globals(obj, names)
         watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"))
-        result = _as_asked(caller, "_result = _object(*_args, **_kwargs)", _object=obj,
-                           _args=args, _kwargs=kwargs)
+        result = _as_asked(caller, obj, *args, **kwargs)
         output = engine.encode("result", result, policy, client, frames)
         reply = {"status": "ok", "output": output}
         changed = {key: value for key, (value, digest) in watched.items()
@@ -172,18 +171,17 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
     return {"status": "ok", "output": engine.encode("result", result, policy, client, frames)}
 
 
-def _as_asked(caller: Any, statement: str, **values: Any) -> Any:
-    """Run ``statement`` (it sets ``_result`` from ``values``) as the notebook cell's line that
-    asked for it (``caller``: file, line number and text, :func:`..cells.live.callers_line`),
-    code of ``__main__`` there: a warning the code raises for its caller (pandas' deprecations,
+def _as_asked(caller: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """``function(*args, **kwargs)``, called from the notebook cell's line that asked for it
+    (``caller``: file, line number and text, :func:`..cells.live.callers_line`) as code of
+    ``__main__``: a warning the code raises for its caller (pandas' deprecations,
     ``stacklevel=2``) names that line and shows as it does plainly; Python shows a
-    DeprecationWarning only for ``__main__``'s code, so run from here it was dropped (hunt 18
-    C8). Without a caller, here."""
+    DeprecationWarning only for ``__main__``'s code, so called from here it was dropped (hunt
+    18 C8). ``getattr`` and ``operator.getitem`` add no frame of their own. Without a
+    caller, called here."""
     if not (isinstance(caller, list) and len(caller) == 3 and isinstance(caller[0], str)
             and type(caller[1]) is int and 0 < caller[1] <= 100_000):
-        namespace = dict(values)
-        exec(_compiled("<remote_magics>", 1, statement), {"__builtins__": builtins}, namespace)
-        return namespace["_result"]
+        return function(*args, **kwargs)
     filename, lineno, line = caller
     entry = linecache.cache.get(filename)
     if isinstance(line, str) and (entry is None or (len(entry) == 4 and entry[1] is None)):
@@ -195,17 +193,18 @@ def _as_asked(caller: Any, statement: str, **values: Any) -> Any:
         _caller_globals.clear()  # (a warning shown once per place may show once more)
     scope = _caller_globals.setdefault(filename, {"__name__": "__main__",
                                                   "__builtins__": builtins})
-    namespace = dict(values)
-    exec(_compiled(filename, lineno, statement), scope, namespace)
-    return namespace["_result"]
+    called = {"_function": function, "_args": args, "_kwargs": kwargs}
+    exec(_compiled(filename, lineno), scope, called)
+    return called["_result"]
 
 
 _caller_globals: dict[str, dict] = {}  # each notebook cell file's stand-in module globals
 
 
 @functools.lru_cache(maxsize=512)
-def _compiled(filename: str, lineno: int, statement: str) -> types.CodeType:
-    return compile("\n" * (lineno - 1) + statement, filename, "exec")
+def _compiled(filename: str, lineno: int) -> types.CodeType:
+    return compile("\n" * (lineno - 1) + "_result = _function(*_args, **_kwargs)", filename,
+                   "exec")
 
 
 #: An argument whose pickle is over this is not watched for changes a call makes to it.
