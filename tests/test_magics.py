@@ -225,6 +225,44 @@ def test_values_a_cell_changes_in_place_change_in_the_notebook_for_every_alias(s
     assert shell.user_ns["series_ip"]["e"] == 1.25
 
 
+def test_values_over_the_watch_limit_changed_in_place_come_back_too(shell, run, target):
+    """Hunt 18 C9: a value whose pickle passed the engine's watch limit (64 MiB) was not
+    watched, so four new columns of a 189 MB DataFrame were lost without a word. Its big
+    buffers are now watched by their pages: a new column, a write into a block and a write
+    into an array inside a dict each come back into the notebook's own objects; a cell that
+    only reads them sends nothing back."""
+    import pandas as pd
+
+    from remote_magics.engine import core
+
+    rows = core.WATCH_BYTES // 64 + 1  # 8 float64 columns: just over the limit
+    frame = pd.DataFrame(np.ones((rows, 8)), columns=list("abcdefgh"))
+    held = {"big": np.zeros(rows * 8), "n": 1}
+    shell.user_ns.update(big_df=frame, alias_df=frame, held_c9=held)
+    try:
+        res = run("%%remote --download=all\nbig_df['new'] = big_df['a'] * 2\n"
+                  "big_df.loc[3, 'b'] = -1.0\nheld_c9['big'][7] = 5.0")
+        assert res.error_in_exec is None
+        assert shell.user_ns["big_df"] is frame and shell.user_ns["alias_df"] is frame
+        assert list(frame.columns)[-1] == "new" and frame["new"].iloc[-1] == 2.0
+        assert frame.loc[3, "b"] == -1.0
+        assert shell.user_ns["held_c9"] is held and held["big"][7] == 5.0
+        # read only: nothing over the limit comes back
+        res = run("%%remote --download=all\ntotal_c9 = float(big_df['b'].sum()) + "
+                  "float(held_c9['big'].sum())")
+        assert res.error_in_exec is None
+        assert shell.user_ns["total_c9"] == rows - 2.0 + 5.0
+        assert target.last_run.bytes_received < 1 << 20
+        # a function that stays remote, called plainly with the big value, changes it too
+        res = run("%%remote --download=none\ndef widen_c9(frame):\n    frame['z'] = 1.0")
+        assert res.error_in_exec is None
+        assert run("widen_c9(big_df)").error_in_exec is None
+        assert shell.user_ns["big_df"] is frame and list(frame.columns)[-1] == "z"
+    finally:
+        for name in ("big_df", "alias_df", "held_c9", "total_c9", "widen_c9"):
+            shell.user_ns.pop(name, None)
+
+
 def test_a_random_generator_used_remotely_moves_on_as_it_would_locally(shell, run):
     run("import numpy as np\nrng_ip = np.random.default_rng(1)")
     first = run("%%remote\na_ip = rng_ip.integers(100, size=3)")

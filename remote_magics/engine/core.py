@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 
 from ..wire import copy_on_write, dataport, protocol, serialize, shared, sources, streaming
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
-               pages, persist, quiet, settings, tracebacks)
+               pages, persist, quiet, settings, tracebacks, watching)
 from .store import ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
@@ -77,6 +77,8 @@ PLACEHOLDER = _Placeholder()
 
 
 #: An input larger than this (pickled) is not watched for in-place changes: the cost of looking.
+#: Its big buffers (a numpy array's memory) are watched by their pages and do not count
+#: (:mod:`.watching`), unless this process cannot track writes.
 WATCH_BYTES = 64 << 20
 
 
@@ -129,9 +131,10 @@ _SHELL_CALLS = ("_magic(", ".system(", ".getoutput(", ".ex(", ".ev(", ".run_cell
 def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     """The inputs a run may change in place (the request's ``watch``), with a digest of each now.
 
-    ``{name: (object, digest)}``; an input whose pickle is over :data:`WATCH_BYTES`, or that
-    does not pickle, is not watched. ``spans(obj)``: the write-tracked memory of a kept upload
-    (:mod:`.kept`), which stands in for its digest at no cost.
+    ``{name: (object, digest)}``; an input whose pickle is over :data:`WATCH_BYTES` (its big
+    buffers aside: :mod:`.watching`), or that does not pickle, is not watched. ``spans(obj)``:
+    the write-tracked memory of a kept upload (:mod:`.kept`), which stands in for its digest
+    at no cost. :func:`.watching.close` the result when the run is over.
     """
     watched = {}
     names = [name for name in content.get("watch", ()) if name in namespace]
@@ -139,7 +142,7 @@ def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     apart = frozenset(id(namespace[name]) for name in names if isinstance(namespace[name], type))
     for name in names:
         span = spans(namespace[name]) if spans is not None else None
-        digest = span or serialize.watch_digest(namespace[name], WATCH_BYTES, apart)
+        digest = span or watching.digest(namespace[name], WATCH_BYTES, apart)
         if digest is not None:
             watched[name] = (namespace[name], digest)
     return watched
@@ -305,7 +308,7 @@ def changed_in_place(watched: dict, namespace: dict, same: Sequence = ()) -> lis
     return [name for name, (obj, digest) in watched.items()
             if namespace.get(name, PLACEHOLDER) is obj
             and (id(obj) not in unchanged and digest.written() if isinstance(digest, pages.Span)
-                 else serialize.changed_since(obj, digest, WATCH_BYTES))]
+                 else watching.changed(obj, digest, WATCH_BYTES))]
 
 
 @dataclasses.dataclass
@@ -673,10 +676,14 @@ class Engine:
 
         Its ``input()`` asks the notebook, when the client answers (:mod:`.lookup`).
         """
-        with lookup.input_forwarded(parent["content"]):
-            await self._run(stream, ident, parent)
+        watched: dict = {}  # the inputs watched for in-place changes: see watch
+        try:
+            with lookup.input_forwarded(parent["content"]):
+                await self._run(stream, ident, parent, watched)
+        finally:
+            watching.close(watched)
 
-    async def _run(self, stream, ident, parent) -> None:
+    async def _run(self, stream, ident, parent, watched: dict) -> None:
         if not self.authentic(parent):
             return
         self._announce(parent, "upload", parent["buffers"],
@@ -686,7 +693,6 @@ class Engine:
         content = parent["content"]
         client = protocol.client_of(parent)
         namespace = None
-        watched: dict = {}
         modules_before = None  # your modules' globals here as the cell began
         sent: dict = {}
         before: dict | None = None
@@ -722,7 +728,7 @@ class Engine:
             # and what it binds in your modules' namespaces here (`confmod.pageDict = {...}`)
             modules_before = serialize.senders_modules_now()
             module_watched = watch_globals(modules_at_start, modules_before)
-            watched = watch(content, namespace, uploads.span_of)
+            watched.update(watch(content, namespace, uploads.span_of))
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace, self._show_statement(content))
         except BaseException as raised:  # the client waits for a reply whatever happens

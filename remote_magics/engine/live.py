@@ -22,7 +22,7 @@ import types
 from typing import Any
 
 from ..wire import protocol, serialize
-from . import store, tracebacks
+from . import store, tracebacks, watching
 
 log = logging.getLogger(__name__)
 
@@ -133,11 +133,14 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         if names:
             _take_globals(obj, names)
         watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"))
-        result = _as_asked(caller, obj, *args, **kwargs)
-        output = engine.encode("result", result, policy, client, frames)
+        try:
+            result = _as_asked(caller, obj, *args, **kwargs)
+            output = engine.encode("result", result, policy, client, frames)
+            changed = {key: value for key, (value, digest) in watched.items()
+                       if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
+        finally:
+            watching.close(watched)
         reply = {"status": "ok", "output": output}
-        changed = {key: value for key, (value, digest) in watched.items()
-                   if serialize.changed_since(value, digest, ARGUMENT_WATCH_BYTES)}
         if changed:
             try:
                 reply["changed"] = _changed_arguments(changed, frames, memos)
@@ -207,7 +210,8 @@ def _compiled(filename: str, lineno: int) -> types.CodeType:
                    "exec")
 
 
-#: An argument whose pickle is over this is not watched for changes a call makes to it.
+#: An argument whose pickle is over this (its big buffers aside: :mod:`.watching`) is not
+#: watched for changes a call makes to it.
 ARGUMENT_WATCH_BYTES = 64 << 20
 
 
@@ -230,7 +234,7 @@ def _watch_arguments(args: tuple, kwargs: dict, names: dict, keys: Any) -> dict:
             value = args[int(key)]
         else:
             continue
-        digest = serialize.watch_digest(value, ARGUMENT_WATCH_BYTES)
+        digest = watching.digest(value, ARGUMENT_WATCH_BYTES)
         if digest is not None:
             watched[key] = (value, digest)
     return watched

@@ -37,7 +37,7 @@ import threading
 from typing import Any
 
 from ..wire import protocol, serialize
-from . import quiet
+from . import quiet, watching
 
 _engine: Any = None
 _lock = threading.Lock()
@@ -226,7 +226,7 @@ class Builtins(dict):
         self.namespace[name] = value
         self.fetched.append(name)
         if content.get("watch") is True and name not in self.watched:
-            digest = serialize.watch_digest(value, self.watch_bytes, frozenset(
+            digest = watching.digest(value, self.watch_bytes, frozenset(
                 id(obj) for obj, _ in self.watched.values() if isinstance(obj, type)))
             if digest is not None:
                 self.watched[name] = (value, digest)

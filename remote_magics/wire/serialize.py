@@ -941,14 +941,16 @@ class _NoBytecodeUnpickler(Unpickler):
 
 
 def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True,
-          sent: list | None = None) -> list:
+          sent: list | None = None, watched: Callable[[memoryview], bool] | None = None) -> list:
     """Pickle ``obj`` into frames: the pickle stream, then one frame per out-of-band buffer.
 
     With ``limit``, stop as soon as the frames' total size passes it and raise
     :class:`TooLarge`, so a 1 GB value is never fully serialized just to learn it is big.
     With ``bytecode=False``, raise :class:`BytecodeByValue` rather than pickle code by value
     (for a peer on another Python version). ``sent`` gets the pickler's memo (for
-    :class:`SentObjects`: a reply may refer to the objects inside ``obj``).
+    :class:`SentObjects`: a reply may refer to the objects inside ``obj``). ``watched``
+    (for :func:`fingerprint` only): an out-of-band buffer it is true for is watched by the
+    caller another way; its frame is None and it does not count against ``limit``.
     """
     if type(obj) in PLAIN:  # the C pickler alone: a cell reading 1,000 numbers stays fast
         if type(obj) is str and goes_interned(obj):  # a name (`op = 'Enemy'`): interned there
@@ -962,7 +964,8 @@ def dumps(obj: Any, limit: int | None = None, *, bytecode: bool = True,
         buffers: list[memoryview] = []
         pickler = Pickler if bytecode else _NoBytecodePickler
         stream = io.BytesIO() if limit is None else sink
-        made = pickler(stream, protocol=PROTOCOL, buffer_callback=_out_of_band(sink, [buffers]))
+        made = pickler(stream, protocol=PROTOCOL,
+                       buffer_callback=_out_of_band(sink, [buffers], watched))
         _refer_to_held_containers(made)
         made.dump(obj)
         if sent is not None:
@@ -1027,14 +1030,19 @@ def on_a_deep_stack(work: Callable[[], Any]) -> Any:
     return value
 
 
-def _out_of_band(sink: _Sink, taken: list) -> Callable[[pickle.PickleBuffer], bool]:
+def _out_of_band(sink: _Sink, taken: list, watched: Callable[[memoryview], bool] | None = None
+                 ) -> Callable[[pickle.PickleBuffer], bool]:
     """A pickler's buffer callback: a contiguous buffer goes out of band, into ``taken[0]``
-    (counted by ``sink``); one that is not goes in-band, inside the pickle stream."""
+    (counted by ``sink``); one that is not goes in-band, inside the pickle stream. One that
+    ``watched`` (:func:`dumps`) is true for goes as None, not counted."""
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         try:
             view = buffer.raw()
         except BufferError:
             return True
+        if watched is not None and watched(view):
+            taken[0].append(None)
+            return False
         sink.add(view.nbytes)
         taken[0].append(view)
         return False
@@ -1377,20 +1385,26 @@ def class_functions(klass: type) -> list[types.FunctionType]:
     return found
 
 
-def watch_digest(obj: Any, limit: int, apart: frozenset = frozenset()) -> tuple | None:
+def watch_digest(obj: Any, limit: int, apart: frozenset = frozenset(),
+                 watched: Callable[[memoryview], bool] | None = None) -> tuple | None:
     """What tells later whether code changed ``obj`` in place (:func:`changed_since`): its
     :func:`fingerprint` with ``own``, where the classes ``apart`` (ids; classes watched on
     their own) count by identity alone, not by their attributes: ``P.n += 1`` changes ``P``,
     which goes back itself, not every ``P`` object the cell read (under ``none`` each came back
-    as a proxy). None when it is not watched (see :func:`fingerprint`)."""
-    digest = bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart)
+    as a proxy). None when it is not watched (see :func:`fingerprint`). ``watched``: the
+    out-of-band buffers the caller watches itself (their memory's pages), as in :func:`dumps`."""
+    digest = bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart,
+                                               watched=watched)
     return None if digest is None else (digest, apart)
 
 
-def changed_since(obj: Any, digest: tuple, limit: int) -> bool:
-    """Whether ``obj`` changed since :func:`watch_digest` gave ``digest``."""
+def changed_since(obj: Any, digest: tuple, limit: int,
+                  watched: Callable[[memoryview], bool] | None = None) -> bool:
+    """Whether ``obj`` changed since :func:`watch_digest` gave ``digest``; ``watched`` is
+    true for a buffer the caller watched then and finds the same memory, unwritten."""
     value, apart = digest
-    return (bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart)) != value
+    return (bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart,
+                                              watched=watched)) != value
 
 
 def bare_function(obj: Any) -> bytes | None:
@@ -1410,10 +1424,12 @@ def bare_function(obj: Any) -> bytes | None:
 
 
 def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
-                apart: frozenset = frozenset()) -> bytes | None:
+                apart: frozenset = frozenset(),
+                watched: Callable[[memoryview], bool] | None = None) -> bytes | None:
     """A digest of ``obj``'s pickle, to see whether code changed it in place.
 
     None when it cannot be pickled, or (with ``limit``) when its pickle is larger than that.
+    A buffer ``watched`` is true for (:func:`dumps`) counts by its place alone, not its bytes.
     With ``own``, a class or function inside ``obj`` counts by its identity and its own state
     (a class's attributes and bases; a function's defaults, closure and attributes), not by the
     globals its code reads: an instance is not changed because a global its class's method
@@ -1428,7 +1444,7 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
                 # name (a function of your module that this side's module holds)
                 obj = _own_state(obj)[1][0]
                 _state.own_state = obj
-            return fingerprint(obj, limit)
+            return fingerprint(obj, limit, watched=watched)
         finally:
             _state.own_state, _state.own_seen = before
     if isinstance(obj, type):  # a class: its attributes, and its methods by identity (a
@@ -1438,11 +1454,14 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
                else value for key, value in sendable_attributes(obj).items()}
     try:
         with _in_state("substitute", None):  # the same value, the same pickle: no kept copies
-            frames = dumps(obj, limit)
+            frames = dumps(obj, limit, watched=watched)
     except Exception:  # TooLarge, or a value that does not pickle
         return None
     digest = hashlib.blake2b(digest_size=32)
     for frame in frames:
+        if frame is None:  # watched by its memory: a length no frame has
+            digest.update(b"\xff" * 8)
+            continue
         view = memoryview(frame)
         digest.update(view.nbytes.to_bytes(8, "little"))
         digest.update(view.cast("B") if view.ndim != 1 or view.itemsize != 1 else view)
@@ -3321,8 +3340,11 @@ def inner_in_place(key: str, value: Any) -> Any:
 
 
 def _sent_call(obj: Any, inner: InnerIndex) -> tuple[str, Any, tuple] | None:
-    """``obj``'s key among what was sent, and the call that rebuilds it (its reduction, which
-    has no state to set): ``(key, rebuild, args)``; None when it was not sent, or reduces so."""
+    """``obj``'s key among what was sent, and the call that rebuilds it: ``(key, rebuild,
+    args)``; None when it was not sent, or reduces otherwise. A reduction with a state its
+    ``__setstate__`` takes (an array of strings of numpy's ``StringDType``, or of objects,
+    which numpy pickles so) goes as :func:`with_state` (hunt 18 C13: such an array in a dict
+    came back a second array)."""
     key = inner.key(obj)
     if key is None:
         return None
