@@ -1304,13 +1304,18 @@ def test_a_library_object_held_by_a_notebook_object_stays_one_object(parity):
 def test_a_masked_array_inside_a_value_changed_remotely_stays_the_notebooks(parity):
     """A masked array held by a name and inside a notebook object, changed by a remote cell
     through the holder, came back as a second array (hunt 17 C7b): the name no longer saw the
-    change. Its hard mask stays too."""
+    change. Its hard mask stays too. So do an array of numpy's ``StringDType`` and one of
+    objects, which numpy pickles with a state (hunt 18 C13)."""
     parity(["# plain\nimport numpy as np\nclass Box:\n    pass\n"
             "mm = np.ma.masked_array([1., 2., 3.], mask=[0, 0, 1])\nmm.harden_mask()\n"
-            "box = Box()\nbox.items = {'mm': mm}",
-            "it = box.items\nit['mm'][0] = 7.\nit['mm'][2] = 5.",
-            "# plain\nprint(mm, mm.hardmask, box.items['mm'] is mm)"],
-           shared=[("box.items['mm']", "mm")])
+            "words = np.array(['a', 'bb'], dtype=np.dtypes.StringDType())\n"
+            "things = np.array([[1], 'x'], dtype=object)\n"
+            "box = Box()\nbox.items = {'mm': mm, 'words': words, 'things': things}",
+            "it = box.items\nit['mm'][0] = 7.\nit['mm'][2] = 5.\nit['words'][0] = 'zz'\n"
+            "it['things'][1] = 'y'",
+            "# plain\nprint(mm, mm.hardmask, box.items['mm'] is mm, words, things)"],
+           shared=[("box.items['mm']", "mm"), ("box.items['words']", "words"),
+                   ("box.items['things']", "things")])
 
 
 def test_numpy_bit_generators_and_seed_sequences_stay_shared_after_a_remote_draw(parity):

@@ -3352,10 +3352,21 @@ def _sent_call(obj: Any, inner: InnerIndex) -> tuple[str, Any, tuple] | None:
         reduced = obj.__reduce_ex__(PROTOCOL)
     except Exception:
         return None
-    if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3
-            and (len(reduced) == 2 or reduced[2] is None)):
+    if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):
         return None
+    if len(reduced) == 3 and reduced[2] is not None:
+        if not callable(getattr(obj, "__setstate__", None)):
+            return None
+        return key, with_state, reduced
     return key, reduced[0], reduced[1]
+
+
+def with_state(rebuild: Any, args: tuple, state: Any) -> Any:
+    """Called by the unpickler: ``rebuild(*args)`` given ``state`` by its ``__setstate__``,
+    as pickle makes an object whose reduction has a state."""
+    obj = rebuild(*args)
+    obj.__setstate__(state)
+    return obj
 
 
 def held_index(key: str, names: list, rebuild: Any, args: tuple) -> Any:
