@@ -572,6 +572,11 @@ REMOTE_FUNCTIONS_CALLED_PLAINLY = [
     "def outer():\n    return inner() + 1\ndef inner():\n    return helper() + bonus(1)",
     "# plain\nscale = 100\ndef bonus(x):\n    return x + 1",
     "# plain\nprint(feed.take(), outer())",
+    # hunt 18 C10: a global it binds or deletes (`global ticks`) is the notebook's, as plainly
+    "ticks = 0\nextra = 'x'\ndef tick():\n    global ticks, extra\n    with lock:\n"
+    "        ticks += 1\n    if ticks > 1:\n        del extra\n    return ticks",
+    "# plain\nprint(tick(), tick(), ticks, 'extra' in globals())",
+    "print(ticks)",
 ]
 
 
@@ -582,7 +587,7 @@ def test_a_function_that_stays_remote_called_plainly_reads_the_notebooks_globals
     for mode in ("all", "none"):
         assert not report[mode]["divergent"], divergences(report)
         assert set(report[mode]["names"]) <= {"g", "g (noted as unpicklable)", "feed",
-                                              "feed (noted as unpicklable)"}, report[mode]
+                                              "feed (noted as unpicklable)", "tick"}, report[mode]
 
 
 #: Hunt 11 B6 (pytudes Snobol: `vars(__builtins__)`): a function that reads `__builtins__`

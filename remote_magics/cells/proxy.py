@@ -414,10 +414,39 @@ class RemoteObject:
         reply = self._request("call", args=args, kwargs=kwargs, names=names,
                               watch=list(watched) or None, sent=sent)
         changed = reply.content.get("changed")
+        mine = (reply.content.get("output") or {}).get("nframes") or 0
         if isinstance(changed, dict) and watched and "output" in reply.content:
-            mine = reply.content["output"].get("nframes") or 0
             self._take_changes(changed, watched, reply.frames[mine:], sent)
+        rebound = reply.content.get("rebound")
+        if isinstance(rebound, list) and rebound:
+            after = mine + (changed.get("nframes") or 0 if isinstance(changed, dict) else 0)
+            self._take_rebound(rebound, reply.frames[after:])
         return self._result(reply)
+
+    def _take_rebound(self, rebound: list, frames: list) -> None:
+        """Bind in the notebook the globals a call bound anew or deleted there (``global
+        counter; counter += 1`` in a function that stayed remote), as a plain call binds
+        them; only globals the function's code names (:func:`globals_read`)."""
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        allowed = set(globals_read(self))
+        if shell is None:
+            return
+        start = 0
+        for entry in rebound:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or name not in allowed:
+                raise ProxyError("the engine answered a call with a global its function does "
+                                 f"not name ({str(name)[:80]!r}): refused")
+            if entry.get("deleted") is True:
+                shell.user_ns.pop(name, None)
+                continue
+            output = entry.get("output")
+            count = output.get("nframes") or 0 if isinstance(output, dict) else 0
+            value = self._decode(output, frames[start:start + count])
+            start += count
+            shell.user_ns[name] = value
 
     def _take_changes(self, changed: dict, watched: dict, frames: list, sent: list) -> None:
         """Put what a call changed in the notebook's arguments into them (see :meth:`__call__`),

@@ -133,6 +133,7 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         if names:
             _take_globals(obj, names)
         watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"))
+        stored = _globals_stored(obj)
         try:
             result = _as_asked(caller, obj, *args, **kwargs)
             output = engine.encode("result", result, policy, client, frames)
@@ -147,6 +148,9 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
             except Exception:  # noqa: BLE001 - the call succeeded: its changes stay here
                 log.warning("remote_magics: a call changed its arguments in ways that cannot be "
                             "sent back", exc_info=True)
+        rebound = _rebound(engine, stored, policy, client, frames)
+        if rebound:
+            reply["rebound"] = rebound
         return reply
     elif op == "enter":  # `with p:` in a plain cell
         kind = type(obj)
@@ -251,6 +255,47 @@ def _changed_arguments(changed: dict, frames: list, memos: list) -> dict:
         item = serialize.dumps([changed[key] for key in keys])  # before frames grow: all or none
     frames.extend(item)
     return {"keys": keys, "nframes": len(item)}
+
+
+#: A global a call had not bound before it.
+_UNBOUND = object()
+
+
+def _globals_stored(obj: Any) -> list[tuple[dict, str, Any]]:
+    """The globals of a cell's namespace that ``obj``'s functions (:func:`.store.cell_functions`)
+    bind or delete (``global counter``), each with its value before the call: ``(namespace,
+    name, value)``, :data:`_UNBOUND` for one not bound."""
+    found = []
+    for function in store.cell_functions(obj):
+        namespace = function.__globals__
+        if namespace.get("__name__") == "__main__":
+            found.extend((namespace, name, namespace.get(name, _UNBOUND))
+                         for name in sorted(serialize.code_stores_globals(function.__code__)))
+    return found
+
+
+def _rebound(engine: Any, stored: list, policy: dict, client: str, frames: list) -> list:
+    """The notebook's globals a call from a plain cell bound anew or deleted (``global
+    counter; counter += 1`` in a function that stayed remote): each as ``{"name", "output"}``
+    by the call's download policy, its frames after the others', or ``{"name", "deleted":
+    True}``, for the notebook to bind as a plain call would have (hunt 18 C10: the engine's
+    global moved on and the notebook's stayed, and the next remote cell sent the old one)."""
+    found, seen = [], set()
+    for namespace, name, before in stored:
+        now = namespace.get(name, _UNBOUND)
+        if now is before or name in seen:
+            continue
+        seen.add(name)
+        if now is _UNBOUND:
+            found.append({"name": name, "deleted": True})
+            continue
+        try:
+            found.append({"name": name,
+                          "output": engine.encode(name, now, policy, client, frames)})
+        except Exception:  # noqa: BLE001 - the call succeeded: the name stays as it is there
+            log.warning("remote_magics: a call bound the global %r, which cannot be sent back",
+                        name, exc_info=True)
+    return found
 
 
 def _take_globals(obj: Any, names: dict) -> None:

@@ -1358,6 +1358,16 @@ def code_globals(code: types.CodeType) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=1024)
+def code_stores_globals(code: types.CodeType) -> frozenset[str]:
+    """The global names a function's code (and the code nested in it) binds or deletes
+    (``global counter; counter += 1``)."""
+    return frozenset(instruction.argval for instruction in dis.get_instructions(code)
+                     if instruction.opname in ("STORE_GLOBAL", "DELETE_GLOBAL")).union(
+        *(code_stores_globals(const) for const in code.co_consts
+          if isinstance(const, types.CodeType)))
+
+
+@functools.lru_cache(maxsize=1024)
 def code_names(code: types.CodeType) -> frozenset[str]:
     """Every name a function's code (and the code nested in it) uses: its globals, the
     attributes it reads, the modules it imports (``co_names``)."""
