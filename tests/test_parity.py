@@ -1529,3 +1529,27 @@ def test_a_librarys_own_instance_inside_a_value_stays_the_librarys(parity):
                      " {dataclasses.MISSING: 'unset'}.get(picked[0], 'MISS'))"],
                     ways=("plain", "all", "small"))  # (none: a part read through a proxy)
     assert traces["plain"].cells[1].stdout == "True True unset\n"
+
+
+def test_a_change_through_one_name_comes_back_when_the_cell_also_returns_another_name_for_it(
+        parity):
+    """Hunt 19 H19-1: ``y = x`` in the notebook, then a remote cell ``x[0] = 1`` that also
+    showed or bound ``y``: the object went back as the notebook's unchanged one (the name only
+    read won), and the change was lost without a word."""
+    parity(["# plain\nimport numpy as np\nx = np.zeros(3)\ny = x\nl = [1]\nm = l\nh = {}\ng = h",
+            "x[0] = 1\nl.append(2)\nh['y'] = 2\ny, m, g",
+            "l.append(3)\nf = m",
+            "# plain\nprint(x, y, l, m, h, g, f)"],
+           shared=[("x", "y"), ("l", "m"), ("h", "g"), ("f", "l")])
+
+
+def test_augmented_assignment_through_a_loop_variable_or_an_alias_changes_the_object(parity):
+    """Hunt 19 H19-2: ``for a in arrays: a += 5`` and ``q = x; q *= 2`` change the objects in
+    place plainly; remotely the change was lost (all but the loop's last element, and ``q``
+    came back as the notebook's unchanged ``x``)."""
+    parity(["# plain\nimport numpy as np\narrays = [np.zeros(2), np.ones(2)]\n"
+            "grid = [[1], [2]]\nx = np.arange(3.)\nl = [1]",
+            "for a in arrays:\n    a += 5\nfor row in grid:\n    row += [0]\n"
+            "q = x\nq *= 2\nr = l\nr += [2]",
+            "# plain\nprint(arrays, grid, x, q, l, r)"],
+           shared=[("q", "x"), ("r", "l"), ("a", "arrays[1]"), ("row", "grid[1]")])

@@ -251,8 +251,9 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``).
 
     Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
-    ``grid``'s rows), a name bound to one or a part of one (``it = box``, ``row = grid[0]``),
-    a part passed to a call (``shuffle(deck.cards)``, ``map(acc.add, xs)``)."""
+    ``grid``'s rows, and so may ``for a in arrays: a += 5``), a name bound to one or a part of
+    one (``it = box``, ``row = grid[0]``), a part passed to a call (``shuffle(deck.cards)``,
+    ``map(acc.add, xs)``)."""
     found: dict[str, None] = {}
     aliases: list[tuple[list[str], str | None]] = []  # (names bound, the name they hold a part of)
     for node in _inner_nodes(tree):
@@ -271,6 +272,9 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
                                                                       ast.Subscript, ast.Name)):
             aliases.append(([n for t in node.targets for n in _bound_names(t)],
                             _base_name(node.value)))
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+            found[node.target.id] = None  # `a += 5` changes a list or an array in place: a
+            # loop's variable's (`for a in arrays`) or an alias's (`q = x`) source (H19-2)
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:

@@ -2059,7 +2059,11 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     bytes, so a view of one goes without its values (``train = data[:800_000]``).
     """
     changed = set(changed)
-    marked = {id(obj): (name, name in changed) for name, obj in objects.items()}
+    # two names for one object (`y = x` in the notebook, the cell changing `x` and showing `y`):
+    # the changed name speaks for it, else the change went back as the unchanged object
+    # (hunt 19 H19-1)
+    ordered = sorted(objects.items(), key=lambda item: item[0] in changed)
+    marked = {id(obj): (name, name in changed) for name, obj in ordered}
     # a numpy view of one of these, or of ``viewed`` (the receiver's objects under those
     # names, as sent), is a view of the receiver's array (:func:`_as_view`)
     proxies, same = {id(obj) for obj in proxied}, {id(obj) for obj in unwritten}
@@ -2067,7 +2071,7 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
                for name, obj in {**viewed, **objects}.items()
                if id(obj) not in proxies and _arrays([obj])}
     # the pickler asks no reducer about these: they go by persistent id (:func:`held_container`)
-    containers = {id(obj): (name, name in changed, obj) for name, obj in objects.items()
+    containers = {id(obj): (name, name in changed, obj) for name, obj in ordered
                   if type(obj) in CONTAINERS or type(obj) in UNCHANGING}
     with _in_state("returning", marked), _in_state("viewing", viewing), \
             _in_state("containers", containers), _in_state("inner", inner):
