@@ -167,7 +167,11 @@ def test_small_immutable_values_a_none_cell_made_are_dict_keys_as_plainly(parity
             "print(mixed[0][0], mixed[1] is empty)",
             # hunt 18 C5: a column's dtype, which patsy and numpy take only as a dtype
             "import numpy as np\nkind = pd.Series([1, 2]).dtype",
-            "# plain\nprint(np.zeros(2, dtype=kind), {kind: 'ints'}[np.dtype('int64')])"])
+            "# plain\nprint(np.zeros(2, dtype=kind), {kind: 'ints'}[np.dtype('int64')])",
+            # hunt 19 H19-3: a named tuple's _asdict(), _replace() and _fields
+            "from collections import namedtuple\nP = namedtuple('P', 'x y')\np = P(1, 'b')",
+            "# plain\nprint(p._asdict(), p._replace(x=5), p._fields, "
+            "{p: 1}[P(1, 'b')])"])
 
 
 def test_a_name_bound_to_another_names_object_is_that_object(parity):

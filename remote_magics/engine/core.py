@@ -221,8 +221,9 @@ _TWINNED = (tuple, frozenset)
 def atom(obj: Any) -> bool:
     """Whether ``obj`` is a small value that never changes and hashes by its value: a number, a
     short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction``, a
-    ``Decimal`` or a numpy dtype, or a tuple or frozenset of such (or of None, True, False) of at most
-    :data:`ATOM_SIZE` in all: it comes back as a value under ``none`` too. A proxy of one
+    ``Decimal`` or a numpy dtype, or a tuple (a named one too) or frozenset of such (or of
+    None, True, False) of at most :data:`ATOM_SIZE` in all: it comes back as a value under
+    ``none`` too. A proxy of one
     compares equal to it (a remote ``==``) but cannot hash as it does (a string's hash is per
     process), so plain code using it as a dict key or in a set went silently wrong (``k in d``
     False for a key just put in; one group per item; ``table[(1, 2)]`` a KeyError), nor be
@@ -240,7 +241,7 @@ def _atom_size(obj: Any, depth: int) -> int | None:
         return 8
     if kind is str or kind is bytes:
         return len(obj) + 1 if len(obj) <= ATOM_SIZE else None
-    if kind is tuple or kind is frozenset:
+    if kind is tuple or kind is frozenset or _named_tuple(kind):
         if depth >= ATOM_DEPTH or len(obj) > ATOM_SIZE:
             return None
         total = 1
@@ -263,6 +264,14 @@ def _atom_size(obj: Any, depth: int) -> int | None:
     if numpy is not None and isinstance(obj, numpy.dtype) and not obj.hasobject:
         return 16  # `df['g'].dtype`: patsy and numpy refused a proxy of one (hunt 18 C5)
     return None
+
+
+def _named_tuple(kind: type) -> bool:
+    """Whether ``kind`` is a class ``collections.namedtuple`` made (or a ``typing.NamedTuple``):
+    a tuple with fields, whose ``_asdict()``, ``_replace()`` and ``_fields`` a proxy could not
+    offer (its underscore names are its own: hunt 19 H19-3)."""
+    return kind.__bases__ == (tuple,) and isinstance(vars(kind).get("_fields"), tuple) \
+        and "__slots__" in vars(kind) and not vars(kind)["__slots__"]
 
 
 def _definition(obj: Any) -> bool:
