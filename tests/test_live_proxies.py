@@ -75,6 +75,16 @@ def test_attributes_and_method_calls(values):
     assert xs.index(4242) == 4242 and xs.count(5) == 1
 
 
+def test_only_a_callable_values_proxy_is_callable(values):
+    """Hunt 19 H19-5: every proxy was callable, so pandas called a proxied mask
+    (``df.where(mask)``: "'Series' object is not callable"), and code branching on
+    ``callable(x)`` went the wrong way."""
+    assert not any(callable(values[n]) for n in ("xs", "arr", "table", "df", "box"))
+    assert callable(values["box"].scaled) and values["box"].scaled(2) == 6
+    with pytest.raises(TypeError, match="not callable"):
+        values["xs"]()
+
+
 def test_setting_and_deleting_remotely(target):
     ns: dict = {}
     target.run("d = {'a': 1}\nclass O: pass\no = O()", ns, download="none")

@@ -85,9 +85,13 @@ class RemoteObject:
 
     def __new__(cls, target: Any = None, descriptor: dict | None = None,
                 reason: str | None = None) -> "RemoteObject":
-        # a remote iterator's proxy is one too (its descriptor says so): see RemoteIterating
-        if cls is RemoteObject and isinstance(descriptor, dict) and descriptor.get("iterator"):
-            cls = RemoteIterating
+        # a remote iterator's proxy is one too (its descriptor says so): see RemoteIterating;
+        # and only a callable value's proxy is callable (an engine before the field: all)
+        if cls is RemoteObject and isinstance(descriptor, dict):
+            if descriptor.get("iterator"):
+                cls = RemoteIterating
+            elif descriptor.get("callable") is not False:
+                cls = RemoteCallable
         return super().__new__(cls)
 
     def __init__(self, target: Any, descriptor: dict, reason: str | None = None) -> None:
@@ -405,49 +409,6 @@ class RemoteObject:
     def __delitem__(self, key: Any) -> None:
         self._operate("delitem", args=(key,))
 
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """A call there; what it changes in place in the notebook's arguments (``update(state)``
-        adding to ``state``) comes back into them, as plainly (hunt 14 C2: it changed copies)."""
-        names = self._notebook_globals()
-        watched = _arguments_to_watch(args, kwargs, names or {})
-        sent: list = []
-        reply = self._request("call", args=args, kwargs=kwargs, names=names,
-                              watch=list(watched) or None, sent=sent)
-        changed = reply.content.get("changed")
-        mine = (reply.content.get("output") or {}).get("nframes") or 0
-        if isinstance(changed, dict) and watched and "output" in reply.content:
-            self._take_changes(changed, watched, reply.frames[mine:], sent)
-        rebound = reply.content.get("rebound")
-        if isinstance(rebound, list) and rebound:
-            after = mine + (changed.get("nframes") or 0 if isinstance(changed, dict) else 0)
-            self._take_rebound(rebound, reply.frames[after:])
-        return self._result(reply)
-
-    def _take_rebound(self, rebound: list, frames: list) -> None:
-        """Bind in the notebook the globals a call bound anew or deleted there (``global
-        counter; counter += 1`` in a function that stayed remote), as a plain call binds
-        them; only globals the function's code names (:func:`globals_read`)."""
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        allowed = set(globals_read(self))
-        if shell is None:
-            return
-        start = 0
-        for entry in rebound:
-            name = entry.get("name") if isinstance(entry, dict) else None
-            if not isinstance(name, str) or name not in allowed:
-                raise ProxyError("the engine answered a call with a global its function does "
-                                 f"not name ({str(name)[:80]!r}): refused")
-            if entry.get("deleted") is True:
-                shell.user_ns.pop(name, None)
-                continue
-            output = entry.get("output")
-            count = output.get("nframes") or 0 if isinstance(output, dict) else 0
-            value = self._decode(output, frames[start:start + count])
-            start += count
-            shell.user_ns[name] = value
-
     def _take_changes(self, changed: dict, watched: dict, frames: list, sent: list) -> None:
         """Put what a call changed in the notebook's arguments into them (see :meth:`__call__`),
         and into the objects they hold (``sent``: the memo of the arguments' pickle)."""
@@ -718,6 +679,56 @@ for _name in _COMPARE:
     setattr(RemoteObject, f"__{_name}__", _binary(_name, False))
 for _name in _UNARY:
     setattr(RemoteObject, f"__{_name}__", _unary(_name))
+
+
+class RemoteCallable(RemoteObject):
+    """A proxy of a remote value that can be called (a function, a class, an object with
+    ``__call__``). Another proxy is not: ``callable(p)`` is False for it, as plainly, and
+    pandas takes a proxied mask as a mask, not as a function to call (hunt 19 H19-5:
+    ``df.loc[mask]`` raised "'Series' object is not callable")."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """A call there; what it changes in place in the notebook's arguments (``update(state)``
+        adding to ``state``) comes back into them, as plainly (hunt 14 C2: it changed copies)."""
+        names = self._notebook_globals()
+        watched = _arguments_to_watch(args, kwargs, names or {})
+        sent: list = []
+        reply = self._request("call", args=args, kwargs=kwargs, names=names,
+                              watch=list(watched) or None, sent=sent)
+        changed = reply.content.get("changed")
+        mine = (reply.content.get("output") or {}).get("nframes") or 0
+        if isinstance(changed, dict) and watched and "output" in reply.content:
+            self._take_changes(changed, watched, reply.frames[mine:], sent)
+        rebound = reply.content.get("rebound")
+        if isinstance(rebound, list) and rebound:
+            after = mine + (changed.get("nframes") or 0 if isinstance(changed, dict) else 0)
+            self._take_rebound(rebound, reply.frames[after:])
+        return self._result(reply)
+
+    def _take_rebound(self, rebound: list, frames: list) -> None:
+        """Bind in the notebook the globals a call bound anew or deleted there (``global
+        counter; counter += 1`` in a function that stayed remote), as a plain call binds
+        them; only globals the function's code names (:func:`globals_read`)."""
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        allowed = set(globals_read(self))
+        if shell is None:
+            return
+        start = 0
+        for entry in rebound:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or name not in allowed:
+                raise ProxyError("the engine answered a call with a global its function does "
+                                 f"not name ({str(name)[:80]!r}): refused")
+            if entry.get("deleted") is True:
+                shell.user_ns.pop(name, None)
+                continue
+            output = entry.get("output")
+            count = output.get("nframes") or 0 if isinstance(output, dict) else 0
+            value = self._decode(output, frames[start:start + count])
+            start += count
+            shell.user_ns[name] = value
 
 
 class RemoteIterating(RemoteObject):

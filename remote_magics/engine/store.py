@@ -97,6 +97,7 @@ def describe(obj: Any, oid: str) -> dict:
     desc["shadows"] = _attempt(lambda: _shadows(obj, kind), [])
     # its own iterator (a generator, a file, map()): `next(p)` takes one item, as plainly
     desc["iterator"] = hasattr(kind, "__next__") and hasattr(kind, "__iter__")
+    desc["callable"] = callable(obj)  # only then is its proxy (`callable(mask)` in pandas)
     desc.update(summary(obj))
     if isinstance(obj, BaseException):  # its chain and traceback are read through the proxy
         desc["exception"] = True

@@ -517,7 +517,7 @@ def client_of(msg: dict) -> str:
 #: Fields of an object descriptor; any but ``id`` and ``type`` may be null. ``globals``: for
 #: a function, the global names its code reads or sets (what a run calling it needs).
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact", "globals",
-                     "iterator", "shadows")
+                     "iterator", "callable", "shadows")
 #: The public names of a proxy of its own (``p.fetch()``, ``p.shape``): a descriptor's
 #: ``shadows`` lists those the remote value has too, and for those the value's own attribute
 #: is what the proxy gives, as plainly (``body.target``, a Series' ``dtype``).
