@@ -1540,11 +1540,12 @@ def test_a_change_through_one_name_comes_back_when_the_cell_also_returns_another
     """Hunt 19 H19-1: ``y = x`` in the notebook, then a remote cell ``x[0] = 1`` that also
     showed or bound ``y``: the object went back as the notebook's unchanged one (the name only
     read won), and the change was lost without a word."""
-    parity(["# plain\nimport numpy as np\nx = np.zeros(3)\ny = x\nl = [1]\nm = l\nh = {}\ng = h",
-            "x[0] = 1\nl.append(2)\nh['y'] = 2\ny, m, g",
+    parity(["# plain\nimport numpy as np\nx = np.zeros(3)\ny = x\nl = [1]\nm = l\nh = {}\ng = h\n"
+            "grid = [[1], [2]]\nrow = grid[0]",
+            "x[0] = 1\nl.append(2)\nh['y'] = 2\ngrid[0].append(9)\ny, m, g, row",
             "l.append(3)\nf = m",
-            "# plain\nprint(x, y, l, m, h, g, f)"],
-           shared=[("x", "y"), ("l", "m"), ("h", "g"), ("f", "l")])
+            "# plain\nprint(x, y, l, m, h, g, f, grid, row)"],
+           shared=[("x", "y"), ("l", "m"), ("h", "g"), ("f", "l"), ("row", "grid[0]")])
 
 
 def test_augmented_assignment_through_a_loop_variable_or_an_alias_changes_the_object(parity):
@@ -1557,3 +1558,23 @@ def test_augmented_assignment_through_a_loop_variable_or_an_alias_changes_the_ob
             "q = x\nq *= 2\nr = l\nr += [2]",
             "# plain\nprint(arrays, grid, x, q, l, r)"],
            shared=[("q", "x"), ("r", "l"), ("a", "arrays[1]"), ("row", "grid[1]")])
+
+
+def test_changes_through_a_literal_a_choice_or_an_unpacking_of_notebook_objects_come_back(
+        parity):
+    """Hunt 19 H19-10: ``for df in [train, test]: df['b'] = ...`` (feature engineering on
+    both frames, in many Kaggle notebooks) lost the new column in both; so did a change through
+    ``fill([l1, l2])``, ``left, right = la, lb``, ``cfg = user or defaults``, ``a if c else b``
+    and ``(y := x)``, without a word."""
+    parity(["# plain\nimport numpy as np\nimport pandas as pd\n"
+            "train = pd.DataFrame({'a': [1, 2]})\ntest = pd.DataFrame({'a': [3]})\n"
+            "A1, A2 = np.zeros(2), np.ones(2)\nl1, l2 = [1], [2]\nla, lb = [0], [0]\n"
+            "user, defaults, d1 = {}, {'x': 1}, {}\n"
+            "def fill(pair):\n    pair[0].append(9)",
+            "for frame in [train, test]:\n    frame['b'] = frame['a'] * 2\n"
+            "for arr in (A1, A2):\n    arr[0] = 5\nfill([l1, l2])\n"
+            "left, right = la, lb\nright.append(7)\ncfg = user or defaults\ncfg['y'] = 2\n"
+            "for k, dct in {'k': d1}.items():\n    dct['new'] = k\n"
+            "pick = l1 if len(l1) > 5 else l2\npick.append(3)\n(w := A1)[1] = 4",
+            "# plain\nprint(list(train.columns), list(test.columns), A1, A2, l1, l2, la, lb, "
+            "user, defaults, d1)"])

@@ -251,11 +251,12 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``).
 
     Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
-    ``grid``'s rows, and so may ``for a in arrays: a += 5``), a name bound to one or a part of
-    one (``it = box``, ``row = grid[0]``), a part passed to a call (``shuffle(deck.cards)``,
-    ``map(acc.add, xs)``)."""
+    ``grid``'s rows, and so may ``for a in arrays: a += 5``, ``for df in [train, test]:
+    df['b'] = 1``), a name bound to one or a part of one (``it = box``, ``row = grid[0]``,
+    ``left, right = la, lb``, ``cfg = user_cfg or defaults``), a part passed to a call
+    (``shuffle(deck.cards)``, ``map(acc.add, xs)``, ``fill([l1, l2])``)."""
     found: dict[str, None] = {}
-    aliases: list[tuple[list[str], str | None]] = []  # (names bound, the name they hold a part of)
+    aliases: list[tuple[list[str], list[str]]] = []  # (names bound, the names they hold a part of)
     for node in _inner_nodes(tree):
         if isinstance(node, ast.Call):
             if isinstance(node.func, (ast.Attribute, ast.Subscript)):  # `d['log'](1)` too:
@@ -263,15 +264,14 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
             elif isinstance(node.func, ast.Name):  # a function that keeps state (`seen=[]`)
                 found[node.func.id] = None
             for arg in [*node.args, *(k.value for k in node.keywords)]:
-                arg = arg.value if isinstance(arg, ast.Starred) else arg
-                if isinstance(arg, (ast.Name, ast.Attribute, ast.Subscript)):
-                    found[_base_name(arg)] = None
+                found.update(dict.fromkeys(_sources(arg)))
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-            aliases.append((_bound_names(node.target), _base_name(node.iter)))
-        elif isinstance(node, ast.Assign) and isinstance(node.value, (ast.Attribute,
-                                                                      ast.Subscript, ast.Name)):
+            aliases.append((_bound_names(node.target), _sources(node.iter)))
+        elif isinstance(node, ast.Assign):
             aliases.append(([n for t in node.targets for n in _bound_names(t)],
-                            _base_name(node.value)))
+                            _sources(node.value)))
+        elif isinstance(node, ast.NamedExpr):
+            aliases.append(([node.target.id], _sources(node.value)))
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             found[node.target.id] = None  # `a += 5` changes a list or an array in place: a
             # loop's variable's (`for a in arrays`) or an alias's (`q = x`) source (H19-2)
@@ -291,12 +291,36 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
     grown = True
     while grown:  # what a loop's variable or an alias may change, its source may have changed
         grown = False
-        for names, source in aliases:
-            if source is not None and source not in found and any(n in found for n in names):
-                found[source] = None
+        for names, sources in aliases:
+            if any(source not in found for source in sources) and any(n in found for n in names):
+                found.update(dict.fromkeys(sources))
                 grown = True
     found.pop(None, None)
     return found
+
+
+def _sources(node: ast.AST) -> list[str]:
+    """The names whose objects (or parts of them) an expression may give: ``df`` of
+    ``df.loc[m]``, each name of a literal (``[train, test]``, ``{'x': d1}.items()``), of a
+    choice (``a if c else b``, ``cfg or defaults``, ``(y := x)``), and what a call of one's
+    method gives (``d.values()``, ``zip(xs, ys)``); none of a constant or an operation."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
+        node = node.value
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        return [name for item in node.elts for name in _sources(item)]
+    if isinstance(node, ast.Dict):
+        return [name for item in node.values for name in _sources(item)]
+    if isinstance(node, ast.IfExp):
+        return _sources(node.body) + _sources(node.orelse)
+    if isinstance(node, ast.BoolOp):
+        return [name for item in node.values for name in _sources(item)]
+    if isinstance(node, ast.NamedExpr):
+        return [node.target.id, *_sources(node.value)]
+    if isinstance(node, ast.Call):  # `zip(xs, ys)`, `enumerate(frames)`, `d.items()`
+        return [name for item in (node.func, *node.args) for name in _sources(item)]
+    return []
 
 
 def _bound_names(target: ast.AST) -> list[str]:

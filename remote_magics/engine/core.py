@@ -274,6 +274,40 @@ def _named_tuple(kind: type) -> bool:
         and "__slots__" in vars(kind) and not vars(kind)["__slots__"]
 
 
+#: The most objects :func:`_held_inside` looks through.
+HELD_INSIDE_OBJECTS = 100_000
+
+
+def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
+    """The names of ``candidates`` whose objects ``roots`` hold, through lists, tuples, dicts,
+    sets and objects' ``__dict__`` (at most :data:`HELD_INSIDE_OBJECTS` objects looked at)."""
+    if not roots or not candidates:
+        return set()
+    wanted = {id(obj): name for name, obj in candidates.items()}
+    found: set[str] = set()
+    seen: set[int] = set()
+    waiting = list(roots)
+    walked = (list, tuple, dict, set, frozenset)
+    while waiting and len(seen) < HELD_INSIDE_OBJECTS:
+        obj = waiting.pop()
+        if id(obj) in seen:
+            continue
+        seen.add(id(obj))
+        if id(obj) in wanted:
+            found.add(wanted[id(obj)])
+            if len(found) == len(wanted):
+                break
+        if isinstance(obj, dict):
+            waiting.extend(obj.values())
+        elif isinstance(obj, walked):
+            waiting.extend(obj)
+        else:
+            own = getattr(obj, "__dict__", None) if not isinstance(obj, type) else None
+            if type(own) is dict:
+                waiting.extend(own.values())
+    return found
+
+
 def _definition(obj: Any) -> bool:
     """Whether ``obj`` is a class or a Python function: what a proxy cannot stand in for."""
     return isinstance(obj, (type, types.FunctionType))
@@ -1366,6 +1400,13 @@ class Engine:
         # sharing its objects came with the watched ones, so they stay the notebook's too
         restated = changed_there | ({name for name, obj in read.items()
                                      if serialize.restatable(obj)} if changed_there else set())
+        # and a list, dict, set or bytearray the cell only read by its name but may have
+        # changed through a changed one that holds it (`row = grid[0]` in the notebook, then
+        # `grid[0].append(9); row`): with its contents, else it went as the unchanged one
+        # (hunt 19 H19-1)
+        restated |= _held_inside([namespace[name] for name in changed_there if name in namespace],
+                                 {name: obj for name, obj in read.items()
+                                  if type(obj) in serialize.CONTAINERS and name not in restated})
         # a name the cell assigned that still holds the object it came with may have changed in
         # place (`lst += [2]`, `a *= 2` assign what they changed): it goes as changed, with its
         # contents, and the notebook's object takes them
