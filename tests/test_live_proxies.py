@@ -75,6 +75,27 @@ def test_attributes_and_method_calls(values):
     assert xs.index(4242) == 4242 and xs.count(5) == 1
 
 
+def test_a_proxy_pickled_by_plain_pickle_is_its_value(values, tmp_path):
+    """Hunt 19 H19-17: ``pickle.dump(results, f)`` of a proxy wrote a reference only its engine
+    could resolve: the file loaded nowhere. It holds the value now, and loads without
+    remote_magics."""
+    import pickle
+    import subprocess
+    import sys
+
+    box = values["box"]
+    path = tmp_path / "saved.pkl"
+    with open(path, "wb") as f:
+        pickle.dump({"df": values["df"], "n": box.size, "xs": values["xs"]}, f)
+    loaded = pickle.loads(path.read_bytes())
+    assert list(loaded["df"]["a"][:3]) == [0, 1, 2] and loaded["xs"][4242] == 4242
+    code = ("import pickle, sys; d = pickle.load(open(sys.argv[1], 'rb')); "
+            "print(len(d['xs']), 'remote_magics' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                          text=True, timeout=60)
+    assert done.stdout.split() == ["200000", "False"], done.stderr
+
+
 def test_only_a_callable_values_proxy_is_callable(values):
     """Hunt 19 H19-5: every proxy was callable, so pandas called a proxied mask
     (``df.where(mask)``: "'Series' object is not callable"), and code branching on

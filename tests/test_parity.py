@@ -1578,3 +1578,9 @@ def test_changes_through_a_literal_a_choice_or_an_unpacking_of_notebook_objects_
             "pick = l1 if len(l1) > 5 else l2\npick.append(3)\n(w := A1)[1] = 4",
             "# plain\nprint(list(train.columns), list(test.columns), A1, A2, l1, l2, la, lb, "
             "user, defaults, d1)"])
+
+
+def test_the_notebooks_object_shown_by_a_cell_is_its_own_result(parity):
+    """Hunt 19 H19-16: under none, ``x.append(3); x`` showed the value, but ``_`` was a proxy
+    of the engine's copy: ``_ is x`` was False and ``_.append(4)`` changed the copy."""
+    parity(["# plain\nx = [1, 2]", "x.append(3)\nx", "# plain\nprint(_ is x)\n_.append(4)\nx"])

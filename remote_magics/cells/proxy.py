@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import html
 import logging
+import operator
 import sys
 import threading
 import warnings
@@ -291,8 +292,18 @@ class RemoteObject:
             self._target.release_later(self._id)
             self._target.flush_releases()
 
-    def __reduce__(self) -> tuple:
+    #: What remote_magics' own pickler looks for (:meth:`_wire_reduce`).
+    _remote_magics_proxy = True
+
+    def _wire_reduce(self) -> tuple:
+        """How remote_magics sends a proxy: a reference the engine resolves to its object."""
         return serialize.proxy_reference(self, self._target.engine_id, self._id)
+
+    def __reduce_ex__(self, protocol: int) -> tuple:
+        """Pickled by anything else (``pickle.dump(results, f)``, joblib, multiprocessing): the
+        value itself, fetched, loadable where remote_magics is not (hunt 19 H19-17: the file
+        held a reference only its engine could resolve)."""
+        return operator.itemgetter(0), ((self._fetch(),),)
 
     def __del__(self) -> None:
         if not getattr(self, "_released", True):

@@ -1464,7 +1464,10 @@ class Engine:
                 outputs.append(output)
             result = None
             if value is not None:
-                result = self.encode("Out", value, content, client, frames, batch)
+                # the notebook's object shown (`x.append(3); x`): its own under none too, so
+                # `_ is x` holds as plainly (hunt 19 H19-16)
+                result = self.encode("Out", value, content, client, frames, batch,
+                                     own=id(value) in origins and id(value) not in remote_held)
                 self._mark_input(result, value, origins, None)
                 if content.get("show_result"):  # a proxy too: the cell shows the value, not a card
                     result["display"] = self.format_result(value)

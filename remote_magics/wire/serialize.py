@@ -218,6 +218,8 @@ class Pickler(cloudpickle.CloudPickler):
     def reducer_override(self, obj: Any) -> Any:
         if type(obj) is _Interned:  # a name that goes interned (:func:`_interned_names`)
             return interned, (obj.text,)
+        if getattr(type(obj), "_remote_magics_proxy", False):  # a reference its engine resolves
+            return obj._wire_reduce()
         root = getattr(_state, "own_state", None)
         if root is not None and obj is not root and isinstance(obj, (type, types.FunctionType)) \
                 and not by_name(obj):
