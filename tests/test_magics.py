@@ -263,6 +263,22 @@ def test_values_over_the_watch_limit_changed_in_place_come_back_too(shell, run, 
             shell.user_ns.pop(name, None)
 
 
+def test_a_name_sent_only_to_be_listed_that_cannot_load_there_is_left_out(shell, run):
+    """A cell that lists every name (``%who_ls``) failed whole when one of them could not be
+    unpickled in the engine; that name is left out, and the cell runs."""
+    run("def _refuse():\n    raise RuntimeError('not here')\n"
+        "class Refusing:\n    def __reduce__(self):\n        return _refuse, ()")
+    run("refusing_ls = Refusing()\nlisted_ls = 1")
+    try:
+        res = run("%%remote\nnames_ls = %who_ls\nfound_ls = [n for n in names_ls if "
+                  "n.endswith('_ls')]")
+        assert res.error_in_exec is None
+        assert shell.user_ns["found_ls"] == ["listed_ls"]
+    finally:
+        for name in ("_refuse", "Refusing", "refusing_ls", "listed_ls", "names_ls", "found_ls"):
+            shell.user_ns.pop(name, None)
+
+
 def test_a_random_generator_used_remotely_moves_on_as_it_would_locally(shell, run):
     run("import numpy as np\nrng_ip = np.random.default_rng(1)")
     first = run("%%remote\na_ip = rng_ip.integers(100, size=3)")

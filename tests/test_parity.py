@@ -1584,3 +1584,12 @@ def test_the_notebooks_object_shown_by_a_cell_is_its_own_result(parity):
     """Hunt 19 H19-16: under none, ``x.append(3); x`` showed the value, but ``_`` was a proxy
     of the engine's copy: ``_ is x`` was False and ``_.append(4)`` changed the copy."""
     parity(["# plain\nx = [1, 2]", "x.append(3)\nx", "# plain\nprint(_ is x)\n_.append(4)\nx"])
+
+
+def test_a_star_imports_objects_go_by_reference_in_a_cell_sent_every_name(parity):
+    """Hunt 19 H19-11 (scientific-python-lectures, Lecture 5): after ``from sympy import *``,
+    every remote cell sent every name (``%who_ls``, ``dir()``, an unknown magic) failed:
+    ``sympy.test``, an object of a class local to a function, went by value and could not load
+    there. It goes as ``sympy.test`` now, as a name the cell reads does."""
+    parity(["# plain\nfrom sympy import *\nx = Symbol('x')", "%who_ls Symbol",
+            "n = len(dir()) > 10\nn"])

@@ -235,15 +235,24 @@ def prepare_once(
             registered.append([kind, name, input_name])
         if lists_names:  # %whos: every name of the notebook, as a plain cell lists them
             listed = shipped | set(inputs_named(inputs))
-            for name in listable(namespace, hidden, target, skip=listed):
-                try:
-                    more, more_frames = pickle_inputs(stream, [name], namespace, target, barrier)
-                except (SerializationError, ProxyError):  # what cannot go is not listed
-                    continue
-                inputs += more
-                frames += more_frames
-                if opaque and may_change(namespace[name]):
-                    watch.append(name)
+            more_names = list(listable(namespace, hidden, target, skip=listed))
+            # an installed module's global among them (a star import's `sympy.test`) goes by
+            # reference, as a name the cell reads does (hunt 19 H19-11: sent by value, it
+            # failed to load there and every such cell failed)
+            with serialize.module_globals({name: namespace[name]
+                                           for name in [*names, *more_names]}):
+                for name in more_names:
+                    try:
+                        more, more_frames = pickle_inputs(stream, [name], namespace, target,
+                                                          barrier)
+                    except (SerializationError, ProxyError):  # what cannot go is not listed
+                        continue
+                    for item in more:  # nor what cannot load there: the cell runs all the same
+                        item["listed"] = True
+                    inputs += more
+                    frames += more_frames
+                    if opaque and may_change(namespace[name]):
+                        watch.append(name)
     for module, name, why in left_in_file:  # never silently the file's value (hunt 18 C1b)
         print(f"remote_magics: your module '{module}' went to the engine as its file (a global "
               f"of one of your modules cannot be pickled), and its global '{name}' cannot be "

@@ -931,6 +931,8 @@ class Engine:
                                                                    content.get("packed")),
                                           memos=memos)
         for item, (value, err) in zip(inputs, loaded):
+            if err is not None and item.get("listed") is True:
+                continue  # sent only to be listed (`%whos`, `dir()`): left out, as if unknown
             if err is not None:
                 raise InputError(item["name"], err) from err
             namespace[item["name"]] = value

@@ -93,7 +93,8 @@ of small values the client decoded, which the engine kept in case it could not: 
 request arrives, so a cell binding a small value costs no release message of its own).
 
 ``remote_run_request`` →
-    ``code`` (str, already transformed by IPython), ``inputs`` ([{"name", "nframes"}]),
+    ``code`` (str, already transformed by IPython), ``inputs`` ([{"name", "nframes"}];
+    ``"listed": true`` on one sent only to be listed, left out where it cannot load),
     ``placeholders`` ([names bound to a placeholder so that ``del name`` works; one still bound
     to it at the end does not come back]), ``outputs`` ([names the
     cell may bind]), ``deletes`` ([names the cell may delete]), ``last_expr`` (bool),
