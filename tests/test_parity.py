@@ -1593,3 +1593,13 @@ def test_a_star_imports_objects_go_by_reference_in_a_cell_sent_every_name(parity
     there. It goes as ``sympy.test`` now, as a name the cell reads does."""
     parity(["# plain\nfrom sympy import *\nx = Symbol('x')", "%who_ls Symbol",
             "n = len(dir()) > 10\nn"])
+
+
+def test_changes_through_globals_or_eval_of_a_name_come_back(parity):
+    """Hunt 19 H19-12: ``globals()['la'].append(0)``, ``eval('xa').fill(3)`` and
+    ``globals()[n].append(0)`` read the notebook's object but did not watch it: the change was
+    lost."""
+    parity(["# plain\nimport numpy as np\nla = [1]\nlb = [2]\nxa = np.zeros(2)",
+            "globals()['la'].append(0)\neval('xa').fill(3)",
+            "for n in ['lb']:\n    globals()[n].append(0)",
+            "# plain\nprint(la, lb, xa)"])

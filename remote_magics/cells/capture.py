@@ -123,7 +123,7 @@ def analyze(code: str) -> CellNames:
         lists_names=walker.lists_names or ("__main__" in code and _reads_main(tree))
         or ("user_ns" in code and _reads_user_ns(tree)),
         maybe_changed=tuple(name for name in {**_maybe_changed(tree), **walker.changed}
-                            if name in walker.reads),
+                            if name in walker.reads or name == ANY_NAME),
         magics=tuple(walker.magics),
         augmented=tuple(walker.augmented),
         class_attributes=tuple(dict.fromkeys(class_attributes(tree.body))),
@@ -219,10 +219,29 @@ def _reads_main(tree: ast.AST) -> bool:
 
 
 def _base_name(node: ast.AST) -> str | None:
-    """The name an attribute or item chain starts from: ``df`` of ``df.loc[m, 'c']``."""
+    """The name an attribute or item chain starts from: ``df`` of ``df.loc[m, 'c']``, ``la`` of
+    ``globals()['la'].append`` and of ``eval('la').fill`` (hunt 19 H19-12)."""
     while isinstance(node, (ast.Attribute, ast.Subscript)):
+        if isinstance(node, ast.Subscript) and _namespace_call(node.value):
+            key = _text(node.slice)  # a computed one (`globals()[n]`): any name, ANY_NAME
+            return (key if key.isidentifier() else None) if key is not None else ANY_NAME
         node = node.value
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+            and node.func.id == "eval" and node.args:
+        text = _text(node.args[0])
+        return text.strip() if text is not None and text.strip().isidentifier() else None
     return node.id if isinstance(node, ast.Name) else None
+
+
+#: What :func:`_base_name` gives for ``globals()[n]``, a name computed as the cell runs: in
+#: ``CellNames.maybe_changed``, any name the cell is sent may change.
+ANY_NAME = "*"
+
+
+def _namespace_call(node: ast.AST) -> bool:
+    """Whether ``node`` is ``globals()``, ``vars()`` or ``locals()``: the cell's namespace."""
+    return isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and not node.args \
+        and node.func.id in ("globals", "vars", "locals")
 
 
 #: Nodes with no node inside them that :func:`_maybe_changed` looks at.
@@ -304,6 +323,9 @@ def _sources(node: ast.AST) -> list[str]:
     ``df.loc[m]``, each name of a literal (``[train, test]``, ``{'x': d1}.items()``), of a
     choice (``a if c else b``, ``cfg or defaults``, ``(y := x)``), and what a call of one's
     method gives (``d.values()``, ``zip(xs, ys)``); none of a constant or an operation."""
+    base = _base_name(node)
+    if base is not None:
+        return [base]
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred)):
         node = node.value
     if isinstance(node, ast.Name):

@@ -183,7 +183,7 @@ def prepare_once(
               and may_change(namespace[n])]  # a function's global: the function may change it
     # a magic of the notebook's runs text the analysis cannot read: it may change any name
     # (`%%add_method_to T` puts a method on T), so every name it is sent is watched
-    opaque = bool(magics)
+    opaque = bool(magics) or capture.ANY_NAME in cell.maybe_changed  # `globals()[n].append(0)`
     if opaque:
         watching = set(watch)
         watch += [n for n in names if n not in watching and n not in writes
