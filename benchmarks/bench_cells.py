@@ -59,12 +59,15 @@ def cell_of(lines: int) -> str:
 
 
 def run(bench: Bench) -> None:
-    """Null cell, proxy reuse of a 1 GB proxy, 1,000 small inputs; capture of 500 lines; an
-    unchanged array read again. ``--rows capture``, ``proxy`` (the null cell too), ``reuse``
-    pick sections (the reuse targets need ``proxy``'s null cell)."""
+    """Null cell, proxy reuse of a 1 GB proxy, 1,000 small inputs; capture of 500 lines; a
+    pcolor figure pickled; an unchanged array read again. ``--rows capture``, ``figure``,
+    ``proxy`` (the null cell too), ``reuse`` pick sections (the reuse targets need ``proxy``'s
+    null cell)."""
     trials = bench.trials(200, 40)
     if bench.wants("capture"):
         capture_rows(bench)
+    if bench.wants("figure"):
+        figure_rows(bench)
     if bench.wants("proxy"):
         proxy_rows(bench, trials)
     if bench.wants("reuse"):
@@ -85,6 +88,38 @@ def capture_rows(bench: Bench) -> None:
     bench.time("capture", "capture.simple", "capture.analyze of 500 simple assignments "
                "(uncached)", lambda: analyze(simple), trials=bench.trials(100, 30))
     bench.limit("capture of a 500-line cell < 5 ms", "capture.500", at_most_seconds=0.005)
+
+
+def figure_rows(bench: Bench) -> None:
+    """Our pickling of a figure with a pcolor of n×n cells (n² vertex arrays over one buffer,
+    each a numpy view our pickler places), at n = 50 and 100, against cloudpickle's: it was
+    quadratic (hunt 19 H19-21: 80 s at 100×100), and must grow as the cells do (4×)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import cloudpickle
+    import numpy as np
+
+    from remote_magics.wire import serialize
+
+    figures = {}
+    for n in (50, 100):
+        phi = np.linspace(0, 2 * np.pi, n)
+        x, y = np.meshgrid(phi, phi)
+        fig, ax = plt.subplots()
+        figures[n] = (fig, ax, ax.pcolor(x, y, np.cos(x) * np.sin(y)))
+    bench.interleave("figure", [
+        ("figure.ours50", "our pickler: a figure with a 50x50 pcolor",
+         lambda: serialize.Outgoing().dump(figures[50])),
+        ("figure.ours100", "our pickler: a figure with a 100x100 pcolor",
+         lambda: serialize.Outgoing().dump(figures[100])),
+        ("figure.cloudpickle", "cloudpickle.dumps of the 100x100 figure",
+         lambda: cloudpickle.dumps(figures[100])),
+    ], trials=bench.trials(10, 3))
+    for fig, _, _ in figures.values():
+        plt.close(fig)
+    bench.target("pickling a 100x100 pcolor figure ≤ 5 × the 50x50 one (it has 4 × the parts)",
+                 "figure.ours100", "figure.ours50", at_most=5.0)
 
 
 def proxy_rows(bench: Bench, trials: int) -> None:
