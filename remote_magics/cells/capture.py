@@ -68,6 +68,9 @@ class CellNames:
     ``annotates``: the cell annotates a name at cell level (``x: int = 5``, ``y: list``), which
     Python records in the namespace's ``__annotations__`` (made when the cell starts, if
     missing); that name is then among ``reads`` and ``maybe_changed``.
+    ``changed_then_bound``: names of ``maybe_changed`` that the cell also binds, which code may
+    change before the cell first binds them (``current.append(1); current = []``): the
+    notebook's object, which its other names keep, may have changed.
     """
 
     reads: tuple[str, ...]
@@ -82,6 +85,7 @@ class CellNames:
     magics: tuple[tuple[str, str], ...] = ()
     class_attributes: tuple[tuple[str, str], ...] = ()
     annotates: bool = False
+    changed_then_bound: tuple[str, ...] = ()
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -110,6 +114,7 @@ def analyze(code: str) -> CellNames:
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
     annotates = _annotates(tree.body)
+    changed = _maybe_changed(tree)
     if annotates:  # Python's own: the namespace's `__annotations__` takes each, in place
         walker.reads.setdefault(_ANNOTATIONS, None)
         walker.changed.setdefault(_ANNOTATIONS, None)
@@ -122,8 +127,11 @@ def analyze(code: str) -> CellNames:
         star_import=walker.star_import,
         lists_names=walker.lists_names or ("__main__" in code and _reads_main(tree))
         or ("user_ns" in code and _reads_user_ns(tree)),
-        maybe_changed=tuple(name for name in {**_maybe_changed(tree), **walker.changed}
+        maybe_changed=tuple(name for name in {**changed, **walker.changed}
                             if name in walker.reads or name == ANY_NAME),
+        changed_then_bound=_changed_then_bound(tree, changed, [
+            name for name in changed if name in walker.writes and name in walker.reads])
+        if any(name in walker.writes for name in changed) else (),
         magics=tuple(walker.magics),
         augmented=tuple(walker.augmented),
         class_attributes=tuple(dict.fromkeys(class_attributes(tree.body))),
@@ -266,24 +274,32 @@ def _inner_nodes(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def _maybe_changed(tree: ast.AST) -> dict[str, None]:
-    """Names whose objects the code may change in place (see ``CellNames.maybe_changed``).
+def _maybe_changed(tree: ast.AST) -> dict[str, tuple[int, int]]:
+    """Names whose objects the code may change in place (see ``CellNames.maybe_changed``),
+    each with the place (line, column) of the first code that may change it.
 
     Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
     ``grid``'s rows, and so may ``for a in arrays: a += 5``, ``for df in [train, test]:
     df['b'] = 1``), a name bound to one or a part of one (``it = box``, ``row = grid[0]``,
     ``left, right = la, lb``, ``cfg = user_cfg or defaults``), a part passed to a call
     (``shuffle(deck.cards)``, ``map(acc.add, xs)``, ``fill([l1, l2])``)."""
-    found: dict[str, None] = {}
+    found: dict[Any, tuple[int, int]] = {}
+
+    def mark(names: Iterable[str | None], node: ast.AST) -> None:
+        at = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
+        for name in names:
+            if name not in found or at < found[name]:
+                found[name] = at
+
     aliases: list[tuple[list[str], list[str]]] = []  # (names bound, the names they hold a part of)
     for node in _inner_nodes(tree):
         if isinstance(node, ast.Call):
             if isinstance(node.func, (ast.Attribute, ast.Subscript)):  # `d['log'](1)` too:
-                found[_base_name(node.func.value)] = None  # what it calls is held in `d`
+                mark([_base_name(node.func.value)], node)  # what it calls is held in `d`
             elif isinstance(node.func, ast.Name):  # a function that keeps state (`seen=[]`)
-                found[node.func.id] = None
+                mark([node.func.id], node)
             for arg in [*node.args, *(k.value for k in node.keywords)]:
-                found.update(dict.fromkeys(_sources(arg)))
+                mark(_sources(arg), node)
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
             aliases.append((_bound_names(node.target), _sources(node.iter)))
         elif isinstance(node, ast.Assign):
@@ -292,30 +308,51 @@ def _maybe_changed(tree: ast.AST) -> dict[str, None]:
         elif isinstance(node, ast.NamedExpr):
             aliases.append(([node.target.id], _sources(node.value)))
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
-            found[node.target.id] = None  # `a += 5` changes a list or an array in place: a
+            mark([node.target.id], node)  # `a += 5` changes a list or an array in place: a
             # loop's variable's (`for a in arrays`) or an alias's (`q = x`) source (H19-2)
         if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
             targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
             for target in targets:
-                for part in ast.walk(target):
-                    if isinstance(part, (ast.Attribute, ast.Subscript)):
-                        found[_base_name(part)] = None
+                mark([_base_name(part) for part in ast.walk(target)
+                      if isinstance(part, (ast.Attribute, ast.Subscript))], node)
         elif isinstance(node, (ast.With, ast.AsyncWith)):  # its __enter__ and __exit__ run
-            for item in node.items:
-                found[_base_name(item.context_expr)] = None
+            mark([_base_name(item.context_expr) for item in node.items], node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             for decorator in node.decorator_list:  # `@Reg.on` calls Reg.on(f)
-                found[_base_name(decorator.func if isinstance(decorator, ast.Call)
-                                 else decorator)] = None
+                mark([_base_name(decorator.func if isinstance(decorator, ast.Call)
+                                 else decorator)], decorator)
     grown = True
     while grown:  # what a loop's variable or an alias may change, its source may have changed
         grown = False
         for names, sources in aliases:
-            if any(source not in found for source in sources) and any(n in found for n in names):
-                found.update(dict.fromkeys(sources))
+            places = [found[n] for n in names if n in found]
+            if places and any(found.get(source, (1 << 30, 0)) > min(places)
+                              for source in sources):
+                at = min(places)
+                for source in sources:
+                    if found.get(source, (1 << 30, 0)) > at:
+                        found[source] = at
                 grown = True
     found.pop(None, None)
     return found
+
+
+def _changed_then_bound(tree: ast.AST, changed: dict[str, tuple[int, int]],
+                        names: Iterable[str]) -> tuple[str, ...]:
+    """Those of ``names`` (which the cell both changes and binds) that code may change before
+    the cell first binds them, in the order of the code (``current.append(1); current = []``):
+    the notebook's object changed, which its other names still hold. Not ``df =
+    df.dropna()``, where the name is bound after the call in the same statement."""
+    wanted = set(names)
+    bound: dict[str, tuple[int, int]] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in wanted \
+                and not isinstance(node.ctx, ast.Load):
+            at = (node.lineno, node.col_offset)
+            if node.id not in bound or at < bound[node.id]:
+                bound[node.id] = at
+    return tuple(name for name in names
+                 if name in bound and changed.get(name, (1 << 30, 0)) < bound[name])
 
 
 def _sources(node: ast.AST) -> list[str]:

@@ -166,7 +166,10 @@ def prepare_once(
     writes, reads = set(cell.writes), set(cell.reads)
     # a result in the history changed in place (`_.append(2)`) is the notebook's object, which
     # its other names share: watched too (it comes back into that object, never rebound)
-    watch = [n for n in cell.maybe_changed if n in shipped and n not in writes
+    # (one the cell binds too only where it may change it first: `current.append(1); current
+    # = []`, and the notebook's other names for the old object see the change, hunt 19 H19-24)
+    watch = [n for n in cell.maybe_changed if n in shipped
+             and (n not in writes or n in cell.changed_then_bound)
              and (n not in history or protocol.RESULT_NAME.fullmatch(n))
              and may_change(namespace[n])]
     watching = set(watch)
@@ -784,6 +787,11 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     updated = {}
     for output, (value, _) in zip(outputs, decoded):
         name = output.get("name")
+        if isinstance(name, str) and name.startswith(protocol.FORMER):  # changed, then rebound
+            name = name[len(protocol.FORMER):]
+            if name in mine and id(value) not in updated and update_in_place(mine[name], value):
+                updated[id(value)] = mine[name]
+            continue
         if output.get("changed") and name in namespace and id(value) not in updated and \
                 update_in_place(namespace[name], value):
             updated[id(value)] = namespace[name]
@@ -800,8 +808,9 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         if output is content.get("result"):
             run.result, run.display = value, output.get("display")
             continue
-        if protocol.HISTORY_NAME.fullmatch(output["name"]):
-            continue  # IPython's own (updated in place above): rebound, IPython stops updating it
+        if protocol.HISTORY_NAME.fullmatch(output["name"]) \
+                or output["name"].startswith(protocol.FORMER):
+            continue  # IPython's own, or a former object (updated in place above): not bound
         if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
             module, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
             if any(mine.__name__ == module for mine in local_modules()):

@@ -342,6 +342,16 @@ def unwritten(sent: dict, uploads: Any) -> list:
     return same
 
 
+def changed_then_rebound(watched: dict, namespace: dict) -> list[str]:
+    """The watched inputs the run changed in place and then bound to another object (or
+    deleted): their objects as they came, changed, go back for the notebook's other holders
+    (:data:`~..wire.protocol.FORMER`)."""
+    return [name for name, (obj, digest) in watched.items()
+            if namespace.get(name, PLACEHOLDER) is not obj
+            and (digest.written() if isinstance(digest, pages.Span)
+                 else watching.changed(obj, digest, WATCH_BYTES))]
+
+
 def changed_in_place(watched: dict, namespace: dict, same: Sequence = ()) -> list[str]:
     """The watched inputs still bound to the same object whose pickle changed during the run.
 
@@ -1393,6 +1403,8 @@ class Engine:
         # object's reference to one it only read is still to that one (`ax.figure is fig`)
         held = {name: obj for name, (obj, _) in (watched or {}).items()
                 if namespace.get(name, PLACEHOLDER) is obj}
+        former = changed_then_rebound(watched or {}, namespace)  # (hunt 19 H19-24)
+        held.update((name, watched[name][0]) for name in former)
         read = {name: obj for name, obj in (sent or {}).items()
                 if name not in held and namespace.get(name, PLACEHOLDER) is obj}
         held.update(read)
@@ -1400,8 +1412,9 @@ class Engine:
         # state too: a changed object may refer to objects inside it (a figure's transforms,
         # which ax.bbox uses), which must be the notebook's, not copies; the notebook names
         # sharing its objects came with the watched ones, so they stay the notebook's too
-        restated = changed_there | ({name for name, obj in read.items()
-                                     if serialize.restatable(obj)} if changed_there else set())
+        restated = changed_there | set(former) | (
+            {name for name, obj in read.items() if serialize.restatable(obj)}
+            if changed_there or former else set())
         # and a list, dict, set or bytearray the cell only read by its name but may have
         # changed through a changed one that holds it (`row = grid[0]` in the notebook, then
         # `grid[0].append(9); row`): with its contents, else it went as the unchanged one
@@ -1413,7 +1426,8 @@ class Engine:
         # place (`lst += [2]`, `a *= 2` assign what they changed): it goes as changed, with its
         # contents, and the notebook's object takes them
         kept = {name for name in content.get("outputs", ())
-                if name in held and (sent or {}).get(name, PLACEHOLDER) is held[name]}
+                if name in held and name not in former
+                and (sent or {}).get(name, PLACEHOLDER) is held[name]}
         restated |= kept
         changed |= kept
         origins: dict[int, list[str]] = {}  # each input object → the names it came under
@@ -1455,6 +1469,12 @@ class Engine:
                 if name in changed:
                     output["changed"] = True
                 self._mark_input(output, namespace[name], origins, name)
+                outputs.append(output)
+            for name in former:  # the notebook's object the cell changed, then rebound
+                obj = watched[name][0]
+                output = self.encode(f"{protocol.FORMER}{name}", obj, content, client, frames,
+                                     batch, own=id(obj) not in remote_held)
+                output["changed"] = True
                 outputs.append(output)
             for module, name, obj in serialize.rebound_since(modules_before or {}):
                 outputs.append(self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj,

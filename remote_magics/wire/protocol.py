@@ -463,6 +463,11 @@ RESULT_NAME = re.compile(r"_{1,3}|_\d+")
 #: A run reply's output named ``MODULE_GLOBAL + "module:name"`` is a global the cell rebound in a
 #: module of the notebook's own (``confmod.pageDict = {...}``): set there, not in the namespace.
 MODULE_GLOBAL = "__remote_magics_module__"
+#: A run reply's output named ``FORMER + name`` is the object the notebook sent under ``name``,
+#: which the cell changed in place and then rebound (``current.append(1); current = []``): the
+#: notebook's object takes the change, for the names that still hold it; ``name`` is bound as
+#: its own output says.
+FORMER = "__remote_magics_former__"
 
 
 def shown_name(name: str) -> str:
