@@ -1615,3 +1615,15 @@ def test_a_change_through_a_name_the_cell_then_rebinds_reaches_the_notebooks_obj
             "current.append(1)\ncurrent = []\nx.append(2); x = [0]\na[0] = 5\na = None",
             "# plain\nprint(history, current, x, y, a, b)"],
            shared=[("history[0] is not current", "True")])
+
+
+def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):
+    """Hunt 19 H19-13: a property that loads into its object on first read (or counts its
+    reads), read in a remote cell outside a call (``ds.data[0]``): the object's new state was
+    lost, and the next plain read loaded again."""
+    parity(["# plain\nclass Dataset:\n    def __init__(self):\n        self._data = None\n"
+            "        self.reads = 0\n    @property\n    def data(self):\n"
+            "        self.reads += 1\n        if self._data is None:\n"
+            "            print('loading...')\n            self._data = [1, 2, 3]\n"
+            "        return self._data\nds = Dataset()",
+            "first = ds.data[0]", "# plain\nprint(ds.data[1], ds.reads)"])

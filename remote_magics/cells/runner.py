@@ -701,8 +701,9 @@ _filling: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
 
 def fills_when_read(value: Any) -> bool:
     """Whether merely reading ``value`` may change it: a dict that fills missing keys
-    (``defaultdict``), an object with a ``functools.cached_property`` (read once, kept), an
-    iterator (``for v in it: break`` moves it on)."""
+    (``defaultdict``), an object with a ``functools.cached_property`` (read once, kept), or
+    of a notebook class with a property (a lazy load into ``self._data``, a counter of reads:
+    hunt 19 H19-13), an iterator (``for v in it: break`` moves it on)."""
     kind = type(value)
     try:
         found = _filling.get(kind)
@@ -712,6 +713,7 @@ def fills_when_read(value: Any) -> bool:
         found = _filling[kind] = (issubclass(kind, dict) and hasattr(kind, "__missing__")) \
             or hasattr(kind, "__next__") or any(
                 isinstance(member, functools.cached_property)
+                or (isinstance(member, property) and klass.__module__ == "__main__")
                 for klass in kind.__mro__ for member in vars(klass).values())
     return found
 
