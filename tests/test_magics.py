@@ -279,6 +279,22 @@ def test_a_name_sent_only_to_be_listed_that_cannot_load_there_is_left_out(shell,
             shell.user_ns.pop(name, None)
 
 
+def test_a_colormap_a_remote_cell_registers_is_found_by_plain_cells(shell, run):
+    """Hunt 19 H19-19: ``matplotlib.colormaps.register(...)`` in a remote cell, then a plain
+    ``imshow(cmap='mine')`` raised ValueError: the registry is process state, as rcParams."""
+    import matplotlib
+
+    try:
+        res = run("%%remote\nimport matplotlib\nfrom matplotlib.colors import ListedColormap\n"
+                  "matplotlib.colormaps.register(ListedColormap(['r', 'g'], name='mine_h19'))")
+        assert res.error_in_exec is None
+        assert matplotlib.colormaps["mine_h19"].N == 2
+    finally:
+        run("%%remote\nimport matplotlib\nmatplotlib.colormaps.unregister('mine_h19')")
+        if "mine_h19" in matplotlib.colormaps:
+            matplotlib.colormaps.unregister("mine_h19")
+
+
 def test_a_random_generator_used_remotely_moves_on_as_it_would_locally(shell, run):
     run("import numpy as np\nrng_ip = np.random.default_rng(1)")
     first = run("%%remote\na_ip = rng_ip.integers(100, size=3)")

@@ -458,22 +458,36 @@ _OWN_RC = frozenset({"backend", "backend_fallback", "interactive"})
 
 def _matplotlib_read(module: Any) -> tuple:
     # dict's own view: RcParams' iteration sorts, and its item access checks each key
-    return tuple(dict.values(module.rcParams)), _inline_read()
+    return tuple(dict.values(module.rcParams)), _inline_read(), _colormaps_read(module)
+
+
+def _colormaps_read(module: Any) -> tuple:
+    """The colormaps registered besides matplotlib's own (``colormaps.register(cmap)``): a plain
+    cell's ``imshow(cmap='mine')`` finds one a remote cell registered (hunt 19 H19-19)."""
+    registry = getattr(module, "colormaps", None)
+    made, builtin = getattr(registry, "_cmaps", None), getattr(registry, "_builtin_cmaps", ())
+    if not isinstance(made, dict) or len(made) == len(builtin):
+        return ()
+    return tuple((name, cmap) for name, cmap in made.items() if name not in builtin)
 
 
 def _matplotlib_spell(module: Any, state: tuple) -> dict[str, Any] | None:
-    values, inline = state
+    values, inline, *more = state
     names = tuple(dict.keys(module.rcParams))
     if len(names) != len(values):
         return None
     spelled = {name: value for name, value in zip(names, values) if name not in _OWN_RC}
     spelled.update(_inline_spell(inline))
+    spelled.update((f"colormap.{name}", cmap) for name, cmap in (more[0] if more else ()))
     return spelled
 
 
 def _matplotlib_write(module: Any, name: str, value: Any) -> None:
     if name.startswith("inline."):
         _inline_write(name[len("inline."):], value)
+        return
+    if name.startswith("colormap."):
+        module.colormaps.register(value, name=name[len("colormap."):], force=True)
         return
     module.rcParams[name] = value
 
