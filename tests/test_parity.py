@@ -1627,3 +1627,15 @@ def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):
             "            print('loading...')\n            self._data = [1, 2, 3]\n"
             "        return self._data\nds = Dataset()",
             "first = ds.data[0]", "# plain\nprint(ds.data[1], ds.reads)"])
+
+
+def test_config_of_which_statements_show_holds_on_both_sides(parity):
+    """Hunt 19 H19-20: ``%config InteractiveShell.ast_node_interactivity = 'all'`` in a remote
+    cell configured only the engine: plain cells still showed their last value only."""
+    try:
+        parity(["%config InteractiveShell.ast_node_interactivity = 'all'", "# plain\n1\n2",
+                "3\n4", "%config InteractiveShell.ast_node_interactivity = 'last_expr'",
+                "# plain\n5\n6"])
+    finally:
+        from IPython import get_ipython
+        get_ipython().ast_node_interactivity = "last_expr"

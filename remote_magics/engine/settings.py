@@ -864,19 +864,30 @@ def _ipython_read(module: Any) -> tuple:
     if formatter is None:
         return ()
     values = formatter._trait_values  # traitlets' own store: a plain read, no observers
-    return values.get("float_precision"), values.get("pprint"), _printers_read()
+    # which of a cell's statements show their values (`%config
+    # InteractiveShell.ast_node_interactivity = 'all'` in a remote cell: hunt 19 H19-20)
+    shown = _shell()._trait_values.get("ast_node_interactivity")
+    return values.get("float_precision"), values.get("pprint"), _printers_read(), shown
 
 
 def _ipython_spell(module: Any, state: tuple) -> dict[str, Any]:
     if not state:
         return {}
-    precision, pprint, printers = state
-    return {"float_precision": precision, "pprint": pprint, **_printers_spell(printers)}
+    precision, pprint, printers, *more = state
+    spelled = {"float_precision": precision, "pprint": pprint, **_printers_spell(printers)}
+    if more and more[0] is not None:
+        spelled["shell.ast_node_interactivity"] = more[0]
+    return spelled
 
 
 def _ipython_write(module: Any, name: str, value: Any) -> None:
     if name.startswith(("printer|", "enabled|")):
         _printer_write(name, value)
+        return
+    if name.startswith("shell."):
+        shell = _shell()
+        if shell is not None:
+            setattr(shell, name[len("shell."):], value)
         return
     formatter = _plain_formatter()
     if formatter is not None:
