@@ -41,8 +41,10 @@ of each mode; :func:`compare` is what a test asserts on.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
 import re
 import shutil
 import sys
@@ -323,7 +325,25 @@ def run(cells: list[str], mode: str, cwd: Path, timeout: int = 60) -> Run:
         return _run_in(cells, mode, copy, timeout)
 
 
+@contextlib.contextmanager
+def _as_a_server_starts_kernels():
+    """Kernels started here watch their file descriptors, as a notebook server's do: ipykernel
+    does not under pytest (``PYTEST_CURRENT_TEST``), and a shell command's output, or what an
+    engine echoed into its parent's descriptor (hunt 19 H19-27), went unseen."""
+    saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ["PYTEST_CURRENT_TEST"] = saved
+
+
 def _run_in(cells: list[str], mode: str, cwd: Path, timeout: int) -> Run:
+    with _as_a_server_starts_kernels():
+        return _run_kernels(cells, mode, cwd, timeout)
+
+
+def _run_kernels(cells: list[str], mode: str, cwd: Path, timeout: int) -> Run:
     nb = _notebook(cells, mode)
     options = dict(timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
                    resources={"metadata": {"path": str(cwd)}})

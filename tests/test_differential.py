@@ -160,6 +160,10 @@ PROCESS = [
     "with open('extra/rm_extra_mod.py', 'w') as f:\n    f.write('VALUE = 42')\n"
     "sys.path.append(os.path.abspath('extra'))\nos.chdir('extra')",
     "import rm_extra_mod\nprint(rm_extra_mod.VALUE, open('rm_extra_mod.py').read())",
+    # hunt 19 H19-27: what a remote cell's process writes to its file descriptors (a shell
+    # command's, a C library's log) showed twice
+    "_ = os.system('echo via-system')\nimport time\ntime.sleep(0.2)",
+    "# plain\nprint('next')",
 ]
 
 

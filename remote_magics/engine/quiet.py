@@ -104,16 +104,15 @@ class CountingStream(OutStream):
             return False
         poller = select.poll()
         poller.register(self._fid, select.POLLIN)
-        moved = []
         with self.transfer:
             while poller.poll(0):  # readable: this read cannot block
                 data = os.read(self._fid, PIPE_BUFFER_SIZE)
                 if not data or not self._should_watch:
                     return False
                 self.write(data.decode(errors="replace"))
-                moved.append(data)
-        for data in moved:  # echoed as ipykernel does, outside the lock
-            os.write(self._original_stdstream_copy, data)
+        # not echoed to the process's own descriptor, as ipykernel does for the terminal that
+        # runs the server: an engine's is its parent kernel's, whose capture showed the same
+        # bytes in the notebook a second time (hunt 19 H19-27: `os.system('echo x')` twice)
         return True
 
     def pending(self) -> bool:
