@@ -328,7 +328,7 @@ def test_client_fails_at_once_on_a_reply_whose_chunk_was_altered(fake_kernel, ca
     out = streaming.Outgoing(session.key, [b"head", os.urandom(2 * protocol.STREAM_CHUNK + 1)])
     for i, (content, piece) in enumerate(out.chunks()):
         if i == 1:
-            piece = bytes(piece[:-1]) + b"?"
+            piece = bytes(piece[:-1]) + bytes([piece[-1] ^ 0xFF])  # (a "?" could be its own)
         session.send(shell, protocol.CHUNK, content, parent=request, ident=idents, buffers=[piece])
     session.send(shell, protocol.FETCH_REPLY, out.seal({"status": "ok", "nframes": 2}),
                  parent=request, ident=idents, buffers=out.frames)
