@@ -1639,3 +1639,29 @@ def test_config_of_which_statements_show_holds_on_both_sides(parity):
     finally:
         from IPython import get_ipython
         get_ipython().ast_node_interactivity = "last_expr"
+
+
+def test_what_a_notebook_objects_read_hooks_set_when_read_remotely_stays(parity):
+    """Hunt 19 H19-29, H19-30: a notebook class's ``__getattr__`` that stores what it loads,
+    a ``__getitem__`` that memoizes, a descriptor that caches into the object, and an
+    ``__iter__`` that counts epochs and shuffles with the object's own generator: read or
+    looped over by a remote cell, the objects' new state was lost."""
+    parity(["# plain\nimport random\nclass Lazy:\n    def __getattr__(self, name):\n"
+            "        if name.startswith('_'):\n            raise AttributeError(name)\n"
+            "        print('loading', name)\n        setattr(self, name, name.upper())\n"
+            "        return name.upper()\nclass Memo:\n    def __init__(self):\n"
+            "        self.store = {}\n    def __getitem__(self, k):\n"
+            "        if k not in self.store:\n            print('computing', k)\n"
+            "            self.store[k] = k * k\n        return self.store[k]\n"
+            "class lazy_attr:\n    def __init__(self, f):\n        self.f = f\n"
+            "    def __get__(self, obj, kind):\n        value = obj.__dict__[self.f.__name__] = "
+            "self.f(obj)\n        return value\nclass Model:\n    @lazy_attr\n"
+            "    def weights(self):\n        print('computing weights')\n        return [1, 2]\n"
+            "class Loader:\n    def __init__(self):\n        self.epoch = 0\n"
+            "        self.rng = random.Random(0)\n    def __iter__(self):\n"
+            "        self.epoch += 1\n        order = list(range(5))\n"
+            "        self.rng.shuffle(order)\n        return iter(order)\n"
+            "lz, mm, md, loader = Lazy(), Memo(), Model(), Loader()",
+            "a = lz.alpha + '!'\nb = mm[4] + 1\nc = md.weights[0]\norder = [x for x in loader]\n"
+            "for x in loader:\n    pass",
+            "# plain\nprint(lz.alpha, mm[4], md.weights, loader.epoch, list(loader))"])

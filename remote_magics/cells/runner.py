@@ -701,9 +701,11 @@ _filling: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
 
 def fills_when_read(value: Any) -> bool:
     """Whether merely reading ``value`` may change it: a dict that fills missing keys
-    (``defaultdict``), an object with a ``functools.cached_property`` (read once, kept), or
-    of a notebook class with a property (a lazy load into ``self._data``, a counter of reads:
-    hunt 19 H19-13), an iterator (``for v in it: break`` moves it on)."""
+    (``defaultdict``), an object with a ``functools.cached_property`` (read once, kept), an
+    iterator (``for v in it: break`` moves it on), or an object of a notebook class whose code
+    runs when it is read: a property or another descriptor (a lazy load into ``self._data``,
+    a counter of reads), ``__getattr__``, ``__getitem__``, ``__iter__`` (a loader counting its
+    epochs), ``__len__``, ``__contains__`` (hunt 19 H19-13, H19-29, H19-30)."""
     kind = type(value)
     try:
         found = _filling.get(kind)
@@ -713,9 +715,29 @@ def fills_when_read(value: Any) -> bool:
         found = _filling[kind] = (issubclass(kind, dict) and hasattr(kind, "__missing__")) \
             or hasattr(kind, "__next__") or any(
                 isinstance(member, functools.cached_property)
-                or (isinstance(member, property) and klass.__module__ == "__main__")
-                for klass in kind.__mro__ for member in vars(klass).values())
+                or (klass.__module__ == "__main__" and _runs_when_read(name, member))
+                for klass in kind.__mro__ for name, member in vars(klass).items())
     return found
+
+
+#: A notebook class's methods that run when its object is read, not called.
+_READ_HOOKS = frozenset({"__getattr__", "__getattribute__", "__getitem__", "__iter__",
+                         "__len__", "__contains__", "__bool__"})
+
+
+def _runs_when_read(name: str, member: Any) -> bool:
+    """Whether a notebook class's member ``name`` runs code when its object is read: one of
+    :data:`_READ_HOOKS`, a property, or another descriptor (not a plain method)."""
+    if name in _READ_HOOKS:
+        return True
+    kind = type(member)
+    return kind is property or (hasattr(kind, "__get__") and kind not in _PLAIN_MEMBERS)
+
+
+#: Members whose reading runs no code of the notebook's: methods, and class-level values.
+_PLAIN_MEMBERS = (types.FunctionType, staticmethod, classmethod, types.BuiltinFunctionType,
+                  types.MethodDescriptorType, types.WrapperDescriptorType,
+                  types.GetSetDescriptorType, types.MemberDescriptorType)
 
 
 def may_change(value: Any) -> bool:

@@ -114,12 +114,24 @@ def summary(obj: Any) -> dict:
     size (each None where unknown; never raises)."""
     found: dict[str, Any] = {"shape": None, "dtype": None}
     found["len"] = _attempt(lambda: len(obj) if hasattr(type(obj), "__len__") else None)
-    shape = _attempt(lambda: getattr(obj, "shape", None))
+    shape = _attempt(lambda: attribute(obj, "shape"))
     if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
         found["shape"] = [int(n) for n in shape]
-        found["dtype"] = _attempt(lambda: str(getattr(obj, "dtype", "")) or None)
+        found["dtype"] = _attempt(lambda: str(attribute(obj, "dtype") or "") or None)
     found["size"], found["size_exact"] = _attempt(lambda: _size(obj), (None, False))
     return found
+
+
+def attribute(obj: Any, name: str) -> Any:
+    """``obj``'s attribute ``name`` where its class or its own ``__dict__`` has one, else None:
+    never by its ``__getattr__``, which may load, count or print (hunt 19 H19-29: a lazy
+    object's ``__getattr__`` loaded a ``shape`` and an ``nbytes`` the cell never asked for)."""
+    own = getattr(obj, "__dict__", None)
+    if isinstance(own, dict) and name in own:
+        return own[name]
+    if any(name in vars(klass) for klass in type(obj).__mro__):
+        return getattr(obj, name, None)
+    return None
 
 
 def _shadows(obj: Any, kind: type) -> list[str]:
@@ -205,7 +217,7 @@ def _size(obj: Any) -> tuple[int | None, bool]:
     Containers are estimated from a sample of their items; other objects by a walk of what
     they refer to, bounded by :data:`SIZE_WALK` objects.
     """
-    nbytes = getattr(obj, "nbytes", None)
+    nbytes = attribute(obj, "nbytes")
     if isinstance(nbytes, int):
         return nbytes, True
     if isinstance(obj, (bytes, bytearray, memoryview)):
