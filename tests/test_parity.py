@@ -556,10 +556,14 @@ def test_prun_and_capture_run_their_code_with_the_notebooks_names(parity):
                      "%%capture --no-stderr out2\n%time inner = g(6)\n!echo {inner}",
                      "print(out2.stdout.splitlines()[-1], inner)",
                      "quiet = 'before'", "%%capture quiet\nprint('hidden');",
-                     "print('quiet' in globals())"])
+                     "print('quiet' in globals())",
+                     # hunt 19 H19-28: the body's result is captured, not the cell's own
+                     "%%capture shown\nprint('hidden')\n40 + 2",
+                     "print(len(shown.outputs), repr(shown.stdout))"])
     plain = traces["plain"].cells
     assert plain[5].stdout == "10\n 6 10 3\n"
     assert plain[7].stdout == "15 15\n" and plain[10].stdout == "False\n"
+    assert plain[11].result is None and plain[12].stdout == "1 'hidden\\n'\n"
 
 
 def test_except_as_unbinds_the_notebooks_name_as_plainly(parity):

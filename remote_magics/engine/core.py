@@ -1141,14 +1141,23 @@ class Engine:
         linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
         return filename
 
+    @contextlib.contextmanager
     def _as_in_a_cell(self):
-        """IPython's builtins (``get_ipython``) in place, as while a notebook cell runs.
+        """IPython's builtins (``get_ipython``) and display hook in place, as while a notebook
+        cell runs.
 
-        Libraries look for them when imported (pandas decides there whether it runs in a
-        Jupyter kernel, which sets how wide its tables print).
+        Libraries look for the builtins when imported (pandas decides there whether it runs in
+        a Jupyter kernel, which sets how wide its tables print). With the display trap held,
+        a cell a magic runs (``%%capture``'s body, by ``shell.run_cell``) keeps the display
+        hook it finds, as in IPython: ``%%capture`` took its body's result, which showed as the
+        cell's own (hunt 19 H19-28).
         """
         shell = getattr(self.kernel, "shell", None)
-        return shell.builtin_trap if shell is not None else contextlib.nullcontext()
+        if shell is None:
+            yield
+            return
+        with shell.builtin_trap, shell.display_trap:
+            yield
 
     @contextlib.contextmanager
     def _the_notebooks_history(self, given: Any):
