@@ -1612,12 +1612,14 @@ def test_changes_through_globals_or_eval_of_a_name_come_back(parity):
 def test_a_change_through_a_name_the_cell_then_rebinds_reaches_the_notebooks_object(parity):
     """Hunt 19 H19-24: ``current.append(1); current = []`` (flush a buffer, start a new one)
     with ``history = [current]`` in the notebook: the old buffer's change was lost, and so was
-    ``x.append(2); x = [0]`` for ``y = x``. A name bound before it is changed is not watched
+    ``x.append(2); x = [0]`` for ``y = x``, and ``Z -= Z.mean(); Z = Z / 2`` for ``box = [Z]``
+    (H19-39). A name bound before it is changed is not watched
     (``df = df.dropna()``, ``for ...: x = []; x.append(i)``)."""
     parity(["# plain\nimport numpy as np\ncurrent = []\nhistory = [current]\nx = [1]\ny = x\n"
-            "a = np.zeros(2)\nb = a",
-            "current.append(1)\ncurrent = []\nx.append(2); x = [0]\na[0] = 5\na = None",
-            "# plain\nprint(history, current, x, y, a, b)"],
+            "a = np.zeros(2)\nb = a\nZ = np.array([1., 2., 3.])\nbox = [Z]",
+            "current.append(1)\ncurrent = []\nx.append(2); x = [0]\na[0] = 5\na = None\n"
+            "Z -= Z.mean()\nZ = Z / 2",
+            "# plain\nprint(history, current, x, y, a, b, Z, box)"],
            shared=[("history[0] is not current", "True")])
 
 

@@ -345,8 +345,11 @@ def _changed_then_bound(tree: ast.AST, changed: dict[str, tuple[int, int]],
     df.dropna()``, where the name is bound after the call in the same statement."""
     wanted = set(names)
     bound: dict[str, tuple[int, int]] = {}
+    # `Z -= Z.mean()` binds Z to the object it changed (an array's, a list's): not a binding
+    # away from it (hunt 19 H19-39: `Z -= Z.mean(); Z = Z / 2`)
+    augmented = {id(node.target) for node in ast.walk(tree) if isinstance(node, ast.AugAssign)}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in wanted \
+        if isinstance(node, ast.Name) and node.id in wanted and id(node) not in augmented \
                 and not isinstance(node.ctx, ast.Load):
             at = (node.lineno, node.col_offset)
             if node.id not in bound or at < bound[node.id]:
