@@ -164,6 +164,11 @@ PROCESS = [
     # command's, a C library's log) showed twice
     "_ = os.system('echo via-system')\nimport time\ntime.sleep(0.2)",
     "# plain\nprint('next')",
+    # hunt 19 H19-36: a future import holds for the later cells of both sides, as IPython's
+    # compiler keeps it
+    "from __future__ import annotations",
+    "# plain\ndef f(x: NotDefinedAnywhere) -> int:\n    return 1\nprint(f.__annotations__)",
+    "def g(y: AlsoUndefined) -> str:\n    return ''\nprint(g.__annotations__)",
 ]
 
 

@@ -9,7 +9,6 @@ are the standard library, ipykernel, cloudpickle and the wire format only.
 """
 from __future__ import annotations
 
-import __future__
 import ast
 import asyncio
 import base64
@@ -374,10 +373,6 @@ class Batch:
     remote: dict[int, tuple[dict, str | None]] = dataclasses.field(default_factory=dict)
 
 
-#: The compiler flags of every ``__future__`` feature (what a cell's future import sets).
-_FUTURE_FLAGS = functools.reduce(
-    lambda flags, name: flags | getattr(__future__, name).compiler_flag,
-    __future__.all_feature_names, 0)
 #: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
 #: directory history of ``%cd``, ``%pushd``, ``%dhist``; the output and input history that a
 #: cell a magic runs with ``get_ipython().run_cell`` stores its result in): a run that calls
@@ -962,7 +957,7 @@ class Engine:
         # the __future__ imports earlier cells made, as IPython's compiler keeps them; never
         # this module's own (dont_inherit: `annotations` here must not make a cell's lazy)
         shell_compiler = getattr(getattr(self.kernel, "shell", None), "compile", None)
-        futures = getattr(shell_compiler, "flags", 0) & _FUTURE_FLAGS
+        futures = getattr(shell_compiler, "flags", 0) & settings.FUTURE_FLAGS
         flags = ast.PyCF_ALLOW_TOP_LEVEL_AWAIT | futures
         # the notebook's interactivity; else this kernel's, which a remote cell may have set
         setting = "none" if content.get("quiet") else (
@@ -984,8 +979,9 @@ class Engine:
                 if node is None:
                     continue
                 compiled = compile(node, filename, mode, flags=flags, dont_inherit=True)
-                if shell_compiler is not None and compiled.co_flags & _FUTURE_FLAGS & ~futures:
-                    shell_compiler.flags |= compiled.co_flags & _FUTURE_FLAGS  # later cells too
+                made = compiled.co_flags & settings.FUTURE_FLAGS & ~futures
+                if shell_compiler is not None and made:
+                    shell_compiler.flags |= made  # later cells too
                 try:
                     outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
                 except StopIteration as err:  # out of this coroutine it would be a RuntimeError

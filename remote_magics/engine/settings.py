@@ -20,6 +20,7 @@ Standard library and cloudpickle only (the libraries are used where they are imp
 """
 from __future__ import annotations
 
+import __future__
 import base64
 import contextlib
 import functools
@@ -865,9 +866,20 @@ def _ipython_read(module: Any) -> tuple:
         return ()
     values = formatter._trait_values  # traitlets' own store: a plain read, no observers
     # which of a cell's statements show their values (`%config
-    # InteractiveShell.ast_node_interactivity = 'all'` in a remote cell: hunt 19 H19-20)
-    shown = _shell()._trait_values.get("ast_node_interactivity")
-    return values.get("float_precision"), values.get("pprint"), _printers_read(), shown
+    # InteractiveShell.ast_node_interactivity = 'all'` in a remote cell: hunt 19 H19-20), and
+    # the `from __future__ import annotations` of earlier cells, which IPython's compiler keeps
+    # for the later ones (H19-36)
+    shell = _shell()
+    compiler = getattr(shell, "compile", None)
+    futures = getattr(compiler, "flags", 0) & FUTURE_FLAGS
+    return values.get("float_precision"), values.get("pprint"), _printers_read(), \
+        shell._trait_values.get("ast_node_interactivity"), futures
+
+
+#: The compiler flags of every ``__future__`` feature (what a cell's future import sets).
+FUTURE_FLAGS = functools.reduce(
+    lambda flags, name: flags | getattr(__future__, name).compiler_flag,
+    __future__.all_feature_names, 0)
 
 
 def _ipython_spell(module: Any, state: tuple) -> dict[str, Any]:
@@ -877,6 +889,8 @@ def _ipython_spell(module: Any, state: tuple) -> dict[str, Any]:
     spelled = {"float_precision": precision, "pprint": pprint, **_printers_spell(printers)}
     if more and more[0] is not None:
         spelled["shell.ast_node_interactivity"] = more[0]
+    if len(more) > 1 and more[1]:
+        spelled["compile.futures"] = more[1]
     return spelled
 
 
@@ -888,6 +902,11 @@ def _ipython_write(module: Any, name: str, value: Any) -> None:
         shell = _shell()
         if shell is not None:
             setattr(shell, name[len("shell."):], value)
+        return
+    if name == "compile.futures":  # a future import holds for the cells after it, both sides
+        compiler = getattr(_shell(), "compile", None)
+        if compiler is not None and isinstance(value, int):
+            compiler.flags |= value & FUTURE_FLAGS
         return
     formatter = _plain_formatter()
     if formatter is not None:
