@@ -398,29 +398,28 @@ def test_a_proxy_formats_rounds_and_divides_as_its_value_and_an_exceptions_chain
         ns["ts"].__cause__
 
 
-def test_pandas_building_from_a_proxy_of_a_pandas_object_warns_what_is_left_behind(target):
-    """``pd.Series(p)`` / ``pd.DataFrame(p)`` of a remote Series or frame (ThinkBayes2's
-    ``Pmf(joint.sum())`` under none) builds from the bare values, silently without the index
-    (hunt 17 C1): no protocol lets a proxy hand pandas the object, so it says so, at the
-    user's line; asking for the array yourself (``np.asarray(p)``) drops the index plainly too."""
-    import warnings
-
+def test_pandas_building_from_a_proxy_of_a_pandas_object_is_refused(target):
+    """``pd.Series(p)`` / ``df['y'] = p`` of a remote Series built from the bare values, without
+    the index (hunt 17 C1, which warned): a shuffled Series went into a frame by position, not
+    by label, every value misplaced (hunt 19 H19-40, under the default policy). pandas is
+    refused the proxy, with what to do; asking for the array yourself (``np.asarray(p)``)
+    drops the index plainly too, and works."""
     import pandas as pd
 
-    from remote_magics import ProxyWarning
+    from remote_magics import ProxyError
 
     ns: dict = {}
-    target.run("import pandas as pd\ns = pd.Series([0.1, 0.9], index=[154.0, 160.0], name='h')",
+    target.run("import pandas as pd\ns = pd.Series([0.1, 0.9], index=[1, 0], name='h')",
                ns, download="none")
-    with pytest.warns(ProxyWarning, match="index, name and columns are left behind") as seen:
-        built = pd.Series(ns["s"])
-    assert built.index.tolist() == [0, 1]  # what pandas does with an array-like
-    assert seen[0].filename == __file__  # the warning names this line, not pandas'
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", ProxyWarning)
-        assert np.asarray(ns["s"]).tolist() == [0.1, 0.9]
-        pd.testing.assert_series_equal(pd.Series(ns["s"].fetch()),
-                                       pd.Series([0.1, 0.9], index=[154.0, 160.0], name="h"))
+    frame = pd.DataFrame(index=[0, 1])
+    with pytest.raises(ProxyError, match=r"placed by position.*p\.fetch\(\)"):
+        frame["y"] = ns["s"]
+    with pytest.raises(ProxyError, match="index, name and columns behind"):
+        pd.Series(ns["s"])
+    assert "y" not in frame
+    assert np.asarray(ns["s"]).tolist() == [0.1, 0.9]
+    frame["y"] = ns["s"].fetch()  # aligned by label, as plainly
+    assert frame["y"].tolist() == [0.9, 0.1]
 
 
 def test_a_proxy_is_a_context_manager_as_its_value_is(target, tmp_path):

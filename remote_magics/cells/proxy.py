@@ -21,13 +21,12 @@ import logging
 import operator
 import sys
 import threading
-import warnings
 from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
 from ..client.handshake import bytecode_barrier
 from ..engine.namespace import changeable
-from ..errors import (ProxyError, ProxyWarning, RemoteError, RemoteMagicsError,
+from ..errors import (ProxyError, RemoteError, RemoteMagicsError,
                       SerializationError)
 from ..wire import protocol, serialize
 from ..wire.in_place import update_in_place
@@ -468,7 +467,7 @@ class RemoteObject:
                              f"value is a remote {self._descriptor['type']}, and making a local "
                              "array of it copies it (use np.asarray(p) to allow the copy)")
         if self._descriptor["type"].startswith("pandas."):
-            _warn_if_pandas_builds_from(self._descriptor["type"])
+            _refuse_if_pandas_builds_from(self._descriptor["type"])
         return numpy.asarray(self._fetch(), dtype=dtype)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
@@ -609,21 +608,21 @@ class RemoteObject:
         )
 
 
-def _warn_if_pandas_builds_from(kind: str) -> None:
-    """Warn when pandas asked a proxy of a pandas object for its values as an array (hunt 17
-    C1): it then builds from the bare values, as from any array-like, and no protocol lets a
-    proxy hand it the object; plainly the Series kept its index. The warning points at the
-    line of the caller's own code."""
-    frame, level = sys._getframe(2), 3
+def _refuse_if_pandas_builds_from(kind: str) -> None:
+    """Refuse when pandas asks a proxy of a pandas object for its values as an array: it would
+    build from the bare values, as from any array-like (no protocol lets a proxy hand it the
+    object), where plainly it aligns the Series by its index and keeps its name and columns.
+    Hunt 17 C1 warned; hunt 19 H19-40 found the warned result silently misaligned (``df['y']
+    = s`` of a shuffled Series, under the default policy): a wrong result is never given."""
+    frame = sys._getframe(2)
     if not frame.f_globals.get("__name__", "").startswith("pandas."):
         return
-    while frame is not None and frame.f_globals.get("__name__", "").partition(".")[0] in (
-            "pandas", "numpy"):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(f"pandas was given a proxy of a remote {kind} and took its bare values: its "
-                  "index, name and columns are left behind (pd.Series(p), pd.DataFrame(p), a "
-                  "Series subclass's constructor, df['x'] = p). Give pandas the value itself: "
-                  "p.fetch(), or run the cell remotely.", ProxyWarning, stacklevel=level)
+    raise ProxyError(
+        f"pandas was given a proxy of a remote {kind} (it stayed remote: bigger than --bytes, "
+        "or under --download=none) and would take its bare values, leaving its index, name "
+        "and columns behind: a Series would be placed by position, not aligned by its labels "
+        "as plainly. Give pandas the value itself, p.fetch() (pd.Series(p.fetch()), "
+        "df['x'] = p.fetch()), or do this step in a %%remote cell.")
 
 
 def _no_context_manager(name: str, lacks: Sequence[str]) -> str:
