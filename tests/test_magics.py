@@ -295,6 +295,21 @@ def test_a_colormap_a_remote_cell_registers_is_found_by_plain_cells(shell, run):
             matplotlib.colormaps.unregister("mine_h19")
 
 
+def test_the_next_input_a_remote_cell_sets_is_the_notebooks(shell, run, tmp_path):
+    """Hunt 19 H19-33: ``%load file.py`` (and ``set_next_input``) in a remote cell did nothing:
+    the payload that puts the file's code in the cell stayed in the engine."""
+    script = tmp_path / "loaded_h19.py"
+    script.write_text("print('from the file')\n")
+    shell.rl_next_input = None
+    res = run(f"%%remote\n%load {script}")
+    assert res.error_in_exec is None
+    assert "print('from the file')" in (shell.rl_next_input or "")
+    shell.rl_next_input = None
+    assert run("%%remote\nget_ipython().set_next_input('hello')").error_in_exec is None
+    assert shell.rl_next_input == "hello"
+    shell.rl_next_input = None
+
+
 def test_a_random_generator_used_remotely_moves_on_as_it_would_locally(shell, run):
     run("import numpy as np\nrng_ip = np.random.default_rng(1)")
     first = run("%%remote\na_ip = rng_ip.integers(100, size=3)")

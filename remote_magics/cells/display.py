@@ -69,6 +69,10 @@ def show(msg: dict) -> None:
         sys.stderr.write("\n".join(content.get("traceback", [])) + "\n")
     elif kind == protocol.PAGE and isinstance(content.get("data"), dict):  # `x?` in the cell
         page.page(content["data"], start=content.get("start") or 0)  # paged as here
+    elif kind == protocol.NEXT_INPUT and isinstance(content.get("text"), str):  # `%load f.py`
+        shell = _shell()
+        if shell is not None:
+            shell.set_next_input(content["text"], replace=content.get("replace") is True)
     elif kind == protocol.LOG_RECORD:  # for the notebook's own log handlers (a log file)
         settings.take_log_record(content)
 

@@ -124,7 +124,7 @@ def _calls_the_shell(code: str) -> bool:
 
 #: What a cell's Python calls on IPython's shell that uses the shell's namespace.
 _SHELL_CALLS = ("_magic(", ".system(", ".getoutput(", ".ex(", ".ev(", ".run_cell(", ".user_ns",
-                ".user_global_ns")
+                ".user_global_ns", ".set_next_input(")
 
 
 def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
@@ -1251,19 +1251,28 @@ class Engine:
 
     def _page_in_the_notebook(self, payloads: Any, before: int) -> None:
         """Send what the cell paged (``x?``'s help) to the notebook, which pages it as a plain
-        cell's; the kernel's own payloads go with its next ``execute_request``, not these."""
+        cell's, and the next input it set (``%load``, ``set_next_input``: hunt 19 H19-33, the
+        cell silently did nothing), which the notebook sets as its own; the kernel's own
+        payloads go with its next ``execute_request``, not these."""
         written = payloads.read_payload()
-        pages = [p for p in written[before:] if isinstance(p, dict) and p.get("source") == "page"]
-        if not pages:
+        ours = [p for p in written[before:] if isinstance(p, dict)
+                and p.get("source") in ("page", "set_next_input")]
+        if not ours:
             return
         payloads.clear_payload()
         for payload in written:
-            if not any(payload is page for page in pages):
+            if not any(payload is mine for mine in ours):
                 payloads.write_payload(payload)
-        for page in pages:
-            self.session.send(self.kernel.iopub_socket, protocol.PAGE,
-                              {"data": page.get("data"), "start": page.get("start", 0)},
-                              parent=self.running, ident=b"remote_magics.page")
+        for payload in ours:
+            if payload["source"] == "page":
+                self.session.send(self.kernel.iopub_socket, protocol.PAGE,
+                                  {"data": payload.get("data"), "start": payload.get("start", 0)},
+                                  parent=self.running, ident=b"remote_magics.page")
+            else:
+                self.session.send(self.kernel.iopub_socket, protocol.NEXT_INPUT,
+                                  {"text": payload.get("text"),
+                                   "replace": bool(payload.get("replace"))},
+                                  parent=self.running, ident=b"remote_magics.next_input")
 
     @contextlib.contextmanager
     def _magics_leave_no_names(self, code: str, namespace: dict):

@@ -239,6 +239,8 @@ request arrives, so a cell binding a small value costs no release message of its
     StdinNotImplementedError; the cell raises the same). Taken only from the run's own client.
 ``remote_page`` ← (iopub, parent: the run) ``data`` (a MIME bundle), ``start`` (int): what
     the cell paged (``x?``, ``%pinfo``); the notebook pages it as a plain cell's help.
+``remote_next_input`` ← (iopub, parent: the run) ``text`` (str), ``replace`` (bool): the next
+    input the cell set (``%load``, ``get_ipython().set_next_input``); the notebook sets it.
 ``remote_transfer`` ← (iopub, parent: the request) ``nbytes``, ``direction`` ("upload" once
     a request has arrived, "download" before its reply leaves): for a transfer that passes
     :data:`PROGRESS_BYTES` with no frame streamed, whose progress the client cannot follow
@@ -446,6 +448,8 @@ CHANNEL_WINDOW_BYTES = 64 << 20
 #: The notebook acknowledges every this many messages.
 CHANNEL_ACK_EVERY = 64
 PAGE = "remote_page"
+#: The next input a remote cell set (``%load``, ``set_next_input``): ``{"text", "replace"}``.
+NEXT_INPUT = "remote_next_input"
 LOOKUP_REQUEST = "remote_lookup_request"
 LOOKUP_ANSWER = "remote_lookup_answer"
 #: Seconds a run waits for the notebook to answer a lookup before the name counts as undefined.
