@@ -233,6 +233,27 @@ def reuse(bench: Bench) -> None:
         for name in ("a", "s", "train", "m"):
             ns.pop(name, None)
         gc.collect()
+        # a DataFrame a cell reads and may change (`len(df)` passes it to a call): watched for
+        # in-place changes by its blocks' pages, not by a digest of its bytes (hunt 18 C9)
+        import pandas as pd
+
+        ns["df"] = pd.DataFrame(np.ones((size // 64, 8)), columns=list("abcdefgh"))
+        ours.cell("%%remote
+n = len(df)")  # uploads it
+
+        def read_frame() -> None:
+            ours.cell("%%remote
+n = len(df)")
+            if target.last_run.bytes_sent >= size // 2:
+                raise AssertionError(f"expected no upload, sent {target.last_run.bytes_sent:,}")
+
+        bench.time(GROUP, "cells.reuse.frame", f"an unchanged {label} DataFrame passed to a call "
+                   "(watched for in-place changes)", read_frame, trials=bench.trials(10, 5))
+        for name in ("df", "n"):
+            ns.pop(name, None)
+        gc.collect()
+    bench.target(f"an unchanged {label} DataFrame a cell may change < 3 × null cell",
+                 "cells.reuse.frame", "cells.null", at_most=3.0)
     bench.target(f"a {label} array a remote cell made, read by the next cell < 2 × null cell",
                  "cells.reuse.made", "cells.null", at_most=2.0)
     bench.target(f"cells 2-5 reading an unchanged {label} array < 2 × null cell",
