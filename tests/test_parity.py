@@ -1573,15 +1573,16 @@ def test_changes_through_a_literal_a_choice_or_an_unpacking_of_notebook_objects_
     parity(["# plain\nimport numpy as np\nimport pandas as pd\n"
             "train = pd.DataFrame({'a': [1, 2]})\ntest = pd.DataFrame({'a': [3]})\n"
             "A1, A2 = np.zeros(2), np.ones(2)\nl1, l2 = [1], [2]\nla, lb = [0], [0]\n"
-            "user, defaults, d1 = {}, {'x': 1}, {}\n"
+            "user, defaults, d1 = {}, {'x': 1}, {}\nwl = [0]\n"
             "def fill(pair):\n    pair[0].append(9)",
             "for frame in [train, test]:\n    frame['b'] = frame['a'] * 2\n"
             "for arr in (A1, A2):\n    arr[0] = 5\nfill([l1, l2])\n"
             "left, right = la, lb\nright.append(7)\ncfg = user or defaults\ncfg['y'] = 2\n"
             "for k, dct in {'k': d1}.items():\n    dct['new'] = k\n"
-            "pick = l1 if len(l1) > 5 else l2\npick.append(3)\n(w := A1)[1] = 4",
+            "pick = l1 if len(l1) > 5 else l2\npick.append(3)\n(w := A1)[1] = 4\n"
+            "(v := wl)[0] = 6",
             "# plain\nprint(list(train.columns), list(test.columns), A1, A2, l1, l2, la, lb, "
-            "user, defaults, d1)"])
+            "user, defaults, d1, wl)"])
 
 
 def test_the_notebooks_object_shown_by_a_cell_is_its_own_result(parity):

@@ -238,6 +238,8 @@ def _base_name(node: ast.AST) -> str | None:
             and node.func.id == "eval" and node.args:
         text = _text(node.args[0])
         return text.strip() if text is not None and text.strip().isidentifier() else None
+    if isinstance(node, ast.NamedExpr):  # `(y := x)[0] = 3`: y, an alias of x's object
+        return node.target.id
     return node.id if isinstance(node, ast.Name) else None
 
 
