@@ -102,6 +102,11 @@ def _clock(when: float | None) -> str:
 _IPYTHON_SYNTAX = re.compile(r"\?|^[ \t]*(?:[%!,;/]|>>>|\.\.\.|In \[)|=[ \t]*[%!]", re.MULTILINE)
 
 
+def _lines(text: str) -> list[str]:
+    """``text``'s lines without their trailing whitespace, and without blank ones at its ends."""
+    return [line.rstrip() for line in text.strip("\r\n \t").splitlines()]
+
+
 class AsyncChecks:
     """The shell's ``should_run_async``, counting how many times it was asked about the cell
     that runs now (installed by ``%load_ext``, :func:`count_async_checks`).
@@ -133,10 +138,12 @@ class AsyncChecks:
     def typed(self, body: str) -> str:
         """``body`` as the user typed it: the running cell after its magic line (IPython hands
         a cell magic its body with a newline added); ``body`` itself when unsure."""
-        if self.cell is None or body.strip() not in self.cell:
+        if self.cell is None:
             return body
         rest = self.cell.lstrip("\r\n").partition("\n")[2]
-        return rest if rest.strip() == body.strip() else body
+        # IPython hands the body on with its whitespace-only lines emptied (hunt 19 H19-41:
+        # the file a function of such a cell was named by differed from the plain cell's)
+        return rest if _lines(rest) == _lines(body) else body
 
     def ask_for(self, body: str, code: str) -> None:
         """Ask about ``body`` (as Python: ``code``) as often as the running cell was asked

@@ -740,6 +740,9 @@ WARNINGS = [
     "where = %pwd\nnp.array([2.0]) / 0",
     "np.set_printoptions(precision=3)\nf()\nnp.array([3.0]) / 0\n",
     "# plain\nf()",
+    # hunt 19 H19-41: a whitespace-only line in the cell (IPython empties it in a magic's body)
+    "def g():\n    x = 1\n    \n    warnings.warn('spaced')\n    return x",
+    "# plain\ng()",
 ]
 
 
