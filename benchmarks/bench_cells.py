@@ -238,12 +238,10 @@ def reuse(bench: Bench) -> None:
         import pandas as pd
 
         ns["df"] = pd.DataFrame(np.ones((size // 64, 8)), columns=list("abcdefgh"))
-        ours.cell("%%remote
-n = len(df)")  # uploads it
+        ours.cell("%%remote\nn = len(df)")  # uploads it
 
         def read_frame() -> None:
-            ours.cell("%%remote
-n = len(df)")
+            ours.cell("%%remote\nn = len(df)")
             if target.last_run.bytes_sent >= size // 2:
                 raise AssertionError(f"expected no upload, sent {target.last_run.bytes_sent:,}")
 
