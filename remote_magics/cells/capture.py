@@ -114,7 +114,7 @@ def analyze(code: str) -> CellNames:
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
     annotates = _annotates(tree.body)
-    changed = _maybe_changed(tree)
+    changed, bound = _maybe_changed(tree)
     if annotates:  # Python's own: the namespace's `__annotations__` takes each, in place
         walker.reads.setdefault(_ANNOTATIONS, None)
         walker.changed.setdefault(_ANNOTATIONS, None)
@@ -129,9 +129,8 @@ def analyze(code: str) -> CellNames:
         or ("user_ns" in code and _reads_user_ns(tree)),
         maybe_changed=tuple(name for name in {**changed, **walker.changed}
                             if name in walker.reads or name == ANY_NAME),
-        changed_then_bound=_changed_then_bound(tree, changed, [
-            name for name in changed if name in walker.writes and name in walker.reads])
-        if any(name in walker.writes for name in changed) else (),
+        changed_then_bound=_changed_then_bound(changed, bound, [
+            name for name in changed if name in walker.writes and name in walker.reads]),
         magics=tuple(walker.magics),
         augmented=tuple(walker.augmented),
         class_attributes=tuple(dict.fromkeys(class_attributes(tree.body))),
@@ -276,9 +275,11 @@ def _inner_nodes(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
-def _maybe_changed(tree: ast.AST) -> dict[str, tuple[int, int]]:
+def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``),
-    each with the place (line, column) of the first code that may change it.
+    each with the place (line, column) of the first code that may change it; and the place of
+    the first statement that binds each name the code binds (an augmented assignment aside:
+    it binds the object it changed), for :func:`_changed_then_bound`.
 
     Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
     ``grid``'s rows, and so may ``for a in arrays: a += 5``, ``for df in [train, test]:
@@ -287,11 +288,13 @@ def _maybe_changed(tree: ast.AST) -> dict[str, tuple[int, int]]:
     (``shuffle(deck.cards)``, ``map(acc.add, xs)``, ``fill([l1, l2])``)."""
     found: dict[Any, tuple[int, int]] = {}
 
-    def mark(names: Iterable[str | None], node: ast.AST) -> None:
+    bound: dict[Any, tuple[int, int]] = {}
+
+    def mark(names: Iterable[str | None], node: ast.AST, into: dict = found) -> None:
         at = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
         for name in names:
-            if name not in found or at < found[name]:
-                found[name] = at
+            if name not in into or at < into[name]:
+                into[name] = at
 
     aliases: list[tuple[list[str], list[str]]] = []  # (names bound, the names they hold a part of)
     for node in _inner_nodes(tree):
@@ -303,12 +306,28 @@ def _maybe_changed(tree: ast.AST) -> dict[str, tuple[int, int]]:
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 mark(_sources(arg), node)
         elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-            aliases.append((_bound_names(node.target), _sources(node.iter)))
+            names = _bound_names(node.target)
+            aliases.append((names, _sources(node.iter)))
+            if not isinstance(node, ast.comprehension):  # (a comprehension's are its own)
+                mark(names, node, bound)
         elif isinstance(node, ast.Assign):
-            aliases.append(([n for t in node.targets for n in _bound_names(t)],
-                            _sources(node.value)))
+            names = [n for t in node.targets for n in _bound_names(t)]
+            aliases.append((names, _sources(node.value)))
+            mark(names, node, bound)
         elif isinstance(node, ast.NamedExpr):
             aliases.append(([node.target.id], _sources(node.value)))
+            mark([node.target.id], node, bound)
+        elif isinstance(node, (ast.Delete, ast.AnnAssign)):
+            mark([n for t in (node.targets if isinstance(node, ast.Delete) else [node.target])
+                  if isinstance(t, ast.Name) for n in [t.id]], node, bound)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            mark([(a.asname or a.name).partition(".")[0] for a in node.names], node, bound)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                               ast.ExceptHandler)) and node.name:
+            mark([node.name], node, bound)
+        if isinstance(node, (ast.With, ast.AsyncWith)):
+            mark([n for item in node.items if item.optional_vars is not None
+                  for n in _bound_names(item.optional_vars)], node, bound)
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             mark([node.target.id], node)  # `a += 5` changes a list or an array in place: a
             # loop's variable's (`for a in arrays`) or an alias's (`q = x`) source (H19-2)
@@ -336,26 +355,17 @@ def _maybe_changed(tree: ast.AST) -> dict[str, tuple[int, int]]:
                         found[source] = at
                 grown = True
     found.pop(None, None)
-    return found
+    return found, bound
 
 
-def _changed_then_bound(tree: ast.AST, changed: dict[str, tuple[int, int]],
+def _changed_then_bound(changed: dict[str, tuple[int, int]], bound: dict[str, tuple[int, int]],
                         names: Iterable[str]) -> tuple[str, ...]:
     """Those of ``names`` (which the cell both changes and binds) that code may change before
     the cell first binds them, in the order of the code (``current.append(1); current = []``):
     the notebook's object changed, which its other names still hold. Not ``df =
-    df.dropna()``, where the name is bound after the call in the same statement."""
-    wanted = set(names)
-    bound: dict[str, tuple[int, int]] = {}
-    # `Z -= Z.mean()` binds Z to the object it changed (an array's, a list's): not a binding
-    # away from it (hunt 19 H19-39: `Z -= Z.mean(); Z = Z / 2`)
-    augmented = {id(node.target) for node in ast.walk(tree) if isinstance(node, ast.AugAssign)}
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id in wanted and id(node) not in augmented \
-                and not isinstance(node.ctx, ast.Load):
-            at = (node.lineno, node.col_offset)
-            if node.id not in bound or at < bound[node.id]:
-                bound[node.id] = at
+    df.dropna()``, where the name is bound after the call in the same statement. ``Z -=
+    Z.mean()`` binds Z to the object it changed: no binding away from it (hunt 19 H19-39:
+    ``Z -= Z.mean(); Z = Z / 2``)."""
     return tuple(name for name in names
                  if name in bound and changed.get(name, (1 << 30, 0)) < bound[name])
 
@@ -870,7 +880,7 @@ class _Walker:
             except (SyntaxError, ValueError):
                 continue
             body = tree.body if mode == "exec" else [tree.body]
-            self.changed.update(_maybe_changed(tree))  # `%timeit lst.append(1)` changes lst
+            self.changed.update(_maybe_changed(tree)[0])  # `%timeit lst.append(1)` changes lst
             if not binds:  # it runs in a namespace of its own (%timeit): only its reads count
                 inner = _Walker()
                 inner.visit_all(body)
