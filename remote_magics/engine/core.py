@@ -341,26 +341,26 @@ def unwritten(sent: dict, uploads: Any) -> list:
     return same
 
 
-def changed_then_rebound(watched: dict, namespace: dict) -> list[str]:
-    """The watched inputs the run changed in place and then bound to another object (or
-    deleted): their objects as they came, changed, go back for the notebook's other holders
-    (:data:`~..wire.protocol.FORMER`)."""
-    return [name for name, (obj, digest) in watched.items()
-            if namespace.get(name, PLACEHOLDER) is not obj
-            and (digest.written() if isinstance(digest, pages.Span)
-                 else watching.changed(obj, digest, WATCH_BYTES))]
-
-
-def changed_in_place(watched: dict, namespace: dict, same: Sequence = ()) -> list[str]:
-    """The watched inputs still bound to the same object whose pickle changed during the run.
+def changed_in_place(watched: dict, namespace: dict,
+                     same: Sequence = ()) -> tuple[list[str], list[str]]:
+    """The watched inputs whose pickle changed during the run: those still bound to the same
+    object, and those the run changed and then bound to another object or deleted (their
+    objects as they came go back for the notebook's other holders:
+    :data:`~..wire.protocol.FORMER`).
 
     ``same``: the inputs :func:`unwritten` found unwritten after the run; a kept upload among
     them is not asked again (a scan of its pages costs about 35 µs a GB)."""
     unchanged = {id(obj) for obj in same}
-    return [name for name, (obj, digest) in watched.items()
-            if namespace.get(name, PLACEHOLDER) is obj
-            and (id(obj) not in unchanged and digest.written() if isinstance(digest, pages.Span)
-                 else watching.changed(obj, digest, WATCH_BYTES))]
+    bound, rebound = [], []
+    for name, (obj, digest) in watched.items():
+        still = namespace.get(name, PLACEHOLDER) is obj
+        if isinstance(digest, pages.Span):
+            changed = not (still and id(obj) in unchanged) and digest.written()
+        else:
+            changed = watching.changed(obj, digest, WATCH_BYTES)
+        if changed:
+            (bound if still else rebound).append(name)
+    return bound, rebound
 
 
 @dataclasses.dataclass
@@ -1395,7 +1395,8 @@ class Engine:
         frames: list = []
         outputs, deleted = [], []
         names = list(content.get("outputs", ()))
-        changed_there = set(changed_in_place(watched or {}, namespace, same))
+        in_place, former = changed_in_place(watched or {}, namespace, same)
+        changed_there = set(in_place)
         changed_globals = globals_changed(module_watched or {})  # (not within returning below)
         changed = changed_there - set(names)
         names += sorted(changed)
@@ -1417,7 +1418,6 @@ class Engine:
         # object's reference to one it only read is still to that one (`ax.figure is fig`)
         held = {name: obj for name, (obj, _) in (watched or {}).items()
                 if namespace.get(name, PLACEHOLDER) is obj}
-        former = changed_then_rebound(watched or {}, namespace)  # (hunt 19 H19-24)
         held.update((name, watched[name][0]) for name in former)
         read = {name: obj for name, obj in (sent or {}).items()
                 if name not in held and namespace.get(name, PLACEHOLDER) is obj}
