@@ -174,6 +174,26 @@ def test_small_immutable_values_a_none_cell_made_are_dict_keys_as_plainly(parity
             "{p: 1}[P(1, 'b')])"])
 
 
+def test_a_remote_functions_name_doc_and_signature_as_plainly(parity):
+    """Hunt 19 H19-31: under none, a function a remote cell defined is a proxy: pandas'
+    ``s.apply(f)`` took it for a list of functions (an iterable proxy) and failed,
+    ``f.__name__`` raised, and ``inspect.signature(f)`` and ``functools.wraps(f)`` gave the
+    proxy's own; an Enum class still iterates."""
+    parity(["import enum, functools, inspect\nimport pandas as pd\n"
+            "def f(x, scale=2):\n    'Scale x.'\n    return x * scale\n"
+            "def g(a: int, *rest, b: 'unit' = None, **kw) -> float:\n    return 1.0\n"
+            "class Dog:\n    'A dog.'\n"
+            "class Colour(enum.Enum):\n    RED = 1\n    BLUE = 2",
+            "# plain\nprint(pd.Series(range(3)).apply(f).tolist(), "
+            "pd.Series([1, 2]).map(f).tolist())\n"
+            "print(f.__name__, f.__qualname__, f.__doc__, f.__module__, inspect.signature(f))\n"
+            "print(inspect.signature(g), g.__doc__, Dog.__name__, Dog.__doc__)\n"
+            "h = functools.wraps(f)(lambda *a: f(*a))\n"
+            "print(h.__name__, h.__doc__, inspect.signature(h), h(4))\n"
+            "print([c.name for c in Colour])\n"
+            "try:\n    iter(f)\nexcept TypeError as err:\n    print('not iterable' in str(err))"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

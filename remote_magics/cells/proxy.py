@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import html
+import inspect
 import logging
 import operator
 import sys
@@ -44,6 +45,8 @@ _UNARY = ("neg", "pos", "abs", "invert")
 #: whether the context shows, its traceback (a proxy: frames do not travel) and notes.
 _EXCEPTION_LINKS = frozenset({"__cause__", "__context__", "__suppress_context__",
                               "__traceback__", "__notes__"})
+#: What a proxy of a function or class answers from its descriptor, as the value does.
+_CODE_NAMES = frozenset({"__name__", "__qualname__", "__module__", "__doc__"})
 #: The descriptor's fields a proxy's card shows, asked again when it is shown.
 _SUMMARY = ("len", "shape", "dtype", "size", "size_exact")
 
@@ -91,7 +94,9 @@ class RemoteObject:
             if descriptor.get("iterator"):
                 cls = RemoteIterating
             elif descriptor.get("callable") is not False:
-                cls = RemoteCallable
+                # a function or class does not iterate: pandas' `s.apply(f)` took an iterable
+                # proxy for a list of functions (hunt 19 H19-31)
+                cls = RemoteCode if descriptor.get("iterable") is False else RemoteCallable
         return super().__new__(cls)
 
     def __init__(self, target: Any, descriptor: dict, reason: str | None = None) -> None:
@@ -697,6 +702,35 @@ class RemoteCallable(RemoteObject):
     pandas takes a proxied mask as a mask, not as a function to call (hunt 19 H19-5:
     ``df.loc[mask]`` raised "'Series' object is not callable")."""
 
+    def __getattribute__(self, name: str) -> Any:
+        # what a remote function or class answers plainly without running anything, from the
+        # descriptor (:func:`~..engine.store.code_card`): `functools.wraps(f)`, logging and
+        # `inspect.signature(f)` read these (hunt 19 H19-31); a class's own `__module__` and
+        # `__doc__` (this one's) would answer them otherwise
+        if name in _CODE_NAMES:
+            card = object.__getattribute__(self, "__dict__").get("_descriptor", {}).get("code")
+            if isinstance(card, dict) and (isinstance(card.get(name), str)
+                                           or name == "__doc__" and card.get(name) is None):
+                return card[name]
+        return object.__getattribute__(self, name)
+
+    @property
+    def __signature__(self) -> Any:
+        """The remote function's signature, its defaults and annotations as their texts there
+        (``(x, scale=2)``), or None where it has none to give (then ``(*args, **kwargs)``)."""
+        card = self._descriptor.get("code")
+        found = card.get("signature") if isinstance(card, dict) else None
+        kinds = type(inspect.Parameter.POSITIONAL_ONLY)
+        try:
+            parameters, returns = found
+            return inspect.Signature(
+                [inspect.Parameter(name, kinds(kind), default=_shown(default),
+                                   annotation=_shown(annotation))
+                 for name, kind, default, annotation in parameters],
+                return_annotation=_shown(returns))
+        except (TypeError, ValueError):  # none, or not a signature Python can make
+            return None
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """A call there; what it changes in place in the notebook's arguments (``update(state)``
         adding to ``state``) comes back into them, as plainly (hunt 14 C2: it changed copies)."""
@@ -741,6 +775,13 @@ class RemoteCallable(RemoteObject):
             shell.user_ns[name] = value
 
 
+class RemoteCode(RemoteCallable):
+    """A proxy of a remote function or class (a callable whose kind does not iterate):
+    ``iter(f)`` fails, as plainly, and pandas takes ``s.apply(f)`` as one function to call."""
+
+    __iter__ = None  # type: ignore[assignment]
+
+
 class RemoteIterating(RemoteObject):
     """A proxy of a remote object that is its own iterator (a generator, an open file, a
     ``map``): ``next(p)`` takes one item there, and ``iter(p)`` is ``p``, as plainly. A loop
@@ -761,6 +802,27 @@ class RemoteIterating(RemoteObject):
         if not items:
             raise StopIteration
         return items[0]
+
+
+class _Shown:
+    """A default or annotation of a remote function's signature: its text there."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+def _shown(text: Any) -> Any:
+    """A signature's default or annotation from its text, or ``inspect.Parameter.empty``."""
+    if text is None:
+        return inspect.Parameter.empty
+    if not isinstance(text, str):
+        raise TypeError("not a text")
+    return _Shown(text)
 
 
 def _arguments_to_watch(args: tuple, kwargs: dict, names: dict) -> dict:

@@ -98,6 +98,11 @@ def describe(obj: Any, oid: str) -> dict:
     # its own iterator (a generator, a file, map()): `next(p)` takes one item, as plainly
     desc["iterator"] = hasattr(kind, "__next__") and hasattr(kind, "__iter__")
     desc["callable"] = callable(obj)  # only then is its proxy (`callable(mask)` in pandas)
+    if desc["callable"]:
+        # a function or class is not iterable (an Enum class is): pandas' `apply(f)` took an
+        # iterable proxy for a list of functions (hunt 19 H19-31)
+        desc["iterable"] = hasattr(kind, "__iter__") or hasattr(kind, "__getitem__")
+        desc["code"] = _attempt(lambda: code_card(obj))
     desc.update(summary(obj))
     if isinstance(obj, BaseException):  # its chain and traceback are read through the proxy
         desc["exception"] = True
@@ -107,6 +112,40 @@ def describe(obj: Any, oid: str) -> dict:
     if functions:
         desc["globals"] = _attempt(lambda: _globals_of(functions))
     return desc
+
+
+#: The kinds of callables whose proxy answers their name, module, docstring and signature.
+_CODE = (type, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+         types.BuiltinMethodType, types.MethodWrapperType)
+#: The most of a docstring a proxy's descriptor carries.
+DOC_CHARS = 4096
+
+
+def code_card(obj: Any) -> dict | None:
+    """What a proxy of a function or class answers locally, as the value does plainly
+    (``f.__name__``, ``functools.wraps(f)``, ``inspect.signature(f)``): its name, qualified
+    name, module, docstring (up to :data:`DOC_CHARS`) and signature, each parameter as
+    ``[name, kind, default, annotation]`` (the texts of the default and annotation as a
+    plain ``inspect.signature`` shows them, or None), then the return annotation's text; None
+    for another callable."""
+    if not isinstance(obj, _CODE):
+        return None
+
+    def text(value: Any) -> str | None:
+        return None if value is inspect.Parameter.empty else inspect.formatannotation(value)
+
+    card: dict[str, Any] = {}
+    for name in ("__name__", "__qualname__", "__module__"):
+        value = getattr(obj, name, None)
+        card[name] = value if isinstance(value, str) else None
+    doc = getattr(obj, "__doc__", None)
+    card["__doc__"] = doc[:DOC_CHARS] if isinstance(doc, str) else None
+    signature = _attempt(lambda: inspect.signature(obj))
+    card["signature"] = None if signature is None else [
+        [[p.name, int(p.kind), None if p.default is p.empty else repr(p.default)[:200],
+          text(p.annotation)] for p in signature.parameters.values()],
+        text(signature.return_annotation)]
+    return card
 
 
 def summary(obj: Any) -> dict:

@@ -526,8 +526,10 @@ def client_of(msg: dict) -> str:
 
 #: Fields of an object descriptor; any but ``id`` and ``type`` may be null. ``globals``: for
 #: a function, the global names its code reads or sets (what a run calling it needs).
+#: ``iterable`` (for a callable: whether its kind iterates, as an Enum class does) and ``code``
+#: (for a function or class: its names, docstring and signature, ``store.code_card``).
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact", "globals",
-                     "iterator", "callable", "shadows")
+                     "iterator", "callable", "iterable", "code", "shadows")
 #: The public names of a proxy of its own (``p.fetch()``, ``p.shape``): a descriptor's
 #: ``shadows`` lists those the remote value has too, and for those the value's own attribute
 #: is what the proxy gives, as plainly (``body.target``, a Series' ``dtype``).
