@@ -57,7 +57,8 @@ def __dir__() -> list[str]:
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magics``: register the magics."""
     from .engine import settings
-    from .magics import RemoteMagics, count_async_checks, flush_all_releases, watch_class_attributes
+    from .magics import (RemoteMagics, count_async_checks, explain_proxy_errors,
+                         flush_all_releases, watch_class_attributes)
     from .wire import sources
 
     ipython.register_magics(RemoteMagics)
@@ -68,13 +69,18 @@ def load_ipython_extension(ipython: Any) -> None:
         ipython.events.register("post_execute", flush_all_releases)
     if watch_class_attributes not in ipython.events.callbacks["post_run_cell"]:
         ipython.events.register("post_run_cell", watch_class_attributes)
+    if explain_proxy_errors not in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.register("post_run_cell", explain_proxy_errors)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext remote_magics``: stop flushing releases after cells."""
-    from .magics import flush_all_releases, stop_counting_async_checks, watch_class_attributes
+    from .magics import (explain_proxy_errors, flush_all_releases, stop_counting_async_checks,
+                         watch_class_attributes)
 
     stop_counting_async_checks(ipython)
+    if explain_proxy_errors in ipython.events.callbacks["post_run_cell"]:
+        ipython.events.unregister("post_run_cell", explain_proxy_errors)
     if watch_class_attributes in ipython.events.callbacks["post_run_cell"]:
         ipython.events.unregister("post_run_cell", watch_class_attributes)
 

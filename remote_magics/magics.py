@@ -6,6 +6,7 @@ import argparse
 import keyword
 import re
 import shlex
+import sys
 import time
 from typing import Any, Callable
 
@@ -16,10 +17,10 @@ from traitlets import Bool, Enum, Float, Integer, List, Unicode
 
 from . import channels, connecting, jobs, packages, pool, targets
 from .cells import capture, display, runner
-from .cells.proxy import RemoteObject, format_size, owner_of
+from .cells.proxy import RemoteObject, format_size, owner_of, why_remote
 from .client import handshake
 from .engine import settings
-from .errors import CellSyntaxError, RemoteError, RemoteTimeout
+from .errors import CellSyntaxError, ProxyError, RemoteError, RemoteTimeout
 from .wire import protocol
 
 _UNITS = {"": 1, "b": 1, "k": 1000, "kb": 1000, "kib": 1024, "m": 1000**2, "mb": 1000**2,
@@ -180,6 +181,39 @@ def watch_class_attributes(result: Any) -> None:
         settings.watch_class_attributes(runner.library_class_attributes(cell, shell.user_ns))
     except Exception:  # noqa: BLE001 - a cell that does not parse sets nothing
         return
+
+
+#: How a library's error names a proxy it was given (``pd.concat``: "cannot concatenate object
+#: of type '<class 'remote_magics.cells.proxy.RemoteObject'>'", seaborn, json, ``isinstance``).
+_NAMES_A_PROXY = re.compile(r"\bRemote(?:Object|Callable|Code|Iterating)\b")
+
+
+def explain_proxy_errors(result: Any) -> None:
+    """After a plain cell (``post_run_cell``) that failed because a library was given a proxy
+    where it needs the value (``pd.concat([df, df])``, ``sns.histplot(data=df)`` of a frame
+    that stayed remote: hunt 19 H19-32): say under the traceback which names are proxies, why
+    they stayed remote, and what to do."""
+    err = getattr(result, "error_in_exec", None)
+    raw = getattr(getattr(result, "info", None), "raw_cell", None)
+    if err is None or isinstance(err, (RemoteError, ProxyError)) or not isinstance(raw, str) \
+            or raw.lstrip().startswith("%%remote") or not _NAMES_A_PROXY.search(str(err)):
+        return
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    namespace = getattr(shell, "user_ns", None) or {}
+    named = [name for name in dict.fromkeys(re.findall(r"[A-Za-z_]\w*", raw))
+             if isinstance(namespace.get(name), RemoteObject)]
+    if not named:
+        return
+    which = "; ".join(f"'{name}' is a proxy of a remote {namespace[name].type_name}: "
+                      f"{why_remote(namespace[name])}" for name in named[:5])
+    example = named[0]
+    print(f"remote_magics: {which}. Code that needs the value itself (pandas' concat or merge, "
+          f"seaborn, json, isinstance) cannot take a proxy. Give it the value, "
+          f"{example}.fetch() (or {example} = {example}.fetch() once), or do this step in a "
+          "%%remote cell, or bring such values back with %%remote --download=all or a bigger "
+          "--bytes.", file=sys.stderr)
 
 
 def count_async_checks(shell) -> None:

@@ -669,3 +669,34 @@ def test_a_module_that_prints_when_imported_prints_once_either_way(shell, run):
         shell.user_ns.pop("this", None)
         shell.user_ns.pop("first", None)
 
+
+
+def test_a_plain_cell_failing_on_a_proxy_says_which_name_why_and_what_to_do(shell, run, capsys):
+    """Hunt 19 H19-32: under the default policy a DataFrame over --bytes a remote cell made is
+    a proxy, and ``pd.concat([df, df])``, ``pd.merge`` and seaborn fail on it with their own
+    words only ("cannot concatenate object of type ... RemoteObject"). The notebook now says
+    under the traceback which names are proxies, why they stayed remote and what to do; a
+    plain cell that fails for another reason, or whose error names no proxy, gets nothing."""
+    import pandas as pd
+
+    shell.user_ns["pd"] = pd
+    assert run("%%remote\nimport numpy as np\nimport pandas as pd\n"
+               "frame = pd.DataFrame({'x': np.arange(200_000.)})\n"
+               "none_made = [1, 2]").error_in_exec is None
+    assert run("%%remote --download=none\nnone_made = [1, 2]").error_in_exec is None
+    capsys.readouterr()
+    result = run("both = pd.concat([frame, frame])")
+    assert isinstance(result.error_in_exec, TypeError)
+    err = capsys.readouterr().err
+    assert "'frame' is a proxy of a remote pandas.DataFrame" in err
+    assert "bigger than --bytes" in err and "frame.fetch()" in err and "%%remote" in err
+    assert "both" not in shell.user_ns
+    result = run("import json\njson.dumps(none_made)")
+    assert isinstance(result.error_in_exec, TypeError)
+    assert "ran with --download=none" in capsys.readouterr().err
+    assert run("pd.concat([frame.fetch(), frame.fetch()]).shape").result == (400_000, 1)
+    assert isinstance(run("1 / 0").error_in_exec, ZeroDivisionError)
+    assert isinstance(run("len(frame) + 'a'").error_in_exec, TypeError)
+    assert "remote_magics:" not in capsys.readouterr().err
+    for name in ("frame", "none_made", "json"):
+        shell.user_ns.pop(name, None)

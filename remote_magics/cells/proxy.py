@@ -613,6 +613,21 @@ class RemoteObject:
         )
 
 
+def why_remote(proxy: RemoteObject) -> str:
+    """Why ``proxy``'s value stayed remote, as a clause: it cannot be pickled, it was bigger
+    than ``--bytes``, or its cell ran with ``--download=none``."""
+    descriptor = proxy.__dict__.get("_descriptor") or {}
+    reason = proxy.__dict__.get("_reason")
+    if reason:
+        return f"it cannot travel ({reason})"
+    if descriptor.get("download") == "none":
+        return "the cell that made it ran with --download=none"
+    limit = descriptor.get("bytes")
+    limit = limit if isinstance(limit, int) else protocol.DEFAULT_BYTES
+    return (f"it is {format_size(descriptor.get('size'), bool(descriptor.get('size_exact')))}, "
+            f"bigger than --bytes ({format_size(limit)})")
+
+
 def _refuse_if_pandas_builds_from(kind: str) -> None:
     """Refuse when pandas asks a proxy of a pandas object for its values as an array: it would
     build from the bare values, as from any array-like (no protocol lets a proxy hand it the
