@@ -472,3 +472,26 @@ def test_a_proxy_is_a_context_manager_as_its_value_is(target, tmp_path):
         pass
     assert str(refused.value) == str(plainly.value)
     assert "'list' object does not support the context manager protocol" in str(refused.value)
+
+
+def test_pandas_building_rows_from_a_proxy_of_a_list_is_refused_or_right(target):
+    """Hunt 19 H19-4: ``pd.DataFrame(rows)`` of a none cell's list of dicts gave, silently, a
+    2x1 frame of dicts (pandas took the proxy as an array: one object column), where plainly
+    it is a 2x2 frame. Where the array would not be what pandas makes of the value (a list of
+    dicts, of tuples, of mixed types; a dict) pandas is refused the proxy, with what to do;
+    a flat list of one kind builds as plainly, and so do items pandas iterates itself."""
+    import pandas as pd
+
+    from remote_magics import ProxyError
+
+    ns: dict = {}
+    target.run("rows = [{'a': 1, 'b': 2.0}, {'a': 3, 'b': 4.0}]\n"
+               "pairs = [(1, 'x'), (2, 'y')]\nnums = [1.5, 2.5]\nwords = ['p', 'q']\n"
+               "cols = {'acc': [0.1, 0.2]}", ns, download="none")
+    for name in ("rows", "pairs", "cols"):
+        with pytest.raises(ProxyError, match=r"one column of its items.*p\.fetch\(\)"):
+            pd.DataFrame(ns[name])
+    assert pd.DataFrame(ns["rows"].fetch()).shape == (2, 2)
+    assert pd.Series(ns["nums"]).tolist() == [1.5, 2.5]
+    assert pd.Series(ns["words"]).tolist() == ["p", "q"]
+    assert pd.DataFrame.from_records(ns["rows"]).columns.tolist() == ["a", "b"]

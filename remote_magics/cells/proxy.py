@@ -404,6 +404,8 @@ class RemoteObject:
         return self._quiet("keys", [])
 
     def __len__(self) -> int:
+        if _called_from_pandas():  # pandas reads the value to build from it: see __iter__
+            return len(self._fetch())
         return self._operate("len")
 
     def __bool__(self) -> bool:
@@ -413,9 +415,17 @@ class RemoteObject:
         return self._operate("contains", args=(item,))
 
     def __iter__(self) -> Iterator:
+        if _called_from_pandas():
+            # pandas builds from the items (`pd.DataFrame.from_records(rows)` reads `rows[0]`
+            # to see what they are, then iterates): the values, as plainly; by the proxy's
+            # policy a none cell's dicts were proxies, no mappings to pandas, and the frame
+            # silently had the keys for values (hunt 19 H19-4)
+            return iter(self._fetch())
         return RemoteIterator(self)
 
     def __getitem__(self, key: Any) -> Any:
+        if _called_from_pandas():  # see __iter__
+            return self._fetch()[key]
         return self._operate("getitem", args=(key,))
 
     def __setitem__(self, key: Any, value: Any) -> None:
@@ -473,7 +483,10 @@ class RemoteObject:
                              "array of it copies it (use np.asarray(p) to allow the copy)")
         if self._descriptor["type"].startswith("pandas."):
             _refuse_if_pandas_builds_from(self._descriptor["type"])
-        return numpy.asarray(self._fetch(), dtype=dtype)
+        value = self._fetch()
+        if not _flat(value) and _called_from_pandas():
+            _refuse_if_pandas_builds_from(self._descriptor["type"], known=True)
+        return numpy.asarray(value, dtype=dtype)
 
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """A NumPy ufunc given a proxy (``np.log10(p)``, ``arr + p``, ``np.add.reduce(p)``):
@@ -628,20 +641,48 @@ def why_remote(proxy: RemoteObject) -> str:
             f"bigger than --bytes ({format_size(limit)})")
 
 
-def _refuse_if_pandas_builds_from(kind: str) -> None:
-    """Refuse when pandas asks a proxy of a pandas object for its values as an array: it would
-    build from the bare values, as from any array-like (no protocol lets a proxy hand it the
-    object), where plainly it aligns the Series by its index and keeps its name and columns.
-    Hunt 17 C1 warned; hunt 19 H19-40 found the warned result silently misaligned (``df['y']
-    = s`` of a shuffled Series, under the default policy): a wrong result is never given."""
-    frame = sys._getframe(2)
-    if not frame.f_globals.get("__name__", "").startswith("pandas."):
+def _called_from_pandas() -> bool:
+    """Whether the code that used the proxy (the first frame up that is not this module's) is
+    pandas' own."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__") == __name__:
+        frame = frame.f_back
+    return frame is not None and frame.f_globals.get("__name__", "").startswith("pandas.")
+
+
+def _flat(value: Any) -> bool:
+    """Whether pandas builds from ``value`` as from the array numpy makes of it: not a dict, a
+    set, nor a list or tuple holding containers or values of more than one type (a list of
+    dicts or of mixed rows is rows and columns to pandas, one object or text column as an
+    array)."""
+    if isinstance(value, (dict, set, frozenset)):
+        return False
+    if type(value) not in (list, tuple):
+        return True
+    kinds = {type(item) for item in value}
+    return len(kinds) <= 1 and not any(issubclass(kind, (dict, list, tuple, set, frozenset))
+                                       for kind in kinds)
+
+
+def _refuse_if_pandas_builds_from(kind: str, known: bool = False) -> None:
+    """Refuse when pandas asks a proxy for its values as an array where it would build from
+    the value otherwise: from a pandas object's bare values, as from any array-like (no
+    protocol lets a proxy hand it the object), where plainly it aligns the Series by its index
+    and keeps its name and columns; from a list of dicts or mixed rows, one object column
+    (hunt 19 H19-4: silently a 2x1 frame of dicts). Hunt 17 C1 warned; hunt 19 H19-40 found
+    the warned result silently misaligned (``df['y'] = s`` of a shuffled Series, under the
+    default policy): a wrong result is never given. ``known``: the caller knows pandas asked."""
+    if not known and not _called_from_pandas():
         return
+    if kind.startswith("pandas."):
+        lost = ("leaving its index, name and columns behind: a Series would be placed by "
+                "position, not aligned by its labels as plainly")
+    else:
+        lost = "making one column of its items, where plainly it reads them as rows or columns"
     raise ProxyError(
         f"pandas was given a proxy of a remote {kind} (it stayed remote: bigger than --bytes, "
-        "or under --download=none) and would take its bare values, leaving its index, name "
-        "and columns behind: a Series would be placed by position, not aligned by its labels "
-        "as plainly. Give pandas the value itself, p.fetch() (pd.Series(p.fetch()), "
+        f"or under --download=none) and would take it as a bare array, {lost}. Give pandas "
+        "the value itself, p.fetch() (pd.Series(p.fetch()), pd.DataFrame(p.fetch()), "
         "df['x'] = p.fetch()), or do this step in a %%remote cell.")
 
 
