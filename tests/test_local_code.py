@@ -301,6 +301,24 @@ def test_globals_of_your_module_are_one_namespace_both_ways(shell, run, target, 
     assert shell.user_ns["pageDict"] == {"A": 1}  # the notebook's dict, changed in place
 
 
+def test_a_global_of_your_module_changed_under_none_stays_the_modules_own_object(
+        shell, run, target, shapes):
+    """Hunt 19 H19-26 (silent): under none, a cell that changed a dict it had from
+    ``from shapes import pageDict`` and also reached into the module split them: the module's
+    global came back as a proxy set on the module, so ``pageDict is shapes.pageDict`` was
+    False and a later plain ``pageDict[...] = ...`` no longer reached the module."""
+    assert run("import shapes\nfrom shapes import pageDict\nfrom shapes import SEEN"
+               ).error_in_exec is None
+    mine = shell.user_ns["pageDict"]
+    assert run("%%remote --download=none\npageDict['lr'] = 0.5\n"
+               "shapes.SEEN.append(1)").error_in_exec is None
+    module = sys.modules["shapes"]
+    assert module.pageDict is mine and shell.user_ns["pageDict"] is mine
+    assert mine == {"lr": 0.5} and module.SEEN == [1] and shell.user_ns["SEEN"] is module.SEEN
+    assert run("pageDict['lr'] = 0.9\nn = shapes.n_pages()").error_in_exec is None
+    assert module.pageDict == {"lr": 0.9} and shell.user_ns["n"] == 1
+
+
 def test_a_global_of_your_module_a_remote_cell_changes_in_place_comes_back(
         shell, run, target, shapes):
     """Hunt 12 (silent): a remote cell that changed a global of your module in place, through

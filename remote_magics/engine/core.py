@@ -1494,8 +1494,11 @@ class Engine:
                 outputs.append(self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj,
                                            content, client, frames, batch))
             for module, name, obj in changed_globals:
+                # the notebook's object, changed in place: into it, under none too, as a
+                # name's (a proxy set on the module split it from `from mymod import config`:
+                # hunt 19 H19-26)
                 output = self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj, content,
-                                     client, frames, batch)
+                                     client, frames, batch, own=id(obj) not in remote_held)
                 output["changed"] = True
                 outputs.append(output)
             result = None
