@@ -194,6 +194,42 @@ def test_a_remote_functions_name_doc_and_signature_as_plainly(parity):
             "try:\n    iter(f)\nexcept TypeError as err:\n    print('not iterable' in str(err))"])
 
 
+def test_the_shell_a_remote_cell_binds_is_the_notebooks_own(parity):
+    """Hunt 19 H19-14 (silent): ``ip = get_ipython()`` in a remote cell bound a proxy of the
+    engine's shell ("cannot be pickled"), so a plain ``ip.run_cell('z = 5')`` defined ``z``
+    in the engine, not in the notebook. The shell goes as the receiver's own, as a module
+    goes by its name."""
+    parity(["ip = get_ipython()\nshells = [ip]",
+            "# plain\nip.run_cell('z = 5');\nprint('z' in globals(), ip is get_ipython(), "
+            "shells[0] is ip)\ndel ip, shells"])  # (the harness compares no shells)
+
+
+def test_a_dataclass_keeps_its_fields_both_ways(parity):
+    """Hunt 20 H20-2 (silent): a dataclass that crossed had no fields: ``fields(P)`` was
+    ``()``, ``asdict(pt)`` ``{}``, ``astuple(pt)`` ``()``. A field's kind is a sentinel
+    ``fields()`` tests with ``is``, which went as a copy; it goes as the receiver's now. (Under
+    none a class a remote cell defined is a proxy, which ``fields()`` refuses: hunt 19 H19-25.)"""
+    parity(["import dataclasses\n@dataclasses.dataclass\nclass P:\n    x: int\n"
+            "    y: list = dataclasses.field(default_factory=list)\npt = P(1, [2])",
+            "# plain\nprint(len(dataclasses.fields(P)), dataclasses.asdict(pt), "
+            "dataclasses.astuple(pt), dataclasses.replace(pt, x=3))",
+            "# plain\n@dataclasses.dataclass\nclass Q:\n    a: int = 0\nq = Q(5)",
+            "print(dataclasses.asdict(q), len(dataclasses.fields(Q)), dataclasses.is_dataclass(q))",
+            "# plain\nprint(dataclasses.asdict(q), [f.name for f in dataclasses.fields(Q)])"],
+           ways=("plain", "all", "small", "kernel"))
+
+
+def test_an_attribute_or_item_a_loop_or_with_stores_into_is_a_change(parity):
+    """Hunt 20 H20-4 (silent): ``for model.lr in rates: ...``, ``for box[0] in ...``, ``with
+    ... as cfg['ctx']`` and a comprehension's ``for cfg['k'] in ...`` store into a notebook
+    object, which the analysis did not see: the notebook's objects kept their old values."""
+    parity(["import contextlib\nclass Model:\n    lr = None\nmodel = Model()\nbox = [0]\n"
+            "cfg = {}",
+            "for model.lr in [0.5, 0.05]:\n    pass\nfor box[0] in range(3):\n    pass\n"
+            "with contextlib.nullcontext(7) as cfg['ctx']:\n    pass\n[None for cfg['k'] in 'ab']",
+            "print(model.lr, box, cfg)"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

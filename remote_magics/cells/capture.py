@@ -275,6 +275,19 @@ def _inner_nodes(tree: ast.AST) -> list[ast.AST]:
     return nodes
 
 
+def _store_targets(node: ast.AST) -> list[ast.AST]:
+    """What ``node`` stores into or deletes: an assignment's targets, a loop's or a
+    comprehension's variable (``for model.lr in rates`` sets ``model.lr``: hunt 20 H20-4), a
+    ``with``'s ``as`` parts."""
+    if isinstance(node, (ast.Assign, ast.Delete)):
+        return node.targets
+    if isinstance(node, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor, ast.comprehension)):
+        return [node.target]
+    if isinstance(node, (ast.With, ast.AsyncWith)):
+        return [item.optional_vars for item in node.items if item.optional_vars is not None]
+    return []
+
+
 def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``),
     each with the place (line, column) of the first code that may change it; and the place of
@@ -331,12 +344,11 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
         if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
             mark([node.target.id], node)  # `a += 5` changes a list or an array in place: a
             # loop's variable's (`for a in arrays`) or an alias's (`q = x`) source (H19-2)
-        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-            for target in targets:
-                mark([_base_name(part) for part in ast.walk(target)
-                      if isinstance(part, (ast.Attribute, ast.Subscript))], node)
-        elif isinstance(node, (ast.With, ast.AsyncWith)):  # its __enter__ and __exit__ run
+        for target in _store_targets(node):  # `x.a = 1`, `for box[0] in ...`, `as cfg['c']`
+            mark([_base_name(part) for part in ast.walk(target)
+                  if isinstance(part, (ast.Attribute, ast.Subscript))],
+                 target if isinstance(node, ast.comprehension) else node)
+        if isinstance(node, (ast.With, ast.AsyncWith)):  # its __enter__ and __exit__ run
             mark([_base_name(item.context_expr) for item in node.items], node)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             for decorator in node.decorator_list:  # `@Reg.on` calls Reg.on(f)

@@ -1582,7 +1582,7 @@ class Engine:
         twin = policy == "none" and not stay and type(obj) in _TWINNED and atom(obj)
         if (back or obj is None or obj is True or obj is False or obj is Ellipsis
                 or isinstance(obj, types.ModuleType) or _module_builtin(obj)
-                or serialize.by_name(obj) or twin
+                or serialize.by_name(obj) or serialize.is_shell(obj) or twin
                 or (policy == "none" and not stay and atom(obj))):
             # a singleton (`r is None` must hold in the notebook), or what goes by its name (a
             # module: `import math` in a none cell gives the notebook math, not a proxy of it;
