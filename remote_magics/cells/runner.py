@@ -832,9 +832,12 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         if output is content.get("result"):
             run.result, run.display = value, output.get("display")
             continue
-        if protocol.HISTORY_NAME.fullmatch(output["name"]) \
+        if (protocol.HISTORY_NAME.fullmatch(output["name"]) and output.get("changed")) \
                 or output["name"].startswith(protocol.FORMER):
-            continue  # IPython's own, or a former object (updated in place above): not bound
+            # IPython's own the cell changed in place, or a former object (updated above): not
+            # bound; one the cell bound itself (`_ = plt.hist(x)`, `for _ in range(3)`) is, as
+            # plainly, and IPython's results no longer overwrite it (hunt 20 H20-9)
+            continue
         if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
             module, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
             if any(mine.__name__ == module for mine in local_modules()):
