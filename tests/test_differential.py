@@ -196,6 +196,10 @@ DISPLAY = [
     "import fractions\ndisplay(rex)\nfractions.Fraction(2, 3)",
     "get_ipython().display_formatter.formatters['text/plain'].pop('fractions.Fraction')",
     "# plain\nfractions.Fraction(1, 4)",
+    # hunt 20 H20-7: what a result's repr prints shows before the result, as plainly
+    "# plain\nclass Noisy:\n    def __repr__(self):\n        print('repr called')\n"
+    "        return 'Noisy()'",
+    "print('before')\nNoisy()",
 ]
 
 

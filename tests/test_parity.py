@@ -230,6 +230,29 @@ def test_an_attribute_or_item_a_loop_or_with_stores_into_is_a_change(parity):
             "print(model.lr, box, cfg)"])
 
 
+def test_an_underscore_the_cell_binds_itself_is_bound_as_plainly(parity):
+    """Hunt 20 H20-9: ``_ = 'mine'``, ``_ = plt.hist(x)`` (to hide the result), ``for _ in
+    range(3)``: a remote cell's own ``_`` was dropped as IPython's history name, so ``_`` was
+    still the last result, and ``_.append(11)`` in the next remote cell failed on it. Bound, it
+    also stops IPython's results overwriting it, as plainly."""
+    parity(["_ = 'mine'", "# plain\nprint(repr(_))", "for _ in range(3):\n    pass",
+            "# plain\nprint(repr(_))", "7", "print(repr(_))"])
+    parity(["_ = [10]", "_.append(11)", "# plain\nprint(repr(_))"],
+           ways=("plain", "all", "small", "kernel"))
+
+
+def test_a_result_is_formatted_before_the_figures_are_drawn_and_its_prints_come_first(parity):
+    """Hunt 20 H20-8: the last line of many plotting cells, ``plt.ylabel('y')``, showed
+    ``Text(23.9, 0.5, 'y')`` (the label as the drawing placed it), plainly ``Text(0, 0.5,
+    'y')``: the engine drew the figures, then formatted the result. H20-7: what a result's
+    repr printed showed after ``Out``, plainly before it."""
+    parity(["# plain\nimport matplotlib.pyplot as plt\n"
+            "class Noisy:\n    def __repr__(self):\n        print('repr called')\n"
+            "        return 'Noisy()'",
+            "plt.plot([1, 2, 3], [4, 5, 6])\nplt.ylabel('y')",
+            "print('before')\nNoisy()"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

@@ -73,6 +73,8 @@ class _Placeholder:
 
 #: The value of such a name in the run's namespace: ``del name`` works, and nothing comes back.
 PLACEHOLDER = _Placeholder()
+#: A result's display not formatted yet (:meth:`Engine.outputs`): formatting may give None.
+NOT_SHOWN = object()
 
 
 #: An input larger than this (pickled) is not watched for in-place changes: the cost of looking.
@@ -799,7 +801,13 @@ class Engine:
             self.running = None
             IN_RUN.reset(in_run)
             _RUN_MODULES.pop(id(namespace), None)
+        shown = NOT_SHOWN
         if value is not None and content.get("show_result"):
+            # formatted as IPython's displayhook does, before the figures are drawn (a label's
+            # `Text(0, 0.5, 'y')`, not where the drawing put it), and what its repr prints goes
+            # out before the result (hunt 20 H20-7, H20-8); it may read notebook names too
+            with self._tracebacks_as_the_notebooks(content, mode_before):
+                shown = self.format_result(value)
             self._result_comes_first(parent)
         self.flush_figures()
         try:  # the result's display may read notebook names too (a __repr__ doing eval(name))
@@ -811,7 +819,7 @@ class Engine:
                     serialize.keeping_caches(run_caches), serialize.substituting(offer):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
                                              before, memos, proxied, unwritten(sent, uploads),
-                                             modules_before, module_watched)
+                                             modules_before, module_watched, shown)
             reply.update(mode)
             uploads.resync({output["name"]: namespace[output["name"]]
                             for output in reply["outputs"] if output.get("changed")
@@ -1368,7 +1376,7 @@ class Engine:
                 watched: dict | None = None, sent: dict | None = None,
                 before: dict | None = None, memos: Sequence = (), proxied: Sequence = (),
                 same: Sequence = (), modules_before: dict | None = None,
-                module_watched: dict | None = None):
+                module_watched: dict | None = None, shown: Any = NOT_SHOWN):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
@@ -1389,7 +1397,8 @@ class Engine:
         ``module_watched`` (from :func:`watch_globals`): those globals the inputs carried; one
         the cell changed in place goes back too, marked ``changed``, for the notebook's object
         to take the change (``confmod.pageDict['A'] = 1``, ``remember(x)`` appending to a list
-        of your module).
+        of your module). ``shown``: the result's display, formatted already when the cell
+        finished (:data:`NOT_SHOWN`: formatted here).
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -1509,7 +1518,8 @@ class Engine:
                                      own=id(value) in origins and id(value) not in remote_held)
                 self._mark_input(result, value, origins, None)
                 if content.get("show_result"):  # a proxy too: the cell shows the value, not a card
-                    result["display"] = self.format_result(value)
+                    result["display"] = self.format_result(value) if shown is NOT_SHOWN \
+                        else shown
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)
         reply = {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
                  "packed": packed}
