@@ -31,6 +31,7 @@ from .engine.tasks import MAP_ITEM_NOTE, map_chunk
 from .errors import FanOutError, MapError, NotConnected, RemoteMagicsError
 from .targets import Target, local, registry
 from .wire import protocol, serialize
+from .wire.in_place import module_of
 
 #: Above this many bytes in all, a run goes to the members from one thread each.
 PARALLEL_BYTES = 8 << 20
@@ -152,7 +153,7 @@ def resolve(text: str) -> list[Target]:
 
 def split(value: Any, parts: int, name: str = "value") -> list:
     """``value`` cut into ``parts`` contiguous chunks of near-equal length, in order."""
-    module = type(value).__module__.split(".")[0]
+    module = module_of(type(value)).split(".")[0]
     if module == "numpy":
         import numpy
 
@@ -175,7 +176,7 @@ def concat(values: Sequence, name: str = "value") -> Any:
     """The members' values of one name joined in order (lists, tuples, arrays, pandas objects)."""
     values = [fetch(v) for v in values]
     kinds = {type(v) for v in values}
-    modules = {k.__module__.split(".")[0] for k in kinds}
+    modules = {module_of(k).split(".")[0] for k in kinds}
     if modules == {"numpy"}:
         import numpy
 

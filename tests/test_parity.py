@@ -253,6 +253,18 @@ def test_a_result_is_formatted_before_the_figures_are_drawn_and_its_prints_come_
             "print('before')\nNoisy()"])
 
 
+def test_a_sympy_expression_of_an_undefined_function_comes_back(parity):
+    """Hunt 20 H20-16: ``f = sp.Function('f')`` over a notebook symbol made expressions that
+    "cannot be pickled (AttributeError: 'NoneType' object has no attribute 'startswith')": the
+    class of ``f(x)`` has ``__module__`` None, which the in-place update's kind tests did not
+    expect; they stayed proxies, and ``sp.latex(expr)`` of one was the proxy's text."""
+    parity(["# plain\nimport sympy as sp\nx = sp.symbols('x')",
+            "f = sp.Function('f')\neq = sp.Eq(f(x).diff(x), f(x))\nexpr = f(x) ** 2 + sp.sin(x)",
+            "# plain\nprint(type(eq).__name__, sp.dsolve(eq), sp.latex(expr), "
+            "isinstance(expr, sp.Expr), expr.free_symbols)"],
+           ways=("plain", "all", "small", "kernel"))
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

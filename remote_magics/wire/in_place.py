@@ -162,8 +162,8 @@ def updatable(obj: Any) -> bool:
     kind = type(obj)
     return isinstance(obj, (collections.deque, array.array, random.Random)) \
         or kind in (itertools.count, io.StringIO, io.BytesIO, types.SimpleNamespace) \
-        or (kind.__module__ == "__main__" and _plain_object(obj)) \
-        or (isinstance(obj, (list, dict, set)) and kind.__module__.partition(".")[0]
+        or (module_of(kind) == "__main__" and _plain_object(obj)) \
+        or (isinstance(obj, (list, dict, set)) and module_of(kind).partition(".")[0]
             not in ("pandas", "numpy")) \
         or _random_generator(obj) or _legacy_random_state(obj) or _bit_generator(obj) \
         or _seed_sequence(obj)
@@ -191,18 +191,18 @@ def _advance_count(old: Any, new: Any) -> bool:
 def _legacy_random_state(obj: Any) -> bool:
     """Whether ``obj`` is a numpy ``RandomState`` (``np.random.RandomState(0)``)."""
     kind = type(obj)
-    return kind.__module__.startswith("numpy.random") and kind.__name__ == "RandomState"
+    return module_of(kind).startswith("numpy.random") and kind.__name__ == "RandomState"
 
 
 def _random_generator(obj: Any) -> bool:
     kind = type(obj)
-    return kind.__module__.startswith("numpy.random") and hasattr(obj, "bit_generator")
+    return module_of(kind).startswith("numpy.random") and hasattr(obj, "bit_generator")
 
 
 def _bit_generator(obj: Any) -> bool:
     """Whether ``obj`` is a numpy bit generator (``rng.bit_generator``, ``np.random.PCG64()``)."""
     kind = type(obj)
-    return kind.__module__.startswith("numpy.random") and any(
+    return module_of(kind).startswith("numpy.random") and any(
         klass.__name__ == "BitGenerator" and klass.__module__ == "numpy.random.bit_generator"
         for klass in kind.__mro__[1:])
 
@@ -223,6 +223,13 @@ def _array_class(obj: Any) -> type | None:
     """numpy's ``ndarray``, when ``obj`` is of a subclass of it; else None."""
     return next((klass for klass in type(obj).__mro__[1:-1] if klass.__name__ == "ndarray"
                  and klass.__module__ == "numpy"), None)
+
+
+def module_of(kind: type) -> str:
+    """The name of the module that defines the class ``kind``, or "" where it names none (a
+    SymPy ``Function('f')``'s class has ``__module__`` None: hunt 20 H20-16)."""
+    name = getattr(kind, "__module__", None)
+    return name if isinstance(name, str) else ""
 
 
 HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python

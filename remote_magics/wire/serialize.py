@@ -44,7 +44,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import cloudpickle
 
 from . import copy_on_write, sources
-from .in_place import HEAPTYPE, left_out, update_in_place, updatable
+from .in_place import HEAPTYPE, left_out, module_of, update_in_place, updatable
 
 PROTOCOL = 5
 
@@ -519,7 +519,7 @@ def _shell_accessor(obj: Any) -> bool:
     shell, which cannot travel (its history database's connection)."""
     owner = getattr(obj, "__self__", None)
     return type(obj) is types.MethodType and getattr(obj, "__name__", None) == "get_ipython" \
-        and type(owner).__module__.split(".")[0] in ("IPython", "ipykernel")
+        and module_of(type(owner)).split(".")[0] in ("IPython", "ipykernel")
 
 
 #: The classes cloudpickle has a reduction of its own for (not copyreg's registrations), which
@@ -2881,14 +2881,14 @@ def _viewable_subclass(kind: type) -> bool:
     an ``info`` attribute). Not a memory map: its file is its state."""
     if (kind.__module__, kind.__name__) in _NUMPY_SUBCLASSES:
         return True
-    own = [klass for klass in kind.__mro__ if klass.__module__.partition(".")[0] != "numpy"
+    own = [klass for klass in kind.__mro__ if module_of(klass).partition(".")[0] != "numpy"
            and klass is not object]
     return bool(own) and all(klass.__flags__ & HEAPTYPE for klass in own) and not any(
         name in vars(klass) for klass in own for name in
         ("__reduce__", "__reduce_ex__", "__getstate__", "__setstate__", "__slots__")) \
         and all((klass.__module__, klass.__name__) in _NUMPY_SUBCLASSES or klass.__name__
                 == "ndarray" for klass in kind.__mro__
-                if klass.__module__.partition(".")[0] == "numpy")
+                if module_of(klass).partition(".")[0] == "numpy")
 
 
 def subclass_view(kind: type, make: Callable, args: tuple, attributes: dict | None) -> Any:
@@ -3571,7 +3571,7 @@ def _into_image_core(obj: Any, state: Any) -> bool:
     ``px[2, 2] = 50`` no longer reached ``img``, hunt 17 C12). Only for the same mode and size,
     and not a read-only image (a write there copies it first, a new core plainly too)."""
     kind = type(obj)
-    if not kind.__module__.startswith("PIL.") or not isinstance(state, list) or len(state) != 5:
+    if not module_of(kind).startswith("PIL.") or not isinstance(state, list) or len(state) != 5:
         return False
     image = sys.modules.get("PIL.Image")
     info, mode, size, palette, data = state
