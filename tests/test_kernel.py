@@ -499,3 +499,15 @@ def test_shutdown_stops_the_engine_it_started(prefix, tmp_path):
 ])
 def test_cell_routing(cell, where, code):
     assert route(cell) == (where, code)
+
+
+def test_a_cell_with_a_top_level_await_runs_as_plainly(frontend):
+    """Hunt 20 H20-17: every cell with a top-level ``await`` failed with ConnectionLost after
+    an engine traceback (ipykernel's async path asked the shell channel thread the engine does
+    without for its parent thread); the code had run."""
+    reply, text = frontend.run("import asyncio\nasync def main():\n    await asyncio.sleep(0)\n"
+                               "    return 42\nr = await main()\nprint('got', r)")
+    assert reply["status"] == "ok", text
+    assert text.strip() == "got 42", text
+    reply, text = frontend.run("print(r + 1)")
+    assert reply["status"] == "ok" and text.strip() == "43", text

@@ -1715,6 +1715,19 @@ class Engine:
         })
 
 
+class _NoShellThread:
+    """In place of ipykernel 7's shell channel thread, which the engine does without: false, as
+    None is, where ipykernel asks whether there is one; where a cell with a top-level ``await``
+    asks which thread runs the shell (to cancel it on SIGINT), the main thread, as in a kernel
+    of its own (None raised there: every such cell of the remote kernel failed, hunt 20
+    H20-17)."""
+
+    parent_thread = threading.main_thread()
+
+    def __bool__(self) -> bool:
+        return False
+
+
 class InputError(Exception):
     """An input of the cell could not be unpickled in the engine."""
 
@@ -1807,6 +1820,10 @@ def main() -> None:
     class EngineKernel(IPythonKernel):
         implementation = "remote_magics.engine"
 
+        @property
+        def _supports_kernel_subshells(self) -> bool:  # ipykernel 7 asks it as "is there a
+            return False  # shell channel thread": ours is a stand-in (_NoShellThread)
+
         def __init__(self, **kwargs: Any) -> None:
             super().__init__(**kwargs)
             engine = install(self)
@@ -1856,7 +1873,7 @@ def main() -> None:
             super().init_control(context)
             # Shell messages on the main thread, as before ipykernel 7's subshells: each request
             # and reply skips two thread hops, the larger part of a null cell's remote time.
-            self.shell_channel_thread = None
+            self.shell_channel_thread = _NoShellThread()
 
         def _apply_curve_server_options(self, socket: Any) -> None:
             # ipykernel calls this on shell, stdin, control and iopub before they bind
