@@ -265,6 +265,22 @@ def test_a_sympy_expression_of_an_undefined_function_comes_back(parity):
            ways=("plain", "all", "small", "kernel"))
 
 
+def test_what_a_definition_keeps_of_a_notebook_object_may_change_it(parity):
+    """Hunt 20 H20-15 (silent): a notebook object a remote cell's definition kept (a default,
+    ``def f(x, cache=memo)``; a lambda's; a class attribute, ``class C: items = shared``; a
+    class keyword an ``__init_subclass__`` appends to) and then changed through it was not
+    watched: the change was lost. A later call, plain, changes the notebook's object."""
+    parity(["memo = {}\nlog = []\nshared = []\nreg = []\nclass Tracked:\n"
+            "    def __init_subclass__(cls, registry=None, **kw):\n"
+            "        super().__init_subclass__(**kw)\n"
+            "        if registry is not None:\n            registry.append(cls.__name__)",
+            "def f(x, cache=memo):\n    cache[x] = x * x\n    return cache[x]\nf(3)\n"
+            "g = lambda x, acc=log: acc.append(x)\ng(1)\nclass C:\n    items = shared\n"
+            "C().items.append('via class attr')\nclass Child(Tracked, registry=reg):\n    pass",
+            "print(memo, log, shared, reg)", "# plain\nf(4)\ng(2)\nprint(memo, log)"],
+           shared=[("f.__defaults__[0]", "memo")])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

@@ -354,6 +354,20 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
             for decorator in node.decorator_list:  # `@Reg.on` calls Reg.on(f)
                 mark([_base_name(decorator.func if isinstance(decorator, ast.Call)
                                  else decorator)], decorator)
+        # what a definition keeps of an object, its code may change (hunt 20 H20-15): a default
+        # (`def f(x, cache=memo)`), a class keyword (`class C(Base, registry=reg)`, which
+        # `__init_subclass__` may add to) and a class attribute (`class C: items = shared`)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            for default in [*node.args.defaults, *node.args.kw_defaults]:
+                if default is not None:
+                    mark(_sources(default), node)
+        elif isinstance(node, ast.ClassDef):
+            for keyword in node.keywords:
+                mark(_sources(keyword.value), node)
+            for statement in node.body:
+                if isinstance(statement, (ast.Assign, ast.AnnAssign)) \
+                        and statement.value is not None:
+                    mark(_sources(statement.value), statement)
     grown = True
     while grown:  # what a loop's variable or an alias may change, its source may have changed
         grown = False
