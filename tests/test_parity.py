@@ -281,6 +281,16 @@ def test_what_a_definition_keeps_of_a_notebook_object_may_change_it(parity):
            shared=[("f.__defaults__[0]", "memo")])
 
 
+def test_an_array_a_remote_cell_makes_read_only_is_read_only_here(parity):
+    """Hunt 20 H20-1 (silent): ``b.flags.writeable = False`` in a remote cell changed no byte,
+    so the watch saw no change, and the flag did not cross: the notebook's ``b`` stayed
+    writable and a later plain ``b[0] = 5`` wrote, where plainly it raises."""
+    parity(["import numpy as np\nb = np.arange(4.)\nkeep = {'b': b}", "b.flags.writeable = False",
+            "print(b.flags.writeable, keep['b'] is b)\ntry:\n    b[0] = 5\n"
+            "except ValueError as err:\n    print('ValueError:', err)"],
+           shared=[("keep['b']", "b")])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

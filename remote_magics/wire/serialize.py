@@ -1065,6 +1065,11 @@ def on_a_deep_stack(work: Callable[[], Any]) -> Any:
     return value
 
 
+#: In :func:`fingerprint`'s frames: a read-only buffer watched by its memory (None: a
+#: writable one).
+WATCHED_READ_ONLY = b"\xff" * 9
+
+
 def _out_of_band(sink: _Sink, taken: list, watched: Callable[[memoryview], bool] | None = None
                  ) -> Callable[[pickle.PickleBuffer], bool]:
     """A pickler's buffer callback: a contiguous buffer goes out of band, into ``taken[0]``
@@ -1075,8 +1080,8 @@ def _out_of_band(sink: _Sink, taken: list, watched: Callable[[memoryview], bool]
             view = buffer.raw()
         except BufferError:
             return True
-        if watched is not None and watched(view):
-            taken[0].append(None)
+        if watched is not None and watched(view):  # (its read-only flag counts: see there)
+            taken[0].append(WATCHED_READ_ONLY if view.readonly else None)
             return False
         sink.add(view.nbytes)
         taken[0].append(view)
@@ -1504,11 +1509,13 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
         return None
     digest = hashlib.blake2b(digest_size=32)
     for frame in frames:
-        if frame is None:  # watched by its memory: a length no frame has
-            digest.update(b"\xff" * 8)
+        if frame is None or frame is WATCHED_READ_ONLY:  # watched by its memory: a length no
+            digest.update(b"\xff" * 8 + (b"r" if frame else b"w"))  # frame has
             continue
         view = memoryview(frame)
-        digest.update(view.nbytes.to_bytes(8, "little"))
+        # and whether it is read-only: `a.flags.writeable = False` changes no byte (hunt 20
+        # H20-1: a cell's "protect this array" did not reach the notebook's array)
+        digest.update(view.nbytes.to_bytes(8, "little") + (b"r" if view.readonly else b"w"))
         digest.update(view.cast("B") if view.ndim != 1 or view.itemsize != 1 else view)
     return digest.digest()
 
@@ -3369,7 +3376,8 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
     if numpy is not None and type(obj) is numpy.ndarray:  # the type first: a proxy's
         found = _sent_call(obj, inner)  # attributes are remote calls
         return NotImplemented if found is None \
-            else (held_array, (found[0], obj.shape, obj.dtype.str, *found[1:]))
+            else (held_array, (found[0], obj.shape, obj.dtype.str, *found[1:],
+                               not obj.flags.writeable))
     if type(obj) is object:  # a sentinel (`MISSING = object()`): it has no state
         key = inner.key(obj)
         return (held_object, (key,)) if key is not None else NotImplemented
@@ -3478,15 +3486,22 @@ def held_index(key: str, names: list, rebuild: Any, args: tuple) -> Any:
     return held
 
 
-def held_array(key: str, shape: tuple, dtype: str, rebuild: Any, args: tuple) -> Any:
+def held_array(key: str, shape: tuple, dtype: str, rebuild: Any, args: tuple,
+               read_only: bool = False) -> Any:
     """Called by the unpickler: the receiver's array ``key``, holding the values ``rebuild(*args)``
-    makes, when it has that shape and dtype and is writable; else those values (a copy)."""
+    makes, when it has that shape and dtype and is writable; else those values (a copy).
+    ``read_only``: the sender's was (``b.flags.writeable = False`` there: so here, hunt 20
+    H20-1)."""
     values = rebuild(*args)
     held = _held(key)
     if (type(held) is not type(values) or held.shape != tuple(shape) or held.dtype.str != dtype
             or not held.flags.writeable or _shared_block(held)):
+        if read_only:
+            values.flags.writeable = False
         return values
     held[...] = values
+    if read_only:
+        held.flags.writeable = False
     return held
 
 
