@@ -291,6 +291,14 @@ def test_an_array_a_remote_cell_makes_read_only_is_read_only_here(parity):
            shared=[("keep['b']", "b")])
 
 
+def test_a_cell_reads_the_notebooks_execution_count(parity):
+    """Hunt 20 H20-18: ``get_ipython().execution_count`` in a remote cell was the engine's (1
+    in every cell), so ``f'fig_{get_ipython().execution_count}.png'`` named every file alike
+    and ``execution_count - len(In)`` was not what it is plainly."""
+    parity(["n1 = get_ipython().execution_count - len(In)", "x = 1",
+            "n2 = get_ipython().execution_count - len(In)\nprint(n1, n2)"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

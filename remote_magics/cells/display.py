@@ -111,6 +111,14 @@ def traceback_mode() -> str | None:
     return mode if isinstance(mode, str) else None
 
 
+def execution_count() -> int | None:
+    """This notebook's ``get_ipython().execution_count`` now, which a remote cell reads as
+    plainly (it counts the running cell one ahead or not, by IPython's version); None outside
+    IPython."""
+    count = getattr(_shell(), "execution_count", None)
+    return count if type(count) is int else None
+
+
 def interactivity() -> str | None:
     """Which statements of a cell show their values here (IPython's ``ast_node_interactivity``,
     a class attribute set by hand included), when not IPython's default; None outside IPython."""

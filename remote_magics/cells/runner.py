@@ -285,6 +285,9 @@ def prepare_once(
     interactivity = display.interactivity()
     if interactivity is not None:  # IPython's default (the last expression) goes unsaid
         content["interactivity"] = interactivity
+    count = display.execution_count()
+    if count is not None:
+        content["execution_count"] = count
     patched = library_class_attributes(cell, namespace)  # `pd.Series.total = f` in the cell:
     settings.watch_class_attributes(patched)  # the class on either side takes it, as in one
     changed = settings_agreed(target).send(shares_random)

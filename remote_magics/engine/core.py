@@ -982,6 +982,7 @@ class Engine:
             last = ast.Expression(split.result) if split.result is not None else None
         with self._magics_see_the_run(code, namespace), self._as_in_a_cell(), \
                 self._the_notebooks_history(content.get("history")), \
+                self._the_notebooks_count(content.get("execution_count")), \
                 interactive.showing(show or self._display), _the_run_is_main(namespace):
             for node, mode in ((tree, "exec"), (shown, "single"), (last, "eval")):
                 if node is None:
@@ -1191,6 +1192,22 @@ class Engine:
         finally:
             del history.get_tail
             history.input_hist_raw[:], history.input_hist_parsed[:] = own
+
+    @contextlib.contextmanager
+    def _the_notebooks_count(self, count: Any):
+        """Around a cell: the shell's ``execution_count`` is the notebook's for it (``In[n]``),
+        as a plain cell reads it (``f'fig_{get_ipython().execution_count}.png'``: it was this
+        kernel's, 1 in every cell, hunt 20 H20-18); this kernel's own after."""
+        shell = getattr(self.kernel, "shell", None)
+        if shell is None or type(count) is not int or count <= 0:
+            yield
+            return
+        own = shell.execution_count
+        shell.execution_count = count
+        try:
+            yield
+        finally:
+            shell.execution_count = own
 
     @contextlib.contextmanager
     def _magics_see_the_run(self, code: str, namespace: dict):

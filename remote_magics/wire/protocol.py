@@ -105,7 +105,9 @@ request arrives, so a cell binding a small value costs no release message of its
     for display there; its Output then has ``display``: ``{"data", "metadata"}``, a MIME
     bundle, or null when it could not be formatted; only for a result that comes back as a value),
     ``download`` ("all" | "small" | "none"), ``bytes`` (int, the limit for "small"),
-    ``cell_id`` (int, names the cell in tracebacks), ``typed`` (str, optional: the cell body
+    ``cell_id`` (int, names the cell in tracebacks), ``execution_count`` (int, optional: the
+    notebook shell's ``execution_count`` while the cell runs, which the cell reads there as
+    plainly), ``typed`` (str, optional: the cell body
     as the user typed it, when ``code`` differs from it; the engine names the cell's file by
     it, as ipykernel does), ``lookup`` (bool, optional: the client
     answers ``remote_lookup_request`` while it waits, see below), ``stdin`` (bool, optional:
