@@ -1,7 +1,7 @@
 """``--sync-path DIR``: mirror a local directory's Python files to a target.
 
 Functions from local modules already travel by value when a cell uses them (see
-:func:`remote_magics.cells.runner.local_modules`); this is for cells that ``import mylib`` by name. The
+:func:`remote_magics.wire.serialize.own_modules`); this is for cells that ``import mylib`` by name. The
 files go to a private directory on the target that is put first on its ``sys.path``. Before every
 run, files that changed here since the last run are sent again (and files deleted here are
 deleted there); a changed module is dropped from the target's ``sys.modules`` so the next import
@@ -47,6 +47,11 @@ class Mirror:
                                                                           stat.st_size)
         return found
 
+    def covers(self, module: str) -> bool:
+        """Whether the module ``module`` (dotted) is one of the directory's files."""
+        path = self.root.joinpath(*module.split("."))
+        return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
     def push(self, target: Target) -> int:
         """Send the files that changed since the last push; returns how many were sent."""
         if self._pushing:  # the push is itself a run; it must not push again
@@ -75,4 +80,5 @@ def mirror(target: Target, directory: str | os.PathLike) -> Mirror:
     m = Mirror(directory)
     m.push(target)
     target.before_run.append(m.push)
+    target.mirrored.append(m.covers)
     return m

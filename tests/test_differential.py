@@ -882,3 +882,28 @@ def test_reset_selective_in_a_remote_cell_deletes_the_notebooks_names(tmp_path):
     only (the cell read no name, so none was sent); every name goes with such a cell now, and
     those it deleted are deleted in the notebook too, as plainly."""
     assert_same_every_way(RESET_SELECTIVE, tmp_path, ("all", "none"))
+
+
+#: Hunt 20 H20-19 and H20-6 (silent): a remote cell with its own `import helpers` (as notebooks
+#: put imports atop the cells that use them) got the engine's copy of your module, imported
+#: from the file: a counter it bumped and a list it grew never reached the notebook's module,
+#: one imported plainly first was not the one the cell changed, and a file edited since the
+#: notebook imported it ran its new code there (plainly the loaded module stays until a reload).
+OWN_MODULE_IMPORTED = [
+    "# plain\nimport os, sys\nsys.path.insert(0, os.getcwd())\n"
+    "open('ctrmod.py', 'w').write('count = 0\\nlog = []\\ndef bump():\\n    global count\\n"
+    "    count += 1\\n    log.append(count)\\n    return count\\n')\n"
+    "open('cfgmod.py', 'w').write('CONFIG = {\"lr\": 0.1}\\nVERSION = 1\\n"
+    "def get_lr():\\n    return CONFIG[\"lr\"]\\n')",
+    "import ctrmod\nctrmod.bump(); ctrmod.bump()",  # first imported in a remote cell
+    "# plain\nprint(ctrmod.count, ctrmod.log, ctrmod.bump())",
+    "import ctrmod\nprint(ctrmod.bump(), ctrmod.log)",
+    "# plain\nimport cfgmod\ncfgmod.CONFIG['lr'] = 0.5\n"
+    "open('cfgmod.py', 'a').write('VERSION = 2\\n')",  # configured, and the file edited since
+    "from cfgmod import get_lr, VERSION\nimport cfgmod\nprint(get_lr(), VERSION, cfgmod.VERSION)",
+    "# plain\nprint(get_lr(), VERSION, cfgmod.VERSION, cfgmod.CONFIG)",
+]
+
+
+def test_a_module_of_yours_a_remote_cell_imports_is_the_notebooks(tmp_path):
+    assert_same_every_way(OWN_MODULE_IMPORTED, tmp_path, ("all", "none", "kernel"))

@@ -299,6 +299,24 @@ def test_a_cell_reads_the_notebooks_execution_count(parity):
             "n2 = get_ipython().execution_count - len(In)\nprint(n1, n2)"])
 
 
+def test_a_new_object_a_cell_puts_into_a_notebook_object_is_one_object(parity):
+    """Hunt 20 H20-3 (silent, none): ``layer = Layer(); model.add(layer)`` gave the notebook
+    ``model`` back (changed in place) holding a copy of the layer, and ``layer`` a proxy of the
+    engine's: ``layer.frozen = True`` never reached the model. ``res`` put into two notebook
+    containers likewise. The name is the object inside what went back."""
+    parity(["# plain\nclass Layer:\n    def __init__(self, name):\n        self.name = name\n"
+            "        self.frozen = False\nclass Model:\n    def __init__(self):\n"
+            "        self.layers = []\n    def add(self, layer):\n        self.layers.append(layer)\n"
+            "model = Model()\nresults = []\nby_name = {}",
+            "layer = Layer('dense1')\nmodel.add(layer)\nres = {'name': 'run1', 'acc': 0.5}\n"
+            "results.append(res)\nby_name['run1'] = res",
+            "# plain\nlayer.frozen = True\nres['acc'] = 0.9\n"
+            "print(model.layers[0].frozen, model.layers[0] is layer, results[0]['acc'], "
+            "by_name['run1'] is res)",
+            "print([l.frozen for l in model.layers])"],
+           shared=[("model.layers[0]", "layer"), ("results[0]", "res")])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

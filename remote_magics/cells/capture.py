@@ -71,6 +71,8 @@ class CellNames:
     ``changed_then_bound``: names of ``maybe_changed`` that the cell also binds, which code may
     change before the cell first binds them (``current.append(1); current = []``): the
     notebook's object, which its other names keep, may have changed.
+    ``imports``: the modules the cell imports, by their absolute dotted names (``import a.b``,
+    ``from a.b import c``: ``a.b``; a relative import is not among them).
     """
 
     reads: tuple[str, ...]
@@ -86,6 +88,7 @@ class CellNames:
     class_attributes: tuple[tuple[str, str], ...] = ()
     annotates: bool = False
     changed_then_bound: tuple[str, ...] = ()
+    imports: tuple[str, ...] = ()
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -114,7 +117,7 @@ def analyze(code: str) -> CellNames:
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
     annotates = _annotates(tree.body)
-    changed, bound = _maybe_changed(tree)
+    changed, bound, imported = _maybe_changed(tree)
     if annotates:  # Python's own: the namespace's `__annotations__` takes each, in place
         walker.reads.setdefault(_ANNOTATIONS, None)
         walker.changed.setdefault(_ANNOTATIONS, None)
@@ -135,6 +138,7 @@ def analyze(code: str) -> CellNames:
         augmented=tuple(walker.augmented),
         class_attributes=tuple(dict.fromkeys(class_attributes(tree.body))),
         annotates=annotates,
+        imports=tuple(dict.fromkeys(imported)),
     )
 
 
@@ -288,11 +292,13 @@ def _store_targets(node: ast.AST) -> list[ast.AST]:
     return []
 
 
-def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]]]:
+def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]],
+                                           list[str]]:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``),
-    each with the place (line, column) of the first code that may change it; and the place of
+    each with the place (line, column) of the first code that may change it; the place of
     the first statement that binds each name the code binds (an augmented assignment aside:
-    it binds the object it changed), for :func:`_changed_then_bound`.
+    it binds the object it changed), for :func:`_changed_then_bound`; and the modules the code
+    imports (absolute, dotted: ``CellNames.imports``).
 
     Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
     ``grid``'s rows, and so may ``for a in arrays: a += 5``, ``for df in [train, test]:
@@ -302,6 +308,7 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
     found: dict[Any, tuple[int, int]] = {}
 
     bound: dict[Any, tuple[int, int]] = {}
+    imported: list[str] = []
 
     def mark(names: Iterable[str | None], node: ast.AST, into: dict = found) -> None:
         at = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
@@ -335,6 +342,10 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
                   if isinstance(t, ast.Name) for n in [t.id]], node, bound)
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             mark([(a.asname or a.name).partition(".")[0] for a in node.names], node, bound)
+            if isinstance(node, ast.Import):
+                imported.extend(a.name for a in node.names)
+            elif node.module and not node.level:
+                imported.append(node.module)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
                                ast.ExceptHandler)) and node.name:
             mark([node.name], node, bound)
@@ -381,7 +392,7 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
                         found[source] = at
                 grown = True
     found.pop(None, None)
-    return found, bound
+    return found, bound, imported
 
 
 def _changed_then_bound(changed: dict[str, tuple[int, int]], bound: dict[str, tuple[int, int]],

@@ -164,7 +164,7 @@ def push(target: Any, values: Mapping[str, Any], *, changed: Iterable[str] = (),
     if result is not NO_RESULT:
         entries.append(("Out", result))
     stream = serialize.Outgoing()
-    with serialize.by_value(runner.local_modules()), serialize.returning(held, changed), \
+    with serialize.by_value(serialize.own_modules()), serialize.returning(held, changed), \
             serialize.cell_namespace(namespace if namespace is not None else {}):
         for index, (name, value) in enumerate(entries):
             try:

@@ -91,7 +91,7 @@ def answerer(namespace: Mapping[str, Any], hidden: Mapping[str, Any],
 def _pickle(value: Any, target: Any) -> list:
     """``value``'s item for ``target``, as :func:`.runner.prepare` pickles an input."""
     barrier = bytecode_barrier(getattr(target, "details", None) or {})
-    with serialize.by_value(runner.local_modules()), serialize.noting_proxies() as proxies:
+    with serialize.by_value(serialize.own_modules()), serialize.noting_proxies() as proxies:
         try:
             frames = serialize.dumps(value, bytecode=barrier is None)
         except serialize.BytecodeByValue as err:

@@ -12,10 +12,7 @@ import functools
 import importlib
 import inspect
 import itertools
-import os
-import site
 import sys
-import sysconfig
 import types
 import weakref
 from dataclasses import dataclass, field
@@ -101,7 +98,7 @@ def prepare(code: str, namespace: Mapping[str, Any], target: Any, **options: Any
     try:
         return prepare_once(code, namespace, target, **options)
     except SerializationError as err:
-        own = local_modules()
+        own = serialize.own_modules()
         # (not code refused for another Python version: the file would not help there)
         if not own or isinstance(err.__cause__, serialize.BytecodeByValue) \
                 or err.__cause__ is None:
@@ -193,7 +190,7 @@ def prepare_once(
                   and may_change(namespace[n])]
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
-    with serialize.by_value(local_modules()), serialize.by_file(by_file) as left_in_file, \
+    with serialize.by_value(serialize.own_modules()), serialize.by_file(by_file) as left_in_file, \
             serialize.cell_namespace(namespace), \
             serialize.substituting(uploads.ledger.substitute(target)), \
             serialize.module_globals({name: namespace[name] for name in names}), \
@@ -236,6 +233,24 @@ def prepare_once(
             inputs += more
             frames += more_frames
             registered.append([kind, name, input_name])
+        # your modules the cell imports that the notebook has (`import utils` atop a remote
+        # cell): the notebook's, with its globals, as when the cell reads one by its name, so
+        # the engine's import finds it and what the cell does to it comes back (it imported a
+        # copy of its own from the file: hunt 20 H20-19)
+        modules = []
+        mirrors = getattr(target, "mirrors", None)  # --sync-path: the engine's import wins
+        for module in own_modules_imported(cell.imports):
+            if mirrors is not None and mirrors(module.__name__):
+                continue
+            input_name = f"{MODULE_INPUT}{module.__name__}"
+            try:
+                more, more_frames = pickle_inputs(stream, [input_name], {input_name: module},
+                                                  target, barrier)
+            except (SerializationError, ProxyError):  # the engine imports its own, as before
+                continue
+            inputs += more
+            frames += more_frames
+            modules.append(input_name)
         if lists_names:  # %whos: every name of the notebook, as a plain cell lists them
             listed = shipped | set(inputs_named(inputs))
             more_names = list(listable(namespace, hidden, target, skip=listed))
@@ -305,6 +320,8 @@ def prepare_once(
         content["all_names"] = True
     if registered:
         content["magics"] = registered
+    if modules:
+        content["modules"] = modules
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
@@ -340,7 +357,7 @@ def library_class_attributes(cell: capture.CellNames,
         if not isinstance(module_name, str) or module_name == "__main__":
             continue
         if own is None:
-            own = {module.__name__ for module in local_modules()}
+            own = {module.__name__ for module in serialize.own_modules()}
         if module_name.partition(".")[0] in own or module_name in own:
             continue
         found.append((module_name, qualname, attribute))
@@ -378,6 +395,25 @@ def notebook_history(code: str) -> list[list[str]] | None:
 _KERNEL_MAGIC_PACKAGES = frozenset(("IPython", "ipykernel", "remote_magics"))
 #: The input name under which a magic of the notebook's goes (then ``kind_name``).
 MAGIC_INPUT = "__remote_magics_magic_"
+#: The input name of a module of yours a cell imports (:func:`own_modules_imported`), which the
+#: engine loads and leaves out of the run's names.
+MODULE_INPUT = "__remote_magics_module_"
+
+
+def own_modules_imported(imports: Sequence[str]) -> list[ModuleType]:
+    """The modules of yours (:func:`~..wire.serialize.own_modules`) the notebook has loaded that a cell imports
+    (``import utils``, ``from pkg.helpers import f``: ``pkg`` and ``pkg.helpers``)."""
+    if not imports:
+        return []
+    own = {id(module) for module in serialize.own_modules()}
+    found: dict[str, ModuleType] = {}
+    for name in imports:
+        parts = name.split(".")
+        for end in range(1, len(parts) + 1):
+            module = sys.modules.get(".".join(parts[:end]))
+            if module is not None and id(module) in own:
+                found.setdefault(module.__name__, module)
+    return list(found.values())
 
 
 def custom_magics(cell: capture.CellNames) -> list[tuple[str, str, Any]]:
@@ -755,7 +791,7 @@ def may_change(value: Any) -> bool:
     if changeable(value):
         return True
     return isinstance(value, type) and isinstance(value.__dict__.get("__module__"), str) \
-        and any(module.__name__ == value.__module__ for module in local_modules())
+        and any(module.__name__ == value.__module__ for module in serialize.own_modules())
 
 
 def _reload_here(names: Any, run: "RunResult") -> None:
@@ -763,7 +799,7 @@ def _reload_here(names: Any, run: "RunResult") -> None:
     process would: before its values are rebuilt, which may name the new functions."""
     for name in names if isinstance(names, list) else ():
         module = sys.modules.get(name) if isinstance(name, str) else None
-        if module is None or not any(mine is module for mine in local_modules()):
+        if module is None or not any(mine is module for mine in serialize.own_modules()):
             continue
         try:
             importlib.reload(module)
@@ -843,7 +879,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             continue
         if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
             module, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
-            if any(mine.__name__ == module for mine in local_modules()):
+            if any(mine.__name__ == module for mine in serialize.own_modules()):
                 # changed in place there (`confmod.pageDict['A'] = 1`): the notebook's object
                 # takes the change, so every name that holds it sees it
                 current = getattr(sys.modules[module], name, None)
@@ -865,41 +901,3 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     return run
 
 
-_installed_roots: tuple[str, ...] | None = None
-
-
-def _installed() -> tuple[str, ...]:
-    """Directories whose modules the remote side imports by itself (stdlib, site-packages)."""
-    global _installed_roots
-    if _installed_roots is None:
-        roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
-        roots.update(site.getsitepackages())
-        roots.add(site.getusersitepackages())
-        _installed_roots = tuple(os.path.realpath(r) + os.sep for r in roots if r)
-    return _installed_roots
-
-
-_is_local: dict[str, bool] = {}  # module name → whether it lives outside installed locations
-_local_cache: tuple[int, list[ModuleType]] = (-1, [])
-
-
-def local_modules() -> list[ModuleType]:
-    """Loaded modules that live outside any installed location: the notebook's own helpers.
-
-    These go by value, since a remote kernel cannot be assumed to import them.
-    """
-    global _local_cache
-    if _local_cache[0] == len(sys.modules):  # nothing imported since: the same answer
-        return _local_cache[1]
-    found = []
-    for name, module in list(sys.modules.items()):
-        local = _is_local.get(name)
-        if local is None:
-            path = getattr(module, "__file__", None)
-            local = bool(path) and name != "__main__" and name.split(".")[0] != "remote_magics" \
-                and not os.path.realpath(path).startswith(_installed())
-            _is_local[name] = local
-        if local:
-            found.append(module)
-    _local_cache = (len(sys.modules), found)
-    return found

@@ -77,6 +77,9 @@ PLACEHOLDER = _Placeholder()
 NOT_SHOWN = object()
 
 
+#: The most a module of yours a cell imported first sends of its globals (pickled) with it;
+#: past that it goes by its name alone (:meth:`Engine.encode`).
+MODULE_STATE_BYTES = 64 << 20
 #: An input larger than this (pickled) is not watched for in-place changes: the cost of looking.
 #: Its big buffers (a numpy array's memory) are watched by their pages and do not count
 #: (:mod:`.watching`), unless this process cannot track writes.
@@ -774,6 +777,9 @@ class Engine:
             self._functions_see_this_run(namespace, bool(content.get("lookup")),
                                          bool(content.get("all_names")))
             self._register_magics(content, namespace, sent)
+            for input_name in content.get("modules", ()):  # your modules the cell imports:
+                namespace.pop(input_name, None)  # loaded as the notebook's, under no name
+                sent.pop(input_name, None)
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             # and what it binds in your modules' namespaces here (`confmod.pageDict = {...}`)
             modules_before = serialize.senders_modules_now()
@@ -1477,7 +1483,10 @@ class Engine:
         # on it (`class CSV(Plugin)`, which Plugin's `__init_subclass__` registered) is then
         # pickled once, inside that state; the other way round it went twice, its own bases
         # holding Plugin's state that holds it, and the registry held a second copy
-        names.sort(key=lambda n: not (n in changed and isinstance(namespace.get(n), type)))
+        # then the other notebook objects it changed (under none they go back by value, and a
+        # new object inside one, `model.add(layer)`, is then known: see encode)
+        names.sort(key=lambda n: (not (n in changed and isinstance(namespace.get(n), type)),
+                                  n not in changed))
         batch = Batch()
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         staying = _staying_arrays(content, proxied, [namespace.get(n) for n in names])
@@ -1604,6 +1613,11 @@ class Engine:
         policy = "none" if stay else content.get("download", "small")
         if own and policy == "none":
             policy, content = "small", {**content, "bytes": protocol.DEFAULT_BYTES}
+        elif policy == "none" and batch is not None and id(obj) in batch.stream.holds():
+            # inside a notebook object that went back by value (`layer = Layer(); model.add(
+            # layer)`): that very object, not a proxy of the engine's, which nothing of the
+            # notebook's held (hunt 20 H20-3)
+            policy = "all"
         # a tuple or frozenset let through under none: the notebook sends its copy back as a
         # reference to this object, which a sentinel (`empty = (0, 0)`) is tested against here
         twin = policy == "none" and not stay and type(obj) in _TWINNED and atom(obj)
@@ -1623,10 +1637,20 @@ class Engine:
             return {"name": name, "kind": "proxy", "ref": remote[0], "reason": remote[1]}
         if policy != "none":
             limit = content.get("bytes") if policy == "small" else None
+            # a module of yours the cell imported first here: with what the cell did to its
+            # globals, which the notebook's takes (by reference alone, the notebook imported
+            # it afresh from the file: hunt 20 H20-19); else by reference, as before
+            carried = serialize.module_with_state(obj) if type(obj) is types.ModuleType \
+                else None
             try:
-                if batch is None:
+                if carried is not None:
+                    try:
+                        item, fields = serialize.dumps(carried, MODULE_STATE_BYTES), {}
+                    except Exception:  # noqa: BLE001 - a global that cannot go: by reference
+                        carried = None
+                if carried is None and batch is None:
                     item, fields = serialize.dumps(obj, limit), {}
-                else:
+                elif carried is None:
                     item, fields = batch.stream.dump(obj, limit)
             except serialize.TooLarge:
                 pass

@@ -67,7 +67,15 @@ class Target:
         self.last_run: runner.RunResult | None = None
         self.lost: str | None = None  # why the kernel is gone, once we know it died
         self.before_run: list[Callable[["Target"], Any]] = []  # e.g. --sync-path's mirror
+        # the module names whose files --sync-path mirrors here (the engine imports those)
+        self.mirrored: list[Callable[[str], bool]] = []
         self.job_queue: JobQueue | None = None  # set by remote_magics.jobs at the first job
+
+    def mirrors(self, module: str) -> bool:
+        """Whether ``--sync-path`` mirrors the file of the module ``module`` to this target: its
+        engine imports the file as it is now, not the notebook's module (edits are picked up
+        by the next run)."""
+        return any(covers(module) for covers in self.mirrored)
 
     # --- the target's async jobs (run by remote_magics.jobs) -----------------------------
 

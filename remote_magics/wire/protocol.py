@@ -117,7 +117,9 @@ request arrives, so a cell binding a small value costs no release message of its
     engine then shows the values of the statements it names as ``execute_result`` messages
     while the cell runs), ``quiet`` (optional, true: the cell ends with ``;``, so none of its
     statements shows), ``all_names`` (optional, true: the cell looks at every name, ``dir()``,
-    and the request holds every name the notebook could send), ``settings`` (optional: the process settings the notebook changed since
+    and the request holds every name the notebook could send), ``modules`` (optional: the
+    input names of the notebook's modules of yours the cell imports, which the engine loads
+    as they came and binds under no name), ``settings`` (optional: the process settings the notebook changed since
     the engine last had them, recursion limit, NumPy print options, pandas options...,
     encoded by ``engine.settings.encode``), ``packed``, ``digest``.
     Frames: the inputs' items.

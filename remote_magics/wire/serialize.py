@@ -34,7 +34,9 @@ import pickle
 import pickletools
 import re
 import secrets
+import site
 import sys
+import sysconfig
 import threading
 import types
 import weakref
@@ -3051,6 +3053,71 @@ def _as_module_member(obj: Any, reduced: Any) -> Any:
     make, args, state, _, _, setter = reduced
     return (module_member, (module, name, printed, _Reduced((make, args)), module_file(loaded)),
             (setter, state), None, None, set_member_state)
+
+
+_installed_roots: tuple[str, ...] | None = None
+
+
+def _installed() -> tuple[str, ...]:
+    """Directories whose modules the other side imports by itself (stdlib, site-packages)."""
+    global _installed_roots
+    if _installed_roots is None:
+        roots = {sysconfig.get_paths()[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")}
+        roots.update(site.getsitepackages())
+        roots.add(site.getusersitepackages())
+        _installed_roots = tuple(os.path.realpath(r) + os.sep for r in roots if r)
+    return _installed_roots
+
+
+_is_own: dict[str, bool] = {}  # module name → whether it lives outside installed locations
+_own_cache: tuple[int, list[ModuleType]] = (-1, [])
+
+
+def own_modules() -> list[ModuleType]:
+    """Loaded modules that live outside any installed location: your own (a notebook's
+    helpers). The notebook sends them by value, since a remote kernel cannot be assumed to
+    import them; an engine sends back the state of one a cell imported first (see
+    :func:`module_with_state`)."""
+    global _own_cache
+    if _own_cache[0] == len(sys.modules):  # nothing imported since: the same answer
+        return _own_cache[1]
+    found = []
+    for name, module in list(sys.modules.items()):
+        own = _is_own.get(name)
+        if own is None:
+            path = getattr(module, "__file__", None)
+            own = isinstance(path, str) and bool(path) and name != "__main__" \
+                and name.split(".")[0] != "remote_magics" \
+                and not os.path.realpath(path).startswith(_installed())
+            _is_own[name] = own
+        if own:
+            found.append(module)
+    _own_cache = (len(sys.modules), found)
+    return found
+
+
+class _ModuleWithState:
+    """A module of yours and its globals now (:func:`module_with_state`)."""
+
+    def __init__(self, module: ModuleType) -> None:
+        self.module = module
+
+    def __reduce__(self) -> tuple:
+        module = self.module
+        state = {name: value for name, value in list(vars(module).items())
+                 if not _dunder(name) and not isinstance(value, ModuleType)}
+        return sender_module, (module.__name__, module_file(module), state)
+
+
+def module_with_state(module: ModuleType) -> Any:
+    """``module`` to send with its globals (their values; its functions and classes by
+    reference), for the receiver's module from the same file to take them
+    (:func:`sender_module`): one of yours (:func:`own_modules`) that this side imported itself
+    (not one that came from the other side, :data:`SENDERS_MODULES`). None for any other."""
+    if module.__name__ in SENDERS_MODULES or module_file(module) is None \
+            or not any(own is module for own in own_modules()):
+        return None
+    return _ModuleWithState(module)
 
 
 def module_file(module: ModuleType) -> tuple[str, int, int] | None:
