@@ -907,3 +907,21 @@ OWN_MODULE_IMPORTED = [
 
 def test_a_module_of_yours_a_remote_cell_imports_is_the_notebooks(tmp_path):
     assert_same_every_way(OWN_MODULE_IMPORTED, tmp_path, ("all", "none", "kernel"))
+
+
+#: Hunt 20 H20-24: the engine compiled a cell as one module, where IPython compiles and runs
+#: each top-level statement on its own: equal constants of two statements were one object
+#: (`c is d` True, plainly False: the `is` lesson of rasbt's python_reference), and a future
+#: import or a `global` after another statement was a SyntaxError, and nothing ran.
+ONE_STATEMENT_AT_A_TIME = [
+    "c = 999\nd = 999\nprint('c is d', c is d)\na = 'hello world!'\nb = 'hello world!'\n"
+    "print('a is b', a is b)",
+    "# plain\nprint(c is d, a is b)",
+    "x = 1\nfrom __future__ import annotations\ndef f(a: Undefined) -> int:\n    return 1\n"
+    "print(f.__annotations__)",
+    "y = 2\nglobal y\nprint(y)",
+]
+
+
+def test_a_cells_statements_run_one_at_a_time_as_plainly(tmp_path):
+    assert_same_every_way(ONE_STATEMENT_AT_A_TIME, tmp_path, ("all", "none"))

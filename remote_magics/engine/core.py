@@ -977,33 +977,37 @@ class Engine:
         setting = "none" if content.get("quiet") else (
             content.get("interactivity") or interactive.setting_of(getattr(self.kernel, "shell",
                                                                            None)))
-        tree: Any = code  # without a last expression, compile the text: no Python AST objects
-        shown = last = None
-        if setting != interactive.DEFAULT or content.get("last_expr"):
-            tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags,
-                           dont_inherit=True)
-            split = interactive.plan(tree.body, setting)
-            tree.body = split.quiet
-            shown = ast.Interactive(split.shown) if split.shown else None
-            last = ast.Expression(split.result) if split.result is not None else None
+        # each top-level statement compiled and run on its own, as IPython runs a cell's: no
+        # constant shared between two (`c = 999; d = 999; c is d` is False), and a future
+        # import or a `global` later in the cell holds from there on (compiled as one module,
+        # they were SyntaxErrors: hunt 20 H20-24)
+        tree = compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST | flags,
+                       dont_inherit=True)
+        split = interactive.plan(tree.body, setting)
+        units: list[tuple[Any, str]] = [(ast.Module([node], type_ignores=[]), "exec")
+                                        for node in split.quiet]
+        units += [(ast.Interactive([node]), "single") for node in split.shown]
+        if split.result is not None:
+            units.append((ast.Expression(split.result), "eval"))
+        outcome = None
         with self._magics_see_the_run(code, namespace), self._as_in_a_cell(), \
                 self._the_notebooks_history(content.get("history")), \
                 self._the_notebooks_count(content.get("execution_count")), \
                 interactive.showing(show or self._display), _the_run_is_main(namespace):
-            for node, mode in ((tree, "exec"), (shown, "single"), (last, "eval")):
-                if node is None:
-                    continue
+            for node, mode in units:
                 compiled = compile(node, filename, mode, flags=flags, dont_inherit=True)
-                made = compiled.co_flags & settings.FUTURE_FLAGS & ~futures
-                if shell_compiler is not None and made:
-                    shell_compiler.flags |= made  # later cells too
+                made = compiled.co_flags & settings.FUTURE_FLAGS & ~flags
+                if made:  # the statements after it, and later cells too
+                    flags |= made
+                    if shell_compiler is not None:
+                        shell_compiler.flags |= made
                 try:
                     outcome = eval(compiled, namespace)  # noqa: S307 - the user's own cell
                 except StopIteration as err:  # out of this coroutine it would be a RuntimeError
                     raise tracebacks.CellStopIteration(err) from None
                 if compiled.co_flags & 0x80:  # CO_COROUTINE: the cell awaits at top level
                     outcome = await outcome
-        return outcome if last is not None else None
+        return outcome if split.result is not None else None
 
     def _show_statement(self, content: dict) -> Callable[[Any], None]:
         """How the value of a statement the notebook's interactivity shows (``all``, ``last``:
