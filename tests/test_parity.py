@@ -317,6 +317,22 @@ def test_a_new_object_a_cell_puts_into_a_notebook_object_is_one_object(parity):
            shared=[("model.layers[0]", "layer"), ("results[0]", "res")])
 
 
+def test_a_class_registered_by_its_base_is_registered_once(parity):
+    """Hunt 20 H20-21 (silent): a base whose ``__init_subclass__`` registers its subclasses
+    (the plugin idiom) got each class again as it crossed: rebuilding the class ran the hook
+    once more, on the registry that crossed with it. Both ways."""
+    parity(["REG = []\nclass Base:\n    def __init_subclass__(cls, **kw):\n"
+            "        super().__init_subclass__(**kw)\n        REG.append(cls.__name__)\n"
+            "class A(Base):\n    pass\nclass B(A):\n    pass",
+            "# plain\nprint(REG)",
+            "# plain\nMINE = []\nclass Root:\n    def __init_subclass__(cls, **kw):\n"
+            "        super().__init_subclass__(**kw)\n        MINE.append(cls.__name__)\n"
+            "class C(Root):\n    pass",
+            "print(MINE, C.__name__)\nclass D(C):\n    pass",
+            "# plain\nprint(MINE, REG)"],
+           ways=("plain", "all", "small", "kernel"))
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

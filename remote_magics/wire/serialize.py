@@ -270,8 +270,8 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is namespace:
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
-            return _as_module_member(obj, _keeping_shared_dicts(
-                obj, _with_fresh_resources(_with_slots(obj, reduced))))
+            return _made_quietly(_as_module_member(obj, _keeping_shared_dicts(
+                obj, _with_fresh_resources(_with_slots(obj, reduced)))))
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
@@ -532,6 +532,39 @@ def _shell_accessor(obj: Any) -> bool:
 _CLOUDPICKLES_OWN = frozenset(
     kind for kind in getattr(cloudpickle.CloudPickler, "dispatch_table", {})
     if kind not in copyreg.dispatch_table and getattr(kind, "__module__", "") != "logging")
+
+
+def _made_quietly(reduced: Any) -> Any:
+    """A class's reduction by cloudpickle, rebuilt by :func:`made_quietly`; any other as it is."""
+    if isinstance(reduced, tuple) and len(reduced) >= 2 \
+            and getattr(reduced[0], "__name__", None) == "_make_skeleton_class":
+        return (made_quietly, (reduced[0], reduced[1]), *reduced[2:])
+    return reduced
+
+
+def made_quietly(make: Callable[..., type], args: tuple) -> type:
+    """Called by the unpickler: cloudpickle's ``make(*args)`` of a class's skeleton, without
+    the ``__init_subclass__`` of the cells' classes it derives from, which ran where the class
+    was made: a base registering its subclasses (``REG.append(cls.__name__)``) got each class
+    again as it crossed, the registry that crossed with it holding it already (hunt 20 H20-21).
+    When a library's class in its bases has a hook of its own, it runs, as before."""
+    bases = args[2] if len(args) > 2 and isinstance(args[2], tuple) else ()
+    hooked = list(dict.fromkeys(klass for base in bases for klass in base.__mro__
+                                if "__init_subclass__" in vars(klass) and klass is not object))
+    if not hooked or any(module_of(klass) != "__main__" for klass in hooked):
+        return make(*args)
+    hooks = [(klass, vars(klass)["__init_subclass__"]) for klass in hooked]
+    try:
+        for klass, _ in hooks:
+            type.__setattr__(klass, "__init_subclass__", classmethod(_no_hook))
+        return make(*args)
+    finally:
+        for klass, hook in hooks:
+            type.__setattr__(klass, "__init_subclass__", hook)
+
+
+def _no_hook(cls: type, **kwargs: Any) -> None:
+    """What a cell class's ``__init_subclass__`` is while a class that crossed is rebuilt."""
 
 
 def is_shell(obj: Any) -> bool:
