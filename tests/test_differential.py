@@ -925,3 +925,16 @@ ONE_STATEMENT_AT_A_TIME = [
 
 def test_a_cells_statements_run_one_at_a_time_as_plainly(tmp_path):
     assert_same_every_way(ONE_STATEMENT_AT_A_TIME, tmp_path, ("all", "none"))
+
+
+#: Hunt 20 H20-11: the engine's `sys.argv[0]` was `__main__.py`, a kernel's is ipykernel's
+#: launcher: argparse's usage line (and a parser's `prog`) said so.
+PROGRAM_NAME = [
+    "import os, sys, argparse\nprint(os.path.basename(sys.argv[0]))\n"
+    "p = argparse.ArgumentParser()\nprint(p.format_usage())",
+    "# plain\nprint(p.prog, os.path.basename(sys.argv[0]))",
+]
+
+
+def test_the_program_name_a_cell_sees_is_a_kernels(tmp_path):
+    assert_same_every_way(PROGRAM_NAME, tmp_path, ("all", "kernel"))

@@ -333,6 +333,21 @@ def test_a_class_registered_by_its_base_is_registered_once(parity):
            ways=("plain", "all", "small", "kernel"))
 
 
+def test_an_argparse_parser_that_crosses_parses_as_plainly(parity):
+    """Hunt 20 H20-10 (silent): argparse tests ``argparse.SUPPRESS`` with ``is``; a parser that
+    crossed held copies of it, so ``parse_args`` added ``help='==SUPPRESS=='`` (and the
+    ``default=argparse.SUPPRESS`` arguments) to every Namespace, both ways. (Its ``prog``
+    differs here, the test process not being a kernel: see test_differential.)"""
+    parity(["# plain\nimport argparse\nparser = argparse.ArgumentParser(description='demo')\n"
+            "parser.add_argument('--lr', type=float, default=0.1)\n"
+            "parser.add_argument('--hidden', default=argparse.SUPPRESS)",
+            "args = parser.parse_args(['--lr', '0.5'])\nprint(sorted(vars(args).items()))",
+            "import argparse\np2 = argparse.ArgumentParser()\n"
+            "p2.add_argument('--epochs', type=int, default=3)",
+            "# plain\nprint(sorted(vars(p2.parse_args([])).items()))\ndel p2"],
+           ways=("plain", "all", "small"))
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

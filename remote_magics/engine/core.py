@@ -17,6 +17,7 @@ import contextlib
 import contextvars
 import dataclasses
 import functools
+import importlib.util
 import json
 import linecache
 import os
@@ -1861,6 +1862,11 @@ def main() -> None:
     from . import curve
 
     options, sys.argv[1:] = own_options(sys.argv[1:])  # what ipykernel parses is its own
+    # the program a cell sees, as in a kernel Jupyter started (`python -m ipykernel_launcher`):
+    # argparse's usage line and `prog` name it (it was `__main__.py`, hunt 20 H20-11)
+    launcher = importlib.util.find_spec("ipykernel_launcher")
+    if launcher is not None and launcher.origin:
+        sys.argv[0] = launcher.origin
 
     class EngineKernel(IPythonKernel):
         implementation = "remote_magics.engine"

@@ -342,6 +342,10 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if type(obj) in _CLOUDPICKLES_OWN:  # as cloudpickle reduces it (see there)
             return NotImplemented
+        if module_of(type(obj)) == "argparse":
+            reduced = _as_argparse_object(obj)
+            if reduced is not NotImplemented:
+                return reduced
         reduced = _with_numpys_flags(obj)
         if reduced is not NotImplemented:
             return reduced
@@ -532,6 +536,32 @@ def _shell_accessor(obj: Any) -> bool:
 _CLOUDPICKLES_OWN = frozenset(
     kind for kind in getattr(cloudpickle.CloudPickler, "dispatch_table", {})
     if kind not in copyreg.dispatch_table and getattr(kind, "__module__", "") != "logging")
+
+
+def _as_argparse_object(obj: Any) -> Any:
+    """The reduction of an argparse object (a parser, an action, a group), its attributes
+    that are ``argparse.SUPPRESS`` as the receiver's: argparse tests them with ``is``, and a
+    copy made every crossed parser's ``parse_args`` add ``help='==SUPPRESS=='`` (hunt 20
+    H20-10). NotImplemented for one without a plain ``__dict__`` or a reduction of its own."""
+    attributes = getattr(obj, "__dict__", None)
+    kind = type(obj)
+    if not isinstance(attributes, dict) or kind.__reduce_ex__ is not object.__reduce_ex__ \
+            or "__getstate__" in vars(kind) or "__reduce__" in vars(kind):
+        return NotImplemented
+    suppress = getattr(sys.modules.get("argparse"), "SUPPRESS", None)
+    state = {name: _SUPPRESS if value is suppress else value
+             for name, value in attributes.items()}
+    return copyreg.__newobj__, (kind,), state
+
+
+class _Suppress:
+    """``argparse.SUPPRESS`` in a pickle: the receiver's own (see :func:`_as_argparse_object`)."""
+
+    def __reduce__(self) -> tuple:
+        return module_attribute, ("argparse", "SUPPRESS")
+
+
+_SUPPRESS = _Suppress()
 
 
 def _made_quietly(reduced: Any) -> Any:
