@@ -348,6 +348,19 @@ def test_an_argparse_parser_that_crosses_parses_as_plainly(parity):
            ways=("plain", "all", "small"))
 
 
+def test_the_text_formatters_settings_cross_both_ways(parity):
+    """Hunt 20 H20-12: the text formatter's ``max_seq_length`` (and ``max_width``, ``verbose``,
+    ``newline``) set on one side did not hold on the other, where ``float_precision`` and
+    ``%pprint`` did."""
+    parity(["# plain\nshown = get_ipython().display_formatter.formatters['text/plain']\n"
+            "shown.max_seq_length = 5",
+            "list(range(10))",
+            "get_ipython().display_formatter.formatters['text/plain'].max_seq_length = 3",
+            "# plain\nprint(shown.max_seq_length)\nlist(range(10))",
+            "# plain\nshown.max_seq_length = 1000\ndel shown"],
+           ways=("plain", "all", "small", "none"))
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

@@ -873,7 +873,13 @@ def _ipython_read(module: Any) -> tuple:
     compiler = getattr(shell, "compile", None)
     futures = getattr(compiler, "flags", 0) & FUTURE_FLAGS
     return values.get("float_precision"), values.get("pprint"), _printers_read(), \
-        shell._trait_values.get("ast_node_interactivity"), futures
+        shell._trait_values.get("ast_node_interactivity"), futures, \
+        tuple((name, values.get(name)) for name in _PLAIN_TEXT_TRAITS)
+
+
+#: The text formatter's other settings a cell may change (``%config
+#: PlainTextFormatter.max_seq_length = 5``: hunt 20 H20-12).
+_PLAIN_TEXT_TRAITS = ("max_seq_length", "max_width", "verbose", "newline")
 
 
 #: The compiler flags of every ``__future__`` feature (what a cell's future import sets).
@@ -891,6 +897,9 @@ def _ipython_spell(module: Any, state: tuple) -> dict[str, Any]:
         spelled["shell.ast_node_interactivity"] = more[0]
     if len(more) > 1 and more[1]:
         spelled["compile.futures"] = more[1]
+    if len(more) > 2:
+        spelled.update((name, value) for name, value in more[2]
+                       if name in _PLAIN_TEXT_TRAITS and value is not None)
     return spelled
 
 
