@@ -361,6 +361,19 @@ def test_the_text_formatters_settings_cross_both_ways(parity):
            ways=("plain", "all", "small", "none"))
 
 
+def test_functions_of_two_cells_called_plainly_share_the_globals_one_rebinds(parity):
+    """Hunt 20 H20-26 (silent, none; Norvig's BASIC interpreter could parse no line): a plain
+    call of ``parse_line`` (a none cell's), which does ``global TOKENS; TOKENS = ...`` and calls
+    ``pop`` (another cell's), ran each function in its own cell's namespace: ``pop`` read its
+    own, old ``TOKENS``. The functions of one call share one namespace now, as plainly."""
+    parity(["TOKENS = []\ndef pop():\n    return TOKENS.pop(0) if TOKENS else None",
+            "def parse_line(line):\n    global TOKENS\n    TOKENS = line.split()\n"
+            "    first = pop()\n    return first, list(TOKENS)",
+            "print(parse_line('a b c'))",
+            "# plain\nprint(parse_line('x y'), TOKENS)",
+            "print(pop(), TOKENS)"])
+
+
 def test_a_name_bound_to_another_names_object_is_that_object(parity):
     """``y = x`` leaves ``y is x``, so a later change through one shows in the other, and a
     change made through the new name in the same cell reaches the old one."""

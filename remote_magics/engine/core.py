@@ -775,7 +775,7 @@ class Engine:
                 settings.take({"sys.recursionlimit": lowered_limit})
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
-            self._functions_see_this_run(namespace, bool(content.get("lookup")),
+            self.functions_see_this_run(namespace, bool(content.get("lookup")),
                                          bool(content.get("all_names")))
             self._register_magics(content, namespace, sent)
             for input_name in content.get("modules", ()):  # your modules the cell imports:
@@ -1036,7 +1036,7 @@ class Engine:
         data, metadata = shell.display_formatter.format(value)
         shell.display_pub.publish(data=data, metadata=metadata)
 
-    def _functions_see_this_run(self, namespace: dict, asks: bool = False,
+    def functions_see_this_run(self, namespace: dict, asks: bool = False,
                                 everything: bool = False) -> None:
         """A function an earlier run defined, which stayed here (a proxy, under ``none``), reads
         and sets its globals in this run's namespace, as a plain cell's function does in the
@@ -1114,7 +1114,7 @@ class Engine:
     @staticmethod
     def _methods_see_this_run(klass: type, twin_of: Callable[[Any], Any]) -> None:
         """Put twins of ``klass``'s methods of an earlier run on it (see
-        :meth:`_functions_see_this_run`): plain, static and class methods, properties' parts,
+        :meth:`functions_see_this_run`): plain, static and class methods, properties' parts,
         caches."""
         for name, attribute in list(vars(klass).items()):
             replaced = None

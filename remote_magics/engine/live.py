@@ -133,9 +133,10 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         if names:
             _take_globals(obj, names)
         watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"))
-        stored = _globals_stored(obj)
+        function, shared = _in_one_namespace(engine, obj, names)
+        stored = _globals_stored(obj, shared)
         try:
-            result = _as_asked(caller, obj, *args, **kwargs)
+            result = _as_asked(caller, function, *args, **kwargs)
             output = engine.encode("result", result, policy, client, frames)
             changed = {key: value for key, (value, digest) in watched.items()
                        if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
@@ -149,6 +150,8 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
                 log.warning("remote_magics: a call changed its arguments in ways that cannot be "
                             "sent back", exc_info=True)
         rebound = _rebound(engine, stored, policy, client, frames)
+        if shared is not None:  # what it bound there, the cells' namespaces here keep too
+            _keep_bound(obj, stored)
         if rebound:
             reply["rebound"] = rebound
         return reply
@@ -261,17 +264,54 @@ def _changed_arguments(changed: dict, frames: list, memos: list) -> dict:
 _UNBOUND = object()
 
 
-def _globals_stored(obj: Any) -> list[tuple[dict, str, Any]]:
+def _in_one_namespace(engine: Any, obj: Any, names: dict | None) -> tuple[Any, dict | None]:
+    """What a call from a plain cell runs: for a cell's function given the notebook's globals,
+    a twin of it whose globals are one namespace for this call, holding those globals (the
+    cells' functions among them twins too, :meth:`~.core.Engine.functions_see_this_run`): a
+    global one of them rebinds is the one the others read, as in the notebook's one namespace
+    (hunt 20 H20-26: `parse_line` set `TOKENS` in its cell's namespace and `pop`, of another
+    cell, read its own). Else ``obj`` itself, and None."""
+    if not names or type(obj) is not types.FunctionType \
+            or obj.__globals__.get("__name__") != "__main__":
+        return obj, None
+    shared = {"__name__": "__main__", "__builtins__": builtins, **names, _CALLED: obj}
+    engine.functions_see_this_run(shared)
+    return shared.pop(_CALLED), shared
+
+
+#: Where :func:`_in_one_namespace` puts the called function, for it to be twinned with the rest.
+_CALLED = "__remote_magics_called__"
+
+
+def _globals_stored(obj: Any, shared: dict | None = None) -> list[tuple[dict, str, Any]]:
     """The globals of a cell's namespace that ``obj``'s functions (:func:`.store.cell_functions`)
     bind or delete (``global counter``), each with its value before the call: ``(namespace,
-    name, value)``, :data:`_UNBOUND` for one not bound."""
+    name, value)``, :data:`_UNBOUND` for one not bound. ``shared``: the one namespace the call
+    runs its functions in (:func:`_in_one_namespace`), where they bind them."""
     found = []
     for function in store.cell_functions(obj):
         namespace = function.__globals__
         if namespace.get("__name__") == "__main__":
-            found.extend((namespace, name, namespace.get(name, _UNBOUND))
+            into = namespace if shared is None else shared
+            found.extend((into, name, into.get(name, _UNBOUND))
                          for name in sorted(serialize.code_stores_globals(function.__code__)))
     return found
+
+
+def _keep_bound(obj: Any, stored: list) -> None:
+    """Bind in the namespaces of ``obj``'s cell functions the globals the call bound or
+    deleted in its one namespace (``stored``, from :func:`_globals_stored`)."""
+    changed = {name: namespace.get(name, _UNBOUND) for namespace, name, before in stored
+               if namespace.get(name, _UNBOUND) is not before}
+    for function in store.cell_functions(obj):
+        namespace = function.__globals__
+        if namespace.get("__name__") != "__main__":
+            continue
+        for name, value in changed.items():
+            if value is _UNBOUND:
+                namespace.pop(name, None)
+            else:
+                namespace[name] = value
 
 
 def _rebound(engine: Any, stored: list, policy: dict, client: str, frames: list) -> list:
