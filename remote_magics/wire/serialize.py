@@ -579,7 +579,8 @@ def made_quietly(make: Callable[..., type], args: tuple) -> type:
     again as it crossed, the registry that crossed with it holding it already (hunt 20 H20-21).
     When a library's class in its bases has a hook of its own, it runs, as before."""
     bases = args[2] if len(args) > 2 and isinstance(args[2], tuple) else ()
-    hooked = list(dict.fromkeys(klass for base in bases for klass in base.__mro__
+    hooked = list(dict.fromkeys(klass for base in bases if isinstance(base, type)
+                                for klass in base.__mro__
                                 if "__init_subclass__" in vars(klass) and klass is not object))
     if not hooked or any(module_of(klass) != "__main__" for klass in hooked):
         return make(*args)
@@ -609,10 +610,10 @@ def is_shell(obj: Any) -> bool:
 
 
 def receivers_shell() -> Any:
-    """Called by the unpickler: this side's IPython shell (see :func:`is_shell`)."""
-    from IPython import get_ipython
-
-    return get_ipython()
+    """Called by the unpickler: this side's IPython shell (see :func:`is_shell`), None where
+    there is none."""
+    getipython = sys.modules.get("IPython.core.getipython")
+    return getipython.get_ipython() if getipython is not None else None
 
 
 #: Objects a process has one of, which code reaches inside other values (a bound method's
