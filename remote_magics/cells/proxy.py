@@ -404,8 +404,6 @@ class RemoteObject:
         return self._quiet("keys", [])
 
     def __len__(self) -> int:
-        if _called_from_pandas():  # pandas reads the value to build from it: see __iter__
-            return len(self._fetch())
         return self._operate("len")
 
     def __bool__(self) -> bool:
