@@ -1175,6 +1175,8 @@ class Outgoing:
         self._pickler = pickler(self._sink, protocol=PROTOCOL, buffer_callback=_out_of_band(
             self._sink, self._buffers_of_this_dump))
         self.roots = roots
+        self._held: tuple[int, frozenset] = (-1, frozenset())  # (version, ids): see holds
+        self._version = 0  # how many times the memo may have changed
         self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
         self._earlier: list[dict] = []  # the memos of the generations before a restart
 
@@ -1195,6 +1197,7 @@ class Outgoing:
         """
         if type(obj) in PLAIN:
             return dumps(obj, limit), {}
+        self._version += 1
         sink, self._buffers = self._sink, []
         self._buffers_of_this_dump[0] = self._buffers
         sink.parts, sink.size, sink.limit = [], 0, limit
@@ -1233,6 +1236,7 @@ class Outgoing:
         """Forget what the stream holds, for a name that was dumped and then not sent: the
         next name starts anew, and tells the receiver to."""
         self._earlier.append(self._pickler.memo.copy())
+        self._version += 1
         self._pickler.clear_memo()
         self._pickler.__dict__.pop("arrays", None)
         self._fresh = True
@@ -1242,9 +1246,12 @@ class Outgoing:
         (:func:`load_names`' ``memos``): a reply refers to one of these by that number."""
         return SentObjects([*self._earlier, self._pickler.memo])
 
-    def holds(self) -> set[int]:
-        """The ids of every object pickled in the stream so far (to find what shares them)."""
-        return set(self._pickler.memo.copy())
+    def holds(self) -> frozenset[int]:
+        """The ids of every object pickled in the stream so far (to find what shares them):
+        copied out of the pickler once per change of its memo, however often asked."""
+        if self._held[0] != self._version:
+            self._held = (self._version, frozenset(self._pickler.memo.copy()))
+        return self._held[1]
 
 
 class _Buffers:
