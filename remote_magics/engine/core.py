@@ -1642,28 +1642,15 @@ class Engine:
             return {"name": name, "kind": "proxy", "ref": remote[0], "reason": remote[1]}
         if policy != "none":
             limit = content.get("bytes") if policy == "small" else None
-            # a module of yours the cell imported first here: with what the cell did to its
-            # globals, which the notebook's takes (by reference alone, the notebook imported
-            # it afresh from the file: hunt 20 H20-19); else by reference, as before
-            carried = serialize.module_with_state(obj) if type(obj) is types.ModuleType \
-                else None
             try:
-                if carried is not None:
-                    try:
-                        item, fields = serialize.dumps(carried, MODULE_STATE_BYTES), {}
-                    except Exception:  # noqa: BLE001 - a global that cannot go: by reference
-                        carried = None
-                if carried is None and batch is None:
-                    item, fields = serialize.dumps(obj, limit), {}
-                elif carried is None:
-                    item, fields = batch.stream.dump(obj, limit)
+                item, fields = self._dumped(obj, limit, batch)
             except serialize.TooLarge:
                 pass
             except BaseException as err:  # cannot be pickled (whatever its __reduce__ raises):
                 reason = tracebacks.one_line(err)  # it stays remote, and we say why
             else:
                 frames.extend(item)
-                ref = describe(obj, self.store.add(obj, client))
+                ref = describe(obj, self.store.add(obj, client), proxy=False)
                 ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
                 if twin:
                     fields = {**fields, "twin": True}
@@ -1673,6 +1660,22 @@ class Engine:
         if batch is not None:
             batch.remote[id(obj)] = (ref, reason)
         return {"name": name, "kind": "proxy", "ref": ref, "reason": reason}
+
+    @staticmethod
+    def _dumped(obj: Any, limit: int | None, batch: "Batch | None") -> tuple[list, dict]:
+        """``obj``'s frames and its item's fields, in ``batch``'s stream when there is one. A
+        module of yours the cell imported first here goes with what the cell did to its
+        globals, which the notebook's takes (by reference alone, the notebook imported it
+        afresh from the file: hunt 20 H20-19); by reference where they cannot go."""
+        carried = serialize.module_with_state(obj) if type(obj) is types.ModuleType else None
+        if carried is not None:
+            try:
+                return serialize.dumps(carried, MODULE_STATE_BYTES), {}
+            except Exception:  # noqa: BLE001 - a global that cannot go: by reference
+                pass
+        if batch is None:
+            return serialize.dumps(obj, limit), {}
+        return batch.stream.dump(obj, limit)
 
     async def chunk_request(self, stream, ident, parent) -> None:
         """Take one chunk of a client's upload (:mod:`..wire.streaming`), and acknowledge it.

@@ -80,11 +80,13 @@ class ObjectStore:
         return sum(1 for counts in self._counts.values() if client in counts)
 
 
-def describe(obj: Any, oid: str) -> dict:
+def describe(obj: Any, oid: str, proxy: bool = True) -> dict:
     """A proxy's descriptor: type, length, shape, dtype and size, as far as cheaply known.
 
     Never raises: a field that the object will not give (a ``shape`` or ``nbytes`` property
-    that raises, even ``KeyboardInterrupt``) is left unknown (None).
+    that raises, even ``KeyboardInterrupt``) is left unknown (None). Without ``proxy`` (a
+    value that goes back as itself), a function's or class's ``code`` is left out: its
+    signature is read only for a proxy that answers it.
     """
     kind = type(obj)
     desc: dict[str, Any] = dict.fromkeys(protocol.DESCRIPTOR_FIELDS)
@@ -102,7 +104,8 @@ def describe(obj: Any, oid: str) -> dict:
         # a function or class is not iterable (an Enum class is): pandas' `apply(f)` took an
         # iterable proxy for a list of functions (hunt 19 H19-31)
         desc["iterable"] = hasattr(kind, "__iter__") or hasattr(kind, "__getitem__")
-        desc["code"] = _attempt(lambda: code_card(obj))
+        if proxy:
+            desc["code"] = _attempt(lambda: code_card(obj))
     desc.update(summary(obj))
     if isinstance(obj, BaseException):  # its chain and traceback are read through the proxy
         desc["exception"] = True

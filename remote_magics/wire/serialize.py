@@ -535,7 +535,7 @@ def _shell_accessor(obj: Any) -> bool:
 #: goes with its handlers as before (cloudpickle's is the receiver's logger of that name).
 _CLOUDPICKLES_OWN = frozenset(
     kind for kind in getattr(cloudpickle.CloudPickler, "dispatch_table", {})
-    if kind not in copyreg.dispatch_table and getattr(kind, "__module__", "") != "logging")
+    if kind not in copyreg.dispatch_table and module_of(kind) != "logging")
 
 
 def _as_argparse_object(obj: Any) -> Any:
@@ -603,15 +603,13 @@ def is_shell(obj: Any) -> bool:
     the receiver's own shell, as a module goes by its name (hunt 19 H19-14: a remote cell's
     ``ip`` was a proxy of the engine's shell, so a plain ``ip.run_cell('z = 5')`` defined ``z``
     there, not in the notebook)."""
-    if "Shell" not in type(obj).__name__:  # (cheap first: every object pickled asks)
-        return False
-    getipython = sys.modules.get("IPython.core.getipython")
-    return getipython is not None and obj is getipython.get_ipython()
+    # (the name first: every object pickled asks)
+    return "Shell" in type(obj).__name__ and obj is receivers_shell() is not None
 
 
 def receivers_shell() -> Any:
     """Called by the unpickler: this side's IPython shell (see :func:`is_shell`), None where
-    there is none."""
+    there is none (without importing IPython: this module is shipped to kernels)."""
     getipython = sys.modules.get("IPython.core.getipython")
     return getipython.get_ipython() if getipython is not None else None
 
