@@ -117,7 +117,7 @@ def analyze(code: str) -> CellNames:
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
     annotates = _annotates(tree.body)
-    changed, bound, imported = _maybe_changed(tree)
+    changed, bound, imported, sets_attributes = _maybe_changed(tree)
     if annotates:  # Python's own: the namespace's `__annotations__` takes each, in place
         walker.reads.setdefault(_ANNOTATIONS, None)
         walker.changed.setdefault(_ANNOTATIONS, None)
@@ -136,7 +136,8 @@ def analyze(code: str) -> CellNames:
             name for name in changed if name in walker.writes and name in walker.reads]),
         magics=tuple(walker.magics),
         augmented=tuple(walker.augmented),
-        class_attributes=tuple(dict.fromkeys(class_attributes(tree.body))),
+        class_attributes=tuple(dict.fromkeys(class_attributes(tree.body)))
+        if sets_attributes else (),
         annotates=annotates,
         imports=tuple(dict.fromkeys(imported)),
     )
@@ -188,31 +189,39 @@ def _dotted(node: ast.AST) -> str | None:
 def class_attributes(statements: Iterable[ast.AST]) -> Iterator[tuple[str, str]]:
     """The ``(owner, attribute)`` pairs of :attr:`CellNames.class_attributes` in
     ``statements``, outside function bodies (a method's ``self.x = 1`` is no class's)."""
-    waiting = list(statements)
+    waiting = [node for node in statements if type(node) not in _LEAVES]
     while waiting:
         node = waiting.pop()
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        kind = type(node)
+        if kind in _DEFINITIONS:
             waiting.extend(node.decorator_list)
             continue
-        if isinstance(node, ast.Lambda):
+        if kind is ast.Lambda:
             continue
-        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else \
-            [node.target] if isinstance(node, (ast.AugAssign, ast.AnnAssign)) else []
-        for target in targets:
-            if isinstance(target, ast.Attribute):
-                owner = _dotted(target.value)
-                if owner is not None:
-                    yield owner, target.attr
-        if isinstance(node, ast.Call):
+        if kind in _CLASS_ATTRIBUTE_NODES:
+            for target in node.targets if kind is ast.Assign or kind is ast.Delete \
+                    else [node.target]:
+                if type(target) is ast.Attribute:
+                    owner = _dotted(target.value)
+                    if owner is not None:
+                        yield owner, target.attr
+        elif kind is ast.Call:
             called = _called_name(node)
-            texts = [_text(arg) for arg in node.args]
-            if called == "setattr" and len(node.args) >= 2 and texts[1]:
-                owner = _dotted(node.args[0])
+            if called == "setattr" and len(node.args) >= 2:
+                attribute = _text(node.args[1])
+                owner = _dotted(node.args[0]) if attribute else None
                 if owner is not None:
-                    yield owner, texts[1]
-            elif called in _ACCESSOR_REGISTRARS and texts and texts[0]:
-                yield _ACCESSOR_REGISTRARS[called], texts[0]
-        waiting.extend(ast.iter_child_nodes(node))
+                    yield owner, attribute
+            elif called in _ACCESSOR_REGISTRARS and node.args:
+                attribute = _text(node.args[0])
+                if attribute:
+                    yield _ACCESSOR_REGISTRARS[called], attribute
+        waiting.extend(_children(node))
+
+
+_SETTING_CALLS = frozenset({"setattr", *_ACCESSOR_REGISTRARS})
+_DEFINITIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef})
+_CLASS_ATTRIBUTE_NODES = frozenset({ast.Assign, ast.Delete, ast.AugAssign, ast.AnnAssign})
 
 
 def _reads_user_ns(tree: ast.AST) -> bool:
@@ -262,11 +271,23 @@ _LEAVES = frozenset({ast.Name, ast.Constant, ast.alias, ast.Pass, ast.Break, ast
                      ast.Global, ast.Nonlocal})
 
 
+def _children(node: ast.AST) -> list[ast.AST]:
+    """The nodes directly inside ``node`` but leaves, in ``ast.iter_child_nodes``'s order."""
+    found, leaves = [], _LEAVES
+    for name in _fields(type(node)):
+        value = getattr(node, name, None)
+        if type(value) is list:
+            found.extend(item for item in value if item is not None and type(item) not in leaves)
+        elif value is not None and type(value) not in leaves and isinstance(value, ast.AST):
+            found.append(value)
+    return found
+
+
 def _inner_nodes(tree: ast.AST) -> list[ast.AST]:
     """The nodes of ``tree`` but its leaves, breadth first as ``ast.walk`` gives them, without
     its generators (this walk was a third of a long cell's analysis)."""
     nodes, at, leaves = [tree], 0, _LEAVES
-    while at < len(nodes):
+    while at < len(nodes):  # (_children inlined: a call per node was a tenth of the walk)
         node = nodes[at]
         at += 1
         for name in _fields(type(node)):
@@ -293,12 +314,14 @@ def _store_targets(node: ast.AST) -> list[ast.AST]:
 
 
 def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]],
-                                           list[str]]:
+                                           list[str], bool]:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``),
     each with the place (line, column) of the first code that may change it; the place of
     the first statement that binds each name the code binds (an augmented assignment aside:
     it binds the object it changed), for :func:`_changed_then_bound`; and the modules the code
-    imports (absolute, dotted: ``CellNames.imports``).
+    imports (absolute, dotted: ``CellNames.imports``); and whether the code may set a class's
+    attribute (it assigns or deletes an attribute, or calls ``setattr`` or a pandas accessor
+    registrar somewhere: else :func:`class_attributes` need not walk it).
 
     Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
     ``grid``'s rows, and so may ``for a in arrays: a += 5``, ``for df in [train, test]:
@@ -309,6 +332,7 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
 
     bound: dict[Any, tuple[int, int]] = {}
     imported: list[str] = []
+    sets_attributes = False
 
     def mark(names: Iterable[str | None], node: ast.AST, into: dict = found) -> None:
         at = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
@@ -318,67 +342,78 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
 
     aliases: list[tuple[list[str], list[str]]] = []  # (names bound, the names they hold a part of)
     for node in _inner_nodes(tree):
-        if isinstance(node, ast.Call):
+        kind = type(node)
+        if kind not in _CHANGING:  # most nodes: an operation, an attribute, a statement
+            continue
+        if kind is ast.Call:
+            sets_attributes = sets_attributes or _called_name(node) in _SETTING_CALLS
             if isinstance(node.func, (ast.Attribute, ast.Subscript)):  # `d['log'](1)` too:
                 mark([_base_name(node.func.value)], node)  # what it calls is held in `d`
-            elif isinstance(node.func, ast.Name):  # a function that keeps state (`seen=[]`)
+            elif type(node.func) is ast.Name:  # a function that keeps state (`seen=[]`)
                 mark([node.func.id], node)
             for arg in [*node.args, *(k.value for k in node.keywords)]:
                 mark(_sources(arg), node)
-        elif isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)):
-            names = _bound_names(node.target)
-            aliases.append((names, _sources(node.iter)))
-            if not isinstance(node, ast.comprehension):  # (a comprehension's are its own)
-                mark(names, node, bound)
-        elif isinstance(node, ast.Assign):
-            names = [n for t in node.targets for n in _bound_names(t)]
-            aliases.append((names, _sources(node.value)))
-            mark(names, node, bound)
-        elif isinstance(node, ast.NamedExpr):
-            aliases.append(([node.target.id], _sources(node.value)))
-            mark([node.target.id], node, bound)
-        elif isinstance(node, (ast.Delete, ast.AnnAssign)):
-            mark([n for t in (node.targets if isinstance(node, ast.Delete) else [node.target])
-                  if isinstance(t, ast.Name) for n in [t.id]], node, bound)
-        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            continue
+        if kind is ast.Import or kind is ast.ImportFrom:
             mark([(a.asname or a.name).partition(".")[0] for a in node.names], node, bound)
-            if isinstance(node, ast.Import):
+            if kind is ast.Import:
                 imported.extend(a.name for a in node.names)
             elif node.module and not node.level:
                 imported.append(node.module)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-                               ast.ExceptHandler)) and node.name:
+            continue
+        if kind is ast.ExceptHandler:
+            if node.name:
+                mark([node.name], node, bound)
+            continue
+        if kind in _LOOPS:
+            names = _bound_names(node.target)
+            aliases.append((names, _sources(node.iter)))
+            if kind is not ast.comprehension:  # (a comprehension's are its own)
+                mark(names, node, bound)
+        elif kind is ast.Assign:
+            names = [n for t in node.targets for n in _bound_names(t)]
+            aliases.append((names, _sources(node.value)))
+            mark(names, node, bound)
+        elif kind is ast.NamedExpr:
+            aliases.append(([node.target.id], _sources(node.value)))
+            mark([node.target.id], node, bound)
+        elif kind is ast.Delete or kind is ast.AnnAssign:
+            mark([n for t in (node.targets if kind is ast.Delete else [node.target])
+                  if type(t) is ast.Name for n in [t.id]], node, bound)
+        elif kind in _DEFINITIONS:
             mark([node.name], node, bound)
-        if isinstance(node, (ast.With, ast.AsyncWith)):
+            for decorator in node.decorator_list:  # `@Reg.on` calls Reg.on(f)
+                mark([_base_name(decorator.func if type(decorator) is ast.Call
+                                 else decorator)], decorator)
+        elif kind is ast.With or kind is ast.AsyncWith:
             mark([n for item in node.items if item.optional_vars is not None
                   for n in _bound_names(item.optional_vars)], node, bound)
-        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name):
+        elif kind is ast.AugAssign and type(node.target) is ast.Name:
             mark([node.target.id], node)  # `a += 5` changes a list or an array in place: a
             # loop's variable's (`for a in arrays`) or an alias's (`q = x`) source (H19-2)
         for target in _store_targets(node):  # `x.a = 1`, `for box[0] in ...`, `as cfg['c']`
+            if type(target) is ast.Name:  # most: a name, with nothing stored into
+                continue
+            sets_attributes = sets_attributes or type(target) is ast.Attribute
             mark([_base_name(part) for part in ast.walk(target)
                   if isinstance(part, (ast.Attribute, ast.Subscript))],
-                 target if isinstance(node, ast.comprehension) else node)
-        if isinstance(node, (ast.With, ast.AsyncWith)):  # its __enter__ and __exit__ run
+                 target if kind is ast.comprehension else node)
+        if kind is ast.With or kind is ast.AsyncWith:  # its __enter__ and __exit__ run
             mark([_base_name(item.context_expr) for item in node.items], node)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            for decorator in node.decorator_list:  # `@Reg.on` calls Reg.on(f)
-                mark([_base_name(decorator.func if isinstance(decorator, ast.Call)
-                                 else decorator)], decorator)
         # what a definition keeps of an object, its code may change (hunt 20 H20-15): a default
         # (`def f(x, cache=memo)`), a class keyword (`class C(Base, registry=reg)`, which
         # `__init_subclass__` may add to) and a class attribute (`class C: items = shared`)
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            for default in [*node.args.defaults, *node.args.kw_defaults]:
-                if default is not None:
-                    mark(_sources(default), node)
-        elif isinstance(node, ast.ClassDef):
+        elif kind is ast.ClassDef:
             for keyword in node.keywords:
                 mark(_sources(keyword.value), node)
             for statement in node.body:
                 if isinstance(statement, (ast.Assign, ast.AnnAssign)) \
                         and statement.value is not None:
                     mark(_sources(statement.value), statement)
+        elif kind in _FUNCTIONS:
+            for default in [*node.args.defaults, *node.args.kw_defaults]:
+                if default is not None:
+                    mark(_sources(default), node)
     grown = True
     while grown:  # what a loop's variable or an alias may change, its source may have changed
         grown = False
@@ -392,7 +427,16 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
                         found[source] = at
                 grown = True
     found.pop(None, None)
-    return found, bound, imported
+    return found, bound, imported, sets_attributes
+
+
+#: The nodes :func:`_maybe_changed` looks at: those that call, bind, store, import or define.
+_LOOPS = frozenset({ast.For, ast.AsyncFor, ast.comprehension})
+_FUNCTIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda})
+_CHANGING = frozenset({
+    ast.Call, ast.For, ast.AsyncFor, ast.comprehension, ast.Assign, ast.NamedExpr, ast.Delete,
+    ast.AnnAssign, ast.AugAssign, ast.Import, ast.ImportFrom, ast.FunctionDef,
+    ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ExceptHandler, ast.With, ast.AsyncWith})
 
 
 def _changed_then_bound(changed: dict[str, tuple[int, int]], bound: dict[str, tuple[int, int]],
@@ -436,6 +480,8 @@ def _sources(node: ast.AST) -> list[str]:
 
 def _bound_names(target: ast.AST) -> list[str]:
     """The names an assignment or loop target binds (``row``, ``k, v``)."""
+    if type(target) is ast.Name:
+        return [target.id]
     return [node.id for node in ast.walk(target) if isinstance(node, ast.Name)]
 
 
@@ -525,7 +571,8 @@ def _as_python(code: str) -> str:
         return code
 
 
-def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
+def _code_in_strings(node: ast.Call, shell: tuple[str, list[str | None]] | None,
+                     ) -> Iterator[tuple[str, str, bool]]:
     """Python that a call runs from string arguments whose meaning is known: (code, mode, binds).
 
     ``get_ipython().run_line_magic('timeit', '-n1 x.sum()')`` and ``run_cell_magic('time', '',
@@ -536,7 +583,6 @@ def _code_in_strings(node: ast.Call) -> Iterator[tuple[str, str, bool]]:
     """
     func, args = node.func, node.args
     texts = [_text(arg) for arg in args]
-    shell = _shell_call(node)
     if isinstance(func, ast.Name) and func.id in ("eval", "exec") and texts and texts[0]:
         yield texts[0], func.id, True
     elif shell is not None:
@@ -619,18 +665,18 @@ def _sees_the_namespace(node: ast.Call) -> bool:
         and (func.value.id, func.attr) in _MAIN_SEARCHERS
 
 
-def _line_magic(node: ast.Call) -> str | None:
-    """The magic's name, for ``get_ipython().run_line_magic('name', ...)``."""
-    shell = _shell_call(node)
+def _line_magic(shell: tuple[str, list[str | None]] | None) -> str | None:
+    """The magic's name, for ``get_ipython().run_line_magic('name', ...)`` (``shell``: what
+    :func:`_shell_call` gives for the call)."""
     if shell is None or shell[0] != "run_line_magic" or not shell[1]:
         return None
     return shell[1][0]
 
 
-def _capture_output(node: ast.Call) -> tuple[str, bool] | None:
-    """For ``%%capture [options] NAME`` (``run_cell_magic('capture', line, body)``): NAME, and
-    whether the body ends with ``;``, when IPython deletes NAME instead of binding it."""
-    shell = _shell_call(node)
+def _capture_output(shell: tuple[str, list[str | None]] | None) -> tuple[str, bool] | None:
+    """For ``%%capture [options] NAME`` (``run_cell_magic('capture', line, body)``, as
+    :func:`_shell_call` gives it): NAME, and whether the body ends with ``;``, when IPython
+    deletes NAME instead of binding it."""
     if shell is None or shell[0] != "run_cell_magic" or len(shell[1]) < 3:
         return None
     magic, line, body = shell[1][:3]
@@ -902,8 +948,8 @@ class _Walker:
         """A call; code it runs from a string (a magic's, ``eval``'s, ``query``'s) counts too,
         and what IPython's magics bind: ``%run``'s script's names, ``%%capture``'s NAME."""
         self.visit_children(node)
-        magic = _line_magic(node)
         shell = _shell_call(node)
+        magic = _line_magic(shell)
         if shell is not None and shell[0] in ("run_line_magic", "run_cell_magic") and shell[1] \
                 and shell[1][0]:
             self.magics[(shell[0][len("run_"):-len("_magic")], shell[1][0])] = None
@@ -911,7 +957,7 @@ class _Walker:
             self.lists_names = True
         elif magic == "run":  # the script's names land in the notebook, as `import *`'s do
             self.star_import = True
-        for code, mode, binds in _code_in_strings(node):
+        for code, mode, binds in _code_in_strings(node, shell):
             try:
                 tree = _parse(code, "<string>", mode)
             except (SyntaxError, ValueError):
@@ -927,7 +973,7 @@ class _Walker:
                 self.star_import |= inner.star_import
             else:
                 self.visit_all(body)
-        captured = _capture_output(node)
+        captured = _capture_output(shell)
         if captured is not None:  # after its body: `%%capture out` binds out in the notebook
             self.bind(captured[0], self.module_scope(), deleted=captured[1])
         for name in _at_names(node):
