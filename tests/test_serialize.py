@@ -827,3 +827,32 @@ def test_a_delegating_subclass_of_a_reduction_that_drops_attributes_round_trips(
     made.inner, made.label = [1], "name"
     back = serialize.loads(serialize.dumps(made))
     assert back == made and back.inner == [1] and back.label == "name"
+
+
+def test_a_registration_made_after_a_class_was_pickled_is_used_from_then_on():
+    """The pickler keeps, per class written in C, that no table has a reduction for it (the
+    class's own is used): a ``copyreg.pickle`` made since must still be found."""
+    import copyreg
+
+    kind = collections.deque
+    assert kind not in copyreg.dispatch_table
+    assert serialize.loads(serialize.dumps(kind([1, 2]))) == kind([1, 2])  # kept: its own
+    copyreg.pickle(kind, lambda d: (tuple, (tuple(d),)))
+    try:
+        assert serialize.loads(serialize.dumps(kind([1, 2]))) == (1, 2)
+    finally:
+        del copyreg.dispatch_table[kind]
+    assert serialize.loads(serialize.dumps(kind([1, 2]))) == kind([1, 2])
+
+
+def test_objects_of_classes_written_in_c_keep_their_identities_and_values():
+    """The short way of :func:`serialize._ordinary` classes still finds a library's own object
+    (``decimal.DefaultContext``, the ``random`` module's generator) and the values of the rest."""
+    import datetime
+    import decimal
+
+    values = [datetime.datetime(2020, 1, 2, 3, 4), decimal.Decimal("1.5"), np.float64(2.5),
+              functools.partial(int, base=2), fractions.Fraction(1, 3), range(3)]
+    back = serialize.loads(serialize.dumps([*values, decimal.DefaultContext]))
+    assert back[:3] == values[:3] and back[-1] is decimal.DefaultContext
+    assert back[3]("101") == 5 and back[4] == fractions.Fraction(1, 3) and back[5] == range(3)
