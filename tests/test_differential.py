@@ -938,3 +938,27 @@ PROGRAM_NAME = [
 
 def test_the_program_name_a_cell_sees_is_a_kernels(tmp_path):
     assert_same_every_way(PROGRAM_NAME, tmp_path, ("all", "kernel"))
+
+
+#: Hunt 21 H21-2: settings for a library one side had not imported waited until the next run:
+#: a notebook's first cell `import pandas as pd; pd.set_option(...)` run remotely left plain
+#: cells with pandas' defaults, and the next remote run set the waiting values over what a
+#: plain cell had set since. The other way: a remote cell that imports pandas itself printed
+#: with pandas' defaults, not the notebook's options.
+LIBRARY_SETTINGS_AT_IMPORT = [
+    "import pandas as pd\npd.set_option('display.max_rows', 4)\npd.set_option('display.precision', 2)",
+    "# plain\nprint(pd.get_option('display.max_rows'), pd.get_option('display.precision'))\n"
+    "pd.set_option('display.precision', 5)",
+    "print(pd.get_option('display.max_rows'), pd.get_option('display.precision'))",
+    "# plain\nprint(pd.get_option('display.max_rows'), pd.get_option('display.precision'))",
+]
+SETTINGS_FOR_THE_ENGINES_IMPORT = [
+    "# plain\nimport pandas\npandas.set_option('display.max_rows', 3)\ndel pandas",
+    "import pandas as pd2\nprint(pd2.get_option('display.max_rows'))\n"
+    "print(pd2.DataFrame({'a': range(10)}))",
+]
+
+
+def test_a_librarys_settings_hold_from_its_import_on_either_side(tmp_path):
+    assert_same_every_way(LIBRARY_SETTINGS_AT_IMPORT, tmp_path, ("all", "none"))
+    assert_same_every_way(SETTINGS_FOR_THE_ENGINES_IMPORT, tmp_path, ("all",))

@@ -13,8 +13,8 @@ notebook's, its reply the engine's), and the other side takes them.
 
 :func:`snapshot` reads them (flat: ``"pandas.display.max_rows": 10``), only for the libraries
 already imported; :func:`differing` says which changed; :func:`take` sets them, and keeps those
-of a library not imported yet until it is (:func:`take_pending`, which :func:`snapshot` calls
-first). A value that cannot be set here (another version of the library) is left alone.
+of a library not imported yet until it is (:func:`take_pending`, called as its import ends).
+A value that cannot be set here (another version of the library) is left alone.
 Which backend matplotlib draws with is not a setting that crosses: each side keeps its own.
 Standard library and cloudpickle only (the libraries are used where they are imported already).
 """
@@ -1200,6 +1200,7 @@ def take(values: dict[str, Any]) -> None:
             continue
         if library not in sys.modules:
             _pending.setdefault(library, {})[key] = value
+            _WHEN_IMPORTED.watch()
         elif key not in current or not _same(current[key], value):
             _set(key, value)
             # its library's other settings as they are now: the warnings filters set, Python
@@ -1214,6 +1215,53 @@ def take_pending() -> None:
     for library in [library for library in _pending if library in sys.modules]:
         for key, value in _pending.pop(library).items():
             _set(key, value)
+    if not _pending:
+        _WHEN_IMPORTED.unwatch()
+
+
+class _WhenImported:
+    """A finder first on ``sys.meta_path`` while settings wait for a library (:data:`_pending`):
+    the import of one of them ends by setting them, before any code uses the library, as in
+    one process where the other side's cell set them. A remote cell that imports pandas and
+    prints a frame prints it with the notebook's options; the notebook that a remote cell's
+    ``import pandas as pd; pd.set_option(...)`` reaches (unpickling ``pd`` imports it here) has
+    them from then on, and a plain cell that changes one since keeps its change (hunt 21 H21-2:
+    they were set at the next run, over it). It finds nothing itself: the library's own loader
+    runs it, followed by :func:`take_pending`."""
+
+    def watch(self) -> None:
+        if self not in sys.meta_path:
+            sys.meta_path.insert(0, self)
+
+    def unwatch(self) -> None:
+        while self in sys.meta_path:
+            sys.meta_path.remove(self)
+
+    def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+        if name not in _pending:
+            return None
+        for finder in list(sys.meta_path):
+            find = getattr(finder, "find_spec", None) if finder is not self else None
+            spec = find(name, path, target) if find is not None else None
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        run = getattr(loader, "exec_module", None)
+        if run is None or isinstance(loader, type):  # a built-in one: left as it is
+            return spec
+
+        def run_then_set(module: Any) -> None:
+            del loader.exec_module  # this loader's own again, whatever happens
+            run(module)
+            take_pending()
+
+        loader.exec_module = run_then_set  # this loader object only, so it stays itself
+        return spec
+
+
+_WHEN_IMPORTED = _WhenImported()
 
 
 def _set(key: str, value: Any) -> None:
