@@ -1872,3 +1872,16 @@ def test_what_a_notebook_objects_read_hooks_set_when_read_remotely_stays(parity)
             "a = lz.alpha + '!'\nb = mm[4] + 1\nc = md.weights[0]\norder = [x for x in loader]\n"
             "for x in loader:\n    pass",
             "# plain\nprint(lz.alpha, mm[4], md.weights, loader.epoch, list(loader))"])
+
+
+def test_the_conditions_decimal_arithmetic_met_are_flagged_on_both_sides(parity):
+    """Hunt 21 H21-5: the decimal context's precision, rounding and traps crossed, its flags
+    did not: ``flags[Inexact]`` after a division in a remote cell was still False here."""
+    traces = parity(["# plain\nimport decimal\nfrom decimal import Decimal\n"
+                     "decimal.getcontext().clear_flags()",
+                     "x = Decimal(2) / 3",
+                     "# plain\nctx = decimal.getcontext()\nprint(x, ctx.flags[decimal.Inexact], "
+                     "ctx.flags[decimal.Rounded], ctx.flags[decimal.DivisionByZero])",
+                     "ctx = decimal.getcontext()\nctx.clear_flags()\nprint(Decimal(1) / 4, "
+                     "ctx.flags[decimal.Inexact])"])
+    assert "True True False" in traces["plain"].cells[2].stdout

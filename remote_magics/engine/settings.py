@@ -45,21 +45,29 @@ _pending: dict[str, dict[str, Any]] = {}
 def _decimal_read(module: Any) -> tuple:
     context = module.getcontext()
     return (context.prec, context.rounding, context.Emin, context.Emax, context.capitals,
-            context.clamp, tuple(context.traps.values()))
+            context.clamp, tuple(context.traps.values()), tuple(context.flags.values()))
 
 
 def _decimal_spell(module: Any, state: tuple) -> dict[str, Any]:
-    *numbers, traps = state
+    """The context's numbers and traps; and its flags apart: the conditions its operations
+    met since they were cleared (``flags[Inexact]`` after a division says it rounded, hunt 21
+    H21-5), which a cell's operations raise on either side."""
+    *numbers, traps, flags = state
     kinds = tuple(module.getcontext().traps)
-    if len(kinds) != len(traps):
+    if len(kinds) != len(traps) or len(kinds) != len(flags):
         return {}
-    names = tuple(sorted(kind.__name__ for kind, on in zip(kinds, traps) if on))
-    return {"context": (*numbers, names)}
+    return {"context": (*numbers, tuple(sorted(kind.__name__ for kind, on in zip(kinds, traps)
+                                               if on))),
+            "flags": tuple(sorted(kind.__name__ for kind, on in zip(kinds, flags) if on))}
 
 
 def _decimal_write(module: Any, name: str, value: Any) -> None:
-    prec, rounding, emin, emax, capitals, clamp, traps = value
     context = module.getcontext()
+    if name == "flags":
+        for kind in list(context.flags):
+            context.flags[kind] = kind.__name__ in value
+        return
+    prec, rounding, emin, emax, capitals, clamp, traps = value
     context.prec, context.rounding, context.Emin, context.Emax = prec, rounding, emin, emax
     context.capitals, context.clamp = capitals, clamp
     for kind in list(context.traps):
