@@ -1885,3 +1885,12 @@ def test_the_conditions_decimal_arithmetic_met_are_flagged_on_both_sides(parity)
                      "ctx = decimal.getcontext()\nctx.clear_flags()\nprint(Decimal(1) / 4, "
                      "ctx.flags[decimal.Inexact])"])
     assert "True True False" in traces["plain"].cells[2].stdout
+
+
+def test_a_read_only_view_of_a_mapping_still_shows_the_mapping_after_crossing(parity):
+    """Hunt 21 H21-6: ``MappingProxyType(config)`` crossed as a view of a copy, so a remote
+    cell's change to ``config`` did not show through it there."""
+    parity(["from types import MappingProxyType\nconfig = {'a': 1}\nfrozen = MappingProxyType(config)",
+            "config['b'] = 2\nprint(len(frozen), dict(frozen))",
+            "view = MappingProxyType(config)\nconfig['c'] = 3\nprint(dict(view))",
+            "# plain\nconfig['d'] = 4\nprint(dict(frozen), dict(view))"])

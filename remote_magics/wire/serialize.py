@@ -337,6 +337,8 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if type(obj) in _DICT_VIEWS:
             return _as_dict_view(obj)
+        if type(obj) is types.MappingProxyType:
+            return _as_mapping_proxy(obj)
         if type(obj) in _DICT_ITERATORS:
             return _as_dict_iterator(obj)
         if type(obj) is _ORDERED_ITERATOR:
@@ -767,6 +769,19 @@ def _as_dict_view(view: Any) -> tuple:
     if len(found) != 1:  # not found: a view of a copy, as cloudpickle makes it
         return copied_dict_view, (list(view), kind)
     return dict_view_of, (found[0], kind)
+
+
+def _as_mapping_proxy(proxy: types.MappingProxyType) -> tuple:
+    """A read-only view of a mapping (``MappingProxyType(config)``, the read-only settings
+    idiom) as a view of that very mapping, which goes too (once, whoever else holds it), so it
+    shows the mapping's changes after crossing; cloudpickle's own makes a view of a copy (hunt
+    21 H21-6: a remote cell's ``config['b'] = 2`` did not show through it). The mapping is the
+    one object the view refers to; a class's namespace (``vars(C)``) goes so as a copy, as
+    before (nothing else can hold that dict)."""
+    found = gc.get_referents(proxy)
+    if len(found) != 1:
+        return types.MappingProxyType, (dict(proxy),)
+    return types.MappingProxyType, (found[0],)
 
 
 _DICT_ITERATORS = {type(iter({})): "keys", type(iter({}.values())): "values",
