@@ -1894,3 +1894,11 @@ def test_a_read_only_view_of_a_mapping_still_shows_the_mapping_after_crossing(pa
             "config['b'] = 2\nprint(len(frozen), dict(frozen))",
             "view = MappingProxyType(config)\nconfig['c'] = 3\nprint(dict(view))",
             "# plain\nconfig['d'] = 4\nprint(dict(frozen), dict(view))"])
+
+
+def test_a_named_tuple_of_a_class_a_none_cell_made_stays_with_its_class_quietly(parity):
+    """Hunt 21 H21-1 (ThinkPython chap17): under none, ``p = Point(1, 2)`` of a namedtuple
+    class an earlier none cell made came back by value (a short named tuple does), did not
+    unpickle against the class's proxy, and two false notes said it could not be unpickled."""
+    parity(["from collections import namedtuple\nPoint = namedtuple('Point', ['x', 'y'])",
+            "p = Point(1, 2)\np", "q = (Point(3, 4), 5)\nprint(p.x + q[0].y, p._asdict())"])
