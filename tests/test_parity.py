@@ -1896,9 +1896,11 @@ def test_a_read_only_view_of_a_mapping_still_shows_the_mapping_after_crossing(pa
             "# plain\nconfig['d'] = 4\nprint(dict(frozen), dict(view))"])
 
 
-def test_a_named_tuple_of_a_class_a_none_cell_made_stays_with_its_class_quietly(parity):
+def test_a_named_tuple_of_a_class_an_earlier_none_cell_made_comes_back(parity):
     """Hunt 21 H21-1 (ThinkPython chap17): under none, ``p = Point(1, 2)`` of a namedtuple
-    class an earlier none cell made came back by value (a short named tuple does), did not
-    unpickle against the class's proxy, and two false notes said it could not be unpickled."""
+    class an earlier none cell made came back by value (a short named tuple does) with its
+    class as the notebook's, a proxy: it did not unpickle, stayed remote, and two notes said
+    so. Its class goes by value, as when one cell makes both (hunt 19 H19-3)."""
     parity(["from collections import namedtuple\nPoint = namedtuple('Point', ['x', 'y'])",
-            "p = Point(1, 2)\np", "q = (Point(3, 4), 5)\nprint(p.x + q[0].y, p._asdict())"])
+            "p = Point(1, 2)\np", "q = (Point(3, 4), 5)\nprint(p.x + q[0].y, p._asdict())",
+            "# plain\nprint(type(p).__name__, isinstance(p, tuple), p._replace(x=0), q[0].y)"])

@@ -27,7 +27,7 @@ import socket
 import sys
 import threading
 import types
-from typing import Any, Callable, Container, Sequence
+from typing import Any, Callable, Sequence
 
 from ..wire import copy_on_write, dataport, protocol, serialize, shared, sources, streaming
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
@@ -223,7 +223,7 @@ _IMMUTABLE_VALUES = {"datetime": ("date", "datetime", "time", "timedelta", "time
 _TWINNED = (tuple, frozenset)
 
 
-def atom(obj: Any, apart: Container[int] = ()) -> bool:
+def atom(obj: Any) -> bool:
     """Whether ``obj`` is a small value that never changes and hashes by its value: a number, a
     short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction``, a
     ``Decimal`` or a numpy dtype, or a tuple (a named one too) or frozenset of such (or of
@@ -233,13 +233,11 @@ def atom(obj: Any, apart: Container[int] = ()) -> bool:
     process), so plain code using it as a dict key or in a set went silently wrong (``k in d``
     False for a key just put in; one group per item; ``table[(1, 2)]`` a KeyError), nor be
     formatted, added or tested for its type as it is. A tuple holding a list is no atom: it
-    can change. Nor is a named tuple whose class the notebook has only as a proxy (its ids in
-    ``apart``: one a ``none`` cell made): it stays remote with its class, as another object
-    of that class does (hunt 21 H21-1: it came back, and did not unpickle against the proxy)."""
-    return _atom_size(obj, 0, apart) is not None
+    can change."""
+    return _atom_size(obj, 0) is not None
 
 
-def _atom_size(obj: Any, depth: int, apart: Container[int] = ()) -> int | None:
+def _atom_size(obj: Any, depth: int) -> int | None:
     """About the bytes ``obj`` takes as an :func:`atom`; None if it is none."""
     kind = type(obj)
     if kind is int:
@@ -249,12 +247,12 @@ def _atom_size(obj: Any, depth: int, apart: Container[int] = ()) -> int | None:
     if kind is str or kind is bytes:
         return len(obj) + 1 if len(obj) <= ATOM_SIZE else None
     if kind is tuple or kind is frozenset or _named_tuple(kind):
-        if depth >= ATOM_DEPTH or len(obj) > ATOM_SIZE or id(kind) in apart:
+        if depth >= ATOM_DEPTH or len(obj) > ATOM_SIZE:
             return None
         total = 1
         for member in obj:
             size = 1 if member is None or member is True or member is False \
-                else _atom_size(member, depth + 1, apart)
+                else _atom_size(member, depth + 1)
             if size is None:
                 return None
             total += size
@@ -379,11 +377,6 @@ class Batch:
 
     stream: serialize.Outgoing = dataclasses.field(default_factory=serialize.Outgoing)
     remote: dict[int, tuple[dict, str | None]] = dataclasses.field(default_factory=dict)
-    proxied: set[int] = dataclasses.field(default_factory=set)  # the notebook's proxies' objects
-
-    def apart(self) -> set[int]:
-        """The objects the notebook has only as proxies (of its inputs, or of this reply)."""
-        return self.proxied | self.remote.keys()
 
 
 #: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
@@ -1504,7 +1497,7 @@ class Engine:
         staying = _staying_arrays(content, proxied, [namespace.get(n) for n in names])
         # one the notebook holds as a proxy was changed here, where its proxy still points: it
         # stays (by value it would part from what refers to it here: `di = iter(d.items())`)
-        remote_held = batch.proxied = {id(obj) for obj in proxied}
+        remote_held = {id(obj) for obj in proxied}
         with serialize.cell_namespace(namespace), \
                 serialize.returning(held, restated, sent or {},
                                     serialize.InnerIndex(memos) if memos else None, proxied,
@@ -1632,12 +1625,11 @@ class Engine:
             policy = "all"
         # a tuple or frozenset let through under none: the notebook sends its copy back as a
         # reference to this object, which a sentinel (`empty = (0, 0)`) is tested against here
-        apart = batch.apart() if batch is not None else ()
-        twin = policy == "none" and not stay and type(obj) in _TWINNED and atom(obj, apart)
+        twin = policy == "none" and not stay and type(obj) in _TWINNED and atom(obj)
         if (back or obj is None or obj is True or obj is False or obj is Ellipsis
                 or isinstance(obj, types.ModuleType) or _module_builtin(obj)
                 or serialize.by_name(obj) or serialize.is_shell(obj) or twin
-                or (policy == "none" and not stay and atom(obj, apart))):
+                or (policy == "none" and not stay and atom(obj))):
             # a singleton (`r is None` must hold in the notebook), or what goes by its name (a
             # module: `import math` in a none cell gives the notebook math, not a proxy of it;
             # `from collections import Counter`, a class a plain cell may subclass), or, under

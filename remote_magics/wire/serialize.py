@@ -306,7 +306,8 @@ class Pickler(cloudpickle.CloudPickler):
             if returning and id(obj) in returning:
                 if type(obj) is types.FunctionType:
                     return _as_held_function(obj, *returning[id(obj)])
-                return _as_held_class(obj, *returning[id(obj)])
+                if id(obj) not in getattr(_state, "proxies", ()):  # else, as the receiver
+                    return _as_held_class(obj, *returning[id(obj)])  # has no class: by value
             inner = getattr(_state, "inner", None)
             key = inner.key(obj) if inner is not None and type(obj) is types.FunctionType \
                 else None
@@ -2287,7 +2288,9 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     the receiver's own too, with their contents or state (whether they changed is not known).
     ``proxied``: those of them the receiver holds as proxies, not as arrays: a view of one is a
     new array there (``y = big[:]``), as numpy pickles it, with no copy made here to write into
-    the receiver's array. ``unwritten``: those whose memory is known not to have been written
+    the receiver's array; and a class among them goes by value inside a value (a named tuple a
+    ``none`` cell made of a class an earlier one did, hunt 21 H21-1): a proxy cannot be a
+    class there. ``unwritten``: those whose memory is known not to have been written
     since they came (a kept upload the run did not write): the receiver's array holds the same
     bytes, so a view of one goes without its values (``train = data[:800_000]``).
     """
@@ -2307,7 +2310,8 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     containers = {id(obj): (name, name in changed, obj) for name, obj in ordered
                   if type(obj) in CONTAINERS or type(obj) in UNCHANGING}
     with _in_state("returning", marked), _in_state("viewing", viewing), \
-            _in_state("containers", containers), _in_state("inner", inner):
+            _in_state("containers", containers), _in_state("inner", inner), \
+            _in_state("proxies", proxies):
         yield
 
 
