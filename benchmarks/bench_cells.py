@@ -4,6 +4,8 @@
   (the proxy travels as a reference; only the float comes back).
 - Capture: :func:`remote_magics.cells.capture.analyze` of a 500-line cell (no kernel involved).
 - Many small values: a cell that reads 1,000 small local variables, each pickled and shipped.
+- Many small objects: our pickler against cloudpickle on 100,000 datetimes and 20,000
+  dataclass objects (our ``reducer_override`` is asked about each one).
 - No re-upload: a local 1 GB array (100 MB with --quick) read by five cells in a row: the first
   uploads it, cells 2 to 5 send a reference to the engine's kept copy (it is unchanged: its
   pages' write tracking says so); a view of it bound by a cell (``train = a[:n]``), which comes
@@ -15,7 +17,7 @@ The null cell is measured again here, so every ratio is of figures taken minutes
 from __future__ import annotations
 
 import ast
-
+import dataclasses
 import gc
 import statistics
 import time
@@ -60,7 +62,8 @@ def cell_of(lines: int) -> str:
 
 def run(bench: Bench) -> None:
     """Null cell, proxy reuse of a 1 GB proxy, 1,000 small inputs; capture of 500 lines; a
-    pcolor figure pickled; an unchanged array read again. ``--rows capture``, ``figure``,
+    pcolor figure pickled; many small objects pickled; an unchanged array read again.
+    ``--rows capture``, ``figure``, ``objects``,
     ``proxy`` (the null cell too), ``reuse`` pick sections (the reuse targets need ``proxy``'s
     null cell)."""
     trials = bench.trials(200, 40)
@@ -68,6 +71,8 @@ def run(bench: Bench) -> None:
         capture_rows(bench)
     if bench.wants("figure"):
         figure_rows(bench)
+    if bench.wants("objects"):
+        object_rows(bench)
     if bench.wants("proxy"):
         proxy_rows(bench, trials)
     if bench.wants("reuse"):
@@ -126,6 +131,41 @@ def figure_rows(bench: Bench) -> None:
         plt.close(fig)
     bench.target("pickling a 100x100 pcolor figure ≤ 5 × the 50x50 one (it has 4 × the parts)",
                  "figure.ours100", "figure.ours50", at_most=5.0)
+
+
+@dataclasses.dataclass
+class Reading:
+    """A small record, as notebooks keep lists of (for :func:`object_rows`)."""
+
+    station: str
+    value: float
+
+
+def object_rows(bench: Bench) -> None:
+    """Our pickler against cloudpickle on many small objects, each of which our
+    ``reducer_override`` is asked about: 100,000 datetimes (a class written in C) and 20,000
+    dataclass objects (a Python class's)."""
+    import datetime
+
+    import cloudpickle
+
+    from remote_magics.wire import serialize
+
+    stamps = [datetime.datetime(2020, 1, 1) + datetime.timedelta(seconds=i)
+              for i in range(100_000)]
+    readings = [Reading(f"s{i % 50}", i / 2) for i in range(20_000)]
+    bench.interleave("objects", [
+        ("objects.ours_c", "our pickler: 100,000 datetimes", lambda: serialize.dumps(stamps)),
+        ("objects.cloudpickle_c", "cloudpickle.dumps of them", lambda: cloudpickle.dumps(stamps)),
+        ("objects.ours_py", "our pickler: 20,000 dataclass objects",
+         lambda: serialize.dumps(readings)),
+        ("objects.cloudpickle_py", "cloudpickle.dumps of them",
+         lambda: cloudpickle.dumps(readings)),
+    ], trials=bench.trials(10, 3))
+    bench.target("pickling 100,000 datetimes ≤ 2 × cloudpickle", "objects.ours_c",
+                 "objects.cloudpickle_c", at_most=2.0)
+    bench.target("pickling 20,000 dataclass objects ≤ 2 × cloudpickle", "objects.ours_py",
+                 "objects.cloudpickle_py", at_most=2.0)
 
 
 def proxy_rows(bench: Bench, trials: int) -> None:

@@ -433,9 +433,20 @@ class Pickler(cloudpickle.CloudPickler):
     def _ordinary_reduction(self, obj: Any) -> Any:
         """What :meth:`reducer_override` gives an object of an :func:`_ordinary` class once its
         identity is no library's (a module's, a singleton's): the receiver's own object, an
-        upload the engine keeps, else the class's own reduction (NotImplemented)."""
+        upload the engine keeps, else, for a Python class, its ``copyreg`` registration or
+        what :func:`_of_a_python_subclass` makes of it; else the class's own reduction
+        (NotImplemented)."""
         reduced = self._as_receivers(obj, getattr(_state, "returning", None))
-        return reduced if reduced is not NotImplemented else _substituted(obj)
+        if reduced is NotImplemented:
+            reduced = _substituted(obj)
+        kind = type(obj)
+        if reduced is not NotImplemented or not kind.__flags__ & HEAPTYPE:
+            return reduced
+        if kind in copyreg.dispatch_table:
+            reduced = _with_its_registration(obj)
+            if reduced is not NotImplemented:
+                return reduced
+        return _of_a_python_subclass(obj)
 
 
 def _substituted(obj: Any) -> Any:
@@ -444,31 +455,44 @@ def _substituted(obj: Any) -> Any:
     return substitute(obj) if substitute is not None else NotImplemented
 
 
-#: Per class: whether :func:`_ordinary` (kept for classes that are not a Python class's, which
-#: live as long as the process: a cell's own classes are never kept here).
+#: Per class written in C: whether :func:`_ordinary` (they live as long as the process).
 _ORDINARY: dict[type, bool] = {}
 
 
 def _ordinary(kind: type) -> bool:
     """Whether the objects of ``kind`` need none of :meth:`Pickler.reducer_override`'s cases but
-    those about identity (a library's object, one the receiver holds, an upload it keeps): a
-    class written in C (``datetime``, ``Decimal``, ``np.float64``), but for those the cases
-    are about (classes, functions, modules, exceptions, dict views and iterators, memoryviews,
-    matches, methods, caches, numpy arrays and ufuncs, pandas', SymPy's, argparse's, shells,
-    ``object`` itself, cloudpickle's own). A list of 100,000 timestamps pickled five times
-    faster so. Python classes are never ordinary."""
-    found = False
-    if not kind.__flags__ & HEAPTYPE and kind is not object:
-        numpy = sys.modules.get("numpy")
-        special = (type, BaseException, types.FunctionType, ModuleType, types.MethodType,
-                   *((numpy.ndarray,) if numpy is not None else ()))
-        found = not issubclass(kind, special) and kind not in _NOT_ORDINARY \
-            and kind not in _DICT_VIEWS and kind not in _DICT_ITERATORS \
-            and kind not in _CLOUDPICKLES_OWN and kind.__name__ != "ufunc" \
-            and "Shell" not in kind.__name__ \
-            and module_of(kind).partition(".")[0] not in _NOT_ORDINARY_MODULES
-        _ORDINARY[kind] = found
+    those about identity (a library's object, one the receiver holds, an upload it keeps) and,
+    for a Python class, those of any Python class's object (:meth:`Pickler._ordinary_reduction`):
+    a class written in C (``datetime``, ``Decimal``, ``np.float64``), a dataclass, a plain
+    class, but for those the cases are about (classes, functions, modules, exceptions, dict
+    views and iterators, memoryviews, matches, methods, caches, dicts whose attributes are
+    their items, numpy arrays and ufuncs, proxies, pandas', SymPy's, argparse's,
+    matplotlib's, shells, ``object`` itself, cloudpickle's own). A list of 100,000 timestamps
+    pickled five times faster so."""
+    if kind.__flags__ & HEAPTYPE:
+        found = _ordinary_classes.get(kind)
+        if found is None:
+            found = _ordinary_classes[kind] = _ordinary_class(kind) \
+                and not issubclass(kind, (dict, functools.cached_property)) \
+                and not getattr(kind, "_remote_magics_proxy", False) and kind is not _Interned
+        return found
+    found = _ORDINARY[kind] = kind is not object and _ordinary_class(kind)
     return found
+
+
+def _ordinary_class(kind: type) -> bool:
+    numpy = sys.modules.get("numpy")
+    special = (type, BaseException, types.FunctionType, ModuleType, types.MethodType,
+               *((numpy.ndarray,) if numpy is not None else ()))
+    return not issubclass(kind, special) and kind not in _NOT_ORDINARY \
+        and kind not in _DICT_VIEWS and kind not in _DICT_ITERATORS \
+        and kind not in _CLOUDPICKLES_OWN and kind.__name__ not in ("ufunc", "memmap") \
+        and "Shell" not in kind.__name__ \
+        and module_of(kind).partition(".")[0] not in _NOT_ORDINARY_MODULES
+
+
+#: :func:`_ordinary` of Python classes (weakly: a cell's class is not kept alive by it).
+_ordinary_classes: "weakref.WeakKeyDictionary[type, bool]" = weakref.WeakKeyDictionary()
 
 
 _NOT_ORDINARY_MODULES = frozenset({"pandas", "sympy", "argparse", "IPython", "ipykernel",
