@@ -1904,3 +1904,12 @@ def test_a_named_tuple_of_a_class_an_earlier_none_cell_made_comes_back(parity):
     parity(["from collections import namedtuple\nPoint = namedtuple('Point', ['x', 'y'])",
             "p = Point(1, 2)\np", "q = (Point(3, 4), 5)\nprint(p.x + q[0].y, p._asdict())",
             "# plain\nprint(type(p).__name__, isinstance(p, tuple), p._replace(x=0), q[0].y)"])
+
+
+def test_arrays_broadcast_arrays_made_cross_without_a_warning_of_ours(parity):
+    """Hunt 21 H21-7 (handson-ml3's 3-D plots): reading ``flags.writeable`` of an array
+    ``np.broadcast_arrays`` made warns (a FutureWarning); our pickler read it, so a remote
+    cell printed a warning from our code, where a plain one prints nothing."""
+    parity(["import warnings\nwarnings.simplefilter('always')\nimport numpy as np",
+            "bx, by = np.broadcast_arrays(np.arange(3.), np.zeros((2, 1)))\nprint(bx.shape)",
+            "print(bx.sum(), by.strides)"])

@@ -49,13 +49,13 @@ def update_in_place(old: Any, new: Any) -> bool:
         elif _is_array(old):
             if old.shape != new.shape or old.dtype != new.dtype:
                 return False
-            if not old.flags.writeable:
+            if not writeable(old):
                 return _through_its_memory(old, new)
             old[...] = new
         elif _array_class(old) is not None:  # a masked array, a matrix, a record array: its
             # memory (which may be another array's) takes the values, and it the attributes
             plain = _array_class(old)
-            if old.shape != new.shape or old.dtype != new.dtype or not old.flags.writeable:
+            if old.shape != new.shape or old.dtype != new.dtype or not writeable(old):
                 return False
             old.view(plain)[...] = new.view(plain)
         elif type(old) is itertools.count:  # an id counter (`next(ids)` there)
@@ -233,6 +233,16 @@ def module_of(kind: type) -> str:
 
 
 HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
+
+#: NumPy's flag of a writeable array (``NPY_ARRAY_WRITEABLE``), in an array's ``flags.num``.
+_WRITEABLE = 0x0400
+
+
+def writeable(array: Any) -> bool:
+    """Whether a numpy array may be written, asked without the ``FutureWarning`` NumPy gives
+    for an array ``np.broadcast_arrays`` made when its ``flags.writeable`` is read (hunt 21
+    H21-7: a remote cell making one printed a warning from our code, none plainly)."""
+    return bool(array.flags.num & _WRITEABLE)
 
 
 def _plain_object(obj: Any) -> bool:

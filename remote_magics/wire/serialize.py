@@ -47,7 +47,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import cloudpickle
 
 from . import copy_on_write, sources
-from .in_place import HEAPTYPE, left_out, module_of, update_in_place, updatable
+from .in_place import HEAPTYPE, left_out, module_of, update_in_place, updatable, writeable
 
 PROTOCOL = 5
 
@@ -1167,7 +1167,7 @@ def _owning(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
         if array.nbytes >= OWN_BYTES:
             return array
         owned = array.copy(order="K")
-        if not array.flags.writeable:
+        if not writeable(array):
             owned.flags.writeable = False
         return owned
 
@@ -2669,7 +2669,7 @@ def _with_numpys_flags(obj: Any) -> Any:
     if masked is not None and isinstance(obj, masked.MaskedArray):
         return _restated(obj, lambda state: (state, True), set_hard_masked_state) \
             if obj.hardmask else NotImplemented
-    if type(obj) is numpy.ndarray and not obj.flags.writeable \
+    if type(obj) is numpy.ndarray and not writeable(obj) \
             and not (obj.flags.c_contiguous or obj.flags.f_contiguous):
         return _restated(obj, lambda state: state, set_read_only_state)
     return NotImplemented
@@ -3096,7 +3096,7 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
             _may_hold_views(arrays, memory, obj)
         return NotImplemented
     offset = obj.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
-    layout = (obj.shape, obj.strides, obj.dtype, offset, bool(obj.flags.writeable))
+    layout = (obj.shape, obj.strides, obj.dtype, offset, writeable(obj))
     if name is not None:  # the receiver's own array, if it is laid out as ours: else a copy
         whole = (owner.shape, owner.strides, owner.dtype.str)
         return held_array_view, (name, whole, layout, None if same else _values_of(obj))
@@ -3704,7 +3704,7 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         found = _sent_call(obj, inner)  # attributes are remote calls
         return NotImplemented if found is None \
             else (held_array, (found[0], obj.shape, obj.dtype.str, *found[1:],
-                               not obj.flags.writeable))
+                               not writeable(obj)))
     if type(obj) is object:  # a sentinel (`MISSING = object()`): it has no state
         key = inner.key(obj)
         return (held_object, (key,)) if key is not None else NotImplemented
@@ -3822,7 +3822,7 @@ def held_array(key: str, shape: tuple, dtype: str, rebuild: Any, args: tuple,
     values = rebuild(*args)
     held = _held(key)
     if (type(held) is not type(values) or held.shape != tuple(shape) or held.dtype.str != dtype
-            or not held.flags.writeable or _shared_block(held)):
+            or not writeable(held) or _shared_block(held)):
         if read_only:
             values.flags.writeable = False
         return values
@@ -3872,7 +3872,7 @@ def held_array_view(name: str, whole: tuple, layout: tuple, values: Any) -> Any:
         raise pickle.UnpicklingError(
             f"a view of the notebook's array '{name}', which the notebook no longer holds as "
             "it was sent; run the cell again")
-    if not laid_out or not held.flags.writeable or _shared_block(held):
+    if not laid_out or not writeable(held) or _shared_block(held):
         return values
     return array_view(held, layout, values)
 
