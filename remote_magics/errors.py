@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import types
 from typing import Any
 
 _RESET = "\x1b[0m"
@@ -189,9 +190,17 @@ class RemoteError(RemoteMagicsError):
         # ``_render_traceback_``): a remote one is named so, not made one
         error_class = named if kind is None or issubclass(kind, SyntaxError) \
             else _subclass(cls, kind)
-        error = _instantiate(error_class, content.get("evalue", "")) or _instantiate(
-            named, content.get("evalue", ""))
-        error.args = (content.get("evalue", ""),)
+        error = None
+        if original is not None and issubclass(error_class, type(original)):
+            # made with the arguments it was made with: an OSError's errno and filename, a
+            # UnicodeError's parts are set by its constructor, not kept in its __dict__; a
+            # notebook error class's __init__ sees its own arguments, not the message (hunt
+            # 21 H21-8: sys.last_value after a remote error had lost them)
+            error = _made_again(error_class, original)
+        if error is None:
+            error = _instantiate(error_class, content.get("evalue", "")) or _instantiate(
+                named, content.get("evalue", ""))
+            error.args = (content.get("evalue", ""),)
         if original is not None and issubclass(error_class, type(original)):
             error.args = original.args
             error.__dict__.update(getattr(original, "__dict__", None) or {})
@@ -282,14 +291,43 @@ def _remote_class(qualified: str) -> type | None:
     return None
 
 
-def _instantiate(error_class: type, message: str) -> BaseException | None:
-    """An instance made without running a constructor that may want other arguments."""
-    for make in (lambda: error_class(message), lambda: error_class.__new__(error_class, message)):
+def _instantiate(error_class: type, *arguments: Any) -> BaseException | None:
+    """An instance made of ``arguments``, without running a constructor that wants others."""
+    for make in (lambda: error_class(*arguments),
+                 lambda: error_class.__new__(error_class, *arguments)):
         try:
             return make()
-        except TypeError:
+        except Exception:  # noqa: BLE001 - a constructor that refuses them: the next way
             continue
     return None
+
+
+def _made_again(error_class: type, original: BaseException) -> BaseException | None:
+    """An ``error_class`` made as ``original`` was: by its constructor, with the arguments
+    pickle makes it with, unless its class has an ``__init__`` written in Python, which is not
+    run again with its final ``args`` (``f'code {code}'`` would say ``'code code 7'``): then
+    only made, its state set after."""
+    arguments = _arguments(original)
+    if any(isinstance(vars(klass).get("__init__"), types.FunctionType)
+           for klass in type(original).__mro__):
+        try:
+            made = error_class.__new__(error_class, *arguments)
+        except Exception:  # noqa: BLE001 - made from its message then
+            return None
+        made.args = arguments
+        return made
+    return _instantiate(error_class, *arguments)
+
+
+def _arguments(error: BaseException) -> tuple:
+    """The arguments ``error`` is made again with, as pickle makes it (an OSError's filename
+    too, which its ``args`` lack)."""
+    try:
+        reduced = error.__reduce__()
+    except Exception:  # noqa: BLE001 - its args then
+        return tuple(error.args)
+    arguments = reduced[1] if isinstance(reduced, tuple) and len(reduced) > 1 else None
+    return tuple(arguments) if isinstance(arguments, tuple) else tuple(error.args)
 
 
 def _subclass(base: type, kind: type) -> type:

@@ -962,3 +962,26 @@ SETTINGS_FOR_THE_ENGINES_IMPORT = [
 def test_a_librarys_settings_hold_from_its_import_on_either_side(tmp_path):
     assert_same_every_way(LIBRARY_SETTINGS_AT_IMPORT, tmp_path, ("all", "none"))
     assert_same_every_way(SETTINGS_FOR_THE_ENGINES_IMPORT, tmp_path, ("all",))
+
+
+#: Hunt 21 H21-8: after a remote cell's error, `sys.last_value` (what `%tb`, `raise
+#: sys.last_value` and post-mortem helpers read) was made from its message alone: an OSError
+#: without errno or filename, a KeyError whose key was quoted, a JSONDecodeError without pos,
+#: a notebook error class's `__init__` run again with the message (`e.code == 'code 7'`).
+#: (In a kernel: the parity harness's plain shell is not `__main__`, where the class is found.)
+LAST_ERROR = [
+    "# plain\nimport sys\ndef show():\n    e = sys.last_value\n    print(type(e).__name__, "
+    "e.args, {k: getattr(e, k, '-') for k in ('errno', 'filename', 'pos', 'code')})",
+    "open('/nonexistent/h21.csv')", "# plain\nshow()",
+    "import json\njson.loads('{\"a\": 1,}')", "# plain\nshow()",
+    "# plain\nclass CodeError(Exception):\n    def __init__(self, code):\n"
+    "        super().__init__(f'code {code}')\n        self.code = code",
+    "raise CodeError(7)", "# plain\nshow()",
+    "d = {}\nd['missing_key']", "# plain\nshow()",
+]
+
+
+def test_the_last_error_keeps_its_arguments_and_attributes(tmp_path):
+    report = differential.compare(LAST_ERROR, tmp_path, ("all", "none"))
+    assert report["plain_fails"] == [1, 3, 6, 8] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

@@ -45,6 +45,8 @@ class RunResult:
     bytes_sent: int = 0
     bytes_received: int = 0
     seconds: float = 0.0
+    #: the exception the cell raised, as it crossed (None if it did not, or did not pickle)
+    error: BaseException | None = None
 
     @property
     def proxies(self) -> dict[str, RemoteObject]:
@@ -532,10 +534,12 @@ class SettingsAgreed:
         self.state = now
         return settings.encode(changed) if changed else None
 
-    def take(self, encoded: Any) -> None:
-        """Take the settings a run changed at the engine."""
-        settings.take(settings.decode(encoded))
+    def take(self, encoded: Any) -> dict[str, Any]:
+        """Take the settings a run changed at the engine; they are returned."""
+        values = settings.decode(encoded)
+        settings.take(values)
         self.state = settings.snapshot()
+        return values
 
 
 _agreed: "weakref.WeakKeyDictionary[Any, SettingsAgreed]" = weakref.WeakKeyDictionary()
@@ -704,7 +708,7 @@ def apply(reply: "Reply", target: Any, namespace: dict,
             hint = version_hint(getattr(target, "details", None) or {})
             content = {**content, "evalue": f"target '{target.name}': "
                        + content.get("evalue", "") + hint}
-        error = RemoteError.from_reply(content, target.name)
+        error = RemoteError.from_reply(content, target.name, run.error)
         if run.values or run.deleted:
             run.print_notes()
         raise error
@@ -827,9 +831,12 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     """
     content = reply.content
     uploads.ledger.settle(target, content.get("uploads"))
+    taken = {}
     if content.get("settings"):  # `np.set_printoptions(...)` in the cell holds here too
-        settings_agreed(target).take(content["settings"])
+        taken = settings_agreed(target).take(content["settings"])
     run = RunResult(target.name, bytes_received=reply.bytes_received)
+    if content.get("status") != "ok" and isinstance(taken.get("sys.last_value"), BaseException):
+        run.error = taken["sys.last_value"]  # the engine's, as the error a cell showed sets it
     _reload_here(content.get("reloaded"), run)
     outputs = [output for output in [*content.get("outputs", []), content.get("result")]
                if output is not None]

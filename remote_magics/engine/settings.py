@@ -16,7 +16,8 @@ already imported; :func:`differing` says which changed; :func:`take` sets them, 
 of a library not imported yet until it is (:func:`take_pending`, called as its import ends).
 A value that cannot be set here (another version of the library) is left alone.
 Which backend matplotlib draws with is not a setting that crosses: each side keeps its own.
-Standard library and cloudpickle only (the libraries are used where they are imported already).
+Standard library, cloudpickle and our pickler only (the libraries are used where they are
+imported already).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import __future__
 import base64
 import contextlib
 import functools
+import io
 import logging
 import pickle
 import sys
@@ -33,6 +35,8 @@ import warnings
 from typing import Any, Callable, Iterator
 
 import cloudpickle
+
+from ..wire import serialize
 
 #: Settings of a library not imported on this side yet, by library: key → value, set once it is.
 _pending: dict[str, dict[str, Any]] = {}
@@ -1299,11 +1303,20 @@ def _not_shown(*_args: Any, **_kwargs: Any) -> None:
 
 def encode(values: dict[str, Any]) -> str:
     """``values`` as text for a message's content (pickled, one by one: a setting may be a
-    function, or of a class the other side lacks, which then loses that one only)."""
+    function, or of a class the other side lacks, which then loses that one only). An
+    exception (``sys.last_value``) is pickled by our pickler, which keeps what Python's own
+    pickling of one loses: its ``__init__`` is not run again with its final ``args`` (hunt 21
+    H21-8: ``CodeError(7)`` whose ``__init__`` says ``f'code {code}'`` became ``'code code
+    7'``), nor its cause."""
     each = {}
     for key, value in values.items():
         try:
-            each[key] = cloudpickle.dumps(value)
+            if isinstance(value, BaseException):
+                made = io.BytesIO()
+                serialize.Pickler(made, protocol=serialize.PROTOCOL).dump(value)
+                each[key] = made.getvalue()
+            else:
+                each[key] = cloudpickle.dumps(value)
         except Exception:  # a setting that cannot travel (a formatter holding a lock): it stays
             continue
     return base64.b64encode(pickle.dumps(each)).decode("ascii")
