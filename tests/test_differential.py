@@ -985,3 +985,19 @@ def test_the_last_error_keeps_its_arguments_and_attributes(tmp_path):
     report = differential.compare(LAST_ERROR, tmp_path, ("all", "none"))
     assert report["plain_fails"] == [1, 3, 6, 8] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: Hunt 21 H21-11: under `from __future__ import annotations` a notebook function's and
+#: dataclass's annotations are strings, which `typing.get_type_hints` looks up in its globals:
+#: a remote cell's raised NameError, the classes they name not sent.
+TYPE_HINTS = [
+    "# plain\nfrom __future__ import annotations\nimport typing\nfrom dataclasses import dataclass\n"
+    "class Item:\n    pass\ndef f(x: Item) -> Item:\n    return x\n@dataclass\nclass Order:\n"
+    "    item: Item\n    qty: int = 1",
+    "print(typing.get_type_hints(f))",
+    "print(typing.get_type_hints(Order))",
+]
+
+
+def test_the_type_hints_of_a_notebook_function_resolve_remotely(tmp_path):
+    assert_same_every_way(TYPE_HINTS, tmp_path, ("all", "none"))

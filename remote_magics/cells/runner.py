@@ -12,6 +12,8 @@ import functools
 import importlib
 import inspect
 import itertools
+import keyword
+import re
 import sys
 import types
 import weakref
@@ -460,6 +462,9 @@ def globals_of_functions(namespace: Mapping[str, Any],
                 globals_read = serialize.code_globals(function.__code__)
                 reads.extend(globals_read)
                 sees_all = sees_all or _sees_the_namespace(function.__code__, globals_read)
+                reads.extend(_annotation_names(function))
+        if isinstance(value, type) and value.__module__ == "__main__":
+            reads.extend(_annotation_names(value))
         if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
             reads.extend(globals_of_remote(value))
             sees_all = sees_all or any(name in globals_of_remote(value)  # (attributes unknown)
@@ -471,6 +476,23 @@ def globals_of_functions(namespace: Mapping[str, Any],
                 found.append(name)
                 queue.append(name)
     return found, sees_all
+
+
+def _annotation_names(owner: Any) -> list[str]:
+    """The names in the annotations of a function or class that are strings (``from __future__
+    import annotations``, or written so): ``typing.get_type_hints`` and the libraries that use
+    it (dataclass serializers, ``singledispatch`` by annotation) look them up in its globals
+    (hunt 21 H21-11: a remote cell's ``get_type_hints(f)`` raised NameError)."""
+    annotations = vars(owner).get("__annotations__") if isinstance(owner, type) \
+        else getattr(owner, "__annotations__", None)
+    if not isinstance(annotations, dict):
+        return []
+    return [name for text in annotations.values() if isinstance(text, str)
+            for name in _ANNOTATION_NAME.findall(text) if not keyword.iskeyword(name)]
+
+
+#: A name in an annotation's text that is not an attribute (``np`` of ``np.ndarray``).
+_ANNOTATION_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 
 
 #: What a function's code calls to look at its whole module: ``globals()``, and the tools that
