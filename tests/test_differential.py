@@ -1001,3 +1001,26 @@ TYPE_HINTS = [
 
 def test_the_type_hints_of_a_notebook_function_resolve_remotely(tmp_path):
     assert_same_every_way(TYPE_HINTS, tmp_path, ("all", "none"))
+
+
+#: Hunt 21 H21-9: a notebook function, partial or object holding the kernel's `sys.stdout` or
+#: `sys.stderr` (`def log(m, out=sys.stdout)`, a reporter's `self.stream`) could not be sent:
+#: "cannot pickle '_hashlib.HMAC' object", and nothing ran. They are the receiver's streams.
+STANDARD_STREAMS = [
+    "# plain\nimport sys, functools\ndef log(msg, out=sys.stdout):\n    print('LOG', msg, file=out)",
+    "log('hello')",
+    "# plain\nwarn = functools.partial(print, 'WARN', file=sys.stderr)",
+    "warn('careful')",
+    "# plain\nclass Reporter:\n    def __init__(self):\n        self.stream = sys.stdout\n"
+    "    def say(self, m):\n        print('REP', m, file=self.stream)\nrep = Reporter()",
+    "rep.say('hi')\nrep2 = Reporter()",
+    "# plain\nrep2.say('back')\nprint(rep.stream is sys.stdout)",
+]
+
+
+def test_what_holds_the_standard_streams_crosses_and_writes_into_the_cell(tmp_path):
+    assert_same_every_way(STANDARD_STREAMS, tmp_path, ("all", "none"))
+    # one a remote cell made holds the notebook's stream once back (under none, a proxy)
+    assert_same_every_way([STANDARD_STREAMS[0], *STANDARD_STREAMS[4:6],
+                           "# plain\nprint(rep2.stream is sys.stdout)"],
+                          tmp_path, ("all",))

@@ -756,7 +756,13 @@ def receivers_shell() -> Any:
 
 #: Objects a process has one of, which code reaches inside other values (a bound method's
 #: object, a frozen distribution's ``random_state``): the receiver's own, as in one process.
-SINGLETONS = (("random", "_inst"), ("numpy.random.mtrand", "_rand"))
+#: Its standard streams too, held by a default (``def log(m, out=sys.stdout)``), a partial or an
+#: object's attribute: a kernel's could not be pickled at all (hunt 21 H21-9), and what is
+#: written to the receiver's shows in the cell (``stdout`` last: where it is ``__stdout__``,
+#: this name goes).
+SINGLETONS = (("random", "_inst"), ("numpy.random.mtrand", "_rand"), ("sys", "__stdin__"),
+              ("sys", "__stdout__"), ("sys", "__stderr__"), ("sys", "stdin"), ("sys", "stderr"),
+              ("sys", "stdout"))
 
 
 #: Per class of a module (not a cell's: a notebook that redefines one would keep every old one
