@@ -397,14 +397,9 @@ class Pickler(cloudpickle.CloudPickler):
         reduced = _as_self_attributed(obj)
         if reduced is not NotImplemented:
             return reduced
-        if type(obj).__flags__ & HEAPTYPE and type(obj) in copyreg.dispatch_table:
-            reduced = _with_its_registration(obj)
-            if reduced is not NotImplemented:
-                return reduced
-        if type(obj).__flags__ & HEAPTYPE:
-            reduced = _of_a_python_subclass(obj)
-            if reduced is not NotImplemented:
-                return reduced
+        reduced = _as_python_object(obj)
+        if reduced is not NotImplemented:
+            return reduced
         if returning and id(obj) in returning:
             return NotImplemented
         reduced = _with_own_attributes(obj)
@@ -444,17 +439,24 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _substituted(obj)
         if reduced is not NotImplemented:
             return reduced
-        kind = type(obj)
-        registered = kind in copyreg.dispatch_table
-        if kind.__flags__ & HEAPTYPE:
-            if registered:
-                reduced = _with_its_registration(obj)
-                if reduced is not NotImplemented:
-                    return reduced
-            reduced = _of_a_python_subclass(obj)
-            if reduced is not NotImplemented:
-                return reduced
-        return NotImplemented if registered else obj.__reduce_ex__(self.proto)
+        reduced = _as_python_object(obj)
+        if reduced is not NotImplemented or type(obj) in copyreg.dispatch_table:
+            return reduced
+        return obj.__reduce_ex__(self.proto)
+
+
+def _as_python_object(obj: Any) -> Any:
+    """For an object of a Python class: its ``copyreg`` registration's reduction
+    (:func:`_with_its_registration`), or what :func:`_of_a_python_subclass` makes of it;
+    NotImplemented for any other object, or where neither has a reduction of its own."""
+    kind = type(obj)
+    if not kind.__flags__ & HEAPTYPE:
+        return NotImplemented
+    if kind in copyreg.dispatch_table:
+        reduced = _with_its_registration(obj)
+        if reduced is not NotImplemented:
+            return reduced
+    return _of_a_python_subclass(obj)
 
 
 def _substituted(obj: Any) -> Any:
