@@ -1913,3 +1913,18 @@ def test_arrays_broadcast_arrays_made_cross_without_a_warning_of_ours(parity):
     parity(["import warnings\nwarnings.simplefilter('always')\nimport numpy as np",
             "bx, by = np.broadcast_arrays(np.arange(3.), np.zeros((2, 1)))\nprint(bx.shape)",
             "print(bx.sum(), by.strides)"])
+
+
+def test_a_figure_a_remote_cell_changed_keeps_its_callbacks(parity):
+    """Hunt 21 H21-10: a remote cell's ``ax.set_title('t')`` brought the figure back into the
+    notebook's objects with their callbacks as matplotlib pickles them, without the
+    connections it cannot pickle: a colorbar made plainly stopped following its image, and a
+    handler connected to the axes was never called again."""
+    parity(["# plain\nimport matplotlib.pyplot as plt, numpy as np\nfig, ax = plt.subplots()\n"
+            "im = ax.imshow(np.arange(16.).reshape(4, 4) / 16)\ncb = fig.colorbar(im)\n"
+            "calls = []\ncid = ax.callbacks.connect('xlim_changed', lambda a: calls.append(1))\n"
+            "plt.close(fig)",
+            "ax.set_title('t')",
+            "# plain\nim.set_clim(0, 0.5)\nfig.canvas.draw()\nprint('colorbar', cb.vmin, cb.vmax)\n"
+            "n = len(calls)\nax.set_xlim(0, 2)\nprint('fired', len(calls) - n)\n"
+            "del im, cb  # (compared by identity after the run: each way made its own)"])

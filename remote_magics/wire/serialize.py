@@ -3939,9 +3939,36 @@ def _into_image_core(obj: Any, state: Any) -> bool:
 
 
 def replace_state(obj: Any, state: Any) -> None:
-    """Called by the unpickler: make ``state`` all of ``obj``'s state (as a fresh object's)."""
+    """Called by the unpickler: make ``state`` all of ``obj``'s state (as a fresh object's),
+    but for the connections of a matplotlib callback registry that pickling drops, which it
+    keeps (:func:`_unpickled_connections`)."""
     if state is None or _into_image_core(obj, state):
         return
+    dropped = _unpickled_connections(obj)
+    _replace_state(obj, state)
+    for signal, func in dropped:
+        obj.connect(signal, func)
+
+
+def _unpickled_connections(obj: Any) -> list[tuple[Any, Callable]]:
+    """For a matplotlib ``CallbackRegistry``, the callbacks connected to it that matplotlib does
+    not pickle, as (signal, function): a registry a remote cell's change came back into lost
+    them (hunt 21 H21-10: after ``ax.set_title('t')`` there, a colorbar made plainly no longer
+    followed its image, and a handler of ``ax.callbacks.connect(...)`` was never called
+    again). They are connected again, with new ids. Empty for any other object."""
+    kind = type(obj)
+    if kind.__name__ != "CallbackRegistry" or module_of(kind) != "matplotlib.cbook":
+        return []
+    try:
+        pickled = obj._pickled_cids
+        return [(signal, func) for signal, proxies in list(obj.callbacks.items())
+                for cid, proxy in list(proxies.items())
+                if cid not in pickled and (func := proxy()) is not None]
+    except Exception:  # noqa: BLE001 - another matplotlib's registry: as pickled
+        return []
+
+
+def _replace_state(obj: Any, state: Any) -> None:
     setstate = getattr(obj, "__setstate__", None)
     if setstate is not None:
         # what its own __getstate__ left out stays this object's (a lock another name holds, a
