@@ -410,7 +410,6 @@ class Pickler(cloudpickle.CloudPickler):
                 reduced = NotImplemented
         return reduced if reduced is not NotImplemented else super().reducer_override(obj)
 
-
     def _as_receivers(self, obj: Any, returning: Mapping | None, cached: bool = False) -> Any:
         """``obj`` as the receiver's own object, when the receiver holds it under a name
         (``returning``) or sent it inside a value (``node = tree.kids[0]``); else
@@ -494,6 +493,7 @@ def _ordinary(kind: type) -> bool:
 
 
 def _ordinary_class(kind: type) -> bool:
+    """:func:`_ordinary`'s test of a class, but for what only a Python class may be."""
     numpy = sys.modules.get("numpy")
     special = (type, BaseException, types.FunctionType, ModuleType, types.MethodType,
                *((numpy.ndarray,) if numpy is not None else ()))
