@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Literal, Union
+from typing import Any, Literal, NamedTuple, Union
 
 from ..engine import settings
 
@@ -116,8 +116,8 @@ def analyze(code: str) -> CellNames:
     walker = _Walker()
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
-    annotates = _annotates(tree.body)
-    changed, bound, imported, sets_attributes = _maybe_changed(tree)
+    changed, bound, imported, sets_attributes, annotated = _maybe_changed(tree)
+    annotates = annotated and _annotates(tree.body)
     if annotates:  # Python's own: the namespace's `__annotations__` takes each, in place
         walker.reads.setdefault(_ANNOTATIONS, None)
         walker.changed.setdefault(_ANNOTATIONS, None)
@@ -313,15 +313,25 @@ def _store_targets(node: ast.AST) -> list[ast.AST]:
     return []
 
 
-def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str, tuple[int, int]],
-                                           list[str], bool]:
+class _Changes(NamedTuple):
+    """What :func:`_maybe_changed` found."""
+
+    changed: dict[str, tuple[int, int]]
+    bound: dict[str, tuple[int, int]]
+    imported: list[str]
+    sets_attributes: bool
+    annotated: bool
+
+
+def _maybe_changed(tree: ast.AST) -> _Changes:
     """Names whose objects the code may change in place (see ``CellNames.maybe_changed``),
     each with the place (line, column) of the first code that may change it; the place of
     the first statement that binds each name the code binds (an augmented assignment aside:
     it binds the object it changed), for :func:`_changed_then_bound`; and the modules the code
     imports (absolute, dotted: ``CellNames.imports``); and whether the code may set a class's
     attribute (it assigns or deletes an attribute, or calls ``setattr`` or a pandas accessor
-    registrar somewhere: else :func:`class_attributes` need not walk it).
+    registrar somewhere: else :func:`class_attributes` need not walk it); and whether it
+    annotates a name or attribute anywhere (else :func:`_annotates` need not walk it).
 
     Through another name too: a loop's variable (``for row in grid: row.append(0)`` may change
     ``grid``'s rows, and so may ``for a in arrays: a += 5``, ``for df in [train, test]:
@@ -332,9 +342,11 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
 
     bound: dict[Any, tuple[int, int]] = {}
     imported: list[str] = []
-    sets_attributes = False
+    sets_attributes = annotated = False
 
     def mark(names: Iterable[str | None], node: ast.AST, into: dict = found) -> None:
+        if not names:  # (most calls: an argument that is a constant or an operation)
+            return
         at = (getattr(node, "lineno", 0), getattr(node, "col_offset", 0))
         for name in names:
             if name not in into or at < into[name]:
@@ -378,6 +390,7 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
             aliases.append(([node.target.id], _sources(node.value)))
             mark([node.target.id], node, bound)
         elif kind is ast.Delete or kind is ast.AnnAssign:
+            annotated = annotated or kind is ast.AnnAssign
             mark([n for t in (node.targets if kind is ast.Delete else [node.target])
                   if type(t) is ast.Name for n in [t.id]], node, bound)
         elif kind in _DEFINITIONS:
@@ -427,7 +440,7 @@ def _maybe_changed(tree: ast.AST) -> tuple[dict[str, tuple[int, int]], dict[str,
                         found[source] = at
                 grown = True
     found.pop(None, None)
-    return found, bound, imported, sets_attributes
+    return _Changes(found, bound, imported, sets_attributes, annotated)
 
 
 #: The nodes :func:`_maybe_changed` looks at: those that call, bind, store, import or define.
@@ -628,6 +641,12 @@ _FORMULA_CALLS = frozenset((
     "dmatrices", "dmatrix", "ols", "wls", "gls", "glsar", "glm", "gee", "ordinal_gee",
     "nominal_gee", "logit", "probit", "mnlogit", "poisson", "negativebinomial", "quantreg",
     "rlm", "mixedlm", "phreg", "from_formula"))
+
+#: What a call (not the shell's) must call for :func:`_code_in_strings` to find code in it:
+#: ``eval``, ``exec``, ``pd.eval`` or a formula's.
+_CALLS_WITH_CODE = frozenset(("eval", "exec")) | _FORMULA_CALLS
+
+
 #: A name in a formula that is not an attribute (``np`` in ``np.log(x)``, not ``log``).
 _FORMULA_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
 
@@ -957,13 +976,14 @@ class _Walker:
             self.lists_names = True
         elif magic == "run":  # the script's names land in the notebook, as `import *`'s do
             self.star_import = True
-        for code, mode, binds in _code_in_strings(node, shell):
+        for code, mode, binds in _code_in_strings(node, shell) \
+                if shell is not None or _called_name(node) in _CALLS_WITH_CODE else ():
             try:
                 tree = _parse(code, "<string>", mode)
             except (SyntaxError, ValueError):
                 continue
             body = tree.body if mode == "exec" else [tree.body]
-            self.changed.update(_maybe_changed(tree)[0])  # `%timeit lst.append(1)` changes lst
+            self.changed.update(_maybe_changed(tree).changed)  # `%timeit lst.append(1)` changes lst
             if not binds:  # it runs in a namespace of its own (%timeit): only its reads count
                 inner = _Walker()
                 inner.visit_all(body)
