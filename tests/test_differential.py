@@ -959,9 +959,18 @@ SETTINGS_FOR_THE_ENGINES_IMPORT = [
 ]
 
 
+SETTINGS_FOR_A_PLAIN_IMPORT = [  # the remote cell binds no pandas object: a plain import
+    "import pandas\npandas.set_option('display.max_rows', 4)\ndel pandas",
+    "# plain\nimport pandas as pd\nprint(pd.get_option('display.max_rows'))\n"
+    "pd.set_option('display.max_rows', 7)",
+    "print(pd.get_option('display.max_rows'))",
+]
+
+
 def test_a_librarys_settings_hold_from_its_import_on_either_side(tmp_path):
     assert_same_every_way(LIBRARY_SETTINGS_AT_IMPORT, tmp_path, ("all", "none"))
     assert_same_every_way(SETTINGS_FOR_THE_ENGINES_IMPORT, tmp_path, ("all",))
+    assert_same_every_way(SETTINGS_FOR_A_PLAIN_IMPORT, tmp_path, ("all",))
 
 
 #: Hunt 21 H21-8: after a remote cell's error, `sys.last_value` (what `%tb`, `raise
