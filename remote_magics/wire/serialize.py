@@ -479,14 +479,11 @@ def _ordinary(kind: type) -> bool:
     matplotlib's, shells, ``object`` itself, cloudpickle's own). A list of 100,000 timestamps
     pickled five times faster so."""
     if kind.__flags__ & HEAPTYPE:
-        known = _ordinary_classes.get(id(kind))
-        if known is not None and known[0]() is kind:
-            return known[1]
-        found = _ordinary_class(kind) and not issubclass(kind, (dict, functools.cached_property)) \
-            and not getattr(kind, "_remote_magics_proxy", False) and kind is not _Interned
-        key = id(kind)
-        _ordinary_classes[key] = (weakref.ref(kind, lambda _, key=key: _ordinary_classes.pop(
-            key, None)), found)
+        found = _ordinary_classes.get(kind)
+        if found is None:
+            found = _ordinary_classes.put(kind, _ordinary_class(kind) and not issubclass(
+                kind, (dict, functools.cached_property)) and not getattr(
+                kind, "_remote_magics_proxy", False) and kind is not _Interned)
         return found
     found = _ORDINARY[kind] = kind is not object and _ordinary_class(kind)
     return found
@@ -504,9 +501,29 @@ def _ordinary_class(kind: type) -> bool:
         and module_of(kind).partition(".")[0] not in _NOT_ORDINARY_MODULES
 
 
-#: :func:`_ordinary` of Python classes, by their ids: (a weak reference to the class, whether);
-#: a cell's class is not kept alive by it (a ``WeakKeyDictionary``'s look-up cost 0.5 µs).
-_ordinary_classes: dict[int, tuple[weakref.ref, bool]] = {}
+class ClassMemo:
+    """What was found once about each class, kept as long as the class lives (a cell's class
+    is not kept alive by it): a ``WeakKeyDictionary`` does so too, but its look-up, asked for
+    every object pickled, cost 0.5 µs (it makes a weak reference each time). By the class's
+    id, with a weak reference that says the id is still that class's."""
+
+    def __init__(self) -> None:
+        self._found: dict[int, tuple[weakref.ref, Any]] = {}
+
+    def get(self, kind: type) -> Any:
+        """What was kept for ``kind``, or None."""
+        known = self._found.get(id(kind))
+        return known[1] if known is not None and known[0]() is kind else None
+
+    def put(self, kind: type, value: Any) -> Any:
+        """Keep ``value`` for ``kind`` (until the class dies); ``value`` is returned."""
+        key, found = id(kind), self._found
+        found[key] = (weakref.ref(kind, lambda _, key=key: found.pop(key, None)), value)
+        return value
+
+
+#: :func:`_ordinary` of Python classes.
+_ordinary_classes = ClassMemo()
 
 
 _NOT_ORDINARY_MODULES = frozenset({"pandas", "sympy", "argparse", "IPython", "ipykernel",
@@ -2745,8 +2762,7 @@ def _with_own_attributes(obj: Any) -> Any:
 #: delegates with ``__getattr__``, whether its state is plainly its ``__dict__`` (see
 #: :func:`_of_a_python_subclass`), and then where an instance's ``__dict__`` may be a dict the
 #: class holds (:func:`_shared_dict_place`).
-_class_traits: "weakref.WeakKeyDictionary[type, tuple[bool, bool, bool, bool, tuple]]" = \
-    weakref.WeakKeyDictionary()
+_class_traits = ClassMemo()
 
 
 #: Modules whose classes' reductions leave a subclass's attributes out (``Counter``,
@@ -2778,7 +2794,7 @@ def _traits(kind: type) -> tuple[bool, bool, bool, bool, tuple[tuple[int, str], 
         places = tuple((index, name) for index, klass in enumerate(kind.__mro__[:-1])
                        for name, value in vars(klass).items() if type(value) is dict) \
             if plain else ()
-        found = _class_traits[kind] = (own_new, borrowed, delegating, plain, places)
+        found = _class_traits.put(kind, (own_new, borrowed, delegating, plain, places))
     return found
 
 
