@@ -1928,3 +1928,13 @@ def test_a_figure_a_remote_cell_changed_keeps_its_callbacks(parity):
             "# plain\nim.set_clim(0, 0.5)\nfig.canvas.draw()\nprint('colorbar', cb.vmin, cb.vmax)\n"
             "n = len(calls)\nax.set_xlim(0, 2)\nprint('fired', len(calls) - n)\n"
             "del im, cb  # (compared by identity after the run: each way made its own)"])
+
+
+def test_an_object_a_remote_cell_left_without_attributes_has_none_here(parity):
+    """Hunt 21 H21-13: with no attribute left (``del e.z`` of its last, ``e.__dict__.clear()``,
+    every slot deleted), pickle gives an object no state, and the notebook's object kept
+    every attribute it had."""
+    parity(["# plain\nclass O:\n    pass\nclass S:\n    __slots__ = ('a', 'b')\n"
+            "e5 = O()\ne5.z = 1\ne6 = O()\ne6.a = 1\ne6.b = 2\nbox = [e5, e6]\ns = S()\ns.a = 1",
+            "del e5.z", "e6.__dict__.clear()", "del s.a",
+            "# plain\nprint(vars(e5), vars(e6), box[0] is e5, vars(box[1]), hasattr(s, 'a'))"])

@@ -2633,6 +2633,11 @@ def _as_existing(obj: Any, name: str) -> Any:
         return NotImplemented
     reduced = _unmanaged(obj, reduced)
     state = reduced[2] if len(reduced) > 2 else None
+    if state is None and not container and getattr(type(obj), "__setstate__", None) is None:
+        # no attribute left (`del e.z` of its last, `e.__dict__.clear()`): pickle gives no
+        # state, and the receiver's object kept every attribute it had (hunt 21 H21-13)
+        state = {} if isinstance(getattr(obj, "__dict__", None), dict) else (None, {})
+        reduced = (*reduced[:2], state, *reduced[3:])
     extra = _own_attributes(obj)
     if extra:  # a pandas object's, with the attributes a user set on it
         reduced = _plus_attributes(reduced, extra)
