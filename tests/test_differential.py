@@ -1033,3 +1033,20 @@ def test_what_holds_the_standard_streams_crosses_and_writes_into_the_cell(tmp_pa
     assert_same_every_way([STANDARD_STREAMS[0], *STANDARD_STREAMS[4:6],
                            "# plain\nprint(rep2.stream is sys.stdout)"],
                           tmp_path, ("all",))
+
+
+#: Hunt 21 H21-14: the notebook's module reached under a name (`import __main__ as M`, then
+#: `M.secret`) or through `sys.modules['__main__']` in a notebook function: AttributeError in a
+#: remote cell. Every name goes, as for `import __main__`, and `M` is the run's module there.
+MAIN_MODULE = [
+    "# plain\nimport __main__ as M\nsecret = 42\ndef lookup(name):\n    return getattr(M, name)\n"
+    "import sys\ndef lookup2(name):\n    return getattr(sys.modules['__main__'], name)",
+    "print(M.secret)",
+    "print(lookup('secret'))",
+    "print(lookup2('secret'))\nM.later = 7",
+    "# plain\nprint(later, M is sys.modules['__main__'])",
+]
+
+
+def test_the_notebooks_module_under_a_name_has_its_names_remotely(tmp_path):
+    assert_same_every_way(MAIN_MODULE, tmp_path, ("all", "none"))

@@ -465,6 +465,10 @@ def globals_of_functions(namespace: Mapping[str, Any],
                 reads.extend(_annotation_names(function))
         if isinstance(value, type) and value.__module__ == "__main__":
             reads.extend(_annotation_names(value))
+        # the notebook's module under a name (`import __main__ as M`, then `M.secret`, in the
+        # cell or a function it calls): as `import __main__`, every name (hunt 21 H21-14)
+        sees_all = sees_all or (isinstance(value, types.ModuleType)
+                                and value.__dict__ is namespace)
         if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
             reads.extend(globals_of_remote(value))
             sees_all = sees_all or any(name in globals_of_remote(value)  # (attributes unknown)
@@ -506,8 +510,21 @@ def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> 
     names = serialize.code_names(code)
     if not names.isdisjoint(serialize.LOOKS_AT_MAIN):  # `import __main__`, a caller's frame's
         return True  # globals, IPython's namespace
+    if "modules" in names and "__main__" in _code_strings(code):  # sys.modules['__main__']
+        return True
     return any(module in globals_read and attribute in names
                for module, attribute in _SEARCHES_MAIN)
+
+
+def _code_strings(code: types.CodeType) -> set[str]:
+    """The strings among a function's constants (and those of the code nested in it)."""
+    found = set()
+    for const in code.co_consts:
+        if isinstance(const, str):
+            found.add(const)
+        elif isinstance(const, types.CodeType):
+            found |= _code_strings(const)
+    return found
 
 
 #: How many members of a list, tuple or dict :func:`globals_of_functions` looks at for

@@ -326,6 +326,8 @@ class Pickler(cloudpickle.CloudPickler):
                         *reduced[2:5], set_cell_function_state)
             return _made_quietly(_as_module_member(obj, _keeping_shared_dicts(
                 obj, _with_fresh_resources(_with_slots(obj, reduced)))))
+        if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
+            return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
@@ -1971,6 +1973,20 @@ def cell_namespace(namespace: dict) -> Iterator[None]:
     """
     with _in_state("namespace", namespace):
         yield
+
+
+def cells_module() -> ModuleType:
+    """Called by the unpickler: the module whose namespace is this side's cell namespace (see
+    :func:`cell_namespace`): the notebook's ``__main__`` (``import __main__ as M`` in a plain
+    cell, then ``M.secret`` in a remote one), or the module a run's namespace is, which is
+    ``__main__`` only while its cell runs, after its inputs are unpickled (hunt 21 H21-14:
+    ``M`` was the engine process's own ``__main__``, which has none of the notebook's names)."""
+    namespace = getattr(_state, "namespace", None)
+    main = sys.modules.get("__main__")
+    if namespace is None or getattr(main, "__dict__", None) is namespace:
+        return main
+    return next((found for found in gc.get_referrers(namespace)
+                 if isinstance(found, ModuleType) and found.__dict__ is namespace), main)
 
 
 def make_cell_function(code: types.CodeType, own_globals: dict, name: str | None,
