@@ -1938,3 +1938,13 @@ def test_an_object_a_remote_cell_left_without_attributes_has_none_here(parity):
             "e5 = O()\ne5.z = 1\ne6 = O()\ne6.a = 1\ne6.b = 2\nbox = [e5, e6]\ns = S()\ns.a = 1",
             "del e5.z", "e6.__dict__.clear()", "del s.a",
             "# plain\nprint(vars(e5), vars(e6), box[0] is e5, vars(box[1]), hasattr(s, 'a'))"])
+
+
+def test_a_notebook_functions_pandas_strings_find_its_globals_remotely(parity):
+    """Hunt 21 H21-15: ``frame.query('a > @lim')`` and ``pd.eval('x * 2')`` in a notebook
+    function called by a remote cell raised UndefinedVariableError: pandas looks those names
+    up in the function's globals, and they were not sent (not in its code's names)."""
+    parity(["# plain\nimport pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3, 4]})\nlim = 2\n"
+            "x = pd.Series([1, 2])\ndef big_rows(frame):\n    return frame.query('a > @lim').a.tolist()\n"
+            "def doubled():\n    return pd.eval('x * 2').tolist()",
+            "print(big_rows(df))", "print(doubled())"])

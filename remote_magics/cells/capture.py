@@ -30,7 +30,7 @@ from typing import Any, Literal, NamedTuple, Union
 
 from ..engine import settings
 
-__all__ = ["CellNames", "analyze"]
+__all__ = ["CellNames", "analyze", "pandas_string_names"]
 
 
 @dataclass(frozen=True)
@@ -717,6 +717,22 @@ def _at_names(node: ast.Call) -> list[str]:
         return []
     text = _text(node.args[0]) if node.args else None
     return _AT_NAME.findall(text) if text else []
+
+
+def pandas_string_names(text: str, evaluated: bool) -> list[str]:
+    """The names a string pandas reads as an expression may refer to in its caller's
+    namespace: its ``@name``s (``query``, ``eval``), and, for one ``pd.eval`` evaluates
+    (``evaluated``), every name it reads. For a string a function holds, whose use the
+    analysis of a cell does not see (hunt 21 H21-15: ``frame.query('a > @lim')`` in a
+    notebook function called remotely)."""
+    found = _AT_NAME.findall(text)
+    if evaluated:
+        try:
+            tree = _parse(text.replace("@", ""), "<string>", "eval")
+        except (SyntaxError, ValueError):
+            return found
+        found += [node.id for node in ast.walk(tree) if isinstance(node, ast.Name)]
+    return found
 
 
 def _ends_with_semicolon(code: str, from_line: int) -> bool:

@@ -463,6 +463,7 @@ def globals_of_functions(namespace: Mapping[str, Any],
                 reads.extend(globals_read)
                 sees_all = sees_all or _sees_the_namespace(function.__code__, globals_read)
                 reads.extend(_annotation_names(function))
+                reads.extend(_pandas_string_names(function.__code__))
         if isinstance(value, type) and value.__module__ == "__main__":
             reads.extend(_annotation_names(value))
         # the notebook's module under a name (`import __main__ as M`, then `M.secret`, in the
@@ -514,6 +515,17 @@ def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> 
         return True
     return any(module in globals_read and attribute in names
                for module, attribute in _SEARCHES_MAIN)
+
+
+def _pandas_string_names(code: types.CodeType) -> list[str]:
+    """The names the strings of a function that calls ``query`` or ``eval`` may refer to as
+    pandas reads them (``frame.query('a > @lim')``, ``pd.eval('x * 2')``): they look them up
+    in its globals, by name, with no look-up of ours to fetch them (hunt 21 H21-15)."""
+    names = serialize.code_names(code)
+    if "query" not in names and "eval" not in names:
+        return []
+    return [name for text in _code_strings(code)
+            for name in capture.pandas_string_names(text, "eval" in names)]
 
 
 def _code_strings(code: types.CodeType) -> set[str]:
