@@ -1050,3 +1050,25 @@ MAIN_MODULE = [
 
 def test_the_notebooks_module_under_a_name_has_its_names_remotely(tmp_path):
     assert_same_every_way(MAIN_MODULE, tmp_path, ("all", "none"))
+
+
+#: Hunt 21 H21-17: library code finding the notebook's names in `__main__` by attribute missed
+#: them in a remote cell: `pickle.load` of objects of a notebook class ("Can't get attribute
+#: 'Result' on <module '__main__'>"), `from __main__ import f` (timeit's setup), and
+#: `cProfile.run('f(100)')`. They are fetched on first use now.
+FOUND_IN_MAIN = [
+    "# plain\nimport pickle\nclass Result:\n    def __init__(self, v):\n        self.v = v\n"
+    "blob = pickle.dumps(Result(3))\nwith open('results.pkl', 'wb') as fh:\n"
+    "    pickle.dump([Result(1), Result(2)], fh)\ndef f(n):\n    return sum(range(n))",
+    "r = pickle.loads(blob)\nprint(type(r).__name__, r.v)",
+    "import pickle\nwith open('results.pkl', 'rb') as fh:\n    rs = pickle.load(fh)\nprint([x.v for x in rs])",
+    "import timeit\nprint(timeit.timeit('f(10)', setup='from __main__ import f', number=3) > 0)",
+    "import cProfile, io, contextlib\nbuf = io.StringIO()\nwith contextlib.redirect_stdout(buf):\n"
+    "    cProfile.run('f(100)')\nprint('function calls' in buf.getvalue())",
+    "# plain\nprint(isinstance(r, Result), isinstance(rs[1], Result), rs[1].v)",
+]
+
+
+def test_what_library_code_finds_in_main_is_the_notebooks(tmp_path):
+    assert_same_every_way(FOUND_IN_MAIN[:-1], tmp_path, ("none",))  # (proxies there)
+    assert_same_every_way(FOUND_IN_MAIN, tmp_path, ("all",))

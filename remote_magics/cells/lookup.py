@@ -28,15 +28,24 @@ log = logging.getLogger(__name__)
 DYNAMIC_BUILTINS = serialize.DYNAMIC_BUILTINS
 
 
+#: Words of code that may find the notebook's names in ``__main__`` by attribute: unpickling
+#: objects of a notebook class (``pickle.load``, ``joblib.load``, ``pd.read_pickle``, ``dill``,
+#: ``shelve``), ``from __main__ import f`` (``timeit``'s setup), ``cProfile.run('f()')``,
+#: ``getattr(sys.modules['__main__'], name)`` (hunt 21 H21-17; see ``engine.lookup.RunModule``).
+BY_MAIN = ("pickle", "joblib", "dill", "shelve", "timeit", "profile", "Profile", "__main__")
+
+
 def may_ask(cell: capture.CellNames, code: str, namespace: Mapping[str, Any] = {}) -> bool:
     """Whether a cell (its analysis, and IPython's Python for it) may read names the analysis
     cannot see; its reads list the builtins it reads, ``%time`` and ``%timeit`` code included.
 
     So may a notebook function or class it reads from ``namespace`` (or the class of an object
     it reads) whose code calls one of :data:`DYNAMIC_BUILTINS`: it goes by value and runs
-    with the run's globals (a ``__repr__`` doing ``eval(self.name)``).
+    with the run's globals (a ``__repr__`` doing ``eval(self.name)``); and a cell whose code
+    says one of :data:`BY_MAIN`.
     """
-    if not DYNAMIC_BUILTINS.isdisjoint(cell.reads) or "_magic('run'" in code:
+    if not DYNAMIC_BUILTINS.isdisjoint(cell.reads) or "_magic('run'" in code \
+            or any(word in code for word in BY_MAIN):
         return True
     return any(_runs_dynamic(namespace[name], namespace) for name in cell.reads
                if name in namespace)

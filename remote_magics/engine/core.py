@@ -931,7 +931,7 @@ class Engine:
                   as_main: bool = False) -> dict:
         # as IPython's user namespace: a module's (`__main__` while the cell runs: see
         # _the_run_is_main), with the builtins module under both names (`vars(__builtins__)`)
-        module = types.ModuleType("__main__")
+        module = lookup.RunModule("__main__")
         namespace: dict[str, Any] = module.__dict__
         namespace.update({"__builtins__": builtins, "__builtin__": builtins})
         shell = getattr(self.kernel, "shell", None)

@@ -34,6 +34,7 @@ import queue
 import secrets
 import sys
 import threading
+import types
 from typing import Any
 
 from ..wire import protocol, serialize
@@ -254,6 +255,26 @@ class Builtins(dict):
         except Exception as err:
             raise _not_fetched(f"the notebook's value of '{name}' could not be unpickled in the "
                              f"remote kernel: {type(err).__name__}: {err}", name) from err
+
+
+class RunModule(types.ModuleType):
+    """A run's module (``__main__`` while its cell runs): a name it lacks, asked of it as an
+    attribute, is the notebook's, fetched on first use when the run's client listens. Code that
+    finds names in ``__main__`` by attribute does so: pickle's ``find_class`` unpickling objects
+    of a notebook class (``pickle.load`` of a results file, ``pd.read_pickle``), ``from
+    __main__ import f`` (``timeit``'s setup), ``getattr(sys.modules['__main__'], n)`` (hunt 21
+    H21-17: AttributeError "Can't get attribute 'Result' on <module '__main__'>"). Its
+    namespace holds no name for this (``dir()`` in the cell lists what a plain cell's does)."""
+
+    def __getattr__(self, name: str) -> Any:
+        found = vars(self).get("__builtins__")
+        if not isinstance(found, Builtins) or not found.listening \
+                or (name.startswith("__") and name.endswith("__")):
+            raise AttributeError(f"module '__main__' has no attribute '{name}'")
+        try:
+            return found.fetch(name)
+        except KeyError:
+            raise AttributeError(f"module '__main__' has no attribute '{name}'") from None
 
 
 def for_run(content: dict, namespace: dict, parent: dict, watched: dict,
