@@ -1072,3 +1072,18 @@ FOUND_IN_MAIN = [
 def test_what_library_code_finds_in_main_is_the_notebooks(tmp_path):
     assert_same_every_way(FOUND_IN_MAIN[:-1], tmp_path, ("none",))  # (proxies there)
     assert_same_every_way(FOUND_IN_MAIN, tmp_path, ("all",))
+
+
+#: Hunt 21 H21-16 (IPython's "Custom Display Logic" example): a formatter of the shell's bound
+#: to a name in a remote cell (`txt_f = ip.display_formatter.formatters['text/plain']`) came
+#: back a copy that was nobody's: `for_type` on it registered nowhere. It is the receiver's own.
+SHELLS_FORMATTER = [
+    "txt_f = get_ipython().display_formatter.formatters['text/plain']",
+    "class C:\n    pass\ntxt_f.for_type(C, lambda o, p, cycle: p.text('CUSTOM C'))\nC()",
+    "# plain\nC()",
+    "# plain\nprint(txt_f is get_ipython().display_formatter.formatters['text/plain'])",
+]
+
+
+def test_a_formatter_of_the_shell_under_a_name_is_the_receivers_own(tmp_path):
+    assert_same_every_way(SHELLS_FORMATTER, tmp_path, ("all",))

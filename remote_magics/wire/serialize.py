@@ -367,6 +367,9 @@ class Pickler(cloudpickle.CloudPickler):
             return module_attribute, ("IPython", "get_ipython")
         if is_shell(obj):  # `ip = get_ipython()`: the receiver's, as one process has one
             return receivers_shell, ()
+        shown_by = _shells_formatter(obj)
+        if shown_by is not None:  # `png_f = ip.display_formatter.formatters['image/png']`
+            return receivers_formatter, shown_by
         returning = getattr(_state, "returning", None)
         cached = is_cache_wrapper(obj)
         reduced = self._as_receivers(obj, returning, cached)
@@ -773,6 +776,32 @@ def receivers_shell() -> Any:
     there is none (without importing IPython: this module is shipped to kernels)."""
     getipython = sys.modules.get("IPython.core.getipython")
     return getipython.get_ipython() if getipython is not None else None
+
+
+def _shells_formatter(obj: Any) -> tuple | None:
+    """For the shell's display formatter, or one of its formatters (``formatters['image/png']``):
+    where the receiver finds its own, ``(mime type or None,)``; None for any other object.
+    Bound to a name in a remote cell, one came back a copy that was nobody's: ``for_type`` on
+    it registered nowhere (hunt 21 H21-16, IPython's "Custom Display Logic" example)."""
+    if not module_of(type(obj)).startswith("IPython.core.formatters"):
+        return None
+    shell = receivers_shell()
+    display = getattr(shell, "display_formatter", None)
+    if display is None:
+        return None
+    if obj is display:
+        return (None,)
+    return next(((mime,) for mime, formatter in getattr(display, "formatters", {}).items()
+                 if formatter is obj), None)
+
+
+def receivers_formatter(mime: str | None) -> Any:
+    """Called by the unpickler: this side's shell's display formatter, or its formatter for
+    ``mime`` (:func:`_shells_formatter`); None where there is no shell."""
+    display = getattr(receivers_shell(), "display_formatter", None)
+    if display is None or mime is None:
+        return display
+    return display.formatters.get(mime)
 
 
 #: Objects a process has one of, which code reaches inside other values (a bound method's
