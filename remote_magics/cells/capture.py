@@ -30,7 +30,7 @@ from typing import Any, Literal, NamedTuple, Union
 
 from ..engine import settings
 
-__all__ = ["CellNames", "analyze", "pandas_string_names"]
+__all__ = ["CellNames", "analyze", "names_in", "pandas_string_names"]
 
 
 @dataclass(frozen=True)
@@ -630,7 +630,7 @@ def _code_in_strings(node: ast.Call, shell: tuple[str, list[str | None]] | None,
             yield texts[0].replace("@", ""), "eval", True
     formula = _formula(node)
     if formula:  # patsy looks its names up in the caller's namespace: they only read
-        names = [name for name in _FORMULA_NAME.findall(formula) if not keyword.iskeyword(name)]
+        names = names_in(formula)
         if names:
             yield f"({', '.join(names)},)", "eval", False
 
@@ -647,8 +647,14 @@ _FORMULA_CALLS = frozenset((
 _CALLS_WITH_CODE = frozenset(("eval", "exec")) | _FORMULA_CALLS
 
 
-#: A name in a formula that is not an attribute (``np`` in ``np.log(x)``, not ``log``).
-_FORMULA_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+#: A name in a text of code that is not an attribute (``np`` in ``np.log(x)``, not ``log``).
+_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+
+
+def names_in(text: str) -> list[str]:
+    """The names a text of code (a patsy formula, an annotation's string) refers to, as a
+    regular expression finds them: not attributes, not keywords."""
+    return [name for name in _NAME.findall(text) if not keyword.iskeyword(name)]
 
 
 def _formula(node: ast.Call) -> str | None:

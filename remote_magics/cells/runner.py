@@ -12,8 +12,6 @@ import functools
 import importlib
 import inspect
 import itertools
-import keyword
-import re
 import sys
 import types
 import weakref
@@ -493,11 +491,7 @@ def _annotation_names(owner: Any) -> list[str]:
     if not isinstance(annotations, dict):
         return []
     return [name for text in annotations.values() if isinstance(text, str)
-            for name in _ANNOTATION_NAME.findall(text) if not keyword.iskeyword(name)]
-
-
-#: A name in an annotation's text that is not an attribute (``np`` of ``np.ndarray``).
-_ANNOTATION_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)")
+            for name in capture.names_in(text)]
 
 
 #: What a function's code calls to look at its whole module: ``globals()``, and the tools that
@@ -511,7 +505,7 @@ def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> 
     names = serialize.code_names(code)
     if not names.isdisjoint(serialize.LOOKS_AT_MAIN):  # `import __main__`, a caller's frame's
         return True  # globals, IPython's namespace
-    if "modules" in names and "__main__" in _code_strings(code):  # sys.modules['__main__']
+    if "modules" in names and "__main__" in serialize.code_strings(code):  # sys.modules['__main__']
         return True
     return any(module in globals_read and attribute in names
                for module, attribute in _SEARCHES_MAIN)
@@ -524,19 +518,8 @@ def _pandas_string_names(code: types.CodeType) -> list[str]:
     names = serialize.code_names(code)
     if "query" not in names and "eval" not in names:
         return []
-    return [name for text in _code_strings(code)
+    return [name for text in serialize.code_strings(code)
             for name in capture.pandas_string_names(text, "eval" in names)]
-
-
-def _code_strings(code: types.CodeType) -> set[str]:
-    """The strings among a function's constants (and those of the code nested in it)."""
-    found = set()
-    for const in code.co_consts:
-        if isinstance(const, str):
-            found.add(const)
-        elif isinstance(const, types.CodeType):
-            found |= _code_strings(const)
-    return found
 
 
 #: How many members of a list, tuple or dict :func:`globals_of_functions` looks at for

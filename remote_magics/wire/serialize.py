@@ -191,7 +191,6 @@ class DispatchTable(dict):
     def __init__(self, own: dict, below: Mapping) -> None:
         super().__init__(own)
         self.own = dict(own)
-        self.below = below
         self.parts = [self.own, *getattr(below, "maps", [below])]  # (a ChainMap's get is slow)
         self.sizes: tuple = ()
 
@@ -1693,6 +1692,12 @@ def code_names(code: types.CodeType) -> frozenset[str]:
     attributes it reads, the modules it imports (``co_names``)."""
     return frozenset(code.co_names).union(*(code_names(const) for const in code.co_consts
                                             if isinstance(const, types.CodeType)))
+
+
+def code_strings(code: types.CodeType) -> frozenset[str]:
+    """Every string among a function's constants (and those of the code nested in it)."""
+    return frozenset(const for const in code.co_consts if isinstance(const, str)).union(
+        *(code_strings(const) for const in code.co_consts if isinstance(const, types.CodeType)))
 
 
 #: Names in a function's code by which it reaches the whole namespace it runs in (``import
