@@ -65,6 +65,9 @@ def run(args: argparse.Namespace) -> int:
     write_connection_file(path, info)
     kernel = Supervisor(path)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # Ctrl-C stops it, as it says, even where it was started with SIGINT ignored (a shell
+    # script's `&` job, a service manager), which Python keeps
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if not kernel.wait_listening(args.ip, ports["shell_port"], timeout=60):
             print("remote-magics serve: the engine did not start"
@@ -90,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         kernel.stop()
         if not args.connection_file:
             os.unlink(path)

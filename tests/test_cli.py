@@ -159,8 +159,10 @@ def _read_until(process: subprocess.Popen, pattern: str, timeout: float) -> tupl
 
 def test_serve_prints_how_to_connect_and_stops_on_ctrl_c(tmp_path):
     env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path)}
-    process = subprocess.Popen([SCRIPT, "serve"], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, env=env)
+    # started with SIGINT ignored, as a shell script's `&` job is (and pytest run so): Python
+    # keeps that, and before, Ctrl-C did not stop it
+    process = subprocess.Popen(["/bin/sh", "-c", f"trap '' INT; exec {SCRIPT} serve"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     try:
         match, said = _read_until(process, r"connection file (\S+)\n", 60)
         assert re.search(r"%remote_connect \S+", said)
