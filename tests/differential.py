@@ -56,6 +56,7 @@ from typing import Iterable
 import nbformat
 from jupyter_core.utils import run_sync
 from nbclient import NotebookClient
+from nbclient.exceptions import CellTimeoutError
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 
@@ -363,30 +364,48 @@ def _as_a_server_starts_kernels():
             os.environ["PYTEST_CURRENT_TEST"] = saved
 
 
-async def _run_kernels(cells: list[str], mode: str, cwd: Path, timeout: int) -> Run:
-    nb = _notebook(cells, mode)
+async def _execute(nb: nbformat.NotebookNode, mode: str, cwd: Path, timeout: int) -> None:
+    """Run ``nb`` in a new kernel of the way ``mode``; the kernels it started end with it."""
     options = dict(timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
                    resources={"metadata": {"path": str(cwd)}})
-    try:
-        if mode == "kernel":
-            from jupyter_client.manager import AsyncKernelManager
+    if mode != "kernel":
+        await NotebookClient(nb, kernel_name="python3", **options).async_execute()
+        return
+    from jupyter_client.manager import AsyncKernelManager
 
-            from remote_magics import kernel
+    from remote_magics import kernel
 
-            with tempfile.TemporaryDirectory() as prefix:
-                kernel.install(kernel.remote_spec("differential"), "remote-differential",
-                               prefix=prefix)
-                km = AsyncKernelManager(kernel_name="remote-differential",
-                                        kernel_spec_manager=kernel.spec_manager(prefix))
-                try:
-                    await NotebookClient(nb, km=km, **options).async_execute()
-                finally:  # nbclient stops only the kernels it made: this one and its engine
-                    if km.has_kernel:
-                        await km.shutdown_kernel(now=False)
-        else:
-            await NotebookClient(nb, kernel_name="python3", **options).async_execute()
-    except Exception as err:  # a cell that hangs: what ran before it still counts
-        print(f"differential: {mode} run stopped: {type(err).__name__}", file=sys.stderr)
+    with tempfile.TemporaryDirectory() as prefix:
+        kernel.install(kernel.remote_spec("differential"), "remote-differential", prefix=prefix)
+        km = AsyncKernelManager(kernel_name="remote-differential",
+                                kernel_spec_manager=kernel.spec_manager(prefix))
+        try:
+            await NotebookClient(nb, km=km, **options).async_execute()
+        finally:  # nbclient stops only the kernels it made: this one and its engine
+            if km.has_kernel:
+                await km.shutdown_kernel(now=False)
+
+
+#: Times a run whose kernel died before running anything is started again: jupyter_client
+#: picks a kernel's ports free and the kernel binds them later, so kernels starting side by
+#: side may take one another's ("Address already in use").
+STARTS = 3
+
+
+async def _run_kernels(cells: list[str], mode: str, cwd: Path, timeout: int) -> Run:
+    for start in range(1, STARTS + 1):
+        nb = _notebook(cells, mode)
+        try:
+            await _execute(nb, mode, cwd, timeout)
+            break
+        except Exception as err:  # a cell that hangs: what ran before it still counts
+            if start < STARTS and not isinstance(err, CellTimeoutError) \
+                    and all(cell.get("execution_count") is None for cell in nb.cells):
+                print(f"differential: {mode} kernel did not start ({type(err).__name__}); "
+                      "starting another", file=sys.stderr)
+                continue
+            print(f"differential: {mode} run stopped: {type(err).__name__}", file=sys.stderr)
+            break
     for setup in nb.cells[:_SETUP[mode]]:  # a setup cell that failed (`%remote_connect`): why
         for output in setup.get("outputs", []):
             if output.output_type == "error" or getattr(output, "name", "") == "stderr":
