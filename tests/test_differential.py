@@ -1045,6 +1045,13 @@ MAIN_MODULE = [
     "print(lookup('secret'))",
     "print(lookup2('secret'))\nM.later = 7",
     "# plain\nprint(later, M is sys.modules['__main__'])",
+    # hunt 22 H22-3: as "this module", `sys.modules[__name__]`, in the cell or a function
+    "# plain\nimport inspect\ndef op_add(a, b):\n    return a + b\ndef op_mul(a, b):\n"
+    "    return a * b\ndef dispatch(n):\n    return getattr(sys.modules[__name__], 'op_' + n)",
+    "print(getattr(sys.modules[__name__], 'op_' + 'mul')(3, 4))\n"
+    "print(sorted(n for n, f in inspect.getmembers(sys.modules.get(__name__), inspect.isfunction)"
+    " if n.startswith('op_')))",
+    "print(dispatch('add')(3, 4))",
 ]
 
 

@@ -128,7 +128,8 @@ def analyze(code: str) -> CellNames:
         last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr) and not quiet,
         quiet=quiet,
         star_import=walker.star_import,
-        lists_names=walker.lists_names or ("__main__" in code and _reads_main(tree))
+        lists_names=walker.lists_names
+        or (("__main__" in code or "__name__" in code) and _reads_main(tree))
         or ("user_ns" in code and _reads_user_ns(tree)),
         maybe_changed=tuple(name for name in {**changed, **walker.changed}
                             if name in walker.reads or name == ANY_NAME),
@@ -232,10 +233,29 @@ def _reads_user_ns(tree: ast.AST) -> bool:
 
 
 def _reads_main(tree: ast.AST) -> bool:
-    """Whether the code looks the notebook's module up (``sys.modules['__main__']``): it sees
-    every name then."""
-    return any(isinstance(node, ast.Subscript) and _text(node.slice) == "__main__"
-               for node in ast.walk(tree))
+    """Whether the code looks the notebook's module up (``sys.modules['__main__']``, or as
+    "this module", ``sys.modules[__name__]``, and either with ``.get``): it sees every name
+    then."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and (
+                _text(node.slice) == "__main__" or _modules(node.value) and _is_name(node.slice)):
+            return True
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and node.func.attr == "get" and _modules(node.func.value) and node.args \
+                and (_text(node.args[0]) == "__main__" or _is_name(node.args[0])):
+            return True
+    return False
+
+
+def _modules(node: ast.AST) -> bool:
+    """``sys.modules`` (or ``modules`` of ``from sys import modules``)."""
+    return isinstance(node, ast.Attribute) and node.attr == "modules" \
+        or isinstance(node, ast.Name) and node.id == "modules"
+
+
+def _is_name(node: ast.AST) -> bool:
+    """``__name__``: in a cell, as in a plain one, ``'__main__'``."""
+    return isinstance(node, ast.Name) and node.id == "__name__"
 
 
 def _base_name(node: ast.AST) -> str | None:
