@@ -1059,6 +1059,22 @@ def test_the_notebooks_module_under_a_name_has_its_names_remotely(tmp_path):
     assert_same_every_way(MAIN_MODULE, tmp_path, ("all", "none"))
 
 
+#: Hunt 22 H22-2: `np.seterr(all='call')` crossed without the callback `np.seterrcall` set, so a
+#: division by zero on the other side raised NameError ("no function found").
+NUMPY_ERROR_CALLBACK = [
+    "# plain\nimport numpy as np\ndef report(kind, flag):\n    print('callback:', kind)\n"
+    "np.seterrcall(report)\nold = np.seterr(all='call')",
+    "r = np.array([1.0]) / 0",
+    "class Log:\n    def write(self, msg):\n        print('LOG:', msg)\nnp.seterrcall(Log())\n"
+    "old = np.seterr(all='log')",
+    "# plain\nprint(type(np.geterrcall()).__name__)\nr = np.array([1.0]) / 0",
+]
+
+
+def test_numpys_error_callback_goes_with_its_error_modes(tmp_path):
+    assert_same_every_way(NUMPY_ERROR_CALLBACK, tmp_path, ("all", "none"))
+
+
 #: Hunt 21 H21-17: library code finding the notebook's names in `__main__` by attribute missed
 #: them in a remote cell: `pickle.load` of objects of a notebook class ("Can't get attribute
 #: 'Result' on <module '__main__'>"), `from __main__ import f` (timeit's setup), and

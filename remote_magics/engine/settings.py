@@ -89,13 +89,20 @@ def _numpy_read(module: Any) -> tuple:
         printing = module._core.arrayprint.format_options.get()
         errors = module._core._ufunc_config._extobj_contextvar.get()
     except AttributeError:  # a NumPy that keeps them elsewhere: read them out each time
-        return tuple(module.get_printoptions().items()), tuple(module.geterr().items()), drawn
+        return tuple(module.get_printoptions().items()), _numpy_errors(module), drawn
     seen = _numpy_seen
     if seen[0] is not printing:
         seen[0], seen[1] = printing, tuple(module.get_printoptions().items())
     if seen[2] is not errors:
-        seen[2], seen[3] = errors, tuple(module.geterr().items())
+        seen[2], seen[3] = errors, _numpy_errors(module)
     return seen[1], seen[3], drawn
+
+
+def _numpy_errors(module: Any) -> tuple:
+    """``np.seterr``'s modes, and the callback ``np.seterrcall`` set, which the modes ``call``
+    and ``log`` use (hunt 22 H22-2: without it, a division by zero raised "no function found"
+    on the other side)."""
+    return (*module.geterr().items(), ("call", module.geterrcall()))
 
 
 def _numpy_spell(module: Any, state: tuple) -> dict[str, Any]:
@@ -109,6 +116,8 @@ def _numpy_spell(module: Any, state: tuple) -> dict[str, Any]:
 def _numpy_write(module: Any, name: str, value: Any) -> None:
     if name == "random_state":  # np.random.seed(17) or a draw: the global generator's state
         module.random.set_state(pickle.loads(value))
+    elif name == "err.call":  # np.seterrcall: the function (or object with a write method)
+        module.seterrcall(value)
     elif name.startswith("err."):  # np.seterr: what a division by zero does
         module.seterr(**{name[len("err."):]: value})
     else:
