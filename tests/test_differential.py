@@ -1110,3 +1110,20 @@ SHELLS_FORMATTER = [
 
 def test_a_formatter_of_the_shell_under_a_name_is_the_receivers_own(tmp_path):
     assert_same_every_way(SHELLS_FORMATTER, tmp_path, ("all",))
+
+
+#: Hunt 22 H22-6: a remote `%cd` moved the notebook's folder (a setting) but left it out of
+#: `_dh`, IPython's list of visited folders: a plain `%cd -` after it said "No previous
+#: directory", and `%dhist` missed it.
+CD_HISTORY = [
+    "# plain\nimport os\nos.makedirs('sub', exist_ok=True)",
+    "%cd -q sub",
+    "# plain\nprint(os.path.basename(os.getcwd()), len(_dh))\n%cd -q -\n"
+    "print(os.path.basename(os.getcwd()) != 'sub')",
+    "%cd -q sub\n%cd -q -\nprint(len(_dh), os.path.basename(_dh[-2]))",
+]
+
+
+def test_a_remote_cd_is_in_the_notebooks_folder_history(tmp_path):
+    assert_same_every_way(CD_HISTORY, tmp_path, ("all", "none"))
+

@@ -158,6 +158,11 @@ def prepare_once(
     more, sees_all = globals_of_functions(namespace, names)
     names += [name for name in more
               if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
+    # the folders `%cd` visited (`_dh`, IPython's own), which `%cd -` and `%dhist` read: a
+    # remote `%cd` adds to the notebook's (hunt 22 H22-6), as a watched input
+    if "_dh" in namespace and "_dh" not in listed \
+            and any(name in _DIRECTORY_MAGICS for _, name in cell.magics):
+        names.append("_dh")
     # a function of the notebook that looks at the whole namespace (`globals()[name]`,
     # `unittest.main()`), called by the cell: as a plain cell's, it sees every name
     lists_names = lists_names or sees_all
@@ -371,6 +376,9 @@ def library_class_attributes(cell: capture.CellNames,
 _PROCESS_MODULES = frozenset({"sys", "os", "posix", "builtins", "io", "signal", "threading",
                               "gc", "importlib", "site", "faulthandler", "atexit"})
 
+
+#: IPython's magics that visit folders or list those visited: they use the shell's ``_dh``.
+_DIRECTORY_MAGICS = frozenset(("cd", "pushd", "popd", "dhist"))
 
 #: IPython's magics that show or save the session's input history (``%history -n``).
 _HISTORY_MAGICS = frozenset(("history", "hist"))
