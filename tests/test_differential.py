@@ -1127,3 +1127,24 @@ CD_HISTORY = [
 def test_a_remote_cd_is_in_the_notebooks_folder_history(tmp_path):
     assert_same_every_way(CD_HISTORY, tmp_path, ("all", "none"))
 
+
+#: Hunt 22 H22-1: logging filters did not cross: a filter a remote cell put on a logger left
+#: the notebook logging what it drops, and one the notebook put on its output handler was not
+#: applied to a remote cell's records.
+LOGGING_FILTERS = [
+    "# plain\nimport logging, sys\nlogging.basicConfig(level=logging.INFO, stream=sys.stdout, "
+    "format='%(name)s %(message)s', force=True)\nlog = logging.getLogger('app')",
+    "class NoSecret(logging.Filter):\n    def filter(self, record):\n"
+    "        return 'secret' not in record.getMessage()\nlog.addFilter(NoSecret())\n"
+    "log.info('remote secret')\nlog.info('remote ok')",
+    "# plain\nlog.info('plain secret')\nlog.info('plain ok')\nprint(len(log.filters))",
+    "# plain\nlog2 = logging.getLogger('app2')\nlog2.addFilter(lambda r: 'secret' not in "
+    "r.getMessage())\nlogging.getLogger().handlers[0].addFilter(lambda r: 'hidden' not in "
+    "r.getMessage())",
+    "log2.info('remote2 secret')\nlog2.info('remote2 hidden')\nlog2.info('remote2 ok')",
+]
+
+
+def test_logging_filters_hold_on_both_sides(tmp_path):
+    assert_same_every_way(LOGGING_FILTERS, tmp_path, ("all", "none"))
+

@@ -72,20 +72,29 @@ def test_logging_crosses_levels_and_output_handlers_and_keeps_the_others_on_thei
         logger.propagate = False
         logger.addHandler(file_handler)
         logger.addHandler(shown)
+        # filters go too (hunt 22 H22-1): a logger's and an output handler's, as copies
+        logger.addFilter(logging.Filter("rm-settings-test.kept"))
+        shown.addFilter(lambda record: "secret" not in record.getMessage())
         changed = settings.differing(settings.snapshot(), before)
-        level, propagate, disabled, handlers = changed["logging.logger.rm-settings-test"]
+        level, propagate, disabled, handlers, filters = changed["logging.logger.rm-settings-test"]
         assert (level, propagate, disabled) == (logging.DEBUG, False, False)
+        assert [each.name for each in filters] == ["rm-settings-test.kept"]
         # the file's stays here; the other side stands in for it, if it forwards records
         assert [kind for kind, *_ in handlers] == ["forward", "stream"]
         crossed = settings.decode(settings.encode(changed))  # as the other side takes it
         logger.setLevel(logging.NOTSET)
         logger.propagate = True
+        logger.filters.clear()
         settings.take(crossed)  # a side that forwards no records (a notebook): no stand-in
         assert logger.level == logging.DEBUG and not logger.propagate
+        assert [each.name for each in logger.filters] == ["rm-settings-test.kept"]
         assert file_handler in logger.handlers and shown not in logger.handlers  # made again
         made = [h for h in logger.handlers if h is not file_handler]
         assert len(made) == 1 and made[0].stream is sys.stderr
         assert made[0].formatter._fmt == "%(levelname)s %(message)s"
+        [dropping] = made[0].filters
+        assert dropping(logging.makeLogRecord({"msg": "a secret"})) is False
+        assert made[0].filter(logging.makeLogRecord({"msg": "plain"}))
         sent: list = []
         settings.log_forwarder = sent.append  # an engine's
         try:
@@ -110,11 +119,13 @@ def test_logging_crosses_levels_and_output_handlers_and_keeps_the_others_on_thei
         assert settings.differing(settings.snapshot(), settings.snapshot()) == {}
         now = settings.snapshot()
         logger.handlers.clear()
+        logger.filters.clear()
         logger.propagate = True
         assert settings.differing(settings.snapshot(), now)["logging.logger.rm-settings-test"] \
-            == (logging.NOTSET, True, False, ())
+            == (logging.NOTSET, True, False, (), ())
     finally:
         logger.handlers.clear()
+        logger.filters.clear()
         logger.setLevel(logging.NOTSET)
         logger.propagate = True
         file_handler.close()

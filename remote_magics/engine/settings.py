@@ -3,7 +3,8 @@
 A plain notebook runs every cell in one process, so a setting one cell makes holds for the
 cells after it: the recursion limit, the ``decimal`` context, NumPy's print options and error
 handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warnings`` filters,
-the configuration of ``logging`` (levels, and the handlers that print to the cell's output), the
+the configuration of ``logging`` (levels, filters, and the handlers that print to the cell's
+output), the
 environment variables a cell sets, the working directory, ``sys.path``, the limit on the digits
 of an ``int`` made ``str``, the default socket timeout, the locale, how IPython shows a result
 (``%precision``, ``%pprint``, the display formatters a cell registers) and the formats of
@@ -559,11 +560,12 @@ def _inline_write(name: str, value: Any) -> None:
         shell.config.InlineBackend[name] = value
 
 
-# logging: the ``disable`` level, and each logger's level, propagation, whether disabled and
-# its handlers that mean the same on either side (a stream handler to this process's
-# ``sys.stdout`` or ``sys.stderr``, which a kernel shows as the cell's output, and a null
-# handler); others (a file's, a socket's, a buffer's) stay on their side, as do a handler's
-# filters, and the notebook's get a stand-in in the engine (:class:`Forwarding`) that sends the
+# logging: the ``disable`` level, and each logger's level, propagation, whether disabled, its
+# filters and its handlers that mean the same on either side (a stream handler to this
+# process's ``sys.stdout`` or ``sys.stderr``, which a kernel shows as the cell's output, and a
+# null handler), with their filters (copies; one that cannot be pickled stays); others (a
+# file's, a socket's, a buffer's) stay on their side, with their filters, and the notebook's
+# get a stand-in in the engine (:class:`Forwarding`) that sends the
 # records a remote cell logs to them: a log file the notebook configured gets the lines of
 # remote cells too, as of plain ones. A handler the engine made stays there.
 
@@ -626,12 +628,12 @@ def take_log_record(content: Any) -> None:
             handler.handle(record)
 
 
-def _forwarded(logger_name: str, handler: Any) -> tuple | None:
+def _forwarded(logger_name: str, handler: Any, level: int) -> tuple | None:
     """How the other side stands in for a handler that cannot be made there (see
     :class:`Forwarding`), or None for one of the processes' own machinery."""
     if isinstance(handler, Forwarding) or logger_name.partition(".")[0] in _OWN_LOGGERS:
         return None
-    return ("forward", "", handler.level, None)
+    return ("forward", "", level, None, ())
 
 #: The loggers once seen configured here: listed from then on, so that going back to the
 #: defaults (``setLevel(NOTSET)``, handlers removed) crosses too.
@@ -639,47 +641,75 @@ _loggers_seen: set[str] = set()
 
 
 def _logging_handlers(module: Any, handlers: list) -> tuple:
-    return tuple((handler, handler.level, handler.formatter) for handler in handlers)
+    return tuple((handler, handler.level, handler.formatter, tuple(handler.filters))
+                 for handler in handlers)
+
+
+def _portable_filters(filters: tuple) -> tuple:
+    """The filters of a logger or handler that can go to the other side (a ``logging.Filter``,
+    one of a notebook class, a function: ``log.addFilter(lambda r: ...)``), each as a copy
+    there; one that cannot be pickled stays on its side only (hunt 22 H22-1: none crossed, so
+    a filter a remote cell added left the notebook logging what it was meant to drop)."""
+    portable = []
+    for each in filters:
+        try:
+            cloudpickle.dumps(each)
+        except Exception:
+            continue
+        portable.append(each)
+    return tuple(portable)
+
+
+def _set_filters(filterer: Any, filters: tuple) -> None:
+    for each in list(filterer.filters):
+        filterer.removeFilter(each)
+    for each in filters:
+        filterer.addFilter(each)
 
 
 def _logging_read(module: Any) -> tuple:
     manager, root = module.Logger.manager, module.root
     entries = [manager.disable, ("", root.level, root.propagate, root.disabled,
-                                 _logging_handlers(module, root.handlers))]
+                                 _logging_handlers(module, root.handlers), tuple(root.filters))]
     logger_class, seen = module.Logger, _loggers_seen
     for name, logger in manager.loggerDict.items():
         if not isinstance(logger, logger_class):  # a placeholder for a dotted name's parent
             continue
         if name not in seen:
-            if not (logger.level or logger.handlers or not logger.propagate or logger.disabled):
+            if not (logger.level or logger.handlers or not logger.propagate or logger.disabled
+                    or logger.filters):
                 continue
             seen.add(name)
         entries.append((name, logger.level, logger.propagate, logger.disabled,
-                        _logging_handlers(module, logger.handlers)))
+                        _logging_handlers(module, logger.handlers), tuple(logger.filters)))
     return tuple(entries)
 
 
-def _portable_handler(module: Any, handler: Any) -> tuple | None:
-    """How a handler is made again on the other side, or None (it stays on its own)."""
+def _portable_handler(module: Any, handler: Any, state: tuple | None = None) -> tuple | None:
+    """How a handler is made again on the other side, or None (it stays on its own); from its
+    ``state`` as read (level, formatter, filters), else as it is now."""
     if isinstance(handler, Forwarding):  # the notebook's, which stays there
         return None
+    level, formatter, filters = state if state is not None else (
+        handler.level, handler.formatter, tuple(handler.filters))
     if type(handler) is module.NullHandler:
-        return ("null", "", handler.level, None)
+        return ("null", "", level, None, _portable_filters(filters))
     if type(handler) is module.StreamHandler:
         stream = ("stdout" if handler.stream is sys.stdout else
                   "stderr" if handler.stream is sys.stderr else None)
         if stream is not None:
-            return ("stream", stream, handler.level, handler.formatter)
+            return ("stream", stream, level, formatter, _portable_filters(filters))
     return None
 
 
 def _logging_spell(module: Any, state: tuple) -> dict[str, Any]:
     disable, *loggers = state
     spelled: dict[str, Any] = {"disable": disable}
-    for name, level, propagate, disabled, handlers in loggers:
-        made = tuple(filter(None, (_portable_handler(module, handler)
-                                   or _forwarded(name, handler) for handler, _, _ in handlers)))
-        spelled["logger." + name] = (level, propagate, disabled, made)
+    for name, level, propagate, disabled, handlers, filters in loggers:
+        made = tuple(filter(None, (_portable_handler(module, handler, tuple(as_read))
+                                   or _forwarded(name, handler, as_read[0])
+                                   for handler, *as_read in handlers)))
+        spelled["logger." + name] = (level, propagate, disabled, made, _portable_filters(filters))
     return spelled
 
 
@@ -687,14 +717,15 @@ def _logging_write(module: Any, name: str, value: Any) -> None:
     if name == "disable":
         module.disable(value)
         return
-    level, propagate, disabled, handlers = value
+    level, propagate, disabled, handlers, filters = value
     logger = module.getLogger(name[len("logger."):] or None)
     logger.setLevel(level)
     logger.propagate, logger.disabled = propagate, disabled
+    _set_filters(logger, filters)
     for handler in [h for h in logger.handlers if _portable_handler(module, h) is not None
                     or isinstance(h, Forwarding)]:
         logger.removeHandler(handler)
-    for kind, stream, handler_level, formatter in handlers:
+    for kind, stream, handler_level, formatter, handler_filters in handlers:
         if kind == "forward":  # a handler of the notebook's: its records go there
             if log_forwarder is not None:
                 logger.addHandler(Forwarding(logger.name if logger is not module.root else "",
@@ -704,6 +735,7 @@ def _logging_write(module: Any, name: str, value: Any) -> None:
                    module.StreamHandler(getattr(sys, stream)))
         handler.setLevel(handler_level)
         handler.setFormatter(formatter)
+        _set_filters(handler, handler_filters)
         logger.addHandler(handler)
 
 
