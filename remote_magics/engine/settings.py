@@ -4,9 +4,8 @@ A plain notebook runs every cell in one process, so a setting one cell makes hol
 cells after it: the recursion limit, the ``decimal`` context, NumPy's print options and error
 handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warnings`` filters,
 the configuration of ``logging`` (levels, filters, and the handlers that print to the cell's
-output), the
-environment variables a cell sets, the working directory, ``sys.path``, the limit on the digits
-of an ``int`` made ``str``, the default socket timeout, the locale, how IPython shows a result
+output), the environment variables a cell sets, the working directory, ``sys.path``, the limit
+on the digits of an ``int`` made ``str``, the default socket timeout, the locale, how IPython shows a result
 (``%precision``, ``%pprint``, the display formatters a cell registers) and the formats of
 inline figures. A remote cell runs in another process; so that it behaves as a plain one, each
 side sends the settings it changed since they last agreed (a run request carries the
