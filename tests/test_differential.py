@@ -460,6 +460,11 @@ NAMESPACE_ITSELF = [
     "def fetch(n):\n    import __main__\n    return getattr(__main__, n)\n"
     "def caller_g(n):\n    import sys\n    return sys._getframe(1).f_globals[n]",
     "fetch('alpha'), caller_g('alpha')",
+    # hunt 22 H22-7: the caller's frame got otherwise (a KeyError remotely before)
+    "# plain\nimport inspect\nsecret_rate = 0.25\ndef by_back(name):\n"
+    "    return inspect.currentframe().f_back.f_globals[name]\ndef by_stack(name):\n"
+    "    return inspect.stack()[1].frame.f_locals[name]",
+    "by_back('secret_rate'), by_stack('secret_rate')",
 ]
 
 
