@@ -521,6 +521,25 @@ def test_more_process_state_and_ipythons_precision_hold_both_ways(tmp_path):
     assert_same_every_way(MORE_PROCESS, tmp_path, ("all",))
 
 
+#: Hunt 22 H22-4: the formats set with `set_matplotlib_formats` (the function, which sets the
+#: printers, not the inline backend's setting): a remote cell's figure came as PNG after a plain
+#: `set_matplotlib_formats('svg')`, and the notebook's after a remote one.
+MATPLOTLIB_FORMATS = [
+    "# plain\nimport matplotlib.pyplot as plt\n"
+    "from matplotlib_inline.backend_inline import set_matplotlib_formats\n"
+    "set_matplotlib_formats('svg')",
+    "fig = plt.figure(); plt.plot([1, 2])\n"
+    "print(sorted(get_ipython().display_formatter.format(fig)[0]))\nplt.close(fig)",
+    "set_matplotlib_formats('jpeg')",
+    "# plain\nfig = plt.figure()\nprint(sorted(get_ipython().display_formatter.format(fig)[0]))"
+    "\nplt.close(fig)",
+]
+
+
+def test_figure_formats_set_with_the_function_hold_both_ways(tmp_path):
+    assert_same_every_way(MATPLOTLIB_FORMATS, tmp_path, ("all",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

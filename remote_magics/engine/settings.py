@@ -531,18 +531,47 @@ def _inline_backend() -> Any:
 def _inline_read() -> tuple:
     made = _inline_backend()
     if made is not None:  # its traits' own store: no trait lookups
-        return tuple(made._trait_values.get(name) for name in _INLINE)
+        return (*(made._trait_values.get(name) for name in _INLINE), _formats_shown())
     shell = _shell()
     section = dict.get(shell.config, "InlineBackend") if shell is not None else None
     if not section:
-        return ()
+        return None, None, None, _formats_shown()
     formats = section.get("figure_formats") or (
         {section["figure_format"]} if section.get("figure_format") else None)
-    return formats, section.get("print_figure_kwargs"), section.get("close_figures")
+    return (formats, section.get("print_figure_kwargs"), section.get("close_figures"),
+            _formats_shown())
+
+
+#: The display formats IPython's own figure printers make (``select_figure_formats``), by the
+#: formatter's type.
+_FIGURE_FORMATS = (("image/png", "png"), ("image/jpeg", "jpeg"), ("image/svg+xml", "svg"),
+                   ("application/pdf", "pdf"))
+
+
+def _formats_shown() -> tuple | None:
+    """The formats a figure is shown in, as the shell's display formatters have IPython's
+    figure printers: ``set_matplotlib_formats('svg')`` sets those, and not the inline
+    backend's ``figure_formats`` (hunt 22 H22-4: so it did not cross). None without IPython's
+    printers (a printer of your own for ``Figure`` crosses as such a printer does)."""
+    figure = getattr(sys.modules.get("matplotlib.figure"), "Figure", None)
+    shell = _shell()
+    if figure is None or shell is None:
+        return None
+    formatters = shell.display_formatter.formatters
+    shown = []
+    for mime, name in _FIGURE_FORMATS:
+        printer = getattr(formatters.get(mime), "type_printers", {}).get(figure)
+        made_by = getattr(getattr(printer, "func", None), "__name__", None)
+        if made_by == "retina_figure" and mime == "image/png":
+            shown.append("retina")
+        elif made_by == "print_figure":
+            shown.append(name)
+    return tuple(shown) or None
 
 
 def _inline_spell(inline: tuple) -> dict[str, Any]:
-    formats, kwargs, close = inline or (None, None, None)
+    formats, kwargs, close, shown = inline or (None, None, None, None)
+    formats = shown or formats
     spelled = {"inline.figure_formats": tuple(sorted(formats)) if formats else None,
                "inline.print_figure_kwargs": kwargs, "inline.close_figures": close}
     return {name: value for name, value in spelled.items() if value is not None}
@@ -551,12 +580,17 @@ def _inline_spell(inline: tuple) -> dict[str, Any]:
 def _inline_write(name: str, value: Any) -> None:
     value = set(value) if name == "figure_formats" else value
     made = _inline_backend()
+    shell = _shell()
     if made is not None:
         setattr(made, name, value)  # it shows figures so from now on
-        return
-    shell = _shell()
-    if shell is not None:  # where the backend looks when it is made
+    elif shell is not None:  # where the backend looks when it is made
         shell.config.InlineBackend[name] = value
+    if name == "figure_formats" and shell is not None and _formats_shown() is not None \
+            and set(_formats_shown()) != value:  # the printers (a backend without its shell
+        from IPython.core.pylabtools import select_figure_formats  # changes none)
+
+        kwargs = made.print_figure_kwargs if made is not None else {}
+        select_figure_formats(shell, value, **kwargs)
 
 
 # logging: the ``disable`` level, and each logger's level, propagation, whether disabled, its
@@ -979,12 +1013,14 @@ def _ipython_write(module: Any, name: str, value: Any) -> None:
 # ``sympy.init_printing()`` registers), and whether a format is shown at all. Each crosses by
 # the type's module and name (the name IPython's own deferred printers go by), so that it finds
 # the other side's class of that name; one put back to the formatter's default crosses too. A
-# function the kernel's own inline backend registered (a figure's) stays each side's own.
+# function the kernel's own inline backend registered, or IPython's figure printers
+# (``select_figure_formats``), stays each side's own: the formats a figure is shown in cross
+# as the inline backend's setting (:func:`_formats_shown`), set there by IPython's own means.
 
 #: The printers once seen registered here, as (format, module, name): listed from then on, so
 #: that removing one crosses too.
 _printers_seen: set[tuple[str, str, str]] = set()
-_OWN_PRINTERS = ("matplotlib_inline", "ipykernel", "remote_magics")
+_OWN_PRINTERS = ("matplotlib_inline", "ipykernel", "remote_magics", "IPython.core.pylabtools")
 _printer_defaults_of: dict = {}  # (formatter's id, numpy imported) -> its default printers
 #: Whether each format was shown when first read here (a terminal shows text only, a notebook
 #: every format: each side keeps its own), and the formats a cell turned on or off since.
