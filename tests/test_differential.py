@@ -514,6 +514,13 @@ MORE_PROCESS = [
     "%config InlineBackend.figure_formats = ['png', 'retina']",
     "# plain\nfig = plt.figure()\nprint(sorted(get_ipython().display_formatter.format(fig)[0]))"
     "\nplt.close(fig)",
+    # the CSV field size limit and mpmath's precision (hunt 22 H22-8, H22-9)
+    "# plain\nimport csv, io, mpmath\nbig = 'x,' + 'a' * 200_000 + '\\n'\n"
+    "old_limit = csv.field_size_limit(10_000_000)\nmpmath.mp.dps = 30",
+    "print(len(list(csv.reader(io.StringIO(big)))[0][1]), mpmath.mpf(1) / 3)\n"
+    "mpmath.mp.dps = 20\ncsv.field_size_limit(old_limit)",
+    "# plain\nprint(mpmath.mpf(2) / 3, mpmath.mp.dps)\ntry:\n    list(csv.reader(io.StringIO(big)))\n"
+    "except csv.Error as err:\n    print(err)\nmpmath.mp.dps = 15",
 ]
 
 

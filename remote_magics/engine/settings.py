@@ -5,7 +5,8 @@ cells after it: the recursion limit, the ``decimal`` context, NumPy's print opti
 handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warnings`` filters,
 the configuration of ``logging`` (levels, filters, and the handlers that print to the cell's
 output), the environment variables a cell sets, the working directory, ``sys.path``, the limit
-on the digits of an ``int`` made ``str``, the default socket timeout, the locale, how IPython shows a result
+on the digits of an ``int`` made ``str``, the default socket timeout, the CSV field size limit,
+mpmath's precision, the locale, how IPython shows a result
 (``%precision``, ``%pprint``, the display formatters a cell registers) and the formats of
 inline figures. A remote cell runs in another process; so that it behaves as a plain one, each
 side sends the settings it changed since they last agreed (a run request carries the
@@ -1221,6 +1222,15 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "locale": (lambda module: module.setlocale(module.LC_ALL),
                lambda module, state: {"LC_ALL": state},
                lambda module, name, value: module.setlocale(module.LC_ALL, value)),
+    # the longest field a CSV reader takes (`csv.field_size_limit(sys.maxsize)`, hunt 22 H22-8)
+    "csv": (lambda module: module.field_size_limit(),
+            lambda module, state: {"field_size_limit": state},
+            lambda module, name, value: module.field_size_limit(value)),
+    # mpmath's working precision (`mp.dps = 30`: its digits follow its bits) and how it prints
+    # its numbers, as the decimal context's (hunt 22 H22-9)
+    "mpmath": (lambda module: (module.mp.prec, module.mp.pretty),
+               lambda module, state: {"mp.prec": state[0], "mp.pretty": state[1]},
+               lambda module, name, value: setattr(module.mp, name[len("mp."):], value)),
 }
 
 
