@@ -700,3 +700,21 @@ def test_a_plain_cell_failing_on_a_proxy_says_which_name_why_and_what_to_do(shel
     assert "remote_magics:" not in capsys.readouterr().err
     for name in ("frame", "none_made", "json"):
         shell.user_ns.pop(name, None)
+
+
+def test_a_remote_cd_goes_into_the_notebooks_folder_history_from_this_host_only(target):
+    # hunt 22 H22-6: `_dh` goes, watched, with a cell that runs %cd; not to an engine on
+    # another host, whose folders are not this machine's (the notebook's folder stays)
+    from remote_magics.cells import runner
+
+    code = "get_ipython().run_line_magic('cd', '-q sub')"
+    namespace = {"_dh": ["/start"]}
+    request = runner.prepare(code, namespace, target, download="all", limit=1 << 20)
+    assert "_dh" in request.content["watch"]
+    saved = target.details.get("hostname")
+    target.details["hostname"] = "another-host.invalid"
+    try:
+        request = runner.prepare(code, namespace, target, download="all", limit=1 << 20)
+        assert "_dh" not in request.content["watch"] and "_dh" not in request.held
+    finally:
+        target.details["hostname"] = saved

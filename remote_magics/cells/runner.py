@@ -12,6 +12,7 @@ import functools
 import importlib
 import inspect
 import itertools
+import socket
 import sys
 import types
 import weakref
@@ -159,9 +160,13 @@ def prepare_once(
     names += [name for name in more
               if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
     # the folders `%cd` visited (`_dh`, IPython's own), which `%cd -` and `%dhist` read: a
-    # remote `%cd` adds to the notebook's (hunt 22 H22-6), as a watched input
+    # remote `%cd` adds to the notebook's (hunt 22 H22-6), as a watched input; not from another
+    # host, whose folders are not this machine's (the notebook's folder stays where it is)
     if "_dh" in namespace and "_dh" not in listed \
-            and any(name in _DIRECTORY_MAGICS for _, name in cell.magics):
+            and any(name in _DIRECTORY_MAGICS for _, name in cell.magics) \
+            and (getattr(target, "details", None) or {}).get("hostname",
+                                                             socket.gethostname()) \
+            == socket.gethostname():
         names.append("_dh")
     # a function of the notebook that looks at the whole namespace (`globals()[name]`,
     # `unittest.main()`), called by the cell: as a plain cell's, it sees every name
