@@ -521,6 +521,13 @@ MORE_PROCESS = [
     "mpmath.mp.dps = 20\ncsv.field_size_limit(old_limit)",
     "# plain\nprint(mpmath.mpf(2) / 3, mpmath.mp.dps)\ntry:\n    list(csv.reader(io.StringIO(big)))\n"
     "except csv.Error as err:\n    print(err)\nmpmath.mp.dps = 15",
+    # and SymPy's global parameters, reprlib's limits (hunt 22 H22-9)
+    "# plain\nimport sympy, reprlib\nxx, yy = sympy.symbols('xx yy')",
+    "from sympy.core.parameters import global_parameters\nglobal_parameters.distribute = False\n"
+    "reprlib.aRepr.maxlist = 2",
+    "# plain\nprint(2 * (xx + yy), reprlib.repr(list(range(10))))\n"
+    "global_parameters.distribute = True\nreprlib.aRepr.maxlist = 4",
+    "print(2 * (xx + yy), reprlib.repr(list(range(10))))\nreprlib.aRepr.maxlist = 6",
 ]
 
 

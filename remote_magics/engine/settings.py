@@ -6,7 +6,7 @@ handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warn
 the configuration of ``logging`` (levels, filters, and the handlers that print to the cell's
 output), the environment variables a cell sets, the working directory, ``sys.path``, the limit
 on the digits of an ``int`` made ``str``, the default socket timeout, the CSV field size limit,
-mpmath's precision, the locale, how IPython shows a result
+mpmath's precision, SymPy's global parameters, ``reprlib``'s limits, the locale, how IPython shows a result
 (``%precision``, ``%pprint``, the display formatters a cell registers) and the formats of
 inline figures. A remote cell runs in another process; so that it behaves as a plain one, each
 side sends the settings it changed since they last agreed (a run request carries the
@@ -1231,6 +1231,15 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "mpmath": (lambda module: (module.mp.prec, module.mp.pretty),
                lambda module, state: {"mp.prec": state[0], "mp.pretty": state[1]},
                lambda module, name, value: setattr(module.mp, name[len("mp."):], value)),
+    # SymPy's global parameters (`global_parameters.distribute = False`: `2*(x + y)` stays so)
+    "sympy": (lambda module: tuple(vars(module.core.parameters.global_parameters).items()),
+              lambda module, state: dict(state),
+              lambda module, name, value: setattr(module.core.parameters.global_parameters,
+                                                  name, value)),
+    # how `reprlib.repr` shortens (`reprlib.aRepr.maxlist = 2`)
+    "reprlib": (lambda module: tuple(vars(module.aRepr).items()),
+                lambda module, state: {"aRepr." + name: value for name, value in state},
+                lambda module, name, value: setattr(module.aRepr, name[len("aRepr."):], value)),
 }
 
 
