@@ -1948,3 +1948,18 @@ def test_a_notebook_functions_pandas_strings_find_its_globals_remotely(parity):
             "x = pd.Series([1, 2])\ndef big_rows(frame):\n    return frame.query('a > @lim').a.tolist()\n"
             "def doubled():\n    return pd.eval('x * 2').tolist()",
             "print(big_rows(df))", "print(doubled())"])
+
+
+def test_a_weak_reference_crosses_to_the_object_that_crossed(parity):
+    # hunt 22 H22-10: a tree node's `weakref.ref(parent)` could not be sent ("cannot pickle
+    # 'weakref.ReferenceType'"); it points at the parent that crossed with it, both ways
+    parity(["import weakref\nclass Node:\n    def __init__(self, name, parent=None):\n"
+            "        self.name = name\n        self.children = []\n"
+            "        self._parent = weakref.ref(parent) if parent is not None else None\n"
+            "        if parent is not None:\n            parent.children.append(self)\n"
+            "    @property\n    def parent(self):\n        return self._parent() if self._parent else None\n"
+            "root = Node('root')\nchild = Node('child', root)\ngone = weakref.ref(Node('gone'))",
+            "print(child.parent.name, child.parent is root, len(root.children), gone())",
+            "second = Node('second', root)\nprint(len(root.children))",
+            "print(second.parent is root, root.children[-1] is second)",
+            "del Node, root, child, second, gone"])

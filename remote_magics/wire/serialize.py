@@ -110,6 +110,26 @@ def _code_with_its_source(code: types.CodeType) -> tuple:
     return sources.reduce_code(code, cloudpickle.CloudPickler.dispatch_table[types.CodeType](code))
 
 
+def _weak_reference(ref: weakref.ReferenceType) -> Any:
+    """A weak reference goes as one to its object, which goes with it (pickle's memo keeps it
+    the very object the other names sent are: a tree node's ``weakref.ref(parent)`` points at
+    the parent that crossed, hunt 22 H22-10); a dead one as a dead one. Its callback stays
+    behind. An object nothing else there holds is gone there at once, as plainly."""
+    referent = ref()
+    if referent is None:
+        return dead_reference, ()
+    return weakref.ref, (referent,)
+
+
+class _Gone:
+    """What a dead weak reference referred to (see :func:`dead_reference`)."""
+
+
+def dead_reference() -> weakref.ReferenceType:
+    """Called by the unpickler: a weak reference whose object is gone."""
+    return weakref.ref(_Gone())
+
+
 def _open_file(obj: io.TextIOWrapper) -> Any:
     """An open text file does not travel: cloudpickle would send a copy of its text (a
     ``StringIO``), whose position, writes and ``close`` reach no file. It stays where it was
@@ -228,7 +248,8 @@ class Pickler(cloudpickle.CloudPickler):
     """
 
     dispatch_table = DispatchTable(
-        {types.CodeType: _code_with_its_source, io.TextIOWrapper: _open_file},
+        {types.CodeType: _code_with_its_source, io.TextIOWrapper: _open_file,
+         weakref.ReferenceType: _weak_reference},
         getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
     def dump(self, obj: Any) -> None:
@@ -2075,7 +2096,8 @@ _CACHE_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
 
 #: Classes written in C that :meth:`Pickler.reducer_override` has a case for (see
 #: :func:`_ordinary`).
-_NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER})
+_NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
+                           weakref.ReferenceType})
 
 
 def is_cache_wrapper(obj: Any) -> bool:
