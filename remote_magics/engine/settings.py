@@ -586,12 +586,13 @@ def _inline_write(name: str, value: Any) -> None:
         setattr(made, name, value)  # it shows figures so from now on
     elif shell is not None:  # where the backend looks when it is made
         shell.config.InlineBackend[name] = value
-    if name == "figure_formats" and shell is not None and _formats_shown() is not None \
-            and set(_formats_shown()) != value:  # the printers (a backend without its shell
-        from IPython.core.pylabtools import select_figure_formats  # changes none)
-
+    # and IPython's figure printers, which a backend without its shell leaves as they are
+    # (IPython's, loaded where a figure was shown: there are printers to change then)
+    pylabtools = sys.modules.get("IPython.core.pylabtools")
+    shown = _formats_shown() if name == "figure_formats" and shell is not None else None
+    if shown is not None and pylabtools is not None and set(shown) != value:
         kwargs = made.print_figure_kwargs if made is not None else {}
-        select_figure_formats(shell, value, **kwargs)
+        pylabtools.select_figure_formats(shell, value, **kwargs)
 
 
 # logging: the ``disable`` level, and each logger's level, propagation, whether disabled, its
