@@ -1186,3 +1186,22 @@ LOGGING_FILTERS = [
 def test_logging_filters_hold_on_both_sides(tmp_path):
     assert_same_every_way(LOGGING_FILTERS, tmp_path, ("all", "none"))
 
+
+#: Hunt 22 H22-13: a warnings filter whose category is a class a cell defined was dropped on
+#: the other side (the class is not bound there when settings come): a warning the notebook
+#: silenced showed in a remote cell, and an `error` filter a remote cell set did not raise.
+CELLS_WARNING_FILTERS = [
+    "# plain\nimport warnings\nclass MyWarn(UserWarning):\n    pass\n"
+    "warnings.simplefilter('ignore', MyWarn)",
+    "warnings.warn('should be ignored', MyWarn)\nprint('a')",
+    "class Other(UserWarning):\n    pass\nwarnings.simplefilter('error', Other)",
+    "# plain\ntry:\n    warnings.warn('should raise', Other)\n    print('no error')\n"
+    "except Other:\n    print('raised')",
+    "warnings.simplefilter('ignore', Other)\nwarnings.warn('quiet now', Other)\n"
+    "print(sum(1 for f in warnings.filters if f[2] is Other or f[2] == Other))",
+]
+
+
+def test_a_warnings_filter_on_a_cells_category_holds_on_both_sides(tmp_path):
+    assert_same_every_way(CELLS_WARNING_FILTERS, tmp_path, ("all",))
+

@@ -240,7 +240,8 @@ def _random_write(module: Any, name: str, value: Any) -> None:
 
 # warnings: the filters, in order (``warnings.filterwarnings('ignore')``, ``simplefilter``).
 # Each crosses as text, its category by name, so that one of a library the other side lacks
-# (or of a class a cell made) drops that filter only.
+# drops that filter only; one of a class a cell made matches that class by its name
+# (:class:`CellsCategory`).
 
 def _warnings_read(module: Any) -> tuple:
     return tuple(module.filters), _shown_now()
@@ -287,6 +288,34 @@ def _warning_class(module_name: str, qualname: str) -> Any:
     return found if isinstance(found, type) and issubclass(found, Warning) else None
 
 
+class CellsCategory:
+    """In a warnings filter, a category a cell defined (``class MyWarn(UserWarning)`` in the
+    notebook), which is not bound here when the filter comes, as the run's names come after
+    the settings (hunt 22 H22-13: the filter was dropped, so a warning the notebook silenced
+    showed in a remote cell): it matches a warning of a class of that module and name, or of
+    a subclass of one, when it is warned."""
+
+    def __init__(self, module_name: str, qualname: str) -> None:
+        self.__module__, self.__qualname__ = module_name, qualname
+        self.__name__ = qualname.rpartition(".")[2]
+
+    def _named(self, kind: Any) -> bool:
+        return getattr(kind, "__module__", None) == self.__module__ \
+            and getattr(kind, "__qualname__", None) == self.__qualname__
+
+    def __subclasscheck__(self, kind: Any) -> bool:  # issubclass(warned, this): Python's and C's
+        return isinstance(kind, type) and any(self._named(base) for base in kind.__mro__)
+
+    def __eq__(self, other: Any) -> bool:  # `simplefilter` again replaces this filter
+        return self._named(other)
+
+    def __hash__(self) -> int:
+        return hash((self.__module__, self.__qualname__))
+
+    def __repr__(self) -> str:
+        return f"<class '{self.__module__}.{self.__qualname__}'>"
+
+
 def _warnings_write(module: Any, name: str, value: Any) -> None:
     if name == "shown":
         _mark_shown(value[1])
@@ -294,6 +323,8 @@ def _warnings_write(module: Any, name: str, value: Any) -> None:
     filters = []
     for action, message, category, where, lineno in value:
         kind = _warning_class(*category)
+        if kind is None and category[0] == "__main__" and category[1]:
+            kind = CellsCategory(*category)
         if kind is not None:
             filters.append((action, _pattern_of(message), kind, _pattern_of(where), lineno))
     module.resetwarnings()  # tells the C side the filters changed (its registries start over)
