@@ -514,7 +514,9 @@ MORE_PROCESS = [
     "%config InlineBackend.figure_formats = ['png', 'retina']",
     "# plain\nfig = plt.figure()\nprint(sorted(get_ipython().display_formatter.format(fig)[0]))"
     "\nplt.close(fig)",
-    # the CSV field size limit and mpmath's precision (hunt 22 H22-8, H22-9)
+    # calendar's first weekday, the CSV field size limit and mpmath's precision (hunt 22)
+    "import calendar\ncalendar.setfirstweekday(calendar.SUNDAY)",
+    "# plain\nprint(calendar.month(2026, 12).splitlines()[1])\ncalendar.setfirstweekday(0)",
     "# plain\nimport csv, io, mpmath\nbig = 'x,' + 'a' * 200_000 + '\\n'\n"
     "old_limit = csv.field_size_limit(10_000_000)\nmpmath.mp.dps = 30",
     "print(len(list(csv.reader(io.StringIO(big)))[0][1]), mpmath.mpf(1) / 3)\n"
@@ -1180,6 +1182,19 @@ LOGGING_FILTERS = [
     "r.getMessage())\nlogging.getLogger().handlers[0].addFilter(lambda r: 'hidden' not in "
     "r.getMessage())",
     "log2.info('remote2 secret')\nlog2.info('remote2 hidden')\nlog2.info('remote2 ok')",
+    # a level name, a record factory a format names an attribute of (before: "--- Logging
+    # error ---" remotely), and the logger class
+    "# plain\nlogging.addLevelName(25, 'NOTICE')\nmade = logging.getLogRecordFactory()\n"
+    "def tagged(*args, **kwargs):\n    record = made(*args, **kwargs)\n"
+    "    record.tag = 'T1'\n    return record\nlogging.setLogRecordFactory(tagged)\n"
+    "logging.getLogger().handlers[0].setFormatter(logging.Formatter('%(tag)s %(levelname)s "
+    "%(message)s'))",
+    "log.log(25, 'remote notice')",
+    "class Quiet(logging.Logger):\n    pass\nlogging.setLoggerClass(Quiet)\n"
+    "logging.addLevelName(15, 'DETAIL')",
+    "# plain\nprint(type(logging.getLogger('fresh')).__name__, logging.getLevelName(15))\n"
+    "log.log(25, 'plain notice')\nlogging.setLoggerClass(logging.Logger)\n"
+    "logging.setLogRecordFactory(made)",
 ]
 
 

@@ -6,7 +6,8 @@ handling (``np.seterr``), pandas' options, matplotlib's ``rcParams``, the ``warn
 the configuration of ``logging`` (levels, filters, and the handlers that print to the cell's
 output), the environment variables a cell sets, the working directory, ``sys.path``, the limit
 on the digits of an ``int`` made ``str``, the default socket timeout, the CSV field size limit,
-mpmath's precision, SymPy's global parameters, ``reprlib``'s limits, the locale, how IPython shows a result
+mpmath's precision, SymPy's global parameters, ``reprlib``'s limits, the first weekday of
+``calendar``, the locale, how IPython shows a result
 (``%precision``, ``%pprint``, the display formatters a cell registers) and the formats of
 inline figures. A remote cell runs in another process; so that it behaves as a plain one, each
 side sends the settings it changed since they last agreed (a run request carries the
@@ -704,6 +705,8 @@ def _forwarded(logger_name: str, handler: Any, level: int) -> tuple | None:
 #: The loggers once seen configured here: listed from then on, so that going back to the
 #: defaults (``setLevel(NOTSET)``, handlers removed) crosses too.
 _loggers_seen: set[str] = set()
+#: The record factory and logger class, once either was set here: listed from then on.
+_logging_set_once: set[str] = set()
 
 
 def _logging_handlers(module: Any, handlers: list) -> tuple:
@@ -735,7 +738,9 @@ def _set_filters(filterer: Any, filters: tuple) -> None:
 
 def _logging_read(module: Any) -> tuple:
     manager, root = module.Logger.manager, module.root
-    entries = [manager.disable, ("", root.level, root.propagate, root.disabled,
+    whole = (manager.disable, tuple(module._levelToName.items()),
+             module.getLogRecordFactory(), module.getLoggerClass())
+    entries = [whole, ("", root.level, root.propagate, root.disabled,
                                  _logging_handlers(module, root.handlers), tuple(root.filters))]
     logger_class, seen = module.Logger, _loggers_seen
     for name, logger in manager.loggerDict.items():
@@ -769,8 +774,17 @@ def _portable_handler(module: Any, handler: Any, state: tuple | None = None) -> 
 
 
 def _logging_spell(module: Any, state: tuple) -> dict[str, Any]:
-    disable, *loggers = state
-    spelled: dict[str, Any] = {"disable": disable}
+    (disable, levels, factory, logger_class), *loggers = state
+    # the level names a cell added (`addLevelName(25, 'NOTICE')`), the record factory and the
+    # logger class a cell set (hunt 22 H22-1: a record factory's attributes, which a format
+    # names, were missing on the other side: "--- Logging error ---")
+    spelled: dict[str, Any] = {"disable": disable, "levels": levels}
+    for key, value, default in (("record_factory", factory, module.LogRecord),
+                                ("logger_class", logger_class, module.Logger)):
+        if value is not default:
+            _logging_set_once.add(key)
+        if key in _logging_set_once:
+            spelled[key] = value
     for name, level, propagate, disabled, handlers, filters in loggers:
         made = tuple(filter(None, (_portable_handler(module, handler, tuple(as_read))
                                    or _forwarded(name, handler, as_read[0])
@@ -782,6 +796,19 @@ def _logging_spell(module: Any, state: tuple) -> dict[str, Any]:
 def _logging_write(module: Any, name: str, value: Any) -> None:
     if name == "disable":
         module.disable(value)
+        return
+    if name == "levels":
+        for level, level_name in value:
+            if module.getLevelName(level) != level_name:
+                module.addLevelName(level, level_name)
+        return
+    if name == "record_factory":
+        _logging_set_once.add(name)
+        module.setLogRecordFactory(value)
+        return
+    if name == "logger_class":
+        _logging_set_once.add(name)
+        module.setLoggerClass(value)
         return
     level, propagate, disabled, handlers, filters = value
     logger = module.getLogger(name[len("logger."):] or None)
@@ -1268,6 +1295,10 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
               lambda module, state: dict(state),
               lambda module, name, value: setattr(module.core.parameters.global_parameters,
                                                   name, value)),
+    # the first day of the week `calendar` prints (`calendar.setfirstweekday(calendar.SUNDAY)`)
+    "calendar": (lambda module: module.firstweekday(),
+                 lambda module, state: {"firstweekday": state},
+                 lambda module, name, value: module.setfirstweekday(value)),
     # how `reprlib.repr` shortens (`reprlib.aRepr.maxlist = 2`)
     "reprlib": (lambda module: tuple(vars(module.aRepr).items()),
                 lambda module, state: {"aRepr." + name: value for name, value in state},
