@@ -1092,6 +1092,13 @@ MAIN_MODULE = [
     "print(sorted(n for n, f in inspect.getmembers(sys.modules.get(__name__), inspect.isfunction)"
     " if n.startswith('op_')))",
     "print(dispatch('add')(3, 4))",
+    # and through importlib, inspect.getmodule and a function's __globals__
+    "import importlib\nprint(getattr(importlib.import_module(__name__), 'op_add')(1, 2))",
+    "print(sorted(n for n in vars(inspect.getmodule(op_add)) if n.startswith('op_')))",
+    "print(op_add.__globals__['op_mul'](2, 5))",
+    "# plain\ndef members():\n    return sorted(n for n in vars(inspect.getmodule(members))"
+    " if n.startswith('op_'))\ndef by_globals(n):\n    return by_globals.__globals__[n]",
+    "print(members(), by_globals('op_mul')(3, 3))",
 ]
 
 

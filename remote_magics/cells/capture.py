@@ -129,7 +129,7 @@ def analyze(code: str) -> CellNames:
         quiet=quiet,
         star_import=walker.star_import,
         lists_names=walker.lists_names
-        or (("__main__" in code or "__name__" in code) and _reads_main(tree))
+        or (any(word in code for word in _MAIN_WORDS) and _reads_main(tree))
         or ("user_ns" in code and _reads_user_ns(tree)),
         maybe_changed=tuple(name for name in {**changed, **walker.changed}
                             if name in walker.reads or name == ANY_NAME),
@@ -232,17 +232,29 @@ def _reads_user_ns(tree: ast.AST) -> bool:
                for node in ast.walk(tree))
 
 
+#: What a cell's text holds when it may look the notebook's module up (:func:`_reads_main`).
+_MAIN_WORDS = ("__main__", "__name__", "getmodule", "__globals__")
+
+
 def _reads_main(tree: ast.AST) -> bool:
     """Whether the code looks the notebook's module up (``sys.modules['__main__']``, or as
-    "this module", ``sys.modules[__name__]``, and either with ``.get``): it sees every name
-    then."""
+    "this module", ``sys.modules[__name__]``, either with ``.get``,
+    ``importlib.import_module(__name__)``, ``inspect.getmodule(f)``), or a function's globals
+    (``f.__globals__``): it sees every name then."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript) and (
                 _text(node.slice) == "__main__" or _modules(node.value) and _is_name(node.slice)):
             return True
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
-                and node.func.attr == "get" and _modules(node.func.value) and node.args \
-                and (_text(node.args[0]) == "__main__" or _is_name(node.args[0])):
+        if isinstance(node, ast.Attribute) and node.attr == "__globals__":
+            return True
+        if not isinstance(node, ast.Call):
+            continue
+        called = node.func.attr if isinstance(node.func, ast.Attribute) else \
+            node.func.id if isinstance(node.func, ast.Name) else None
+        names_main = bool(node.args) and (_text(node.args[0]) == "__main__"
+                                          or _is_name(node.args[0]))
+        if called == "getmodule" or called == "import_module" and names_main \
+                or called == "get" and _modules(node.func.value) and names_main:
             return True
     return False
 

@@ -518,8 +518,8 @@ def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> 
     names = serialize.code_names(code)
     if not names.isdisjoint(serialize.LOOKS_AT_MAIN):  # `import __main__`, a caller's frame's
         return True  # globals, IPython's namespace
-    if "modules" in names and ("__name__" in names  # sys.modules[__name__]: its module's
-                               or "__main__" in serialize.code_strings(code)):
+    if ("modules" in names or "import_module" in names) and (  # sys.modules[__name__]: its
+            "__name__" in names or "__main__" in serialize.code_strings(code)):  # module's
         return True
     return any(module in globals_read and attribute in names
                for module, attribute in _SEARCHES_MAIN)

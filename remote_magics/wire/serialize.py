@@ -1724,9 +1724,10 @@ def code_strings(code: types.CodeType) -> frozenset[str]:
 #: Names in a function's code by which it reaches the whole namespace it runs in (``import
 #: __main__``, ``sys._getframe(1).f_globals``, its caller's frame's globals however it got the
 #: frame, ``inspect.currentframe().f_back.f_globals``, ``inspect.stack()[1].frame.f_locals``,
-#: ``get_ipython().user_ns``): a run calling it is sent every name, as a plain cell's call sees
-#: them all.
-LOOKS_AT_MAIN = ("__main__", "_getframe", "f_globals", "f_locals", "user_ns", "user_global_ns")
+#: a function's ``__globals__``, ``inspect.getmodule(f)``, ``get_ipython().user_ns``): a run
+#: calling it is sent every name, as a plain cell's call sees them all.
+LOOKS_AT_MAIN = ("__main__", "_getframe", "f_globals", "f_locals", "user_ns", "user_global_ns",
+                 "getmodule", "__globals__")
 
 
 def class_functions(klass: type) -> list[types.FunctionType]:
