@@ -514,7 +514,13 @@ MORE_PROCESS = [
     "%config InlineBackend.figure_formats = ['png', 'retina']",
     "# plain\nfig = plt.figure()\nprint(sorted(get_ipython().display_formatter.format(fig)[0]))"
     "\nplt.close(fig)",
-    # calendar's first weekday, the CSV field size limit and mpmath's precision (hunt 22)
+    # urllib's opener (a User-agent for downloads), calendar's first weekday, the CSV field
+    # size limit and mpmath's precision (hunt 22)
+    "# plain\nimport urllib.request\nopener = urllib.request.build_opener()\n"
+    "opener.addheaders = [('User-agent', 'notebook-agent')]\nurllib.request.install_opener(opener)",
+    "print(urllib.request._opener.addheaders)\nop2 = urllib.request.build_opener()\n"
+    "op2.addheaders = [('User-agent', 'remote-agent')]\nurllib.request.install_opener(op2)",
+    "# plain\nprint(urllib.request._opener.addheaders)\nurllib.request.install_opener(None)",
     "import calendar\ncalendar.setfirstweekday(calendar.SUNDAY)",
     "# plain\nprint(calendar.month(2026, 12).splitlines()[1])\ncalendar.setfirstweekday(0)",
     "# plain\nimport csv, io, mpmath\nbig = 'x,' + 'a' * 200_000 + '\\n'\n"

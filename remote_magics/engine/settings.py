@@ -7,7 +7,7 @@ the configuration of ``logging`` (levels, filters, and the handlers that print t
 output), the environment variables a cell sets, the working directory, ``sys.path``, the limit
 on the digits of an ``int`` made ``str``, the default socket timeout, the CSV field size limit,
 mpmath's precision, SymPy's global parameters, ``reprlib``'s limits, the first weekday of
-``calendar``, the locale, how IPython shows a result
+``calendar``, the opener ``urllib.request`` installed, the locale, how IPython shows a result
 (``%precision``, ``%pprint``, the display formatters a cell registers) and the formats of
 inline figures. A remote cell runs in another process; so that it behaves as a plain one, each
 side sends the settings it changed since they last agreed (a run request carries the
@@ -27,6 +27,7 @@ import __future__
 import base64
 import contextlib
 import functools
+import importlib
 import io
 import logging
 import pickle
@@ -278,8 +279,6 @@ def _pattern_of(text: Any) -> Any:
 
 
 def _warning_class(module_name: str, qualname: str) -> Any:
-    import importlib
-
     try:
         found: Any = sys.modules.get(module_name) or importlib.import_module(module_name)
         for part in qualname.split("."):
@@ -1299,6 +1298,11 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "calendar": (lambda module: module.firstweekday(),
                  lambda module, state: {"firstweekday": state},
                  lambda module, name, value: module.setfirstweekday(value)),
+    # the opener `urlopen` and `urlretrieve` use (`install_opener`: a User-agent for downloads)
+    "urllib": (lambda module: module.request._opener,
+               lambda module, state: {"request.opener": state},
+               lambda module, name, value: importlib.import_module("urllib.request")
+               .install_opener(value)),
     # how `reprlib.repr` shortens (`reprlib.aRepr.maxlist = 2`)
     "reprlib": (lambda module: tuple(vars(module.aRepr).items()),
                 lambda module, state: {"aRepr." + name: value for name, value in state},
