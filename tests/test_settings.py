@@ -74,7 +74,12 @@ def test_logging_crosses_levels_and_output_handlers_and_keeps_the_others_on_thei
         logger.addHandler(shown)
         # filters go too (hunt 22 H22-1): a logger's and an output handler's, as copies
         logger.addFilter(logging.Filter("rm-settings-test.kept"))
-        shown.addFilter(lambda record: "secret" not in record.getMessage())
+        dropping = lambda record: "secret" not in record.getMessage()  # noqa: E731
+        dropping.__module__ = "__main__"  # a cell's (a library's filter stays on its side)
+        shown.addFilter(dropping)
+        library = logging.Filter.__new__(type("RateLimit", (logging.Filter,), {}))
+        logging.Filter.__init__(library)
+        logger.addFilter(library)
         changed = settings.differing(settings.snapshot(), before)
         level, propagate, disabled, handlers, filters = changed["logging.logger.rm-settings-test"]
         assert (level, propagate, disabled) == (logging.DEBUG, False, False)

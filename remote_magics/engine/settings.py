@@ -34,6 +34,7 @@ import pickle
 import sys
 import threading
 import time
+import types
 import warnings
 from typing import Any, Callable, Iterator
 
@@ -714,18 +715,31 @@ def _logging_handlers(module: Any, handlers: list) -> tuple:
 
 
 def _portable_filters(filters: tuple) -> tuple:
-    """The filters of a logger or handler that can go to the other side (a ``logging.Filter``,
-    one of a notebook class, a function: ``log.addFilter(lambda r: ...)``), each as a copy
-    there; one that cannot be pickled stays on its side only (hunt 22 H22-1: none crossed, so
-    a filter a remote cell added left the notebook logging what it was meant to drop)."""
+    """The filters a cell put on a logger or handler, which go to the other side, each as a
+    copy there (hunt 22 H22-1: none crossed, so a filter a remote cell added left the notebook
+    logging what it was meant to drop): a ``logging.Filter``, one of a class or a function a
+    cell defined (``log.addFilter(lambda r: ...)``), if it can be pickled. A library's own (a
+    rate limiter ``distributed`` puts on its loggers) stays: its library, imported on the
+    other side, puts its own there, and unpickling one would import the library there."""
     portable = []
     for each in filters:
+        if not _cells_own(each):
+            continue
         try:
             cloudpickle.dumps(each)
         except Exception:
             continue
         portable.append(each)
     return tuple(portable)
+
+
+def _cells_own(obj: Any) -> bool:
+    """Whether ``obj`` is logging's plain ``Filter``, or a function, class or object of a
+    class that a cell defined."""
+    if type(obj) is logging.Filter:
+        return True
+    made = obj if isinstance(obj, (type, types.FunctionType)) else type(obj)
+    return getattr(made, "__module__", None) == "__main__"
 
 
 def _set_filters(filterer: Any, filters: tuple) -> None:
@@ -780,9 +794,9 @@ def _logging_spell(module: Any, state: tuple) -> dict[str, Any]:
     spelled: dict[str, Any] = {"disable": disable, "levels": levels}
     for key, value, default in (("record_factory", factory, module.LogRecord),
                                 ("logger_class", logger_class, module.Logger)):
-        if value is not default:
+        if value is not default and _cells_own(value):  # not a library's (see above)
             _logging_set_once.add(key)
-        if key in _logging_set_once:
+        if key in _logging_set_once and (value is default or _cells_own(value)):
             spelled[key] = value
     for name, level, propagate, disabled, handlers, filters in loggers:
         made = tuple(filter(None, (_portable_handler(module, handler, tuple(as_read))
