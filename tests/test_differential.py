@@ -780,7 +780,11 @@ def test_compile_time_warnings_show_as_often_as_in_a_plain_kernel(tmp_path):
         shown[mode] = [cell_file.sub("CELL/", outcome.text) for outcome in run.outcomes]
     assert shown["plain"][0].count('<>:2: SyntaxWarning: "is" with') == 2  # 3.12: 'str' literal
     assert shown["all"] == shown["plain"]
-    assert shown["kernel"] == shown["plain"]
+    # the remote kernel relays the engine's stdout and stderr as two streams: on a loaded
+    # machine the cell's print has come before the compile's warnings (seen once in CI), so
+    # there the lines are compared, not how the two streams interleave
+    assert sorted(shown["kernel"][0].splitlines()) == sorted(shown["plain"][0].splitlines())
+    assert shown["kernel"][1:] == shown["plain"][1:]
 
 
 WARNINGS = [
