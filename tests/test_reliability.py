@@ -95,6 +95,53 @@ def test_stop_interrupts_the_remote_cell_and_keeps_the_kernel(which, worker, att
     assert namespace["after"] == 2 and again.values == {"after": 2}
 
 
+@pytest.mark.parametrize("receiving", [False, True], ids=["sending", "receiving"])
+def test_a_stop_between_two_parts_of_a_message_neither_cuts_it_nor_loses_the_next(
+        worker, monkeypatch, receiving):
+    """ZeroMQ takes a message's parts one call at a time. A stop pressed between two of them
+    (seen under load in test_live_proxies' loop over a proxy) left half a request on the socket:
+    the next request's parts went on after it, the engine dropped that as badly signed ("Invalid
+    Signature: b'<IDS|MSG>'") and the notebook said it was lost. Now the message goes whole and
+    the stop then stops the request as it runs; a stop while a reply comes in waits for its
+    last part too."""
+    import _thread
+
+    import zmq
+
+    real_send, real_recv = zmq.Socket.send, zmq.Socket.recv
+    armed = [True]
+
+    def stop_now(sock, flags):
+        if armed and sock is worker.connection.shell and flags:
+            armed.clear()
+            _thread.interrupt_main()  # the stop button, between this part and the next
+
+    def send(sock, data, flags=0, **kwargs):
+        sent = real_send(sock, data, flags, **kwargs)
+        stop_now(sock, not receiving and flags & zmq.SNDMORE)
+        return sent
+
+    def recv(sock, flags=0, **kwargs):
+        part = real_recv(sock, flags, **kwargs)
+        stop_now(sock, receiving and sock.rcvmore)
+        return part
+
+    monkeypatch.setattr(zmq.Socket, "send", send)
+    monkeypatch.setattr(zmq.Socket, "recv", recv)
+    started = time.monotonic()
+    if receiving:  # the reply comes whole; the cell had finished, so its outcome stands
+        ran = worker.run("x = 41 + 1", {})
+        monkeypatch.undo()
+        assert not armed and ran.values == {"x": 42}
+    else:  # the request goes whole, and the stop stops it there
+        with pytest.raises(KeyboardInterrupt) as stopped:
+            worker.run("import time\nfor _ in range(100):\n    time.sleep(0.1)", {})
+        monkeypatch.undo()
+        assert not armed and time.monotonic() - started < 8  # stopped, not slept through
+        assert isinstance(stopped.value, remote_magics.RemoteInterrupt)  # stopped remotely
+    assert worker.run("after = 41 + 1", {}).values["after"] == 42  # the next one arrives whole
+
+
 def test_timeout_interrupts_and_raises_remote_timeout(shell, worker):
     remote_magics.registry.current = "worker"
     shell.user_ns.pop("slept", None)

@@ -284,8 +284,8 @@ class Connection:
         """Send on control a message whose frames ``out`` laid out (on the same host, its big
         frames in sealed segments of ``out``'s :class:`~..wire.shared.Shared`); its msg_id."""
         content = out.seal(dict(content, client=self.client_secret))
-        return self.session.send(self.control, msg_type, content,
-                                 buffers=out.frames)["header"]["msg_id"]
+        return streaming.send_whole(self.session, self.control, msg_type, content,
+                                    buffers=out.frames)["header"]["msg_id"]
 
     def serve_control(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for a message on control that answers no request and hand
@@ -483,7 +483,8 @@ class Connection:
     def _recv(self, sock: zmq.Socket) -> dict | None:
         """One signed message from ``sock``, or None for one that fails its signature or that
         came before (a replay)."""
-        raw = sock.recv_multipart(copy=False)
+        with streaming.uninterrupted():  # the whole message, or none of it
+            raw = sock.recv_multipart(copy=False)
         try:
             _, parts = self.session.feed_identities(raw, copy=False)
             return protocol.unpack_message(self.session, parts, self.history)
@@ -571,12 +572,16 @@ class Connection:
             if link is not None:  # the reply's big frames may come by it
                 link.clear()  # what an abandoned request left there
                 content = {**content, "data_link": link.id}
+        stopped = None
         try:
             msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
+        except streaming.Interrupted as stop:  # the stop button as the request went
+            if stop.message["header"]["msg_type"] != msg_type:  # a chunk of it: it did not go
+                self._unsent(settled, taken, carried)
+                raise
+            msg_id, stopped = stop.message["header"]["msg_id"], stop
         except BaseException:
-            self.unsettled = {**settled, **self.unsettled}  # the engine did not learn of them
-            self.shared_taken = taken + self.shared_taken
-            self.carried.extendleft(reversed(carried))
+            self._unsent(settled, taken, carried)
             raise
         if msg_type in protocol.HOLDING_TYPES:
             self.unsettled[msg_id] = False  # until its reply is in
@@ -590,7 +595,19 @@ class Connection:
         # stop button stops that code even when the operation finished before the interrupt
         # reached it, as it stops a plain loop at its next step
         pending.waiter.always_stops = msg_type == protocol.OP_REQUEST
+        if stopped is not None:  # it went whole and may run: stopped as if pressed while we wait
+            try:
+                pending.interrupt()
+            except BaseException as err:
+                pending.error, pending.finished = err, True
         return pending
+
+    def _unsent(self, settled: dict, taken: list, carried: list) -> None:
+        """A request did not go: what it carried goes with the next one (the engine did not
+        learn of it; carried twice, a release would drop a reference twice)."""
+        self.unsettled = {**settled, **self.unsettled}
+        self.shared_taken = taken + self.shared_taken
+        self.carried.extendleft(reversed(carried))
 
     def carry_release(self, object_id: str) -> None:
         """Release an engine's reference with our next request (protocol: ``release``); any
@@ -902,11 +919,12 @@ class Pending:
         """Take what the ready sockets hold for this request; True once it has finished."""
         conn = self.conn
         try:
-            if conn.shell in ready:
-                self.reply = conn.take_reply(self.msg_id) or self.reply
-            if conn.iopub in ready:
-                self.idle_at = conn.relay(self.msg_id, self.on_output,
-                                          self.on_lookup) or self.idle_at
+            with streaming.uninterrupted():  # a stop comes after what came is taken in
+                if conn.shell in ready:
+                    self.reply = conn.take_reply(self.msg_id) or self.reply
+                if conn.iopub in ready:
+                    self.idle_at = conn.relay(self.msg_id, self.on_output,
+                                              self.on_lookup) or self.idle_at
             if conn.hb in ready or conn.hb.poll(0):  # a long iopub drain must not look like silence
                 self.waiter.beat()
             if self.reply is not None and self.idle_at is not None:
@@ -955,7 +973,13 @@ class Pending:
         return True
 
     def interrupt(self) -> None:
-        """The user pressed stop: interrupt the remote kernel (a second stop gives up waiting)."""
+        """The user pressed stop: interrupt the remote kernel (a second stop gives up waiting).
+
+        Not once its reply is in: it has finished there, and a late interrupt would land in
+        whatever the kernel does next (the next request)."""
+        if self.reply is not None and self.waiter.cause is None:
+            self.waiter.cause = "user"  # what done() makes of it: the request's own outcome
+            return
         self.waiter.user_interrupt()
 
     def result(self) -> Reply | None:

@@ -22,8 +22,10 @@ Standard library only: shipped as source with the engine to kernels that lack re
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import secrets
+import signal
 import threading
 import time
 from typing import Any, Callable, Iterator, Protocol, Sequence
@@ -174,6 +176,65 @@ class Outgoing:
         return content
 
 
+@contextlib.contextmanager
+def uninterrupted() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT: the stop button, a kernel's interrupt) that comes in the block
+    until it ends, then give it to the handler that was there.
+
+    ZeroMQ takes a message's parts one call at a time: a KeyboardInterrupt between two of them
+    left half a message on the socket, and the next message's parts went on after it, so the
+    peer dropped that one as badly signed ("Invalid Signature: b'<IDS|MSG>'") and the request
+    was lost; one between two received parts left the rest to be taken for the next message.
+    Only the main thread gets signals; elsewhere, or when Python does not handle SIGINT, the
+    block just runs. A block that ends in a KeyboardInterrupt of its own gets no second one.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.getsignal(signal.SIGINT)
+    if not callable(held):
+        yield
+        return
+    came: list = []
+    signal.signal(signal.SIGINT, lambda signum, frame: came.append(frame))
+    try:
+        yield
+    except KeyboardInterrupt:  # the block ends in an interrupt already: one is enough
+        signal.signal(signal.SIGINT, held)
+        raise
+    except BaseException:
+        signal.signal(signal.SIGINT, held)
+        if came:
+            held(signal.SIGINT, came[0])
+        raise
+    signal.signal(signal.SIGINT, held)
+    if came:
+        held(signal.SIGINT, came[0])
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C that came while a message went: the message went whole (``message``, as
+    ``session.send`` returns it), and this is the interrupt, given to the caller after it."""
+
+    def __init__(self, message: dict) -> None:
+        super().__init__()
+        self.message = message
+
+
+def send_whole(session: Any, sock: Any, msg_type: str, content: dict, **kwargs: Any) -> dict:
+    """``session.send``, never cut short by a Ctrl-C (:func:`uninterrupted`); one that came
+    meanwhile is raised after it as :class:`Interrupted`."""
+    msg = None
+    try:
+        with uninterrupted():
+            msg = session.send(sock, msg_type, content, **kwargs)
+    except KeyboardInterrupt as stop:
+        if msg is None:  # not ours: it stopped the send itself
+            raise
+        raise Interrupted(msg).with_traceback(stop.__traceback__) from None
+    return msg
+
+
 def send(session: Any, sock: Any, msg_type: str, content: dict, frames: Sequence, key: bytes, *,
          parent: dict | None = None, ident: Any = None, chunk: int | None = protocol.STREAM_CHUNK,
          window: "Window | None" = None, chunk_fields: dict | None = None,
@@ -185,7 +246,8 @@ def send(session: Any, sock: Any, msg_type: str, content: dict, frames: Sequence
     ``chunk_fields`` go into every chunk's content too (a client's secret). With ``shared``
     (a peer on this host that reads our segments), big frames go into sealed segments held for
     ``owner`` instead, as room allows. ``scheme``: the digest agreed with the peer. Returns the
-    message as ``session.send`` does.
+    message as ``session.send`` does. A Ctrl-C while the message goes is raised once it has
+    gone, as :class:`Interrupted` (which names it); one while its chunks go stops them.
     """
     out = Outgoing(key, frames, chunk, shared=shared, owner=owner, scheme=scheme)
     stats["streamed_sent"] += sum(view.nbytes for _, view in out.streamed)
@@ -196,21 +258,27 @@ def send(session: Any, sock: Any, msg_type: str, content: dict, frames: Sequence
     for chunk_content, piece in out.chunks():
         if chunk_fields:
             chunk_content.update(chunk_fields)
-        session.send(sock, protocol.CHUNK, chunk_content, parent=parent, ident=ident,
-                     buffers=[piece])
+        send_whole(session, sock, protocol.CHUNK, chunk_content, parent=parent, ident=ident,
+                   buffers=[piece])
         if flush is not None:  # on its way now, while the next chunk is digested
             flush(2)  # zmq.POLLOUT
         if window is not None:
             window.add(chunk_content, piece.nbytes)
     if window is not None and out.streamed:
         window.drain()  # every chunk in before the message: a refused one stops it here
-    msg = session.send(sock, msg_type, out.seal(content), parent=parent, ident=ident,
-                       buffers=out.frames)
+    stopped = None
+    try:
+        msg = send_whole(session, sock, msg_type, out.seal(content), parent=parent, ident=ident,
+                         buffers=out.frames)
+    except Interrupted as stop:  # it went: on its way first, then the interrupt
+        msg, stopped = stop.message, stop
     if flush is not None:  # a reply leaves now, not when the engine's loop next turns
         flush(2)
     if stream is not None and sock.EVENTS & 1:  # zmq.POLLIN: a message came while we sent, and
         # our send took the wake-up of the stream's loop (its socket's descriptor signals edges)
         stream.io_loop.add_callback(stream.flush, 1, 1)
+    if stopped is not None:
+        raise stopped
     return msg
 
 
