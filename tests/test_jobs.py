@@ -38,6 +38,7 @@ SLOW = "import time\nfor i in range(3):\n    print('tick', i, flush=True)\n    t
 
 def test_async_cell_returns_a_future_and_result_assigns_names_once(shell, cell):
     shell.user_ns["base"] = 20
+    shell.user_ns.pop("answer", None)  # another file's test may have bound it in the session's shell
     cell(f"%%remote --async -o job\n{SLOW}answer = base + 22\nanswer * 2")
     job = shell.user_ns["job"]
     assert isinstance(job, concurrent.futures.Future) and isinstance(job, Job)
