@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(PY) -m remote_magics.demo
 
 test: $(STAMP) system-deps
-	$(PY) -m pytest -q -p no:cacheprovider --durations=25
+	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=25
 
 # Debian packages the tests drive for real: OpenSSH (ssh targets, a real sshd on 127.0.0.1)
 # and Chromium (the JupyterLab browser test, driven by Playwright; never a downloaded browser).
