@@ -183,6 +183,8 @@ class Connection:
         for sock in (self.shell, self.iopub, self.hb):
             self.poller.register(sock, zmq.POLLIN)
         self.closed = False
+        self.taking_in = False  # a request's wait takes in what came (stops wait till it has)
+        self.stop_held: streaming.uninterrupted | None = None  # a stop that came meanwhile
         self._incoming = streaming.Incoming(self.key)  # the awaited reply's streamed frames
         # same host (:meth:`agree`): big frames go by sealed shared-memory segments
         self.shared = shared.Shared()  # ours, until the engine has mapped them
@@ -483,7 +485,8 @@ class Connection:
     def _recv(self, sock: zmq.Socket) -> dict | None:
         """One signed message from ``sock``, or None for one that fails its signature or that
         came before (a replay)."""
-        with streaming.uninterrupted():  # the whole message, or none of it
+        hold = streaming.uninterrupted(later=True)
+        with hold:  # the whole message, or none of it
             raw = sock.recv_multipart(copy=False)
         try:
             _, parts = self.session.feed_identities(raw, copy=False)
@@ -496,6 +499,18 @@ class Connection:
             log.warning("remote_magics: dropped a message from '%s' that failed its signature check",
                         self.name)
             return None
+        finally:
+            if hold.came is not None:  # a stop while it came in: after it is taken in, when a
+                if self.taking_in:  # request's wait takes it (Pending.advance), else now
+                    self.stop_held = hold
+                else:
+                    hold.deliver()
+
+    def deliver_held_stop(self) -> None:
+        """Raise the stop that came while a message came in (:meth:`_recv`), if one did."""
+        hold, self.stop_held = self.stop_held, None
+        if hold is not None:
+            hold.deliver()
 
     def request(
         self,
@@ -919,12 +934,16 @@ class Pending:
         """Take what the ready sockets hold for this request; True once it has finished."""
         conn = self.conn
         try:
-            with streaming.uninterrupted():  # a stop comes after what came is taken in
+            conn.taking_in = True  # a stop while a message comes: after what came is kept
+            try:
                 if conn.shell in ready:
                     self.reply = conn.take_reply(self.msg_id) or self.reply
                 if conn.iopub in ready:
                     self.idle_at = conn.relay(self.msg_id, self.on_output,
                                               self.on_lookup) or self.idle_at
+            finally:
+                conn.taking_in = False
+            conn.deliver_held_stop()
             if conn.hb in ready or conn.hb.poll(0):  # a long iopub drain must not look like silence
                 self.waiter.beat()
             if self.reply is not None and self.idle_at is not None:

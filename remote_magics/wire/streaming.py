@@ -178,7 +178,8 @@ class Outgoing:
 
 class uninterrupted:  # noqa: N801 - used as a ``with`` statement, like a function
     """Hold a Ctrl-C (SIGINT: the stop button, a kernel's interrupt) that comes in the block
-    until it ends, then give it to the handler that was there.
+    until it ends, then give it to the handler that was there; with ``later``, keep it for
+    :meth:`deliver` instead (``came`` says whether one came).
 
     ZeroMQ takes a message's parts one call at a time: a KeyboardInterrupt between two of them
     left half a message on the socket, and the next message's parts went on after it, so the
@@ -186,18 +187,23 @@ class uninterrupted:  # noqa: N801 - used as a ``with`` statement, like a functi
     was lost; one between two received parts left the rest to be taken for the next message.
     Only the main thread gets signals; elsewhere, or when Python does not handle SIGINT, the
     block just runs. A block that ends in a KeyboardInterrupt of its own gets no second one.
+    Hold only what cannot wait for the user (a send, a receive): never a prompt.
     Handlers are swapped with ``_signal``'s own functions: ``signal``'s wrap them in enums, at
     2 us a call, and every message sent or taken in goes through here.
     """
 
-    __slots__ = ("held", "came")
+    __slots__ = ("held", "came", "later")
+
+    def __init__(self, later: bool = False) -> None:
+        self.later = later
+        self.held: Any = None
+        self.came: tuple | None = None
 
     def __enter__(self) -> None:
-        self.held = None
         if threading.current_thread() is threading.main_thread():
             held = _signal.getsignal(_SIGINT)
             if callable(held):
-                self.held, self.came = held, None
+                self.held = held
                 _signal.signal(_SIGINT, self._hold)
 
     def _hold(self, signum: int, frame: Any) -> None:
@@ -207,8 +213,17 @@ class uninterrupted:  # noqa: N801 - used as a ``with`` statement, like a functi
         if self.held is None:
             return
         _signal.signal(_SIGINT, self.held)
-        if self.came is not None and not (kind is not None and issubclass(kind, KeyboardInterrupt)):
-            self.held(*self.came)
+        if kind is not None and issubclass(kind, KeyboardInterrupt):
+            self.came = None  # it ends in one already: one is enough
+        if not self.later:
+            self.deliver()
+
+    def deliver(self) -> None:
+        """Give a Ctrl-C that came in the block to its handler (which raises
+        KeyboardInterrupt, as a rule), once."""
+        came, self.came = self.came, None
+        if came is not None:
+            self.held(*came)
 
 
 class Interrupted(KeyboardInterrupt):
