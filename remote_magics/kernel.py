@@ -20,7 +20,12 @@ through ``jupyter_client``'s :class:`KernelSpecManager`.
 """
 from __future__ import annotations
 
-import contextlib
+if __name__ == "__main__":  # python -m remote_magics.kernel: a kernel Jupyter started
+    from remote_magics.engine.startup import leave_the_folder_off_the_path
+
+    leave_the_folder_off_the_path()  # before anything else is imported
+
+import contextlib  # noqa: E402
 import json
 import logging
 import os

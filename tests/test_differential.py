@@ -322,6 +322,27 @@ def test_pandas_copy_on_write_holds_every_way(tmp_path):
     assert_same_every_way(COPY_ON_WRITE, tmp_path, ("all", "none"))
 
 
+#: Hunt 23 H23-13: the engine and the remote kernel had the notebook's folder first on
+#: ``sys.path`` (``python -m`` puts it there; ipykernel's launcher takes it off): a student's
+#: ``random.py`` there stopped the engine from starting ("cannot import name 'SystemRandom'"),
+#: and a ``statistics.py`` was imported instead of the standard library's. The folder's own
+#: modules still import, as plainly.
+FOLDER_MODULES = {"random.py": "SHADOW = True\n",
+                  "statistics.py": "def mean(xs):\n    return 'the folder says so'\n",
+                  "mylocal.py": "X = 7\n"}
+FOLDER_FIRST = [
+    "import random, statistics\nprint(statistics.mean([1, 2, 3]), hasattr(random, 'SHADOW'))",
+    "import mylocal\nprint(mylocal.X)",
+]
+
+
+def test_a_module_in_the_notebooks_folder_named_like_a_standard_one_does_not_shadow_it(
+        tmp_path):
+    for name, text in FOLDER_MODULES.items():
+        (tmp_path / name).write_text(text)
+    assert_same_every_way(FOLDER_FIRST, tmp_path, ("all", "kernel"))
+
+
 #: A module of your own reloaded by a remote cell (hunt 15 C4; the autoreload habit): the
 #: notebook's module is reloaded too, before the names the cell bound to its new functions
 #: arrive (before, the reload held in the engine only, silently, and plain cells ran the old

@@ -116,8 +116,10 @@ def write_connection_file(path: str, info: dict) -> None:
 
 
 #: ``python -c`` code that runs the engine from shipped sources in the directory ``argv[1]``,
-#: ahead of the working directory, which ``python -m`` would search first.
+#: first on ``sys.path``, and the working directory (``''``) taken off it as ``-m`` does.
 SHIPPED_LOADER = ("import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                  "from remote_magics.engine.startup import leave_the_folder_off_the_path; "
+                  "leave_the_folder_off_the_path(); "
                   "from remote_magics.engine.core import main; main()")
 
 
