@@ -1815,12 +1815,17 @@ def test_a_change_through_a_name_the_cell_then_rebinds_reaches_the_notebooks_obj
     with ``history = [current]`` in the notebook: the old buffer's change was lost, and so was
     ``x.append(2); x = [0]`` for ``y = x``, and ``Z -= Z.mean(); Z = Z / 2`` for ``box = [Z]``
     (H19-39). A name bound before it is changed is not watched
-    (``df = df.dropna()``, ``for ...: x = []; x.append(i)``)."""
+    (``df = df.dropna()``, ``for ...: x = []; x.append(i)``). Hunt 23 H23-1: a store into the
+    object (``X[0] = 0``, ``s[2:] = 0``, ``o.v = 1``) then a new binding or ``del``: the
+    store's target was taken for a binding of the name, and the change was lost."""
     parity(["# plain\nimport numpy as np\ncurrent = []\nhistory = [current]\nx = [1]\ny = x\n"
-            "a = np.zeros(2)\nb = a\nZ = np.array([1., 2., 3.])\nbox = [Z]",
+            "a = np.zeros(2)\nb = a\nZ = np.array([1., 2., 3.])\nbox = [Z]\n"
+            "X = np.array([1., 2., 3.])\ndata = {'X': X}\ns = np.arange(6)\nview = s[2:]\n"
+            "class O:\n    v = 0\no = O()\nkeep = o\nl = [1, 2, 3]\nother = l",
             "current.append(1)\ncurrent = []\nx.append(2); x = [0]\na[0] = 5\na = None\n"
-            "Z -= Z.mean()\nZ = Z / 2",
-            "# plain\nprint(history, current, x, y, a, b, Z, box)"],
+            "Z -= Z.mean()\nZ = Z / 2\nX[0] = 0\nX = X / X.max()\ns[2:] = 0\ndel s\n"
+            "o.v = 1\no = None\nl[0], l[1] = 9, 8\nl = None",
+            "# plain\nprint(history, current, x, y, a, b, Z, box, data['X'], view, keep.v, other)"],
            shared=[("history[0] is not current", "True")])
 
 

@@ -524,10 +524,18 @@ def _sources(node: ast.AST) -> list[str]:
 
 
 def _bound_names(target: ast.AST) -> list[str]:
-    """The names an assignment or loop target binds (``row``, ``k, v``)."""
-    if type(target) is ast.Name:
+    """The names an assignment or loop target binds (``row``, ``k, v``, ``first, *rest``);
+    none for a store into an object (``X[0]``, ``o.x``, ``for box[0] in ...``): ``X[0] = 0;
+    X = X / X.max()`` changes the notebook's ``X`` before it first binds the name (hunt 23
+    H23-1; the names inside such a target were taken as bound there, so the change was lost)."""
+    kind = type(target)
+    if kind is ast.Name:
         return [target.id]
-    return [node.id for node in ast.walk(target) if isinstance(node, ast.Name)]
+    if kind is ast.Tuple or kind is ast.List:
+        return [name for item in target.elts for name in _bound_names(item)]
+    if kind is ast.Starred:
+        return _bound_names(target.value)
+    return []
 
 
 #: IPython magics that run their argument (or cell body) as Python in the caller's namespace,
