@@ -1829,6 +1829,17 @@ def test_a_change_through_a_name_the_cell_then_rebinds_reaches_the_notebooks_obj
            shared=[("history[0] is not current", "True")])
 
 
+def test_an_arrays_shape_or_dtype_set_remotely_is_set_on_the_notebooks_array(parity):
+    """Hunt 23 H23-9: ``arr.shape = (3, 2)`` and ``arr2.dtype = np.int32`` in a remote cell
+    bound the names to new arrays: the notebook's lists and dicts kept the old ones, with the
+    old shape, and later changes went to one of them only."""
+    parity(["# plain\nimport numpy as np\narr = np.arange(6)\nholder = [arr]\n"
+            "arr2 = np.arange(4, dtype=np.int64)\nh2 = {'a': arr2}",
+            "arr.shape = (3, 2)\narr2.dtype = np.int32",
+            "# plain\nprint(holder[0].shape, arr.shape, h2['a'].dtype, h2['a'].shape)"],
+           shared=[("holder[0] is arr", "True"), ("h2['a'] is arr2", "True")])
+
+
 def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):
     """Hunt 19 H19-13: a property that loads into its object on first read (or counts its
     reads), read in a remote cell outside a call (``ds.data[0]``): the object's new state was

@@ -21,7 +21,8 @@ def update_in_place(old: Any, new: Any) -> bool:
     """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
 
     For lists, dicts, sets, deques, bytearrays and ``array.array``s, numpy arrays of the same
-    shape and dtype (a masked array, matrix or record array with its attributes too), random
+    shape and dtype, or of the same size when a contiguous one can take the new ones (a masked
+    array, matrix or record array of the same shape and dtype, with its attributes too), random
     generators (numpy's and Python's ``random.Random``), an ``itertools.count``, an
     ``io.StringIO`` or ``io.BytesIO``, and plain objects of the same class (their ``__dict__``;
     a ``SimpleNamespace``); False when ``old`` cannot be updated so.
@@ -47,7 +48,7 @@ def update_in_place(old: Any, new: Any) -> bool:
         elif isinstance(old, array.array):
             old[:] = new
         elif _is_array(old):
-            if old.shape != new.shape or old.dtype != new.dtype:
+            if (old.shape != new.shape or old.dtype != new.dtype) and not _reshaped(old, new):
                 return False
             if not writeable(old):
                 return _through_its_memory(old, new)
@@ -96,6 +97,31 @@ def update_in_place(old: Any, new: Any) -> bool:
             own.clear()
             own.update(new.__dict__)
     except Exception:  # an object that refuses: it is bound anew instead
+        return False
+    return True
+
+
+def _reshaped(old: Any, new: Any) -> bool:
+    """Give the array ``old`` the shape and dtype of ``new`` as ``a.shape = ...`` and ``a.dtype
+    = ...`` do: the same memory seen another way, which numpy allows on a contiguous array of
+    the same size (hunt 23 H23-9: a remote cell's ``arr.shape = (3, 2)`` bound the name to a new
+    array, and a list holding ``arr`` kept the old shape). False, and ``old`` as it was, where
+    numpy refuses."""
+    if old.nbytes != new.nbytes or not old.flags.c_contiguous:
+        return False
+    shape, dtype = old.shape, old.dtype
+    try:
+        with warnings.catch_warnings():  # NumPy may call setting them discouraged: it is the
+            warnings.simplefilter("ignore")  # cell's own code that did
+            old.dtype = new.dtype  # first: it scales the last axis
+            old.shape = new.shape
+    except Exception:  # not a view numpy can make of this memory
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                old.dtype, old.shape = dtype, shape
+        except Exception:  # (numpy undoes what it refused)
+            pass
         return False
     return True
 
