@@ -1840,6 +1840,21 @@ def test_an_arrays_shape_or_dtype_set_remotely_is_set_on_the_notebooks_array(par
            shared=[("holder[0] is arr", "True"), ("h2['a'] is arr2", "True")])
 
 
+def test_changes_through_a_match_capture_or_a_conditional_receiver_come_back(parity):
+    """Hunt 23 H23-8: a name a ``case`` pattern captured (``case Point(0, y) as s``, ``case
+    [first, *rest]``, a mapping pattern's value) holds the subject or a part of it, and ``(a if
+    flag else b).append(1)`` changes one of two objects: their changes were lost."""
+    parity(["# plain\nclass Point:\n    __match_args__ = ('x', 'y')\n"
+            "    def __init__(self, x, y):\n        self.x = x; self.y = y; self.tags = []\n"
+            "shape = Point(0, 5)\nrows = [[1], [2]]\na = []\nb = []\nflag = True\n"
+            "d = {'pt': Point(0, 1)}",
+            "match shape:\n    case Point(0, yy) as s:\n        s.tags.append('on-axis')\n"
+            "match rows:\n    case [first, *rest]:\n        first.append(10)\n"
+            "match d:\n    case {'pt': Point(x=0) as p}:\n        p.tags.append('in d')\n"
+            "(a if flag else b).append(1)",
+            "# plain\nprint(shape.tags, rows, a, b, d['pt'].tags)"])
+
+
 def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):
     """Hunt 19 H19-13: a property that loads into its object on first read (or counts its
     reads), read in a remote cell outside a call (``ds.data[0]``): the object's new state was

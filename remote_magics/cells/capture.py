@@ -392,7 +392,9 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
         if kind is ast.Call:
             sets_attributes = sets_attributes or _called_name(node) in _SETTING_CALLS
             if isinstance(node.func, (ast.Attribute, ast.Subscript)):  # `d['log'](1)` too:
-                mark([_base_name(node.func.value)], node)  # what it calls is held in `d`
+                receiver = node.func.value  # what it calls is held in `d`; `(a if c else
+                mark(_sources(receiver) if type(receiver) in _CHOICES  # b).append(1)`: both
+                     else [_base_name(receiver)], node)  # (hunt 23 H23-8)
             elif type(node.func) is ast.Name:  # a function that keeps state (`seen=[]`)
                 mark([node.func.id], node)
             for arg in [*node.args, *(k.value for k in node.keywords)]:
@@ -421,6 +423,11 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
         elif kind is ast.NamedExpr:
             aliases.append(([node.target.id], _sources(node.value)))
             mark([node.target.id], node, bound)
+        elif kind is ast.Match:  # `case Point(0, y) as s:`, `case [first, *rest]:`: each
+            for case in node.cases:  # name a pattern captures holds the subject or a part
+                names = _captured(case.pattern)  # of it, as a loop's variable does (H23-8)
+                aliases.append((names, _sources(node.subject)))
+                mark(names, case.pattern, bound)
         elif kind is ast.Delete or kind is ast.AnnAssign:
             annotated = annotated or kind is ast.AnnAssign
             mark([n for t in (node.targets if kind is ast.Delete else [node.target])
@@ -478,8 +485,10 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
 #: The nodes :func:`_maybe_changed` looks at: those that call, bind, store, import or define.
 _LOOPS = frozenset({ast.For, ast.AsyncFor, ast.comprehension})
 _FUNCTIONS = frozenset({ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda})
+_CHOICES = frozenset({ast.IfExp, ast.BoolOp})  # `a if c else b`, `a or b`: either object
 _CHANGING = frozenset({
-    ast.Call, ast.For, ast.AsyncFor, ast.comprehension, ast.Assign, ast.NamedExpr, ast.Delete,
+    ast.Call, ast.For, ast.AsyncFor, ast.comprehension, ast.Assign, ast.NamedExpr, ast.Match,
+    ast.Delete,
     ast.AnnAssign, ast.AugAssign, ast.Import, ast.ImportFrom, ast.FunctionDef,
     ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda, ast.ExceptHandler, ast.With, ast.AsyncWith})
 
@@ -521,6 +530,18 @@ def _sources(node: ast.AST) -> list[str]:
     if isinstance(node, ast.Call):  # `zip(xs, ys)`, `enumerate(frames)`, `d.items()`
         return [name for item in (node.func, *node.args) for name in _sources(item)]
     return []
+
+
+def _captured(pattern: ast.AST) -> list[str]:
+    """The names a ``case`` pattern binds: ``as`` names, bare captures, ``*rest``, ``**rest``."""
+    names = []
+    for node in ast.walk(pattern):
+        kind = type(node)
+        if (kind is ast.MatchAs or kind is ast.MatchStar) and node.name:
+            names.append(node.name)
+        elif kind is ast.MatchMapping and node.rest:
+            names.append(node.rest)
+    return names
 
 
 def _bound_names(target: ast.AST) -> list[str]:
