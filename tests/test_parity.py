@@ -1855,6 +1855,24 @@ def test_changes_through_a_match_capture_or_a_conditional_receiver_come_back(par
             "# plain\nprint(shape.tags, rows, a, b, d['pt'].tags)"])
 
 
+def test_a_class_changed_after_its_objects_crossed_pickles_as_it_is_now(parity):
+    """Hunt 23 H23-7: what the pickler found once about a class (its state is its
+    ``__dict__``; it does not delegate with ``__getattr__``) was kept after a later cell gave
+    it a ``__getstate__`` or a ``__getattr__``: the next remote cell could not unpickle its
+    object ("intern() argument must be str, not None", RecursionError)."""
+    parity(["# plain\nclass C:\n    def __init__(self):\n        self.v = 1\n"
+            "        self.status = 'open'\nc = C()\nclass Inner:\n    def __init__(self):\n"
+            "        self.size = 3\nclass Wrapper:\n    def __init__(self):\n"
+            "        self.inner = Inner()\n        self.n = 0\nw = Wrapper()",
+            "print(c.v)\nw.n += 1",
+            "# plain\ndef _getstate(self):\n    s = dict(self.__dict__)\n    del s['status']\n"
+            "    return s\ndef _setstate(self, s):\n    self.__dict__.update(s, status='open')\n"
+            "C.__getstate__ = _getstate\nC.__setstate__ = _setstate\n"
+            "def _ga(self, attr):\n    return getattr(self.inner, attr)\nWrapper.__getattr__ = _ga",
+            "print(c.v, c.status)\nw.n += 1\nprint(w.size, w.n)",
+            "# plain\nprint(c.v, w.n, w.size)"])
+
+
 def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):
     """Hunt 19 H19-13: a property that loads into its object on first read (or counts its
     reads), read in a remote cell outside a call (``ds.data[0]``): the object's new state was

@@ -254,6 +254,7 @@ class Pickler(cloudpickle.CloudPickler):
 
     def dump(self, obj: Any) -> None:
         self.dispatch_table.refresh()
+        new_pickle()
         return super().dump(obj)
 
     def _function_getnewargs(self, func: types.FunctionType) -> tuple:
@@ -530,21 +531,51 @@ class ClassMemo:
     """What was found once about each class, kept as long as the class lives (a cell's class
     is not kept alive by it): a ``WeakKeyDictionary`` does so too, but its look-up, asked for
     every object pickled, cost 0.5 µs (it makes a weak reference each time). By the class's
-    id, with a weak reference that says the id is still that class's."""
+    id, with a weak reference that says the id is still that class's.
+
+    A class may change between two pickles (``C.__getstate__ = f`` in a later cell, a
+    ``__getattr__`` added): the first time a pickle meets a class, what was found is kept only
+    if the class's :func:`class_signature` is as it was (hunt 23 H23-7: a stale "its state is
+    its ``__dict__``" sent a ``__getstate__``'s None as an interned name, and the receiver
+    failed). Pickles are counted by :func:`new_pickle`."""
 
     def __init__(self) -> None:
-        self._found: dict[int, tuple[weakref.ref, Any]] = {}
+        self._found: dict[int, list] = {}
 
     def get(self, kind: type) -> Any:
         """What was kept for ``kind``, or None."""
         known = self._found.get(id(kind))
-        return known[1] if known is not None and known[0]() is kind else None
+        if known is None or known[0]() is not kind:
+            return None
+        if known[1] != _pickles[0]:  # first met in this pickle: is the class as it was?
+            if known[2] != class_signature(kind):
+                return None
+            known[1] = _pickles[0]
+        return known[3]
 
     def put(self, kind: type, value: Any) -> Any:
         """Keep ``value`` for ``kind`` (until the class dies); ``value`` is returned."""
         key, found = id(kind), self._found
-        found[key] = (weakref.ref(kind, lambda _, key=key: found.pop(key, None)), value)
+        found[key] = [weakref.ref(kind, lambda _, key=key: found.pop(key, None)), _pickles[0],
+                      class_signature(kind), value]
         return value
+
+
+#: How many pickles were begun (:func:`new_pickle`), in a list: one cell, set in place.
+_pickles = [0]
+
+
+def new_pickle() -> None:
+    """A pickle begins: what a :class:`ClassMemo` keeps is checked again against each class."""
+    _pickles[0] += 1
+
+
+def class_signature(kind: type) -> tuple:
+    """What :class:`ClassMemo`'s findings about ``kind`` rest on: its bases, and the methods
+    that say how its objects pickle, are made, or find attributes (0.3 µs)."""
+    return (kind.__mro__, getattr(kind, "__reduce_ex__", None), getattr(kind, "__reduce__", None),
+            getattr(kind, "__getstate__", None), getattr(kind, "__setstate__", None),
+            getattr(kind, "__getattr__", None), kind.__new__, kind.__name__)
 
 
 #: :func:`_ordinary` of Python classes.
