@@ -200,6 +200,35 @@ def test_replay_history_forgets_the_oldest_first_and_counts_refusals():
     assert history.accept(b"a") and len(history) == 3
 
 
+def test_frames_that_are_not_a_jupyter_message_are_dropped_without_a_word_in_the_next_cell(
+        shell, capfd):
+    """A stray ``ping`` (a heartbeat socket of a kernel that was on this port before) or junk
+    without Jupyter's delimiter: ipykernel let its ValueError reach the event loop, whose
+    traceback came out of the engine's stderr into a notebook cell (seen in test_differential
+    when two files ran side by side)."""
+    target = remote_magics.connect(name="stray")  # started now: its stderr is captured
+    try:
+        conn = target.connection
+        stray = conn.context.socket(zmq.DEALER)
+        stray.linger = 0
+        try:
+            for port in ("shell_port", "control_port"):
+                stray.connect(f"tcp://127.0.0.1:{conn.info[port]}")
+                stray.send(b"ping")
+                stray.send_multipart([b"junk", b"more junk"])
+            time.sleep(0.5)  # handled before the next request, on both channels
+        finally:
+            stray.close(0)
+        shown: list[dict] = []
+        target.run("print('after')", {}, on_output=shown.append)
+    finally:
+        remote_magics.disconnect("stray")
+    text = "".join(m["content"].get("text", "") for m in shown)
+    assert text == "after\n", text  # the engine goes on
+    engine_stderr = capfd.readouterr().err
+    assert "Traceback" not in engine_stderr and "DELIM" not in engine_stderr, engine_stderr
+
+
 # --- 2. one client against another -------------------------------------------------------------
 
 def test_a_second_client_with_the_key_and_everything_on_iopub_cannot_touch_the_first_ones(owned):

@@ -453,6 +453,8 @@ class Engine:
         A message whose signature this dispatch accepted before (a replay) is dropped.
         """
         kernel = self.kernel
+        if not self._framed(raw):
+            return True
         try:
             idents, parts = self.session.feed_identities(raw, copy=False)
             header = self.session.unpack(parts[1].bytes)
@@ -508,6 +510,17 @@ class Engine:
                     raise
         return guarded
 
+    def _framed(self, raw: list) -> bool:
+        """Whether ``raw`` has Jupyter's delimiter: ipykernel lets the ValueError of one without
+        it go to the event loop, which printed a traceback into whatever cell ran next (a
+        stray ``ping`` from a heartbeat socket that once reached this port, junk from a port
+        scanner). It is dropped here, with a line in the kernel's log."""
+        if any(memoryview(part) == protocol.DELIMITER for part in raw):  # (no copy of a frame)
+            return True
+        self.kernel.log.warning("remote_magics: dropped %d frames that are not a Jupyter message "
+                                "(no %r)", len(raw), protocol.DELIMITER)
+        return False
+
     def dispatch_control(self, raw: list) -> bool:
         """Handle one of our control requests (:data:`~..wire.protocol.CONTROL_REQUEST_TYPES`)
         or channel messages (:data:`~..wire.protocol.CHANNEL_CONTROL_TYPES`).
@@ -515,6 +528,8 @@ class Engine:
         For the kernels we start: without ipykernel's busy and idle statuses, which would go
         to every client's iopub at each look a client takes at a job's output.
         """
+        if not self._framed(raw):
+            return True
         try:
             idents, parts = self.session.feed_identities(raw, copy=False)
             msg_type = self.session.unpack(parts[1].bytes).get("msg_type", "")

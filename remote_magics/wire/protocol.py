@@ -579,6 +579,9 @@ def reply_type(request_type: str) -> str:
 #: A frame longer than this enters the digest as the SHA-256 of each piece of this size.
 DIGEST_CHUNK = 1 << 22
 
+#: What separates a Jupyter message's routing identities from its signature and header.
+DELIMITER = b"<IDS|MSG>"
+
 HMAC_SHA256 = "hmac-sha256"
 BLAKE3 = "blake3"
 _BLAKE3_PREFIX = "b3:"
