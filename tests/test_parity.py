@@ -1873,6 +1873,20 @@ def test_a_class_changed_after_its_objects_crossed_pickles_as_it_is_now(parity):
             "# plain\nprint(c.v, w.n, w.size)"])
 
 
+def test_a_proxys_card_runs_none_of_a_cells_len_or_properties(parity):
+    """Hunt 23 H23-16: a proxy's card asked the object for its length, shape and dtype: a
+    cell's ``__len__`` that counts and a ``shape`` property that loads ran for a value no cell
+    looked at (under none, every value a cell binds is a proxy)."""
+    parity(["# plain\nclass Lazy:\n    def __init__(self):\n        self.loads = 0\n"
+            "        self.lens = 0\n        self.data = None\n    @property\n    def shape(self):\n"
+            "        if self.data is None:\n            self.loads += 1\n"
+            "            print('loading...')\n            self.data = list(range(10))\n"
+            "        return (len(self.data),)\n    def __len__(self):\n        self.lens += 1\n"
+            "        return 10",
+            "ds = Lazy()",
+            "# plain\nprint(ds.loads, ds.lens, ds.data is None)"])
+
+
 def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):
     """Hunt 19 H19-13: a property that loads into its object on first read (or counts its
     reads), read in a remote cell outside a call (``ds.data[0]``): the object's new state was

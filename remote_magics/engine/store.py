@@ -155,7 +155,8 @@ def summary(obj: Any) -> dict:
     """What a proxy's card shows of ``obj``, as it is now: its length, shape and dtype, and
     size (each None where unknown; never raises)."""
     found: dict[str, Any] = {"shape": None, "dtype": None}
-    found["len"] = _attempt(lambda: len(obj) if hasattr(type(obj), "__len__") else None)
+    found["len"] = _attempt(lambda: len(obj) if hasattr(type(obj), "__len__")
+                            and not _a_cells(getattr(type(obj), "__len__")) else None)
     shape = _attempt(lambda: attribute(obj, "shape"))
     if isinstance(shape, tuple) and all(isinstance(n, int) for n in shape):
         found["shape"] = [int(n) for n in shape]
@@ -171,9 +172,21 @@ def attribute(obj: Any, name: str) -> Any:
     own = getattr(obj, "__dict__", None)
     if isinstance(own, dict) and name in own:
         return own[name]
-    if any(name in vars(klass) for klass in type(obj).__mro__):
-        return getattr(obj, name, None)
+    for klass in type(obj).__mro__:
+        if name in vars(klass):
+            found = vars(klass)[name]
+            if _a_cells(getattr(found, "fget", None) or getattr(found, "func", None)
+                        or getattr(found, "__get__", None)):
+                return None  # a cell's property: it may load or count too (hunt 23 H23-16)
+            return getattr(obj, name, None)
     return None
+
+
+def _a_cells(code: Any) -> bool:
+    """Whether ``code`` (a function, a method, a descriptor's ``__get__``) is a cell's own: the
+    card of a proxy runs none of it (a ``__len__`` that counts, a ``shape`` property that loads:
+    the cell did not ask for them, and plainly they would not have run)."""
+    return getattr(getattr(code, "__func__", code), "__module__", None) == "__main__"
 
 
 def _shadows(obj: Any, kind: type) -> list[str]:
