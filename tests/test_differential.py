@@ -343,6 +343,20 @@ def test_a_module_in_the_notebooks_folder_named_like_a_standard_one_does_not_sha
     assert_same_every_way(FOLDER_FIRST, tmp_path, ("all", "kernel"))
 
 
+#: Hunt 23 H23-17: a method a plain cell added to a library's class, or a name it set on a
+#: library module, never reached an engine that had not imported that library yet: it was
+#: dropped there instead of waiting for the import.
+PATCHED_BEFORE_IMPORTED = [
+    "# plain\nimport fractions, colorsys",
+    "# plain\nfractions.Fraction.half = lambda self: self / 2\ncolorsys.MYCONST = 5",
+    "import fractions, colorsys\nprint(fractions.Fraction(1, 2).half(), colorsys.MYCONST)",
+]
+
+
+def test_a_library_patched_plainly_is_patched_where_it_is_imported_later(tmp_path):
+    assert_same_every_way(PATCHED_BEFORE_IMPORTED, tmp_path, ("all", "none"))
+
+
 #: A module of your own reloaded by a remote cell (hunt 15 C4; the autoreload habit): the
 #: notebook's module is reloaded too, before the names the cell bound to its new functions
 #: arrive (before, the reload held in the engine only, silently, and plain cells ran the old

@@ -1260,7 +1260,10 @@ def _classes_write(module: Any, name: str, value: Any) -> None:
     module_name, qualname, attribute = name[len("class|"):].split("|")
     kind = _library_class(module_name, qualname)
     if kind is None:
-        return
+        if module_name not in sys.modules:  # this side has not imported it yet: set as its
+            _pending.setdefault(module_name, {})["builtins." + name] = value  # import ends
+            _WHEN_IMPORTED.watch()  # (hunt 23 H23-17: a plain cell's `pd.Series.total = f`
+        return  # never reached an engine that imported pandas later)
     _class_attributes[(module_name, qualname, attribute)] = kind
     if value is None:
         if attribute in vars(kind):
