@@ -1843,16 +1843,18 @@ def test_an_arrays_shape_or_dtype_set_remotely_is_set_on_the_notebooks_array(par
 def test_changes_through_a_match_capture_or_a_conditional_receiver_come_back(parity):
     """Hunt 23 H23-8: a name a ``case`` pattern captured (``case Point(0, y) as s``, ``case
     [first, *rest]``, a mapping pattern's value) holds the subject or a part of it, and ``(a if
-    flag else b).append(1)`` changes one of two objects: their changes were lost."""
+    flag else b).append(1)`` changes one of two objects, and an annotated name (``row: list =
+    grid[1]``) holds a part as a plain one does: their changes were lost."""
     parity(["# plain\nclass Point:\n    __match_args__ = ('x', 'y')\n"
             "    def __init__(self, x, y):\n        self.x = x; self.y = y; self.tags = []\n"
             "shape = Point(0, 5)\nrows = [[1], [2]]\na = []\nb = []\nflag = True\n"
+            "grid = [[1], [2]]\n"
             "d = {'pt': Point(0, 1)}",
             "match shape:\n    case Point(0, yy) as s:\n        s.tags.append('on-axis')\n"
             "match rows:\n    case [first, *rest]:\n        first.append(10)\n"
             "match d:\n    case {'pt': Point(x=0) as p}:\n        p.tags.append('in d')\n"
-            "(a if flag else b).append(1)",
-            "# plain\nprint(shape.tags, rows, a, b, d['pt'].tags)"])
+            "(a if flag else b).append(1)\nrow: list = grid[1]\nrow.append(20)",
+            "# plain\nprint(shape.tags, rows, a, b, d['pt'].tags, grid)"])
 
 
 def test_a_class_changed_after_its_objects_crossed_pickles_as_it_is_now(parity):

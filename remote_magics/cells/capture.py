@@ -430,6 +430,8 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
                 mark(names, case.pattern, bound)
         elif kind is ast.Delete or kind is ast.AnnAssign:
             annotated = annotated or kind is ast.AnnAssign
+            if kind is ast.AnnAssign and node.value is not None and type(node.target) is ast.Name:
+                aliases.append(([node.target.id], _sources(node.value)))  # `row: list = grid[0]`
             mark([n for t in (node.targets if kind is ast.Delete else [node.target])
                   if type(t) is ast.Name for n in [t.id]], node, bound)
         elif kind in _DEFINITIONS:
