@@ -357,6 +357,22 @@ def test_a_library_patched_plainly_is_patched_where_it_is_imported_later(tmp_pat
     assert_same_every_way(PATCHED_BEFORE_IMPORTED, tmp_path, ("all", "none"))
 
 
+#: Hunt 23 H23-14: a library function or hook patched in the remote cell that imports the
+#: library (``import warnings; warnings.showwarning = f``, the usual one-line warnings) stayed
+#: in the engine: the cell's own import was not looked at for the patched owner.
+PATCHED_WHERE_IMPORTED = [
+    "import textwrap, warnings as w\ndef sh(*a, **k):\n    return 'PATCHED-shorten'\n"
+    "textwrap.shorten = sh\ndef shower(message, category, filename, lineno, file=None, "
+    "line=None):\n    print('SHOWN:', message)\nw.showwarning = shower",
+    "# plain\nimport textwrap, warnings\nprint(textwrap.shorten('hello world', 5))\n"
+    "warnings.warn('w')",
+]
+
+
+def test_a_library_patched_by_the_cell_that_imports_it_is_patched_on_both_sides(tmp_path):
+    assert_same_every_way(PATCHED_WHERE_IMPORTED, tmp_path, ("all", "none"))
+
+
 #: A module of your own reloaded by a remote cell (hunt 15 C4; the autoreload habit): the
 #: notebook's module is reloaded too, before the names the cell bound to its new functions
 #: arrive (before, the reload held in the engine only, silently, and plain cells ran the old

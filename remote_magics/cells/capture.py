@@ -73,6 +73,9 @@ class CellNames:
     notebook's object, which its other names keep, may have changed.
     ``imports``: the modules the cell imports, by their absolute dotted names (``import a.b``,
     ``from a.b import c``: ``a.b``; a relative import is not among them).
+    ``imported_as``: what each name an import binds holds, as ``(name, "module")`` or ``(name,
+    "module:attribute")``: ``import warnings as w`` gives ``("w", "warnings")``, ``import a.b``
+    ``("a", "a")``, ``from pandas import Series`` ``("Series", "pandas:Series")``.
     """
 
     reads: tuple[str, ...]
@@ -89,6 +92,7 @@ class CellNames:
     annotates: bool = False
     changed_then_bound: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
+    imported_as: tuple[tuple[str, str], ...] = ()
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -116,7 +120,7 @@ def analyze(code: str) -> CellNames:
     walker = _Walker()
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
-    changed, bound, imported, sets_attributes, annotated = _maybe_changed(tree)
+    changed, bound, imported, sets_attributes, annotated, imported_as = _maybe_changed(tree)
     annotates = annotated and _annotates(tree.body)
     if annotates:  # Python's own: the namespace's `__annotations__` takes each, in place
         walker.reads.setdefault(_ANNOTATIONS, None)
@@ -141,6 +145,7 @@ def analyze(code: str) -> CellNames:
         if sets_attributes else (),
         annotates=annotates,
         imports=tuple(dict.fromkeys(imported)),
+        imported_as=tuple(imported_as.items()) if sets_attributes else (),
     )
 
 
@@ -353,6 +358,7 @@ class _Changes(NamedTuple):
     imported: list[str]
     sets_attributes: bool
     annotated: bool
+    imported_as: dict[str, str]
 
 
 def _maybe_changed(tree: ast.AST) -> _Changes:
@@ -374,6 +380,7 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
 
     bound: dict[Any, tuple[int, int]] = {}
     imported: list[str] = []
+    imported_as: dict[str, str] = {}
     sets_attributes = annotated = False
 
     def mark(names: Iterable[str | None], node: ast.AST, into: dict = found) -> None:
@@ -404,8 +411,12 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
             mark([(a.asname or a.name).partition(".")[0] for a in node.names], node, bound)
             if kind is ast.Import:
                 imported.extend(a.name for a in node.names)
+                imported_as.update((a.asname, a.name) if a.asname else
+                                   (a.name.partition(".")[0],) * 2 for a in node.names)
             elif node.module and not node.level:
                 imported.append(node.module)
+                imported_as.update((a.asname or a.name, f"{node.module}:{a.name}")
+                                   for a in node.names if a.name != "*")
             continue
         if kind is ast.ExceptHandler:
             if node.name:
@@ -481,7 +492,7 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
                         found[source] = at
                 grown = True
     found.pop(None, None)
-    return _Changes(found, bound, imported, sets_attributes, annotated)
+    return _Changes(found, bound, imported, sets_attributes, annotated, imported_as)
 
 
 #: The nodes :func:`_maybe_changed` looks at: those that call, bind, store, import or define.

@@ -349,6 +349,7 @@ def library_class_attributes(cell: capture.CellNames,
     and the modules of the process itself (``sys.stdout = ...`` is each side's own)."""
     found = []
     own = None
+    imported = dict(cell.imported_as)
     for owner, attribute in cell.class_attributes:
         if ":" in owner:  # `pandas:Series`: a library's class, when it is imported
             module_name, _, path = owner.partition(":")
@@ -356,6 +357,8 @@ def library_class_attributes(cell: capture.CellNames,
         else:
             first, _, path = owner.partition(".")
             kind = namespace.get(first)
+            if kind is None and first in imported:  # the cell imports it itself (`import
+                kind = _imported(imported[first])  # warnings; warnings.showwarning = f`)
         for part in path.split(".") if path else ():
             kind = inspect.getattr_static(kind, part, None)
         if isinstance(kind, ModuleType):  # hunt 18 C6: a library module's own attribute
@@ -374,6 +377,16 @@ def library_class_attributes(cell: capture.CellNames,
             continue
         found.append((module_name, qualname, attribute))
     return found
+
+
+def _imported(what: str) -> Any:
+    """The module (``"module"``) or the module's attribute (``"module:attribute"``, looked up
+    without running its code) an import of the cell binds, as this process has it already;
+    None when it has not imported the module (hunt 23 H23-14: a patch in the cell that imports
+    the library, ``import fractions; fractions.Fraction.double = f``, stayed on that side)."""
+    module_name, _, attribute = what.partition(":")
+    module = sys.modules.get(module_name)
+    return inspect.getattr_static(module, attribute, None) if attribute and module else module
 
 
 #: Modules whose attributes are the process's own (its streams, environment, signals): a cell

@@ -1473,7 +1473,8 @@ def unshown_warnings() -> Iterator[None]:
     try:
         yield
     finally:
-        warnings.showwarning = shown
+        if warnings.showwarning is _not_shown:  # not set within: a cell's `warnings.showwarning
+            warnings.showwarning = shown  # = f`, which the other side took, stays (H23-14)
 
 
 def _not_shown(*_args: Any, **_kwargs: Any) -> None:
