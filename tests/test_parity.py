@@ -1889,6 +1889,15 @@ def test_a_proxys_card_runs_none_of_a_cells_len_or_properties(parity):
             "# plain\nprint(ds.loads, ds.lens, ds.data is None)"])
 
 
+def test_xdel_in_a_remote_cell_deletes_every_name_of_the_object(parity):
+    """Hunt 23 H23-15: IPython's ``%xdel a`` deletes every name bound to ``a``'s object; a
+    remote one deleted ``a`` alone (the other names were not sent), and the change the cell
+    made before was lost with it."""
+    parity(["# plain\narr_l = [5]\nkeep2 = arr_l\nother = [1]",
+            "arr_l.append(6)\n%xdel arr_l",
+            "# plain\nprint('keep2' in dir(), 'arr_l' in dir(), globals().get('keep2'), other)"])
+
+
 def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):
     """Hunt 19 H19-13: a property that loads into its object on first read (or counts its
     reads), read in a remote cell outside a call (``ds.data[0]``): the object's new state was

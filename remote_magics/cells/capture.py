@@ -745,7 +745,7 @@ def _formula(node: ast.Call) -> str | None:
 
 #: IPython magics that list the names of the namespace they run in, or delete those a pattern
 #: matches (``%reset_selective -f ^x$``: every name goes, and those it deleted are gone here too).
-_LISTING_MAGICS = frozenset(("who", "whos", "who_ls", "reset_selective"))
+_LISTING_MAGICS = frozenset(("who", "whos", "who_ls", "reset_selective", "xdel"))
 
 
 #: Calls that see every name of the namespace: ``globals()``, ``dir()``, ``vars()``,
