@@ -2037,3 +2037,21 @@ def test_a_weak_reference_crosses_to_the_object_that_crossed(parity):
             "second = Node('second', root)\nprint(len(root.children))",
             "print(second.parent is root, root.children[-1] is second)",
             "del Node, root, child, second, gone"])
+
+
+def test_a_weak_method_and_a_weak_proxy_cross_to_the_object_that_crossed(parity):
+    """Hunt 23 H23-5 and H23-6: an observer's ``weakref.WeakMethod`` could not be sent, and a
+    ``weakref.proxy`` went as a copy of its object, so a change through it missed the object
+    the other names hold, and it came back no longer a proxy."""
+    parity(["# plain\nimport weakref\nclass Btn:\n    def __init__(self):\n"
+            "        self.handlers = []\n    def on(self, m):\n"
+            "        self.handlers.append(weakref.WeakMethod(m))\n    def fire(self):\n"
+            "        return [h()() for h in self.handlers if h() is not None]\n"
+            "class Ctl:\n    def __init__(self):\n        self.n = 0\n    def hit(self):\n"
+            "        self.n += 1\n        return self.n\n"
+            "btn = Btn()\nctl = Ctl()\nbtn.on(ctl.hit)\n"
+            "class Owner:\n    def __init__(self, target):\n        self.p = weakref.proxy(target)\n"
+            "ow = Owner(ctl)",
+            "print(btn.fire())\now.p.n += 10\nprint(ctl.n, ow.p.n)",
+            "# plain\nprint(ctl.n, btn.fire(), ow.p.n, type(ow.p).__name__)",
+            "del btn, ow"])  # (the harness compares names by pickling: a WeakMethod plainly fails)

@@ -121,6 +121,41 @@ def _weak_reference(ref: weakref.ReferenceType) -> Any:
     return weakref.ref, (referent,)
 
 
+def _weak_method(ref: weakref.WeakMethod) -> Any:
+    """A ``WeakMethod`` (an observer's callback) goes as one to its bound method, whose object
+    goes with it, as :func:`_weak_reference` (hunt 23 H23-5: it could not be sent at all)."""
+    method = ref()
+    if method is None:
+        return dead_reference, ()
+    return weakref.WeakMethod, (method,)
+
+
+def _weak_proxy(proxy: Any) -> Any:
+    """A ``weakref.proxy`` goes as a proxy of its object, which goes with it, as
+    :func:`_weak_reference` (hunt 23 H23-6: pickle asked the proxy, which asked its object, so
+    a copy of the object went, no longer the object the other names hold, and no proxy)."""
+    referent = _proxy_referent(proxy)
+    if referent is None:
+        return dead_proxy, ()
+    return weakref.proxy, (referent,)
+
+
+def _proxy_referent(proxy: Any) -> Any:
+    """The object a ``weakref.proxy`` refers to (None for a dead one). Python gives no way to
+    ask a proxy (every question goes to its object): read CPython's own record of it, the
+    first field after the object header, then check the object lists this very proxy among
+    its weak references. Refused elsewhere than CPython."""
+    if sys.implementation.name != "cpython":
+        raise pickle.PicklingError("a weakref.proxy cannot be sent from this Python")
+    import ctypes
+
+    referent = ctypes.cast(id(proxy) + object.__basicsize__,
+                           ctypes.POINTER(ctypes.py_object)).contents.value
+    if referent is not None and not any(ref is proxy for ref in weakref.getweakrefs(referent)):
+        raise pickle.PicklingError("a weakref.proxy whose object could not be found")
+    return referent
+
+
 class _Gone:
     """What a dead weak reference referred to (see :func:`dead_reference`)."""
 
@@ -128,6 +163,12 @@ class _Gone:
 def dead_reference() -> weakref.ReferenceType:
     """Called by the unpickler: a weak reference whose object is gone."""
     return weakref.ref(_Gone())
+
+
+def dead_proxy() -> Any:
+    """Called by the unpickler: a ``weakref.proxy`` whose object is gone (using it raises
+    ReferenceError, as plainly)."""
+    return weakref.proxy(_Gone())
 
 
 def _open_file(obj: io.TextIOWrapper) -> Any:
@@ -249,7 +290,8 @@ class Pickler(cloudpickle.CloudPickler):
 
     dispatch_table = DispatchTable(
         {types.CodeType: _code_with_its_source, io.TextIOWrapper: _open_file,
-         weakref.ReferenceType: _weak_reference},
+         weakref.ReferenceType: _weak_reference, weakref.WeakMethod: _weak_method,
+         weakref.ProxyType: _weak_proxy, weakref.CallableProxyType: _weak_proxy},
         getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
     def dump(self, obj: Any) -> None:
@@ -2129,7 +2171,8 @@ _CACHE_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
 #: Classes written in C that :meth:`Pickler.reducer_override` has a case for (see
 #: :func:`_ordinary`).
 _NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
-                           weakref.ReferenceType})
+                           weakref.ReferenceType, weakref.WeakMethod, weakref.ProxyType,
+                           weakref.CallableProxyType})
 
 
 def is_cache_wrapper(obj: Any) -> bool:
