@@ -373,6 +373,26 @@ def test_a_library_patched_by_the_cell_that_imports_it_is_patched_on_both_sides(
     assert_same_every_way(PATCHED_WHERE_IMPORTED, tmp_path, ("all", "none"))
 
 
+#: Hunt 23 H23-2: a signal handler a plain cell set (a timeout's, for SIGALRM) was not the
+#: engine's: a remote ``signal.alarm(1)`` ended the engine. A cell's handler for the timers'
+#: and the user's signals is a setting now, both ways (as a copy on the other side, as
+#: numpy's error callback is: not the object the cell's name holds there).
+ALARM = [
+    "# plain\nimport signal, time\nclass Timeout(Exception):\n    pass\n"
+    "def handler(signum, frame):\n    raise Timeout('too slow')\n"
+    "old = signal.signal(signal.SIGALRM, handler)",
+    "signal.alarm(1)\ntry:\n    time.sleep(3)\n    print('finished')\nexcept Timeout as e:\n"
+    "    print('timed out', e)\nfinally:\n    signal.alarm(0)",
+    "print('after', signal.getsignal(signal.SIGALRM).__name__)",
+    "signal.signal(signal.SIGALRM, old)",
+    "# plain\nprint(signal.getsignal(signal.SIGALRM) is old)",
+]
+
+
+def test_a_cells_signal_handler_is_the_other_sides_too(tmp_path):
+    assert_same_every_way(ALARM, tmp_path, ("all", "none"))
+
+
 #: A module of your own reloaded by a remote cell (hunt 15 C4; the autoreload habit): the
 #: notebook's module is reloaded too, before the names the cell bound to its new functions
 #: arrive (before, the reload held in the engine only, silently, and plain cells ran the old

@@ -24,6 +24,7 @@ imported already).
 from __future__ import annotations
 
 import __future__
+import _signal
 import base64
 import contextlib
 import functools
@@ -1276,6 +1277,30 @@ def _socket_write(module: Any, name: str, value: Any) -> None:
     module.setdefaulttimeout(value)
 
 
+#: Signals whose handler a cell sets for its own code, which the other side takes too (hunt 23
+#: H23-2: a plain cell's SIGALRM handler, a timeout's, was not the engine's, so a remote
+#: `signal.alarm(1)` ended the engine): the timers' and the user's. Not SIGINT (the stop
+#: button's) nor SIGTERM (how a kernel is stopped).
+_CELLS_SIGNALS = tuple(number for number in (getattr(_signal, name, None) for name in (
+    "SIGALRM", "SIGVTALRM", "SIGPROF", "SIGUSR1", "SIGUSR2")) if number is not None)
+
+
+def _signal_read(module: Any) -> tuple:
+    return tuple(_signal.getsignal(number) for number in _CELLS_SIGNALS)  # (ints: no enums)
+
+
+def _signal_spell(module: Any, state: tuple) -> dict[str, Any]:
+    """A cell's own handler, or the default or ignoring one; not a library's, which stays with
+    its library (as its logging filters do)."""
+    return {str(number): handler for number, handler in zip(_CELLS_SIGNALS, state)
+            if handler in (0, 1) or _cells_own(handler)}
+
+
+def _signal_write(module: Any, name: str, value: Any) -> None:
+    if threading.current_thread() is threading.main_thread():  # only it may set one
+        _signal.signal(int(name), value)
+
+
 #: Each library's settings: how to read its state, to spell a state out (None: it cannot be),
 #: and to set one setting by its own name.
 LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
@@ -1292,6 +1317,7 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
     "os": (_os_read, _os_spell, _os_write),
     "IPython": (_ipython_read, _ipython_spell, _ipython_write),
     "builtins": (_classes_read, _classes_spell, _classes_write),  # a library's classes
+    "signal": (_signal_read, _signal_spell, _signal_write),
     "socket": (lambda module: module.getdefaulttimeout(),
                lambda module, state: {"defaulttimeout": state}, _socket_write),
     "locale": (lambda module: module.setlocale(module.LC_ALL),
