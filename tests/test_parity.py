@@ -1892,10 +1892,12 @@ def test_a_proxys_card_runs_none_of_a_cells_len_or_properties(parity):
 def test_xdel_in_a_remote_cell_deletes_every_name_of_the_object(parity):
     """Hunt 23 H23-15: IPython's ``%xdel a`` deletes every name bound to ``a``'s object; a
     remote one deleted ``a`` alone (the other names were not sent), and the change the cell
-    made before was lost with it."""
-    parity(["# plain\narr_l = [5]\nkeep2 = arr_l\nother = [1]",
+    made before was lost with it; so was a change before ``del globals()['d']``."""
+    parity(["# plain\narr_l = [5]\nkeep2 = arr_l\nother = [1]\nd = {'a': 1}\nkeep3 = d",
             "arr_l.append(6)\n%xdel arr_l",
-            "# plain\nprint('keep2' in dir(), 'arr_l' in dir(), globals().get('keep2'), other)"])
+            "# plain\nprint('keep2' in dir(), 'arr_l' in dir(), globals().get('keep2'), other)",
+            "d['b'] = 2\ndel globals()['d']",  # changed, then deleted through globals()
+            "# plain\nprint(keep3, 'd' in dir())"])
 
 
 def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):

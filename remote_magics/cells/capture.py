@@ -444,7 +444,7 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
             if kind is ast.AnnAssign and node.value is not None and type(node.target) is ast.Name:
                 aliases.append(([node.target.id], _sources(node.value)))  # `row: list = grid[0]`
             mark([n for t in (node.targets if kind is ast.Delete else [node.target])
-                  if type(t) is ast.Name for n in [t.id]], node, bound)
+                  for n in _bound_names(t)], node, bound)
         elif kind in _DEFINITIONS:
             mark([node.name], node, bound)
             for decorator in node.decorator_list:  # `@Reg.on` calls Reg.on(f)
@@ -569,6 +569,9 @@ def _bound_names(target: ast.AST) -> list[str]:
         return [name for item in target.elts for name in _bound_names(item)]
     if kind is ast.Starred:
         return _bound_names(target.value)
+    if kind is ast.Subscript and _namespace_call(target.value):  # `del globals()['d']`
+        key = _text(target.slice)
+        return [key] if key is not None and key.isidentifier() else []
     return []
 
 
