@@ -366,6 +366,9 @@ PATCHED_WHERE_IMPORTED = [
     "line=None):\n    print('SHOWN:', message)\nw.showwarning = shower",
     "# plain\nimport textwrap, warnings\nprint(textwrap.shorten('hello world', 5))\n"
     "warnings.warn('w')",
+    # a library neither side had imported yet
+    "import fractions\ndef double(self):\n    return self * 2\nfractions.Fraction.double = double",
+    "# plain\nprint(fractions.Fraction(1, 3).double())",
 ]
 
 

@@ -382,11 +382,17 @@ def library_class_attributes(cell: capture.CellNames,
 def _imported(what: str) -> Any:
     """The module (``"module"``) or the module's attribute (``"module:attribute"``, looked up
     without running its code) an import of the cell binds, as this process has it already;
-    None when it has not imported the module (hunt 23 H23-14: a patch in the cell that imports
-    the library, ``import fractions; fractions.Fraction.double = f``, stayed on that side)."""
+    imported here now if it was not (hunt 23 H23-14: a patch in the cell that imports the
+    library, ``import fractions; fractions.Fraction.double = f``, stayed on that side); None
+    when this process cannot import it."""
     module_name, _, attribute = what.partition(":")
     module = sys.modules.get(module_name)
-    return inspect.getattr_static(module, attribute, None) if attribute and module else module
+    if module is None:  # the cell's import of it, whose name comes back here, imports it here
+        try:  # too; now, so the cell's patch is watched on both sides from its start
+            module = importlib.import_module(module_name)
+        except Exception:  # not here (the engine's own library): that side's alone
+            return None
+    return inspect.getattr_static(module, attribute, None) if attribute else module
 
 
 #: Modules whose attributes are the process's own (its streams, environment, signals): a cell

@@ -1227,6 +1227,20 @@ def watch_class_attributes(attributes: Any) -> None:
             kind = _library_class(entry[0], entry[1])
             if kind is not None:
                 _class_attributes[tuple(entry)] = kind
+            elif entry[0] not in sys.modules:  # the cell imports it: watched from its import
+                _unresolved[tuple(entry)] = None  # on (hunt 23 H23-14)
+
+
+#: Watched attributes of a library not imported here yet, as watch_class_attributes got them.
+_unresolved: dict[tuple[str, str, str], None] = {}
+
+
+def _resolve_watched() -> None:
+    for entry in [entry for entry in _unresolved if entry[0] in sys.modules]:
+        del _unresolved[entry]
+        kind = _library_class(entry[0], entry[1])
+        if kind is not None:
+            _class_attributes[entry] = kind
 
 
 #: Attributes that a library's own setup function sets on a class of its own, which no cell's
@@ -1247,6 +1261,8 @@ def _watch_set_by_libraries() -> None:
 
 def _classes_read(module: Any) -> tuple:
     _watch_set_by_libraries()
+    if _unresolved:
+        _resolve_watched()
     return tuple(vars(kind).get(attribute) for (_, _, attribute), kind
                  in _class_attributes.items())
 
