@@ -1900,6 +1900,14 @@ def test_xdel_in_a_remote_cell_deletes_every_name_of_the_object(parity):
             "# plain\nprint(keep3, 'd' in dir())"])
 
 
+def test_run_cell_in_a_remote_cell_gives_its_result(parity):
+    """Hunt 23 H23-18: ``get_ipython().run_cell('zz * 2')`` in a remote cell showed the value
+    but its ``ExecutionResult.result`` was None: the engine's display hook took the value."""
+    parity(["r = get_ipython().run_cell('zz = 5\\nzz * 2')\nprint(r.success, r.result)\n"
+            "res = r.result\ndel r",
+            "# plain\nprint(zz, res)"])
+
+
 def test_what_a_notebook_classs_property_sets_when_read_remotely_stays(parity):
     """Hunt 19 H19-13: a property that loads into its object on first read (or counts its
     reads), read in a remote cell outside a call (``ds.data[0]``): the object's new state was

@@ -92,8 +92,19 @@ def _display_hook(value: Any) -> None:
     if show is not None:
         if value is not None:
             show(value)
+            _fill_run_cells_result(value)
         return
     (_BEFORE[0] if _BEFORE else sys.__displayhook__)(value)
+
+
+def _fill_run_cells_result(value: Any) -> None:
+    """What IPython's display hook does for ``get_ipython().run_cell(code)`` run by a cell: the
+    value of its last expression is its ``ExecutionResult.result`` (hunt 23 H23-18: None)."""
+    get_ipython = getattr(sys.modules.get("IPython"), "get_ipython", None)
+    hook = getattr(get_ipython() if get_ipython is not None else None, "displayhook", None)
+    running = getattr(hook, "exec_result", None)
+    if running is not None:
+        running.result = value
 
 
 @contextlib.contextmanager
