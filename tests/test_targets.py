@@ -26,12 +26,30 @@ class _Specs(KernelSpecManager):
                           env=self.env)
 
 
-def _plain_kernel(env: dict | None = None) -> KernelManager:
-    specs = _Specs()
-    specs.env = env or {}
-    km = KernelManager(kernel_name="plain", kernel_spec_manager=specs)
-    km.start_kernel()
-    return km
+def _plain_kernel(env: dict | None = None, starts: int = 3) -> KernelManager:
+    """A plain ipykernel, up and answering. jupyter_client picks its ports, then the kernel
+    binds them: another process may take one between the two ("Address already in use", seen
+    when two test files run side by side), and the kernel dies as it starts. It is started
+    again then, with new ports."""
+    for start in range(starts):
+        specs = _Specs()
+        specs.env = env or {}
+        km = KernelManager(kernel_name="plain", kernel_spec_manager=specs)
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=60)
+            return km
+        except RuntimeError:  # it died before it answered (or never answered: raised below)
+            if km.is_alive() or start == starts - 1:
+                km.shutdown_kernel(now=True)
+                km.cleanup_resources()
+                raise
+        finally:
+            kc.stop_channels()
+        km.cleanup_resources()
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="module")
