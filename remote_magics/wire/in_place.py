@@ -109,20 +109,15 @@ def _reshaped(old: Any, new: Any) -> bool:
     numpy refuses."""
     if old.nbytes != new.nbytes or not old.flags.c_contiguous:
         return False
-    shape, dtype = old.shape, old.dtype
-    try:
-        with warnings.catch_warnings():  # NumPy may call setting them discouraged: it is the
-            warnings.simplefilter("ignore")  # cell's own code that did
-            old.dtype = new.dtype  # first: it scales the last axis
-            old.shape = new.shape
-    except Exception:  # not a view numpy can make of this memory
+    with warnings.catch_warnings():  # NumPy may call setting them discouraged: it is the
+        warnings.simplefilter("ignore")  # cell's own code that did
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                old.dtype, old.shape = dtype, shape
-        except Exception:  # (numpy undoes what it refused)
-            pass
-        return False
+            trial = old.view(new.dtype)  # first on a view: `old` stays as it is if refused
+            trial.shape = new.shape
+        except Exception:  # not a view numpy can make of this memory
+            return False
+        old.dtype = new.dtype  # first: it scales the last axis
+        old.shape = new.shape
     return True
 
 
