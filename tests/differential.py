@@ -268,9 +268,25 @@ def _notebook(cells: Iterable[str], mode: str) -> nbformat.NotebookNode:
     return nb
 
 
-def _outcome(cell: nbformat.NotebookNode) -> Outcome:
+def _joined_streams(outputs: list) -> list:
+    """``outputs`` with each run of stream outputs of one name joined into one, as a Jupyter
+    front end shows them: where a kernel's stream flushes between two writes of one line (its
+    flush timer fires between them, under load) is no difference between two ways."""
+    joined = []
+    for output in outputs:
+        if (output.output_type == "stream" and joined and joined[-1].output_type == "stream"
+                and joined[-1].name == output.name):
+            joined[-1] = nbformat.from_dict({**joined[-1], "text": joined[-1].text + output.text})
+        else:
+            joined.append(output)
+    return joined
+
+
+def cell_outcome(cell: nbformat.NotebookNode) -> Outcome:
+    """What one run cell showed: its text (streams, results, HTML), whether it drew an image,
+    its error's name, and the accepted notes taken out of its stderr."""
     parts, image, error, notes = [], False, None, []
-    for output in cell.get("outputs", []):
+    for output in _joined_streams(cell.get("outputs", [])):
         if output.output_type == "stream":
             text = output.text
             if output.name == "stderr":
@@ -414,7 +430,7 @@ async def _run_kernels(cells: list[str], mode: str, cwd: Path, timeout: int) -> 
     probe = nb.cells[-1]
     state = _state(probe) if probe.get("execution_count") is not None else None
     outcomes = [
-        _outcome(cell) if cell.get("execution_count") is not None
+        cell_outcome(cell) if cell.get("execution_count") is not None
         else EMPTY if not source.strip()  # nbclient skips an empty cell: it shows nothing
         else STOPPED
         for cell, source in zip(nb.cells[_SETUP[mode]:], cells)]
