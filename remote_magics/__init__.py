@@ -58,11 +58,12 @@ def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext remote_magics``: register the magics."""
     from .engine import settings
     from .magics import (RemoteMagics, count_async_checks, explain_proxy_errors,
-                         flush_all_releases, watch_class_attributes)
+                         flush_all_releases, show_printed_remote_errors, watch_class_attributes)
     from .wire import sources
 
     ipython.register_magics(RemoteMagics)
     count_async_checks(ipython)  # a remote cell's compile-time warnings show as often as plainly
+    show_printed_remote_errors(ipython)  # a remote exception group shows the cell's frames
     sources.label_cells(ipython.compile)  # tracebacks through remote cells' functions: 'Cell In[3]'
     settings.watch_shown_warnings()  # a warning a plain cell showed once, a remote one does not
     if flush_all_releases not in ipython.events.callbacks["post_execute"]:
@@ -76,9 +77,10 @@ def load_ipython_extension(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext remote_magics``: stop flushing releases after cells."""
     from .magics import (explain_proxy_errors, flush_all_releases, stop_counting_async_checks,
-                         watch_class_attributes)
+                         stop_showing_printed_remote_errors, watch_class_attributes)
 
     stop_counting_async_checks(ipython)
+    stop_showing_printed_remote_errors(ipython)
     if explain_proxy_errors in ipython.events.callbacks["post_run_cell"]:
         ipython.events.unregister("post_run_cell", explain_proxy_errors)
     if watch_class_attributes in ipython.events.callbacks["post_run_cell"]:

@@ -170,6 +170,8 @@ class RemoteError(RemoteMagicsError):
     evalue: str = ""
     traceback: list[str] = []
     target: str = ""
+    #: The error as Python prints it, for one IPython shows so (an exception group); else empty.
+    printed: str = ""
 
     def __str__(self) -> str:
         return self.evalue
@@ -207,6 +209,7 @@ class RemoteError(RemoteMagicsError):
         error.ename = content.get("ename", "Exception")
         error.evalue = content.get("evalue", "")
         error.traceback = list(content.get("traceback", []))
+        error.printed = content.get("printed") or ""
         error.target = target
         return error
 

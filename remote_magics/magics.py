@@ -10,6 +10,7 @@ import sys
 import time
 from typing import Any, Callable
 
+import IPython
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
@@ -106,6 +107,55 @@ _IPYTHON_SYNTAX = re.compile(r"\?|^[ \t]*(?:[%!,;/]|>>>|\.\.\.|In \[)|=[ \t]*[%!
 def _lines(text: str) -> list[str]:
     """``text``'s lines without their trailing whitespace, and without blank ones at its ends."""
     return [line.rstrip() for line in text.strip("\r\n \t").splitlines()]
+
+
+#: IPython prints an error with an exception group in it with Python's own formatter, to
+#: stderr, from 8.15 on (its own form cannot show a group's members).
+PRINTS_GROUPS = tuple(IPython.version_info[:2]) >= (8, 15)
+
+
+class PrintedRemoteErrors:
+    """The shell's handler of ``custom_exceptions`` while remote_magics is loaded (installed by
+    :func:`show_printed_remote_errors`): a remote error that IPython would print as Python does
+    (an exception group) is printed as it was where it ran, with the cell's frames, not the
+    magic's; any other error goes where it went before (a handler the user set, else IPython's
+    own ``showtraceback``)."""
+
+    def __init__(self, shell) -> None:
+        self.shell = shell
+        self.before = (shell.custom_exceptions, shell.CustomTB)
+
+    def __call__(self, etype, value, tb, tb_offset=None) -> None:
+        if isinstance(value, RemoteError) and value.printed and PRINTS_GROUPS:
+            # as IPython's showtraceback does for such an error: sys.last_*, the text on
+            # stderr (no error message), the debugger if %pdb is on
+            sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb
+            if sys.version_info >= (3, 12):
+                sys.last_exc = value
+            sys.stderr.write(value.printed)
+            if self.shell.call_pdb:
+                self.shell.debugger(force=True)
+        elif self.before[0] and isinstance(value, self.before[0]):
+            self.before[1](etype, value, tb, tb_offset=tb_offset)
+        else:
+            self.shell.showtraceback(running_compiled_code=True)
+
+
+def show_printed_remote_errors(shell) -> None:
+    """Put a :class:`PrintedRemoteErrors` in front of the shell's custom exception handler
+    (once); the user's own, if any, still handles its exceptions."""
+    if not isinstance(getattr(shell, "CustomTB", None), PrintedRemoteErrors) \
+            and isinstance(getattr(shell, "custom_exceptions", None), tuple):
+        handler = PrintedRemoteErrors(shell)
+        shell.CustomTB = handler
+        shell.custom_exceptions = (*handler.before[0], RemoteError)
+
+
+def stop_showing_printed_remote_errors(shell) -> None:
+    """Undo :func:`show_printed_remote_errors` (unless another handler was set since)."""
+    handler = getattr(shell, "CustomTB", None)
+    if isinstance(handler, PrintedRemoteErrors):
+        shell.custom_exceptions, shell.CustomTB = handler.before
 
 
 class AsyncChecks:

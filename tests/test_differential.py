@@ -9,6 +9,7 @@ whose cells run offline and exercise most (plots, groupby, strings, timestamps, 
 from __future__ import annotations
 
 import re
+import sys
 
 import pytest
 
@@ -131,6 +132,28 @@ def test_a_note_a_kernel_flushed_in_two_stream_outputs_is_still_the_accepted_not
         nbformat.v4.new_output("stream", name="stdout", text="84\n")])
     outcome = differential.cell_outcome(cell)
     assert (outcome.text, outcome.notes) == ("8784\n", (note + "\n",))
+
+
+#: Hunt 23 H23-11: IPython (8.15 on) prints an error with an exception group in it as Python
+#: does, to stderr. A remote cell's showed remote_magics' own frames (the magic, ``raise error``)
+#: and ``remote_magics.errors.RemoteExceptionGroup``, not the cell's frames. Also a group caught
+#: in part (``except*``), one in a later error's context, and an asyncio TaskGroup's (awaited:
+#: its first frame is IPython's ``await eval``).
+EXCEPTION_GROUPS = [
+    "def boom():\n    raise ExceptionGroup('many', [ValueError('v'), TypeError('t')])",
+    "boom()",
+    "try:\n    boom()\nexcept* ValueError as e:\n    print('caught', e.exceptions)",
+    "import sys\nprint(type(sys.last_value).__name__, "
+    "[type(x).__name__ for x in sys.last_value.exceptions])",
+    "try:\n    boom()\nexcept Exception:\n    1 / 0",
+    "import asyncio\nasync def bad():\n    raise KeyError('k')\nasync def main():\n"
+    "    async with asyncio.TaskGroup() as tg:\n        tg.create_task(bad())\nawait main()",
+]
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11's")
+def test_an_exception_group_shows_the_cells_frames_every_way(tmp_path):
+    assert_same_every_way(EXCEPTION_GROUPS, tmp_path, MODES)
 
 
 #: A plain cell configures logging, remote cells log and change levels, plain cells log after:

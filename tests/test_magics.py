@@ -718,3 +718,36 @@ def test_a_remote_cd_goes_into_the_notebooks_folder_history_from_this_host_only(
         assert "_dh" not in request.content["watch"] and "_dh" not in request.held
     finally:
         target.details["hostname"] = saved
+
+
+@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11's")
+def test_a_users_own_exception_handler_still_handles_its_exceptions_beside_ours(
+        shell, run, capsys):
+    # the handler that prints remote exception groups as they printed remotely sits in front
+    # of IPython's custom_exceptions: the user's own, set before or after, still has its own
+    seen = []
+
+    def handler(shell_, etype, value, tb, tb_offset=None):
+        seen.append(etype.__name__)
+        return ["handled by the user"]
+
+    before = (shell.custom_exceptions, shell.CustomTB)
+    try:
+        shell.run_line_magic("unload_ext", "remote_magics")
+        shell.set_custom_exc((LookupError,), handler)
+        shell.run_line_magic("load_ext", "remote_magics")
+        capsys.readouterr()
+        run("{}['missing']")
+        res = run("%%remote\nraise ExceptionGroup('many', [ValueError('v')])")
+        err = capsys.readouterr().err
+        assert seen == ["KeyError"]
+        assert type(res.error_in_exec).__name__ == "ExceptionGroup" and sys.last_value is \
+            res.error_in_exec
+        assert "| ExceptionGroup: many (1 sub-exception)" in err and "| ValueError: v" in err
+        assert "remote_magics" not in err  # the cell's frames, none of the magic's
+        res = run("%%remote\n{}['gone']")  # a remote error the user's handler covers: theirs
+        assert seen == ["KeyError", "KeyError"]
+    finally:
+        shell.run_line_magic("unload_ext", "remote_magics")
+        shell.custom_exceptions, shell.CustomTB = before
+        shell.run_line_magic("load_ext", "remote_magics")

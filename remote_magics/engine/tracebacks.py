@@ -10,10 +10,14 @@ Shipped with the engine as source: standard library only.
 """
 from __future__ import annotations
 
+import builtins
 import traceback
 from types import TracebackType
 from typing import Any
 
+#: The flag of a code object that is awaited (``inspect.CO_COROUTINE``): a cell with a
+#: top-level ``await`` compiles so.
+CO_COROUTINE = 0x80
 #: Frames a traceback may have and still go through IPython's formatter.
 IPYTHON_FRAMES = 100
 #: Frames of a collapsed traceback shown at most; the middle of a longer one is left out.
@@ -67,10 +71,44 @@ def error_content(err: BaseException, tb: TracebackType | None = None, *, shell:
         lines = format_traceback(err, tb, shell)
     except BaseException:  # an interrupt while formatting: the reply goes without the frames
         lines = [one_line(err)]
-    return {"status": "error", "ename": kind.__name__,
-            "evalue": message(err) if evalue is None else evalue, "traceback": lines,
-            "etype": f"{kind.__module__}.{kind.__qualname__}",
-            "outputs": [], "result": None, "deleted": []}
+    content = {"status": "error", "ename": kind.__name__,
+               "evalue": message(err) if evalue is None else evalue, "traceback": lines,
+               "etype": f"{kind.__module__}.{kind.__qualname__}",
+               "outputs": [], "result": None, "deleted": []}
+    if shell is not None and has_a_group(err):
+        try:
+            content["printed"] = as_python_prints(err, tb, shell)
+        except BaseException:  # noqa: BLE001 - IPython's form alone, as before
+            pass
+    return content
+
+
+def has_a_group(err: BaseException) -> bool:
+    """Whether ``err`` or an exception it was raised while handling is an exception group:
+    IPython (8.15 on) prints such an error with Python's own formatter, to stderr, as it cannot
+    show a group's members in its own form."""
+    group = getattr(builtins, "BaseExceptionGroup", None)
+    seen: set[int] = set()
+    while group is not None and err is not None and id(err) not in seen:
+        if isinstance(err, group):
+            return True
+        seen.add(id(err))
+        err = err.__context__
+    return False
+
+
+def as_python_prints(err: BaseException, tb: TracebackType | None, shell: Any) -> str:
+    """``err`` as a plain cell's ``traceback.print_exc()`` prints it, from the line of IPython's
+    ``run_code`` that ran the cell; empty when a link of its chain is too deep to format
+    cheaply (IPython's form is shown then)."""
+    if any(_frames(link_tb, IPYTHON_FRAMES + 1) > IPYTHON_FRAMES
+           for _, link_tb, _ in _chain(err, tb)):
+        return ""
+    awaited = tb is not None and bool(tb.tb_frame.f_code.co_flags & CO_COROUTINE)
+    shown = traceback.TracebackException(type(err), err, tb, compact=True)
+    shown.stack = traceback.StackSummary.from_list(
+        [*_run_code_frame(type(shell), awaited), *shown.stack])
+    return "".join(shown.format())
 
 
 def format_traceback(err: BaseException, tb: TracebackType | None, shell: Any = None) -> list[str]:
@@ -111,29 +149,33 @@ def _syntax_error(shell: Any, err: SyntaxError, tb: TracebackType | None) -> lis
     return list(shell.SyntaxTB.structured_traceback(type(err), err, frames))
 
 
-_run_code_frames: dict[type, list] = {}
+_run_code_frames: dict[tuple, list] = {}
 
 
-def _run_code_frame(shell_class: type) -> list:
-    """The frame of IPython's ``run_code`` where it runs a cell, which IPython lists first in a
-    syntax error raised while a plain cell ran; none if that line is not found."""
-    if shell_class not in _run_code_frames:
+def _run_code_frame(shell_class: type, awaited: bool = False) -> list:
+    """The frame of IPython's ``run_code`` where it runs a cell (``awaited``: a cell with a
+    top-level ``await``, which it awaits), which IPython lists first in a syntax error raised
+    while a plain cell ran, and Python's formatter in a plain cell's exception group; none if
+    that line is not found."""
+    key = (shell_class, awaited)
+    if key not in _run_code_frames:
         found: list = []
+        start = "await eval(code_obj" if awaited else "exec(code_obj"
         try:
             import inspect
 
             run_code = inspect.unwrap(shell_class.run_code)
             lines, first = inspect.getsourcelines(run_code)
             for offset, line in enumerate(lines):
-                if line.strip().startswith("exec(code_obj"):
+                if line.strip().startswith(start):
                     found = [traceback.FrameSummary(inspect.getsourcefile(run_code) or "",
                                                     first + offset, "run_code",
                                                     line=line.strip())]
                     break
         except (TypeError, OSError, AttributeError):  # no source: the frames alone
             pass
-        _run_code_frames[shell_class] = found
-    return _run_code_frames[shell_class]
+        _run_code_frames[key] = found
+    return _run_code_frames[key]
 
 
 def _one_a_line(chunks: list[str]) -> list[str]:
