@@ -1256,6 +1256,20 @@ def test_a_typing_named_tuple_class_of_a_cell_travels(parity):
     assert traces["plain"].cells[1].result == "text: ({'name': 'a', 'id': 3}, 3, ('name', 'id'))"
 
 
+def test_a_typed_dict_made_by_a_call_comes_back_from_a_remote_cell(parity):
+    # hunt 23 H23-12: `TypedDict('TD', {...})` made remotely could not be made in the notebook
+    # before Python 3.12 ("cannot inherit from both a TypedDict type and a non-TypedDict base
+    # class"): it stayed remote with a note, and a plain cell's TD.__required_keys__ failed
+    traces = parity(["from typing import TypedDict\nTD = TypedDict('TD', {'a': int})\n"
+                     "td = TD(a=1)\nclass Movie(TypedDict):\n    title: str",
+                     "# plain\nprint(TD(a=2), TD.__required_keys__, type(TD).__name__, td, "
+                     "Movie.__required_keys__)",
+                     "TD.__annotations__, TD.__total__"],
+                    ways=("plain", "all", "small", "kernel"))  # none: a proxy has no dunders
+    assert traces["plain"].cells[1].stdout == \
+        "{'a': 2} frozenset({'a'}) _TypedDictMeta {'a': 1} frozenset({'title'})\n"
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

@@ -205,6 +205,25 @@ def _with_slots(cls: Any, reduced: Any) -> Any:
     return (reduced[0], tuple(args), *reduced[2:])
 
 
+def _with_typed_dict_base(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, where a ``TypedDict`` made by a call
+    (``TypedDict('TD', {'a': int})``) is made again over ``TypedDict``, as the class syntax's
+    is: before Python 3.12 such a class keeps no ``__orig_bases__``, so cloudpickle made it over
+    ``dict``, which ``TypedDict``'s metaclass refuses (hunt 23 H23-12: it could not come back)."""
+    kind = type(cls)
+    if kind.__name__ != "_TypedDictMeta" or "__orig_bases__" in vars(cls) \
+            or not (isinstance(reduced, tuple) and len(reduced) > 1
+                    and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+                    and len(reduced[1]) > 2 and reduced[1][2] == (dict,)):
+        return reduced
+    typed_dict = getattr(sys.modules.get(kind.__module__), "TypedDict", None)
+    if typed_dict is None:
+        return reduced
+    args = list(reduced[1])
+    args[2] = (typed_dict,)
+    return (reduced[0], tuple(args), *reduced[2:])
+
+
 def _with_fresh_resources(reduced: Any) -> Any:
     """cloudpickle's reduction of a class by value, where the class attributes that no pickle
     takes are what the class needs of them on the other side: a lock (``_lock =
@@ -388,7 +407,7 @@ class Pickler(cloudpickle.CloudPickler):
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
             return _made_quietly(_as_module_member(obj, _keeping_shared_dicts(
-                obj, _with_fresh_resources(_with_slots(obj, reduced)))))
+                obj, _with_fresh_resources(_with_typed_dict_base(obj, _with_slots(obj, reduced))))))
         if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
         if isinstance(obj, ModuleType) and _by_reference(obj):
