@@ -1270,6 +1270,24 @@ def test_a_typed_dict_made_by_a_call_comes_back_from_a_remote_cell(parity):
         "{'a': 2} frozenset({'a'}) _TypedDictMeta {'a': 1} frozenset({'title'})\n"
 
 
+def test_a_module_made_at_run_time_is_one_module_on_both_sides(parity):
+    # hunt 23 H23-10: a module a plain cell made (types.ModuleType put in sys.modules, as plugin
+    # and config loaders do) went by name: a remote cell reading it failed with "No module named
+    # ..., install it there". It has no file: it goes by value, one module on each side, and
+    # what a remote cell sets in it comes back to the notebook's
+    parity(["# plain\nimport sys, types\nfm = types.ModuleType('made_at_run_time_h23')\n"
+            "fm.val = 1\nsys.modules['made_at_run_time_h23'] = fm",
+            "print(fm.val)\nfm.val += 1\nimport made_at_run_time_h23\n"
+            "print(made_at_run_time_h23 is fm, made_at_run_time_h23.val)",
+            "# plain\nprint(fm.val, sys.modules['made_at_run_time_h23'] is fm)",
+            "mm = types.ModuleType('made_remotely_h23')\nmm.items = [1]\n"
+            "sys.modules['made_remotely_h23'] = mm",
+            "mm.items.append(2)\nprint(mm.items)",
+            "# plain\nimport made_remotely_h23\nprint(made_remotely_h23 is mm, mm.items)",
+            "del fm, mm, sys.modules['made_at_run_time_h23'], sys.modules['made_remotely_h23']"],
+           ways=("plain", "all", "small", "kernel"))  # none: a proxy has no module's identity
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

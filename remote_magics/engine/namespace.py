@@ -96,7 +96,8 @@ _MEMBERS_LOOKED_AT = 10_000
 
 def changeable(value: Any, _depth: int = 0) -> bool:
     """Whether code could change ``value`` in place: not scalars, classes, modules (but a class
-    of the notebook's, whose attributes a cell may set: ``Registry.items.append(x)``). A Python
+    of the notebook's, whose attributes a cell may set: ``Registry.items.append(x)``, and a
+    module a program made itself, :func:`..wire.serialize.made_at_run_time`). A Python
     function can: its defaults (``def acc(x, seen=[])``), its closure (``nonlocal count``), its
     attributes (``f.calls += 1``, or a first one: ``event.terminal = True`` set on the
     notebook's function by a library the cell calls, hunt 14 C1); a function the notebook sent
@@ -108,6 +109,8 @@ def changeable(value: Any, _depth: int = 0) -> bool:
     kind = type(value)
     if kind is FunctionType:
         return True
+    if kind is ModuleType:  # one a program made, which holds its data (`cfg.items.append(x)`)
+        return serialize.made_at_run_time(value)
     if isinstance(value, type):  # of any metaclass: a Protocol, an Enum (hunt 14 C11)
         return value.__module__ == "__main__"
     if kind is MethodType:

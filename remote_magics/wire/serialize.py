@@ -410,6 +410,10 @@ class Pickler(cloudpickle.CloudPickler):
                 obj, _with_fresh_resources(_with_typed_dict_base(obj, _with_slots(obj, reduced))))))
         if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
+        if isinstance(obj, ModuleType) and made_at_run_time(obj):
+            state = dict(vars(obj))  # no file to import it from: by value, see run_time_module
+            state.pop("__builtins__", None)
+            return run_time_module, (obj.__name__, state)
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
@@ -3697,6 +3701,31 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
         return made
     vars(loaded).update({key: value for key, value in state.items() if not _dunder(key)})
     return loaded
+
+
+def made_at_run_time(module: ModuleType) -> bool:
+    """Whether ``module`` is one a program made itself (``types.ModuleType(name)`` put in
+    ``sys.modules``, as plugin and config loaders do): no file, no import spec, no loader, so no
+    import can find it anywhere else. Not a library's lazy module (a subclass of ModuleType)."""
+    return type(module) is ModuleType and sys.modules.get(module.__name__) is module \
+        and module.__name__ != "__main__" and module.__name__ not in sys.builtin_module_names \
+        and getattr(module, "__spec__", None) is None and getattr(module, "__loader__", None) is None \
+        and not hasattr(module, "__file__")
+
+
+def run_time_module(name: str, state: dict) -> ModuleType:
+    """Called by the unpickler: the sender's module ``name`` that it made at run time
+    (:func:`made_at_run_time`), with its globals (``state``). One module on this side too: the
+    one it made before takes them, else a new one is put in ``sys.modules`` (the sender's
+    ``import name`` works here too); beside a module of that name this side imported, a new
+    one, left out of ``sys.modules``."""
+    loaded = sys.modules.get(name)
+    if loaded is None or made_at_run_time(loaded):
+        made = loaded if loaded is not None else sys.modules.setdefault(name, ModuleType(name))
+    else:
+        made = ModuleType(name)
+    vars(made).update(state)
+    return made
 
 
 def senders_modules_now() -> dict[str, dict]:
