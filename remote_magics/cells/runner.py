@@ -191,8 +191,13 @@ def prepare_once(
               and ((type(namespace[n]) is types.FunctionType or isinstance(namespace[n], type))
                    and may_change(namespace[n]) or fills_when_read(namespace[n]))]
     watching = set(watch)
-    watch += [n for n in names if n not in reads and n not in watching
-              and may_change(namespace[n])]  # a function's global: the function may change it
+    # a function's global: the function may change it, also one the cell reads without
+    # changing it itself (`dfs(0)`, then `3 in visited`; `check(v)`, then `if errors:`: hunt
+    # 24 H24-2, the notebook's set and list stayed empty)
+    function_globals = set(more)
+    watch += [n for n in names if n not in watching
+              and (n not in reads or n in function_globals and n not in writes)
+              and may_change(namespace[n])]
     # a magic of the notebook's runs text the analysis cannot read: it may change any name
     # (`%%add_method_to T` puts a method on T), so every name it is sent is watched
     opaque = bool(magics) or capture.ANY_NAME in cell.maybe_changed  # `globals()[n].append(0)`
