@@ -407,6 +407,11 @@ PATCHED_WHERE_IMPORTED = [
     # a library neither side had imported yet
     "import fractions\ndef double(self):\n    return self * 2\nfractions.Fraction.double = double",
     "# plain\nprint(fractions.Fraction(1, 3).double())",
+    # one that prints when imported (hunt 24 H24-3: imported in the notebook as the cell
+    # started, it printed its banner there too: twice in all)
+    "# plain\nwith open('banner24.py', 'w') as f:\n    f.write(\"print('importing banner24')\\nflag = 0\")",
+    "import banner24\nbanner24.flag = 1\nprint('cell done')",
+    "# plain\nprint(banner24.flag)",
 ]
 
 

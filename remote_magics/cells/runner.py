@@ -393,10 +393,10 @@ def _imported(what: str) -> Any:
     module_name, _, attribute = what.partition(":")
     module = sys.modules.get(module_name)
     if module is None:  # the cell's import of it, whose name comes back here, imports it here
-        try:  # too; now, so the cell's patch is watched on both sides from its start
-            module = importlib.import_module(module_name)
+        try:  # too; now, so the cell's patch is watched on both sides from its start; quietly,
+            module = serialize.quiet_import(module_name)  # as then: the engine's import prints
         except Exception:  # not here (the engine's own library): that side's alone
-            return None
+            return None  # (its banner showed twice: hunt 24 H24-3)
     return inspect.getattr_static(module, attribute, None) if attribute else module
 
 
