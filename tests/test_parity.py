@@ -1304,6 +1304,24 @@ def test_a_global_a_function_changes_comes_back_when_the_cell_also_reads_it(pari
            shared=[("held['v']", "visited"), ("held['e']", "errors"), ("held['q']", "queue")])
 
 
+def test_a_cell_metaclass_that_registers_its_classes_registers_each_once(parity):
+    # hunt 24 H24-1: a notebook class of a cell's metaclass was made again as it crossed, so
+    # the metaclass's __new__ (and __init__) registered it again: ['Base', 'Base', 'A']. A
+    # library metaclass after the cell's (ABCMeta) still does its part: abstract stays abstract
+    parity(["# plain\nimport abc\nclass Meta(abc.ABCMeta):\n    registry = []\n"
+            "    def __new__(mcs, name, bases, ns):\n"
+            "        cls = super().__new__(mcs, name, bases, ns)\n"
+            "        mcs.registry.append(name)\n        return cls\n"
+            "    def __init__(cls, name, bases, ns):\n        super().__init__(name, bases, ns)\n"
+            "        cls.made = getattr(cls, 'made', 0) + 1\n"
+            "class Base(metaclass=Meta):\n    @abc.abstractmethod\n    def run(self): ...",
+            "class A(Base):\n    def run(self):\n        return 'ran'\n"
+            "print(Meta.registry, Base.made, A.made, A().run())\n"
+            "try:\n    Base()\nexcept TypeError as err:\n    print('abstract:', err)",
+            "# plain\nprint(Meta.registry, Base.made, A.made, isinstance(A(), Base))"],
+           ways=("plain", "all", "small", "kernel"))  # none: a class made there is a proxy
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

@@ -857,21 +857,39 @@ def made_quietly(make: Callable[..., type], args: tuple) -> type:
     the ``__init_subclass__`` of the cells' classes it derives from, which ran where the class
     was made: a base registering its subclasses (``REG.append(cls.__name__)``) got each class
     again as it crossed, the registry that crossed with it holding it already (hunt 20 H20-21).
-    When a library's class in its bases has a hook of its own, it runs, as before."""
+    When a library's class in its bases has a hook of its own, it runs, as before. Nor the
+    ``__new__`` and ``__init__`` of a cell's metaclass, for the same reason."""
     bases = args[2] if len(args) > 2 and isinstance(args[2], tuple) else ()
     hooked = list(dict.fromkeys(klass for base in bases if isinstance(base, type)
                                 for klass in base.__mro__
                                 if "__init_subclass__" in vars(klass) and klass is not object))
-    if not hooked or any(module_of(klass) != "__main__" for klass in hooked):
+    hooks = [] if any(module_of(klass) != "__main__" for klass in hooked) else \
+        [(klass, "__init_subclass__", vars(klass)["__init_subclass__"], classmethod(_no_hook))
+         for klass in hooked]
+    # a cell's metaclass's own __new__ and __init__ too (a registry it fills: hunt 24 H24-1);
+    # a library's metaclass after it in line still runs (ABCMeta sets what it checks with)
+    metaclass = args[0] if args and isinstance(args[0], type) else type
+    hooks += [(klass, name, vars(klass)[name], _skipping(klass, name))
+              for klass in metaclass.__mro__ if module_of(klass) == "__main__"
+              for name in ("__new__", "__init__") if name in vars(klass)]
+    if not hooks:
         return make(*args)
-    hooks = [(klass, vars(klass)["__init_subclass__"]) for klass in hooked]
     try:
-        for klass, _ in hooks:
-            type.__setattr__(klass, "__init_subclass__", classmethod(_no_hook))
+        for klass, name, _, stand_in in hooks:
+            type.__setattr__(klass, name, stand_in)
         return make(*args)
     finally:
-        for klass, hook in hooks:
-            type.__setattr__(klass, "__init_subclass__", hook)
+        for klass, name, hook, _ in hooks:
+            type.__setattr__(klass, name, hook)
+
+
+def _skipping(klass: type, name: str) -> Any:
+    """A stand-in for metaclass ``klass``'s own ``__new__`` or ``__init__`` (``name``) that
+    goes straight on to the next one in line, as if ``klass`` had none."""
+    if name == "__new__":
+        return staticmethod(lambda mcs, *args, **kwargs: super(klass, mcs).__new__(
+            mcs, *args, **kwargs))
+    return lambda cls, *args, **kwargs: super(klass, cls).__init__(*args, **kwargs)
 
 
 def _no_hook(cls: type, **kwargs: Any) -> None:
