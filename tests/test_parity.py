@@ -1291,17 +1291,23 @@ def test_a_module_made_at_run_time_is_one_module_on_both_sides(parity):
 def test_a_global_a_function_changes_comes_back_when_the_cell_also_reads_it(parity):
     # hunt 24 H24-2: a global the cell read only by `in` or a truth test was not watched, so
     # what the notebook's function the cell called did to it was lost (the visited set of a
-    # search, an error list): the remote cell saw it, the notebook's stayed empty
+    # search, an error list): the remote cell saw it, the notebook's stayed empty. Also one a
+    # notebook class's method changes (a property appending to `seen`), read through its object
     parity(["# plain\ngraph = {0: [1, 2], 1: [3], 2: [], 3: []}\nvisited = set()\n"
             "def dfs(n):\n    visited.add(n)\n    for m in graph[n]:\n"
             "        if m not in visited:\n            dfs(m)\n"
             "errors = []\ndef check_value(v):\n    if v < 0:\n        errors.append(v)\n"
             "queue = [3, 2]\ndef work():\n    return queue.pop()\n"
-            "held = {'v': visited, 'e': errors, 'q': queue}",
+            "seen = []\nclass Node:\n    def __init__(self, v):\n        self.v = v\n"
+            "    @property\n    def value(self):\n        seen.append(self.v)\n"
+            "        return self.v\nn = Node(3)\n"
+            "held = {'v': visited, 'e': errors, 'q': queue, 's': seen}",
             "dfs(0)\nprint(3 in visited)\nfor v in [1, -2]:\n    check_value(v)\n"
-            "if errors:\n    print('some errors')\nwhile queue:\n    print(work())",
-            "# plain\nprint(sorted(visited), errors, queue, held)"],
-           shared=[("held['v']", "visited"), ("held['e']", "errors"), ("held['q']", "queue")])
+            "if errors:\n    print('some errors')\nwhile queue:\n    print(work())\n"
+            "x = n.value\nif seen:\n    print('seen', x)",
+            "# plain\nprint(sorted(visited), errors, queue, seen, held)"],
+           shared=[("held['v']", "visited"), ("held['e']", "errors"), ("held['q']", "queue"),
+                   ("held['s']", "seen")])
 
 
 def test_a_cell_metaclass_that_registers_its_classes_registers_each_once(parity):

@@ -483,16 +483,19 @@ def globals_of_functions(namespace: Mapping[str, Any],
                          names: Iterable[str]) -> tuple[list[str], bool]:
     """The names of ``namespace`` that its own functions among ``names`` read or set as
     globals, and the functions those call in turn (``visit`` appending to ``seen``); also
-    the functions held in a list, tuple or dict among them (``actions['log'](1)``). And
-    whether one of them looks at the whole namespace (:func:`_sees_the_namespace`)."""
+    the functions held in a list, tuple or dict among them (``actions['log'](1)``), and the
+    methods of a notebook class among them or of one's object (a property appending to a
+    global ``seen``: hunt 24 H24-2). And whether one of them looks at the whole namespace
+    (:func:`_sees_the_namespace`)."""
     found: list[str] = []
     seen: set[str] = set()
+    classes: set[int] = set()  # the notebook classes whose methods were looked at
     sees_all = False
     queue = list(names)
     while queue:
         value = namespace.get(queue.pop())
         reads: list[str] = []
-        for function in _functions_in(value):
+        for function in [*_functions_in(value), *_methods_of(value, classes)]:
             if function.__globals__ is namespace:
                 globals_read = serialize.code_globals(function.__code__)
                 reads.extend(globals_read)
@@ -563,6 +566,32 @@ def _pandas_string_names(code: types.CodeType) -> list[str]:
 #: How many members of a list, tuple or dict :func:`globals_of_functions` looks at for
 #: functions (a table of handlers is short; a list of a million numbers is not looked through).
 FUNCTIONS_IN_CONTAINERS = 64
+
+
+def _methods_of(value: Any, looked_at: set[int]) -> list[types.FunctionType]:
+    """The functions of the notebook class ``value`` or of ``value``'s class, and of the
+    notebook classes it derives from: its methods, static and class methods, and what its
+    properties and cached properties call; none for a class already in ``looked_at`` (which
+    takes the class)."""
+    kind = value if isinstance(value, type) else type(value)
+    if id(kind) in looked_at or getattr(kind, "__module__", None) != "__main__":
+        return []
+    looked_at.add(id(kind))
+    found = []
+    for klass in kind.__mro__:
+        if getattr(klass, "__module__", None) != "__main__":
+            continue
+        for member in list(vars(klass).values()):
+            if isinstance(member, (staticmethod, classmethod)):
+                member = member.__func__
+            if isinstance(member, property):
+                found += [part for part in (member.fget, member.fset, member.fdel)
+                          if isinstance(part, types.FunctionType)]
+            elif isinstance(member, functools.cached_property):
+                found += [member.func] if isinstance(member.func, types.FunctionType) else []
+            elif isinstance(member, types.FunctionType):
+                found.append(member)
+    return found
 
 
 def _functions_in(value: Any) -> list[types.FunctionType]:
