@@ -1328,6 +1328,19 @@ def test_a_cell_metaclass_that_registers_its_classes_registers_each_once(parity)
            ways=("plain", "all", "small", "kernel"))  # none: a class made there is a proxy
 
 
+def test_pythons_own_records_come_back_as_themselves_every_way(parity):
+    # hunt 24 H24-7: `sys.version_info` (a real notebook's cell) could not come back: pickle
+    # made the receiver call the object sys.version_info, a note said it stayed remote, and
+    # the name (and `_`) was a proxy; under none such a record was a proxy too
+    parity(["import sys, time, os\nsys.version_info",
+            "v = sys.version_info\nfi = sys.float_info\nfl = sys.flags\n"
+            "st = time.gmtime(0)\nsr = os.stat('.')\nprint(v >= (3, 8), fi.dig)",
+            "# plain\nprint(v.major, v >= (3, 8), type(v).__name__, type(_).__name__, "
+            "v is sys.version_info, fi is sys.float_info, fl is sys.flags, st.tm_year, "
+            "type(st).__name__, type(sr).__name__, sr.st_mode == os.stat('.').st_mode)",
+            "del v, fi, fl, st, sr"])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

@@ -226,7 +226,8 @@ _TWINNED = (tuple, frozenset)
 def atom(obj: Any) -> bool:
     """Whether ``obj`` is a small value that never changes and hashes by its value: a number, a
     short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction``, a
-    ``Decimal`` or a numpy dtype, or a tuple (a named one too) or frozenset of such (or of
+    ``Decimal`` or a numpy dtype, or a tuple (a named one too, or a record like
+    ``sys.version_info``) or frozenset of such (or of
     None, True, False) of at most :data:`ATOM_SIZE` in all: it comes back as a value under
     ``none`` too. A proxy of one
     compares equal to it (a remote ``==``) but cannot hash as it does (a string's hash is per
@@ -246,7 +247,7 @@ def _atom_size(obj: Any, depth: int) -> int | None:
         return 8
     if kind is str or kind is bytes:
         return len(obj) + 1 if len(obj) <= ATOM_SIZE else None
-    if kind is tuple or kind is frozenset or _named_tuple(kind):
+    if kind is tuple or kind is frozenset or _named_tuple(kind) or _struct_sequence(kind):
         if depth >= ATOM_DEPTH or len(obj) > ATOM_SIZE:
             return None
         total = 1
@@ -277,6 +278,12 @@ def _named_tuple(kind: type) -> bool:
     offer (its underscore names are its own: hunt 19 H19-3)."""
     return kind.__bases__ == (tuple,) and isinstance(vars(kind).get("_fields"), tuple) \
         and "__slots__" in vars(kind) and not vars(kind)["__slots__"]
+
+
+def _struct_sequence(kind: type) -> bool:
+    """Whether ``kind`` is one of Python's records written in C (``sys.version_info``'s,
+    ``time.struct_time``, ``os.stat_result``): a tuple with named fields, which never changes."""
+    return kind.__bases__ == (tuple,) and isinstance(getattr(kind, "n_sequence_fields", None), int)
 
 
 #: The most objects :func:`_held_inside` looks through.

@@ -441,6 +441,8 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if type(obj) is _MATCH:
             return _as_match(obj)
+        if type(obj) in _SYS_STRUCTS:
+            return sys_struct, (_SYS_STRUCTS[type(obj)], tuple(obj))
         if _unevaluated_class(type(obj)):
             reduced = _as_unevaluated(obj)
             if reduced is not NotImplemented:
@@ -2211,9 +2213,30 @@ _CACHE_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
 
 #: Classes written in C that :meth:`Pickler.reducer_override` has a case for (see
 #: :func:`_ordinary`).
+#: The classes of ``sys``'s own records (``sys.version_info``, ``sys.float_info``): each has one
+#: object, which its name in ``sys`` holds, not the class, so pickle's own way (by the class's
+#: name) made the receiver call ``sys.version_info`` (hunt 24 H24-7). Class → its name in sys.
+_SYS_STRUCTS = {type(getattr(sys, name)): name
+                for name in ("version_info", "float_info", "int_info", "hash_info",
+                             "thread_info", "flags") if hasattr(sys, name)}
+
 _NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
                            weakref.ReferenceType, weakref.WeakMethod, weakref.ProxyType,
-                           weakref.CallableProxyType})
+                           weakref.CallableProxyType, *_SYS_STRUCTS})
+
+
+def sys_struct(name: str, values: tuple) -> Any:
+    """Called by the unpickler: the sender's ``sys.<name>`` (``version_info``), which holds
+    ``values``: this side's own where it holds the same (one Python), else a named tuple of
+    its fields (another Python's: its own class cannot be made), or a tuple where even those
+    differ."""
+    own = getattr(sys, name, None)
+    if own is not None and tuple(own) == tuple(values):
+        return own
+    fields = getattr(type(own), "__match_args__", None)
+    if not fields or len(fields) != len(values):
+        return tuple(values)
+    return collections.namedtuple(name, fields)(*values)
 
 
 def is_cache_wrapper(obj: Any) -> bool:
