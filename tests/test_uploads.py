@@ -98,6 +98,22 @@ def test_new_shape_of_the_same_bytes_is_sent_as_it_is_now(shell, run, target, ar
     assert shell.user_ns["t"] == (2, N // 2)
 
 
+def test_made_read_only_or_fields_renamed_here_is_sent_as_it_is_now(shell, run, target, array):
+    # hunt 24 H24-8: neither writes a byte, so the engine's kept writable copy stood in: a
+    # remote write to a read-only array went through (and came back, making it writable)
+    assert run("%%remote\ns = float(a[0])").error_in_exec is None
+    array.flags.writeable = False
+    res = run("%%remote\ntry:\n    a[0] = 1\n    s = 'wrote'\nexcept ValueError:\n"
+              "    s = 'read-only'")
+    assert res.error_in_exec is None and shell.user_ns["s"] == "read-only"
+    assert array[0] == 0 and not array.flags.writeable
+    shell.user_ns["a"] = rec = np.zeros(N // 2, dtype=[("x", "f8"), ("y", "f8")])
+    assert run("%%remote\ns = a.dtype.names").error_in_exec is None
+    rec.dtype.names = ("u", "v")
+    assert run("%%remote\ns = a.dtype.names").error_in_exec is None
+    assert shell.user_ns["s"] == ("u", "v")
+
+
 def test_overlapping_arrays_each_see_a_change_made_through_the_other(shell, run, target, array):
     shell.user_ns["v"] = array[: N // 2]
     assert run("%%remote\ns = float(a[1] + v[1])").error_in_exec is None

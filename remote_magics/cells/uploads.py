@@ -55,7 +55,7 @@ class Tracked:
     """A local array whose bytes went to one or more engines, and how to tell they changed."""
 
     ref: weakref.ref
-    layout: tuple  # address, shape, strides, dtype: what the pickle says besides the bytes
+    layout: tuple  # address, shape, strides, dtype, writeable: all the pickle says but bytes
     span: pages.Span | None
     digest: bytes | None = None
     held: "weakref.WeakKeyDictionary[Any, Held]" = field(
@@ -316,8 +316,12 @@ class Adoption:
 
 
 def layout(array: Any) -> tuple:
-    """Everything of an array's pickle except its bytes: where they are and how they are read."""
-    return array.ctypes.data, array.shape, array.strides, array.dtype
+    """Everything of an array's pickle except its bytes: where they are, how they are read (a
+    structured dtype's field names too, which ``a.dtype.names = ...`` changes in the very dtype
+    object), and whether they may be written (``a.flags.writeable = False`` writes no page: the
+    engine's writable copy with the old names stood in for it, hunt 24 H24-8)."""
+    return (array.ctypes.data, array.shape, array.strides, array.dtype, array.dtype.names,
+            array.flags.writeable)
 
 
 def _ndarray() -> type | None:
