@@ -1341,6 +1341,17 @@ def test_pythons_own_records_come_back_as_themselves_every_way(parity):
             "del v, fi, fl, st, sr"])
 
 
+def test_attributes_a_remote_cell_sets_on_a_partial_reach_the_notebooks_partial(parity):
+    # hunt 24 H24-5: a partial's attributes (`__name__`, which pandas names a column by) were
+    # lost: the notebook's partial took the new state, then cleared it with its old dict
+    parity(["# plain\nimport functools\ndef power(base, exp):\n    return base ** exp\n"
+            "square = functools.partial(power, exp=2)\nfs = [square]",
+            "square.__name__ = 'square'\nsquare.calls = 0\nsquare.keywords['exp'] = 3\n"
+            "print(square.__name__, square(2))",
+            "# plain\nprint(getattr(square, '__name__', None), getattr(square, 'calls', None), "
+            "square(2), fs[0] is square)"], shared=[("fs[0]", "square")])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import collections
+import functools
 import io
 import itertools
 import random
@@ -24,8 +25,8 @@ def update_in_place(old: Any, new: Any) -> bool:
     shape and dtype, or of the same size when a contiguous one can take the new ones (a masked
     array, matrix or record array of the same shape and dtype, with its attributes too), random
     generators (numpy's and Python's ``random.Random``), an ``itertools.count``, an
-    ``io.StringIO`` or ``io.BytesIO``, and plain objects of the same class (their ``__dict__``;
-    a ``SimpleNamespace``); False when ``old`` cannot be updated so.
+    ``io.StringIO`` or ``io.BytesIO``, a ``functools.partial``, and plain objects of the same
+    class (their ``__dict__``; a ``SimpleNamespace``); False when ``old`` cannot be updated so.
     """
     if type(old) is not type(new) or old is new:
         return old is new
@@ -77,6 +78,11 @@ def update_in_place(old: Any, new: Any) -> bool:
             old.__setstate_cython__(reduced[2])
         elif isinstance(old, random.Random):
             old.setstate(new.getstate())
+        elif type(old) is functools.partial:  # its function, arguments and attributes (a
+            function, arguments, keywords, attributes = new.__reduce__()[2]  # `__name__`,
+            old.__setstate__((function, arguments, keywords,  # which pandas names a column by)
+                              None if attributes is None else dict(attributes)))
+            return True
         elif _legacy_random_state(old):
             old.set_state(new.get_state())
         elif _plain_object(old):
