@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import base64
 import builtins
+import collections
 import dataclasses
 import io
 import math
@@ -170,7 +171,7 @@ def same(a: Any, b: Any, _depth: int = 0) -> bool:
         return a == b or (math.isnan(a) and math.isnan(b))
     if isinstance(a, dict):
         return list(a) == list(b) and all(same(a[k], b[k], _depth + 1) for k in a)
-    if isinstance(a, (list, tuple)):
+    if isinstance(a, (list, tuple, collections.deque)):
         return len(a) == len(b) and all(same(x, y, _depth + 1) for x, y in zip(a, b))
     if isinstance(a, (set, frozenset, str, bytes, int, complex, bool, type(None))):
         return a == b

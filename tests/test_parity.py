@@ -1352,6 +1352,23 @@ def test_attributes_a_remote_cell_sets_on_a_partial_reach_the_notebooks_partial(
             "square(2), fs[0] is square)"], shared=[("fs[0]", "square")])
 
 
+def test_equal_objects_put_in_another_order_remotely_keep_their_names_every_way(parity):
+    # hunt 24 H24-6: a cell that only rotated a list of empty queues, a deque of workers in one
+    # state, swapped two equal dict values or put an equal copy in a list's place pickled as
+    # before, so it seemed unchanged: the notebook kept the old order, and a later change
+    # through another name showed at the wrong place
+    parity(["# plain\nfrom collections import deque\nqueues = [[], [], []]\nfirst = queues[0]\n"
+            "class Worker:\n    def __init__(self):\n        self.jobs = 0\n"
+            "    def __repr__(self):\n        return f'W{self.jobs}'\n"
+            "ws = deque([Worker(), Worker()])\nw0 = ws[0]\nobjs = {'p': [], 'q': []}\n"
+            "p = objs['p']\nrows = [{'a': 1}, {'a': 2}]\nr0 = rows[0]",
+            "queues.append(queues.pop(0))\nws.rotate(1)\n"
+            "objs['p'], objs['q'] = objs['q'], objs['p']\nrows[0] = dict(rows[0])",
+            "# plain\nfirst.append('job')\nw0.jobs += 1\np.append(1)\nr0['a'] = 99\n"
+            "print(queues, [w.jobs for w in ws], objs, rows)"],
+           shared=[("queues[2]", "first"), ("ws[1]", "w0"), ("objs['q']", "p")])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

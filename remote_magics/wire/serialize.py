@@ -29,6 +29,7 @@ import hashlib
 import importlib
 import importlib.util
 import io
+import itertools
 import operator
 import os
 import pickle
@@ -1870,7 +1871,7 @@ def watch_digest(obj: Any, limit: int, apart: frozenset = frozenset(),
     out-of-band buffers the caller watches itself (their memory's pages), as in :func:`dumps`."""
     digest = bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart,
                                                watched=watched)
-    return None if digest is None else (digest, apart)
+    return None if digest is None else (digest + _members_held(obj), apart)
 
 
 def changed_since(obj: Any, digest: tuple, limit: int,
@@ -1878,8 +1879,32 @@ def changed_since(obj: Any, digest: tuple, limit: int,
     """Whether ``obj`` changed since :func:`watch_digest` gave ``digest``; ``watched`` is
     true for a buffer the caller watched then and finds the same memory, unwritten."""
     value, apart = digest
-    return (bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart,
-                                              watched=watched)) != value
+    now = bare_function(obj) or fingerprint(obj, limit, own=True, apart=apart, watched=watched)
+    return now is None or now + _members_held(obj) != value
+
+
+#: The members of a list, deque or dict :func:`_members_held` looks at, at most.
+MEMBERS_HELD = 10_000
+
+
+def _members_held(obj: Any) -> bytes:
+    """Which objects a list, deque or dict holds, in order, by identity (its members that are
+    not plain values; of a dict, its values): the same pickle, yet changed, when a cell only
+    put equal objects in another order (a rotated list of empty queues, ``ws.rotate(1)`` of
+    workers in one state) or swapped one for an equal copy (hunt 24 H24-6: the notebook kept
+    the old order, and a later change through another name showed at the wrong place)."""
+    kind = type(obj)
+    if kind is list or kind is collections.deque:
+        members = itertools.islice(obj, MEMBERS_HELD)
+    elif kind is dict or kind is collections.OrderedDict or kind is collections.defaultdict:
+        members = itertools.islice(obj.values(), MEMBERS_HELD)
+    else:
+        return b""
+    try:
+        return b"".join(id(member).to_bytes(8, "little") for member in members
+                        if type(member) not in PLAIN)
+    except RuntimeError:  # changed while looked at (another thread): as if changed
+        return b"?"
 
 
 def bare_function(obj: Any) -> bytes | None:
