@@ -1369,6 +1369,20 @@ def test_equal_objects_put_in_another_order_remotely_keep_their_names_every_way(
            shared=[("queues[2]", "first"), ("ws[1]", "w0"), ("objs['q']", "p")])
 
 
+def test_changes_through_a_comprehensions_items_reach_the_notebooks_objects(parity):
+    # hunt 24 H24-9: a comprehension gave the analysis no source, so a change through what it
+    # bound (`by_name['a'].score = 5`) was lost under none, where the new name stays remote
+    parity(["# plain\nclass Player:\n    def __init__(self, name):\n        self.name = name\n"
+            "        self.score = 0\n    def __repr__(self):\n"
+            "        return f'{self.name}:{self.score}'\n"
+            "players = [Player('a'), Player('b')]\npa = players[0]\nrows = [[1], [2]]\nr0 = rows[0]",
+            "by_name = {p.name: p for p in players}\nby_name['a'].score = 5\n"
+            "for q in (p for p in players if p.name == 'b'):\n    q.score += 1\n"
+            "copy_rows = [r for r in rows]\ncopy_rows[0].append(9)",
+            "# plain\nprint(pa.score, players, r0, rows)", "del by_name, copy_rows"],
+           shared=[("players[0]", "pa"), ("rows[0]", "r0")])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

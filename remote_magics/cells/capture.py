@@ -521,8 +521,9 @@ def _changed_then_bound(changed: dict[str, tuple[int, int]], bound: dict[str, tu
 def _sources(node: ast.AST) -> list[str]:
     """The names whose objects (or parts of them) an expression may give: ``df`` of
     ``df.loc[m]``, each name of a literal (``[train, test]``, ``{'x': d1}.items()``), of a
-    choice (``a if c else b``, ``cfg or defaults``, ``(y := x)``), and what a call of one's
-    method gives (``d.values()``, ``zip(xs, ys)``); none of a constant or an operation."""
+    choice (``a if c else b``, ``cfg or defaults``, ``(y := x)``), what a call of one's
+    method gives (``d.values()``, ``zip(xs, ys)``), and a comprehension's (``[r for r in
+    rows]``); none of a constant or an operation."""
     base = _base_name(node)
     if base is not None:
         return [base]
@@ -542,6 +543,13 @@ def _sources(node: ast.AST) -> list[str]:
         return [node.target.id, *_sources(node.value)]
     if isinstance(node, ast.Call):  # `zip(xs, ys)`, `enumerate(frames)`, `d.items()`
         return [name for item in (node.func, *node.args) for name in _sources(item)]
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)):
+        # `{p.name: p for p in players}`, `[r for r in rows]`: what it iterates over, and what
+        # its items name besides its own variables (hunt 24 H24-9)
+        own = {name for part in node.generators for name in _bound_names(part.target)}
+        items = (node.key, node.value) if isinstance(node, ast.DictComp) else (node.elt,)
+        return [*(name for part in node.generators for name in _sources(part.iter)),
+                *(name for item in items for name in _sources(item) if name not in own)]
     return []
 
 
