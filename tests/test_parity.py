@@ -1383,6 +1383,16 @@ def test_changes_through_a_comprehensions_items_reach_the_notebooks_objects(pari
            shared=[("players[0]", "pa"), ("rows[0]", "r0")])
 
 
+def test_fields_a_remote_cell_renames_are_renamed_in_the_notebooks_array(parity):
+    # hunt 24 H24-4: the array went back as "the notebook's, with these values", its dtype
+    # told by `dtype.str`, which leaves a structured dtype's field names out: they stayed
+    parity(["# plain\nimport numpy as np\nrec = np.zeros(2, dtype=[('x', 'i4'), ('y', 'f8')])\n"
+            "keep = [rec]",
+            "rec.dtype.names = ('u', 'v')\nrec['u'][0] = 7\nprint(rec.dtype.names)",
+            "# plain\nprint(keep[0].dtype.names, rec['u'], keep[0] is rec)"],
+           shared=[("keep[0]", "rec")])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

@@ -3995,7 +3995,8 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
     if numpy is not None and type(obj) is numpy.ndarray:  # the type first: a proxy's
         found = _sent_call(obj, inner)  # attributes are remote calls
         return NotImplemented if found is None \
-            else (held_array, (found[0], obj.shape, obj.dtype.str, *found[1:],
+            else (held_array, (found[0], obj.shape,
+                               obj.dtype if obj.dtype.names else obj.dtype.str, *found[1:],
                                not writeable(obj)))
     if type(obj) is object:  # a sentinel (`MISSING = object()`): it has no state
         key = inner.key(obj)
@@ -4105,15 +4106,17 @@ def held_index(key: str, names: list, rebuild: Any, args: tuple) -> Any:
     return held
 
 
-def held_array(key: str, shape: tuple, dtype: str, rebuild: Any, args: tuple,
+def held_array(key: str, shape: tuple, dtype: Any, rebuild: Any, args: tuple,
                read_only: bool = False) -> Any:
     """Called by the unpickler: the receiver's array ``key``, holding the values ``rebuild(*args)``
     makes, when it has that shape and dtype and is writable; else those values (a copy).
-    ``read_only``: the sender's was (``b.flags.writeable = False`` there: so here, hunt 20
-    H20-1)."""
+    ``dtype``: its ``str``, or a structured one itself, whose field names its ``str`` leaves out
+    (``rec.dtype.names = ...`` there: hunt 24 H24-4). ``read_only``: the sender's was
+    (``b.flags.writeable = False`` there: so here, hunt 20 H20-1)."""
     values = rebuild(*args)
     held = _held(key)
-    if (type(held) is not type(values) or held.shape != tuple(shape) or held.dtype.str != dtype
+    if (type(held) is not type(values) or held.shape != tuple(shape)
+            or (held.dtype.str != dtype if isinstance(dtype, str) else held.dtype != dtype)
             or not writeable(held) or _shared_block(held)):
         if read_only:
             values.flags.writeable = False
