@@ -1393,6 +1393,17 @@ def test_fields_a_remote_cell_renames_are_renamed_in_the_notebooks_array(parity)
            shared=[("keep[0]", "rec")])
 
 
+def test_a_functions_name_and_doc_a_remote_cell_sets_reach_the_notebooks_function(parity):
+    # hunt 24 H24-11: what a cell sets on a function outside its __dict__ (a decorator written
+    # by hand, "functions are objects" lessons) was lost: not in its digest, nor sent back
+    parity(["# plain\ndef f(x):\n    return x\ndef f2(x):\n    return x\nf2.calls = 0\nfs = [f]",
+            "f.__doc__ = 'documented'\nf.__name__ = 'renamed'\nf.__qualname__ = 'Q.renamed'\n"
+            "f.__annotations__ = {'x': int}\nf.__module__ = 'mymod'\nf2.__doc__ = 'doc2'\n"
+            "print(f.__name__)",
+            "# plain\nprint(f.__doc__, f.__name__, f.__qualname__, f.__annotations__, "
+            "f.__module__, f2.__doc__, fs[0] is f)"])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

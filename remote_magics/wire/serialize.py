@@ -674,7 +674,17 @@ def _own_state(obj: type | types.FunctionType) -> tuple:
         except ValueError:  # an empty cell
             closure.append(PLACEHOLDER_CELL)
     return tuple, ((("function", id(obj)), obj.__defaults__, obj.__kwdefaults__, closure,
-                    obj.__dict__),)
+                    obj.__dict__, function_labels(obj)),)
+
+
+#: What a function says of itself besides its code, which code may set (``f.__doc__ = ...``).
+FUNCTION_LABELS = ("__name__", "__qualname__", "__doc__", "__module__", "__annotations__")
+
+
+def function_labels(func: types.FunctionType) -> tuple:
+    """``func``'s :data:`FUNCTION_LABELS` (its annotations as a copy of their dict)."""
+    return (func.__name__, func.__qualname__, func.__doc__, func.__module__,
+            dict(func.__annotations__) if func.__annotations__ else None)
 
 
 #: What :func:`_own_state` counts for an empty closure cell.
@@ -1907,6 +1917,15 @@ def _members_held(obj: Any) -> bytes:
         return b"?"
 
 
+def _label_print(func: types.FunctionType) -> tuple:
+    """:func:`function_labels` as text for :func:`bare_function`'s digest (annotations may hold
+    classes, whose repr shows their address: their names instead)."""
+    name, qualname, doc, module, annotations = function_labels(func)
+    return (name, qualname, doc, module,
+            {key: getattr(value, "__qualname__", None) or repr(value)
+             for key, value in annotations.items()} if annotations else None)
+
+
 def bare_function(obj: Any) -> bytes | None:
     """For a Python function with no attributes, no closure and only plain defaults, which code
     can change only by giving it attributes or new defaults: which defaults and code it holds
@@ -1919,8 +1938,10 @@ def bare_function(obj: Any) -> bytes | None:
     if defaults and any(type(value) not in PLAIN for value in defaults) \
             or keywords and any(type(value) not in PLAIN for value in keywords.values()):
         return None
-    # values and a hash, not ids: a new tuple may take a freed one's address
-    return b"bare function %d %a %a" % (hash(obj.__code__), defaults, keywords)
+    # values and a hash, not ids: a new tuple may take a freed one's address; its labels, which
+    # a cell may set (`f.__doc__ = ...`, hunt 24 H24-11)
+    return b"bare function %d %a %a %a" % (hash(obj.__code__), defaults, keywords,
+                                           _label_print(obj))
 
 
 def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
@@ -2449,7 +2470,8 @@ def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tup
         except ValueError:  # an empty cell
             closure.append(())
     state = {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
-             "__kwdefaults__": func.__kwdefaults__, "__closure__": closure}
+             "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
+             "labels": function_labels(func)}
     return held_object, (name,), state, None, None, set_function_attributes
 
 
@@ -2519,6 +2541,13 @@ def set_function_attributes(func: Any, state: dict) -> None:
                 cell.cell_contents = _into(cell.cell_contents, value[0])
             except ValueError:  # empty here
                 cell.cell_contents = value[0]
+    labels = state.get("labels")  # (hunt 24 H24-11: `f.__doc__ = ...` there was lost)
+    if labels is not None and function_labels(func) != labels:
+        for key, value in zip(FUNCTION_LABELS, labels):
+            try:
+                setattr(func, key, {} if key == "__annotations__" and value is None else value)
+            except (TypeError, ValueError):  # not a value Python takes for it here
+                continue
 
 
 #: A class's own entries that are its machinery, not attributes a cell sets.
