@@ -1404,6 +1404,19 @@ def test_a_functions_name_and_doc_a_remote_cell_sets_reach_the_notebooks_functio
             "f.__module__, f2.__doc__, fs[0] is f)"])
 
 
+def test_a_list_changed_through_a_partial_or_a_bound_method_comes_back(parity):
+    # hunt 24 H24-2's third shape: `p = partial(add, lst)` or `bound = box.items.append`
+    # called by the cell, which also reads the list: the change went back as the unchanged
+    # list (only lists, dicts and objects' attributes were looked through for it)
+    parity(["# plain\nimport functools\nlst = []\ndef add(target, x):\n    target.append(x)\n"
+            "p = functools.partial(add, lst)\nclass Box:\n    def __init__(self, items):\n"
+            "        self.items = items\nshared = []\nbox = Box(shared)\n"
+            "bound = box.items.append",
+            "p(1)\nfirst = lst[0]\nbound(2)\nn = shared[0]",
+            "# plain\nprint(lst, shared, box.items is shared, p.args[0] is lst)"],
+           shared=[("p.args[0]", "lst"), ("box.items", "shared"), ("bound.__self__", "shared")])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

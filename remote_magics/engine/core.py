@@ -292,7 +292,8 @@ HELD_INSIDE_OBJECTS = 100_000
 
 def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
     """The names of ``candidates`` whose objects ``roots`` hold, through lists, tuples, dicts,
-    sets and objects' ``__dict__`` (at most :data:`HELD_INSIDE_OBJECTS` objects looked at)."""
+    sets, objects' ``__dict__``, a partial's arguments and a bound method's object (at most
+    :data:`HELD_INSIDE_OBJECTS` objects looked at)."""
     if not roots or not candidates:
         return set()
     wanted = {id(obj): name for name, obj in candidates.items()}
@@ -313,11 +314,21 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
             waiting.extend(obj.values())
         elif isinstance(obj, walked):
             waiting.extend(obj)
+        elif type(obj) is functools.partial:  # `p = partial(add, lst)`, then `p(1)` (hunt
+            waiting.extend((*obj.args, *obj.keywords.values()))  # 24 H24-2)
+        elif type(obj) in _BOUND_METHODS:  # `bound = box.items.append`, then `bound(2)`
+            owner = getattr(obj, "__self__", None)
+            if owner is not None and not isinstance(owner, types.ModuleType):
+                waiting.append(owner)
         else:
             own = getattr(obj, "__dict__", None) if not isinstance(obj, type) else None
             if type(own) is dict:
                 waiting.extend(own.values())
     return found
+
+
+#: The kinds of a method bound to its object, Python's and C's (``[].append``).
+_BOUND_METHODS = (types.MethodType, types.BuiltinMethodType)
 
 
 def _definition(obj: Any) -> bool:
