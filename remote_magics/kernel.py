@@ -70,8 +70,10 @@ ENGINE, LOCAL, HERE = "engine", "local", "here"
 #: this kernel's own to publish.
 SHOWN = ("stream", "display_data", "update_display_data", "execute_result", "error",
          "clear_output")
-#: Seconds a completion or an inspection waits for the engine before this kernel answers.
-COMPLETION_PATIENCE = 5.0
+#: Seconds a completion or an inspection waits for the engine before this kernel answers. The
+#: engine's first completion imports and starts jedi, which took over 5 s on a loaded machine
+#: (a CI run: the frontend got no names at all).
+COMPLETION_PATIENCE = 15.0
 
 
 class Route(NamedTuple):
