@@ -117,8 +117,8 @@ def changeable(value: Any, _depth: int = 0) -> bool:
         owner = value.__self__
         return not isinstance(owner, ModuleType) and changeable(owner, _depth + 1)
     if isinstance(value, (tuple, frozenset)):
-        if _depth > 3:
-            return True
+        if _depth > 3 or getattr(value, "__dict__", None) is not None:  # (a subclass's object
+            return True  # with attributes, which a cell may set: hunt 24 H24-12)
         for count, member in enumerate(value):
             if count == _MEMBERS_LOOKED_AT:
                 return True

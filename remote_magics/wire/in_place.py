@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import collections
+import datetime
 import functools
 import io
 import itertools
@@ -85,6 +86,8 @@ def update_in_place(old: Any, new: Any) -> bool:
             return True
         elif _legacy_random_state(old):
             old.set_state(new.get_state())
+        elif _valued_with_attributes(old, new):  # its value cannot change, its attributes can
+            pass  # (below)
         elif _plain_object(old):
             if getattr(type(old), "__getstate__", None) is getattr(object, "__getstate__", None):
                 old.__dict__.clear()
@@ -270,6 +273,15 @@ def writeable(array: Any) -> bool:
     for an array ``np.broadcast_arrays`` made when its ``flags.writeable`` is read (hunt 21
     H21-7: a remote cell making one printed a warning from our code, none plainly)."""
     return bool(array.flags.num & _WRITEABLE)
+
+
+def _valued_with_attributes(old: Any, new: Any) -> bool:
+    """Whether ``old`` and ``new`` are equal objects of a Python subclass of an immutable value
+    (a tuple, named tuple, frozenset or date) with attributes, which alone a cell can change
+    (``p.note = 'new'``: hunt 24 H24-12, the name was bound anew and its holders kept the old)."""
+    return isinstance(old, (tuple, frozenset, datetime.date)) \
+        and bool(type(old).__flags__ & HEAPTYPE) \
+        and isinstance(getattr(old, "__dict__", None), dict) and old == new
 
 
 def _plain_object(obj: Any) -> bool:
