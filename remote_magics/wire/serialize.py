@@ -2257,8 +2257,6 @@ def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
 #: The type of a function of ``functools.lru_cache`` and ``functools.cache`` (written in C).
 _CACHE_WRAPPER = type(functools.lru_cache(maxsize=None)(lambda: None))
 
-#: Classes written in C that :meth:`Pickler.reducer_override` has a case for (see
-#: :func:`_ordinary`).
 #: The classes of ``sys``'s own records (``sys.version_info``, ``sys.float_info``): each has one
 #: object, which its name in ``sys`` holds, not the class, so pickle's own way (by the class's
 #: name) made the receiver call ``sys.version_info`` (hunt 24 H24-7). Class → its name in sys.
@@ -2266,6 +2264,8 @@ _SYS_STRUCTS = {type(getattr(sys, name)): name
                 for name in ("version_info", "float_info", "int_info", "hash_info",
                              "thread_info", "flags") if hasattr(sys, name)}
 
+#: Classes written in C that :meth:`Pickler.reducer_override` has a case for (see
+#: :func:`_ordinary`).
 _NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
                            weakref.ReferenceType, weakref.WeakMethod, weakref.ProxyType,
                            weakref.CallableProxyType, *_SYS_STRUCTS})
