@@ -1432,6 +1432,15 @@ def test_attributes_of_an_immutable_values_subclass_object_change_in_place(parit
            shared=[("holder[0]", "fs"), ("holder[1]", "p"), ("holder[2]", "w")])
 
 
+def test_asarray_of_an_array_with_its_own_dtype_is_the_array_every_way(parity):
+    # hunt 24 H24-14 (a real notebook's "asarray makes no copy" check): a received array had
+    # an unpickled dtype object, not numpy's own, so np.asarray(a, dtype=np.float32) was a view
+    parity(["# plain\nimport numpy as np\na = np.array([1.5, -3], dtype=np.float32)\n"
+            "m = np.arange(6.0).reshape(2, 3)",
+            "b = np.asarray(a, dtype=np.float32)\nv = np.asarray(m, dtype=float)\n"
+            "print(b is a, v is m, a.dtype is np.dtype(np.float32))", "del b, v"])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

@@ -1366,7 +1366,7 @@ def _owning(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
     it failed to load, hunt 18 C12)."""
 
     def rebuilt(buffer: Any, dtype: Any, shape: Any, order: Any, *more: Any) -> Any:
-        array = frombuffer(buffer, dtype, shape, order, *more)
+        array = frombuffer(buffer, _canonical(dtype), shape, order, *more)
         if array.nbytes >= OWN_BYTES:
             return array
         owned = array.copy(order="K")
@@ -1375,6 +1375,20 @@ def _owning(frombuffer: Callable[..., Any]) -> Callable[..., Any]:
         return owned
 
     return rebuilt
+
+
+def _canonical(dtype: Any) -> Any:
+    """numpy's own object for a plain dtype (``float32``) that came in a pickle, where unpickling
+    made another one: ``np.asarray(a, dtype=np.float32)`` is ``a`` itself only with numpy's own
+    (hunt 24 H24-14: a remote cell's was a new view); any other dtype as it came."""
+    try:
+        if dtype.names is None and dtype.subdtype is None and dtype.metadata is None \
+                and dtype.isnative and dtype.kind in "biufc?":
+            own = sys.modules["numpy"].dtype(dtype.str)
+            return own if own == dtype else dtype
+    except (AttributeError, TypeError, KeyError):
+        pass
+    return dtype
 
 
 class _NoBytecodeUnpickler(Unpickler):
@@ -4164,7 +4178,8 @@ def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
     shape, strides, dtype, offset, writeable = layout
     # its bytes in memory order, as a view (a contiguous array's reshape is one)
     raw = (owner if owner.flags.c_contiguous else owner.T).reshape(-1).view(numpy.uint8)
-    view = numpy.ndarray(shape, dtype, buffer=raw, offset=offset, strides=strides)
+    view = numpy.ndarray(shape, _canonical(numpy.dtype(dtype)), buffer=raw, offset=offset,
+                         strides=strides)
     if values is not None:
         view[...] = values
     if not writeable:
