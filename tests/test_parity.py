@@ -1441,6 +1441,18 @@ def test_asarray_of_an_array_with_its_own_dtype_is_the_array_every_way(parity):
             "print(b is a, v is m, a.dtype is np.dtype(np.float32))", "del b, v"])
 
 
+def test_a_random_subclass_with_its_own_state_crosses_whole_every_way(parity):
+    # hunt 24 H24-13 (a textbook OOP example): Random's own reduction calls __init__ with no
+    # arguments (`Die(seed)` could not be sent) and leaves attributes out (its roll count was
+    # wiped, in the notebook too)
+    parity(["# plain\nimport random\nclass Die(random.Random):\n    def __init__(self, seed):\n"
+            "        super().__init__(seed)\n        self.rolls = 0\n    def roll(self):\n"
+            "        self.rolls += 1\n        return self.randint(1, 6)\n"
+            "die = Die(7)\ndice = [die]\nprint(die.roll())",
+            "r = die.roll()\nprint(r, die.rolls)",
+            "# plain\nprint(die.roll(), die.rolls, dice[0] is die)"], shared=[("dice[0]", "die")])
+
+
 def test_a_cached_property_computed_remotely_stays_computed(parity):
     # hunt 9: reading a cached_property remotely stored it on the engine's copy only: each
     # remote cell computed it again (and printed again)

@@ -444,6 +444,8 @@ class Pickler(cloudpickle.CloudPickler):
             return _as_match(obj)
         if type(obj) in _SYS_STRUCTS:
             return sys_struct, (_SYS_STRUCTS[type(obj)], tuple(obj))
+        if _random_subclass(type(obj)):
+            return _as_random_subclass(obj)
         if _unevaluated_class(type(obj)):
             reduced = _as_unevaluated(obj)
             if reduced is not NotImplemented:
@@ -589,6 +591,7 @@ def _ordinary_class(kind: type) -> bool:
     special = (type, BaseException, types.FunctionType, ModuleType, types.MethodType,
                *((numpy.ndarray,) if numpy is not None else ()))
     return not issubclass(kind, special) and kind not in _NOT_ORDINARY \
+        and not _random_subclass(kind) \
         and kind not in _DICT_VIEWS and kind not in _DICT_ITERATORS \
         and kind not in _CLOUDPICKLES_OWN and kind.__name__ not in ("ufunc", "memmap") \
         and "Shell" not in kind.__name__ \
@@ -2283,6 +2286,31 @@ _SYS_STRUCTS = {type(getattr(sys, name)): name
 _NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
                            weakref.ReferenceType, weakref.WeakMethod, weakref.ProxyType,
                            weakref.CallableProxyType, *_SYS_STRUCTS})
+
+
+def _random_subclass(kind: type) -> bool:
+    """Whether ``kind`` is a Python subclass of ``random.Random`` that pickles by Random's own
+    reduction (``(cls, (), state)``), which calls its ``__init__`` with no arguments and leaves
+    its attributes out (a ``Die(seed)`` that counts its rolls: hunt 24 H24-13)."""
+    random = sys.modules.get("random")
+    return random is not None and issubclass(kind, random.Random) \
+        and bool(kind.__flags__ & HEAPTYPE) and kind.__reduce__ is random.Random.__reduce__ \
+        and kind.__reduce_ex__ is random.Random.__reduce_ex__
+
+
+def _as_random_subclass(obj: Any) -> tuple:
+    """The reduction of an object of a :func:`_random_subclass`: made without its
+    ``__init__``, then given the generator's state and its attributes."""
+    return (copyreg.__newobj__, (type(obj),),
+            (obj.getstate(), dict(vars(obj))), None, None, random_subclass_state)
+
+
+def random_subclass_state(obj: Any, state: tuple) -> None:
+    """Called by the unpickler: a ``random.Random`` subclass object's generator state and
+    attributes (:func:`_as_random_subclass`)."""
+    generator, attributes = state
+    obj.setstate(generator)
+    obj.__dict__.update(attributes)
 
 
 def sys_struct(name: str, values: tuple) -> Any:
