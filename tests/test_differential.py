@@ -419,6 +419,25 @@ def test_a_library_patched_by_the_cell_that_imports_it_is_patched_on_both_sides(
     assert_same_every_way(PATCHED_WHERE_IMPORTED, tmp_path, ("all", "none"))
 
 
+#: Hunt 24 H24-3's other triggers (the first from a real notebook, notes-python's "modules and
+#: packages"): a remote `import m` after a remote `%run m.py`, and a remote reload of a module
+#: the notebook imported, printed the module's output a second time: the notebook's unpickler
+#: imported it to find its function, and the notebook's reload ran with the cell's output.
+MODULES_THAT_PRINT = [
+    "# plain\nwith open('ex24a.py', 'w') as f:\n"
+    "    f.write(\"def total(lst):\\n    return sum(lst)\\nprint('import ex24a', total([1, 2]))\")\n"
+    "with open('rl24.py', 'w') as f:\n    f.write(\"print('loading rl24')\\nval = 1\")",
+    "%run ex24a.py",
+    "import ex24a",
+    "# plain\nimport rl24\nimport importlib",
+    "importlib.reload(rl24)\nprint('reloaded', rl24.val)",
+]
+
+
+def test_a_module_that_prints_prints_once_when_a_remote_cell_imports_or_reloads_it(tmp_path):
+    assert_same_every_way(MODULES_THAT_PRINT, tmp_path, MODES)
+
+
 #: Hunt 23 H23-2: a signal handler a plain cell set (a timeout's, for SIGALRM) was not the
 #: engine's: a remote ``signal.alarm(1)`` ended the engine. A cell's handler for the timers'
 #: and the user's signals is a setting now, both ways (as a copy on the other side, as

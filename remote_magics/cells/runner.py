@@ -907,7 +907,8 @@ def _reload_here(names: Any, run: "RunResult") -> None:
         if module is None or not any(mine is module for mine in serialize.own_modules()):
             continue
         try:
-            importlib.reload(module)
+            with serialize.quietly():  # what it prints, the cell showed (hunt 24 H24-3)
+                importlib.reload(module)
         except Exception as err:  # its file is not on this host, or fails here
             run.notes.append(f"the cell reloaded your module '{name}' there, and reloading it "
                              f"here failed ({type(err).__name__}: {err}): this notebook keeps "

@@ -764,6 +764,14 @@ def by_name(obj: Any) -> bool:
         and "." not in name and getattr(module, name, None) is obj and _by_reference(module)
 
 
+@contextlib.contextmanager
+def quietly() -> Iterator[None]:
+    """Within: what is printed (to ``sys.stdout`` or ``sys.stderr``) is not shown. For a module's
+    top level run here too, which printed where the cell ran it (an import, a reload)."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
 def quiet_import(name: str, descendants: Sequence[str] = ()) -> ModuleType:
     """The module ``name``, imported here if it is not yet (what cloudpickle's ``subimport``
     does), printing nothing: a module that prints when imported (``import this``) printed where
@@ -772,12 +780,12 @@ def quiet_import(name: str, descendants: Sequence[str] = ()) -> ModuleType:
     attributes, hunt 17 C18), each as far as it imports here."""
     module = sys.modules.get(name)
     if module is None:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with quietly():
             __import__(name)
         module = sys.modules[name]
     missing = [f"{name}.{part}" for part in descendants if f"{name}.{part}" not in sys.modules]
     if missing:
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        with quietly():
             for full in missing:
                 try:
                     importlib.import_module(full)
@@ -1334,14 +1342,17 @@ class _NoBytecodePickler(Pickler):
 
 class Unpickler(pickle.Unpickler):
     """pickle's unpickler, which also rebuilds the references :func:`returning` makes to the
-    receiver's own lists, dicts, sets and bytearrays (:func:`held_container`), and makes a
-    small numpy array own its memory (:func:`_owning`)."""
+    receiver's own lists, dicts, sets and bytearrays (:func:`held_container`), makes a
+    small numpy array own its memory (:func:`_owning`), and imports a module a pickle names
+    without showing what it prints."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.persistent_load = held_container  # an attribute, which :class:`_Loader` swaps
 
     def find_class(self, module: str, name: str) -> Any:
+        if module not in sys.modules:  # printing nothing: a module of yours that prints when
+            quiet_import(module)  # imported printed where the cell imported it (hunt 24 H24-3)
         found = super().find_class(module, name)
         if name == "_frombuffer" and module in _NUMPY_NUMERIC:
             return _owning(found)
@@ -1660,8 +1671,8 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *, bytecode: b
         if loader is not None and "shared" in item and own:
             add(loader.load(item, own))
             continue
-        try:  # a value that went alone (a plain scalar): the quick way
-            add((pickle.loads(own[0], buffers=aligned(own[1:])) if bytecode
+        try:  # a value that went alone (a plain scalar, a module of yours with its globals)
+            add((Unpickler(io.BytesIO(own[0]), buffers=aligned(own[1:])).load() if bytecode
                  else loads(own, bytecode=False),
                  None))
         except Exception as err:
