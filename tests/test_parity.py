@@ -1419,17 +1419,21 @@ def test_a_list_changed_through_a_partial_or_a_bound_method_comes_back(parity):
 
 def test_attributes_of_an_immutable_values_subclass_object_change_in_place(parity):
     # hunt 24 H24-12: an attribute a remote cell set on an object of a frozenset subclass was
-    # lost (not watched), and on a named tuple's or date's subclass the name was bound anew,
-    # its other holders keeping the old object
+    # lost (not watched), and on a named tuple's or date's subclass, or an exception, the name
+    # was bound anew, its other holders keeping the old object
     parity(["# plain\nimport collections, datetime\nclass FS(frozenset):\n    pass\n"
             "P = collections.namedtuple('P', 'x y')\nclass P2(P):\n    pass\n"
             "class When(datetime.date):\n    pass\nfs = FS({1})\nfs.tag = 'old'\n"
             "p = P2(1, 2)\np.note = 'old'\nw = When(2020, 1, 1)\nw.note = 'old'\n"
             "holder = [fs, p, w]",
             "fs.tag = 'new'\np.note = 'new'\nw.note = 'new'",
+            "# plain\nclass AppError(Exception):\n    def __init__(self, msg, code):\n"
+            "        super().__init__(msg)\n        self.code = code\n"
+            "        self.handled = False\nerr = AppError('boom', 7)\nerrs = [err]",
+            "err.handled = True",
             "# plain\nprint(fs.tag, p.note, w.note, [holder[0].tag, holder[1].note, "
-            "holder[2].note])"],
-           shared=[("holder[0]", "fs"), ("holder[1]", "p"), ("holder[2]", "w")])
+            "holder[2].note], err.handled, errs[0].handled)"],
+           shared=[("holder[0]", "fs"), ("holder[1]", "p"), ("holder[2]", "w"), ("errs[0]", "err")])
 
 
 def test_asarray_of_an_array_with_its_own_dtype_is_the_array_every_way(parity):

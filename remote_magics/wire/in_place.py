@@ -26,8 +26,8 @@ def update_in_place(old: Any, new: Any) -> bool:
     shape and dtype, or of the same size when a contiguous one can take the new ones (a masked
     array, matrix or record array of the same shape and dtype, with its attributes too), random
     generators (numpy's and Python's ``random.Random``), an ``itertools.count``, an
-    ``io.StringIO`` or ``io.BytesIO``, a ``functools.partial``, and plain objects of the same
-    class (their ``__dict__``; a ``SimpleNamespace``); False when ``old`` cannot be updated so.
+    ``io.StringIO`` or ``io.BytesIO``, a ``functools.partial``, an exception (its ``args``
+    and attributes), and plain objects of the same class (their ``__dict__``; a ``SimpleNamespace``); False when ``old`` cannot be updated so.
     """
     if type(old) is not type(new) or old is new:
         return old is new
@@ -88,6 +88,9 @@ def update_in_place(old: Any, new: Any) -> bool:
             old.set_state(new.get_state())
         elif _valued_with_attributes(old, new):  # its value cannot change, its attributes can
             pass  # (below)
+        elif isinstance(old, BaseException) and isinstance(getattr(old, "__dict__", None), dict):
+            old.args = new.args  # an error a list holds, `err.handled = True` there (hunt 24
+            # H24-12: the name was bound anew); its attributes below
         elif _plain_object(old):
             if getattr(type(old), "__getstate__", None) is getattr(object, "__getstate__", None):
                 old.__dict__.clear()
