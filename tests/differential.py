@@ -42,6 +42,7 @@ of each mode; :func:`compare` is what a test asserts on.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import dataclasses
 import json
@@ -385,7 +386,13 @@ async def _execute(nb: nbformat.NotebookNode, mode: str, cwd: Path, timeout: int
     options = dict(timeout=timeout, allow_errors=True, interrupt_on_timeout=True,
                    resources={"metadata": {"path": str(cwd)}})
     if mode != "kernel":
-        await NotebookClient(nb, kernel_name="python3", **options).async_execute()
+        client = NotebookClient(nb, kernel_name="python3", **options)
+        try:
+            await client.async_execute()
+        finally:  # nbclient leaves its exit-time cleanup registered when its kernel died as it
+            # started (our retry, STARTS), and at exit it failed on the kernel manager it had
+            # let go ("Exception ignored in atexit callback", seen once in a CI run)
+            atexit.unregister(client._cleanup_kernel)
         return
     from jupyter_client.manager import AsyncKernelManager
 
@@ -395,9 +402,11 @@ async def _execute(nb: nbformat.NotebookNode, mode: str, cwd: Path, timeout: int
         kernel.install(kernel.remote_spec("differential"), "remote-differential", prefix=prefix)
         km = AsyncKernelManager(kernel_name="remote-differential",
                                 kernel_spec_manager=kernel.spec_manager(prefix))
+        client = NotebookClient(nb, km=km, **options)
         try:
-            await NotebookClient(nb, km=km, **options).async_execute()
+            await client.async_execute()
         finally:  # nbclient stops only the kernels it made: this one and its engine
+            atexit.unregister(client._cleanup_kernel)
             if km.has_kernel:
                 await km.shutdown_kernel(now=False)
 
