@@ -70,9 +70,8 @@ ENGINE, LOCAL, HERE = "engine", "local", "here"
 #: this kernel's own to publish.
 SHOWN = ("stream", "display_data", "update_display_data", "execute_result", "error",
          "clear_output")
-#: Seconds a completion or an inspection waits for the engine before this kernel answers. The
-#: engine's first completion imports and starts jedi, which took over 5 s on a loaded machine
-#: (a CI run: the frontend got no names at all).
+#: Seconds a completion or an inspection waits for the engine before this kernel answers (5 s
+#: once gave a frontend no names at all, in a CI run on a loaded machine).
 COMPLETION_PATIENCE = 15.0
 
 

@@ -27,7 +27,8 @@ def update_in_place(old: Any, new: Any) -> bool:
     array, matrix or record array of the same shape and dtype, with its attributes too), random
     generators (numpy's and Python's ``random.Random``), an ``itertools.count``, an
     ``io.StringIO`` or ``io.BytesIO``, a ``functools.partial``, an exception (its ``args``
-    and attributes), and plain objects of the same class (their ``__dict__``; a ``SimpleNamespace``); False when ``old`` cannot be updated so.
+    and attributes), and plain objects of the same class (their ``__dict__``; a
+    ``SimpleNamespace``); False when ``old`` cannot be updated so.
     """
     if type(old) is not type(new) or old is new:
         return old is new
