@@ -3866,8 +3866,8 @@ def made_at_run_time(module: ModuleType) -> bool:
     import can find it anywhere else. Not a library's lazy module (a subclass of ModuleType)."""
     return type(module) is ModuleType and sys.modules.get(module.__name__) is module \
         and module.__name__ != "__main__" and module.__name__ not in sys.builtin_module_names \
-        and getattr(module, "__spec__", None) is None and getattr(module, "__loader__", None) is None \
-        and not hasattr(module, "__file__")
+        and getattr(module, "__spec__", None) is None \
+        and getattr(module, "__loader__", None) is None and not hasattr(module, "__file__")
 
 
 def run_time_module(name: str, state: dict) -> ModuleType:
