@@ -257,6 +257,45 @@ def test_stopped_kernel_gives_connection_lost_within_the_heartbeat_window(doomed
     _stopped_gives_connection_lost(doomed, 0.5)
 
 
+def test_pings_to_a_dead_kernel_never_reach_whatever_takes_its_port_later(shell):
+    """A kernel reached through its connection file died mid-cell: we cannot know its exit
+    status, so the heartbeat's silence tells, after about three pings. zmq queued those pings
+    and kept reconnecting, so the next process to bind that port (CI: a plain kernel's shell
+    port, a later test) got them, logged "DELIM not in msg_list" into the cell it was running,
+    and that cell differed. Pings are now queued only to a heartbeat that is there."""
+    import zmq
+    km = _plain_kernel()
+    target = remote_magics.connect(km.connection_file, name="ping-dead")
+    target.connection.set_exit_status(lambda: None)  # as for a kernel on another host
+    context = zmq.Context()
+    try:
+        process = km.provisioner.process
+        timer = _after(1.5, process.kill)
+        started = time.monotonic()
+        with pytest.raises((ConnectionLost, RemoteKernelDied)) as info:
+            target.run(SLEEP, {})
+        timer.cancel()
+        process.wait(timeout=10)
+        strangers = {}  # what takes the ports next, as a plain kernel's ROUTERs would
+        for port_key in ("shell_port", "control_port", "hb_port"):
+            sock = strangers[port_key] = context.socket(zmq.ROUTER)
+            sock.linger = 0
+            sock.bind(f"tcp://127.0.0.1:{target.connection.info[port_key]}")
+        heard = []
+        deadline = time.monotonic() + 2.0  # zmq reconnects every 0.1 s
+        while time.monotonic() < deadline:
+            for port_key, sock in strangers.items():
+                while sock.poll(0):
+                    heard.append((port_key, sock.recv_multipart()[1:]))
+            time.sleep(0.05)
+        assert heard == [], heard
+    finally:
+        context.destroy(linger=0)
+        if "ping-dead" in remote_magics.registry.targets:
+            remote_magics.disconnect("ping-dead")
+        km.cleanup_resources()
+
+
 def test_a_notebook_busy_longer_than_the_heartbeat_window_does_not_lose_the_reply(doomed):
     """Silence is a ping left unanswered, not time since the last answer: the notebook itself
     may be busy that long between two polls (a big reply taken in on a loaded machine, a slow

@@ -178,7 +178,7 @@ class Connection:
         self.control = self._socket(zmq.DEALER, "control_port")
         self.iopub = self._socket(zmq.SUB, "iopub_port")
         self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.hb = self._socket(zmq.DEALER, "hb_port")
+        self.hb = self._socket(zmq.DEALER, "hb_port", immediate=True)
         self.poller = zmq.Poller()
         for sock in (self.shell, self.iopub, self.hb):
             self.poller.register(sock, zmq.POLLIN)
@@ -213,9 +213,10 @@ class Connection:
         self.still_running: str | None = None  # a request that did not stop when interrupted
         self.still_running_since = 0.0
 
-    def _socket(self, kind: int, port_key: str) -> zmq.Socket:
+    def _socket(self, kind: int, port_key: str, immediate: bool = False) -> zmq.Socket:
         sock = self.context.socket(kind)
         sock.linger = 0
+        sock.immediate = immediate  # queue only to a peer that is there (see beat_out)
         if kind == zmq.SUB:
             sock.rcvhwm = 0  # never drop a cell's output on our side
         elif port_key == "shell_port":  # a download's chunks wait on the engine, uncopied
@@ -857,8 +858,23 @@ class Connection:
         """Whether the kernel's heartbeat answers within ``timeout`` seconds."""
         while self.hb.poll(0):
             self.hb.recv()
-        self.hb.send(b"ping")
+        deadline = time.monotonic() + timeout
+        while not self.beat_out() and time.monotonic() < deadline:
+            time.sleep(0.01)  # not connected yet: a ping has nowhere to go
         return bool(self.hb.poll(int(timeout * 1000)) and self.hb.recv())
+
+    def beat_out(self) -> bool:
+        """Send one ping if the heartbeat is connected; whether it went.
+
+        A ping never waits in a queue for a heartbeat that is not there: zmq would keep
+        reconnecting to a dead kernel's port and hand the queued pings to whatever binds that
+        port next (another kernel, which logs "DELIM not in msg_list" into its running cell).
+        One not sent counts as one not answered."""
+        try:
+            self.hb.send(b"ping", zmq.NOBLOCK)
+        except zmq.Again:
+            return False
+        return True
 
     def set_exit_status(self, exit_status: Callable[[], int | str | None]) -> None:
         """Learn a kernel's exit status from ``exit_status`` (None while it runs) from now on."""
@@ -1073,7 +1089,7 @@ class _Waiter:
     def poll_ms(self) -> int:
         now = time.monotonic()
         if now >= self.next_ping:
-            self.conn.hb.send(b"ping")
+            self.conn.beat_out()
             self.next_ping = now + HEARTBEAT_INTERVAL
             if self.unanswered_since is None:
                 self.unanswered_since = now
