@@ -2266,3 +2266,20 @@ def test_a_weak_method_and_a_weak_proxy_cross_to_the_object_that_crossed(parity)
             "print(btn.fire())\now.p.n += 10\nprint(ctl.n, ow.p.n)",
             "# plain\nprint(ctl.n, btn.fire(), ow.p.n, type(ow.p).__name__)",
             "del btn, ow"])  # (the harness compares names by pickling: a WeakMethod plainly fails)
+
+
+def test_an_async_generator_a_remote_cell_made_is_consumed_by_a_plain_cell(parity):
+    """Hunt 24 H24-10 (loud): a plain cell's ``await anext(ag)`` or ``async for`` over an async
+    generator a remote cell made failed ("cannot take a proxy"): its proxy had no ``__anext__``.
+    Each item is awaited there, in the engine's event loop, where the cell's own ``await``
+    ran; the end is ``StopAsyncIteration``. (all, small: the note that it stays remote.)"""
+    traces = parity([
+        "import asyncio\nasync def agen(n):\n    for i in range(n):\n        await asyncio.sleep(0)\n"
+        "        yield {'i': i}\nag = agen(4)\nfirst = await ag.__anext__()\nshort = agen(1)",
+        "# plain\nsecond = await anext(ag)\nrest = [x['i'] async for x in ag]\n"
+        "print(first, second, rest)",
+        "# plain\nprint(await anext(short))\ntry:\n    await anext(short)\n"
+        "except StopAsyncIteration:\n    print('ended')\nprint(await anext(short, 'default'))",
+    ], ways=("plain", "none", "kernel"))
+    assert traces["plain"].cells[1].stdout == "{'i': 0} {'i': 1} [2, 3]\n"
+    assert traces["plain"].cells[2].stdout == "{'i': 0}\nended\ndefault\n"

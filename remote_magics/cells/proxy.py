@@ -93,6 +93,8 @@ class RemoteObject:
         if cls is RemoteObject and isinstance(descriptor, dict):
             if descriptor.get("iterator"):
                 cls = RemoteIterating
+            elif descriptor.get("async_iterator"):
+                cls = RemoteAsyncIterating
             elif descriptor.get("callable") is not False:
                 # a function or class does not iterate: pandas' `s.apply(f)` took an iterable
                 # proxy for a list of functions (hunt 19 H19-31)
@@ -846,15 +848,24 @@ class RemoteIterating(RemoteObject):
         return self
 
     def __next__(self) -> Any:
-        reply = self._request("next", chunk=1)
-        content = reply.content
-        if "chunk" in content:
-            items = serialize.loads(reply.frames[: content["chunk"]])
-        else:
-            items = [self._decode(output, reply.frames[i: i + (output.get("nframes") or 0)])
-                     for i, output in _frames_of(content.get("items", ()))]
+        items = _items_of(self, self._request("next", chunk=1))
         if not items:
             raise StopIteration
+        return items[0]
+
+
+class RemoteAsyncIterating(RemoteObject):
+    """A proxy of a remote async iterator (an async generator a remote cell made): ``await
+    anext(p)`` and ``async for`` in a plain cell take one item there a round trip, awaited in
+    the engine's event loop, as a remote cell's ``await`` would."""
+
+    def __aiter__(self) -> "RemoteAsyncIterating":
+        return self
+
+    async def __anext__(self) -> Any:
+        items = _items_of(self, self._request("anext"))
+        if not items:
+            raise StopAsyncIteration
         return items[0]
 
 
@@ -923,6 +934,16 @@ def globals_read(proxy: RemoteObject) -> list[str]:
     return [name for name in found if isinstance(name, str)] if isinstance(found, list) else []
 
 
+def _items_of(proxy: RemoteObject, reply: Any) -> list:
+    """The items of a ``next`` or ``anext`` reply: one pickled list, or an Output each (a
+    value, or a proxy of one that stays remote), decoded by ``proxy``."""
+    content = reply.content
+    if "chunk" in content:
+        return serialize.loads(reply.frames[: content["chunk"]])
+    return [proxy._decode(output, reply.frames[start: start + (output.get("nframes") or 0)])
+            for start, output in _frames_of(content.get("items", ()))]
+
+
 def _frames_of(outputs: Sequence[dict]) -> Iterator[tuple[int, dict]]:
     """Each output of an op reply with the index of its first frame."""
     start = 0
@@ -954,11 +975,6 @@ class RemoteIterator:
         reply = self._iterator._request("next", chunk=self._chunk)
         content = reply.content
         self._done = bool(content.get("done"))
-        if "chunk" in content:
-            self._buffer.extend(serialize.loads(reply.frames[: content["chunk"]]))
-        else:
-            for start, output in _frames_of(content.get("items", ())):
-                end = start + (output.get("nframes") or 0)
-                self._buffer.append(self._iterator._decode(output, reply.frames[start:end]))
+        self._buffer.extend(_items_of(self._iterator, reply))
         if self._done:
             release(self._iterator)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import builtins
 import functools
+import inspect
 import itertools
 import linecache
 import logging
@@ -43,13 +44,15 @@ def install(engine: Any) -> None:
     """Register the ``remote_op_request`` handler with the engine's kernel."""
 
     async def op_request(stream, ident, parent) -> None:
-        handle(engine, stream, ident, parent)
+        await handle(engine, stream, ident, parent)
 
     engine.kernel.shell_handlers[protocol.OP_REQUEST] = engine.guard(op_request)
 
 
-def handle(engine: Any, stream, ident, parent: dict) -> None:
-    """Apply one operation and reply; always replies, whatever the operation raises."""
+async def handle(engine: Any, stream, ident, parent: dict) -> None:
+    """Apply one operation and reply; always replies, whatever the operation raises. An
+    async generator's next item is awaited in the kernel's own event loop, the one its cell's
+    top-level ``await`` ran in."""
     if not engine.authentic(parent):
         return
     content = parent["content"]
@@ -58,6 +61,8 @@ def handle(engine: Any, stream, ident, parent: dict) -> None:
     failed: Exception | None = None
     try:
         reply = _apply(engine, content, parent["buffers"], client, frames)
+        if inspect.isawaitable(reply):
+            reply = await reply
     except BaseException as err:  # the client waits for a reply whatever happens
         frames = []
         reply = _error(err)
@@ -121,6 +126,8 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         return {"status": "ok", "value": _json_op(obj, op, name, args)}
     if op == "next":
         return _next_chunk(engine, obj, content, client, frames)
+    if op == "anext":
+        return _next_async(engine, obj, content, client, frames)
     policy = {"download": content.get("download", "small"), "bytes": content.get("bytes")}
     caller = content.get("caller")
     if op == "getattr":
@@ -396,7 +403,24 @@ def _next_chunk(engine: Any, iterator: Any, content: dict, client: str, frames: 
     """Up to ``chunk`` items: as one pickled list when small enough, else one Output each."""
     count = max(1, int(content.get("chunk") or 1))
     items = list(itertools.islice(iterator, count))
-    done = len(items) < count
+    return _items(engine, items, len(items) < count, content, client, frames)
+
+
+async def _next_async(engine: Any, iterator: Any, content: dict, client: str,
+                      frames: list) -> dict:
+    """The next item of an async iterator, as :func:`_next_chunk` gives one; none when it
+    ends (``StopAsyncIteration``)."""
+    try:
+        item = await type(iterator).__anext__(iterator)
+    except StopAsyncIteration:
+        return {"status": "ok", "items": [], "done": True}
+    return _items(engine, [item], False, content, client, frames)
+
+
+def _items(engine: Any, items: list, done: bool, content: dict, client: str,
+           frames: list) -> dict:
+    """The reply of :func:`_next_chunk`: ``items`` as one pickled list when small enough, else
+    one Output each."""
     policy = content.get("download", "small")
     if policy != "none":
         limit = content.get("bytes") if policy == "small" else None

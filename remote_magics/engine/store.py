@@ -99,6 +99,8 @@ def describe(obj: Any, oid: str, proxy: bool = True) -> dict:
     desc["shadows"] = _attempt(lambda: _shadows(obj, kind), [])
     # its own iterator (a generator, a file, map()): `next(p)` takes one item, as plainly
     desc["iterator"] = hasattr(kind, "__next__") and hasattr(kind, "__iter__")
+    # an async one (an async generator): `await anext(p)` and `async for` in a plain cell
+    desc["async_iterator"] = hasattr(kind, "__anext__") and hasattr(kind, "__aiter__")
     desc["callable"] = callable(obj)  # only then is its proxy (`callable(mask)` in pandas)
     if desc["callable"]:
         # a function or class is not iterable (an Enum class is): pandas' `apply(f)` took an
