@@ -2283,3 +2283,16 @@ def test_an_async_generator_a_remote_cell_made_is_consumed_by_a_plain_cell(parit
     ], ways=("plain", "none", "kernel"))
     assert traces["plain"].cells[1].stdout == "{'i': 0} {'i': 1} [2, 3]\n"
     assert traces["plain"].cells[2].stdout == "{'i': 0}\nended\ndefault\n"
+
+
+def test_exit_in_a_remote_cell_asks_the_notebooks_kernel_to_exit(parity, shell, monkeypatch):
+    """Hunt 25 H25-1 (loud): ``exit()`` and ``quit()`` in a remote cell raised NameError. As in
+    a plain cell, the call asks the notebook's kernel to exit (IPython's exit autocall: under
+    ipykernel an ``ask_exit`` payload, and the kernel stops after the cell), and the cell goes
+    on; the engine is not the notebook's kernel, and stays. (kernel: the engine is the kernel
+    there, and stops.)"""
+    asked = []
+    monkeypatch.setattr(shell, "ask_exit", lambda: asked.append(True))
+    parity(["x = 1", "exit()\ny = 2", "quit()\nprint(x, y)", "print(x + y)"],
+           ways=("plain", "all", "small", "none"))
+    assert asked == [True] * 8  # exit() and quit() once each way

@@ -147,6 +147,19 @@ def take_traceback_mode(mode: Any) -> None:
         formatter.set_mode(mode)
 
 
+def ask_exit(keep_kernel: Any) -> None:
+    """A remote cell called ``exit()`` or ``quit()``: the notebook's kernel is asked to exit
+    (its frontend only, with ``keep_kernel=True``), as the same call in a plain cell asks it,
+    through the shell's own exit autocall. Nothing without IPython."""
+    exiter = getattr(_shell(), "exiter", None)
+    if exiter is None:
+        return
+    try:
+        exiter(keep_kernel=bool(keep_kernel))  # ipykernel's
+    except TypeError:  # a terminal IPython's takes no argument
+        exiter()
+
+
 def note(text: str) -> None:
     """A one-line note to the user (waiting for a busy target, say): plain output, not an error.
 

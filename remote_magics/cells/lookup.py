@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping
 
 from ..client.connection import LookupAnswer
 from ..client.handshake import across_versions, bytecode_barrier
-from ..wire import serialize
+from ..wire import protocol, serialize
 from . import capture, runner
 from .proxy import RemoteObject, globals_read
 
@@ -44,8 +44,8 @@ def may_ask(cell: capture.CellNames, code: str, namespace: Mapping[str, Any] = {
     with the run's globals (a ``__repr__`` doing ``eval(self.name)``); and a cell whose code
     says one of :data:`BY_MAIN`.
     """
-    if not DYNAMIC_BUILTINS.isdisjoint(cell.reads) or "_magic('run'" in code \
-            or any(word in code for word in BY_MAIN):
+    if not (DYNAMIC_BUILTINS.isdisjoint(cell.reads) and protocol.EXITS.isdisjoint(cell.reads)) \
+            or "_magic('run'" in code or any(word in code for word in BY_MAIN):
         return True
     return any(_runs_dynamic(namespace[name], namespace) for name in cell.reads
                if name in namespace)

@@ -804,6 +804,8 @@ def apply(reply: "Reply", target: Any, namespace: dict,
     if content.get("xmode"):  # the cell ran %xmode there: this notebook's mode, as plainly
         display.take_traceback_mode(content["xmode"])
     run = bind(reply, target, namespace, held, sent)
+    if isinstance(content.get("ask_exit"), dict):  # the cell called exit() there
+        display.ask_exit(content["ask_exit"].get("keepkernel"))
     if content.get("status") != "ok":
         if content.get("input"):  # an input did not unpickle there: versions may be why
             hint = version_hint(getattr(target, "details", None) or {})

@@ -835,6 +835,7 @@ class Engine:
                                                       watched, sent, before, memos, proxied,
                                                       unwritten(sent, uploads))
             reply.update(mode)
+            lookup.asked_exit(asking, reply)
             self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
             return
         finally:
@@ -866,6 +867,7 @@ class Engine:
                             and output.get("kind") == "value" and output["name"] in namespace})
         finally:
             lookup.close(asking)
+        lookup.asked_exit(asking, reply)
         self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
 
     def forward_log_record(self, content: dict) -> None:

@@ -172,19 +172,48 @@ def _on_answer(stream, ident, parent) -> None:
     ask.answer.put((parent["content"], list(parent["buffers"])))
 
 
+class AskExit:
+    """``exit`` and ``quit`` in a remote cell: IPython's, whose call asks the kernel to exit
+    once the cell is over (``keep_kernel``: only its frontend). The notebook's kernel is asked,
+    as by the same call in a plain cell; the engine goes on (it is not the notebook's kernel).
+    Before, the names were not defined there."""
+
+    __slots__ = ("run",)
+
+    def __init__(self, run: "Builtins") -> None:
+        self.run = run
+
+    def __call__(self, keep_kernel: bool = False) -> None:
+        self.run.asked_exit = bool(keep_kernel)
+
+    def __repr__(self) -> str:
+        return "Use exit() or Ctrl-D (i.e. EOF) to exit"
+
+
+def asked_exit(found: "Builtins | None", reply: dict) -> None:
+    """Put in a run's ``reply`` that its cell called ``exit()`` or ``quit()`` (``ask_exit``:
+    ``{"keepkernel": bool}``), if it did."""
+    if found is not None and found.asked_exit is not None:
+        reply["ask_exit"] = {"keepkernel": found.asked_exit}
+
+
 class Builtins(dict):
     """A run's ``__builtins__``: the builtins, and the notebook's names on first use."""
 
-    __slots__ = ("namespace", "parent", "watched", "watch_bytes", "fetched", "listening")
+    __slots__ = ("namespace", "parent", "watched", "watch_bytes", "fetched", "listening",
+                 "asked_exit")
 
     def __init__(self, namespace: dict, parent: dict, watched: dict, watch_bytes: int) -> None:
         super().__init__(builtins.__dict__)
+        for name in protocol.EXITS:  # site's, where IPython did not hide them, would end the
+            self.pop(name, None)  # process
         self.namespace = namespace  # the run's globals: where a fetched name is bound
         self.parent = parent  # the run request: the lookup's parent, and its client
         self.watched = watched  # core.watch's: a fetched value is watched like an input
         self.watch_bytes = watch_bytes
         self.fetched: list[str] = []
         self.listening = True  # False once the run is over: nobody answers any more
+        self.asked_exit: bool | None = None  # exit(keep_kernel) was called: AskExit
 
     def __reduce__(self):
         # the builtins module, as a plain cell's `__builtins__` is: a copy of the dict took the
@@ -202,6 +231,8 @@ class Builtins(dict):
         return getattr(builtins, name)
 
     def __missing__(self, name: str) -> Any:
+        if name in protocol.EXITS and self.listening:  # the notebook's: hidden, unpicklable
+            return AskExit(self)
         try:  # added to the builtins module after the copy (IPython's builtin_trap)
             return builtins.__dict__[name]
         except KeyError:

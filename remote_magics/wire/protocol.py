@@ -129,7 +129,9 @@ request arrives, so a cell binding a small value costs no release message of its
     ANSI colored]) and, when an input could not be unpickled, ``input`` (its name),
     ``engine_id``, ``digest``; ``settings`` (optional: the process settings the run changed,
     as the request's); ``reset`` (optional, true: the cell ran ``%reset``, so the notebook
-    clears its names before binding those the cell bound after it). Frames: the items of the outputs whose ``kind`` is "value",
+    clears its names before binding those the cell bound after it); ``ask_exit`` (optional,
+    ``{"keepkernel": bool}``: the cell called ``exit()`` or ``quit()``, which the notebook's
+    own exit autocall then does). Frames: the items of the outputs whose ``kind`` is "value",
     output order, then the result's.
     An Output is ``{"name", "kind": "value", "nframes", "ref"}`` (downloaded; ``ref`` is the
     remote id under which the engine holds the value until the client releases it, so a value
@@ -430,6 +432,11 @@ CARRY_RELEASE_BYTES = 64 << 10
 UNSETTLED_KEEP = 10_000
 #: iopub message types that are output, relayed also when they come late.
 OUTPUT_TYPES = ("stream", "display_data", "update_display_data", "execute_result", "error")
+
+#: IPython's exit autocall in a cell's namespace: a remote cell that reads one is offered
+#: lookups, which the engine answers itself (``engine.lookup.AskExit``: the reply's
+#: ``ask_exit``).
+EXITS = frozenset({"exit", "quit"})
 
 #: Operations of a live proxy (``remote_op_request``'s ``op``).
 LIVE_OPS = ("getattr", "setattr", "delattr", "getitem", "setitem", "delitem", "call", "len",
