@@ -2296,3 +2296,21 @@ def test_exit_in_a_remote_cell_asks_the_notebooks_kernel_to_exit(parity, shell, 
     parity(["x = 1", "exit()\ny = 2", "quit()\nprint(x, y)", "print(x + y)"],
            ways=("plain", "all", "small", "none"))
     assert asked == [True] * 8  # exit() and quit() once each way
+
+
+def test_a_decimal_context_a_cell_makes_current_stays_the_current_one_every_way(parity):
+    """Hunt 25 H25-3 (silent): after a remote ``decimal.setcontext(ctx)``, the notebook's
+    current context took ctx's values but was another object than the one under ``ctx``, so a
+    later ``ctx.prec = 4`` (the decimal docs' own way) changed nothing the cells computed with;
+    and the engine's current context was not its copy of ``ctx`` when a cell read it. Which
+    object is current now crosses by its name, both ways."""
+    traces = parity([
+        "import decimal\nctx = decimal.Context(prec=2)\ndecimal.setcontext(ctx)\n"
+        "print(decimal.Decimal(1) / 3)",
+        "# plain\nprint(decimal.getcontext() is ctx)\nctx.prec = 4\nprint(decimal.Decimal(1) / 3)",
+        "print(decimal.Decimal(1) / 3)\nctx.prec = 6\n"
+        "print(decimal.Decimal(1) / 3, decimal.getcontext() is ctx)",
+        "# plain\nprint(decimal.Decimal(1) / 3, decimal.getcontext() is ctx, ctx.prec)\n"
+        "decimal.setcontext(decimal.Context())",
+    ], ways=("plain", "all", "small", "kernel"))  # (none: `ctx` is a proxy in the notebook)
+    assert traces["plain"].cells[3].stdout == "0.333333 True 6\n"

@@ -267,10 +267,11 @@ def test_pings_to_a_dead_kernel_never_reach_whatever_takes_its_port_later(shell)
     km = _plain_kernel()
     target = remote_magics.connect(km.connection_file, name="ping-dead")
     target.connection.set_exit_status(lambda: None)  # as for a kernel on another host
+    target.connection.heartbeat_timeout = 1.5  # (pings each second: one or two unanswered)
     context = zmq.Context()
     try:
         process = km.provisioner.process
-        timer = _after(1.5, process.kill)
+        timer = _after(1.2, process.kill)
         started = time.monotonic()
         with pytest.raises((ConnectionLost, RemoteKernelDied)) as info:
             target.run(SLEEP, {})
@@ -282,7 +283,7 @@ def test_pings_to_a_dead_kernel_never_reach_whatever_takes_its_port_later(shell)
             sock.linger = 0
             sock.bind(f"tcp://127.0.0.1:{target.connection.info[port_key]}")
         heard = []
-        deadline = time.monotonic() + 2.0  # zmq reconnects every 0.1 s
+        deadline = time.monotonic() + 1.5  # zmq reconnects every 0.1 s
         while time.monotonic() < deadline:
             for port_key, sock in strangers.items():
                 while sock.poll(0):

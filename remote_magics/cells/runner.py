@@ -325,6 +325,9 @@ def prepare_once(
     changed = settings_agreed(target).send(shares_random)
     if changed:
         content["settings"] = changed
+    current = settings.named_current(namespace, inputs_named(inputs))
+    if current:  # `setcontext(ctx)`: the engine's `ctx` is made current there
+        content["current"] = current
     if not shares_random:
         content["random"] = False
     if cell.quiet:
@@ -804,6 +807,8 @@ def apply(reply: "Reply", target: Any, namespace: dict,
     if content.get("xmode"):  # the cell ran %xmode there: this notebook's mode, as plainly
         display.take_traceback_mode(content["xmode"])
     run = bind(reply, target, namespace, held, sent)
+    if content.get("current"):  # the engine's current decimal context is a name's object
+        settings.make_current(content["current"], namespace)
     if isinstance(content.get("ask_exit"), dict):  # the cell called exit() there
         display.ask_exit(content["ask_exit"].get("keepkernel"))
     if content.get("status") != "ok":

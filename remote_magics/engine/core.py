@@ -806,6 +806,7 @@ class Engine:
             settings.watch_class_attributes(content.get("class_attributes"))  # theirs too
             if lowered_limit is not None:  # now that the inputs' libraries are imported
                 settings.take({"sys.recursionlimit": lowered_limit})
+            settings.make_current(content.get("current"), namespace)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
             self.functions_see_this_run(namespace, bool(content.get("lookup")),
@@ -835,6 +836,7 @@ class Engine:
                                                       watched, sent, before, memos, proxied,
                                                       unwritten(sent, uploads))
             reply.update(mode)
+            self._name_current(reply, namespace, sent)
             lookup.asked_exit(asking, reply)
             self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
             return
@@ -867,6 +869,7 @@ class Engine:
                             and output.get("kind") == "value" and output["name"] in namespace})
         finally:
             lookup.close(asking)
+        self._name_current(reply, namespace, sent)
         lookup.asked_exit(asking, reply)
         self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
 
@@ -914,6 +917,19 @@ class Engine:
             except Exception:  # it stays unknown here: the cell says so as before
                 self.kernel.log.warning("remote_magics: could not register the notebook's "
                                         "magic %s", name, exc_info=True)
+
+    @staticmethod
+    def _name_current(reply: dict, namespace: dict | None, sent: dict) -> None:
+        """Say in ``reply`` (``current``) which name holds a current settings object here (the
+        cell's ``setcontext(ctx)``), among the names the notebook has this run's object for:
+        those coming back as values, and the inputs."""
+        if namespace is None:
+            return
+        names = [output["name"] for output in reply.get("outputs", ())
+                 if output.get("kind") == "value"]
+        current = settings.named_current(namespace, [*names, *sent])
+        if current:
+            reply["current"] = current
 
     def _take_settings(self, content: dict) -> tuple[dict, int | None]:
         """Take the settings the notebook changed since they last agreed (:mod:`.settings`);

@@ -1421,6 +1421,39 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
+def current_objects() -> dict[str, Any]:
+    """The settings that are an object a cell may hold by a name and make current, by key:
+    the thread's ``decimal`` context (``ctx = Context(prec=2); setcontext(ctx)``, then
+    ``ctx.prec = 4`` changes the current one, as the decimal docs do). Their values cross as
+    the other settings do; which object is current crosses by its name (:func:`named_current`)."""
+    decimal = sys.modules.get("decimal")
+    return {"decimal.context": decimal.getcontext()} if decimal is not None else {}
+
+
+def named_current(namespace: Any, names: Any) -> dict[str, str]:
+    """Which of :func:`current_objects` ``namespace`` binds to one of ``names``: key → name."""
+    by_id = {id(obj): key for key, obj in current_objects().items()}
+    found: dict[str, str] = {}
+    if by_id:
+        for name in names:
+            key = by_id.get(id(namespace.get(name, _ABSENT)))
+            if key is not None and key not in found:
+                found[key] = name
+    return found
+
+
+def make_current(named: Any, namespace: Any) -> None:
+    """Make current the objects ``named`` (:func:`named_current`'s, from the other side) names
+    in ``namespace``: the object is this side's of the other side's current one."""
+    if not isinstance(named, dict):
+        return
+    decimal = sys.modules.get("decimal")
+    context = namespace.get(named.get("decimal.context")) \
+        if isinstance(named.get("decimal.context"), str) else None
+    if decimal is not None and isinstance(context, decimal.Context):
+        decimal.setcontext(context)
+
+
 def take(values: dict[str, Any]) -> None:
     """Set ``values`` (key → value) here, those of a library not imported yet once it is; a
     value this side's version refuses is left as it is."""

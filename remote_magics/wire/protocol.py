@@ -121,7 +121,9 @@ request arrives, so a cell binding a small value costs no release message of its
     input names of the notebook's modules of yours the cell imports, which the engine loads
     as they came and binds under no name), ``settings`` (optional: the process settings the notebook changed since
     the engine last had them, recursion limit, NumPy print options, pandas options...,
-    encoded by ``engine.settings.encode``), ``packed``, ``digest``.
+    encoded by ``engine.settings.encode``), ``current`` (optional: key → the input name whose
+    object is the notebook's current settings object of that key, ``"decimal.context"``:
+    ``engine.settings.named_current``), ``packed``, ``digest``.
     Frames: the inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
@@ -131,7 +133,8 @@ request arrives, so a cell binding a small value costs no release message of its
     as the request's); ``reset`` (optional, true: the cell ran ``%reset``, so the notebook
     clears its names before binding those the cell bound after it); ``ask_exit`` (optional,
     ``{"keepkernel": bool}``: the cell called ``exit()`` or ``quit()``, which the notebook's
-    own exit autocall then does). Frames: the items of the outputs whose ``kind`` is "value",
+    own exit autocall then does); ``current`` (optional: as the request's, for the engine's
+    current settings objects, among the names coming back as values and the inputs). Frames: the items of the outputs whose ``kind`` is "value",
     output order, then the result's.
     An Output is ``{"name", "kind": "value", "nframes", "ref"}`` (downloaded; ``ref`` is the
     remote id under which the engine holds the value until the client releases it, so a value
