@@ -2314,3 +2314,17 @@ def test_a_decimal_context_a_cell_makes_current_stays_the_current_one_every_way(
         "decimal.setcontext(decimal.Context())",
     ], ways=("plain", "all", "small", "kernel"))  # (none: `ctx` is a proxy in the notebook)
     assert traces["plain"].cells[3].stdout == "0.333333 True 6\n"
+
+
+def test_open_in_a_remote_cell_is_ipythons_which_refuses_the_standard_streams(parity):
+    """Hunt 25 H25-1: a cell's ``open`` is IPython's, which refuses ``open(1)`` (a file on the
+    standard streams' descriptors, a typo's usual result); a remote cell's was the builtin,
+    which opened the engine's own stdout. A file opened by name is as before."""
+    traces = parity([
+        "try:\n    f = open(1)\nexcept ValueError as err:\n    print(str(err)[:40])",
+        "import os, tempfile\nfolder = tempfile.mkdtemp()\n"
+        "open(os.path.join(folder, 'f.txt'), 'w').write('x')\n"
+        "print(open(os.path.join(folder, 'f.txt')).read(), 'open' in dir())\n"
+        "os.remove(os.path.join(folder, 'f.txt'))\nos.rmdir(folder)\ndel folder",
+    ])
+    assert traces["plain"].cells[0].stdout == "IPython won't let you open fd=1 by defau\n"

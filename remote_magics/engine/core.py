@@ -988,6 +988,11 @@ class Engine:
         shell = getattr(self.kernel, "shell", None)
         if shell is not None:
             namespace["get_ipython"] = shell.get_ipython
+            # IPython's `open`, which refuses the standard streams' descriptors (`open(1)`):
+            # the builtin opened the engine's own stdout (hunt 25 H25-1)
+            shown_open = shell.user_ns_hidden.get("open")
+            if callable(shown_open):
+                namespace["open"] = shown_open
         namespace.update(dict.fromkeys(content.get("placeholders", ()), PLACEHOLDER))
         inputs = content.get("inputs", [])
         # one stream: names for one object are one object here; functions get this namespace
