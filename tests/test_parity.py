@@ -2328,3 +2328,19 @@ def test_open_in_a_remote_cell_is_ipythons_which_refuses_the_standard_streams(pa
         "os.remove(os.path.join(folder, 'f.txt'))\nos.rmdir(folder)\ndel folder",
     ])
     assert traces["plain"].cells[0].stdout == "IPython won't let you open fd=1 by defau\n"
+
+
+def test_a_cells_new_type_crosses_both_ways(parity):
+    """Hunt 25 H25-6 (loud): ``UserId = NewType('UserId', int)`` pickled as its name, which the
+    other side's ``__main__`` lacks ("Can't get attribute 'UserId'"): no remote cell reading it
+    could run, and one defined remotely could not come back."""
+    traces = parity([
+        "# plain\nfrom typing import NewType\nclass Money(float):\n    pass\n"
+        "UserId = NewType('UserId', int)\nCash = NewType('Cash', Money)",
+        "u = UserId(5)\nc = Cash(Money(2.5))\nOrderId = NewType('OrderId', UserId)\n"
+        "print(u, UserId.__name__, UserId.__supertype__, type(c).__name__)",
+        "# plain\nprint(OrderId(7), OrderId.__supertype__ is UserId, OrderId.__qualname__, "
+        "OrderId.__module__, Cash.__supertype__ is Money)",
+    ], ways=("plain", "all", "small"))  # (kernel: the harness's own pickles go by name; none:
+    #                                     `OrderId` is a proxy, without `__supertype__`)
+    assert traces["plain"].cells[2].stdout == "7 True OrderId __main__ True\n"
