@@ -2333,7 +2333,8 @@ def test_open_in_a_remote_cell_is_ipythons_which_refuses_the_standard_streams(pa
 def test_a_cells_new_type_crosses_both_ways(parity):
     """Hunt 25 H25-6 (loud): ``UserId = NewType('UserId', int)`` pickled as its name, which the
     other side's ``__main__`` lacks ("Can't get attribute 'UserId'"): no remote cell reading it
-    could run, and one defined remotely could not come back."""
+    could run, and one defined remotely could not come back. So did a ParamSpec and a
+    TypeVarTuple."""
     traces = parity([
         "# plain\nfrom typing import NewType\nclass Money(float):\n    pass\n"
         "UserId = NewType('UserId', int)\nCash = NewType('Cash', Money)",
@@ -2341,6 +2342,10 @@ def test_a_cells_new_type_crosses_both_ways(parity):
         "print(u, UserId.__name__, UserId.__supertype__, type(c).__name__)",
         "# plain\nprint(OrderId(7), OrderId.__supertype__ is UserId, OrderId.__qualname__, "
         "OrderId.__module__, Cash.__supertype__ is Money)",
+        "# plain\nfrom typing import ParamSpec, TypeVarTuple\nP = ParamSpec('P', bound=int)\n"
+        "Ts = TypeVarTuple('Ts')",
+        "Q = ParamSpec('Q')\nprint(P, P.__bound__, Ts, Q)",
+        "# plain\nprint(Q, Q.__module__, [P, Q, Ts])",
     ], ways=("plain", "all", "small"))  # (kernel: the harness's own pickles go by name; none:
     #                                     `OrderId` is a proxy, without `__supertype__`)
     assert traces["plain"].cells[2].stdout == "7 True OrderId __main__ True\n"

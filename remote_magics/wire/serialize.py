@@ -445,9 +445,8 @@ class Pickler(cloudpickle.CloudPickler):
             return _as_match(obj)
         if type(obj) in _SYS_STRUCTS:
             return sys_struct, (_SYS_STRUCTS[type(obj)], tuple(obj))
-        if type(obj) is typing.NewType and getattr(obj, "__module__", None) == "__main__":
-            return new_type, (obj.__name__, obj.__qualname__, obj.__supertype__,
-                              _new_type_token(obj))
+        if type(obj) in _BY_NAME_TYPING and getattr(obj, "__module__", None) == "__main__":
+            return typing_object, (_typing_made_of(obj), _typing_token(obj))
         if _random_subclass(type(obj)):
             return _as_random_subclass(obj)
         if _unevaluated_class(type(obj)):
@@ -827,30 +826,52 @@ def _imported_descendants(module: ModuleType) -> tuple[str, ...]:
     return found[1]
 
 
-#: The cells' ``typing.NewType``s that crossed, by the token each goes with, and back: one
-#: that crosses again is the same object on either side (``OrderId.__supertype__ is UserId``).
-_NEW_TYPES: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
-_NEW_TYPE_TOKENS: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
+#: The ``typing`` objects that pickle as their name (``NewType``, ``ParamSpec``,
+#: ``TypeVarTuple``), which a cell's go by value instead: the receiver's ``__main__`` does not
+#: hold that name (hunt 25 H25-6: no remote cell reading one could run, and one made remotely
+#: could not come back).
+_BY_NAME_TYPING = frozenset(kind for kind in (getattr(typing, name, None) for name in (
+    "NewType", "ParamSpec", "TypeVarTuple")) if isinstance(kind, type))
+
+#: The cells' typing objects that crossed, by the token each goes with, and back: one that
+#: crosses again is the same object on either side (``OrderId.__supertype__ is UserId``).
+_TYPING_MADE: "weakref.WeakValueDictionary[str, Any]" = weakref.WeakValueDictionary()
+_TYPING_TOKENS: "weakref.WeakKeyDictionary[Any, str]" = weakref.WeakKeyDictionary()
 
 
-def _new_type_token(obj: Any) -> str:
-    token = _NEW_TYPE_TOKENS.get(obj)
+def _typing_token(obj: Any) -> str:
+    token = _TYPING_TOKENS.get(obj)
     if token is None:
-        token = _NEW_TYPE_TOKENS[obj] = secrets.token_hex(8)
-        _NEW_TYPES[token] = obj
+        token = _TYPING_TOKENS[obj] = secrets.token_hex(8)
+        _TYPING_MADE[token] = obj
     return token
 
 
-def new_type(name: str, qualname: str, supertype: Any, token: str) -> Any:
-    """Called by the unpickler: a cell's ``typing.NewType`` (``UserId = NewType('UserId',
-    int)``), the one this side has for ``token``, else made again of its name and supertype.
-    Its own reduction is its name, which the receiver's ``__main__`` does not hold (hunt 25
-    H25-6: no cell reading one could run)."""
-    made = _NEW_TYPES.get(token)
+def _typing_made_of(obj: Any) -> tuple:
+    """What :func:`typing_object` makes ``obj`` again of: its kind's name, its arguments,
+    keywords and qualified name."""
+    kind = type(obj).__name__
+    if kind == "NewType":
+        return kind, (obj.__name__, obj.__supertype__), {}, obj.__qualname__
+    if kind == "ParamSpec":
+        return kind, (obj.__name__,), {"bound": obj.__bound__, "covariant": obj.__covariant__,
+                                       "contravariant": obj.__contravariant__}, None
+    return kind, (obj.__name__,), {}, None
+
+
+def typing_object(made_of: tuple, token: str) -> Any:
+    """Called by the unpickler: a cell's ``NewType``, ``ParamSpec`` or ``TypeVarTuple``, the
+    one this side has for ``token``, else made again (:func:`_typing_made_of`)."""
+    made = _TYPING_MADE.get(token)
     if made is None:
-        made = typing.NewType(name, supertype)
-        made.__qualname__, made.__module__ = qualname, "__main__"
-        _NEW_TYPES[token], _NEW_TYPE_TOKENS[made] = made, token
+        kind, args, keywords, qualname = made_of
+        if kind not in ("NewType", "ParamSpec", "TypeVarTuple"):
+            raise pickle.UnpicklingError(f"not a typing object of a cell: {str(kind)[:40]}")
+        made = getattr(typing, kind)(*args, **keywords)
+        made.__module__ = "__main__"
+        if qualname is not None:
+            made.__qualname__ = qualname
+        _TYPING_MADE[token], _TYPING_TOKENS[made] = made, token
     return made
 
 
@@ -2327,7 +2348,7 @@ _SYS_STRUCTS = {type(getattr(sys, name)): name
 #: :func:`_ordinary`).
 _NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
                            weakref.ReferenceType, weakref.WeakMethod, weakref.ProxyType,
-                           weakref.CallableProxyType, typing.NewType, *_SYS_STRUCTS})
+                           weakref.CallableProxyType, *_BY_NAME_TYPING, *_SYS_STRUCTS})
 
 
 def _random_subclass(kind: type) -> bool:
