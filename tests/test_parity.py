@@ -2349,3 +2349,24 @@ def test_a_cells_new_type_crosses_both_ways(parity):
     ], ways=("plain", "all", "small"))  # (kernel: the harness's own pickles go by name; none:
     #                                     `OrderId` is a proxy, without `__supertype__`)
     assert traces["plain"].cells[2].stdout == "7 True OrderId __main__ True\n"
+
+
+def test_functions_lambdify_made_on_either_side_keep_their_own_source(parity):
+    """Hunt 25 H25-7 (silent): SymPy's lambdify names each function's source file
+    ``<lambdifygenerated-N>`` by a count of its own, which each side kept apart: a remote
+    cell's function took the name of the notebook's, and ``inspect.getsource`` of the
+    notebook's showed the other's code, on both sides. The count now goes on across them.
+    (The first cells set both counts alike, as two fresh processes have them.)"""
+    traces = parity([
+        "# plain\nimport importlib, inspect\nimport sympy as sp\nx, y = sp.symbols('x y')\n"
+        "importlib.import_module('sympy.utilities.lambdify')._lambdify_generated_counter = 500",
+        "importlib.import_module('sympy.utilities.lambdify')._lambdify_generated_counter = 500",
+        "# plain\nf = sp.lambdify(x, sp.sin(x) + x)\n"
+        "print(inspect.getsource(f).splitlines()[1].strip())",
+        "g = sp.lambdify((x, y), x * y)\nprint(inspect.getsource(g).splitlines()[1].strip(), "
+        "inspect.getsource(f).splitlines()[1].strip())",
+        "# plain\nprint(inspect.getsource(f).splitlines()[1].strip(), "
+        "inspect.getsource(g).splitlines()[1].strip())",
+        "print(inspect.getsource(f).splitlines()[1].strip())",
+    ], ways=("plain", "all", "small", "kernel"))  # (none: `g` is a proxy)
+    assert traces["plain"].cells[4].stdout == "return x + sin(x) return x*y\n"

@@ -1317,6 +1317,30 @@ def _signal_write(module: Any, name: str, value: Any) -> None:
         _signal.signal(int(name), value)
 
 
+def _sympy_read(module: Any) -> tuple:
+    # the module by its name: `sympy.utilities.lambdify` is the function
+    lambdify = sys.modules.get("sympy.utilities.lambdify")
+    return (tuple(vars(module.core.parameters.global_parameters).items()),
+            getattr(lambdify, "_lambdify_generated_counter", None))
+
+
+def _sympy_spell(module: Any, state: tuple) -> dict[str, Any]:
+    """Its global parameters; and the number of the next function ``lambdify`` makes, whose
+    source it keeps in :mod:`linecache` as ``<lambdifygenerated-N>``: each side counted on its
+    own, so a remote cell's function took the name of one the notebook had, and
+    ``inspect.getsource`` of the notebook's showed the other's code (hunt 25 H25-7)."""
+    parameters, counter = state
+    return {**dict(parameters), **({"lambdify_counter": counter} if counter is not None else {})}
+
+
+def _sympy_write(module: Any, name: str, value: Any) -> None:
+    if name == "lambdify_counter":
+        lambdify = importlib.import_module("sympy.utilities.lambdify")
+        lambdify._lambdify_generated_counter = max(value, lambdify._lambdify_generated_counter)
+        return
+    setattr(module.core.parameters.global_parameters, name, value)
+
+
 #: Each library's settings: how to read its state, to spell a state out (None: it cannot be),
 #: and to set one setting by its own name.
 LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
@@ -1349,10 +1373,8 @@ LIBRARIES: dict[str, tuple[Callable[[Any], tuple],
                lambda module, state: {"mp.prec": state[0], "mp.pretty": state[1]},
                lambda module, name, value: setattr(module.mp, name[len("mp."):], value)),
     # SymPy's global parameters (`global_parameters.distribute = False`: `2*(x + y)` stays so)
-    "sympy": (lambda module: tuple(vars(module.core.parameters.global_parameters).items()),
-              lambda module, state: dict(state),
-              lambda module, name, value: setattr(module.core.parameters.global_parameters,
-                                                  name, value)),
+    # and the count lambdify names its functions' source files by
+    "sympy": (_sympy_read, _sympy_spell, _sympy_write),
     # the first day of the week `calendar` prints (`calendar.setfirstweekday(calendar.SUNDAY)`)
     "calendar": (lambda module: module.firstweekday(),
                  lambda module, state: {"firstweekday": state},
