@@ -1290,6 +1290,23 @@ def test_what_library_code_finds_in_main_is_the_notebooks(tmp_path):
     assert_same_every_way(FOUND_IN_MAIN, tmp_path, ("all",))
 
 
+#: Hunt 25 H25-9: a cell that reaches the notebook's names through its module
+#: (`sys.modules['__main__'].l7.append(1)`, `import __main__`) changed the engine's copy and
+#: nothing came back (silent); through its frame's globals it raised KeyError ('l8'). Every
+#: name goes to such a cell, and each that may change is watched.
+THROUGH_MAIN = [
+    "# plain\nimport sys, inspect\nl7 = [0]; l8 = [0]; l9 = [0]\nboth = {'n': 0}\nalias = both",
+    "sys.modules['__main__'].l7.append(1)",
+    "import __main__\n__main__.l9.append(1)\n__main__.both['n'] += 1",
+    "inspect.currentframe().f_globals['l8'].append(1)",
+    "# plain\nprint(l7, l8, l9, alias, alias is both)",
+]
+
+
+def test_a_change_made_through_the_notebooks_module_comes_back(tmp_path):
+    assert_same_every_way(THROUGH_MAIN, tmp_path, ("all", "none"))
+
+
 #: Hunt 21 H21-16 (IPython's "Custom Display Logic" example): a formatter of the shell's bound
 #: to a name in a remote cell (`txt_f = ip.display_formatter.formatters['text/plain']`) came
 #: back a copy that was nobody's: `for_type` on it registered nowhere. It is the receiver's own.

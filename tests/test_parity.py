@@ -2323,9 +2323,9 @@ def test_open_in_a_remote_cell_is_ipythons_which_refuses_the_standard_streams(pa
     traces = parity([
         "try:\n    f = open(1)\nexcept ValueError as err:\n    print(str(err)[:40])",
         "import os, tempfile\nfolder = tempfile.mkdtemp()\n"
-        "open(os.path.join(folder, 'f.txt'), 'w').write('x')\n"
-        "print(open(os.path.join(folder, 'f.txt')).read(), 'open' in dir())\n"
-        "os.remove(os.path.join(folder, 'f.txt'))\nos.rmdir(folder)\ndel folder",
+        "with open(os.path.join(folder, 'f.txt'), 'w') as out:\n    out.write('x')\n"
+        "with open(os.path.join(folder, 'f.txt')) as out:\n    print(out.read(), 'open' in dir())\n"
+        "del out\nos.remove(os.path.join(folder, 'f.txt'))\nos.rmdir(folder)\ndel folder",
     ])
     assert traces["plain"].cells[0].stdout == "IPython won't let you open fd=1 by defau\n"
 
@@ -2370,3 +2370,4 @@ def test_functions_lambdify_made_on_either_side_keep_their_own_source(parity):
         "print(inspect.getsource(f).splitlines()[1].strip())",
     ], ways=("plain", "all", "small", "kernel"))  # (none: `g` is a proxy)
     assert traces["plain"].cells[4].stdout == "return x + sin(x) return x*y\n"
+

@@ -125,6 +125,11 @@ def analyze(code: str) -> CellNames:
     if annotates:  # Python's own: the namespace's `__annotations__` takes each, in place
         walker.reads.setdefault(_ANNOTATIONS, None)
         walker.changed.setdefault(_ANNOTATIONS, None)
+    # the notebook's module itself (`import __main__`, `sys.modules['__main__']`, a frame's
+    # `f_globals`): every name, and any may change through it (`__main__.seen.append(1)`,
+    # hunt 25 H25-9: lost)
+    reaches_main = walker.imports_main or (any(word in code for word in _MAIN_WORDS)
+                                           and _reads_main(tree))
     return CellNames(
         reads=tuple(walker.reads),
         writes=tuple(walker.writes),
@@ -132,11 +137,12 @@ def analyze(code: str) -> CellNames:
         last_expr=bool(tree.body) and isinstance(tree.body[-1], ast.Expr) and not quiet,
         quiet=quiet,
         star_import=walker.star_import,
-        lists_names=walker.lists_names
-        or (any(word in code for word in _MAIN_WORDS) and _reads_main(tree))
+        lists_names=walker.lists_names or reaches_main
         or ("user_ns" in code and _reads_user_ns(tree)),
         maybe_changed=tuple(name for name in {**changed, **walker.changed}
-                            if name in walker.reads or name == ANY_NAME),
+                            if name in walker.reads or name == ANY_NAME)
+        + ((ANY_NAME,) if reaches_main and ANY_NAME not in changed
+           and ANY_NAME not in walker.changed else ()),
         changed_then_bound=_changed_then_bound(changed, bound, [
             name for name in changed if name in walker.writes and name in walker.reads]),
         magics=tuple(walker.magics),
@@ -238,19 +244,20 @@ def _reads_user_ns(tree: ast.AST) -> bool:
 
 
 #: What a cell's text holds when it may look the notebook's module up (:func:`_reads_main`).
-_MAIN_WORDS = ("__main__", "__name__", "getmodule", "__globals__")
+_MAIN_WORDS = ("__main__", "__name__", "getmodule", "__globals__", "f_globals")
 
 
 def _reads_main(tree: ast.AST) -> bool:
     """Whether the code looks the notebook's module up (``sys.modules['__main__']``, or as
     "this module", ``sys.modules[__name__]``, either with ``.get``,
-    ``importlib.import_module(__name__)``, ``inspect.getmodule(f)``), or a function's globals
-    (``f.__globals__``): it sees every name then."""
+    ``importlib.import_module(__name__)``, ``inspect.getmodule(f)``), or a function's or a
+    frame's globals (``f.__globals__``, ``inspect.currentframe().f_globals``): it sees every
+    name then."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Subscript) and (
                 _text(node.slice) == "__main__" or _modules(node.value) and _is_name(node.slice)):
             return True
-        if isinstance(node, ast.Attribute) and node.attr == "__globals__":
+        if isinstance(node, ast.Attribute) and node.attr in ("__globals__", "f_globals"):
             return True
         if not isinstance(node, ast.Call):
             continue
@@ -934,6 +941,7 @@ class _Walker:
         self.deletes: dict[str, None] = {}
         self.star_import = False
         self.lists_names = False
+        self.imports_main = False  # `import __main__`: see analyze
         self.changed: dict[str, None] = {}  # maybe changed in place by code run from a string
         self.magics: dict[tuple[str, str], None] = {}  # ("line" | "cell", name) the cell runs
         self.augmented: dict[str, None] = {}  # global names given `x op= value`
@@ -1143,7 +1151,7 @@ class _Walker:
     def visit_import(self, node: ast.Import | ast.ImportFrom) -> None:
         if getattr(node, "module", None) == "__main__" or any(
                 alias.name == "__main__" for alias in node.names):
-            self.lists_names = True  # the notebook's module: all its names
+            self.lists_names = self.imports_main = True  # the notebook's module: all its names
         for alias in node.names:
             if alias.name == "*":
                 self.star_import = True
