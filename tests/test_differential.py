@@ -1390,3 +1390,23 @@ CELLS_WARNING_FILTERS = [
 def test_a_warnings_filter_on_a_cells_category_holds_on_both_sides(tmp_path):
     assert_same_every_way(CELLS_WARNING_FILTERS, tmp_path, ("all",))
 
+
+#: Hunt 25 H25-8 (loud): IPython's directory stack was each side's own: a remote `%pushd`, then
+#: a plain `%popd` said "%popd on empty stack" and left the notebook in the pushed folder. The
+#: notebook's stack goes with a cell that pushes, pops or lists it, and comes back as it left it.
+DIRECTORY_STACK = [
+    "# plain\nimport os\nfrom IPython.utils.capture import capture_output\n"
+    "os.makedirs('sub', exist_ok=True)\nos.makedirs('other', exist_ok=True)\n"
+    "def stack():\n    return [os.path.basename(p) for p in get_ipython().dir_stack]",
+    "with capture_output():\n    get_ipython().run_line_magic('pushd', 'sub')",
+    "# plain\nprint(os.path.basename(os.getcwd()), stack())\n"
+    "with capture_output():\n    get_ipython().run_line_magic('pushd', '../other')",
+    "with capture_output():\n    get_ipython().run_line_magic('popd', '')\n"
+    "print(os.path.basename(os.getcwd()))",
+    "# plain\nwith capture_output() as c:\n    get_ipython().run_line_magic('popd', '')\n"
+    "print('empty' in c.stdout + c.stderr, len(stack()), os.path.basename(os.getcwd()) == 'sub')",
+]
+
+
+def test_a_directory_stack_is_one_across_plain_and_remote_cells(tmp_path):
+    assert_same_every_way(DIRECTORY_STACK, tmp_path, ("all",))

@@ -147,6 +147,20 @@ def take_traceback_mode(mode: Any) -> None:
         formatter.set_mode(mode)
 
 
+def directory_stack() -> list[str] | None:
+    """IPython's directory stack (``%pushd`` pushes on it, ``%popd`` pops), None without one."""
+    stack = getattr(_shell(), "dir_stack", None)
+    return list(stack) if isinstance(stack, list) else None
+
+
+def take_directory_stack(stack: list) -> None:
+    """A remote cell's ``%pushd`` or ``%popd`` left the stack so: the notebook's is that now,
+    as after a plain cell's."""
+    own = getattr(_shell(), "dir_stack", None)
+    if isinstance(own, list) and all(isinstance(path, str) for path in stack):
+        own[:] = stack
+
+
 def ask_exit(keep_kernel: Any) -> None:
     """A remote cell called ``exit()`` or ``quit()``: the notebook's kernel is asked to exit
     (its frontend only, with ``keep_kernel=True``), as the same call in a plain cell asks it,

@@ -162,11 +162,10 @@ def prepare_once(
     # the folders `%cd` visited (`_dh`, IPython's own), which `%cd -` and `%dhist` read: a
     # remote `%cd` adds to the notebook's (hunt 22 H22-6), as a watched input; not from another
     # host, whose folders are not this machine's (the notebook's folder stays where it is)
-    if "_dh" in namespace and "_dh" not in listed \
-            and any(name in _DIRECTORY_MAGICS for _, name in cell.magics) \
-            and (getattr(target, "details", None) or {}).get("hostname",
-                                                             socket.gethostname()) \
-            == socket.gethostname():
+    same_host = (getattr(target, "details", None) or {}).get(
+        "hostname", socket.gethostname()) == socket.gethostname()
+    visits = same_host and any(name in _DIRECTORY_MAGICS for _, name in cell.magics)
+    if "_dh" in namespace and "_dh" not in listed and visits:
         names.append("_dh")
     # a function of the notebook that looks at the whole namespace (`globals()[name]`,
     # `unittest.main()`), called by the cell: as a plain cell's, it sees every name
@@ -334,6 +333,9 @@ def prepare_once(
         content["quiet"] = True
     if any(name in _HISTORY_MAGICS for _, name in cell.magics):
         content["history"] = notebook_history(code)
+    stack = display.directory_stack() if visits else None
+    if stack is not None:  # `%pushd` there, `%popd` here: one stack (hunt 25 H25-8)
+        content["dir_stack"] = stack
     if patched:  # the engine watches them too, from before the cell runs
         content["class_attributes"] = patched
     if lists_names:  # every name the notebook holds went: one missing there is missing here
@@ -410,7 +412,7 @@ _PROCESS_MODULES = frozenset({"sys", "os", "posix", "builtins", "io", "signal", 
 
 
 #: IPython's magics that visit folders or list those visited: they use the shell's ``_dh``.
-_DIRECTORY_MAGICS = frozenset(("cd", "pushd", "popd", "dhist"))
+_DIRECTORY_MAGICS = frozenset(("cd", "pushd", "popd", "dhist", "dirs"))
 
 #: IPython's magics that show or save the session's input history (``%history -n``).
 _HISTORY_MAGICS = frozenset(("history", "hist"))
@@ -809,6 +811,8 @@ def apply(reply: "Reply", target: Any, namespace: dict,
     run = bind(reply, target, namespace, held, sent)
     if content.get("current"):  # the engine's current decimal context is a name's object
         settings.make_current(content["current"], namespace)
+    if isinstance(content.get("dir_stack"), list):  # `%pushd` or `%popd` there
+        display.take_directory_stack(content["dir_stack"])
     if isinstance(content.get("ask_exit"), dict):  # the cell called exit() there
         display.ask_exit(content["ask_exit"].get("keepkernel"))
     if content.get("status") != "ok":

@@ -836,7 +836,7 @@ class Engine:
                                                       watched, sent, before, memos, proxied,
                                                       unwritten(sent, uploads))
             reply.update(mode)
-            self._name_current(reply, namespace, sent)
+            self._state_for_notebook(reply, content, namespace, sent)
             lookup.asked_exit(asking, reply)
             self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
             return
@@ -869,7 +869,7 @@ class Engine:
                             and output.get("kind") == "value" and output["name"] in namespace})
         finally:
             lookup.close(asking)
-        self._name_current(reply, namespace, sent)
+        self._state_for_notebook(reply, content, namespace, sent)
         lookup.asked_exit(asking, reply)
         self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
 
@@ -902,8 +902,13 @@ class Engine:
     def _register_magics(self, content: dict, namespace: dict, sent: dict) -> None:
         """Register the notebook's own magics the cell runs (``content["magics"]``: kind,
         name, and the input that holds the function or ``Magics`` class), as a plain cell
-        finds them; they stay registered here, as they are there."""
+        finds them; they stay registered here, as they are there. And take the notebook's
+        directory stack, for a cell's ``%pushd`` or ``%popd`` (``content["dir_stack"]``)."""
         shell = getattr(self.kernel, "shell", None)
+        stack = content.get("dir_stack")
+        if isinstance(stack, list) and isinstance(getattr(shell, "dir_stack", None), list) \
+                and all(isinstance(path, str) for path in stack):
+            shell.dir_stack[:] = stack
         for kind, name, input_name in content.get("magics", ()):
             made = namespace.pop(input_name, None)
             sent.pop(input_name, None)
@@ -918,13 +923,18 @@ class Engine:
                 self.kernel.log.warning("remote_magics: could not register the notebook's "
                                         "magic %s", name, exc_info=True)
 
-    @staticmethod
-    def _name_current(reply: dict, namespace: dict | None, sent: dict) -> None:
-        """Say in ``reply`` (``current``) which name holds a current settings object here (the
-        cell's ``setcontext(ctx)``), among the names the notebook has this run's object for:
-        those coming back as values, and the inputs."""
+    def _state_for_notebook(self, reply: dict, content: dict, namespace: dict | None,
+                            sent: dict) -> None:
+        """Say in ``reply`` which name holds a current settings object here (``current``: the
+        cell's ``setcontext(ctx)``), among the names the notebook has this run's object for,
+        those coming back as values and the inputs; and, when the notebook sent its directory
+        stack, the stack as the cell left it (``dir_stack``)."""
         if namespace is None:
             return
+        if "dir_stack" in content:
+            stack = getattr(getattr(self.kernel, "shell", None), "dir_stack", None)
+            if isinstance(stack, list):
+                reply["dir_stack"] = list(stack)
         names = [output["name"] for output in reply.get("outputs", ())
                  if output.get("kind") == "value"]
         current = settings.named_current(namespace, [*names, *sent])
