@@ -1295,11 +1295,13 @@ def test_what_library_code_finds_in_main_is_the_notebooks(tmp_path):
 #: nothing came back (silent); through its frame's globals it raised KeyError ('l8'). Every
 #: name goes to such a cell, and each that may change is watched.
 THROUGH_MAIN = [
-    "# plain\nimport sys, inspect\nl7 = [0]; l8 = [0]; l9 = [0]\nboth = {'n': 0}\nalias = both",
+    "# plain\nimport sys, inspect\nl7 = [0]; l8 = [0]; l9 = [0]\nboth = {'n': 0}\nalias = both\n"
+    "lc = [0]\ndef bump_by_name(name):\n    globals()[name].append(9)",
+    "bump_by_name('lc')",
     "sys.modules['__main__'].l7.append(1)",
     "import __main__\n__main__.l9.append(1)\n__main__.both['n'] += 1",
     "inspect.currentframe().f_globals['l8'].append(1)",
-    "# plain\nprint(l7, l8, l9, alias, alias is both)",
+    "# plain\nprint(l7, l8, l9, alias, alias is both, lc)",
 ]
 
 

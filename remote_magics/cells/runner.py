@@ -198,8 +198,10 @@ def prepare_once(
               and (n not in reads or n in function_globals and n not in writes)
               and may_change(namespace[n])]
     # a magic of the notebook's runs text the analysis cannot read: it may change any name
-    # (`%%add_method_to T` puts a method on T), so every name it is sent is watched
-    opaque = bool(magics) or capture.ANY_NAME in cell.maybe_changed  # `globals()[n].append(0)`
+    # (`%%add_method_to T` puts a method on T), so every name it is sent is watched; so may the
+    # cell's `globals()[n].append(0)` and a notebook function that looks at the whole namespace
+    # (`globals()[name].append(9)` with the name it is given: hunt 25 H25-9)
+    opaque = bool(magics) or capture.ANY_NAME in cell.maybe_changed or sees_all
     if opaque:
         watching = set(watch)
         watch += [n for n in names if n not in watching and n not in writes
