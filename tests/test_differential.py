@@ -1412,3 +1412,27 @@ DIRECTORY_STACK = [
 
 def test_a_directory_stack_is_one_across_plain_and_remote_cells(tmp_path):
     assert_same_every_way(DIRECTORY_STACK, tmp_path, ("all",))
+
+
+#: Hunt 25 H25-11: a module the notebook loaded from a file under a name of its own (the
+#: importlib docs' recipe, `spec_from_file_location('utils25', 'lib25/helpers_x.py')`) or made
+#: at run time (`types.ModuleType` put in `sys.modules`): a remote `import` of it raised
+#: ModuleNotFoundError, and what a call through the notebook's variable changed in it was lost.
+MODULES_BY_OTHER_NAMES = [
+    "# plain\nimport os, sys, types, importlib.util\nos.makedirs('lib25', exist_ok=True)\n"
+    "with open('lib25/helpers_x.py', 'w') as fh:\n"
+    "    fh.write('calls = []\\ndef f(x):\\n    calls.append(x)\\n    return x * 10\\n')\n"
+    "spec = importlib.util.spec_from_file_location('utils25', 'lib25/helpers_x.py')\n"
+    "mod = importlib.util.module_from_spec(spec)\nsys.modules['utils25'] = mod\n"
+    "spec.loader.exec_module(mod)\ndel spec\n"
+    "cfg = types.ModuleType('cfg25')\ncfg.items = [1]\nsys.modules['cfg25'] = cfg",
+    "import utils25\nprint(utils25.f(2))",
+    "from utils25 import f, calls\nprint(f(3), calls)",
+    "print(mod.f(4))",
+    "from cfg25 import items\nitems.append(5)",
+    "# plain\nprint(mod.calls, cfg.items, calls is mod.calls)",
+]
+
+
+def test_a_module_loaded_under_a_name_of_its_own_imports_remotely(tmp_path):
+    assert_same_every_way(MODULES_BY_OTHER_NAMES, tmp_path, ("all",))

@@ -448,7 +448,8 @@ MODULE_INPUT = "__remote_magics_module_"
 
 def own_modules_imported(imports: Sequence[str]) -> list[ModuleType]:
     """The modules of yours (:func:`~..wire.serialize.own_modules`) the notebook has loaded that a cell imports
-    (``import utils``, ``from pkg.helpers import f``: ``pkg`` and ``pkg.helpers``)."""
+    (``import utils``, ``from pkg.helpers import f``: ``pkg`` and ``pkg.helpers``), and those
+    it made at run time (``types.ModuleType`` put in ``sys.modules``: hunt 25 H25-11)."""
     if not imports:
         return []
     own = {id(module) for module in serialize.own_modules()}
@@ -457,7 +458,7 @@ def own_modules_imported(imports: Sequence[str]) -> list[ModuleType]:
         parts = name.split(".")
         for end in range(1, len(parts) + 1):
             module = sys.modules.get(".".join(parts[:end]))
-            if module is not None and id(module) in own:
+            if module is not None and (id(module) in own or serialize.made_at_run_time(module)):
                 found.setdefault(module.__name__, module)
     return list(found.values())
 

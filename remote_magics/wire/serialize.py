@@ -3901,12 +3901,19 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
     (``where``), it is this side's module, its globals made the sender's: one module, one
     namespace, whose functions (its own and the copies that came) read what the notebook's
     read (``nlp.pageDict`` set in the notebook, or in the cell, is the one ``HITS`` uses).
-    Elsewhere a new module with those globals, as cloudpickle makes one."""
+    Elsewhere a new module with those globals, as cloudpickle makes one; put in
+    ``sys.modules`` where no module has that name here (the sender's ``import name`` works
+    here too, and what a cell changes in it goes back): one the sender loaded from a file
+    under another name (``spec_from_file_location('utils', 'lib/helpers.py')``, hunt 25
+    H25-11), or from a folder this side's imports do not search."""
     loaded = same_file_module(name, where)
     if loaded is None:
         made = ModuleType(name)
         made.__dict__.update(state)
         made.__dict__["__builtins__"] = builtins.__dict__
+        if name not in sys.modules and "." not in name and name != "__main__":
+            sys.modules[name] = made
+            SENDERS_MODULES.add(name)
         return made
     vars(loaded).update({key: value for key, value in state.items() if not _dunder(key)})
     return loaded
