@@ -412,9 +412,6 @@ class Pickler(cloudpickle.CloudPickler):
             if reduced is not NotImplemented and type(obj) is types.FunctionType \
                     and obj.__closure__:
                 reduced = self._sharing_cells(obj, reduced)
-            if reduced is not NotImplemented and type(obj) is types.FunctionType \
-                    and reduced[1][1] is obj.__globals__:  # the very dict (_function_getnewargs):
-                reduced = _with_no_globals_copied(reduced)  # its names, in its order
             namespace = getattr(_state, "namespace", None)
             if reduced is not NotImplemented and type(obj) is types.FunctionType \
                     and obj.__globals__ is namespace:
@@ -471,8 +468,6 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if _shell_accessor(obj):  # a cell's get_ipython: the receiver's, never the shell itself
             return module_attribute, ("IPython", "get_ipython")
-        if _kernels_input(obj):  # a builtins dict `exec(src, ns)` put in `ns` holds it
-            return module_attribute, ("builtins", "input")
         if is_shell(obj):  # `ip = get_ipython()`: the receiver's, as one process has one
             return receivers_shell, ()
         shown_by = _shells_formatter(obj)
@@ -894,24 +889,6 @@ def typing_object(made_of: tuple, token: str) -> Any:
             made.__qualname__ = qualname
         _TYPING_MADE[token], _TYPING_TOKENS[made] = made, token
     return made
-
-
-def _with_no_globals_copied(reduced: tuple) -> tuple:
-    """cloudpickle's reduction of a function whose globals dict goes whole, without the copy
-    of the names it reads that its state also carries: set into the dict before the dict's own
-    items, they put them in another order (``{'y': 5, 'f': f}`` for ``{'f': f, 'y': 5}``)."""
-    state, slotstate = reduced[2]
-    return (*reduced[:2], (state, {**slotstate, "__globals__": {}}), *reduced[3:])
-
-
-def _kernels_input(obj: Any) -> bool:
-    """Whether ``obj`` is ipykernel's ``input`` (its kernel's ``raw_input``), which stands in
-    for the builtin while a cell runs: pickled, it would carry the kernel and its sockets
-    (hunt 25 H25-12: no dict an ``exec`` filled could cross). The receiver's ``input`` instead."""
-    owner = getattr(obj, "__self__", None)
-    return type(obj) is types.MethodType and getattr(obj, "__name__", None) == "raw_input" \
-        and any(module_of(klass).split(".")[0] == "ipykernel"  # (the engine's: a subclass)
-                for klass in type(owner).__mro__)
 
 
 def _shell_accessor(obj: Any) -> bool:
