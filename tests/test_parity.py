@@ -2371,17 +2371,3 @@ def test_functions_lambdify_made_on_either_side_keep_their_own_source(parity):
     ], ways=("plain", "all", "small", "kernel"))  # (none: `g` is a proxy)
     assert traces["plain"].cells[4].stdout == "return x + sin(x) return x*y\n"
 
-
-
-def test_a_function_exec_made_in_a_namespace_dict_keeps_that_dict_as_its_globals(parity):
-    """Hunt 25 H25-12 (silent): a function ``exec(src, ns2)`` made in a remote cell came back
-    with a copy of the globals it read, so ``ns2['inc']()`` no longer changed ``ns2['count']``
-    (``1 0 False``). Its globals are that very dict on the other side too. (The dict's
-    ``__builtins__`` is each side's own: dropped before the end.)"""
-    traces = parity([
-        "ns2 = {}\nexec('count = 0\\ndef inc():\\n    global count\\n    count += 1\\n"
-        "    return count', ns2)",
-        "# plain\nprint(ns2['inc'](), ns2['count'], ns2['inc'].__globals__ is ns2)\n"
-        "del ns2['__builtins__']",
-    ], ways=("plain", "all", "small"))  # (none: `ns2` is a proxy)
-    assert traces["plain"].cells[1].stdout == "1 1 True\n"

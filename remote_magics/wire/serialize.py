@@ -325,17 +325,8 @@ class Pickler(cloudpickle.CloudPickler):
         function of a module of your own are that module's dict at the receiver, when it
         imports the module from the same file (:func:`module_namespace`): one module, one
         namespace there, whichever of its functions are its own and which came by value."""
-        own = func.__globals__
-        module = sys.modules.get(own.get("__name__") or "")
-        if (module is None or module.__dict__ is not own) \
-                and ("__builtins__" in own or "__name__" not in own) \
-                and own is not getattr(_state, "namespace", None):
-            # a namespace `exec(src, ns)` or `runpy.run_path` made: the function's globals
-            # are that very dict there too, which crosses with it (hunt 25 H25-12: a copy of
-            # the names it read, so `ns['y'] = 6` was not what `ns['f']()` saw)
-            self.globals_ref[id(own)] = own
-            return super()._function_getnewargs(func)
         args = super()._function_getnewargs(func)
+        module = sys.modules.get(func.__globals__.get("__name__") or "")
         if module is None or module.__dict__ is not func.__globals__ or _by_reference(module):
             return args
         where = module_file(module)
@@ -549,14 +540,7 @@ class Pickler(cloudpickle.CloudPickler):
         reduced = _as_python_object(obj)
         if reduced is not NotImplemented or type(obj) in copyreg.dispatch_table:
             return reduced
-        reduced = obj.__reduce_ex__(self.proto)
-        if isinstance(reduced, str) and type(obj) is types.BuiltinFunctionType \
-                and obj.__module__ == "builtins" and getattr(builtins, reduced, None) is not obj:
-            # a builtin the kernel stands in for while a cell runs (ipykernel's `input`): the
-            # receiver's, as a builtins dict an `exec(src, ns)` put in `ns` holds (hunt 25
-            # H25-12: pickle refused it, "not the same object as builtins.input")
-            return module_attribute, ("builtins", reduced)
-        return reduced
+        return obj.__reduce_ex__(self.proto)
 
 
 def _as_python_object(obj: Any) -> Any:
