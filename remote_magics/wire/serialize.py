@@ -3901,17 +3901,18 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
     (``where``), it is this side's module, its globals made the sender's: one module, one
     namespace, whose functions (its own and the copies that came) read what the notebook's
     read (``nlp.pageDict`` set in the notebook, or in the cell, is the one ``HITS`` uses).
-    Elsewhere a new module with those globals, as cloudpickle makes one; put in
-    ``sys.modules`` where no module has that name here (the sender's ``import name`` works
-    here too, and what a cell changes in it goes back): one the sender loaded from a file
-    under another name (``spec_from_file_location('utils', 'lib/helpers.py')``, hunt 25
-    H25-11), or from a folder this side's imports do not search."""
+    Elsewhere a new module with those globals, as cloudpickle makes one. One the sender loaded
+    from a file under a name of its own (``spec_from_file_location('utils', 'lib/helpers.py')``
+    put in ``sys.modules``), which no import finds by that name, is put in ``sys.modules`` here
+    too where no module has that name (the sender's ``import utils`` works here too, and what
+    a cell changes in it goes back: hunt 25 H25-11)."""
     loaded = same_file_module(name, where)
     if loaded is None:
         made = ModuleType(name)
         made.__dict__.update(state)
         made.__dict__["__builtins__"] = builtins.__dict__
-        if name not in sys.modules and "." not in name and name != "__main__":
+        if name not in sys.modules and "." not in name and where \
+                and os.path.splitext(os.path.basename(str(where[0])))[0] != name:
             sys.modules[name] = made
             SENDERS_MODULES.add(name)
         return made
