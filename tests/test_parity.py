@@ -2371,3 +2371,15 @@ def test_functions_lambdify_made_on_either_side_keep_their_own_source(parity):
     ], ways=("plain", "all", "small", "kernel"))  # (none: `g` is a proxy)
     assert traces["plain"].cells[4].stdout == "return x + sin(x) return x*y\n"
 
+
+
+def test_bases_a_remote_cell_gives_a_notebook_class_come_back(parity):
+    """Hunt 25 H25-15 (silent): ``Child.__bases__ = (B,)`` in a remote cell was lost: the class
+    came back with its attributes only, so its objects went on using ``A``'s methods."""
+    traces = parity([
+        "# plain\nclass A:\n    def hi(self):\n        return 'A'\nclass B:\n    def hi(self):\n"
+        "        return 'B'\nclass Child(A):\n    pass\nc = Child()",
+        "Child.__bases__ = (B,)\nprint(c.hi(), issubclass(Child, B))",
+        "# plain\nprint(c.hi(), issubclass(Child, B), Child.__mro__[1].__name__)",
+    ])
+    assert traces["plain"].cells[2].stdout == "B True B\n"

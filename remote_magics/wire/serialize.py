@@ -2680,15 +2680,26 @@ def _as_held_class(cls: type, name: str, changed: bool) -> tuple:
     ``changed`` (``Reg.items.append(x)`` in a function the cell called)."""
     if not changed:
         return held_object, (name,)
-    return held_object, (name,), sendable_attributes(cls), None, None, set_class_attributes
+    return held_object, (name,), (sendable_attributes(cls), cls.__bases__), None, None, \
+        set_class_attributes
 
 
-def set_class_attributes(cls: Any, state: dict) -> None:
+def set_class_attributes(cls: Any, state: dict | tuple) -> None:
     """Called by the unpickler: a held class's attributes as the sender's. One that did not
     change keeps its object (a method stays the very function); a container that changed keeps
-    its object too, with the new contents."""
+    its object too, with the new contents. And its bases, where the cell set them
+    (``Child.__bases__ = (B,)``, hunt 25 H25-15); where Python refuses them here, as they were."""
     if not isinstance(cls, type):  # the receiver holds something else there now
         return
+    if isinstance(state, tuple):
+        state, bases = state
+        if isinstance(bases, tuple) and bases and all(isinstance(b, type) for b in bases) \
+                and (len(bases) != len(cls.__bases__)
+                     or any(a is not b for a, b in zip(bases, cls.__bases__))):
+            try:
+                cls.__bases__ = bases
+            except TypeError:  # a layout this side's classes cannot take
+                pass
     own = class_attributes(cls)
     for key in own:
         if key not in state:
