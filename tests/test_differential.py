@@ -1436,3 +1436,22 @@ MODULES_BY_OTHER_NAMES = [
 
 def test_a_module_loaded_under_a_name_of_its_own_imports_remotely(tmp_path):
     assert_same_every_way(MODULES_BY_OTHER_NAMES, tmp_path, ("all",))
+
+
+#: Hunt 25 H25-13 (silent): `catch_warnings(record=True)` entered by a remote cell and left
+#: open recorded nothing of the notebook's (a plain warning was shown instead), and a later
+#: remote cell's warnings went into the engine's copy of the list. Which list records crosses
+#: by its name, and goes with a cell that warns; its end crosses as a setting.
+RECORDING_WARNINGS = [
+    "import warnings\ncw = warnings.catch_warnings(record=True)\nwlog = cw.__enter__()\n"
+    "warnings.simplefilter('always')",
+    "# plain\nwarnings.warn('plain warn')\nprint(len(wlog))",
+    "warnings.warn('remote warn')",
+    "# plain\nprint([str(w.message) for w in wlog])\ncw.__exit__(None, None, None)",
+    "warnings.warn('shown again')",
+    "# plain\nprint(len(wlog))\ndel wlog",
+]
+
+
+def test_warnings_a_cell_records_across_cells_are_recorded_every_way(tmp_path):
+    assert_same_every_way(RECORDING_WARNINGS, tmp_path, ("all",))

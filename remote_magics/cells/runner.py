@@ -159,6 +159,12 @@ def prepare_once(
     more, sees_all = globals_of_functions(namespace, names)
     names += [name for name in more
               if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
+    # the list `catch_warnings(record=True)` records into, left open across cells: a warning
+    # the cell gives goes into it there too, as it would here (hunt 25 H25-13)
+    recorded = settings.current_objects().get("warnings.record")
+    if recorded is not None:
+        names += [name for name, value in list(namespace.items()) if value is recorded
+                  and name not in listed and name not in names and not name.startswith("_")][:1]
     # the folders `%cd` visited (`_dh`, IPython's own), which `%cd -` and `%dhist` read: a
     # remote `%cd` adds to the notebook's (hunt 22 H22-6), as a watched input; not from another
     # host, whose folders are not this machine's (the notebook's folder stays where it is)

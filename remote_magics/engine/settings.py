@@ -248,18 +248,33 @@ def _random_write(module: Any, name: str, value: Any) -> None:
 # (:class:`CellsCategory`).
 
 def _warnings_read(module: Any) -> tuple:
-    return tuple(module.filters), _shown_now()
+    return tuple(module.filters), _shown_now(), recording_into(module) is not None
+
+
+def recording_into(module: Any) -> list | None:
+    """The list ``catch_warnings(record=True)`` records this side's warnings into while it is
+    entered (its hook is the list's ``append``), else None."""
+    hook = getattr(module, "_showwarnmsg_impl", None)
+    owner = getattr(hook, "__self__", None)
+    return owner if type(owner) is list and getattr(hook, "__name__", None) == "append" \
+        else None
+
+
+#: Python's own hook that shows a warning, as this module found it: what a side goes back to
+#: when the other side's recording ended (``cw.__exit__()`` in a plain cell, hunt 25 H25-13).
+_SHOW_HOOK = getattr(warnings, "_showwarnmsg_impl", None) \
+    if recording_into(warnings) is None else None
 
 
 def _warnings_spell(module: Any, state: tuple) -> dict[str, Any]:
-    filters, shown = state
+    filters, shown, recording = state
     entries = []
     for action, message, category, where, lineno in filters:
         entries.append((action, _pattern_text(message), _class_name(category),
                         _pattern_text(where), lineno))
     # which warnings were shown goes again with filters that changed: setting them makes the
     # other side forget what it was told (its registries start over, as this side's did)
-    return {"filters": tuple(entries), "shown": (tuple(entries), shown)}
+    return {"filters": tuple(entries), "shown": (tuple(entries), shown), "recording": recording}
 
 
 def _class_name(kind: Any) -> tuple[str, str]:
@@ -321,6 +336,11 @@ class CellsCategory:
 def _warnings_write(module: Any, name: str, value: Any) -> None:
     if name == "shown":
         _mark_shown(value[1])
+        return
+    if name == "recording":  # the list recorded into crosses by its name (make_current)
+        if not value and recording_into(module) is not None and _SHOW_HOOK is not None:
+            module._showwarnmsg_impl = _SHOW_HOOK
+            module.showwarning = module._showwarning_orig
         return
     filters = []
     for action, message, category, where, lineno in value:
@@ -1446,10 +1466,18 @@ def _same(a: Any, b: Any) -> bool:
 def current_objects() -> dict[str, Any]:
     """The settings that are an object a cell may hold by a name and make current, by key:
     the thread's ``decimal`` context (``ctx = Context(prec=2); setcontext(ctx)``, then
-    ``ctx.prec = 4`` changes the current one, as the decimal docs do). Their values cross as
-    the other settings do; which object is current crosses by its name (:func:`named_current`)."""
+    ``ctx.prec = 4`` changes the current one, as the decimal docs do), and the list
+    ``catch_warnings(record=True)`` records into (``wlog = cw.__enter__()`` left open across
+    cells). Their values cross as the other settings do; which object is current crosses by
+    its name (:func:`named_current`)."""
+    found = {}
     decimal = sys.modules.get("decimal")
-    return {"decimal.context": decimal.getcontext()} if decimal is not None else {}
+    if decimal is not None:
+        found["decimal.context"] = decimal.getcontext()
+    recorded = recording_into(warnings)  # `wlog = cw.__enter__()`: the list it records into
+    if recorded is not None:
+        found["warnings.record"] = recorded
+    return found
 
 
 def named_current(namespace: Any, names: Any) -> dict[str, str]:
@@ -1469,6 +1497,11 @@ def make_current(named: Any, namespace: Any) -> None:
     in ``namespace``: the object is this side's of the other side's current one."""
     if not isinstance(named, dict):
         return
+    recorded = namespace.get(named.get("warnings.record")) \
+        if isinstance(named.get("warnings.record"), str) else None
+    if type(recorded) is list:  # this side's warnings go into this side's copy of the list
+        warnings._showwarnmsg_impl = recorded.append
+        warnings.showwarning = warnings._showwarning_orig
     decimal = sys.modules.get("decimal")
     context = namespace.get(named.get("decimal.context")) \
         if isinstance(named.get("decimal.context"), str) else None
