@@ -2383,3 +2383,19 @@ def test_bases_a_remote_cell_gives_a_notebook_class_come_back(parity):
         "# plain\nprint(c.hi(), issubclass(Child, B), Child.__mro__[1].__name__)",
     ])
     assert traces["plain"].cells[2].stdout == "B True B\n"
+
+
+def test_an_opener_a_cell_installs_stays_the_one_urlopen_uses_every_way(parity):
+    """Hunt 25 H25-3 (silent, as for the decimal context): after a remote
+    ``install_opener(opener)``, the notebook's installed opener was a copy beside the one
+    under ``opener``, so a later ``opener.addheaders = [...]`` changed nothing ``urlopen``
+    sends."""
+    traces = parity([
+        "# plain\nimport urllib.request\nopener = urllib.request.build_opener()",
+        "urllib.request.install_opener(opener)",
+        "# plain\nopener.addheaders = [('User-agent', 'notebook/1.0')]\n"
+        "print(urllib.request._opener is opener, urllib.request._opener.addheaders)",
+        "print(urllib.request._opener.addheaders)",
+        "# plain\nurllib.request.install_opener(None)",
+    ], ways=("plain", "all", "small", "kernel"))  # (none: `opener` is a proxy)
+    assert traces["plain"].cells[2].stdout == "True [('User-agent', 'notebook/1.0')]\n"

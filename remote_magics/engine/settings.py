@@ -1468,7 +1468,7 @@ def current_objects() -> dict[str, Any]:
     the thread's ``decimal`` context (``ctx = Context(prec=2); setcontext(ctx)``, then
     ``ctx.prec = 4`` changes the current one, as the decimal docs do), and the list
     ``catch_warnings(record=True)`` records into (``wlog = cw.__enter__()`` left open across
-    cells). Their values cross as the other settings do; which object is current crosses by
+    cells), and the opener ``urlopen`` uses (``install_opener(opener)``). Their values cross as the other settings do; which object is current crosses by
     its name (:func:`named_current`)."""
     found = {}
     decimal = sys.modules.get("decimal")
@@ -1477,6 +1477,9 @@ def current_objects() -> dict[str, Any]:
     recorded = recording_into(warnings)  # `wlog = cw.__enter__()`: the list it records into
     if recorded is not None:
         found["warnings.record"] = recorded
+    request = sys.modules.get("urllib.request")  # `install_opener(opener)`, then changing it
+    if getattr(request, "_opener", None) is not None:
+        found["urllib.opener"] = request._opener
     return found
 
 
@@ -1502,6 +1505,11 @@ def make_current(named: Any, namespace: Any) -> None:
     if type(recorded) is list:  # this side's warnings go into this side's copy of the list
         warnings._showwarnmsg_impl = recorded.append
         warnings.showwarning = warnings._showwarning_orig
+    request = sys.modules.get("urllib.request")
+    opener = namespace.get(named.get("urllib.opener")) \
+        if isinstance(named.get("urllib.opener"), str) else None
+    if request is not None and isinstance(opener, request.OpenerDirector):
+        request.install_opener(opener)
     decimal = sys.modules.get("decimal")
     context = namespace.get(named.get("decimal.context")) \
         if isinstance(named.get("decimal.context"), str) else None
