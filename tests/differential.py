@@ -98,6 +98,14 @@ class Outcome:
 ACCEPTED_NOTE = re.compile(
     r"^remote_magics: '\w+' stays remote as a proxy: it cannot be pickled \(.*\)\n", re.M)
 
+#: What a plain ipykernel logs, on the running cell's stderr as well as its own, when frames
+#: that are not a Jupyter message reach one of its ports: another process's socket that once
+#: talked to a kernel there, reconnecting after that kernel died (the suite starts hundreds
+#: of kernels on reused ports). Nothing of the cell's: taken out of its text.
+STRAY_FRAMES = re.compile(
+    r"ERROR:tornado\.general:Uncaught exception in ZMQStream callback\n"
+    r"Traceback \(most recent call last\):\n(?:[ \t].*\n)*ValueError: DELIM not in msg_list\n?")
+
 #: What the last cell of every way runs (local in ``all``/``small``): the notebook's user names,
 #: each with a digest of its value (see the module docstring), as one JSON line.
 _PROBE_CODE = r'''
@@ -291,6 +299,7 @@ def cell_outcome(cell: nbformat.NotebookNode) -> Outcome:
         if output.output_type == "stream":
             text = output.text
             if output.name == "stderr":
+                text = STRAY_FRAMES.sub("", text)
                 notes += [m.group(0) for m in ACCEPTED_NOTE.finditer(text)]
                 text = ACCEPTED_NOTE.sub("", text)
             parts.append(text)

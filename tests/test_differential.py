@@ -134,6 +134,23 @@ def test_a_note_a_kernel_flushed_in_two_stream_outputs_is_still_the_accepted_not
     assert (outcome.text, outcome.notes) == ("8784\n", (note + "\n",))
 
 
+def test_a_kernel_log_of_stray_frames_from_another_process_is_not_the_cells_text():
+    # a local CI run: a plain kernel's control port, reused from a kernel that died, got four
+    # frames from some process's socket still reconnecting there; ipykernel logged each as a
+    # traceback into the cell that was running, and the harness took it as a difference
+    nbformat = pytest.importorskip("nbformat")
+    log = ("ERROR:tornado.general:Uncaught exception in ZMQStream callback\n"
+           "Traceback (most recent call last):\n"
+           '  File "/x/ipykernel/kernelbase.py", line 378, in process_control\n'
+           "    idents, msg = self.session.feed_identities(msg, copy=False)\n"
+           "                  ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^\n"
+           "ValueError: DELIM not in msg_list\n")
+    cell = nbformat.v4.new_code_cell("print(1)", outputs=[
+        nbformat.v4.new_output("stream", name="stdout", text="1\n"),
+        nbformat.v4.new_output("stream", name="stderr", text=log + log + "a warning\n")])
+    assert differential.cell_outcome(cell).text == "1\na warning\n"
+
+
 #: Hunt 23 H23-11: IPython (8.15 on) prints an error with an exception group in it as Python
 #: does, to stderr. A remote cell's showed remote_magics' own frames (the magic, ``raise error``)
 #: and ``remote_magics.errors.RemoteExceptionGroup``, not the cell's frames. Also a group caught
