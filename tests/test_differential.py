@@ -9,7 +9,6 @@ whose cells run offline and exercise most (plots, groupby, strings, timestamps, 
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 
@@ -168,7 +167,6 @@ EXCEPTION_GROUPS = [
 ]
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11's")
 def test_an_exception_group_shows_the_cells_frames_every_way(tmp_path):
     assert_same_every_way(EXCEPTION_GROUPS, tmp_path, MODES)
 

@@ -720,7 +720,6 @@ def test_a_remote_cd_goes_into_the_notebooks_folder_history_from_this_host_only(
         target.details["hostname"] = saved
 
 
-@pytest.mark.skipif(sys.version_info < (3, 11), reason="exception groups are Python 3.11's")
 def test_a_users_own_exception_handler_still_handles_its_exceptions_beside_ours(
         shell, run, capsys):
     # the handler that prints remote exception groups as they printed remotely sits in front

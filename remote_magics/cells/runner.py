@@ -161,7 +161,8 @@ def prepare_once(
               if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
     # the list `catch_warnings(record=True)` records into, left open across cells: a warning
     # the cell gives goes into it there too, as it would here (hunt 25 H25-13)
-    recorded = settings.current_objects().get("warnings.record")
+    current_objects = settings.current_objects()
+    recorded = current_objects.get("warnings.record")
     if recorded is not None:
         names += [name for name, value in list(namespace.items()) if value is recorded
                   and name not in listed and name not in names and not name.startswith("_")][:1]
@@ -332,7 +333,7 @@ def prepare_once(
     changed = settings_agreed(target).send(shares_random)
     if changed:
         content["settings"] = changed
-    current = settings.named_current(namespace, inputs_named(inputs))
+    current = settings.named_current(namespace, inputs_named(inputs), current_objects)
     if current:  # `setcontext(ctx)`: the engine's `ctx` is made current there
         content["current"] = current
     if not shares_random:
@@ -818,7 +819,7 @@ def apply(reply: "Reply", target: Any, namespace: dict,
     if content.get("xmode"):  # the cell ran %xmode there: this notebook's mode, as plainly
         display.take_traceback_mode(content["xmode"])
     run = bind(reply, target, namespace, held, sent)
-    if content.get("current"):  # the engine's current decimal context is a name's object
+    if content.get("current"):  # a current settings object there is a name's (`setcontext`)
         settings.make_current(content["current"], namespace)
     if isinstance(content.get("dir_stack"), list):  # `%pushd` or `%popd` there
         display.take_directory_stack(content["dir_stack"])

@@ -812,6 +812,7 @@ class Engine:
             self.functions_see_this_run(namespace, bool(content.get("lookup")),
                                          bool(content.get("all_names")))
             self._register_magics(content, namespace, sent)
+            self._take_directory_stack(content.get("dir_stack"))
             for input_name in content.get("modules", ()):  # your modules the cell imports:
                 namespace.pop(input_name, None)  # loaded as the notebook's, under no name
                 sent.pop(input_name, None)
@@ -902,13 +903,8 @@ class Engine:
     def _register_magics(self, content: dict, namespace: dict, sent: dict) -> None:
         """Register the notebook's own magics the cell runs (``content["magics"]``: kind,
         name, and the input that holds the function or ``Magics`` class), as a plain cell
-        finds them; they stay registered here, as they are there. And take the notebook's
-        directory stack, for a cell's ``%pushd`` or ``%popd`` (``content["dir_stack"]``)."""
+        finds them; they stay registered here, as they are there."""
         shell = getattr(self.kernel, "shell", None)
-        stack = content.get("dir_stack")
-        if isinstance(stack, list) and isinstance(getattr(shell, "dir_stack", None), list) \
-                and all(isinstance(path, str) for path in stack):
-            shell.dir_stack[:] = stack
         for kind, name, input_name in content.get("magics", ()):
             made = namespace.pop(input_name, None)
             sent.pop(input_name, None)
@@ -922,6 +918,14 @@ class Engine:
             except Exception:  # it stays unknown here: the cell says so as before
                 self.kernel.log.warning("remote_magics: could not register the notebook's "
                                         "magic %s", name, exc_info=True)
+
+    def _take_directory_stack(self, stack: Any) -> None:
+        """The notebook's directory stack, sent for a cell's ``%pushd``, ``%popd`` or
+        ``%dirs``: the shell's here for the run (it goes back: :meth:`_state_for_notebook`)."""
+        own = getattr(getattr(self.kernel, "shell", None), "dir_stack", None)
+        if isinstance(stack, list) and isinstance(own, list) \
+                and all(isinstance(path, str) for path in stack):
+            own[:] = stack
 
     def _state_for_notebook(self, reply: dict, content: dict, namespace: dict | None,
                             sent: dict) -> None:

@@ -1466,10 +1466,11 @@ def _same(a: Any, b: Any) -> bool:
 def current_objects() -> dict[str, Any]:
     """The settings that are an object a cell may hold by a name and make current, by key:
     the thread's ``decimal`` context (``ctx = Context(prec=2); setcontext(ctx)``, then
-    ``ctx.prec = 4`` changes the current one, as the decimal docs do), and the list
+    ``ctx.prec = 4`` changes the current one, as the decimal docs do), the list
     ``catch_warnings(record=True)`` records into (``wlog = cw.__enter__()`` left open across
-    cells), and the opener ``urlopen`` uses (``install_opener(opener)``). Their values cross as the other settings do; which object is current crosses by
-    its name (:func:`named_current`)."""
+    cells), and the opener ``urlopen`` uses (``install_opener(opener)``). Their values cross
+    as the other settings do; which object is current crosses by its name
+    (:func:`named_current`)."""
     found = {}
     decimal = sys.modules.get("decimal")
     if decimal is not None:
@@ -1483,9 +1484,12 @@ def current_objects() -> dict[str, Any]:
     return found
 
 
-def named_current(namespace: Any, names: Any) -> dict[str, str]:
-    """Which of :func:`current_objects` ``namespace`` binds to one of ``names``: key → name."""
-    by_id = {id(obj): key for key, obj in current_objects().items()}
+def named_current(namespace: Any, names: Any,
+                  objects: dict[str, Any] | None = None) -> dict[str, str]:
+    """Which of :func:`current_objects` (``objects``, when read already) ``namespace`` binds
+    to one of ``names``: key → name."""
+    objects = current_objects() if objects is None else objects
+    by_id = {id(obj): key for key, obj in objects.items()}
     found: dict[str, str] = {}
     if by_id:
         for name in names:
@@ -1500,19 +1504,21 @@ def make_current(named: Any, namespace: Any) -> None:
     in ``namespace``: the object is this side's of the other side's current one."""
     if not isinstance(named, dict):
         return
-    recorded = namespace.get(named.get("warnings.record")) \
-        if isinstance(named.get("warnings.record"), str) else None
+
+    def held(key: str) -> Any:
+        name = named.get(key)
+        return namespace.get(name) if isinstance(name, str) else None
+
+    recorded = held("warnings.record")
     if type(recorded) is list:  # this side's warnings go into this side's copy of the list
         warnings._showwarnmsg_impl = recorded.append
         warnings.showwarning = warnings._showwarning_orig
     request = sys.modules.get("urllib.request")
-    opener = namespace.get(named.get("urllib.opener")) \
-        if isinstance(named.get("urllib.opener"), str) else None
+    opener = held("urllib.opener")
     if request is not None and isinstance(opener, request.OpenerDirector):
         request.install_opener(opener)
     decimal = sys.modules.get("decimal")
-    context = namespace.get(named.get("decimal.context")) \
-        if isinstance(named.get("decimal.context"), str) else None
+    context = held("decimal.context")
     if decimal is not None and isinstance(context, decimal.Context):
         decimal.setcontext(context)
 
