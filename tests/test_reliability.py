@@ -297,6 +297,62 @@ def test_pings_to_a_dead_kernel_never_reach_whatever_takes_its_port_later(shell)
         km.cleanup_resources()
 
 
+def test_a_kernel_found_gone_is_let_go_of_until_the_user_asks_for_it_again(shell):
+    """Once a kernel is found gone, the connection lets go of its ports (CI after the fix
+    above: four pings still reached a plain kernel's control port, which had taken a dead
+    kernel's heartbeat port, because a later ping went to whatever was connected there).
+    Nothing we do meanwhile reaches a stranger on those ports: asking whether it is alive,
+    releases; the user's next request reaches for the kernel again, and when only a
+    stranger is there it gets one ping at most, never the request, and the user is told."""
+    import zmq
+    km = _plain_kernel()
+    target = remote_magics.connect(km.connection_file, name="let-go")
+    target.connection.set_exit_status(lambda: None)  # as for a kernel on another host
+    target.connection.heartbeat_timeout = 1.5
+    context = zmq.Context()
+    try:
+        process = km.provisioner.process
+        timer = _after(1.2, process.kill)
+        with pytest.raises(ConnectionLost):
+            target.run(SLEEP, {})
+        timer.cancel()
+        process.wait(timeout=10)
+        strangers = {}
+        for port_key in ("shell_port", "control_port", "hb_port"):
+            sock = strangers[port_key] = context.socket(zmq.ROUTER)
+            sock.linger = 0
+            sock.bind(f"tcp://127.0.0.1:{target.connection.info[port_key]}")
+        heard = []
+
+        def listen(seconds: float) -> None:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                for port_key, sock in strangers.items():
+                    while sock.poll(0):
+                        heard.append((port_key, sock.recv_multipart()[1:]))
+                time.sleep(0.05)
+
+        listen(0.5)  # zmq would have reconnected by now
+        assert target.alive(timeout=1.0) is False
+        target.release_later("some-object")
+        target.flush_releases()
+        listen(1.0)
+        assert heard == [], heard
+        started = time.monotonic()
+        with pytest.raises(ConnectionLost) as info:  # the user's next cell
+            target.run("x = 1", {})
+        assert "found gone earlier" in str(info.value) and "nothing was sent" in str(info.value)
+        assert time.monotonic() - started < 10
+        listen(0.5)
+        assert {port_key for port_key, _ in heard} <= {"hb_port"}, heard
+        assert len(heard) <= 1, heard
+    finally:
+        context.destroy(linger=0)
+        if "let-go" in remote_magics.registry.targets:
+            remote_magics.disconnect("let-go")
+        km.cleanup_resources()
+
+
 def test_a_notebook_busy_longer_than_the_heartbeat_window_does_not_lose_the_reply(doomed):
     """Silence is a ping left unanswered, not time since the last answer: the notebook itself
     may be busy that long between two polls (a big reply taken in on a loaded machine, a slow

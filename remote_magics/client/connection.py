@@ -174,11 +174,14 @@ class Connection:
         self.client_secret = secrets.token_hex(16)
         self.history = protocol.SignatureHistory(RECEIVED_HISTORY)  # replies and output, once
         self.context = zmq.Context()
+        self._endpoints: list[tuple[zmq.Socket, str]] = []  # each socket and what it connects to
         self.shell = self._socket(zmq.DEALER, "shell_port")
         self.control = self._socket(zmq.DEALER, "control_port")
         self.iopub = self._socket(zmq.SUB, "iopub_port")
         self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
         self.hb = self._socket(zmq.DEALER, "hb_port", immediate=True)
+        #: Found gone (:meth:`park`): the sockets let go of the kernel's ports until a request
+        self.parked = False
         self.poller = zmq.Poller()
         for sock in (self.shell, self.iopub, self.hb):
             self.poller.register(sock, zmq.POLLIN)
@@ -235,7 +238,46 @@ class Connection:
         port = self.info[port_key]
         address = f"{transport}://{ip}:{port}" if transport == "tcp" else f"{transport}://{ip}-{port}"
         sock.connect(address)
+        self._endpoints.append((sock, address))
         return sock
+
+    def park(self) -> None:
+        """Let go of the kernel's ports once it is found gone (dead, or silent past the
+        heartbeat's timeout), until the user asks for it again (:meth:`reach_again`).
+
+        Left connected, zmq keeps reconnecting to those ports every 0.1 s and hands whatever
+        is queued there, and every later ping, to the next process that binds one of them:
+        on a busy host, another kernel, which logs the stray frames into the cell it is
+        running. Disconnecting drops what was queued."""
+        if self.closed or self.parked:
+            return
+        for sock, address in self._endpoints:
+            try:
+                sock.disconnect(address)
+            except zmq.ZMQError:  # not connected (any more): nothing to let go of
+                pass
+        self.parked = True
+
+    def reach_again(self) -> None:
+        """Connect a parked connection again, for a request the user makes now: the kernel
+        may be back (a network outage that ended, a kernel restarted on the same ports). It
+        must answer its heartbeat first, so that a stranger now on one of its ports gets one
+        ping at most, never the request; if it does not, the connection is parked again and
+        :class:`ConnectionLost` says so."""
+        if self.closed or not self.parked:
+            return
+        for sock, address in self._endpoints:
+            sock.connect(address)
+        self.parked = False
+        if self.exit_status() is None and self.ping(self.heartbeat_timeout):
+            return
+        self.park()
+        status = self.exit_status()
+        ended = f"has ended (exit status {status})" if status is not None else (
+            f"still does not answer its heartbeat ({self.heartbeat_timeout:.0f} s)")
+        raise ConnectionLost(
+            f"target '{self.name}' was found gone earlier and {ended}, so nothing was sent. "
+            f"Check the kernel's host; if the kernel is gone, {self.restart_advice()}.")
 
     # --- sending -------------------------------------------------------------------------
 
@@ -250,6 +292,7 @@ class Connection:
         ``execute_request`` whose ``input()`` asks us (``stdin``): the engine takes our answer
         by it.
         """
+        self.reach_again()
         ours = {"client": self.client_secret} if (
             msg_type.startswith("remote_") or "stdin" in content) else None
         if ours:
@@ -380,6 +423,7 @@ class Connection:
         """An upload is not acknowledged: fine if the kernel still answers, else raise."""
         if self.exit_status() is None and self.ping(self.heartbeat_timeout):
             return
+        self.park()
         status = self.exit_status()
         if status is not None:
             raise RemoteKernelDied(
@@ -856,6 +900,8 @@ class Connection:
 
     def ping(self, timeout: float) -> bool:
         """Whether the kernel's heartbeat answers within ``timeout`` seconds."""
+        if self.parked:  # found gone: no pings until the user asks for it again
+            return False
         while self.hb.poll(0):
             self.hb.recv()
         deadline = time.monotonic() + timeout
@@ -870,6 +916,8 @@ class Connection:
         reconnecting to a dead kernel's port and hand the queued pings to whatever binds that
         port next (another kernel, which logs "DELIM not in msg_list" into its running cell).
         One not sent counts as one not answered."""
+        if self.parked:
+            return False
         try:
             self.hb.send(b"ping", zmq.NOBLOCK)
         except zmq.Again:
@@ -1220,6 +1268,7 @@ class _Waiter:
         return RemoteInterrupt(message, target=name)
 
     def _lost(self) -> None:
+        self.conn.park()
         status = self.conn.exit_status()
         if status is not None:
             raise RemoteKernelDied(

@@ -417,7 +417,10 @@ class Target:
             self._upload_releases.append(token)
 
     def flush_releases(self) -> None:
-        """Send the queued releases without waiting for the engine's answer."""
+        """Send the queued releases without waiting for the engine's answer; they wait while
+        the kernel is found gone (parked: a release is no reason to reach for it again)."""
+        if self.connection.parked:
+            return
         with self._releases_lock:
             ids, self._releases = self._releases, []
             tokens, self._upload_releases = self._upload_releases, []
@@ -490,7 +493,7 @@ class Target:
         try:
             if shutdown and self.persistent is not None:
                 self.end_engine()
-            elif not shutdown:
+            elif not shutdown and not self.connection.parked:  # found gone: nobody to tell
                 with self._releases_lock:
                     self._releases.clear()
                     self._upload_releases.clear()
