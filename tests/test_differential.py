@@ -1470,3 +1470,22 @@ RECORDING_WARNINGS = [
 
 def test_warnings_a_cell_records_across_cells_are_recorded_every_way(tmp_path):
     assert_same_every_way(RECORDING_WARNINGS, tmp_path, ("all",))
+
+
+#: Hunt 26 H26-5 (silent): IPython makes its display formatters at the first result it shows,
+#: from its config then, so a `%config PlainTextFormatter.max_seq_length = 3` before it holds
+#: (after, it does nothing, as plainly). Reading the formatter's settings to share them made it
+#: at connect, so the `%config` did nothing, in plain cells too. Now reading does not make it,
+#: and a setting given by `%config` before crosses into the other side's config.
+CONFIG_BEFORE_THE_FIRST_RESULT = [
+    "# plain\n%config PlainTextFormatter.max_seq_length = 3",
+    "list(range(10))",
+    "# plain\nlist(range(10))",
+    "%config PlainTextFormatter.max_seq_length = 5\nlist(range(10))",
+    "# plain\nfmt = get_ipython().display_formatter.formatters['text/plain']\nfmt.max_seq_length = 4",
+    "list(range(10))",
+]
+
+
+def test_a_formatter_config_before_the_first_result_holds_every_way(tmp_path):
+    assert_same_every_way(CONFIG_BEFORE_THE_FIRST_RESULT, tmp_path, ("all", "kernel"))

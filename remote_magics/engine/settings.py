@@ -611,7 +611,7 @@ def _formats_shown() -> tuple | None:
     shell = _shell()
     if figure is None or shell is None:
         return None
-    formatters = shell.display_formatter.formatters
+    formatters = _formatters()
     shown = []
     for mime, name in _FIGURE_FORMATS:
         printer = getattr(formatters.get(mime), "type_printers", {}).get(figure)
@@ -1031,35 +1031,49 @@ def _shell() -> Any:
     return getattr(getattr(module, "InteractiveShell", None), "_instance", None)
 
 
-def _plain_formatter() -> Any:
+def _plain_formatter(make: bool = False) -> Any:
+    """The shell's text formatter; None while IPython has not made it (:func:`_formatters`),
+    unless ``make`` (a setting to write into it)."""
     shell = _shell()
     if shell is None:
         return None
     if _formatter_of[0] is not shell:
-        _formatter_of[:] = [shell, shell.display_formatter.formatters["text/plain"]]
+        found = _formatters(make).get("text/plain")
+        if found is None:
+            return None
+        _formatter_of[:] = [shell, found]
     return _formatter_of[1]
 
 
 def _ipython_read(module: Any) -> tuple:
-    formatter = _plain_formatter()
-    if formatter is None:
+    shell = _shell()
+    if shell is None:
         return ()
-    values = formatter._trait_values  # traitlets' own store: a plain read, no observers
+    formatter = _plain_formatter()
     # which of a cell's statements show their values (`%config
     # InteractiveShell.ast_node_interactivity = 'all'` in a remote cell: hunt 19 H19-20), and
     # the `from __future__ import annotations` of earlier cells, which IPython's compiler keeps
     # for the later ones (H19-36)
-    shell = _shell()
     compiler = getattr(shell, "compile", None)
     futures = getattr(compiler, "flags", 0) & FUTURE_FLAGS
+    interactivity = shell._trait_values.get("ast_node_interactivity")
+    if formatter is None:  # not made yet: what `%config` said it will be made with
+        section = shell.config.get("PlainTextFormatter") or {}
+        return None, None, (), interactivity, futures, tuple(
+            ("config." + name, section[name]) for name in _CONFIGURED
+            if isinstance(section.get(name), (bool, int, str)))
+    values = formatter._trait_values  # traitlets' own store: a plain read, no observers
     return values.get("float_precision"), values.get("pprint"), _printers_read(), \
-        shell._trait_values.get("ast_node_interactivity"), futures, \
-        tuple((name, values.get(name)) for name in _PLAIN_TEXT_TRAITS)
+        interactivity, futures, tuple((name, values.get(name)) for name in _PLAIN_TEXT_TRAITS)
 
 
 #: The text formatter's other settings a cell may change (``%config
 #: PlainTextFormatter.max_seq_length = 5``: hunt 20 H20-12).
 _PLAIN_TEXT_TRAITS = ("max_seq_length", "max_width", "verbose", "newline")
+
+#: The text formatter's settings ``%config PlainTextFormatter.NAME = ...`` may give it before
+#: IPython makes it: they cross as ``config.NAME``, into the other side's config (hunt 26 H26-5).
+_CONFIGURED = ("pprint", "float_precision", *_PLAIN_TEXT_TRAITS)
 
 
 #: The compiler flags of every ``__future__`` feature (what a cell's future import sets).
@@ -1072,14 +1086,16 @@ def _ipython_spell(module: Any, state: tuple) -> dict[str, Any]:
     if not state:
         return {}
     precision, pprint, printers, *more = state
-    spelled = {"float_precision": precision, "pprint": pprint, **_printers_spell(printers)}
+    spelled = {name: value for name, value in (("float_precision", precision), ("pprint", pprint))
+               if value is not None}
+    spelled.update(_printers_spell(printers))
     if more and more[0] is not None:
         spelled["shell.ast_node_interactivity"] = more[0]
     if len(more) > 1 and more[1]:
         spelled["compile.futures"] = more[1]
     if len(more) > 2:
-        spelled.update((name, value) for name, value in more[2]
-                       if name in _PLAIN_TEXT_TRAITS and value is not None)
+        spelled.update((name, value) for name, value in more[2] if value is not None and (
+            name in _PLAIN_TEXT_TRAITS or name[len("config."):] in _CONFIGURED))
     return spelled
 
 
@@ -1097,7 +1113,12 @@ def _ipython_write(module: Any, name: str, value: Any) -> None:
         if compiler is not None and isinstance(value, int):
             compiler.flags |= value & FUTURE_FLAGS
         return
-    formatter = _plain_formatter()
+    if name.startswith("config."):  # as `%config` there: the formatter is made with it (a
+        shell = _shell()             # formatter made already keeps its values, as there)
+        if shell is not None and name[len("config."):] in _CONFIGURED:
+            shell.config.PlainTextFormatter[name[len("config."):]] = value
+        return
+    formatter = _plain_formatter(make=True)
     if formatter is not None:
         setattr(formatter, name, value)
 
@@ -1122,9 +1143,15 @@ _enabled_first: dict[str, Any] = {}
 _enabled_seen: set[str] = set()
 
 
-def _formatters() -> dict:
+def _formatters(make: bool = False) -> dict:
+    """The shell's display formatters by format; none while IPython has not made them, unless
+    ``make``. IPython makes them at the first result it shows, from its config then: a plain
+    cell's ``%config PlainTextFormatter.max_seq_length = 3`` holds only if it comes before,
+    so reading them to learn their settings must not make them (hunt 26 H26-5)."""
     shell = _shell()
     display = getattr(shell, "display_formatter", None) if shell is not None else None
+    if display is None or not (make or "formatters" in getattr(display, "_trait_values", {})):
+        return {}
     return getattr(display, "formatters", None) or {}
 
 
@@ -1200,7 +1227,7 @@ def _printers_spell(printers: tuple) -> dict[str, Any]:
 
 
 def _printer_write(name: str, value: Any) -> None:
-    formatter = _formatters().get(name.split("|", 2)[1])
+    formatter = _formatters(make=True).get(name.split("|", 2)[1])
     if formatter is None:
         return
     if name.startswith("enabled|"):
