@@ -1489,3 +1489,26 @@ CONFIG_BEFORE_THE_FIRST_RESULT = [
 
 def test_a_formatter_config_before_the_first_result_holds_every_way(tmp_path):
     assert_same_every_way(CONFIG_BEFORE_THE_FIRST_RESULT, tmp_path, ("all", "kernel"))
+
+
+#: Hunt 26 H26-7 (silent, then NameError): what a remote cell, or a notebook function it
+#: calls, does in IPython's namespace (`get_ipython().push({...})`, `.del_var(name)`,
+#: `.user_ns.update(...)`, `.run_cell(src)`, `.ev(expr)`, `.run_line_magic('who_ls', ...)`)
+#: went to the engine kernel's own namespace: the name pushed never reached the notebook, the
+#: one deleted stayed. Such a cell gets every name, and IPython's namespace is the run's.
+SHELL_NAMESPACE_WORK = [
+    "get_ipython().push({'pushed': [1, 2]})\nprint(pushed)",
+    "# plain\nprint(pushed)",
+    "def export(**kw):\n    get_ipython().user_ns.update(kw)\n"
+    "def drop(name):\n    get_ipython().del_var(name)\n"
+    "def runit(src):\n    get_ipython().run_cell(src)\n"
+    "def ev(expr):\n    return get_ipython().ev(expr)\n"
+    "def who(kind):\n    return get_ipython().run_line_magic('who_ls', kind)\nzz, gamma = 10, 3",
+    "export(alpha=1)\ndrop('gamma')\nrunit('made = zz * 2')",
+    "# plain\nprint(alpha, made, 'gamma' in globals())",
+    "print(ev('zz + 1'), who('int'))",
+]
+
+
+def test_what_a_cell_does_in_ipythons_namespace_reaches_the_notebook_every_way(tmp_path):
+    assert_same_every_way(SHELL_NAMESPACE_WORK, tmp_path, ("all", "kernel"))

@@ -138,7 +138,7 @@ def analyze(code: str) -> CellNames:
         quiet=quiet,
         star_import=walker.star_import,
         lists_names=walker.lists_names or reaches_main
-        or ("user_ns" in code and _reads_user_ns(tree)),
+        or (("user_ns" in code or "get_ipython" in code) and _reads_user_ns(tree)),
         maybe_changed=tuple(name for name in {**changed, **walker.changed}
                             if name in walker.reads or name == ANY_NAME)
         + ((ANY_NAME,) if reaches_main and ANY_NAME not in changed
@@ -237,10 +237,15 @@ _CLASS_ATTRIBUTE_NODES = frozenset({ast.Assign, ast.Delete, ast.AugAssign, ast.A
 
 
 def _reads_user_ns(tree: ast.AST) -> bool:
-    """Whether the code reaches IPython's namespace itself (``get_ipython().user_ns[n]``): it
-    sees (and may bind) every name then."""
-    return any(isinstance(node, ast.Attribute) and node.attr in ("user_ns", "user_global_ns")
+    """Whether the code reaches IPython's namespace itself (``get_ipython().user_ns[n]``), or
+    binds or deletes names there (``get_ipython().push({...})``, ``.del_var(name)``): it sees
+    (and may bind) every name then."""
+    return any(isinstance(node, ast.Attribute) and node.attr in _USER_NS_WORK
                for node in ast.walk(tree))
+
+
+#: The shell's attributes that reach its namespace (:func:`_reads_user_ns`).
+_USER_NS_WORK = frozenset({"user_ns", "user_global_ns", "push", "del_var", "drop_by_id"})
 
 
 #: What a cell's text holds when it may look the notebook's module up (:func:`_reads_main`).

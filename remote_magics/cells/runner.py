@@ -560,6 +560,8 @@ def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> 
     names = serialize.code_names(code)
     if not names.isdisjoint(serialize.LOOKS_AT_MAIN):  # `import __main__`, a caller's frame's
         return True  # globals, IPython's namespace
+    if serialize.uses_the_shell(code):  # `get_ipython().push(...)`, `.run_cell(src)`
+        return True
     if ("modules" in names or "import_module" in names) and (  # sys.modules[__name__]: its
             "__name__" in names or "__main__" in serialize.code_strings(code)):  # module's
         return True

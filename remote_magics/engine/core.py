@@ -119,18 +119,24 @@ def _the_run_is_main(namespace: dict):
                 sys.modules["__main__"] = before
 
 
-def _calls_the_shell(code: str) -> bool:
+def _calls_the_shell(code: str, namespace: dict | None = None) -> bool:
     """Whether a cell's Python calls IPython's shell by name: a magic (``_magic(``), a shell
     command (``!cmd`` → ``.system(``, ``x = !cmd`` → ``.getoutput(``), whose ``{expr}`` and
     ``$name`` IPython expands from the shell's ``user_ns``, code it runs there
-    (``get_ipython().ex(...)``, ``.ev(...)``, ``.run_cell(...)``), or that namespace itself
-    (``get_ipython().user_ns['x'] = 1``)."""
-    return any(call in code for call in _SHELL_CALLS)
+    (``get_ipython().ex(...)``, ``.ev(...)``, ``.run_cell(...)``), names it binds or deletes
+    there (``.push({...})``, ``.del_var(name)``), or that namespace itself
+    (``get_ipython().user_ns['x'] = 1``); or whether one of the notebook's functions in
+    ``namespace`` does (``def export(**kw): get_ipython().push(kw)``, hunt 26 H26-7)."""
+    if any(call in code for call in _SHELL_CALLS):
+        return True
+    return namespace is not None and any(
+        isinstance(value, types.FunctionType) and value.__module__ == "__main__"
+        and serialize.uses_the_shell(value.__code__) for value in list(namespace.values()))
 
 
 #: What a cell's Python calls on IPython's shell that uses the shell's namespace.
 _SHELL_CALLS = ("_magic(", ".system(", ".getoutput(", ".ex(", ".ev(", ".run_cell(", ".user_ns",
-                ".user_global_ns", ".set_next_input(")
+                ".user_global_ns", ".set_next_input(", ".push(", ".del_var(", ".drop_by_id(")
 
 
 def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
@@ -1301,7 +1307,7 @@ class Engine:
         cell the main thread runs; its magics use the kernel's, and leave no names there.
         """
         shell = getattr(self.kernel, "shell", None)
-        if shell is None or not _calls_the_shell(code):
+        if shell is None or not _calls_the_shell(code, namespace):
             yield
             return
         if threading.current_thread() is not threading.main_thread():

@@ -1936,6 +1936,21 @@ def code_strings(code: types.CodeType) -> frozenset[str]:
 LOOKS_AT_MAIN = ("__main__", "_getframe", "f_globals", "f_locals", "user_ns", "user_global_ns",
                  "getmodule", "__globals__")
 
+#: What code calls on IPython's shell that works in the shell's namespace: binds names there
+#: (``get_ipython().push({...})``), deletes them (``.del_var(name)``, ``.drop_by_id``), runs
+#: code or magics there (``.run_cell(src)``, ``.ex``, ``.ev``, ``.run_line_magic('who_ls',
+#: '')``, ``!cmd {x}``). With ``get_ipython`` also named, it sees every name of the notebook
+#: (hunt 26 H26-7: from a remote cell these went to the engine kernel's own namespace).
+SHELL_NAMESPACE_CALLS = frozenset({"push", "del_var", "drop_by_id", "run_cell", "ex", "ev",
+                                   "run_line_magic", "run_cell_magic", "system", "getoutput",
+                                   "user_ns", "user_global_ns"})
+
+
+def uses_the_shell(code: types.CodeType) -> bool:
+    """Whether a function's code works in IPython's namespace (:data:`SHELL_NAMESPACE_CALLS`)."""
+    names = code_names(code)
+    return "get_ipython" in names and not names.isdisjoint(SHELL_NAMESPACE_CALLS)
+
 
 def class_functions(klass: type) -> list[types.FunctionType]:
     """The functions of a class's own members: its methods, static and class methods, and the
