@@ -568,6 +568,30 @@ def test_history_in_a_remote_cell_shows_the_notebooks_inputs(shell, run):
             shell.user_ns.pop(name, None)
 
 
+def test_history_with_outputs_in_a_remote_cell_shows_the_notebooks(shell, run):
+    """Hunt 26 H26-2: ``%history -o -l 1`` in a remote cell raised ValueError (our tail gave
+    lines where IPython unpacks input and output), and ``%history -o`` over a range showed no
+    outputs (the engine's own, none). A remote cell's shows what the same plain cell shows."""
+    try:
+        assert shell.run_cell("hist_o = 6", store_history=True).error_in_exec is None
+        assert shell.run_cell("hist_o * 7", store_history=True).error_in_exec is None
+        count = shell.execution_count - 1  # the line with the output
+        with capture_output() as last:  # as plainly: `-l` reads IPython's database, which
+            assert shell.run_cell("%%remote\n%history -o -l 1", store_history=True)\
+                .error_in_exec is None  # has no outputs unless it logs them
+        assert last.stdout == "hist_o * 7\n"
+        for magic in (f"%history -o -n {count - 1}-{count}", f"%history -o -p {count}"):
+            with capture_output() as plain:
+                assert shell.run_cell(magic, store_history=True).error_in_exec is None
+            with capture_output() as remote:
+                assert shell.run_cell(f"%%remote\n{magic}", store_history=True)\
+                    .error_in_exec is None
+            assert remote.stdout == plain.stdout, magic
+        assert "42" in plain.stdout
+    finally:
+        shell.user_ns.pop("hist_o", None)
+
+
 def test_deleting_a_local_name_remotely_deletes_it_locally(shell, run):
     shell.user_ns["doomed"] = 5
     assert run("%%remote\ndel doomed").error_in_exec is None

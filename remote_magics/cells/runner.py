@@ -427,10 +427,11 @@ _DIRECTORY_MAGICS = frozenset(("cd", "pushd", "popd", "dhist", "dirs"))
 _HISTORY_MAGICS = frozenset(("history", "hist"))
 
 
-def notebook_history(code: str) -> list[list[str]] | None:
+def notebook_history(code: str) -> list[list] | None:
     """The notebook's inputs this session, typed and as IPython ran them (``%history``'s
-    ``-n``, ranges, ``-f``): the engine shows them for a remote cell's ``%history``, as a plain
-    cell's shows them. This cell is there as the user typed its body, as a plain one is."""
+    ``-n``, ranges, ``-f``), and its outputs' text (``-o``: ``[number, repr]`` pairs): the
+    engine shows them for a remote cell's ``%history``, as a plain cell's shows them. This
+    cell is there as the user typed its body, as a plain one is."""
     from IPython import get_ipython
 
     shell = get_ipython()
@@ -441,7 +442,11 @@ def notebook_history(code: str) -> list[list[str]] | None:
     if raw and parsed:  # the %%remote cell: its body, typed and run
         typed = _typed[1] if _typed[0] is code or _typed[0] == code else code
         raw[-1], parsed[-1] = typed, code
-    return [raw, parsed]
+    reprs = getattr(history, "output_hist_reprs", None)
+    outputs = [[number, text] for number, text in reprs.items()
+               if isinstance(number, int) and isinstance(text, str)] if isinstance(
+        reprs, dict) else []
+    return [raw, parsed, outputs]
 
 
 #: Packages whose magics every kernel of ours has: IPython's own, ipykernel's and ours.

@@ -1254,22 +1254,32 @@ class Engine:
     @contextlib.contextmanager
     def _the_notebooks_history(self, given: Any):
         """Around a cell that runs ``%history``: the shell's inputs of this session are the
-        notebook's (``given``: typed, and as run), so it shows or saves them as a plain cell
-        does; this kernel's own are back after."""
+        notebook's (``given``: typed, and as run), and so are its outputs' text (``-o``), so it
+        shows or saves them as a plain cell does; this kernel's own are back after."""
         history = getattr(getattr(self.kernel, "shell", None), "history_manager", None)
-        if history is None or not (isinstance(given, list) and len(given) == 2
+        if history is None or not (isinstance(given, list) and len(given) in (2, 3)
                                    and all(isinstance(part, list) for part in given)):
             yield
             return
         own = list(history.input_hist_raw), list(history.input_hist_parsed)
-        history.input_hist_raw[:], history.input_hist_parsed[:] = given  # `In` is the list
+        history.input_hist_raw[:], history.input_hist_parsed[:] = given[:2]  # `In` is the list
+        reprs = getattr(history, "output_hist_reprs", None)
+        own_reprs = dict(reprs) if isinstance(reprs, dict) else None
+        if own_reprs is not None:
+            reprs.clear()
+            reprs.update((pair[0], pair[1]) for pair in (given[2] if len(given) > 2 else ())
+                         if isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int)
         session = history.session_number
+        # `-l` reads IPython's database, which has outputs only where it logs them
+        shown = reprs if own_reprs is not None and getattr(history, "db_log_output", False) \
+            else {}
 
         def tail(n: int | None = 10, raw: bool = True, output: bool = False,
                  include_latest: bool = False) -> list:  # `%history -l`: the notebook's last
             lines = history.input_hist_raw if raw else history.input_hist_parsed
             count = (10 if n is None else n) + (0 if include_latest else 1)
-            found = [(session, number, lines[number])
+            found = [(session, number, (lines[number], shown.get(number)) if output
+                      else lines[number])
                      for number in range(max(1, len(lines) - count), len(lines))]
             return found if include_latest else found[:-1]
 
@@ -1279,6 +1289,9 @@ class Engine:
         finally:
             del history.get_tail
             history.input_hist_raw[:], history.input_hist_parsed[:] = own
+            if own_reprs is not None:
+                reprs.clear()
+                reprs.update(own_reprs)
 
     @contextlib.contextmanager
     def _the_notebooks_count(self, count: Any):
