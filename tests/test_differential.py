@@ -1512,3 +1512,20 @@ SHELL_NAMESPACE_WORK = [
 
 def test_what_a_cell_does_in_ipythons_namespace_reaches_the_notebook_every_way(tmp_path):
     assert_same_every_way(SHELL_NAMESPACE_WORK, tmp_path, ("all", "kernel"))
+
+
+#: Hunt 26 H26-3 (silent): `Out.clear()` in a remote cell (how a notebook frees what its results
+#: hold) left the notebook's `Out` as it was: the output cache was never watched for changes.
+OUTPUT_CACHE_CHANGED = [
+    "[1, 2]",
+    "'big result'",
+    "Out.clear()",
+    "# plain\nprint(len(Out), _)",
+    "[3]",
+    "Out.pop(max(Out))\n_oh[999] = 'fake'",
+    "# plain\nprint(sorted(Out), Out is _oh)",
+]
+
+
+def test_a_cell_changing_the_output_cache_changes_the_notebooks_every_way(tmp_path):
+    assert_same_every_way(OUTPUT_CACHE_CHANGED, tmp_path, ("all", "none", "kernel"))

@@ -180,12 +180,14 @@ def prepare_once(
     shipped = set(names) | set(history)
     writes, reads = set(cell.writes), set(cell.reads)
     # a result in the history changed in place (`_.append(2)`) is the notebook's object, which
-    # its other names share: watched too (it comes back into that object, never rebound)
+    # its other names share: watched too (it comes back into that object, never rebound); so
+    # is the output cache itself (`Out.clear()` frees what the results hold: hunt 26 H26-3)
     # (one the cell binds too only where it may change it first: `current.append(1); current
     # = []`, and the notebook's other names for the old object see the change, hunt 19 H19-24)
     watch = [n for n in cell.maybe_changed if n in shipped
              and (n not in writes or n in cell.changed_then_bound)
-             and (n not in history or protocol.RESULT_NAME.fullmatch(n))
+             and (n not in history or protocol.RESULT_NAME.fullmatch(n)
+                  or n in protocol.OUTPUT_CACHE_NAMES)
              and may_change(namespace[n])]
     watching = set(watch)
     # watched whenever the cell reads them: a function that keeps state (`memo={}`, a

@@ -478,6 +478,8 @@ LOG_RECORD = "remote_log_record"
 HISTORY_NAME = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|In|Out|_[ido]h")
 #: The history names that are results (``_``, ``__``, ``___``, ``_5``): the notebook's objects.
 RESULT_NAME = re.compile(r"_{1,3}|_\d+")
+#: IPython's output cache (``Out`` and ``_oh``, one dict): a cell may change it in place.
+OUTPUT_CACHE_NAMES = ("Out", "_oh")
 #: A run reply's output named ``MODULE_GLOBAL + "module:name"`` is a global the cell rebound in a
 #: module of the notebook's own (``confmod.pageDict = {...}``): set there, not in the namespace.
 MODULE_GLOBAL = "__remote_magics_module__"
