@@ -1529,3 +1529,12 @@ OUTPUT_CACHE_CHANGED = [
 
 def test_a_cell_changing_the_output_cache_changes_the_notebooks_every_way(tmp_path):
     assert_same_every_way(OUTPUT_CACHE_CHANGED, tmp_path, ("all", "none", "kernel"))
+
+
+#: Hunt 26 H26-17 (loud): the engine's application went by its own class name, so a remote
+#: cell's `%config IPKernelApp.trio_loop` raised ValueError and `%config` listed `EngineApp`.
+KERNEL_APP_CONFIG = ["%config IPKernelApp.trio_loop", "%config"]
+
+
+def test_the_kernel_application_is_configured_by_its_plain_name_every_way(tmp_path):
+    assert_same_every_way(KERNEL_APP_CONFIG, tmp_path, ("all", "kernel"))

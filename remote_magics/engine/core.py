@@ -2046,6 +2046,9 @@ def main() -> None:
                 self.admission.stop()  # a context waits for every socket before it terminates
             super().close()
 
+    # IPython's name for it, as in a plain kernel: `%config` lists the application under it,
+    # and `%config IPKernelApp.trio_loop` finds it (hunt 26 H26-17)
+    EngineApp.__name__ = EngineApp.__qualname__ = IPKernelApp.__name__
     app = EngineApp.instance(kernel_class=EngineKernel)
     try:
         app.initialize()
