@@ -1538,3 +1538,18 @@ KERNEL_APP_CONFIG = ["%config IPKernelApp.trio_loop", "%config"]
 
 def test_the_kernel_application_is_configured_by_its_plain_name_every_way(tmp_path):
     assert_same_every_way(KERNEL_APP_CONFIG, tmp_path, ("all", "kernel"))
+
+
+#: Hunt 26 H26-16 (silent): the ~900 names a remote cell's `%pylab inline` star-imports came back
+#: as the notebook's own: `%who`, `%whos` and `%who_ls` listed them all. IPython hides them (and
+#: what `push(..., interactive=False)` binds); the notebook now hides them too.
+NAMES_IPYTHON_HIDES = [
+    "%pylab inline",
+    "# plain\nmine = 1\nnames = %who_ls\nprint(len(names), 'linspace' in names)",
+    "get_ipython().push({'quiet_one': 5}, interactive=False)\nvisible = 2",
+    "# plain\nprint(get_ipython().run_line_magic('who_ls', ''))",
+]
+
+
+def test_names_ipython_binds_as_its_own_stay_hidden_every_way(tmp_path):
+    assert_same_every_way(NAMES_IPYTHON_HIDES, tmp_path, ("all", "none", "kernel"))

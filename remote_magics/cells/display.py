@@ -153,6 +153,16 @@ def directory_stack() -> list[str] | None:
     return list(stack) if isinstance(stack, list) else None
 
 
+def hide_names(namespace: dict, values: dict) -> None:
+    """Names a remote cell's IPython bound as its own (``%pylab``'s star import,
+    ``push(..., interactive=False)``): hidden in the notebook too, so ``%who``, ``%whos`` and
+    ``%reset``'s listing leave them out, as after a plain cell (IPython hides a name while it
+    holds the very object it hid)."""
+    shell = _shell()
+    if shell is not None and shell.user_ns is namespace:
+        shell.user_ns_hidden.update(values)
+
+
 def take_directory_stack(stack: list) -> None:
     """A remote cell's ``%pushd`` or ``%popd`` left the stack so: the notebook's is that now,
     as after a plain cell's."""

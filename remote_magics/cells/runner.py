@@ -1034,6 +1034,9 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     namespace.update(run.values)
     for name in run.deleted:
         namespace.pop(name, None)
+    if isinstance(content.get("hidden"), list):  # `%pylab` there: its names are IPython's
+        display.hide_names(namespace, {name: run.values[name] for name in content["hidden"]
+                                       if isinstance(name, str) and name in run.values})
     # a kept upload the cell changed came back whole: equal to the engine's copy again
     uploads.ledger.resynced(target, content.get("uploads"), namespace)
     target.flush_releases()

@@ -422,6 +422,7 @@ class Engine:
         self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
         self.reset_in_run = False  # the run being handled ran %reset (see _reset_the_run)
+        self.hidden_in_run: list[str] = []  # names IPython hid in the run (_magics_see_the_run)
         # the settings as the last run's reply saw them: the next run's "before" unless the
         # notebook sends some (a change made between runs, by a job, goes with the next reply)
         self.settings_seen: dict | None = None
@@ -795,6 +796,7 @@ class Engine:
         memos: list = []  # how the inputs' objects were numbered: see serialize.InnerIndex
         proxied: list = []  # the inputs the notebook holds as proxies
         self.reset_in_run = False  # set by %reset in the cell (_reset_the_run)
+        self.hidden_in_run = []  # names IPython hid as the cell's magics bound them
         run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
         settings_before = None
         module_watched: dict = {}  # your modules' globals the inputs carried: see watch_globals
@@ -950,6 +952,9 @@ class Engine:
         current = settings.named_current(namespace, [*names, *sent])
         if current:
             reply["current"] = current
+        if self.hidden_in_run:
+            bound = {output.get("name") for output in reply.get("outputs", ())}
+            reply["hidden"] = [name for name in self.hidden_in_run if name in bound]
 
     def _take_settings(self, content: dict) -> tuple[dict, int | None]:
         """Take the settings the notebook changed since they last agreed (:mod:`.settings`);
@@ -1351,12 +1356,19 @@ class Engine:
                                    "ExecutionResult", None)
             if result_class is not None:
                 made = shell.last_execution_result = result_class(None)
+        hidden = shell.user_ns_hidden
+        hidden_before = dict(hidden)
         try:
             yield
         finally:
             shell.user_ns = kernel_ns
             shell.user_module = kernel_module
             del shell.reset
+            # what IPython bound as its own meanwhile (`%pylab`'s star import, `push(...,
+            # interactive=False)`): hidden in the notebook too (hunt 26 H26-16)
+            self.hidden_in_run = [name for name, value in list(hidden.items())
+                                  if hidden_before.get(name, _Placeholder) is not value
+                                  and namespace.get(name, _Placeholder) is value]
             if made is not None and shell.last_execution_result is made:
                 shell.last_execution_result = None
             if payloads is not None:
