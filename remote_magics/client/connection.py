@@ -174,17 +174,9 @@ class Connection:
         self.client_secret = secrets.token_hex(16)
         self.history = protocol.SignatureHistory(RECEIVED_HISTORY)  # replies and output, once
         self.context = zmq.Context()
-        self._endpoints: list[tuple[zmq.Socket, str]] = []  # each socket and what it connects to
-        self.shell = self._socket(zmq.DEALER, "shell_port")
-        self.control = self._socket(zmq.DEALER, "control_port")
-        self.iopub = self._socket(zmq.SUB, "iopub_port")
-        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.hb = self._socket(zmq.DEALER, "hb_port", immediate=True)
+        self._open(connect=True)
         #: Found gone (:meth:`park`): the sockets let go of the kernel's ports until a request
         self.parked = False
-        self.poller = zmq.Poller()
-        for sock in (self.shell, self.iopub, self.hb):
-            self.poller.register(sock, zmq.POLLIN)
         self.closed = False
         self.taking_in = False  # a request's wait takes in what came (stops wait till it has)
         self.stop_held: streaming.uninterrupted | None = None  # a stop that came meanwhile
@@ -216,7 +208,21 @@ class Connection:
         self.still_running: str | None = None  # a request that did not stop when interrupted
         self.still_running_since = 0.0
 
-    def _socket(self, kind: int, port_key: str, immediate: bool = False) -> zmq.Socket:
+    def _open(self, connect: bool) -> None:
+        """The kernel's four sockets (connected to its ports if ``connect``), and the poller
+        over those a request waits on."""
+        self._endpoints: list[tuple[zmq.Socket, str]] = []  # each socket and its kernel port
+        self.shell = self._socket(zmq.DEALER, "shell_port", connect=connect)
+        self.control = self._socket(zmq.DEALER, "control_port", connect=connect)
+        self.iopub = self._socket(zmq.SUB, "iopub_port", connect=connect)
+        self.iopub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.hb = self._socket(zmq.DEALER, "hb_port", immediate=True, connect=connect)
+        self.poller = zmq.Poller()
+        for sock in (self.shell, self.iopub, self.hb):
+            self.poller.register(sock, zmq.POLLIN)
+
+    def _socket(self, kind: int, port_key: str, immediate: bool = False,
+                connect: bool = True) -> zmq.Socket:
         sock = self.context.socket(kind)
         sock.linger = 0
         sock.immediate = immediate  # queue only to a peer that is there (see beat_out)
@@ -237,7 +243,8 @@ class Connection:
         ip = self.info.get("ip", "127.0.0.1")
         port = self.info[port_key]
         address = f"{transport}://{ip}:{port}" if transport == "tcp" else f"{transport}://{ip}-{port}"
-        sock.connect(address)
+        if connect:
+            sock.connect(address)
         self._endpoints.append((sock, address))
         return sock
 
@@ -248,14 +255,14 @@ class Connection:
         Left connected, zmq keeps reconnecting to those ports every 0.1 s and hands whatever
         is queued there, and every later ping, to the next process that binds one of them:
         on a busy host, another kernel, which logs the stray frames into the cell it is
-        running. Disconnecting drops what was queued."""
+        running. Its sockets close, which drops what was queued; new ones, not connected,
+        take their place (a socket disconnected and connected again to the same port did not
+        always reach a kernel that had come back)."""
         if self.closed or self.parked:
             return
-        for sock, address in self._endpoints:
-            try:
-                sock.disconnect(address)
-            except zmq.ZMQError:  # not connected (any more): nothing to let go of
-                pass
+        for sock, _ in self._endpoints:
+            sock.close(linger=0)
+        self._open(connect=False)
         self.parked = True
 
     def reach_again(self) -> None:
