@@ -1553,3 +1553,20 @@ NAMES_IPYTHON_HIDES = [
 
 def test_names_ipython_binds_as_its_own_stay_hidden_every_way(tmp_path):
     assert_same_every_way(NAMES_IPYTHON_HIDES, tmp_path, ("all", "none", "kernel"))
+
+
+#: Hunt 26 H26-15 (silent): under none, a later cell's `b = a` (or `c = cfg['k']`, the same
+#: object) gave `b` a proxy of its own: `a is b` was False, where plainly it is True. The
+#: engine says the name is bound to an input (`same_as`), proxies too, and the notebook binds
+#: the proxy it holds.
+ONE_PROXY_ACROSS_CELLS = [
+    "a = [1]\ncfg = {'k': a}",
+    "b = a\nc = cfg['k']",
+    "# plain\nprint(a is b, c is a)",
+    "b.append(2)",
+    "# plain\nprint(a, b)",
+]
+
+
+def test_a_name_bound_to_an_object_another_name_holds_is_that_object_every_way(tmp_path):
+    assert_same_every_way(ONE_PROXY_ACROSS_CELLS, tmp_path, ("none", "kernel"))

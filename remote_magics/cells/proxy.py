@@ -978,3 +978,11 @@ class RemoteIterator:
         self._buffer.extend(_items_of(self._iterator, reply))
         if self._done:
             release(self._iterator)
+
+
+def same_remote(one: Any, other: Any) -> bool:
+    """Whether two proxies stand for one object of one kernel (a later cell's ``b = a`` under
+    none: the notebook binds ``a``'s proxy again, as a plain cell binds ``a`` itself)."""
+    return (isinstance(one, RemoteObject) and isinstance(other, RemoteObject)
+            and one._id == other._id and one._target is other._target
+            and one._engine_id == other._engine_id)

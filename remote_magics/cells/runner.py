@@ -29,7 +29,7 @@ from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import copy_on_write, protocol, serialize
 from ..wire.in_place import update_in_place
 from . import capture, display, twins, uploads
-from .proxy import RemoteObject, ensure_reachable, owner_of
+from .proxy import RemoteObject, ensure_reachable, owner_of, same_remote
 from .proxy import globals_read as globals_of_remote
 
 
@@ -854,6 +854,8 @@ def same_object(original: Any, copy: Any) -> Any:
     """``original`` (an object the notebook sent), made equal to ``copy`` (what came back for
     it under another name) if the cell changed it through that name; None when that cannot be
     told or done (the copy is bound then, as before)."""
+    if isinstance(original, RemoteObject) or isinstance(copy, RemoteObject):
+        return original if same_remote(original, copy) else None  # its proxy, held here
     if type(original) is not type(copy):
         return None
     before = serialize.fingerprint(original, SAME_BYTES)

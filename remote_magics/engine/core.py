@@ -975,9 +975,10 @@ class Engine:
     def _mark_input(output: dict, obj: Any, origins: dict[int, list[str]],
                     name: str | None) -> None:
         """An output bound to an object the notebook sent under another name (``y = x``) says
-        which (``same_as``): the notebook binds its own object again, as a plain cell would.
+        which (``same_as``): the notebook binds its own object again, as a plain cell would,
+        its proxy too (under none: ``b = a``, then ``a is b``, hunt 26 H26-15).
         ``origins``: each input object's id → the names it came under."""
-        if output.get("kind") == "value":
+        if output.get("kind") in ("value", "proxy"):
             for origin in origins.get(id(obj), ()):
                 if origin != name:
                     output["same_as"] = origin
