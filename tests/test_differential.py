@@ -1570,3 +1570,23 @@ ONE_PROXY_ACROSS_CELLS = [
 
 def test_a_name_bound_to_an_object_another_name_holds_is_that_object_every_way(tmp_path):
     assert_same_every_way(ONE_PROXY_ACROSS_CELLS, tmp_path, ("none", "kernel"))
+
+
+#: Hunt 26 H26-9 (loud): `%notebook out.ipynb` in a remote cell raised "History is empty,
+#: cannot export" (the engine's own history); now it exports the notebook's inputs with their
+#: outputs, as a plain cell's does (the harness's own connecting cell left out).
+EXPORTED_HISTORY = [
+    "x = 1\nprint('hello')",
+    "x + 41",
+    "%notebook exported.ipynb\nprint('exported')",
+    "# plain\nimport nbformat\nnb = nbformat.read('exported.ipynb', as_version=4)\n"
+    "for c in nb.cells:\n"
+    "    src = c.source.split('\\n', 1)[1] if c.source.startswith('%%remote') else c.source\n"
+    "    if not src.startswith('%load_ext'):\n"
+    "        print(repr(src), [(o.output_type, o.get('text') or dict(o.get('data', {})))\n"
+    "                          for o in c.outputs])",
+]
+
+
+def test_a_cell_exporting_the_history_as_a_notebook_exports_the_notebooks(tmp_path):
+    assert_same_every_way(EXPORTED_HISTORY, tmp_path, ("all", "kernel"))

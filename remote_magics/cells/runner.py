@@ -12,6 +12,7 @@ import functools
 import importlib
 import inspect
 import itertools
+import json
 import socket
 import sys
 import types
@@ -343,7 +344,8 @@ def prepare_once(
     if cell.quiet:
         content["quiet"] = True
     if any(name in _HISTORY_MAGICS for _, name in cell.magics):
-        content["history"] = notebook_history(code)
+        content["history"] = notebook_history(
+            code, whole=any(name == "notebook" for _, name in cell.magics))
     stack = display.directory_stack() if visits else None
     if stack is not None:  # `%pushd` there, `%popd` here: one stack (hunt 25 H25-8)
         content["dir_stack"] = stack
@@ -425,15 +427,18 @@ _PROCESS_MODULES = frozenset({"sys", "os", "posix", "builtins", "io", "signal", 
 #: IPython's magics that visit folders or list those visited: they use the shell's ``_dh``.
 _DIRECTORY_MAGICS = frozenset(("cd", "pushd", "popd", "dhist", "dirs"))
 
-#: IPython's magics that show or save the session's input history (``%history -n``).
-_HISTORY_MAGICS = frozenset(("history", "hist"))
+#: IPython's magics that show or save the session's input history (``%history -n``), and the
+#: one that exports it as a notebook (``%notebook out.ipynb``), with its outputs.
+_HISTORY_MAGICS = frozenset(("history", "hist", "notebook"))
 
 
-def notebook_history(code: str) -> list[list] | None:
+def notebook_history(code: str, whole: bool = False) -> list[list] | None:
     """The notebook's inputs this session, typed and as IPython ran them (``%history``'s
     ``-n``, ranges, ``-f``), and its outputs' text (``-o``: ``[number, repr]`` pairs): the
     engine shows them for a remote cell's ``%history``, as a plain cell's shows them. This
-    cell is there as the user typed its body, as a plain one is."""
+    cell is there as the user typed its body, as a plain one is. ``whole`` (``%notebook``):
+    also each line's outputs (``[number, [[type, bundle], ...]]``) and errors, as IPython
+    keeps them to export."""
     from IPython import get_ipython
 
     shell = get_ipython()
@@ -448,7 +453,16 @@ def notebook_history(code: str) -> list[list] | None:
     outputs = [[number, text] for number, text in reprs.items()
                if isinstance(number, int) and isinstance(text, str)] if isinstance(
         reprs, dict) else []
-    return [raw, parsed, outputs]
+    if not whole:
+        return [raw, parsed, outputs]
+    shown = [[number, [[out.output_type, out.bundle] for out in outs]]
+             for number, outs in dict(getattr(history, "outputs", {}) or {}).items()]
+    errors = list(map(list, dict(getattr(history, "exceptions", {}) or {}).items()))
+    try:  # they go in the request's JSON: what is not JSON stays out, as not there
+        json.dumps([shown, errors])
+    except (TypeError, ValueError):
+        shown, errors = [], []
+    return [raw, parsed, outputs, shown, errors]
 
 
 #: Packages whose magics every kernel of ours has: IPython's own, ipykernel's and ours.

@@ -1259,11 +1259,12 @@ class Engine:
 
     @contextlib.contextmanager
     def _the_notebooks_history(self, given: Any):
-        """Around a cell that runs ``%history``: the shell's inputs of this session are the
-        notebook's (``given``: typed, and as run), and so are its outputs' text (``-o``), so it
-        shows or saves them as a plain cell does; this kernel's own are back after."""
+        """Around a cell that runs ``%history`` or ``%notebook``: the shell's inputs of this
+        session are the notebook's (``given``: typed, and as run), and so are its outputs' text
+        (``-o``) and, for ``%notebook``, its outputs and errors, so it shows or saves them as a
+        plain cell does; this kernel's own are back after."""
         history = getattr(getattr(self.kernel, "shell", None), "history_manager", None)
-        if history is None or not (isinstance(given, list) and len(given) in (2, 3)
+        if history is None or not (isinstance(given, list) and len(given) in (2, 3, 5)
                                    and all(isinstance(part, list) for part in given)):
             yield
             return
@@ -1275,6 +1276,7 @@ class Engine:
             reprs.clear()
             reprs.update((pair[0], pair[1]) for pair in (given[2] if len(given) > 2 else ())
                          if isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int)
+        kept = self._notebooks_outputs(history, given[3:]) if len(given) == 5 else None
         session = history.session_number
         # `-l` reads IPython's database, which has outputs only where it logs them
         shown = reprs if own_reprs is not None and getattr(history, "db_log_output", False) \
@@ -1298,6 +1300,26 @@ class Engine:
             if own_reprs is not None:
                 reprs.clear()
                 reprs.update(own_reprs)
+            for mapping, own_items in kept or ():
+                mapping.clear()
+                mapping.update(own_items)
+
+    @staticmethod
+    def _notebooks_outputs(history: Any, given: list) -> list:
+        """The history's outputs and errors are the notebook's (``given``, as
+        :func:`.runner.notebook_history` sends them) for ``%notebook``; what was there, to put
+        back."""
+        made = getattr(sys.modules.get("IPython.core.history"), "HistoryOutput", None)
+        outputs, errors = getattr(history, "outputs", None), getattr(history, "exceptions", None)
+        if made is None or not isinstance(outputs, dict) or not isinstance(errors, dict):
+            return []
+        kept = [(outputs, dict(outputs)), (errors, dict(errors))]
+        outputs.clear()
+        errors.clear()
+        for number, outs in given[0]:
+            outputs[number] = [made(output_type=kind, bundle=bundle) for kind, bundle in outs]
+        errors.update((number, error) for number, error in given[1])
+        return kept
 
     @contextlib.contextmanager
     def _the_notebooks_count(self, count: Any):
