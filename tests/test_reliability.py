@@ -904,3 +904,21 @@ def test_a_request_whose_reply_never_came_stops_being_waited_for(worker, capsys)
     assert "still running the cell that did not stop" in capsys.readouterr().out
     assert worker.run("second = 2", {}, timeout=30).values == {"second": 2}
     assert "still running" not in capsys.readouterr().out
+
+
+def test_an_error_whose_text_utf8_cannot_encode_keeps_what_the_cell_bound(shell, run):
+    """Hunt 26 H26-24: a lone surrogate in an error's message (half an emoji, from scraped
+    text) made the reply unsendable: after ten seconds ConnectionLost, and the names the cell
+    bound were lost. The reply goes with that text escaped. (A plain ipykernel drops such an
+    error's display and shows nothing; we show it, escaped, rather than hide an error.)"""
+    try:
+        started = time.monotonic()
+        result = run("%%remote\nimport json\ntweet = json.loads('\"broken \\\\ud83d emoji\"')\n"
+                     "rows = 10\nraise ValueError(f'cannot clean {tweet}')")
+        assert time.monotonic() - started < 8
+        assert isinstance(result.error_in_exec, ValueError), result.error_in_exec
+        assert "\\ud83d" in str(result.error_in_exec)
+        assert shell.user_ns["rows"] == 10 and shell.user_ns["tweet"] == "broken \ud83d emoji"
+    finally:
+        for name in ("json", "tweet", "rows"):
+            shell.user_ns.pop(name, None)

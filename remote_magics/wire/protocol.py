@@ -583,6 +583,24 @@ def held_ids(content: dict) -> list[str]:
             if isinstance(out, dict) and isinstance(out.get("ref"), dict) and out["ref"].get("id")]
 
 
+def encodable(content: object) -> object:
+    """``content`` with each text UTF-8 cannot encode (a lone surrogate: half an emoji from
+    ``json.loads('"\\ud83d"')``, in an error's message) written with a backslash escape, so
+    that the message carrying it still goes (hunt 26 H26-24: the reply was lost, and the names
+    the cell bound with it)."""
+    if isinstance(content, str):
+        try:
+            content.encode("utf-8")
+        except UnicodeEncodeError:
+            return content.encode("utf-8", "backslashreplace").decode("utf-8")
+        return content
+    if isinstance(content, dict):
+        return {encodable(key): encodable(value) for key, value in content.items()}
+    if isinstance(content, (list, tuple)):
+        return [encodable(item) for item in content]
+    return content
+
+
 def reply_type(request_type: str) -> str:
     """The reply's message type for a request's message type."""
     return request_type[: -len("_request")] + "_reply"

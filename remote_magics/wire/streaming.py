@@ -241,7 +241,10 @@ def send_whole(session: Any, sock: Any, msg_type: str, content: dict, **kwargs: 
     msg = None
     try:
         with uninterrupted():
-            msg = session.send(sock, msg_type, content, **kwargs)
+            try:
+                msg = session.send(sock, msg_type, content, **kwargs)
+            except UnicodeEncodeError:  # packed before anything went: it goes escaped
+                msg = session.send(sock, msg_type, protocol.encodable(content), **kwargs)
     except KeyboardInterrupt as stop:
         if msg is None:  # not ours: it stopped the send itself
             raise
