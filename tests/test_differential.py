@@ -1590,3 +1590,18 @@ EXPORTED_HISTORY = [
 
 def test_a_cell_exporting_the_history_as_a_notebook_exports_the_notebooks(tmp_path):
     assert_same_every_way(EXPORTED_HISTORY, tmp_path, ("all", "kernel"))
+
+
+#: Hunt 26 H26-27 (loud): code handed to IPython's shell in a text the cell makes as it runs
+#: (`get_ipython().ev(expr)`, `.run_cell(src)`) raised NameError remotely: the analysis cannot
+#: read it, and the cell was not offered the notebook's names on first use, as `eval(expr)` is.
+SHELL_RUNS_A_MADE_TEXT = [
+    "n = 3\ndef f(k):\n    return k * 2",
+    "expr = 'f(n) + 1'\nprint(get_ipython().ev(expr))",
+    "src = 'made = f(n)'\nget_ipython().run_cell(src)\nprint(made)",
+    "# plain\nprint(made)",
+]
+
+
+def test_code_a_cell_hands_the_shell_in_a_made_text_sees_the_notebooks_names(tmp_path):
+    assert_same_every_way(SHELL_RUNS_A_MADE_TEXT, tmp_path, ("all", "kernel"))

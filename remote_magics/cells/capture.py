@@ -93,6 +93,10 @@ class CellNames:
     changed_then_bound: tuple[str, ...] = ()
     imports: tuple[str, ...] = ()
     imported_as: tuple[tuple[str, str], ...] = ()
+    #: it hands IPython's shell code in a text made as it runs (``get_ipython().ev(expr)``,
+    #: ``.run_cell(src)``, ``.run_line_magic('time', stmt)``): it may read any name, as
+    #: ``eval(expr)`` may (hunt 26 H26-27)
+    runs_unread_code: bool = False
 
 
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
@@ -146,6 +150,7 @@ def analyze(code: str) -> CellNames:
         changed_then_bound=_changed_then_bound(changed, bound, [
             name for name in changed if name in walker.writes and name in walker.reads]),
         magics=tuple(walker.magics),
+        runs_unread_code=walker.runs_unread_code,
         augmented=tuple(walker.augmented),
         class_attributes=tuple(dict.fromkeys(class_attributes(tree.body)))
         if sets_attributes else (),
@@ -950,6 +955,7 @@ class _Walker:
         self.changed: dict[str, None] = {}  # maybe changed in place by code run from a string
         self.magics: dict[tuple[str, str], None] = {}  # ("line" | "cell", name) the cell runs
         self.augmented: dict[str, None] = {}  # global names given `x op= value`
+        self.runs_unread_code = False  # see CellNames
 
     # -- traversal --------------------------------------------------------------------------
 
@@ -1094,6 +1100,9 @@ class _Walker:
             self.magics[(shell[0][len("run_"):-len("_magic")], shell[1][0])] = None
         if magic in _LISTING_MAGICS or _sees_the_namespace(node):
             self.lists_names = True
+        if shell is not None and (shell[0] in _SHELL_CODE and shell[1][:1] == [None] or shell[
+                0] in ("run_line_magic", "run_cell_magic") and None in shell[1][:3]):
+            self.runs_unread_code = True
         elif magic == "run":  # the script's names land in the notebook, as `import *`'s do
             self.star_import = True
         for code, mode, binds in _code_in_strings(node, shell) \

@@ -45,7 +45,8 @@ def may_ask(cell: capture.CellNames, code: str, namespace: Mapping[str, Any] = {
     says one of :data:`BY_MAIN`.
     """
     if not (DYNAMIC_BUILTINS.isdisjoint(cell.reads) and protocol.EXITS.isdisjoint(cell.reads)) \
-            or "_magic('run'" in code or any(word in code for word in BY_MAIN):
+            or cell.runs_unread_code or "_magic('run'" in code \
+            or any(word in code for word in BY_MAIN):
         return True
     return any(_runs_dynamic(namespace[name], namespace) for name in cell.reads
                if name in namespace)
