@@ -95,6 +95,8 @@ class RemoteObject:
                 cls = RemoteIterating
             elif descriptor.get("async_iterator"):
                 cls = RemoteAsyncIterating
+            elif descriptor.get("awaitable"):
+                cls = RemoteAwaitable
             elif descriptor.get("callable") is not False:
                 # a function or class does not iterate: pandas' `s.apply(f)` took an iterable
                 # proxy for a list of functions (hunt 19 H19-31)
@@ -867,6 +869,18 @@ class RemoteAsyncIterating(RemoteObject):
         if not items:
             raise StopAsyncIteration
         return items[0]
+
+
+class RemoteAwaitable(RemoteObject):
+    """A proxy of a remote coroutine or task (``task = asyncio.ensure_future(main())`` in a
+    remote cell): ``await p`` in a plain cell awaits it there, in the engine's event loop, and
+    gives its result (hunt 26 H26-19: TypeError)."""
+
+    def __await__(self):
+        return self._result().__await__()
+
+    async def _result(self) -> Any:
+        return _items_of(self, self._request("await"))[0]
 
 
 class _Shown:

@@ -128,6 +128,8 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         return _next_chunk(engine, obj, content, client, frames)
     if op == "anext":
         return _next_async(engine, obj, content, client, frames)
+    if op == "await":
+        return _awaited(engine, obj, content, client, frames)
     policy = {"download": content.get("download", "small"), "bytes": content.get("bytes")}
     caller = content.get("caller")
     if op == "getattr":
@@ -415,6 +417,13 @@ async def _next_async(engine: Any, iterator: Any, content: dict, client: str,
     except StopAsyncIteration:
         return {"status": "ok", "items": [], "done": True}
     return _items(engine, [item], False, content, client, frames)
+
+
+async def _awaited(engine: Any, awaitable: Any, content: dict, client: str,
+                   frames: list) -> dict:
+    """What awaiting a coroutine or a task gives, in the engine's event loop (where a remote
+    cell's ``await`` runs it), as :func:`_next_async` gives an item."""
+    return _items(engine, [await awaitable], True, content, client, frames)
 
 
 def _items(engine: Any, items: list, done: bool, content: dict, client: str,

@@ -101,6 +101,8 @@ def describe(obj: Any, oid: str, proxy: bool = True) -> dict:
     desc["iterator"] = hasattr(kind, "__next__") and hasattr(kind, "__iter__")
     # an async one (an async generator): `await anext(p)` and `async for` in a plain cell
     desc["async_iterator"] = hasattr(kind, "__anext__") and hasattr(kind, "__aiter__")
+    # a coroutine or a task a remote cell made: `await p` in a plain cell (hunt 26 H26-19)
+    desc["awaitable"] = hasattr(kind, "__await__")
     desc["callable"] = callable(obj)  # only then is its proxy (`callable(mask)` in pandas)
     if desc["callable"]:
         # a function or class is not iterable (an Enum class is): pandas' `apply(f)` took an

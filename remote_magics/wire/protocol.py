@@ -443,7 +443,8 @@ EXITS = frozenset({"exit", "quit"})
 
 #: Operations of a live proxy (``remote_op_request``'s ``op``).
 LIVE_OPS = ("getattr", "setattr", "delattr", "getitem", "setitem", "delitem", "call", "len",
-            "bool", "contains", "iter", "next", "anext", "binop", "unop", "dir", "preview", "keys", "str",
+            "bool", "contains", "iter", "next", "anext", "await", "binop", "unop", "dir", "preview",
+            "keys", "str",
             "summary", "enter", "exit")
 #: Operations whose result Python needs as a plain local value: returned as JSON, whatever the policy.
 JSON_OPS = ("setattr", "delattr", "setitem", "delitem", "len", "bool", "contains", "dir",
@@ -545,7 +546,8 @@ def client_of(msg: dict) -> str:
 #: ``iterable`` (for a callable: whether its kind iterates, as an Enum class does) and ``code``
 #: (for a function or class: its names, docstring and signature, ``store.code_card``).
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact", "globals",
-                     "iterator", "async_iterator", "callable", "iterable", "code", "shadows")
+                     "iterator", "async_iterator", "awaitable", "callable", "iterable", "code",
+                     "shadows")
 #: The public names of a proxy of its own (``p.fetch()``, ``p.shape``): a descriptor's
 #: ``shadows`` lists those the remote value has too, and for those the value's own attribute
 #: is what the proxy gives, as plainly (``body.target``, a Series' ``dtype``).
