@@ -1605,3 +1605,28 @@ SHELL_RUNS_A_MADE_TEXT = [
 
 def test_code_a_cell_hands_the_shell_in_a_made_text_sees_the_notebooks_names(tmp_path):
     assert_same_every_way(SHELL_RUNS_A_MADE_TEXT, tmp_path, ("all", "kernel"))
+
+
+#: Hunt 26 H26-19 (loud): a plain cell awaiting a coroutine or a task a remote cell made (they
+#: cannot pickle, so they stay remote) raised TypeError: a proxy had no `__await__`. Now it is
+#: awaited in the engine's event loop, its result or its error coming back.
+AWAITED_IN_A_PLAIN_CELL = [
+    "import asyncio\nasync def main(n):\n    await asyncio.sleep(0)\n    return n * 3\n"
+    "coro = main(2)\ntask = asyncio.ensure_future(main(4))",
+    "# plain\nprint(await coro)",
+    "# plain\nprint(await task)",
+    "async def boom():\n    raise ValueError('inside')\nbad = boom()",
+    "# plain\ntry:\n    await bad\nexcept ValueError as err:\n    print('caught', err)",
+]
+
+
+def test_a_plain_cell_awaits_what_a_remote_cell_started_every_way(tmp_path):
+    assert_same_every_way(AWAITED_IN_A_PLAIN_CELL, tmp_path, ("all", "none", "kernel"))
+
+
+#: Hunt 26 H26-26 (silent): `__doc__` in a remote cell was None, plainly IPython's module's.
+DOCSTRING_OF_THE_NOTEBOOK = ["print(__doc__)"]
+
+
+def test_a_cells_module_docstring_is_ipythons_every_way(tmp_path):
+    assert_same_every_way(DOCSTRING_OF_THE_NOTEBOOK, tmp_path, ("all", "kernel"))

@@ -1019,6 +1019,8 @@ class Engine:
             shown_open = shell.user_ns_hidden.get("open")
             if callable(shown_open):
                 namespace["open"] = shown_open
+            # and its module's docstring, which a plain cell's `__doc__` reads (hunt 26 H26-26)
+            namespace["__doc__"] = getattr(shell.user_module, "__doc__", None)
         namespace.update(dict.fromkeys(content.get("placeholders", ()), PLACEHOLDER))
         inputs = content.get("inputs", [])
         # one stream: names for one object are one object here; functions get this namespace
