@@ -1630,3 +1630,17 @@ DOCSTRING_OF_THE_NOTEBOOK = ["print(__doc__)"]
 
 def test_a_cells_module_docstring_is_ipythons_every_way(tmp_path):
     assert_same_every_way(DOCSTRING_OF_THE_NOTEBOOK, tmp_path, ("all", "kernel"))
+
+
+#: Hunt 26 H26-20 (loud): under none, a `pathlib.Path` a cell made stayed a proxy, so a plain
+#: cell's `open(DATA / 'f')` raised TypeError. A path is a small value that never changes and
+#: hashes by its value, as a date is: it comes back as itself under none too.
+A_PATH_UNDER_NONE = [
+    "from pathlib import Path\nDATA = Path('.')\n(DATA / 'vals.txt').write_text('1\\n2\\n')",
+    "# plain\nwith open(DATA / 'vals.txt') as fh:\n    print(fh.read().split())\n"
+    "print({DATA: 1}[Path('.')])",
+]
+
+
+def test_a_path_a_cell_made_is_a_path_in_a_plain_cell_every_way(tmp_path):
+    assert_same_every_way(A_PATH_UNDER_NONE, tmp_path, ("none", "kernel"))

@@ -223,7 +223,10 @@ ATOM_DEPTH = 4
 #: atom as a number is (hunt 17 C10).
 _IMMUTABLE_VALUES = {"datetime": ("date", "datetime", "time", "timedelta", "timezone"),
                      "fractions": ("Fraction",), "decimal": ("Decimal",),
-                     "pandas": ("Timestamp", "Timedelta", "Period")}
+                     "pandas": ("Timestamp", "Timedelta", "Period"),
+                     # a folder a notebook keeps its data in (`DATA = Path('data')`), which
+                     # `open(DATA / 'f')` in a plain cell needs as a path (hunt 26 H26-20)
+                     "pathlib": ("PosixPath", "PurePosixPath", "PureWindowsPath")}
 #: The atoms whose identity code tests (a sentinel tuple): the notebook's copy of one a
 #: ``none`` cell made goes back as a reference to the engine's (:mod:`..cells.twins`).
 _TWINNED = (tuple, frozenset)
@@ -232,7 +235,7 @@ _TWINNED = (tuple, frozenset)
 def atom(obj: Any) -> bool:
     """Whether ``obj`` is a small value that never changes and hashes by its value: a number, a
     short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction``, a
-    ``Decimal`` or a numpy dtype, or a tuple (a named one too, or a record like
+    ``Decimal``, a ``pathlib`` path or a numpy dtype, or a tuple (a named one too, or a record like
     ``sys.version_info``) or frozenset of such (or of
     None, True, False) of at most :data:`ATOM_SIZE` in all: it comes back as a value under
     ``none`` too. A proxy of one
