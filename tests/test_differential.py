@@ -1644,3 +1644,24 @@ A_PATH_UNDER_NONE = [
 
 def test_a_path_a_cell_made_is_a_path_in_a_plain_cell_every_way(tmp_path):
     assert_same_every_way(A_PATH_UNDER_NONE, tmp_path, ("none", "kernel"))
+
+
+#: Hunt 26 H26-10 (silent): printers registered on IPython's `ipython_display_formatter` or
+#: `mimebundle_formatter` (outside `formatters`, whose printers crossed) held on one side only.
+OTHER_FORMATTERS_PRINTERS = [
+    "class Temp:\n    def __init__(self, c):\n        self.c = c\n"
+    "    def __repr__(self):\n        return f'Temp({self.c})'\n"
+    "class Dist:\n    def __init__(self, km):\n        self.km = km\n"
+    "    def __repr__(self):\n        return f'Dist({self.km})'",
+    "# plain\nget_ipython().display_formatter.ipython_display_formatter.for_type(\n"
+    "    Temp, lambda t: print(f'{t.c} degrees C') or True)",
+    "Temp(21)",
+    "get_ipython().display_formatter.mimebundle_formatter.for_type(\n"
+    "    Dist, lambda d, include=None, exclude=None: {'text/plain': f'{d.km} km'})",
+    "# plain\nDist(5)",
+    "Dist(6)",
+]
+
+
+def test_printers_of_the_other_formatters_hold_on_both_sides_every_way(tmp_path):
+    assert_same_every_way(OTHER_FORMATTERS_PRINTERS, tmp_path, ("all", "kernel"))

@@ -1059,7 +1059,7 @@ def _ipython_read(module: Any) -> tuple:
     interactivity = shell._trait_values.get("ast_node_interactivity")
     if formatter is None:  # not made yet: what `%config` said it will be made with
         section = shell.config.get("PlainTextFormatter") or {}
-        return None, None, (), interactivity, futures, tuple(
+        return None, None, _printers_read(), interactivity, futures, tuple(
             ("config." + name, section[name]) for name in _CONFIGURED
             if isinstance(section.get(name), (bool, int, str)))
     values = formatter._trait_values  # traitlets' own store: a plain read, no observers
@@ -1150,9 +1150,21 @@ def _formatters(make: bool = False) -> dict:
     so reading them to learn their settings must not make them (hunt 26 H26-5)."""
     shell = _shell()
     display = getattr(shell, "display_formatter", None) if shell is not None else None
-    if display is None or not (make or "formatters" in getattr(display, "_trait_values", {})):
+    if display is None:
         return {}
-    return getattr(display, "formatters", None) or {}
+    made = getattr(display, "_trait_values", {})
+    found = dict(getattr(display, "formatters", None) or {}) if make or "formatters" in made \
+        else {}
+    # and the two outside that dict, whose printers show a type their way too
+    # (`ipython_display_formatter.for_type(Temp, ...)`: hunt 26 H26-10)
+    for name in _OTHER_FORMATTERS:
+        if make or name in made:
+            found[name] = getattr(display, name)
+    return found
+
+
+#: The display formatter's own formatters besides those by format.
+_OTHER_FORMATTERS = ("ipython_display_formatter", "mimebundle_formatter")
 
 
 def _printers_read() -> tuple:
