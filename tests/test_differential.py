@@ -1665,3 +1665,24 @@ OTHER_FORMATTERS_PRINTERS = [
 
 def test_printers_of_the_other_formatters_hold_on_both_sides_every_way(tmp_path):
     assert_same_every_way(OTHER_FORMATTERS_PRINTERS, tmp_path, ("all", "kernel"))
+
+
+#: Hunt 26 H26-20, H26-36 (loud): under none, a slice, a range, a ZoneInfo, a UUID, pandas'
+#: NA and NaT, and a library's Enum member stayed proxies: `data[window]`, `tzinfo=tz`, a dict
+#: keyed by UUIDs, `x is pd.NA` failed in a plain cell. They are small values that never change,
+#: as dates are: they come back as themselves (one object each side where they are singletons).
+SMALL_VALUES_UNDER_NONE = [
+    "import uuid, datetime, re, http\nimport pandas as pd\nfrom zoneinfo import ZoneInfo\n"
+    "window = slice(1, 3)\nspan = range(2, 5)\ntz = ZoneInfo('Europe/Paris')\n"
+    "uid = uuid.UUID('12345678-1234-5678-1234-567812345678')\nmissing, nat = pd.NA, pd.NaT\n"
+    "flag, status = re.IGNORECASE, http.HTTPStatus.OK",
+    "# plain\ndata = [0, 1, 2, 3, 4]\n"
+    "print(data[window], list(span), datetime.datetime(2024, 1, 1, tzinfo=tz).isoformat())\n"
+    "print({uid: 1}[uuid.UUID('12345678-1234-5678-1234-567812345678')], missing is pd.NA, "
+    "nat is pd.NaT)\nprint(flag is re.IGNORECASE, status is http.HTTPStatus.OK, "
+    "tz is ZoneInfo('Europe/Paris'))",
+]
+
+
+def test_small_values_that_never_change_come_back_as_themselves_every_way(tmp_path):
+    assert_same_every_way(SMALL_VALUES_UNDER_NONE, tmp_path, ("none", "kernel"))

@@ -16,6 +16,7 @@ import builtins
 import contextlib
 import contextvars
 import dataclasses
+import enum
 import functools
 import importlib.util
 import json
@@ -226,7 +227,13 @@ _IMMUTABLE_VALUES = {"datetime": ("date", "datetime", "time", "timedelta", "time
                      "pandas": ("Timestamp", "Timedelta", "Period"),
                      # a folder a notebook keeps its data in (`DATA = Path('data')`), which
                      # `open(DATA / 'f')` in a plain cell needs as a path (hunt 26 H26-20)
-                     "pathlib": ("PosixPath", "PurePosixPath", "PureWindowsPath")}
+                     "pathlib": ("PosixPath", "PurePosixPath", "PureWindowsPath"),
+                     # and what `tzinfo=tz`, a dict keyed by UUIDs, and pandas' missing-value
+                     # singletons (`x is pd.NA`) need as themselves (hunt 26 H26-20, H26-36)
+                     "uuid": ("UUID",), "zoneinfo": ("ZoneInfo",),
+                     "pandas.api.typing": ("NAType", "NaTType"),  # (their home before pandas 2.1:)
+                     "pandas._libs.missing": ("NAType",),
+                     "pandas._libs.tslibs.nattype": ("NaTType",)}
 #: The atoms whose identity code tests (a sentinel tuple): the notebook's copy of one a
 #: ``none`` cell made goes back as a reference to the engine's (:mod:`..cells.twins`).
 _TWINNED = (tuple, frozenset)
@@ -269,6 +276,15 @@ def _atom_size(obj: Any, depth: int) -> int | None:
             if total > ATOM_SIZE:
                 return None
         return total
+    if kind is range:
+        return 16
+    if kind is slice:  # `data[window]` in a plain cell: of atoms only (`slice(0, big_list)`)
+        parts = [_atom_size(part, depth + 1) if part is not None else 1
+                 for part in (obj.start, obj.stop, obj.step)] if depth < ATOM_DEPTH else [None]
+        return None if None in parts else 1 + sum(parts)
+    if isinstance(obj, enum.Enum) and kind.__module__ != "__main__" \
+            and getattr(sys.modules.get(kind.__module__), kind.__qualname__, None) is kind:
+        return 16  # a library's member (`HTTPStatus.OK`, `re.IGNORECASE`): one object each side
     if kind.__name__ in _IMMUTABLE_VALUES.get(kind.__module__, ()):  # the class, no subclass
         found = getattr(sys.modules.get(kind.__module__), kind.__name__, None) is kind
         return 16 if found else None
