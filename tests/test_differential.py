@@ -1686,3 +1686,22 @@ SMALL_VALUES_UNDER_NONE = [
 
 def test_small_values_that_never_change_come_back_as_themselves_every_way(tmp_path):
     assert_same_every_way(SMALL_VALUES_UNDER_NONE, tmp_path, ("none", "kernel"))
+
+
+#: Hunt 26 H26-33 (silent): a global object of your own module that a remote call changed
+#: through its attributes (`state.v += 1` in the module's function) stayed as it was in the
+#: notebook, where one inside a dict came back: an object its module holds went by reference
+#: to the module's attribute (right for a library's singletons), so no change could be seen.
+MODULE_OBJECT_CHANGED = [
+    "# plain\nimport st1, st2",
+    "st1.work(); st2.work()\nst2.state.w = 'set here'",
+    "# plain\nprint(st1.nested['s'].v, st2.state.v, st2.state.w)",
+]
+
+
+def test_an_object_your_module_holds_changed_remotely_changes_every_way(tmp_path):
+    (tmp_path / "st1.py").write_text("class Obj:\n    def __init__(self):\n        self.v = 0\n"
+                                     "nested = {'s': Obj()}\ndef work():\n    nested['s'].v += 1\n")
+    (tmp_path / "st2.py").write_text("class Obj:\n    def __init__(self):\n        self.v = 0\n"
+                                     "state = Obj()\ndef work():\n    state.v += 1\n")
+    assert_same_every_way(MODULE_OBJECT_CHANGED, tmp_path, ("all", "none", "kernel"))
