@@ -143,6 +143,10 @@ class LookupAnswer:
     error: str | None = None
 
 
+#: The largest buffer of a received message taken as a copy (:meth:`Connection._recv`).
+HELD_COPY = 64 * 1024
+
+
 class Connection:
     """The sockets of one kernel, described by its connection info (the connection file's dict).
 
@@ -538,11 +542,21 @@ class Connection:
         """One signed message from ``sock``, or None for one that fails its signature or that
         came before (a replay)."""
         hold = streaming.uninterrupted(later=True)
-        with hold:  # the whole message, or none of it
-            raw = sock.recv_multipart(copy=False)
         try:
-            _, parts = self.session.feed_identities(raw, copy=False)
-            return protocol.unpack_message(self.session, parts, self.history)
+            with hold:  # the whole message, or none of it; and its frames are let go of in
+                # here, where a stop is held: pyzmq checks for signals as a frame is freed, and
+                # a KeyboardInterrupt raised there is lost (the stop button did nothing, CI)
+                raw = sock.recv_multipart(copy=False)
+                try:
+                    idents, parts = self.session.feed_identities(raw, copy=False)
+                    msg = protocol.unpack_message(self.session, parts, self.history)
+                    # small buffers as copies, so that their frames go here too (a big one's
+                    # goes when its value does, seldom)
+                    msg["buffers"] = [memoryview(bytes(buffer)) if buffer.nbytes <= HELD_COPY
+                                      else buffer for buffer in msg["buffers"]]
+                    return msg
+                finally:
+                    raw = idents = parts = None
         except protocol.Replayed as replay:
             log.warning("remote_magics: dropped a %s from '%s' that came before (a replay)",
                         replay.message["msg_type"], self.name)
