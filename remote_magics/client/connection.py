@@ -552,7 +552,7 @@ class Connection:
                     msg = protocol.unpack_message(self.session, parts, self.history)
                     # small buffers as copies, so that their frames go here too (a big one's
                     # goes when its value does, seldom)
-                    msg["buffers"] = [memoryview(bytes(buffer)) if buffer.nbytes <= HELD_COPY
+                    msg["buffers"] = [memoryview(bytearray(buffer)) if buffer.nbytes <= HELD_COPY
                                       else buffer for buffer in msg["buffers"]]
                     return msg
                 finally:
