@@ -998,3 +998,14 @@ def test_cell_level_annotations_read_and_change_the_namespaces_annotations(code,
     assert cell.annotates is annotates
     assert ("__annotations__" in cell.reads) is annotates
     assert ("__annotations__" in cell.maybe_changed) is annotates
+
+
+def test_code_handed_to_the_shell_in_a_made_text_is_unread_and_a_run_still_imports_all():
+    """Hunt 26 H26-27: the shell's code in a text the cell makes may read any name; a `%run`
+    of a made path is still a script whose names land in the notebook (review: the new check
+    had split `%run`'s branch from the one before it)."""
+    made_run = analyze("get_ipython().run_line_magic('run', script)")
+    assert made_run.runs_unread_code and made_run.star_import
+    assert analyze("get_ipython().ev(expr)").runs_unread_code
+    assert not analyze("get_ipython().ev('x + 1')").runs_unread_code
+    assert not analyze("get_ipython().run_line_magic('run', 'x.py')").runs_unread_code

@@ -618,6 +618,10 @@ _NO_VAR_EXPAND = frozenset(("time", "timeit", "prun", "debug"))
 #: as a cell of its own, as statements, or as an expression.
 _SHELL_CODE = {"run_cell": "exec", "ex": "exec", "ev": "eval"}
 
+#: How many leading arguments of a ``get_ipython()`` method are code it runs (or the magic
+#: that runs it): one of them made as the cell runs may read any name.
+_CODE_ARGUMENTS = {**dict.fromkeys(_SHELL_CODE, 1), "run_line_magic": 2, "run_cell_magic": 3}
+
 #: ``get_ipython()`` methods that run a shell command after expanding it as a magic's line.
 _SHELL_COMMANDS = frozenset(("system", "system_piped", "system_raw", "getoutput"))
 
@@ -1100,11 +1104,10 @@ class _Walker:
             self.magics[(shell[0][len("run_"):-len("_magic")], shell[1][0])] = None
         if magic in _LISTING_MAGICS or _sees_the_namespace(node):
             self.lists_names = True
-        if shell is not None and (shell[0] in _SHELL_CODE and shell[1][:1] == [None] or shell[
-                0] in ("run_line_magic", "run_cell_magic") and None in shell[1][:3]):
-            self.runs_unread_code = True
         elif magic == "run":  # the script's names land in the notebook, as `import *`'s do
             self.star_import = True
+        if shell is not None and None in shell[1][:_CODE_ARGUMENTS.get(shell[0], 0)]:
+            self.runs_unread_code = True  # `get_ipython().ev(expr)`: a text made as it runs
         for code, mode, binds in _code_in_strings(node, shell) \
                 if shell is not None or _called_name(node) in _CALLS_WITH_CODE else ():
             try:

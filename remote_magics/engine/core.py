@@ -28,7 +28,7 @@ import socket
 import sys
 import threading
 import types
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..wire import copy_on_write, dataport, protocol, serialize, shared, sources, streaming
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
@@ -1291,16 +1291,22 @@ class Engine:
             return
         own = list(history.input_hist_raw), list(history.input_hist_parsed)
         history.input_hist_raw[:], history.input_hist_parsed[:] = given[:2]  # `In` is the list
+        kept: list = []  # each of the history's dicts taken over for the run, and its own items
+
+        def take_over(mapping: Any, items: Iterable) -> None:
+            if isinstance(mapping, dict):
+                kept.append((mapping, dict(mapping)))
+                mapping.clear()
+                mapping.update(items)
+
         reprs = getattr(history, "output_hist_reprs", None)
-        own_reprs = dict(reprs) if isinstance(reprs, dict) else None
-        if own_reprs is not None:
-            reprs.clear()
-            reprs.update((pair[0], pair[1]) for pair in (given[2] if len(given) > 2 else ())
-                         if isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int)
-        kept = self._notebooks_outputs(history, given[3:]) if len(given) == 5 else None
+        take_over(reprs, ((pair[0], pair[1]) for pair in (given[2] if len(given) > 2 else ())
+                          if isinstance(pair, list) and len(pair) == 2 and type(pair[0]) is int))
+        if len(given) == 5:
+            self._take_notebooks_outputs(history, given[3:], take_over)
         session = history.session_number
         # `-l` reads IPython's database, which has outputs only where it logs them
-        shown = reprs if own_reprs is not None and getattr(history, "db_log_output", False) \
+        shown = reprs if isinstance(reprs, dict) and getattr(history, "db_log_output", False) \
             else {}
 
         def tail(n: int | None = 10, raw: bool = True, output: bool = False,
@@ -1318,29 +1324,22 @@ class Engine:
         finally:
             del history.get_tail
             history.input_hist_raw[:], history.input_hist_parsed[:] = own
-            if own_reprs is not None:
-                reprs.clear()
-                reprs.update(own_reprs)
-            for mapping, own_items in kept or ():
+            for mapping, own_items in kept:
                 mapping.clear()
                 mapping.update(own_items)
 
     @staticmethod
-    def _notebooks_outputs(history: Any, given: list) -> list:
+    def _take_notebooks_outputs(history: Any, given: list,
+                                take_over: Callable[[Any, Iterable], None]) -> None:
         """The history's outputs and errors are the notebook's (``given``, as
-        :func:`.runner.notebook_history` sends them) for ``%notebook``; what was there, to put
-        back."""
+        :func:`.runner.notebook_history` sends them) for ``%notebook``, by ``take_over``."""
         made = getattr(sys.modules.get("IPython.core.history"), "HistoryOutput", None)
-        outputs, errors = getattr(history, "outputs", None), getattr(history, "exceptions", None)
-        if made is None or not isinstance(outputs, dict) or not isinstance(errors, dict):
-            return []
-        kept = [(outputs, dict(outputs)), (errors, dict(errors))]
-        outputs.clear()
-        errors.clear()
-        for number, outs in given[0]:
-            outputs[number] = [made(output_type=kind, bundle=bundle) for kind, bundle in outs]
-        errors.update((number, error) for number, error in given[1])
-        return kept
+        if made is None:
+            return
+        take_over(getattr(history, "outputs", None),
+                  ((number, [made(output_type=kind, bundle=bundle) for kind, bundle in outs])
+                   for number, outs in given[0]))
+        take_over(getattr(history, "exceptions", None), (tuple(pair) for pair in given[1]))
 
     @contextlib.contextmanager
     def _the_notebooks_count(self, count: Any):

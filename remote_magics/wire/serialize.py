@@ -1040,11 +1040,10 @@ def _held_by_its_module(kind: type) -> dict[int, tuple[str, str, Any]]:
     module = sys.modules.get(getattr(kind, "__module__", None) or "")
     if module is None or module.__name__ == "__main__":
         return {}
-    if module.__name__ in SENDERS_MODULES or module in own_modules():
-        # a module of yours: its objects go by value, as its globals do, so a change a cell
-        # makes to one (`state.n += 1` in its function) is seen and comes back (hunt 26 H26-33)
-        return {}
-    found = {} if module.__name__ == "builtins" or not by_name(kind) else {
+    # a module of yours: its objects go by value, as its globals do, so a change a cell makes
+    # to one (`state.n += 1` in its function) is seen and comes back (hunt 26 H26-33)
+    yours = module.__name__ in SENDERS_MODULES or module in own_modules()
+    found = {} if yours or module.__name__ == "builtins" or not by_name(kind) else {
         id(value): (module.__name__, name, value) for name, value in list(vars(module).items())
         if type(value) is kind and not name.startswith("_")}
     _module_held[kind] = found
