@@ -1705,3 +1705,40 @@ def test_an_object_your_module_holds_changed_remotely_changes_every_way(tmp_path
     (tmp_path / "st2.py").write_text("class Obj:\n    def __init__(self):\n        self.v = 0\n"
                                      "state = Obj()\ndef work():\n    state.v += 1\n")
     assert_same_every_way(MODULE_OBJECT_CHANGED, tmp_path, ("all", "none", "kernel"))
+
+
+#: Hunt 26 H26-35, H26-32, H26-33, H26-34 (silent): what a remote cell changed of your module's
+#: classes and functions reached through the module (`kinds.Kind.label = ...`, a registry the
+#: class's `__init__` fills, a function's attribute, its `cache={}` default, a closure's
+#: counter) stayed as it was in the notebook, as did `del mymod.attr`: no input names them, and
+#: each went back as the notebook's unchanged definition. An object made of the changed class
+#: is of the notebook's class, and a change made before an error comes back too.
+MODULE_DEFINITIONS_CHANGED = [
+    "# plain\nimport kinds\nk = kinds.Kind('first')\nkinds.extra = 5\nregistry = kinds.Kind.registry\n"
+    "made = []",
+    "del kinds.Kind.tag\nkinds.Kind.describe = lambda self: 'patched ' + self.label\n"
+    "kinds.Kind.label = 'changed'\nmade.append(kinds.Kind('second'))\n"
+    "kinds.fib(20); kinds.note.calls = 3; kinds.note.__doc__ = 'new doc'; kinds.counter()\n"
+    "del kinds.extra\ndel kinds.VALUE",
+    "# plain\nprint(hasattr(kinds.Kind, 'tag'), k.describe(), made[0].describe(),"
+    " type(made[0]) is kinds.Kind,"
+    " registry, kinds.Kind.count)\nprint(len(kinds.fib.__defaults__[0]), kinds.note.calls, "
+    "kinds.note.__doc__, kinds.counter(), hasattr(kinds, 'extra'), hasattr(kinds, 'VALUE'))",
+    "kinds.Kind('third')\nraise ValueError('after the change')",
+    "# plain\nprint(registry, kinds.Kind.count)",
+]
+
+
+def test_changes_to_your_modules_classes_and_functions_come_back_every_way(tmp_path):
+    (tmp_path / "kinds.py").write_text(
+        "VALUE = 1\nclass Kind:\n    label = 'base'\n    tag = 't'\n    registry = []\n"
+        "    count = 0\n    def __init__(self, name):\n        Kind.registry.append(name)\n"
+        "        Kind.count += 1\n    def describe(self):\n        return 'orig'\n"
+        "def fib(n, cache={}):\n    if n < 2:\n        return n\n    if n not in cache:\n"
+        "        cache[n] = fib(n - 1) + fib(n - 2)\n    return cache[n]\n"
+        "def note():\n    'orig doc'\n"
+        "def make():\n    count = [0]\n    def inc():\n        count[0] += 1\n"
+        "        return count[0]\n    return inc\ncounter = make()\n")
+    report = differential.compare(MODULE_DEFINITIONS_CHANGED, tmp_path, ("all", "none", "kernel"))
+    assert report["plain_fails"] == [3] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

@@ -1045,6 +1045,12 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     if copy_on_write.take_note():  # pandas objects came: those sharing memory say so
         copy_on_write.link([*(value for value, _ in decoded), *namespace.values()])
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]
+    for name in content.get("deleted", []):  # `del mymod.attr` there (hunt 26 H26-34)
+        if isinstance(name, str) and name.startswith(protocol.MODULE_GLOBAL):
+            module, _, attribute = name[len(protocol.MODULE_GLOBAL):].partition(":")
+            if any(mine.__name__ == module for mine in serialize.own_modules()) \
+                    and attribute in vars(sys.modules[module]):
+                delattr(sys.modules[module], attribute)
     if content.get("reset"):  # %reset there: the notebook's names go, as plainly, then the
         display.reset_names(namespace)  # names the cell bound after it come
     namespace.update(run.values)

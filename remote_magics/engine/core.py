@@ -195,6 +195,86 @@ def globals_changed(watched: dict) -> list[tuple[str, str, Any]]:
     return found
 
 
+@dataclasses.dataclass
+class YourModules:
+    """Your modules here as a run's cell began (the notebook's, loaded from its files:
+    :data:`~..wire.serialize.SENDERS_MODULES`), for what the cell changed in them to go back
+    (:meth:`Engine.outputs`). ``before``: their globals
+    (:func:`~..wire.serialize.senders_modules_now`); ``globals``: those the inputs carried that
+    may change in place (:func:`watch_globals`); ``definitions``: their classes and functions
+    (:func:`watch_definitions`)."""
+
+    before: dict
+    globals: dict
+    definitions: dict
+
+    @classmethod
+    def now(cls, at_start: dict) -> "YourModules":
+        """As they are now, ``at_start`` (their globals before the inputs loaded) aside."""
+        before = serialize.senders_modules_now()
+        return cls(before, watch_globals(at_start, before), watch_definitions(before))
+
+
+def watch_definitions(now: dict[str, dict]) -> dict:
+    """The classes and functions of your modules (:func:`~..wire.serialize.senders_modules_now`'
+    ``now``) that are their globals, with what a run may change of each:
+    ``{(module, name): (definition, parts)}`` (see :func:`definitions_changed`). A cell reaches
+    them through the module (``kinds.Kind.label = 'x'``, ``plugins.Plugin('a')`` whose
+    ``__init__`` fills ``Plugin.registry``, ``memo.fib(20)`` filling its ``cache={}``, a
+    closure ``counter = make()``), so no input names them (hunt 26 H26-35, H26-32, H26-33)."""
+    watched = {}
+    for module, values in now.items():
+        for name, obj in values.items():
+            if isinstance(obj, (type, types.FunctionType)) and not serialize.dunder(name) \
+                    and getattr(obj, "__module__", None) == module:
+                watched[(module, name)] = (obj, _definition_parts(obj))
+    return watched
+
+
+def definitions_changed(watched: dict) -> list[tuple[str, str, Any]]:
+    """Those of :func:`watch_definitions`' still bound in their module that the run changed:
+    ``(module, name, definition)``."""
+    found = []
+    for (module, name), (obj, parts) in watched.items():
+        loaded = sys.modules.get(module)
+        if loaded is not None and vars(loaded).get(name, PLACEHOLDER) is obj \
+                and not _same_parts(parts, _definition_parts(obj, parts)):
+            found.append((module, name, obj))
+    return found
+
+
+def _definition_parts(obj: Any, then: list | None = None) -> list:
+    """What a run may change of a class (its attributes and bases) or a function (its
+    attributes, defaults, closure's values, labels), as ``[(key, value, digest)]``: a value
+    that may change in place has a digest (:func:`~..wire.serialize.watch_digest`), taken
+    anew only where ``then`` (the parts before) holds the same object with one."""
+    if isinstance(obj, type):
+        items = [*serialize.class_attributes(obj).items(), ("__bases__", obj.__bases__)]
+    else:
+        state = serialize.function_state(obj)
+        items = [*(("." + key, value) for key, value in state["__dict__"].items()),
+                 *(("default", value) for value in state["__defaults__"] or ()),
+                 *(("kwdefault " + key, value)
+                   for key, value in (state["__kwdefaults__"] or {}).items()),
+                 *(("closure", value[0] if value else PLACEHOLDER)
+                   for value in state["__closure__"]),
+                 ("labels", state["labels"][:4])]
+    before = {id(value): digest for _, value, digest in then or ()}
+    parts = []
+    for key, value in items:
+        digest = None
+        if _changes_in_place(value) and (then is None or before.get(id(value)) is not None):
+            digest = serialize.watch_digest(value, GLOBAL_WATCH_BYTES)
+        parts.append((key, value, digest))
+    return parts
+
+
+def _same_parts(then: list, now: list) -> bool:
+    return len(then) == len(now) and all(
+        a[0] == b[0] and (a[1] is b[1] or (a[0] == "labels" and a[1] == b[1]))
+        and a[2] == b[2] for a, b in zip(then, now))
+
+
 def _changes_in_place(obj: Any) -> bool:
     """Whether ``obj`` is a value a cell may change in place (not a module, class, function,
     or a value that never changes)."""
@@ -806,7 +886,7 @@ class Engine:
         content = parent["content"]
         client = protocol.client_of(parent)
         namespace = None
-        modules_before = None  # your modules' globals here as the cell began
+        modules: YourModules | None = None  # your modules here as the cell began
         sent: dict = {}
         before: dict | None = None
         asking = None
@@ -818,7 +898,6 @@ class Engine:
         self.hidden_in_run = []  # names IPython hid as the cell's magics bound them
         run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
         settings_before = None
-        module_watched: dict = {}  # your modules' globals the inputs carried: see watch_globals
         try:
             settings.watch_class_attributes(content.get("class_attributes"))
             settings_before, lowered_limit = self._take_settings(content)
@@ -845,8 +924,7 @@ class Engine:
                 sent.pop(input_name, None)
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             # and what it binds in your modules' namespaces here (`confmod.pageDict = {...}`)
-            modules_before = serialize.senders_modules_now()
-            module_watched = watch_globals(modules_at_start, modules_before)
+            modules = YourModules.now(modules_at_start)
             watched.update(watch(content, namespace, uploads.span_of))
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace, self._show_statement(content))
@@ -862,7 +940,7 @@ class Engine:
                 with serialize.keeping_caches(run_caches):
                     reply, frames = self.bound_before(reply, content, namespace, client,
                                                       watched, sent, before, memos, proxied,
-                                                      unwritten(sent, uploads))
+                                                      unwritten(sent, uploads), modules)
             reply.update(mode)
             self._state_for_notebook(reply, content, namespace, sent)
             lookup.asked_exit(asking, reply)
@@ -890,7 +968,7 @@ class Engine:
                     serialize.keeping_caches(run_caches), serialize.substituting(offer):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
                                              before, memos, proxied, unwritten(sent, uploads),
-                                             modules_before, module_watched, shown)
+                                             modules, shown)
             reply.update(mode)
             uploads.resync({output["name"]: namespace[output["name"]]
                             for output in reply["outputs"] if output.get("changed")
@@ -1006,15 +1084,17 @@ class Engine:
     def bound_before(self, reply: dict, content: dict, namespace: dict, client: str,
                      watched: dict | None = None, sent: dict | None = None,
                      before: dict | None = None, memos: list = (),
-                     proxied: list = (), same: list = ()) -> tuple[dict, list]:
-        """An error reply with the names the cell bound (or deleted) before it failed.
+                     proxied: list = (), same: list = (),
+                     modules: YourModules | None = None) -> tuple[dict, list]:
+        """An error reply with the names the cell bound (or deleted) before it failed, and
+        what it changed in your modules (``modules``: see :meth:`outputs`).
 
         Encoded by the download policy, as a finished cell's are; if that fails too, the error
         goes alone.
         """
         try:
             bound, frames = self.outputs(content, namespace, None, client, watched, sent,
-                                         before, memos, proxied, same)
+                                         before, memos, proxied, same, modules)
         except BaseException as err:  # a value that cannot even be described: the error alone
             self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
                                   tracebacks.one_line(err))
@@ -1547,8 +1627,8 @@ class Engine:
     def outputs(self, content: dict, namespace: dict, value: Any, client: str,
                 watched: dict | None = None, sent: dict | None = None,
                 before: dict | None = None, memos: Sequence = (), proxied: Sequence = (),
-                same: Sequence = (), modules_before: dict | None = None,
-                module_watched: dict | None = None, shown: Any = NOT_SHOWN):
+                same: Sequence = (), modules: YourModules | None = None,
+                shown: Any = NOT_SHOWN):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
@@ -1563,13 +1643,14 @@ class Engine:
         of an array that stays here for its size) stays here too, as a plain view shares its
         array's memory. ``same``: the inputs whose memory the run did not write (from
         :func:`unwritten`): a view of one goes back without its values, which the notebook's
-        array holds already. ``modules_before``: the globals of your modules here before the
-        cell (:func:`~..wire.serialize.senders_modules_now`): those it rebound go back too, to
-        be set in the notebook's module (:data:`~..wire.protocol.MODULE_GLOBAL`).
-        ``module_watched`` (from :func:`watch_globals`): those globals the inputs carried; one
-        the cell changed in place goes back too, marked ``changed``, for the notebook's object
-        to take the change (``confmod.pageDict['A'] = 1``, ``remember(x)`` appending to a list
-        of your module). ``shown``: the result's display, formatted already when the cell
+        array holds already. ``modules``: your modules here before the cell
+        (:class:`YourModules`): the globals it rebound go back too, to be set in the
+        notebook's module (:data:`~..wire.protocol.MODULE_GLOBAL`), and those it deleted go
+        as deleted; a global the inputs carried that the cell changed in place goes back
+        too, marked ``changed``, for the notebook's object to take the change
+        (``confmod.pageDict['A'] = 1``, ``remember(x)`` appending to a list of your module);
+        and a class or function of theirs the cell changed (``kinds.Kind.label = 'x'``), into
+        the notebook's own, which goes back wherever the reply refers to it. ``shown``: the result's display, formatted already when the cell
         finished (:data:`NOT_SHOWN`: formatted here).
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
@@ -1578,7 +1659,9 @@ class Engine:
         names = list(content.get("outputs", ()))
         in_place, former = changed_in_place(watched or {}, namespace, same)
         changed_there = set(in_place)
-        changed_globals = globals_changed(module_watched or {})  # (not within returning below)
+        modules = modules or YourModules({}, {}, {})
+        changed_globals = globals_changed(modules.globals)  # (not within returning below)
+        changed_definitions = definitions_changed(modules.definitions)
         changed = changed_there - set(names)
         names += sorted(changed)
         if before is not None:  # what the run bound or rebound that the analysis cannot see
@@ -1642,6 +1725,14 @@ class Engine:
         # one the notebook holds as a proxy was changed here, where its proxy still points: it
         # stays (by value it would part from what refers to it here: `di = iter(d.items())`)
         remote_held = {id(obj) for obj in proxied}
+        # your modules' classes and functions are the notebook's own wherever they appear (the
+        # class of `p = plugins.Plugin('a')`), one the cell changed with its state, once
+        given = {id(obj) for obj in held.values()}
+        for (module, name), (obj, _) in modules.definitions.items():
+            if id(obj) not in given:
+                held[serialize.definition_key(module, name)] = obj
+        restated |= {serialize.definition_key(module, name)
+                     for module, name, obj in changed_definitions if id(obj) not in given}
         with serialize.cell_namespace(namespace), \
                 serialize.returning(held, restated, sent or {},
                                     serialize.InnerIndex(memos) if memos else None, proxied,
@@ -1674,7 +1765,12 @@ class Engine:
                                      batch, own=id(obj) not in remote_held)
                 output["changed"] = True
                 outputs.append(output)
-            for module, name, obj in serialize.rebound_since(modules_before or {}):
+            for module, name, obj in changed_definitions:  # the notebook's, changed
+                output = self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj, content,
+                                     client, frames, batch)
+                output["changed"] = True
+                outputs.append(output)
+            for module, name, obj in serialize.rebound_since(modules.before):
                 outputs.append(self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj,
                                            content, client, frames, batch))
             for module, name, obj in changed_globals:
@@ -1698,7 +1794,9 @@ class Engine:
         frames, packed = serialize.pack([*outputs, result] if result else outputs, frames)
         reply = {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
                  "packed": packed}
-        reloaded = serialize.reloaded_since(modules_before or {})
+        deleted += [f"{protocol.MODULE_GLOBAL}{module}:{name}"
+                    for module, name in serialize.deleted_since(modules.before)]
+        reloaded = serialize.reloaded_since(modules.before)
         if reloaded:  # `importlib.reload(mymod)`: the notebook reloads its own, as one process
             reply["reloaded"] = reloaded
         return reply, frames

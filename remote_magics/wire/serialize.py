@@ -2586,16 +2586,22 @@ def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tup
     attributes and defaults the cell gave it when it ``changed``."""
     if not changed:
         return held_object, (name,)
-    closure = []  # the values its closure's variables hold there (``nonlocal count``)
+    return held_object, (name,), function_state(func), None, None, set_function_attributes
+
+
+def function_state(func: types.FunctionType) -> dict:
+    """What code may change of a function itself, as :func:`set_function_attributes` sets it:
+    its attributes, defaults, the values its closure's variables hold (``nonlocal count``) and
+    its :func:`function_labels`."""
+    closure = []
     for cell in func.__closure__ or ():
         try:
             closure.append((cell.cell_contents,))
         except ValueError:  # an empty cell
             closure.append(())
-    state = {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
-             "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
-             "labels": function_labels(func)}
-    return held_object, (name,), state, None, None, set_function_attributes
+    return {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
+            "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
+            "labels": function_labels(func)}
 
 
 def _is_single_dispatch(func: types.FunctionType) -> bool:
@@ -2818,6 +2824,11 @@ UNCHANGING = frozenset({tuple, frozenset, str, bytes})
 #: ``"#2.517"``, the 517th object the stream's third generation pickled (:class:`InnerIndex`,
 #: :class:`SentObjects`).
 INNER = "#"
+#: How a key of :func:`returning` names a class or function of one of your modules, which the
+#: receiver has loaded too (:func:`definition_key`): a change a run made to ``mod.Kind`` (an
+#: attribute, a method, a registry its ``__init__`` fills) goes into the receiver's own class,
+#: which its objects and every name for it share (hunt 26 H26-35).
+DEFINITION = "%"
 #: A run whose inputs hold more objects than this refers to none inside them (a copy comes
 #: back, as before): finding them costs a pass over all of them, both sides.
 INNER_LIMIT = 100_000
@@ -2879,7 +2890,26 @@ def _held(key: str, default: Any = None) -> Any:
     if key.startswith(INNER):
         sent = getattr(_state, "sent", None)
         return sent.get(key, default) if sent is not None else default
+    if key.startswith(DEFINITION):
+        return _own_definition(key[len(DEFINITION):], default)
     return (getattr(_state, "updating", None) or {}).get(key, default)
+
+
+def definition_key(module: str, name: str) -> str:
+    """The key of :func:`returning` for the class or function ``name`` of your module
+    ``module``: the receiver's own, wherever it appears (:data:`DEFINITION`)."""
+    return f"{DEFINITION}{module}:{name}"
+
+
+def _own_definition(where: str, default: Any) -> Any:
+    """The class or function a :func:`definition_key` names in a module of yours this side has
+    loaded; ``default`` when there is none."""
+    module_name, _, name = where.partition(":")
+    module = sys.modules.get(module_name)
+    if module is None or not any(own is module for own in own_modules()):
+        return default
+    found = vars(module).get(name, default)
+    return found if isinstance(found, (type, types.FunctionType)) else default
 
 
 #: What a persistent id of :func:`returning` starts with.
@@ -3795,7 +3825,7 @@ class _ModuleWithState:
     def __reduce__(self) -> tuple:
         module = self.module
         state = {name: value for name, value in list(vars(module).items())
-                 if not _dunder(name) and not isinstance(value, ModuleType)}
+                 if not dunder(name) and not isinstance(value, ModuleType)}
         # its globals after the module, which the receiver imports quietly: the functions
         # among them name it, and pickle's own import of it printed what its top level prints
         # a second time (hunt 24 H24-3: `%run m.py`, then `import m`, in a remote cell)
@@ -3945,7 +3975,7 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
             sys.modules[name] = made
             SENDERS_MODULES.add(name)
         return made
-    vars(loaded).update({key: value for key, value in state.items() if not _dunder(key)})
+    vars(loaded).update({key: value for key, value in state.items() if not dunder(key)})
     return loaded
 
 
@@ -3988,8 +4018,21 @@ def rebound_since(before: dict[str, dict]) -> list[tuple[str, str, Any]]:
     for module, then in before.items():
         loaded = sys.modules.get(module)
         for name, value in list(vars(loaded).items()) if loaded is not None else ():
-            if not _dunder(name) and then.get(name, _NOTHING) is not value:
+            if not dunder(name) and then.get(name, _NOTHING) is not value:
                 found.append((module, name, value))
+    return found
+
+
+def deleted_since(before: dict[str, dict]) -> list[tuple[str, str]]:
+    """The globals of the sender's modules deleted since :func:`senders_modules_now` gave
+    ``before``: ``(module, name)`` (``del mymod.attr`` in a cell, hunt 26 H26-34)."""
+    found = []
+    for module, then in before.items():
+        loaded = sys.modules.get(module)
+        if loaded is None or getattr(loaded, "__spec__", None) is not then.get("__spec__"):
+            continue
+        now = vars(loaded)
+        found += [(module, name) for name in then if not dunder(name) and name not in now]
     return found
 
 
@@ -4004,7 +4047,7 @@ def reloaded_since(before: dict[str, dict]) -> list[str]:
 _NOTHING = object()
 
 
-def _dunder(name: str) -> bool:
+def dunder(name: str) -> bool:
     """Whether a module global is the module's machinery (``__name__``, ``__file__``...)."""
     return name.startswith("__") and name.endswith("__")
 
