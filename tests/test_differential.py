@@ -1712,10 +1712,12 @@ def test_an_object_your_module_holds_changed_remotely_changes_every_way(tmp_path
 #: class's `__init__` fills, a function's attribute, its `cache={}` default, a closure's
 #: counter) stayed as it was in the notebook, as did `del mymod.attr`: no input names them, and
 #: each went back as the notebook's unchanged definition. An object made of the changed class
-#: is of the notebook's class, and a change made before an error comes back too.
+#: is of the notebook's class, and a change made before an error comes back too. The other way,
+#: a global a plain cell deleted stayed in the engine's module.
 MODULE_DEFINITIONS_CHANGED = [
     "# plain\nimport kinds\nk = kinds.Kind('first')\nkinds.extra = 5\nregistry = kinds.Kind.registry\n"
-    "made = []",
+    "made = []\ndel kinds.gone",
+    "print(hasattr(kinds, 'gone'), hasattr(kinds, 'extra'))",
     "del kinds.Kind.tag\nkinds.Kind.describe = lambda self: 'patched ' + self.label\n"
     "kinds.Kind.label = 'changed'\nmade.append(kinds.Kind('second'))\n"
     "kinds.fib(20); kinds.note.calls = 3; kinds.note.__doc__ = 'new doc'; kinds.counter()\n"
@@ -1731,7 +1733,7 @@ MODULE_DEFINITIONS_CHANGED = [
 
 def test_changes_to_your_modules_classes_and_functions_come_back_every_way(tmp_path):
     (tmp_path / "kinds.py").write_text(
-        "VALUE = 1\nclass Kind:\n    label = 'base'\n    tag = 't'\n    registry = []\n"
+        "VALUE = 1\ngone = 2\nclass Kind:\n    label = 'base'\n    tag = 't'\n    registry = []\n"
         "    count = 0\n    def __init__(self, name):\n        Kind.registry.append(name)\n"
         "        Kind.count += 1\n    def describe(self):\n        return 'orig'\n"
         "def fib(n, cache={}):\n    if n < 2:\n        return n\n    if n not in cache:\n"
@@ -1740,5 +1742,5 @@ def test_changes_to_your_modules_classes_and_functions_come_back_every_way(tmp_p
         "def make():\n    count = [0]\n    def inc():\n        count[0] += 1\n"
         "        return count[0]\n    return inc\ncounter = make()\n")
     report = differential.compare(MODULE_DEFINITIONS_CHANGED, tmp_path, ("all", "none", "kernel"))
-    assert report["plain_fails"] == [3] and not report["unstable"], report
+    assert report["plain_fails"] == [4] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))

@@ -3959,7 +3959,8 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
     globals (``state``). Where this side loaded (or now imports) it from the very same file
     (``where``), it is this side's module, its globals made the sender's: one module, one
     namespace, whose functions (its own and the copies that came) read what the notebook's
-    read (``nlp.pageDict`` set in the notebook, or in the cell, is the one ``HITS`` uses).
+    read (``nlp.pageDict`` set in the notebook, or in the cell, is the one ``HITS`` uses), and
+    without the globals the sender's has not (deleted there).
     Elsewhere a new module with those globals, as cloudpickle makes one. One the sender loaded
     from a file under a name of its own (``spec_from_file_location('utils', 'lib/helpers.py')``
     put in ``sys.modules``), which no import finds by that name, is put in ``sys.modules`` here
@@ -3975,7 +3976,12 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
             sys.modules[name] = made
             SENDERS_MODULES.add(name)
         return made
-    vars(loaded).update({key: value for key, value in state.items() if not dunder(key)})
+    namespace = vars(loaded)
+    if state:  # (empty from a module_with_state, whose state module_state sets next)
+        for key in [key for key, value in namespace.items() if key not in state
+                    and not dunder(key) and not isinstance(value, ModuleType)]:
+            del namespace[key]  # the sender deleted it (`del mymod.attr` in a plain cell)
+    namespace.update({key: value for key, value in state.items() if not dunder(key)})
     return loaded
 
 
