@@ -1744,3 +1744,28 @@ def test_changes_to_your_modules_classes_and_functions_come_back_every_way(tmp_p
     report = differential.compare(MODULE_DEFINITIONS_CHANGED, tmp_path, ("all", "none", "kernel"))
     assert report["plain_fails"] == [4] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: Hunt 26 H26-30 (silent, and it stayed): modules of your own a remote cell imported first
+#: that share an object (`modb` does `from moda import SHARED`) came to the notebook as two
+#: copies of it, each module's pickled apart; and a module that only the other imports
+#: (`import modb` alone) was imported afresh in the notebook, its object a third. They now go in
+#: the reply's one stream, the module sharing the object first, with its state.
+MODULES_SHARING_AN_OBJECT = [
+    "import modb\nmodb.add(1)",
+    "# plain\nimport moda\nprint(modb.SHARED is moda.SHARED, moda.SHARED, modb.count())",
+    "import pkg\nfrom pkg import core\npkg.register('b')",
+    "# plain\nprint(pkg.REGISTRY is core.REGISTRY, sorted(pkg.REGISTRY))\nmoda.add(2)",
+    "print(modb.count(), pkg.REGISTRY is core.REGISTRY)",
+]
+
+
+def test_your_modules_sharing_an_object_share_it_every_way(tmp_path):
+    (tmp_path / "moda.py").write_text("SHARED = []\ndef add(x):\n    SHARED.append(x)\n")
+    (tmp_path / "modb.py").write_text("from moda import SHARED, add\n"
+                                      "def count():\n    return len(SHARED)\n")
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").write_text("from .core import register, REGISTRY\n")
+    (tmp_path / "pkg" / "core.py").write_text("REGISTRY = {}\ndef register(name):\n"
+                                              "    REGISTRY[name] = len(REGISTRY)\n")
+    assert_same_every_way(MODULES_SHARING_AN_OBJECT, tmp_path, ("all", "none", "kernel"))

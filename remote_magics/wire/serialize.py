@@ -3819,18 +3819,37 @@ def own_modules() -> list[ModuleType]:
 class _ModuleWithState:
     """A module of yours and its globals now (:func:`module_with_state`)."""
 
-    def __init__(self, module: ModuleType) -> None:
+    def __init__(self, module: ModuleType, companions: bool = True) -> None:
         self.module = module
+        self.companions = companions
 
     def __reduce__(self) -> tuple:
         module = self.module
         state = {name: value for name, value in list(vars(module).items())
                  if not dunder(name) and not isinstance(value, ModuleType)}
+        # the other modules of yours this side imported that hold an object of its globals
+        # (`from moda import SHARED` in `modb`) go first, with their state: the receiver's
+        # import of this one then finds them so, and the object stays one (hunt 26 H26-30)
+        others = _sharing_modules(module, state) if self.companions else ()
         # its globals after the module, which the receiver imports quietly: the functions
         # among them name it, and pickle's own import of it printed what its top level prints
         # a second time (hunt 24 H24-3: `%run m.py`, then `import m`, in a remote cell)
-        return sender_module, (module.__name__, module_file(module), {}), state, None, None, \
-            module_state
+        return sender_module, (module.__name__, module_file(module), {}, others), state, \
+            None, None, module_state
+
+
+def _sharing_modules(module: ModuleType, state: dict) -> tuple:
+    """The other modules of yours this side imported itself (:func:`module_with_state`) one of
+    whose globals is an object among ``state``'s (not a class, function or plain value), each
+    to go with its state."""
+    shared = {id(value) for value in state.values() if type(value) not in PLAIN
+              and not isinstance(value, (type, types.FunctionType, ModuleType))}
+    found = []
+    for other in own_modules() if shared else ():
+        if other is not module and module_with_state(other) is not None \
+                and any(id(value) in shared for value in list(vars(other).values())):
+            found.append(_ModuleWithState(other, companions=False))
+    return tuple(found)
 
 
 def module_state(module: ModuleType, state: dict) -> None:
@@ -3954,7 +3973,7 @@ def _runs_in(obj: Any, namespace: dict) -> bool:
     return False
 
 
-def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
+def sender_module(name: str, where: Sequence, state: dict, companions: tuple = ()) -> ModuleType:
     """Called by the unpickler: the sender's module ``name`` of its own, sent by value with its
     globals (``state``). Where this side loaded (or now imports) it from the very same file
     (``where``), it is this side's module, its globals made the sender's: one module, one
@@ -3965,7 +3984,8 @@ def sender_module(name: str, where: Sequence, state: dict) -> ModuleType:
     from a file under a name of its own (``spec_from_file_location('utils', 'lib/helpers.py')``
     put in ``sys.modules``), which no import finds by that name, is put in ``sys.modules`` here
     too where no module has that name (the sender's ``import utils`` works here too, and what
-    a cell changes in it goes back: hunt 25 H25-11)."""
+    a cell changes in it goes back: hunt 25 H25-11). ``companions``: the sender's modules
+    sharing its objects, made already, as the unpickler made them first (:class:`_ModuleWithState`)."""
     loaded = same_file_module(name, where)
     if loaded is None:
         made = ModuleType(name)
