@@ -1750,13 +1750,18 @@ def test_changes_to_your_modules_classes_and_functions_come_back_every_way(tmp_p
 #: that share an object (`modb` does `from moda import SHARED`) came to the notebook as two
 #: copies of it, each module's pickled apart; and a module that only the other imports
 #: (`import modb` alone) was imported afresh in the notebook, its object a third. They now go in
-#: the reply's one stream, the module sharing the object first, with its state.
+#: the reply's one stream, the module sharing the object first, with its state. H26-31: under
+#: none, a name a remote cell bound to such a global (`from moda import SHARED as S2`) was a
+#: proxy, which replaced the module's global: it is the notebook's object now, wherever it is.
 MODULES_SHARING_AN_OBJECT = [
     "import modb\nmodb.add(1)",
     "# plain\nimport moda\nprint(modb.SHARED is moda.SHARED, moda.SHARED, modb.count())",
     "import pkg\nfrom pkg import core\npkg.register('b')",
     "# plain\nprint(pkg.REGISTRY is core.REGISTRY, sorted(pkg.REGISTRY))\nmoda.add(2)",
     "print(modb.count(), pkg.REGISTRY is core.REGISTRY)",
+    "# plain\nmine = moda.SHARED",
+    "from moda import SHARED as S2\nS2.append(3)\nfrom moda import *",
+    "# plain\nprint(mine, moda.SHARED is mine, S2 is mine, SHARED is mine, type(S2).__name__)",
 ]
 
 
@@ -1769,3 +1774,23 @@ def test_your_modules_sharing_an_object_share_it_every_way(tmp_path):
     (tmp_path / "pkg" / "core.py").write_text("REGISTRY = {}\ndef register(name):\n"
                                               "    REGISTRY[name] = len(REGISTRY)\n")
     assert_same_every_way(MODULES_SHARING_AN_OBJECT, tmp_path, ("all", "none", "kernel"))
+
+
+#: Hunt 26 H26-1 (silent): `%reset -f out`, `in` and `dhist` in a remote cell flushed the
+#: engine's own histories and said "(0 entries)"; the notebook's `Out`, `_`, `_ii` and `_dh`
+#: stayed. They are the notebook's now, inside the cell too.
+HISTORIES_FLUSHED = [
+    "42",
+    "%reset -f out\nprint(len(Out), repr(_))",
+    "print(len(Out), repr(_), 42 in Out.values())",
+    "'keep'",
+    "%reset -f in",
+    "print(repr(_ii), repr(_i))",
+    "%cd /tmp\n%cd /",
+    "%reset -f dhist\nprint(len(_dh))",
+    "print(len(_dh))",
+]
+
+
+def test_a_remote_reset_of_the_histories_flushes_the_notebooks(tmp_path):
+    assert_same_every_way(HISTORIES_FLUSHED, tmp_path, ("all", "none", "kernel"))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import io
 import logging
 import sys
 import time
@@ -137,6 +138,27 @@ def reset_names(namespace: dict) -> None:
         return
     for name in [name for name in namespace if not name.startswith("__")]:
         del namespace[name]
+
+
+def flush_histories(targets: Any) -> None:
+    """A remote cell ran ``%reset out``, ``in`` or ``dhist``: the notebook's output cache
+    (``Out``, ``_``, ``_N``), input history (``_i``, ``_iN``) or directory history (``_dh``)
+    is flushed, by IPython's own ``%reset``, as a plain cell's flushes them; the engine printed
+    what it prints (:data:`~..wire.protocol.FLUSHED_HISTORIES`)."""
+    shell = _shell()
+    if shell is None or not isinstance(targets, list):
+        return
+    for target in targets:
+        if target in protocol.FLUSHED_HISTORIES:
+            with contextlib.redirect_stdout(io.StringIO()):
+                shell.run_line_magic("reset", "-f " + target)
+
+
+def output_entries() -> int:
+    """How many results the notebook's output cache holds (``len(Out)``), which a remote
+    ``%reset out`` says it flushes."""
+    cache = getattr(_shell(), "user_ns", {}).get("_oh")
+    return len(cache) if isinstance(cache, dict) else 0
 
 
 def take_traceback_mode(mode: Any) -> None:

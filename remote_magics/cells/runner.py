@@ -343,6 +343,8 @@ def prepare_once(
         content["random"] = False
     if cell.quiet:
         content["quiet"] = True
+    if any(name == "reset" for _, name in cell.magics):  # `%reset out` says how many it flushes
+        content["output_entries"] = display.output_entries()
     if any(name in _HISTORY_MAGICS for _, name in cell.magics):
         content["history"] = notebook_history(
             code, whole=any(name == "notebook" for _, name in cell.magics))
@@ -1053,6 +1055,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
                 delattr(sys.modules[module], attribute)
     if content.get("reset"):  # %reset there: the notebook's names go, as plainly, then the
         display.reset_names(namespace)  # names the cell bound after it come
+    if content.get("flushed"):  # `%reset -f out` there: the notebook's `Out` (hunt 26 H26-1)
+        display.flush_histories(content["flushed"])
     namespace.update(run.values)
     for name in run.deleted:
         namespace.pop(name, None)

@@ -19,6 +19,7 @@ import dataclasses
 import enum
 import functools
 import importlib.util
+import io
 import json
 import linecache
 import os
@@ -521,6 +522,7 @@ class Engine:
         self.kept = kept.Keeper(self.store)  # big uploads kept between runs, per client
         self.running: dict | None = None  # the run request being handled
         self.reset_in_run = False  # the run being handled ran %reset (see _reset_the_run)
+        self.flushed_in_run: list[str] = []  # the histories its `%reset out` etc. flushed
         self.hidden_in_run: list[str] = []  # names IPython hid in the run (_magics_see_the_run)
         # the settings as the last run's reply saw them: the next run's "before" unless the
         # notebook sends some (a change made between runs, by a job, goes with the next reply)
@@ -895,6 +897,7 @@ class Engine:
         memos: list = []  # how the inputs' objects were numbered: see serialize.InnerIndex
         proxied: list = []  # the inputs the notebook holds as proxies
         self.reset_in_run = False  # set by %reset in the cell (_reset_the_run)
+        self.flushed_in_run = []  # and by %reset out/in/dhist (_flush_in_the_notebook)
         self.hidden_in_run = []  # names IPython hid as the cell's magics bound them
         run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
         settings_before = None
@@ -1002,6 +1005,8 @@ class Engine:
                 reply["settings"] = settings.encode(changed)
         if self.reset_in_run:
             reply["reset"] = True
+        if self.flushed_in_run:
+            reply["flushed"] = self.flushed_in_run
         uploads.add_to(reply)
         self.reply(stream, ident, parent, reply, frames)
 
@@ -1174,7 +1179,7 @@ class Engine:
         if split.result is not None:
             units.append((ast.Expression(split.result), "eval"))
         outcome = None
-        with self._magics_see_the_run(code, namespace), self._as_in_a_cell(), \
+        with self._magics_see_the_run(code, namespace, content), self._as_in_a_cell(), \
                 self._the_notebooks_history(content.get("history")), \
                 self._the_notebooks_count(content.get("execution_count")), \
                 interactive.showing(show or self._display), _the_run_is_main(namespace):
@@ -1438,7 +1443,7 @@ class Engine:
             shell.execution_count = own
 
     @contextlib.contextmanager
-    def _magics_see_the_run(self, code: str, namespace: dict):
+    def _magics_see_the_run(self, code: str, namespace: dict, content: dict | None = None):
         """Around a cell that calls magics: IPython's namespace is the run's while it runs.
 
         As in a plain cell, ``x?``, ``%pinfo``, ``%whos``, ``%%time`` and ``%timeit`` look the
@@ -1469,6 +1474,17 @@ class Engine:
         if run_module is not None:
             shell.user_module = run_module
         shell.reset = self._reset_the_run(namespace)  # %reset: the run's names, and the notebook's
+        # `%reset out`, `in`, `dhist`: the notebook's histories (a cell that runs %reset)
+        line_magics = getattr(getattr(shell, "magics_manager", None), "magics", {}).get("line", {})
+        reset_magic = shell.find_line_magic("reset") if "output_entries" in (content or {}) \
+            else None  # (found, as IPython loads a lazy one: the table then holds it)
+        entry = line_magics.get("reset")
+        if reset_magic is None or entry is not reset_magic \
+                or getattr(reset_magic, "__self__", None) is None:
+            reset_magic = None
+        else:
+            line_magics["reset"] = self._flush_in_the_notebook(
+                reset_magic, content.get("output_entries"))
         payloads = getattr(shell, "payload_manager", None)
         before = len(payloads.read_payload()) if payloads is not None else 0
         # IPython's last cell result, which `%xdel` looks at: none here (a cell run by us is
@@ -1487,6 +1503,8 @@ class Engine:
             shell.user_ns = kernel_ns
             shell.user_module = kernel_module
             del shell.reset
+            if reset_magic is not None:
+                line_magics["reset"] = reset_magic
             # what IPython bound as its own meanwhile (`%pylab`'s star import, `push(...,
             # interactive=False)`): hidden in the notebook too (hunt 26 H26-16)
             self.hidden_in_run = [name for name, value in list(hidden.items())
@@ -1508,6 +1526,58 @@ class Engine:
             namespace.update(kept)
             self.reset_in_run = True
         return reset
+
+    def _flush_in_the_notebook(self, reset: Callable[[str], Any],
+                               entries: Any) -> Callable[[str], Any]:
+        """IPython's ``%reset`` while a cell runs, whose ``out``, ``in`` and ``dhist`` flush
+        the notebook's histories (the reply says which: :data:`~..wire.protocol.FLUSHED_HISTORIES`),
+        not this kernel's, saying what IPython says (``entries``: how many results the
+        notebook's ``Out`` holds); the rest is IPython's own (hunt 26 H26-1)."""
+        counted = [entries if type(entries) is int else 0]
+
+        def magic(parameter_s: str = "") -> Any:
+            try:
+                opts, args = reset.__self__.parse_options(parameter_s, "sf", "aggressive",
+                                                          mode="list")
+            except Exception:  # noqa: BLE001 - IPython's own says what is wrong
+                return reset(parameter_s)
+            if not any(str(target).lower() in protocol.FLUSHED_HISTORIES for target in args):
+                return reset(parameter_s)
+            if "f" not in opts:
+                no_stdin = getattr(sys.modules.get("IPython.core.error"),
+                                   "StdinNotImplementedError", ())
+                try:
+                    sure = reset.__self__.shell.ask_yes_no(
+                        "Once deleted, variables cannot be recovered. Proceed (y/[n])?",
+                        default="n")
+                except no_stdin:
+                    sure = True
+                if not sure:
+                    print("Nothing done.")
+                    return None
+            if "s" in opts:  # its soft reset of the names, then the histories
+                reset("-f -s")
+            for target in args:
+                which = str(target).lower()
+                if which not in protocol.FLUSHED_HISTORIES:
+                    reset("-f " + str(target))  # `array`, or what IPython does not know
+                    continue
+                if which == "out":
+                    print(f"Flushing output cache ({counted[0]} entries)")
+                    counted[0] = 0
+                else:
+                    print("Flushing input history" if which == "in"
+                          else "Flushing directory history")
+                with contextlib.redirect_stdout(io.StringIO()):  # and the run's names for
+                    reset("-f " + which)  # them (`_`, `_i`, `_dh`), as IPython does
+                if which == "out":  # and the notebook's `Out` the cell was sent
+                    for name in protocol.OUTPUT_CACHE_NAMES:
+                        cache = reset.__self__.shell.user_ns.get(name)
+                        if isinstance(cache, dict):
+                            cache.clear()
+                self.flushed_in_run.append(which)
+            return None
+        return magic
 
     def _page_in_the_notebook(self, payloads: Any, before: int) -> None:
         """Send what the cell paged (``x?``'s help) to the notebook, which pages it as a plain
@@ -1725,14 +1795,17 @@ class Engine:
         # one the notebook holds as a proxy was changed here, where its proxy still points: it
         # stays (by value it would part from what refers to it here: `di = iter(d.items())`)
         remote_held = {id(obj) for obj in proxied}
-        # your modules' classes and functions are the notebook's own wherever they appear (the
-        # class of `p = plugins.Plugin('a')`), one the cell changed with its state, once
+        # your modules' classes, functions and the globals the inputs carried are the
+        # notebook's own wherever they appear (the class of `p = plugins.Plugin('a')`, a list
+        # `from moda import SHARED as S2` binds), one the cell changed with its state, once
         given = {id(obj) for obj in held.values()}
-        for (module, name), (obj, _) in modules.definitions.items():
+        carried = {id(obj) for obj, _ in modules.globals.values()}
+        for (module, name), (obj, _) in [*modules.definitions.items(), *modules.globals.items()]:
             if id(obj) not in given:
-                held[serialize.definition_key(module, name)] = obj
-        restated |= {serialize.definition_key(module, name)
-                     for module, name, obj in changed_definitions if id(obj) not in given}
+                held[serialize.module_global_key(module, name)] = obj
+        restated |= {serialize.module_global_key(module, name)
+                     for module, name, obj in [*changed_definitions, *changed_globals]
+                     if id(obj) not in given}
         with serialize.cell_namespace(namespace), \
                 serialize.returning(held, restated, sent or {},
                                     serialize.InnerIndex(memos) if memos else None, proxied,
@@ -1753,7 +1826,8 @@ class Engine:
                 output = self.encode(name, namespace[name], content, client, frames, batch,
                                      stay=_view_of(namespace[name], staying),
                                      back=name in changed and _definition(namespace[name]),
-                                     own=(name in changed or id(namespace[name]) in origins)
+                                     own=(name in changed or id(namespace[name]) in origins
+                                          or id(namespace[name]) in carried)
                                      and id(namespace[name]) not in remote_held)
                 if name in changed:
                     output["changed"] = True

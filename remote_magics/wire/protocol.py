@@ -481,6 +481,10 @@ HISTORY_NAME = re.compile(r"_{1,3}|_i{1,3}|_i?\d+|In|Out|_[ido]h")
 RESULT_NAME = re.compile(r"_{1,3}|_\d+")
 #: IPython's output cache (``Out`` and ``_oh``, one dict): a cell may change it in place.
 OUTPUT_CACHE_NAMES = ("Out", "_oh")
+#: The histories ``%reset TARGET`` flushes: a remote cell's flush of one is the notebook's
+#: (a run reply's ``flushed`` lists them; the request's ``output_entries`` is how many results
+#: the notebook's ``Out`` holds, which ``%reset out`` prints).
+FLUSHED_HISTORIES = ("out", "in", "dhist")
 #: A run reply's output named ``MODULE_GLOBAL + "module:name"`` is a global the cell rebound in a
 #: module of the notebook's own (``confmod.pageDict = {...}``): set there, not in the namespace.
 MODULE_GLOBAL = "__remote_magics_module__"

@@ -2824,11 +2824,12 @@ UNCHANGING = frozenset({tuple, frozenset, str, bytes})
 #: ``"#2.517"``, the 517th object the stream's third generation pickled (:class:`InnerIndex`,
 #: :class:`SentObjects`).
 INNER = "#"
-#: How a key of :func:`returning` names a class or function of one of your modules, which the
-#: receiver has loaded too (:func:`definition_key`): a change a run made to ``mod.Kind`` (an
+#: How a key of :func:`returning` names a global of one of your modules, which the receiver
+#: has loaded too (:func:`module_global_key`): a change a run made to ``mod.Kind`` (an
 #: attribute, a method, a registry its ``__init__`` fills) goes into the receiver's own class,
-#: which its objects and every name for it share (hunt 26 H26-35).
-DEFINITION = "%"
+#: which its objects and every name for it share (hunt 26 H26-35); a name a cell binds to
+#: ``mod.SHARED`` is the receiver's list, under ``none`` too (H26-31).
+MODULE_HELD = "%"
 #: A run whose inputs hold more objects than this refers to none inside them (a copy comes
 #: back, as before): finding them costs a pass over all of them, both sides.
 INNER_LIMIT = 100_000
@@ -2890,26 +2891,25 @@ def _held(key: str, default: Any = None) -> Any:
     if key.startswith(INNER):
         sent = getattr(_state, "sent", None)
         return sent.get(key, default) if sent is not None else default
-    if key.startswith(DEFINITION):
-        return _own_definition(key[len(DEFINITION):], default)
+    if key.startswith(MODULE_HELD):
+        return _own_global(key[len(MODULE_HELD):], default)
     return (getattr(_state, "updating", None) or {}).get(key, default)
 
 
-def definition_key(module: str, name: str) -> str:
-    """The key of :func:`returning` for the class or function ``name`` of your module
-    ``module``: the receiver's own, wherever it appears (:data:`DEFINITION`)."""
-    return f"{DEFINITION}{module}:{name}"
+def module_global_key(module: str, name: str) -> str:
+    """The key of :func:`returning` for the global ``name`` of your module ``module``: the
+    receiver's own object, wherever it appears (:data:`MODULE_HELD`)."""
+    return f"{MODULE_HELD}{module}:{name}"
 
 
-def _own_definition(where: str, default: Any) -> Any:
-    """The class or function a :func:`definition_key` names in a module of yours this side has
+def _own_global(where: str, default: Any) -> Any:
+    """The global a :func:`module_global_key` names in a module of yours this side has
     loaded; ``default`` when there is none."""
     module_name, _, name = where.partition(":")
     module = sys.modules.get(module_name)
     if module is None or not any(own is module for own in own_modules()):
         return default
-    found = vars(module).get(name, default)
-    return found if isinstance(found, (type, types.FunctionType)) else default
+    return vars(module).get(name, default)
 
 
 #: What a persistent id of :func:`returning` starts with.
