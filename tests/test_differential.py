@@ -1715,8 +1715,8 @@ def test_an_object_your_module_holds_changed_remotely_changes_every_way(tmp_path
 #: is of the notebook's class, and a change made before an error comes back too. The other way,
 #: a global a plain cell deleted stayed in the engine's module.
 MODULE_DEFINITIONS_CHANGED = [
-    "# plain\nimport kinds\nk = kinds.Kind('first')\nkinds.extra = 5\nregistry = kinds.Kind.registry\n"
-    "made = []\ndel kinds.gone",
+    "# plain\nimport kinds\nk = kinds.Kind('first')\nkinds.extra = 5\n"
+    "registry = kinds.Kind.registry\nmade = []\ndel kinds.gone",
     "print(hasattr(kinds, 'gone'), hasattr(kinds, 'extra'))",
     "del kinds.Kind.tag\nkinds.Kind.describe = lambda self: 'patched ' + self.label\n"
     "kinds.Kind.label = 'changed'\nmade.append(kinds.Kind('second'))\n"

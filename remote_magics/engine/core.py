@@ -1720,8 +1720,9 @@ class Engine:
         too, marked ``changed``, for the notebook's object to take the change
         (``confmod.pageDict['A'] = 1``, ``remember(x)`` appending to a list of your module);
         and a class or function of theirs the cell changed (``kinds.Kind.label = 'x'``), into
-        the notebook's own, which goes back wherever the reply refers to it. ``shown``: the result's display, formatted already when the cell
-        finished (:data:`NOT_SHOWN`: formatted here).
+        the notebook's own, which goes back wherever the reply refers to it. ``shown``: the
+        result's display, formatted already when the cell finished (:data:`NOT_SHOWN`:
+        formatted here).
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []

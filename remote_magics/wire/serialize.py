@@ -3985,7 +3985,8 @@ def sender_module(name: str, where: Sequence, state: dict, companions: tuple = (
     put in ``sys.modules``), which no import finds by that name, is put in ``sys.modules`` here
     too where no module has that name (the sender's ``import utils`` works here too, and what
     a cell changes in it goes back: hunt 25 H25-11). ``companions``: the sender's modules
-    sharing its objects, made already, as the unpickler made them first (:class:`_ModuleWithState`)."""
+    sharing its objects, made already, as the unpickler made them first
+    (:class:`_ModuleWithState`)."""
     loaded = same_file_module(name, where)
     if loaded is None:
         made = ModuleType(name)
