@@ -203,7 +203,10 @@ class RemoteError(RemoteMagicsError):
             error = _instantiate(error_class, content.get("evalue", "")) or _instantiate(
                 named, content.get("evalue", ""))
             error.args = (content.get("evalue", ""),)
-        if original is not None and issubclass(error_class, type(original)):
+        if original is not None and (issubclass(error_class, type(original))
+                                     or type(original).__name__ == content.get("ename")):
+            # (and of a class the notebook holds no class for, one a `none` cell made: its
+            # attributes, `err.a`, on the error named as it, hunt 26 H26-25)
             error.args = original.args
             error.__dict__.update(getattr(original, "__dict__", None) or {})
         error.ename = content.get("ename", "Exception")

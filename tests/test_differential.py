@@ -1794,3 +1794,21 @@ HISTORIES_FLUSHED = [
 
 def test_a_remote_reset_of_the_histories_flushes_the_notebooks(tmp_path):
     assert_same_every_way(HISTORIES_FLUSHED, tmp_path, ("all", "none", "kernel"))
+
+
+#: Hunt 26 H26-25 (silent): under none, a remote error of a class a remote cell made lost its
+#: attributes in the notebook (`sys.last_value.a` missing): the notebook holds no class for it,
+#: so the error was made again from its message alone.
+ERROR_OF_A_REMOTE_CLASS = [
+    "class PairError(Exception):\n    def __init__(self, a, b):\n"
+    "        super().__init__(f'{a}-{b}')\n        self.a, self.b = a, b",
+    "raise PairError(1, 2)",
+    "# plain\nimport sys\nprint(type(sys.last_value).__name__, sys.last_value.args, "
+    "getattr(sys.last_value, 'a', 'missing'), getattr(sys.last_value, 'b', 'missing'))",
+]
+
+
+def test_an_error_of_a_class_a_none_cell_made_keeps_its_attributes(tmp_path):
+    report = differential.compare(ERROR_OF_A_REMOTE_CLASS, tmp_path, ("none",))
+    assert report["plain_fails"] == [1] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))
