@@ -187,13 +187,15 @@ def watch_globals(start: dict[str, dict], now: dict[str, dict]) -> dict:
 def globals_changed(watched: dict) -> list[tuple[str, str, Any]]:
     """Those of :func:`watch_globals`' still bound in their module whose pickle changed since:
     ``(module, name, object)``."""
-    found = []
-    for (module, name), (obj, digest) in watched.items():
-        loaded = sys.modules.get(module)
-        if loaded is not None and vars(loaded).get(name, PLACEHOLDER) is obj \
-                and serialize.changed_since(obj, digest, GLOBAL_WATCH_BYTES):
-            found.append((module, name, obj))
-    return found
+    return [(module, name, obj) for (module, name), (obj, digest) in watched.items()
+            if _still_bound(module, name, obj)
+            and serialize.changed_since(obj, digest, GLOBAL_WATCH_BYTES)]
+
+
+def _still_bound(module: str, name: str, obj: Any) -> bool:
+    """Whether ``obj`` is still the global ``name`` of the loaded ``module``."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and vars(loaded).get(name, PLACEHOLDER) is obj
 
 
 @dataclasses.dataclass
@@ -235,13 +237,9 @@ def watch_definitions(now: dict[str, dict]) -> dict:
 def definitions_changed(watched: dict) -> list[tuple[str, str, Any]]:
     """Those of :func:`watch_definitions`' still bound in their module that the run changed:
     ``(module, name, definition)``."""
-    found = []
-    for (module, name), (obj, parts) in watched.items():
-        loaded = sys.modules.get(module)
-        if loaded is not None and vars(loaded).get(name, PLACEHOLDER) is obj \
-                and not _same_parts(parts, _definition_parts(obj, parts)):
-            found.append((module, name, obj))
-    return found
+    return [(module, name, obj) for (module, name), (obj, parts) in watched.items()
+            if _still_bound(module, name, obj)
+            and not _same_parts(parts, _definition_parts(obj, parts))]
 
 
 def _definition_parts(obj: Any, then: list | None = None) -> list:
