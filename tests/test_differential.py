@@ -1713,7 +1713,9 @@ def test_an_object_your_module_holds_changed_remotely_changes_every_way(tmp_path
 #: counter) stayed as it was in the notebook, as did `del mymod.attr`: no input names them, and
 #: each went back as the notebook's unchanged definition. An object made of the changed class
 #: is of the notebook's class, and a change made before an error comes back too. The other way,
-#: a global a plain cell deleted stayed in the engine's module.
+#: a global a plain cell deleted stayed in the engine's module. A subclass a remote cell makes of
+#: your module's class is registered once, its base's `__init_subclass__` not run again as the
+#: class crosses (the registry crosses with the base).
 MODULE_DEFINITIONS_CHANGED = [
     "# plain\nimport kinds\nk = kinds.Kind('first')\nkinds.extra = 5\n"
     "registry = kinds.Kind.registry\nmade = []\ndel kinds.gone",
@@ -1728,6 +1730,9 @@ MODULE_DEFINITIONS_CHANGED = [
     "kinds.note.__doc__, kinds.counter(), hasattr(kinds, 'extra'), hasattr(kinds, 'VALUE'))",
     "kinds.Kind('third')\nraise ValueError('after the change')",
     "# plain\nprint(registry, kinds.Kind.count)",
+    "class Sub(kinds.Base):\n    pass",
+    "# plain\nprint(kinds.Base.plugins)",
+    "print(kinds.Base.plugins, Sub.__name__)",
 ]
 
 
@@ -1740,7 +1745,9 @@ def test_changes_to_your_modules_classes_and_functions_come_back_every_way(tmp_p
         "        cache[n] = fib(n - 1) + fib(n - 2)\n    return cache[n]\n"
         "def note():\n    'orig doc'\n"
         "def make():\n    count = [0]\n    def inc():\n        count[0] += 1\n"
-        "        return count[0]\n    return inc\ncounter = make()\n")
+        "        return count[0]\n    return inc\ncounter = make()\n"
+        "class Base:\n    plugins = []\n    def __init_subclass__(cls, **kw):\n"
+        "        super().__init_subclass__(**kw)\n        Base.plugins.append(cls.__name__)\n")
     report = differential.compare(MODULE_DEFINITIONS_CHANGED, tmp_path, ("all", "none", "kernel"))
     assert report["plain_fails"] == [4] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))

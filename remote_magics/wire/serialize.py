@@ -932,21 +932,22 @@ def made_quietly(make: Callable[..., type], args: tuple) -> type:
     """Called by the unpickler: cloudpickle's ``make(*args)`` of a class's skeleton, without
     the ``__init_subclass__`` of the cells' classes it derives from, which ran where the class
     was made: a base registering its subclasses (``REG.append(cls.__name__)``) got each class
-    again as it crossed, the registry that crossed with it holding it already (hunt 20 H20-21).
+    again as it crossed, the registry that crossed with it holding it already (hunt 20 H20-21);
+    nor that of your modules' classes, whose registries cross too.
     When a library's class in its bases has a hook of its own, it runs, as before. Nor the
     ``__new__`` and ``__init__`` of a cell's metaclass, for the same reason."""
     bases = args[2] if len(args) > 2 and isinstance(args[2], tuple) else ()
     hooked = list(dict.fromkeys(klass for base in bases if isinstance(base, type)
                                 for klass in base.__mro__
                                 if "__init_subclass__" in vars(klass) and klass is not object))
-    hooks = [] if any(module_of(klass) != "__main__" for klass in hooked) else \
+    hooks = [] if not all(map(_yours, hooked)) else \
         [(klass, "__init_subclass__", vars(klass)["__init_subclass__"], classmethod(_no_hook))
          for klass in hooked]
     # a cell's metaclass's own __new__ and __init__ too (a registry it fills: hunt 24 H24-1);
     # a library's metaclass after it in line still runs (ABCMeta sets what it checks with)
     metaclass = args[0] if args and isinstance(args[0], type) else type
     hooks += [(klass, name, vars(klass)[name], _skipping(klass, name))
-              for klass in metaclass.__mro__ if module_of(klass) == "__main__"
+              for klass in metaclass.__mro__ if _yours(klass)
               for name in ("__new__", "__init__") if name in vars(klass)]
     if not hooks:
         return make(*args)
@@ -957,6 +958,13 @@ def made_quietly(make: Callable[..., type], args: tuple) -> type:
     finally:
         for klass, name, hook, _ in hooks:
             type.__setattr__(klass, name, hook)
+
+
+def _yours(klass: type) -> bool:
+    """Whether ``klass`` is a cell's class or one of your modules' (:func:`own_modules`), whose
+    state crosses whole, the registry a hook of it fills included."""
+    module = module_of(klass)
+    return module == "__main__" or any(own.__name__ == module for own in own_modules())
 
 
 def _skipping(klass: type, name: str) -> Any:
