@@ -1819,3 +1819,22 @@ def test_an_error_of_a_class_a_none_cell_made_keeps_its_attributes(tmp_path):
     report = differential.compare(ERROR_OF_A_REMOTE_CLASS, tmp_path, ("none",))
     assert report["plain_fails"] == [1] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: Hunt 27 H27-2 (loud, and state lost): under none, a cell's function reached through a list
+#: or dict that stayed remote (a dispatch table, a list of handlers, a parser's dict of
+#: functions: norvig/pytudes BASIC.ipynb, 18 of 46 cells) ran with the globals of the run that
+#: made it: it popped from that run's `TOKENS`, and its `global STATE` stayed there.
+FUNCTIONS_IN_REMOTE_CONTAINERS = [
+    "TOKENS = []\ndef pop():\n    return TOKENS.pop(0)\ntable = {'p': pop}\n"
+    "class Grammar(dict):\n    pass\ngrammar = Grammar(p=pop)",
+    "TOKENS = [1, 2, 3]\nprint(table['p'](), grammar['p'](), TOKENS, table['p'] is pop)",
+    "def setv(v):\n    global STATE\n    STATE = v\nhandlers = [setv]",
+    "handlers[0](5)\nprint(STATE)",
+    "# plain\nprint(STATE, TOKENS)\nTOKENS = [7]",
+    "print(table['p'](), TOKENS)",
+]
+
+
+def test_a_function_in_a_remote_list_or_dict_sees_the_notebooks_globals(tmp_path):
+    assert_same_every_way(FUNCTIONS_IN_REMOTE_CONTAINERS, tmp_path, ("all", "none"))

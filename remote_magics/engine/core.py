@@ -300,6 +300,39 @@ def _same_print(then: Any, now: Any) -> bool:
     return then == now
 
 
+#: A list or dict with more members than this is not looked into for functions to twin.
+MEMBERS_TWINNED = 1000
+
+
+def _members_twinned(container: list | dict, twin_of: Callable[[Any], Any]) -> list:
+    """Put the twins of ``container``'s functions (``twin_of``: see
+    :meth:`Engine.functions_see_this_run`) in their places; where they went:
+    ``[(container, key, function, twin)]``. A subclass's own ``__setitem__`` is not called."""
+    if len(container) > MEMBERS_TWINNED:
+        return []
+    members = list(container.items()) if isinstance(container, dict) \
+        else list(enumerate(container))
+    twinned = []
+    for key, member in members:
+        twin = twin_of(member) if type(member) is types.FunctionType else None
+        if twin is not None:
+            (dict if isinstance(container, dict) else list).__setitem__(container, key, twin)
+            twinned.append((container, key, member, twin))
+    return twinned
+
+
+def put_back(twinned: Iterable) -> None:
+    """The functions :func:`_members_twinned` put twins in place of, back where they were
+    (where the twin still is: a place the cell set anew keeps what it set)."""
+    for container, key, function, twin in reversed(twinned):
+        kind = dict if isinstance(container, dict) else list
+        try:
+            if kind.__getitem__(container, key) is twin:
+                kind.__setitem__(container, key, function)
+        except (KeyError, IndexError):  # the cell took it out
+            continue
+
+
 def _changes_in_place(obj: Any) -> bool:
     """Whether ``obj`` is a value a cell may change in place (not a module, class, function,
     or a value that never changes)."""
@@ -913,6 +946,7 @@ class Engine:
         client = protocol.client_of(parent)
         namespace = None
         modules: YourModules | None = None  # your modules here as the cell began
+        twinned: list = []  # functions in lists and dicts here whose twins run the cell
         sent: dict = {}
         before: dict | None = None
         asking = None
@@ -942,8 +976,8 @@ class Engine:
             settings.make_current(content.get("current"), namespace)
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
-            self.functions_see_this_run(namespace, bool(content.get("lookup")),
-                                         bool(content.get("all_names")))
+            twinned = self.functions_see_this_run(namespace, bool(content.get("lookup")),
+                                                   bool(content.get("all_names")))
             self._register_magics(content, namespace, sent)
             self._take_directory_stack(content.get("dir_stack"))
             for input_name in content.get("modules", ()):  # your modules the cell imports:
@@ -974,6 +1008,7 @@ class Engine:
             self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
             return
         finally:
+            self.put_back(twinned)
             self.running = None
             IN_RUN.reset(in_run)
             _RUN_MODULES.pop(id(namespace), None)
@@ -1249,7 +1284,7 @@ class Engine:
         shell.display_pub.publish(data=data, metadata=metadata)
 
     def functions_see_this_run(self, namespace: dict, asks: bool = False,
-                                everything: bool = False) -> None:
+                                everything: bool = False) -> list:
         """A function an earlier run defined, which stayed here (a proxy, under ``none``), reads
         and sets its globals in this run's namespace, as a plain cell's function does in the
         notebook's one namespace: each such input is bound to a twin of it (the same code,
@@ -1262,17 +1297,28 @@ class Engine:
         ``asks``: the run asks the notebook for a name it lacks (:mod:`.lookup`), which is
         where code reading names dynamically finds them, not in its old globals.
         ``everything``: the run was sent every name of the notebook (``dir()`` in the cell): one
-        it lacks is one the notebook lacks (deleted), never an old value."""
+        it lacks is one the notebook lacks (deleted), never an old value.
+
+        One such function in a list or dict that stayed here (a dispatch table ``table['p']``,
+        a list of handlers, a parser's dict of functions) runs with this run's globals too: its
+        twin takes its place there for the run (hunt 27 H27-2: it popped from the `TOKENS` of
+        the run that made it, and its `global STATE` stayed there); one function has one twin
+        in a run, under every name. Returns where twins took a place, for :func:`put_back`."""
         shell = getattr(self.kernel, "shell", None)
         own = (getattr(shell, "user_ns", None), getattr(sys.modules.get("__main__"), "__dict__",
                                                         None))
         queue = list(namespace)
         classes: set[int] = set()
+        twins: dict[int, Any] = {}
+        twinned: list = []
 
         def twin_of(function: Any) -> Any:
             """``function``'s twin in this run, or None when it stays itself."""
             if type(function) is not types.FunctionType:
                 return None
+            if id(function) in twins:
+                return twins[id(function)]
+            twins[id(function)] = None
             old = function.__globals__
             if old is namespace or any(old is ns for ns in own) \
                     or old.get("__name__") != "__main__" or "__builtins__" not in old:
@@ -1295,6 +1341,7 @@ class Engine:
                 if read not in namespace and read in old:  # not sent: its old value, as before
                     namespace[read] = old[read]
                     queue.append(read)
+            twins[id(function)] = twin
             return twin
 
         while queue:
@@ -1311,6 +1358,9 @@ class Engine:
                 if twin is not None:  # a cache that lasts: it calls its function's twin
                     caches.rebind(value, twin)
                 continue
+            if isinstance(value, (list, dict)):
+                twinned += _members_twinned(value, twin_of)
+                continue
             kind = value if isinstance(value, type) else type(value)
             if kind.__module__ != "__main__" or id(kind) in classes:
                 continue  # a library's class (int, ndarray...), or seen already
@@ -1322,6 +1372,10 @@ class Engine:
                                      and id(klass) not in classes):
                     classes.add(id(klass))
                     self._methods_see_this_run(klass, twin_of)
+
+        return twinned
+
+    put_back = staticmethod(put_back)
 
     @staticmethod
     def _methods_see_this_run(klass: type, twin_of: Callable[[Any], Any]) -> None:

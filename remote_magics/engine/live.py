@@ -142,10 +142,13 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         if names:
             _take_globals(obj, names)
         watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"))
-        function, shared = _in_one_namespace(engine, obj, names)
+        function, shared, twinned = _in_one_namespace(engine, obj, names)
         stored = _globals_stored(obj, shared)
         try:
-            result = _as_asked(caller, function, *args, **kwargs)
+            try:
+                result = _as_asked(caller, function, *args, **kwargs)
+            finally:
+                engine.put_back(twinned)
             output = engine.encode("result", result, policy, client, frames)
             changed = {key: value for key, (value, digest) in watched.items()
                        if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
@@ -273,19 +276,21 @@ def _changed_arguments(changed: dict, frames: list, memos: list) -> dict:
 _UNBOUND = object()
 
 
-def _in_one_namespace(engine: Any, obj: Any, names: dict | None) -> tuple[Any, dict | None]:
+def _in_one_namespace(engine: Any, obj: Any,
+                      names: dict | None) -> tuple[Any, dict | None, list]:
     """What a call from a plain cell runs: for a cell's function given the notebook's globals,
     a twin of it whose globals are one namespace for this call, holding those globals (the
     cells' functions among them twins too, :meth:`~.core.Engine.functions_see_this_run`): a
     global one of them rebinds is the one the others read, as in the notebook's one namespace
     (hunt 20 H20-26: `parse_line` set `TOKENS` in its cell's namespace and `pop`, of another
-    cell, read its own). Else ``obj`` itself, and None."""
+    cell, read its own). Else ``obj`` itself, and None. And where twins took a place in lists
+    and dicts, for the engine to put back when the call is over."""
     if not names or type(obj) is not types.FunctionType \
             or obj.__globals__.get("__name__") != "__main__":
-        return obj, None
+        return obj, None, []
     shared = {"__name__": "__main__", "__builtins__": builtins, **names, _CALLED: obj}
-    engine.functions_see_this_run(shared)
-    return shared.pop(_CALLED), shared
+    twinned = engine.functions_see_this_run(shared)
+    return shared.pop(_CALLED), shared, twinned
 
 
 #: Where :func:`_in_one_namespace` puts the called function, for it to be twinned with the rest.
