@@ -1823,12 +1823,16 @@ def test_an_error_of_a_class_a_none_cell_made_keeps_its_attributes(tmp_path):
 
 #: Hunt 27 H27-2 (loud, and state lost): under none, a cell's function reached through a list
 #: or dict that stayed remote (a dispatch table, a list of handlers, a parser's dict of
-#: functions: norvig/pytudes BASIC.ipynb, 18 of 46 cells) ran with the globals of the run that
-#: made it: it popped from that run's `TOKENS`, and its `global STATE` stayed there.
+#: functions: norvig/pytudes BASIC.ipynb, 18 of 46 cells; its lists of functions and objects
+#: holding one) ran with the globals of the run that made it: it popped from that run's
+#: `TOKENS`, and its `global STATE` stayed there.
 FUNCTIONS_IN_REMOTE_CONTAINERS = [
     "TOKENS = []\ndef pop():\n    return TOKENS.pop(0)\ntable = {'p': pop}\n"
-    "class Grammar(dict):\n    pass\ngrammar = Grammar(p=pop)",
-    "TOKENS = [1, 2, 3]\nprint(table['p'](), grammar['p'](), TOKENS, table['p'] is pop)",
+    "class Grammar(dict):\n    pass\ngrammar = Grammar(p=pop)\nclass ListOf:\n"
+    "    def __init__(self, f):\n        self.f = f\n    def __call__(self):\n"
+    "        return [self.f(), len(TOKENS)]\nrules = {'r': [pop, ListOf(pop)]}",
+    "TOKENS = [1, 2, 3, 4, 5]\nprint(table['p'](), grammar['p'](), rules['r'][0](), "
+    "rules['r'][1](), TOKENS, table['p'] is pop)",
     "def setv(v):\n    global STATE\n    STATE = v\nhandlers = [setv]",
     "handlers[0](5)\nprint(STATE)",
     "# plain\nprint(STATE, TOKENS)\nTOKENS = [7]",

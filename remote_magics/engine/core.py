@@ -300,24 +300,44 @@ def _same_print(then: Any, now: Any) -> bool:
     return then == now
 
 
-#: A list or dict with more members than this is not looked into for functions to twin.
+#: How many members of a list or dict a run looks at for functions to twin, in all, and how
+#: deep (a parser's dict of lists of functions and of objects holding one: depth 3).
 MEMBERS_TWINNED = 1000
+DEPTH_TWINNED = 3
 
 
-def _members_twinned(container: list | dict, twin_of: Callable[[Any], Any]) -> list:
-    """Put the twins of ``container``'s functions (``twin_of``: see
-    :meth:`Engine.functions_see_this_run`) in their places; where they went:
-    ``[(container, key, function, twin)]``. A subclass's own ``__setitem__`` is not called."""
-    if len(container) > MEMBERS_TWINNED:
-        return []
-    members = list(container.items()) if isinstance(container, dict) \
-        else list(enumerate(container))
-    twinned = []
-    for key, member in members:
-        twin = twin_of(member) if type(member) is types.FunctionType else None
-        if twin is not None:
-            (dict if isinstance(container, dict) else list).__setitem__(container, key, twin)
-            twinned.append((container, key, member, twin))
+def _members_twinned(container: Any, twin_of: Callable[[Any], Any],
+                     see_class: Callable[[type], None]) -> list:
+    """Put the twins of the functions in ``container`` (a list or dict, and the lists, dicts and
+    cell objects' attributes inside it; ``twin_of``: see :meth:`Engine.functions_see_this_run`)
+    in their places; where they went: ``[(place, key, function, twin)]`` (a place is a list or
+    dict; a subclass's own ``__setitem__`` is not called). The classes of the cell objects
+    met go to ``see_class``."""
+    twinned: list = []
+    seen: set[int] = set()
+    budget = [MEMBERS_TWINNED]
+
+    def walk(place: Any, depth: int) -> None:
+        if id(place) in seen or len(place) > budget[0]:
+            return
+        seen.add(id(place))
+        budget[0] -= len(place)
+        members = list(place.items()) if isinstance(place, dict) else list(enumerate(place))
+        for key, member in members:
+            kind = type(member)
+            if kind is types.FunctionType:
+                twin = twin_of(member)
+                if twin is not None:
+                    (dict if isinstance(place, dict) else list).__setitem__(place, key, twin)
+                    twinned.append((place, key, member, twin))
+            elif depth < DEPTH_TWINNED and isinstance(member, (list, dict)):
+                walk(member, depth + 1)
+            elif depth < DEPTH_TWINNED and kind.__module__ == "__main__" \
+                    and type(getattr(member, "__dict__", None)) is dict:
+                see_class(kind)  # `list_of(variable)`: its class's methods, and its attributes
+                walk(member.__dict__, depth + 1)
+
+    walk(container, 1)
     return twinned
 
 
@@ -1344,6 +1364,19 @@ class Engine:
             twins[id(function)] = twin
             return twin
 
+        def see_class(kind: type) -> None:
+            """The methods of a cell's class ``kind`` (and of its cells' bases) see this run."""
+            if kind.__module__ != "__main__" or id(kind) in classes:
+                return  # a library's class (int, ndarray...), or seen already
+            if kind.__qualname__.isidentifier() and kind.__qualname__ not in namespace:
+                # the notebook's __main__ holds it (`pickle.dump(model, f)` looks it up there)
+                namespace[kind.__qualname__] = kind
+            for klass in kind.__mro__:
+                if klass is kind or (klass.__module__ == "__main__"
+                                     and id(klass) not in classes):
+                    classes.add(id(klass))
+                    self._methods_see_this_run(klass, twin_of)
+
         while queue:
             name = queue.pop()
             value = namespace.get(name)
@@ -1359,20 +1392,9 @@ class Engine:
                     caches.rebind(value, twin)
                 continue
             if isinstance(value, (list, dict)):
-                twinned += _members_twinned(value, twin_of)
+                twinned += _members_twinned(value, twin_of, see_class)
                 continue
-            kind = value if isinstance(value, type) else type(value)
-            if kind.__module__ != "__main__" or id(kind) in classes:
-                continue  # a library's class (int, ndarray...), or seen already
-            if kind.__qualname__.isidentifier() and kind.__qualname__ not in namespace:
-                # the notebook's __main__ holds it (`pickle.dump(model, f)` looks it up there)
-                namespace[kind.__qualname__] = kind
-            for klass in kind.__mro__:
-                if klass is kind or (klass.__module__ == "__main__"
-                                     and id(klass) not in classes):
-                    classes.add(id(klass))
-                    self._methods_see_this_run(klass, twin_of)
-
+            see_class(value if isinstance(value, type) else type(value))
         return twinned
 
     put_back = staticmethod(put_back)
