@@ -1842,3 +1842,21 @@ FUNCTIONS_IN_REMOTE_CONTAINERS = [
 
 def test_a_function_in_a_remote_list_or_dict_sees_the_notebooks_globals(tmp_path):
     assert_same_every_way(FUNCTIONS_IN_REMOTE_CONTAINERS, tmp_path, ("all", "none"))
+
+
+#: Hunt 27 H27-3 (loud): `%debug` in a remote cell after a remote error raised IPython's
+#: "main exception must have a traceback": the notebook sent its copy of the error (no frames)
+#: back as the engine's `sys.last_value`. The engine keeps its own, and `%debug` opens at the
+#: failing frame (under nbclient pdb's prompt then raises StdinNotImplementedError, as plainly).
+DEBUG_AFTER_A_REMOTE_ERROR = [
+    "def func1(a, b):\n    return a / b",
+    "func1(1, 0)",
+    "%debug",
+    "import sys\nprint(type(sys.last_value).__name__, sys.last_traceback is None)",
+]
+
+
+def test_debug_in_a_remote_cell_opens_at_the_remote_error(tmp_path):
+    report = differential.compare(DEBUG_AFTER_A_REMOTE_ERROR, tmp_path, ("all", "none"))
+    assert report["plain_fails"] == [1, 2] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

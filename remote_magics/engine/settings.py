@@ -975,8 +975,11 @@ def _added(items: tuple, started: set, key: Callable[[Any], Any] = lambda item: 
 def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
     limit, path, digits, meta_path, last = state
     spelled = {"recursionlimit": limit, "path": _added(path, set(_path_at_start))}
-    if last is not None:  # the last error a cell showed (%tb, %debug, pdb.pm() read it): its
-        spelled["last_value"] = last  # traceback does not cross (frames cannot travel)
+    # the last error a cell showed (%tb, %debug, pdb.pm() read it): its traceback does not
+    # cross (frames cannot travel); one an engine raised is that engine's, which keeps it with
+    # its traceback (hunt 27 H27-3: sent back, it made a remote `%debug` fail)
+    if last is not None and not _an_engines_error(last):
+        spelled["last_value"] = last
     if digits is not None:  # sys.set_int_max_str_digits (Python 3.11 and later)
         spelled["int_max_str_digits"] = digits
     # the finders of a notebook class's (a library's stay each side's own)
@@ -986,6 +989,14 @@ def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
         _meta_path_seen[0] = True
         spelled["meta_path"] = (front, back)
     return spelled
+
+
+def _an_engines_error(err: Any) -> bool:
+    """Whether ``err`` is the notebook's copy of an error a remote cell raised (a
+    ``RemoteError``: it names its target and shows the remote traceback)."""
+    return isinstance(getattr(type(err), "target", None), str) \
+        and callable(getattr(type(err), "_render_traceback_", None)) \
+        and isinstance(getattr(err, "evalue", None), str)
 
 
 def _sys_write(module: Any, name: str, value: Any) -> None:
