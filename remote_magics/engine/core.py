@@ -300,22 +300,22 @@ def _same_print(then: Any, now: Any) -> bool:
     return then == now
 
 
-#: How many members of a list or dict a run looks at for functions to twin, in all, and how
+#: How many members of lists and dicts a run looks at for functions to twin, in all, and how
 #: deep (a parser's dict of lists of functions and of objects holding one: depth 3).
 MEMBERS_TWINNED = 1000
 DEPTH_TWINNED = 3
 
 
 def _members_twinned(container: Any, twin_of: Callable[[Any], Any],
-                     see_class: Callable[[type], None]) -> list:
+                     see_class: Callable[[type], None], budget: list[int]) -> list:
     """Put the twins of the functions in ``container`` (a list or dict, and the lists, dicts and
     cell objects' attributes inside it; ``twin_of``: see :meth:`Engine.functions_see_this_run`)
     in their places; where they went: ``[(place, key, function, twin)]`` (a place is a list or
     dict; a subclass's own ``__setitem__`` is not called). The classes of the cell objects
-    met go to ``see_class``."""
+    met go to ``see_class``. ``budget``: how many members the run may still look at (it
+    goes down)."""
     twinned: list = []
     seen: set[int] = set()
-    budget = [MEMBERS_TWINNED]
 
     def walk(place: Any, depth: int) -> None:
         if id(place) in seen or len(place) > budget[0]:
@@ -1331,6 +1331,7 @@ class Engine:
         classes: set[int] = set()
         twins: dict[int, Any] = {}
         twinned: list = []
+        budget = [MEMBERS_TWINNED]  # members of lists and dicts looked at, for the whole run
 
         def twin_of(function: Any) -> Any:
             """``function``'s twin in this run, or None when it stays itself."""
@@ -1392,7 +1393,7 @@ class Engine:
                     caches.rebind(value, twin)
                 continue
             if isinstance(value, (list, dict)):
-                twinned += _members_twinned(value, twin_of, see_class)
+                twinned += _members_twinned(value, twin_of, see_class, budget)
                 continue
             see_class(value if isinstance(value, type) else type(value))
         return twinned
