@@ -302,7 +302,7 @@ def _same_print(then: Any, now: Any) -> bool:
 
 #: How many members of lists and dicts a run looks at for functions to twin, in all, and how
 #: deep (a parser's dict of lists of functions and of objects holding one: depth 3).
-MEMBERS_TWINNED = 1000
+MEMBERS_TWINNED = 10_000
 DEPTH_TWINNED = 3
 
 
@@ -325,6 +325,8 @@ def _members_twinned(container: Any, twin_of: Callable[[Any], Any],
         members = list(place.items()) if isinstance(place, dict) else list(enumerate(place))
         for key, member in members:
             kind = type(member)
+            if kind in serialize.PLAIN:
+                continue
             if kind is types.FunctionType:
                 twin = twin_of(member)
                 if twin is not None:
@@ -1393,7 +1395,9 @@ class Engine:
                     caches.rebind(value, twin)
                 continue
             if isinstance(value, (list, dict)):
-                twinned += _members_twinned(value, twin_of, see_class, budget)
+                if name not in MAGICS_MACHINERY and name not in protocol.OUTPUT_CACHE_NAMES \
+                        and name != "In":  # (IPython's histories hold no functions)
+                    twinned += _members_twinned(value, twin_of, see_class, budget)
                 continue
             see_class(value if isinstance(value, type) else type(value))
         return twinned
