@@ -731,8 +731,9 @@ def show_as(shell, value, shown: dict, target: str) -> None:
 
     The value (or proxy) is still ``Out[n]`` and ``_``; only how it looks comes from where the
     cell ran, with the display options the cell set there. Once: the next result IPython
-    displays, if it is ``value``. A representation that raised there (``shown["error"]``)
-    shows its error here at that moment, and the cell goes on, as IPython's formatters do.
+    displays, if it is ``value``. A representation that raised there (``shown["error"]``, and
+    ``shown["more_errors"]`` after it) shows its error here at that moment, and the cell goes
+    on, as IPython's formatters do.
     """
     hook = shell.displayhook
 
@@ -740,9 +741,10 @@ def show_as(shell, value, shown: dict, target: str) -> None:
         del hook.compute_format_data  # back to the class's own, whatever comes next
         if result is not value:
             return hook.compute_format_data(result)
-        if shown.get("error"):
-            error = RemoteError.from_reply(shown["error"], target)
-            shell.showtraceback((type(error), error, None))
+        for content in [shown.get("error"), *(shown.get("more_errors") or ())]:
+            if content:
+                error = RemoteError.from_reply(content, target)
+                shell.showtraceback((type(error), error, None))
         return shown["data"], shown["metadata"]
 
     hook.compute_format_data = compute_format_data

@@ -293,8 +293,9 @@ def _joined_streams(outputs: list) -> list:
 
 def cell_outcome(cell: nbformat.NotebookNode) -> Outcome:
     """What one run cell showed: its text (streams, results, HTML), whether it drew an image,
-    its error's name, and the accepted notes taken out of its stderr."""
-    parts, image, error, notes = [], False, None, []
+    its errors' names (each error output's, in order: a formatter's error shown besides the
+    cell's counts too), and the accepted notes taken out of its stderr."""
+    parts, image, errors, notes = [], False, [], []
     for output in _joined_streams(cell.get("outputs", [])):
         if output.output_type == "stream":
             text = output.text
@@ -304,7 +305,7 @@ def cell_outcome(cell: nbformat.NotebookNode) -> Outcome:
                 text = ACCEPTED_NOTE.sub("", text)
             parts.append(text)
         elif output.output_type == "error":
-            error = output.ename
+            errors.append(output.ename)
         else:
             data = output.get("data", {})
             image = image or any(m.startswith("image/") for m in data)
@@ -312,7 +313,7 @@ def cell_outcome(cell: nbformat.NotebookNode) -> Outcome:
                 parts += [data[mime] + "\n" for mime in ("text/plain", "text/html") if mime in data]
     text = _ADDRESS.sub("0xADDR", _ANSI.sub("", "".join(parts)))
     text = _CELL_FOLDER.sub("ipykernel_PID/", text)
-    return Outcome(text, image, error, tuple(notes))
+    return Outcome(text, image, ", ".join(errors) or None, tuple(notes))
 
 
 def _state(cell: nbformat.NotebookNode) -> dict[str, str] | None:

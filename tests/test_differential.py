@@ -1860,3 +1860,18 @@ def test_debug_in_a_remote_cell_opens_at_the_remote_error(tmp_path):
     report = differential.compare(DEBUG_AFTER_A_REMOTE_ERROR, tmp_path, ("all", "none"))
     assert report["plain_fails"] == [1, 2] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: Hunt 27 H27-4 (silent): a result whose `__repr__` and `_repr_html_` both raise showed the
+#: first error alone remotely; plainly IPython's formatters report each, in order.
+REPRS_THAT_RAISE = [
+    "class Both:\n    def _repr_html_(self):\n        raise AttributeError('html broke')\n"
+    "    def __repr__(self):\n        raise AttributeError('repr broke')\nBoth()",
+    "class Html:\n    def _repr_html_(self):\n        raise ValueError('html only')\nHtml()",
+]
+
+
+def test_each_representation_that_raises_shows_its_error(tmp_path):
+    report = differential.compare(REPRS_THAT_RAISE, tmp_path, ("all", "none"))
+    assert report["plain_fails"] == [0, 1] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))

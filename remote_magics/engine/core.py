@@ -1997,8 +1997,8 @@ class Engine:
             # IPython's formatters report a repr that raises here, and format the value without
             # that representation: the notebook shows the error as a plain kernel would
             kind, err, tb = exc_tuple if exc_tuple is not None else sys.exc_info()
-            if err is not None and not failed:
-                failed.append(tracebacks.error_content(err, tb, shell=shell))
+            if err is not None:  # each, in order (`__repr__`'s, then `_repr_html_`'s: hunt 27
+                failed.append(tracebacks.error_content(err, tb, shell=shell))  # H27-4)
 
         try:
             shell.showtraceback = showtraceback
@@ -2016,6 +2016,8 @@ class Engine:
         shown = {"data": data, "metadata": metadata}
         if failed:
             shown["error"] = failed[0]
+        if len(failed) > 1:
+            shown["more_errors"] = failed[1:]
         return shown
 
     @staticmethod
