@@ -39,6 +39,7 @@ class _ServerLog(threading.Thread):
         super().__init__(daemon=True)
         self.process, self.path, self.pattern = process, path, re.compile(pattern)
         self.ready = threading.Event()
+        self.over = threading.Event()  # ready, or the server's stderr ended (it exited)
 
     def run(self) -> None:
         with self.path.open("w") as log:
@@ -48,6 +49,8 @@ class _ServerLog(threading.Thread):
                 log.flush()
                 if self.pattern.search(text):
                     self.ready.set()
+                    self.over.set()
+        self.over.set()
 
 
 def _write_setting(settings: Path, plugin: str, values: dict) -> None:
@@ -78,19 +81,27 @@ def lab(tmp_path_factory):
            "JUPYTER_CONFIG_DIR": str(base / "config"),
            "JUPYTER_DATA_DIR": str(base / "data"),
            "JUPYTER_RUNTIME_DIR": str(base / "runtime")}
-    port, token = _free_port(), secrets.token_hex(16)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
-         f"--LabApp.workspaces_dir={base / 'workspaces'}", "--ServerApp.allow_root=True",
-         "--LabApp.extension_manager=readonly",  # no package index, no update checks
-         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root)
-    try:
+    token = secrets.token_hex(16)
+    for attempt in range(3):  # a free port may be taken before the server binds it (a kernel
+        port = _free_port()  # the other test worker starts): then another one
+        server = subprocess.Popen(
+            [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+             f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+             f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+             f"--LabApp.workspaces_dir={base / 'workspaces'}", "--ServerApp.allow_root=True",
+             "--LabApp.extension_manager=readonly",  # no package index, no update checks
+             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=root)
         log = _ServerLog(server, base / "server.log", rf"http://127\.0\.0\.1:{port}/lab")
         log.start()
-        assert log.ready.wait(timeout=120), (base / "server.log").read_text()
+        log.over.wait(timeout=120)
+        if log.ready.is_set() or "is not available" not in (base / "server.log").read_text():
+            break
+        server.wait(timeout=30)
+        log.join(timeout=30)
+        server.stderr.close()
+    try:
+        assert log.ready.is_set(), (base / "server.log").read_text()
         yield {"url": f"http://127.0.0.1:{port}", "token": token, "root": root}
     finally:
         descendants = psutil.Process(server.pid).children(recursive=True)
