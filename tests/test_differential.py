@@ -1875,3 +1875,17 @@ def test_each_representation_that_raises_shows_its_error(tmp_path):
     report = differential.compare(REPRS_THAT_RAISE, tmp_path, ("all", "none"))
     assert report["plain_fails"] == [0, 1] and not report["unstable"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+def test_pdb_on_in_a_remote_cell_opens_the_debugger_at_a_later_remote_error(tmp_path):
+    """Hunt 27 H27-3, its other half: `%pdb on` set in a remote cell never opened the debugger
+    when a later remote cell failed. It opens at the failing frame now; under nbclient, which
+    takes no input, its prompt stops it (plainly pdb then also shows that StdinNotImplementedError
+    as two more errors), and the cell's own error is shown as ever."""
+    cells = DEBUG_AFTER_A_REMOTE_ERROR[:1] + ["%pdb on", "func1(1, 0)"]
+    ways = differential.run_ways(cells, ["plain", "all"], tmp_path)
+    plain, remote = ways["plain"].outcomes[2], ways["all"].outcomes[2]
+    frame = "----> 2     return a / b"
+    assert frame in plain.text and frame in remote.text, (plain, remote)
+    assert "the debugger stopped: StdinNotImplementedError" in remote.text, remote
+    assert remote.error == "ZeroDivisionError" and plain.error.startswith("ZeroDivisionError")

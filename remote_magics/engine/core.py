@@ -1015,6 +1015,7 @@ class Engine:
             err = tracebacks.original(raised)
             if not isinstance(err, InputError):  # sys.last_value, as a shown error sets it
                 settings.take({"sys.last_value": err})
+                self._debug_if_asked(err)
             lookup.close(asking)  # names the cell's threads read from now on: not asked
             self.flush_figures()
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
@@ -1631,6 +1632,20 @@ class Engine:
             namespace.update(kept)
             self.reset_in_run = True
         return reset
+
+    def _debug_if_asked(self, err: BaseException) -> None:
+        """``%pdb on`` set in a remote cell: a later remote cell's error opens IPython's
+        debugger here at the failing frame, as a plain cell's does; its prompt asks the notebook
+        for input (hunt 27 H27-3). Where no input can be given (a frontend without stdin), it
+        says why in one line, and the error is shown as ever."""
+        shell = getattr(self.kernel, "shell", None)
+        if not getattr(shell, "call_pdb", False) \
+                or isinstance(err, (KeyboardInterrupt, SystemExit)):
+            return
+        try:
+            shell.debugger(force=True)
+        except BaseException as failed:  # noqa: BLE001 - the cell's error is what counts
+            print(f"the debugger stopped: {tracebacks.one_line(failed)}", file=sys.stderr)
 
     def _flush_in_the_notebook(self, reset: Callable[[str], Any],
                                entries: Any) -> Callable[[str], Any]:
