@@ -1396,8 +1396,10 @@ class Engine:
                     caches.rebind(value, twin)
                 continue
             if isinstance(value, (list, dict)):
+                # (IPython's histories hold no functions; and a detached job's thread leaves the
+                # lists and dicts as they are: a cell the main thread runs may be using them)
                 if name not in MAGICS_MACHINERY and name not in protocol.OUTPUT_CACHE_NAMES \
-                        and name != "In":  # (IPython's histories hold no functions)
+                        and name != "In" and threading.current_thread() is threading.main_thread():
                     twinned += _members_twinned(value, twin_of, see_class, budget)
                 continue
             see_class(value if isinstance(value, type) else type(value))
