@@ -1035,13 +1035,14 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             # plainly, and IPython's results no longer overwrite it (hunt 20 H20-9)
             continue
         if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
-            module, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
-            if any(mine.__name__ == module for mine in serialize.own_modules()):
+            module_name, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
+            module = serialize.your_module(module_name)
+            if module is not None:
                 # changed in place there (`confmod.pageDict['A'] = 1`): the notebook's object
                 # takes the change, so every name that holds it sees it
-                current = getattr(sys.modules[module], name, None)
+                current = getattr(module, name, None)
                 if not (output.get("changed") and update_in_place(current, value)):
-                    setattr(sys.modules[module], name, value)
+                    setattr(module, name, value)
             continue
         run.values[output["name"]] = value
     if copy_on_write.take_note():  # pandas objects came: those sharing memory say so
@@ -1049,10 +1050,10 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     run.deleted = [name for name in content.get("deleted", []) if name in namespace]
     for name in content.get("deleted", []):  # `del mymod.attr` there (hunt 26 H26-34)
         if isinstance(name, str) and name.startswith(protocol.MODULE_GLOBAL):
-            module, _, attribute = name[len(protocol.MODULE_GLOBAL):].partition(":")
-            if any(mine.__name__ == module for mine in serialize.own_modules()) \
-                    and attribute in vars(sys.modules[module]):
-                delattr(sys.modules[module], attribute)
+            module_name, _, attribute = name[len(protocol.MODULE_GLOBAL):].partition(":")
+            module = serialize.your_module(module_name)
+            if module is not None and attribute in vars(module):
+                delattr(module, attribute)
     if content.get("reset"):  # %reset there: the notebook's names go, as plainly, then the
         display.reset_names(namespace)  # names the cell bound after it come
     if content.get("flushed"):  # `%reset -f out` there: the notebook's `Out` (hunt 26 H26-1)

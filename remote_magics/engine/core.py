@@ -270,8 +270,12 @@ def _definition_parts(obj: Any, then: list | None = None) -> list:
     return parts
 
 
-#: A list, tuple, set or dict of at most this many plain values is watched by its members.
+#: A list, set or dict of at most this many plain values is watched by its members.
 _MEMBERS_WATCHED = 256
+
+
+class _Members(tuple):
+    """A small builtin container's members (:func:`_contents_print`), compared by identity."""
 
 
 def _contents_print(value: Any) -> Any:
@@ -281,9 +285,10 @@ def _contents_print(value: Any) -> Any:
     cost of its digest); anything else by its :func:`~..wire.serialize.watch_digest`."""
     kind = type(value)
     if kind in (list, set, dict) and len(value) <= _MEMBERS_WATCHED:
-        members = (*value.keys(), *value.values()) if kind is dict else tuple(value)
-        if all(type(member) in serialize.PLAIN for member in members):
-            return kind, members
+        members = _Members((kind, *value.keys(), *value.values()) if kind is dict
+                           else (kind, *value))
+        if all(type(member) in serialize.PLAIN for member in members[1:]):
+            return members
     return serialize.watch_digest(value, GLOBAL_WATCH_BYTES)
 
 
@@ -294,9 +299,9 @@ def _same_parts(then: list, now: list) -> bool:
 
 
 def _same_print(then: Any, now: Any) -> bool:
-    if type(then) is tuple and len(then) == 2 and then[0] in (list, set, dict):
-        return type(now) is tuple and len(now) == 2 and now[0] is then[0] \
-            and len(now[1]) == len(then[1]) and all(a is b for a, b in zip(then[1], now[1]))
+    if type(then) is _Members:
+        return type(now) is _Members and len(now) == len(then) \
+            and all(a is b for a, b in zip(then, now))
     return then == now
 
 
@@ -999,7 +1004,8 @@ class Engine:
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
             twinned = self.functions_see_this_run(namespace, bool(content.get("lookup")),
-                                                   bool(content.get("all_names")))
+                                                   bool(content.get("all_names")),
+                                                   containers=bool(proxied))
             self._register_magics(content, namespace, sent)
             self._take_directory_stack(content.get("dir_stack"))
             for input_name in content.get("modules", ()):  # your modules the cell imports:
@@ -1307,7 +1313,7 @@ class Engine:
         shell.display_pub.publish(data=data, metadata=metadata)
 
     def functions_see_this_run(self, namespace: dict, asks: bool = False,
-                                everything: bool = False) -> list:
+                                everything: bool = False, containers: bool = True) -> list:
         """A function an earlier run defined, which stayed here (a proxy, under ``none``), reads
         and sets its globals in this run's namespace, as a plain cell's function does in the
         notebook's one namespace: each such input is bound to a twin of it (the same code,
@@ -1326,7 +1332,10 @@ class Engine:
         a list of handlers, a parser's dict of functions) runs with this run's globals too: its
         twin takes its place there for the run (hunt 27 H27-2: it popped from the `TOKENS` of
         the run that made it, and its `global STATE` stayed there); one function has one twin
-        in a run, under every name. Returns where twins took a place, for :func:`put_back`."""
+        in a run, under every name. Returns where twins took a place, for :func:`put_back`.
+        Not on a detached job's thread (a cell the main thread runs may be using those lists and
+        dicts), nor without ``containers`` (a run whose inputs hold nothing kept here: none of
+        its functions is of an earlier run)."""
         shell = getattr(self.kernel, "shell", None)
         own = (getattr(shell, "user_ns", None), getattr(sys.modules.get("__main__"), "__dict__",
                                                         None))
@@ -1334,7 +1343,9 @@ class Engine:
         classes: set[int] = set()
         twins: dict[int, Any] = {}
         twinned: list = []
-        budget = [MEMBERS_TWINNED]  # members of lists and dicts looked at, for the whole run
+        # members of lists and dicts looked at, for the whole run
+        budget = [MEMBERS_TWINNED if containers
+                  and threading.current_thread() is threading.main_thread() else 0]
 
         def twin_of(function: Any) -> Any:
             """``function``'s twin in this run, or None when it stays itself."""
@@ -1396,10 +1407,8 @@ class Engine:
                     caches.rebind(value, twin)
                 continue
             if isinstance(value, (list, dict)):
-                # (IPython's histories hold no functions; and a detached job's thread leaves the
-                # lists and dicts as they are: a cell the main thread runs may be using them)
-                if name not in MAGICS_MACHINERY and name not in protocol.OUTPUT_CACHE_NAMES \
-                        and name != "In" and threading.current_thread() is threading.main_thread():
+                if budget[0] and name not in MAGICS_MACHINERY and name != "In" \
+                        and name not in protocol.OUTPUT_CACHE_NAMES:  # (they hold no functions)
                     twinned += _members_twinned(value, twin_of, see_class, budget)
                 continue
             see_class(value if isinstance(value, type) else type(value))
@@ -1586,10 +1595,9 @@ class Engine:
         line_magics = getattr(getattr(shell, "magics_manager", None), "magics", {}).get("line", {})
         reset_magic = shell.find_line_magic("reset") if "output_entries" in (content or {}) \
             else None  # (found, as IPython loads a lazy one: the table then holds it)
-        entry = line_magics.get("reset")
-        if reset_magic is None or entry is not reset_magic \
-                or getattr(reset_magic, "__self__", None) is None:
-            reset_magic = None
+        if getattr(reset_magic, "__self__", None) is None \
+                or line_magics.get("reset") is not reset_magic:
+            reset_magic = None  # not IPython's own, or not where it looks it up
         else:
             line_magics["reset"] = self._flush_in_the_notebook(
                 reset_magic, content.get("output_entries"))

@@ -961,10 +961,10 @@ def made_quietly(make: Callable[..., type], args: tuple) -> type:
 
 
 def _yours(klass: type) -> bool:
-    """Whether ``klass`` is a cell's class or one of your modules' (:func:`own_modules`), whose
+    """Whether ``klass`` is a cell's class or one of your modules' (:func:`your_module`), whose
     state crosses whole, the registry a hook of it fills included."""
     module = module_of(klass)
-    return module == "__main__" or any(own.__name__ == module for own in own_modules())
+    return module == "__main__" or your_module(module) is not None
 
 
 def _skipping(klass: type, name: str) -> Any:
@@ -2594,22 +2594,16 @@ def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tup
     attributes and defaults the cell gave it when it ``changed``."""
     if not changed:
         return held_object, (name,)
-    return held_object, (name,), function_state(func), None, None, set_function_attributes
-
-
-def function_state(func: types.FunctionType) -> dict:
-    """What code may change of a function itself, as :func:`set_function_attributes` sets it:
-    its attributes, defaults, the values its closure's variables hold (``nonlocal count``) and
-    its :func:`function_labels`."""
-    closure = []
+    closure = []  # the values its closure's variables hold there (``nonlocal count``)
     for cell in func.__closure__ or ():
         try:
             closure.append((cell.cell_contents,))
         except ValueError:  # an empty cell
             closure.append(())
-    return {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
-            "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
-            "labels": function_labels(func)}
+    state = {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
+             "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
+             "labels": function_labels(func)}
+    return held_object, (name,), state, None, None, set_function_attributes
 
 
 def _is_single_dispatch(func: types.FunctionType) -> bool:
@@ -2914,10 +2908,8 @@ def _own_global(where: str, default: Any) -> Any:
     """The global a :func:`module_global_key` names in a module of yours this side has
     loaded; ``default`` when there is none."""
     module_name, _, name = where.partition(":")
-    module = sys.modules.get(module_name)
-    if module is None or not any(own is module for own in own_modules()):
-        return default
-    return vars(module).get(name, default)
+    module = your_module(module_name)
+    return default if module is None else vars(module).get(name, default)
 
 
 #: What a persistent id of :func:`returning` starts with.
@@ -3822,6 +3814,13 @@ def own_modules() -> list[ModuleType]:
             found.append(module)
     _own_cache = (len(sys.modules), found)
     return found
+
+
+def your_module(name: str) -> ModuleType | None:
+    """The loaded module ``name`` when it is one of yours (:func:`own_modules`), else None."""
+    module = sys.modules.get(name)
+    return module if module is not None and any(own is module for own in own_modules()) \
+        else None
 
 
 class _ModuleWithState:
