@@ -301,7 +301,7 @@ def test_a_kept_download_the_notebook_does_not_take_is_released(
         assert run("%%remote\npass").error_in_exec is None
         assert kept_on_engine(target) == before
         # a notebook that cannot watch its memory (no write tracking, no blake3) takes none
-        monkeypatch.setattr(uploads.ledger, "track", lambda array: None)
+        monkeypatch.setattr(uploads.ledger, "track", lambda array, checked=False: None)
         assert run("%%remote --download=all\nimport numpy as np\nb = np.ones(N)"
                    ).error_in_exec is None
         assert shell.user_ns["b"].sum() == N
@@ -523,3 +523,117 @@ def test_pool_members_each_keep_a_broadcast_array_and_scatter_stays_right(shell)
         for name in ("a", "s"):
             shell.user_ns.pop(name, None)
         pool.close()
+
+
+# --- big containers of atoms (lists, tuples, sets, frozensets, dicts) ---------------------------
+
+M = 200_000  # members: a few MB pickled
+
+
+CONTAINERS = {
+    "list": lambda: [str(i) for i in range(M)],
+    "tuple": lambda: tuple(range(M)),
+    "set": lambda: {(i, i + 1) for i in range(M)},
+    "frozenset": lambda: frozenset(range(M)),
+    "dict": lambda: {str(i): float(i) for i in range(M)},
+}
+
+
+@pytest.fixture
+def container(shell, run, request):
+    """A big container of atoms named ``h`` in the notebook; gone (and released) afterwards."""
+    shell.user_ns["h"] = CONTAINERS[request.param]()
+    yield shell.user_ns["h"]
+    for name in ("h", "g", "d", "n", "s"):
+        shell.user_ns.pop(name, None)
+    gc.collect()
+
+
+@pytest.mark.parametrize("container", list(CONTAINERS), indirect=True)
+def test_an_unchanged_big_container_of_atoms_is_uploaded_once(shell, run, target, container):
+    sizes = []
+    for _ in range(4):
+        assert run("%%remote\nn = len(h)").error_in_exec is None
+        assert shell.user_ns["n"] == M
+        sizes.append(sent(target))
+    assert sizes[0] > M, sizes
+    assert all(size < SMALL for size in sizes[1:]), sizes
+
+
+@pytest.mark.parametrize("container, change, probe, expected", [
+    ("list", "h[0] = 0.0", "type(h[0]).__name__", "float"),  # equal, but another object
+    ("list", "h.append('x')", "h[-1]", "x"),
+    ("list", "h[5], h[6] = h[6], h[5]", "h[5]", "6"),
+    ("set", "h.discard((0, 1))\nh.add((-1, 0))", "((0, 1) in h, (-1, 0) in h)", (False, True)),
+    ("dict", "h['3'] = 3", "type(h['3']).__name__", "int"),
+    ("dict", "x = h.pop('3')\nh['3'] = x", "list(h)[-1]", "3"),  # same members, new order
+], indirect=["container"])
+def test_a_changed_big_container_is_uploaded_again_and_the_cell_sees_it(
+        shell, run, target, container, change, probe, expected):
+    assert run("%%remote\nn = len(h)").error_in_exec is None
+    assert run("%%remote\nn = len(h)").error_in_exec is None
+    assert sent(target) < SMALL
+    exec(change, shell.user_ns)
+    assert run(f"%%remote\ns = {probe}").error_in_exec is None
+    assert shell.user_ns["s"] == expected and sent(target) > M
+    assert run(f"%%remote\ns = {probe}").error_in_exec is None
+    assert shell.user_ns["s"] == expected and sent(target) < SMALL
+
+
+@pytest.mark.parametrize("container", ["list"], indirect=True)
+def test_a_big_container_changed_by_a_cell_comes_back_and_stays_kept(
+        shell, run, target, container):
+    assert run("%%remote\nn = len(h)").error_in_exec is None
+    assert run("%%remote --download=all\nh.append('there')").error_in_exec is None
+    assert container[-1] == "there" and shell.user_ns["h"] is container
+    assert run("%%remote\ns = h[-1]").error_in_exec is None
+    assert shell.user_ns["s"] == "there" and sent(target) < SMALL
+
+
+def test_a_big_container_a_cell_made_is_not_uploaded_by_the_cells_that_read_it(
+        shell, run, target):
+    try:
+        assert run(f"%%remote --download=all\nh = {{str(i): i for i in range({M})}}"
+                   ).error_in_exec is None
+        assert type(shell.user_ns["h"]) is dict and len(shell.user_ns["h"]) == M
+        for _ in range(2):
+            assert run("%%remote\nn = len(h) + h['7']").error_in_exec is None
+            assert shell.user_ns["n"] == M + 7 and sent(target) < SMALL
+    finally:
+        shell.user_ns.pop("h", None)
+        shell.user_ns.pop("n", None)
+
+
+@pytest.mark.parametrize("container", ["list"], indirect=True)
+def test_other_names_and_holders_of_a_kept_container_are_it_at_the_engine(
+        shell, run, target, container):
+    assert run("%%remote\nn = len(h)").error_in_exec is None
+    shell.user_ns["g"] = container
+    shell.user_ns["d"] = {"inside": container}  # not atoms: goes by value, holding it
+    assert run("%%remote\ns = (g is h, d['inside'] is h)").error_in_exec is None
+    assert shell.user_ns["s"] == (True, True) and sent(target) < SMALL
+
+
+def test_a_big_container_holding_something_mutable_goes_every_time(shell, run, target):
+    shell.user_ns["h"] = [(i, [i]) for i in range(M // 4)]
+    try:
+        for _ in range(2):
+            assert run("%%remote\nn = len(h)").error_in_exec is None
+            assert sent(target) > M
+        shell.user_ns["h"][0][1].append("in")
+        assert run("%%remote\ns = h[0][1]").error_in_exec is None
+        assert shell.user_ns["s"] == [0, "in"]
+    finally:
+        shell.user_ns.pop("h", None)
+
+
+def test_a_kept_container_is_released_when_the_notebook_lets_go_of_it(shell, run, target):
+    before = kept_once_released(run, target)
+    shell.user_ns["h"] = CONTAINERS["list"]()
+    key = id(shell.user_ns["h"])
+    assert run("%%remote\nn = len(h)").error_in_exec is None
+    assert kept_on_engine(target) == before + 1 and key in uploads.ledger.tracked
+    del shell.user_ns["h"]  # the ledger's record alone holds it now
+    assert run("%%remote\npass").error_in_exec is None  # noticed, and released, as it starts
+    assert key not in uploads.ledger.tracked
+    assert kept_on_engine(target) == before

@@ -733,7 +733,7 @@ def pickle_inputs(stream: serialize.Outgoing, names: list[str], namespace: Mappi
     holds a proxy to another target.
     """
     inputs, frames = [], []
-    for name in serialize.views_last(names, namespace):
+    for name in serialize.views_last(serialize.kept_first(names, namespace), namespace):
         value = namespace[name]
         original = twins.proxy_of(target, value)
         if original is not None:  # a tuple a none cell sent: as the engine's own object

@@ -1,4 +1,5 @@
-"""Big arrays uploaded once: which local arrays each engine keeps, and whether they changed.
+"""Big values uploaded once: which local arrays and containers each engine keeps, and whether
+they changed.
 
 A ``%%remote`` cell ships every value it reads. A numpy array of at least :data:`KEEP_BYTES`
 is uploaded with a token, and the engine keeps its copy (:mod:`..engine.kept`); a later run that
@@ -8,6 +9,12 @@ never assumed: the array's pages are write-protected in the asynchronous mode of
 a view, the kernel) is found in microseconds. Without that (another OS, an older kernel), a
 keyed BLAKE3 digest of the bytes decides when the ``blake3`` package is installed, and
 otherwise the array is simply uploaded every time.
+
+A big list, tuple, set, frozenset or dict of atoms (:func:`..engine.kept.atoms_only`: at least
+:data:`~..engine.kept.KEEP_MEMBERS` numbers, strings, tuples of them) is kept the same way; it is
+unchanged while it holds the same members in the same order (:class:`..engine.kept.Members`,
+which holds them, so no id is reused). A container cannot be watched by a weak reference: its
+record holds it, and lets it go once nothing else does (:meth:`Uploads.sweep`, as a run starts).
 
 A big array a cell sends back by value is the engine's own, kept there too (:mod:`..engine.kept`):
 the notebook watches its copy from the moment it is unpickled (:meth:`Uploads.adopt`), so the
@@ -31,7 +38,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..engine import pages
-from ..engine.kept import KEEP_BYTES, memory_of
+from ..engine.kept import (CONTAINERS, KEEP_BYTES, KEEP_MEMBERS, Members, atoms_only,
+                           memory_of, size_of)
 from ..wire import serialize
 
 log = logging.getLogger(__name__)
@@ -52,11 +60,12 @@ class Held:
 
 @dataclass
 class Tracked:
-    """A local array whose bytes went to one or more engines, and how to tell they changed."""
+    """A local array whose bytes went to one or more engines, or a container of atoms whose
+    members did, and how to tell they changed."""
 
-    ref: weakref.ref
+    ref: Callable[[], Any]  # an array's weakref; a container's Members, which holds it
     layout: tuple  # address, shape, strides, dtype, writeable: all the pickle says but bytes
-    span: pages.Span | None
+    span: pages.Span | Members | None
     digest: bytes | None = None
     held: "weakref.WeakKeyDictionary[Any, Held]" = field(
         default_factory=weakref.WeakKeyDictionary)  # target → what it keeps
@@ -79,9 +88,13 @@ class Uploads:
         ``target``: a reference for a kept unchanged array, a kept upload for a new big one."""
         ndarray = _ndarray()
         sent: dict[int, str] = {}  # id(array) → token, for an array met again in the same run
+        self.sweep()
 
         def substitute(obj: Any) -> Any:
-            if ndarray is None or type(obj) is not ndarray or obj.nbytes < KEEP_BYTES:
+            if type(obj) in CONTAINERS:  # a name's (serialize.Outgoing.dump asks)
+                if len(obj) < KEEP_MEMBERS:
+                    return NotImplemented
+            elif ndarray is None or type(obj) is not ndarray or obj.nbytes < KEEP_BYTES:
                 return NotImplemented
             if id(obj) in sent:  # the engine keeps it first, then resolves this reference
                 return serialize.keep_reference(sent[id(obj)])
@@ -97,9 +110,10 @@ class Uploads:
         return substitute
 
     def reduce(self, array: Any, target: Any) -> Any:
-        """A reference to ``target``'s copy of ``array`` when it is unchanged, else an upload
-        that ``target`` keeps; ``NotImplemented`` for an array that cannot be kept."""
-        if memory_of(array) is None:  # references, or not in one piece: it goes as usual
+        """A reference to ``target``'s copy of ``array`` (or container) when it is unchanged,
+        else an upload that ``target`` keeps; ``NotImplemented`` for one that cannot be kept."""
+        container = type(array) in CONTAINERS
+        if not container and memory_of(array) is None:  # references, or not in one piece
             return NotImplemented
         with self.lock:
             record = self.current(array)
@@ -107,9 +121,12 @@ class Uploads:
             if held is not None and held.confirmed and held.engine_id == target.engine_id:
                 self.recent.setdefault(target, OrderedDict()).move_to_end(held.token)
                 return serialize.keep_reference(held.token)
-            reduced = array.__reduce_ex__(serialize.PROTOCOL)  # (rebuild, args[, state])
-            if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):
-                return NotImplemented
+            if container:
+                reduced = serialize.itself, (array,)  # pickled inside, as usual
+            else:
+                reduced = array.__reduce_ex__(serialize.PROTOCOL)  # (rebuild, args[, state])
+                if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):
+                    return NotImplemented
             if record is None:
                 record = self.track(array)
                 if record is None:
@@ -117,7 +134,7 @@ class Uploads:
             if held is not None:  # a copy not confirmed, or of an engine before a restart
                 self.release(target, record, held)
             token = secrets.token_hex(16)
-            record.held[target] = Held(token, target.engine_id, array.nbytes)
+            record.held[target] = Held(token, target.engine_id, size_of(array))
             return serialize.kept_upload, (token, *reduced)
 
     def current(self, array: Any) -> Tracked | None:
@@ -138,8 +155,20 @@ class Uploads:
         array = record.ref()
         return array is None or record.digest is None or record.digest != self.digest(array)
 
-    def track(self, array: Any) -> Tracked | None:
-        """Start a record of ``array``, watching its memory from now (before its bytes go)."""
+    def track(self, array: Any, checked: bool = False) -> Tracked | None:
+        """Start a record of ``array``, watching its memory from now (before its bytes go); of
+        a container, watching its members, if it holds atoms only (``checked``: the engine that
+        sent it found so)."""
+        if type(array) in CONTAINERS:
+            if not (checked or atoms_only(array)):
+                return None
+            members = Members(array)
+            members.protect()
+            if members.shared():  # its tuples something else holds too: not kept
+                return None
+            record = Tracked(members, layout(array), members)
+            self.tracked[id(array)] = record
+            return record
         address, nbytes = array.ctypes.data, array.nbytes
         tracker = pages.tracker()
         span = tracker.span(address, nbytes) if tracker is not None else None
@@ -177,18 +206,20 @@ class Uploads:
         own (under ``token``): watched from now, so a later run that reads it unchanged sends a
         reference. False when it cannot be watched here (the engine's copy is then released)."""
         ndarray = _ndarray()
-        if ndarray is None or type(array) is not ndarray or memory_of(array) is None:
+        container = type(array) in CONTAINERS
+        if not container and (ndarray is None or type(array) is not ndarray
+                              or memory_of(array) is None):
             return False
         with self.lock:
             record = self.current(array)
             if record is None:
-                record = self.track(array)
+                record = self.track(array, checked=True)
                 if record is None:
                     return False
             held = record.held.get(target)
             if held is not None:  # an array met twice: its first copy there is enough
                 return False
-            record.held[target] = Held(token, target.engine_id, array.nbytes, confirmed=True)
+            record.held[target] = Held(token, target.engine_id, size_of(array), confirmed=True)
             self.recent.setdefault(target, OrderedDict())[token] = record
             return True
 
@@ -292,6 +323,16 @@ class Uploads:
         if record.span is not None:
             record.span.close()
 
+    def sweep(self) -> None:
+        """Forget the containers no one but this record holds any more (``del H`` in the
+        notebook): their members are freed, and their engines' copies released. Unlike an
+        array, a list or dict cannot be watched by a weak reference; this runs as each run
+        starts."""
+        with self.lock:
+            for record in list(self.tracked.values()):
+                if type(record.ref) is Members and record.ref.alone():
+                    self.drop(record)
+
     def died(self, key: int) -> None:
         """The local array went: so do its kept copies (called by its weakref, any thread)."""
         with self.lock:
@@ -319,7 +360,10 @@ def layout(array: Any) -> tuple:
     """Everything of an array's pickle except its bytes: where they are, how they are read (a
     structured dtype's field names too, which ``a.dtype.names = ...`` changes in the very dtype
     object), and whether they may be written (``a.flags.writeable = False`` writes no page: the
-    engine's writable copy with the old names stood in for it, hunt 24 H24-8)."""
+    engine's writable copy with the old names stood in for it, hunt 24 H24-8). A container's
+    is its class: its members say the rest."""
+    if type(array) in CONTAINERS:
+        return (type(array),)
     return (array.ctypes.data, array.shape, array.strides, array.dtype, array.dtype.names,
             array.flags.writeable)
 

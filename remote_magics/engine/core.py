@@ -568,7 +568,7 @@ def changed_in_place(watched: dict, namespace: dict,
     bound, rebound = [], []
     for name, (obj, digest) in watched.items():
         still = namespace.get(name, PLACEHOLDER) is obj
-        if isinstance(digest, pages.Span):
+        if isinstance(digest, (pages.Span, kept.Members)):  # a kept upload's: asked, not hashed
             changed = not (still and id(obj) in unchanged) and digest.written()
         else:
             changed = watching.changed(obj, digest, WATCH_BYTES)

@@ -1642,6 +1642,12 @@ class Outgoing:
         """
         if type(obj) in PLAIN:
             return dumps(obj, limit), {}
+        kept = self._kept(obj)
+        if kept is not NotImplemented:
+            return self._dump_kept(obj, kept, limit)
+        return self._dump_value(obj, limit)
+
+    def _dump_value(self, obj: Any, limit: int | None) -> tuple[list, dict]:
         self._version += 1
         sink, self._buffers = self._sink, []
         self._buffers_of_this_dump[0] = self._buffers
@@ -1667,6 +1673,37 @@ class Outgoing:
         if self._fresh:
             fields["fresh"], self._fresh = True, False
         return [head, *self._buffers], fields
+
+    def _kept(self, obj: Any) -> Any:
+        """For a name's value that is a list, tuple, set, frozenset or dict: the reduction
+        :func:`substituting`'s function gives it (a reference to the receiver's kept copy, an
+        upload or download that side keeps), else NotImplemented. Pickle hands such containers
+        to no reducer of ours, so they are asked here, bound to a name (not inside another
+        value). One the receiver holds already (:func:`returning`) goes as that."""
+        if type(obj) not in KEPT_CONTAINERS or getattr(_state, "substitute", None) is None:
+            return NotImplemented
+        held = getattr(_state, "containers", None)
+        inner = getattr(_state, "inner", None)
+        if (held and id(obj) in held) or (inner is not None and inner.key(obj) is not None):
+            return NotImplemented
+        return _substituted(obj)
+
+    def _dump_kept(self, obj: Any, reduced: tuple, limit: int | None) -> tuple[list, dict]:
+        """``obj`` pickled as ``reduced`` (:meth:`_kept`). A reference leaves ``obj`` itself out
+        of the pickle: the memo then takes it as what the reference loads, so a later name that
+        holds it (``G = H``, a dict of it) refers to the same object at the receiver. (The
+        runner sends such names first, while the memo is small: :func:`kept_first`.)"""
+        refer = reduced[0] is resolve_kept
+        if refer and id(obj) in self._pickler.memo.copy():  # in the stream already: that one
+            return self._dump_value(obj, limit)
+        stand_in = _Reduced(reduced)
+        item, fields = self._dump_value(stand_in, limit)
+        if refer:  # the stand-in's entry becomes obj's (one entry an index: pickle numbers
+            memo = self._pickler.memo.copy()  # the next by how many there are)
+            memo[id(obj)] = (memo.pop(id(stand_in))[0], obj)
+            self._pickler.memo = memo
+            self._version += 1
+        return item, fields
 
     def _roll_back(self, marker: list) -> None:
         """Drop from the memo what the failed name put there (costs a copy of the memo)."""
@@ -3731,18 +3768,6 @@ def _memory_of(array: Any) -> Any:
     return array
 
 
-class _Reduced:
-    """An object that pickles as a reduction made already: an object's own reduction, inside
-    another one of ours, away from :meth:`Pickler.reducer_override` (which would make ours
-    again for it)."""
-
-    def __init__(self, reduced: Any) -> None:
-        self.reduced = reduced
-
-    def __reduce_ex__(self, protocol: int) -> Any:
-        return self.reduced
-
-
 def _values_of(obj: Any) -> Any:
     """What a view of a held array carries as its values (:func:`held_array_view`): numpy's
     reduction of the view itself where it is contiguous (its bytes out of band, read from the
@@ -4299,8 +4324,9 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
 
 
 class _Reduced:
-    """Pickles as the reduction it holds, an object's own (no reducer of ours sees that object
-    again): :func:`_as_inner`."""
+    """An object that pickles as a reduction made already: an object's own reduction, inside
+    another one of ours, away from :meth:`Pickler.reducer_override` (which would make ours
+    again for it); a kept container's (:meth:`Outgoing.dump`)."""
 
     __slots__ = ("reduction",)
 
@@ -4615,6 +4641,34 @@ def kept_download(token: str, rebuild: Callable, args: tuple, state: Any = None)
     adopter = getattr(_state, "adopter", None)
     if adopter is not None:
         adopter(token, obj)
+    return obj
+
+
+#: The containers that may be kept between runs, when a name is bound to one
+#: (:meth:`Outgoing.dump`); exactly these, not subclasses (a ``Counter``'s attributes, a
+#: ``defaultdict``'s factory are not members).
+KEPT_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
+
+
+def kept_first(names: Sequence[str], namespace: Mapping[str, Any]) -> list[str]:
+    """``names`` with those bound to a big list, tuple, set, frozenset or dict first (at least
+    ``size`` members): the rest in their order. One of them sent as a reference to its kept copy
+    is then in the stream before any other value that holds it (:meth:`Outgoing._dump_kept`)."""
+    first = [name for name in names if type(namespace[name]) in KEPT_CONTAINERS
+             and len(namespace[name]) >= KEPT_MEMBERS]
+    if not first:
+        return list(names)
+    chosen = set(first)
+    return first + [name for name in names if name not in chosen]
+
+
+#: A name's container with fewer members than this is never kept (it goes every time).
+KEPT_MEMBERS = 10_000
+
+
+def itself(obj: Any) -> Any:
+    """The ``rebuild`` of a kept container's upload or download: the container the unpickler
+    has just loaded (inside the reduction), as it is."""
     return obj
 
 
