@@ -64,8 +64,8 @@ def run(bench: Bench) -> None:
     """Null cell, proxy reuse of a 1 GB proxy, 1,000 small inputs; capture of 500 lines; a
     pcolor figure pickled; many small objects pickled; an unchanged array read again.
     ``--rows capture``, ``figure``, ``objects``,
-    ``proxy`` (the null cell too), ``reuse`` pick sections (the reuse targets need ``proxy``'s
-    null cell)."""
+    ``proxy`` (the null cell too), ``reuse``, ``containers`` pick sections (the reuse targets
+    need ``proxy``'s null cell)."""
     trials = bench.trials(200, 40)
     if bench.wants("capture"):
         capture_rows(bench)
@@ -77,6 +77,8 @@ def run(bench: Bench) -> None:
         proxy_rows(bench, trials)
     if bench.wants("reuse"):
         reuse(bench)
+    if bench.wants("containers"):
+        containers(bench)
 
 
 def capture_rows(bench: Bench) -> None:
@@ -314,3 +316,47 @@ def reuse(bench: Bench) -> None:
                  at_most=0.5)
     bench.target(f"a changed {label} array costs about its first upload (≤ 1.2×)",
                  "cells.reuse.changed", "cells.reuse.first", at_most=1.2)
+
+
+def containers(bench: Bench) -> None:
+    """A big set of tuples (pytudes' poker hands: 2.6 million of them) and a big list of
+    strings, made by a remote cell and sent back, then read by the next cells: kept by the
+    engine (a reference and a check of their members), against the same read with keeping off
+    (pickled, sent and rebuilt every time, as before)."""
+    from remote_magics.cells import uploads
+
+    n = 300_000 if bench.quick else 1_000_000
+    cases = [("set", f"a set of {n:,} 5-tuples of ints",
+              f"h = {{(i, i + 1, i + 2, i + 3, i + 4) for i in range({n})}}"),
+             ("list", f"a list of {n:,} strings", f"h = [str(i) for i in range({n})]")]
+    with peers.ours("bench-containers") as ours:
+        ns, target = ours.shell.user_ns, ours.target
+        for kind, what, make in cases:
+            ns.pop("h", None)
+            gc.collect()
+            ours.cell("%%remote --download=all\n" + make)
+
+            def read(kept: bool) -> None:
+                ours.cell("%%remote\nn = len(h)")
+                if (target.last_run.bytes_sent < 10_000) != kept:
+                    raise AssertionError(f"expected kept={kept}, sent "
+                                         f"{target.last_run.bytes_sent:,} bytes")
+
+            bench.time(GROUP, f"cells.kept.{kind}", f"%%remote n = len(h), h {what} a remote "
+                       "cell made and sent back, unchanged (the engine's kept copy, its members "
+                       "checked)", lambda: read(True), trials=bench.trials(10, 5))
+            track = uploads.ledger.track
+            uploads.ledger.track = lambda value, checked=False: None  # keeping off
+            record = uploads.ledger.tracked.get(id(ns["h"]))
+            if record is not None:
+                uploads.ledger.drop(record)
+            try:
+                bench.time(GROUP, f"cells.kept.{kind}.off", f"the same, keeping off (sent by "
+                           "value every time)", lambda: read(False), trials=bench.trials(5, 3))
+            finally:
+                uploads.ledger.track = track
+            bench.target(f"reading an unchanged {what} a remote cell made ≤ 0.2 × sending it",
+                         f"cells.kept.{kind}", f"cells.kept.{kind}.off", at_most=0.2)
+        ns.pop("h", None)
+        ns.pop("n", None)
+        gc.collect()

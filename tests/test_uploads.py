@@ -593,11 +593,11 @@ def test_a_big_container_changed_by_a_cell_comes_back_and_stays_kept(
 def test_a_big_container_a_cell_made_is_not_uploaded_by_the_cells_that_read_it(
         shell, run, target):
     try:
-        assert run(f"%%remote --download=all\nh = {{str(i): i for i in range({M})}}"
+        assert run(f"%%remote --download=all\nh = {{(str(i), i): i for i in range({M})}}"
                    ).error_in_exec is None
         assert type(shell.user_ns["h"]) is dict and len(shell.user_ns["h"]) == M
         for _ in range(2):
-            assert run("%%remote\nn = len(h) + h['7']").error_in_exec is None
+            assert run("%%remote\nn = len(h) + h[('7', 7)]").error_in_exec is None
             assert shell.user_ns["n"] == M + 7 and sent(target) < SMALL
     finally:
         shell.user_ns.pop("h", None)

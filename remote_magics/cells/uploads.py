@@ -164,7 +164,8 @@ class Uploads:
                 return None
             members = Members(array)
             members.protect()
-            if members.shared():  # its tuples something else holds too: not kept
+            if not checked and members.shared():  # its tuples something else holds too
+                # (a download's were checked there: this side's unpickler holds each now)
                 return None
             record = Tracked(members, layout(array), members)
             self.tracked[id(array)] = record

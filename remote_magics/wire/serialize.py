@@ -4652,7 +4652,7 @@ KEPT_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
 
 def kept_first(names: Sequence[str], namespace: Mapping[str, Any]) -> list[str]:
     """``names`` with those bound to a big list, tuple, set, frozenset or dict first (at least
-    ``size`` members): the rest in their order. One of them sent as a reference to its kept copy
+    :data:`KEPT_MEMBERS` members): the rest in their order. One of them sent as a reference to its kept copy
     is then in the stream before any other value that holds it (:meth:`Outgoing._dump_kept`)."""
     first = [name for name in names if type(namespace[name]) in KEPT_CONTAINERS
              and len(namespace[name]) >= KEPT_MEMBERS]
