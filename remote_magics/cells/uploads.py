@@ -11,10 +11,10 @@ keyed BLAKE3 digest of the bytes decides when the ``blake3`` package is installe
 otherwise the array is simply uploaded every time.
 
 A big list, tuple, set, frozenset or dict of atoms (:func:`..engine.kept.atoms_only`: at least
-:data:`~..engine.kept.KEEP_MEMBERS` numbers, strings, tuples of them) is kept the same way; it is
-unchanged while it holds the same members in the same order (:class:`..engine.kept.Members`,
-which holds them, so no id is reused). A container cannot be watched by a weak reference: its
-record holds it, and lets it go once nothing else does (:meth:`Uploads.sweep`, as a run starts).
+:data:`~..wire.serialize.KEPT_MEMBERS` numbers, strings, tuples of them) is kept the same way; it is
+unchanged while it holds the same members in the same order (:class:`..engine.kept.Members`, which
+holds them, so no id is reused). A container cannot be watched by a weak reference: its record holds
+it, and lets it go once nothing else does (:meth:`Uploads.sweep`, as a run starts).
 
 A big array a cell sends back by value is the engine's own, kept there too (:mod:`..engine.kept`):
 the notebook watches its copy from the moment it is unpickled (:meth:`Uploads.adopt`), so the
@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from ..engine import pages
-from ..engine.kept import (CONTAINERS, KEEP_BYTES, KEEP_MEMBERS, Members, atoms_only,
-                           memory_of, size_of)
+from ..engine.kept import KEEP_BYTES, Members, atoms_only, memory_of, size_of
 from ..wire import serialize
 
 log = logging.getLogger(__name__)
@@ -91,8 +90,8 @@ class Uploads:
         self.sweep()
 
         def substitute(obj: Any) -> Any:
-            if type(obj) in CONTAINERS:  # a name's (serialize.Outgoing.dump asks)
-                if len(obj) < KEEP_MEMBERS:
+            if type(obj) in serialize.KEPT_CONTAINERS:  # a name's (serialize.Outgoing.dump asks)
+                if len(obj) < serialize.KEPT_MEMBERS:
                     return NotImplemented
             elif ndarray is None or type(obj) is not ndarray or obj.nbytes < KEEP_BYTES:
                 return NotImplemented
@@ -112,7 +111,7 @@ class Uploads:
     def reduce(self, array: Any, target: Any) -> Any:
         """A reference to ``target``'s copy of ``array`` (or container) when it is unchanged,
         else an upload that ``target`` keeps; ``NotImplemented`` for one that cannot be kept."""
-        container = type(array) in CONTAINERS
+        container = type(array) in serialize.KEPT_CONTAINERS
         if not container and memory_of(array) is None:  # references, or not in one piece
             return NotImplemented
         with self.lock:
@@ -159,7 +158,7 @@ class Uploads:
         """Start a record of ``array``, watching its memory from now (before its bytes go); of
         a container, watching its members, if it holds atoms only (``checked``: the engine that
         sent it found so)."""
-        if type(array) in CONTAINERS:
+        if type(array) in serialize.KEPT_CONTAINERS:
             if not (checked or atoms_only(array)):
                 return None
             members = Members(array)
@@ -207,7 +206,7 @@ class Uploads:
         own (under ``token``): watched from now, so a later run that reads it unchanged sends a
         reference. False when it cannot be watched here (the engine's copy is then released)."""
         ndarray = _ndarray()
-        container = type(array) in CONTAINERS
+        container = type(array) in serialize.KEPT_CONTAINERS
         if not container and (ndarray is None or type(array) is not ndarray
                               or memory_of(array) is None):
             return False
@@ -363,7 +362,7 @@ def layout(array: Any) -> tuple:
     object), and whether they may be written (``a.flags.writeable = False`` writes no page: the
     engine's writable copy with the old names stood in for it, hunt 24 H24-8). A container's
     is its class: its members say the rest."""
-    if type(array) in CONTAINERS:
+    if type(array) in serialize.KEPT_CONTAINERS:
         return (type(array),)
     return (array.ctypes.data, array.shape, array.strides, array.dtype, array.dtype.names,
             array.flags.writeable)

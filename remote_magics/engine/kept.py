@@ -46,12 +46,6 @@ log = logging.getLogger(__name__)
 #: An array smaller than this goes every time, both ways: checking costs more than sending.
 KEEP_BYTES = 1 << 20
 
-#: A container of atoms with fewer members than this goes every time, both ways.
-KEEP_MEMBERS = serialize.KEPT_MEMBERS
-
-#: The containers kept by their members (:class:`Members`).
-CONTAINERS = serialize.KEPT_CONTAINERS
-
 #: The classes whose objects never change and hold nothing that does.
 _ATOMS = frozenset({type(None), bool, int, float, complex, str, bytes})
 
@@ -145,9 +139,9 @@ def _parts(obj: Any) -> tuple:
 
 def atoms_only(obj: Any) -> bool:
     """Whether ``obj`` is a list, tuple, set, frozenset or dict (exactly) of at least
-    :data:`KEEP_MEMBERS` atoms: numbers (numpy's scalars too), strings, bytes, None, and
-    tuples and frozensets of them."""
-    if type(obj) not in CONTAINERS or len(obj) < KEEP_MEMBERS:
+    :data:`~..wire.serialize.KEPT_MEMBERS` atoms: numbers (numpy's scalars too), strings,
+    bytes, None, and tuples and frozensets of them."""
+    if type(obj) not in serialize.KEPT_CONTAINERS or len(obj) < serialize.KEPT_MEMBERS:
         return False
     return all(_atoms(part) for part in _parts(obj))
 
@@ -182,7 +176,7 @@ def watch_of(obj: Any) -> "pages.Span | Members | None":
     """What will tell whether ``obj``, a big value to keep, changed (not yet watching: call its
     ``protect``): its memory's span for an array, :class:`Members` for a container (the
     caller checked it holds atoms only); None when it cannot be watched here."""
-    if type(obj) in CONTAINERS:
+    if type(obj) in serialize.KEPT_CONTAINERS:
         return Members(obj)
     tracker = pages.tracker()
     memory = memory_of(obj) if tracker is not None else None
@@ -278,10 +272,10 @@ class RunKeeper:
         reply: a big plain array, or a big container of atoms (:func:`atoms_only`), that goes by
         value is kept here under a new token and goes as
         :func:`..wire.serialize.kept_download`. ``limit``: the most bytes a value may have to
-        go (``small``'s); a bigger array stays here as a proxy, so it is not offered (a
-        container's size shows only as it is pickled: one over the limit is offered, stays here,
-        and the client releases it). One held here already (a kept upload, a proxy's object)
-        goes as usual."""
+        go (``small``'s); a bigger array stays here as a proxy, so it is not offered, nor is a
+        container whose estimated size (:func:`size_of`) is bigger (one the estimate missed is
+        offered, stays here, and the client releases it). One held here already (a kept upload,
+        a proxy's object) goes as usual."""
         def offer(obj: Any) -> Any:
             try:
                 return offered(obj)
@@ -290,7 +284,7 @@ class RunKeeper:
                 return NotImplemented
 
         def offered(obj: Any) -> Any:
-            if type(obj) in CONTAINERS:  # a name's (serialize.Outgoing.dump asks)
+            if type(obj) in serialize.KEPT_CONTAINERS:  # a name's (serialize.Outgoing.dump asks)
                 if (limit is not None and size_of(obj) > limit) or not atoms_only(obj):
                     return NotImplemented
                 reduced = serialize.itself, (obj,)  # pickled inside, as usual
@@ -357,7 +351,8 @@ class Keeper:
             span.close()
             return False
         span.protect()
-        if made_here and isinstance(span, Members) and span.shared():  # its tuples something else holds too: not kept
+        if made_here and isinstance(span, Members) and span.shared():
+            # its tuples something else holds too: not kept
             self.store.release(token, client)
             span.close()
             return False

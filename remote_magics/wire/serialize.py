@@ -1682,9 +1682,10 @@ class Outgoing:
         value). One the receiver holds already (:func:`returning`) goes as that."""
         if type(obj) not in KEPT_CONTAINERS or getattr(_state, "substitute", None) is None:
             return NotImplemented
-        held = getattr(_state, "containers", None)
+        held = (getattr(_state, "containers", None) or {}).get(id(obj))
         inner = getattr(_state, "inner", None)
-        if (held and id(obj) in held) or (inner is not None and inner.key(obj) is not None):
+        if (held is not None and held[2] is obj) or (inner is not None
+                                                     and inner.key(obj) is not None):
             return NotImplemented
         return _substituted(obj)
 
@@ -4652,8 +4653,9 @@ KEPT_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
 
 def kept_first(names: Sequence[str], namespace: Mapping[str, Any]) -> list[str]:
     """``names`` with those bound to a big list, tuple, set, frozenset or dict first (at least
-    :data:`KEPT_MEMBERS` members): the rest in their order. One of them sent as a reference to its kept copy
-    is then in the stream before any other value that holds it (:meth:`Outgoing._dump_kept`)."""
+    :data:`KEPT_MEMBERS` members): the rest in their order. One of them sent as a reference to
+    its kept copy is then in the stream before any other value that holds it
+    (:meth:`Outgoing._dump_kept`)."""
     first = [name for name in names if type(namespace[name]) in KEPT_CONTAINERS
              and len(namespace[name]) >= KEPT_MEMBERS]
     if not first:
