@@ -1930,6 +1930,51 @@ MEMBERS_OF_KEPT_CONTAINERS = [
     "print(len(P), P[9])",
 ]
 
+#: A member a cell takes out of a kept container, either side, is that very member on the other
+#: side (hunt 28 H28-1): a string, a tuple, a set's member, a dict's key and value; bound to a
+#: name, or inside another value; the container kept before or uploaded in the same cell; and
+#: reading a dict through ``list(D)`` leaves it the notebook's dict (it came back as a proxy
+#: under small: a member something took a hold of read as the dict changing in place).
+MEMBERS_TAKEN_OUT = [
+    differential.PLAIN + "L = ['s%d' % i for i in range(20000)]\n"
+    "P = [('k%d' % i, i) for i in range(20000)]\n"
+    "S = {'t%d' % i for i in range(20000)}\n"
+    "D = {('a', i): 'v%d' % i for i in range(20000)}",
+    "n = len(L) + len(P) + len(S) + len(D)",
+    # a remote cell takes them out: the notebook's own members come back
+    "y = L[9]\nx = P[7]\ne = max(S)\nk = list(D)[3]\nv = D[('a', 5)]\npair = (L[1], P[2])\n"
+    "few = L[10:13]",
+    differential.PLAIN + "print(y is L[9], x is P[7], any(e is m for m in S), k is list(D)[3], "
+    "v is D[('a', 5)], pair[0] is L[1], pair[1] is P[2], all(a is b for a, b in "
+    "zip(few, L[10:13])), type(D).__name__)",
+    # a plain cell takes them out: the engine's own members are those names there
+    differential.PLAIN + "y2 = L[19]\nx2 = P[17]\ne2 = min(S)\nk2 = list(D)[13]\n"
+    "v2 = D[('a', 15)]",
+    "print(y2 is L[19], x2 is P[17], any(e2 is m for m in S), k2 is list(D)[13], "
+    "v2 is D[('a', 15)], y is L[9], x is P[7])",
+    # uploaded in the very cell that takes one out
+    differential.PLAIN + "M = ['m%d' % i for i in range(20000)]",
+    "z = M[5]\nprint(z is M[5])",
+    differential.PLAIN + "print(z is M[5], M[5])",
+    # an equal string that is not the member stays itself
+    differential.PLAIN + "w = ''.join(['s', '9'])",
+    "print(w is L[9], w == L[9])",
+    "w2 = ''.join(['s', '9'])\nprint(w2 is L[9])",
+    differential.PLAIN + "print(w2 is L[9], w2 == L[9], w is L[9])",
+    # a dict read through list() in the cell that first uploads it stays the notebook's dict
+    differential.PLAIN + "E = {('e', i): 'v%d' % i for i in range(20000)}",
+    "k3 = list(E)[3]\nv3 = E[('e', 5)]",
+    differential.PLAIN + "print(type(E).__name__, k3 is list(E)[3], v3 is E[('e', 5)])",
+    # a string bound to a name and held by a small list sent with it: one string there too
+    differential.PLAIN + "T = ['t%d!' % i for i in range(50)]\ny3 = T[9]",
+    "print(y3 is T[9])\ny4 = T[8]",
+    differential.PLAIN + "print(y4 is T[8], y3 is T[9])",
+]
+
+
+def test_a_member_taken_out_of_a_kept_container_is_that_member_every_way(tmp_path):
+    assert_same_every_way(MEMBERS_TAKEN_OUT, tmp_path, ["all", "small", "kernel"])
+
 
 def test_big_containers_read_again_and_changed_on_either_side_behave_the_same_every_way(
         tmp_path):

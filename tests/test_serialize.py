@@ -143,6 +143,98 @@ def test_a_later_name_that_reaches_an_earlier_one_costs_a_reference():
     assert back["again"] is back["big"] and back["inside"][0] is back["big"]
 
 
+def test_a_string_a_value_sent_before_holds_is_that_string_at_the_receiver():
+    words = ["w%d!" % i for i in range(5)]
+    back = loaded(*stream_of({"words": words, "one": words[3], "other": "w3!"[:2] + "!"}))
+    assert back["one"] is back["words"][3] and back["other"] is not back["words"][3]
+
+
+class Holder:
+    """What the receiver keeps, by token (the engine's kept copies, the notebook's ledger)."""
+
+    def __init__(self, **kept) -> None:
+        self.kept = kept
+
+    def get(self, token: str):
+        return self.kept[token]
+
+    def holding(self, token: str):
+        return self.kept.get(token)
+
+
+def kept_stream(values: dict, tokens: dict[str, str]) -> tuple[list[dict], list[list]]:
+    """``values`` pickled in one stream, the names of ``tokens`` as references to kept copies."""
+    by_id = {id(values[name]): token for name, token in tokens.items()}
+
+    def substitute(obj):
+        token = by_id.get(id(obj))
+        return serialize.keep_reference(token) if token else NotImplemented
+
+    with serialize.substituting(substitute):
+        return stream_of({name: values[name] for name in
+                          serialize.kept_first(list(values), values)})
+
+
+def test_a_member_of_a_kept_container_goes_as_the_receivers_member():
+    # hunt 28 H28-1: `x = P[7]` with P kept on both sides is the receiver's P[7], not a copy
+    L = ["s%d" % i for i in range(20_000)]
+    P = [("k%d" % i, i) for i in range(20_000)]
+    S = {"t%d" % i for i in range(20_000)}
+    D = {("a", i): "v%d" % i for i in range(20_000)}
+    copies = {token: pickle.loads(pickle.dumps(value))
+              for token, value in (("tl", L), ("tp", P), ("ts", S), ("td", D))}
+    e = max(S)
+    values = {"L": L, "P": P, "S": S, "D": D, "y": L[9], "x": P[7], "e": e, "k": list(D)[3],
+              "v": D[("a", 5)], "pair": (L[1], P[2]), "few": L[10:12],
+              "equal": "".join(["s", "9"])}
+    items, frames = kept_stream(values, {"L": "tl", "P": "tp", "S": "ts", "D": "td"})
+    assert sum(len(b"".join(frame)) for frame in frames) < 4_000  # no container went
+    with serialize.keeping(Holder(**copies)):
+        back = loaded(items, frames)
+    L2, P2, S2, D2 = (copies[token] for token in ("tl", "tp", "ts", "td"))
+    assert back["L"] is L2 and back["D"] is D2
+    assert back["y"] is L2[9] and back["x"] is P2[7] and back["k"] is list(D2)[3]
+    assert back["v"] is D2[("a", 5)] and any(m is back["e"] for m in S2)
+    assert back["pair"][0] is L2[1] and back["pair"][1] is P2[2]
+    assert all(a is b for a, b in zip(back["few"], L2[10:12]))
+    assert back["equal"] == "s9" and back["equal"] is not L2[9]  # equal, not that member
+
+
+def test_a_kept_member_whose_place_holds_another_value_there_comes_as_its_own_value():
+    # the receiver's copy changed meanwhile (or a key that lies): never another value
+    P = [("k%d" % i, i) for i in range(20_000)]
+    L = ["s%d" % i for i in range(20_000)]
+    copy_p, copy_l = pickle.loads(pickle.dumps(P)), pickle.loads(pickle.dumps(L))
+    copy_p[7] = ("k7", 7.0)  # equal, but not the same value: a float
+    copy_l[9] = "other"
+    values = {"P": P, "L": L, "x": P[7], "y": L[9]}
+    items, frames = kept_stream(values, {"P": "tp", "L": "tl"})
+    with serialize.keeping(Holder(tp=copy_p, tl=copy_l)):
+        back = loaded(items, frames)
+    assert back["x"] == ("k7", 7) and type(back["x"][1]) is int and back["x"] is not copy_p[7]
+    assert back["y"] == "s9"
+    forgetful = Holder(tp=copy_p, tl=copy_l)
+    forgetful.holding = lambda token: None  # no such container to find members in: the values
+    with serialize.keeping(forgetful):
+        gone = loaded(items, frames)
+    assert (gone["x"], gone["y"]) == (("k7", 7), "s9")
+
+
+def test_kept_members_are_found_by_who_else_holds_them_and_only_while_in_place():
+    L = ["s%d" % i for i in range(20_000)]
+    S = {"t%d" % i for i in range(20_000)}
+    y, e = L[9], min(S)
+    members = serialize.KeptMembers()
+    members.add("tl", L, lambda: True)
+    members.add("ts", S)
+    assert members.key(y) == f"{serialize.KEPT_MEMBER}tl:i9"
+    assert members.key(e) == f"{serialize.KEPT_MEMBER}ts:="
+    assert members.key(L[10]) is None and members.key("s9") is None and members.key(9) is None
+    moved = serialize.KeptMembers()
+    moved.add("tl", L, lambda: False)  # the list changed since both sides had it
+    assert moved.key(y) is None
+
+
 def test_plain_scalars_go_alone_by_the_c_pickler():
     items, frames = stream_of({"x": 1.5, "s": "text", "lst": [1]})
     assert [item.get("shared", False) for item in items] == [False, False, True]

@@ -637,3 +637,27 @@ def test_a_kept_container_is_released_when_the_notebook_lets_go_of_it(shell, run
     assert run("%%remote\npass").error_in_exec is None  # noticed, and released, as it starts
     assert key not in uploads.ledger.tracked
     assert kept_on_engine(target) == before
+
+
+#: Per kind of container: a cell's expression for one of its members, and the members to look
+#: for that very object among.
+TAKE_ONE = {"list": ("h[5]", "h"), "set": ("min(h)", "h"), "dict": ("list(h)[5]", "h")}
+
+
+@pytest.mark.parametrize("container, kind", [("list", "list"), ("set", "set"), ("dict", "dict")],
+                         indirect=["container"])
+def test_a_member_taken_out_on_either_side_is_that_member_and_the_container_stays_kept(
+        shell, run, target, container, kind):
+    # hunt 28 H28-1: a string or tuple of a kept container that a name takes, either side, is
+    # that member on the other side, and the container stays kept (it went by value before)
+    take, among = TAKE_ONE[kind]
+    assert run("%%remote\nn = len(h)").error_in_exec is None
+    assert run(f"%%remote\ns = {take}").error_in_exec is None  # taken there: the notebook's
+    assert sent(target) < SMALL
+    assert eval(f"any(m is s for m in {among})", shell.user_ns)
+    assert run(f"%%remote\nn = (s is {take}, len(h))").error_in_exec is None
+    assert shell.user_ns["n"] == (True, M) and sent(target) < SMALL
+    exec(f"g = {take.replace('5', '7')}", shell.user_ns)  # taken here: the engine's
+    assert run(f"%%remote\nn = (g is {take.replace('5', '7')}, s is {take})"
+               ).error_in_exec is None
+    assert shell.user_ns["n"] == (True, True) and sent(target) < SMALL

@@ -163,9 +163,6 @@ class Uploads:
                 return None
             members = Members(array)
             members.protect()
-            if not checked and members.shared():  # its tuples something else holds too
-                # (a download's were checked there: this side's unpickler holds each now)
-                return None
             record = Tracked(members, layout(array), members)
             self.tracked[id(array)] = record
             return record
@@ -222,6 +219,19 @@ class Uploads:
             record.held[target] = Held(token, target.engine_id, size_of(array), confirmed=True)
             self.recent.setdefault(target, OrderedDict())[token] = record
             return True
+
+    def holding(self, target: Any, token: str) -> Any:
+        """The container this side holds that ``target`` keeps under ``token``, else None: a
+        member of it that a reply refers to is found in it
+        (:class:`..wire.serialize.KeptMembers`; checked there against the value sent)."""
+        with self.lock:
+            record = self.recent.get(target, {}).get(token)
+            if record is None:  # uploaded by this run: confirmed once its reply is in
+                record = next((tracked for tracked in self.tracked.values()
+                               if getattr(tracked.held.get(target), "token", None) == token),
+                              None)
+        container = record.ref() if record is not None else None
+        return container if type(container) in serialize.KEPT_CONTAINERS else None
 
     def adopted(self, target: Any, report: dict | None, adoption: "Adoption") -> None:
         """After a reply is unpickled: the engine's copies of the arrays it offered (the
@@ -354,6 +364,10 @@ class Adoption:
                 self.tokens.add(token)
         except Exception:  # never fail a reply for this: the array is simply not kept
             log.debug("uploads: download not kept", exc_info=True)
+
+    def holding(self, token: str) -> Any:
+        """The container the target keeps under ``token`` that this side holds too, or None."""
+        return self.uploads.holding(self.target, token)
 
 
 def layout(array: Any) -> tuple:

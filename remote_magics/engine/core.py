@@ -1030,7 +1030,8 @@ class Engine:
                 with serialize.keeping_caches(run_caches):
                     reply, frames = self.bound_before(reply, content, namespace, client,
                                                       watched, sent, before, memos, proxied,
-                                                      unwritten(sent, uploads), modules)
+                                                      unwritten(sent, uploads), modules,
+                                                      uploads.containers())
             reply.update(mode)
             self._state_for_notebook(reply, content, namespace, sent)
             lookup.asked_exit(asking, reply)
@@ -1059,7 +1060,7 @@ class Engine:
                     serialize.keeping_caches(run_caches), serialize.substituting(offer):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
                                              before, memos, proxied, unwritten(sent, uploads),
-                                             modules, shown)
+                                             modules, shown, uploads.containers())
             reply.update(mode)
             uploads.resync({output["name"]: namespace[output["name"]]
                             for output in reply["outputs"] if output.get("changed")
@@ -1178,7 +1179,8 @@ class Engine:
                      watched: dict | None = None, sent: dict | None = None,
                      before: dict | None = None, memos: list = (),
                      proxied: list = (), same: list = (),
-                     modules: YourModules | None = None) -> tuple[dict, list]:
+                     modules: YourModules | None = None,
+                     containers: Sequence = ()) -> tuple[dict, list]:
         """An error reply with the names the cell bound (or deleted) before it failed, and
         what it changed in your modules (``modules``: see :meth:`outputs`).
 
@@ -1187,7 +1189,8 @@ class Engine:
         """
         try:
             bound, frames = self.outputs(content, namespace, None, client, watched, sent,
-                                         before, memos, proxied, same, modules)
+                                         before, memos, proxied, same, modules,
+                                         containers=containers)
         except BaseException as err:  # a value that cannot even be described: the error alone
             self.kernel.log.error("remote_magics: names bound before an error were not sent: %s",
                                   tracebacks.one_line(err))
@@ -1828,7 +1831,7 @@ class Engine:
                 watched: dict | None = None, sent: dict | None = None,
                 before: dict | None = None, memos: Sequence = (), proxied: Sequence = (),
                 same: Sequence = (), modules: YourModules | None = None,
-                shown: Any = NOT_SHOWN):
+                shown: Any = NOT_SHOWN, containers: Sequence = ()):
         """The reply's outputs, result and frames, by the download policy.
 
         ``watched`` (from :func:`watch`): inputs the cell may have changed in place; those it
@@ -1852,7 +1855,9 @@ class Engine:
         and a class or function of theirs the cell changed (``kinds.Kind.label = 'x'``), into
         the notebook's own, which goes back wherever the reply refers to it. ``shown``: the
         result's display, formatted already when the cell finished (:data:`NOT_SHOWN`:
-        formatted here).
+        formatted here). ``containers``: the kept containers the run was sent
+        (:meth:`.kept.RunKeeper.containers`): a member of one that goes back is the notebook's
+        own (``x = P[7]``).
         """
         inputs = {item["name"] for item in content.get("inputs", ())}
         frames: list = []
@@ -1921,6 +1926,8 @@ class Engine:
         names.sort(key=lambda n: (not (n in changed and isinstance(namespace.get(n), type)),
                                   n not in changed))
         batch = Batch()
+        for token, container, unchanged in containers:  # the notebook holds their members too
+            batch.stream.members.add(token, container, unchanged)
         batch.stream.roots = [namespace[n] for n in names if n in namespace] + [value]
         staying = _staying_arrays(content, proxied, [namespace.get(n) for n in names])
         # one the notebook holds as a proxy was changed here, where its proxy still points: it

@@ -28,7 +28,6 @@ client disconnects, and with the engine. Standard library only, besides the wire
 """
 from __future__ import annotations
 
-import array
 import itertools
 import logging
 import operator
@@ -79,46 +78,28 @@ class Members:
     their ids reused, and an atom cannot change. A change that restores equal members in
     another order reads as a change (it is sent again, never wrongly kept).
 
-    A tuple or frozenset member is an object whose identity a program may test (a sentinel,
-    ``cell is EMPTY``): one that anything took a reference to since :meth:`protect` (a name,
-    another container) reads as a change as well, so that the container goes by value with
-    whatever shares it, in one pickle, as before it was kept. Its references then are counted
-    (the receiving unpickler's memo may hold each once more while it loads them); one that
-    something else held even then is not kept at all (:meth:`shared`)."""
+    A member whose identity a program may test (a sentinel tuple, ``cell is EMPTY``; a string
+    a name holds too) and that other values hold goes as the receiver's own member of its copy
+    (:class:`..wire.serialize.KeptMembers`), so something taking a hold of one is no change."""
 
     def __init__(self, obj: Any) -> None:
         self.obj = obj
         self.members: tuple | None = None  # until protect: written
-        self.counts: tuple = ()  # per part (a dict's keys, its values): its tuples' references
 
     def protect(self) -> None:
         obj = self.obj
-        parts = _parts(obj)
-        self.members = tuple(list(part) for part in parts) if type(obj) not in _NESTED else ()
-        self.counts = tuple(array.array("q", map(sys.getrefcount, part))
-                            if set(map(type, part)) & _NESTED else None for part in parts)
+        self.members = tuple(list(part) for part in _parts(obj)) if type(obj) not in _NESTED \
+            else ()
 
     def written(self) -> bool:
         obj = self.obj
         if obj is None or self.members is None:
             return True
         try:
-            parts = _parts(obj)
-            if any(len(now) != len(then) or not all(map(operator.is_, now, then))
-                   for now, then in zip(parts, self.members)):
-                return True
-            return any(counts is not None and any(map(operator.gt, map(sys.getrefcount, part),
-                                                      counts))
-                       for part, counts in zip(parts, self.counts))
+            return any(len(now) != len(then) or not all(map(operator.is_, now, then))
+                       for now, then in zip(_parts(obj), self.members))
         except RuntimeError:  # changed size while scanned (a thread of a cell): changed
             return True
-
-    def shared(self) -> bool:
-        """Whether, as :meth:`protect` found them, any tuple member was held by anything but
-        the container and this (or was in the container twice)."""
-        alone = 3 if self.members else 2  # the container, our list, getrefcount's argument
-        return any(counts is not None and max(counts, default=0) > alone
-                   for counts in self.counts)
 
     def __call__(self) -> Any:
         """The container (as a weak reference to an array gives the array)."""
@@ -130,6 +111,10 @@ class Members:
 
     def close(self) -> None:
         self.obj, self.members = None, None
+
+
+def _unmoved(members: Members) -> Callable[[], bool]:
+    return lambda: not members.written()
 
 
 def _parts(obj: Any) -> tuple:
@@ -267,6 +252,22 @@ class RunKeeper:
                     held[token].span.protect()
                     self.resynced[token] = name
 
+    def holding(self, token: str) -> Any:
+        """The kept container this run was sent under ``token`` (or uploaded), else None: a
+        member of it that a value refers to is found in it
+        (:class:`..wire.serialize.KeptMembers`)."""
+        value = self.received.get(token)
+        return value if type(value) in serialize.KEPT_CONTAINERS else None
+
+    def containers(self) -> list[tuple[str, Any, Callable[[], bool]]]:
+        """The kept containers this run was sent, for its reply's
+        :class:`~..wire.serialize.KeptMembers`: ``(token, container, unchanged)``."""
+        held = self.keeper.clients.get(self.client) or {}
+        return [(token, value, _unmoved(held[token].span))
+                for token, value in self.received.items()
+                if type(value) in serialize.KEPT_CONTAINERS and token in held
+                and held[token].span() is value]
+
     def offering(self, limit: int | None) -> Callable[[Any], Any]:
         """The substitute (:func:`..wire.serialize.substituting`) for the values of this run's
         reply: a big plain array, or a big container of atoms (:func:`atoms_only`), that goes by
@@ -297,7 +298,7 @@ class RunKeeper:
                 if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):
                     return NotImplemented
             token = secrets.token_hex(16)
-            if not self.keeper.keep(self.client, token, obj, made_here=True):
+            if not self.keeper.keep(self.client, token, obj):
                 return NotImplemented
             self.offered.append(token)
             return serialize.kept_download, (token, *reduced)
@@ -339,11 +340,9 @@ class Keeper:
         """The keeper of one run of ``client``."""
         return RunKeeper(self, client)
 
-    def keep(self, client: str, token: str, obj: Any, made_here: bool = False) -> bool:
+    def keep(self, client: str, token: str, obj: Any) -> bool:
         """Keep ``obj`` for ``client`` under ``token``; False when it cannot be watched here.
-        A container is kept as the sender found it: of atoms only (:func:`atoms_only`), its
-        tuples held by nothing else (``made_here``: checked here; an upload's the client
-        checked, and this side's unpickler holds them all as it loads them)."""
+        A container is kept as the sender found it: of atoms only (:func:`atoms_only`)."""
         span = watch_of(obj)
         if span is None:
             return False
@@ -351,11 +350,6 @@ class Keeper:
             span.close()
             return False
         span.protect()
-        if made_here and isinstance(span, Members) and span.shared():
-            # its tuples something else holds too: not kept
-            self.store.release(token, client)
-            span.close()
-            return False
         self.forget(client, [token])  # a token kept twice: the newer copy
         self.clients.setdefault(client, {})[token] = Kept(span, size_of(obj))
         return True

@@ -1605,7 +1605,8 @@ class Outgoing:
 
     An object reachable from two names is pickled once, and the receiver's :func:`load_names`
     gives both names one object again (``a = [1]; b = a`` keeps ``a is b``). A plain scalar
-    goes alone, by the C pickler (a cell reading 1,000 numbers stays fast). A name that fails
+    goes alone, by the C pickler (a cell reading 1,000 numbers stays fast), but for a string
+    another value holds (:meth:`_shares`). A name that fails
     (it does not pickle, or passes its limit) leaves the stream as it was before it.
     """
 
@@ -1624,6 +1625,8 @@ class Outgoing:
         self._version = 0  # how many times the memo may have changed
         self._fresh = False  # the memo was cleared: the next name tells the receiver to clear its
         self._earlier: list[dict] = []  # the memos of the generations before a restart
+        #: the kept containers the stream referred to: a member of one goes as the receiver's
+        self.members = KeptMembers()
 
     @property
     def roots(self) -> list[Any]:
@@ -1641,11 +1644,31 @@ class Outgoing:
         Raises what :func:`dumps` raises; the stream is then as it was before this call.
         """
         if type(obj) in PLAIN:
-            return dumps(obj, limit), {}
+            shares = self._shares(obj) if type(obj) is str else None
+            if shares is None:
+                return dumps(obj, limit), {}
+            return self._dump_value(_wrapper(obj) if shares else obj, limit)
         kept = self._kept(obj)
         if kept is not NotImplemented:
             return self._dump_kept(obj, kept, limit)
         return self._dump_value(obj, limit)
+
+    def _shares(self, text: str) -> bool | None:
+        """How a string bound to a name goes in the stream, not by itself (None: by itself):
+        as a member of a kept container (:attr:`members`), one inside what a run was sent (a
+        reply's, within :func:`returning`), or one a value that went before holds (``y =
+        L[9]``: ``y is L[9]`` at the receiver too). True: that last, and a name that goes
+        interned (:func:`goes_interned`): it goes as its wrapper, which refers to the string,
+        so the one interned there is it (``y is L[9]`` and ``y is 'Enemy'``, unless the
+        receiver had its own interned already)."""
+        if self.members and self.members.key(text) is not None:
+            return False
+        inner = getattr(_state, "inner", None)  # a reply's: one inside what the run was sent
+        if inner is not None and inner.key(text) is not None:
+            return False
+        if self._version > 0 and id(text) in self.holds():
+            return goes_interned(text)
+        return None
 
     def _dump_value(self, obj: Any, limit: int | None) -> tuple[list, dict]:
         self._version += 1
@@ -1653,7 +1676,7 @@ class Outgoing:
         self._buffers_of_this_dump[0] = self._buffers
         sink.parts, sink.size, sink.limit = [], 0, limit
         marker: list = []  # memoized first: its memo index is where this name's entries start
-        _refer_to_held_containers(self._pickler)
+        _refer_to_held_containers(self._pickler, self.members)
         try:
             self._pickler.dump((marker, obj))
         except BaseException as err:
@@ -1693,7 +1716,9 @@ class Outgoing:
         """``obj`` pickled as ``reduced`` (:meth:`_kept`). A reference leaves ``obj`` itself out
         of the pickle: the memo then takes it as what the reference loads, so a later name that
         holds it (``G = H``, a dict of it) refers to the same object at the receiver. (The
-        runner sends such names first, while the memo is small: :func:`kept_first`.)"""
+        runner sends such names first, while the memo is small: :func:`kept_first`.) A member
+        of it met later goes as the receiver's member (:attr:`members`); one of a container
+        that goes by value is in the memo."""
         refer = reduced[0] is resolve_kept
         if refer and id(obj) in self._pickler.memo.copy():  # in the stream already: that one
             return self._dump_value(obj, limit)
@@ -1704,6 +1729,7 @@ class Outgoing:
             memo[id(obj)] = (memo.pop(id(stand_in))[0], obj)
             self._pickler.memo = memo
             self._version += 1
+            self.members.add(reduced[1][0], obj)  # its members are the receiver's too
         return item, fields
 
     def _roll_back(self, marker: list) -> None:
@@ -2954,23 +2980,38 @@ def _own_global(where: str, default: Any) -> Any:
 _HELD = "remote_magics.held"
 
 
-def _refer_to_held_containers(pickler: Any) -> None:
+def _refer_to_held_containers(pickler: Any, members: "KeptMembers | None" = None) -> None:
     """Within :func:`returning`, ``pickler`` sends the receiver's own containers among the
     objects as references to them (with their new contents, once, if the cell changed them);
-    elsewhere it asks nothing (a persistent id costs a call for every object pickled)."""
+    and a member of a kept container the stream referred to (``members``) as the receiver's
+    own member (:class:`KeptMembers`); elsewhere it asks nothing (a persistent id costs a
+    call for every object pickled)."""
     containers = getattr(_state, "containers", None)
     inner = getattr(_state, "inner", None)
-    if not containers and inner is None:
+    members = members or None
+    if not containers and inner is None and members is None:
         if getattr(pickler, "held_containers", None) is not None:
             pickler.persistent_id = _no_persistent_id
             pickler.held_containers = None
         return
     containers = containers or {}
     pickler.held_containers, emitted = containers, set()
+    through = [0]  # the id of a member whose persistent id carries it: pickled as it is
 
     def persistent_id(obj: Any) -> Any:
+        if through[0] and through[0] == id(obj):
+            through[0] = 0
+            return None
         found = containers.get(id(obj))
         kind = type(obj)
+        if (found is None or found[2] is not obj) and members is not None \
+                and kind in _MEMBER_KINDS and obj is not _HELD:
+            key = members.key(obj)
+            if key is not None:  # its value too: the receiver checks it found that member
+                if kind is str or kind is bytes:
+                    through[0] = id(obj)
+                    return (_HELD, key, obj, _MEMBER_KINDS[kind])
+                return (_HELD, key, list(obj), _MEMBER_KINDS[kind])
         if found is None or found[2] is not obj:
             if inner is None or (kind not in CONTAINERS and kind not in UNCHANGING):
                 return None
@@ -3005,6 +3046,8 @@ def held_container(pid: Any) -> Any:
         raise pickle.UnpicklingError("a persistent id that is not remote_magics' own")
     if len(pid) == 2:
         return held_object(pid[1])
+    if len(pid) == 4 and pid[1].startswith(KEPT_MEMBER):  # a kept container's member
+        return _kept_member(pid[1], _member_value(pid[2], pid[3]))
     if len(pid) == 4:  # a tuple or frozenset: the receiver's own if its members are too
         return _same_members(_held(pid[1]), pid[2], pid[3])
     old = _held(pid[1])
@@ -3462,16 +3505,20 @@ def _with_interned(state: Any, names: list) -> Any:
     if not isinstance(attributes, dict):
         return state
     attributes = dict(attributes)
-    wrapped = _wrapped
     for key in names:
-        text = attributes[key]
-        found = wrapped.get(id(text))
-        if found is None or found[0] is not text:
-            if len(wrapped) >= 10_000:
-                wrapped.clear()
-            found = wrapped[id(text)] = (text, _Interned(text))
-        attributes[key] = found[1]
+        attributes[key] = _wrapper(attributes[key])
     return attributes if slots is None and not isinstance(state, tuple) else (attributes, slots)
+
+
+def _wrapper(text: str) -> "_Interned":
+    """The one :class:`_Interned` of ``text`` (for a while): pickled in one stream, each
+    object holding it refers to one wrapper, interned once and shared again there."""
+    found = _wrapped.get(id(text))
+    if found is None or found[0] is not text:
+        if len(_wrapped) >= 10_000:
+            _wrapped.clear()
+        found = _wrapped[id(text)] = (text, _Interned(text))
+    return found[1]
 
 
 #: id(string) → (the string, its :class:`_Interned`): one wrapper per string, which keeps it.
@@ -4653,15 +4700,17 @@ KEPT_CONTAINERS = frozenset({list, tuple, set, frozenset, dict})
 
 def kept_first(names: Sequence[str], namespace: Mapping[str, Any]) -> list[str]:
     """``names`` with those bound to a big list, tuple, set, frozenset or dict first (at least
-    :data:`KEPT_MEMBERS` members): the rest in their order. One of them sent as a reference to
-    its kept copy is then in the stream before any other value that holds it
-    (:meth:`Outgoing._dump_kept`)."""
+    :data:`KEPT_MEMBERS` members), and those bound to a string last: the rest in their order.
+    One of them sent as a reference to its kept copy is then in the stream before any other
+    value that holds it (:meth:`Outgoing._dump_kept`); a string goes once what may hold it
+    has gone (``y = L[9]``: :meth:`Outgoing.dump`)."""
     first = [name for name in names if type(namespace[name]) in KEPT_CONTAINERS
              and len(namespace[name]) >= KEPT_MEMBERS]
-    if not first:
+    last = [name for name in names if type(namespace[name]) is str]
+    if not first and not last:
         return list(names)
-    chosen = set(first)
-    return first + [name for name in names if name not in chosen]
+    chosen = {*first, *last}
+    return first + [name for name in names if name not in chosen] + last
 
 
 #: A name's container with fewer members than this is never kept (it goes every time).
@@ -4686,6 +4735,148 @@ def resolve_kept(token: str) -> Any:
         raise pickle.UnpicklingError(
             f"a reference to upload {token} can only be unpickled by the engine that kept it")
     return keeper.get(token)
+
+
+#: How a key of :func:`returning` names a member of a container both sides keep
+#: (:class:`KeptMembers`): ``"@TOKEN:i7"``, its 8th item; ``k``/``v``: a dict's 8th key or
+#: value; ``"@TOKEN:="``, a set's member equal to the value that comes with it.
+KEPT_MEMBER = "@"
+
+#: The members whose identity a program can see and a pickle keeps (numbers it does not):
+#: each kind's number in a member's persistent id.
+_MEMBER_KINDS = {str: 0, bytes: 1, tuple: 2, frozenset: 3}
+
+
+class KeptMembers:
+    """The kept containers a stream referred to (a list, tuple, set, frozenset or dict both
+    sides hold: :func:`keep_reference`), to send a member of one that another value holds as
+    the receiver's own member, not a copy equal to it: ``x = P[7]`` in a plain cell, then
+    ``x is P[7]`` in a remote one (and the other way), as when ``P`` went by value in the same
+    pickle (hunt 28 H28-1). The member goes with its value, which the receiver checks.
+
+    Only members something besides the container holds can be met among other values: they
+    are found by their reference counts, in one pass over a container the first time the
+    stream asks about any string, bytes, tuple or frozenset (C speed: about 30 ms a million)."""
+
+    def __init__(self) -> None:
+        self._containers: list[tuple[str, Any, Callable[[], bool] | None]] = []
+        self._found: dict[int, tuple[Any, str]] = {}  # id(member) → (member, its key)
+        self._indexed = 0  # how many of the containers are in _found
+
+    def __bool__(self) -> bool:
+        return bool(self._containers)
+
+    def add(self, token: str, container: Any, unchanged: Callable[[], bool] | None = None) -> None:
+        """``container``, kept under ``token`` on both sides; ``unchanged()`` says whether its
+        members are still in the places they had when both sides had it (asked once, before
+        an item's place is used)."""
+        self._containers.append((token, container, unchanged))
+
+    def key(self, obj: Any) -> str | None:
+        """``obj``'s key (:data:`KEPT_MEMBER`), or None for one that is in none of them."""
+        if type(obj) not in _MEMBER_KINDS:
+            return None
+        while self._indexed < len(self._containers):
+            self._index(*self._containers[self._indexed])
+            self._indexed += 1
+        found = self._found.get(id(obj))
+        return found[1] if found is not None and found[0] is obj else None
+
+    def _index(self, token: str, container: Any, unchanged: Callable[[], bool] | None) -> None:
+        kind = type(container)
+        if kind is set or kind is frozenset:  # found by equality: no place to keep
+            parts = [(list(container), "=")]
+        elif unchanged is not None and not unchanged():
+            return
+        elif kind is dict:
+            parts = [(list(container), "k"), (list(container.values()), "v")]
+        else:
+            parts = [(container, "i")]
+        # a member held by nothing else has as many references as it has places in the
+        # container, times what holds each place (the container, a list of its members here);
+        # one that has more is held by something else too (a sentinel in 22,500 places too)
+        found, measured = self._found, []
+        for items, where in parts:
+            ids = [*map(id, items)]
+            places = collections.Counter(ids)
+            measured.append(([*map(places.__getitem__, ids)], [*map(sys.getrefcount, items)]))
+        each = min((min(map(operator.floordiv, map((1).__rsub__, counts), times), default=0)
+                    for times, counts in measured), default=0)
+        for (items, where), (times, counts) in zip(parts, measured):
+            alone = map((1).__add__, map(each.__mul__, times))  # (1: getrefcount's argument)
+            for place in itertools.compress(itertools.count(), map(operator.gt, counts, alone)):
+                member = items[place]
+                if type(member) in _MEMBER_KINDS:
+                    found.setdefault(id(member), (member, f"{KEPT_MEMBER}{token}:{where}"
+                                                  if where == "=" else
+                                                  f"{KEPT_MEMBER}{token}:{where}{place}"))
+
+
+def _member_value(payload: Any, kind: Any) -> Any:
+    """A member's value as its persistent id carries it (:class:`KeptMembers`)."""
+    if kind == 0 and type(payload) is str or kind == 1 and type(payload) is bytes:
+        return payload
+    if kind in (2, 3) and type(payload) is list:
+        return tuple(payload) if kind == 2 else frozenset(payload)
+    raise pickle.UnpicklingError("a kept member's persistent id that is not remote_magics' own")
+
+
+def _kept_member(key: str, value: Any) -> Any:
+    """The receiver's member of the kept container ``key`` names, when it is ``value`` (the same
+    type, equal, its items too); else ``value`` (the container changed here or is gone)."""
+    token, _, where = key[len(KEPT_MEMBER):].rpartition(":")
+    container = None
+    for holder in (getattr(_state, "keeper", None), getattr(_state, "adopter", None)):
+        holding = getattr(holder, "holding", None)
+        if holding is not None:
+            container = holding(token)
+            break
+    found = None
+    try:
+        if where == "=" and type(container) in (set, frozenset):
+            probe = _Probe(value)
+            found = probe.found if probe in container else None
+        elif where[:1] in ("i", "k", "v") and type(container) in KEPT_CONTAINERS:
+            place = int(where[1:])
+            items = container.values() if where[0] == "v" else container
+            if 0 <= place < len(container):
+                found = items[place] if where[0] == "i" else next(
+                    itertools.islice(items, place, None))
+    except Exception:  # (a key that does not fit): its value
+        found = None
+    return found if found is not None and _alike(found, value) else value
+
+
+class _Probe:
+    """Equal to the member of a set that is like ``value`` (:func:`_alike`), which it keeps:
+    ``probe in members`` finds that member (a set compares its own member with it first,
+    which leaves the comparison to the probe)."""
+
+    __slots__ = ("value", "hash", "found")
+
+    def __init__(self, value: Any) -> None:
+        self.value, self.hash, self.found = value, hash(value), None
+
+    def __hash__(self) -> int:
+        return self.hash
+
+    def __eq__(self, other: Any) -> bool:
+        if _alike(other, self.value):
+            self.found = other
+            return True
+        return False
+
+
+def _alike(one: Any, other: Any) -> bool:
+    """Whether two atoms are the same value: of one type and equal, a tuple's or frozenset's
+    items too (``(1, 2)`` is not ``(1.0, 2)``)."""
+    if type(one) is not type(other) or one != other:
+        return False
+    if type(one) is tuple:
+        return all(type(a) is type(b) for a, b in zip(one, other))
+    if type(one) is frozenset:
+        return {(type(a), a) for a in one} == {(type(b), b) for b in other}
+    return True
 
 
 # --- modules that the other side cannot import --------------------------------------------
