@@ -4793,19 +4793,19 @@ class KeptMembers:
         else:
             parts = [(container, "i")]
         # a member held by nothing else has as many references as it has places in the
-        # container, times what holds each place (the container, a list of its members here);
-        # one that has more is held by something else too (a sentinel in 22,500 places too)
-        found, measured = self._found, []
-        for items, where in parts:
-            ids = [*map(id, items)]
-            places = collections.Counter(ids)
-            measured.append(([*map(places.__getitem__, ids)], [*map(sys.getrefcount, items)]))
-        each = min((min(map(operator.floordiv, map((1).__rsub__, counts), times), default=0)
-                    for times, counts in measured), default=0)
-        for (items, where), (times, counts) in zip(parts, measured):
-            alone = map((1).__add__, map(each.__mul__, times))  # (1: getrefcount's argument)
-            for place in itertools.compress(itertools.count(), map(operator.gt, counts, alone)):
+        # container, times what holds each place (the container, a list of its members here:
+        # the fewest any member has, as most are held by nothing else); one that has more is
+        # held by something else too (a name; a sentinel in 22,500 places and a name)
+        found = self._found
+        counts = [[*map(sys.getrefcount, items)] for items, _ in parts]
+        each = min((min(part) for part in counts if part), default=1) - 1  # (1: the argument)
+        for (items, where), part in zip(parts, counts):
+            more = [*itertools.compress(itertools.count(), map((each + 1).__lt__, part))]
+            places = collections.Counter(map(id, map(items.__getitem__, more)))
+            for place in more:
                 member = items[place]
+                if part[place] <= places[id(member)] * each + 1:  # in many places, alone
+                    continue
                 if type(member) in _MEMBER_KINDS:
                     found.setdefault(id(member), (member, f"{KEPT_MEMBER}{token}:{where}"
                                                   if where == "=" else
