@@ -771,7 +771,7 @@ def dump_for(target: Any, value: Any, stream: serialize.Outgoing) -> tuple[list,
     fields. A proxy it holds must be ``target``'s; when it is not, nothing of ``value`` stays
     in the stream, so later names never refer to what was not sent."""
     if type(value) in serialize.PLAIN:  # holds no proxy: the quick way, outside the stream
-        return stream.dump(value)  # (but a member of a kept container: Outgoing.dump)
+        return stream.dump(value)  # (in the stream, a string another value holds too)
     with serialize.noting_proxies() as proxies:
         item, fields = stream.dump(value)
     try:
