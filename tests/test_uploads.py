@@ -661,3 +661,14 @@ def test_a_member_taken_out_on_either_side_is_that_member_and_the_container_stay
     assert run(f"%%remote\nn = (g is {take.replace('5', '7')}, s is {take})"
                ).error_in_exec is None
     assert shell.user_ns["n"] == (True, True) and sent(target) < SMALL
+
+
+@pytest.mark.parametrize("container", ["list"], indirect=True)
+def test_a_member_a_detached_job_takes_out_is_the_notebooks_member(shell, run, target, container):
+    assert run("%%remote\nn = len(h)").error_in_exec is None
+    assert run("%%remote --detach -o j --download=all\ns = h[5]").error_in_exec is None
+    try:
+        shell.user_ns["j"].result(60)
+        assert shell.user_ns["s"] is container[5]
+    finally:
+        shell.user_ns.pop("j", None)

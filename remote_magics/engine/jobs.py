@@ -166,6 +166,9 @@ class Job:
         self.first_line = (lines[0] if lines else "")[:FIRST_LINE_CHARS]
         self.namespace = namespace
         self.value: Any = None
+        # the kept containers it was sent (kept.RunKeeper.containers): a member of one that
+        # comes back is the notebook's own, as for a run
+        self.containers: list = []
         self.status = "queued"
         self.submitted = time.time()
         self.started: float | None = None
@@ -250,14 +253,16 @@ class JobTable:
         with self.lock:
             return [job.info() for _, job in sorted(self.jobs.items())]
 
-    def submit(self, content: dict, namespace: dict) -> Job:
-        """Queue a cell whose inputs are already in ``namespace``."""
+    def submit(self, content: dict, namespace: dict, containers: list = ()) -> Job:
+        """Queue a cell whose inputs are already in ``namespace`` (``containers``: the kept
+        containers among them, :attr:`Job.containers`)."""
         if content.get("save") and self.state is None:
             raise JobError("--save needs a persistent engine (one connected with --persist): "
                            "only it has a place on disk that a new engine finds after a crash")
         route_streams()
         with self.lock:
             job = Job(self.next_id, content, namespace)
+            job.containers = list(containers)
             self.next_id += 1
             self.jobs[job.id] = job
             self.queue.append(job)
@@ -275,7 +280,7 @@ class JobTable:
             if job.status == "queued":
                 self.queue.remove(job)
                 job.status, job.finished = "cancelled", time.time()
-                job.namespace = None
+                job.namespace, job.containers = None, []
                 return True
             if job.status != "running":
                 return False
@@ -305,11 +310,13 @@ class JobTable:
             namespace, value = job.namespace, job.value
             if namespace is None:  # saved by an engine that has ended since
                 namespace, value = self.state.load_job(job.id, job.saved_record)
-            reply, frames = self.engine.outputs(job.content, namespace, value, client)
+            reply, frames = self.engine.outputs(job.content, namespace, value, client,
+                                                containers=job.containers)
         except BaseException:
             job.collected = False
             raise
         job.namespace = job.value = job.saved_record = None
+        job.containers = []
         if job.saved and self.state is not None:
             self.state.drop_job(job.id)
         return reply, frames
@@ -377,9 +384,9 @@ class JobTable:
                     job.unsaved = [*names, *(["Out"] if value is not None else [])]
             status = "done"
         elif job.cancel_requested and isinstance(error, KeyboardInterrupt):
-            job.namespace, status = None, "cancelled"
+            job.namespace, job.containers, status = None, [], "cancelled"
         else:
-            job.namespace, status = None, "failed"
+            job.namespace, job.containers, status = None, [], "failed"
             job.error = self.engine.error_content(error)
         with self.lock:
             job.status, job.finished = status, job.finished or time.time()
@@ -414,10 +421,11 @@ def install(engine: Any) -> None:
             return
         content = parent["content"]
         try:
-            with serialize.keeping(engine.kept.run(protocol.client_of(parent))):
+            uploads = engine.kept.run(protocol.client_of(parent))
+            with serialize.keeping(uploads):
                 namespace = engine.namespace(content, parent["buffers"],
                                              protocol.client_of(parent))
-            job = table.submit(content, namespace)
+            job = table.submit(content, namespace, uploads.containers())
         except BaseException as err:  # nothing was queued; the client waits for a reply
             engine.reply(stream, ident, parent, engine.error_content(err))
             return
