@@ -21,6 +21,8 @@ from remote_magics.client import connection
 from remote_magics.engine import host
 from remote_magics.wire import dataport, protocol, streaming
 
+from loopback import lonely_address
+
 KEY = b"k" * 32
 MB = 1_000_000
 
@@ -32,8 +34,9 @@ def _grew(before: dict, key: str) -> int:
 @pytest.fixture
 def pair():
     """A listener and a client link to it, in this process."""
-    listener = dataport.Listener(KEY, "127.0.0.1")
-    link = dataport.connect(("127.0.0.1", listener.port), KEY, "client-secret")
+    address = lonely_address()  # (a refused stranger is counted: none but ours reaches it)
+    listener = dataport.Listener(KEY, address)
+    link = dataport.connect((address, listener.port), KEY, "client-secret")
     try:
         yield listener, link, _engine_side(listener, link)
     finally:
@@ -153,9 +156,9 @@ def test_a_client_with_the_wrong_key_is_refused_by_the_engine_and_the_engine_goe
     listener, _, _ = pair
     with caplog.at_level(logging.WARNING, logger="remote_magics.wire.dataport"):
         with pytest.raises(ConnectionError):
-            dataport.connect(("127.0.0.1", listener.port), b"wrong" * 8, "someone")
+            dataport.connect(listener.sock.getsockname()[:2], b"wrong" * 8, "someone")
     assert listener.refused == 1 and "did not prove the connection key" in caplog.text
-    again = dataport.connect(("127.0.0.1", listener.port), KEY, "client-secret")
+    again = dataport.connect(listener.sock.getsockname()[:2], KEY, "client-secret")
     again.close()
 
 
@@ -170,9 +173,10 @@ def test_an_engine_that_cannot_prove_the_key_is_refused_by_the_client():
 
 def test_a_stranger_who_says_nothing_is_closed_after_the_handshake_timeout(monkeypatch):
     monkeypatch.setattr(dataport, "HANDSHAKE_TIMEOUT", 0.5)
-    listener = dataport.Listener(KEY, "127.0.0.1")
+    address = lonely_address()
+    listener = dataport.Listener(KEY, address)
     try:
-        with socket.create_connection(("127.0.0.1", listener.port), timeout=10) as stranger:
+        with socket.create_connection((address, listener.port), timeout=10) as stranger:
             assert stranger.recv(len(dataport.MAGIC) + dataport.NONCE)  # the engine's hello
             stranger.settimeout(10)
             assert stranger.recv(1) == b""  # closed by the engine, not by us

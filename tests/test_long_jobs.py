@@ -39,6 +39,8 @@ from remote_magics.engine.jobs import PARTIAL_CHARS, JobOutput
 from remote_magics.errors import ConnectionLost
 from remote_magics.wire import protocol
 
+from loopback import lonely_address
+
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 120  # seconds any one wait may take at most, on a loaded machine
 
@@ -50,15 +52,17 @@ class Meeting:
     """A loopback listener that a job connects to; the test then tells it to go on."""
 
     def __init__(self) -> None:
-        self.server = socket.create_server(("127.0.0.1", 0))
+        # its own address: a stranger (another test's ZeroMQ socket reconnecting to a port a
+        # gone kernel had) taken for the job left the job waiting for its word
+        self.server = socket.create_server((lonely_address(), 0))
         self.server.settimeout(WAIT)
-        self.port = self.server.getsockname()[1]
+        self.address, self.port = self.server.getsockname()[:2]
         self.peer: socket.socket | None = None
 
     def code(self, before: str = "", after: str = "") -> str:
         """A cell: ``before``, then wait at the meeting for the word, then ``after``."""
         return (f"{before}\nimport socket as _socket\n"
-                f"_meet = _socket.create_connection(('127.0.0.1', {self.port}))\n"
+                f"_meet = _socket.create_connection(({self.address!r}, {self.port}))\n"
                 f"_meet.recv(1)\n_meet.close()\ndel _meet, _socket\n{after}\n")
 
     def arrived(self) -> None:
