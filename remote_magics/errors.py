@@ -172,13 +172,27 @@ class RemoteError(RemoteMagicsError):
     target: str = ""
     #: The error as Python prints it, for one IPython shows so (an exception group); else empty.
     printed: str = ""
+    #: Raised by an operation on a proxy in the notebook's own code (a plain cell calling a
+    #: function that stayed remote), not by a ``%%remote`` cell: its frames here come first.
+    called_here: bool = False
 
     def __str__(self) -> str:
         return self.evalue
 
     def _render_traceback_(self) -> list[str]:
-        return _remote_lines(f"Remote error on target '{self.target}':", self.traceback,
-                             f"{self.ename}: {self.evalue}")
+        remote = _remote_lines(f"Remote error on target '{self.target}':", self.traceback,
+                               f"{self.ename}: {self.evalue}")
+        if not self.called_here:
+            return remote
+        try:
+            here = _frames_here(self)
+        except Exception:  # noqa: BLE001 - no IPython formatter: the remote part alone
+            return remote
+        if not here:
+            return remote
+        # the notebook's frames (its separator, heading and frames), then the remote ones
+        # (as a cell's: heading, frames, the error's line), or the error's line alone
+        return [remote[0], *here[:-1], *(remote[3:] if _dashes(remote[1:2]) else remote[1:])]
 
     @classmethod
     def from_reply(cls, content: dict, target: str,
@@ -215,6 +229,38 @@ class RemoteError(RemoteMagicsError):
         error.printed = content.get("printed") or ""
         error.target = target
         return error
+
+
+def _frames_here(error: BaseException) -> list[str]:
+    """``error``'s traceback in the notebook as IPython shows a plain cell's, its frames
+    of your code only (not IPython's, not ours), from its separator to its last line;
+    empty when there is no such frame or no IPython shell."""
+    from IPython import get_ipython  # (only ever asked by IPython)
+    shell = get_ipython()
+    if shell is None:
+        return []
+    frames = []
+    tb = error.__traceback__
+    while tb is not None:
+        if not tb.tb_frame.f_globals.get("__name__", "").startswith(("IPython.", _OURS)):
+            frames.append(tb)
+        tb = tb.tb_next
+    chained = None
+    for tb in reversed(frames):
+        chained = types.TracebackType(chained, tb.tb_frame, tb.tb_lasti, tb.tb_lineno)
+    if chained is None:
+        return []
+    return list(shell.InteractiveTB.structured_traceback(type(error), error, chained,
+                                                         tb_offset=0))
+
+
+def _dashes(lines: list[str]) -> bool:
+    """Whether ``lines`` starts with IPython's separator line (``-----``, maybe coloured)."""
+    return bool(lines) and "-----" in lines[0]
+
+
+#: Our own package's name and a dot.
+_OURS = __name__.split(".")[0] + "."
 
 
 def _remote_lines(header: str, traceback: list[str], fallback: str) -> list[str]:

@@ -774,3 +774,27 @@ def test_a_users_own_exception_handler_still_handles_its_exceptions_beside_ours(
         shell.run_line_magic("unload_ext", "remote_magics")
         shell.custom_exceptions, shell.CustomTB = before
         shell.run_line_magic("load_ext", "remote_magics")
+
+
+def test_a_plain_cells_error_through_a_remote_function_shows_both_sides_frames(shell, run):
+    # hunt 26 H26-13: a function that stayed remote (none) failing in a plain cell showed the
+    # error's last line alone; plainly: the cell's line, then the function's, then the error
+    assert run("%%remote --download=none\ndef risky_h13(v):\n    return 1 / v"
+               ).error_in_exec is None
+    try:
+        failed = shell.run_cell("x_h13 = 1\nrisky_h13(0)")
+        shown = "\n".join(failed.error_in_exec._render_traceback_())
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", shown)
+        assert isinstance(failed.error_in_exec, ZeroDivisionError)
+        assert plain.count("Traceback (most recent call last)") == 1
+        assert re.search(r"----> 2 risky_h13\(0\)", plain), plain  # the plain cell's own frame
+        assert re.search(r"in risky_h13\(v\)\n.*\n----> 2     return 1 / v", plain), plain
+        assert plain.rstrip().endswith("ZeroDivisionError: division by zero"), plain
+        assert "ipython-input" not in plain and "remote_magics" not in plain, plain
+        shell.run_cell("p_h13 = risky_h13")
+        missing = shell.run_cell("p_h13.no_such_attribute").error_in_exec  # ours: the line alone
+        assert "AttributeError" in re.sub(r"\x1b\[[0-9;]*m", "", "\n".join(
+            missing._render_traceback_()))
+    finally:
+        for name in ("risky_h13", "x_h13", "p_h13"):
+            shell.user_ns.pop(name, None)

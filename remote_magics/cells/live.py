@@ -105,7 +105,9 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
                            patience=patience,
                            on_output=display.show if patience is None else None)
     if reply.content.get("status") != "ok":
-        raise RemoteError.from_reply(reply.content, target.name, _exception_of(reply, target))
+        error = RemoteError.from_reply(reply.content, target.name, _exception_of(reply, target))
+        error.called_here = True  # shown below the notebook's own frames that called it
+        raise error
     return reply
 
 

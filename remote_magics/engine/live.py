@@ -65,7 +65,7 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
             reply = await reply
     except BaseException as err:  # the client waits for a reply whatever happens
         frames = []
-        reply = _error(err)
+        reply = _error(err, getattr(engine.kernel, "shell", None))
         failed = err if isinstance(err, Exception) else None  # not an interrupt
     if content.get("op") in _RUNS_CODE:
         _show_figures(engine)
@@ -492,8 +492,24 @@ def preview(obj: Any, rows: int = PREVIEW_ROWS) -> dict:
 ERROR_BYTES = 1 << 20
 
 
-def _error(err: BaseException) -> dict:
+def _error(err: BaseException, shell: Any = None) -> dict:
+    """An operation's error reply: with the frames of your code it ran (a remote function a
+    plain cell called: ``Cell In[1], line 2, in risky(v)``), formatted as a cell's, which the
+    notebook shows below its own frames (hunt 26 H26-13); just the error's line when it rose
+    in ours (``p.missing``)."""
     kind = type(err)
+    tb = err.__traceback__
+    while tb is not None and (  # ours, and the caller's line :func:`_as_asked` stands in for
+            tb.tb_frame.f_globals.get("__name__", "").startswith(_OURS)
+            or tb.tb_frame.f_globals is _caller_globals.get(tb.tb_frame.f_code.co_filename)):
+        tb = tb.tb_next
+    if tb is None:
+        lines = traceback.format_exception_only(kind, err)
+    else:
+        lines = tracebacks.error_content(err, tb, shell=shell)["traceback"]
     return {"status": "error", "ename": kind.__name__, "evalue": tracebacks.message(err),
-            "etype": f"{kind.__module__}.{kind.__qualname__}",
-            "traceback": traceback.format_exception_only(kind, err)}
+            "etype": f"{kind.__module__}.{kind.__qualname__}", "traceback": lines}
+
+
+#: Our own package's name (shipped into a kernel that lacks it, as it is there).
+_OURS = __name__.split(".")[0] + "."
