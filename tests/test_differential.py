@@ -1971,6 +1971,21 @@ MEMBERS_TAKEN_OUT = [
     differential.PLAIN + "print(y4 is T[8], y3 is T[9])",
 ]
 
+#: Under none a list a remote cell made stays remote: a tuple a later cell takes out of it comes
+#: back as a copy, and that same tuple through the proxy (``P[7]``) is that copy again, as
+#: plainly (hunt 28 H28-2; it was a new copy each time).
+TAKEN_OUT_OF_A_PROXY = [
+    "P = [(i, str(i)) for i in range(20000)]",
+    "x = P[7]",
+    differential.PLAIN + "print(x is P[7], x == P[7], P[8] is P[8])",
+    "y = P[7]\nz = P[9]",
+    differential.PLAIN + "print(y is x, z is P[9], y is P[7])",
+]
+
+
+def test_a_tuple_taken_out_of_a_list_that_stayed_remote_is_one_copy(tmp_path):
+    assert_same_every_way(TAKEN_OUT_OF_A_PROXY, tmp_path, ["none", "all", "kernel"])
+
 
 def test_a_member_taken_out_of_a_kept_container_is_that_member_every_way(tmp_path):
     assert_same_every_way(MEMBERS_TAKEN_OUT, tmp_path, ["all", "small", "kernel"])

@@ -130,17 +130,22 @@ class RemoteObject:
             value = serialize.loads(frames, bytecode=barrier is None)
         except Exception as err:
             return cls._undecodable(output, err, barrier, target)
-        cls._came_back(output, value, target)
-        return value, None
+        return cls._came_back(output, value, target), None
 
     @classmethod
-    def _came_back(cls, output: dict, value: Any, target: Any) -> None:
+    def _came_back(cls, output: dict, value: Any, target: Any) -> Any:
         """The engine kept a value that came back in case it failed here: released, or, for a
-        tuple or frozenset a none cell sent, kept beside the copy (:mod:`.twins`)."""
+        tuple or frozenset a none cell sent, kept beside the copy (:mod:`.twins`). What to
+        bind: the copy kept for that very engine object, when one came back before (a tuple
+        through a proxy's ``P[7]`` after a none cell's ``x = P[7]``), else ``value``."""
+        earlier = twins.copy_of(target, output["ref"]["id"], value) \
+            if type(value) in (tuple, frozenset) else None
+        value = value if earlier is None else earlier
         if output.get("twin"):
             twins.keep(target, value, cls(target, output["ref"]))
         else:
             target.release_later(output["ref"]["id"], small=small(output))
+        return value
 
     @classmethod
     def decode_all(cls, outputs: list[dict], frames: list[list],
@@ -160,8 +165,7 @@ class RemoteObject:
             if index in loaded:
                 value, err = loaded[index]
                 if err is None:
-                    cls._came_back(output, value, target)
-                    decoded.append((value, None))
+                    decoded.append((cls._came_back(output, value, target), None))
                 else:
                     decoded.append(cls._undecodable(output, err, barrier, target))
                 continue

@@ -7,6 +7,10 @@ cell that reads the copy under a name gets the engine's object again, so a senti
 ``is`` there (``cell is empty``, with ``empty = (0, 0)`` held by a grid that stayed remote)
 still matches. At most :data:`KEPT` a target, the least recently used going first (its copy
 then goes by value, as before).
+
+The other way too: that engine object coming back again (``P[7]`` through a proxy of a list
+that stayed remote, after a none cell's ``x = P[7]``) is the notebook's copy again, so ``x is
+P[7]`` holds as plainly (hunt 28 H28-2): the engine names it by its one id (:func:`copy_of`).
 """
 from __future__ import annotations
 
@@ -21,15 +25,36 @@ KEPT = 1000
 _lock = threading.Lock()
 _kept: "weakref.WeakKeyDictionary[Any, OrderedDict[int, tuple[Any, Any]]]" = \
     weakref.WeakKeyDictionary()
+#: Per target: the engine object's id (its proxy's) → the id of the copy kept for it.
+_copies: "weakref.WeakKeyDictionary[Any, dict[str, int]]" = weakref.WeakKeyDictionary()
 
 
 def keep(target: Any, value: Any, proxy: Any) -> None:
     """Remember that ``value`` (a copy that came back) is ``proxy``'s object at ``target``."""
     with _lock:
         kept = _kept.setdefault(target, OrderedDict())
+        copies = _copies.setdefault(target, {})
         kept[id(value)] = (value, proxy)  # held: its id stays its own
+        copies[proxy._id] = id(value)
         while len(kept) > KEPT:
-            kept.popitem(last=False)  # the proxy goes, and releases the engine's object
+            _, (_, gone) = kept.popitem(last=False)  # the proxy goes, and releases the
+            copies.pop(gone._id, None)                # engine's object
+
+
+def copy_of(target: Any, oid: str, value: Any) -> Any:
+    """The copy kept for ``target``'s object ``oid`` when it is ``value`` (of its type and
+    equal: the engine's object cannot have changed, it is a tuple or frozenset), or None."""
+    with _lock:
+        kept, copies = _kept.get(target), _copies.get(target)
+        key = copies.get(oid) if copies else None
+        found = kept.get(key) if key is not None else None
+        if found is None or found[1]._id != oid:
+            return None
+        copy = found[0]
+    try:
+        return copy if type(copy) is type(value) and copy == value else None
+    except Exception:  # noqa: BLE001 - a comparison that fails: the value that came
+        return None
 
 
 def proxy_of(target: Any, value: Any) -> Any:
@@ -48,4 +73,5 @@ def forget(target: Any, value: Any) -> None:
     with _lock:
         kept = _kept.get(target)
         if kept and id(value) in kept and kept[id(value)][0] is value:
-            del kept[id(value)]
+            _, proxy = kept.pop(id(value))
+            _copies.get(target, {}).pop(proxy._id, None)
