@@ -948,3 +948,14 @@ def test_objects_of_classes_written_in_c_keep_their_identities_and_values():
     back = serialize.loads(serialize.dumps([*values, decimal.DefaultContext]))
     assert back[:3] == values[:3] and back[-1] is decimal.DefaultContext
     assert back[3]("101") == 5 and back[4] == fractions.Fraction(1, 3) and back[5] == range(3)
+
+
+def test_a_kept_members_key_of_another_kind_of_place_is_its_value():
+    # "i" (an item's place) names a list's or tuple's, "k"/"v" a dict's: a dict asked for "i5"
+    # would have looked up the key 5
+    D = {i: "v%d" % i for i in range(10)}
+    sent = "".join(["v", "5"])  # equal, not that string
+    with serialize.keeping(Holder(td=D)):
+        found = serialize._kept_member(f"{serialize.KEPT_MEMBER}td:i5", sent)
+        kept = serialize._kept_member(f"{serialize.KEPT_MEMBER}td:v5", sent)
+    assert found == "v5" and found is not D[5] and kept is D[5]

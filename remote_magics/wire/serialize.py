@@ -4756,7 +4756,8 @@ class KeptMembers:
 
     Only members something besides the container holds can be met among other values: they
     are found by their reference counts, in one pass over a container the first time the
-    stream asks about any string, bytes, tuple or frozenset (C speed: about 30 ms a million)."""
+    stream asks about any string, bytes, tuple or frozenset (C speed: about 0.1 s for a
+    million in a list, 0.3 s in a set, whose members lie scattered in memory)."""
 
     def __init__(self) -> None:
         self._containers: list[tuple[str, Any, Callable[[], bool] | None]] = []
@@ -4836,7 +4837,8 @@ def _kept_member(key: str, value: Any) -> Any:
         if where == "=" and type(container) in (set, frozenset):
             probe = _Probe(value)
             found = probe.found if probe in container else None
-        elif where[:1] in ("i", "k", "v") and type(container) in KEPT_CONTAINERS:
+        elif (where[:1] == "i" and type(container) in (list, tuple)
+              or where[:1] in ("k", "v") and type(container) is dict):
             place = int(where[1:])
             items = container.values() if where[0] == "v" else container
             if 0 <= place < len(container):
