@@ -959,3 +959,17 @@ def test_a_kept_members_key_of_another_kind_of_place_is_its_value():
         found = serialize._kept_member(f"{serialize.KEPT_MEMBER}td:i5", sent)
         kept = serialize._kept_member(f"{serialize.KEPT_MEMBER}td:v5", sent)
     assert found == "v5" and found is not D[5] and kept is D[5]
+
+
+def test_a_kept_set_is_asked_by_a_probe_and_indexed_once_asked_often(monkeypatch):
+    S = {("t", i) for i in range(20_000)}
+    e = min(S)
+    members = serialize.KeptMembers()
+    members.add("ts", S)
+    assert members.key(e) == f"{serialize.KEPT_MEMBER}ts:="
+    assert members.key(tuple(["t", 0])) is None  # equal, not that member
+    assert members.key((["a list"],)) is None  # a tuple that does not hash
+    monkeypatch.setattr(serialize.KeptMembers, "PROBES", 3)
+    assert [members.key(e) for _ in range(3)] == [f"{serialize.KEPT_MEMBER}ts:="] * 3
+    assert not members._sets and members.key(e) == f"{serialize.KEPT_MEMBER}ts:="  # indexed
+    assert members.key(tuple(["t", 0])) is None

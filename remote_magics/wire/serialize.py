@@ -4757,12 +4757,16 @@ class KeptMembers:
     Only members something besides the container holds can be met among other values: they
     are found by their reference counts, in one pass over a container the first time the
     stream asks about any string, bytes, tuple or frozenset (C speed: about 0.1 s for a
-    million in a list, 0.3 s in a set, whose members lie scattered in memory)."""
+    million in a list). A set finds its own member at once (:class:`_Probe`), so it is asked
+    so, until a stream has asked it :attr:`PROBES` times (a pass over a million scattered
+    members costs about 0.3 s)."""
 
     def __init__(self) -> None:
         self._containers: list[tuple[str, Any, Callable[[], bool] | None]] = []
         self._found: dict[int, tuple[Any, str]] = {}  # id(member) → (member, its key)
-        self._indexed = 0  # how many of the containers are in _found
+        self._indexed = 0  # how many of the containers are in _found (or in _sets)
+        self._sets: list[tuple[str, Any]] = []  # asked by a probe, until PROBES asks
+        self._probes = 0
 
     def __bool__(self) -> bool:
         return bool(self._containers)
@@ -4778,10 +4782,33 @@ class KeptMembers:
         if type(obj) not in _MEMBER_KINDS:
             return None
         while self._indexed < len(self._containers):
-            self._index(*self._containers[self._indexed])
+            token, container, unchanged = self._containers[self._indexed]
+            if type(container) in (set, frozenset):
+                self._sets.append((token, container))
+            else:
+                self._index(token, container, unchanged)
             self._indexed += 1
         found = self._found.get(id(obj))
-        return found[1] if found is not None and found[0] is obj else None
+        if found is not None and found[0] is obj:
+            return found[1]
+        if self._sets:
+            self._probes += 1
+            if self._probes > KeptMembers.PROBES:  # many asked: one pass over each instead
+                for token, container in self._sets:
+                    self._index(token, container, None)
+                self._sets = []
+                return self.key(obj)
+            for token, container in self._sets:  # a set finds its own member at once
+                try:
+                    probe = _Probe(obj)
+                    if probe in container and probe.found is obj:
+                        return f"{KEPT_MEMBER}{token}:="
+                except Exception:  # noqa: BLE001 - a tuple that does not hash: none of them
+                    continue
+        return None
+
+    #: A stream asks a kept set this many times by a probe, then indexes it (one pass).
+    PROBES = 10_000
 
     def _index(self, token: str, container: Any, unchanged: Callable[[], bool] | None) -> None:
         kind = type(container)
