@@ -254,13 +254,15 @@ def _frames_here(error: BaseException) -> list[str]:
                                                          tb_offset=0))
 
 
+#: Our own package's name and a dot (the engine, shipped apart, has its own:
+#: ``engine.tracebacks.of_yours``; this layer is below it).
+_OURS = __name__.split(".")[0] + "."
+
+
 def _dashes(lines: list[str]) -> bool:
     """Whether ``lines`` starts with IPython's separator line (``-----``, maybe coloured)."""
     return bool(lines) and "-----" in lines[0]
 
-
-#: Our own package's name and a dot.
-_OURS = __name__.split(".")[0] + "."
 
 
 def _remote_lines(header: str, traceback: list[str], fallback: str) -> list[str]:

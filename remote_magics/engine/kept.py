@@ -174,8 +174,7 @@ def size_of(obj: Any) -> int:
     memory = memory_of(obj)
     if memory is not None:
         return memory[1]
-    first = sum(sys.getsizeof(next(iter(members), None))
-                for members in ((obj, obj.values()) if type(obj) is dict else (obj,)))
+    first = sum(sys.getsizeof(next(iter(members), None)) for members in _parts(obj))
     return sys.getsizeof(obj) + len(obj) * first
 
 

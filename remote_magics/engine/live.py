@@ -500,7 +500,7 @@ def _error(err: BaseException, shell: Any = None) -> dict:
     kind = type(err)
     tb = err.__traceback__
     while tb is not None and (  # ours, and the caller's line :func:`_as_asked` stands in for
-            tb.tb_frame.f_globals.get("__name__", "").startswith(_OURS)
+            not tracebacks.of_yours(tb)
             or tb.tb_frame.f_globals is _caller_globals.get(tb.tb_frame.f_code.co_filename)):
         tb = tb.tb_next
     if tb is None:
@@ -510,6 +510,3 @@ def _error(err: BaseException, shell: Any = None) -> dict:
     return {"status": "error", "ename": kind.__name__, "evalue": tracebacks.message(err),
             "etype": f"{kind.__module__}.{kind.__qualname__}", "traceback": lines}
 
-
-#: Our own package's name (shipped into a kernel that lacks it, as it is there).
-_OURS = __name__.split(".")[0] + "."

@@ -27,6 +27,15 @@ LONGEST_CYCLE = 8
 #: Exceptions of a chain (``__cause__``, ``__context__``) shown at most.
 CHAIN = 10
 
+#: Our own package's name and a dot, as it is named where it runs (shipped into a kernel too).
+_OURS = __name__.split(".")[0] + "."
+
+
+def of_yours(tb: TracebackType) -> bool:
+    """Whether a traceback entry's frame runs your code: not ours, not IPython's."""
+    return not tb.tb_frame.f_globals.get("__name__", "").startswith((_OURS, "IPython."))
+
+
 _CAUSE = "\nThe above exception was the direct cause of the following exception:\n\n"
 _CONTEXT = "\nDuring handling of the above exception, another exception occurred:\n\n"
 
