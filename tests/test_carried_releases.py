@@ -1,5 +1,6 @@
 """The engine's copy of a small value the notebook decoded is released with the next request,
-not by a message of its own; a big one still goes at once; nothing is left behind."""
+not by a message of its own; a big one still goes at once; nothing is left behind. A kept
+upload the notebook let go of is released by the next run, which carries its token."""
 from __future__ import annotations
 
 import pytest
@@ -54,3 +55,33 @@ def test_many_cells_binding_small_values_leave_nothing_in_the_engine(engine):
         engine.run(f"x = {i}\ny = [x] * 3", ns)
     assert ns["y"] == [49] * 3
     assert engine.info()["objects"] == held
+
+
+def test_a_kept_upload_let_go_of_is_released_by_the_next_run_without_a_message_of_its_own(
+        engine):
+    import gc
+
+    from remote_magics.wire import serialize
+
+    kept_before = engine.info()["kept"][0]
+    ns: dict = {"big": list(range(serialize.KEPT_MEMBERS * 2))}
+    engine.run("n = len(big)", ns)
+    assert ns["n"] == serialize.KEPT_MEMBERS * 2
+    assert engine.info()["kept"][0] == kept_before + 1  # the engine keeps its copy
+    sent = []
+    original = engine.connection.send
+
+    def counting(msg_type, *args, **kwargs):
+        sent.append(msg_type)
+        return original(msg_type, *args, **kwargs)
+
+    engine.connection.send = counting
+    try:
+        del ns["big"]
+        gc.collect()  # the notebook's list is gone: the engine's copy is to go
+        engine.run("m = 2", ns)
+        assert sent == [protocol.RUN_REQUEST]  # its release went with the run
+        assert not engine.connection.carried_uploads
+    finally:
+        engine.connection.send = original
+    assert engine.info()["kept"][0] == kept_before  # released

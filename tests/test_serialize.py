@@ -235,6 +235,22 @@ def test_kept_members_are_found_by_who_else_holds_them_and_only_while_in_place()
     assert moved.key(y) is None
 
 
+def test_kept_members_are_found_beside_numbers_that_are_held_too():
+    # a dict of held string keys and float values, and a list of floats and small ints (each
+    # held by Python's cache) with one held string among them: numbers are passed over, not
+    # the rest
+    D = {"k%d" % i: i / 3 for i in range(20_000)}
+    key = next(iter(D))
+    mixed = [i / 3 for i in range(10_000)] + list(range(256)) * 40
+    mixed[700] = word = "".join(["wwwx"])
+    members = serialize.KeptMembers()
+    members.add("td", D, lambda: True)
+    members.add("tm", mixed, lambda: True)
+    assert members.key(key) == f"{serialize.KEPT_MEMBER}td:k0"
+    assert members.key(word) == f"{serialize.KEPT_MEMBER}tm:i700"
+    assert members.key("k5") is None  # equal to a key, not it
+
+
 def test_plain_scalars_go_alone_by_the_c_pickler():
     items, frames = stream_of({"x": 1.5, "s": "text", "lst": [1]})
     assert [item.get("shared", False) for item in items] == [False, False, True]

@@ -205,6 +205,7 @@ class Connection:
         # holding requests that are over → whether their reply reached us (protocol: settled)
         self.unsettled: dict[str, bool] = {}
         self.carried: collections.deque[str] = collections.deque()  # releases for the next request
+        self.carried_uploads: collections.deque[str] = collections.deque()  # kept uploads' too
         self.late: collections.deque[dict] = collections.deque(maxlen=LATE_KEEP)
         self.late_dropped = 0  # late messages that did not fit in ``late``
         self._late_shown = False  # the marker is up: the next late message needs none
@@ -637,11 +638,13 @@ class Connection:
             content = {**content, "settled": settled}
         taken: list[int] = []
         carried = [self.carried.popleft() for _ in range(len(self.carried))]
-        if carried and msg_type in protocol.REQUEST_TYPES:
-            content = {**content, "release": carried}
+        uploads = [self.carried_uploads.popleft() for _ in range(len(self.carried_uploads))]
+        if (carried or uploads) and msg_type in protocol.REQUEST_TYPES:
+            content = {**content, "release": carried, "release_uploads": uploads}
         else:  # a message that does not carry them: the next one will
             self.carried.extendleft(reversed(carried))
-            carried = []
+            self.carried_uploads.extendleft(reversed(uploads))
+            carried, uploads = [], []
         if msg_type.startswith("remote_"):  # our engine's requests: how its reply may come
             taken, self.shared_taken = self.shared_taken, []
             if taken or self.shared_receive:
@@ -658,11 +661,11 @@ class Connection:
             msg_id = self.send(msg_type, content, frames, on_progress=on_progress)
         except streaming.Interrupted as stop:  # the stop button as the request went
             if stop.message["header"]["msg_type"] != msg_type:  # a chunk of it: it did not go
-                self._unsent(settled, taken, carried)
+                self._unsent(settled, taken, carried, uploads)
                 raise
             msg_id, stopped = stop.message["header"]["msg_id"], stop
         except BaseException:
-            self._unsent(settled, taken, carried)
+            self._unsent(settled, taken, carried, uploads)
             raise
         if msg_type in protocol.HOLDING_TYPES:
             self.unsettled[msg_id] = False  # until its reply is in
@@ -683,17 +686,23 @@ class Connection:
                 pending.error, pending.finished = err, True
         return pending
 
-    def _unsent(self, settled: dict, taken: list, carried: list) -> None:
+    def _unsent(self, settled: dict, taken: list, carried: list, uploads: list) -> None:
         """A request did not go: what it carried goes with the next one (the engine did not
         learn of it; carried twice, a release would drop a reference twice)."""
         self.unsettled = {**settled, **self.unsettled}
         self.shared_taken = taken + self.shared_taken
         self.carried.extendleft(reversed(carried))
+        self.carried_uploads.extendleft(reversed(uploads))
 
     def carry_release(self, object_id: str) -> None:
         """Release an engine's reference with our next request (protocol: ``release``); any
         thread."""
         self.carried.append(object_id)
+
+    def carry_upload_release(self, token: str) -> None:
+        """Release a kept upload (:mod:`..cells.uploads`) with our next request (protocol:
+        ``release_uploads``); any thread."""
+        self.carried_uploads.append(token)
 
     def received(self, msg_id: str) -> None:
         """The reply to ``msg_id`` reached its caller: the objects it holds are ours to release."""

@@ -920,6 +920,10 @@ class Engine:
         for oid in content.get("release") or ():  # small values the client has decoded
             if isinstance(oid, str):
                 self.store.release(oid, protocol.client_of(msg))
+        tokens = content.get("release_uploads")  # kept uploads it let go of since its last
+        if isinstance(tokens, list):  # request: before the run, as a release request would be
+            self.kept.release(protocol.client_of(msg),
+                              [token for token in tokens if isinstance(token, str)])
         return True
 
     def _drop(self, msg: dict, why: str) -> bool:
@@ -1027,11 +1031,11 @@ class Engine:
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode:
                 reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
+                same = unwritten(sent, uploads)
                 with serialize.keeping_caches(run_caches):
                     reply, frames = self.bound_before(reply, content, namespace, client,
                                                       watched, sent, before, memos, proxied,
-                                                      unwritten(sent, uploads), modules,
-                                                      uploads.containers())
+                                                      same, modules, uploads.containers(same))
             reply.update(mode)
             self._state_for_notebook(reply, content, namespace, sent)
             lookup.asked_exit(asking, reply)
@@ -1056,11 +1060,12 @@ class Engine:
             policy = content.get("download", "small")
             offer = uploads.offering(content.get("bytes") if policy == "small" else None) \
                 if policy != "none" else None
+            same = unwritten(sent, uploads)
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode, \
                     serialize.keeping_caches(run_caches), serialize.substituting(offer):
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
-                                             before, memos, proxied, unwritten(sent, uploads),
-                                             modules, shown, uploads.containers())
+                                             before, memos, proxied, same, modules, shown,
+                                             uploads.containers(same))
             reply.update(mode)
             uploads.resync({output["name"]: namespace[output["name"]]
                             for output in reply["outputs"] if output.get("changed")

@@ -34,7 +34,7 @@ import operator
 import secrets
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..wire import serialize
 from . import pages
@@ -115,6 +115,10 @@ class Members:
 
 def _unmoved(members: Members) -> Callable[[], bool]:
     return lambda: not members.written()
+
+
+def _found_unmoved() -> bool:  # a container found unwritten after the run
+    return True
 
 
 def _parts(obj: Any) -> tuple:
@@ -258,11 +262,15 @@ class RunKeeper:
         value = self.received.get(token)
         return value if type(value) in serialize.KEPT_CONTAINERS else None
 
-    def containers(self) -> list[tuple[str, Any, Callable[[], bool]]]:
+    def containers(self, unwritten: Sequence = ()) -> list[tuple[str, Any, Callable[[], bool]]]:
         """The kept containers this run was sent, for its reply's
-        :class:`~..wire.serialize.KeptMembers`: ``(token, container, unchanged)``."""
+        :class:`~..wire.serialize.KeptMembers`: ``(token, container, unchanged)``. Those of
+        ``unwritten`` were found unchanged after the run (:func:`..core.unwritten`): not
+        asked again (a pass over their members)."""
         held = self.keeper.clients.get(self.client) or {}
-        return [(token, value, _unmoved(held[token].span))
+        same = {id(obj) for obj in unwritten}
+        return [(token, value,
+                 _found_unmoved if id(value) in same else _unmoved(held[token].span))
                 for token, value in self.received.items()
                 if type(value) in serialize.KEPT_CONTAINERS and token in held
                 and held[token].span() is value]

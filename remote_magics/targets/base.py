@@ -278,8 +278,9 @@ class Target:
         Every way of running a cell (a plain run, an ``--async`` or a detached job) starts here:
         the download policy is checked, the target must be usable (after its jobs, unless
         ``wait_for_jobs`` is false), ``before_run`` hooks run (``--sync-path``), and releases
-        queued so far leave with it. A fan-out's member draws its own random numbers
-        (``shares_random=False``). Raises :class:`SerializationError` before anything is sent.
+        queued so far leave with it (:meth:`carry_releases`). A fan-out's member draws its own
+        random numbers (``shares_random=False``). Raises :class:`SerializationError` before
+        anything is sent.
         """
         protocol.check_download(download)
         self.check_usable(wait_for_jobs=wait_for_jobs)
@@ -290,7 +291,7 @@ class Target:
         request = runner.prepare(code, namespace, self, download=download, limit=int(bytes),
                                  hidden=hidden or {}, cell_id=cell_id or self.runs,
                                  show_result=show_result, shares_random=shares_random)
-        self.flush_releases()
+        self.carry_releases()
         request.content["stdin"] = False  # a job's input(): nobody waits to answer it
         return request
 
@@ -426,6 +427,18 @@ class Target:
             tokens, self._upload_releases = self._upload_releases, []
         if (ids or tokens) and not self.connection.closed:
             self.connection.send(protocol.RELEASE_REQUEST, {"ids": ids, "uploads": tokens})
+
+    def carry_releases(self) -> None:
+        """Give the queued releases to the request about to be sent: they reach the engine
+        with it, ahead of its work, as a release request sent just before it would, without a
+        message (and a reply) of their own."""
+        with self._releases_lock:
+            ids, self._releases = self._releases, []
+            tokens, self._upload_releases = self._upload_releases, []
+        for object_id in ids:
+            self.connection.carry_release(object_id)
+        for token in tokens:
+            self.connection.carry_upload_release(token)
 
     def restart(self, timeout: float = 60.0) -> None:
         """Restart a kernel we started: a fresh engine; every proxy to the old one is lost."""

@@ -365,7 +365,7 @@ import secrets
 import threading
 from typing import Iterable
 
-PROTOCOL_VERSION = 11  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
+PROTOCOL_VERSION = 12  # 2: long frames digested piecewise; 3: live ops, channels; 4: output_done;
 #                       5: big frames streamed as remote_chunk messages; 6: modules moved into
 #                       wire/ and engine/ (pickled references name the new paths); 7: settled
 #                       replies, threads keep their run as parent, versions in the info reply;
@@ -373,7 +373,8 @@ PROTOCOL_VERSION = 11  # 2: long frames digested piecewise; 3: live ops, channel
 #                       9: detached jobs, persistent engines;
 #                       10: names and bind requests (the remote kernel's state lives in the
 #                       engine); 11: the data port, same-host lends (pull_ok), quiet replies,
-#                       releases carried by the next request, channel acknowledgements
+#                       releases carried by the next request, channel acknowledgements;
+#                       12: a run carries the kept uploads released before it (release_uploads)
 
 RUN_REQUEST = "remote_run_request"
 RUN_REPLY = "remote_run_reply"

@@ -2999,11 +2999,13 @@ def _refer_to_held_containers(pickler: Any, members: "KeptMembers | None" = None
     through = [0]  # the id of a member whose persistent id carries it: pickled as it is
 
     def persistent_id(obj: Any) -> Any:
+        kind = type(obj)
+        if kind in _NUMBERS:  # most objects of a big reply: answered first, as cheaply as can be
+            return None
         if through[0] and through[0] == id(obj):
             through[0] = 0
             return None
         found = containers.get(id(obj))
-        kind = type(obj)
         if (found is None or found[2] is not obj) and members is not None \
                 and kind in _MEMBER_KINDS and obj is not _HELD:
             key = members.key(obj)
@@ -3030,6 +3032,11 @@ def _refer_to_held_containers(pickler: Any, members: "KeptMembers | None" = None
         return (_HELD, name, bytearray(obj) if type(obj) is bytearray else type(obj)(obj))
 
     pickler.persistent_id = persistent_id
+
+
+#: Numbers and the constants: never a container the receiver holds, nor a kept member, and
+#: their identity never crosses (pickle makes them anew).
+_NUMBERS = frozenset({int, float, bool, complex, type(None)})
 
 
 def _no_persistent_id(obj: Any) -> None:
@@ -4828,7 +4835,11 @@ class KeptMembers:
         counts = [[*map(sys.getrefcount, items)] for items, _ in parts]
         each = min((min(part) for part in counts if part), default=1) - 1  # (1: the argument)
         for (items, where), part in zip(parts, counts):
-            more = [*itertools.compress(itertools.count(), map((each + 1).__lt__, part))]
+            # (each a pass at C speed: the few counts there are, then the kinds of member)
+            high = {count for count in set(part) if count > each + 1}
+            if not high or set(map(type, items)).isdisjoint(_MEMBER_KINDS):
+                continue  # held by nothing else, or numbers only (cached small ints are held)
+            more = [*itertools.compress(itertools.count(), map(high.__contains__, part))]
             places = collections.Counter(map(id, map(items.__getitem__, more)))
             for place in more:
                 member = items[place]
