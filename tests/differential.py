@@ -184,8 +184,9 @@ def _differential_state():
             state[name] = _differential_digest(value)
         except Exception as err:  # a value whose digest fails: its type and why
             kind = type(value).__qualname__
-            if hasattr(value, "type_name") and type(value).__module__.startswith(
-                    "remote_magics"):  # a proxy: the type it stands for, as plainly named
+            if type(value).__module__.startswith("remote_magics") and hasattr(
+                    value, "type_name"):  # a proxy: the type it stands for, as plainly named
+                # (asked of our proxies only: a class's __getattr__ may raise KeyError)
                 kind = value.type_name.rpartition(".")[2]
             state[name] = f"{kind} undigestible {type(err).__name__}"
     print("DIFFERENTIAL-STATE " + json.dumps(state))

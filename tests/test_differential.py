@@ -2000,3 +2000,32 @@ def test_big_containers_read_again_and_changed_on_either_side_behave_the_same_ev
 
 def test_a_member_of_a_kept_container_is_that_member_on_both_sides(tmp_path):
     assert_same_every_way(MEMBERS_OF_KEPT_CONTAINERS, tmp_path, ["all", "small", "kernel"])
+
+
+#: Objects whose class answers every missing attribute (hunt 29): the attribute-dict idiom
+#: (``__getattr__`` indexing a dict, which raises KeyError), the dict subclass whose
+#: ``__getattr__`` is ``dict.__getitem__``, a slotted one, and one that prints what it is
+#: asked. Our own look-ups (``__setstate__``, ``__self__``, ``__func__``, ``__dict__``) went to
+#: them: the object became a proxy, a cell reading it failed, or the cell printed our names.
+ANSWERS_EVERY_ATTRIBUTE = [
+    differential.PLAIN + "class AttrDict:\n    def __init__(self, d):\n        self.data = d\n"
+    "    def __getattr__(self, k):\n        return self.data[k]\ncfg = AttrDict({'lr': 0.1})",
+    "cfg.data['lr'] = 0.5\ncfg.epochs = 3",
+    differential.PLAIN + "print(type(cfg).__name__, cfg.lr, cfg.epochs)",
+    "class AD(dict):\n    __getattr__ = dict.__getitem__\n    __setattr__ = dict.__setitem__\n"
+    "opts = AD(lr=0.1)",
+    differential.PLAIN + "print(type(opts).__name__, opts.lr)\ncfg2 = AD(lr=0.2)",
+    "cfg2.lr * 2",
+    "class Slotted:\n    __slots__ = ('a', 'store')\n    def __init__(self):\n        self.a = 1\n"
+    "        self.store = {}\n    def __getattr__(self, k):\n        return self.store[k]\n"
+    "sl = Slotted()\nsl.store['w'] = 6",
+    differential.PLAIN + "print(type(sl).__name__, sl.a, sl.w)",
+    "class Loud:\n    def __init__(self):\n        self.n = 0\n    def __getattr__(self, name):\n"
+    "        print('getattr called for', name)\n        raise AttributeError(name)\nld = Loud()",
+    "ld.n += 1\nprint(ld.n)",
+    differential.PLAIN + "print(type(ld).__name__, ld.n)",
+]
+
+
+def test_objects_whose_class_answers_every_attribute_cross_as_themselves(tmp_path):
+    assert_same_every_way(ANSWERS_EVERY_ATTRIBUTE, tmp_path, ["all", "small", "kernel"])

@@ -31,7 +31,8 @@ import threading
 import types
 from typing import Any, Callable, Iterable, Sequence
 
-from ..wire import copy_on_write, dataport, protocol, serialize, shared, sources, streaming
+from ..wire import (copy_on_write, dataport, in_place, protocol, serialize, shared, sources,
+                    streaming)
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
                pages, persist, quiet, settings, tracebacks, watching)
 from .store import ObjectStore, describe
@@ -340,7 +341,7 @@ def _members_twinned(container: Any, twin_of: Callable[[Any], Any],
             elif depth < DEPTH_TWINNED and isinstance(member, (list, dict)):
                 walk(member, depth + 1)
             elif depth < DEPTH_TWINNED and kind.__module__ == "__main__" \
-                    and type(getattr(member, "__dict__", None)) is dict:
+                    and type(in_place.attribute_of(member, "__dict__")) is dict:
                 see_class(kind)  # `list_of(variable)`: its class's methods, and its attributes
                 walk(member.__dict__, depth + 1)
 
@@ -511,7 +512,7 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
             if owner is not None and not isinstance(owner, types.ModuleType):
                 waiting.append(owner)
         else:
-            own = getattr(obj, "__dict__", None) if not isinstance(obj, type) else None
+            own = in_place.attribute_of(obj, "__dict__") if not isinstance(obj, type) else None
             if type(own) is dict:
                 waiting.extend(own.values())
     return found

@@ -12,7 +12,7 @@ import sys
 import types
 from typing import Any, Callable
 
-from ..wire import protocol, serialize
+from ..wire import in_place, protocol, serialize
 
 
 class ObjectStore:
@@ -173,7 +173,7 @@ def attribute(obj: Any, name: str) -> Any:
     """``obj``'s attribute ``name`` where its class or its own ``__dict__`` has one, else None:
     never by its ``__getattr__``, which may load, count or print (hunt 19 H19-29: a lazy
     object's ``__getattr__`` loaded a ``shape`` and an ``nbytes`` the cell never asked for)."""
-    own = getattr(obj, "__dict__", None)
+    own = in_place.attribute_of(obj, "__dict__")
     if isinstance(own, dict) and name in own:
         return own[name]
     for klass in type(obj).__mro__:
@@ -196,7 +196,7 @@ def _a_cells(code: Any) -> bool:
 def _shadows(obj: Any, kind: type) -> list[str]:
     """The proxy's own names (:data:`~..wire.protocol.PROXY_NAMES`) that ``obj`` has as
     attributes, looked up without running any code of it: in its ``__dict__`` or its classes'."""
-    own = getattr(obj, "__dict__", None)
+    own = in_place.attribute_of(obj, "__dict__")
     own = own if isinstance(own, dict) else {}
     classes = [vars(klass) for klass in kind.__mro__ if klass is not object]
     return [name for name in protocol.PROXY_NAMES
@@ -213,7 +213,7 @@ def cell_functions(obj: Any) -> list[types.FunctionType]:
     the class or an object of it, and, through the globals their code names, the cells'
     functions and classes those call (``outer`` calling ``inner`` calling ``helper``)."""
     found: dict[int, types.FunctionType] = {}
-    waiting: list[Any] = [getattr(obj, "__func__", obj)]
+    waiting: list[Any] = [in_place.attribute_of(obj, "__func__", obj)]
     if isinstance(obj, types.MethodType):  # and its class's other methods (`self.step()`)
         owner = obj.__self__
         waiting.insert(0, owner if isinstance(owner, type) else type(owner))

@@ -25,6 +25,8 @@ import sys
 import threading
 from typing import Any, Iterable
 
+from .in_place import attribute_of
+
 _seen = threading.local()  # whether a load on this thread rebuilt a pandas object's blocks
 
 #: How far :func:`pandas_objects` looks: into containers and objects' attributes this deep,
@@ -79,7 +81,7 @@ def pandas_objects(values: Iterable[Any], pandas: Any) -> list:
             elif isinstance(value, dict):
                 deeper.extend(list(value.values())[:LIMIT])
             elif not isinstance(value, type):
-                attributes = getattr(value, "__dict__", None)
+                attributes = attribute_of(value, "__dict__")
                 if isinstance(attributes, dict):
                     deeper.extend(list(attributes.values())[:LIMIT])
         level = deeper

@@ -19,6 +19,20 @@ import warnings
 from typing import Any
 
 
+def attribute_of(obj: Any, name: str, default: Any = None) -> Any:
+    """``obj``'s attribute ``name`` as Python finds it before a class's ``__getattr__`` would be
+    asked, else ``default``: what we look up on any object (``__setstate__``, ``__func__``,
+    ``__qualname__``) never reaches a user's ``__getattr__``, which may print what it is asked,
+    count it, or raise KeyError for every name it lacks (the attribute-dict idiom's
+    ``self.data[name]``: hunt 29 H29-2, H29-3, H29-5)."""
+    try:
+        if isinstance(obj, type):  # a class: its own members and its bases'
+            return getattr(obj, name, default)
+        return object.__getattribute__(obj, name)
+    except Exception:  # noqa: BLE001 - a property that raises: as absent
+        return default
+
+
 def update_in_place(old: Any, new: Any) -> bool:
     """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
 
@@ -89,7 +103,7 @@ def update_in_place(old: Any, new: Any) -> bool:
             old.set_state(new.get_state())
         elif _valued_with_attributes(old, new):  # its value cannot change, its attributes can
             pass  # (below)
-        elif isinstance(old, BaseException) and isinstance(getattr(old, "__dict__", None), dict):
+        elif isinstance(old, BaseException) and isinstance(attribute_of(old, "__dict__"), dict):
             old.args = new.args  # an error a list holds, `err.handled = True` there (hunt 24
             # H24-12: the name was bound anew); its attributes below
         elif _plain_object(old):
@@ -105,8 +119,8 @@ def update_in_place(old: Any, new: Any) -> bool:
             return True
         else:
             return False
-        own = getattr(old, "__dict__", None)  # a list's or dict's subclass: its attributes too
-        if isinstance(own, dict) and isinstance(getattr(new, "__dict__", None), dict):
+        own = attribute_of(old, "__dict__")  # a list's or dict's subclass: its attributes too
+        if isinstance(own, dict) and isinstance(attribute_of(new, "__dict__"), dict):
             own.clear()
             own.update(new.__dict__)
     except Exception:  # an object that refuses: it is bound anew instead
@@ -170,7 +184,7 @@ def left_out(obj: Any) -> dict:
     by dropping them from a copy of its ``__dict__`` (a lock, a generator, a cache: the usual
     recipe, whose ``__setstate__`` makes them anew for a new object), by name; empty where its
     state is anything else (a state it derives, which its ``__setstate__`` derives back)."""
-    own = getattr(obj, "__dict__", None)
+    own = attribute_of(obj, "__dict__")
     getstate = getattr(type(obj), "__getstate__", None)
     if not isinstance(own, dict) or getstate is None \
             or getstate is getattr(object, "__getstate__", None):
@@ -285,13 +299,13 @@ def _valued_with_attributes(old: Any, new: Any) -> bool:
     (``p.note = 'new'``: hunt 24 H24-12, the name was bound anew and its holders kept the old)."""
     return isinstance(old, (tuple, frozenset, datetime.date)) \
         and bool(type(old).__flags__ & HEAPTYPE) \
-        and isinstance(getattr(old, "__dict__", None), dict) and old == new
+        and isinstance(attribute_of(old, "__dict__"), dict) and old == new
 
 
 def _plain_object(obj: Any) -> bool:
     """Whether all of ``obj``'s state is its ``__dict__``: Python classes only, no slots, or a
     ``types.SimpleNamespace`` (``cfg.epochs = 1`` in a remote cell reaches ``model.cfg``)."""
     classes = [cls for cls in type(obj).__mro__[:-1] if cls is not types.SimpleNamespace]
-    return isinstance(getattr(obj, "__dict__", None), dict) and \
+    return isinstance(attribute_of(obj, "__dict__"), dict) and \
         (bool(classes) or type(obj) is types.SimpleNamespace) and all(
             cls.__flags__ & HEAPTYPE and not vars(cls).get("__slots__") for cls in classes)

@@ -49,7 +49,8 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import cloudpickle
 
 from . import copy_on_write, sources
-from .in_place import HEAPTYPE, left_out, module_of, update_in_place, updatable, writeable
+from .in_place import (HEAPTYPE, attribute_of, left_out, module_of, update_in_place, updatable,
+                       writeable)
 
 PROTOCOL = 5
 
@@ -732,7 +733,7 @@ def _as_self_attributed(obj: Any) -> Any:
     kind = type(obj)
     if not (kind.__flags__ & HEAPTYPE and isinstance(obj, dict)
             and kind.__reduce_ex__ is object.__reduce_ex__  # not one that pickles itself
-            and kind.__reduce__ is object.__reduce__ and getattr(obj, "__dict__", None) is obj):
+            and kind.__reduce__ is object.__reduce__ and attribute_of(obj, "__dict__") is obj):
         return NotImplemented
     return self_attributed, (type(obj),), None, None, iter(obj.items())
 
@@ -879,9 +880,8 @@ def _shell_accessor(obj: Any) -> bool:
     """Whether ``obj`` is an IPython shell's ``get_ipython`` method, which every cell's
     namespace holds (``!cmd`` and ``%magic`` lines call it): pickled, it would carry the whole
     shell, which cannot travel (its history database's connection)."""
-    owner = getattr(obj, "__self__", None)
-    return type(obj) is types.MethodType and getattr(obj, "__name__", None) == "get_ipython" \
-        and module_of(type(owner)).split(".")[0] in ("IPython", "ipykernel")
+    return type(obj) is types.MethodType and obj.__name__ == "get_ipython" \
+        and module_of(type(obj.__self__)).split(".")[0] in ("IPython", "ipykernel")
 
 
 #: The classes cloudpickle has a reduction of its own for (not copyreg's registrations), which
@@ -899,7 +899,7 @@ def _as_argparse_object(obj: Any) -> Any:
     that are ``argparse.SUPPRESS`` as the receiver's: argparse tests them with ``is``, and a
     copy made every crossed parser's ``parse_args`` add ``help='==SUPPRESS=='`` (hunt 20
     H20-10). NotImplemented for one without a plain ``__dict__`` or a reduction of its own."""
-    attributes = getattr(obj, "__dict__", None)
+    attributes = attribute_of(obj, "__dict__")
     kind = type(obj)
     if not isinstance(attributes, dict) or kind.__reduce_ex__ is not object.__reduce_ex__ \
             or "__getstate__" in vars(kind) or "__reduce__" in vars(kind):
@@ -1301,7 +1301,7 @@ def _as_exception(err: BaseException) -> Any:
             or getattr(kind, "__reduce_ex__", None) is not BaseException.__reduce_ex__:
         return NotImplemented
     chain = (err.__cause__, err.__context__, err.__suppress_context__)
-    state = getattr(err, "__dict__", None) or None
+    state = attribute_of(err, "__dict__") or None
     if chain == (None, None, False) and not _init_of_its_own(kind):
         return NotImplemented  # Python's own pickling loses nothing
     return exception_made, (kind, err.args), (state, chain), None, None, set_exception_state
@@ -2373,7 +2373,7 @@ def cells_module() -> ModuleType:
     ``M`` was the engine process's own ``__main__``, which has none of the notebook's names)."""
     namespace = getattr(_state, "namespace", None)
     main = sys.modules.get("__main__")
-    if namespace is None or getattr(main, "__dict__", None) is namespace:
+    if namespace is None or attribute_of(main, "__dict__") is namespace:
         return main
     return next((found for found in gc.get_referrers(namespace)
                  if isinstance(found, ModuleType) and found.__dict__ is namespace), main)
@@ -3120,7 +3120,7 @@ def restatable(obj: Any) -> bool:
     kind = type(obj)
     return bool(kind.__flags__ & HEAPTYPE) and not isinstance(obj, (set, tuple)) \
         and (not isinstance(obj, (list, dict)) or _restatable_container(obj)) \
-        and (isinstance(getattr(obj, "__dict__", None), dict) or bool(_slot_names(kind))) \
+        and (isinstance(attribute_of(obj, "__dict__"), dict) or bool(_slot_names(kind))) \
         and kind not in copyreg.dispatch_table  # its reducer says what its state is (C11)
 
 
@@ -3131,7 +3131,7 @@ def _restatable_container(obj: list | dict) -> bool:
     parent came back as new nodes, the receiver's own updated in place after it, so ``root['a']
     is a`` no longer held (its items were the new nodes). Not one whose ``__dict__`` is
     itself (:func:`_as_self_attributed`)."""
-    return _traits(type(obj))[3] and getattr(obj, "__dict__", None) is not obj
+    return _traits(type(obj))[3] and attribute_of(obj, "__dict__") is not obj
 
 
 def _as_existing(obj: Any, name: str) -> Any:
@@ -3155,7 +3155,7 @@ def _as_existing(obj: Any, name: str) -> Any:
     if state is None and not container and getattr(type(obj), "__setstate__", None) is None:
         # no attribute left (`del e.z` of its last, `e.__dict__.clear()`): pickle gives no
         # state, and the receiver's object kept every attribute it had (hunt 21 H21-13)
-        state = {} if isinstance(getattr(obj, "__dict__", None), dict) else (None, {})
+        state = {} if isinstance(attribute_of(obj, "__dict__"), dict) else (None, {})
         reduced = (*reduced[:2], state, *reduced[3:])
     extra = _own_attributes(obj)
     if extra:  # a pandas object's, with the attributes a user set on it
@@ -3163,7 +3163,7 @@ def _as_existing(obj: Any, name: str) -> Any:
         if reduced is NotImplemented:
             return NotImplemented
         state = reduced[2]
-    attributes = getattr(obj, "__dict__", None)
+    attributes = attribute_of(obj, "__dict__")
     names = _interned_names(attributes) if attributes and _traits(type(obj))[3] else None
     if names and state is not None:  # its names stay interned (:func:`_interned_names`)
         state = _with_interned(state, names)
@@ -3181,7 +3181,7 @@ def _own_attributes(obj: Any) -> dict:
     pickled (patsy's ``design_info`` on the frames of a statsmodels formula, hunt 17 C2): pandas'
     own pickle leaves them all out, and that one would make the whole value fail to cross."""
     module = type(obj).__module__
-    own = getattr(obj, "__dict__", None) if isinstance(module, str) and \
+    own = attribute_of(obj, "__dict__") if isinstance(module, str) and \
         module.partition(".")[0] == "pandas" else None
     return {key: value for key, value in own.items()
             if not key.startswith("_") and _picklable_at_first(value)} \
@@ -3344,7 +3344,7 @@ def _of_a_python_subclass(obj: Any) -> Any:
     place = _shared_dict_place(obj, places) if plain else None
     if place is not None:
         return _with_shared_dict(obj, place, new_object if own_new else copyreg.__newobj__)
-    attributes = getattr(obj, "__dict__", None)
+    attributes = attribute_of(obj, "__dict__")
     names = _interned_names(attributes) if plain and attributes else None
     if not own_new and not borrowed and not delegating and not names:
         return NotImplemented
@@ -3383,7 +3383,7 @@ def _shared_dict_place(obj: Any, places: Sequence[tuple[int, str]]) -> tuple[int
     of its own (CPython's reference count says so: one look). Pickle rebuilt such an object
     with a ``__dict__`` of its own, and a remote ``b = Borg(); b.mode = 'slow'`` no longer
     reached ``a.mode`` (hunt 17 C16)."""
-    own = getattr(obj, "__dict__", None)
+    own = attribute_of(obj, "__dict__")
     if type(own) is not dict or (_reference_count is not None
                                  and _reference_count(own) <= _OWN_DICT_REFERENCES):
         return None
@@ -3681,7 +3681,7 @@ def _as_subclass_view(obj: Any, ndarray: type, held: Mapping[int, tuple[str, Any
     kind = type(obj)
     if obj.base is None or not _viewable_subclass(kind) or not obj.nbytes:
         return NotImplemented
-    attributes = getattr(obj, "__dict__", None)
+    attributes = attribute_of(obj, "__dict__")
     plain = obj.view(ndarray)
     reduced = _as_view(plain, held, roots, arrays, noted=False)
     if reduced is NotImplemented:
@@ -4416,7 +4416,7 @@ def _sent_call(obj: Any, inner: InnerIndex) -> tuple[str, Any, tuple] | None:
     if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):
         return None
     if len(reduced) == 3 and reduced[2] is not None:
-        if not callable(getattr(obj, "__setstate__", None)):
+        if not callable(attribute_of(obj, "__setstate__")):
             return None
         return key, with_state, reduced
     return key, reduced[0], reduced[1]
@@ -4595,7 +4595,7 @@ def _unpickled_connections(obj: Any) -> list[tuple[Any, Callable]]:
 
 
 def _replace_state(obj: Any, state: Any) -> None:
-    setstate = getattr(obj, "__setstate__", None)
+    setstate = attribute_of(obj, "__setstate__")
     if setstate is not None:
         # what its own __getstate__ left out stays this object's (a lock another name holds, a
         # generator half used), as plainly: its __setstate__ makes them anew (hunt 17 C3)
@@ -4605,7 +4605,7 @@ def _replace_state(obj: Any, state: Any) -> None:
             obj.__dict__.update(kept)
         return
     attributes, slots = state if isinstance(state, tuple) else (state, None)
-    own = getattr(obj, "__dict__", None)
+    own = attribute_of(obj, "__dict__")
     if isinstance(own, dict):
         # a class's own __getstate__ may leave some attributes out (a cache, a lock): those
         # stay as they are here, as they would in a plain cell's object
@@ -4950,7 +4950,7 @@ def _as_by_file(obj: Any, files: Mapping[str, tuple]) -> Any:
             return NotImplemented
         return member_by_file, (obj.__name__, None, where), module_data(obj, files), None, \
             None, take_module_data
-    module, name = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    module, name = attribute_of(obj, "__module__"), attribute_of(obj, "__qualname__")
     where = files.get(module) if isinstance(module, str) else None
     if where is None or not isinstance(name, str) or "." in name or "<" in name \
             or getattr(sys.modules.get(module), name, None) is not obj:
