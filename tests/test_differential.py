@@ -2029,3 +2029,19 @@ ANSWERS_EVERY_ATTRIBUTE = [
 
 def test_objects_whose_class_answers_every_attribute_cross_as_themselves(tmp_path):
     assert_same_every_way(ANSWERS_EVERY_ATTRIBUTE, tmp_path, ["all", "small", "kernel"])
+
+
+#: A result whose display data JSON has no form for (NumPy numbers, a set, a date): a plain
+#: kernel's session sends it as numbers, lists and text; the engine refused it, so under none
+#: the notebook showed the proxy's card instead (hunt 29 H29-7).
+DISPLAY_DATA_OF_NUMPY = [
+    "import numpy as np\nfrom IPython.display import JSON\n"
+    "JSON({'n': np.int64(5), 'f': np.float32(1.5)})",
+    "class Meta:\n    def _repr_html_(self):\n        return '<b>m</b>', {'width': np.int64(3)}\n"
+    "    def __repr__(self):\n        return 'Meta()'\nMeta()",
+    "import datetime\nJSON({'s': {1, 2}, 'd': datetime.date(2024, 1, 1)})",
+]
+
+
+def test_a_result_whose_display_data_holds_numpy_numbers_shows_as_plainly(tmp_path):
+    assert_same_every_way(DISPLAY_DATA_OF_NUMPY, tmp_path, ["none", "all", "kernel"])

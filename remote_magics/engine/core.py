@@ -518,6 +518,14 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
     return found
 
 
+def _json_default(obj: Any) -> Any:
+    """What a plain kernel's session sends for a value JSON has no form for (jupyter_client's
+    own rule); TypeError where it has none either."""
+    from jupyter_client.jsonutil import json_default  # (ipykernel's own dependency)
+
+    return json_default(obj)
+
+
 #: The kinds of a method bound to its object, Python's and C's (``[].append``).
 _BOUND_METHODS = (types.MethodType, types.BuiltinMethodType)
 
@@ -2044,7 +2052,9 @@ class Engine:
                 data, metadata = shell.display_formatter.format(value)
             data = {mime: base64.b64encode(shown).decode() if isinstance(shown, bytes) else shown
                     for mime, shown in data.items()}
-            json.dumps([data, metadata])  # what goes in the reply must be JSON
+            # what goes in the reply must be JSON, and is what a plain kernel's session makes
+            # of it (NumPy numbers as numbers, sets as lists, dates as text: hunt 29 H29-7)
+            data, metadata = json.loads(json.dumps([data, metadata], default=_json_default))
         except BaseException as err:  # a value that cannot be shown: the notebook formats it
             self.kernel.log.debug("remote_magics: result not formatted: %s",
                                   tracebacks.one_line(err))
