@@ -3,10 +3,13 @@ not by a message of its own; a big one still goes at once; nothing is left behin
 upload the notebook let go of is released by the next run, which carries its token."""
 from __future__ import annotations
 
+import contextlib
+import gc
+
 import pytest
 
 import remote_magics
-from remote_magics.wire import protocol
+from remote_magics.wire import protocol, serialize
 
 
 @pytest.fixture(scope="module")
@@ -17,9 +20,10 @@ def engine(shell):
         remote_magics.disconnect("carried")
 
 
-def test_a_small_value_is_released_by_the_next_request_without_a_message_of_its_own(engine):
-    held = engine.info()["objects"]
-    sent = []
+@contextlib.contextmanager
+def messages_sent(engine):
+    """The types of the messages the notebook sends the engine within the block, in order."""
+    sent: list[str] = []
     original = engine.connection.send
 
     def counting(msg_type, *args, **kwargs):
@@ -28,6 +32,14 @@ def test_a_small_value_is_released_by_the_next_request_without_a_message_of_its_
 
     engine.connection.send = counting
     try:
+        yield sent
+    finally:
+        engine.connection.send = original
+
+
+def test_a_small_value_is_released_by_the_next_request_without_a_message_of_its_own(engine):
+    held = engine.info()["objects"]
+    with messages_sent(engine) as sent:
         ns: dict = {}
         engine.run("s = 1.5", ns)
         assert ns["s"] == 1.5
@@ -35,8 +47,6 @@ def test_a_small_value_is_released_by_the_next_request_without_a_message_of_its_
         assert len(engine.connection.carried) == 1  # its release waits for the next request
         assert engine.info()["objects"] == held  # which carried it: released before the answer
         assert not engine.connection.carried
-    finally:
-        engine.connection.send = original
 
 
 def test_a_big_value_is_released_at_once(engine):
@@ -59,29 +69,15 @@ def test_many_cells_binding_small_values_leave_nothing_in_the_engine(engine):
 
 def test_a_kept_upload_let_go_of_is_released_by_the_next_run_without_a_message_of_its_own(
         engine):
-    import gc
-
-    from remote_magics.wire import serialize
-
     kept_before = engine.info()["kept"][0]
     ns: dict = {"big": list(range(serialize.KEPT_MEMBERS * 2))}
     engine.run("n = len(big)", ns)
     assert ns["n"] == serialize.KEPT_MEMBERS * 2
     assert engine.info()["kept"][0] == kept_before + 1  # the engine keeps its copy
-    sent = []
-    original = engine.connection.send
-
-    def counting(msg_type, *args, **kwargs):
-        sent.append(msg_type)
-        return original(msg_type, *args, **kwargs)
-
-    engine.connection.send = counting
-    try:
+    with messages_sent(engine) as sent:
         del ns["big"]
         gc.collect()  # the notebook's list is gone: the engine's copy is to go
         engine.run("m = 2", ns)
         assert sent == [protocol.RUN_REQUEST]  # its release went with the run
         assert not engine.connection.carried_uploads
-    finally:
-        engine.connection.send = original
     assert engine.info()["kept"][0] == kept_before  # released
