@@ -13,15 +13,18 @@ import ast
 import asyncio
 import base64
 import builtins
+import collections.abc
 import contextlib
 import contextvars
 import dataclasses
+import datetime
 import enum
 import functools
 import importlib.util
 import io
 import json
 import linecache
+import numbers
 import os
 import platform
 import secrets
@@ -520,10 +523,25 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
 
 def _json_default(obj: Any) -> Any:
     """What a plain kernel's session sends for a value JSON has no form for (jupyter_client's
-    own rule); TypeError where it has none either."""
-    from jupyter_client.jsonutil import json_default  # (ipykernel's own dependency)
-
-    return json_default(obj)
+    rule, which this code, shipped to kernels as the standard library and ipykernel only,
+    follows): a date or time as ISO text (a naive time in the local zone), bytes as base64,
+    anything iterable as a list, an integral or real number (NumPy's) as a number; TypeError
+    for the rest."""
+    if isinstance(obj, datetime.datetime):
+        if obj.tzinfo is None:
+            obj = obj.replace(tzinfo=datetime.datetime.now().astimezone().tzinfo)
+        return obj.isoformat().replace("+00:00", "Z")
+    if isinstance(obj, datetime.date):
+        return obj.isoformat()
+    if isinstance(obj, bytes):
+        return base64.b64encode(obj).decode("ascii")
+    if isinstance(obj, collections.abc.Iterable):
+        return list(obj)
+    if isinstance(obj, numbers.Integral):
+        return int(obj)
+    if isinstance(obj, numbers.Real):
+        return float(obj)
+    raise TypeError(f"{obj!r} is not JSON serializable")
 
 
 #: The kinds of a method bound to its object, Python's and C's (``[].append``).
