@@ -16,8 +16,7 @@ from __future__ import annotations
 from types import FunctionType, MethodType, ModuleType
 from typing import Any
 
-from ..wire import protocol, serialize
-from ..wire import in_place
+from ..wire import in_place, protocol, serialize
 from ..wire.in_place import update_in_place
 
 
@@ -118,8 +117,8 @@ def changeable(value: Any, _depth: int = 0) -> bool:
         owner = value.__self__
         return not isinstance(owner, ModuleType) and changeable(owner, _depth + 1)
     if isinstance(value, (tuple, frozenset)):
-        if _depth > 3 or in_place.attribute_of(value, "__dict__") is not None:  # (a subclass's object
-            return True  # with attributes, which a cell may set: hunt 24 H24-12)
+        if _depth > 3 or in_place.attribute_of(value, "__dict__") is not None:
+            return True  # (a subclass's object with attributes, which a cell may set: H24-12)
         for count, member in enumerate(value):
             if count == _MEMBERS_LOOKED_AT:
                 return True

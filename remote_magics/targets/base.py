@@ -422,19 +422,22 @@ class Target:
         the kernel is found gone (parked: a release is no reason to reach for it again)."""
         if self.connection.parked:
             return
+        ids, tokens = self._take_releases()
+        if (ids or tokens) and not self.connection.closed:
+            self.connection.send(protocol.RELEASE_REQUEST, {"ids": ids, "uploads": tokens})
+
+    def _take_releases(self) -> tuple[list[str], list[str]]:
+        """The queued releases (object ids, kept uploads' tokens), no longer queued."""
         with self._releases_lock:
             ids, self._releases = self._releases, []
             tokens, self._upload_releases = self._upload_releases, []
-        if (ids or tokens) and not self.connection.closed:
-            self.connection.send(protocol.RELEASE_REQUEST, {"ids": ids, "uploads": tokens})
+        return ids, tokens
 
     def carry_releases(self) -> None:
         """Give the queued releases to the request about to be sent: they reach the engine
         with it, ahead of its work, as a release request sent just before it would, without a
         message (and a reply) of their own."""
-        with self._releases_lock:
-            ids, self._releases = self._releases, []
-            tokens, self._upload_releases = self._upload_releases, []
+        ids, tokens = self._take_releases()
         for object_id in ids:
             self.connection.carry_release(object_id)
         for token in tokens:
