@@ -1061,6 +1061,20 @@ def test_a_cached_function_keeps_its_entries_from_cell_to_cell(parity):
     assert cells[14].stdout == "miss 3\nmiss 2\nmiss 1\n"
 
 
+def test_a_deep_recursion_through_a_cache_that_finishes_plainly_finishes_every_way(parity):
+    # pytudes Socks (hunt 29 H29-8): under a raised recursion limit, 15,000 levels of an
+    # lru_cache finished plainly and killed the engine with SIGSEGV: the engine's cache calls a
+    # cell function through a partial, a C call a level more (656 bytes of C stack against 512).
+    # 13,500 levels: about 6.9 MB plainly, 8.9 MB in the engine, past its 8 MiB before the fix
+    traces = parity([
+        "import sys\nfrom functools import lru_cache\nbefore = sys.getrecursionlimit()",
+        "@lru_cache(None)\ndef depth(n):\n    return 0 if n == 0 else depth(n - 1) + 1",
+        "sys.setrecursionlimit(30_000)\nprint(depth(13_500))",  # a C call and a frame a level
+        "sys.setrecursionlimit(before)\ndel before\nprint(depth.cache_info().currsize)"])
+    assert traces["plain"].cells[2].stdout == "13500\n"
+    assert traces["plain"].cells[3].stdout == "13501\n"
+
+
 def test_a_class_a_remote_cell_defined_sees_the_notebooks_names_every_way(parity):
     # PythonDataScienceHandbook 03.06-03.08 (its `display` class: `eval(name)` in
     # `_repr_html_`): under `none` the class stays remote, and its methods read the names of

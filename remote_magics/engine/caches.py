@@ -4,8 +4,9 @@ In a plain notebook a cached function keeps its entries from cell to cell. Pytho
 ``lru_cache``'s entries out of reach, so they cannot travel with it; instead the engine keeps
 its cache between runs. Each run's copy of the function arrives with that run's globals (the
 notebook's values now), so the kept cache must call this run's copy: the engine makes the
-caches of cell functions around a ``functools.partial`` of the function (C, no frame of its
-own: recursion goes exactly as deep as plainly), which :func:`rebind` points at each run's.
+caches of cell functions around a ``functools.partial`` of the function (C, no Python frame of
+its own: recursion goes exactly as deep as plainly; its C call is given stack room by
+:func:`room_for_the_partial`), which :func:`rebind` points at each run's.
 
 Which cache a run means is said by a token (:func:`..wire.serialize.cache_token`): the engine
 holds each cache it sent or was sent in its object store under that token, for that client,
@@ -61,12 +62,49 @@ def lru_cache(maxsize: Any = 128, typed: bool = False) -> Any:
     return decorating_function
 
 
+#: How many times the stack limit the process started with its main thread gets (below).
+STACK_ROOM = 2
+
+
+def room_for_the_partial() -> int | None:
+    """Let the main thread's stack grow to :data:`STACK_ROOM` times its soft limit (at most the
+    hard one); the new soft limit, or None where it stays as it was.
+
+    The partial costs no Python frame but does cost C stack: each level of a recursion through
+    a cell function's cache takes a C call more than plainly (656 bytes a level against 512,
+    measured on CPython 3.11), so a recursion a plain kernel finishes under a raised
+    ``sys.setrecursionlimit`` (15,000 levels of ``lru_cache``, pytudes' Socks, hunt 29 H29-8)
+    overran the engine's 8 MiB and killed it. Linux checks the limit when the stack grows, so
+    raising it here is enough: a recursion that finishes plainly finishes here too (one deep
+    enough to crash a plain kernel may finish here). Where there is no such limit (Windows, an
+    unlimited one), nothing changes."""
+    try:
+        import resource
+    except ImportError:  # not a Unix
+        return None
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_STACK)
+        if soft == resource.RLIM_INFINITY or soft <= 0:
+            return None
+        wanted = STACK_ROOM * soft
+        if hard != resource.RLIM_INFINITY:
+            wanted = min(wanted, hard)
+        if wanted <= soft:
+            return None
+        resource.setrlimit(resource.RLIMIT_STACK, (wanted, hard))
+    except (OSError, ValueError):  # not allowed here: the stack stays as it was
+        return None
+    return wanted
+
+
 def install() -> None:
     """Make the caches of cell functions rebindable from now on (``functools.cache`` calls
-    ``functools.lru_cache``, so it is covered too). Once per process."""
+    ``functools.lru_cache``, so it is covered too), and give the main thread's stack room for
+    the C call that costs (:func:`room_for_the_partial`). Once per process."""
     if functools.lru_cache is not lru_cache:
         functools.update_wrapper(lru_cache, _plain_lru_cache, updated=())
         functools.lru_cache = lru_cache
+        room_for_the_partial()
 
 
 def rebind(wrapper: Any, func: types.FunctionType) -> bool:
