@@ -2045,3 +2045,43 @@ DISPLAY_DATA_OF_NUMPY = [
 
 def test_a_result_whose_display_data_holds_numpy_numbers_shows_as_plainly(tmp_path):
     assert_same_every_way(DISPLAY_DATA_OF_NUMPY, tmp_path, ["none", "all", "kernel"])
+
+
+BROADCAST_ARRAYS = [
+    "import numpy as np\nX, Y = np.broadcast_arrays(np.arange(3), np.arange(2)[:, None])\n"
+    "U, V = np.broadcast_arrays(np.arange(100_000), np.arange(3)[:, None])",
+    "X[0, 0] = 9\nU[0, 0] = 9\nprint(X.tolist(), U[:, :2].tolist())",
+    differential.PLAIN + "X[1, 1] = 7\nU[1, 1] = 7\nprint(X.tolist(), U[:, :2].tolist())",
+    "A, B = np.broadcast_arrays(np.arange(4), np.arange(2)[:, None])",
+    differential.PLAIN + "A[0, 1] = 5\nprint(A.tolist(), B.flags.writeable)",
+    "print(Y.flags.writeable, X.strides, U.strides, A.strides)",
+]
+
+
+def test_an_array_from_broadcast_arrays_warns_on_a_write_as_plainly(tmp_path):
+    # hunt 29 H29-1: NumPy's warn-on-write flag (a write through a broadcast array writes every
+    # row) did not cross, so a write warned plainly only; under none, a plain cell's write
+    # through the proxy warned in the engine, where the warning was dropped
+    assert_same_every_way(BROADCAST_ARRAYS, tmp_path, ["all", "small", "none", "kernel"])
+
+
+WARNINGS_OF_PROXY_OPERATIONS = [
+    "import numpy as np, warnings\nz = np.array([1.0, 0.0])\nclass W:\n"
+    "    def __setattr__(self, k, v):\n"
+    "        warnings.warn('setting ' + k, DeprecationWarning, stacklevel=2)\n"
+    "        object.__setattr__(self, k, v)\n"
+    "    def __setitem__(self, k, v):\n"
+    "        warnings.warn('item ' + str(k), UserWarning, stacklevel=2)\n"
+    "    def __len__(self):\n"
+    "        warnings.warn('len', UserWarning, stacklevel=2)\n        return 2\n"
+    "w = W()",
+    differential.PLAIN + "r = z / 0\nprint(r.tolist())\nq = -z\nprint(1 / z)",
+    differential.PLAIN + "w.x = 1\nw[3] = 4\nprint(len(w))",
+]
+
+
+def test_a_warning_of_an_operation_on_a_proxy_names_the_cells_line(tmp_path):
+    # found with H29-1: in a plain cell, `z / 0`, `w[3] = 4` or `len(w)` on a proxy warned from
+    # the engine's own line (`live.py:375`), a DeprecationWarning not at all, and before what
+    # the cell printed first
+    assert_same_every_way(WARNINGS_OF_PROXY_OPERATIONS, tmp_path, ["none"])

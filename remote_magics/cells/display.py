@@ -47,14 +47,17 @@ def stdin_allowed() -> bool:
     return bool(getattr(kernel, "_allow_stdin", False))
 
 
-def show(msg: dict) -> None:
-    """Re-publish one iopub message of a remote request in the local notebook."""
+def show(msg: dict, flush: bool = True) -> None:
+    """Re-publish one iopub message of a remote request in the local notebook; a stream's
+    text flushed at once (a remote cell's, in the order the engine sent it) unless ``flush``
+    is False (:func:`show_as_written`)."""
     kind = msg["msg_type"]
     content = msg["content"]
     if kind == "stream":
         stream = sys.stderr if content.get("name") == "stderr" else sys.stdout
         stream.write(content.get("text", ""))
-        stream.flush()
+        if flush:
+            stream.flush()
     elif kind == "execute_result":  # a statement the notebook's interactivity shows
         show_result(content)
     elif kind in ("display_data", "update_display_data"):
@@ -76,6 +79,13 @@ def show(msg: dict) -> None:
             shell.set_next_input(content["text"], replace=content.get("replace") is True)
     elif kind == protocol.LOG_RECORD:  # for the notebook's own log handlers (a log file)
         settings.take_log_record(content)
+
+
+def show_as_written(msg: dict) -> None:
+    """:func:`show`, a stream's text left to the notebook's own buffering: what a proxy's
+    operation prints or warns during a plain cell goes out as the cell's own writes would
+    (a warning on stderr after what the cell printed to stdout meanwhile, as plainly)."""
+    show(msg, flush=False)
 
 
 def show_result(content: dict) -> None:

@@ -26,9 +26,11 @@ ITER_CHUNK = 1000
 PREVIEW_TIMEOUT = 10.0
 
 
-#: Operations whose code may warn its caller (pandas' deprecations): the notebook's line that
-#: asked goes with them (:func:`callers_line`).
-CALLING_OPS = frozenset(("call", "getattr", "getitem"))
+#: Operations that run the object's code, which may warn its caller (pandas' deprecations, a
+#: write to a broadcast array, ``z / 0``): the notebook's line that asked goes with them
+#: (:func:`callers_line`).
+CALLING_OPS = frozenset(("call", "getattr", "getitem", "setitem", "delitem", "setattr",
+                         "delattr", "binop", "unop", "len", "bool", "str", "contains"))
 
 
 def callers_line() -> list | None:
@@ -103,7 +105,7 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     # ours, and show nothing
     reply = target.request(protocol.OP_REQUEST, content, frames, timeout=timeout,
                            patience=patience,
-                           on_output=display.show if patience is None else None)
+                           on_output=display.show_as_written if patience is None else None)
     if reply.content.get("status") != "ok":
         error = RemoteError.from_reply(reply.content, target.name, _exception_of(reply, target))
         error.called_here = True  # shown below the notebook's own frames that called it

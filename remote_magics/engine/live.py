@@ -123,7 +123,7 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
             args, kwargs, *more = serialize.loads(buffers[: content["nframes"]], memos=memos)
         names = more[0] if more and isinstance(more[0], dict) else None
     if op in protocol.JSON_OPS:
-        return {"status": "ok", "value": _json_op(obj, op, name, args)}
+        return {"status": "ok", "value": _json_op(obj, op, name, args, content.get("caller"))}
     if op == "next":
         return _next_chunk(engine, obj, content, client, frames)
     if op == "anext":
@@ -179,15 +179,15 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         result = iter(obj)
         policy["download"] = "none"
     elif op == "binop" and name in INPLACE:  # `pmf *= likelihood` in a plain cell
-        result = getattr(operator, name)(obj, args[0])
+        result = _as_asked(caller, getattr(operator, name), obj, args[0])
         if result is obj:  # changed in place, as plainly: the proxy stays the same object
             return {"status": "ok", "same": True}
     elif op == "binop":
-        result = _binop(obj, name, args[0])
+        result = _binop(caller, obj, name, args[0])
     elif op == "unop":
         if name not in UNARY:
             raise ValueError(f"unknown unary operator {name!r}")
-        result = getattr(operator, name)(obj)
+        result = _as_asked(caller, getattr(operator, name), obj)
     else:  # pragma: no cover - LIVE_OPS and the branches above agree
         raise ValueError(f"unknown live operation {op!r}")
     return {"status": "ok", "output": engine.encode("result", result, policy, client, frames)}
@@ -199,8 +199,8 @@ def _as_asked(caller: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
     ``__main__``: a warning the code raises for its caller (pandas' deprecations,
     ``stacklevel=2``) names that line and shows as it does plainly; Python shows a
     DeprecationWarning only for ``__main__``'s code, so called from here it was dropped (hunt
-    18 C8). ``getattr`` and ``operator.getitem`` add no frame of their own. Without a
-    caller, called here."""
+    18 C8). ``getattr``, ``setattr`` and ``operator``'s functions add no frame of their own.
+    Without a caller, called here."""
     if not (isinstance(caller, list) and len(caller) == 3 and isinstance(caller[0], str)
             and type(caller[1]) is int and 0 < caller[1] <= 100_000):
         return function(*args, **kwargs)
@@ -365,25 +365,30 @@ def _take_globals(obj: Any, names: dict) -> None:
             namespace.update(names)
 
 
-def _binop(obj: Any, name: str, other: Any) -> Any:
-    """``obj <op> other``, or ``other <op> obj`` for a reflected name such as "radd"."""
+def _binop(caller: Any, obj: Any, name: str, other: Any) -> Any:
+    """``obj <op> other``, or ``other <op> obj`` for a reflected name such as "radd", from the
+    notebook's line that asked (:func:`_as_asked`: ``z / 0``'s RuntimeWarning names it)."""
     reflected = name.startswith("r") and name[1:] in BINARY and name not in BINARY
     base = name[1:] if reflected else name
     if base not in BINARY:
         raise ValueError(f"unknown binary operator {name!r}")
     function = getattr(operator, base)
-    return function(other, obj) if reflected else function(obj, other)
+    return _as_asked(caller, function, other, obj) if reflected \
+        else _as_asked(caller, function, obj, other)
 
 
-def _json_op(obj: Any, op: str, name: str | None, args: tuple) -> Any:
+def _json_op(obj: Any, op: str, name: str | None, args: tuple, caller: Any = None) -> Any:
+    """An operation whose answer is JSON; the object's own code it runs (``__len__``,
+    ``__setitem__``), from the notebook's line that asked (:func:`_as_asked`), so that what
+    it warns shows as plainly (a write to a broadcast array, hunt 30)."""
     if op == "len":
-        return len(obj)
+        return _as_asked(caller, len, obj)
     if op == "bool":
-        return bool(obj)
+        return _as_asked(caller, bool, obj)
     if op == "str":
-        return str(obj)
+        return _as_asked(caller, str, obj)
     if op == "contains":
-        return bool(args[0] in obj)
+        return bool(_as_asked(caller, operator.contains, obj, args[0]))
     if op == "dir":
         return sorted(str(entry) for entry in dir(obj))
     if op == "preview":  # and what the card says, as the value is now
@@ -396,13 +401,13 @@ def _json_op(obj: Any, op: str, name: str | None, args: tuple) -> Any:
     if op == "exit":  # the with-body's exception class and exception (no traceback), or None
         return bool(type(obj).__exit__(obj, *args[:2], None))
     if op == "setattr":
-        setattr(obj, name, args[0])
+        _as_asked(caller, setattr, obj, name, args[0])
     elif op == "delattr":
-        delattr(obj, name)
+        _as_asked(caller, delattr, obj, name)
     elif op == "setitem":
-        obj[args[0]] = args[1]
+        _as_asked(caller, operator.setitem, obj, args[0], args[1])
     elif op == "delitem":
-        del obj[args[0]]
+        _as_asked(caller, operator.delitem, obj, args[0])
     return None
 
 

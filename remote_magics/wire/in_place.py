@@ -293,6 +293,26 @@ def writeable(array: Any) -> bool:
     return bool(array.flags.num & _WRITEABLE)
 
 
+#: NumPy's flag of an array that warns when it is written (``NPY_ARRAY_WARN_ON_WRITE``): what
+#: ``np.broadcast_arrays`` makes, whose rows share memory. Pickling drops it; Python may set it.
+_WARNS_ON_WRITE = 1 << 31
+
+
+def warns_on_write(array: Any) -> bool:
+    """Whether writing to a numpy array makes NumPy warn (``np.broadcast_arrays``' results:
+    a ``DeprecationWarning`` on a write, a ``FutureWarning`` on reading ``flags.writeable``)."""
+    return bool(array.flags.num & _WARNS_ON_WRITE)
+
+
+def warn_on_write(array: Any) -> None:
+    """Make NumPy warn when ``array`` (rebuilt here from one that warned) is written, as the
+    sender's did (hunt 29 H29-1: a write through a broadcast array warned plainly only)."""
+    try:
+        array.flags._warn_on_write = True
+    except (AttributeError, ValueError):  # a NumPy without the flag: nothing to keep
+        pass
+
+
 def _valued_with_attributes(old: Any, new: Any) -> bool:
     """Whether ``old`` and ``new`` are equal objects of a Python subclass of an immutable value
     (a tuple, named tuple, frozenset or date) with attributes, which alone a cell can change

@@ -50,7 +50,7 @@ import cloudpickle
 
 from . import copy_on_write, sources
 from .in_place import (HEAPTYPE, attribute_of, left_out, module_of, update_in_place, updatable,
-                       writeable)
+                       warn_on_write, warns_on_write, writeable)
 
 PROTOCOL = 5
 
@@ -3210,7 +3210,8 @@ def _with_numpys_flags(obj: Any) -> Any:
     sets it again; NotImplemented for any other object. A masked array's hard mask
     (``m.harden_mask()``: a write through it unmasked an element, hunt 15 C6), and a read-only
     array NumPy gathers into new memory (not contiguous: ``np.broadcast_to(...)``, a strided
-    view), which it rebuilds writeable (a remote write went through, hunt 15 C1)."""
+    view), which it rebuilds writeable (a remote write went through, hunt 15 C1); and an array
+    NumPy warns about when it is written (``np.broadcast_arrays``', hunt 29 H29-1)."""
     numpy = sys.modules.get("numpy")
     if numpy is None or not isinstance(obj, numpy.ndarray):
         return NotImplemented
@@ -3221,6 +3222,8 @@ def _with_numpys_flags(obj: Any) -> Any:
     if type(obj) is numpy.ndarray and not writeable(obj) \
             and not (obj.flags.c_contiguous or obj.flags.f_contiguous):
         return _restated(obj, lambda state: state, set_read_only_state)
+    if type(obj) is numpy.ndarray and warns_on_write(obj):
+        return _restated(obj, lambda state: state, set_warning_state)
     return NotImplemented
 
 
@@ -3240,6 +3243,12 @@ def set_read_only_state(obj: Any, state: Any) -> None:
     """Called by the unpickler: an array's own state, then read-only."""
     obj.__setstate__(state)
     obj.flags.writeable = False
+
+
+def set_warning_state(obj: Any, state: Any) -> None:
+    """Called by the unpickler: an array's own state, then warning when written."""
+    obj.__setstate__(state)
+    warn_on_write(obj)
 
 
 def set_hard_masked_state(obj: Any, state: tuple) -> None:
@@ -3648,7 +3657,7 @@ def _as_view(obj: Any, held: Mapping[int, tuple[str, Any, bool]], roots: Sequenc
             _may_hold_views(arrays, memory, obj)
         return NotImplemented
     offset = obj.__array_interface__["data"][0] - owner.__array_interface__["data"][0]
-    layout = (obj.shape, obj.strides, obj.dtype, offset, writeable(obj))
+    layout = (obj.shape, obj.strides, obj.dtype, offset, writeable(obj), warns_on_write(obj))
     if name is not None:  # the receiver's own array, if it is laid out as ours: else a copy
         whole = (owner.shape, owner.strides, owner.dtype.str)
         return held_array_view, (name, whole, layout, None if same else _values_of(obj))
@@ -4467,10 +4476,11 @@ def held_array(key: str, shape: tuple, dtype: Any, rebuild: Any, args: tuple,
 
 def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
     """Called by the unpickler: the view ``layout`` (shape, strides, dtype, byte offset,
-    writeable) of ``owner``'s memory, ``values`` written into it first when given."""
+    writeable, warning when written) of ``owner``'s memory, ``values`` written into it first
+    when given."""
     numpy = sys.modules["numpy"]  # loaded: ``owner`` is one of its arrays
 
-    shape, strides, dtype, offset, writeable = layout
+    shape, strides, dtype, offset, writeable, warns = layout
     # its bytes in memory order, as a view (a contiguous array's reshape is one)
     raw = (owner if owner.flags.c_contiguous else owner.T).reshape(-1).view(numpy.uint8)
     view = numpy.ndarray(shape, _canonical(numpy.dtype(dtype)), buffer=raw, offset=offset,
@@ -4479,6 +4489,8 @@ def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
         view[...] = values
     if not writeable:
         view.flags.writeable = False
+    elif warns:
+        warn_on_write(view)
     return view
 
 
