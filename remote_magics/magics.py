@@ -227,7 +227,7 @@ def watch_class_attributes(result: Any) -> None:
 
     shell = get_ipython()
     try:
-        cell = capture.analyze(python_of(shell, raw))
+        cell = capture.analyze(python_of(shell, raw), capture.future_flags(shell))
         settings.watch_class_attributes(runner.library_class_attributes(cell, shell.user_ns))
     except Exception:  # noqa: BLE001 - a cell that does not parse sets nothing
         return
@@ -549,13 +549,32 @@ class RemoteMagics(Magics):
             checks.ask_for(cell, code)
             runner.typed_as(code, checks.typed(cell))  # its file is named as a plain cell's
         try:
-            capture.analyze(code)
-        except SyntaxError as err:
-            number = self._cell_number()
-            err.filename = self.shell.compile.cache(code, number)  # labelled In[number]
-            lines = self.shell.SyntaxTB.structured_traceback(type(err), err, [])
-            raise CellSyntaxError.of(err, lines) from None
-        return code
+            capture.analyze(code, capture.future_flags(self.shell))
+        except SyntaxError as caught:
+            err = caught
+        else:
+            return code
+        # out of the handler: IPython's own error (below) must not chain to this one
+        filename = self.shell.compile.cache(code, self._cell_number())  # labelled In[number]
+        err = self._as_ipython_refuses(code, filename, err)
+        lines = self.shell.SyntaxTB.structured_traceback(type(err), err, [])
+        raise CellSyntaxError.of(err, lines) from None
+
+    def _as_ipython_refuses(self, code: str, filename: str, err: SyntaxError) -> SyntaxError:
+        """The error IPython's own compiler gives ``code``, which a plain cell shows: it parses
+        with its flags (``SyntaxError: incomplete input`` for a cell that ends inside a bracket
+        or a block, where Python alone says ``'(' was never closed`` or raises an
+        IndentationError: hunt 30 H30-5); ``err`` itself if that compiler takes the code."""
+        parse = getattr(self.shell.compile, "ast_parse", None)
+        if callable(parse):
+            try:
+                parse(code, filename=filename)
+            except SyntaxError as theirs:
+                return theirs
+            except Exception:  # noqa: BLE001 - another compiler's trouble: Python's error
+                pass
+        err.filename = filename
+        return err
 
     def _cell_number(self) -> int:
         """The running cell's number N (its ``In[N]``), which names it in remote tracebacks.

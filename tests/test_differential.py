@@ -2085,3 +2085,16 @@ def test_a_warning_of_an_operation_on_a_proxy_names_the_cells_line(tmp_path):
     # the engine's own line (`live.py:375`), a DeprecationWarning not at all, and before what
     # the cell printed first
     assert_same_every_way(WARNINGS_OF_PROXY_OPERATIONS, tmp_path, ["none"])
+
+
+FUTURE_GRAMMAR = [
+    "from __future__ import barry_as_FLUFL",
+    "print(1 <> 2)",
+    "def f(a):\n    return a <> 1\nprint(f(1), f(2))",
+]
+
+
+def test_a_future_import_that_changes_the_grammar_holds_for_later_remote_cells(tmp_path):
+    # wtfpython (hunt 30 H30-5): the notebook parsed a remote cell without the future features
+    # IPython's compiler keeps, so `1 <> 2` after barry_as_FLUFL was a SyntaxError
+    assert_same_every_way(FUTURE_GRAMMAR, tmp_path, ["all", "none"])

@@ -120,6 +120,16 @@ def test_a_magics_usage_error_is_one_line_as_plainly(parity):
            ways=("plain", "all", "small", "none"))
 
 
+def test_an_unfinished_cell_is_incomplete_input_as_plainly(parity):
+    # wtfpython (hunt 30 H30-5): the notebook parsed a remote cell without IPython's compiler
+    # flags, so a cell that ends inside a bracket or a block said `'(' was never closed` or
+    # raised an IndentationError where IPython says `SyntaxError: incomplete input`
+    traces = parity(["print(max(1,\n          2)", "def pending(x):", "values = [1, 2,",
+                     "print('after')"])
+    assert [cell.error for cell in traces["plain"].cells[:3]] == ["SyntaxError"] * 3
+    assert "incomplete input" in traces["plain"].cells[1].traceback
+
+
 def test_xdel_in_a_remote_cell_deletes_the_notebooks_name(parity):
     # pydata-book appendix A: `%xdel a` was a NameError (the cell was not sent `a`), and `%xdel`
     # of a name bound in the same cell an AttributeError (no IPython last result there)

@@ -102,25 +102,49 @@ class CellNames:
 _PARSE_FLAGS = ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT
 
 
-def _parse(code: str, filename: str, mode: str) -> Any:
+def _parse(code: str, filename: str, mode: str, futures: int = 0) -> Any:
     """The syntax tree of ``code``, with the parser's warnings (Python 3.12's ``invalid escape
     sequence``) kept quiet: the cell shows the warnings IPython's checks and the run itself
-    give, as plainly, never one more from this analysis.
+    give, as plainly, never one more from this analysis. ``futures``: the ``__future__``
+    features to parse with (:func:`analyze`).
 
     """
     with settings.unshown_warnings():
         # dont_inherit: this module's own __future__ imports must not change how it parses.
-        return compile(code, filename, mode, flags=_PARSE_FLAGS, dont_inherit=True)
+        return compile(code, filename, mode, flags=_PARSE_FLAGS | futures, dont_inherit=True)
+
+
+def analyze(code: str, futures: int | None = None) -> CellNames:
+    """Analyse one cell's source (IPython syntax already transformed to Python).
+
+    Raises Python's own ``SyntaxError`` when the code does not parse. It parses with the
+    ``__future__`` features the notebook's earlier cells imported (``futures``: compiler
+    flags; by default those of the running IPython's compiler), as IPython does: after
+    ``from __future__ import barry_as_FLUFL``, ``1 <> 2`` parses (hunt 30 H30-5).
+    """
+    if futures is None:
+        futures = future_flags()
+    return _analyze(code, futures & settings.FUTURE_FLAGS)
+
+
+def future_flags(shell: Any = None) -> int:
+    """The compiler flags of the ``__future__`` features ``shell`` (by default the running
+    IPython) compiles its cells with; 0 outside IPython."""
+    if shell is None:
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython is a requirement
+            return 0
+        shell = get_ipython()
+    flags = getattr(getattr(shell, "compile", None), "flags", 0)
+    return flags & settings.FUTURE_FLAGS if isinstance(flags, int) else 0
 
 
 @lru_cache(maxsize=512)
-def analyze(code: str) -> CellNames:
-    """Analyse one cell's source (IPython syntax already transformed to Python).
-
-    Raises Python's own ``SyntaxError`` when the code does not parse. Results are cached, since
-    the magic analyses the same cell text again on every run.
-    """
-    tree = _parse(code, "<cell>", "exec")
+def _analyze(code: str, futures: int) -> CellNames:
+    """:func:`analyze`; cached, since the magic analyses the same cell text again on every
+    run."""
+    tree = _parse(code, "<cell>", "exec", futures)
     walker = _Walker()
     walker.visit_all(tree.body)
     quiet = bool(tree.body) and _ends_with_semicolon(code, tree.body[-1].lineno)
