@@ -2098,3 +2098,29 @@ def test_a_future_import_that_changes_the_grammar_holds_for_later_remote_cells(t
     # wtfpython (hunt 30 H30-5): the notebook parsed a remote cell without the future features
     # IPython's compiler keeps, so `1 <> 2` after barry_as_FLUFL was a SyntaxError
     assert_same_every_way(FUTURE_GRAMMAR, tmp_path, ["all", "none"])
+
+
+DATACLASS_CLASS_STATE = [
+    differential.PLAIN + "import itertools\nfrom dataclasses import dataclass, field\nlog = []\n"
+    "_seq = itertools.count(100)\n"
+    "@dataclass\nclass Member:\n    name: str\n    registry = []\n"
+    "    def __post_init__(self):\n        Member.registry.append(self.name)\n"
+    "        log.append(f'made {self.name}')\n"
+    "    @classmethod\n    def register(cls, name):\n        cls.registry.append(name)\n"
+    "@dataclass\nclass Ticket:\n    title: str\n"
+    "    id: int = field(default_factory=lambda: next(_seq))\n"
+    "ann = Member('ann')",
+    "leo = Member('leo')\nMember.register('max')\nMember.extra = 5\nt1 = Ticket('x')",
+    differential.PLAIN + "print(Member.registry, log, Member.extra, repr(_seq))\n"
+    "print(t1.id, Ticket('y').id)",
+]
+
+
+def test_a_remote_cells_changes_to_a_dataclass_and_its_default_factorys_globals_come_back(
+        tmp_path):
+    # Fluent Python 05-data-classes (hunt 30 H30-2): a dataclass's fields hold a
+    # MappingProxyType, whose class's attributes the watch digest tried to pickle, so no
+    # dataclass was watched and what a remote cell set on one was lost (a registry filled in
+    # __post_init__, `Member.extra = 5`); and a field's default_factory reads a global the
+    # analysis did not see (it sits in the generated __init__'s closure): duplicate ids
+    assert_same_every_way(DATACLASS_CLASS_STATE, tmp_path, ["all", "small", "none", "kernel"])

@@ -533,7 +533,7 @@ def globals_of_functions(namespace: Mapping[str, Any],
     while queue:
         value = namespace.get(queue.pop())
         reads: list[str] = []
-        for function in [*_functions_in(value), *_methods_of(value, classes)]:
+        for function in _with_closures([*_functions_in(value), *_methods_of(value, classes)]):
             if function.__globals__ is namespace:
                 globals_read = serialize.code_globals(function.__code__)
                 reads.extend(globals_read)
@@ -631,6 +631,32 @@ def _methods_of(value: Any, looked_at: set[int]) -> list[types.FunctionType]:
                 found += [member.func] if isinstance(member.func, types.FunctionType) else []
             elif isinstance(member, types.FunctionType):
                 found.append(member)
+    return found
+
+
+#: How many functions :func:`_with_closures` adds from closures, at most, for one value.
+FUNCTIONS_IN_CLOSURES = 64
+
+
+def _with_closures(functions: list[types.FunctionType]) -> list[types.FunctionType]:
+    """``functions``, and the functions their closures hold, and theirs in turn: what a
+    method calls through its closure (a dataclass's generated ``__init__`` calls each field's
+    ``default_factory``, ``lambda: next(_seq)``, hunt 30 H30-2; a decorator's wrapper calls
+    the function it wraps)."""
+    found = list(functions)
+    seen = {id(function) for function in found}
+    added = 0
+    for function in found:  # grows as it goes
+        for cell in function.__closure__ or ():
+            try:
+                held = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if type(held) is types.FunctionType and id(held) not in seen \
+                    and added < FUNCTIONS_IN_CLOSURES:
+                seen.add(id(held))
+                found.append(held)
+                added += 1
     return found
 
 

@@ -360,9 +360,14 @@ class Pickler(cloudpickle.CloudPickler):
             if getattr(type(obj), "_remote_magics_proxy", False):  # a reference its engine
                 return obj._wire_reduce()  # resolves
             root = getattr(_state, "own_state", None)
-            if root is not None and obj is not root \
-                    and isinstance(obj, (type, types.FunctionType)) and not by_name(obj):
-                return _own_state(obj)  # within fingerprint(own=True): one that goes by value
+            if root is not None and obj is not root and not by_name(obj) and (
+                    type(obj) is types.FunctionType
+                    or isinstance(obj, type) and obj.__flags__ & HEAPTYPE):
+                # within fingerprint(own=True): one that goes by value. Not a class written in
+                # C that has no importable name (`types.MappingProxyType`, in a dataclass
+                # field's metadata), whose attributes no code sets and do not pickle: its
+                # state made every dataclass unwatched (hunt 30 H30-2)
+                return _own_state(obj)
         where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
             return module_attribute, where[:2]
