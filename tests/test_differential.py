@@ -2124,3 +2124,37 @@ def test_a_remote_cells_changes_to_a_dataclass_and_its_default_factorys_globals_
     # __post_init__, `Member.extra = 5`); and a field's default_factory reads a global the
     # analysis did not see (it sits in the generated __init__'s closure): duplicate ids
     assert_same_every_way(DATACLASS_CLASS_STATE, tmp_path, ["all", "small", "none", "kernel"])
+
+
+ENUMS_WITH_STATE_ALIASES_AND_COMBINATIONS = [
+    differential.PLAIN + "from enum import Enum, Flag, IntFlag\n"
+    "class Planet(Enum):\n    MERCURY = (3.303e+23, 2.4397e6)\n    EARTH = (5.976e+24, 6.37814e6)\n"
+    "    def __init__(self, mass, radius):\n        self.mass = mass\n        self.radius = radius\n"
+    "    @property\n    def surface_gravity(self):\n"
+    "        return 6.673e-11 * self.mass / (self.radius * self.radius)\n"
+    "class Coordinate(bytes, Enum):\n    def __new__(cls, value, label, unit):\n"
+    "        obj = bytes.__new__(cls, [value])\n        obj._value_ = value\n"
+    "        obj.label = label\n        obj.unit = unit\n        return obj\n"
+    "    PX = (0, 'P.X', 'km')\n    PY = (1, 'P.Y', 'km')\n"
+    "class Shape(Enum):\n    SQUARE = 2\n    DIAMOND = 1\n    ALIAS_FOR_SQUARE = 2\n"
+    "class Perm(Flag):\n    R = 4\n    W = 2\n    X = 1\n    RWX = 7\n"
+    "class Mode(IntFlag):\n    R = 4\n    W = 2\n    RW = 6",
+    "print(round(Planet.EARTH.surface_gravity, 2), Coordinate.PY.label, Coordinate(1))\n"
+    "print(Shape(2), Shape.ALIAS_FOR_SQUARE is Shape.SQUARE, Perm.R | Perm.W, Perm.RWX, Mode(6))\n"
+    "home, axis = Planet.EARTH, Coordinate.PX\nPlanet.MERCURY.note = 'closest'",
+    "class Level(Enum):\n    LOW = 1\n    MINOR = 1\n    HIGH = 2\nlvl = Level.MINOR\n"
+    "class Local(Flag):\n    A = 1\n    B = 2\n    AB = 3\nboth = Local(3)",
+    differential.PLAIN + "print(home.mass, axis.unit, axis is Coordinate.PX, lvl, Level.MINOR is Level.LOW)\n"
+    "print(list(Level), both, both is Local.AB, Planet.MERCURY.note)",
+    "print(lvl.name, Level.HIGH, list(Level), Local.AB, list(Local), both.name)",
+]
+
+
+def test_enum_members_keep_their_attributes_aliases_and_named_combinations(tmp_path):
+    # the enum HOWTO's own examples (hunt 30 H30-3, H30-4): cloudpickle makes an Enum class
+    # again from its canonical members' values before its methods are set, so a member's
+    # __init__ never ran (Planet.EARTH.mass), a bytes mixin's member was b'', an alias could
+    # not cross twice ("cannot reassign member") and a Flag's RWX = 7 showed as Perm.R|W|X; and
+    # an attribute a remote cell set on a notebook member stayed remote
+    assert_same_every_way(ENUMS_WITH_STATE_ALIASES_AND_COMBINATIONS, tmp_path,
+                          ["all", "small", "kernel"])

@@ -208,6 +208,111 @@ def _with_slots(cls: Any, reduced: Any) -> Any:
     return (reduced[0], tuple(args), *reduced[2:])
 
 
+def _with_enum_members(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of an ``Enum`` class by value, with its members as they are.
+
+    cloudpickle makes the class again from ``{name: value}`` of its canonical members, before
+    its methods are set: so a member's ``__init__`` never ran (the enum HOWTO's
+    ``Planet.EARTH.mass``: an AttributeError remotely), a mixin's member made by the class's own
+    ``__new__`` was made of its value (``Coordinate(bytes, Enum)``: ``b''``, "not a valid
+    Coordinate"), an alias (``MINOR = 1`` after ``LOW = 1``) was set again later and refused
+    ("cannot reassign member"), and a Flag's named combination (``RWX = 7``) was not a member
+    (``Perm.R|W|X``): hunt 30 H30-3, H30-4. Here the class is made from what its members are
+    made of (a mixin's data: ``bytes(member)``), then each member gets its own attributes
+    (:func:`set_enum_class_state`), and the other names of members come as they are."""
+    if not (isinstance(cls, enum.EnumMeta) and isinstance(reduced, tuple) and len(reduced) == 6
+            and getattr(reduced[0], "__name__", None) == "_make_skeleton_enum"
+            and isinstance(reduced[1], tuple) and len(reduced[1]) == 7
+            and isinstance(reduced[2], tuple) and len(reduced[2]) == 2
+            and isinstance(reduced[2][0], dict)):
+        return reduced
+    try:
+        names, members = list(cls._member_names_), dict(cls._member_map_)
+    except Exception:  # noqa: BLE001 - not the Enum this knows: as cloudpickle does
+        return reduced
+    made_of = {name: _enum_member_data(cls, members[name]) for name in names}
+    if any(data is None for data in made_of.values()) or not _distinct(made_of.values()):
+        made_of = reduced[1][3]  # (two members of equal data would be one here): their values
+    clsdict = dict(reduced[2][0])
+    others = []
+    for name, member in members.items():
+        if name in names:
+            continue
+        clsdict.pop(name, None)
+        alias_of = member._name_ if members.get(member._name_) is member \
+            and member._name_ in names else None
+        others.append((name, alias_of, _enum_member_data(cls, member), _member_state(member)))
+    args = (*reduced[1][:3], made_of, *reduced[1][4:])
+    own = {name: _member_state(members[name]) for name in names}
+    return (reduced[0], args, ((clsdict, reduced[2][1]), own, others, reduced[5]), None, None,
+            set_enum_class_state)
+
+
+def _enum_member_data(cls: Any, member: Any) -> Any:
+    """What the class is made from for ``member``: its value, or for a member of a builtin
+    mixin (``int``, ``str``, ``bytes``, ``tuple``) what it is made of (``bytes(member)``), so
+    that the member is that data whatever the class's own ``__new__`` made its value. None
+    when that cannot be told."""
+    kind = getattr(cls, "_member_type_", object)
+    if kind is object:
+        return member._value_
+    newargs = getattr(kind, "__getnewargs__", None)
+    if newargs is None or kind.__flags__ & HEAPTYPE:  # a mixin of Python's: its value
+        return member._value_
+    try:
+        args = tuple(newargs(member))
+    except Exception:  # noqa: BLE001
+        return None
+    return args[0] if len(args) == 1 else args
+
+
+def _distinct(values: Iterable) -> bool:
+    """Whether no two of ``values`` are equal (unhashable ones count as distinct)."""
+    seen = []
+    for value in values:
+        try:
+            if value in seen:
+                return False
+        except Exception:  # noqa: BLE001
+            return False
+        seen.append(value)
+    return True
+
+
+def _member_state(member: Any) -> dict:
+    """An Enum member's own attributes (its value, name and what its ``__init__`` set), but
+    its class, which the receiver's member has."""
+    return {key: value for key, value in vars(member).items() if key != "__objclass__"}
+
+
+def set_enum_class_state(cls: Any, state: tuple) -> None:
+    """Called by the unpickler: an Enum class made by :func:`_with_enum_members`, its
+    attributes set (cloudpickle's way), its members given their own attributes and its other
+    names of members (aliases, a Flag's combinations) made as the sender's are."""
+    class_state, own, others, setstate = state
+    setstate(cls, class_state)
+    members, by_value = cls._member_map_, cls._value2member_map_
+    for name, attributes in own.items():
+        member = members.get(name)
+        if member is not None:
+            vars(member).update(attributes)
+    kind = getattr(cls, "_member_type_", object)
+    for name, alias_of, data, attributes in others:
+        member = members.get(alias_of) if alias_of is not None else None
+        if member is None:
+            member = object.__new__(cls) if kind is object else kind.__new__(
+                cls, *(data if isinstance(data, tuple) and kind is not tuple else (data,)))
+            vars(member).update(attributes, __objclass__=cls)
+        members[name] = member
+        type.__setattr__(cls, name, member)
+    by_value.clear()  # each value to its member, as the values are now
+    for member in members.values():
+        try:
+            by_value.setdefault(member._value_, member)
+        except TypeError:  # an unhashable value: Enum finds it by comparison
+            pass
+
+
 def _with_typed_dict_base(cls: Any, reduced: Any) -> Any:
     """cloudpickle's reduction of a class by value, where a ``TypedDict`` made by a call
     (``TypedDict('TD', {'a': int})``) is made again over ``TypedDict``, as the class syntax's
@@ -415,7 +520,8 @@ class Pickler(cloudpickle.CloudPickler):
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
             return _made_quietly(_as_module_member(obj, _keeping_shared_dicts(
-                obj, _with_fresh_resources(_with_typed_dict_base(obj, _with_slots(obj, reduced))))))
+                obj, _with_fresh_resources(_with_typed_dict_base(obj, _with_enum_members(
+                    obj, _with_slots(obj, reduced)))))))
         if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
         if isinstance(obj, ModuleType) and made_at_run_time(obj):
@@ -2145,9 +2251,12 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
             _state.own_state, _state.own_seen = before
     if isinstance(obj, type):  # a class: its attributes, and its methods by identity (a
         # method replaced is another object; its code pickled by value would cost a millisecond)
+        members = enum_member_states(obj)  # and an Enum's members' own attributes
         obj = {key: ("code", id(value)) if callable(value) or isinstance(value, property)
                or hasattr(value, "__func__")
                else value for key, value in sendable_attributes(obj).items()}
+        if members:
+            obj[("members",)] = members
     try:
         with _in_state("substitute", None):  # the same value, the same pickle: no kept copies
             frames = dumps(obj, limit, watched=watched)
@@ -2772,11 +2881,25 @@ def sendable_attributes(cls: type) -> dict:
 def _as_held_class(cls: type, name: str, changed: bool) -> tuple:
     """The reduction of a class the receiver holds as ``name`` (it sent it): its own class,
     wherever it appears, with the attributes the cell set, changed or deleted when it
-    ``changed`` (``Reg.items.append(x)`` in a function the cell called)."""
+    ``changed`` (``Reg.items.append(x)`` in a function the cell called), and an Enum's
+    members' own attributes (``Color.RED.label = 'warm'``)."""
     if not changed:
         return held_object, (name,)
-    return held_object, (name,), (sendable_attributes(cls), cls.__bases__), None, None, \
+    members = enum_member_states(cls)
+    return held_object, (name,), (sendable_attributes(cls), cls.__bases__,
+                                  *((members,) if members else ())), None, None, \
         set_class_attributes
+
+
+def enum_member_states(cls: Any) -> dict | None:
+    """An Enum class's members' own attributes by name (:func:`_member_state`); None for any
+    other class."""
+    if not isinstance(cls, enum.EnumMeta):
+        return None
+    try:
+        return {name: _member_state(member) for name, member in cls._member_map_.items()}
+    except Exception:  # noqa: BLE001 - not the Enum this knows
+        return None
 
 
 def set_class_attributes(cls: Any, state: dict | tuple) -> None:
@@ -2786,8 +2909,10 @@ def set_class_attributes(cls: Any, state: dict | tuple) -> None:
     (``Child.__bases__ = (B,)``, hunt 25 H25-15); where Python refuses them here, as they were."""
     if not isinstance(cls, type):  # the receiver holds something else there now
         return
+    members = None
     if isinstance(state, tuple):
-        state, bases = state
+        state, bases, *more = state
+        members = more[0] if more and isinstance(more[0], dict) else None
         if isinstance(bases, tuple) and bases and all(isinstance(b, type) for b in bases) \
                 and (len(bases) != len(cls.__bases__)
                      or any(a is not b for a, b in zip(bases, cls.__bases__))):
@@ -2805,6 +2930,13 @@ def set_class_attributes(cls: Any, state: dict | tuple) -> None:
             continue  # a lock is this side's own: the one that came is a new one of its kind
         if old is _state or not _same_code(old, value):
             setattr(cls, key, _into(old, value))
+    for name, attributes in (members or {}).items():  # an Enum's members, as the sender's
+        member = getattr(cls, "_member_map_", {}).get(name)
+        if member is not None and isinstance(attributes, dict):
+            own = vars(member)
+            for key in [key for key in own if key not in attributes and key != "__objclass__"]:
+                del own[key]
+            own.update(attributes)
 
 
 def _same_code(old: Any, new: Any) -> bool:
