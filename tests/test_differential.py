@@ -2158,3 +2158,21 @@ def test_enum_members_keep_their_attributes_aliases_and_named_combinations(tmp_p
     # an attribute a remote cell set on a notebook member stayed remote
     assert_same_every_way(ENUMS_WITH_STATE_ALIASES_AND_COMBINATIONS, tmp_path,
                           ["all", "small", "kernel"])
+
+
+COUNTER_ATTRIBUTES = [
+    differential.PLAIN + "from collections import Counter\nwords = Counter('mississippi')\n"
+    "words.source = 'sample.txt'",
+    "print(words.source, words.most_common(1))\nwords.seen = 1",
+    "tally = Counter([1, 1, 2])\ntally.title = 'dice'\n"
+    "from typing import Counter as TCounter\ndist = TCounter(a + b for a in range(3) for b in range(3))",
+    differential.PLAIN + "print(getattr(tally, 'title', 'MISSING'), words.seen)\n"
+    "print(getattr(dist, '__orig_class__', 'MISSING'))",
+]
+
+
+def test_a_counters_own_attributes_cross_both_ways(tmp_path):
+    # pytudes Sicherman Dice (hunt 30 H30-9): Counter's own reduction leaves its __dict__ out
+    # (`from typing import *` makes every Counter(...) carry __orig_class__); a subclass's
+    # attributes were already added, the class's own were lost
+    assert_same_every_way(COUNTER_ATTRIBUTES, tmp_path, ["all", "small", "kernel"])

@@ -3428,7 +3428,7 @@ def _with_own_attributes(obj: Any) -> Any:
 
 
 #: Per class of the sender's: whether a Python class among its bases defines ``__new__``,
-#: whether it inherits a reduction (``__reduce__``) of another module's class, whether it
+#: whether its reduction (``__reduce__``) is one that leaves attributes out, whether it
 #: delegates with ``__getattr__``, whether its state is plainly its ``__dict__`` (see
 #: :func:`_of_a_python_subclass`), and then where an instance's ``__dict__`` may be a dict the
 #: class holds (:func:`_shared_dict_place`).
@@ -3450,7 +3450,9 @@ def _traits(kind: type) -> tuple[bool, bool, bool, bool, tuple[tuple[int, str], 
                       for klass in kind.__mro__)
         reducer = next((klass for klass in kind.__mro__
                         if "__reduce_ex__" in vars(klass) or "__reduce__" in vars(klass)), object)
-        borrowed = reducer.__module__ in _DROPPING_ATTRIBUTES and reducer is not kind \
+        # (the class itself too: `Counter`'s own reduction leaves out `words.source = ...` and
+        # the `__orig_class__` that `typing.Counter(...)` sets, hunt 30 H30-9)
+        borrowed = reducer.__module__ in _DROPPING_ATTRIBUTES \
             and not hasattr(kind, "__setstate__")
         delegating = not hasattr(kind, "__setstate__") and any(
             isinstance(vars(klass).get("__getattr__"), types.FunctionType)
@@ -3476,9 +3478,10 @@ def _of_a_python_subclass(obj: Any) -> Any:
       ``tuple`` or ``str`` subclass made from two values): the receiver makes it with
       :func:`new_object`, which falls back on the builtin base's ``__new__`` when that call
       fails, then sets its state, as a plain object's.
-    - It inherits another module's reduction that leaves its attributes out (``Counter``,
-      ``defaultdict``, ``Fraction``, ``Decimal``, ``date`` subclasses: ``self.name = ...`` was
-      lost crossing, and a remote change wrote the loss back): its ``__dict__`` goes as state.
+    - Its reduction is one of those modules' that leave its attributes out (a ``Counter``, and
+      ``Counter``, ``defaultdict``, ``Fraction``, ``Decimal``, ``date`` subclasses: ``self.name
+      = ...`` was lost crossing, and a remote change wrote the loss back): its ``__dict__`` goes
+      as state.
     - Its class delegates what it lacks with a ``__getattr__`` (a wrapper's ``getattr(self.inner,
       attr)``): its state is set by :func:`set_plain_state`; pickle's own way asks the half-made
       object for ``__setstate__``, that ``__getattr__`` reads ``self.inner``, not set yet, and
