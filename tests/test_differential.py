@@ -2176,3 +2176,19 @@ def test_a_counters_own_attributes_cross_both_ways(tmp_path):
     # (`from typing import *` makes every Counter(...) carry __orig_class__); a subclass's
     # attributes were already added, the class's own were lost
     assert_same_every_way(COUNTER_ATTRIBUTES, tmp_path, ["all", "small", "kernel"])
+
+
+NESTED_CLASSES = [
+    differential.PLAIN + "from dataclasses import dataclass\nclass Model:\n    @dataclass\n"
+    "    class Config:\n        lr: float = 0.1\n    class Meta:\n        ordering = ['name']\n"
+    "def make():\n    class C:\n        pass\n    return C\ncfg = Model.Config()",
+    "print(cfg, Model.Config, Model.Meta.__qualname__, make().__qualname__)",
+    "cfg2 = Model.Config(0.5)\nC2 = make()\nprint(repr(cfg2))",
+    differential.PLAIN + "print(cfg2, type(cfg2).__qualname__, C2.__qualname__)",
+]
+
+
+def test_a_nested_class_keeps_its_qualified_name(tmp_path):
+    # hunt 30 H30-7: cloudpickle makes a class by value from its name alone, so Model.Config
+    # arrived as Config (a dataclass's repr `Config(lr=0.1)`), make.<locals>.C as C
+    assert_same_every_way(NESTED_CLASSES, tmp_path, ["all", "small", "kernel"])

@@ -313,6 +313,22 @@ def set_enum_class_state(cls: Any, state: tuple) -> None:
             pass
 
 
+def _with_qualname(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, with the class's ``__qualname__`` in its
+    state where it is not its name: cloudpickle makes the class from its name alone, so a
+    nested class (``Model.Config``, a dataclass's repr ``Model.Config(lr=0.1)``) or one made
+    inside a function (``make.<locals>.C``) arrived named ``Config`` (hunt 30 H30-7)."""
+    if not (isinstance(cls, type) and isinstance(reduced, tuple) and len(reduced) > 2
+            and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+            and isinstance(reduced[2], tuple) and reduced[2] and isinstance(reduced[2][0], dict)):
+        return reduced
+    qualname = cls.__qualname__
+    if not isinstance(qualname, str) or qualname == cls.__name__:
+        return reduced
+    return (reduced[0], reduced[1], ({**reduced[2][0], "__qualname__": qualname},
+                                     *reduced[2][1:]), *reduced[3:])
+
+
 def _with_typed_dict_base(cls: Any, reduced: Any) -> Any:
     """cloudpickle's reduction of a class by value, where a ``TypedDict`` made by a call
     (``TypedDict('TD', {'a': int})``) is made again over ``TypedDict``, as the class syntax's
@@ -521,7 +537,7 @@ class Pickler(cloudpickle.CloudPickler):
                         *reduced[2:5], set_cell_function_state)
             return _made_quietly(_as_module_member(obj, _keeping_shared_dicts(
                 obj, _with_fresh_resources(_with_typed_dict_base(obj, _with_enum_members(
-                    obj, _with_slots(obj, reduced)))))))
+                    obj, _with_qualname(obj, _with_slots(obj, reduced))))))))
         if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
         if isinstance(obj, ModuleType) and made_at_run_time(obj):
