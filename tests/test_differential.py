@@ -2192,3 +2192,20 @@ def test_a_nested_class_keeps_its_qualified_name(tmp_path):
     # hunt 30 H30-7: cloudpickle makes a class by value from its name alone, so Model.Config
     # arrived as Config (a dataclass's repr `Config(lr=0.1)`), make.<locals>.C as C
     assert_same_every_way(NESTED_CLASSES, tmp_path, ["all", "small", "kernel"])
+
+
+WRITES_THROUGH_MEMORYVIEWS = [
+    differential.PLAIN + "from array import array\nnumbers = array('h', [-2, -1, 0, 1, 2])\n"
+    "memv = memoryview(numbers)\nmemv_oct = memv.cast('B')\nbuf = bytearray(b'abc')\n"
+    "bmv = memoryview(buf)",
+    "memv[2] = 1024\nnumbers",
+    "memv_oct[5] = 4\nnumbers",
+    "bmv[0] = ord('Z')\nsize = buf[1]",
+    differential.PLAIN + "print(numbers, buf, size, memv.tolist())",
+]
+
+
+def test_a_write_through_a_memoryview_reaches_its_object_the_cell_also_reads(tmp_path):
+    # Fluent Python 02-array-seq (hunt 30 H30-8): `memv[2] = 1024` then `numbers` in one cell:
+    # `numbers`, read, came back as the notebook's own, unwritten, and the view with it
+    assert_same_every_way(WRITES_THROUGH_MEMORYVIEWS, tmp_path, ["all", "small", "none", "kernel"])

@@ -216,6 +216,20 @@ def prepare_once(
         watching = set(watch)
         watch += [n for n in names if n not in watching and n not in writes
                   and may_change(namespace[n])]
+    # what a memoryview the cell may write through shows is the object under it: that
+    # object's names are watched too, also where the cell only reads them (`memv[2] = 1024`,
+    # then `numbers`: hunt 30 H30-8, it came back as the notebook's own, unwritten)
+    under = set()
+    for name in watch:
+        if type(namespace[name]) is memoryview:
+            try:
+                under.add(id(namespace[name].obj))
+            except ValueError:  # released
+                pass
+    if under:
+        watching = set(watch)
+        watch += [n for n in names if n not in watching and n not in writes
+                  and id(namespace[n]) in under and may_change(namespace[n])]
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
     with serialize.by_value(serialize.own_modules()), serialize.by_file(by_file) as left_in_file, \
