@@ -2209,3 +2209,19 @@ def test_a_write_through_a_memoryview_reaches_its_object_the_cell_also_reads(tmp
     # Fluent Python 02-array-seq (hunt 30 H30-8): `memv[2] = 1024` then `numbers` in one cell:
     # `numbers`, read, came back as the notebook's own, unwritten, and the view with it
     assert_same_every_way(WRITES_THROUGH_MEMORYVIEWS, tmp_path, ["all", "small", "none", "kernel"])
+
+
+CACHED_FUNCTION_THAT_STAYED_REMOTE = [
+    "from functools import lru_cache\n@lru_cache(None)\ndef P_all_given(up, n):\n"
+    "    return 1 if n <= 2 else guess(up, n) + P_all_given(up, n - 1)",
+    "def guess(up, n):\n    return up < n / 2",
+    "print(P_all_given(1, 5))",
+    differential.PLAIN + "print(P_all_given(2, 9))",
+]
+
+
+def test_a_cached_function_that_stayed_remote_gets_the_globals_it_calls(tmp_path):
+    # pytudes flipping (hunt 30 H30-11): under none, an lru_cache wrapper's proxy listed no
+    # globals (the function it wraps was not looked at), so `guess`, defined by a later cell,
+    # was a NameError when a later cell called it
+    assert_same_every_way(CACHED_FUNCTION_THAT_STAYED_REMOTE, tmp_path, ["none", "small"])

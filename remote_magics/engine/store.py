@@ -217,10 +217,12 @@ def cell_functions(obj: Any) -> list[types.FunctionType]:
     if isinstance(obj, types.MethodType):  # and its class's other methods (`self.step()`)
         owner = obj.__self__
         waiting.insert(0, owner if isinstance(owner, type) else type(owner))
-    elif not isinstance(obj, (type, types.FunctionType)):
+    elif not isinstance(obj, (type, types.FunctionType)) and not serialize.is_cache_wrapper(obj):
         waiting.append(type(obj))
     while waiting and len(found) < _MOST_FUNCTIONS:
         item = waiting.pop()
+        if serialize.is_cache_wrapper(item):  # `@lru_cache def f`: the function it calls (hunt
+            item = in_place.attribute_of(item, "__wrapped__")  # 30 H30-11: its globals unsent)
         if type(item) is types.FunctionType:
             if id(item) in found or (found and item.__globals__.get("__name__") != "__main__"):
                 continue
