@@ -5,6 +5,7 @@ remote_magics: standard library only.
 """
 from __future__ import annotations
 
+import functools
 import gc
 import inspect
 import secrets
@@ -211,24 +212,42 @@ def cell_functions(obj: Any) -> list[types.FunctionType]:
     """The functions ``obj`` runs that read a cell's globals: ``obj`` itself (a function, the
     function of a bound method), the methods of a cell's class (and of its cells' bases) for
     the class or an object of it, and, through the globals their code names, the cells'
-    functions and classes those call (``outer`` calling ``inner`` calling ``helper``)."""
+    functions and classes those call (``outer`` calling ``inner`` calling ``helper``); also
+    what a function calls without naming it as a global (hunt 30 H30-11: under ``none`` its
+    globals were not sent): the function a decorator's wrapper holds in its closure, a
+    cache's (``@lru_cache``), a ``partial``'s, a ``singledispatch`` function's registered
+    ones."""
     found: dict[int, types.FunctionType] = {}
     waiting: list[Any] = [in_place.attribute_of(obj, "__func__", obj)]
     if isinstance(obj, types.MethodType):  # and its class's other methods (`self.step()`)
         owner = obj.__self__
         waiting.insert(0, owner if isinstance(owner, type) else type(owner))
-    elif not isinstance(obj, (type, types.FunctionType)) and not serialize.is_cache_wrapper(obj):
+    elif not isinstance(obj, (type, types.FunctionType, functools.partial)) \
+            and not serialize.is_cache_wrapper(obj):
         waiting.append(type(obj))
     while waiting and len(found) < _MOST_FUNCTIONS:
         item = waiting.pop()
-        if serialize.is_cache_wrapper(item):  # `@lru_cache def f`: the function it calls (hunt
-            item = in_place.attribute_of(item, "__wrapped__")  # 30 H30-11: its globals unsent)
+        if serialize.is_cache_wrapper(item):  # `@lru_cache def f`: the function it calls
+            item = in_place.attribute_of(item, "__wrapped__")
+        elif isinstance(item, functools.partial):
+            waiting.append(item.func)
+            continue
         if type(item) is types.FunctionType:
-            if id(item) in found or (found and item.__globals__.get("__name__") != "__main__"):
+            if id(item) in found:
+                continue
+            registry = in_place.attribute_of(item, "registry")  # a singledispatch function's
+            if isinstance(registry, types.MappingProxyType):
+                waiting.extend(registry.values())
+            if found and item.__globals__.get("__name__") != "__main__":
                 continue
             found[id(item)] = item
             for name in serialize.code_globals(item.__code__):
                 waiting.append(item.__globals__.get(name))
+            for cell in item.__closure__ or ():  # a decorator's wrapper: the function it wraps
+                try:
+                    waiting.append(cell.cell_contents)
+                except ValueError:  # an empty cell
+                    pass
         elif isinstance(item, type):
             for owner in item.__mro__:
                 if getattr(owner, "__module__", None) == "__main__":
