@@ -2232,3 +2232,22 @@ def test_a_cached_or_decorated_function_that_stayed_remote_gets_the_globals_it_c
     # it wraps with the globals of the run that made it (a helper defined or redefined later)
     assert_same_every_way(CACHED_FUNCTION_THAT_STAYED_REMOTE, tmp_path, ["none", "small"])
 
+
+OWN_NEW_WITH_SIDE_EFFECTS = [
+    differential.PLAIN + "class Tracked:\n    made = 0\n    def __new__(cls, *args):\n"
+    "        cls.made += 1\n        print('executed __new__')\n        return super().__new__(cls)\n"
+    "    def __init__(self, v):\n        self.v = v\n"
+    "class Single:\n    _instance = None\n    def __new__(cls):\n"
+    "        if cls._instance is None:\n            cls._instance = super().__new__(cls)\n"
+    "            cls._instance.n = 0\n        return cls._instance\ns0 = Single()",
+    "t1 = Tracked(1)\ns1 = Single()\ns1.n += 1",
+    differential.PLAIN + "print(Tracked.made, s1 is s0, Single() is s0, s0.n)",
+    "t2 = Tracked(2)\nprint(Tracked.made, t1.v, Single() is s1)",
+    differential.PLAIN + "print(Tracked.made, t2.v)",
+]
+
+
+def test_a_classs_own_new_runs_once_per_object_made(tmp_path):
+    # rasbt's "__new__ vs __init__" demo (hunt 30 H30-6): pickle makes an object again with
+    # its class's __new__, so each object that crossed printed and counted once more
+    assert_same_every_way(OWN_NEW_WITH_SIDE_EFFECTS, tmp_path, ["all", "small", "none", "kernel"])
