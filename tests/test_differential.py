@@ -2221,6 +2221,13 @@ CACHED_FUNCTION_THAT_STAYED_REMOTE = [
     differential.PLAIN + "print(P_all_given(2, 9), work(2))",
     "def helper(n):\n    return n + 100",
     "print(work(3))",
+    "import functools\npart = functools.partial(lambda x, y: helper_c(x) + y, 1)\n"
+    "@functools.singledispatch\ndef show(x):\n    return helper_d(x)\n"
+    "class Shop:\n    @functools.cached_property\n    def label(self):\n        return brand()\n"
+    "ops = {'neg': lambda x: flip(x)}",
+    "def helper_c(n):\n    return n + 3\ndef helper_d(n):\n    return n + 4\n"
+    "def brand():\n    return 'B'\ndef flip(x):\n    return -x",
+    "print(part(1), show(1), Shop().label, ops['neg'](4))",
 ]
 
 

@@ -360,10 +360,26 @@ def _holds_a_function(cell: Any) -> bool:
         return False
 
 
+def _repoint(partial: functools.partial, function: Any) -> None:
+    """Make ``partial`` call ``function``, with the same arguments."""
+    partial.__setstate__((function, partial.args, partial.keywords or None,
+                          vars(partial) or None))
+
+
 def put_back(twinned: Iterable) -> None:
     """The functions :func:`_members_twinned` put twins in place of, back where they were
-    (where the twin still is: a place the cell set anew keeps what it set)."""
+    (where the twin still is: a place the cell set anew keeps what it set); a partial's
+    function and a singledispatch function's implementations
+    (:meth:`Engine.functions_see_this_run`) too."""
     for container, key, function, twin in reversed(twinned):
+        if type(container) is functools.partial:
+            if container.func is twin:
+                _repoint(container, function)
+            continue
+        if type(container) is types.FunctionType:  # a singledispatch function's registry
+            if container.registry.get(key) is twin:
+                container.register(key, function)
+            continue
         kind = dict if isinstance(container, dict) else list
         try:
             if kind.__getitem__(container, key) is twin:
@@ -1447,6 +1463,13 @@ class Engine:
         while queue:
             name = queue.pop()
             value = namespace.get(name)
+            if type(value) is types.FunctionType and serialize.is_single_dispatch(value):
+                for kind, function in list(value.registry.items()):  # its implementations'
+                    twin = twin_of(function)                          # twins, for the run
+                    if twin is not None:
+                        twinned.append((value, kind, function, twin))
+                        value.register(kind, twin)
+                continue
             if type(value) is types.FunctionType:
                 twin = twin_of(value)
                 if twin is not None:
@@ -1457,6 +1480,12 @@ class Engine:
                 twin = twin_of(function) if function is not None else None
                 if twin is not None:  # a cache that lasts: it calls its function's twin
                     caches.rebind(value, twin)
+                continue
+            if type(value) is functools.partial:  # it calls its function's twin for the run
+                twin = twin_of(value.func)
+                if twin is not None:
+                    twinned.append((value, None, value.func, twin))
+                    _repoint(value, twin)
                 continue
             if isinstance(value, (list, dict)):
                 if budget[0] and name not in MAGICS_MACHINERY and name != "In" \
@@ -1490,6 +1519,11 @@ class Engine:
                 twin = twin_of(caches.function_of(attribute))
                 if twin is not None:
                     caches.rebind(attribute, twin)
+            elif type(attribute) is functools.cached_property:
+                twin = twin_of(attribute.func)
+                if twin is not None:  # what it computes, from this run's globals (hunt 30)
+                    replaced = functools.cached_property(twin)
+                    replaced.__set_name__(klass, name)
             if replaced is not None:
                 setattr(klass, name, replaced)
 

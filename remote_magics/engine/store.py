@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import gc
 import inspect
+import itertools
 import secrets
 import sys
 import types
@@ -206,6 +207,9 @@ def _shadows(obj: Any, kind: type) -> list[str]:
 
 #: Functions :func:`cell_functions` follows at most (a cell calling a whole library of its own).
 _MOST_FUNCTIONS = 500
+#: Members of a list, tuple or dict :func:`cell_functions` looks at for functions (a table of
+#: handlers is short; a list of a million numbers is not looked through).
+FUNCTIONS_IN_CONTAINERS = 64
 
 
 def cell_functions(obj: Any) -> list[types.FunctionType]:
@@ -216,7 +220,7 @@ def cell_functions(obj: Any) -> list[types.FunctionType]:
     what a function calls without naming it as a global (hunt 30 H30-11: under ``none`` its
     globals were not sent): the function a decorator's wrapper holds in its closure, a
     cache's (``@lru_cache``), a ``partial``'s, a ``singledispatch`` function's registered
-    ones."""
+    ones, a cached property's, and the functions of a dispatch table (``ops['neg'](4)``)."""
     found: dict[int, types.FunctionType] = {}
     waiting: list[Any] = [in_place.attribute_of(obj, "__func__", obj)]
     if isinstance(obj, types.MethodType):  # and its class's other methods (`self.step()`)
@@ -253,6 +257,10 @@ def cell_functions(obj: Any) -> list[types.FunctionType]:
                 if getattr(owner, "__module__", None) == "__main__":
                     waiting.extend(f for f in serialize.class_functions(owner)
                                    if id(f) not in found)
+        elif type(item) in (list, tuple, dict) and not found:  # a dispatch table that stayed
+            members = item.values() if type(item) is dict else item  # here: its functions
+            waiting.extend(member for member in itertools.islice(members, FUNCTIONS_IN_CONTAINERS)
+                           if type(member) is types.FunctionType)
     return list(found.values())
 
 

@@ -513,7 +513,7 @@ class Pickler(cloudpickle.CloudPickler):
                 return reduced
         if isinstance(obj, (type, types.FunctionType)):
             returning = getattr(_state, "returning", None)
-            if type(obj) is types.FunctionType and _is_single_dispatch(obj):
+            if type(obj) is types.FunctionType and is_single_dispatch(obj):
                 return _as_single_dispatch(obj, (returning or {}).get(id(obj)))
             if returning and id(obj) in returning:
                 if type(obj) is types.FunctionType:
@@ -799,7 +799,7 @@ def _own_state(obj: type | types.FunctionType) -> tuple:
     seen.add(id(obj))
     if isinstance(obj, type):
         return tuple, ((("class", id(obj)), obj.__bases__, sendable_attributes(obj)),)
-    if _is_single_dispatch(obj):  # its state is its registry (its cache is weak)
+    if is_single_dispatch(obj):  # its state is its registry (its cache is weak)
         return tuple, ((("function", id(obj)), dict(obj.registry)),)
     closure = []
     for cell in obj.__closure__ or ():
@@ -2155,15 +2155,15 @@ def uses_the_shell(code: types.CodeType) -> bool:
 
 
 def class_functions(klass: type) -> list[types.FunctionType]:
-    """The functions of a class's own members: its methods, static and class methods, and the
-    parts of its properties (read from its ``__dict__``: no ``getattr``, which on a class holding
-    a proxy would be a remote call)."""
+    """The functions of a class's own members: its methods, static and class methods, the
+    parts of its properties and its cached properties' functions (read from its ``__dict__``: no
+    ``getattr``, which on a class holding a proxy would be a remote call)."""
     found = []
     for member in vars(klass).values():
         if isinstance(member, (staticmethod, classmethod)):
             member = member.__func__
         parts = (member.fget, member.fset, member.fdel) if isinstance(member, property) \
-            else (member,)
+            else (member.func,) if isinstance(member, functools.cached_property) else (member,)
         found += [part for part in parts if isinstance(part, types.FunctionType)]
     return found
 
@@ -2800,7 +2800,7 @@ def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tup
     return held_object, (name,), state, None, None, set_function_attributes
 
 
-def _is_single_dispatch(func: types.FunctionType) -> bool:
+def is_single_dispatch(func: types.FunctionType) -> bool:
     """Whether ``func`` is a ``functools.singledispatch`` function (its closure holds a weak
     cache, which cannot be pickled)."""
     return isinstance(getattr(func, "registry", None), types.MappingProxyType) \
@@ -3522,10 +3522,13 @@ def _of_a_python_subclass(obj: Any) -> Any:
     if not isinstance(reduced, tuple) or len(reduced) < 2:
         return NotImplemented
     if own_new and reduced[0] is copyreg.__newobj__:
-        # a plain object (its state is all in what follows) is made as `object.__new__` makes
-        # it: the class's own `__new__` ran once, where the object was made; run again here it
-        # printed again and counted one object more (hunt 30 H30-6: `Tracked.made` 2 for 1)
-        plainly = len(reduced[1]) == 1 and _builtin_new(type(obj)) is object
+        # a plain object of a cell's class (its state is all in what follows) is made as
+        # `object.__new__` makes it: the class's own `__new__` ran once, where the object was
+        # made; run again here it printed again and counted one object more (hunt 30 H30-6:
+        # `Tracked.made` 2 for 1). Not a library's: its `__new__` may keep a singleton (numpy's
+        # `_NoValue`, which a StringDType tests by identity), whose class does not travel
+        plainly = len(reduced[1]) == 1 and _builtin_new(type(obj)) is object \
+            and _news_of_cells(type(obj))
         reduced = (made_plainly if plainly else new_object, *reduced[1:])
     if borrowed and attributes and (len(reduced) < 3 or reduced[2] is None):
         reduced = (reduced[0], reduced[1], dict(attributes), *reduced[3:])
@@ -3727,6 +3730,14 @@ def _builtin_new(cls: type) -> type | None:
                                     and isinstance(new.__func__, types.FunctionType)):
             return klass
     return None
+
+
+def _news_of_cells(cls: type) -> bool:
+    """Whether every ``__new__`` written in Python in ``cls``'s MRO is a cell's."""
+    return all(new.__func__.__globals__.get("__name__") == "__main__"
+               for klass in cls.__mro__
+               if isinstance(new := vars(klass).get("__new__"), staticmethod)
+               and isinstance(new.__func__, types.FunctionType))
 
 
 def made_plainly(cls: type) -> Any:
