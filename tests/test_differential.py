@@ -2258,3 +2258,20 @@ def test_a_classs_own_new_runs_once_per_object_made(tmp_path):
     # rasbt's "__new__ vs __init__" demo (hunt 30 H30-6): pickle makes an object again with
     # its class's __new__, so each object that crossed printed and counted once more
     assert_same_every_way(OWN_NEW_WITH_SIDE_EFFECTS, tmp_path, ["all", "small", "none", "kernel"])
+
+
+DATEUTIL_ZONES = [
+    differential.PLAIN + "from datetime import datetime, timedelta\nfrom dateutil import tz\n"
+    "paris = tz.gettz('Europe/Paris')\na = datetime(2024, 3, 30, 12, tzinfo=paris)",
+    "b = a + timedelta(days=1)\nprint(b - a)",
+    differential.PLAIN + "print(b - a, b.tzinfo is a.tzinfo)",
+    "c = datetime(2024, 3, 31, 12, tzinfo=tz.gettz('Europe/Paris'))",
+    differential.PLAIN + "print(c - a, c.tzinfo is paris)",
+]
+
+
+def test_a_dateutil_zone_comes_back_as_the_notebooks_own(tmp_path):
+    # hunt 30 H30-10: a dateutil zone crossed as a copy, and Python subtracts two times of one
+    # zone object by their clocks, of two by UTC: across the change to summer time `b - a`
+    # was 23:00 where plainly a day
+    assert_same_every_way(DATEUTIL_ZONES, tmp_path, ["all", "small", "none", "kernel"])

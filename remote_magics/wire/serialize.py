@@ -673,16 +673,52 @@ class Pickler(cloudpickle.CloudPickler):
 
 def _as_python_object(obj: Any) -> Any:
     """For an object of a Python class: its ``copyreg`` registration's reduction
-    (:func:`_with_its_registration`), or what :func:`_of_a_python_subclass` makes of it;
+    (:func:`_with_its_registration`), a ``dateutil`` zone as the receiver's own
+    (:func:`_as_dateutil_zone`), or what :func:`_of_a_python_subclass` makes of it;
     NotImplemented for any other object, or where neither has a reduction of its own."""
     kind = type(obj)
     if not kind.__flags__ & HEAPTYPE:
         return NotImplemented
+    if kind.__name__ == "tzfile" and kind.__module__.startswith("dateutil."):
+        reduced = _as_dateutil_zone(obj)
+        if reduced is not NotImplemented:
+            return reduced
     if kind in copyreg.dispatch_table:
         reduced = _with_its_registration(obj)
         if reduced is not NotImplemented:
             return reduced
     return _of_a_python_subclass(obj)
+
+
+def _as_dateutil_zone(zone: Any) -> Any:
+    """A ``dateutil`` time zone that ``tz.gettz(name)`` gives (it keeps one per name) as the
+    receiver's ``tz.gettz(name)``, its own reduction kept for a receiver that lacks the zone;
+    NotImplemented for another. Python subtracts two times of one zone *object* by their
+    clocks, of two by UTC: a copy made ``b - a`` across a change to summer time 23:00 where
+    plainly a day (hunt 30 H30-10)."""
+    # the name it was asked for (`_key`, dateutil 4; before, `_filename` held it)
+    state = attribute_of(zone, "__dict__")
+    name = state.get("_key", state.get("_filename")) if isinstance(state, dict) else None
+    gettz = getattr(sys.modules.get("dateutil.tz"), "gettz", None)
+    if not isinstance(name, str) or gettz is None:
+        return NotImplemented
+    try:
+        if gettz(name) is not zone:
+            return NotImplemented
+        own = zone.__reduce_ex__(PROTOCOL)
+    except Exception:  # noqa: BLE001 - as it goes otherwise
+        return NotImplemented
+    return dateutil_zone, (name, own[0], own[1])
+
+
+def dateutil_zone(name: str, rebuild: Callable, args: tuple) -> Any:
+    """Called by the unpickler: ``dateutil.tz.gettz(name)``, the one zone object this process
+    has for that name; the sender's zone made again where there is none here."""
+    try:
+        found = importlib.import_module("dateutil.tz").gettz(name)
+    except Exception:  # noqa: BLE001 - no dateutil, or no such zone here
+        found = None
+    return found if found is not None else rebuild(*args)
 
 
 def _substituted(obj: Any) -> Any:
