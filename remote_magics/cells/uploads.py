@@ -121,7 +121,7 @@ class Uploads:
                 self.recent.setdefault(target, OrderedDict()).move_to_end(held.token)
                 return serialize.keep_reference(held.token)
             if container:
-                reduced = serialize.itself, (array,)  # pickled inside, as usual
+                reduced = serialize.container_rebuild(array)  # pickled inside, as usual
             else:
                 reduced = array.__reduce_ex__(serialize.PROTOCOL)  # (rebuild, args[, state])
                 if not (isinstance(reduced, tuple) and 2 <= len(reduced) <= 3):

@@ -295,7 +295,7 @@ class RunKeeper:
             if type(obj) in serialize.KEPT_CONTAINERS:  # a name's (serialize.Outgoing.dump asks)
                 if (limit is not None and size_of(obj) > limit) or not atoms_only(obj):
                     return NotImplemented
-                reduced = serialize.itself, (obj,)  # pickled inside, as usual
+                reduced = serialize.container_rebuild(obj)  # pickled inside, as usual
             else:
                 memory = whole_array(obj)
                 if memory is None or memory[1] < KEEP_BYTES or (limit is not None

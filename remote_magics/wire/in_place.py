@@ -14,9 +14,10 @@ import functools
 import io
 import itertools
 import random
+import sys
 import types
 import warnings
-from typing import Any
+from typing import Any, Iterator
 
 
 def attribute_of(obj: Any, name: str, default: Any = None) -> Any:
@@ -56,7 +57,7 @@ def update_in_place(old: Any, new: Any) -> bool:
                 old.default_factory = new.default_factory
         elif isinstance(old, set):
             old.clear()
-            old.update(new)
+            lay_out_set(old, sys.getsizeof(new), new)
         elif isinstance(old, collections.deque):
             if old.maxlen != new.maxlen:  # fixed when made
                 return False
@@ -281,6 +282,62 @@ def module_of(kind: type) -> str:
 
 
 HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class written in Python
+
+#: What ``sys.getsizeof`` says of an empty set (its small table of 8 slots inside it).
+_EMPTY_SET = sys.getsizeof(set())
+#: What a slot of a set's table takes (a key and its hash).
+_SET_SLOT = 16
+
+
+def _growth() -> Iterator[tuple[int, int]]:
+    """How a set's table grows as members are added one by one to an empty one (as pickle
+    rebuilds it): ``(members, slots)`` from the member that makes it grow on. CPython grows it
+    when it is 3/5 full, to the power of 2 above four times (past 50,000 members twice) its
+    members."""
+    mask = 7
+    while True:
+        used = -(-3 * mask // 5)
+        least = used * 2 if used > 50_000 else used * 4
+        slots = 8
+        while slots <= least:
+            slots <<= 1
+        yield used, slots
+        mask = slots - 1
+
+
+def fresh_set_size(count: int) -> int:
+    """What ``sys.getsizeof`` says of a set of ``count`` members added one by one to an empty
+    one (:func:`_growth`)."""
+    slots = 8
+    for used, grown in _growth():
+        if used > count:
+            break
+        slots = grown
+    return _EMPTY_SET + (slots * _SET_SLOT if slots > 8 else 0)
+
+
+def lay_out_set(made: set, size: int, members: Any) -> None:
+    """Put ``members`` into the empty set ``made``, in their order, in a table as big as
+    ``size`` (the sender's ``sys.getsizeof``) where that is bigger than they would get: a set
+    keeps its table when members leave it (a sieve's ``primes -= set(...)``), so its numbers
+    sit where their hashes say in a big table; rebuilt in a small one they wrap around it and
+    iterate in another order (``[2, 3, 5, 7, 521, 11, ...]``: hunt 30 H30-1). The table is
+    grown with placeholder ints on slots no member's hash names, which then leave it."""
+    members = list(members)
+    if size > sys.getsizeof(made) and size > fresh_set_size(len(members)):
+        slots = (size - _EMPTY_SET) // _SET_SLOT
+        try:
+            homes = {hash(member) & (slots - 1) for member in members}
+        except TypeError:  # (an unhashable member fails below, as it would)
+            homes = set()
+        needed = next(used for used, grown in _growth() if grown >= slots)
+        # `slot + slots` has its home at `slot`, where no member's is, and is no member
+        placeholders = list(itertools.islice(
+            (slot + slots for slot in range(slots) if slot not in homes), needed))
+        made.update(placeholders)
+        for placeholder in placeholders:  # one by one: `difference_update` would shrink it
+            made.discard(placeholder)
+    made.update(members)
 
 #: NumPy's flag of a writeable array (``NPY_ARRAY_WRITEABLE``), in an array's ``flags.num``.
 _WRITEABLE = 0x0400

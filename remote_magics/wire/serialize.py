@@ -49,8 +49,9 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import cloudpickle
 
 from . import copy_on_write, sources
-from .in_place import (HEAPTYPE, attribute_of, left_out, module_of, update_in_place, updatable,
-                       warn_on_write, warns_on_write, writeable)
+from .in_place import (HEAPTYPE, attribute_of, fresh_set_size, lay_out_set, left_out,
+                       module_of, update_in_place, updatable, warn_on_write, warns_on_write,
+                       writeable)
 
 PROTOCOL = 5
 
@@ -709,6 +710,14 @@ def _as_dateutil_zone(zone: Any) -> Any:
     except Exception:  # noqa: BLE001 - as it goes otherwise
         return NotImplemented
     return dateutil_zone, (name, own[0], own[1])
+
+
+def laid_out_set(size: int, members: list) -> set:
+    """Called by the unpickler: a set of ``members`` laid out as the sender's, whose table was
+    ``size`` (:func:`..in_place.lay_out_set`): it iterates in the sender's order."""
+    made: set = set()
+    lay_out_set(made, size, members)
+    return made
 
 
 def dateutil_zone(name: str, rebuild: Callable, args: tuple) -> Any:
@@ -1812,6 +1821,8 @@ class Outgoing:
                 return dumps(obj, limit), {}
             return self._dump_value(_wrapper(obj) if shares else obj, limit)
         kept = self._kept(obj)
+        if kept is NotImplemented and _shrank(obj):  # laid out as here (pickle's own way asks
+            kept = container_rebuild(obj)             # no reducer of ours for a set)
         if kept is not NotImplemented:
             return self._dump_kept(obj, kept, limit)
         return self._dump_value(obj, limit)
@@ -1883,16 +1894,19 @@ class Outgoing:
         of it met later goes as the receiver's member (:attr:`members`); one of a container
         that goes by value is in the memo."""
         refer = reduced[0] is resolve_kept
-        if refer and id(obj) in self._pickler.memo.copy():  # in the stream already: that one
+        # a set laid out (:func:`laid_out_set`), kept or not, is not itself in the pickle either
+        stands = refer or laid_out_set in (reduced[0], *reduced[1][1:2])
+        if stands and id(obj) in self._pickler.memo.copy():  # in the stream already: that one
             return self._dump_value(obj, limit)
         stand_in = _Reduced(reduced)
         item, fields = self._dump_value(stand_in, limit)
-        if refer:  # the stand-in's entry becomes obj's (one entry an index: pickle numbers
+        if stands:  # the stand-in's entry becomes obj's (one entry an index: pickle numbers
             memo = self._pickler.memo.copy()  # the next by how many there are)
             memo[id(obj)] = (memo.pop(id(stand_in))[0], obj)
             self._pickler.memo = memo
             self._version += 1
-            self.members.add(reduced[1][0], obj)  # its members are the receiver's too
+            if refer:
+                self.members.add(reduced[1][0], obj)  # its members are the receiver's too
         return item, fields
 
     def _roll_back(self, marker: list) -> None:
@@ -4958,6 +4972,20 @@ def kept_first(names: Sequence[str], namespace: Mapping[str, Any]) -> list[str]:
 
 #: A name's container with fewer members than this is never kept (it goes every time).
 KEPT_MEMBERS = 10_000
+
+
+def container_rebuild(obj: Any) -> tuple:
+    """How a name's container goes inside a kept upload's or download's reduction: as it is
+    (:func:`itself`), or a set that shrank laid out as here (:func:`laid_out_set`)."""
+    if _shrank(obj):
+        return laid_out_set, (sys.getsizeof(obj), list(obj))
+    return itself, (obj,)
+
+
+def _shrank(obj: Any) -> bool:
+    """Whether ``obj`` is a set whose table is bigger than a set of its members made anew gets
+    (members left it): rebuilt plainly, it would iterate in another order."""
+    return type(obj) is set and len(obj) > 1 and sys.getsizeof(obj) > fresh_set_size(len(obj))
 
 
 def itself(obj: Any) -> Any:
