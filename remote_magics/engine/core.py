@@ -352,14 +352,6 @@ def _members_twinned(container: Any, twin_of: Callable[[Any], Any],
     return twinned
 
 
-def _holds_a_function(cell: Any) -> bool:
-    """Whether a closure cell holds a Python function (not empty)."""
-    try:
-        return type(cell.cell_contents) is types.FunctionType
-    except ValueError:  # an empty cell
-        return False
-
-
 def _repoint(partial: functools.partial, function: Any) -> None:
     """Make ``partial`` call ``function``, with the same arguments."""
     partial.__setstate__((function, partial.args, partial.keywords or None,
@@ -1419,20 +1411,11 @@ class Engine:
                 return None  # this run's, the kernel's, or a module's function
             reads = serialize.code_globals(function.__code__)
             dynamic = not serialize.DYNAMIC_BUILTINS.isdisjoint(reads)
-            # a decorator's wrapper (`@timer`) calls the function it wraps from its closure:
-            # that one's twin, in a cell of the wrapper's twin's own (hunt 30 H30-11: the
-            # wrapped function read the globals of the run that made it)
-            inner = [twin_of(cell.cell_contents) if _holds_a_function(cell) else None
-                     for cell in function.__closure__ or ()]
-            if not dynamic and not any(inner) and all(
-                    read in vars(builtins) and read not in old and read not in namespace
-                    for read in reads):
+            if not dynamic and all(read in vars(builtins) and read not in old
+                                   and read not in namespace for read in reads):
                 return None  # it uses no globals of a cell (`lambda v: -v`): it stays itself
-            closure = tuple(types.CellType(made) if made is not None else cell
-                            for cell, made in zip(function.__closure__, inner)) \
-                if any(inner) else function.__closure__
             twin = types.FunctionType(function.__code__, namespace, function.__name__,
-                                      function.__defaults__, closure)
+                                      function.__defaults__, function.__closure__)
             twin.__kwdefaults__ = function.__kwdefaults__
             twin.__dict__ = function.__dict__  # attributes set on either are the other's
             for attribute in ("__qualname__", "__module__", "__doc__", "__annotations__"):
