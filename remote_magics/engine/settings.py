@@ -518,13 +518,20 @@ def _pandas_spell(module: Any, state: tuple) -> dict[str, Any] | None:
     branches, sizes = _pandas_branches(module)
     if state[0] != sizes:  # read before an option was registered: cannot be spelled out
         return None
-    skip = getattr(module._config.config, "_deprecated_options", {})  # they warn when set
     return {prefix + name: value for (prefix, branch), values in zip(branches, state[1:])
-            for name, value in zip(branch, values)
-            if not isinstance(value, dict) and prefix + name not in skip}
+            for name, value in zip(branch, values) if not isinstance(value, dict)}
 
 
 def _pandas_write(module: Any, name: str, value: Any) -> None:
+    # a deprecated option warns when set: the cell that set it warned, this side does not
+    # (set all the same: `future.infer_string`, pandas 3's own advice, decides what every
+    # constructor infers; skipped, a remote DataFrame had `str` where plainly `object`: hunt
+    # 31 H31-7)
+    if name in getattr(module._config.config, "_deprecated_options", {}):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            module.set_option(name, value)
+        return
     module.set_option(name, value)
 
 
