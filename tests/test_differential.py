@@ -2305,3 +2305,18 @@ def test_a_deprecated_pandas_option_a_cell_sets_holds_on_both_sides(tmp_path):
     # pandas 3's own advice, `future.infer_string` (hunt 31 H31-7): options pandas marks
     # deprecated did not cross, so a remote DataFrame had `str` where plainly `object`
     assert_same_every_way(PANDAS_DEPRECATED_OPTIONS, tmp_path, ["all", "none", "kernel"])
+
+
+QUERY_ON_A_REMOTE_FRAME = [
+    "import pandas as pd\nbirths = pd.DataFrame({'births': [10, 4000, 4100, 3900, 99999]})",
+    differential.PLAIN + "mu, sig = 4000, 200\n"
+    "kept = births.query('(births > @mu - 5 * @sig) & (births < @mu + 5 * @sig)')\n"
+    "print(len(kept))",
+    differential.PLAIN + "lim = 4000\nprint(births.eval('births > @lim').tolist())",
+]
+
+
+def test_a_plain_cells_query_on_a_remote_frame_sees_its_names(tmp_path):
+    # Python Data Science Handbook 03.09 (hunt 31 H31-3): under none, pandas looked up a
+    # query's `@mu` in the engine's frame of the call, where the notebook's names were not
+    assert_same_every_way(QUERY_ON_A_REMOTE_FRAME, tmp_path, ["none", "all"])

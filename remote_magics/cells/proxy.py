@@ -31,7 +31,7 @@ from ..errors import (ProxyError, RemoteError, RemoteMagicsError,
                       SerializationError)
 from ..wire import protocol, serialize
 from ..wire.in_place import update_in_place
-from . import live, twins
+from . import capture, live, twins
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,16 @@ def format_size(size: int | None, exact: bool = True) -> str:
 
 class GoneAttributeError(ProxyError, AttributeError):
     """An attribute of a proxy whose remote object is gone: both a ProxyError and an AttributeError."""
+
+
+def _string_names(args: tuple, kwargs: dict) -> list[str]:
+    """The ``@name``s in a call's string arguments (``frame.query('births > @mu')``): pandas
+    looks them up in its caller's namespace, which for a call through a proxy is there."""
+    found: list[str] = []
+    for value in (*args[:8], *list(kwargs.values())[:8]):
+        if type(value) is str and "@" in value:
+            found += capture.pandas_string_names(value, False)
+    return found
 
 
 class RemoteObject:
@@ -457,12 +467,13 @@ class RemoteObject:
                 log.info("remote_magics: argument %s of a remote call changed there, and the "
                          "notebook's object could not be updated in place", key)
 
-    def _notebook_globals(self) -> dict | None:
+    def _notebook_globals(self, more: Sequence[str] = ()) -> dict | None:
         """For a call from the notebook's code: the notebook's values now of the globals a cell
         function (or a cell class's methods) reads, as a run calling it sends them. A function
         that stays remote read the engine's values of its defining run instead: a changed
-        ``scale`` was not seen, a helper defined since raised NameError."""
-        wanted = self._descriptor.get("globals")
+        ``scale`` was not seen, a helper defined since raised NameError. ``more``: other names
+        the call may look up in its caller's namespace (a ``query``'s ``@mu``)."""
+        wanted = [*(self._descriptor.get("globals") or ()), *more]
         if not wanted:
             return None
         try:
@@ -796,7 +807,7 @@ class RemoteCallable(RemoteObject):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """A call there; what it changes in place in the notebook's arguments (``update(state)``
         adding to ``state``) comes back into them, as plainly (hunt 14 C2: it changed copies)."""
-        names = self._notebook_globals()
+        names = self._notebook_globals(_string_names(args, kwargs))
         watched = _arguments_to_watch(args, kwargs, names or {})
         sent: list = []
         reply = self._request("call", args=args, kwargs=kwargs, names=names,

@@ -146,7 +146,7 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         stored = _globals_stored(obj, shared)
         try:
             try:
-                result = _as_asked(caller, function, *args, **kwargs)
+                result = _as_asked_seeing(caller, names, function, args, kwargs)
             finally:
                 engine.put_back(twinned)
             output = engine.encode("result", result, policy, client, frames)
@@ -194,13 +194,21 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
 
 
 def _as_asked(caller: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
+    """:func:`_as_asked_seeing` with no names of the notebook's."""
+    return _as_asked_seeing(caller, None, function, args, kwargs)
+
+
+def _as_asked_seeing(caller: Any, names: dict | None, function: Any, args: tuple,
+                     kwargs: dict) -> Any:
     """``function(*args, **kwargs)``, called from the notebook cell's line that asked for it
     (``caller``: file, line number and text, :func:`..cells.live.callers_line`) as code of
     ``__main__``: a warning the code raises for its caller (pandas' deprecations,
     ``stacklevel=2``) names that line and shows as it does plainly; Python shows a
     DeprecationWarning only for ``__main__``'s code, so called from here it was dropped (hunt
     18 C8). ``getattr``, ``setattr`` and ``operator``'s functions add no frame of their own.
-    Without a caller, called here."""
+    Without a caller, called here. ``names``: the notebook's values the call was sent, which
+    that line's frame holds as its own, where pandas looks up a ``query``'s ``@mu`` (hunt 31
+    H31-3: ``UndefinedVariableError`` under ``none``)."""
     if not (isinstance(caller, list) and len(caller) == 3 and isinstance(caller[0], str)
             and type(caller[1]) is int and 0 < caller[1] <= 100_000):
         return function(*args, **kwargs)
@@ -215,7 +223,7 @@ def _as_asked(caller: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
         _caller_globals.clear()  # (a warning shown once per place may show once more)
     scope = _caller_globals.setdefault(filename, {"__name__": "__main__",
                                                   "__builtins__": builtins})
-    called = {"_function": function, "_args": args, "_kwargs": kwargs}
+    called = {**(names or {}), "_function": function, "_args": args, "_kwargs": kwargs}
     exec(_compiled(filename, lineno), scope, called)
     return called["_result"]
 
