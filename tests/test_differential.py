@@ -2047,14 +2047,18 @@ def test_a_result_whose_display_data_holds_numpy_numbers_shows_as_plainly(tmp_pa
     assert_same_every_way(DISPLAY_DATA_OF_NUMPY, tmp_path, ["none", "all", "kernel"])
 
 
-BROADCAST_ARRAYS = [
+BROADCAST_ARRAYS = [  # (a cell warns or prints, not both: their order is ipykernel's timing)
     "import numpy as np\nX, Y = np.broadcast_arrays(np.arange(3), np.arange(2)[:, None])\n"
     "U, V = np.broadcast_arrays(np.arange(100_000), np.arange(3)[:, None])",
-    "X[0, 0] = 9\nU[0, 0] = 9\nprint(X.tolist(), U[:, :2].tolist())",
-    differential.PLAIN + "X[1, 1] = 7\nU[1, 1] = 7\nprint(X.tolist(), U[:, :2].tolist())",
+    "X[0, 0] = 9\nU[0, 0] = 9",
+    "print(X.tolist(), U[:, :2].tolist())",
+    differential.PLAIN + "X[1, 1] = 7\nU[1, 1] = 7",
+    differential.PLAIN + "print(X.tolist(), U[:, :2].tolist())",
     "A, B = np.broadcast_arrays(np.arange(4), np.arange(2)[:, None])",
-    differential.PLAIN + "A[0, 1] = 5\nprint(A.tolist(), B.flags.writeable)",
-    "print(Y.flags.writeable, X.strides, U.strides, A.strides)",
+    differential.PLAIN + "A[0, 1] = 5",
+    differential.PLAIN + "w = B.flags.writeable",
+    "wy = Y.flags.writeable",
+    "print(A.tolist(), w, wy, X.strides, U.strides, A.strides)",
 ]
 
 
