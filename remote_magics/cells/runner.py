@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping, MutableMapping, Sequence
 from ..client.connection import Reply
 from ..engine import settings
 from ..engine.namespace import changeable
+from ..engine.store import FUNCTIONS_IN_CONTAINERS
 from ..client.handshake import across_versions, bytecode_barrier, local_versions, \
     remote_versions
 from ..errors import ProxyError, RemoteError, SerializationError
@@ -617,9 +618,6 @@ def _pandas_string_names(code: types.CodeType) -> list[str]:
             for name in capture.pandas_string_names(text, "eval" in names)]
 
 
-#: How many members of a list, tuple or dict :func:`globals_of_functions` looks at for
-#: functions (a table of handlers is short; a list of a million numbers is not looked through).
-FUNCTIONS_IN_CONTAINERS = 64
 
 
 def _methods_of(value: Any, looked_at: set[int]) -> list[types.FunctionType]:

@@ -207,8 +207,9 @@ def _shadows(obj: Any, kind: type) -> list[str]:
 
 #: Functions :func:`cell_functions` follows at most (a cell calling a whole library of its own).
 _MOST_FUNCTIONS = 500
-#: Members of a list, tuple or dict :func:`cell_functions` looks at for functions (a table of
-#: handlers is short; a list of a million numbers is not looked through).
+#: Members of a list, tuple or dict looked at for functions, here (:func:`cell_functions`) and
+#: in the notebook's analysis (a table of handlers is short; a list of a million numbers is
+#: not looked through).
 FUNCTIONS_IN_CONTAINERS = 64
 
 

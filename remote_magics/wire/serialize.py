@@ -3803,12 +3803,10 @@ def new_object(cls: type, *args: Any) -> Any:
     try:
         return cls.__new__(cls, *args)
     except TypeError:
-        for klass in cls.__mro__:
-            new = vars(klass).get("__new__")
-            if new is not None and not (isinstance(new, staticmethod)
-                                        and isinstance(new.__func__, types.FunctionType)):
-                return new(cls, *args) if klass is not object else object.__new__(cls)
-        raise
+        klass = _builtin_new(cls)
+        if klass is None:
+            raise
+        return object.__new__(cls) if klass is object else vars(klass)["__new__"](cls, *args)
 
 
 def _plus_attributes(reduced: Any, extra: dict) -> Any:
