@@ -713,6 +713,63 @@ def test_figure_formats_set_with_the_function_hold_both_ways(tmp_path):
     assert_same_every_way(MATPLOTLIB_FORMATS, tmp_path, ("all",))
 
 
+#: Hunt 31 H31-1: a figure a remote cell made, shown by a plain cell before the notebook made a
+#: figure of its own, showed as `<Figure size 300x200 with 1 Axes>`: the notebook's pyplot had
+#: not made its backend, which registers the figure printers.
+FIGURE_SHOWN_PLAINLY = [
+    "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(3, 2))\n"
+    "ax.plot([1, 2, 3])\nplt.close(fig)",
+    "# plain\nfig",
+    "# plain\nfrom IPython.display import display\ndisplay(fig)\nprint(type(fig).__name__)",
+]
+
+
+def test_a_remote_figure_shown_by_a_plain_cell_is_a_picture(tmp_path):
+    assert_same_every_way(FIGURE_SHOWN_PLAINLY, tmp_path, ("all",))
+
+
+#: Hunt 31 H31-4, 5, 6: matplotlib's registries besides its colormaps were each side's own. A
+#: scale, projection, unit converter, color sequence, named color or style a plain cell
+#: registered was unknown to a remote cell ("'square' is not a valid value for scale"), and one
+#: a remote cell registered to a plain cell; pandas' converters registered remotely and
+#: deregistered plainly left no converter of dates.
+MATPLOTLIB_REGISTRIES = [
+    "# plain\nimport numpy as np, pandas as pd, datetime\nimport matplotlib as mpl\n"
+    "import matplotlib.pyplot as plt, matplotlib.units as munits, matplotlib.colors as mcolors\n"
+    "from matplotlib import scale as mscale\nfrom matplotlib.projections import "
+    "register_projection\nfrom matplotlib.axes import Axes\n"
+    "class SquareScale(mscale.FuncScale):\n    name = 'square'\n"
+    "    def __init__(self, axis, **kw):\n"
+    "        super().__init__(axis, (lambda x: x ** 2, lambda x: np.sqrt(np.abs(x))))\n"
+    "mscale.register_scale(SquareScale)\n"
+    "class MyAxes(Axes):\n    name = 'myaxes'\nregister_projection(MyAxes)\n"
+    "class Dist:\n    def __init__(self, v): self.v = v\n"
+    "class DistConv(munits.ConversionInterface):\n    @staticmethod\n"
+    "    def convert(value, unit, axis):\n"
+    "        return np.array([d.v for d in np.atleast_1d(value)], dtype=float)\n"
+    "munits.registry[Dist] = DistConv()\n"
+    "mpl.color_sequences.register('brand', ['#0b5394', '#cc0000'])\n"
+    "mcolors.get_named_colors_mapping()['brandblue'] = '#0b5394'\n"
+    "plt.style.library['mystyle'] = mpl.RcParams({'lines.linewidth': 7.0})",
+    "fig, ax = plt.subplots(figsize=(3, 2))\nax.plot([Dist(1), Dist(2)], [1, 4])\n"
+    "ax.set_yscale('square')\nax.set_prop_cycle(color=plt.color_sequences['brand'])\n"
+    "line, = ax.plot([1, 2])\nf2 = plt.figure()\na2 = f2.add_subplot(projection='myaxes')\n"
+    "plt.close('all')\nprint(ax.get_yscale(), ax.get_xlim(), line.get_color(), "
+    "type(a2).__name__, mcolors.to_hex('brandblue'))\n"
+    "with plt.style.context('mystyle'):\n    print(plt.rcParams['lines.linewidth'])",
+    "mpl.color_sequences.register('warm', ['#ff0000', '#ff8800'])\n"
+    "pd.plotting.register_matplotlib_converters()",
+    "# plain\nprint(list(mpl.color_sequences['warm']))\n"
+    "pd.plotting.deregister_matplotlib_converters()\nprint(pd.Timestamp in munits.registry)",
+    "print(pd.Timestamp in munits.registry, "
+    "type(munits.registry.get(datetime.date)).__module__)",
+]
+
+
+def test_what_a_cell_registers_with_matplotlib_holds_on_both_sides(tmp_path):
+    assert_same_every_way(MATPLOTLIB_REGISTRIES, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

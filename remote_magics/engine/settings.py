@@ -541,7 +541,144 @@ _OWN_RC = frozenset({"backend", "backend_fallback", "interactive"})
 
 def _matplotlib_read(module: Any) -> tuple:
     # dict's own view: RcParams' iteration sorts, and its item access checks each key
-    return tuple(dict.values(module.rcParams)), _inline_read(), _colormaps_read(module)
+    return (tuple(dict.values(module.rcParams)), _inline_read(), _colormaps_read(module),
+            _backend_made(), _registries_read())
+
+
+def _backend_made() -> bool:
+    """Whether pyplot has made its backend here (at a cell's first figure): the inline
+    backend then registers IPython's figure printers, so a figure shown (``fig`` as a cell's
+    last line, ``display(fig)``) is a picture. A figure a remote cell made came back to a
+    notebook whose pyplot had not, and showed as ``<Figure size 640x480 with 1 Axes>``
+    (hunt 31 H31-1); the backend is made on the side that lacks it, as by that cell."""
+    return getattr(sys.modules.get("matplotlib.pyplot"), "_backend_mod", None) is not None
+
+
+def _make_backend() -> None:
+    pyplot = importlib.import_module("matplotlib.pyplot")
+    if getattr(pyplot, "_backend_mod", None) is None:
+        pyplot._get_backend_mod()
+
+
+# matplotlib's registries a cell adds to, besides its colormaps: the converters of its units
+# (pint's `setup_matplotlib()`, the gallery's `ConciseDateConverter` recipe), the scales and
+# projections (`register_scale`, `register_projection`), the color sequences, the named colors,
+# the style library, and the box, arrow and connection styles. Each side had its own, so a remote
+# cell failed on what a plain cell had registered (hunt 31 H31-4, 5, 6): `ax.set_yscale('square')`
+# raised "'square' is not a valid value for scale". A registry crosses as a whole when one side's
+# changed, except that where matplotlib made a big one itself (the named colors, the styles) only
+# the entries besides its own cross. (The converters pandas replaced go with them.)
+
+def _named_colors_own(colors: Any) -> dict:
+    """The named colors as :mod:`matplotlib.colors` makes them."""
+    own: dict = {}
+    own.update(colors.XKCD_COLORS)
+    own.update({name.replace("grey", "gray"): value
+                for name, value in colors.XKCD_COLORS.items() if "grey" in name})
+    own.update(colors.CSS4_COLORS)
+    own.update(colors.TABLEAU_COLORS)
+    own.update({name.replace("gray", "grey"): value
+                for name, value in colors.TABLEAU_COLORS.items() if "gray" in name})
+    own.update(colors.BASE_COLORS)
+    return own
+
+
+_OWN_ENTRIES: dict[str, dict] = {}  # a registry's own entries, made once
+
+
+def _styles_own(style: Any) -> dict:
+    return style._base_library
+
+
+def _scale_registered(scale: Any, name: str, value: Any) -> None:
+    """A scale as ``register_scale`` registers it (it also notes whether the scale's class
+    takes an axis, which ``scale_factory`` looks up)."""
+    if getattr(value, "name", None) == name:
+        scale.register_scale(value)
+    else:
+        scale._scale_mapping[name] = value
+
+
+#: A registry's key → its module, how to find it there, and (or None) its own entries, which
+#: stay out.
+_REGISTRIES: dict[str, tuple[str, Callable[[Any], Any], Callable[[Any], dict] | None]] = {
+    "units": ("matplotlib.units", lambda units: units.registry, None),
+    "scales": ("matplotlib.scale", lambda scale: scale._scale_mapping, None),
+    "projections": ("matplotlib.projections",
+                    lambda projections: projections.projection_registry._all_projection_types,
+                    None),
+    "color_sequences": ("matplotlib.colors",
+                        lambda colors: colors._color_sequences._color_sequences, None),
+    "named_colors": ("matplotlib.colors", lambda colors: colors._colors_full_map,
+                     _named_colors_own),
+    "styles": ("matplotlib.style", lambda style: style.library, _styles_own),
+    "box_styles": ("matplotlib.patches", lambda patches: patches.BoxStyle._style_list, None),
+    "arrow_styles": ("matplotlib.patches", lambda patches: patches.ArrowStyle._style_list, None),
+    "connection_styles": ("matplotlib.patches",
+                          lambda patches: patches.ConnectionStyle._style_list, None),
+    # the converters pandas' `register_matplotlib_converters()` replaced, which its `deregister`
+    # puts back: without them, one registered remotely and deregistered plainly left no
+    # converter of dates at all
+    "pandas_replaced": ("pandas.plotting._matplotlib.converter",
+                        lambda converter: converter._mpl_units, None),
+}
+
+
+def _own_entries(key: str, module: Any) -> dict:
+    own = _OWN_ENTRIES.get(key)
+    if own is None:
+        own = _OWN_ENTRIES[key] = _REGISTRIES[key][2](module)
+    return own
+
+
+def _registries_read() -> tuple:
+    """Each registry of a module imported here, as ``(key, entries)``: its entries besides
+    matplotlib's own where it has many (none while it has as many as its own: a name added
+    makes it longer)."""
+    found = []
+    for key, (module_name, find, own_of) in _REGISTRIES.items():
+        module = sys.modules.get(module_name)
+        if module is None:
+            continue
+        try:
+            registry = find(module)
+            if own_of is None:
+                found.append((key, tuple(dict.items(registry))))
+                continue
+            own = _own_entries(key, module)
+            if key == "named_colors" and len(registry) == len(own):
+                found.append((key, ()))
+                continue
+            # by identity: its own entries are the objects it made (one set back is so again)
+            found.append((key, tuple(item for item in dict.items(registry)
+                                     if own.get(item[0], _ABSENT) is not item[1])))
+        except Exception:  # a version that keeps it elsewhere: it does not cross
+            continue
+    return tuple(found)
+
+
+def _registry_write(key: str, entries: dict) -> None:
+    """Make a registry here hold ``entries`` (and its own ones). A unit converter of the class
+    one here has stays (it may hold this side's objects: pint's holds its unit registry)."""
+    module_name, find, own_of = _REGISTRIES[key]
+    module = importlib.import_module(module_name)
+    registry = find(module)
+    own = _own_entries(key, module) if own_of is not None else {}
+    for name in [name for name in registry if name not in entries]:
+        if name not in own:
+            del registry[name]
+        elif not _same(registry[name], own[name]):
+            registry[name] = own[name]
+    for name, value in entries.items():
+        here = registry.get(name, _ABSENT)
+        if key == "units" and type(here) is type(value):
+            continue
+        if here is not _ABSENT and _same(here, value):
+            continue
+        if key == "scales":
+            _scale_registered(module, name, value)
+        else:
+            registry[name] = value
 
 
 def _colormaps_read(module: Any) -> tuple:
@@ -555,13 +692,16 @@ def _colormaps_read(module: Any) -> tuple:
 
 
 def _matplotlib_spell(module: Any, state: tuple) -> dict[str, Any] | None:
-    values, inline, *more = state
+    values, inline, colormaps, made, registries = state
     names = tuple(dict.keys(module.rcParams))
     if len(names) != len(values):
         return None
     spelled = {name: value for name, value in zip(names, values) if name not in _OWN_RC}
     spelled.update(_inline_spell(inline))
-    spelled.update((f"colormap.{name}", cmap) for name, cmap in (more[0] if more else ()))
+    spelled.update((f"colormap.{name}", cmap) for name, cmap in colormaps)
+    spelled.update((f"registry.{key}", dict(entries)) for key, entries in registries)
+    if made:
+        spelled["backend_made"] = True
     return spelled
 
 
@@ -571,6 +711,13 @@ def _matplotlib_write(module: Any, name: str, value: Any) -> None:
         return
     if name.startswith("colormap."):
         module.colormaps.register(value, name=name[len("colormap."):], force=True)
+        return
+    if name.startswith("registry."):
+        _registry_write(name[len("registry."):], value)
+        return
+    if name == "backend_made":
+        if value:
+            _make_backend()
         return
     module.rcParams[name] = value
 
