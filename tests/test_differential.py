@@ -770,6 +770,39 @@ def test_what_a_cell_registers_with_matplotlib_holds_on_both_sides(tmp_path):
     assert_same_every_way(MATPLOTLIB_REGISTRIES, tmp_path, ("all", "none"))
 
 
+#: Hunt 31 H31-2: matplotlib's pickling drops the connections of its callback registries, so a
+#: colorbar made plainly did not follow `im.set_clim` in a remote cell, one made remotely did
+#: not follow a plain cell's, a remote `norm.vmax = 50` left the colorbar's scale, and a
+#: handler of `ax.callbacks.connect` was not called on the other side. They travel now.
+CALLBACK_CONNECTIONS = [
+    "# plain\nimport matplotlib.pyplot as plt, numpy as np\n"
+    "from matplotlib.colors import Normalize, LogNorm\n"
+    "fig, ax = plt.subplots(figsize=(3, 2))\nim = ax.imshow(np.arange(12).reshape(3, 4))\n"
+    "cb = fig.colorbar(im, ax=ax)\nplt.close(fig)\nhits = []\n"
+    "def on_lim(a):\n    hits.append(tuple(float(v) for v in a.get_xlim()))\n"
+    "cid = ax.callbacks.connect('xlim_changed', on_lim)",
+    "im.set_clim(0, 5)\nax.set_xlim(0, 5)\nprint(cb.vmax, cb.norm.vmax, hits)",
+    "# plain\nprint(cb.vmax, im.get_clim())",
+    "f2, a2 = plt.subplots(figsize=(3, 2))\nim2 = a2.imshow(np.arange(12).reshape(3, 4))\n"
+    "cb2 = f2.colorbar(im2, ax=a2)\nplt.close(f2)\n"
+    "cid2 = a2.callbacks.connect('xlim_changed', on_lim)",
+    "im2.set_clim(0, 5)\nprint(cb2.vmax)",
+    "# plain\nprint(cb2.vmax)\nim2.set_clim(0, 3)\nprint(cb2.vmax)\na2.set_xlim(0, 9)\n"
+    "print(hits)",
+    "im2.set_cmap('gray')\nprint(cb2.cmap.name)",
+    "# plain\nnorm = Normalize(0, 100)\nsc = ax.scatter([1, 2], [1, 2], c=[10, 90], norm=norm)\n"
+    "cb3 = fig.colorbar(sc, ax=ax)",
+    "norm.vmax = 50",
+    "# plain\nprint(cb3.vmax, sc.norm.vmax, sc.norm is norm, cb3.norm is norm)",
+    "sc.set_norm(LogNorm(1, 100))",
+    "# plain\nprint(type(cb3.norm).__name__, cb3.vmin)",
+]
+
+
+def test_matplotlib_callback_connections_hold_on_both_sides(tmp_path):
+    assert_same_every_way(CALLBACK_CONNECTIONS, tmp_path, ("all",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

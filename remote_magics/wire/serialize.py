@@ -630,6 +630,10 @@ class Pickler(cloudpickle.CloudPickler):
             return reduced
         if returning and id(obj) in returning:
             return NotImplemented
+        if is_callback_registry(obj):
+            reduced = _as_callback_registry(obj)
+            if reduced is not NotImplemented:
+                return reduced
         reduced = _with_own_attributes(obj)
         if reduced is NotImplemented and _is_figure(obj):
             try:
@@ -3347,7 +3351,9 @@ def _as_existing(obj: Any, name: str) -> Any:
     if place is not None:  # the Borg idiom: a state something else holds too
         return _with_shared_dict(obj, place, copyreg.__newobj__, name)
     try:
-        reduced = obj.__reduce_ex__(PROTOCOL)
+        reduced = _as_callback_registry(obj) if is_callback_registry(obj) else NotImplemented
+        if reduced is NotImplemented:
+            reduced = obj.__reduce_ex__(PROTOCOL)
     except Exception:
         return NotImplemented
     if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
@@ -4814,7 +4820,7 @@ def _into_image_core(obj: Any, state: Any) -> bool:
 
 def replace_state(obj: Any, state: Any) -> None:
     """Called by the unpickler: make ``state`` all of ``obj``'s state (as a fresh object's),
-    but for the connections of a matplotlib callback registry that pickling drops, which it
+    but for the connections of a matplotlib callback registry that could not travel, which it
     keeps (:func:`_unpickled_connections`)."""
     if state is None or _into_image_core(obj, state):
         return
@@ -4824,20 +4830,69 @@ def replace_state(obj: Any, state: Any) -> None:
         obj.connect(signal, func)
 
 
-def _unpickled_connections(obj: Any) -> list[tuple[Any, Callable]]:
-    """For a matplotlib ``CallbackRegistry``, the callbacks connected to it that matplotlib does
-    not pickle, as (signal, function): a registry a remote cell's change came back into lost
-    them (hunt 21 H21-10: after ``ax.set_title('t')`` there, a colorbar made plainly no longer
-    followed its image, and a handler of ``ax.callbacks.connect(...)`` was never called
-    again). They are connected again, with new ids. Empty for any other object."""
+def is_callback_registry(obj: Any) -> bool:
+    """Whether ``obj`` is a matplotlib ``CallbackRegistry`` (an image's, an axes', a norm's)."""
     kind = type(obj)
-    if kind.__name__ != "CallbackRegistry" or module_of(kind) != "matplotlib.cbook":
+    return kind.__name__ == "CallbackRegistry" and module_of(kind) == "matplotlib.cbook"
+
+
+def _connection_travels(func: Any) -> bool:
+    """Whether a callback connected to a matplotlib registry goes with it: a method of one of
+    matplotlib's objects (a colorbar's ``update_normal``, a mappable's ``changed``: those of
+    the figure's graph), not of its backends or figure managers, whose connections each
+    side's pyplot makes; no other function of matplotlib's (a manager's key handler); another
+    callable (a cell's handler) where it can be pickled."""
+    if isinstance(func, types.MethodType):
+        module = module_of(type(func.__self__))
+        if module.startswith(("matplotlib.", "mpl_toolkits.")):
+            return not module.startswith(("matplotlib.backend", "matplotlib._pylab_helpers"))
+    elif str(getattr(func, "__module__", None) or "").startswith("matplotlib"):
+        return False
+    try:
+        cloudpickle.dumps(func, protocol=PROTOCOL)
+    except Exception:  # noqa: BLE001 - it stays, connected, on its side
+        return False
+    return True
+
+
+def _as_callback_registry(registry: Any) -> Any:
+    """A matplotlib ``CallbackRegistry`` with the connections that can travel
+    (:func:`_connection_travels`), which matplotlib's own pickling drops, under their ids:
+    a colorbar made plainly did not follow ``im.set_clim(0, 5)`` in a remote cell, one made
+    remotely did not follow a plain cell's, and a handler of ``ax.callbacks.connect(...)`` was
+    not called on the other side (hunt 31 H31-2). The next id is read, not drawn, so the
+    sender's next ``connect`` gets the number it would have. NotImplemented for a registry of
+    another make."""
+    try:
+        next_id = int(re.fullmatch(r"count\((\d+)\)", repr(registry._cid_gen)).group(1))
+        pickled = registry._pickled_cids
+        callbacks = {}
+        for signal, proxies in list(registry.callbacks.items()):
+            callbacks[signal] = {cid: func for cid, proxy in list(proxies.items())
+                                 if (func := proxy()) is not None
+                                 and (cid in pickled or _connection_travels(func))}
+        state = {**vars(registry), "callbacks": callbacks, "_func_cid_map": None,
+                 "_cid_gen": next_id}
+    except Exception:  # noqa: BLE001 - as matplotlib pickles it
+        return NotImplemented
+    return copyreg.__newobj__, (type(registry),), state
+
+
+def _unpickled_connections(obj: Any) -> list[tuple[Any, Callable]]:
+    """For a matplotlib ``CallbackRegistry``, the callbacks connected to it that could not go
+    with it (:func:`_connection_travels`), as (signal, function): a registry a remote cell's
+    change came back into lost them (hunt 21 H21-10: after ``ax.set_title('t')`` there, a
+    colorbar made plainly no longer followed its image). They are connected again, with new
+    ids. Those that went came back with it, or were disconnected there. Empty for any other
+    object."""
+    if not is_callback_registry(obj):
         return []
     try:
         pickled = obj._pickled_cids
         return [(signal, func) for signal, proxies in list(obj.callbacks.items())
                 for cid, proxy in list(proxies.items())
-                if cid not in pickled and (func := proxy()) is not None]
+                if cid not in pickled and (func := proxy()) is not None
+                and not _connection_travels(func)]
     except Exception:  # noqa: BLE001 - another matplotlib's registry: as pickled
         return []
 
