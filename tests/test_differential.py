@@ -803,6 +803,26 @@ def test_matplotlib_callback_connections_hold_on_both_sides(tmp_path):
     assert_same_every_way(CALLBACK_CONNECTIONS, tmp_path, ("all",))
 
 
+#: Hunt 32 H32-1: a plain cell subclassing a class that stayed remote (`%run bst.py` under
+#: `none`, then `class Solution(Bst):`, as 22 of interactive-coding-challenges' notebooks do)
+#: failed with "cannot convert dictionary update sequence element #0 to a sequence".
+SUBCLASS_OF_A_REMOTE_CLASS = [
+    "class Direct:\n    def get(self):\n        return 2",
+    "# plain\nclass S1(Direct):\n    pass\nprint(S1().get())",
+    "%run base_mod.py",
+    "# plain\nclass S2(Base):\n    def twice(self):\n        return 2 * self.get()\n"
+    "print(S2().get(), S2().twice(), [k.__name__ for k in S2.__mro__])",
+    "print(S2().twice(), issubclass(S2, Base), isinstance(S1(), Direct))",
+]
+
+
+def test_a_plain_cell_subclasses_a_class_that_stayed_remote(tmp_path):
+    (tmp_path / "base_mod.py").write_text(
+        "class Base:\n    def __init__(self):\n        self.v = 1\n"
+        "    def get(self):\n        return self.v\n")
+    assert_same_every_way(SUBCLASS_OF_A_REMOTE_CLASS, tmp_path, ("none", "all"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

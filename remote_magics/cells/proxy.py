@@ -327,6 +327,17 @@ class RemoteObject:
         held a reference only its engine could resolve)."""
         return operator.itemgetter(0), ((self._fetch(),),)
 
+    def __mro_entries__(self, bases: tuple) -> tuple:
+        """A base class that stayed remote (``%run bst.py`` or a class made under ``none``,
+        then a plain ``class Solution(Bst):``): the class itself, fetched, as plainly the base
+        is the class. Without this Python took the proxy's own class for the metaclass and
+        failed with "cannot convert dictionary update sequence element #0 to a sequence"
+        (hunt 32 H32-1). A value that is not callable is no class: the error says so."""
+        if self._descriptor.get("callable") is False:
+            raise TypeError(f"a proxy of a remote {self.type_name} cannot be a base class: it is "
+                            "not a class. Bring the value here with .fetch() first.")
+        return (self._fetch(),)
+
     def __del__(self) -> None:
         if not getattr(self, "_released", True):
             self._released = True
