@@ -823,6 +823,23 @@ def test_a_plain_cell_subclasses_a_class_that_stayed_remote(tmp_path):
     assert_same_every_way(SUBCLASS_OF_A_REMOTE_CLASS, tmp_path, ("none", "all"))
 
 
+#: Hunt 32 H32-2: an exception of a class with an `__init__` of its own, or with a cause, that
+#: a remote cell read and held in what it bound (`errors = [err]`) came back as a copy, and one
+#: it changed inside a dict too: `errors[0] is err` was False, and a later `err.code = 500` left
+#: `errors[0].code` 404.
+EXCEPTIONS_HELD = [
+    "# plain\nclass HttpError(Exception):\n    def __init__(self, code, msg):\n        super().__init__(msg)\n        self.code = code\nerr = HttpError(404, 'not found')\nchained = ValueError('chained')\nchained.__cause__ = KeyError('k')\nplain_err = ValueError('plain')\nbox = {'e': HttpError(500, 'inner')}",
+    "errors = [err, chained, plain_err, box['e']]\nprint(len(errors))",
+    "# plain\nprint(errors[0] is err, errors[1] is chained, errors[2] is plain_err, errors[3] is box['e'])\nerr.code = 500\nprint(errors[0].code)",
+    "err.code = 501\nchained.note = 'seen'\nbox['e'].code = 502\nbox['e'].__cause__ = err\ntry:\n    raise RuntimeError('wrap') from err\nexcept RuntimeError as e:\n    wrapped = e",
+    "# plain\nprint(err.code, errors[0] is err, chained.note, errors[1] is chained, box['e'].code, errors[3] is box['e'], box['e'].__cause__ is err, wrapped.__cause__ is err)",
+]
+
+
+def test_an_exception_a_remote_cell_holds_is_the_notebooks_own(tmp_path):
+    assert_same_every_way(EXCEPTIONS_HELD, tmp_path, ("all",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

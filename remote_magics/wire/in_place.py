@@ -106,7 +106,9 @@ def update_in_place(old: Any, new: Any) -> bool:
             pass  # (below)
         elif isinstance(old, BaseException) and isinstance(attribute_of(old, "__dict__"), dict):
             old.args = new.args  # an error a list holds, `err.handled = True` there (hunt 24
-            # H24-12: the name was bound anew); its attributes below
+            # H24-12: the name was bound anew); its chain, and its attributes below
+            old.__cause__, old.__context__ = new.__cause__, new.__context__
+            old.__suppress_context__ = new.__suppress_context__
         elif _plain_object(old):
             if getattr(type(old), "__getstate__", None) is getattr(object, "__getstate__", None):
                 old.__dict__.clear()
@@ -215,7 +217,17 @@ def updatable(obj: Any) -> bool:
         or (isinstance(obj, (list, dict, set)) and module_of(kind).partition(".")[0]
             not in ("pandas", "numpy")) \
         or _random_generator(obj) or _legacy_random_state(obj) or _bit_generator(obj) \
-        or _seed_sequence(obj)
+        or _seed_sequence(obj) or plain_exception(obj)
+
+
+def plain_exception(obj: Any) -> bool:
+    """Whether ``obj`` is an exception whose state is its ``args``, attributes and chain: its
+    class written in C adds no fields of its own (as ``OSError``'s ``errno``, ``StopIteration``'s
+    ``value``, ``SyntaxError``'s place do)."""
+    if not isinstance(obj, BaseException):
+        return False
+    base = next(klass for klass in type(obj).__mro__ if not klass.__flags__ & HEAPTYPE)
+    return base.__basicsize__ == BaseException.__basicsize__
 
 
 def _advance_count(old: Any, new: Any) -> bool:

@@ -553,7 +553,12 @@ class Pickler(cloudpickle.CloudPickler):
             state.pop("__builtins__", None)
             return sender_module, (obj.__name__, where, state)
         if isinstance(obj, BaseException):
-            reduced = _as_exception(obj)
+            # one the receiver holds goes back as its own (hunt 32 H32-2: one rebuilt our
+            # way, of a class with an `__init__` of its own or with a cause, came back a copy
+            # inside what the cell bound, `errors = [err]`), else with what Python's pickling drops
+            reduced = self._as_receivers(obj, getattr(_state, "returning", None))
+            if reduced is NotImplemented:
+                reduced = _as_exception(obj)
             if reduced is not NotImplemented:
                 return reduced
         if type(obj) in _DICT_VIEWS:
@@ -4611,7 +4616,8 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         # a new one here, and the receiver's made equal to it (hunt 17 C7: `sim.rng.random()`
         # there left `sim.rng` and the notebook's `rng` two generators in one state)
         # a Counter subclass's own attributes too (collections' reduction leaves them out)
-        own = _with_numpys_flags(obj) if numpys else _as_self_attributed(obj)
+        own = _with_numpys_flags(obj) if numpys else _as_exception(obj) \
+            if isinstance(obj, BaseException) else _as_self_attributed(obj)
         try:  # its reducer in copyreg, if registered, as pickle would
             if own is NotImplemented and type(obj) in copyreg.dispatch_table:
                 own = copyreg.dispatch_table[type(obj)](obj)
