@@ -840,6 +840,22 @@ def test_an_exception_a_remote_cell_holds_is_the_notebooks_own(tmp_path):
     assert_same_every_way(EXCEPTIONS_HELD, tmp_path, ("all",))
 
 
+#: Hunt 32 H32-3: under `none`, `bound = acct.deposit` of a notebook object stayed a proxy of a
+#: method of the engine's copy of `acct`: a plain `bound(1)` changed that copy, never the
+#: notebook's `acct`, and did not see a plain `acct.balance = 100`.
+METHOD_OF_A_NOTEBOOK_OBJECT = [
+    "# plain\nclass Account:\n    def __init__(self, owner, balance=0):\n        self.owner = owner; self.balance = balance\n    def deposit(self, amount):\n        self.balance += amount\n        return self.balance\nacct = Account('Ann', 10)",
+    'bound = acct.deposit',
+    '# plain\nprint(bound(1), acct.balance, bound.__self__ is acct)',
+    '# plain\nacct.balance = 100\nprint(bound(1), acct.balance)',
+    'print(acct.balance, bound(2), bound.__self__ is acct)',
+]
+
+
+def test_a_method_of_a_notebook_object_bound_remotely_acts_on_the_notebooks_object(tmp_path):
+    assert_same_every_way(METHOD_OF_A_NOTEBOOK_OBJECT, tmp_path, ("none",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -569,6 +569,14 @@ def _definition(obj: Any) -> bool:
     return isinstance(obj, (type, types.FunctionType))
 
 
+
+def _method_of(obj: Any, origins: dict) -> bool:
+    """Whether ``obj`` is a method bound to an object the notebook sent (``bound =
+    acct.deposit``): it goes back bound to the notebook's object, under ``none`` too. As a proxy
+    it changed the engine's copy of the object, which the notebook never saw (hunt 32 H32-3)."""
+    return type(obj) is types.MethodType and id(obj.__self__) in origins
+
+
 def _view_of(obj: Any, staying: Sequence) -> bool:
     """Whether ``obj`` is a numpy view of one of the arrays ``staying``: it stays here too (a
     copy in the notebook would share no memory with it)."""
@@ -2031,7 +2039,8 @@ class Engine:
                                      stay=_view_of(namespace[name], staying),
                                      back=name in changed and _definition(namespace[name]),
                                      own=(name in changed or id(namespace[name]) in origins
-                                          or id(namespace[name]) in carried)
+                                          or id(namespace[name]) in carried
+                                          or _method_of(namespace[name], origins))
                                      and id(namespace[name]) not in remote_held)
                 if name in changed:
                     output["changed"] = True
