@@ -856,6 +856,25 @@ def test_a_method_of_a_notebook_object_bound_remotely_acts_on_the_notebooks_obje
     assert_same_every_way(METHOD_OF_A_NOTEBOOK_OBJECT, tmp_path, ("none",))
 
 
+#: Hunt 32 H32-4: a `random.Random` (or a subclass, `class Die(random.Random)`) that a notebook
+#: object holds (`sim.rng = rng`) came back from a remote cell that drew from it as a second
+#: generator in the same state: `sim.rng is rng` was False, and both then drew the same numbers.
+RANDOM_HELD = [
+    '# plain\nimport random\nimport numpy as np\nclass Sim:\n    def __init__(self, rng, nrng):\n        self.rng = rng\n        self.nrng = nrng\nrng = random.Random(3)\nnrng = np.random.default_rng(3)\nsim = Sim(rng, nrng)',
+    'print(sim.rng.random(), sim.nrng.random())',
+    '# plain\nprint(sim.rng is rng, sim.nrng is nrng)\nprint(rng.random() == sim.rng.random(), nrng.random() == sim.nrng.random())',
+    '# plain\nimport random\nclass Die(random.Random):\n    def __init__(self, seed, sides):\n        super().__init__(seed)\n        self.sides = sides\n        self.rolls = 0\n    def roll(self):\n        self.rolls += 1\n        return self.randint(1, self.sides)\nclass Game:\n    def __init__(self, die):\n        self.die = die\ndie = Die(7, 6)\ngame = Game(die)',
+    'print(game.die.roll())',
+    '# plain\nprint(game.die is die, die.rolls, game.die.rolls)\nprint(die.roll(), game.die.roll())',
+    'die.roll()\nprint(die.rolls)',
+    '# plain\nprint(die.rolls, game.die is die)',
+]
+
+
+def test_a_random_generator_another_object_holds_stays_one_generator(tmp_path):
+    assert_same_every_way(RANDOM_HELD, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -582,7 +582,10 @@ class Pickler(cloudpickle.CloudPickler):
         if type(obj) in _BY_NAME_TYPING and getattr(obj, "__module__", None) == "__main__":
             return typing_object, (_typing_made_of(obj), _typing_token(obj))
         if _random_subclass(type(obj)):
-            return _as_random_subclass(obj)
+            # one the receiver holds goes back as its own, made equal to this (hunt 32 H32-4:
+            # `sim.rng` came back a second generator in `rng`'s state: both drew the same)
+            reduced = self._as_receivers(obj, getattr(_state, "returning", None))
+            return reduced if reduced is not NotImplemented else _as_random_subclass(obj)
         if _unevaluated_class(type(obj)):
             reduced = _as_unevaluated(obj)
             if reduced is not NotImplemented:
@@ -4617,7 +4620,8 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         # there left `sim.rng` and the notebook's `rng` two generators in one state)
         # a Counter subclass's own attributes too (collections' reduction leaves them out)
         own = _with_numpys_flags(obj) if numpys else _as_exception(obj) \
-            if isinstance(obj, BaseException) else _as_self_attributed(obj)
+            if isinstance(obj, BaseException) else _as_random_subclass(obj) \
+            if _random_subclass(type(obj)) else _as_self_attributed(obj)
         try:  # its reducer in copyreg, if registered, as pickle would
             if own is NotImplemented and type(obj) in copyreg.dispatch_table:
                 own = copyreg.dispatch_table[type(obj)](obj)
