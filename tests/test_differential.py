@@ -852,8 +852,18 @@ METHOD_OF_A_NOTEBOOK_OBJECT = [
 ]
 
 
+#: ... and a dispatch table or list of listeners of such methods.
+METHODS_IN_A_TABLE = [
+    "# plain\nimport functools\nclass Account:\n    def __init__(self, owner, balance=0):\n        self.owner = owner; self.balance = balance\n    def deposit(self, amount):\n        self.balance += amount\n        return self.balance\n    def withdraw(self, amount):\n        self.balance -= amount\n        return self.balance\nacct = Account('Ann', 10)",
+    "handlers = {'dep': acct.deposit, 'wd': acct.withdraw}\nlisteners = [acct.deposit]",
+    "# plain\nprint(handlers['dep'](5), acct.balance, listeners[0](1), acct.balance)",
+    "# plain\nacct.balance = 100\nprint(handlers['wd'](1), acct.balance, handlers['dep'].__self__ is acct)",
+    "print(acct.balance, handlers['dep'](2), listeners[0].__self__ is acct)",
+]
+
+
 def test_a_method_of_a_notebook_object_bound_remotely_acts_on_the_notebooks_object(tmp_path):
-    assert_same_every_way(METHOD_OF_A_NOTEBOOK_OBJECT, tmp_path, ("none",))
+    assert_same_every_way(METHOD_OF_A_NOTEBOOK_OBJECT + METHODS_IN_A_TABLE, tmp_path, ("none",))
 
 
 #: Hunt 32 H32-4: a `random.Random` (or a subclass, `class Die(random.Random)`) that a notebook

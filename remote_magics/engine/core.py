@@ -38,7 +38,7 @@ from ..wire import (copy_on_write, dataport, in_place, protocol, serialize, shar
                     streaming)
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
                pages, persist, quiet, settings, tracebacks, watching)
-from .store import ObjectStore, describe
+from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
 IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("remote_magics_in_run",
@@ -572,9 +572,18 @@ def _definition(obj: Any) -> bool:
 
 def _method_of(obj: Any, origins: dict) -> bool:
     """Whether ``obj`` is a method bound to an object the notebook sent (``bound =
-    acct.deposit``): it goes back bound to the notebook's object, under ``none`` too. As a proxy
-    it changed the engine's copy of the object, which the notebook never saw (hunt 32 H32-3)."""
-    return type(obj) is types.MethodType and id(obj.__self__) in origins
+    acct.deposit``), or a list, tuple or dict of such methods (a dispatch table ``{'dep':
+    acct.deposit}``, a list of listeners): it goes back bound to the notebook's objects, under
+    ``none`` too. As a proxy it changed the engine's copy of the object, which the notebook
+    never saw (hunt 32 H32-3)."""
+    kind = type(obj)
+    if kind is types.MethodType:
+        return id(obj.__self__) in origins
+    if kind in (list, tuple, dict) and 0 < len(obj) <= FUNCTIONS_IN_CONTAINERS:
+        members = obj.values() if kind is dict else obj
+        return all(type(member) is types.MethodType and id(member.__self__) in origins
+                   for member in members)
+    return False
 
 
 def _view_of(obj: Any, staying: Sequence) -> bool:
