@@ -885,6 +885,27 @@ def test_a_random_generator_another_object_holds_stays_one_generator(tmp_path):
     assert_same_every_way(RANDOM_HELD, tmp_path, ("all", "none"))
 
 
+#: Hunt 32 H32-6: a plain cell's call of a function that stayed remote (`none`) ran without the
+#: settings a plain cell had set (`np.set_printoptions`, the decimal context, a `warnings`
+#: filter, the recursion limit, `os.chdir`), and what it set stayed in the engine.
+SETTINGS_OF_A_CALL = [
+    "import numpy as np, decimal, warnings, sys, os\ndef show():\n    print(np.array([1/3, 2/3]))\n    return str(decimal.Decimal(1) / decimal.Decimal(3))\ndef warn_me():\n    warnings.warn('careful', UserWarning)\n    return 'after warning'\ndef deep(n):\n    return 0 if n == 0 else 1 + deep(n - 1)\ndef read():\n    return open('f.txt').read().strip()",
+    'def show_set():\n    np.set_printoptions(precision=3)\n    return np.array([1/3])',
+    '# plain\nnp.set_printoptions(precision=2)\ndecimal.getcontext().prec = 5\nprint(show())',
+    "# plain\nwarnings.simplefilter('error')\ntry:\n    print(warn_me())\nexcept UserWarning as w:\n    print('raised', w)\nwarnings.resetwarnings()",
+    '# plain\nsys.setrecursionlimit(5000)\nprint(deep(3000))',
+    "# plain\nos.chdir('sub')\nprint(read())\nos.chdir('..')",
+    "# plain\nprint(show_set())\nprint(np.get_printoptions()['precision'])",
+]
+
+
+def test_a_plain_call_of_a_remote_function_runs_with_the_notebooks_settings(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "f.txt").write_text("top\n")
+    (tmp_path / "sub" / "f.txt").write_text("in sub\n")
+    assert_same_every_way(SETTINGS_OF_A_CALL, tmp_path, ("none",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -19,6 +19,7 @@ from ..client.handshake import across_versions, bytecode_barrier
 from ..errors import RemoteError, SerializationError
 from ..wire import protocol, serialize
 from . import display
+from .agreed import settings_agreed
 
 #: Items fetched per round trip when iterating over a proxy.
 ITER_CHUNK = 1000
@@ -82,6 +83,11 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
         caller = callers_line()
         if caller is not None:
             content["caller"] = caller
+    agreed = settings_agreed(target) if op == "call" and patience is None else None
+    if agreed is not None:  # `np.set_printoptions`, `%cd` in a plain cell hold for the call
+        changed = agreed.send_with_call()  # (hunt 32 H32-6), as for a remote cell
+        if changed:
+            content["settings"] = changed
     if watch:
         content["watch"] = watch
     frames: list = []
@@ -106,6 +112,8 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     reply = target.request(protocol.OP_REQUEST, content, frames, timeout=timeout,
                            patience=patience,
                            on_output=display.show_as_written if patience is None else None)
+    if agreed is not None and reply.content.get("settings"):  # what the call set there
+        agreed.take_from_call(reply.content["settings"])
     if reply.content.get("status") != "ok":
         error = RemoteError.from_reply(reply.content, target.name, _exception_of(reply, target))
         error.called_here = True  # shown below the notebook's own frames that called it

@@ -31,6 +31,7 @@ from ..errors import ProxyError, RemoteError, SerializationError
 from ..wire import copy_on_write, protocol, serialize
 from ..wire.in_place import update_in_place
 from . import capture, display, twins, uploads
+from .agreed import settings_agreed
 from .proxy import RemoteObject, ensure_reachable, owner_of, same_remote
 from .proxy import globals_read as globals_of_remote
 
@@ -685,52 +686,6 @@ def _functions_in(value: Any) -> list[types.FunctionType]:
     else:
         return []
     return [member for member in members if isinstance(member, types.FunctionType)]
-
-
-class SettingsAgreed:
-    """The process settings (:mod:`..engine.settings`) a target's engine was last seen to have:
-    a run sends those that changed here since, and takes those its cell changed there."""
-
-    def __init__(self, engine: str) -> None:
-        settings.watch_shown_warnings()  # also without the extension (the Python API)
-        self.engine = engine  # its id: a restarted engine has its own settings again
-        self.state: dict[str, Any] = {}  # this side's settings when they last agreed
-        self.own_random = False  # a fan-out left the engine drawing its own random numbers
-
-    def send(self, shares_random: bool = True) -> str | None:
-        """The settings to send with a run (encoded), None if they agree; they agree after.
-        Without ``shares_random`` (a fan-out), the random generators' state stays behind."""
-        now = settings.snapshot()
-        changed = settings.differing(now, self.state)
-        if not shares_random:
-            for key in settings.RANDOM_KEYS:
-                changed.pop(key, None)
-            self.own_random = True
-        elif self.own_random:  # the engine drew its own numbers since: ours go again
-            changed.update((key, value) for key, value in settings.differing(now, {}).items()
-                           if key in settings.RANDOM_KEYS)
-            self.own_random = False
-        self.state = now
-        return settings.encode(changed) if changed else None
-
-    def take(self, encoded: Any) -> dict[str, Any]:
-        """Take the settings a run changed at the engine; they are returned."""
-        values = settings.decode(encoded)
-        settings.take(values)
-        self.state = settings.snapshot()
-        return values
-
-
-_agreed: "weakref.WeakKeyDictionary[Any, SettingsAgreed]" = weakref.WeakKeyDictionary()
-
-
-def settings_agreed(target: Any) -> SettingsAgreed:
-    """What ``target``'s engine has of this process's settings (all of them, to a new engine)."""
-    agreed = _agreed.get(target)
-    engine = getattr(target, "engine_id", "")
-    if agreed is None or agreed.engine != engine:  # a restarted engine has its own defaults
-        agreed = _agreed[target] = SettingsAgreed(engine)
-    return agreed
 
 
 class CachesKept:

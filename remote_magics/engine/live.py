@@ -23,7 +23,7 @@ import types
 from typing import Any
 
 from ..wire import protocol, serialize
-from . import store, tracebacks, watching
+from . import settings, store, tracebacks, watching
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
     client = protocol.client_of(parent)
     frames: list = []
     failed: Exception | None = None
+    before = _take_settings(content)
     try:
         reply = _apply(engine, content, parent["buffers"], client, frames)
         if inspect.isawaitable(reply):
@@ -67,6 +68,8 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
         frames = []
         reply = _error(err, getattr(engine.kernel, "shell", None))
         failed = err if isinstance(err, Exception) else None  # not an interrupt
+    if before is not None:
+        _settings_changed(before, reply)
     if content.get("op") in _RUNS_CODE:
         _show_figures(engine)
     # an interrupt that comes now is for an operation already over (the client interrupts when
@@ -90,6 +93,29 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
 #: The operations that run the object's own code (a call, a property, ``__getitem__``, an
 #: operator), which may draw.
 _RUNS_CODE = frozenset({"call", "getattr", "getitem", "binop", "unop", "enter", "exit"})
+
+
+def _take_settings(content: dict) -> dict | None:
+    """For a plain cell's call of a function that stayed remote: take the settings the notebook
+    sent with it (hunt 32 H32-6: after a plain `np.set_printoptions(precision=2)`, `os.chdir`,
+    `warnings.simplefilter('error')` or `sys.setrecursionlimit(5000)`, the call printed, read
+    and failed as without them), and return this process's settings then; None for another
+    operation."""
+    if content.get("op") != "call":
+        return None
+    if content.get("settings"):
+        settings.take(settings.decode(content["settings"]))
+    return settings.snapshot()
+
+
+def _settings_changed(before: dict, reply: dict) -> None:
+    """Put into a call's ``reply`` the settings the call changed (but the random generators',
+    which stay the engine's for a proxy's operations), for the notebook to take."""
+    changed = settings.differing(settings.snapshot(), before)
+    for key in settings.RANDOM_KEYS:
+        changed.pop(key, None)
+    if changed:
+        reply["settings"] = settings.encode(changed)
 
 
 def _show_figures(engine: Any) -> None:
