@@ -120,6 +120,25 @@ def test_getpass_asks_for_a_password_and_two_inputs_are_asked_in_turn(notebook):
     assert names(kc, "(user, secret)") == "('bob', 'hunter2')"
 
 
+def test_a_plain_call_of_a_function_that_stayed_remote_asks_the_frontend(notebook):
+    """Hunt 32 H32-5: a function a `none` cell made, called from a plain cell, read the
+    engine's own stdin (its prompt, then EOFError) where plainly the frontend is asked."""
+    _km, kc = notebook
+    reply, outputs, _ = execute(kc, "%%remote --download=none\n"
+                                    "def ask():\n    return input('Pick: ') * 2\n"
+                                    "class Game:\n    def turn(self):\n"
+                                    "        return input('Move: ')\ngame = Game()")
+    assert reply["status"] == "ok", text_of(outputs)
+    assert "Remote" in names(kc, "type(ask).__name__")  # it stayed remote: a proxy
+    reply, outputs, asked = execute(kc, "got = ask()\nmoved = game.turn()\nprint(got, moved)",
+                                    answers=["ab", "e4"])
+    assert reply["status"] == "ok", text_of(outputs)
+    assert [a["prompt"] for a in asked] == ["Pick: ", "Move: "]
+    assert text_of(outputs) == "abab e4\n"
+    reply, outputs, _ = execute(kc, "ask()", allow_stdin=False)  # a frontend without stdin
+    assert error_text(reply)[0] == "StdinNotImplementedError", text_of(outputs)
+
+
 def test_end_of_input_raises_eof_error_as_in_a_plain_cell(notebook):
     _km, kc = notebook
     cell = "got = 'unset'\ntry:\n    got = input('> ')\nexcept EOFError:\n    got = 'EOF'\ngot"

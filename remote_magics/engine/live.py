@@ -23,7 +23,7 @@ import types
 from typing import Any
 
 from ..wire import protocol, serialize
-from . import settings, store, tracebacks, watching
+from . import lookup, settings, store, tracebacks, watching
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,8 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
     failed: Exception | None = None
     before = _take_settings(content)
     try:
-        reply = _apply(engine, content, parent["buffers"], client, frames)
+        with lookup.input_forwarded(content):  # a call's `input()` asks the notebook
+            reply = _apply(engine, content, parent["buffers"], client, frames)
         if inspect.isawaitable(reply):
             reply = await reply
     except BaseException as err:  # the client waits for a reply whatever happens
