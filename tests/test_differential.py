@@ -906,6 +906,23 @@ def test_a_plain_call_of_a_remote_function_runs_with_the_notebooks_settings(tmp_
     assert_same_every_way(SETTINGS_OF_A_CALL, tmp_path, ("none",))
 
 
+#: Hunt 32 (looked at): under `none`, two ways to one remote object gave two proxies, so a plain
+#: breadth-first search over a graph a `none` cell built (`if m not in seen`) never ended on a
+#: cycle, and `len({a1, a2})` of `nodes['a']` twice was 2. One remote object has one proxy.
+ONE_PROXY_PER_OBJECT = [
+    "class Node:\n    def __init__(self, key):\n        self.key = key; self.adj = []\nnodes = {k: Node(k) for k in 'abcd'}\nfor x, y in ['ab', 'bc', 'cd', 'da', 'ac']:\n    nodes[x].adj.append(nodes[y])\nstart = nodes['a']",
+    '# plain\nfrom collections import deque\nseen = {start}\nq = deque([start]); order = []; steps = 0\nwhile q and steps < 50:\n    steps += 1\n    n = q.popleft(); order.append(n.key)\n    for m in n.adj:\n        if m not in seen:\n            seen.add(m); q.append(m)\nprint(order, steps, len(seen))',
+    "# plain\na1 = nodes['a']; a2 = nodes['a']\nprint(a1 == a2, hash(a1) == hash(a2), len({a1, a2}), nodes['b'].adj[0] == nodes['c'], start == nodes['a'])",
+    "# plain\nb = nodes['b']\nprint(b is nodes['a'].adj[0], b in seen, nodes['a'].adj[1] is nodes['c'])\ndel b",
+]
+
+
+def test_one_remote_object_has_one_proxy(tmp_path):
+    report = differential.compare(ONE_PROXY_PER_OBJECT, tmp_path, ("none",))
+    assert not report["plain_fails"], report  # (`seen` holds new objects each plain run)
+    assert not divergences(report), "\n".join(divergences(report))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

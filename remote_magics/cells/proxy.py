@@ -22,6 +22,7 @@ import logging
 import operator
 import sys
 import threading
+import weakref
 from collections import deque
 from typing import Any, Callable, Iterator, Sequence
 
@@ -85,6 +86,14 @@ def _string_names(args: tuple, kwargs: dict) -> list[str]:
     return found
 
 
+#: The proxy of each remote object alive here, by target, engine and object id.
+_ALIVE: "weakref.WeakValueDictionary[tuple, RemoteObject]" = weakref.WeakValueDictionary()
+
+
+def _proxy_key(target: Any, descriptor: dict) -> tuple:
+    return id(target), getattr(target, "engine_id", None), descriptor.get("id")
+
+
 class RemoteObject:
     """A value that lives in a remote kernel.
 
@@ -98,6 +107,19 @@ class RemoteObject:
 
     def __new__(cls, target: Any = None, descriptor: dict | None = None,
                 reason: str | None = None) -> "RemoteObject":
+        # one remote object has one proxy while it lives here, so `p is q` and `hash(p)` hold
+        # as plainly for two ways to the same object (hunt 32: a plain cell's search over a
+        # graph a none cell built, `if m not in seen`, never ended on a cycle: each visit made
+        # new proxies); the reference the engine added for this one is given back
+        if isinstance(descriptor, dict) and target is not None:
+            existing = _ALIVE.get(_proxy_key(target, descriptor))
+            if existing is not None and not existing.__dict__.get("_released", True):
+                existing._descriptor = dict(descriptor)  # its card as the engine sees it now
+                if reason is not None:
+                    existing._reason = reason
+                existing._shared = True  # for __init__: nothing to make
+                target.release_later(existing._id)  # the reference the engine added again
+                return existing
         # a remote iterator's proxy is one too (its descriptor says so): see RemoteIterating;
         # and only a callable value's proxy is callable (an engine before the field: all)
         if cls is RemoteObject and isinstance(descriptor, dict):
@@ -114,6 +136,8 @@ class RemoteObject:
         return super().__new__(cls)
 
     def __init__(self, target: Any, descriptor: dict, reason: str | None = None) -> None:
+        if self.__dict__.pop("_shared", False):  # this remote object's proxy already
+            return
         self._target = target
         self._descriptor = dict(descriptor)
         self._id: str = descriptor["id"]
@@ -121,6 +145,10 @@ class RemoteObject:
         self._reason = reason
         self._released = False
         self._summary_at = getattr(target, "changes", 0)  # what the target had done then
+        try:
+            _ALIVE[_proxy_key(target, descriptor)] = self
+        except TypeError:  # a target that cannot be weakly referred to: no sharing
+            pass
 
     @classmethod
     def decode(cls, output: dict, frames: list, target: Any) -> tuple[Any, str | None]:
