@@ -23,10 +23,8 @@ class SettingsAgreed:
         """The settings to send with a run (encoded), None if they agree; they agree after.
         Without ``shares_random`` (a fan-out), the random generators' state stays behind."""
         now = settings.snapshot()
-        changed = settings.differing(now, self.state)
+        changed = settings.differing(now, self.state, random=shares_random)
         if not shares_random:
-            for key in settings.RANDOM_KEYS:
-                changed.pop(key, None)
             self.own_random = True
         elif self.own_random:  # the engine drew its own numbers since: ours go again
             changed.update((key, value) for key, value in settings.differing(now, {}).items()
@@ -48,9 +46,7 @@ class SettingsAgreed:
         the random generators' state, which a call leaves to the engine (as a proxy's other
         operations do). They do not count as agreed: the next run sends them again (setting a
         value again changes nothing)."""
-        changed = settings.differing(settings.snapshot(), self.state)
-        for key in settings.RANDOM_KEYS:
-            changed.pop(key, None)
+        changed = settings.differing(settings.snapshot(), self.state, random=False)
         return settings.encode(changed) if changed else None
 
     @staticmethod

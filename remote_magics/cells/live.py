@@ -84,10 +84,10 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
         if caller is not None:
             content["caller"] = caller
     agreed = settings_agreed(target) if op == "call" and patience is None else None
-    if agreed is not None:  # its `input()` asks the notebook's frontend, as a remote cell's
-        content["stdin"] = display.stdin_allowed()  # does (hunt 32 H32-5: EOFError)
-    if agreed is not None:  # `np.set_printoptions`, `%cd` in a plain cell hold for the call
-        changed = agreed.send_with_call()  # (hunt 32 H32-6), as for a remote cell
+    if agreed is not None:  # as for a remote cell: its `input()` asks the notebook's frontend
+        # (hunt 32 H32-5: EOFError), and `np.set_printoptions`, `%cd` of a plain cell hold
+        content["stdin"] = display.stdin_allowed()  # for it (H32-6)
+        changed = agreed.send_with_call()
         if changed:
             content["settings"] = changed
     if watch:

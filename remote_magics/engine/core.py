@@ -569,7 +569,6 @@ def _definition(obj: Any) -> bool:
     return isinstance(obj, (type, types.FunctionType))
 
 
-
 def _method_of(obj: Any, origins: dict) -> bool:
     """Whether ``obj`` is a method bound to an object the notebook sent (``bound =
     acct.deposit``), or a list, tuple or dict of such methods (a dispatch table ``{'dep':
@@ -1151,10 +1150,9 @@ class Engine:
         names: the settings it changed, a ``%reset``, the uploads kept."""
         if settings_before is not None:
             self.settings_seen = now = settings.snapshot()
-            changed = settings.differing(now, settings_before)
-            if parent["content"].get("random") is False:  # a fan-out's: its own numbers
-                for key in settings.RANDOM_KEYS:
-                    changed.pop(key, None)
+            # a fan-out's run keeps its own random numbers
+            changed = settings.differing(now, settings_before,
+                                         random=parent["content"].get("random") is not False)
             if changed:  # `np.set_printoptions` in the cell: the notebook's too, as in one process
                 reply["settings"] = settings.encode(changed)
         if self.reset_in_run:

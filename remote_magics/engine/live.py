@@ -112,9 +112,7 @@ def _take_settings(content: dict) -> dict | None:
 def _settings_changed(before: dict, reply: dict) -> None:
     """Put into a call's ``reply`` the settings the call changed (but the random generators',
     which stay the engine's for a proxy's operations), for the notebook to take."""
-    changed = settings.differing(settings.snapshot(), before)
-    for key in settings.RANDOM_KEYS:
-        changed.pop(key, None)
+    changed = settings.differing(settings.snapshot(), before, random=False)
     if changed:
         reply["settings"] = settings.encode(changed)
 

@@ -1645,9 +1645,12 @@ def _spelled(library: str, state: Any) -> dict[str, Any] | None:
 _ABSENT = object()
 
 
-def differing(now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
+def differing(now: dict[str, Any], then: dict[str, Any],
+              random: bool = True) -> dict[str, Any]:
     """The settings of ``now`` that ``then`` (two :func:`snapshot`s) lacks or holds another
-    value for, as key → value (every one, against an empty ``then``)."""
+    value for, as key → value (every one, against an empty ``then``); without ``random``, not
+    the random generators' state (:data:`RANDOM_KEYS`: a fan-out's members and a proxy's
+    operations draw their own)."""
     changed: dict[str, Any] = {}
     for library, state in now.items():
         before = then.get(library, _ABSENT)  # a state may be None (no socket timeout)
@@ -1657,6 +1660,9 @@ def differing(now: dict[str, Any], then: dict[str, Any]) -> dict[str, Any]:
         old = _spelled(library, before) if before is not _ABSENT else None
         changed.update((key, value) for key, value in values.items()
                        if old is None or key not in old or not _same(old[key], value))
+    if not random:
+        for key in RANDOM_KEYS:
+            changed.pop(key, None)
     return changed
 
 

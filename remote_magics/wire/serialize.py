@@ -4619,9 +4619,7 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
         # a new one here, and the receiver's made equal to it (hunt 17 C7: `sim.rng.random()`
         # there left `sim.rng` and the notebook's `rng` two generators in one state)
         # a Counter subclass's own attributes too (collections' reduction leaves them out)
-        own = _with_numpys_flags(obj) if numpys else _as_exception(obj) \
-            if isinstance(obj, BaseException) else _as_random_subclass(obj) \
-            if _random_subclass(type(obj)) else _as_self_attributed(obj)
+        own = _with_numpys_flags(obj) if numpys else _restating(obj)
         try:  # its reducer in copyreg, if registered, as pickle would
             if own is NotImplemented and type(obj) in copyreg.dispatch_table:
                 own = copyreg.dispatch_table[type(obj)](obj)
@@ -4637,6 +4635,17 @@ def _as_inner(obj: Any, inner: InnerIndex, in_place: set | None = None) -> Any:
             if in_place is not None:
                 in_place.add(id(obj))
     return reduced
+
+
+def _restating(obj: Any) -> Any:
+    """The reduction that makes a copy of ``obj`` whole for :func:`update_in_place` (our own
+    for an exception and a random generator, as :meth:`Pickler.reducer_override` makes), or
+    NotImplemented for pickle's."""
+    if isinstance(obj, BaseException):
+        return _as_exception(obj)
+    if _random_subclass(type(obj)):
+        return _as_random_subclass(obj)
+    return _as_self_attributed(obj)
 
 
 class _Reduced:
