@@ -859,25 +859,32 @@ def test_a_kernel_whose_port_is_taken_while_it_starts_is_launched_again(shell):
         blocker.close()
 
 
-def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path):
+@pytest.mark.parametrize("taken", ["iopub_port", "hb_port"])
+def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path, taken):
     """A port jupyter_client chose free was taken before the kernel bound it (seen under load:
     "Address already in use"): the kernel kept running, held by a thread ipykernel had started,
     so %remote_connect waited out its whole timeout instead of launching another. It ends now,
-    saying why, and the launcher's relaunch takes over."""
+    saying why, and the launcher's relaunch takes over.
+
+    The heartbeat binds in a thread of its own: when its port was taken (CI, stop 45), that
+    thread died, the kernel answered every request, and the first cell longer than the
+    heartbeat's timeout ended in ConnectionLost."""
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
-    ports = []
-    for _ in range(4):
-        probe = socket.socket()
+    probes = [socket.socket() for _ in range(5)]
+    for probe in probes:  # all open at once: five different ports
         probe.bind(("127.0.0.1", 0))
-        ports.append(probe.getsockname()[1])
+    ports = [probe.getsockname()[1] for probe in probes]
+    for probe in probes:
         probe.close()
     connection = tmp_path / "kernel.json"
+    chosen = dict(shell_port=ports[0], iopub_port=ports[1], stdin_port=ports[2],
+                  control_port=ports[3], hb_port=ports[4])
+    chosen[taken] = busy.getsockname()[1]
     connection.write_text(json.dumps(dict(
-        shell_port=ports[0], iopub_port=busy.getsockname()[1], stdin_port=ports[1],
-        control_port=ports[2], hb_port=ports[3], ip="127.0.0.1", key="k" * 32, transport="tcp",
-        signature_scheme="hmac-sha256", kernel_name="")))
+        chosen, ip="127.0.0.1", key="k" * 32, transport="tcp", signature_scheme="hmac-sha256",
+        kernel_name="")))
     process = subprocess.Popen([sys.executable, "-m", "remote_magics.engine", "-f",
                                 str(connection)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)

@@ -2483,18 +2483,20 @@ def main() -> None:
                 self.admission.protect(socket)
 
         def init_heartbeat(self) -> None:
-            if getattr(self, "curve_secretkey", None) is None:
-                return super().init_heartbeat()
-            # as ipykernel's, with the heartbeat's own context guarded before its socket binds
-            from ipykernel.heartbeat import Heartbeat
-
+            # as ipykernel's, but its start waits until the heartbeat's socket is bound and
+            # raises when it could not be (a port taken since jupyter_client chose it): the
+            # heartbeat binds in a thread of its own, whose failure left a kernel answering
+            # every request and silent to pings, lost at its first long cell (CI, stop 45).
+            # With Curve keys, the heartbeat's own context is guarded before its socket binds.
             context = zmq.Context()
-            self.admission.protect_new_sockets(context)
-            self.heartbeat = Heartbeat(context, (self.transport, self.ip, self.hb_port),
-                                       curve_publickey=self.curve_publickey,
-                                       curve_secretkey=self.curve_secretkey)
+            keys = {}
+            if getattr(self, "curve_secretkey", None) is not None:
+                self.admission.protect_new_sockets(context)
+                keys = dict(curve_publickey=self.curve_publickey,
+                            curve_secretkey=self.curve_secretkey)
+            self.heartbeat = _bound_heartbeat(context, (self.transport, self.ip, self.hb_port),
+                                              **keys)
             self.hb_port = self.heartbeat.port
-            self.heartbeat.start()
 
         def close(self) -> None:
             if self.admission is not None:
@@ -2510,6 +2512,51 @@ def main() -> None:
     except BaseException as err:  # noqa: BLE001 - whatever stops it, it must end now
         _end_on_a_failed_start(err)
     app.start()
+
+
+#: Seconds the heartbeat's thread may take to bind its socket as the engine starts.
+HEARTBEAT_BIND_TIMEOUT = 30.0
+
+
+def _bound_heartbeat(context: Any, address: tuple, **keys: Any) -> Any:
+    """ipykernel's heartbeat, started, once its thread has bound its socket.
+
+    Raises why it could not (``ZMQError: Address already in use``), or RuntimeError when it
+    did not within :data:`HEARTBEAT_BIND_TIMEOUT`.
+    """
+    from ipykernel.heartbeat import Heartbeat
+
+    class BoundHeartbeat(Heartbeat):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.bound = threading.Event()
+            self.failure: BaseException | None = None
+
+        def _bind_socket(self) -> None:
+            try:
+                super()._bind_socket()
+            except BaseException as err:
+                self.failure = err
+                raise
+            finally:
+                self.bound.set()
+
+        def run(self) -> None:
+            try:
+                super().run()
+            except BaseException as err:
+                if err is not self.failure:
+                    raise
+                # the engine's start reports it and ends
+
+    heartbeat = BoundHeartbeat(context, address, **keys)
+    heartbeat.start()
+    if not heartbeat.bound.wait(HEARTBEAT_BIND_TIMEOUT):
+        raise RuntimeError(f"the heartbeat did not bind its port {heartbeat.port} within "
+                           f"{HEARTBEAT_BIND_TIMEOUT:g} s")
+    if heartbeat.failure is not None:
+        raise heartbeat.failure
+    return heartbeat
 
 
 def _end_on_a_failed_start(err: BaseException) -> None:
