@@ -913,14 +913,47 @@ ONE_PROXY_PER_OBJECT = [
     "class Node:\n    def __init__(self, key):\n        self.key = key; self.adj = []\nnodes = {k: Node(k) for k in 'abcd'}\nfor x, y in ['ab', 'bc', 'cd', 'da', 'ac']:\n    nodes[x].adj.append(nodes[y])\nstart = nodes['a']",
     '# plain\nfrom collections import deque\nseen = {start}\nq = deque([start]); order = []; steps = 0\nwhile q and steps < 50:\n    steps += 1\n    n = q.popleft(); order.append(n.key)\n    for m in n.adj:\n        if m not in seen:\n            seen.add(m); q.append(m)\nprint(order, steps, len(seen))',
     "# plain\na1 = nodes['a']; a2 = nodes['a']\nprint(a1 == a2, hash(a1) == hash(a2), len({a1, a2}), nodes['b'].adj[0] == nodes['c'], start == nodes['a'])",
-    "# plain\nb = nodes['b']\nprint(b is nodes['a'].adj[0], b in seen, nodes['a'].adj[1] is nodes['c'])\ndel b",
+    "# plain\nb = nodes['b']\nprint(b is nodes['a'].adj[0], b in seen, nodes['a'].adj[1] is nodes['c'])\ndel b\n"
+    "seen = sorted(m.key for m in seen)  # (a set's order follows its members' ids)",
 ]
 
 
 def test_one_remote_object_has_one_proxy(tmp_path):
     report = differential.compare(ONE_PROXY_PER_OBJECT, tmp_path, ("none",))
-    assert not report["plain_fails"], report  # (`seen` holds new objects each plain run)
+    assert not report["plain_fails"], report
     assert not divergences(report), "\n".join(divergences(report))
+
+
+#: Hunt 32 H32-7: a plain cell's call of a function that stayed remote (under `none`) reads and
+#: binds the notebook's names as a plain call does: `eval(name)` finds the notebook's (it raised
+#: NameError), also in a method, and anew after the notebook rebinds it; `globals()[name] = v`
+#: binds a name in the notebook, `del globals()[name]` deletes one, `globals()[name]` and
+#: `name in globals()` see the notebook's (with an unpicklable generator among them, which is
+#: left out); a list found by `eval` and changed in place is the notebook's. A function found by
+#: `eval` (a remote cell's too) reads the globals of the run or call that found it.
+DYNAMIC_NAMES_IN_A_PLAIN_CALL = [
+    "def lookup(name):\n    return eval(name)\ndef setg(name, value):\n    globals()[name] = value\n"
+    "def getg(name):\n    return globals()[name]\ndef has(name):\n    return name in globals()\n"
+    "def drop(name):\n    del globals()[name]\ndef grow(name):\n    eval(name).append(len(eval(name)))\n"
+    "def helper(x):\n    return x * factor\ndef calls(name):\n    return eval(name)(2)\n"
+    "class Rule:\n    def __init__(self, var):\n        self.var = var\n    def check(self, x):\n"
+    "        return x > eval(self.var)\n    def both(self, x):\n        return self.check(x), "
+    "self.check(x + 10)\nrule = Rule('threshold')",
+    "# plain\nthreshold = 5\nprint(lookup('threshold'), rule.check(7), rule.both(1))",
+    "# plain\nthreshold = 8\ngen = (i for i in range(3))\n"
+    "print(lookup('threshold'), rule.check(7), getg('threshold'), has('threshold'), has('nowhere'))",
+    "# plain\ntry:\n    lookup('nowhere')\nexcept NameError as e:\n    print('NameError', e)",
+    "# plain\nsetg('made', 42)\nprint(made)",
+    "# plain\nitems = [1]\nalso = items\ngrow('items')\nprint(items, also is items)",
+    "# plain\ntemp = 3\ndrop('temp')\nprint('temp' in dir())",
+    "# plain\nfactor = 3\nprint(calls('helper'))",
+    "factor = 4\nprint(calls('helper'), lookup('threshold'), rule.check(3))\nsetg('made2', 1)",
+    "# plain\nprint(made2)\ndel gen",
+]
+
+
+def test_a_plain_call_of_a_function_that_stayed_remote_reads_and_binds_names_as_plainly(tmp_path):
+    assert_same_every_way(DYNAMIC_NAMES_IN_A_PLAIN_CALL, tmp_path, ("none",))
 
 
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to

@@ -59,7 +59,9 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             chunk: int | None = None, timeout: float | None = None,
             patience: float | None = None, names: dict | None = None,
             check_proxies: Callable[[list], None] | None = None,
-            watch: list | None = None, sent: list | None = None) -> Reply:
+            watch: list | None = None, sent: list | None = None,
+            on_lookup: Callable[[str], Any] | None = None,
+            optional: set[str] | None = None) -> Reply:
     """Send one operation on the object ``object_id`` of ``target``; its reply (raises RemoteError).
 
     It waits its turn behind the target's jobs (as every Target request does). ``patience``
@@ -68,7 +70,10 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     call, the notebook's values of the globals the function reads (see
     :meth:`.proxy.RemoteObject.__call__`); ``watch``: for a call, the arguments the engine
     digests before and after it, and sends back when changed; ``sent`` gets the pickler's memo
-    of the arguments (:func:`~..wire.serialize.dumps`).
+    of the arguments (:func:`~..wire.serialize.dumps`); ``on_lookup``: for a call, answers the
+    engine's asks for the notebook's names as it runs (fetch on first use, ``eval(name)``);
+    ``optional``: those of ``names`` that are left out when they cannot be pickled (the
+    notebook's other names, for a function that looks at them all), as a run leaves them.
     """
     if job_queue_of_thread() is not None:
         raise RuntimeError(
@@ -92,14 +97,26 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             content["settings"] = changed
     if watch:
         content["watch"] = watch
+    if on_lookup is not None and op == "call":
+        content["lookup"] = True
     frames: list = []
     if args or kwargs or names:
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
         with serialize.noting_proxies() as noted:
             try:
                 call = (tuple(args), dict(kwargs or {}))
-                frames = serialize.dumps((*call, names) if names else call,
-                                         bytecode=barrier is None, sent=sent)
+                try:
+                    frames = serialize.dumps((*call, names) if names else call,
+                                             bytecode=barrier is None, sent=sent)
+                except Exception:
+                    if not optional:
+                        raise
+                    names = {name: value for name, value in names.items()
+                             if name not in optional or _pickles(value, barrier is None)}
+                    if sent is not None:
+                        sent.clear()
+                    frames = serialize.dumps((*call, names) if names else call,
+                                             bytecode=barrier is None, sent=sent)
             except serialize.BytecodeByValue as err:
                 raise SerializationError(f"an argument of {op}", (args, kwargs),
                                          across_versions(err, barrier)) from None
@@ -113,7 +130,8 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     # ours, and show nothing
     reply = target.request(protocol.OP_REQUEST, content, frames, timeout=timeout,
                            patience=patience,
-                           on_output=display.show_as_written if patience is None else None)
+                           on_output=display.show_as_written if patience is None else None,
+                           on_lookup=on_lookup if "lookup" in content else None)
     if agreed is not None and reply.content.get("settings"):  # what the call set there
         agreed.take_from_call(reply.content["settings"])
     if reply.content.get("status") != "ok":
@@ -121,6 +139,15 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
         error.called_here = True  # shown below the notebook's own frames that called it
         raise error
     return reply
+
+
+def _pickles(value: Any, bytecode: bool) -> bool:
+    """Whether ``value`` can be pickled for the engine."""
+    try:
+        serialize.dumps(value, bytecode=bytecode)
+    except Exception:  # noqa: BLE001 - whatever stops it, it cannot go
+        return False
+    return True
 
 
 def _exception_of(reply: Reply, target: Any) -> BaseException | None:

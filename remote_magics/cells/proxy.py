@@ -24,7 +24,7 @@ import sys
 import threading
 import weakref
 from collections import deque
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..client.handshake import bytecode_barrier
 from ..engine.namespace import changeable
@@ -515,11 +515,7 @@ class RemoteObject:
         wanted = [*(self._descriptor.get("globals") or ()), *more]
         if not wanted:
             return None
-        try:
-            from IPython import get_ipython
-        except ImportError:
-            return None
-        shell = get_ipython()
+        shell = _shell()
         if shell is None:
             return None
         namespace, hidden = shell.user_ns, shell.user_ns_hidden
@@ -847,10 +843,14 @@ class RemoteCallable(RemoteObject):
         """A call there; what it changes in place in the notebook's arguments (``update(state)``
         adding to ``state``) comes back into them, as plainly (hunt 14 C2: it changed copies)."""
         names = self._notebook_globals(_string_names(args, kwargs))
+        everything = self._whole_namespace(names or {})
+        if everything:
+            names = {**(names or {}), **everything}
         watched = _arguments_to_watch(args, kwargs, names or {})
         sent: list = []
         reply = self._request("call", args=args, kwargs=kwargs, names=names,
-                              watch=list(watched) or None, sent=sent)
+                              watch=list(watched) or None, sent=sent,
+                              on_lookup=self._answering(watched), optional=set(everything))
         changed = reply.content.get("changed")
         mine = (reply.content.get("output") or {}).get("nframes") or 0
         if isinstance(changed, dict) and watched and "output" in reply.content:
@@ -861,20 +861,54 @@ class RemoteCallable(RemoteObject):
             self._take_rebound(rebound, reply.frames[after:])
         return self._result(reply)
 
+    def _whole_namespace(self, names: dict) -> dict:
+        """For a call of code that looks at the notebook's whole namespace (``globals()[name]``,
+        ``del globals()[name]``, ``name in globals()``): the notebook's other names, as a run
+        calling it is sent them all (:func:`.runner.globals_of_functions`); each goes only if
+        it can (:func:`.live.request`'s ``optional``)."""
+        shell = _shell() if sees_the_namespace(self) else None
+        if shell is None:
+            return {}
+        namespace = shell.user_ns
+        return {name: namespace[name] for name in listable(
+            namespace, shell.user_ns_hidden, self._target, skip=set(names))}
+
+    def _answering(self, watched: dict) -> Callable[[str], Any] | None:
+        """For a call of code that reads names no analysis sees (``eval(name)``,
+        ``globals()``): what answers the engine's asks for the notebook's names as it runs,
+        as for a remote cell (hunt 32 H32-7: NameError); an answered value the call may change
+        in place is watched as a global it read (``watched``). None for other code."""
+        if serialize.DYNAMIC_BUILTINS.isdisjoint(globals_read(self)):
+            return None
+        shell = _shell()
+        answerer = getattr(self._target, "lookup_answerer", None)
+        if shell is None or answerer is None:
+            return None
+        namespace = shell.user_ns
+        answer = answerer(namespace, shell.user_ns_hidden)
+
+        def on_lookup(name: str) -> Any:
+            found = answer(name)
+            if found.found and found.watch:
+                watched[f"g:{name}"] = namespace[name]
+            return found
+        return on_lookup
+
     def _take_rebound(self, rebound: list, frames: list) -> None:
         """Bind in the notebook the globals a call bound anew or deleted there (``global
         counter; counter += 1`` in a function that stayed remote), as a plain call binds
-        them; only globals the function's code names (:func:`globals_read`)."""
-        from IPython import get_ipython
-
-        shell = get_ipython()
-        allowed = set(globals_read(self))
+        them; only globals the function's code names (:func:`globals_read`), or, for code
+        that binds names no analysis sees (``globals()[name] = value``), any name."""
+        shell = _shell()
+        read = globals_read(self)
+        allowed = set(read)
         if shell is None:
             return
         start = 0
         for entry in rebound:
             name = entry.get("name") if isinstance(entry, dict) else None
-            if not isinstance(name, str) or name not in allowed:
+            if not isinstance(name, str) or not (
+                    name in allowed or (name.isidentifier() and "globals" in allowed)):
                 raise ProxyError("the engine answered a call with a global its function does "
                                  f"not name ({str(name)[:80]!r}): refused")
             if entry.get("deleted") is True:
@@ -958,6 +992,15 @@ def _shown(text: Any) -> Any:
     return _Shown(text)
 
 
+def _shell() -> Any:
+    """The notebook's IPython shell, or None (no IPython, or none running)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    return get_ipython()
+
+
 def _arguments_to_watch(args: tuple, kwargs: dict, names: dict) -> dict:
     """The notebook's arguments of a call that it may change in place (not proxies: those are
     the engine's objects already), by key: ``"0"`` a position, ``"k:name"`` a keyword, and
@@ -993,6 +1036,30 @@ def release(proxy: RemoteObject) -> None:
 def owner_of(proxy: RemoteObject) -> Any:
     """The :class:`~remote_magics.targets.base.Target` whose kernel holds ``proxy``'s value."""
     return proxy._target
+
+
+def listable(namespace: Mapping[str, Any], hidden: Mapping[str, Any], target: Any,
+             skip: set[str] = frozenset()) -> list[str]:
+    """The notebook's names ``%who`` lists (not IPython's own, nor ``_``-names), but for
+    ``skip`` and proxies to another target (which cannot go there)."""
+    return [name for name, value in namespace.items()
+            if name not in skip and not name.startswith("_")
+            and not (name in hidden and hidden[name] is value)
+            and not (isinstance(value, RemoteObject) and owner_of(value) is not target)]
+
+
+#: What a function's code calls to look at its whole module: ``globals()``, and the tools that
+#: search ``__main__`` (a module's global, then the attribute called on it).
+SEARCHES_MAIN = (("unittest", "main"), ("doctest", "testmod"))
+
+
+def sees_the_namespace(proxy: RemoteObject) -> bool:
+    """Whether a function that stayed remote may look at the notebook's whole namespace
+    (``globals()[name]``, ``unittest.main()``, ``import __main__``): known by the globals its
+    code names (which attributes it reads of them is not)."""
+    read = globals_read(proxy)
+    return any(name in read for name in ("globals", *dict(SEARCHES_MAIN),
+                                         *serialize.LOOKS_AT_MAIN))
 
 
 def globals_read(proxy: RemoteObject) -> list[str]:

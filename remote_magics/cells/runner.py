@@ -32,7 +32,8 @@ from ..wire import copy_on_write, protocol, serialize
 from ..wire.in_place import update_in_place
 from . import capture, display, twins, uploads
 from .agreed import settings_agreed
-from .proxy import RemoteObject, ensure_reachable, owner_of, same_remote
+from .proxy import (SEARCHES_MAIN, RemoteObject, ensure_reachable, listable, owner_of, same_remote,
+                    sees_the_namespace)
 from .proxy import globals_read as globals_of_remote
 
 
@@ -564,9 +565,7 @@ def globals_of_functions(namespace: Mapping[str, Any],
                                 and value.__dict__ is namespace)
         if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
             reads.extend(globals_of_remote(value))
-            sees_all = sees_all or any(name in globals_of_remote(value)  # (attributes unknown)
-                                       for name in ("globals", *dict(_SEARCHES_MAIN),
-                                                    *serialize.LOOKS_AT_MAIN))
+            sees_all = sees_all or sees_the_namespace(value)
         for name in reads:
             if name in namespace and name not in seen:
                 seen.add(name)
@@ -588,11 +587,6 @@ def _annotation_names(owner: Any) -> list[str]:
             for name in capture.names_in(text)]
 
 
-#: What a function's code calls to look at its whole module: ``globals()``, and the tools that
-#: search ``__main__`` (a module's global, then the attribute called on it).
-_SEARCHES_MAIN = (("unittest", "main"), ("doctest", "testmod"))
-
-
 def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> bool:
     if "globals" in globals_read:
         return True
@@ -605,7 +599,7 @@ def _sees_the_namespace(code: types.CodeType, globals_read: tuple[str, ...]) -> 
             "__name__" in names or "__main__" in serialize.code_strings(code)):  # module's
         return True
     return any(module in globals_read and attribute in names
-               for module, attribute in _SEARCHES_MAIN)
+               for module, attribute in SEARCHES_MAIN)
 
 
 def _pandas_string_names(code: types.CodeType) -> list[str]:
@@ -778,16 +772,6 @@ def dump_for(target: Any, value: Any, stream: serialize.Outgoing) -> tuple[list,
 def inputs_named(inputs: list[dict]) -> list[str]:
     """The names a request's inputs carry."""
     return [item["name"] for item in inputs]
-
-
-def listable(namespace: Mapping[str, Any], hidden: Mapping[str, Any], target: Any,
-             skip: set[str]) -> list[str]:
-    """The notebook's names ``%who`` lists (not IPython's own, nor ``_``-names), but for
-    ``skip`` and proxies to another target (which cannot go there)."""
-    return [name for name, value in namespace.items()
-            if name not in skip and not name.startswith("_")
-            and not (name in hidden and hidden[name] is value)
-            and not (isinstance(value, RemoteObject) and owner_of(value) is not target)]
 
 
 def names_sharing(held: set[int], namespace: Mapping[str, Any], hidden: Mapping[str, Any],

@@ -590,6 +590,7 @@ class Connection:
         answer_required: bool = True,
         patience: float | None = None,
         on_progress: Callable[[str, int, int], None] | None = None,
+        on_lookup: Callable[[str], "LookupAnswer"] | None = None,
     ) -> Reply | None:
         """Send a request and wait for its reply, relaying its output to ``on_output``.
 
@@ -604,11 +605,11 @@ class Connection:
         (idle status, no reply) returns None. ``patience`` gives up waiting after that many
         seconds without interrupting anything (for requests that queue behind a busy kernel).
         ``on_progress(direction, done, total)`` follows the bytes of a streamed upload or
-        download ("upload" or "download"), chunk by chunk.
+        download ("upload" or "download"), chunk by chunk. ``on_lookup``: see :meth:`start`.
         """
         return self.start(msg_type, content, frames, timeout=timeout, on_output=on_output,
                           answer_required=answer_required, patience=patience,
-                          on_progress=on_progress).wait()
+                          on_progress=on_progress, on_lookup=on_lookup).wait()
 
     def start(
         self,

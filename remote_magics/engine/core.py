@@ -38,7 +38,7 @@ from ..wire import (copy_on_write, dataport, in_place, protocol, serialize, shar
                     streaming)
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
                pages, persist, quiet, settings, tracebacks, watching)
-from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe
+from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe, twin_in
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
 IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("remote_magics_in_run",
@@ -1429,12 +1429,7 @@ class Engine:
             if not dynamic and all(read in vars(builtins) and read not in old
                                    and read not in namespace for read in reads):
                 return None  # it uses no globals of a cell (`lambda v: -v`): it stays itself
-            twin = types.FunctionType(function.__code__, namespace, function.__name__,
-                                      function.__defaults__, function.__closure__)
-            twin.__kwdefaults__ = function.__kwdefaults__
-            twin.__dict__ = function.__dict__  # attributes set on either are the other's
-            for attribute in ("__qualname__", "__module__", "__doc__", "__annotations__"):
-                setattr(twin, attribute, getattr(function, attribute))
+            twin = twin_in(namespace, function)
             if dynamic:  # `eval(name)`: the notebook is asked for what it reads (`asks`), or
                 # it finds any of its old names, as before
                 reads = [] if asks else [read for read in old if not read.startswith("__")]

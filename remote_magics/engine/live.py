@@ -62,7 +62,7 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
     before = _take_settings(content)
     try:
         with lookup.input_forwarded(content):  # a call's `input()` asks the notebook
-            reply = _apply(engine, content, parent["buffers"], client, frames)
+            reply = _apply(engine, content, parent, client, frames)
         if inspect.isawaitable(reply):
             reply = await reply
     except BaseException as err:  # the client waits for a reply whatever happens
@@ -130,8 +130,9 @@ def _show_figures(engine: Any) -> None:
         engine.flush_figures()
 
 
-def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list) -> dict:
+def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) -> dict:
     op, name = content.get("op"), content.get("name")
+    buffers = parent["buffers"]
     if op not in protocol.LIVE_OPS:
         raise ValueError(f"unknown live operation {op!r}")
     try:
@@ -167,13 +168,20 @@ def _apply(engine: Any, content: dict, buffers: list, client: str, frames: list)
         if names:
             _take_globals(obj, names)
         watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"))
-        function, shared, twinned = _in_one_namespace(engine, obj, names)
+        fetched: dict = {}  # the notebook's values it reads on first use, watched as globals
+        function, shared, twinned, asking = _in_one_namespace(
+            engine, obj, names, lookup.for_call(content, parent, fetched, ARGUMENT_WATCH_BYTES))
         stored = _globals_stored(obj, shared)
+        before = dict(shared) if asking is not None else None
         try:
             try:
                 result = _as_asked_seeing(caller, names, function, args, kwargs)
             finally:
                 engine.put_back(twinned)
+                lookup.close(asking)
+                watched.update((f"g:{name}", each) for name, each in fetched.items())
+            if before is not None:  # `globals()[name] = value`, `del globals()[name]`
+                stored += _bound_unseen(shared, before, stored)
             output = engine.encode("result", result, policy, client, frames)
             changed = {key: value for key, (value, digest) in watched.items()
                        if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
@@ -309,25 +317,59 @@ def _changed_arguments(changed: dict, frames: list, memos: list) -> dict:
 _UNBOUND = object()
 
 
-def _in_one_namespace(engine: Any, obj: Any,
-                      names: dict | None) -> tuple[Any, dict | None, list]:
+def _in_one_namespace(engine: Any, obj: Any, names: dict | None,
+                      asking: Any = None) -> tuple[Any, dict | None, list, Any]:
     """What a call from a plain cell runs: for a cell's function given the notebook's globals,
     a twin of it whose globals are one namespace for this call, holding those globals (the
     cells' functions among them twins too, :meth:`~.core.Engine.functions_see_this_run`): a
     global one of them rebinds is the one the others read, as in the notebook's one namespace
     (hunt 20 H20-26: `parse_line` set `TOKENS` in its cell's namespace and `pop`, of another
     cell, read its own). Else ``obj`` itself, and None. And where twins took a place in lists
-    and dicts, for the engine to put back when the call is over."""
-    if not names or type(obj) is not types.FunctionType \
-            or obj.__globals__.get("__name__") != "__main__":
-        return obj, None, []
-    shared = {"__name__": "__main__", "__builtins__": builtins, **names, _CALLED: obj}
-    twinned = engine.functions_see_this_run(shared)
-    return shared.pop(_CALLED), shared, twinned
+    and dicts, for the engine to put back when the call is over.
+
+    ``asking``: the builtins that ask the notebook for a name on first use
+    (:func:`.lookup.for_call`), for a call whose client answers, as a remote cell's run has
+    them. For a cell's function or method, the one namespace is made with them, whether
+    globals came or not: its code finds the notebook's names there (``eval(name)``; hunt 32
+    H32-7: NameError) and binds them there (``globals()[name] = value``), as a plain call
+    does in the notebook's namespace. Returned last, or None when not used."""
+    function = obj.__func__ if type(obj) is types.MethodType else obj
+    if type(function) is not types.FunctionType \
+            or function.__globals__.get("__name__") != "__main__":
+        return obj, None, [], None
+    method = function is not obj
+    if asking is None and (method or not names):
+        return obj, None, [], None
+    shared = {"__name__": "__main__", "__builtins__": builtins, **(names or {}),
+              _CALLED: function}
+    if method:  # its class's other methods see the one namespace too (`self.helper()`)
+        shared[_OWNER] = obj.__self__
+    if asking is not None:  # before the twins are made: they take the builtins there
+        asking.namespace = shared
+        shared["__builtins__"] = asking
+    twinned = engine.functions_see_this_run(shared, asks=asking is not None)
+    called = shared.pop(_CALLED)
+    if method:
+        called = types.MethodType(called, shared.pop(_OWNER))
+    return called, shared, twinned, asking
 
 
-#: Where :func:`_in_one_namespace` puts the called function, for it to be twinned with the rest.
+#: Where :func:`_in_one_namespace` puts the called function, for it to be twinned with the
+#: rest, and the object a called method is bound to.
 _CALLED = "__remote_magics_called__"
+_OWNER = "__remote_magics_owner__"
+
+
+def _bound_unseen(shared: dict, before: dict, stored: list) -> list[tuple[dict, str, Any]]:
+    """What a call bound, rebound or deleted in its one namespace that its code does not name
+    (``globals()[name] = value``), as :func:`_globals_stored` lists what it names: not the
+    names it fetched from the notebook, nor dunder names."""
+    named = {name for _, name, _ in stored}
+    fetched = set(lookup.fetched(shared))
+    return [(shared, name, before.get(name, _UNBOUND))
+            for name in (*shared, *(name for name in before if name not in shared))
+            if name not in named and name not in fetched and not name.startswith("__")
+            and shared.get(name, _UNBOUND) is not before.get(name, _UNBOUND)]
 
 
 def _globals_stored(obj: Any, shared: dict | None = None) -> list[tuple[dict, str, Any]]:

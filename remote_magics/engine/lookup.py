@@ -38,7 +38,7 @@ import types
 from typing import Any
 
 from ..wire import protocol, serialize
-from . import quiet, watching
+from . import quiet, store, watching
 
 _engine: Any = None
 _lock = threading.Lock()
@@ -255,6 +255,8 @@ class Builtins(dict):
                     "stopped waiting for the cell?). Pass it to the cell by name.",
                     name) from None
         value = self._value(name, content, frames, ask.client)
+        if self._of_an_earlier_run(value):  # it reads its globals here, as the run's own do
+            value = store.twin_in(self.namespace, value)
         self.namespace[name] = value
         self.fetched.append(name)
         if content.get("watch") is True and name not in self.watched:
@@ -263,6 +265,18 @@ class Builtins(dict):
             if digest is not None:
                 self.watched[name] = (value, digest)
         return value
+
+    def _of_an_earlier_run(self, value: Any) -> bool:
+        """Whether ``value`` is a cell's function an earlier run made, which stayed here (the
+        notebook holds a proxy of it): as a run's input, it gets a twin whose globals are the
+        run's (:meth:`.core.Engine.functions_see_this_run`); fetched, it read its old ones
+        (`eval('helper')(2)`: NameError for the `factor` the notebook holds)."""
+        if type(value) is not types.FunctionType:
+            return False
+        old = value.__globals__
+        shell = getattr(getattr(_engine, "kernel", None), "shell", None)
+        return old is not self.namespace and old.get("__name__") == "__main__" \
+            and "__builtins__" in old and old is not getattr(shell, "user_ns", None)
 
     def _value(self, name: str, content: dict, frames: list, client: str) -> Any:
         """The value an answer carries; KeyError when not found; NameError saying why when refused."""
@@ -321,6 +335,15 @@ def for_run(content: dict, namespace: dict, parent: dict, watched: dict,
     found = Builtins(namespace, parent, watched, watch_bytes)
     namespace["__builtins__"] = found
     return found
+
+
+def for_call(content: dict, parent: dict, watched: dict, watch_bytes: int) -> Builtins | None:
+    """The builtins that fetch on first use for a plain cell's call of a function that stayed
+    remote, when its client listens (the request's ``lookup``), as :func:`for_run`'s for a
+    run; the caller gives them the call's namespace (``namespace``). None otherwise."""
+    if not content.get("lookup") or _engine is None:
+        return None
+    return Builtins({}, parent, watched, watch_bytes)
 
 
 def close(found: Builtins | None) -> None:

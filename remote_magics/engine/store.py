@@ -213,6 +213,18 @@ _MOST_FUNCTIONS = 500
 FUNCTIONS_IN_CONTAINERS = 64
 
 
+def twin_in(namespace: dict, function: types.FunctionType) -> types.FunctionType:
+    """A twin of a cell's ``function`` whose globals are ``namespace`` (a run's): the same
+    code, defaults, closure and attributes (set on either, they are the other's)."""
+    made = types.FunctionType(function.__code__, namespace, function.__name__,
+                              function.__defaults__, function.__closure__)
+    made.__kwdefaults__ = function.__kwdefaults__
+    made.__dict__ = function.__dict__
+    for attribute in ("__qualname__", "__module__", "__doc__", "__annotations__"):
+        setattr(made, attribute, getattr(function, attribute))
+    return made
+
+
 def cell_functions(obj: Any) -> list[types.FunctionType]:
     """The functions ``obj`` runs that read a cell's globals: ``obj`` itself (a function, the
     function of a bound method), the methods of a cell's class (and of its cells' bases) for

@@ -148,13 +148,21 @@ class Target:
 
     def request(self, msg_type: str, content: dict, frames: list = (), *,
                 timeout: float | None = None, on_output: Callable | None = None,
-                patience: float | None = None, on_progress: Callable | None = None) -> Reply:
+                patience: float | None = None, on_progress: Callable | None = None,
+                on_lookup: Callable[[str], Any] | None = None) -> Reply:
         """One request to the engine after the target's jobs, its reply (see Connection.request)."""
         self.check_usable(wait_for_jobs=True)
         self.say_if_still_running(quiet=patience is not None)
         return self._watch(lambda: self.connection.request(
             msg_type, content, frames, timeout=timeout, on_output=on_output, patience=patience,
-            on_progress=on_progress))
+            on_progress=on_progress, on_lookup=on_lookup))
+
+    def lookup_answerer(self, namespace: Mapping[str, Any],
+                        hidden: Mapping[str, Any]) -> Callable[[str], Any]:
+        """What answers the engine's asks for a name of ``namespace`` (fetch on first use)
+        during a request to this target: a run's, or a plain cell's call of a function that
+        stayed remote (:meth:`.proxy.RemoteObject.__call__`)."""
+        return answerer(namespace, hidden, self)
 
     def execute(self, content: dict, *, timeout: float | None = None,
                 on_output: Callable[[dict], None] | None = None) -> Reply:
@@ -248,7 +256,7 @@ class Target:
         on_lookup = None
         if lookup and may_ask(request.cell, request.content["code"], namespace):
             request.content["lookup"] = True
-            on_lookup = answerer(namespace, hidden or {}, self)
+            on_lookup = self.lookup_answerer(namespace, hidden or {})
         pending = self.send_run(request, timeout=timeout, on_output=on_output,
                                 on_progress=on_progress, quiet=quiet, on_lookup=on_lookup)
         pending.objects = request.sent  # its reply's references to objects inside the inputs
