@@ -956,6 +956,24 @@ def test_a_plain_call_of_a_function_that_stayed_remote_reads_and_binds_names_as_
     assert_same_every_way(DYNAMIC_NAMES_IN_A_PLAIN_CALL, tmp_path, ("none",))
 
 
+#: Hunt 33 H33-1: a sentinel whose class pickles it by its name in `__main__` (`__reduce__`
+#: returning 'MISSING', pickle's way for a singleton), inside a value a cell reads: the engine
+#: looked for `__main__.MISSING` before the run had a namespace (AttributeError, nothing ran).
+#: It goes by value, and comes back as the notebook's own (`row['city'] is MISSING`).
+NAMED_SINGLETON = [
+    "# plain\nclass _Missing:\n    def __repr__(self):\n        return '<MISSING>'\n"
+    "    def __reduce__(self):\n        return 'MISSING'\nMISSING = _Missing()\n"
+    "row = {'name': 'ann', 'age': MISSING}",
+    "print(row['age'] is MISSING, [k for k, v in row.items() if v is MISSING])\n"
+    "row['city'] = MISSING",
+    "# plain\nprint(row, row['city'] is MISSING, row['age'] is MISSING)",
+]
+
+
+def test_a_singleton_that_pickles_by_its_name_in_the_notebook_crosses(tmp_path):
+    assert_same_every_way(NAMED_SINGLETON, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

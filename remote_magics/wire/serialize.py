@@ -643,6 +643,8 @@ class Pickler(cloudpickle.CloudPickler):
             if reduced is not NotImplemented:
                 return reduced
         reduced = _with_own_attributes(obj)
+        if reduced is NotImplemented:
+            reduced = _as_named_in_main(obj)
         if reduced is NotImplemented and _is_figure(obj):
             try:
                 reduced = _unmanaged(obj, obj.__reduce_ex__(PROTOCOL))
@@ -681,7 +683,11 @@ class Pickler(cloudpickle.CloudPickler):
         reduced = _as_python_object(obj)
         if reduced is not NotImplemented or type(obj) in copyreg.dispatch_table:
             return reduced
-        return obj.__reduce_ex__(self.proto)
+        reduced = obj.__reduce_ex__(self.proto)
+        if type(reduced) is str:  # its name in its module: not in a cell's, see there
+            named = _as_named_in_main(obj, reduced)
+            return reduced if named is NotImplemented else named
+        return reduced
 
 
 def _as_python_object(obj: Any) -> Any:
@@ -3362,6 +3368,8 @@ def _as_existing(obj: Any, name: str) -> Any:
         reduced = _as_callback_registry(obj) if is_callback_registry(obj) else NotImplemented
         if reduced is NotImplemented:
             reduced = obj.__reduce_ex__(PROTOCOL)
+        if type(reduced) is str:  # its name in a cell's module (a singleton): its state
+            reduced = _as_named_in_main(obj, reduced)
     except Exception:
         return NotImplemented
     if not isinstance(reduced, tuple) or len(reduced) < 2 or reduced[0] is not copyreg.__newobj__ \
@@ -3491,6 +3499,32 @@ def _unmanaged(obj: Any, reduced: Any) -> Any:
                                    and reduced[2].get("_restore_to_pylab")):
         return reduced
     return (*reduced[:2], {**reduced[2], "_restore_to_pylab": False}, *reduced[3:])
+
+
+def _as_named_in_main(obj: Any, reduced: Any = None) -> Any:
+    """An object of a cell's class that pickles as its name in ``__main__`` (``def
+    __reduce__(self): return 'MISSING'``, pickle's way for a singleton) by value, as a new
+    object of its class with its state; NotImplemented for another. By its name, the receiver
+    looked for ``__main__.MISSING`` while the run's inputs came, before any cell namespace was
+    there (hunt 33 H33-1: AttributeError, nothing ran). Where the receiver holds the object, it
+    goes back as its own before this (:meth:`Pickler._as_receivers`). ``reduced``: its
+    ``__reduce_ex__`` when known already."""
+    kind = type(obj)
+    if not kind.__flags__ & HEAPTYPE or kind.__module__ != "__main__" or reduced is None \
+            and not {"__reduce__", "__reduce_ex__"} & _names_on_its_classes(kind):
+        return NotImplemented
+    try:
+        if not isinstance(obj.__reduce_ex__(PROTOCOL) if reduced is None else reduced, str):
+            return NotImplemented
+        state = obj.__getstate__()
+    except Exception:  # noqa: BLE001 - as it goes otherwise
+        return NotImplemented
+    return copyreg.__newobj__, (kind,), state
+
+
+def _names_on_its_classes(kind: type) -> set[str]:
+    """The attribute names the classes of ``kind``'s MRO define themselves, but ``object``."""
+    return {name for klass in kind.__mro__[:-1] for name in vars(klass)}
 
 
 def _with_own_attributes(obj: Any) -> Any:
