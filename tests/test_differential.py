@@ -974,6 +974,41 @@ def test_a_singleton_that_pickles_by_its_name_in_the_notebook_crosses(tmp_path):
     assert_same_every_way(NAMED_SINGLETON, tmp_path, ("all", "none"))
 
 
+#: Hunt 33 H33-2, H33-3: a cell's subclass of a builtin container whose `__init__` or
+#: `__setitem__` pickle's way of rebuilding it calls: `Graph(defaultdict)` with `__init__(self)`
+#: and a dict logging its writes to `self.log` could not be sent, a set whose `__init__` takes an
+#: owner first arrived empty, and a list taking ints only, changed remotely, stayed remote with
+#: its holder keeping the old one. H33-5: a class holding a set and a dict of its own hashable
+#: objects (`Suit.members`): they were hashed before the class had its `__hash__`.
+CONTAINER_SUBCLASSES = [
+    "# plain\nfrom collections import defaultdict\nclass Graph(defaultdict):\n"
+    "    def __init__(self):\n        super().__init__(list)\n        self.name = 'g'\n"
+    "class AuditDict(dict):\n    def __init__(self, *a, **k):\n        super().__init__(*a, **k)\n"
+    "        self.log = []\n    def __setitem__(self, k, v):\n        self.log.append(k)\n"
+    "        super().__setitem__(k, v)\nclass IntList(list):\n    def __setitem__(self, i, v):\n"
+    "        if not isinstance(v, int):\n            raise TypeError('only ints')\n"
+    "        super().__setitem__(i, v)\nclass TagSet(set):\n    def __init__(self, owner, tags=()):\n"
+    "        self.owner = owner\n        super().__init__(tags)\n"
+    "g = Graph(); g['a'].append('b')\nad = AuditDict(a=1); ad['b'] = 2\n"
+    "nums = IntList([1, 2]); holder = {'nums': nums}\nts = TagSet('ann', ['a', 'b'])",
+    "g['b'].append('c')\nprint(dict(g), g.name, g.default_factory, ad, ad.log, ts.owner, sorted(ts))\n"
+    "ad['c'] = 3\nnums.append(3)\nts2 = TagSet('bob', ['z'])",
+    "# plain\nprint(dict(g), ad, ad.log, holder['nums'] is nums, nums, ts2.owner, sorted(ts2))",
+    "# plain\nclass Suit:\n    members = set()\n    index = {}\n    def __init__(self, name):\n"
+    "        self.name = name\n    def __eq__(self, other):\n"
+    "        return isinstance(other, Suit) and self.name == other.name\n    def __hash__(self):\n"
+    "        return hash(self.name)\nhearts, spades = Suit('hearts'), Suit('spades')\n"
+    "Suit.members.update([hearts, spades])\nSuit.index.update({hearts: 0, spades: 1})\n"
+    "probe = Suit('hearts')",
+    "print(probe in Suit.members, Suit.index.get(probe))\nSuit.members.add(Suit('hearts'))",
+    "# plain\nprint(len(Suit.members), probe in Suit.members, Suit.index.get(probe))",
+]
+
+
+def test_a_cells_container_subclasses_and_hashed_class_members_cross(tmp_path):
+    assert_same_every_way(CONTAINER_SUBCLASSES, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

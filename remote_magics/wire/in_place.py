@@ -48,15 +48,18 @@ def update_in_place(old: Any, new: Any) -> bool:
     if type(old) is not type(new) or old is new:
         return old is new
     try:
-        if isinstance(old, (list, bytearray)):
+        # (the builtin's own methods: a subclass's `__setitem__` may refuse or log, hunt 33)
+        if isinstance(old, list):
+            list.__setitem__(old, slice(None), new)
+        elif isinstance(old, bytearray):
             old[:] = new
         elif isinstance(old, dict):
-            old.clear()
-            old.update(new)
+            dict.clear(old)
+            dict.update(old, new)
             if isinstance(old, collections.defaultdict):
                 old.default_factory = new.default_factory
         elif isinstance(old, set):
-            old.clear()
+            set.clear(old)
             lay_out_set(old, sys.getsizeof(new), new)
         elif isinstance(old, collections.deque):
             if old.maxlen != new.maxlen:  # fixed when made

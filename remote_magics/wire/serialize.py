@@ -536,9 +536,10 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is namespace:
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
-            return _made_quietly(_as_module_member(obj, _keeping_shared_dicts(
-                obj, _with_fresh_resources(_with_typed_dict_base(obj, _with_enum_members(
-                    obj, _with_qualname(obj, _with_slots(obj, reduced))))))))
+            return _made_quietly(_as_module_member(obj, _rehashing_members(
+                obj, _keeping_shared_dicts(obj, _with_fresh_resources(_with_typed_dict_base(
+                    obj, _with_enum_members(obj, _with_qualname(obj, _with_slots(
+                        obj, reduced)))))))))
         if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
         if isinstance(obj, ModuleType) and made_at_run_time(obj):
@@ -706,7 +707,74 @@ def _as_python_object(obj: Any) -> Any:
         reduced = _with_its_registration(obj)
         if reduced is not NotImplemented:
             return reduced
+    reduced = _as_cells_container(obj)
+    if reduced is not NotImplemented:
+        return reduced
     return _of_a_python_subclass(obj)
+
+
+#: The builtin containers a cell's class may derive from, most derived first, each with how
+#: its items are read and filled in again by the builtin's own methods.
+_CONTAINERS_FILLED = ((collections.defaultdict, dict.items, dict.update),
+                      (collections.OrderedDict, dict.items, dict.update),
+                      (dict, dict.items, dict.update), (list, iter, list.extend),
+                      (set, iter, set.update))
+#: What a cell's container class may define that pickle's way of rebuilding it calls: its
+#: ``__init__`` (a set's, a defaultdict's), ``__setitem__``, ``append``, ``extend``.
+_FILLING = frozenset({"__init__", "__new__", "__setitem__", "append", "extend", "add",
+                      "update", "__reduce__", "__reduce_ex__"})
+
+
+def _as_cells_container(obj: Any) -> Any:
+    """An object of a cell's subclass of ``dict``, ``defaultdict``, ``OrderedDict``, ``list``
+    or ``set`` that defines its own ``__init__``, ``__setitem__``, ``append``... (not a
+    ``__reduce__`` of its own): made by the builtin's ``__new__``, its attributes set, then
+    its items put in by the builtin's own methods (:func:`fill_container`). Pickle's way calls
+    the class: ``TagSet(items)`` for ``__init__(self, owner, tags=())`` made an empty set,
+    ``Graph(list)`` for ``__init__(self)`` failed, and a ``__setitem__`` that logs to
+    ``self.log`` ran before ``log`` was set (hunt 33 H33-2, H33-3). NotImplemented for another."""
+    kind = type(obj)
+    if kind.__module__ != "__main__":
+        return NotImplemented
+    found = next((entry for entry in _CONTAINERS_FILLED if isinstance(obj, entry[0])), None)
+    if found is None:
+        return NotImplemented
+    base, read, _ = found
+    own: set[str] = set()
+    for klass in kind.__mro__:
+        if klass.__module__ != "__main__":
+            break
+        own.update(vars(klass))
+    if own.isdisjoint(_FILLING) or "__reduce__" in own or "__reduce_ex__" in own \
+            or "__setstate__" in own:
+        return NotImplemented
+    try:
+        state = object.__getstate__(obj) if "__getstate__" not in own else obj.__getstate__()
+    except Exception:  # noqa: BLE001 - it pickles as it would have
+        return NotImplemented
+    factory = obj.default_factory if base is collections.defaultdict else None
+    items = list(read(obj))
+    return new_container, (kind, base), (state, factory, items), None, None, fill_container
+
+
+def new_container(cls: type, base: type) -> Any:
+    """Called by the unpickler: an empty object of ``cls``, a cell's subclass of the builtin
+    container ``base``, made by ``base.__new__`` alone (:func:`_as_cells_container`)."""
+    return base.__new__(cls)
+
+
+def fill_container(obj: Any, packed: tuple) -> None:
+    """Called by the unpickler: a container's attributes, then its items, put in by the builtin's
+    own methods (:func:`_as_cells_container`)."""
+    state, factory, items = packed
+    if state is not None:
+        set_plain_state(obj, state)
+    if factory is not None:
+        obj.default_factory = factory
+    for base, _, fill in _CONTAINERS_FILLED:
+        if isinstance(obj, base):
+            fill(obj, items)
+            return
 
 
 def _as_dateutil_zone(zone: Any) -> Any:
@@ -3360,6 +3428,11 @@ def _as_existing(obj: Any, name: str) -> Any:
     if not restatable(obj):
         return NotImplemented
     container = isinstance(obj, (list, dict))  # its items go with its state (see restatable)
+    made = _as_cells_container(obj) if container else NotImplemented
+    if made is not NotImplemented:  # one pickle rebuilds by calling its class: ours
+        state, _, items = made[2]
+        return existing_object, (name, (type(obj),)), (state or {}, items), None, None, \
+            replace_container_state
     plain, places = _traits(type(obj))[3:]
     place = _shared_dict_place(obj, places) if plain and not container else None
     if place is not None:  # the Borg idiom: a state something else holds too
@@ -3722,6 +3795,42 @@ def set_class_state(cls: type, packed: tuple) -> None:
     own = vars(cls)
     setter(cls, ({key: _into(own.get(key), value) if key in kept else value
                   for key, value in members.items()}, *rest))
+
+
+def _rehashing_members(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value with a ``__hash__`` of its own (or of a
+    cell's base) and a set or dict among its attributes (``Suit.members = {hearts, spades}``,
+    ``Suit.index = {hearts: 0}``), set by :func:`set_class_state_rehashed`: the unpickler
+    fills those containers before the class has its methods, so its own objects in them were
+    hashed by identity (hunt 33 H33-5: ``Suit('hearts') in Suit.members`` False, and an equal
+    member added twice)."""
+    if not (isinstance(cls, type) and isinstance(reduced, tuple) and len(reduced) > 5
+            and reduced[5] is not None
+            and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+            and isinstance(reduced[2], tuple) and reduced[2] and isinstance(reduced[2][0], dict)):
+        return reduced
+    hashed = next((vars(klass)["__hash__"] for klass in cls.__mro__[:-1]
+                   if "__hash__" in vars(klass)), None)
+    if hashed is None or not any(type(value) in _REHASHED for value in vars(cls).values()):
+        return reduced
+    return (*reduced[:2], (reduced[5], reduced[2]), *reduced[3:5], set_class_state_rehashed)
+
+
+#: The containers that hash what they hold, each with how to fill it again in place.
+_REHASHED = {set: set.update, dict: dict.update}
+
+
+def set_class_state_rehashed(cls: type, packed: tuple) -> None:
+    """Called by the unpickler: ``setter(cls, state)``, then each set and dict the class
+    holds filled again, now that its objects hash as they do (:func:`_rehashing_members`)."""
+    setter, state = packed
+    setter(cls, state)
+    for value in list(vars(cls).values()):
+        fill = _REHASHED.get(type(value))
+        if fill is not None:
+            items = list(value.items()) if type(value) is dict else list(value)
+            value.clear()
+            fill(value, items)
 
 
 def set_plain_state(obj: Any, state: Any) -> None:
@@ -4679,7 +4788,8 @@ def _restating(obj: Any) -> Any:
         return _as_exception(obj)
     if _random_subclass(type(obj)):
         return _as_random_subclass(obj)
-    return _as_self_attributed(obj)
+    reduced = _as_cells_container(obj)
+    return reduced if reduced is not NotImplemented else _as_self_attributed(obj)
 
 
 class _Reduced:
@@ -4839,11 +4949,11 @@ def replace_container_state(obj: Any, state: tuple) -> None:
     :func:`.in_place.update_in_place` sets a container's, and attributes (:func:`replace_state`)
     as the sender's (:func:`_as_existing`)."""
     attributes, items = state
-    if isinstance(obj, dict):
-        obj.clear()
-        obj.update(items)
+    if isinstance(obj, dict):  # the builtin's own methods: a subclass's `__setitem__` may
+        dict.clear(obj)  # refuse or log (hunt 33 H33-2: `IntList` raised TypeError)
+        dict.update(obj, items)
     else:
-        obj[:] = items
+        list.__setitem__(obj, slice(None), items)
     replace_state(obj, attributes)
 
 
