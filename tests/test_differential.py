@@ -1009,6 +1009,29 @@ def test_a_cells_container_subclasses_and_hashed_class_members_cross(tmp_path):
     assert_same_every_way(CONTAINER_SUBCLASSES, tmp_path, ("all", "none"))
 
 
+#: Hunt 33 H33-7 (interactive-coding-challenges' bit_solution, odd cells plain): a decorator's
+#: wrapper a `none` cell made, on a plain cell's class's method, and a `none` function put on a
+#: plain class were called without `self` (TypeError): a remote function found on a class is
+#: bound to the instance, as a function is; a class found so is not.
+REMOTE_FUNCTIONS_AS_METHODS = [
+    "def validate_index(func):\n    def validate_index_wrapper(self, *args, **kwargs):\n"
+    "        for arg in args:\n            if arg < 0:\n                raise IndexError('Invalid index')\n"
+    "        return func(self, *args, **kwargs)\n    return validate_index_wrapper\n"
+    "def describe(self):\n    return f'{type(self).__name__} with {self.number}'\n"
+    "class Helper:\n    pass",
+    "# plain\nclass Bit:\n    def __init__(self, number):\n        self.number = number\n"
+    "    @validate_index\n    def get_bit(self, index):\n        return self.number & (1 << index) != 0\n"
+    "    describe = describe\n    helper = Helper\nbit = Bit(0b1010)\n"
+    "for call in (lambda: bit.get_bit(1), lambda: bit.get_bit(index=3), lambda: bit.describe(),\n"
+    "             lambda: bit.get_bit(-1), lambda: bit.helper is Helper):\n    try:\n"
+    "        print(call())\n    except Exception as e:\n        print(type(e).__name__, e)",
+]
+
+
+def test_a_remote_function_on_a_plain_class_is_its_method(tmp_path):
+    assert_same_every_way(REMOTE_FUNCTIONS_AS_METHODS, tmp_path, ("none",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

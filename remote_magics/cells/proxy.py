@@ -22,6 +22,7 @@ import logging
 import operator
 import sys
 import threading
+import types
 import weakref
 from collections import deque
 from typing import Any, Callable, Iterator, Mapping, Sequence
@@ -926,6 +927,15 @@ class RemoteCode(RemoteCallable):
     ``iter(f)`` fails, as plainly, and pandas takes ``s.apply(f)`` as one function to call."""
 
     __iter__ = None  # type: ignore[assignment]
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        """A remote function found on a class as its attribute (a decorator's wrapper a ``none``
+        cell made, on a plain cell's class's method; ``describe = describe``) bound to the
+        instance, as a function is (hunt 33 H33-7: it was called without ``self``). A class
+        or another callable stays as it is, as plainly."""
+        if instance is None or self._descriptor.get("type") != "function":
+            return self
+        return types.MethodType(self, instance)
 
 
 class RemoteIterating(RemoteObject):
