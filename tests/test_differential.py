@@ -1032,6 +1032,35 @@ def test_a_remote_function_on_a_plain_class_is_its_method(tmp_path):
     assert_same_every_way(REMOTE_FUNCTIONS_AS_METHODS, tmp_path, ("none",))
 
 
+#: Hunt 33 H33-6: an object a class holds in its own attribute (`Point.ORIGIN`, `Color.RED`,
+#: `Settings.default`) was made, as the class crossed, by the class without its methods yet: a
+#: frozen dataclass with slots could not be sent ("state is not a dictionary"), a `__reduce__`
+#: calling the class failed ("Color() takes no arguments"), and a `__setstate__` making a lock
+#: never ran (AttributeError in the cell's own code).
+OWN_OBJECTS_ON_A_CLASS = [
+    "# plain\nimport threading\nfrom dataclasses import dataclass\n"
+    "@dataclass(frozen=True, slots=True)\nclass Point:\n    x: float\n    y: float\n"
+    "    def norm(self):\n        return (self.x ** 2 + self.y ** 2) ** 0.5\n"
+    "Point.ORIGIN = Point(0, 0)\np = Point(3, 4)\nclass Color:\n    def __init__(self, name):\n"
+    "        self.name = name\n    def __reduce__(self):\n        return (Color, (self.name,))\n"
+    "    def __repr__(self):\n        return f'Color({self.name})'\nColor.RED = Color('red')\n"
+    "Color.ALL = [Color.RED, Color('blue')]\nclass Settings:\n    def __init__(self, level):\n"
+    "        self.level = level\n        self._lock = threading.Lock()\n    def __getstate__(self):\n"
+    "        state = self.__dict__.copy()\n        del state['_lock']\n        return state\n"
+    "    def __setstate__(self, state):\n        self.__dict__.update(state)\n"
+    "        self._lock = threading.Lock()\n    def bump(self):\n        with self._lock:\n"
+    "            self.level += 1\n        return self.level\nSettings.default = Settings(1)",
+    "print(p.norm(), Point.ORIGIN, Point.ORIGIN.norm())",
+    "print(Color.RED, Color.RED.name, Color.ALL[0] is Color.RED)",
+    "print(Settings.default.bump())",
+    "# plain\nprint(Color.RED, Settings.default.level, Point.ORIGIN)",
+]
+
+
+def test_objects_a_class_holds_of_itself_cross_with_it(tmp_path):
+    assert_same_every_way(OWN_OBJECTS_ON_A_CLASS, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -536,7 +536,7 @@ class Pickler(cloudpickle.CloudPickler):
                     and obj.__globals__ is namespace:
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
-            return _made_quietly(_as_module_member(obj, _rehashing_members(
+            return _made_quietly(_as_module_member(obj, _own_objects_later(
                 obj, _keeping_shared_dicts(obj, _with_fresh_resources(_with_typed_dict_base(
                     obj, _with_enum_members(obj, _with_qualname(obj, _with_slots(
                         obj, reduced)))))))))
@@ -3797,40 +3797,65 @@ def set_class_state(cls: type, packed: tuple) -> None:
                   for key, value in members.items()}, *rest))
 
 
-def _rehashing_members(cls: Any, reduced: Any) -> Any:
-    """cloudpickle's reduction of a class by value with a ``__hash__`` of its own (or of a
-    cell's base) and a set or dict among its attributes (``Suit.members = {hearts, spades}``,
-    ``Suit.index = {hearts: 0}``), set by :func:`set_class_state_rehashed`: the unpickler
-    fills those containers before the class has its methods, so its own objects in them were
-    hashed by identity (hunt 33 H33-5: ``Suit('hearts') in Suit.members`` False, and an equal
-    member added twice)."""
+def _own_objects_later(cls: Any, reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, where the attributes that hold objects of
+    the class itself (``Point.ORIGIN = Point(0, 0)``, ``Color.RED``, ``Suit.members = {hearts,
+    spades}``, ``Suit.index = {hearts: 0}``) are set after the rest: the class's methods first
+    (:func:`class_state_now`, met first in the state), then those objects made, then set
+    (:func:`set_own_objects`). Made with the rest, they were made by a class without its
+    methods yet (hunt 33 H33-6: ``Color() takes no arguments`` for a ``__reduce__`` calling
+    the class, "state is not a dictionary" for a frozen dataclass with slots, a ``__setstate__``
+    that makes a lock never run; H33-5: a set of them hashed by identity)."""
     if not (isinstance(cls, type) and isinstance(reduced, tuple) and len(reduced) > 5
             and reduced[5] is not None
             and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
-            and isinstance(reduced[2], tuple) and reduced[2] and isinstance(reduced[2][0], dict)):
+            and isinstance(reduced[2], tuple) and reduced[2]):
         return reduced
-    hashed = next((vars(klass)["__hash__"] for klass in cls.__mro__[:-1]
-                   if "__hash__" in vars(klass)), None)
-    if hashed is None or not any(type(value) in _REHASHED for value in vars(cls).values()):
+    setter, state = reduced[5], reduced[2]
+    keeping = setter is set_class_state  # (:func:`_keeping_shared_dicts`'s packing)
+    members = state[1][0] if keeping else state[0]
+    if not isinstance(members, dict):
         return reduced
-    return (*reduced[:2], (reduced[5], reduced[2]), *reduced[3:5], set_class_state_rehashed)
+    later = {name: value for name, value in members.items() if _holds_its_own(value, cls)}
+    if not later:
+        return reduced
+    first = {name: value for name, value in members.items() if name not in later}
+    state = (state[0], (first, *state[1][1:]), state[2]) if keeping else (first, *state[1:])
+    now = _Reduced((class_state_now, (cls, setter, state)))
+    return (*reduced[:2], (now, later), *reduced[3:5], set_own_objects)
 
 
-#: The containers that hash what they hold, each with how to fill it again in place.
-_REHASHED = {set: set.update, dict: dict.update}
+#: Items of a class attribute's list, tuple, set or dict looked at for the class's objects.
+_OWN_OBJECTS_LOOKED_AT = 1000
 
 
-def set_class_state_rehashed(cls: type, packed: tuple) -> None:
-    """Called by the unpickler: ``setter(cls, state)``, then each set and dict the class
-    holds filled again, now that its objects hash as they do (:func:`_rehashing_members`)."""
-    setter, state = packed
+def _holds_its_own(value: Any, cls: type) -> bool:
+    """Whether a class attribute's ``value`` is an object of ``cls``, or a list, tuple, set or
+    dict holding one (among its first :data:`_OWN_OBJECTS_LOOKED_AT` items, keys or values)."""
+    kind = type(value)
+    if cls in kind.__mro__:  # (not isinstance: a TypedDict's, a Protocol's class refuses it)
+        return True
+    if kind is dict:
+        items = itertools.chain.from_iterable(value.items())
+    elif kind in (list, tuple, set, frozenset):
+        items = iter(value)
+    else:
+        return False
+    return any(cls in type(item).__mro__
+               for item in itertools.islice(items, 2 * _OWN_OBJECTS_LOOKED_AT))
+
+
+def class_state_now(cls: type, setter: Callable[[type, Any], None], state: Any) -> None:
+    """Called by the unpickler: ``setter(cls, state)`` (the class's methods and the rest), as the
+    first part of the state of a class whose own objects come after (:func:`_own_objects_later`)."""
     setter(cls, state)
-    for value in list(vars(cls).values()):
-        fill = _REHASHED.get(type(value))
-        if fill is not None:
-            items = list(value.items()) if type(value) is dict else list(value)
-            value.clear()
-            fill(value, items)
+
+
+def set_own_objects(cls: type, packed: tuple) -> None:
+    """Called by the unpickler: the class's attributes that hold its own objects, set once
+    those are made (:func:`_own_objects_later`); the rest was set already."""
+    for name, value in packed[1].items():
+        setattr(cls, name, value)
 
 
 def set_plain_state(obj: Any, state: Any) -> None:
