@@ -1036,7 +1036,8 @@ def test_a_remote_function_on_a_plain_class_is_its_method(tmp_path):
 #: `Settings.default`) was made, as the class crossed, by the class without its methods yet: a
 #: frozen dataclass with slots could not be sent ("state is not a dictionary"), a `__reduce__`
 #: calling the class failed ("Color() takes no arguments"), and a `__setstate__` making a lock
-#: never ran (AttributeError in the cell's own code).
+#: never ran (AttributeError in the cell's own code). And a set of the class's objects its
+#: methods' globals hold, reached through the class, hashed them before it had its `__hash__`.
 OWN_OBJECTS_ON_A_CLASS = [
     "# plain\nimport threading\nfrom dataclasses import dataclass\n"
     "@dataclass(frozen=True, slots=True)\nclass Point:\n    x: float\n    y: float\n"
@@ -1054,6 +1055,14 @@ OWN_OBJECTS_ON_A_CLASS = [
     "print(Color.RED, Color.RED.name, Color.ALL[0] is Color.RED)",
     "print(Settings.default.bump())",
     "# plain\nprint(Color.RED, Settings.default.level, Point.ORIGIN)",
+    # a set of them its methods' globals hold, reached through the class (H33-5's cards)
+    "# plain\nseen = set()\nclass Card:\n    def __init__(self, rank):\n        self.rank = rank\n"
+    "        seen.add(self)\n    def __eq__(self, other):\n"
+    "        return isinstance(other, Card) and self.rank == other.rank\n    def __hash__(self):\n"
+    "        return hash(self.rank)\n    def known(self):\n        return self in seen\n"
+    "ace, king = Card('A'), Card('K')",
+    "c = Card('A')\nprint(c.known(), ace.known(), len(seen))",
+    "# plain\nseen = sorted(card.rank for card in seen)  # (a set's order follows ids)",
 ]
 
 

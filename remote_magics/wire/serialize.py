@@ -3817,12 +3817,14 @@ def _own_objects_later(cls: Any, reduced: Any) -> Any:
     if not isinstance(members, dict):
         return reduced
     later = {name: value for name, value in members.items() if _holds_its_own(value, cls)}
-    if not later:
+    hashes = any("__hash__" in vars(klass) for klass in cls.__mro__[:-1]
+                 if klass.__module__ == "__main__")
+    if not later and not hashes:
         return reduced
     first = {name: value for name, value in members.items() if name not in later}
     state = (state[0], (first, *state[1][1:]), state[2]) if keeping else (first, *state[1:])
     now = _Reduced((class_state_now, (cls, setter, state)))
-    return (*reduced[:2], (now, later), *reduced[3:5], set_own_objects)
+    return (*reduced[:2], (now, later, hashes), *reduced[3:5], set_own_objects)
 
 
 #: Items of a class attribute's list, tuple, set or dict looked at for the class's objects.
@@ -3853,9 +3855,28 @@ def class_state_now(cls: type, setter: Callable[[type, Any], None], state: Any) 
 
 def set_own_objects(cls: type, packed: tuple) -> None:
     """Called by the unpickler: the class's attributes that hold its own objects, set once
-    those are made (:func:`_own_objects_later`); the rest was set already."""
-    for name, value in packed[1].items():
+    those are made (:func:`_own_objects_later`); the rest was set already. For a class with a
+    ``__hash__`` of its own, a set or dict of its objects that its methods' globals hold
+    (``seen.add(self)`` in ``__init__``) is filled again: reached through the class, it was
+    filled before the class had its ``__hash__`` (hunt 33 H33-5: an equal card added twice)."""
+    _, later, hashes = packed
+    for name, value in later.items():
         setattr(cls, name, value)
+    if not hashes:
+        return
+    done: set[int] = set()
+    for function in vars(cls).values():
+        if type(function) is not types.FunctionType:
+            continue
+        namespace = function.__globals__
+        for name in function.__code__.co_names:
+            value = namespace.get(name)
+            if type(value) in (set, dict) and id(value) not in done \
+                    and _holds_its_own(value, cls):
+                done.add(id(value))
+                items = list(value.items()) if type(value) is dict else list(value)
+                value.clear()
+                value.update(items)
 
 
 def set_plain_state(obj: Any, state: Any) -> None:
