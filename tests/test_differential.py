@@ -1012,7 +1012,8 @@ def test_a_cells_container_subclasses_and_hashed_class_members_cross(tmp_path):
 #: Hunt 33 H33-7 (interactive-coding-challenges' bit_solution, odd cells plain): a decorator's
 #: wrapper a `none` cell made, on a plain cell's class's method, and a `none` function put on a
 #: plain class were called without `self` (TypeError): a remote function found on a class is
-#: bound to the instance, as a function is; a class found so is not.
+#: bound to the instance, as a function is; a class found so is not. A descriptor a `none` cell
+#: made (a validator with `__set_name__`, `__get__`, `__set__`) did nothing on a plain class.
 REMOTE_FUNCTIONS_AS_METHODS = [
     "def validate_index(func):\n    def validate_index_wrapper(self, *args, **kwargs):\n"
     "        for arg in args:\n            if arg < 0:\n                raise IndexError('Invalid index')\n"
@@ -1025,6 +1026,17 @@ REMOTE_FUNCTIONS_AS_METHODS = [
     "for call in (lambda: bit.get_bit(1), lambda: bit.get_bit(index=3), lambda: bit.describe(),\n"
     "             lambda: bit.get_bit(-1), lambda: bit.helper is Helper):\n    try:\n"
     "        print(call())\n    except Exception as e:\n        print(type(e).__name__, e)",
+    # a descriptor a none cell made, on a plain class: it validates, and reads, as plainly
+    "class Positive:\n    def __set_name__(self, owner, name):\n        self.private = '_' + name\n"
+    "    def __get__(self, obj, objtype=None):\n        if obj is None:\n            return self\n"
+    "        return getattr(obj, self.private, 0)\n    def __set__(self, obj, value):\n"
+    "        if value < 0:\n            raise ValueError('must be >= 0')\n"
+    "        setattr(obj, self.private, value)\nclass Twice:\n    def __get__(self, obj, objtype=None):\n"
+    "        return self if obj is None else obj.n * 2",
+    "# plain\nclass Account:\n    balance = Positive()\n    double = Twice()\n"
+    "    def __init__(self, b):\n        self.balance = b\n        self.n = b\nacct = Account(10)\n"
+    "try:\n    acct.balance = -5\nexcept ValueError as e:\n    print('ValueError', e)\n"
+    "acct.balance = 7\nprint(acct.balance, acct.double, sorted(vars(acct)))",
 ]
 
 

@@ -130,6 +130,10 @@ class RemoteObject:
                 cls = RemoteAsyncIterating
             elif descriptor.get("awaitable"):
                 cls = RemoteAwaitable
+            elif descriptor.get("descriptor") == "data":
+                cls = RemoteDataDescriptor
+            elif descriptor.get("descriptor") == "other":
+                cls = RemoteDescriptor
             elif descriptor.get("callable") is not False:
                 # a function or class does not iterate: pandas' `s.apply(f)` took an iterable
                 # proxy for a list of functions (hunt 19 H19-31)
@@ -936,6 +940,35 @@ class RemoteCode(RemoteCallable):
         if instance is None or self._descriptor.get("type") != "function":
             return self
         return types.MethodType(self, instance)
+
+
+class RemoteDescriptor(RemoteObject):
+    """A proxy of a remote descriptor (an object of a cell's class with ``__get__``) on a
+    class of the notebook (``balance = Positive()``): reading the attribute asks the remote
+    object, as plainly it asks the object (hunt 33 H33-7: the proxy was a plain value there).
+    ``__set_name__`` reaches it too, as the class is made."""
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return self._remote_attribute("__get__")(instance, owner)
+
+    def __set_name__(self, owner: Any, name: str) -> None:
+        try:
+            set_name = self._remote_attribute("__set_name__")
+        except AttributeError:  # it has none: nothing to tell it
+            return
+        set_name(owner, name)
+
+
+class RemoteDataDescriptor(RemoteDescriptor):
+    """A proxy of a remote data descriptor (with ``__set__`` or ``__delete__``): setting and
+    deleting the attribute on the notebook's object asks the remote object (a validator
+    refuses ``acct.balance = -5``), and what it sets on the object comes back into it."""
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        self._remote_attribute("__set__")(instance, value)
+
+    def __delete__(self, instance: Any) -> None:
+        self._remote_attribute("__delete__")(instance)
 
 
 class RemoteIterating(RemoteObject):

@@ -106,6 +106,9 @@ def describe(obj: Any, oid: str, proxy: bool = True) -> dict:
     # a coroutine or a task a remote cell made: `await p` in a plain cell (hunt 26 H26-19)
     desc["awaitable"] = hasattr(kind, "__await__")
     desc["callable"] = callable(obj)  # only then is its proxy (`callable(mask)` in pandas)
+    # an object of a cell's class that is a descriptor (`__get__`, `__set__`): its proxy on a
+    # plain class is one too (hunt 33 H33-7: `balance = Positive()` refused nothing)
+    desc["descriptor"] = _descriptor_kind(kind)
     if desc["callable"]:
         # a function or class is not iterable (an Enum class is): pandas' `apply(f)` took an
         # iterable proxy for a list of functions (hunt 19 H19-31)
@@ -121,6 +124,15 @@ def describe(obj: Any, oid: str, proxy: bool = True) -> dict:
     if functions:
         desc["globals"] = _attempt(lambda: _globals_of(functions))
     return desc
+
+
+def _descriptor_kind(kind: type) -> str | None:
+    """"data" for a cell's class whose objects are data descriptors (``__set__`` or
+    ``__delete__``), "other" for one with ``__get__`` alone, None for any other class."""
+    if kind.__module__ != "__main__" or not hasattr(kind, "__get__") \
+            or issubclass(kind, (type, types.FunctionType, types.MethodType)):
+        return None
+    return "data" if hasattr(kind, "__set__") or hasattr(kind, "__delete__") else "other"
 
 
 #: The kinds of callables whose proxy answers their name, module, docstring and signature.

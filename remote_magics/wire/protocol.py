@@ -552,7 +552,7 @@ def client_of(msg: dict) -> str:
 #: (for a function or class: its names, docstring and signature, ``store.code_card``).
 DESCRIPTOR_FIELDS = ("id", "type", "len", "shape", "dtype", "size", "size_exact", "globals",
                      "iterator", "async_iterator", "awaitable", "callable", "iterable", "code",
-                     "shadows")
+                     "shadows", "descriptor")
 #: The public names of a proxy of its own (``p.fetch()``, ``p.shape``): a descriptor's
 #: ``shadows`` lists those the remote value has too, and for those the value's own attribute
 #: is what the proxy gives, as plainly (``body.target``, a Series' ``dtype``).
