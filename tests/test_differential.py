@@ -1074,7 +1074,15 @@ OWN_OBJECTS_ON_A_CLASS = [
     "        return hash(self.rank)\n    def known(self):\n        return self in seen\n"
     "ace, king = Card('A'), Card('K')",
     "c = Card('A')\nprint(c.known(), ace.known(), len(seen))",
-    "# plain\nseen = sorted(card.rank for card in seen)  # (a set's order follows ids)",
+    # ... and in pairs and groups (H33-8b); a frozenset subclass with its own __new__ (H33-11)
+    "# plain\nCard.pairs = {(ace, king): 'high'}\nCard.groups = [{ace}, {king}]\n"
+    "class Frozen(frozenset):\n    def __new__(cls, label, items):\n"
+    "        obj = super().__new__(cls, items)\n        obj.label = label\n        return obj\n"
+    "fz = Frozen('primes', [2, 3, 5])",
+    "print(Card.pairs.get((Card('A'), Card('K'))), Card('K') in Card.groups[1], fz.label, sorted(fz))\n"
+    "made = Frozen('evens', [2, 4])",
+    "# plain\nprint(made.label, sorted(made))\n"
+    "seen = sorted(card.rank for card in seen)  # (a set's order follows ids)",
 ]
 
 

@@ -718,7 +718,7 @@ def _as_python_object(obj: Any) -> Any:
 _CONTAINERS_FILLED = ((collections.defaultdict, dict.items, dict.update),
                       (collections.OrderedDict, dict.items, dict.update),
                       (dict, dict.items, dict.update), (list, iter, list.extend),
-                      (set, iter, set.update))
+                      (set, iter, set.update), (frozenset, iter, None))
 #: What a cell's container class may define that pickle's way of rebuilding it calls: its
 #: ``__init__`` (a set's, a defaultdict's), ``__setitem__``, ``append``, ``extend``.
 _FILLING = frozenset({"__init__", "__new__", "__setitem__", "append", "extend", "add",
@@ -754,13 +754,17 @@ def _as_cells_container(obj: Any) -> Any:
         return NotImplemented
     factory = obj.default_factory if base is collections.defaultdict else None
     items = list(read(obj))
+    if base is frozenset:  # made with its members, which it cannot take later
+        return new_container, (kind, base, items), (state, None, ()), None, None, \
+            fill_container
     return new_container, (kind, base), (state, factory, items), None, None, fill_container
 
 
-def new_container(cls: type, base: type) -> Any:
-    """Called by the unpickler: an empty object of ``cls``, a cell's subclass of the builtin
-    container ``base``, made by ``base.__new__`` alone (:func:`_as_cells_container`)."""
-    return base.__new__(cls)
+def new_container(cls: type, base: type, members: Any = ()) -> Any:
+    """Called by the unpickler: an object of ``cls``, a cell's subclass of the builtin
+    container ``base``, made by ``base.__new__`` alone, empty but for a frozenset's
+    ``members`` (:func:`_as_cells_container`)."""
+    return base.__new__(cls, members) if base is frozenset else base.__new__(cls)
 
 
 def fill_container(obj: Any, packed: tuple) -> None:
@@ -773,7 +777,8 @@ def fill_container(obj: Any, packed: tuple) -> None:
         obj.default_factory = factory
     for base, _, fill in _CONTAINERS_FILLED:
         if isinstance(obj, base):
-            fill(obj, items)
+            if fill is not None:
+                fill(obj, items)
             return
 
 
@@ -3831,20 +3836,25 @@ def _own_objects_later(cls: Any, reduced: Any) -> Any:
 _OWN_OBJECTS_LOOKED_AT = 1000
 
 
-def _holds_its_own(value: Any, cls: type) -> bool:
+def _holds_its_own(value: Any, cls: type, depth: int = 2) -> bool:
     """Whether a class attribute's ``value`` is an object of ``cls``, or a list, tuple, set or
-    dict holding one (among its first :data:`_OWN_OBJECTS_LOOKED_AT` items, keys or values)."""
+    dict holding one, two deep (``Suit.pairs = {(hearts, spades): 'mixed'}``, ``Suit.groups =
+    [{hearts}]``), among the first :data:`_OWN_OBJECTS_LOOKED_AT` items, keys or values (of
+    one inside it, the first 16)."""
     kind = type(value)
     if cls in kind.__mro__:  # (not isinstance: a TypedDict's, a Protocol's class refuses it)
         return True
+    if depth == 0:
+        return False
     if kind is dict:
         items = itertools.chain.from_iterable(value.items())
     elif kind in (list, tuple, set, frozenset):
         items = iter(value)
     else:
         return False
-    return any(cls in type(item).__mro__
-               for item in itertools.islice(items, 2 * _OWN_OBJECTS_LOOKED_AT))
+    looked_at = 2 * _OWN_OBJECTS_LOOKED_AT if depth == 2 else 32  # (a pair, a small group)
+    return any(_holds_its_own(item, cls, depth - 1)
+               for item in itertools.islice(items, looked_at))
 
 
 def class_state_now(cls: type, setter: Callable[[type, Any], None], state: Any) -> None:
