@@ -1090,6 +1090,26 @@ def test_objects_a_class_holds_of_itself_cross_with_it(tmp_path):
     assert_same_every_way(OWN_OBJECTS_ON_A_CLASS, tmp_path, ("all", "none"))
 
 
+#: Hunt 33 H33-10 (ThinkPython's chapters, mixed): a plain cell's call of a function that stayed
+#: remote, whose globals hold a module of yours whose top level calls `get_ipython()`
+#: (thinkpython.py's `%xmode`): the engine loaded the module outside a cell, without IPython's
+#: builtins (NameError: get_ipython).
+SETUP_MODULE = ("import contextlib, io\n\ndef quiet_mode(mode):\n"
+                "    with contextlib.redirect_stdout(io.StringIO()):\n"
+                "        get_ipython().run_cell(f'%xmode {mode}')\n\nquiet_mode('Minimal')\n\n"
+                "def shout(s):\n    return s.upper()\n")
+MODULE_CALLING_GET_IPYTHON = [
+    "# plain\nimport nbsetup",
+    "def loud(s):\n    return nbsetup.shout(s)",
+    "# plain\ntry:\n    print(loud('hi'))\nexcept Exception as e:\n    print(type(e).__name__, e)",
+]
+
+
+def test_a_plain_call_whose_globals_hold_a_module_calling_get_ipython_works(tmp_path):
+    (tmp_path / "nbsetup.py").write_text(SETUP_MODULE)
+    assert_same_every_way(MODULE_CALLING_GET_IPYTHON, tmp_path, ("none",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -1559,6 +1559,13 @@ class Engine:
         with shell.builtin_trap, shell.display_trap:
             yield
 
+    def ipythons_builtins(self) -> Any:
+        """A context in which IPython's builtins (``get_ipython``, ``display``) are in place, as
+        while a cell runs: for a plain cell's operation on a proxy, whose arguments may bring
+        a module of yours whose top level calls ``get_ipython()`` (hunt 33 H33-10)."""
+        shell = getattr(self.kernel, "shell", None)
+        return shell.builtin_trap if shell is not None else contextlib.nullcontext()
+
     @contextlib.contextmanager
     def _the_notebooks_history(self, given: Any):
         """Around a cell that runs ``%history`` or ``%notebook``: the shell's inputs of this

@@ -61,7 +61,9 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
     failed: Exception | None = None
     before = _take_settings(content)
     try:
-        with lookup.input_forwarded(content):  # a call's `input()` asks the notebook
+        # a call's `input()` asks the notebook; what it runs or loads (a module of yours
+        # whose top level calls `get_ipython()`) finds IPython's builtins, as in a cell
+        with lookup.input_forwarded(content), engine.ipythons_builtins():
             reply = _apply(engine, content, parent, client, frames)
         if inspect.isawaitable(reply):
             reply = await reply
