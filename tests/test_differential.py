@@ -994,6 +994,21 @@ CONTAINER_SUBCLASSES = [
     "g['b'].append('c')\nprint(dict(g), g.name, g.default_factory, ad, ad.log, ts.owner, sorted(ts))\n"
     "ad['c'] = 3\nnums.append(3)\nts2 = TagSet('bob', ['z'])",
     "# plain\nprint(dict(g), ad, ad.log, holder['nums'] is nums, nums, ts2.owner, sorted(ts2))",
+    # OrderedDicts keep their order (H33-12: refilled by dict's methods, they lost items), and a
+    # dict whose attributes are its items, one lowering its keys, a Counter, hold as plainly
+    "# plain\nfrom collections import OrderedDict, Counter\nclass Named(OrderedDict):\n"
+    "    def __init__(self, name, *args, **kw):\n        self.name = name\n"
+    "        super().__init__(*args, **kw)\nclass AttrDict(dict):\n    def __init__(self, *a, **k):\n"
+    "        super().__init__(*a, **k)\n        self.__dict__ = self\nclass Lower(dict):\n"
+    "    def __setitem__(self, k, v):\n        super().__setitem__(k.lower(), v)\n"
+    "    def __getitem__(self, k):\n        return super().__getitem__(k.lower())\n"
+    "nd = Named('nd', a=1)\nod = OrderedDict(a=1, b=2)\nkeep = [od, nd]\ncfg = AttrDict(lr=0.1)\n"
+    "low = Lower(); low['X'] = 1\ncnt = Counter('aab')",
+    "nd['b'] = 2\nnd.move_to_end('a')\nod['c'] = 3\nod.move_to_end('a')\ncfg.epochs = 5\n"
+    "cfg['bs'] = 32\nlow['Y'] = 2\ncnt['z'] += 1\nmade = Named('m', x=1); made['y'] = 2\n"
+    "print(nd.name, list(nd), list(od), cfg.epochs, cfg['bs'], dict(low), low['x'], dict(cnt))",
+    "# plain\nprint(nd.name, list(nd), dict(nd), list(od), keep[0] is od, list(keep[1]), cfg.epochs,\n"
+    "      cfg['bs'], sorted(cfg), dict(low), low['y'], dict(cnt), made.name, list(made))",
     "# plain\nclass Suit:\n    members = set()\n    index = {}\n    def __init__(self, name):\n"
     "        self.name = name\n    def __eq__(self, other):\n"
     "        return isinstance(other, Suit) and self.name == other.name\n    def __hash__(self):\n"

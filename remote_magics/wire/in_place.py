@@ -34,6 +34,23 @@ def attribute_of(obj: Any, name: str, default: Any = None) -> Any:
         return default
 
 
+def refill(container: list | dict, items: Any) -> None:
+    """Make a list or dict (or a subclass's object) hold ``items`` (a list's, or a dict's
+    items or a mapping) by the builtin's own methods: a subclass's ``__setitem__`` may refuse
+    or log (hunt 33 H33-2: an ``IntList`` refused the refill). An ``OrderedDict`` by its own,
+    which keep its order (``dict``'s left its links out: hunt 33 H33-12, items lost)."""
+    if isinstance(container, list):
+        list.__setitem__(container, slice(None), items)
+    elif isinstance(container, collections.OrderedDict):
+        collections.OrderedDict.clear(container)
+        pairs = items.items() if isinstance(items, dict) else items
+        for key, value in list(pairs):
+            collections.OrderedDict.__setitem__(container, key, value)
+    else:
+        dict.clear(container)
+        dict.update(container, items)
+
+
 def update_in_place(old: Any, new: Any) -> bool:
     """Make ``old`` equal to ``new`` without replacing it (its other names see the change).
 
@@ -48,16 +65,12 @@ def update_in_place(old: Any, new: Any) -> bool:
     if type(old) is not type(new) or old is new:
         return old is new
     try:
-        # (the builtin's own methods: a subclass's `__setitem__` may refuse or log, hunt 33)
-        if isinstance(old, list):
-            list.__setitem__(old, slice(None), new)
-        elif isinstance(old, bytearray):
-            old[:] = new
-        elif isinstance(old, dict):
-            dict.clear(old)
-            dict.update(old, new)
+        if isinstance(old, (list, dict)):
+            refill(old, new)
             if isinstance(old, collections.defaultdict):
                 old.default_factory = new.default_factory
+        elif isinstance(old, bytearray):
+            old[:] = new
         elif isinstance(old, set):
             set.clear(old)
             lay_out_set(old, sys.getsizeof(new), new)

@@ -49,7 +49,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import cloudpickle
 
 from . import copy_on_write, sources
-from .in_place import (HEAPTYPE, attribute_of, fresh_set_size, lay_out_set, left_out,
+from .in_place import (HEAPTYPE, attribute_of, fresh_set_size, lay_out_set, left_out, refill,
                        module_of, update_in_place, updatable, warn_on_write, warns_on_write,
                        writeable)
 
@@ -715,9 +715,9 @@ def _as_python_object(obj: Any) -> Any:
 
 #: The builtin containers a cell's class may derive from, most derived first, each with how
 #: its items are read and filled in again by the builtin's own methods.
-_CONTAINERS_FILLED = ((collections.defaultdict, dict.items, dict.update),
-                      (collections.OrderedDict, dict.items, dict.update),
-                      (dict, dict.items, dict.update), (list, iter, list.extend),
+_CONTAINERS_FILLED = ((collections.defaultdict, dict.items, refill),
+                      (collections.OrderedDict, collections.OrderedDict.items, refill),
+                      (dict, dict.items, refill), (list, iter, refill),
                       (set, iter, set.update), (frozenset, iter, None))
 #: What a cell's container class may define that pickle's way of rebuilding it calls: its
 #: ``__init__`` (a set's, a defaultdict's), ``__setitem__``, ``append``, ``extend``.
@@ -746,8 +746,8 @@ def _as_cells_container(obj: Any) -> Any:
             break
         own.update(vars(klass))
     if own.isdisjoint(_FILLING) or "__reduce__" in own or "__reduce_ex__" in own \
-            or "__setstate__" in own:
-        return NotImplemented
+            or "__setstate__" in own or attribute_of(obj, "__dict__") is obj:
+        return NotImplemented  # (one whose attributes are its items: _as_self_attributed)
     try:
         state = object.__getstate__(obj) if "__getstate__" not in own else obj.__getstate__()
     except Exception:  # noqa: BLE001 - it pickles as it would have
@@ -4844,8 +4844,8 @@ def _restating(obj: Any) -> Any:
         return _as_exception(obj)
     if _random_subclass(type(obj)):
         return _as_random_subclass(obj)
-    reduced = _as_cells_container(obj)
-    return reduced if reduced is not NotImplemented else _as_self_attributed(obj)
+    reduced = _as_self_attributed(obj)
+    return reduced if reduced is not NotImplemented else _as_cells_container(obj)
 
 
 class _Reduced:
@@ -5005,11 +5005,7 @@ def replace_container_state(obj: Any, state: tuple) -> None:
     :func:`.in_place.update_in_place` sets a container's, and attributes (:func:`replace_state`)
     as the sender's (:func:`_as_existing`)."""
     attributes, items = state
-    if isinstance(obj, dict):  # the builtin's own methods: a subclass's `__setitem__` may
-        dict.clear(obj)  # refuse or log (hunt 33 H33-2: `IntList` raised TypeError)
-        dict.update(obj, items)
-    else:
-        list.__setitem__(obj, slice(None), items)
+    refill(obj, items)
     replace_state(obj, attributes)
 
 
