@@ -201,7 +201,11 @@ def test_a_remote_functions_name_doc_and_signature_as_plainly(parity):
             "h = functools.wraps(f)(lambda *a: f(*a))\n"
             "print(h.__name__, h.__doc__, inspect.signature(h), h(4))\n"
             "print([c.name for c in Colour])\n"
-            "try:\n    iter(f)\nexcept TypeError as err:\n    print('not iterable' in str(err))"])
+            "try:\n    iter(f)\nexcept TypeError as err:\n    print('not iterable' in str(err))",
+            # hunt 33 H33-9: help(f) showed no docstring (pydoc reads the proxy class's);
+            # its title line names the proxy's class, the rest is as plainly
+            "# plain\nimport pydoc\n"
+            "print(pydoc.render_doc(f, renderer=pydoc.plaintext).splitlines()[2:])"])
 
 
 def test_the_shell_a_remote_cell_binds_is_the_notebooks_own(parity):

@@ -150,6 +150,11 @@ class RemoteObject:
         self._reason = reason
         self._released = False
         self._summary_at = getattr(target, "changes", 0)  # what the target had done then
+        card = descriptor.get("code")
+        if isinstance(card, dict) and isinstance(card.get("__doc__"), str):
+            # its own, where `help(f)` looks (pydoc reads `__doc__` past our look-up below: it
+            # found the proxy class's and showed none, hunt 33 H33-9)
+            self.__dict__["__doc__"] = card["__doc__"]
         try:
             _ALIVE[_proxy_key(target, descriptor)] = self
         except TypeError:  # a target that cannot be weakly referred to: no sharing
