@@ -1096,6 +1096,18 @@ OWN_OBJECTS_ON_A_CLASS = [
     "fz = Frozen('primes', [2, 3, 5])",
     "print(Card.pairs.get((Card('A'), Card('K'))), Card('K') in Card.groups[1], fz.label, sorted(fz))\n"
     "made = Frozen('evens', [2, 4])",
+    # a library class's subclass with its own __new__ (H33-11): Fraction's and datetime's
+    # reductions call the class, which wants other arguments
+    "# plain\nfrom datetime import datetime, date\nfrom fractions import Fraction\n"
+    "class Ratio(Fraction):\n    def __new__(cls, num, den, label):\n"
+    "        obj = super().__new__(cls, num, den)\n        obj.label = label\n        return obj\n"
+    "class Stamp(datetime):\n    def __new__(cls, *args, source, **kw):\n"
+    "        obj = super().__new__(cls, *args, **kw)\n        obj.source = source\n        return obj\n"
+    "class Day(date):\n    def __new__(cls, y, m, d, note):\n        obj = super().__new__(cls, y, m, d)\n"
+    "        obj.note = note\n        return obj\nra = Ratio(1, 3, 'third')\n"
+    "dy = Day(2024, 1, 2, 'new year')",
+    "print(ra, ra.label, dy, dy.note)\nst = Stamp(2024, 1, 2, source='log')",
+    "# plain\nprint(st, st.source)",
     "# plain\nprint(made.label, sorted(made))\n"
     "seen = sorted(card.rank for card in seen)  # (a set's order follows ids)",
 ]
