@@ -3697,7 +3697,8 @@ def _of_a_python_subclass(obj: Any) -> Any:
         return NotImplemented
     if not isinstance(reduced, tuple) or len(reduced) < 2:
         return NotImplemented
-    if own_new and reduced[0] is type(obj) and isinstance(reduced[1], tuple):
+    if own_new and reduced[0] is type(obj) and isinstance(reduced[1], tuple) \
+            and not isinstance(type(obj), enum.EnumMeta):  # (an Enum's call finds its member)
         # its library base's reduction calls the class (`Fraction`'s, `datetime`'s), whose
         # own `__new__` wants other arguments (`Ratio(num, den, label)`): the base's makes it
         # (hunt 33 H33-11: "missing 1 required positional argument")
@@ -3829,8 +3830,8 @@ def _own_objects_later(cls: Any, reduced: Any) -> Any:
     if not isinstance(members, dict):
         return reduced
     later = {name: value for name, value in members.items() if _holds_its_own(value, cls)}
-    hashes = any("__hash__" in vars(klass) for klass in cls.__mro__[:-1]
-                 if klass.__module__ == "__main__")
+    hashes = any(vars(klass).get("__hash__") is not None for klass in cls.__mro__[:-1]
+                 if klass.__module__ == "__main__")  # (`__eq__` alone sets it to None)
     if not later and not hashes:
         return reduced
     first = {name: value for name, value in members.items() if name not in later}
@@ -3847,7 +3848,7 @@ def _holds_its_own(value: Any, cls: type, depth: int = 2) -> bool:
     """Whether a class attribute's ``value`` is an object of ``cls``, or a list, tuple, set or
     dict holding one, two deep (``Suit.pairs = {(hearts, spades): 'mixed'}``, ``Suit.groups =
     [{hearts}]``), among the first :data:`_OWN_OBJECTS_LOOKED_AT` items, keys or values (of
-    one inside it, the first 16)."""
+    one inside it, the first 32)."""
     kind = type(value)
     if cls in kind.__mro__:  # (not isinstance: a TypedDict's, a Protocol's class refuses it)
         return True
