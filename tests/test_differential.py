@@ -1052,6 +1052,13 @@ REMOTE_FUNCTIONS_AS_METHODS = [
     "    def __init__(self, b):\n        self.balance = b\n        self.n = b\nacct = Account(10)\n"
     "try:\n    acct.balance = -5\nexcept ValueError as e:\n    print('ValueError', e)\n"
     "acct.balance = 7\nprint(acct.balance, acct.double, sorted(vars(acct)))",
+    # decorators a none cell made that return a library's descriptor (H33-14)
+    "import functools\ndef memo(f):\n    return functools.lru_cache(maxsize=None)(f)\n"
+    "def computed(f):\n    return property(f)\ndef alternative(f):\n    return classmethod(f)",
+    "# plain\nclass Circle:\n    def __init__(self, r):\n        self.r = r\n    @memo\n"
+    "    def area(self):\n        return 3 * self.r ** 2\n    @computed\n    def diameter(self):\n"
+    "        return 2 * self.r\n    @alternative\n    def unit(cls):\n        return cls(1)\n"
+    "circle = Circle(2)\nprint(circle.area(), circle.diameter, Circle.unit().r)\ndel circle, Circle",
 ]
 
 

@@ -130,9 +130,9 @@ class RemoteObject:
                 cls = RemoteAsyncIterating
             elif descriptor.get("awaitable"):
                 cls = RemoteAwaitable
-            elif descriptor.get("descriptor") == "data":
+            elif descriptor.get("descriptor") == "data" and not descriptor.get("callable"):
                 cls = RemoteDataDescriptor
-            elif descriptor.get("descriptor") == "other":
+            elif descriptor.get("descriptor") == "other" and not descriptor.get("callable"):
                 cls = RemoteDescriptor
             elif descriptor.get("callable") is not False:
                 # a function or class does not iterate: pandas' `s.apply(f)` took an iterable
@@ -940,9 +940,11 @@ class RemoteCode(RemoteCallable):
     def __get__(self, instance: Any, owner: Any = None) -> Any:
         """A remote function found on a class as its attribute (a decorator's wrapper a ``none``
         cell made, on a plain cell's class's method; ``describe = describe``) bound to the
-        instance, as a function is (hunt 33 H33-7: it was called without ``self``). A class
-        or another callable stays as it is, as plainly."""
-        if instance is None or self._descriptor.get("type") != "function":
+        instance, as a function is (hunt 33 H33-7: it was called without ``self``); so is a
+        callable descriptor (an ``lru_cache`` wrapper, H33-14). A class or another callable
+        stays as it is, as plainly."""
+        if instance is None or (self._descriptor.get("type") != "function"
+                                and not self._descriptor.get("descriptor")):
             return self
         return types.MethodType(self, instance)
 

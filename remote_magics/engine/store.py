@@ -106,8 +106,8 @@ def describe(obj: Any, oid: str, proxy: bool = True) -> dict:
     # a coroutine or a task a remote cell made: `await p` in a plain cell (hunt 26 H26-19)
     desc["awaitable"] = hasattr(kind, "__await__")
     desc["callable"] = callable(obj)  # only then is its proxy (`callable(mask)` in pandas)
-    # an object of a cell's class that is a descriptor (`__get__`, `__set__`): its proxy on a
-    # plain class is one too (hunt 33 H33-7: `balance = Positive()` refused nothing)
+    # a descriptor (`__get__`, `__set__`): its proxy on a plain class is one too (hunt 33
+    # H33-7, H33-14: `balance = Positive()` refused nothing, a `property` was itself)
     desc["descriptor"] = _descriptor_kind(kind)
     if desc["callable"]:
         # a function or class is not iterable (an Enum class is): pandas' `apply(f)` took an
@@ -127,9 +127,11 @@ def describe(obj: Any, oid: str, proxy: bool = True) -> dict:
 
 
 def _descriptor_kind(kind: type) -> str | None:
-    """"data" for a cell's class whose objects are data descriptors (``__set__`` or
-    ``__delete__``), "other" for one with ``__get__`` alone, None for any other class."""
-    if kind.__module__ != "__main__" or not hasattr(kind, "__get__") \
+    """"data" for a class whose objects are data descriptors (``__set__`` or ``__delete__``:
+    a cell's validator, a ``property``), "other" for one with ``__get__`` alone (a
+    ``classmethod``, an ``lru_cache`` wrapper), None for any other class, and for functions,
+    methods and classes (a function's proxy binds as a function does, :class:`.RemoteCode`)."""
+    if not hasattr(kind, "__get__") \
             or issubclass(kind, (type, types.FunctionType, types.MethodType)):
         return None
     return "data" if hasattr(kind, "__set__") or hasattr(kind, "__delete__") else "other"
