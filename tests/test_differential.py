@@ -1094,8 +1094,8 @@ OWN_OBJECTS_ON_A_CLASS = [
     "        seen.add(self)\n    def __eq__(self, other):\n"
     "        return isinstance(other, Card) and self.rank == other.rank\n    def __hash__(self):\n"
     "        return hash(self.rank)\n    def known(self):\n        return self in seen\n"
-    "ace, king = Card('A'), Card('K')",
-    "c = Card('A')\nprint(c.known(), ace.known(), len(seen))",
+    "ace, king = Card('A'), Card('K')\nCard.index = {'rows': [{}, {ace: 0, king: 1}]}",
+    "c = Card('A')\nprint(c.known(), ace.known(), len(seen), Card.index['rows'][1].get(Card('K')))",
     # ... and in pairs and groups (H33-8b); a frozenset subclass with its own __new__ (H33-11)
     "# plain\nCard.pairs = {(ace, king): 'high'}\nCard.groups = [{ace}, {king}]\n"
     "class Frozen(frozenset):\n    def __new__(cls, label, items):\n"

@@ -3840,29 +3840,35 @@ def _own_objects_later(cls: Any, reduced: Any) -> Any:
     return (*reduced[:2], (now, later, hashes), *reduced[3:5], set_own_objects)
 
 
-#: Items of a class attribute's list, tuple, set or dict looked at for the class's objects.
-_OWN_OBJECTS_LOOKED_AT = 1000
+#: Items of a class attribute's lists, tuples, sets and dicts looked at, in all, for the class's
+#: objects (:func:`_holds_its_own`), and how deep.
+_OWN_OBJECTS_LOOKED_AT = 4096
+_OWN_OBJECTS_DEPTH = 4
 
 
-def _holds_its_own(value: Any, cls: type, depth: int = 2) -> bool:
+def _holds_its_own(value: Any, cls: type) -> bool:
     """Whether a class attribute's ``value`` is an object of ``cls``, or a list, tuple, set or
-    dict holding one, two deep (``Suit.pairs = {(hearts, spades): 'mixed'}``, ``Suit.groups =
-    [{hearts}]``), among the first :data:`_OWN_OBJECTS_LOOKED_AT` items, keys or values (of
-    one inside it, the first 32)."""
-    kind = type(value)
-    if cls in kind.__mro__:  # (not isinstance: a TypedDict's, a Protocol's class refuses it)
-        return True
-    if depth == 0:
-        return False
-    if kind is dict:
-        items = itertools.chain.from_iterable(value.items())
-    elif kind in (list, tuple, set, frozenset):
-        items = iter(value)
-    else:
-        return False
-    looked_at = 2 * _OWN_OBJECTS_LOOKED_AT if depth == 2 else 32  # (a pair, a small group)
-    return any(_holds_its_own(item, cls, depth - 1)
-               for item in itertools.islice(items, looked_at))
+    dict holding one, up to :data:`_OWN_OBJECTS_DEPTH` deep (``Suit.pairs = {(hearts,
+    spades): 'mixed'}``, ``Tile.index = {'rows': [{tile: 3}]}``), among the first
+    :data:`_OWN_OBJECTS_LOOKED_AT` items, keys and values met."""
+    waiting, budget = [(value, 0)], _OWN_OBJECTS_LOOKED_AT
+    while waiting:
+        item, depth = waiting.pop()
+        kind = type(item)
+        if cls in kind.__mro__:  # (not isinstance: a TypedDict's, a Protocol's class refuses it)
+            return True
+        if depth == _OWN_OBJECTS_DEPTH:
+            continue
+        if kind is dict:
+            items = itertools.chain.from_iterable(item.items())
+        elif kind in (list, tuple, set, frozenset):
+            items = iter(item)
+        else:
+            continue
+        met = [(inner, depth + 1) for inner in itertools.islice(items, budget)]
+        budget -= len(met)  # (items met in all, however deep: a big table costs no more)
+        waiting.extend(met)
+    return False
 
 
 def class_state_now(cls: type, setter: Callable[[type, Any], None], state: Any) -> None:
