@@ -910,8 +910,7 @@ class RemoteCallable(RemoteObject):
         them; only globals the function's code names (:func:`globals_read`), or, for code
         that binds names no analysis sees (``globals()[name] = value``), any name."""
         shell = _shell()
-        read = globals_read(self)
-        allowed = set(read)
+        allowed = set(globals_read(self))
         if shell is None:
             return
         start = 0

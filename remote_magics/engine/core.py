@@ -38,7 +38,7 @@ from ..wire import (copy_on_write, dataport, in_place, protocol, serialize, shar
                     streaming)
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
                pages, persist, quiet, settings, tracebacks, watching)
-from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe, twin_in
+from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe, of_another_run, twin_in
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
 IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("remote_magics_in_run",
@@ -1403,8 +1403,6 @@ class Engine:
         dicts), nor without ``containers`` (a run whose inputs hold nothing kept here: none of
         its functions is of an earlier run)."""
         shell = getattr(self.kernel, "shell", None)
-        own = (getattr(shell, "user_ns", None), getattr(sys.modules.get("__main__"), "__dict__",
-                                                        None))
         queue = list(namespace)
         classes: set[int] = set()
         twins: dict[int, Any] = {}
@@ -1420,10 +1418,9 @@ class Engine:
             if id(function) in twins:
                 return twins[id(function)]
             twins[id(function)] = None
-            old = function.__globals__
-            if old is namespace or any(old is ns for ns in own) \
-                    or old.get("__name__") != "__main__" or "__builtins__" not in old:
+            if not of_another_run(function, namespace, shell):
                 return None  # this run's, the kernel's, or a module's function
+            old = function.__globals__
             reads = serialize.code_globals(function.__code__)
             dynamic = not serialize.DYNAMIC_BUILTINS.isdisjoint(reads)
             if not dynamic and all(read in vars(builtins) and read not in old

@@ -255,7 +255,10 @@ class Builtins(dict):
                     "stopped waiting for the cell?). Pass it to the cell by name.",
                     name) from None
         value = self._value(name, content, frames, ask.client)
-        if self._of_an_earlier_run(value):  # it reads its globals here, as the run's own do
+        if type(value) is types.FunctionType and store.of_another_run(  # one that stayed
+                value, self.namespace, getattr(getattr(_engine, "kernel", None), "shell", None)):
+            # here (`eval('helper')(2)`) reads its globals here, as a run's input's twin does
+            # (:meth:`.core.Engine.functions_see_this_run`): it read its old ones (NameError)
             value = store.twin_in(self.namespace, value)
         self.namespace[name] = value
         self.fetched.append(name)
@@ -265,18 +268,6 @@ class Builtins(dict):
             if digest is not None:
                 self.watched[name] = (value, digest)
         return value
-
-    def _of_an_earlier_run(self, value: Any) -> bool:
-        """Whether ``value`` is a cell's function an earlier run made, which stayed here (the
-        notebook holds a proxy of it): as a run's input, it gets a twin whose globals are the
-        run's (:meth:`.core.Engine.functions_see_this_run`); fetched, it read its old ones
-        (`eval('helper')(2)`: NameError for the `factor` the notebook holds)."""
-        if type(value) is not types.FunctionType:
-            return False
-        old = value.__globals__
-        shell = getattr(getattr(_engine, "kernel", None), "shell", None)
-        return old is not self.namespace and old.get("__name__") == "__main__" \
-            and "__builtins__" in old and old is not getattr(shell, "user_ns", None)
 
     def _value(self, name: str, content: dict, frames: list, client: str) -> Any:
         """The value an answer carries; KeyError when not found; NameError saying why when refused."""

@@ -227,6 +227,16 @@ _MOST_FUNCTIONS = 500
 FUNCTIONS_IN_CONTAINERS = 64
 
 
+def of_another_run(function: types.FunctionType, namespace: dict, shell: Any) -> bool:
+    """Whether ``function`` is a cell's function whose globals are another run's than
+    ``namespace`` (one that stayed here): not a module's, and not of the kernel's own namespace
+    (``shell``'s, or ``__main__``'s), which the remote kernel's cells run in."""
+    old = function.__globals__
+    return old is not namespace and old.get("__name__") == "__main__" and "__builtins__" in old \
+        and old is not getattr(shell, "user_ns", None) \
+        and old is not getattr(sys.modules.get("__main__"), "__dict__", None)
+
+
 def twin_in(namespace: dict, function: types.FunctionType) -> types.FunctionType:
     """A twin of a cell's ``function`` whose globals are ``namespace`` (a run's): the same
     code, defaults, closure and attributes (set on either, they are the other's)."""

@@ -34,13 +34,17 @@ def attribute_of(obj: Any, name: str, default: Any = None) -> Any:
         return default
 
 
-def refill(container: list | dict, items: Any) -> None:
-    """Make a list or dict (or a subclass's object) hold ``items`` (a list's, or a dict's
-    items or a mapping) by the builtin's own methods: a subclass's ``__setitem__`` may refuse
-    or log (hunt 33 H33-2: an ``IntList`` refused the refill). An ``OrderedDict`` by its own,
-    which keep its order (``dict``'s left its links out: hunt 33 H33-12, items lost)."""
+def refill(container: list | dict | set, items: Any) -> None:
+    """Make a list, dict or set (or a subclass's object) hold ``items`` (a list's or set's
+    members, or a dict's items or a mapping; not the container itself) by the builtin's own
+    methods: a subclass's ``__setitem__`` may refuse or log (hunt 33 H33-2: an ``IntList``
+    refused the refill). An ``OrderedDict`` by its own, which keep its order (``dict``'s left
+    its links out: hunt 33 H33-12, items lost)."""
     if isinstance(container, list):
         list.__setitem__(container, slice(None), items)
+    elif isinstance(container, set):
+        set.clear(container)
+        set.update(container, items)
     elif isinstance(container, collections.OrderedDict):
         collections.OrderedDict.clear(container)
         pairs = items.items() if isinstance(items, dict) else items

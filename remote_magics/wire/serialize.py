@@ -717,8 +717,8 @@ def _as_python_object(obj: Any) -> Any:
 #: its items are read and filled in again by the builtin's own methods.
 _CONTAINERS_FILLED = ((collections.defaultdict, dict.items, refill),
                       (collections.OrderedDict, collections.OrderedDict.items, refill),
-                      (dict, dict.items, refill), (list, iter, refill),
-                      (set, iter, set.update), (frozenset, iter, None))
+                      (dict, dict.items, refill), (list, iter, refill), (set, iter, refill),
+                      (frozenset, iter, None))
 #: What a cell's container class may define that pickle's way of rebuilding it calls: its
 #: ``__init__`` (a set's, a defaultdict's), ``__setitem__``, ``append``, ``extend``.
 _FILLING = frozenset({"__init__", "__new__", "__setitem__", "append", "extend", "add",
@@ -3898,9 +3898,7 @@ def set_own_objects(cls: type, packed: tuple) -> None:
             if type(value) in (set, dict) and id(value) not in done \
                     and _holds_its_own(value, cls):
                 done.add(id(value))
-                items = list(value.items()) if type(value) is dict else list(value)
-                value.clear()
-                value.update(items)
+                refill(value, list(value.items()) if type(value) is dict else list(value))
 
 
 def set_plain_state(obj: Any, state: Any) -> None:
