@@ -1144,6 +1144,27 @@ def test_a_plain_call_whose_globals_hold_a_module_calling_get_ipython_works(tmp_
     assert_same_every_way(MODULE_CALLING_GET_IPYTHON, tmp_path, ("none",))
 
 
+#: Hunt 34 H34-1 (ThinkPython's chapter 4, mixed, under none): a function your module binds
+#: under another name than its own (jupyturtle's commands, closures a factory makes and binds
+#: with `globals()[name] = ...`), imported by a remote cell, is the notebook's module's, as a
+#: `def` of the module is; it was a proxy, and a plain call ran in the engine's module.
+COMMANDS_MODULE = ("cur = None\n\ndef make(v):\n    global cur\n    cur = v\n\n"
+                   "def _factory(label):\n    def command():\n        return label, cur\n"
+                   "    return command\n\nget = _factory('get')\n"
+                   "for _name in ('forward', 'left'):\n    globals()[_name] = _factory(_name)\n")
+MODULE_CLOSURES = [
+    "from turtlish import make, get, forward as fw\nimport turtlish",
+    "# plain\nmake(5)\nprint(get(), fw(), turtlish.left(), type(get).__name__, fw is turtlish.forward)",
+    "make(6)\nprint(get(), fw())",
+    "# plain\nprint(get(), turtlish.cur)",
+]
+
+
+def test_a_function_your_module_binds_under_another_name_is_the_notebooks(tmp_path):
+    (tmp_path / "turtlish.py").write_text(COMMANDS_MODULE)
+    assert_same_every_way(MODULE_CLOSURES, tmp_path, ("none", "all"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -450,8 +450,10 @@ class Pickler(cloudpickle.CloudPickler):
         namespace there, whichever of its functions are its own and which came by value."""
         args = super()._function_getnewargs(func)
         module = sys.modules.get(func.__globals__.get("__name__") or "")
-        if module is None or module.__dict__ is not func.__globals__ or _by_reference(module):
-            return args
+        if module is None or module.__dict__ is not func.__globals__ \
+                or _by_reference(module) and your_module(module.__name__) is None:
+            return args  # (one of yours this side imported itself is by reference, but not a
+            # closure it made, `left = _factory('left')`, which goes by value: hunt 34 H34-1)
         where = module_file(module)
         if where is None:
             return args
@@ -1619,13 +1621,22 @@ def module_global(name: str | None, obj: Any) -> tuple[str, str] | None:
         if module is None or candidate == "__main__" or not _by_reference(module) \
                 or candidate in SENDERS_MODULES:
             continue
-        if name is None:
-            name = next((key for key, value in list(vars(module).items()) if value is obj), None)
-            if name is not None:
-                return candidate, name
-        elif vars(module).get(name) is obj:
+        if name is not None and vars(module).get(name) is obj:
             return candidate, name
+        if name is None or isinstance(obj, types.FunctionType):  # also a function under another
+            # name there (`from mymod import get as g`; jupyturtle's `forward`, a closure its
+            # module binds with `globals()[name] = ...`: hunt 34 H34-1)
+            found = next((key for key, value in list(vars(module).items()) if value is obj), None)
+            if found is not None:
+                return candidate, found
     return None
+
+
+def goes_as_module_global(obj: Any) -> bool:
+    """Whether ``obj`` pickles as an installed module's global within :func:`module_globals`
+    (the receiver's own object of that name)."""
+    where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
+    return where is not None and where[2] is obj
 
 
 @contextlib.contextmanager
