@@ -424,11 +424,16 @@ CASES = [
             del cache[k]
         """, {"keys", "cache"}, {"k"}),
     # -- with -------------------------------------------------------------------------------
-    case("with_body_counts_as_completed_even_if_manager_may_suppress", """
+    case("with_body_may_be_cut_short_by_a_manager_that_suppresses", """
         with suppress(KeyError):
             v = d["k"]
         v
-        """, {"suppress", "KeyError", "d"}, {"v"}),
+        """, {"suppress", "KeyError", "d", "v"}, {"v"}),
+    case("with_body_of_a_manager_that_never_suppresses_runs_to_its_end", """
+        with np.errstate(all='ignore'), gzip.open(path) as fh:
+            v = fh.read()
+        v
+        """, {"np", "gzip", "path"}, {"fh", "v"}),
     case("with_target_and_body_are_unconditional", """
         with open(path) as fh:
             text = fh.read()
