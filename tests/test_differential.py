@@ -1165,6 +1165,38 @@ def test_a_function_your_module_binds_under_another_name_is_the_notebooks(tmp_pa
     assert_same_every_way(MODULE_CLOSURES, tmp_path, ("none", "all"))
 
 
+#: Hunt 34 H34-2 (ThinkPython's diagrams, mixed, under none): a plain cell's call of a function
+#: that stayed remote and draws with pyplot's implicit state (`plt.text`, `plt.title`) draws on
+#: the notebook's open figure, as plainly; it drew on a figure of the engine's.
+IMPLICIT_PYPLOT = [
+    "# plain\nimport matplotlib.pyplot as plt",
+    "def label(ax):\n    plt.text(0.5, 0.5, 'hi')\n    return len(ax.texts)\n"
+    "def title(text):\n    plt.title(text)\n    return plt.gca().get_title()",
+    "# plain\nfig, ax = plt.subplots()\nprint(label(ax), len(ax.texts), title('t'), ax.get_title())\n"
+    "print(plt.gca() is ax, plt.gcf() is fig, fig.number, plt.get_fignums())",
+    "# plain\nprint(plt.get_fignums())\nprint(title('alone'))",
+]
+
+
+def test_a_plain_call_of_a_remote_function_draws_on_the_open_figure(tmp_path):
+    assert_same_every_way(IMPLICIT_PYPLOT, tmp_path, ("none",))
+
+
+#: Hunt 34 H34-3: a name a `with` body binds after a statement its manager suppresses is not
+#: bound there; a later read is the notebook's value, as plainly (NameError: it was not sent).
+SUPPRESSED_WITH_BODY = [
+    "# plain\nx = 'notebook x'\ny = 'notebook y'",
+    "import contextlib\nwith contextlib.suppress(ZeroDivisionError):\n    1 / 0\n    x = 'never'\n"
+    "class Quiet:\n    def __enter__(self):\n        return self\n"
+    "    def __exit__(self, *exc):\n        return True\n"
+    "with Quiet():\n    raise ValueError\n    y = 'never'\nprint(x, y)",
+]
+
+
+def test_a_with_body_a_manager_cut_short_binds_nothing_after_it(tmp_path):
+    assert_same_every_way(SUPPRESSED_WITH_BODY, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

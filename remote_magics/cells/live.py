@@ -54,6 +54,14 @@ LOOKING_OPS = frozenset(("getattr", "getitem", "len", "bool", "contains", "dir",
                          "keys", "str", "summary"))
 
 
+def _call_payload(call: tuple, names: dict | None, figure: Any) -> tuple:
+    """What an operation's frames hold: its arguments and keywords, then the notebook's values
+    of the globals it reads, then the current figure (each only when there is one)."""
+    if figure is not None:
+        return (*call, names or {}, figure)
+    return (*call, names) if names else call
+
+
 def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             name: str | None = None, args: tuple = (), kwargs: dict | None = None,
             chunk: int | None = None, timeout: float | None = None,
@@ -61,7 +69,7 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             check_proxies: Callable[[list], None] | None = None,
             watch: list | None = None, sent: list | None = None,
             on_lookup: Callable[[str], Any] | None = None,
-            optional: set[str] | None = None) -> Reply:
+            optional: set[str] | None = None, figure: Any = None) -> Reply:
     """Send one operation on the object ``object_id`` of ``target``; its reply (raises RemoteError).
 
     It waits its turn behind the target's jobs (as every Target request does). ``patience``
@@ -73,7 +81,8 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     of the arguments (:func:`~..wire.serialize.dumps`); ``on_lookup``: for a call, answers the
     engine's asks for the notebook's names as it runs (fetch on first use, ``eval(name)``);
     ``optional``: those of ``names`` that are left out when they cannot be pickled (the
-    notebook's other names, for a function that looks at them all), as a run leaves them.
+    notebook's other names, for a function that looks at them all), as a run leaves them;
+    ``figure``: for a call, the notebook's current pyplot figure, current there while it runs.
     """
     if job_queue_of_thread() is not None:
         raise RuntimeError(
@@ -100,13 +109,17 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     if on_lookup is not None and op == "call":
         content["lookup"] = True
     frames: list = []
-    if args or kwargs or names:
+    if figure is not None and op == "call":
+        content["figure"] = True
+    else:
+        figure = None
+    if args or kwargs or names or figure is not None:
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
         with serialize.noting_proxies() as noted:
             try:
                 call = (tuple(args), dict(kwargs or {}))
                 try:
-                    frames = serialize.dumps((*call, names) if names else call,
+                    frames = serialize.dumps(_call_payload(call, names, figure),
                                              bytecode=barrier is None, sent=sent)
                 except Exception:
                     if not optional:
@@ -115,7 +128,7 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
                              if name not in optional or _pickles(value, barrier is None)}
                     if sent is not None:
                         sent.clear()
-                    frames = serialize.dumps((*call, names) if names else call,
+                    frames = serialize.dumps(_call_payload(call, names, figure),
                                              bytecode=barrier is None, sent=sent)
             except serialize.BytecodeByValue as err:
                 raise SerializationError(f"an argument of {op}", (args, kwargs),

@@ -33,7 +33,7 @@ from ..errors import (ProxyError, RemoteError, RemoteMagicsError,
                       SerializationError)
 from ..wire import protocol, serialize
 from ..wire.in_place import update_in_place
-from . import capture, live, twins
+from . import capture, display, live, twins
 
 log = logging.getLogger(__name__)
 
@@ -857,10 +857,14 @@ class RemoteCallable(RemoteObject):
         if everything:
             names = {**(names or {}), **everything}
         watched = _arguments_to_watch(args, kwargs, names or {})
+        figure = self._drawing_on(args, kwargs, names or {})
+        if figure is not None:
+            watched["f"] = figure
         sent: list = []
         reply = self._request("call", args=args, kwargs=kwargs, names=names,
                               watch=list(watched) or None, sent=sent,
-                              on_lookup=self._answering(watched), optional=set(everything))
+                              on_lookup=self._answering(watched), optional=set(everything),
+                              figure=figure)
         changed = reply.content.get("changed")
         mine = (reply.content.get("output") or {}).get("nframes") or 0
         if isinstance(changed, dict) and watched and "output" in reply.content:
@@ -870,6 +874,26 @@ class RemoteCallable(RemoteObject):
             after = mine + (changed.get("nframes") or 0 if isinstance(changed, dict) else 0)
             self._take_rebound(rebound, reply.frames[after:])
         return self._result(reply)
+
+    def _drawing_on(self, args: tuple, kwargs: dict, names: dict) -> Any:
+        """The notebook's current pyplot figure, for a call that may draw on it: one given a
+        part of it (``label(ax)``, which sends the figure anyway), or whose code reads pyplot
+        (``plt.text(...)``). It is pyplot's current figure there while the call runs, and
+        what the call draws comes back into it, as a plain call draws on the open figure
+        (hunt 34 H34-2: the text went to a figure of the engine's). None for another call."""
+        figure = display.current_figure()
+        if figure is None:
+            return None
+        for value in (*args, *kwargs.values(), *names.values()):
+            if value is figure or (not isinstance(value, RemoteObject)
+                                   and type(value).__module__.startswith("matplotlib.")
+                                   and getattr(value, "figure", None) is figure):
+                return figure
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        read = globals_read(self)
+        if any(names.get(name) is pyplot for name in read) or "plt" in read:
+            return figure
+        return None
 
     def _whole_namespace(self, names: dict) -> dict:
         """For a call of code that looks at the notebook's whole namespace (``globals()[name]``,

@@ -8,7 +8,9 @@ download policy as a cell's names: small values come back, big ones stay remote 
 from __future__ import annotations
 
 import builtins
+import contextlib
 import functools
+import importlib
 import inspect
 import itertools
 import linecache
@@ -20,7 +22,7 @@ import sys
 import threading
 import traceback
 import types
-from typing import Any
+from typing import Any, Iterator
 
 from ..wire import protocol, serialize
 from . import lookup, settings, store, tracebacks, watching
@@ -145,11 +147,13 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
     args: tuple = ()
     kwargs: dict = {}
     names = None
+    more: list = []
     memos: list = []  # the objects the arguments brought, for a call's changes to them
     if content.get("nframes"):
         with serialize.resolving(engine.resolver(client)):
             args, kwargs, *more = serialize.loads(buffers[: content["nframes"]], memos=memos)
-        names = more[0] if more and isinstance(more[0], dict) else None
+        names = (more[0] or None) if more and isinstance(more[0], dict) else None
+    figure = more[1] if content.get("figure") and len(more) > 1 else None
     if op in protocol.JSON_OPS:
         return {"status": "ok", "value": _json_op(obj, op, name, args, content.get("caller"))}
     if op == "next":
@@ -169,7 +173,7 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
     elif op == "call":
         if names:
             _take_globals(obj, names)
-        watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"))
+        watched = _watch_arguments(args, kwargs, names or {}, content.get("watch"), figure)
         fetched: dict = {}  # the notebook's values it reads on first use, watched as globals
         function, shared, twinned, asking = _in_one_namespace(
             engine, obj, names, lookup.for_call(content, parent, fetched, ARGUMENT_WATCH_BYTES))
@@ -177,7 +181,8 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
         before = dict(shared) if asking is not None else None
         try:
             try:
-                result = _as_asked_seeing(caller, names, function, args, kwargs)
+                with _drawing_on(figure):
+                    result = _as_asked_seeing(caller, names, function, args, kwargs)
             finally:
                 engine.put_back(twinned)
                 lookup.close(asking)
@@ -226,6 +231,31 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
     else:  # pragma: no cover - LIVE_OPS and the branches above agree
         raise ValueError(f"unknown live operation {op!r}")
     return {"status": "ok", "output": engine.encode("result", result, policy, client, frames)}
+
+
+@contextlib.contextmanager
+def _drawing_on(figure: Any) -> Iterator[None]:
+    """Within: ``figure`` (the copy of the notebook's current figure a call came with) is
+    pyplot's current figure, as the notebook's is to a plain call there (``plt.text(...)``
+    draws on it: hunt 34 H34-2); then pyplot lets it go, unshown (the notebook shows its own,
+    which takes what the call drew), its number as the notebook's."""
+    if figure is None:
+        yield
+        return
+    pyplot = importlib.import_module("matplotlib.pyplot")  # (the figure came: it is there)
+    _pylab_helpers = sys.modules["matplotlib._pylab_helpers"]
+
+    number = getattr(figure, "_number", None)
+    free = max(pyplot.get_fignums(), default=0) + 1
+    manager = pyplot._get_backend_mod().new_figure_manager_given_figure(free, figure)
+    _pylab_helpers.Gcf._set_new_active_manager(manager)
+    try:
+        yield
+    finally:
+        if _pylab_helpers.Gcf.figs.get(free) is manager:
+            del _pylab_helpers.Gcf.figs[free]
+        if number is not None:
+            figure._number = number
 
 
 def _as_asked(caller: Any, function: Any, *args: Any, **kwargs: Any) -> Any:
@@ -277,17 +307,23 @@ def _compiled(filename: str, lineno: int) -> types.CodeType:
 ARGUMENT_WATCH_BYTES = 64 << 20
 
 
-def _watch_arguments(args: tuple, kwargs: dict, names: dict, keys: Any) -> dict:
+def _watch_arguments(args: tuple, kwargs: dict, names: dict, keys: Any,
+                     figure: Any = None) -> dict:
     """The arguments the notebook asked to watch (``"0"``, ``"1"``: positions; ``"k:name"``: a
-    keyword's; ``"g:name"``: a notebook global the function reads, sent with the call), with a
-    digest of each now: ``{key: (value, digest)}``."""
+    keyword's; ``"g:name"``: a notebook global the function reads, sent with the call; ``"f"``:
+    the notebook's current figure, ``figure``), with a digest of each now:
+    ``{key: (value, digest)}``."""
     if not isinstance(keys, list):
         return {}
     watched = {}
     for key in keys:
         if not isinstance(key, str):
             continue
-        if key.startswith(("k:", "g:")):
+        if key == "f":
+            if figure is None:
+                continue
+            value = figure
+        elif key.startswith(("k:", "g:")):
             found = kwargs if key[0] == "k" else names
             if key[2:] not in found:
                 continue
