@@ -1197,6 +1197,23 @@ def test_a_with_body_a_manager_cut_short_binds_nothing_after_it(tmp_path):
     assert_same_every_way(SUPPRESSED_WITH_BODY, tmp_path, ("all", "none"))
 
 
+#: Hunt 34 H34-4 (under none): a name a remote cell binds to an object inside what the notebook
+#: sent (`row = grid[0]`, `nxt = n1.next`, `kid = tree['kid']`, `head = head.next`) is the
+#: notebook's object, as a name bound to a whole input is; it was a proxy of the engine's copy.
+INSIDE_AN_INPUT = [
+    "# plain\ngrid = [[0], [1]]\nclass Node:\n    def __init__(self, v, nxt=None):\n"
+    "        self.v, self.next = v, nxt\ntail = Node(3)\nn2 = Node(2, tail)\nhead = Node(1, n2)\n"
+    "tree = {'kid': {'name': 'k'}, 'n': 0}",
+    "row = grid[0]\nrow.append(5)\nkid = tree['kid']\nnxt = head.next\nhead = head.next",
+    "# plain\nrow.append(9)\nkid['seen'] = True\nnxt.v = 20\n"
+    "print(grid, row is grid[0], tree, kid is tree['kid'], head is n2, nxt is n2, head.next is tail)",
+]
+
+
+def test_a_name_bound_inside_what_the_notebook_sent_is_its_object(tmp_path):
+    assert_same_every_way(INSIDE_AN_INPUT, tmp_path, ("none", "all"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

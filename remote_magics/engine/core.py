@@ -2024,10 +2024,9 @@ class Engine:
         restated |= {serialize.module_global_key(module, name)
                      for module, name, obj in [*changed_definitions, *changed_globals]
                      if id(obj) not in given}
+        inner = serialize.InnerIndex(memos) if memos else None
         with serialize.cell_namespace(namespace), \
-                serialize.returning(held, restated, sent or {},
-                                    serialize.InnerIndex(memos) if memos else None, proxied,
-                                    same), \
+                serialize.returning(held, restated, sent or {}, inner, proxied, same), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
             for name in names:
                 if name not in namespace:
@@ -2039,14 +2038,17 @@ class Engine:
                 # a notebook class or function the cell changed (`P.count += 1`) comes back
                 # whole under any policy: a proxy in its place would fail `isinstance(x, P)`
                 # and make `P(...)` run remotely; its state is its members, small
-                # a name bound to an object the notebook sent (`it = box`) is the notebook's
-                # object too, under none as well: as a proxy it took the notebook's name along
+                # a name bound to an object the notebook sent (`it = box`), or one inside what
+                # it sent (`row = grid[0]`: hunt 34 H34-4), is the notebook's object too, under
+                # none as well: as a proxy it took the notebook's name along
                 output = self.encode(name, namespace[name], content, client, frames, batch,
                                      stay=_view_of(namespace[name], staying),
                                      back=name in changed and _definition(namespace[name]),
                                      own=(name in changed or id(namespace[name]) in origins
                                           or id(namespace[name]) in carried
-                                          or _method_of(namespace[name], origins))
+                                          or _method_of(namespace[name], origins)
+                                          or (inner is not None
+                                              and inner.holds(namespace[name])))
                                      and id(namespace[name]) not in remote_held)
                 if name in changed:
                     output["changed"] = True

@@ -3235,6 +3235,11 @@ class InnerIndex:
             return None
         return f"{INNER}{found[0]}.{found[1]}"
 
+    def holds(self, obj: Any) -> bool:
+        """Whether ``obj`` was sent inside the inputs and goes back as the receiver's own
+        object (a list, dict, set or bytearray, or one :func:`restatable`), not a copy."""
+        return (type(obj) in CONTAINERS or restatable(obj)) and self.key(obj) is not None
+
 
 class SentObjects:
     """The objects one request's stream pickled (:meth:`Outgoing.sent`), found by the keys of
