@@ -223,6 +223,10 @@ class RemoteError(RemoteMagicsError):
             # attributes, `err.a`, on the error named as it, hunt 26 H26-25)
             error.args = original.args
             error.__dict__.update(getattr(original, "__dict__", None) or {})
+        if original is not None:  # `raise ValueError(...) from err`, or raised while handling
+            # one: `sys.last_value.__cause__` / `__context__` are the chain as it crossed
+            error.__cause__, error.__context__ = original.__cause__, original.__context__
+            error.__suppress_context__ = original.__suppress_context__
         error.ename = content.get("ename", "Exception")
         error.evalue = content.get("evalue", "")
         error.traceback = list(content.get("traceback", []))

@@ -1163,6 +1163,8 @@ MODULE_CLOSURES = [
 def test_a_function_your_module_binds_under_another_name_is_the_notebooks(tmp_path):
     (tmp_path / "turtlish.py").write_text(COMMANDS_MODULE)
     assert_same_every_way(MODULE_CLOSURES, tmp_path, ("none", "all"))
+    # the module imported by a plain cell first: it goes to the engine from the notebook
+    assert_same_every_way(["# plain\nimport turtlish", *MODULE_CLOSURES], tmp_path, ("none",))
 
 
 #: Hunt 34 H34-2 (ThinkPython's diagrams, mixed, under none): a plain cell's call of a function
@@ -1212,6 +1214,27 @@ INSIDE_AN_INPUT = [
 
 def test_a_name_bound_inside_what_the_notebook_sent_is_its_object(tmp_path):
     assert_same_every_way(INSIDE_AN_INPUT, tmp_path, ("none", "all"))
+
+
+#: A remote error's chain in the notebook (found beside hunt 34): `sys.last_value.__cause__`
+#: of `raise ... from err` and the `__context__` of one raised while handling another were
+#: None, and a remote `%tb` made `sys.last_value` a new error without them.
+ERROR_CHAIN = [
+    "def fail(n):\n    raise ValueError('too big')\ntry:\n    {}['k']\nexcept KeyError:\n    fail(5)",
+    "# plain\nimport sys\nprint(type(sys.last_value.__context__).__name__, "
+    "sys.last_value.__context__.args, sys.last_value.__suppress_context__)",
+    "%tb",
+    "# plain\nprint(type(sys.last_value.__context__).__name__)",
+    "try:\n    {}['j']\nexcept KeyError as e:\n    raise ValueError('wrapped') from e",
+    "# plain\nprint(type(sys.last_value.__cause__).__name__, sys.last_value.__cause__.args, "
+    "sys.last_value.__suppress_context__)",
+]
+
+
+def test_a_remote_errors_chain_is_its_cause_and_context_in_the_notebook(tmp_path):
+    report = differential.compare(ERROR_CHAIN, tmp_path, ("all",))
+    assert report["plain_fails"] == [0, 2, 4] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))
 
 
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to

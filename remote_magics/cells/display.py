@@ -123,8 +123,20 @@ def show_error(content: dict, target: str) -> None:
     if shell is None:
         show({"msg_type": "error", "content": content})
         return
-    error = RemoteError.from_reply(content, target)
+    error = _shown_again(content, target) or RemoteError.from_reply(content, target)
     shell.showtraceback((type(error), error, None))
+
+
+def _shown_again(content: dict, target: str) -> RemoteError | None:
+    """The notebook's last error when the remote kernel showed that one again (``%tb`` in a
+    remote cell), its text as shown now: IPython then keeps ``sys.last_value`` the same object,
+    its chain and attributes with it, as plainly (a new error lost ``__context__``)."""
+    last = getattr(sys, "last_value", None)
+    if not isinstance(last, RemoteError) or last.target != target \
+            or last.ename != content.get("ename") or last.evalue != content.get("evalue"):
+        return None
+    last.traceback = list(content.get("traceback", []))
+    return last
 
 
 def traceback_mode() -> str | None:

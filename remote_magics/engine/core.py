@@ -2018,6 +2018,9 @@ class Engine:
         # `from moda import SHARED as S2` binds), one the cell changed with its state, once
         given = {id(obj) for obj in held.values()}
         carried = {id(obj) for obj, _ in modules.globals.values()}
+        # and their functions under whatever name (`add_one = _factory(1)`, a closure: hunt 34
+        # H34-1), which under none came as proxies running with the engine's module
+        carried.update(id(obj) for obj, _ in modules.definitions.values())
         for (module, name), (obj, _) in [*modules.definitions.items(), *modules.globals.items()]:
             if id(obj) not in given:
                 held[serialize.module_global_key(module, name)] = obj
