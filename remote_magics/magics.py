@@ -193,8 +193,25 @@ class AsyncChecks:
             return body
         rest = self.cell.lstrip("\r\n").partition("\n")[2]
         # IPython hands the body on with its whitespace-only lines emptied (hunt 19 H19-41:
-        # the file a function of such a cell was named by differed from the plain cell's)
-        return rest if _lines(rest) == _lines(body) else body
+        # the file a function of such a cell was named by differed from the plain cell's), and
+        # cleaned as part of the whole cell, where its own indent is not taken off before a
+        # doctest prompt is (`   >>> a = 1\n   b = 2` gave `a = 1\n   b = 2`: hunt 34 H34-5)
+        return rest if _lines(rest) == _lines(body) or self._cleaned_body() == body else body
+
+    def _cleaned_body(self) -> str | None:
+        """The running cell magic's body as IPython's cleanup of the whole cell leaves it."""
+        manager = getattr(getattr(self.original, "__self__", None), "input_transformer_manager",
+                          None)
+        if manager is None or self.cell is None:
+            return None
+        try:
+            cell = self.cell if self.cell.endswith("\n") else self.cell + "\n"  # as IPython
+            lines = cell.splitlines(keepends=True)
+            for step in manager.cleanup_transforms:
+                lines = step(lines)
+        except Exception:  # noqa: BLE001 - IPython refuses it: the body as given then
+            return None
+        return "".join(lines[1:]) if lines and lines[0].startswith("%%") else None
 
     def ask_for(self, body: str, code: str) -> None:
         """Ask about ``body`` (as Python: ``code``) as often as the running cell was asked
@@ -543,11 +560,12 @@ class RemoteMagics(Magics):
         """The cell body as Python (:func:`python_of`); a :class:`CellSyntaxError` shown as a
         plain cell's syntax error (``Cell In[7], line 1``, the line, a caret) when it does not
         parse, before anything is sent."""
-        code = python_of(self.shell, cell)
         checks = getattr(self.shell, "should_run_async", None)
+        typed = checks.typed(cell) if isinstance(checks, AsyncChecks) else cell
+        code = python_of(self.shell, typed)  # as a plain cell of that text would run
         if isinstance(checks, AsyncChecks):
             checks.ask_for(cell, code)
-            runner.typed_as(code, checks.typed(cell))  # its file is named as a plain cell's
+            runner.typed_as(code, typed)  # its file is named as a plain cell's
         try:
             capture.analyze(code, capture.future_flags(self.shell))
         except SyntaxError as caught:
@@ -556,9 +574,21 @@ class RemoteMagics(Magics):
             return code
         # out of the handler: IPython's own error (below) must not chain to this one
         filename = self.shell.compile.cache(code, self._cell_number())  # labelled In[number]
-        err = self._as_ipython_refuses(code, filename, err)
+        err = self._tokenizer_refuses(typed) or self._as_ipython_refuses(code, filename, err)
         lines = self.shell.SyntaxTB.structured_traceback(type(err), err, [])
         raise CellSyntaxError.of(err, lines) from None
+
+    def _tokenizer_refuses(self, typed: str) -> SyntaxError | None:
+        """The error IPython's transform of the cell's text raises before it compiles anything
+        (a bad unindent: ``IndentationError: ... (<tokenize>, line 3)``), which a plain cell
+        shows; None when it transforms (hunt 34 H34-5: the compiler's error named the file)."""
+        try:
+            self.shell.input_transformer_manager.transform_cell(typed)
+        except SyntaxError as theirs:
+            return theirs
+        except Exception:  # noqa: BLE001 - not a syntax error: the compiler's then
+            return None
+        return None
 
     def _as_ipython_refuses(self, code: str, filename: str, err: SyntaxError) -> SyntaxError:
         """The error IPython's own compiler gives ``code``, which a plain cell shows: it parses

@@ -1237,6 +1237,24 @@ def test_a_remote_errors_chain_is_its_cause_and_context_in_the_notebook(tmp_path
     assert not divergences(report), "\n".join(divergences(report))
 
 
+#: Hunt 34 H34-5 (wtfpython, mixed): a cell pasted from a REPL with a common indent and `>>>`
+#: prompts runs as plainly (IPython cleaned the remote cell's body as part of the whole cell,
+#: where its indent was not taken off first: IndentationError), and a bad unindent fails as
+#: IPython's tokenizer fails it plainly, `(<tokenize>, line 3)`, not as the compiler does.
+PASTED_FROM_A_REPL = [
+    "   >>> a = 1\n   b = 2",
+    "# plain\nprint(a, b)",
+    "     >>>f(x)\n     UnboundLocalError: local variable",
+    "def f():\n        x = 1\n    return x",
+]
+
+
+def test_a_cell_pasted_from_a_repl_runs_or_fails_as_plainly(tmp_path):
+    report = differential.compare(PASTED_FROM_A_REPL, tmp_path, ("all",))
+    assert report["plain_fails"] == [2, 3] and not report["unstable"], report
+    assert not divergences(report), "\n".join(divergences(report))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -130,6 +130,14 @@ def test_an_unfinished_cell_is_incomplete_input_as_plainly(parity):
     assert "incomplete input" in traces["plain"].cells[1].traceback
 
 
+def test_a_bad_unindent_fails_as_ipythons_tokenizer_fails_it(parity):
+    # wtfpython (hunt 34 H34-5): IPython's transform refuses such a cell before compiling it,
+    # `(<tokenize>, line 3)`; a remote cell's error named the compiled file instead
+    traces = parity(["def f():\n        x = 1\n    return x", "print('after')"])
+    assert traces["plain"].cells[0].error == "IndentationError"
+    assert "<tokenize>" in traces["plain"].cells[0].traceback
+
+
 def test_xdel_in_a_remote_cell_deletes_the_notebooks_name(parity):
     # pydata-book appendix A: `%xdel a` was a NameError (the cell was not sent `a`), and `%xdel`
     # of a name bound in the same cell an AttributeError (no IPython last result there)
