@@ -1255,6 +1255,29 @@ def test_a_cell_pasted_from_a_repl_runs_or_fails_as_plainly(tmp_path):
     assert not divergences(report), "\n".join(divergences(report))
 
 
+#: Hunt 34 H34-6 (under none): a plain cell's call of a function that stayed remote and reads
+#: a module of yours reads the notebook's module (its `CONFIG` as a plain cell set it), and
+#: what it changes there, in place or bound anew, is the notebook's module's, as a run's is.
+CFG_MODULE = ("CONFIG = {'scale': 2}\nstate = {'calls': 0}\ntotal = 0\n\n"
+              "def bump():\n    global total\n    state['calls'] += 1\n    total += 10\n"
+              "    return state['calls']\n\ndef reset():\n    global CONFIG\n"
+              "    CONFIG = {'scale': 1}\n")
+A_CALL_READS_YOUR_MODULE = [
+    "# plain\nimport cfgmod",
+    "def g():\n    return cfgmod.CONFIG['scale']\ndef h():\n    return cfgmod.bump()\n"
+    "def r():\n    cfgmod.reset()\n    cfgmod.extra = 'set'",
+    "# plain\ncfgmod.CONFIG['scale'] = 5\nprint(g(), h(), cfgmod.state, cfgmod.total)",
+    "# plain\ncfgmod.CONFIG = {'scale': 7}\nprint(g(), h(), h(), cfgmod.state, cfgmod.total)",
+    "print(h(), g())",
+    "# plain\nr()\nprint(cfgmod.state, cfgmod.total, cfgmod.CONFIG, cfgmod.extra, g())",
+]
+
+
+def test_a_plain_call_reads_and_changes_the_notebooks_module(tmp_path):
+    (tmp_path / "cfgmod.py").write_text(CFG_MODULE)
+    assert_same_every_way(A_CALL_READS_YOUR_MODULE, tmp_path, ("none",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

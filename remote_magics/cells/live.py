@@ -115,7 +115,9 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
         figure = None
     if args or kwargs or names or figure is not None:
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
-        with serialize.noting_proxies() as noted:
+        # your modules by value, with their globals, as a run sends them (hunt 34 H34-6: a
+        # call's `cfgmod.CONFIG` was the engine's module's)
+        with serialize.by_value(serialize.own_modules()), serialize.noting_proxies() as noted:
             try:
                 call = (tuple(args), dict(kwargs or {}))
                 try:

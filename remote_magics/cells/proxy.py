@@ -502,17 +502,24 @@ class RemoteObject:
     def _take_changes(self, changed: dict, watched: dict, frames: list, sent: list) -> None:
         """Put what a call changed in the notebook's arguments into them (see :meth:`__call__`),
         and into the objects they hold (``sent``: the memo of the arguments' pickle)."""
-        keys = [key for key in changed.get("keys") or () if key in watched]
+        held = dict(watched)
+        for key in changed.get("keys") or ():  # a global of your module it changed in place
+            if isinstance(key, str) and key.startswith(MODULE_KEY) and key not in held:
+                module_name, _, attribute = key[len(MODULE_KEY):].partition(":")
+                module = serialize.your_module(module_name)
+                if module is not None and attribute in vars(module):
+                    held[key] = vars(module)[attribute]
+        keys = [key for key in changed.get("keys") or () if key in held]
         if len(keys) != len(changed.get("keys") or ()):
             raise ProxyError("the engine answered a call with changes to arguments it was not "
                              "asked to watch: refused")
         barrier = bytecode_barrier(getattr(self._target, "details", None) or {})
-        with serialize.updating({key: watched[key] for key in keys},
+        with serialize.updating({key: held[key] for key in keys},
                                 serialize.SentObjects(sent) if sent else None):
             values = serialize.loads(frames[: changed.get("nframes") or 0],
                                      bytecode=barrier is None)
         for key, value in zip(keys, values):
-            if value is not watched[key] and not update_in_place(watched[key], value):
+            if value is not held[key] and not update_in_place(held[key], value):
                 log.info("remote_magics: argument %s of a remote call changed there, and the "
                          "notebook's object could not be updated in place", key)
 
@@ -867,12 +874,15 @@ class RemoteCallable(RemoteObject):
                               figure=figure)
         changed = reply.content.get("changed")
         mine = (reply.content.get("output") or {}).get("nframes") or 0
-        if isinstance(changed, dict) and watched and "output" in reply.content:
+        if isinstance(changed, dict) and "output" in reply.content:
             self._take_changes(changed, watched, reply.frames[mine:], sent)
+        after = mine + (changed.get("nframes") or 0 if isinstance(changed, dict) else 0)
         rebound = reply.content.get("rebound")
         if isinstance(rebound, list) and rebound:
-            after = mine + (changed.get("nframes") or 0 if isinstance(changed, dict) else 0)
-            self._take_rebound(rebound, reply.frames[after:])
+            after += self._take_rebound(rebound, reply.frames[after:])
+        in_modules = reply.content.get("module_rebound")
+        if isinstance(in_modules, list) and in_modules:
+            self._take_module_rebound(in_modules, reply.frames[after:])
         return self._result(reply)
 
     def _drawing_on(self, args: tuple, kwargs: dict, names: dict) -> Any:
@@ -928,15 +938,17 @@ class RemoteCallable(RemoteObject):
             return found
         return on_lookup
 
-    def _take_rebound(self, rebound: list, frames: list) -> None:
+    def _take_rebound(self, rebound: list, frames: list) -> int:
         """Bind in the notebook the globals a call bound anew or deleted there (``global
         counter; counter += 1`` in a function that stayed remote), as a plain call binds
         them; only globals the function's code names (:func:`globals_read`), or, for code
-        that binds names no analysis sees (``globals()[name] = value``), any name."""
+        that binds names no analysis sees (``globals()[name] = value``), any name. Returns
+        how many of ``frames`` they took."""
         shell = _shell()
         allowed = set(globals_read(self))
         if shell is None:
-            return
+            return sum(entry["output"].get("nframes") or 0 for entry in rebound
+                       if isinstance(entry, dict) and isinstance(entry.get("output"), dict))
         start = 0
         for entry in rebound:
             name = entry.get("name") if isinstance(entry, dict) else None
@@ -952,6 +964,30 @@ class RemoteCallable(RemoteObject):
             value = self._decode(output, frames[start:start + count])
             start += count
             shell.user_ns[name] = value
+        return start
+
+    def _take_module_rebound(self, entries: list, frames: list) -> None:
+        """Set in your modules the globals a call bound anew or deleted there
+        (``cfgmod.CONFIG = {...}``), as a run's are set (hunt 34 H34-6); only in modules of
+        yours the notebook has loaded."""
+        start = 0
+        for entry in entries:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            module_name, _, attribute = name.partition(":") if isinstance(name, str) \
+                else ("", "", "")
+            module = serialize.your_module(module_name)
+            if module is None or not attribute.isidentifier():
+                raise ProxyError("the engine answered a call with a global of a module that is "
+                                 f"not one of yours ({str(name)[:80]!r}): refused")
+            if entry.get("deleted") is True:
+                if attribute in vars(module):
+                    delattr(module, attribute)
+                continue
+            output = entry.get("output")
+            count = output.get("nframes") or 0 if isinstance(output, dict) else 0
+            value = self._decode(output, frames[start:start + count])
+            start += count
+            setattr(module, attribute, value)
 
 
 class RemoteCode(RemoteCallable):
@@ -1072,6 +1108,11 @@ def _shell() -> Any:
     except ImportError:
         return None
     return get_ipython()
+
+
+#: How a call's reply names a global of your module the call changed in place
+#: (``"m:cfgmod:state"``), as the engine's :data:`~..engine.live.MODULE_KEY`.
+MODULE_KEY = "m:"
 
 
 def _arguments_to_watch(args: tuple, kwargs: dict, names: dict) -> dict:

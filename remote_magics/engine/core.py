@@ -39,6 +39,7 @@ from ..wire import (copy_on_write, dataport, in_place, protocol, serialize, shar
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
                pages, persist, quiet, settings, tracebacks, watching)
 from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe, of_another_run, twin_in
+from .yours import YourModules, definitions_changed, globals_changed
 
 #: True in the context of a run (and of the threads it starts, which inherit its context).
 IN_RUN: contextvars.ContextVar[bool] = contextvars.ContextVar("remote_magics_in_run",
@@ -165,150 +166,6 @@ def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     return watched
 
 
-#: A global of your module bigger than this (pickled) is not watched for changes in place.
-GLOBAL_WATCH_BYTES = 4 << 20
-
-
-def watch_globals(start: dict[str, dict], now: dict[str, dict]) -> dict:
-    """The globals of your modules (:func:`~..wire.serialize.senders_modules_now`' ``now``)
-    that a run's inputs carried, the notebook's values bound here as they loaded (not what
-    ``start`` held), and that may change in place, with a digest of each now:
-    ``{(module, name): (object, digest)}``. One over :data:`GLOBAL_WATCH_BYTES` is not
-    watched."""
-    watched = {}
-    for module, values in now.items():
-        then = start.get(module, {})
-        for name, obj in values.items():
-            if name.startswith("__") or then.get(name, PLACEHOLDER) is obj \
-                    or not _changes_in_place(obj):
-                continue
-            digest = serialize.watch_digest(obj, GLOBAL_WATCH_BYTES)
-            if digest is not None:
-                watched[(module, name)] = (obj, digest)
-    return watched
-
-
-def globals_changed(watched: dict) -> list[tuple[str, str, Any]]:
-    """Those of :func:`watch_globals`' still bound in their module whose pickle changed since:
-    ``(module, name, object)``."""
-    return [(module, name, obj) for (module, name), (obj, digest) in watched.items()
-            if _still_bound(module, name, obj)
-            and serialize.changed_since(obj, digest, GLOBAL_WATCH_BYTES)]
-
-
-def _still_bound(module: str, name: str, obj: Any) -> bool:
-    """Whether ``obj`` is still the global ``name`` of the loaded ``module``."""
-    loaded = sys.modules.get(module)
-    return loaded is not None and vars(loaded).get(name, PLACEHOLDER) is obj
-
-
-@dataclasses.dataclass
-class YourModules:
-    """Your modules here as a run's cell began (the notebook's, loaded from its files:
-    :data:`~..wire.serialize.SENDERS_MODULES`), for what the cell changed in them to go back
-    (:meth:`Engine.outputs`). ``before``: their globals
-    (:func:`~..wire.serialize.senders_modules_now`); ``globals``: those the inputs carried that
-    may change in place (:func:`watch_globals`); ``definitions``: their classes and functions
-    (:func:`watch_definitions`)."""
-
-    before: dict
-    globals: dict
-    definitions: dict
-
-    @classmethod
-    def now(cls, at_start: dict) -> "YourModules":
-        """As they are now, ``at_start`` (their globals before the inputs loaded) aside."""
-        before = serialize.senders_modules_now()
-        return cls(before, watch_globals(at_start, before), watch_definitions(before))
-
-
-def watch_definitions(now: dict[str, dict]) -> dict:
-    """The classes and functions of your modules (:func:`~..wire.serialize.senders_modules_now`'
-    ``now``) that are their globals, with what a run may change of each:
-    ``{(module, name): (definition, parts)}`` (see :func:`definitions_changed`). A cell reaches
-    them through the module (``kinds.Kind.label = 'x'``, ``plugins.Plugin('a')`` whose
-    ``__init__`` fills ``Plugin.registry``, ``memo.fib(20)`` filling its ``cache={}``, a
-    closure ``counter = make()``), so no input names them (hunt 26 H26-35, H26-32, H26-33)."""
-    watched = {}
-    for module, values in now.items():
-        for name, obj in values.items():
-            if isinstance(obj, (type, types.FunctionType)) and not serialize.dunder(name) \
-                    and getattr(obj, "__module__", None) == module:
-                watched[(module, name)] = (obj, _definition_parts(obj))
-    return watched
-
-
-def definitions_changed(watched: dict) -> list[tuple[str, str, Any]]:
-    """Those of :func:`watch_definitions`' still bound in their module that the run changed:
-    ``(module, name, definition)``."""
-    return [(module, name, obj) for (module, name), (obj, parts) in watched.items()
-            if _still_bound(module, name, obj)
-            and not _same_parts(parts, _definition_parts(obj, parts))]
-
-
-def _definition_parts(obj: Any, then: list | None = None) -> list:
-    """What a run may change of a class (its attributes and bases) or a function (its
-    attributes, defaults, closure's values, labels), as ``[(key, value, print)]``: a value
-    that may change in place has a print (:func:`_contents_print`), taken anew only where
-    ``then`` (the parts before) holds the same object with one."""
-    if isinstance(obj, type):
-        items = [*serialize.class_attributes(obj).items(), ("__bases__", obj.__bases__)]
-    else:
-        items = [("labels", (obj.__name__, obj.__qualname__, obj.__doc__, obj.__module__)),
-                 *(("." + key, value) for key, value in obj.__dict__.items()),
-                 *(("default", value) for value in obj.__defaults__ or ()),
-                 *(("kwdefault " + key, value)
-                   for key, value in (obj.__kwdefaults__ or {}).items())]
-        for cell in obj.__closure__ or ():
-            try:
-                items.append(("closure", cell.cell_contents))
-            except ValueError:  # an empty cell
-                items.append(("closure", PLACEHOLDER))
-    before = {id(value): printed for _, value, printed in then or ()}
-    parts = []
-    for key, value in items:
-        printed = None
-        if _changes_in_place(value) and (then is None or before.get(id(value)) is not None):
-            printed = _contents_print(value)
-        parts.append((key, value, printed))
-    return parts
-
-
-#: A list, set or dict of at most this many plain values is watched by its members.
-_MEMBERS_WATCHED = 256
-
-
-class _Members(tuple):
-    """A small builtin container's members (:func:`_contents_print`), compared by identity."""
-
-
-def _contents_print(value: Any) -> Any:
-    """What tells whether ``value`` changed in place: a builtin container of a few plain values
-    (a default ``seen=[]``, a ``count = [0]`` closure, a class's ``registry = []`` of names) by
-    its members, which are the same objects while it is unchanged (at about a hundredth of the
-    cost of its digest); anything else by its :func:`~..wire.serialize.watch_digest`."""
-    kind = type(value)
-    if kind in (list, set, dict) and len(value) <= _MEMBERS_WATCHED:
-        members = _Members((kind, *value.keys(), *value.values()) if kind is dict
-                           else (kind, *value))
-        if all(type(member) in serialize.PLAIN for member in members[1:]):
-            return members
-    return serialize.watch_digest(value, GLOBAL_WATCH_BYTES)
-
-
-def _same_parts(then: list, now: list) -> bool:
-    return len(then) == len(now) and all(
-        a[0] == b[0] and (a[1] is b[1] or (a[0] == "labels" and a[1] == b[1]))
-        and _same_print(a[2], b[2]) for a, b in zip(then, now))
-
-
-def _same_print(then: Any, now: Any) -> bool:
-    if type(then) is _Members:
-        return type(now) is _Members and len(now) == len(then) \
-            and all(a is b for a, b in zip(then, now))
-    return then == now
-
-
 #: How many members of lists and dicts a run looks at for functions to twin, in all, and how
 #: deep (a parser's dict of lists of functions and of objects holding one: depth 3).
 MEMBERS_TWINNED = 10_000
@@ -378,15 +235,6 @@ def put_back(twinned: Iterable) -> None:
                 kind.__setitem__(container, key, function)
         except (KeyError, IndexError):  # the cell took it out
             continue
-
-
-def _changes_in_place(obj: Any) -> bool:
-    """Whether ``obj`` is a value a cell may change in place (not a module, class, function,
-    or a value that never changes)."""
-    kind = type(obj)
-    return not (kind in serialize.PLAIN or kind in serialize.UNCHANGING
-                or isinstance(obj, (type, types.ModuleType, types.FunctionType,
-                                    types.BuiltinFunctionType, types.MethodType)))
 
 
 def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
@@ -2028,6 +1876,7 @@ class Engine:
                      for module, name, obj in [*changed_definitions, *changed_globals]
                      if id(obj) not in given}
         inner = serialize.InnerIndex(memos) if memos else None
+        keeps_remote = content.get("download") == "none"  # (else such a name comes back anyway)
         with serialize.cell_namespace(namespace), \
                 serialize.returning(held, restated, sent or {}, inner, proxied, same), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
@@ -2050,7 +1899,7 @@ class Engine:
                                      own=(name in changed or id(namespace[name]) in origins
                                           or id(namespace[name]) in carried
                                           or _method_of(namespace[name], origins)
-                                          or (inner is not None
+                                          or (inner is not None and keeps_remote
                                               and inner.holds(namespace[name])))
                                      and id(namespace[name]) not in remote_held)
                 if name in changed:

@@ -25,7 +25,7 @@ import types
 from typing import Any, Iterator
 
 from ..wire import protocol, serialize
-from . import lookup, settings, store, tracebacks, watching
+from . import lookup, settings, store, tracebacks, watching, yours
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +149,14 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
     names = None
     more: list = []
     memos: list = []  # the objects the arguments brought, for a call's changes to them
+    # your modules as the call began: the notebook's values of their globals come with it
+    at_start = serialize.senders_modules_now() if op == "call" else None
     if content.get("nframes"):
         with serialize.resolving(engine.resolver(client)):
             args, kwargs, *more = serialize.loads(buffers[: content["nframes"]], memos=memos)
         names = (more[0] or None) if more and isinstance(more[0], dict) else None
     figure = more[1] if content.get("figure") and len(more) > 1 else None
+    modules = yours.YourModules.now(at_start) if at_start is not None else None
     if op in protocol.JSON_OPS:
         return {"status": "ok", "value": _json_op(obj, op, name, args, content.get("caller"))}
     if op == "next":
@@ -192,6 +195,8 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
             output = engine.encode("result", result, policy, client, frames)
             changed = {key: value for key, (value, digest) in watched.items()
                        if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
+            changed.update((f"{MODULE_KEY}{module}:{name}", value) for module, name, value
+                           in yours.globals_changed(modules.globals))
         finally:
             watching.close(watched)
         reply = {"status": "ok", "output": output}
@@ -206,6 +211,9 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
             _keep_bound(obj, stored)
         if rebound:
             reply["rebound"] = rebound
+        in_modules = _rebound_in_modules(engine, modules, changed, policy, client, frames)
+        if in_modules:
+            reply["module_rebound"] = in_modules
         return reply
     elif op == "enter":  # `with p:` in a plain cell
         kind = type(obj)
@@ -462,6 +470,33 @@ def _rebound(engine: Any, stored: list, policy: dict, client: str, frames: list)
         except Exception:  # noqa: BLE001 - the call succeeded: the name stays as it is there
             log.warning("remote_magics: a call bound the global %r, which cannot be sent back",
                         name, exc_info=True)
+    return found
+
+
+#: How a call's changed argument names a global of your module it changed in place
+#: (``"m:cfgmod:state"``: ``state['calls'] += 1`` in a function of the module it called).
+MODULE_KEY = "m:"
+
+
+def _rebound_in_modules(engine: Any, modules: Any, changed: dict, policy: dict, client: str,
+                        frames: list) -> list:
+    """The globals of your modules a call bound anew or deleted (``cfgmod.CONFIG = {...}``,
+    ``global calls; calls += 1`` in a function of the module), each as ``{"name":
+    "module:name", "output"}`` by the call's policy, its frames after the others', or with
+    ``"deleted": True``: the notebook's modules take them, as a run's do (hunt 34 H34-6: a
+    plain cell's call read and changed the engine's module, not the notebook's)."""
+    found: list = []
+    for module, name, value in serialize.rebound_since(modules.before):
+        if f"{MODULE_KEY}{module}:{name}" in changed:
+            continue
+        try:
+            found.append({"name": f"{module}:{name}",
+                          "output": engine.encode(name, value, policy, client, frames)})
+        except Exception:  # noqa: BLE001 - the call succeeded: the global stays as it is here
+            log.warning("remote_magics: a call bound %s.%s, which cannot be sent back", module,
+                        name, exc_info=True)
+    found += [{"name": f"{module}:{name}", "deleted": True}
+              for module, name in serialize.deleted_since(modules.before)]
     return found
 
 

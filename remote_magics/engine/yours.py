@@ -1,0 +1,172 @@
+"""Your modules in the engine as a run or a call found them, and what it changed in them.
+
+Your modules (the notebook's, loaded from its files: :data:`~..wire.serialize.SENDERS_MODULES`)
+come with the notebook's values of their globals. What a run or a plain cell's call of a
+function that stayed remote then changes in them goes back into the notebook's modules: the
+globals it rebound, those it changed in place (:func:`watch_globals`), and their classes and
+functions it changed (:func:`watch_definitions`), which a cell reaches through the module.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sys
+import types
+from typing import Any
+
+from ..wire import serialize
+
+#: Where a name is not bound (a dict's ``get`` default), or a closure's cell is empty.
+_ABSENT = object()
+
+
+#: A global of your module bigger than this (pickled) is not watched for changes in place.
+GLOBAL_WATCH_BYTES = 4 << 20
+
+
+def watch_globals(start: dict[str, dict], now: dict[str, dict]) -> dict:
+    """The globals of your modules (:func:`~..wire.serialize.senders_modules_now`' ``now``)
+    that a run's inputs carried, the notebook's values bound here as they loaded (not what
+    ``start`` held), and that may change in place, with a digest of each now:
+    ``{(module, name): (object, digest)}``. One over :data:`GLOBAL_WATCH_BYTES` is not
+    watched."""
+    watched = {}
+    for module, values in now.items():
+        then = start.get(module, {})
+        for name, obj in values.items():
+            if name.startswith("__") or then.get(name, _ABSENT) is obj \
+                    or not _changes_in_place(obj):
+                continue
+            digest = serialize.watch_digest(obj, GLOBAL_WATCH_BYTES)
+            if digest is not None:
+                watched[(module, name)] = (obj, digest)
+    return watched
+
+
+def globals_changed(watched: dict) -> list[tuple[str, str, Any]]:
+    """Those of :func:`watch_globals`' still bound in their module whose pickle changed since:
+    ``(module, name, object)``."""
+    return [(module, name, obj) for (module, name), (obj, digest) in watched.items()
+            if _still_bound(module, name, obj)
+            and serialize.changed_since(obj, digest, GLOBAL_WATCH_BYTES)]
+
+
+def _still_bound(module: str, name: str, obj: Any) -> bool:
+    """Whether ``obj`` is still the global ``name`` of the loaded ``module``."""
+    loaded = sys.modules.get(module)
+    return loaded is not None and vars(loaded).get(name, _ABSENT) is obj
+
+
+@dataclasses.dataclass
+class YourModules:
+    """Your modules here as a run's cell began (the notebook's, loaded from its files:
+    :data:`~..wire.serialize.SENDERS_MODULES`), for what the cell changed in them to go back
+    (:meth:`Engine.outputs`). ``before``: their globals
+    (:func:`~..wire.serialize.senders_modules_now`); ``globals``: those the inputs carried that
+    may change in place (:func:`watch_globals`); ``definitions``: their classes and functions
+    (:func:`watch_definitions`)."""
+
+    before: dict
+    globals: dict
+    definitions: dict
+
+    @classmethod
+    def now(cls, at_start: dict) -> "YourModules":
+        """As they are now, ``at_start`` (their globals before the inputs loaded) aside."""
+        before = serialize.senders_modules_now()
+        return cls(before, watch_globals(at_start, before), watch_definitions(before))
+
+
+def watch_definitions(now: dict[str, dict]) -> dict:
+    """The classes and functions of your modules (:func:`~..wire.serialize.senders_modules_now`'
+    ``now``) that are their globals, with what a run may change of each:
+    ``{(module, name): (definition, parts)}`` (see :func:`definitions_changed`). A cell reaches
+    them through the module (``kinds.Kind.label = 'x'``, ``plugins.Plugin('a')`` whose
+    ``__init__`` fills ``Plugin.registry``, ``memo.fib(20)`` filling its ``cache={}``, a
+    closure ``counter = make()``), so no input names them (hunt 26 H26-35, H26-32, H26-33)."""
+    watched = {}
+    for module, values in now.items():
+        for name, obj in values.items():
+            if isinstance(obj, (type, types.FunctionType)) and not serialize.dunder(name) \
+                    and getattr(obj, "__module__", None) == module:
+                watched[(module, name)] = (obj, _definition_parts(obj))
+    return watched
+
+
+def definitions_changed(watched: dict) -> list[tuple[str, str, Any]]:
+    """Those of :func:`watch_definitions`' still bound in their module that the run changed:
+    ``(module, name, definition)``."""
+    return [(module, name, obj) for (module, name), (obj, parts) in watched.items()
+            if _still_bound(module, name, obj)
+            and not _same_parts(parts, _definition_parts(obj, parts))]
+
+
+def _definition_parts(obj: Any, then: list | None = None) -> list:
+    """What a run may change of a class (its attributes and bases) or a function (its
+    attributes, defaults, closure's values, labels), as ``[(key, value, print)]``: a value
+    that may change in place has a print (:func:`_contents_print`), taken anew only where
+    ``then`` (the parts before) holds the same object with one."""
+    if isinstance(obj, type):
+        items = [*serialize.class_attributes(obj).items(), ("__bases__", obj.__bases__)]
+    else:
+        items = [("labels", (obj.__name__, obj.__qualname__, obj.__doc__, obj.__module__)),
+                 *(("." + key, value) for key, value in obj.__dict__.items()),
+                 *(("default", value) for value in obj.__defaults__ or ()),
+                 *(("kwdefault " + key, value)
+                   for key, value in (obj.__kwdefaults__ or {}).items())]
+        for cell in obj.__closure__ or ():
+            try:
+                items.append(("closure", cell.cell_contents))
+            except ValueError:  # an empty cell
+                items.append(("closure", _ABSENT))
+    before = {id(value): printed for _, value, printed in then or ()}
+    parts = []
+    for key, value in items:
+        printed = None
+        if _changes_in_place(value) and (then is None or before.get(id(value)) is not None):
+            printed = _contents_print(value)
+        parts.append((key, value, printed))
+    return parts
+
+
+#: A list, set or dict of at most this many plain values is watched by its members.
+_MEMBERS_WATCHED = 256
+
+
+class _Members(tuple):
+    """A small builtin container's members (:func:`_contents_print`), compared by identity."""
+
+
+def _contents_print(value: Any) -> Any:
+    """What tells whether ``value`` changed in place: a builtin container of a few plain values
+    (a default ``seen=[]``, a ``count = [0]`` closure, a class's ``registry = []`` of names) by
+    its members, which are the same objects while it is unchanged (at about a hundredth of the
+    cost of its digest); anything else by its :func:`~..wire.serialize.watch_digest`."""
+    kind = type(value)
+    if kind in (list, set, dict) and len(value) <= _MEMBERS_WATCHED:
+        members = _Members((kind, *value.keys(), *value.values()) if kind is dict
+                           else (kind, *value))
+        if all(type(member) in serialize.PLAIN for member in members[1:]):
+            return members
+    return serialize.watch_digest(value, GLOBAL_WATCH_BYTES)
+
+
+def _same_parts(then: list, now: list) -> bool:
+    return len(then) == len(now) and all(
+        a[0] == b[0] and (a[1] is b[1] or (a[0] == "labels" and a[1] == b[1]))
+        and _same_print(a[2], b[2]) for a, b in zip(then, now))
+
+
+def _same_print(then: Any, now: Any) -> bool:
+    if type(then) is _Members:
+        return type(now) is _Members and len(now) == len(then) \
+            and all(a is b for a, b in zip(then, now))
+    return then == now
+
+
+def _changes_in_place(obj: Any) -> bool:
+    """Whether ``obj`` is a value a cell may change in place (not a module, class, function,
+    or a value that never changes)."""
+    kind = type(obj)
+    return not (kind in serialize.PLAIN or kind in serialize.UNCHANGING
+                or isinstance(obj, (type, types.ModuleType, types.FunctionType,
+                                    types.BuiltinFunctionType, types.MethodType)))
