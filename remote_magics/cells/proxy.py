@@ -504,8 +504,8 @@ class RemoteObject:
         and into the objects they hold (``sent``: the memo of the arguments' pickle)."""
         held = dict(watched)
         for key in changed.get("keys") or ():  # a global of your module it changed in place
-            if isinstance(key, str) and key.startswith(MODULE_KEY) and key not in held:
-                module_name, _, attribute = key[len(MODULE_KEY):].partition(":")
+            if isinstance(key, str) and key.startswith(protocol.MODULE_KEY) and key not in held:
+                module_name, _, attribute = key[len(protocol.MODULE_KEY):].partition(":")
                 module = serialize.your_module(module_name)
                 if module is not None and attribute in vars(module):
                     held[key] = vars(module)[attribute]
@@ -1108,11 +1108,6 @@ def _shell() -> Any:
     except ImportError:
         return None
     return get_ipython()
-
-
-#: How a call's reply names a global of your module the call changed in place
-#: (``"m:cfgmod:state"``), as the engine's :data:`~..engine.live.MODULE_KEY`.
-MODULE_KEY = "m:"
 
 
 def _arguments_to_watch(args: tuple, kwargs: dict, names: dict) -> dict:

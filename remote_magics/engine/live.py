@@ -195,8 +195,8 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
             output = engine.encode("result", result, policy, client, frames)
             changed = {key: value for key, (value, digest) in watched.items()
                        if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
-            changed.update((f"{MODULE_KEY}{module}:{name}", value) for module, name, value
-                           in yours.globals_changed(modules.globals))
+            changed.update((f"{protocol.MODULE_KEY}{module}:{name}", value)
+                           for module, name, value in yours.globals_changed(modules.globals))
         finally:
             watching.close(watched)
         reply = {"status": "ok", "output": output}
@@ -473,11 +473,6 @@ def _rebound(engine: Any, stored: list, policy: dict, client: str, frames: list)
     return found
 
 
-#: How a call's changed argument names a global of your module it changed in place
-#: (``"m:cfgmod:state"``: ``state['calls'] += 1`` in a function of the module it called).
-MODULE_KEY = "m:"
-
-
 def _rebound_in_modules(engine: Any, modules: Any, changed: dict, policy: dict, client: str,
                         frames: list) -> list:
     """The globals of your modules a call bound anew or deleted (``cfgmod.CONFIG = {...}``,
@@ -487,7 +482,7 @@ def _rebound_in_modules(engine: Any, modules: Any, changed: dict, policy: dict, 
     plain cell's call read and changed the engine's module, not the notebook's)."""
     found: list = []
     for module, name, value in serialize.rebound_since(modules.before):
-        if f"{MODULE_KEY}{module}:{name}" in changed:
+        if f"{protocol.MODULE_KEY}{module}:{name}" in changed:
             continue
         try:
             found.append({"name": f"{module}:{name}",

@@ -489,6 +489,9 @@ FLUSHED_HISTORIES = ("out", "in", "dhist")
 #: A run reply's output named ``MODULE_GLOBAL + "module:name"`` is a global the cell rebound in a
 #: module of the notebook's own (``confmod.pageDict = {...}``): set there, not in the namespace.
 MODULE_GLOBAL = "__remote_magics_module__"
+#: A call's reply names a global of your module the call changed in place among its changed
+#: arguments as ``MODULE_KEY + "module:name"`` (``"m:cfgmod:state"``).
+MODULE_KEY = "m:"
 #: A run reply's output named ``FORMER + name`` is the object the notebook sent under ``name``,
 #: which the cell changed in place and then rebound (``current.append(1); current = []``): the
 #: notebook's object takes the change, for the names that still hold it; ``name`` is bound as
