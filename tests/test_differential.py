@@ -1278,6 +1278,24 @@ def test_a_plain_call_reads_and_changes_the_notebooks_module(tmp_path):
     assert_same_every_way(A_CALL_READS_YOUR_MODULE, tmp_path, ("none",))
 
 
+#: Hunt 34 H34-9: a class attribute or method a plain cell deleted is gone in later remote
+#: cells too; the engine's copy of the class kept it (cloudpickle sets a class's attributes
+#: on the class it made before, and never deletes one).
+DELETED_CLASS_ATTRIBUTES = [
+    "# plain\nclass Greeter:\n    greeting = 'hi'\n    extra = 1\n    def greet(self):\n"
+    "        return self.greeting\nclass Base:\n    def who(self):\n        return 'base'\n"
+    "class Kid(Base):\n    def who(self):\n        return 'kid'",
+    "print(Greeter().greet(), hasattr(Greeter, 'extra'), Kid().who())",
+    "# plain\ndel Greeter.greeting\ndel Greeter.extra\ndel Kid.who",
+    "print(hasattr(Greeter, 'greeting'), hasattr(Greeter, 'extra'), Kid().who())\n"
+    "try:\n    Greeter().greet()\nexcept AttributeError as e:\n    print('AttributeError', e)",
+]
+
+
+def test_a_class_attribute_a_plain_cell_deleted_is_gone_remotely_too(tmp_path):
+    assert_same_every_way(DELETED_CLASS_ATTRIBUTES, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

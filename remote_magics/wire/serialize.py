@@ -539,9 +539,10 @@ class Pickler(cloudpickle.CloudPickler):
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
             return _made_quietly(_as_module_member(obj, _own_objects_later(
-                obj, _keeping_shared_dicts(obj, _with_fresh_resources(_with_typed_dict_base(
+                obj, _keeping_shared_dicts(obj, _dropping_stale(_with_fresh_resources(
+                    _with_typed_dict_base(
                     obj, _with_enum_members(obj, _with_qualname(obj, _with_slots(
-                        obj, reduced)))))))))
+                        obj, reduced))))))))))
         if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
         if isinstance(obj, ModuleType) and made_at_run_time(obj):
@@ -3814,6 +3815,37 @@ def _keeping_shared_dicts(cls: Any, reduced: Any) -> Any:
     if not kept:
         return reduced
     return (*reduced[:2], (reduced[5], reduced[2], kept), *reduced[3:5], set_class_state)
+
+
+def _dropping_stale(reduced: Any) -> Any:
+    """cloudpickle's reduction of a class by value, its state set by :func:`set_class_dict`:
+    where the receiver has the class already (cloudpickle finds it again, one an earlier run
+    sent), the attributes the sender's no longer has go from it too."""
+    if not (isinstance(reduced, tuple) and len(reduced) > 5
+            and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
+            and reduced[5] is _CLASS_SETSTATE):
+        return reduced
+    return (*reduced[:5], set_class_dict)
+
+
+#: cloudpickle's setter of a class's attributes (after its skeleton is made).
+_CLASS_SETSTATE = getattr(getattr(cloudpickle, "cloudpickle", None), "_class_setstate", None)
+
+
+def set_class_dict(cls: type, state: tuple) -> None:
+    """Called by the unpickler: cloudpickle's setter of a class's attributes, after those of
+    the class this side has (made again from one an earlier run sent) that the sender's lacks
+    are deleted: a plain cell's ``del Greeter.greeting`` held in later remote cells (hunt 34
+    H34-9: cloudpickle sets attributes, and never deletes one)."""
+    members = state[0] if isinstance(state, tuple) and state else None
+    if isinstance(members, dict):
+        for key in [key for key in class_attributes(cls)
+                    if key not in members and not dunder(key)]:
+            try:
+                delattr(cls, key)
+            except (AttributeError, TypeError):  # one Python keeps: it stays
+                pass
+    _CLASS_SETSTATE(cls, state)
 
 
 def set_class_state(cls: type, packed: tuple) -> None:
