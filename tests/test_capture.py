@@ -424,6 +424,12 @@ CASES = [
             del cache[k]
         """, {"keys", "cache"}, {"k"}),
     # -- with -------------------------------------------------------------------------------
+    case("a_string_annotation_reads_the_names_it_holds", """
+        def f(a: 'Point', b: Optional['Node'] = None) -> 'List[Point]':
+            return a
+        class C:
+            p: 'Shape'
+        """, {"Point", "Optional", "Node", "List", "Shape"}, {"f", "C"}),
     case("with_body_may_be_cut_short_by_a_manager_that_suppresses", """
         with suppress(KeyError):
             v = d["k"]

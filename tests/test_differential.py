@@ -1296,6 +1296,21 @@ def test_a_class_attribute_a_plain_cell_deleted_is_gone_remotely_too(tmp_path):
     assert_same_every_way(DELETED_CLASS_ATTRIBUTES, tmp_path, ("all", "none"))
 
 
+#: Hunt 34 H34-8: a notebook class named only in a string annotation (a forward reference)
+#: is sent, so `typing.get_type_hints` (a dataclass's, a NamedTuple's) finds it remotely too.
+FORWARD_REFERENCES = [
+    "# plain\nclass Point:\n    pass",
+    "import typing, dataclasses\ndef f(a: 'Point') -> 'Point':\n    return a\n"
+    "@dataclasses.dataclass\nclass Seg:\n    p: 'Point'\n    q: typing.Optional['Point'] = None\n"
+    "class Pair(typing.NamedTuple):\n    left: 'Point'\n"
+    "print(typing.get_type_hints(f), typing.get_type_hints(Seg), typing.get_type_hints(Pair))",
+]
+
+
+def test_a_class_named_in_a_string_annotation_is_sent(tmp_path):
+    assert_same_every_way(FORWARD_REFERENCES, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -1207,6 +1207,23 @@ class _Walker:
             scope = scope.parent
         self.bind(node.target.id, scope)
 
+    def read_forward_references(self, annotations: list) -> None:
+        """The names in string annotations (``a: 'Point'``, ``Optional['Node']``), which
+        ``typing.get_type_hints`` (a dataclass's, pydantic's) looks up in the module later: a
+        notebook class they name is sent too (hunt 34 H34-8: NameError); one the cell defines
+        itself is the cell's then."""
+        for annotation in annotations:
+            for part in ast.walk(annotation) if annotation is not None else ():
+                if type(part) is ast.Constant and type(part.value) is str \
+                        and len(part.value) < 1000:
+                    try:
+                        parsed = ast.parse(part.value.strip(), mode="eval")
+                    except (SyntaxError, ValueError):  # not an annotation: a mere string
+                        continue
+                    for name in ast.walk(parsed):
+                        if type(name) is ast.Name:
+                            self.read_global(name.id)
+
     def visit_declaration(self, node: ast.Global | ast.Nonlocal) -> None:
         scope = self.scope
         names = scope.global_names if isinstance(node, ast.Global) else scope.nonlocal_names
@@ -1246,6 +1263,7 @@ class _Walker:
             self.visit_children(node.target)  # `a.b: int` evaluates `a` but assigns nothing
         if self.scope.kind != "function":  # annotations of function locals are never evaluated
             self.visit(node.annotation)
+            self.read_forward_references([node.annotation])
 
     # -- control flow -----------------------------------------------------------------------
 
@@ -1348,6 +1366,9 @@ class _Walker:
     def walk_function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> _Scope:
         """Walk a body that runs at some later call; its scope is returned still to be closed."""
         self.visit_all(_outer_parts(node))
+        if not isinstance(node, ast.Lambda):
+            self.read_forward_references([arg.annotation for arg in _params(node.args)]
+                                         + [node.returns])
         scope = self.new_scope("function")
         body = node.body if isinstance(node.body, list) else [node.body]
         with self.maybe(), self.inside(scope):
