@@ -1311,6 +1311,24 @@ def test_a_class_named_in_a_string_annotation_is_sent(tmp_path):
     assert_same_every_way(FORWARD_REFERENCES, tmp_path, ("all", "none"))
 
 
+#: Hunt 34 H34-7 (under none): a plain cell's call of a function that stayed remote and changes
+#: a notebook class it reads (`Cfg.items.append(1)`, `Cfg.n += 1`), directly or through a
+#: method of an object that stayed remote, changes the notebook's class, as plainly.
+A_CALL_CHANGES_A_CLASS = [
+    "# plain\nclass Cfg:\n    items = []\n    n = 0",
+    "def g():\n    Cfg.items.append(1)\n    Cfg.n += 1\n"
+    "class Svc:\n    def run(self):\n        Cfg.items.append('svc')\n        return len(Cfg.items)\n"
+    "svc = Svc()",
+    "# plain\ng()\nprint(Cfg.items, Cfg.n, svc.run(), Cfg.items)",
+    "g()\nprint(Cfg.items, Cfg.n)",
+    "# plain\nprint(Cfg.items, Cfg.n)",
+]
+
+
+def test_a_plain_call_that_changes_a_notebook_class_changes_it(tmp_path):
+    assert_same_every_way(A_CALL_CHANGES_A_CLASS, tmp_path, ("none",))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

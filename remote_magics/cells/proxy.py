@@ -1119,8 +1119,7 @@ def _arguments_to_watch(args: tuple, kwargs: dict, names: dict) -> dict:
     watched.update({f"k:{name}": value for name, value in kwargs.items()
                     if not isinstance(value, RemoteObject) and changeable(value)})
     watched.update({f"g:{name}": value for name, value in names.items()
-                    if not isinstance(value, RemoteObject) and changeable(value)
-                    and not isinstance(value, type)})  # a class changed: not a call's business
+                    if not isinstance(value, RemoteObject) and changeable(value)})
     return watched
 
 
