@@ -900,6 +900,38 @@ def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path, taken):
     assert "Address already in use" in err
 
 
+def test_a_restart_whose_kernel_cannot_bind_its_port_restarts_on_others():
+    """A restart keeps the kernel's ports, which another process may take between the old
+    kernel's end and the new one's bind (seen under load, test_uploads' restart: "Address
+    already in use"): the new kernel ended at once and the restart failed with
+    RemoteKernelDied. It restarts on new ports instead."""
+    target = remote_magics.connect(name="rel-restart-port")
+    km = target.kernel_manager
+    blocker = socket.socket()
+    start = km._async_start_kernel  # (what restart_kernel calls)
+    taken = []
+
+    async def start_with_the_heartbeat_port_taken(**kwargs):
+        if not taken:  # the first restart: its heartbeat port is another process's now
+            blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            blocker.bind(("127.0.0.1", km.hb_port))
+            blocker.listen(1)
+            taken.append(km.hb_port)
+        return await start(**kwargs)
+
+    km._async_start_kernel = start_with_the_heartbeat_port_taken
+    try:
+        target.restart(timeout=60)
+        assert taken and km.hb_port != taken[0]
+        namespace: dict = {}
+        target.run("x = 41 + 1", namespace)
+        assert namespace["x"] == 42
+    finally:
+        km._async_start_kernel = start
+        blocker.close()
+        remote_magics.registry.remove("rel-restart-port")
+
+
 def test_a_request_whose_reply_never_came_stops_being_waited_for(worker, capsys):
     """The client stops waiting for a request an interrupt did not stop, and says so before each
     later one until its reply comes in; if that reply was lost (one cut short is dropped), every

@@ -2419,7 +2419,7 @@ def _end_on_a_failed_start(err: BaseException) -> None:
     """End the process at once: a kernel that failed to start (a port taken between its choice
     and the bind, "Address already in use") kept running, as ipykernel's own does, held by a
     thread it had started, so whoever launched it waited out a whole timeout instead of seeing
-    it end and launching another (:data:`..targets.local.RELAUNCHES`)."""
+    it end and launching another (:data:`..targets.base.RELAUNCHES`)."""
     import traceback
 
     stream = sys.__stderr__

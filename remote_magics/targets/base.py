@@ -36,6 +36,28 @@ class JobQueue(Protocol):
     def wait(self, quiet: bool) -> None: ...
 
 
+
+#: Times a kernel that exited while starting is launched again. jupyter_client chooses its
+#: ports free, then the kernel binds them: another process may take one in between (seen on
+#: a loaded machine: "Address already in use"), and the next launch chooses others.
+RELAUNCHES = 2
+
+
+#: The ports of a kernel's connection file.
+_PORTS = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+
+
+def _new_ports(km: Any) -> None:
+    """Have ``km``'s next start choose new free ports, as jupyter_client does for ports it
+    chose itself (``newports``; ours are chosen when the connection file is written)."""
+    for name in _PORTS:
+        if isinstance(getattr(km, name, None), int):
+            setattr(km, name, 0)
+    cleanup = getattr(km, "cleanup_connection_file", None)
+    if callable(cleanup):
+        cleanup()
+
+
 class Target:
     """A connected remote kernel with our engine in it.
 
@@ -464,13 +486,22 @@ class Target:
                 "restart it: restart it where it runs, then %remote_disconnect and "
                 "%remote_connect again.")
         self.connection.close()
-        km.restart_kernel(now=True)
-        with self._releases_lock:
-            self._releases.clear()
-            self._upload_releases.clear()
-        self.connection = owned_connection(self.name, km)
-        self.lost = None
-        self.handshake(timeout)
+        for attempt in range(RELAUNCHES + 1):
+            if attempt:  # the same ports first, as a restart keeps them; new ones where the
+                _new_ports(km)  # kernel could not bind one (another process took it meanwhile)
+            km.restart_kernel(now=True)
+            with self._releases_lock:
+                self._releases.clear()
+                self._upload_releases.clear()
+            self.connection = owned_connection(self.name, km)
+            self.lost = None
+            try:
+                self.handshake(timeout)
+                return
+            except RemoteKernelDied:
+                if attempt == RELAUNCHES:
+                    raise
+                self.connection.close()
 
     def handshake(self, timeout: float, install: bool = False) -> None:
         """Wait until the kernel answers (installing the engine if asked); learn its details."""

@@ -32,7 +32,7 @@ from ..engine.host import REQUIRED_MODULES, engine_command
 from ..errors import (NoSuchPython, RemoteKernelDied, RemoteKernelMissing, RemoteMagicsError,
                       RemotePortInUse)
 from .attach import pid_status
-from .base import Kind, Target, member_names, owned_connection, register_kind
+from .base import RELAUNCHES, Kind, Target, member_names, owned_connection, register_kind
 
 ENGINE_SPEC_NAME = "remote-magics-engine"
 #: Seconds the check of a ``--python`` interpreter may take.
@@ -173,12 +173,6 @@ def launch(name: str, km: KernelManager, spec: str, *, cwd: str | None) -> Targe
         km.cleanup_resources()
         raise
     return Target(name, conn, spec=spec, kernel_manager=km)
-
-
-#: Times a kernel that exited while starting is launched again. jupyter_client chooses its
-#: ports free, then the kernel binds them: another process may take one in between (seen on
-#: a loaded machine: "Address already in use"), and the next launch chooses others.
-RELAUNCHES = 2
 
 
 def start_all(names: Sequence[str], launch_one: Callable[[str], Target], *, timeout: float,
