@@ -1329,6 +1329,27 @@ def test_a_plain_call_that_changes_a_notebook_class_changes_it(tmp_path):
     assert_same_every_way(A_CALL_CHANGES_A_CLASS, tmp_path, ("none",))
 
 
+#: Hunt 34 H34-12: a global of your module the notebook also holds by a name of its own
+#: (`holder = regm.REGISTRY`), changed through the module in a remote cell (`regm.register`,
+#: a subclass its `__init_subclass__` registers), comes back changed: it went as the notebook's
+#: unchanged `holder`, and the change was lost.
+REGISTRY_MODULE = ("REGISTRY = {}\n\ndef register(name):\n    REGISTRY[name] = True\n\n"
+                   "class Base:\n    def __init_subclass__(cls, **kw):\n"
+                   "        super().__init_subclass__(**kw)\n        REGISTRY[cls.__name__] = 'class'\n")
+A_MODULE_GLOBAL_HELD_BY_NAME = [
+    "# plain\nimport regm\nholder = regm.REGISTRY",
+    "print(holder is regm.REGISTRY)\nregm.register('x')",
+    "# plain\nprint(regm.REGISTRY, holder, holder is regm.REGISTRY)",
+    "class Remote(regm.Base):\n    pass",
+    "# plain\nprint(sorted(regm.REGISTRY), holder is regm.REGISTRY)",
+]
+
+
+def test_a_module_global_the_notebook_holds_by_name_comes_back_changed(tmp_path):
+    (tmp_path / "regm.py").write_text(REGISTRY_MODULE)
+    assert_same_every_way(A_MODULE_GLOBAL_HELD_BY_NAME, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

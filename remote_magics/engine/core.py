@@ -1834,6 +1834,11 @@ class Engine:
         restated |= _held_inside([namespace[name] for name in changed_there if name in namespace],
                                  {name: obj for name, obj in read.items()
                                   if type(obj) in serialize.CONTAINERS and name not in restated})
+        # and one that is a global of your module the cell changed through the module
+        # (`holder = regm.REGISTRY` in the notebook, `regm.register('x')` in the cell): with
+        # its contents, else it went as the unchanged one (hunt 34 H34-12)
+        through_modules = {id(obj) for _, _, obj in changed_globals}
+        restated |= {name for name, obj in held.items() if id(obj) in through_modules}
         # a name the cell assigned that still holds the object it came with may have changed in
         # place (`lst += [2]`, `a *= 2` assign what they changed): it goes as changed, with its
         # contents, and the notebook's object takes them
