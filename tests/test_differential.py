@@ -1350,6 +1350,24 @@ def test_a_module_global_the_notebook_holds_by_name_comes_back_changed(tmp_path)
     assert_same_every_way(A_MODULE_GLOBAL_HELD_BY_NAME, tmp_path, ("all", "none"))
 
 
+#: Hunt 34 H34-11: in a remote cell, a class attribute or a function default of your module
+#: that is one of the module's globals (`class Item: all = REGISTRY`, `def add(x, into=REG)`)
+#: is the module's global, as plainly; it was the engine's old one, another list.
+SHARED_IN_DEFINITIONS = ("REGISTRY = []\nREG = []\n\nclass Item:\n    all = REGISTRY\n\n"
+                         "def add(x, into=REG):\n    into.append(x)\n")
+A_MODULE_GLOBAL_IN_ITS_DEFINITIONS = [
+    "# plain\nimport regmod",
+    "print(regmod.Item.all is regmod.REGISTRY, regmod.add.__defaults__[0] is regmod.REG)\n"
+    "regmod.Item.all.append(1)\nregmod.add(2)\nprint(regmod.REGISTRY, regmod.REG)",
+    "# plain\nprint(regmod.REGISTRY, regmod.REG, regmod.Item.all is regmod.REGISTRY)",
+]
+
+
+def test_a_module_global_its_class_or_default_holds_is_one_object_remotely(tmp_path):
+    (tmp_path / "regmod.py").write_text(SHARED_IN_DEFINITIONS)
+    assert_same_every_way(A_MODULE_GLOBAL_IN_ITS_DEFINITIONS, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -4475,7 +4475,49 @@ def _sharing_modules(module: ModuleType, state: dict) -> tuple:
 
 def module_state(module: ModuleType, state: dict) -> None:
     """Called by the unpickler: the globals of a module :func:`sender_module` gave."""
-    vars(module).update(state)
+    take_module_globals(module, state)
+
+
+def take_module_globals(module: ModuleType, values: Mapping[str, Any]) -> None:
+    """``module``'s globals set to the sender's ``values``; its own classes' attributes and
+    functions' defaults that held a global replaced (``class Item: all = REGISTRY``, ``def
+    add(x, into=REG)``) hold the sender's value too, as one module's do (hunt 34 H34-11: the
+    class appended to another list than the module's ``REGISTRY``)."""
+    namespace = vars(module)
+    replaced = {}
+    for key, value in values.items():
+        old = namespace.get(key, _NOTHING)
+        if old is not _NOTHING and old is not value and type(old) not in PLAIN \
+                and type(old) not in UNCHANGING and not isinstance(old, (type, ModuleType)):
+            replaced[id(old)] = (old, value)
+    namespace.update(values)
+    if replaced:
+        _repoint_definitions(module, replaced)
+
+
+def _repoint_definitions(module: ModuleType, replaced: dict[int, tuple]) -> None:
+    """In ``module``'s own classes and functions, each value of ``replaced`` (id → (old,
+    new)) held as an attribute or a default is the new one."""
+    def new_of(value: Any) -> Any:
+        found = replaced.get(id(value))
+        return found[1] if found is not None and found[0] is value else value
+
+    for obj in list(vars(module).values()):
+        if getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if isinstance(obj, type):
+            for key, value in list(vars(obj).items()):
+                if new_of(value) is not value:
+                    try:
+                        setattr(obj, key, new_of(value))
+                    except (AttributeError, TypeError):  # one Python keeps as it is
+                        pass
+        elif type(obj) is types.FunctionType:
+            if obj.__defaults__ and any(new_of(v) is not v for v in obj.__defaults__):
+                obj.__defaults__ = tuple(map(new_of, obj.__defaults__))
+            if obj.__kwdefaults__ and any(new_of(v) is not v
+                                          for v in obj.__kwdefaults__.values()):
+                obj.__kwdefaults__ = {k: new_of(v) for k, v in obj.__kwdefaults__.items()}
 
 
 def module_with_state(module: ModuleType) -> Any:
@@ -4623,7 +4665,7 @@ def sender_module(name: str, where: Sequence, state: dict, companions: tuple = (
         for key in [key for key, value in namespace.items() if key not in state
                     and not dunder(key) and not isinstance(value, ModuleType)]:
             del namespace[key]  # the sender deleted it (`del mymod.attr` in a plain cell)
-    namespace.update({key: value for key, value in state.items() if not dunder(key)})
+    take_module_globals(loaded, {key: value for key, value in state.items() if not dunder(key)})
     return loaded
 
 
@@ -5602,7 +5644,7 @@ def take_module_data(module: ModuleType, data: Any) -> None:
     """Called by the unpickler: ``module`` (this side's, from the sender's file) takes the
     sender's values of its data globals (:func:`module_data`)."""
     if isinstance(data, dict):
-        vars(module).update(data)
+        take_module_globals(module, data)
 
 
 def member_by_file(module: str, name: str | None, where: Sequence) -> Any:
