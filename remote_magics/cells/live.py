@@ -11,6 +11,7 @@ an async job runs on the target they wait for it (tab completion and previews do
 from __future__ import annotations
 
 import linecache
+import socket
 import sys
 from typing import Any, Callable
 
@@ -52,6 +53,15 @@ def callers_line() -> list | None:
 #: summary made before them still holds.
 LOOKING_OPS = frozenset(("getattr", "getitem", "len", "bool", "contains", "dir", "preview",
                          "keys", "str", "summary"))
+
+
+def _your_modules_for(target: Any) -> list:
+    """Your modules, for a call to an engine on this host (which imports them from the same
+    files); none for another host, where a call's modules are the engine's own."""
+    details = getattr(target, "details", None) or {}
+    if details.get("hostname", socket.gethostname()) != socket.gethostname():
+        return []
+    return serialize.own_modules()
 
 
 def _call_payload(call: tuple, names: dict | None, figure: Any) -> tuple:
@@ -115,9 +125,12 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
         figure = None
     if args or kwargs or names or figure is not None:
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
-        # your modules by value, with their globals, as a run sends them (hunt 34 H34-6: a
-        # call's `cfgmod.CONFIG` was the engine's module's)
-        with serialize.by_value(serialize.own_modules()), serialize.noting_proxies() as noted:
+        # your modules, to an engine on this host, as their file with the globals that hold
+        # data (hunt 34 H34-6: a call's `cfgmod.CONFIG` was the engine's module's); not by
+        # value, as a run sends them: a call in a loop paid that each time (30 ms a call for a
+        # module of 120 definitions)
+        with serialize.by_file(_your_modules_for(target)), \
+                serialize.noting_proxies() as noted:
             try:
                 call = (tuple(args), dict(kwargs or {}))
                 try:

@@ -156,7 +156,8 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
             args, kwargs, *more = serialize.loads(buffers[: content["nframes"]], memos=memos)
         names = (more[0] or None) if more and isinstance(more[0], dict) else None
     figure = more[1] if content.get("figure") and len(more) > 1 else None
-    modules = yours.YourModules.now(at_start) if at_start is not None else None
+    modules = yours.YourModules.now(at_start, definitions=False) if at_start is not None \
+        else None
     if op in protocol.JSON_OPS:
         return {"status": "ok", "value": _json_op(obj, op, name, args, content.get("caller"))}
     if op == "next":

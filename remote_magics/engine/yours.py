@@ -70,10 +70,13 @@ class YourModules:
     definitions: dict
 
     @classmethod
-    def now(cls, at_start: dict) -> "YourModules":
-        """As they are now, ``at_start`` (their globals before the inputs loaded) aside."""
+    def now(cls, at_start: dict, definitions: bool = True) -> "YourModules":
+        """As they are now, ``at_start`` (their globals before the inputs loaded) aside; their
+        classes and functions watched only with ``definitions`` (a run's, not a call's: a
+        look at each of them, which a call in a loop would pay each time)."""
         before = serialize.senders_modules_now()
-        return cls(before, watch_globals(at_start, before), watch_definitions(before))
+        return cls(before, watch_globals(at_start, before),
+                   watch_definitions(before) if definitions else {})
 
 
 def watch_definitions(now: dict[str, dict]) -> dict:
