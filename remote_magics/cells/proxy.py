@@ -975,19 +975,17 @@ class RemoteCallable(RemoteObject):
             name = entry.get("name") if isinstance(entry, dict) else None
             module_name, _, attribute = name.partition(":") if isinstance(name, str) \
                 else ("", "", "")
-            module = serialize.your_module(module_name)
-            if module is None or not attribute.isidentifier():
+            if serialize.your_module(module_name) is None or not attribute.isidentifier():
                 raise ProxyError("the engine answered a call with a global of a module that is "
                                  f"not one of yours ({str(name)[:80]!r}): refused")
             if entry.get("deleted") is True:
-                if attribute in vars(module):
-                    delattr(module, attribute)
+                serialize.delete_your_global(module_name, attribute)
                 continue
             output = entry.get("output")
             count = output.get("nframes") or 0 if isinstance(output, dict) else 0
             value = self._decode(output, frames[start:start + count])
             start += count
-            setattr(module, attribute, value)
+            serialize.set_your_global(module_name, attribute, value)
 
 
 class RemoteCode(RemoteCallable):

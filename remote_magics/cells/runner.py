@@ -1013,13 +1013,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             continue
         if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
             module_name, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
-            module = serialize.your_module(module_name)
-            if module is not None:
-                # changed in place there (`confmod.pageDict['A'] = 1`): the notebook's object
-                # takes the change, so every name that holds it sees it
-                current = getattr(module, name, None)
-                if not (output.get("changed") and update_in_place(current, value)):
-                    setattr(module, name, value)
+            serialize.set_your_global(module_name, name, value, bool(output.get("changed")))
             continue
         run.values[output["name"]] = value
     if copy_on_write.take_note():  # pandas objects came: those sharing memory say so
@@ -1028,9 +1022,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     for name in content.get("deleted", []):  # `del mymod.attr` there (hunt 26 H26-34)
         if isinstance(name, str) and name.startswith(protocol.MODULE_GLOBAL):
             module_name, _, attribute = name[len(protocol.MODULE_GLOBAL):].partition(":")
-            module = serialize.your_module(module_name)
-            if module is not None and attribute in vars(module):
-                delattr(module, attribute)
+            serialize.delete_your_global(module_name, attribute)
     if content.get("reset"):  # %reset there: the notebook's names go, as plainly, then the
         display.reset_names(namespace)  # names the cell bound after it come
     if content.get("flushed"):  # `%reset -f out` there: the notebook's `Out` (hunt 26 H26-1)

@@ -4437,6 +4437,30 @@ def your_module(name: str) -> ModuleType | None:
         else None
 
 
+def set_your_global(module_name: str, name: str, value: Any, changed: bool = False) -> bool:
+    """``name`` of your loaded module ``module_name`` set to ``value``, which the other side
+    bound there (``confmod.pageDict = {...}``) or, ``changed``, changed in place: the object
+    here takes the change, so every name that holds it sees it. False where the module is not
+    one of yours (nothing set)."""
+    module = your_module(module_name)
+    if module is None:
+        return False
+    if not (changed and update_in_place(getattr(module, name, None), value)):
+        setattr(module, name, value)
+    return True
+
+
+def delete_your_global(module_name: str, name: str) -> bool:
+    """``name`` of your loaded module ``module_name`` deleted, as the other side deleted it
+    (``del mymod.attr``). False where the module is not one of yours."""
+    module = your_module(module_name)
+    if module is None:
+        return False
+    if name in vars(module):
+        delattr(module, name)
+    return True
+
+
 class _ModuleWithState:
     """A module of yours and its globals now (:func:`module_with_state`)."""
 
