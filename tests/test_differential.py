@@ -1368,6 +1368,24 @@ def test_a_module_global_its_class_or_default_holds_is_one_object_remotely(tmp_p
     assert_same_every_way(A_MODULE_GLOBAL_IN_ITS_DEFINITIONS, tmp_path, ("all", "none"))
 
 
+#: Hunt 34 H34-10: an object that stayed remote holding a notebook class's container
+#: (`self.mine = K.shared`) keeps sharing it when the class crosses again: the engine's class
+#: keeps its container, with the notebook's contents, where nothing else sent holds it.
+CLASS_CONTAINERS_HELD_REMOTELY = [
+    "# plain\nclass K:\n    shared = []\n    by_id = {}\n    def __init__(self, x):\n"
+    "        self.mine, self.index = K.shared, K.by_id\n        K.shared.append(x)\n"
+    "        K.by_id[x] = type(self).__name__",
+    "k = K(1)",
+    "k2 = K(2)\nprint(k.mine, k.mine is K.shared, k.index is K.by_id, K.by_id)",
+    "# plain\nK.shared.append(3)\nK.by_id[3] = 'plain'",
+    "print(k.mine, k.mine is K.shared, k2.index is K.by_id, k.index)",
+]
+
+
+def test_an_object_that_stayed_remote_keeps_sharing_its_class_container(tmp_path):
+    assert_same_every_way(CLASS_CONTAINERS_HELD_REMOTELY, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

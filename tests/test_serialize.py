@@ -304,6 +304,30 @@ def test_a_restarted_stream_tells_the_receiver_to_start_anew():
     assert back["b"] == [[1]] and back["b"][0] is not back["a"]  # sharing ends at a restart
 
 
+def test_a_class_made_again_keeps_its_container_unless_the_load_shares_the_new_one():
+    """Hunt 34 H34-10: a class by value that this side has already keeps its own list (which
+    objects here hold), with the contents that came; where another object of the load holds
+    the list that came, that one is the class's, so the sender's sharing holds."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nsys.path.insert(0, %r)\n" % os.path.dirname(os.path.dirname(__file__))
+        + "from tests.test_serialize import stream_of, loaded\n"
+        "class K:\n    shared = []\n    def __init__(self):\n        self.mine = K.shared\n"
+        "k = K()\nheld = K.shared\nfor order in (['K'], ['K', 'k'], ['k', 'K'], ['s', 'K']):\n"
+        "    K.shared = k.mine = held\n    held.append(len(held))\n"
+        "    values = {'K': K, 'k': k, 's': held}\n"
+        "    back = loaded(*stream_of({name: values[name] for name in order}))\n"
+        "    print(K.shared is held, back.get('k', k).mine is K.shared,"
+        " back.get('s', K.shared) is K.shared, K.shared == held)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60, check=True).stdout.split("\n")
+    assert out[:4] == ["True True True True", "False True True True", "False True True True",
+                       "False False True True"]
+
+
 def test_a_name_that_does_not_unpickle_fails_alone_and_so_do_those_sharing_its_objects():
     import sys
     import types

@@ -2070,6 +2070,15 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *, bytecode: b
     numbering: :class:`InnerIndex` finds the objects rebuilt by it).
     """
     shared = [index for index, item in enumerate(items) if "shared" in item and frames[index]]
+    outer, _loading.containers = getattr(_loading, "containers", None), []
+    try:
+        return _load_names(items, frames, shared, bytecode, memos)
+    finally:
+        _loading.containers = outer
+
+
+def _load_names(items: Sequence[dict], frames: Sequence[Sequence], shared: list[int],
+                bytecode: bool, memos: list | None) -> list[tuple[Any, BaseException | None]]:
     loader = _Loader(io.BytesIO(b"".join(frames[index][0] for index in shared)),
                      Unpickler if bytecode else _NoBytecodeUnpickler) if shared else None
     results: list[tuple[Any, BaseException | None]] = []
@@ -2084,9 +2093,30 @@ def load_names(items: Sequence[dict], frames: Sequence[Sequence], *, bytecode: b
                  None))
         except Exception as err:
             add((None, err))
-    if memos is not None and loader is not None:
-        memos.extend(unpickler.memo for unpickler in loader.generations)
+    if loader is None:
+        return results
+    refilled = _refill_containers(_loading.containers)  # (while its unpicklers live: see there)
+    if memos is not None:
+        memos.extend(_Refilled(unpickler.memo, refilled) if refilled else unpickler.memo
+                     for unpickler in loader.generations)
     return results
+
+
+class _Refilled:
+    """A generation's memo (:func:`load_names`' ``memos``) where each class container that
+    :func:`_refill_containers` refilled is the class's own container, not the one that came:
+    ``held = Reg.items`` goes back as the notebook's ``Reg.items`` (:class:`InnerIndex`)."""
+
+    def __init__(self, memo: Any, refilled: dict[int, tuple[Any, Any]]) -> None:
+        self.memo, self.refilled = memo, refilled
+
+    def copy(self) -> dict:
+        found = self.memo.copy()
+        for number, obj in found.items():
+            came, kept = self.refilled.get(id(obj), (None, None))
+            if came is obj:
+                found[number] = kept
+        return found
 
 
 class _Loader:
@@ -3836,16 +3866,51 @@ def set_class_dict(cls: type, state: tuple) -> None:
     """Called by the unpickler: cloudpickle's setter of a class's attributes, after those of
     the class this side has (made again from one an earlier run sent) that the sender's lacks
     are deleted: a plain cell's ``del Greeter.greeting`` held in later remote cells (hunt 34
-    H34-9: cloudpickle sets attributes, and never deletes one)."""
+    H34-9: cloudpickle sets attributes, and never deletes one). A container the class held
+    before that another came for is noted for :func:`load_names` (:func:`_refill_containers`)."""
     members = state[0] if isinstance(state, tuple) and state else None
     if isinstance(members, dict):
-        for key in [key for key in class_attributes(cls)
-                    if key not in members and not dunder(key)]:
+        own = class_attributes(cls)
+        for key in [key for key in own if key not in members and not dunder(key)]:
             try:
                 delattr(cls, key)
             except (AttributeError, TypeError):  # one Python keeps: it stays
                 pass
+        pending = getattr(_loading, "containers", None)
+        if pending is not None:
+            pending.extend((cls, key, own[key], value) for key, value in members.items()
+                           if type(value) in CONTAINERS and key in own
+                           and type(own[key]) is type(value) and own[key] is not value)
     _CLASS_SETSTATE(cls, state)
+
+
+#: The load under way on this thread: the class containers :func:`set_class_dict` noted.
+_loading = threading.local()
+
+
+def _refill_containers(pending: list) -> dict[int, tuple[Any, Any]]:
+    """Each class container noted by :func:`set_class_dict` that nothing but its class got in
+    the load: the class keeps its own container, with the contents that came (``_into``), as
+    one process keeps one ``K.shared`` (hunt 34 H34-10: an object that stayed remote holding
+    ``K.shared`` lost that sharing when the notebook's class crossed again). One that another
+    object of the load holds too (``k.mine``, sent with ``K``) stays the class's: those two
+    are the sender's one object, and stay one here.
+
+    Called while the load's unpickler lives: the container is held by its memo, the class
+    state it came in (memoized too), the class, and this function's name and argument
+    (:data:`_HELD_BY_THE_LOAD_ALONE`). Returns those refilled: ``id(came)`` → (came, kept)."""
+    refilled = {}
+    while pending:
+        cls, key, old, new = pending.pop()
+        if vars(cls).get(key) is new and sys.getrefcount(new) == _HELD_BY_THE_LOAD_ALONE:
+            setattr(cls, key, _into(old, new))
+            refilled[id(new)] = (new, old)
+    return refilled
+
+
+#: ``sys.getrefcount`` of a class container in :func:`_refill_containers` that the load gave
+#: nothing else.
+_HELD_BY_THE_LOAD_ALONE = 5
 
 
 def set_class_state(cls: type, packed: tuple) -> None:
