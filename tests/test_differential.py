@@ -1386,6 +1386,21 @@ def test_an_object_that_stayed_remote_keeps_sharing_its_class_container(tmp_path
     assert_same_every_way(CLASS_CONTAINERS_HELD_REMOTELY, tmp_path, ("all", "none"))
 
 
+#: Hunt 35 H35-3: a member of the notebook's Enum that a remote cell binds (`fav =
+#: Color.GREEN`, `Color(1)`, a Flag's combination) is the notebook's member, under none too.
+NOTEBOOK_ENUM_MEMBERS = [
+    "# plain\nimport enum\nclass Color(enum.Enum):\n    RED = 1\n    GREEN = 2\n"
+    "class Perm(enum.Flag):\n    R = 4\n    W = 2",
+    "fav = Color.GREEN\nfav2 = Color(1)\nrw = Perm.R | Perm.W",
+    "# plain\nprint(fav is Color.GREEN, fav2 is Color.RED, type(fav).__name__, rw is Perm(6),"
+    " Perm.W in rw)",
+]
+
+
+def test_a_member_of_the_notebooks_enum_is_the_notebooks_member(tmp_path):
+    assert_same_every_way(NOTEBOOK_ENUM_MEMBERS, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

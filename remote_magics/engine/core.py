@@ -433,6 +433,13 @@ def _method_of(obj: Any, origins: dict) -> bool:
     return False
 
 
+def _member_of(obj: Any, origins: dict) -> bool:
+    """Whether ``obj`` is a member of an Enum the notebook sent (``fav = Color.GREEN``,
+    ``Color(1)``): the notebook's own member, under ``none`` too, so ``fav is Color.GREEN``
+    holds there (hunt 35 H35-3: a proxy)."""
+    return isinstance(obj, enum.Enum) and id(type(obj)) in origins
+
+
 def _view_of(obj: Any, staying: Sequence) -> bool:
     """Whether ``obj`` is a numpy view of one of the arrays ``staying``: it stays here too (a
     copy in the notebook would share no memory with it)."""
@@ -1904,6 +1911,7 @@ class Engine:
                                      own=(name in changed or id(namespace[name]) in origins
                                           or id(namespace[name]) in carried
                                           or _method_of(namespace[name], origins)
+                                          or _member_of(namespace[name], origins)
                                           or (inner is not None and keeps_remote
                                               and inner.holds(namespace[name])))
                                      and id(namespace[name]) not in remote_held)
