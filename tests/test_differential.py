@@ -1401,6 +1401,22 @@ def test_a_member_of_the_notebooks_enum_is_the_notebooks_member(tmp_path):
     assert_same_every_way(NOTEBOOK_ENUM_MEMBERS, tmp_path, ("all", "none"))
 
 
+#: Hunt 35 H35-5: a notebook list, dict or object holding a proxy, changed through it in a
+#: remote cell, still holds that proxy after (it came back holding a copy of the object).
+PROXIES_INSIDE_NOTEBOOK_OBJECTS = [
+    "class Rec:\n    def __init__(self):\n        self.log = []\n    def add(self, x):\n"
+    "        self.log.append(x)\n        return self\nr = Rec()",
+    "# plain\nbox = [r]\nclass W:\n    pass\nw = W()\nw.inner = r\nd = {'r': r}",
+    "box[0].add(1)\nw.inner.add(2)\nd['r'].add(3)\nbox.append(0)\n"
+    "print(box[0] is r, w.inner is r, d['r'] is r, r.log)",
+    "# plain\nr.add(4)\nprint(r.log, box[0] is r, w.inner is r, d['r'] is r, box[0].log)",
+]
+
+
+def test_a_proxy_inside_a_notebook_object_a_remote_cell_changed_stays_that_proxy(tmp_path):
+    assert_same_every_way(PROXIES_INSIDE_NOTEBOOK_OBJECTS, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

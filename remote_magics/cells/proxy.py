@@ -205,8 +205,10 @@ class RemoteObject:
         """
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
         values = [index for index, output in enumerate(outputs) if output["kind"] == "value"]
-        loaded = dict(zip(values, serialize.load_names(
-            [outputs[i] for i in values], [frames[i] for i in values], bytecode=barrier is None)))
+        with serialize.making_proxies(lambda descriptor: cls(target, descriptor)):
+            loaded = dict(zip(values, serialize.load_names(
+                [outputs[i] for i in values], [frames[i] for i in values],
+                bytecode=barrier is None)))
         proxies: dict[str, RemoteObject] = {}
         decoded: list[tuple[Any, str | None]] = []
         for index, output in enumerate(outputs):

@@ -1890,7 +1890,8 @@ class Engine:
         inner = serialize.InnerIndex(memos) if memos else None
         keeps_remote = content.get("download") == "none"  # (else such a name comes back anyway)
         with serialize.cell_namespace(namespace), \
-                serialize.returning(held, restated, sent or {}, inner, proxied, same), \
+                serialize.returning(held, restated, sent or {}, inner, proxied, same,
+                                    self._proxy_maker(content, client)), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
             for name in names:
                 if name not in namespace:
@@ -2001,6 +2002,16 @@ class Engine:
         if len(failed) > 1:
             shown["more_errors"] = failed[1:]
         return shown
+
+    def _proxy_maker(self, content: dict, client: str) -> Callable[[Any], dict]:
+        """What makes the descriptor of a proxy the notebook holds, met inside a value going
+        back (:func:`~..wire.serialize.returning`'s ``proxy_of``): one more reference for
+        ``client``, as a name's proxy is."""
+        def proxy_of(obj: Any) -> dict:
+            ref = describe(obj, self.store.add(obj, client))
+            ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
+            return ref
+        return proxy_of
 
     @staticmethod
     def batch() -> Batch:

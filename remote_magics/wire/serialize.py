@@ -492,6 +492,9 @@ class Pickler(cloudpickle.CloudPickler):
                 # field's metadata), whose attributes no code sets and do not pickle: its
                 # state made every dataclass unwatched (hunt 30 H30-2)
                 return _own_state(obj)
+        staying = getattr(_state, "proxy_of", None)
+        if staying is not None and id(obj) in staying[0]:  # the receiver's proxy of it
+            return remote_proxy, (staying[1](obj),)
         where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
             return module_attribute, where[:2]
@@ -3175,7 +3178,8 @@ def _into(old: Any, new: Any) -> Any:
 @contextlib.contextmanager
 def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
               viewed: Mapping[str, Any] = {}, inner: "InnerIndex | None" = None,
-              proxied: Iterable[Any] = (), unwritten: Iterable[Any] = ()) -> Iterator[None]:
+              proxied: Iterable[Any] = (), unwritten: Iterable[Any] = (),
+              proxy_of: Callable[[Any], dict] | None = None) -> Iterator[None]:
     """Within this block, the objects of ``objects`` (copies of what the receiver holds under
     those names) pickle as the receiver's own objects, so every reference to one, from any name,
     is the receiver's object again (within :func:`updating` there).
@@ -3194,6 +3198,9 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
     class there. ``unwritten``: those whose memory is known not to have been written
     since they came (a kept upload the run did not write): the receiver's array holds the same
     bytes, so a view of one goes without its values (``train = data[:800_000]``).
+    ``proxy_of``: each of ``proxied`` met inside a value goes as the receiver's proxy of it,
+    made from the descriptor this gives (:func:`remote_proxy`): ``box = [r]`` in a plain cell,
+    ``box[0].add(1)`` in a none one, and ``box[0] is r`` still (hunt 35 H35-5: a copy).
     """
     changed = set(changed)
     # two names for one object (`y = x` in the notebook, the cell changing `x` and showing `y`):
@@ -3212,7 +3219,27 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
                   if type(obj) in CONTAINERS or type(obj) in UNCHANGING}
     with _in_state("returning", marked), _in_state("viewing", viewing), \
             _in_state("containers", containers), _in_state("inner", inner), \
-            _in_state("proxies", proxies):
+            _in_state("proxies", proxies), \
+            _in_state("proxy_of", (proxies, proxy_of) if proxies and proxy_of else None):
+        yield
+
+
+def remote_proxy(descriptor: dict) -> Any:
+    """Called by the unpickler in the notebook: its proxy of the engine's object that
+    ``descriptor`` describes (:func:`returning`'s ``proxy_of``), made within
+    :func:`making_proxies`."""
+    make = getattr(_state, "make_proxy", None)
+    if make is None:
+        raise pickle.UnpicklingError(
+            f"a value holds a proxy of remote object {descriptor.get('id')}, which only the "
+            "notebook that holds that proxy can rebuild")
+    return make(descriptor)
+
+
+@contextlib.contextmanager
+def making_proxies(make: Callable[[dict], Any]) -> Iterator[None]:
+    """Within this block, :func:`remote_proxy` makes each proxy with ``make(descriptor)``."""
+    with _in_state("make_proxy", make):
         yield
 
 
