@@ -1417,6 +1417,20 @@ def test_a_proxy_inside_a_notebook_object_a_remote_cell_changed_stays_that_proxy
     assert_same_every_way(PROXIES_INSIDE_NOTEBOOK_OBJECTS, tmp_path, ("all", "none"))
 
 
+#: Hunt 35 H35-2: a plain call of a method of an object that stayed remote, whose class a
+#: remote cell derived from a notebook class, sees what a plain cell changed in that class.
+A_REMOTE_SUBCLASS_OF_A_NOTEBOOK_CLASS = [
+    "# plain\nclass Base:\n    tag = 'base'\n    def who(self):\n        return self.tag",
+    "class Kid(Base):\n    def hello(self):\n        return 'hi ' + self.who()\nk = Kid()",
+    "# plain\nBase.tag = 'changed'\nprint(k.who(), k.hello())\n"
+    "Base.who = lambda self: self.tag.upper()\nprint(k.hello())",
+]
+
+
+def test_a_plain_call_of_a_remote_subclass_sees_the_notebooks_base_class(tmp_path):
+    assert_same_every_way(A_REMOTE_SUBCLASS_OF_A_NOTEBOOK_CLASS, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -122,8 +122,19 @@ def describe(obj: Any, oid: str, proxy: bool = True) -> dict:
     # its code and the cells' functions and classes it reaches read
     functions = _attempt(lambda: cell_functions(obj), [])
     if functions:
-        desc["globals"] = _attempt(lambda: _globals_of(functions))
+        desc["globals"] = _attempt(lambda: _globals_of(functions) + _cell_classes_of(obj), [])
     return desc
+
+
+def _cell_classes_of(obj: Any) -> list[str]:
+    """The names of the cells' classes ``obj``'s methods are looked up in (its class's MRO;
+    a bound method's object's): a call sends the notebook's, whose changes reach the copies
+    here, so ``Base.tag = 'changed'`` in a plain cell is what ``k.who()`` reads for a ``Kid``
+    of a remote cell (hunt 35 H35-2)."""
+    owner = obj.__self__ if isinstance(obj, types.MethodType) else obj
+    kind = owner if isinstance(owner, type) else type(owner)
+    return [cls.__name__ for cls in kind.__mro__
+            if getattr(cls, "__module__", None) == "__main__" and cls.__qualname__ == cls.__name__]
 
 
 def _descriptor_kind(kind: type) -> str | None:

@@ -493,8 +493,9 @@ class Pickler(cloudpickle.CloudPickler):
                 # state made every dataclass unwatched (hunt 30 H30-2)
                 return _own_state(obj)
         staying = getattr(_state, "proxy_of", None)
-        if staying is not None and id(obj) in staying[0]:  # the receiver's proxy of it
-            return remote_proxy, (staying[1](obj),)
+        if staying is not None and id(obj) in staying[0] and not isinstance(obj, type):
+            return remote_proxy, (staying[1](obj),)  # the receiver's proxy of it (a class
+            # goes by value: a proxy cannot be the class of a value there, see returning)
         where = (getattr(_state, "module_globals", None) or {}).get(id(obj))
         if where is not None and where[2] is obj:  # `from pylab import *`'s rcParams: the live one
             return module_attribute, where[:2]
