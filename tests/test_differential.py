@@ -1431,6 +1431,23 @@ def test_a_plain_call_of_a_remote_subclass_sees_the_notebooks_base_class(tmp_pat
     assert_same_every_way(A_REMOTE_SUBCLASS_OF_A_NOTEBOOK_CLASS, tmp_path, ("all", "none"))
 
 
+#: Hunt 35 H35-6: a module of yours a remote cell imports first comes to the notebook with
+#: what the cell did to its classes and functions, as to its globals.
+A_MODULE_A_REMOTE_CELL_IMPORTS_FIRST = [
+    "# plain\nopen('wm6.py', 'w').write('''class Thing:\n    made = 0\n    items = []\n"
+    "    def __init__(self):\n        Thing.made += 1\nN = 0\ndef bump():\n    global N\n"
+    "    N += 1\ndef add(x, cache={}):\n    cache[x] = 1\n    return len(cache)\n''')",
+    "import wm6\nt1 = wm6.Thing()\nwm6.Thing.items.append(1)\nwm6.Thing.extra = 5\n"
+    "wm6.bump.tag = 'x'\nwm6.bump()\nwm6.add(1)\nwm6.add(2)",
+    "# plain\nprint(wm6.Thing.made, wm6.Thing.items, wm6.Thing.extra, wm6.bump.tag, wm6.N,"
+    " wm6.add(3))",
+]
+
+
+def test_a_module_a_remote_cell_imports_first_keeps_what_it_did_to_its_classes(tmp_path):
+    assert_same_every_way(A_MODULE_A_REMOTE_CELL_IMPORTS_FIRST, tmp_path, ("all", "small"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

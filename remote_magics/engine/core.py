@@ -2085,12 +2085,15 @@ class Engine:
     def _dumped(obj: Any, limit: int | None, batch: "Batch | None") -> tuple[list, dict]:
         """``obj``'s frames and its item's fields, in ``batch``'s stream when there is one. A
         module of yours the cell imported first here goes with what the cell did to its
-        globals, which the notebook's takes (by reference alone, the notebook imported it
+        globals and to its classes' and functions' attributes, which the notebook's takes (by reference alone, the notebook imported it
         afresh from the file: hunt 20 H20-19), in the reply's stream, so an object two of them
         share (`from moda import SHARED` in `modb`) stays one (hunt 26 H26-30); by reference
         where they cannot go."""
-        carried = serialize.module_with_state(obj) if type(obj) is types.ModuleType else None
-        if carried is not None:
+        for definitions in (True, False):  # its classes' attributes too, where they can go
+            carried = serialize.module_with_state(obj, definitions) \
+                if type(obj) is types.ModuleType else None
+            if carried is None:
+                break
             try:
                 if batch is None:
                     return serialize.dumps(carried, MODULE_STATE_BYTES), {}

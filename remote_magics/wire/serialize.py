@@ -2975,16 +2975,22 @@ def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tup
     attributes and defaults the cell gave it when it ``changed``."""
     if not changed:
         return held_object, (name,)
-    closure = []  # the values its closure's variables hold there (``nonlocal count``)
+    return held_object, (name,), function_restatement(func), None, None, \
+        set_function_attributes
+
+
+def function_restatement(func: types.FunctionType) -> dict:
+    """What :func:`set_function_attributes` makes the receiver's function of: ``func``'s
+    attributes, defaults and the values its closure's variables hold (``nonlocal count``)."""
+    closure = []
     for cell in func.__closure__ or ():
         try:
             closure.append((cell.cell_contents,))
         except ValueError:  # an empty cell
             closure.append(())
-    state = {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
-             "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
-             "labels": function_labels(func)}
-    return held_object, (name,), state, None, None, set_function_attributes
+    return {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
+            "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
+            "labels": function_labels(func)}
 
 
 def is_single_dispatch(func: types.FunctionType) -> bool:
@@ -3088,10 +3094,14 @@ def _as_held_class(cls: type, name: str, changed: bool) -> tuple:
     members' own attributes (``Color.RED.label = 'warm'``)."""
     if not changed:
         return held_object, (name,)
+    return held_object, (name,), class_restatement(cls), None, None, set_class_attributes
+
+
+def class_restatement(cls: type) -> tuple:
+    """What :func:`set_class_attributes` makes the receiver's class of: ``cls``'s attributes,
+    bases, and an Enum's members' own attributes."""
     members = enum_member_states(cls)
-    return held_object, (name,), (sendable_attributes(cls), cls.__bases__,
-                                  *((members,) if members else ())), None, None, \
-        set_class_attributes
+    return (sendable_attributes(cls), cls.__bases__, *((members,) if members else ()))
 
 
 def enum_member_states(cls: Any) -> dict | None:
@@ -4557,14 +4567,23 @@ def delete_your_global(module_name: str, name: str) -> bool:
 class _ModuleWithState:
     """A module of yours and its globals now (:func:`module_with_state`)."""
 
-    def __init__(self, module: ModuleType, companions: bool = True) -> None:
+    def __init__(self, module: ModuleType, companions: bool = True,
+                 definitions: bool = True) -> None:
         self.module = module
         self.companions = companions
+        self.definitions = definitions
 
     def __reduce__(self) -> tuple:
         module = self.module
         state = {name: value for name, value in list(vars(module).items())
                  if not dunder(name) and not isinstance(value, ModuleType)}
+        if self.definitions:  # its classes and functions as the run left them (hunt 35
+            # H35-6: `Thing.made += 1` in `__init__`, `f.tag = 'x'` came as the file makes them)
+            state.update((name, _Restated(module.__name__, name, value))
+                         for name, value in list(state.items())
+                         if (isinstance(value, type) or type(value) is types.FunctionType)
+                         and getattr(value, "__module__", None) == module.__name__
+                         and getattr(value, "__qualname__", None) == name)
         # the other modules of yours this side imported that hold an object of its globals
         # (`from moda import SHARED` in `modb`) go first, with their state: the receiver's
         # import of this one then finds them so, and the object stays one (hunt 26 H26-30)
@@ -4574,6 +4593,23 @@ class _ModuleWithState:
         # a second time (hunt 24 H24-3: `%run m.py`, then `import m`, in a remote cell)
         return sender_module, (module.__name__, module_file(module), {}, others), state, \
             None, None, module_state
+
+
+class _Restated:
+    """A class or function your module defines, going with the module's state
+    (:class:`_ModuleWithState`): the receiver's own, from the module it imported from the
+    same file, with the attributes (defaults, closure values) this side's has."""
+
+    def __init__(self, module: str, name: str, definition: Any) -> None:
+        self.module, self.name, self.definition = module, name, definition
+
+    def __reduce__(self) -> tuple:
+        definition = self.definition
+        if isinstance(definition, type):
+            return module_attribute, (self.module, self.name), class_restatement(definition), \
+                None, None, set_class_attributes
+        return module_attribute, (self.module, self.name), function_restatement(definition), \
+            None, None, set_function_attributes
 
 
 def _sharing_modules(module: ModuleType, state: dict) -> tuple:
@@ -4637,15 +4673,16 @@ def _repoint_definitions(module: ModuleType, replaced: dict[int, tuple]) -> None
                 obj.__kwdefaults__ = {k: new_of(v) for k, v in obj.__kwdefaults__.items()}
 
 
-def module_with_state(module: ModuleType) -> Any:
+def module_with_state(module: ModuleType, definitions: bool = True) -> Any:
     """``module`` to send with its globals (their values; its functions and classes by
-    reference), for the receiver's module from the same file to take them
-    (:func:`sender_module`): one of yours (:func:`own_modules`) that this side imported itself
-    (not one that came from the other side, :data:`SENDERS_MODULES`). None for any other."""
+    reference, with their attributes unless not ``definitions``), for the receiver's module
+    from the same file to take them (:func:`sender_module`): one of yours
+    (:func:`own_modules`) that this side imported itself (not one that came from the other
+    side, :data:`SENDERS_MODULES`). None for any other."""
     if module.__name__ in SENDERS_MODULES or module_file(module) is None \
             or not any(own is module for own in own_modules()):
         return None
-    return _ModuleWithState(module)
+    return _ModuleWithState(module, definitions=definitions)
 
 
 def module_file(module: ModuleType) -> tuple[str, int, int] | None:
