@@ -1448,6 +1448,23 @@ def test_a_module_a_remote_cell_imports_first_keeps_what_it_did_to_its_classes(t
     assert_same_every_way(A_MODULE_A_REMOTE_CELL_IMPORTS_FIRST, tmp_path, ("all", "small"))
 
 
+#: Hunt 35 H35-8: a class's or function's container bound anew (`K.shared = ['reset']`,
+#: `f.cache = ['new']`) on one side is a new object on the other too: the objects holding the
+#: old one keep it (it was refilled with the new contents).
+CONTAINERS_BOUND_ANEW = [
+    "# plain\nclass K:\n    shared = [1]\n    def __init__(self):\n        self.mine = K.shared\n"
+    "k0 = K()\ndef f():\n    return len(f.cache)\nf.cache = [1]\noldcache = f.cache",
+    "K.shared = ['reset']\nk = K()\nf.cache = ['new']",
+    "# plain\nprint(K.shared, k0.mine, oldcache, f.cache, f())\nK.shared = ['x']",
+    "print(k0.mine, K.shared, k0.mine is K.shared)\nK.shared.append(2)",
+    "# plain\nprint(K.shared, k0.mine)",
+]
+
+
+def test_a_container_bound_anew_leaves_the_old_one_to_its_holders(tmp_path):
+    assert_same_every_way(CONTAINERS_BOUND_ANEW, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

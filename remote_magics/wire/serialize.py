@@ -543,7 +543,7 @@ class Pickler(cloudpickle.CloudPickler):
                 return (make_cell_function, (*reduced[1], _origin(obj, namespace)),
                         *reduced[2:5], set_cell_function_state)
             return _made_quietly(_as_module_member(obj, _own_objects_later(
-                obj, _keeping_shared_dicts(obj, _dropping_stale(_with_fresh_resources(
+                obj, _keeping_shared_dicts(obj, _dropping_stale(obj, _with_fresh_resources(
                     _with_typed_dict_base(
                     obj, _with_enum_members(obj, _with_qualname(obj, _with_slots(
                         obj, reduced))))))))))
@@ -2722,6 +2722,7 @@ def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
     """Called by the unpickler: cloudpickle's function state, except that the globals it read
     are bound only where the namespace lacks them (and none for this side's own function)."""
     if _reused(func):
+        _note_crossed(func)
         return
     attributes, slots = state
     func.__dict__.update(attributes)
@@ -2739,6 +2740,7 @@ def set_cell_function_state(func: types.FunctionType, state: tuple) -> None:
                 continue
     for name, value in slots.items():
         setattr(func, name, value)
+    _note_crossed(func)
 
 
 #: The type of a function of ``functools.lru_cache`` and ``functools.cache`` (written in C).
@@ -2988,7 +2990,8 @@ def function_restatement(func: types.FunctionType) -> dict:
             closure.append((cell.cell_contents,))
         except ValueError:  # an empty cell
             closure.append(())
-    return {"__dict__": dict(func.__dict__), "__defaults__": func.__defaults__,
+    return {"__dict__": marked_rebound(func, dict(func.__dict__)),
+            "__defaults__": func.__defaults__,
             "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
             "labels": function_labels(func)}
 
@@ -3043,9 +3046,11 @@ def set_function_attributes(func: Any, state: dict) -> None:
     if type(func) is not types.FunctionType:  # the receiver holds something else there now
         return
     own = dict(func.__dict__)
+    members, rebound = _unmarked(state["__dict__"])
     func.__dict__.clear()
-    func.__dict__.update({key: _into(own.get(key), value)
-                          for key, value in state["__dict__"].items()})
+    func.__dict__.update({key: value if key in rebound else _into(own.get(key), value)
+                          for key, value in members.items()})
+    _note_crossed(func)
     defaults, kwdefaults = state["__defaults__"], state["__kwdefaults__"]
     if defaults is not None and len(defaults) == len(func.__defaults__ or ()):
         defaults = tuple(map(_into, func.__defaults__, defaults))
@@ -3101,7 +3106,8 @@ def class_restatement(cls: type) -> tuple:
     """What :func:`set_class_attributes` makes the receiver's class of: ``cls``'s attributes,
     bases, and an Enum's members' own attributes."""
     members = enum_member_states(cls)
-    return (sendable_attributes(cls), cls.__bases__, *((members,) if members else ()))
+    return (marked_rebound(cls, sendable_attributes(cls)), cls.__bases__,
+            *((members,) if members else ()))
 
 
 def enum_member_states(cls: Any) -> dict | None:
@@ -3133,6 +3139,7 @@ def set_class_attributes(cls: Any, state: dict | tuple) -> None:
                 cls.__bases__ = bases
             except TypeError:  # a layout this side's classes cannot take
                 pass
+    state, rebound = _unmarked(state)
     own = class_attributes(cls)
     for key in own:
         if key not in state:
@@ -3141,8 +3148,11 @@ def set_class_attributes(cls: Any, state: dict | tuple) -> None:
         old = own.get(key, _state)
         if type(old) in _LOCKS and type(value) is type(old):
             continue  # a lock is this side's own: the one that came is a new one of its kind
-        if old is _state or not _same_code(old, value):
+        if key in rebound:  # bound anew there: objects here holding the old one keep it
+            setattr(cls, key, value)
+        elif old is _state or not _same_code(old, value):
             setattr(cls, key, _into(old, value))
+    _note_crossed(cls)
     for name, attributes in (members or {}).items():  # an Enum's members, as the sender's
         member = getattr(cls, "_member_map_", {}).get(name)
         if member is not None and isinstance(attributes, dict):
@@ -3885,15 +3895,74 @@ def _keeping_shared_dicts(cls: Any, reduced: Any) -> Any:
     return (*reduced[:2], (reduced[5], reduced[2], kept), *reduced[3:5], set_class_state)
 
 
-def _dropping_stale(reduced: Any) -> Any:
+def _dropping_stale(cls: type, reduced: Any) -> Any:
     """cloudpickle's reduction of a class by value, its state set by :func:`set_class_dict`:
     where the receiver has the class already (cloudpickle finds it again, one an earlier run
-    sent), the attributes the sender's no longer has go from it too."""
+    sent), the attributes the sender's no longer has go from it too; a container this side
+    bound anew since the class last crossed goes as such (:func:`marked_rebound`)."""
     if not (isinstance(reduced, tuple) and len(reduced) > 5
             and getattr(reduced[0], "__name__", None) == "_make_skeleton_class"
             and reduced[5] is _CLASS_SETSTATE):
         return reduced
-    return (*reduced[:5], set_class_dict)
+    state = reduced[2]
+    if isinstance(state, tuple) and state and isinstance(state[0], dict):
+        state = (marked_rebound(cls, state[0]), *state[1:])
+    return (*reduced[:2], state, *reduced[3:5], set_class_dict)
+
+
+class Rebound:
+    """A class's or function's container attribute that its side bound anew since it last
+    crossed (``K.shared = ['reset']``, ``f.cache = []``): the receiver binds it as it comes,
+    and never fills its own container (the one objects there hold, ``k0.mine``) with it, as
+    it does for a container changed in place (hunt 35 H35-8)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __reduce__(self) -> tuple:
+        return Rebound, (self.value,)
+
+
+#: Each class's or function's containers (attribute → id) as they were when it last
+#: crossed, either way.
+_crossed: "weakref.WeakKeyDictionary[Any, dict[str, int]]" = weakref.WeakKeyDictionary()
+
+
+def marked_rebound(owner: Any, attributes: dict) -> dict:
+    """``attributes`` (a class's or function's, to send) with each container bound anew since
+    ``owner`` last crossed as :class:`Rebound`; ``owner`` crosses now. Within
+    :func:`fingerprint` (a digest, no crossing), as they are."""
+    if getattr(_state, "own_state", None) is not None:
+        return attributes
+    before = _crossed.get(owner)
+    if before:
+        attributes = {key: Rebound(value) if type(value) in CONTAINERS and key in before
+                      and before[key] != id(value) else value
+                      for key, value in attributes.items()}
+    _note_crossed(owner)
+    return attributes
+
+
+def _note_crossed(owner: Any) -> None:
+    """``owner``'s containers now (a class's or function's), as they crossed
+    (:func:`marked_rebound`)."""
+    attributes = class_attributes(owner) if isinstance(owner, type) else vars(owner)
+    try:
+        _crossed[owner] = {key: id(value) for key, value in attributes.items()
+                           if type(value) in CONTAINERS}
+    except TypeError:  # one that cannot be weakly referred to: none noted
+        pass
+
+
+def _unmarked(members: dict) -> tuple[dict, set]:
+    """``members`` without their :class:`Rebound` marks, and the keys that had one."""
+    rebound = {key for key, value in members.items() if type(value) is Rebound}
+    if not rebound:
+        return members, rebound
+    return {key: value.value if key in rebound else value
+            for key, value in members.items()}, rebound
 
 
 #: cloudpickle's setter of a class's attributes (after its skeleton is made).
@@ -3908,6 +3977,9 @@ def set_class_dict(cls: type, state: tuple) -> None:
     before that another came for is noted for :func:`load_names` (:func:`_refill_containers`)."""
     members = state[0] if isinstance(state, tuple) and state else None
     if isinstance(members, dict):
+        members, rebound = _unmarked(members)
+        if rebound:
+            state = (members, *state[1:])
         own = class_attributes(cls)
         for key in [key for key in own if key not in members and not dunder(key)]:
             try:
@@ -3917,9 +3989,10 @@ def set_class_dict(cls: type, state: tuple) -> None:
         pending = getattr(_loading, "containers", None)
         if pending is not None:
             pending.extend((cls, key, own[key], value) for key, value in members.items()
-                           if type(value) in CONTAINERS and key in own
+                           if type(value) in CONTAINERS and key in own and key not in rebound
                            and type(own[key]) is type(value) and own[key] is not value)
     _CLASS_SETSTATE(cls, state)
+    _note_crossed(cls)
 
 
 #: The load under way on this thread: the class containers :func:`set_class_dict` noted.
@@ -3943,6 +4016,7 @@ def _refill_containers(pending: list) -> dict[int, tuple[Any, Any]]:
         if vars(cls).get(key) is new and sys.getrefcount(new) == _HELD_BY_THE_LOAD_ALONE:
             setattr(cls, key, _into(old, new))
             refilled[id(new)] = (new, old)
+            _note_crossed(cls)
     return refilled
 
 
