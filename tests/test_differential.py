@@ -1465,6 +1465,26 @@ def test_a_container_bound_anew_leaves_the_old_one_to_its_holders(tmp_path):
     assert_same_every_way(CONTAINERS_BOUND_ANEW, tmp_path, ("all", "small", "none"))
 
 
+#: Hunt 35 H35-10, H35-11: a package of yours a remote cell imports first with a submodule
+#: (`import pk10.sub`) has it in the notebook too, and a global the cell deleted from a module
+#: it imported first (`del fd2.VAL`) is gone from the notebook's. And (H35-9's probe) a list
+#: attribute of your module's class bound anew remotely leaves the old list to `old`.
+SUBMODULES_AND_DELETIONS_OF_A_MODULE_IMPORTED_REMOTELY_FIRST = [
+    "# plain\nimport os\nos.makedirs('pk10', exist_ok=True)\n"
+    "open('pk10/__init__.py', 'w').write('')\n"
+    "open('pk10/sub.py', 'w').write('X = 1\\n')\n"
+    "open('fd2.py', 'w').write('VAL = 1\\nKEEP = 2\\n')\n"
+    "open('rf.py', 'w').write('class MK:\\n    items = [1]\\n')\nimport rf\nold = rf.MK.items",
+    "import pk10.sub\nimport fd2\ndel fd2.VAL\nrf.MK.items = ['m']",
+    "# plain\nprint(pk10.sub.X, hasattr(fd2, 'VAL'), fd2.KEEP, old, rf.MK.items)",
+]
+
+
+def test_a_module_imported_remotely_first_keeps_its_submodule_and_deletions(tmp_path):
+    assert_same_every_way(SUBMODULES_AND_DELETIONS_OF_A_MODULE_IMPORTED_REMOTELY_FIRST, tmp_path,
+                          ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

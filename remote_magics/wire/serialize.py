@@ -4649,8 +4649,12 @@ class _ModuleWithState:
 
     def __reduce__(self) -> tuple:
         module = self.module
+        # (a module its code imports is the receiver's own import's; but a submodule of a
+        # package a cell imported, `import pk.sub`, which the package's own code may never
+        # import: hunt 35 H35-10, `pk.sub` was an AttributeError)
         state = {name: value for name, value in list(vars(module).items())
-                 if not dunder(name) and not isinstance(value, ModuleType)}
+                 if not dunder(name) and (not isinstance(value, ModuleType)
+                                          or value.__name__ == f"{module.__name__}.{name}")}
         if self.definitions:  # its classes and functions as the run left them (hunt 35
             # H35-6: `Thing.made += 1` in `__init__`, `f.tag = 'x'` came as the file makes them)
             state.update((name, _Restated(module.__name__, name, value))
@@ -4701,7 +4705,13 @@ def _sharing_modules(module: ModuleType, state: dict) -> tuple:
 
 
 def module_state(module: ModuleType, state: dict) -> None:
-    """Called by the unpickler: the globals of a module :func:`sender_module` gave."""
+    """Called by the unpickler: the globals of a module :func:`sender_module` gave
+    (:class:`_ModuleWithState`'s); one the sender's module no longer has (``del fd.VAL``,
+    hunt 35 H35-11) goes from this side's too."""
+    namespace = vars(module)
+    for name in [name for name, value in list(namespace.items()) if name not in state
+                 and not dunder(name) and not isinstance(value, ModuleType)]:
+        del namespace[name]
     take_module_globals(module, state)
 
 
@@ -4837,6 +4847,7 @@ def set_member_state(obj: Any, packed: tuple) -> None:
     setter, state = packed
     if id(obj) in _chosen():  # this side's own: its state is its module's, but the globals it
         _chosen().discard(id(obj))  # reads are the sender's values (`pageDict` the cell has)
+        _note_crossed(obj)
         carried = state[1].get("__globals__") if isinstance(obj, types.FunctionType) \
             and isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict) \
             else None
