@@ -1891,7 +1891,7 @@ class Engine:
         keeps_remote = content.get("download") == "none"  # (else such a name comes back anyway)
         with serialize.cell_namespace(namespace), \
                 serialize.returning(held, restated, sent or {}, inner, proxied, same,
-                                    self._proxy_maker(content, client)), \
+                                    lambda obj: self._held_for(obj, content, client)), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
             for name in names:
                 if name not in namespace:
@@ -2003,15 +2003,14 @@ class Engine:
             shown["more_errors"] = failed[1:]
         return shown
 
-    def _proxy_maker(self, content: dict, client: str) -> Callable[[Any], dict]:
-        """What makes the descriptor of a proxy the notebook holds, met inside a value going
-        back (:func:`~..wire.serialize.returning`'s ``proxy_of``): one more reference for
-        ``client``, as a name's proxy is."""
-        def proxy_of(obj: Any) -> dict:
-            ref = describe(obj, self.store.add(obj, client))
-            ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
-            return ref
-        return proxy_of
+    def _held_for(self, obj: Any, content: dict, client: str, proxy: bool = True) -> dict:
+        """``obj`` held for ``client`` (one more reference), described for its proxy (or, not
+        ``proxy``, for a value going back), with the run's download policy: a name's, or one
+        the notebook holds as a proxy met inside a value going back
+        (:func:`~..wire.serialize.returning`'s ``proxy_of``)."""
+        ref = describe(obj, self.store.add(obj, client), proxy=proxy)
+        ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
+        return ref
 
     @staticmethod
     def batch() -> Batch:
@@ -2070,13 +2069,11 @@ class Engine:
                 reason = tracebacks.one_line(err)  # it stays remote, and we say why
             else:
                 frames.extend(item)
-                ref = describe(obj, self.store.add(obj, client), proxy=False)
-                ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
+                ref = self._held_for(obj, content, client, proxy=False)
                 if twin:
                     fields = {**fields, "twin": True}
                 return {"name": name, "kind": "value", "nframes": len(item), "ref": ref, **fields}
-        ref = describe(obj, self.store.add(obj, client))
-        ref.update(download=content.get("download", "small"), bytes=content.get("bytes"))
+        ref = self._held_for(obj, content, client)
         if batch is not None:
             batch.remote[id(obj)] = (ref, reason)
         return {"name": name, "kind": "proxy", "ref": ref, "reason": reason}
@@ -2085,8 +2082,9 @@ class Engine:
     def _dumped(obj: Any, limit: int | None, batch: "Batch | None") -> tuple[list, dict]:
         """``obj``'s frames and its item's fields, in ``batch``'s stream when there is one. A
         module of yours the cell imported first here goes with what the cell did to its
-        globals and to its classes' and functions' attributes, which the notebook's takes (by reference alone, the notebook imported it
-        afresh from the file: hunt 20 H20-19), in the reply's stream, so an object two of them
+        globals and to its classes' and functions' attributes, which the notebook's takes (by
+        reference alone, the notebook imported it afresh from the file: hunt 20 H20-19, hunt
+        35 H35-6), in the reply's stream, so an object two of them
         share (`from moda import SHARED` in `modb`) stays one (hunt 26 H26-30); by reference
         where they cannot go."""
         for definitions in (True, False):  # its classes' attributes too, where they can go

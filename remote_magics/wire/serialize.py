@@ -2977,8 +2977,15 @@ def _as_held_function(func: types.FunctionType, name: str, changed: bool) -> tup
     attributes and defaults the cell gave it when it ``changed``."""
     if not changed:
         return held_object, (name,)
-    return held_object, (name,), function_restatement(func), None, None, \
-        set_function_attributes
+    return restated(func, held_object, (name,))
+
+
+def restated(definition: Any, find: Callable[..., Any], args: tuple) -> tuple:
+    """The reduction of a class or function the receiver has (``find(*args)`` there), set
+    there as this side's is: :func:`class_restatement` or :func:`function_restatement`."""
+    if isinstance(definition, type):
+        return find, args, class_restatement(definition), None, None, set_class_attributes
+    return find, args, function_restatement(definition), None, None, set_function_attributes
 
 
 def function_restatement(func: types.FunctionType) -> dict:
@@ -3099,7 +3106,7 @@ def _as_held_class(cls: type, name: str, changed: bool) -> tuple:
     members' own attributes (``Color.RED.label = 'warm'``)."""
     if not changed:
         return held_object, (name,)
-    return held_object, (name,), class_restatement(cls), None, None, set_class_attributes
+    return restated(cls, held_object, (name,))
 
 
 def class_restatement(cls: type) -> tuple:
@@ -4682,12 +4689,7 @@ class _Restated:
         self.module, self.name, self.definition = module, name, definition
 
     def __reduce__(self) -> tuple:
-        definition = self.definition
-        if isinstance(definition, type):
-            return module_attribute, (self.module, self.name), class_restatement(definition), \
-                None, None, set_class_attributes
-        return module_attribute, (self.module, self.name), function_restatement(definition), \
-            None, None, set_function_attributes
+        return restated(self.definition, module_attribute, (self.module, self.name))
 
 
 def _sharing_modules(module: ModuleType, state: dict) -> tuple:
@@ -4705,14 +4707,15 @@ def _sharing_modules(module: ModuleType, state: dict) -> tuple:
 
 
 def module_state(module: ModuleType, state: dict) -> None:
-    """Called by the unpickler: the globals of a module :func:`sender_module` gave
-    (:class:`_ModuleWithState`'s); one the sender's module no longer has (``del fd.VAL``,
-    hunt 35 H35-11) goes from this side's too."""
+    """Called by the unpickler: the globals of a module :func:`sender_module` gave; one the
+    sender's module no longer has (``del mymod.attr`` in a plain cell, ``del fd.VAL`` in the
+    remote cell that first imported it: hunt 35 H35-11) goes from this side's too."""
     namespace = vars(module)
     for name in [name for name, value in list(namespace.items()) if name not in state
                  and not dunder(name) and not isinstance(value, ModuleType)]:
         del namespace[name]
-    take_module_globals(module, state)
+    take_module_globals(module, {name: value for name, value in state.items()
+                                 if not dunder(name)})
 
 
 def take_module_globals(module: ModuleType, values: Mapping[str, Any]) -> None:
@@ -4899,12 +4902,8 @@ def sender_module(name: str, where: Sequence, state: dict, companions: tuple = (
             sys.modules[name] = made
             SENDERS_MODULES.add(name)
         return made
-    namespace = vars(loaded)
     if state:  # (empty from a module_with_state, whose state module_state sets next)
-        for key in [key for key, value in namespace.items() if key not in state
-                    and not dunder(key) and not isinstance(value, ModuleType)]:
-            del namespace[key]  # the sender deleted it (`del mymod.attr` in a plain cell)
-    take_module_globals(loaded, {key: value for key, value in state.items() if not dunder(key)})
+        module_state(loaded, state)
     return loaded
 
 
