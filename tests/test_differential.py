@@ -1485,6 +1485,73 @@ def test_a_module_imported_remotely_first_keeps_its_submodule_and_deletions(tmp_
                           ("all", "none"))
 
 
+#: Hunt 35 H35-6b, H35-12, H35-13: a module of yours a remote cell imported first, but bound
+#: under none of the cell's names, comes to the notebook as the cell left it: one a
+#: `from m import Thing` read, one another of your modules imports (`mb12` doing `import
+#: ma12`), one imported only inside a function the cell called, and a package's submodule
+#: whose class the cell changed (`pk7.sub.K.n += 1`).
+MODULES_IMPORTED_REMOTELY_UNDER_NO_NAME = [
+    "# plain\nimport os\nos.makedirs('pk7', exist_ok=True)\n"
+    "open('pk7/__init__.py', 'w').write('')\n"
+    "open('pk7/sub.py', 'w').write('class K:\\n    n = 0\\n')\n"
+    "open('wm6f.py', 'w').write('class Thing:\\n    made = 0\\n    def __init__(self):\\n'\n"
+    "                           '        Thing.made += 1\\n')\n"
+    "open('ma12.py', 'w').write('STATE = []\\n')\n"
+    "open('mb12.py', 'w').write('import ma12\\ndef add(x):\\n    ma12.STATE.append(x)\\n')\n"
+    "open('fm13.py', 'w').write('COUNT = 0\\ndef inc():\\n    global COUNT\\n    COUNT += 1\\n')",
+    "from wm6f import Thing\nx = Thing()\nimport mb12\nmb12.add(1)\n"
+    "def use():\n    import fm13\n    fm13.inc()\nuse()\nimport pk7.sub\npk7.sub.K.n += 1",
+    "# plain\nimport fm13, ma12\nprint(Thing.made, mb12.ma12.STATE,"
+    " ma12.STATE is mb12.ma12.STATE, fm13.COUNT, pk7.sub.K.n)",
+    "x2 = Thing()\nmb12.add(2)\nuse()\npk7.sub.K.n += 1",
+    "# plain\nprint(Thing.made, ma12.STATE, fm13.COUNT, pk7.sub.K.n)",
+]
+
+
+def test_modules_a_remote_cell_imported_first_under_no_name_come_as_it_left_them(tmp_path):
+    assert_same_every_way(MODULES_IMPORTED_REMOTELY_UNDER_NO_NAME, tmp_path,
+                          ("all", "small", "none"))
+
+
+#: Hunt 36 H36-1: a remote cell that binds a notebook function's default anew to a notebook
+#: object (`f.__defaults__ = (saved,)`) gives the notebook's function that object, not a copy
+#: poured into the old default; one changed in place (`f.__defaults__[0].append(7)`) stays
+#: the one the notebook's names hold.
+DEFAULTS_BOUND_ANEW = [
+    "# plain\ndef f(x, acc=[]):\n    acc.append(x)\n    return acc\n"
+    "def g(x, *, acc=[]):\n    acc.append(x)\nsaved = [0]\nsaved2 = [5]\nold_acc = f.__defaults__[0]",
+    "f.__defaults__ = (saved,)\ng.__kwdefaults__ = {'acc': saved2}\nf(1)",
+    "# plain\nf(2)\ng(3)\nprint(saved, saved2, f.__defaults__[0] is saved, old_acc,"
+    " g.__kwdefaults__['acc'] is saved2)",
+    "f.__defaults__[0].append(7)\nf(8)\ng.__kwdefaults__['acc'].append(9)",
+    "# plain\nprint(saved, saved2, f.__defaults__[0] is saved, g.__kwdefaults__['acc'] is saved2)",
+]
+
+
+def test_a_default_bound_anew_to_a_notebook_object_is_that_object(tmp_path):
+    assert_same_every_way(DEFAULTS_BOUND_ANEW, tmp_path, ("all", "small", "none"))
+
+
+#: Hunt 36 H36-2: a container attribute of your module's class or function that a notebook
+#: name holds too (`old = wm2.Item.all`) is one list in a remote cell that reads both, as
+#: plainly: what the cell adds through either is in both, here and back in the notebook.
+A_MODULE_CLASS_CONTAINER_UNDER_A_NOTEBOOK_NAME = [
+    "# plain\nopen('wm36.py', 'w').write('class Item:\\n    all = []\\ndef f():\\n    pass\\n'\n"
+    "                           'f.cache = []\\n')\nimport wm36\nold = wm36.Item.all\n"
+    "oldc = wm36.f.cache\nwm36.Item.all.append(0)",
+    "wm36.Item.all.append(1)\nold.append(2)\nwm36.f.cache.append(1)\noldc.append(2)\n"
+    "print(wm36.Item.all is old, old, wm36.f.cache is oldc, oldc)",
+    "# plain\nprint(old, wm36.Item.all, old is wm36.Item.all, oldc, wm36.f.cache is oldc)",
+    "print(wm36.Item.all is old, old)\nwm36.Item.all.append(3)",
+    "# plain\nprint(old, wm36.Item.all, old is wm36.Item.all)",
+]
+
+
+def test_your_module_class_container_under_a_notebook_name_is_one_object(tmp_path):
+    assert_same_every_way(A_MODULE_CLASS_CONTAINER_UNDER_A_NOTEBOOK_NAME, tmp_path,
+                          ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

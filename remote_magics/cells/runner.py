@@ -160,7 +160,7 @@ def prepare_once(
                and protocol.HISTORY_NAME.fullmatch(name)]
     # the notebook's globals its functions that the cell calls read or set (`global counter`):
     # they travel with the functions anyway; as inputs, what the run does to them comes back
-    more, sees_all = globals_of_functions(namespace, names)
+    more, sees_all, imported = globals_of_functions(namespace, names)
     names += [name for name in more
               if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
     # the list `catch_warnings(record=True)` records into, left open across cells: a warning
@@ -279,12 +279,13 @@ def prepare_once(
             frames += more_frames
             registered.append([kind, name, input_name])
         # your modules the cell imports that the notebook has (`import utils` atop a remote
-        # cell): the notebook's, with its globals, as when the cell reads one by its name, so
-        # the engine's import finds it and what the cell does to it comes back (it imported a
-        # copy of its own from the file: hunt 20 H20-19)
+        # cell), or a function of the notebook's that it calls (`def use(): import fm13`): the
+        # notebook's, with its globals, as when the cell reads one by its name, so the engine's
+        # import finds it and what the cell does to it comes back (it imported a copy of its
+        # own from the file: hunt 20 H20-19; hunt 35 H35-13)
         modules = []
         mirrors = getattr(target, "mirrors", None)  # --sync-path: the engine's import wins
-        for module in own_modules_imported(cell.imports):
+        for module in own_modules_imported([*cell.imports, *imported]):
             if mirrors is not None and mirrors(module.__name__):
                 continue
             input_name = f"{MODULE_INPUT}{module.__name__}"
@@ -376,6 +377,9 @@ def prepare_once(
         content["magics"] = registered
     if modules:
         content["modules"] = modules
+    loaded = [module.__name__ for module in serialize.own_modules()]
+    if loaded:  # the engine's fresh import of one of these is not the notebook's module
+        content["loaded_modules"] = loaded
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
@@ -535,17 +539,20 @@ def custom_magics(cell: capture.CellNames) -> list[tuple[str, str, Any]]:
 
 
 def globals_of_functions(namespace: Mapping[str, Any],
-                         names: Iterable[str]) -> tuple[list[str], bool]:
+                         names: Iterable[str]) -> tuple[list[str], bool, set[str]]:
     """The names of ``namespace`` that its own functions among ``names`` read or set as
     globals, and the functions those call in turn (``visit`` appending to ``seen``); also
     the functions held in a list, tuple or dict among them (``actions['log'](1)``), and the
     methods of a notebook class among them or of one's object (a property appending to a
     global ``seen``: hunt 24 H24-2). And whether one of them looks at the whole namespace
-    (:func:`_sees_the_namespace`)."""
+    (:func:`_sees_the_namespace`), and the modules of yours they may import (``import fm13``
+    in a function's body: a name of their code that is one of :func:`own_modules`')."""
     found: list[str] = []
     seen: set[str] = set()
     classes: set[int] = set()  # the notebook classes whose methods were looked at
     sees_all = False
+    imported: set[str] = set()
+    own: frozenset[str] | None = None  # your modules' names, once a function asks
     queue = list(names)
     while queue:
         value = namespace.get(queue.pop())
@@ -557,6 +564,10 @@ def globals_of_functions(namespace: Mapping[str, Any],
                 sees_all = sees_all or _sees_the_namespace(function.__code__, globals_read)
                 reads.extend(_annotation_names(function))
                 reads.extend(_pandas_string_names(function.__code__))
+                if own is None:
+                    own = frozenset(module.__name__ for module in serialize.own_modules())
+                if own:
+                    imported |= serialize.code_names(function.__code__) & own
         if isinstance(value, type) and value.__module__ == "__main__":
             reads.extend(_annotation_names(value))
         # the notebook's module under a name (`import __main__ as M`, then `M.secret`, in the
@@ -564,14 +575,17 @@ def globals_of_functions(namespace: Mapping[str, Any],
         sees_all = sees_all or (isinstance(value, types.ModuleType)
                                 and value.__dict__ is namespace)
         if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
-            reads.extend(globals_of_remote(value))
+            reads.extend(globals_of_remote(value))  # (your modules it imports among them)
+            if own is None:
+                own = frozenset(module.__name__ for module in serialize.own_modules())
+            imported.update(name for name in globals_of_remote(value) if name in own)
             sees_all = sees_all or sees_the_namespace(value)
         for name in reads:
             if name in namespace and name not in seen:
                 seen.add(name)
                 found.append(name)
                 queue.append(name)
-    return found, sees_all
+    return found, sees_all, imported
 
 
 def _annotation_names(owner: Any) -> list[str]:
@@ -1010,6 +1024,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             # IPython's own the cell changed in place, or a former object (updated above): not
             # bound; one the cell bound itself (`_ = plt.hist(x)`, `for _ in range(3)`) is, as
             # plainly, and IPython's results no longer overwrite it (hunt 20 H20-9)
+            continue
+        if output["name"].startswith(protocol.IMPORTED):  # your module, taken as it came
             continue
         if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
             module_name, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")

@@ -350,7 +350,8 @@ HELD_INSIDE_OBJECTS = 100_000
 
 def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
     """The names of ``candidates`` whose objects ``roots`` hold, through lists, tuples, dicts,
-    sets, objects' ``__dict__``, a partial's arguments and a bound method's object (at most
+    sets, objects' ``__dict__``, a partial's arguments, a bound method's object and a
+    function's defaults and attributes (at most
     :data:`HELD_INSIDE_OBJECTS` objects looked at)."""
     if not roots or not candidates:
         return set()
@@ -378,6 +379,9 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
             owner = getattr(obj, "__self__", None)
             if owner is not None and not isinstance(owner, types.ModuleType):
                 waiting.append(owner)
+        elif type(obj) is types.FunctionType:  # `f.__defaults__ = (saved,)`, then `f(1)`
+            waiting.extend((*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values(),
+                            *vars(obj).values()))  # (hunt 36 H36-1)
         else:
             own = in_place.attribute_of(obj, "__dict__") if not isinstance(obj, type) else None
             if type(own) is dict:
@@ -1893,6 +1897,19 @@ class Engine:
                 serialize.returning(held, restated, sent or {}, inner, proxied, same,
                                     lambda obj: self._held_for(obj, content, client)), \
                 serialize.module_globals({n: namespace[n] for n in names if n in namespace}):
+            # a module of yours the cell imported first but bound under none of its names
+            # (`from m import Thing`, an `import` inside a function, one your other module
+            # imports) goes first, as the cell left it: the notebook's import of it then has
+            # that state, and the names' objects of it are its (hunt 35 H35-6b, H35-12, H35-13);
+            # not one the notebook has loaded (imported afresh here, by an `exec`, it is not
+            # the notebook's: that one keeps its state)
+            named = {id(namespace[name]) for name in names if name in namespace}
+            loaded = content.get("loaded_modules") or ()
+            for module in serialize.imported_since(modules.own) if modules.own is not None \
+                    else ():
+                if id(module) not in named and module.__name__ not in loaded:
+                    outputs.append(self.encode(f"{protocol.IMPORTED}{module.__name__}", module,
+                                               content, client, frames, batch))
             for name in names:
                 if name not in namespace:
                     if name in inputs or name in content.get("placeholders", ()):

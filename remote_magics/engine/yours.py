@@ -63,11 +63,14 @@ class YourModules:
     (:meth:`Engine.outputs`). ``before``: their globals
     (:func:`~..wire.serialize.senders_modules_now`); ``globals``: those the inputs carried that
     may change in place (:func:`watch_globals`); ``definitions``: their classes and functions
-    (:func:`watch_definitions`)."""
+    (:func:`watch_definitions`); ``own``: the modules of yours loaded then
+    (:func:`~..wire.serialize.own_modules`), beside which those the cell imports are new (None
+    where the cell did not run)."""
 
     before: dict
     globals: dict
     definitions: dict
+    own: list | None = None
 
     @classmethod
     def now(cls, at_start: dict, definitions: bool = True) -> "YourModules":
@@ -76,7 +79,7 @@ class YourModules:
         look at each of them, which a call in a loop would pay each time)."""
         before = serialize.senders_modules_now()
         return cls(before, watch_globals(at_start, before),
-                   watch_definitions(before) if definitions else {})
+                   watch_definitions(before) if definitions else {}, serialize.own_modules())
 
 
 def watch_definitions(now: dict[str, dict]) -> dict:

@@ -489,6 +489,11 @@ FLUSHED_HISTORIES = ("out", "in", "dhist")
 #: A run reply's output named ``MODULE_GLOBAL + "module:name"`` is a global the cell rebound in a
 #: module of the notebook's own (``confmod.pageDict = {...}``): set there, not in the namespace.
 MODULE_GLOBAL = "__remote_magics_module__"
+#: A run reply's output named ``IMPORTED + module`` is a module of yours the cell imported first
+#: but bound under none of its names (``from m import Thing``, an ``import`` inside a function, one
+#: another of your modules imports): the notebook's takes the state the cell left it in, and no
+#: name is bound.
+IMPORTED = "__remote_magics_imported__"
 #: A call's reply names a global of your module the call changed in place among its changed
 #: arguments as ``MODULE_KEY + "module:name"`` (``"m:cfgmod:state"``).
 MODULE_KEY = "m:"

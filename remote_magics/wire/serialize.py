@@ -2997,9 +2997,9 @@ def function_restatement(func: types.FunctionType) -> dict:
             closure.append((cell.cell_contents,))
         except ValueError:  # an empty cell
             closure.append(())
+    defaults, kwdefaults = marked_defaults(func)  # (before marked_rebound notes it crossed)
     return {"__dict__": marked_rebound(func, dict(func.__dict__)),
-            "__defaults__": func.__defaults__,
-            "__kwdefaults__": func.__kwdefaults__, "__closure__": closure,
+            "__defaults__": defaults, "__kwdefaults__": kwdefaults, "__closure__": closure,
             "labels": function_labels(func)}
 
 
@@ -3057,14 +3057,17 @@ def set_function_attributes(func: Any, state: dict) -> None:
     func.__dict__.clear()
     func.__dict__.update({key: value if key in rebound else _into(own.get(key), value)
                           for key, value in members.items()})
-    _note_crossed(func)
     defaults, kwdefaults = state["__defaults__"], state["__kwdefaults__"]
-    if defaults is not None and len(defaults) == len(func.__defaults__ or ()):
-        defaults = tuple(map(_into, func.__defaults__, defaults))
-    if kwdefaults is not None and func.__kwdefaults__ is not None:
-        kwdefaults = {key: _into(func.__kwdefaults__.get(key), value)
-                      for key, value in kwdefaults.items()}
+    if defaults is not None:  # a default bound anew there (`f.__defaults__ = (saved,)`) is
+        # the one that came; one changed in place, this side's with its contents (hunt 36 H36-1)
+        owns = func.__defaults__ if len(defaults) == len(func.__defaults__ or ()) \
+            else (None,) * len(defaults)
+        defaults = tuple(map(_taken, owns, defaults))
+    if kwdefaults is not None:
+        owns = func.__kwdefaults__ or {}
+        kwdefaults = {key: _taken(owns.get(key), value) for key, value in kwdefaults.items()}
     func.__defaults__, func.__kwdefaults__ = defaults, kwdefaults
+    _note_crossed(func)
     for cell, value in zip(func.__closure__ or (), state["__closure__"]):
         if value:
             try:
@@ -3952,10 +3955,48 @@ def marked_rebound(owner: Any, attributes: dict) -> dict:
     return attributes
 
 
+def marked_defaults(func: types.FunctionType) -> tuple[tuple | None, dict | None]:
+    """``func``'s defaults and keyword defaults (to send), each container bound anew since it
+    last crossed (``f.__defaults__ = (saved,)``) as :class:`Rebound`, as
+    :func:`marked_rebound` marks its attributes; noted as crossed by that."""
+    defaults, kwdefaults = func.__defaults__, func.__kwdefaults__
+    before = _crossed.get(func) if getattr(_state, "own_state", None) is None else None
+    if not before:
+        return defaults, kwdefaults
+
+    def marked(key: str, value: Any) -> Any:
+        return Rebound(value) if type(value) in CONTAINERS and key in before \
+            and before[key] != id(value) else value
+
+    if defaults:
+        defaults = tuple(marked(f"{_DEFAULT}{index}", value)
+                         for index, value in enumerate(defaults))
+    if kwdefaults:
+        kwdefaults = {key: marked(f"{_KWDEFAULT}{key}", value)
+                      for key, value in kwdefaults.items()}
+    return defaults, kwdefaults
+
+
+#: The keys under which :data:`_crossed` notes a function's defaults (by position) and keyword
+#: defaults (by name), beside its attributes.
+_DEFAULT, _KWDEFAULT = "\0default ", "\0kwdefault "
+
+
+def _taken(own: Any, value: Any) -> Any:
+    """A default that came for this side's ``own``: the one that came where it was bound anew
+    there (:class:`Rebound`), else ``own`` with its contents (:func:`_into`)."""
+    return value.value if type(value) is Rebound else _into(own, value)
+
+
 def _note_crossed(owner: Any) -> None:
-    """``owner``'s containers now (a class's or function's), as they crossed
-    (:func:`marked_rebound`)."""
-    attributes = class_attributes(owner) if isinstance(owner, type) else vars(owner)
+    """``owner``'s containers now (a class's or function's, with a function's defaults), as
+    they crossed (:func:`marked_rebound`)."""
+    attributes = class_attributes(owner) if isinstance(owner, type) else dict(vars(owner))
+    if isinstance(owner, types.FunctionType):
+        attributes.update((f"{_DEFAULT}{index}", value)
+                          for index, value in enumerate(owner.__defaults__ or ()))
+        attributes.update((f"{_KWDEFAULT}{key}", value)
+                          for key, value in (owner.__kwdefaults__ or {}).items())
     try:
         _crossed[owner] = {key: id(value) for key, value in attributes.items()
                            if type(value) in CONTAINERS}
@@ -4007,7 +4048,8 @@ _loading = threading.local()
 
 
 def _refill_containers(pending: list) -> dict[int, tuple[Any, Any]]:
-    """Each class container noted by :func:`set_class_dict` that nothing but its class got in
+    """Each class container noted by :func:`set_class_dict` (or a function's, by
+    :func:`_take_containers`) that nothing but its class got in
     the load: the class keeps its own container, with the contents that came (``_into``), as
     one process keeps one ``K.shared`` (hunt 34 H34-10: an object that stayed remote holding
     ``K.shared`` lost that sharing when the notebook's class crossed again). One that another
@@ -4772,6 +4814,17 @@ def module_with_state(module: ModuleType, definitions: bool = True) -> Any:
     return _ModuleWithState(module, definitions=definitions)
 
 
+def imported_since(before: list[ModuleType]) -> list[ModuleType]:
+    """The modules of yours this side imported itself (:func:`module_with_state`) since
+    :func:`own_modules` gave ``before``."""
+    now = own_modules()
+    if now is before:  # (nothing imported since: the same cached list)
+        return []
+    loaded = {id(module) for module in before}
+    return [module for module in now if id(module) not in loaded
+            and module_with_state(module) is not None]
+
+
 def module_file(module: ModuleType) -> tuple[str, int, int] | None:
     """Where ``module`` was loaded from: its source file's real path, modification time and
     size (None for a module without one); a receiver that finds the same file may import it."""
@@ -4850,6 +4903,7 @@ def set_member_state(obj: Any, packed: tuple) -> None:
     setter, state = packed
     if id(obj) in _chosen():  # this side's own: its state is its module's, but the globals it
         _chosen().discard(id(obj))  # reads are the sender's values (`pageDict` the cell has)
+        _take_containers(obj, state)
         _note_crossed(obj)
         carried = state[1].get("__globals__") if isinstance(obj, types.FunctionType) \
             and isinstance(state, tuple) and len(state) == 2 and isinstance(state[1], dict) \
@@ -4864,6 +4918,29 @@ def set_member_state(obj: Any, packed: tuple) -> None:
     setter(obj, state)
     if module is not None and _runs_in(obj, module.__dict__):
         setattr(module, name, obj)
+
+
+def _take_containers(obj: Any, state: Any) -> None:
+    """This side's own class or function (:func:`module_member`) takes the containers among
+    the sender's attributes (``state``: cloudpickle's, ``(attributes, ...)``) that are not its
+    own: the sender's one list, which a name of its holds too (``old = wm.Item.all``), stays
+    one here (hunt 36 H36-2). Where nothing else of the load holds it, the class's own
+    container takes its contents instead, once the load is done (:func:`_refill_containers`)."""
+    members = state[0] if isinstance(state, tuple) and state else None
+    if not isinstance(members, dict):
+        return
+    members, rebound = _unmarked(members)
+    own = class_attributes(obj) if isinstance(obj, type) else vars(obj)
+    pending = getattr(_loading, "containers", None)
+    for key, value in members.items():
+        old = own.get(key)
+        if type(value) in CONTAINERS and type(old) is type(value) and old is not value:
+            try:
+                setattr(obj, key, value)
+            except (AttributeError, TypeError):  # one Python keeps as it is
+                continue
+            if pending is not None and key not in rebound:
+                pending.append((obj, key, old, value))
 
 
 def _runs_in(obj: Any, namespace: dict) -> bool:
