@@ -1552,6 +1552,29 @@ def test_your_module_class_container_under_a_notebook_name_is_one_object(tmp_pat
                           ("all", "small", "none"))
 
 
+#: Hunt 36 H36-3: a plain call of a method of an object that stayed remote, whose class is your
+#: module's, changing the module's containers in place (`Bank.accts[name] = 1`,
+#: `LOG.append(name)`): the notebook's module takes the change, as a rebound global did; also
+#: for a module the remote cell imported first (`wm36c`).
+A_REMOTE_OBJECTS_METHOD_CHANGING_YOUR_MODULE = [
+    "# plain\nopen('wm36b.py', 'w').write('class Bank:\\n    accts = {}\\n'\n"
+    "    '    def open(self, name):\\n        global COUNT\\n        Bank.accts[name] = 1\\n'\n"
+    "    '        LOG.append(name)\\n        COUNT += 1\\nLOG = []\\nCOUNT = 0\\n')\nimport wm36b\n"
+    "import shutil\nshutil.copy('wm36b.py', 'wm36c.py')",
+    "bank = wm36b.Bank()\nbank.data = list(range(300_000))\nimport wm36c\nbank2 = wm36c.Bank()\n"
+    "bank2.data = bank.data",
+    "# plain\nbank.open('y')\nbank2.open('q')\nprint(wm36b.Bank.accts, wm36b.LOG, wm36b.COUNT, wm36c.Bank.accts,"
+    " wm36c.LOG)",
+    "print(wm36b.Bank.accts, wm36b.LOG, wm36b.COUNT)\nbank.open('z')\nbank2.open('r')",
+    "# plain\nprint(wm36b.Bank.accts, wm36b.LOG, wm36b.COUNT, wm36c.Bank.accts, wm36c.COUNT)",
+]
+
+
+def test_a_remote_objects_method_changing_your_module_changes_the_notebooks(tmp_path):
+    assert_same_every_way(A_REMOTE_OBJECTS_METHOD_CHANGING_YOUR_MODULE, tmp_path,
+                          ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

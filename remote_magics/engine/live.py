@@ -156,8 +156,8 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
             args, kwargs, *more = serialize.loads(buffers[: content["nframes"]], memos=memos)
         names = (more[0] or None) if more and isinstance(more[0], dict) else None
     figure = more[1] if content.get("figure") and len(more) > 1 else None
-    modules = yours.YourModules.now(at_start, definitions=False) if at_start is not None \
-        else None
+    modules = None if at_start is None else \
+        yours.YourModules.now(at_start, definitions=False, home=yours.home_module(obj))
     if op in protocol.JSON_OPS:
         return {"status": "ok", "value": _json_op(obj, op, name, args, content.get("caller"))}
     if op == "next":
@@ -197,7 +197,9 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
             changed = {key: value for key, (value, digest) in watched.items()
                        if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
             changed.update((f"{protocol.MODULE_KEY}{module}:{name}", value)
-                           for module, name, value in yours.globals_changed(modules.globals))
+                           for module, name, value in [
+                               *yours.globals_changed(modules.globals),
+                               *yours.definitions_changed(modules.definitions)])
         finally:
             watching.close(watched)
         reply = {"status": "ok", "output": output}

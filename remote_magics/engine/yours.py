@@ -73,13 +73,38 @@ class YourModules:
     own: list | None = None
 
     @classmethod
-    def now(cls, at_start: dict, definitions: bool = True) -> "YourModules":
+    def now(cls, at_start: dict, definitions: bool = True,
+            home: str | None = None) -> "YourModules":
         """As they are now, ``at_start`` (their globals before the inputs loaded) aside; their
         classes and functions watched only with ``definitions`` (a run's, not a call's: a
-        look at each of them, which a call in a loop would pay each time)."""
+        look at each of them, which a call in a loop would pay each time). ``home``: the one
+        whose function a call runs (:func:`home_module`), whose classes and functions are
+        watched all the same, and its lists, dicts and sets too, which its code reaches by
+        its globals (``Bank.accts[name] = 1``, ``LOG.append(name)`` in a method of an object
+        that stayed remote: hunt 36 H36-3)."""
         before = serialize.senders_modules_now()
-        return cls(before, watch_globals(at_start, before),
-                   watch_definitions(before) if definitions else {}, serialize.own_modules())
+        watched = watch_globals(at_start, before)
+        if definitions:
+            found = watch_definitions(before)
+        elif home in before:
+            found = watch_definitions({home: before[home]})
+            watched.update(watch_globals({}, {home: {
+                name: value for name, value in before[home].items()
+                if type(value) in serialize.CONTAINERS}}))
+        else:
+            found = {}
+        return cls(before, watched, found, serialize.own_modules())
+
+
+def home_module(obj: Any) -> str | None:
+    """The module of yours (the notebook's: :data:`~..wire.serialize.SENDERS_MODULES`) whose
+    function, or whose method of a class, ``obj`` is; None for any other callable."""
+    function = getattr(obj, "__func__", obj)
+    if type(function) is not types.FunctionType:
+        return None
+    name = function.__globals__.get("__name__")
+    module = sys.modules.get(name) if name in serialize.SENDERS_MODULES else None
+    return name if module is not None and vars(module) is function.__globals__ else None
 
 
 def watch_definitions(now: dict[str, dict]) -> dict:

@@ -4715,6 +4715,10 @@ class _ModuleWithState:
         # (`from moda import SHARED` in `modb`) go first, with their state: the receiver's
         # import of this one then finds them so, and the object stays one (hunt 26 H26-30)
         others = _sharing_modules(module, state) if self.companions else ()
+        # from now on the receiver's module is this one, as one the receiver sent is: what a
+        # later run or call does to it goes back as to the receiver's own (hunt 36 H36-3: a
+        # plain call of a method filling its class's dict, on an object that stayed remote)
+        SENDERS_MODULES.add(module.__name__)
         # its globals after the module, which the receiver imports quietly: the functions
         # among them name it, and pickle's own import of it printed what its top level prints
         # a second time (hunt 24 H24-3: `%run m.py`, then `import m`, in a remote cell)
@@ -5058,7 +5062,8 @@ def dunder(name: str) -> bool:
 
 
 #: The modules of the sender's own (by value there) that this side imported from the same file
-#: (:func:`same_file_module`): their globals are the sender's too, not this process's settings
+#: (:func:`same_file_module`), and those of this side's own it sent there with their state
+#: (:class:`_ModuleWithState`): their globals are the sender's too, not this process's settings
 #: (:func:`module_global`), so a function of one that a run changed goes back with its state.
 SENDERS_MODULES: set[str] = set()
 
