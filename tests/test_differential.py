@@ -2471,12 +2471,14 @@ def test_code_a_cell_hands_the_shell_in_a_made_text_sees_the_notebooks_names(tmp
 
 #: Hunt 26 H26-19 (loud): a plain cell awaiting a coroutine or a task a remote cell made (they
 #: cannot pickle, so they stay remote) raised TypeError: a proxy had no `__await__`. Now it is
-#: awaited in the engine's event loop, its result or its error coming back.
+#: awaited in the engine's event loop, its result or its error coming back. Hunt 36 H36-4: the
+#: task's methods (`task.done()`) then failed with a TypeError of the proxy's own.
 AWAITED_IN_A_PLAIN_CELL = [
     "import asyncio\nasync def main(n):\n    await asyncio.sleep(0)\n    return n * 3\n"
     "coro = main(2)\ntask = asyncio.ensure_future(main(4))",
     "# plain\nprint(await coro)",
     "# plain\nprint(await task)",
+    "# plain\nprint(task.done(), task.result(), task.cancelled())",
     "async def boom():\n    raise ValueError('inside')\nbad = boom()",
     "# plain\ntry:\n    await bad\nexcept ValueError as err:\n    print('caught', err)",
 ]

@@ -1074,10 +1074,10 @@ class RemoteAwaitable(RemoteObject):
     gives its result (hunt 26 H26-19: TypeError)."""
 
     def __await__(self):
-        return self._result().__await__()
+        return self._awaited().__await__()
 
-    async def _result(self) -> Any:
-        return _items_of(self, self._request("await"))[0]
+    async def _awaited(self) -> Any:  # (not `_result`, the proxy's own: hunt 36 H36-4, every
+        return _items_of(self, self._request("await"))[0]  # attribute of a task failed)
 
 
 class _Shown:
