@@ -377,9 +377,9 @@ def prepare_once(
         content["magics"] = registered
     if modules:
         content["modules"] = modules
-    loaded = [module.__name__ for module in serialize.own_modules()]
+    loaded = serialize.own_module_names()
     if loaded:  # the engine's fresh import of one of these is not the notebook's module
-        content["loaded_modules"] = loaded
+        content["loaded_modules"] = sorted(loaded)
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
@@ -394,7 +394,6 @@ def library_class_attributes(cell: capture.CellNames,
     theirs runs), classes of your own modules and of the notebook left out (they travel whole),
     and the modules of the process itself (``sys.stdout = ...`` is each side's own)."""
     found = []
-    own = None
     imported = dict(cell.imported_as)
     for owner, attribute in cell.class_attributes:
         if ":" in owner:  # `pandas:Series`: a library's class, when it is imported
@@ -417,8 +416,7 @@ def library_class_attributes(cell: capture.CellNames,
             continue
         if not isinstance(module_name, str) or module_name == "__main__":
             continue
-        if own is None:
-            own = {module.__name__ for module in serialize.own_modules()}
+        own = serialize.own_module_names()
         if module_name.partition(".")[0] in own or module_name in own:
             continue
         found.append((module_name, qualname, attribute))
@@ -552,7 +550,6 @@ def globals_of_functions(namespace: Mapping[str, Any],
     classes: set[int] = set()  # the notebook classes whose methods were looked at
     sees_all = False
     imported: set[str] = set()
-    own: frozenset[str] | None = None  # your modules' names, once a function asks
     queue = list(names)
     while queue:
         value = namespace.get(queue.pop())
@@ -564,10 +561,9 @@ def globals_of_functions(namespace: Mapping[str, Any],
                 sees_all = sees_all or _sees_the_namespace(function.__code__, globals_read)
                 reads.extend(_annotation_names(function))
                 reads.extend(_pandas_string_names(function.__code__))
-                if own is None:
-                    own = frozenset(module.__name__ for module in serialize.own_modules())
-                if own:
-                    imported |= serialize.code_names(function.__code__) & own
+                if serialize.own_module_names():
+                    imported |= serialize.code_names(function.__code__) \
+                        & serialize.own_module_names()
         if isinstance(value, type) and value.__module__ == "__main__":
             reads.extend(_annotation_names(value))
         # the notebook's module under a name (`import __main__ as M`, then `M.secret`, in the
@@ -576,9 +572,8 @@ def globals_of_functions(namespace: Mapping[str, Any],
                                 and value.__dict__ is namespace)
         if isinstance(value, RemoteObject):  # a function that stayed remote: its descriptor's
             reads.extend(globals_of_remote(value))  # (your modules it imports among them)
-            if own is None:
-                own = frozenset(module.__name__ for module in serialize.own_modules())
-            imported.update(name for name in globals_of_remote(value) if name in own)
+            imported.update(name for name in globals_of_remote(value)
+                            if name in serialize.own_module_names())
             sees_all = sees_all or sees_the_namespace(value)
         for name in reads:
             if name in namespace and name not in seen:

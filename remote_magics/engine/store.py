@@ -318,7 +318,7 @@ def _globals_of(functions: list[types.FunctionType]) -> list[str]:
     (``def use(): import fm13``: a call sends the notebook's, and what it does to it goes back,
     hunt 35 H35-13)."""
     names: dict[str, None] = {}
-    own = frozenset(module.__name__ for module in serialize.own_modules())
+    own = serialize.own_module_names()
     for function in functions:
         names.update(dict.fromkeys(serialize.code_globals(function.__code__)))
         names.update(dict.fromkeys(_looks_at_main(function.__code__)))

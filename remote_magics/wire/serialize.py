@@ -4049,8 +4049,8 @@ _loading = threading.local()
 
 def _refill_containers(pending: list) -> dict[int, tuple[Any, Any]]:
     """Each class container noted by :func:`set_class_dict` (or a function's, by
-    :func:`_take_containers`) that nothing but its class got in
-    the load: the class keeps its own container, with the contents that came (``_into``), as
+    :func:`_take_containers`) that nothing but its class got in the load: the class keeps its
+    own container, with the contents that came (``_into``), as
     one process keeps one ``K.shared`` (hunt 34 H34-10: an object that stayed remote holding
     ``K.shared`` lost that sharing when the notebook's class crossed again). One that another
     object of the load holds too (``k.mine``, sent with ``K``) stays the class's: those two
@@ -4654,6 +4654,18 @@ def own_modules() -> list[ModuleType]:
             found.append(module)
     _own_cache = (len(sys.modules), found)
     return found
+
+
+def own_module_names() -> frozenset[str]:
+    """The names of :func:`own_modules`."""
+    global _own_names
+    found = own_modules()
+    if _own_names[0] is not found:
+        _own_names = (found, frozenset(module.__name__ for module in found))
+    return _own_names[1]
+
+
+_own_names: tuple[list | None, frozenset[str]] = (None, frozenset())
 
 
 def your_module(name: str) -> ModuleType | None:
