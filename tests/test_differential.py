@@ -1575,6 +1575,58 @@ def test_a_remote_objects_method_changing_your_module_changes_the_notebooks(tmp_
                           ("all", "small", "none"))
 
 
+#: Hunt 36 H36-5: a figure the notebook's pyplot holds open (`close_figures = False`, or
+#: `agg`) is pyplot's current figure in a remote cell too: `plt.title('cur')` there titles it
+#: (not a new figure of the engine's, shown as an image), and the notebook's figure has it.
+A_FIGURE_THE_NOTEBOOK_HOLDS_OPEN = [
+    "# plain\n%config InlineBackend.close_figures = False\nimport matplotlib.pyplot as plt\n"
+    "fig = plt.figure()\nplt.plot([1, 2])",
+    "plt.title('cur')\nprint(plt.gcf() is fig, plt.gca().get_title())",
+    "# plain\nprint(fig.axes[0].get_title(), len(plt.get_fignums()))\nplt.xlabel('x')",
+    "plt.ylabel('y')\nprint(plt.gca().get_xlabel())",
+    "# plain\nprint(fig.axes[0].get_ylabel(), plt.gcf() is fig)",
+]
+
+
+def test_a_figure_the_notebook_holds_open_is_current_in_a_remote_cell(tmp_path):
+    assert_same_every_way(A_FIGURE_THE_NOTEBOOK_HOLDS_OPEN, tmp_path, ("all", "none"))
+
+
+#: Hunt 36 H36-7 (from ThinkPython chapter 12): a plain call of a function a `none` cell made,
+#: which changes a notebook list (a global it reads, an argument) and then raises, leaves the
+#: change in the notebook's list, as plainly; the error is raised all the same.
+A_REMOTE_FUNCTION_CHANGING_THEN_RAISING = [
+    "# plain\nlog = []\nbox = []",
+    "def f(x):\n    log.append(x)\n    raise ValueError('after')\n"
+    "def g(acc):\n    acc.append(1)\n    raise KeyError('k')",
+    "# plain\ntry:\n    f(1)\nexcept ValueError as e:\n    print('caught', e)\n"
+    "try:\n    g(box)\nexcept KeyError as e:\n    print('caught', repr(e))\nprint(log, box)",
+    "# plain\nf(2)",
+    "# plain\nprint(log)",
+]
+
+
+def test_a_remote_function_that_changes_then_raises_keeps_its_changes(tmp_path):
+    report = differential.compare(A_REMOTE_FUNCTION_CHANGING_THEN_RAISING, tmp_path,
+                                  ("all", "small", "none"))
+    assert report["plain_fails"] == [3] and not report["unstable"], report  # (`f(2)` raises)
+    assert not divergences(report), "\n".join(divergences(report))
+
+
+#: Hunt 36 H36-6: under `small`, a view of a big array that a changed class takes back by value
+#: (`K.arr = np.zeros(300_000); a = K.arr; v = K.arr[:3]`) is a view of the notebook's array,
+#: as plainly; it stayed remote, a view of the engine's.
+A_VIEW_OF_A_CLASS_ARRAY_THAT_CAME_BACK = [
+    "# plain\nimport numpy as np\nclass K:\n    arr = None",
+    "K.arr = np.zeros(300_000)\na = K.arr\nv = K.arr[:3]",
+    "# plain\nK.arr[0] = 5\nprint(v[0], a is K.arr, np.shares_memory(v, K.arr))",
+]
+
+
+def test_a_view_of_a_class_array_that_came_back_shares_its_memory(tmp_path):
+    assert_same_every_way(A_VIEW_OF_A_CLASS_ARRAY_THAT_CAME_BACK, tmp_path, ("all", "small"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -81,19 +81,6 @@ def show(msg: dict, flush: bool = True) -> None:
         settings.take_log_record(content)
 
 
-def current_figure() -> Any:
-    """pyplot's current figure in this process, without making one: None when pyplot is not
-    loaded or no figure is open (the inline backend closes a cell's figures as it ends)."""
-    helpers = sys.modules.get("matplotlib._pylab_helpers")
-    if helpers is None or "matplotlib.pyplot" not in sys.modules:
-        return None
-    try:
-        manager = helpers.Gcf.get_active()
-        return manager.canvas.figure if manager is not None else None
-    except Exception:  # noqa: BLE001 - another matplotlib: no figure follows the call
-        return None
-
-
 def show_as_written(msg: dict) -> None:
     """:func:`show`, a stream's text left to the notebook's own buffering: what a proxy's
     operation prints or warns during a plain cell goes out as the cell's own writes would

@@ -79,7 +79,8 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
             check_proxies: Callable[[list], None] | None = None,
             watch: list | None = None, sent: list | None = None,
             on_lookup: Callable[[str], Any] | None = None,
-            optional: set[str] | None = None, figure: Any = None) -> Reply:
+            optional: set[str] | None = None, figure: Any = None,
+            on_error: Callable[[Reply], None] | None = None) -> Reply:
     """Send one operation on the object ``object_id`` of ``target``; its reply (raises RemoteError).
 
     It waits its turn behind the target's jobs (as every Target request does). ``patience``
@@ -92,7 +93,9 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     engine's asks for the notebook's names as it runs (fetch on first use, ``eval(name)``);
     ``optional``: those of ``names`` that are left out when they cannot be pickled (the
     notebook's other names, for a function that looks at them all), as a run leaves them;
-    ``figure``: for a call, the notebook's current pyplot figure, current there while it runs.
+    ``figure``: for a call, the notebook's current pyplot figure, current there while it runs;
+    ``on_error``: given an error reply before its error is raised (a call's changes before it
+    raised).
     """
     if job_queue_of_thread() is not None:
         raise RuntimeError(
@@ -163,6 +166,8 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
     if agreed is not None and reply.content.get("settings"):  # what the call set there
         agreed.take_from_call(reply.content["settings"])
     if reply.content.get("status") != "ok":
+        if on_error is not None:
+            on_error(reply)
         error = RemoteError.from_reply(reply.content, target.name, _exception_of(reply, target))
         error.called_here = True  # shown below the notebook's own frames that called it
         raise error

@@ -28,12 +28,13 @@ from collections import deque
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from ..client.handshake import bytecode_barrier
+from ..engine import settings
 from ..engine.namespace import changeable
 from ..errors import (ProxyError, RemoteError, RemoteMagicsError,
                       SerializationError)
 from ..wire import protocol, serialize
 from ..wire.in_place import update_in_place
-from . import capture, display, live, twins
+from . import capture, live, twins
 
 log = logging.getLogger(__name__)
 
@@ -870,22 +871,36 @@ class RemoteCallable(RemoteObject):
         if figure is not None:
             watched["f"] = figure
         sent: list = []
+
+        def take(reply: Any) -> None:  # what it changed, also where it raised after (hunt 36
+            self._take_call_changes(reply, watched, sent)  # H36-7)
+
         reply = self._request("call", args=args, kwargs=kwargs, names=names,
                               watch=list(watched) or None, sent=sent,
                               on_lookup=self._answering(watched), optional=set(everything),
-                              figure=figure)
-        changed = reply.content.get("changed")
-        mine = (reply.content.get("output") or {}).get("nframes") or 0
-        if isinstance(changed, dict) and "output" in reply.content:
+                              figure=figure, on_error=take)
+        take(reply)
+        return self._result(reply)
+
+    def _take_call_changes(self, reply: Any, watched: dict, sent: list) -> None:
+        """What a call's reply says it changed, after its result's frames (or its error's):
+        the notebook's arguments and globals it changed in place, the globals it bound anew,
+        and those of your modules."""
+        content = reply.content
+        if content.get("status") == "ok":
+            mine = (content.get("output") or {}).get("nframes") or 0
+        else:
+            mine = content.get("exception") if isinstance(content.get("exception"), int) else 0
+        changed = content.get("changed")
+        if isinstance(changed, dict):
             self._take_changes(changed, watched, reply.frames[mine:], sent)
         after = mine + (changed.get("nframes") or 0 if isinstance(changed, dict) else 0)
-        rebound = reply.content.get("rebound")
+        rebound = content.get("rebound")
         if isinstance(rebound, list) and rebound:
             after += self._take_rebound(rebound, reply.frames[after:])
-        in_modules = reply.content.get("module_rebound")
+        in_modules = content.get("module_rebound")
         if isinstance(in_modules, list) and in_modules:
             self._take_module_rebound(in_modules, reply.frames[after:])
-        return self._result(reply)
 
     def _drawing_on(self, args: tuple, kwargs: dict, names: dict) -> Any:
         """The notebook's current pyplot figure, for a call that may draw on it: one given a
@@ -893,7 +908,7 @@ class RemoteCallable(RemoteObject):
         (``plt.text(...)``). It is pyplot's current figure there while the call runs, and
         what the call draws comes back into it, as a plain call draws on the open figure
         (hunt 34 H34-2: the text went to a figure of the engine's). None for another call."""
-        figure = display.current_figure()
+        figure = settings.current_figure()
         if figure is None:
             return None
         for value in (*args, *kwargs.values(), *names.values()):

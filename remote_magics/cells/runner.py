@@ -170,6 +170,14 @@ def prepare_once(
     if recorded is not None:
         names += [name for name, value in list(namespace.items()) if value is recorded
                   and name not in listed and name not in names and not name.startswith("_")][:1]
+    # and the figure pyplot holds open here (`close_figures = False`, `agg`), by a name that
+    # holds it, for a cell that uses pyplot: it is pyplot's current figure there too, and what
+    # `plt.title('x')` does to it comes back (hunt 36 H36-5)
+    figure = settings.current_figure()
+    figure_names = [name for name, value in list(namespace.items()) if value is figure
+                    and not name.startswith("_")][:1] \
+        if figure is not None and _uses_pyplot(cell, namespace) else []
+    names += [name for name in figure_names if name not in listed and name not in names]
     # the folders `%cd` visited (`_dh`, IPython's own), which `%cd -` and `%dhist` read: a
     # remote `%cd` adds to the notebook's (hunt 22 H22-6), as a watched input; not from another
     # host, whose folders are not this machine's (the notebook's folder stays where it is)
@@ -201,7 +209,8 @@ def prepare_once(
     # fills itself when read (a defaultdict's `dd['a']`, a cached_property's)
     watch += [n for n in names if n in reads and n not in watching and n not in writes
               and ((type(namespace[n]) is types.FunctionType or isinstance(namespace[n], type))
-                   and may_change(namespace[n]) or fills_when_read(namespace[n]))]
+                   and may_change(namespace[n]) or fills_when_read(namespace[n]))
+              or n in figure_names and n not in watching and n not in writes]
     watching = set(watch)
     # a function's global: the function may change it, also one the cell reads without
     # changing it itself (`dfs(0)`, then `3 in visited`; `check(v)`, then `if errors:`: hunt
@@ -355,6 +364,8 @@ def prepare_once(
     if changed:
         content["settings"] = changed
     current = settings.named_current(namespace, inputs_named(inputs), current_objects)
+    if figure_names and figure_names[0] in inputs_named(inputs):
+        current["pyplot.figure"] = figure_names[0]  # pyplot's current figure there too
     if current:  # `setcontext(ctx)`: the engine's `ctx` is made current there
         content["current"] = current
     if not shares_random:
@@ -510,6 +521,14 @@ def own_modules_imported(imports: Sequence[str]) -> list[ModuleType]:
             if module is not None and (id(module) in own or serialize.made_at_run_time(module)):
                 found.setdefault(module.__name__, module)
     return list(found.values())
+
+
+def _uses_pyplot(cell: capture.CellNames, namespace: Mapping[str, Any]) -> bool:
+    """Whether ``cell`` reads a name bound to ``matplotlib.pyplot`` (``plt``) or imports it."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    return pyplot is not None and (
+        any(namespace.get(name) is pyplot for name in cell.reads)
+        or any(name.startswith("matplotlib") for name in cell.imports))
 
 
 def custom_magics(cell: capture.CellNames) -> list[tuple[str, str, Any]]:

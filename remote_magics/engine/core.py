@@ -444,13 +444,17 @@ def _member_of(obj: Any, origins: dict) -> bool:
     return isinstance(obj, enum.Enum) and id(type(obj)) in origins
 
 
-def _view_of(obj: Any, staying: Sequence) -> bool:
+def _view_of(obj: Any, staying: Sequence, batch: "Batch | None" = None) -> bool:
     """Whether ``obj`` is a numpy view of one of the arrays ``staying``: it stays here too (a
-    copy in the notebook would share no memory with it)."""
+    copy in the notebook would share no memory with it). Not of one that went in ``batch``'s
+    stream after all (a class's attribute, `K.arr`, that the class took back by value): the view
+    goes as a view of it (hunt 36 H36-6)."""
     if not staying or type(obj) is not type(staying[0]) or obj.base is None:
         return False
     numpy = sys.modules["numpy"]
-    return any(array is not obj and numpy.may_share_memory(obj, array) for array in staying)
+    sent = batch.stream.holds() if batch is not None else frozenset()
+    return any(array is not obj and id(array) not in sent
+               and numpy.may_share_memory(obj, array) for array in staying)
 
 
 def _module_builtin(obj: Any) -> bool:
@@ -923,6 +927,9 @@ class Engine:
             if lowered_limit is not None:  # now that the inputs' libraries are imported
                 settings.take({"sys.recursionlimit": lowered_limit})
             settings.make_current(content.get("current"), namespace)
+            current = content.get("current")
+            if isinstance(current, dict) and isinstance(current.get("pyplot.figure"), str):
+                settings.lend_to_pyplot(namespace.get(current["pyplot.figure"]))
             sent = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
                     if item.get("name") in namespace}  # the notebook's objects, as they came
             twinned = self.functions_see_this_run(namespace, bool(content.get("lookup")),
@@ -1732,7 +1739,9 @@ class Engine:
                           ident=b"remote_cell_ran")
 
     def flush_figures(self) -> None:
-        """Show figures the cell made, as ``execute_request`` does after a cell."""
+        """Show figures the cell made, as ``execute_request`` does after a cell (not the
+        notebook's that was current: :func:`.settings.return_lent_figures`)."""
+        settings.return_lent_figures()
         shell = getattr(self.kernel, "shell", None)
         if shell is None:
             return
@@ -1924,7 +1933,7 @@ class Engine:
                 # it sent (`row = grid[0]`: hunt 34 H34-4), is the notebook's object too, under
                 # none as well: as a proxy it took the notebook's name along
                 output = self.encode(name, namespace[name], content, client, frames, batch,
-                                     stay=_view_of(namespace[name], staying),
+                                     stay=_view_of(namespace[name], staying, batch),
                                      back=name in changed and _definition(namespace[name]),
                                      own=(name in changed or id(namespace[name]) in origins
                                           or id(namespace[name]) in carried

@@ -10,7 +10,6 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
-import importlib
 import inspect
 import itertools
 import linecache
@@ -69,6 +68,10 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
             reply = _apply(engine, content, parent, client, frames)
         if inspect.isawaitable(reply):
             reply = await reply
+    except CallRaised as raised:  # its error, with what it changed before (after the error's
+        reply = {**_error(raised.error, getattr(engine.kernel, "shell", None)),  # frames)
+                 **raised.changes}
+        failed = raised.error
     except BaseException as err:  # the client waits for a reply whatever happens
         frames = []
         reply = _error(err, getattr(engine.kernel, "shell", None))
@@ -84,15 +87,27 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
         if threading.current_thread() is threading.main_thread() else None
     try:
         if failed is not None:  # the exception itself: its args and attributes (`KeyError(2.5)`,
-            try:                # `err.code`), which its text alone loses
-                frames = serialize.dumps(failed, ERROR_BYTES)
-                reply["exception"] = len(frames)
+            try:                # `err.code`), which its text alone loses, first
+                error_frames = serialize.dumps(failed, ERROR_BYTES)
+                reply["exception"] = len(error_frames)
             except BaseException:  # noqa: BLE001 - one that does not pickle: its text only
-                frames = []
+                error_frames = []
+            frames = [*error_frames, *frames]
         engine.reply(stream, ident, parent, reply, frames)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
+
+
+class CallRaised(Exception):
+    """A call's own error, with the reply's fields for what it changed before it raised
+    (``changes``: ``changed``, ``rebound``, ``module_rebound``, their frames in the
+    operation's): the notebook takes them, then raises the error (hunt 36 H36-7: `log.append(x);
+    raise ...` left the notebook's `log` unchanged)."""
+
+    def __init__(self, error: Exception, changes: dict) -> None:
+        super().__init__(error)
+        self.error, self.changes = error, changes
 
 
 #: The operations that run the object's own code (a call, a property, ``__getitem__``, an
@@ -183,17 +198,21 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
             engine, obj, names, lookup.for_call(content, parent, fetched, ARGUMENT_WATCH_BYTES))
         stored = _globals_stored(obj, shared)
         before = dict(shared) if asking is not None else None
+        raised: Exception | None = None
         try:
             try:
                 with _drawing_on(figure):
                     result = _as_asked_seeing(caller, names, function, args, kwargs)
+            except Exception as err:  # noqa: BLE001 - what it changed before it raised goes
+                raised, result = err, None  # back too, as plainly (hunt 36 H36-7)
             finally:
                 engine.put_back(twinned)
                 lookup.close(asking)
                 watched.update((f"g:{name}", each) for name, each in fetched.items())
             if before is not None:  # `globals()[name] = value`, `del globals()[name]`
                 stored += _bound_unseen(shared, before, stored)
-            output = engine.encode("result", result, policy, client, frames)
+            output = engine.encode("result", result, policy, client, frames) \
+                if raised is None else None
             changed = {key: value for key, (value, digest) in watched.items()
                        if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
             changed.update((f"{protocol.MODULE_KEY}{module}:{name}", value)
@@ -202,11 +221,11 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
                                *yours.definitions_changed(modules.definitions)])
         finally:
             watching.close(watched)
-        reply = {"status": "ok", "output": output}
+        reply = {"status": "ok", "output": output} if raised is None else {}
         if changed:
             try:
                 reply["changed"] = _changed_arguments(changed, frames, memos)
-            except Exception:  # noqa: BLE001 - the call succeeded: its changes stay here
+            except Exception:  # noqa: BLE001 - the call is over: its changes stay here
                 log.warning("remote_magics: a call changed its arguments in ways that cannot be "
                             "sent back", exc_info=True)
         rebound = _rebound(engine, stored, policy, client, frames)
@@ -217,6 +236,8 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
         in_modules = _rebound_in_modules(engine, modules, changed, policy, client, frames)
         if in_modules:
             reply["module_rebound"] = in_modules
+        if raised is not None:
+            raise CallRaised(raised, reply)
         return reply
     elif op == "enter":  # `with p:` in a plain cell
         kind = type(obj)
@@ -249,24 +270,14 @@ def _drawing_on(figure: Any) -> Iterator[None]:
     """Within: ``figure`` (the copy of the notebook's current figure a call came with) is
     pyplot's current figure, as the notebook's is to a plain call there (``plt.text(...)``
     draws on it: hunt 34 H34-2); then pyplot lets it go, unshown (the notebook shows its own,
-    which takes what the call drew), its number as the notebook's."""
-    if figure is None:
-        yield
-        return
-    pyplot = importlib.import_module("matplotlib.pyplot")  # (the figure came: it is there)
-    _pylab_helpers = sys.modules["matplotlib._pylab_helpers"]
-
-    number = getattr(figure, "_number", None)
-    free = max(pyplot.get_fignums(), default=0) + 1
-    manager = pyplot._get_backend_mod().new_figure_manager_given_figure(free, figure)
-    _pylab_helpers.Gcf._set_new_active_manager(manager)
+    which takes what the call drew), its number as the notebook's
+    (:func:`.settings.lend_to_pyplot`)."""
+    if figure is not None:
+        settings.lend_to_pyplot(figure)
     try:
         yield
     finally:
-        if _pylab_helpers.Gcf.figs.get(free) is manager:
-            del _pylab_helpers.Gcf.figs[free]
-        if number is not None:
-            figure._number = number
+        settings.return_lent_figures()
 
 
 def _as_asked(caller: Any, function: Any, *args: Any, **kwargs: Any) -> Any:

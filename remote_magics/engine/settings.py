@@ -1694,6 +1694,21 @@ def current_objects() -> dict[str, Any]:
     return found
 
 
+def current_figure() -> Any:
+    """pyplot's current figure in this process, without making one (as ``plt.gcf()`` would):
+    the one ``plt.title(...)`` draws on. None when pyplot is not loaded or no figure is open
+    (the inline backend closes a cell's figures as it ends, unless ``%config
+    InlineBackend.close_figures = False``; ``agg`` keeps them)."""
+    helpers = sys.modules.get("matplotlib._pylab_helpers")
+    if helpers is None or "matplotlib.pyplot" not in sys.modules:
+        return None
+    try:
+        manager = helpers.Gcf.get_active()
+        return manager.canvas.figure if manager is not None else None
+    except Exception:  # noqa: BLE001 - another matplotlib: no figure follows the cell
+        return None
+
+
 def named_current(namespace: Any, names: Any,
                   objects: dict[str, Any] | None = None) -> dict[str, str]:
     """Which of :func:`current_objects` (``objects``, when read already) ``namespace`` binds
@@ -1731,6 +1746,54 @@ def make_current(named: Any, namespace: Any) -> None:
     context = held("decimal.context")
     if decimal is not None and isinstance(context, decimal.Context):
         decimal.setcontext(context)
+
+
+#: The notebook's figures this side's pyplot holds as current (:func:`lend_to_pyplot`), each
+#: as (figure, its manager here, whether it had its own ``show`` already, its number there).
+_lent_figures: list[tuple[Any, Any, bool, Any]] = []
+
+
+def lend_to_pyplot(figure: Any) -> None:
+    """In an engine: ``figure`` (a copy of the notebook's current figure, which came with a run
+    or a call) made pyplot's current figure here, as matplotlib makes one it unpickles from a
+    pyplot that held it: what pyplot draws goes on it (`plt.title('x')` in a remote cell: hunt
+    36 H36-5), and back into the notebook's. Not queued to be shown: a plain cell does not show
+    a figure it only changes. Until :func:`return_lent_figures`; anything else, left."""
+    kind = type(figure)
+    if kind.__name__ != "Figure" or kind.__module__ != "matplotlib.figure" \
+            or getattr(figure.canvas, "manager", None) is not None:
+        return
+    had_show, number = "show" in vars(figure), getattr(figure, "_number", None)
+    try:
+        pyplot = importlib.import_module("matplotlib.pyplot")  # (the figure came: it is there)
+        backend = pyplot._get_backend_mod()
+        drawing = getattr(getattr(backend, "show", None), "_draw_called", None)
+        manager = backend.new_figure_manager_given_figure(max(pyplot.get_fignums(), default=0) + 1,
+                                                          figure)
+        sys.modules["matplotlib._pylab_helpers"].Gcf._set_new_active_manager(manager)
+    except Exception:  # noqa: BLE001 - a matplotlib without these: the figure stays an input
+        return
+    queued = getattr(getattr(backend, "show", None), "_to_draw", None)
+    if isinstance(queued, list) and figure in queued:  # (the inline backend queues a new one)
+        queued.remove(figure)
+        backend.show._draw_called = bool(drawing)
+    _lent_figures.append((figure, manager, had_show, number))
+
+
+def return_lent_figures() -> None:
+    """The figures :func:`lend_to_pyplot` lent leave this side's pyplot, unshown and open
+    (before its backend shows and closes what a run drew: the notebook's own stays open there,
+    unless the cell showed it, ``plt.show()``), with their numbers as the other side's."""
+    while _lent_figures:
+        figure, manager, had_show, number = _lent_figures.pop()
+        helpers = sys.modules.get("matplotlib._pylab_helpers")
+        if helpers is not None and helpers.Gcf.figs.get(manager.num) is manager:
+            del helpers.Gcf.figs[manager.num]
+        figure.canvas.manager = None
+        if not had_show:
+            vars(figure).pop("show", None)
+        if number is not None:
+            figure._number = number
 
 
 def take(values: dict[str, Any]) -> None:

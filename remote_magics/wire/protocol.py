@@ -123,7 +123,9 @@ request arrives, so a cell binding a small value costs no release message of its
     the engine last had them, recursion limit, NumPy print options, pandas options...,
     encoded by ``engine.settings.encode``), ``current`` (optional: key → the input name whose
     object is the notebook's current settings object of that key, ``"decimal.context"``:
-    ``engine.settings.named_current``), ``packed``, ``digest``.
+    ``engine.settings.named_current``; ``"pyplot.figure"``: the figure the notebook's pyplot
+    holds open, ``engine.settings.lend_to_pyplot``), ``loaded_modules`` (optional: the names
+    of the notebook's modules of yours), ``packed``, ``digest``.
     Frames: the inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
@@ -194,7 +196,9 @@ request arrives, so a cell binding a small value costs no release message of its
     ``bytes``, ``digest``. ``remote_op_reply`` ← ``status``; ``value`` (JSON) for the ops of
     :data:`JSON_OPS`; else ``output`` (an Output, as in the run reply; a getattr that yields a
     callable always stays remote); for "next" either ``chunk`` (nframes of one item: the list
-    of items) or ``items`` ([Output]), and ``done`` (bool); on error as the run reply.
+    of items) or ``items`` ([Output]), and ``done`` (bool); on error as the run reply (a
+    call's error reply also carries what the call changed before it raised: ``changed``,
+    ``rebound``, ``module_rebound``, their frames after the ``exception``'s).
     ``iter`` keeps an iterator remote and returns its proxy; ``next`` takes up to ``chunk``
     items from an iterator's proxy, so iteration costs one round trip per chunk.
     ``enter`` (``with p:``) calls the object's class's ``__enter__``: its result as an
