@@ -1555,7 +1555,8 @@ def test_your_module_class_container_under_a_notebook_name_is_one_object(tmp_pat
 #: Hunt 36 H36-3: a plain call of a method of an object that stayed remote, whose class is your
 #: module's, changing the module's containers in place (`Bank.accts[name] = 1`,
 #: `LOG.append(name)`): the notebook's module takes the change, as a rebound global did; also
-#: for a module the remote cell imported first (`wm36c`).
+#: for a module the remote cell imported first (`wm36c`), and (H36-8) for a plain call of a
+#: function a remote cell made that reaches the module (`def h(x): wm36b.Bank().open(x)`).
 A_REMOTE_OBJECTS_METHOD_CHANGING_YOUR_MODULE = [
     "# plain\nopen('wm36b.py', 'w').write('class Bank:\\n    accts = {}\\n'\n"
     "    '    def open(self, name):\\n        global COUNT\\n        Bank.accts[name] = 1\\n'\n"
@@ -1567,6 +1568,8 @@ A_REMOTE_OBJECTS_METHOD_CHANGING_YOUR_MODULE = [
     " wm36c.LOG)",
     "print(wm36b.Bank.accts, wm36b.LOG, wm36b.COUNT)\nbank.open('z')\nbank2.open('r')",
     "# plain\nprint(wm36b.Bank.accts, wm36b.LOG, wm36b.COUNT, wm36c.Bank.accts, wm36c.COUNT)",
+    "def h(x):\n    wm36b.Bank().open(x)",
+    "# plain\nh('w')\nprint(wm36b.Bank.accts, wm36b.LOG, wm36b.COUNT)",
 ]
 
 

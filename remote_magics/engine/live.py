@@ -172,7 +172,8 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
         names = (more[0] or None) if more and isinstance(more[0], dict) else None
     figure = more[1] if content.get("figure") and len(more) > 1 else None
     modules = None if at_start is None else \
-        yours.YourModules.now(at_start, definitions=False, home=yours.home_module(obj))
+        yours.YourModules.now(at_start, definitions=False,
+                              reached=yours.modules_reached(obj, names))
     if op in protocol.JSON_OPS:
         return {"status": "ok", "value": _json_op(obj, op, name, args, content.get("caller"))}
     if op == "next":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import types
-from typing import Any
+from typing import Any, Sequence
 
 from ..wire import serialize
 
@@ -74,37 +74,44 @@ class YourModules:
 
     @classmethod
     def now(cls, at_start: dict, definitions: bool = True,
-            home: str | None = None) -> "YourModules":
+            reached: Sequence[str] = ()) -> "YourModules":
         """As they are now, ``at_start`` (their globals before the inputs loaded) aside; their
         classes and functions watched only with ``definitions`` (a run's, not a call's: a
-        look at each of them, which a call in a loop would pay each time). ``home``: the one
-        whose function a call runs (:func:`home_module`), whose classes and functions are
-        watched all the same, and its lists, dicts and sets too, which its code reaches by
-        its globals (``Bank.accts[name] = 1``, ``LOG.append(name)`` in a method of an object
-        that stayed remote: hunt 36 H36-3)."""
+        look at each of them, which a call in a loop would pay each time). ``reached``: those
+        a call reaches (:func:`modules_reached`), whose classes and functions are watched all
+        the same, and their lists, dicts and sets too, which their code reaches by its
+        globals (``Bank.accts[name] = 1``, ``LOG.append(name)`` in a method of an object that
+        stayed remote: hunt 36 H36-3, H36-8)."""
         before = serialize.senders_modules_now()
         watched = watch_globals(at_start, before)
         if definitions:
             found = watch_definitions(before)
-        elif home in before:
-            found = watch_definitions({home: before[home]})
-            watched.update(watch_globals({}, {home: {
-                name: value for name, value in before[home].items()
-                if type(value) in serialize.CONTAINERS}}))
         else:
-            found = {}
+            reached_now = {name: before[name] for name in reached if name in before}
+            found = watch_definitions(reached_now)
+            watched.update(watch_globals({}, {
+                module: {name: value for name, value in values.items()
+                         if type(value) in serialize.CONTAINERS}
+                for module, values in reached_now.items()}))
         return cls(before, watched, found, serialize.own_modules())
 
 
-def home_module(obj: Any) -> str | None:
-    """The module of yours (the notebook's: :data:`~..wire.serialize.SENDERS_MODULES`) whose
-    function, or whose method of a class, ``obj`` is; None for any other callable."""
+def modules_reached(obj: Any, names: dict | None) -> list[str]:
+    """The modules of yours (the notebook's: :data:`~..wire.serialize.SENDERS_MODULES`) a call
+    of ``obj`` reaches: the one whose function, or whose class's method, ``obj`` is, and those
+    among the notebook's globals the call came with (``wr5`` for a cell's ``def h(x):
+    wr5.add(x)``)."""
+    found = []
     function = getattr(obj, "__func__", obj)
-    if type(function) is not types.FunctionType:
-        return None
-    name = function.__globals__.get("__name__")
-    module = sys.modules.get(name) if name in serialize.SENDERS_MODULES else None
-    return name if module is not None and vars(module) is function.__globals__ else None
+    if type(function) is types.FunctionType:
+        name = function.__globals__.get("__name__")
+        module = sys.modules.get(name) if name in serialize.SENDERS_MODULES else None
+        if module is not None and vars(module) is function.__globals__:
+            found.append(name)
+    found += [value.__name__ for value in (names or {}).values()
+              if isinstance(value, types.ModuleType)
+              and value.__name__ in serialize.SENDERS_MODULES and value.__name__ not in found]
+    return found
 
 
 def watch_definitions(now: dict[str, dict]) -> dict:
