@@ -1630,6 +1630,22 @@ def test_a_view_of_a_class_array_that_came_back_shares_its_memory(tmp_path):
     assert_same_every_way(A_VIEW_OF_A_CLASS_ARRAY_THAT_CAME_BACK, tmp_path, ("all", "small"))
 
 
+#: A plain call of a function a remote cell made that imports a module of yours first, in its
+#: body (`def use(): import fm18`): the notebook's later `import fm18` finds it as the call left
+#: it, and a second call's changes to it come back too (the run's way of H35-13, for calls).
+A_CALL_IMPORTING_YOUR_MODULE_FIRST = [
+    "# plain\nopen('fm18.py', 'w').write('COUNT = 0\\ndef inc():\\n    global COUNT\\n'\n"
+    "                           '    COUNT += 1\\nclass K:\\n    n = 0\\n')",
+    "def use():\n    import fm18\n    fm18.inc()\n    fm18.K.n += 1\n    return fm18.COUNT",
+    "# plain\nprint(use())\nimport fm18\nprint(fm18.COUNT, fm18.K.n)",
+    "# plain\nprint(use(), fm18.COUNT, fm18.K.n)",
+]
+
+
+def test_a_call_importing_your_module_first_leaves_it_as_the_call_did(tmp_path):
+    assert_same_every_way(A_CALL_IMPORTING_YOUR_MODULE_FIRST, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

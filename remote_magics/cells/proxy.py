@@ -900,7 +900,10 @@ class RemoteCallable(RemoteObject):
             after += self._take_rebound(rebound, reply.frames[after:])
         in_modules = content.get("module_rebound")
         if isinstance(in_modules, list) and in_modules:
-            self._take_module_rebound(in_modules, reply.frames[after:])
+            after += self._take_module_rebound(in_modules, reply.frames[after:])
+        imported = content.get("imported")
+        if isinstance(imported, list) and imported:
+            self._take_imported(imported, reply.frames[after:])
 
     def _drawing_on(self, args: tuple, kwargs: dict, names: dict) -> Any:
         """The notebook's current pyplot figure, for a call that may draw on it: one given a
@@ -983,10 +986,10 @@ class RemoteCallable(RemoteObject):
             shell.user_ns[name] = value
         return start
 
-    def _take_module_rebound(self, entries: list, frames: list) -> None:
+    def _take_module_rebound(self, entries: list, frames: list) -> int:
         """Set in your modules the globals a call bound anew or deleted there
         (``cfgmod.CONFIG = {...}``), as a run's are set (hunt 34 H34-6); only in modules of
-        yours the notebook has loaded."""
+        yours the notebook has loaded. Returns how many of ``frames`` they took."""
         start = 0
         for entry in entries:
             name = entry.get("name") if isinstance(entry, dict) else None
@@ -1003,6 +1006,24 @@ class RemoteCallable(RemoteObject):
             value = self._decode(output, frames[start:start + count])
             start += count
             serialize.set_your_global(module_name, attribute, value)
+        return start
+
+    def _take_imported(self, entries: list, frames: list) -> None:
+        """Take the modules of yours a call imported first there (``def use(): import fm``
+        called from a plain cell), as a run's ``IMPORTED`` outputs are taken: decoding one
+        imports it here from its file with the state the call left it in, so a later ``import
+        fm`` here finds it so."""
+        start = 0
+        for entry in entries:
+            name = entry.get("name") if isinstance(entry, dict) else None
+            output = entry.get("output") if isinstance(entry, dict) else None
+            if not isinstance(name, str) or not isinstance(output, dict) \
+                    or not all(part.isidentifier() for part in name.split(".")):
+                raise ProxyError("the engine answered a call with a module it imported that "
+                                 f"is not one ({str(name)[:80]!r}): refused")
+            count = output.get("nframes") or 0
+            self._decode(output, frames[start:start + count])
+            start += count
 
 
 class RemoteCode(RemoteCallable):

@@ -237,6 +237,9 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
         in_modules = _rebound_in_modules(engine, modules, changed, policy, client, frames)
         if in_modules:
             reply["module_rebound"] = in_modules
+        imported = _imported_by_call(engine, modules, content, client, frames)
+        if imported:
+            reply["imported"] = imported
         if raised is not None:
             raise CallRaised(raised, reply)
         return reply
@@ -507,6 +510,27 @@ def _rebound_in_modules(engine: Any, modules: Any, changed: dict, policy: dict, 
                         name, exc_info=True)
     found += [{"name": f"{module}:{name}", "deleted": True}
               for module, name in serialize.deleted_since(modules.before)]
+    return found
+
+
+def _imported_by_call(engine: Any, modules: Any, content: dict, client: str,
+                      frames: list) -> list:
+    """The modules of yours a call imported first here (``def use(): import fm`` called from a
+    plain cell), each as ``{"name", "output"}``, its frames after the others': with the state
+    the call left them in, for the notebook's import of them, as a run's (its ``IMPORTED``
+    outputs); not those the notebook has loaded (``loaded_modules``)."""
+    loaded = content.get("loaded_modules") or ()
+    found: list = []
+    for module in serialize.imported_since(modules.own):
+        if module.__name__ in loaded:
+            continue
+        try:
+            found.append({"name": module.__name__,
+                          "output": engine.encode(module.__name__, module, {"download": "all"},
+                                                  client, frames)})
+        except Exception:  # noqa: BLE001 - the call is over: the module stays as it is here
+            log.warning("remote_magics: a call imported %s, which cannot be sent back",
+                        module.__name__, exc_info=True)
     return found
 
 

@@ -98,9 +98,9 @@ class YourModules:
 
 def modules_reached(obj: Any, names: dict | None) -> list[str]:
     """The modules of yours (the notebook's: :data:`~..wire.serialize.SENDERS_MODULES`) a call
-    of ``obj`` reaches: the one whose function, or whose class's method, ``obj`` is, and those
-    among the notebook's globals the call came with (``wr5`` for a cell's ``def h(x):
-    wr5.add(x)``)."""
+    of ``obj`` reaches: the one whose function, or whose class's method, ``obj`` is, those its
+    code imports (``def use(): import fm``), and those among the notebook's globals the call
+    came with (``wr5`` for a cell's ``def h(x): wr5.add(x)``)."""
     found = []
     function = getattr(obj, "__func__", obj)
     if type(function) is types.FunctionType:
@@ -108,6 +108,8 @@ def modules_reached(obj: Any, names: dict | None) -> list[str]:
         module = sys.modules.get(name) if name in serialize.SENDERS_MODULES else None
         if module is not None and vars(module) is function.__globals__:
             found.append(name)
+        found += sorted(serialize.code_names(function.__code__) & serialize.SENDERS_MODULES
+                        - {name})
     found += [value.__name__ for value in (names or {}).values()
               if isinstance(value, types.ModuleType)
               and value.__name__ in serialize.SENDERS_MODULES and value.__name__ not in found]

@@ -198,7 +198,10 @@ request arrives, so a cell binding a small value costs no release message of its
     callable always stays remote); for "next" either ``chunk`` (nframes of one item: the list
     of items) or ``items`` ([Output]), and ``done`` (bool); on error as the run reply (a
     call's error reply also carries what the call changed before it raised: ``changed``,
-    ``rebound``, ``module_rebound``, their frames after the ``exception``'s).
+    ``rebound``, ``module_rebound``, their frames after the ``exception``'s). A call's
+    request may carry ``loaded_modules`` (the notebook's modules of yours), and its reply
+    ``imported`` (``[{"name", "output"}]``: the other modules of yours the call imported first,
+    with their state, frames last).
     ``iter`` keeps an iterator remote and returns its proxy; ``next`` takes up to ``chunk``
     items from an iterator's proxy, so iteration costs one round trip per chunk.
     ``enter`` (``with p:``) calls the object's class's ``__enter__``: its result as an
