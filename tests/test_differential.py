@@ -1595,6 +1595,24 @@ def test_a_figure_the_notebook_holds_open_is_current_in_a_remote_cell(tmp_path):
     assert_same_every_way(A_FIGURE_THE_NOTEBOOK_HOLDS_OPEN, tmp_path, ("all", "none"))
 
 
+#: Hunt 37 H37-1, H37-2: that figure keeps its number in the remote cell (`plt.figure(3)`
+#: selects it, as plainly, and draws no new figure there), and `plt.close(fig)` there closes
+#: the notebook's.
+A_FIGURE_THE_NOTEBOOK_HOLDS_OPEN_BY_ITS_NUMBER = [
+    "# plain\n%config InlineBackend.close_figures = False\nimport matplotlib.pyplot as plt\n"
+    "fig = plt.figure(3)\nplt.plot([1, 2])",
+    "plt.figure(3)\nplt.title('t')\nprint(plt.gcf().number, fig.number)",
+    "# plain\nprint(fig.axes[0].get_title(), plt.get_fignums())",
+    "plt.close(fig)",
+    "# plain\nprint(plt.get_fignums())",
+]
+
+
+def test_a_figure_the_notebook_holds_open_keeps_its_number_and_closes(tmp_path):
+    assert_same_every_way(A_FIGURE_THE_NOTEBOOK_HOLDS_OPEN_BY_ITS_NUMBER, tmp_path,
+                          ("all", "none"))
+
+
 #: Hunt 36 H36-7 (from ThinkPython chapter 12): a plain call of a function a `none` cell made,
 #: which changes a notebook list (a global it reads, an argument) and then raises, leaves the
 #: change in the notebook's list, as plainly; the error is raised all the same.

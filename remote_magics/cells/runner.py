@@ -1057,6 +1057,10 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         display.reset_names(namespace)  # names the cell bound after it come
     if content.get("flushed"):  # `%reset -f out` there: the notebook's `Out` (hunt 26 H26-1)
         display.flush_histories(content["flushed"])
+    closed = mine.get(content.get("figure_closed")) if isinstance(
+        content.get("figure_closed"), str) else None
+    if closed is not None and closed is settings.current_figure():  # `plt.close(fig)` there
+        sys.modules["matplotlib.pyplot"].close(closed)  # (hunt 37 H37-1)
     namespace.update(run.values)
     for name in run.deleted:
         namespace.pop(name, None)

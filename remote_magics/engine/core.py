@@ -547,6 +547,7 @@ class Engine:
         self.fast_request: str | None = None  # the msg_id of the request our dispatch handles
         self.quiet_mark: tuple | None = None  # output counters at our last reply (.quiet)
         self.activity: activity.Activity | None = None  # told on control (kernels we start)
+        self.figures_closed: list = []  # the notebook's figures the run's cell closed
 
     def install(self) -> None:
         """Register the handlers of our request types with the kernel."""
@@ -1072,6 +1073,9 @@ class Engine:
         current = settings.named_current(namespace, [*names, *sent])
         if current:
             reply["current"] = current
+        lent = (content.get("current") or {}).get("pyplot.figure")
+        if self.figures_closed and namespace.get(lent) in self.figures_closed:
+            reply["figure_closed"] = lent  # `plt.close(fig)`: the notebook's closes too
         if self.hidden_in_run:
             bound = {output.get("name") for output in reply.get("outputs", ())}
             reply["hidden"] = [name for name in self.hidden_in_run if name in bound]
@@ -1740,8 +1744,9 @@ class Engine:
 
     def flush_figures(self) -> None:
         """Show figures the cell made, as ``execute_request`` does after a cell (not the
-        notebook's that was current: :func:`.settings.return_lent_figures`)."""
-        settings.return_lent_figures()
+        notebook's that was current: :func:`.settings.return_lent_figures`; which the cell
+        closed, :attr:`figures_closed`)."""
+        self.figures_closed = settings.return_lent_figures()
         shell = getattr(self.kernel, "shell", None)
         if shell is None:
             return

@@ -281,7 +281,7 @@ def _drawing_on(figure: Any) -> Iterator[None]:
     try:
         yield
     finally:
-        settings.return_lent_figures()
+        settings.return_lent_figures()  # (one the call closed stays open there: not followed)
 
 
 def _as_asked(caller: Any, function: Any, *args: Any, **kwargs: Any) -> Any:

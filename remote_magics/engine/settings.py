@@ -1768,8 +1768,10 @@ def lend_to_pyplot(figure: Any) -> None:
         pyplot = importlib.import_module("matplotlib.pyplot")  # (the figure came: it is there)
         backend = pyplot._get_backend_mod()
         drawing = getattr(getattr(backend, "show", None), "_draw_called", None)
-        manager = backend.new_figure_manager_given_figure(max(pyplot.get_fignums(), default=0) + 1,
-                                                          figure)
+        taken = pyplot.get_fignums()  # its own number where free (`plt.figure(3)` selects it,
+        free = number if isinstance(number, int) and number not in taken \
+            else max(taken, default=0) + 1  # as plainly: hunt 37 H37-2)
+        manager = backend.new_figure_manager_given_figure(free, figure)
         sys.modules["matplotlib._pylab_helpers"].Gcf._set_new_active_manager(manager)
     except Exception:  # noqa: BLE001 - a matplotlib without these: the figure stays an input
         return
@@ -1780,20 +1782,26 @@ def lend_to_pyplot(figure: Any) -> None:
     _lent_figures.append((figure, manager, had_show, number))
 
 
-def return_lent_figures() -> None:
+def return_lent_figures() -> list:
     """The figures :func:`lend_to_pyplot` lent leave this side's pyplot, unshown and open
     (before its backend shows and closes what a run drew: the notebook's own stays open there,
-    unless the cell showed it, ``plt.show()``), with their numbers as the other side's."""
+    unless the cell showed it, ``plt.show()``), with their numbers as the other side's. Returns
+    those the code closed meanwhile (``plt.close(fig)``), which the notebook closes too (hunt
+    37 H37-1)."""
+    closed = []
     while _lent_figures:
         figure, manager, had_show, number = _lent_figures.pop()
         helpers = sys.modules.get("matplotlib._pylab_helpers")
         if helpers is not None and helpers.Gcf.figs.get(manager.num) is manager:
             del helpers.Gcf.figs[manager.num]
+        else:
+            closed.append(figure)
         figure.canvas.manager = None
         if not had_show:
             vars(figure).pop("show", None)
         if number is not None:
             figure._number = number
+    return closed
 
 
 def take(values: dict[str, Any]) -> None:
