@@ -1664,6 +1664,24 @@ def test_a_call_importing_your_module_first_leaves_it_as_the_call_did(tmp_path):
     assert_same_every_way(A_CALL_IMPORTING_YOUR_MODULE_FIRST, tmp_path, ("all", "none"))
 
 
+#: Hunt 37 H37-3: two modules of yours that import each other (`ca3` doing `import cb3`, and
+#: back) go with a remote cell that calls a function importing them: the notebook's plain
+#: change (`use()` called plainly) is what the engine's module has (the recursion of pickling
+#: them by value had no end, and they did not go).
+YOUR_MODULES_IMPORTING_EACH_OTHER = [
+    "# plain\nopen('ca3.py','w').write('import cb3\\nA = []\\ndef fa():\\n    A.append(1)\\n')\n"
+    "open('cb3.py','w').write('import ca3\\n')",
+    "def use():\n    import ca3\n    ca3.fa()\nuse()",
+    "# plain\nimport ca3\nuse()\nprint(ca3.A)",
+    "use()",
+    "# plain\nprint(ca3.A, ca3.cb3.ca3 is ca3)",
+]
+
+
+def test_your_modules_importing_each_other_go_with_their_state(tmp_path):
+    assert_same_every_way(YOUR_MODULES_IMPORTING_EACH_OTHER, tmp_path, ("all", "small"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

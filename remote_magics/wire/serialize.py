@@ -559,6 +559,12 @@ class Pickler(cloudpickle.CloudPickler):
                 and obj.__name__ != "__main__" and (where := module_file(obj)) is not None:
             state = dict(vars(obj))  # your module, by value: see sender_module
             state.pop("__builtins__", None)
+            if any(isinstance(value, ModuleType) and value is not obj
+                   and not _by_reference(value) for value in state.values()):
+                # its globals after it where one is another of yours, which may import it
+                # back (`ca` doing `import cb`, `cb` doing `import ca`: hunt 37 H37-3, the
+                # recursion had no end and the module did not go)
+                return sender_module, (obj.__name__, where, {}), state, None, None, module_state
             return sender_module, (obj.__name__, where, state)
         if isinstance(obj, BaseException):
             # one the receiver holds goes back as its own (hunt 32 H32-2: one rebuilt our
