@@ -1918,10 +1918,8 @@ class Engine:
             # not one the notebook has loaded (imported afresh here, by an `exec`, it is not
             # the notebook's: that one keeps its state)
             named = {id(namespace[name]) for name in names if name in namespace}
-            loaded = content.get("loaded_modules") or ()
-            for module in serialize.imported_since(modules.own) if modules.own is not None \
-                    else ():
-                if id(module) not in named and module.__name__ not in loaded:
+            for module in modules.imported_first(content.get("loaded_modules") or ()):
+                if id(module) not in named:
                     outputs.append(self.encode(f"{protocol.IMPORTED}{module.__name__}", module,
                                                content, client, frames, batch))
             for name in names:

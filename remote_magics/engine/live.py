@@ -519,11 +519,8 @@ def _imported_by_call(engine: Any, modules: Any, content: dict, client: str,
     plain cell), each as ``{"name", "output"}``, its frames after the others': with the state
     the call left them in, for the notebook's import of them, as a run's (its ``IMPORTED``
     outputs); not those the notebook has loaded (``loaded_modules``)."""
-    loaded = content.get("loaded_modules") or ()
     found: list = []
-    for module in serialize.imported_since(modules.own):
-        if module.__name__ in loaded:
-            continue
+    for module in modules.imported_first(content.get("loaded_modules") or ()):
         try:
             found.append({"name": module.__name__,
                           "output": engine.encode(module.__name__, module, {"download": "all"},

@@ -1789,9 +1789,9 @@ def return_lent_figures() -> list:
     those the code closed meanwhile (``plt.close(fig)``), which the notebook closes too (hunt
     37 H37-1)."""
     closed = []
+    helpers = sys.modules.get("matplotlib._pylab_helpers")
     while _lent_figures:
         figure, manager, had_show, number = _lent_figures.pop()
-        helpers = sys.modules.get("matplotlib._pylab_helpers")
         if helpers is not None and helpers.Gcf.figs.get(manager.num) is manager:
             del helpers.Gcf.figs[manager.num]
         else:

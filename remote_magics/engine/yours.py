@@ -96,6 +96,17 @@ class YourModules:
         return cls(before, watched, found, serialize.own_modules())
 
 
+    def imported_first(self, loaded: Sequence[str]) -> list[types.ModuleType]:
+        """The modules of yours imported here since (a cell's or a call's ``import fm``, first
+        on this side), but those the notebook has loaded (``loaded``: a fresh import of one
+        here is not the notebook's module), which go back with their state; none where the
+        cell did not run."""
+        if self.own is None:
+            return []
+        return [module for module in serialize.imported_since(self.own)
+                if module.__name__ not in loaded]
+
+
 def modules_reached(obj: Any, names: dict | None) -> list[str]:
     """The modules of yours (the notebook's: :data:`~..wire.serialize.SENDERS_MODULES`) a call
     of ``obj`` reaches: the one whose function, or whose class's method, ``obj`` is, those its
