@@ -1682,6 +1682,27 @@ def test_your_modules_importing_each_other_go_with_their_state(tmp_path):
     assert_same_every_way(YOUR_MODULES_IMPORTING_EACH_OTHER, tmp_path, ("all", "small"))
 
 
+#: Your modules taken out of `sys.modules` in one kind of cell and imported again in the other
+#: (hunt 37 H37-4): plainly the import runs the file afresh. Before, the engine kept its old
+#: module (`md4.N` was `[1]`, not `[]`), and a function of it stayed remote, its plain call
+#: refused; and a remote cell's `del sys.modules[...]` left the notebook's old module in place.
+YOUR_MODULES_TAKEN_OUT = [
+    "# plain\nopen('md4.py', 'w').write('N = []\\n')\n"
+    "open('me4.py', 'w').write('N = []\\ndef add(x):\\n    N.append(x)\\n    return N\\n')\n"
+    "import md4\nmd4.N.append(1)",
+    "import md4\nprint(md4.N)\nfrom me4 import add\nadd(1)",
+    "# plain\nimport sys\ndel sys.modules['md4']\ndel sys.modules['me4']",
+    "import md4\nprint(md4.N)\nfrom me4 import add\nprint(add(2))\nmd4.N.append(5)",
+    "# plain\nprint(md4.N, add(3), sys.modules['me4'].N)",
+    "import sys\ndel sys.modules['md4']",
+    "# plain\nimport md4 as fresh\nprint(fresh.N, fresh is md4, md4.N)",
+]
+
+
+def test_your_module_taken_out_of_sys_modules_is_imported_afresh(tmp_path):
+    assert_same_every_way(YOUR_MODULES_TAKEN_OUT, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

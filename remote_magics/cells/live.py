@@ -121,7 +121,7 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
         content["watch"] = watch
     if on_lookup is not None and op == "call":
         content["lookup"] = True
-    if op == "call" and serialize.own_module_names():  # (those a call imports first come back)
+    if op == "call":  # (those a call imports first come back; those not loaded are not there)
         content["loaded_modules"] = sorted(serialize.own_module_names())
     frames: list = []
     if figure is not None and op == "call":

@@ -388,9 +388,9 @@ def prepare_once(
         content["magics"] = registered
     if modules:
         content["modules"] = modules
-    loaded = serialize.own_module_names()
-    if loaded:  # the engine's fresh import of one of these is not the notebook's module
-        content["loaded_modules"] = sorted(loaded)
+    # the engine's fresh import of one of these is not the notebook's module, and one not
+    # among them (`del sys.modules['m']` here) is imported afresh there too
+    content["loaded_modules"] = sorted(serialize.own_module_names())
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
@@ -1061,6 +1061,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         content.get("figure_closed"), str) else None
     if closed is not None and closed is settings.current_figure():  # `plt.close(fig)` there
         sys.modules["matplotlib.pyplot"].close(closed)  # (hunt 37 H37-1)
+    if isinstance(content.get("modules_gone"), list):  # `del sys.modules['m']` there
+        serialize.forget_modules(content["modules_gone"])
     namespace.update(run.values)
     for name in run.deleted:
         namespace.pop(name, None)

@@ -916,6 +916,8 @@ class Engine:
         try:
             settings.watch_class_attributes(content.get("class_attributes"))
             settings_before, lowered_limit = self._take_settings(content)
+            if isinstance(content.get("loaded_modules"), list):  # `del sys.modules['m']`
+                serialize.forget_senders_modules(content["loaded_modules"])  # there (H37-4)
             modules_at_start = serialize.senders_modules_now()
             copy_on_write.take_note()
             with serialize.keeping(uploads), serialize.keeping_caches(run_caches):
@@ -963,7 +965,7 @@ class Engine:
                                                       watched, sent, before, memos, proxied,
                                                       same, modules, uploads.containers(same))
             reply.update(mode)
-            self._state_for_notebook(reply, content, namespace, sent)
+            self._state_for_notebook(reply, content, namespace, sent, modules)
             lookup.asked_exit(asking, reply)
             self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
             return
@@ -998,7 +1000,7 @@ class Engine:
                             and output.get("kind") == "value" and output["name"] in namespace})
         finally:
             lookup.close(asking)
-        self._state_for_notebook(reply, content, namespace, sent)
+        self._state_for_notebook(reply, content, namespace, sent, modules)
         lookup.asked_exit(asking, reply)
         self._reply_to_run(stream, ident, parent, reply, frames, uploads, settings_before)
 
@@ -1057,11 +1059,15 @@ class Engine:
             own[:] = stack
 
     def _state_for_notebook(self, reply: dict, content: dict, namespace: dict | None,
-                            sent: dict) -> None:
+                            sent: dict, modules: YourModules | None) -> None:
         """Say in ``reply`` which name holds a current settings object here (``current``: the
         cell's ``setcontext(ctx)``), among the names the notebook has this run's object for,
-        those coming back as values and the inputs; and, when the notebook sent its directory
-        stack, the stack as the cell left it (``dir_stack``)."""
+        those coming back as values and the inputs; when the notebook sent its directory
+        stack, the stack as the cell left it (``dir_stack``); and the notebook's modules the
+        cell took out of ``sys.modules`` (``modules_gone``)."""
+        gone = modules.gone() if modules is not None else []
+        if gone:  # `del sys.modules['m']` here: the notebook's `import m` runs the file afresh
+            reply["modules_gone"] = gone
         if namespace is None:
             return
         if "dir_stack" in content:

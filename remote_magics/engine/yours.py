@@ -65,12 +65,14 @@ class YourModules:
     may change in place (:func:`watch_globals`); ``definitions``: their classes and functions
     (:func:`watch_definitions`); ``own``: the modules of yours loaded then
     (:func:`~..wire.serialize.own_modules`), beside which those the cell imports are new (None
-    where the cell did not run)."""
+    where the cell did not run); ``linked``: the notebook's loaded then, by name
+    (:func:`~..wire.serialize.senders_modules_linked`)."""
 
     before: dict
     globals: dict
     definitions: dict
     own: list | None = None
+    linked: dict | None = None
 
     @classmethod
     def now(cls, at_start: dict, definitions: bool = True,
@@ -93,8 +95,14 @@ class YourModules:
                 module: {name: value for name, value in values.items()
                          if type(value) in serialize.CONTAINERS}
                 for module, values in reached_now.items()}))
-        return cls(before, watched, found, serialize.own_modules())
+        return cls(before, watched, found, serialize.own_modules(),
+                   serialize.senders_modules_linked())
 
+
+    def gone(self) -> list[str]:
+        """The notebook's modules here taken out of ``sys.modules`` since (a cell's
+        ``del sys.modules['m']``), which the notebook takes out of its own too."""
+        return serialize.senders_modules_gone(self.linked) if self.linked else []
 
     def imported_first(self, loaded: Sequence[str]) -> list[types.ModuleType]:
         """The modules of yours imported here since (a cell's or a call's ``import fm``, first

@@ -124,8 +124,9 @@ request arrives, so a cell binding a small value costs no release message of its
     encoded by ``engine.settings.encode``), ``current`` (optional: key → the input name whose
     object is the notebook's current settings object of that key, ``"decimal.context"``:
     ``engine.settings.named_current``; ``"pyplot.figure"``: the figure the notebook's pyplot
-    holds open, ``engine.settings.lend_to_pyplot``), ``loaded_modules`` (optional: the names
-    of the notebook's modules of yours), ``packed``, ``digest``.
+    holds open, ``engine.settings.lend_to_pyplot``), ``loaded_modules`` (the names
+    of the notebook's modules of yours: the engine takes the notebook's modules it has and
+    the notebook no longer has out of its ``sys.modules``), ``packed``, ``digest``.
     Frames: the inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
@@ -136,7 +137,10 @@ request arrives, so a cell binding a small value costs no release message of its
     clears its names before binding those the cell bound after it); ``ask_exit`` (optional,
     ``{"keepkernel": bool}``: the cell called ``exit()`` or ``quit()``, which the notebook's
     own exit autocall then does); ``current`` (optional: as the request's, for the engine's
-    current settings objects, among the names coming back as values and the inputs). Frames: the items of the outputs whose ``kind`` is "value",
+    current settings objects, among the names coming back as values and the inputs);
+    ``modules_gone`` (optional: the notebook's modules of yours the cell took out of the
+    engine's ``sys.modules``, which the notebook takes out of its own). Frames: the items of
+    the outputs whose ``kind`` is "value",
     output order, then the result's.
     An Output is ``{"name", "kind": "value", "nframes", "ref"}`` (downloaded; ``ref`` is the
     remote id under which the engine holds the value until the client releases it, so a value

@@ -4645,7 +4645,8 @@ def own_modules() -> list[ModuleType]:
     import them; an engine sends back the state of one a cell imported first (see
     :func:`module_with_state`)."""
     global _own_cache
-    if _own_cache[0] == len(sys.modules):  # nothing imported since: the same answer
+    if _own_cache[0] == len(sys.modules) and all(  # nothing imported or taken out since
+            sys.modules.get(module.__name__) is module for module in _own_cache[1]):
         return _own_cache[1]
     found = []
     for name, module in list(sys.modules.items()):
@@ -5029,6 +5030,46 @@ def run_time_module(name: str, state: dict) -> ModuleType:
         made = ModuleType(name)
     vars(made).update(state)
     return made
+
+
+def forget_senders_modules(kept: Iterable[str]) -> list[str]:
+    """Take the modules of :data:`SENDERS_MODULES` the sender no longer has out of this side's
+    ``sys.modules`` too: those not in ``kept``, the sender's modules of yours loaded now.
+    After ``del sys.modules['m']`` there, an ``import m`` here runs its file afresh, as it
+    would there (hunt 37 H37-4). Returns the names taken out."""
+    kept = set(kept)
+    gone = []
+    for name in sorted(SENDERS_MODULES):
+        if name not in kept:
+            SENDERS_MODULES.discard(name)
+            if your_module(name) is not None:
+                del sys.modules[name]
+                gone.append(name)
+    return gone
+
+
+def forget_modules(names: Iterable[Any]) -> None:
+    """Take out of this side's ``sys.modules`` the modules of yours named in ``names``, those
+    the other side took out of its own while a cell ran (``del sys.modules['m']`` in a remote
+    cell): a later ``import m`` here runs the file afresh, as it would there."""
+    for name in names:
+        if isinstance(name, str) and your_module(name) is not None:
+            SENDERS_MODULES.discard(name)
+            del sys.modules[name]
+
+
+def senders_modules_linked() -> dict[str, ModuleType]:
+    """The modules of :data:`SENDERS_MODULES` loaded now, by name; after a run, those no
+    longer loaded under their names are the ones :func:`senders_modules_gone` names."""
+    return {name: sys.modules[name] for name in SENDERS_MODULES if name in sys.modules}
+
+
+def senders_modules_gone(linked: dict[str, ModuleType]) -> list[str]:
+    """The modules of ``linked`` (:func:`senders_modules_linked`) taken out of ``sys.modules``
+    or replaced there since (``del sys.modules['m']`` in a cell), no longer the sender's."""
+    gone = sorted(name for name, module in linked.items() if sys.modules.get(name) is not module)
+    SENDERS_MODULES.difference_update(gone)
+    return gone
 
 
 def senders_modules_now() -> dict[str, dict]:
