@@ -1703,6 +1703,23 @@ def test_your_module_taken_out_of_sys_modules_is_imported_afresh(tmp_path):
     assert_same_every_way(YOUR_MODULES_TAKEN_OUT, tmp_path, ("all", "small", "none"))
 
 
+#: A function a remote cell made that imports your module in its body, made before that module
+#: existed, called plainly after the notebook imported and changed the module: the call sees
+#: the notebook's module. Before, its descriptor listed only the modules of yours loaded as it
+#: was made, so the engine's copy ran (`(1, [0, 1])` for `(5, [0, 'p', 2])`) and its changes
+#: overwrote the notebook's.
+IMPORTED_IN_A_REMOTE_FUNCTIONS_BODY = [
+    "def use():\n    import fm8\n    fm8.L.append(len(fm8.L))\n    return fm8.X, list(fm8.L)",
+    "# plain\nopen('fm8.py', 'w').write('X = 1\\nL = []\\n')\nprint(use())",
+    "# plain\nimport fm8\nfm8.X = 5\nfm8.L.append('p')\nprint(use())",
+    "# plain\nprint(fm8.X, fm8.L, use())",
+]
+
+
+def test_a_remote_function_importing_your_module_sees_the_notebooks_changes(tmp_path):
+    assert_same_every_way(IMPORTED_IN_A_REMOTE_FUNCTIONS_BODY, tmp_path, ("none", "all"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -1013,3 +1013,18 @@ def test_a_kept_set_is_asked_by_a_probe_and_indexed_once_asked_often(monkeypatch
     assert [members.key(e) for _ in range(3)] == [f"{serialize.KEPT_MEMBER}ts:="] * 3
     assert not members._sets and members.key(e) == f"{serialize.KEPT_MEMBER}ts:="  # indexed
     assert members.key(tuple(["t", 0])) is None
+
+
+def test_the_modules_a_functions_code_imports_absolutely():
+    def use():
+        import fm8  # noqa: F401
+        import pk.sub.leaf as leaf  # noqa: F401
+        from os import path  # noqa: F401
+
+        def inner():
+            import nested_mod  # noqa: F401
+        return inner
+
+    assert serialize.code_imports(use.__code__) == {"fm8", "pk", "os", "nested_mod"}
+    relative = compile("def f():\n    from . import sibling\n    from .pkg import x\n", "<m>", "exec")
+    assert serialize.code_imports(relative) == frozenset()

@@ -316,14 +316,17 @@ def _globals_of(functions: list[types.FunctionType]) -> list[str]:
     """The global names ``functions``' code uses, which of
     :data:`~..wire.serialize.LOOKS_AT_MAIN` it uses, and the modules of yours it may import
     (``def use(): import fm13``: a call sends the notebook's, and what it does to it goes back,
-    hunt 35 H35-13)."""
+    hunt 35 H35-13), those not loaded here yet too (one the notebook imports and changes
+    before calling it goes with the call)."""
     names: dict[str, None] = {}
     own = serialize.own_module_names()
     for function in functions:
-        names.update(dict.fromkeys(serialize.code_globals(function.__code__)))
-        names.update(dict.fromkeys(_looks_at_main(function.__code__)))
-        if own:
-            names.update(dict.fromkeys(sorted(serialize.code_names(function.__code__) & own)))
+        code = function.__code__
+        names.update(dict.fromkeys(serialize.code_globals(code)))
+        names.update(dict.fromkeys(_looks_at_main(code)))
+        names.update(dict.fromkeys(sorted(serialize.code_names(code) & own)))
+        names.update(dict.fromkeys(sorted(name for name in serialize.code_imports(code)
+                                          if name not in sys.modules)))
     return list(names)
 
 

@@ -2310,6 +2310,20 @@ def code_stores_globals(code: types.CodeType) -> frozenset[str]:
 
 
 @functools.lru_cache(maxsize=1024)
+def code_imports(code: types.CodeType) -> frozenset[str]:
+    """The modules a function's code (and the code nested in it) imports absolutely, by their
+    top-level names (``import fm.sub`` inside it: ``fm``)."""
+    found = set()
+    last: list = [None, None]  # the level and the from-list load before each IMPORT_NAME
+    for instruction in dis.get_instructions(code):
+        if instruction.opname == "IMPORT_NAME" and last[0] == 0:
+            found.add(str(instruction.argval).partition(".")[0])
+        last = [last[1], instruction.argval if instruction.opname.startswith("LOAD_") else None]
+    return frozenset(found).union(*(code_imports(const) for const in code.co_consts
+                                    if isinstance(const, types.CodeType)))
+
+
+@functools.lru_cache(maxsize=1024)
 def code_names(code: types.CodeType) -> frozenset[str]:
     """Every name a function's code (and the code nested in it) uses: its globals, the
     attributes it reads, the modules it imports (``co_names``)."""
