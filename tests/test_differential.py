@@ -1720,6 +1720,22 @@ def test_a_remote_function_importing_your_module_sees_the_notebooks_changes(tmp_
     assert_same_every_way(IMPORTED_IN_A_REMOTE_FUNCTIONS_BODY, tmp_path, ("none", "all"))
 
 
+#: The notebook's output and input history by a computed name (`eval(f"_{k}")`, from the
+#: Python Data Science Handbook's chapter 1: hunt 38 H38-1). IPython hides the `_N` names it
+#: binds, and the notebook answered the remote cell's ask for one as not defined: NameError.
+HISTORY_BY_COMPUTED_NAME = [
+    "# plain\n1 + 1",
+    "# plain\n'abc'",
+    "print([(eval(f'_{k}'), eval(f'_i{k}'), eval('_' + str(k - 1))) for k in [max(Out)]])\n"
+    "v = [eval(f'_{k - 1}') for k in [max(Out)]][0]",
+    "# plain\nprint(v)",
+]
+
+
+def test_a_cell_reads_the_notebooks_history_by_a_computed_name(tmp_path):
+    assert_same_every_way(HISTORY_BY_COMPUTED_NAME, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

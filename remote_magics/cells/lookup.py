@@ -81,7 +81,10 @@ def answerer(namespace: Mapping[str, Any], hidden: Mapping[str, Any],
     raises as a NameError naming the value.
     """
     def answer(name: str) -> LookupAnswer:
-        if name not in namespace or (name in hidden and hidden[name] is namespace[name]):
+        # IPython's machinery is not sent; its history is, as a plain cell reads it
+        # (`eval(f"_{k}")`: IPython hides the `_N` names it binds, hunt 38 H38-1)
+        if name not in namespace or (name in hidden and hidden[name] is namespace[name]
+                                     and not protocol.HISTORY_NAME.fullmatch(name)):
             return LookupAnswer()
         value = namespace[name]
         try:
