@@ -1736,6 +1736,54 @@ def test_a_cell_reads_the_notebooks_history_by_a_computed_name(tmp_path):
     assert_same_every_way(HISTORY_BY_COMPUTED_NAME, tmp_path, ("all", "none"))
 
 
+#: An ABC's registered virtual subclasses and a class's `__subclasses__()` across cell kinds:
+#: `Shape.register(Virtual)` in a remote cell was lost in the notebook (the registry is no
+#: attribute, so the class did not look changed), and a remote `Shape.__subclasses__()` did
+#: not list a subclass a plain cell made (the engine had never seen it).
+ABC_REGISTRY_AND_SUBCLASSES = [
+    "# plain\nimport abc\nclass Shape(abc.ABC):\n    registry = []\n"
+    "    def __init_subclass__(cls, **kw):\n        super().__init_subclass__(**kw)\n"
+    "        Shape.registry.append(cls.__name__)\nclass V1:\n    pass",
+    "class Sq(Shape):\n    pass\nprint(Shape.registry, issubclass(V1, Shape))",
+    "# plain\nclass Circ(Shape):\n    pass\nShape.register(V1)\nclass V2:\n    pass\n"
+    "Shape.register(V2)",
+    "class Tri(Shape):\n    pass\nprint(Shape.registry, [c.__name__ for c in Shape.__subclasses__()])\n"
+    "print(issubclass(V1, Shape), isinstance(V2(), Shape))\n"
+    "class Virtual:\n    pass\nShape.register(Virtual)",
+    "# plain\nprint(issubclass(Virtual, Shape), isinstance(Virtual(), Shape))\n"
+    "print(sorted(c.__name__ for c in Shape.__subclasses__()))",
+]
+
+
+def test_an_abcs_registry_and_a_classs_subclasses_cross_both_ways(tmp_path):
+    assert_same_every_way(ABC_REGISTRY_AND_SUBCLASSES, tmp_path, ("all", "small"))
+
+
+#: `sys.modules` changed by a remote cell, and `importlib.import_module` of your module (hunt 38
+#: H38-2, H38-3): a module made at run time and put in `sys.modules` there (a plugin or config
+#: loader's way) was missing here (ModuleNotFoundError); one put in place of your module there
+#: was missing too (KeyError: the notebook had taken the replaced one for deleted), and the
+#: replacement's globals overwrote your module's; `importlib.import_module('mr6')` was the
+#: file's fresh module there, and the notebook's `mr6.C` lost its `1`.
+SYS_MODULES_CHANGED_REMOTELY = [
+    "import sys, types\nsys.modules['cfg9'] = types.ModuleType('cfg9')\nsys.modules['cfg9'].K = 5",
+    "# plain\nimport cfg9\nprint(cfg9.K)",
+    "# plain\nopen('mr9.py', 'w').write('C = [0]\\n')\nimport mr9\n"
+    "open('mr6.py', 'w').write('C = [0]\\n')\nimport mr6\nmr6.C.append(1)\n"
+    "open('mr7.py', 'w').write('C = [0]\\n')\nimport mr7\nmr7.C.append(1)",
+    "import sys, types, mr9\nsys.modules['mr9'] = types.ModuleType('mr9')\n"
+    "sys.modules['mr9'].C = ['replaced']",
+    "# plain\nprint(mr9.C, sys.modules['mr9'].C)",
+    "import importlib\nm = importlib.import_module('mr6')\nprint(m.C)\nm.C.append(2)\n"
+    "importlib.import_module('mr7').C.append(2)",
+    "# plain\nprint(mr6.C, m is mr6, mr7.C)",
+]
+
+
+def test_what_a_remote_cell_puts_in_sys_modules_is_there_in_the_notebook(tmp_path):
+    assert_same_every_way(SYS_MODULES_CHANGED_REMOTELY, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -209,6 +209,11 @@ _ACCESSOR_REGISTRARS = {"register_series_accessor": "pandas:Series",
                         "register_index_accessor": "pandas:Index"}
 
 
+#: The calls that import the module a string names: ``importlib.import_module('mod')``,
+#: ``__import__('mod')``.
+_IMPORTING_CALLS = frozenset({"import_module", "__import__"})
+
+
 def _called_name(node: ast.Call) -> str | None:
     """The name a call calls: ``ols`` of ``smf.ols(...)`` and of ``ols(...)``."""
     func = node.func
@@ -461,7 +466,12 @@ def _maybe_changed(tree: ast.AST) -> _Changes:
         if kind not in _CHANGING:  # most nodes: an operation, an attribute, a statement
             continue
         if kind is ast.Call:
-            sets_attributes = sets_attributes or _called_name(node) in _SETTING_CALLS
+            called = _called_name(node)
+            sets_attributes = sets_attributes or called in _SETTING_CALLS
+            if called in _IMPORTING_CALLS and node.args and type(node.args[0]) is ast.Constant \
+                    and isinstance(node.args[0].value, str) \
+                    and not node.args[0].value.startswith("."):  # a plugin loader's literal
+                imported.append(node.args[0].value)  # `importlib.import_module('mod')`
             if isinstance(node.func, (ast.Attribute, ast.Subscript)):  # `d['log'](1)` too:
                 receiver = node.func.value  # what it calls is held in `d`; `(a if c else
                 mark(_sources(receiver) if type(receiver) in _CHOICES  # b).append(1)`: both

@@ -178,6 +178,9 @@ def prepare_once(
                     and not name.startswith("_")][:1] \
         if figure is not None and _uses_pyplot(cell, namespace) else []
     names += [name for name in figure_names if name not in listed and name not in names]
+    if "__subclasses__" in code:  # `Shape.__subclasses__()` there lists the notebook's too
+        names += [name for name in subclasses_held(namespace, names)
+                  if name not in listed and name not in names]
     # the folders `%cd` visited (`_dh`, IPython's own), which `%cd -` and `%dhist` read: a
     # remote `%cd` adds to the notebook's (hunt 22 H22-6), as a watched input; not from another
     # host, whose folders are not this machine's (the notebook's folder stays where it is)
@@ -395,6 +398,25 @@ def prepare_once(
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
                    stream.sent())
+
+
+def subclasses_held(namespace: Mapping[str, Any], names: Sequence[str]) -> list[str]:
+    """The notebook's names, public, that hold subclasses of the classes ``names`` holds in
+    ``namespace`` (those classes aside): sent with a cell that asks a class for its
+    ``__subclasses__()``, which there lists those it has."""
+    classes = [namespace[name] for name in names if isinstance(namespace.get(name), type)]
+    if not classes:
+        return []
+    found = []
+    for name, value in list(namespace.items()):
+        if isinstance(value, type) and not name.startswith("_") \
+                and all(value is not each for each in classes):
+            try:
+                if any(issubclass(value, each) for each in classes):
+                    found.append(name)
+            except TypeError:  # a metaclass's own issubclass refusing
+                continue
+    return found
 
 
 def library_class_attributes(cell: capture.CellNames,
@@ -1026,6 +1048,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             original = same_object(mine[origin], value)
             if original is not None:
                 updated[id(value)] = original
+    imported: list[tuple[str, types.ModuleType]] = []
     for output, (value, note) in zip(outputs, decoded):
         if note:
             run.notes.append(note)
@@ -1040,6 +1063,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             # plainly, and IPython's results no longer overwrite it (hunt 20 H20-9)
             continue
         if output["name"].startswith(protocol.IMPORTED):  # your module, taken as it came
+            if isinstance(value, types.ModuleType):
+                imported.append((output["name"][len(protocol.IMPORTED):], value))
             continue
         if output["name"].startswith(protocol.MODULE_GLOBAL):  # `confmod.pageDict = {...}`
             module_name, _, name = output["name"][len(protocol.MODULE_GLOBAL):].partition(":")
@@ -1063,6 +1088,10 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         sys.modules["matplotlib.pyplot"].close(closed)  # (hunt 37 H37-1)
     if isinstance(content.get("modules_gone"), list):  # `del sys.modules['m']` there
         serialize.forget_modules(content["modules_gone"])
+    for name, module in imported:  # one made there at run time, in place of yours too
+        if name == module.__name__ and name not in sys.modules \
+                and not hasattr(module, "__file__"):  # (`sys.modules['cfg'] =
+            sys.modules[name] = module  # types.ModuleType('cfg')` there: hunt 38 H38-3)
     namespace.update(run.values)
     for name in run.deleted:
         namespace.pop(name, None)

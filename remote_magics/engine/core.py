@@ -20,6 +20,7 @@ import dataclasses
 import datetime
 import enum
 import functools
+import gc
 import importlib.util
 import io
 import json
@@ -925,6 +926,8 @@ class Engine:
                                            as_main=True)
             if copy_on_write.take_note():  # pandas objects came: those sharing memory say so
                 copy_on_write.link(list(namespace.values()))
+            if "__subclasses__" in str(content.get("code")):  # the skeletons of classes that
+                gc.collect()  # came as this side's own are gone from their bases' lists
             settings.take_pending()  # of libraries the inputs imported here (`pd`, sent)
             settings.watch_class_attributes(content.get("class_attributes"))  # theirs too
             if lowered_limit is not None:  # now that the inputs' libraries are imported
@@ -945,7 +948,8 @@ class Engine:
                 sent.pop(input_name, None)
             before = dict(namespace)  # what the cell binds anew comes back, seen or not
             # and what it binds in your modules' namespaces here (`confmod.pageDict = {...}`)
-            modules = YourModules.now(modules_at_start)
+            modules = YourModules.now(modules_at_start,  # (a cell that may put a module
+                                      made="modules" in str(content.get("code")))  # there)
             watched.update(watch(content, namespace, uploads.span_of))
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
             value = await self.execute(content, namespace, self._show_statement(content))
@@ -1924,7 +1928,8 @@ class Engine:
             # not one the notebook has loaded (imported afresh here, by an `exec`, it is not
             # the notebook's: that one keeps its state)
             named = {id(namespace[name]) for name in names if name in namespace}
-            for module in modules.imported_first(content.get("loaded_modules") or ()):
+            for module in [*modules.imported_first(content.get("loaded_modules") or ()),
+                           *modules.made_since()]:
                 if id(module) not in named:
                     outputs.append(self.encode(f"{protocol.IMPORTED}{module.__name__}", module,
                                                content, client, frames, batch))

@@ -66,24 +66,28 @@ class YourModules:
     (:func:`watch_definitions`); ``own``: the modules of yours loaded then
     (:func:`~..wire.serialize.own_modules`), beside which those the cell imports are new (None
     where the cell did not run); ``linked``: the notebook's loaded then, by name
-    (:func:`~..wire.serialize.senders_modules_linked`)."""
+    (:func:`~..wire.serialize.senders_modules_linked`); ``made``: the modules made at run time
+    in ``sys.modules`` then, by name (:func:`~..wire.serialize.run_time_modules`), when the
+    cell may put one there."""
 
     before: dict
     globals: dict
     definitions: dict
     own: list | None = None
     linked: dict | None = None
+    made: dict | None = None
 
     @classmethod
-    def now(cls, at_start: dict, definitions: bool = True,
-            reached: Sequence[str] = ()) -> "YourModules":
+    def now(cls, at_start: dict, definitions: bool = True, reached: Sequence[str] = (),
+            made: bool = False) -> "YourModules":
         """As they are now, ``at_start`` (their globals before the inputs loaded) aside; their
         classes and functions watched only with ``definitions`` (a run's, not a call's: a
         look at each of them, which a call in a loop would pay each time). ``reached``: those
         a call reaches (:func:`modules_reached`), whose classes and functions are watched all
         the same, and their lists, dicts and sets too, which their code reaches by its
         globals (``Bank.accts[name] = 1``, ``LOG.append(name)`` in a method of an object that
-        stayed remote: hunt 36 H36-3, H36-8)."""
+        stayed remote: hunt 36 H36-3, H36-8). With ``made``, the modules made at run time
+        in ``sys.modules`` too (:meth:`made_since`)."""
         before = serialize.senders_modules_now()
         watched = watch_globals(at_start, before)
         if definitions:
@@ -96,8 +100,8 @@ class YourModules:
                          if type(value) in serialize.CONTAINERS}
                 for module, values in reached_now.items()}))
         return cls(before, watched, found, serialize.own_modules(),
-                   serialize.senders_modules_linked())
-
+                   serialize.senders_modules_linked(),
+                   serialize.run_time_modules() if made else None)
 
     def gone(self) -> list[str]:
         """The notebook's modules here taken out of ``sys.modules`` since (a cell's
@@ -113,6 +117,15 @@ class YourModules:
             return []
         return [module for module in serialize.imported_since(self.own)
                 if module.__name__ not in loaded]
+
+    def made_since(self) -> list[types.ModuleType]:
+        """The modules made at run time that the cell put in ``sys.modules`` since
+        (``sys.modules['cfg'] = types.ModuleType('cfg')``, also in place of one of yours),
+        which go to the notebook's ``sys.modules`` too (hunt 38 H38-3)."""
+        if self.made is None:
+            return []
+        return [module for name, module in serialize.run_time_modules().items()
+                if self.made.get(name) is not module]
 
 
 def modules_reached(obj: Any, names: dict | None) -> list[str]:

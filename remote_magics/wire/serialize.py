@@ -16,6 +16,7 @@ have remote_magics installed.
 """
 from __future__ import annotations
 
+import abc
 import bisect
 import builtins
 import collections
@@ -947,7 +948,8 @@ def _own_state(obj: type | types.FunctionType) -> tuple:
         return tuple, ((("again", id(obj)),),)
     seen.add(id(obj))
     if isinstance(obj, type):
-        return tuple, ((("class", id(obj)), obj.__bases__, sendable_attributes(obj)),)
+        return tuple, ((("class", id(obj)), obj.__bases__, sendable_attributes(obj),
+                        abc_registered(obj)),)
     if is_single_dispatch(obj):  # its state is its registry (its cache is weak)
         return tuple, ((("function", id(obj)), dict(obj.registry)),)
     closure = []
@@ -2475,11 +2477,14 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
     if isinstance(obj, type):  # a class: its attributes, and its methods by identity (a
         # method replaced is another object; its code pickled by value would cost a millisecond)
         members = enum_member_states(obj)  # and an Enum's members' own attributes
+        registered = abc_registered(obj)  # and an ABC's virtual subclasses
         obj = {key: ("code", id(value)) if callable(value) or isinstance(value, property)
                or hasattr(value, "__func__")
                else value for key, value in sendable_attributes(obj).items()}
         if members:
             obj[("members",)] = members
+        if registered:
+            obj[("registered",)] = tuple(id(each) for each in registered)
     try:
         with _in_state("substitute", None):  # the same value, the same pickle: no kept copies
             frames = dumps(obj, limit, watched=watched)
@@ -3134,10 +3139,24 @@ def _as_held_class(cls: type, name: str, changed: bool) -> tuple:
 
 def class_restatement(cls: type) -> tuple:
     """What :func:`set_class_attributes` makes the receiver's class of: ``cls``'s attributes,
-    bases, and an Enum's members' own attributes."""
+    bases, an Enum's members' own attributes, and an ABC's registered classes."""
     members = enum_member_states(cls)
+    registered = abc_registered(cls)
     return (marked_rebound(cls, sendable_attributes(cls)), cls.__bases__,
-            *((members,) if members else ()))
+            *((members, registered) if registered else (members,) if members else ()))
+
+
+def abc_registered(cls: type) -> tuple:
+    """The classes registered as virtual subclasses of ``cls`` (``Shape.register(Virtual)``), an
+    ABC; none for any other class."""
+    if not isinstance(cls, abc.ABCMeta):
+        return ()
+    try:
+        registry = abc._get_dump(cls)[0]  # type: ignore[attr-defined]
+    except Exception:  # noqa: BLE001 - an ABC machinery this does not know
+        return ()
+    return tuple(sorted((found for ref in registry if isinstance(found := ref(), type)),
+                        key=lambda found: (found.__module__, found.__qualname__, id(found))))
 
 
 def enum_member_states(cls: Any) -> dict | None:
@@ -3159,9 +3178,11 @@ def set_class_attributes(cls: Any, state: dict | tuple) -> None:
     if not isinstance(cls, type):  # the receiver holds something else there now
         return
     members = None
+    registered: Any = ()
     if isinstance(state, tuple):
         state, bases, *more = state
         members = more[0] if more and isinstance(more[0], dict) else None
+        registered = more[1] if len(more) > 1 and isinstance(more[1], tuple) else ()
         if isinstance(bases, tuple) and bases and all(isinstance(b, type) for b in bases) \
                 and (len(bases) != len(cls.__bases__)
                      or any(a is not b for a, b in zip(bases, cls.__bases__))):
@@ -3183,6 +3204,10 @@ def set_class_attributes(cls: Any, state: dict | tuple) -> None:
         elif old is _state or not _same_code(old, value):
             setattr(cls, key, _into(old, value))
     _note_crossed(cls)
+    if registered and isinstance(cls, abc.ABCMeta):  # `Shape.register(Virtual)` there
+        for virtual in registered:
+            if isinstance(virtual, type) and not issubclass(virtual, cls):
+                cls.register(virtual)
     for name, attributes in (members or {}).items():  # an Enum's members, as the sender's
         member = getattr(cls, "_member_map_", {}).get(name)
         if member is not None and isinstance(attributes, dict):
@@ -5031,6 +5056,12 @@ def made_at_run_time(module: ModuleType) -> bool:
         and getattr(module, "__loader__", None) is None and not hasattr(module, "__file__")
 
 
+def run_time_modules() -> dict[str, ModuleType]:
+    """The modules made at run time (:func:`made_at_run_time`) in ``sys.modules``, by name."""
+    return {name: module for name, module in list(sys.modules.items())
+            if type(module) is ModuleType and made_at_run_time(module)}
+
+
 def run_time_module(name: str, state: dict) -> ModuleType:
     """Called by the unpickler: the sender's module ``name`` that it made at run time
     (:func:`made_at_run_time`), with its globals (``state``). One module on this side too: the
@@ -5099,7 +5130,9 @@ def rebound_since(before: dict[str, dict]) -> list[tuple[str, str, Any]]:
     found = []
     for module, then in before.items():
         loaded = sys.modules.get(module)
-        for name, value in list(vars(loaded).items()) if loaded is not None else ():
+        if loaded is None or vars(loaded).get("__file__") != then.get("__file__"):
+            continue  # another module in its place (`sys.modules['m'] = ModuleType('m')`)
+        for name, value in list(vars(loaded).items()):
             if not dunder(name) and then.get(name, _NOTHING) is not value:
                 found.append((module, name, value))
     return found
