@@ -198,6 +198,36 @@ def test_iteration_of_big_items_keeps_them_remote(target):
     assert items[3] == b"x" and len(items[0]) == 200_000
 
 
+def test_iterating_a_none_proxy_of_atoms_brings_each_chunk_as_one_value(target, monkeypatch):
+    """Hunt 38: a plain ``min(big_array)`` over a ``none`` proxy of 100,000 floats took 7 s:
+    each item came as an Output of its own, with a reference the engine held. Atoms come
+    back as values under ``none`` anyway: a chunk of them is one pickled list (an array's
+    numbers one array), types kept; a tuple (whose identity is kept) still comes as an
+    Output. Over a container, each round trip takes twice as many as the last."""
+    ns: dict = {}
+    target.run("import numpy as np\narr = np.arange(2500, dtype=np.float64)\n"
+               "mixed = [1, 'a', None, 2.5, True, np.int32(3)] * 400\npairs = [(1, 2)] * 3",
+               ns, download="none")
+    replies = []
+    original = live.request
+
+    def spying(*args, **kwargs):
+        reply = original(*args, **kwargs)
+        if args[2] == "next":
+            replies.append(reply.content)
+        return reply
+    monkeypatch.setattr(live, "request", spying)
+    items = list(ns["arr"])
+    assert items == [float(i) for i in range(2500)] and type(items[0]) is np.float64
+    assert [reply.get("array") for reply in replies] == [True, True]  # 1,000 then 2,000
+    assert list(ns["mixed"]) == [1, "a", None, 2.5, True, np.int32(3)] * 400
+    assert len(replies) == 2 + 2
+    assert all("chunk" in reply and "items" not in reply for reply in replies)
+    replies.clear()
+    assert list(ns["pairs"]) == [(1, 2)] * 3
+    assert "items" in replies[0]
+
+
 def test_arithmetic_and_comparisons_on_an_array(values):
     arr = values["arr"]
     doubled = arr * 2

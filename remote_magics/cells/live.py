@@ -24,6 +24,14 @@ from .agreed import settings_agreed
 
 #: Items fetched per round trip when iterating over a proxy.
 ITER_CHUNK = 1000
+#: The most items a round trip fetches when iterating over a proxy of one of
+#: :data:`READ_AHEAD_TYPES`, doubling from :data:`ITER_CHUNK`.
+ITER_CHUNK_MOST = 64_000
+#: The types (as a proxy's descriptor names them) whose iteration reading ahead cannot change:
+#: containers, not iterators or generators.
+READ_AHEAD_TYPES = frozenset({"list", "tuple", "dict", "set", "frozenset", "str", "bytes",
+                              "range", "numpy.ndarray", "pandas.core.series.Series",
+                              "pandas.core.indexes.base.Index", "pandas.core.frame.DataFrame"})
 #: Seconds a preview or a completion may take before it goes without (never interrupting).
 PREVIEW_TIMEOUT = 10.0
 

@@ -1218,7 +1218,8 @@ def _items_of(proxy: RemoteObject, reply: Any) -> list:
     value, or a proxy of one that stays remote), decoded by ``proxy``."""
     content = reply.content
     if "chunk" in content:
-        return serialize.loads(reply.frames[: content["chunk"]])
+        items = serialize.loads(reply.frames[: content["chunk"]])
+        return list(items) if content.get("array") else items  # (numpy's items again)
     return [proxy._decode(output, reply.frames[start: start + (output.get("nframes") or 0)])
             for start, output in _frames_of(content.get("items", ()))]
 
@@ -1232,11 +1233,15 @@ def _frames_of(outputs: Sequence[dict]) -> Iterator[tuple[int, dict]]:
 
 
 class RemoteIterator:
-    """Iterates over a remote iterator, :data:`.live.ITER_CHUNK` items per round trip."""
+    """Iterates over a remote iterator, :data:`.live.ITER_CHUNK` items per round trip; over a
+    remote list, tuple, array or other container that reading ahead cannot change (not an
+    iterator or generator, which a plain loop advances only as far as it goes), twice as many
+    each time, up to :data:`.live.ITER_CHUNK_MOST`, while they come as values."""
 
     def __init__(self, proxy: RemoteObject, chunk: int = live.ITER_CHUNK) -> None:
         self._iterator = proxy._operate("iter")
         self._chunk = chunk
+        self._grows = proxy._descriptor.get("type") in live.READ_AHEAD_TYPES
         self._buffer: deque = deque()
         self._done = False
 
@@ -1257,6 +1262,8 @@ class RemoteIterator:
         self._buffer.extend(_items_of(self._iterator, reply))
         if self._done:
             release(self._iterator)
+        elif self._grows and "chunk" in content:
+            self._chunk = min(2 * self._chunk, live.ITER_CHUNK_MOST)
 
 
 def same_remote(one: Any, other: Any) -> bool:
