@@ -463,6 +463,32 @@ def test_pandas_building_from_a_proxy_of_a_pandas_object_is_refused(target):
     assert frame["y"].tolist() == [0.9, 0.1]
 
 
+def test_pandas_arithmetic_with_a_proxy_of_a_pandas_object_aligns_as_plainly(target):
+    """Hunt 38 H38-5 (the Python Data Science Handbook's ``A + B``): a notebook frame plus a
+    proxy of a remote frame of another shape raised pandas' "Unable to coerce to Series" (it
+    took the proxy for a list), and of the same shape was refused. The proxy's pandas
+    priority leaves the operation to it: it runs remotely, aligned by labels, its result by
+    the proxy's policy. A proxy of anything else is an array to pandas, as before."""
+    import pandas as pd
+
+    ns: dict = {}
+    target.run("import pandas as pd\nimport numpy as np\n"
+               "B = pd.DataFrame({'b': [1, 2, 3], 'a': [4, 5, 6], 'c': [7, 8, 9]})\n"
+               "s = pd.Series([1.0, 2.0], index=['y', 'x'])\narr = np.array([1.0, 2.0])",
+               ns, download="none")
+    A = pd.DataFrame({"a": [1, 2], "b": [10, 20]})
+    plainly = A + ns["B"].fetch()
+    total = A + ns["B"]
+    assert isinstance(total, RemoteObject)  # under none, as a remote cell's result
+    pd.testing.assert_frame_equal(fetch(total), plainly)
+    pd.testing.assert_frame_equal(fetch(ns["B"] - A), ns["B"].fetch() - A)
+    here = pd.Series([10.0, 20.0], index=["x", "y"])
+    assert fetch(here * ns["s"]).to_dict() == (here * ns["s"].fetch()).to_dict() \
+        == {"x": 20.0, "y": 20.0}  # aligned by label, not by place ({"x": 10, "y": 40})
+    doubled = here * ns["arr"]  # an array to pandas: computed here, a Series
+    assert type(doubled) is pd.Series and doubled.tolist() == [10.0, 40.0]
+
+
 def test_a_proxy_is_a_context_manager_as_its_value_is(target, tmp_path):
     """Hunt 17 C10b: ``with f:`` on a file a remote cell opened (a proxy in every mode), and
     the textbook ``with con:`` of a sqlite3 connection, raised "'RemoteIterating' object does
@@ -536,3 +562,15 @@ def test_pandas_building_rows_from_a_proxy_of_a_list_is_refused_or_right(target)
     assert pd.Series(ns["nums"]).tolist() == [1.5, 2.5]
     assert pd.Series(ns["words"]).tolist() == ["p", "q"]
     assert pd.DataFrame.from_records(ns["rows"]).columns.tolist() == ["a", "b"]
+
+    # a structured (or record) array: its fields are the columns plainly, and as an array
+    # or from its items one column of records (hunt 38 H38-4, from the Python Data Science
+    # Handbook's `pd.DataFrame(A)`, silently one column of tuples)
+    target.run("import numpy as np\nA = np.zeros(2, dtype=[('A', 'i8'), ('B', 'f8')])\n"
+               "R = np.rec.array([(1, 2.0), (3, 4.0)], names='x,y')", ns, download="none")
+    for name in ("A", "R"):
+        with pytest.raises(ProxyError, match=r"one column of its items.*p\.fetch\(\)"):
+            pd.DataFrame(ns[name])
+        with pytest.raises(ProxyError, match=r"one column of its items"):
+            pd.DataFrame.from_records(ns[name])
+    assert pd.DataFrame(ns["A"].fetch()).columns.tolist() == ["A", "B"]

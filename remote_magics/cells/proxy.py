@@ -273,6 +273,17 @@ class RemoteObject:
         return self._descriptor["type"]
 
     @property
+    def __pandas_priority__(self) -> int:
+        """For a proxy of a pandas object, above pandas' own: ``df + p`` (a notebook frame and
+        a remote one) is then ``p``'s reflected operation, run remotely where pandas aligns
+        them, as plainly (hunt 38 H38-5: pandas took the proxy for a list and raised "Unable
+        to coerce to Series", or was refused). None for any other proxy, which pandas reads
+        as an array here."""
+        if str(self._descriptor.get("type")).startswith("pandas."):
+            return _PANDAS_PRIORITY
+        raise AttributeError("__pandas_priority__")
+
+    @property
     def globals_read(self) -> list[str]:
         """For a remote function, the global names its code reads or sets (for a cell's class or
         an object of one, its methods' code); else empty."""
@@ -487,8 +498,12 @@ class RemoteObject:
             # pandas builds from the items (`pd.DataFrame.from_records(rows)` reads `rows[0]`
             # to see what they are, then iterates): the values, as plainly; by the proxy's
             # policy a none cell's dicts were proxies, no mappings to pandas, and the frame
-            # silently had the keys for values (hunt 19 H19-4)
-            return iter(self._fetch())
+            # silently had the keys for values (hunt 19 H19-4); but from a structured array's
+            # records, one column of tuples, where plainly its fields are the columns (H38-4)
+            value = self._fetch()
+            if _structured(value):
+                _refuse_if_pandas_builds_from(self._descriptor["type"], known=True)
+            return iter(value)
         return RemoteIterator(self)
 
     def __getitem__(self, key: Any) -> Any:
@@ -713,6 +728,11 @@ def why_remote(proxy: RemoteObject) -> str:
             f"bigger than --bytes ({format_size(limit)})")
 
 
+#: A proxy of a pandas object's ``__pandas_priority__``: above a DataFrame's (4000), so pandas'
+#: binary operations leave the operation to the proxy.
+_PANDAS_PRIORITY = 5000
+
+
 def _called_from_pandas() -> bool:
     """Whether the code that used the proxy (the first frame up that is not this module's) is
     pandas' own."""
@@ -727,13 +747,21 @@ def _flat(value: Any) -> bool:
     set, nor a list or tuple holding containers or values of more than one type (a list of
     dicts or of mixed rows is rows and columns to pandas, one object or text column as an
     array)."""
-    if isinstance(value, (dict, set, frozenset)):
+    if isinstance(value, (dict, set, frozenset)) or _structured(value):
         return False
     if type(value) not in (list, tuple):
         return True
     kinds = {type(item) for item in value}
     return len(kinds) <= 1 and not any(issubclass(kind, (dict, list, tuple, set, frozenset))
                                        for kind in kinds)
+
+
+def _structured(value: Any) -> bool:
+    """Whether ``value`` is a NumPy structured or record array (its fields are pandas'
+    columns)."""
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.ndarray) \
+        and value.dtype.names is not None
 
 
 def _refuse_if_pandas_builds_from(kind: str, known: bool = False) -> None:
