@@ -1784,6 +1784,26 @@ def test_what_a_remote_cell_puts_in_sys_modules_is_there_in_the_notebook(tmp_pat
     assert_same_every_way(SYS_MODULES_CHANGED_REMOTELY, tmp_path, ("all", "small", "none"))
 
 
+#: A remote cell changing your module, then taking it out of `sys.modules` (hunt 38 H38-7: the
+#: change was lost, the module no longer being where the engine looked), and the "import
+#: afresh" idiom there (H38-8: the notebook's `sys.modules` lost the module, and a later
+#: `importlib.reload(m15)` was an ImportError).
+YOUR_MODULE_CHANGED_THEN_TAKEN_OUT = [
+    "# plain\nopen('m11.py', 'w').write('S = [0]\\n')\nimport m11\n"
+    "open('m15.py', 'w').write('S = [0]\\n')\nimport m15\nm15.S.append(1)",
+    "import sys\nm11.S.append(2)\ndel sys.modules['m11']",
+    "# plain\nprint(m11.S, 'm11' in sys.modules)",
+    "del sys.modules['m15']\nimport m15\nprint(m15.S)",
+    "# plain\nprint('m15' in sys.modules, sys.modules.get('m15') is m15, m15.S)",
+    "import importlib\nprint(importlib.reload(m15).S)\nm15.S.append(3)",
+    "# plain\nprint(m15.S, sys.modules['m15'] is m15)",
+]
+
+
+def test_your_module_changed_then_taken_out_or_imported_afresh_remotely(tmp_path):
+    assert_same_every_way(YOUR_MODULE_CHANGED_THEN_TAKEN_OUT, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -489,6 +489,33 @@ def test_pandas_arithmetic_with_a_proxy_of_a_pandas_object_aligns_as_plainly(tar
     assert type(doubled) is pd.Series and doubled.tolist() == [10.0, 40.0]
 
 
+def test_pandas_eval_over_proxies_of_remote_frames_computes_as_plainly(target):
+    """Hunt 38 H38-6 (the Python Data Science Handbook's ``pd.eval('df1 + df2')`` under none):
+    pandas asked each proxy for its ``dtype``, got the proxy's own None for a DataFrame, and
+    raised "issubclass() arg 1 must be a class". Asked from pandas, a proxy whose value has
+    no dtype has none; the proxy's ``dtype`` is None elsewhere, as documented."""
+    import pandas as pd
+
+    ns: dict = {}
+    target.run("import pandas as pd\ndf1 = pd.DataFrame({'a': [1.0, 2.0]})\n"
+               "df2 = pd.DataFrame({'a': [3.0, 4.0]})\nxs = [1, 2]", ns, download="none")
+    df1, df2 = ns["df1"], ns["df2"]
+    plainly = pd.eval("a + b", local_dict={"a": df1.fetch(), "b": df2.fetch()})
+    pd.testing.assert_frame_equal(fetch(pd.eval("df1 + df2")), plainly)
+    assert ns["xs"].dtype is None and str(df1.dtypes["a"]) == "float64"
+
+
+def test_a_remote_bytes_own_decode_is_what_a_proxy_gives(target):
+    """Hunt 38 H38-10: ``p.decode()`` of a proxy of a bytearray called the proxy class's own
+    wire helper (a TypeError about 'output', 'frames' and 'target'); the proxy has no such
+    method now, and the value's ``decode`` runs."""
+    ns: dict = {}
+    target.run("by = bytearray(b'hello')\nraw = b'x' * 2000", ns, download="none")
+    assert isinstance(ns["by"], RemoteObject)
+    assert ns["by"].decode() == "hello" and len(ns["raw"].decode("ascii")) == 2000
+    assert not hasattr(RemoteObject, "decode") and not hasattr(RemoteObject, "decode_all")
+
+
 def test_a_proxy_is_a_context_manager_as_its_value_is(target, tmp_path):
     """Hunt 17 C10b: ``with f:`` on a file a remote cell opened (a proxy in every mode), and
     the textbook ``with con:`` of a sqlite3 connection, raised "'RemoteIterating' object does

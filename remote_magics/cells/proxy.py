@@ -162,7 +162,8 @@ class RemoteObject:
             pass
 
     @classmethod
-    def decode(cls, output: dict, frames: list, target: Any) -> tuple[Any, str | None]:
+    def _decode_output(cls, output: dict, frames: list, target: Any
+                       ) -> tuple[Any, str | None]:
         """The value of one output of a reply (a run's name, an operation's result), and a note.
 
         A downloaded value comes back as itself; one that cannot be unpickled here stays a
@@ -197,9 +198,10 @@ class RemoteObject:
         return value
 
     @classmethod
-    def decode_all(cls, outputs: list[dict], frames: list[list],
-                   target: Any) -> list[tuple[Any, str | None]]:
-        """:meth:`decode` for every output of one reply, whose values share one pickle stream.
+    def _decode_outputs(cls, outputs: list[dict], frames: list[list],
+                        target: Any) -> list[tuple[Any, str | None]]:
+        """:meth:`_decode_output` for every output of one reply, whose values share one
+        pickle stream.
 
         An object reachable from two names comes back as one object, and two names for one
         object that stayed remote get one proxy.
@@ -224,7 +226,7 @@ class RemoteObject:
             if oid in proxies:  # the engine sent one reference for all its names
                 decoded.append((proxies[oid], None))
                 continue
-            proxy, note = cls.decode(output, frames[index], target)
+            proxy, note = cls._decode_output(output, frames[index], target)
             proxies[oid] = proxy
             decoded.append((proxy, note))
         return decoded
@@ -309,9 +311,16 @@ class RemoteObject:
     @property
     def dtype(self) -> Any:
         """The remote value's dtype, for array-likes: its text (``'float64'``) when the value
-        has none of its own; else the value's own (a numpy or pandas dtype)."""
-        return self._remote_attribute("dtype") if self._shadowed("dtype") \
-            else self._descriptor.get("dtype")
+        has none of its own; else the value's own (a numpy or pandas dtype). pandas asking
+        for one the value lacks (a DataFrame's, in ``pd.eval('df1 + df2')``: hunt 38 H38-6)
+        is told so, as by the value."""
+        if self._shadowed("dtype"):
+            return self._remote_attribute("dtype")
+        found = self._descriptor.get("dtype")
+        if found is None and _called_from_pandas():
+            raise AttributeError(f"'{self._descriptor.get('type')}' object has no attribute "
+                                 "'dtype'")
+        return found
 
     @property
     def nbytes(self) -> int | None:
@@ -436,7 +445,7 @@ class RemoteObject:
         """An output of an op reply; new proxies inherit this proxy's download policy."""
         download, limit = self._policy()
         output = dict(output, ref=dict(output["ref"], download=download, bytes=limit))
-        value, note = RemoteObject.decode(output, frames, self._target)
+        value, note = RemoteObject._decode_output(output, frames, self._target)
         if note:
             log.info("remote_magics: %s", note)
         return value
@@ -1292,6 +1301,14 @@ class RemoteIterator:
             release(self._iterator)
         elif self._grows and "chunk" in content:
             self._chunk = min(2 * self._chunk, live.ITER_CHUNK_MOST)
+
+
+def decode_outputs(outputs: list[dict], frames: list[list],
+                   target: Any) -> list[tuple[Any, str | None]]:
+    """The values of a reply's outputs (a run's names and result) and a note for each: see
+    :meth:`RemoteObject._decode_outputs`. Not a proxy's method: a remote ``bytes``' own
+    ``decode`` is what ``p.decode()`` gives (hunt 38 H38-10)."""
+    return RemoteObject._decode_outputs(outputs, frames, target)
 
 
 def same_remote(one: Any, other: Any) -> bool:

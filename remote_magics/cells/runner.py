@@ -32,8 +32,8 @@ from ..wire import copy_on_write, protocol, serialize
 from ..wire.in_place import update_in_place
 from . import capture, display, twins, uploads
 from .agreed import settings_agreed
-from .proxy import (SEARCHES_MAIN, RemoteObject, ensure_reachable, listable, owner_of, same_remote,
-                    sees_the_namespace)
+from .proxy import (SEARCHES_MAIN, RemoteObject, decode_outputs, ensure_reachable, listable,
+                    owner_of, same_remote, sees_the_namespace)
 from .proxy import globals_read as globals_of_remote
 
 
@@ -398,6 +398,21 @@ def prepare_once(
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
                    stream.sent())
+
+
+def _import_afresh(name: Any, old: Any, values: dict) -> None:
+    """Import your module ``name`` afresh from its file (a remote cell took it out of
+    ``sys.modules`` and imported it again), and bind the names of ``values`` that held the
+    ``old`` one to it."""
+    if not isinstance(name, str) or old is None or name in sys.modules:
+        return
+    try:
+        fresh = serialize.quiet_import(name)
+    except Exception:  # noqa: BLE001 - it no longer imports here: the next `import` says why
+        return
+    for key, value in list(values.items()):
+        if value is old:
+            values[key] = fresh
 
 
 def subclasses_held(namespace: Mapping[str, Any], names: Sequence[str]) -> list[str]:
@@ -1026,7 +1041,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     try:
         with serialize.cell_namespace(namespace), serialize.updating(mine, sent), \
                 serialize.keeping_caches(CachesKept(target)), serialize.adopting(adoption):
-            decoded = RemoteObject.decode_all(outputs, frames, target)
+            decoded = decode_outputs(outputs, frames, target)
     finally:
         uploads.ledger.adopted(target, content.get("uploads"), adoption)
     # a changed object updated in place here stays this side's under every name that holds it
@@ -1087,7 +1102,12 @@ def bind(reply: "Reply", target: Any, namespace: dict,
     if closed is not None and closed is settings.current_figure():  # `plt.close(fig)` there
         sys.modules["matplotlib.pyplot"].close(closed)  # (hunt 37 H37-1)
     if isinstance(content.get("modules_gone"), list):  # `del sys.modules['m']` there
+        afresh = content.get("modules_afresh")
+        old = {name: sys.modules.get(name) for name in afresh} \
+            if isinstance(afresh, list) else {}
         serialize.forget_modules(content["modules_gone"])
+        for name, module in old.items():  # `del sys.modules['m']; import m` there: here too,
+            _import_afresh(name, module, run.values)  # and the cell's names are the new one
     for name, module in imported:  # one made there at run time, in place of yours too
         if name == module.__name__ and name not in sys.modules \
                 and not hasattr(module, "__file__"):  # (`sys.modules['cfg'] =

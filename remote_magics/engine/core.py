@@ -978,10 +978,14 @@ class Engine:
         cell's ``setcontext(ctx)``), among the names the notebook has this run's object for,
         those coming back as values and the inputs; when the notebook sent its directory
         stack, the stack as the cell left it (``dir_stack``); and the notebook's modules the
-        cell took out of ``sys.modules`` (``modules_gone``)."""
+        cell took out of ``sys.modules`` (``modules_gone``), and of those, the ones it imported
+        afresh from their files (``modules_afresh``)."""
         gone = modules.gone() if modules is not None else []
         if gone:  # `del sys.modules['m']` here: the notebook's `import m` runs the file afresh
             reply["modules_gone"] = gone
+            afresh = [name for name in gone if serialize.your_module(name) is not None]
+            if afresh:  # `del sys.modules['m']; import m`: the notebook's too (hunt 38 H38-8)
+                reply["modules_afresh"] = afresh
         if namespace is None:
             return
         if "dir_stack" in content:
@@ -1739,8 +1743,9 @@ class Engine:
         in_place, former = changed_in_place(watched or {}, namespace, same)
         changed_there = set(in_place)
         modules = modules or YourModules({}, {}, {})
-        changed_globals = globals_changed(modules.globals)  # (not within returning below)
-        changed_definitions = definitions_changed(modules.definitions)
+        # (not within returning below)
+        changed_globals = globals_changed(modules.globals, modules.linked)
+        changed_definitions = definitions_changed(modules.definitions, modules.linked)
         changed = changed_there - set(names)
         names += sorted(changed)
         if before is not None:  # what the run bound or rebound that the analysis cannot see
@@ -1881,7 +1886,7 @@ class Engine:
                                      client, frames, batch)
                 output["changed"] = True
                 outputs.append(output)
-            for module, name, obj in serialize.rebound_since(modules.before):
+            for module, name, obj in serialize.rebound_since(modules.before, modules.linked):
                 outputs.append(self.encode(f"{protocol.MODULE_GLOBAL}{module}:{name}", obj,
                                            content, client, frames, batch))
             for module, name, obj in changed_globals:
@@ -1906,7 +1911,7 @@ class Engine:
         reply = {"status": "ok", "outputs": outputs, "result": result, "deleted": deleted,
                  "packed": packed}
         deleted += [f"{protocol.MODULE_GLOBAL}{module}:{name}"
-                    for module, name in serialize.deleted_since(modules.before)]
+                    for module, name in serialize.deleted_since(modules.before, modules.linked)]
         reloaded = serialize.reloaded_since(modules.before)
         if reloaded:  # `importlib.reload(mymod)`: the notebook reloads its own, as one process
             reply["reloaded"] = reloaded

@@ -42,17 +42,18 @@ def watch_globals(start: dict[str, dict], now: dict[str, dict]) -> dict:
     return watched
 
 
-def globals_changed(watched: dict) -> list[tuple[str, str, Any]]:
+def globals_changed(watched: dict, linked: dict | None = None) -> list[tuple[str, str, Any]]:
     """Those of :func:`watch_globals`' still bound in their module whose pickle changed since:
-    ``(module, name, object)``."""
+    ``(module, name, object)``; the module as ``linked`` has it (the run's, taken out of
+    ``sys.modules`` by it or not: hunt 38 H38-7), else the loaded one."""
     return [(module, name, obj) for (module, name), (obj, digest) in watched.items()
-            if _still_bound(module, name, obj)
+            if _still_bound(module, name, obj, linked)
             and serialize.changed_since(obj, digest, GLOBAL_WATCH_BYTES)]
 
 
-def _still_bound(module: str, name: str, obj: Any) -> bool:
-    """Whether ``obj`` is still the global ``name`` of the loaded ``module``."""
-    loaded = sys.modules.get(module)
+def _still_bound(module: str, name: str, obj: Any, linked: dict | None = None) -> bool:
+    """Whether ``obj`` is still the global ``name`` of ``module``."""
+    loaded = (linked or {}).get(module) or sys.modules.get(module)
     return loaded is not None and vars(loaded).get(name, _ABSENT) is obj
 
 
@@ -164,11 +165,12 @@ def watch_definitions(now: dict[str, dict]) -> dict:
     return watched
 
 
-def definitions_changed(watched: dict) -> list[tuple[str, str, Any]]:
+def definitions_changed(watched: dict, linked: dict | None = None
+                        ) -> list[tuple[str, str, Any]]:
     """Those of :func:`watch_definitions`' still bound in their module that the run changed:
-    ``(module, name, definition)``."""
+    ``(module, name, definition)``; ``linked`` as for :func:`globals_changed`."""
     return [(module, name, obj) for (module, name), (obj, parts) in watched.items()
-            if _still_bound(module, name, obj)
+            if _still_bound(module, name, obj, linked)
             and not _same_parts(parts, _definition_parts(obj, parts))]
 
 

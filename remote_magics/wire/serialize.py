@@ -4674,7 +4674,8 @@ def _installed() -> tuple[str, ...]:
     return _installed_roots
 
 
-_is_own: dict[str, bool] = {}  # module name → whether it lives outside installed locations
+#: (module name, its file) → whether it lives outside installed locations
+_is_own: dict[tuple[str, str | None], bool] = {}
 _own_cache: tuple[int, list[ModuleType]] = (-1, [])
 
 
@@ -4689,13 +4690,14 @@ def own_modules() -> list[ModuleType]:
         return _own_cache[1]
     found = []
     for name, module in list(sys.modules.items()):
-        own = _is_own.get(name)
-        if own is None:
-            path = getattr(module, "__file__", None)
+        path = getattr(module, "__file__", None)
+        key = (name, path) if isinstance(path, str) else (name, None)
+        own = _is_own.get(key)
+        if own is None:  # (by its file too: another module may take its name's place)
             own = isinstance(path, str) and bool(path) and name != "__main__" \
                 and name.split(".")[0] != "remote_magics" \
                 and not os.path.realpath(path).startswith(_installed())
-            _is_own[name] = own
+            _is_own[key] = own
         if own:
             found.append(module)
     _own_cache = (len(sys.modules), found)
@@ -5124,12 +5126,15 @@ def senders_modules_now() -> dict[str, dict]:
             if name in sys.modules}
 
 
-def rebound_since(before: dict[str, dict]) -> list[tuple[str, str, Any]]:
+def rebound_since(before: dict[str, dict], linked: Mapping[str, ModuleType] | None = None
+                  ) -> list[tuple[str, str, Any]]:
     """The globals of the sender's modules bound anew since :func:`senders_modules_now` gave
-    ``before``: ``(module, name, value)`` (``confmod.pageDict = {...}`` in a cell)."""
+    ``before``: ``(module, name, value)`` (``confmod.pageDict = {...}`` in a cell). ``linked``:
+    those modules then (:func:`senders_modules_linked`), the ones looked at, also when a cell
+    took one out of ``sys.modules`` or put another in its place."""
     found = []
     for module, then in before.items():
-        loaded = sys.modules.get(module)
+        loaded = _module_then(module, linked)
         if loaded is None or vars(loaded).get("__file__") != then.get("__file__"):
             continue  # another module in its place (`sys.modules['m'] = ModuleType('m')`)
         for name, value in list(vars(loaded).items()):
@@ -5138,17 +5143,25 @@ def rebound_since(before: dict[str, dict]) -> list[tuple[str, str, Any]]:
     return found
 
 
-def deleted_since(before: dict[str, dict]) -> list[tuple[str, str]]:
+def deleted_since(before: dict[str, dict], linked: Mapping[str, ModuleType] | None = None
+                  ) -> list[tuple[str, str]]:
     """The globals of the sender's modules deleted since :func:`senders_modules_now` gave
-    ``before``: ``(module, name)`` (``del mymod.attr`` in a cell, hunt 26 H26-34)."""
+    ``before``: ``(module, name)`` (``del mymod.attr`` in a cell, hunt 26 H26-34); ``linked``
+    as for :func:`rebound_since`."""
     found = []
     for module, then in before.items():
-        loaded = sys.modules.get(module)
+        loaded = _module_then(module, linked)
         if loaded is None or getattr(loaded, "__spec__", None) is not then.get("__spec__"):
             continue
         now = vars(loaded)
         found += [(module, name) for name in then if not dunder(name) and name not in now]
     return found
+
+
+def _module_then(name: str, linked: Mapping[str, ModuleType] | None) -> ModuleType | None:
+    """The module ``name`` among ``linked``, else the one loaded under that name now."""
+    found = linked.get(name) if linked else None
+    return found if found is not None else sys.modules.get(name)
 
 
 def reloaded_since(before: dict[str, dict]) -> list[str]:
