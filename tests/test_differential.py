@@ -1804,6 +1804,22 @@ def test_your_module_changed_then_taken_out_or_imported_afresh_remotely(tmp_path
     assert_same_every_way(YOUR_MODULE_CHANGED_THEN_TAKEN_OUT, tmp_path, ("all", "none"))
 
 
+#: Your module replaced in the notebook's `sys.modules` by a plain cell (a plugin loader's
+#: stand-in), then imported by a remote cell (hunt 38 H38-3d): the engine's file module came,
+#: not the stand-in.
+YOUR_MODULE_REPLACED_PLAINLY = [
+    "# plain\nopen('m16.py', 'w').write('S = [0]\\n')\nimport m16",
+    "m16.S.append(2)",
+    "# plain\nimport sys, types\nfake = types.ModuleType('m16')\nfake.S = ['fake']\n"
+    "sys.modules['m16'] = fake",
+    "import m16 as again\nprint(again.S)",
+]
+
+
+def test_your_module_replaced_plainly_is_the_replacement_remotely(tmp_path):
+    assert_same_every_way(YOUR_MODULE_REPLACED_PLAINLY, tmp_path, ("all", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).
