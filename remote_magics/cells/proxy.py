@@ -1061,6 +1061,7 @@ class RemoteCallable(RemoteObject):
             count = output.get("nframes") or 0
             self._decode(output, frames[start:start + count])
             start += count
+        serialize.note_own_modules()  # (the engine has them: see own_modules_gone)
 
 
 class RemoteCode(RemoteCallable):

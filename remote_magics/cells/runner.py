@@ -391,9 +391,12 @@ def prepare_once(
         content["magics"] = registered
     if modules:
         content["modules"] = modules
-    # the engine's fresh import of one of these is not the notebook's module, and one not
-    # among them (`del sys.modules['m']` here) is imported afresh there too
-    content["loaded_modules"] = sorted(serialize.own_module_names())
+    loaded = serialize.own_module_names()
+    if loaded:  # the engine's fresh import of one of these is not the notebook's module
+        content["loaded_modules"] = sorted(loaded)
+    gone = serialize.own_modules_gone()
+    if gone:  # `del sys.modules['m']` here: imported afresh there too (hunt 37 H37-4)
+        content["modules_gone"] = gone
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
     return Request(content, frames, cell,
                    {name: namespace[name] for name in [*names, *watch] if name in namespace},
@@ -1120,6 +1123,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
                                        if isinstance(name, str) and name in run.values})
     # a kept upload the cell changed came back whole: equal to the engine's copy again
     uploads.ledger.resynced(target, content.get("uploads"), namespace)
+    serialize.note_own_modules()  # those the reply brought, which the engine has
     target.flush_releases()
     return run
 

@@ -827,8 +827,8 @@ class Engine:
         try:
             settings.watch_class_attributes(content.get("class_attributes"))
             settings_before, lowered_limit = self._take_settings(content)
-            if isinstance(content.get("loaded_modules"), list):  # `del sys.modules['m']`
-                serialize.forget_senders_modules(content["loaded_modules"])  # there (H37-4)
+            if isinstance(content.get("modules_gone"), list):  # `del sys.modules['m']`
+                serialize.forget_modules(content["modules_gone"])  # there (H37-4)
             modules_at_start = serialize.senders_modules_now()
             copy_on_write.take_note()
             with serialize.keeping(uploads), serialize.keeping_caches(run_caches):

@@ -166,8 +166,8 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
     more: list = []
     memos: list = []  # the objects the arguments brought, for a call's changes to them
     # your modules as the call began: the notebook's values of their globals come with it
-    if op == "call" and isinstance(content.get("loaded_modules"), list):
-        serialize.forget_senders_modules(content["loaded_modules"])  # (hunt 37 H37-4)
+    if op == "call" and isinstance(content.get("modules_gone"), list):
+        serialize.forget_modules(content["modules_gone"])  # (hunt 37 H37-4)
     at_start = serialize.senders_modules_now() if op == "call" else None
     if content.get("nframes"):
         with serialize.resolving(engine.resolver(client)):

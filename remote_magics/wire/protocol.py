@@ -124,9 +124,10 @@ request arrives, so a cell binding a small value costs no release message of its
     encoded by ``engine.settings.encode``), ``current`` (optional: key → the input name whose
     object is the notebook's current settings object of that key, ``"decimal.context"``:
     ``engine.settings.named_current``; ``"pyplot.figure"``: the figure the notebook's pyplot
-    holds open, ``engine.settings.lend_to_pyplot``), ``loaded_modules`` (the names
-    of the notebook's modules of yours: the engine takes the notebook's modules it has and
-    the notebook no longer has out of its ``sys.modules``), ``packed``, ``digest``.
+    holds open, ``engine.settings.lend_to_pyplot``), ``loaded_modules`` (optional: the
+    names of the notebook's modules of yours), ``modules_gone`` (optional: those of them the
+    notebook took out of its ``sys.modules`` since the last request, which the engine takes
+    out of its own), ``packed``, ``digest``.
     Frames: the inputs' items.
 ``remote_run_reply`` ←
     ``status`` ("ok" | "error"), ``outputs`` ([Output]), ``result`` (Output or null),
@@ -203,7 +204,8 @@ request arrives, so a cell binding a small value costs no release message of its
     of items) or ``items`` ([Output]), and ``done`` (bool); on error as the run reply (a
     call's error reply also carries what the call changed before it raised: ``changed``,
     ``rebound``, ``module_rebound``, their frames after the ``exception``'s). A call's
-    request may carry ``loaded_modules`` (the notebook's modules of yours), and its reply
+    request may carry ``loaded_modules`` (the notebook's modules of yours) and
+    ``modules_gone`` (as a run's), and its reply
     ``imported`` (``[{"name", "output"}]``: the other modules of yours the call imported first,
     with their state, frames last).
     ``iter`` keeps an iterator remote and returns its proxy; ``next`` takes up to ``chunk``

@@ -5079,26 +5079,32 @@ def run_time_module(name: str, state: dict) -> ModuleType:
     return made
 
 
-def forget_senders_modules(kept: Iterable[str]) -> list[str]:
-    """Take the modules of :data:`SENDERS_MODULES` the sender no longer has out of this side's
-    ``sys.modules`` too: those not in ``kept``, the sender's modules of yours loaded now.
-    After ``del sys.modules['m']`` there, an ``import m`` here runs its file afresh, as it
-    would there (hunt 37 H37-4). Returns the names taken out."""
-    kept = set(kept)
-    gone = []
-    for name in sorted(SENDERS_MODULES):
-        if name not in kept:
-            SENDERS_MODULES.discard(name)
-            if your_module(name) is not None:
-                del sys.modules[name]
-                gone.append(name)
+def own_modules_gone() -> list[str]:
+    """The modules of yours loaded here at the last request (or taken from its reply) that
+    are no longer loaded (``del sys.modules['m']`` in a plain cell): the request says so, and
+    the engine takes its copies out too (hunt 37 H37-4). Notes those loaded now."""
+    global _own_noted
+    now = own_module_names()
+    gone = sorted(_own_noted - now)
+    _own_noted = now
     return gone
+
+
+def note_own_modules() -> None:
+    """Note the modules of yours loaded now, after a reply (those it brought: a module a
+    remote cell imported first) for :func:`own_modules_gone`."""
+    global _own_noted
+    _own_noted = _own_noted | own_module_names()
+
+
+_own_noted: frozenset[str] = frozenset()
 
 
 def forget_modules(names: Iterable[Any]) -> None:
     """Take out of this side's ``sys.modules`` the modules of yours named in ``names``, those
-    the other side took out of its own while a cell ran (``del sys.modules['m']`` in a remote
-    cell): a later ``import m`` here runs the file afresh, as it would there."""
+    the other side took out of its own (``del sys.modules['m']`` in a cell there, or
+    :func:`own_modules_gone`): a later ``import m`` here runs the file afresh, as it would
+    there."""
     for name in names:
         if isinstance(name, str) and your_module(name) is not None:
             SENDERS_MODULES.discard(name)
