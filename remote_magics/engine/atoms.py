@@ -28,6 +28,11 @@ _IMMUTABLE_VALUES = {"datetime": ("date", "datetime", "time", "timedelta", "time
                      "pandas._libs.tslibs.nattype": ("NaTType",)}
 
 
+#: The atoms whose identity code tests (a sentinel tuple): the notebook's copy of one a
+#: ``none`` cell made goes back as a reference to the engine's (:mod:`..cells.twins`).
+TWINNED = (tuple, frozenset)
+
+
 def atom(obj: Any) -> bool:
     """Whether ``obj`` is a small value that never changes and hashes by its value: a number, a
     short string or bytes, a date, time or timedelta (pandas' too), a ``Fraction``, a

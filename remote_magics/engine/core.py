@@ -39,7 +39,7 @@ from ..wire import (copy_on_write, dataport, in_place, protocol, serialize, shar
                     streaming)
 from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
                pages, persist, quiet, settings, tracebacks, watching)
-from .atoms import atom
+from .atoms import TWINNED, atom
 from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe, of_another_run, twin_in
 from .yours import YourModules, definitions_changed, globals_changed
 
@@ -248,11 +248,6 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
     limit = content.get("bytes") or protocol.DEFAULT_BYTES
     return [obj for obj in proxied if type(obj) is numpy.ndarray] + [
         obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
-
-
-#: The atoms whose identity code tests (a sentinel tuple): the notebook's copy of one a
-#: ``none`` cell made goes back as a reference to the engine's (:mod:`..cells.twins`).
-_TWINNED = (tuple, frozenset)
 
 
 #: The most objects :func:`_held_inside` looks through.
@@ -1996,7 +1991,7 @@ class Engine:
             policy = "all"
         # a tuple or frozenset let through under none: the notebook sends its copy back as a
         # reference to this object, which a sentinel (`empty = (0, 0)`) is tested against here
-        twin = policy == "none" and not stay and type(obj) in _TWINNED and atom(obj)
+        twin = policy == "none" and not stay and type(obj) in TWINNED and atom(obj)
         if (back or obj is None or obj is True or obj is False or obj is Ellipsis
                 or isinstance(obj, types.ModuleType) or _module_builtin(obj)
                 or serialize.by_name(obj) or serialize.is_shell(obj) or twin

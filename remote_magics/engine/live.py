@@ -25,7 +25,7 @@ from typing import Any, Iterator
 
 from ..wire import protocol, serialize
 from . import lookup, settings, store, tracebacks, watching, yours
-from .atoms import atom
+from .atoms import TWINNED, atom
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +221,9 @@ def _apply(engine: Any, content: dict, parent: dict, client: str, frames: list) 
                        if watching.changed(value, digest, ARGUMENT_WATCH_BYTES)}
             changed.update((f"{protocol.MODULE_KEY}{module}:{name}", value)
                            for module, name, value in [
-                               *yours.globals_changed(modules.globals),
-                               *yours.definitions_changed(modules.definitions)])
+                               *yours.globals_changed(modules.globals, modules.linked),
+                               *yours.definitions_changed(modules.definitions,
+                                                          modules.linked)])
         finally:
             watching.close(watched)
         reply = {"status": "ok", "output": output} if raised is None else {}
@@ -502,7 +503,7 @@ def _rebound_in_modules(engine: Any, modules: Any, changed: dict, policy: dict, 
     ``"deleted": True``: the notebook's modules take them, as a run's do (hunt 34 H34-6: a
     plain cell's call read and changed the engine's module, not the notebook's)."""
     found: list = []
-    for module, name, value in serialize.rebound_since(modules.before):
+    for module, name, value in serialize.rebound_since(modules.before, modules.linked):
         if f"{protocol.MODULE_KEY}{module}:{name}" in changed:
             continue
         try:
@@ -512,7 +513,7 @@ def _rebound_in_modules(engine: Any, modules: Any, changed: dict, policy: dict, 
             log.warning("remote_magics: a call bound %s.%s, which cannot be sent back", module,
                         name, exc_info=True)
     found += [{"name": f"{module}:{name}", "deleted": True}
-              for module, name in serialize.deleted_since(modules.before)]
+              for module, name in serialize.deleted_since(modules.before, modules.linked)]
     return found
 
 
@@ -635,7 +636,7 @@ def _plain_atom(item: Any) -> bool:
     """Whether ``item`` comes back as a value under ``none`` with nothing to say about its
     identity: an atom but a tuple or frozenset (their identity is kept: ``cells.twins``)."""
     return item is None or item is True or item is False \
-        or (type(item) is not tuple and type(item) is not frozenset and atom(item))
+        or (type(item) not in TWINNED and atom(item))
 
 
 def _items(engine: Any, items: list, done: bool, content: dict, client: str,

@@ -53,7 +53,7 @@ def globals_changed(watched: dict, linked: dict | None = None) -> list[tuple[str
 
 def _still_bound(module: str, name: str, obj: Any, linked: dict | None = None) -> bool:
     """Whether ``obj`` is still the global ``name`` of ``module``."""
-    loaded = (linked or {}).get(module) or sys.modules.get(module)
+    loaded = serialize.module_then(module, linked)
     return loaded is not None and vars(loaded).get(name, _ABSENT) is obj
 
 

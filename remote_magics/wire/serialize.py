@@ -5140,10 +5140,8 @@ def rebound_since(before: dict[str, dict], linked: Mapping[str, ModuleType] | No
     took one out of ``sys.modules`` or put another in its place."""
     found = []
     for module, then in before.items():
-        loaded = _module_then(module, linked)
-        if loaded is None or vars(loaded).get("__file__") != then.get("__file__"):
-            continue  # another module in its place (`sys.modules['m'] = ModuleType('m')`)
-        for name, value in list(vars(loaded).items()):
+        loaded = module_then(module, linked)
+        for name, value in list(vars(loaded).items()) if loaded is not None else ():
             if not dunder(name) and then.get(name, _NOTHING) is not value:
                 found.append((module, name, value))
     return found
@@ -5156,7 +5154,7 @@ def deleted_since(before: dict[str, dict], linked: Mapping[str, ModuleType] | No
     as for :func:`rebound_since`."""
     found = []
     for module, then in before.items():
-        loaded = _module_then(module, linked)
+        loaded = module_then(module, linked)
         if loaded is None or getattr(loaded, "__spec__", None) is not then.get("__spec__"):
             continue
         now = vars(loaded)
@@ -5164,8 +5162,10 @@ def deleted_since(before: dict[str, dict], linked: Mapping[str, ModuleType] | No
     return found
 
 
-def _module_then(name: str, linked: Mapping[str, ModuleType] | None) -> ModuleType | None:
-    """The module ``name`` among ``linked``, else the one loaded under that name now."""
+def module_then(name: str, linked: Mapping[str, ModuleType] | None) -> ModuleType | None:
+    """The module ``name`` among ``linked`` (:func:`senders_modules_linked`: the one a run
+    began with, taken out of ``sys.modules`` since or another put in its place), else the
+    one loaded under that name now."""
     found = linked.get(name) if linked else None
     return found if found is not None else sys.modules.get(name)
 
