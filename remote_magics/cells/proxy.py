@@ -399,8 +399,9 @@ class RemoteObject:
                             "not a class. Bring the value here with .fetch() first.")
         return (self._fetch(),)
 
-    def __del__(self) -> None:
-        if not getattr(self, "_released", True):
+    def __del__(self, finalizing=sys.is_finalizing) -> None:
+        # (at the interpreter's exit this module's globals are gone: nothing to release)
+        if not finalizing() and not getattr(self, "_released", True):
             self._released = True
             if self._target.engine_id == self._engine_id:
                 self._target.release_later(self._id)
