@@ -1820,6 +1820,59 @@ def test_your_module_replaced_plainly_is_the_replacement_remotely(tmp_path):
     assert_same_every_way(YOUR_MODULE_REPLACED_PLAINLY, tmp_path, ("all", "none"))
 
 
+#: Your module, and a module made at run time, under a second name in `sys.modules`
+#: (`sys.modules['alias1'] = fa1`, hunt 39 H39-1), put there by a plain cell or a remote one.
+#: Before, any remote cell reading `fa1` failed with cloudpickle's "is not registered for
+#: pickle by value" (the module was listed twice), a remote `import cfa1alias` was
+#: ModuleNotFoundError, and a remote cell's alias was missing in the notebook.
+MODULES_UNDER_A_SECOND_NAME = [
+    "# plain\nimport sys, types\n"
+    "open('fa1.py', 'w').write('STATE = []\\ndef f(x):\\n    STATE.append(x)\\n')\n"
+    "import fa1\nsys.modules['alias1'] = fa1\ncfg = types.ModuleType('cfa1')\ncfg.K = 1\n"
+    "sys.modules['cfa1'] = sys.modules['cfa1alias'] = cfg",
+    "fa1.f('r')\nprint(fa1.STATE)",
+    "import alias1\nalias1.f('a')\nimport cfa1alias\ncfa1alias.K = 2\n"
+    "print(alias1 is fa1, cfa1alias is cfg, alias1.STATE)",
+    "# plain\nimport alias1\nprint(alias1.STATE, fa1.STATE, cfg.K, sys.modules['cfa1alias'] is cfg)",
+    "import sys\nsys.modules['alias2'] = fa1\nfa1.f('b')",
+    "# plain\nimport alias2\nprint(alias2 is fa1, alias2.STATE)",
+]
+
+
+def test_a_module_under_a_second_name_is_that_module_on_both_sides(tmp_path):
+    assert_same_every_way(MODULES_UNDER_A_SECOND_NAME, tmp_path, ("all", "small", "none"))
+
+
+#: Modules whose functions rebind their globals (`global N; N += 1`), loaded as plugin and
+#: config loaders do (hunt 39 H39-2, H39-4): a module made at run time whose functions were
+#: made in it (`exec(code, cfg.__dict__)`), by a plain cell or a remote one, and a file loaded
+#: under a name of its own (`spec_from_file_location('utils4', ...)` put in `sys.modules`, the
+#: README's example). Before, the first failed remotely with ModuleNotFoundError and one a
+#: remote cell made stayed a proxy; the second's function wrote a globals dict of its own, so
+#: `m.X` stayed 0.
+MODULES_WHOSE_FUNCTIONS_REBIND_THEIR_GLOBALS = [
+    "# plain\nimport sys, types, importlib.util\ncfg = types.ModuleType('cfg2')\n"
+    "sys.modules['cfg2'] = cfg\nexec('N = 1\\ndef inc():\\n    global N\\n    N += 1\\n', cfg.__dict__)\n"
+    "open('helpers4.py', 'w').write('X = 0\\ndef setx(v):\\n    global X\\n    X = v\\n')\n"
+    "spec = importlib.util.spec_from_file_location('utils4', 'helpers4.py')\n"
+    "m = importlib.util.module_from_spec(spec)\nsys.modules['utils4'] = m\nspec.loader.exec_module(m)",
+    "cfg.inc()\nm.setx(4)\nprint(cfg.N, m.X)",
+    "# plain\ncfg.inc()\nprint(cfg.N, m.X, cfg.inc.__globals__ is cfg.__dict__)",
+    "import utils4\nutils4.setx(5)\nfrom cfg2 import inc\ninc()\nprint(m.X, cfg.N, utils4 is m)",
+    "# plain\nprint(m.X, cfg.N)",
+    "import sys, types\nmade = types.ModuleType('cfg2b')\nsys.modules['cfg2b'] = made\n"
+    "exec('N = 1\\ndef inc():\\n    global N\\n    N += 1\\n', made.__dict__)",
+    "# plain\nmade.inc()\nprint(type(made).__name__, made.N, sys.modules['cfg2b'] is made)",
+    "made.inc()\nprint(made.N)",
+    "# plain\nprint(made.N)",
+]
+
+
+def test_modules_whose_functions_rebind_their_globals_stay_one_module(tmp_path):
+    assert_same_every_way(MODULES_WHOSE_FUNCTIONS_REBIND_THEIR_GLOBALS, tmp_path,
+                          ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

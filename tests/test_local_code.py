@@ -377,3 +377,29 @@ def test_sync_path_must_exist():
     with pytest.raises(remote_magics.RemoteMagicsError, match="no such directory"):
         remote_magics.connect(name="nosync", sync_path="/no/such/dir")
     assert "nosync" not in remote_magics.registry.targets
+
+
+def test_a_module_taken_out_plainly_is_imported_afresh_by_each_target_in_turn(shell, run,
+                                                                              tmp_path):
+    # the notebook tells each target, at its own next request, which of your modules it took
+    # out of sys.modules since that target's last one; told only to whichever target came
+    # next, the other kept its old module and a later `import mg2` there found it
+    (tmp_path / "mg2.py").write_text("N = []\n")
+    registry = remote_magics.registry
+    current = registry.current
+    second = remote_magics.connect(name="modules-second")
+    registry.current = current  # (connecting made the new one current)
+    try:
+        with _importable(tmp_path, "mg2"):
+            for cell in ["%%remote\nimport mg2\nmg2.N.append(1)",
+                         "import sys\ndel sys.modules['mg2'], mg2",
+                         "%%remote --target modules-second\nx = 1",
+                         "%%remote\nimport mg2\nfirst = list(mg2.N)\nmg2.N.append(4)",
+                         "%%remote --target modules-second\nimport mg2\nsecond = list(mg2.N)"]:
+                assert run(cell).error_in_exec is None, cell
+            assert shell.user_ns["first"] == [] and shell.user_ns["second"] == [4]
+            assert sys.modules["mg2"].N == [4] and shell.user_ns["mg2"] is sys.modules["mg2"]
+    finally:
+        remote_magics.registry.remove(second.name)
+        for name in ("first", "second", "x", "mg2"):
+            shell.user_ns.pop(name, None)

@@ -131,7 +131,7 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
         content["lookup"] = True
     if op == "call" and serialize.own_module_names():  # (those a call imports first come back)
         content["loaded_modules"] = sorted(serialize.own_module_names())
-    gone = serialize.own_modules_gone() if op == "call" else []
+    gone = serialize.own_modules_gone(target.engine_id) if op == "call" else []
     if gone:  # `del sys.modules['m']` here: not there either (hunt 37 H37-4)
         content["modules_gone"] = gone
     frames: list = []

@@ -1062,7 +1062,7 @@ class RemoteCallable(RemoteObject):
             count = output.get("nframes") or 0
             self._decode(output, frames[start:start + count])
             start += count
-        serialize.note_own_modules()  # (the engine has them: see own_modules_gone)
+        serialize.note_own_modules(self._target.engine_id)  # (it has them: own_modules_gone)
 
 
 class RemoteCode(RemoteCallable):

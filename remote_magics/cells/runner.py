@@ -309,6 +309,11 @@ def prepare_once(
             inputs += more
             frames += more_frames
             modules.append(input_name)
+        # one of them under a second name too (`sys.modules['alias'] = fm1`, `import alias`
+        # in the cell): the engine puts it there under that name too (hunt 39 H39-1)
+        aliases = {alias: f"{MODULE_INPUT}{module.__name__}" for alias, module
+                   in serialize.module_aliases(_with_parents([*cell.imports, *imported])).items()
+                   if f"{MODULE_INPUT}{module.__name__}" in modules}
         if lists_names:  # %whos: every name of the notebook, as a plain cell lists them
             listed = shipped | set(inputs_named(inputs))
             more_names = list(listable(namespace, hidden, target, skip=listed))
@@ -391,10 +396,12 @@ def prepare_once(
         content["magics"] = registered
     if modules:
         content["modules"] = modules
+    if aliases:
+        content["module_aliases"] = aliases
     loaded = serialize.own_module_names()
     if loaded:  # the engine's fresh import of one of these is not the notebook's module
         content["loaded_modules"] = sorted(loaded)
-    gone = serialize.own_modules_gone()
+    gone = serialize.own_modules_gone(target.engine_id)
     if gone:  # `del sys.modules['m']` here: imported afresh there too (hunt 37 H37-4)
         content["modules_gone"] = gone
     # what it sent: in the reply, a reference to one of these is to the notebook's own object
@@ -554,13 +561,22 @@ def own_modules_imported(imports: Sequence[str]) -> list[ModuleType]:
         return []
     own = {id(module) for module in serialize.own_modules()}
     found: dict[str, ModuleType] = {}
+    for name in _with_parents(imports):
+        module = sys.modules.get(name)
+        if module is not None and (id(module) in own or serialize.made_at_run_time(module)):
+            found.setdefault(module.__name__, module)
+    return list(found.values())
+
+
+def _with_parents(imports: Sequence[str]) -> list[str]:
+    """The modules ``imports`` names and their packages, in order: ``pkg``, ``pkg.helpers``
+    for ``pkg.helpers``."""
+    found: dict[str, None] = {}
     for name in imports:
         parts = name.split(".")
         for end in range(1, len(parts) + 1):
-            module = sys.modules.get(".".join(parts[:end]))
-            if module is not None and (id(module) in own or serialize.made_at_run_time(module)):
-                found.setdefault(module.__name__, module)
-    return list(found.values())
+            found.setdefault(".".join(parts[:end]))
+    return list(found)
 
 
 def _uses_pyplot(cell: capture.CellNames, namespace: Mapping[str, Any]) -> bool:
@@ -1115,6 +1131,8 @@ def bind(reply: "Reply", target: Any, namespace: dict,
         if name == module.__name__ and name not in sys.modules \
                 and not hasattr(module, "__file__"):  # (`sys.modules['cfg'] =
             sys.modules[name] = module  # types.ModuleType('cfg')` there: hunt 38 H38-3)
+    serialize.take_module_aliases({name: module for name, module in imported  # and one
+                                   if name != module.__name__})  # there under a second name
     namespace.update(run.values)
     for name in run.deleted:
         namespace.pop(name, None)
@@ -1123,7 +1141,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
                                        if isinstance(name, str) and name in run.values})
     # a kept upload the cell changed came back whole: equal to the engine's copy again
     uploads.ledger.resynced(target, content.get("uploads"), namespace)
-    serialize.note_own_modules()  # those the reply brought, which the engine has
+    serialize.note_own_modules(target.engine_id)  # those the reply brought, which it has
     target.flush_releases()
     return run
 

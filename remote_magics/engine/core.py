@@ -848,6 +848,10 @@ class Engine:
                                                    containers=bool(proxied))
             self._register_magics(content, namespace, sent)
             self._take_directory_stack(content.get("dir_stack"))
+            aliases = content.get("module_aliases")
+            if isinstance(aliases, dict):  # one under a second name too (hunt 39 H39-1)
+                serialize.take_module_aliases({alias: namespace.get(input_name)
+                                               for alias, input_name in aliases.items()})
             for input_name in content.get("modules", ()):  # your modules the cell imports:
                 namespace.pop(input_name, None)  # loaded as the notebook's, under no name
                 sent.pop(input_name, None)
@@ -1838,10 +1842,12 @@ class Engine:
             # not one the notebook has loaded (imported afresh here, by an `exec`, it is not
             # the notebook's: that one keeps its state)
             named = {id(namespace[name]) for name in names if name in namespace}
-            for module in [*modules.imported_first(content.get("loaded_modules") or ()),
-                           *modules.made_since()]:
-                if id(module) not in named:
-                    outputs.append(self.encode(f"{protocol.IMPORTED}{module.__name__}", module,
+            for name, module in [
+                    *((module.__name__, module)
+                      for module in modules.imported_first(content.get("loaded_modules") or ())),
+                    *modules.made_since()]:
+                if id(module) not in named or name != module.__name__:
+                    outputs.append(self.encode(f"{protocol.IMPORTED}{name}", module,
                                                content, client, frames, batch))
             for name in names:
                 if name not in namespace:

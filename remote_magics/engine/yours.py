@@ -102,7 +102,7 @@ class YourModules:
                 for module, values in reached_now.items()}))
         return cls(before, watched, found, serialize.own_modules(),
                    serialize.senders_modules_linked(),
-                   serialize.run_time_modules() if made else None)
+                   serialize.modules_made() if made else None)
 
     def gone(self) -> list[str]:
         """The notebook's modules here taken out of ``sys.modules`` since (a cell's
@@ -119,13 +119,15 @@ class YourModules:
         return [module for module in serialize.imported_since(self.own)
                 if module.__name__ not in loaded]
 
-    def made_since(self) -> list[types.ModuleType]:
+    def made_since(self) -> list[tuple[str, types.ModuleType]]:
         """The modules made at run time that the cell put in ``sys.modules`` since
         (``sys.modules['cfg'] = types.ModuleType('cfg')``, also in place of one of yours),
-        which go to the notebook's ``sys.modules`` too (hunt 38 H38-3)."""
+        and those it put there under a second name (``sys.modules['al'] = fmod``), by their
+        names there: they go to the notebook's ``sys.modules`` too (hunt 38 H38-3, hunt 39
+        H39-1)."""
         if self.made is None:
             return []
-        return [module for name, module in serialize.run_time_modules().items()
+        return [(name, module) for name, module in serialize.modules_made().items()
                 if self.made.get(name) is not module]
 
 

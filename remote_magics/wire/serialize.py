@@ -448,9 +448,16 @@ class Pickler(cloudpickle.CloudPickler):
         """cloudpickle's arguments for making ``func`` by value, where the globals of a
         function of a module of your own are that module's dict at the receiver, when it
         imports the module from the same file (:func:`module_namespace`): one module, one
-        namespace there, whichever of its functions are its own and which came by value."""
+        namespace there, whichever of its functions are its own and which came by value. Of a
+        module made at run time, that module's dict: the module goes before its globals
+        (:func:`run_time_module`), and the function's ``global N`` is the module's."""
         args = super()._function_getnewargs(func)
         module = sys.modules.get(func.__globals__.get("__name__") or "")
+        if _of_a_run_time_module(func):  # (`exec(code, cfg.__dict__)`: hunt 39 H39-2)
+            wrapped = self.__dict__.setdefault("module_dicts", {})
+            if id(args[1]) not in wrapped:  # the module's own dict, after the module
+                wrapped[id(args[1])] = _Reduced((vars, (module,)))
+            return (args[0], wrapped[id(args[1])], *args[2:])
         if module is None or module.__dict__ is not func.__globals__ \
                 or _by_reference(module) and your_module(module.__name__) is None:
             return args  # (one of yours this side imported itself is by reference, but not a
@@ -534,7 +541,10 @@ class Pickler(cloudpickle.CloudPickler):
             if key is not None:  # one the cell was sent inside a value (`key=lambda ...`)
                 return _as_held_function(obj, key, True)
             _import_module_of(obj)
-            reduced = super().reducer_override(obj)
+            if type(obj) is types.FunctionType and _of_a_run_time_module(obj):
+                reduced = self._dynamic_function_reduce(obj)  # (by value: no import finds it)
+            else:
+                reduced = super().reducer_override(obj)
             if reduced is not NotImplemented and type(obj) is types.FunctionType \
                     and obj.__closure__:
                 reduced = self._sharing_cells(obj, reduced)
@@ -552,8 +562,8 @@ class Pickler(cloudpickle.CloudPickler):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
         if isinstance(obj, ModuleType) and made_at_run_time(obj):
             state = dict(vars(obj))  # no file to import it from: by value, see run_time_module
-            state.pop("__builtins__", None)
-            return run_time_module, (obj.__name__, state)
+            state.pop("__builtins__", None)  # (its globals after it: its functions' globals
+            return run_time_module, (obj.__name__, {}), state, None, None, module_state  # are it)
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
@@ -4703,8 +4713,8 @@ def own_modules() -> list[ModuleType]:
                 and name.split(".")[0] != "remote_magics" \
                 and not os.path.realpath(path).startswith(_installed())
             _is_own[key] = own
-        if own:
-            found.append(module)
+        if own and not (module.__name__ != name and sys.modules.get(module.__name__) is module):
+            found.append(module)  # (once: `sys.modules['alias'] = fm1` is fm1's second name)
     _own_cache = (len(sys.modules), found)
     return found
 
@@ -5040,17 +5050,41 @@ def sender_module(name: str, where: Sequence, state: dict, companions: tuple = (
     (:class:`_ModuleWithState`)."""
     loaded = same_file_module(name, where)
     if loaded is None:
-        made = ModuleType(name)
-        made.__dict__.update(state)
-        made.__dict__["__builtins__"] = builtins.__dict__
-        if name not in sys.modules and "." not in name and where \
-                and os.path.splitext(os.path.basename(str(where[0])))[0] != name:
-            sys.modules[name] = made
-            SENDERS_MODULES.add(name)
-        return made
+        loaded = _named_apart(name, where, state)
+        if loaded is None:
+            made = ModuleType(name)
+            made.__dict__.update(state)
+            made.__dict__["__builtins__"] = builtins.__dict__
+            return made
+        loaded.__dict__.update({key: value for key, value in state.items() if dunder(key)
+                                and key != "__builtins__"})  # (`__spec__`, `__loader__`)
     if state:  # (empty from a module_with_state, whose state module_state sets next)
         module_state(loaded, state)
     return loaded
+
+
+def _named_apart(name: str, where: Sequence | None, base: dict | None = None
+                 ) -> ModuleType | None:
+    """The sender's module ``name`` that it loaded from a file under a name of its own
+    (``where``: the file, whose name is another), which no import finds by that name: one
+    module here too, made once (with ``base``, its functions' first globals) and put in
+    ``sys.modules`` where no other module has that name, then the same. Its functions that
+    came by value run in its dict (:func:`module_namespace`), so one's ``global X; X = v`` is
+    the module's ``X`` (hunt 39 H39-4). None for any other module."""
+    if "." in name or not where or os.path.splitext(os.path.basename(str(where[0])))[0] == name:
+        return None
+    held = sys.modules.get(name)
+    if held is not None:
+        return held if _apart.get(name) is held else None
+    made = _apart[name] = sys.modules[name] = ModuleType(name)
+    made.__dict__.update(base or {})
+    made.__dict__["__builtins__"] = builtins.__dict__
+    SENDERS_MODULES.add(name)
+    return made
+
+
+#: The modules :func:`_named_apart` made, by name.
+_apart: "weakref.WeakValueDictionary[str, ModuleType]" = weakref.WeakValueDictionary()
 
 
 def made_at_run_time(module: ModuleType) -> bool:
@@ -5061,6 +5095,50 @@ def made_at_run_time(module: ModuleType) -> bool:
         and module.__name__ != "__main__" and module.__name__ not in sys.builtin_module_names \
         and getattr(module, "__spec__", None) is None \
         and getattr(module, "__loader__", None) is None and not hasattr(module, "__file__")
+
+
+def module_aliases(names: Iterable[str] | None = None) -> dict[str, ModuleType]:
+    """The entries of ``sys.modules`` (of ``names``, else all) that hold a module of yours or
+    one made at run time under a name not its own (``sys.modules['alias'] = fm1``), by that
+    name: a cell's ``import alias`` finds it on the other side too (hunt 39 H39-1)."""
+    found = {}
+    for name in (list(sys.modules) if names is None else names):
+        module = sys.modules.get(name)
+        if isinstance(module, ModuleType) and module.__name__ != name and (
+                made_at_run_time(module) or any(own is module for own in own_modules())):
+            found[name] = module
+    return found
+
+
+def take_module_aliases(aliases: Mapping[Any, Any]) -> None:
+    """Put each module of ``aliases`` in ``sys.modules`` under its name there (the other
+    side's :func:`module_aliases`), where that is not taken by another module; anything but
+    a module of yours or one made at run time, under a name that is not its own, is left."""
+    for name, module in aliases.items():
+        held = sys.modules.get(name) if isinstance(name, str) else None
+        if isinstance(name, str) and isinstance(module, ModuleType) and name != module.__name__ \
+                and _yours_or_made(module) and (held is None or _yours_or_made(held)):
+            sys.modules[name] = module
+
+
+def _yours_or_made(module: Any) -> bool:
+    """Whether ``module`` is in ``sys.modules`` under its name as a module of yours (this
+    side's, or the other side's: :data:`SENDERS_MODULES`) or one made at run time."""
+    return isinstance(module, ModuleType) and sys.modules.get(module.__name__) is module and (
+        module.__name__ in SENDERS_MODULES or made_at_run_time(module)
+        or any(own is module for own in own_modules()))
+
+
+def modules_made() -> dict[str, ModuleType]:
+    """:func:`run_time_modules` and :func:`module_aliases`, by their names in ``sys.modules``."""
+    return {**run_time_modules(), **module_aliases()}
+
+
+def _of_a_run_time_module(func: types.FunctionType) -> bool:
+    """Whether ``func`` runs in the globals of a module made at run time (``exec(code,
+    cfg.__dict__)``), which no import finds on the other side."""
+    module = sys.modules.get(func.__globals__.get("__name__") or "")
+    return module is not None and module.__dict__ is func.__globals__ and made_at_run_time(module)
 
 
 def run_time_modules() -> dict[str, ModuleType]:
@@ -5084,25 +5162,25 @@ def run_time_module(name: str, state: dict) -> ModuleType:
     return made
 
 
-def own_modules_gone() -> list[str]:
-    """The modules of yours loaded here at the last request (or taken from its reply) that
-    are no longer loaded (``del sys.modules['m']`` in a plain cell): the request says so, and
-    the engine takes its copies out too (hunt 37 H37-4). Notes those loaded now."""
-    global _own_noted
+def own_modules_gone(engine: Any) -> list[str]:
+    """The modules of yours loaded here at the last request to ``engine`` (a key naming one
+    engine: each has its own modules), or taken from its replies, that are no longer loaded
+    (``del sys.modules['m']`` in a plain cell): the request says so, and the engine takes its
+    copies out too (hunt 37 H37-4). Notes those loaded now."""
     now = own_module_names()
-    gone = sorted(_own_noted - now)
-    _own_noted = now
+    gone = sorted(_own_noted.get(engine, frozenset()) - now)
+    _own_noted[engine] = now
     return gone
 
 
-def note_own_modules() -> None:
-    """Note the modules of yours loaded now, after a reply (those it brought: a module a
-    remote cell imported first) for :func:`own_modules_gone`."""
-    global _own_noted
-    _own_noted = _own_noted | own_module_names()
+def note_own_modules(engine: Any) -> None:
+    """Note the modules of yours loaded now, after a reply from ``engine`` (those it brought: a
+    module a remote cell imported first) for :func:`own_modules_gone`."""
+    _own_noted[engine] = _own_noted.get(engine, frozenset()) | own_module_names()
 
 
-_own_noted: frozenset[str] = frozenset()
+#: engine → the modules of yours it was last told of (:func:`own_modules_gone`)
+_own_noted: dict[Any, frozenset[str]] = {}
 
 
 def forget_modules(names: Iterable[Any]) -> None:
@@ -5207,7 +5285,7 @@ def module_namespace(module: str, where: Sequence, base: dict) -> dict:
     changed in the notebook) and the module's own ``subplot`` read and set the same ``ROWS``;
     with two, ``global ROWS`` in one was not seen by the other (thinkplot's ``SubPlot``
     raised NameError after ``PrePlot``)."""
-    loaded = same_file_module(module, where)
+    loaded = same_file_module(module, where) or _named_apart(module, where, base)
     return base if loaded is None else loaded.__dict__
 
 
