@@ -1847,9 +1847,10 @@ def test_a_module_under_a_second_name_is_that_module_on_both_sides(tmp_path):
 #: config loaders do (hunt 39 H39-2, H39-4): a module made at run time whose functions were
 #: made in it (`exec(code, cfg.__dict__)`), by a plain cell or a remote one, and a file loaded
 #: under a name of its own (`spec_from_file_location('utils4', ...)` put in `sys.modules`, the
-#: README's example). Before, the first failed remotely with ModuleNotFoundError and one a
-#: remote cell made stayed a proxy; the second's function wrote a globals dict of its own, so
-#: `m.X` stayed 0.
+#: README's example), by a plain cell or a remote one. Before, the first failed remotely with
+#: ModuleNotFoundError and one a remote cell made stayed a proxy; the second's function wrote a
+#: globals dict of its own, so `m.X` stayed 0, and one a remote cell loaded stayed a proxy
+#: whose plain calls were refused.
 MODULES_WHOSE_FUNCTIONS_REBIND_THEIR_GLOBALS = [
     "# plain\nimport sys, types, importlib.util\ncfg = types.ModuleType('cfg2')\n"
     "sys.modules['cfg2'] = cfg\nexec('N = 1\\ndef inc():\\n    global N\\n    N += 1\\n', cfg.__dict__)\n"
@@ -1865,12 +1866,46 @@ MODULES_WHOSE_FUNCTIONS_REBIND_THEIR_GLOBALS = [
     "# plain\nmade.inc()\nprint(type(made).__name__, made.N, sys.modules['cfg2b'] is made)",
     "made.inc()\nprint(made.N)",
     "# plain\nprint(made.N)",
+    "import importlib.util, sys\nspec6 = importlib.util.spec_from_file_location('utils6', 'helpers4.py')\n"
+    "m6 = importlib.util.module_from_spec(spec6)\nsys.modules['utils6'] = m6\nspec6.loader.exec_module(m6)",
+    "# plain\nm6.setx(9)\nprint(m6.X)",
+    "m6.setx(5)\nprint(m6.X)",
+    "# plain\nprint(m6.X, sys.modules['utils6'] is m6, m6.setx.__globals__ is vars(m6))",
 ]
 
 
 def test_modules_whose_functions_rebind_their_globals_stay_one_module(tmp_path):
     assert_same_every_way(MODULES_WHOSE_FUNCTIONS_REBIND_THEIR_GLOBALS, tmp_path,
                           ("all", "small", "none"))
+
+
+#: Modules held by a name but not in `sys.modules` (hunt 39 H39-3, H39-5, H39-6; hunt 38
+#: H38-7b): a `types.ModuleType` namespace, the importlib recipe without registering
+#: (`module_from_spec` + `exec_module`), one taken out of `sys.modules`. Before, they went as
+#: cloudpickle's dynamic modules: a function's `global N` wrote a dict of its own (`cfg.inc();
+#: cfg.N` was 1 in the cell), and what the cell set or changed in the module did not come
+#: back; one a remote cell made came back broken the same way; one a remote cell registered
+#: was a copy in the notebook's `sys.modules`.
+MODULES_OUT_OF_SYS_MODULES = [
+    "# plain\nimport sys, types, importlib.util\ncfg = types.ModuleType('cfg3')\n"
+    "exec('N = 1\\ndef inc():\\n    global N\\n    N += 1\\n', cfg.__dict__)\nns = types.ModuleType('ns3')\n"
+    "ns.K = 1\nns.L = [1]\nalias = ns.L\n"
+    "open('helpers3.py', 'w').write('X = 0\\nS = []\\ndef setx(v):\\n    global X\\n    X = v\\n    S.append(v)\\n')\n"
+    "open('m3.py', 'w').write('S = [0]\\ndef add(x):\\n    S.append(x)\\n')\nimport m3\ndel sys.modules['m3']",
+    "cfg.inc()\nprint(cfg.N)\ncfg.extra = 1\nns.K = 2\nns.L.append(2)\nns.new = 'x'\nm3.add(3)\nprint(ns.L, m3.S)",
+    "# plain\nprint(cfg.N, getattr(cfg, 'extra', None), ns.K, ns.L, alias is ns.L, getattr(ns, 'new', None), m3.S)",
+    "import importlib.util\nspec = importlib.util.spec_from_file_location('utils3', 'helpers3.py')\n"
+    "m = importlib.util.module_from_spec(spec)\nspec.loader.exec_module(m)\nm.setx(1)",
+    "# plain\nm.setx(9)\nprint(m.X, m.S, m.setx.__globals__ is vars(m), 'utils3' in sys.modules)",
+    "m.setx(5)\nprint(m.X, m.S)",
+    "# plain\nprint(m.X, m.S)\nreg = types.ModuleType('cfg3r')",
+    "import sys\nsys.modules['cfg3r'] = reg",
+    "# plain\nprint(sys.modules['cfg3r'] is reg)\nreg.K = 1\nimport cfg3r\nprint(getattr(cfg3r, 'K', None))",
+]
+
+
+def test_modules_out_of_sys_modules_go_and_come_back_as_one_module(tmp_path):
+    assert_same_every_way(MODULES_OUT_OF_SYS_MODULES, tmp_path, ("all", "small", "none"))
 
 
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to

@@ -1028,3 +1028,23 @@ def test_the_modules_a_functions_code_imports_absolutely():
     assert serialize.code_imports(use.__code__) == {"fm8", "pk", "os", "nested_mod"}
     relative = compile("def f():\n    from . import sibling\n    from .pkg import x\n", "<m>", "exec")
     assert serialize.code_imports(relative) == frozenset()
+
+
+def test_looking_for_your_modules_loads_no_lazy_module():
+    # importlib's LazyLoader runs a module's file at its first attribute read: reading
+    # `__file__` through each module in sys.modules (as own_modules did) ran every lazy one
+    import importlib.util
+    import sys
+    import types
+
+    spec = importlib.util.find_spec("netrc")
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["netrc_lazy39"] = module
+    spec.loader.exec_module(module)
+    try:
+        assert not any(own is module for own in serialize.own_modules())
+        assert type(module) is not types.ModuleType  # still lazy: its file has not run
+        assert module.netrc and type(module) is types.ModuleType
+    finally:
+        sys.modules.pop("netrc_lazy39", None)

@@ -998,11 +998,13 @@ def may_change(value: Any) -> bool:
 
     Not immutable scalars, and not the code and modules a cell calls (functions, classes,
     modules), which go by reference or by value and come back as themselves; but a class of
-    the notebook's, or of a module of your own (``Reg.items.append(x)`` in a classmethod).
+    the notebook's, or of a module of your own (``Reg.items.append(x)`` in a classmethod), and
+    a module out of ``sys.modules`` (``types.ModuleType('ns')``, ``module_from_spec``), which
+    goes by value (hunt 39 H39-3).
     """
     if isinstance(value, RemoteObject):
         return False
-    if changeable(value):
+    if changeable(value) or isinstance(value, ModuleType) and serialize.detached(value):
         return True
     return isinstance(value, type) and isinstance(value.__dict__.get("__module__"), str) \
         and any(module.__name__ == value.__module__ for module in serialize.own_modules())

@@ -453,7 +453,10 @@ class Pickler(cloudpickle.CloudPickler):
         (:func:`run_time_module`), and the function's ``global N`` is the module's."""
         args = super()._function_getnewargs(func)
         module = sys.modules.get(func.__globals__.get("__name__") or "")
-        if _of_a_run_time_module(func):  # (`exec(code, cfg.__dict__)`: hunt 39 H39-2)
+        if not _of_a_run_time_module(func):  # or of one out of sys.modules, sent already
+            module = self.__dict__.get("detached", {}).get(id(func.__globals__), module)
+        if _of_a_run_time_module(func) or module is not None and detached(module) \
+                and module.__dict__ is func.__globals__:  # (hunt 39 H39-2, H39-3)
             wrapped = self.__dict__.setdefault("module_dicts", {})
             if id(args[1]) not in wrapped:  # the module's own dict, after the module
                 wrapped[id(args[1])] = _Reduced((vars, (module,)))
@@ -541,7 +544,9 @@ class Pickler(cloudpickle.CloudPickler):
             if key is not None:  # one the cell was sent inside a value (`key=lambda ...`)
                 return _as_held_function(obj, key, True)
             _import_module_of(obj)
-            if type(obj) is types.FunctionType and _of_a_run_time_module(obj):
+            if type(obj) is types.FunctionType and (
+                    _of_a_run_time_module(obj) or _of_a_module_apart(obj)
+                    or id(obj.__globals__) in self.__dict__.get("detached", {})):
                 reduced = self._dynamic_function_reduce(obj)  # (by value: no import finds it)
             else:
                 reduced = super().reducer_override(obj)
@@ -560,10 +565,17 @@ class Pickler(cloudpickle.CloudPickler):
                         obj, reduced))))))))))
         if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
-        if isinstance(obj, ModuleType) and made_at_run_time(obj):
+        if isinstance(obj, ModuleType) and (made_at_run_time(obj) or detached(obj)):
             state = dict(vars(obj))  # no file to import it from: by value, see run_time_module
             state.pop("__builtins__", None)  # (its globals after it: its functions' globals
-            return run_time_module, (obj.__name__, {}), state, None, None, module_state  # are it)
+            returning = getattr(_state, "returning", None)  # are it)
+            if returning and id(obj) in returning:  # the receiver's own, with this state
+                return held_object, (returning[id(obj)][0],), state, None, None, \
+                    module_whole_state
+            if made_at_run_time(obj):
+                return run_time_module, (obj.__name__, {}), state, None, None, module_state
+            self.__dict__.setdefault("detached", {})[id(obj.__dict__)] = obj
+            return detached_module, (obj.__name__,), state, None, None, module_whole_state
         if isinstance(obj, ModuleType) and _by_reference(obj):
             return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
@@ -4694,6 +4706,16 @@ _is_own: dict[tuple[str, str | None], bool] = {}
 _own_cache: tuple[int, list[ModuleType]] = (-1, [])
 
 
+def file_of(module: Any) -> Any:
+    """``module.__file__``, read from its namespace, not through its class: a lazy module's
+    ``__getattr__`` or ``__getattribute__`` (``importlib.util.LazyLoader``'s) would load it, or
+    answer anything, when this side only looks at what is loaded (hunt 39 H39-7)."""
+    try:
+        return ModuleType.__getattribute__(module, "__dict__").get("__file__")
+    except TypeError:  # not a module (some libraries put other objects in sys.modules)
+        return getattr(module, "__file__", None)
+
+
 def own_modules() -> list[ModuleType]:
     """Loaded modules that live outside any installed location: your own (a notebook's
     helpers). The notebook sends them by value, since a remote kernel cannot be assumed to
@@ -4705,7 +4727,7 @@ def own_modules() -> list[ModuleType]:
         return _own_cache[1]
     found = []
     for name, module in list(sys.modules.items()):
-        path = getattr(module, "__file__", None)
+        path = file_of(module)
         key = (name, path) if isinstance(path, str) else (name, None)
         own = _is_own.get(key)
         if own is None:  # (by its file too: another module may take its name's place)
@@ -4779,8 +4801,10 @@ class _ModuleWithState:
         state = {name: value for name, value in list(vars(module).items())
                  if not dunder(name) and (not isinstance(value, ModuleType)
                                           or value.__name__ == f"{module.__name__}.{name}")}
-        if self.definitions:  # its classes and functions as the run left them (hunt 35
-            # H35-6: `Thing.made += 1` in `__init__`, `f.tag = 'x'` came as the file makes them)
+        if self.definitions and not named_apart(module.__name__, vars(module).get("__file__")):
+            # its classes and functions as the run left them (hunt 35 H35-6: `Thing.made +=
+            # 1` in `__init__`, `f.tag = 'x'` came as the file makes them); of one under a
+            # name of its own, which the receiver cannot import, by value (hunt 39 H39-4)
             state.update((name, _Restated(module.__name__, name, value))
                          for name, value in list(state.items())
                          if (isinstance(value, type) or type(value) is types.FunctionType)
@@ -4907,7 +4931,7 @@ def imported_since(before: list[ModuleType]) -> list[ModuleType]:
 def module_file(module: ModuleType) -> tuple[str, int, int] | None:
     """Where ``module`` was loaded from: its source file's real path, modification time and
     size (None for a module without one); a receiver that finds the same file may import it."""
-    return _file_print(getattr(module, "__file__", None))
+    return _file_print(file_of(module))
 
 
 def _file_print(path: Any) -> tuple[str, int, int] | None:
@@ -5071,7 +5095,7 @@ def _named_apart(name: str, where: Sequence | None, base: dict | None = None
     ``sys.modules`` where no other module has that name, then the same. Its functions that
     came by value run in its dict (:func:`module_namespace`), so one's ``global X; X = v`` is
     the module's ``X`` (hunt 39 H39-4). None for any other module."""
-    if "." in name or not where or os.path.splitext(os.path.basename(str(where[0])))[0] == name:
+    if not where or not named_apart(name, where[0]):
         return None
     held = sys.modules.get(name)
     if held is not None:
@@ -5081,6 +5105,27 @@ def _named_apart(name: str, where: Sequence | None, base: dict | None = None
     made.__dict__["__builtins__"] = builtins.__dict__
     SENDERS_MODULES.add(name)
     return made
+
+
+def named_apart(name: str, path: Any) -> bool:
+    """Whether a module ``name`` loaded from the file ``path`` has a name of its own, which
+    no import of that name finds (``spec_from_file_location('utils', 'lib/helpers.py')``)."""
+    if "." in name or not isinstance(path, str):
+        return False
+    stem = os.path.splitext(os.path.basename(path))[0]
+    if stem == "__init__":  # a package: its folder's name
+        stem = os.path.basename(os.path.dirname(path))
+    return stem != name
+
+
+def _of_a_module_apart(func: types.FunctionType) -> bool:
+    """Whether ``func`` runs in the globals of a module of yours in ``sys.modules`` under a
+    name of its own (:func:`named_apart`), which the receiver cannot import by that name: it
+    goes by value, run there in that module's dict (:func:`module_namespace`)."""
+    module = sys.modules.get(func.__globals__.get("__name__") or "")
+    return module is not None and module.__dict__ is func.__globals__ \
+        and named_apart(module.__name__, vars(module).get("__file__")) \
+        and any(own is module for own in own_modules())
 
 
 #: The modules :func:`_named_apart` made, by name.
@@ -5132,6 +5177,36 @@ def _yours_or_made(module: Any) -> bool:
 def modules_made() -> dict[str, ModuleType]:
     """:func:`run_time_modules` and :func:`module_aliases`, by their names in ``sys.modules``."""
     return {**run_time_modules(), **module_aliases()}
+
+
+def detached(module: ModuleType) -> bool:
+    """Whether ``module`` is one of yours, or one made at run time, that is not in
+    ``sys.modules`` under its name: ``module_from_spec`` + ``exec_module`` without registering
+    it, a ``types.ModuleType('ns')`` held by a name, one taken out of ``sys.modules``. No import
+    finds it: it goes by value, as one module whose functions run in its dict
+    (:func:`detached_module`)."""
+    if type(module) is not ModuleType or sys.modules.get(module.__name__) is module \
+            or module.__name__ == "__main__":
+        return False
+    path = vars(module).get("__file__")  # (not a module `__getattr__`'s answer)
+    return not isinstance(path, str) or not os.path.realpath(path).startswith(_installed())
+
+
+def detached_module(name: str) -> ModuleType:
+    """Called by the unpickler: a new module ``name`` for one the sender held out of
+    ``sys.modules`` (:func:`detached`), left out of this side's too; its globals come next
+    (:func:`module_whole_state`)."""
+    made = ModuleType(name)
+    made.__dict__["__builtins__"] = builtins.__dict__
+    return made
+
+
+def module_whole_state(module: ModuleType, state: dict) -> None:
+    """Called by the unpickler: :func:`module_state`, and the module's ``__file__``,
+    ``__spec__``... as the sender's."""
+    module_state(module, state)
+    vars(module).update({key: value for key, value in state.items()
+                         if dunder(key) and key != "__builtins__"})
 
 
 def _of_a_run_time_module(func: types.FunctionType) -> bool:
