@@ -1908,6 +1908,29 @@ def test_modules_out_of_sys_modules_go_and_come_back_as_one_module(tmp_path):
     assert_same_every_way(MODULES_OUT_OF_SYS_MODULES, tmp_path, ("all", "small", "none"))
 
 
+#: Settings a plain cell changes and restores around a call of a function that stayed remote
+#: (hunt 39 H39-8, from the Python Data Science Handbook's 04.11: `with plt.style.context(...):
+#: hist_and_lines()`). The call sent the changed settings, but the restoring was never sent
+#: (the notebook's values equalled those of the last run), so later remote cells drew with
+#: the context's leftovers: `rcParams`, print options, the decimal context, `np.seterr`,
+#: `os.environ`, and a second call after the restoring saw them too.
+SETTINGS_RESTORED_AROUND_A_CALL = [
+    "import matplotlib as mpl, numpy as np, decimal, os\n"
+    "def f():\n    return (mpl.rcParams['lines.linewidth'], np.get_printoptions()['precision'],\n"
+    "            decimal.getcontext().prec, np.geterr()['divide'], os.environ.get('H39VAR'))",
+    "# plain\nmpl.rcParams['lines.linewidth'] = 9\nold = np.seterr(divide='raise')\n"
+    "os.environ['H39VAR'] = 'tmp'\nwith np.printoptions(precision=3):\n"
+    "    with decimal.localcontext() as ctx:\n        ctx.prec = 5\n        print(f())\n"
+    "mpl.rcParams['lines.linewidth'] = 1.5\nnp.seterr(**old)\ndel os.environ['H39VAR']",
+    "# plain\nprint(f())",
+    "print(f(), mpl.rcParams['lines.linewidth'], np.get_printoptions()['precision'])",
+]
+
+
+def test_settings_restored_around_a_remote_call_are_restored_there(tmp_path):
+    assert_same_every_way(SETTINGS_RESTORED_AROUND_A_CALL, tmp_path, ("none", "all"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

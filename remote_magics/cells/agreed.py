@@ -18,12 +18,15 @@ class SettingsAgreed:
         self.engine = engine  # its id: a restarted engine has its own settings again
         self.state: dict[str, Any] = {}  # this side's settings when they last agreed
         self.own_random = False  # a fan-out left the engine drawing its own random numbers
+        self.called: set[str] = set()  # the settings calls sent since (see send_with_call)
 
     def send(self, shares_random: bool = True) -> str | None:
         """The settings to send with a run (encoded), None if they agree; they agree after.
         Without ``shares_random`` (a fan-out), the random generators' state stays behind."""
         now = settings.snapshot()
         changed = settings.differing(now, self.state, random=shares_random)
+        changed.update(self._called_now(now))
+        self.called = set()
         if not shares_random:
             self.own_random = True
         elif self.own_random:  # the engine drew its own numbers since: ours go again
@@ -44,10 +47,22 @@ class SettingsAgreed:
         """The settings to send with a plain cell's call of a function that stayed remote
         (encoded; None if none changed): those that changed here since they last agreed, but
         the random generators' state, which a call leaves to the engine (as a proxy's other
-        operations do). They do not count as agreed: the next run sends them again (setting a
-        value again changes nothing)."""
-        changed = settings.differing(settings.snapshot(), self.state, random=False)
+        operations do). They do not count as agreed: the next run or call sends them again as
+        they are then (setting a value again changes nothing), so a plain cell that restores
+        one after the call (`with plt.style.context(...): f()`, `np.seterr(**old)`) restores
+        it there too (hunt 39 H39-8)."""
+        now = settings.snapshot()
+        changed = settings.differing(now, self.state, random=False)
+        changed.update(self._called_now(now))
+        self.called.update(changed)
         return settings.encode(changed) if changed else None
+
+    def _called_now(self, now: dict[str, Any]) -> dict[str, Any]:
+        """The settings calls sent since the last run, as they are in ``now``."""
+        if not self.called:
+            return {}
+        every = settings.differing(now, {}, random=False)
+        return {key: every[key] for key in self.called if key in every}
 
     @staticmethod
     def take_from_call(encoded: Any) -> None:
