@@ -453,13 +453,12 @@ class Pickler(cloudpickle.CloudPickler):
         (:func:`run_time_module`), and the function's ``global N`` is the module's."""
         args = super()._function_getnewargs(func)
         module = sys.modules.get(func.__globals__.get("__name__") or "")
-        if not _of_a_run_time_module(func):  # or of one out of sys.modules, sent already
-            module = self.__dict__.get("detached", {}).get(id(func.__globals__), module)
-        if _of_a_run_time_module(func) or module is not None and detached(module) \
-                and module.__dict__ is func.__globals__:  # (hunt 39 H39-2, H39-3)
+        # (one out of sys.modules this stream sent already: hunt 39 H39-2, H39-3)
+        held = self.__dict__.get("detached", {}).get(id(func.__globals__))
+        if held is not None or _of_a_run_time_module(func):
             wrapped = self.__dict__.setdefault("module_dicts", {})
             if id(args[1]) not in wrapped:  # the module's own dict, after the module
-                wrapped[id(args[1])] = _Reduced((vars, (module,)))
+                wrapped[id(args[1])] = _Reduced((vars, (held or module,)))
             return (args[0], wrapped[id(args[1])], *args[2:])
         if module is None or module.__dict__ is not func.__globals__ \
                 or _by_reference(module) and your_module(module.__name__) is None:
@@ -5073,18 +5072,19 @@ def sender_module(name: str, where: Sequence, state: dict, companions: tuple = (
     sharing its objects, made already, as the unpickler made them first
     (:class:`_ModuleWithState`)."""
     loaded = same_file_module(name, where)
-    if loaded is None:
-        loaded = _named_apart(name, where, state)
-        if loaded is None:
-            made = ModuleType(name)
-            made.__dict__.update(state)
-            made.__dict__["__builtins__"] = builtins.__dict__
-            return made
-        loaded.__dict__.update({key: value for key, value in state.items() if dunder(key)
-                                and key != "__builtins__"})  # (`__spec__`, `__loader__`)
-    if state:  # (empty from a module_with_state, whose state module_state sets next)
-        module_state(loaded, state)
-    return loaded
+    if loaded is not None:
+        if state:  # (empty from a module_with_state, whose state module_state sets next)
+            module_state(loaded, state)
+        return loaded
+    loaded = _named_apart(name, where, state)
+    if loaded is not None:
+        if state:  # (its `__spec__`, `__loader__` too: it may have been made bare)
+            module_whole_state(loaded, state)
+        return loaded
+    made = ModuleType(name)
+    made.__dict__.update(state)
+    made.__dict__["__builtins__"] = builtins.__dict__
+    return made
 
 
 def _named_apart(name: str, where: Sequence | None, base: dict | None = None
