@@ -1931,6 +1931,30 @@ def test_settings_restored_around_a_remote_call_are_restored_there(tmp_path):
     assert_same_every_way(SETTINGS_RESTORED_AROUND_A_CALL, tmp_path, ("none", "all"))
 
 
+#: Modules of a class of their own (hunt 39 H39-7): Python's reference's
+#: `mod.__class__ = Special` (a property), a lazy module class with `__getattr__` in
+#: `sys.modules`, one held by a name only; made by a plain cell or a remote one. Before, the
+#: class was lost remotely (AttributeError), `import lazy7` was ModuleNotFoundError, the one
+#: held by a name could not be sent, and looking for your modules called the lazy module's
+#: `__getattr__('__file__')`.
+MODULES_OF_A_CLASS_OF_THEIR_OWN = [
+    "# plain\nimport sys, types\nopen('fm28.py', 'w').write('X = 0\\n')\nimport fm28\n"
+    "fm28.__class__ = type('Special', (types.ModuleType,), {'double': property(lambda self: self.X * 2)})\n"
+    "class LazyModule(types.ModuleType):\n    asked = []\n    def __getattr__(self, name):\n"
+    "        LazyModule.asked.append(name)\n        return f'lazy-{name}'\n"
+    "lazy = LazyModule('lazy7')\nlazy.V = [1]\nsys.modules['lazy7'] = lazy\nheld = LazyModule('held7')\nheld.x = 0",
+    "fm28.X = 4\nprint(fm28.double, type(fm28).__name__)\nimport lazy7\nlazy7.V.append(2)\n"
+    "print(lazy7.anything, held.x, held.other)\nheld.x = 1",
+    "# plain\nprint(fm28.double, LazyModule.asked, lazy.V, held.x, type(held).__name__)",
+    "made = LazyModule('lazy7r')\nsys.modules['lazy7r'] = made\nmade.N = 3",
+    "# plain\nimport lazy7r\nprint(lazy7r is made, type(made).__name__, made.N, made.what)",
+]
+
+
+def test_modules_of_a_class_of_their_own_keep_it_on_both_sides(tmp_path):
+    assert_same_every_way(MODULES_OF_A_CLASS_OF_THEIR_OWN, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

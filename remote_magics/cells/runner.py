@@ -998,13 +998,11 @@ def may_change(value: Any) -> bool:
 
     Not immutable scalars, and not the code and modules a cell calls (functions, classes,
     modules), which go by reference or by value and come back as themselves; but a class of
-    the notebook's, or of a module of your own (``Reg.items.append(x)`` in a classmethod), and
-    a module out of ``sys.modules`` (``types.ModuleType('ns')``, ``module_from_spec``), which
-    goes by value (hunt 39 H39-3).
+    the notebook's, or of a module of your own (``Reg.items.append(x)`` in a classmethod).
     """
     if isinstance(value, RemoteObject):
         return False
-    if changeable(value) or isinstance(value, ModuleType) and serialize.detached(value):
+    if changeable(value):
         return True
     return isinstance(value, type) and isinstance(value.__dict__.get("__module__"), str) \
         and any(module.__name__ == value.__module__ for module in serialize.own_modules())
@@ -1131,7 +1129,7 @@ def bind(reply: "Reply", target: Any, namespace: dict,
             _import_afresh(name, module, run.values)  # and the cell's names are the new one
     for name, module in imported:  # one made there at run time, in place of yours too
         if name == module.__name__ and name not in sys.modules \
-                and not hasattr(module, "__file__"):  # (`sys.modules['cfg'] =
+                and "__file__" not in vars(module):  # (`sys.modules['cfg'] =
             sys.modules[name] = module  # types.ModuleType('cfg')` there: hunt 38 H38-3)
     serialize.take_module_aliases({name: module for name, module in imported  # and one
                                    if name != module.__name__})  # there under a second name

@@ -109,8 +109,9 @@ def changeable(value: Any, _depth: int = 0) -> bool:
     kind = type(value)
     if kind is FunctionType:
         return True
-    if kind is ModuleType:  # one a program made, which holds its data (`cfg.items.append(x)`)
-        return serialize.made_at_run_time(value)
+    if isinstance(value, ModuleType):  # one a program made, which holds its data
+        # (`cfg.items.append(x)`), also one out of sys.modules (hunt 39 H39-3)
+        return serialize.made_at_run_time(value) or serialize.detached(value)
     if isinstance(value, type):  # of any metaclass: a Protocol, an Enum (hunt 14 C11)
         return value.__module__ == "__main__"
     if kind is MethodType:

@@ -565,7 +565,7 @@ class Pickler(cloudpickle.CloudPickler):
         if isinstance(obj, ModuleType) and obj.__dict__ is getattr(_state, "namespace", None):
             return cells_module, ()  # `import __main__ as M`: the receiver's (hunt 21 H21-14)
         if isinstance(obj, ModuleType) and (made_at_run_time(obj) or detached(obj)):
-            state = dict(vars(obj))  # no file to import it from: by value, see run_time_module
+            state = _with_class(obj, dict(vars(obj)))  # no file to import it from: by value
             state.pop("__builtins__", None)  # (its globals after it: its functions' globals
             returning = getattr(_state, "returning", None)  # are it)
             if returning and id(obj) in returning:  # the receiver's own, with this state
@@ -579,8 +579,8 @@ class Pickler(cloudpickle.CloudPickler):
             return quiet_import, (obj.__name__, _imported_descendants(obj))
         if isinstance(obj, ModuleType) and sys.modules.get(obj.__name__) is obj \
                 and obj.__name__ != "__main__" and (where := module_file(obj)) is not None:
-            state = dict(vars(obj))  # your module, by value: see sender_module
-            state.pop("__builtins__", None)
+            state = _with_class(obj, dict(vars(obj)))  # your module, by value: see
+            state.pop("__builtins__", None)  # sender_module
             if any(isinstance(value, ModuleType) and value is not obj
                    and not _by_reference(value) for value in state.values()):
                 # its globals after it where one is another of yours, which may import it
@@ -4855,6 +4855,12 @@ def module_state(module: ModuleType, state: dict) -> None:
     sender's module no longer has (``del mymod.attr`` in a plain cell, ``del fd.VAL`` in the
     remote cell that first imported it: hunt 35 H35-11) goes from this side's too."""
     namespace = vars(module)
+    kind = state.get(MODULE_CLASS)
+    if isinstance(kind, type) and issubclass(kind, ModuleType) and type(module) is not kind:
+        try:  # (its class of its own: module_class)
+            module.__class__ = kind
+        except TypeError:  # one Python does not let a module take
+            pass
     for name in [name for name, value in list(namespace.items()) if name not in state
                  and not dunder(name) and not isinstance(value, ModuleType)]:
         del namespace[name]
@@ -5082,8 +5088,8 @@ def sender_module(name: str, where: Sequence, state: dict, companions: tuple = (
             module_whole_state(loaded, state)
         return loaded
     made = ModuleType(name)
-    made.__dict__.update(state)
     made.__dict__["__builtins__"] = builtins.__dict__
+    module_whole_state(made, state)
     return made
 
 
@@ -5134,12 +5140,43 @@ _apart: "weakref.WeakValueDictionary[str, ModuleType]" = weakref.WeakValueDictio
 
 def made_at_run_time(module: ModuleType) -> bool:
     """Whether ``module`` is one a program made itself (``types.ModuleType(name)`` put in
-    ``sys.modules``, as plugin and config loaders do): no file, no import spec, no loader, so no
-    import can find it anywhere else. Not a library's lazy module (a subclass of ModuleType)."""
-    return type(module) is ModuleType and sys.modules.get(module.__name__) is module \
-        and module.__name__ != "__main__" and module.__name__ not in sys.builtin_module_names \
-        and getattr(module, "__spec__", None) is None \
-        and getattr(module, "__loader__", None) is None and not hasattr(module, "__file__")
+    ``sys.modules``, as plugin and config loaders do; also of a class of its own, a lazy
+    module class: :func:`module_class`): no file, no import spec, no loader, so no import can
+    find it anywhere else. Not a library's lazy module (a subclass of ModuleType). Read from
+    its namespace, not through its class (a ``__getattr__`` answers anything)."""
+    if type(module) is not ModuleType and module_class(module) is None:
+        return False
+    namespace = ModuleType.__getattribute__(module, "__dict__")
+    name = namespace.get("__name__")
+    return isinstance(name, str) and sys.modules.get(name) is module and name != "__main__" \
+        and name not in sys.builtin_module_names and namespace.get("__spec__") is None \
+        and namespace.get("__loader__") is None and "__file__" not in namespace
+
+
+def module_class(module: Any) -> type | None:
+    """The class of ``module`` when a program gave it one of its own: a subclass of ModuleType
+    a cell or a module of yours defines (``mod.__class__ = Special`` with a property, as
+    Python's reference shows, a lazy module class with ``__getattr__``). It goes with the
+    module's state, which the receiver's module takes (:func:`module_state`: hunt 39 H39-7).
+    None for a plain module and a library's own class."""
+    kind = type(module)
+    if kind is ModuleType or not issubclass(kind, ModuleType):
+        return None
+    home = sys.modules.get(getattr(kind, "__module__", None) or "")
+    return kind if kind.__module__ == "__main__" or home is not None and any(
+        own is home for own in own_modules()) else None
+
+
+#: The key of a module's state under which its class goes (:func:`module_class`).
+MODULE_CLASS = "__class__"
+
+
+def _with_class(module: ModuleType, state: dict) -> dict:
+    """``state`` (``module``'s globals), with its class of its own (:func:`module_class`)."""
+    kind = module_class(module)
+    if kind is not None:
+        state[MODULE_CLASS] = kind
+    return state
 
 
 def module_aliases(names: Iterable[str] | None = None) -> dict[str, ModuleType]:
@@ -5185,10 +5222,13 @@ def detached(module: ModuleType) -> bool:
     it, a ``types.ModuleType('ns')`` held by a name, one taken out of ``sys.modules``. No import
     finds it: it goes by value, as one module whose functions run in its dict
     (:func:`detached_module`)."""
-    if type(module) is not ModuleType or sys.modules.get(module.__name__) is module \
-            or module.__name__ == "__main__":
+    if type(module) is not ModuleType and module_class(module) is None:
         return False
-    path = vars(module).get("__file__")  # (not a module `__getattr__`'s answer)
+    namespace = ModuleType.__getattribute__(module, "__dict__")  # (not a `__getattr__`'s)
+    name = namespace.get("__name__")
+    if not isinstance(name, str) or sys.modules.get(name) is module or name == "__main__":
+        return False
+    path = namespace.get("__file__")
     return not isinstance(path, str) or not os.path.realpath(path).startswith(_installed())
 
 
@@ -5206,7 +5246,7 @@ def module_whole_state(module: ModuleType, state: dict) -> None:
     ``__spec__``... as the sender's."""
     module_state(module, state)
     vars(module).update({key: value for key, value in state.items()
-                         if dunder(key) and key != "__builtins__"})
+                         if dunder(key) and key not in ("__builtins__", MODULE_CLASS)})
 
 
 def _of_a_run_time_module(func: types.FunctionType) -> bool:
@@ -5219,7 +5259,7 @@ def _of_a_run_time_module(func: types.FunctionType) -> bool:
 def run_time_modules() -> dict[str, ModuleType]:
     """The modules made at run time (:func:`made_at_run_time`) in ``sys.modules``, by name."""
     return {name: module for name, module in list(sys.modules.items())
-            if type(module) is ModuleType and made_at_run_time(module)}
+            if isinstance(module, ModuleType) and made_at_run_time(module)}
 
 
 def run_time_module(name: str, state: dict) -> ModuleType:
