@@ -1955,6 +1955,38 @@ def test_modules_of_a_class_of_their_own_keep_it_on_both_sides(tmp_path):
     assert_same_every_way(MODULES_OF_A_CLASS_OF_THEIR_OWN, tmp_path, ("all", "small", "none"))
 
 
+#: Regular expression matches `finditer` found past its first, and its iterator advanced by a
+#: remote cell then iterated plainly (hunt 39 H39-11, from A Whirlwind Tour of Python's
+#: regular expressions): a match went as the search that finds it again, from the finder's
+#: `pos`, so each came back as the first one (`[(0, 1), (0, 1)]` for `[(0, 1), (2, 3)]`).
+MATCHES_PAST_THE_FIRST = [
+    "import re\nms = list(re.finditer('a', 'abab'))\nit = re.finditer(r'\\w+@\\w+', 'x a@b c@d e@f')\n"
+    "print(next(it).group())",
+    "# plain\nprint([m.span() for m in ms], [m.group() for m in it])\ndel it",
+]
+
+
+def test_matches_finditer_found_past_the_first_are_those_matches(tmp_path):
+    assert_same_every_way(MATCHES_PAST_THE_FIRST, tmp_path, ("all", "small", "none"))
+
+
+#: A run-time module a remote cell puts in `sys.modules` and changes, held by a name of the cell
+#: (hunt 39 H39-9): it went back under the name only, and the notebook's `sys.modules` lacked
+#: it. And a folder a plain cell put on `sys.path` and took off again, after a remote run or a
+#: call of a function that stayed remote took it there (H39-8e): the engine kept it.
+MODULES_AND_FOLDERS_PUT_AND_TAKEN = [
+    "# plain\nimport sys, types\ncfg = types.ModuleType('cfg38')\nsys.path.insert(0, '/tmp/h39path')",
+    "import importlib\nsys.modules['cfg38'] = cfg\ncfg.K = 1\ndef f():\n    return '/tmp/h39path' in sys.path",
+    "# plain\nprint('cfg38' in sys.modules, sys.modules.get('cfg38') is cfg, cfg.K, f())\n"
+    "sys.path.remove('/tmp/h39path')",
+    "print('/tmp/h39path' in sys.path, f())",
+]
+
+
+def test_what_a_cell_puts_in_sys_modules_and_takes_off_sys_path_holds_there(tmp_path):
+    assert_same_every_way(MODULES_AND_FOLDERS_PUT_AND_TAKEN, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -1841,14 +1841,17 @@ class Engine:
             # that state, and the names' objects of it are its (hunt 35 H35-6b, H35-12, H35-13);
             # not one the notebook has loaded (imported afresh here, by an `exec`, it is not
             # the notebook's: that one keeps its state)
+            # and one the cell put in sys.modules (made at run time, or under a second name),
+            # also when a name of the cell holds it: being in sys.modules is not being bound
+            # (hunt 39 H39-9: `sys.modules['cfg38'] = cfg; cfg.K = 1` left it out)
             named = {id(namespace[name]) for name in names if name in namespace}
             for name, module in [
                     *((module.__name__, module)
-                      for module in modules.imported_first(content.get("loaded_modules") or ())),
+                      for module in modules.imported_first(content.get("loaded_modules") or ())
+                      if id(module) not in named),
                     *modules.made_since()]:
-                if id(module) not in named or name != module.__name__:
-                    outputs.append(self.encode(f"{protocol.IMPORTED}{name}", module,
-                                               content, client, frames, batch))
+                outputs.append(self.encode(f"{protocol.IMPORTED}{name}", module, content,
+                                           client, frames, batch))
             for name in names:
                 if name not in namespace:
                     if name in inputs or name in content.get("placeholders", ()):

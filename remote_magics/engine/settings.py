@@ -1105,6 +1105,7 @@ _path_at_start = tuple(sys.path)
 #: there installs it there).
 _meta_path_at_start = list(sys.meta_path)
 _meta_path_taken: list = []  # the finders the other side sent, in sys.meta_path here
+_path_taken: list = []  # the folders the other side's added ones put on sys.path here
 _meta_path_seen: list = [False]  # once a cell's finder was seen: its removal crosses too
 
 
@@ -1177,10 +1178,16 @@ def _sys_write(module: Any, name: str, value: Any) -> None:
         _meta_path_at_start.extend(_meta_path_taken)  # not this side's to send back
         _meta_path_seen[0] = True
         return
-    front, back = value
+    front, back = value  # the other side's added folders: those it took out since go here too
+    wanted = {*front, *back}  # (`sys.path.remove(p)` after it went: hunt 39 H39-8e)
+    for entry in [entry for entry in _path_taken if entry not in wanted]:
+        while entry in module.path:
+            module.path.remove(entry)
     missing = [entry for entry in front if entry not in module.path]
     module.path[:0] = missing
-    module.path.extend(entry for entry in back if entry not in module.path)
+    later = [entry for entry in back if entry not in module.path]
+    module.path.extend(later)
+    _path_taken[:] = [*(entry for entry in _path_taken if entry in wanted), *missing, *later]
 
 
 # IPython: how the shell shows a result as text (``%precision 2``, ``%pprint``). The engine

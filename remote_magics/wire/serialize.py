@@ -1534,12 +1534,20 @@ _MATCH = type(re.match("", ""))
 
 def _as_match(match: Any) -> tuple:
     """A regular expression's match object as the call that found it, made again (by
-    ``match``, ``search`` or ``fullmatch``, whichever finds the same groups); pickle has none."""
+    ``match``, ``search`` or ``fullmatch``, whichever finds the same groups); pickle has none.
+    One that ``finditer`` or a scanner found past its first has no such call: it is searched
+    for again from where it starts (its ``pos`` is then that place; hunt 39 H39-11: the
+    first match came in its place)."""
     pattern, args = match.re, (match.string, match.pos, match.endpos)
     for method in ("match", "search", "fullmatch"):
         again = getattr(pattern, method)(*args)
         if again is not None and again.regs == match.regs:
             return found_again, (pattern, method, *args)
+    at = (match.string, match.start(), match.endpos)
+    for method in ("match", "search"):
+        again = getattr(pattern, method)(*at)
+        if again is not None and again.regs == match.regs:
+            return found_again, (pattern, method, *at)
     return found_again, (pattern, "search", *args)
 
 
