@@ -1913,7 +1913,8 @@ def test_modules_out_of_sys_modules_go_and_come_back_as_one_module(tmp_path):
 #: hist_and_lines()`). The call sent the changed settings, but the restoring was never sent
 #: (the notebook's values equalled those of the last run), so later remote cells drew with
 #: the context's leftovers: `rcParams`, print options, the decimal context, `np.seterr`,
-#: `os.environ`, and a second call after the restoring saw them too.
+#: `os.environ`, and a second call after the restoring saw them too. And `print(p)` of a proxy
+#: inside such a context printed with the engine's options (H39-12).
 SETTINGS_RESTORED_AROUND_A_CALL = [
     "import matplotlib as mpl, numpy as np, decimal, os\n"
     "def f():\n    return (mpl.rcParams['lines.linewidth'], np.get_printoptions()['precision'],\n"
@@ -1923,7 +1924,11 @@ SETTINGS_RESTORED_AROUND_A_CALL = [
     "    with decimal.localcontext() as ctx:\n        ctx.prec = 5\n        print(f())\n"
     "mpl.rcParams['lines.linewidth'] = 1.5\nnp.seterr(**old)\ndel os.environ['H39VAR']",
     "# plain\nprint(f())",
-    "print(f(), mpl.rcParams['lines.linewidth'], np.get_printoptions()['precision'])",
+    "print(f(), mpl.rcParams['lines.linewidth'], np.get_printoptions()['precision'])\n"
+    "big = np.linspace(0, 1, 200000) / 3",
+    "# plain\nwith np.printoptions(precision=2, threshold=5):\n    print(big)\n"
+    "print(np.get_printoptions()['precision'])",
+    "print(np.get_printoptions()['precision'], f())",
 ]
 
 

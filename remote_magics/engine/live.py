@@ -122,8 +122,8 @@ def _take_settings(content: dict) -> dict | None:
     `warnings.simplefilter('error')` or `sys.setrecursionlimit(5000)`, the call printed, read
     and failed as without them), and return this process's settings then; None for another
     operation."""
-    if content.get("op") != "call":
-        return None
+    if content.get("op") not in ("call", "str", "preview"):  # (one that shows the value: under
+        return None  # the notebook's print options, hunt 39 H39-12)
     if content.get("settings"):
         settings.take(settings.decode(content["settings"]))
     return settings.snapshot()
