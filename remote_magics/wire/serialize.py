@@ -5126,7 +5126,7 @@ def named_apart(name: str, path: Any) -> bool:
     no import of that name finds (``spec_from_file_location('utils', 'lib/helpers.py')``)."""
     if "." in name or not isinstance(path, str):
         return False
-    stem = os.path.splitext(os.path.basename(path))[0]
+    stem = os.path.basename(path).split(".")[0]  # (`m.cpython-311-x86_64-linux-gnu.so`: m)
     if stem == "__init__":  # a package: its folder's name
         stem = os.path.basename(os.path.dirname(path))
     return stem != name
