@@ -452,16 +452,15 @@ class Pickler(cloudpickle.CloudPickler):
         module made at run time, that module's dict: the module goes before its globals
         (:func:`run_time_module`), and the function's ``global N`` is the module's."""
         args = super()._function_getnewargs(func)
-        module = sys.modules.get(func.__globals__.get("__name__") or "")
+        module = _home_module(func)
         # (one out of sys.modules this stream sent already: hunt 39 H39-2, H39-3)
         held = self.__dict__.get("detached", {}).get(id(func.__globals__))
-        if held is not None or _of_a_run_time_module(func):
+        if held is not None or module is not None and made_at_run_time(module):
             wrapped = self.__dict__.setdefault("module_dicts", {})
             if id(args[1]) not in wrapped:  # the module's own dict, after the module
                 wrapped[id(args[1])] = _Reduced((vars, (held or module,)))
             return (args[0], wrapped[id(args[1])], *args[2:])
-        if module is None or module.__dict__ is not func.__globals__ \
-                or _by_reference(module) and your_module(module.__name__) is None:
+        if module is None or _by_reference(module) and not _is_yours(module):
             return args  # (one of yours this side imported itself is by reference, but not a
             # closure it made, `left = _factory('left')`, which goes by value: hunt 34 H34-1)
         where = module_file(module)
@@ -544,7 +543,7 @@ class Pickler(cloudpickle.CloudPickler):
                 return _as_held_function(obj, key, True)
             _import_module_of(obj)
             if type(obj) is types.FunctionType and (
-                    _of_a_run_time_module(obj) or _of_a_module_apart(obj)
+                    _in_a_module_no_import_finds(obj)
                     or id(obj.__globals__) in self.__dict__.get("detached", {})):
                 reduced = self._dynamic_function_reduce(obj)  # (by value: no import finds it)
             else:
@@ -4760,10 +4759,15 @@ def own_module_names() -> frozenset[str]:
 _own_names: tuple[list | None, frozenset[str]] = (None, frozenset())
 
 
+def _is_yours(module: Any) -> bool:
+    """Whether ``module`` is one of :func:`own_modules`."""
+    return any(own is module for own in own_modules())
+
+
 def your_module(name: str) -> ModuleType | None:
     """The loaded module ``name`` when it is one of yours (:func:`own_modules`), else None."""
     module = sys.modules.get(name)
-    return module if module is not None and any(own is module for own in own_modules()) \
+    return module if module is not None and _is_yours(module) \
         else None
 
 
@@ -4808,7 +4812,7 @@ class _ModuleWithState:
         state = {name: value for name, value in list(vars(module).items())
                  if not dunder(name) and (not isinstance(value, ModuleType)
                                           or value.__name__ == f"{module.__name__}.{name}")}
-        if self.definitions and not named_apart(module.__name__, vars(module).get("__file__")):
+        if self.definitions and not named_apart(module.__name__, file_of(module)):
             # its classes and functions as the run left them (hunt 35 H35-6: `Thing.made +=
             # 1` in `__init__`, `f.tag = 'x'` came as the file makes them); of one under a
             # name of its own, which the receiver cannot import, by value (hunt 39 H39-4)
@@ -4925,7 +4929,7 @@ def module_with_state(module: ModuleType, definitions: bool = True) -> Any:
     (:func:`own_modules`) that this side imported itself (not one that came from the other
     side, :data:`SENDERS_MODULES`). None for any other."""
     if module.__name__ in SENDERS_MODULES or module_file(module) is None \
-            or not any(own is module for own in own_modules()):
+            or not _is_yours(module):
         return None
     return _ModuleWithState(module, definitions=definitions)
 
@@ -5132,14 +5136,20 @@ def named_apart(name: str, path: Any) -> bool:
     return stem != name
 
 
-def _of_a_module_apart(func: types.FunctionType) -> bool:
-    """Whether ``func`` runs in the globals of a module of yours in ``sys.modules`` under a
-    name of its own (:func:`named_apart`), which the receiver cannot import by that name: it
-    goes by value, run there in that module's dict (:func:`module_namespace`)."""
+def _home_module(func: types.FunctionType) -> ModuleType | None:
+    """The module in ``sys.modules`` whose namespace ``func`` runs in (its globals), if any."""
     module = sys.modules.get(func.__globals__.get("__name__") or "")
-    return module is not None and module.__dict__ is func.__globals__ \
-        and named_apart(module.__name__, vars(module).get("__file__")) \
-        and any(own is module for own in own_modules())
+    return module if module is not None and module.__dict__ is func.__globals__ else None
+
+
+def _in_a_module_no_import_finds(func: types.FunctionType) -> bool:
+    """Whether ``func`` runs in the globals of a module the receiver cannot import by its
+    name: one made at run time (``exec(code, cfg.__dict__)``), or one of yours under a name of
+    its own (:func:`named_apart`). It goes by value, run there in that module's dict
+    (:meth:`Pickler._function_getnewargs`, :func:`module_namespace`)."""
+    module = _home_module(func)
+    return module is not None and (made_at_run_time(module) or named_apart(
+        module.__name__, file_of(module)) and _is_yours(module))
 
 
 #: The modules :func:`_named_apart` made, by name.
@@ -5152,13 +5162,20 @@ def made_at_run_time(module: ModuleType) -> bool:
     module class: :func:`module_class`): no file, no import spec, no loader, so no import can
     find it anywhere else. Not a library's lazy module (a subclass of ModuleType). Read from
     its namespace, not through its class (a ``__getattr__`` answers anything)."""
-    if type(module) is not ModuleType and module_class(module) is None:
-        return False
-    namespace = ModuleType.__getattribute__(module, "__dict__")
-    name = namespace.get("__name__")
+    namespace = _plain_namespace(module)
+    name = namespace.get("__name__") if namespace is not None else None
     return isinstance(name, str) and sys.modules.get(name) is module and name != "__main__" \
         and name not in sys.builtin_module_names and namespace.get("__spec__") is None \
         and namespace.get("__loader__") is None and "__file__" not in namespace
+
+
+def _plain_namespace(module: Any) -> dict | None:
+    """The namespace of ``module``, a plain module or one of a class of its own
+    (:func:`module_class`), read past its class (a ``__getattr__`` answers anything); None for
+    anything else."""
+    if type(module) is not ModuleType and module_class(module) is None:
+        return None
+    return ModuleType.__getattribute__(module, "__dict__")
 
 
 def module_class(module: Any) -> type | None:
@@ -5171,8 +5188,8 @@ def module_class(module: Any) -> type | None:
     if kind is ModuleType or not issubclass(kind, ModuleType):
         return None
     home = sys.modules.get(getattr(kind, "__module__", None) or "")
-    return kind if kind.__module__ == "__main__" or home is not None and any(
-        own is home for own in own_modules()) else None
+    return kind if kind.__module__ == "__main__" or home is not None and _is_yours(home) \
+        else None
 
 
 #: The key of a module's state under which its class goes (:func:`module_class`).
@@ -5195,7 +5212,7 @@ def module_aliases(names: Iterable[str] | None = None) -> dict[str, ModuleType]:
     for name in (list(sys.modules) if names is None else names):
         module = sys.modules.get(name)
         if isinstance(module, ModuleType) and module.__name__ != name and (
-                made_at_run_time(module) or any(own is module for own in own_modules())):
+                made_at_run_time(module) or _is_yours(module)):
             found[name] = module
     return found
 
@@ -5215,8 +5232,7 @@ def _yours_or_made(module: Any) -> bool:
     """Whether ``module`` is in ``sys.modules`` under its name as a module of yours (this
     side's, or the other side's: :data:`SENDERS_MODULES`) or one made at run time."""
     return isinstance(module, ModuleType) and sys.modules.get(module.__name__) is module and (
-        module.__name__ in SENDERS_MODULES or made_at_run_time(module)
-        or any(own is module for own in own_modules()))
+        module.__name__ in SENDERS_MODULES or made_at_run_time(module) or _is_yours(module))
 
 
 def modules_made() -> dict[str, ModuleType]:
@@ -5230,10 +5246,8 @@ def detached(module: ModuleType) -> bool:
     it, a ``types.ModuleType('ns')`` held by a name, one taken out of ``sys.modules``. No import
     finds it: it goes by value, as one module whose functions run in its dict
     (:func:`detached_module`)."""
-    if type(module) is not ModuleType and module_class(module) is None:
-        return False
-    namespace = ModuleType.__getattribute__(module, "__dict__")  # (not a `__getattr__`'s)
-    name = namespace.get("__name__")
+    namespace = _plain_namespace(module)
+    name = namespace.get("__name__") if namespace is not None else None
     if not isinstance(name, str) or sys.modules.get(name) is module or name == "__main__":
         return False
     path = namespace.get("__file__")
@@ -5255,13 +5269,6 @@ def module_whole_state(module: ModuleType, state: dict) -> None:
     module_state(module, state)
     vars(module).update({key: value for key, value in state.items()
                          if dunder(key) and key not in ("__builtins__", MODULE_CLASS)})
-
-
-def _of_a_run_time_module(func: types.FunctionType) -> bool:
-    """Whether ``func`` runs in the globals of a module made at run time (``exec(code,
-    cfg.__dict__)``), which no import finds on the other side."""
-    module = sys.modules.get(func.__globals__.get("__name__") or "")
-    return module is not None and module.__dict__ is func.__globals__ and made_at_run_time(module)
 
 
 def run_time_modules() -> dict[str, ModuleType]:
