@@ -1992,6 +1992,58 @@ def test_what_a_cell_puts_in_sys_modules_and_takes_off_sys_path_holds_there(tmp_
     assert_same_every_way(MODULES_AND_FOLDERS_PUT_AND_TAKEN, tmp_path, ("all", "small", "none"))
 
 
+#: A `contextvars.ContextVar` (a module-level request id, a flag code reads where it runs)
+#: could not be sent at all. It goes as one variable on either side across cells: a remote cell
+#: reads the value a plain cell set (also through a function), and what it sets comes back.
+CONTEXT_VARIABLES = [
+    "# plain\nimport contextvars\ncv = contextvars.ContextVar('cv', default='d')\n"
+    "bare = contextvars.ContextVar('bare')\ncv.set('plain');\n"
+    "def both():\n    return cv.get(), bare.get('unset')",
+    "print(cv.get(), both())\ncv.set('remote');\nbare.set(5);",
+    "# plain\nprint(cv.get(), bare.get(), both())\ncv.set('again');",
+    "print(both(), cv.name)\nmine = contextvars.ContextVar('mine', default=0)\nmine.set(7);",
+    "# plain\nprint(mine.get(), mine.name)\nmine.set(8);",
+    "print(mine.get(), cv.get(), both())",
+]
+
+
+def test_context_variables_are_one_variable_on_either_side(tmp_path):
+    assert_same_every_way(CONTEXT_VARIABLES, tmp_path, ("all", "small", "none", "kernel"))
+
+
+#: A frame on a 2-D array, with `arr = df.values` (a read-only view of its block) taken from it
+#: (hunt 40 H40-1): the frame came back read-only, and writing it raised "assignment
+#: destination is read-only", in a remote cell and in a plain one after.
+FRAME_AND_ITS_READ_ONLY_VALUES = [
+    "import numpy as np, pandas as pd\ndf = pd.DataFrame(np.arange(6).reshape(3, 2))\n"
+    "arr = df.values\nprint(arr.flags.writeable)",
+    "df.iloc[0, 0] = -1\nprint(arr[0, 0], df.iloc[0, 0], arr.flags.writeable)",
+    "# plain\ndf.iloc[1, 1] = -2\nprint(arr[1, 1], df.iloc[1, 1], arr.flags.writeable)",
+]
+
+
+def test_a_frame_whose_read_only_values_are_taken_stays_writeable(tmp_path):
+    assert_same_every_way(FRAME_AND_ITS_READ_ONLY_VALUES, tmp_path, ("all", "small", "kernel"))
+
+
+#: An iterator a plain cell made over a `none` proxy (`it = iter(xs)`, read ahead), then read
+#: by a remote cell (hunt 40 H40-2): the remote cell found it released ("the remote
+#: list_iterator behind this proxy is gone"), or failed with "'dict_keyiterator' object has no
+#: attribute '_request'". It resumes there, of its kind, where the plain cell left it.
+ITERATORS_OVER_PROXIES = [
+    "xs = list(range(10))\nd = {'a': 1, 'b': 2, 'c': 3}\nr = range(3, 30, 3)",
+    "# plain\nit, kt, rt = iter(xs), iter(d), iter(r)\nprint(next(it), next(kt), next(rt))",
+    "print(next(it), next(it), next(kt), type(kt).__name__, next(rt), type(rt).__name__)",
+    "# plain\nprint(next(it), list(kt), next(rt))",
+    "print(list(it), list(rt))",
+    "# plain\nprint(next(it, 'end'), next(kt, 'end'))\ndel it, kt, rt",
+]
+
+
+def test_an_iterator_a_plain_cell_made_over_a_proxy_resumes_in_a_remote_cell(tmp_path):
+    assert_same_every_way(ITERATORS_OVER_PROXIES, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -1287,6 +1287,15 @@ class RemoteIterator:
     def __iter__(self) -> "RemoteIterator":
         return self
 
+    def __reduce__(self) -> tuple:
+        """Sent (to a remote cell that reads ``it = iter(p)``, made by a plain cell): the
+        items read ahead and not yet taken, then the rest of the remote iterator, which is the
+        engine's own (hunt 40 H40-2: the remote cell found the iterator released, or called
+        this class's method on the engine's iterator)."""
+        rest = None if self._done else self._iterator
+        kind = self._iterator._descriptor.get("type") or ""
+        return serialize.resumed_iterator, (list(self._buffer), rest, kind)
+
     def __next__(self) -> Any:
         if not self._buffer and not self._done:
             self._fill()

@@ -21,6 +21,7 @@ import bisect
 import builtins
 import collections
 import contextlib
+import contextvars
 import copyreg
 import dis
 import enum
@@ -174,6 +175,46 @@ def dead_proxy() -> Any:
     """Called by the unpickler: a ``weakref.proxy`` whose object is gone (using it raises
     ReferenceError, as plainly)."""
     return weakref.proxy(_Gone())
+
+
+#: The context variables that crossed, by the key each goes by, and each one's key: one
+#: variable on either side across cells (a module-level ``request_id = ContextVar(...)``),
+#: as one process has. Kept while the process runs (a program makes a few, once).
+_context_variables: dict[str, contextvars.ContextVar] = {}
+_context_keys: dict[contextvars.ContextVar, str] = {}
+#: What sets this process's keys apart from another's.
+_CONTEXT_KEYS = secrets.token_hex(8)
+
+
+def _context_variable(var: contextvars.ContextVar) -> Any:
+    """A ``contextvars.ContextVar`` goes as itself: the receiver's variable for it (made the
+    first time, with its name and default), which takes the value it has in the sender's
+    context then. So a remote cell reads the value a plain cell set, and what it sets comes
+    back to the notebook's variable (it could not be sent at all)."""
+    key = _context_keys.get(var)
+    if key is None:
+        key = f"{_CONTEXT_KEYS}:{len(_context_keys)}"
+        _context_keys[var], _context_variables[key] = key, var
+    current = contextvars.copy_context()
+    value = (current[var],) if var in current else ()
+    try:  # (a variable keeps its default to itself: it shows where nothing is set)
+        default = (contextvars.Context().run(var.get),)
+    except LookupError:
+        default = ()
+    return context_variable, (key, var.name, default, value)
+
+
+def context_variable(key: str, name: str, default: tuple, value: tuple) -> contextvars.ContextVar:
+    """Called by the unpickler: this side's variable for ``key`` (new the first time), set
+    to the sender's ``value`` where it had one."""
+    var = _context_variables.get(key)
+    if var is None:
+        var = contextvars.ContextVar(name, default=default[0]) if default \
+            else contextvars.ContextVar(name)
+        _context_keys[var], _context_variables[key] = key, var
+    if value:
+        var.set(value[0])
+    return var
 
 
 def _open_file(obj: io.TextIOWrapper) -> Any:
@@ -436,7 +477,8 @@ class Pickler(cloudpickle.CloudPickler):
     dispatch_table = DispatchTable(
         {types.CodeType: _code_with_its_source, io.TextIOWrapper: _open_file,
          weakref.ReferenceType: _weak_reference, weakref.WeakMethod: _weak_method,
-         weakref.ProxyType: _weak_proxy, weakref.CallableProxyType: _weak_proxy},
+         weakref.ProxyType: _weak_proxy, weakref.CallableProxyType: _weak_proxy,
+         contextvars.ContextVar: _context_variable},
         getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
     def dump(self, obj: Any) -> None:
@@ -1579,6 +1621,45 @@ def python_ufunc(function: Any, nin: int, nout: int, identity: Any) -> Any:
     if identity is None:
         return numpy.frompyfunc(function, nin, nout)
     return numpy.frompyfunc(function, nin, nout, identity=identity)
+
+
+def _range_of(items: list) -> Any:
+    """The range ``items`` are (a range's iterator read ahead), else the items themselves."""
+    if len(items) < 2:
+        return range(items[0], items[0] + 1) if items else range(0)
+    step = items[1] - items[0]
+    if step == 0 or any(b - a != step for a, b in zip(items, items[1:])):
+        return items
+    return range(items[0], items[-1] + step, step)
+
+
+#: The iterators of builtin containers, by the name of their class, each made again over its
+#: items as one of its kind: a plain cell's ``iter(d)`` of a remote dict, read ahead, resumes
+#: in a remote cell as a ``dict_keyiterator``, as it is plainly.
+_ITERATOR_OVER: dict[str, Callable[[list], Iterator]] = {
+    type(made).__qualname__: make  # (a proxy's descriptor names a builtin class so)
+    for make, made in (
+        (iter, iter([])),
+        (lambda items: iter(tuple(items)), iter(())),
+        (lambda items: iter(dict.fromkeys(items)), iter({})),
+        (lambda items: iter(dict(enumerate(items)).values()), iter({}.values())),
+        (lambda items: iter(dict(items).items()), iter({}.items())),
+        (lambda items: iter("".join(items)), iter("a")),
+        (lambda items: iter("".join(items)), iter("\u00e9")),
+        (lambda items: iter(_range_of(items)), iter(range(0))),
+    )}
+
+
+def resumed_iterator(items: list, rest: Any, kind: str = "") -> Iterator:
+    """Called by the unpickler: an iterator over ``items``, then over ``rest`` (this side's
+    own iterator, or None where it had ended); ``rest`` itself where no items come first.
+    Over a builtin container (``kind`` names the iterator's class), one of that kind."""
+    if rest is not None and not items:
+        return rest
+    make = _ITERATOR_OVER.get(kind)
+    if make is None:
+        return iter(items) if rest is None else itertools.chain(items, rest)
+    return make(items if rest is None else [*items, *rest])  # (a container's ends)
 
 
 def dict_view_of(mapping: dict, kind: str) -> Any:
@@ -2810,7 +2891,8 @@ _SYS_STRUCTS = {type(getattr(sys, name)): name
 #: :func:`_ordinary`).
 _NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
                            weakref.ReferenceType, weakref.WeakMethod, weakref.ProxyType,
-                           weakref.CallableProxyType, *_BY_NAME_TYPING, *_SYS_STRUCTS})
+                           weakref.CallableProxyType, contextvars.ContextVar,
+                           *_BY_NAME_TYPING, *_SYS_STRUCTS})
 
 
 def _random_subclass(kind: type) -> bool:
@@ -5718,10 +5800,18 @@ def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
     numpy = sys.modules["numpy"]  # loaded: ``owner`` is one of its arrays
 
     shape, strides, dtype, offset, writeable, warns = layout
-    # its bytes in memory order, as a view (a contiguous array's reshape is one)
-    raw = (owner if owner.flags.c_contiguous else owner.T).reshape(-1).view(numpy.uint8)
-    view = numpy.ndarray(shape, _canonical(numpy.dtype(dtype)), buffer=raw, offset=offset,
-                         strides=strides)
+    # a writeable view of memory an array read-only by its flag went as (`arr = df.values`,
+    # then the frame's block: hunt 40 H40-1, the frame came back read-only): the memory is
+    # writeable, and only the flag of that array says otherwise
+    lent = writeable and not owner.flags.writeable and _writeable_for_a_moment(owner)
+    try:
+        # its bytes in memory order, as a view (a contiguous array's reshape is one)
+        raw = (owner if owner.flags.c_contiguous else owner.T).reshape(-1).view(numpy.uint8)
+        view = numpy.ndarray(shape, _canonical(numpy.dtype(dtype)), buffer=raw, offset=offset,
+                             strides=strides)
+    finally:
+        if lent:
+            owner.flags.writeable = False
     if values is not None:
         view[...] = values
     if not writeable:
@@ -5729,6 +5819,16 @@ def array_view(owner: Any, layout: tuple, values: Any = None) -> Any:
     elif warns:
         warn_on_write(view)
     return view
+
+
+def _writeable_for_a_moment(array: Any) -> bool:
+    """Make ``array``, read-only by its flag alone, writeable (its memory is); whether it
+    could be (not memory that is read-only itself: a ``bytes`` object's)."""
+    try:
+        array.flags.writeable = True
+    except ValueError:
+        return False
+    return True
 
 
 def held_array_view(name: str, whole: tuple, layout: tuple, values: Any) -> Any:
