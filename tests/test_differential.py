@@ -2044,6 +2044,56 @@ def test_an_iterator_a_plain_cell_made_over_a_proxy_resumes_in_a_remote_cell(tmp
     assert_same_every_way(ITERATORS_OVER_PROXIES, tmp_path, ("all", "small", "none"))
 
 
+#: A view of an `OrderedDict` (`od.keys()`, `.values()`, `.items()`) crossed as a view of a copy
+#: (hunt 40 H40-3): what a later cell put in the dict, or moved, did not show through it.
+ORDERED_DICT_VIEWS = [
+    "import collections\nod = collections.OrderedDict(a=1, b=2)\nks, vs, its = od.keys(), od.values(), od.items()",
+    "od['c'] = 3",
+    "# plain\nod.move_to_end('a')\nprint(list(ks), list(vs), list(its))",
+    "print(list(ks), list(vs), list(its), type(ks).__name__)\nod['d'] = 4",
+    "# plain\nprint(list(ks), list(its), ks.mapping is not None)",
+]
+
+
+def test_the_views_of_an_ordered_dict_stay_views_of_it(tmp_path):
+    assert_same_every_way(ORDERED_DICT_VIEWS, tmp_path, ("all", "small", "none", "kernel"))
+
+
+#: A notebook class with a `functools.cached_property` a remote cell used (hunt 40 H40-7):
+#: Python 3.11's holds a lock, and going back the class and its object could not be pickled:
+#: both became proxies in the notebook, and what the remote cell changed in the cached value
+#: was lost.
+A_CACHED_PROPERTY_USED_REMOTELY = [
+    "# plain\nimport functools\nclass Lazy:\n    calls = 0\n    @functools.cached_property\n"
+    "    def val(self):\n        Lazy.calls += 1\n        return [Lazy.calls]\n"
+    "lz = Lazy()",
+    "lz.val",
+    "# plain\nprint(lz.val, Lazy.calls, 'val' in vars(lz), Lazy.__dict__['val'].attrname)",
+    "v = lz.val\nv.append('x')\nother = Lazy()\nprint(other.val, Lazy.calls)",
+    "# plain\nprint(lz.val, other.val, Lazy.calls, type(lz).__name__, type(Lazy).__name__)",
+]
+
+
+def test_a_class_with_a_cached_property_a_remote_cell_used_stays_the_notebooks(tmp_path):
+    assert_same_every_way(A_CACHED_PROPERTY_USED_REMOTELY, tmp_path, ("all", "small", "none"))
+
+
+#: A library's own objects a remote cell bound (`from typing import Counter`, `MISSING`):
+#: under `none` they were proxies (hunt 40 H40-6: pytudes' plain `class Dist(Counter)` after a
+#: remote `from typing import *` failed with "_SpecialGenericAlias.__init__() takes 3
+#: positional arguments but 4 were given"). They come back by their name, as a class does.
+A_LIBRARYS_OWN_OBJECTS = [
+    "from typing import Counter, List, Optional, Any\nimport dataclasses\nmiss = dataclasses.MISSING",
+    "# plain\nclass Dist(Counter):\n    pass\nprint(Dist('aab'), List[int], Optional[int], "
+    "Any is __import__('typing').Any, miss is dataclasses.MISSING)",
+    "print(Dist('abb'), Counter is __import__('typing').Counter)",
+]
+
+
+def test_a_librarys_own_objects_a_remote_cell_binds_come_back_by_name(tmp_path):
+    assert_same_every_way(A_LIBRARYS_OWN_OBJECTS, tmp_path, ("all", "small", "none", "kernel"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -510,6 +510,7 @@ class RemoteObject:
             # policy a none cell's dicts were proxies, no mappings to pandas, and the frame
             # silently had the keys for values (hunt 19 H19-4); but from a structured array's
             # records, one column of tuples, where plainly its fields are the columns (H38-4)
+            _refuse_a_frame_taken_for_a_list(self._descriptor["type"])
             value = self._fetch()
             if _structured(value):
                 _refuse_if_pandas_builds_from(self._descriptor["type"], known=True)
@@ -743,13 +744,30 @@ def why_remote(proxy: RemoteObject) -> str:
 _PANDAS_PRIORITY = 5000
 
 
-def _called_from_pandas() -> bool:
+def _called_from_pandas(functions: frozenset = frozenset()) -> bool:
     """Whether the code that used the proxy (the first frame up that is not this module's) is
-    pandas' own."""
+    pandas' own (and one of ``functions``, by name, where given)."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame = frame.f_back
-    return frame is not None and frame.f_globals.get("__name__", "").startswith("pandas.")
+    return frame is not None and frame.f_globals.get("__name__", "").startswith("pandas.") \
+        and (not functions or frame.f_code.co_name in functions)
+
+
+#: pandas' functions that take what is neither a Series nor a DataFrame for a list of them, and
+#: iterate it: a proxy of a frame gave its column names (`left.join(p)`: hunt 40 H40-5, an
+#: AttributeError about a str method's `is_unique`).
+_TAKE_A_LIST_OF_FRAMES = frozenset({"join", "_join_compat"})
+
+
+def _refuse_a_frame_taken_for_a_list(kind: str) -> None:
+    """Refuse when pandas iterates a proxy of a pandas object as a list of frames to join."""
+    if kind.startswith("pandas.") and _called_from_pandas(_TAKE_A_LIST_OF_FRAMES):
+        raise ProxyError(
+            f"DataFrame.join was given a proxy of a remote {kind} (it stayed remote: bigger "
+            "than --bytes, or under --download=none); pandas takes what is not a Series or a "
+            "DataFrame for a list of frames, and a proxy is neither. Give it the value itself, "
+            "left.join(p.fetch()), or do this step in a %%remote cell.")
 
 
 def _flat(value: Any) -> bool:

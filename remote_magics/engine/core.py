@@ -2003,12 +2003,14 @@ class Engine:
         twin = policy == "none" and not stay and type(obj) in TWINNED and atom(obj)
         if (back or obj is None or obj is True or obj is False or obj is Ellipsis
                 or isinstance(obj, types.ModuleType) or _module_builtin(obj)
-                or serialize.by_name(obj) or serialize.is_shell(obj) or twin
+                or serialize.by_name(obj) or serialize.library_object(obj)
+                or serialize.is_shell(obj) or twin
                 or (type(obj) is types.FunctionType and serialize.goes_as_module_global(obj))
                 or (policy == "none" and not stay and atom(obj))):
             # a singleton (`r is None` must hold in the notebook), or what goes by its name (a
             # module: `import math` in a none cell gives the notebook math, not a proxy of it;
-            # `from collections import Counter`, a class a plain cell may subclass), or, under
+            # `from collections import Counter`, a class a plain cell may subclass, and a
+            # library's own object, `from typing import Counter`: hunt 40 H40-6), or, under
             # none, a number, short string or other small immutable value, which a proxy cannot
             # stand in for (see atom; under small, `--bytes` is the user's word); a function
             # a module holds under another name than its own (a closure a factory made there:

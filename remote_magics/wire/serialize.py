@@ -733,14 +733,21 @@ class Pickler(cloudpickle.CloudPickler):
         """``obj`` as the receiver's own object, when the receiver holds it under a name
         (``returning``) or sent it inside a value (``node = tree.kids[0]``); else
         NotImplemented. A cache's state is its function, which a cell cannot change: the
-        receiver's own."""
+        receiver's own; so is a ``cached_property``'s (its function, and the lock Python 3.11
+        gives it, which cannot be pickled: hunt 40 H40-7, a notebook class with one that a
+        remote cell used came back a proxy, and its objects with it)."""
+        stateless = cached or type(obj) is functools.cached_property
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
-            reduced = _as_existing(obj, name) if changed and not cached else (held_object, (name,))
+            reduced = _as_existing(obj, name) if changed and not stateless \
+                else (held_object, (name,))
             if reduced is not NotImplemented:
                 return reduced
         inner = getattr(_state, "inner", None)
         if inner is not None and not cached:
+            if stateless:
+                key = inner.key(obj)
+                return (held_object, (key,)) if key is not None else NotImplemented
             return _as_inner(obj, inner, self.__dict__.setdefault("in_place", set()))
         return NotImplemented
 
@@ -1398,6 +1405,17 @@ def _held_by_its_module(kind: type) -> dict[int, tuple[str, str, Any]]:
     return found
 
 
+def library_object(obj: Any) -> bool:
+    """Whether ``obj`` is an object an installed module holds under a public name, of a class
+    that module defines (``typing.Counter``, ``dataclasses.MISSING``): it goes by that name
+    (:func:`_held_by_its_module`), as a library's class does."""
+    held = _module_held.get(type(obj))
+    if held is None:
+        held = _held_by_its_module(type(obj))
+    where = held.get(id(obj)) if held else None
+    return where is not None and where[2] is obj
+
+
 def _singletons() -> dict[int, tuple[str, str, Any]]:
     """:data:`SINGLETONS` of the modules imported here: id → (module, name, object)."""
     found = {}
@@ -1409,7 +1427,10 @@ def _singletons() -> dict[int, tuple[str, str, Any]]:
 
 
 #: The views of a dict (``d.keys()``, ``d.values()``, ``d.items()``) and the method each is of.
-_DICT_VIEWS = {type({}.keys()): "keys", type({}.values()): "values", type({}.items()): "items"}
+_DICT_VIEWS = {type(mapping.keys()): "keys" for mapping in ({}, collections.OrderedDict())} \
+    | {type(mapping.values()): "values" for mapping in ({}, collections.OrderedDict())} \
+    | {type(mapping.items()): "items" for mapping in ({}, collections.OrderedDict())}
+#: (an ``OrderedDict``'s are its own kind: they crossed as views of a copy, hunt 40 H40-3)
 
 
 def _as_dict_view(view: Any) -> tuple:
