@@ -2094,6 +2094,45 @@ def test_a_librarys_own_objects_a_remote_cell_binds_come_back_by_name(tmp_path):
     assert_same_every_way(A_LIBRARYS_OWN_OBJECTS, tmp_path, ("all", "small", "none", "kernel"))
 
 
+#: `reversed(d)` of a dict crossed as an iterator over a list of what it had left (hunt 40
+#: H40-9): it did not see the dict's changes (plainly "dictionary changed size during
+#: iteration"); and an ended iterator of an `OrderedDict` came back a plain dict's.
+REVERSED_DICT_ITERATORS = [
+    "# plain\nimport collections\nd = {'a': 1, 'b': 2, 'c': 3}\n"
+    "drv, irv = reversed(d), reversed(d.items())\nprint(next(drv), next(irv))\n"
+    "od = collections.OrderedDict(a=1)\noi = iter(od)\nprint(list(oi))",
+    "d['b'] = 20\nprint(next(irv), type(drv).__name__, type(oi).__name__)",
+    "# plain\nprint(next(irv), list(drv), type(oi).__name__)\nd['z'] = 9",
+    "try:\n    next(irv)\nexcept RuntimeError as e:\n    print(e)",
+    "# plain\ns = {1, 2}\nsi = iter(s)\nnext(si)\nfi = iter(d)\nnext(fi)",
+    "s.add(3)\nd['y'] = 8",
+    "# plain\nfor each in (si, fi, irv):\n    try:\n        next(each)\n"
+    "    except RuntimeError as e:\n        print(e)\ndel drv, irv, oi, si, fi",
+]
+
+
+def test_reversed_iterators_of_a_dict_stay_over_that_dict(tmp_path):
+    assert_same_every_way(REVERSED_DICT_ITERATORS, tmp_path, ("all", "small", "none", "kernel"))
+
+
+#: A plain cell's call of a function that stayed remote raised (hunt 40 H40-10): a remote cell
+#: after it had no `sys.last_value` (`%tb`, `pdb.pm()` read it), where plainly it is that error.
+THE_LAST_ERROR_OF_A_PLAIN_CALL = [
+    "def fails():\n    try:\n        {}['missing']\n    except KeyError as e:\n"
+    "        raise LookupError('x') from e",
+    "# plain\nfails()",
+    "import sys\nprint(type(sys.last_value).__name__, sys.last_value.args, "
+    "repr(sys.last_value.__cause__))",
+]
+
+
+def test_a_remote_cell_sees_the_error_a_plain_call_of_a_remote_function_raised(tmp_path):
+    report = differential.compare(THE_LAST_ERROR_OF_A_PLAIN_CALL, tmp_path,
+                                  ("all", "small", "none"))
+    assert report["plain_fails"] == [1] and not report["unstable"], report  # (`fails()`)
+    assert not divergences(report), "\n".join(divergences(report))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

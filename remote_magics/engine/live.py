@@ -79,6 +79,8 @@ async def handle(engine: Any, stream, ident, parent: dict) -> None:
         failed = err if isinstance(err, Exception) else None  # not an interrupt
     if before is not None:
         _settings_changed(before, reply)
+    if failed is not None and content.get("op") == "call":  # the plain cell shows it: here
+        settings.take({"sys.last_value": failed})  # too, as for a cell's (hunt 40 H40-10)
     if content.get("op") in _RUNS_CODE:
         _show_figures(engine)
     # an interrupt that comes now is for an operation already over (the client interrupts when

@@ -1460,7 +1460,11 @@ def _as_mapping_proxy(proxy: types.MappingProxyType) -> tuple:
 
 
 _DICT_ITERATORS = {type(iter({})): "keys", type(iter({}.values())): "values",
-                   type(iter({}.items())): "items", type(iter(set())): "set"}
+                   type(iter({}.items())): "items", type(iter(set())): "set",
+                   # `reversed(d)` (hunt 40 H40-9: it crossed as a list's iterator)
+                   type(reversed({})): "reversed keys",
+                   type(reversed({}.values())): "reversed values",
+                   type(reversed({}.items())): "reversed items"}
 
 
 def _as_dict_iterator(iterator: Any) -> tuple:
@@ -1469,13 +1473,34 @@ def _as_dict_iterator(iterator: Any) -> tuple:
     raises when the dict grew); pickle's own makes an iterator over a list of the items left.
     The dict is found among the iterator's references; one that ended holds none, and goes as
     an ended one."""
-    kind = _DICT_ITERATORS[type(iterator)]
+    backwards, _, kind = _DICT_ITERATORS[type(iterator)].rpartition(" ")
     found = [d for d in gc.get_referents(iterator)
              if isinstance(d, (set, frozenset) if kind == "set" else dict)]
     if len(found) != 1:
-        return dict_iterator_of, (set() if kind == "set" else {}, kind, 0)
+        return dict_iterator_of, (set() if kind == "set" else {}, kind, 0, bool(backwards))
     left = iterator.__length_hint__()  # 0 too once the dict changed size under it
-    return dict_iterator_of, (found[0], kind, max(len(found[0]) - left, 0))
+    if left == 0:
+        try:
+            iterator.__reduce__()  # (lists what is left: nothing, or it raises)
+        except RuntimeError:  # the dict changed size under it: its next raises
+            return changed_under_it, (kind, bool(backwards))
+    return dict_iterator_of, (found[0], kind, max(len(found[0]) - left, 0), bool(backwards))
+
+
+def changed_under_it(kind: str, backwards: bool) -> Iterator:
+    """Called by the unpickler: an iterator over a dict's keys (or values, items; or a set's
+    members; ``backwards``: ``reversed`` of them) whose dict changed size under it: each
+    ``next`` raises RuntimeError, "dictionary changed size during iteration"."""
+    members: Any = set() if kind == "set" else {}
+    over = members if kind == "set" else getattr(members, kind)()
+    iterator = reversed(over) if backwards else iter(over)
+    if kind == "set":
+        members.add(0)
+    else:
+        members[0] = 0
+    with contextlib.suppress(RuntimeError):  # (from now on it raises at every next)
+        next(iterator)
+    return iterator
 
 
 def dict_iterator_of(mapping: dict, kind: str, taken: int, backwards: bool = False) -> Any:
@@ -1499,8 +1524,8 @@ def _as_ordered_iterator(iterator: Any) -> Any:
     members (keys first, where the members left are the same objects). NotImplemented where
     none fits (the dict changed under it): pickle's snapshot then."""
     found = [d for d in gc.get_referents(iterator) if isinstance(d, collections.OrderedDict)]
-    if len(found) != 1:  # one that ended holds none
-        return dict_iterator_of, ({}, "keys", 0)
+    if len(found) != 1:  # one that ended holds none (one of its kind, ended)
+        return dict_iterator_of, (collections.OrderedDict(), "keys", 0)
     mapping = found[0]
     try:
         left = iterator.__reduce__()[1][0]
