@@ -198,6 +198,21 @@ def test_iteration_of_big_items_keeps_them_remote(target):
     assert items[3] == b"x" and len(items[0]) == 200_000
 
 
+def next_replies(monkeypatch) -> list:
+    """The contents of the replies to the ``next`` operations made from now on (a spy on
+    :func:`live.request`), in order."""
+    replies = []
+    original = live.request
+
+    def spying(*args, **kwargs):
+        reply = original(*args, **kwargs)
+        if args[2] == "next":
+            replies.append(reply.content)
+        return reply
+    monkeypatch.setattr(live, "request", spying)
+    return replies
+
+
 def test_iterating_a_none_proxy_of_atoms_brings_each_chunk_as_one_value(target, monkeypatch):
     """Hunt 38: a plain ``min(big_array)`` over a ``none`` proxy of 100,000 floats took 7 s:
     each item came as an Output of its own, with a reference the engine held. Atoms come
@@ -208,15 +223,7 @@ def test_iterating_a_none_proxy_of_atoms_brings_each_chunk_as_one_value(target, 
     target.run("import numpy as np\narr = np.arange(2500, dtype=np.float64)\n"
                "mixed = [1, 'a', None, 2.5, True, np.int32(3)] * 400\npairs = [(1, 2)] * 3",
                ns, download="none")
-    replies = []
-    original = live.request
-
-    def spying(*args, **kwargs):
-        reply = original(*args, **kwargs)
-        if args[2] == "next":
-            replies.append(reply.content)
-        return reply
-    monkeypatch.setattr(live, "request", spying)
+    replies = next_replies(monkeypatch)
     items = list(ns["arr"])
     assert items == [float(i) for i in range(2500)] and type(items[0]) is np.float64
     assert [reply.get("array") for reply in replies] == [True, True]  # 1,000 then 2,000
@@ -237,15 +244,7 @@ def test_iterating_a_small_proxy_of_many_short_strings_brings_each_chunk_as_one_
     ns: dict = {}
     target.run("words = [f'{i:07d} abcdefg' for i in range(40_000)]", ns, download="small",
                bytes=100_000)
-    replies = []
-    original = live.request
-
-    def spying(*args, **kwargs):
-        reply = original(*args, **kwargs)
-        if args[2] == "next":
-            replies.append(reply.content)
-        return reply
-    monkeypatch.setattr(live, "request", spying)
+    replies = next_replies(monkeypatch)
     assert isinstance(ns["words"], RemoteObject)
     assert list(ns["words"]) == [f"{i:07d} abcdefg" for i in range(40_000)]
     assert len(replies) >= 5  # 1,000, 2,000, 4,000, 8,000, 16,000 ...: past 100,000 bytes
