@@ -2108,6 +2108,8 @@ REVERSED_DICT_ITERATORS = [
     "s.add(3)\nd['y'] = 8",
     "# plain\nfor each in (si, fi, irv):\n    try:\n        next(each)\n"
     "    except RuntimeError as e:\n        print(e)\ndel drv, irv, oi, si, fi",
+    "# plain\nod2 = collections.OrderedDict(a=1, b=2)\noi2 = iter(od2)\nnext(oi2)\nod2['c'] = 3",
+    "try:\n    next(oi2)\nexcept RuntimeError as e:\n    print(e)\nprint(list(oi2))\ndel oi2",
 ]
 
 

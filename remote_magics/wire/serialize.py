@@ -1490,7 +1490,14 @@ def _as_dict_iterator(iterator: Any) -> tuple:
 def changed_under_it(kind: str, backwards: bool) -> Iterator:
     """Called by the unpickler: an iterator over a dict's keys (or values, items; or a set's
     members; ``backwards``: ``reversed`` of them) whose dict changed size under it: each
-    ``next`` raises RuntimeError, "dictionary changed size during iteration"."""
+    ``next`` raises RuntimeError, "dictionary changed size during iteration". Of an
+    ``OrderedDict`` (``kind`` "ordered"): its next raises "OrderedDict mutated during
+    iteration", once, and it has ended."""
+    if kind == "ordered":
+        ordered = collections.OrderedDict.fromkeys("a")
+        iterator = iter(ordered)
+        ordered["b"] = None
+        return iterator
     members: Any = set() if kind == "set" else {}
     over = members if kind == "set" else getattr(members, kind)()
     iterator = reversed(over) if backwards else iter(over)
@@ -1529,6 +1536,8 @@ def _as_ordered_iterator(iterator: Any) -> Any:
     mapping = found[0]
     try:
         left = iterator.__reduce__()[1][0]
+    except RuntimeError:  # the dict changed under it (hunt 40 H40-9: SerializationError)
+        return changed_under_it, ("ordered", False)
     except Exception:
         return NotImplemented
     taken = len(mapping) - len(left)
