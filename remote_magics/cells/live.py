@@ -59,9 +59,6 @@ def callers_line() -> list | None:
 
 #: Operations that only look at the object (a property read by ``getattr`` aside): a proxy's
 #: summary made before them still holds.
-#: The operations that show the value (``print(p)``, a preview), under the notebook's settings:
-#: `with np.printoptions(precision=2): print(p)` (hunt 39 H39-12).
-SHOWING_OPS = frozenset(("str", "preview"))
 LOOKING_OPS = frozenset(("getattr", "getitem", "len", "bool", "contains", "dir", "preview",
                          "keys", "str", "summary"))
 
@@ -122,7 +119,7 @@ def request(target: Any, object_id: str, op: str, *, download: str, limit: int,
         if caller is not None:
             content["caller"] = caller
     agreed = settings_agreed(target) if op == "call" and patience is None \
-        or op in SHOWING_OPS else None
+        or op in protocol.SHOWING_OPS else None
     if agreed is not None:  # as for a remote cell: its `input()` asks the notebook's frontend
         # (hunt 32 H32-5: EOFError), and `np.set_printoptions`, `%cd` of a plain cell hold
         content["stdin"] = display.stdin_allowed()  # for it (H32-6)

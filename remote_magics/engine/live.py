@@ -122,10 +122,11 @@ def _take_settings(content: dict) -> dict | None:
     """For a plain cell's call of a function that stayed remote: take the settings the notebook
     sent with it (hunt 32 H32-6: after a plain `np.set_printoptions(precision=2)`, `os.chdir`,
     `warnings.simplefilter('error')` or `sys.setrecursionlimit(5000)`, the call printed, read
-    and failed as without them), and return this process's settings then; None for another
-    operation."""
-    if content.get("op") not in ("call", "str", "preview"):  # (one that shows the value: under
-        return None  # the notebook's print options, hunt 39 H39-12)
+    and failed as without them), or for a showing of a value (``protocol.SHOWING_OPS``), and
+    return this process's settings then; None for another operation."""
+    op = content.get("op")
+    if op != "call" and op not in protocol.SHOWING_OPS:
+        return None
     if content.get("settings"):
         settings.take(settings.decode(content["settings"]))
     return settings.snapshot()

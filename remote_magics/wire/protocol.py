@@ -460,6 +460,9 @@ LIVE_OPS = ("getattr", "setattr", "delattr", "getitem", "setitem", "delitem", "c
             "bool", "contains", "iter", "next", "anext", "await", "binop", "unop", "dir", "preview",
             "keys", "str",
             "summary", "enter", "exit")
+#: The operations that show the value (``print(p)``, a preview): they run under the notebook's
+#: settings, as a call does (`with np.printoptions(precision=2): print(p)`: hunt 39 H39-12).
+SHOWING_OPS = frozenset(("str", "preview"))
 #: Operations whose result Python needs as a plain local value: returned as JSON, whatever the policy.
 JSON_OPS = ("setattr", "delattr", "setitem", "delitem", "len", "bool", "contains", "dir",
             "preview", "keys", "str", "summary", "exit")

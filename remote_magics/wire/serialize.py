@@ -556,12 +556,9 @@ class Pickler(cloudpickle.CloudPickler):
         where = singletons.get(id(obj))
         if where is not None and where[2] is obj:  # `from random import randint`'s generator
             return module_attribute, where[:2]
-        held = _module_held.get(type(obj))
-        if held is None:
-            held = _held_by_its_module(type(obj))
-        where = held.get(id(obj)) if held else None
-        if where is not None and where[2] is obj:  # scipy's `norm`, `dataclasses.MISSING`
-            return module_attribute, where[:2]
+        where = _library_held(obj)
+        if where is not None:  # scipy's `norm`, `dataclasses.MISSING`
+            return module_attribute, where
         if ordinary:  # an object of a builtin or C class nothing below is about
             return self._ordinary_reduction(obj)
         files = getattr(_state, "by_file", None)
@@ -1409,11 +1406,17 @@ def library_object(obj: Any) -> bool:
     """Whether ``obj`` is an object an installed module holds under a public name, of a class
     that module defines (``typing.Counter``, ``dataclasses.MISSING``): it goes by that name
     (:func:`_held_by_its_module`), as a library's class does."""
+    return _library_held(obj) is not None
+
+
+def _library_held(obj: Any) -> tuple[str, str] | None:
+    """The module and name under which the installed module that defines ``obj``'s class
+    holds ``obj`` (:func:`_held_by_its_module`); None for any other object."""
     held = _module_held.get(type(obj))
     if held is None:
         held = _held_by_its_module(type(obj))
     where = held.get(id(obj)) if held else None
-    return where is not None and where[2] is obj
+    return where[:2] if where is not None and where[2] is obj else None
 
 
 def _singletons() -> dict[int, tuple[str, str, Any]]:
@@ -1427,9 +1430,8 @@ def _singletons() -> dict[int, tuple[str, str, Any]]:
 
 
 #: The views of a dict (``d.keys()``, ``d.values()``, ``d.items()``) and the method each is of.
-_DICT_VIEWS = {type(mapping.keys()): "keys" for mapping in ({}, collections.OrderedDict())} \
-    | {type(mapping.values()): "values" for mapping in ({}, collections.OrderedDict())} \
-    | {type(mapping.items()): "items" for mapping in ({}, collections.OrderedDict())}
+_DICT_VIEWS = {type(getattr(mapping, kind)()): kind for mapping in ({}, collections.OrderedDict())
+               for kind in ("keys", "values", "items")}
 #: (an ``OrderedDict``'s are its own kind: they crossed as views of a copy, hunt 40 H40-3)
 
 
