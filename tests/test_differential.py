@@ -2135,6 +2135,34 @@ def test_a_remote_cell_sees_the_error_a_plain_call_of_a_remote_function_raised(t
     assert not divergences(report), "\n".join(divergences(report))
 
 
+#: A PIL drawing and pixel access over an image (`d = ImageDraw.Draw(im)`, `px = im.load()`):
+#: they could not be pickled, so one a remote cell made stayed remote, drawing on the engine's
+#: first copy of `im` while later cells sent the notebook's, and a plain cell's could not be sent.
+DRAWING_ON_AN_IMAGE = [
+    "from PIL import Image, ImageDraw\nim = Image.new('RGB', (8, 8), 'white')\n"
+    "d = ImageDraw.Draw(im)\nd.line((0, 0, 7, 7), fill='red')\nprint(im.getpixel((3, 3)))",
+    "im.putpixel((0, 7), (0, 0, 255))\nd.line((0, 7, 7, 0), fill='green')\n"
+    "print(im.getpixel((0, 7)), im.getpixel((4, 3)))",
+    "d.rectangle((1, 1, 2, 2), fill=(9, 9, 9))\npx = im.load()\nprint(px[1, 1], d.mode)",
+    "px[5, 5] = (1, 2, 3)\nd.point((6, 6), fill=(4, 5, 6))\n"
+    "print(im.getpixel((5, 5)), im.getpixel((6, 6)), sum(im.tobytes()))",
+    "im2 = Image.new('RGB', (4, 4))\nd2 = ImageDraw.Draw(im2, 'RGBA')\n"
+    "d2.rectangle((0, 0, 3, 3), fill=(255, 0, 0, 128))\npair = {'im': im2, 'draw': d2}",
+    "pair['draw'].rectangle((0, 0, 3, 3), fill=(0, 255, 0, 128))\n"
+    "print(pair['im'].getpixel((1, 1)), pair['im'] is im2, pair['draw'] is d2)",
+]
+
+
+def test_a_drawing_and_a_pixel_access_stay_on_their_image(tmp_path):
+    assert_same_every_way(DRAWING_ON_AN_IMAGE, tmp_path, ("all", "small", "none", "kernel"))
+    mixed = [differential.PLAIN + cell if i % 2 else cell
+             for i, cell in enumerate(DRAWING_ON_AN_IMAGE)]
+    assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
+    mixed = [cell if i % 2 else differential.PLAIN + cell
+             for i, cell in enumerate(DRAWING_ON_AN_IMAGE)]
+    assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

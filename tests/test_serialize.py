@@ -1048,3 +1048,19 @@ def test_looking_for_your_modules_loads_no_lazy_module():
         assert module.netrc and type(module) is types.ModuleType
     finally:
         sys.modules.pop("netrc_lazy39", None)
+
+
+def test_a_pixel_access_goes_on_the_image_a_name_holds_and_no_other():
+    from PIL import Image
+
+    image = Image.new("RGB", (4, 4), "white")
+    pixels = image.load()
+    with serialize.cell_namespace({"image": image, "pixels": pixels}):
+        image_there, pixels_there = serialize.loads(serialize.dumps([image, pixels]))
+    pixels_there[1, 2] = (1, 2, 3)
+    assert image_there.getpixel((1, 2)) == (1, 2, 3)
+    assert image.getpixel((1, 2)) == (255, 255, 255)
+    other = Image.new("RGB", (4, 4), "white")  # the same size and mode, but not its image
+    with serialize.cell_namespace({"other": other, "pixels": pixels}):
+        with pytest.raises(Exception, match="PixelAccess"):
+            serialize.dumps(pixels)

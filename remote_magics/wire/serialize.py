@@ -23,6 +23,7 @@ import collections
 import contextlib
 import contextvars
 import copyreg
+import ctypes
 import dis
 import enum
 import functools
@@ -701,6 +702,14 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_argparse_object(obj)
             if reduced is not NotImplemented:
                 return reduced
+        if _is_image_draw(obj):
+            reduced = _as_image_draw(obj)
+            if reduced is not NotImplemented:
+                return reduced
+        if type(obj).__name__ == _PIXEL_ACCESS:
+            reduced = _as_pixel_access(obj)
+            if reduced is not NotImplemented:
+                return reduced
         reduced = _with_numpys_flags(obj)
         if reduced is not NotImplemented:
             return reduced
@@ -732,8 +741,11 @@ class Pickler(cloudpickle.CloudPickler):
         NotImplemented. A cache's state is its function, which a cell cannot change: the
         receiver's own; so is a ``cached_property``'s (its function, and the lock Python 3.11
         gives it, which cannot be pickled: hunt 40 H40-7, a notebook class with one that a
-        remote cell used came back a proxy, and its objects with it)."""
-        stateless = cached or type(obj) is functools.cached_property
+        remote cell used came back a proxy, and its objects with it), and a PIL ``ImageDraw``'s
+        or pixel access's (what it wrote is in its image's pixels, which come back into the
+        receiver's image)."""
+        stateless = cached or type(obj) is functools.cached_property or _is_image_draw(obj) \
+            or type(obj).__name__ == _PIXEL_ACCESS
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
             reduced = _as_existing(obj, name) if changed and not stateless \
@@ -919,7 +931,7 @@ def _ordinary(kind: type) -> bool:
     class, but for those the cases are about (classes, functions, modules, exceptions, dict
     views and iterators, memoryviews, matches, methods, caches, dicts whose attributes are
     their items, numpy arrays and ufuncs, proxies, pandas', SymPy's, argparse's,
-    matplotlib's, shells, ``object`` itself, cloudpickle's own). A list of 100,000 timestamps
+    matplotlib's, PIL's, shells, ``object`` itself, cloudpickle's own). A list of 100,000 timestamps
     pickled five times faster so."""
     if kind.__flags__ & HEAPTYPE:
         found = _ordinary_classes.get(kind)
@@ -940,7 +952,8 @@ def _ordinary_class(kind: type) -> bool:
     return not issubclass(kind, special) and kind not in _NOT_ORDINARY \
         and not _random_subclass(kind) \
         and kind not in _DICT_VIEWS and kind not in _DICT_ITERATORS \
-        and kind not in _CLOUDPICKLES_OWN and kind.__name__ not in ("ufunc", "memmap") \
+        and kind not in _CLOUDPICKLES_OWN \
+        and kind.__name__ not in ("ufunc", "memmap", _PIXEL_ACCESS) \
         and "Shell" not in kind.__name__ \
         and module_of(kind).partition(".")[0] not in _NOT_ORDINARY_MODULES
 
@@ -1001,7 +1014,7 @@ _ordinary_classes = ClassMemo()
 
 
 _NOT_ORDINARY_MODULES = frozenset({"pandas", "sympy", "argparse", "IPython", "ipykernel",
-                                   "matplotlib"})
+                                   "matplotlib", "PIL"})
 
 
 def _own_state(obj: type | types.FunctionType) -> tuple:
@@ -1252,6 +1265,58 @@ def _as_argparse_object(obj: Any) -> Any:
     state = {name: _SUPPRESS if value is suppress else value
              for name, value in attributes.items()}
     return copyreg.__newobj__, (kind,), state
+
+
+def _is_image_draw(obj: Any) -> bool:
+    """Whether ``obj`` is PIL's ``ImageDraw.Draw(image)``."""
+    kind = type(obj)
+    return kind.__qualname__ == "ImageDraw" and module_of(kind) == "PIL.ImageDraw"
+
+
+def _as_image_draw(draw: Any) -> Any:
+    """A PIL ``ImageDraw`` as ``ImageDraw.Draw(image, mode)`` again on its image, which goes
+    too, with its settings (``font``, ``ink``); its C drawing core cannot be pickled. So what
+    it draws shows in that image on either side (``d = ImageDraw.Draw(im)`` stayed remote,
+    drawing on the engine's first copy of ``im``, while a later cell's ``im`` was the
+    notebook's). NotImplemented for one no longer drawing on its image's core."""
+    attributes = attribute_of(draw, "__dict__")
+    if not isinstance(attributes, dict):
+        return NotImplemented
+    image = attributes.get("_image")
+    if image is None or attributes.get("im") is not attribute_of(image, "im"):
+        return NotImplemented
+    state = {name: value for name, value in attributes.items()
+             if name not in ("_image", "im", "draw", "palette")}
+    return type(draw), (image, attributes.get("mode")), state
+
+
+#: The name of the class of PIL's pixel access (``px = im.load()``), which has no module.
+_PIXEL_ACCESS = "PixelAccess"
+
+
+def _as_pixel_access(access: Any) -> Any:
+    """PIL's pixel access (``px = im.load()``) as ``im.load()`` again on its image, which goes
+    too: what a cell writes through it shows in that image on either side (it could not be
+    sent, and one a remote cell made stayed remote, writing to the engine's first copy of
+    ``im``). It holds its image's C core and nothing Python sees: its image is the one of the
+    cell's names whose core is at the address its first field holds. NotImplemented when no
+    name's image is (it then cannot be pickled, as before)."""
+    images = sys.modules.get("PIL.Image")
+    namespace = getattr(_state, "namespace", None)
+    pointer = ctypes.sizeof(ctypes.c_void_p)
+    if images is None or not namespace \
+            or type(access).__basicsize__ < object.__basicsize__ + pointer:
+        return NotImplemented
+    core = ctypes.c_void_p.from_address(id(access) + object.__basicsize__).value
+    for value in list(namespace.values()):
+        if isinstance(value, images.Image) and id(attribute_of(value, "_im")) == core:
+            return pixel_access, (value,)
+    return NotImplemented
+
+
+def pixel_access(image: Any) -> Any:
+    """Called by the unpickler: ``image.load()``, a pixel access on ``image``."""
+    return image.load()
 
 
 class _Suppress:
