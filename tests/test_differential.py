@@ -2163,6 +2163,23 @@ def test_a_drawing_and_a_pixel_access_stay_on_their_image(tmp_path):
     assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
 
 
+#: An array's flat iterator kept under a name (`fl = arr.flat`): it could not be pickled, so one
+#: a remote cell made stayed remote, writing into the engine's first copy of `arr`.
+A_FLAT_ITERATOR = [
+    "import numpy as np\narr = np.arange(10)\nfl = arr.flat\nfl[3] = 99\nnext(fl)\nnext(fl)",
+    "fl[4] = 77\nprint(arr[:6], fl.base is arr, fl.index, next(fl))",
+    "grid = np.arange(12).reshape(3, 4)[:, ::2]\ngf = grid.flat\nprint(next(gf), next(gf))",
+    "print(next(gf), gf.coords, gf.index)\ngf[0] = -1\nprint(grid[0, 0])\ndel fl, gf",
+]
+
+
+def test_a_flat_iterator_stays_on_its_array(tmp_path):
+    assert_same_every_way(A_FLAT_ITERATOR, tmp_path, ("all", "small", "none", "kernel"))
+    mixed = [differential.PLAIN + cell if i % 2 else cell
+             for i, cell in enumerate(A_FLAT_ITERATOR)]
+    assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -502,6 +502,25 @@ def test_joining_a_proxy_of_a_frame_is_refused_with_what_to_do(target):
     assert list(ns["right"]) == ["x"]  # iterated plainly, a frame's columns, as before
 
 
+def test_yaml_dump_of_a_proxy_is_refused_with_what_to_do(target):
+    """Hunt 41 H41-1 (Think Python's ``yaml.dump(config, writer)`` of a dict a remote cell made
+    under ``none``): PyYAML's ``dump`` writes a value by its reduction, and a proxy's gave a
+    bare "'operator.itemgetter' object has no attribute '__name__'". It is refused, saying
+    what to do; the value dumps as plainly, and ``pickle`` still takes the proxy as its value."""
+    import pickle
+
+    import yaml
+
+    ns: dict = {}
+    target.run("config = {'photo_dir': 'photos', 'extensions': ['jpg']}", ns, download="none")
+    with pytest.raises(ProxyError, match=r"yaml was given a proxy of a remote .*dict.*"
+                                         r"--download=none.*p\.fetch\(\)"):
+        yaml.dump(ns["config"])
+    assert yaml.dump(ns["config"].fetch()) == "extensions:\n- jpg\nphoto_dir: photos\n"
+    assert pickle.loads(pickle.dumps(ns["config"])) == {"photo_dir": "photos",
+                                                        "extensions": ["jpg"]}
+
+
 def test_pandas_arithmetic_with_a_proxy_of_a_pandas_object_aligns_as_plainly(target):
     """Hunt 38 H38-5 (the Python Data Science Handbook's ``A + B``): a notebook frame plus a
     proxy of a remote frame of another shape raised pandas' "Unable to coerce to Series" (it

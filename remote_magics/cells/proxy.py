@@ -317,7 +317,7 @@ class RemoteObject:
         if self._shadowed("dtype"):
             return self._remote_attribute("dtype")
         found = self._descriptor.get("dtype")
-        if found is None and _called_from_pandas():
+        if found is None and _called_from("pandas."):
             raise AttributeError(f"'{self._descriptor.get('type')}' object has no attribute "
                                  "'dtype'")
         return found
@@ -385,7 +385,14 @@ class RemoteObject:
     def __reduce_ex__(self, protocol: int) -> tuple:
         """Pickled by anything else (``pickle.dump(results, f)``, joblib, multiprocessing): the
         value itself, fetched, loadable where remote_magics is not (hunt 19 H19-17: the file
-        held a reference only its engine could resolve)."""
+        held a reference only its engine could resolve). Refused to PyYAML's ``yaml.dump``,
+        which writes the type and the function of what it reduces (hunt 41 H41-1: a bare
+        AttributeError about an ``itemgetter``'s name)."""
+        if _called_from("yaml."):
+            raise ProxyError(
+                f"yaml was given a proxy of a remote {self.type_name} ({why_remote(self)}); "
+                "yaml writes the value's own type, and a proxy is not the value. Give it the "
+                "value itself, yaml.dump(p.fetch()), or do this step in a %%remote cell.")
         return operator.itemgetter(0), ((self._fetch(),),)
 
     def __mro_entries__(self, bases: tuple) -> tuple:
@@ -504,7 +511,7 @@ class RemoteObject:
         return self._operate("contains", args=(item,))
 
     def __iter__(self) -> Iterator:
-        if _called_from_pandas():
+        if _called_from("pandas."):
             # pandas builds from the items (`pd.DataFrame.from_records(rows)` reads `rows[0]`
             # to see what they are, then iterates): the values, as plainly; by the proxy's
             # policy a none cell's dicts were proxies, no mappings to pandas, and the frame
@@ -518,7 +525,7 @@ class RemoteObject:
         return RemoteIterator(self)
 
     def __getitem__(self, key: Any) -> Any:
-        if _called_from_pandas():  # see __iter__
+        if _called_from("pandas."):  # see __iter__
             return self._fetch()[key]
         return self._operate("getitem", args=(key,))
 
@@ -582,7 +589,7 @@ class RemoteObject:
         if self._descriptor["type"].startswith("pandas."):
             _refuse_if_pandas_builds_from(self._descriptor["type"])
         value = self._fetch()
-        if not _flat(value) and _called_from_pandas():
+        if not _flat(value) and _called_from("pandas."):
             _refuse_if_pandas_builds_from(self._descriptor["type"], known=True)
         return numpy.asarray(value, dtype=dtype)
 
@@ -744,13 +751,13 @@ def why_remote(proxy: RemoteObject) -> str:
 _PANDAS_PRIORITY = 5000
 
 
-def _called_from_pandas(functions: frozenset = frozenset()) -> bool:
+def _called_from(package: str, functions: frozenset = frozenset()) -> bool:
     """Whether the code that used the proxy (the first frame up that is not this module's) is
-    pandas' own (and one of ``functions``, by name, where given)."""
+    ``package``'s own (``"pandas."``; and one of ``functions``, by name, where given)."""
     frame = sys._getframe(1)
     while frame is not None and frame.f_globals.get("__name__") == __name__:
         frame = frame.f_back
-    return frame is not None and frame.f_globals.get("__name__", "").startswith("pandas.") \
+    return frame is not None and frame.f_globals.get("__name__", "").startswith(package) \
         and (not functions or frame.f_code.co_name in functions)
 
 
@@ -762,7 +769,7 @@ _TAKE_A_LIST_OF_FRAMES = frozenset({"join", "_join_compat"})
 
 def _refuse_a_frame_taken_for_a_list(kind: str) -> None:
     """Refuse when pandas iterates a proxy of a pandas object as a list of frames to join."""
-    if kind.startswith("pandas.") and _called_from_pandas(_TAKE_A_LIST_OF_FRAMES):
+    if kind.startswith("pandas.") and _called_from("pandas.", _TAKE_A_LIST_OF_FRAMES):
         raise ProxyError(
             f"DataFrame.join was given a proxy of a remote {kind} (it stayed remote: bigger "
             "than --bytes, or under --download=none); pandas takes what is not a Series or a "
@@ -800,7 +807,7 @@ def _refuse_if_pandas_builds_from(kind: str, known: bool = False) -> None:
     (hunt 19 H19-4: silently a 2x1 frame of dicts). Hunt 17 C1 warned; hunt 19 H19-40 found
     the warned result silently misaligned (``df['y'] = s`` of a shuffled Series, under the
     default policy): a wrong result is never given. ``known``: the caller knows pandas asked."""
-    if not known and not _called_from_pandas():
+    if not known and not _called_from("pandas."):
         return
     if kind.startswith("pandas."):
         lost = ("leaving its index, name and columns behind: a Series would be placed by "
