@@ -2180,6 +2180,21 @@ def test_a_flat_iterator_stays_on_its_array(tmp_path):
     assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
 
 
+#: The kernel's event loop under a name (`loop = asyncio.get_running_loop()`): it could not be
+#: pickled, so a remote cell's stayed remote with a note, and a plain cell's could not be sent.
+THE_RUNNING_LOOP = [
+    "import asyncio\nloop = asyncio.get_running_loop()\nprint(type(loop).__name__, loop.is_running())",
+    "print(loop is asyncio.get_running_loop())\n"
+    "fut = loop.create_future()\nloop.call_soon(fut.set_result, 7)\nprint(await fut)\ndel fut",
+]
+
+
+def test_the_running_event_loop_is_each_sides_own(tmp_path):
+    assert_same_every_way(THE_RUNNING_LOOP, tmp_path, ("all", "small", "none", "kernel"))
+    mixed = [differential.PLAIN + THE_RUNNING_LOOP[0], THE_RUNNING_LOOP[1]]
+    assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).
