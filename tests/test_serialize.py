@@ -1064,3 +1064,19 @@ def test_a_pixel_access_goes_on_the_image_a_name_holds_and_no_other():
     with serialize.cell_namespace({"other": other, "pixels": pixels}):
         with pytest.raises(Exception, match="PixelAccess"):
             serialize.dumps(pixels)
+
+
+def test_a_text_wrapper_over_a_bytesio_is_refused_as_what_it_is():
+    import io
+
+    with pytest.raises(pickle.PicklingError, match=r"text wrapper over an in-memory BytesIO"):
+        serialize.dumps(io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+
+
+def test_a_struct_goes_as_the_one_its_format_makes():
+    import struct
+
+    layout = struct.Struct("<id")
+    there, again = serialize.loads(serialize.dumps([layout, layout]))
+    assert there is again and there.format == "<id"
+    assert there.unpack(layout.pack(3, 2.5)) == (3, 2.5)

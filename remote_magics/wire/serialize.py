@@ -40,6 +40,7 @@ import pickletools
 import re
 import secrets
 import site
+import struct
 import sys
 import sysconfig
 import threading
@@ -218,6 +219,11 @@ def context_variable(key: str, name: str, default: tuple, value: tuple) -> conte
     return var
 
 
+def _struct(obj: struct.Struct) -> Any:
+    """A ``struct.Struct`` (which Python cannot pickle) as the one its format makes."""
+    return struct.Struct, (obj.format,)
+
+
 def _open_file(obj: io.TextIOWrapper) -> Any:
     """An open text file does not travel: cloudpickle would send a copy of its text (a
     ``StringIO``), whose position, writes and ``close`` reach no file. It stays where it was
@@ -227,6 +233,15 @@ def _open_file(obj: io.TextIOWrapper) -> Any:
     if obj is sys.stderr:
         return getattr, (sys, "stderr")
     name, mode = getattr(obj, "name", "?"), getattr(obj, "mode", "?")
+    try:
+        buffer = obj.buffer
+    except ValueError:  # detached
+        buffer = None
+    if isinstance(buffer, io.BytesIO):  # (not a file: "an open file ('?', mode '?')" misled)
+        raise pickle.PicklingError(
+            "a text wrapper over an in-memory BytesIO (io.TextIOWrapper) cannot be sent: what "
+            "it has decoded or not yet written stays with it; make the wrapper inside the cell "
+            "(the buffer itself can be sent), or use an io.StringIO")
     if obj.closed:
         raise pickle.PicklingError(f"a closed file ({name!r}) cannot be sent; open it again "
                                    "inside the cell, or pass its path")
@@ -479,7 +494,7 @@ class Pickler(cloudpickle.CloudPickler):
         {types.CodeType: _code_with_its_source, io.TextIOWrapper: _open_file,
          weakref.ReferenceType: _weak_reference, weakref.WeakMethod: _weak_method,
          weakref.ProxyType: _weak_proxy, weakref.CallableProxyType: _weak_proxy,
-         contextvars.ContextVar: _context_variable},
+         contextvars.ContextVar: _context_variable, struct.Struct: _struct},
         getattr(cloudpickle.CloudPickler, "dispatch_table", {}))
 
     def dump(self, obj: Any) -> None:
@@ -3049,7 +3064,7 @@ _SYS_STRUCTS = {type(getattr(sys, name)): name
 #: :func:`_ordinary`).
 _NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
                            weakref.ReferenceType, weakref.WeakMethod, weakref.ProxyType,
-                           weakref.CallableProxyType, contextvars.ContextVar,
+                           weakref.CallableProxyType, contextvars.ContextVar, struct.Struct,
                            *_BY_NAME_TYPING, *_SYS_STRUCTS})
 
 
