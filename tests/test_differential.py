@@ -2195,6 +2195,30 @@ def test_the_running_event_loop_is_each_sides_own(tmp_path):
     assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
 
 
+#: An image opened from a file (`Image.open`): PIL's pickle leaves out what its format's plugin
+#: set, so after crossing `im.text`, `im.n_frames`, `im.is_animated` and `im.tell()` raised
+#: AttributeError; and its pixels written by the other side did not reach a `px = im.load()`.
+AN_OPENED_IMAGE = [
+    "from PIL import Image\nImage.new('RGB', (8, 6), (10, 200, 30)).save('pic.png')\n"
+    "Image.new('RGB', (8, 6), (1, 2, 3)).save('pic.jpg')\n"
+    "im = Image.open('pic.png')\njp = Image.open('pic.jpg')\nalbum = [im]",
+    "print(im.text, im.n_frames, im.is_animated, im.tell(), im.format, im.size)\n"
+    "print(jp.layers, jp.format, len(jp.quantization), jp.getpixel((0, 0)))",
+    "px = im.load()\npx[0, 0] = (1, 2, 3)\nprint(album[0].getpixel((0, 0)), im.tell())",
+    "im.putpixel((1, 0), (4, 5, 6))\npx[2, 0] = (7, 8, 9)\n"
+    "print(px[1, 0], im.getpixel((2, 0)), album[0] is im, im.n_frames)",
+    "im.thumbnail((4, 4))\nprint(im.size, album[0].size, im.text)\ndel im, jp, album, px",
+]
+
+
+def test_an_opened_image_keeps_what_its_format_set(tmp_path):
+    assert_same_every_way(AN_OPENED_IMAGE, tmp_path, ("all", "small", "none", "kernel"))
+    for parity in (0, 1):
+        mixed = [differential.PLAIN + cell if i % 2 == parity else cell
+                 for i, cell in enumerate(AN_OPENED_IMAGE)]
+        assert_same_every_way(mixed, tmp_path, ("all", "small"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

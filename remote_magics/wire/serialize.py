@@ -725,6 +725,10 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_image_draw(obj)
             if reduced is not NotImplemented:
                 return reduced
+        if _is_image_file(obj):
+            reduced = _as_image_file(obj)
+            if reduced is not NotImplemented:
+                return reduced
         if type(obj).__name__ == _PIXEL_ACCESS:
             reduced = _as_pixel_access(obj)
             if reduced is not NotImplemented:
@@ -1307,6 +1311,64 @@ def _as_image_draw(draw: Any) -> Any:
     state = {name: value for name, value in attributes.items()
              if name not in ("_image", "im", "draw", "palette")}
     return type(draw), (image, attributes.get("mode")), state
+
+
+def _is_image_file(obj: Any) -> bool:
+    """Whether ``obj`` is a PIL image that a format's plugin made (``Image.open``)."""
+    files = sys.modules.get("PIL.ImageFile")
+    return files is not None and isinstance(obj, files.ImageFile)
+
+
+def _as_image_file(image: Any) -> Any:
+    """A PIL image a format's plugin made (``Image.open('photo.png')``) with the attributes
+    that format set, which PIL's own pickle leaves out: after crossing, ``im.text``,
+    ``im.n_frames``, ``im.is_animated`` and ``im.tell()`` raised AttributeError. Only those
+    that are plain data: not its open file, nor what reads from it, which stay with the
+    sender (another frame cannot be read there). NotImplemented where it has none."""
+    try:
+        reduced = image.__reduce_ex__(PROTOCOL)  # (loads its pixels: pickle's own does)
+    except Exception:
+        return NotImplemented
+    if not (isinstance(reduced, tuple) and len(reduced) >= 3 and reduced[0] is copyreg.__newobj__
+            and isinstance(reduced[2], list)):
+        return NotImplemented
+    made = _image_made_attributes()
+    extra = {name: value for name, value in vars(image).items()
+             if name not in made and _plain_data(value)}
+    if not extra:
+        return NotImplemented
+    return copyreg.__newobj__, reduced[1], (reduced[2], extra), None, None, image_file_state
+
+
+@functools.cache
+def _image_made_attributes() -> frozenset:
+    """The attributes PIL's ``__setstate__`` makes on an image (a blank image's, its file name
+    and tiles): what it restores itself."""
+    image = sys.modules["PIL.Image"]
+    return frozenset(vars(image.Image())) | {"tile", "filename", "im"}
+
+
+def _plain_data(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is numbers, text, bytes or None, in lists, tuples and dicts, or a PIL
+    palette: what a format's plugin keeps about its image."""
+    kind = type(value)
+    if kind in (str, bytes, int, float, bool, complex, type(None)):
+        return True
+    if depth > 3:
+        return False
+    if kind in (list, tuple):
+        return all(_plain_data(item, depth + 1) for item in value)
+    if kind is dict:
+        return all(_plain_data(key, depth + 1) and _plain_data(item, depth + 1)
+                   for key, item in value.items())
+    return module_of(kind) == "PIL.ImagePalette"
+
+
+def image_file_state(image: Any, state: tuple) -> None:
+    """Called by the unpickler: PIL's state of ``image``, then its format's attributes."""
+    pixels, extra = state
+    image.__setstate__(pixels)
+    image.__dict__.update(extra)
 
 
 #: The name of the class of PIL's pixel access (``px = im.load()``), which has no module.
@@ -6065,10 +6127,10 @@ def _into_image_core(obj: Any, state: Any) -> bool:
     ``px[2, 2] = 50`` no longer reached ``img``, hunt 17 C12). Only for the same mode and size,
     and not a read-only image (a write there copies it first, a new core plainly too)."""
     kind = type(obj)
-    if not module_of(kind).startswith("PIL.") or not isinstance(state, list) or len(state) != 5:
+    if not module_of(kind).startswith("PIL.") or not isinstance(state, list) or len(state) < 5:
         return False
     image = sys.modules.get("PIL.Image")
-    info, mode, size, palette, data = state
+    info, mode, size, palette, data = state[:5]  # (an opened file's adds its file name...)
     try:
         if image is None or not isinstance(obj, image.Image) or obj.readonly \
                 or obj.mode != mode or tuple(obj.size) != tuple(size) or obj.im is None:
