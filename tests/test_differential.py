@@ -2219,6 +2219,37 @@ def test_an_opened_image_keeps_what_its_format_set(tmp_path):
         assert_same_every_way(mixed, tmp_path, ("all", "small"))
 
 
+#: The names `%pylab` star-imports, which IPython hides from `%who` (hunt 41 H41-4): a remote
+#: cell after a remote `%pylab` was a NameError on `prod`; nor did a name's lookup find them.
+PYLAB_NAMES = [
+    "%pylab inline",
+    "print(prod(arange(1.0, 5.0)), eval('prod([2, 3])'))",
+    "# plain\nprint(cumsum([1, 2]))",
+    "x = linspace(0, 1, 3)\nprint(x, exit is not None)",
+]
+
+
+def test_the_names_pylab_imports_reach_remote_cells(tmp_path):
+    assert_same_every_way(PYLAB_NAMES, tmp_path, ("all", "small", "none", "kernel"))
+
+
+#: A list that a partial's or a closure's bound method holds (`partial(closed.append, 'x')`),
+#: changed through it by a cell that also reads the list (hunt 41 H41-2): the change stayed in
+#: the engine, the notebook's list was as before.
+CHANGED_THROUGH_A_HELD_METHOD = [
+    "closed = []\nseen = set()",
+    "import functools\ncb = functools.partial(closed.append, 'late')\n"
+    "def outer(f, *a):\n    def inner():\n        f(*a)\n    return inner\n"
+    "cb2 = outer(seen.add, 5)",
+    "cb()\ncb2()\nclosed, seen",
+    "# plain\nprint(closed, seen, cb.func.__self__ is closed)",
+]
+
+
+def test_a_list_changed_through_a_method_a_partial_holds_comes_back(tmp_path):
+    assert_same_every_way(CHANGED_THROUGH_A_HELD_METHOD, tmp_path, ("all", "small"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -521,6 +521,20 @@ def test_yaml_dump_of_a_proxy_is_refused_with_what_to_do(target):
                                                         "extensions": ["jpg"]}
 
 
+def test_sympy_takes_a_proxy_as_its_value(target):
+    """Hunt 41 H41-6 (Lecture 5 of scientific-python-lectures, a Symbol made under ``none``):
+    ``pi + x`` of a proxy raised "Cannot convert expression to float", SymPy having found no
+    conversion but ``float``. SymPy's ``_sympy_`` gives it the value, as ``__array__`` does
+    NumPy."""
+    import sympy
+
+    ns: dict = {}
+    target.run("from sympy import Symbol\nx = Symbol('x')\nl = [1, 2]", ns, download="none")
+    assert (sympy.pi + ns["x"]) ** 2 == (sympy.pi + sympy.Symbol("x")) ** 2
+    assert sympy.sympify(ns["l"]) == [1, 2]
+    assert str(sympy.N(sympy.pi * ns["x"] + 1, 3)) == "3.14*x + 1.0"
+
+
 def test_pandas_arithmetic_with_a_proxy_of_a_pandas_object_aligns_as_plainly(target):
     """Hunt 38 H38-5 (the Python Data Science Handbook's ``A + B``): a notebook frame plus a
     proxy of a remote frame of another shape raised pandas' "Unable to coerce to Series" (it

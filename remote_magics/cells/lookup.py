@@ -82,8 +82,9 @@ def answerer(namespace: Mapping[str, Any], hidden: Mapping[str, Any],
     """
     def answer(name: str) -> LookupAnswer:
         # IPython's machinery is not sent; its history is, as a plain cell reads it
-        # (`eval(f"_{k}")`: IPython hides the `_N` names it binds, hunt 38 H38-1)
-        if name not in namespace or (name in hidden and hidden[name] is namespace[name]
+        # (`eval(f"_{k}")`: IPython hides the `_N` names it binds, hunt 38 H38-1), and so
+        # are the other names it hides (`%pylab`'s)
+        if name not in namespace or (runner.shells_own(name, namespace[name], hidden)
                                      and not protocol.HISTORY_NAME.fullmatch(name)):
             return LookupAnswer()
         value = namespace[name]

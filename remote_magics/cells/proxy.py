@@ -593,6 +593,14 @@ class RemoteObject:
             _refuse_if_pandas_builds_from(self._descriptor["type"], known=True)
         return numpy.asarray(value, dtype=dtype)
 
+    def _sympy_(self) -> Any:
+        """SymPy's conversion of what it is given (``pi + p``, ``N(p)``, ``sympify(p)``): the
+        value, fetched, as NumPy's ``__array__`` takes it (hunt 41 H41-6: a proxy of a remote
+        Symbol raised "Cannot convert expression to float")."""
+        import sympy
+
+        return sympy.sympify(self._fetch())
+
     def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
         """A NumPy ufunc given a proxy (``np.log10(p)``, ``arr + p``, ``np.add.reduce(p)``):
         applied here to the value, fetched, as to the value plainly: a pandas Series keeps its

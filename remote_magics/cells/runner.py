@@ -152,7 +152,7 @@ def prepare_once(
     lists_names = cell.lists_names or bool(magics)
     barrier = bytecode_barrier(getattr(target, "details", None) or {})
     names = [name for name in cell.reads if name in namespace
-             and not (name in hidden and hidden[name] is namespace[name])]
+             and not shells_own(name, namespace[name], hidden)]
     # the notebook's history the cell reads (`_`, `_3`, `Out[3]`, `_i`): IPython keeps it
     # among its own names, and a plain cell reads it as any other
     listed = set(names)  # (sets: a cell reading 1,000 names made these lists quadratic)
@@ -162,7 +162,7 @@ def prepare_once(
     # they travel with the functions anyway; as inputs, what the run does to them comes back
     more, sees_all, imported = globals_of_functions(namespace, names)
     names += [name for name in more
-              if name not in listed and not (name in hidden and hidden[name] is namespace[name])]
+              if name not in listed and not shells_own(name, namespace[name], hidden)]
     # the list `catch_warnings(record=True)` records into, left open across cells: a warning
     # the cell gives goes into it there too, as it would here (hunt 25 H25-13)
     current_objects = settings.current_objects()
@@ -868,7 +868,22 @@ def names_sharing(held: set[int], namespace: Mapping[str, Any], hidden: Mapping[
     """
     return [name for name, value in namespace.items()
             if id(value) in held and name not in skip and not name.startswith("_")
-            and not (name in hidden and hidden[name] is value) and may_change(value)]
+            and not shells_own(name, value, hidden) and may_change(value)]
+
+
+#: The names IPython binds and hides for itself, besides its history (``In``, ``_oh``): each
+#: side's shell has its own.
+SHELL_NAMES = frozenset({"get_ipython", "exit", "quit", "open"})
+
+
+def shells_own(name: str, value: Any, hidden: Mapping[str, Any]) -> bool:
+    """Whether ``name`` is the shell's own, bound to the very object the shell hid: its
+    history and :data:`SHELL_NAMES`. Not a name another hidden binding made (``%pylab``'s star
+    import, ``push(..., interactive=False)``), which ``%who`` leaves out but a cell reads as
+    any other (hunt 41 H41-4: after a remote ``%pylab``, the next remote cell's ``prod`` was a
+    NameError)."""
+    return name in hidden and hidden[name] is value \
+        and (name in SHELL_NAMES or protocol.HISTORY_NAME.fullmatch(name) is not None)
 
 
 def lacked_uploads(reply: "Reply | None", target: Any) -> bool:

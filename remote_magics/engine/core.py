@@ -256,8 +256,8 @@ HELD_INSIDE_OBJECTS = 100_000
 
 def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
     """The names of ``candidates`` whose objects ``roots`` hold, through lists, tuples, dicts,
-    sets, objects' ``__dict__``, a partial's arguments, a bound method's object and a
-    function's defaults and attributes (at most
+    sets, deques, objects' ``__dict__``, a partial's function and arguments, a bound method's
+    object and a function's defaults, attributes and closure (at most
     :data:`HELD_INSIDE_OBJECTS` objects looked at)."""
     if not roots or not candidates:
         return set()
@@ -265,7 +265,7 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
     found: set[str] = set()
     seen: set[int] = set()
     waiting = list(roots)
-    walked = (list, tuple, dict, set, frozenset)
+    walked = (list, tuple, dict, set, frozenset, collections.deque)
     while waiting and len(seen) < HELD_INSIDE_OBJECTS:
         obj = waiting.pop()
         if id(obj) in seen:
@@ -280,14 +280,20 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
         elif isinstance(obj, walked):
             waiting.extend(obj)
         elif type(obj) is functools.partial:  # `p = partial(add, lst)`, then `p(1)` (hunt
-            waiting.extend((*obj.args, *obj.keywords.values()))  # 24 H24-2)
+            # 24 H24-2); `cb = partial(closed.append, 'x')`, then `cb(); closed` (hunt 41 H41-2)
+            waiting.extend((obj.func, *obj.args, *obj.keywords.values()))
         elif type(obj) in _BOUND_METHODS:  # `bound = box.items.append`, then `bound(2)`
             owner = getattr(obj, "__self__", None)
             if owner is not None and not isinstance(owner, types.ModuleType):
                 waiting.append(owner)
         elif type(obj) is types.FunctionType:  # `f.__defaults__ = (saved,)`, then `f(1)`
             waiting.extend((*(obj.__defaults__ or ()), *(obj.__kwdefaults__ or {}).values(),
-                            *vars(obj).values()))  # (hunt 36 H36-1)
+                            *vars(obj).values()))  # (hunt 36 H36-1); what its closure holds
+            for cell in obj.__closure__ or ():  # (`cb = outer(closed.append)`, an ExitStack's
+                try:  # callbacks: hunt 41 H41-2)
+                    waiting.append(cell.cell_contents)
+                except ValueError:  # empty
+                    pass
         else:
             own = in_place.attribute_of(obj, "__dict__") if not isinstance(obj, type) else None
             if type(own) is dict:
