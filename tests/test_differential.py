@@ -2183,7 +2183,8 @@ def test_a_flat_iterator_stays_on_its_array(tmp_path):
 #: The kernel's event loop under a name (`loop = asyncio.get_running_loop()`): it could not be
 #: pickled, so a remote cell's stayed remote with a note, and a plain cell's could not be sent.
 THE_RUNNING_LOOP = [
-    "import asyncio\nloop = asyncio.get_running_loop()\nprint(type(loop).__name__, loop.is_running())",
+    "import asyncio\nloop = asyncio.get_running_loop()\n"
+    "print(type(loop).__name__, loop.is_running())",
     "print(loop is asyncio.get_running_loop())\n"
     "fut = loop.create_future()\nloop.call_soon(fut.set_result, 7)\nprint(await fut)\ndel fut",
 ]
