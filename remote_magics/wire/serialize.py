@@ -721,16 +721,8 @@ class Pickler(cloudpickle.CloudPickler):
             reduced = _as_argparse_object(obj)
             if reduced is not NotImplemented:
                 return reduced
-        if _is_image_draw(obj):
-            reduced = _as_image_draw(obj)
-            if reduced is not NotImplemented:
-                return reduced
-        if _is_image_file(obj):
-            reduced = _as_image_file(obj)
-            if reduced is not NotImplemented:
-                return reduced
-        if type(obj).__name__ == _PIXEL_ACCESS:
-            reduced = _as_pixel_access(obj)
+        if module_of(type(obj)).startswith("PIL.") or type(obj).__name__ == _PIXEL_ACCESS:
+            reduced = _as_pil_object(obj)
             if reduced is not NotImplemented:
                 return reduced
         reduced = _with_numpys_flags(obj)
@@ -767,21 +759,27 @@ class Pickler(cloudpickle.CloudPickler):
         remote cell used came back a proxy, and its objects with it), and a PIL ``ImageDraw``'s
         or pixel access's (what it wrote is in its image's pixels, which come back into the
         receiver's image)."""
-        stateless = cached or type(obj) is functools.cached_property or _is_image_draw(obj) \
-            or type(obj).__name__ == _PIXEL_ACCESS
         if returning and id(obj) in returning:
             name, changed = returning[id(obj)]
-            reduced = _as_existing(obj, name) if changed and not stateless \
+            reduced = _as_existing(obj, name) if changed and not self._stateless(obj, cached) \
                 else (held_object, (name,))
             if reduced is not NotImplemented:
                 return reduced
         inner = getattr(_state, "inner", None)
         if inner is not None and not cached:
-            if stateless:
+            if self._stateless(obj):
                 key = inner.key(obj)
                 return (held_object, (key,)) if key is not None else NotImplemented
             return _as_inner(obj, inner, self.__dict__.setdefault("in_place", set()))
         return NotImplemented
+
+    @staticmethod
+    def _stateless(obj: Any, cached: bool = False) -> bool:
+        """Whether the receiver's own ``obj`` is all it needs of it (see :meth:`_as_receivers`):
+        a cache, a ``cached_property``, a PIL drawing or pixel access. Asked only of an object
+        the receiver holds (every object pickled passes through :meth:`_as_receivers`)."""
+        return cached or type(obj) is functools.cached_property or _is_image_draw(obj) \
+            or type(obj).__name__ == _PIXEL_ACCESS
 
     def _ordinary_reduction(self, obj: Any) -> Any:
         """What :meth:`reducer_override` gives an object of an :func:`_ordinary` class once its
@@ -1313,10 +1311,17 @@ def _as_image_draw(draw: Any) -> Any:
     return type(draw), (image, attributes.get("mode")), state
 
 
-def _is_image_file(obj: Any) -> bool:
-    """Whether ``obj`` is a PIL image that a format's plugin made (``Image.open``)."""
+def _as_pil_object(obj: Any) -> Any:
+    """The reduction of one of PIL's objects that its own pickle gets wrong or has none for
+    (a drawing, a pixel access, an image a format's plugin made); else NotImplemented."""
+    if _is_image_draw(obj):
+        return _as_image_draw(obj)
+    if type(obj).__name__ == _PIXEL_ACCESS:
+        return _as_pixel_access(obj)
     files = sys.modules.get("PIL.ImageFile")
-    return files is not None and isinstance(obj, files.ImageFile)
+    if files is not None and isinstance(obj, files.ImageFile):
+        return _as_image_file(obj)
+    return NotImplemented
 
 
 def _as_image_file(image: Any) -> Any:
