@@ -309,11 +309,16 @@ def _is_proxy(value: Any) -> bool:
 def _home(value: Any, fetched: dict[int, Any]) -> Any:
     """A proxy's value, fetched (once per proxy, kept in ``fetched``): a name ``small`` keeps
     remote (too big) compares by its value, since keeping it there is what the policy asks;
-    anything else as it is."""
+    a tuple holding proxies (one that stayed remote comes back as a tuple of its items), with
+    its items' values; anything else as it is."""
     from remote_magics.cells.proxy import RemoteObject, fetch
 
     from remote_magics.errors import ProxyError
 
+    if type(value) is tuple and any(isinstance(item, RemoteObject) for item in value):
+        if id(value) not in fetched:
+            fetched[id(value)] = tuple(_home(item, fetched) for item in value)
+        return fetched[id(value)]
     if not isinstance(value, RemoteObject):
         return value
     if id(value) not in fetched:

@@ -2251,6 +2251,38 @@ def test_a_list_changed_through_a_method_a_partial_holds_comes_back(tmp_path):
     assert_same_every_way(CHANGED_THROUGH_A_HELD_METHOD, tmp_path, ("all", "small"))
 
 
+#: A tuple of index arrays (`np.where(mask)`'s) a cell made is no proxy (hunt 41 H41-5): NumPy
+#: took the proxy for one index array, so a plain `x[indices]` under none gave a 2-D result.
+#: Under none a small one comes back as itself, a bigger one as a tuple of proxies, as one over
+#: `--bytes` does under small.
+INDEX_TUPLES = [
+    "# plain\nimport numpy as np\nx = np.arange(0, 10, 0.5)\nbig = np.arange(400_000.0)",
+    "indices = np.where((5 < x) * (x < 7.5))\nfar = np.nonzero(big > 399_990)\n"
+    "every = np.nonzero(big % 2 == 0)\nsame = indices",
+    "# plain\nprint(x[indices], big[far], type(indices).__name__, len(every[0]))\n"
+    "print(big[every][-3:], same is indices, indices)",
+    "print(same is indices, x[indices].sum(), len(every), type(every[0]).__name__)",
+]
+
+
+def test_a_tuple_of_index_arrays_comes_back_as_a_tuple(tmp_path):
+    assert_same_every_way(INDEX_TUPLES, tmp_path, ("all", "small", "none"))
+
+
+#: An array the cell reads by its name and writes through a tuple it was sent holding it
+#: (`pair = (1, big)`, then `print(big)` and `pair[1][0] = -1`): the change was lost, the array
+#: went back as unchanged (only the tuple was watched).
+WRITTEN_THROUGH_A_TUPLE = [
+    "# plain\nimport numpy as np\nbig = np.arange(10.0)\npair = (1, big)",
+    "print(pair[1] is big)\npair[1][0] = -1.0",
+    "# plain\nprint(float(big[0]), float(pair[1][0]), pair[1] is big)",
+]
+
+
+def test_an_array_written_through_a_tuple_it_is_in_comes_back(tmp_path):
+    assert_same_every_way(WRITTEN_THROUGH_A_TUPLE, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -170,6 +170,10 @@ class RemoteObject:
         proxy, and the note says why (None when there is nothing to say).
         """
         if output["kind"] != "value":
+            kept = twins.copy_of(target, output["ref"]["id"])
+            if kept is not None:  # a tuple the notebook keeps a copy of: that copy, as when it
+                target.release_later(output["ref"]["id"])  # comes back as a value
+                return kept, None
             note = None
             if output.get("reason"):
                 note = (f"'{protocol.shown_name(output['name'])}' stays remote as a proxy: it cannot be pickled "
@@ -177,7 +181,8 @@ class RemoteObject:
             return cls(target, output["ref"], output.get("reason")), note
         barrier = bytecode_barrier(getattr(target, "details", None) or {})
         try:
-            value = serialize.loads(frames, bytecode=barrier is None)
+            with serialize.making_proxies(lambda descriptor: cls(target, descriptor)):
+                value = serialize.loads(frames, bytecode=barrier is None)
         except Exception as err:
             return cls._undecodable(output, err, barrier, target)
         return cls._came_back(output, value, target), None

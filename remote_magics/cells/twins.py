@@ -2,7 +2,8 @@
 
 Under ``none`` a short tuple or frozenset of numbers and strings comes back as a value: a proxy
 of one could not hash as it does (``table[key]`` raised KeyError, ``key in table`` missed). The
-engine keeps its object, and the notebook keeps a proxy of it beside its copy: a later remote
+engine keeps its object, and the notebook keeps a proxy of it beside its copy (so it does for
+a tuple of proxies, the tuple of a none cell's ``np.where(mask)``): a later remote
 cell that reads the copy under a name gets the engine's object again, so a sentinel tested with
 ``is`` there (``cell is empty``, with ``empty = (0, 0)`` held by a grid that stayed remote)
 still matches. At most :data:`KEPT` a target, the least recently used going first (its copy
@@ -41,9 +42,11 @@ def keep(target: Any, value: Any, proxy: Any) -> None:
             copies.pop(gone._id, None)                # engine's object
 
 
-def copy_of(target: Any, oid: str, value: Any) -> Any:
-    """The copy kept for ``target``'s object ``oid`` when it is ``value`` (of its type and
-    equal: the engine's object cannot have changed, it is a tuple or frozenset), or None."""
+def copy_of(target: Any, oid: str, value: Any = None) -> Any:
+    """The copy kept for ``target``'s object ``oid`` when ``value`` came back for it (of its
+    type and length: the engine's object cannot have changed, it is a tuple or frozenset, and
+    the proxies a tuple holds see what changed in its items), or a proxy of it did (``value``
+    None), or None."""
     with _lock:
         kept, copies = _kept.get(target), _copies.get(target)
         key = copies.get(oid) if copies else None
@@ -51,10 +54,9 @@ def copy_of(target: Any, oid: str, value: Any) -> Any:
         if found is None or found[1]._id != oid:
             return None
         copy = found[0]
-    try:
-        return copy if type(copy) is type(value) and copy == value else None
-    except Exception:  # noqa: BLE001 - a comparison that fails: the value that came
-        return None
+    if value is None:
+        return copy
+    return copy if type(copy) is type(value) and len(copy) == len(value) else None
 
 
 def proxy_of(target: Any, value: Any) -> Any:

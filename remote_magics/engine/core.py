@@ -158,6 +158,16 @@ def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
     """
     watched = {}
     names = [name for name in content.get("watch", ()) if name in namespace]
+    # an input the cell only reads that a watched one holds (`pair = (1, big)`, then `pair[1][0]
+    # = -1` and `print(big)`): the cell may change it through that one, and it went back as
+    # unchanged (lists, dicts and objects of Python classes go back with their contents when
+    # something changed anyway: see _held_inside's other use)
+    read = {item["name"]: namespace[item["name"]] for item in content.get("inputs", ())
+            if item.get("name") in namespace and item["name"] not in names}
+    read = {name: obj for name, obj in read.items() if _changed_unseen(obj)}
+    if names and read:
+        names += sorted(_held_inside([namespace[name] for name in names], read,
+                                     WATCH_INSIDE_OBJECTS))
     # a watched class goes back itself when it changes: inside the others, its identity
     apart = frozenset(id(namespace[name]) for name in names if isinstance(namespace[name], type))
     for name in names:
@@ -172,6 +182,8 @@ def watch(content: dict, namespace: dict, spans: Any = None) -> dict:
 #: deep (a parser's dict of lists of functions and of objects holding one: depth 3).
 MEMBERS_TWINNED = 10_000
 DEPTH_TWINNED = 3
+#: The most items a tuple of index arrays (:func:`_index_tuple`) may have.
+TUPLE_ITEMS = 64
 
 
 def _members_twinned(container: Any, twin_of: Callable[[Any], Any],
@@ -250,15 +262,28 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
         obj for obj in bound if type(obj) is numpy.ndarray and obj.nbytes > limit]
 
 
-#: The most objects :func:`_held_inside` looks through.
+#: The most objects :func:`_held_inside` looks through after a run; before one (:func:`watch`,
+#: every run that watches a name and reads an array), fewer.
 HELD_INSIDE_OBJECTS = 100_000
+WATCH_INSIDE_OBJECTS = 10_000
 
 
-def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
+def _changed_unseen(obj: Any) -> bool:
+    """Whether a change to ``obj`` made through another object goes back only if ``obj`` is
+    watched: not a list, dict, set or bytearray, nor an object of a Python class (they go with
+    their contents or state when something changed), nor a value that never changes, a class,
+    a function or a module (a numpy array, a pandas object)."""
+    return not (type(obj) in serialize.CONTAINERS or serialize.restatable(obj) or atom(obj)
+                or obj is None or isinstance(obj, (type, types.FunctionType, types.ModuleType,
+                                                   str, bytes, tuple, frozenset)))
+
+
+def _held_inside(roots: Sequence, candidates: dict[str, Any],
+                 limit: int = HELD_INSIDE_OBJECTS) -> set[str]:
     """The names of ``candidates`` whose objects ``roots`` hold, through lists, tuples, dicts,
     sets, deques, objects' ``__dict__``, a partial's function and arguments, a bound method's
-    object and a function's defaults, attributes and closure (at most
-    :data:`HELD_INSIDE_OBJECTS` objects looked at)."""
+    object and a function's defaults, attributes and closure (at most ``limit`` objects looked
+    at)."""
     if not roots or not candidates:
         return set()
     wanted = {id(obj): name for name, obj in candidates.items()}
@@ -266,7 +291,7 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any]) -> set[str]:
     seen: set[int] = set()
     waiting = list(roots)
     walked = (list, tuple, dict, set, frozenset, collections.deque)
-    while waiting and len(seen) < HELD_INSIDE_OBJECTS:
+    while waiting and len(seen) < limit:
         obj = waiting.pop()
         if id(obj) in seen:
             continue
@@ -377,6 +402,37 @@ def _module_builtin(obj: Any) -> bool:
         obj.__self__ is None or isinstance(obj.__self__, types.ModuleType))
 
 
+def _index_tuple(obj: Any) -> bool:
+    """Whether ``obj`` is a tuple that indexes a numpy array, each item for one axis: of at most
+    :data:`TUPLE_ITEMS` items, numpy arrays of integers or booleans (one at least), integers,
+    slices, None or Ellipsis (``np.where(mask)``, ``np.nonzero(a)``, ``np.indices(...)``)."""
+    if type(obj) is not tuple or not obj or len(obj) > TUPLE_ITEMS:
+        return False
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return False
+    arrays = [item for item in obj if type(item) is numpy.ndarray]
+    return bool(arrays) and all(array.dtype.kind in "biu" for array in arrays) and all(
+        type(item) in (int, slice) or item is None or item is Ellipsis
+        or type(item) is numpy.ndarray for item in obj)
+
+
+def _goes_as_itself(obj: Any) -> bool:
+    """Whether ``obj`` comes back as itself under any policy: a singleton (`r is None` must hold
+    in the notebook), or what goes by its name (a module: `import math` in a none cell gives the
+    notebook math, not a proxy of it; `from collections import Counter`, a class a plain cell
+    may subclass, and a library's own object, `from typing import Counter`: hunt 40 H40-6); a
+    function a module holds under another name than its own (a closure a factory made there:
+    jupyturtle's `forward`) is the notebook's module's, as a function by name is. (Under none,
+    so does a number, short string or other small immutable value, which a proxy cannot stand
+    in for: see atom; under small, `--bytes` is the user's word.)"""
+    return (obj is None or obj is True or obj is False or obj is Ellipsis
+            or isinstance(obj, types.ModuleType) or _module_builtin(obj)
+            or serialize.by_name(obj) or serialize.library_object(obj)
+            or serialize.is_shell(obj)
+            or (type(obj) is types.FunctionType and serialize.goes_as_module_global(obj)))
+
+
 def unwritten(sent: dict, uploads: Any) -> list:
     """The inputs of a run whose memory is known not written since they came: kept uploads
     (:mod:`.kept`) whose write-tracked span the run left alone. The notebook's array holds the
@@ -419,6 +475,12 @@ class Batch:
 
     stream: serialize.Outgoing = dataclasses.field(default_factory=serialize.Outgoing)
     remote: dict[int, tuple[dict, str | None]] = dataclasses.field(default_factory=dict)
+    # a tuple that came back as a tuple of its items (Engine._items_proxied): id → the tuple
+    # that went, which another name for it goes as again (one object in the notebook)
+    tuples: dict[int, tuple[tuple, bool]] = dataclasses.field(default_factory=dict)
+    # the objects the notebook sent as its proxies: a tuple among them stays one (the notebook
+    # binds the copy it keeps of one, cells.twins)
+    held_remotely: frozenset[int] = frozenset()
 
 
 #: The kernel's own names that IPython's magics use from the namespace a cell runs in (the
@@ -1821,6 +1883,7 @@ class Engine:
         # one the notebook holds as a proxy was changed here, where its proxy still points: it
         # stays (by value it would part from what refers to it here: `di = iter(d.items())`)
         remote_held = {id(obj) for obj in proxied}
+        batch.held_remotely = frozenset(remote_held)
         # your modules' classes, functions and the globals the inputs carried are the
         # notebook's own wherever they appear (the class of `p = plugins.Plugin('a')`, a list
         # `from moda import SHARED as S2` binds), one the cell changed with its state, once
@@ -2007,27 +2070,21 @@ class Engine:
         # a tuple or frozenset let through under none: the notebook sends its copy back as a
         # reference to this object, which a sentinel (`empty = (0, 0)`) is tested against here
         twin = policy == "none" and not stay and type(obj) in TWINNED and atom(obj)
-        if (back or obj is None or obj is True or obj is False or obj is Ellipsis
-                or isinstance(obj, types.ModuleType) or _module_builtin(obj)
-                or serialize.by_name(obj) or serialize.library_object(obj)
-                or serialize.is_shell(obj) or twin
-                or (type(obj) is types.FunctionType and serialize.goes_as_module_global(obj))
-                or (policy == "none" and not stay and atom(obj))):
-            # a singleton (`r is None` must hold in the notebook), or what goes by its name (a
-            # module: `import math` in a none cell gives the notebook math, not a proxy of it;
-            # `from collections import Counter`, a class a plain cell may subclass, and a
-            # library's own object, `from typing import Counter`: hunt 40 H40-6), or, under
-            # none, a number, short string or other small immutable value, which a proxy cannot
-            # stand in for (see atom; under small, `--bytes` is the user's word); a function
-            # a module holds under another name than its own (a closure a factory made there:
-            # jupyturtle's `forward`) is the notebook's module's, as a function by name is
+        # a tuple of index arrays (`np.where(mask)`'s) is no proxy: NumPy took one for a single
+        # index array, `x[idx]` gave a 2-D result (hunt 41 H41-5); under none it comes back as
+        # such a tuple is (up to DEFAULT_BYTES), else as a tuple of proxies of its arrays
+        index = not stay and not own and _index_tuple(obj) \
+            and (batch is None or id(obj) not in batch.held_remotely)  # (a proxy: stays one)
+        if back or twin or _goes_as_itself(obj) or (policy == "none" and not stay and atom(obj)):
             policy = "all"
         reason = None
         remote = batch.remote.get(id(obj)) if batch is not None else None
         if remote is not None:  # another name of this reply: the same proxy
             return {"name": name, "kind": "proxy", "ref": remote[0], "reason": remote[1]}
-        if policy != "none":
-            limit = content.get("bytes") if policy == "small" else None
+        if policy != "none" or index:
+            limit = protocol.DEFAULT_BYTES if policy == "none" \
+                else content.get("bytes") if policy == "small" else None
+            twin = twin or policy == "none"
             try:
                 item, fields = self._dumped(obj, limit, batch)
             except serialize.TooLarge:
@@ -2040,10 +2097,66 @@ class Engine:
                 if twin:
                     fields = {**fields, "twin": True}
                 return {"name": name, "kind": "value", "nframes": len(item), "ref": ref, **fields}
+        if index and reason is None:
+            stand_in, own = batch.tuples.get(id(obj), (None, False)) if batch is not None \
+                else (None, False)
+            if stand_in is None:
+                stand_in, own = self._items_proxied(obj, policy, content, client, batch)
+            try:
+                item, fields = self._dumped(stand_in, None, batch)
+            except BaseException:  # noqa: B036 - an item that cannot be pickled: a proxy, as
+                for proxied in stand_in:  # before
+                    if isinstance(proxied, serialize.Proxied):
+                        self.store.release(proxied.descriptor["id"], client)
+            else:
+                if batch is not None:
+                    batch.tuples[id(obj)] = (stand_in, own)
+                frames.extend(item)
+                ref = self._held_for(obj, content, client, proxy=False)
+                if policy == "none" and not own:
+                    # the notebook keeps the engine's tuple beside it, as an atom's
+                    # (cells.twins); not one holding a notebook object, which goes back as
+                    # that object, so a cell changing it in place changes the notebook's
+                    fields = {**fields, "twin": True}
+                return {"name": name, "kind": "value", "nframes": len(item), "ref": ref, **fields}
         ref = self._held_for(obj, content, client)
         if batch is not None:
             batch.remote[id(obj)] = (ref, reason)
         return {"name": name, "kind": "proxy", "ref": ref, "reason": reason}
+
+    def _items_proxied(self, items: tuple, policy: str, content: dict, client: str,
+                       batch: "Batch | None") -> tuple[tuple, bool]:
+        """``items`` as they go back inside a tuple too big to come back whole, and whether one
+        of them is the notebook's own object: an atom, or what goes as itself (a module, None),
+        as itself; the notebook's own object (one it sent), or one going by value in the
+        reply's stream already, as that; under ``small`` one within ``--bytes`` on its own, as
+        itself, but a view of a big array among them; any other as the notebook's proxy of it
+        (one reference each: the notebook keeps one proxy of an object, see RemoteObject)."""
+        limit = content.get("bytes")
+        sent = batch.stream.holds() if batch is not None else frozenset()
+        # a view of a big array among them stays with it, as a name's does (`_view_of`)
+        numpy = sys.modules.get("numpy")
+        staying = [item for item in items if numpy is not None and policy == "small"
+                   and type(item) is numpy.ndarray and item.nbytes > (limit or 0)]
+        kept, own = [], False
+        for item in items:
+            if _goes_as_itself(item) or atom(item):
+                kept.append(item)
+                continue
+            if id(item) in sent or serialize.receivers_own(item):
+                kept.append(item)
+                own = True
+                continue
+            if policy == "small" and not _view_of(item, staying, batch):
+                try:
+                    serialize.dumps(item, limit)
+                except BaseException:  # noqa: B036 - big, or cannot go: it stays
+                    pass
+                else:
+                    kept.append(item)
+                    continue
+            kept.append(serialize.Proxied(self._held_for(item, content, client)))
+        return tuple(kept), own
 
     @staticmethod
     def _dumped(obj: Any, limit: int | None, batch: "Batch | None") -> tuple[list, dict]:

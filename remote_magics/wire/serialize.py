@@ -3650,6 +3650,15 @@ def returning(objects: Mapping[str, Any], changed: Iterable[str] = (),
         yield
 
 
+def receivers_own(obj: Any) -> bool:
+    """Whether ``obj``, pickled within :func:`returning`, goes as the receiver's own object:
+    one it sent under a name, or inside what it sent (:meth:`InnerIndex.holds`)."""
+    if id(obj) in (getattr(_state, "returning", None) or {}):
+        return True
+    inner = getattr(_state, "inner", None)
+    return inner is not None and inner.holds(obj)
+
+
 def remote_proxy(descriptor: dict) -> Any:
     """Called by the unpickler in the notebook: its proxy of the engine's object that
     ``descriptor`` describes (:func:`returning`'s ``proxy_of``), made within
@@ -3660,6 +3669,20 @@ def remote_proxy(descriptor: dict) -> Any:
             f"a value holds a proxy of remote object {descriptor.get('id')}, which only the "
             "notebook that holds that proxy can rebuild")
     return make(descriptor)
+
+
+class Proxied:
+    """Stands for an object that stays where it is, inside a value going back: the receiver
+    makes its proxy from ``descriptor`` (:func:`remote_proxy`)."""
+
+    __slots__ = ("descriptor",)
+    _remote_magics_proxy = True  # the pickler's first question (reducer_override)
+
+    def __init__(self, descriptor: dict) -> None:
+        self.descriptor = descriptor
+
+    def _wire_reduce(self) -> tuple:
+        return remote_proxy, (self.descriptor,)
 
 
 @contextlib.contextmanager
