@@ -2283,6 +2283,35 @@ def test_an_array_written_through_a_tuple_it_is_in_comes_back(tmp_path):
     assert_same_every_way(WRITTEN_THROUGH_A_TUPLE, tmp_path, ("all", "small", "none"))
 
 
+#: A class's attributes the other side deleted go, and only those (hunt 41 H41-7): a plain
+#: cell's copy of a none cell's class (`copy(Point(0))` fetches), sent back inside an object
+#: after a remote cell added a method, took the method away from the engine's class (the
+#: receiver deleted every attribute the sender's class lacked, not those it had deleted).
+CLASS_ATTRIBUTES_DELETED = [
+    "# plain\nclass Greeter:\n    greeting = 'hi'\n    extra = 1\n    def greet(self):\n"
+    "        return self.greeting",
+    "g = Greeter()\nprint(g.greet(), hasattr(Greeter, 'extra'))",
+    "# plain\ndel Greeter.extra\nGreeter.plain_added = 5",
+    "print(hasattr(Greeter, 'extra'), Greeter.plain_added)\nGreeter.remote_added = 7\n"
+    "del Greeter.greeting\nGreeter.greeting2 = 'yo'",
+    "# plain\nprint(hasattr(Greeter, 'greeting'), Greeter.remote_added, Greeter.greeting2,\n"
+    "      hasattr(Greeter, 'extra'))\nGreeter.greeting = 'back'",
+    "print(g.greet(), sorted(k for k in vars(Greeter) if not k.startswith('__')))",
+    "class Point:\n    def __init__(self, x):\n        self.x = x",
+    "# plain\nfrom copy import copy\nend1 = copy(Point(0))",
+    "Point.twice = lambda self: 2 * self.x",
+    "def show(p):\n    return type(p).__name__",
+    "# plain\nshow(end1)",
+    "print(Point(21).twice(), sorted(k for k in vars(Point) if not k.startswith('__')))",
+    "# plain\ndel Point.twice",
+    "print(hasattr(Point, 'twice'))",
+]
+
+
+def test_a_class_loses_only_the_attributes_the_other_side_deleted(tmp_path):
+    assert_same_every_way(CLASS_ATTRIBUTES_DELETED, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -4333,8 +4333,11 @@ def _dropping_stale(cls: type, reduced: Any) -> Any:
             and reduced[5] is _CLASS_SETSTATE):
         return reduced
     state = reduced[2]
-    if isinstance(state, tuple) and state and isinstance(state[0], dict):
-        state = (marked_rebound(cls, state[0]), *state[1:])
+    if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict):
+        known = _crossed_keys.get(cls)  # (before marked_rebound notes it crossing now)
+        state = (marked_rebound(cls, state[0]), state[1])
+        if known is not None:  # the attributes this side deleted since: those alone go there
+            state = (*state, sorted(key for key in known if key not in state[0]))
     return (*reduced[:2], state, *reduced[3:5], set_class_dict)
 
 
@@ -4356,6 +4359,8 @@ class Rebound:
 #: Each class's or function's containers (attribute → id) as they were when it last
 #: crossed, either way.
 _crossed: "weakref.WeakKeyDictionary[Any, dict[str, int]]" = weakref.WeakKeyDictionary()
+#: Each class's attribute names as they were when it last crossed, either way.
+_crossed_keys: "weakref.WeakKeyDictionary[type, frozenset[str]]" = weakref.WeakKeyDictionary()
 
 
 def marked_rebound(owner: Any, attributes: dict) -> dict:
@@ -4418,6 +4423,8 @@ def _note_crossed(owner: Any) -> None:
     try:
         _crossed[owner] = {key: id(value) for key, value in attributes.items()
                            if type(value) in CONTAINERS}
+        if isinstance(owner, type):
+            _crossed_keys[owner] = frozenset(attributes)
     except TypeError:  # one that cannot be weakly referred to: none noted
         pass
 
@@ -4437,17 +4444,25 @@ _CLASS_SETSTATE = getattr(getattr(cloudpickle, "cloudpickle", None), "_class_set
 
 def set_class_dict(cls: type, state: tuple) -> None:
     """Called by the unpickler: cloudpickle's setter of a class's attributes, after those of
-    the class this side has (made again from one an earlier run sent) that the sender's lacks
+    the class this side has (made again from one an earlier run sent) that the sender deleted
     are deleted: a plain cell's ``del Greeter.greeting`` held in later remote cells (hunt 34
-    H34-9: cloudpickle sets attributes, and never deletes one). A container the class held
-    before that another came for is noted for :func:`load_names` (:func:`_refill_containers`)."""
+    H34-9: cloudpickle sets attributes, and never deletes one). Those the sender's class had
+    when it last crossed and has no more, when it says (its third item); else those it lacks:
+    not one this side added since (a method a remote cell put on the engine's class, which a
+    plain cell's older copy of it lacks: hunt 41 H41-7). A container the class held before
+    that another came for is noted for :func:`load_names` (:func:`_refill_containers`)."""
+    deleted = state[2] if isinstance(state, tuple) and len(state) == 3 else None
+    if deleted is not None:
+        state = state[:2]
     members = state[0] if isinstance(state, tuple) and state else None
     if isinstance(members, dict):
         members, rebound = _unmarked(members)
         if rebound:
             state = (members, *state[1:])
         own = class_attributes(cls)
-        for key in [key for key in own if key not in members and not dunder(key)]:
+        gone = [key for key in own if key not in members] if deleted is None \
+            else [key for key in deleted if key in own and key not in members]
+        for key in [key for key in gone if not dunder(key)]:
             try:
                 delattr(cls, key)
             except (AttributeError, TypeError):  # one Python keeps: it stays
