@@ -2312,6 +2312,32 @@ def test_a_class_loses_only_the_attributes_the_other_side_deleted(tmp_path):
     assert_same_every_way(CLASS_ATTRIBUTES_DELETED, tmp_path, ("all", "small", "none"))
 
 
+#: A class that crossed keeps its attributes in their order and its properties their names
+#: (hunt 42 H42-6: cloudpickle sorts them, so `vars(C)` and a registry of fields built from it
+#: went in another order; H42-1: `property of 'C' object has no setter`, without its name),
+#: and a class imported again by a cell that reads `globals()` comes back by its name (H42-2:
+#: the notebook's `deque`, sent, was restated by value and could not be pickled).
+CLASSES_AS_DEFINED = [
+    "class C:\n    zeta = 1\n    alpha = 2\n    @property\n    def x(self):\n        return 1\n"
+    "    y = x",
+    "# plain\nprint([k for k in vars(C) if not k.startswith('_')])\nc = C()\n"
+    "for attr in ('x', 'y'):\n    try:\n        setattr(c, attr, 2)\n"
+    "    except AttributeError as e:\n        print(e)",
+    "# plain\nclass D:\n    b = 1\n    a = 2\n    @property\n    def p(self):\n        return 0",
+    "print([k for k in vars(D) if not k.startswith('_')])\ntry:\n    D().p = 1\n"
+    "except AttributeError as e:\n    print(e)\nD.count = 1",
+    "# plain\ntry:\n    D().p = 1\nexcept AttributeError as e:\n    print(e)\n"
+    "print([k for k in vars(D) if not k.startswith('_')])",
+    "# plain\nfrom collections import deque",
+    "from collections import deque\nok = 'deque' in globals()",
+    "# plain\nprint(deque([1]), type(deque).__name__, ok)",
+]
+
+
+def test_a_class_keeps_its_order_and_its_properties_names(tmp_path):
+    assert_same_every_way(CLASSES_AS_DEFINED, tmp_path, ("all", "small", "kernel"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

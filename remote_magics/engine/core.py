@@ -417,6 +417,10 @@ def _index_tuple(obj: Any) -> bool:
         or type(item) is numpy.ndarray for item in obj)
 
 
+#: What an assignment binds but never changes in place.
+_DEFINITIONS = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
+
+
 def _goes_as_itself(obj: Any) -> bool:
     """Whether ``obj`` comes back as itself under any policy: a singleton (`r is None` must hold
     in the notebook), or what goes by its name (a module: `import math` in a none cell gives the
@@ -1858,10 +1862,13 @@ class Engine:
         restated |= {name for name, obj in held.items() if id(obj) in through_modules}
         # a name the cell assigned that still holds the object it came with may have changed in
         # place (`lst += [2]`, `a *= 2` assign what they changed): it goes as changed, with its
-        # contents, and the notebook's object takes them
+        # contents, and the notebook's object takes them; not a class, function or module, which
+        # no assignment changes (`from collections import deque` again, with the notebook's
+        # deque sent: restated, a builtin class could not be pickled, hunt 42 H42-2)
         kept = {name for name in content.get("outputs", ())
                 if name in held and name not in former
-                and (sent or {}).get(name, PLACEHOLDER) is held[name]}
+                and (sent or {}).get(name, PLACEHOLDER) is held[name]
+                and not isinstance(held[name], _DEFINITIONS)}
         restated |= kept
         changed |= kept
         origins: dict[int, list[str]] = {}  # each input object → the names it came under

@@ -3492,8 +3492,32 @@ def class_restatement(cls: type) -> tuple:
     bases, an Enum's members' own attributes, and an ABC's registered classes."""
     members = enum_member_states(cls)
     registered = abc_registered(cls)
-    return (marked_rebound(cls, sendable_attributes(cls)), cls.__bases__,
+    return (marked_rebound(cls, as_defined(cls, sendable_attributes(cls))), cls.__bases__,
             *((members, registered) if registered else (members,) if members else ()))
+
+
+def as_defined(cls: type, members: dict) -> dict:
+    """A class's attributes ``members`` (to send) in the order of its ``__dict__`` (cloudpickle
+    sorts them: `vars(C)` listed them so there, and a registry of fields built from it went
+    in another order, hunt 42 H42-6), each ``property`` with its name, which Python sets as the
+    class is made (`property 'x' of 'P' object has no setter`) and a property made again from its
+    functions lacks (hunt 42 H42-1)."""
+    order = {key: index for index, key in enumerate(vars(cls))}
+    keys = sorted(members, key=lambda key: order.get(key, len(order)))
+    # one property under two names stays one, named by the last, as Python names it
+    names = {id(members[key]): key for key in keys if type(members[key]) is property}
+    named = {id(value): _Reduced((named_property, (value.fget, value.fset, value.fdel,
+                                                   value.__doc__, names[id(value)])))
+             for value in members.values() if id(value) in names}
+    return {key: named.get(id(members[key]), members[key]) for key in keys}
+
+
+def named_property(fget: Any, fset: Any, fdel: Any, doc: Any, name: str) -> property:
+    """Called by the unpickler: a property of these functions, named ``name``
+    (:func:`as_defined`)."""
+    made = property(fget, fset, fdel, doc)
+    made.__set_name__(None, name)
+    return made
 
 
 def abc_registered(cls: type) -> tuple:
@@ -4335,7 +4359,7 @@ def _dropping_stale(cls: type, reduced: Any) -> Any:
     state = reduced[2]
     if isinstance(state, tuple) and len(state) == 2 and isinstance(state[0], dict):
         known = _crossed_keys.get(cls)  # (before marked_rebound notes it crossing now)
-        state = (marked_rebound(cls, state[0]), state[1])
+        state = (marked_rebound(cls, as_defined(cls, state[0])), state[1])
         if known is not None:  # the attributes this side deleted since: those alone go there
             state = (*state, sorted(key for key in known if key not in state[0]))
     return (*reduced[:2], state, *reduced[3:5], set_class_dict)
