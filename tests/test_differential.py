@@ -2338,6 +2338,25 @@ def test_a_class_keeps_its_order_and_its_properties_names(tmp_path):
     assert_same_every_way(CLASSES_AS_DEFINED, tmp_path, ("all", "small", "kernel"))
 
 
+#: A stream's `write` a cell patched and left patched (a context manager that raised before
+#: undoing it: Fluent Python's `looking_glass`) is gone in the next cell, as IPython puts back
+#: the one it found (hunt 42 H42-5: in the engine the patch stayed, and later cells' output
+#: was still reversed).
+A_PATCHED_WRITE = [
+    "import sys, contextlib\n@contextlib.contextmanager\ndef looking_glass():\n"
+    "    original = sys.stdout.write\n    sys.stdout.write = lambda text: original(text[::-1])\n"
+    "    yield 'JABBERWOCKY'\n    sys.stdout.write = original",
+    "try:\n    with looking_glass():\n        print('Humpty Dumpty')\n        x = 1 / 0\n"
+    "except ZeroDivisionError:\n    print('caught')",
+    "print('after')",
+    "# plain\nprint('plain after')",
+]
+
+
+def test_a_patched_stream_write_is_undone_after_the_cell(tmp_path):
+    assert_same_every_way(A_PATCHED_WRITE, tmp_path, ("all", "none", "kernel"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

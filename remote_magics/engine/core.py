@@ -417,6 +417,8 @@ def _index_tuple(obj: Any) -> bool:
         or type(item) is numpy.ndarray for item in obj)
 
 
+#: A stream's own ``write``, before a cell (:meth:`Engine._as_in_a_cell`), that was none.
+_ABSENT = object()
 #: What an assignment binds but never changes in place.
 _DEFINITIONS = (type, types.FunctionType, types.BuiltinFunctionType, types.ModuleType)
 
@@ -1415,11 +1417,25 @@ class Engine:
         cell's own (hunt 19 H19-28).
         """
         shell = getattr(self.kernel, "shell", None)
-        if shell is None:
-            yield
-            return
-        with shell.builtin_trap, shell.display_trap:
-            yield
+        # and the streams' `write` as the cell found it, after: IPython (9) wraps it for each
+        # cell and puts back the one it found, so one the cell set (`sys.stdout.write = ...`,
+        # a context manager that raised before undoing its patch) is gone in the next cell
+        # (hunt 42 H42-5: here it stayed)
+        found = [(stream, vars(stream).get("write", _ABSENT))
+                 for stream in (sys.stdout, sys.stderr) if hasattr(stream, "__dict__")]
+        try:
+            if shell is None:
+                yield
+                return
+            with shell.builtin_trap, shell.display_trap:
+                yield
+        finally:
+            for stream, write in found:
+                if vars(stream).get("write", _ABSENT) is not write:
+                    if write is _ABSENT:
+                        vars(stream).pop("write", None)
+                    else:
+                        stream.write = write
 
     def ipythons_builtins(self) -> Any:
         """A context in which IPython's builtins (``get_ipython``, ``display``) are in place, as
