@@ -2357,6 +2357,29 @@ def test_a_patched_stream_write_is_undone_after_the_cell(tmp_path):
     assert_same_every_way(A_PATCHED_WRITE, tmp_path, ("all", "none", "kernel"))
 
 
+#: A callable object a notebook class holds, changed by a remote cell through an instance the
+#: cell names (`s.bar(1)`, a class-based decorator counting its calls): the class was not
+#: watched, and a callable attribute counted by its identity alone (hunt 42 H42-7: the
+#: notebook's `Spam.bar.ncalls` stayed 0).
+A_CLASS_CHANGED_THROUGH_ITS_OBJECT = [
+    "import types\nclass Counted:\n    def __init__(self, func):\n        self.func = func\n"
+    "        self.ncalls = 0\n    def __call__(self, *args):\n        self.ncalls += 1\n"
+    "        return self.func(*args)\n    def __get__(self, instance, cls):\n"
+    "        return self if instance is None else types.MethodType(self, instance)\n"
+    "class Spam:\n    @Counted\n    def bar(self, x):\n        return x\ns = Spam()",
+    "s.bar(1)",
+    "print('ncalls:', Spam.bar.ncalls)",
+    "# plain\nheld = Spam.bar\ns.bar(2)",
+    "print(s.bar(3), Spam.bar.ncalls, held is Spam.bar)",
+    "# plain\nprint(held.ncalls, Spam.bar.ncalls, held is Spam.bar)",
+]
+
+
+def test_a_class_changed_through_its_object_comes_back(tmp_path):
+    assert_same_every_way(A_CLASS_CHANGED_THROUGH_ITS_OBJECT, tmp_path,
+                          ("all", "small", "none", "kernel"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -245,6 +245,20 @@ def prepare_once(
         watching = set(watch)
         watch += [n for n in names if n not in watching and n not in writes
                   and id(namespace[n]) in under and may_change(namespace[n])]
+    # the notebook's class of an object the cell may change, by a name it has: the cell may
+    # change the class through the object (`s.bar(1)` where `Spam.bar` is a callable object
+    # counting its calls: hunt 42 H42-7), and only a watched class goes back
+    kinds = {id(type(namespace[n])) for n in watch
+             if getattr(type(namespace[n]), "__module__", None) == "__main__"}
+    if kinds:
+        watching, listed = set(watch), set(names)
+        found = [n for n, value in list(namespace.items())
+                 if id(value) in kinds and isinstance(value, type) and n not in watching
+                 and n not in writes and not shells_own(n, value, hidden)
+                 and may_change(value)]
+        names += [n for n in found if n not in listed]
+        shipped |= set(found)
+        watch += found
     # One stream for all names: two names for one object stay one object at the engine.
     # A big array the engine keeps unchanged goes as a reference to its copy (uploads.py).
     with serialize.by_value(serialize.own_modules()), serialize.by_file(by_file) as left_in_file, \

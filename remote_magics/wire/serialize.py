@@ -2825,9 +2825,12 @@ def fingerprint(obj: Any, limit: int | None = None, *, own: bool = False,
             _state.own_state, _state.own_seen = before
     if isinstance(obj, type):  # a class: its attributes, and its methods by identity (a
         # method replaced is another object; its code pickled by value would cost a millisecond)
+        # but a callable object of a Python class by its state (a class-based decorator that
+        # counts its calls: hunt 42 H42-7)
         members = enum_member_states(obj)  # and an Enum's members' own attributes
         registered = abc_registered(obj)  # and an ABC's virtual subclasses
-        obj = {key: ("code", id(value)) if callable(value) or isinstance(value, property)
+        obj = {key: ("code", id(value))
+               if callable(value) and not restatable(value) or isinstance(value, property)
                or hasattr(value, "__func__")
                else value for key, value in sendable_attributes(obj).items()}
         if members:
