@@ -2380,6 +2380,28 @@ def test_a_class_changed_through_its_object_comes_back(tmp_path):
                           ("all", "small", "none", "kernel"))
 
 
+#: An object whose `__dict__` a name holds too (`d = vars(m)`), changed by a remote cell: the
+#: change was lost when the cell read that name as well (the dict went back as unchanged), and
+#: a class whose `__setattr__` refuses names it does not know could not be sent at all
+#: ("'Movie' has no attribute '__dict__'": Fluent Python's `checked`, hunt 42).
+A_DICT_HELD_ELSEWHERE = [
+    "# plain\nclass Strict:\n    def __init__(self, **kw):\n        for k, v in kw.items():\n"
+    "            self.__dict__[k] = v\n    def __setattr__(self, name, value):\n"
+    "        if name not in ('a', 'b', 'c'):\n"
+    "            raise AttributeError(f'{type(self).__name__!r} has no attribute {name!r}')\n"
+    "        self.__dict__[name] = value\nm = Strict(a=1)\nd = vars(m)\n"
+    "class Plain:\n    pass\np = Plain()\np.x = 1\npd = vars(p)",
+    "m.b = 2\np.y = 2\nprint(m.a, m.b, vars(m) is d, p.y, vars(p) is pd)",
+    "# plain\nprint(vars(m), d, vars(m) is d, vars(p), pd, vars(p) is pd)",
+    "m.c = 3\np.z = 3",
+    "# plain\nprint(vars(m), d, vars(m) is d, vars(p), pd, vars(p) is pd)",
+]
+
+
+def test_an_object_whose_dict_a_name_holds_takes_a_remote_change(tmp_path):
+    assert_same_every_way(A_DICT_HELD_ELSEWHERE, tmp_path, ("all", "small", "none", "kernel"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -321,8 +321,8 @@ def _held_inside(roots: Sequence, candidates: dict[str, Any],
                     pass
         else:
             own = in_place.attribute_of(obj, "__dict__") if not isinstance(obj, type) else None
-            if type(own) is dict:
-                waiting.extend(own.values())
+            if type(own) is dict:  # itself too: a name may hold it (`d = vars(m)`, the Borg
+                waiting.append(own)  # idiom's shared state: hunt 42)
     return found
 
 

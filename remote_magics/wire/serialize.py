@@ -1122,7 +1122,7 @@ def self_attributed(kind: type) -> Any:
     ``cfg['lr']`` one entry); pickle gave it a ``__dict__`` of its own, and a change through
     one no longer showed through the other (hunt 17 C16). Its items come next."""
     obj = kind.__new__(kind)
-    obj.__dict__ = obj
+    object.__setattr__(obj, "__dict__", obj)  # (past its class's __setattr__: see below)
     return obj
 
 
@@ -4322,7 +4322,9 @@ def set_shared_dict(obj: Any, state: tuple) -> None:
     mro = type(obj).__mro__
     held = vars(mro[index]).get(name) if isinstance(index, int) and 0 <= index < len(mro) \
         else None
-    obj.__dict__ = _into(held, items) if type(held) is dict else items
+    # past the class's own __setattr__, which may refuse names it does not know (Fluent
+    # Python's `checked`: "'Movie' has no attribute '__dict__'", hunt 42)
+    object.__setattr__(obj, "__dict__", _into(held, items) if type(held) is dict else items)
 
 
 #: Per class: the names of its dict attributes that an instance of it had as its ``__dict__``
