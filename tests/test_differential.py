@@ -2402,6 +2402,67 @@ def test_an_object_whose_dict_a_name_holds_takes_a_remote_change(tmp_path):
     assert_same_every_way(A_DICT_HELD_ELSEWHERE, tmp_path, ("all", "small", "none", "kernel"))
 
 
+#: A class whose metaclass's ``__prepare__`` returns a mapping that is not a dict (a
+#: ``UserDict``, which the metaclass's ``__new__`` turns into one) and prints: the class could
+#: not be made again where it came to ("type.__new__() argument 3 must be dict, not UserDict"),
+#: so it and its objects stayed proxies, and ``__prepare__`` printed again as it crossed (hunt
+#: 42 H42-3).
+PREPARED_MAPPING = [
+    "from collections import UserDict\nclass Meta(type):\n    @classmethod\n"
+    "    def __prepare__(mcls, name, bases, **kw):\n        print('prepare', name)\n"
+    "        return UserDict()\n    def __new__(mcls, name, bases, ns, **kw):\n"
+    "        cls = super().__new__(mcls, name, bases, dict(ns))\n"
+    "        cls.order = [k for k in ns if not k.startswith('__')]\n        return cls\n"
+    "class A(metaclass=Meta):\n    x = 1\n    def f(self):\n        return self.x + 1",
+    "a = A()\nprint(a.f(), type(A).__name__, A.order)",
+    "A.x = 5\nclass B(A):\n    y = 2\nb = B()\nprint(b.f(), B.order)",
+]
+
+
+def test_a_class_whose_metaclass_prepares_another_mapping_crosses_every_way(tmp_path):
+    assert_same_every_way(PREPARED_MAPPING, tmp_path, ("all", "small", "none", "kernel"))
+    mixed = ["# plain\n" + PREPARED_MAPPING[0], *PREPARED_MAPPING[1:]]
+    assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
+
+
+#: A notebook class over a class of your module whose metaclass's ``__init__`` reads an ABC of
+#: the module (Fluent Python's bulkfood ``EntityMeta``): the metaclass went by value, the
+#: base as the receiver's own, and the class could not be made there ("metaclass conflict").
+#: An ABC's ``__abstractmethods__`` had no print, so no definition reading one was taken for
+#: the receiver's own (hunt 42 H42-4).
+VALIDATED_ENTITY_MODULE = (
+    "import abc\nclass Validated(abc.ABC):\n    def __init__(self):\n"
+    "        self.storage_name = None\n    def __set__(self, instance, value):\n"
+    "        setattr(instance, self.storage_name, self.validate(instance, value))\n"
+    "    def __get__(self, instance, owner):\n        if instance is None:\n"
+    "            return self\n        return getattr(instance, self.storage_name)\n"
+    "    @abc.abstractmethod\n    def validate(self, instance, value):\n        'checked'\n"
+    "class Quantity(Validated):\n    def validate(self, instance, value):\n"
+    "        if value <= 0:\n            raise ValueError('value must be > 0')\n"
+    "        return value\nclass EntityMeta(type):\n"
+    "    def __init__(cls, name, bases, attr_dict):\n"
+    "        super().__init__(name, bases, attr_dict)\n"
+    "        for key, attr in attr_dict.items():\n            if isinstance(attr, Validated):\n"
+    "                attr.storage_name = f'_{type(attr).__name__}#{key}'\n"
+    "class Entity(metaclass=EntityMeta):\n    pass\n")
+VALIDATED_ENTITY = [
+    "import model\nclass LineItem(model.Entity):\n    weight = model.Quantity()\n"
+    "    price = model.Quantity()\n    def __init__(self, weight, price):\n"
+    "        self.weight = weight\n        self.price = price\n"
+    "    def subtotal(self):\n        return self.weight * self.price",
+    "raisins = LineItem(10, 6.95)\nprint(raisins.subtotal(), sorted(vars(raisins)))",
+    "raisins.weight = 20\nprint(LineItem.weight.storage_name, raisins.subtotal())\n"
+    "try:\n    raisins.price = -1\nexcept ValueError as err:\n    print(err)",
+]
+
+
+def test_a_class_over_your_modules_class_with_a_metaclass_reading_an_abc_every_way(tmp_path):
+    (tmp_path / "model.py").write_text(VALIDATED_ENTITY_MODULE)
+    assert_same_every_way(VALIDATED_ENTITY, tmp_path, ("all", "small", "none", "kernel"))
+    mixed = ["# plain\n" + VALIDATED_ENTITY[0], *VALIDATED_ENTITY[1:]]
+    assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -1430,7 +1430,10 @@ def made_quietly(make: Callable[..., type], args: tuple) -> type:
     again as it crossed, the registry that crossed with it holding it already (hunt 20 H20-21);
     nor that of your modules' classes, whose registries cross too.
     When a library's class in its bases has a hook of its own, it runs, as before. Nor the
-    ``__new__`` and ``__init__`` of a cell's metaclass, for the same reason."""
+    ``__new__`` and ``__init__`` of a cell's metaclass, for the same reason, nor its
+    ``__prepare__``, which ran there too (a ``print`` in it printed again) and whose mapping
+    the class is filled from anyway (one not a dict, a ``UserDict``, went to ``type.__new__``
+    without the metaclass's ``__new__`` that made it one: hunt 42 H42-3)."""
     bases = args[2] if len(args) > 2 and isinstance(args[2], tuple) else ()
     hooked = list(dict.fromkeys(klass for base in bases if isinstance(base, type)
                                 for klass in base.__mro__
@@ -1443,7 +1446,7 @@ def made_quietly(make: Callable[..., type], args: tuple) -> type:
     metaclass = args[0] if args and isinstance(args[0], type) else type
     hooks += [(klass, name, vars(klass)[name], _skipping(klass, name))
               for klass in metaclass.__mro__ if _yours(klass)
-              for name in ("__new__", "__init__") if name in vars(klass)]
+              for name in ("__prepare__", "__new__", "__init__") if name in vars(klass)]
     if not hooks:
         return make(*args)
     try:
@@ -1468,6 +1471,9 @@ def _skipping(klass: type, name: str) -> Any:
     if name == "__new__":
         return staticmethod(lambda mcs, *args, **kwargs: super(klass, mcs).__new__(
             mcs, *args, **kwargs))
+    if name == "__prepare__":
+        return classmethod(lambda mcs, *args, **kwargs: super(klass, mcs).__prepare__(
+            *args, **kwargs))
     return lambda cls, *args, **kwargs: super(klass, cls).__init__(*args, **kwargs)
 
 
@@ -5887,6 +5893,13 @@ def _print_into(value: Any, parts: list, seen: dict, package: str) -> bool:
         parts.append(f"dict:{len(value)}")
         return all(parts.append(repr(key)) or _print_into(item, parts, seen, package)
                    for key, item in value.items())
+    if kind in (frozenset, set) and all(type(item) in PLAIN for item in value):
+        # an ABC's `__abstractmethods__`, in an order no hash seed changes (without it, a
+        # metaclass whose method reads an ABC went by value, its classes' bases as the
+        # receiver's own: "metaclass conflict", hunt 42 H42-4)
+        parts.append(f"{kind.__name__}:" + repr(sorted(f"{type(item).__name__}:{item!r}"
+                                                       for item in value)))
+        return True
     if value is _EMPTY_CELL:
         parts.append("empty")
         return True
