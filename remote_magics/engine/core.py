@@ -2445,6 +2445,20 @@ def main() -> None:
             if not self._remote_magics_engine.dispatch_control(msg):
                 await super().dispatch_control(msg)
 
+        def start(self) -> None:
+            super().start()
+            if self.shell_stream is None:
+                return
+            # each shell message in one task, in the context that persists across cells (a
+            # cell's ContextVar.set holds in the next): ipykernel's wrapper made a task that
+            # made another and waited for it, two turns of the loop (0.06 ms a request)
+            context = contextvars.copy_context()
+            loop = asyncio.get_event_loop()
+            shell_main = self.shell_main
+            self.shell_stream.on_recv(
+                lambda msg: loop.create_task(shell_main(None, msg), context=context),
+                copy=False)
+
     class EngineApp(IPKernelApp):
         admission = None  # with Curve keys: who may connect (:mod:`.curve`)
 
