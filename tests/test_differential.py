@@ -2463,6 +2463,32 @@ def test_a_class_over_your_modules_class_with_a_metaclass_reading_an_abc_every_w
     assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
 
 
+#: Hunt 42 H42-9: a pool made in one remote cell forked workers whose ``__main__`` was that
+#: cell's run module, which lacked the notebook functions and classes a later remote cell gave
+#: the pool (sent with that cell only): the worker could not unpickle ``__main__.add``, and
+#: ``.get()`` waited for ever. Plainly they were in ``__main__`` when the pool forked.
+POOL_OF_AN_EARLIER_CELL = [
+    "def add(a, b):\n    return a + b\nclass Scaler:\n    def __init__(self, k):\n"
+    "        self.k = k\n    def scale(self, x):\n        return x * self.k\ns = Scaler(3)\n"
+    "K = 10\ndef add_k(x):\n    return x + K",
+    "from multiprocessing import Pool\npool = Pool(2)",
+    "print(pool.apply_async(add, (1, 2)).get())",  # the hunter's: no timeout
+    "print(pool.map(add_k, range(4)), pool.map(s.scale, range(3)))",
+    "made = pool.map(Scaler, range(3))\nprint([o.k for o in made], type(made[0]) is Scaler)",
+    "print(pool.map_async(lambda x: x + 1, range(3)).get(timeout=20))",  # PicklingError, as plainly
+    "pool.close()\npool.join()",
+]
+
+
+def test_a_pool_an_earlier_remote_cell_made_runs_the_notebook_functions_a_later_one_gives_it(
+        tmp_path):
+    mixed = [differential.PLAIN + POOL_OF_AN_EARLIER_CELL[0], *POOL_OF_AN_EARLIER_CELL[1:]]
+    for cells, modes in ((POOL_OF_AN_EARLIER_CELL, MODES), (mixed, ("all", "none"))):
+        report = differential.compare(cells, tmp_path, modes)
+        assert report["plain_fails"] == [5] and not report["unstable"], report  # the lambda
+        assert not divergences(report), "\n".join(divergences(report))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

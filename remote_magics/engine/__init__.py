@@ -12,6 +12,7 @@ own dependency, for :mod:`.curve`) and the wire format.
 - :mod:`.interactive`: which statements of a cell show their values (IPython's
   ``ast_node_interactivity``).
 - :mod:`.caches`: caches of cell functions (``@lru_cache``) that last from run to run.
+- :mod:`.forking`: a ``multiprocessing`` pool an earlier cell made gets the cells' functions.
 - :mod:`.settings`: process settings the notebook and the engine share (recursion limit,
   print and display options), as one process has them.
 - :mod:`.jobs`: detached jobs, run on a thread of the engine, their output and names kept.

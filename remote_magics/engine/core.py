@@ -38,8 +38,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..wire import (copy_on_write, dataport, in_place, protocol, serialize, shared, sources,
                     streaming)
-from . import (activity, caches, channels, interactive, jobs, kept, live, lookup, namespace,
-               pages, persist, quiet, settings, tracebacks, watching)
+from . import (activity, caches, channels, forking, interactive, jobs, kept, live, lookup,
+               namespace, pages, persist, quiet, settings, tracebacks, watching)
 from .atoms import TWINNED, atom
 from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe, of_another_run, twin_in
 from .yours import YourModules, definitions_changed, globals_changed
@@ -117,11 +117,13 @@ def _the_run_is_main(namespace: dict):
             or main.__dict__ is not namespace:
         yield
         return
+    forking.install()  # a pool's workers get the cells' functions (once multiprocessing is in)
     before = sys.modules.get("__main__")
     sys.modules["__main__"] = main  # type: ignore[assignment]
     try:
         yield
     finally:
+        forking.install()  # (this cell may have imported it)
         if sys.modules.get("__main__") is main:
             if before is None:
                 del sys.modules["__main__"]
