@@ -2489,6 +2489,30 @@ def test_a_pool_an_earlier_remote_cell_made_runs_the_notebook_functions_a_later_
         assert not divergences(report), "\n".join(divergences(report))
 
 
+#: Iterators that have ended, kept under a name (Python Cookbook's `records = iter(partial(
+#: f.read, 32), b'')` read to its end): pickle makes an ended callable iterator, and a reversed
+#: list's, a bytes', a non-ASCII string's, an array's, a sequence's or a groupby group its
+#: groupby moved past, into a tuple's or a list's iterator, so the name came back another kind
+#: (hunt 43; the group, hunt 27).
+ENDED_ITERATORS = [
+    "from functools import partial\nimport array\nwith open('data.bin', 'wb') as f:\n"
+    "    f.write(bytes(range(64)))",
+    "with open('data.bin', 'rb') as f:\n    records = iter(partial(f.read, 32), b'')\n"
+    "    for r in records:\n        print(len(r))\n"
+    "rl, bi, si, ai = reversed([1, 2]), iter(b'ab'), iter('\u00e9t\u00e9'), "
+    "iter(array.array('b', [1]))\nprint(list(rl), list(bi), list(si), list(ai))\n"
+    "going = iter(partial(next, iter(range(5))), 3)\nprint(next(going))\n"
+    "from itertools import groupby\nfor letter, names in groupby(['ann', 'al', 'bo'], "
+    "key=lambda n: n[0]):\n    print(letter, list(names))",
+    "print([type(it).__name__ for it in (records, rl, bi, si, ai, going, names)],"
+    " next(records, 'end'), list(going), list(names))",
+]
+
+
+def test_ended_iterators_stay_their_kind_every_way(tmp_path):
+    assert_same_every_way(ENDED_ITERATORS, tmp_path, ("all", "small", "none", "kernel"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -17,6 +17,7 @@ have remote_magics installed.
 from __future__ import annotations
 
 import abc
+import array
 import bisect
 import builtins
 import collections
@@ -657,6 +658,9 @@ class Pickler(cloudpickle.CloudPickler):
             return _as_mapping_proxy(obj)
         if type(obj) in _DICT_ITERATORS:
             return _as_dict_iterator(obj)
+        if type(obj) in _ENDED_KINDS:
+            reduced = _as_ended(obj)
+            return reduced if reduced is not NotImplemented else self._ordinary_reduction(obj)
         if type(obj) is _ORDERED_ITERATOR:
             reduced = _as_ordered_iterator(obj)
             if reduced is not NotImplemented:
@@ -1705,6 +1709,55 @@ def dict_iterator_of(mapping: dict, kind: str, taken: int, backwards: bool = Fal
 
 
 _ORDERED_ITERATOR = type(iter(collections.OrderedDict()))
+
+
+class _NoItems:
+    """A sequence of no items, for an ended sequence iterator (:func:`ended_iterator`)."""
+
+    def __getitem__(self, index: int) -> Any:
+        raise IndexError(index)
+
+
+def _left_behind_group() -> Iterator:
+    """A group of ``itertools.groupby`` that its groupby has moved past (ended)."""
+    groups = itertools.groupby((0, 1))
+    group = next(groups)[1]
+    next(groups)
+    return group
+
+
+#: The iterators that pickle, once ended, as another kind's (an ended ``iter(f, sentinel)``,
+#: ``iter(f.read, b'')`` read to its end, came back a tuple's iterator; a ``groupby`` group
+#: its groupby moved past, hunt 27), by kind: what makes
+#: one of the same kind that :func:`ended_iterator` runs to its end.
+_ENDED_KINDS: dict[type, tuple[str, Callable[[], Iterator]]] = {
+    type(made()): (name, made) for name, made in (
+        ("callable", lambda: iter(int, 0)), ("reversed list", lambda: reversed([])),
+        ("bytes", lambda: iter(b"")), ("bytearray", lambda: iter(bytearray())),
+        ("array", lambda: iter(array.array("b"))), ("sequence", lambda: iter(_NoItems())),
+        ("str", lambda: iter("\u00e9")), ("groupby group", _left_behind_group))}
+
+
+def _as_ended(iterator: Any) -> Any:
+    """An ended iterator of one of :data:`_ENDED_KINDS` as an ended one of its kind;
+    NotImplemented for one that has not ended."""
+    try:
+        made, args = iterator.__reduce__()[:2]
+    except Exception:  # noqa: BLE001 - pickle's own way then, which says what failed
+        return NotImplemented
+    if made is not iter or len(args) != 1 or type(args[0]) not in (tuple, list, str) \
+            or args[0]:
+        return NotImplemented
+    return ended_iterator, (_ENDED_KINDS[type(iterator)][0],)
+
+
+def ended_iterator(kind: str) -> Iterator:
+    """Called by the unpickler: an iterator of ``kind`` (see :data:`_ENDED_KINDS`) that has
+    ended."""
+    [made] = [make for name, make in _ENDED_KINDS.values() if name == kind]
+    iterator = made()
+    collections.deque(iterator, maxlen=0)
+    return iterator
 
 
 def _as_ordered_iterator(iterator: Any) -> Any:
@@ -3138,7 +3191,7 @@ _SYS_STRUCTS = {type(getattr(sys, name)): name
 
 #: Classes written in C that :meth:`Pickler.reducer_override` has a case for (see
 #: :func:`_ordinary`).
-_NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, _CACHE_WRAPPER,
+_NOT_ORDINARY = frozenset({memoryview, _MATCH, _ORDERED_ITERATOR, *_ENDED_KINDS, _CACHE_WRAPPER,
                            weakref.ReferenceType, weakref.WeakMethod, weakref.ProxyType,
                            weakref.CallableProxyType, contextvars.ContextVar, struct.Struct,
                            *_BY_NAME_TYPING, *_SYS_STRUCTS})
