@@ -2513,6 +2513,49 @@ def test_ended_iterators_stay_their_kind_every_way(tmp_path):
     assert_same_every_way(ENDED_ITERATORS, tmp_path, ("all", "small", "none", "kernel"))
 
 
+#: A recursive function's unbounded cache a plain cell filled deep (pytudes' Stubborn fills
+#: `stubborn_endings` to 2,000 digits, then a cell asks for 2,000): its entries stayed behind,
+#: the engine's copy recursed from where its own cache ended, past the recursion limit
+#: (RecursionError where plainly one call answered). Its entries now cross and join the
+#: other side's; `cache_info()`'s counts stay each side's, so no cell here prints them.
+DEEP_CACHE = [
+    "from functools import cache, lru_cache\n@cache\ndef depth(n):\n"
+    "    return 0 if n == 0 else depth(n - 1) + 1\n@lru_cache(maxsize=None)\n"
+    "def pair(a, b):\n    return (a, b, [a] * 2)\nprint(depth(10), pair(1, 'x'))",
+    "# plain\nfor d in range(1, 2900, 100):\n    depth(d)\nprint(depth(2900), pair(2, 'y'))",
+    "import sys\nprint(depth(3100), sys.getrecursionlimit(), pair(2, 'y') is pair(2, 'y'))",
+    "# plain\nprint(depth.cache_info().currsize >= 2901, pair(3, 'z'))",
+]
+
+
+def test_an_unbounded_cache_a_plain_cell_filled_crosses_with_its_entries(tmp_path):
+    assert_same_every_way(DEEP_CACHE, tmp_path, ("all", "small", "none"))
+
+
+#: A `sys.meta_path` finder whose class is one of your modules' (Python Cookbook 10.11's
+#: import hooks): only a notebook class's finders crossed, so a remote `import virt` that the
+#: notebook's finder answers failed, and one a remote cell added left the module it made a
+#: proxy ("cannot be unpickled in this kernel") (hunt 43 H43-1).
+YOUR_FINDER_MODULE = (
+    "import importlib.abc, importlib.util\n"
+    "class Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+    "    def find_spec(self, name, path, target=None):\n        if name == 'virt':\n"
+    "            return importlib.util.spec_from_loader(name, self)\n"
+    "    def create_module(self, spec):\n        return None\n"
+    "    def exec_module(self, mod):\n        mod.x = 42\n")
+YOUR_FINDER = [
+    "import sys, hooks\nsys.meta_path.append(hooks.Finder())",
+    "import virt\nprint(virt.x, type(sys.meta_path[-1]).__name__)",
+]
+
+
+def test_a_finder_of_your_module_on_meta_path_crosses_every_way(tmp_path):
+    (tmp_path / "hooks.py").write_text(YOUR_FINDER_MODULE)
+    assert_same_every_way(YOUR_FINDER, tmp_path, ("all", "small", "none", "kernel"))
+    mixed = ["# plain\n" + YOUR_FINDER[0], *YOUR_FINDER[1:]]
+    assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

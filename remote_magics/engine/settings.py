@@ -1137,9 +1137,11 @@ def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
         spelled["last_value"] = last
     if digits is not None:  # sys.set_int_max_str_digits (Python 3.11 and later)
         spelled["int_max_str_digits"] = digits
-    # the finders of a notebook class's (a library's stay each side's own)
+    # the finders of a notebook class's or of one of your modules' (`hooks.Finder()`, hunt 43
+    # H43-1: a remote `import virt` it answers failed); a library's stay each side's own
     front, back = _added(meta_path, {id(finder) for finder in _meta_path_at_start}, key=id,
-                         keep=lambda finder: type(finder).__module__ == "__main__")
+                         keep=lambda finder: type(finder).__module__ == "__main__"
+                         or serialize.your_module(type(finder).__module__) is not None)
     if front or back or _meta_path_seen[0]:
         _meta_path_seen[0] = True
         spelled["meta_path"] = (front, back)

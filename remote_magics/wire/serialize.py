@@ -3264,8 +3264,11 @@ def _as_cached_function(obj: Any) -> Any:
 
     The function's globals go with it as any cell function's do, the cache among them (``fib``
     calls the global ``fib``), so the receiver's function recurses through the receiver's
-    cache. The cache's contents stay behind (C keeps them out of reach): it starts empty
-    there, which changes only ``cache_info()``'s counts, never a result.
+    cache. An unbounded cache's entries (``@cache``, ``maxsize=None``) go too, when they are
+    plain data and not too many (:func:`_cache_entries`), and join the receiver's: a plain cell
+    that filled a recursive function's cache to depth 2,000 left the engine's empty, and the
+    remote call recursed past the limit (hunt 43, pytudes' Stubborn). A bounded cache's stay
+    behind (C keeps their order out of reach); ``cache_info()``'s counts stay each side's.
     """
     wrapped = getattr(obj, "__wrapped__", None)
     if type(wrapped) is not types.FunctionType or _found_by_name(obj):
@@ -3275,9 +3278,56 @@ def _as_cached_function(obj: Any) -> Any:
     # the receiver wraps it (its own state comes after, see set_cell_function_state)
     attributes = {key: value for key, value in vars(obj).items() if key != "__wrapped__"}
     origin = _origin(obj, getattr(_state, "namespace", None))
+    entries = _cache_entries(obj) if parameters["maxsize"] is None else None
     return (cached_function, (wrapped, parameters["maxsize"], parameters["typed"], origin,
                               cache_token(obj)),
-            attributes, None, None, set_cache_attributes)
+            (attributes, entries) if entries else attributes, None, None, set_cache_attributes)
+
+
+#: The most entries of an unbounded cache that cross with it (see :func:`_cache_entries`).
+CACHE_ENTRIES = 10_000
+
+
+def _cache_dict(wrapper: Any) -> dict | None:
+    """The dict an unbounded ``functools`` cache (written in C) keeps its entries in, which no
+    attribute gives but the garbage collector's references do; None where there is not one."""
+    found = [ref for ref in gc.get_referents(wrapper)
+             if type(ref) is dict and ref is not getattr(wrapper, "__dict__", None)]
+    return found[0] if len(found) == 1 else None
+
+
+def _cache_entries(wrapper: Any) -> dict | None:
+    """An unbounded cache's entries to send with it: None when there are more than
+    :data:`CACHE_ENTRIES`, or one's key or value is other than plain data (numbers, text,
+    bytes, and tuples, lists, sets and dicts of them), which a pickle of the cache must never
+    fail on. A key with keyword arguments holds a marker object of this process's, never
+    matched on the other side: left out."""
+    cache = _cache_dict(wrapper)
+    if not cache or len(cache) > CACHE_ENTRIES:
+        return None
+    entries = dict(cache)
+    budget = [20 * CACHE_ENTRIES]
+    if not all(_plain_entry(key, budget) and _plain_entry(value, budget)
+               for key, value in entries.items()):
+        return None
+    return entries
+
+
+def _plain_entry(value: Any, budget: list) -> bool:
+    """Whether ``value`` is plain data (see :func:`_cache_entries`), looking at no more than
+    ``budget[0]`` objects in all."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    kind = type(value)
+    if kind in PLAIN or kind is bytes:
+        return True
+    if kind in (tuple, list, set, frozenset):
+        return all(_plain_entry(item, budget) for item in value)
+    if kind is dict:
+        return all(_plain_entry(key, budget) and _plain_entry(item, budget)
+                   for key, item in value.items())
+    return False
 
 
 def _as_cached_property(obj: Any) -> tuple:
@@ -3334,17 +3384,23 @@ def keeping_caches(caches: Any) -> Iterator[None]:
     unpickling, ``caches.find(token, func)`` for the cache kept under ``token``, made to call
     ``func`` from now on (the engine's), or None (a new cache is made).
 
-    Python keeps a cache's entries out of reach, so they cannot travel: instead the engine
-    keeps its cache between runs, and each run's copy of the function is the one it calls.
+    The engine keeps its cache between runs, and each run's copy of the function is the one it
+    calls; an unbounded cache's entries also travel (:func:`_as_cached_function`).
     """
     with _in_state("caches", caches):
         yield
 
 
-def set_cache_attributes(wrapper: Any, attributes: dict) -> None:
-    """Called by the unpickler: a new cache's name, docstring... as the sender's."""
+def set_cache_attributes(wrapper: Any, state: dict | tuple) -> None:
+    """Called by the unpickler: a new cache's name, docstring... as the sender's; the entries
+    of the sender's unbounded cache join this one's (see :func:`_as_cached_function`)."""
+    attributes, entries = state if isinstance(state, tuple) else (state, None)
     if not _reused(wrapper):
         vars(wrapper).update(attributes)
+    cache = _cache_dict(wrapper) if entries else None
+    if cache is not None:
+        for key, value in entries.items():
+            cache.setdefault(key, value)
 
 
 #: The functions and caches that came from the other side, where its namespace holds them
