@@ -2556,6 +2556,26 @@ def test_a_finder_of_your_module_on_meta_path_crosses_every_way(tmp_path):
     assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
 
 
+#: A library function patched with a wrapper made by ``functools.wraps`` (Python Cookbook 9.x,
+#: 10.12's logging patches): the wrapper takes the name ``textwrap.shorten``, and pickle
+#: referred to it so, so the other side took its own, unpatched one, and the patch never
+#: applied there, with no word (hunt 43 H43-2). Both ways, also a patch made again.
+WRAPS_PATCH = [
+    "# plain\nimport textwrap, functools\ndef logged(func):\n    @functools.wraps(func)\n"
+    "    def wrapper(*args, **kwargs):\n        print('Calling', func.__name__)\n"
+    "        return func(*args, **kwargs)\n    return wrapper\n"
+    "textwrap.shorten = logged(textwrap.shorten)",
+    "print(textwrap.shorten('a b c', 10), textwrap.shorten.__name__)\n"
+    "textwrap.dedent = logged(textwrap.dedent)",
+    "# plain\nprint(textwrap.dedent('  x'), textwrap.shorten('d e f', 10))",
+    "print(textwrap.dedent('  y'))",
+]
+
+
+def test_a_library_function_patched_with_functools_wraps_is_patched_every_way(tmp_path):
+    assert_same_every_way(WRAPS_PATCH, tmp_path, ("all", "small", "none"))
+
+
 #: A recursion limit a plain cell lowered after importing pandas (teaching notebooks lower it to
 #: show a RecursionError): the engine imports pandas to rebuild `pd` before the limit is in
 #: force, as the notebook had (hunt 10's RL1: the remote cells raised RecursionError).

@@ -1921,11 +1921,13 @@ def encode(values: dict[str, Any]) -> str:
     exception (``sys.last_value``) is pickled by our pickler, which keeps what Python's own
     pickling of one loses: its ``__init__`` is not run again with its final ``args`` (hunt 21
     H21-8: ``CodeError(7)`` whose ``__init__`` says ``f'code {code}'`` became ``'code code
-    7'``), nor its cause."""
+    7'``), nor its cause. So is a patch a cell put in a library's module with
+    ``functools.wraps`` (:func:`..wire.serialize.a_cells_patch`), which cloudpickle refers to by
+    the name it took."""
     each = {}
     for key, value in values.items():
         try:
-            if isinstance(value, BaseException):
+            if isinstance(value, BaseException) or serialize.a_cells_patch(value):
                 made = io.BytesIO()
                 serialize.Pickler(made, protocol=serialize.PROTOCOL).dump(value)
                 each[key] = made.getvalue()

@@ -600,7 +600,8 @@ class Pickler(cloudpickle.CloudPickler):
             _import_module_of(obj)
             if type(obj) is types.FunctionType and (
                     _in_a_module_no_import_finds(obj)
-                    or id(obj.__globals__) in self.__dict__.get("detached", {})):
+                    or id(obj.__globals__) in self.__dict__.get("detached", {})
+                    or a_cells_patch(obj)):
                 reduced = self._dynamic_function_reduce(obj)  # (by value: no import finds it)
             else:
                 reduced = super().reducer_override(obj)
@@ -5644,6 +5645,25 @@ def _home_module(func: types.FunctionType) -> ModuleType | None:
     """The module in ``sys.modules`` whose namespace ``func`` runs in (its globals), if any."""
     module = sys.modules.get(func.__globals__.get("__name__") or "")
     return module if module is not None and module.__dict__ is func.__globals__ else None
+
+
+def a_cells_patch(func: Any) -> bool:
+    """Whether ``func`` is a function of the cells or of your modules put in a library's module
+    under the name it took from what it wraps (``functools.wraps``: ``textwrap.shorten =
+    logged(textwrap.shorten)``). Found there by that name, pickle would refer to it so, and the
+    receiver would take its own, unpatched one (hunt 43 H43-2: the patch never applied). It
+    goes by value."""
+    if type(func) is not types.FunctionType:
+        return False
+    module_name = getattr(func, "__module__", None)
+    home = func.__globals__.get("__name__")
+    if not isinstance(module_name, str) or module_name in ("__main__", home) \
+            or not isinstance(home, str) or home != "__main__" and your_module(home) is None:
+        return False
+    qualname = getattr(func, "__qualname__", None)
+    module = sys.modules.get(module_name)
+    return module is not None and isinstance(qualname, str) and "." not in qualname \
+        and getattr(module, qualname, None) is func
 
 
 def _in_a_module_no_import_finds(func: types.FunctionType) -> bool:
