@@ -2449,13 +2449,16 @@ def main() -> None:
 
         def start(self) -> None:
             super().start()
-            if self.shell_stream is None:
-                return
             # each shell message in one task, in the context that persists across cells (a
             # cell's ContextVar.set holds in the next): ipykernel's wrapper made a task that
-            # made another and waited for it, two turns of the loop (0.06 ms a request)
+            # made another and waited for it, two turns of the loop (0.06 ms a request). Not
+            # before Python 3.11, whose tasks take no context (an engine of another Python
+            # answered nothing: CI), nor with an ipykernel that has no `shell_main`
+            if self.shell_stream is None or sys.version_info < (3, 11) \
+                    or not hasattr(self, "shell_main"):
+                return
             context = contextvars.copy_context()
-            loop = asyncio.get_event_loop()
+            loop = self.io_loop.asyncio_loop  # (the loop ipykernel's own callback ran on)
             shell_main = self.shell_main
             self.shell_stream.on_recv(
                 lambda msg: loop.create_task(shell_main(None, msg), context=context),
