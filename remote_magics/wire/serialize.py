@@ -1728,9 +1728,9 @@ def _left_behind_group() -> Iterator:
 
 
 #: The iterators that pickle, once ended, as another kind's (an ended ``iter(f, sentinel)``,
-#: ``iter(f.read, b'')`` read to its end, came back a tuple's iterator; a ``groupby`` group
-#: its groupby moved past, hunt 27), by kind: what makes
-#: one of the same kind that :func:`ended_iterator` runs to its end.
+#: ``iter(f.read, b'')`` read to its end, came back a tuple's iterator; so did a ``groupby``
+#: group its groupby moved past, hunt 27), by kind: its name, and what makes one of that kind
+#: that :func:`ended_iterator` runs to its end.
 _ENDED_KINDS: dict[type, tuple[str, Callable[[], Iterator]]] = {
     type(made()): (name, made) for name, made in (
         ("callable", lambda: iter(int, 0)), ("reversed list", lambda: reversed([])),
@@ -3306,7 +3306,9 @@ def _cache_entries(wrapper: Any) -> dict | None:
     cache = _cache_dict(wrapper)
     if not cache or len(cache) > CACHE_ENTRIES:
         return None
-    entries = dict(cache)
+    marks = [ref for ref in gc.get_referents(wrapper) if type(ref) is object]
+    entries = {key: value for key, value in cache.items()
+               if not (type(key) is tuple and any(item is mark for item in key for mark in marks))}
     budget = [20 * CACHE_ENTRIES]
     if not all(_plain_entry(key, budget) and _plain_entry(value, budget)
                for key, value in entries.items()):
