@@ -266,7 +266,7 @@ def _staying_arrays(content: dict, proxied: Sequence, bound: Sequence) -> list:
 
 
 #: What holds no other object :func:`_held_inside` could be after (no look at its attributes).
-_HOLDING_NOTHING = frozenset({int, float, complex, str, bytes, bool, type(None)})
+_HOLDING_NOTHING = serialize.PLAIN | {bytes}
 #: The most objects :func:`_held_inside` looks through after a run; before one (:func:`watch`,
 #: every run that watches a name and reads an array), fewer.
 HELD_INSIDE_OBJECTS = 100_000

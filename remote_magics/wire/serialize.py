@@ -3282,7 +3282,7 @@ def _as_cached_function(obj: Any) -> Any:
     entries = _cache_entries(obj) if parameters["maxsize"] is None else None
     return (cached_function, (wrapped, parameters["maxsize"], parameters["typed"], origin,
                               cache_token(obj)),
-            (attributes, entries) if entries else attributes, None, None, set_cache_attributes)
+            (attributes, entries), None, None, set_cache_attributes)
 
 
 #: The most entries of an unbounded cache that cross with it (see :func:`_cache_entries`).
@@ -3394,10 +3394,10 @@ def keeping_caches(caches: Any) -> Iterator[None]:
         yield
 
 
-def set_cache_attributes(wrapper: Any, state: dict | tuple) -> None:
+def set_cache_attributes(wrapper: Any, state: tuple) -> None:
     """Called by the unpickler: a new cache's name, docstring... as the sender's; the entries
     of the sender's unbounded cache join this one's (see :func:`_as_cached_function`)."""
-    attributes, entries = state if isinstance(state, tuple) else (state, None)
+    attributes, entries = state
     if not _reused(wrapper):
         vars(wrapper).update(attributes)
     cache = _cache_dict(wrapper) if entries else None
