@@ -46,8 +46,9 @@ from traitlets import Float, Unicode
 
 from . import __version__, connecting, targets
 from .cells import local_cell
+from .engine import launching
 from .engine.host import engine_command
-from .errors import NotConnected
+from .errors import NotConnected, RemoteMagicsError
 from .magics import RemoteMagics, python_of
 from .wire import protocol
 
@@ -393,9 +394,23 @@ class RemoteKernel(IPythonKernel):
 
 def main() -> None:
     """``python -m remote_magics.kernel -f CONNECTION_FILE [--RemoteKernel.target=...]``."""
+    import zmq
     from ipykernel.kernelapp import IPKernelApp
 
-    IPKernelApp.launch_instance(kernel_class=RemoteKernel)
+    class RemoteKernelApp(IPKernelApp):
+        def init_heartbeat(self) -> None:  # the engine's: a heartbeat whose port was taken
+            self.heartbeat = launching.bound_heartbeat(  # fails the start, which then ends
+                zmq.Context(), (self.transport, self.ip, self.hb_port),
+                curve_publickey=getattr(self, "curve_publickey", None),
+                curve_secretkey=getattr(self, "curve_secretkey", None))
+            self.hb_port = self.heartbeat.port
+
+    # IPython's name for it, as in a plain kernel (`%config IPKernelApp`)
+    RemoteKernelApp.__name__ = RemoteKernelApp.__qualname__ = IPKernelApp.__name__
+    # a port taken between jupyter_client's choice and the bind ends the kernel at once, as
+    # the engine's, so JupyterLab (or a script) sees it die and starts it on other ports; it
+    # kept running before, and its client waited out the whole start timeout
+    launching.launch(RemoteKernelApp.instance(kernel_class=RemoteKernel))
 
 
 # --- kernelspecs ---------------------------------------------------------------------------
@@ -461,6 +476,51 @@ def spec_manager(prefix: str | None = None) -> KernelSpecManager:
         extra = os.path.join(os.path.abspath(prefix), "share", "jupyter", "kernels")
         manager.kernel_dirs = [extra, *[d for d in manager.kernel_dirs if d != extra]]
     return manager
+
+
+#: How many times :func:`start_kernel` starts a kernel that ends as it starts.
+STARTS = 3
+
+
+def start_kernel(kernel_name: str, prefix: str | None = None, *, cwd: str | None = None,
+                 timeout: float = 60.0, starts: int = STARTS) -> tuple[Any, Any]:
+    """The installed kernel ``kernel_name`` started, and a blocking client it has answered.
+
+    ``(kernel_manager, client)``, with the client's channels started; shut both down when done
+    (``client.stop_channels()``, ``kernel_manager.shutdown_kernel()``). jupyter_client chooses
+    the kernel's ports free, then the kernel binds them, and another process may take one in
+    between: the kernel then ends as it starts ("Address already in use"). As JupyterLab's
+    restarter does, this starts it again on new ports, ``starts`` times in all.
+    """
+    from jupyter_client.manager import KernelManager
+
+    start = 0
+    while True:
+        start += 1
+        km = KernelManager(kernel_name=kernel_name, kernel_spec_manager=spec_manager(prefix))
+        km.start_kernel(**({"cwd": str(cwd)} if cwd is not None else {}))
+        kc = km.blocking_client()
+        kc.start_channels()
+        try:
+            kc.wait_for_ready(timeout=timeout)
+            return km, kc
+        except BaseException as err:
+            died = not km.is_alive()
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+            km.cleanup_resources()
+            if not isinstance(err, RuntimeError):
+                raise
+            if not died:
+                raise RemoteMagicsError(
+                    f"the kernel {kernel_name!r} started but did not answer within "
+                    f"{timeout:g} s, so it was shut down. Its own messages are on this "
+                    "process's stderr; give a longer timeout if it is slow to start.") from None
+            if start >= starts:
+                raise RemoteMagicsError(
+                    f"the kernel {kernel_name!r} ended as it started, {starts} times. Its own "
+                    "messages, on this process's stderr, say why; run it from a terminal with "
+                    "`jupyter console --kernel` to see them.") from None
 
 
 def install(spec: dict, kernel_name: str, *, user: bool = False,

@@ -11,11 +11,10 @@ import sys
 
 import psutil
 import pytest
-from jupyter_client.manager import KernelManager
 
 from remote_magics.cells.local_cell import names_read
 from remote_magics.wire.in_place import update_in_place
-from remote_magics.kernel import route, spec_manager
+from remote_magics.kernel import route, spec_manager, start_kernel
 from tests.conftest import plain
 
 TIMEOUT = 120
@@ -59,30 +58,11 @@ def install(prefix, *args: str) -> None:
 
 
 class Frontend:
-    """A kernel started from an installed kernelspec, and a client talking to it.
+    """A kernel started from an installed kernelspec, and a client talking to it (started
+    again on new ports if it ends as it starts: :func:`remote_magics.kernel.start_kernel`)."""
 
-    jupyter_client picks the kernel's ports, then the kernel binds them: a kernel another test
-    file started meanwhile may take one ("Address already in use", seen in CI), and this one
-    dies as it starts. It is started again then, with new ports (as ``_plain_kernel`` does)."""
-
-    def __init__(self, prefix, kernel_name: str, cwd, starts: int = 3) -> None:
-        for start in range(starts):
-            self.km = KernelManager(kernel_name=kernel_name,
-                                    kernel_spec_manager=spec_manager(prefix))
-            self.km.start_kernel(cwd=str(cwd))
-            self.kc = self.km.blocking_client()
-            self.kc.start_channels()
-            try:
-                self.kc.wait_for_ready(timeout=60)
-                return
-            except RuntimeError:  # it died before it answered: again, unless that was the last
-                died = not self.km.is_alive()
-                self.close()
-                if not died or start == starts - 1:
-                    raise
-            except BaseException:
-                self.close()
-                raise
+    def __init__(self, prefix, kernel_name: str, cwd) -> None:
+        self.km, self.kc = start_kernel(kernel_name, str(prefix), cwd=str(cwd), timeout=60)
 
     @property
     def pid(self) -> int:

@@ -859,8 +859,9 @@ def test_a_kernel_whose_port_is_taken_while_it_starts_is_launched_again(shell):
         blocker.close()
 
 
+@pytest.mark.parametrize("module", ["remote_magics.engine", "remote_magics.kernel"])
 @pytest.mark.parametrize("taken", ["iopub_port", "hb_port"])
-def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path, taken):
+def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path, taken, module):
     """A port jupyter_client chose free was taken before the kernel bound it (seen under load:
     "Address already in use"): the kernel kept running, held by a thread ipykernel had started,
     so %remote_connect waited out its whole timeout instead of launching another. It ends now,
@@ -868,7 +869,11 @@ def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path, taken):
 
     The heartbeat binds in a thread of its own: when its port was taken (CI, stop 45), that
     thread died, the kernel answered every request, and the first cell longer than the
-    heartbeat's timeout ended in ConnectionLost."""
+    heartbeat's timeout ended in ConnectionLost.
+
+    The remote kernel too (``remote_magics.kernel``): it hung the same way (CI, notebook 04's
+    start: "Kernel didn't respond in 60 seconds"), and JupyterLab's restarter, which starts a
+    kernel that died on new ports, never saw it die."""
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))
     busy.listen(1)
@@ -885,7 +890,7 @@ def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path, taken):
     connection.write_text(json.dumps(dict(
         chosen, ip="127.0.0.1", key="k" * 32, transport="tcp", signature_scheme="hmac-sha256",
         kernel_name="")))
-    process = subprocess.Popen([sys.executable, "-m", "remote_magics.engine", "-f",
+    process = subprocess.Popen([sys.executable, "-m", module, "-f",
                                 str(connection)], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True)
     try:
@@ -893,7 +898,7 @@ def test_an_engine_that_cannot_bind_its_ports_ends_at_once(tmp_path, taken):
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        raise AssertionError("the engine kept running after it failed to bind its ports")
+        raise AssertionError(f"{module} kept running after it failed to bind its ports")
     finally:
         busy.close()
     assert process.returncode == 1

@@ -250,6 +250,36 @@ def test_port_range_is_honoured_on_the_host(sshd):
         remote_magics.registry.remove("ssh_ports")
 
 
+def test_an_engine_whose_port_is_taken_as_it_starts_is_started_again(sshd, tmp_path):
+    """The host chooses the engine's ports free, then the engine binds them: another program may
+    take one in between (on one machine also this notebook's own tunnel ends: CI, RemotePortInUse
+    in the disconnect test above). Where the ports were ours to choose (no --port-range), the
+    connect starts the engine again on others instead of failing. Here the first engine's own
+    start takes its iopub port first (a ``sitecustomize`` on the path the host gives it)."""
+    hook, marker = tmp_path / "hook", tmp_path / "taken"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import json, os, socket, sys\n"
+        f"if '-f' in sys.argv and not os.path.exists({str(marker)!r}):\n"
+        "    with open(sys.argv[sys.argv.index('-f') + 1]) as f:\n"
+        "        port = json.load(f)['iopub_port']\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    TAKEN = socket.socket()\n"
+        "    TAKEN.bind(('127.0.0.1', port))\n"
+        "    TAKEN.listen()\n")
+    python = tmp_path / "python"
+    python.write_text(f"#!/bin/sh\nPYTHONPATH={hook}${{PYTHONPATH:+:$PYTHONPATH}} "
+                      f"exec {sys.executable} \"$@\"\n")
+    python.chmod(0o755)
+    target = remote_magics.connect("ssh://rmtest", name="ssh_taken", python=str(python),
+                                   ssh_options=sshd.options, timeout=60)
+    try:
+        assert marker.exists()  # the first engine did find its port taken
+        assert target.run("x = 6 * 7", {}, download="all").values["x"] == 42
+    finally:
+        remote_magics.registry.remove("ssh_taken")
+
+
 def test_remote_kernel_ends_when_the_notebook_process_is_killed(sshd, tmp_path):
     script = tmp_path / "notebook.py"
     script.write_text(

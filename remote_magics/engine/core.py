@@ -38,8 +38,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..wire import (copy_on_write, dataport, in_place, protocol, serialize, shared, sources,
                     streaming)
-from . import (activity, caches, channels, forking, interactive, jobs, kept, live, lookup,
-               namespace, pages, persist, quiet, settings, tracebacks, watching)
+from . import (activity, caches, channels, forking, interactive, jobs, kept, launching, live,
+               lookup, namespace, pages, persist, quiet, settings, tracebacks, watching)
 from .atoms import TWINNED, atom
 from .store import FUNCTIONS_IN_CONTAINERS, ObjectStore, describe, of_another_run, twin_in
 from .yours import YourModules, definitions_changed, globals_changed
@@ -2504,8 +2504,8 @@ def main() -> None:
                 self.admission.protect_new_sockets(context)
                 keys = dict(curve_publickey=self.curve_publickey,
                             curve_secretkey=self.curve_secretkey)
-            self.heartbeat = _bound_heartbeat(context, (self.transport, self.ip, self.hb_port),
-                                              **keys)
+            self.heartbeat = launching.bound_heartbeat(
+                context, (self.transport, self.ip, self.hb_port), **keys)
             self.hb_port = self.heartbeat.port
 
         def close(self) -> None:
@@ -2516,75 +2516,4 @@ def main() -> None:
     # IPython's name for it, as in a plain kernel: `%config` lists the application under it,
     # and `%config IPKernelApp.trio_loop` finds it (hunt 26 H26-17)
     EngineApp.__name__ = EngineApp.__qualname__ = IPKernelApp.__name__
-    app = EngineApp.instance(kernel_class=EngineKernel)
-    try:
-        app.initialize()
-    except BaseException as err:  # noqa: BLE001 - whatever stops it, it must end now
-        _end_on_a_failed_start(err)
-    app.start()
-
-
-#: Seconds the heartbeat's thread may take to bind its socket as the engine starts.
-HEARTBEAT_BIND_TIMEOUT = 30.0
-
-
-def _bound_heartbeat(context: Any, address: tuple, **keys: Any) -> Any:
-    """ipykernel's heartbeat, started, once its thread has bound its socket.
-
-    Raises why it could not (``ZMQError: Address already in use``), or RuntimeError when it
-    did not within :data:`HEARTBEAT_BIND_TIMEOUT`.
-    """
-    from ipykernel.heartbeat import Heartbeat
-
-    class BoundHeartbeat(Heartbeat):
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            super().__init__(*args, **kwargs)
-            self.bound = threading.Event()
-            self.failure: BaseException | None = None
-
-        def _bind_socket(self) -> None:
-            try:
-                super()._bind_socket()
-            except BaseException as err:
-                self.failure = err
-                raise
-            finally:
-                self.bound.set()
-
-        def run(self) -> None:
-            try:
-                super().run()
-            except BaseException as err:
-                if err is not self.failure:
-                    raise
-                # the engine's start reports it and ends
-
-    heartbeat = BoundHeartbeat(context, address, **keys)
-    heartbeat.start()
-    if not heartbeat.bound.wait(HEARTBEAT_BIND_TIMEOUT):
-        raise RuntimeError(f"the heartbeat did not bind its port {heartbeat.port} within "
-                           f"{HEARTBEAT_BIND_TIMEOUT:g} s")
-    if heartbeat.failure is not None:
-        raise heartbeat.failure
-    return heartbeat
-
-
-def _end_on_a_failed_start(err: BaseException) -> None:
-    """End the process at once: a kernel that failed to start (a port taken between its choice
-    and the bind, "Address already in use") kept running, as ipykernel's own does, held by a
-    thread it had started, so whoever launched it waited out a whole timeout instead of seeing
-    it end and launching another (:data:`..targets.base.RELAUNCHES`)."""
-    import traceback
-
-    stream = sys.__stderr__
-    code: Any = 1
-    if isinstance(err, SystemExit):
-        code = err.code
-        if code is not None and not isinstance(code, int):
-            print(code, file=stream)
-            code = 1
-    else:
-        traceback.print_exception(err, file=stream)
-    if stream is not None:
-        stream.flush()
-    os._exit(code or 0)
+    launching.launch(EngineApp.instance(kernel_class=EngineKernel))

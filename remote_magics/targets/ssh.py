@@ -42,7 +42,7 @@ from ..errors import (
     SshError,
 )
 from ..wire import protocol
-from .base import Kind, Target, owned_connection, register_kind
+from .base import RELAUNCHES, Kind, Target, owned_connection, register_kind
 
 log = logging.getLogger(__name__)
 
@@ -321,8 +321,28 @@ def start(spec: str, name: str, *, timeout: float = 60.0, cwd: str | None = None
           idle_timeout: float | None = None, **options: Any) -> tuple[list[Target], None]:
     """A target on a new engine at ``spec`` (``ssh://[user@]host[:port]``); see :func:`start_kernel`.
 
-    With ``persist``, the host's persistent engine called ``name``, reached or started.
+    With ``persist``, the host's persistent engine called ``name``, reached or started. A new
+    engine whose ports were ours to choose (no ``port_range``) and which found one taken as it
+    bound it is started again on others, :data:`.base.RELAUNCHES` times at most.
     """
+    relaunches = 0
+    while True:
+        try:
+            return [_start_one(spec, name, timeout=timeout, cwd=cwd, python=python,
+                               ssh_options=ssh_options, port_range=port_range, persist=persist,
+                               idle_timeout=idle_timeout)], None
+        except RemotePortInUse:
+            # the host chose them free, and another program took one before the engine bound
+            # it (on one machine, also this notebook's own tunnel ends): choose again
+            relaunches += 1
+            if port_range is not None or persist or relaunches > RELAUNCHES:
+                raise
+
+
+def _start_one(spec: str, name: str, *, timeout: float, cwd: str | None, python: str | None,
+               ssh_options: Sequence[str], port_range: str | None, persist: bool,
+               idle_timeout: float | None) -> Target:
+    """One try of :func:`start`."""
     kernel = start_kernel(spec, timeout=timeout, cwd=cwd, python=python, ssh_options=ssh_options,
                           port_range=port_range,
                           persist={"name": name, "idle_timeout": idle_timeout} if persist else None)
@@ -348,7 +368,7 @@ def start(spec: str, name: str, *, timeout: float = 60.0, cwd: str | None = None
                            f"{kernel.exit['exit']}). Its last output:\n"
                            f"{kernel.exit.get('stderr', '').strip()}") from None
         raise
-    return [target], None
+    return target
 
 
 def persistent_status(kernel: SshKernel, name: str) -> Callable[[], Any]:
