@@ -2489,6 +2489,29 @@ def test_a_pool_an_earlier_remote_cell_made_runs_the_notebook_functions_a_later_
         assert not divergences(report), "\n".join(divergences(report))
 
 
+#: Hunt 43 H43-7: a pool's own threads pickle its tasks and unpickle its results, also after
+#: the cell that gave them ended, when the engine's ``__main__`` is its own again: the task
+#: thread failed on ``__main__.mk`` (PicklingError at the later ``.get()``), and a result of a
+#: notebook class arriving between cells ended the result thread (``.get()`` without a timeout
+#: would wait for ever). Plainly each later ``.get()`` prints the results.
+POOL_TASKS_BETWEEN_CELLS = [
+    "import time\nclass R:\n    def __init__(self, x):\n        self.x = x\n"
+    "def mk(x):\n    time.sleep(0.3)\n    return R(x)",
+    "from multiprocessing import Pool\npool = Pool(2)\nres = pool.map_async(mk, range(2))",
+    "time.sleep(1)",
+    "print([r.x for r in res.get(timeout=20)], type(res.get()[0]).__name__)",
+    "print(type(res.get()[0]) is R, isinstance(res.get()[0], R))",
+    "later = pool.map_async(mk, range(2, 4))",
+    "time.sleep(1)\nprint(sorted(r.x for r in later.get(timeout=20)))",
+    "pool.close()\npool.join()",
+]
+
+
+def test_a_pools_tasks_and_results_cross_between_remote_cells_every_way(tmp_path):
+    mixed = [differential.PLAIN + POOL_TASKS_BETWEEN_CELLS[0], *POOL_TASKS_BETWEEN_CELLS[1:]]
+    assert_same_every_way(mixed, tmp_path, ("all", "none"))
+
+
 #: Iterators that have ended, kept under a name (Python Cookbook's `records = iter(partial(
 #: f.read, 32), b'')` read to its end): pickle makes an ended callable iterator, and a reversed
 #: list's, a bytes', a non-ASCII string's, an array's, a sequence's or a groupby group its

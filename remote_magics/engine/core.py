@@ -124,6 +124,7 @@ def _the_run_is_main(namespace: dict):
         yield
     finally:
         forking.install()  # (this cell may have imported it)
+        forking.note_run_children(main)  # (and started a pool before that)
         if sys.modules.get("__main__") is main:
             if before is None:
                 del sys.modules["__main__"]
