@@ -2579,6 +2579,35 @@ def test_a_finder_of_your_module_on_meta_path_crosses_every_way(tmp_path):
     assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
 
 
+#: A path-entry finder class a cell puts on ``sys.path_hooks``, for a ``sys.path`` entry it
+#: answers (Python Cookbook 10.11's "dict:" finder): ``sys.path_hooks`` never crossed, so a
+#: remote ``import virt`` failed with ModuleNotFoundError (hunt 43 H43-3). A finder class put on
+#: ``sys.meta_path`` itself (its methods class methods) crosses too.
+PATH_HOOK = [
+    "import sys, importlib.abc, importlib.util\n"
+    "class DictLoader(importlib.abc.Loader):\n"
+    "    def create_module(self, spec):\n        return None\n"
+    "    def exec_module(self, mod):\n        mod.x = 42\n"
+    "class DictFinder(importlib.abc.PathEntryFinder):\n"
+    "    def __init__(self, path):\n        if not path.startswith('dict:'):\n"
+    "            raise ImportError\n"
+    "    def find_spec(self, name, target=None):\n        if name == 'virt':\n"
+    "            return importlib.util.spec_from_loader(name, DictLoader())\n"
+    "class ClassFinder:\n    @classmethod\n    def find_spec(cls, name, path, target=None):\n"
+    "        if name == 'classvirt':\n"
+    "            return importlib.util.spec_from_loader(name, DictLoader())\n"
+    "sys.path_hooks.insert(0, DictFinder)\nsys.path.append('dict:')\n"
+    "sys.meta_path.append(ClassFinder)",
+    "import virt, classvirt\nprint(virt.x, classvirt.x, sys.path_hooks[0].__name__)",
+]
+
+
+def test_a_path_hook_a_cell_adds_crosses_every_way(tmp_path):
+    assert_same_every_way(PATH_HOOK, tmp_path, ("all", "none", "kernel"))
+    mixed = ["# plain\n" + PATH_HOOK[0], *PATH_HOOK[1:]]
+    assert_same_every_way(mixed, tmp_path, ("all", "none"))
+
+
 #: A library function patched with a wrapper made by ``functools.wraps`` (Python Cookbook 9.x,
 #: 10.12's logging patches): the wrapper takes the name ``textwrap.shorten``, and pickle
 #: referred to it so, so the other side took its own, unpatched one, and the patch never

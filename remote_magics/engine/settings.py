@@ -1103,16 +1103,61 @@ _path_at_start = tuple(sys.path)
 #: those a cell adds of a class of the notebook's own cross (IPython's "Importing Notebooks":
 #: a finder that imports notebooks), a library's stay each side's own (``pyximport.install()``
 #: there installs it there).
-_meta_path_at_start = list(sys.meta_path)
-_meta_path_taken: list = []  # the finders the other side sent, in sys.meta_path here
 _path_taken: list = []  # the folders the other side's added ones put on sys.path here
-_meta_path_seen: list = [False]  # once a cell's finder was seen: its removal crosses too
+
+
+class _Hooks:
+    """One of ``sys``'s lists of import hooks (``meta_path``, ``path_hooks``): the hooks a cell
+    added of a class or function of the notebook's own, or of one of your modules, cross (a
+    finder that imports notebooks; hunt 43 H43-1, H43-3: a remote ``import virt`` they answer
+    failed); a library's stay each side's own (``pyximport.install()`` there installs it
+    there), and so do those this process had when this module was loaded."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.at_start = list(getattr(sys, name))
+        self.taken: list = []  # the hooks the other side sent, in the list here
+        self.seen = False  # once a cell's hook was seen: its removal crosses too
+
+    @staticmethod
+    def _cells(hook: Any) -> bool:
+        module = getattr(hook, "__module__", None) if isinstance(hook, (type, types.FunctionType)) \
+            else type(hook).__module__
+        return module == "__main__" or serialize.your_module(module) is not None
+
+    def spell(self, hooks: tuple, spelled: dict) -> None:
+        """Put the cells' hooks among ``hooks`` (the list's state) in ``spelled``."""
+        front, back = _added(hooks, {id(hook) for hook in self.at_start}, key=id,
+                             keep=self._cells)
+        if front or back or self.seen:
+            self.seen = True
+            spelled[self.name] = (front, back)
+
+    def write(self, value: tuple) -> None:
+        """The other side's hooks, instead of those it sent before."""
+        hooks = getattr(sys, self.name)
+        for hook in self.taken:
+            if hook in hooks:
+                hooks.remove(hook)
+        front, back = value
+        hooks[:0] = front
+        hooks.extend(back)
+        self.taken[:] = [*front, *back]
+        self.at_start.extend(self.taken)  # not this side's to send back
+        self.seen = True
+        if self.name == "path_hooks":  # a folder no hook took before may be one of theirs now
+            for entry, finder in list(sys.path_importer_cache.items()):
+                if finder is None:
+                    sys.path_importer_cache.pop(entry, None)
+
+
+_HOOKS = {name: _Hooks(name) for name in ("meta_path", "path_hooks")}
 
 
 def _sys_read(module: Any) -> tuple:
     return (module.getrecursionlimit(), tuple(module.path),
             getattr(module, "get_int_max_str_digits", lambda: None)(), tuple(module.meta_path),
-            getattr(module, "last_value", None))
+            getattr(module, "last_value", None), tuple(module.path_hooks))
 
 
 def _added(items: tuple, started: set, key: Callable[[Any], Any] = lambda item: item,
@@ -1128,7 +1173,7 @@ def _added(items: tuple, started: set, key: Callable[[Any], Any] = lambda item: 
 
 
 def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
-    limit, path, digits, meta_path, last = state
+    limit, path, digits, meta_path, last, path_hooks = state
     spelled = {"recursionlimit": limit, "path": _added(path, set(_path_at_start))}
     # the last error a cell showed (%tb, %debug, pdb.pm() read it): its traceback does not
     # cross (frames cannot travel); one an engine raised is that engine's, which keeps it with
@@ -1137,14 +1182,8 @@ def _sys_spell(module: Any, state: tuple) -> dict[str, Any]:
         spelled["last_value"] = last
     if digits is not None:  # sys.set_int_max_str_digits (Python 3.11 and later)
         spelled["int_max_str_digits"] = digits
-    # the finders of a notebook class's or of one of your modules' (`hooks.Finder()`, hunt 43
-    # H43-1: a remote `import virt` it answers failed); a library's stay each side's own
-    front, back = _added(meta_path, {id(finder) for finder in _meta_path_at_start}, key=id,
-                         keep=lambda finder: type(finder).__module__ == "__main__"
-                         or serialize.your_module(type(finder).__module__) is not None)
-    if front or back or _meta_path_seen[0]:
-        _meta_path_seen[0] = True
-        spelled["meta_path"] = (front, back)
+    _HOOKS["meta_path"].spell(meta_path, spelled)
+    _HOOKS["path_hooks"].spell(path_hooks, spelled)
     return spelled
 
 
@@ -1169,16 +1208,8 @@ def _sys_write(module: Any, name: str, value: Any) -> None:
     if name == "int_max_str_digits":
         module.set_int_max_str_digits(value)
         return
-    if name == "meta_path":  # the other side's, instead of those it sent before
-        for finder in _meta_path_taken:
-            if finder in module.meta_path:
-                module.meta_path.remove(finder)
-        front, back = value
-        module.meta_path[:0] = front
-        module.meta_path.extend(back)
-        _meta_path_taken[:] = [*front, *back]
-        _meta_path_at_start.extend(_meta_path_taken)  # not this side's to send back
-        _meta_path_seen[0] = True
+    if name in _HOOKS:
+        _HOOKS[name].write(value)
         return
     front, back = value  # the other side's added folders: those it took out since go here too
     wanted = {*front, *back}  # (`sys.path.remove(p)` after it went: hunt 39 H39-8e)
