@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test venv clean bench bench-quick system-deps
+.PHONY: demo test venv clean bench bench-quick system-deps compiled
 
 venv: $(STAMP)
 
@@ -14,10 +14,16 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The package's byte code, written also where PYTHONDONTWRITEBYTECODE is set (as on CI's
+# machines): every kernel and engine the tests start imports the package, and compiling its
+# sources again took each one 0.15 s of CPU (an engine's start: 0.32 s, 0.18 s compiled).
+compiled: $(STAMP)
+	$(PY) -m compileall -q remote_magics
+
+demo: $(STAMP) compiled
 	$(PY) -m remote_magics.demo
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps compiled
 	$(PY) -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --durations=25
 
 # Debian packages the tests drive for real: OpenSSH (ssh targets, a real sshd on 127.0.0.1)
