@@ -2579,6 +2579,26 @@ def test_a_finder_of_your_module_on_meta_path_crosses_every_way(tmp_path):
     assert_same_every_way(mixed, tmp_path, ("all", "small", "none"))
 
 
+#: A function of a library's written in C patched with a wrapper that holds it, without
+#: ``functools.wraps`` (Python Cookbook 9.x's `logged`, 10.12's `math.cos`): pickle refuses the
+#: wrapper (the original is "not the same object as math.sin" once patched), and the patch
+#: stayed on its side with no word (hunt 43 H43-2b). Also patched again on the other side.
+DISPLACED_BUILTIN = [
+    "# plain\nimport math\ndef logged(func):\n    def wrapper(*args, **kwargs):\n"
+    "        print('Calling', func.__name__, args)\n        return func(*args, **kwargs)\n"
+    "    return wrapper\nmath.sin = logged(math.sin)",
+    "print(math.sin(2))",
+    "math.cos = logged(math.cos)",
+    "# plain\nprint(math.cos(0), math.sin(0))",
+    "math.sin = logged(math.sin)\nprint(math.sin(1))",
+    "# plain\nprint(math.sin(1))",
+]
+
+
+def test_a_builtin_function_patched_with_a_wrapper_holding_it_is_patched_every_way(tmp_path):
+    assert_same_every_way(DISPLACED_BUILTIN, tmp_path, ("all", "none"))
+
+
 #: A path-entry finder class a cell puts on ``sys.path_hooks``, for a ``sys.path`` entry it
 #: answers (Python Cookbook 10.11's "dict:" finder): ``sys.path_hooks`` never crossed, so a
 #: remote ``import virt`` failed with ModuleNotFoundError (hunt 43 H43-3). A finder class put on

@@ -1491,6 +1491,7 @@ def watch_class_attributes(attributes: Any) -> None:
             kind = _library_class(entry[0], entry[1])
             if kind is not None:
                 _class_attributes[tuple(entry)] = kind
+                _note_original(entry, kind)
             elif entry[0] not in sys.modules:  # the cell imports it: watched from its import
                 _unresolved[tuple(entry)] = None  # on (hunt 23 H23-14)
 
@@ -1505,6 +1506,16 @@ def _resolve_watched() -> None:
         kind = _library_class(entry[0], entry[1])
         if kind is not None:
             _class_attributes[entry] = kind
+            _note_original(entry, kind)
+
+
+def _note_original(entry: tuple, kind: Any) -> None:
+    """A watched attribute of a library's module, as the library has it before a cell (here
+    or there) replaces it with a function of its own: what a patch that holds it (``math.sin =
+    logged(math.sin)``) means by it (:func:`..wire.serialize.original_of`)."""
+    module_name, qualname, attribute = entry
+    if not qualname and isinstance(kind, types.ModuleType):
+        serialize.note_original(module_name, attribute, vars(kind).get(attribute))
 
 
 #: Attributes that a library's own setup function sets on a class of its own, which no cell's
@@ -1546,6 +1557,7 @@ def _classes_write(module: Any, name: str, value: Any) -> None:
             _WHEN_IMPORTED.watch()  # (hunt 23 H23-17: a plain cell's `pd.Series.total = f`
         return  # never reached an engine that imported pandas later)
     _class_attributes[(module_name, qualname, attribute)] = kind
+    _note_original((module_name, qualname, attribute), kind)
     if value is None:
         if attribute in vars(kind):
             delattr(kind, attribute)
@@ -1959,14 +1971,27 @@ def encode(values: dict[str, Any]) -> str:
     for key, value in values.items():
         try:
             if isinstance(value, BaseException) or serialize.a_cells_patch(value):
-                made = io.BytesIO()
-                serialize.Pickler(made, protocol=serialize.PROTOCOL).dump(value)
-                each[key] = made.getvalue()
+                each[key] = _our_pickle(value)
             else:
-                each[key] = cloudpickle.dumps(value)
+                try:
+                    each[key] = cloudpickle.dumps(value)
+                except Exception:
+                    if not serialize.a_cells_function(value):
+                        raise
+                    # a cells' patch holding the library object it replaced, which pickle
+                    # refuses by its name (`math.sin = logged(math.sin)`, hunt 43 H43-2b): ours
+                    # sends it as the receiver's original
+                    each[key] = _our_pickle(value)
         except Exception:  # a setting that cannot travel (a formatter holding a lock): it stays
             continue
     return base64.b64encode(pickle.dumps(each)).decode("ascii")
+
+
+def _our_pickle(value: Any) -> bytes:
+    """``value`` pickled by our pickler (:class:`..wire.serialize.Pickler`)."""
+    made = io.BytesIO()
+    serialize.Pickler(made, protocol=serialize.PROTOCOL).dump(value)
+    return made.getvalue()
 
 
 def decode(text: Any) -> dict[str, Any]:
