@@ -24,6 +24,8 @@ own dependency, for :mod:`.curve`) and the wire format.
   and the host side of ssh targets), and persistent engines found or started.
 - :mod:`.curve`: who may connect to an engine served with CurveZMQ (ZAP), and the client key
   pair made from the connection key.
+- :mod:`.launching`: an ipykernel application whose failed start (a port taken) ends the
+  process at once; the remote kernel (:mod:`remote_magics.kernel`) starts so too.
 
 ``python -m remote_magics.engine -f CONNECTION_FILE`` starts an engine kernel.
 """
