@@ -42,6 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="The host name clients use in the printed URL (default: the --ip).")
 
 
+#: How many engines ``serve`` starts, each on ports picked again, while another program takes
+#: one of the ports picked free before the engine binds it.
+STARTS = 3
+
+
 def run(args: argparse.Namespace) -> int:
     """``remote-magics serve``: start an engine and serve it until interrupted; the exit status."""
     if not is_loopback(args.ip) and not args.curve:
@@ -49,29 +54,39 @@ def run(args: argparse.Namespace) -> int:
               "it could run code here. Add --curve to encrypt with CurveZMQ (clients then need the "
               "printed server key), or bind 127.0.0.1 and reach it over ssh.", file=sys.stderr)
         return 2
-    try:
-        ports = pick_ports(args.ip, *parse_port_range(args.port_range))
-    except (PortsInUse, ValueError, OSError) as err:
-        print(f"remote-magics serve: cannot bind the engine's ports: {err}. Pick another "
-              "--port-range, or stop what is using those ports.", file=sys.stderr)
-        return 3
-    info = protocol.connection_info(args.ip, secrets.token_hex(32), ports)
-    if args.curve:
-        import zmq
-
-        public, secret = zmq.curve_keypair()
-        info.update(curve_publickey=public.decode(), curve_secretkey=secret.decode())
     path = args.connection_file or _default_connection_file()
-    write_connection_file(path, info)
-    kernel = Supervisor(path)
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     # Ctrl-C stops it, as it says, even where it was started with SIGINT ignored (a shell
     # script's `&` job, a service manager), which Python keeps
     previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
+    kernel = None
     try:
-        if not kernel.wait_listening(args.ip, ports["shell_port"], timeout=60):
+        for start in range(1, STARTS + 1):
+            try:
+                ports = pick_ports(args.ip, *parse_port_range(args.port_range))
+            except (PortsInUse, ValueError, OSError) as err:
+                print(f"remote-magics serve: cannot bind the engine's ports: {err}. Pick "
+                      "another --port-range, or stop what is using those ports.",
+                      file=sys.stderr)
+                return 3
+            info = protocol.connection_info(args.ip, secrets.token_hex(32), ports)
+            if args.curve:
+                import zmq
+
+                public, secret = zmq.curve_keypair()
+                info.update(curve_publickey=public.decode(), curve_secretkey=secret.decode())
+            write_connection_file(path, info)
+            kernel = Supervisor(path)
+            if kernel.wait_listening(args.ip, ports["hb_port"], timeout=60):  # bound last
+                break
+            # the ports were free as they were picked, and another program took one before
+            # the engine bound it (it then ends at once): pick again
+            if kernel.port_in_use and start < STARTS:
+                kernel.stop()
+                continue
             print("remote-magics serve: the engine did not start"
-                  + (" (another program took one of its ports)" if kernel.port_in_use else "")
+                  + (f" (another program took one of its ports, {STARTS} times)"
+                     if kernel.port_in_use else "")
                   + "; its output is above.", file=sys.stderr)
             return 1
         from .targets.served import format_url  # the notebook side's, loaded only now
@@ -94,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal.signal(signal.SIGINT, previous_int)
-        kernel.stop()
-        if not args.connection_file:
+        if kernel is not None:
+            kernel.stop()
+        if not args.connection_file and os.path.exists(path):
             os.unlink(path)
 
 

@@ -5,6 +5,7 @@ import contextlib
 import os
 import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,6 +59,25 @@ def fake_kernel_sockets(key: bytes):
     finally:
         conn.close()
         ctx.destroy(linger=0)
+
+
+def first_engine_finds_a_port_taken(folder: Path) -> tuple[Path, Path]:
+    """A folder holding a ``sitecustomize`` that, in the first kernel a process given it on its
+    ``PYTHONPATH`` starts (``-f CONNECTION_FILE`` in its arguments), takes that kernel's iopub
+    port before the kernel binds it, as another program may between the choice of free ports
+    and their bind. ``(folder, marker)``: the marker file exists once it has."""
+    hook, marker = folder / "port-taker", folder / "port-taken"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(
+        "import json, os, socket, sys\n"
+        f"if '-f' in sys.argv and not os.path.exists({str(marker)!r}):\n"
+        "    with open(sys.argv[sys.argv.index('-f') + 1]) as f:\n"
+        "        port = json.load(f)['iopub_port']\n"
+        f"    open({str(marker)!r}, 'w').close()\n"
+        "    TAKEN = socket.socket()\n"
+        "    TAKEN.bind(('127.0.0.1', port))\n"
+        "    TAKEN.listen()\n")
+    return hook, marker
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import pytest
 from jupyter_client.manager import KernelManager
 
 import remote_magics
+from tests.conftest import first_engine_finds_a_port_taken
 from remote_magics.kernel import engine_spec, remote_spec, spec_manager
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,6 +180,34 @@ def test_serve_prints_how_to_connect_and_stops_on_ctrl_c(tmp_path):
         assert process.wait(timeout=30) == 0
         engine.wait(timeout=30)
         assert not engine.is_running()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)
+        process.stdout.close()
+
+
+def test_serve_starts_the_engine_again_when_a_port_is_taken_as_it_starts(tmp_path):
+    """serve picks free ports, then its engine binds them: another program may take one in
+    between (CI: the engine ended, and serve with it, exit status 1 and nothing printed). It
+    picks again and starts another engine. Here the first engine's own start takes its iopub
+    port first (a ``sitecustomize`` on the path serve passes on)."""
+    hook, marker = first_engine_finds_a_port_taken(tmp_path)
+    path = os.environ.get("PYTHONPATH")
+    env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(tmp_path),
+           "PYTHONPATH": os.pathsep.join(p for p in (str(hook), path) if p)}
+    process = subprocess.Popen([SCRIPT, "serve"], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, env=env)
+    try:
+        match, _ = _read_until(process, r"connection file (\S+)\n", 60)
+        assert marker.exists()  # the first engine did find its port taken
+        target = remote_magics.connect(match.group(1), name="served_again", timeout=60)
+        try:
+            assert target.run("x = 6 * 7", {}, on_output=None).values["x"] == 42
+        finally:
+            remote_magics.registry.remove("served_again")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
     finally:
         if process.poll() is None:
             process.kill()

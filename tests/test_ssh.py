@@ -24,6 +24,7 @@ from remote_magics.errors import (
     RemotePortInUse,
     SshError,
 )
+from tests.conftest import first_engine_finds_a_port_taken
 from tests.fixtures_ssh import write_client_config
 
 
@@ -256,17 +257,7 @@ def test_an_engine_whose_port_is_taken_as_it_starts_is_started_again(sshd, tmp_p
     in the disconnect test above). Where the ports were ours to choose (no --port-range), the
     connect starts the engine again on others instead of failing. Here the first engine's own
     start takes its iopub port first (a ``sitecustomize`` on the path the host gives it)."""
-    hook, marker = tmp_path / "hook", tmp_path / "taken"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(
-        "import json, os, socket, sys\n"
-        f"if '-f' in sys.argv and not os.path.exists({str(marker)!r}):\n"
-        "    with open(sys.argv[sys.argv.index('-f') + 1]) as f:\n"
-        "        port = json.load(f)['iopub_port']\n"
-        f"    open({str(marker)!r}, 'w').close()\n"
-        "    TAKEN = socket.socket()\n"
-        "    TAKEN.bind(('127.0.0.1', port))\n"
-        "    TAKEN.listen()\n")
+    hook, marker = first_engine_finds_a_port_taken(tmp_path)
     python = tmp_path / "python"
     python.write_text(f"#!/bin/sh\nPYTHONPATH={hook}${{PYTHONPATH:+:$PYTHONPATH}} "
                       f"exec {sys.executable} \"$@\"\n")
