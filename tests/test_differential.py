@@ -2599,6 +2599,29 @@ def test_a_builtin_function_patched_with_a_wrapper_holding_it_is_patched_every_w
     assert_same_every_way(DISPLACED_BUILTIN, tmp_path, ("all", "none"))
 
 
+#: A class whose ``__getattribute__`` prints each attribute read (Fluent Python's attribute
+#: chapters): our ``isinstance`` checks and pickling read ``__class__`` and ``__reduce_ex__``
+#: on both sides, and each read printed a line into the cell's output, dozens where plainly
+#: there is one (hunt 42 H42-8). Its ``__del__`` still prints as a name lets it go.
+PRINTING_ATTRIBUTES = [
+    "# plain\nclass Spy:\n    def __init__(self):\n        self.x = 1\n"
+    "    def __getattribute__(self, name):\n        print('get', name)\n"
+    "        return super().__getattribute__(name)\n"
+    "class Noisy:\n    def __del__(self):\n        print('gone')\ns = Spy()",
+    "print(s.x)",
+    "s.x = 5\nt = Spy()",
+    "# plain\nprint(s.x, t.x)",
+    "n = Noisy()",
+    "n = 1",
+]
+
+
+def test_an_object_that_prints_its_attribute_reads_prints_only_the_cells_every_way(tmp_path):
+    assert_same_every_way(PRINTING_ATTRIBUTES, tmp_path, ("all",))
+    # (under none, `n` is a proxy: its object goes when the engine lets it go)
+    assert_same_every_way(PRINTING_ATTRIBUTES[:4], tmp_path, ("none",))
+
+
 #: A path-entry finder class a cell puts on ``sys.path_hooks``, for a ``sys.path`` entry it
 #: answers (Python Cookbook 10.11's "dict:" finder): ``sys.path_hooks`` never crossed, so a
 #: remote ``import virt`` failed with ModuleNotFoundError (hunt 43 H43-3). A finder class put on

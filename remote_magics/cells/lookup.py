@@ -54,12 +54,16 @@ def may_ask(cell: capture.CellNames, code: str, namespace: Mapping[str, Any] = {
 
 def _runs_dynamic(value: Any, namespace: Mapping[str, Any]) -> bool:
     """Whether ``value`` is, or is an instance of, the notebook's own code calling a dynamic
-    builtin (code defined in ``namespace``: it will run with the run's globals)."""
-    if isinstance(value, types.FunctionType):
+    builtin (code defined in ``namespace``: it will run with the run's globals). By its type:
+    ``isinstance`` reads an object's ``__class__``, which its class's ``__getattribute__`` may
+    print (hunt 42 H42-8)."""
+    kind = type(value)
+    if kind is types.FunctionType:
         return value.__globals__ is namespace and _calls_dynamic(value.__code__)
-    if isinstance(value, RemoteObject):  # a function or class that stayed remote: its code's
+    if issubclass(kind, RemoteObject):  # a function or class that stayed remote: its code's
         return not DYNAMIC_BUILTINS.isdisjoint(globals_read(value))
-    kind = value if isinstance(value, type) else type(value)
+    if issubclass(kind, type):
+        kind = value
     if kind.__module__ != "__main__":  # an installed class keeps its module's globals
         return False
     return any(function.__globals__ is namespace and _calls_dynamic(function.__code__)

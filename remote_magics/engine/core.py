@@ -143,7 +143,7 @@ def _calls_the_shell(code: str, namespace: dict | None = None) -> bool:
     if any(call in code for call in _SHELL_CALLS):
         return True
     return namespace is not None and any(
-        isinstance(value, types.FunctionType) and value.__module__ == "__main__"
+        type(value) is types.FunctionType and value.__module__ == "__main__"
         and serialize.uses_the_shell(value.__code__) for value in list(namespace.values()))
 
 
@@ -903,7 +903,11 @@ class Engine:
         self.hidden_in_run = []  # names IPython hid as the cell's magics bound them
         run_caches = caches.RunCaches(self.store, client)  # a cell function's cache lasts
         settings_before = None
+        # what the cells' objects print as they are made and read here: not shown (up to the
+        # cell's own run, and again as its names go back: serialize.unseen)
+        hushed = contextlib.ExitStack()
         try:
+            hushed.enter_context(serialize.unseen())
             settings.watch_class_attributes(content.get("class_attributes"))
             settings_before, lowered_limit = self._take_settings(content)
             if isinstance(content.get("modules_gone"), list):  # `del sys.modules['m']`
@@ -945,8 +949,10 @@ class Engine:
                                       made="modules" in str(content.get("code")))  # there)
             watched.update(watch(content, namespace, uploads.span_of))
             asking = lookup.for_run(content, namespace, parent, watched, WATCH_BYTES)
+            hushed.close()
             value = await self.execute(content, namespace, self._show_statement(content))
         except BaseException as raised:  # the client waits for a reply whatever happens
+            hushed.close()
             err = tracebacks.original(raised)
             if not isinstance(err, InputError):  # sys.last_value, as a shown error sets it
                 settings.take({"sys.last_value": err})
@@ -957,7 +963,7 @@ class Engine:
                 reply, frames = self.error_content(err), []
             if namespace is not None:  # as a plain cell, it keeps what it bound before the error
                 same = unwritten(sent, uploads)
-                with serialize.keeping_caches(run_caches):
+                with serialize.keeping_caches(run_caches), serialize.unseen():
                     reply, frames = self.bound_before(reply, content, namespace, client,
                                                       watched, sent, before, memos, proxied,
                                                       same, modules, uploads.containers(same))
@@ -987,7 +993,8 @@ class Engine:
                 if policy != "none" else None
             same = unwritten(sent, uploads)
             with self._tracebacks_as_the_notebooks(content, mode_before) as mode, \
-                    serialize.keeping_caches(run_caches), serialize.substituting(offer):
+                    serialize.keeping_caches(run_caches), serialize.substituting(offer), \
+                    serialize.unseen():
                 reply, frames = self.outputs(content, namespace, value, client, watched, sent,
                                              before, memos, proxied, same, modules, shown,
                                              uploads.containers(same))

@@ -256,7 +256,8 @@ class Target:
             return self._watch(outcome)
         except (RemoteInterrupt, RemoteTimeout):
             if pending.reply is not None and pending.reply.content.get("outputs"):
-                runner.bind(pending.reply, self, namespace, sent=pending.objects)
+                with serialize.unseen():
+                    runner.bind(pending.reply, self, namespace, sent=pending.objects)
             raise
 
     def start_run(self, code: str, namespace: Mapping[str, Any], *, download: str = "small",
@@ -318,9 +319,11 @@ class Target:
             hook(self)
         self.runs += 1
         self.changes += 1
-        request = runner.prepare(code, namespace, self, download=download, limit=int(bytes),
-                                 hidden=hidden or {}, cell_id=cell_id or self.runs,
-                                 show_result=show_result, shares_random=shares_random)
+        with serialize.unseen():  # what the cells' objects print as they are read: not shown
+            request = runner.prepare(code, namespace, self, download=download,
+                                     limit=int(bytes), hidden=hidden or {},
+                                     cell_id=cell_id or self.runs, show_result=show_result,
+                                     shares_random=shares_random)
         self.carry_releases()
         request.content["stdin"] = False  # a job's input(): nobody waits to answer it
         return request
@@ -328,7 +331,8 @@ class Target:
     def finish_run(self, pending: Pending, namespace: dict) -> runner.RunResult:
         """The result of a run started by :meth:`start_run` that has finished; updates ``namespace``."""
         reply = self._stopped_keeps(pending.result, pending, namespace)
-        result = runner.apply(reply, self, namespace, sent=pending.objects)
+        with serialize.unseen():  # (as they are made)
+            result = runner.apply(reply, self, namespace, sent=pending.objects)
         result.bytes_sent = reply.bytes_sent
         result.seconds = time.perf_counter() - pending.started
         self.last_run = dataclasses.replace(result, values={}, result=None)  # stats, not values

@@ -1161,6 +1161,72 @@ def quietly() -> Iterator[None]:
         yield
 
 
+def _dropping_the_cells(write: Callable[[str], Any], ident: int) -> Callable[[str], Any]:
+    """``write`` of ``sys.stdout`` or ``sys.stderr`` while this side handles the cells' objects
+    (:func:`unseen`): what the cells' own code writes from thread ``ident`` is dropped; the
+    rest (ours, a library's, another thread's) is written."""
+    def dropping(text: str) -> Any:
+        if threading.get_ident() == ident and _the_cells_write(sys._getframe(1)):
+            return len(text)
+        return write(text)
+
+    return dropping
+
+
+def _the_cells_write(frame: Any) -> bool:
+    """Whether ``frame`` (the writer's) runs code of the cells or of your modules, but a
+    ``__del__``: an object a name no longer holds goes as plainly, printing as it goes."""
+    if frame is None or frame.f_code.co_name == "__del__":
+        return False
+    home = frame.f_globals.get("__name__")
+    return home == "__main__" or isinstance(home, str) and your_module(home) is not None
+
+
+_unseen_depth = threading.local()
+
+
+@contextlib.contextmanager
+def unseen() -> Iterator[None]:
+    """Within, what the cells' own code prints from this thread is not shown: the code of an
+    object that this side's handling of it calls (its class's ``__getattribute__`` printing
+    each attribute read, as our pickling reads ``__class__`` and ``__reduce_ex__``; its
+    ``__reduce__``, ``__setstate__``) ran where no plain cell runs it, so its lines were
+    extra in the cell's output (hunt 42 H42-8). Our own notes, a library's warnings and other
+    threads' output go on. The streams stay the same objects (code holds them, and pickles
+    them as the receiver's own): their ``write`` is what changes, where it can (a kernel's
+    streams; a terminal's cannot be changed, and nothing is hidden there)."""
+    depth = getattr(_unseen_depth, "depth", 0)
+    _unseen_depth.depth = depth + 1
+    if depth:
+        try:
+            yield
+        finally:
+            _unseen_depth.depth = depth
+        return
+    ident, changed = threading.get_ident(), []
+    for stream in {id(stream): stream for stream in (sys.stdout, sys.stderr)}.values():
+        own = getattr(stream, "__dict__", None)
+        if not isinstance(own, dict):
+            continue
+        before = own.get("write", _NOTHING)  # (IPython 9 sets one for each cell)
+        dropping = _dropping_the_cells(stream.write, ident)
+        try:
+            stream.write = dropping
+        except (AttributeError, TypeError):
+            continue
+        changed.append((stream, dropping, before))
+    try:
+        yield
+    finally:
+        _unseen_depth.depth = 0
+        for stream, dropping, before in changed:
+            if vars(stream).get("write") is dropping:
+                if before is _NOTHING:
+                    del stream.write
+                else:
+                    stream.write = before
+
+
 def quiet_import(name: str, descendants: Sequence[str] = ()) -> ModuleType:
     """The module ``name``, imported here if it is not yet (what cloudpickle's ``subimport``
     does), printing nothing: a module that prints when imported (``import this``) printed where
