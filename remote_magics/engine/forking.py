@@ -91,8 +91,9 @@ def note_run_children(main: Any) -> None:
 
 def _found(module: Any, qualname: str, missing: Any = None) -> Any:
     """What ``module`` (or a namespace) holds under ``qualname`` (``C.method``: an attribute of
-    what it holds), as pickle finds a global; ``missing`` if nothing. Its own names only: a run's module asks
-    the notebook for a name it lacks (:class:`.lookup.RunModule`), which a worker cannot."""
+    what it holds), as pickle finds a global; ``missing`` if nothing. Its own names only: a
+    run's module asks the notebook for a name it lacks (:class:`.lookup.RunModule`), which a
+    worker cannot."""
     first, *rest = qualname.split(".")
     if isinstance(module, types.ModuleType):
         module = vars(module)
