@@ -478,8 +478,9 @@ def spec_manager(prefix: str | None = None) -> KernelSpecManager:
     return manager
 
 
-#: How many times :func:`start_kernel` starts a kernel that ends as it starts.
-STARTS = 3
+#: How many times :func:`start_kernel` starts a kernel that ends as it starts: as a local
+#: target's launches.
+STARTS = targets.base.RELAUNCHES + 1
 
 
 def start_kernel(kernel_name: str, prefix: str | None = None, *, cwd: str | None = None,

@@ -22,6 +22,7 @@ from typing import Any
 
 from .engine.host import PortsInUse, Supervisor, is_loopback, parse_port_range, pick_ports, \
     write_connection_file
+from .targets.base import RELAUNCHES
 from .wire import protocol
 
 
@@ -43,8 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 #: How many engines ``serve`` starts, each on ports picked again, while another program takes
-#: one of the ports picked free before the engine binds it.
-STARTS = 3
+#: one of the ports picked free before the engine binds it: as a local target's launches.
+STARTS = RELAUNCHES + 1
 
 
 def run(args: argparse.Namespace) -> int:

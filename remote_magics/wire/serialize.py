@@ -1178,8 +1178,7 @@ def _the_cells_write(frame: Any) -> bool:
     ``__del__``: an object a name no longer holds goes as plainly, printing as it goes."""
     if frame is None or frame.f_code.co_name == "__del__":
         return False
-    home = frame.f_globals.get("__name__")
-    return home == "__main__" or isinstance(home, str) and your_module(home) is not None
+    return _the_cells_globals(frame.f_globals)
 
 
 _unseen_depth = threading.local()
@@ -4343,9 +4342,12 @@ _ORIGINALS: dict[tuple[str, str], Any] = {}
 
 def a_cells_function(obj: Any) -> bool:
     """Whether ``obj`` is a function of the cells (or of your modules): its globals are theirs."""
-    if type(obj) is not types.FunctionType:
-        return False
-    home = obj.__globals__.get("__name__")
+    return type(obj) is types.FunctionType and _the_cells_globals(obj.__globals__)
+
+
+def _the_cells_globals(namespace: dict) -> bool:
+    """Whether ``namespace`` is the cells' (``__main__``'s, a run's) or one of your modules'."""
+    home = namespace.get("__name__")
     return home == "__main__" or isinstance(home, str) and your_module(home) is not None
 
 
